@@ -1,0 +1,70 @@
+# MinID: the two commands a newcomer needs are `make run` and `make test`.
+# Both create the virtual environment and install what they need on first use.
+
+PYTHON ?= python3
+PORT ?= 3000
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' 2>/dev/null)
+FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+
+.PHONY: help install run test lint typecheck cfn-lint unit integration e2e package openapi clean
+
+help:
+	@echo "make run [PORT=3000]   the local stack (embedded AWS, no account, no Docker)"
+	@echo "make test              ruff, mypy, cfn-lint, sam build, and every test"
+	@echo "make package           sam build (the shared layer for python3.13 on arm64)"
+	@echo "make openapi           regenerate openapi.json from the handlers' models"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $@
+
+run: install
+	$(BIN)/python -m local --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+cfn-lint: install
+	$(BIN)/cfn-lint template.yaml
+
+package: .aws-sam/build/template.yaml
+
+.aws-sam/build/template.yaml: $(SAM_VENV)/.installed template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml
+	touch $@
+
+test: lint typecheck cfn-lint package
+	$(BIN)/pytest -n auto
+
+unit integration e2e: install
+	$(BIN)/pytest tests/$@
+
+openapi: install
+	$(BIN)/python -m local.openapi > openapi.json
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,35 @@
+"""Health: liveness of the API, and the problem+json answer for every route the API does not have.
+
+Besides `GET /v1/health`, this function takes the HTTP API's `$default` route, so that an unknown
+path or method is answered with a 404 problem rather than API Gateway's own plain body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from minid.api import create_resolver, handle, responses
+from minid.api.models import HealthStatus
+
+logger = Logger()
+app = create_resolver()
+
+
+@app.get(
+    "/v1/health",
+    summary="Liveness of the API",
+    tags=["Health"],
+    operation_id="getHealth",
+    responses=responses(200, "The API answers"),
+)
+def get_health() -> HealthStatus:
+    return HealthStatus(status="ok")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

@@ -1,0 +1,130 @@
+"""RFC 9457 problem details: every error the API returns, in one shape, mapped in one place."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, Field
+
+from minid.domain.errors import DomainError, FieldError, InvalidIdentityNumber
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ProblemFieldError(BaseModel):
+    field: str = Field(description="The request field, dotted for nested fields")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details."""
+
+    type: str = Field(
+        description="`/problems/<slug>`: what kind of error this is", examples=["/problems/not-found"]
+    )
+    title: str
+    status: int
+    detail: str = Field(description="What happened and what to do, for the person using the client")
+    errors: list[ProblemFieldError] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    slug: str
+    title: str
+    status: HTTPStatus
+
+
+INVALID_REQUEST = ProblemType("invalid-request", "Invalid request", HTTPStatus.UNPROCESSABLE_ENTITY)
+MALFORMED_REQUEST = ProblemType("invalid-request", "Invalid request", HTTPStatus.BAD_REQUEST)
+NOT_FOUND = ProblemType("not-found", "Not found", HTTPStatus.NOT_FOUND)
+PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+SERVICE_UNAVAILABLE = ProblemType(
+    "service-unavailable", "Service unavailable", HTTPStatus.SERVICE_UNAVAILABLE
+)
+INTERNAL_ERROR = ProblemType("internal-error", "Internal error", HTTPStatus.INTERNAL_SERVER_ERROR)
+
+# Each domain failure and the problem type it is answered with.
+DOMAIN_PROBLEMS: dict[type[DomainError], ProblemType] = {
+    InvalidIdentityNumber: ProblemType(
+        "invalid-identity-number", "Invalid identity number", HTTPStatus.UNPROCESSABLE_ENTITY
+    ),
+}
+
+_OPENAPI_PROBLEMS: dict[int, str] = {
+    400: "Malformed request: the body is not JSON, or not sent as application/json",
+    401: "Authentication failed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "The body is larger than 16 KiB",
+    422: "The request is well-formed but not valid",
+    429: "Too many requests; see Retry-After",
+    503: "A service this depends on is briefly unavailable; retry after Retry-After",
+}
+
+
+def problem_response(
+    kind: ProblemType,
+    detail: str,
+    errors: tuple[FieldError, ...] = (),
+    *,
+    retry_after: int | None = None,
+) -> Response[str]:
+    body = Problem(
+        type=f"/problems/{kind.slug}",
+        title=kind.title,
+        status=kind.status.value,
+        detail=detail,
+        errors=[ProblemFieldError(field=e.field, message=e.message) for e in errors],
+    )
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(
+        status_code=kind.status.value,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(body.model_dump(), ensure_ascii=False),
+        headers=headers,
+    )
+
+
+def domain_problem(error: DomainError) -> Response[str]:
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_PROBLEMS:
+            return problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors)
+    raise LookupError(f"{type(error).__name__} has no problem type") from error
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
+    """A request the resolver could not validate: 400 when it is not JSON, else 422.
+
+    Only where and what is reported, never the input: it may be a password.
+    """
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(MALFORMED_REQUEST, "The body is not valid JSON.")
+    fields = tuple(
+        FieldError(
+            ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", str(e.get("msg", "Invalid"))
+        )
+        for e in errors
+    )
+    return problem_response(INVALID_REQUEST, "The request does not have the expected shape.", fields)
+
+
+BODY_PROBLEMS = (400, 413, 422)  # what any route with a JSON body may answer
+
+
+def responses(success: int, description: str, *problems: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI entries for a route: its success (from the return annotation) and its problems."""
+    entries: dict[int, OpenAPIResponse] = {success: {"description": description}}
+    for code in sorted(set(problems)):
+        entries[code] = {
+            "description": _OPENAPI_PROBLEMS[code],
+            "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}},
+        }
+    return entries

@@ -1,0 +1,172 @@
+"""The resolver every function uses, and the entry point that wraps it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from minid.api.problems import (
+    INTERNAL_ERROR,
+    MALFORMED_REQUEST,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
+    SERVICE_UNAVAILABLE,
+    domain_problem,
+    problem_response,
+    validation_problem,
+)
+from minid.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+MAX_BODY_BYTES = 16 * 1024
+NO_SUCH_ROUTE = "The API has no such route. See /openapi.json for those it has."
+RETRY_AFTER_SECONDS = 2
+
+# AWS error codes that mean "briefly unavailable, try again", as opposed to a fault of ours.
+_TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "InternalServerError",
+        "InternalFailure",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "TransactionConflictException",
+        "KMSInternalException",
+        "InternalErrorException",
+        "InternalServiceError",
+    }
+)
+
+# Headers on every response: nothing an eID service answers may be cached or sniffed.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+logger = Logger(child=True)
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API (payload 2.0) resolver that validates with pydantic and answers in problem+json."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    # Every failure and its answer, in one place. Lookup follows the exception's MRO.
+    app.exception_handler_manager.update_exception_handlers(
+        {
+            DomainError: domain_problem,
+            RequestValidationError: _invalid_request,
+            NotFoundError: _no_such_route,
+            ClientError: _aws_error,
+            BotoCoreError: _aws_unreachable,
+            Exception: _bug,
+        }
+    )
+    return app
+
+
+def _invalid_request(error: RequestValidationError) -> Response[str]:
+    return validation_problem(list(error.errors()))
+
+
+def _no_such_route(_: NotFoundError) -> Response[str]:
+    return problem_response(NOT_FOUND, NO_SUCH_ROUTE)
+
+
+def _aws_error(error: ClientError) -> Response[str]:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _TRANSIENT_AWS_ERRORS or status >= 500:
+        logger.warning("AWS dependency unavailable", extra={"aws_error": code})
+        return _unavailable()
+    logger.exception("AWS call failed", extra={"aws_error": code})
+    return _internal_error()
+
+
+def _aws_unreachable(error: BotoCoreError) -> Response[str]:
+    logger.warning("AWS dependency unreachable", extra={"aws_error": type(error).__name__})
+    return _unavailable()
+
+
+def _bug(_: Exception) -> Response[str]:
+    logger.exception("Unhandled error")
+    return _internal_error()
+
+
+def _unavailable() -> Response[str]:
+    return problem_response(
+        SERVICE_UNAVAILABLE,
+        "The service is briefly unavailable. Please try again shortly.",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+
+
+def _internal_error() -> Response[str]:
+    return problem_response(INTERNAL_ERROR, "Something went wrong on our side. It has been logged.")
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes | None:
+    body = event.get("body")
+    if not body:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return str(body).encode("utf-8", errors="surrogatepass")
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _precheck(event: dict[str, Any]) -> Response[str] | None:
+    """What is refused before routing: bodies over 16 KiB, and bodies that are not JSON."""
+    body = _body_bytes(event)
+    if body is None:
+        return problem_response(MALFORMED_REQUEST, "The body could not be decoded.")
+    if len(body) > MAX_BODY_BYTES:
+        return problem_response(
+            PAYLOAD_TOO_LARGE, f"The body must not be larger than {MAX_BODY_BYTES} bytes."
+        )
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if body and not _is_json(headers.get("content-type", "application/json")):
+        return problem_response(
+            MALFORMED_REQUEST, "Send the body as JSON, with Content-Type: application/json."
+        )
+    if body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return problem_response(MALFORMED_REQUEST, "The body is not valid UTF-8.")
+    return None
+
+
+def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Resolve one HTTP API event, with the checks and headers every route shares."""
+    refused = _precheck(event)
+    if refused is not None:
+        result: dict[str, Any] = {
+            "statusCode": refused.status_code,
+            "headers": {"Content-Type": refused.headers["Content-Type"]},
+            "body": refused.body,
+            "isBase64Encoded": False,
+        }
+    else:
+        result = app.resolve(event, context)
+    result["headers"] = {**SECURITY_HEADERS, **(result.get("headers") or {})}
+    return result

@@ -1,0 +1,31 @@
+"""The failures the domain names. Each maps to one problem type in `minid.api.problems`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """What is wrong with one field of a request, in words a citizen understands."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every failure the domain names; never raised itself.
+
+    `detail` is shown to the client, so it must never hold a secret or personal data.
+    """
+
+    detail: str = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None, *, errors: tuple[FieldError, ...] = ()) -> None:
+        self.detail = detail or type(self).detail
+        self.errors = errors
+        super().__init__(self.detail)
+
+
+class InvalidIdentityNumber(DomainError):
+    detail = "The identity number is not valid."

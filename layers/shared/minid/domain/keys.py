@@ -1,0 +1,50 @@
+"""Keyed hashes: how identity numbers and other secrets become table keys and stored values.
+
+No table key holds an identity number in clear. A key is an HMAC-SHA256 under a subkey derived
+from the pepper (kept in Secrets Manager), one subkey per purpose, so that a hash made for one
+purpose can never be replayed as another. Unlike a plain hash, the keyed hash cannot be reversed
+by trying all 11-digit numbers without the pepper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from minid.domain.identity import IdentityNumber
+
+_MIN_PEPPER_BYTES = 32
+
+
+class KeyPurpose(StrEnum):
+    PERSON = "person"
+
+
+@dataclass(frozen=True, slots=True)
+class Pepper:
+    """The service-wide secret behind every keyed hash. Its repr never shows the secret."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < _MIN_PEPPER_BYTES:
+            raise ValueError(f"the pepper must hold at least {_MIN_PEPPER_BYTES} bytes")
+
+
+class Keyer:
+    """Derives table keys and keyed hashes from the pepper."""
+
+    def __init__(self, pepper: Pepper) -> None:
+        self._subkeys = {
+            purpose: hmac.digest(pepper.secret, f"minid/v1/{purpose.value}".encode(), hashlib.sha256)
+            for purpose in KeyPurpose
+        }
+
+    def digest(self, purpose: KeyPurpose, value: str) -> str:
+        return hmac.digest(self._subkeys[purpose], value.encode(), hashlib.sha256).hex()
+
+    def person_key(self, identity_number: IdentityNumber) -> str:
+        """The key under which every record of this person is stored."""
+        return self.digest(KeyPurpose.PERSON, identity_number.value)

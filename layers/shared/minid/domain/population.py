@@ -1,0 +1,65 @@
+"""The population register (Folkeregisteret), as MinID reads it: who a person is and where they live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.identity import IdentityNumber, IdentityNumberKind
+
+
+class PersonStatus(StrEnum):
+    RESIDENT = "resident"  # bosatt: lives in Norway
+    EMIGRATED = "emigrated"  # utflyttet: a fødselsnummer holder who moved abroad
+    NOT_RESIDENT = "not_resident"  # ikke bosatt: a D-number holder
+    DECEASED = "deceased"  # død
+
+
+@dataclass(frozen=True, slots=True)
+class NorwegianAddress:
+    street: str  # "Storgata 12 H0203": street, number and, in blocks of flats, the unit
+    postal_code: str  # four digits
+    city: str  # the post town, in capitals as Posten writes it
+    care_of: str | None = None
+
+    def lines(self) -> tuple[str, ...]:
+        care_of = (f"c/o {self.care_of}",) if self.care_of else ()
+        return (*care_of, self.street, f"{self.postal_code} {self.city}")
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignAddress:
+    lines_abroad: tuple[str, ...]  # as the person registered them, without the country
+    country: str  # the country's name in English, as on an envelope from Norway
+    country_code: str  # ISO 3166-1 alpha-2
+
+    def lines(self) -> tuple[str, ...]:
+        return (*self.lines_abroad, self.country.upper())
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    given_name: str
+    family_name: str
+    birth_date: date  # the register's own field: authoritative, unlike the number's date digits
+    kind: IdentityNumberKind
+    status: PersonStatus
+    address: NorwegianAddress | None = None  # the postal address in Norway
+    address_abroad: ForeignAddress | None = None
+    deceased_on: date | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def alive(self) -> bool:
+        return self.status is not PersonStatus.DECEASED
+
+
+class PopulationRegister(Protocol):
+    """Reads the population register. A person is found by their identity number only."""
+
+    def find(self, identity_number: IdentityNumber) -> Person | None: ...

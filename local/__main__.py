@@ -1,0 +1,68 @@
+"""`make run`: the MinID API on 127.0.0.1 with embedded AWS. `python -m local --port 0` takes a free port."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+from local.aws import REGION, embedded_aws
+from local.gateway import LocalHttpServer
+from local.stack import LocalStack
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def banner(url: str, stack: LocalStack, started: float) -> str:
+    lines = [
+        f"MinID local stack: {url}",
+        f"  stage local, embedded AWS (moto) in {REGION}, ready in {time.perf_counter() - started:.1f} s",
+        "",
+        f"  Health    {url}/v1/health",
+        f"  Docs      {url}/docs   (OpenAPI: {url}/openapi.json)",
+        f"  Persons   {url}/_local/persons   ({len(stack.population)} synthetic persons)",
+        f"  Outbox    {url}/_local/outbox    (letters, SMS and e-mails)",
+        "",
+        "  Persons to try (synthetic test numbers, no real person has them):",
+    ]
+    for person in stack.persons_to_try():
+        address = ", ".join(person["letter_address"] or person["address"] or ["no address"])
+        eligible = "eligible" if person["eligible"] else "not eligible"
+        number, name, category = person["identity_number"], person["name"], person["category"]
+        lines.append(f"    {number}  {name:<28} {category:<11} {eligible:<13} {address}")
+    lines += ["", "  Ctrl-C stops.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000, help="0 takes a free port")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.perf_counter()
+    with embedded_aws() as session:
+        stack = LocalStack.start(session)
+        server = LocalHttpServer((args.host, args.port), stack.gateway())
+        host, port = server.server_address[:2]
+        url = f"http://{host!s}:{port}"
+        sys.stdout.write(banner(url, stack, started) + "\n")
+        sys.stdout.flush()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    sys.stdout.write("MinID local stack stopped.\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

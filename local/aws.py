@@ -1,0 +1,57 @@
+"""Embedded AWS: moto in this process, for the local stack and the integration tests.
+
+Nothing here is deployed. moto's backends are plain Python objects that are not safe under
+concurrent requests (a conditional update is a read, then a write), while real DynamoDB applies
+each request atomically. The local stack serves requests on many threads, so every request to the
+embedded AWS is applied under one lock: each call is atomic, as it is on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+REGION = "eu-north-1"
+ACCOUNT_ID = "123456789012"
+
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+_lock = threading.RLock()
+_unlocked_process_request = BotocoreStubber.process_request
+
+
+def _process_request_atomically(self: BotocoreStubber, request: Any) -> Any:
+    with _lock:
+        return _unlocked_process_request(self, request)
+
+
+def use_fake_credentials(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Point every boto3 client at moto's region with fake credentials, never at a real account."""
+    environ.update(_FAKE_CREDENTIALS)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        environ.pop(name, None)
+
+
+@contextmanager
+def embedded_aws() -> Iterator[boto3.Session]:
+    """moto for every boto3 client in this process, with Step Functions executing its definitions."""
+    use_fake_credentials()
+    BotocoreStubber.process_request = _process_request_atomically  # type: ignore[method-assign]
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield boto3.Session(region_name=REGION)
+    finally:
+        BotocoreStubber.process_request = _unlocked_process_request  # type: ignore[method-assign]

@@ -1,0 +1,122 @@
+"""Lambda functions in this process: the real handlers, in execution environments like Lambda's.
+
+Lambda gives each concurrent request its own execution environment, in which the handler module was
+imported once (the cold start) and which serves one request at a time. This does the same with
+module copies: an environment is a fresh import of the function's handler file, made when every
+existing one is busy, up to a limit per function.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLambdaContext
+
+from local.aws import ACCOUNT_ID, REGION
+from local.template import FunctionSpec
+
+Handler = Callable[[Any, Any], Any]
+
+
+class LambdaContext(PowertoolsLambdaContext):
+    """What Lambda passes as the handler's second argument, for a function running here."""
+
+    def __init__(self, function_name: str, memory_limit_in_mb: int, timeout_seconds: int) -> None:
+        self._function_name = function_name
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
+        self._memory_limit_in_mb = memory_limit_in_mb
+        self._aws_request_id = str(uuid.uuid4())
+        self._log_group_name = f"/aws/lambda/{function_name}"
+        self._log_stream_name = "local"
+        self._tenant_id = None
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # an instance method on Lambda
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LambdaFunction:
+    def __init__(self, spec: FunctionSpec, name: str, max_environments: int = 4) -> None:
+        self.spec = spec
+        self.name = name
+        self._max = max_environments
+        self._idle: list[Handler] = []
+        self._count = 0
+        self._available = threading.Condition()
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}"
+
+    def invoke(self, event: Any) -> Any:
+        handler = self._acquire()
+        try:
+            context = LambdaContext(self.name, self.spec.memory_mb, self.spec.timeout_seconds)
+            return handler(event, context)
+        finally:
+            with self._available:
+                self._idle.append(handler)
+                self._available.notify()
+
+    def _acquire(self) -> Handler:
+        with self._available:
+            while not self._idle and self._count >= self._max:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+            number = self._count
+        try:
+            return self._cold_start(number)
+        except BaseException:
+            with self._available:
+                self._count -= 1
+                self._available.notify()
+            raise
+
+    def _cold_start(self, number: int) -> Handler:
+        module_name, _, attribute = self.spec.handler.rpartition(".")
+        path = self.spec.code_dir / f"{module_name.replace('.', '/')}.py"
+        unique = f"_lambda_{self.spec.logical_id}_{number}"
+        loader_spec = importlib.util.spec_from_file_location(unique, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(loader_spec)
+        loader_spec.loader.exec_module(module)
+        handler: Handler = getattr(module, attribute)
+        return handler
+
+
+class Functions:
+    """Every function of the template, by logical id and by name."""
+
+    def __init__(self, functions: list[LambdaFunction]) -> None:
+        self.by_logical_id = {f.spec.logical_id: f for f in functions}
+        self.by_name = {f.name: f for f in functions}
+
+    def find(self, name_or_arn: str) -> LambdaFunction:
+        """By name, ARN, or ARN with a version or alias, as Lambda's Invoke takes it."""
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        return self.by_name[name]
+
+
+def apply_environment(environments: Mapping[str, Mapping[str, str]]) -> None:
+    """Set every function's environment variables in this process.
+
+    All functions share the process, so a variable must mean the same for every function that has
+    it (the template gives them the same names for the same tables); a conflict is an error.
+    """
+    merged: dict[str, str] = {}
+    for function, variables in environments.items():
+        for name, value in variables.items():
+            if merged.get(name, value) != value:
+                raise ValueError(f"{function} sets {name} differently from another function")
+            merged[name] = value
+    os.environ.update(merged)

@@ -1,0 +1,231 @@
+"""An HTTP API (API Gateway v2) emulator: routes from template.yaml, payload 2.0 events, real handlers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.aws import ACCOUNT_ID
+from local.functions import Functions
+from local.template import DEFAULT_ROUTE, Route
+
+log = logging.getLogger("local.gateway")
+
+API_ID = "local"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit; the API's is 16 KiB (see minid.api)
+_TEXT_MEDIA_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    target: str  # path and query, as on the request line
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+
+    @property
+    def path(self) -> str:
+        return unquote(urlsplit(self.target).path) or "/"
+
+    @property
+    def query(self) -> str:
+        return urlsplit(self.target).query
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, status: int, value: Any, content_type: str = "application/json") -> HttpResponse:
+        body = json.dumps(value, ensure_ascii=False, indent=2).encode()
+        return cls(status, body, [("Content-Type", f"{content_type}; charset=utf-8")])
+
+
+LocalRoute = Callable[[HttpRequest, dict[str, str]], HttpResponse]
+
+
+class Gateway:
+    def __init__(
+        self,
+        routes: list[Route],
+        functions: Functions,
+        local_routes: list[tuple[str, Route, LocalRoute]] | None = None,
+    ) -> None:
+        self.routes = routes
+        self.functions = functions
+        self.local_routes = local_routes or []
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        for method, local_route, serve in self.local_routes:
+            local_match = local_route.pattern.fullmatch(request.path)
+            if local_match and request.method == method:
+                return serve(request, local_match.groupdict())
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return HttpResponse.json(413, {"message": "Request Entity Too Large"})
+        route, parameters = self.match(request.method, request.path)
+        if route is None:
+            return HttpResponse.json(404, {"message": "Not Found"})
+        if route.iam_auth and not (request.header("authorization") or "").startswith("AWS4-HMAC-SHA256 "):
+            return HttpResponse.json(403, {"message": "Forbidden"})
+        event = payload_v2_event(request, route, parameters)
+        try:
+            result = self.functions.by_logical_id[route.function].invoke(event)
+        except Exception:  # the function failed: API Gateway answers 500 and the log has the trace
+            log.error("%s failed:\n%s", route.function, traceback.format_exc())
+            return HttpResponse.json(500, {"message": "Internal Server Error"})
+        return http_response(result)
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.routes:
+            if route.path == DEFAULT_ROUTE:
+                return route, {}
+            if route.method not in (method, "ANY"):
+                continue
+            match = route.pattern.fullmatch(path)
+            if match:
+                return route, match.groupdict()
+        return None, {}
+
+
+def payload_v2_event(request: HttpRequest, route: Route, path_parameters: dict[str, str]) -> dict[str, Any]:
+    """The event API Gateway sends a Lambda integration with payload format 2.0."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    headers.setdefault("x-forwarded-for", request.source_ip)
+    headers.setdefault("x-forwarded-proto", "https")
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = datetime.now(UTC)
+    request_id = uuid.uuid4().hex[:16]
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": headers.get("host", "localhost"),
+            "domainPrefix": headers.get("host", "localhost").split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route.key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if route.iam_auth:
+        event["requestContext"]["authorizer"] = {
+            "iam": {"accountId": ACCOUNT_ID, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local"}
+        }
+    if request.body:
+        media_type = headers.get("content-type", "").lower()
+        try:
+            text = request.body.decode("utf-8")
+            textual = not media_type or media_type.startswith(_TEXT_MEDIA_TYPES) or "+json" in media_type
+        except UnicodeDecodeError:
+            textual = False
+        if textual:
+            event["body"] = text
+        else:
+            event["body"] = base64.b64encode(request.body).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def http_response(result: Any) -> HttpResponse:
+    """What API Gateway makes of a payload 2.0 result, including its guess for a bare value."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return HttpResponse(200, json.dumps(result).encode(), [("Content-Type", "application/json")])
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
+    headers += [("Set-Cookie", c) for c in result.get("cookies") or []]
+    return HttpResponse(int(result["statusCode"]), data, headers)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        response = self.server.gateway.handle(request)
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s %s -> %d (%.0f ms)", self.command, request.path, response.status, elapsed)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests are logged by _serve, without query strings."""
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        super().__init__(address, _RequestHandler)
+        self.gateway = gateway
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)

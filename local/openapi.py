@@ -1,0 +1,79 @@
+"""One OpenAPI document for the whole API, generated from the handlers' resolvers and models.
+
+`python -m local.openapi` prints it; `make openapi` writes it to openapi.json, which is committed
+(a test fails when it is out of date) and served by the local stack at /openapi.json.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+
+from local.template import FunctionSpec, Template
+
+TITLE = "MinID"
+VERSION = "1"
+DESCRIPTION = (
+    "MinID, Norway's public electronic ID at security level substantial: PIN code letters, enrolment, "
+    "login with a second factor, and the contact register. Errors are RFC 9457 problem details."
+)
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def load_resolver(spec: FunctionSpec) -> Any:
+    """The function's resolver (`app`), from a private import of its handler module."""
+    module_name = spec.handler.rpartition(".")[0]
+    path = spec.code_dir / f"{module_name.replace('.', '/')}.py"
+    loader_spec = importlib.util.spec_from_file_location(f"_openapi_{spec.logical_id}", path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    loader_spec.loader.exec_module(module)
+    return module.app
+
+
+def build_openapi(template: Template | None = None) -> dict[str, Any]:
+    template = template or Template.load()
+    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
+    for spec in sorted(template.functions(), key=lambda s: s.logical_id):
+        merge.add_schema(load_resolver(spec).get_openapi_schema())
+    document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
+    _answer_validation_errors_with_problems(document)
+    _drop_unreferenced_schemas(document)
+    return document
+
+
+def _answer_validation_errors_with_problems(document: dict[str, Any]) -> None:
+    """Powertools documents its own 422 body; this API answers every 422 with a problem."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            if response and "HTTPValidationError" in json.dumps(response):
+                response["description"] = "The request is well-formed but not valid"
+                response["content"] = _PROBLEM_CONTENT
+
+
+def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    while True:
+        text = json.dumps({k: v for k, v in document.items() if k != "components"}) + json.dumps(
+            {k: v for k, v in document.get("components", {}).items() if k != "schemas"}
+        )
+        text += json.dumps(schemas)
+        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
+        if not unused:
+            return
+        for name in unused:
+            del schemas[name]
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(build_openapi()))

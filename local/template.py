@@ -1,0 +1,144 @@
+"""template.yaml as the local stack reads it: its parameters, resources, functions and routes.
+
+The template is the one source: the local stack has no list of its own of tables, functions or routes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+DEFAULT_ROUTE = "$default"
+
+
+@dataclass(frozen=True)
+class Route:
+    """An HTTP API route: `GET /v1/health`, `ANY /v1/things/{id}`, or `$default`."""
+
+    method: str  # upper case, or ANY
+    path: str  # with {name} and {name+} parameters, or $default
+    function: str  # the function's logical id
+    iam_auth: bool = False
+
+    @property
+    def key(self) -> str:
+        return DEFAULT_ROUTE if self.path == DEFAULT_ROUTE else f"{self.method} {self.path}"
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        parts = []
+        for segment in self.path.strip("/").split("/"):
+            greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
+            single = re.fullmatch(r"\{(\w+)\}", segment)
+            if greedy:
+                parts.append(f"(?P<{greedy.group(1)}>.+)")
+            elif single:
+                parts.append(f"(?P<{single.group(1)}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+        return re.compile("/" + "/".join(parts))
+
+    def specificity(self) -> tuple[int, int, int, int]:
+        """How API Gateway ranks matching routes: literal paths before parameters before greedy
+        parameters, and a route's own method before ANY. Lower sorts first."""
+        if self.path == DEFAULT_ROUTE:
+            return (1, 0, 0, 0)
+        segments = self.path.strip("/").split("/")
+        greedy = sum(1 for s in segments if s.endswith("+}"))
+        params = sum(1 for s in segments if s.startswith("{"))
+        return (0, greedy, -(len(segments) - params), int(self.method == "ANY"))
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str  # module.function, e.g. app.lambda_handler
+    properties: dict[str, Any] = field(repr=False)  # with the template's Globals applied
+
+    @property
+    def timeout_seconds(self) -> int:
+        return int(self.properties.get("Timeout", 3))
+
+    @property
+    def memory_mb(self) -> int:
+        return int(self.properties.get("MemorySize", 128))
+
+
+class Template:
+    def __init__(self, document: dict[str, Any], path: Path = TEMPLATE_PATH) -> None:
+        self.document = document
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE_PATH) -> Template:
+        document, problems = decode(str(path))
+        if problems or document is None:
+            raise ValueError(f"{path} cannot be read: {[str(p) for p in problems]}")
+        # cfn-lint gives dict subclasses that carry line numbers; plain values are simpler to use
+        return cls(json.loads(json.dumps(document)), path)
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.document["Resources"]
+        return resources
+
+    def parameter_defaults(self) -> dict[str, str]:
+        return {
+            name: str(spec["Default"])
+            for name, spec in self.document.get("Parameters", {}).items()
+            if "Default" in spec
+        }
+
+    def resources_of_type(self, *types: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] in types}
+
+    def functions(self) -> list[FunctionSpec]:
+        defaults = self.document.get("Globals", {}).get("Function", {})
+        specs = []
+        for logical_id, resource in self.resources_of_type("AWS::Serverless::Function").items():
+            properties = _with_globals(defaults, resource.get("Properties", {}))
+            specs.append(
+                FunctionSpec(
+                    logical_id=logical_id,
+                    code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
+                    handler=properties["Handler"],
+                    properties=properties,
+                )
+            )
+        return specs
+
+    def routes(self) -> list[Route]:
+        """Every HttpApi event of every function, most specific first."""
+        routes = []
+        for logical_id, resource in self.resources_of_type("AWS::Serverless::Function").items():
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") != "HttpApi":
+                    continue
+                properties = event.get("Properties", {})
+                path = properties.get("Path", DEFAULT_ROUTE)
+                method = str(properties.get("Method", "ANY")).upper()
+                authorizer = properties.get("Auth", {}).get("Authorizer")
+                routes.append(Route(method, path, logical_id, iam_auth=authorizer == "AWS_IAM"))
+        return sorted(routes, key=Route.specificity)
+
+
+def _with_globals(defaults: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Globals rules: maps merge (the function's entries win), lists add up, scalars are replaced."""
+    merged = dict(defaults)
+    for key, value in properties.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _with_globals(merged[key], value)
+        elif isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged

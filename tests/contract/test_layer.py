@@ -1,0 +1,105 @@
+"""The shared layer as `sam build` makes it: every runtime dependency, built for python3.13 on arm64.
+
+`make test` runs `make package` (sam build) first; CI does the same.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import ROOT
+
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER = BUILD / "SharedLayer" / "python"
+REQUIREMENTS = ROOT / "layers" / "shared" / "requirements.txt"
+LAMBDA = {
+    **default_environment(),
+    "python_version": "3.13",
+    "python_full_version": "3.13.0",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "aarch64",
+    "os_name": "posix",
+}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            pins[canonicalize_name(requirement.name)] = str(requirement.specifier).removeprefix("==")
+    return pins
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, importlib.metadata.Distribution]:
+    assert LAYER.is_dir(), "no layer build: run `make package` (sam build) first"
+    return {canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(LAYER)])}
+
+
+def test_every_pinned_requirement_is_in_the_layer_at_its_pin(built: dict[str, importlib.metadata.Distribution]) -> None:
+    for name, version in _pins(REQUIREMENTS).items():
+        assert name in built, f"{name} is missing from the layer"
+        assert built[name].version == version
+
+
+def test_every_dependency_of_what_is_in_the_layer_is_in_the_layer(
+    built: dict[str, importlib.metadata.Distribution],
+) -> None:
+    missing = []
+    for name, distribution in built.items():
+        for text in distribution.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate({**LAMBDA, "extra": ""}):
+                continue
+            dependency = canonicalize_name(requirement.name)
+            if dependency not in built or built[dependency].version not in requirement.specifier:
+                missing.append(f"{name} needs {requirement}")
+    assert missing == []
+
+
+def test_compiled_extensions_are_for_cpython_3_13_on_arm64() -> None:
+    extensions = list(LAYER.rglob("*.so"))
+    assert extensions, "expected compiled extensions (pydantic-core)"
+    wrong = [p.name for p in extensions if not re.search(r"cpython-313-aarch64-linux-gnu|abi3", p.name)]
+    assert wrong == []
+
+
+def test_the_layer_holds_the_minid_package_as_in_the_source() -> None:
+    source = ROOT / "layers" / "shared" / "minid"
+    expected = {p.relative_to(source) for p in source.rglob("*.py")}
+    assert {p.relative_to(LAYER / "minid") for p in (LAYER / "minid").rglob("*.py")} == expected
+    assert not list((LAYER / "minid").rglob("__pycache__"))
+
+
+def test_every_function_is_built_with_its_handler() -> None:
+    built_template = (BUILD / "template.yaml").read_text()
+    for folder in (ROOT / "functions").iterdir():
+        if (folder / "app.py").exists():
+            logical_id = "".join(part.capitalize() for part in folder.name.split("_")) + "Function"
+            assert (BUILD / logical_id / "app.py").exists(), logical_id
+            assert f"CodeUri: {logical_id}" in built_template
+
+
+def test_the_pins_agree_with_the_development_constraints_and_pyproject() -> None:
+    layer = _pins(REQUIREMENTS)
+    constraints = _pins(ROOT / "constraints.txt")
+    assert {name: constraints.get(name) for name in layer} == layer
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for text in runtime:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in layer, f"{name} is a runtime dependency but not in the layer"
+        assert layer[name] in requirement.specifier

@@ -1,0 +1,131 @@
+"""template.yaml, the handlers and events/ agree: every route reaches a real handler route and back."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.aws import embedded_aws
+from local.gateway import Gateway, HttpRequest
+from local.openapi import build_openapi, load_resolver
+from local.stack import LocalStack
+from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
+from minid.api import NO_SUCH_ROUTE
+from tests.conftest import EVENTS, ROOT
+
+TEMPLATE = Template.load()
+ROUTES = [r for r in TEMPLATE.routes() if r.path != DEFAULT_ROUTE]
+DEPLOYED_CODE = [ROOT / "functions", ROOT / "layers"]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[Gateway]:
+    with embedded_aws() as session:
+        yield LocalStack.start(session).gateway()
+
+
+def _concrete(route: Route) -> str:
+    return re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000000", route.path)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.key)
+def test_every_route_reaches_its_handler_route(gateway: Gateway, route: Route) -> None:
+    method = "POST" if route.method == "ANY" else route.method
+    headers = [("Content-Type", "application/json"), ("Host", "localhost")]
+    if route.iam_auth:
+        headers.append(("Authorization", "AWS4-HMAC-SHA256 Credential=local"))
+    response = gateway.handle(HttpRequest(method, _concrete(route), headers, b"{}"))
+
+    assert response.status < 500, response.body
+    if response.status == 404:
+        assert json.loads(response.body)["detail"] != NO_SUCH_ROUTE, (
+            f"{route.key} is not a route of its handler"
+        )
+
+
+def test_an_unknown_route_reaches_the_default_route(gateway: Gateway) -> None:
+    response = gateway.handle(HttpRequest("PATCH", "/v1/nothing/here", [("Host", "localhost")]))
+    assert response.status == 404
+    assert dict(response.headers)["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("spec", TEMPLATE.functions(), ids=lambda s: s.logical_id)
+def test_each_handler_has_exactly_its_template_routes(spec: FunctionSpec) -> None:
+    paths = load_resolver(spec).get_openapi_schema().paths or {}
+    handled = {f"{method.upper()} {path}" for path, item in paths.items() for method in _methods(item)}
+    assert handled == {r.key for r in ROUTES if r.function == spec.logical_id}
+
+
+def _methods(path_item: Any) -> list[str]:
+    return [m for m in ("get", "put", "post", "delete", "patch") if getattr(path_item, m, None) is not None]
+
+
+def test_the_openapi_document_has_every_route() -> None:
+    documented = {
+        f"{method.upper()} {path}"
+        for path, operations in build_openapi(TEMPLATE)["paths"].items()
+        for method in operations
+    }
+    assert documented == {r.key for r in ROUTES}
+
+
+def test_every_function_has_sample_events_and_tests() -> None:
+    test_sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
+    for spec in TEMPLATE.functions():
+        folder = spec.code_dir.name
+        events = sorted((EVENTS / folder).glob("*.json"))
+        assert events, f"events/{folder}/ has no sample event for {spec.logical_id}"
+        assert f'"{folder}/' in test_sources or f"functions.{folder}." in test_sources, (
+            f"no tests use {folder}"
+        )
+
+
+def test_sample_events_are_payload_2_events_of_routes_the_function_has() -> None:
+    keys_by_folder: dict[str, set[str]] = {}
+    for route in TEMPLATE.routes():
+        folder = next(s.code_dir.name for s in TEMPLATE.functions() if s.logical_id == route.function)
+        keys_by_folder.setdefault(folder, set()).add(route.key)
+    for path in EVENTS.rglob("*.json"):
+        event = json.loads(path.read_text())
+        if event.get("version") != "2.0":
+            continue  # not an HTTP API event (a workflow task's input, say)
+        assert event["routeKey"] in keys_by_folder[path.parent.name], path
+        assert event["requestContext"]["http"]["method"] in {"GET", "POST", "PUT", "DELETE", "PATCH"}
+
+
+def test_functions_run_python_3_13_on_arm64() -> None:
+    for spec in TEMPLATE.functions():
+        assert spec.properties["Runtime"] == "python3.13"
+        assert spec.properties["Architectures"] == ["arm64"]
+        assert spec.handler == "app.lambda_handler"
+
+
+def _imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def test_nothing_deployed_imports_the_local_stack_or_the_tests() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in DEPLOYED_CODE
+        for path in folder.rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] in {"local", "tests", "moto"}
+    ]
+    assert offenders == []
+
+
+def test_handlers_hold_no_aws_calls() -> None:
+    """Thin handlers: boto3 lives in the adapters, never in functions/*/app.py."""
+    for path in (ROOT / "functions").rglob("app.py"):
+        assert not [n for n in _imports(path) if n.split(".")[0] in {"boto3", "botocore"}], path

@@ -1,0 +1,58 @@
+"""Embedded AWS is provisioned from template.yaml's own resource definitions."""
+
+from __future__ import annotations
+
+import boto3
+
+from local.provision import Stack
+from local.template import Template
+
+
+def test_every_table_of_the_template_exists_as_defined(
+    aws: boto3.Session, stack: Stack, template: Template
+) -> None:
+    dynamodb = aws.client("dynamodb")
+    tables = template.resources_of_type("AWS::DynamoDB::Table")
+    assert len(tables) >= 8
+    for logical_id, resource in tables.items():
+        properties = resource["Properties"]
+        name = stack.refs[logical_id]
+        description = dynamodb.describe_table(TableName=name)["Table"]
+        assert description["KeySchema"] == properties["KeySchema"]
+        assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert description["SSEDescription"]["SSEType"] == "KMS"
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in properties:
+            assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]
+            assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_the_pepper_secret_is_generated_as_the_template_asks(aws: boto3.Session, stack: Stack) -> None:
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=stack.refs["PepperSecret"])[
+        "SecretString"
+    ]
+    assert len(secret) == 64
+    assert secret.isalnum()
+
+
+def test_the_kms_key_rotates(aws: boto3.Session, stack: Stack) -> None:
+    status = aws.client("kms").get_key_rotation_status(KeyId=stack.refs["DataKey"])
+    assert status["KeyRotationEnabled"] is True
+
+
+def test_function_environments_resolve_to_what_was_provisioned(stack: Stack, template: Template) -> None:
+    for spec in template.functions():
+        environment = stack.function_environment(spec)
+        assert environment["STAGE"] == "local"
+        assert environment["ALLOW_SYNTHETIC_IDENTITY_NUMBERS"] == "true"
+        assert all(isinstance(v, str) and "{" not in v for v in environment.values())
+
+
+def test_production_refuses_synthetic_numbers(aws: boto3.Session, template: Template) -> None:
+    from local.provision import provision  # noqa: PLC0415
+
+    production = provision(template, aws, {"Stage": "prod"})
+    for spec in template.functions():
+        assert production.function_environment(spec)["ALLOW_SYNTHETIC_IDENTITY_NUMBERS"] == "false"

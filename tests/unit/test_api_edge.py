@@ -1,0 +1,208 @@
+"""The HTTP edge every function shares: problem details for every kind of bad request or failure."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, cast
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from pydantic import Field
+
+from local.functions import LambdaContext
+from minid.api import MAX_BODY_BYTES, create_resolver, handle
+from minid.api.models import RequestModel
+from minid.domain.errors import FieldError, InvalidIdentityNumber
+from tests.conftest import load_event
+
+app = create_resolver()
+
+
+class Greeting(RequestModel):
+    name: str = Field(min_length=1, max_length=50)
+    times: int = Field(default=1, ge=1, le=3)
+
+
+failure: list[Exception] = []
+
+
+@app.post("/v1/greetings")
+def greet(greeting: Greeting) -> dict[str, Any]:
+    if failure:
+        raise failure[0]
+    return {"text": " ".join([f"Hei, {greeting.name}!"] * greeting.times)}
+
+
+def call(
+    body: str | None,
+    *,
+    content_type: str | None = "application/json",
+    base64_body: bool = False,
+    raw_body: str | None = None,
+) -> Any:
+    event = load_event("health/get-health")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/greetings"
+    event["requestContext"]["http"]["method"] = "POST"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /v1/greetings"
+    if content_type:
+        event["headers"]["content-type"] = content_type
+    if body is not None:
+        event["body"] = base64.b64encode(body.encode()).decode() if base64_body else body
+        event["isBase64Encoded"] = base64_body
+    if raw_body is not None:
+        event["body"], event["isBase64Encoded"] = raw_body, True
+    context = LambdaContext(function_name="test", memory_limit_in_mb=128, timeout_seconds=3)
+    return handle(app, event, context)
+
+
+def problem(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = json.loads(response["body"])
+    assert body["status"] == response["statusCode"]
+    assert set(body) == {"type", "title", "status", "detail", "errors"}
+    return body
+
+
+@pytest.fixture(autouse=True)
+def no_failure() -> None:
+    failure.clear()
+
+
+def test_a_valid_request_is_served() -> None:
+    response = call('{"name": "Kari", "times": 2}')
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"text": "Hei, Kari! Hei, Kari!"}
+
+
+def test_base64_bodies_are_decoded() -> None:
+    assert call('{"name": "Åse"}', base64_body=True)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("body", ["{", "not json", '{"name": "Kari"', "\x00"])
+def test_malformed_json_is_400(body: str) -> None:
+    response = call(body)
+    assert response["statusCode"] == 400
+    assert problem(response)["type"] == "/problems/invalid-request"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{}", "name"),
+        ('{"name": ""}', "name"),
+        ('{"name": 7}', "name"),
+        ('{"name": "Kari", "times": 9}', "times"),
+        ('{"name": "Kari", "admin": true}', "admin"),
+        ("[]", "body"),
+        ('"Kari"', "body"),
+    ],
+)
+def test_wrong_shape_is_422_naming_the_field(body: str, field: str) -> None:
+    response = call(body)
+    assert response["statusCode"] == 422
+    details = problem(response)
+    assert details["type"] == "/problems/invalid-request"
+    assert field in {e["field"] for e in details["errors"]}
+
+
+def test_a_missing_body_is_422() -> None:
+    response = call(None)
+    assert response["statusCode"] == 422
+
+
+def test_validation_problems_never_echo_the_input() -> None:
+    secret = "hunter2-" + "x" * 60
+    response = call(json.dumps({"name": secret}))
+    assert response["statusCode"] == 422
+    assert secret not in response["body"]
+
+
+def test_a_body_over_16_kib_is_413_before_anything_else() -> None:
+    response = call(json.dumps({"name": "x" * MAX_BODY_BYTES}))
+    assert response["statusCode"] == 413
+    assert problem(response)["type"] == "/problems/payload-too-large"
+    assert response["headers"]["Cache-Control"] == "no-store"
+
+
+def test_exactly_16_kib_is_not_refused_for_its_size() -> None:
+    body = json.dumps({"name": "Kari"}).ljust(MAX_BODY_BYTES)
+    assert call(body)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_body_that_is_not_json_is_400(content_type: str) -> None:
+    response = call("name=Kari", content_type=content_type)
+    assert response["statusCode"] == 400
+    assert "application/json" in problem(response)["detail"]
+
+
+def test_json_with_a_charset_is_json() -> None:
+    assert call('{"name": "Kari"}', content_type="application/json; charset=utf-8")["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "detail"),
+    [
+        ("%%%not-base64%%%", "could not be decoded"),
+        (base64.b64encode(b'{"name": "\xff\xfe"}').decode(), "UTF-8"),
+    ],
+)
+def test_undecodable_bodies_are_400(raw_body: str, detail: str) -> None:
+    response = call(None, raw_body=raw_body)
+    assert response["statusCode"] == 400
+    assert detail in problem(response)["detail"]
+
+
+def test_a_domain_error_is_its_problem_type() -> None:
+    reason = FieldError("identity_number", "An identity number has 11 digits.")
+    failure.append(InvalidIdentityNumber(errors=(reason,)))
+    response = call('{"name": "Kari"}')
+    assert response["statusCode"] == 422
+    details = problem(response)
+    assert details["type"] == "/problems/invalid-identity-number"
+    assert details["errors"] == [{"field": "identity_number", "message": "An identity number has 11 digits."}]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Query"),
+        ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": ""}}, "PutItem"),
+        ClientError(
+            cast("Any", {"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": 503}}), "Publish"
+        ),
+        EndpointConnectionError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"),
+    ],
+)
+def test_an_unavailable_dependency_is_503_with_retry_after(error: Exception) -> None:
+    failure.append(error)
+    response = call('{"name": "Kari"}')
+    assert response["statusCode"] == 503
+    assert problem(response)["type"] == "/problems/service-unavailable"
+    assert int(response["headers"]["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetItem"),
+        RuntimeError("a bug, with secret detail 01010012345"),
+    ],
+)
+def test_a_bug_is_a_500_problem_without_trace_or_detail(error: Exception) -> None:
+    failure.append(error)
+    response = call('{"name": "Kari"}')
+    assert response["statusCode"] == 500
+    details = problem(response)
+    assert "Traceback" not in response["body"]
+    assert "01010012345" not in response["body"]
+    assert details["type"] == "/problems/internal-error"
+
+
+def test_every_response_carries_the_security_headers() -> None:
+    for response in (call('{"name": "Kari"}'), call("{"), call(json.dumps({"name": "x" * 20_000}))):
+        assert response["headers"]["Cache-Control"] == "no-store"
+        assert response["headers"]["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,77 @@
+"""Who may be sent a PIN code letter, and where it goes (the register's part; quotas come with orders)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from minid.domain.identity import IdentityNumberKind
+from minid.domain.pin_letters import Ineligibility, letter_address, recipient_ineligibility
+from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
+
+TODAY = date(2026, 11, 22)
+OSLO = NorwegianAddress("Storgata 12 H0203", "0155", "OSLO")
+GDANSK = ForeignAddress(("ul. Długa 12/4", "80-831 GDAŃSK"), "Poland", "PL")
+ADULT = Person(
+    "Kari", "Nordmann", date(1980, 5, 17), IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, OSLO
+)
+
+
+def test_an_adult_resident_gets_the_letter_at_home() -> None:
+    assert recipient_ineligibility(ADULT, TODAY) is None
+    assert letter_address(ADULT) == ("Storgata 12 H0203", "0155 OSLO")
+
+
+def test_care_of_is_the_first_line() -> None:
+    person = replace(ADULT, address=replace(OSLO, care_of="Ola Nordmann"))
+    assert letter_address(person) == ("c/o Ola Nordmann", "Storgata 12 H0203", "0155 OSLO")
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "eligible"),
+    [
+        (date(2013, 12, 31), True),  # turns 13 on new year's eve this year
+        (date(2013, 1, 1), True),
+        (date(2014, 1, 1), False),  # turns 13 next year
+        (date(2026, 11, 1), False),
+    ],
+)
+def test_from_the_calendar_year_a_person_turns_13(birth_date: date, eligible: bool) -> None:
+    person = replace(ADULT, birth_date=birth_date)
+    assert (recipient_ineligibility(person, TODAY) is None) is eligible
+    if not eligible:
+        assert recipient_ineligibility(person, TODAY) is Ineligibility.TOO_YOUNG
+
+
+def test_the_deceased_get_no_letter() -> None:
+    person = replace(ADULT, status=PersonStatus.DECEASED, deceased_on=date(2025, 3, 1))
+    assert recipient_ineligibility(person, TODAY) is Ineligibility.DECEASED
+
+
+def test_no_address_no_letter() -> None:
+    assert recipient_ineligibility(replace(ADULT, address=None), TODAY) is Ineligibility.NO_ADDRESS
+
+
+def test_a_d_number_holder_without_a_norwegian_address_gets_it_abroad() -> None:
+    person = replace(
+        ADULT,
+        kind=IdentityNumberKind.D_NUMBER,
+        status=PersonStatus.NOT_RESIDENT,
+        address=None,
+        address_abroad=GDANSK,
+    )
+    assert recipient_ineligibility(person, TODAY) is None
+    assert letter_address(person) == ("ul. Długa 12/4", "80-831 GDAŃSK", "POLAND")
+
+
+def test_a_d_number_holder_with_a_norwegian_address_gets_it_in_norway() -> None:
+    person = replace(ADULT, kind=IdentityNumberKind.D_NUMBER, address_abroad=GDANSK)
+    assert letter_address(person) == OSLO.lines()
+
+
+def test_a_fodselsnummer_holder_with_only_an_address_abroad_gets_none() -> None:
+    person = replace(ADULT, status=PersonStatus.EMIGRATED, address=None, address_abroad=GDANSK)
+    assert letter_address(person) is None
+    assert recipient_ineligibility(person, TODAY) is Ineligibility.NO_ADDRESS
