@@ -36,9 +36,9 @@ LAMBDA = {
 def _pins(path: Path) -> dict[str, str]:
     pins = {}
     for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            requirement = Requirement(line)
+        text = line.split("#", 1)[0].strip()
+        if text:
+            requirement = Requirement(text)
             pins[canonicalize_name(requirement.name)] = str(requirement.specifier).removeprefix("==")
     return pins
 
@@ -46,10 +46,14 @@ def _pins(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built() -> dict[str, importlib.metadata.Distribution]:
     assert LAYER.is_dir(), "no layer build: run `make package` (sam build) first"
-    return {canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(LAYER)])}
+    return {
+        canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(LAYER)])
+    }
 
 
-def test_every_pinned_requirement_is_in_the_layer_at_its_pin(built: dict[str, importlib.metadata.Distribution]) -> None:
+def test_every_pinned_requirement_is_in_the_layer_at_its_pin(
+    built: dict[str, importlib.metadata.Distribution],
+) -> None:
     for name, version in _pins(REQUIREMENTS).items():
         assert name in built, f"{name} is missing from the layer"
         assert built[name].version == version
