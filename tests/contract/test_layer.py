@@ -9,6 +9,7 @@ import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
+from typing import cast
 
 import pytest
 from packaging.markers import default_environment
@@ -20,8 +21,9 @@ from tests.conftest import ROOT
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "SharedLayer" / "python"
 REQUIREMENTS = ROOT / "layers" / "shared" / "requirements.txt"
-LAMBDA = {
-    **default_environment(),
+LAMBDA_MARKERS: dict[str, str] = {
+    **cast("dict[str, str]", default_environment()),
+    "extra": "",
     "python_version": "3.13",
     "python_full_version": "3.13.0",
     "implementation_name": "cpython",
@@ -34,7 +36,7 @@ LAMBDA = {
 
 
 def _pins(path: Path) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in path.read_text().splitlines():
         text = line.split("#", 1)[0].strip()
         if text:
@@ -66,7 +68,7 @@ def test_every_dependency_of_what_is_in_the_layer_is_in_the_layer(
     for name, distribution in built.items():
         for text in distribution.requires or []:
             requirement = Requirement(text)
-            if requirement.marker and not requirement.marker.evaluate({**LAMBDA, "extra": ""}):
+            if requirement.marker and not requirement.marker.evaluate(LAMBDA_MARKERS):
                 continue
             dependency = canonicalize_name(requirement.name)
             if dependency not in built or built[dependency].version not in requirement.specifier:
