@@ -57,7 +57,7 @@ package: .aws-sam/build/template.yaml
 	touch $@
 
 test: lint typecheck cfn-lint package
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadscope
 
 unit integration e2e: install
 	$(BIN)/pytest tests/$@

@@ -11,7 +11,7 @@ from types import FrameType
 
 from local.aws import REGION, embedded_aws
 from local.gateway import LocalHttpServer
-from local.stack import LocalStack
+from local.stack import DEFAULT_PRINT_DELAY_SECONDS, LocalStack
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -43,12 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="0 takes a free port")
+    parser.add_argument(
+        "--print-delay",
+        type=float,
+        default=DEFAULT_PRINT_DELAY_SECONDS,
+        help="seconds the simulated print provider takes to post a letter",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, _stop)
     started = time.perf_counter()
     with embedded_aws() as session:
-        stack = LocalStack.start(session)
+        stack = LocalStack.start(session, print_delay_seconds=args.print_delay)
         server = LocalHttpServer((args.host, args.port), stack.gateway())
         host, port = server.server_address[:2]
         url = f"http://{host!s}:{port}"
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            stack.stop()
             server.server_close()
     sys.stdout.write("MinID local stack stopped.\n")
     return 0

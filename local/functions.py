@@ -9,14 +9,22 @@ existing one is busy, up to a limit per function.
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 import os
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
+import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLambdaContext
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.response import StreamingBody
 
 from local.aws import ACCOUNT_ID, REGION
 from local.template import FunctionSpec
@@ -89,6 +97,7 @@ class LambdaFunction:
         if loader_spec is None or loader_spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[unique] = module  # as an import would: pydantic resolves the module's annotations there
         loader_spec.loader.exec_module(module)
         handler: Handler = getattr(module, attribute)
         return handler
@@ -120,3 +129,54 @@ def apply_environment(environments: Mapping[str, Mapping[str, str]]) -> None:
                 raise ValueError(f"{function} sets {name} differently from another function")
             merged[name] = value
     os.environ.update(merged)
+
+
+def route_lambda_invocations(functions: Functions) -> None:
+    """Lambda's Invoke, as Step Functions' executor (moto) calls it, runs the function here.
+
+    The executor makes its clients from boto3's default session; a handler on that session answers
+    Invoke before the request reaches moto's Lambda, which would want Docker.
+    """
+    boto3.setup_default_session(region_name=REGION)
+    session = boto3.DEFAULT_SESSION
+    if session is None:
+        raise RuntimeError("boto3 has no default session")
+
+    def invoke(params: dict[str, Any], **_: Any) -> Any:
+        return _invoke(functions, params)
+
+    session.events.register("before-call.lambda.Invoke", invoke)
+
+
+def _invoke(functions: Functions, params: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    name = unquote(params["url_path"].split("/functions/", 1)[1].split("/", 1)[0])
+    function = functions.find(name)
+    body = params.get("body") or b"{}"
+    event = json.loads(body.decode() if isinstance(body, bytes) else body)
+    asynchronous = params.get("headers", {}).get("X-Amz-Invocation-Type") == "Event"
+    if asynchronous:
+        threading.Thread(target=function.invoke, args=(event,), daemon=True).start()
+        return _lambda_response(202, None)
+    try:
+        return _lambda_response(200, function.invoke(event))
+    except Exception as error:
+        payload = {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "stackTrace": traceback.format_tb(error.__traceback__),
+        }
+        return _lambda_response(200, payload, function_error="Unhandled")
+
+
+def _lambda_response(
+    status: int, payload: Any, function_error: str | None = None
+) -> tuple[AWSResponse, dict[str, Any]]:
+    data = json.dumps(payload).encode() if payload is not None else b""
+    parsed: dict[str, Any] = {
+        "StatusCode": status,
+        "ExecutedVersion": "$LATEST",
+        "Payload": StreamingBody(io.BytesIO(data), len(data)),
+    }
+    if function_error:
+        parsed["FunctionError"] = function_error
+    return AWSResponse("https://lambda.local", status, HTTPHeaders(), None), parsed

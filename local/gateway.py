@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import sys
 import time
 import traceback
@@ -53,6 +54,9 @@ class HttpResponse:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
 
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
     @classmethod
     def json(cls, status: int, value: Any, content_type: str = "application/json") -> HttpResponse:
         body = json.dumps(value, ensure_ascii=False, indent=2).encode()
@@ -68,10 +72,14 @@ class Gateway:
         routes: list[Route],
         functions: Functions,
         local_routes: list[tuple[str, Route, LocalRoute]] | None = None,
+        iam_principals: dict[str, str] | None = None,
     ) -> None:
         self.routes = routes
         self.functions = functions
         self.local_routes = local_routes or []
+        # Who signs requests to IAM-authorised routes: access key id -> the caller's ARN. The signature
+        # itself is not checked here; an unknown key is refused, as API Gateway refuses a bad signature.
+        self.iam_principals = iam_principals or {}
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         for method, local_route, serve in self.local_routes:
@@ -83,15 +91,21 @@ class Gateway:
         route, parameters = self.match(request.method, request.path)
         if route is None:
             return HttpResponse.json(404, {"message": "Not Found"})
-        if route.iam_auth and not (request.header("authorization") or "").startswith("AWS4-HMAC-SHA256 "):
+        caller = self._iam_caller(request) if route.iam_auth else None
+        if route.iam_auth and caller is None:
             return HttpResponse.json(403, {"message": "Forbidden"})
-        event = payload_v2_event(request, route, parameters)
+        event = payload_v2_event(request, route, parameters, caller)
         try:
             result = self.functions.by_logical_id[route.function].invoke(event)
         except Exception:  # the function failed: API Gateway answers 500 and the log has the trace
             log.error("%s failed:\n%s", route.function, traceback.format_exc())
             return HttpResponse.json(500, {"message": "Internal Server Error"})
         return http_response(result)
+
+    def _iam_caller(self, request: HttpRequest) -> str | None:
+        authorization = request.header("authorization") or ""
+        found = re.match(r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/", authorization)
+        return self.iam_principals.get(found.group(1)) if found else None
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes:
@@ -105,7 +119,9 @@ class Gateway:
         return None, {}
 
 
-def payload_v2_event(request: HttpRequest, route: Route, path_parameters: dict[str, str]) -> dict[str, Any]:
+def payload_v2_event(
+    request: HttpRequest, route: Route, path_parameters: dict[str, str], iam_caller: str | None = None
+) -> dict[str, Any]:
     """The event API Gateway sends a Lambda integration with payload format 2.0."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
@@ -154,9 +170,17 @@ def payload_v2_event(request: HttpRequest, route: Route, path_parameters: dict[s
         event["queryStringParameters"] = query
     if path_parameters:
         event["pathParameters"] = path_parameters
-    if route.iam_auth:
+    if iam_caller is not None:
+        access_key = re.search(r"Credential=([^/,\s]+)/", request.header("authorization") or "")
         event["requestContext"]["authorizer"] = {
-            "iam": {"accountId": ACCOUNT_ID, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local"}
+            "iam": {
+                "accessKey": access_key.group(1) if access_key else "",
+                "accountId": ACCOUNT_ID,
+                "callerId": iam_caller.rsplit("/", 1)[-1],
+                "principalOrgId": None,
+                "userArn": iam_caller,
+                "userId": iam_caller.rsplit("/", 1)[-1],
+            }
         }
     if request.body:
         media_type = headers.get("content-type", "").lower()

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityScheme
 
 from local.template import FunctionSpec, Template
 
@@ -21,6 +22,16 @@ DESCRIPTION = (
     "MinID, Norway's public electronic ID at security level substantial: PIN code letters, enrolment, "
     "login with a second factor, and the contact register. Errors are RFC 9457 problem details."
 )
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    "sigv4": APIKey.model_validate(
+        {
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header",
+            "description": "AWS Signature Version 4 (IAM): the print provider's role only",
+        }
+    ),
+}
 _PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -32,15 +43,28 @@ def load_resolver(spec: FunctionSpec) -> Any:
     if loader_spec is None or loader_spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[loader_spec.name] = module
     loader_spec.loader.exec_module(module)
     return module.app
 
 
+def http_functions(template: Template) -> list[FunctionSpec]:
+    """The functions behind the HTTP API (others take queue messages or workflow tasks)."""
+    routed = {route.function for route in template.routes()}
+    return [spec for spec in template.functions() if spec.logical_id in routed]
+
+
 def build_openapi(template: Template | None = None) -> dict[str, Any]:
     template = template or Template.load()
-    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
-    for spec in sorted(template.functions(), key=lambda s: s.logical_id):
-        merge.add_schema(load_resolver(spec).get_openapi_schema())
+    merge = OpenAPIMerge(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        on_conflict="error",
+        security_schemes=SECURITY_SCHEMES,
+    )
+    for spec in sorted(http_functions(template), key=lambda s: s.logical_id):
+        merge.add_schema(load_resolver(spec).get_openapi_schema(security_schemes=SECURITY_SCHEMES))
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     _answer_validation_errors_with_problems(document)
     _drop_unreferenced_schemas(document)

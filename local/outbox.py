@@ -60,6 +60,7 @@ class Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._letters: dict[str, dict[str, Any]] = {}
+        self._pdfs: dict[str, bytes] = {}
         sns = sns_backends[ACCOUNT_ID][REGION]
         ses = ses_backends[ACCOUNT_ID][REGION]
         self._sms = _TimestampedMessages(lambda to, message: log.info("SMS to %s: %s", to, message))
@@ -80,14 +81,17 @@ class Outbox:
         for message, at in list(zip(self._emails, self._emails.sent_at, strict=False)):
             subject = _subject(message)
             if subject is not None:
-                emails.append(
-                    {"to": _recipients(message), "subject": subject, "body": _body(message), "sent_at": at}
-                )
+                emails.append({"to": _recipients(message), "subject": subject, "body": _body(message), "sent_at": at})
         return emails
 
-    def record_letter(self, letter_id: str, letter: dict[str, Any]) -> None:
+    def record_letter(self, letter_id: str, letter: dict[str, Any], pdf: bytes) -> None:
         with self._lock:
             self._letters[letter_id] = letter
+            self._pdfs[letter_id] = pdf
+
+    def pdf(self, letter_id: str) -> bytes | None:
+        with self._lock:
+            return self._pdfs.get(letter_id)
 
     def letters(self) -> list[dict[str, Any]]:
         with self._lock:

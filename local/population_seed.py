@@ -356,9 +356,7 @@ class _Generator:
         if parents:
             parent = self._rng.choice(parents)
             family, address = parent.family_name, parent.address or address
-        person = Person(
-            given, family, born, IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, address=address
-        )
+        person = Person(given, family, born, IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, address=address)
         return SeededPerson(self._number(born, gender), person, category)
 
     def _deceased(self) -> SeededPerson:

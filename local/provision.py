@@ -105,9 +105,9 @@ class Stack:
         "Fn::Join": lambda self, a: str(a[0]).join(str(v) for v in self.resolve(a[1])),
         "Fn::Select": lambda self, a: self.resolve(a[1])[int(self.resolve(a[0]))],
         "Fn::Split": lambda self, a: str(self.resolve(a[1])).split(a[0]),
-        "Fn::FindInMap": lambda self, a: self.template.document["Mappings"][self.resolve(a[0])][
-            self.resolve(a[1])
-        ][self.resolve(a[2])],
+        "Fn::FindInMap": lambda self, a: self.template.document["Mappings"][self.resolve(a[0])][self.resolve(a[1])][
+            self.resolve(a[2])
+        ],
     }
 
     # ------------------------------------------------------------------ what functions see
@@ -180,9 +180,9 @@ def _physical_name(logical_id: str, properties: dict[str, Any], key: str) -> str
 
 def _kms_key(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
     kms = session.client("kms")
-    metadata = kms.create_key(
-        Description=p.get("Description", logical_id), Policy=json.dumps(p["KeyPolicy"])
-    )["KeyMetadata"]
+    metadata = kms.create_key(Description=p.get("Description", logical_id), Policy=json.dumps(p["KeyPolicy"]))[
+        "KeyMetadata"
+    ]
     if p.get("EnableKeyRotation"):
         kms.enable_key_rotation(KeyId=metadata["KeyId"])
     stack.refs[logical_id] = metadata["KeyId"]
@@ -287,10 +287,12 @@ def _bucket(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, 
     name = _physical_name(logical_id, p, "BucketName").lower()
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
     if encryption := p.get("BucketEncryption"):
-        s3.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={"Rules": encryption["ServerSideEncryptionConfiguration"]},
-        )
+        rules: Any = [  # CloudFormation's names for the API's
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+            | ({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})
+            for rule in encryption["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if block := p.get("PublicAccessBlockConfiguration"):
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
     stack.refs[logical_id] = name
@@ -320,6 +322,13 @@ def _state_machine(stack: Stack, session: boto3.Session, logical_id: str, p: dic
     stack.attributes[logical_id] = {"Arn": arn, "Name": name}
 
 
+def _email_identity(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+    """In moto an identity is verified when it is created; on AWS, when its DNS records are in place."""
+    session.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
+    stack.refs[logical_id] = p["EmailIdentity"]
+    stack.attributes[logical_id] = {}
+
+
 def _definition_text(path: Path) -> str:
     if path.suffix in (".yaml", ".yml"):
         import yaml  # noqa: PLC0415  (only for definitions kept as YAML)
@@ -338,20 +347,17 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::S3::Bucket": _bucket,
     "AWS::Serverless::Function": _function,
     "AWS::Serverless::StateMachine": _state_machine,
+    "AWS::SES::EmailIdentity": _email_identity,
 }
 
 
-def provision(
-    template: Template, session: boto3.Session, parameters: Mapping[str, str] = LOCAL_PARAMETERS
-) -> Stack:
+def provision(template: Template, session: boto3.Session, parameters: Mapping[str, str] = LOCAL_PARAMETERS) -> Stack:
     """Create in moto every resource of the template that the functions use, in dependency order."""
     stack = Stack(template, parameters)
     resources = template.resources
     graph = {
         logical_id: {
-            d
-            for d in _dependencies(resource.get("Properties", {})) | set(_depends_on(resource))
-            if d in resources
+            d for d in _dependencies(resource.get("Properties", {})) | set(_depends_on(resource)) if d in resources
         }
         for logical_id, resource in resources.items()
     }

@@ -1,5 +1,6 @@
-"""The local stack assembled: embedded AWS provisioned from the template, the functions, the seeded
-population register, the outbox, and the gateway with its local-only routes."""
+"""The local stack assembled: embedded AWS provisioned from the template, the functions (with Lambda's
+Invoke and SQS event sources routed to them), the seeded population register, the simulated print
+provider, the outbox, and the gateway with its local-only routes."""
 
 from __future__ import annotations
 
@@ -12,23 +13,34 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
-from local.functions import Functions, LambdaFunction, apply_environment
-from local.gateway import Gateway, HttpResponse, LocalRoute
+from local import print_provider
+from local.aws import ACCOUNT_ID
+from local.event_sources import SqsEventSource
+from local.functions import Functions, LambdaFunction, apply_environment, route_lambda_invocations
+from local.gateway import Gateway, HttpRequest, HttpResponse, LocalRoute
 from local.openapi import build_openapi
 from local.outbox import Outbox
 from local.population_seed import SeededPerson, generate_population
+from local.print_provider import PrintProviderSimulator
 from local.provision import Stack, provision
-from local.template import Route, Template
+from local.template import Route, Template, queue_sources
 from minid.adapters.clock import SystemClock
+from minid.adapters.letters import DynamoDbPinLetters
 from minid.adapters.population import DynamoDbPopulationRegister
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import parse_identity_number
-from minid.domain.keys import Keyer
-from minid.domain.pin_letters import letter_address, recipient_ineligibility
+from minid.domain.keys import Keyer, PersonKey
+from minid.domain.letters.model import letter_address, recipient_ineligibility
 from minid.domain.time import today_in_norway
 
-POPULATION_TABLE = "PopulationRegisterTable"  # logical ids in template.yaml
+# Logical ids in template.yaml that the local stack itself reads or writes.
+POPULATION_TABLE = "PopulationRegisterTable"
+LETTERS_TABLE = "PinLettersTable"
 PEPPER = "PepperSecret"
+PRINT_QUEUE = "PrintQueue"
+PRINT_PROVIDER_ROLE = "PrintProviderRole"
+DEFAULT_PRINT_DELAY_SECONDS = 2.0
+DEFAULT_POPULATION_SIZE = 1200
 
 # Only for the local stack: the functions' logs stay quiet about tracing and metrics they cannot send.
 LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -43,31 +55,90 @@ class LocalStack:
     outbox: Outbox
     population: list[SeededPerson]
     today: date
+    keyer: Keyer
+    print_delay_seconds: float | None
+    _workers: list[SqsEventSource | PrintProviderSimulator] = field(default_factory=list)
     _docs_cache: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, session: boto3.Session) -> LocalStack:
+    def start(
+        cls,
+        session: boto3.Session,
+        *,
+        print_delay_seconds: float | None = DEFAULT_PRINT_DELAY_SECONDS,
+        population_size: int = DEFAULT_POPULATION_SIZE,
+    ) -> LocalStack:
+        """Provision, seed and start. `print_delay_seconds=None` leaves printing to the caller
+        (tests that play the print provider themselves)."""
         template = Template.load()
         stack = provision(template, session)
         specs = template.functions()
-        apply_environment(
-            {"local": LOCAL_ENVIRONMENT} | {s.logical_id: stack.function_environment(s) for s in specs}
-        )
+        apply_environment({"local": LOCAL_ENVIRONMENT} | {s.logical_id: stack.function_environment(s) for s in specs})
         functions = Functions([LambdaFunction(spec, stack.function_name(spec)) for spec in specs])
+        route_lambda_invocations(functions)
         today = today_in_norway(SystemClock())
-        population = generate_population(year=today.year)
-        register = DynamoDbPopulationRegister(
-            session.client("dynamodb"),
-            stack.refs[POPULATION_TABLE],
-            Keyer(load_pepper(session.client("secretsmanager"), stack.refs[PEPPER])),
-        )
+        population = generate_population(year=today.year, count=population_size)
+        keyer = Keyer(load_pepper(session.client("secretsmanager"), stack.refs[PEPPER]))
+        register = DynamoDbPopulationRegister(session.client("dynamodb"), stack.refs[POPULATION_TABLE])
         register.put_many(
-            (parse_identity_number(p.identity_number, allow_synthetic=True, today=today), p.person)
+            (
+                keyer.person_key(parse_identity_number(p.identity_number, allow_synthetic=True, today=today)),
+                p.person,
+            )
             for p in population
         )
-        return cls(session, template, stack, functions, Outbox(), population, today)
+        local = cls(session, template, stack, functions, Outbox(), population, today, keyer, print_delay_seconds)
+        local._start_workers()
+        return local
 
-    # ------------------------------------------------------------------ local-only routes
+    def _start_workers(self) -> None:
+        for source in queue_sources(self.template):
+            queue_arn = self.stack.resolve(source.queue)
+            logical_id = next(k for k, v in self.stack.attributes.items() if v.get("Arn") == queue_arn)
+            self._workers.append(
+                SqsEventSource(
+                    self.session,
+                    self.stack.refs[logical_id],
+                    queue_arn,
+                    self.functions.by_logical_id[source.function],
+                    batch_size=source.batch_size,
+                    reports_failures=source.reports_failures,
+                )
+            )
+        if self.print_delay_seconds is not None:
+            self._workers.append(
+                PrintProviderSimulator(
+                    self.session,
+                    self.stack.refs[PRINT_QUEUE],
+                    self.gateway(),
+                    self.outbox,
+                    delay_seconds=self.print_delay_seconds,
+                    identity_of=self.identity_of_letter,
+                )
+            )
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+
+    # ------------------------------------------------------------------ who is who
+    @cached_property
+    def identity_by_person(self) -> dict[PersonKey, str]:
+        return {
+            self.keyer.person_key(parse_identity_number(p.identity_number, allow_synthetic=True, today=self.today)): (
+                p.identity_number
+            )
+            for p in self.population
+        }
+
+    def identity_of_letter(self, letter_id: str) -> str | None:
+        """The synthetic identity number a letter went to (the local outbox shows it; AWS never has it)."""
+        letter = DynamoDbPinLetters(self.session.client("dynamodb"), self.stack.refs[LETTERS_TABLE]).get(letter_id)
+        return self.identity_by_person.get(letter.person) if letter else None
+
+    # ------------------------------------------------------------------ the gateway and local-only routes
     def gateway(self) -> Gateway:
         local_routes: list[tuple[str, Route, LocalRoute]] = [
             ("GET", _local_route("/"), lambda r, p: HttpResponse(302, headers=[("Location", "/docs")])),
@@ -79,8 +150,21 @@ class LocalStack:
                 _local_route("/_local/outbox"),
                 lambda r, p: HttpResponse.json(200, self.outbox.snapshot()),
             ),
+            ("GET", _local_route("/_local/outbox/letters/{letter_id}.pdf"), self._letter_pdf),
         ]
-        return Gateway(self.template.routes(), self.functions, local_routes)
+        provider = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{self.stack.refs[PRINT_PROVIDER_ROLE]}/print-provider"
+        return Gateway(
+            self.template.routes(),
+            self.functions,
+            local_routes,
+            iam_principals={print_provider.ACCESS_KEY_ID: provider},
+        )
+
+    def _letter_pdf(self, request: HttpRequest, parameters: dict[str, str]) -> HttpResponse:
+        pdf = self.outbox.pdf(parameters["letter_id"])
+        if pdf is None:
+            return HttpResponse.json(404, {"message": "No such letter in the outbox"})
+        return HttpResponse(200, pdf, [("Content-Type", "application/pdf")])
 
     @cached_property
     def openapi(self) -> dict[str, Any]:
@@ -96,9 +180,7 @@ class LocalStack:
                 "",
                 None,
             )
-        return HttpResponse(
-            200, self._docs_cache["html"].encode(), [("Content-Type", "text/html; charset=utf-8")]
-        )
+        return HttpResponse(200, self._docs_cache["html"].encode(), [("Content-Type", "text/html; charset=utf-8")])
 
     def persons(self) -> dict[str, Any]:
         return {"persons": [self._describe(p) for p in self.population]}
@@ -133,6 +215,4 @@ def _local_route(path: str) -> Route:
 def _swagger_asset(name: str) -> str:
     from importlib.resources import files  # noqa: PLC0415
 
-    return (files("aws_lambda_powertools.event_handler.openapi.swagger_ui") / name).read_text(
-        encoding="utf-8"
-    )
+    return (files("aws_lambda_powertools.event_handler.openapi.swagger_ui") / name).read_text(encoding="utf-8")

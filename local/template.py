@@ -34,17 +34,15 @@ class Route:
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
-        parts = []
-        for segment in self.path.strip("/").split("/"):
-            greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
-            single = re.fullmatch(r"\{(\w+)\}", segment)
-            if greedy:
-                parts.append(f"(?P<{greedy.group(1)}>.+)")
-            elif single:
-                parts.append(f"(?P<{single.group(1)}>[^/]+)")
-            else:
-                parts.append(re.escape(segment))
-        return re.compile("/" + "/".join(parts))
+        """The path as a regular expression: {name} matches within one segment, {name+} across them."""
+        parts = re.split(r"(\{\w+\+?\})", self.path)
+        regex = "".join(
+            (f"(?P<{part[1:-2]}>.+)" if part.endswith("+}") else f"(?P<{part[1:-1]}>[^/]+?)")
+            if part.startswith("{")
+            else re.escape(part)
+            for part in parts
+        )
+        return re.compile(regex)
 
     def specificity(self) -> tuple[int, int, int, int]:
         """How API Gateway ranks matching routes: literal paths before parameters before greedy
@@ -129,6 +127,33 @@ class Template:
                 authorizer = properties.get("Auth", {}).get("Authorizer")
                 routes.append(Route(method, path, logical_id, iam_auth=authorizer == "AWS_IAM"))
         return sorted(routes, key=Route.specificity)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSource:
+    """A function's SQS event: the queue (unresolved, as the template writes it) and batching."""
+
+    function: str
+    queue: Any
+    batch_size: int
+    reports_failures: bool
+
+
+def queue_sources(template: Template) -> list[QueueSource]:
+    sources = []
+    for logical_id, resource in template.resources_of_type("AWS::Serverless::Function").items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                properties = event["Properties"]
+                sources.append(
+                    QueueSource(
+                        function=logical_id,
+                        queue=properties["Queue"],
+                        batch_size=int(properties.get("BatchSize", 10)),
+                        reports_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                    )
+                )
+    return sources
 
 
 def _with_globals(defaults: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:

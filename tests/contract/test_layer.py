@@ -48,9 +48,7 @@ def _pins(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built() -> dict[str, importlib.metadata.Distribution]:
     assert LAYER.is_dir(), "no layer build: run `make package` (sam build) first"
-    return {
-        canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(LAYER)])
-    }
+    return {canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(LAYER)])}
 
 
 def test_every_pinned_requirement_is_in_the_layer_at_its_pin(
@@ -88,6 +86,8 @@ def test_the_layer_holds_the_minid_package_as_in_the_source() -> None:
     expected = {p.relative_to(source) for p in source.rglob("*.py")}
     assert {p.relative_to(LAYER / "minid") for p in (LAYER / "minid").rglob("*.py")} == expected
     assert not list((LAYER / "minid").rglob("__pycache__"))
+    fonts = source / "adapters" / "fonts"
+    assert {p.name for p in (LAYER / "minid" / "adapters" / "fonts").iterdir()} == {p.name for p in fonts.iterdir()}
 
 
 def test_every_function_is_built_with_its_handler() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from local.aws import embedded_aws
 from local.gateway import Gateway, HttpRequest
-from local.openapi import build_openapi, load_resolver
+from local.openapi import SECURITY_SCHEMES, build_openapi, http_functions, load_resolver
 from local.stack import LocalStack
 from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
 from minid.api import NO_SUCH_ROUTE
@@ -27,7 +27,9 @@ DEPLOYED_CODE = [ROOT / "functions", ROOT / "layers"]
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Gateway]:
     with embedded_aws() as session:
-        yield LocalStack.start(session).gateway()
+        local = LocalStack.start(session, print_delay_seconds=None)
+        yield local.gateway()
+        local.stop()
 
 
 def _concrete(route: Route) -> str:
@@ -44,9 +46,7 @@ def test_every_route_reaches_its_handler_route(gateway: Gateway, route: Route) -
 
     assert response.status < 500, response.body
     if response.status == 404:
-        assert json.loads(response.body)["detail"] != NO_SUCH_ROUTE, (
-            f"{route.key} is not a route of its handler"
-        )
+        assert json.loads(response.body)["detail"] != NO_SUCH_ROUTE, f"{route.key} is not a route of its handler"
 
 
 def test_an_unknown_route_reaches_the_default_route(gateway: Gateway) -> None:
@@ -55,9 +55,9 @@ def test_an_unknown_route_reaches_the_default_route(gateway: Gateway) -> None:
     assert dict(response.headers)["Content-Type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("spec", TEMPLATE.functions(), ids=lambda s: s.logical_id)
+@pytest.mark.parametrize("spec", http_functions(TEMPLATE), ids=lambda s: s.logical_id)
 def test_each_handler_has_exactly_its_template_routes(spec: FunctionSpec) -> None:
-    paths = load_resolver(spec).get_openapi_schema().paths or {}
+    paths = load_resolver(spec).get_openapi_schema(security_schemes=SECURITY_SCHEMES).paths or {}
     handled = {f"{method.upper()} {path}" for path, item in paths.items() for method in _methods(item)}
     assert handled == {r.key for r in ROUTES if r.function == spec.logical_id}
 
@@ -81,9 +81,7 @@ def test_every_function_has_sample_events_and_tests() -> None:
         folder = spec.code_dir.name
         events = sorted((EVENTS / folder).glob("*.json"))
         assert events, f"events/{folder}/ has no sample event for {spec.logical_id}"
-        assert f'"{folder}/' in test_sources or f"functions.{folder}." in test_sources, (
-            f"no tests use {folder}"
-        )
+        assert f'"{folder}/' in test_sources or f"functions.{folder}." in test_sources, f"no tests use {folder}"
 
 
 def test_sample_events_are_payload_2_events_of_routes_the_function_has() -> None:

@@ -27,7 +27,7 @@ class RunningStack:
 
 def start_local_stack() -> RunningStack:
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", "0"],
+        [sys.executable, "-m", "local", "--port", "0", "--print-delay", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

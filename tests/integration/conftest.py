@@ -9,7 +9,9 @@ import pytest
 
 from local.aws import embedded_aws
 from local.provision import Stack, provision
+from local.stack import LocalStack
 from local.template import Template
+from tests.integration.letters import LetterDriver
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,14 @@ def aws() -> Iterator[boto3.Session]:
 @pytest.fixture
 def stack(aws: boto3.Session, template: Template) -> Stack:
     return provision(template, aws)
+
+
+@pytest.fixture
+def driver() -> Iterator[LetterDriver]:
+    """A fresh local stack (no print simulator: the test is the print provider) and a driver for it."""
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=None, population_size=120)
+        driver = LetterDriver(local)
+        yield driver
+        driver.stop_running()
+        local.stop()

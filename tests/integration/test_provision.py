@@ -8,9 +8,7 @@ from local.provision import Stack
 from local.template import Template
 
 
-def test_every_table_of_the_template_exists_as_defined(
-    aws: boto3.Session, stack: Stack, template: Template
-) -> None:
+def test_every_table_of_the_template_exists_as_defined(aws: boto3.Session, stack: Stack, template: Template) -> None:
     dynamodb = aws.client("dynamodb")
     tables = template.resources_of_type("AWS::DynamoDB::Table")
     assert len(tables) >= 8
@@ -30,9 +28,7 @@ def test_every_table_of_the_template_exists_as_defined(
 
 
 def test_the_pepper_secret_is_generated_as_the_template_asks(aws: boto3.Session, stack: Stack) -> None:
-    secret = aws.client("secretsmanager").get_secret_value(SecretId=stack.refs["PepperSecret"])[
-        "SecretString"
-    ]
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=stack.refs["PepperSecret"])["SecretString"]
     assert len(secret) == 64
     assert secret.isalnum()
 

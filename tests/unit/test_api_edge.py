@@ -130,9 +130,7 @@ def test_exactly_16_kib_is_not_refused_for_its_size() -> None:
     assert call(body)["statusCode"] == 200
 
 
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
-)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
 def test_a_body_that_is_not_json_is_400(content_type: str) -> None:
     response = call("name=Kari", content_type=content_type)
     assert response["statusCode"] == 400
@@ -171,9 +169,7 @@ def test_a_domain_error_is_its_problem_type() -> None:
     [
         ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Query"),
         ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": ""}}, "PutItem"),
-        ClientError(
-            cast("Any", {"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": 503}}), "Publish"
-        ),
+        ClientError(cast("Any", {"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": 503}}), "Publish"),
         EndpointConnectionError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"),
     ],
 )

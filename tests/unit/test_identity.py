@@ -428,9 +428,7 @@ HAND_MADE_VECTORS: list[tuple[str, int]] = [
     COMPOSED_VECTORS,
     ids=[vector[0] for vector in COMPOSED_VECTORS],
 )
-def test_composed_vectors_are_pinned(
-    literal: str, born: date, individual: int, options: dict[str, Any]
-) -> None:
+def test_composed_vectors_are_pinned(literal: str, born: date, individual: int, options: dict[str, Any]) -> None:
     assert compose_identity_number(born, individual, **options) == literal
     assert remainders(literal) == (options.get("remainder", 0), 0)
 
@@ -622,10 +620,7 @@ def test_compose_returns_none_where_a_check_digit_would_be_10() -> None:
     for individual in nones:
         nine = f"151086{individual:03d}"
         candidates = [
-            f"{nine}{k1}{k2}"
-            for k1 in range(10)
-            for k2 in range(10)
-            if remainders(f"{nine}{k1}{k2}") == (0, 0)
+            f"{nine}{k1}{k2}" for k1 in range(10) for k2 in range(10) if remainders(f"{nine}{k1}{k2}") == (0, 0)
         ]
         assert candidates == []
 

@@ -8,15 +8,13 @@ from datetime import date
 import pytest
 
 from minid.domain.identity import IdentityNumberKind
-from minid.domain.pin_letters import Ineligibility, letter_address, recipient_ineligibility
+from minid.domain.letters.model import Ineligibility, letter_address, recipient_ineligibility
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 
 TODAY = date(2026, 11, 22)
 OSLO = NorwegianAddress("Storgata 12 H0203", "0155", "OSLO")
 GDANSK = ForeignAddress(("ul. Długa 12/4", "80-831 GDAŃSK"), "Poland", "PL")
-ADULT = Person(
-    "Kari", "Nordmann", date(1980, 5, 17), IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, OSLO
-)
+ADULT = Person("Kari", "Nordmann", date(1980, 5, 17), IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, OSLO)
 
 
 def test_an_adult_resident_gets_the_letter_at_home() -> None:

@@ -49,9 +49,7 @@ def age_on(born: date, day: date) -> int:
 
 def test_the_same_arguments_give_the_same_population() -> None:
     assert generate_population(year=YEAR) == generate_population(year=YEAR)
-    assert generate_population(year=YEAR, count=150, seed=7) == generate_population(
-        year=YEAR, count=150, seed=7
-    )
+    assert generate_population(year=YEAR, count=150, seed=7) == generate_population(year=YEAR, count=150, seed=7)
 
 
 def test_another_seed_gives_another_population() -> None:
@@ -138,9 +136,7 @@ def test_classic_numbers_carry_the_birth_date_and_a_gender_matching_the_given_na
 def test_the_kind_of_number_follows_the_category() -> None:
     d_numbers = {Category.D_NUMBER_NORWAY, Category.D_NUMBER_ABROAD}
     for seeded in population():
-        expected = (
-            IdentityNumberKind.D_NUMBER if seeded.category in d_numbers else IdentityNumberKind.FODSELSNUMMER
-        )
+        expected = IdentityNumberKind.D_NUMBER if seeded.category in d_numbers else IdentityNumberKind.FODSELSNUMMER
         assert seeded.person.kind is expected
         assert parsed(seeded).kind is expected
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -34,3 +36,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def iso(moment: datetime) -> str:
+    """How times are stored: ISO 8601 in UTC to the millisecond, so that they sort as text."""
+    return moment.isoformat(timespec="milliseconds")
+
+
+def conditional_check_failed(error: ClientError) -> bool:
+    """A condition of a write (or of a transaction's writes) did not hold."""
+    return error.response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )

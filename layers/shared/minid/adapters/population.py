@@ -7,8 +7,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
 from minid.adapters.dynamodb import from_item, to_item
-from minid.domain.identity import IdentityNumber, IdentityNumberKind
-from minid.domain.keys import Keyer
+from minid.domain.identity import IdentityNumberKind
+from minid.domain.keys import PersonKey
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 
 if TYPE_CHECKING:
@@ -19,23 +19,18 @@ _BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
 
 
 class DynamoDbPopulationRegister:
-    def __init__(self, client: DynamoDBClient, table_name: str, keyer: Keyer) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
-        self._keyer = keyer
 
-    def find(self, identity_number: IdentityNumber) -> Person | None:
-        response = self._client.get_item(
-            TableName=self._table, Key=to_item({"pk": self._keyer.person_key(identity_number)})
-        )
-        item = response.get("Item")
+    def find(self, person: PersonKey) -> Person | None:
+        item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person})).get("Item")
         return _person(from_item(item)) if item else None
 
-    def put_many(self, persons: Iterable[tuple[IdentityNumber, Person]]) -> int:
+    def put_many(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
         """Write persons (a register import or a synthetic seed); returns how many were written."""
         requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": to_item({"pk": self._keyer.person_key(number), **_values(person)})}}
-            for number, person in persons
+            {"PutRequest": {"Item": to_item({"pk": key, **_values(person)})}} for key, person in persons
         ]
         for start in range(0, len(requests), _BATCH_SIZE):
             pending = requests[start : start + _BATCH_SIZE]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
 
-from minid.domain.errors import DomainError, FieldError, InvalidIdentityNumber
+from minid.domain.errors import Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -26,9 +26,7 @@ class ProblemFieldError(BaseModel):
 class Problem(BaseModel):
     """An error, as RFC 9457 problem details."""
 
-    type: str = Field(
-        description="`/problems/<slug>`: what kind of error this is", examples=["/problems/not-found"]
-    )
+    type: str = Field(description="`/problems/<slug>`: what kind of error this is", examples=["/problems/not-found"])
     title: str
     status: int
     detail: str = Field(description="What happened and what to do, for the person using the client")
@@ -46,9 +44,7 @@ INVALID_REQUEST = ProblemType("invalid-request", "Invalid request", HTTPStatus.U
 MALFORMED_REQUEST = ProblemType("invalid-request", "Invalid request", HTTPStatus.BAD_REQUEST)
 NOT_FOUND = ProblemType("not-found", "Not found", HTTPStatus.NOT_FOUND)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "Payload too large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-SERVICE_UNAVAILABLE = ProblemType(
-    "service-unavailable", "Service unavailable", HTTPStatus.SERVICE_UNAVAILABLE
-)
+SERVICE_UNAVAILABLE = ProblemType("service-unavailable", "Service unavailable", HTTPStatus.SERVICE_UNAVAILABLE)
 INTERNAL_ERROR = ProblemType("internal-error", "Internal error", HTTPStatus.INTERNAL_SERVER_ERROR)
 
 # Each domain failure and the problem type it is answered with.
@@ -56,6 +52,8 @@ DOMAIN_PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidIdentityNumber: ProblemType(
         "invalid-identity-number", "Invalid identity number", HTTPStatus.UNPROCESSABLE_ENTITY
     ),
+    NotFound: NOT_FOUND,
+    Conflict: ProblemType("conflict", "Conflict", HTTPStatus.CONFLICT),
 }
 
 _OPENAPI_PROBLEMS: dict[int, str] = {
@@ -108,9 +106,7 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(MALFORMED_REQUEST, "The body is not valid JSON.")
     fields = tuple(
-        FieldError(
-            ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", str(e.get("msg", "Invalid"))
-        )
+        FieldError(".".join(str(part) for part in e.get("loc", ())[1:]) or "body", str(e.get("msg", "Invalid")))
         for e in errors
     )
     return problem_response(INVALID_REQUEST, "The request does not have the expected shape.", fields)

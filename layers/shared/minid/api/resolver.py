@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from minid.adapters.aws_errors import is_transient
 from minid.api.problems import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -30,25 +31,6 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 16 * 1024
 NO_SUCH_ROUTE = "The API has no such route. See /openapi.json for those it has."
 RETRY_AFTER_SECONDS = 2
-
-# AWS error codes that mean "briefly unavailable, try again", as opposed to a fault of ours.
-_TRANSIENT_AWS_ERRORS = frozenset(
-    {
-        "InternalServerError",
-        "InternalFailure",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "TransactionConflictException",
-        "KMSInternalException",
-        "InternalErrorException",
-        "InternalServiceError",
-    }
-)
 
 # Headers on every response: nothing an eID service answers may be cached or sniffed.
 SECURITY_HEADERS = {
@@ -87,8 +69,7 @@ def _no_such_route(_: NotFoundError) -> Response[str]:
 
 def _aws_error(error: ClientError) -> Response[str]:
     code = error.response.get("Error", {}).get("Code", "")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in _TRANSIENT_AWS_ERRORS or status >= 500:
+    if is_transient(error):
         logger.warning("AWS dependency unavailable", extra={"aws_error": code})
         return _unavailable()
     logger.exception("AWS call failed", extra={"aws_error": code})
@@ -140,14 +121,10 @@ def _precheck(event: dict[str, Any]) -> Response[str] | None:
     if body is None:
         return problem_response(MALFORMED_REQUEST, "The body could not be decoded.")
     if len(body) > MAX_BODY_BYTES:
-        return problem_response(
-            PAYLOAD_TOO_LARGE, f"The body must not be larger than {MAX_BODY_BYTES} bytes."
-        )
+        return problem_response(PAYLOAD_TOO_LARGE, f"The body must not be larger than {MAX_BODY_BYTES} bytes.")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     if body and not _is_json(headers.get("content-type", "application/json")):
-        return problem_response(
-            MALFORMED_REQUEST, "Send the body as JSON, with Content-Type: application/json."
-        )
+        return problem_response(MALFORMED_REQUEST, "Send the body as JSON, with Content-Type: application/json.")
     if body:
         try:
             body.decode("utf-8")

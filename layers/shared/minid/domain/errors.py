@@ -29,3 +29,11 @@ class DomainError(Exception):
 
 class InvalidIdentityNumber(DomainError):
     detail = "The identity number is not valid."
+
+
+class NotFound(DomainError):
+    detail = "There is no such resource."
+
+
+class Conflict(DomainError):
+    detail = "The request conflicts with the current state of the resource."

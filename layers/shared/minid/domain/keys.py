@@ -12,14 +12,19 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NewType
 
 from minid.domain.identity import IdentityNumber
+
+# The keyed hash of a person's identity number: how every record of the person is found.
+PersonKey = NewType("PersonKey", str)
 
 _MIN_PEPPER_BYTES = 32
 
 
 class KeyPurpose(StrEnum):
     PERSON = "person"
+    PIN_CODE = "pin-code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,14 @@ class Keyer:
     def digest(self, purpose: KeyPurpose, value: str) -> str:
         return hmac.digest(self._subkeys[purpose], value.encode(), hashlib.sha256).hex()
 
-    def person_key(self, identity_number: IdentityNumber) -> str:
+    def person_key(self, identity_number: IdentityNumber) -> PersonKey:
         """The key under which every record of this person is stored."""
-        return self.digest(KeyPurpose.PERSON, identity_number.value)
+        return PersonKey(self.digest(KeyPurpose.PERSON, identity_number.value))
+
+    def pin_code_hash(self, letter_id: str, index: int, code: str) -> str:
+        """A PIN code as stored: bound to its letter and its number in the letter."""
+        return self.digest(KeyPurpose.PIN_CODE, f"{letter_id}:{index}:{code}")
+
+    def matches(self, stored: str, candidate: str) -> bool:
+        """Compare a stored keyed hash with a fresh one in constant time."""
+        return hmac.compare_digest(stored, candidate)

@@ -7,7 +7,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.identity import IdentityNumber, IdentityNumberKind
+from minid.domain.identity import IdentityNumberKind
+from minid.domain.keys import PersonKey
 
 
 class PersonStatus(StrEnum):
@@ -60,6 +61,6 @@ class Person:
 
 
 class PopulationRegister(Protocol):
-    """Reads the population register. A person is found by their identity number only."""
+    """Reads the population register. A person is found by the keyed hash of their identity number."""
 
-    def find(self, identity_number: IdentityNumber) -> Person | None: ...
+    def find(self, person: PersonKey) -> Person | None: ...

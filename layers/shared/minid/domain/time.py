@@ -15,6 +15,10 @@ class Clock(Protocol):
         ...
 
 
+def date_in_norway(moment: datetime) -> date:
+    return moment.astimezone(NORWAY).date()
+
+
 def today_in_norway(clock: Clock) -> date:
     """The calendar date in Norway: ages and "this calendar year" are counted by it."""
-    return clock.now().astimezone(NORWAY).date()
+    return date_in_norway(clock.now())

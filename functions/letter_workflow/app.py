@@ -1,0 +1,79 @@
+"""The tasks of the PIN-letter workflow (statemachines/pin_letter.asl.json), one Lambda for all.
+
+The input names the task and the letter, nothing else. A transient AWS error is raised as
+DependencyUnavailable, which the state machine retries with backoff; any other error is caught there,
+and the letter marked failed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from minid import wiring
+from minid.adapters.aws_errors import is_transient
+from minid.domain.letters.workflow import LetterWorkflowTasks
+from minid.domain.notices import NoticeKind
+
+logger = Logger()
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+class DependencyUnavailable(Exception):
+    """AWS was briefly unavailable; the state machine retries the task."""
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["validate-recipient", "prepare-letter", "activate-letter", "mark-failed", "notify"]
+    letter_id: str = Field(pattern=UUID)
+    notice: NoticeKind | None = None
+    error: str | None = Field(default=None, max_length=200)
+
+
+@cache
+def services() -> LetterWorkflowTasks:
+    return wiring.letter_workflow(os.environ)
+
+
+def run(task: Task) -> dict[str, Any]:
+    tasks = services()
+    if task.task == "validate-recipient":
+        return {"outcome": tasks.validate_recipient(task.letter_id).value}
+    if task.task == "prepare-letter":
+        document = tasks.prepare_letter(task.letter_id)
+        if document is None:
+            return {"outcome": "cancelled"}
+        return {
+            "outcome": "ready",
+            "bucket": document.bucket,
+            "pdf": document.pdf,
+            "manifest": document.manifest,
+        }
+    if task.task == "activate-letter":
+        return {"outcome": tasks.activate(task.letter_id).value}
+    if task.task == "mark-failed":
+        tasks.mark_failed(task.letter_id, task.error or "unknown")
+        return {"outcome": "failed"}
+    if task.notice is None:
+        raise ValueError("a notify task names its notice")
+    tasks.notify(task.letter_id, task.notice)
+    return {"outcome": "queued"}
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = Task.model_validate(event)
+    logger.append_keys(task=task.task, letter_id=task.letter_id)
+    try:
+        return run(task)
+    except Exception as error:
+        if is_transient(error):
+            raise DependencyUnavailable(type(error).__name__) from error
+        raise

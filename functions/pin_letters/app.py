@@ -1,0 +1,57 @@
+"""PIN code letters: ordering a letter (`POST /v1/pin-letters`)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from minid import wiring
+from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
+from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterOrder
+
+logger = Logger()
+app = create_resolver()
+
+
+@cache
+def services() -> wiring.PinLetterServices:
+    return wiring.pin_letters(os.environ)
+
+
+@app.post(
+    "/v1/pin-letters",
+    status_code=202,
+    summary="Order a PIN code letter",
+    description="The letter goes by post to the address in the population register. The answer is the "
+    "same for every valid identity number: whether a letter is sent is never told here.",
+    tags=["PIN code letters"],
+    operation_id="orderPinLetter",
+    responses=responses(202, "The order is received", *BODY_PROBLEMS, 503),
+)
+def order_pin_letter(
+    order: PinLetterOrder,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            min_length=1,
+            max_length=128,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Makes a repeated request (a retry) the same order",
+        ),
+    ] = None,
+) -> OrderAccepted:
+    services().ordering.order(order.identity_number, idempotency_key)
+    return OrderAccepted(message=ORDER_ACCEPTED)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    services().once_only.use_lambda_context(context)
+    return handle(app, event, context)

@@ -1,0 +1,324 @@
+"""PIN letters on DynamoDB.
+
+- A letter (or order): pk `letter#<letter id>`, sk `letter`; found by its id, and through the sparse
+  index ByPerson (`person`, `ordered_at`) among the person's letters.
+- A person's letter ledger: pk `person#<person key>`, sk `letters`: the recent accepted orders that
+  count against the quota, a version for optimistic locking, and the active letter.
+
+Every change that guards a rule (the quota, single codes per letter, one active letter) is a
+conditional write, so that concurrent requests or retried tasks cannot break it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.contacts import Language
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus, PinLetter, PrintDocument, QuotaPolicy, RecipientOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+BY_PERSON_INDEX = "ByPerson"
+REFUSED_ORDER_KEPT_FOR = timedelta(days=30)
+_OPTIMISTIC_ATTEMPTS = 10
+_LETTER_SK = "letter"
+_LEDGER_SK = "letters"
+
+
+def _letter_key(letter_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"letter#{letter_id}", "sk": _LETTER_SK})
+
+
+def _ledger_key(person: PersonKey) -> dict[str, Any]:
+    return to_item({"pk": f"person#{person}", "sk": _LEDGER_SK})
+
+
+class DynamoDbPinLetters:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # ------------------------------------------------------------------ orders and letters
+    def create_order(self, letter: PinLetter, expires_at: datetime) -> None:
+        item = {
+            "pk": f"letter#{letter.letter_id}",
+            "sk": _LETTER_SK,
+            "letter_id": letter.letter_id,
+            "person": letter.person,
+            "status": letter.status.value,
+            "ordered_at": iso(letter.ordered_at),
+            "expires_at": int(expires_at.timestamp()),
+        }
+        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+    def discard_order(self, letter_id: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_letter_key(letter_id),
+                ConditionExpression="#status = :ordered",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":ordered": LetterStatus.ORDERED.value}),
+            )
+        except ClientError as error:
+            if not conditional_check_failed(error):
+                raise
+
+    def get(self, letter_id: str) -> PinLetter | None:
+        item = self._client.get_item(TableName=self._table, Key=_letter_key(letter_id), ConsistentRead=True).get("Item")
+        return _letter(from_item(item)) if item else None
+
+    def letters_of(self, person: PersonKey) -> list[PinLetter]:
+        letters: list[PinLetter] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName=BY_PERSON_INDEX,
+            KeyConditionExpression="person = :person",
+            ExpressionAttributeValues=to_item({":person": person}),
+            ScanIndexForward=False,
+        ):
+            letters.extend(_letter(from_item(item)) for item in page.get("Items", []))
+        return letters
+
+    # ------------------------------------------------------------------ the quota
+    def reserve_quota(self, person: PersonKey, letter_id: str, now: datetime, policy: QuotaPolicy) -> bool:
+        for _ in range(_OPTIMISTIC_ATTEMPTS):
+            item = self._client.get_item(TableName=self._table, Key=_ledger_key(person), ConsistentRead=True).get(
+                "Item"
+            )
+            values = from_item(item) if item else {}
+            orders = {k: datetime.fromisoformat(v) for k, v in values.get("orders", {}).items()}
+            if letter_id in orders:
+                return True
+            if not policy.allows(orders.values(), now):
+                return False
+            recent = policy.recent(orders, now) | {letter_id: now}
+            version = int(values.get("version", 0))
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_ledger_key(person),
+                    UpdateExpression="SET orders = :orders, version = :next",
+                    ConditionExpression="attribute_not_exists(pk) OR version = :version",
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":orders": {k: iso(v) for k, v in recent.items()},
+                            ":version": version,
+                            ":next": version + 1,
+                        }
+                    ),
+                )
+                return True
+            except ClientError as error:
+                if not conditional_check_failed(error):
+                    raise
+        raise RuntimeError("the quota ledger changed under every attempt")
+
+    def release_quota(self, person: PersonKey, letter_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=_ledger_key(person),
+            UpdateExpression="REMOVE orders.#letter",
+            ExpressionAttributeNames={"#letter": letter_id},
+        )
+
+    # ------------------------------------------------------------------ the workflow's steps
+    def record_outcome(self, letter: PinLetter, outcome: RecipientOutcome, language: Language) -> None:
+        values: dict[str, Any] = {":outcome": outcome.value, ":language": language.value}
+        if outcome is RecipientOutcome.ACCEPTED:
+            expression = "SET outcome = :outcome, #language = :language REMOVE expires_at"
+        else:
+            expression = "SET outcome = :outcome, #language = :language, expires_at = :expires"
+            values[":expires"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
+        self._update_letter(letter.letter_id, expression, values, names={"#language": "language"})
+        if outcome is not RecipientOutcome.ACCEPTED:
+            try:  # a letter blocked before it was checked stays blocked
+                self._update_letter(
+                    letter.letter_id,
+                    "SET #status = :refused",
+                    {":refused": LetterStatus.REFUSED.value, ":ordered": LetterStatus.ORDERED.value},
+                    condition="#status = :ordered",
+                    names={"#status": "status"},
+                )
+            except ClientError as error:
+                if not conditional_check_failed(error):
+                    raise
+
+    def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:
+        try:
+            self._update_letter(
+                letter_id,
+                "SET codes = :codes, #document = :document, #status = :printing",
+                {
+                    ":codes": {str(index): digest for index, digest in code_hashes.items()},
+                    ":document": {
+                        "bucket": document.bucket,
+                        "pdf": document.pdf,
+                        "manifest": document.manifest,
+                    },
+                    ":printing": LetterStatus.PRINTING.value,
+                    ":ordered": LetterStatus.ORDERED.value,
+                    ":accepted": RecipientOutcome.ACCEPTED.value,
+                },
+                condition="attribute_not_exists(codes) AND #status = :ordered AND outcome = :accepted",
+                names={"#status": "status", "#document": "document"},
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def record_dispatch(self, letter: PinLetter, at: datetime, *, activate: bool, supersede: Sequence[str]) -> None:
+        names = {"#status": "status"}
+        if not activate:
+            status = LetterStatus.BLOCKED if letter.status is LetterStatus.BLOCKED else LetterStatus.SUPERSEDED
+            self._update_letter(
+                letter.letter_id,
+                "SET #status = :status, dispatched_at = :at",
+                {":status": status.value, ":at": iso(at), ":expected": letter.status.value},
+                condition="#status = :expected",
+                names=names,
+            )
+            return
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _letter_key(letter.letter_id),
+                    "UpdateExpression": "SET #status = :dispatched, dispatched_at = :at",
+                    "ConditionExpression": "#status = :printing",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": to_item(
+                        {
+                            ":dispatched": LetterStatus.DISPATCHED.value,
+                            ":printing": LetterStatus.PRINTING.value,
+                            ":at": iso(at),
+                        }
+                    ),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _ledger_key(letter.person),
+                    "UpdateExpression": "SET active = :letter",
+                    "ExpressionAttributeValues": to_item({":letter": letter.letter_id}),
+                }
+            },
+        ]
+        items += [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _letter_key(older),
+                    "UpdateExpression": "SET #status = :superseded, superseded_at = :at",
+                    "ConditionExpression": "#status = :dispatched",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": to_item(
+                        {
+                            ":superseded": LetterStatus.SUPERSEDED.value,
+                            ":dispatched": LetterStatus.DISPATCHED.value,
+                            ":at": iso(at),
+                        }
+                    ),
+                }
+            }
+            for older in supersede
+        ]
+        self._client.transact_write_items(TransactItems=items)
+
+    def mark_failed(self, letter_id: str, at: datetime, error: str) -> None:
+        try:
+            self._update_letter(
+                letter_id,
+                "SET #status = :failed, failed_at = :at, failure = :error",
+                {
+                    ":failed": LetterStatus.FAILED.value,
+                    ":at": iso(at),
+                    ":error": error[:200],
+                    ":ordered": LetterStatus.ORDERED.value,
+                    ":printing": LetterStatus.PRINTING.value,
+                },
+                condition="#status IN (:ordered, :printing)",
+                names={"#status": "status"},
+            )
+        except ClientError as failure:
+            if not conditional_check_failed(failure):
+                raise
+
+    def block(self, person: PersonKey, letter_ids: Sequence[str], at: datetime) -> None:
+        blockable = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _letter_key(letter_id),
+                    "UpdateExpression": "SET #status = :blocked, blocked_at = :at",
+                    "ConditionExpression": "#status IN (:s0, :s1, :s2)",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":blocked": LetterStatus.BLOCKED.value, ":at": iso(at)}
+                        | {f":s{i}": status.value for i, status in enumerate(blockable)}
+                    ),
+                }
+            }
+            for letter_id in letter_ids
+        ]
+        items.append(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _ledger_key(person),
+                    "UpdateExpression": "REMOVE active",
+                }
+            }
+        )
+        self._client.transact_write_items(TransactItems=items)
+
+    # ------------------------------------------------------------------ helpers
+    def _update_letter(
+        self,
+        letter_id: str,
+        expression: str,
+        values: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _letter_key(letter_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if condition:
+            kwargs["ConditionExpression"] = f"attribute_exists(pk) AND ({condition})"
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        self._client.update_item(**kwargs)
+
+
+def _letter(values: dict[str, Any]) -> PinLetter:
+    document = values.get("document")
+    return PinLetter(
+        letter_id=values["letter_id"],
+        person=PersonKey(values["person"]),
+        status=LetterStatus(values["status"]),
+        ordered_at=datetime.fromisoformat(values["ordered_at"]),
+        outcome=RecipientOutcome(values["outcome"]) if "outcome" in values else None,
+        language=Language(values["language"]) if "language" in values else None,
+        code_hashes={int(index): digest for index, digest in values.get("codes", {}).items()},
+        used={int(index): datetime.fromisoformat(at) for index, at in values.get("used", {}).items()},
+        document=PrintDocument(document["bucket"], document["pdf"], document["manifest"]) if document else None,
+        dispatched_at=datetime.fromisoformat(values["dispatched_at"]) if "dispatched_at" in values else None,
+    )

@@ -1,0 +1,113 @@
+"""Notices on AWS: the queue (SQS), SMS (SNS), e-mail (SES) and the delivery ledger (DynamoDB)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.notices import Channel, Claim, Message, Notice, notice_to_json
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+LEDGER_KEPT_FOR = timedelta(days=14)  # longer than a notice can stay in the queue and its dead-letter queue
+
+
+class SqsNoticeQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def enqueue(self, notice: Notice) -> None:
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=notice_to_json(notice))
+
+
+class SnsSmsSender:
+    """Transactional SMS through SNS, with the configured sender id."""
+
+    def __init__(self, client: SNSClient, sender_id: str) -> None:
+        self._client = client
+        self._attributes: dict[str, Any] = {
+            "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+            "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": sender_id},
+        }
+
+    def send_sms(self, to: str, text: str) -> None:
+        self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
+
+
+class SesEmailSender:
+    """E-mail through SES, with a plain-text and an HTML body."""
+
+    def __init__(self, client: SESV2Client, sender: str) -> None:
+        self._client = client
+        self._sender = sender
+
+    def send_email(self, to: str, message: Message) -> None:
+        self._client.send_email(
+            FromEmailAddress=self._sender,
+            Destination={"ToAddresses": [to]},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": message.text, "Charset": "UTF-8"},
+                        "Html": {"Data": message.html, "Charset": "UTF-8"},
+                    },
+                }
+            },
+        )
+
+
+class DynamoDbDeliveryLedger:
+    """One item per notice and channel (pk `notice#<id>#<channel>`), in the challenges table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, notice_id: str, channel: Channel) -> dict[str, Any]:
+        return to_item({"pk": f"notice#{notice_id}#{channel.value}"})
+
+    def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": f"notice#{notice_id}#{channel.value}",
+                        "state": "sending",
+                        "lease_until": iso(now + lease),
+                        "expires_at": int((now + LEDGER_KEPT_FOR).timestamp()),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item({":sending": "sending", ":now": iso(now)}),
+            )
+        except ClientError as error:
+            if not conditional_check_failed(error):
+                raise
+            item = self._client.get_item(
+                TableName=self._table, Key=self._key(notice_id, channel), ConsistentRead=True
+            ).get("Item")
+            return Claim.SENT if item and from_item(item).get("state") == "sent" else Claim.IN_FLIGHT
+        return Claim.CLAIMED
+
+    def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(notice_id, channel),
+            UpdateExpression="SET #state = :sent, sent_at = :now REMOVE lease_until",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item({":sent": "sent", ":now": iso(now)}),
+        )
+
+    def release(self, notice_id: str, channel: Channel) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))

@@ -1,0 +1,160 @@
+"""The print document: a print-ready A4 PDF and a JSON manifest, KMS-encrypted in S3.
+
+The address stands in the window of a C5/C4 window envelope (DIN 5008 form B: 20 mm from the
+left, 45 mm from the top, 85 x 45 mm, with the sender's return line at its top), so the letter goes
+into the envelope folded, with nothing else to print on it. The PDF embeds a subset of DejaVu Sans
+(fonts/), which covers the Norwegian letters and those of the addresses abroad (Polish, Baltic, ...).
+S3 keys hold only the letter id and a document id; nothing personal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from minid.domain.letters.model import PrintDocument
+from minid.domain.letters.ports import PrintedLetter
+from minid.domain.letters.printing import SENDER, LetterText, letter_text
+from minid.domain.random import RandomSource
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+    from mypy_boto3_s3 import S3Client
+
+FONTS = Path(__file__).with_name("fonts")
+# The address window of a DIN 5008 form B letter (millimetres from the page's top left corner).
+WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 20.0, 45.0, 85.0, 45.0
+RETURN_LINE_HEIGHT = 5.0
+_FONT = "DejaVu"
+
+
+def render_pdf(letter: PrintedLetter) -> bytes:
+    """The letter as a one-page A4 PDF."""
+    from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
+
+    text = letter_text(letter)
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(WINDOW_LEFT, 15, 20)
+    pdf.set_title(text.title)
+    pdf.set_creator("MinID")
+    pdf.add_font(_FONT, "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    pdf.add_page()
+    _window(pdf, letter)
+    _sender(pdf, text)
+    _body(pdf, letter, text)
+    return bytes(pdf.output())
+
+
+def _window(pdf: FPDF, letter: PrintedLetter) -> None:
+    """The return line, then the recipient, inside the envelope window."""
+    pdf.set_font(_FONT, size=6.5)
+    pdf.set_xy(WINDOW_LEFT, WINDOW_TOP)
+    pdf.cell(WINDOW_WIDTH, RETURN_LINE_HEIGHT, ", ".join(SENDER))
+    pdf.set_font(_FONT, size=10.5)
+    for number, line in enumerate((letter.name, *letter.address)):
+        pdf.set_xy(WINDOW_LEFT, WINDOW_TOP + RETURN_LINE_HEIGHT + 2 + number * 5)
+        pdf.cell(WINDOW_WIDTH, 5, line)
+
+
+def _sender(pdf: FPDF, text: LetterText) -> None:
+    """The sender, the date and the reference, to the right of the window."""
+    pdf.set_font(_FONT, "B", 10)
+    pdf.set_xy(125, 20)
+    pdf.cell(65, 5, "MinID")
+    pdf.set_font(_FONT, size=8.5)
+    for number, line in enumerate((*SENDER, "", text.dated, text.reference)):
+        pdf.set_xy(125, 26 + number * 4.5)
+        pdf.cell(65, 4.5, line)
+
+
+def _body(pdf: FPDF, letter: PrintedLetter, text: LetterText) -> None:
+    """The text and the numbered codes, below the window."""
+    pdf.set_xy(WINDOW_LEFT, 100)
+    pdf.set_font(_FONT, "B", 15)
+    pdf.cell(0, 8, text.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font(_FONT, size=10)
+    pdf.multi_cell(170, 5, text.greeting, new_x="LMARGIN", new_y="NEXT")
+    for paragraph in text.introduction:
+        pdf.ln(2)
+        pdf.multi_cell(170, 5, paragraph, new_x="LMARGIN", new_y="NEXT")
+
+    pdf.ln(4)
+    pdf.set_font(_FONT, "B", 11)
+    pdf.cell(0, 6, text.codes_heading, new_x="LMARGIN", new_y="NEXT")
+    top = pdf.get_y() + 1
+    for index, code in sorted(letter.codes.items()):
+        column, row = divmod(index - 1, 10)
+        pdf.set_xy(WINDOW_LEFT + 5 + column * 80, top + row * 7)
+        pdf.set_font(_FONT, size=10)
+        pdf.cell(10, 7, f"{index}.", align="R")
+        pdf.set_font(_FONT, "B", 13)
+        pdf.cell(35, 7, code)
+    pdf.set_xy(WINDOW_LEFT, top + 10 * 7 + 4)
+
+    pdf.set_font(_FONT, size=10)
+    pdf.multi_cell(170, 5, text.keep_safe, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font(_FONT, "B", 10)
+    pdf.cell(0, 5, text.not_ordered_heading, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FONT, size=10)
+    pdf.multi_cell(170, 5, text.not_ordered, new_x="LMARGIN", new_y="NEXT")
+
+
+def manifest(letter: PrintedLetter, pdf: bytes, pdf_key: str, created_at: datetime) -> dict[str, Any]:
+    """What the print provider needs besides the PDF: how to print, fold and post it. No codes."""
+    return {
+        "letter_id": letter.letter_id,
+        "document": pdf_key.rsplit("/", 1)[-1],
+        "sha256": hashlib.sha256(pdf).hexdigest(),
+        "pages": 1,
+        "paper": "A4",
+        "colour": "black-and-white",
+        "simplex": True,
+        "envelope": "C5 window, DIN 5008 form B",
+        "destination_country": letter.country_code,
+        "postage": "domestic" if letter.country_code == "NO" else "international",
+        "created_at": created_at.isoformat(timespec="seconds"),
+    }
+
+
+class S3PrintDocuments:
+    def __init__(self, client: S3Client, bucket: str, kms_key_id: str, random: RandomSource) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._kms_key_id = kms_key_id
+        self._random = random
+
+    def store(self, letter: PrintedLetter) -> PrintDocument:
+        prefix = f"letters/{letter.letter_id}/{self._random.token_hex(8)}"
+        pdf = render_pdf(letter)
+        document = PrintDocument(self._bucket, f"{prefix}/letter.pdf", f"{prefix}/manifest.json")
+        created = datetime.now(UTC)
+        self._put(document.pdf, pdf, "application/pdf")
+        self._put(
+            document.manifest,
+            json.dumps(manifest(letter, pdf, document.pdf, created), indent=2).encode(),
+            "application/json",
+        )
+        return document
+
+    def discard(self, document: PrintDocument) -> None:
+        self._client.delete_objects(
+            Bucket=document.bucket, Delete={"Objects": [{"Key": document.pdf}, {"Key": document.manifest}]}
+        )
+
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self._kms_key_id,
+            IfNoneMatch="*",
+        )

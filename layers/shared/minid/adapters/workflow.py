@@ -1,0 +1,105 @@
+"""The PIN-letter workflow on Step Functions: one Standard execution per letter, named by the letter id.
+
+The workflow waits for the print provider with `sqs:sendMessage.waitForTaskToken`. The provider's
+report comes to our callback route with the letter id only (API.md), so the task token is read back
+from the execution's own history: the SendToPrintProvider state put it in the message it sent. The
+history is the one record of the token, and the execution name leads to it from the letter id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from minid.domain.letters.ports import PrintReport, ReportedStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+PRINT_FAILED_ERROR = "PrintFailed"
+_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "ExecutionDoesNotExist"})
+_HISTORY_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PrintTimeouts:
+    """How long the workflow waits for the print provider, and for a sign of life from it."""
+
+    timeout_seconds: int
+    heartbeat_seconds: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_seconds < self.timeout_seconds:
+            raise ValueError("the heartbeat interval must be shorter than the timeout")
+
+
+class StepFunctionsLetterWorkflow:
+    def __init__(self, client: SFNClient, state_machine_arn: str, timeouts: PrintTimeouts | None = None) -> None:
+        self._client = client
+        self._state_machine_arn = state_machine_arn
+        self._execution_prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        self._print = asdict(timeouts) if timeouts else None
+
+    def start(self, letter_id: str) -> None:
+        if self._print is None:
+            raise RuntimeError("starting a letter's workflow needs the print timeouts")
+        try:
+            self._client.start_execution(
+                stateMachineArn=self._state_machine_arn,
+                name=letter_id,
+                input=json.dumps({"letter_id": letter_id, "print": self._print}),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+
+    def resume(self, letter_id: str, report: PrintReport) -> bool:
+        try:
+            token = self._task_token(letter_id)
+            if token is None:
+                return False
+            if report.status is ReportedStatus.DISPATCHED:
+                self._client.send_task_success(taskToken=token, output=json.dumps({"status": report.status.value}))
+            else:
+                self._client.send_task_failure(
+                    taskToken=token, error=PRINT_FAILED_ERROR, cause=(report.reason or "not given")[:256]
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _GONE:
+                return False
+            raise
+        return True
+
+    def _task_token(self, letter_id: str) -> str | None:
+        """The token of the latest print hand-over in the letter's execution, newest events first."""
+        paginator = self._client.get_paginator("get_execution_history")
+        best: tuple[int, str] | None = None
+        for page in paginator.paginate(
+            executionArn=f"{self._execution_prefix}:{letter_id}",
+            reverseOrder=True,
+            includeExecutionData=True,
+            PaginationConfig={"PageSize": _HISTORY_PAGE},
+        ):
+            for event in page["events"]:
+                token = _print_token(event)
+                if token is not None and (best is None or event["id"] > best[0]):
+                    best = (event["id"], token)
+            if best is not None:
+                return best[1]
+        return None
+
+
+def _print_token(event: Any) -> str | None:
+    if event["type"] != "TaskScheduled":
+        return None
+    details = event.get("taskScheduledEventDetails", {})
+    if details.get("resourceType") != "sqs" and "sqs" not in str(details.get("resource", "")):
+        return None
+    parameters = json.loads(details.get("parameters") or "{}")
+    body = parameters.get("MessageBody")
+    message = json.loads(body) if isinstance(body, str) else body
+    token = message.get("task_token") if isinstance(message, dict) else None
+    return str(token) if token else None

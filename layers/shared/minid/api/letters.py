@@ -1,0 +1,31 @@
+"""Request and response models of the PIN-letter routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from minid.api.models import RequestModel
+
+ORDER_ACCEPTED = (
+    "Thank you. If the identity number belongs to someone who can be sent a PIN code letter, the letter "
+    "is posted to their address in the population register and arrives within a few working days."
+)
+
+
+class PinLetterOrder(RequestModel):
+    identity_number: str = Field(
+        max_length=64,
+        description="11 digits: a fødselsnummer or D-number",
+        examples=["01820012345"],
+    )
+
+
+class OrderAccepted(BaseModel):
+    message: str = Field(description="The same for every valid identity number")
+
+
+class PrintStatusReport(RequestModel):
+    status: Literal["dispatched", "failed"]
+    reason: str | None = Field(default=None, max_length=500, description="Why printing or posting failed")

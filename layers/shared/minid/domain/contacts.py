@@ -1,0 +1,53 @@
+"""The contact register (kontaktregisteret): a person's mobile and e-mail, as public agencies use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.keys import PersonKey
+
+CONFIRMATION_DUE_AFTER = timedelta(days=90)
+# A contact not updated or confirmed for 18 months is stale and not used for notices.
+STALE_AFTER = timedelta(days=548)
+
+
+class Language(StrEnum):
+    BOKMAL = "nb"
+    NYNORSK = "nn"
+    ENGLISH = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    mobile: str | None  # E.164
+    mobile_verified_at: datetime | None
+    email: str | None
+    email_verified_at: datetime | None
+    language: Language
+    reserved: bool
+    updated_at: datetime
+    confirmed_at: datetime | None
+
+    @property
+    def last_confirmed(self) -> datetime:
+        return max(self.updated_at, self.confirmed_at or self.updated_at)
+
+    def stale(self, now: datetime) -> bool:
+        return now - self.last_confirmed > STALE_AFTER
+
+    def confirmation_due(self, now: datetime) -> bool:
+        return now - self.last_confirmed > CONFIRMATION_DUE_AFTER
+
+    def verified_mobile(self, now: datetime) -> str | None:
+        """The mobile number notices may go to: verified, and the record not stale."""
+        return self.mobile if self.mobile and self.mobile_verified_at and not self.stale(now) else None
+
+    def verified_email(self, now: datetime) -> str | None:
+        return self.email if self.email and self.email_verified_at and not self.stale(now) else None
+
+
+class ContactRegister(Protocol):
+    def find(self, person: PersonKey) -> ContactRecord | None: ...

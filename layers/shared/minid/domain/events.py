@@ -1,0 +1,33 @@
+"""A person's own security history: what happened to their MinID, and when. Never a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.keys import PersonKey
+
+KEPT_FOR = timedelta(days=400)  # at least a year
+
+
+class SecurityEventType(StrEnum):
+    PIN_LETTER_ORDERED = "pin-letter-ordered"
+    PIN_LETTER_REFUSED = "pin-letter-refused"
+    PIN_LETTER_POSTED = "pin-letter-posted"
+    PIN_LETTER_BLOCKED = "pin-letter-blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    type: SecurityEventType
+    at: datetime
+    reference: str  # what the event is about (a letter id); with type and time, it makes the event unique
+    detail: dict[str, str] = field(default_factory=dict)  # never a secret or contact detail
+
+
+class SecurityEventLog(Protocol):
+    def record(self, person: PersonKey, event: SecurityEvent) -> None:
+        """Record once: recording the same event again (a retry) changes nothing."""
+        ...

@@ -1,0 +1,33 @@
+"""A person's own letters: `GET /v1/me/pin-letters` and `POST /v1/me/pin-letters/block`."""
+
+from __future__ import annotations
+
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.ports import PinLetters
+from minid.domain.time import Clock
+
+# Letters whose codes work or may come to work; blocking stops them all.
+_BLOCKABLE = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
+
+
+class PinLetterAccount:
+    def __init__(self, letters: PinLetters, events: SecurityEventLog, clock: Clock) -> None:
+        self._letters = letters
+        self._events = events
+        self._clock = clock
+
+    def letters(self, person: PersonKey) -> list[PinLetter]:
+        """The person's letters, newest first."""
+        return [letter for letter in self._letters.letters_of(person) if letter.visible]
+
+    def block(self, person: PersonKey) -> list[PinLetter]:
+        """Block the active letter, and any on its way, so that none of their codes ever work."""
+        now = self._clock.now()
+        blockable = [letter for letter in self.letters(person) if letter.status in _BLOCKABLE]
+        if blockable:
+            self._letters.block(person, [letter.letter_id for letter in blockable], now)
+            for letter in blockable:
+                self._events.record(person, SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id))
+        return self.letters(person)

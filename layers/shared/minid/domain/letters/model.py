@@ -1,0 +1,128 @@
+"""PIN code letters: what a letter is, who may be sent one, where it goes, and how often."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from minid.domain.contacts import Language
+from minid.domain.identity import IdentityNumberKind
+from minid.domain.keys import PersonKey
+from minid.domain.population import Person
+from minid.domain.random import RandomSource
+
+MINIMUM_AGE = 13  # MinID may be ordered from the calendar year a person turns 13
+CODES_PER_LETTER = 20
+CODE_DIGITS = 6
+
+
+class LetterStatus(StrEnum):
+    ORDERED = "ordered"  # the order is recorded; the recipient is being checked
+    PRINTING = "printing"  # the codes exist and the print provider has the document
+    DISPATCHED = "dispatched"  # posted: the codes work (the person's active letter)
+    FAILED = "failed"  # not posted: its codes never work
+    SUPERSEDED = "superseded"  # a newer letter was posted
+    BLOCKED = "blocked"  # the person blocked it
+    REFUSED = "refused"  # the order was refused (not eligible, or the quota); never shown
+
+
+class RecipientOutcome(StrEnum):
+    """What checking the recipient decided. Told to nobody over HTTP: the API answers alike."""
+
+    ACCEPTED = "accepted"
+    QUOTA = "quota"
+    INELIGIBLE = "ineligible"
+
+
+class Ineligibility(StrEnum):
+    DECEASED = "deceased"
+    NO_ADDRESS = "no-address"
+    TOO_YOUNG = "too-young"
+
+
+class Activation(StrEnum):
+    ACTIVE = "active"  # the letter's codes now work, and older letters are superseded
+    SUPERSEDED = "superseded"  # a newer letter was posted first; this one never becomes active
+    BLOCKED = "blocked"  # the person blocked it while it was at the printer
+
+
+@dataclass(frozen=True, slots=True)
+class PrintDocument:
+    """Where the print provider finds the letter: a PDF and its manifest, KMS-encrypted in S3."""
+
+    bucket: str
+    pdf: str
+    manifest: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinLetter:
+    letter_id: str
+    person: PersonKey
+    status: LetterStatus
+    ordered_at: datetime
+    outcome: RecipientOutcome | None = None
+    language: Language | None = None
+    code_hashes: Mapping[int, str] = field(default_factory=dict, repr=False)
+    used: Mapping[int, datetime] = field(default_factory=dict)
+    document: PrintDocument | None = None
+    dispatched_at: datetime | None = None
+
+    @property
+    def codes_remaining(self) -> int:
+        return len(self.code_hashes) - len(self.used)
+
+    @property
+    def visible(self) -> bool:
+        """Refused orders are no letters: the person's list never shows them."""
+        return self.status is not LetterStatus.REFUSED
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPolicy:
+    """Not within 24 hours of the last letter, and not more than 3 in 30 days."""
+
+    min_interval: timedelta = timedelta(hours=24)
+    window: timedelta = timedelta(days=30)
+    max_in_window: int = 3
+
+    def recent(self, orders: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
+        return {letter_id: at for letter_id, at in orders.items() if now - at < self.window}
+
+    def allows(self, previous: Iterable[datetime], now: datetime) -> bool:
+        recent = [at for at in previous if now - at < self.window]
+        return len(recent) < self.max_in_window and all(now - at >= self.min_interval for at in recent)
+
+
+def generate_pin_codes(random: RandomSource) -> dict[int, str]:
+    """20 distinct 6-digit codes, numbered 1 to 20, from a cryptographic random source."""
+    codes: dict[int, str] = {}
+    seen: set[str] = set()
+    while len(codes) < CODES_PER_LETTER:
+        code = f"{random.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        if code not in seen:
+            seen.add(code)
+            codes[len(codes) + 1] = code
+    return codes
+
+
+def letter_address(person: Person) -> tuple[str, ...] | None:
+    """Where the letter goes: the address in Norway; for a D-number holder without one, the address abroad."""
+    if person.address is not None:
+        return person.address.lines()
+    if person.kind is IdentityNumberKind.D_NUMBER and person.address_abroad is not None:
+        return person.address_abroad.lines()
+    return None
+
+
+def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None:
+    """None when the person may be sent a letter, as far as the register tells (the quota aside)."""
+    if not person.alive:
+        return Ineligibility.DECEASED
+    if today.year - person.birth_date.year < MINIMUM_AGE:
+        return Ineligibility.TOO_YOUNG
+    if letter_address(person) is None:
+        return Ineligibility.NO_ADDRESS
+    return None

@@ -1,0 +1,76 @@
+"""Ordering a PIN code letter: `POST /v1/pin-letters`.
+
+Every valid identity number is answered alike and costs the same work: the order is recorded and its
+workflow started whether or not the person exists or may be sent a letter. The workflow decides,
+out of sight of the caller, and tells the person on their own contacts where there is something to tell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Protocol
+
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import Keyer, PersonKey
+from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.ports import LetterWorkflow, PinLetters
+from minid.domain.random import RandomSource
+from minid.domain.time import Clock, today_in_norway
+
+# An order the workflow never took up (its start failed) disappears on its own after this.
+UNSTARTED_ORDER_KEPT_FOR = timedelta(days=7)
+
+
+class OnceOnly(Protocol):
+    """Runs an action once per key: a repeated call with the same key returns the first result."""
+
+    def __call__(self, key: Mapping[str, str], action: Callable[[], dict[str, str]]) -> dict[str, str]: ...
+
+
+class PinLetterOrdering:
+    def __init__(
+        self,
+        *,
+        letters: PinLetters,
+        workflow: LetterWorkflow,
+        once_only: OnceOnly,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        allow_synthetic: bool,
+    ) -> None:
+        self._letters = letters
+        self._workflow = workflow
+        self._once_only = once_only
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._allow_synthetic = allow_synthetic
+
+    def order(self, identity_number: str, idempotency_key: str | None = None) -> None:
+        """Order a letter; raises InvalidIdentityNumber for a number that is not valid.
+
+        With an idempotency key, a repeated request from the same person is the same order.
+        """
+        number = parse_identity_number(
+            identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
+        )
+        person = self._keyer.person_key(number)
+        if idempotency_key is None:
+            self._place(person)
+        else:
+            self._once_only({"person": person, "idempotency_key": idempotency_key}, lambda: self._place(person))
+
+    def _place(self, person: PersonKey) -> dict[str, str]:
+        now = self._clock.now()
+        letter_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
+        letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
+        self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
+        try:
+            self._workflow.start(letter_id)
+        except Exception:
+            self._letters.discard_order(letter_id)
+            raise
+        return {"letter_id": letter_id}

@@ -1,0 +1,90 @@
+"""What the PIN-letter services need from the world."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.contacts import Language
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import PinLetter, PrintDocument, QuotaPolicy, RecipientOutcome
+
+
+class PinLetters(Protocol):
+    """The letters and orders, and each person's quota and active letter."""
+
+    def create_order(self, letter: PinLetter, expires_at: datetime) -> None: ...
+
+    def discard_order(self, letter_id: str) -> None: ...
+
+    def get(self, letter_id: str) -> PinLetter | None: ...
+
+    def letters_of(self, person: PersonKey) -> list[PinLetter]:
+        """Every letter and order of the person, newest first."""
+        ...
+
+    def reserve_quota(self, person: PersonKey, letter_id: str, now: datetime, policy: QuotaPolicy) -> bool:
+        """Count this letter against the person's quota if the policy allows it, atomically.
+        Reserving the same letter again is allowed and changes nothing."""
+        ...
+
+    def release_quota(self, person: PersonKey, letter_id: str) -> None: ...
+
+    def record_outcome(self, letter: PinLetter, outcome: RecipientOutcome, language: Language) -> None: ...
+
+    def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:
+        """Give an accepted order its codes and document, once; False when it may no longer have them."""
+        ...
+
+    def record_dispatch(self, letter: PinLetter, at: datetime, *, activate: bool, supersede: Sequence[str]) -> None: ...
+
+    def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
+
+    def block(self, person: PersonKey, letter_ids: Sequence[str], at: datetime) -> None: ...
+
+
+class ReportedStatus(StrEnum):
+    DISPATCHED = "dispatched"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintReport:
+    status: ReportedStatus
+    reason: str | None = None
+
+
+class LetterWorkflow(Protocol):
+    """The print workflow of each letter (one execution per letter)."""
+
+    def start(self, letter_id: str) -> None:
+        """Start the letter's workflow; starting it again for the same letter changes nothing."""
+        ...
+
+    def resume(self, letter_id: str, report: PrintReport) -> bool:
+        """Hand the print provider's report to the waiting workflow; False if it no longer waits."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedLetter:
+    """What goes on paper."""
+
+    letter_id: str
+    name: str
+    address: tuple[str, ...]
+    country_code: str  # where it is posted to: NO, or the country abroad
+    codes: Mapping[int, str]
+    language: Language
+    dated: date
+
+
+class PrintDocuments(Protocol):
+    def store(self, letter: PrintedLetter) -> PrintDocument:
+        """Render and store the print-ready document; a new location each time it is called."""
+        ...
+
+    def discard(self, document: PrintDocument) -> None: ...

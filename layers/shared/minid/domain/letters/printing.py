@@ -1,0 +1,114 @@
+"""What the letter says, and the print provider's reports on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from minid.domain.contacts import Language
+from minid.domain.errors import Conflict, NotFound
+from minid.domain.letters.model import LetterStatus
+from minid.domain.letters.ports import LetterWorkflow, PinLetters, PrintedLetter, PrintReport, ReportedStatus
+from minid.domain.notices import SUPPORT_PHONE, long_date
+
+SENDER = ("Digitaliseringsdirektoratet", "Postboks 1382 Vika", "0114 Oslo")
+
+
+@dataclass(frozen=True, slots=True)
+class LetterText:
+    title: str
+    dated: str
+    greeting: str
+    introduction: tuple[str, ...]
+    codes_heading: str
+    keep_safe: str
+    not_ordered_heading: str
+    not_ordered: str
+    reference: str
+
+
+def letter_text(letter: PrintedLetter) -> LetterText:
+    """The letter in bokmål, or in English for a person whose language is English."""
+    reference = letter.letter_id.split("-")[0].upper()
+    if letter.language is Language.ENGLISH:
+        return LetterText(
+            title="Your PIN codes for MinID",
+            dated=f"Oslo, {long_date(letter.dated, Language.ENGLISH)}",
+            greeting=f"Dear {letter.name},",
+            introduction=(
+                "Here are the PIN codes you ordered for MinID, the public electronic ID. To become a MinID "
+                "user, log in with your national identity number or D-number and two of these codes, which "
+                "the service asks for by number, and choose a password of your own.",
+                "Afterwards you log in with your password and a one-time code by SMS, or a PIN code from this "
+                "letter. Each code works once. The codes work from the day this letter was posted, and stop "
+                "working when a newer letter is posted to you.",
+            ),
+            codes_heading="Your PIN codes",
+            keep_safe="Keep this letter safe. Never give the codes to anyone: we never ask for them by phone, "
+            "e-mail or SMS. If you lose the letter, log in to MinID and block the codes, and order new ones.",
+            not_ordered_heading="Did you not order this letter?",
+            not_ordered="Then someone else may have ordered it in your name. The codes are of no use without "
+            "this letter. Shred it, or block the codes when you have logged in. MinID user support: "
+            f"+47 {SUPPORT_PHONE}.",
+            reference=f"Letter reference {reference}",
+        )
+    return LetterText(
+        title="PIN-kodene dine til MinID",
+        dated=f"Oslo, {long_date(letter.dated, Language.BOKMAL)}",
+        greeting=f"Hei, {letter.name}.",
+        introduction=(
+            "Her er PIN-kodene du bestilte til MinID, den offentlige elektroniske ID-en. For å bli bruker av "
+            "MinID logger du inn med fødselsnummeret eller d-nummeret ditt og to av disse kodene, som "
+            "tjenesten ber om etter nummer, og lager et passord selv.",
+            "Senere logger du inn med passordet og en engangskode på SMS, eller en PIN-kode fra dette brevet. "
+            "Hver kode virker én gang. Kodene virker fra dagen brevet ble postlagt, og slutter å virke når "
+            "et nyere brev er sendt til deg.",
+        ),
+        codes_heading="PIN-kodene dine",
+        keep_safe="Ta godt vare på brevet. Gi aldri kodene til noen: vi spør aldri etter dem på telefon, "
+        "e-post eller SMS. Mister du brevet, logger du inn på MinID, sperrer kodene og bestiller nye.",
+        not_ordered_heading="Har du ikke bestilt dette brevet?",
+        not_ordered="Da kan noen andre ha bestilt det i ditt navn. Kodene er til ingen nytte uten dette brevet. "
+        f"Makuler det, eller sperr kodene når du har logget inn. Brukerstøtte for MinID: {SUPPORT_PHONE}.",
+        reference=f"Brevreferanse {reference}",
+    )
+
+
+def role_of(caller_arn: str | None) -> str | None:
+    """The IAM role behind a caller: `arn:aws:sts::<account>:assumed-role/<role>/<session>`."""
+    if not caller_arn or ":assumed-role/" not in caller_arn:
+        return None
+    return caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+
+
+class PrintReports:
+    """`POST /v1/print-provider/letters/{letter_id}/status`: the print provider tells how it went."""
+
+    def __init__(self, letters: PinLetters, workflow: LetterWorkflow, *, provider_role: str) -> None:
+        self._letters = letters
+        self._workflow = workflow
+        self._provider_role = provider_role
+
+    def report(self, letter_id: str, report: PrintReport, *, caller_arn: str | None) -> None:
+        """Resume the letter's workflow. The same report again is accepted and changes nothing;
+        a report that contradicts what is settled is a conflict. Only the print provider's role
+        may report; to anyone else the letter does not exist."""
+        if role_of(caller_arn) != self._provider_role:
+            raise NotFound("There is no such letter at the print provider.")
+        if self._settled_as(letter_id, report):
+            return
+        if not self._workflow.resume(letter_id, report) and not self._settled_as(letter_id, report):
+            raise Conflict("The letter is no longer waiting for a report from the print provider.")
+
+    def _settled_as(self, letter_id: str, report: PrintReport) -> bool:
+        letter = self._letters.get(letter_id)
+        if letter is None or letter.document is None:
+            raise NotFound("There is no such letter at the print provider.")
+        if letter.dispatched_at is not None:
+            if report.status is ReportedStatus.DISPATCHED:
+                return True
+            raise Conflict("The letter was reported posted already.")
+        if letter.status is LetterStatus.FAILED:
+            if report.status is ReportedStatus.FAILED:
+                return True
+            raise Conflict("The letter was reported failed already.")
+        return False

@@ -1,0 +1,157 @@
+"""The tasks of the PIN-letter workflow (statemachines/pin_letter.asl.json).
+
+Each task takes only the letter id and reads the rest from the tables, so that no identity number,
+code or address passes through the workflow. Each is idempotent: run again after a failure or a
+retry, it finds what the earlier run did and completes it, and never makes a second set of codes.
+"""
+
+from __future__ import annotations
+
+from minid.domain.contacts import ContactRegister, Language
+from minid.domain.errors import NotFound
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.keys import Keyer
+from minid.domain.letters.model import (
+    Activation,
+    LetterStatus,
+    PinLetter,
+    PrintDocument,
+    QuotaPolicy,
+    RecipientOutcome,
+    generate_pin_codes,
+    letter_address,
+    recipient_ineligibility,
+)
+from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter
+from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+from minid.domain.population import PopulationRegister
+from minid.domain.random import RandomSource
+from minid.domain.time import Clock, date_in_norway, today_in_norway
+
+NORWAY_COUNTRY_CODE = "NO"
+
+
+class LetterWorkflowTasks:
+    def __init__(
+        self,
+        *,
+        letters: PinLetters,
+        population: PopulationRegister,
+        contacts: ContactRegister,
+        documents: PrintDocuments,
+        notices: NoticeQueue,
+        events: SecurityEventLog,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        quota: QuotaPolicy | None = None,
+    ) -> None:
+        self._letters = letters
+        self._population = population
+        self._contacts = contacts
+        self._documents = documents
+        self._notices = notices
+        self._events = events
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._quota = quota or QuotaPolicy()
+
+    def _letter(self, letter_id: str) -> PinLetter:
+        letter = self._letters.get(letter_id)
+        if letter is None:
+            raise NotFound(f"No letter {letter_id}.")
+        return letter
+
+    def validate_recipient(self, letter_id: str) -> RecipientOutcome:
+        """Alive, an address to send to, old enough, and within the quota."""
+        letter = self._letter(letter_id)
+        if letter.outcome is not None:
+            return letter.outcome
+        person = self._population.find(letter.person)
+        now = self._clock.now()
+        if person is None or recipient_ineligibility(person, today_in_norway(self._clock)) is not None:
+            outcome = RecipientOutcome.INELIGIBLE
+        elif not self._letters.reserve_quota(letter.person, letter_id, now, self._quota):
+            outcome = RecipientOutcome.QUOTA
+        else:
+            outcome = RecipientOutcome.ACCEPTED
+        contact = self._contacts.find(letter.person)
+        self._letters.record_outcome(letter, outcome, contact.language if contact else Language.BOKMAL)
+        event = {
+            RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
+            RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
+        }.get(outcome)
+        if event is not None:
+            self._events.record(letter.person, SecurityEvent(event, letter.ordered_at, letter_id))
+        return outcome
+
+    def prepare_letter(self, letter_id: str) -> PrintDocument | None:
+        """Generate the codes and the print document; None when the letter is no longer to be sent."""
+        letter = self._letter(letter_id)
+        if letter.document is not None:
+            return letter.document
+        person = self._population.find(letter.person)
+        address = letter_address(person) if person is not None else None
+        if letter.status is not LetterStatus.ORDERED or person is None or address is None:
+            return None
+        codes = generate_pin_codes(self._random)
+        country = person.address_abroad.country_code if person.address is None and person.address_abroad else None
+        document = self._documents.store(
+            PrintedLetter(
+                letter_id=letter_id,
+                name=person.name,
+                address=address,
+                country_code=country or NORWAY_COUNTRY_CODE,
+                codes=codes,
+                language=letter.language or Language.BOKMAL,
+                dated=today_in_norway(self._clock),
+            )
+        )
+        hashes = {index: self._keyer.pin_code_hash(letter_id, index, code) for index, code in codes.items()}
+        try:
+            attached = self._letters.attach_codes(letter_id, hashes, document)
+        except Exception:
+            self._documents.discard(document)  # its codes were never stored: it must never be printed
+            raise
+        if attached:
+            return document
+        # Another run attached its codes first, or the letter was blocked: this document is never sent.
+        self._documents.discard(document)
+        return self._letter(letter_id).document
+
+    def activate(self, letter_id: str) -> Activation:
+        """The print provider posted the letter: its codes work from now, and older letters' stop."""
+        letter = self._letter(letter_id)
+        settled = {
+            LetterStatus.DISPATCHED: Activation.ACTIVE,
+            LetterStatus.SUPERSEDED: Activation.SUPERSEDED,
+        }.get(letter.status)
+        if settled is not None:
+            return settled
+        now = self._clock.now()
+        if letter.status is LetterStatus.BLOCKED:
+            self._letters.record_dispatch(letter, now, activate=False, supersede=())
+            return Activation.BLOCKED
+        others = [other for other in self._letters.letters_of(letter.person) if other.letter_id != letter_id]
+        if any(o.status is LetterStatus.DISPATCHED and o.ordered_at > letter.ordered_at for o in others):
+            self._letters.record_dispatch(letter, now, activate=False, supersede=())
+            return Activation.SUPERSEDED
+        older = [o.letter_id for o in others if o.status is LetterStatus.DISPATCHED]
+        self._letters.record_dispatch(letter, now, activate=True, supersede=older)
+        self._events.record(letter.person, SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter_id))
+        return Activation.ACTIVE
+
+    def mark_failed(self, letter_id: str, error: str) -> None:
+        """Not posted: the letter's codes never work, and it does not count against the quota."""
+        letter = self._letter(letter_id)
+        if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
+            self._letters.mark_failed(letter_id, self._clock.now(), error)
+            self._letters.release_quota(letter.person, letter_id)
+
+    def notify(self, letter_id: str, kind: NoticeKind) -> None:
+        letter = self._letter(letter_id)
+        day = date_in_norway(letter.dispatched_at or letter.ordered_at)
+        self._notices.enqueue(
+            Notice(f"{letter_id}:{kind.value}", kind, letter.person, params={"date": day.isoformat()})
+        )

@@ -1,0 +1,228 @@
+"""Notices: what MinID tells a person on their registered mobile and e-mail, and how it is delivered.
+
+A notice is queued (it must survive a provider being briefly down), then delivered to each of the
+person's verified, not stale contacts, in their language. Delivery is at least once per channel, and
+a retry never sends again on a channel that has been sent on.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from minid.domain.contacts import ContactRegister, Language
+from minid.domain.keys import PersonKey
+from minid.domain.time import Clock
+
+SUPPORT_PHONE = "800 30 300"
+CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender's claim lapses after it
+
+
+class NoticeKind(StrEnum):
+    PIN_LETTER_POSTED = "pin-letter-posted"
+    PIN_LETTER_REFUSED = "pin-letter-refused"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    notice_id: str  # the same for every retry: deliveries are counted against it
+    kind: NoticeKind
+    person: PersonKey
+    params: Mapping[str, str] = field(default_factory=dict)  # never a secret or a contact detail
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    sms: str
+    subject: str
+    text: str
+    html: str
+
+
+def notice_to_json(notice: Notice) -> str:
+    return json.dumps(
+        {
+            "notice_id": notice.notice_id,
+            "kind": notice.kind.value,
+            "person": notice.person,
+            "params": notice.params,
+        }
+    )
+
+
+def notice_from_json(body: str) -> Notice:
+    values: dict[str, Any] = json.loads(body)
+    return Notice(
+        notice_id=str(values["notice_id"]),
+        kind=NoticeKind(values["kind"]),
+        person=PersonKey(str(values["person"])),
+        params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
+    )
+
+
+class NoticeQueue(Protocol):
+    def enqueue(self, notice: Notice) -> None: ...
+
+
+class SmsSender(Protocol):
+    def send_sms(self, to: str, text: str) -> None: ...
+
+
+class EmailSender(Protocol):
+    def send_email(self, to: str, message: Message) -> None: ...
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"  # this sender sends now
+    SENT = "sent"  # sent already: nothing to do
+    IN_FLIGHT = "in-flight"  # another sender is sending now; if it fails, its claim lapses
+
+
+class NoticeInFlight(Exception):
+    """Another sender holds a channel of this notice; deliver it again after the claim lapses."""
+
+
+class DeliveryLedger(Protocol):
+    """Which channels of which notices have been sent, so that retries do not send twice."""
+
+    def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim: ...
+
+    def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None: ...
+
+    def release(self, notice_id: str, channel: Channel) -> None: ...
+
+
+_MONTHS_NB = (
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+)
+
+
+def long_date(day: date, language: Language) -> str:
+    if language is Language.ENGLISH:
+        return f"{day.day} {day:%B} {day.year}"
+    return f"{day.day}. {_MONTHS_NB[day.month - 1]} {day.year}"
+
+
+def _posted(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    dated = long_date(date.fromisoformat(params["date"]), language)
+    if language is Language.ENGLISH:
+        return (
+            "Your PIN code letter has been posted",
+            f"The PIN code letter you ordered for MinID was posted on {dated}.",
+            "If you did not order it, log in to MinID and block the codes, "
+            f"or call MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    return (
+        "PIN-kodebrevet ditt er sendt",
+        f"PIN-kodebrevet du bestilte til MinID, ble sendt i posten {dated}.",
+        f"Har du ikke bestilt det? Logg inn på MinID og sperr kodene, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
+def _refused(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "An order for PIN codes",
+            "We received an order for a MinID PIN code letter for you, but will not send one now: "
+            "a letter was sent in the last 24 hours, or three in the last 30 days.",
+            "If you did not order it, you need not do anything.",
+        )
+    return (
+        "Bestilling av PIN-koder",
+        "Vi har fått en bestilling av PIN-kodebrev til MinID for deg, men sender ikke et nytt brev nå: "
+        "det er sendt et brev det siste døgnet, eller tre brev de siste 30 dagene.",
+        "Har du ikke bestilt, trenger du ikke gjøre noe.",
+    )
+
+
+_TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str, str]]] = {
+    NoticeKind.PIN_LETTER_POSTED: _posted,
+    NoticeKind.PIN_LETTER_REFUSED: _refused,
+}
+
+
+def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> Message:
+    """The notice in the person's language (nynorsk readers get bokmål until texts exist in nynorsk)."""
+    subject, what, advice = _TEXTS[kind](language, params)
+    greeting = "Hello," if language is Language.ENGLISH else "Hei,"
+    signature = "MinID, Norwegian Digitalisation Agency" if language is Language.ENGLISH else "MinID, Digdir"
+    text = f"{greeting}\n\n{what}\n\n{advice}\n\n{signature}\n"
+    body = "".join(f"<p>{html.escape(part)}</p>" for part in (greeting, what, advice, signature))
+    page = (
+        f'<!doctype html><html lang="{language.value}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head><body>{body}</body></html>"
+    )
+    return Message(sms=f"MinID: {what} {advice}", subject=f"MinID: {subject}", text=text, html=page)
+
+
+class NoticeDelivery:
+    """Delivers a queued notice to the person's verified contacts."""
+
+    def __init__(
+        self,
+        contacts: ContactRegister,
+        sms: SmsSender,
+        email: EmailSender,
+        ledger: DeliveryLedger,
+        clock: Clock,
+    ) -> None:
+        self._contacts = contacts
+        self._sms = sms
+        self._email = email
+        self._ledger = ledger
+        self._clock = clock
+
+    def deliver(self, notice: Notice) -> list[Channel]:
+        """Send on each channel not yet sent on; returns the channels sent on now. A failure raises
+        after the other channel was tried, and the notice is delivered again later."""
+        now = self._clock.now()
+        record = self._contacts.find(notice.person)
+        if record is None:
+            return []
+        message = compose(notice.kind, record.language, notice.params)
+        sends: dict[Channel, Callable[[], None]] = {}
+        if (mobile := record.verified_mobile(now)) is not None:
+            sends[Channel.SMS] = lambda: self._sms.send_sms(mobile, message.sms)
+        if (email := record.verified_email(now)) is not None:
+            sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
+        sent: list[Channel] = []
+        failure: Exception | None = None
+        for channel, send in sends.items():
+            claim = self._ledger.claim(notice.notice_id, channel, now, CLAIM_LEASE)
+            if claim is Claim.SENT:
+                continue
+            if claim is Claim.IN_FLIGHT:
+                failure = failure or NoticeInFlight(f"{channel} is being sent by another delivery")
+                continue
+            try:
+                send()
+            except Exception as error:
+                self._ledger.release(notice.notice_id, channel)
+                failure = failure or error
+                continue
+            self._ledger.mark_sent(notice.notice_id, channel, self._clock.now())
+            sent.append(channel)
+        if failure is not None:
+            raise failure
+        return sent

@@ -1,0 +1,128 @@
+"""Wiring: for each function, its adapters built from its settings and handed to its services.
+
+Called once per execution environment (the handler caches the result), so clients, the pepper
+and the settings are made once, at the first request, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from minid.adapters.clock import SystemClock
+from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.events import DynamoDbSecurityEventLog
+from minid.adapters.idempotency import PowertoolsOnceOnly
+from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender, SqsNoticeQueue
+from minid.adapters.population import DynamoDbPopulationRegister
+from minid.adapters.print_documents import S3PrintDocuments
+from minid.adapters.random import SystemRandom
+from minid.adapters.secrets import load_pepper
+from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+from minid.domain.keys import Keyer
+from minid.domain.letters.account import PinLetterAccount
+from minid.domain.letters.ordering import PinLetterOrdering
+from minid.domain.letters.printing import PrintReports
+from minid.domain.letters.workflow import LetterWorkflowTasks
+from minid.domain.notices import NoticeDelivery
+from minid.settings import (
+    LetterWorkflowSettings,
+    NotifierSettings,
+    PepperSettings,
+    PinLetterSettings,
+    PrintCallbackSettings,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries,
+# well within the function's own timeout.
+AWS_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True
+)
+
+
+def client(service: Any) -> Any:
+    return boto3.client(service, config=AWS_CONFIG)
+
+
+def _keyer(settings: PepperSettings) -> Keyer:
+    return Keyer(load_pepper(client("secretsmanager"), settings.pepper_secret_arn))
+
+
+@dataclass(frozen=True, slots=True)
+class PinLetterServices:
+    ordering: PinLetterOrdering
+    account: PinLetterAccount
+    once_only: PowertoolsOnceOnly
+
+
+def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
+    settings = PinLetterSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    clock = SystemClock()
+    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
+    once_only = PowertoolsOnceOnly(dynamodb, settings.idempotency_table, name="order_pin_letter")
+    workflow = StepFunctionsLetterWorkflow(
+        client("stepfunctions"),
+        settings.letter_workflow_arn,
+        PrintTimeouts(settings.print_timeout_seconds, settings.print_heartbeat_seconds),
+    )
+    return PinLetterServices(
+        ordering=PinLetterOrdering(
+            letters=letters,
+            workflow=workflow,
+            once_only=once_only,
+            keyer=_keyer(settings),
+            random=SystemRandom(),
+            clock=clock,
+            allow_synthetic=settings.allow_synthetic_identity_numbers,
+        ),
+        account=PinLetterAccount(letters, DynamoDbSecurityEventLog(dynamodb, settings.security_events_table), clock),
+        once_only=once_only,
+    )
+
+
+def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
+    settings = LetterWorkflowSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    keyer = _keyer(settings)
+    random = SystemRandom()
+    return LetterWorkflowTasks(
+        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
+        population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
+        contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
+        documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
+        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
+        keyer=keyer,
+        random=random,
+        clock=SystemClock(),
+    )
+
+
+def print_callback(environ: Mapping[str, str]) -> PrintReports:
+    settings = PrintCallbackSettings.from_environ(environ)
+    return PrintReports(
+        DynamoDbPinLetters(client("dynamodb"), settings.pin_letters_table),
+        StepFunctionsLetterWorkflow(client("stepfunctions"), settings.letter_workflow_arn),
+        provider_role=settings.print_provider_role_name,
+    )
+
+
+def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
+    settings = NotifierSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    return NoticeDelivery(
+        contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
+        sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+        email=SesEmailSender(client("sesv2"), settings.email_sender),
+        ledger=DynamoDbDeliveryLedger(dynamodb, settings.challenges_table),
+        clock=SystemClock(),
+    )

@@ -1,0 +1,168 @@
+"""A simulated print provider, as a real one works against MinID's AWS account.
+
+It takes jobs from its inbox (the print queue), fetches the PDF and manifest from S3, reads what the
+envelope window and the page show (pypdf), sends a heartbeat to the waiting workflow with the job's
+task token, "posts" the letter after a delay, and reports it through the IAM-authorised callback
+route. What it posted goes to the outbox with the address, the codes and the status.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from pypdf import PdfReader
+
+from local.gateway import Gateway, HttpRequest
+from local.outbox import Outbox
+from minid.adapters.print_documents import (
+    WINDOW_HEIGHT,
+    WINDOW_LEFT,
+    WINDOW_TOP,
+    WINDOW_WIDTH,
+)
+
+log = logging.getLogger("local.print_provider")
+POLL_SECONDS = 0.05
+ACCESS_KEY_ID = "LOCALPRINTPROVIDER"  # the gateway knows this signer as the print provider's role
+_POINTS_PER_MM = 72 / 25.4
+_A4_HEIGHT_MM = 297.0
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedPage:
+    """What can be read off a printed letter."""
+
+    window: tuple[str, ...]  # the lines in the envelope window, the return line first
+    codes: dict[str, str]  # "1" -> "123456", as numbered on the page
+
+    @property
+    def recipient(self) -> str:
+        return self.window[1] if len(self.window) > 1 else ""
+
+    @property
+    def address(self) -> tuple[str, ...]:
+        return self.window[2:]
+
+
+def read_printed_letter(pdf: bytes) -> PrintedPage:
+    """Read the window lines and the numbered codes off the letter's first page."""
+    pieces: list[tuple[float, float, str]] = []  # (x, y) in millimetres from the top left, text
+
+    def visit(text: str, cm: Any, tm: Any, font: Any, size: Any) -> None:
+        if text.strip():
+            x = (tm[4] * cm[0] + cm[4]) / _POINTS_PER_MM
+            y = _A4_HEIGHT_MM - (tm[5] * cm[3] + cm[5]) / _POINTS_PER_MM
+            pieces.append((x, y, text.strip()))
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    window = tuple(
+        text
+        for x, y, text in sorted(pieces, key=lambda p: (p[1], p[0]))
+        if WINDOW_LEFT - 1 <= x <= WINDOW_LEFT + WINDOW_WIDTH and WINDOW_TOP <= y <= WINDOW_TOP + WINDOW_HEIGHT
+    )
+    numbers = [(x, round(y), m.group(1)) for x, y, text in pieces if (m := re.fullmatch(r"(\d{1,2})\.", text))]
+    codes: dict[str, str] = {}
+    for x, y, text in pieces:
+        if re.fullmatch(r"\d{6}", text):
+            left = [(nx, n) for nx, ny, n in numbers if ny == round(y) and nx < x]
+            if left:
+                codes[max(left)[1]] = text
+    return PrintedPage(window, dict(sorted(codes.items(), key=lambda item: int(item[0]))))
+
+
+class PrintProviderSimulator:
+    def __init__(
+        self,
+        session: boto3.Session,
+        queue_url: str,
+        gateway: Gateway,
+        outbox: Outbox,
+        *,
+        delay_seconds: float,
+        identity_of: Callable[[str], str | None],
+    ) -> None:
+        self._sqs = session.client("sqs")
+        self._s3 = session.client("s3")
+        self._stepfunctions = session.client("stepfunctions")
+        self._queue_url = queue_url
+        self._gateway = gateway
+        self._outbox = outbox
+        self._delay = delay_seconds
+        self._identity_of = identity_of
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="print-provider", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
+                    "Messages", []
+                )
+            except Exception:
+                log.exception("the print inbox could not be read")
+                self._stopped.wait(1)
+                continue
+            for message in messages:
+                threading.Thread(target=self._print, args=(message,), daemon=True).start()
+            if not messages:
+                self._stopped.wait(POLL_SECONDS)
+
+    def _print(self, message: dict[str, Any]) -> None:
+        job = json.loads(message["Body"])
+        letter_id = job["letter_id"]
+        try:
+            pdf = self._s3.get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
+            manifest = json.loads(self._s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
+            page = read_printed_letter(pdf)
+            self._stepfunctions.send_task_heartbeat(taskToken=job["task_token"])
+            if self._delay:
+                time.sleep(self._delay)
+            response = self._gateway.handle(
+                HttpRequest(
+                    "POST",
+                    f"/v1/print-provider/letters/{letter_id}/status",
+                    [
+                        ("Content-Type", "application/json"),
+                        ("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/local/print"),
+                    ],
+                    json.dumps({"status": "dispatched"}).encode(),
+                )
+            )
+            status = "dispatched" if response.status == 204 else f"report refused ({response.status})"
+        except Exception:
+            log.exception("letter %s could not be printed", letter_id)
+            return  # the job stays in the inbox and comes back after the visibility timeout
+        self._outbox.record_letter(
+            letter_id,
+            {
+                "letter_id": letter_id,
+                "identity_number": self._identity_of(letter_id),
+                "name": page.recipient,
+                "address": list(page.address),
+                "pin_codes": page.codes,
+                "status": status,
+                "posted_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "manifest": manifest,
+                "pdf": f"/_local/outbox/letters/{letter_id}.pdf",
+            },
+            pdf,
+        )
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        log.info("Letter %s posted to %s (%s)", letter_id, ", ".join(page.address[-2:]), status)

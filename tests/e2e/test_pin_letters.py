@@ -1,0 +1,104 @@
+"""Ordering PIN code letters over HTTP, and finding them posted in the local outbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+
+from minid.domain.identity import compose_identity_number
+from tests.e2e.client import ApiClient
+
+OUTBOX_WAIT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def persons(api: ApiClient) -> dict[str, list[dict[str, Any]]]:
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for person in api.get("/_local/persons").json()["persons"]:
+        by_category.setdefault(person["category"], []).append(person)
+    return by_category
+
+
+def letters_to(api: ApiClient, identity_number: str) -> list[dict[str, Any]]:
+    return [x for x in api.get("/_local/outbox").json()["letters"] if x["identity_number"] == identity_number]
+
+
+def wait_for(check: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + OUTBOX_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.1)
+    raise AssertionError("no letter came to the outbox")
+
+
+def order(api: ApiClient, identity_number: str) -> tuple[int, bytes]:
+    response = api.post("/v1/pin-letters", json_body={"identity_number": identity_number})
+    return response.status, response.body
+
+
+def test_an_eligible_person_is_posted_a_letter_with_20_codes(
+    api: ApiClient, persons: dict[str, list[dict[str, Any]]]
+) -> None:
+    person = persons["adult"][10]
+    assert order(api, person["identity_number"])[0] == 202
+
+    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+
+    assert letter["status"] == "dispatched"
+    assert letter["address"] == person["letter_address"]
+    assert letter["name"] == person["name"]
+    assert list(letter["pin_codes"]) == [str(i) for i in range(1, 21)]
+    assert len(set(letter["pin_codes"].values())) == 20
+    pdf = api.get(letter["pdf"])
+    assert pdf.status == 200
+    assert pdf.body.startswith(b"%PDF")
+
+
+def test_a_d_number_holder_without_a_norwegian_address_gets_it_abroad(
+    api: ApiClient, persons: dict[str, list[dict[str, Any]]]
+) -> None:
+    person = persons["dnr-abroad"][3]
+    assert person["address"] == person["letter_address"]
+    assert order(api, person["identity_number"])[0] == 202
+
+    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+
+    assert letter["address"] == person["letter_address"]
+    assert letter["address"][-1] == letter["address"][-1].upper()  # the country, on its own line
+    assert letter["manifest"]["postage"] == "international"
+
+
+def test_no_letter_for_the_ineligible_the_unknown_and_a_second_order(
+    api: ApiClient, persons: dict[str, list[dict[str, Any]]]
+) -> None:
+    eligible = persons["adult"][20]
+    unknown = compose_identity_number(date(1977, 3, 14), 321, synthetic=True)
+    assert unknown is not None
+    assert unknown not in {p["identity_number"] for group in persons.values() for p in group}
+    first = order(api, eligible["identity_number"])
+    wait_for(lambda: letters_to(api, eligible["identity_number"]))
+
+    others = [persons["child"][0], persons["deceased"][0], persons["no-address"][0]]
+    answers = [order(api, p["identity_number"]) for p in others]
+    answers.append(order(api, unknown))
+    answers.append(order(api, eligible["identity_number"]))  # again, within 24 hours
+
+    assert set(answers) == {first}
+    time.sleep(3)  # longer than a letter takes from order to outbox here
+    for person in others:
+        assert letters_to(api, person["identity_number"]) == []
+    assert letters_to(api, unknown) == []
+    assert len(letters_to(api, eligible["identity_number"])) == 1
+
+
+def test_a_bad_number_is_a_422_problem(api: ApiClient) -> None:
+    response = api.post("/v1/pin-letters", json_body={"identity_number": "12345678901"})
+    assert response.status == 422
+    assert response.content_type == "application/problem+json"
+    assert response.json()["type"] == "/problems/invalid-identity-number"
+    assert response.json()["errors"][0]["field"] == "identity_number"

@@ -1,0 +1,210 @@
+"""Driving PIN letters through the local stack in-process: the tests play the citizen and the print provider."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from moto.sns.models import sns_backends
+
+from local.aws import ACCOUNT_ID, REGION
+from local.gateway import HttpRequest, HttpResponse
+from local.population_seed import Category, SeededPerson
+from local.print_provider import ACCESS_KEY_ID, read_printed_letter
+from local.stack import LETTERS_TABLE, PRINT_QUEUE, LocalStack
+from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.events import DynamoDbSecurityEventLog
+from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus, PinLetter
+
+WORKFLOW = "PinLetterWorkflow"
+T = TypeVar("T")
+
+
+@dataclass
+class LetterDriver:
+    local: LocalStack
+    used: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.gateway = self.local.gateway()
+        self.sqs = self.local.session.client("sqs")
+        self.sfn = self.local.session.client("stepfunctions")
+        self.dynamodb = self.local.session.client("dynamodb")
+        self.letters = DynamoDbPinLetters(self.dynamodb, self.local.stack.refs[LETTERS_TABLE])
+
+    # ------------------------------------------------------------------ persons
+    def person(self, category: Category) -> SeededPerson:
+        """A person of the category no other step of this test has used."""
+        person = next(p for p in self.local.population if p.category is category and p.identity_number not in self.used)
+        self.used.add(person.identity_number)
+        return person
+
+    def key(self, identity_number: str) -> PersonKey:
+        number = parse_identity_number(identity_number, allow_synthetic=True, today=self.local.today)
+        return self.local.keyer.person_key(number)
+
+    def add_contacts(
+        self, identity_number: str, *, mobile: str | None = None, email: str | None = None, language: str = "nb"
+    ) -> None:
+        """A verified contact register record, as enrolment writes it."""
+        now = iso(datetime.now(UTC))
+        item = {
+            "pk": self.key(identity_number),
+            "mobile": mobile,
+            "mobile_verified_at": now if mobile else None,
+            "email": email,
+            "email_verified_at": now if email else None,
+            "language": language,
+            "reserved": False,
+            "updated_at": now,
+        }
+        self.dynamodb.put_item(TableName=self.local.stack.refs["ContactRegisterTable"], Item=to_item(item))
+        assert DynamoDbContactRegister(self.dynamodb, self.local.stack.refs["ContactRegisterTable"]).find(
+            self.key(identity_number)
+        )
+
+    # ------------------------------------------------------------------ the citizen
+    def order(self, identity_number: Any, idempotency_key: str | None = None) -> HttpResponse:
+        headers = [("Content-Type", "application/json")]
+        if idempotency_key is not None:
+            headers.append(("Idempotency-Key", idempotency_key))
+        body = json.dumps({"identity_number": identity_number}).encode()
+        return self.gateway.handle(HttpRequest("POST", "/v1/pin-letters", headers, body))
+
+    def letters_of(self, identity_number: str) -> list[PinLetter]:
+        return self.letters.letters_of(self.key(identity_number))
+
+    def only_letter(self, identity_number: str) -> PinLetter:
+        letters = self.letters_of(identity_number)
+        assert len(letters) == 1, letters
+        return letters[0]
+
+    # ------------------------------------------------------------------ the print provider
+    def next_print_job(self, timeout: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        queue = self.local.stack.refs[PRINT_QUEUE]
+        while time.monotonic() < deadline:
+            for message in self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1).get("Messages", []):
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                job: dict[str, Any] = json.loads(message["Body"])
+                return job
+            time.sleep(0.05)
+        raise AssertionError("no print job came")
+
+    def no_print_job(self, wait: float = 1.0) -> bool:
+        time.sleep(wait)
+        queue = self.local.stack.refs[PRINT_QUEUE]
+        return not self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages")
+
+    def report(
+        self, letter_id: str, status: str, reason: str | None = None, signer: str | None = ACCESS_KEY_ID
+    ) -> HttpResponse:
+        headers = [("Content-Type", "application/json")]
+        if signer:
+            headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={signer}/20261122/eu-north-1"))
+        body: dict[str, Any] = {"status": status} | ({"reason": reason} if reason else {})
+        path = f"/v1/print-provider/letters/{letter_id}/status"
+        return self.gateway.handle(HttpRequest("POST", path, headers, json.dumps(body).encode()))
+
+    # ------------------------------------------------------------------ the workflow
+    def execution_arn(self, letter_id: str) -> str:
+        machine = self.local.stack.refs[WORKFLOW]
+        return f"{machine.replace(':stateMachine:', ':execution:')}:{letter_id}"
+
+    def executions(self) -> list[dict[str, Any]]:
+        executions: Any = self.sfn.list_executions(stateMachineArn=self.local.stack.refs[WORKFLOW])["executions"]
+        return list(executions)
+
+    def finished(self, letter_id: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution: dict[str, Any] = dict(self.sfn.describe_execution(executionArn=self.execution_arn(letter_id)))
+            if execution["status"] != "RUNNING":
+                return execution
+            time.sleep(0.05)
+        raise AssertionError(f"the workflow of {letter_id} did not finish")
+
+    def history(self, letter_id: str) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=self.execution_arn(letter_id))
+        events: Any = [event for page in pages for event in page["events"]]
+        return list(events)
+
+    def stop_running(self) -> None:
+        """Stop what still runs, so that no execution outlives the test's embedded AWS."""
+        for _ in range(50):
+            running = [e for e in self.executions() if e["status"] == "RUNNING"]
+            if not running:
+                return
+            for execution in running:
+                with contextlib.suppress(AttributeError):  # moto: the execution's worker has not started yet
+                    self.sfn.stop_execution(executionArn=execution["executionArn"])
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- steps the tests share
+def posted(driver: LetterDriver, identity_number: str) -> tuple[PinLetter, dict[str, str]]:
+    """Order a letter, print it, report it posted; the letter and the codes read off the PDF."""
+    assert driver.order(identity_number).status == 202
+    job = driver.next_print_job()
+    pdf = driver.local.session.client("s3").get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    letter = driver.letters.get(job["letter_id"])
+    assert letter is not None
+    return letter, read_printed_letter(pdf).codes
+
+
+def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
+    return DynamoDbSecurityEventLog(driver.dynamodb, driver.local.stack.refs["SecurityEventsTable"])
+
+
+def age_ledger(driver: LetterDriver, identity_number: str, by: timedelta) -> None:
+    """Move the person's recorded orders back in time, as if the days had passed."""
+    key = to_item({"pk": f"person#{driver.key(identity_number)}", "sk": "letters"})
+    table = driver.local.stack.refs["PinLettersTable"]
+    item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
+    orders = {k: iso(datetime.fromisoformat(v["S"]) - by) for k, v in item["orders"]["M"].items()}
+    driver.dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET orders = :orders",
+        ExpressionAttributeValues=to_item({":orders": orders}),
+    )
+
+
+def start_with_timeouts(driver: LetterDriver, identity_number: str, timeouts: PrintTimeouts) -> str:
+    """An order (as the order route records it) whose workflow waits for the print provider no longer
+    than `timeouts` say, instead of the deployed days."""
+    letter_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    order = PinLetter(letter_id, driver.key(identity_number), LetterStatus.ORDERED, now)
+    driver.letters.create_order(order, now + timedelta(days=1))
+    StepFunctionsLetterWorkflow(driver.sfn, driver.local.stack.refs[WORKFLOW], timeouts).start(letter_id)
+    return letter_id
+
+
+def assert_alarmed(driver: LetterDriver, letter_id: str) -> None:
+    topic = driver.local.stack.refs["OperatorAlarmTopic"]
+    notifications = sns_backends[ACCOUNT_ID][REGION].topics[topic].sent_notifications
+    assert any(letter_id in message for _, message, *_ in notifications)
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], object], timeout: float = 10) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = read()
+        if done(value):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not done in {timeout} s: {value}")

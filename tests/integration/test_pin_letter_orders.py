@@ -1,0 +1,139 @@
+"""Ordering PIN code letters (the order route), the print provider's callback route, and blocking."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.aws import ACCOUNT_ID
+from local.faults import injected_faults
+from local.population_seed import Category
+from minid.adapters.clock import SystemClock
+from minid.domain.letters.account import PinLetterAccount
+from minid.domain.letters.model import LetterStatus
+from tests.integration.letters import (
+    LetterDriver,
+    posted,
+    security_events,
+)
+
+
+# ---------------------------------------------------------------------- the order route
+@pytest.mark.parametrize(
+    "number",
+    ["", "123", "1234567890a", "18838417391", "15508620125", "81234567802", 18838417392, None, "1" * 100],
+)
+def test_a_bad_identity_number_is_refused(driver: LetterDriver, number: object) -> None:
+    response = driver.order(number)
+    assert response.status == 422
+    problem = json.loads(response.body)
+    assert problem["type"] in {"/problems/invalid-identity-number", "/problems/invalid-request"}
+    assert driver.executions() == []
+
+
+def test_every_valid_number_gets_the_same_answer(driver: LetterDriver) -> None:
+    numbers = [driver.person(category).identity_number for category in Category]
+    answers = [driver.order(number) for number in numbers]
+    assert {(a.status, a.body) for a in answers} == {(answers[0].status, answers[0].body)}
+    assert answers[0].status == 202
+    assert len(driver.executions()) == len(answers)
+
+
+def test_an_idempotency_key_makes_repeats_one_order(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    first = driver.order(number, idempotency_key="order-1")
+    again = driver.order(number, idempotency_key="order-1")
+    assert (first.status, first.body) == (again.status, again.body)
+    assert len(driver.letters_of(number)) == 1
+    assert len(driver.executions()) == 1
+
+
+def test_the_same_key_from_another_person_is_another_order(driver: LetterDriver) -> None:
+    one, other = (driver.person(Category.ADULT).identity_number for _ in range(2))
+    driver.order(one, idempotency_key="same-key")
+    driver.order(other, idempotency_key="same-key")
+    assert len(driver.letters_of(one)) == len(driver.letters_of(other)) == 1
+
+
+def test_an_idempotency_key_must_be_printable_and_short(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number, idempotency_key="x" * 129).status == 422
+    assert driver.order(number, idempotency_key="has space").status == 422
+
+
+def test_idempotency_records_hold_no_identity_number(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    driver.order(number, idempotency_key="k-1")
+    items = driver.dynamodb.scan(TableName=driver.local.stack.refs["IdempotencyTable"])["Items"]
+    assert len(items) == 1
+    assert number not in json.dumps(items)
+
+
+def test_a_failed_start_leaves_no_order_behind(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+        response = driver.order(number)
+    assert response.status == 503
+    assert response.header("retry-after")
+    assert driver.letters_of(number) == []
+
+
+# ---------------------------------------------------------------------- blocking
+def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    letter, _ = posted(driver, number)
+    account = PinLetterAccount(driver.letters, security_events(driver), SystemClock())
+
+    letters = account.block(driver.key(number))
+
+    assert [(x.letter_id, x.status) for x in letters] == [(letter.letter_id, LetterStatus.BLOCKED)]
+    assert account.block(driver.key(number)) == letters  # nothing more to block
+
+
+def test_a_letter_blocked_at_the_printer_never_becomes_active(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    driver.order(number)
+    job = driver.next_print_job()
+    PinLetterAccount(driver.letters, security_events(driver), SystemClock()).block(driver.key(number))
+
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    letter = driver.letters.get(job["letter_id"])
+    assert letter is not None
+    assert letter.status is LetterStatus.BLOCKED
+    assert letter.dispatched_at is not None
+
+
+# ---------------------------------------------------------------------- the callback route
+def test_the_callback_takes_only_the_print_providers_signed_reports(driver: LetterDriver) -> None:
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+
+    assert driver.report(letter_id, "dispatched", signer=None).status == 403
+    assert driver.report(letter_id, "dispatched", signer="SOMEONEELSE").status == 403
+    driver.gateway.iam_principals["OTHERROLE"] = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/Other/session"
+    assert driver.report(letter_id, "dispatched", signer="OTHERROLE").status == 404
+    assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
+
+
+def test_the_callback_answers_repeats_and_contradictions(driver: LetterDriver) -> None:
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+
+    assert driver.report(letter_id, "dispatched").status == 204
+    driver.finished(letter_id)
+    assert driver.report(letter_id, "dispatched").status == 204
+    conflict = driver.report(letter_id, "failed", reason="late")
+    assert conflict.status == 409
+    assert json.loads(conflict.body)["type"] == "/problems/conflict"
+
+
+def test_the_callback_refuses_what_is_not_a_letter_at_the_printer(driver: LetterDriver) -> None:
+    unknown = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
+    assert driver.report(unknown, "dispatched").status == 404
+    assert driver.report("not-a-letter-id", "dispatched").status == 422
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+    assert driver.report(letter_id, "lost").status == 422

@@ -1,0 +1,246 @@
+"""The PIN-letter workflow: the real state machine on moto's executor, with the real task handlers.
+
+The tests play the print provider: they take its jobs from the print queue and report through the callback route."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from datetime import date, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.faults import injected_faults
+from local.population_seed import Category
+from local.print_provider import read_printed_letter
+from minid.adapters.clock import SystemClock
+from minid.adapters.workflow import PrintTimeouts
+from minid.domain.identity import compose_identity_number
+from minid.domain.letters.account import PinLetterAccount
+from minid.domain.letters.model import LetterStatus, letter_address
+from tests.integration.letters import (
+    LetterDriver,
+    age_ledger,
+    assert_alarmed,
+    posted,
+    security_events,
+    start_with_timeouts,
+    wait_for,
+)
+
+
+# ---------------------------------------------------------------------- the workflow
+def test_a_letter_is_printed_posted_and_activated(driver: LetterDriver) -> None:
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791234567", email="kari@example.no")
+
+    letter, codes = posted(driver, person.identity_number)
+
+    assert letter.status is LetterStatus.DISPATCHED
+    assert letter.dispatched_at is not None
+    assert sorted(codes, key=int) == [str(i) for i in range(1, 21)]
+    assert len(set(codes.values())) == 20
+    keyer = driver.local.keyer
+    assert letter.code_hashes == {int(i): keyer.pin_code_hash(letter.letter_id, int(i), c) for i, c in codes.items()}
+    assert letter.codes_remaining == 20
+
+
+def test_the_print_document_is_a_window_envelope_letter_with_a_manifest(driver: LetterDriver) -> None:
+    person = driver.person(Category.D_NUMBER_ABROAD)
+    driver.order(person.identity_number)
+    job = driver.next_print_job()
+    s3 = driver.local.session.client("s3")
+    pdf_object = s3.get_object(Bucket=job["bucket"], Key=job["pdf"])
+    manifest = json.loads(s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
+    page = read_printed_letter(pdf_object["Body"].read())
+
+    assert pdf_object["ServerSideEncryption"] == "aws:kms"
+    assert page.recipient == person.person.name
+    assert page.address == letter_address(person.person)
+    assert manifest["destination_country"] == person.person.address_abroad.country_code  # type: ignore[union-attr]
+    assert manifest["postage"] == "international"
+    assert not set(page.codes.values()) & set(json.dumps(manifest).split('"'))
+    assert person.identity_number not in job["pdf"] + job["manifest"]
+
+
+def test_the_person_is_told_on_their_verified_contacts(driver: LetterDriver) -> None:
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791234567", email="kari@example.no")
+    english = driver.person(Category.D_NUMBER_NORWAY)
+    driver.add_contacts(english.identity_number, email="tomas@example.lt", language="en")
+
+    posted(driver, person.identity_number)
+    posted(driver, english.identity_number)
+
+    outbox = wait_for(driver.local.outbox.snapshot, lambda o: len(o["emails"]) == 2 and o["sms"])
+    assert [s["to"] for s in outbox["sms"]] == ["+4791234567"]
+    assert "ble sendt i posten" in outbox["sms"][0]["message"]
+    emails = {e["to"]: e for e in outbox["emails"]}
+    assert "PIN-kodebrevet" in emails["kari@example.no"]["subject"]
+    assert "was posted" in emails["tomas@example.lt"]["body"]
+
+
+def test_a_person_without_contacts_gets_the_letter_and_no_notice(driver: LetterDriver) -> None:
+    posted(driver, driver.person(Category.ADULT).identity_number)
+    time.sleep(0.5)
+    assert driver.local.outbox.snapshot()["sms"] == []
+
+
+@pytest.mark.parametrize("category", [Category.CHILD, Category.DECEASED, Category.NO_ADDRESS, Category.EMIGRATED])
+def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Category) -> None:
+    number = driver.person(category).identity_number
+    assert driver.order(number).status == 202
+    (order,) = driver.letters.letters_of(driver.key(number))
+    assert driver.finished(order.letter_id)["status"] == "SUCCEEDED"
+    assert driver.no_print_job()
+    assert driver.only_letter(number).status is LetterStatus.REFUSED
+    assert PinLetterAccount(driver.letters, security_events(driver), SystemClock()).letters(driver.key(number)) == []
+
+
+def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:
+    unknown = compose_identity_number(date(1990, 6, 1), 123, synthetic=True)
+    assert unknown is not None
+    assert unknown not in {p.identity_number for p in driver.local.population}
+
+    assert driver.order(unknown).status == 202
+
+    (execution,) = driver.executions()
+    assert driver.finished(execution["name"])["status"] == "SUCCEEDED"
+    assert driver.no_print_job()
+
+
+def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4798765432")
+    posted(driver, number)
+
+    assert driver.order(number).status == 202
+    refused = next(x for x in driver.letters_of(number) if x.status is not LetterStatus.DISPATCHED)
+    assert driver.finished(refused.letter_id)["status"] == "SUCCEEDED"
+    assert driver.letters.get(refused.letter_id).status is LetterStatus.REFUSED  # type: ignore[union-attr]
+    assert driver.no_print_job()
+    outbox = wait_for(driver.local.outbox.snapshot, lambda o: len(o["sms"]) == 2)
+    assert "sender ikke et nytt brev" in outbox["sms"][1]["message"]
+
+
+def test_no_more_than_3_letters_in_30_days(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    for _ in range(3):
+        posted(driver, number)
+        age_ledger(driver, number, timedelta(days=2))
+    assert driver.order(number).status == 202
+    newest = driver.letters_of(number)[0]
+    assert driver.finished(newest.letter_id)["status"] == "SUCCEEDED"
+    assert driver.letters.get(newest.letter_id).status is LetterStatus.REFUSED  # type: ignore[union-attr]
+
+
+def test_a_newer_letter_supersedes_the_older(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    first, _ = posted(driver, number)
+    age_ledger(driver, number, timedelta(days=2))
+    second, _ = posted(driver, number)
+
+    assert driver.letters.get(first.letter_id).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
+    assert second.status is LetterStatus.DISPATCHED
+
+
+def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    driver.order(number)
+    job = driver.next_print_job()
+
+    assert driver.report(job["letter_id"], "failed", reason="address unreadable").status == 204
+    execution = driver.finished(job["letter_id"])
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "LetterNotPosted"
+    letter = driver.letters.get(job["letter_id"])
+    assert letter is not None
+    assert letter.status is LetterStatus.FAILED
+    assert letter.dispatched_at is None
+    assert_alarmed(driver, job["letter_id"])
+    # a failed letter does not count: the person may order again at once
+    posted(driver, number)
+
+
+def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=2, heartbeat_seconds=1))
+    job = driver.next_print_job()
+    for _ in range(6):  # alive, but never done
+        time.sleep(0.4)
+        with contextlib.suppress(ClientError):  # the task timed out: nothing waits for a heartbeat
+            driver.sfn.send_task_heartbeat(taskToken=job["task_token"])
+
+    execution = driver.finished(letter_id)
+
+    assert execution["status"] == "FAILED"
+    assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
+    assert_alarmed(driver, letter_id)
+    assert driver.report(letter_id, "dispatched").status == 409
+
+
+def test_a_silent_print_provider_times_out_on_the_heartbeat(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=1))
+    driver.next_print_job()
+    assert driver.finished(letter_id)["status"] == "FAILED"
+    assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_heartbeats_keep_a_slow_print_job_alive(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=30, heartbeat_seconds=1))
+    job = driver.next_print_job()
+    for _ in range(3):
+        time.sleep(0.6)
+        driver.sfn.send_task_heartbeat(taskToken=job["task_token"])
+    assert driver.report(letter_id, "dispatched").status == 204
+    assert driver.finished(letter_id)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("service", "operation"),
+    [("s3", "PutObject"), ("dynamodb", "UpdateItem"), ("dynamodb", "TransactWriteItems"), ("sqs", "SendMessage")],
+)
+def test_a_task_that_fails_once_succeeds_on_retry_with_one_set_of_codes(
+    driver: LetterDriver, service: str, operation: str
+) -> None:
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791112222")
+    with injected_faults() as faults:
+        faults.add(service, operation, code="ThrottlingException", status=400)
+        letter, codes = posted(driver, person.identity_number)
+        assert faults.injected == [(service, operation, "ThrottlingException")]
+
+    assert letter.status is LetterStatus.DISPATCHED
+    keyer = driver.local.keyer
+    assert letter.code_hashes == {int(i): keyer.pin_code_hash(letter.letter_id, int(i), c) for i, c in codes.items()}
+    objects = driver.local.session.client("s3").list_objects_v2(
+        Bucket=driver.local.stack.refs["PrintDocumentsBucket"], Prefix=f"letters/{letter.letter_id}/"
+    )
+    assert [o["Key"].rsplit("/", 1)[1] for o in objects.get("Contents", [])] == ["letter.pdf", "manifest.json"]
+    events = [e["type"] for e in driver.history(letter.letter_id)]
+    assert events.count("ExecutionSucceeded") == 1
+    wait_for(lambda: driver.local.outbox.snapshot()["sms"], lambda sms: len(sms) == 1)
+
+
+def test_every_task_is_idempotent(driver: LetterDriver) -> None:
+    letter, _ = posted(driver, driver.person(Category.ADULT).identity_number)
+    workflow = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    for task in ("validate-recipient", "prepare-letter", "activate-letter"):
+        first = workflow.invoke({"task": task, "letter_id": letter.letter_id})
+        again = workflow.invoke({"task": task, "letter_id": letter.letter_id})
+        assert first == again
+    assert driver.letters.get(letter.letter_id) == letter
+
+
+def test_the_workflow_history_holds_no_personal_data_and_no_code(driver: LetterDriver) -> None:
+    person = driver.person(Category.ADULT)
+    letter, codes = posted(driver, person.identity_number)
+    history = json.dumps(driver.history(letter.letter_id), default=str)
+    secrets = [person.identity_number, person.person.given_name, person.person.family_name, *codes.values()]
+    secrets += list(letter_address(person.person) or ())
+    assert [s for s in secrets if s in history] == []

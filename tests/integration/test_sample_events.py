@@ -1,0 +1,48 @@
+"""Every function's sample events (events/, as `sam local invoke -e` takes them) through its real handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from local.aws import embedded_aws
+from local.stack import LocalStack
+from minid.domain.errors import NotFound
+from tests.conftest import load_event
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalStack]:
+    with embedded_aws() as session:
+        stack = LocalStack.start(session, print_delay_seconds=None)
+        yield stack
+        stack.stop()
+
+
+def invoke(local: LocalStack, function: str, event: str) -> dict[str, object]:
+    result: dict[str, object] = local.functions.by_logical_id[function].invoke(load_event(event))
+    return result
+
+
+def test_order(local: LocalStack) -> None:
+    response = invoke(local, "PinLettersFunction", "pin_letters/order")
+    assert response["statusCode"] == 202
+    assert "message" in json.loads(str(response["body"]))
+
+
+def test_a_report_from_a_role_that_is_not_the_print_providers_is_not_found(local: LocalStack) -> None:
+    response = invoke(local, "PrintCallbackFunction", "print_callback/report-dispatched")
+    assert response["statusCode"] == 404
+    assert json.loads(str(response["body"]))["type"] == "/problems/not-found"
+
+
+@pytest.mark.parametrize("event", ["letter_workflow/validate-recipient", "letter_workflow/notify-posted"])
+def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, event: str) -> None:
+    with pytest.raises(NotFound):
+        invoke(local, "LetterWorkflowFunction", event)
+
+
+def test_a_notice_for_a_person_without_contacts_is_done(local: LocalStack) -> None:
+    assert invoke(local, "NotifierFunction", "notifier/notice") == {"batchItemFailures": []}

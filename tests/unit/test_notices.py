@@ -1,0 +1,161 @@
+"""Notices: their text, and delivery to verified, not stale contacts, once per channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from minid.domain.contacts import ContactRecord, Language
+from minid.domain.keys import PersonKey
+from minid.domain.notices import (
+    Channel,
+    Claim,
+    Message,
+    Notice,
+    NoticeDelivery,
+    NoticeInFlight,
+    NoticeKind,
+    compose,
+    notice_from_json,
+    notice_to_json,
+)
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+PERSON = PersonKey("a" * 64)
+POSTED = Notice("letter-1:pin-letter-posted", NoticeKind.PIN_LETTER_POSTED, PERSON, {"date": "2026-11-20"})
+
+
+def record(**changes: object) -> ContactRecord:
+    values: dict[str, object] = {
+        "mobile": "+4791234567",
+        "mobile_verified_at": NOW - timedelta(days=10),
+        "email": "kari@example.no",
+        "email_verified_at": NOW - timedelta(days=10),
+        "language": Language.BOKMAL,
+        "reserved": False,
+        "updated_at": NOW - timedelta(days=10),
+        "confirmed_at": None,
+    }
+    values.update(changes)
+    return ContactRecord(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Contacts:
+    found: ContactRecord | None
+
+    def find(self, person: PersonKey) -> ContactRecord | None:
+        return self.found
+
+
+@dataclass
+class Phone:
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    fail: bool = False
+
+    def send_sms(self, to: str, text: str) -> None:
+        if self.fail:
+            raise ConnectionError("SNS is down")
+        self.sent.append((to, text))
+
+
+@dataclass
+class Mailbox:
+    sent: list[tuple[str, Message]] = field(default_factory=list)
+
+    def send_email(self, to: str, message: Message) -> None:
+        self.sent.append((to, message))
+
+
+@dataclass
+class Ledger:
+    states: dict[tuple[str, Channel], str] = field(default_factory=dict)
+
+    def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
+        state = self.states.get((notice_id, channel))
+        if state == "sent":
+            return Claim.SENT
+        if state == "sending":
+            return Claim.IN_FLIGHT
+        self.states[(notice_id, channel)] = "sending"
+        return Claim.CLAIMED
+
+    def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        self.states[(notice_id, channel)] = "sent"
+
+    def release(self, notice_id: str, channel: Channel) -> None:
+        del self.states[(notice_id, channel)]
+
+
+class Clock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def delivery(found: ContactRecord | None, phone: Phone | None = None, ledger: Ledger | None = None):  # type: ignore[no-untyped-def]
+    phone = phone or Phone()
+    mailbox = Mailbox()
+    ledger = ledger or Ledger()
+    return NoticeDelivery(Contacts(found), phone, mailbox, ledger, Clock()), phone, mailbox, ledger
+
+
+def test_both_verified_contacts_are_told_once() -> None:
+    service, phone, mailbox, _ = delivery(record())
+    assert service.deliver(POSTED) == [Channel.SMS, Channel.EMAIL]
+    assert service.deliver(POSTED) == []
+    assert len(phone.sent) == len(mailbox.sent) == 1
+    assert "20. november 2026" in phone.sent[0][1]
+
+
+def test_unverified_and_stale_contacts_are_not_used() -> None:
+    assert delivery(record(mobile_verified_at=None))[0].deliver(POSTED) == [Channel.EMAIL]
+    assert delivery(record(updated_at=NOW - timedelta(days=600)))[0].deliver(POSTED) == []
+    confirmed = record(updated_at=NOW - timedelta(days=600), confirmed_at=NOW - timedelta(days=30))
+    assert delivery(confirmed)[0].deliver(POSTED) == [Channel.SMS, Channel.EMAIL]
+
+
+def test_a_person_without_a_record_is_told_nothing() -> None:
+    assert delivery(None)[0].deliver(POSTED) == []
+
+
+def test_a_failed_channel_is_retried_without_resending_the_other() -> None:
+    phone = Phone(fail=True)
+    service, phone, mailbox, _ledger = delivery(record(), phone)
+    with pytest.raises(ConnectionError):
+        service.deliver(POSTED)
+    assert len(mailbox.sent) == 1
+    phone.fail = False
+    assert service.deliver(POSTED) == [Channel.SMS]
+    assert len(mailbox.sent) == 1
+    assert len(phone.sent) == 1
+
+
+def test_a_channel_being_sent_elsewhere_is_delivered_again_later() -> None:
+    ledger = Ledger({(POSTED.notice_id, Channel.SMS): "sending"})
+    service, phone, mailbox, _ = delivery(record(), ledger=ledger)
+    with pytest.raises(NoticeInFlight):
+        service.deliver(POSTED)
+    assert phone.sent == []
+    assert len(mailbox.sent) == 1
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("language", list(Language))
+def test_every_notice_has_a_text_in_every_language(kind: NoticeKind, language: Language) -> None:
+    message = compose(kind, language, {"date": "2026-11-20"})
+    assert message.sms.startswith("MinID: ")
+    assert message.subject.startswith("MinID: ")
+    assert message.text.strip()
+    assert message.html.startswith("<!doctype html>")
+    assert f'lang="{language.value}"' in message.html
+
+
+def test_html_is_escaped() -> None:
+    message = compose(NoticeKind.PIN_LETTER_POSTED, Language.ENGLISH, {"date": "2026-11-20"})
+    assert "<script" not in message.html
+
+
+def test_a_notice_survives_its_queue() -> None:
+    assert notice_from_json(notice_to_json(POSTED)) == POSTED

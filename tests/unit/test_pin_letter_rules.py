@@ -1,0 +1,136 @@
+"""PIN letter rules: the quota, the codes, and the letter's text and print document."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pypdf import PdfReader
+
+from local.print_provider import read_printed_letter
+from minid.adapters.print_documents import manifest, render_pdf
+from minid.domain.contacts import Language
+from minid.domain.letters.model import CODES_PER_LETTER, QuotaPolicy, generate_pin_codes
+from minid.domain.letters.ports import PrintedLetter
+from minid.domain.letters.printing import letter_text, role_of
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+POLICY = QuotaPolicy()
+
+
+@pytest.mark.parametrize(
+    ("ages", "allowed"),
+    [
+        ([], True),
+        ([timedelta(hours=23, minutes=59)], False),
+        ([timedelta(hours=24)], True),
+        ([timedelta(days=2), timedelta(days=10)], True),
+        ([timedelta(days=2), timedelta(days=10), timedelta(days=29)], False),
+        ([timedelta(days=2), timedelta(days=10), timedelta(days=30)], True),
+        ([timedelta(days=40)] * 5, True),
+    ],
+)
+def test_the_quota(ages: list[timedelta], allowed: bool) -> None:
+    assert POLICY.allows([NOW - age for age in ages], NOW) is allowed
+
+
+def test_the_quota_forgets_what_is_older_than_its_window() -> None:
+    orders = {"a": NOW - timedelta(days=31), "b": NOW - timedelta(days=3)}
+    assert POLICY.recent(orders, NOW) == {"b": orders["b"]}
+
+
+class RepeatingSource:
+    """A random source that gives the same numbers over and over (to prove codes stay distinct)."""
+
+    def __init__(self, values: list[int]) -> None:
+        self.values = values
+        self.calls = 0
+
+    def randbelow(self, upper: int) -> int:
+        self.calls += 1
+        return self.values[self.calls % len(self.values)] % upper
+
+    def token_hex(self, nbytes: int) -> str:
+        return "00" * nbytes
+
+
+@given(st.lists(st.integers(min_value=0, max_value=999_999), min_size=CODES_PER_LETTER, unique=True))
+def test_a_letter_has_20_distinct_numbered_6_digit_codes(values: list[int]) -> None:
+    source = RepeatingSource(values + values)  # every value twice: duplicates must be drawn again
+    codes = generate_pin_codes(source)
+    assert list(codes) == list(range(1, 21))
+    assert len(set(codes.values())) == 20
+    assert all(len(code) == 6 and code.isdigit() for code in codes.values())
+
+
+def test_codes_keep_their_leading_zeros() -> None:
+    codes = generate_pin_codes(RepeatingSource(list(range(40))))
+    assert codes[1] == "000001"
+
+
+LETTER = PrintedLetter(
+    letter_id="5cd3cd3a-9cdd-4b96-8e7a-ae34b0bb6309",
+    name="Agnieszka Kowalska",
+    address=("ul. Długa 12/4", "80-831 GDAŃSK", "POLAND"),
+    country_code="PL",
+    codes={i: f"{(i * 471_913) % 1_000_000:06d}" for i in range(1, 21)},
+    language=Language.BOKMAL,
+    dated=date(2026, 11, 22),
+)
+
+
+def test_the_pdf_shows_the_address_in_the_window_and_every_code_by_number() -> None:
+    page = read_printed_letter(render_pdf(LETTER))
+    assert page.window == ("Digitaliseringsdirektoratet, Postboks 1382 Vika, 0114 Oslo", LETTER.name, *LETTER.address)
+    assert page.codes == {str(i): code for i, code in LETTER.codes.items()}
+
+
+def test_the_pdf_is_one_a4_page() -> None:
+    reader = PdfReader(io.BytesIO(render_pdf(LETTER)))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
+
+
+def test_the_manifest_says_how_to_post_it_and_holds_no_code() -> None:
+    pdf = render_pdf(LETTER)
+    content = manifest(LETTER, pdf, "letters/x/y/letter.pdf", NOW)
+    assert content["destination_country"] == "PL"
+    assert content["postage"] == "international"
+    assert content["document"] == "letter.pdf"
+    assert not any(code in str(content) for code in LETTER.codes.values())
+    assert LETTER.name not in str(content)
+
+
+@pytest.mark.parametrize(
+    ("language", "phrases"),
+    [
+        (Language.BOKMAL, ["PIN-kodene dine til MinID", "Har du ikke bestilt dette brevet?", "22. november 2026"]),
+        (Language.ENGLISH, ["Your PIN codes for MinID", "Did you not order this letter?", "22 November 2026"]),
+    ],
+)
+def test_the_letter_speaks_the_persons_language(language: Language, phrases: list[str]) -> None:
+    text = letter_text(replace(LETTER, language=language))
+    everything = " ".join(str(value) for value in asdict(text).values())
+    assert all(phrase in everything for phrase in phrases)
+    assert LETTER.name in text.greeting
+
+
+@pytest.mark.parametrize(
+    ("arn", "role"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/print-provider",
+            "minid-PrintProviderRole-1A2B",
+        ),
+        ("arn:aws:iam::123456789012:user/alice", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_the_role_behind_a_caller(arn: str | None, role: str | None) -> None:
+    assert role_of(arn) == role
