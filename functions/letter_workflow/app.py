@@ -67,7 +67,7 @@ def run(task: Task) -> dict[str, Any]:
     return {"outcome": "queued"}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = Task.model_validate(event)
     logger.append_keys(task=task.task, letter_id=task.letter_id)

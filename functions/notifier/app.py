@@ -33,6 +33,6 @@ def deliver(record: SQSRecord) -> None:
     logger.info("Notice delivered", extra={"notice": notice.kind.value, "channels": [c.value for c in sent]})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(process_partial_response(event=event, record_handler=deliver, processor=processor, context=context))

@@ -51,7 +51,7 @@ def order_pin_letter(
     return OrderAccepted(message=ORDER_ACCEPTED)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services().once_only.use_lambda_context(context)
     return handle(app, event, context)

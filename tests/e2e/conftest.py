@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,11 @@ def local_stack() -> Iterator[RunningStack]:
 @pytest.fixture(scope="session")
 def api(local_stack: RunningStack) -> ApiClient:
     return ApiClient(local_stack.url)
+
+
+@pytest.fixture(scope="session")
+def persons(api: ApiClient) -> dict[str, list[dict[str, Any]]]:
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for person in api.get("/_local/persons").json()["persons"]:
+        by_category.setdefault(person["category"], []).append(person)
+    return by_category

@@ -7,20 +7,10 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import pytest
-
 from minid.domain.identity import compose_identity_number
 from tests.e2e.client import ApiClient
 
 OUTBOX_WAIT_SECONDS = 30
-
-
-@pytest.fixture(scope="module")
-def persons(api: ApiClient) -> dict[str, list[dict[str, Any]]]:
-    by_category: dict[str, list[dict[str, Any]]] = {}
-    for person in api.get("/_local/persons").json()["persons"]:
-        by_category.setdefault(person["category"], []).append(person)
-    return by_category
 
 
 def letters_to(api: ApiClient, identity_number: str) -> list[dict[str, Any]]:

@@ -82,6 +82,12 @@ class LetterDriver:
         body = json.dumps({"identity_number": identity_number}).encode()
         return self.gateway.handle(HttpRequest("POST", "/v1/pin-letters", headers, body))
 
+    def post(self, path: str, body: Any = None, headers: list[tuple[str, str]] | None = None) -> HttpResponse:
+        data = json.dumps(body).encode() if body is not None else b""
+        return self.gateway.handle(
+            HttpRequest("POST", path, [("Content-Type", "application/json"), *(headers or [])], data)
+        )
+
     def letters_of(self, identity_number: str) -> list[PinLetter]:
         return self.letters.letters_of(self.key(identity_number))
 

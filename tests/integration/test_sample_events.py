@@ -46,3 +46,12 @@ def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, event:
 
 def test_a_notice_for_a_person_without_contacts_is_done(local: LocalStack) -> None:
     assert invoke(local, "NotifierFunction", "notifier/notice") == {"batchItemFailures": []}
+
+
+def test_enrolment_events(local: LocalStack) -> None:
+    started = invoke(local, "EnrolmentFunction", "enrolment/start")
+    assert started["statusCode"] == 201
+    assert set(json.loads(str(started["body"]))) == {"enrolment_id", "pin_indices", "expires_in"}
+    # the sample enrolment id does not exist here
+    assert invoke(local, "EnrolmentFunction", "enrolment/complete")["statusCode"] == 404
+    assert invoke(local, "EnrolmentFunction", "enrolment/verify")["statusCode"] == 404

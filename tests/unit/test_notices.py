@@ -17,6 +17,7 @@ from minid.domain.notices import (
     NoticeDelivery,
     NoticeInFlight,
     NoticeKind,
+    Recipients,
     compose,
     notice_from_json,
     notice_to_json,
@@ -159,3 +160,16 @@ def test_html_is_escaped() -> None:
 
 def test_a_notice_survives_its_queue() -> None:
     assert notice_from_json(notice_to_json(POSTED)) == POSTED
+    to_old = Notice(
+        "e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=Recipients("+4791111111", None, Language.ENGLISH)
+    )
+    assert notice_from_json(notice_to_json(to_old)) == to_old
+
+
+def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:
+    service, phone, mailbox, _ = delivery(record())
+    old = Recipients("+4790000000", None, Language.ENGLISH)
+    assert service.deliver(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old)) == [Channel.SMS]
+    assert phone.sent[0][0] == "+4790000000"
+    assert "registered again" in phone.sent[0][1]
+    assert mailbox.sent == []

@@ -60,3 +60,17 @@ class NotifierSettings(Settings):
     challenges_table: str = Field(alias="CHALLENGES_TABLE")
     sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
     email_sender: str = Field(alias="EMAIL_SENDER")
+
+
+class EnrolmentSettings(PepperSettings):
+    allow_synthetic_identity_numbers: bool = Field(alias="ALLOW_SYNTHETIC_IDENTITY_NUMBERS")
+    public_domain: str = Field(alias="PUBLIC_DOMAIN")
+    sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    users_table: str = Field(alias="USERS_TABLE")
+    contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
+    pin_letters_table: str = Field(alias="PIN_LETTERS_TABLE")
+    challenges_table: str = Field(alias="CHALLENGES_TABLE")
+    population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
+    security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
+    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")

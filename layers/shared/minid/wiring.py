@@ -13,24 +13,30 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbUsers
 from minid.adapters.clock import SystemClock
 from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.events import DynamoDbSecurityEventLog
 from minid.adapters.idempotency import PowertoolsOnceOnly
 from minid.adapters.letters import DynamoDbPinLetters
 from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender, SqsNoticeQueue
+from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
 from minid.adapters.population import DynamoDbPopulationRegister
 from minid.adapters.print_documents import S3PrintDocuments
 from minid.adapters.random import SystemRandom
 from minid.adapters.secrets import load_pepper
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+from minid.domain.enrolment import EnrolmentService
 from minid.domain.keys import Keyer
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.ordering import PinLetterOrdering
 from minid.domain.letters.printing import PrintReports
 from minid.domain.letters.workflow import LetterWorkflowTasks
 from minid.domain.notices import NoticeDelivery
+from minid.domain.passwords import PasswordPolicy
 from minid.settings import (
+    EnrolmentSettings,
     LetterWorkflowSettings,
     NotifierSettings,
     PepperSettings,
@@ -113,6 +119,37 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
         DynamoDbPinLetters(client("dynamodb"), settings.pin_letters_table),
         StepFunctionsLetterWorkflow(client("stepfunctions"), settings.letter_workflow_arn),
         provider_role=settings.print_provider_role_name,
+    )
+
+
+def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
+    settings = EnrolmentSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    keyer = _keyer(settings)
+    return EnrolmentService(
+        population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
+        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
+        enrolments=DynamoDbEnrolments(dynamodb, settings.challenges_table),
+        users=DynamoDbUsers(dynamodb, settings.users_table),
+        activation=DynamoDbAccountActivation(
+            dynamodb,
+            users_table=settings.users_table,
+            contacts_table=settings.contact_register_table,
+            letters_table=settings.pin_letters_table,
+            challenges_table=settings.challenges_table,
+        ),
+        contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
+        passwords=PasswordPolicy(CommonPasswords()),
+        hasher=Argon2PasswordHasher(keyer),
+        sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+        email=SesEmailSender(client("sesv2"), settings.email_sender),
+        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
+        keyer=keyer,
+        random=SystemRandom(),
+        clock=SystemClock(),
+        allow_synthetic=settings.allow_synthetic_identity_numbers,
+        public_domain=settings.public_domain,
     )
 
 

@@ -5,12 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import from_item, to_item
+from minid.adapters.dynamodb import from_item, iso, to_item
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.keys import PersonKey
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def contact_item(person: PersonKey, record: ContactRecord) -> dict[str, Any]:
+    """The register's item for a record (None values are left out)."""
+    return to_item(
+        {
+            "pk": person,
+            "mobile": record.mobile,
+            "mobile_verified_at": iso(record.mobile_verified_at) if record.mobile_verified_at else None,
+            "email": record.email,
+            "email_verified_at": iso(record.email_verified_at) if record.email_verified_at else None,
+            "language": record.language.value,
+            "reserved": record.reserved,
+            "updated_at": iso(record.updated_at),
+            "confirmed_at": iso(record.confirmed_at) if record.confirmed_at else None,
+        }
+    )
 
 
 def _moment(value: Any) -> datetime | None:

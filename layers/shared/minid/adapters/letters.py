@@ -76,6 +76,25 @@ class DynamoDbPinLetters:
         item = self._client.get_item(TableName=self._table, Key=_letter_key(letter_id), ConsistentRead=True).get("Item")
         return _letter(from_item(item)) if item else None
 
+    def active_letter(self, person: PersonKey) -> PinLetter | None:
+        item = self._client.get_item(TableName=self._table, Key=_ledger_key(person), ConsistentRead=True).get("Item")
+        active = from_item(item).get("active") if item else None
+        if not active:
+            return None
+        letter = self.get(active)
+        return letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None
+
+    def record_pin_failure(self, letter_id: str) -> int:
+        response = self._client.update_item(
+            TableName=self._table,
+            Key=_letter_key(letter_id),
+            UpdateExpression="ADD pin_failures :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":one": 1}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(from_item(response.get("Attributes", {})).get("pin_failures", 0))
+
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
         letters: list[PinLetter] = []
         paginator = self._client.get_paginator("query")
@@ -157,9 +176,10 @@ class DynamoDbPinLetters:
         try:
             self._update_letter(
                 letter_id,
-                "SET codes = :codes, #document = :document, #status = :printing",
+                "SET codes = :codes, used = :none, #document = :document, #status = :printing",
                 {
                     ":codes": {str(index): digest for index, digest in code_hashes.items()},
+                    ":none": {},
                     ":document": {
                         "bucket": document.bucket,
                         "pdf": document.pdf,

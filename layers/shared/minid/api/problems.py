@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
 
-from minid.domain.errors import Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
+from minid.domain.codes import RateLimited
+from minid.domain.contacts import InvalidContact
+from minid.domain.errors import AuthenticationFailed, Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
+from minid.domain.passwords import WeakPassword
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -54,6 +57,10 @@ DOMAIN_PROBLEMS: dict[type[DomainError], ProblemType] = {
     ),
     NotFound: NOT_FOUND,
     Conflict: ProblemType("conflict", "Conflict", HTTPStatus.CONFLICT),
+    AuthenticationFailed: ProblemType("authentication-failed", "Authentication failed", HTTPStatus.UNAUTHORIZED),
+    WeakPassword: ProblemType("weak-password", "Weak password", HTTPStatus.UNPROCESSABLE_ENTITY),
+    InvalidContact: ProblemType("invalid-contact", "Invalid contact", HTTPStatus.UNPROCESSABLE_ENTITY),
+    RateLimited: ProblemType("rate-limited", "Too many requests", HTTPStatus.TOO_MANY_REQUESTS),
 }
 
 _OPENAPI_PROBLEMS: dict[int, str] = {
@@ -92,9 +99,10 @@ def problem_response(
 
 
 def domain_problem(error: DomainError) -> Response[str]:
+    retry_after = error.retry_after if isinstance(error, RateLimited) else None
     for cls in type(error).__mro__:
         if cls in DOMAIN_PROBLEMS:
-            return problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors)
+            return problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors, retry_after=retry_after)
     raise LookupError(f"{type(error).__name__} has no problem type") from error
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from minid.domain.errors import DomainError, FieldError
 from minid.domain.keys import PersonKey
 
 CONFIRMATION_DUE_AFTER = timedelta(days=90)
@@ -51,3 +52,36 @@ class ContactRecord:
 
 class ContactRegister(Protocol):
     def find(self, person: PersonKey) -> ContactRecord | None: ...
+
+
+class InvalidContact(DomainError):
+    detail = "The mobile number or e-mail address cannot be used."
+
+
+def normalize_mobile(raw: str) -> str:
+    """A mobile number in E.164. Eight digits without a prefix are Norwegian; SMS needs a mobile."""
+    import phonenumbers  # noqa: PLC0415  (loaded when a number is given, not at cold start)
+
+    field = "mobile"
+    try:
+        number = phonenumbers.parse(raw.strip(), "NO")
+    except phonenumbers.NumberParseException:
+        raise InvalidContact(errors=(FieldError(field, "This is not a phone number."),)) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidContact(errors=(FieldError(field, "This phone number does not exist."),))
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InvalidContact(errors=(FieldError(field, "This is not a mobile number, and codes come by SMS."),))
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_email(raw: str) -> str:
+    """An e-mail address as email-validator normalises it (the domain in lower case, IDNA)."""
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
+    try:
+        return str(validate_email(raw.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as error:
+        raise InvalidContact(errors=(FieldError("email", str(error)),)) from None

@@ -37,3 +37,9 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     detail = "The request conflicts with the current state of the resource."
+
+
+class AuthenticationFailed(DomainError):
+    """The same answer for every reason, so that it tells nothing about the person."""
+
+    detail = "The details given do not match. Check them and try again."

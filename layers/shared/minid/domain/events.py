@@ -17,6 +17,8 @@ class SecurityEventType(StrEnum):
     PIN_LETTER_REFUSED = "pin-letter-refused"
     PIN_LETTER_POSTED = "pin-letter-posted"
     PIN_LETTER_BLOCKED = "pin-letter-blocked"
+    ENROLLED = "enrolled"
+    RE_ENROLLED = "re-enrolled"
 
 
 @dataclass(frozen=True, slots=True)

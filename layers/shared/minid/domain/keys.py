@@ -25,6 +25,8 @@ _MIN_PEPPER_BYTES = 32
 class KeyPurpose(StrEnum):
     PERSON = "person"
     PIN_CODE = "pin-code"
+    ONE_TIME_CODE = "one-time-code"
+    PASSWORD = "password"  # noqa: S105  (a purpose's name, not a password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,15 @@ class Keyer:
     def pin_code_hash(self, letter_id: str, index: int, code: str) -> str:
         """A PIN code as stored: bound to its letter and its number in the letter."""
         return self.digest(KeyPurpose.PIN_CODE, f"{letter_id}:{index}:{code}")
+
+    def one_time_code_hash(self, challenge_id: str, channel: str, code: str) -> str:
+        """A one-time code as stored: bound to its challenge (login, enrolment, ...) and channel."""
+        return self.digest(KeyPurpose.ONE_TIME_CODE, f"{challenge_id}:{channel}:{code}")
+
+    def password_input(self, password: str) -> str:
+        """The password as the slow hash takes it: keyed with the pepper first, so that a stolen
+        table of hashes cannot be attacked without the secret as well."""
+        return self.digest(KeyPurpose.PASSWORD, password)
 
     def matches(self, stored: str, candidate: str) -> bool:
         """Compare a stored keyed hash with a fresh one in constant time."""

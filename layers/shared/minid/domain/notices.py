@@ -26,6 +26,9 @@ CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender
 class NoticeKind(StrEnum):
     PIN_LETTER_POSTED = "pin-letter-posted"
     PIN_LETTER_REFUSED = "pin-letter-refused"
+    PIN_LETTER_BLOCKED = "pin-letter-blocked"
+    ENROLLED = "enrolled"
+    RE_ENROLLED = "re-enrolled"
 
 
 class Channel(StrEnum):
@@ -34,11 +37,21 @@ class Channel(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Recipients:
+    """Contacts a notice goes to instead of the register's: those a change replaced, for one."""
+
+    mobile: str | None
+    email: str | None
+    language: Language
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     notice_id: str  # the same for every retry: deliveries are counted against it
     kind: NoticeKind
     person: PersonKey
-    params: Mapping[str, str] = field(default_factory=dict)  # never a secret or a contact detail
+    params: Mapping[str, str] = field(default_factory=dict)  # never a secret
+    recipients: Recipients | None = None  # None: the person's verified contacts in the register
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +63,31 @@ class Message:
 
 
 def notice_to_json(notice: Notice) -> str:
+    recipients = notice.recipients
     return json.dumps(
         {
             "notice_id": notice.notice_id,
             "kind": notice.kind.value,
             "person": notice.person,
             "params": notice.params,
+            "recipients": {"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language}
+            if recipients
+            else None,
         }
     )
 
 
 def notice_from_json(body: str) -> Notice:
     values: dict[str, Any] = json.loads(body)
+    recipients = values.get("recipients")
     return Notice(
         notice_id=str(values["notice_id"]),
         kind=NoticeKind(values["kind"]),
         person=PersonKey(str(values["person"])),
         params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
+        recipients=Recipients(recipients.get("mobile"), recipients.get("email"), Language(recipients["language"]))
+        if recipients
+        else None,
     )
 
 
@@ -156,9 +177,60 @@ def _refused(language: Language, params: Mapping[str, str]) -> tuple[str, str, s
     )
 
 
+def _letter_blocked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Your PIN codes are blocked",
+            "Wrong PIN codes from your MinID PIN code letter were given five times, so its codes are blocked.",
+            f"If it was not you, someone may have tried to use your identity number. Order a new letter, or call "
+            f"MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    return (
+        "PIN-kodene dine er sperret",
+        "Det er gitt feil PIN-koder fra PIN-kodebrevet ditt til MinID fem ganger, så kodene i brevet er sperret.",
+        "Var det ikke deg, kan noen ha prøvd å bruke fødselsnummeret ditt. Bestill et nytt brev, eller ring "
+        f"brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
+def _enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Welcome to MinID",
+            "You are now a MinID user, and this contact is registered in the common contact register, "
+            "where public services find it to notify you.",
+            f"If you did not register, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+        )
+    return (
+        "Velkommen som bruker av MinID",
+        "Du er nå bruker av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, der det "
+        "offentlige finner den når de skal varsle deg.",
+        f"Har ikke du registrert deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+    )
+
+
+def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Your MinID was registered again",
+            "Your MinID was registered again with a new PIN code letter: it has a new password, and new contact "
+            "details that replace this one.",
+            f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+        )
+    return (
+        "MinID-en din er registrert på nytt",
+        "MinID-en din er registrert på nytt med et nytt PIN-kodebrev: den har nytt passord og ny "
+        "kontaktinformasjon, som erstatter denne.",
+        f"Var det ikke deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+    )
+
+
 _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str, str]]] = {
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
+    NoticeKind.PIN_LETTER_BLOCKED: _letter_blocked,
+    NoticeKind.ENROLLED: _enrolled,
+    NoticeKind.RE_ENROLLED: _re_enrolled,
 }
 
 
@@ -197,14 +269,14 @@ class NoticeDelivery:
         """Send on each channel not yet sent on; returns the channels sent on now. A failure raises
         after the other channel was tried, and the notice is delivered again later."""
         now = self._clock.now()
-        record = self._contacts.find(notice.person)
-        if record is None:
+        recipients = notice.recipients or self._registered(notice.person, now)
+        if recipients is None:
             return []
-        message = compose(notice.kind, record.language, notice.params)
+        message = compose(notice.kind, recipients.language, notice.params)
         sends: dict[Channel, Callable[[], None]] = {}
-        if (mobile := record.verified_mobile(now)) is not None:
+        if (mobile := recipients.mobile) is not None:
             sends[Channel.SMS] = lambda: self._sms.send_sms(mobile, message.sms)
-        if (email := record.verified_email(now)) is not None:
+        if (email := recipients.email) is not None:
             sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
         sent: list[Channel] = []
         failure: Exception | None = None
@@ -226,3 +298,10 @@ class NoticeDelivery:
         if failure is not None:
             raise failure
         return sent
+
+    def _registered(self, person: PersonKey, now: datetime) -> Recipients | None:
+        """The person's verified contacts that are not stale, from the contact register."""
+        record = self._contacts.find(person)
+        if record is None:
+            return None
+        return Recipients(record.verified_mobile(now), record.verified_email(now), record.language)

@@ -22,6 +22,14 @@ class PinLetters(Protocol):
 
     def get(self, letter_id: str) -> PinLetter | None: ...
 
+    def active_letter(self, person: PersonKey) -> PinLetter | None:
+        """The person's posted letter whose codes work, if any."""
+        ...
+
+    def record_pin_failure(self, letter_id: str) -> int:
+        """Count a wrong PIN code against the letter, atomically; the count so far."""
+        ...
+
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
         """Every letter and order of the person, newest first."""
         ...

@@ -1,0 +1,116 @@
+"""Enrolment: becoming a MinID user with two PIN codes, a password, and verified contacts."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from minid import wiring
+from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
+from minid.api.enrolment import (
+    CHANNEL_NAMES,
+    EnrolmentCompletion,
+    EnrolmentRequest,
+    EnrolmentStarted,
+    EnrolmentState,
+    EnrolmentVerification,
+    VerificationSent,
+)
+from minid.domain.enrolment import EnrolmentService, EnrolmentStatus
+from minid.domain.notices import Channel
+
+logger = Logger()
+app = create_resolver()
+EnrolmentId = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+TAGS = ["Enrolment"]
+
+
+@cache
+def services() -> EnrolmentService:
+    return wiring.enrolment(os.environ)
+
+
+@app.post(
+    "/v1/enrolments",
+    status_code=201,
+    summary="Start enrolling: the service asks for two PIN codes by number",
+    description="The same shape of answer for every valid identity number.",
+    tags=TAGS,
+    operation_id="startEnrolment",
+    responses=responses(201, "Enrolment started", *BODY_PROBLEMS, 503),
+)
+def start_enrolment(request: EnrolmentRequest) -> EnrolmentStarted:
+    enrolment = services().start(request.identity_number)
+    return EnrolmentStarted(
+        enrolment_id=enrolment.enrolment_id, pin_indices=list(enrolment.pin_indices), expires_in=enrolment.expires_in
+    )
+
+
+@app.post(
+    "/v1/enrolments/<enrolment_id>/complete",
+    status_code=202,
+    summary="Give the two PIN codes, a password and contacts; a code is sent to each contact",
+    tags=TAGS,
+    operation_id="completeEnrolment",
+    responses=responses(202, "Codes sent to the contacts", *BODY_PROBLEMS, 401, 404, 503),
+)
+def complete_enrolment(enrolment_id: EnrolmentId, completion: EnrolmentCompletion) -> VerificationSent:
+    channels = services().complete(
+        enrolment_id,
+        pin_codes={int(index): code for index, code in completion.pin_codes.items()},
+        password=completion.password,
+        mobile=completion.mobile,
+        email=completion.email,
+        language=completion.language,
+    )
+    return VerificationSent(verification_sent_to=[CHANNEL_NAMES[c] for c in channels])
+
+
+@app.post(
+    "/v1/enrolments/<enrolment_id>/resend",
+    status_code=202,
+    summary="Send new codes to the contacts not yet verified (at most 3 times, 30 seconds apart)",
+    tags=TAGS,
+    operation_id="resendEnrolmentCodes",
+    responses=responses(202, "New codes sent", 404, 409, 429, 503),
+)
+def resend_enrolment_codes(enrolment_id: EnrolmentId) -> VerificationSent:
+    channels = services().resend(enrolment_id)
+    return VerificationSent(verification_sent_to=[CHANNEL_NAMES[c] for c in channels])
+
+
+@app.post(
+    "/v1/enrolments/<enrolment_id>/verify",
+    status_code=201,
+    summary="Give the codes sent to the contacts; the account is active once every contact is verified",
+    tags=TAGS,
+    operation_id="verifyEnrolment",
+    responses={
+        **responses(201, "Active: the user is enrolled", *BODY_PROBLEMS, 401, 404, 409, 503),
+        202: {"description": "A contact is verified; another is still to verify"},
+    },
+)
+def verify_enrolment(enrolment_id: EnrolmentId, verification: EnrolmentVerification) -> Response[EnrolmentState]:
+    codes = {
+        channel: code
+        for channel, code in ((Channel.SMS, verification.mobile_code), (Channel.EMAIL, verification.email_code))
+        if code is not None
+    }
+    result = services().verify(enrolment_id, codes)
+    active = result.status is EnrolmentStatus.ACTIVE
+    state = EnrolmentState(
+        status="active" if active else "verifying", remaining=[CHANNEL_NAMES[c] for c in result.remaining]
+    )
+    return Response(status_code=201 if active else 202, content_type="application/json", body=state)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

@@ -1,0 +1,197 @@
+"""Enrolments on DynamoDB (the challenges table, pk `enrolment#<id>`, gone after their TTL)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.contacts import Language
+from minid.domain.enrolment import Enrolment, EnrolmentStatus, PendingContacts
+from minid.domain.keys import PersonKey
+from minid.domain.notices import Channel
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_OPEN = (EnrolmentStatus.STARTED.value, EnrolmentStatus.VERIFYING.value)
+
+
+def enrolment_key(enrolment_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"enrolment#{enrolment_id}"})
+
+
+class DynamoDbEnrolments:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, enrolment: Enrolment) -> None:
+        item = {
+            "pk": f"enrolment#{enrolment.enrolment_id}",
+            "enrolment_id": enrolment.enrolment_id,
+            "person": enrolment.person,
+            "letter_id": enrolment.letter_id,
+            "pin_indices": list(enrolment.pin_indices),
+            "status": enrolment.status.value,
+            "created_at": iso(enrolment.created_at),
+            "expires_at": int(enrolment.expires_at.timestamp()),
+            "pin_tries": 0,
+            "verify_tries": 0,
+            "resends": 0,
+        }
+        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+    def get(self, enrolment_id: str) -> Enrolment | None:
+        item = self._client.get_item(TableName=self._table, Key=enrolment_key(enrolment_id), ConsistentRead=True).get(
+            "Item"
+        )
+        return _enrolment(from_item(item)) if item else None
+
+    def reserve_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
+        return self._count("pin_tries", 1, enrolment_id, limit, now)
+
+    def refund_pin_try(self, enrolment_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=enrolment_key(enrolment_id),
+            UpdateExpression="ADD pin_tries :minus",
+            ConditionExpression="pin_tries > :zero",
+            ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
+        )
+
+    def reserve_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
+        return self._count("verify_tries", 1, enrolment_id, limit, now)
+
+    def _count(self, counter: str, step: int, enrolment_id: str, limit: int, now: datetime) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=enrolment_key(enrolment_id),
+                UpdateExpression=f"ADD {counter} :step",
+                ConditionExpression=f"{counter} < :limit AND #status IN (:s0, :s1) AND expires_at > :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":step": step, ":limit": limit, ":s0": _OPEN[0], ":s1": _OPEN[1], ":now": int(now.timestamp())}
+                ),
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def end(self, enrolment_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=enrolment_key(enrolment_id),
+            UpdateExpression="SET #status = :ended REMOVE password_hash, codes",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item({":ended": EnrolmentStatus.ENDED.value}),
+        )
+
+    def record_completion(
+        self,
+        enrolment_id: str,
+        password_hash: str,
+        contacts: PendingContacts,
+        code_hashes: Mapping[Channel, str],
+        now: datetime,
+    ) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=enrolment_key(enrolment_id),
+            UpdateExpression="SET #status = :verifying, password_hash = :password, contacts = :contacts, "
+            "codes = :codes, codes_sent_at = :now, verified = :none",
+            ConditionExpression="#status IN (:s0, :s1)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":verifying": EnrolmentStatus.VERIFYING.value,
+                    ":password": password_hash,
+                    ":contacts": {
+                        "mobile": contacts.mobile,
+                        "email": contacts.email,
+                        "language": contacts.language.value,
+                    },
+                    ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
+                    ":now": iso(now),
+                    ":none": {},
+                    ":s0": _OPEN[0],
+                    ":s1": _OPEN[1],
+                }
+            ),
+        )
+
+    def record_resend(
+        self, enrolment_id: str, code_hashes: Mapping[Channel, str], now: datetime, resends_before: int
+    ) -> bool:
+        names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
+        values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
+        assignments = ", ".join(f"codes.#c{i} = :c{i}" for i in range(len(code_hashes)))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=enrolment_key(enrolment_id),
+                UpdateExpression=f"SET {assignments + ', ' if assignments else ''}codes_sent_at = :now, "
+                "resends = :after",
+                ConditionExpression="resends = :before AND #status = :verifying",
+                ExpressionAttributeNames={"#status": "status", **names},
+                ExpressionAttributeValues=to_item(
+                    values
+                    | {
+                        ":now": iso(now),
+                        ":before": resends_before,
+                        ":after": resends_before + 1,
+                        ":verifying": EnrolmentStatus.VERIFYING.value,
+                    }
+                ),
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None:
+        if not channels:
+            return
+        names = {f"#v{i}": channel.value for i, channel in enumerate(channels)}
+        self._client.update_item(
+            TableName=self._table,
+            Key=enrolment_key(enrolment_id),
+            UpdateExpression="SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item({":at": iso(at)}),
+        )
+
+
+def _enrolment(values: dict[str, Any]) -> Enrolment:
+    contacts = values.get("contacts")
+    sent_at = values.get("codes_sent_at")
+    first, second = (int(i) for i in values["pin_indices"])
+    return Enrolment(
+        enrolment_id=values["enrolment_id"],
+        person=PersonKey(values["person"]) if values.get("person") else None,
+        letter_id=values.get("letter_id"),
+        pin_indices=(first, second),
+        status=EnrolmentStatus(values["status"]),
+        created_at=datetime.fromisoformat(values["created_at"]),
+        expires_at=datetime.fromtimestamp(
+            int(values["expires_at"]), tz=datetime.fromisoformat(values["created_at"]).tzinfo
+        ),
+        pin_tries=int(values.get("pin_tries", 0)),
+        verify_tries=int(values.get("verify_tries", 0)),
+        password_hash=values.get("password_hash"),
+        contacts=PendingContacts(contacts.get("mobile"), contacts.get("email"), Language(contacts["language"]))
+        if contacts
+        else None,
+        code_hashes={Channel(k): v for k, v in values.get("codes", {}).items()},
+        codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
+        resends=int(values.get("resends", 0)),
+        verified={Channel(k): datetime.fromisoformat(v) for k, v in values.get("verified", {}).items()},
+    )

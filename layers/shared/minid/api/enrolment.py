@@ -1,0 +1,52 @@
+"""Request and response models of the enrolment routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from minid.api.models import RequestModel
+from minid.domain.contacts import Language
+from minid.domain.notices import Channel
+
+PinIndex = Annotated[str, StringConstraints(pattern=r"^(?:[1-9]|1\d|20)$")]
+SixDigits = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+ContactChannel = Literal["mobile", "email"]
+
+# The API calls the SMS channel by what the person gives: their mobile.
+CHANNEL_NAMES: dict[Channel, ContactChannel] = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
+
+
+class EnrolmentRequest(RequestModel):
+    identity_number: str = Field(max_length=64, description="11 digits: a fødselsnummer or D-number")
+
+
+class EnrolmentStarted(BaseModel):
+    enrolment_id: str
+    pin_indices: list[int] = Field(min_length=2, max_length=2, description="The numbers of the two PIN codes asked for")
+    expires_in: int = Field(description="Seconds the enrolment stays open")
+
+
+class EnrolmentCompletion(RequestModel):
+    pin_codes: dict[PinIndex, SixDigits] = Field(
+        min_length=2, max_length=2, description='The two codes asked for, by their numbers: {"3": "123456", ...}'
+    )
+    password: str = Field(min_length=1, max_length=1024, description="At least 8 characters; 15 or more is better")
+    mobile: str | None = Field(default=None, max_length=32, description="A mobile number; 8 digits are Norwegian")
+    email: str | None = Field(default=None, max_length=320)
+    language: Language = Field(default=Language.BOKMAL, description="For the contact register and notices")
+
+
+class VerificationSent(BaseModel):
+    verification_sent_to: list[ContactChannel]
+
+
+class EnrolmentVerification(RequestModel):
+    mobile_code: SixDigits | None = None
+    email_code: SixDigits | None = None
+
+
+class EnrolmentState(BaseModel):
+    status: Literal["active", "verifying"]
+    remaining: list[ContactChannel] = Field(default_factory=list, description="Contacts still to verify")

@@ -1,0 +1,399 @@
+"""Enrolment: becoming a MinID user with the letter's PIN codes, a password, and verified contacts.
+
+1. start: the identity number; the service asks for two of the active letter's unused codes by number.
+   Every valid number gets the same shape of answer, with numbers drawn alike: an enrolment for
+   someone without a usable letter (unknown, no letter, codes used up) is a decoy that no codes fit.
+2. complete: the two codes, a password, a mobile number and/or e-mail. A 6-digit code goes to each.
+3. verify: the codes from the mobile and e-mail. Then the account is active, the two PIN codes are
+   used up, and the contact register holds the verified contacts.
+
+Guessing is bounded: 3 wrong tries end an enrolment, and 5 wrong PIN tries on one letter, over all
+enrolments, block the letter and tell its owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.accounts import AccountStatus, UserAccount, Users
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.contacts import (
+    ContactRecord,
+    ContactRegister,
+    InvalidContact,
+    Language,
+    normalize_email,
+    normalize_mobile,
+)
+from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, InvalidIdentityNumber, NotFound
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import Keyer, PersonKey
+from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
+from minid.domain.letters.ports import PinLetters
+from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, PersonalFacts
+from minid.domain.population import PopulationRegister
+from minid.domain.random import RandomSource
+from minid.domain.time import Clock, today_in_norway
+
+ENROLMENT_LIFETIME = timedelta(minutes=15)
+MAX_PIN_TRIES = 3
+MAX_VERIFY_TRIES = MAX_CODE_TRIES
+MAX_PIN_FAILURES_PER_LETTER = 5
+
+
+class EnrolmentStatus(StrEnum):
+    STARTED = "started"  # waiting for the PIN codes, the password and the contacts
+    VERIFYING = "verifying"  # waiting for the codes sent to the contacts
+    ACTIVE = "active"  # done: the account is active
+    ENDED = "ended"  # too many wrong tries, or the codes were used meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class PendingContacts:
+    mobile: str | None
+    email: str | None
+    language: Language
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(c for c, value in ((Channel.SMS, self.mobile), (Channel.EMAIL, self.email)) if value)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    enrolment_id: str
+    person: PersonKey | None  # None: a decoy, for a number without a usable letter
+    letter_id: str | None
+    pin_indices: tuple[int, int]
+    status: EnrolmentStatus
+    created_at: datetime
+    expires_at: datetime
+    pin_tries: int = 0
+    verify_tries: int = 0
+    password_hash: str | None = field(default=None, repr=False)
+    contacts: PendingContacts | None = field(default=None, repr=False)
+    code_hashes: Mapping[Channel, str] = field(default_factory=dict, repr=False)
+    codes_sent_at: datetime | None = None
+    resends: int = 0
+    verified: Mapping[Channel, datetime] = field(default_factory=dict)
+
+    def open(self, now: datetime) -> bool:
+        return now < self.expires_at and self.status in (EnrolmentStatus.STARTED, EnrolmentStatus.VERIFYING)
+
+    @property
+    def expires_in(self) -> int:
+        return int((self.expires_at - self.created_at).total_seconds())
+
+
+class Enrolments(Protocol):
+    def create(self, enrolment: Enrolment) -> None: ...
+
+    def get(self, enrolment_id: str) -> Enrolment | None: ...
+
+    def reserve_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
+        """Count a try, atomically, if fewer than `limit` are counted and the enrolment is open."""
+        ...
+
+    def refund_pin_try(self, enrolment_id: str) -> None: ...
+
+    def reserve_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> bool: ...
+
+    def end(self, enrolment_id: str) -> None: ...
+
+    def record_completion(
+        self,
+        enrolment_id: str,
+        password_hash: str,
+        contacts: PendingContacts,
+        code_hashes: Mapping[Channel, str],
+        now: datetime,
+    ) -> None: ...
+
+    def record_resend(
+        self, enrolment_id: str, code_hashes: Mapping[Channel, str], now: datetime, resends_before: int
+    ) -> bool:
+        """Replace the unverified codes, if no other resend came first."""
+        ...
+
+    def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None: ...
+
+
+class AccountActivation(Protocol):
+    def activate(self, enrolment: Enrolment, account: UserAccount, contact: ContactRecord, now: datetime) -> bool:
+        """All at once: the account, the contact register record, the two PIN codes used up, and the
+        enrolment active. False, changing nothing, when the codes are no longer usable."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    status: EnrolmentStatus
+    remaining: tuple[Channel, ...]
+
+
+class EnrolmentService:
+    def __init__(
+        self,
+        *,
+        population: PopulationRegister,
+        letters: PinLetters,
+        enrolments: Enrolments,
+        users: Users,
+        activation: AccountActivation,
+        contacts: ContactRegister,
+        passwords: PasswordPolicy,
+        hasher: PasswordHasher,
+        sms: SmsSender,
+        email: EmailSender,
+        notices: NoticeQueue,
+        events: SecurityEventLog,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        allow_synthetic: bool,
+        public_domain: str,
+        resend_policy: ResendPolicy | None = None,
+    ) -> None:
+        self._population = population
+        self._letters = letters
+        self._enrolments = enrolments
+        self._users = users
+        self._activation = activation
+        self._contacts = contacts
+        self._passwords = passwords
+        self._hasher = hasher
+        self._sms = sms
+        self._email = email
+        self._notices = notices
+        self._events = events
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._allow_synthetic = allow_synthetic
+        self._public_domain = public_domain
+        self._resend_policy = resend_policy or ResendPolicy()
+
+    # ------------------------------------------------------------------ 1. start
+    def start(self, identity_number: str) -> Enrolment:
+        number = parse_identity_number(
+            identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
+        )
+        person = self._keyer.person_key(number)
+        letter = self._letters.active_letter(person)
+        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+        usable = letter is not None and letter.status is LetterStatus.DISPATCHED and len(unused) >= 2
+        candidates = unused if usable else list(range(1, CODES_PER_LETTER + 1))
+        first = candidates.pop(self._random.randbelow(len(candidates)))
+        second = candidates.pop(self._random.randbelow(len(candidates)))
+        now = self._clock.now()
+        enrolment = Enrolment(
+            enrolment_id=str(uuid.UUID(hex=self._random.token_hex(16), version=4)),
+            person=person if usable else None,
+            letter_id=letter.letter_id if usable and letter else None,
+            pin_indices=(min(first, second), max(first, second)),
+            status=EnrolmentStatus.STARTED,
+            created_at=now,
+            expires_at=now + ENROLMENT_LIFETIME,
+        )
+        self._enrolments.create(enrolment)
+        return enrolment
+
+    # ------------------------------------------------------------------ 2. complete
+    def complete(
+        self,
+        enrolment_id: str,
+        *,
+        pin_codes: Mapping[int, str],
+        password: str,
+        mobile: str | None,
+        email: str | None,
+        language: Language = Language.BOKMAL,
+    ) -> tuple[Channel, ...]:
+        contacts = _pending_contacts(mobile, email, language)
+        self._passwords.check(password)  # what holds for anyone, before anything about the person
+        now = self._clock.now()
+        enrolment = self._open(enrolment_id, now)
+        if set(pin_codes) != set(enrolment.pin_indices):
+            raise AuthenticationFailed(
+                "Give the two PIN codes the service asked for, by their numbers.",
+                errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
+            )
+        if not self._enrolments.reserve_pin_try(enrolment_id, MAX_PIN_TRIES, now):
+            raise NotFound("The enrolment has ended. Start again.")
+        letter = self._letters.get(enrolment.letter_id) if enrolment.letter_id else None
+        if not self._codes_match(enrolment, letter, pin_codes):
+            self._wrong_pin_codes(enrolment, letter, now)
+            raise AuthenticationFailed()
+        self._enrolments.refund_pin_try(enrolment_id)
+        if enrolment.person is None:  # a decoy never matches: unreachable
+            raise AuthenticationFailed()
+        self._passwords.check(password, self._facts(enrolment.person))
+        codes = {channel: new_code(self._random) for channel in contacts.channels}
+        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+        self._enrolments.record_completion(enrolment_id, self._hasher.hash(password), contacts, hashes, now)
+        self._send_codes(contacts, codes)
+        return contacts.channels
+
+    def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
+        enrolment = self._enrolments.get(enrolment_id)
+        if enrolment is None or not enrolment.open(now):
+            raise NotFound("The enrolment has ended or does not exist. Start again.")
+        return enrolment
+
+    def _codes_match(self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]) -> bool:
+        """Both codes, compared in constant time, and both compared whatever the first gave."""
+        results = []
+        for index in enrolment.pin_indices:
+            stored = letter.code_hashes.get(index, "") if letter else ""
+            candidate = self._keyer.pin_code_hash(
+                enrolment.letter_id or enrolment.enrolment_id, index, pin_codes[index]
+            )
+            results.append(self._keyer.matches(stored or "-" * len(candidate), candidate))
+        usable = (
+            letter is not None
+            and letter.status is LetterStatus.DISPATCHED
+            and not any(i in letter.used for i in enrolment.pin_indices)
+        )
+        return usable and all(results)
+
+    def _wrong_pin_codes(self, enrolment: Enrolment, letter: PinLetter | None, now: datetime) -> None:
+        current = self._enrolments.get(enrolment.enrolment_id)
+        if current is not None and current.pin_tries >= MAX_PIN_TRIES:
+            self._enrolments.end(enrolment.enrolment_id)
+        if letter is None or letter.status is not LetterStatus.DISPATCHED:
+            return
+        if self._letters.record_pin_failure(letter.letter_id) >= MAX_PIN_FAILURES_PER_LETTER:
+            self._letters.block(letter.person, [letter.letter_id], now)
+            self._events.record(
+                letter.person,
+                SecurityEvent(
+                    SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id, {"reason": "wrong-pin-codes"}
+                ),
+            )
+            self._notices.enqueue(Notice(f"{letter.letter_id}:blocked", NoticeKind.PIN_LETTER_BLOCKED, letter.person))
+
+    def _facts(self, person: PersonKey) -> PersonalFacts:
+        found = self._population.find(person)
+        if found is None:
+            raise AuthenticationFailed()
+        keyer = self._keyer
+
+        def is_identity_number(digits: str) -> bool:
+            try:
+                number = parse_identity_number(digits, allow_synthetic=True, today=today_in_norway(self._clock))
+            except InvalidIdentityNumber:
+                return False
+            return keyer.person_key(number) == person
+
+        return PersonalFacts(found.birth_date, (found.given_name, found.family_name), is_identity_number)
+
+    def _send_codes(self, contacts: PendingContacts, codes: Mapping[Channel, str]) -> None:
+        for channel, code in codes.items():
+            message = code_message(code, contacts.language, self._public_domain)
+            if channel is Channel.SMS and contacts.mobile:
+                self._sms.send_sms(contacts.mobile, message.sms)
+            elif channel is Channel.EMAIL and contacts.email:
+                self._email.send_email(contacts.email, message)
+
+    # ------------------------------------------------------------------ resend
+    def resend(self, enrolment_id: str) -> tuple[Channel, ...]:
+        now = self._clock.now()
+        enrolment = self._open(enrolment_id, now)
+        if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
+            raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
+        self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
+        pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
+        codes = {channel: new_code(self._random) for channel in pending}
+        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+        if not self._enrolments.record_resend(enrolment_id, hashes, now, enrolment.resends):
+            self._resend_policy.check(enrolment.resends + 1, now, now)
+        self._send_codes(enrolment.contacts, codes)
+        return tuple(pending)
+
+    # ------------------------------------------------------------------ 3. verify
+    def verify(self, enrolment_id: str, codes: Mapping[Channel, str]) -> VerificationResult:
+        now = self._clock.now()
+        enrolment = self._open(enrolment_id, now)
+        if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
+            raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
+        if not codes:
+            raise AuthenticationFailed("Give the code sent to your mobile or e-mail.")
+        if not self._enrolments.reserve_verify_try(enrolment_id, MAX_VERIFY_TRIES, now):
+            raise NotFound("The enrolment has ended. Start again.")
+        expired = enrolment.codes_sent_at is None or now - enrolment.codes_sent_at > CODE_LIFETIME
+        right = [
+            channel
+            for channel, code in codes.items()
+            if self._keyer.matches(
+                enrolment.code_hashes.get(channel, ""), self._keyer.one_time_code_hash(enrolment_id, channel, code)
+            )
+        ]
+        if expired or len(right) != len(codes):
+            current = self._enrolments.get(enrolment_id)
+            if current is not None and current.verify_tries >= MAX_VERIFY_TRIES:
+                self._enrolments.end(enrolment_id)
+            raise AuthenticationFailed("The code is wrong or has expired.")
+        self._enrolments.mark_verified(enrolment_id, right, now)
+        verified = {**enrolment.verified, **dict.fromkeys(right, now)}
+        remaining = tuple(c for c in enrolment.contacts.channels if c not in verified)
+        if remaining:
+            return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
+        self._activate(replace(enrolment, verified=verified), now)
+        return VerificationResult(EnrolmentStatus.ACTIVE, ())
+
+    def _activate(self, enrolment: Enrolment, now: datetime) -> None:
+        person, contacts = enrolment.person, enrolment.contacts
+        if person is None or contacts is None or enrolment.password_hash is None:
+            raise Conflict("The enrolment cannot be activated.")
+        existing = self._users.find(person)
+        old_contacts = self._contacts.find(person) if existing else None
+        account = UserAccount(
+            person=person,
+            status=AccountStatus.ACTIVE,
+            password_hash=enrolment.password_hash,
+            created_at=existing.created_at if existing else now,
+            password_changed_at=now,
+            session_epoch=existing.session_epoch + 1 if existing else 0,
+        )
+        contact = ContactRecord(
+            mobile=contacts.mobile,
+            mobile_verified_at=enrolment.verified.get(Channel.SMS),
+            email=contacts.email,
+            email_verified_at=enrolment.verified.get(Channel.EMAIL),
+            language=contacts.language,
+            reserved=old_contacts.reserved if old_contacts else False,
+            updated_at=now,
+            confirmed_at=now,
+        )
+        if not self._activation.activate(enrolment, account, contact, now):
+            self._enrolments.end(enrolment.enrolment_id)
+            raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
+        kind = SecurityEventType.RE_ENROLLED if existing else SecurityEventType.ENROLLED
+        self._events.record(person, SecurityEvent(kind, now, enrolment.enrolment_id))
+        self._notices.enqueue(Notice(f"{enrolment.enrolment_id}:welcome", NoticeKind.ENROLLED, person))
+        if old_contacts is not None:
+            old = Recipients(old_contacts.verified_mobile(now), old_contacts.verified_email(now), old_contacts.language)
+            if (old.mobile, old.email) != (contacts.mobile, contacts.email) and (old.mobile or old.email):
+                self._notices.enqueue(
+                    Notice(f"{enrolment.enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old)
+                )
+
+
+def _pending_contacts(mobile: str | None, email: str | None, language: Language) -> PendingContacts:
+    if not (mobile and mobile.strip()) and not (email and email.strip()):
+        raise InvalidContact(
+            "Give a mobile number, an e-mail address, or both.",
+            errors=(FieldError("mobile", "Give a mobile number or an e-mail address."),),
+        )
+    return PendingContacts(
+        mobile=normalize_mobile(mobile) if mobile and mobile.strip() else None,
+        email=normalize_email(email) if email and email.strip() else None,
+        language=language,
+    )

@@ -1,0 +1,115 @@
+"""Passwords: the policy (NIST SP 800-63B, OWASP ASVS 5) and how they are kept (argon2id with the pepper).
+
+No composition rules and no expiry; every Unicode character is allowed and counted after NFKC
+normalisation. A password is refused when it is too short or too long, among the most common
+passwords (zxcvbn's list of 30,000), or when it contains the person's identity number, date of birth
+or name. The message says why, in words a citizen understands.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from minid.domain.errors import DomainError, FieldError
+
+MIN_LENGTH = 8
+RECOMMENDED_LENGTH = 15
+MAX_LENGTH = 256
+_SHORTEST_NAME_PART = 3  # shorter parts ("Li", "Bø") would refuse too many good passwords
+
+
+class WeakPassword(DomainError):
+    detail = "Choose another password."
+
+
+class PasswordReason:
+    TOO_SHORT = (
+        f"Use at least {MIN_LENGTH} characters. Longer is stronger: {RECOMMENDED_LENGTH} or more, "
+        "for example a few words that do not belong together, is better."
+    )
+    TOO_LONG = f"Use at most {MAX_LENGTH} characters."
+    COMMON = "This is one of the most common passwords, which are tried first by anyone guessing. Choose another."
+    IDENTITY_NUMBER = "Do not use your national identity number or D-number in your password."
+    BIRTH_DATE = "Do not use your date of birth in your password."
+    NAME = "Do not use your name in your password."
+
+
+def normalize(password: str) -> str:
+    """NFKC, as NIST asks, so that the same password typed on another device is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFacts:
+    """What a password must not contain. The identity number is not kept: `is_identity_number`
+    tells whether an 11-digit string is it (by its keyed hash)."""
+
+    birth_date: date
+    names: tuple[str, ...]
+    is_identity_number: Callable[[str], bool]
+
+
+def _birth_date_forms(day: date) -> set[str]:
+    d, m, y = f"{day.day:02d}", f"{day.month:02d}", f"{day.year:04d}"
+    return {
+        f"{d}{m}{y}",
+        f"{d}{m}{y[2:]}",
+        f"{y}{m}{d}",
+        f"{d}.{m}.{y}",
+        f"{d}.{m}.{y[2:]}",
+        f"{y}-{m}-{d}",
+        f"{d}/{m}/{y}",
+    }
+
+
+class PasswordPolicy:
+    def __init__(self, common_passwords: Container[str]) -> None:
+        self._common = common_passwords
+
+    def check(self, password: str, facts: PersonalFacts | None = None) -> None:
+        """Raise WeakPassword, naming every reason, unless the password may be used. Without facts,
+        only what holds for anyone (length, common passwords) is checked."""
+        reasons = self.reasons(password, facts)
+        if reasons:
+            raise WeakPassword(reasons[0], errors=tuple(FieldError("password", r) for r in reasons))
+
+    def reasons(self, password: str, facts: PersonalFacts | None = None) -> list[str]:
+        text = normalize(password)
+        reasons = []
+        if len(text) < MIN_LENGTH:
+            reasons.append(PasswordReason.TOO_SHORT)
+        if len(text) > MAX_LENGTH:
+            reasons.append(PasswordReason.TOO_LONG)
+        folded = text.casefold()
+        if folded in self._common or folded.strip() in self._common:
+            reasons.append(PasswordReason.COMMON)
+        if facts is not None:
+            reasons += self._personal(text, folded, facts)
+        return reasons
+
+    def _personal(self, text: str, folded: str, facts: PersonalFacts) -> list[str]:
+        reasons = []
+        digits = re.sub(r"\D", "", text)
+        if any(facts.is_identity_number(digits[i : i + 11]) for i in range(max(0, len(digits) - 10))):
+            reasons.append(PasswordReason.IDENTITY_NUMBER)
+        if any(form in text or form in digits for form in _birth_date_forms(facts.birth_date)):
+            reasons.append(PasswordReason.BIRTH_DATE)
+        parts = {p.casefold() for name in facts.names for p in re.split(r"[\s\-']+", normalize(name))}
+        if any(len(part) >= _SHORTEST_NAME_PART and part in folded for part in parts):
+            reasons.append(PasswordReason.NAME)
+        return reasons
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, stored: str, password: str) -> bool:
+        """True when the password is the stored one; the same work whatever the answer."""
+        ...
+
+    def needs_rehash(self, stored: str) -> bool: ...

@@ -1,0 +1,61 @@
+"""Becoming a MinID user over HTTP: the letter from the outbox, the code from the outbox SMS."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.e2e.client import ApiClient
+from tests.e2e.test_pin_letters import letters_to, order, wait_for
+
+
+def sms_to(api: ApiClient, number: str) -> list[str]:
+    return [m["message"] for m in api.get("/_local/outbox").json()["sms"] if m["to"] == number]
+
+
+def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:
+    person = persons["adult"][30]
+    assert order(api, person["identity_number"])[0] == 202
+    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+    time.sleep(0.5)  # the codes work once the letter is activated, just after the outbox has it
+
+    started = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
+    assert started.status == 201
+    enrolment_id, indices = started.json()["enrolment_id"], started.json()["pin_indices"]
+    asked = {str(i): letter["pin_codes"][str(i)] for i in indices}
+    completed = api.post(
+        f"/v1/enrolments/{enrolment_id}/complete",
+        json_body={"pin_codes": asked, "password": "tåke over Nordkapp om morgenen", "mobile": "934 56 789"},
+    )
+    assert completed.status == 202
+    assert completed.json() == {"verification_sent_to": ["mobile"]}
+
+    code = re.findall(r"#(\d{6})$", sms_to(api, "+4793456789")[-1])[0]
+    verified = api.post(f"/v1/enrolments/{enrolment_id}/verify", json_body={"mobile_code": code})
+    assert verified.status == 201
+    assert verified.json() == {"status": "active", "remaining": []}
+
+    # the contact register has the verified mobile: the welcome notice goes to it
+    deadline = time.monotonic() + 20
+    while not any("bruker av MinID" in text for text in sms_to(api, "+4793456789")):
+        assert time.monotonic() < deadline, "no welcome SMS"
+        time.sleep(0.1)
+
+    again = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
+    assert not set(again.json()["pin_indices"]) & set(indices)  # the two used codes are never asked again
+    reuse = api.post(
+        f"/v1/enrolments/{again.json()['enrolment_id']}/complete",
+        json_body={"pin_codes": asked, "password": "tåke over Nordkapp om morgenen", "mobile": "934 56 789"},
+    )
+    assert reuse.status == 401
+    assert reuse.json()["type"] == "/problems/authentication-failed"
+
+
+def test_the_start_looks_the_same_for_anyone(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:
+    answers = [
+        api.post("/v1/enrolments", json_body={"identity_number": p["identity_number"]})
+        for p in (persons["adult"][31], persons["child"][1], persons["deceased"][1])
+    ]
+    assert {a.status for a in answers} == {201}
+    assert {tuple(sorted(a.json())) for a in answers} == {("enrolment_id", "expires_in", "pin_indices")}

@@ -1,0 +1,389 @@
+"""Enrolment through the real handler on moto, with letters posted through the real workflow."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.population_seed import Category, SeededPerson
+from minid.adapters.accounts import DynamoDbUsers
+from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.passwords import Argon2PasswordHasher
+from minid.domain.identity import compose_identity_number
+from minid.domain.letters.model import LetterStatus
+from minid.domain.passwords import PasswordReason
+from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
+
+PASSWORD = "sommerfugl i vinterland"
+UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
+
+
+class Enrolling:
+    """A person with a posted letter, enrolling through the routes."""
+
+    def __init__(self, driver: LetterDriver, person: SeededPerson, codes: dict[str, str]) -> None:
+        self.driver = driver
+        self.person = person
+        self.codes = codes
+        self.enrolment_id = ""
+        self.indices: list[int] = []
+
+    def start(self) -> dict[str, Any]:
+        response = self.driver.post("/v1/enrolments", {"identity_number": self.person.identity_number})
+        assert response.status == 201, response.body
+        started: dict[str, Any] = json.loads(response.body)
+        self.enrolment_id, self.indices = started["enrolment_id"], started["pin_indices"]
+        return started
+
+    def complete(self, codes: dict[str, str] | None = None, **fields: Any) -> Any:
+        body = {
+            "pin_codes": codes if codes is not None else {str(i): self.codes[str(i)] for i in self.indices},
+            "password": PASSWORD,
+        } | fields
+        if "mobile" not in body and "email" not in body:
+            body["mobile"] = "91234567"
+        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/complete", body)
+
+    def verify(self, **codes: str) -> Any:
+        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/verify", codes)
+
+    def resend(self) -> Any:
+        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/resend")
+
+    def last_code_to(self, address: str) -> str:
+        outbox = self.driver.local.outbox.snapshot()
+        texts = [m["message"] for m in outbox["sms"] if m["to"] == address]
+        texts += [m["body"] for m in outbox["emails"] if m["to"] == address]
+        codes: list[str] = [re.findall(r"\b(\d{6})\b", text)[0] for text in texts if "kode" in text.lower()]
+        assert codes, f"no code was sent to {address}"
+        return codes[-1]
+
+    def enrol(self, mobile: str = "91234567", email: str | None = None) -> None:
+        self.start()
+        fields: dict[str, Any] = {"mobile": mobile} | ({"email": email} if email else {})
+        assert self.complete(**fields).status == 202
+        codes = {"mobile_code": self.last_code_to(f"+47{mobile}")}
+        if email:
+            codes["email_code"] = self.last_code_to(email)
+        response = self.verify(**codes)
+        assert response.status == 201, response.body
+
+
+def with_letter(driver: LetterDriver, category: Category = Category.ADULT) -> Enrolling:
+    person = driver.person(category)
+    _, codes = posted(driver, person.identity_number)
+    return Enrolling(driver, person, codes)
+
+
+def problem(response: Any) -> dict[str, Any]:
+    assert response.header("content-type") == "application/problem+json"
+    value: dict[str, Any] = json.loads(response.body)
+    return value
+
+
+# ---------------------------------------------------------------------- the whole way
+def test_a_person_with_a_letter_becomes_a_user(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+
+    started = enrolling.start()
+    assert started["expires_in"] == 900
+    assert len(set(started["pin_indices"])) == 2
+    assert enrolling.complete(mobile="912 34 567", email="Kari@Example.NO").status == 202
+    mobile_code = enrolling.last_code_to("+4791234567")
+    assert driver.local.outbox.sms()[-1]["message"].endswith(f"@minid.example.no #{mobile_code}")
+    first = enrolling.verify(mobile_code=mobile_code)
+    assert (first.status, json.loads(first.body)) == (202, {"status": "verifying", "remaining": ["email"]})
+    done = enrolling.verify(email_code=enrolling.last_code_to("Kari@example.no"))
+    assert (done.status, json.loads(done.body)) == (201, {"status": "active", "remaining": []})
+
+    person = driver.key(enrolling.person.identity_number)
+    account = DynamoDbUsers(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
+    assert account is not None
+    assert Argon2PasswordHasher(driver.local.keyer).verify(account.password_hash, PASSWORD)
+    assert "m=19456,t=2,p=1" in account.password_hash
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
+    assert record is not None
+    assert (record.mobile, record.email, record.language.value) == ("+4791234567", "Kari@example.no", "nb")
+    assert record.mobile_verified_at
+    assert record.email_verified_at
+    letter = driver.only_letter(enrolling.person.identity_number)
+    assert sorted(letter.used) == sorted(enrolling.indices)
+    welcome = wait_for(driver.local.outbox.sms, lambda sms: any("bruker av MinID" in m["message"] for m in sms))
+    assert welcome[-1]["to"] == "+4791234567"
+
+
+def test_the_same_codes_do_not_enrol_again(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.enrol()
+    used = {str(i): enrolling.codes[str(i)] for i in enrolling.indices}
+
+    for _ in range(10):  # the used codes are never asked for again
+        assert not set(enrolling.start()["pin_indices"]) & {int(i) for i in used}
+    assert enrolling.complete(codes=used).status == 401
+
+
+def test_an_email_alone_is_enough_and_so_is_a_mobile(driver: LetterDriver) -> None:
+    by_email = with_letter(driver)
+    by_email.start()
+    assert json.loads(by_email.complete(email="ola@example.no").body) == {"verification_sent_to": ["email"]}
+    assert by_email.verify(email_code=by_email.last_code_to("ola@example.no")).status == 201
+    by_mobile = with_letter(driver)
+    by_mobile.start()
+    assert json.loads(by_mobile.complete(mobile="+46 70 123 45 67").body) == {"verification_sent_to": ["mobile"]}
+    assert by_mobile.verify(mobile_code=by_mobile.last_code_to("+46701234567")).status == 201
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"mobile": None, "email": None}, "mobile"),
+        ({"mobile": "22 33 44 55"}, "mobile"),  # a landline: no SMS
+        ({"mobile": "1234"}, "mobile"),
+        ({"mobile": "not a number"}, "mobile"),
+        ({"mobile": "+47 123 45 678"}, "mobile"),
+        ({"email": "ola@"}, "email"),
+        ({"email": "ola.example.no"}, "email"),
+    ],
+)
+def test_contacts_that_cannot_be_used_are_refused(driver: LetterDriver, fields: dict[str, Any], field: str) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    response = enrolling.complete(**fields)
+    assert response.status == 422
+    details = problem(response)
+    assert details["type"] == "/problems/invalid-contact"
+    assert details["errors"][0]["field"] == field
+
+
+# ---------------------------------------------------------------------- the PIN codes
+def test_wrong_codes_fail_and_three_end_the_enrolment(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    wrong = {str(i): f"{(int(enrolling.codes[str(i)]) + 1) % 1_000_000:06d}" for i in enrolling.indices}
+    for _ in range(3):
+        response = enrolling.complete(codes=wrong)
+        assert response.status == 401
+        assert problem(response)["type"] == "/problems/authentication-failed"
+    assert enrolling.complete().status == 404  # even the right codes: the enrolment has ended
+
+
+def test_codes_other_than_those_asked_for_are_refused(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    others = [i for i in range(1, 21) if i not in enrolling.indices][:2]
+    assert enrolling.complete(codes={str(i): enrolling.codes[str(i)] for i in others}).status == 401
+
+
+def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    driver.add_contacts(enrolling.person.identity_number, mobile="+4790000001")
+    for tries in (3, 2):  # over two enrolments
+        enrolling.start()
+        for _ in range(tries):
+            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
+
+    letter = driver.only_letter(enrolling.person.identity_number)
+    assert letter.status is LetterStatus.BLOCKED
+    enrolling.start()  # a blocked letter's codes never fit again
+    assert enrolling.complete().status == 401
+    told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
+    assert told[-1]["to"] == "+4790000001"
+
+
+def test_codes_of_a_superseded_letter_do_not_work(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    posted(driver, enrolling.person.identity_number)  # a newer letter
+    enrolling.start()
+    assert enrolling.complete().status == 401
+
+
+def test_a_decoy_enrolment_looks_the_same_and_nothing_fits(driver: LetterDriver) -> None:
+    known = with_letter(driver)
+    unknown = compose_identity_number(date(1980, 2, 29), 123, synthetic=True) or ""
+    child = driver.person(Category.CHILD)
+    answers = [known.start()]
+    for number in (unknown, child.identity_number):
+        response = driver.post("/v1/enrolments", {"identity_number": number})
+        assert response.status == 201
+        answers.append(json.loads(response.body))
+    assert {tuple(sorted(a)) for a in answers} == {("enrolment_id", "expires_in", "pin_indices")}
+    assert {a["expires_in"] for a in answers} == {900}
+    for answer in answers[1:]:
+        assert len(set(answer["pin_indices"])) == 2
+        assert all(1 <= i <= 20 for i in answer["pin_indices"])
+        decoy = driver.post(
+            f"/v1/enrolments/{answer['enrolment_id']}/complete",
+            {
+                "pin_codes": {str(i): "123456" for i in answer["pin_indices"]},
+                "password": PASSWORD,
+                "mobile": "91234567",
+            },
+        )
+        assert decoy.status == 401
+        assert json.loads(decoy.body) == problem(known.complete(codes={str(i): "123456" for i in known.indices}))
+
+
+def test_an_expired_enrolment_is_gone(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"}),
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues=to_item({":past": int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())}),
+    )
+    assert enrolling.complete().status == 404
+    assert driver.post(f"/v1/enrolments/{UUID}/complete", {"pin_codes": {}, "password": "x"}).status == 422
+
+
+def test_concurrent_wrong_tries_never_exceed_the_limit(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    wrong = {str(i): "000000" for i in enrolling.indices}
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(enrolling.complete(codes=wrong).status)) for _ in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(401) <= 3
+    assert set(statuses) <= {401, 404}
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"letter#{driver.only_letter(enrolling.person.identity_number).letter_id}", "sk": "letter"}),
+    )["Item"]
+    assert int(item["pin_failures"]["N"]) == statuses.count(401)
+
+
+# ---------------------------------------------------------------------- the password
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("kort123", PasswordReason.TOO_SHORT),
+        ("x" * 257, PasswordReason.TOO_LONG),
+        ("Password1", PasswordReason.COMMON),
+        ("qwertyuiop", PasswordReason.COMMON),
+        ("{number} og mer tekst", PasswordReason.IDENTITY_NUMBER),
+        ("født {dd}.{mm}.{yyyy} i Oslo", PasswordReason.BIRTH_DATE),
+        ("{given} elsker sol og sommer", PasswordReason.NAME),
+        ("familien {family} på tur", PasswordReason.NAME),
+    ],
+)
+def test_each_password_rule(driver: LetterDriver, password: str, reason: str) -> None:
+    enrolling = with_letter(driver)
+    facts = enrolling.person.person
+    password = password.format(
+        number=enrolling.person.identity_number,
+        dd=f"{facts.birth_date.day:02d}",
+        mm=f"{facts.birth_date.month:02d}",
+        yyyy=facts.birth_date.year,
+        given=facts.given_name.split()[0].upper(),
+        family=facts.family_name.split()[0].lower(),
+    )
+    enrolling.start()
+    response = enrolling.complete(password=password)
+    assert response.status == 422
+    details = problem(response)
+    assert details["type"] == "/problems/weak-password"
+    assert reason in [e["message"] for e in details["errors"]]
+    assert enrolling.complete().status == 202  # a weak password costs no try
+
+
+@pytest.mark.parametrize(
+    "password", ["correct horse battery staple", "Åpen dør i Tromsø!", "🔑🌲🌊🏔🦌🌅🐟🌙", "a" * 256]
+)
+def test_no_composition_rules(driver: LetterDriver, password: str) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(password=password).status == 202
+
+
+# ---------------------------------------------------------------------- the verification codes
+def test_wrong_and_expired_verification_codes(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolling.complete()
+    right = enrolling.last_code_to("+4791234567")
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    assert enrolling.verify(mobile_code=wrong).status == 401
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"}),
+        UpdateExpression="SET codes_sent_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(minutes=11))}),
+    )
+    assert enrolling.verify(mobile_code=right).status == 401
+    assert enrolling.verify(mobile_code=right).status == 401  # the third try
+    assert enrolling.verify(mobile_code=right).status == 404  # ended
+
+
+def test_resend_sends_a_new_code_30_seconds_apart(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolling.complete()
+    first = enrolling.last_code_to("+4791234567")
+    too_soon = enrolling.resend()
+    assert too_soon.status == 429
+    assert int(too_soon.header("retry-after") or 0) > 0
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.resend().status == 202
+    second = enrolling.last_code_to("+4791234567")
+    if second != first:
+        assert enrolling.verify(mobile_code=first).status == 401
+    assert enrolling.verify(mobile_code=second).status == 201
+
+
+def test_at_most_three_resends(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolling.complete()
+    for _ in range(3):
+        back_date_codes(driver, enrolling.enrolment_id)
+        assert enrolling.resend().status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.resend().status == 429
+
+
+def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"enrolment#{enrolment_id}"}),
+        UpdateExpression="SET codes_sent_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    )
+
+
+# ---------------------------------------------------------------------- re-enrolment
+def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.enrol(mobile="91111111")
+    users = DynamoDbUsers(driver.dynamodb, driver.local.stack.refs["UsersTable"])
+    person = driver.key(enrolling.person.identity_number)
+    before = users.find(person)
+    assert before is not None
+
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    _, enrolling.codes = posted(driver, enrolling.person.identity_number)
+    enrolling.start()
+    assert enrolling.complete(password="a brand new passphrase", mobile="92222222").status == 202
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792222222")).status == 201
+
+    after = users.find(person)
+    assert after is not None
+    assert after.session_epoch == before.session_epoch + 1  # every session ends
+    assert after.created_at == before.created_at
+    assert Argon2PasswordHasher(driver.local.keyer).verify(after.password_hash, "a brand new passphrase")
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
+    assert record is not None
+    assert record.mobile == "+4792222222"
+    told = wait_for(driver.local.outbox.sms, lambda sms: any("registrert på nytt" in m["message"] for m in sms))
+    assert [m["to"] for m in told if "registrert på nytt" in m["message"]] == ["+4791111111"]

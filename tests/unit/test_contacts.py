@@ -1,0 +1,72 @@
+"""Mobile numbers (phonenumbers) and e-mail addresses (email-validator) as the register keeps them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from minid.domain.codes import RateLimited, ResendPolicy
+from minid.domain.contacts import InvalidContact, normalize_email, normalize_mobile
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("91234567", "+4791234567"),
+        ("912 34 567", "+4791234567"),
+        ("+47 412 34 567", "+4741234567"),
+        ("0047 91234567", "+4791234567"),
+        ("+46 70 123 45 67", "+46701234567"),
+        ("+48 601 234 567", "+48601234567"),
+        ("+370 612 34567", "+37061234567"),
+    ],
+)
+def test_mobile_numbers_are_kept_in_e164(raw: str, e164: str) -> None:
+    assert normalize_mobile(raw) == e164
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("22 33 44 55", "not a mobile"),  # an Oslo landline
+        ("800 30 300", "not a mobile"),  # a freephone number
+        ("1234", "does not exist"),
+        ("+47 123 45 678", "does not exist"),
+        ("ring meg", "not a phone number"),
+        ("", "not a phone number"),
+    ],
+)
+def test_numbers_that_cannot_take_sms_are_refused(raw: str, message: str) -> None:
+    with pytest.raises(InvalidContact) as refused:
+        normalize_mobile(raw)
+    assert message in refused.value.errors[0].message
+    assert refused.value.errors[0].field == "mobile"
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [("kari@example.no", "kari@example.no"), ("Kari.Nordmann@EXAMPLE.NO ", "Kari.Nordmann@example.no")],
+)
+def test_email_addresses_are_normalised(raw: str, normalized: str) -> None:
+    assert normalize_email(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    "raw", ["kari", "kari@", "@example.no", "kari@@example.no", "kari@example", "kari @example.no"]
+)
+def test_addresses_that_are_not_addresses_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidContact) as refused:
+        normalize_email(raw)
+    assert refused.value.errors[0].field == "email"
+
+
+def test_resends_are_limited() -> None:
+    policy = ResendPolicy()
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    policy.check(0, now - timedelta(seconds=30), now)
+    with pytest.raises(RateLimited) as too_soon:
+        policy.check(0, now - timedelta(seconds=10), now)
+    assert 1 <= too_soon.value.retry_after <= 21
+    with pytest.raises(RateLimited):
+        policy.check(3, now - timedelta(hours=1), now)

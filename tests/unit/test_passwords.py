@@ -1,0 +1,121 @@
+"""The password policy and how passwords are kept."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+from minid.domain.keys import Keyer, Pepper
+from minid.domain.passwords import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    PasswordPolicy,
+    PasswordReason,
+    PersonalFacts,
+    WeakPassword,
+)
+
+POLICY = PasswordPolicy(CommonPasswords())
+NUMBER = "15108695088"
+FACTS = PersonalFacts(date(1986, 10, 15), ("Kari Marie", "Nordmann-Øye"), lambda digits: digits == NUMBER)
+
+
+def reasons(password: str, facts: PersonalFacts | None = FACTS) -> list[str]:
+    return POLICY.reasons(password, facts)
+
+
+@pytest.mark.parametrize(
+    ("password", "expected"),
+    [
+        ("a" * (MIN_LENGTH - 1) + "", [PasswordReason.TOO_SHORT]),
+        ("tre ord", [PasswordReason.TOO_SHORT]),
+        ("x" * (MAX_LENGTH + 1), [PasswordReason.TOO_LONG]),
+        ("password", [PasswordReason.COMMON]),
+        ("PassWord", [PasswordReason.COMMON]),
+        ("iloveyou", [PasswordReason.COMMON]),
+        # the number begins with the date of birth, so both are said
+        (f"min {NUMBER}!", [PasswordReason.IDENTITY_NUMBER, PasswordReason.BIRTH_DATE]),
+        ("151086 95088 er meg", [PasswordReason.IDENTITY_NUMBER, PasswordReason.BIRTH_DATE]),
+        ("bursdag 15.10.1986", [PasswordReason.BIRTH_DATE]),
+        ("kode151086kode", [PasswordReason.BIRTH_DATE]),
+        ("1986-10-15 var en fin dag", [PasswordReason.BIRTH_DATE]),
+        ("KARI elsker fjellet", [PasswordReason.NAME]),
+        ("hei marie, god tur", [PasswordReason.NAME]),
+        ("øye for øye og tann", [PasswordReason.NAME]),
+        ("nordmann", [PasswordReason.NAME]),
+    ],
+)
+def test_each_reason(password: str, expected: list[str]) -> None:
+    assert reasons(password) == expected
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "correct horse battery staple",
+        "alllowercaseisfine",
+        "tre ord holder",
+        "Ærlig talt, ørret i åa",
+        "🔑🌲🌊🏔🦌🌅🐟🌙",
+        "ab" * (MAX_LENGTH // 2),
+    ],
+)
+def test_no_composition_rules(password: str) -> None:
+    assert reasons(password) == []
+
+
+def test_every_reason_is_told_at_once() -> None:
+    with pytest.raises(WeakPassword) as refused:
+        POLICY.check("kari", FACTS)
+    assert [e.message for e in refused.value.errors] == [PasswordReason.TOO_SHORT, PasswordReason.NAME]
+    assert all(e.field == "password" for e in refused.value.errors)
+
+
+def test_without_facts_only_what_holds_for_anyone_is_checked() -> None:
+    assert reasons("KARI elsker fjellet", None) == []
+    assert reasons("password", None) == [PasswordReason.COMMON]
+
+
+def test_unicode_is_counted_after_normalisation() -> None:
+    composed, decomposed = "\u00e5" * 8, "a\u030a" * 8  # å as one code point, and as a + ring
+    assert reasons(composed) == reasons(decomposed) == []
+    assert reasons("ﬁ" * 4) == []  # four ligatures are "fifififi", eight characters, after NFKC
+
+
+def test_short_name_parts_are_not_held_against_the_password() -> None:
+    facts = PersonalFacts(date(1990, 1, 1), ("Li", "Bø"), lambda digits: False)
+    assert POLICY.reasons("libøker og mer", facts) == []
+
+
+@pytest.fixture(scope="module")
+def hasher() -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(Keyer(Pepper(b"p" * 32)))
+
+
+def test_passwords_are_kept_with_argon2id_at_the_owasp_parameters(hasher: Argon2PasswordHasher) -> None:
+    stored = hasher.hash("correct horse battery staple")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert hasher.verify(stored, "correct horse battery staple")
+    assert not hasher.verify(stored, "correct horse battery stapler")
+    assert not hasher.needs_rehash(stored)
+    assert not hasher.verify("not a hash", "x")
+
+
+def test_the_pepper_is_part_of_the_hash(hasher: Argon2PasswordHasher) -> None:
+    stored = hasher.hash("correct horse battery staple")
+    other = Argon2PasswordHasher(Keyer(Pepper(b"q" * 32)))
+    assert not other.verify(stored, "correct horse battery staple")
+
+
+def test_the_same_password_in_another_unicode_form_verifies(hasher: Argon2PasswordHasher) -> None:
+    assert hasher.verify(hasher.hash("\u00e5pen d\u00f8r"), "a\u030apen d\u00f8r")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(min_size=MIN_LENGTH, max_size=40).filter(lambda s: len(s.strip()) >= MIN_LENGTH))
+def test_any_unicode_is_allowed(password: str) -> None:
+    assert PasswordReason.TOO_SHORT not in POLICY.reasons(password.strip() + "x" * MIN_LENGTH)
