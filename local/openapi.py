@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityScheme
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
 
 from local.template import FunctionSpec, Template
 
@@ -23,6 +23,9 @@ DESCRIPTION = (
     "login with a second factor, and the contact register. Errors are RFC 9457 problem details."
 )
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    "bearer": HTTPBearer.model_validate(
+        {"type": "http", "scheme": "bearer", "description": "The access_token from POST /v1/login/{login_id}/verify"}
+    ),
     "sigv4": APIKey.model_validate(
         {
             "type": "apiKey",

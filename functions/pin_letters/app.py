@@ -1,4 +1,4 @@
-"""PIN code letters: ordering a letter (`POST /v1/pin-letters`)."""
+"""PIN code letters: ordering one, and the logged-in person's own letters (list and block)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,19 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import wiring
-from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
+from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
+from minid.api.account import PinLetterList, PinLetterView
 from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterOrder
 
 logger = Logger()
 app = create_resolver()
 
 
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
 @cache
-def services() -> wiring.PinLetterServices:
+def _services() -> wiring.PinLetterServices:
     return wiring.pin_letters(os.environ)
 
 
@@ -47,11 +51,39 @@ def order_pin_letter(
         ),
     ] = None,
 ) -> OrderAccepted:
-    services().ordering.order(order.identity_number, idempotency_key)
+    _services().ordering.order(order.identity_number, idempotency_key)
     return OrderAccepted(message=ORDER_ACCEPTED)
+
+
+@app.get(
+    "/v1/me/pin-letters",
+    summary="The logged-in person's PIN code letters, newest first",
+    tags=["PIN code letters"],
+    operation_id="getMyPinLetters",
+    security=BEARER,
+    responses=responses(200, "The letters", 401, 503),
+)
+def get_my_pin_letters() -> PinLetterList:
+    services = _services()
+    letters = services.account.letters(services.sessions.authenticate(bearer_token(app)).person)
+    return PinLetterList(letters=[PinLetterView.of(letter) for letter in letters])
+
+
+@app.post(
+    "/v1/me/pin-letters/block",
+    summary="Block the active letter (and any on its way): none of their codes will work",
+    tags=["PIN code letters"],
+    operation_id="blockMyPinLetters",
+    security=BEARER,
+    responses=responses(200, "The letters, the blocked ones blocked", 401, 503),
+)
+def block_my_pin_letters() -> PinLetterList:
+    services = _services()
+    letters = services.account.block(services.sessions.authenticate(bearer_token(app)).person)
+    return PinLetterList(letters=[PinLetterView.of(letter) for letter in letters])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    services().once_only.use_lambda_context(context)
+    _services().once_only.use_lambda_context(context)
     return handle(app, event, context)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from local.population_seed import Category, SeededPerson
-from minid.adapters.accounts import DynamoDbUsers
+from local.population_seed import Category
+from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.passwords import Argon2PasswordHasher
@@ -19,66 +18,9 @@ from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
 from minid.domain.passwords import PasswordReason
 from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
+from tests.integration.users import PASSWORD, with_letter
 
-PASSWORD = "sommerfugl i vinterland"
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
-
-
-class Enrolling:
-    """A person with a posted letter, enrolling through the routes."""
-
-    def __init__(self, driver: LetterDriver, person: SeededPerson, codes: dict[str, str]) -> None:
-        self.driver = driver
-        self.person = person
-        self.codes = codes
-        self.enrolment_id = ""
-        self.indices: list[int] = []
-
-    def start(self) -> dict[str, Any]:
-        response = self.driver.post("/v1/enrolments", {"identity_number": self.person.identity_number})
-        assert response.status == 201, response.body
-        started: dict[str, Any] = json.loads(response.body)
-        self.enrolment_id, self.indices = started["enrolment_id"], started["pin_indices"]
-        return started
-
-    def complete(self, codes: dict[str, str] | None = None, **fields: Any) -> Any:
-        body = {
-            "pin_codes": codes if codes is not None else {str(i): self.codes[str(i)] for i in self.indices},
-            "password": PASSWORD,
-        } | fields
-        if "mobile" not in body and "email" not in body:
-            body["mobile"] = "91234567"
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/complete", body)
-
-    def verify(self, **codes: str) -> Any:
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/verify", codes)
-
-    def resend(self) -> Any:
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/resend")
-
-    def last_code_to(self, address: str) -> str:
-        outbox = self.driver.local.outbox.snapshot()
-        texts = [m["message"] for m in outbox["sms"] if m["to"] == address]
-        texts += [m["body"] for m in outbox["emails"] if m["to"] == address]
-        codes: list[str] = [re.findall(r"\b(\d{6})\b", text)[0] for text in texts if "kode" in text.lower()]
-        assert codes, f"no code was sent to {address}"
-        return codes[-1]
-
-    def enrol(self, mobile: str = "91234567", email: str | None = None) -> None:
-        self.start()
-        fields: dict[str, Any] = {"mobile": mobile} | ({"email": email} if email else {})
-        assert self.complete(**fields).status == 202
-        codes = {"mobile_code": self.last_code_to(f"+47{mobile}")}
-        if email:
-            codes["email_code"] = self.last_code_to(email)
-        response = self.verify(**codes)
-        assert response.status == 201, response.body
-
-
-def with_letter(driver: LetterDriver, category: Category = Category.ADULT) -> Enrolling:
-    person = driver.person(category)
-    _, codes = posted(driver, person.identity_number)
-    return Enrolling(driver, person, codes)
 
 
 def problem(response: Any) -> dict[str, Any]:
@@ -103,7 +45,7 @@ def test_a_person_with_a_letter_becomes_a_user(driver: LetterDriver) -> None:
     assert (done.status, json.loads(done.body)) == (201, {"status": "active", "remaining": []})
 
     person = driver.key(enrolling.person.identity_number)
-    account = DynamoDbUsers(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
     assert account is not None
     assert Argon2PasswordHasher(driver.local.keyer).verify(account.password_hash, PASSWORD)
     assert "m=19456,t=2,p=1" in account.password_hash
@@ -366,7 +308,7 @@ def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
 def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.enrol(mobile="91111111")
-    users = DynamoDbUsers(driver.dynamodb, driver.local.stack.refs["UsersTable"])
+    users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
     person = driver.key(enrolling.person.identity_number)
     before = users.find(person)
     assert before is not None

@@ -55,3 +55,13 @@ def test_enrolment_events(local: LocalStack) -> None:
     # the sample enrolment id does not exist here
     assert invoke(local, "EnrolmentFunction", "enrolment/complete")["statusCode"] == 404
     assert invoke(local, "EnrolmentFunction", "enrolment/verify")["statusCode"] == 404
+
+
+def test_login_events(local: LocalStack) -> None:
+    # nobody is enrolled here: the same 401 as for a wrong password
+    assert invoke(local, "LoginFunction", "login/login")["statusCode"] == 401
+    assert invoke(local, "LoginFunction", "login/verify")["statusCode"] == 401
+    assert invoke(local, "LoginFunction", "login/me")["statusCode"] == 401
+    reset = invoke(local, "LoginFunction", "login/password-reset")
+    assert reset["statusCode"] == 201
+    assert set(json.loads(str(reset["body"]))) == {"reset_id", "pin_index", "second_factor", "expires_in"}

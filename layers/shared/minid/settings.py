@@ -23,7 +23,14 @@ class PepperSettings(Settings):
     pepper_secret_arn: str = Field(alias="PEPPER_SECRET_ARN")
 
 
-class PinLetterSettings(PepperSettings):
+class SessionSettings(PepperSettings):
+    users_table: str = Field(alias="USERS_TABLE")
+    sessions_table: str = Field(alias="SESSIONS_TABLE")
+    session_idle_seconds: PositiveInt = Field(alias="SESSION_IDLE_SECONDS")
+    session_absolute_seconds: PositiveInt = Field(alias="SESSION_ABSOLUTE_SECONDS")
+
+
+class PinLetterSettings(SessionSettings):
     allow_synthetic_identity_numbers: bool = Field(alias="ALLOW_SYNTHETIC_IDENTITY_NUMBERS")
     pin_letters_table: str = Field(alias="PIN_LETTERS_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
@@ -74,3 +81,18 @@ class EnrolmentSettings(PepperSettings):
     population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
     notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
+
+
+class LoginSettings(SessionSettings):
+    allow_synthetic_identity_numbers: bool = Field(alias="ALLOW_SYNTHETIC_IDENTITY_NUMBERS")
+    public_domain: str = Field(alias="PUBLIC_DOMAIN")
+    sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    challenges_table: str = Field(alias="CHALLENGES_TABLE")
+    contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
+    pin_letters_table: str = Field(alias="PIN_LETTERS_TABLE")
+    population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
+    security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
+    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
+    lockout_threshold: PositiveInt = Field(alias="LOCKOUT_THRESHOLD")
+    lockout_seconds: PositiveInt = Field(alias="LOCKOUT_SECONDS")

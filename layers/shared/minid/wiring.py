@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbUsers
+from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts, DynamoDbResetCompletion
+from minid.adapters.challenges import DynamoDbLoginAttempts, DynamoDbPasswordResets
 from minid.adapters.clock import SystemClock
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.enrolments import DynamoDbEnrolments
@@ -25,23 +27,37 @@ from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
 from minid.adapters.population import DynamoDbPopulationRegister
 from minid.adapters.print_documents import S3PrintDocuments
 from minid.adapters.random import SystemRandom
+from minid.adapters.rate_limits import DynamoDbRateCounter
+from minid.adapters.sealing import AesGcmSealer
 from minid.adapters.secrets import load_pepper
+from minid.adapters.sessions import DynamoDbSessionStore
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+from minid.domain.accounts import LockoutPolicy
+from minid.domain.credentials import CredentialService
 from minid.domain.enrolment import EnrolmentService
 from minid.domain.keys import Keyer
+from minid.domain.time import Clock
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.ordering import PinLetterOrdering
 from minid.domain.letters.printing import PrintReports
 from minid.domain.letters.workflow import LetterWorkflowTasks
+from minid.domain.lockout import Lockout
+from minid.domain.login import LoginService
 from minid.domain.notices import NoticeDelivery
+from minid.domain.password_reset import PasswordResetService
 from minid.domain.passwords import PasswordPolicy
+from minid.domain.profile import ProfileService
+from minid.domain.rate_limits import ClientLimits
+from minid.domain.sessions import SessionPolicy, Sessions
 from minid.settings import (
     EnrolmentSettings,
     LetterWorkflowSettings,
+    LoginSettings,
     NotifierSettings,
     PepperSettings,
     PinLetterSettings,
     PrintCallbackSettings,
+    SessionSettings,
 )
 
 if TYPE_CHECKING:
@@ -62,10 +78,26 @@ def _keyer(settings: PepperSettings) -> Keyer:
     return Keyer(load_pepper(client("secretsmanager"), settings.pepper_secret_arn))
 
 
+def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock) -> Sessions:
+    return Sessions(
+        store=DynamoDbSessionStore(dynamodb, settings.sessions_table),
+        users=DynamoDbAccounts(dynamodb, settings.users_table),
+        keyer=keyer,
+        sealer=AesGcmSealer(keyer),
+        random=SystemRandom(),
+        clock=clock,
+        policy=SessionPolicy(
+            idle=timedelta(seconds=settings.session_idle_seconds),
+            absolute=timedelta(seconds=settings.session_absolute_seconds),
+        ),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PinLetterServices:
     ordering: PinLetterOrdering
     account: PinLetterAccount
+    sessions: Sessions
     once_only: PowertoolsOnceOnly
 
 
@@ -74,6 +106,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     dynamodb: DynamoDBClient = client("dynamodb")
     clock = SystemClock()
     letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
+    keyer = _keyer(settings)
     once_only = PowertoolsOnceOnly(dynamodb, settings.idempotency_table, name="order_pin_letter")
     workflow = StepFunctionsLetterWorkflow(
         client("stepfunctions"),
@@ -85,12 +118,13 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             letters=letters,
             workflow=workflow,
             once_only=once_only,
-            keyer=_keyer(settings),
+            keyer=keyer,
             random=SystemRandom(),
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
         ),
         account=PinLetterAccount(letters, DynamoDbSecurityEventLog(dynamodb, settings.security_events_table), clock),
+        sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
     )
 
@@ -130,7 +164,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
         enrolments=DynamoDbEnrolments(dynamodb, settings.challenges_table),
-        users=DynamoDbUsers(dynamodb, settings.users_table),
+        users=DynamoDbAccounts(dynamodb, settings.users_table),
         activation=DynamoDbAccountActivation(
             dynamodb,
             users_table=settings.users_table,
@@ -150,6 +184,103 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         clock=SystemClock(),
         allow_synthetic=settings.allow_synthetic_identity_numbers,
         public_domain=settings.public_domain,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginServices:
+    login: LoginService
+    sessions: Sessions
+    credentials: CredentialService
+    resets: PasswordResetService
+    profile: ProfileService
+
+
+def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServices:
+    """`clock` is for tests that move time (lockouts lifting, sessions expiring); the system's otherwise."""
+    settings = LoginSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    keyer = _keyer(settings)
+    clock, random = clock or SystemClock(), SystemRandom()
+    accounts = DynamoDbAccounts(dynamodb, settings.users_table)
+    sessions = _sessions(settings, dynamodb, keyer, clock)
+    sealer = AesGcmSealer(keyer)
+    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
+    contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
+    population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
+    events = DynamoDbSecurityEventLog(dynamodb, settings.security_events_table)
+    notices = SqsNoticeQueue(client("sqs"), settings.notice_queue_url)
+    hasher = Argon2PasswordHasher(keyer)
+    passwords = PasswordPolicy(CommonPasswords())
+    sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
+    limits = ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer)
+    lockout = Lockout(
+        accounts,
+        events,
+        notices,
+        LockoutPolicy(settings.lockout_threshold, timedelta(seconds=settings.lockout_seconds)),
+    )
+    return LoginServices(
+        login=LoginService(
+            accounts=accounts,
+            lockout=lockout,
+            attempts=DynamoDbLoginAttempts(dynamodb, settings.challenges_table),
+            sessions=sessions,
+            contacts=contacts,
+            letters=letters,
+            hasher=hasher,
+            sealer=sealer,
+            sms=sms,
+            events=events,
+            notices=notices,
+            limits=limits,
+            keyer=keyer,
+            random=random,
+            clock=clock,
+            allow_synthetic=settings.allow_synthetic_identity_numbers,
+            public_domain=settings.public_domain,
+        ),
+        sessions=sessions,
+        credentials=CredentialService(
+            accounts=accounts,
+            lockout=lockout,
+            sessions=sessions,
+            population=population,
+            passwords=passwords,
+            hasher=hasher,
+            sealer=sealer,
+            events=events,
+            notices=notices,
+            clock=clock,
+        ),
+        resets=PasswordResetService(
+            accounts=accounts,
+            resets=DynamoDbPasswordResets(dynamodb, settings.challenges_table),
+            completion=DynamoDbResetCompletion(
+                dynamodb,
+                users_table=settings.users_table,
+                letters_table=settings.pin_letters_table,
+                challenges_table=settings.challenges_table,
+            ),
+            letters=letters,
+            contacts=contacts,
+            population=population,
+            passwords=passwords,
+            hasher=hasher,
+            sms=sms,
+            email=SesEmailSender(client("sesv2"), settings.email_sender),
+            events=events,
+            notices=notices,
+            limits=limits,
+            keyer=keyer,
+            random=random,
+            clock=clock,
+            allow_synthetic=settings.allow_synthetic_identity_numbers,
+            public_domain=settings.public_domain,
+        ),
+        profile=ProfileService(
+            sessions=sessions, users=accounts, population=population, contacts=contacts, letters=letters, events=events
+        ),
     )
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, iso, to_item
-from minid.domain.events import KEPT_FOR, SecurityEvent
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.errors import NotFound
+from minid.domain.events import KEPT_FOR, EventPage, SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+PAGE_LIMIT = 100
 
 
 class DynamoDbSecurityEventLog:
@@ -36,3 +43,45 @@ class DynamoDbSecurityEventLog:
         except ClientError as error:
             if not conditional_check_failed(error):
                 raise
+
+    def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :person",
+            "ExpressionAttributeValues": to_item({":person": person}),
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, PAGE_LIMIT)),
+        }
+        if cursor is not None:
+            kwargs["ExclusiveStartKey"] = to_item({"pk": person, "sk": _decode(cursor)})
+        response = self._client.query(**kwargs)
+        events = [_event(from_item(item)) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return EventPage(events, _encode(from_item(last)["sk"]) if last else None)
+
+
+def _event(values: dict[str, Any]) -> SecurityEvent:
+    return SecurityEvent(
+        type=SecurityEventType(values["type"]),
+        at=datetime.fromisoformat(values["at"]),
+        reference=values["reference"],
+        detail={str(k): str(v) for k, v in values.get("detail", {}).items()},
+    )
+
+
+def _encode(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    """A cursor is the last sort key seen; anything else is not a cursor."""
+    try:
+        sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise NotFound("There is no such page of events.") from None
+    if not _SORT_KEY.fullmatch(sort_key):
+        raise NotFound("There is no such page of events.")
+    return sort_key
+
+
+_SORT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.+\-]+#[a-z\-]+#[\w\-:]+")

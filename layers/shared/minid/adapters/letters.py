@@ -84,6 +84,21 @@ class DynamoDbPinLetters:
         letter = self.get(active or NO_LETTER)
         return letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None
 
+    def use_code(self, letter_id: str, index: int, at: datetime) -> bool:
+        try:
+            self._update_letter(
+                letter_id,
+                "SET used.#index = :at",
+                {":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value},
+                condition="#status = :dispatched AND attribute_not_exists(used.#index)",
+                names={"#status": "status", "#index": str(index)},
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
     def record_pin_failure(self, letter_id: str) -> int:
         response = self._client.update_item(
             TableName=self._table,

@@ -5,13 +5,15 @@ call one domain service each, and hand events to `handle()`.
 """
 
 from minid.api.problems import BODY_PROBLEMS, Problem, responses
-from minid.api.resolver import MAX_BODY_BYTES, NO_SUCH_ROUTE, create_resolver, handle
+from minid.api.resolver import MAX_BODY_BYTES, NO_SUCH_ROUTE, bearer_token, client_address, create_resolver, handle
 
 __all__ = [
     "BODY_PROBLEMS",
     "MAX_BODY_BYTES",
     "NO_SUCH_ROUTE",
     "Problem",
+    "bearer_token",
+    "client_address",
     "create_resolver",
     "handle",
     "responses",

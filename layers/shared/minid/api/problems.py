@@ -14,6 +14,7 @@ from minid.domain.codes import RateLimited
 from minid.domain.contacts import InvalidContact
 from minid.domain.errors import AuthenticationFailed, Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
 from minid.domain.passwords import WeakPassword
+from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -61,6 +62,7 @@ DOMAIN_PROBLEMS: dict[type[DomainError], ProblemType] = {
     WeakPassword: ProblemType("weak-password", "Weak password", HTTPStatus.UNPROCESSABLE_ENTITY),
     InvalidContact: ProblemType("invalid-contact", "Invalid contact", HTTPStatus.UNPROCESSABLE_ENTITY),
     RateLimited: ProblemType("rate-limited", "Too many requests", HTTPStatus.TOO_MANY_REQUESTS),
+    ReauthenticationRequired: ProblemType("reauthentication-required", "Log in again", HTTPStatus.UNAUTHORIZED),
 }
 
 _OPENAPI_PROBLEMS: dict[int, str] = {
@@ -102,7 +104,10 @@ def domain_problem(error: DomainError) -> Response[str]:
     retry_after = error.retry_after if isinstance(error, RateLimited) else None
     for cls in type(error).__mro__:
         if cls in DOMAIN_PROBLEMS:
-            return problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors, retry_after=retry_after)
+            response = problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors, retry_after=retry_after)
+            if isinstance(error, Unauthenticated):
+                response.headers["WWW-Authenticate"] = 'Bearer realm="MinID"'
+            return response
     raise LookupError(f"{type(error).__name__} has no problem type") from error
 
 

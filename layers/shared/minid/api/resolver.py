@@ -133,6 +133,20 @@ def _precheck(event: dict[str, Any]) -> Response[str] | None:
     return None
 
 
+def bearer_token(app: APIGatewayHttpResolver) -> str | None:
+    """The token of `Authorization: Bearer <token>`, if the request has one."""
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def client_address(app: APIGatewayHttpResolver) -> str:
+    """The client as API Gateway saw it (its IP address), for per-client limits."""
+    return str(app.current_event.request_context.http.source_ip)
+
+
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Resolve one HTTP API event, with the checks and headers every route shares."""
     refused = _precheck(event)

@@ -30,14 +30,15 @@ from minid.domain.contacts import (
     normalize_email,
     normalize_mobile,
 )
-from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, InvalidIdentityNumber, NotFound
+from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
+from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
-from minid.domain.passwords import PasswordHasher, PasswordPolicy, PersonalFacts
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, PersonalFacts, personal_facts
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.time import Clock, today_in_norway
@@ -45,7 +46,6 @@ from minid.domain.time import Clock, today_in_norway
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
-MAX_PIN_FAILURES_PER_LETTER = 5
 
 
 class EnrolmentStatus(StrEnum):
@@ -164,6 +164,7 @@ class EnrolmentService:
         self._population = population
         self._letters = letters
         self._enrolments = enrolments
+        self._wrong_pins = WrongPinCodes(letters, events, notices)
         self._users = users
         self._activation = activation
         self._contacts = contacts
@@ -268,32 +269,13 @@ class EnrolmentService:
         current = self._enrolments.get(enrolment.enrolment_id)
         if current is not None and current.pin_tries >= MAX_PIN_TRIES:
             self._enrolments.end(enrolment.enrolment_id)
-        if letter is None or letter.status is not LetterStatus.DISPATCHED:
-            return
-        if self._letters.record_pin_failure(letter.letter_id) >= MAX_PIN_FAILURES_PER_LETTER:
-            self._letters.block(letter.person, [letter.letter_id], now)
-            self._events.record(
-                letter.person,
-                SecurityEvent(
-                    SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id, {"reason": "wrong-pin-codes"}
-                ),
-            )
-            self._notices.enqueue(Notice(f"{letter.letter_id}:blocked", NoticeKind.PIN_LETTER_BLOCKED, letter.person))
+        self._wrong_pins.record(letter, now)
 
     def _facts(self, person: PersonKey) -> PersonalFacts:
         found = self._population.find(person)
         if found is None:
             raise AuthenticationFailed()
-        keyer = self._keyer
-
-        def is_identity_number(digits: str) -> bool:
-            try:
-                number = parse_identity_number(digits, allow_synthetic=True, today=today_in_norway(self._clock))
-            except InvalidIdentityNumber:
-                return False
-            return keyer.person_key(number) == person
-
-        return PersonalFacts(found.birth_date, (found.given_name, found.family_name), is_identity_number)
+        return personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
 
     def _send_codes(self, contacts: PendingContacts, codes: Mapping[Channel, str]) -> None:
         for channel, code in codes.items():

@@ -19,6 +19,15 @@ class SecurityEventType(StrEnum):
     PIN_LETTER_BLOCKED = "pin-letter-blocked"
     ENROLLED = "enrolled"
     RE_ENROLLED = "re-enrolled"
+    LOGIN_SUCCEEDED = "login-succeeded"
+    LOGIN_FAILED = "login-failed"
+    ACCOUNT_LOCKED = "account-locked"
+    ACCOUNT_UNLOCKED = "account-unlocked"
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105  (an event, not a password)
+    PASSWORD_RESET = "password-reset"  # noqa: S105
+    TOTP_ADDED = "totp-added"
+    TOTP_REMOVED = "totp-removed"
+    LOGGED_OUT = "logged-out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +38,17 @@ class SecurityEvent:
     detail: dict[str, str] = field(default_factory=dict)  # never a secret or contact detail
 
 
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[SecurityEvent]
+    next_cursor: str | None
+
+
 class SecurityEventLog(Protocol):
     def record(self, person: PersonKey, event: SecurityEvent) -> None:
         """Record once: recording the same event again (a retry) changes nothing."""
+        ...
+
+    def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
+        """The person's events, newest first, from the cursor on. An invalid cursor is a NotFound."""
         ...

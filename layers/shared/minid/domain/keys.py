@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
-from typing import NewType
+from typing import NewType, Protocol
 
-from minid.domain.identity import IdentityNumber
+from minid.domain.errors import InvalidIdentityNumber
+from minid.domain.identity import IdentityNumber, parse_identity_number
 
 # The keyed hash of a person's identity number: how every record of the person is found.
 PersonKey = NewType("PersonKey", str)
@@ -27,6 +29,10 @@ class KeyPurpose(StrEnum):
     PIN_CODE = "pin-code"
     ONE_TIME_CODE = "one-time-code"
     PASSWORD = "password"  # noqa: S105  (a purpose's name, not a password)
+    SESSION = "session"
+    CLIENT = "client"
+    SEAL = "seal"
+    DECOY = "decoy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,14 @@ class Keyer:
         """The key under which every record of this person is stored."""
         return PersonKey(self.digest(KeyPurpose.PERSON, identity_number.value))
 
+    def is_identity_number_of(self, digits: str, person: PersonKey) -> bool:
+        """Whether 11 digits are the identity number behind a person key (found by its keyed hash)."""
+        try:
+            number = parse_identity_number(digits, allow_synthetic=True, today=date.max)
+        except InvalidIdentityNumber:
+            return False
+        return hmac.compare_digest(self.person_key(number), person)
+
     def pin_code_hash(self, letter_id: str, index: int, code: str) -> str:
         """A PIN code as stored: bound to its letter and its number in the letter."""
         return self.digest(KeyPurpose.PIN_CODE, f"{letter_id}:{index}:{code}")
@@ -69,6 +83,26 @@ class Keyer:
         table of hashes cannot be attacked without the secret as well."""
         return self.digest(KeyPurpose.PASSWORD, password)
 
+    def session_key(self, token: str) -> str:
+        """A session token as stored: the token itself is only ever with its holder."""
+        return self.digest(KeyPurpose.SESSION, token)
+
+    def client_key(self, address: str) -> str:
+        """A client (its IP address) as rate limits count it."""
+        return self.digest(KeyPurpose.CLIENT, address)
+
+    def sealing_key(self) -> bytes:
+        """The key for what must be read back (AES-256-GCM): TOTP secrets, a session's identity number."""
+        return self._subkeys[KeyPurpose.SEAL]
+
     def matches(self, stored: str, candidate: str) -> bool:
         """Compare a stored keyed hash with a fresh one in constant time."""
         return hmac.compare_digest(stored, candidate)
+
+
+class Sealer(Protocol):
+    """Authenticated encryption for what must be stored and read back, bound to its purpose and owner."""
+
+    def seal(self, plaintext: str, *, purpose: str, owner: str) -> str: ...
+
+    def open(self, sealed: str, *, purpose: str, owner: str) -> str: ...

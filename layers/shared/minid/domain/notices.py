@@ -29,6 +29,10 @@ class NoticeKind(StrEnum):
     PIN_LETTER_BLOCKED = "pin-letter-blocked"
     ENROLLED = "enrolled"
     RE_ENROLLED = "re-enrolled"
+    ACCOUNT_LOCKED = "account-locked"
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105  (an event, not a password)
+    PASSWORD_RESET = "password-reset"  # noqa: S105
+    SECOND_FACTOR_CHANGED = "second-factor-changed"
 
 
 class Channel(StrEnum):
@@ -225,12 +229,54 @@ def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, st
     )
 
 
+def _locked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Your MinID is locked for an hour",
+            "Someone failed to log in to your MinID three times in a row, so it is locked for an hour.",
+            "If it was you, wait an hour, or reset your password with your PIN code letter. If it was not you, "
+            f"call MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    return (
+        "MinID-en din er sperret i en time",
+        "Noen har prøvd å logge inn med MinID-en din med feil opplysninger tre ganger på rad, så den er sperret "
+        "i en time.",
+        "Var det deg, kan du vente en time eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, ring "
+        f"brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
+def _credential_changed(what_en: str, what_nb: str) -> Callable[[Language, Mapping[str, str]], tuple[str, str, str]]:
+    def texts(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+        if language is Language.ENGLISH:
+            return (
+                f"Your MinID {what_en}",
+                f"Your MinID {what_en}.",
+                f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+            )
+        return (
+            f"{what_nb[0].upper()}{what_nb[1:]}",
+            f"{what_nb[0].upper()}{what_nb[1:]}.",
+            f"Var det ikke deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+        )
+
+    return texts
+
+
 _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str, str]]] = {
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
     NoticeKind.PIN_LETTER_BLOCKED: _letter_blocked,
     NoticeKind.ENROLLED: _enrolled,
     NoticeKind.RE_ENROLLED: _re_enrolled,
+    NoticeKind.ACCOUNT_LOCKED: _locked,
+    NoticeKind.PASSWORD_CHANGED: _credential_changed("password was changed", "passordet ditt er endret"),
+    NoticeKind.PASSWORD_RESET: _credential_changed(
+        "password was reset with your PIN code letter", "passordet ditt er laget på nytt med PIN-kodebrevet"
+    ),
+    NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
+        "authenticator app was added or removed", "en autentiseringsapp er lagt til eller fjernet"
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Protocol
 
 from minid.domain.errors import DomainError, FieldError
+from minid.domain.population import Person
 
 MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
@@ -52,6 +53,10 @@ class PersonalFacts:
     birth_date: date
     names: tuple[str, ...]
     is_identity_number: Callable[[str], bool]
+
+
+def personal_facts(person: Person, is_identity_number: Callable[[str], bool]) -> PersonalFacts:
+    return PersonalFacts(person.birth_date, (person.given_name, person.family_name), is_identity_number)
 
 
 def _birth_date_forms(day: date) -> set[str]:

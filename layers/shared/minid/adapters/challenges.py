@@ -1,0 +1,182 @@
+"""Login attempts and password resets on DynamoDB (the challenges table, gone after their TTL).
+
+pk `login#<id>` and `reset#<id>`. Tries are counted by conditional updates before a code is judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.keys import PersonKey
+from minid.domain.login import LoginAttempt, LoginStatus, SecondFactor
+from minid.domain.notices import Channel
+from minid.domain.password_reset import PasswordReset, ResetStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class _Challenges:
+    prefix = ""
+    pending = ""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, challenge_id: str) -> dict[str, Any]:
+        return to_item({"pk": f"{self.prefix}#{challenge_id}"})
+
+    def _put(self, challenge_id: str, values: Mapping[str, Any]) -> None:
+        item = to_item({"pk": f"{self.prefix}#{challenge_id}", **values})
+        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def _get(self, challenge_id: str) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self._table, Key=self._key(challenge_id), ConsistentRead=True).get(
+            "Item"
+        )
+        return from_item(item) if item else None
+
+    def _update(self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str) -> bool:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(challenge_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if "#status" in expression + condition:
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+        try:
+            self._client.update_item(**kwargs)
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
+    def reserve_try(self, challenge_id: str, limit: int, now: datetime) -> bool:
+        return self._update(
+            challenge_id,
+            "ADD tries :one",
+            {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())},
+            "tries < :limit AND #status = :pending AND expires_at > :now",
+        )
+
+    def refund_try(self, challenge_id: str) -> None:
+        self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
+
+    def finish(self, challenge_id: str) -> bool:
+        return self._update(
+            challenge_id,
+            "SET #status = :done REMOVE code_hash",
+            {":done": "done", ":pending": self.pending},
+            "#status = :pending",
+        )
+
+    def end(self, challenge_id: str) -> None:
+        self._update(challenge_id, "SET #status = :ended REMOVE code_hash", {":ended": "ended"}, "attribute_exists(pk)")
+
+
+class DynamoDbLoginAttempts(_Challenges):
+    prefix = "login"
+    pending = LoginStatus.PENDING.value
+
+    def create(self, attempt: LoginAttempt) -> None:
+        self._put(
+            attempt.login_id,
+            {
+                "login_id": attempt.login_id,
+                "person": attempt.person,
+                "second_factor": attempt.second_factor.value,
+                "identity": attempt.identity_sealed,
+                "created_at": iso(attempt.created_at),
+                "expires_at": int(attempt.expires_at.timestamp()),
+                "status": attempt.status.value,
+                "tries": 0,
+                "resends": 0,
+                "code_hash": attempt.code_hash,
+                "codes_sent_at": iso(attempt.codes_sent_at) if attempt.codes_sent_at else None,
+                "letter_id": attempt.letter_id,
+                "pin_index": attempt.pin_index,
+            },
+        )
+
+    def get(self, login_id: str) -> LoginAttempt | None:
+        values = self._get(login_id)
+        if values is None:
+            return None
+        sent_at = values.get("codes_sent_at")
+        return LoginAttempt(
+            login_id=values["login_id"],
+            person=PersonKey(values["person"]),
+            second_factor=SecondFactor(values["second_factor"]),
+            identity_sealed=values["identity"],
+            created_at=datetime.fromisoformat(values["created_at"]),
+            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+            status=LoginStatus(values["status"]),
+            tries=int(values.get("tries", 0)),
+            resends=int(values.get("resends", 0)),
+            code_hash=values.get("code_hash"),
+            codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
+            letter_id=values.get("letter_id"),
+            pin_index=int(values["pin_index"]) if "pin_index" in values else None,
+        )
+
+    def record_resend(self, login_id: str, code_hash: str, now: datetime, resends_before: int) -> bool:
+        return self._update(
+            login_id,
+            "SET code_hash = :hash, codes_sent_at = :now, resends = :after",
+            {
+                ":hash": code_hash,
+                ":now": iso(now),
+                ":before": resends_before,
+                ":after": resends_before + 1,
+                ":pending": self.pending,
+            },
+            "resends = :before AND #status = :pending",
+        )
+
+
+class DynamoDbPasswordResets(_Challenges):
+    prefix = "reset"
+    pending = ResetStatus.PENDING.value
+
+    def create(self, reset: PasswordReset) -> None:
+        self._put(
+            reset.reset_id,
+            {
+                "reset_id": reset.reset_id,
+                "person": reset.person,
+                "letter_id": reset.letter_id,
+                "pin_index": reset.pin_index,
+                "channel": reset.channel.value,
+                "created_at": iso(reset.created_at),
+                "expires_at": int(reset.expires_at.timestamp()),
+                "status": reset.status.value,
+                "tries": 0,
+                "code_hash": reset.code_hash,
+            },
+        )
+
+    def get(self, reset_id: str) -> PasswordReset | None:
+        values = self._get(reset_id)
+        if values is None:
+            return None
+        return PasswordReset(
+            reset_id=values["reset_id"],
+            person=PersonKey(values["person"]) if values.get("person") else None,
+            letter_id=values.get("letter_id"),
+            pin_index=int(values["pin_index"]),
+            channel=Channel(values["channel"]),
+            created_at=datetime.fromisoformat(values["created_at"]),
+            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+            status=ResetStatus(values["status"]),
+            tries=int(values.get("tries", 0)),
+            code_hash=values.get("code_hash"),
+        )

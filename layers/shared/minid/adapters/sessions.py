@@ -1,0 +1,67 @@
+"""Sessions on DynamoDB (the sessions table, pk the keyed hash of the token, gone at its absolute end)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.keys import PersonKey
+from minid.domain.sessions import Amr, Session
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoDbSessionStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, session: Session) -> None:
+        item = {
+            "pk": session.key,
+            "person": session.person,
+            "identity": session.identity_sealed,
+            "amr": [amr.value for amr in session.amr],
+            "auth_time": iso(session.auth_time),
+            "last_seen_at": iso(session.last_seen_at),
+            "ends_at": iso(session.expires_at),
+            "epoch": session.epoch,
+            "expires_at": int(session.expires_at.timestamp()),
+        }
+        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+    def get(self, key: str) -> Session | None:
+        item = self._client.get_item(TableName=self._table, Key=to_item({"pk": key}), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        values = from_item(item)
+        return Session(
+            key=values["pk"],
+            person=PersonKey(values["person"]),
+            identity_sealed=values["identity"],
+            amr=tuple(Amr(v) for v in values["amr"]),
+            auth_time=datetime.fromisoformat(values["auth_time"]),
+            last_seen_at=datetime.fromisoformat(values["last_seen_at"]),
+            expires_at=datetime.fromisoformat(values["ends_at"]),
+            epoch=int(values["epoch"]),
+        )
+
+    def touch(self, key: str, now: datetime) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": key}),
+                UpdateExpression="SET last_seen_at = :now",
+                ConditionExpression="attribute_exists(pk) AND last_seen_at < :now",
+                ExpressionAttributeValues=to_item({":now": iso(now)}),
+            )
+        except ClientError as error:
+            if not conditional_check_failed(error):
+                raise
+
+    def delete(self, key: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=to_item({"pk": key}))

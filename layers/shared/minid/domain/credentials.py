@@ -1,0 +1,116 @@
+"""A logged-in person's credentials: `PUT /v1/me/password` and the authenticator app (`/v1/me/totp`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from minid.domain.accounts import Accounts
+from minid.domain.errors import AuthenticationFailed, Conflict
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.keys import PersonKey, Sealer
+from minid.domain.lockout import Lockout
+from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
+from minid.domain.population import PopulationRegister
+from minid.domain.sessions import Session, Sessions
+from minid.domain.time import Clock
+from minid.domain.totp import matching_step, new_secret, provisioning_uri
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    secret: str = field(repr=False)
+    otpauth_uri: str = field(repr=False)
+
+
+class CredentialService:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        lockout: Lockout,
+        sessions: Sessions,
+        population: PopulationRegister,
+        passwords: PasswordPolicy,
+        hasher: PasswordHasher,
+        sealer: Sealer,
+        events: SecurityEventLog,
+        notices: NoticeQueue,
+        clock: Clock,
+    ) -> None:
+        self._accounts = accounts
+        self._lockout = lockout
+        self._sessions = sessions
+        self._population = population
+        self._passwords = passwords
+        self._hasher = hasher
+        self._sealer = sealer
+        self._events = events
+        self._notices = notices
+        self._clock = clock
+
+    def change_password(self, session: Session, current: str, new: str) -> None:
+        """The current password, then a new one under the policy; every session ends, the contacts are told."""
+        now = self._clock.now()
+        person = session.person
+        account = self._accounts.find(person)
+        if account is None or not self._lockout.reserve(person, now):
+            raise AuthenticationFailed("The current password is wrong.")
+        if not self._hasher.verify(account.password_hash, current):
+            self._lockout.failed(person, now, "password-change")
+            raise AuthenticationFailed("The current password is wrong.")
+        self._lockout.release(person)
+        identity_number = self._sessions.identity_number(session)
+        found = self._population.find(person)
+        facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
+        self._passwords.check(new, facts)
+        self._accounts.set_password(person, self._hasher.hash(new), now)
+        reference = str(uuid.uuid4())
+        self._record(person, SecurityEventType.PASSWORD_CHANGED, now, reference)
+        self._notices.enqueue(Notice(f"{reference}:password", NoticeKind.PASSWORD_CHANGED, person))
+
+    def begin_totp(self, session: Session) -> TotpEnrolment:
+        """A new secret for an authenticator app; it counts once a code from the app confirms it.
+        The app shows it as "MinID (<given name>)", never with the identity number."""
+        account = self._accounts.find(session.person)
+        if account is None:
+            raise AuthenticationFailed()
+        secret = new_secret()
+        self._accounts.set_totp_pending(session.person, self._sealer.seal(secret, purpose="totp", owner=session.person))
+        person = self._population.find(session.person)
+        label = person.given_name.split()[0] if person else "MinID"
+        return TotpEnrolment(secret, provisioning_uri(secret, label))
+
+    def confirm_totp(self, session: Session, code: str) -> None:
+        now = self._clock.now()
+        account = self._accounts.find(session.person)
+        if account is None or account.totp_pending is None:
+            raise Conflict("Add an authenticator app first (POST /v1/me/totp).")
+        secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
+        step = matching_step(secret, code, now)
+        if step is None or not self._accounts.confirm_totp(session.person, account.totp_pending, step):
+            raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
+        self._changed(session.person, SecurityEventType.TOTP_ADDED, now)
+
+    def remove_totp(self, session: Session) -> None:
+        now = self._clock.now()
+        if not self._accounts.remove_totp(session.person):
+            raise Conflict("There is no authenticator app to remove.")
+        self._changed(session.person, SecurityEventType.TOTP_REMOVED, now)
+
+    def _changed(self, person: PersonKey, kind: SecurityEventType, now: datetime) -> None:
+        reference = str(uuid.uuid4())
+        self._record(person, kind, now, reference)
+        self._notices.enqueue(Notice(f"{reference}:second-factor", NoticeKind.SECOND_FACTOR_CHANGED, person))
+
+    def _record(
+        self,
+        person: PersonKey,
+        kind: SecurityEventType,
+        now: datetime,
+        reference: str,
+        detail: dict[str, str] | None = None,
+    ) -> None:
+        self._events.record(person, SecurityEvent(kind, now, reference, detail or {}))

@@ -1,0 +1,33 @@
+"""Guessing a letter's codes: 5 wrong PIN codes on one letter, over every enrolment, login and reset,
+block the letter and tell its owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.ports import PinLetters
+from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+
+MAX_PIN_FAILURES_PER_LETTER = 5
+
+
+class WrongPinCodes:
+    def __init__(self, letters: PinLetters, events: SecurityEventLog, notices: NoticeQueue) -> None:
+        self._letters = letters
+        self._events = events
+        self._notices = notices
+
+    def record(self, letter: PinLetter | None, now: datetime) -> None:
+        """Count a wrong code against a posted letter; at the fifth, block it and tell the person."""
+        if letter is None or letter.status is not LetterStatus.DISPATCHED:
+            return
+        if self._letters.record_pin_failure(letter.letter_id) < MAX_PIN_FAILURES_PER_LETTER:
+            return
+        self._letters.block(letter.person, [letter.letter_id], now)
+        self._events.record(
+            letter.person,
+            SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id, {"reason": "wrong-pin-codes"}),
+        )
+        self._notices.enqueue(Notice(f"{letter.letter_id}:blocked", NoticeKind.PIN_LETTER_BLOCKED, letter.person))

@@ -1,0 +1,44 @@
+"""Failures in a row lock an account: counted before they are judged, told to the person when they lock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from minid.domain.accounts import Accounts, LockoutPolicy
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.keys import PersonKey
+from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+
+
+class Lockout:
+    def __init__(
+        self, accounts: Accounts, events: SecurityEventLog, notices: NoticeQueue, policy: LockoutPolicy | None = None
+    ) -> None:
+        self._accounts = accounts
+        self._events = events
+        self._notices = notices
+        self.policy = policy or LockoutPolicy()
+
+    def reserve(self, person: PersonKey, now: datetime) -> bool:
+        """Count the coming attempt as failed until it is known to be otherwise; False when locked."""
+        return self._accounts.reserve_attempt(person, self.policy, now)
+
+    def release(self, person: PersonKey) -> None:
+        self._accounts.release_attempt(person)
+
+    def succeeded(self, person: PersonKey) -> None:
+        self._accounts.record_success(person)
+
+    def failed(self, person: PersonKey, now: datetime, reason: str, reference: str | None = None) -> None:
+        """Record the failure; at the threshold, lock the account and tell the person (once)."""
+        reference = reference or str(uuid.uuid4())
+        self._events.record(person, SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason}))
+        if self._accounts.lock(person, self.policy, now):
+            self._events.record(person, SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference))
+            self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person))
+
+    def unlock_expired(self, person: PersonKey, locked_until: datetime | None, now: datetime) -> None:
+        """A lock that has run out is removed at the next attempt, and the removal recorded."""
+        if locked_until is not None and locked_until <= now and self._accounts.unlock_expired(person, now):
+            self._events.record(person, SecurityEvent(SecurityEventType.ACCOUNT_UNLOCKED, now, str(uuid.uuid4())))

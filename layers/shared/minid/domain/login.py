@@ -1,0 +1,302 @@
+"""Login: the identity number and password, then a second factor, then a session.
+
+The first step answers one 401 for every failure (an unknown person, a wrong password, a locked or
+inactive account), after the same work: an unknown person's password is checked against a dummy hash.
+The second factor is a 6-digit code by SMS (`Minid-OTC`), a PIN code from the active letter asked for
+by number (`Minid-PIN`), or a code from an authenticator app (`Minid-TOTP`).
+
+Failures in a row (a wrong password or a wrong second factor) lock the account; each attempt is
+counted before it is judged, so that concurrent attempts cannot get past the threshold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.accounts import Accounts, AccountStatus, UserAccount
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.contacts import ContactRegister, Language
+from minid.domain.errors import AuthenticationFailed, Conflict
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import Keyer, PersonKey, Sealer
+from minid.domain.letters.guard import WrongPinCodes
+from minid.domain.letters.model import LetterStatus
+from minid.domain.letters.ports import PinLetters
+from minid.domain.lockout import Lockout
+from minid.domain.notices import Channel, NoticeQueue, SmsSender
+from minid.domain.passwords import PasswordHasher
+from minid.domain.random import RandomSource
+from minid.domain.rate_limits import CODES_SENT, IDENTITY_ATTEMPTS, ClientLimits
+from minid.domain.sessions import Amr, IssuedSession, Sessions
+from minid.domain.time import Clock, today_in_norway
+from minid.domain.totp import matching_step
+
+LOGIN_LIFETIME = CODE_LIFETIME
+
+
+class SecondFactor(StrEnum):
+    SMS = "sms"
+    PIN = "pin"
+    TOTP = "totp"
+
+
+AMR = {SecondFactor.SMS: Amr.ONE_TIME_CODE, SecondFactor.PIN: Amr.PIN, SecondFactor.TOTP: Amr.TOTP}
+
+
+class LoginStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    login_id: str
+    person: PersonKey
+    second_factor: SecondFactor
+    identity_sealed: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    status: LoginStatus = LoginStatus.PENDING
+    tries: int = 0
+    resends: int = 0
+    code_hash: str | None = field(default=None, repr=False)
+    codes_sent_at: datetime | None = None
+    letter_id: str | None = None
+    pin_index: int | None = None
+
+    def open(self, now: datetime) -> bool:
+        return self.status is LoginStatus.PENDING and now < self.expires_at
+
+
+class LoginAttempts(Protocol):
+    def create(self, attempt: LoginAttempt) -> None: ...
+
+    def get(self, login_id: str) -> LoginAttempt | None: ...
+
+    def reserve_try(self, login_id: str, limit: int, now: datetime) -> bool:
+        """Count a try, atomically, if fewer than `limit` are counted and the attempt is open."""
+        ...
+
+    def finish(self, login_id: str) -> bool:
+        """Close the attempt; True for the one call that closed it (a code is used once)."""
+        ...
+
+    def end(self, login_id: str) -> None: ...
+
+    def record_resend(self, login_id: str, code_hash: str, now: datetime, resends_before: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoginStarted:
+    login_id: str
+    second_factor: SecondFactor
+    pin_index: int | None
+    expires_in: int
+
+
+class SecondFactorUnavailable(Conflict):
+    detail = "This second factor is not available for you. Choose another, or order a new PIN code letter."
+
+
+# What an unknown person's password is checked against: a real argon2id hash (of random bytes nobody
+# kept) with the configured parameters, so that the check costs what a real one does.
+DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$rVuR29X7iO1xcb5zotSsKg$XxzvQI8YdRGH0xfGM5me4OmQ5rcQ+nUE9aaZRJimvkE"
+
+
+class LoginService:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        lockout: Lockout,
+        attempts: LoginAttempts,
+        sessions: Sessions,
+        contacts: ContactRegister,
+        letters: PinLetters,
+        hasher: PasswordHasher,
+        sealer: Sealer,
+        sms: SmsSender,
+        events: SecurityEventLog,
+        notices: NoticeQueue,
+        limits: ClientLimits,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        allow_synthetic: bool,
+        public_domain: str,
+        resend_policy: ResendPolicy | None = None,
+    ) -> None:
+        self._accounts = accounts
+        self._lockout = lockout
+        self._attempts = attempts
+        self._wrong_pins = WrongPinCodes(letters, events, notices)
+        self._sessions = sessions
+        self._contacts = contacts
+        self._letters = letters
+        self._hasher = hasher
+        self._sealer = sealer
+        self._sms = sms
+        self._events = events
+        self._limits = limits
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._allow_synthetic = allow_synthetic
+        self._public_domain = public_domain
+        self._resend_policy = resend_policy or ResendPolicy()
+
+    # ------------------------------------------------------------------ the password
+    def start(
+        self, identity_number: str, password: str, second_factor: SecondFactor | None, client: str
+    ) -> LoginStarted:
+        now = self._clock.now()
+        self._limits.hit(IDENTITY_ATTEMPTS, client, now)
+        number = parse_identity_number(
+            identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
+        )
+        person = self._keyer.person_key(number)
+        account = self._accounts.find(person)
+        if account is None or account.status is not AccountStatus.ACTIVE:
+            self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
+            raise AuthenticationFailed()
+        self._lockout.unlock_expired(person, account.locked_until, now)
+        if not self._lockout.reserve(person, now):
+            self._hasher.verify(account.password_hash, password)  # a locked account takes the same time
+            self._record(person, SecurityEventType.LOGIN_FAILED, now, str(uuid.uuid4()), {"reason": "locked"})
+            raise AuthenticationFailed()
+        if not self._hasher.verify(account.password_hash, password):
+            self._lockout.failed(person, now, "password")
+            raise AuthenticationFailed()
+        self._lockout.release(person)
+        if self._hasher.needs_rehash(account.password_hash):
+            self._accounts.rehash_password(person, account.password_hash, self._hasher.hash(password))
+        return self._second_factor(account, number.value, second_factor, client, now)
+
+    def _second_factor(
+        self, account: UserAccount, identity_number: str, chosen: SecondFactor | None, client: str, now: datetime
+    ) -> LoginStarted:
+        person = account.person
+        record = self._contacts.find(person)
+        mobile = record.mobile if record and record.mobile_verified_at else None
+        letter = self._letters.active_letter(person)
+        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+        available = {
+            SecondFactor.SMS: mobile is not None,
+            SecondFactor.TOTP: account.has_totp,
+            SecondFactor.PIN: bool(unused),
+        }
+        factor = chosen or next(
+            (f for f in (SecondFactor.SMS, SecondFactor.TOTP, SecondFactor.PIN) if available[f]), None
+        )
+        if factor is None or not available[factor]:
+            raise SecondFactorUnavailable()
+        login_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
+        attempt = LoginAttempt(
+            login_id=login_id,
+            person=person,
+            second_factor=factor,
+            identity_sealed=self._sealer.seal(identity_number, purpose="session", owner=person),
+            created_at=now,
+            expires_at=now + LOGIN_LIFETIME,
+        )
+        code = None
+        if factor is SecondFactor.SMS:
+            self._limits.hit(CODES_SENT, client, now)
+            code = new_code(self._random)
+            attempt = replace(
+                attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
+            )
+        elif factor is SecondFactor.PIN and letter is not None:
+            index = unused[self._random.randbelow(len(unused))]
+            attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index)
+        self._attempts.create(attempt)
+        if code is not None and mobile is not None:
+            language = record.language if record else Language.BOKMAL
+            self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
+        return LoginStarted(login_id, factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds()))
+
+    # ------------------------------------------------------------------ the second factor
+    def verify(self, login_id: str, code: str) -> IssuedSession:
+        now = self._clock.now()
+        attempt = self._attempts.get(login_id)
+        if attempt is None or not attempt.open(now):
+            raise AuthenticationFailed("The login has ended. Log in again.")
+        if not self._attempts.reserve_try(login_id, MAX_CODE_TRIES, now):
+            raise AuthenticationFailed("The login has ended. Log in again.")
+        person = attempt.person
+        account = self._accounts.find(person)
+        if account is None or not self._lockout.reserve(person, now):
+            raise AuthenticationFailed()
+        if not self._second_factor_holds(attempt, account, code, now):
+            self._lockout.failed(person, now, "second-factor", login_id)
+            if attempt.second_factor is SecondFactor.PIN and attempt.letter_id:
+                self._wrong_pins.record(self._letters.get(attempt.letter_id), now)
+            if attempt.tries + 1 >= MAX_CODE_TRIES:
+                self._attempts.end(login_id)
+            raise AuthenticationFailed("The code is wrong or has expired.")
+        if not self._attempts.finish(login_id):  # a concurrent verify of the same code won
+            self._lockout.release(person)
+            raise AuthenticationFailed("The login has ended. Log in again.")
+        self._lockout.succeeded(person)
+        amr = AMR[attempt.second_factor]
+        identity_number = self._sealer.open(attempt.identity_sealed, purpose="session", owner=person)
+        issued = self._sessions.issue(person, identity_number, (amr,), account.session_epoch, now)
+        self._record(person, SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
+        return issued
+
+    def _second_factor_holds(self, attempt: LoginAttempt, account: UserAccount, code: str, now: datetime) -> bool:
+        if attempt.second_factor is SecondFactor.SMS:
+            fresh = attempt.codes_sent_at is not None and now - attempt.codes_sent_at <= CODE_LIFETIME
+            candidate = self._keyer.one_time_code_hash(attempt.login_id, Channel.SMS, code)
+            return self._keyer.matches(attempt.code_hash or "", candidate) and fresh
+        if attempt.second_factor is SecondFactor.PIN:
+            if attempt.letter_id is None or attempt.pin_index is None:
+                return False
+            letter = self._letters.get(attempt.letter_id)
+            stored = letter.code_hashes.get(attempt.pin_index, "") if letter else ""
+            candidate = self._keyer.pin_code_hash(attempt.letter_id, attempt.pin_index, code)
+            return (
+                self._keyer.matches(stored, candidate)
+                and letter is not None
+                and letter.status is LetterStatus.DISPATCHED
+                and self._letters.use_code(attempt.letter_id, attempt.pin_index, now)
+            )
+        if account.totp_secret is None:
+            return False
+        secret = self._sealer.open(account.totp_secret, purpose="totp", owner=account.person)
+        step = matching_step(secret, code, now)
+        return step is not None and self._accounts.use_totp_step(account.person, step)
+
+    def resend(self, login_id: str, client: str) -> None:
+        now = self._clock.now()
+        attempt = self._attempts.get(login_id)
+        if attempt is None or not attempt.open(now):
+            raise AuthenticationFailed("The login has ended. Log in again.")
+        if attempt.second_factor is not SecondFactor.SMS:
+            raise Conflict("Only a code by SMS can be sent again.")
+        self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now)
+        record = self._contacts.find(attempt.person)
+        if record is None or record.mobile is None or record.mobile_verified_at is None:
+            raise Conflict("There is no verified mobile number to send the code to.")
+        self._limits.hit(CODES_SENT, client, now)
+        code = new_code(self._random)
+        code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
+        if not self._attempts.record_resend(login_id, code_hash, now, attempt.resends):
+            self._resend_policy.check(attempt.resends + 1, now, now)
+        self._sms.send_sms(record.mobile, code_message(code, record.language, self._public_domain).sms)
+
+    def _record(
+        self,
+        person: PersonKey,
+        kind: SecurityEventType,
+        now: datetime,
+        reference: str,
+        detail: dict[str, str] | None = None,
+    ) -> None:
+        self._events.record(person, SecurityEvent(kind, now, reference, detail or {}))

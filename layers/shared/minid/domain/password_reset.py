@@ -1,0 +1,226 @@
+"""A forgotten password: a PIN code from the active letter and a code to the verified mobile (else
+e-mail), then a new password. Every session ends, and the person's contacts are told.
+
+The start answers alike for everyone: for a person who cannot reset (unknown, no MinID, no usable
+letter, no verified contact) it is a decoy, asking for a code number drawn the same way and naming
+a channel chosen from the person key, so that asking again gives the same channel.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.accounts import Accounts, UserAccount
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code
+from minid.domain.contacts import ContactRegister, Language
+from minid.domain.errors import AuthenticationFailed
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import Keyer, KeyPurpose, PersonKey
+from minid.domain.letters.guard import WrongPinCodes
+from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
+from minid.domain.letters.ports import PinLetters
+from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
+from minid.domain.population import PopulationRegister
+from minid.domain.random import RandomSource
+from minid.domain.rate_limits import CODES_SENT, IDENTITY_ATTEMPTS, ClientLimits
+from minid.domain.time import Clock, today_in_norway
+
+RESET_LIFETIME = CODE_LIFETIME
+
+
+class ResetStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    reset_id: str
+    person: PersonKey | None  # None: a decoy
+    letter_id: str | None
+    pin_index: int
+    channel: Channel
+    created_at: datetime
+    expires_at: datetime
+    status: ResetStatus = ResetStatus.PENDING
+    tries: int = 0
+    code_hash: str | None = field(default=None, repr=False)
+
+    def open(self, now: datetime) -> bool:
+        return self.status is ResetStatus.PENDING and now < self.expires_at
+
+
+class PasswordResets(Protocol):
+    def create(self, reset: PasswordReset) -> None: ...
+
+    def get(self, reset_id: str) -> PasswordReset | None: ...
+
+    def reserve_try(self, reset_id: str, limit: int, now: datetime) -> bool: ...
+
+    def refund_try(self, reset_id: str) -> None: ...
+
+    def end(self, reset_id: str) -> None: ...
+
+
+class ResetCompletion(Protocol):
+    def complete(self, reset: PasswordReset, password_hash: str, now: datetime) -> bool:
+        """At once: the PIN code used up, the new password (every session ended, the lock lifted), and
+        the reset done. False, changing nothing, when the code or the reset is no longer usable."""
+        ...
+
+
+class PasswordResetService:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        resets: PasswordResets,
+        completion: ResetCompletion,
+        letters: PinLetters,
+        contacts: ContactRegister,
+        population: PopulationRegister,
+        passwords: PasswordPolicy,
+        hasher: PasswordHasher,
+        sms: SmsSender,
+        email: EmailSender,
+        events: SecurityEventLog,
+        notices: NoticeQueue,
+        limits: ClientLimits,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        allow_synthetic: bool,
+        public_domain: str,
+    ) -> None:
+        self._accounts = accounts
+        self._resets = resets
+        self._completion = completion
+        self._wrong_pins = WrongPinCodes(letters, events, notices)
+        self._letters = letters
+        self._contacts = contacts
+        self._population = population
+        self._passwords = passwords
+        self._hasher = hasher
+        self._sms = sms
+        self._email = email
+        self._events = events
+        self._notices = notices
+        self._limits = limits
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._allow_synthetic = allow_synthetic
+        self._public_domain = public_domain
+
+    def start(self, identity_number: str, client: str) -> PasswordReset:
+        now = self._clock.now()
+        self._limits.hit(IDENTITY_ATTEMPTS, client, now)
+        number = parse_identity_number(
+            identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
+        )
+        person = self._keyer.person_key(number)
+        account = self._accounts.find(person)
+        letter = self._letters.active_letter(person)
+        record = self._contacts.find(person)
+        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+        to: dict[Channel, str] = {}
+        if record is not None and record.mobile and record.mobile_verified_at:
+            to[Channel.SMS] = record.mobile
+        elif record is not None and record.email and record.email_verified_at:
+            to[Channel.EMAIL] = record.email
+        usable = account is not None and letter is not None and bool(unused) and bool(to)
+        reset_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
+        if not usable:
+            reset = self._decoy(reset_id, person, now)
+            self._resets.create(reset)
+            return reset
+        if letter is None:  # usable says otherwise; for the type checker
+            raise AuthenticationFailed()
+        ((channel, address),) = to.items()
+        self._limits.hit(CODES_SENT, client, now)
+        code = new_code(self._random)
+        reset = PasswordReset(
+            reset_id=reset_id,
+            person=person,
+            letter_id=letter.letter_id,
+            pin_index=unused[self._random.randbelow(len(unused))],
+            channel=channel,
+            created_at=now,
+            expires_at=now + RESET_LIFETIME,
+            code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
+        )
+        self._resets.create(reset)
+        message = code_message(code, record.language if record else Language.BOKMAL, self._public_domain)
+        if channel is Channel.SMS:
+            self._sms.send_sms(address, message.sms)
+        else:
+            self._email.send_email(address, message)
+        return reset
+
+    def _decoy(self, reset_id: str, person: PersonKey, now: datetime) -> PasswordReset:
+        # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
+        by_person = int(self._keyer.digest(KeyPurpose.DECOY, person)[:4], 16) % 10
+        return PasswordReset(
+            reset_id=reset_id,
+            person=None,
+            letter_id=None,
+            pin_index=self._random.randbelow(CODES_PER_LETTER) + 1,
+            channel=Channel.EMAIL if by_person == 0 else Channel.SMS,
+            created_at=now,
+            expires_at=now + RESET_LIFETIME,
+        )
+
+    def complete(self, reset_id: str, pin_code: str, code: str, new_password: str) -> None:
+        now = self._clock.now()
+        self._passwords.check(new_password)  # what holds for anyone, before anything about the person
+        reset = self._resets.get(reset_id)
+        if reset is None or not reset.open(now) or not self._resets.reserve_try(reset_id, MAX_CODE_TRIES, now):
+            raise AuthenticationFailed("The reset has ended. Start again.")
+        letter = self._letters.get(reset.letter_id or reset.reset_id)
+        if not self._codes_hold(reset, letter, pin_code, code, now):
+            self._wrong(reset, letter, now)
+            raise AuthenticationFailed()
+        person = reset.person
+        account = self._accounts.find(person) if person else None
+        if person is None or account is None:
+            raise AuthenticationFailed()
+        found = self._population.find(person)
+        self._resets.refund_try(reset_id)  # the codes were right: a weak password costs no try
+        facts = (
+            personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
+        )
+        self._passwords.check(new_password, facts)
+        if not self._completion.complete(reset, self._hasher.hash(new_password), now):
+            raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
+        self._done(account, reset, now)
+
+    def _codes_hold(
+        self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
+    ) -> bool:
+        """Both codes, each compared in constant time, whatever the other gave."""
+        pin_ok = self._keyer.matches(
+            letter.code_hashes.get(reset.pin_index, "") if letter else "",
+            self._keyer.pin_code_hash(reset.letter_id or reset.reset_id, reset.pin_index, pin_code),
+        )
+        code_ok = self._keyer.matches(
+            reset.code_hash or "", self._keyer.one_time_code_hash(reset.reset_id, reset.channel, code)
+        )
+        usable = letter is not None and letter.status is LetterStatus.DISPATCHED and reset.pin_index not in letter.used
+        return pin_ok and code_ok and usable and now - reset.created_at <= CODE_LIFETIME
+
+    def _wrong(self, reset: PasswordReset, letter: PinLetter | None, now: datetime) -> None:
+        current = self._resets.get(reset.reset_id)
+        if current is not None and current.tries >= MAX_CODE_TRIES:
+            self._resets.end(reset.reset_id)
+        self._wrong_pins.record(letter, now)
+
+    def _done(self, account: UserAccount, reset: PasswordReset, now: datetime) -> None:
+        self._events.record(account.person, SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id))
+        self._notices.enqueue(Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person))

@@ -1,0 +1,142 @@
+"""Sessions: what a successful login gives, and what every `me` route asks for.
+
+A session token is 256 random bits, given to the client once and stored only as a keyed hash.
+A session lasts 30 minutes without use and 2 hours at most. Every session of a person ends when
+the account's epoch rises (a password change or reset, a re-enrolment).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from minid.domain.accounts import Users
+from minid.domain.errors import AuthenticationFailed
+from minid.domain.keys import Keyer, PersonKey, Sealer
+from minid.domain.random import RandomSource
+from minid.domain.time import Clock
+
+ACR_SUBSTANTIAL = "idporten-loa-substantial"
+TOKEN_BYTES = 32  # 256 bits
+TOUCH_AFTER = timedelta(minutes=1)  # the idle clock is moved on at most once a minute
+
+
+class Amr(StrEnum):
+    """How the person authenticated, beside the password (ID-porten's amr values for MinID)."""
+
+    ONE_TIME_CODE = "Minid-OTC"
+    PIN = "Minid-PIN"
+    TOTP = "Minid-TOTP"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    idle: timedelta = timedelta(minutes=30)
+    absolute: timedelta = timedelta(hours=2)
+
+
+class Unauthenticated(AuthenticationFailed):
+    """No session, or one that has ended: the client logs in again."""
+
+    detail = "Log in to continue: the session is missing, has expired or has ended."
+
+
+class ReauthenticationRequired(AuthenticationFailed):
+    """The session is live, but this change needs a login less than 15 minutes old."""
+
+    detail = "Log in again to make this change: it needs a login from the last 15 minutes."
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    key: str  # the keyed hash of the token
+    person: PersonKey
+    identity_sealed: str = field(repr=False)
+    amr: tuple[Amr, ...]
+    auth_time: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # the absolute end
+    epoch: int
+
+    def idle_until(self, policy: SessionPolicy) -> datetime:
+        return min(self.last_seen_at + policy.idle, self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str = field(repr=False)
+    session: Session
+    expires_in: int
+
+
+class SessionStore(Protocol):
+    def create(self, session: Session) -> None: ...
+
+    def get(self, key: str) -> Session | None: ...
+
+    def touch(self, key: str, now: datetime) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class Sessions:
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        users: Users,
+        keyer: Keyer,
+        sealer: Sealer,
+        random: RandomSource,
+        clock: Clock,
+        policy: SessionPolicy | None = None,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._users = users
+        self._keyer = keyer
+        self._sealer = sealer
+        self._random = random
+        self.policy = policy or SessionPolicy()
+
+    def issue(
+        self, person: PersonKey, identity_number: str, amr: tuple[Amr, ...], epoch: int, now: datetime
+    ) -> IssuedSession:
+        token = base64.urlsafe_b64encode(bytes.fromhex(self._random.token_hex(TOKEN_BYTES))).rstrip(b"=").decode()
+        session = Session(
+            key=self._keyer.session_key(token),
+            person=person,
+            identity_sealed=self._sealer.seal(identity_number, purpose="session", owner=person),
+            amr=amr,
+            auth_time=now,
+            last_seen_at=now,
+            expires_at=now + self.policy.absolute,
+            epoch=epoch,
+        )
+        self._store.create(session)
+        return IssuedSession(token, session, int(self.policy.absolute.total_seconds()))
+
+    def authenticate(self, token: str | None) -> Session:
+        """The live session of a bearer token, or Unauthenticated. Using it keeps it alive."""
+        now = self._clock.now()
+        if not token or len(token) > 128:
+            raise Unauthenticated()
+        session = self._store.get(self._keyer.session_key(token))
+        if session is None or now >= session.idle_until(self.policy):
+            raise Unauthenticated()
+        account = self._users.find(session.person)
+        if account is None or account.session_epoch != session.epoch:
+            self._store.delete(session.key)
+            raise Unauthenticated()
+        if now - session.last_seen_at >= TOUCH_AFTER:
+            self._store.touch(session.key, now)
+        return session
+
+    def identity_number(self, session: Session) -> str:
+        return self._sealer.open(session.identity_sealed, purpose="session", owner=session.person)
+
+    def end(self, session: Session) -> None:
+        self._store.delete(session.key)

@@ -1,0 +1,32 @@
+"""Authenticator apps (TOTP, RFC 6238) through pyotp: 6 digits, 30-second steps, one step either side."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+
+import pyotp
+
+ISSUER = "MinID"
+STEP_SECONDS = 30
+WINDOW = 1  # steps accepted before and after the current one, for a clock that is a little off
+
+
+def new_secret() -> str:
+    """160 random bits in base32, from the operating system's cryptographic source (pyotp uses `secrets`)."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, label: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ISSUER)
+
+
+def matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code this is, within the window, compared in constant time; or None."""
+    totp = pyotp.TOTP(secret)
+    current = int(now.timestamp()) // STEP_SECONDS
+    found = None
+    for step in range(current - WINDOW, current + WINDOW + 1):
+        if hmac.compare_digest(totp.at(step * STEP_SECONDS), code):
+            found = step
+    return found

@@ -1,0 +1,392 @@
+"""Login, sessions, lockout, TOTP, password change and reset through the real handlers on moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+
+from local.population_seed import Category
+from minid import wiring
+from minid.adapters.accounts import DynamoDbAccounts
+from minid.adapters.dynamodb import iso, to_item
+from minid.domain.errors import AuthenticationFailed
+from minid.domain.identity import compose_identity_number
+from minid.domain.letters.model import LetterStatus
+from minid.domain.sessions import Unauthenticated
+from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.users import MovableClock, User, enrolled
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body) if response.body else None
+
+
+def account(user: User) -> Any:
+    accounts = DynamoDbAccounts(user.driver.dynamodb, user.driver.local.stack.refs["UsersTable"])
+    return accounts.find(user.driver.key(user.identity_number))
+
+
+# ---------------------------------------------------------------------- the three second factors
+def test_password_and_sms_code_give_a_session(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    started = user.start_login()
+    assert started.status == 200
+    login = body(started)
+    assert (login["second_factor"], login["expires_in"]) == ("sms", 600)
+    sms = driver.local.outbox.sms()[-1]
+    assert sms["to"] == user.mobile
+    assert sms["message"].endswith(f"@minid.example.no #{user.last_sms_code()}")
+
+    verified = user.verify(login["login_id"], user.last_sms_code())
+
+    assert verified.status == 200
+    token = body(verified)
+    assert token["token_type"] == "Bearer"
+    assert token["acr"] == "idporten-loa-substantial"
+    assert token["amr"] == ["Minid-OTC"]
+    assert len(token["access_token"]) >= 43  # 256 bits in base64url
+    me = body(user.call("GET", "/v1/me", token=token["access_token"]))
+    assert me["identity_number"] == user.identity_number
+    assert me["name"] == user.enrolling.person.person.name
+    assert me["contact"]["mobile"] == user.mobile
+    assert me["second_factors"] == ["sms", "pin"]
+
+
+def test_the_session_token_is_stored_only_as_a_keyed_hash(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    items = driver.dynamodb.scan(TableName=driver.local.stack.refs["SessionsTable"])["Items"]
+    stored = json.dumps(items)
+    assert items
+    assert token not in stored
+    assert user.identity_number not in stored
+
+
+def test_a_pin_code_from_the_letter_is_a_second_factor_and_is_used_up(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    logins = [body(user.start_login(second_factor="pin")) for _ in range(8)]
+    assert all(login["second_factor"] == "pin" for login in logins)
+    assert not {login["pin_index"] for login in logins} & set(user.enrolling.indices)  # the used ones
+    first = logins[0]
+    verified = user.verify(first["login_id"], user.codes[str(first["pin_index"])])
+    assert body(verified)["amr"] == ["Minid-PIN"]
+
+    same = next((x for x in logins[1:] if x["pin_index"] == first["pin_index"]), None)
+    if same is not None:  # another login asked for the same code before it was used: refused now
+        assert user.verify(same["login_id"], user.codes[str(first["pin_index"])]).status == 401
+    for _ in range(10):  # the used code is never asked for again
+        assert body(user.start_login(second_factor="pin"))["pin_index"] != first["pin_index"]
+
+
+def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile=None, email="kari@example.no")
+    token = user.login(second_factor="pin")
+    added = user.call("POST", "/v1/me/totp", token=token)
+    assert added.status == 201
+    secret = body(added)["secret"]
+    assert body(added)["otpauth_uri"].startswith("otpauth://totp/MinID:")
+    assert user.identity_number not in body(added)["otpauth_uri"]
+    assert user.call("POST", "/v1/me/totp/verify", {"code": "000000"}, token=token).status == 401
+    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
+
+    login = body(user.start_login())
+    assert login["second_factor"] == "totp"  # no mobile: the app is the default
+    code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))  # the confirming step is used
+    assert body(user.verify(login["login_id"], code))["amr"] == ["Minid-TOTP"]
+    replay = body(user.start_login())
+    assert user.verify(replay["login_id"], code).status == 401  # the same step twice: refused
+
+    assert user.call("DELETE", "/v1/me/totp", token=user.login(second_factor="pin")).status == 204
+    assert body(user.start_login())["second_factor"] == "pin"
+
+
+def test_a_factor_that_is_not_there_cannot_be_chosen(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile=None, email="ola@example.no")
+    for factor in ("sms", "totp"):
+        response = user.start_login(second_factor=factor)
+        assert response.status == 409
+        assert body(response)["type"] == "/problems/conflict"
+
+
+# ---------------------------------------------------------------------- failures and the lockout
+def test_three_wrong_passwords_lock_and_the_right_one_then_fails_alike(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    wrong = [user.start_login(password="not my password 1") for _ in range(3)]
+    assert {r.status for r in wrong} == {401}
+    right = user.start_login()
+    assert right.status == 401
+    assert (right.body, dict(right.headers)["Content-Type"]) == (wrong[0].body, dict(wrong[0].headers)["Content-Type"])
+    assert account(user).locked(account(user).locked_until - timedelta(seconds=1))
+    told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret i en time" in m["message"] for m in sms))
+    assert told[-1]["to"] == user.mobile
+
+
+def test_wrong_second_factors_count_toward_the_lock_and_a_success_resets_the_count(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    for _ in range(2):
+        login = body(user.start_login())
+        assert user.verify(login["login_id"], "000000").status == 401
+    user.login()  # two failures, then a success
+    assert account(user).failed_logins == 0
+    for _ in range(2):
+        assert user.start_login(password="wrong again here").status == 401
+    assert user.login()  # still not locked: the count started again
+
+
+def test_the_lock_lifts_after_the_hour(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    client = "203.0.113.9"
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            services.login.start(user.identity_number, "not my password", None, client)
+    with pytest.raises(AuthenticationFailed):
+        services.login.start(user.identity_number, user.password, None, client)
+    clock.advance(timedelta(minutes=59))
+    with pytest.raises(AuthenticationFailed):
+        services.login.start(user.identity_number, user.password, None, client)
+    clock.advance(timedelta(minutes=2))
+    assert services.login.start(user.identity_number, user.password, None, client).second_factor.value == "sms"
+    token = user.login()
+    types = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert "account-unlocked" in types
+    assert "account-locked" in types
+
+
+def test_concurrent_wrong_codes_accept_none_and_count_no_more_than_allowed(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    login = body(user.start_login())
+    answers: list[int] = []
+
+    def guess(code: str) -> None:
+        answers.append(user.verify(login["login_id"], code).status)
+
+    threads = [threading.Thread(target=guess, args=(f"{n:06d}",)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert set(answers) == {401}
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{login['login_id']}"})
+    )["Item"]
+    assert int(item["tries"]["N"]) == 3
+    assert account(user).locked_until is not None  # three failures in a row lock, and no more were judged
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended, right code or not
+
+
+def test_two_concurrent_verifies_of_the_right_code_issue_one_session(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+    answers: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(user.verify(login["login_id"], code).status)) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [200, 401]
+    assert len(driver.dynamodb.scan(TableName=driver.local.stack.refs["SessionsTable"])["Items"]) == 1
+
+
+def test_resend_limits_and_a_resend_never_gives_back_a_try(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    resend = f"/v1/login/{login['login_id']}/resend"
+    assert user.call("POST", resend).status == 429  # not 30 seconds yet
+    for _ in range(2):
+        assert user.verify(login["login_id"], "000000").status == 401
+    for _ in range(3):
+        back_date(driver, key)
+        assert user.call("POST", resend).status == 202
+    back_date(driver, key)
+    too_many = user.call("POST", resend)
+    assert too_many.status == 429
+    assert int(too_many.header("retry-after") or 0) > 0
+    assert user.verify(login["login_id"], "000000").status == 401  # the third try, after the resends
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended
+
+
+def back_date(driver: LetterDriver, key: dict[str, Any]) -> None:
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=key,
+        UpdateExpression="SET codes_sent_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    )
+
+
+def test_an_unknown_person_and_a_wrong_password_get_the_same_answer(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    unknown = compose_identity_number(date(1975, 5, 5), 222, synthetic=True)
+    no_minid = driver.person(Category.ADULT).identity_number
+    answers = [
+        user.start_login(password="wrong password here"),
+        user.call("POST", "/v1/login", {"identity_number": unknown, "password": "whatever it is"}),
+        user.call("POST", "/v1/login", {"identity_number": no_minid, "password": "whatever it is"}),
+    ]
+    assert {(a.status, a.body) for a in answers} == {(401, answers[0].body)}
+
+
+def test_one_client_cannot_spray_many_accounts(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    user.source_ip = "192.0.2.66"
+    answers = [user.call("POST", "/v1/login", {"identity_number": "01817000000", "password": "x"}) for _ in range(31)]
+    assert answers[-1].status == 429
+    assert int(answers[-1].header("retry-after") or 0) > 0
+    user.source_ip = "192.0.2.67"  # another client is not held back
+    assert user.start_login().status == 200
+
+
+# ---------------------------------------------------------------------- sessions
+def test_logout_ends_the_session(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("POST", "/v1/logout", token=token).status == 204
+    gone = user.call("GET", "/v1/me", token=token)
+    assert gone.status == 401
+    assert gone.header("www-authenticate") == 'Bearer realm="MinID"'
+    assert user.call("GET", "/v1/me").status == 401
+    assert user.call("GET", "/v1/me", token="x" * 43).status == 401
+
+
+def test_sessions_end_after_30_idle_minutes_and_after_2_hours_in_use(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    started = services.login.start(user.identity_number, user.password, None, "203.0.113.10")
+    issued = services.login.verify(started.login_id, user.last_sms_code())
+
+    clock.advance(timedelta(minutes=29))
+    services.sessions.authenticate(issued.token)  # in use: the idle clock starts again
+    clock.advance(timedelta(minutes=29))
+    services.sessions.authenticate(issued.token)
+    clock.advance(timedelta(minutes=31))
+    with pytest.raises(Unauthenticated):
+        services.sessions.authenticate(issued.token)  # idle too long
+
+    started = services.login.start(user.identity_number, user.password, None, "203.0.113.10")
+    issued = services.login.verify(started.login_id, user.last_sms_code())
+    for _ in range(4):
+        clock.advance(timedelta(minutes=29))
+        services.sessions.authenticate(issued.token)
+    clock.advance(timedelta(minutes=5))
+    with pytest.raises(Unauthenticated):
+        services.sessions.authenticate(issued.token)  # in use, but past 2 hours
+
+
+# ---------------------------------------------------------------------- the password
+def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token, other = user.login(), user.login(second_factor="pin")
+    change = "/v1/me/password"
+    assert (
+        user.call("PUT", change, {"current_password": "nope nope nope", "new_password": "x" * 20}, token).status == 401
+    )
+    weak = user.call("PUT", change, {"current_password": user.password, "new_password": "password"}, token)
+    assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+    done = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
+    assert done.status == 204
+    assert user.call("GET", "/v1/me", token=token).status == 401
+    assert user.call("GET", "/v1/me", token=other).status == 401
+    user.password = "ny og lang frase"
+    assert user.login()
+    wait_for(driver.local.outbox.sms, lambda sms: any("passordet ditt er endret" in m["message"].lower() for m in sms))
+
+
+def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    old_session = user.login()
+    started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+    assert started.status == 201
+    reset = body(started)
+    assert (reset["second_factor"], reset["expires_in"]) == ("sms", 600)
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    pin_code = user.codes[str(reset["pin_index"])]
+    wrong = user.call("POST", complete, {"pin_code": pin_code, "code": "000000", "new_password": "ny frase i dag"})
+    assert wrong.status == 401
+    done = user.call(
+        "POST", complete, {"pin_code": pin_code, "code": user.last_sms_code(), "new_password": "ny frase i dag"}
+    )
+    assert done.status == 204
+    assert user.call("GET", "/v1/me", token=old_session).status == 401
+    assert user.start_login().status == 401
+    user.password = "ny frase i dag"
+    assert user.login()
+    assert reset["pin_index"] in driver.only_letter(user.identity_number).used
+    wait_for(driver.local.outbox.sms, lambda sms: any("PIN-kodebrevet" in m["message"] for m in sms))
+
+
+def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    others = [driver.person(Category.ADULT).identity_number, driver.person(Category.DECEASED).identity_number]
+    shapes = set()
+    for number in [user.identity_number, *others]:
+        first = user.call("POST", "/v1/password-resets", {"identity_number": number})
+        again = user.call("POST", "/v1/password-resets", {"identity_number": number})
+        assert first.status == again.status == 201
+        assert body(first)["second_factor"] == body(again)["second_factor"]
+        shapes.add(tuple(sorted(body(first))))
+        if number != user.identity_number:
+            decoy = f"/v1/password-resets/{body(first)['reset_id']}/complete"
+            answer = user.call(
+                "POST", decoy, {"pin_code": "123456", "code": "123456", "new_password": "ny frase i dag"}
+            )
+            assert answer.status == 401
+    assert shapes == {("expires_in", "pin_index", "reset_id", "second_factor")}
+
+
+def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    for _ in range(3):
+        answer = user.call("POST", complete, {"pin_code": "000000", "code": "000000", "new_password": "ny frase i dag"})
+        assert answer.status == 401
+    right = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code(), "new_password": "x" * 20}
+    assert user.call("POST", complete, right).status == 401
+
+
+# ---------------------------------------------------------------------- the me routes
+def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    for n in range(20):
+        user.source_ip = f"198.51.100.{n}"  # many logins: from more than one place, as a person would
+        login = body(user.start_login())
+        user.verify(login["login_id"], user.last_sms_code())
+    token = user.login()
+    first = body(user.call("GET", "/v1/me/events", token=token))
+    assert len(first["events"]) == 20
+    assert first["next_cursor"]
+    times = [e["at"] for e in first["events"]]
+    assert times == sorted(times, reverse=True)
+    rest = body(user.call("GET", f"/v1/me/events?cursor={first['next_cursor']}", token=token))
+    assert rest["events"]
+    assert rest["events"][0]["at"] <= times[-1]
+    assert user.call("GET", "/v1/me/events?cursor=bm90LWEtY3Vyc29y", token=token).status == 404
+    for event in first["events"]:
+        assert user.last_sms_code() not in json.dumps(event)
+
+
+def test_a_person_lists_and_blocks_their_letters(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    letters = body(user.call("GET", "/v1/me/pin-letters", token=token))["letters"]
+    assert [(x["status"], x["codes_remaining"]) for x in letters] == [("dispatched", 18)]
+    blocked = user.call("POST", "/v1/me/pin-letters/block", token=token)
+    assert blocked.status == 200
+    assert body(blocked)["letters"][0]["status"] == "blocked"
+    assert driver.only_letter(user.identity_number).status is LetterStatus.BLOCKED
+    assert user.start_login(second_factor="pin").status == 409
+    assert user.call("GET", "/v1/me/pin-letters").status == 401

@@ -1,0 +1,86 @@
+"""Session lifetimes, TOTP time steps, per-client windows and sealing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from minid.adapters.sealing import AesGcmSealer
+from minid.domain.codes import RateLimited
+from minid.domain.keys import Keyer, Pepper, PersonKey
+from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.sessions import Session, SessionPolicy
+from minid.domain.totp import matching_step, new_secret, provisioning_uri
+
+NOW = datetime(2026, 11, 22, 12, 0, 10, tzinfo=UTC)
+KEYER = Keyer(Pepper(b"p" * 32))
+
+
+def session(last_seen: datetime, expires: datetime) -> Session:
+    return Session("k", PersonKey("p"), "sealed", (), NOW, last_seen, expires, 0)
+
+
+def test_a_session_ends_at_idle_or_absolute_whichever_is_first() -> None:
+    policy = SessionPolicy()
+    assert session(NOW, NOW + timedelta(hours=2)).idle_until(policy) == NOW + timedelta(minutes=30)
+    late = session(NOW + timedelta(minutes=100), NOW + timedelta(hours=2))
+    assert late.idle_until(policy) == NOW + timedelta(hours=2)
+
+
+def test_totp_accepts_one_step_either_side_and_says_which() -> None:
+    secret = new_secret()
+    totp = pyotp.TOTP(secret)
+    step = int(NOW.timestamp()) // 30
+    for offset in (-1, 0, 1):
+        assert matching_step(secret, totp.at((step + offset) * 30), NOW) == step + offset
+    for offset in (-2, 2):
+        assert matching_step(secret, totp.at((step + offset) * 30), NOW) is None
+    assert matching_step(secret, "12345", NOW) is None
+
+
+def test_the_otpauth_uri_names_minid_and_the_label_only() -> None:
+    secret = new_secret()
+    assert len(secret) == 32  # 160 bits
+    uri = provisioning_uri(secret, "Kari")
+    assert uri == f"otpauth://totp/MinID:Kari?secret={secret}&issuer=MinID"
+
+
+@dataclass
+class Counter:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def hit(self, counter: str, max_hits: int, window_ends: datetime) -> bool:
+        if self.counts.get(counter, 0) >= max_hits:
+            return False
+        self.counts[counter] = self.counts.get(counter, 0) + 1
+        return True
+
+
+def test_a_client_is_limited_per_window_and_told_when_to_come_back() -> None:
+    limits = ClientLimits(Counter(), KEYER)
+    limit = Limit("test", 2, timedelta(minutes=1))
+    limits.hit(limit, "192.0.2.1", NOW)
+    limits.hit(limit, "192.0.2.1", NOW)
+    with pytest.raises(RateLimited) as held:
+        limits.hit(limit, "192.0.2.1", NOW)
+    assert held.value.retry_after == 51  # the window ends at 12:01:00
+    limits.hit(limit, "192.0.2.2", NOW)  # another client
+    limits.hit(limit, "192.0.2.1", NOW + timedelta(minutes=1))  # the next window
+
+
+def test_sealed_values_open_only_for_their_purpose_and_owner() -> None:
+    sealer = AesGcmSealer(KEYER)
+    sealed = sealer.seal("15108695088", purpose="session", owner="a")
+    assert "15108695088" not in sealed
+    assert sealer.open(sealed, purpose="session", owner="a") == "15108695088"
+    assert sealer.seal("15108695088", purpose="session", owner="a") != sealed  # a fresh nonce each time
+    with pytest.raises(InvalidTag):
+        sealer.open(sealed, purpose="session", owner="b")
+    with pytest.raises(InvalidTag):
+        sealer.open(sealed, purpose="totp", owner="a")
+    with pytest.raises(InvalidTag):
+        AesGcmSealer(Keyer(Pepper(b"q" * 32))).open(sealed, purpose="session", owner="a")
