@@ -36,7 +36,6 @@ from minid.domain.accounts import LockoutPolicy
 from minid.domain.credentials import CredentialService
 from minid.domain.enrolment import EnrolmentService
 from minid.domain.keys import Keyer
-from minid.domain.time import Clock
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.ordering import PinLetterOrdering
 from minid.domain.letters.printing import PrintReports
@@ -49,6 +48,7 @@ from minid.domain.passwords import PasswordPolicy
 from minid.domain.profile import ProfileService
 from minid.domain.rate_limits import ClientLimits
 from minid.domain.sessions import SessionPolicy, Sessions
+from minid.domain.time import Clock
 from minid.settings import (
     EnrolmentSettings,
     LetterWorkflowSettings,
