@@ -2,7 +2,8 @@
 
 A batch goes to the function as Lambda would send it; with ReportBatchItemFailures, the messages the
 function reports failed stay in the queue and come back after the visibility timeout (and, after the
-queue's maxReceiveCount, moto moves them to the dead-letter queue); the rest are deleted.
+queue's maxReceiveCount, moto moves them to the dead-letter queue); the rest are deleted. The local
+stack shortens the wait before a failed message comes back (`retry_after_seconds`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class SqsEventSource:
         *,
         batch_size: int,
         reports_failures: bool,
+        retry_after_seconds: int | None = None,
     ) -> None:
         self._sqs = session.client("sqs")
         self._queue_url = queue_url
@@ -38,6 +40,9 @@ class SqsEventSource:
         self._function = function
         self._batch_size = batch_size
         self._reports_failures = reports_failures
+        # Locally, a failed message may come back sooner than the queue's visibility timeout says,
+        # so that a retry shows in seconds; None keeps the queue's own timing.
+        self._retry_after = retry_after_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{function.name}", daemon=True)
 
@@ -68,8 +73,16 @@ class SqsEventSource:
             )
         except Exception:
             log.exception("%s failed on a batch of %d", self._function.name, len(messages))
-            return len(messages)  # the whole batch comes back after the visibility timeout
+            failed = {m["MessageId"] for m in messages}  # the whole batch comes back
         done = [m for m in messages if m["MessageId"] not in failed]
+        if self._retry_after is not None:
+            for message in messages:
+                if message["MessageId"] in failed:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self._retry_after,
+                    )
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,

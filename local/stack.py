@@ -41,6 +41,7 @@ PRINT_QUEUE = "PrintQueue"
 PRINT_PROVIDER_ROLE = "PrintProviderRole"
 DEFAULT_PRINT_DELAY_SECONDS = 2.0
 DEFAULT_POPULATION_SIZE = 1200
+LOCAL_RETRY_AFTER_SECONDS = 1  # a failed notice comes back in a second here, not after the queue's minute
 
 # Only for the local stack: the functions' logs stay quiet about tracing and metrics they cannot send.
 LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -103,6 +104,7 @@ class LocalStack:
                     self.functions.by_logical_id[source.function],
                     batch_size=source.batch_size,
                     reports_failures=source.reports_failures,
+                    retry_after_seconds=LOCAL_RETRY_AFTER_SECONDS,
                 )
             )
         if self.print_delay_seconds is not None:

@@ -65,3 +65,14 @@ def test_login_events(local: LocalStack) -> None:
     reset = invoke(local, "LoginFunction", "login/password-reset")
     assert reset["statusCode"] == 201
     assert set(json.loads(str(reset["body"]))) == {"reset_id", "pin_index", "second_factor", "expires_in"}
+
+
+def test_contact_events(local: LocalStack) -> None:
+    for event in ("contact/get-contact", "contact/change-mobile", "contact/reserve"):
+        response = invoke(local, "ContactFunction", event)
+        assert response["statusCode"] == 401  # the sample token belongs to no session
+        assert json.loads(str(response["body"]))["type"] == "/problems/authentication-failed"
+
+
+def test_the_daily_review_event(local: LocalStack) -> None:
+    assert invoke(local, "ContactReviewFunction", "contact_review/scheduled") == {"reminded": 0, "marked_stale": 0}

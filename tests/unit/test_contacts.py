@@ -70,3 +70,16 @@ def test_resends_are_limited() -> None:
     assert 1 <= too_soon.value.retry_after <= 21
     with pytest.raises(RateLimited):
         policy.check(3, now - timedelta(hours=1), now)
+
+
+def test_the_review_comes_16_months_after_the_last_update_or_confirmation() -> None:
+    from minid.domain.contacts import ContactRecord, Language  # noqa: PLC0415
+
+    updated = datetime(2026, 1, 1, tzinfo=UTC)
+    record = ContactRecord(None, None, None, None, Language.BOKMAL, False, updated, None)
+    assert record.review_on().isoformat() == "2027-05-03"
+    confirmed = ContactRecord(None, None, None, None, Language.BOKMAL, False, updated, updated + timedelta(days=30))
+    assert confirmed.review_on().isoformat() == "2027-06-02"
+    assert not record.stale(updated + timedelta(days=547))
+    assert record.stale(updated + timedelta(days=549))
+    assert record.confirmation_due(updated + timedelta(days=91))

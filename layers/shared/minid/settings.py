@@ -96,3 +96,19 @@ class LoginSettings(SessionSettings):
     notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
     lockout_threshold: PositiveInt = Field(alias="LOCKOUT_THRESHOLD")
     lockout_seconds: PositiveInt = Field(alias="LOCKOUT_SECONDS")
+
+
+class ContactSettings(SessionSettings):
+    public_domain: str = Field(alias="PUBLIC_DOMAIN")
+    sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    challenges_table: str = Field(alias="CHALLENGES_TABLE")
+    contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
+    security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
+    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
+
+
+class ContactReviewSettings(Settings):
+    contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
+    security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
+    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")

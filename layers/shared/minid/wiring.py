@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 
 from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts, DynamoDbResetCompletion
-from minid.adapters.challenges import DynamoDbLoginAttempts, DynamoDbPasswordResets
+from minid.adapters.challenges import DynamoDbContactChanges, DynamoDbLoginAttempts, DynamoDbPasswordResets
 from minid.adapters.clock import SystemClock
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.enrolments import DynamoDbEnrolments
@@ -33,6 +33,7 @@ from minid.adapters.secrets import load_pepper
 from minid.adapters.sessions import DynamoDbSessionStore
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
 from minid.domain.accounts import LockoutPolicy
+from minid.domain.contact_changes import ContactReview, ContactService
 from minid.domain.credentials import CredentialService
 from minid.domain.enrolment import EnrolmentService
 from minid.domain.keys import Keyer
@@ -50,6 +51,8 @@ from minid.domain.rate_limits import ClientLimits
 from minid.domain.sessions import SessionPolicy, Sessions
 from minid.domain.time import Clock
 from minid.settings import (
+    ContactReviewSettings,
+    ContactSettings,
     EnrolmentSettings,
     LetterWorkflowSettings,
     LoginSettings,
@@ -281,6 +284,45 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
         profile=ProfileService(
             sessions=sessions, users=accounts, population=population, contacts=contacts, letters=letters, events=events
         ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContactServices:
+    contacts: ContactService
+    sessions: Sessions
+
+
+def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactServices:
+    settings = ContactSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    keyer = _keyer(settings)
+    clock = clock or SystemClock()
+    return ContactServices(
+        contacts=ContactService(
+            register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
+            changes=DynamoDbContactChanges(dynamodb, settings.challenges_table),
+            sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+            email=SesEmailSender(client("sesv2"), settings.email_sender),
+            notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+            events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
+            keyer=keyer,
+            random=SystemRandom(),
+            clock=clock,
+            public_domain=settings.public_domain,
+        ),
+        sessions=_sessions(settings, dynamodb, keyer, clock),
+    )
+
+
+def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> ContactReview:
+    settings = ContactReviewSettings.from_environ(environ)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    return ContactReview(
+        register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
+        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
+        clock=clock or SystemClock(),
     )
 
 

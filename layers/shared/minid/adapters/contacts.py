@@ -1,8 +1,9 @@
-"""The contact register on DynamoDB: one item per person, keyed by the person key."""
+"""The contact register on DynamoDB: one item per person (pk the person key), with the day the daily
+review next looks at it (`review_on`, the partition key of the index ByReviewDate)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import from_item, iso, to_item
@@ -12,9 +13,11 @@ from minid.domain.keys import PersonKey
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+BY_REVIEW_DATE = "ByReviewDate"
+
 
 def contact_item(person: PersonKey, record: ContactRecord) -> dict[str, Any]:
-    """The register's item for a record (None values are left out)."""
+    """The register's item for a record (None values are left out), with its next review date."""
     return to_item(
         {
             "pk": person,
@@ -26,6 +29,7 @@ def contact_item(person: PersonKey, record: ContactRecord) -> dict[str, Any]:
             "reserved": record.reserved,
             "updated_at": iso(record.updated_at),
             "confirmed_at": iso(record.confirmed_at) if record.confirmed_at else None,
+            "review_on": record.review_on().isoformat(),
         }
     )
 
@@ -34,25 +38,56 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _record(values: dict[str, Any]) -> ContactRecord:
+    return ContactRecord(
+        mobile=values.get("mobile"),
+        mobile_verified_at=_moment(values.get("mobile_verified_at")),
+        email=values.get("email"),
+        email_verified_at=_moment(values.get("email_verified_at")),
+        language=Language(values.get("language", Language.BOKMAL.value)),
+        reserved=bool(values.get("reserved", False)),
+        updated_at=datetime.fromisoformat(values["updated_at"]),
+        confirmed_at=_moment(values.get("confirmed_at")),
+    )
+
+
 class DynamoDbContactRegister:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
     def find(self, person: PersonKey) -> ContactRecord | None:
-        item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person}), ConsistentRead=True).get(
-            "Item"
-        )
-        if not item:
-            return None
-        values = from_item(item)
-        return ContactRecord(
-            mobile=values.get("mobile"),
-            mobile_verified_at=_moment(values.get("mobile_verified_at")),
-            email=values.get("email"),
-            email_verified_at=_moment(values.get("email_verified_at")),
-            language=Language(values.get("language", Language.BOKMAL.value)),
-            reserved=bool(values.get("reserved", False)),
-            updated_at=datetime.fromisoformat(values["updated_at"]),
-            confirmed_at=_moment(values.get("confirmed_at")),
+        key = to_item({"pk": person})
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return _record(from_item(item)) if item else None
+
+    def save(self, person: PersonKey, record: ContactRecord) -> None:
+        self._client.put_item(TableName=self._table, Item=contact_item(person, record))
+
+    def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
+        due: list[tuple[PersonKey, ContactRecord]] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName=BY_REVIEW_DATE,
+            KeyConditionExpression="review_on = :day",
+            ExpressionAttributeValues=to_item({":day": day.isoformat()}),
+        ):
+            for item in page.get("Items", []):
+                values = from_item(item)
+                due.append((PersonKey(values["pk"]), _record(values)))
+        return due
+
+    def schedule_review(self, person: PersonKey, day: date | None, marked_stale_at: datetime | None) -> None:
+        if day is not None:
+            expression, values = "SET review_on = :day", {":day": day.isoformat()}
+        else:
+            stale_at = marked_stale_at or datetime.now(UTC)
+            expression, values = "SET marked_stale_at = :at REMOVE review_on", {":at": iso(stale_at)}
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_item({"pk": person}),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item(values),
         )

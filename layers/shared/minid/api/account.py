@@ -143,3 +143,18 @@ class PinLetterView(BaseModel):
 
 class PinLetterList(BaseModel):
     letters: list[PinLetterView]
+
+
+class ContactChange(RequestModel):
+    mobile: str | None = Field(default=None, max_length=32, description="A new mobile number; null removes it")
+    email: str | None = Field(default=None, max_length=320, description="A new e-mail address; null removes it")
+    language: Language | None = None
+
+
+class ContactVerification(RequestModel):
+    channel: Literal["mobile", "email"]
+    code: SixDigits
+
+
+class Reservation(RequestModel):
+    reserved: bool = Field(description="True: reserved against digital communication from the public sector")

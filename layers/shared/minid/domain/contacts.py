@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -11,7 +11,9 @@ from minid.domain.errors import DomainError, FieldError
 from minid.domain.keys import PersonKey
 
 CONFIRMATION_DUE_AFTER = timedelta(days=90)
-# A contact not updated or confirmed for 18 months is stale and not used for notices.
+# At 16 months without an update or confirmation the person is reminded; at 18 months the contact is
+# stale and not used for notices, as the register's rules say.
+REMIND_AFTER = timedelta(days=487)
 STALE_AFTER = timedelta(days=548)
 
 
@@ -42,6 +44,10 @@ class ContactRecord:
     def confirmation_due(self, now: datetime) -> bool:
         return now - self.last_confirmed > CONFIRMATION_DUE_AFTER
 
+    def review_on(self) -> date:
+        """The day the daily review next looks at this record: the reminder's, or the stale marking's."""
+        return (self.last_confirmed + REMIND_AFTER).date()
+
     def verified_mobile(self, now: datetime) -> str | None:
         """The mobile number notices may go to: verified, and the record not stale."""
         return self.mobile if self.mobile and self.mobile_verified_at and not self.stale(now) else None
@@ -52,6 +58,18 @@ class ContactRecord:
 
 class ContactRegister(Protocol):
     def find(self, person: PersonKey) -> ContactRecord | None: ...
+
+
+class ContactRegisterWriter(ContactRegister, Protocol):
+    def save(self, person: PersonKey, record: ContactRecord) -> None:
+        """Write the record, and when the daily review is next to look at it."""
+        ...
+
+    def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
+        """The records whose review falls on `day`, read by the index on the review date."""
+        ...
+
+    def schedule_review(self, person: PersonKey, day: date | None, marked_stale_at: datetime | None) -> None: ...
 
 
 class InvalidContact(DomainError):

@@ -28,6 +28,14 @@ class SecurityEventType(StrEnum):
     TOTP_ADDED = "totp-added"
     TOTP_REMOVED = "totp-removed"
     LOGGED_OUT = "logged-out"
+    CONTACT_CHANGE_REQUESTED = "contact-change-requested"
+    CONTACT_CHANGED = "contact-changed"
+    CONTACT_REMOVED = "contact-removed"
+    CONTACT_CONFIRMED = "contact-confirmed"
+    LANGUAGE_CHANGED = "language-changed"
+    RESERVED = "reserved"
+    UNRESERVED = "unreserved"
+    CONTACT_STALE = "contact-stale"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ class NoticeKind(StrEnum):
     PASSWORD_CHANGED = "password-changed"  # noqa: S105  (an event, not a password)
     PASSWORD_RESET = "password-reset"  # noqa: S105
     SECOND_FACTOR_CHANGED = "second-factor-changed"
+    CONTACT_CHANGED = "contact-changed"
+    CONTACT_REMOVED = "contact-removed"
+    CONFIRMATION_REMINDER = "confirmation-reminder"
 
 
 class Channel(StrEnum):
@@ -263,6 +266,58 @@ def _credential_changed(what_en: str, what_nb: str) -> Callable[[Language, Mappi
     return texts
 
 
+def _contact_changed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    what = params.get("channel", "mobile")
+    if language is Language.ENGLISH:
+        thing = "mobile number" if what == "mobile" else "e-mail address"
+        return (
+            f"Your {thing} is being changed",
+            f"The {thing} in the contact register is being changed from this one to a new one, through your MinID.",
+            "If it was not you, log in to MinID and change it back, or call MinID user support on "
+            f"+47 {SUPPORT_PHONE}.",
+        )
+    thing, your = ("mobilnummeret", "ditt") if what == "mobile" else ("e-postadressen", "din")
+    return (
+        f"{thing[0].upper()}{thing[1:]} {your} blir endret",
+        f"{thing[0].upper()}{thing[1:]} i kontaktregisteret blir endret fra dette til et nytt, med MinID-en din.",
+        f"Var det ikke deg, logg inn på MinID og endre det tilbake, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
+def _contact_removed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "A contact was removed",
+            "This contact was removed from the contact register through your MinID. Public services will no "
+            "longer notify you here.",
+            f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    return (
+        "Kontaktinformasjon er fjernet",
+        "Denne kontaktinformasjonen er fjernet fra kontaktregisteret med MinID-en din. Det offentlige varsler "
+        "deg ikke her lenger.",
+        f"Var det ikke deg, ring brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
+def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Are your contact details right?",
+            "Your mobile number and e-mail in the contact register have not been confirmed for 16 months. "
+            "Public services use them to notify you.",
+            "Log in to MinID and confirm or update them. If they are not confirmed within two months, they are "
+            "no longer used.",
+        )
+    return (
+        "Er kontaktinformasjonen din riktig?",
+        "Mobilnummeret og e-postadressen din i kontaktregisteret er ikke bekreftet på 16 måneder. Det offentlige "
+        "bruker dem til å varsle deg.",
+        "Logg inn på MinID og bekreft eller oppdater dem. Blir de ikke bekreftet innen to måneder, brukes de ikke "
+        "lenger.",
+    )
+
+
 _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str, str]]] = {
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
@@ -274,6 +329,9 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str,
     NoticeKind.PASSWORD_RESET: _credential_changed(
         "password was reset with your PIN code letter", "passordet ditt er laget på nytt med PIN-kodebrevet"
     ),
+    NoticeKind.CONTACT_CHANGED: _contact_changed,
+    NoticeKind.CONTACT_REMOVED: _contact_removed,
+    NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
     NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
         "authenticator app was added or removed", "en autentiseringsapp er lagt til eller fjernet"
     ),

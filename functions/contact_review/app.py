@@ -1,0 +1,28 @@
+"""The daily review of the contact register (an EventBridge schedule): a reminder at 16 months without
+an update or confirmation, and the contact marked stale at 18."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from minid import wiring
+from minid.domain.contact_changes import ContactReview
+
+logger = Logger()
+
+
+@cache
+def services() -> ContactReview:
+    return wiring.contact_review(os.environ)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    reminded, stale = services().run()
+    logger.info("Contact register reviewed", extra={"reminded": reminded, "marked_stale": stale})
+    return {"reminded": reminded, "marked_stale": stale}

@@ -1,0 +1,312 @@
+"""Keeping the contact register current: `/v1/me/contact`, `/v1/me/reservation`, and the daily review.
+
+A new mobile number or e-mail address is pending until a 6-digit code sent to it comes back; the old
+one stays in use until then, and is told at once that a change was asked for. Removing one is allowed
+only while the other stays verified. Changes need a login from the last 15 minutes. Every change is a security event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.contacts import (
+    REMIND_AFTER,
+    STALE_AFTER,
+    ContactRecord,
+    ContactRegisterWriter,
+    InvalidContact,
+    Language,
+    normalize_email,
+    normalize_mobile,
+)
+from minid.domain.errors import AuthenticationFailed, Conflict, FieldError
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.keys import Keyer, PersonKey
+from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
+from minid.domain.random import RandomSource
+from minid.domain.sessions import ReauthenticationRequired, Session
+from minid.domain.time import Clock, date_in_norway
+
+FRESH_LOGIN = timedelta(minutes=15)
+CATCH_UP_DAYS = 7  # the review looks this far back, so that a missed run misses nobody
+CHANNEL_NAMES = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
+
+
+class Unchanged:
+    """The field was not in the request: leave it as it is (None removes it)."""
+
+
+UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """New contacts waiting for their codes."""
+
+    person: PersonKey
+    values: Mapping[Channel, str]
+    code_hashes: Mapping[Channel, str] = field(repr=False)
+    sent_at: datetime
+    expires_at: datetime
+    tries: int = 0
+    resends: int = 0
+
+
+class PendingChanges(Protocol):
+    def replace(self, change: PendingChange) -> None:
+        """Store the change, in place of any earlier one of the person."""
+        ...
+
+    def get(self, person: PersonKey) -> PendingChange | None: ...
+
+    def reserve_try(self, person: PersonKey, limit: int, now: datetime) -> bool: ...
+
+    def settle(self, person: PersonKey, channel: Channel) -> None:
+        """The channel is verified: it is no longer pending (the change goes when nothing is)."""
+        ...
+
+    def record_resend(
+        self, person: PersonKey, code_hashes: Mapping[Channel, str], now: datetime, before: int
+    ) -> bool: ...
+
+
+class ContactService:
+    def __init__(
+        self,
+        *,
+        register: ContactRegisterWriter,
+        changes: PendingChanges,
+        sms: SmsSender,
+        email: EmailSender,
+        notices: NoticeQueue,
+        events: SecurityEventLog,
+        keyer: Keyer,
+        random: RandomSource,
+        clock: Clock,
+        public_domain: str,
+        resend_policy: ResendPolicy | None = None,
+    ) -> None:
+        self._register = register
+        self._changes = changes
+        self._sms = sms
+        self._email = email
+        self._notices = notices
+        self._events = events
+        self._keyer = keyer
+        self._random = random
+        self._clock = clock
+        self._public_domain = public_domain
+        self._resend_policy = resend_policy or ResendPolicy()
+
+    def contact(self, session: Session) -> ContactRecord:
+        record = self._register.find(session.person)
+        if record is None:
+            raise AuthenticationFailed()
+        return record
+
+    # ------------------------------------------------------------------ changes
+    def change(
+        self,
+        session: Session,
+        *,
+        mobile: str | Unchanged | None = UNCHANGED,
+        email: str | Unchanged | None = UNCHANGED,
+        language: Language | None = None,
+    ) -> tuple[Channel, ...]:
+        """Apply removals and the language now; send a code to each new contact. The channels sent to."""
+        now = self._clock.now()
+        if now - session.auth_time > FRESH_LOGIN:
+            raise ReauthenticationRequired()
+        record = self.contact(session)
+        asked = {
+            Channel.SMS: _normalized(mobile, normalize_mobile),
+            Channel.EMAIL: _normalized(email, normalize_email),
+        }
+        removed = [c for c, value in asked.items() if value is None]
+        new = {c: v for c, v in asked.items() if isinstance(v, str) and v != _current(record, c)}
+        if removed:
+            kept = [c for c in Channel if c not in removed and _verified(record, c)]
+            if not kept:
+                raise InvalidContact(
+                    "At least one verified contact must remain: verify a new one before removing the other.",
+                    errors=tuple(
+                        FieldError(CHANNEL_NAMES[c], "The last verified contact cannot be removed.") for c in removed
+                    ),
+                )
+        updated = record
+        for channel in removed:
+            updated = _without(updated, channel)
+        if language is not None and language is not record.language:
+            updated = replace(updated, language=language)
+            self._record(session.person, SecurityEventType.LANGUAGE_CHANGED, now, {"language": language.value})
+        if updated != record:
+            self._register.save(session.person, replace(updated, updated_at=now))
+        for channel in removed:
+            self._tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, now)
+            self._record(session.person, SecurityEventType.CONTACT_REMOVED, now, {"channel": CHANNEL_NAMES[channel]})
+        if not new:
+            return ()
+        codes = {channel: new_code(self._random) for channel in new}
+        self._changes.replace(
+            PendingChange(
+                person=session.person,
+                values=new,
+                code_hashes={c: self._code_hash(session.person, c, code) for c, code in codes.items()},
+                sent_at=now,
+                expires_at=now + CODE_LIFETIME,
+            )
+        )
+        self._send(new, codes, updated.language)
+        for channel in new:
+            self._tell_old(session.person, record, channel, NoticeKind.CONTACT_CHANGED, now)
+            detail = {"channel": CHANNEL_NAMES[channel]}
+            self._record(session.person, SecurityEventType.CONTACT_CHANGE_REQUESTED, now, detail)
+        return tuple(new)
+
+    def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
+        now = self._clock.now()
+        pending = self._changes.get(session.person)
+        if pending is None or channel not in pending.values or now >= pending.expires_at:
+            raise Conflict("No change of this contact is waiting for a code. Change it first.")
+        if not self._changes.reserve_try(session.person, MAX_CODE_TRIES, now):
+            raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
+        if not self._keyer.matches(
+            pending.code_hashes.get(channel, ""), self._code_hash(session.person, channel, code)
+        ):
+            raise AuthenticationFailed("The code is wrong or has expired.")
+        record = self.contact(session)
+        value = pending.values[channel]
+        if channel is Channel.SMS:
+            updated = replace(record, mobile=value, mobile_verified_at=now, updated_at=now, confirmed_at=now)
+        else:
+            updated = replace(record, email=value, email_verified_at=now, updated_at=now, confirmed_at=now)
+        self._register.save(session.person, updated)
+        self._changes.settle(session.person, channel)
+        self._record(session.person, SecurityEventType.CONTACT_CHANGED, now, {"channel": CHANNEL_NAMES[channel]})
+        return updated
+
+    def resend(self, session: Session) -> tuple[Channel, ...]:
+        now = self._clock.now()
+        pending = self._changes.get(session.person)
+        if pending is None or now >= pending.expires_at:
+            raise Conflict("No change is waiting for a code.")
+        self._resend_policy.check(pending.resends, pending.sent_at, now)
+        codes = {channel: new_code(self._random) for channel in pending.values}
+        hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
+        if not self._changes.record_resend(session.person, hashes, now, pending.resends):
+            self._resend_policy.check(pending.resends + 1, now, now)
+        record = self.contact(session)
+        self._send(pending.values, codes, record.language)
+        return tuple(pending.values)
+
+    def confirm(self, session: Session) -> ContactRecord:
+        """The person says the contacts are right as they are."""
+        now = self._clock.now()
+        updated = replace(self.contact(session), confirmed_at=now)
+        self._register.save(session.person, updated)
+        self._record(session.person, SecurityEventType.CONTACT_CONFIRMED, now)
+        return updated
+
+    def reserve(self, session: Session, reserved: bool) -> ContactRecord:
+        """Reservation against digital communication from the public sector (reservasjon)."""
+        now = self._clock.now()
+        record = self.contact(session)
+        if record.reserved is reserved:
+            return record
+        updated = replace(record, reserved=reserved)
+        self._register.save(session.person, updated)
+        self._record(session.person, SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
+        return updated
+
+    # ------------------------------------------------------------------ helpers
+    def _code_hash(self, person: PersonKey, channel: Channel, code: str) -> str:
+        return self._keyer.one_time_code_hash(f"contact:{person}", channel, code)
+
+    def _send(self, values: Mapping[Channel, str], codes: Mapping[Channel, str], language: Language) -> None:
+        for channel, code in codes.items():
+            message = code_message(code, language, self._public_domain)
+            if channel is Channel.SMS:
+                self._sms.send_sms(values[channel], message.sms)
+            else:
+                self._email.send_email(values[channel], message)
+
+    def _tell_old(
+        self, person: PersonKey, record: ContactRecord, channel: Channel, kind: NoticeKind, now: datetime
+    ) -> None:
+        old = _current(record, channel)
+        if old is None or not _verified(record, channel):
+            return
+        recipients = Recipients(
+            mobile=old if channel is Channel.SMS else None,
+            email=old if channel is Channel.EMAIL else None,
+            language=record.language,
+        )
+        params = {"channel": CHANNEL_NAMES[channel]}
+        self._notices.enqueue(Notice(f"{uuid.uuid4()}:{kind.value}", kind, person, params, recipients))
+
+    def _record(
+        self, person: PersonKey, kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None
+    ) -> None:
+        self._events.record(person, SecurityEvent(kind, now, str(uuid.uuid4()), detail or {}))
+
+
+class ContactReview:
+    """The daily review: a reminder at 16 months without an update or confirmation, stale at 18."""
+
+    def __init__(
+        self, *, register: ContactRegisterWriter, notices: NoticeQueue, events: SecurityEventLog, clock: Clock
+    ) -> None:
+        self._register = register
+        self._notices = notices
+        self._events = events
+        self._clock = clock
+
+    def run(self) -> tuple[int, int]:
+        """Review every record due today (or in the days a missed run left); (reminded, marked stale)."""
+        now = self._clock.now()
+        today = date_in_norway(now)
+        reminded = stale = 0
+        for back in range(CATCH_UP_DAYS, -1, -1):
+            for person, record in self._register.due_for_review(today - timedelta(days=back)):
+                age = now - record.last_confirmed
+                if age >= STALE_AFTER:
+                    self._register.schedule_review(person, None, now)
+                    self._events.record(person, SecurityEvent(SecurityEventType.CONTACT_STALE, now, str(uuid.uuid4())))
+                    stale += 1
+                elif age >= REMIND_AFTER:
+                    notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
+                    self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person))
+                    self._register.schedule_review(person, (record.last_confirmed + STALE_AFTER).date(), None)
+                    reminded += 1
+                else:  # confirmed since: the next review is the new reminder date
+                    self._register.schedule_review(person, record.review_on(), None)
+        return reminded, stale
+
+
+def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) -> str | Unchanged | None:
+    """None and an empty string remove the contact; UNCHANGED leaves it."""
+    if isinstance(value, Unchanged) or value is None:
+        return value
+    if not value.strip():
+        return None
+    return normalize(value)
+
+
+def _current(record: ContactRecord, channel: Channel) -> str | None:
+    return record.mobile if channel is Channel.SMS else record.email
+
+
+def _verified(record: ContactRecord, channel: Channel) -> bool:
+    verified_at = record.mobile_verified_at if channel is Channel.SMS else record.email_verified_at
+    return _current(record, channel) is not None and verified_at is not None
+
+
+def _without(record: ContactRecord, channel: Channel) -> ContactRecord:
+    if channel is Channel.SMS:
+        return replace(record, mobile=None, mobile_verified_at=None)
+    return replace(record, email=None, email_verified_at=None)

@@ -1,0 +1,226 @@
+"""The contact register through the real handlers on moto: changes, verification, confirmation,
+reservation, the daily review, and notices that survive a provider's outage through the queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from local.faults import injected_faults
+from minid import wiring
+from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.notices import SqsNoticeQueue
+from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
+from minid.domain.errors import Conflict
+from minid.domain.notices import Channel, Notice, NoticeKind
+from minid.domain.sessions import ReauthenticationRequired
+from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.users import MovableClock, enrolled
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body) if response.body else None
+
+
+def register(driver: LetterDriver) -> DynamoDbContactRegister:
+    return DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"])
+
+
+def sms_to(driver: LetterDriver, number: str) -> list[str]:
+    return [m["message"] for m in driver.local.outbox.sms() if m["to"] == number]
+
+
+def code_in(texts: list[str]) -> str:
+    codes = [found.group(1) for text in texts if (found := re.search(r"\b(?:er|is) (\d{6})\.", text))]
+    assert codes
+    return codes[-1]
+
+
+def test_the_record_tells_when_confirmation_is_due_and_when_it_is_stale(driver: LetterDriver) -> None:
+    user = enrolled(driver, email="kari@example.no")
+    contact = body(user.call("GET", "/v1/me/contact", token=user.login()))
+    assert contact["mobile"] == "+4791234567"
+    assert contact["email"] == "kari@example.no"
+    assert (contact["confirmation_due"], contact["stale"], contact["reserved"]) == (False, False, False)
+    assert contact["language"] == "nb"
+
+
+def test_a_new_mobile_is_verified_then_used_and_the_old_one_is_told(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+
+    changed = user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    assert (changed.status, body(changed)) == (202, {"verification_sent_to": ["mobile"]})
+    told = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("blir endret" in t for t in texts))
+    assert told
+    assert body(user.call("GET", "/v1/me/contact", token=token))["mobile"] == "+4791234567"  # until verified
+    code = code_in(sms_to(driver, "+4798765432"))
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token)
+    assert verified.status == 200
+    assert body(verified)["mobile"] == "+4798765432"
+
+    user.mobile = "+4798765432"
+    login = body(user.start_login())
+    assert login["second_factor"] == "sms"
+    assert sms_to(driver, "+4798765432")[-1].endswith(f"#{user.last_sms_code()}")  # the login code went there
+
+
+def test_a_new_email_likewise(driver: LetterDriver) -> None:
+    user = enrolled(driver, email="old@example.no")
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"email": "new@example.no"}, token).status == 202
+    code = user.enrolling.last_code_to("new@example.no")
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": code}, token)
+    assert body(verified)["email"] == "new@example.no"
+    wait_for(
+        driver.local.outbox.emails,
+        lambda mails: any(m["to"] == "old@example.no" and "endret" in m["subject"] for m in mails),
+    )
+
+
+def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    right = code_in(sms_to(driver, "+4798765432"))
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        answer = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": wrong}, token)
+        assert answer.status == 401
+    assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": right}, token).status == 401
+    nothing = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": right}, token)
+    assert (nothing.status, body(nothing)["type"]) == (409, "/problems/conflict")
+
+
+def test_an_expired_code_does_not_change_anything(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    session = services.sessions.authenticate(user.login())
+    services.contacts.change(session, mobile="98765432")
+    code = code_in(sms_to(driver, "+4798765432"))
+    clock.advance(timedelta(minutes=11))
+    with pytest.raises(Conflict):
+        services.contacts.verify(services.sessions.authenticate(user.login()), Channel.SMS, code)
+
+
+def test_a_change_needs_a_login_from_the_last_15_minutes(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    token = user.login()
+    clock.advance(timedelta(minutes=16))
+    session = services.sessions.authenticate(token)  # the session lives on (used within 30 minutes) ...
+    with pytest.raises(ReauthenticationRequired):  # ... but is too old to change the contacts
+        services.contacts.change(session, mobile="98765432")
+    assert services.contacts.confirm(session).confirmed_at == clock.now()  # confirming needs no fresh login
+
+
+def test_the_last_verified_contact_cannot_be_removed(driver: LetterDriver) -> None:
+    only_mobile = enrolled(driver)
+    token = only_mobile.login()
+    refused = only_mobile.call("PUT", "/v1/me/contact", {"mobile": None}, token)
+    assert (refused.status, body(refused)["type"]) == (422, "/problems/invalid-contact")
+
+    both = enrolled(driver, mobile="92345678", email="both@example.no")
+    token = both.login()
+    removed = both.call("PUT", "/v1/me/contact", {"mobile": None}, token)
+    assert (removed.status, body(removed)) == (202, {"verification_sent_to": []})
+    assert body(both.call("GET", "/v1/me/contact", token=token))["mobile"] is None
+    wait_for(lambda: sms_to(driver, "+4792345678"), lambda texts: any("fjernet" in t for t in texts))
+    assert both.call("PUT", "/v1/me/contact", {"email": ""}, token).status == 422
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"mobile": "22 33 44 55"}, "mobile"), ({"mobile": "abc"}, "mobile"), ({"email": "not-an-address"}, "email")],
+)
+def test_contacts_that_cannot_be_used_are_refused(driver: LetterDriver, change: dict[str, str], field: str) -> None:
+    user = enrolled(driver)
+    answer = user.call("PUT", "/v1/me/contact", change, user.login())
+    assert answer.status == 422
+    assert body(answer)["errors"][0]["field"] == field
+
+
+def test_language_confirmation_and_reservation(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202
+    confirmed = body(user.call("POST", "/v1/me/contact/confirm", token=token))
+    assert confirmed["language"] == "en"
+    assert confirmed["confirmed_at"]
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert kinds[:4] == ["unreserved", "reserved", "contact-confirmed", "language-changed"]
+
+
+# ---------------------------------------------------------------------- the daily review
+def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    contacts = register(driver)
+    record = contacts.find(person)
+    assert record is not None
+    clock = MovableClock(record.last_confirmed + REMIND_AFTER + timedelta(hours=1))
+    review = wiring.contact_review(os.environ, clock=clock)
+
+    assert review.run() == (1, 0)
+    reminder = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("16 måneder" in t for t in texts))
+    assert reminder
+    assert review.run() == (0, 0)  # reminded once
+
+    clock.advance(STALE_AFTER - REMIND_AFTER)
+    assert review.run() == (0, 1)
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ContactRegisterTable"], Key={"pk": {"S": person}}
+    )
+    assert "marked_stale_at" in item["Item"]
+    assert "review_on" not in item["Item"]
+
+
+def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    contacts = register(driver)
+    record = contacts.find(person)
+    assert record is not None
+    old = replace(record, updated_at=record.updated_at - REMIND_AFTER, confirmed_at=None)
+    contacts.save(person, old)
+    contacts.save(person, replace(old, confirmed_at=record.updated_at))  # confirmed since
+    review = wiring.contact_review(os.environ, clock=MovableClock(record.updated_at))
+    assert review.run() == (0, 0)
+
+
+def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> None:
+    enrolled(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "Scan", times=1000)  # a Scan would fail the review
+        assert wiring.contact_review(os.environ).run() == (0, 0)
+    assert faults.injected == []
+
+
+# ---------------------------------------------------------------------- notices through an outage
+@pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])
+def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str, operation: str) -> None:
+    user = enrolled(driver, mobile="93456789", email="kari.outage@example.no")
+    queue = SqsNoticeQueue(driver.local.session.client("sqs"), driver.local.stack.refs["NoticeQueue"])
+    before_sms, before_mail = len(driver.local.outbox.sms()), len(driver.local.outbox.emails())
+    with injected_faults() as faults:
+        faults.add(service, operation, code="ServiceUnavailable", status=503, times=3)
+        queue.enqueue(Notice("outage-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number)))
+        wait_for(lambda: faults.injected, lambda injected: len(injected) == 3, timeout=20)
+    outbox = wait_for(
+        driver.local.outbox.snapshot,
+        lambda o: len(o["sms"]) > before_sms and len(o["emails"]) > before_mail,
+        timeout=20,
+    )
+    # delivered on both channels, once each: the channel that worked was not sent again
+    assert len([m for m in outbox["sms"][before_sms:] if "passordet" in m["message"].lower()]) == 1
+    assert len([m for m in outbox["emails"][before_mail:] if "passordet" in m["subject"].lower()]) == 1
