@@ -14,6 +14,13 @@ from local.gateway import LocalHttpServer
 from local.stack import DEFAULT_PRINT_DELAY_SECONDS, LocalStack
 
 
+class _EveryLineNamed(logging.Formatter):
+    """Each line of a message that has several (an SMS, a letter) starts with the logger's name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", f"\n{record.name}: ")
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -49,12 +56,22 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_PRINT_DELAY_SECONDS,
         help="seconds the simulated print provider takes to post a letter",
     )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters, as for sam deploy (e.g. LockoutThreshold=5)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    overrides = dict(item.split("=", 1) for item in args.parameter_overrides)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[console])
     signal.signal(signal.SIGTERM, _stop)
     started = time.perf_counter()
     with embedded_aws() as session:
-        stack = LocalStack.start(session, print_delay_seconds=args.print_delay)
+        stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
         server = LocalHttpServer((args.host, args.port), stack.gateway())
         host, port = server.server_address[:2]
         url = f"http://{host!s}:{port}"

@@ -26,11 +26,34 @@ class Fault:
     times: int  # how many calls fail before the fault clears
 
 
+# What each service answers when it is briefly unable to: the throttling or outage error it documents.
+TRANSIENT_ERRORS: dict[str, tuple[str, int]] = {
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "sns": ("Throttling", 400),
+    "sesv2": ("TooManyRequestsException", 429),
+    "s3": ("SlowDown", 503),
+    "sqs": ("ServiceUnavailable", 503),
+    "stepfunctions": ("ThrottlingException", 400),
+    "kms": ("KMSInternalException", 500),
+    "secretsmanager": ("InternalServiceError", 500),
+}
+
+
 @dataclass
 class Faults:
     planned: list[Fault] = field(default_factory=list)
     injected: list[tuple[str, str, str]] = field(default_factory=list)  # (service, operation, code)
+    # The calls one thread makes (a request, served on the thread that sends it), and the one to fail.
+    watched: int | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail_at: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def watch(self, fail_at: int | None = None) -> None:
+        """Record the calls this thread makes from now on; make call number `fail_at` (from 0) fail
+        with its service's transient error."""
+        with self._lock:
+            self.watched, self.calls, self.fail_at = threading.get_ident(), [], fail_at
 
     def add(
         self, service: str, operation: str, *, code: str = "ServiceUnavailable", status: int = 503, times: int = 1
@@ -44,6 +67,11 @@ class Faults:
 
     def check(self, service: str, operation: str) -> None:
         with self._lock:
+            if self.watched == threading.get_ident():
+                self.calls.append((service, operation))
+                if len(self.calls) - 1 == self.fail_at:
+                    code, status = TRANSIENT_ERRORS.get(service, ("ServiceUnavailable", 503))
+                    self.planned.insert(0, Fault(service, operation, code, status, 1))
             fault = next((f for f in self.planned if (f.service, f.operation) == (service, operation)), None)
             if fault is None:
                 return

@@ -236,7 +236,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s %s -> %d (%.0f ms)", self.command, request.path, response.status, elapsed)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method: each reaches the gateway, as it reaches API Gateway's routes."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged by _serve, without query strings."""

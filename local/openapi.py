@@ -37,6 +37,39 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 }
 _PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
+# How one operation's answer feeds the next (OpenAPI links): the flows a client walks, and the paths
+# a stateful fuzzer follows. (operation, status) -> {link name: (operation, {parameter: expression})}.
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("startEnrolment", "201"): {
+        name: (operation, {"enrolment_id": "$response.body#/enrolment_id"})
+        for name, operation in (
+            ("complete", "completeEnrolment"),
+            ("resend", "resendEnrolmentCodes"),
+            ("verify", "verifyEnrolment"),
+        )
+    },
+    ("completeEnrolment", "202"): {
+        name: (operation, {"enrolment_id": "$request.path.enrolment_id"})
+        for name, operation in (("resend", "resendEnrolmentCodes"), ("verify", "verifyEnrolment"))
+    },
+    ("login", "200"): {
+        name: (operation, {"login_id": "$response.body#/login_id"})
+        for name, operation in (("verify", "verifyLogin"), ("resend", "resendLoginCode"))
+    },
+    ("startPasswordReset", "201"): {
+        "complete": ("completePasswordReset", {"reset_id": "$response.body#/reset_id"}),
+    },
+}
+# What the gateway answers by itself on the IAM-authorised route (HTTP APIs cannot make it a problem).
+_IAM_REFUSAL = {
+    "description": "Not signed by the print provider's role (answered by API Gateway)",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+        }
+    },
+}
+
 
 def load_resolver(spec: FunctionSpec) -> Any:
     """The function's resolver (`app`), from a private import of its handler module."""
@@ -70,6 +103,9 @@ def build_openapi(template: Template | None = None) -> dict[str, Any]:
         merge.add_schema(load_resolver(spec).get_openapi_schema(security_schemes=SECURITY_SCHEMES))
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     _answer_validation_errors_with_problems(document)
+    _no_content_where_there_is_no_body(document)
+    _document_what_every_route_may_answer(document)
+    _add_links(document)
     _drop_unreferenced_schemas(document)
     return document
 
@@ -82,6 +118,43 @@ def _answer_validation_errors_with_problems(document: dict[str, Any]) -> None:
             if response and "HTTPValidationError" in json.dumps(response):
                 response["description"] = "The request is well-formed but not valid"
                 response["content"] = _PROBLEM_CONTENT
+
+
+def _no_content_where_there_is_no_body(document: dict[str, Any]) -> None:
+    """A route that returns `Response[None]` answers with no body, not with JSON `null`."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("type") == "null":
+                    del response["content"]
+
+
+def _document_what_every_route_may_answer(document: dict[str, Any]) -> None:
+    """503 wherever AWS is called (all but health), 404 for an id in the path that is not known."""
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            if operation["operationId"] != "getHealth":
+                answers.setdefault("503", _problem("A service this depends on is briefly unavailable; see Retry-After"))
+            if "{" in path:
+                answers.setdefault("404", _problem("Not found"))
+            if {"sigv4": []} in operation.get("security", []):
+                answers.setdefault("403", _IAM_REFUSAL)
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM_CONTENT}
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    by_id = {op["operationId"]: op for ops in document.get("paths", {}).values() for op in ops.values()}
+    for (source, status), links in LINKS.items():
+        response = by_id[source]["responses"][status]
+        for name, (target, parameters) in links.items():
+            if target not in by_id:
+                raise KeyError(f"link {source}.{name}: no operation {target}")
+            response.setdefault("links", {})[name] = {"operationId": target, "parameters": parameters}
 
 
 def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:

@@ -22,7 +22,8 @@ from local.aws import ACCOUNT_ID, REGION
 from local.template import FunctionSpec, Template
 
 STACK_NAME = "minid-local"
-LOCAL_PARAMETERS = {"Stage": "local"}
+# The local stage; its notifier polls at once, so a notice queued before its change need not wait.
+LOCAL_PARAMETERS = {"Stage": "local", "NoticeProofDelaySeconds": "0"}
 _NO_VALUE = object()
 _CONDITION_FUNCTIONS = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
 

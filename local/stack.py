@@ -5,6 +5,7 @@ provider, the outbox, and the gateway with its local-only routes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -22,7 +23,7 @@ from local.openapi import build_openapi
 from local.outbox import Outbox
 from local.population_seed import SeededPerson, generate_population
 from local.print_provider import PrintProviderSimulator
-from local.provision import Stack, provision
+from local.provision import LOCAL_PARAMETERS, Stack, provision
 from local.template import Route, Template, queue_sources
 from minid.adapters.clock import SystemClock
 from minid.adapters.letters import DynamoDbPinLetters
@@ -43,8 +44,9 @@ DEFAULT_PRINT_DELAY_SECONDS = 2.0
 DEFAULT_POPULATION_SIZE = 1200
 LOCAL_RETRY_AFTER_SECONDS = 1  # a failed notice comes back in a second here, not after the queue's minute
 
-# Only for the local stack: the functions' logs stay quiet about tracing and metrics they cannot send.
-LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+# Only for the local stack: the functions' logs stay quiet about tracing they cannot send. Their metrics
+# are written to stdout with the logs, as Lambda writes them to CloudWatch Logs (embedded metric format).
+LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 
 @dataclass
@@ -68,11 +70,13 @@ class LocalStack:
         *,
         print_delay_seconds: float | None = DEFAULT_PRINT_DELAY_SECONDS,
         population_size: int = DEFAULT_POPULATION_SIZE,
+        parameters: Mapping[str, str] | None = None,
     ) -> LocalStack:
         """Provision, seed and start. `print_delay_seconds=None` leaves printing to the caller
-        (tests that play the print provider themselves)."""
+        (tests that play the print provider themselves); `parameters` override the template's, as
+        `sam deploy --parameter-overrides` would."""
         template = Template.load()
-        stack = provision(template, session)
+        stack = provision(template, session, {**LOCAL_PARAMETERS, **(parameters or {})})
         specs = template.functions()
         apply_environment({"local": LOCAL_ENVIRONMENT} | {s.logical_id: stack.function_environment(s) for s in specs})
         functions = Functions([LambdaFunction(spec, stack.function_name(spec)) for spec in specs])

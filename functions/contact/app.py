@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
 from minid.api.account import ContactChange, ContactVerification, ContactView, Reservation
 from minid.api.enrolment import CHANNEL_NAMES, VerificationSent
@@ -20,7 +19,7 @@ from minid.domain.contacts import ContactRecord
 from minid.domain.notices import Channel
 from minid.domain.sessions import Session
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 TAGS = ["Contact register"]

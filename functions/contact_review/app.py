@@ -7,13 +7,12 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.domain.contact_changes import ContactReview
 
-logger = Logger()
+logger = observability.logger()
 
 
 @cache

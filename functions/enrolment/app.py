@@ -6,13 +6,12 @@ import os
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
 from minid.api.enrolment import (
     CHANNEL_NAMES,
@@ -25,10 +24,11 @@ from minid.api.enrolment import (
 )
 from minid.domain.enrolment import EnrolmentService, EnrolmentStatus
 from minid.domain.notices import Channel
+from minid.domain.random import UUID4_PATTERN
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
-EnrolmentId = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+EnrolmentId = Annotated[str, Path(pattern=UUID4_PATTERN)]
 TAGS = ["Enrolment"]
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from minid import observability
 from minid.api import create_resolver, handle, responses
 from minid.api.models import HealthStatus
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
 
 

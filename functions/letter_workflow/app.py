@@ -11,17 +11,16 @@ import os
 from functools import cache
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from minid import wiring
+from minid import observability, wiring
 from minid.adapters.aws_errors import is_transient
 from minid.domain.letters.workflow import LetterWorkflowTasks
 from minid.domain.notices import NoticeKind
+from minid.domain.random import UUID4_PATTERN
 
-logger = Logger()
-UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+logger = observability.logger()
 
 
 class DependencyUnavailable(Exception):
@@ -32,7 +31,7 @@ class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Literal["validate-recipient", "prepare-letter", "activate-letter", "mark-failed", "notify"]
-    letter_id: str = Field(pattern=UUID)
+    letter_id: str = Field(pattern=UUID4_PATTERN)
     notice: NoticeKind | None = None
     error: str | None = Field(default=None, max_length=200)
 

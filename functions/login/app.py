@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, client_address, create_resolver, handle, responses
 from minid.api.account import (
     CodeRequest,
@@ -32,11 +31,12 @@ from minid.api.account import (
 )
 from minid.domain.login import SecondFactor
 from minid.domain.notices import Channel
+from minid.domain.random import UUID4_PATTERN
 from minid.domain.sessions import Session
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
-Uuid = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+Uuid = Annotated[str, Path(pattern=UUID4_PATTERN)]
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 LOGIN, ME, RESET = ["Login"], ["Me"], ["Password reset"]
 

@@ -6,17 +6,16 @@ import os
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
 from minid.api.account import PinLetterList, PinLetterView
 from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterOrder
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
 
 

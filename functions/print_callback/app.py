@@ -10,22 +10,20 @@ import os
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import wiring
+from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
 from minid.api.letters import PrintStatusReport
 from minid.domain.letters.ports import PrintReport, ReportedStatus
 from minid.domain.letters.printing import PrintReports
+from minid.domain.random import UUID4_PATTERN
 
-logger = Logger()
+logger = observability.logger()
 app = create_resolver()
-
-LETTER_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 
 @cache
@@ -43,7 +41,7 @@ def services() -> PrintReports:
     security=[{"sigv4": []}],
 )
 def report_print_status(
-    letter_id: Annotated[str, Path(pattern=LETTER_ID, description="The letter id from the print job")],
+    letter_id: Annotated[str, Path(pattern=UUID4_PATTERN, description="The letter id from the print job")],
     report: PrintStatusReport,
 ) -> Response[None]:
     caller = app.current_event.request_context.authorizer.iam.user_arn

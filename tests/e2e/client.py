@@ -26,6 +26,8 @@ class ApiResponse:
 class ApiClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+        # Every JSON body sent and received, and every bearer token: what must never reach the logs.
+        self.exchanges: list[Any] = []
 
     def request(
         self,
@@ -39,14 +41,20 @@ class ApiClient:
         data = json.dumps(json_body).encode() if json_body is not None else body
         request_headers = {"Content-Type": "application/json"} if data is not None else {}
         request_headers.update(headers or {})
+        self.exchanges.append(json_body)
+        if (authorization := request_headers.get("Authorization", "")).startswith("Bearer "):
+            self.exchanges.append({"access_token": authorization.removeprefix("Bearer ")})
         request = urllib.request.Request(  # noqa: S310  (the local stack's own http URL)
             self.base_url + path, data=data, method=method, headers=request_headers
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return ApiResponse(response.status, _headers(response.headers), response.read())
+                answer = ApiResponse(response.status, _headers(response.headers), response.read())
         except urllib.error.HTTPError as error:
-            return ApiResponse(error.code, _headers(error.headers), error.read())
+            answer = ApiResponse(error.code, _headers(error.headers), error.read())
+        if answer.content_type.startswith("application/json") and path.startswith("/v1/"):
+            self.exchanges.append(answer.json())
+        return answer
 
     def get(self, path: str, **kwargs: Any) -> ApiResponse:
         return self.request("GET", path, **kwargs)

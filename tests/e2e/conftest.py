@@ -1,51 +1,80 @@
-"""End-to-end tests: the local stack started as `make run` starts it, on a free port, over HTTP."""
+"""End-to-end tests: the local stack started as `make run` starts it, on a free port, over HTTP.
+
+Everything the stack writes is captured to files. The functions' logs (and any metric or trace they
+would emit: Powertools writes them to stdout as well) must not hold anything personal that the tests
+used: each session stack is searched for it when it stops, and a finding fails the run.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.client import ApiClient
+from tests.e2e.personal_data import PersonalData
 
 STARTUP_SECONDS = 60
+BANNER_END = "  Ctrl-C stops."
+LOCAL_CONSOLE = "local."  # the local stack's own console (the simulated post, phone and mailbox): not deployed
 
 
 @dataclass
 class RunningStack:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     url: str
     banner: list[str]
+    stdout: Path
+    stderr: Path
+    api: ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = ApiClient(self.url)
+
+    def written(self) -> list[str]:
+        """What the functions wrote, as CloudWatch Logs would hold it: stdout after the banner, and
+        stderr but for the local stack's console."""
+        out = self.stdout.read_text(errors="replace").splitlines()[len(self.banner) :]
+        err = self.stderr.read_text(errors="replace").splitlines()
+        return out + [line for line in err if not line.startswith(LOCAL_CONSOLE)]
+
+    def function_logs(self) -> list[dict[str, Any]]:
+        """The structured (Powertools) log lines."""
+        return [json.loads(line) for line in self.written() if line.startswith("{")]
 
 
-def start_local_stack() -> RunningStack:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", "0", "--print-delay", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
+def start_local_stack(*arguments: str, logs: Path | None = None) -> RunningStack:
+    logs = logs or Path(tempfile.mkdtemp(prefix="minid-e2e-"))
+    stdout, stderr = logs / "stdout.log", logs / "stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(  # noqa: S603  (this interpreter, the project's own module)
+            [sys.executable, "-m", "local", "--port", "0", "--print-delay", "0", *arguments],
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     deadline = time.monotonic() + STARTUP_SECONDS
-    banner: list[str] = []
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the local stack exited with {process.wait()}")
-        banner.append(line.rstrip("\n"))
-        if line.startswith("  Ctrl-C stops."):
-            url = banner[0].split(": ", 1)[1]
-            return RunningStack(process, url, banner)
+        lines = stdout.read_text(errors="replace").splitlines()
+        if BANNER_END in lines:
+            banner = lines[: lines.index(BANNER_END) + 1]
+            return RunningStack(process, banner[0].split(": ", 1)[1], banner, stdout, stderr)
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited with {process.returncode}: {stderr.read_text()[-2000:]}")
+        time.sleep(0.05)
     process.kill()
     raise RuntimeError("the local stack did not start in time")
 
@@ -59,16 +88,41 @@ def stop_local_stack(stack: RunningStack, sig: int = signal.SIGINT) -> int:
             stack.process.kill()
 
 
+def personal_data_in(stack: RunningStack) -> PersonalData:
+    """Everything personal the session used on the stack (read before it stops)."""
+    data = PersonalData()
+    for person in stack.api.get("/_local/persons").json()["persons"]:
+        data.add(person["identity_number"], "identity number")
+    data.add_outbox(stack.api.get("/_local/outbox").json())
+    for body in stack.api.exchanges:
+        data.add_exchange(body)
+    return data
+
+
+@contextmanager
+def checked_local_stack(*arguments: str) -> Iterator[RunningStack]:
+    """A local stack for a session; when it stops, nothing personal may be in what it wrote."""
+    stack = start_local_stack(*arguments)
+    try:
+        yield stack
+        data = personal_data_in(stack)
+    finally:
+        code = stop_local_stack(stack)
+    assert code == 0
+    found = sorted(set(data.found_in(stack.written())))
+    if found:
+        pytest.fail(f"personal data in the logs of {stack.stdout.parent}: {found[:20]}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    stack = start_local_stack()
-    yield stack
-    assert stop_local_stack(stack) == 0
+    with checked_local_stack() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
 def api(local_stack: RunningStack) -> ApiClient:
-    return ApiClient(local_stack.url)
+    return local_stack.api
 
 
 @pytest.fixture(scope="session")

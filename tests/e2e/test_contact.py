@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from tests.e2e.client import ApiClient
-from tests.e2e.test_enrolment import sms_to
-from tests.e2e.test_login import bearer, enrol, last_code, log_in
-
-
-def emails_to(api: ApiClient, address: str) -> list[dict[str, str]]:
-    return [m for m in api.get("/_local/outbox").json()["emails"] if m["to"] == address]
-
-
-def eventually(check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "it did not happen"
-        time.sleep(0.1)
-    return found
+from tests.e2e.flows import bearer, emails_to, enrol, eventually, last_code, log_in, sms_to
 
 
 def test_change_mobile_and_email_confirm_and_reserve(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:

@@ -7,17 +7,13 @@ import time
 from typing import Any
 
 from tests.e2e.client import ApiClient
-from tests.e2e.test_pin_letters import letters_to, order, wait_for
-
-
-def sms_to(api: ApiClient, number: str) -> list[str]:
-    return [m["message"] for m in api.get("/_local/outbox").json()["sms"] if m["to"] == number]
+from tests.e2e.flows import eventually, letters_to, order, sms_to
 
 
 def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:
     person = persons["adult"][30]
     assert order(api, person["identity_number"])[0] == 202
-    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+    (letter,) = eventually(lambda: letters_to(api, person["identity_number"]))
     time.sleep(0.5)  # the codes work once the letter is activated, just after the outbox has it
 
     started = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
@@ -37,10 +33,7 @@ def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, lis
     assert verified.json() == {"status": "active", "remaining": []}
 
     # the contact register has the verified mobile: the welcome notice goes to it
-    deadline = time.monotonic() + 20
-    while not any("bruker av MinID" in text for text in sms_to(api, "+4793456789")):
-        assert time.monotonic() < deadline, "no welcome SMS"
-        time.sleep(0.1)
+    eventually(lambda: any("bruker av MinID" in text for text in sms_to(api, "+4793456789")), what="no welcome SMS")
 
     again = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
     assert not set(again.json()["pin_indices"]) & set(indices)  # the two used codes are never asked again

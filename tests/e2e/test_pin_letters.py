@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from minid.domain.identity import compose_identity_number
 from tests.e2e.client import ApiClient
-
-OUTBOX_WAIT_SECONDS = 30
-
-
-def letters_to(api: ApiClient, identity_number: str) -> list[dict[str, Any]]:
-    return [x for x in api.get("/_local/outbox").json()["letters"] if x["identity_number"] == identity_number]
-
-
-def wait_for(check: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + OUTBOX_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.1)
-    raise AssertionError("no letter came to the outbox")
-
-
-def order(api: ApiClient, identity_number: str) -> tuple[int, bytes]:
-    response = api.post("/v1/pin-letters", json_body={"identity_number": identity_number})
-    return response.status, response.body
+from tests.e2e.flows import eventually, letters_to, order
 
 
 def test_an_eligible_person_is_posted_a_letter_with_20_codes(
@@ -37,7 +17,7 @@ def test_an_eligible_person_is_posted_a_letter_with_20_codes(
     person = persons["adult"][10]
     assert order(api, person["identity_number"])[0] == 202
 
-    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+    (letter,) = eventually(lambda: letters_to(api, person["identity_number"]))
 
     assert letter["status"] == "dispatched"
     assert letter["address"] == person["letter_address"]
@@ -56,7 +36,7 @@ def test_a_d_number_holder_without_a_norwegian_address_gets_it_abroad(
     assert person["address"] == person["letter_address"]
     assert order(api, person["identity_number"])[0] == 202
 
-    (letter,) = wait_for(lambda: letters_to(api, person["identity_number"]))
+    (letter,) = eventually(lambda: letters_to(api, person["identity_number"]))
 
     assert letter["address"] == person["letter_address"]
     assert letter["address"][-1] == letter["address"][-1].upper()  # the country, on its own line
@@ -71,7 +51,7 @@ def test_no_letter_for_the_ineligible_the_unknown_and_a_second_order(
     assert unknown is not None
     assert unknown not in {p["identity_number"] for group in persons.values() for p in group}
     first = order(api, eligible["identity_number"])
-    wait_for(lambda: letters_to(api, eligible["identity_number"]))
+    eventually(lambda: letters_to(api, eligible["identity_number"]))
 
     others = [persons["child"][0], persons["deceased"][0], persons["no-address"][0]]
     answers = [order(api, p["identity_number"]) for p in others]

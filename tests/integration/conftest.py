@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -30,12 +31,18 @@ def stack(aws: boto3.Session, template: Template) -> Stack:
     return provision(template, aws)
 
 
-@pytest.fixture
-def driver() -> Iterator[LetterDriver]:
+@contextmanager
+def local_driver(parameters: Mapping[str, str] | None = None) -> Iterator[LetterDriver]:
     """A fresh local stack (no print simulator: the test is the print provider) and a driver for it."""
     with embedded_aws() as session:
-        local = LocalStack.start(session, print_delay_seconds=None, population_size=120)
+        local = LocalStack.start(session, print_delay_seconds=None, population_size=120, parameters=parameters)
         driver = LetterDriver(local)
         yield driver
         driver.stop_running()
         local.stop()
+
+
+@pytest.fixture
+def driver() -> Iterator[LetterDriver]:
+    with local_driver() as driver:
+        yield driver

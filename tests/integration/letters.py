@@ -146,6 +146,18 @@ class LetterDriver:
         events: Any = [event for page in pages for event in page["events"]]
         return list(events)
 
+    def notices_delivered(self, timeout: float = 20) -> None:
+        """Wait until the notice queue is empty: every notice queued so far has been delivered."""
+        queue = self.local.stack.refs["NoticeQueue"]
+        names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names.append("ApproximateNumberOfMessagesDelayed")
+        deadline = time.monotonic() + timeout
+        while any(
+            int(v) for v in self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"].values()
+        ):
+            assert time.monotonic() < deadline, "notices are still waiting"
+            time.sleep(0.05)
+
     def stop_running(self) -> None:
         """Stop what still runs, so that no execution outlives the test's embedded AWS."""
         for _ in range(50):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from minid.domain.contacts import ContactRecord, Language
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import (
+    PROOF_WAIT,
     Channel,
     Claim,
     Message,
@@ -17,6 +19,7 @@ from minid.domain.notices import (
     NoticeDelivery,
     NoticeInFlight,
     NoticeKind,
+    NoticeNotYet,
     Recipients,
     compose,
     notice_from_json,
@@ -95,11 +98,29 @@ class Clock:
         return NOW
 
 
-def delivery(found: ContactRecord | None, phone: Phone | None = None, ledger: Ledger | None = None):  # type: ignore[no-untyped-def]
+@dataclass
+class Events:
+    recorded: set[tuple[str, str]] = field(default_factory=set)
+
+    def contains(self, person: str, event: SecurityEvent) -> bool:
+        return (person, event.reference) in self.recorded
+
+
+def delivery(  # type: ignore[no-untyped-def]
+    found: ContactRecord | None, phone: Phone | None = None, ledger: Ledger | None = None, events: Events | None = None
+):
     phone = phone or Phone()
     mailbox = Mailbox()
     ledger = ledger or Ledger()
-    return NoticeDelivery(Contacts(found), phone, mailbox, ledger, Clock()), phone, mailbox, ledger
+    service = NoticeDelivery(
+        contacts=Contacts(found),
+        sms=phone,
+        email=mailbox,
+        ledger=ledger,
+        events=events or Events(),  # type: ignore[arg-type]
+        clock=Clock(),
+    )
+    return service, phone, mailbox, ledger
 
 
 def test_both_verified_contacts_are_told_once() -> None:
@@ -173,3 +194,31 @@ def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:
     assert phone.sent[0][0] == "+4790000000"
     assert "registered again" in phone.sent[0][1]
     assert mailbox.sent == []
+
+
+# ---------------------------------------------------------------------- notices queued before their change
+CHANGED = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, NOW - timedelta(seconds=3), "change-1")
+TOLD = Notice("change-1:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=CHANGED)
+
+
+def test_a_notice_waits_for_the_change_it_tells_of() -> None:
+    events = Events()
+    service, phone, _, _ = delivery(record(), events=events)
+    with pytest.raises(NoticeNotYet):
+        service.deliver(TOLD)
+    assert phone.sent == []
+    events.recorded.add((PERSON, "change-1"))
+    assert service.deliver(TOLD) == [Channel.SMS, Channel.EMAIL]
+
+
+def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
+    service, phone, _, _ = delivery(record())
+    stale = Notice(
+        "change-2:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=replace(CHANGED, at=NOW - PROOF_WAIT)
+    )
+    assert service.deliver(stale) == []
+    assert phone.sent == []
+
+
+def test_the_proof_survives_the_queue() -> None:
+    assert notice_from_json(notice_to_json(TOLD)) == TOLD

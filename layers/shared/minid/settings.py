@@ -19,6 +19,12 @@ class Settings(BaseModel):
         return cls.model_validate(dict(environ))
 
 
+class NoticeSettings(Settings):
+    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
+    # how long a notice queued before its change waits (in the queue) before it is first delivered
+    notice_proof_delay_seconds: int = Field(alias="NOTICE_PROOF_DELAY_SECONDS", ge=0, le=900)
+
+
 class PepperSettings(Settings):
     pepper_secret_arn: str = Field(alias="PEPPER_SECRET_ARN")
 
@@ -46,12 +52,11 @@ class PinLetterSettings(SessionSettings):
         return self
 
 
-class LetterWorkflowSettings(PepperSettings):
+class LetterWorkflowSettings(PepperSettings, NoticeSettings):
     pin_letters_table: str = Field(alias="PIN_LETTERS_TABLE")
     population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
     contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
-    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
     print_bucket: str = Field(alias="PRINT_BUCKET")
     data_key_arn: str = Field(alias="DATA_KEY_ARN")
 
@@ -65,11 +70,12 @@ class PrintCallbackSettings(Settings):
 class NotifierSettings(Settings):
     contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
     challenges_table: str = Field(alias="CHALLENGES_TABLE")
+    security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
     sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
     email_sender: str = Field(alias="EMAIL_SENDER")
 
 
-class EnrolmentSettings(PepperSettings):
+class EnrolmentSettings(PepperSettings, NoticeSettings):
     allow_synthetic_identity_numbers: bool = Field(alias="ALLOW_SYNTHETIC_IDENTITY_NUMBERS")
     public_domain: str = Field(alias="PUBLIC_DOMAIN")
     sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
@@ -80,10 +86,9 @@ class EnrolmentSettings(PepperSettings):
     challenges_table: str = Field(alias="CHALLENGES_TABLE")
     population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
-    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
 
 
-class LoginSettings(SessionSettings):
+class LoginSettings(SessionSettings, NoticeSettings):
     allow_synthetic_identity_numbers: bool = Field(alias="ALLOW_SYNTHETIC_IDENTITY_NUMBERS")
     public_domain: str = Field(alias="PUBLIC_DOMAIN")
     sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
@@ -93,22 +98,21 @@ class LoginSettings(SessionSettings):
     pin_letters_table: str = Field(alias="PIN_LETTERS_TABLE")
     population_register_table: str = Field(alias="POPULATION_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
-    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
     lockout_threshold: PositiveInt = Field(alias="LOCKOUT_THRESHOLD")
     lockout_seconds: PositiveInt = Field(alias="LOCKOUT_SECONDS")
+    client_identity_attempts_per_minute: PositiveInt = Field(alias="CLIENT_IDENTITY_ATTEMPTS_PER_MINUTE")
+    client_codes_sent_per_hour: PositiveInt = Field(alias="CLIENT_CODES_SENT_PER_HOUR")
 
 
-class ContactSettings(SessionSettings):
+class ContactSettings(SessionSettings, NoticeSettings):
     public_domain: str = Field(alias="PUBLIC_DOMAIN")
     sms_sender_id: str = Field(alias="SMS_SENDER_ID", max_length=11)
     email_sender: str = Field(alias="EMAIL_SENDER")
     challenges_table: str = Field(alias="CHALLENGES_TABLE")
     contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
-    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")
 
 
-class ContactReviewSettings(Settings):
+class ContactReviewSettings(NoticeSettings):
     contact_register_table: str = Field(alias="CONTACT_REGISTER_TABLE")
     security_events_table: str = Field(alias="SECURITY_EVENTS_TABLE")
-    notice_queue_url: str = Field(alias="NOTICE_QUEUE_URL")

@@ -15,8 +15,13 @@ import boto3
 from botocore.config import Config
 
 from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts, DynamoDbResetCompletion
-from minid.adapters.challenges import DynamoDbContactChanges, DynamoDbLoginAttempts, DynamoDbPasswordResets
-from minid.adapters.clock import SystemClock
+from minid.adapters.challenges import (
+    DynamoDbContactChanges,
+    DynamoDbLoginAttempts,
+    DynamoDbLoginCompletion,
+    DynamoDbPasswordResets,
+)
+from minid.adapters.clock import SystemClock, SystemStopwatch
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.events import DynamoDbSecurityEventLog
@@ -47,15 +52,17 @@ from minid.domain.notices import NoticeDelivery
 from minid.domain.password_reset import PasswordResetService
 from minid.domain.passwords import PasswordPolicy
 from minid.domain.profile import ProfileService
-from minid.domain.rate_limits import ClientLimits
+from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
 from minid.domain.sessions import SessionPolicy, Sessions
 from minid.domain.time import Clock
+from minid.domain.timing import EvenTiming
 from minid.settings import (
     ContactReviewSettings,
     ContactSettings,
     EnrolmentSettings,
     LetterWorkflowSettings,
     LoginSettings,
+    NoticeSettings,
     NotifierSettings,
     PepperSettings,
     PinLetterSettings,
@@ -75,6 +82,20 @@ AWS_CONFIG = Config(
 
 def client(service: Any) -> Any:
     return boto3.client(service, config=AWS_CONFIG)
+
+
+# Where the short path of an unauthenticated answer waits for the full path's time (EvenTiming), the
+# first guesses of that time, until the environment has measured it: a few DynamoDB calls, and a send.
+SHORT_WORK_SECONDS = 0.02
+SENDING_SECONDS = 0.15
+
+
+def _even(initial_seconds: float) -> EvenTiming:
+    return EvenTiming(SystemStopwatch(), initial_seconds=initial_seconds)
+
+
+def _notices(settings: NoticeSettings) -> SqsNoticeQueue:
+    return SqsNoticeQueue(client("sqs"), settings.notice_queue_url, settings.notice_proof_delay_seconds)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
@@ -142,7 +163,7 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
         documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
-        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
         random=random,
@@ -174,19 +195,22 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
             contacts_table=settings.contact_register_table,
             letters_table=settings.pin_letters_table,
             challenges_table=settings.challenges_table,
+            events_table=settings.security_events_table,
         ),
         contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
         passwords=PasswordPolicy(CommonPasswords()),
         hasher=Argon2PasswordHasher(keyer),
         sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
         email=SesEmailSender(client("sesv2"), settings.email_sender),
-        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
         random=SystemRandom(),
         clock=SystemClock(),
         allow_synthetic=settings.allow_synthetic_identity_numbers,
         public_domain=settings.public_domain,
+        starts=_even(SHORT_WORK_SECONDS),
+        wrong_codes=_even(SHORT_WORK_SECONDS),
     )
 
 
@@ -205,18 +229,22 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
     clock, random = clock or SystemClock(), SystemRandom()
-    accounts = DynamoDbAccounts(dynamodb, settings.users_table)
+    accounts = DynamoDbAccounts(dynamodb, settings.users_table, settings.security_events_table)
     sessions = _sessions(settings, dynamodb, keyer, clock)
     sealer = AesGcmSealer(keyer)
     letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
     contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
     population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
     events = DynamoDbSecurityEventLog(dynamodb, settings.security_events_table)
-    notices = SqsNoticeQueue(client("sqs"), settings.notice_queue_url)
+    notices = _notices(settings)
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords())
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
-    limits = ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer)
+    limits = ClientLimits(
+        DynamoDbRateCounter(dynamodb, settings.challenges_table),
+        keyer,
+        ClientLimitPolicy.of(settings.client_identity_attempts_per_minute, settings.client_codes_sent_per_hour),
+    )
     lockout = Lockout(
         accounts,
         events,
@@ -242,6 +270,15 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
             public_domain=settings.public_domain,
+            failures=_even(0.0),  # the dummy hash already does an account's work; the rest is learned
+            completion=DynamoDbLoginCompletion(
+                dynamodb,
+                challenges_table=settings.challenges_table,
+                letters_table=settings.pin_letters_table,
+                users_table=settings.users_table,
+                sessions_table=settings.sessions_table,
+                events_table=settings.security_events_table,
+            ),
         ),
         sessions=sessions,
         credentials=CredentialService(
@@ -264,6 +301,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 users_table=settings.users_table,
                 letters_table=settings.pin_letters_table,
                 challenges_table=settings.challenges_table,
+                events_table=settings.security_events_table,
             ),
             letters=letters,
             contacts=contacts,
@@ -280,6 +318,8 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
             public_domain=settings.public_domain,
+            starts=_even(SENDING_SECONDS),
+            wrong_codes=_even(SHORT_WORK_SECONDS),
         ),
         profile=ProfileService(
             sessions=sessions, users=accounts, population=population, contacts=contacts, letters=letters, events=events
@@ -304,7 +344,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             changes=DynamoDbContactChanges(dynamodb, settings.challenges_table),
             sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
             email=SesEmailSender(client("sesv2"), settings.email_sender),
-            notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+            notices=_notices(settings),
             events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
             keyer=keyer,
             random=SystemRandom(),
@@ -320,7 +360,7 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
     dynamodb: DynamoDBClient = client("dynamodb")
     return ContactReview(
         register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
-        notices=SqsNoticeQueue(client("sqs"), settings.notice_queue_url),
+        notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         clock=clock or SystemClock(),
     )
@@ -334,5 +374,6 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
         sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
         email=SesEmailSender(client("sesv2"), settings.email_sender),
         ledger=DynamoDbDeliveryLedger(dynamodb, settings.challenges_table),
+        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         clock=SystemClock(),
     )

@@ -6,20 +6,22 @@ failure count past the threshold, accept a TOTP step twice, or lose a lock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from minid.adapters.contacts import contact_item
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, update_if, write_together
 from minid.adapters.enrolments import enrolment_key
+from minid.adapters.events import recorded_with
+from minid.adapters.letters import pin_codes_used
 from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
 from minid.domain.contacts import ContactRecord
 from minid.domain.enrolment import Enrolment, EnrolmentStatus
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStatus
 from minid.domain.password_reset import PasswordReset
 
 if TYPE_CHECKING:
@@ -57,9 +59,10 @@ def account_from(values: dict[str, Any]) -> UserAccount:
 
 
 class DynamoDbAccounts:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, events_table: str | None = None) -> None:
         self._client = client
         self._table = table_name
+        self._events = events_table  # where the changes that are told write their events
 
     def find(self, person: PersonKey) -> UserAccount | None:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person}), ConsistentRead=True).get(
@@ -73,57 +76,65 @@ class DynamoDbAccounts:
         expression: str,
         values: Mapping[str, Any] | None = None,
         condition: str = "attribute_exists(pk)",
+        events: Sequence[SecurityEvent] = (),
     ) -> bool:
-        kwargs: dict[str, Any] = {
+        update: dict[str, Any] = {
             "TableName": self._table,
             "Key": to_item({"pk": person}),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
         }
         if values:
-            kwargs["ExpressionAttributeValues"] = to_item(values)
-        try:
-            self._client.update_item(**kwargs)
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False
-            raise
-        return True
+            update["ExpressionAttributeValues"] = to_item(values)
+        if not events:
+            return update_if(self._client, update)
+        if self._events is None:
+            raise RuntimeError("a change that is told needs the security events table")
+        return write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])
 
     # ------------------------------------------------------------------ failures and locks
-    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> bool:
-        return self._update(
-            person,
-            "ADD failed_logins :one",
-            {":one": 1, ":threshold": policy.threshold, ":now": iso(now)},
-            "attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR failed_logins < :threshold) "
-            "AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
-        )
+    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> int | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_item({"pk": person}),
+                UpdateExpression="ADD failed_logins :one",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
+                "failed_logins < :threshold) AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
+                ExpressionAttributeValues=to_item({":one": 1, ":threshold": policy.threshold, ":now": iso(now)}),
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return None
+            raise
+        return int(from_item(response["Attributes"])["failed_logins"])
 
     def release_attempt(self, person: PersonKey) -> None:
         self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")
 
-    def record_success(self, person: PersonKey) -> None:
-        self._update(person, "SET failed_logins = :zero", {":zero": 0})
-
-    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> bool:
+    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
             person,
             "SET locked_until = :until, failed_logins = :zero",
             {":until": iso(now + policy.duration), ":zero": 0, ":threshold": policy.threshold, ":now": iso(now)},
             "failed_logins >= :threshold AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
+            events,
         )
 
     def unlock_expired(self, person: PersonKey, now: datetime) -> bool:
         return self._update(person, "REMOVE locked_until", {":now": iso(now)}, "locked_until <= :now")
 
     # ------------------------------------------------------------------ the password
-    def set_password(self, person: PersonKey, password_hash: str, at: datetime) -> None:
+    def set_password(
+        self, person: PersonKey, password_hash: str, at: datetime, events: Sequence[SecurityEvent]
+    ) -> None:
         self._update(
             person,
             "SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero "
             "ADD session_epoch :one REMOVE locked_until",
             {":hash": password_hash, ":at": iso(at), ":zero": 0, ":one": 1},
+            events=events,
         )
 
     def rehash_password(self, person: PersonKey, old_hash: str, new_hash: str) -> None:
@@ -133,30 +144,23 @@ class DynamoDbAccounts:
     def set_totp_pending(self, person: PersonKey, sealed_secret: str) -> None:
         self._update(person, "SET totp_pending = :secret", {":secret": sealed_secret})
 
-    def confirm_totp(self, person: PersonKey, sealed_secret: str, step: int) -> bool:
+    def confirm_totp(self, person: PersonKey, sealed_secret: str, step: int, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
             person,
             "SET totp_secret = :secret, totp_last_step = :step REMOVE totp_pending",
             {":secret": sealed_secret, ":step": step},
             "totp_pending = :secret",
+            events,
         )
 
-    def remove_totp(self, person: PersonKey) -> bool:
+    def remove_totp(self, person: PersonKey, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
-            person, "REMOVE totp_secret, totp_pending, totp_last_step", None, "attribute_exists(totp_secret)"
-        )
-
-    def use_totp_step(self, person: PersonKey, step: int) -> bool:
-        return self._update(
-            person,
-            "SET totp_last_step = :step",
-            {":step": step},
-            "attribute_exists(totp_secret) AND (attribute_not_exists(totp_last_step) OR totp_last_step < :step)",
+            person, "REMOVE totp_secret, totp_pending, totp_last_step", None, "attribute_exists(totp_secret)", events
         )
 
 
 class DynamoDbAccountActivation:
-    """One transaction over the users, contact register, PIN letters and challenges tables."""
+    """One transaction over the users, contact register, PIN letters, challenges and events tables."""
 
     def __init__(
         self,
@@ -166,109 +170,87 @@ class DynamoDbAccountActivation:
         contacts_table: str,
         letters_table: str,
         challenges_table: str,
+        events_table: str,
     ) -> None:
         self._client = client
         self._users = users_table
         self._contacts = contacts_table
         self._letters = letters_table
         self._challenges = challenges_table
+        self._events = events_table
 
-    def activate(self, enrolment: Enrolment, account: UserAccount, contact: ContactRecord, now: datetime) -> bool:
+    def activate(
+        self,
+        enrolment: Enrolment,
+        account: UserAccount,
+        contact: ContactRecord,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
         if enrolment.person is None or enrolment.letter_id is None:
             return False
-        first, second = enrolment.pin_indices
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
-                    {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
-                    {
-                        "Update": {
-                            "TableName": self._letters,
-                            "Key": to_item({"pk": f"letter#{enrolment.letter_id}", "sk": "letter"}),
-                            "UpdateExpression": "SET used.#a = :now, used.#b = :now",
-                            "ConditionExpression": "#status = :dispatched AND attribute_not_exists(used.#a) "
-                            "AND attribute_not_exists(used.#b)",
-                            "ExpressionAttributeNames": {"#status": "status", "#a": str(first), "#b": str(second)},
-                            "ExpressionAttributeValues": to_item(
-                                {":now": iso(now), ":dispatched": LetterStatus.DISPATCHED.value}
-                            ),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._challenges,
-                            "Key": enrolment_key(enrolment.enrolment_id),
-                            "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
-                            "ConditionExpression": "#status = :verifying",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": to_item(
-                                {":active": EnrolmentStatus.ACTIVE.value, ":verifying": EnrolmentStatus.VERIFYING.value}
-                            ),
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False
-            raise
-        return True
+        enrolled = {
+            "TableName": self._challenges,
+            "Key": enrolment_key(enrolment.enrolment_id),
+            "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
+            "ConditionExpression": "#status = :verifying",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":active": EnrolmentStatus.ACTIVE.value, ":verifying": EnrolmentStatus.VERIFYING.value}
+            ),
+        }
+        return write_together(
+            self._client,
+            [
+                {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
+                {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
+                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
+                {"Update": enrolled},
+                *recorded_with(self._events, enrolment.person, events),
+            ],
+        )
 
 
 class DynamoDbResetCompletion:
-    """One transaction: the PIN code used up, the new password (sessions ended, lock lifted), the reset done."""
+    """One transaction: the PIN code used up, the new password (sessions ended, lock lifted), the reset
+    done, and its events."""
 
-    def __init__(self, client: DynamoDBClient, *, users_table: str, letters_table: str, challenges_table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, *, users_table: str, letters_table: str, challenges_table: str, events_table: str
+    ) -> None:
         self._client = client
         self._users = users_table
         self._letters = letters_table
         self._challenges = challenges_table
+        self._events = events_table
 
-    def complete(self, reset: PasswordReset, password_hash: str, now: datetime) -> bool:
+    def complete(
+        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
+    ) -> bool:
         if reset.person is None or reset.letter_id is None:
             return False
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._letters,
-                            "Key": to_item({"pk": f"letter#{reset.letter_id}", "sk": "letter"}),
-                            "UpdateExpression": "SET used.#index = :now",
-                            "ConditionExpression": "#status = :dispatched AND attribute_not_exists(used.#index)",
-                            "ExpressionAttributeNames": {"#status": "status", "#index": str(reset.pin_index)},
-                            "ExpressionAttributeValues": to_item(
-                                {":now": iso(now), ":dispatched": LetterStatus.DISPATCHED.value}
-                            ),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._users,
-                            "Key": to_item({"pk": reset.person}),
-                            "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
-                            "failed_logins = :zero ADD session_epoch :one REMOVE locked_until",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": to_item(
-                                {":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}
-                            ),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._challenges,
-                            "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
-                            "UpdateExpression": "SET #status = :done REMOVE code_hash",
-                            "ConditionExpression": "#status = :pending",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False
-            raise
-        return True
+        new_password = {
+            "TableName": self._users,
+            "Key": to_item({"pk": reset.person}),
+            "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
+            "failed_logins = :zero ADD session_epoch :one REMOVE locked_until",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": to_item({":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}),
+        }
+        done = {
+            "TableName": self._challenges,
+            "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
+            "UpdateExpression": "SET #status = :done REMOVE code_hash",
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),
+        }
+        return write_together(
+            self._client,
+            [
+                {"Update": pin_codes_used(self._letters, reset.letter_id, [reset.pin_index], now)},
+                {"Update": new_password},
+                {"Update": done},
+                *recorded_with(self._events, reset.person, events),
+            ],
+        )

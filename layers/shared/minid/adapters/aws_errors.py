@@ -27,9 +27,16 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
+# Why DynamoDB may cancel a transaction, other than a condition: for a retry.
+TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "TransactionCanceledException":
+            reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
+            return bool(reasons & TRANSIENT_CANCELLATIONS)
         return code in TRANSIENT_ERROR_CODES or status >= 500
     return isinstance(error, ConnectionError | ReadTimeoutError | BotoCoreError)

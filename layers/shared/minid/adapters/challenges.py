@@ -5,18 +5,23 @@ pk `login#<id>` and `reset#<id>`. Tries are counted by conditional updates befor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.events import recorded_with
+from minid.adapters.letters import pin_codes_used
+from minid.adapters.sessions import session_item
 from minid.domain.contact_changes import PendingChange
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.login import LoginAttempt, LoginStatus, SecondFactor
+from minid.domain.login import FactorUse, LoginAttempt, LoginStatus, SecondFactor
 from minid.domain.notices import Channel
 from minid.domain.password_reset import PasswordReset, ResetStatus
+from minid.domain.sessions import Session
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -72,14 +77,6 @@ class _Challenges:
     def refund_try(self, challenge_id: str) -> None:
         self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
 
-    def finish(self, challenge_id: str) -> bool:
-        return self._update(
-            challenge_id,
-            "SET #status = :done REMOVE code_hash",
-            {":done": "done", ":pending": self.pending},
-            "#status = :pending",
-        )
-
     def end(self, challenge_id: str) -> None:
         self._update(challenge_id, "SET #status = :ended REMOVE code_hash", {":ended": "ended"}, "attribute_exists(pk)")
 
@@ -129,15 +126,15 @@ class DynamoDbLoginAttempts(_Challenges):
             pin_index=int(values["pin_index"]) if "pin_index" in values else None,
         )
 
-    def record_resend(self, login_id: str, code_hash: str, now: datetime, resends_before: int) -> bool:
+    def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         return self._update(
             login_id,
-            "SET code_hash = :hash, codes_sent_at = :now, resends = :after",
+            "SET code_hash = :hash, codes_sent_at = :sent_at, resends = :after",
             {
                 ":hash": code_hash,
-                ":now": iso(now),
-                ":before": resends_before,
-                ":after": resends_before + 1,
+                ":sent_at": iso(sent_at),
+                ":before": resends[0],
+                ":after": resends[1],
                 ":pending": self.pending,
             },
             "resends = :before AND #status = :pending",
@@ -228,15 +225,74 @@ class DynamoDbContactChanges(_Challenges):
         if not from_item(response.get("Attributes", {})).get("values"):
             self._client.delete_item(TableName=self._table, Key=self._key(person))
 
-    def record_resend(self, person: PersonKey, code_hashes: Mapping[Channel, str], now: datetime, before: int) -> bool:
+    def record_resend(
+        self, person: PersonKey, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+    ) -> bool:
         return self._update(
             person,
-            "SET codes = :codes, sent_at = :now, resends = :after",
+            "SET codes = :codes, sent_at = :sent_at, resends = :after",
             {
                 ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
-                ":now": iso(now),
-                ":before": before,
-                ":after": before + 1,
+                ":sent_at": iso(sent_at),
+                ":before": resends[0],
+                ":after": resends[1],
             },
             "resends = :before",
         )
+
+
+class DynamoDbLoginCompletion:
+    """One transaction over the challenges, PIN letters, users, sessions and security events tables."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        challenges_table: str,
+        letters_table: str,
+        users_table: str,
+        sessions_table: str,
+        events_table: str,
+    ) -> None:
+        self._client = client
+        self._challenges = challenges_table
+        self._letters = letters_table
+        self._users = users_table
+        self._sessions = sessions_table
+        self._events = events_table
+
+    def complete(
+        self, attempt: LoginAttempt, use: FactorUse, session: Session, events: Sequence[SecurityEvent]
+    ) -> bool:
+        closed = {
+            "Update": {
+                "TableName": self._challenges,
+                "Key": to_item({"pk": f"login#{attempt.login_id}"}),
+                "UpdateExpression": "SET #status = :done REMOVE code_hash",
+                "ConditionExpression": "#status = :pending",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":pending": LoginStatus.PENDING.value}),
+            }
+        }
+        # the count of failures in a row starts again; a TOTP step is accepted once, and never an older one
+        account: dict[str, Any] = {
+            "TableName": self._users,
+            "Key": to_item({"pk": attempt.person}),
+            "UpdateExpression": "SET failed_logins = :zero",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": to_item({":zero": 0}),
+        }
+        if use.totp_step is not None:
+            account |= {
+                "UpdateExpression": "SET failed_logins = :zero, totp_last_step = :step",
+                "ConditionExpression": "attribute_exists(totp_secret) AND "
+                "(attribute_not_exists(totp_last_step) OR totp_last_step < :step)",
+                "ExpressionAttributeValues": to_item({":zero": 0, ":step": use.totp_step}),
+            }
+        items: list[dict[str, Any]] = [closed, {"Update": account}]
+        if use.letter_id is not None and use.pin_index is not None:
+            items.append({"Update": pin_codes_used(self._letters, use.letter_id, [use.pin_index], session.auth_time)})
+        session_put = {"TableName": self._sessions, "Item": session_item(session)}
+        items.append({"Put": session_put | {"ConditionExpression": "attribute_not_exists(pk)"}})
+        items += recorded_with(self._events, attempt.person, events)
+        return write_together(self._client, items)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 _serializer = TypeSerializer()
@@ -44,8 +45,34 @@ def iso(moment: datetime) -> str:
 
 
 def conditional_check_failed(error: ClientError) -> bool:
-    """A condition of a write (or of a transaction's writes) did not hold."""
-    return error.response.get("Error", {}).get("Code") in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
+    """A condition of a write (or of a transaction's writes) did not hold. A transaction cancelled for
+    another reason (throttling, a conflicting transaction) is not that: it is for a retry."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+    return "ConditionalCheckFailed" in reasons or not reasons
+
+
+def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
+    """One conditional update; False when its condition does not hold."""
+    try:
+        client.update_item(**update)
+    except ClientError as error:
+        if conditional_check_failed(error):
+            return False
+        raise
+    return True
+
+
+def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
+    """Writes in one transaction: all of them, or (when a condition does not hold: False) none."""
+    try:
+        client.transact_write_items(TransactItems=list(items))  # type: ignore[arg-type]
+    except ClientError as error:
+        if conditional_check_failed(error):
+            return False
+        raise
+    return True

@@ -128,7 +128,7 @@ class DynamoDbEnrolments:
         )
 
     def record_resend(
-        self, enrolment_id: str, code_hashes: Mapping[Channel, str], now: datetime, resends_before: int
+        self, enrolment_id: str, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
     ) -> bool:
         names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
@@ -144,9 +144,9 @@ class DynamoDbEnrolments:
                 ExpressionAttributeValues=to_item(
                     values
                     | {
-                        ":now": iso(now),
-                        ":before": resends_before,
-                        ":after": resends_before + 1,
+                        ":now": iso(sent_at),
+                        ":before": resends[0],
+                        ":after": resends[1],
                         ":verifying": EnrolmentStatus.VERIFYING.value,
                     }
                 ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,28 +22,46 @@ if TYPE_CHECKING:
 PAGE_LIMIT = 100
 
 
+def _sort_key(event: SecurityEvent) -> str:
+    return f"{iso(event.at)}#{event.type.value}#{event.reference}"
+
+
+def event_item(person: PersonKey, event: SecurityEvent) -> dict[str, Any]:
+    item = {
+        "pk": person,
+        "sk": _sort_key(event),
+        "type": event.type.value,
+        "at": iso(event.at),
+        "reference": event.reference,
+        "detail": dict(event.detail),
+        "expires_at": int((event.at + KEPT_FOR).timestamp()),
+    }
+    return to_item(item)
+
+
+def recorded_with(table: str, person: PersonKey, events: Sequence[SecurityEvent]) -> list[dict[str, Any]]:
+    """The events, as items of the transaction that makes the change they record (the same event
+    again, a retry, is the same item)."""
+    return [{"Put": {"TableName": table, "Item": event_item(person, event)}} for event in events]
+
+
 class DynamoDbSecurityEventLog:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
     def record(self, person: PersonKey, event: SecurityEvent) -> None:
-        item = {
-            "pk": person,
-            "sk": f"{iso(event.at)}#{event.type.value}#{event.reference}",
-            "type": event.type.value,
-            "at": iso(event.at),
-            "reference": event.reference,
-            "detail": dict(event.detail),
-            "expires_at": int((event.at + KEPT_FOR).timestamp()),
-        }
         try:
             self._client.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(sk)"
+                TableName=self._table, Item=event_item(person, event), ConditionExpression="attribute_not_exists(sk)"
             )
         except ClientError as error:
             if not conditional_check_failed(error):
                 raise
+
+    def contains(self, person: PersonKey, event: SecurityEvent) -> bool:
+        key = to_item({"pk": person, "sk": _sort_key(event)})
+        return "Item" in self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
 
     def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
         kwargs: dict[str, Any] = {

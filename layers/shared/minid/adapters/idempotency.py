@@ -10,6 +10,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,5 +43,15 @@ class PowertoolsOnceOnly:
         self._config.register_lambda_context(context)
 
     def __call__(self, key: Mapping[str, str], action: Callable[[], dict[str, str]]) -> dict[str, str]:
-        result: dict[str, str] = self._run(key=dict(key), action=action)
+        """The store's AWS error is raised as itself (a 503 when it is brief). A repeat that finds the
+        first still in progress does the action itself: the action is safe to repeat (see OnceOnly),
+        and a first whose record was left in progress by a failure must not block its retry."""
+        try:
+            result: dict[str, str] = self._run(key=dict(key), action=action)
+        except IdempotencyPersistenceLayerError as error:
+            if isinstance(error.__cause__, ClientError | BotoCoreError):
+                raise error.__cause__ from error
+            raise
+        except IdempotencyAlreadyInProgressError:
+            return action()
         return result

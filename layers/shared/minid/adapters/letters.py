@@ -58,7 +58,13 @@ class DynamoDbPinLetters:
             "ordered_at": iso(letter.ordered_at),
             "expires_at": int(expires_at.timestamp()),
         }
-        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:  # the same order again (its id follows from its idempotency key)
+            if not conditional_check_failed(error):
+                raise
 
     def discard_order(self, letter_id: str) -> None:
         try:
@@ -83,21 +89,6 @@ class DynamoDbPinLetters:
         active = from_item(item).get("active") if item else None
         letter = self.get(active or NO_LETTER)
         return letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None
-
-    def use_code(self, letter_id: str, index: int, at: datetime) -> bool:
-        try:
-            self._update_letter(
-                letter_id,
-                "SET used.#index = :at",
-                {":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value},
-                condition="#status = :dispatched AND attribute_not_exists(used.#index)",
-                names={"#status": "status", "#index": str(index)},
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False
-            raise
-        return True
 
     def record_pin_failure(self, letter_id: str) -> int:
         response = self._client.update_item(
@@ -341,6 +332,21 @@ class DynamoDbPinLetters:
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
         self._client.update_item(**kwargs)
+
+
+def pin_codes_used(table: str, letter_id: str, indices: Sequence[int], at: datetime) -> dict[str, Any]:
+    """An update for a transaction: the letter's codes used up, if the letter is the person's posted
+    one and none of them was used before (a code works once)."""
+    names = {f"#i{n}": str(index) for n, index in enumerate(indices)}
+    return {
+        "TableName": table,
+        "Key": _letter_key(letter_id),
+        "UpdateExpression": "SET " + ", ".join(f"used.{name} = :at" for name in names),
+        "ConditionExpression": "#status = :dispatched AND "
+        + " AND ".join(f"attribute_not_exists(used.{name})" for name in names),
+        "ExpressionAttributeNames": {"#status": "status", **names},
+        "ExpressionAttributeValues": to_item({":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value}),
+    }
 
 
 def _letter(values: dict[str, Any]) -> PinLetter:

@@ -20,12 +20,15 @@ LEDGER_KEPT_FOR = timedelta(days=14)  # longer than a notice can stay in the que
 
 
 class SqsNoticeQueue:
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, proof_delay_seconds: int = 0) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._proof_delay = proof_delay_seconds
 
     def enqueue(self, notice: Notice) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=notice_to_json(notice))
+        # a notice queued before its change is made waits a little, so that it usually finds it made
+        delay = self._proof_delay if notice.proof is not None else 0
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=notice_to_json(notice), DelaySeconds=delay)
 
 
 class SnsSmsSender:

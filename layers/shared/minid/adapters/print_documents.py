@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,9 @@ _FONT = "DejaVu"
 def render_pdf(letter: PrintedLetter) -> bytes:
     """The letter as a one-page A4 PDF."""
     from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
+
+    # fontTools tells at INFO which glyphs the subset kept: the letters of a name and an address.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     text = letter_text(letter)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")

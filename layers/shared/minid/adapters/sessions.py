@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -15,24 +15,26 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+def session_item(session: Session) -> dict[str, Any]:
+    """A new session, as the login's completion stores it."""
+    item = {
+        "pk": session.key,
+        "person": session.person,
+        "identity": session.identity_sealed,
+        "amr": [amr.value for amr in session.amr],
+        "auth_time": iso(session.auth_time),
+        "last_seen_at": iso(session.last_seen_at),
+        "ends_at": iso(session.expires_at),
+        "epoch": session.epoch,
+        "expires_at": int(session.expires_at.timestamp()),
+    }
+    return to_item(item)
+
+
 class DynamoDbSessionStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
-
-    def create(self, session: Session) -> None:
-        item = {
-            "pk": session.key,
-            "person": session.person,
-            "identity": session.identity_sealed,
-            "amr": [amr.value for amr in session.amr],
-            "auth_time": iso(session.auth_time),
-            "last_seen_at": iso(session.last_seen_at),
-            "ends_at": iso(session.expires_at),
-            "epoch": session.epoch,
-            "expires_at": int(session.expires_at.timestamp()),
-        }
-        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, key: str) -> Session | None:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": key}), ConsistentRead=True).get("Item")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
-from minid.api.models import RequestModel
+from minid.api.models import RequestModel, SixDigits
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.letters.model import PinLetter
 
-SixDigits = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
@@ -157,4 +156,4 @@ class ContactVerification(RequestModel):
 
 
 class Reservation(RequestModel):
-    reserved: bool = Field(description="True: reserved against digital communication from the public sector")
+    reserved: StrictBool = Field(description="True: reserved against digital communication from the public sector")

@@ -6,12 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from minid.api.models import RequestModel
+from minid.api.models import RequestModel, SixDigits
 from minid.domain.contacts import Language
 from minid.domain.notices import Channel
 
-PinIndex = Annotated[str, StringConstraints(pattern=r"^(?:[1-9]|1\d|20)$")]
-SixDigits = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+PinIndex = Annotated[str, StringConstraints(pattern=r"^(?:[1-9]|1[0-9]|20)$")]
 ContactChannel = Literal["mobile", "email"]
 
 # The API calls the SMS channel by what the person gives: their mobile.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+# A PIN code or one-time code: six ASCII digits (`\d` would let other scripts' digits through).
+SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 
 class HealthStatus(BaseModel):

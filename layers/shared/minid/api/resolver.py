@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -12,6 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from minid import observability
 from minid.adapters.aws_errors import is_transient
 from minid.api.problems import (
     INTERNAL_ERROR,
@@ -44,7 +46,7 @@ logger = Logger(child=True)
 
 def create_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver that validates with pydantic and answers in problem+json."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_json)
     # Every failure and its answer, in one place. Lookup follows the exception's MRO.
     app.exception_handler_manager.update_exception_handlers(
         {
@@ -57,6 +59,19 @@ def create_resolver() -> APIGatewayHttpResolver:
         }
     )
     return app
+
+
+def strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity (Python's json takes them), and no nesting so deep
+    that the parser runs out of stack; either is a JSONDecodeError, which the resolver answers with 400."""
+
+    def refuse(constant: str) -> Any:
+        raise json.JSONDecodeError(f"{constant} is not JSON", text, text.find(constant))
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -160,4 +175,6 @@ def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaCo
     else:
         result = app.resolve(event, context)
     result["headers"] = {**SECURITY_HEADERS, **(result.get("headers") or {})}
+    # the route as the template names it ("POST /v1/login/{login_id}/verify"), never the path with its ids
+    observability.count("Responses", route=str(event.get("routeKey", "$default")), status=str(result["statusCode"]))
     return result

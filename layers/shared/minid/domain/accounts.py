@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 
 
@@ -50,22 +52,20 @@ class Users(Protocol):
 
 
 class Accounts(Users, Protocol):
-    """The account's counters and credentials, each changed by a conditional write."""
+    """The account's counters and credentials, each changed by a conditional write. A change that is
+    told (`events`) is written with its events in one transaction: both or neither."""
 
-    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> bool:
+    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> int | None:
         """Count an attempt as failed until it is known to be otherwise, if the account is neither
-        locked nor at the threshold. At most `threshold` attempts are ever judged at once."""
+        locked nor at the threshold: the count with it, or None. At most `threshold` attempts are ever
+        judged at once."""
         ...
 
     def release_attempt(self, person: PersonKey) -> None:
         """The attempt was not a failure (the password was right; the second factor comes next)."""
         ...
 
-    def record_success(self, person: PersonKey) -> None:
-        """A login succeeded: the count of failures in a row starts again."""
-        ...
-
-    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> bool:
+    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
         """Lock the account if its failures reached the threshold; True for the one call that locked it."""
         ...
 
@@ -73,7 +73,9 @@ class Accounts(Users, Protocol):
         """Remove a lock that has run out; True for the one call that removed it."""
         ...
 
-    def set_password(self, person: PersonKey, password_hash: str, at: datetime) -> None:
+    def set_password(
+        self, person: PersonKey, password_hash: str, at: datetime, events: Sequence[SecurityEvent]
+    ) -> None:
         """A new password, and every session ended (the epoch rises)."""
         ...
 
@@ -83,10 +85,8 @@ class Accounts(Users, Protocol):
 
     def set_totp_pending(self, person: PersonKey, sealed_secret: str) -> None: ...
 
-    def confirm_totp(self, person: PersonKey, sealed_secret: str, step: int) -> bool: ...
+    def confirm_totp(
+        self, person: PersonKey, sealed_secret: str, step: int, events: Sequence[SecurityEvent]
+    ) -> bool: ...
 
-    def remove_totp(self, person: PersonKey) -> bool: ...
-
-    def use_totp_step(self, person: PersonKey, step: int) -> bool:
-        """Accept the TOTP code of this time step, unless it or a later one was accepted already."""
-        ...
+    def remove_totp(self, person: PersonKey, events: Sequence[SecurityEvent]) -> bool: ...

@@ -71,8 +71,11 @@ class PendingChanges(Protocol):
         ...
 
     def record_resend(
-        self, person: PersonKey, code_hashes: Mapping[Channel, str], now: datetime, before: int
-    ) -> bool: ...
+        self, person: PersonKey, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+    ) -> bool:
+        """The codes and when they were sent, if the count of resends is still `resends[0]`; it becomes
+        `resends[1]`."""
+        ...
 
 
 class ContactService:
@@ -127,7 +130,7 @@ class ContactService:
             Channel.SMS: _normalized(mobile, normalize_mobile),
             Channel.EMAIL: _normalized(email, normalize_email),
         }
-        removed = [c for c, value in asked.items() if value is None]
+        removed = [c for c, value in asked.items() if value is None and _current(record, c) is not None]
         new = {c: v for c, v in asked.items() if isinstance(v, str) and v != _current(record, c)}
         if removed:
             kept = [c for c in Channel if c not in removed and _verified(record, c)]
@@ -152,6 +155,7 @@ class ContactService:
         if not new:
             return ()
         codes = {channel: new_code(self._random) for channel in new}
+        self._send(new, codes, updated.language)  # first: codes that cannot be sent leave no change pending
         self._changes.replace(
             PendingChange(
                 person=session.person,
@@ -161,7 +165,6 @@ class ContactService:
                 expires_at=now + CODE_LIFETIME,
             )
         )
-        self._send(new, codes, updated.language)
         for channel in new:
             self._tell_old(session.person, record, channel, NoticeKind.CONTACT_CHANGED, now)
             detail = {"channel": CHANNEL_NAMES[channel]}
@@ -198,10 +201,16 @@ class ContactService:
         self._resend_policy.check(pending.resends, pending.sent_at, now)
         codes = {channel: new_code(self._random) for channel in pending.values}
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
-        if not self._changes.record_resend(session.person, hashes, now, pending.resends):
+        count = (pending.resends, pending.resends + 1)
+        if not self._changes.record_resend(session.person, hashes, now, count):
             self._resend_policy.check(pending.resends + 1, now, now)
         record = self.contact(session)
-        self._send(pending.values, codes, record.language)
+        try:
+            self._send(pending.values, codes, record.language)
+        except Exception:
+            # not sent: the resend is given back, and the codes sent before still hold
+            self._changes.record_resend(session.person, pending.code_hashes, pending.sent_at, count[::-1])
+            raise
         return tuple(pending.values)
 
     def confirm(self, session: Session) -> ContactRecord:

@@ -100,6 +100,7 @@ def normalize_email(raw: str) -> str:
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
     try:
-        return str(validate_email(raw.strip(), check_deliverability=False).normalized)
+        # strict: the lengths of RFC 5321 too (64 octets before the @)
+        return str(validate_email(raw.strip(), check_deliverability=False, strict=True).normalized)
     except EmailNotValidError as error:
         raise InvalidContact(errors=(FieldError("email", str(error)),)) from None

@@ -56,20 +56,23 @@ class CredentialService:
         now = self._clock.now()
         person = session.person
         account = self._accounts.find(person)
-        if account is None or not self._lockout.reserve(person, now):
+        reserved = self._lockout.reserve(person, now) if account is not None else None
+        if account is None or reserved is None:
             raise AuthenticationFailed("The current password is wrong.")
         if not self._hasher.verify(account.password_hash, current):
-            self._lockout.failed(person, now, "password-change")
+            self._lockout.failed(person, now, "password-change", reserved)
             raise AuthenticationFailed("The current password is wrong.")
         self._lockout.release(person)
         identity_number = self._sessions.identity_number(session)
         found = self._population.find(person)
         facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
         self._passwords.check(new, facts)
-        self._accounts.set_password(person, self._hasher.hash(new), now)
-        reference = str(uuid.uuid4())
-        self._record(person, SecurityEventType.PASSWORD_CHANGED, now, reference)
-        self._notices.enqueue(Notice(f"{reference}:password", NoticeKind.PASSWORD_CHANGED, person))
+        password_hash = self._hasher.hash(new)
+        changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, now, str(uuid.uuid4()))
+        self._notices.enqueue(
+            Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
+        )
+        self._accounts.set_password(person, password_hash, now, events=(changed,))
 
     def begin_totp(self, session: Session) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.
@@ -90,20 +93,27 @@ class CredentialService:
             raise Conflict("Add an authenticator app first (POST /v1/me/totp).")
         secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
         step = matching_step(secret, code, now)
-        if step is None or not self._accounts.confirm_totp(session.person, account.totp_pending, step):
+        if step is None:
             raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
-        self._changed(session.person, SecurityEventType.TOTP_ADDED, now)
+        added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
+        if not self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
+            raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
 
     def remove_totp(self, session: Session) -> None:
         now = self._clock.now()
-        if not self._accounts.remove_totp(session.person):
+        account = self._accounts.find(session.person)
+        if account is None or not account.has_totp:
             raise Conflict("There is no authenticator app to remove.")
-        self._changed(session.person, SecurityEventType.TOTP_REMOVED, now)
+        removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)
+        if not self._accounts.remove_totp(session.person, events=(removed,)):
+            raise Conflict("There is no authenticator app to remove.")
 
-    def _changed(self, person: PersonKey, kind: SecurityEventType, now: datetime) -> None:
-        reference = str(uuid.uuid4())
-        self._record(person, kind, now, reference)
-        self._notices.enqueue(Notice(f"{reference}:second-factor", NoticeKind.SECOND_FACTOR_CHANGED, person))
+    def _told(self, person: PersonKey, kind: SecurityEventType, now: datetime) -> SecurityEvent:
+        """The event of a change of second factor, and the notice of it, queued to wait for the event."""
+        event = SecurityEvent(kind, now, str(uuid.uuid4()))
+        notice_id = f"{event.reference}:second-factor"
+        self._notices.enqueue(Notice(notice_id, NoticeKind.SECOND_FACTOR_CHANGED, person, proof=event))
+        return event
 
     def _record(
         self,

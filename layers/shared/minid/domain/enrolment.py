@@ -13,7 +13,6 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -40,8 +39,9 @@ from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, PersonalFacts, personal_facts
 from minid.domain.population import PopulationRegister
-from minid.domain.random import RandomSource
+from minid.domain.random import RandomSource, new_id
 from minid.domain.time import Clock, today_in_norway
+from minid.domain.timing import EvenTiming
 
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
@@ -117,18 +117,26 @@ class Enrolments(Protocol):
     ) -> None: ...
 
     def record_resend(
-        self, enrolment_id: str, code_hashes: Mapping[Channel, str], now: datetime, resends_before: int
+        self, enrolment_id: str, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
     ) -> bool:
-        """Replace the unverified codes, if no other resend came first."""
+        """Replace the unverified codes, if the count of resends is still `resends[0]` (no other resend
+        came first); it becomes `resends[1]`."""
         ...
 
     def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None: ...
 
 
 class AccountActivation(Protocol):
-    def activate(self, enrolment: Enrolment, account: UserAccount, contact: ContactRecord, now: datetime) -> bool:
-        """All at once: the account, the contact register record, the two PIN codes used up, and the
-        enrolment active. False, changing nothing, when the codes are no longer usable."""
+    def activate(
+        self,
+        enrolment: Enrolment,
+        account: UserAccount,
+        contact: ContactRecord,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        """All at once: the account, the contact register record, the two PIN codes used up, the
+        enrolment active, and the events. False, changing nothing, when the codes are no longer usable."""
         ...
 
 
@@ -159,8 +167,13 @@ class EnrolmentService:
         clock: Clock,
         allow_synthetic: bool,
         public_domain: str,
+        starts: EvenTiming,
+        wrong_codes: EvenTiming,
         resend_policy: ResendPolicy | None = None,
     ) -> None:
+        # a decoy takes as long as a real enrolment (with a letter to read), to start and to refuse codes
+        self._starts = starts
+        self._wrong_codes = wrong_codes
         self._population = population
         self._letters = letters
         self._enrolments = enrolments
@@ -186,6 +199,7 @@ class EnrolmentService:
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
+        started = self._starts.start()
         person = self._keyer.person_key(number)
         letter = self._letters.active_letter(person)
         unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
@@ -195,7 +209,7 @@ class EnrolmentService:
         second = candidates.pop(self._random.randbelow(len(candidates)))
         now = self._clock.now()
         enrolment = Enrolment(
-            enrolment_id=str(uuid.UUID(hex=self._random.token_hex(16), version=4)),
+            enrolment_id=new_id(self._random),
             person=person if usable else None,
             letter_id=letter.letter_id if usable and letter else None,
             pin_indices=(min(first, second), max(first, second)),
@@ -204,6 +218,10 @@ class EnrolmentService:
             expires_at=now + ENROLMENT_LIFETIME,
         )
         self._enrolments.create(enrolment)
+        if usable:
+            self._starts.full(started)
+        else:
+            self._starts.short(started)
         return enrolment
 
     # ------------------------------------------------------------------ 2. complete
@@ -228,10 +246,15 @@ class EnrolmentService:
             )
         if not self._enrolments.reserve_pin_try(enrolment_id, MAX_PIN_TRIES, now):
             raise NotFound("The enrolment has ended. Start again.")
-        # a decoy reads a letter too (one that does not exist), so that the time tells nothing
+        # a decoy reads a letter too (one that does not exist), and takes as long to be refused
+        started = self._wrong_codes.start()
         letter = self._letters.get(enrolment.letter_id or enrolment.enrolment_id)
         if not self._codes_match(enrolment, letter, pin_codes):
             self._wrong_pin_codes(enrolment, letter, now)
+            if enrolment.person is None:
+                self._wrong_codes.short(started)
+            else:
+                self._wrong_codes.full(started)
             raise AuthenticationFailed()
         self._enrolments.refund_pin_try(enrolment_id)
         if enrolment.person is None:  # a decoy never matches: unreachable
@@ -239,8 +262,9 @@ class EnrolmentService:
         self._passwords.check(password, self._facts(enrolment.person))
         codes = {channel: new_code(self._random) for channel in contacts.channels}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-        self._enrolments.record_completion(enrolment_id, self._hasher.hash(password), contacts, hashes, now)
-        self._send_codes(contacts, codes)
+        password_hash = self._hasher.hash(password)
+        self._send_codes(contacts, codes)  # first: codes that cannot be sent leave the enrolment as it was
+        self._enrolments.record_completion(enrolment_id, password_hash, contacts, hashes, now)
         return contacts.channels
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
@@ -295,9 +319,16 @@ class EnrolmentService:
         pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
         codes = {channel: new_code(self._random) for channel in pending}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-        if not self._enrolments.record_resend(enrolment_id, hashes, now, enrolment.resends):
+        count = (enrolment.resends, enrolment.resends + 1)
+        if not self._enrolments.record_resend(enrolment_id, hashes, now, count):
             self._resend_policy.check(enrolment.resends + 1, now, now)
-        self._send_codes(enrolment.contacts, codes)
+        try:
+            self._send_codes(enrolment.contacts, codes)
+        except Exception:
+            # not sent: the resend is given back, and the codes sent before still hold
+            before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
+            self._enrolments.record_resend(enrolment_id, before, enrolment.codes_sent_at or now, count[::-1])
+            raise
         return tuple(pending)
 
     # ------------------------------------------------------------------ 3. verify
@@ -355,18 +386,23 @@ class EnrolmentService:
             updated_at=now,
             confirmed_at=now,
         )
-        if not self._activation.activate(enrolment, account, contact, now):
-            self._enrolments.end(enrolment.enrolment_id)
-            raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
         kind = SecurityEventType.RE_ENROLLED if existing else SecurityEventType.ENROLLED
-        self._events.record(person, SecurityEvent(kind, now, enrolment.enrolment_id))
-        self._notices.enqueue(Notice(f"{enrolment.enrolment_id}:welcome", NoticeKind.ENROLLED, person))
+        enrolled = SecurityEvent(kind, now, enrolment.enrolment_id)
+        # the notices first, each waiting for the event that the activation writes: none is lost, and
+        # none tells of an activation that did not happen
+        enrolment_id = enrolment.enrolment_id
+        self._notices.enqueue(Notice(f"{enrolment_id}:welcome", NoticeKind.ENROLLED, person, proof=enrolled))
         if old_contacts is not None:
             old = Recipients(old_contacts.verified_mobile(now), old_contacts.verified_email(now), old_contacts.language)
             if (old.mobile, old.email) != (contacts.mobile, contacts.email) and (old.mobile or old.email):
                 self._notices.enqueue(
-                    Notice(f"{enrolment.enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old)
+                    Notice(
+                        f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled
+                    )
                 )
+        if not self._activation.activate(enrolment, account, contact, now, events=(enrolled,)):
+            self._enrolments.end(enrolment_id)
+            raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
 
 
 def _pending_contacts(mobile: str | None, email: str | None, language: Language) -> PendingContacts:

@@ -57,6 +57,10 @@ class SecurityEventLog(Protocol):
         """Record once: recording the same event again (a retry) changes nothing."""
         ...
 
+    def contains(self, person: PersonKey, event: SecurityEvent) -> bool:
+        """Whether the event (by its type, time and reference) is recorded."""
+        ...
+
     def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
         """The person's events, newest first, from the cursor on. An invalid cursor is a NotFound."""
         ...

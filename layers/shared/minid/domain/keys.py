@@ -33,6 +33,7 @@ class KeyPurpose(StrEnum):
     CLIENT = "client"
     SEAL = "seal"
     DECOY = "decoy"
+    ORDER = "order"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,23 +20,25 @@ class Lockout:
         self._notices = notices
         self.policy = policy or LockoutPolicy()
 
-    def reserve(self, person: PersonKey, now: datetime) -> bool:
-        """Count the coming attempt as failed until it is known to be otherwise; False when locked."""
+    def reserve(self, person: PersonKey, now: datetime) -> int | None:
+        """Count the coming attempt as failed until it is known to be otherwise: the count of failures
+        in a row with it, or None when the account is locked (or as many attempts are being judged)."""
         return self._accounts.reserve_attempt(person, self.policy, now)
 
     def release(self, person: PersonKey) -> None:
         self._accounts.release_attempt(person)
 
-    def succeeded(self, person: PersonKey) -> None:
-        self._accounts.record_success(person)
-
-    def failed(self, person: PersonKey, now: datetime, reason: str, reference: str | None = None) -> None:
-        """Record the failure; at the threshold, lock the account and tell the person (once)."""
+    def failed(
+        self, person: PersonKey, now: datetime, reason: str, reserved: int, reference: str | None = None
+    ) -> None:
+        """Record the failure. The one that reached the threshold (`reserved`, its count) locks the
+        account, and the person is told (once: the notice waits for the lock's event)."""
         reference = reference or str(uuid.uuid4())
         self._events.record(person, SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason}))
-        if self._accounts.lock(person, self.policy, now):
-            self._events.record(person, SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference))
-            self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person))
+        if reserved >= self.policy.threshold:
+            locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
+            self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, proof=locked))
+            self._accounts.lock(person, self.policy, now, events=(locked,))
 
     def unlock_expired(self, person: PersonKey, locked_until: datetime | None, now: datetime) -> None:
         """A lock that has run out is removed at the next attempt, and the removal recorded."""

@@ -12,6 +12,7 @@ counted before it is judged, so that concurrent attempts cannot get past the thr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -30,10 +31,11 @@ from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout
 from minid.domain.notices import Channel, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher
-from minid.domain.random import RandomSource
-from minid.domain.rate_limits import CODES_SENT, IDENTITY_ATTEMPTS, ClientLimits
-from minid.domain.sessions import Amr, IssuedSession, Sessions
+from minid.domain.random import RandomSource, new_id
+from minid.domain.rate_limits import ClientLimits
+from minid.domain.sessions import Amr, IssuedSession, Session, Sessions
 from minid.domain.time import Clock, today_in_norway
+from minid.domain.timing import EvenTiming
 from minid.domain.totp import matching_step
 
 LOGIN_LIFETIME = CODE_LIFETIME
@@ -83,13 +85,31 @@ class LoginAttempts(Protocol):
         """Count a try, atomically, if fewer than `limit` are counted and the attempt is open."""
         ...
 
-    def finish(self, login_id: str) -> bool:
-        """Close the attempt; True for the one call that closed it (a code is used once)."""
-        ...
-
     def end(self, login_id: str) -> None: ...
 
-    def record_resend(self, login_id: str, code_hash: str, now: datetime, resends_before: int) -> bool: ...
+    def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
+        """The code and when it was sent, if the count of resends is still `resends[0]`: it becomes
+        `resends[1]` (one more, or one less when a resend that failed to go out is given back)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FactorUse:
+    """What an accepted second factor uses up: a PIN code of the letter, or a TOTP time step."""
+
+    letter_id: str | None = None
+    pin_index: int | None = None
+    totp_step: int | None = None
+
+
+class LoginCompletion(Protocol):
+    def complete(
+        self, attempt: LoginAttempt, use: FactorUse, session: Session, events: Sequence[SecurityEvent]
+    ) -> bool:
+        """At once: the attempt closed, the factor used up, the session stored, the count of failures
+        in a row back to zero, and the events. False, changing nothing, when another verify closed the
+        attempt first or the factor was used meanwhile (a code is used once)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +150,12 @@ class LoginService:
         clock: Clock,
         allow_synthetic: bool,
         public_domain: str,
+        failures: EvenTiming,
+        completion: LoginCompletion,
         resend_policy: ResendPolicy | None = None,
     ) -> None:
+        self._completion = completion
+        self._failures = failures  # a refused login takes as long for an unknown number as for an account
         self._accounts = accounts
         self._lockout = lockout
         self._attempts = attempts
@@ -156,22 +180,27 @@ class LoginService:
         self, identity_number: str, password: str, second_factor: SecondFactor | None, client: str
     ) -> LoginStarted:
         now = self._clock.now()
-        self._limits.hit(IDENTITY_ATTEMPTS, client, now)
+        self._limits.identity_attempt(client, now)
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
+        started = self._failures.start()
         person = self._keyer.person_key(number)
         account = self._accounts.find(person)
         if account is None or account.status is not AccountStatus.ACTIVE:
             self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
+            self._failures.short(started)  # and the time an account's failure takes
             raise AuthenticationFailed()
         self._lockout.unlock_expired(person, account.locked_until, now)
-        if not self._lockout.reserve(person, now):
+        reserved = self._lockout.reserve(person, now)
+        if reserved is None:
             self._hasher.verify(account.password_hash, password)  # a locked account takes the same time
             self._record(person, SecurityEventType.LOGIN_FAILED, now, str(uuid.uuid4()), {"reason": "locked"})
+            self._failures.full(started)
             raise AuthenticationFailed()
         if not self._hasher.verify(account.password_hash, password):
-            self._lockout.failed(person, now, "password")
+            self._lockout.failed(person, now, "password", reserved)
+            self._failures.full(started)
             raise AuthenticationFailed()
         self._lockout.release(person)
         if self._hasher.needs_rehash(account.password_hash):
@@ -196,7 +225,7 @@ class LoginService:
         )
         if factor is None or not available[factor]:
             raise SecondFactorUnavailable()
-        login_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
+        login_id = new_id(self._random)
         attempt = LoginAttempt(
             login_id=login_id,
             person=person,
@@ -207,7 +236,7 @@ class LoginService:
         )
         code = None
         if factor is SecondFactor.SMS:
-            self._limits.hit(CODES_SENT, client, now)
+            self._limits.code_sent(client, now)
             code = new_code(self._random)
             attempt = replace(
                 attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
@@ -215,10 +244,10 @@ class LoginService:
         elif factor is SecondFactor.PIN and letter is not None:
             index = unused[self._random.randbelow(len(unused))]
             attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index)
-        self._attempts.create(attempt)
-        if code is not None and mobile is not None:
+        if code is not None and mobile is not None:  # first: a code that cannot be sent leaves no login behind
             language = record.language if record else Language.BOKMAL
             self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
+        self._attempts.create(attempt)
         return LoginStarted(login_id, factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds()))
 
     # ------------------------------------------------------------------ the second factor
@@ -231,47 +260,51 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")
         person = attempt.person
         account = self._accounts.find(person)
-        if account is None or not self._lockout.reserve(person, now):
+        reserved = self._lockout.reserve(person, now) if account is not None else None
+        if account is None or reserved is None:
             raise AuthenticationFailed()
-        if not self._second_factor_holds(attempt, account, code, now):
-            self._lockout.failed(person, now, "second-factor", login_id)
+        use = self._second_factor_holds(attempt, account, code, now)
+        if use is None:
+            self._lockout.failed(person, now, "second-factor", reserved, login_id)
             if attempt.second_factor is SecondFactor.PIN and attempt.letter_id:
                 self._wrong_pins.record(self._letters.get(attempt.letter_id), now)
             if attempt.tries + 1 >= MAX_CODE_TRIES:
                 self._attempts.end(login_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
-        if not self._attempts.finish(login_id):  # a concurrent verify of the same code won
-            self._lockout.release(person)
-            raise AuthenticationFailed("The login has ended. Log in again.")
-        self._lockout.succeeded(person)
         amr = AMR[attempt.second_factor]
         identity_number = self._sealer.open(attempt.identity_sealed, purpose="session", owner=person)
-        issued = self._sessions.issue(person, identity_number, (amr,), account.session_epoch, now)
-        self._record(person, SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
+        issued = self._sessions.new(person, identity_number, (amr,), account.session_epoch, now)
+        succeeded = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
+        # one transaction: a failure before it changes nothing (the client tries again), and nothing follows it
+        if not self._completion.complete(attempt, use, issued.session, (succeeded,)):
+            self._lockout.release(person)
+            raise AuthenticationFailed("The login has ended. Log in again.")
         return issued
 
-    def _second_factor_holds(self, attempt: LoginAttempt, account: UserAccount, code: str, now: datetime) -> bool:
+    def _second_factor_holds(
+        self, attempt: LoginAttempt, account: UserAccount, code: str, now: datetime
+    ) -> FactorUse | None:
+        """What the right code uses up, or None for a wrong (or expired) one."""
         if attempt.second_factor is SecondFactor.SMS:
             fresh = attempt.codes_sent_at is not None and now - attempt.codes_sent_at <= CODE_LIFETIME
             candidate = self._keyer.one_time_code_hash(attempt.login_id, Channel.SMS, code)
-            return self._keyer.matches(attempt.code_hash or "", candidate) and fresh
+            return FactorUse() if self._keyer.matches(attempt.code_hash or "", candidate) and fresh else None
         if attempt.second_factor is SecondFactor.PIN:
             if attempt.letter_id is None or attempt.pin_index is None:
-                return False
+                return None
             letter = self._letters.get(attempt.letter_id)
             stored = letter.code_hashes.get(attempt.pin_index, "") if letter else ""
             candidate = self._keyer.pin_code_hash(attempt.letter_id, attempt.pin_index, code)
-            return (
-                self._keyer.matches(stored, candidate)
-                and letter is not None
-                and letter.status is LetterStatus.DISPATCHED
-                and self._letters.use_code(attempt.letter_id, attempt.pin_index, now)
+            usable = (
+                letter is not None and letter.status is LetterStatus.DISPATCHED and attempt.pin_index not in letter.used
             )
+            matches = self._keyer.matches(stored, candidate)
+            return FactorUse(letter_id=attempt.letter_id, pin_index=attempt.pin_index) if matches and usable else None
         if account.totp_secret is None:
-            return False
+            return None
         secret = self._sealer.open(account.totp_secret, purpose="totp", owner=account.person)
         step = matching_step(secret, code, now)
-        return step is not None and self._accounts.use_totp_step(account.person, step)
+        return FactorUse(totp_step=step) if step is not None and step > account.totp_last_step else None
 
     def resend(self, login_id: str, client: str) -> None:
         now = self._clock.now()
@@ -284,12 +317,19 @@ class LoginService:
         record = self._contacts.find(attempt.person)
         if record is None or record.mobile is None or record.mobile_verified_at is None:
             raise Conflict("There is no verified mobile number to send the code to.")
-        self._limits.hit(CODES_SENT, client, now)
+        self._limits.code_sent(client, now)
         code = new_code(self._random)
         code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
-        if not self._attempts.record_resend(login_id, code_hash, now, attempt.resends):
+        count = (attempt.resends, attempt.resends + 1)
+        if not self._attempts.record_resend(login_id, code_hash, now, count):
             self._resend_policy.check(attempt.resends + 1, now, now)
-        self._sms.send_sms(record.mobile, code_message(code, record.language, self._public_domain).sms)
+        try:
+            self._sms.send_sms(record.mobile, code_message(code, record.language, self._public_domain).sms)
+        except Exception:
+            # not sent: the resend is given back, and the code sent before still holds
+            sent_at = attempt.codes_sent_at or attempt.created_at
+            self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count[::-1])
+            raise
 
     def _record(
         self,

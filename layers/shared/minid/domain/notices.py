@@ -16,11 +16,16 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from minid.domain.contacts import ContactRegister, Language
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.time import Clock
 
 SUPPORT_PHONE = "800 30 300"
 CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender's claim lapses after it
+# A notice of a change is queued before the change is made, with the security event the change writes
+# (in the same transaction) as its proof: it is delivered once the event is there, and dropped if the
+# event has not come within this time (the change was not made: nothing to tell).
+PROOF_WAIT = timedelta(minutes=10)
 
 
 class NoticeKind(StrEnum):
@@ -59,6 +64,7 @@ class Notice:
     person: PersonKey
     params: Mapping[str, str] = field(default_factory=dict)  # never a secret
     recipients: Recipients | None = None  # None: the person's verified contacts in the register
+    proof: SecurityEvent | None = None  # the person's event that makes the notice true, once it exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +86,13 @@ def notice_to_json(notice: Notice) -> str:
             "recipients": {"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language}
             if recipients
             else None,
+            "proof": _event_to_json(notice.proof) if notice.proof else None,
         }
     )
+
+
+def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
+    return {"type": event.type.value, "at": event.at.isoformat(), "reference": event.reference}
 
 
 def notice_from_json(body: str) -> Notice:
@@ -94,6 +105,11 @@ def notice_from_json(body: str) -> Notice:
         params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
         recipients=Recipients(recipients.get("mobile"), recipients.get("email"), Language(recipients["language"]))
         if recipients
+        else None,
+        proof=SecurityEvent(
+            SecurityEventType(proof["type"]), datetime.fromisoformat(proof["at"]), str(proof["reference"])
+        )
+        if (proof := values.get("proof"))
         else None,
     )
 
@@ -118,6 +134,10 @@ class Claim(StrEnum):
 
 class NoticeInFlight(Exception):
     """Another sender holds a channel of this notice; deliver it again after the claim lapses."""
+
+
+class NoticeNotYet(Exception):
+    """The change the notice tells of is not made yet; deliver it again later."""
 
 
 class DeliveryLedger(Protocol):
@@ -357,12 +377,15 @@ class NoticeDelivery:
 
     def __init__(
         self,
+        *,
         contacts: ContactRegister,
         sms: SmsSender,
         email: EmailSender,
         ledger: DeliveryLedger,
+        events: SecurityEventLog,
         clock: Clock,
     ) -> None:
+        self._events = events
         self._contacts = contacts
         self._sms = sms
         self._email = email
@@ -373,6 +396,10 @@ class NoticeDelivery:
         """Send on each channel not yet sent on; returns the channels sent on now. A failure raises
         after the other channel was tried, and the notice is delivered again later."""
         now = self._clock.now()
+        if notice.proof is not None and not self._events.contains(notice.person, notice.proof):
+            if now - notice.proof.at < PROOF_WAIT:
+                raise NoticeNotYet(notice.kind.value)
+            return []  # the change was not made
         recipients = notice.recipients or self._registered(notice.person, now)
         if recipients is None:
             return []

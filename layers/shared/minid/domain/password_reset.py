@@ -8,13 +8,13 @@ a channel chosen from the person key, so that asking again gives the same channe
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.accounts import Accounts, UserAccount
+from minid.domain.accounts import Accounts
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code
 from minid.domain.contacts import ContactRegister, Language
 from minid.domain.errors import AuthenticationFailed
@@ -27,9 +27,10 @@ from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import PopulationRegister
-from minid.domain.random import RandomSource
-from minid.domain.rate_limits import CODES_SENT, IDENTITY_ATTEMPTS, ClientLimits
+from minid.domain.random import RandomSource, new_id
+from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
+from minid.domain.timing import EvenTiming
 
 RESET_LIFETIME = CODE_LIFETIME
 
@@ -70,9 +71,11 @@ class PasswordResets(Protocol):
 
 
 class ResetCompletion(Protocol):
-    def complete(self, reset: PasswordReset, password_hash: str, now: datetime) -> bool:
-        """At once: the PIN code used up, the new password (every session ended, the lock lifted), and
-        the reset done. False, changing nothing, when the code or the reset is no longer usable."""
+    def complete(
+        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
+    ) -> bool:
+        """At once: the PIN code used up, the new password (every session ended, the lock lifted), the
+        reset done, and the events. False, changing nothing, when the code or the reset is no longer usable."""
         ...
 
 
@@ -98,7 +101,12 @@ class PasswordResetService:
         clock: Clock,
         allow_synthetic: bool,
         public_domain: str,
+        starts: EvenTiming,
+        wrong_codes: EvenTiming,
     ) -> None:
+        # a decoy takes as long as a real reset (which sends a code), to start and to refuse codes
+        self._starts = starts
+        self._wrong_codes = wrong_codes
         self._accounts = accounts
         self._resets = resets
         self._completion = completion
@@ -121,10 +129,12 @@ class PasswordResetService:
 
     def start(self, identity_number: str, client: str) -> PasswordReset:
         now = self._clock.now()
-        self._limits.hit(IDENTITY_ATTEMPTS, client, now)
+        self._limits.identity_attempt(client, now)
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
+        self._limits.code_sent(client, now)  # for every number: that the limit is reached tells nothing
+        started = self._starts.start()
         person = self._keyer.person_key(number)
         account = self._accounts.find(person)
         letter = self._letters.active_letter(person)
@@ -136,15 +146,15 @@ class PasswordResetService:
         elif record is not None and record.email and record.email_verified_at:
             to[Channel.EMAIL] = record.email
         usable = account is not None and letter is not None and bool(unused) and bool(to)
-        reset_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
+        reset_id = new_id(self._random)
         if not usable:
             reset = self._decoy(reset_id, person, now)
             self._resets.create(reset)
+            self._starts.short(started)
             return reset
         if letter is None:  # usable says otherwise; for the type checker
             raise AuthenticationFailed()
         ((channel, address),) = to.items()
-        self._limits.hit(CODES_SENT, client, now)
         code = new_code(self._random)
         reset = PasswordReset(
             reset_id=reset_id,
@@ -156,12 +166,13 @@ class PasswordResetService:
             expires_at=now + RESET_LIFETIME,
             code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
         )
-        self._resets.create(reset)
         message = code_message(code, record.language if record else Language.BOKMAL, self._public_domain)
-        if channel is Channel.SMS:
+        if channel is Channel.SMS:  # first: a code that cannot be sent leaves no reset behind
             self._sms.send_sms(address, message.sms)
         else:
             self._email.send_email(address, message)
+        self._resets.create(reset)
+        self._starts.full(started)
         return reset
 
     def _decoy(self, reset_id: str, person: PersonKey, now: datetime) -> PasswordReset:
@@ -183,9 +194,14 @@ class PasswordResetService:
         reset = self._resets.get(reset_id)
         if reset is None or not reset.open(now) or not self._resets.reserve_try(reset_id, MAX_CODE_TRIES, now):
             raise AuthenticationFailed("The reset has ended. Start again.")
+        started = self._wrong_codes.start()
         letter = self._letters.get(reset.letter_id or reset.reset_id)
         if not self._codes_hold(reset, letter, pin_code, code, now):
             self._wrong(reset, letter, now)
+            if reset.person is None:
+                self._wrong_codes.short(started)
+            else:
+                self._wrong_codes.full(started)
             raise AuthenticationFailed()
         person = reset.person
         account = self._accounts.find(person) if person else None
@@ -197,9 +213,11 @@ class PasswordResetService:
             personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
         )
         self._passwords.check(new_password, facts)
-        if not self._completion.complete(reset, self._hasher.hash(new_password), now):
+        password_hash = self._hasher.hash(new_password)
+        done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
+        self._notices.enqueue(Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done))
+        if not self._completion.complete(reset, password_hash, now, events=(done,)):
             raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
-        self._done(account, reset, now)
 
     def _codes_hold(
         self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
@@ -220,7 +238,3 @@ class PasswordResetService:
         if current is not None and current.tries >= MAX_CODE_TRIES:
             self._resets.end(reset.reset_id)
         self._wrong_pins.record(letter, now)
-
-    def _done(self, account: UserAccount, reset: PasswordReset, now: datetime) -> None:
-        self._events.record(account.person, SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id))
-        self._notices.enqueue(Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person))

@@ -21,10 +21,21 @@ class Limit:
     window: timedelta
 
 
-# Attempts with an identity number (login, enrolment, password reset): a guess each.
-IDENTITY_ATTEMPTS = Limit("identity-attempts", 30, timedelta(minutes=1))
-# One-time codes sent by SMS or e-mail on a client's request.
-CODES_SENT = Limit("codes-sent", 60, timedelta(hours=1))
+@dataclass(frozen=True, slots=True)
+class ClientLimitPolicy:
+    """How much one client may do (settings, not constants: the defaults are the template's)."""
+
+    # Attempts with an identity number (login, password reset): a guess each.
+    identity_attempts: Limit = Limit("identity-attempts", 30, timedelta(minutes=1))
+    # One-time codes sent by SMS or e-mail on a client's request.
+    codes_sent: Limit = Limit("codes-sent", 60, timedelta(hours=1))
+
+    @classmethod
+    def of(cls, identity_attempts_per_minute: int, codes_sent_per_hour: int) -> ClientLimitPolicy:
+        return cls(
+            Limit("identity-attempts", identity_attempts_per_minute, timedelta(minutes=1)),
+            Limit("codes-sent", codes_sent_per_hour, timedelta(hours=1)),
+        )
 
 
 class RateCounter(Protocol):
@@ -34,9 +45,17 @@ class RateCounter(Protocol):
 
 
 class ClientLimits:
-    def __init__(self, counter: RateCounter, keyer: Keyer) -> None:
+    def __init__(self, counter: RateCounter, keyer: Keyer, policy: ClientLimitPolicy | None = None) -> None:
         self._counter = counter
         self._keyer = keyer
+        self._policy = policy or ClientLimitPolicy()
+
+    def identity_attempt(self, client: str, now: datetime) -> None:
+        """An attempt with an identity number: counted for every number, known or not."""
+        self.hit(self._policy.identity_attempts, client, now)
+
+    def code_sent(self, client: str, now: datetime) -> None:
+        self.hit(self._policy.codes_sent, client, now)
 
     def hit(self, limit: Limit, client: str, now: datetime) -> None:
         """Count a request of the client, or raise RateLimited with the seconds until the window ends."""

@@ -73,8 +73,6 @@ class IssuedSession:
 
 
 class SessionStore(Protocol):
-    def create(self, session: Session) -> None: ...
-
     def get(self, key: str) -> Session | None: ...
 
     def touch(self, key: str, now: datetime) -> None: ...
@@ -102,9 +100,10 @@ class Sessions:
         self._random = random
         self.policy = policy or SessionPolicy()
 
-    def issue(
+    def new(
         self, person: PersonKey, identity_number: str, amr: tuple[Amr, ...], epoch: int, now: datetime
     ) -> IssuedSession:
+        """A new session and its token; stored by the login's completion, with the rest of it."""
         token = base64.urlsafe_b64encode(bytes.fromhex(self._random.token_hex(TOKEN_BYTES))).rstrip(b"=").decode()
         session = Session(
             key=self._keyer.session_key(token),
@@ -116,7 +115,6 @@ class Sessions:
             expires_at=now + self.policy.absolute,
             epoch=epoch,
         )
-        self._store.create(session)
         return IssuedSession(token, session, int(self.policy.absolute.total_seconds()))
 
     def authenticate(self, token: str | None) -> Session:

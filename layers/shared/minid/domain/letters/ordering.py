@@ -13,10 +13,10 @@ from datetime import timedelta
 from typing import Protocol
 
 from minid.domain.identity import parse_identity_number
-from minid.domain.keys import Keyer, PersonKey
+from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
 from minid.domain.letters.ports import LetterWorkflow, PinLetters
-from minid.domain.random import RandomSource
+from minid.domain.random import RandomSource, new_id
 from minid.domain.time import Clock, today_in_norway
 
 # An order the workflow never took up (its start failed) disappears on its own after this.
@@ -24,7 +24,9 @@ UNSTARTED_ORDER_KEPT_FOR = timedelta(days=7)
 
 
 class OnceOnly(Protocol):
-    """Runs an action once per key: a repeated call with the same key returns the first result."""
+    """Runs an action once per key: a repeated call with the same key returns the first result. The
+    action must itself be safe to repeat (a record can be lost between the action and its answer):
+    an order's letter id follows from its key."""
 
     def __call__(self, key: Mapping[str, str], action: Callable[[], dict[str, str]]) -> dict[str, str]: ...
 
@@ -59,13 +61,17 @@ class PinLetterOrdering:
         )
         person = self._keyer.person_key(number)
         if idempotency_key is None:
-            self._place(person)
+            self._place(person, new_id(self._random))
         else:
-            self._once_only({"person": person, "idempotency_key": idempotency_key}, lambda: self._place(person))
+            # The letter id follows from the person and the key: should the once-only record be lost
+            # between the order and its answer, doing it again finds the same order and workflow.
+            digest = self._keyer.digest(KeyPurpose.ORDER, f"{person}#{idempotency_key}")
+            letter_id = str(uuid.UUID(hex=digest[:32], version=4))
+            key = {"person": person, "idempotency_key": idempotency_key}
+            self._once_only(key, lambda: self._place(person, letter_id))
 
-    def _place(self, person: PersonKey) -> dict[str, str]:
+    def _place(self, person: PersonKey, letter_id: str) -> dict[str, str]:
         now = self._clock.now()
-        letter_id = str(uuid.UUID(hex=self._random.token_hex(16), version=4))
         letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
         self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
         try:

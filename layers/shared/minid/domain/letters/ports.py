@@ -26,10 +26,6 @@ class PinLetters(Protocol):
         """The person's posted letter whose codes work, if any."""
         ...
 
-    def use_code(self, letter_id: str, index: int, at: datetime) -> bool:
-        """Use up one code of a posted letter; False if it was used already or the letter no longer works."""
-        ...
-
     def record_pin_failure(self, letter_id: str) -> int:
         """Count a wrong PIN code against the letter, atomically; the count so far."""
         ...

@@ -1,0 +1,118 @@
+"""The functions' logger and metrics: Powertools structured logs that cannot carry personal data, and
+CloudWatch metrics (embedded metric format, written with the logs) whose names and dimensions are
+the code's own: a route, a status, a channel, never a value from a request.
+
+No log call in this code base passes a secret or personal data; the formatter is the net under that
+rule, for what a message or an exception could drag in (a library's error quoting its input). It masks,
+in every value but the keys Powertools sets about the function and the request: fields named for
+personal data or secrets, whatever they hold, and in free text, what has the shape of an identity
+number, a phone number, an e-mail address, a one-time or PIN code, a token or a TOTP secret.
+
+(Powertools' data masking utility erases fields by JSONPath and needs jsonpath-ng; the masking here is
+by key and by pattern, since what must be caught is free text, and adds no dependency.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+# What Powertools writes about the function and the request: names, ids and times, never a person's.
+CONTEXT_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "correlation_id",
+        "xray_trace_id",
+        "sampling_rate",
+    }
+)
+# Fields masked whatever they hold.
+SECRET_KEYS = frozenset(
+    {
+        "identity_number",
+        "password",
+        "current_password",
+        "new_password",
+        "code",
+        "pin_code",
+        "pin_codes",
+        "mobile_code",
+        "email_code",
+        "mobile",
+        "email",
+        "phone",
+        "to",
+        "access_token",
+        "token",
+        "authorization",
+        "secret",
+        "otpauth_uri",
+        "address",
+        "name",
+    }
+)
+MASK = "***"
+NAMESPACE = "MinID"  # the metrics' namespace where POWERTOOLS_METRICS_NAMESPACE does not name one
+# In free text, longest shapes first (a token before the digits inside it).
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\bbearer\s+\S+"), "Bearer [token]"),
+    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])"), "[token]"),
+    (re.compile(r"(?<![A-Z2-7])[A-Z2-7]{32}(?![A-Z2-7])"), "[secret]"),
+    (re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"), "[e-mail]"),
+    (re.compile(r"(?<![\d+])\+\d[\d ]{7,16}\d(?!\d)"), "[phone]"),
+    (re.compile(r"(?<!\d)\d{11}(?!\d)"), "[identity number]"),
+    (re.compile(r"(?<!\d)[49]\d{7}(?!\d)"), "[phone]"),
+    (re.compile(r"(?<!\d)\d{6}(?!\d)"), "[code]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _masked(key: str, value: Any) -> Any:
+    if key.lower() in SECRET_KEYS and value is not None:
+        return MASK
+    if isinstance(value, dict):
+        return {k: _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(key, v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))  # text, and what would be written as text (an exception, a date)
+
+
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        return super().serialize({k: v if k in CONTEXT_KEYS else _masked(k, v) for k, v in dict(log).items()})
+
+
+def logger() -> Logger:
+    """The function's logger (children, `Logger(child=True)`, write through it)."""
+    return Logger(logger_formatter=MaskingFormatter())
+
+
+def count(metric: str, **dimensions: str) -> None:
+    """One occurrence of `metric`, written now. EphemeralMetrics keeps no state between calls (the
+    shared `Metrics` would mix the dimensions of requests that overlap in one process, as locally)."""
+    metrics = EphemeralMetrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE)
+    for name, value in dimensions.items():
+        metrics.add_dimension(name=name, value=value)
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()

@@ -1,0 +1,369 @@
+"""Faults on every AWS call of every route: each call a request makes fails in turn, with its service's
+transient error (DynamoDB throttling, SNS, SES, S3, SQS, Step Functions, KMS), and then the client retries.
+
+The failed request is a 503 problem with Retry-After; the retry succeeds; and what the two left behind is
+what one request leaves: nothing lost (the codes sent work, the letter comes, the notice is delivered) and
+nothing twice (one letter, one session, one account). The workflow's tasks are faulted in
+tests/integration/test_pin_letter_workflow.py and below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyotp
+import pytest
+
+from local.faults import injected_faults
+from local.gateway import HttpResponse
+from local.population_seed import Category
+from minid.domain.letters.model import LetterStatus, RecipientOutcome
+from tests.integration.letters import LetterDriver, security_events, wait_for
+from tests.integration.users import PASSWORD, User, enrolled, with_letter
+
+NEW_PASSWORD = "en helt ny og lang setning"
+MOBILES = itertools.count(41000001)  # a mobile of one's own for every attempt: what it was sent is its own
+SEEN: Counter[tuple[str, str, str, int]] = Counter()  # (scenario, service, operation, status): the report
+
+
+@dataclass
+class Attempt:
+    """One request of a scenario, sent as often as the client tries, and what must hold afterwards."""
+
+    send: Callable[[], HttpResponse]
+    done: Callable[[HttpResponse], None]
+    success: tuple[int, ...]
+
+
+@dataclass
+class Scenario:
+    name: str
+    prepare: Callable[[LetterDriver], Attempt]
+    tolerated: set[tuple[str, str]] = field(default_factory=set)  # calls whose failure the route absorbs
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def body(response: HttpResponse) -> Any:
+    return json.loads(response.body) if response.body else None
+
+
+def told(driver: LetterDriver, mobile: str, text: str) -> list[dict[str, str]]:
+    return [m for m in driver.local.outbox.sms() if m["to"] == mobile and text in m["message"]]
+
+
+def told_once(driver: LetterDriver, mobile: str, text: str) -> None:
+    """The notice comes (it may wait for its change's event), and it comes once."""
+    wait_for(lambda: told(driver, mobile, text), bool)
+    driver.notices_delivered()
+    assert len(told(driver, mobile, text)) == 1
+
+
+def recorded_once(driver: LetterDriver, user: User, kind: str) -> None:
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.type.value for e in events].count(kind) == 1
+
+
+def fresh_user(driver: LetterDriver) -> User:
+    """An enrolled user with a mobile of their own (whose welcome has come and gone)."""
+    user = enrolled(driver, mobile=str(next(MOBILES)))
+    driver.notices_delivered()
+    return user
+
+
+def login_started(user: User) -> dict[str, Any]:
+    started = user.start_login()
+    assert started.status == 200, started.body
+    return dict(body(started))
+
+
+# ---------------------------------------------------------------------- the scenarios
+def order_a_letter(driver: LetterDriver) -> Attempt:
+    person = driver.person(Category.ADULT)
+    key = str(uuid.uuid4())
+
+    def done(_: HttpResponse) -> None:
+        job = driver.next_print_job()
+        assert driver.report(job["letter_id"], "dispatched").status == 204
+        assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+        outcomes = Counter(letter.outcome for letter in driver.letters_of(person.identity_number))
+        assert outcomes == {RecipientOutcome.ACCEPTED: 1}  # one letter, however often the order was sent
+
+    return Attempt(lambda: driver.order(person.identity_number, idempotency_key=key), done, (202,))
+
+
+def start_an_enrolment(driver: LetterDriver) -> Attempt:
+    enrolling = with_letter(driver)
+
+    def done(response: HttpResponse) -> None:
+        enrolling.enrolment_id, enrolling.indices = body(response)["enrolment_id"], body(response)["pin_indices"]
+        assert enrolling.complete(mobile="91112222").status == 202
+
+    return Attempt(
+        lambda: driver.post("/v1/enrolments", {"identity_number": enrolling.person.identity_number}), done, (201,)
+    )
+
+
+def complete_an_enrolment(driver: LetterDriver) -> Attempt:
+    enrolling = with_letter(driver)
+    enrolling.start()
+
+    def done(_: HttpResponse) -> None:
+        assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791112223")).status == 201
+
+    return Attempt(lambda: enrolling.complete(mobile="91112223"), done, (202,))
+
+
+def verify_an_enrolment(driver: LetterDriver) -> Attempt:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    mobile = str(next(MOBILES))
+    assert enrolling.complete(mobile=mobile).status == 202
+    code = enrolling.last_code_to(f"+47{mobile}")
+
+    def done(_: HttpResponse) -> None:
+        assert User(driver, enrolling, f"+47{mobile}").login()
+        told_once(driver, f"+47{mobile}", "bruker av MinID")
+        recorded_once(driver, User(driver, enrolling, None), "enrolled")
+
+    return Attempt(lambda: enrolling.verify(mobile_code=code), done, (201,))
+
+
+def start_a_login(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112225")
+
+    def done(response: HttpResponse) -> None:
+        assert user.verify(body(response)["login_id"], user.last_sms_code()).status == 200
+
+    return Attempt(user.start_login, done, (200,))
+
+
+def verify_a_login(driver: LetterDriver) -> Attempt:
+    user = fresh_user(driver)
+    login = login_started(user)
+    code = user.last_sms_code()
+
+    def done(response: HttpResponse) -> None:
+        token = body(response)["access_token"]
+        assert user.call("GET", "/v1/me", token=token).status == 200
+        sessions = driver.dynamodb.scan(TableName=driver.local.stack.refs["SessionsTable"])["Items"]
+        assert sum(item.get("person", {}).get("S") == driver.key(user.identity_number) for item in sessions) == 1
+        recorded_once(driver, user, "login-succeeded")
+
+    return Attempt(lambda: user.verify(login["login_id"], code), done, (200,))
+
+
+def resend_a_login_code(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112227")
+    login = login_started(user)
+    driver.dynamodb.update_item(**_sent_long_ago(driver, f"login#{login['login_id']}"))
+
+    def done(_: HttpResponse) -> None:
+        assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+    return Attempt(lambda: user.call("POST", f"/v1/login/{login['login_id']}/resend"), done, (202,))
+
+
+def start_a_password_reset(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112228")
+
+    def done(response: HttpResponse) -> None:
+        reset = body(response)
+        completion = {
+            "pin_code": user.codes[str(reset["pin_index"])],
+            "code": user.last_sms_code(),
+            "new_password": NEW_PASSWORD,
+        }
+        assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion).status == 204
+
+    return Attempt(
+        lambda: user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}), done, (201,)
+    )
+
+
+def complete_a_password_reset(driver: LetterDriver) -> Attempt:
+    user = fresh_user(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    completion = {
+        "pin_code": user.codes[str(reset["pin_index"])],
+        "code": user.last_sms_code(),
+        "new_password": NEW_PASSWORD,
+    }
+
+    def done(_: HttpResponse) -> None:
+        user.password = NEW_PASSWORD
+        assert user.login()
+
+    return Attempt(
+        lambda: user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion), done, (204,)
+    )
+
+
+def change_the_password(driver: LetterDriver) -> Attempt:
+    user = fresh_user(driver)
+    token = user.login()
+    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+
+    def done(_: HttpResponse) -> None:
+        told_once(driver, user.mobile or "", "Passordet ditt er endret")
+        recorded_once(driver, user, "password-changed")
+        user.password = NEW_PASSWORD
+        assert user.login()
+
+    # a retry after a change that was made: the current password is the new one, and the token ended
+    return Attempt(lambda: user.call("PUT", "/v1/me/password", change, token=token), done, (204, 401))
+
+
+def change_the_mobile(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112231")
+    token = user.login()
+
+    def done(_: HttpResponse) -> None:
+        code = user.enrolling.last_code_to("+4791112232")
+        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token=token)
+        assert body(verified)["mobile"] == "+4791112232"
+
+    return Attempt(lambda: user.call("PUT", "/v1/me/contact", {"mobile": "91112232"}, token=token), done, (202,))
+
+
+def verify_the_new_mobile(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112233")
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "91112234"}, token=token).status == 202
+    code = user.enrolling.last_code_to("+4791112234")
+
+    def done(_: HttpResponse) -> None:
+        assert body(user.call("GET", "/v1/me/contact", token=token))["mobile"] == "+4791112234"
+
+    # a retry after a verification that was made: nothing waits for a code any more
+    return Attempt(
+        lambda: user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token=token),
+        done,
+        (200, 409),
+    )
+
+
+def add_an_authenticator(driver: LetterDriver) -> Attempt:
+    user = fresh_user(driver)
+    token = user.login()
+
+    def done(response: HttpResponse) -> None:
+        code = pyotp.TOTP(body(response)["secret"]).now()
+        assert user.call("POST", "/v1/me/totp/verify", {"code": code}, token=token).status == 204
+        told_once(driver, user.mobile or "", "autentiseringsapp")
+        recorded_once(driver, user, "totp-added")
+
+    return Attempt(lambda: user.call("POST", "/v1/me/totp", token=token), done, (201,))
+
+
+def block_the_letter(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112236")
+    token = user.login()
+
+    def done(_: HttpResponse) -> None:
+        statuses = [letter.status for letter in driver.letters_of(user.identity_number)]
+        assert statuses == [LetterStatus.BLOCKED]
+
+    return Attempt(lambda: user.call("POST", "/v1/me/pin-letters/block", token=token), done, (200,))
+
+
+def log_out(driver: LetterDriver) -> Attempt:
+    user = enrolled(driver, mobile="91112237")
+    token = user.login()
+
+    def done(_: HttpResponse) -> None:
+        assert user.call("GET", "/v1/me", token=token).status == 401
+
+    return Attempt(lambda: user.call("POST", "/v1/logout", token=token), done, (204, 401))
+
+
+def report_a_letter_posted(driver: LetterDriver) -> Attempt:
+    person = driver.person(Category.ADULT)
+    assert driver.order(person.identity_number).status == 202
+    job = driver.next_print_job()
+
+    def done(_: HttpResponse) -> None:
+        assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+        letter = driver.letters.get(job["letter_id"])
+        assert letter is not None
+        assert letter.status is LetterStatus.DISPATCHED
+
+    # a retry after the report was taken: the workflow has moved on
+    return Attempt(lambda: driver.report(job["letter_id"], "dispatched"), done, (204, 409))
+
+
+def _sent_long_ago(driver: LetterDriver, pk: str) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from minid.adapters.dynamodb import iso, to_item  # noqa: PLC0415
+
+    return {
+        "TableName": driver.local.stack.refs["ChallengesTable"],
+        "Key": to_item({"pk": pk}),
+        "UpdateExpression": "SET codes_sent_at = :then",
+        "ExpressionAttributeValues": to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    }
+
+
+SCENARIOS = [
+    Scenario("order a letter", order_a_letter),
+    Scenario("start an enrolment", start_an_enrolment),
+    Scenario("complete an enrolment", complete_an_enrolment),
+    Scenario("verify an enrolment", verify_an_enrolment),
+    Scenario("start a login", start_a_login),
+    Scenario("verify a login", verify_a_login),
+    Scenario("resend a login code", resend_a_login_code),
+    Scenario("start a password reset", start_a_password_reset),
+    Scenario("complete a password reset", complete_a_password_reset),
+    Scenario("change the password", change_the_password),
+    Scenario("change the mobile", change_the_mobile),
+    Scenario("verify the new mobile", verify_the_new_mobile),
+    Scenario("add an authenticator", add_an_authenticator),
+    Scenario("block the letter", block_the_letter),
+    Scenario("log out", log_out),
+    Scenario("report a letter posted", report_a_letter_posted),
+]
+
+
+def calls_of(attempt: Attempt) -> list[tuple[str, str]]:
+    """The AWS calls the request makes, with nothing failing."""
+    with injected_faults() as faults:
+        faults.watch()
+        response = attempt.send()
+    assert response.status in attempt.success, response.body
+    attempt.done(response)
+    return faults.calls
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_a_failing_call_is_a_503_and_the_retry_leaves_what_one_request_leaves(
+    driver: LetterDriver, scenario: Scenario, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls_of(scenario.prepare(driver))  # cold starts (the pepper, clients) happen here, not below
+    calls = calls_of(scenario.prepare(driver))
+    assert calls
+    for index, (service, operation) in enumerate(calls):
+        attempt = scenario.prepare(driver)
+        with injected_faults() as faults:
+            faults.watch(fail_at=index)
+            failed = attempt.send()
+        assert faults.injected, f"call {index} ({service} {operation}) was not made this time"
+        SEEN[(scenario.name, service, operation, failed.status)] += 1
+        if failed.status in attempt.success:  # the route absorbed the failure: only where it says so
+            assert (service, operation) in scenario.tolerated, (service, operation, failed.status)
+        else:
+            assert failed.status == 503, (service, operation, failed.status, failed.body[:300])
+            assert failed.header("content-type") == "application/problem+json"
+            assert int(failed.header("retry-after") or 0) > 0
+        retried = attempt.send()
+        assert retried.status in attempt.success, (service, operation, retried.status, retried.body[:300])
+        attempt.done(retried)
+    with capsys.disabled():
+        print(f"\n  {scenario.name}: {len(calls)} calls, each failed once: " + ", ".join(f"{s}.{o}" for s, o in calls))

@@ -1,0 +1,196 @@
+"""Races: many requests at once against every counter that guards guessing or sending, through the
+real handlers, released together by a barrier. No counter goes past its limit, however they interleave.
+
+(Two concurrent verifies of one right code issue one session: tests/integration/test_login.py, with
+the concurrent wrong login codes and wrong enrolment PIN codes.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from local.gateway import HttpResponse
+from local.population_seed import Category
+from minid.adapters.accounts import DynamoDbAccounts
+from minid.adapters.dynamodb import iso, to_item
+from minid.domain.letters.model import RecipientOutcome
+from tests.integration.letters import LetterDriver, security_events, wait_for
+from tests.integration.users import User, enrolled, with_letter
+
+AT_ONCE = 12
+T = TypeVar("T")
+
+
+def at_once(count: int, call: Callable[[int], T]) -> list[T]:
+    """`call(i)` on `count` threads, released together."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        result = call(i)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def statuses(responses: list[HttpResponse]) -> Counter[int]:
+    return Counter(r.status for r in responses)
+
+
+def challenge(driver: LetterDriver, pk: str) -> dict[str, Any]:
+    item: dict[str, Any] = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": pk})
+    )["Item"]
+    return item
+
+
+def back_date(driver: LetterDriver, pk: str, attribute: str) -> None:
+    """As if the last code went out 31 seconds ago: a resend is due."""
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": pk}),
+        UpdateExpression="SET #sent = :then",
+        ExpressionAttributeNames={"#sent": attribute},
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    )
+
+
+def report(capsys: pytest.CaptureFixture[str], what: str, tried: int, counted: int, limit: int) -> None:
+    with capsys.disabled():
+        print(f"\n  {what}: {tried} at once, {counted} counted (limit {limit})")
+
+
+def test_wrong_passwords_at_once_lock_once_and_count_no_further(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = enrolled(driver)
+    answers = at_once(AT_ONCE, lambda _: user.start_login(password="ikke passordet mitt i det hele tatt"))
+    assert statuses(answers) == {401: AT_ONCE}
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(
+        driver.key(user.identity_number)
+    )
+    assert account is not None
+    assert account.locked_until is not None
+    assert account.failed_logins <= 3
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    kinds = Counter(e.type.value for e in events)
+    assert kinds["account-locked"] == 1
+    assert kinds["login-failed"] == AT_ONCE  # every try is told to the person's history, judged or refused
+    judged = sum(e.type.value == "login-failed" and e.detail.get("reason") == "password" for e in events)
+    assert judged == 3  # the password was checked three times; the other tries found the account locked
+    report(capsys, "wrong passwords", AT_ONCE, judged, 3)
+
+
+def test_orders_at_once_make_one_letter(driver: LetterDriver, capsys: pytest.CaptureFixture[str]) -> None:
+    person = driver.person(Category.ADULT)
+    answers = at_once(AT_ONCE, lambda _: driver.order(person.identity_number))
+    assert statuses(answers) == {202: AT_ONCE}
+    driver.next_print_job()
+    assert driver.no_print_job(wait=2.0)
+    finished = wait_for(driver.executions, lambda runs: sum(r["status"] != "RUNNING" for r in runs) >= AT_ONCE - 1)
+    assert sum(r["status"] == "RUNNING" for r in finished) == 1  # the one letter, at the printer
+    outcomes = Counter(letter.outcome for letter in driver.letters_of(person.identity_number))
+    assert outcomes == {RecipientOutcome.ACCEPTED: 1, RecipientOutcome.QUOTA: AT_ONCE - 1}
+    report(capsys, "letter orders for one person", AT_ONCE, outcomes[RecipientOutcome.ACCEPTED], 1)
+
+
+def test_login_resends_at_once_send_one_code(driver: LetterDriver, capsys: pytest.CaptureFixture[str]) -> None:
+    user = enrolled(driver)
+    login = json.loads(user.start_login().body)
+    pk = f"login#{login['login_id']}"
+    sent = len(driver.local.outbox.sms())
+    back_date(driver, pk, "codes_sent_at")
+    answers = at_once(AT_ONCE, lambda _: user.call("POST", f"/v1/login/{login['login_id']}/resend"))
+    assert statuses(answers) == {202: 1, 429: AT_ONCE - 1}
+    assert int(challenge(driver, pk)["resends"]["N"]) == 1
+    wait_for(driver.local.outbox.sms, lambda sms: len(sms) >= sent + 1)
+    assert len(driver.local.outbox.sms()) == sent + 1
+    report(capsys, "login code resends", AT_ONCE, 1, 1)
+
+
+def test_enrolment_resends_at_once_send_one_code(driver: LetterDriver, capsys: pytest.CaptureFixture[str]) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="94561230").status == 202
+    pk = f"enrolment#{enrolling.enrolment_id}"
+    sent = len(driver.local.outbox.sms())
+    back_date(driver, pk, "codes_sent_at")
+    answers = at_once(AT_ONCE, lambda _: enrolling.resend())
+    assert statuses(answers) == {202: 1, 429: AT_ONCE - 1}
+    assert int(challenge(driver, pk)["resends"]["N"]) == 1
+    assert len(driver.local.outbox.sms()) == sent + 1
+    report(capsys, "enrolment code resends", AT_ONCE, 1, 1)
+
+
+def test_wrong_enrolment_codes_at_once_are_judged_three_times(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="94561231").status == 202
+    answers = at_once(AT_ONCE, lambda i: enrolling.verify(mobile_code=f"{i:06d}"))
+    judged = int(challenge(driver, f"enrolment#{enrolling.enrolment_id}")["verify_tries"]["N"])
+    assert judged == 3
+    assert set(statuses(answers)) <= {401, 404}
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4794561231")).status in (401, 404)  # ended
+    report(capsys, "wrong enrolment verification codes", AT_ONCE, judged, 3)
+
+
+def test_wrong_reset_codes_at_once_are_judged_three_times(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = enrolled(driver, mobile="94561232")
+    reset = json.loads(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}).body)
+    path = f"/v1/password-resets/{reset['reset_id']}/complete"
+    pin = user.codes[str(reset["pin_index"])]
+
+    def guess(i: int) -> HttpResponse:
+        return user.call("POST", path, {"pin_code": pin, "code": f"{i:06d}", "new_password": "et nytt langt passord"})
+
+    answers = at_once(AT_ONCE, guess)
+    judged = int(challenge(driver, f"reset#{reset['reset_id']}")["tries"]["N"])
+    assert statuses(answers) == {401: AT_ONCE}
+    assert judged == 3
+    report(capsys, "wrong password reset codes", AT_ONCE, judged, 3)
+
+
+def test_wrong_contact_codes_at_once_are_judged_three_times(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = enrolled(driver, mobile="94561233")
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "94561234"}, token=token).status == 202
+    answers = at_once(
+        AT_ONCE,
+        lambda i: user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": f"{i:06d}"}, token=token),
+    )
+    judged = int(challenge(driver, f"contact-change#{driver.key(user.identity_number)}")["tries"]["N"])
+    assert judged == 3
+    assert set(statuses(answers)) <= {401, 409}
+    report(capsys, "wrong contact verification codes", AT_ONCE, judged, 3)
+
+
+def test_one_client_at_once_gets_no_more_than_its_limit(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tried = 40
+    user = User(driver, with_letter(driver), None, source_ip="203.0.113.77")
+    answers = at_once(tried, lambda _: user.start_login(password="feil passord, men det er ikke poenget"))
+    counts = statuses(answers)
+    assert counts[429] == tried - 30
+    report(capsys, "login attempts from one client", tried, tried - counts[429], 30)

@@ -1,0 +1,103 @@
+"""The logger's net for personal data, and the search the e2e suite runs over the stack's logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Logger
+
+from minid.observability import MaskingFormatter, redact
+from tests.e2e.personal_data import PersonalData
+
+IDENTITY_NUMBER = "15108695088"
+TOKEN = "q3Jt0w7Zc1k2Vb9xYd8mNf5GhA6sLp4RuTeWoIyQzXc"  # the shape of an access token (43 characters)
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def logged(emit: Any) -> dict[str, Any]:
+    stream = io.StringIO()
+    log = Logger(
+        service=f"test-{uuid.uuid4().hex[:6]}",
+        logger_formatter=MaskingFormatter(),
+        logger_handler=logging.StreamHandler(stream),
+    )
+    emit(log)
+    line: dict[str, Any] = json.loads(stream.getvalue().splitlines()[-1])
+    return line
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (f"person {IDENTITY_NUMBER} ordered", "person [identity number] ordered"),
+        ("sent to +4791234567 and 91234567", "sent to [phone] and [phone]"),
+        ("sent to +47 912 34 567", "sent to [phone]"),
+        ("mail kari.nordmann+minid@example.no now", "mail [e-mail] now"),
+        ("code 123456 given", "code [code] given"),
+        (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer [token]"),
+        (f"token {TOKEN} seen", "token [token] seen"),
+        (f"secret {TOTP_SECRET}", "secret [secret]"),
+        # ids, times and counts stay readable
+        ("letter 0b6f1c2e-8d1a-4c3b-9a7e-2f4d5c6b7a8e posted", "letter 0b6f1c2e-8d1a-4c3b-9a7e-2f4d5c6b7a8e posted"),
+        ("2026-11-22T07:00:00.123+00:00 took 1234 ms", "2026-11-22T07:00:00.123+00:00 took 1234 ms"),
+    ],
+)
+def test_free_text_is_masked_by_shape(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+def test_messages_fields_and_exceptions_are_masked() -> None:
+    line = logged(lambda log: log.info(f"login of {IDENTITY_NUMBER}", extra={"mobile": "+4791234567", "count": 3}))
+    assert line["message"] == "login of [identity number]"
+    assert line["mobile"] == "***"
+    assert line["count"] == 3
+
+    def fail(log: Logger) -> None:
+        try:
+            raise ValueError(f"bad input_value='{IDENTITY_NUMBER}' for kari@example.no")
+        except ValueError:
+            log.exception("failed")
+
+    line = logged(fail)
+    assert IDENTITY_NUMBER not in json.dumps(line)
+    assert "kari@example.no" not in json.dumps(line)
+    assert "[identity number]" in line["exception"]
+
+
+def test_nested_fields_named_for_personal_data_are_masked() -> None:
+    line = logged(lambda log: log.info("notice", extra={"notice": {"to": "kari@example.no", "kind": "welcome"}}))
+    assert line["notice"] == {"to": "***", "kind": "welcome"}
+
+
+def test_the_search_finds_what_was_used_and_says_where_without_the_value() -> None:
+    data = PersonalData()
+    data.add_exchange(
+        {"identity_number": IDENTITY_NUMBER, "password": "sommerfugl i vinterland", "mobile": "912 34 567"}
+    )
+    data.add_exchange({"access_token": TOKEN, "nested": [{"code": "123456"}]})
+    data.add_outbox(
+        {"letters": [{"identity_number": IDENTITY_NUMBER, "pin_codes": {"1": "654321"}}], "sms": [], "emails": []}
+    )
+    lines = [
+        '{"message": "ok", "function_request_id": "0b6f1c2e-8d1a-4c3b-9a7e-2f4d5c6b7a8e"}',
+        f'{{"message": "fnr={IDENTITY_NUMBER}"}}',
+        '{"message": "to +4791234567"}',
+        '{"message": "pw sommerfugl i vinterland"}',
+        f'{{"message": "{TOKEN}"}}',
+        '{"message": "pin 654321, otc 123456, not 1234567 nor 12345"}',
+    ]
+    found = list(data.found_in(lines))
+    assert found == [
+        "line 2: letter identity number",
+        "line 3: mobile",
+        "line 4: password",
+        "line 5: access_token",
+        "line 6: PIN code.1",
+        "line 6: code",
+    ]
+    assert not any(IDENTITY_NUMBER in f or "sommerfugl" in f for f in found)
