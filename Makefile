@@ -14,12 +14,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' 2>/dev/null)
 FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: help install run test fuzz lint typecheck cfn-lint unit integration e2e package openapi clean
+.PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi clean
 
 help:
 	@echo "make run [PORT=3000]   the local stack (embedded AWS, no account, no Docker)"
 	@echo "make test              ruff, mypy, cfn-lint, sam build, and every test"
 	@echo "make fuzz              schemathesis: thousands of cases against a local stack (FUZZ_EXAMPLES per operation)"
+	@echo "make bench             cold start, request cost, AWS calls, throughput, workflow: ratios to baselines (bench.json)"
 	@echo "make package           sam build (the shared layer for python3.13 on arm64)"
 	@echo "make openapi           regenerate openapi.json from the handlers' models"
 
@@ -69,6 +70,10 @@ fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) FUZZ_REPORT=$(CURDIR)/fuzz-report.json \
 		$(BIN)/pytest tests/e2e/test_fuzz.py -p no:cacheprovider
 	$(BIN)/python -c 'import json; r = json.load(open("fuzz-report.json")); print(sum(r["cases"].values()), "cases over", len(r["cases"]), "operations; answers:", r["statuses"])'
+
+# Figures measured side by side in one run (see bench/__main__.py); they land in bench.json.
+bench: install
+	$(BIN)/python -m bench
 
 unit integration e2e: install
 	$(BIN)/pytest tests/$@

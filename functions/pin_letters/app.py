@@ -23,7 +23,7 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 @cache
-def _services() -> wiring.PinLetterServices:
+def services() -> wiring.PinLetterServices:
     return wiring.pin_letters(os.environ)
 
 
@@ -50,7 +50,7 @@ def order_pin_letter(
         ),
     ] = None,
 ) -> OrderAccepted:
-    _services().ordering.order(order.identity_number, idempotency_key)
+    services().ordering.order(order.identity_number, idempotency_key)
     return OrderAccepted(message=ORDER_ACCEPTED)
 
 
@@ -63,8 +63,8 @@ def order_pin_letter(
     responses=responses(200, "The letters", 401, 503),
 )
 def get_my_pin_letters() -> PinLetterList:
-    services = _services()
-    letters = services.account.letters(services.sessions.authenticate(bearer_token(app)).person)
+    built = services()
+    letters = built.account.letters(built.sessions.authenticate(bearer_token(app)).person)
     return PinLetterList(letters=[PinLetterView.of(letter) for letter in letters])
 
 
@@ -77,12 +77,12 @@ def get_my_pin_letters() -> PinLetterList:
     responses=responses(200, "The letters, the blocked ones blocked", 401, 503),
 )
 def block_my_pin_letters() -> PinLetterList:
-    services = _services()
-    letters = services.account.block(services.sessions.authenticate(bearer_token(app)).person)
+    built = services()
+    letters = built.account.block(built.sessions.authenticate(bearer_token(app)).person)
     return PinLetterList(letters=[PinLetterView.of(letter) for letter in letters])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _services().once_only.use_lambda_context(context)
+    services().once_only.use_lambda_context(context)
     return handle(app, event, context)

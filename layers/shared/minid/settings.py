@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # built at first use: this module holds every function's settings, and a function reads only its own
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Self:

@@ -81,7 +81,24 @@ AWS_CONFIG = Config(
 
 
 def client(service: Any) -> Any:
-    return boto3.client(service, config=AWS_CONFIG)
+    """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
+    call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
+    SMS, an e-mail or a notice should not pay for all three before a request that sends none."""
+    return boto3.client(service, config=AWS_CONFIG) if service == "dynamodb" else _ClientAtFirstCall(service)
+
+
+class _ClientAtFirstCall:
+    """Stands in for a boto3 client until its first use, then is that client. (A proxy of our own:
+    boto3 makes clients eagerly and has no lazy form.)"""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = boto3.client(self._service, config=AWS_CONFIG)
+        return getattr(self._client, name)
 
 
 # Where the short path of an unauthenticated answer waits for the full path's time (EvenTiming), the
@@ -255,7 +272,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
         login=LoginService(
             accounts=accounts,
             lockout=lockout,
-            attempts=DynamoDbLoginAttempts(dynamodb, settings.challenges_table),
+            attempts=DynamoDbLoginAttempts(dynamodb, settings.challenges_table, users_table=settings.users_table),
             sessions=sessions,
             contacts=contacts,
             letters=letters,

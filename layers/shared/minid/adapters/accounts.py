@@ -17,7 +17,7 @@ from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to
 from minid.adapters.enrolments import enrolment_key
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import pin_codes_used
-from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
+from minid.domain.accounts import AccountStatus, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.contacts import ContactRecord
 from minid.domain.enrolment import Enrolment, EnrolmentStatus
 from minid.domain.events import SecurityEvent
@@ -93,7 +93,7 @@ class DynamoDbAccounts:
         return write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])
 
     # ------------------------------------------------------------------ failures and locks
-    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> int | None:
+    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> AttemptCount:
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -102,13 +102,15 @@ class DynamoDbAccounts:
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
                 "failed_logins < :threshold) AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
                 ExpressionAttributeValues=to_item({":one": 1, ":threshold": policy.threshold, ":now": iso(now)}),
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the account, locked, or None: no account
             )
         except ClientError as error:
             if conditional_check_failed(error):
-                return None
+                item: Any = error.response.get("Item")
+                return AttemptCount(account_from(from_item(item)) if item else None, counted=False)
             raise
-        return int(from_item(response["Attributes"])["failed_logins"])
+        return AttemptCount(account_from(from_item(response["Attributes"])), counted=True)
 
     def release_attempt(self, person: PersonKey) -> None:
         self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")

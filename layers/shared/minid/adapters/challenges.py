@@ -85,46 +85,64 @@ class DynamoDbLoginAttempts(_Challenges):
     prefix = "login"
     pending = LoginStatus.PENDING.value
 
-    def create(self, attempt: LoginAttempt) -> None:
-        self._put(
-            attempt.login_id,
-            {
-                "login_id": attempt.login_id,
-                "person": attempt.person,
-                "second_factor": attempt.second_factor.value,
-                "identity": attempt.identity_sealed,
-                "created_at": iso(attempt.created_at),
-                "expires_at": int(attempt.expires_at.timestamp()),
-                "status": attempt.status.value,
-                "tries": 0,
-                "resends": 0,
-                "code_hash": attempt.code_hash,
-                "codes_sent_at": iso(attempt.codes_sent_at) if attempt.codes_sent_at else None,
-                "letter_id": attempt.letter_id,
-                "pin_index": attempt.pin_index,
-            },
-        )
+    def __init__(self, client: DynamoDBClient, table_name: str, *, users_table: str) -> None:
+        super().__init__(client, table_name)
+        self._users = users_table
+
+    def begin(self, attempt: LoginAttempt) -> None:
+        item = {
+            "login_id": attempt.login_id,
+            "person": attempt.person,
+            "second_factor": attempt.second_factor.value,
+            "identity": attempt.identity_sealed,
+            "created_at": iso(attempt.created_at),
+            "expires_at": int(attempt.expires_at.timestamp()),
+            "status": attempt.status.value,
+            "tries": 0,
+            "resends": 0,
+            "code_hash": attempt.code_hash,
+            "codes_sent_at": iso(attempt.codes_sent_at) if attempt.codes_sent_at else None,
+            "letter_id": attempt.letter_id,
+            "pin_index": attempt.pin_index,
+        }
+        stored = {
+            "TableName": self._table,
+            "Item": to_item({"pk": f"{self.prefix}#{attempt.login_id}", **item}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        released = {
+            "TableName": self._users,
+            "Key": to_item({"pk": attempt.person}),
+            "UpdateExpression": "ADD failed_logins :minus",
+            "ConditionExpression": "failed_logins > :zero",
+            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
+        }
+        if not write_together(self._client, [{"Put": stored}, {"Update": released}]):
+            # nothing to release (a lock or a login meanwhile set the count to 0): the attempt alone
+            self._put(attempt.login_id, item)
 
     def get(self, login_id: str) -> LoginAttempt | None:
         values = self._get(login_id)
-        if values is None:
-            return None
-        sent_at = values.get("codes_sent_at")
-        return LoginAttempt(
-            login_id=values["login_id"],
-            person=PersonKey(values["person"]),
-            second_factor=SecondFactor(values["second_factor"]),
-            identity_sealed=values["identity"],
-            created_at=datetime.fromisoformat(values["created_at"]),
-            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
-            status=LoginStatus(values["status"]),
-            tries=int(values.get("tries", 0)),
-            resends=int(values.get("resends", 0)),
-            code_hash=values.get("code_hash"),
-            codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
-            letter_id=values.get("letter_id"),
-            pin_index=int(values["pin_index"]) if "pin_index" in values else None,
-        )
+        return _login_attempt(values) if values is not None else None
+
+    def claim_try(self, login_id: str, limit: int, now: datetime) -> LoginAttempt | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(login_id),
+                UpdateExpression="ADD tries :one",
+                ConditionExpression="tries < :limit AND #status = :pending AND expires_at > :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return None
+            raise
+        return _login_attempt(from_item(response["Attributes"]))
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         return self._update(
@@ -139,6 +157,25 @@ class DynamoDbLoginAttempts(_Challenges):
             },
             "resends = :before AND #status = :pending",
         )
+
+
+def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
+    sent_at = values.get("codes_sent_at")
+    return LoginAttempt(
+        login_id=values["login_id"],
+        person=PersonKey(values["person"]),
+        second_factor=SecondFactor(values["second_factor"]),
+        identity_sealed=values["identity"],
+        created_at=datetime.fromisoformat(values["created_at"]),
+        expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+        status=LoginStatus(values["status"]),
+        tries=int(values.get("tries", 0)),
+        resends=int(values.get("resends", 0)),
+        code_hash=values.get("code_hash"),
+        codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
+        letter_id=values.get("letter_id"),
+        pin_index=int(values["pin_index"]) if "pin_index" in values else None,
+    )
 
 
 class DynamoDbPasswordResets(_Challenges):

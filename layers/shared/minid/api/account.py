@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
-from minid.api.models import RequestModel, SixDigits
+from minid.api.models import RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.letters.model import PinLetter
@@ -23,7 +23,7 @@ class LoginRequest(RequestModel):
     )
 
 
-class LoginStartedView(BaseModel):
+class LoginStartedView(ResponseModel):
     login_id: str
     second_factor: Literal["sms", "pin", "totp"]
     pin_index: int | None = Field(default=None, description="For pin: the number of the PIN code asked for")
@@ -34,7 +34,7 @@ class CodeRequest(RequestModel):
     code: SixDigits
 
 
-class TokenView(BaseModel):
+class TokenView(ResponseModel):
     access_token: str = Field(description="Opaque, 256 bits; send it as Authorization: Bearer <token>")
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (the token's type, not a token)
     expires_in: int = Field(description="Seconds to the session's absolute end; it also ends after 30 idle minutes")
@@ -43,7 +43,7 @@ class TokenView(BaseModel):
     auth_time: int = Field(description="When the person authenticated, in seconds since the epoch")
 
 
-class ContactView(BaseModel):
+class ContactView(ResponseModel):
     mobile: str | None
     mobile_verified_at: datetime | None
     email: str | None
@@ -71,7 +71,7 @@ class ContactView(BaseModel):
         )
 
 
-class MeView(BaseModel):
+class MeView(ResponseModel):
     identity_number: str
     name: str
     contact: ContactView | None
@@ -80,7 +80,7 @@ class MeView(BaseModel):
     created_at: datetime
 
 
-class EventView(BaseModel):
+class EventView(ResponseModel):
     type: str
     at: datetime
     detail: dict[str, str]
@@ -90,7 +90,7 @@ class EventView(BaseModel):
         return cls(type=event.type.value, at=event.at, detail=dict(event.detail))
 
 
-class EventsView(BaseModel):
+class EventsView(ResponseModel):
     events: list[EventView]
     next_cursor: str | None = Field(description="Give it as ?cursor= for the next (older) page; null at the end")
 
@@ -100,7 +100,7 @@ class PasswordChange(RequestModel):
     new_password: Password
 
 
-class TotpEnrolmentView(BaseModel):
+class TotpEnrolmentView(ResponseModel):
     secret: str = Field(description="Base32, for apps that cannot read the QR code of the URI")
     otpauth_uri: str
 
@@ -109,7 +109,7 @@ class PasswordResetRequest(RequestModel):
     identity_number: str = Field(max_length=64)
 
 
-class PasswordResetStartedView(BaseModel):
+class PasswordResetStartedView(ResponseModel):
     reset_id: str
     pin_index: int
     second_factor: Literal["sms", "email"]
@@ -122,7 +122,7 @@ class PasswordResetCompletion(RequestModel):
     new_password: Password
 
 
-class PinLetterView(BaseModel):
+class PinLetterView(ResponseModel):
     letter_id: str
     status: Literal["ordered", "printing", "dispatched", "failed", "superseded", "blocked"]
     ordered_at: datetime
@@ -140,7 +140,7 @@ class PinLetterView(BaseModel):
         )
 
 
-class PinLetterList(BaseModel):
+class PinLetterList(ResponseModel):
     letters: list[PinLetterView]
 
 

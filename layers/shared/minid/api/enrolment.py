@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from minid.api.models import RequestModel, SixDigits
+from minid.api.models import RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import Language
 from minid.domain.notices import Channel
 
@@ -21,7 +21,7 @@ class EnrolmentRequest(RequestModel):
     identity_number: str = Field(max_length=64, description="11 digits: a fødselsnummer or D-number")
 
 
-class EnrolmentStarted(BaseModel):
+class EnrolmentStarted(ResponseModel):
     enrolment_id: str
     pin_indices: list[int] = Field(min_length=2, max_length=2, description="The numbers of the two PIN codes asked for")
     expires_in: int = Field(description="Seconds the enrolment stays open")
@@ -37,7 +37,7 @@ class EnrolmentCompletion(RequestModel):
     language: Language = Field(default=Language.BOKMAL, description="For the contact register and notices")
 
 
-class VerificationSent(BaseModel):
+class VerificationSent(ResponseModel):
     verification_sent_to: list[ContactChannel]
 
 
@@ -46,6 +46,6 @@ class EnrolmentVerification(RequestModel):
     email_code: SixDigits | None = None
 
 
-class EnrolmentState(BaseModel):
+class EnrolmentState(ResponseModel):
     status: Literal["active", "verifying"]
     remaining: list[ContactChannel] = Field(default_factory=list, description="Contacts still to verify")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from minid.api.models import RequestModel
+from minid.api.models import RequestModel, ResponseModel
 
 ORDER_ACCEPTED = (
     "Thank you. If the identity number belongs to someone who can be sent a PIN code letter, the letter "
@@ -22,7 +22,7 @@ class PinLetterOrder(RequestModel):
     )
 
 
-class OrderAccepted(BaseModel):
+class OrderAccepted(ResponseModel):
     message: str = Field(description="The same for every valid identity number")
 
 

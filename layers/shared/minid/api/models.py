@@ -10,11 +10,19 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 
-class HealthStatus(BaseModel):
-    status: Literal["ok"]
+class ResponseModel(BaseModel):
+    """Base of every response body. Its validators are built at its first use, not at import: a
+    function has models for all its routes, and an execution environment may serve only one of them."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused rather than silently ignored."""
+    """Base of every request body: unknown fields are refused rather than silently ignored (and, as for
+    responses, the validators are built at first use)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class HealthStatus(ResponseModel):
+    status: Literal["ok"]

@@ -8,8 +8,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from minid.api.models import ResponseModel
 from minid.domain.codes import RateLimited
 from minid.domain.contacts import InvalidContact
 from minid.domain.errors import AuthenticationFailed, Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
@@ -22,12 +23,12 @@ if TYPE_CHECKING:
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
-class ProblemFieldError(BaseModel):
+class ProblemFieldError(ResponseModel):
     field: str = Field(description="The request field, dotted for nested fields")
     message: str
 
 
-class Problem(BaseModel):
+class Problem(ResponseModel):
     """An error, as RFC 9457 problem details."""
 
     type: str = Field(description="`/problems/<slug>`: what kind of error this is", examples=["/problems/not-found"])

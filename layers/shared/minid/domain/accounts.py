@@ -47,6 +47,20 @@ class UserAccount:
         return self.totp_secret is not None
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptCount:
+    """An attempt at an account's credentials, counted (as failed, until it is known to be otherwise)
+    or refused; and the account as it stands: read in the same call that counts."""
+
+    account: UserAccount | None  # None: there is no such account
+    counted: bool  # False: the account is locked, or as many attempts are being judged as may fail
+
+    @property
+    def failures(self) -> int:
+        """Failures in a row with this attempt (what it reserved)."""
+        return self.account.failed_logins if self.account is not None else 0
+
+
 class Users(Protocol):
     def find(self, person: PersonKey) -> UserAccount | None: ...
 
@@ -55,10 +69,10 @@ class Accounts(Users, Protocol):
     """The account's counters and credentials, each changed by a conditional write. A change that is
     told (`events`) is written with its events in one transaction: both or neither."""
 
-    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> int | None:
+    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> AttemptCount:
         """Count an attempt as failed until it is known to be otherwise, if the account is neither
-        locked nor at the threshold: the count with it, or None. At most `threshold` attempts are ever
-        judged at once."""
+        locked nor at the threshold, and read the account: one call, for the login's path. At most
+        `threshold` attempts are ever judged at once."""
         ...
 
     def release_attempt(self, person: PersonKey) -> None:

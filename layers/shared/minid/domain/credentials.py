@@ -55,12 +55,12 @@ class CredentialService:
         """The current password, then a new one under the policy; every session ends, the contacts are told."""
         now = self._clock.now()
         person = session.person
-        account = self._accounts.find(person)
-        reserved = self._lockout.reserve(person, now) if account is not None else None
-        if account is None or reserved is None:
+        attempt = self._lockout.reserve(person, now)
+        account = attempt.account
+        if account is None or not attempt.counted:
             raise AuthenticationFailed("The current password is wrong.")
         if not self._hasher.verify(account.password_hash, current):
-            self._lockout.failed(person, now, "password-change", reserved)
+            self._lockout.failed(person, now, "password-change", attempt.failures)
             raise AuthenticationFailed("The current password is wrong.")
         self._lockout.release(person)
         identity_number = self._sessions.identity_number(session)

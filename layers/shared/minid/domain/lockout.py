@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from minid.domain.accounts import Accounts, LockoutPolicy
+from minid.domain.accounts import Accounts, AttemptCount, LockoutPolicy
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
@@ -20,9 +20,9 @@ class Lockout:
         self._notices = notices
         self.policy = policy or LockoutPolicy()
 
-    def reserve(self, person: PersonKey, now: datetime) -> int | None:
-        """Count the coming attempt as failed until it is known to be otherwise: the count of failures
-        in a row with it, or None when the account is locked (or as many attempts are being judged)."""
+    def reserve(self, person: PersonKey, now: datetime) -> AttemptCount:
+        """Count the coming attempt as failed until it is known to be otherwise (not counted when the
+        account is locked, or as many attempts are being judged), with the account as it stands."""
         return self._accounts.reserve_attempt(person, self.policy, now)
 
     def release(self, person: PersonKey) -> None:

@@ -77,12 +77,16 @@ class LoginAttempt:
 
 
 class LoginAttempts(Protocol):
-    def create(self, attempt: LoginAttempt) -> None: ...
+    def begin(self, attempt: LoginAttempt) -> None:
+        """The password was right: store the attempt, and take back the failure counted for the
+        password (Lockout.reserve), at once."""
+        ...
 
     def get(self, login_id: str) -> LoginAttempt | None: ...
 
-    def reserve_try(self, login_id: str, limit: int, now: datetime) -> bool:
-        """Count a try, atomically, if fewer than `limit` are counted and the attempt is open."""
+    def claim_try(self, login_id: str, limit: int, now: datetime) -> LoginAttempt | None:
+        """Count a try, atomically, if fewer than `limit` are counted and the attempt is open: the
+        attempt with the try counted, or None (no such attempt, or it has ended)."""
         ...
 
     def end(self, login_id: str) -> None: ...
@@ -186,45 +190,42 @@ class LoginService:
         )
         started = self._failures.start()
         person = self._keyer.person_key(number)
-        account = self._accounts.find(person)
+        attempt = self._lockout.reserve(person, now)  # counted, and the account read, in one call
+        account = attempt.account
         if account is None or account.status is not AccountStatus.ACTIVE:
+            if attempt.counted:
+                self._lockout.release(person)
             self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
             self._failures.short(started)  # and the time an account's failure takes
             raise AuthenticationFailed()
-        self._lockout.unlock_expired(person, account.locked_until, now)
-        reserved = self._lockout.reserve(person, now)
-        if reserved is None:
+        if not attempt.counted:
             self._hasher.verify(account.password_hash, password)  # a locked account takes the same time
             self._record(person, SecurityEventType.LOGIN_FAILED, now, str(uuid.uuid4()), {"reason": "locked"})
             self._failures.full(started)
             raise AuthenticationFailed()
+        self._lockout.unlock_expired(person, account.locked_until, now)
         if not self._hasher.verify(account.password_hash, password):
-            self._lockout.failed(person, now, "password", reserved)
+            self._lockout.failed(person, now, "password", attempt.failures)
             self._failures.full(started)
             raise AuthenticationFailed()
-        self._lockout.release(person)
-        if self._hasher.needs_rehash(account.password_hash):
-            self._accounts.rehash_password(person, account.password_hash, self._hasher.hash(password))
-        return self._second_factor(account, number.value, second_factor, client, now)
+        try:
+            if self._hasher.needs_rehash(account.password_hash):
+                self._accounts.rehash_password(person, account.password_hash, self._hasher.hash(password))
+            return self._second_factor(account, number.value, second_factor, client, now)
+        except BaseException:
+            self._lockout.release(person)  # the password was right: no login, and no failure either
+            raise
 
     def _second_factor(
         self, account: UserAccount, identity_number: str, chosen: SecondFactor | None, client: str, now: datetime
     ) -> LoginStarted:
+        """The factor chosen, or the first the person has of SMS, TOTP and PIN; what it needs is read
+        only when it is the one (the contact register for SMS, the active letter for PIN)."""
         person = account.person
-        record = self._contacts.find(person)
+        record = self._contacts.find(person) if chosen in (None, SecondFactor.SMS) else None
         mobile = record.mobile if record and record.mobile_verified_at else None
-        letter = self._letters.active_letter(person)
-        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
-        available = {
-            SecondFactor.SMS: mobile is not None,
-            SecondFactor.TOTP: account.has_totp,
-            SecondFactor.PIN: bool(unused),
-        }
-        factor = chosen or next(
-            (f for f in (SecondFactor.SMS, SecondFactor.TOTP, SecondFactor.PIN) if available[f]), None
-        )
-        if factor is None or not available[factor]:
-            raise SecondFactorUnavailable()
+        default = SecondFactor.SMS if mobile else SecondFactor.TOTP if account.has_totp else SecondFactor.PIN
+        factor = chosen or default
         login_id = new_id(self._random)
         attempt = LoginAttempt(
             login_id=login_id,
@@ -234,41 +235,45 @@ class LoginService:
             created_at=now,
             expires_at=now + LOGIN_LIFETIME,
         )
-        code = None
-        if factor is SecondFactor.SMS:
+        if factor is SecondFactor.SMS and mobile is not None:
             self._limits.code_sent(client, now)
             code = new_code(self._random)
             attempt = replace(
                 attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
             )
-        elif factor is SecondFactor.PIN and letter is not None:
-            index = unused[self._random.randbelow(len(unused))]
-            attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index)
-        if code is not None and mobile is not None:  # first: a code that cannot be sent leaves no login behind
             language = record.language if record else Language.BOKMAL
+            # sent first: a code that cannot be sent leaves no login behind
             self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
-        self._attempts.create(attempt)
+        elif factor is SecondFactor.PIN:
+            letter = self._letters.active_letter(person)
+            unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+            if letter is None or not unused:
+                raise SecondFactorUnavailable()
+            attempt = replace(
+                attempt, letter_id=letter.letter_id, pin_index=unused[self._random.randbelow(len(unused))]
+            )
+        elif factor is SecondFactor.SMS or not account.has_totp:
+            raise SecondFactorUnavailable()
+        self._attempts.begin(attempt)
         return LoginStarted(login_id, factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds()))
 
     # ------------------------------------------------------------------ the second factor
     def verify(self, login_id: str, code: str) -> IssuedSession:
         now = self._clock.now()
-        attempt = self._attempts.get(login_id)
-        if attempt is None or not attempt.open(now):
-            raise AuthenticationFailed("The login has ended. Log in again.")
-        if not self._attempts.reserve_try(login_id, MAX_CODE_TRIES, now):
+        attempt = self._attempts.claim_try(login_id, MAX_CODE_TRIES, now)  # the try counted, the attempt read
+        if attempt is None:
             raise AuthenticationFailed("The login has ended. Log in again.")
         person = attempt.person
-        account = self._accounts.find(person)
-        reserved = self._lockout.reserve(person, now) if account is not None else None
-        if account is None or reserved is None:
+        counted = self._lockout.reserve(person, now)  # the account read in the same call
+        account = counted.account
+        if account is None or not counted.counted:
             raise AuthenticationFailed()
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
-            self._lockout.failed(person, now, "second-factor", reserved, login_id)
+            self._lockout.failed(person, now, "second-factor", counted.failures, login_id)
             if attempt.second_factor is SecondFactor.PIN and attempt.letter_id:
                 self._wrong_pins.record(self._letters.get(attempt.letter_id), now)
-            if attempt.tries + 1 >= MAX_CODE_TRIES:
+            if attempt.tries >= MAX_CODE_TRIES:
                 self._attempts.end(login_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
         amr = AMR[attempt.second_factor]

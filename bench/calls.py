@@ -1,0 +1,70 @@
+"""The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
+`after-call` events.
+
+The functions create their clients from boto3's default session (minid/wiring.py); handlers
+registered on that session before any of them exists are copied into every client they create. The
+local stack's own clients (its outbox, the print simulator, moto's Step Functions executor) come from
+sessions of their own and are not counted. A call is counted in the tally its thread holds at the
+time: a request's, or a workflow task's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+
+@dataclass
+class Calls:
+    """The calls one request made, by operation ("dynamodb.GetItem"), and the seconds spent in them."""
+
+    operations: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    _started: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.operations.values())
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def install(self) -> None:
+        """Count the calls of every client made from now on from boto3's default session (the local
+        stack sets that session up when it starts: install after)."""
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session: Any = boto3.DEFAULT_SESSION
+        session.events.register("before-call", self._before)
+        session.events.register("after-call", self._after)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        calls: Calls | None = getattr(self._local, "calls", None)
+        if calls is not None:
+            calls.operations[f"{model.service_model.service_name}.{model.name}"] += 1
+            calls._started = time.perf_counter()
+
+    def _after(self, **_: Any) -> None:
+        calls: Calls | None = getattr(self._local, "calls", None)
+        if calls is not None and calls._started is not None:
+            calls.seconds += time.perf_counter() - calls._started
+            calls._started = None
+
+    @contextmanager
+    def counting(self) -> Iterator[Calls]:
+        """The calls this thread makes inside the block."""
+        before = getattr(self._local, "calls", None)
+        self._local.calls = calls = Calls()
+        try:
+            yield calls
+        finally:
+            self._local.calls = before

@@ -1,0 +1,142 @@
+"""Cold start: each function's handler module imported and its adapters built in a fresh interpreter,
+against `import boto3` and one client in a fresh interpreter.
+
+The fresh interpreters call moto's server (a thread of this process) as their AWS: building a
+function's adapters reads the pepper from Secrets Manager, as it does on Lambda. Each round runs the
+baseline and every function once, in a shuffled order, so that the machine's load falls on all alike;
+the time is taken inside the interpreter, from before the first import to the adapters built, so that
+the interpreter's own start (the same for all, and Lambda's before our code runs) is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local.aws import REGION, use_fake_credentials
+from local.provision import provision
+from local.template import FunctionSpec, Template
+
+BASELINE = "import boto3\nboto3.client('dynamodb')\n"
+_TIMED = """\
+import json, sys, time
+started = time.perf_counter()
+{body}
+built = time.perf_counter()
+json.dump({{"ms": (built - started) * 1000, "import_ms": (imported - started) * 1000}}, sys.stdout)
+"""
+_FUNCTION = """\
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+imported = time.perf_counter()
+build = getattr(module, "services", None)
+if build is not None:
+    build()
+"""
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    code: str
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    name: str
+    median_ms: float
+    import_ms: float  # the median time to import the handler module, of median_ms
+
+    def json(self, baseline_ms: float) -> dict[str, Any]:
+        return {
+            "median_ms": round(self.median_ms, 1),
+            "import_ms": round(self.import_ms, 1),
+            "ratio": round(self.median_ms / baseline_ms, 2),
+        }
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415  # flask is needed only here
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def subjects(template: Template, endpoint: str) -> list[Subject]:
+    """The baseline and every function, with the environment each would have on Lambda."""
+    environ = dict(os.environ)
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
+    use_fake_credentials(environ)
+    environ["AWS_ENDPOINT_URL"] = endpoint
+    previous = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        stack = provision(template, boto3.Session(region_name=REGION))
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)
+
+    def code(spec: FunctionSpec) -> str:
+        module, _, _ = spec.handler.rpartition(".")
+        path = spec.code_dir / f"{module.replace('.', '/')}.py"
+        return _TIMED.format(body=_FUNCTION.format(path=str(path)))
+
+    baseline = Subject("boto3 + 1 client", _TIMED.format(body=BASELINE + "imported = time.perf_counter()"), environ)
+    return [baseline] + [
+        Subject(spec.logical_id, code(spec), environ | stack.function_environment(spec))
+        for spec in template.functions()
+    ]
+
+
+def run(subject: Subject) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", subject.code], env=subject.environment, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{subject.name} failed to start:\n{done.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def measure(runs: int = 10) -> tuple[ColdStart, list[ColdStart]]:
+    """The baseline's cold start and each function's, medians over `runs` fresh interpreters."""
+    template = Template.load()
+    with moto_server() as endpoint:
+        everyone = subjects(template, endpoint)
+        for subject in everyone:
+            run(subject)  # writes the modules' bytecode (.pyc), which the runs below read
+        times: dict[str, list[dict[str, float]]] = {s.name: [] for s in everyone}
+        for _ in range(runs):
+            for subject in random.sample(everyone, len(everyone)):
+                times[subject.name].append(run(subject))
+    medians = [
+        ColdStart(
+            name,
+            statistics.median(t["ms"] for t in runs_of),
+            statistics.median(t["import_ms"] for t in runs_of),
+        )
+        for name, runs_of in times.items()
+    ]
+    return medians[0], medians[1:]

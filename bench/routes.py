@@ -1,0 +1,310 @@
+"""Request cost and AWS calls, in process, on moto (embedded, as the integration tests run).
+
+- Request cost: the login's password step and its verify step, each timed from the payload 2.0 event
+  handed to the login function's real handler to its response, beside one argon2id verify with the
+  configured parameters (the work the password step cannot avoid). Rounds interleave the three.
+- AWS calls: a citizen's whole journey through every route, each request's calls counted under its
+  route; the workflow's tasks, the notifier and the daily review are counted per invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+
+from bench.calls import CallCounter, Calls
+from local.aws import embedded_aws
+from local.functions import LambdaFunction
+from local.gateway import HttpRequest, HttpResponse, payload_v2_event
+from local.population_seed import Category
+from local.print_provider import ACCESS_KEY_ID, read_printed_letter
+from local.stack import LocalStack
+from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.passwords import Argon2PasswordHasher
+from tests.integration.letters import LetterDriver
+from tests.integration.users import PASSWORD, Enrolling, User, enrolled
+
+# Invocations that are not a route: counted per invocation, under these labels.
+INVOKED = {
+    "LetterWorkflowFunction": lambda event: f"workflow task {event.get('task')}",
+    "NotifierFunction": lambda event: f"notifier ({len(event.get('Records', []))} notice)",
+    "ContactReviewFunction": lambda event: "daily contact review",
+}
+
+
+@dataclass
+class Tally:
+    """Per label: the calls of each invocation, and the answers (for routes)."""
+
+    counter: CallCounter
+    invocations: dict[str, list[Calls]] = field(default_factory=dict)
+    statuses: dict[str, set[int]] = field(default_factory=dict)
+
+    @contextmanager
+    def counting(self, label: str) -> Iterator[None]:
+        with self.counter.counting() as calls:
+            yield
+        self.invocations.setdefault(label, []).append(calls)
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for label, invocations in self.invocations.items():
+            most = max(invocations, key=lambda calls: calls.total)
+            rows.append(
+                {
+                    "what": label,
+                    "calls": most.total,
+                    "operations": dict(sorted(most.operations.items())),
+                    "invocations": len(invocations),
+                    "statuses": sorted(self.statuses.get(label, ())),
+                }
+            )
+        return rows
+
+
+@contextmanager
+def embedded_stack(counter: CallCounter, tally: Tally | None = None) -> Iterator[LetterDriver]:
+    """The local stack on embedded moto, the bench playing the print provider, as the integration tests do."""
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=None, population_size=120)
+        counter.install()
+        if tally is not None:
+            for logical_id, label_of in INVOKED.items():
+                _label_invocations(local.functions.by_logical_id[logical_id], tally, label_of)
+        driver = LetterDriver(local)
+        try:
+            yield driver
+        finally:
+            driver.stop_running()
+            local.stop()
+
+
+def _label_invocations(function: LambdaFunction, tally: Tally, label_of: Callable[[Any], str]) -> None:
+    invoke = function.invoke
+
+    def counted(event: Any) -> Any:
+        with tally.counting(label_of(event)):
+            return invoke(event)
+
+    function.invoke = counted  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------- request cost
+@dataclass(frozen=True)
+class RequestCost:
+    hash_ms: float
+    steps: dict[str, tuple[float, float]]  # step -> (median ms, median ms outside its AWS calls)
+    calls: dict[str, int]
+    rounds: int
+
+    def json(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"argon2id_verify_ms": round(self.hash_ms, 2), "rounds": self.rounds}
+        for step, (ms, own_ms) in self.steps.items():
+            figures[step] = {
+                "ms": round(ms, 2),
+                "ratio": round(ms / self.hash_ms, 3),
+                "aws_calls": self.calls[step],
+                "ms_outside_aws_calls": round(own_ms, 2),
+                "ratio_outside_aws_calls": round(own_ms / self.hash_ms, 3),
+            }
+        return figures
+
+
+def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> RequestCost:
+    """The SMS login's two steps, each beside one argon2id verify, in interleaved rounds."""
+    with embedded_stack(counter) as driver:
+        user = enrolled(driver, mobile="93000001")
+        hasher = Argon2PasswordHasher(driver.local.keyer)
+        stored = hasher.hash(PASSWORD)
+        hashes: list[float] = []
+        times: dict[str, list[tuple[float, Calls]]] = {"password_step": [], "verify_step": []}
+        for number in range(rounds + warm_up):
+            client = f"198.18.{number // 250}.{number % 250 + 1}"  # the per-client limits are not measured
+            started = time.perf_counter()
+            assert hasher.verify(stored, PASSWORD)
+            hashed = (time.perf_counter() - started) * 1000
+            login = {"identity_number": user.identity_number, "password": PASSWORD}
+            password = timed_invoke(driver, counter, "POST", "/v1/login", login, client=client)
+            login_id = json.loads(password.answer["body"])["login_id"]
+            code = {"code": user.last_sms_code()}
+            verify = timed_invoke(driver, counter, "POST", f"/v1/login/{login_id}/verify", code, client=client)
+            assert verify.answer["statusCode"] == 200, verify.answer
+            if number >= warm_up:  # the first rounds make the execution environment and its clients
+                hashes.append(hashed)
+                times["password_step"].append((password.ms, password.calls))
+                times["verify_step"].append((verify.ms, verify.calls))
+        steps = {
+            step: (
+                statistics.median(ms for ms, _ in runs),
+                statistics.median(ms - calls.seconds * 1000 for ms, calls in runs),
+            )
+            for step, runs in times.items()
+        }
+        calls = {step: max(calls.total for _, calls in runs) for step, runs in times.items()}
+        return RequestCost(statistics.median(hashes), steps, calls, rounds)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    ms: float
+    calls: Calls
+    answer: dict[str, Any]
+
+
+def timed_invoke(
+    driver: LetterDriver, counter: CallCounter, method: str, path: str, body: dict[str, Any], *, client: str
+) -> Invocation:
+    """The handler's time from the payload 2.0 event in to its response out, and its AWS calls."""
+    route, parameters = driver.gateway.match(method, path)
+    assert route is not None
+    request = HttpRequest(method, path, [("Content-Type", "application/json")], json.dumps(body).encode(), client)
+    event = payload_v2_event(request, route, parameters)
+    function = driver.local.functions.by_logical_id[route.function]
+    with counter.counting() as calls:
+        started = time.perf_counter()
+        answer: dict[str, Any] = function.invoke(event)
+        ms = (time.perf_counter() - started) * 1000
+    return Invocation(ms, calls, answer)
+
+
+# ---------------------------------------------------------------------- AWS calls
+@dataclass
+class Journey:
+    """A citizen through every route; each request counted under its route's key."""
+
+    driver: LetterDriver
+    tally: Tally
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None, note: str = "") -> HttpResponse:
+        """The request, its calls counted under its route's key (and `note`: which second factor)."""
+        route, _ = self.driver.gateway.match(method, path)
+        assert route is not None
+        label = f"{route.key} ({note})" if note else route.key
+        headers = [("Content-Type", "application/json")] + ([("Authorization", f"Bearer {token}")] if token else [])
+        if route.iam_auth:  # the print provider, signing with its role's key
+            headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1"))
+        data = json.dumps(body).encode() if body is not None else b""
+        with self.tally.counting(label):
+            response = self.driver.gateway.handle(HttpRequest(method, path, headers, data, "198.51.100.9"))
+        self.tally.statuses.setdefault(label, set()).add(response.status)
+        return response
+
+    def back_date(self, pk: str, attribute: str) -> None:
+        """As if the last code went out 31 seconds ago: a resend is due."""
+        self.driver.dynamodb.update_item(
+            TableName=self.driver.local.stack.refs["ChallengesTable"],
+            Key=to_item({"pk": pk}),
+            UpdateExpression="SET #sent = :then",
+            ExpressionAttributeNames={"#sent": attribute},
+            ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+        )
+
+
+def body(response: HttpResponse) -> Any:
+    assert response.status < 400, (response.status, response.body[:300])
+    return json.loads(response.body) if response.body else None
+
+
+def journey(driver: LetterDriver, tally: Tally) -> None:
+    walk = Journey(driver, tally)
+    walk.call("GET", "/v1/health")
+    person = driver.person(Category.ADULT)
+    # a letter: ordered, printed (the bench is the print provider), reported posted
+    assert walk.call("POST", "/v1/pin-letters", {"identity_number": person.identity_number}).status == 202
+    job = driver.next_print_job()
+    pdf = driver.local.session.client("s3").get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
+    codes = read_printed_letter(pdf).codes
+    walk.call("POST", f"/v1/print-provider/letters/{job['letter_id']}/status", {"status": "dispatched"})
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    # enrolment
+    started = body(walk.call("POST", "/v1/enrolments", {"identity_number": person.identity_number}))
+    enrolment = f"/v1/enrolments/{started['enrolment_id']}"
+    asked = {str(i): codes[str(i)] for i in started["pin_indices"]}
+    enrolling = Enrolling(driver, person, codes)
+    body(walk.call("POST", f"{enrolment}/complete", {"pin_codes": asked, "password": PASSWORD, "mobile": "93000002"}))
+    walk.back_date(f"enrolment#{started['enrolment_id']}", "codes_sent_at")
+    walk.call("POST", f"{enrolment}/resend")
+    body(walk.call("POST", f"{enrolment}/verify", {"mobile_code": enrolling.last_code_to("+4793000002")}))
+    user = User(driver, enrolling, "+4793000002")
+    driver.notices_delivered()
+    # login by SMS, with a resend
+    login = body(
+        walk.call("POST", "/v1/login", {"identity_number": person.identity_number, "password": PASSWORD}, note="sms")
+    )
+    walk.back_date(f"login#{login['login_id']}", "codes_sent_at")
+    walk.call("POST", f"/v1/login/{login['login_id']}/resend")
+    verified = walk.call("POST", f"/v1/login/{login['login_id']}/verify", {"code": user.last_sms_code()}, note="sms")
+    token = body(verified)["access_token"]
+    for path in ("/v1/me", "/v1/me/events", "/v1/me/pin-letters", "/v1/me/contact"):
+        body(walk.call("GET", path, token=token))
+    # the contact register
+    walk.call("PUT", "/v1/me/contact", {"mobile": "93000003"}, token)
+    walk.back_date(f"contact-change#{driver.key(person.identity_number)}", "sent_at")
+    walk.call("POST", "/v1/me/contact/resend", token=token)
+    code = enrolling.last_code_to("+4793000003")
+    body(walk.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token))
+    user.mobile = "+4793000003"
+    body(walk.call("POST", "/v1/me/contact/confirm", token=token))
+    body(walk.call("PUT", "/v1/me/reservation", {"reserved": False}, token))
+    # an authenticator app, then a login with it and one with a PIN code
+    secret = body(walk.call("POST", "/v1/me/totp", token=token))["secret"]
+    walk.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token)
+    for factor in ("totp", "pin"):
+        answer = body(
+            walk.call(
+                "POST",
+                "/v1/login",
+                {"identity_number": person.identity_number, "password": PASSWORD, "second_factor": factor},
+                note=factor,
+            )
+        )
+        code = (
+            pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
+            if factor == "totp"
+            else codes[str(answer["pin_index"])]
+        )
+        verified = walk.call("POST", f"/v1/login/{answer['login_id']}/verify", {"code": code}, note=factor)
+        token = body(verified)["access_token"]
+    walk.call("DELETE", "/v1/me/totp", token=token)
+    # a password change, then a reset with the letter and an SMS code, and the letter blocked
+    walk.call("PUT", "/v1/me/password", {"current_password": PASSWORD, "new_password": "ny frase for benken"}, token)
+    reset = body(walk.call("POST", "/v1/password-resets", {"identity_number": person.identity_number}))
+    completion = {
+        "pin_code": codes[str(reset["pin_index"])],
+        "code": user.last_sms_code(),
+        "new_password": "enda en ny frase for benken",
+    }
+    walk.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion)
+    user.password = "enda en ny frase for benken"
+    token = user.login()
+    body(walk.call("POST", "/v1/me/pin-letters/block", token=token))
+    walk.call("POST", "/v1/logout", token=token)
+    driver.notices_delivered()
+    driver.local.functions.by_logical_id["ContactReviewFunction"].invoke({})
+
+
+def aws_calls(counter: CallCounter) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """The calls each route and task made on the journey, and every operation called on it."""
+    tally = Tally(counter)
+    with embedded_stack(counter, tally) as driver:
+        # the functions warmed up (their first request reads the pepper), so that what is counted is a warm request's
+        warm = enrolled(driver, mobile="93000009")
+        warm.call("GET", "/v1/me/contact", token=warm.login())
+        driver.notices_delivered()
+        tally.invocations.clear()
+        tally.statuses.clear()
+        journey(driver, tally)
+    everything = Counter[str]()
+    for invocations in tally.invocations.values():
+        for calls in invocations:
+            everything.update(calls.operations)
+    return tally.rows(), everything

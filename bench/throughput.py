@@ -1,0 +1,122 @@
+"""Throughput: complete logins (password, then the SMS code) through the local stack over HTTP, with
+concurrent clients, against the argon2 bound (one login per argon2id verify per core).
+
+The stack is `make run`'s: the HTTP API emulator in front of the real handlers on embedded moto, in
+this process, with the per-client limits raised (every client is 127.0.0.1 here). The clients are
+threads of the same process that read their SMS codes from the local outbox; the process's CPU time
+over the run, divided among the logins, is what a login costs a core.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from local.aws import embedded_aws
+from local.gateway import LocalHttpServer
+from local.stack import LocalStack
+from minid.adapters.passwords import Argon2PasswordHasher
+from tests.integration.letters import LetterDriver
+from tests.integration.users import PASSWORD, User, enrolled
+
+NO_CLIENT_LIMITS = {"ClientIdentityAttemptsPerMinute": "1000000", "ClientCodesSentPerHour": "1000000"}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    clients: int
+    logins: int
+    seconds: float
+    cpu_seconds: float
+    hash_ms: float
+
+    def json(self) -> dict[str, Any]:
+        per_core = self.logins / self.cpu_seconds
+        bound = 1000 / self.hash_ms
+        return {
+            "clients": self.clients,
+            "logins": self.logins,
+            "logins_per_second": round(self.logins / self.seconds, 1),
+            "cores": os.cpu_count(),
+            "cpu_ms_per_login": round(self.cpu_seconds * 1000 / self.logins, 1),
+            "logins_per_core_second": round(per_core, 1),
+            "argon2_bound_per_core_second": round(bound, 1),
+            "ratio": round(per_core / bound, 2),
+        }
+
+
+@contextmanager
+def served_stack() -> Iterator[tuple[LetterDriver, str]]:
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=None, population_size=120, parameters=NO_CLIENT_LIMITS)
+        server = LocalHttpServer(("127.0.0.1", 0), local.gateway())
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        driver = LetterDriver(local)
+        try:
+            yield driver, f"127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            driver.stop_running()
+            local.stop()
+
+
+def post(connection: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: {response.status} {data[:200]!r}")
+    answer: dict[str, Any] = json.loads(data)
+    return answer
+
+
+def log_in(connection: http.client.HTTPConnection, user: User) -> None:
+    login = post(connection, "/v1/login", {"identity_number": user.identity_number, "password": PASSWORD})
+    post(connection, f"/v1/login/{login['login_id']}/verify", {"code": user.last_sms_code()})
+
+
+def measure(clients: int = 4, logins_per_client: int = 25) -> Throughput:
+    with served_stack() as (driver, address):
+        users = [enrolled(driver, mobile=f"9400{i:04d}") for i in range(clients)]
+        hasher = Argon2PasswordHasher(driver.local.keyer)
+        stored = hasher.hash(PASSWORD)
+        hash_times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            hasher.verify(stored, PASSWORD)
+            hash_times.append(time.perf_counter() - started)
+        connections = [http.client.HTTPConnection(address, timeout=30) for _ in users]
+        for connection, user in zip(connections, users, strict=True):
+            log_in(connection, user)  # the execution environments are made here, not below
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(clients + 1)
+
+        def client(connection: http.client.HTTPConnection, user: User) -> None:
+            barrier.wait()
+            try:
+                for _ in range(logins_per_client):
+                    log_in(connection, user)
+            except BaseException as error:  # reported below, with the figures withheld
+                errors.append(error)
+
+        threads = [threading.Thread(target=client, args=pair) for pair in zip(connections, users, strict=True)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for thread in threads:
+            thread.join()
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        if errors:
+            raise RuntimeError(f"{len(errors)} clients failed") from errors[0]
+        hash_ms = sorted(hash_times)[len(hash_times) // 2] * 1000
+        return Throughput(clients, clients * logins_per_client, seconds, cpu_seconds, hash_ms)

@@ -1,0 +1,95 @@
+"""The PIN-letter workflow: letters per second from order to posted, on the local stack with the print
+simulator's delay at zero, for a batch ordered at once; beside the same number of executions of a
+one-state (Pass) machine on the same embedded Step Functions, the executor's own floor.
+
+An order is the real route; the letter is posted when its workflow has validated the recipient,
+prepared the codes and the PDF, waited for the simulated print provider (which reads the PDF back and
+reports through the IAM-authorised route), activated the letter and queued the notice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.throughput import NO_CLIENT_LIMITS
+from local.aws import ACCOUNT_ID, embedded_aws
+from local.gateway import HttpRequest
+from local.population_seed import Category
+from local.stack import LocalStack
+
+PASS_ONLY = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class LetterRun:
+    letters: int
+    seconds: float
+    floor_seconds: float  # the same number of Pass-only executions
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "letters": self.letters,
+            "seconds": round(self.seconds, 2),
+            "letters_per_second": round(self.letters / self.seconds, 1),
+            "pass_only_executions_per_second": round(self.letters / self.floor_seconds, 1),
+            "ratio": round(self.seconds / self.floor_seconds, 1),
+        }
+
+
+def finished(sfn: Any, machine: str, count: int, started: float) -> float:
+    """Seconds from `started` until `count` executions of the machine have succeeded (a failure is an
+    error). Polled sparingly: a listing takes embedded AWS's lock, which the executions need too."""
+    while time.monotonic() - started < TIMEOUT_SECONDS:
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+        statuses = [e["status"] for page in pages for e in page["executions"]]
+        if any(s in ("FAILED", "TIMED_OUT", "ABORTED") for s in statuses):
+            raise RuntimeError(f"a workflow did not succeed: {statuses.count('FAILED')} failed")
+        if statuses.count("SUCCEEDED") >= count:
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"the batch was not done in {TIMEOUT_SECONDS} s")
+
+
+def posted(local: LocalStack, count: int, started: float) -> float:
+    """Seconds from `started` until the print provider has reported `count` letters posted (read
+    from the local outbox, in this process: no AWS call competes with the workflows)."""
+    while time.monotonic() - started < TIMEOUT_SECONDS:
+        if sum(letter["status"] == "dispatched" for letter in local.outbox.letters()) >= count:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise RuntimeError(f"the batch was not posted in {TIMEOUT_SECONDS} s")
+
+
+def measure(batch: int = 200) -> LetterRun:
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=0.0, parameters=NO_CLIENT_LIMITS)
+        try:
+            gateway = local.gateway()
+            sfn = session.client("stepfunctions")
+            persons = [p for p in local.population if p.category is Category.ADULT][:batch]
+            assert len(persons) == batch, f"the population has {len(persons)} adults"
+            started = time.monotonic()
+            for person in persons:
+                request = HttpRequest(
+                    "POST",
+                    "/v1/pin-letters",
+                    [("Content-Type", "application/json")],
+                    json.dumps({"identity_number": person.identity_number}).encode(),
+                )
+                assert gateway.handle(request).status == 202
+            seconds = posted(local, batch, started)
+            finished(sfn, local.stack.refs["PinLetterWorkflow"], batch, started)  # activated, and told
+
+            role = f"arn:aws:iam::{ACCOUNT_ID}:role/bench"
+            floor = sfn.create_state_machine(name="bench-pass-only", definition=PASS_ONLY, roleArn=role)
+            started = time.monotonic()
+            for number in range(batch):
+                sfn.start_execution(stateMachineArn=floor["stateMachineArn"], name=f"pass-{number}")
+            floor_seconds = finished(sfn, floor["stateMachineArn"], batch, started)
+        finally:
+            local.stop()
+    return LetterRun(batch, seconds, floor_seconds)

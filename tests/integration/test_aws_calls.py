@@ -1,0 +1,50 @@
+"""The AWS calls each request makes, counted on the benchmark's journey (bench/routes.py) through every
+route: counts, not times, so they hold on any machine. `make bench` prints the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.calls import CallCounter
+from bench.routes import aws_calls
+from local.template import Template
+
+# The most calls each step of a login may make (bench/__main__.py explains the goal of 3): the per-client
+# limits, the attempt counted with the account read, the contact register, the SMS, one transaction.
+LOGIN_PATH_MOST = {
+    "POST /v1/login (sms)": 6,
+    "POST /v1/login (totp)": 3,
+    "POST /v1/login (pin)": 5,
+    "POST /v1/login/{login_id}/verify (sms)": 3,
+    "POST /v1/login/{login_id}/verify (totp)": 3,
+    "POST /v1/login/{login_id}/verify (pin)": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def journey() -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    rows, operations = aws_calls(CallCounter())
+    return {row["what"]: row for row in rows}, dict(operations)
+
+
+def test_the_journey_takes_every_route_and_every_task(journey: tuple[dict[str, dict[str, Any]], Any]) -> None:
+    rows, _ = journey
+    routes = {route.key for route in Template.load().routes() if not route.path.startswith("$")}
+    taken = {what.split(" (")[0] for what in rows}
+    assert routes - taken == set()
+    assert all(max(row["statuses"], default=200) < 400 for row in rows.values()), rows
+    tasks = {"validate-recipient", "prepare-letter", "activate-letter", "notify"}
+    assert {f"workflow task {task}" for task in tasks} <= set(rows)
+
+
+def test_nothing_scans(journey: tuple[Any, dict[str, int]]) -> None:
+    _, operations = journey
+    assert [op for op in operations if op.endswith(".Scan")] == []
+
+
+@pytest.mark.parametrize(("what", "most"), LOGIN_PATH_MOST.items())
+def test_the_login_path_makes_few_calls(journey: tuple[dict[str, dict[str, Any]], Any], what: str, most: int) -> None:
+    rows, _ = journey
+    assert rows[what]["calls"] <= most, rows[what]["operations"]
