@@ -67,12 +67,28 @@ class _Challenges:
         return True
 
     def reserve_try(self, challenge_id: str, limit: int, now: datetime) -> bool:
-        return self._update(
-            challenge_id,
-            "ADD tries :one",
-            {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())},
-            "tries < :limit AND #status = :pending AND expires_at > :now",
-        )
+        return self._counted_try(challenge_id, limit, now) is not None
+
+    def _counted_try(self, challenge_id: str, limit: int, now: datetime) -> dict[str, Any] | None:
+        """Count a try if fewer than `limit` are counted and the challenge is open: the challenge with
+        it counted, or None."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(challenge_id),
+                UpdateExpression="ADD tries :one",
+                ConditionExpression="tries < :limit AND #status = :pending AND expires_at > :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return None
+            raise
+        return from_item(response["Attributes"])
 
     def refund_try(self, challenge_id: str) -> None:
         self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
@@ -126,23 +142,8 @@ class DynamoDbLoginAttempts(_Challenges):
         return _login_attempt(values) if values is not None else None
 
     def claim_try(self, login_id: str, limit: int, now: datetime) -> LoginAttempt | None:
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=self._key(login_id),
-                UpdateExpression="ADD tries :one",
-                ConditionExpression="tries < :limit AND #status = :pending AND expires_at > :now",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return None
-            raise
-        return _login_attempt(from_item(response["Attributes"]))
+        values = self._counted_try(login_id, limit, now)
+        return _login_attempt(values) if values is not None else None
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         return self._update(
