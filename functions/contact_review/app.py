@@ -3,6 +3,10 @@ an update or confirmation, and the contact marked stale at 18."""
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Any
@@ -25,3 +29,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     reminded, stale = services().run()
     logger.info("Contact register reviewed", extra={"reminded": reminded, "marked_stale": stale})
     return {"reminded": reminded, "marked_stale": stale}
+
+
+coldstart.loaded()

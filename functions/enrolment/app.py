@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Annotated, Any
@@ -114,3 +118,6 @@ def verify_enrolment(enrolment_id: EnrolmentId, verification: EnrolmentVerificat
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+coldstart.loaded()

@@ -6,6 +6,10 @@ path or method is answered with a 404 problem rather than API Gateway's own plai
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -33,3 +37,6 @@ def get_health() -> HealthStatus:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+coldstart.loaded()

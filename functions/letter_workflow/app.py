@@ -7,6 +7,10 @@ and the letter marked failed.
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Any, Literal
@@ -76,3 +80,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if is_transient(error):
             raise DependencyUnavailable(type(error).__name__) from error
         raise
+
+
+coldstart.loaded()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from datetime import UTC, datetime
 from functools import cache
@@ -240,3 +244,6 @@ def complete_password_reset(reset_id: Uuid, completion: PasswordResetCompletion)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+coldstart.loaded()

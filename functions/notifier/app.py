@@ -6,6 +6,10 @@ again later, until it lands in the dead-letter queue, which raises an alarm.
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Any
@@ -39,3 +43,6 @@ def deliver(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(process_partial_response(event=event, record_handler=deliver, processor=processor, context=context))
+
+
+coldstart.loaded()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Annotated, Any
@@ -86,3 +90,6 @@ def block_my_pin_letters() -> PinLetterList:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services().once_only.use_lambda_context(context)
     return handle(app, event, context)
+
+
+coldstart.loaded()

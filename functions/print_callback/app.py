@@ -6,6 +6,10 @@ that role again. The report resumes the letter's workflow.
 
 from __future__ import annotations
 
+from minid import coldstart
+
+coldstart.loading()
+
 import os
 from functools import cache
 from typing import Annotated, Any
@@ -52,3 +56,6 @@ def report_print_status(
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+coldstart.loaded()

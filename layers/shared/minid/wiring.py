@@ -2,6 +2,10 @@
 
 Called once per execution environment (the handler caches the result), so clients, the pepper
 and the settings are made once, at the first request, never at import.
+
+Each builder imports what its function uses, inside it: importing this module costs nothing, and a
+function loads only its own part of the domain and its adapters (every module imported is cold-start
+time: the notifier has no use for the enrolment's, nor the login for the letter workflow's).
 """
 
 from __future__ import annotations
@@ -14,64 +18,27 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts, DynamoDbResetCompletion
-from minid.adapters.challenges import (
-    DynamoDbContactChanges,
-    DynamoDbLoginAttempts,
-    DynamoDbLoginCompletion,
-    DynamoDbPasswordResets,
-)
-from minid.adapters.clock import SystemClock, SystemStopwatch
-from minid.adapters.contacts import DynamoDbContactRegister
-from minid.adapters.enrolments import DynamoDbEnrolments
-from minid.adapters.events import DynamoDbSecurityEventLog
-from minid.adapters.idempotency import PowertoolsOnceOnly
-from minid.adapters.letters import DynamoDbPinLetters
-from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender, SqsNoticeQueue
-from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
-from minid.adapters.population import DynamoDbPopulationRegister
-from minid.adapters.print_documents import S3PrintDocuments
-from minid.adapters.random import SystemRandom
-from minid.adapters.rate_limits import DynamoDbRateCounter
-from minid.adapters.sealing import AesGcmSealer
-from minid.adapters.secrets import load_pepper
-from minid.adapters.sessions import DynamoDbSessionStore
-from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
-from minid.domain.accounts import LockoutPolicy
-from minid.domain.contact_changes import ContactReview, ContactService
-from minid.domain.credentials import CredentialService
-from minid.domain.enrolment import EnrolmentService
-from minid.domain.keys import Keyer
-from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.ordering import PinLetterOrdering
-from minid.domain.letters.printing import PrintReports
-from minid.domain.letters.workflow import LetterWorkflowTasks
-from minid.domain.lockout import Lockout
-from minid.domain.login import LoginService
-from minid.domain.notices import NoticeDelivery
-from minid.domain.password_reset import PasswordResetService
-from minid.domain.passwords import PasswordPolicy
-from minid.domain.profile import ProfileService
-from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
-from minid.domain.sessions import SessionPolicy, Sessions
-from minid.domain.time import Clock
-from minid.domain.timing import EvenTiming
-from minid.settings import (
-    ContactReviewSettings,
-    ContactSettings,
-    EnrolmentSettings,
-    LetterWorkflowSettings,
-    LoginSettings,
-    NoticeSettings,
-    NotifierSettings,
-    PepperSettings,
-    PinLetterSettings,
-    PrintCallbackSettings,
-    SessionSettings,
-)
-
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from minid.adapters.idempotency import PowertoolsOnceOnly
+    from minid.adapters.notices import SqsNoticeQueue
+    from minid.domain.contact_changes import ContactReview, ContactService
+    from minid.domain.credentials import CredentialService
+    from minid.domain.enrolment import EnrolmentService
+    from minid.domain.keys import Keyer
+    from minid.domain.letters.account import PinLetterAccount
+    from minid.domain.letters.ordering import PinLetterOrdering
+    from minid.domain.letters.printing import PrintReports
+    from minid.domain.letters.workflow import LetterWorkflowTasks
+    from minid.domain.login import LoginService
+    from minid.domain.notices import NoticeDelivery
+    from minid.domain.password_reset import PasswordResetService
+    from minid.domain.profile import ProfileService
+    from minid.domain.sessions import Sessions
+    from minid.domain.time import Clock
+    from minid.domain.timing import EvenTiming
+    from minid.settings import NoticeSettings, PepperSettings, SessionSettings
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries,
 # well within the function's own timeout.
@@ -108,18 +75,32 @@ SENDING_SECONDS = 0.15
 
 
 def _even(initial_seconds: float) -> EvenTiming:
+    from minid.adapters.clock import SystemStopwatch
+    from minid.domain.timing import EvenTiming
+
     return EvenTiming(SystemStopwatch(), initial_seconds=initial_seconds)
 
 
 def _notices(settings: NoticeSettings) -> SqsNoticeQueue:
+    from minid.adapters.notices import SqsNoticeQueue
+
     return SqsNoticeQueue(client("sqs"), settings.notice_queue_url, settings.notice_proof_delay_seconds)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
+    from minid.adapters.secrets import load_pepper
+    from minid.domain.keys import Keyer
+
     return Keyer(load_pepper(client("secretsmanager"), settings.pepper_secret_arn))
 
 
 def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock) -> Sessions:
+    from minid.adapters.accounts import DynamoDbAccounts
+    from minid.adapters.random import SystemRandom
+    from minid.adapters.sealing import AesGcmSealer
+    from minid.adapters.sessions import DynamoDbSessionStore
+    from minid.domain.sessions import SessionPolicy, Sessions
+
     return Sessions(
         store=DynamoDbSessionStore(dynamodb, settings.sessions_table),
         users=DynamoDbAccounts(dynamodb, settings.users_table),
@@ -143,6 +124,16 @@ class PinLetterServices:
 
 
 def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.idempotency import PowertoolsOnceOnly
+    from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.random import SystemRandom
+    from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+    from minid.domain.letters.account import PinLetterAccount
+    from minid.domain.letters.ordering import PinLetterOrdering
+    from minid.settings import PinLetterSettings
+
     settings = PinLetterSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     clock = SystemClock()
@@ -171,6 +162,16 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
 
 
 def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.population import DynamoDbPopulationRegister
+    from minid.adapters.print_documents import S3PrintDocuments
+    from minid.adapters.random import SystemRandom
+    from minid.domain.letters.workflow import LetterWorkflowTasks
+    from minid.settings import LetterWorkflowSettings
+
     settings = LetterWorkflowSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
@@ -189,6 +190,11 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
 
 
 def print_callback(environ: Mapping[str, str]) -> PrintReports:
+    from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.workflow import StepFunctionsLetterWorkflow
+    from minid.domain.letters.printing import PrintReports
+    from minid.settings import PrintCallbackSettings
+
     settings = PrintCallbackSettings.from_environ(environ)
     return PrintReports(
         DynamoDbPinLetters(client("dynamodb"), settings.pin_letters_table),
@@ -198,6 +204,20 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
 
 
 def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
+    from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.enrolments import DynamoDbEnrolments
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.notices import SesEmailSender, SnsSmsSender
+    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+    from minid.adapters.population import DynamoDbPopulationRegister
+    from minid.adapters.random import SystemRandom
+    from minid.domain.enrolment import EnrolmentService
+    from minid.domain.passwords import PasswordPolicy
+    from minid.settings import EnrolmentSettings
+
     settings = EnrolmentSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
@@ -242,6 +262,28 @@ class LoginServices:
 
 def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServices:
     """`clock` is for tests that move time (lockouts lifting, sessions expiring); the system's otherwise."""
+    from minid.adapters.accounts import DynamoDbAccounts, DynamoDbResetCompletion
+    from minid.adapters.challenges import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbPasswordResets
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.notices import SesEmailSender, SnsSmsSender
+    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+    from minid.adapters.population import DynamoDbPopulationRegister
+    from minid.adapters.random import SystemRandom
+    from minid.adapters.rate_limits import DynamoDbRateCounter
+    from minid.adapters.sealing import AesGcmSealer
+    from minid.domain.accounts import LockoutPolicy
+    from minid.domain.credentials import CredentialService
+    from minid.domain.lockout import Lockout
+    from minid.domain.login import LoginService
+    from minid.domain.password_reset import PasswordResetService
+    from minid.domain.passwords import PasswordPolicy
+    from minid.domain.profile import ProfileService
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
+    from minid.settings import LoginSettings
+
     settings = LoginSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
@@ -351,6 +393,15 @@ class ContactServices:
 
 
 def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactServices:
+    from minid.adapters.challenges import DynamoDbContactChanges
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.notices import SesEmailSender, SnsSmsSender
+    from minid.adapters.random import SystemRandom
+    from minid.domain.contact_changes import ContactService
+    from minid.settings import ContactSettings
+
     settings = ContactSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
@@ -373,6 +424,12 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
 
 
 def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> ContactReview:
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.domain.contact_changes import ContactReview
+    from minid.settings import ContactReviewSettings
+
     settings = ContactReviewSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     return ContactReview(
@@ -384,6 +441,13 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
 
 
 def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
+    from minid.adapters.clock import SystemClock
+    from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.events import DynamoDbSecurityEventLog
+    from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender
+    from minid.domain.notices import NoticeDelivery
+    from minid.settings import NotifierSettings
+
     settings = NotifierSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     return NoticeDelivery(
