@@ -84,6 +84,38 @@ def test_a_pin_code_from_the_letter_is_a_second_factor_and_is_used_up(driver: Le
         assert body(user.start_login(second_factor="pin"))["pin_index"] != first["pin_index"]
 
 
+def test_a_pin_code_asked_for_stops_working_when_the_letter_is_blocked_before_it_is_given(
+    driver: LetterDriver,
+) -> None:
+    user = enrolled(driver)
+    login = body(user.start_login(second_factor="pin"))
+    token = user.login()  # by SMS
+    assert user.call("POST", "/v1/me/pin-letters/block", token=token).status == 200
+    refused = user.verify(login["login_id"], user.codes[str(login["pin_index"])])
+    assert refused.status == 401
+    assert account(user).failed_logins == 0  # the code was right: the letter is what changed
+
+
+def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_nothing(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    key = driver.local.keyer.client_key(user.source_ip)
+    hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
+    for window in (hour, hour + 3600):  # this hour's window is full (and the next one, should it start now)
+        driver.dynamodb.put_item(
+            TableName=driver.local.stack.refs["ChallengesTable"],
+            Item=to_item({"pk": f"rate#codes-sent#{key}#{window}", "hits": 10_000, "expires_at": window + 7200}),
+        )
+    sent = len(driver.local.outbox.sms())
+    refused = user.start_login()
+    assert refused.status == 429
+    assert body(refused)["type"] == "/problems/rate-limited"
+    assert int(dict(refused.headers)["Retry-After"]) > 0
+    assert len(driver.local.outbox.sms()) == sent
+    assert account(user).failed_logins == 0  # the password was right
+    assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
+
+
 def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile=None, email="kari@example.no")
     token = user.login(second_factor="pin")

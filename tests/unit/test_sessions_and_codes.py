@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 from minid.adapters.sealing import AesGcmSealer
 from minid.domain.codes import RateLimited
 from minid.domain.keys import Keyer, Pepper, PersonKey
-from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.rate_limits import ClientLimits, Hit, Limit
 from minid.domain.sessions import Session, SessionPolicy
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
 
@@ -53,10 +53,10 @@ def test_the_otpauth_uri_names_minid_and_the_label_only() -> None:
 class Counter:
     counts: dict[str, int] = field(default_factory=dict)
 
-    def hit(self, counter: str, max_hits: int, window_ends: datetime) -> bool:
-        if self.counts.get(counter, 0) >= max_hits:
+    def hit(self, hit: Hit) -> bool:
+        if self.counts.get(hit.counter, 0) >= hit.max_hits:
             return False
-        self.counts[counter] = self.counts.get(counter, 0) + 1
+        self.counts[hit.counter] = self.counts.get(hit.counter, 0) + 1
         return True
 
 

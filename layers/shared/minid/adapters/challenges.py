@@ -11,9 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import (
+    conditional_check_failed,
+    from_item,
+    iso,
+    to_item,
+    unheld_conditions,
+    write_together,
+)
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import pin_codes_used
+from minid.adapters.rate_limits import counted
 from minid.adapters.sessions import session_item
 from minid.domain.contact_changes import PendingChange
 from minid.domain.events import SecurityEvent
@@ -21,6 +29,7 @@ from minid.domain.keys import PersonKey
 from minid.domain.login import FactorUse, LoginAttempt, LoginStatus, SecondFactor
 from minid.domain.notices import Channel
 from minid.domain.password_reset import PasswordReset, ResetStatus
+from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Session
 
 if TYPE_CHECKING:
@@ -105,7 +114,7 @@ class DynamoDbLoginAttempts(_Challenges):
         super().__init__(client, table_name)
         self._users = users_table
 
-    def begin(self, attempt: LoginAttempt) -> None:
+    def begin(self, attempt: LoginAttempt, code_sent: Hit | None = None) -> bool:
         item = {
             "login_id": attempt.login_id,
             "person": attempt.person,
@@ -133,9 +142,16 @@ class DynamoDbLoginAttempts(_Challenges):
             "ConditionExpression": "failed_logins > :zero",
             "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
         }
-        if not write_together(self._client, [{"Put": stored}, {"Update": released}]):
-            # nothing to release (a lock or a login meanwhile set the count to 0): the attempt alone
-            self._put(attempt.login_id, item)
+        items: list[dict[str, Any]] = [{"Put": stored}]
+        if code_sent is not None:
+            items.append({"Update": counted(self._table, code_sent)})
+        unheld = unheld_conditions(self._client, [*items, {"Update": released}])
+        if unheld is None:
+            return True
+        if code_sent is not None and unheld[1]:
+            return False  # the client's limit is full
+        # nothing to release (a lock or a login meanwhile set the count to 0): the rest alone
+        return write_together(self._client, items)
 
     def get(self, login_id: str) -> LoginAttempt | None:
         values = self._get(login_id)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from minid.adapters.dynamodb import conditional_check_failed, to_item
+from minid.adapters.dynamodb import to_item, update_if
+from minid.domain.rate_limits import Hit
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def counted(table: str, hit: Hit) -> dict[str, Any]:
+    """The update that counts a hit, if its window is not full: alone, or in a transaction."""
+    return {
+        "TableName": table,
+        "Key": to_item({"pk": f"rate#{hit.counter}"}),
+        "UpdateExpression": "ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)",
+        "ConditionExpression": "attribute_not_exists(hits) OR hits < :max",
+        "ExpressionAttributeValues": to_item(
+            {":one": 1, ":max": hit.max_hits, ":ends": int(hit.window_ends.timestamp()) + 60}
+        ),
+    }
 
 
 class DynamoDbRateCounter:
@@ -18,19 +29,5 @@ class DynamoDbRateCounter:
         self._client = client
         self._table = table_name
 
-    def hit(self, counter: str, max_hits: int, window_ends: datetime) -> bool:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_item({"pk": f"rate#{counter}"}),
-                UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)",
-                ConditionExpression="attribute_not_exists(hits) OR hits < :max",
-                ExpressionAttributeValues=to_item(
-                    {":one": 1, ":max": max_hits, ":ends": int(window_ends.timestamp()) + 60}
-                ),
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False
-            raise
-        return True
+    def hit(self, hit: Hit) -> bool:
+        return update_if(self._client, counted(self._table, hit))

@@ -26,13 +26,12 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout
 from minid.domain.notices import Channel, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits
+from minid.domain.rate_limits import ClientLimits, Hit
 from minid.domain.sessions import Amr, IssuedSession, Session, Sessions
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
@@ -67,7 +66,7 @@ class LoginAttempt:
     status: LoginStatus = LoginStatus.PENDING
     tries: int = 0
     resends: int = 0
-    code_hash: str | None = field(default=None, repr=False)
+    code_hash: str | None = field(default=None, repr=False)  # the SMS code's, or the asked PIN code's
     codes_sent_at: datetime | None = None
     letter_id: str | None = None
     pin_index: int | None = None
@@ -77,9 +76,10 @@ class LoginAttempt:
 
 
 class LoginAttempts(Protocol):
-    def begin(self, attempt: LoginAttempt) -> None:
-        """The password was right: store the attempt, and take back the failure counted for the
-        password (Lockout.reserve), at once."""
+    def begin(self, attempt: LoginAttempt, code_sent: Hit | None = None) -> bool:
+        """The password was right: store the attempt, take back the failure counted for the password
+        (Lockout.reserve), and count the code it sends against the client's limit, at once. False,
+        storing nothing, when that limit is full."""
         ...
 
     def get(self, login_id: str) -> LoginAttempt | None: ...
@@ -211,16 +211,24 @@ class LoginService:
         try:
             if self._hasher.needs_rehash(account.password_hash):
                 self._accounts.rehash_password(person, account.password_hash, self._hasher.hash(password))
-            return self._second_factor(account, number.value, second_factor, client, now)
+            login, sms = self._second_factor(account, number.value, second_factor, client, now)
         except BaseException:
             self._lockout.release(person)  # the password was right: no login, and no failure either
             raise
+        if sms is not None:
+            try:
+                self._sms.send_sms(*sms)
+            except BaseException:
+                self._attempts.end(login.login_id)  # a code that could not be sent leaves no login behind
+                raise
+        return LoginStarted(login.login_id, login.second_factor, login.pin_index, int(LOGIN_LIFETIME.total_seconds()))
 
     def _second_factor(
         self, account: UserAccount, identity_number: str, chosen: SecondFactor | None, client: str, now: datetime
-    ) -> LoginStarted:
+    ) -> tuple[LoginAttempt, tuple[str, str] | None]:
         """The factor chosen, or the first the person has of SMS, TOTP and PIN; what it needs is read
-        only when it is the one (the contact register for SMS, the active letter for PIN)."""
+        only when it is the one (the contact register for SMS, the active letter for PIN). The attempt
+        stored, and the SMS to send (its number and text), if the factor is SMS."""
         person = account.person
         record = self._contacts.find(person) if chosen in (None, SecondFactor.SMS) else None
         mobile = record.mobile if record and record.mobile_verified_at else None
@@ -236,26 +244,29 @@ class LoginService:
             expires_at=now + LOGIN_LIFETIME,
         )
         if factor is SecondFactor.SMS and mobile is not None:
-            self._limits.code_sent(client, now)
             code = new_code(self._random)
             attempt = replace(
                 attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
             )
             language = record.language if record else Language.BOKMAL
-            # sent first: a code that cannot be sent leaves no login behind
-            self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
-        elif factor is SecondFactor.PIN:
+            # stored, with the code counted against the client's limit, then sent (by the caller)
+            code_sent = self._limits.code_to_send(client, now)
+            if not self._attempts.begin(attempt, code_sent):
+                raise code_sent.refused(now)
+            return attempt, (mobile, code_message(code, language, self._public_domain).sms)
+        if factor is SecondFactor.PIN:
             letter = self._letters.active_letter(person)
             unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
             if letter is None or not unused:
                 raise SecondFactorUnavailable()
-            attempt = replace(
-                attempt, letter_id=letter.letter_id, pin_index=unused[self._random.randbelow(len(unused))]
-            )
+            index = unused[self._random.randbelow(len(unused))]
+            # the asked code's hash goes with the attempt: the verify need not read the letter again (the
+            # transaction that completes the login holds only if the code is still unused and the letter posted)
+            attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index, code_hash=letter.code_hashes[index])
         elif factor is SecondFactor.SMS or not account.has_totp:
             raise SecondFactorUnavailable()
         self._attempts.begin(attempt)
-        return LoginStarted(login_id, factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds()))
+        return attempt, None
 
     # ------------------------------------------------------------------ the second factor
     def verify(self, login_id: str, code: str) -> IssuedSession:
@@ -297,14 +308,10 @@ class LoginService:
         if attempt.second_factor is SecondFactor.PIN:
             if attempt.letter_id is None or attempt.pin_index is None:
                 return None
-            letter = self._letters.get(attempt.letter_id)
-            stored = letter.code_hashes.get(attempt.pin_index, "") if letter else ""
             candidate = self._keyer.pin_code_hash(attempt.letter_id, attempt.pin_index, code)
-            usable = (
-                letter is not None and letter.status is LetterStatus.DISPATCHED and attempt.pin_index not in letter.used
-            )
-            matches = self._keyer.matches(stored, candidate)
-            return FactorUse(letter_id=attempt.letter_id, pin_index=attempt.pin_index) if matches and usable else None
+            matches = self._keyer.matches(attempt.code_hash or "", candidate)
+            # still unused, of the posted letter: checked by the completion's transaction
+            return FactorUse(letter_id=attempt.letter_id, pin_index=attempt.pin_index) if matches else None
         if account.totp_secret is None:
             return None
         secret = self._sealer.open(account.totp_secret, purpose="totp", owner=account.person)

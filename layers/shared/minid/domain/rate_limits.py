@@ -38,9 +38,21 @@ class ClientLimitPolicy:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A request of a client, to count against a limit: in its counter's window, if not full."""
+
+    counter: str  # the limit's name, the client's keyed hash and the window: never the address itself
+    max_hits: int
+    window_ends: datetime
+
+    def refused(self, now: datetime) -> RateLimited:
+        return RateLimited(int((self.window_ends - now).total_seconds()) + 1, "Too many requests from this client.")
+
+
 class RateCounter(Protocol):
-    def hit(self, counter: str, max_hits: int, window_ends: datetime) -> bool:
-        """Count a hit if fewer than `max_hits` are counted in this window; False when full."""
+    def hit(self, hit: Hit) -> bool:
+        """Count the hit if fewer than its `max_hits` are counted in its window; False when full."""
         ...
 
 
@@ -57,11 +69,18 @@ class ClientLimits:
     def code_sent(self, client: str, now: datetime) -> None:
         self.hit(self._policy.codes_sent, client, now)
 
+    def code_to_send(self, client: str, now: datetime) -> Hit:
+        """A code to send, to be counted by the write that stores it (refused: Hit.refused)."""
+        return self._hit_of(self._policy.codes_sent, client, now)
+
     def hit(self, limit: Limit, client: str, now: datetime) -> None:
         """Count a request of the client, or raise RateLimited with the seconds until the window ends."""
+        hit = self._hit_of(limit, client, now)
+        if not self._counter.hit(hit):
+            raise hit.refused(now)
+
+    def _hit_of(self, limit: Limit, client: str, now: datetime) -> Hit:
         seconds = int(limit.window.total_seconds())
         start = int(now.timestamp()) // seconds * seconds
         window_ends = datetime.fromtimestamp(start + seconds, tz=now.tzinfo)
-        counter = f"{limit.name}#{self._keyer.client_key(client)}#{start}"
-        if not self._counter.hit(counter, limit.max_hits, window_ends):
-            raise RateLimited(int((window_ends - now).total_seconds()) + 1, "Too many requests from this client.")
+        return Hit(f"{limit.name}#{self._keyer.client_key(client)}#{start}", limit.max_hits, window_ends)

@@ -1,0 +1,50 @@
+"""What keeps a cold start short, held where a regression would slip in unseen: the wiring loads a
+function's modules only when that function's services are built, and the collector is off only
+while a handler module loads (frozen after it on Lambda alone)."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import pytest
+
+from minid import coldstart
+
+
+def test_importing_the_wiring_loads_no_domain_and_no_adapter() -> None:
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, minid.wiring; print(sorted(m for m in sys.modules if m.startswith('minid')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "minid.domain" not in loaded
+    assert "minid.adapters" not in loaded
+
+
+def test_the_collector_is_off_while_a_handler_loads_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    frozen = gc.get_freeze_count()
+    coldstart.loading()
+    assert not gc.isenabled()
+    coldstart.loaded()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # not on Lambda: nothing set aside for good
+
+
+def test_on_lambda_what_the_load_made_is_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "minid-login")
+    coldstart.loading()
+    made = [[i] for i in range(1000)]  # containers the collector tracks
+    try:
+        coldstart.loaded()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
