@@ -204,10 +204,10 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
 
 
 def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
-    from minid.adapters.accounts import DynamoDbAccountActivation, DynamoDbAccounts
+    from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
-    from minid.adapters.enrolments import DynamoDbEnrolments
+    from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolments
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
@@ -262,13 +262,14 @@ class LoginServices:
 
 def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServices:
     """`clock` is for tests that move time (lockouts lifting, sessions expiring); the system's otherwise."""
-    from minid.adapters.accounts import DynamoDbAccounts, DynamoDbResetCompletion
-    from minid.adapters.challenges import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbPasswordResets
+    from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
+    from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
+    from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.random import SystemRandom
@@ -393,8 +394,8 @@ class ContactServices:
 
 
 def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactServices:
-    from minid.adapters.challenges import DynamoDbContactChanges
     from minid.adapters.clock import SystemClock
+    from minid.adapters.contact_changes import DynamoDbContactChanges
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.notices import SesEmailSender, SnsSmsSender

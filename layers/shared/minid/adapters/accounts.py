@@ -1,4 +1,4 @@
-"""User accounts on DynamoDB (the users table, pk the person key), and activating one.
+"""User accounts on DynamoDB (the users table, pk the person key).
 
 Every counter and credential changes by a conditional update: concurrent requests cannot push the
 failure count past the threshold, accept a TOTP step twice, or lose a lock.
@@ -12,17 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.contacts import contact_item
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, update_if, write_together
-from minid.adapters.enrolments import enrolment_key
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import pin_codes_used
 from minid.domain.accounts import AccountStatus, AttemptCount, LockoutPolicy, UserAccount
-from minid.domain.contacts import ContactRecord
-from minid.domain.enrolment import Enrolment, EnrolmentStatus
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.password_reset import PasswordReset
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -158,101 +152,4 @@ class DynamoDbAccounts:
     def remove_totp(self, person: PersonKey, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
             person, "REMOVE totp_secret, totp_pending, totp_last_step", None, "attribute_exists(totp_secret)", events
-        )
-
-
-class DynamoDbAccountActivation:
-    """One transaction over the users, contact register, PIN letters, challenges and events tables."""
-
-    def __init__(
-        self,
-        client: DynamoDBClient,
-        *,
-        users_table: str,
-        contacts_table: str,
-        letters_table: str,
-        challenges_table: str,
-        events_table: str,
-    ) -> None:
-        self._client = client
-        self._users = users_table
-        self._contacts = contacts_table
-        self._letters = letters_table
-        self._challenges = challenges_table
-        self._events = events_table
-
-    def activate(
-        self,
-        enrolment: Enrolment,
-        account: UserAccount,
-        contact: ContactRecord,
-        now: datetime,
-        events: Sequence[SecurityEvent],
-    ) -> bool:
-        if enrolment.person is None or enrolment.letter_id is None:
-            return False
-        enrolled = {
-            "TableName": self._challenges,
-            "Key": enrolment_key(enrolment.enrolment_id),
-            "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
-            "ConditionExpression": "#status = :verifying",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {":active": EnrolmentStatus.ACTIVE.value, ":verifying": EnrolmentStatus.VERIFYING.value}
-            ),
-        }
-        return write_together(
-            self._client,
-            [
-                {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
-                {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
-                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
-                {"Update": enrolled},
-                *recorded_with(self._events, enrolment.person, events),
-            ],
-        )
-
-
-class DynamoDbResetCompletion:
-    """One transaction: the PIN code used up, the new password (sessions ended, lock lifted), the reset
-    done, and its events."""
-
-    def __init__(
-        self, client: DynamoDBClient, *, users_table: str, letters_table: str, challenges_table: str, events_table: str
-    ) -> None:
-        self._client = client
-        self._users = users_table
-        self._letters = letters_table
-        self._challenges = challenges_table
-        self._events = events_table
-
-    def complete(
-        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
-    ) -> bool:
-        if reset.person is None or reset.letter_id is None:
-            return False
-        new_password = {
-            "TableName": self._users,
-            "Key": to_item({"pk": reset.person}),
-            "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
-            "failed_logins = :zero ADD session_epoch :one REMOVE locked_until",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": to_item({":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}),
-        }
-        done = {
-            "TableName": self._challenges,
-            "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
-            "UpdateExpression": "SET #status = :done REMOVE code_hash",
-            "ConditionExpression": "#status = :pending",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),
-        }
-        return write_together(
-            self._client,
-            [
-                {"Update": pin_codes_used(self._letters, reset.letter_id, [reset.pin_index], now)},
-                {"Update": new_password},
-                {"Update": done},
-                *recorded_with(self._events, reset.person, events),
-            ],
         )

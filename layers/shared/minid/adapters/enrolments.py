@@ -1,4 +1,5 @@
-"""Enrolments on DynamoDB (the challenges table, pk `enrolment#<id>`, gone after their TTL)."""
+"""Enrolments on DynamoDB (the challenges table, pk `enrolment#<id>`, gone after their TTL), and the
+transaction that activates the account an enrolment makes."""
 
 from __future__ import annotations
 
@@ -8,16 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
-from minid.domain.contacts import Language
+from minid.adapters.accounts import account_values
+from minid.adapters.contacts import contact_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.events import recorded_with
+from minid.adapters.letters import pin_codes_used
+from minid.domain.accounts import UserAccount
+from minid.domain.contacts import ContactRecord, Language
 from minid.domain.enrolment import Enrolment, EnrolmentStatus, PendingContacts
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel
 
+_OPEN = (EnrolmentStatus.STARTED.value, EnrolmentStatus.VERIFYING.value)
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_OPEN = (EnrolmentStatus.STARTED.value, EnrolmentStatus.VERIFYING.value)
 
 
 def enrolment_key(enrolment_id: str) -> dict[str, Any]:
@@ -195,3 +202,55 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
         resends=int(values.get("resends", 0)),
         verified={Channel(k): datetime.fromisoformat(v) for k, v in values.get("verified", {}).items()},
     )
+
+
+class DynamoDbAccountActivation:
+    """One transaction over the users, contact register, PIN letters, challenges and events tables."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        users_table: str,
+        contacts_table: str,
+        letters_table: str,
+        challenges_table: str,
+        events_table: str,
+    ) -> None:
+        self._client = client
+        self._users = users_table
+        self._contacts = contacts_table
+        self._letters = letters_table
+        self._challenges = challenges_table
+        self._events = events_table
+
+    def activate(
+        self,
+        enrolment: Enrolment,
+        account: UserAccount,
+        contact: ContactRecord,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        if enrolment.person is None or enrolment.letter_id is None:
+            return False
+        enrolled = {
+            "TableName": self._challenges,
+            "Key": enrolment_key(enrolment.enrolment_id),
+            "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
+            "ConditionExpression": "#status = :verifying",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":active": EnrolmentStatus.ACTIVE.value, ":verifying": EnrolmentStatus.VERIFYING.value}
+            ),
+        }
+        return write_together(
+            self._client,
+            [
+                {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
+                {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
+                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
+                {"Update": enrolled},
+                *recorded_with(self._events, enrolment.person, events),
+            ],
+        )

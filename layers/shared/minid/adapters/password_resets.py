@@ -1,0 +1,105 @@
+"""Password resets on DynamoDB (the challenges table, pk `reset#<id>`, gone after their TTL), and the
+transaction that completes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from minid.adapters.challenges import Challenges
+from minid.adapters.dynamodb import iso, to_item, write_together
+from minid.adapters.events import recorded_with
+from minid.adapters.letters import pin_codes_used
+from minid.domain.events import SecurityEvent
+from minid.domain.keys import PersonKey
+from minid.domain.notices import Channel
+from minid.domain.password_reset import PasswordReset, ResetStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoDbPasswordResets(Challenges):
+    prefix = "reset"
+    pending = ResetStatus.PENDING.value
+
+    def create(self, reset: PasswordReset) -> None:
+        self._put(
+            reset.reset_id,
+            {
+                "reset_id": reset.reset_id,
+                "person": reset.person,
+                "letter_id": reset.letter_id,
+                "pin_index": reset.pin_index,
+                "channel": reset.channel.value,
+                "created_at": iso(reset.created_at),
+                "expires_at": int(reset.expires_at.timestamp()),
+                "status": reset.status.value,
+                "tries": 0,
+                "code_hash": reset.code_hash,
+            },
+        )
+
+    def get(self, reset_id: str) -> PasswordReset | None:
+        values = self._get(reset_id)
+        if values is None:
+            return None
+        return PasswordReset(
+            reset_id=values["reset_id"],
+            person=PersonKey(values["person"]) if values.get("person") else None,
+            letter_id=values.get("letter_id"),
+            pin_index=int(values["pin_index"]),
+            channel=Channel(values["channel"]),
+            created_at=datetime.fromisoformat(values["created_at"]),
+            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+            status=ResetStatus(values["status"]),
+            tries=int(values.get("tries", 0)),
+            code_hash=values.get("code_hash"),
+        )
+
+
+class DynamoDbResetCompletion:
+    """One transaction: the PIN code used up, the new password (sessions ended, lock lifted), the reset
+    done, and its events."""
+
+    def __init__(
+        self, client: DynamoDBClient, *, users_table: str, letters_table: str, challenges_table: str, events_table: str
+    ) -> None:
+        self._client = client
+        self._users = users_table
+        self._letters = letters_table
+        self._challenges = challenges_table
+        self._events = events_table
+
+    def complete(
+        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
+    ) -> bool:
+        if reset.person is None or reset.letter_id is None:
+            return False
+        new_password = {
+            "TableName": self._users,
+            "Key": to_item({"pk": reset.person}),
+            "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
+            "failed_logins = :zero ADD session_epoch :one REMOVE locked_until",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": to_item({":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}),
+        }
+        done = {
+            "TableName": self._challenges,
+            "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
+            "UpdateExpression": "SET #status = :done REMOVE code_hash",
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),
+        }
+        return write_together(
+            self._client,
+            [
+                {"Update": pin_codes_used(self._letters, reset.letter_id, [reset.pin_index], now)},
+                {"Update": new_password},
+                {"Update": done},
+                *recorded_with(self._events, reset.person, events),
+            ],
+        )
