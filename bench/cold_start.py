@@ -131,10 +131,10 @@ def subjects(template: Template, endpoint: str) -> list[Subject]:
         return environ | stack.function_environment(spec) | {"AWS_LAMBDA_FUNCTION_NAME": stack.function_name(spec)}
 
     baseline = Subject("boto3 + 1 client", _TIMED.format(body=BASELINE + "imported = time.perf_counter()"), environ)
-    libraries = Subject(
+    libraries = Subject(  # in a function's environment (the template's Globals hold what the libraries read)
         LIBRARIES_ONLY,
         _TIMED.format(body=LIBRARIES + "imported = time.perf_counter()"),
-        environ | {"AWS_LAMBDA_FUNCTION_NAME": "libraries"},
+        lambda_environment(template.functions()[0]),
     )
     return [baseline, libraries] + [
         Subject(spec.logical_id, code(spec), lambda_environment(spec)) for spec in template.functions()
