@@ -238,6 +238,9 @@ class EnrolmentService:
         contacts = _pending_contacts(mobile, email, language)
         self._passwords.check(password)  # what holds for anyone, before anything about the person
         now = self._clock.now()
+        # timed from here: a real enrolment's item is read and its try counted no faster than a decoy's,
+        # and a decoy reads a letter too (one that does not exist), and takes as long to be refused
+        started = self._wrong_codes.start()
         enrolment = self._open(enrolment_id, now)
         if set(pin_codes) != set(enrolment.pin_indices):
             raise AuthenticationFailed(
@@ -246,8 +249,6 @@ class EnrolmentService:
             )
         if not self._enrolments.reserve_pin_try(enrolment_id, MAX_PIN_TRIES, now):
             raise NotFound("The enrolment has ended. Start again.")
-        # a decoy reads a letter too (one that does not exist), and takes as long to be refused
-        started = self._wrong_codes.start()
         letter = self._letters.get(enrolment.letter_id or enrolment.enrolment_id)
         if not self._codes_match(enrolment, letter, pin_codes):
             self._wrong_pin_codes(enrolment, letter, now)

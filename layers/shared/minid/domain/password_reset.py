@@ -191,10 +191,11 @@ class PasswordResetService:
     def complete(self, reset_id: str, pin_code: str, code: str, new_password: str) -> None:
         now = self._clock.now()
         self._passwords.check(new_password)  # what holds for anyone, before anything about the person
+        # timed from here: a real reset's item is read and its try counted no faster than a decoy's
+        started = self._wrong_codes.start()
         reset = self._resets.get(reset_id)
         if reset is None or not reset.open(now) or not self._resets.reserve_try(reset_id, MAX_CODE_TRIES, now):
             raise AuthenticationFailed("The reset has ended. Start again.")
-        started = self._wrong_codes.start()
         letter = self._letters.get(reset.letter_id or reset.reset_id)
         if not self._codes_hold(reset, letter, pin_code, code, now):
             self._wrong(reset, letter, now)
