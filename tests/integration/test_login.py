@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,9 +17,12 @@ from local.population_seed import Category
 from minid import wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
+from minid.domain.login import LoginAttempt, SecondFactor
+from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Unauthenticated
 from tests.integration.letters import LetterDriver, wait_for
 from tests.integration.users import MovableClock, User, enrolled
@@ -114,6 +119,34 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
     assert len(driver.local.outbox.sms()) == sent
     assert account(user).failed_logins == 0  # the password was right
     assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
+
+
+def test_an_attempt_begins_with_its_code_counted_whether_or_not_a_failure_is_there_to_take_back(
+    driver: LetterDriver,
+) -> None:
+    user = enrolled(driver)
+    refs = driver.local.stack.refs
+    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], users_table=refs["UsersTable"])
+    now = datetime.now(UTC)
+    first = LoginAttempt(
+        login_id=str(uuid.uuid4()),
+        person=driver.key(user.identity_number),
+        second_factor=SecondFactor.SMS,
+        identity_sealed="sealed",
+        created_at=now,
+        expires_at=now + timedelta(minutes=10),
+    )
+    one_code = Hit(f"codes-sent#test-{first.login_id}#0", 1, now + timedelta(hours=1))
+    assert account(user).failed_logins == 0  # nothing to take back: stored all the same
+    assert attempts.begin(first, one_code)
+    assert attempts.get(first.login_id) is not None
+    second = replace(first, login_id=str(uuid.uuid4()))
+    assert not attempts.begin(second, one_code)  # the client's one code is counted
+    assert attempts.get(second.login_id) is None
+    assert user.start_login(password="not my password 1").status == 401  # a failure to take back
+    assert not attempts.begin(second, one_code)
+    assert attempts.get(second.login_id) is None
+    assert account(user).failed_logins == 1  # not taken back by a refused attempt
 
 
 def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:

@@ -66,9 +66,10 @@ class DynamoDbLoginAttempts(Challenges):
         unheld = unheld_conditions(self._client, [*items, {"Update": released}])
         if unheld is None:
             return True
-        if code_sent is not None and unheld[1]:
+        if code_sent is not None and unheld[1:2] == [True]:
             return False  # the client's limit is full
-        # nothing to release (a lock or a login meanwhile set the count to 0): the rest alone
+        # nothing to release (a lock or a login meanwhile set the count to 0): the rest alone (and should
+        # DynamoDB not have said which condition failed, this tells the limit again)
         return write_together(self._client, items)
 
     def get(self, login_id: str) -> LoginAttempt | None:
