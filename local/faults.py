@@ -24,6 +24,7 @@ class Fault:
     code: str
     status: int
     times: int  # how many calls fail before the fault clears
+    reasons: tuple[str, ...] = ()  # a cancelled transaction's reason for each of its items
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -56,10 +57,17 @@ class Faults:
             self.watched, self.calls, self.fail_at = threading.get_ident(), [], fail_at
 
     def add(
-        self, service: str, operation: str, *, code: str = "ServiceUnavailable", status: int = 503, times: int = 1
+        self,
+        service: str,
+        operation: str,
+        *,
+        code: str = "ServiceUnavailable",
+        status: int = 503,
+        times: int = 1,
+        reasons: tuple[str, ...] = (),
     ) -> None:
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times))
+            self.planned.append(Fault(service, operation, code, status, times, reasons))
 
     def clear(self) -> None:
         with self._lock:
@@ -83,6 +91,8 @@ class Faults:
             "Error": {"Code": fault.code, "Message": f"injected: {fault.code}"},
             "ResponseMetadata": {"HTTPStatusCode": fault.status},
         }
+        if fault.reasons:
+            response["CancellationReasons"] = [{"Code": reason} for reason in fault.reasons]
         raise ClientError(response, operation)
 
 

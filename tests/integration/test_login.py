@@ -13,15 +13,17 @@ from typing import Any
 import pyotp
 import pytest
 
+from local.faults import Faults, injected_faults
 from local.population_seed import Category
 from minid import wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
+from minid.domain.accounts import AccountChange
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
-from minid.domain.login import LoginAttempt, SecondFactor
+from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Unauthenticated
 from tests.integration.letters import LetterDriver, wait_for
@@ -121,12 +123,11 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
     assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
 
 
-def test_an_attempt_begins_with_its_code_counted_whether_or_not_a_failure_is_there_to_take_back(
-    driver: LetterDriver,
-) -> None:
+def test_an_attempt_begins_only_with_the_account_as_read_and_the_clients_limit_not_full(driver: LetterDriver) -> None:
     user = enrolled(driver)
     refs = driver.local.stack.refs
-    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], users_table=refs["UsersTable"])
+    tables = {"users_table": refs["UsersTable"], "events_table": refs["SecurityEventsTable"]}
+    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
     now = datetime.now(UTC)
     first = LoginAttempt(
         login_id=str(uuid.uuid4()),
@@ -137,16 +138,76 @@ def test_an_attempt_begins_with_its_code_counted_whether_or_not_a_failure_is_the
         expires_at=now + timedelta(minutes=10),
     )
     one_code = Hit(f"codes-sent#test-{first.login_id}#0", 1, now + timedelta(hours=1))
-    assert account(user).failed_logins == 0  # nothing to take back: stored all the same
-    assert attempts.begin(first, one_code)
+    as_read = AccountChange(account(user), now, 0, None)
+    assert attempts.begin(first, as_read, (), (one_code,)).made
     assert attempts.get(first.login_id) is not None
     second = replace(first, login_id=str(uuid.uuid4()))
-    assert not attempts.begin(second, one_code)  # the client's one code is counted
+    assert attempts.begin(second, as_read, (), (one_code,)).full == one_code  # the client's one code is counted
     assert attempts.get(second.login_id) is None
-    assert user.start_login(password="not my password 1").status == 401  # a failure to take back
-    assert not attempts.begin(second, one_code)
+    assert user.start_login(password="not my password 1").status == 401  # the account changes
+    assert attempts.begin(second, as_read, (), ()).stale  # as it was read before: nothing is stored
     assert attempts.get(second.login_id) is None
-    assert account(user).failed_logins == 1  # not taken back by a refused attempt
+    assert account(user).failed_logins == 1
+    assert attempts.begin(second, AccountChange(account(user), now, 1, None), (), ()).made  # read again
+
+
+def transactions_cancelled(faults: Faults, *reasons: str, times: int = 1) -> None:
+    """The next `times` DynamoDB transactions cancelled, with these reasons for their items in order."""
+    faults.add(
+        "dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, times=times, reasons=reasons
+    )
+
+
+@pytest.mark.parametrize("by", ["TransactionConflict", "ConditionalCheckFailed"])
+def test_a_password_whose_write_finds_the_account_changed_is_read_and_written_again(
+    driver: LetterDriver, by: str
+) -> None:
+    """Another transaction on the account, or a change that fails the condition, between the read and the
+    write: the account is read again and the judgement written once."""
+    user = enrolled(driver)
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "None", by)
+        started = user.start_login(second_factor="pin")
+        assert [fault[1] for fault in faults.injected] == ["TransactWriteItems"]
+    assert started.status == 200
+    assert account(user).failed_logins == 0
+    with injected_faults() as faults:
+        transactions_cancelled(faults, by)
+        assert user.start_login(password="not my password 1").status == 401
+    assert account(user).failed_logins == 1  # counted once
+
+
+def test_a_password_whose_account_changes_at_every_write_is_refused_and_its_try_still_counted(
+    driver: LetterDriver,
+) -> None:
+    """An account changed by other attempts at each of the judgement's writes: the attempt gives up without
+    telling anything (the changes were the other attempts' judgements), but the client's try counts."""
+    user = enrolled(driver)
+    key = driver.local.keyer.client_key(user.source_ip)
+
+    def tries_counted() -> int:
+        rows = driver.dynamodb.scan(TableName=driver.local.stack.refs["ChallengesTable"])["Items"]
+        return sum(int(r["hits"]["N"]) for r in rows if r["pk"]["S"].startswith(f"rate#identity-attempts#{key}#"))
+
+    before = tries_counted()
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "ConditionalCheckFailed", "None", times=JUDGEMENT_WRITES)
+        refused = user.start_login(second_factor="pin")
+        assert len(faults.injected) == JUDGEMENT_WRITES
+    assert refused.status == 401
+    assert tries_counted() == before + 1
+    assert account(user).failed_logins == 0
+    assert user.start_login(second_factor="pin").status == 200  # uncontended again: it begins
+
+
+def test_a_throttled_judgement_is_unavailable_for_a_moment_and_counts_nothing(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "ThrottlingError", "None")
+        refused = user.start_login(password="not my password 1")
+    assert refused.status == 503
+    assert "Retry-After" in dict(refused.headers)
+    assert account(user).failed_logins == 0
 
 
 def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:

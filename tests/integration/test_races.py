@@ -96,6 +96,31 @@ def test_wrong_passwords_at_once_lock_once_and_count_no_further(
     report(capsys, "wrong passwords", AT_ONCE, judged, 3)
 
 
+def test_one_failure_short_of_the_lock_a_burst_judges_one_more_password(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The password step judges first and writes after, if the account is still as read: of a burst at
+    an account one failure short of its lock, one wrong password is counted (and locks it), and the
+    right one among them gets in only if it was written before that lock."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    answers = at_once(
+        AT_ONCE, lambda i: user.start_login(password=None if i == 0 else f"ikke passordet mitt, forsøk {i}")
+    )
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(
+        driver.key(user.identity_number)
+    )
+    assert account is not None
+    assert account.locked_until is not None
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    judged = sum(e.type.value == "login-failed" and e.detail.get("reason") == "password" for e in events)
+    assert judged == 3  # the two before, and one of the burst
+    assert sum(e.type.value == "account-locked" for e in events) == 1
+    assert statuses(answers) in ({401: AT_ONCE}, {200: 1, 401: AT_ONCE - 1})
+    report(capsys, "a burst one failure short of the lock", AT_ONCE, judged - 2, 1)
+
+
 def test_orders_at_once_make_one_letter(driver: LetterDriver, capsys: pytest.CaptureFixture[str]) -> None:
     person = driver.person(Category.ADULT)
     answers = at_once(AT_ONCE, lambda _: driver.order(person.identity_number))

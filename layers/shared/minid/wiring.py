@@ -267,7 +267,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
-    from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion
+    from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbLoginReads
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
@@ -289,7 +289,9 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
     clock, random = clock or SystemClock(), SystemRandom()
-    accounts = DynamoDbAccounts(dynamodb, settings.users_table, settings.security_events_table)
+    accounts = DynamoDbAccounts(
+        dynamodb, settings.users_table, settings.security_events_table, settings.challenges_table
+    )
     sessions = _sessions(settings, dynamodb, keyer, clock)
     sealer = AesGcmSealer(keyer)
     letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
@@ -315,7 +317,19 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
         login=LoginService(
             accounts=accounts,
             lockout=lockout,
-            attempts=DynamoDbLoginAttempts(dynamodb, settings.challenges_table, users_table=settings.users_table),
+            reads=DynamoDbLoginReads(
+                dynamodb,
+                users_table=settings.users_table,
+                contacts_table=settings.contact_register_table,
+                letters_table=settings.pin_letters_table,
+                challenges_table=settings.challenges_table,
+            ),
+            attempts=DynamoDbLoginAttempts(
+                dynamodb,
+                settings.challenges_table,
+                users_table=settings.users_table,
+                events_table=settings.security_events_table,
+            ),
             sessions=sessions,
             contacts=contacts,
             letters=letters,

@@ -12,11 +12,30 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, update_if, write_together
+from minid.adapters.dynamodb import (
+    cancellation_reasons,
+    conditional_check_failed,
+    from_item,
+    iso,
+    to_item,
+    update_if,
+    write_together,
+)
 from minid.adapters.events import recorded_with
-from minid.domain.accounts import AccountStatus, AttemptCount, LockoutPolicy, UserAccount
+from minid.adapters.rate_limits import counted
+from minid.domain.accounts import (
+    MADE,
+    STALE,
+    AccountChange,
+    AccountStatus,
+    AttemptCount,
+    LockoutPolicy,
+    UserAccount,
+    Written,
+)
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.domain.rate_limits import Hit
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,11 +71,73 @@ def account_from(values: dict[str, Any]) -> UserAccount:
     )
 
 
+def as_read(table: str, change: AccountChange) -> dict[str, Any]:
+    """The transaction item that makes `change` to the account if it is as read: the same failures in a
+    row and password epoch, not locked (a lock seen to have run out is still there, to be removed by
+    this write alone), and active. Only a check when nothing changes."""
+    seen = change.seen
+    values: dict[str, Any] = {":active": AccountStatus.ACTIVE.value, ":failures": seen.failed_logins}
+    values |= {":epoch": seen.session_epoch, ":now": iso(change.at)}
+    held = [
+        "#status = :active",
+        "failed_logins = :failures" if seen.failed_logins else _zero_or_absent("failed_logins", ":failures"),
+        "session_epoch = :epoch" if seen.session_epoch else _zero_or_absent("session_epoch", ":epoch"),
+        "attribute_exists(locked_until) AND locked_until <= :now"
+        if seen.locked_until is not None
+        else "attribute_not_exists(locked_until) OR locked_until <= :now",
+    ]
+    sets, removes = [], []
+    if change.failed_logins != seen.failed_logins:
+        sets.append("failed_logins = :after")
+        values[":after"] = change.failed_logins
+    if change.locked_until is not None:
+        sets.append("locked_until = :until")
+        values[":until"] = iso(change.locked_until)
+    elif seen.locked_until is not None:
+        removes.append("locked_until")
+    item: dict[str, Any] = {
+        "TableName": table,
+        "Key": to_item({"pk": seen.person}),
+        "ConditionExpression": " AND ".join(f"({c})" if " OR " in c else c for c in held),  # no needless ()
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": to_item(values),
+    }
+    if not sets and not removes:
+        return {"ConditionCheck": item}
+    expression = (f"SET {', '.join(sets)} " if sets else "") + (f"REMOVE {', '.join(removes)}" if removes else "")
+    return {"Update": item | {"UpdateExpression": expression.strip()}}
+
+
+def _zero_or_absent(attribute: str, value: str) -> str:
+    return f"attribute_not_exists({attribute}) OR {attribute} = {value}"
+
+
+def judged_write(
+    client: DynamoDBClient, items: Sequence[dict[str, Any]], hits: Sequence[Hit], first_hit: int
+) -> Written:
+    """A judged attempt's transaction, whose hits' counts are the items from `first_hit` on: made; or
+    not, for a full limit (which) or for an account that is not as read (stale)."""
+    reasons = cancellation_reasons(client, items)
+    if reasons is None:
+        return MADE
+    for hit, reason in zip(hits, reasons[first_hit:], strict=False):
+        if reason == "ConditionalCheckFailed":
+            return Written(made=False, full=hit)
+    return STALE
+
+
 class DynamoDbAccounts:
-    def __init__(self, client: DynamoDBClient, table_name: str, events_table: str | None = None) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        events_table: str | None = None,
+        challenges_table: str | None = None,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._events = events_table  # where the changes that are told write their events
+        self._challenges = challenges_table  # where a judged attempt's hits are counted
 
     def find(self, person: PersonKey) -> UserAccount | None:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person}), ConsistentRead=True).get(
@@ -106,6 +187,17 @@ class DynamoDbAccounts:
             raise
         return AttemptCount(account_from(from_item(response["Attributes"])), counted=True)
 
+    def judged(
+        self, person: PersonKey, change: AccountChange | None, events: Sequence[SecurityEvent], hits: Sequence[Hit]
+    ) -> Written:
+        if self._events is None or self._challenges is None:
+            raise RuntimeError("a judged attempt needs the security events and the challenges tables")
+        items = [as_read(self._table, change)] if change is not None else []
+        first_hit = len(items)
+        items += [{"Update": counted(self._challenges, hit)} for hit in hits]
+        items += recorded_with(self._events, person, events)
+        return judged_write(self._client, items, hits, first_hit)
+
     def release_attempt(self, person: PersonKey) -> None:
         self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")
 
@@ -117,9 +209,6 @@ class DynamoDbAccounts:
             "failed_logins >= :threshold AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
             events,
         )
-
-    def unlock_expired(self, person: PersonKey, now: datetime) -> bool:
-        return self._update(person, "REMOVE locked_until", {":now": iso(now)}, "locked_until <= :now")
 
     # ------------------------------------------------------------------ the password
     def set_password(

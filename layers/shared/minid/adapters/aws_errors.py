@@ -31,7 +31,13 @@ TRANSIENT_ERROR_CODES = frozenset(
 TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
 
 
+class StillUnprocessed(Exception):
+    """DynamoDB left part of a batch unprocessed however often it was asked again: over its capacity."""
+
+
 def is_transient(error: BaseException) -> bool:
+    if isinstance(error, StillUnprocessed):
+        return True
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -38,7 +38,7 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _record(values: dict[str, Any]) -> ContactRecord:
+def contact_record(values: dict[str, Any]) -> ContactRecord:
     return ContactRecord(
         mobile=values.get("mobile"),
         mobile_verified_at=_moment(values.get("mobile_verified_at")),
@@ -59,7 +59,7 @@ class DynamoDbContactRegister:
     def find(self, person: PersonKey) -> ContactRecord | None:
         key = to_item({"pk": person})
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return _record(from_item(item)) if item else None
+        return contact_record(from_item(item)) if item else None
 
     def save(self, person: PersonKey, record: ContactRecord) -> None:
         self._client.put_item(TableName=self._table, Item=contact_item(person, record))
@@ -75,7 +75,7 @@ class DynamoDbContactRegister:
         ):
             for item in page.get("Items", []):
                 values = from_item(item)
-                due.append((PersonKey(values["pk"]), _record(values)))
+                due.append((PersonKey(values["pk"]), contact_record(values)))
         return due
 
     def schedule_review(self, person: PersonKey, day: date | None, marked_stale_at: datetime | None) -> None:

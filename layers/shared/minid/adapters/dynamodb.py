@@ -83,3 +83,24 @@ def unheld_conditions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]
             return [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
         raise
     return None
+
+
+# Why DynamoDB cancels a transaction whose writes are made only if what they read still holds: one of
+# their conditions did not, or another transaction was writing one of their items.
+_STALE_READS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
+def cancellation_reasons(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """Writes in one transaction: None when they are made. When a condition did not hold, or another
+    transaction wrote one of the items meanwhile, none is made, and this is each item's reason ("None"
+    for an item that held nothing back; empty, should DynamoDB name none). Other errors are raised."""
+    try:
+        client.transact_write_items(TransactItems=list(items))  # type: ignore[arg-type]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+        if any(reason not in _STALE_READS | {"None"} for reason in reasons):
+            raise  # throttled, or too large: not a matter of what was read
+        return reasons
+    return None

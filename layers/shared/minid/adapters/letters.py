@@ -38,7 +38,7 @@ def _letter_key(letter_id: str) -> dict[str, Any]:
     return to_item({"pk": f"letter#{letter_id}", "sk": _LETTER_SK})
 
 
-def _ledger_key(person: PersonKey) -> dict[str, Any]:
+def ledger_key(person: PersonKey) -> dict[str, Any]:
     return to_item({"pk": f"person#{person}", "sk": _LEDGER_SK})
 
 
@@ -85,7 +85,7 @@ class DynamoDbPinLetters:
 
     def active_letter(self, person: PersonKey) -> PinLetter | None:
         """Two reads for every person, with a letter or not, so that the time tells nothing."""
-        item = self._client.get_item(TableName=self._table, Key=_ledger_key(person), ConsistentRead=True).get("Item")
+        item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
         active = from_item(item).get("active") if item else None
         letter = self.get(active or NO_LETTER)
         return letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None
@@ -117,9 +117,7 @@ class DynamoDbPinLetters:
     # ------------------------------------------------------------------ the quota
     def reserve_quota(self, person: PersonKey, letter_id: str, now: datetime, policy: QuotaPolicy) -> bool:
         for _ in range(_OPTIMISTIC_ATTEMPTS):
-            item = self._client.get_item(TableName=self._table, Key=_ledger_key(person), ConsistentRead=True).get(
-                "Item"
-            )
+            item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
             values = from_item(item) if item else {}
             orders = {k: datetime.fromisoformat(v) for k, v in values.get("orders", {}).items()}
             if letter_id in orders:
@@ -131,7 +129,7 @@ class DynamoDbPinLetters:
             try:
                 self._client.update_item(
                     TableName=self._table,
-                    Key=_ledger_key(person),
+                    Key=ledger_key(person),
                     UpdateExpression="SET orders = :orders, version = :next",
                     ConditionExpression="attribute_not_exists(pk) OR version = :version",
                     ExpressionAttributeValues=to_item(
@@ -151,7 +149,7 @@ class DynamoDbPinLetters:
     def release_quota(self, person: PersonKey, letter_id: str) -> None:
         self._client.update_item(
             TableName=self._table,
-            Key=_ledger_key(person),
+            Key=ledger_key(person),
             UpdateExpression="REMOVE orders.#letter",
             ExpressionAttributeNames={"#letter": letter_id},
         )
@@ -236,7 +234,7 @@ class DynamoDbPinLetters:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _ledger_key(letter.person),
+                    "Key": ledger_key(letter.person),
                     "UpdateExpression": "SET active = :letter",
                     "ExpressionAttributeValues": to_item({":letter": letter.letter_id}),
                 }
@@ -304,7 +302,7 @@ class DynamoDbPinLetters:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _ledger_key(person),
+                    "Key": ledger_key(person),
                     "UpdateExpression": "REMOVE active",
                 }
             }

@@ -1,22 +1,27 @@
-"""Login attempts on DynamoDB (the challenges table, pk `login#<id>`, gone after their TTL), and the
-transaction that completes a login.
+"""Login attempts on DynamoDB (the challenges table, pk `login#<id>`, gone after their TTL), what the
+password step reads in one call, and the transaction that completes a login.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from minid.adapters.accounts import account_from, as_read, judged_write
+from minid.adapters.aws_errors import StillUnprocessed
 from minid.adapters.challenges import Challenges
-from minid.adapters.dynamodb import iso, to_item, unheld_conditions, write_together
+from minid.adapters.contacts import contact_record
+from minid.adapters.dynamodb import from_item, iso, to_item, write_together
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import pin_codes_used
-from minid.adapters.rate_limits import counted
+from minid.adapters.letters import ledger_key, pin_codes_used
+from minid.adapters.rate_limits import counted, counter_key, hits_counted
 from minid.adapters.sessions import session_item
+from minid.domain.accounts import AccountChange, Written
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.login import FactorUse, LoginAttempt, LoginStatus, SecondFactor
+from minid.domain.login import FactorUse, LoginAttempt, LoginStanding, LoginStatus, SecondFactor
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Session
 
@@ -28,11 +33,14 @@ class DynamoDbLoginAttempts(Challenges):
     prefix = "login"
     pending = LoginStatus.PENDING.value
 
-    def __init__(self, client: DynamoDBClient, table_name: str, *, users_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, users_table: str, events_table: str) -> None:
         super().__init__(client, table_name)
         self._users = users_table
+        self._events = events_table
 
-    def begin(self, attempt: LoginAttempt, code_sent: Hit | None = None) -> bool:
+    def begin(
+        self, attempt: LoginAttempt, change: AccountChange, events: Sequence[SecurityEvent], hits: Sequence[Hit]
+    ) -> Written:
         item = {
             "login_id": attempt.login_id,
             "person": attempt.person,
@@ -53,24 +61,10 @@ class DynamoDbLoginAttempts(Challenges):
             "Item": to_item({"pk": f"{self.prefix}#{attempt.login_id}", **item}),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        released = {
-            "TableName": self._users,
-            "Key": to_item({"pk": attempt.person}),
-            "UpdateExpression": "ADD failed_logins :minus",
-            "ConditionExpression": "failed_logins > :zero",
-            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
-        }
-        items: list[dict[str, Any]] = [{"Put": stored}]
-        if code_sent is not None:
-            items.append({"Update": counted(self._table, code_sent)})
-        unheld = unheld_conditions(self._client, [*items, {"Update": released}])
-        if unheld is None:
-            return True
-        if code_sent is not None and unheld[1:2] == [True]:
-            return False  # the client's limit is full
-        # nothing to release (a lock or a login meanwhile set the count to 0): the rest alone (and should
-        # DynamoDB not have said which condition failed, this tells the limit again)
-        return write_together(self._client, items)
+        items: list[dict[str, Any]] = [{"Put": stored}, as_read(self._users, change)]
+        items += [{"Update": counted(self._table, hit)} for hit in hits]
+        items += recorded_with(self._events, attempt.person, events)
+        return judged_write(self._client, items, hits, first_hit=2)
 
     def get(self, login_id: str) -> LoginAttempt | None:
         values = self._get(login_id)
@@ -169,3 +163,73 @@ class DynamoDbLoginCompletion:
         items.append({"Put": session_put | {"ConditionExpression": "attribute_not_exists(pk)"}})
         items += recorded_with(self._events, attempt.person, events)
         return write_together(self._client, items)
+
+
+class DynamoDbLoginReads:
+    """The password step's reads in one BatchGetItem, strongly consistent: the users table, the contact
+    register, the PIN letters table (the person's ledger) and the challenges table (the counters)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        users_table: str,
+        contacts_table: str,
+        letters_table: str,
+        challenges_table: str,
+        unprocessed_tries: int = 5,
+    ) -> None:
+        self._client = client
+        self._users = users_table
+        self._contacts = contacts_table
+        self._letters = letters_table
+        self._challenges = challenges_table
+        self._tries = unprocessed_tries
+
+    def read(self, person: PersonKey, hits: Sequence[Hit], *, contact: bool, letter: bool) -> LoginStanding:
+        person_key = to_item({"pk": person})
+        wanted: list[tuple[str, dict[str, Any]]] = [(self._users, person_key)]
+        if contact:
+            wanted.append((self._contacts, person_key))
+        if letter:
+            wanted.append((self._letters, ledger_key(person)))
+        wanted += [(self._challenges, counter_key(hit)) for hit in hits]
+        found = self._get(wanted)
+        account = found.get((self._users, _key_text(person_key)))
+        record = found.get((self._contacts, _key_text(person_key))) if contact else None
+        ledger = found.get((self._letters, _key_text(ledger_key(person)))) if letter else None
+        counts = dict(
+            hits_counted(from_item(item))
+            for hit in hits
+            if (item := found.get((self._challenges, _key_text(counter_key(hit))))) is not None
+        )
+        return LoginStanding(
+            account=account_from(from_item(account)) if account else None,
+            contact=contact_record(from_item(record)) if record else None,
+            letter_id=from_item(ledger).get("active") if ledger else None,
+            counts=counts,
+        )
+
+    def _get(self, wanted: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items that exist, by table and key. Keys DynamoDB leaves unprocessed (over its capacity
+        for the moment) are asked for again after a pause that doubles, and then it is an error."""
+        request: dict[str, Any] = {}
+        for table, key in wanted:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for attempt in range(self._tries):
+            response = self._client.batch_get_item(RequestItems=request)
+            for table, items in response.get("Responses", {}).items():
+                for item in items:
+                    key = {name: item[name] for name in ("pk", "sk") if name in item}
+                    found[(table, _key_text(key))] = dict(item)
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return found
+            time.sleep(0.025 * 2**attempt)
+        raise StillUnprocessed("the login's read")
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    """A key's attributes as text, to find an item of a batch by the key it was asked for."""
+    return "|".join(f"{name}={next(iter(value.values()))}" for name, value in sorted(key.items()))

@@ -11,11 +11,20 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+def counter_key(hit: Hit) -> dict[str, Any]:
+    return to_item({"pk": f"rate#{hit.counter}"})
+
+
+def hits_counted(values: dict[str, Any]) -> tuple[str, int]:
+    """A counter's item: its counter and the hits counted."""
+    return values["pk"].removeprefix("rate#"), int(values.get("hits", 0))
+
+
 def counted(table: str, hit: Hit) -> dict[str, Any]:
     """The update that counts a hit, if its window is not full: alone, or in a transaction."""
     return {
         "TableName": table,
-        "Key": to_item({"pk": f"rate#{hit.counter}"}),
+        "Key": counter_key(hit),
         "UpdateExpression": "ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)",
         "ConditionExpression": "attribute_not_exists(hits) OR hits < :max",
         "ExpressionAttributeValues": to_item(

@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+
+if TYPE_CHECKING:
+    from minid.domain.rate_limits import Hit
 
 
 class AccountStatus(StrEnum):
@@ -61,6 +64,35 @@ class AttemptCount:
         return self.account.failed_logins if self.account is not None else 0
 
 
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """What a judged attempt does to the account as it was read: written only if the account is still
+    as read (the same failures, lock and password epoch), and then at once with the attempt's other
+    writes. The judgement is told only once it is written: attempts judged at the same time cannot
+    count past the threshold, since only one of them finds the account as it read it."""
+
+    seen: UserAccount
+    at: datetime  # when it was judged
+    failed_logins: int
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """How a judged attempt's writes went: made, or none of them, because the account was not as read
+    (`stale`: read it again) or because a client's limit was full (`full`, that limit's hit)."""
+
+    made: bool
+    full: Hit | None = None
+
+    @property
+    def stale(self) -> bool:
+        return not self.made and self.full is None
+
+
+MADE, STALE = Written(made=True), Written(made=False)
+
+
 class Users(Protocol):
     def find(self, person: PersonKey) -> UserAccount | None: ...
 
@@ -75,16 +107,19 @@ class Accounts(Users, Protocol):
         `threshold` attempts are ever judged at once."""
         ...
 
+    def judged(
+        self, person: PersonKey, change: AccountChange | None, events: Sequence[SecurityEvent], hits: Sequence[Hit]
+    ) -> Written:
+        """At once: the account changed as `change` says (if it is still as read; None: the account is
+        not written or checked), the events recorded and the client's hits counted."""
+        ...
+
     def release_attempt(self, person: PersonKey) -> None:
         """The attempt was not a failure (the password was right; the second factor comes next)."""
         ...
 
     def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
         """Lock the account if its failures reached the threshold; True for the one call that locked it."""
-        ...
-
-    def unlock_expired(self, person: PersonKey, now: datetime) -> bool:
-        """Remove a lock that has run out; True for the one call that removed it."""
         ...
 
     def set_password(

@@ -1,14 +1,31 @@
-"""Failures in a row lock an account: counted before they are judged, told to the person when they lock."""
+"""Failures in a row lock an account, and the person is told when it locks.
+
+Two ways of counting, both such that concurrent attempts cannot get past the threshold: the password
+step of a login judges first and writes its judgement only if the account is still as it read it
+(`judged`: one read and one write); the others count the attempt as failed before judging it and take
+the count back when it was right (`reserve`, `release`).
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from minid.domain.accounts import Accounts, AttemptCount, LockoutPolicy
+from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What a judged password writes: the account's change, the person's events, and the notice that
+    the account locked (queued before the write, and delivered only once the write has its proof)."""
+
+    change: AccountChange
+    events: tuple[SecurityEvent, ...]
+    notice: Notice | None = None
 
 
 class Lockout:
@@ -25,6 +42,24 @@ class Lockout:
         account is locked, or as many attempts are being judged), with the account as it stands."""
         return self._accounts.reserve_attempt(person, self.policy, now)
 
+    def judged(self, account: UserAccount, now: datetime, right: bool, reference: str) -> Judgement:
+        """A password judged against the account as read: a lock that has run out is removed; a wrong
+        one counts a failure, and the one that reaches the threshold locks the account (its count back
+        to zero) and tells the person."""
+        events: list[SecurityEvent] = []
+        if account.locked_until is not None and account.locked_until <= now:
+            events.append(SecurityEvent(SecurityEventType.ACCOUNT_UNLOCKED, now, str(uuid.uuid4())))
+        unlocked = AccountChange(account, now, account.failed_logins, None)
+        if right:
+            return Judgement(unlocked, tuple(events))
+        events.append(SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "password"}))
+        failures = account.failed_logins + 1
+        if failures < self.policy.threshold:
+            return Judgement(AccountChange(account, now, failures, None), tuple(events))
+        locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
+        notice = Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, account.person, proof=locked)
+        return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked), notice)
+
     def release(self, person: PersonKey) -> None:
         self._accounts.release_attempt(person)
 
@@ -39,8 +74,3 @@ class Lockout:
             locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
             self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, proof=locked))
             self._accounts.lock(person, self.policy, now, events=(locked,))
-
-    def unlock_expired(self, person: PersonKey, locked_until: datetime | None, now: datetime) -> None:
-        """A lock that has run out is removed at the next attempt, and the removal recorded."""
-        if locked_until is not None and locked_until <= now and self._accounts.unlock_expired(person, now):
-            self._events.record(person, SecurityEvent(SecurityEventType.ACCOUNT_UNLOCKED, now, str(uuid.uuid4())))

@@ -5,27 +5,31 @@ inactive account), after the same work: an unknown person's password is checked 
 The second factor is a 6-digit code by SMS (`Minid-OTC`), a PIN code from the active letter asked for
 by number (`Minid-PIN`), or a code from an authenticator app (`Minid-TOTP`).
 
-Failures in a row (a wrong password or a wrong second factor) lock the account; each attempt is
-counted before it is judged, so that concurrent attempts cannot get past the threshold.
+Failures in a row (a wrong password or a wrong second factor) lock the account. The password step
+reads everything it needs in one call (the account, the client's counts, and the contact record or the
+letter the second factor may need), judges the password, and writes its judgement in one transaction
+that holds only if the account is still as read: the answer is given only once it is written, so that
+concurrent attempts cannot get past the threshold. A second factor is counted before it is judged.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.accounts import Accounts, AccountStatus, UserAccount
+from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAccount, Written
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
-from minid.domain.contacts import ContactRegister, Language
-from minid.domain.errors import AuthenticationFailed, Conflict
+from minid.domain.contacts import ContactRecord, ContactRegister
+from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.letters.guard import WrongPinCodes
+from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout
 from minid.domain.notices import Channel, NoticeQueue, SmsSender
@@ -38,6 +42,9 @@ from minid.domain.timing import EvenTiming
 from minid.domain.totp import matching_step
 
 LOGIN_LIFETIME = CODE_LIFETIME
+# Writes of one password's judgement, each after reading the account again because another attempt
+# changed it meanwhile: enough for every attempt of a burst at one account to find it locked at last.
+JUDGEMENT_WRITES = 8
 
 
 class SecondFactor(StrEnum):
@@ -75,11 +82,33 @@ class LoginAttempt:
         return self.status is LoginStatus.PENDING and now < self.expires_at
 
 
+@dataclass(frozen=True, slots=True)
+class LoginStanding:
+    """What the password step reads in one call: the account; what the second factor may need (the
+    person's contact record, the id of their active letter), when asked for; the client's counts."""
+
+    account: UserAccount | None
+    contact: ContactRecord | None = None
+    letter_id: str | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)  # hits counted so far, by counter
+
+    def full(self, hit: Hit) -> bool:
+        return self.counts.get(hit.counter, 0) >= hit.max_hits
+
+
+class LoginReads(Protocol):
+    def read(self, person: PersonKey, hits: Sequence[Hit], *, contact: bool, letter: bool) -> LoginStanding:
+        """The account, the contact record (if `contact`), the active letter's id (if `letter`) and the
+        hits' counts, in one call."""
+        ...
+
+
 class LoginAttempts(Protocol):
-    def begin(self, attempt: LoginAttempt, code_sent: Hit | None = None) -> bool:
-        """The password was right: store the attempt, take back the failure counted for the password
-        (Lockout.reserve), and count the code it sends against the client's limit, at once. False,
-        storing nothing, when that limit is full."""
+    def begin(
+        self, attempt: LoginAttempt, change: AccountChange, events: Sequence[SecurityEvent], hits: Sequence[Hit]
+    ) -> Written:
+        """The password was right: store the attempt, with the account as read (and `change` made to
+        it), the events recorded and the client's hits counted, at once; or nothing."""
         ...
 
     def get(self, login_id: str) -> LoginAttempt | None: ...
@@ -124,6 +153,10 @@ class LoginStarted:
     expires_in: int
 
 
+class _Unknown(Exception):
+    """No account to judge the password against (or not an active one): refused in the time one takes."""
+
+
 class SecondFactorUnavailable(Conflict):
     detail = "This second factor is not available for you. Choose another, or order a new PIN code letter."
 
@@ -139,6 +172,7 @@ class LoginService:
         *,
         accounts: Accounts,
         lockout: Lockout,
+        reads: LoginReads,
         attempts: LoginAttempts,
         sessions: Sessions,
         contacts: ContactRegister,
@@ -161,6 +195,7 @@ class LoginService:
         self._completion = completion
         self._failures = failures  # a refused login takes as long for an unknown number as for an account
         self._accounts = accounts
+        self._reads = reads
         self._lockout = lockout
         self._attempts = attempts
         self._wrong_pins = WrongPinCodes(letters, events, notices)
@@ -171,6 +206,7 @@ class LoginService:
         self._sealer = sealer
         self._sms = sms
         self._events = events
+        self._notices = notices
         self._limits = limits
         self._keyer = keyer
         self._random = random
@@ -184,53 +220,111 @@ class LoginService:
         self, identity_number: str, password: str, second_factor: SecondFactor | None, client: str
     ) -> LoginStarted:
         now = self._clock.now()
-        self._limits.identity_attempt(client, now)
-        number = parse_identity_number(
-            identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
-        )
+        tried = self._limits.identity_attempt_to_count(client, now)  # counted with the judgement
+        try:
+            number = parse_identity_number(
+                identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
+            )
+        except InvalidIdentityNumber:
+            self._limits.count(tried, now)  # a malformed number is an attempt too
+            raise
         started = self._failures.start()
         person = self._keyer.person_key(number)
-        attempt = self._lockout.reserve(person, now)  # counted, and the account read, in one call
-        account = attempt.account
-        if account is None or account.status is not AccountStatus.ACTIVE:
-            if attempt.counted:
-                self._lockout.release(person)
-            self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
-            self._failures.short(started)  # and the time an account's failure takes
-            raise AuthenticationFailed()
-        if not attempt.counted:
-            self._hasher.verify(account.password_hash, password)  # a locked account takes the same time
-            self._record(person, SecurityEventType.LOGIN_FAILED, now, str(uuid.uuid4()), {"reason": "locked"})
-            self._failures.full(started)
-            raise AuthenticationFailed()
-        self._lockout.unlock_expired(person, account.locked_until, now)
-        if not self._hasher.verify(account.password_hash, password):
-            self._lockout.failed(person, now, "password", attempt.failures)
-            self._failures.full(started)
-            raise AuthenticationFailed()
+        sms_maybe = second_factor in (None, SecondFactor.SMS)
+        code_sent = self._limits.code_to_send(client, now) if sms_maybe else None
+        hits = (tried,) if code_sent is None else (tried, code_sent)
+        standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
+        if standing.full(tried):
+            raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
         try:
-            if self._hasher.needs_rehash(account.password_hash):
-                self._accounts.rehash_password(person, account.password_hash, self._hasher.hash(password))
-            login, sms = self._second_factor(account, number.value, second_factor, client, now)
-        except BaseException:
-            self._lockout.release(person)  # the password was right: no login, and no failure either
+            attempt, sms = self._judged(
+                standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now
+            )
+        except AuthenticationFailed:
+            self._failures.full(started)
             raise
+        except _Unknown:
+            self._failures.short(started)  # the time an account's failure takes
+            raise AuthenticationFailed() from None
         if sms is not None:
             try:
                 self._sms.send_sms(*sms)
             except BaseException:
-                self._attempts.end(login.login_id)  # a code that could not be sent leaves no login behind
+                self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
                 raise
-        return LoginStarted(login.login_id, login.second_factor, login.pin_index, int(LOGIN_LIFETIME.total_seconds()))
+        return LoginStarted(
+            attempt.login_id, attempt.second_factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds())
+        )
+
+    def _judged(
+        self,
+        standing: LoginStanding,
+        *,
+        identity_number: str,
+        password: str,
+        chosen: SecondFactor | None,
+        hits: tuple[Hit, ...],
+        now: datetime,
+    ) -> tuple[LoginAttempt, tuple[str, str] | None]:
+        """The password judged, and the judgement written with the account as read (read again and
+        written again while other attempts change it): the attempt begun, or AuthenticationFailed."""
+        tried, account, reference = hits[0], standing.account, str(uuid.uuid4())
+        judged_hash, right = "", False
+        login: tuple[LoginAttempt, tuple[str, str] | None] | None = None
+        for _ in range(JUDGEMENT_WRITES):
+            if account is None or account.status is not AccountStatus.ACTIVE:
+                self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
+                self._limits.count(tried, self._clock.now())
+                raise _Unknown()
+            if account.password_hash != judged_hash:  # judged again only if the password changed meanwhile
+                judged_hash, right = account.password_hash, self._hasher.verify(account.password_hash, password)
+            if right and not account.locked(now):
+                try:
+                    login = login or self._second_factor(account, identity_number, chosen, standing, now)
+                except SecondFactorUnavailable:
+                    self._limits.count(tried, now)
+                    raise
+                judgement = self._lockout.judged(account, now, right=True, reference=reference)
+                written = self._attempts.begin(login[0], judgement.change, judgement.events, hits)
+            else:
+                written = self._refused(account, now, reference, tried)
+            if written.full is not None:
+                raise written.full.refused(now)  # nothing written: the judgement is not told
+            if written.made and login is not None:
+                if self._hasher.needs_rehash(account.password_hash):
+                    self._accounts.rehash_password(account.person, account.password_hash, self._hasher.hash(password))
+                return login
+            if written.made:
+                raise AuthenticationFailed()
+            account = self._accounts.find(account.person)  # changed by another attempt meanwhile
+        # Still contended: the account's judgement is left to the attempts that changed it (each change read
+        # here was one of them), but the client's try is counted all the same, and nothing is told.
+        self._limits.count(tried, self._clock.now())
+        raise AuthenticationFailed()
+
+    def _refused(self, account: UserAccount, now: datetime, reference: str, tried: Hit) -> Written:
+        """A wrong password counted (the one that reaches the threshold locks), or an attempt at a locked
+        account told to the person's history (the account not written)."""
+        if account.locked(now):
+            failed = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "locked"})
+            return self._accounts.judged(account.person, None, (failed,), (tried,))
+        judgement = self._lockout.judged(account, now, right=False, reference=reference)
+        if judgement.notice is not None:
+            self._notices.enqueue(judgement.notice)  # delivered once the lock's event is written
+        return self._accounts.judged(account.person, judgement.change, judgement.events, (tried,))
 
     def _second_factor(
-        self, account: UserAccount, identity_number: str, chosen: SecondFactor | None, client: str, now: datetime
+        self,
+        account: UserAccount,
+        identity_number: str,
+        chosen: SecondFactor | None,
+        standing: LoginStanding,
+        now: datetime,
     ) -> tuple[LoginAttempt, tuple[str, str] | None]:
-        """The factor chosen, or the first the person has of SMS, TOTP and PIN; what it needs is read
-        only when it is the one (the contact register for SMS, the active letter for PIN). The attempt
-        stored, and the SMS to send (its number and text), if the factor is SMS."""
+        """The factor chosen, or the first the person has of SMS, TOTP and PIN. The attempt to store, and
+        the SMS to send once it is stored (its number and text), if the factor is SMS."""
         person = account.person
-        record = self._contacts.find(person) if chosen in (None, SecondFactor.SMS) else None
+        record = standing.contact
         mobile = record.mobile if record and record.mobile_verified_at else None
         default = SecondFactor.SMS if mobile else SecondFactor.TOTP if account.has_totp else SecondFactor.PIN
         factor = chosen or default
@@ -243,20 +337,16 @@ class LoginService:
             created_at=now,
             expires_at=now + LOGIN_LIFETIME,
         )
-        if factor is SecondFactor.SMS and mobile is not None:
+        if factor is SecondFactor.SMS and mobile is not None and record is not None:
             code = new_code(self._random)
             attempt = replace(
                 attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
             )
-            language = record.language if record else Language.BOKMAL
-            # stored, with the code counted against the client's limit, then sent (by the caller)
-            code_sent = self._limits.code_to_send(client, now)
-            if not self._attempts.begin(attempt, code_sent):
-                raise code_sent.refused(now)
-            return attempt, (mobile, code_message(code, language, self._public_domain).sms)
+            return attempt, (mobile, code_message(code, record.language, self._public_domain).sms)
         if factor is SecondFactor.PIN:
-            letter = self._letters.active_letter(person)
-            unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+            letter = self._letters.get(standing.letter_id) if standing.letter_id else None
+            posted = letter is not None and letter.status is LetterStatus.DISPATCHED
+            unused = [i for i in letter.code_hashes if i not in letter.used] if letter and posted else []
             if letter is None or not unused:
                 raise SecondFactorUnavailable()
             index = unused[self._random.randbelow(len(unused))]
@@ -265,7 +355,6 @@ class LoginService:
             attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index, code_hash=letter.code_hashes[index])
         elif factor is SecondFactor.SMS or not account.has_totp:
             raise SecondFactorUnavailable()
-        self._attempts.begin(attempt)
         return attempt, None
 
     # ------------------------------------------------------------------ the second factor

@@ -69,13 +69,20 @@ class ClientLimits:
     def code_sent(self, client: str, now: datetime) -> None:
         self.hit(self._policy.codes_sent, client, now)
 
+    def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
+        """An attempt with an identity number, to be counted by the write that records its judgement."""
+        return self._hit_of(self._policy.identity_attempts, client, now)
+
     def code_to_send(self, client: str, now: datetime) -> Hit:
         """A code to send, to be counted by the write that stores it (refused: Hit.refused)."""
         return self._hit_of(self._policy.codes_sent, client, now)
 
     def hit(self, limit: Limit, client: str, now: datetime) -> None:
         """Count a request of the client, or raise RateLimited with the seconds until the window ends."""
-        hit = self._hit_of(limit, client, now)
+        self.count(self._hit_of(limit, client, now), now)
+
+    def count(self, hit: Hit, now: datetime) -> None:
+        """Count the hit alone, or raise RateLimited when its window is full."""
         if not self._counter.hit(hit):
             raise hit.refused(now)
 
