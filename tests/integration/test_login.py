@@ -431,6 +431,23 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     wait_for(driver.local.outbox.sms, lambda sms: any("passordet ditt er endret" in m["message"].lower() for m in sms))
 
 
+def test_a_login_begun_before_the_password_changed_cannot_be_finished(driver: LetterDriver) -> None:
+    """Someone who had the old password and began a login: the change ends it, right code or not, and
+    the owner's account is not charged a failure for it."""
+    user = enrolled(driver)
+    pending = body(user.start_login(second_factor="pin"))
+    token = user.login()
+    new_password = {"current_password": user.password, "new_password": "ny og lang frase"}
+    assert user.call("PUT", "/v1/me/password", new_password, token).status == 204
+    ended = user.verify(pending["login_id"], user.codes[str(pending["pin_index"])])
+    assert ended.status == 401
+    assert "Log in again" in body(ended)["detail"]
+    assert account(user).failed_logins == 0
+    assert pending["pin_index"] not in driver.only_letter(user.identity_number).used
+    user.password = "ny og lang frase"
+    assert user.login(second_factor="pin")  # a login begun after the change is finished
+
+
 def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: LetterDriver) -> None:
     user = enrolled(driver)
     old_session = user.login()

@@ -55,6 +55,7 @@ class DynamoDbLoginAttempts(Challenges):
             "codes_sent_at": iso(attempt.codes_sent_at) if attempt.codes_sent_at else None,
             "letter_id": attempt.letter_id,
             "pin_index": attempt.pin_index,
+            "session_epoch": attempt.session_epoch,
         }
         stored = {
             "TableName": self._table,
@@ -105,6 +106,7 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
         letter_id=values.get("letter_id"),
         pin_index=int(values["pin_index"]) if "pin_index" in values else None,
+        session_epoch=int(values.get("session_epoch", 0)),
     )
 
 

@@ -77,6 +77,7 @@ class LoginAttempt:
     codes_sent_at: datetime | None = None
     letter_id: str | None = None
     pin_index: int | None = None
+    session_epoch: int = 0  # the account's when the attempt began: a password reset since ends the attempt
 
     def open(self, now: datetime) -> bool:
         return self.status is LoginStatus.PENDING and now < self.expires_at
@@ -285,7 +286,8 @@ class LoginService:
                     self._limits.count(tried, now)
                     raise
                 judgement = self._lockout.judged(account, now, right=True, reference=reference)
-                written = self._attempts.begin(login[0], judgement.change, judgement.events, hits)
+                begun = replace(login[0], session_epoch=account.session_epoch)  # the write holds it as read
+                written = self._attempts.begin(begun, judgement.change, judgement.events, hits)
             else:
                 written = self._refused(account, now, reference, tried)
             if written.full is not None:
@@ -368,6 +370,10 @@ class LoginService:
         account = counted.account
         if account is None or not counted.counted:
             raise AuthenticationFailed()
+        if account.session_epoch != attempt.session_epoch:  # the password was reset after the attempt began
+            self._lockout.release(person)
+            self._attempts.end(login_id)
+            raise AuthenticationFailed("The login has ended. Log in again.")
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
             self._lockout.failed(person, now, "second-factor", counted.failures, login_id)
