@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from bench import cold_start, routes, throughput, workflow
 from bench.calls import CallCounter
 
-LOGIN_PATH = ("POST /v1/login (", "POST /v1/login/{login_id}/verify (")
+LOGIN_PATH = ("POST /v1/login (", "POST /v1/login/{login_id}/verify (", "POST /v1/login/{login_id}/resend")
 T = TypeVar("T")
 
 

@@ -15,7 +15,8 @@ from local.template import Template
 # read of everything it needs (the account, the client's counts, the contact record or the letter's
 # ledger), the letter itself for a PIN, then one transaction (the attempt stored with the account as read
 # and the client's hits counted), and the SMS. A verify: the try counted with the attempt read, the
-# account counted and read, one transaction.
+# account counted and read, one transaction. A resend: the attempt read (it holds the number its code
+# went to), one transaction (the new code, the mobile still verified, the client's codes counted), the SMS.
 LOGIN_PATH_MOST = {
     "POST /v1/login (sms)": 3,
     "POST /v1/login (totp)": 2,
@@ -23,6 +24,7 @@ LOGIN_PATH_MOST = {
     "POST /v1/login/{login_id}/verify (sms)": 3,
     "POST /v1/login/{login_id}/verify (totp)": 3,
     "POST /v1/login/{login_id}/verify (pin)": 3,
+    "POST /v1/login/{login_id}/resend": 3,
 }
 
 

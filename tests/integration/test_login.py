@@ -126,7 +126,11 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
 def test_an_attempt_begins_only_with_the_account_as_read_and_the_clients_limit_not_full(driver: LetterDriver) -> None:
     user = enrolled(driver)
     refs = driver.local.stack.refs
-    tables = {"users_table": refs["UsersTable"], "events_table": refs["SecurityEventsTable"]}
+    tables = {
+        "users_table": refs["UsersTable"],
+        "events_table": refs["SecurityEventsTable"],
+        "contacts_table": refs["ContactRegisterTable"],
+    }
     attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
     now = datetime.now(UTC)
     first = LoginAttempt(
@@ -351,6 +355,94 @@ def back_date(driver: LetterDriver, key: dict[str, Any]) -> None:
         UpdateExpression="SET codes_sent_at = :then",
         ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
     )
+
+
+def codes_counted(driver: LetterDriver, user: User) -> int:
+    """The client's codes sent counted, over its windows."""
+    prefix = f"rate#codes-sent#{driver.local.keyer.client_key(user.source_ip)}#"
+    rows = driver.dynamodb.scan(TableName=driver.local.stack.refs["ChallengesTable"])["Items"]
+    return sum(int(row["hits"]["N"]) for row in rows if row["pk"]["S"].startswith(prefix))
+
+
+def test_a_resend_goes_to_the_number_the_code_went_to_while_it_is_still_verified(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    stored = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
+    assert "+4791234567" not in json.dumps(stored)  # the number is sealed
+    back_date(driver, key)
+    sent, counted = len(driver.local.outbox.sms()), codes_counted(driver, user)
+    assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+    assert driver.local.outbox.sms()[-1]["to"] == "+4791234567"
+    assert (len(driver.local.outbox.sms()), codes_counted(driver, user)) == (sent + 1, counted + 1)
+
+    # the number taken off the register (as by a contact change) before the next resend: none is sent
+    contacts = driver.local.stack.refs["ContactRegisterTable"]
+    driver.dynamodb.update_item(
+        TableName=contacts,
+        Key=to_item({"pk": driver.key(user.identity_number)}),
+        UpdateExpression="REMOVE mobile_verified_at",
+    )
+    back_date(driver, key)
+    refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    assert (len(driver.local.outbox.sms()), codes_counted(driver, user)) == (sent + 1, counted + 1)
+    again = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
+    assert again["resends"]["N"] == "1"
+
+
+def test_a_resend_past_the_clients_limit_is_refused_and_writes_nothing(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
+    client = driver.local.keyer.client_key(user.source_ip)
+    for window in (hour, hour + 3600):
+        driver.dynamodb.put_item(
+            TableName=driver.local.stack.refs["ChallengesTable"],
+            Item=to_item({"pk": f"rate#codes-sent#{client}#{window}", "hits": 10_000, "expires_at": window + 7200}),
+        )
+    back_date(driver, key)
+    sent = len(driver.local.outbox.sms())
+    refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert len(driver.local.outbox.sms()) == sent
+    stored = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
+    assert stored["resends"]["N"] == "0"
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200  # the first code still holds
+
+
+def test_a_resend_that_meets_another_transaction_is_unavailable_for_a_moment(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    back_date(driver, key)
+    sent = len(driver.local.outbox.sms())
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "None", "None", "TransactionConflict")
+        busy = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert busy.status == 503
+    assert "Retry-After" in dict(busy.headers)
+    assert len(driver.local.outbox.sms()) == sent
+    assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202  # tried again
+
+
+def test_an_attempt_begun_before_attempts_kept_the_number_is_resent_from_the_register(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=key,
+        UpdateExpression="REMOVE mobile_sealed, #l",
+        ExpressionAttributeNames={"#l": "language"},
+    )
+    back_date(driver, key)
+    assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200
 
 
 def test_an_unknown_person_and_a_wrong_password_get_the_same_answer(driver: LetterDriver) -> None:

@@ -136,6 +136,7 @@ def test_orders_at_once_make_one_letter(driver: LetterDriver, capsys: pytest.Cap
 
 def test_login_resends_at_once_send_one_code(driver: LetterDriver, capsys: pytest.CaptureFixture[str]) -> None:
     user = enrolled(driver)
+    driver.notices_delivered()  # the welcome, sent meanwhile otherwise
     login = json.loads(user.start_login().body)
     pk = f"login#{login['login_id']}"
     sent = len(driver.local.outbox.sms())

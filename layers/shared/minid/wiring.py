@@ -329,6 +329,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 settings.challenges_table,
                 users_table=settings.users_table,
                 events_table=settings.security_events_table,
+                contacts_table=settings.contact_register_table,
             ),
             sessions=sessions,
             contacts=contacts,

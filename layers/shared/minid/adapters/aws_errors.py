@@ -31,12 +31,20 @@ TRANSIENT_ERROR_CODES = frozenset(
 TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
 
 
-class StillUnprocessed(Exception):
+class Busy(Exception):
+    """An AWS service did not do what was asked, though it answered: for a retry in a moment."""
+
+
+class StillUnprocessed(Busy):
     """DynamoDB left part of a batch unprocessed however often it was asked again: over its capacity."""
 
 
+class Contended(Busy):
+    """Another transaction was writing an item a transaction needed, one whose conditions all held."""
+
+
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, StillUnprocessed):
+    if isinstance(error, Busy):
         return True
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")

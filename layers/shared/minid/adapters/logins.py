@@ -10,18 +10,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.accounts import account_from, as_read, judged_write
-from minid.adapters.aws_errors import StillUnprocessed
+from minid.adapters.aws_errors import Contended, StillUnprocessed
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import cancellation_reasons, from_item, iso, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
 from minid.adapters.sessions import session_item
 from minid.domain.accounts import AccountChange, Written
+from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.login import FactorUse, LoginAttempt, LoginStanding, LoginStatus, SecondFactor
+from minid.domain.login import FactorUse, LoginAttempt, LoginStanding, LoginStatus, Resend, SecondFactor
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Session
 
@@ -33,10 +34,13 @@ class DynamoDbLoginAttempts(Challenges):
     prefix = "login"
     pending = LoginStatus.PENDING.value
 
-    def __init__(self, client: DynamoDBClient, table_name: str, *, users_table: str, events_table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, users_table: str, events_table: str, contacts_table: str
+    ) -> None:
         super().__init__(client, table_name)
         self._users = users_table
         self._events = events_table
+        self._contacts = contacts_table
 
     def begin(
         self, attempt: LoginAttempt, change: AccountChange, events: Sequence[SecurityEvent], hits: Sequence[Hit]
@@ -56,6 +60,8 @@ class DynamoDbLoginAttempts(Challenges):
             "letter_id": attempt.letter_id,
             "pin_index": attempt.pin_index,
             "session_epoch": attempt.session_epoch,
+            "mobile_sealed": attempt.mobile_sealed,
+            "language": attempt.language.value if attempt.language else None,
         }
         stored = {
             "TableName": self._table,
@@ -74,6 +80,43 @@ class DynamoDbLoginAttempts(Challenges):
     def claim_try(self, login_id: str, limit: int, now: datetime) -> LoginAttempt | None:
         values = self._counted_try(login_id, limit, now)
         return _login_attempt(values) if values is not None else None
+
+    def resent(self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hit: Hit) -> Resend:
+        resent = {
+            "TableName": self._table,
+            "Key": self._key(attempt.login_id),
+            "UpdateExpression": "SET code_hash = :hash, codes_sent_at = :sent_at, resends = :after",
+            "ConditionExpression": "resends = :before AND #status = :pending AND expires_at > :now",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":hash": code_hash,
+                    ":sent_at": iso(sent_at),
+                    ":before": attempt.resends,
+                    ":after": attempt.resends + 1,
+                    ":pending": self.pending,
+                    ":now": int(sent_at.timestamp()),
+                }
+            ),
+        }
+        still_verified = {
+            "TableName": self._contacts,
+            "Key": to_item({"pk": attempt.person}),
+            "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
+            "ExpressionAttributeValues": to_item({":mobile": mobile}),
+        }
+        items = [{"Update": resent}, {"ConditionCheck": still_verified}, {"Update": counted(self._table, hit)}]
+        reasons = cancellation_reasons(self._client, items)
+        if reasons is None:
+            return Resend.MADE
+        attempt_reason, mobile_reason, hit_reason = (reasons + ["None"] * 3)[:3]
+        if attempt_reason != "None":  # a condition, or another resend's transaction on it
+            return Resend.ATTEMPT_CHANGED
+        if mobile_reason == "ConditionalCheckFailed":
+            return Resend.MOBILE_CHANGED
+        if hit_reason == "ConditionalCheckFailed":
+            return Resend.LIMIT_FULL
+        raise Contended()  # another transaction on the contact record or the counter: for a retry
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         return self._update(
@@ -107,6 +150,8 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         letter_id=values.get("letter_id"),
         pin_index=int(values["pin_index"]) if "pin_index" in values else None,
         session_epoch=int(values.get("session_epoch", 0)),
+        mobile_sealed=values.get("mobile_sealed"),
+        language=Language(values["language"]) if "language" in values else None,
     )
 
 

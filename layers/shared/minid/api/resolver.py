@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import BotoCoreError, ClientError
 
 from minid import observability
-from minid.adapters.aws_errors import is_transient
+from minid.adapters.aws_errors import Busy, is_transient
 from minid.api.problems import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -55,6 +55,7 @@ def create_resolver() -> APIGatewayHttpResolver:
             NotFoundError: _no_such_route,
             ClientError: _aws_error,
             BotoCoreError: _aws_unreachable,
+            Busy: _aws_busy,
             Exception: _bug,
         }
     )
@@ -93,6 +94,11 @@ def _aws_error(error: ClientError) -> Response[str]:
 
 def _aws_unreachable(error: BotoCoreError) -> Response[str]:
     logger.warning("AWS dependency unreachable", extra={"aws_error": type(error).__name__})
+    return _unavailable()
+
+
+def _aws_busy(error: Busy) -> Response[str]:
+    logger.warning("AWS dependency busy", extra={"aws_error": type(error).__name__})
     return _unavailable()
 
 

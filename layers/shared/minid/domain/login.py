@@ -18,12 +18,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Protocol
 
 from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAccount, Written
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
-from minid.domain.contacts import ContactRecord, ContactRegister
+from minid.domain.contacts import ContactRecord, ContactRegister, Language
 from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
@@ -45,6 +45,8 @@ LOGIN_LIFETIME = CODE_LIFETIME
 # Writes of one password's judgement, each after reading the account again because another attempt
 # changed it meanwhile: enough for every attempt of a burst at one account to find it locked at last.
 JUDGEMENT_WRITES = 8
+MOBILE_SEAL = "login-mobile"  # what an SMS attempt's number is sealed for
+NO_MOBILE = "There is no verified mobile number to send the code to."
 
 
 class SecondFactor(StrEnum):
@@ -78,6 +80,10 @@ class LoginAttempt:
     letter_id: str | None = None
     pin_index: int | None = None
     session_epoch: int = 0  # the account's when the attempt began: a password reset since ends the attempt
+    # Where an SMS attempt's code went (sealed) and in which language: a resend goes there, while it is still
+    # the person's verified number (the resend's transaction checks), without reading the register first.
+    mobile_sealed: str | None = field(default=None, repr=False)
+    language: Language | None = None
 
     def open(self, now: datetime) -> bool:
         return self.status is LoginStatus.PENDING and now < self.expires_at
@@ -121,10 +127,24 @@ class LoginAttempts(Protocol):
 
     def end(self, login_id: str) -> None: ...
 
+    def resent(self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hit: Hit) -> Resend:
+        """A new code, when it was sent and one more resend, with the client's hit counted, at once: if the
+        attempt is open with its resends as read and `mobile` still the person's verified number; or nothing."""
+        ...
+
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         """The code and when it was sent, if the count of resends is still `resends[0]`: it becomes
-        `resends[1]` (one more, or one less when a resend that failed to go out is given back)."""
+        `resends[1]` (one less, when a resend that failed to go out is given back)."""
         ...
+
+
+class Resend(Enum):
+    """How a resend's write went: made, or what stopped it (then nothing was written)."""
+
+    MADE = "made"
+    ATTEMPT_CHANGED = "attempt-changed"  # ended, or another resend went out meanwhile
+    MOBILE_CHANGED = "mobile-changed"  # no longer the person's verified number
+    LIMIT_FULL = "limit-full"  # the client's codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +362,11 @@ class LoginService:
         if factor is SecondFactor.SMS and mobile is not None and record is not None:
             code = new_code(self._random)
             attempt = replace(
-                attempt, code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code), codes_sent_at=now
+                attempt,
+                code_hash=self._keyer.one_time_code_hash(login_id, Channel.SMS, code),
+                codes_sent_at=now,
+                mobile_sealed=self._sealer.seal(mobile, purpose=MOBILE_SEAL, owner=person),
+                language=record.language,
             )
             return attempt, (mobile, code_message(code, record.language, self._public_domain).sms)
         if factor is SecondFactor.PIN:
@@ -421,22 +445,37 @@ class LoginService:
         if attempt.second_factor is not SecondFactor.SMS:
             raise Conflict("Only a code by SMS can be sent again.")
         self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now)
-        record = self._contacts.find(attempt.person)
-        if record is None or record.mobile is None or record.mobile_verified_at is None:
-            raise Conflict("There is no verified mobile number to send the code to.")
-        self._limits.code_sent(client, now)
+        mobile, language = self._code_recipient(attempt)
+        hit = self._limits.code_to_send(client, now)
         code = new_code(self._random)
-        code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
-        count = (attempt.resends, attempt.resends + 1)
-        if not self._attempts.record_resend(login_id, code_hash, now, count):
-            self._resend_policy.check(attempt.resends + 1, now, now)
+        written = self._attempts.resent(
+            attempt, self._keyer.one_time_code_hash(login_id, Channel.SMS, code), now, mobile, hit
+        )
+        if written is Resend.LIMIT_FULL:
+            raise hit.refused(now)
+        if written is Resend.MOBILE_CHANGED:
+            raise Conflict(NO_MOBILE)
+        if written is Resend.ATTEMPT_CHANGED:
+            self._resend_policy.check(attempt.resends + 1, now, now)  # another resend went out just now
+            raise AuthenticationFailed("The login has ended. Log in again.")
         try:
-            self._sms.send_sms(record.mobile, code_message(code, record.language, self._public_domain).sms)
+            self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
         except Exception:
             # not sent: the resend is given back, and the code sent before still holds
             sent_at = attempt.codes_sent_at or attempt.created_at
-            self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count[::-1])
+            count = (attempt.resends + 1, attempt.resends)
+            self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
             raise
+
+    def _code_recipient(self, attempt: LoginAttempt) -> tuple[str, Language]:
+        """The number the attempt's code went to, and the language; from the register for an attempt that
+        does not hold them (begun before attempts kept them)."""
+        if attempt.mobile_sealed is not None and attempt.language is not None:
+            return self._sealer.open(attempt.mobile_sealed, purpose=MOBILE_SEAL, owner=attempt.person), attempt.language
+        record = self._contacts.find(attempt.person)
+        if record is None or record.mobile is None or record.mobile_verified_at is None:
+            raise Conflict(NO_MOBILE)
+        return record.mobile, record.language
 
     def _record(
         self,
