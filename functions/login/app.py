@@ -131,7 +131,7 @@ def logout() -> Response[None]:
     responses=responses(200, "The logged-in person", 401, 503),
 )
 def get_me() -> MeView:
-    profile = services().profile.me(session())
+    profile = services().profile.me(*services().sessions.authenticated(bearer_token(app)))
     now = datetime.now(UTC)
     return MeView(
         identity_number=profile.identity_number,

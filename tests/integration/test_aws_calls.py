@@ -53,3 +53,10 @@ def test_nothing_scans(journey: tuple[Any, dict[str, int]]) -> None:
 def test_the_login_path_makes_few_calls(journey: tuple[dict[str, dict[str, Any]], Any], what: str, most: int) -> None:
     rows, _ = journey
     assert rows[what]["calls"] <= most, rows[what]["operations"]
+
+
+def test_ones_own_profile_is_read_in_four_calls(journey: tuple[dict[str, dict[str, Any]], Any]) -> None:
+    """The session, the account (both to authenticate), one batch (the population register, the contact
+    register, the letter ledger), the letter."""
+    rows, _ = journey
+    assert rows["GET /v1/me"]["calls"] <= 4, rows["GET /v1/me"]["operations"]

@@ -272,6 +272,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
     from minid.adapters.population import DynamoDbPopulationRegister
+    from minid.adapters.profile import DynamoDbProfileReads
     from minid.adapters.random import SystemRandom
     from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.adapters.sealing import AesGcmSealer
@@ -397,7 +398,15 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             wrong_codes=_even(SHORT_WORK_SECONDS),
         ),
         profile=ProfileService(
-            sessions=sessions, users=accounts, population=population, contacts=contacts, letters=letters, events=events
+            sessions=sessions,
+            reads=DynamoDbProfileReads(
+                dynamodb,
+                population_table=settings.population_register_table,
+                contacts_table=settings.contact_register_table,
+                letters_table=settings.pin_letters_table,
+            ),
+            letters=letters,
+            events=events,
         ),
     )
 

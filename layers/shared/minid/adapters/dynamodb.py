@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from minid.adapters.aws_errors import StillUnprocessed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -104,3 +107,39 @@ def cancellation_reasons(client: DynamoDBClient, items: Sequence[Mapping[str, An
             raise  # throttled, or too large: not a matter of what was read
         return reasons
     return None
+
+
+class Batch:
+    """Items read in one BatchGetItem, strongly consistent, found by the table and key they were asked by."""
+
+    def __init__(self, found: Mapping[tuple[str, str], dict[str, Any]]) -> None:
+        self._found = found
+
+    def get(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The item's plain values, or None if it does not exist."""
+        item = self._found.get((table, _key_text(key)))
+        return from_item(item) if item is not None else None
+
+
+def batch_get(client: DynamoDBClient, wanted: Sequence[tuple[str, Mapping[str, Any]]], tries: int = 5) -> Batch:
+    """The items (table, key) that exist, in one call. Keys DynamoDB leaves unprocessed (over its capacity
+    for the moment) are asked for again after a pause that doubles; after `tries`, StillUnprocessed."""
+    request: dict[str, Any] = {}
+    for table, key in wanted:
+        request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(dict(key))
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for attempt in range(tries):
+        response = client.batch_get_item(RequestItems=request)
+        for table, items in response.get("Responses", {}).items():
+            for item in items:
+                found[(table, _key_text({name: item[name] for name in ("pk", "sk") if name in item}))] = dict(item)
+        request = dict(response.get("UnprocessedKeys") or {})
+        if not request:
+            return Batch(found)
+        time.sleep(0.025 * 2**attempt)
+    raise StillUnprocessed("a batch of reads")
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    """A key's attributes as text, to find an item of a batch by the key it was asked for."""
+    return "|".join(f"{name}={next(iter(value.values()))}" for name, value in sorted(key.items()))

@@ -4,16 +4,15 @@ password step reads in one call, and the transaction that completes a login.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.accounts import account_from, as_read, judged_write
-from minid.adapters.aws_errors import Contended, StillUnprocessed
+from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import cancellation_reasons, from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
@@ -235,48 +234,22 @@ class DynamoDbLoginReads:
 
     def read(self, person: PersonKey, hits: Sequence[Hit], *, contact: bool, letter: bool) -> LoginStanding:
         person_key = to_item({"pk": person})
-        wanted: list[tuple[str, dict[str, Any]]] = [(self._users, person_key)]
+        wanted: list[tuple[str, Mapping[str, Any]]] = [(self._users, person_key)]
         if contact:
             wanted.append((self._contacts, person_key))
         if letter:
             wanted.append((self._letters, ledger_key(person)))
         wanted += [(self._challenges, counter_key(hit)) for hit in hits]
-        found = self._get(wanted)
-        account = found.get((self._users, _key_text(person_key)))
-        record = found.get((self._contacts, _key_text(person_key))) if contact else None
-        ledger = found.get((self._letters, _key_text(ledger_key(person)))) if letter else None
+        found = batch_get(self._client, wanted, self._tries)
+        account = found.get(self._users, person_key)
+        record = found.get(self._contacts, person_key) if contact else None
+        ledger = found.get(self._letters, ledger_key(person)) if letter else None
         counts = dict(
-            hits_counted(from_item(item))
-            for hit in hits
-            if (item := found.get((self._challenges, _key_text(counter_key(hit))))) is not None
+            hits_counted(item) for hit in hits if (item := found.get(self._challenges, counter_key(hit))) is not None
         )
         return LoginStanding(
-            account=account_from(from_item(account)) if account else None,
-            contact=contact_record(from_item(record)) if record else None,
-            letter_id=from_item(ledger).get("active") if ledger else None,
+            account=account_from(account) if account else None,
+            contact=contact_record(record) if record else None,
+            letter_id=ledger.get("active") if ledger else None,
             counts=counts,
         )
-
-    def _get(self, wanted: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The items that exist, by table and key. Keys DynamoDB leaves unprocessed (over its capacity
-        for the moment) are asked for again after a pause that doubles, and then it is an error."""
-        request: dict[str, Any] = {}
-        for table, key in wanted:
-            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for attempt in range(self._tries):
-            response = self._client.batch_get_item(RequestItems=request)
-            for table, items in response.get("Responses", {}).items():
-                for item in items:
-                    key = {name: item[name] for name in ("pk", "sk") if name in item}
-                    found[(table, _key_text(key))] = dict(item)
-            request = dict(response.get("UnprocessedKeys") or {})
-            if not request:
-                return found
-            time.sleep(0.025 * 2**attempt)
-        raise StillUnprocessed("the login's read")
-
-
-def _key_text(key: Mapping[str, Any]) -> str:
-    """A key's attributes as text, to find an item of a batch by the key it was asked for."""
-    return "|".join(f"{name}={next(iter(value.values()))}" for name, value in sorted(key.items()))

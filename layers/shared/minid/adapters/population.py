@@ -25,7 +25,7 @@ class DynamoDbPopulationRegister:
 
     def find(self, person: PersonKey) -> Person | None:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person})).get("Item")
-        return _person(from_item(item)) if item else None
+        return person_from(from_item(item)) if item else None
 
     def put_many(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
         """Write persons (a register import or a synthetic seed); returns how many were written."""
@@ -69,7 +69,7 @@ def _values(person: Person) -> dict[str, Any]:
     }
 
 
-def _person(values: dict[str, Any]) -> Person:
+def person_from(values: dict[str, Any]) -> Person:
     address = values.get("address")
     abroad = values.get("address_abroad")
     deceased_on = values.get("deceased_on")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from minid.domain.accounts import Users
-from minid.domain.contacts import ContactRecord, ContactRegister
-from minid.domain.errors import AuthenticationFailed
+from minid.domain.accounts import UserAccount
+from minid.domain.contacts import ContactRecord
 from minid.domain.events import EventPage, SecurityEventLog
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.login import SecondFactor
-from minid.domain.population import PopulationRegister
+from minid.domain.population import Person
 from minid.domain.sessions import Session, Sessions
 
 EVENTS_PER_PAGE = 20
@@ -27,41 +29,45 @@ class Profile:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileStanding:
+    """What the profile reads in one call besides the account: the person in the population register,
+    their contact record, and the id of their active letter."""
+
+    person: Person | None
+    contact: ContactRecord | None
+    letter_id: str | None
+
+
+class ProfileReads(Protocol):
+    def read(self, person: PersonKey) -> ProfileStanding: ...
+
+
 class ProfileService:
     def __init__(
-        self,
-        *,
-        sessions: Sessions,
-        users: Users,
-        population: PopulationRegister,
-        contacts: ContactRegister,
-        letters: PinLetters,
-        events: SecurityEventLog,
+        self, *, sessions: Sessions, reads: ProfileReads, letters: PinLetters, events: SecurityEventLog
     ) -> None:
         self._sessions = sessions
-        self._users = users
-        self._population = population
-        self._contacts = contacts
+        self._reads = reads
         self._letters = letters
         self._events = events
 
-    def me(self, session: Session) -> Profile:
-        account = self._users.find(session.person)
-        if account is None:
-            raise AuthenticationFailed()
-        person = self._population.find(session.person)
-        contact = self._contacts.find(session.person)
-        letter = self._letters.active_letter(session.person)
+    def me(self, session: Session, account: UserAccount) -> Profile:
+        """The profile of the session's person, whose account was read to authenticate the session."""
+        standing = self._reads.read(session.person)
+        letter = self._letters.get(standing.letter_id) if standing.letter_id else None
+        posted = letter is not None and letter.status is LetterStatus.DISPATCHED
+        contact = standing.contact
         factors = []
         if contact is not None and contact.mobile and contact.mobile_verified_at:
             factors.append(SecondFactor.SMS)
         if account.has_totp:
             factors.append(SecondFactor.TOTP)
-        if letter is not None and len(letter.used) < len(letter.code_hashes):
+        if letter is not None and posted and len(letter.used) < len(letter.code_hashes):
             factors.append(SecondFactor.PIN)
         return Profile(
             identity_number=self._sessions.identity_number(session),
-            name=person.name if person else "",
+            name=standing.person.name if standing.person else "",
             contact=contact,
             second_factors=tuple(factors),
             password_changed_at=account.password_changed_at,

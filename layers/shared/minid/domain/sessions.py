@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.accounts import Users
+from minid.domain.accounts import UserAccount, Users
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.random import RandomSource
@@ -119,6 +119,10 @@ class Sessions:
 
     def authenticate(self, token: str | None) -> Session:
         """The live session of a bearer token, or Unauthenticated. Using it keeps it alive."""
+        return self.authenticated(token)[0]
+
+    def authenticated(self, token: str | None) -> tuple[Session, UserAccount]:
+        """The live session of a bearer token and its account as read to check it, or Unauthenticated."""
         now = self._clock.now()
         if not token or len(token) > 128:
             raise Unauthenticated()
@@ -131,7 +135,7 @@ class Sessions:
             raise Unauthenticated()
         if now - session.last_seen_at >= TOUCH_AFTER:
             self._store.touch(session.key, now)
-        return session
+        return session, account
 
     def identity_number(self, session: Session) -> str:
         return self._sealer.open(session.identity_sealed, purpose="session", owner=session.person)
