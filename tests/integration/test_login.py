@@ -387,6 +387,7 @@ def test_a_resend_goes_to_the_number_the_code_went_to_while_it_is_still_verified
     back_date(driver, key)
     refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
     assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    assert "Log in again" in body(refused)["detail"]
     assert (len(driver.local.outbox.sms()), codes_counted(driver, user)) == (sent + 1, counted + 1)
     again = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
     assert again["resends"]["N"] == "1"

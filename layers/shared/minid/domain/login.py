@@ -454,7 +454,7 @@ class LoginService:
         if written is Resend.LIMIT_FULL:
             raise hit.refused(now)
         if written is Resend.MOBILE_CHANGED:
-            raise Conflict(NO_MOBILE)
+            raise Conflict("The mobile number the code went to is no longer registered and verified. Log in again.")
         if written is Resend.ATTEMPT_CHANGED:
             self._resend_policy.check(attempt.resends + 1, now, now)  # another resend went out just now
             raise AuthenticationFailed("The login has ended. Log in again.")
