@@ -60,3 +60,12 @@ def test_ones_own_profile_is_read_in_four_calls(journey: tuple[dict[str, dict[st
     register, the letter ledger), the letter."""
     rows, _ = journey
     assert rows["GET /v1/me"]["calls"] <= 4, rows["GET /v1/me"]["operations"]
+
+
+def test_the_recipients_check_reads_once_and_writes_once(journey: tuple[dict[str, dict[str, Any]], Any]) -> None:
+    """The letter; one batch (the population register, the contact register, the ledger); one transaction
+    (the outcome, the quota reserved, the event)."""
+    rows, _ = journey
+    assert rows["workflow task validate-recipient"]["calls"] <= 3, rows["workflow task validate-recipient"][
+        "operations"
+    ]

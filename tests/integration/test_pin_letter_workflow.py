@@ -17,6 +17,7 @@ from local.population_seed import Category
 from local.print_provider import read_printed_letter
 from minid.adapters.clock import SystemClock
 from minid.adapters.workflow import PrintTimeouts
+from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus, letter_address
@@ -225,6 +226,28 @@ def test_a_task_that_fails_once_succeeds_on_retry_with_one_set_of_codes(
     events = [e["type"] for e in driver.history(letter.letter_id)]
     assert events.count("ExecutionSucceeded") == 1
     wait_for(lambda: driver.local.outbox.snapshot()["sms"], lambda sms: len(sms) == 1)
+
+
+@pytest.mark.parametrize("changed", ["letter", "ledger"])
+def test_a_recipient_whose_letter_or_ledger_changed_while_checked_is_checked_again(
+    driver: LetterDriver, changed: str
+) -> None:
+    """The check's write holds only with the letter and the ledger as read: when either changed meanwhile,
+    it reads again and writes once (one reservation, one event)."""
+    person = driver.person(Category.ADULT)
+    reasons = (
+        ("ConditionalCheckFailed", "None", "None") if changed == "letter" else ("None", "TransactionConflict", "None")
+    )
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
+        letter, _ = posted(driver, person.identity_number)
+        assert [fault[1] for fault in faults.injected] == ["TransactWriteItems"]
+    assert letter.status is LetterStatus.DISPATCHED
+    events = security_events(driver).page(driver.key(person.identity_number), None, 20).events
+    assert [e.type for e in events].count(SecurityEventType.PIN_LETTER_ORDERED) == 1
+    table, key = driver.local.stack.refs["PinLettersTable"], f"person#{driver.key(person.identity_number)}"
+    ledger = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": key}, "sk": {"S": "letters"}})["Item"]
+    assert list(ledger["orders"]["M"]) == [letter.letter_id]
 
 
 def test_every_task_is_idempotent(driver: LetterDriver) -> None:

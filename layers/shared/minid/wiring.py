@@ -163,12 +163,12 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
 
 def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
     from minid.adapters.clock import SystemClock
-    from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.print_documents import S3PrintDocuments
     from minid.adapters.random import SystemRandom
+    from minid.adapters.recipients import DynamoDbRecipients
     from minid.domain.letters.workflow import LetterWorkflowTasks
     from minid.settings import LetterWorkflowSettings
 
@@ -178,8 +178,14 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
     random = SystemRandom()
     return LetterWorkflowTasks(
         letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
+        recipients=DynamoDbRecipients(
+            dynamodb,
+            population_table=settings.population_register_table,
+            contacts_table=settings.contact_register_table,
+            letters_table=settings.pin_letters_table,
+            events_table=settings.security_events_table,
+        ),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
-        contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
         documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
         notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),

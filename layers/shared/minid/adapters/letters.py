@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
 from minid.domain.contacts import Language
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStatus, PinLetter, PrintDocument, QuotaPolicy, RecipientOutcome
+from minid.domain.letters.model import LetterStatus, PinLetter, PrintDocument, RecipientOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,7 +34,7 @@ _LETTER_SK = "letter"
 _LEDGER_SK = "letters"
 
 
-def _letter_key(letter_id: str) -> dict[str, Any]:
+def letter_key(letter_id: str) -> dict[str, Any]:
     return to_item({"pk": f"letter#{letter_id}", "sk": _LETTER_SK})
 
 
@@ -70,7 +70,7 @@ class DynamoDbPinLetters:
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=_letter_key(letter_id),
+                Key=letter_key(letter_id),
                 ConditionExpression="#status = :ordered",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item({":ordered": LetterStatus.ORDERED.value}),
@@ -80,7 +80,7 @@ class DynamoDbPinLetters:
                 raise
 
     def get(self, letter_id: str) -> PinLetter | None:
-        item = self._client.get_item(TableName=self._table, Key=_letter_key(letter_id), ConsistentRead=True).get("Item")
+        item = self._client.get_item(TableName=self._table, Key=letter_key(letter_id), ConsistentRead=True).get("Item")
         return _letter(from_item(item)) if item else None
 
     def active_letter(self, person: PersonKey) -> PinLetter | None:
@@ -93,7 +93,7 @@ class DynamoDbPinLetters:
     def record_pin_failure(self, letter_id: str) -> int:
         response = self._client.update_item(
             TableName=self._table,
-            Key=_letter_key(letter_id),
+            Key=letter_key(letter_id),
             UpdateExpression="ADD pin_failures :one",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_item({":one": 1}),
@@ -115,67 +115,16 @@ class DynamoDbPinLetters:
         return letters
 
     # ------------------------------------------------------------------ the quota
-    def reserve_quota(self, person: PersonKey, letter_id: str, now: datetime, policy: QuotaPolicy) -> bool:
-        for _ in range(_OPTIMISTIC_ATTEMPTS):
-            item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
-            values = from_item(item) if item else {}
-            orders = {k: datetime.fromisoformat(v) for k, v in values.get("orders", {}).items()}
-            if letter_id in orders:
-                return True
-            if not policy.allows(orders.values(), now):
-                return False
-            recent = policy.recent(orders, now) | {letter_id: now}
-            version = int(values.get("version", 0))
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=ledger_key(person),
-                    UpdateExpression="SET orders = :orders, version = :next",
-                    ConditionExpression="attribute_not_exists(pk) OR version = :version",
-                    ExpressionAttributeValues=to_item(
-                        {
-                            ":orders": {k: iso(v) for k, v in recent.items()},
-                            ":version": version,
-                            ":next": version + 1,
-                        }
-                    ),
-                )
-                return True
-            except ClientError as error:
-                if not conditional_check_failed(error):
-                    raise
-        raise RuntimeError("the quota ledger changed under every attempt")
-
     def release_quota(self, person: PersonKey, letter_id: str) -> None:
         self._client.update_item(
             TableName=self._table,
             Key=ledger_key(person),
-            UpdateExpression="REMOVE orders.#letter",
+            UpdateExpression="REMOVE orders.#letter ADD version :one",  # a reservation read before writes again
             ExpressionAttributeNames={"#letter": letter_id},
+            ExpressionAttributeValues=to_item({":one": 1}),
         )
 
     # ------------------------------------------------------------------ the workflow's steps
-    def record_outcome(self, letter: PinLetter, outcome: RecipientOutcome, language: Language) -> None:
-        values: dict[str, Any] = {":outcome": outcome.value, ":language": language.value}
-        if outcome is RecipientOutcome.ACCEPTED:
-            expression = "SET outcome = :outcome, #language = :language REMOVE expires_at"
-        else:
-            expression = "SET outcome = :outcome, #language = :language, expires_at = :expires"
-            values[":expires"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
-        self._update_letter(letter.letter_id, expression, values, names={"#language": "language"})
-        if outcome is not RecipientOutcome.ACCEPTED:
-            try:  # a letter blocked before it was checked stays blocked
-                self._update_letter(
-                    letter.letter_id,
-                    "SET #status = :refused",
-                    {":refused": LetterStatus.REFUSED.value, ":ordered": LetterStatus.ORDERED.value},
-                    condition="#status = :ordered",
-                    names={"#status": "status"},
-                )
-            except ClientError as error:
-                if not conditional_check_failed(error):
-                    raise
-
     def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:
         try:
             self._update_letter(
@@ -218,7 +167,7 @@ class DynamoDbPinLetters:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _letter_key(letter.letter_id),
+                    "Key": letter_key(letter.letter_id),
                     "UpdateExpression": "SET #status = :dispatched, dispatched_at = :at",
                     "ConditionExpression": "#status = :printing",
                     "ExpressionAttributeNames": names,
@@ -244,7 +193,7 @@ class DynamoDbPinLetters:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _letter_key(older),
+                    "Key": letter_key(older),
                     "UpdateExpression": "SET #status = :superseded, superseded_at = :at",
                     "ConditionExpression": "#status = :dispatched",
                     "ExpressionAttributeNames": names,
@@ -286,7 +235,7 @@ class DynamoDbPinLetters:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _letter_key(letter_id),
+                    "Key": letter_key(letter_id),
                     "UpdateExpression": "SET #status = :blocked, blocked_at = :at",
                     "ConditionExpression": "#status IN (:s0, :s1, :s2)",
                     "ExpressionAttributeNames": {"#status": "status"},
@@ -321,7 +270,7 @@ class DynamoDbPinLetters:
     ) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _letter_key(letter_id),
+            "Key": letter_key(letter_id),
             "UpdateExpression": expression,
             "ExpressionAttributeValues": to_item(values),
         }
@@ -338,7 +287,7 @@ def pin_codes_used(table: str, letter_id: str, indices: Sequence[int], at: datet
     names = {f"#i{n}": str(index) for n, index in enumerate(indices)}
     return {
         "TableName": table,
-        "Key": _letter_key(letter_id),
+        "Key": letter_key(letter_id),
         "UpdateExpression": "SET " + ", ".join(f"used.{name} = :at" for name in names),
         "ConditionExpression": "#status = :dispatched AND "
         + " AND ".join(f"attribute_not_exists(used.{name})" for name in names),

@@ -9,8 +9,45 @@ from enum import StrEnum
 from typing import Protocol
 
 from minid.domain.contacts import Language
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import PinLetter, PrintDocument, QuotaPolicy, RecipientOutcome
+from minid.domain.letters.model import PinLetter, PrintDocument, RecipientOutcome
+from minid.domain.population import Person
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientStanding:
+    """What the recipient's check reads in one call: the person in the population register, the language
+    of their contact record (bokmål without one), and their ledger's recent orders and version."""
+
+    person: Person | None
+    language: Language
+    orders: Mapping[str, datetime]
+    ledger_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReservation:
+    """The ledger's orders with the letter's among them, to be written over the version read."""
+
+    orders: Mapping[str, datetime]
+    version: int
+
+
+class Recipients(Protocol):
+    def read(self, person: PersonKey) -> RecipientStanding: ...
+
+    def settle(
+        self,
+        letter: PinLetter,
+        outcome: RecipientOutcome,
+        language: Language,
+        reservation: QuotaReservation | None,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        """At once: the outcome on the letter as read (a refused one's status too, unless it was blocked),
+        the quota reserved in the ledger as read, the events. False, writing nothing, when either changed."""
+        ...
 
 
 class PinLetters(Protocol):
@@ -34,14 +71,7 @@ class PinLetters(Protocol):
         """Every letter and order of the person, newest first."""
         ...
 
-    def reserve_quota(self, person: PersonKey, letter_id: str, now: datetime, policy: QuotaPolicy) -> bool:
-        """Count this letter against the person's quota if the policy allows it, atomically.
-        Reserving the same letter again is allowed and changes nothing."""
-        ...
-
     def release_quota(self, person: PersonKey, letter_id: str) -> None: ...
-
-    def record_outcome(self, letter: PinLetter, outcome: RecipientOutcome, language: Language) -> None: ...
 
     def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:
         """Give an accepted order its codes and document, once; False when it may no longer have them."""

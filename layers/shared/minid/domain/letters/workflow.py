@@ -7,7 +7,7 @@ retry, it finds what the earlier run did and completes it, and never makes a sec
 
 from __future__ import annotations
 
-from minid.domain.contacts import ContactRegister, Language
+from minid.domain.contacts import Language
 from minid.domain.errors import NotFound
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import Keyer
@@ -22,13 +22,14 @@ from minid.domain.letters.model import (
     letter_address,
     recipient_ineligibility,
 )
-from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter
+from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter, QuotaReservation, Recipients
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.time import Clock, date_in_norway, today_in_norway
 
 NORWAY_COUNTRY_CODE = "NO"
+SETTLE_ATTEMPTS = 10  # checks of a recipient, each after the letter or the ledger changed under the last
 
 
 class LetterWorkflowTasks:
@@ -36,8 +37,8 @@ class LetterWorkflowTasks:
         self,
         *,
         letters: PinLetters,
+        recipients: Recipients,
         population: PopulationRegister,
-        contacts: ContactRegister,
         documents: PrintDocuments,
         notices: NoticeQueue,
         events: SecurityEventLog,
@@ -47,8 +48,8 @@ class LetterWorkflowTasks:
         quota: QuotaPolicy | None = None,
     ) -> None:
         self._letters = letters
+        self._recipients = recipients
         self._population = population
-        self._contacts = contacts
         self._documents = documents
         self._notices = notices
         self._events = events
@@ -64,27 +65,34 @@ class LetterWorkflowTasks:
         return letter
 
     def validate_recipient(self, letter_id: str) -> RecipientOutcome:
-        """Alive, an address to send to, old enough, and within the quota."""
-        letter = self._letter(letter_id)
-        if letter.outcome is not None:
-            return letter.outcome
-        person = self._population.find(letter.person)
-        now = self._clock.now()
-        if person is None or recipient_ineligibility(person, today_in_norway(self._clock)) is not None:
-            outcome = RecipientOutcome.INELIGIBLE
-        elif not self._letters.reserve_quota(letter.person, letter_id, now, self._quota):
-            outcome = RecipientOutcome.QUOTA
-        else:
-            outcome = RecipientOutcome.ACCEPTED
-        contact = self._contacts.find(letter.person)
-        self._letters.record_outcome(letter, outcome, contact.language if contact else Language.BOKMAL)
-        event = {
-            RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
-            RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
-        }.get(outcome)
-        if event is not None:
-            self._events.record(letter.person, SecurityEvent(event, letter.ordered_at, letter_id))
-        return outcome
+        """Alive, an address to send to, old enough, and within the quota: the outcome, the quota
+        reserved and the event written at once, with the letter and the ledger as read."""
+        for _ in range(SETTLE_ATTEMPTS):
+            letter = self._letter(letter_id)
+            if letter.outcome is not None:
+                return letter.outcome
+            standing = self._recipients.read(letter.person)
+            now = self._clock.now()
+            reservation = None
+            person, today = standing.person, today_in_norway(self._clock)
+            if person is None or recipient_ineligibility(person, today) is not None:
+                outcome = RecipientOutcome.INELIGIBLE
+            elif letter_id in standing.orders:  # reserved by a run from before the outcome was written with it
+                outcome = RecipientOutcome.ACCEPTED
+            elif not self._quota.allows(standing.orders.values(), now):
+                outcome = RecipientOutcome.QUOTA
+            else:
+                outcome = RecipientOutcome.ACCEPTED
+                orders = self._quota.recent(standing.orders, now) | {letter_id: now}
+                reservation = QuotaReservation(orders, standing.ledger_version)
+            kind = {
+                RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
+                RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
+            }.get(outcome)
+            events = [SecurityEvent(kind, letter.ordered_at, letter_id)] if kind is not None else []
+            if self._recipients.settle(letter, outcome, standing.language, reservation, events):
+                return outcome
+        raise RuntimeError("the letter or the person's ledger changed under every attempt")
 
     def prepare_letter(self, letter_id: str) -> PrintDocument | None:
         """Generate the codes and the print document; None when the letter is no longer to be sent."""

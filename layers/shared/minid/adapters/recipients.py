@@ -1,0 +1,100 @@
+"""The PIN-letter workflow's check of the recipient on DynamoDB: what it reads in one BatchGetItem (the
+population register, the contact register, the person's letter ledger), and what it writes in one
+transaction (the letter's outcome, the quota reserved in the ledger, the events)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item
+from minid.adapters.events import recorded_with
+from minid.adapters.letters import REFUSED_ORDER_KEPT_FOR, ledger_key, letter_key
+from minid.adapters.population import person_from
+from minid.domain.contacts import Language
+from minid.domain.events import SecurityEvent
+from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus, PinLetter, RecipientOutcome
+from minid.domain.letters.ports import QuotaReservation, RecipientStanding
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoDbRecipients:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        population_table: str,
+        contacts_table: str,
+        letters_table: str,
+        events_table: str,
+    ) -> None:
+        self._client = client
+        self._population = population_table
+        self._contacts = contacts_table
+        self._letters = letters_table
+        self._events = events_table
+
+    def read(self, person: PersonKey) -> RecipientStanding:
+        key, ledger = to_item({"pk": person}), ledger_key(person)
+        found = batch_get(self._client, [(self._population, key), (self._contacts, key), (self._letters, ledger)])
+        registered, record = found.get(self._population, key), found.get(self._contacts, key)
+        entries = found.get(self._letters, ledger) or {}
+        return RecipientStanding(
+            person=person_from(registered) if registered else None,
+            language=Language(record.get("language", Language.BOKMAL.value)) if record else Language.BOKMAL,
+            orders={k: datetime.fromisoformat(v) for k, v in entries.get("orders", {}).items()},
+            ledger_version=int(entries.get("version", 0)),
+        )
+
+    def settle(
+        self,
+        letter: PinLetter,
+        outcome: RecipientOutcome,
+        language: Language,
+        reservation: QuotaReservation | None,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        values: dict[str, Any] = {":outcome": outcome.value, ":language": language.value, ":seen": letter.status.value}
+        names = {"#language": "language", "#status": "status"}
+        if outcome is RecipientOutcome.ACCEPTED:
+            expression = "SET outcome = :outcome, #language = :language REMOVE expires_at"
+        else:
+            expression = "SET outcome = :outcome, #language = :language, expires_at = :expires"
+            values[":expires"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
+            if letter.status is LetterStatus.ORDERED:  # a letter blocked before it was checked stays blocked
+                expression = expression.replace("SET ", "SET #status = :refused, ", 1)
+                values[":refused"] = LetterStatus.REFUSED.value
+        outcome_written = {
+            "TableName": self._letters,
+            "Key": letter_key(letter.letter_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk) AND #status = :seen AND attribute_not_exists(outcome)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        items: list[dict[str, Any]] = [{"Update": outcome_written}]
+        if reservation is not None:
+            as_read = "version = :version" if reservation.version else "attribute_not_exists(version)"
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._letters,
+                        "Key": ledger_key(letter.person),
+                        "UpdateExpression": "SET orders = :orders, version = :next",
+                        "ConditionExpression": as_read,
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":orders": {k: iso(v) for k, v in reservation.orders.items()},
+                                ":next": reservation.version + 1,
+                            }
+                            | ({":version": reservation.version} if reservation.version else {})
+                        ),
+                    }
+                }
+            )
+        items += recorded_with(self._events, letter.person, events)
+        return cancellation_reasons(self._client, items) is None
