@@ -69,3 +69,11 @@ def test_the_recipients_check_reads_once_and_writes_once(journey: tuple[dict[str
     assert rows["workflow task validate-recipient"]["calls"] <= 3, rows["workflow task validate-recipient"][
         "operations"
     ]
+
+
+def test_a_contact_is_verified_in_five_calls(journey: tuple[dict[str, dict[str, Any]], Any]) -> None:
+    """The session and the account (to authenticate), the try counted with the change read, the record,
+    one transaction (the register, the change settled, the event)."""
+    rows, _ = journey
+    row = rows["POST /v1/me/contact/verify"]
+    assert row["calls"] <= 5, row["operations"]

@@ -98,6 +98,47 @@ def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
     assert (nothing.status, body(nothing)["type"]) == (409, "/problems/conflict")
 
 
+def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> None:
+    """The register, the settled change and the event go in one transaction: when the change was replaced
+    between the code's check and the write, nothing of it is written."""
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    code = code_in(sms_to(driver, "+4798765432"))
+    verify = {"channel": "mobile", "code": code}
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="TransactionCanceledException",
+            status=400,
+            reasons=("None", "ConditionalCheckFailed", "None"),
+        )
+        replaced = user.call("POST", "/v1/me/contact/verify", verify, token)
+        assert [fault[1] for fault in faults.injected] == ["TransactWriteItems"]
+    assert (replaced.status, body(replaced)["type"]) == (409, "/problems/conflict")
+    assert body(user.call("GET", "/v1/me/contact", token=token))["mobile"] == "+4791234567"
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert "contact-changed" not in kinds
+    assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200  # the change is still there
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert kinds.count("contact-changed") == 1
+
+
+def test_a_code_for_a_channel_that_waits_for_none_costs_no_try(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    right = code_in(sms_to(driver, "+4798765432"))
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        answer = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": wrong}, token)
+        assert (answer.status, body(answer)["type"]) == (409, "/problems/conflict")
+    for _ in range(2):
+        assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": wrong}, token).status == 401
+    assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": right}, token).status == 200
+
+
 def test_an_expired_code_does_not_change_anything(driver: LetterDriver) -> None:
     user = enrolled(driver)
     clock = MovableClock()

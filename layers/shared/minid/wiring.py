@@ -440,7 +440,12 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
     return ContactServices(
         contacts=ContactService(
             register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
-            changes=DynamoDbContactChanges(dynamodb, settings.challenges_table),
+            changes=DynamoDbContactChanges(
+                dynamodb,
+                settings.challenges_table,
+                contacts_table=settings.contact_register_table,
+                events_table=settings.security_events_table,
+            ),
             sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
             email=SesEmailSender(client("sesv2"), settings.email_sender),
             notices=_notices(settings),

@@ -1,21 +1,27 @@
 """Pending contact changes on DynamoDB (the challenges table, pk `contact-change#<person>`, gone after
-their TTL).
+their TTL), and the transaction that makes a verified one the register's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from minid.adapters.challenges import Challenges
-from minid.adapters.dynamodb import from_item, iso, to_item
+from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
+from minid.adapters.events import recorded_with
 from minid.domain.contact_changes import PendingChange
+from minid.domain.contacts import ContactRecord
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel
 
 if TYPE_CHECKING:
-    pass
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# The register's attributes a verified channel sets: its value and when it was verified.
+_VERIFIED = {Channel.SMS: ("mobile", "mobile_verified_at"), Channel.EMAIL: ("email", "email_verified_at")}
 
 
 class DynamoDbContactChanges(Challenges):
@@ -23,6 +29,11 @@ class DynamoDbContactChanges(Challenges):
 
     prefix = "contact-change"
     pending = "pending"
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, contacts_table: str, events_table: str) -> None:
+        super().__init__(client, table_name)
+        self._contacts = contacts_table
+        self._events = events_table
 
     def replace(self, change: PendingChange) -> None:
         item = {
@@ -39,29 +50,46 @@ class DynamoDbContactChanges(Challenges):
         self._client.put_item(TableName=self._table, Item=to_item(item))
 
     def get(self, person: PersonKey) -> PendingChange | None:
-        values = self._get(person)
-        if values is None or not values.get("values"):
-            return None
-        return PendingChange(
-            person=PersonKey(values["person"]),
-            values={Channel(k): v for k, v in values["values"].items()},
-            code_hashes={Channel(k): v for k, v in values.get("codes", {}).items()},
-            sent_at=datetime.fromisoformat(values["sent_at"]),
-            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
-            tries=int(values.get("tries", 0)),
-            resends=int(values.get("resends", 0)),
-        )
+        return _change(self._get(person))
 
-    def settle(self, person: PersonKey, channel: Channel) -> None:
-        response = self._client.update_item(
-            TableName=self._table,
-            Key=self._key(person),
-            UpdateExpression="REMOVE #values.#channel, codes.#channel",
-            ExpressionAttributeNames={"#values": "values", "#channel": channel.value},
-            ReturnValues="ALL_NEW",
-        )
-        if not from_item(response.get("Attributes", {})).get("values"):
-            self._client.delete_item(TableName=self._table, Key=self._key(person))
+    def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
+        return _change(self._counted_try(person, limit, now))
+
+    def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
+        value_name, at_name = _VERIFIED[channel]
+        value, at = change.values[channel], record.updated_at  # verified now, as the record is updated
+        register = {
+            "TableName": self._contacts,
+            "Key": to_item({"pk": change.person}),
+            "UpdateExpression": (
+                "SET #value = :value, #at = :at, updated_at = :updated, confirmed_at = :confirmed, review_on = :review"
+            ),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#value": value_name, "#at": at_name},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":value": value,
+                    ":at": iso(at),
+                    ":updated": iso(record.updated_at),
+                    ":confirmed": iso(record.confirmed_at or record.updated_at),
+                    ":review": record.review_on().isoformat(),
+                }
+            ),
+        }
+        # the change as read: this channel's value still pending (a newer change replaces the item)
+        as_read = {
+            "TableName": self._table,
+            "Key": self._key(change.person),
+            "ConditionExpression": "#values.#channel = :value AND codes.#channel = :code",
+            "ExpressionAttributeNames": {"#values": "values", "#channel": channel.value},
+            "ExpressionAttributeValues": to_item({":value": value, ":code": change.code_hashes[channel]}),
+        }
+        if set(change.values) == {channel}:
+            settled: dict[str, Any] = {"Delete": as_read}
+        else:
+            settled = {"Update": as_read | {"UpdateExpression": "REMOVE #values.#channel, codes.#channel"}}
+        items = [{"Update": register}, settled, *recorded_with(self._events, change.person, [event])]
+        return cancellation_reasons(self._client, items) is None
 
     def record_resend(
         self, person: PersonKey, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
@@ -77,3 +105,17 @@ class DynamoDbContactChanges(Challenges):
             },
             "resends = :before",
         )
+
+
+def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
+    if values is None or not values.get("values"):
+        return None
+    return PendingChange(
+        person=PersonKey(values["person"]),
+        values={Channel(k): v for k, v in values["values"].items()},
+        code_hashes={Channel(k): v for k, v in values.get("codes", {}).items()},
+        sent_at=datetime.fromisoformat(values["sent_at"]),
+        expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+        tries=int(values.get("tries", 0)),
+        resends=int(values.get("resends", 0)),
+    )

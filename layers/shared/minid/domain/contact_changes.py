@@ -42,6 +42,7 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
+NOT_WAITING = "No change of this contact is waiting for a code. Change it first."
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,17 @@ class PendingChanges(Protocol):
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
 
-    def reserve_try(self, person: PersonKey, limit: int, now: datetime) -> bool: ...
+    def refund_try(self, person: PersonKey) -> None: ...
 
-    def settle(self, person: PersonKey, channel: Channel) -> None:
-        """The channel is verified: it is no longer pending (the change goes when nothing is)."""
+    def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
+        """Count a try, atomically, if fewer than `limit` are counted and the change is open: the change
+        with the try counted, or None (no such change, it has expired, or its tries are used up)."""
+        ...
+
+    def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
+        """At once: the channel's new value in the register (`record`, as verified), the channel no longer
+        pending (the change gone when nothing is), the event. False, writing nothing, when the change is
+        no longer the one read (replaced meanwhile) or the register has no record."""
         ...
 
     def record_resend(
@@ -173,11 +181,15 @@ class ContactService:
 
     def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
         now = self._clock.now()
-        pending = self._changes.get(session.person)
-        if pending is None or channel not in pending.values or now >= pending.expires_at:
-            raise Conflict("No change of this contact is waiting for a code. Change it first.")
-        if not self._changes.reserve_try(session.person, MAX_CODE_TRIES, now):
-            raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
+        pending = self._changes.claim_try(session.person, MAX_CODE_TRIES, now)  # the try counted, the change read
+        if pending is None:
+            waiting = self._changes.get(session.person)  # only to tell why
+            if waiting is not None and channel in waiting.values and now < waiting.expires_at:
+                raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
+            raise Conflict(NOT_WAITING)
+        if channel not in pending.values:
+            self._changes.refund_try(session.person)  # no code of this channel was tried
+            raise Conflict(NOT_WAITING)
         if not self._keyer.matches(
             pending.code_hashes.get(channel, ""), self._code_hash(session.person, channel, code)
         ):
@@ -188,9 +200,11 @@ class ContactService:
             updated = replace(record, mobile=value, mobile_verified_at=now, updated_at=now, confirmed_at=now)
         else:
             updated = replace(record, email=value, email_verified_at=now, updated_at=now, confirmed_at=now)
-        self._register.save(session.person, updated)
-        self._changes.settle(session.person, channel)
-        self._record(session.person, SecurityEventType.CONTACT_CHANGED, now, {"channel": CHANNEL_NAMES[channel]})
+        changed = SecurityEvent(
+            SecurityEventType.CONTACT_CHANGED, now, str(uuid.uuid4()), {"channel": CHANNEL_NAMES[channel]}
+        )
+        if not self._changes.verified(pending, channel, updated, changed):
+            raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated
 
     def resend(self, session: Session) -> tuple[Channel, ...]:
