@@ -7,6 +7,7 @@ failure count past the threshold, accept a TOTP step twice, or lose a lock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -108,15 +109,36 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     return {"Update": item | {"UpdateExpression": expression.strip()}}
 
 
+@dataclass(frozen=True, slots=True)
+class JudgementTables:
+    """Where a judged attempt writes: the account, the client's counters, the person's events."""
+
+    users: str
+    challenges: str
+    events: str
+
+
 def _zero_or_absent(attribute: str, value: str) -> str:
     return f"attribute_not_exists({attribute}) OR {attribute} = {value}"
 
 
 def judged_write(
-    client: DynamoDBClient, items: Sequence[dict[str, Any]], hits: Sequence[Hit], first_hit: int
+    client: DynamoDBClient,
+    *,
+    tables: JudgementTables,
+    person: PersonKey,
+    change: AccountChange | None,
+    events: Sequence[SecurityEvent],
+    hits: Sequence[Hit],
+    also: Sequence[dict[str, Any]] = (),
 ) -> Written:
-    """A judged attempt's transaction, whose hits' counts are the items from `first_hit` on: made; or
-    not, for a full limit (which) or for an account that is not as read (stale)."""
+    """A judged attempt's transaction: `also` (the attempt it begins), the account changed if it is as
+    read (`change`; None: not written or checked), the hits counted, the events recorded. Made; or not,
+    for a full limit (which) or for an account that is not as read (stale)."""
+    items = [*also, as_read(tables.users, change)] if change is not None else [*also]
+    first_hit = len(items)
+    items += [{"Update": counted(tables.challenges, hit)} for hit in hits]
+    items += recorded_with(tables.events, person, events)
     reasons = cancellation_reasons(client, items)
     if reasons is None:
         return MADE
@@ -192,11 +214,8 @@ class DynamoDbAccounts:
     ) -> Written:
         if self._events is None or self._challenges is None:
             raise RuntimeError("a judged attempt needs the security events and the challenges tables")
-        items = [as_read(self._table, change)] if change is not None else []
-        first_hit = len(items)
-        items += [{"Update": counted(self._challenges, hit)} for hit in hits]
-        items += recorded_with(self._events, person, events)
-        return judged_write(self._client, items, hits, first_hit)
+        tables = JudgementTables(self._table, self._challenges, self._events)
+        return judged_write(self._client, tables=tables, person=person, change=change, events=events, hits=hits)
 
     def release_attempt(self, person: PersonKey) -> None:
         self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")

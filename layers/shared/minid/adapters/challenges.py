@@ -41,8 +41,11 @@ class Challenges:
         )
         return from_item(item) if item else None
 
-    def _update(self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str) -> bool:
-        kwargs: dict[str, Any] = {
+    def _update_request(
+        self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str
+    ) -> dict[str, Any]:
+        """A conditional update of the challenge: alone (`_update`), or an item of a transaction."""
+        request: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(challenge_id),
             "UpdateExpression": expression,
@@ -50,9 +53,12 @@ class Challenges:
             "ExpressionAttributeValues": to_item(values),
         }
         if "#status" in expression + condition:
-            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+        return request
+
+    def _update(self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str) -> bool:
         try:
-            self._client.update_item(**kwargs)
+            self._client.update_item(**self._update_request(challenge_id, expression, values, condition))
         except ClientError as error:
             if conditional_check_failed(error):
                 return False

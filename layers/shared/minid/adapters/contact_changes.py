@@ -57,23 +57,17 @@ class DynamoDbContactChanges(Challenges):
 
     def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
         value_name, at_name = _VERIFIED[channel]
-        value, at = change.values[channel], record.updated_at  # verified now, as the record is updated
-        register = {
+        value = change.values[channel]
+        register = {  # verified, updated and confirmed at once: when the record was updated
             "TableName": self._contacts,
             "Key": to_item({"pk": change.person}),
             "UpdateExpression": (
-                "SET #value = :value, #at = :at, updated_at = :updated, confirmed_at = :confirmed, review_on = :review"
+                "SET #value = :value, #at = :now, updated_at = :now, confirmed_at = :now, review_on = :review"
             ),
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeNames": {"#value": value_name, "#at": at_name},
             "ExpressionAttributeValues": to_item(
-                {
-                    ":value": value,
-                    ":at": iso(at),
-                    ":updated": iso(record.updated_at),
-                    ":confirmed": iso(record.confirmed_at or record.updated_at),
-                    ":review": record.review_on().isoformat(),
-                }
+                {":value": value, ":now": iso(record.updated_at), ":review": record.review_on().isoformat()}
             ),
         }
         # the change as read: this channel's value still pending (a newer change replaces the item)

@@ -72,20 +72,13 @@ def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
 
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
     """Writes in one transaction: all of them, or (when a condition does not hold: False) none."""
-    return unheld_conditions(client, items) is None
-
-
-def unheld_conditions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> list[bool] | None:
-    """Writes in one transaction: None when all are made; when a condition did not hold, none is, and
-    for each item whether its condition was one that did not."""
     try:
         client.transact_write_items(TransactItems=list(items))  # type: ignore[arg-type]
     except ClientError as error:
         if conditional_check_failed(error):
-            reasons = error.response.get("CancellationReasons", [])
-            return [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+            return False
         raise
-    return None
+    return True
 
 
 # Why DynamoDB cancels a transaction whose writes are made only if what they read still holds: one of

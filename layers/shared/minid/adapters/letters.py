@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 BY_PERSON_INDEX = "ByPerson"
 NO_LETTER = "00000000-0000-4000-8000-000000000000"  # read in place of a letter that does not exist
 REFUSED_ORDER_KEPT_FOR = timedelta(days=30)
-_OPTIMISTIC_ATTEMPTS = 10
 _LETTER_SK = "letter"
 _LEDGER_SK = "letters"
 

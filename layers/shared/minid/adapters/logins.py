@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import account_from, as_read, judged_write
+from minid.adapters.accounts import JudgementTables, account_from, judged_write
 from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item, write_together
+from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item, update_if, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
@@ -67,10 +67,15 @@ class DynamoDbLoginAttempts(Challenges):
             "Item": to_item({"pk": f"{self.prefix}#{attempt.login_id}", **item}),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
-        items: list[dict[str, Any]] = [{"Put": stored}, as_read(self._users, change)]
-        items += [{"Update": counted(self._table, hit)} for hit in hits]
-        items += recorded_with(self._events, attempt.person, events)
-        return judged_write(self._client, items, hits, first_hit=2)
+        return judged_write(
+            self._client,
+            tables=JudgementTables(self._users, self._table, self._events),
+            person=attempt.person,
+            change=change,
+            events=events,
+            hits=hits,
+            also=[{"Put": stored}],
+        )
 
     def get(self, login_id: str) -> LoginAttempt | None:
         values = self._get(login_id)
@@ -81,23 +86,8 @@ class DynamoDbLoginAttempts(Challenges):
         return _login_attempt(values) if values is not None else None
 
     def resent(self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hit: Hit) -> Resend:
-        resent = {
-            "TableName": self._table,
-            "Key": self._key(attempt.login_id),
-            "UpdateExpression": "SET code_hash = :hash, codes_sent_at = :sent_at, resends = :after",
-            "ConditionExpression": "resends = :before AND #status = :pending AND expires_at > :now",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":hash": code_hash,
-                    ":sent_at": iso(sent_at),
-                    ":before": attempt.resends,
-                    ":after": attempt.resends + 1,
-                    ":pending": self.pending,
-                    ":now": int(sent_at.timestamp()),
-                }
-            ),
-        }
+        count = (attempt.resends, attempt.resends + 1)
+        resent = self._resend_update(attempt.login_id, code_hash, sent_at, count, unexpired=True)
         still_verified = {
             "TableName": self._contacts,
             "Key": to_item({"pk": attempt.person}),
@@ -118,18 +108,25 @@ class DynamoDbLoginAttempts(Challenges):
         raise Contended()  # another transaction on the contact record or the counter: for a retry
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
-        return self._update(
-            login_id,
-            "SET code_hash = :hash, codes_sent_at = :sent_at, resends = :after",
-            {
-                ":hash": code_hash,
-                ":sent_at": iso(sent_at),
-                ":before": resends[0],
-                ":after": resends[1],
-                ":pending": self.pending,
-            },
-            "resends = :before AND #status = :pending",
-        )
+        return update_if(self._client, self._resend_update(login_id, code_hash, sent_at, resends))
+
+    def _resend_update(
+        self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], unexpired: bool = False
+    ) -> dict[str, Any]:
+        """The code and when it was sent, if the attempt is pending with `resends[0]` resends (and, if
+        `unexpired`, not past its time at `sent_at`): then `resends[1]`."""
+        values = {
+            ":hash": code_hash,
+            ":sent_at": iso(sent_at),
+            ":before": resends[0],
+            ":after": resends[1],
+            ":pending": self.pending,
+        }
+        condition = "resends = :before AND #status = :pending"
+        if unexpired:
+            values[":now"], condition = int(sent_at.timestamp()), condition + " AND expires_at > :now"
+        expression = "SET code_hash = :hash, codes_sent_at = :sent_at, resends = :after"
+        return self._update_request(login_id, expression, values, condition)
 
 
 def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
-from minid.adapters.dynamodb import from_item, to_item
+from minid.adapters.contacts import contact_record
+from minid.adapters.dynamodb import batch_get, from_item, to_item
+from minid.adapters.letters import ledger_key
+from minid.domain.contacts import ContactRecord
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
@@ -16,6 +20,29 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 _BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecords:
+    """A person in the population register, their contact record and their letter ledger's values."""
+
+    person: Person | None
+    contact: ContactRecord | None
+    ledger: dict[str, Any]  # {} when there is none
+
+
+def person_records(
+    client: DynamoDBClient, person: PersonKey, *, population_table: str, contacts_table: str, letters_table: str
+) -> PersonRecords:
+    """The three in one BatchGetItem: what the profile and the letter workflow's check of the recipient read."""
+    key, ledger = to_item({"pk": person}), ledger_key(person)
+    found = batch_get(client, [(population_table, key), (contacts_table, key), (letters_table, ledger)])
+    registered, record = found.get(population_table, key), found.get(contacts_table, key)
+    return PersonRecords(
+        person=person_from(registered) if registered else None,
+        contact=contact_record(record) if record else None,
+        ledger=found.get(letters_table, ledger) or {},
+    )
 
 
 class DynamoDbPopulationRegister:

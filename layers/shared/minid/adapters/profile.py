@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, to_item
-from minid.adapters.letters import ledger_key
-from minid.adapters.population import person_from
+from minid.adapters.population import person_records
 from minid.domain.keys import PersonKey
 from minid.domain.profile import ProfileStanding
 
@@ -26,15 +23,11 @@ class DynamoDbProfileReads:
         self._letters = letters_table
 
     def read(self, person: PersonKey) -> ProfileStanding:
-        key, ledger = to_item({"pk": person}), ledger_key(person)
-        found = batch_get(self._client, [(self._population, key), (self._contacts, key), (self._letters, ledger)])
-        registered, record, active = (
-            found.get(self._population, key),
-            found.get(self._contacts, key),
-            found.get(self._letters, ledger),
+        found = person_records(
+            self._client,
+            person,
+            population_table=self._population,
+            contacts_table=self._contacts,
+            letters_table=self._letters,
         )
-        return ProfileStanding(
-            person=person_from(registered) if registered else None,
-            contact=contact_record(record) if record else None,
-            letter_id=active.get("active") if active else None,
-        )
+        return ProfileStanding(person=found.person, contact=found.contact, letter_id=found.ledger.get("active"))

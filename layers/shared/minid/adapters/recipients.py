@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item
+from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import REFUSED_ORDER_KEPT_FOR, ledger_key, letter_key
-from minid.adapters.population import person_from
+from minid.adapters.population import person_records
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -39,15 +39,18 @@ class DynamoDbRecipients:
         self._events = events_table
 
     def read(self, person: PersonKey) -> RecipientStanding:
-        key, ledger = to_item({"pk": person}), ledger_key(person)
-        found = batch_get(self._client, [(self._population, key), (self._contacts, key), (self._letters, ledger)])
-        registered, record = found.get(self._population, key), found.get(self._contacts, key)
-        entries = found.get(self._letters, ledger) or {}
+        found = person_records(
+            self._client,
+            person,
+            population_table=self._population,
+            contacts_table=self._contacts,
+            letters_table=self._letters,
+        )
         return RecipientStanding(
-            person=person_from(registered) if registered else None,
-            language=Language(record.get("language", Language.BOKMAL.value)) if record else Language.BOKMAL,
-            orders={k: datetime.fromisoformat(v) for k, v in entries.get("orders", {}).items()},
-            ledger_version=int(entries.get("version", 0)),
+            person=found.person,
+            language=found.contact.language if found.contact else Language.BOKMAL,
+            orders={k: datetime.fromisoformat(v) for k, v in found.ledger.get("orders", {}).items()},
+            ledger_version=int(found.ledger.get("version", 0)),
         )
 
     def settle(
