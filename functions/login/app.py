@@ -33,6 +33,7 @@ from minid.api.account import (
     TokenView,
     TotpEnrolmentView,
 )
+from minid.domain.accounts import UserAccount
 from minid.domain.login import SecondFactor
 from minid.domain.notices import Channel
 from minid.domain.random import UUID4_PATTERN
@@ -52,6 +53,11 @@ def services() -> wiring.LoginServices:
 
 def session() -> Session:
     return services().sessions.authenticate(bearer_token(app))
+
+
+def authenticated() -> tuple[Session, UserAccount]:
+    """The session and its account, as read to authenticate it."""
+    return services().sessions.authenticated(bearer_token(app))
 
 
 def no_content() -> Response[None]:
@@ -131,7 +137,7 @@ def logout() -> Response[None]:
     responses=responses(200, "The logged-in person", 401, 503),
 )
 def get_me() -> MeView:
-    profile = services().profile.me(*services().sessions.authenticated(bearer_token(app)))
+    profile = services().profile.me(*authenticated())
     now = datetime.now(UTC)
     return MeView(
         identity_number=profile.identity_number,
@@ -179,7 +185,7 @@ def change_password(change: PasswordChange) -> Response[None]:
     responses=responses(201, "Scan the URI (as a QR code) or type the secret into the app", 401, 503),
 )
 def add_totp() -> TotpEnrolmentView:
-    enrolment = services().credentials.begin_totp(session())
+    enrolment = services().credentials.begin_totp(*authenticated())
     return TotpEnrolmentView(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
@@ -192,7 +198,7 @@ def add_totp() -> TotpEnrolmentView:
     responses=responses(204, "The app is a second factor now", *BODY_PROBLEMS, 401, 409, 503),
 )
 def confirm_totp(request: CodeRequest) -> Response[None]:
-    services().credentials.confirm_totp(session(), request.code)
+    services().credentials.confirm_totp(*authenticated(), request.code)
     return no_content()
 
 
@@ -205,7 +211,7 @@ def confirm_totp(request: CodeRequest) -> Response[None]:
     responses=responses(204, "Removed", 401, 409, 503),
 )
 def remove_totp() -> Response[None]:
-    services().credentials.remove_totp(session())
+    services().credentials.remove_totp(*authenticated())
     return no_content()
 
 

@@ -14,10 +14,12 @@ import pytest
 
 from local.faults import injected_faults
 from minid import wiring
-from minid.adapters.contacts import DynamoDbContactRegister
+from minid.adapters.contact_changes import DynamoDbContactChanges
+from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.notices import SqsNoticeQueue
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
 from minid.domain.errors import Conflict
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.sessions import ReauthenticationRequired
 from tests.integration.letters import LetterDriver, wait_for
@@ -123,6 +125,42 @@ def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> 
     assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200  # the change is still there
     kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
     assert kinds.count("contact-changed") == 1
+
+
+def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None:
+    """A change writes the record as it was read, changed: if another request changed it in between (a
+    new mobile verified in another tab), it writes nothing (the route's 409), rather than the old number back."""
+    user = enrolled(driver, email="both@example.no")
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    person = driver.key(user.identity_number)
+    as_read = register(driver).find(person)
+    assert as_read is not None
+    verified = user.call(
+        "POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765432"))}, token
+    )
+    assert verified.status == 200  # meanwhile, in another tab
+
+    refs = driver.local.stack.refs
+    changes = DynamoDbContactChanges(
+        driver.dynamodb,
+        refs["ChallengesTable"],
+        contacts_table=refs["ContactRegisterTable"],
+        events_table=refs["SecurityEventsTable"],
+    )
+    removed = SecurityEvent(SecurityEventType.CONTACT_REMOVED, as_read.updated_at, "meanwhile", {"channel": "email"})
+    without_email = replace(as_read, email=None, email_verified_at=None)
+    assert not changes.apply(person, as_read, without_email, None, [removed])
+
+    contact = body(user.call("GET", "/v1/me/contact", token=token))
+    assert (contact["mobile"], contact["email"]) == ("+4798765432", "both@example.no")
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert "contact-removed" not in kinds
+    now_read = register(driver).find(person)
+    assert now_read is not None
+    assert changes.apply(person, now_read, replace(now_read, email=None, email_verified_at=None), None, [removed])
+    contact = body(user.call("GET", "/v1/me/contact", token=token))
+    assert (contact["mobile"], contact["email"]) == ("+4798765432", None)  # as read now: written
 
 
 def test_a_code_for_a_channel_that_waits_for_none_costs_no_try(driver: LetterDriver) -> None:
@@ -233,8 +271,10 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     record = contacts.find(person)
     assert record is not None
     old = replace(record, updated_at=record.updated_at - REMIND_AFTER, confirmed_at=None)
-    contacts.save(person, old)
-    contacts.save(person, replace(old, confirmed_at=record.updated_at))  # confirmed since
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    driver.dynamodb.put_item(TableName=table, Item=contact_item(person, old))
+    confirmed = replace(old, confirmed_at=record.updated_at)  # confirmed since
+    driver.dynamodb.put_item(TableName=table, Item=contact_item(person, confirmed))
     review = wiring.contact_review(os.environ, clock=MovableClock(record.updated_at))
     assert review.run() == (0, 0)
 

@@ -222,15 +222,18 @@ def change_the_password(driver: LetterDriver) -> Attempt:
 
 
 def change_the_mobile(driver: LetterDriver) -> Attempt:
-    user = enrolled(driver, mobile="91112231")
+    user = fresh_user(driver)
     token = user.login()
+    new_mobile = str(next(MOBILES))
 
     def done(_: HttpResponse) -> None:
-        code = user.enrolling.last_code_to("+4791112232")
+        told_once(driver, user.mobile or "", "blir endret")  # the old number, told once: not by a failed try
+        recorded_once(driver, user, "contact-change-requested")
+        code = user.enrolling.last_code_to(f"+47{new_mobile}")
         verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token=token)
-        assert body(verified)["mobile"] == "+4791112232"
+        assert body(verified)["mobile"] == f"+47{new_mobile}"
 
-    return Attempt(lambda: user.call("PUT", "/v1/me/contact", {"mobile": "91112232"}, token=token), done, (202,))
+    return Attempt(lambda: user.call("PUT", "/v1/me/contact", {"mobile": new_mobile}, token=token), done, (202,))
 
 
 def verify_the_new_mobile(driver: LetterDriver) -> Attempt:

@@ -275,7 +275,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbLoginReads
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
-    from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion
+    from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion, DynamoDbResetReads
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.profile import DynamoDbProfileReads
@@ -376,8 +376,14 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             clock=clock,
         ),
         resets=PasswordResetService(
-            accounts=accounts,
             resets=DynamoDbPasswordResets(dynamodb, settings.challenges_table),
+            reads=DynamoDbResetReads(
+                dynamodb,
+                users_table=settings.users_table,
+                contacts_table=settings.contact_register_table,
+                letters_table=settings.pin_letters_table,
+                population_table=settings.population_register_table,
+            ),
             completion=DynamoDbResetCompletion(
                 dynamodb,
                 users_table=settings.users_table,
@@ -386,8 +392,6 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 events_table=settings.security_events_table,
             ),
             letters=letters,
-            contacts=contacts,
-            population=population,
             passwords=passwords,
             hasher=hasher,
             sms=sms,
@@ -427,7 +431,6 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
     from minid.adapters.clock import SystemClock
     from minid.adapters.contact_changes import DynamoDbContactChanges
     from minid.adapters.contacts import DynamoDbContactRegister
-    from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.random import SystemRandom
     from minid.domain.contact_changes import ContactService
@@ -449,7 +452,6 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
             email=SesEmailSender(client("sesv2"), settings.email_sender),
             notices=_notices(settings),
-            events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
             keyer=keyer,
             random=SystemRandom(),
             clock=clock,

@@ -4,15 +4,16 @@ their TTL), and the transaction that makes a verified one the register's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.challenges import Challenges
+from minid.adapters.contacts import replaced_as_read
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
 from minid.adapters.events import recorded_with
 from minid.domain.contact_changes import PendingChange
-from minid.domain.contacts import ContactRecord
+from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel
@@ -35,19 +36,21 @@ class DynamoDbContactChanges(Challenges):
         self._contacts = contacts_table
         self._events = events_table
 
-    def replace(self, change: PendingChange) -> None:
-        item = {
-            "pk": f"{self.prefix}#{change.person}",
-            "person": change.person,
-            "values": {channel.value: value for channel, value in change.values.items()},
-            "codes": {channel.value: digest for channel, digest in change.code_hashes.items()},
-            "sent_at": iso(change.sent_at),
-            "expires_at": int(change.expires_at.timestamp()),
-            "status": self.pending,
-            "tries": 0,
-            "resends": 0,
-        }
-        self._client.put_item(TableName=self._table, Item=to_item(item))
+    def apply(
+        self,
+        person: PersonKey,
+        as_read: ContactRecord,
+        record: ContactRecord | None,
+        change: PendingChange | None,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        items: list[dict[str, Any]] = []
+        if record is not None:
+            items.append(replaced_as_read(self._contacts, person, as_read, record))
+        if change is not None:  # in place of any earlier change: its codes no longer hold
+            items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
+        items += recorded_with(self._events, person, events)
+        return cancellation_reasons(self._client, items) is None
 
     def get(self, person: PersonKey) -> PendingChange | None:
         return _change(self._get(person))
@@ -101,6 +104,23 @@ class DynamoDbContactChanges(Challenges):
         )
 
 
+def _item(change: PendingChange) -> dict[str, Any]:
+    return to_item(
+        {
+            "pk": f"{DynamoDbContactChanges.prefix}#{change.person}",
+            "person": change.person,
+            "values": {channel.value: value for channel, value in change.values.items()},
+            "codes": {channel.value: digest for channel, digest in change.code_hashes.items()},
+            "sent_at": iso(change.sent_at),
+            "expires_at": int(change.expires_at.timestamp()),
+            "status": DynamoDbContactChanges.pending,
+            "tries": 0,
+            "resends": 0,
+            "language": change.language.value if change.language else None,
+        }
+    )
+
+
 def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
     if values is None or not values.get("values"):
         return None
@@ -112,4 +132,5 @@ def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
         expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
         tries=int(values.get("tries", 0)),
         resends=int(values.get("resends", 0)),
+        language=Language(values["language"]) if values.get("language") else None,
     )

@@ -34,6 +34,43 @@ def contact_item(person: PersonKey, record: ContactRecord) -> dict[str, Any]:
     )
 
 
+_RECORD_FIELDS = (  # what a record is made of; not the review's schedule, which the review moves
+    "mobile",
+    "mobile_verified_at",
+    "email",
+    "email_verified_at",
+    "language",
+    "reserved",
+    "updated_at",
+    "confirmed_at",
+)
+
+
+def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, record: ContactRecord) -> dict[str, Any]:
+    """The register's item written as `record`, an item of a transaction that holds only while the item is
+    still the record `as_read`: a change made meanwhile (a contact verified in another tab) is not undone."""
+    before = contact_item(person, as_read)
+    conditions: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for number, name in enumerate(_RECORD_FIELDS):
+        names[f"#f{number}"] = name
+        if name in before:
+            conditions.append(f"#f{number} = :f{number}")
+            values[f":f{number}"] = before[name]
+        else:
+            conditions.append(f"attribute_not_exists(#f{number})")
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": contact_item(person, record),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
 def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -60,9 +97,6 @@ class DynamoDbContactRegister:
         key = to_item({"pk": person})
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return contact_record(from_item(item)) if item else None
-
-    def save(self, person: PersonKey, record: ContactRecord) -> None:
-        self._client.put_item(TableName=self._table, Item=contact_item(person, record))
 
     def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
         due: list[tuple[PersonKey, ContactRecord]] = []

@@ -80,7 +80,7 @@ class DynamoDbPinLetters:
 
     def get(self, letter_id: str) -> PinLetter | None:
         item = self._client.get_item(TableName=self._table, Key=letter_key(letter_id), ConsistentRead=True).get("Item")
-        return _letter(from_item(item)) if item else None
+        return letter_from(from_item(item)) if item else None
 
     def active_letter(self, person: PersonKey) -> PinLetter | None:
         """Two reads for every person, with a letter or not, so that the time tells nothing."""
@@ -110,7 +110,7 @@ class DynamoDbPinLetters:
             ExpressionAttributeValues=to_item({":person": person}),
             ScanIndexForward=False,
         ):
-            letters.extend(_letter(from_item(item)) for item in page.get("Items", []))
+            letters.extend(letter_from(from_item(item)) for item in page.get("Items", []))
         return letters
 
     # ------------------------------------------------------------------ the quota
@@ -295,7 +295,7 @@ def pin_codes_used(table: str, letter_id: str, indices: Sequence[int], at: datet
     }
 
 
-def _letter(values: dict[str, Any]) -> PinLetter:
+def letter_from(values: dict[str, Any]) -> PinLetter:
     document = values.get("document")
     return PinLetter(
         letter_id=values["letter_id"],

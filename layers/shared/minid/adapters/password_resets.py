@@ -4,18 +4,22 @@ transaction that completes one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from minid.adapters.accounts import account_from
 from minid.adapters.challenges import Challenges
-from minid.adapters.dynamodb import iso, to_item, write_together
+from minid.adapters.contacts import contact_record
+from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import pin_codes_used
+from minid.adapters.letters import NO_LETTER, DynamoDbPinLetters, ledger_key, letter_from, letter_key, pin_codes_used
+from minid.adapters.population import person_from
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
-from minid.domain.password_reset import PasswordReset, ResetStatus
+from minid.domain.password_reset import PasswordReset, ResetStanding, ResetStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,21 +46,73 @@ class DynamoDbPasswordResets(Challenges):
             },
         )
 
-    def get(self, reset_id: str) -> PasswordReset | None:
-        values = self._get(reset_id)
-        if values is None:
-            return None
-        return PasswordReset(
-            reset_id=values["reset_id"],
-            person=PersonKey(values["person"]) if values.get("person") else None,
-            letter_id=values.get("letter_id"),
-            pin_index=int(values["pin_index"]),
-            channel=Channel(values["channel"]),
-            created_at=datetime.fromisoformat(values["created_at"]),
-            expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
-            status=ResetStatus(values["status"]),
-            tries=int(values.get("tries", 0)),
-            code_hash=values.get("code_hash"),
+    def claim_try(self, reset_id: str, limit: int, now: datetime) -> PasswordReset | None:
+        values = self._counted_try(reset_id, limit, now)
+        return _reset(values) if values is not None else None
+
+
+def _reset(values: Mapping[str, Any]) -> PasswordReset:
+    return PasswordReset(
+        reset_id=values["reset_id"],
+        person=PersonKey(values["person"]) if values.get("person") else None,
+        letter_id=values.get("letter_id"),
+        pin_index=int(values["pin_index"]),
+        channel=Channel(values["channel"]),
+        created_at=datetime.fromisoformat(values["created_at"]),
+        expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
+        status=ResetStatus(values["status"]),
+        tries=int(values.get("tries", 0)),
+        code_hash=values.get("code_hash"),
+    )
+
+
+class DynamoDbResetReads:
+    """A reset's reads in one BatchGetItem, strongly consistent (and, at the start, the letter its ledger
+    names: a second read for everyone)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        users_table: str,
+        contacts_table: str,
+        letters_table: str,
+        population_table: str,
+    ) -> None:
+        self._client = client
+        self._users = users_table
+        self._contacts = contacts_table
+        self._letters = DynamoDbPinLetters(client, letters_table)
+        self._letters_table = letters_table
+        self._population = population_table
+
+    def for_start(self, person: PersonKey) -> ResetStanding:
+        key, ledger = to_item({"pk": person}), ledger_key(person)
+        found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._letters_table, ledger)])
+        account, record = found.get(self._users, key), found.get(self._contacts, key)
+        active = (found.get(self._letters_table, ledger) or {}).get("active")
+        letter = self._letters.get(active or NO_LETTER)  # read for everyone, so that the time tells nothing
+        return ResetStanding(
+            account=account_from(account) if account else None,
+            letter=letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None,
+            contact=contact_record(record) if record else None,
+        )
+
+    def for_completion(self, reset: PasswordReset) -> ResetStanding:
+        letter = letter_key(reset.letter_id or NO_LETTER)
+        wanted: list[tuple[str, Mapping[str, Any]]] = [(self._letters_table, letter)]
+        if reset.person is not None:
+            key = to_item({"pk": reset.person})
+            wanted += [(self._users, key), (self._population, key)]
+        found = batch_get(self._client, wanted)
+        values = found.get(self._letters_table, letter)
+        account = person = None
+        if reset.person is not None:
+            account, person = found.get(self._users, key), found.get(self._population, key)
+        return ResetStanding(
+            account=account_from(account) if account else None,
+            letter=letter_from(values) if values else None,
+            person=person_from(person) if person else None,
         )
 
 

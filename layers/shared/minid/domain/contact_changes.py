@@ -8,7 +8,7 @@ only while the other stays verified. Changes need a login from the last 15 minut
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,6 +18,7 @@ from minid.domain.contacts import (
     REMIND_AFTER,
     STALE_AFTER,
     ContactRecord,
+    ContactRegister,
     ContactRegisterWriter,
     InvalidContact,
     Language,
@@ -56,11 +57,24 @@ class PendingChange:
     expires_at: datetime
     tries: int = 0
     resends: int = 0
+    language: Language | None = None  # of the codes' messages (None: a change stored before it was kept)
+
+
+CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
 
 
 class PendingChanges(Protocol):
-    def replace(self, change: PendingChange) -> None:
-        """Store the change, in place of any earlier one of the person."""
+    def apply(
+        self,
+        person: PersonKey,
+        as_read: ContactRecord,
+        record: ContactRecord | None,
+        change: PendingChange | None,
+        events: Sequence[SecurityEvent],
+    ) -> bool:
+        """At once: the register's record (`record`, unless None: unchanged), the change in place of any
+        earlier one of the person (unless None), and the events. False, writing nothing, when the
+        register's record is no longer `as_read`."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -90,12 +104,11 @@ class ContactService:
     def __init__(
         self,
         *,
-        register: ContactRegisterWriter,
+        register: ContactRegister,
         changes: PendingChanges,
         sms: SmsSender,
         email: EmailSender,
         notices: NoticeQueue,
-        events: SecurityEventLog,
         keyer: Keyer,
         random: RandomSource,
         clock: Clock,
@@ -107,7 +120,6 @@ class ContactService:
         self._sms = sms
         self._email = email
         self._notices = notices
-        self._events = events
         self._keyer = keyer
         self._random = random
         self._clock = clock
@@ -152,31 +164,37 @@ class ContactService:
         updated = record
         for channel in removed:
             updated = _without(updated, channel)
+        events: list[SecurityEvent] = []
+        notices: list[Notice] = []
         if language is not None and language is not record.language:
             updated = replace(updated, language=language)
-            self._record(session.person, SecurityEventType.LANGUAGE_CHANGED, now, {"language": language.value})
-        if updated != record:
-            self._register.save(session.person, replace(updated, updated_at=now))
+            events.append(_event(SecurityEventType.LANGUAGE_CHANGED, now, {"language": language.value}))
         for channel in removed:
-            self._tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, now)
-            self._record(session.person, SecurityEventType.CONTACT_REMOVED, now, {"channel": CHANNEL_NAMES[channel]})
-        if not new:
-            return ()
-        codes = {channel: new_code(self._random) for channel in new}
-        self._send(new, codes, updated.language)  # first: codes that cannot be sent leave no change pending
-        self._changes.replace(
-            PendingChange(
+            events.append(_event(SecurityEventType.CONTACT_REMOVED, now, {"channel": CHANNEL_NAMES[channel]}))
+            notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
+        change = None
+        if new:
+            codes = {channel: new_code(self._random) for channel in new}
+            change = PendingChange(
                 person=session.person,
                 values=new,
                 code_hashes={c: self._code_hash(session.person, c, code) for c, code in codes.items()},
                 sent_at=now,
                 expires_at=now + CODE_LIFETIME,
+                language=updated.language,
             )
-        )
-        for channel in new:
-            self._tell_old(session.person, record, channel, NoticeKind.CONTACT_CHANGED, now)
-            detail = {"channel": CHANNEL_NAMES[channel]}
-            self._record(session.person, SecurityEventType.CONTACT_CHANGE_REQUESTED, now, detail)
+            for channel in new:
+                requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
+                events.append(requested)
+                notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_CHANGED, requested)
+            self._send(new, codes, updated.language)  # first: codes that cannot be sent leave no change pending
+        if not events:
+            return ()
+        for notice in notices:  # delivered once its event is written, below; dropped if it never is
+            self._notices.enqueue(notice)
+        written = replace(updated, updated_at=now) if updated != record else None
+        if not self._changes.apply(session.person, record, written, change, events):
+            raise Conflict(CHANGED_MEANWHILE)
         return tuple(new)
 
     def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
@@ -218,9 +236,9 @@ class ContactService:
         count = (pending.resends, pending.resends + 1)
         if not self._changes.record_resend(session.person, hashes, now, count):
             self._resend_policy.check(pending.resends + 1, now, now)
-        record = self.contact(session)
+        language = pending.language or self.contact(session).language
         try:
-            self._send(pending.values, codes, record.language)
+            self._send(pending.values, codes, language)
         except Exception:
             # not sent: the resend is given back, and the codes sent before still hold
             self._changes.record_resend(session.person, pending.code_hashes, pending.sent_at, count[::-1])
@@ -230,9 +248,11 @@ class ContactService:
     def confirm(self, session: Session) -> ContactRecord:
         """The person says the contacts are right as they are."""
         now = self._clock.now()
-        updated = replace(self.contact(session), confirmed_at=now)
-        self._register.save(session.person, updated)
-        self._record(session.person, SecurityEventType.CONTACT_CONFIRMED, now)
+        record = self.contact(session)
+        updated = replace(record, confirmed_at=now)
+        confirmed = _event(SecurityEventType.CONTACT_CONFIRMED, now)
+        if not self._changes.apply(session.person, record, updated, None, [confirmed]):
+            raise Conflict(CHANGED_MEANWHILE)
         return updated
 
     def reserve(self, session: Session, reserved: bool) -> ContactRecord:
@@ -242,8 +262,9 @@ class ContactService:
         if record.reserved is reserved:
             return record
         updated = replace(record, reserved=reserved)
-        self._register.save(session.person, updated)
-        self._record(session.person, SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
+        event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
+        if not self._changes.apply(session.person, record, updated, None, [event]):
+            raise Conflict(CHANGED_MEANWHILE)
         return updated
 
     # ------------------------------------------------------------------ helpers
@@ -257,25 +278,6 @@ class ContactService:
                 self._sms.send_sms(values[channel], message.sms)
             else:
                 self._email.send_email(values[channel], message)
-
-    def _tell_old(
-        self, person: PersonKey, record: ContactRecord, channel: Channel, kind: NoticeKind, now: datetime
-    ) -> None:
-        old = _current(record, channel)
-        if old is None or not _verified(record, channel):
-            return
-        recipients = Recipients(
-            mobile=old if channel is Channel.SMS else None,
-            email=old if channel is Channel.EMAIL else None,
-            language=record.language,
-        )
-        params = {"channel": CHANNEL_NAMES[channel]}
-        self._notices.enqueue(Notice(f"{uuid.uuid4()}:{kind.value}", kind, person, params, recipients))
-
-    def _record(
-        self, person: PersonKey, kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None
-    ) -> None:
-        self._events.record(person, SecurityEvent(kind, now, str(uuid.uuid4()), detail or {}))
 
 
 class ContactReview:
@@ -309,6 +311,26 @@ class ContactReview:
                 else:  # confirmed since: the next review is the new reminder date
                     self._register.schedule_review(person, record.review_on(), None)
         return reminded, stale
+
+
+def _event(kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None) -> SecurityEvent:
+    return SecurityEvent(kind, now, str(uuid.uuid4()), detail or {})
+
+
+def _tell_old(
+    person: PersonKey, record: ContactRecord, channel: Channel, kind: NoticeKind, proof: SecurityEvent
+) -> list[Notice]:
+    """The notice to the channel's contact as it was, if it was verified: true once `proof` is written."""
+    old = _current(record, channel)
+    if old is None or not _verified(record, channel):
+        return []
+    recipients = Recipients(
+        mobile=old if channel is Channel.SMS else None,
+        email=old if channel is Channel.EMAIL else None,
+        language=record.language,
+    )
+    params = {"channel": CHANNEL_NAMES[channel]}
+    return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
 
 
 def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) -> str | Unchanged | None:

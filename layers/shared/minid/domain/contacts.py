@@ -61,10 +61,6 @@ class ContactRegister(Protocol):
 
 
 class ContactRegisterWriter(ContactRegister, Protocol):
-    def save(self, person: PersonKey, record: ContactRecord) -> None:
-        """Write the record, and when the daily review is next to look at it."""
-        ...
-
     def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
         """The records whose review falls on `day`, read by the index on the review date."""
         ...

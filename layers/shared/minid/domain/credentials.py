@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from minid.domain.accounts import Accounts
+from minid.domain.accounts import Accounts, UserAccount
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
@@ -74,22 +74,19 @@ class CredentialService:
         )
         self._accounts.set_password(person, password_hash, now, events=(changed,))
 
-    def begin_totp(self, session: Session) -> TotpEnrolment:
+    def begin_totp(self, session: Session, account: UserAccount) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.
-        The app shows it as "MinID (<given name>)", never with the identity number."""
-        account = self._accounts.find(session.person)
-        if account is None:
-            raise AuthenticationFailed()
+        The app shows it as "MinID (<given name>)", never with the identity number. (`account`: the
+        session's, as read to authenticate it, here and below.)"""
         secret = new_secret()
         self._accounts.set_totp_pending(session.person, self._sealer.seal(secret, purpose="totp", owner=session.person))
         person = self._population.find(session.person)
         label = person.given_name.split()[0] if person else "MinID"
         return TotpEnrolment(secret, provisioning_uri(secret, label))
 
-    def confirm_totp(self, session: Session, code: str) -> None:
+    def confirm_totp(self, session: Session, account: UserAccount, code: str) -> None:
         now = self._clock.now()
-        account = self._accounts.find(session.person)
-        if account is None or account.totp_pending is None:
+        if account.totp_pending is None:
             raise Conflict("Add an authenticator app first (POST /v1/me/totp).")
         secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
         step = matching_step(secret, code, now)
@@ -99,10 +96,9 @@ class CredentialService:
         if not self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
             raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
 
-    def remove_totp(self, session: Session) -> None:
+    def remove_totp(self, session: Session, account: UserAccount) -> None:
         now = self._clock.now()
-        account = self._accounts.find(session.person)
-        if account is None or not account.has_totp:
+        if not account.has_totp:
             raise Conflict("There is no authenticator app to remove.")
         removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)
         if not self._accounts.remove_totp(session.person, events=(removed,)):

@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.accounts import Accounts
+from minid.domain.accounts import UserAccount
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code
-from minid.domain.contacts import ContactRegister, Language
+from minid.domain.contacts import ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
@@ -25,8 +25,8 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
-from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
-from minid.domain.population import PopulationRegister
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, WeakPassword, personal_facts
+from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
@@ -61,13 +61,34 @@ class PasswordReset:
 class PasswordResets(Protocol):
     def create(self, reset: PasswordReset) -> None: ...
 
-    def get(self, reset_id: str) -> PasswordReset | None: ...
-
-    def reserve_try(self, reset_id: str, limit: int, now: datetime) -> bool: ...
+    def claim_try(self, reset_id: str, limit: int, now: datetime) -> PasswordReset | None:
+        """Count a try, atomically, if fewer than `limit` are counted and the reset is open: the reset with
+        the try counted, or None (no such reset, it has ended or expired, or its tries are used up)."""
+        ...
 
     def refund_try(self, reset_id: str) -> None: ...
 
     def end(self, reset_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResetStanding:
+    """What a reset's step reads of the person, at once."""
+
+    account: UserAccount | None
+    letter: PinLetter | None  # the start: the person's active letter, if posted; the completion: the reset's
+    contact: ContactRecord | None = None  # read by the start
+    person: Person | None = None  # in the population register; read by the completion
+
+
+class ResetReads(Protocol):
+    def for_start(self, person: PersonKey) -> ResetStanding:
+        """The account, the active letter (read for everyone: the time tells nothing) and the contact record."""
+        ...
+
+    def for_completion(self, reset: PasswordReset) -> ResetStanding:
+        """The reset's letter, and (unless a decoy) the account and the person in the population register."""
+        ...
 
 
 class ResetCompletion(Protocol):
@@ -83,12 +104,10 @@ class PasswordResetService:
     def __init__(
         self,
         *,
-        accounts: Accounts,
         resets: PasswordResets,
+        reads: ResetReads,
         completion: ResetCompletion,
         letters: PinLetters,
-        contacts: ContactRegister,
-        population: PopulationRegister,
         passwords: PasswordPolicy,
         hasher: PasswordHasher,
         sms: SmsSender,
@@ -107,18 +126,14 @@ class PasswordResetService:
         # a decoy takes as long as a real reset (which sends a code), to start and to refuse codes
         self._starts = starts
         self._wrong_codes = wrong_codes
-        self._accounts = accounts
         self._resets = resets
+        self._reads = reads
         self._completion = completion
         self._wrong_pins = WrongPinCodes(letters, events, notices)
-        self._letters = letters
-        self._contacts = contacts
-        self._population = population
         self._passwords = passwords
         self._hasher = hasher
         self._sms = sms
         self._email = email
-        self._events = events
         self._notices = notices
         self._limits = limits
         self._keyer = keyer
@@ -136,9 +151,8 @@ class PasswordResetService:
         self._limits.code_sent(client, now)  # for every number: that the limit is reached tells nothing
         started = self._starts.start()
         person = self._keyer.person_key(number)
-        account = self._accounts.find(person)
-        letter = self._letters.active_letter(person)
-        record = self._contacts.find(person)
+        standing = self._reads.for_start(person)
+        account, letter, record = standing.account, standing.letter, standing.contact
         unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
@@ -193,27 +207,30 @@ class PasswordResetService:
         self._passwords.check(new_password)  # what holds for anyone, before anything about the person
         # timed from here: a real reset's item is read and its try counted no faster than a decoy's
         started = self._wrong_codes.start()
-        reset = self._resets.get(reset_id)
-        if reset is None or not reset.open(now) or not self._resets.reserve_try(reset_id, MAX_CODE_TRIES, now):
+        reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
+        if reset is None:
             raise AuthenticationFailed("The reset has ended. Start again.")
-        letter = self._letters.get(reset.letter_id or reset.reset_id)
-        if not self._codes_hold(reset, letter, pin_code, code, now):
-            self._wrong(reset, letter, now)
+        standing = self._reads.for_completion(reset)
+        if not self._codes_hold(reset, standing.letter, pin_code, code, now):
+            if reset.tries >= MAX_CODE_TRIES:  # this was the last try
+                self._resets.end(reset.reset_id)
+            self._wrong_pins.record(standing.letter, now)
             if reset.person is None:
                 self._wrong_codes.short(started)
             else:
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
-        person = reset.person
-        account = self._accounts.find(person) if person else None
+        person, account, found = reset.person, standing.account, standing.person
         if person is None or account is None:
             raise AuthenticationFailed()
-        found = self._population.find(person)
-        self._resets.refund_try(reset_id)  # the codes were right: a weak password costs no try
         facts = (
             personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
         )
-        self._passwords.check(new_password, facts)
+        try:
+            self._passwords.check(new_password, facts)
+        except WeakPassword:
+            self._resets.refund_try(reset_id)  # the codes were right: a weak password costs no try
+            raise
         password_hash = self._hasher.hash(new_password)
         done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
         self._notices.enqueue(Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done))
@@ -233,9 +250,3 @@ class PasswordResetService:
         )
         usable = letter is not None and letter.status is LetterStatus.DISPATCHED and reset.pin_index not in letter.used
         return pin_ok and code_ok and usable and now - reset.created_at <= CODE_LIFETIME
-
-    def _wrong(self, reset: PasswordReset, letter: PinLetter | None, now: datetime) -> None:
-        current = self._resets.get(reset.reset_id)
-        if current is not None and current.tries >= MAX_CODE_TRIES:
-            self._resets.end(reset.reset_id)
-        self._wrong_pins.record(letter, now)
