@@ -79,6 +79,9 @@ ELSEWHERE_MOST = {
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,
+    # the try counted with the enrolment read, one batch (the letter, the person), the SMS, the completion
+    # (the try given back with it)
+    "POST /v1/enrolments/{enrolment_id}/complete": 4,
     # the session and the account (which the route then uses), the secret kept pending, the person's name
     "POST /v1/me/totp": 4,
     # the session and the account, the notice queued, one transaction (the secret confirmed, the event)

@@ -122,6 +122,20 @@ def test_codes_other_than_those_asked_for_are_refused(driver: LetterDriver) -> N
     assert enrolling.complete(codes={str(i): enrolling.codes[str(i)] for i in others}).status == 401
 
 
+def test_only_wrong_codes_cost_a_try(driver: LetterDriver) -> None:
+    """A try is counted before the codes are judged; codes other than those asked for, a weak password
+    and a completion made (and made again, to correct a contact) give it back."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    others = [i for i in range(1, 21) if i not in enrolling.indices][:2]
+    for attempt in range(3):  # as many as the tries
+        assert enrolling.complete(codes={str(i): enrolling.codes[str(i)] for i in others}).status == 401
+        assert enrolling.complete(password="Password1").status == 422
+        assert enrolling.complete(mobile=f"9123456{attempt}").status == 202
+    assert enrolling.complete(mobile="91234563").status == 202  # every try is still there
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234563")).status == 201
+
+
 def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     driver.add_contacts(enrolling.person.identity_number, mobile="+4790000001")

@@ -594,6 +594,17 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     assert user.call("POST", complete, right).status == 401
 
 
+def test_a_weak_password_with_the_right_codes_costs_no_try(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    right = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    for _ in range(3):  # as many as the tries
+        weak = user.call("POST", complete, right | {"new_password": f"{user.identity_number} og mer tekst"})
+        assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+    assert user.call("POST", complete, right | {"new_password": "ny frase i dag"}).status == 204
+
+
 # ---------------------------------------------------------------------- the me routes
 def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
     user = enrolled(driver)

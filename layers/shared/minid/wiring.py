@@ -213,12 +213,11 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
-    from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolments
+    from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolmentReads, DynamoDbEnrolments
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
-    from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.random import SystemRandom
     from minid.domain.enrolment import EnrolmentService
     from minid.domain.passwords import PasswordPolicy
@@ -228,7 +227,11 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
     return EnrolmentService(
-        population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
+        reads=DynamoDbEnrolmentReads(
+            dynamodb,
+            letters_table=settings.pin_letters_table,
+            population_table=settings.population_register_table,
+        ),
         letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
         enrolments=DynamoDbEnrolments(dynamodb, settings.challenges_table),
         users=DynamoDbAccounts(dynamodb, settings.users_table),

@@ -11,15 +11,18 @@ from botocore.exceptions import ClientError
 
 from minid.adapters.accounts import account_values
 from minid.adapters.contacts import contact_item
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, iso, to_item, write_together
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import pin_codes_used
+from minid.adapters.letters import letter_from, letter_key, pin_codes_used
+from minid.adapters.population import person_from
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.enrolment import Enrolment, EnrolmentStatus, PendingContacts
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.domain.letters.model import PinLetter
 from minid.domain.notices import Channel
+from minid.domain.population import Person
 
 _OPEN = (EnrolmentStatus.STARTED.value, EnrolmentStatus.VERIFYING.value)
 
@@ -58,8 +61,9 @@ class DynamoDbEnrolments:
         )
         return _enrolment(from_item(item)) if item else None
 
-    def reserve_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
-        return self._count("pin_tries", 1, enrolment_id, limit, now)
+    def claim_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
+        counted = self._count("pin_tries", 1, enrolment_id, limit, now, returned="ALL_NEW")
+        return _enrolment(counted) if counted is not None else None
 
     def refund_pin_try(self, enrolment_id: str) -> None:
         self._client.update_item(
@@ -71,11 +75,15 @@ class DynamoDbEnrolments:
         )
 
     def reserve_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
-        return self._count("verify_tries", 1, enrolment_id, limit, now)
+        return self._count("verify_tries", 1, enrolment_id, limit, now) is not None
 
-    def _count(self, counter: str, step: int, enrolment_id: str, limit: int, now: datetime) -> bool:
+    def _count(
+        self, counter: str, step: int, enrolment_id: str, limit: int, now: datetime, *, returned: Any = "NONE"
+    ) -> dict[str, Any] | None:
+        """The counter counted, if under `limit` and the enrolment is open: the values `returned` (none by
+        default), or None if it was not counted."""
         try:
-            self._client.update_item(
+            response = self._client.update_item(
                 TableName=self._table,
                 Key=enrolment_key(enrolment_id),
                 UpdateExpression=f"ADD {counter} :step",
@@ -84,12 +92,13 @@ class DynamoDbEnrolments:
                 ExpressionAttributeValues=to_item(
                     {":step": step, ":limit": limit, ":s0": _OPEN[0], ":s1": _OPEN[1], ":now": int(now.timestamp())}
                 ),
+                ReturnValues=returned,
             )
         except ClientError as error:
             if conditional_check_failed(error):
-                return False
+                return None
             raise
-        return True
+        return from_item(response.get("Attributes", {}))
 
     def end(self, enrolment_id: str) -> None:
         self._client.update_item(
@@ -113,7 +122,7 @@ class DynamoDbEnrolments:
             TableName=self._table,
             Key=enrolment_key(enrolment_id),
             UpdateExpression="SET #status = :verifying, password_hash = :password, contacts = :contacts, "
-            "codes = :codes, codes_sent_at = :now, verified = :none",
+            "codes = :codes, codes_sent_at = :now, verified = :none ADD pin_tries :minus",
             ConditionExpression="#status IN (:s0, :s1)",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=to_item(
@@ -128,6 +137,7 @@ class DynamoDbEnrolments:
                     ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
                     ":now": iso(now),
                     ":none": {},
+                    ":minus": -1,
                     ":s0": _OPEN[0],
                     ":s1": _OPEN[1],
                 }
@@ -202,6 +212,26 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
         resends=int(values.get("resends", 0)),
         verified={Channel(k): datetime.fromisoformat(v) for k, v in values.get("verified", {}).items()},
     )
+
+
+class DynamoDbEnrolmentReads:
+    """The completion's reads in one BatchGetItem, strongly consistent: the letter and the person."""
+
+    def __init__(self, client: DynamoDBClient, *, letters_table: str, population_table: str) -> None:
+        self._client = client
+        self._letters = letters_table
+        self._population = population_table
+
+    def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
+        letter = letter_key(enrolment.letter_id or enrolment.enrolment_id)
+        person = to_item({"pk": enrolment.person}) if enrolment.person else None
+        found = batch_get(self._client, [(self._letters, letter)] + ([(self._population, person)] if person else []))
+        letter_values = found.get(self._letters, letter)
+        person_values = found.get(self._population, person) if person else None
+        return (
+            letter_from(letter_values) if letter_values else None,
+            person_from(person_values) if person_values else None,
+        )
 
 
 class DynamoDbAccountActivation:

@@ -37,8 +37,8 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
-from minid.domain.passwords import PasswordHasher, PasswordPolicy, PersonalFacts, personal_facts
-from minid.domain.population import PopulationRegister
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, WeakPassword, personal_facts
+from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
@@ -46,6 +46,7 @@ from minid.domain.timing import EvenTiming
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
+ENDED = "The enrolment has ended or does not exist. Start again."
 
 
 class EnrolmentStatus(StrEnum):
@@ -97,8 +98,10 @@ class Enrolments(Protocol):
 
     def get(self, enrolment_id: str) -> Enrolment | None: ...
 
-    def reserve_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
-        """Count a try, atomically, if fewer than `limit` are counted and the enrolment is open."""
+    def claim_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
+        """Count a try of the PIN codes, atomically, if fewer than `limit` are counted and the enrolment is
+        open: the enrolment with the try counted, or None (no such enrolment, it has ended or expired, or
+        its tries are used up)."""
         ...
 
     def refund_pin_try(self, enrolment_id: str) -> None: ...
@@ -114,7 +117,9 @@ class Enrolments(Protocol):
         contacts: PendingContacts,
         code_hashes: Mapping[Channel, str],
         now: datetime,
-    ) -> None: ...
+    ) -> None:
+        """The password and the contacts, waiting for their codes; the PIN try of the right codes given back."""
+        ...
 
     def record_resend(
         self, enrolment_id: str, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
@@ -124,6 +129,12 @@ class Enrolments(Protocol):
         ...
 
     def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None: ...
+
+
+class EnrolmentReads(Protocol):
+    def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
+        """At once: the enrolment's letter, and (unless a decoy's) the person in the population register."""
+        ...
 
 
 class AccountActivation(Protocol):
@@ -150,7 +161,7 @@ class EnrolmentService:
     def __init__(
         self,
         *,
-        population: PopulationRegister,
+        reads: EnrolmentReads,
         letters: PinLetters,
         enrolments: Enrolments,
         users: Users,
@@ -174,7 +185,7 @@ class EnrolmentService:
         # a decoy takes as long as a real enrolment (with a letter to read), to start and to refuse codes
         self._starts = starts
         self._wrong_codes = wrong_codes
-        self._population = population
+        self._reads = reads
         self._letters = letters
         self._enrolments = enrolments
         self._wrong_pins = WrongPinCodes(letters, events, notices)
@@ -241,26 +252,35 @@ class EnrolmentService:
         # timed from here: a real enrolment's item is read and its try counted no faster than a decoy's,
         # and a decoy reads a letter too (one that does not exist), and takes as long to be refused
         started = self._wrong_codes.start()
-        enrolment = self._open(enrolment_id, now)
+        enrolment = self._enrolments.claim_pin_try(enrolment_id, MAX_PIN_TRIES, now)  # counted, and read
+        if enrolment is None:
+            raise NotFound(ENDED)
         if set(pin_codes) != set(enrolment.pin_indices):
+            self._enrolments.refund_pin_try(enrolment_id)  # not the codes asked for: no try of them
             raise AuthenticationFailed(
                 "Give the two PIN codes the service asked for, by their numbers.",
                 errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
             )
-        if not self._enrolments.reserve_pin_try(enrolment_id, MAX_PIN_TRIES, now):
-            raise NotFound("The enrolment has ended. Start again.")
-        letter = self._letters.get(enrolment.letter_id or enrolment.enrolment_id)
+        letter, found = self._reads.for_completion(enrolment)
         if not self._codes_match(enrolment, letter, pin_codes):
-            self._wrong_pin_codes(enrolment, letter, now)
+            if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
+                self._enrolments.end(enrolment_id)
+            self._wrong_pins.record(letter, now)
             if enrolment.person is None:
                 self._wrong_codes.short(started)
             else:
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
-        self._enrolments.refund_pin_try(enrolment_id)
-        if enrolment.person is None:  # a decoy never matches: unreachable
+        person = enrolment.person
+        if person is None or found is None:  # a decoy never matches: unreachable
             raise AuthenticationFailed()
-        self._passwords.check(password, self._facts(enrolment.person))
+        try:
+            self._passwords.check(
+                password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
+            )
+        except WeakPassword:
+            self._enrolments.refund_pin_try(enrolment_id)  # the codes were right: a weak password costs no try
+            raise
         codes = {channel: new_code(self._random) for channel in contacts.channels}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
         password_hash = self._hasher.hash(password)
@@ -271,7 +291,7 @@ class EnrolmentService:
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
         enrolment = self._enrolments.get(enrolment_id)
         if enrolment is None or not enrolment.open(now):
-            raise NotFound("The enrolment has ended or does not exist. Start again.")
+            raise NotFound(ENDED)
         return enrolment
 
     def _codes_match(self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]) -> bool:
@@ -289,18 +309,6 @@ class EnrolmentService:
             and not any(i in letter.used for i in enrolment.pin_indices)
         )
         return usable and all(results)
-
-    def _wrong_pin_codes(self, enrolment: Enrolment, letter: PinLetter | None, now: datetime) -> None:
-        current = self._enrolments.get(enrolment.enrolment_id)
-        if current is not None and current.pin_tries >= MAX_PIN_TRIES:
-            self._enrolments.end(enrolment.enrolment_id)
-        self._wrong_pins.record(letter, now)
-
-    def _facts(self, person: PersonKey) -> PersonalFacts:
-        found = self._population.find(person)
-        if found is None:
-            raise AuthenticationFailed()
-        return personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
 
     def _send_codes(self, contacts: PendingContacts, codes: Mapping[Channel, str]) -> None:
         for channel, code in codes.items():
