@@ -82,6 +82,9 @@ ELSEWHERE_MOST = {
     # the try counted with the enrolment read, one batch (the letter, the person), the SMS, the completion
     # (the try given back with it)
     "POST /v1/enrolments/{enrolment_id}/complete": 4,
+    # the try counted with the enrolment read, one batch (the account and contact record a re-enrolment
+    # replaces), the welcome queued, one transaction (the account, the record, the PIN codes used, the event)
+    "POST /v1/enrolments/{enrolment_id}/verify": 4,
     # the session and the account (which the route then uses), the secret kept pending, the person's name
     "POST /v1/me/totp": 4,
     # the session and the account, the notice queued, one transaction (the secret confirmed, the event)

@@ -163,6 +163,20 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
     assert (contact["mobile"], contact["email"]) == ("+4798765432", None)  # as read now: written
 
 
+def test_a_record_written_without_its_language_and_reservation_can_be_changed(driver: LetterDriver) -> None:
+    """An item without them is read as bokmål, not reserved; a change of it holds against what was read."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    record = register(driver).find(person)
+    assert record is not None
+    older = {k: v for k, v in contact_item(person, record).items() if k not in {"language", "reserved"}}
+    driver.dynamodb.put_item(TableName=table, Item=older)
+    assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 200
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+
+
 def test_a_code_for_a_channel_that_waits_for_none_costs_no_try(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

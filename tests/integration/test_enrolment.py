@@ -282,6 +282,16 @@ def test_wrong_and_expired_verification_codes(driver: LetterDriver) -> None:
     assert enrolling.verify(mobile_code=right).status == 404  # ended
 
 
+def test_codes_before_the_completion_are_a_conflict_and_cost_no_try(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    for _ in range(4):  # more than the tries
+        early = enrolling.verify(mobile_code="123456")
+        assert (early.status, problem(early)["type"]) == (409, "/problems/conflict")
+    assert enrolling.complete().status == 202
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
+
+
 def test_resend_sends_a_new_code_30_seconds_apart(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()

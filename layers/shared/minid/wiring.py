@@ -210,9 +210,7 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
 
 
 def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
-    from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.clock import SystemClock
-    from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolmentReads, DynamoDbEnrolments
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
@@ -231,10 +229,11 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
             dynamodb,
             letters_table=settings.pin_letters_table,
             population_table=settings.population_register_table,
+            users_table=settings.users_table,
+            contacts_table=settings.contact_register_table,
         ),
         letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
         enrolments=DynamoDbEnrolments(dynamodb, settings.challenges_table),
-        users=DynamoDbAccounts(dynamodb, settings.users_table),
         activation=DynamoDbAccountActivation(
             dynamodb,
             users_table=settings.users_table,
@@ -243,7 +242,6 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
             challenges_table=settings.challenges_table,
             events_table=settings.security_events_table,
         ),
-        contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
         passwords=PasswordPolicy(CommonPasswords()),
         hasher=Argon2PasswordHasher(keyer),
         sms=SnsSmsSender(client("sns"), settings.sms_sender_id),

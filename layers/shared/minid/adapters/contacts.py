@@ -46,6 +46,10 @@ _RECORD_FIELDS = (  # what a record is made of; not the review's schedule, which
 )
 
 
+# What `contact_record` makes of an item without the attribute: such an item is read as that value.
+_READ_WHEN_ABSENT: dict[str, Any] = {"language": Language.BOKMAL.value, "reserved": False}
+
+
 def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, record: ContactRecord) -> dict[str, Any]:
     """The register's item written as `record`, an item of a transaction that holds only while the item is
     still the record `as_read`: a change made meanwhile (a contact verified in another tab) is not undone."""
@@ -53,13 +57,17 @@ def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, reco
     conditions: list[str] = []
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
+    defaulted = {"language": as_read.language.value, "reserved": as_read.reserved}
     for number, name in enumerate(_RECORD_FIELDS):
         names[f"#f{number}"] = name
-        if name in before:
-            conditions.append(f"#f{number} = :f{number}")
-            values[f":f{number}"] = before[name]
-        else:
+        if name not in before:
             conditions.append(f"attribute_not_exists(#f{number})")
+            continue
+        values[f":f{number}"] = before[name]
+        if name in _READ_WHEN_ABSENT and defaulted[name] == _READ_WHEN_ABSENT[name]:  # absent, or as read
+            conditions.append(f"(attribute_not_exists(#f{number}) OR #f{number} = :f{number})")
+        else:
+            conditions.append(f"#f{number} = :f{number}")
     return {
         "Put": {
             "TableName": table,

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.accounts import account_values
-from minid.adapters.contacts import contact_item
+from minid.adapters.accounts import account_from, account_values
+from minid.adapters.contacts import contact_item, contact_record
 from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, iso, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
@@ -62,8 +62,7 @@ class DynamoDbEnrolments:
         return _enrolment(from_item(item)) if item else None
 
     def claim_pin_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
-        counted = self._count("pin_tries", 1, enrolment_id, limit, now, returned="ALL_NEW")
-        return _enrolment(counted) if counted is not None else None
+        return self._claim("pin_tries", enrolment_id, limit, now, _OPEN)
 
     def refund_pin_try(self, enrolment_id: str) -> None:
         self._client.update_item(
@@ -74,31 +73,30 @@ class DynamoDbEnrolments:
             ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
         )
 
-    def reserve_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> bool:
-        return self._count("verify_tries", 1, enrolment_id, limit, now) is not None
+    def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
+        return self._claim("verify_tries", enrolment_id, limit, now, (EnrolmentStatus.VERIFYING.value,))
 
-    def _count(
-        self, counter: str, step: int, enrolment_id: str, limit: int, now: datetime, *, returned: Any = "NONE"
-    ) -> dict[str, Any] | None:
-        """The counter counted, if under `limit` and the enrolment is open: the values `returned` (none by
-        default), or None if it was not counted."""
+    def _claim(
+        self, counter: str, enrolment_id: str, limit: int, now: datetime, statuses: Sequence[str]
+    ) -> Enrolment | None:
+        """The enrolment with a try counted, if fewer than `limit` are and it is in one of `statuses` and
+        unexpired; else None, counting nothing."""
+        held = {f":s{i}": status for i, status in enumerate(statuses)}
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=enrolment_key(enrolment_id),
-                UpdateExpression=f"ADD {counter} :step",
-                ConditionExpression=f"{counter} < :limit AND #status IN (:s0, :s1) AND expires_at > :now",
+                UpdateExpression=f"ADD {counter} :one",
+                ConditionExpression=f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":step": step, ":limit": limit, ":s0": _OPEN[0], ":s1": _OPEN[1], ":now": int(now.timestamp())}
-                ),
-                ReturnValues=returned,
+                ExpressionAttributeValues=to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if conditional_check_failed(error):
                 return None
             raise
-        return from_item(response.get("Attributes", {}))
+        return _enrolment(from_item(response["Attributes"]))
 
     def end(self, enrolment_id: str) -> None:
         self._client.update_item(
@@ -215,12 +213,28 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
 
 
 class DynamoDbEnrolmentReads:
-    """The completion's reads in one BatchGetItem, strongly consistent: the letter and the person."""
+    """An enrolment's reads of the person, each step's in one BatchGetItem, strongly consistent."""
 
-    def __init__(self, client: DynamoDBClient, *, letters_table: str, population_table: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        *,
+        letters_table: str,
+        population_table: str,
+        users_table: str,
+        contacts_table: str,
+    ) -> None:
         self._client = client
         self._letters = letters_table
         self._population = population_table
+        self._users = users_table
+        self._contacts = contacts_table
+
+    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None]:
+        key = to_item({"pk": person})
+        found = batch_get(self._client, [(self._users, key), (self._contacts, key)])
+        account, record = found.get(self._users, key), found.get(self._contacts, key)
+        return (account_from(account) if account else None, contact_record(record) if record else None)
 
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
         letter = letter_key(enrolment.letter_id or enrolment.enrolment_id)

@@ -19,11 +19,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from minid.domain.accounts import AccountStatus, UserAccount, Users
+from minid.domain.accounts import AccountStatus, UserAccount
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
 from minid.domain.contacts import (
     ContactRecord,
-    ContactRegister,
     InvalidContact,
     Language,
     normalize_email,
@@ -106,7 +105,9 @@ class Enrolments(Protocol):
 
     def refund_pin_try(self, enrolment_id: str) -> None: ...
 
-    def reserve_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> bool: ...
+    def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
+        """Count a try of the verification codes likewise, if the enrolment is waiting for them."""
+        ...
 
     def end(self, enrolment_id: str) -> None: ...
 
@@ -132,6 +133,10 @@ class Enrolments(Protocol):
 
 
 class EnrolmentReads(Protocol):
+    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None]:
+        """At once: the person's account and contact record, if they have them (a re-enrolment)."""
+        ...
+
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
         """At once: the enrolment's letter, and (unless a decoy's) the person in the population register."""
         ...
@@ -164,9 +169,7 @@ class EnrolmentService:
         reads: EnrolmentReads,
         letters: PinLetters,
         enrolments: Enrolments,
-        users: Users,
         activation: AccountActivation,
-        contacts: ContactRegister,
         passwords: PasswordPolicy,
         hasher: PasswordHasher,
         sms: SmsSender,
@@ -189,9 +192,7 @@ class EnrolmentService:
         self._letters = letters
         self._enrolments = enrolments
         self._wrong_pins = WrongPinCodes(letters, events, notices)
-        self._users = users
         self._activation = activation
-        self._contacts = contacts
         self._passwords = passwords
         self._hasher = hasher
         self._sms = sms
@@ -343,13 +344,16 @@ class EnrolmentService:
     # ------------------------------------------------------------------ 3. verify
     def verify(self, enrolment_id: str, codes: Mapping[Channel, str]) -> VerificationResult:
         now = self._clock.now()
-        enrolment = self._open(enrolment_id, now)
-        if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
-            raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         if not codes:
             raise AuthenticationFailed("Give the code sent to your mobile or e-mail.")
-        if not self._enrolments.reserve_verify_try(enrolment_id, MAX_VERIFY_TRIES, now):
+        enrolment = self._enrolments.claim_verify_try(enrolment_id, MAX_VERIFY_TRIES, now)  # counted, and read
+        if enrolment is None:
+            waiting = self._open(enrolment_id, now)  # only to tell why: NotFound when it has ended
+            if waiting.status is not EnrolmentStatus.VERIFYING or waiting.contacts is None:
+                raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
             raise NotFound("The enrolment has ended. Start again.")
+        if enrolment.contacts is None:  # waiting for codes: it has its contacts
+            raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         expired = enrolment.codes_sent_at is None or now - enrolment.codes_sent_at > CODE_LIFETIME
         right = [
             channel
@@ -359,24 +363,23 @@ class EnrolmentService:
             )
         ]
         if expired or len(right) != len(codes):
-            current = self._enrolments.get(enrolment_id)
-            if current is not None and current.verify_tries >= MAX_VERIFY_TRIES:
+            if enrolment.verify_tries >= MAX_VERIFY_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
-        self._enrolments.mark_verified(enrolment_id, right, now)
         verified = {**enrolment.verified, **dict.fromkeys(right, now)}
         remaining = tuple(c for c in enrolment.contacts.channels if c not in verified)
         if remaining:
+            self._enrolments.mark_verified(enrolment_id, right, now)
             return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
-        self._activate(replace(enrolment, verified=verified), now)
+        self._activate(replace(enrolment, verified=verified), now)  # the last code: verified with the activation
         return VerificationResult(EnrolmentStatus.ACTIVE, ())
 
     def _activate(self, enrolment: Enrolment, now: datetime) -> None:
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
-        existing = self._users.find(person)
-        old_contacts = self._contacts.find(person) if existing else None
+        existing, registered = self._reads.for_activation(person)
+        old_contacts = registered if existing else None
         account = UserAccount(
             person=person,
             status=AccountStatus.ACTIVE,
