@@ -85,6 +85,10 @@ ELSEWHERE_MOST = {
     # the try counted with the enrolment read, one batch (the account and contact record a re-enrolment
     # replaces), the welcome queued, one transaction (the account, the record, the PIN codes used, the event)
     "POST /v1/enrolments/{enrolment_id}/verify": 4,
+    # the session and the account, the attempt counted as failed with the account read (the lockout), the
+    # person's facts (the password policy), the notice queued, one transaction (the password, its count
+    # back to zero, the event)
+    "PUT /v1/me/password": 6,
     # the session and the account (which the route then uses), the secret kept pending, the person's name
     "POST /v1/me/totp": 4,
     # the session and the account, the notice queued, one transaction (the secret confirmed, the event)

@@ -524,6 +524,27 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     wait_for(driver.local.outbox.sms, lambda sms: any("passordet ditt er endret" in m["message"].lower() for m in sms))
 
 
+def test_a_right_current_password_counts_no_failure(driver: LetterDriver) -> None:
+    """Its attempt is counted as failed until the password is judged: a weak new password gives it back,
+    and the change sets the count to zero with the new password."""
+    user = enrolled(driver)
+    token = user.login()
+    change = "/v1/me/password"
+    assert (
+        user.call("PUT", change, {"current_password": "nope nope nope", "new_password": "x" * 20}, token).status == 401
+    )
+    for _ in range(3):  # as many as lock the account, were they failures
+        weak = user.call("PUT", change, {"current_password": user.password, "new_password": "password"}, token)
+        assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+    done = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
+    assert done.status == 204
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(
+        driver.key(user.identity_number)
+    )
+    assert account is not None
+    assert (account.failed_logins, account.locked_until) == (0, None)
+
+
 def test_a_login_begun_before_the_password_changed_cannot_be_finished(driver: LetterDriver) -> None:
     """Someone who had the old password and began a login: the change ends it, right code or not, and
     the owner's account is not charged a failure for it."""

@@ -62,17 +62,20 @@ class CredentialService:
         if not self._hasher.verify(account.password_hash, current):
             self._lockout.failed(person, now, "password-change", attempt.failures)
             raise AuthenticationFailed("The current password is wrong.")
-        self._lockout.release(person)
-        identity_number = self._sessions.identity_number(session)
-        found = self._population.find(person)
-        facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
-        self._passwords.check(new, facts)
-        password_hash = self._hasher.hash(new)
-        changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, now, str(uuid.uuid4()))
-        self._notices.enqueue(
-            Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
-        )
-        self._accounts.set_password(person, password_hash, now, events=(changed,))
+        try:
+            identity_number = self._sessions.identity_number(session)
+            found = self._population.find(person)
+            facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
+            self._passwords.check(new, facts)
+            password_hash = self._hasher.hash(new)
+            changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, now, str(uuid.uuid4()))
+            self._notices.enqueue(
+                Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
+            )
+            self._accounts.set_password(person, password_hash, now, events=(changed,))  # the count back to zero
+        except Exception:
+            self._lockout.release(person)  # the current password was right: its attempt is no failure
+            raise
 
     def begin_totp(self, session: Session, account: UserAccount) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.
