@@ -100,15 +100,12 @@ class DynamoDbResetReads:
 
     def for_completion(self, reset: PasswordReset) -> ResetStanding:
         letter = letter_key(reset.letter_id or NO_LETTER)
-        wanted: list[tuple[str, Mapping[str, Any]]] = [(self._letters_table, letter)]
-        if reset.person is not None:
-            key = to_item({"pk": reset.person})
-            wanted += [(self._users, key), (self._population, key)]
-        found = batch_get(self._client, wanted)
+        key = to_item({"pk": reset.person}) if reset.person is not None else None  # None: a decoy
+        person_keys = [(self._users, key), (self._population, key)] if key else []
+        found = batch_get(self._client, [(self._letters_table, letter), *person_keys])
         values = found.get(self._letters_table, letter)
-        account = person = None
-        if reset.person is not None:
-            account, person = found.get(self._users, key), found.get(self._population, key)
+        account = found.get(self._users, key) if key else None
+        person = found.get(self._population, key) if key else None
         return ResetStanding(
             account=account_from(account) if account else None,
             letter=letter_from(values) if values else None,
