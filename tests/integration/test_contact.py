@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.faults import injected_faults
 from minid import wiring
@@ -22,7 +23,7 @@ from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.sessions import ReauthenticationRequired
-from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.letters import LetterDriver, security_events, wait_for
 from tests.integration.users import MovableClock, enrolled
 
 
@@ -270,12 +271,18 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert review.run() == (0, 0)  # reminded once
 
     clock.advance(STALE_AFTER - REMIND_AFTER)
+    with injected_faults() as faults:  # a write that fails marks nothing: the next run does it whole
+        faults.add("dynamodb", "TransactWriteItems")
+        with pytest.raises(ClientError):
+            review.run()
+    table, key = driver.local.stack.refs["ContactRegisterTable"], {"pk": {"S": person}}
+    assert "marked_stale_at" not in driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
     assert review.run() == (0, 1)
-    item = driver.dynamodb.get_item(
-        TableName=driver.local.stack.refs["ContactRegisterTable"], Key={"pk": {"S": person}}
-    )
+    item = driver.dynamodb.get_item(TableName=table, Key=key)
     assert "marked_stale_at" in item["Item"]
     assert "review_on" not in item["Item"]
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert kinds.count("contact-stale") == 1
 
 
 def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:

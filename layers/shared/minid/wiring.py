@@ -465,18 +465,15 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
 def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> ContactReview:
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
-    from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.domain.contact_changes import ContactReview
     from minid.settings import ContactReviewSettings
 
     settings = ContactReviewSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
-    return ContactReview(
-        register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
-        notices=_notices(settings),
-        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
-        clock=clock or SystemClock(),
+    register = DynamoDbContactRegister(
+        dynamodb, settings.contact_register_table, events_table=settings.security_events_table
     )
+    return ContactReview(register=register, notices=_notices(settings), clock=clock or SystemClock())
 
 
 def notifier(environ: Mapping[str, str]) -> NoticeDelivery:

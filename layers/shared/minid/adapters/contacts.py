@@ -3,11 +3,14 @@ review next looks at it (`review_on`, the partition key of the index ByReviewDat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import from_item, iso, to_item
+from minid.adapters.dynamodb import from_item, iso, to_item, write_together
+from minid.adapters.events import recorded_with
 from minid.domain.contacts import ContactRecord, Language
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 
 if TYPE_CHECKING:
@@ -97,9 +100,10 @@ def contact_record(values: dict[str, Any]) -> ContactRecord:
 
 
 class DynamoDbContactRegister:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, events_table: str | None = None) -> None:
         self._client = client
         self._table = table_name
+        self._events = events_table  # where a review's events are written with its change (the review's)
 
     def find(self, person: PersonKey) -> ContactRecord | None:
         key = to_item({"pk": person})
@@ -120,16 +124,28 @@ class DynamoDbContactRegister:
                 due.append((PersonKey(values["pk"]), contact_record(values)))
         return due
 
-    def schedule_review(self, person: PersonKey, day: date | None, marked_stale_at: datetime | None) -> None:
+    def schedule_review(
+        self,
+        person: PersonKey,
+        day: date | None,
+        marked_stale_at: datetime | None,
+        events: Sequence[SecurityEvent] = (),
+    ) -> None:
         if day is not None:
             expression, values = "SET review_on = :day", {":day": day.isoformat()}
         else:
             stale_at = marked_stale_at or datetime.now(UTC)
             expression, values = "SET marked_stale_at = :at REMOVE review_on", {":at": iso(stale_at)}
-        self._client.update_item(
-            TableName=self._table,
-            Key=to_item({"pk": person}),
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=to_item(values),
-        )
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": to_item({"pk": person}),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if not events:
+            self._client.update_item(**update)
+            return
+        if self._events is None:
+            raise ValueError("this register was built without the events table")
+        write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])

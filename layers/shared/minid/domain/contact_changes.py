@@ -26,7 +26,7 @@ from minid.domain.contacts import (
     normalize_mobile,
 )
 from minid.domain.errors import AuthenticationFailed, Conflict, FieldError
-from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.random import RandomSource
@@ -283,12 +283,9 @@ class ContactService:
 class ContactReview:
     """The daily review: a reminder at 16 months without an update or confirmation, stale at 18."""
 
-    def __init__(
-        self, *, register: ContactRegisterWriter, notices: NoticeQueue, events: SecurityEventLog, clock: Clock
-    ) -> None:
+    def __init__(self, *, register: ContactRegisterWriter, notices: NoticeQueue, clock: Clock) -> None:
         self._register = register
         self._notices = notices
-        self._events = events
         self._clock = clock
 
     def run(self) -> tuple[int, int]:
@@ -300,8 +297,7 @@ class ContactReview:
             for person, record in self._register.due_for_review(today - timedelta(days=back)):
                 age = now - record.last_confirmed
                 if age >= STALE_AFTER:
-                    self._register.schedule_review(person, None, now)
-                    self._events.record(person, SecurityEvent(SecurityEventType.CONTACT_STALE, now, str(uuid.uuid4())))
+                    self._register.schedule_review(person, None, now, [_event(SecurityEventType.CONTACT_STALE, now)])
                     stale += 1
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from minid.domain.errors import DomainError, FieldError
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 
 CONFIRMATION_DUE_AFTER = timedelta(days=90)
@@ -65,7 +67,16 @@ class ContactRegisterWriter(ContactRegister, Protocol):
         """The records whose review falls on `day`, read by the index on the review date."""
         ...
 
-    def schedule_review(self, person: PersonKey, day: date | None, marked_stale_at: datetime | None) -> None: ...
+    def schedule_review(
+        self,
+        person: PersonKey,
+        day: date | None,
+        marked_stale_at: datetime | None,
+        events: Sequence[SecurityEvent] = (),
+    ) -> None:
+        """The day the review next looks at the record (None: marked stale at `marked_stale_at`, and not
+        looked at again), with the events that record why, at once."""
+        ...
 
 
 class InvalidContact(DomainError):
