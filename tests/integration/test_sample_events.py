@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,6 +47,29 @@ def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, event:
 
 def test_a_notice_for_a_person_without_contacts_is_done(local: LocalStack) -> None:
     assert invoke(local, "NotifierFunction", "notifier/notice") == {"batchItemFailures": []}
+
+
+def test_each_notice_that_fails_or_must_wait_is_reported_back_by_itself(
+    local: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The partial batch response: a notice whose change is not made yet waits quietly, one that
+    fails is logged by its error's type alone, and the others are done."""
+    sample = load_event("notifier/notice")["Records"][0]
+    done = json.loads(sample["body"])
+    waiting = done | {
+        "notice_id": "waiting",
+        "proof": {"type": "contact-changed", "at": datetime.now(UTC).isoformat(), "reference": "not-yet"},
+    }
+    records = [
+        sample | {"messageId": "done", "body": json.dumps(done)},
+        sample | {"messageId": "waiting", "body": json.dumps(waiting)},
+        sample | {"messageId": "broken", "body": '{"notice_id": "+4791234567"}'},
+    ]
+    answer = local.functions.by_logical_id["NotifierFunction"].invoke({"Records": records})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "waiting"}, {"itemIdentifier": "broken"}]}
+    told = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert [getattr(r, "error", None) for r in told] == ["KeyError"]
+    assert "+4791234567" not in caplog.text
 
 
 def test_enrolment_events(local: LocalStack) -> None:
