@@ -13,10 +13,10 @@ coldstart.loading()
 
 import os
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from minid import observability, wiring
 from minid.adapters.aws_errors import is_transient
@@ -31,13 +31,14 @@ class DependencyUnavailable(Exception):
     """AWS was briefly unavailable; the state machine retries the task."""
 
 
-class Task(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Task(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A task's input, checked by msgspec as the settings are: this function answers no HTTP request
+    and needs pydantic for nothing else (about 50 ms of its cold start)."""
 
     task: Literal["validate-recipient", "prepare-letter", "activate-letter", "mark-failed", "notify"]
-    letter_id: str = Field(pattern=UUID4_PATTERN)
+    letter_id: Annotated[str, msgspec.Meta(pattern=UUID4_PATTERN)]
     notice: NoticeKind | None = None
-    error: str | None = Field(default=None, max_length=200)
+    error: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 @cache
@@ -72,7 +73,7 @@ def run(task: Task) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = Task.model_validate(event)
+    task = msgspec.convert(event, Task)
     logger.append_keys(task=task.task, letter_id=task.letter_id)
     try:
         return run(task)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,22 @@ def test_importing_the_wiring_loads_no_domain_and_no_adapter() -> None:
     ).stdout
     assert "minid.domain" not in loaded
     assert "minid.adapters" not in loaded
+
+
+@pytest.mark.parametrize("function", ["notifier", "contact_review", "letter_workflow"])
+def test_a_function_that_answers_no_http_request_loads_no_pydantic(function: str) -> None:
+    """Their settings and inputs are checked by msgspec: pydantic is about 50 ms of a cold start."""
+    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'asyncio')))\n"
+    )
+    loaded = subprocess.run(  # noqa: S603  (our own code, in this interpreter)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_the_collector_is_off_while_a_handler_loads_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
