@@ -18,6 +18,7 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.notices import SqsNoticeQueue
+from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
 from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -128,6 +129,18 @@ def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> 
     assert kinds.count("contact-changed") == 1
 
 
+def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765432"))}
+    for _ in range(4):  # more than the tries
+        with injected_faults() as faults:
+            faults.add("dynamodb", "TransactWriteItems", code="ProvisionedThroughputExceededException", status=400)
+            assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 503
+    assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
+
+
 def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None:
     """A change writes the record as it was read, changed: if another request changed it in between (a
     new mobile verified in another tab), it writes nothing (the route's 409), rather than the old number back."""
@@ -152,6 +165,15 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
     removed = SecurityEvent(SecurityEventType.CONTACT_REMOVED, as_read.updated_at, "meanwhile", {"channel": "email"})
     without_email = replace(as_read, email=None, email_verified_at=None)
     assert not changes.apply(person, as_read, without_email, None, [removed])
+    # nor does a change that only asks for a new value: its notice to the old contact is about the record as read
+    at = as_read.updated_at or as_read.mobile_verified_at
+    assert at is not None
+    asked = PendingChange(
+        person, {Channel.EMAIL: "new@example.no"}, {Channel.EMAIL: "x"}, at, at + timedelta(minutes=10)
+    )
+    requested = SecurityEvent(SecurityEventType.CONTACT_CHANGE_REQUESTED, at, "meanwhile", {"channel": "email"})
+    assert not changes.apply(person, as_read, None, asked, [requested])
+    assert changes.get(person) is None
 
     contact = body(user.call("GET", "/v1/me/contact", token=token))
     assert (contact["mobile"], contact["email"]) == ("+4798765432", "both@example.no")
@@ -298,6 +320,36 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     driver.dynamodb.put_item(TableName=table, Item=contact_item(person, confirmed))
     review = wiring.contact_review(os.environ, clock=MovableClock(record.updated_at))
     assert review.run() == (0, 0)
+
+
+def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDriver) -> None:
+    """The review reads the index (eventually consistent) and judges what it read: a record the person
+    confirmed meanwhile is not marked stale, and its new review date stands."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    refs = driver.local.stack.refs
+    contacts = DynamoDbContactRegister(
+        driver.dynamodb, refs["ContactRegisterTable"], events_table=refs["SecurityEventsTable"]
+    )
+    record = contacts.find(person)
+    assert record is not None
+    old = replace(record, updated_at=record.updated_at - STALE_AFTER - timedelta(days=1), confirmed_at=None)
+    driver.dynamodb.put_item(TableName=refs["ContactRegisterTable"], Item=contact_item(person, old))
+    due = old.review_on()
+    [(found, as_read)] = contacts.due_for_review(due)
+    assert found == person
+    assert user.call("POST", "/v1/me/contact/confirm", token=user.login()).status == 200  # meanwhile
+
+    stale = SecurityEvent(SecurityEventType.CONTACT_STALE, record.updated_at, "review")
+    assert not contacts.schedule_review(person, (due, as_read), None, record.updated_at, [stale])
+    assert not contacts.schedule_review(person, (due, as_read), due + timedelta(days=60), None)
+    item = driver.dynamodb.get_item(TableName=refs["ContactRegisterTable"], Key={"pk": {"S": person}})["Item"]
+    assert "marked_stale_at" not in item
+    confirmed = contacts.find(person)
+    assert confirmed is not None
+    assert item["review_on"]["S"] == confirmed.review_on().isoformat()
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert "contact-stale" not in kinds
 
 
 def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from local.faults import injected_faults
 from local.population_seed import Category
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister
@@ -123,14 +124,21 @@ def test_codes_other_than_those_asked_for_are_refused(driver: LetterDriver) -> N
 
 
 def test_only_wrong_codes_cost_a_try(driver: LetterDriver) -> None:
-    """A try is counted before the codes are judged; codes other than those asked for, a weak password
-    and a completion made (and made again, to correct a contact) give it back."""
+    """A try is counted before the codes are judged; codes other than those asked for, a weak password,
+    AWS briefly down before the codes are judged or after they were judged right, and a completion made
+    (and made again, to correct a contact) give it back."""
     enrolling = with_letter(driver)
     enrolling.start()
     others = [i for i in range(1, 21) if i not in enrolling.indices][:2]
     for attempt in range(3):  # as many as the tries
         assert enrolling.complete(codes={str(i): enrolling.codes[str(i)] for i in others}).status == 401
         assert enrolling.complete(password="Password1").status == 422
+        with injected_faults() as faults:
+            faults.add("dynamodb", "BatchGetItem", code="ProvisionedThroughputExceededException", status=400)
+            assert enrolling.complete(mobile=f"9123456{attempt}").status == 503
+        with injected_faults() as faults:
+            faults.add("sns", "Publish", code="Throttling", status=400)
+            assert enrolling.complete(mobile=f"9123456{attempt}").status == 503
         assert enrolling.complete(mobile=f"9123456{attempt}").status == 202
     assert enrolling.complete(mobile="91234563").status == 202  # every try is still there
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234563")).status == 201
@@ -290,6 +298,18 @@ def test_codes_before_the_completion_are_a_conflict_and_cost_no_try(driver: Lett
         assert (early.status, problem(early)["type"]) == (409, "/problems/conflict")
     assert enrolling.complete().status == 202
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
+
+
+def test_a_right_code_costs_no_try_when_the_activation_cannot_be_written(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete().status == 202
+    code = enrolling.last_code_to("+4791234567")
+    for _ in range(4):  # more than the tries
+        with injected_faults() as faults:
+            faults.add("dynamodb", "TransactWriteItems", code="ProvisionedThroughputExceededException", status=400)
+            assert enrolling.verify(mobile_code=code).status == 503
+    assert enrolling.verify(mobile_code=code).status == 201
 
 
 def test_resend_sends_a_new_code_30_seconds_apart(driver: LetterDriver) -> None:

@@ -615,15 +615,27 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     assert user.call("POST", complete, right).status == 401
 
 
-def test_a_weak_password_with_the_right_codes_costs_no_try(driver: LetterDriver) -> None:
+def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: LetterDriver) -> None:
+    """A weak password, or AWS briefly down before the codes are judged or after they were judged
+    right: the citizen tried nothing wrong, and the try is given back."""
     user = enrolled(driver)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
     complete = f"/v1/password-resets/{reset['reset_id']}/complete"
     right = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    strong = right | {"new_password": "ny frase i dag"}
+    busy = ("ProvisionedThroughputExceededException", 400)
     for _ in range(3):  # as many as the tries
         weak = user.call("POST", complete, right | {"new_password": f"{user.identity_number} og mer tekst"})
         assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
-    assert user.call("POST", complete, right | {"new_password": "ny frase i dag"}).status == 204
+        for service, operation, (code, status) in [
+            ("dynamodb", "BatchGetItem", busy),
+            ("sqs", "SendMessage", ("ServiceUnavailable", 503)),
+            ("dynamodb", "TransactWriteItems", busy),
+        ]:
+            with injected_faults() as faults:
+                faults.add(service, operation, code=code, status=status)
+                assert user.call("POST", complete, strong).status == 503, operation
+    assert user.call("POST", complete, strong).status == 204
 
 
 # ---------------------------------------------------------------------- the me routes

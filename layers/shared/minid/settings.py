@@ -84,6 +84,7 @@ class PinLetterSettings(SessionSettings):
         if self.print_heartbeat_seconds >= self.print_timeout_seconds:
             raise ValueError("PRINT_HEARTBEAT_SECONDS must be shorter than PRINT_TIMEOUT_SECONDS")
 
+
 @dataclass(frozen=True)
 class LetterWorkflowSettings(PepperSettings, NoticeSettings):
     pin_letters_table: str

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.challenges import Challenges
-from minid.adapters.contacts import replaced_as_read
+from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
 from minid.adapters.events import recorded_with
 from minid.domain.contact_changes import PendingChange
@@ -44,9 +44,12 @@ class DynamoDbContactChanges(Challenges):
         change: PendingChange | None,
         events: Sequence[SecurityEvent],
     ) -> bool:
-        items: list[dict[str, Any]] = []
-        if record is not None:
-            items.append(replaced_as_read(self._contacts, person, as_read, record))
+        # the record as read, whether it changes or not: the notices to its contacts are about it
+        items: list[dict[str, Any]] = [
+            replaced_as_read(self._contacts, person, as_read, record)
+            if record is not None
+            else unchanged_since_read(self._contacts, person, as_read)
+        ]
         if change is not None:  # in place of any earlier change: its codes no longer hold
             items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
         items += recorded_with(self._events, person, events)
@@ -54,6 +57,10 @@ class DynamoDbContactChanges(Challenges):
 
     def get(self, person: PersonKey) -> PendingChange | None:
         return _change(self._get(person))
+
+    def refund_try_of(self, change: PendingChange) -> None:
+        values = {":minus": -1, ":zero": 0, ":sent": iso(change.sent_at)}
+        self._update(change.person, "ADD tries :minus", values, "tries > :zero AND sent_at = :sent")
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         return _change(self._counted_try(person, limit, now))

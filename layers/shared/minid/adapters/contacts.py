@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import from_item, iso, to_item, update_if, write_together
 from minid.adapters.events import recorded_with
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
@@ -56,6 +56,17 @@ _READ_WHEN_ABSENT: dict[str, Any] = {"language": Language.BOKMAL.value, "reserve
 def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, record: ContactRecord) -> dict[str, Any]:
     """The register's item written as `record`, an item of a transaction that holds only while the item is
     still the record `as_read`: a change made meanwhile (a contact verified in another tab) is not undone."""
+    return {"Put": {"TableName": table, "Item": contact_item(person, record), **_still(person, as_read)}}
+
+
+def unchanged_since_read(table: str, person: PersonKey, as_read: ContactRecord) -> dict[str, Any]:
+    """An item of a transaction that holds only while the register's item is still the record `as_read`
+    (what the transaction tells or does is about that record)."""
+    return {"ConditionCheck": {"TableName": table, "Key": to_item({"pk": person}), **_still(person, as_read)}}
+
+
+def _still(person: PersonKey, as_read: ContactRecord) -> dict[str, Any]:
+    """The condition that the register's item is still the record `as_read`."""
     before = contact_item(person, as_read)
     conditions: list[str] = []
     names: dict[str, str] = {}
@@ -72,13 +83,9 @@ def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, reco
         else:
             conditions.append(f"#f{number} = :f{number}")
     return {
-        "Put": {
-            "TableName": table,
-            "Item": contact_item(person, record),
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }
 
 
@@ -127,25 +134,29 @@ class DynamoDbContactRegister:
     def schedule_review(
         self,
         person: PersonKey,
+        reviewed: tuple[date, ContactRecord],
         day: date | None,
         marked_stale_at: datetime | None,
         events: Sequence[SecurityEvent] = (),
-    ) -> None:
+    ) -> bool:
         if day is not None:
             expression, values = "SET review_on = :day", {":day": day.isoformat()}
         else:
             stale_at = marked_stale_at or datetime.now(UTC)
             expression, values = "SET marked_stale_at = :at REMOVE review_on", {":at": iso(stale_at)}
+        due, as_read = reviewed
+        still = _still(person, as_read)
+        held = to_item(values | {":due": due.isoformat()}) | still["ExpressionAttributeValues"]
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": to_item({"pk": person}),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": to_item(values),
+            "ConditionExpression": f"review_on = :due AND {still['ConditionExpression']}",
+            "ExpressionAttributeNames": still["ExpressionAttributeNames"],
+            "ExpressionAttributeValues": held,
         }
         if not events:
-            self._client.update_item(**update)
-            return
+            return update_if(self._client, update)
         if self._events is None:
             raise ValueError("this register was built without the events table")
-        write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])
+        return write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])

@@ -65,11 +65,17 @@ class DynamoDbEnrolments:
         return self._claim("pin_tries", enrolment_id, limit, now, _OPEN)
 
     def refund_pin_try(self, enrolment_id: str) -> None:
+        self._refund("pin_tries", enrolment_id)
+
+    def refund_verify_try(self, enrolment_id: str) -> None:
+        self._refund("verify_tries", enrolment_id)
+
+    def _refund(self, counter: str, enrolment_id: str) -> None:
         self._client.update_item(
             TableName=self._table,
             Key=enrolment_key(enrolment_id),
-            UpdateExpression="ADD pin_tries :minus",
-            ConditionExpression="pin_tries > :zero",
+            UpdateExpression=f"ADD {counter} :minus",
+            ConditionExpression=f"{counter} > :zero",
             ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +19,18 @@ MAX_CODE_TRIES = 3
 
 def new_code(random: RandomSource) -> str:
     return f"{random.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+@contextmanager
+def try_given_back_on_failure(give_back: Callable[[], None]) -> Iterator[None]:
+    """Around what follows a try counted before its codes were judged (or once they were judged
+    right): if it fails (AWS briefly down, a weak password, a send refused), the try is given back.
+    The citizen tried nothing wrong, and must not run out of tries while the service is down."""
+    try:
+        yield
+    except Exception:
+        give_back()
+        raise
 
 
 class RateLimited(DomainError):

@@ -11,9 +11,17 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.codes import (
+    CODE_LIFETIME,
+    MAX_CODE_TRIES,
+    ResendPolicy,
+    code_message,
+    new_code,
+    try_given_back_on_failure,
+)
 from minid.domain.contacts import (
     REMIND_AFTER,
     STALE_AFTER,
@@ -79,7 +87,10 @@ class PendingChanges(Protocol):
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
 
-    def refund_try(self, person: PersonKey) -> None: ...
+    def refund_try_of(self, change: PendingChange) -> None:
+        """Give back a try counted on `change`, unless a newer change has replaced it meanwhile (its tries
+        are its own)."""
+        ...
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         """Count a try, atomically, if fewer than `limit` are counted and the change is open: the change
@@ -205,23 +216,26 @@ class ContactService:
             if waiting is not None and channel in waiting.values and now < waiting.expires_at:
                 raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
             raise Conflict(NOT_WAITING)
+        give_back = partial(self._changes.refund_try_of, pending)
         if channel not in pending.values:
-            self._changes.refund_try(session.person)  # no code of this channel was tried
+            give_back()  # no code of this channel was tried
             raise Conflict(NOT_WAITING)
         if not self._keyer.matches(
             pending.code_hashes.get(channel, ""), self._code_hash(session.person, channel, code)
         ):
             raise AuthenticationFailed("The code is wrong or has expired.")
-        record = self.contact(session)
-        value = pending.values[channel]
-        if channel is Channel.SMS:
-            updated = replace(record, mobile=value, mobile_verified_at=now, updated_at=now, confirmed_at=now)
-        else:
-            updated = replace(record, email=value, email_verified_at=now, updated_at=now, confirmed_at=now)
-        changed = SecurityEvent(
-            SecurityEventType.CONTACT_CHANGED, now, str(uuid.uuid4()), {"channel": CHANNEL_NAMES[channel]}
-        )
-        if not self._changes.verified(pending, channel, updated, changed):
+        with try_given_back_on_failure(give_back):  # the code was right: AWS briefly down now costs no try
+            record = self.contact(session)
+            value = pending.values[channel]
+            if channel is Channel.SMS:
+                updated = replace(record, mobile=value, mobile_verified_at=now, updated_at=now, confirmed_at=now)
+            else:
+                updated = replace(record, email=value, email_verified_at=now, updated_at=now, confirmed_at=now)
+            changed = SecurityEvent(
+                SecurityEventType.CONTACT_CHANGED, now, str(uuid.uuid4()), {"channel": CHANNEL_NAMES[channel]}
+            )
+            verified = self._changes.verified(pending, channel, updated, changed)
+        if not verified:
             raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated
 
@@ -294,18 +308,21 @@ class ContactReview:
         today = date_in_norway(now)
         reminded = stale = 0
         for back in range(CATCH_UP_DAYS, -1, -1):
-            for person, record in self._register.due_for_review(today - timedelta(days=back)):
+            due = today - timedelta(days=back)
+            for person, record in self._register.due_for_review(due):
+                # each write holds only while the record is as reviewed: one confirmed or changed meanwhile
+                # has its own next review, and is left to it
                 age = now - record.last_confirmed
                 if age >= STALE_AFTER:
-                    self._register.schedule_review(person, None, now, [_event(SecurityEventType.CONTACT_STALE, now)])
-                    stale += 1
+                    marked = [_event(SecurityEventType.CONTACT_STALE, now)]
+                    stale += self._register.schedule_review(person, (due, record), None, now, marked)
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
                     self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person))
-                    self._register.schedule_review(person, (record.last_confirmed + STALE_AFTER).date(), None)
-                    reminded += 1
+                    next_day = (record.last_confirmed + STALE_AFTER).date()
+                    reminded += self._register.schedule_review(person, (due, record), next_day, None)
                 else:  # confirmed since: the next review is the new reminder date
-                    self._register.schedule_review(person, record.review_on(), None)
+                    self._register.schedule_review(person, (due, record), record.review_on(), None)
         return reminded, stale
 
 

@@ -70,12 +70,15 @@ class ContactRegisterWriter(ContactRegister, Protocol):
     def schedule_review(
         self,
         person: PersonKey,
+        reviewed: tuple[date, ContactRecord],
         day: date | None,
         marked_stale_at: datetime | None,
         events: Sequence[SecurityEvent] = (),
-    ) -> None:
+    ) -> bool:
         """The day the review next looks at the record (None: marked stale at `marked_stale_at`, and not
-        looked at again), with the events that record why, at once."""
+        looked at again), with the events that record why, at once; only while the record is still the one
+        reviewed, due on the day it was found due (`reviewed`: the index is read eventually consistent, and
+        the person may confirm it meanwhile). False, writing nothing, when it is not."""
         ...
 
 

@@ -17,10 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from minid.domain.accounts import AccountStatus, UserAccount
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.codes import (
+    CODE_LIFETIME,
+    MAX_CODE_TRIES,
+    ResendPolicy,
+    code_message,
+    new_code,
+    try_given_back_on_failure,
+)
 from minid.domain.contacts import (
     ContactRecord,
     InvalidContact,
@@ -36,7 +44,7 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
-from minid.domain.passwords import PasswordHasher, PasswordPolicy, WeakPassword, personal_facts
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.time import Clock, today_in_norway
@@ -104,6 +112,8 @@ class Enrolments(Protocol):
         ...
 
     def refund_pin_try(self, enrolment_id: str) -> None: ...
+
+    def refund_verify_try(self, enrolment_id: str) -> None: ...
 
     def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
         """Count a try of the verification codes likewise, if the enrolment is waiting for them."""
@@ -256,13 +266,14 @@ class EnrolmentService:
         enrolment = self._enrolments.claim_pin_try(enrolment_id, MAX_PIN_TRIES, now)  # counted, and read
         if enrolment is None:
             raise NotFound(ENDED)
-        if set(pin_codes) != set(enrolment.pin_indices):
-            self._enrolments.refund_pin_try(enrolment_id)  # not the codes asked for: no try of them
-            raise AuthenticationFailed(
-                "Give the two PIN codes the service asked for, by their numbers.",
-                errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
-            )
-        letter, found = self._reads.for_completion(enrolment)
+        give_back = partial(self._enrolments.refund_pin_try, enrolment_id)
+        with try_given_back_on_failure(give_back):  # until the codes are judged
+            if set(pin_codes) != set(enrolment.pin_indices):  # not the codes asked for: no try of them
+                raise AuthenticationFailed(
+                    "Give the two PIN codes the service asked for, by their numbers.",
+                    errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
+                )
+            letter, found = self._reads.for_completion(enrolment)
         if not self._codes_match(enrolment, letter, pin_codes):
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
@@ -275,18 +286,17 @@ class EnrolmentService:
         person = enrolment.person
         if person is None or found is None:  # a decoy never matches: unreachable
             raise AuthenticationFailed()
-        try:
+        # the codes were right: a weak password, or a failure after, costs no try
+        with try_given_back_on_failure(give_back):
             self._passwords.check(
                 password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
             )
-        except WeakPassword:
-            self._enrolments.refund_pin_try(enrolment_id)  # the codes were right: a weak password costs no try
-            raise
-        codes = {channel: new_code(self._random) for channel in contacts.channels}
-        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-        password_hash = self._hasher.hash(password)
-        self._send_codes(contacts, codes)  # first: codes that cannot be sent leave the enrolment as it was
-        self._enrolments.record_completion(enrolment_id, password_hash, contacts, hashes, now)
+            codes = {channel: new_code(self._random) for channel in contacts.channels}
+            hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+            password_hash = self._hasher.hash(password)
+            self._send_codes(contacts, codes)  # first: codes that cannot be sent leave the enrolment as it was
+            # gives the try back itself, in the same write
+            self._enrolments.record_completion(enrolment_id, password_hash, contacts, hashes, now)
         return contacts.channels
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
@@ -368,10 +378,12 @@ class EnrolmentService:
             raise AuthenticationFailed("The code is wrong or has expired.")
         verified = {**enrolment.verified, **dict.fromkeys(right, now)}
         remaining = tuple(c for c in enrolment.contacts.channels if c not in verified)
-        if remaining:
-            self._enrolments.mark_verified(enrolment_id, right, now)
-            return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
-        self._activate(replace(enrolment, verified=verified), now)  # the last code: verified with the activation
+        # the codes were right: AWS briefly down now costs no try
+        with try_given_back_on_failure(partial(self._enrolments.refund_verify_try, enrolment_id)):
+            if remaining:
+                self._enrolments.mark_verified(enrolment_id, right, now)
+                return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
+            self._activate(replace(enrolment, verified=verified), now)  # the last code: verified with the activation
         return VerificationResult(EnrolmentStatus.ACTIVE, ())
 
     def _activate(self, enrolment: Enrolment, now: datetime) -> None:

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from minid.domain.accounts import UserAccount
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code, try_given_back_on_failure
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
@@ -25,7 +26,7 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
-from minid.domain.passwords import PasswordHasher, PasswordPolicy, WeakPassword, personal_facts
+from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits
@@ -210,7 +211,9 @@ class PasswordResetService:
         reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
         if reset is None:
             raise AuthenticationFailed("The reset has ended. Start again.")
-        standing = self._reads.for_completion(reset)
+        give_back = partial(self._resets.refund_try, reset_id)
+        with try_given_back_on_failure(give_back):  # until the codes are judged
+            standing = self._reads.for_completion(reset)
         if not self._codes_hold(reset, standing.letter, pin_code, code, now):
             if reset.tries >= MAX_CODE_TRIES:  # this was the last try
                 self._resets.end(reset.reset_id)
@@ -226,15 +229,15 @@ class PasswordResetService:
         facts = (
             personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
         )
-        try:
+        # the codes were right: a weak password, or a failure after, costs no try
+        with try_given_back_on_failure(give_back):
             self._passwords.check(new_password, facts)
-        except WeakPassword:
-            self._resets.refund_try(reset_id)  # the codes were right: a weak password costs no try
-            raise
-        password_hash = self._hasher.hash(new_password)
-        done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
-        self._notices.enqueue(Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done))
-        if not self._completion.complete(reset, password_hash, now, events=(done,)):
+            password_hash = self._hasher.hash(new_password)
+            done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
+            notice = Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done)
+            self._notices.enqueue(notice)
+            completed = self._completion.complete(reset, password_hash, now, events=(done,))
+        if not completed:
             raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
 
     def _codes_hold(
