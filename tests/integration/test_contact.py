@@ -36,6 +36,16 @@ def register(driver: LetterDriver) -> DynamoDbContactRegister:
     return DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"])
 
 
+def pending_changes(driver: LetterDriver) -> DynamoDbContactChanges:
+    refs = driver.local.stack.refs
+    return DynamoDbContactChanges(
+        driver.dynamodb,
+        refs["ChallengesTable"],
+        contacts_table=refs["ContactRegisterTable"],
+        events_table=refs["SecurityEventsTable"],
+    )
+
+
 def sms_to(driver: LetterDriver, number: str) -> list[str]:
     return [m["message"] for m in driver.local.outbox.sms() if m["to"] == number]
 
@@ -141,6 +151,26 @@ def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: Let
     assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
 
 
+def test_a_resend_writes_no_codes_into_a_change_asked_for_meanwhile(driver: LetterDriver) -> None:
+    """A resend reads the change, then writes the codes it sends to the change's values: when another tab
+    asked for other values meanwhile, it writes nothing (else a code sent to the first number would
+    verify the second)."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    changes = pending_changes(driver)
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    first = changes.get(person)
+    assert first is not None
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "976 54 321"}, token).status == 202  # meanwhile
+    assert not changes.record_resend(first, {Channel.SMS: "resent"}, first.sent_at, (0, 1))
+    second = changes.get(person)
+    assert second is not None
+    assert second.values == {Channel.SMS: "+4797654321"}
+    assert second.code_hashes != {Channel.SMS: "resent"}
+    assert changes.record_resend(second, {Channel.SMS: "resent"}, second.sent_at, (0, 1))  # as read: written
+
+
 def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None:
     """A change writes the record as it was read, changed: if another request changed it in between (a
     new mobile verified in another tab), it writes nothing (the route's 409), rather than the old number back."""
@@ -155,13 +185,7 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
     )
     assert verified.status == 200  # meanwhile, in another tab
 
-    refs = driver.local.stack.refs
-    changes = DynamoDbContactChanges(
-        driver.dynamodb,
-        refs["ChallengesTable"],
-        contacts_table=refs["ContactRegisterTable"],
-        events_table=refs["SecurityEventsTable"],
-    )
+    changes = pending_changes(driver)
     removed = SecurityEvent(SecurityEventType.CONTACT_REMOVED, as_read.updated_at, "meanwhile", {"channel": "email"})
     without_email = replace(as_read, email=None, email_verified_at=None)
     assert not changes.apply(person, as_read, without_email, None, [removed])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
-from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
+from minid.adapters.dynamodb import cancellation_reasons, iso, to_item, update_if
 from minid.adapters.events import recorded_with
 from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import ContactRecord, Language
@@ -96,19 +96,22 @@ class DynamoDbContactChanges(Challenges):
         return cancellation_reasons(self._client, items) is None
 
     def record_resend(
-        self, person: PersonKey, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
     ) -> bool:
-        return self._update(
-            person,
+        # the change as read: its values still the ones the codes go to (a newer change replaces the item)
+        request = self._update_request(
+            change.person,
             "SET codes = :codes, sent_at = :sent_at, resends = :after",
             {
                 ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
                 ":sent_at": iso(sent_at),
                 ":before": resends[0],
                 ":after": resends[1],
+                ":values": {channel.value: value for channel, value in change.values.items()},
             },
-            "resends = :before",
+            "resends = :before AND #values = :values",
         )
+        return update_if(self._client, request | {"ExpressionAttributeNames": {"#values": "values"}})
 
 
 def _item(change: PendingChange) -> dict[str, Any]:

@@ -104,10 +104,10 @@ class PendingChanges(Protocol):
         ...
 
     def record_resend(
-        self, person: PersonKey, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
     ) -> bool:
-        """The codes and when they were sent, if the count of resends is still `resends[0]`; it becomes
-        `resends[1]`."""
+        """The codes and when they were sent, if the person's pending change is still `change` (its values)
+        and its count of resends still `resends[0]`; it becomes `resends[1]`."""
         ...
 
 
@@ -248,14 +248,14 @@ class ContactService:
         codes = {channel: new_code(self._random) for channel in pending.values}
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
         count = (pending.resends, pending.resends + 1)
-        if not self._changes.record_resend(session.person, hashes, now, count):
+        if not self._changes.record_resend(pending, hashes, now, count):
             self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
         try:
             self._send(pending.values, codes, language)
         except Exception:
             # not sent: the resend is given back, and the codes sent before still hold
-            self._changes.record_resend(session.person, pending.code_hashes, pending.sent_at, count[::-1])
+            self._changes.record_resend(pending, pending.code_hashes, pending.sent_at, count[::-1])
             raise
         return tuple(pending.values)
 
