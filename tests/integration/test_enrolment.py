@@ -14,9 +14,11 @@ from local.population_seed import Category
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
+from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
 from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
 from tests.integration.users import PASSWORD, with_letter
@@ -337,6 +339,26 @@ def test_at_most_three_resends(driver: LetterDriver) -> None:
         assert enrolling.resend().status == 202
     back_date_codes(driver, enrolling.enrolment_id)
     assert enrolling.resend().status == 429
+
+
+def test_a_resend_writes_no_codes_into_a_completion_made_again_meanwhile(driver: LetterDriver) -> None:
+    """A resend reads the enrolment, then writes the codes it sends to the contacts it read: when the
+    enrolment was completed again meanwhile (another number), it writes nothing (else a code sent to the
+    first number would verify the second)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    enrolments = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    read = enrolments.get(enrolling.enrolment_id)
+    assert read is not None
+    assert read.codes_sent_at is not None
+    assert enrolling.complete(mobile="92345678").status == 202  # meanwhile
+    resent = (read.codes_sent_at, read.codes_sent_at + timedelta(seconds=31))
+    assert not enrolments.record_resend(enrolling.enrolment_id, {Channel.SMS: "resent"}, resent, (0, 1))
+    again = enrolments.get(enrolling.enrolment_id)
+    assert again is not None
+    assert again.code_hashes[Channel.SMS] != "resent"
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:

@@ -149,7 +149,11 @@ class DynamoDbEnrolments:
         )
 
     def record_resend(
-        self, enrolment_id: str, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self,
+        enrolment_id: str,
+        code_hashes: Mapping[Channel, str],
+        sent: tuple[datetime, datetime],
+        resends: tuple[int, int],
     ) -> bool:
         names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
@@ -160,12 +164,13 @@ class DynamoDbEnrolments:
                 Key=enrolment_key(enrolment_id),
                 UpdateExpression=f"SET {assignments + ', ' if assignments else ''}codes_sent_at = :now, "
                 "resends = :after",
-                ConditionExpression="resends = :before AND #status = :verifying",
+                ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying",
                 ExpressionAttributeNames={"#status": "status", **names},
                 ExpressionAttributeValues=to_item(
                     values
                     | {
-                        ":now": iso(sent_at),
+                        ":now": iso(sent[1]),
+                        ":sent_before": iso(sent[0]),
                         ":before": resends[0],
                         ":after": resends[1],
                         ":verifying": EnrolmentStatus.VERIFYING.value,

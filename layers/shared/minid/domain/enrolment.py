@@ -133,10 +133,15 @@ class Enrolments(Protocol):
         ...
 
     def record_resend(
-        self, enrolment_id: str, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self,
+        enrolment_id: str,
+        code_hashes: Mapping[Channel, str],
+        sent: tuple[datetime, datetime],
+        resends: tuple[int, int],
     ) -> bool:
-        """Replace the unverified codes, if the count of resends is still `resends[0]` (no other resend
-        came first); it becomes `resends[1]`."""
+        """Replace the unverified codes, if the codes were still last sent at `sent[0]` and the count of
+        resends is still `resends[0]` (no other resend, and no completion made again with other contacts,
+        came first); they become `sent[1]` and `resends[1]`."""
         ...
 
     def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None: ...
@@ -335,19 +340,21 @@ class EnrolmentService:
         enrolment = self._open(enrolment_id, now)
         if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
-        self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
+        sent_before = enrolment.codes_sent_at or now  # a completed enrolment's codes were sent
+        self._resend_policy.check(enrolment.resends, sent_before, now)
         pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
         codes = {channel: new_code(self._random) for channel in pending}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
         count = (enrolment.resends, enrolment.resends + 1)
-        if not self._enrolments.record_resend(enrolment_id, hashes, now, count):
+        if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count):
+            # another resend came first, or the enrolment was completed again (with other contacts, maybe)
             self._resend_policy.check(enrolment.resends + 1, now, now)
         try:
             self._send_codes(enrolment.contacts, codes)
         except Exception:
             # not sent: the resend is given back, and the codes sent before still hold
             before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
-            self._enrolments.record_resend(enrolment_id, before, enrolment.codes_sent_at or now, count[::-1])
+            self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
             raise
         return tuple(pending)
 
