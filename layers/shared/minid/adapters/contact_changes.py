@@ -99,6 +99,13 @@ class DynamoDbContactChanges(Challenges):
         self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
     ) -> bool:
         # the change as read: its values still the ones the codes go to (a newer change replaces the item)
+        names = {"#values": "values"} | {f"#{channel.value}": channel.value for channel in Channel}
+        same_values = [
+            f"#values.#{channel.value} = :{channel.value}"
+            if channel in change.values
+            else f"attribute_not_exists(#values.#{channel.value})"
+            for channel in Channel
+        ]
         request = self._update_request(
             change.person,
             "SET codes = :codes, sent_at = :sent_at, resends = :after",
@@ -107,11 +114,11 @@ class DynamoDbContactChanges(Challenges):
                 ":sent_at": iso(sent_at),
                 ":before": resends[0],
                 ":after": resends[1],
-                ":values": {channel.value: value for channel, value in change.values.items()},
-            },
-            "resends = :before AND #values = :values",
+            }
+            | {f":{channel.value}": value for channel, value in change.values.items()},
+            " AND ".join(["resends = :before", *same_values]),
         )
-        return update_if(self._client, request | {"ExpressionAttributeNames": {"#values": "values"}})
+        return update_if(self._client, request | {"ExpressionAttributeNames": names})
 
 
 def _item(change: PendingChange) -> dict[str, Any]:
