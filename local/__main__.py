@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import signal
 import sys
+import threading
 import time
 from types import FrameType
+from typing import TextIO
 
 from local.aws import REGION, embedded_aws
 from local.gateway import LocalHttpServer
@@ -19,6 +22,36 @@ class _EveryLineNamed(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(record).replace("\n", f"\n{record.name}: ")
+
+
+class WholeLines(io.TextIOBase):
+    """The process's stdout, shared by every function's threads, written a whole line at a time.
+
+    On Lambda each execution environment has a log stream of its own; here they share one, and `print`
+    writes a line's text and its newline in two calls, between which another thread may write (Powertools'
+    metrics are flushed so): two JSON lines would run into one, which no log reader takes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._partial = threading.local()  # each thread's text since its last newline
+
+    def write(self, text: str) -> int:
+        pending: str = getattr(self._partial, "text", "") + text
+        lines, newline, rest = pending.rpartition("\n")
+        if newline:
+            with self._lock:
+                self._stream.write(lines + newline)
+        self._partial.text = rest
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -64,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         help="template parameters, as for sam deploy (e.g. LockoutThreshold=5)",
     )
     args = parser.parse_args(argv)
+    sys.stdout = WholeLines(sys.stdout)
     overrides = dict(item.split("=", 1) for item in args.parameter_overrides)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))

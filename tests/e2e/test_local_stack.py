@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
+import threading
+import time
 from datetime import date
 
+from local.__main__ import WholeLines
 from local.openapi import build_openapi
 from minid.domain.identity import parse_identity_number
 from tests.e2e.client import ApiClient
@@ -97,3 +101,30 @@ def test_ctrl_c_and_sigterm_stop_it_cleanly() -> None:
         stack = start_local_stack()
         assert ApiClient(stack.url).get("/v1/health").status == 200
         assert stop_local_stack(stack, sig) == 0
+
+
+def test_the_functions_threads_write_whole_lines_to_the_shared_stdout() -> None:
+    """`print` writes a line and its newline in two calls; the threads of two functions come between."""
+
+    class Slow(io.StringIO):  # a stream that lets other threads run between writes, as a pipe's may
+        def write(self, text: str) -> int:
+            time.sleep(0.0001)
+            return super().write(text)
+
+    written = Slow()
+    stdout = WholeLines(written)
+    start = threading.Barrier(4)
+
+    def writer(name: str) -> None:
+        start.wait()
+        for number in range(100):
+            print(json.dumps({"function": name, "number": number}), file=stdout)
+
+    threads = [threading.Thread(target=writer, args=(f"f{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = written.getvalue().splitlines()
+    assert len(lines) == 400
+    assert all(json.loads(line)["function"] for line in lines)
