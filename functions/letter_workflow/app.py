@@ -36,7 +36,8 @@ class Task(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     and needs pydantic for nothing else (about 50 ms of its cold start)."""
 
     task: Literal["validate-recipient", "prepare-letter", "activate-letter", "mark-failed", "notify"]
-    letter_id: Annotated[str, msgspec.Meta(pattern=UUID4_PATTERN)]
+    # 36 characters: the pattern's "$" (re.search) would also take a trailing newline
+    letter_id: Annotated[str, msgspec.Meta(min_length=36, max_length=36, pattern=UUID4_PATTERN)]
     notice: NoticeKind | None = None
     error: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from minid.adapters.sealing import AesGcmSealer
-from minid.domain.codes import RateLimited
+from minid.domain.codes import RateLimited, try_given_back_on_failure
 from minid.domain.keys import Keyer, Pepper, PersonKey
 from minid.domain.rate_limits import ClientLimits, Hit, Limit
 from minid.domain.sessions import Session, SessionPolicy
@@ -84,3 +84,19 @@ def test_sealed_values_open_only_for_their_purpose_and_owner() -> None:
         sealer.open(sealed, purpose="totp", owner="a")
     with pytest.raises(InvalidTag):
         AesGcmSealer(Keyer(Pepper(b"q" * 32))).open(sealed, purpose="session", owner="a")
+
+
+def test_a_try_is_given_back_when_what_follows_fails_and_the_error_stays_the_same() -> None:
+    given_back: list[str] = []
+    with pytest.raises(ValueError, match="weak"), try_given_back_on_failure(lambda: given_back.append("try")):
+        raise ValueError("weak")
+    assert given_back == ["try"]
+
+    def cannot() -> None:
+        raise ConnectionError("AWS is down")
+
+    with pytest.raises(ValueError, match="weak") as raised, try_given_back_on_failure(cannot):
+        raise ValueError("weak")  # the error raised is this one, not the give-back's
+    assert raised.value.__notes__ == ["The try was not given back: ConnectionError"]
+    with try_given_back_on_failure(cannot):  # nothing failed: nothing given back
+        pass

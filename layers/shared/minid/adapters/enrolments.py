@@ -71,13 +71,17 @@ class DynamoDbEnrolments:
         self._refund("verify_tries", enrolment_id)
 
     def _refund(self, counter: str, enrolment_id: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=enrolment_key(enrolment_id),
-            UpdateExpression=f"ADD {counter} :minus",
-            ConditionExpression=f"{counter} > :zero",
-            ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
-        )
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=enrolment_key(enrolment_id),
+                UpdateExpression=f"ADD {counter} :minus",
+                ConditionExpression=f"{counter} > :zero",
+                ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
+            )
+        except ClientError as error:
+            if not conditional_check_failed(error):  # none counted (or the enrolment gone): nothing to give
+                raise
 
     def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
         return self._claim("verify_tries", enrolment_id, limit, now, (EnrolmentStatus.VERIFYING.value,))

@@ -28,8 +28,11 @@ def try_given_back_on_failure(give_back: Callable[[], None]) -> Iterator[None]:
     The citizen tried nothing wrong, and must not run out of tries while the service is down."""
     try:
         yield
-    except Exception:
-        give_back()
+    except Exception as error:
+        try:
+            give_back()
+        except Exception as failed:  # the answer stays the original error's (a 422 stays a 422)
+            error.add_note(f"The try was not given back: {type(failed).__name__}")
         raise
 
 
