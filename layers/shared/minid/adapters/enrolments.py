@@ -11,7 +11,15 @@ from botocore.exceptions import ClientError
 
 from minid.adapters.accounts import account_from, account_values
 from minid.adapters.contacts import contact_item, contact_record
-from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import (
+    batch_get,
+    conditional_check_failed,
+    from_item,
+    iso,
+    to_item,
+    update_if,
+    write_together,
+)
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
 from minid.adapters.population import person_from
@@ -71,17 +79,14 @@ class DynamoDbEnrolments:
         self._refund("verify_tries", enrolment_id)
 
     def _refund(self, counter: str, enrolment_id: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=enrolment_key(enrolment_id),
-                UpdateExpression=f"ADD {counter} :minus",
-                ConditionExpression=f"{counter} > :zero",
-                ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
-            )
-        except ClientError as error:
-            if not conditional_check_failed(error):  # none counted (or the enrolment gone): nothing to give
-                raise
+        refund = {
+            "TableName": self._table,
+            "Key": enrolment_key(enrolment_id),
+            "UpdateExpression": f"ADD {counter} :minus",
+            "ConditionExpression": f"{counter} > :zero",
+            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
+        }
+        update_if(self._client, refund)  # False: none counted (or the enrolment gone), nothing to give
 
     def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
         return self._claim("verify_tries", enrolment_id, limit, now, (EnrolmentStatus.VERIFYING.value,))
