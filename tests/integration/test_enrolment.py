@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,11 +12,14 @@ import pytest
 
 from local.faults import injected_faults
 from local.population_seed import Category
+from minid import wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
+from minid.domain.enrolment import EnrolmentStatus, VerificationResult
+from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
@@ -359,6 +363,102 @@ def test_a_resend_writes_no_codes_into_a_completion_made_again_meanwhile(driver:
     assert again is not None
     assert again.code_hashes[Channel.SMS] != "resent"
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
+
+
+# ---------------------------------------------------------------------- verifies made at once
+# Each test runs one verify through the enrolment service (built as the function builds it) and, between
+# its read and its write, another through the route: the interleaving two requests at once can have.
+def test_the_two_contacts_verified_at_once_activate_the_account(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
+    service = wiring.enrolment(os.environ)
+    mark = service._enrolments.mark_verified
+
+    def with_the_email_verified_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        assert enrolling.verify(email_code=enrolling.last_code_to("kari@example.no")).status == 202
+        return mark(*args, **kwargs)
+
+    service._enrolments.mark_verified = with_the_email_verified_meanwhile  # type: ignore[method-assign]
+    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(
+        driver.key(enrolling.person.identity_number)
+    )
+    assert record is not None
+    assert record.mobile_verified_at is not None
+    assert record.email_verified_at is not None
+
+
+def test_a_code_replaced_meanwhile_verifies_nothing(driver: LetterDriver) -> None:
+    """The enrolment completed again, with another number, between a verify's read and its write: the
+    code sent to the first number marks neither number verified."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
+    service = wiring.enrolment(os.environ)
+    mark = service._enrolments.mark_verified
+
+    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        assert enrolling.complete(mobile="92345678", email="kari@example.no").status == 202
+        return mark(*args, **kwargs)
+
+    service._enrolments.mark_verified = with_another_number_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(AuthenticationFailed):
+        service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    email_only = enrolling.verify(email_code=enrolling.last_code_to("kari@example.no"))
+    assert email_only.status == 202  # the new number is still to verify
+    assert json.loads(email_only.body)["remaining"] == ["mobile"]
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
+
+
+def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDriver) -> None:
+    """Completed again (another number, another password) between the last verify's read and its
+    activation: the activation of what was read is not made; the new number's code activates the new one."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+
+    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
+        return activate(*args, **kwargs)
+
+    service._activation.activate = with_another_number_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(AuthenticationFailed):
+        service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
+    person = driver.key(enrolling.person.identity_number)
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
+    assert record is not None
+    assert record.mobile == "+4792345678"
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
+    assert account is not None
+    assert Argon2PasswordHasher(driver.local.keyer).verify(account.password_hash, "a newer passphrase here")
+
+
+def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> None:
+    """Two verifies of the last code at once: the one whose activation comes second answers active too,
+    and leaves the enrolment active (not ended, as codes used by someone else would)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    code = enrolling.last_code_to("+4791234567")
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+
+    def with_the_same_code_verified_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        assert enrolling.verify(mobile_code=code).status == 201
+        return activate(*args, **kwargs)
+
+    service._activation.activate = with_the_same_code_verified_meanwhile  # type: ignore[method-assign]
+    assert service.verify(enrolling.enrolment_id, {Channel.SMS: code}) == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    enrolment = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(
+        enrolling.enrolment_id
+    )
+    assert enrolment is not None
+    assert enrolment.status is EnrolmentStatus.ACTIVE
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:

@@ -192,17 +192,34 @@ class DynamoDbEnrolments:
             raise
         return True
 
-    def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None:
+    def mark_verified(
+        self, enrolment: Enrolment, channels: Sequence[Channel], at: datetime, unverified: Sequence[Channel]
+    ) -> bool:
         if not channels:
-            return
+            return True
         names = {f"#v{i}": channel.value for i, channel in enumerate(channels)}
-        self._client.update_item(
-            TableName=self._table,
-            Key=enrolment_key(enrolment_id),
-            UpdateExpression="SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({":at": iso(at)}),
+        names |= {f"#u{i}": channel.value for i, channel in enumerate(unverified)}
+        still = "".join(f" AND attribute_not_exists(verified.#u{i})" for i in range(len(unverified)))
+        return update_if(
+            self._client,
+            {
+                "TableName": self._table,
+                "Key": enrolment_key(enrolment.enrolment_id),
+                "UpdateExpression": "SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
+                "ConditionExpression": f"#status = :verifying AND codes_sent_at = :sent{still}",
+                "ExpressionAttributeNames": names | {"#status": "status"},
+                "ExpressionAttributeValues": to_item(
+                    {":at": iso(at), ":verifying": EnrolmentStatus.VERIFYING.value, ":sent": _sent_at(enrolment)}
+                ),
+            },
         )
+
+
+def _sent_at(enrolment: Enrolment) -> str:
+    """When the enrolment's codes were sent, as stored: the mark of the codes a verify judged."""
+    if enrolment.codes_sent_at is None:
+        raise ValueError("an enrolment waiting for its codes has sent them")
+    return iso(enrolment.codes_sent_at)
 
 
 def _enrolment(values: dict[str, Any]) -> Enrolment:
@@ -302,10 +319,14 @@ class DynamoDbAccountActivation:
             "TableName": self._challenges,
             "Key": enrolment_key(enrolment.enrolment_id),
             "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
-            "ConditionExpression": "#status = :verifying",
+            "ConditionExpression": "#status = :verifying AND codes_sent_at = :sent",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(
-                {":active": EnrolmentStatus.ACTIVE.value, ":verifying": EnrolmentStatus.VERIFYING.value}
+                {
+                    ":active": EnrolmentStatus.ACTIVE.value,
+                    ":verifying": EnrolmentStatus.VERIFYING.value,
+                    ":sent": _sent_at(enrolment),
+                }
             ),
         }
         return write_together(

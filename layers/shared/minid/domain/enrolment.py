@@ -144,7 +144,12 @@ class Enrolments(Protocol):
         came first); they become `sent[1]` and `resends[1]`."""
         ...
 
-    def mark_verified(self, enrolment_id: str, channels: Sequence[Channel], at: datetime) -> None: ...
+    def mark_verified(
+        self, enrolment: Enrolment, channels: Sequence[Channel], at: datetime, unverified: Sequence[Channel]
+    ) -> bool:
+        """Mark `channels` verified, if no codes were sent since `enrolment` was read, it still waits for
+        them, and `unverified` still are; else False, marking nothing."""
+        ...
 
 
 class EnrolmentReads(Protocol):
@@ -167,7 +172,8 @@ class AccountActivation(Protocol):
         events: Sequence[SecurityEvent],
     ) -> bool:
         """All at once: the account, the contact register record, the two PIN codes used up, the
-        enrolment active, and the events. False, changing nothing, when the codes are no longer usable."""
+        enrolment active, and the events. False, changing nothing, when the PIN codes are no longer usable,
+        or the enrolment no longer waits for the codes it had when read (sent again, or it ended)."""
         ...
 
 
@@ -383,17 +389,42 @@ class EnrolmentService:
             if enrolment.verify_tries >= MAX_VERIFY_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
-        verified = {**enrolment.verified, **dict.fromkeys(right, now)}
-        remaining = tuple(c for c in enrolment.contacts.channels if c not in verified)
         # the codes were right: AWS briefly down now costs no try
         with try_given_back_on_failure(partial(self._enrolments.refund_verify_try, enrolment_id)):
-            if remaining:
-                self._enrolments.mark_verified(enrolment_id, right, now)
-                return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
-            self._activate(replace(enrolment, verified=verified), now)  # the last code: verified with the activation
-        return VerificationResult(EnrolmentStatus.ACTIVE, ())
+            return self._record_verified(enrolment, right, now)
 
-    def _activate(self, enrolment: Enrolment, now: datetime) -> None:
+    def _record_verified(self, enrolment: Enrolment, right: Sequence[Channel], now: datetime) -> VerificationResult:
+        """The contacts of the right codes verified, and with the last of them the account activated;
+        each write holds only while the enrolment is as read. A verify of the other contact made
+        meanwhile is taken in (the two together may be the last), and one that activated it is its answer."""
+        for _ in range(len(Channel) + 1):  # each further round: another contact was verified meanwhile
+            contacts = enrolment.contacts
+            if contacts is None:  # a verifying enrolment has them
+                raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
+            verified = {**enrolment.verified, **dict.fromkeys(right, now)}
+            remaining = tuple(c for c in contacts.channels if c not in verified)
+            if remaining:
+                if self._enrolments.mark_verified(enrolment, right, now, unverified=remaining):
+                    return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
+            elif self._activate(replace(enrolment, verified=verified), now):  # the last code: verified with it
+                return VerificationResult(EnrolmentStatus.ACTIVE, ())
+            current = self._enrolments.get(enrolment.enrolment_id)
+            if current is not None and current.status is EnrolmentStatus.ACTIVE:
+                return VerificationResult(EnrolmentStatus.ACTIVE, ())  # activated by a verify made meanwhile
+            if current is None or not current.open(now) or current.status is not EnrolmentStatus.VERIFYING:
+                raise NotFound(ENDED)
+            if current.codes_sent_at != enrolment.codes_sent_at:
+                raise AuthenticationFailed("New codes were sent meanwhile. Give the newest.")
+            if current.verified == enrolment.verified:  # no other verify: the activation found the PIN codes used
+                if remaining:
+                    break  # (a mark fails only on a change this has ruled out)
+                self._enrolments.end(enrolment.enrolment_id)
+                raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
+            enrolment = current
+        raise Conflict("The enrolment changed meanwhile. Try again.")
+
+    def _activate(self, enrolment: Enrolment, now: datetime) -> bool:
+        """False, writing nothing, when the PIN codes or the enrolment changed since it was read."""
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
@@ -431,9 +462,7 @@ class EnrolmentService:
                         f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled
                     )
                 )
-        if not self._activation.activate(enrolment, account, contact, now, events=(enrolled,)):
-            self._enrolments.end(enrolment_id)
-            raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
+        return self._activation.activate(enrolment, account, contact, now, events=(enrolled,))
 
 
 def _pending_contacts(mobile: str | None, email: str | None, language: Language) -> PendingContacts:
