@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from msgspec.structs import replace
 
 from local.faults import injected_faults
 from minid import wiring

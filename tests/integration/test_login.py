@@ -6,12 +6,12 @@ import json
 import os
 import threading
 import uuid
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyotp
 import pytest
+from msgspec.structs import replace
 
 from local.faults import Faults, injected_faults
 from local.population_seed import Category

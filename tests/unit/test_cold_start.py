@@ -65,3 +65,21 @@ def test_on_lambda_what_the_load_made_is_frozen(monkeypatch: pytest.MonkeyPatch)
         assert gc.get_freeze_count() >= len(made)
     finally:
         gc.unfreeze()
+
+
+def test_the_layer_makes_its_records_as_structs_not_dataclasses() -> None:
+    """A frozen dataclass compiles its methods as its class is made (0.6 to 1 ms each, 25 to 60 per
+    function); a msgspec Struct's class is made in C (minid.values)."""
+    import importlib  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    import minid  # noqa: PLC0415
+
+    dataclasses_made = [
+        f"{module.__name__}.{name}"
+        for info in pkgutil.walk_packages(minid.__path__, "minid.")
+        for module in [importlib.import_module(info.name)]
+        for name, value in vars(module).items()
+        if isinstance(value, type) and value.__module__ == module.__name__ and hasattr(value, "__dataclass_fields__")
+    ]
+    assert dataclasses_made == []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
+from msgspec.structs import replace
 
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.letters.model import Ineligibility, letter_address, recipient_ineligibility

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import asdict, replace
 from pypdf import PdfReader
 
 from local.print_provider import read_printed_letter

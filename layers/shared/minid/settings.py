@@ -5,20 +5,23 @@ its variable's name in lower case.
 
 Checked by msgspec, not pydantic: a function that answers no HTTP request (the notifier, the daily
 review) needs pydantic for nothing else, and importing it is about 50 ms of a cold start, msgspec's
-about 3 (`make bench`).
+about 3 (`make bench`). The settings are Structs (as every record: minid.values), so each inherits from
+one other; the functions that queue notices declare the two notice variables themselves, and the
+wiring takes any settings with them (`NoticeSettings`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Annotated, Self
+from typing import Annotated, Protocol, Self
 
 import msgspec
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 SenderId = Annotated[str, msgspec.Meta(max_length=11)]  # an alphanumeric SMS sender id
+# how long a notice queued before its change waits (in the queue) before it is first delivered
+ProofDelay = Annotated[int, msgspec.Meta(ge=0, le=900)]
 _QUOTED_NAME = re.compile(r"`(\w+)`|\$\.(\w+)")
 
 
@@ -26,8 +29,7 @@ class SettingsError(ValueError):
     """The environment does not hold a function's settings (a deployment's mistake)."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Self:
         variables = {name.lower(): value for name, value in environ.items()}
@@ -39,7 +41,7 @@ class Settings:
 
 def _in_variable_names(settings: type[Settings], message: str) -> str:
     """msgspec's message with the fields named as their environment variables."""
-    names = {field.name for field in fields(settings)}
+    names = set(settings.__struct_fields__)
 
     def named(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
@@ -50,28 +52,28 @@ def _in_variable_names(settings: type[Settings], message: str) -> str:
     return _QUOTED_NAME.sub(named, message)
 
 
-@dataclass(frozen=True)
-class NoticeSettings(Settings):
-    notice_queue_url: str
-    # how long a notice queued before its change waits (in the queue) before it is first delivered
-    notice_proof_delay_seconds: Annotated[int, msgspec.Meta(ge=0, le=900)]
+class NoticeSettings(Protocol):
+    """The settings of a function that queues notices."""
+
+    @property
+    def notice_queue_url(self) -> str: ...
+
+    @property
+    def notice_proof_delay_seconds(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class PepperSettings(Settings):
+class PepperSettings(Settings, frozen=True):
     pepper_secret_arn: str
 
 
-@dataclass(frozen=True)
-class SessionSettings(PepperSettings):
+class SessionSettings(PepperSettings, frozen=True):
     users_table: str
     sessions_table: str
     session_idle_seconds: PositiveInt
     session_absolute_seconds: PositiveInt
 
 
-@dataclass(frozen=True)
-class PinLetterSettings(SessionSettings):
+class PinLetterSettings(SessionSettings, frozen=True):
     allow_synthetic_identity_numbers: bool
     pin_letters_table: str
     security_events_table: str
@@ -85,8 +87,9 @@ class PinLetterSettings(SessionSettings):
             raise ValueError("PRINT_HEARTBEAT_SECONDS must be shorter than PRINT_TIMEOUT_SECONDS")
 
 
-@dataclass(frozen=True)
-class LetterWorkflowSettings(PepperSettings, NoticeSettings):
+class LetterWorkflowSettings(PepperSettings, frozen=True):
+    notice_queue_url: str
+    notice_proof_delay_seconds: ProofDelay
     pin_letters_table: str
     population_register_table: str
     contact_register_table: str
@@ -95,15 +98,13 @@ class LetterWorkflowSettings(PepperSettings, NoticeSettings):
     data_key_arn: str
 
 
-@dataclass(frozen=True)
-class PrintCallbackSettings(Settings):
+class PrintCallbackSettings(Settings, frozen=True):
     pin_letters_table: str
     letter_workflow_arn: str
     print_provider_role_name: str
 
 
-@dataclass(frozen=True)
-class NotifierSettings(Settings):
+class NotifierSettings(Settings, frozen=True):
     contact_register_table: str
     challenges_table: str
     security_events_table: str
@@ -111,8 +112,9 @@ class NotifierSettings(Settings):
     email_sender: str
 
 
-@dataclass(frozen=True)
-class EnrolmentSettings(PepperSettings, NoticeSettings):
+class EnrolmentSettings(PepperSettings, frozen=True):
+    notice_queue_url: str
+    notice_proof_delay_seconds: ProofDelay
     allow_synthetic_identity_numbers: bool
     public_domain: str
     sms_sender_id: SenderId
@@ -125,8 +127,9 @@ class EnrolmentSettings(PepperSettings, NoticeSettings):
     security_events_table: str
 
 
-@dataclass(frozen=True)
-class LoginSettings(SessionSettings, NoticeSettings):
+class LoginSettings(SessionSettings, frozen=True):
+    notice_queue_url: str
+    notice_proof_delay_seconds: ProofDelay
     allow_synthetic_identity_numbers: bool
     public_domain: str
     sms_sender_id: SenderId
@@ -142,8 +145,9 @@ class LoginSettings(SessionSettings, NoticeSettings):
     client_codes_sent_per_hour: PositiveInt
 
 
-@dataclass(frozen=True)
-class ContactSettings(SessionSettings, NoticeSettings):
+class ContactSettings(SessionSettings, frozen=True):
+    notice_queue_url: str
+    notice_proof_delay_seconds: ProofDelay
     public_domain: str
     sms_sender_id: SenderId
     email_sender: str
@@ -152,7 +156,8 @@ class ContactSettings(SessionSettings, NoticeSettings):
     security_events_table: str
 
 
-@dataclass(frozen=True)
-class ContactReviewSettings(NoticeSettings):
+class ContactReviewSettings(Settings, frozen=True):
+    notice_queue_url: str
+    notice_proof_delay_seconds: ProofDelay
     contact_register_table: str
     security_events_table: str

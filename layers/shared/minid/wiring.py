@@ -11,12 +11,13 @@ time: the notifier has no use for the enrolment's, nor the login for the letter 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+from minid.values import Value
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,8 +116,7 @@ def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PinLetterServices:
+class PinLetterServices(Value, frozen=True):
     ordering: PinLetterOrdering
     account: PinLetterAccount
     sessions: Sessions
@@ -258,8 +258,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LoginServices:
+class LoginServices(Value, frozen=True):
     login: LoginService
     sessions: Sessions
     credentials: CredentialService
@@ -422,8 +421,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ContactServices:
+class ContactServices(Value, frozen=True):
     contacts: ContactService
     sessions: Sessions
 

@@ -7,7 +7,6 @@ failure count past the threshold, accept a TOTP step twice, or lose a lock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from minid.domain.accounts import (
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.rate_limits import Hit
+from minid.values import Value
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -109,8 +109,7 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     return {"Update": item | {"UpdateExpression": expression.strip()}}
 
 
-@dataclass(frozen=True, slots=True)
-class JudgementTables:
+class JudgementTables(Value, frozen=True):
     """Where a judged attempt writes: the account, the client's counters, the person's events."""
 
     users: str

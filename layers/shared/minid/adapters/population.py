@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,6 +13,7 @@ from minid.domain.contacts import ContactRecord
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
+from minid.values import Value
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 _BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
 
 
-@dataclass(frozen=True, slots=True)
-class PersonRecords:
+class PersonRecords(Value, frozen=True):
     """A person in the population register, their contact record and their letter ledger's values."""
 
     person: Person | None

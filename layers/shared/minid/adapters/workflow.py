@@ -9,12 +9,13 @@ history is the one record of the token, and the execution name leads to it from 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec.structs import asdict
 
 from minid.domain.letters.ports import PrintReport, ReportedStatus
+from minid.values import Value
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -24,8 +25,7 @@ _GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "Executio
 _HISTORY_PAGE = 100
 
 
-@dataclass(frozen=True, slots=True)
-class PrintTimeouts:
+class PrintTimeouts(Value, frozen=True):
     """How long the workflow waits for the print provider, and for a sign of life from it."""
 
     timeout_seconds: int

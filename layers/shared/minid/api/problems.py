@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from minid.domain.contacts import InvalidContact
 from minid.domain.errors import AuthenticationFailed, Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
 from minid.domain.passwords import WeakPassword
 from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
+from minid.values import Value
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -38,8 +38,7 @@ class Problem(ResponseModel):
     errors: list[ProblemFieldError] = Field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class ProblemType:
+class ProblemType(Value, frozen=True):
     slug: str
     title: str
     status: HTTPStatus

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.values import Value
 
 if TYPE_CHECKING:
     from minid.domain.rate_limits import Hit
@@ -19,27 +19,27 @@ class AccountStatus(StrEnum):
     ACTIVE = "active"
 
 
-@dataclass(frozen=True, slots=True)
-class LockoutPolicy:
+class LockoutPolicy(Value, frozen=True):
     """3 failed logins in a row (a wrong password or a wrong second factor) lock the account for an hour."""
 
     threshold: int = 3
     duration: timedelta = timedelta(hours=1)
 
 
-@dataclass(frozen=True, slots=True)
-class UserAccount:
+class UserAccount(Value, frozen=True):
+    __hidden__ = frozenset({"password_hash", "totp_secret", "totp_pending"})  # left out of repr
+
     person: PersonKey
     status: AccountStatus
-    password_hash: str = field(repr=False)
+    password_hash: str
     created_at: datetime
     password_changed_at: datetime
     # Every session carries the epoch it was issued in; raising the epoch ends them all.
     session_epoch: int = 0
     failed_logins: int = 0
     locked_until: datetime | None = None
-    totp_secret: str | None = field(default=None, repr=False)  # sealed
-    totp_pending: str | None = field(default=None, repr=False)  # sealed, until confirmed with a code
+    totp_secret: str | None = None  # sealed
+    totp_pending: str | None = None  # sealed, until confirmed with a code
     totp_last_step: int = 0  # the last time step accepted: a code is never accepted twice
 
     def locked(self, now: datetime) -> bool:
@@ -50,8 +50,7 @@ class UserAccount:
         return self.totp_secret is not None
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptCount:
+class AttemptCount(Value, frozen=True):
     """An attempt at an account's credentials, counted (as failed, until it is known to be otherwise)
     or refused; and the account as it stands: read in the same call that counts."""
 
@@ -64,8 +63,7 @@ class AttemptCount:
         return self.account.failed_logins if self.account is not None else 0
 
 
-@dataclass(frozen=True, slots=True)
-class AccountChange:
+class AccountChange(Value, frozen=True):
     """What a judged attempt does to the account as it was read: written only if the account is still
     as read (the same failures, lock and password epoch), and then at once with the attempt's other
     writes. The judgement is told only once it is written: attempts judged at the same time cannot
@@ -77,8 +75,7 @@ class AccountChange:
     locked_until: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
+class Written(Value, frozen=True):
     """How a judged attempt's writes went: made, or none of them, because the account was not as read
     (`stale`: read it again) or because a client's limit was full (`full`, that limit's hit)."""
 

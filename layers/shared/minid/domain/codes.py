@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from minid.domain.contacts import Language
 from minid.domain.errors import DomainError
 from minid.domain.notices import Message
 from minid.domain.random import RandomSource
+from minid.values import Value
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)
@@ -44,8 +44,7 @@ class RateLimited(DomainError):
         self.retry_after = max(1, retry_after)
 
 
-@dataclass(frozen=True, slots=True)
-class ResendPolicy:
+class ResendPolicy(Value, frozen=True):
     """At most 3 resends, 30 seconds apart. A resend never gives back a try."""
 
     max_resends: int = 3

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
+
+from msgspec.structs import replace
 
 from minid.domain.codes import (
     CODE_LIFETIME,
@@ -40,6 +41,7 @@ from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, Notic
 from minid.domain.random import RandomSource
 from minid.domain.sessions import ReauthenticationRequired, Session
 from minid.domain.time import Clock, date_in_norway
+from minid.values import Value
 
 FRESH_LOGIN = timedelta(minutes=15)
 CATCH_UP_DAYS = 7  # the review looks this far back, so that a missed run misses nobody
@@ -54,13 +56,14 @@ UNCHANGED = Unchanged()
 NOT_WAITING = "No change of this contact is waiting for a code. Change it first."
 
 
-@dataclass(frozen=True, slots=True)
-class PendingChange:
+class PendingChange(Value, frozen=True):
     """New contacts waiting for their codes."""
+
+    __hidden__ = frozenset({"code_hashes"})  # left out of repr
 
     person: PersonKey
     values: Mapping[Channel, str]
-    code_hashes: Mapping[Channel, str] = field(repr=False)
+    code_hashes: Mapping[Channel, str]
     sent_at: datetime
     expires_at: datetime
     tries: int = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -11,6 +10,7 @@ from typing import Protocol
 from minid.domain.errors import DomainError, FieldError
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.values import Value
 
 CONFIRMATION_DUE_AFTER = timedelta(days=90)
 # At 16 months without an update or confirmation the person is reminded; at 18 months the contact is
@@ -25,8 +25,7 @@ class Language(StrEnum):
     ENGLISH = "en"
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRecord:
+class ContactRecord(Value, frozen=True):
     mobile: str | None  # E.164
     mobile_verified_at: datetime | None
     email: str | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from minid.domain.accounts import Accounts, UserAccount
@@ -17,12 +16,14 @@ from minid.domain.population import PopulationRegister
 from minid.domain.sessions import Session, Sessions
 from minid.domain.time import Clock
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
+from minid.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class TotpEnrolment:
-    secret: str = field(repr=False)
-    otpauth_uri: str = field(repr=False)
+class TotpEnrolment(Value, frozen=True):
+    __hidden__ = frozenset({"secret", "otpauth_uri"})  # left out of repr
+
+    secret: str
+    otpauth_uri: str
 
 
 class CredentialService:

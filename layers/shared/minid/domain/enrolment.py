@@ -14,11 +14,13 @@ enrolments, block the letter and tell its owner.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Protocol
+
+from msgspec import field
+from msgspec.structs import replace
 
 from minid.domain.accounts import AccountStatus, UserAccount
 from minid.domain.codes import (
@@ -49,6 +51,7 @@ from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
+from minid.values import Value
 
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
@@ -63,8 +66,7 @@ class EnrolmentStatus(StrEnum):
     ENDED = "ended"  # too many wrong tries, or the codes were used meanwhile
 
 
-@dataclass(frozen=True, slots=True)
-class PendingContacts:
+class PendingContacts(Value, frozen=True):
     mobile: str | None
     email: str | None
     language: Language
@@ -74,8 +76,9 @@ class PendingContacts:
         return tuple(c for c, value in ((Channel.SMS, self.mobile), (Channel.EMAIL, self.email)) if value)
 
 
-@dataclass(frozen=True, slots=True)
-class Enrolment:
+class Enrolment(Value, frozen=True):
+    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes"})  # left out of repr
+
     enrolment_id: str
     person: PersonKey | None  # None: a decoy, for a number without a usable letter
     letter_id: str | None
@@ -85,9 +88,9 @@ class Enrolment:
     expires_at: datetime
     pin_tries: int = 0
     verify_tries: int = 0
-    password_hash: str | None = field(default=None, repr=False)
-    contacts: PendingContacts | None = field(default=None, repr=False)
-    code_hashes: Mapping[Channel, str] = field(default_factory=dict, repr=False)
+    password_hash: str | None = None
+    contacts: PendingContacts | None = None
+    code_hashes: Mapping[Channel, str] = field(default_factory=dict)
     codes_sent_at: datetime | None = None
     resends: int = 0
     verified: Mapping[Channel, datetime] = field(default_factory=dict)
@@ -177,8 +180,7 @@ class AccountActivation(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class VerificationResult:
+class VerificationResult(Value, frozen=True):
     status: EnrolmentStatus
     remaining: tuple[Channel, ...]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from minid.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
+class FieldError(Value, frozen=True):
     """What is wrong with one field of a request, in words a citizen understands."""
 
     field: str

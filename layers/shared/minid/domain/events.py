@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from msgspec import field
+
 from minid.domain.keys import PersonKey
+from minid.values import Value
 
 KEPT_FOR = timedelta(days=400)  # at least a year
 
@@ -38,16 +40,14 @@ class SecurityEventType(StrEnum):
     CONTACT_STALE = "contact-stale"
 
 
-@dataclass(frozen=True, slots=True)
-class SecurityEvent:
+class SecurityEvent(Value, frozen=True):
     type: SecurityEventType
     at: datetime
     reference: str  # what the event is about (a letter id); with type and time, it makes the event unique
     detail: dict[str, str] = field(default_factory=dict)  # never a secret or contact detail
 
 
-@dataclass(frozen=True, slots=True)
-class EventPage:
+class EventPage(Value, frozen=True):
     events: list[SecurityEvent]
     next_cursor: str | None
 

@@ -27,11 +27,11 @@ authoritative, since a D-number may carry its registration date when the birth d
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
 from minid.domain.errors import FieldError, InvalidIdentityNumber
+from minid.values import Value
 
 LENGTH = 11
 _WEIGHTS_K1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -73,20 +73,21 @@ class InvalidReason(StrEnum):
     CENTURY = "No identity number is issued with this combination of birth year and individual number."
 
 
-@dataclass(frozen=True, slots=True)
-class IdentityNumber:
+class IdentityNumber(Value, frozen=True):
     """A valid fødselsnummer or D-number.
 
     Its text representations are masked so that it cannot reach a log line by accident;
     `value` gives the digits where they are really needed.
     """
 
-    value: str = field(repr=False)
+    __hidden__ = frozenset({"value", "birth_date", "gender"})  # left out of repr
+
+    value: str
     kind: IdentityNumberKind
     rule: CheckDigitRule
     synthetic: bool
-    birth_date: date | None = field(repr=False)
-    gender: Gender | None = field(repr=False)
+    birth_date: date | None
+    gender: Gender | None
 
     def __str__(self) -> str:
         return f"{self.kind.value}:***********"

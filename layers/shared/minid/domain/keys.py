@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import NewType, Protocol
 
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumber, parse_identity_number
+from minid.values import Value
 
 # The keyed hash of a person's identity number: how every record of the person is found.
 PersonKey = NewType("PersonKey", str)
@@ -36,11 +36,12 @@ class KeyPurpose(StrEnum):
     ORDER = "order"
 
 
-@dataclass(frozen=True, slots=True)
-class Pepper:
+class Pepper(Value, frozen=True):
     """The service-wide secret behind every keyed hash. Its repr never shows the secret."""
 
-    secret: bytes = field(repr=False)
+    __hidden__ = frozenset({"secret"})  # left out of repr
+
+    secret: bytes
 
     def __post_init__(self) -> None:
         if len(self.secret) < _MIN_PEPPER_BYTES:

@@ -9,17 +9,16 @@ the count back when it was right (`reserve`, `release`).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+from minid.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(Value, frozen=True):
     """What a judged password writes: the account's change, the person's events, and the notice that
     the account locked (queued before the write, and delivered only once the write has its proof)."""
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Protocol
+
+from msgspec import field
+from msgspec.structs import replace
 
 from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAccount, Written
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
@@ -40,6 +42,7 @@ from minid.domain.sessions import Amr, IssuedSession, Session, Sessions
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.domain.totp import matching_step
+from minid.values import Value
 
 LOGIN_LIFETIME = CODE_LIFETIME
 # Writes of one password's judgement, each after reading the account again because another attempt
@@ -64,33 +67,33 @@ class LoginStatus(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
-class LoginAttempt:
+class LoginAttempt(Value, frozen=True):
+    __hidden__ = frozenset({"identity_sealed", "code_hash", "mobile_sealed"})  # left out of repr
+
     login_id: str
     person: PersonKey
     second_factor: SecondFactor
-    identity_sealed: str = field(repr=False)
+    identity_sealed: str
     created_at: datetime
     expires_at: datetime
     status: LoginStatus = LoginStatus.PENDING
     tries: int = 0
     resends: int = 0
-    code_hash: str | None = field(default=None, repr=False)  # the SMS code's, or the asked PIN code's
+    code_hash: str | None = None  # the SMS code's, or the asked PIN code's
     codes_sent_at: datetime | None = None
     letter_id: str | None = None
     pin_index: int | None = None
     session_epoch: int = 0  # the account's when the attempt began: a password reset since ends the attempt
     # Where an SMS attempt's code went (sealed) and in which language: a resend goes there, while it is still
     # the person's verified number (the resend's transaction checks), without reading the register first.
-    mobile_sealed: str | None = field(default=None, repr=False)
+    mobile_sealed: str | None = None
     language: Language | None = None
 
     def open(self, now: datetime) -> bool:
         return self.status is LoginStatus.PENDING and now < self.expires_at
 
 
-@dataclass(frozen=True, slots=True)
-class LoginStanding:
+class LoginStanding(Value, frozen=True):
     """What the password step reads in one call: the account; what the second factor may need (the
     person's contact record, the id of their active letter), when asked for; the client's counts."""
 
@@ -147,8 +150,7 @@ class Resend(Enum):
     LIMIT_FULL = "limit-full"  # the client's codes
 
 
-@dataclass(frozen=True, slots=True)
-class FactorUse:
+class FactorUse(Value, frozen=True):
     """What an accepted second factor uses up: a PIN code of the letter, or a TOTP time step."""
 
     letter_id: str | None = None
@@ -166,8 +168,7 @@ class LoginCompletion(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class LoginStarted:
+class LoginStarted(Value, frozen=True):
     login_id: str
     second_factor: SecondFactor
     pin_index: int | None

@@ -10,15 +10,17 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+
+from msgspec import field
 
 from minid.domain.contacts import ContactRegister, Language
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.time import Clock
+from minid.values import Value
 
 SUPPORT_PHONE = "800 30 300"
 CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender's claim lapses after it
@@ -48,8 +50,7 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
-@dataclass(frozen=True, slots=True)
-class Recipients:
+class Recipients(Value, frozen=True):
     """Contacts a notice goes to instead of the register's: those a change replaced, for one."""
 
     mobile: str | None
@@ -57,8 +58,7 @@ class Recipients:
     language: Language
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(Value, frozen=True):
     notice_id: str  # the same for every retry: deliveries are counted against it
     kind: NoticeKind
     person: PersonKey
@@ -67,8 +67,7 @@ class Notice:
     proof: SecurityEvent | None = None  # the person's event that makes the notice true, once it exists
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Value, frozen=True):
     sms: str
     subject: str
     text: str

@@ -9,7 +9,6 @@ a channel chosen from the person key, so that asking again gives the same channe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
@@ -32,6 +31,7 @@ from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
+from minid.values import Value
 
 RESET_LIFETIME = CODE_LIFETIME
 
@@ -42,8 +42,9 @@ class ResetStatus(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
-class PasswordReset:
+class PasswordReset(Value, frozen=True):
+    __hidden__ = frozenset({"code_hash"})  # left out of repr
+
     reset_id: str
     person: PersonKey | None  # None: a decoy
     letter_id: str | None
@@ -53,7 +54,7 @@ class PasswordReset:
     expires_at: datetime
     status: ResetStatus = ResetStatus.PENDING
     tries: int = 0
-    code_hash: str | None = field(default=None, repr=False)
+    code_hash: str | None = None
 
     def open(self, now: datetime) -> bool:
         return self.status is ResetStatus.PENDING and now < self.expires_at
@@ -72,8 +73,7 @@ class PasswordResets(Protocol):
     def end(self, reset_id: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ResetStanding:
+class ResetStanding(Value, frozen=True):
     """What a reset's step reads of the person, at once."""
 
     account: UserAccount | None

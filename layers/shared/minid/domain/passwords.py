@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Container
-from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from minid.domain.errors import DomainError, FieldError
 from minid.domain.population import Person
+from minid.values import Value
 
 MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
@@ -45,8 +45,7 @@ def normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-@dataclass(frozen=True, slots=True)
-class PersonalFacts:
+class PersonalFacts(Value, frozen=True):
     """What a password must not contain. The identity number is not kept: `is_identity_number`
     tells whether an 11-digit string is it (by its keyed hash)."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
+from minid.values import Value
 
 
 class PersonStatus(StrEnum):
@@ -18,8 +18,7 @@ class PersonStatus(StrEnum):
     DECEASED = "deceased"  # død
 
 
-@dataclass(frozen=True, slots=True)
-class NorwegianAddress:
+class NorwegianAddress(Value, frozen=True):
     street: str  # "Storgata 12 H0203": street, number and, in blocks of flats, the unit
     postal_code: str  # four digits
     city: str  # the post town, in capitals as Posten writes it
@@ -30,8 +29,7 @@ class NorwegianAddress:
         return (*care_of, self.street, f"{self.postal_code} {self.city}")
 
 
-@dataclass(frozen=True, slots=True)
-class ForeignAddress:
+class ForeignAddress(Value, frozen=True):
     lines_abroad: tuple[str, ...]  # as the person registered them, without the country
     country: str  # the country's name in English, as on an envelope from Norway
     country_code: str  # ISO 3166-1 alpha-2
@@ -40,8 +38,7 @@ class ForeignAddress:
         return (*self.lines_abroad, self.country.upper())
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(Value, frozen=True):
     given_name: str
     family_name: str
     birth_date: date  # the register's own field: authoritative, unlike the number's date digits

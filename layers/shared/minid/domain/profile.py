@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -15,13 +14,15 @@ from minid.domain.letters.ports import PinLetters
 from minid.domain.login import SecondFactor
 from minid.domain.population import Person
 from minid.domain.sessions import Session, Sessions
+from minid.values import Value
 
 EVENTS_PER_PAGE = 20
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    identity_number: str = field(repr=False)
+class Profile(Value, frozen=True):
+    __hidden__ = frozenset({"identity_number"})  # left out of repr
+
+    identity_number: str
     name: str
     contact: ContactRecord | None
     second_factors: tuple[SecondFactor, ...]
@@ -29,8 +30,7 @@ class Profile:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileStanding:
+class ProfileStanding(Value, frozen=True):
     """What the profile reads in one call besides the account: the person in the population register,
     their contact record, and the id of their active letter."""
 

@@ -6,23 +6,21 @@ people behind one address (a school, a workplace) and low for a script.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from minid.domain.codes import RateLimited
 from minid.domain.keys import Keyer
+from minid.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(Value, frozen=True):
     name: str
     max_hits: int
     window: timedelta
 
 
-@dataclass(frozen=True, slots=True)
-class ClientLimitPolicy:
+class ClientLimitPolicy(Value, frozen=True):
     """How much one client may do (settings, not constants: the defaults are the template's)."""
 
     # Attempts with an identity number (login, password reset): a guess each.
@@ -38,8 +36,7 @@ class ClientLimitPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(Value, frozen=True):
     """A request of a client, to count against a limit: in its counter's window, if not full."""
 
     counter: str  # the limit's name, the client's keyed hash and the window: never the address itself

@@ -8,7 +8,6 @@ the account's epoch rises (a password change or reset, a re-enrolment).
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -18,6 +17,7 @@ from minid.domain.errors import AuthenticationFailed
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.random import RandomSource
 from minid.domain.time import Clock
+from minid.values import Value
 
 ACR_SUBSTANTIAL = "idporten-loa-substantial"
 TOKEN_BYTES = 32  # 256 bits
@@ -32,8 +32,7 @@ class Amr(StrEnum):
     TOTP = "Minid-TOTP"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionPolicy:
+class SessionPolicy(Value, frozen=True):
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=2)
 
@@ -50,11 +49,12 @@ class ReauthenticationRequired(AuthenticationFailed):
     detail = "Log in again to make this change: it needs a login from the last 15 minutes."
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
+class Session(Value, frozen=True):
+    __hidden__ = frozenset({"identity_sealed"})  # left out of repr
+
     key: str  # the keyed hash of the token
     person: PersonKey
-    identity_sealed: str = field(repr=False)
+    identity_sealed: str
     amr: tuple[Amr, ...]
     auth_time: datetime
     last_seen_at: datetime
@@ -65,9 +65,10 @@ class Session:
         return min(self.last_seen_at + policy.idle, self.expires_at)
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedSession:
-    token: str = field(repr=False)
+class IssuedSession(Value, frozen=True):
+    __hidden__ = frozenset({"token"})  # left out of repr
+
+    token: str
     session: Session
     expires_in: int
 

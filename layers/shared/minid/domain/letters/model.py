@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+
+from msgspec import field
 
 from minid.domain.contacts import Language
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
 from minid.domain.population import Person
 from minid.domain.random import RandomSource
+from minid.values import Value
 
 MINIMUM_AGE = 13  # MinID may be ordered from the calendar year a person turns 13
 CODES_PER_LETTER = 20
@@ -48,8 +50,7 @@ class Activation(StrEnum):
     BLOCKED = "blocked"  # the person blocked it while it was at the printer
 
 
-@dataclass(frozen=True, slots=True)
-class PrintDocument:
+class PrintDocument(Value, frozen=True):
     """Where the print provider finds the letter: a PDF and its manifest, KMS-encrypted in S3."""
 
     bucket: str
@@ -57,15 +58,16 @@ class PrintDocument:
     manifest: str
 
 
-@dataclass(frozen=True, slots=True)
-class PinLetter:
+class PinLetter(Value, frozen=True):
+    __hidden__ = frozenset({"code_hashes"})  # left out of repr
+
     letter_id: str
     person: PersonKey
     status: LetterStatus
     ordered_at: datetime
     outcome: RecipientOutcome | None = None
     language: Language | None = None
-    code_hashes: Mapping[int, str] = field(default_factory=dict, repr=False)
+    code_hashes: Mapping[int, str] = field(default_factory=dict)
     used: Mapping[int, datetime] = field(default_factory=dict)
     document: PrintDocument | None = None
     dispatched_at: datetime | None = None
@@ -80,8 +82,7 @@ class PinLetter:
         return self.status is not LetterStatus.REFUSED
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaPolicy:
+class QuotaPolicy(Value, frozen=True):
     """Not within 24 hours of the last letter, and not more than 3 in 30 days."""
 
     min_interval: timedelta = timedelta(hours=24)

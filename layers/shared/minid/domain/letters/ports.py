@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -13,10 +12,10 @@ from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import PinLetter, PrintDocument, RecipientOutcome
 from minid.domain.population import Person
+from minid.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientStanding:
+class RecipientStanding(Value, frozen=True):
     """What the recipient's check reads in one call: the person in the population register, the language
     of their contact record (bokmål without one), and their ledger's recent orders and version."""
 
@@ -26,8 +25,7 @@ class RecipientStanding:
     ledger_version: int
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaReservation:
+class QuotaReservation(Value, frozen=True):
     """The ledger's orders with the letter's among them, to be written over the version read."""
 
     orders: Mapping[str, datetime]
@@ -89,8 +87,7 @@ class ReportedStatus(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class PrintReport:
+class PrintReport(Value, frozen=True):
     status: ReportedStatus
     reason: str | None = None
 
@@ -107,8 +104,7 @@ class LetterWorkflow(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class PrintedLetter:
+class PrintedLetter(Value, frozen=True):
     """What goes on paper."""
 
     letter_id: str

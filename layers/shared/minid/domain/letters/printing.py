@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from minid.domain.contacts import Language
 from minid.domain.errors import Conflict, NotFound
 from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import LetterWorkflow, PinLetters, PrintedLetter, PrintReport, ReportedStatus
 from minid.domain.notices import SUPPORT_PHONE, long_date
+from minid.values import Value
 
 SENDER = ("Digitaliseringsdirektoratet", "Postboks 1382 Vika", "0114 Oslo")
 
 
-@dataclass(frozen=True, slots=True)
-class LetterText:
+class LetterText(Value, frozen=True):
     title: str
     dated: str
     greeting: str
