@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from local.stack import LocalStack
 
 PASS_ONLY = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 TIMEOUT_SECONDS = 600
+FAILURES_LOOKED_AT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,33 @@ def finished(sfn: Any, machine: str, count: int, started: float) -> float:
     raise RuntimeError(f"the batch was not done in {TIMEOUT_SECONDS} s")
 
 
-def posted(local: LocalStack, count: int, started: float) -> float:
+def posted(local: LocalStack, count: int, started: float, sfn: Any, machine: str) -> float:
     """Seconds from `started` until the print provider has reported `count` letters posted (read
-    from the local outbox, in this process: no AWS call competes with the workflows)."""
+    from the local outbox, in this process: no AWS call competes with the workflows). A letter whose
+    report was refused, or a workflow that failed, ends the wait at once (its executions are looked
+    at every few seconds only: a listing takes embedded AWS's lock)."""
+    looked = started
     while time.monotonic() - started < TIMEOUT_SECONDS:
-        if sum(letter["status"] == "dispatched" for letter in local.outbox.letters()) >= count:
+        statuses = Counter(letter["status"] for letter in local.outbox.letters())
+        if statuses["dispatched"] >= count:
             return time.monotonic() - started
+        if set(statuses) - {"dispatched"}:
+            raise RuntimeError(f"the print provider's reports were not all taken: {dict(statuses)}")
+        if time.monotonic() - looked > FAILURES_LOOKED_AT_SECONDS:
+            failed(sfn, machine)
+            looked = time.monotonic()
         time.sleep(0.02)
-    raise RuntimeError(f"the batch was not posted in {TIMEOUT_SECONDS} s")
+    failed(sfn, machine)
+    raise RuntimeError(f"the batch was not posted in {TIMEOUT_SECONDS} s: {dict(statuses)}")
+
+
+def failed(sfn: Any, machine: str) -> None:
+    """A failed execution of the machine, if any, raised with its error and cause (the workflow's
+    payloads hold no personal data)."""
+    for status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        for execution in sfn.list_executions(stateMachineArn=machine, statusFilter=status)["executions"]:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            raise RuntimeError(f"a workflow {status}: {described.get('error')}: {described.get('cause')}")
 
 
 def measure(batch: int = 200) -> LetterRun:
@@ -81,8 +102,9 @@ def measure(batch: int = 200) -> LetterRun:
                     json.dumps({"identity_number": person.identity_number}).encode(),
                 )
                 assert gateway.handle(request).status == 202
-            seconds = posted(local, batch, started)
-            finished(sfn, local.stack.refs["PinLetterWorkflow"], batch, started)  # activated, and told
+            machine = local.stack.refs["PinLetterWorkflow"]
+            seconds = posted(local, batch, started, sfn, machine)
+            finished(sfn, machine, batch, started)  # activated, and told
 
             role = f"arn:aws:iam::{ACCOUNT_ID}:role/bench"
             floor = sfn.create_state_machine(name="bench-pass-only", definition=PASS_ONLY, roleArn=role)

@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from pypdf import PdfReader
 
-from local.gateway import Gateway, HttpRequest
+from local.gateway import Gateway, HttpRequest, HttpResponse
 from local.outbox import Outbox
 from minid.adapters.print_documents import (
     WINDOW_HEIGHT,
@@ -33,6 +33,8 @@ from minid.adapters.print_documents import (
 
 log = logging.getLogger("local.print_provider")
 POLL_SECONDS = 0.05
+REPORT_TRIES = 4  # a report answered 5xx: tried again after 0.5, 1 and 2 s
+REPORT_BACKOFF_SECONDS = 0.5
 ACCESS_KEY_ID = "LOCALPRINTPROVIDER"  # the gateway knows this signer as the print provider's role
 _POINTS_PER_MM = 72 / 25.4
 _A4_HEIGHT_MM = 297.0
@@ -124,16 +126,9 @@ class PrintProviderSimulator:
             if not messages:
                 self._stopped.wait(POLL_SECONDS)
 
-    def _print(self, message: dict[str, Any]) -> None:
-        job = json.loads(message["Body"])
-        letter_id = job["letter_id"]
-        try:
-            pdf = self._s3.get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
-            manifest = json.loads(self._s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
-            page = read_printed_letter(pdf)
-            self._stepfunctions.send_task_heartbeat(taskToken=job["task_token"])
-            if self._delay:
-                time.sleep(self._delay)
+    def _report(self, letter_id: str) -> HttpResponse:
+        """The letter reported dispatched; an answer of 5xx is tried again shortly, as a provider would."""
+        for attempt in range(REPORT_TRIES):
             response = self._gateway.handle(
                 HttpRequest(
                     "POST",
@@ -145,6 +140,25 @@ class PrintProviderSimulator:
                     json.dumps({"status": "dispatched"}).encode(),
                 )
             )
+            if response.status < 500:
+                break
+            log.warning("the report of letter %s was answered %s", letter_id, response.status)
+            self._stopped.wait(REPORT_BACKOFF_SECONDS * 2**attempt)
+        return response
+
+    def _print(self, message: dict[str, Any]) -> None:
+        job = json.loads(message["Body"])
+        letter_id = job["letter_id"]
+        try:
+            pdf = self._s3.get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
+            manifest = json.loads(self._s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
+            page = read_printed_letter(pdf)
+            self._stepfunctions.send_task_heartbeat(taskToken=job["task_token"])
+            if self._delay:
+                time.sleep(self._delay)
+            response = self._report(letter_id)
+            if response.status >= 500:  # not refused: tried again when the job comes back from the inbox
+                raise RuntimeError(f"the report was answered {response.status}, {REPORT_TRIES} times")
             status = "dispatched" if response.status == 204 else f"report refused ({response.status})"
         except Exception:
             log.exception("letter %s could not be printed", letter_id)

@@ -1,0 +1,38 @@
+"""The local stack's print-provider simulator, as `make run` and the benchmark use it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from local.aws import embedded_aws
+from local.faults import injected_faults
+from local.gateway import HttpRequest
+from local.population_seed import Category
+from local.stack import LocalStack
+
+
+def test_a_report_answered_503_is_made_again_and_the_letter_posted() -> None:
+    """A provider tries a report again when the service is briefly unable to take it (here: Step
+    Functions throttling the task's success three times), rather than drop it and leave the letter's
+    workflow waiting for a report that never comes."""
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=0.0, population_size=20)
+        try:
+            person = next(p for p in local.population if p.category is Category.ADULT)
+            with injected_faults() as faults:
+                faults.add("stepfunctions", "SendTaskSuccess", code="ThrottlingException", status=400, times=3)
+                order = HttpRequest(
+                    "POST",
+                    "/v1/pin-letters",
+                    [("Content-Type", "application/json")],
+                    json.dumps({"identity_number": person.identity_number}).encode(),
+                )
+                assert local.gateway().handle(order).status == 202
+                deadline = time.monotonic() + 60
+                while not local.outbox.letters() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            local.stop()
+    assert [letter["status"] for letter in local.outbox.letters()] == ["dispatched"]
+    assert len(faults.injected) == 3  # three reports answered 503, the fourth taken
