@@ -143,7 +143,8 @@ class PrintProviderSimulator:
             if response.status < 500:
                 break
             log.warning("the report of letter %s was answered %s", letter_id, response.status)
-            self._stopped.wait(REPORT_BACKOFF_SECONDS * 2**attempt)
+            if attempt + 1 < REPORT_TRIES:
+                self._stopped.wait(REPORT_BACKOFF_SECONDS * 2**attempt)
         return response
 
     def _print(self, message: dict[str, Any]) -> None:

@@ -14,17 +14,19 @@ from local.faults import injected_faults
 from local.population_seed import Category
 from minid import wiring
 from minid.adapters.accounts import DynamoDbAccounts
+from minid.adapters.clock import SystemClock
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
-from minid.domain.enrolment import EnrolmentStatus, VerificationResult
+from minid.domain.enrolment import Activation, EnrolmentStatus, VerificationResult
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
+from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
-from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
+from tests.integration.letters import LetterDriver, age_ledger, posted, security_events, wait_for
 from tests.integration.users import PASSWORD, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
@@ -421,7 +423,7 @@ def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDrive
     service = wiring.enrolment(os.environ)
     activate = service._activation.activate
 
-    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> bool:
+    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> Activation:
         assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
         return activate(*args, **kwargs)
 
@@ -448,7 +450,7 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     service = wiring.enrolment(os.environ)
     activate = service._activation.activate
 
-    def with_the_same_code_verified_meanwhile(*args: Any, **kwargs: Any) -> bool:
+    def with_the_same_code_verified_meanwhile(*args: Any, **kwargs: Any) -> Activation:
         assert enrolling.verify(mobile_code=code).status == 201
         return activate(*args, **kwargs)
 
@@ -459,6 +461,107 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     )
     assert enrolment is not None
     assert enrolment.status is EnrolmentStatus.ACTIVE
+
+
+def test_a_verify_once_active_is_told_so(driver: LetterDriver) -> None:
+    """The retry of a verify whose first try was answered 503 while another verify activated it."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    code = enrolling.last_code_to("+4791234567")
+    assert enrolling.verify(mobile_code=code).status == 201
+    again = enrolling.verify(mobile_code=code)
+    assert again.status == 409
+    assert "active" in problem(again)["detail"]
+
+
+def test_a_letter_blocked_before_the_last_code_ends_the_enrolment(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    PinLetterAccount(driver.letters, security_events(driver), SystemClock()).block(
+        driver.key(enrolling.person.identity_number)
+    )
+    refused = enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567"))
+    assert refused.status == 409
+    assert "PIN codes were used or blocked" in problem(refused)["detail"]
+    enrolment = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(
+        enrolling.enrolment_id
+    )
+    assert enrolment is not None
+    assert enrolment.status is EnrolmentStatus.ENDED
+    users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
+    assert users.find(driver.key(enrolling.person.identity_number)) is None
+
+
+def test_new_codes_sent_and_taken_back_meanwhile_do_not_end_the_enrolment(driver: LetterDriver) -> None:
+    """A resend wrote new codes between the last verify's read and its activation, then gave them back
+    (its send failed): the activation is tried again with the codes as they are, not taken for PIN
+    codes used elsewhere."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+    pk = to_item({"pk": f"enrolment#{enrolling.enrolment_id}"})
+    table = driver.local.stack.refs["ChallengesTable"]
+    rounds: list[Activation] = []
+
+    def with_a_resend_made_and_given_back_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+        if rounds:
+            rounds.append(activate(*args, **kwargs))
+            return rounds[-1]
+        sent = driver.dynamodb.get_item(TableName=table, Key=pk)["Item"]["codes_sent_at"]
+        later = to_item({":later": iso(datetime.now(UTC) + timedelta(seconds=31))})
+        driver.dynamodb.update_item(
+            TableName=table, Key=pk, UpdateExpression="SET codes_sent_at = :later", ExpressionAttributeValues=later
+        )
+        rounds.append(activate(*args, **kwargs))
+        driver.dynamodb.update_item(
+            TableName=table,
+            Key=pk,
+            UpdateExpression="SET codes_sent_at = :sent",
+            ExpressionAttributeValues={":sent": sent},
+        )
+        return rounds[-1]
+
+    service._activation.activate = with_a_resend_made_and_given_back_meanwhile  # type: ignore[method-assign]
+    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    assert rounds == [Activation.CHANGED, Activation.MADE]
+    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
+
+
+def test_a_write_in_flight_on_the_enrolment_is_waited_out(driver: LetterDriver) -> None:
+    """DynamoDB refuses a write to an item another transaction is writing (TransactionConflict): the
+    verify reads the enrolment again and writes again, rather than answer 503."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
+    service = wiring.enrolment(os.environ)
+    mark, activate = service._enrolments.mark_verified, service._activation.activate
+    with injected_faults() as faults:
+
+        def marked_while_a_transaction_writes(*args: Any, **kwargs: Any) -> bool:
+            if not faults.injected:  # the first try only
+                faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400)
+            return mark(*args, **kwargs)
+
+        def activated_while_another_transaction_writes(*args: Any, **kwargs: Any) -> Activation:
+            if len(faults.injected) == 1:  # the first try only
+                in_flight = ("None", "None", "TransactionConflict", "None", "None")
+                faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=in_flight)
+            return activate(*args, **kwargs)
+
+        service._enrolments.mark_verified = marked_while_a_transaction_writes  # type: ignore[method-assign]
+        service._activation.activate = activated_while_another_transaction_writes  # type: ignore[method-assign]
+        first = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+        assert first == VerificationResult(EnrolmentStatus.VERIFYING, (Channel.EMAIL,))
+        last = service.verify(enrolling.enrolment_id, {Channel.EMAIL: enrolling.last_code_to("kari@example.no")})
+        assert last == VerificationResult(EnrolmentStatus.ACTIVE, ())
+        assert [(service, code) for service, _, code in faults.injected] == [
+            ("dynamodb", "TransactionConflictException"),
+            ("dynamodb", "TransactionCanceledException"),
+        ]
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:

@@ -13,19 +13,19 @@ from minid.adapters.accounts import account_from, account_values
 from minid.adapters.contacts import contact_item, contact_record
 from minid.adapters.dynamodb import (
     batch_get,
+    cancellation_reasons,
     conditional_check_failed,
     from_item,
     iso,
     to_item,
     update_if,
-    write_together,
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
 from minid.adapters.population import person_from
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord, Language
-from minid.domain.enrolment import Enrolment, EnrolmentStatus, PendingContacts
+from minid.domain.enrolment import Activation, Enrolment, EnrolmentStatus, PendingContacts
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import PinLetter
@@ -200,19 +200,24 @@ class DynamoDbEnrolments:
         names = {f"#v{i}": channel.value for i, channel in enumerate(channels)}
         names |= {f"#u{i}": channel.value for i, channel in enumerate(unverified)}
         still = "".join(f" AND attribute_not_exists(verified.#u{i})" for i in range(len(unverified)))
-        return update_if(
-            self._client,
-            {
-                "TableName": self._table,
-                "Key": enrolment_key(enrolment.enrolment_id),
-                "UpdateExpression": "SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
-                "ConditionExpression": f"#status = :verifying AND codes_sent_at = :sent{still}",
-                "ExpressionAttributeNames": names | {"#status": "status"},
-                "ExpressionAttributeValues": to_item(
-                    {":at": iso(at), ":verifying": EnrolmentStatus.VERIFYING.value, ":sent": _sent_at(enrolment)}
-                ),
-            },
-        )
+        try:
+            return update_if(
+                self._client,
+                {
+                    "TableName": self._table,
+                    "Key": enrolment_key(enrolment.enrolment_id),
+                    "UpdateExpression": "SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
+                    "ConditionExpression": f"#status = :verifying AND codes_sent_at = :sent{still}",
+                    "ExpressionAttributeNames": names | {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":at": iso(at), ":verifying": EnrolmentStatus.VERIFYING.value, ":sent": _sent_at(enrolment)}
+                    ),
+                },
+            )
+        except ClientError as error:  # another verify's activation is being written: not as read
+            if error.response.get("Error", {}).get("Code") == "TransactionConflictException":
+                return False
+            raise
 
 
 def _sent_at(enrolment: Enrolment) -> str:
@@ -312,9 +317,9 @@ class DynamoDbAccountActivation:
         contact: ContactRecord,
         now: datetime,
         events: Sequence[SecurityEvent],
-    ) -> bool:
-        if enrolment.person is None or enrolment.letter_id is None:
-            return False
+    ) -> Activation:
+        if enrolment.person is None or enrolment.letter_id is None:  # a decoy's: it has no codes to use
+            return Activation.PIN_CODES_UNUSABLE
         enrolled = {
             "TableName": self._challenges,
             "Key": enrolment_key(enrolment.enrolment_id),
@@ -329,13 +334,18 @@ class DynamoDbAccountActivation:
                 }
             ),
         }
-        return write_together(
+        reasons = cancellation_reasons(
             self._client,
             [
+                {"Update": enrolled},  # first: its reason is reasons[0]
+                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
                 {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
                 {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
-                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
-                {"Update": enrolled},
                 *recorded_with(self._events, enrolment.person, events),
             ],
         )
+        if reasons is None:
+            return Activation.MADE
+        if reasons[:2] == ["None", "ConditionalCheckFailed"]:  # the enrolment as read, its PIN codes not
+            return Activation.PIN_CODES_UNUSABLE
+        return Activation.CHANGED

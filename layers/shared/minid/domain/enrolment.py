@@ -165,6 +165,14 @@ class EnrolmentReads(Protocol):
         ...
 
 
+class Activation(StrEnum):
+    """How an activation went: all of it made, or none of it, and why."""
+
+    MADE = "made"
+    PIN_CODES_UNUSABLE = "pin-codes-unusable"  # the letter's codes were used or blocked meanwhile
+    CHANGED = "changed"  # the enrolment is not as read (new codes, another verify), or a write was in flight
+
+
 class AccountActivation(Protocol):
     def activate(
         self,
@@ -173,10 +181,10 @@ class AccountActivation(Protocol):
         contact: ContactRecord,
         now: datetime,
         events: Sequence[SecurityEvent],
-    ) -> bool:
+    ) -> Activation:
         """All at once: the account, the contact register record, the two PIN codes used up, the
-        enrolment active, and the events. False, changing nothing, when the PIN codes are no longer usable,
-        or the enrolment no longer waits for the codes it had when read (sent again, or it ended)."""
+        enrolment active, and the events; or, when the PIN codes are no longer usable or the enrolment
+        no longer waits for the codes it had when read, none of them."""
         ...
 
 
@@ -372,8 +380,11 @@ class EnrolmentService:
         if not codes:
             raise AuthenticationFailed("Give the code sent to your mobile or e-mail.")
         enrolment = self._enrolments.claim_verify_try(enrolment_id, MAX_VERIFY_TRIES, now)  # counted, and read
-        if enrolment is None:
-            waiting = self._open(enrolment_id, now)  # only to tell why: NotFound when it has ended
+        if enrolment is None:  # only to tell why: active, ended (NotFound), or not yet waiting for codes
+            done = self._enrolments.get(enrolment_id)
+            if done is not None and done.status is EnrolmentStatus.ACTIVE:
+                raise Conflict("The enrolment is complete and the account active. Log in.")
+            waiting = self._open(enrolment_id, now)
             if waiting.status is not EnrolmentStatus.VERIFYING or waiting.contacts is None:
                 raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
             raise NotFound("The enrolment has ended. Start again.")
@@ -408,8 +419,13 @@ class EnrolmentService:
             if remaining:
                 if self._enrolments.mark_verified(enrolment, right, now, unverified=remaining):
                     return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
-            elif self._activate(replace(enrolment, verified=verified), now):  # the last code: verified with it
-                return VerificationResult(EnrolmentStatus.ACTIVE, ())
+            else:  # the last code: verified with the activation
+                activation = self._activate(replace(enrolment, verified=verified), now)
+                if activation is Activation.MADE:
+                    return VerificationResult(EnrolmentStatus.ACTIVE, ())
+                if activation is Activation.PIN_CODES_UNUSABLE:
+                    self._enrolments.end(enrolment.enrolment_id)
+                    raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
             current = self._enrolments.get(enrolment.enrolment_id)
             if current is not None and current.status is EnrolmentStatus.ACTIVE:
                 return VerificationResult(EnrolmentStatus.ACTIVE, ())  # activated by a verify made meanwhile
@@ -417,16 +433,10 @@ class EnrolmentService:
                 raise NotFound(ENDED)
             if current.codes_sent_at != enrolment.codes_sent_at:
                 raise AuthenticationFailed("New codes were sent meanwhile. Give the newest.")
-            if current.verified == enrolment.verified:  # no other verify: the activation found the PIN codes used
-                if remaining:
-                    break  # (a mark fails only on a change this has ruled out)
-                self._enrolments.end(enrolment.enrolment_id)
-                raise Conflict("The PIN codes were used or blocked meanwhile. Start again.")
-            enrolment = current
+            enrolment = current  # another contact verified meanwhile, or a write in flight: again
         raise Conflict("The enrolment changed meanwhile. Try again.")
 
-    def _activate(self, enrolment: Enrolment, now: datetime) -> bool:
-        """False, writing nothing, when the PIN codes or the enrolment changed since it was read."""
+    def _activate(self, enrolment: Enrolment, now: datetime) -> Activation:
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
