@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
-from minid.api.account import ContactChange, ContactVerification, ContactView, Reservation
+from minid.api.contact import ContactChange, ContactVerification, ContactView, Reservation
 from minid.api.enrolment import CHANNEL_NAMES, VerificationSent
 from minid.domain.contact_changes import UNCHANGED
 from minid.domain.contacts import ContactRecord

@@ -20,7 +20,6 @@ from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, client_address, create_resolver, handle, responses
 from minid.api.account import (
     CodeRequest,
-    ContactView,
     EventsView,
     EventView,
     LoginRequest,
@@ -33,6 +32,7 @@ from minid.api.account import (
     TokenView,
     TotpEnrolmentView,
 )
+from minid.api.contact import ContactView
 from minid.domain.accounts import UserAccount
 from minid.domain.login import SecondFactor
 from minid.domain.notices import Channel

@@ -16,8 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
-from minid.api.account import PinLetterList, PinLetterView
-from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterOrder
+from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterList, PinLetterOrder, PinLetterView
 
 logger = observability.logger()
 app = create_resolver()

@@ -1,16 +1,15 @@
-"""Request and response models of login, sessions, the `me` routes and password resets."""
+"""Request and response models of login, sessions, the `me` routes and password resets (the login function)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StringConstraints
+from pydantic import Field, StringConstraints
 
+from minid.api.contact import ContactView
 from minid.api.models import RequestModel, ResponseModel, SixDigits
-from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
-from minid.domain.letters.model import PinLetter
 
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
@@ -41,34 +40,6 @@ class TokenView(ResponseModel):
     acr: Literal["idporten-loa-substantial"] = "idporten-loa-substantial"
     amr: list[Literal["Minid-OTC", "Minid-PIN", "Minid-TOTP"]]
     auth_time: int = Field(description="When the person authenticated, in seconds since the epoch")
-
-
-class ContactView(ResponseModel):
-    mobile: str | None
-    mobile_verified_at: datetime | None
-    email: str | None
-    email_verified_at: datetime | None
-    reserved: bool
-    language: Language
-    updated_at: datetime
-    confirmed_at: datetime | None
-    confirmation_due: bool = Field(description="90 days without update or confirmation")
-    stale: bool = Field(description="18 months without update or confirmation: not used for notices")
-
-    @classmethod
-    def of(cls, record: ContactRecord, now: datetime) -> ContactView:
-        return cls(
-            mobile=record.mobile,
-            mobile_verified_at=record.mobile_verified_at,
-            email=record.email,
-            email_verified_at=record.email_verified_at,
-            reserved=record.reserved,
-            language=record.language,
-            updated_at=record.updated_at,
-            confirmed_at=record.confirmed_at,
-            confirmation_due=record.confirmation_due(now),
-            stale=record.stale(now),
-        )
 
 
 class MeView(ResponseModel):
@@ -120,40 +91,3 @@ class PasswordResetCompletion(RequestModel):
     pin_code: SixDigits
     code: SixDigits
     new_password: Password
-
-
-class PinLetterView(ResponseModel):
-    letter_id: str
-    status: Literal["ordered", "printing", "dispatched", "failed", "superseded", "blocked"]
-    ordered_at: datetime
-    dispatched_at: datetime | None
-    codes_remaining: int
-
-    @classmethod
-    def of(cls, letter: PinLetter) -> PinLetterView:
-        return cls(
-            letter_id=letter.letter_id,
-            status=letter.status.value,  # type: ignore[arg-type]  # refused orders are never shown
-            ordered_at=letter.ordered_at,
-            dispatched_at=letter.dispatched_at,
-            codes_remaining=letter.codes_remaining,
-        )
-
-
-class PinLetterList(ResponseModel):
-    letters: list[PinLetterView]
-
-
-class ContactChange(RequestModel):
-    mobile: str | None = Field(default=None, max_length=32, description="A new mobile number; null removes it")
-    email: str | None = Field(default=None, max_length=320, description="A new e-mail address; null removes it")
-    language: Language | None = None
-
-
-class ContactVerification(RequestModel):
-    channel: Literal["mobile", "email"]
-    code: SixDigits
-
-
-class Reservation(RequestModel):
-    reserved: StrictBool = Field(description="True: reserved against digital communication from the public sector")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from minid.api.models import RequestModel, ResponseModel
+from minid.domain.letters.model import PinLetter
 
 ORDER_ACCEPTED = (
     "Thank you. If the identity number belongs to someone who can be sent a PIN code letter, the letter "
@@ -29,3 +31,25 @@ class OrderAccepted(ResponseModel):
 class PrintStatusReport(RequestModel):
     status: Literal["dispatched", "failed"]
     reason: str | None = Field(default=None, max_length=500, description="Why printing or posting failed")
+
+
+class PinLetterView(ResponseModel):
+    letter_id: str
+    status: Literal["ordered", "printing", "dispatched", "failed", "superseded", "blocked"]
+    ordered_at: datetime
+    dispatched_at: datetime | None
+    codes_remaining: int
+
+    @classmethod
+    def of(cls, letter: PinLetter) -> PinLetterView:
+        return cls(
+            letter_id=letter.letter_id,
+            status=letter.status.value,  # type: ignore[arg-type]  # refused orders are never shown
+            ordered_at=letter.ordered_at,
+            dispatched_at=letter.dispatched_at,
+            codes_remaining=letter.codes_remaining,
+        )
+
+
+class PinLetterList(ResponseModel):
+    letters: list[PinLetterView]
