@@ -475,6 +475,17 @@ def test_a_verify_once_active_is_told_so(driver: LetterDriver) -> None:
     assert "active" in problem(again)["detail"]
 
 
+def test_an_active_enrolment_is_never_ended(driver: LetterDriver) -> None:
+    """A wrong code on the last try, judged while a right one activated the enrolment, ends nothing."""
+    enrolling = with_letter(driver)
+    enrolling.enrol()
+    enrolments = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    enrolments.end(enrolling.enrolment_id)
+    enrolment = enrolments.get(enrolling.enrolment_id)
+    assert enrolment is not None
+    assert enrolment.status is EnrolmentStatus.ACTIVE
+
+
 def test_a_letter_blocked_before_the_last_code_ends_the_enrolment(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()

@@ -114,6 +114,15 @@ class Batch:
         return from_item(item) if item is not None else None
 
 
+# A write refused because another transaction is being written on its item (TransactionConflict) reads
+# the item again after this pause: a consistent read in the meantime shows the item as it was before.
+IN_FLIGHT_PAUSE_SECONDS = 0.05
+
+
+def wait_for_transaction_in_flight() -> None:
+    time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+
+
 def batch_get(client: DynamoDBClient, wanted: Sequence[tuple[str, Mapping[str, Any]]], tries: int = 5) -> Batch:
     """The items (table, key) that exist, in one call. Keys DynamoDB leaves unprocessed (over its capacity
     for the moment) are asked for again after a pause that doubles; after `tries`, StillUnprocessed."""

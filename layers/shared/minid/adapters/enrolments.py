@@ -19,6 +19,7 @@ from minid.adapters.dynamodb import (
     iso,
     to_item,
     update_if,
+    wait_for_transaction_in_flight,
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
@@ -114,14 +115,17 @@ class DynamoDbEnrolments:
         return _enrolment(from_item(response["Attributes"]))
 
     def end(self, enrolment_id: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=enrolment_key(enrolment_id),
-            UpdateExpression="SET #status = :ended REMOVE password_hash, codes",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=to_item({":ended": EnrolmentStatus.ENDED.value}),
-        )
+        ended = {
+            "TableName": self._table,
+            "Key": enrolment_key(enrolment_id),
+            "UpdateExpression": "SET #status = :ended REMOVE password_hash, codes",
+            "ConditionExpression": "attribute_exists(pk) AND #status <> :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":ended": EnrolmentStatus.ENDED.value, ":active": EnrolmentStatus.ACTIVE.value}
+            ),
+        }
+        update_if(self._client, ended)  # False: gone, or activated meanwhile (by a right code): it stays so
 
     def record_completion(
         self,
@@ -216,6 +220,7 @@ class DynamoDbEnrolments:
             )
         except ClientError as error:  # another verify's activation is being written: not as read
             if error.response.get("Error", {}).get("Code") == "TransactionConflictException":
+                wait_for_transaction_in_flight()
                 return False
             raise
 
@@ -348,4 +353,6 @@ class DynamoDbAccountActivation:
             return Activation.MADE
         if reasons[:2] == ["None", "ConditionalCheckFailed"]:  # the enrolment as read, its PIN codes not
             return Activation.PIN_CODES_UNUSABLE
+        if "TransactionConflict" in reasons:
+            wait_for_transaction_in_flight()
         return Activation.CHANGED
