@@ -575,6 +575,79 @@ def test_a_write_in_flight_on_the_enrolment_is_waited_out(driver: LetterDriver) 
         ]
 
 
+def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:
+    """A reset (every session ended: the epoch raised) between the re-enrolment's read of the account and
+    its activation: the activation is made on the account as it now is, ending the sessions once more,
+    not written over the reset's epoch with the one it read."""
+    enrolling = with_letter(driver)
+    enrolling.enrol(mobile="91111111")
+    users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
+    person = driver.key(enrolling.person.identity_number)
+    before = users.find(person)
+    assert before is not None
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    _, enrolling.codes = posted(driver, enrolling.person.identity_number)
+    enrolling.start()
+    assert enrolling.complete(mobile="92222222").status == 202
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+    rounds: list[Activation] = []
+
+    def with_a_reset_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+        if not rounds:
+            driver.dynamodb.update_item(
+                TableName=driver.local.stack.refs["UsersTable"],
+                Key=to_item({"pk": person}),
+                UpdateExpression="ADD session_epoch :one",
+                ExpressionAttributeValues=to_item({":one": 1}),
+            )
+        rounds.append(activate(*args, **kwargs))
+        return rounds[-1]
+
+    service._activation.activate = with_a_reset_meanwhile  # type: ignore[method-assign]
+    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4792222222")})
+    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    assert rounds == [Activation.CHANGED, Activation.MADE]
+    after = users.find(person)
+    assert after is not None
+    assert after.session_epoch == before.session_epoch + 2  # the reset's, then the re-enrolment's
+
+
+def test_an_account_made_meanwhile_is_replaced_as_a_re_enrolment(driver: LetterDriver) -> None:
+    """An account came to be between a first enrolment's read (none) and its activation: it is not
+    written over blindly, but read again and replaced as a re-enrolment replaces one (its sessions ended)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    person = driver.key(enrolling.person.identity_number)
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+    rounds: list[Activation] = []
+
+    def with_an_account_made_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+        if not rounds:
+            meanwhile = {
+                "pk": person,
+                "status": "active",
+                "password_hash": "another",
+                "created_at": iso(datetime.now(UTC)),
+                "password_changed_at": iso(datetime.now(UTC)),
+                "session_epoch": 4,
+                "failed_logins": 0,
+            }
+            driver.dynamodb.put_item(TableName=driver.local.stack.refs["UsersTable"], Item=to_item(meanwhile))
+        rounds.append(activate(*args, **kwargs))
+        return rounds[-1]
+
+    service._activation.activate = with_an_account_made_meanwhile  # type: ignore[method-assign]
+    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    assert rounds == [Activation.CHANGED, Activation.MADE]
+    account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
+    assert account is not None
+    assert account.session_epoch == 5
+
+
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["ChallengesTable"],

@@ -321,7 +321,9 @@ class DynamoDbAccountActivation:
         account: UserAccount,
         contact: ContactRecord,
         now: datetime,
+        *,
         events: Sequence[SecurityEvent],
+        replacing: UserAccount | None = None,
     ) -> Activation:
         if enrolment.person is None or enrolment.letter_id is None:  # a decoy's: it has no codes to use
             return Activation.PIN_CODES_UNUSABLE
@@ -344,7 +346,7 @@ class DynamoDbAccountActivation:
             [
                 {"Update": enrolled},  # first: its reason is reasons[0]
                 {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
-                {"Put": {"TableName": self._users, "Item": to_item(account_values(account))}},
+                {"Put": {"TableName": self._users, "Item": to_item(account_values(account)), **_as_read(replacing)}},
                 {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
                 *recorded_with(self._events, enrolment.person, events),
             ],
@@ -356,3 +358,14 @@ class DynamoDbAccountActivation:
         if "TransactionConflict" in reasons:
             wait_for_transaction_in_flight()
         return Activation.CHANGED
+
+
+def _as_read(account: UserAccount | None) -> dict[str, Any]:
+    """The condition of an account's Put: none there (an enrolment), or the one read with its sessions'
+    epoch unchanged (a re-enrolment: a password reset meanwhile ends sessions the new epoch must follow)."""
+    if account is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "session_epoch = :epoch",
+        "ExpressionAttributeValues": to_item({":epoch": account.session_epoch}),
+    }

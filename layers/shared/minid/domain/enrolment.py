@@ -180,11 +180,14 @@ class AccountActivation(Protocol):
         account: UserAccount,
         contact: ContactRecord,
         now: datetime,
+        *,
         events: Sequence[SecurityEvent],
+        replacing: UserAccount | None = None,
     ) -> Activation:
-        """All at once: the account, the contact register record, the two PIN codes used up, the
-        enrolment active, and the events; or, when the PIN codes are no longer usable or the enrolment
-        no longer waits for the codes it had when read, none of them."""
+        """All at once: the account (in place of `replacing`, the person's account as read, if it is
+        still so: its sessions' epoch unchanged), the contact register record, the two PIN codes used up,
+        the enrolment active, and the events; or, when the PIN codes are no longer usable or the
+        enrolment or the account is not as read, none of them."""
         ...
 
 
@@ -474,7 +477,7 @@ class EnrolmentService:
                         f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled
                     )
                 )
-        return self._activation.activate(enrolment, account, contact, now, events=(enrolled,))
+        return self._activation.activate(enrolment, account, contact, now, events=(enrolled,), replacing=existing)
 
 
 def _pending_contacts(mobile: str | None, email: str | None, language: Language) -> PendingContacts:
