@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,15 +20,17 @@ from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
+from minid.domain.accounts import UserAccount
 from minid.domain.enrolment import Activation, EnrolmentStatus, VerificationResult
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
+from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
 from tests.integration.letters import LetterDriver, age_ledger, posted, security_events, wait_for
-from tests.integration.users import PASSWORD, with_letter
+from tests.integration.users import PASSWORD, Enrolling, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
 
@@ -575,44 +578,6 @@ def test_a_write_in_flight_on_the_enrolment_is_waited_out(driver: LetterDriver) 
         ]
 
 
-def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:
-    """A reset (every session ended: the epoch raised) between the re-enrolment's read of the account and
-    its activation: the activation is made on the account as it now is, ending the sessions once more,
-    not written over the reset's epoch with the one it read."""
-    enrolling = with_letter(driver)
-    enrolling.enrol(mobile="91111111")
-    users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
-    person = driver.key(enrolling.person.identity_number)
-    before = users.find(person)
-    assert before is not None
-    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
-    _, enrolling.codes = posted(driver, enrolling.person.identity_number)
-    enrolling.start()
-    assert enrolling.complete(mobile="92222222").status == 202
-    service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
-    rounds: list[Activation] = []
-
-    def with_a_reset_meanwhile(*args: Any, **kwargs: Any) -> Activation:
-        if not rounds:
-            driver.dynamodb.update_item(
-                TableName=driver.local.stack.refs["UsersTable"],
-                Key=to_item({"pk": person}),
-                UpdateExpression="ADD session_epoch :one",
-                ExpressionAttributeValues=to_item({":one": 1}),
-            )
-        rounds.append(activate(*args, **kwargs))
-        return rounds[-1]
-
-    service._activation.activate = with_a_reset_meanwhile  # type: ignore[method-assign]
-    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4792222222")})
-    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
-    assert rounds == [Activation.CHANGED, Activation.MADE]
-    after = users.find(person)
-    assert after is not None
-    assert after.session_epoch == before.session_epoch + 2  # the reset's, then the re-enrolment's
-
-
 def test_an_account_made_meanwhile_is_replaced_as_a_re_enrolment(driver: LetterDriver) -> None:
     """An account came to be between a first enrolment's read (none) and its activation: it is not
     written over blindly, but read again and replaced as a re-enrolment replaces one (its sessions ended)."""
@@ -620,32 +585,44 @@ def test_an_account_made_meanwhile_is_replaced_as_a_re_enrolment(driver: LetterD
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
     person = driver.key(enrolling.person.identity_number)
-    service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
-    rounds: list[Activation] = []
 
-    def with_an_account_made_meanwhile(*args: Any, **kwargs: Any) -> Activation:
-        if not rounds:
-            meanwhile = {
-                "pk": person,
-                "status": "active",
-                "password_hash": "another",
-                "created_at": iso(datetime.now(UTC)),
-                "password_changed_at": iso(datetime.now(UTC)),
-                "session_epoch": 4,
-                "failed_logins": 0,
-            }
-            driver.dynamodb.put_item(TableName=driver.local.stack.refs["UsersTable"], Item=to_item(meanwhile))
-        rounds.append(activate(*args, **kwargs))
-        return rounds[-1]
+    def an_account_made() -> None:
+        meanwhile = {
+            "pk": person,
+            "status": "active",
+            "password_hash": "another",
+            "created_at": iso(datetime.now(UTC)),
+            "password_changed_at": iso(datetime.now(UTC)),
+            "session_epoch": 4,
+            "failed_logins": 0,
+        }
+        driver.dynamodb.put_item(TableName=driver.local.stack.refs["UsersTable"], Item=to_item(meanwhile))
 
-    service._activation.activate = with_an_account_made_meanwhile  # type: ignore[method-assign]
-    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    result, rounds = verified_with(an_account_made, enrolling, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
     assert rounds == [Activation.CHANGED, Activation.MADE]
     account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
     assert account is not None
     assert account.session_epoch == 5
+
+
+def verified_with(
+    meanwhile: Callable[[], None], enrolling: Enrolling, codes: dict[Channel, str]
+) -> tuple[VerificationResult, list[Activation]]:
+    """The verify through the enrolment service (built as the function builds it), with `meanwhile` done
+    just before its first activation; its result, and how each of its activations went."""
+    service = wiring.enrolment(os.environ)
+    activate = service._activation.activate
+    rounds: list[Activation] = []
+
+    def after_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+        if not rounds:
+            meanwhile()
+        rounds.append(activate(*args, **kwargs))
+        return rounds[-1]
+
+    service._activation.activate = after_meanwhile  # type: ignore[method-assign]
+    return service.verify(enrolling.enrolment_id, codes), rounds
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
@@ -658,17 +635,22 @@ def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
 
 
 # ---------------------------------------------------------------------- re-enrolment
-def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driver: LetterDriver) -> None:
+def re_enrolling(driver: LetterDriver) -> tuple[Enrolling, DynamoDbAccounts, PersonKey, UserAccount]:
+    """A user (mobile 91111111) with a new letter, enrolling again: started; and their account as it was."""
     enrolling = with_letter(driver)
     enrolling.enrol(mobile="91111111")
     users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
     person = driver.key(enrolling.person.identity_number)
     before = users.find(person)
     assert before is not None
-
     age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
     _, enrolling.codes = posted(driver, enrolling.person.identity_number)
     enrolling.start()
+    return enrolling, users, person, before
+
+
+def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driver: LetterDriver) -> None:
+    enrolling, users, person, before = re_enrolling(driver)
     assert enrolling.complete(password="a brand new passphrase", mobile="92222222").status == 202
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792222222")).status == 201
 
@@ -682,3 +664,26 @@ def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driv
     assert record.mobile == "+4792222222"
     told = wait_for(driver.local.outbox.sms, lambda sms: any("registrert på nytt" in m["message"] for m in sms))
     assert [m["to"] for m in told if "registrert på nytt" in m["message"]] == ["+4791111111"]
+
+
+def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:
+    """A reset (every session ended: the epoch raised) between the re-enrolment's read of the account and
+    its activation: the activation is made on the account as it now is, ending the sessions once more,
+    not written over the reset's epoch with the one it read."""
+    enrolling, users, person, before = re_enrolling(driver)
+    assert enrolling.complete(mobile="92222222").status == 202
+
+    def a_reset() -> None:  # as a password reset ends every session
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": person}),
+            UpdateExpression="ADD session_epoch :one",
+            ExpressionAttributeValues=to_item({":one": 1}),
+        )
+
+    result, rounds = verified_with(a_reset, enrolling, {Channel.SMS: enrolling.last_code_to("+4792222222")})
+    assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    assert rounds == [Activation.CHANGED, Activation.MADE]
+    after = users.find(person)
+    assert after is not None
+    assert after.session_epoch == before.session_epoch + 2  # the reset's, then the re-enrolment's
