@@ -269,6 +269,30 @@ def test_wrong_second_factors_count_toward_the_lock_and_a_success_resets_the_cou
     assert user.login()  # still not locked: the count started again
 
 
+def test_the_right_password_is_refused_when_a_lock_came_before_its_write(driver: LetterDriver) -> None:
+    """The right password judged on the account as read, then the account locked (other attempts) before
+    the login's write: the write does not hold, the account is read again, locked: 401, and no login is
+    told (the one made for the first read was never written)."""
+    user = enrolled(driver)
+    services = wiring.login(os.environ)
+    begin = services.login._attempts.begin
+    locked_until = datetime.now(UTC) + timedelta(hours=1)
+
+    def locked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": driver.key(user.identity_number)}),
+            UpdateExpression="SET failed_logins = :three, locked_until = :until",
+            ExpressionAttributeValues=to_item({":three": 3, ":until": iso(locked_until)}),
+        )
+        return begin(*args, **kwargs)
+
+    services.login._attempts.begin = locked_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(AuthenticationFailed):
+        services.login.start(user.identity_number, user.password, None, "203.0.113.10")
+    assert account(user).locked(datetime.now(UTC))  # as the other attempts left it
+
+
 def test_the_lock_lifts_after_the_hour(driver: LetterDriver) -> None:
     user = enrolled(driver)
     clock = MovableClock()

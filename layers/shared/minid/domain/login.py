@@ -300,7 +300,8 @@ class LoginService:
                 raise _Unknown()
             if account.password_hash != judged_hash:  # judged again only if the password changed meanwhile
                 judged_hash, right = account.password_hash, self._hasher.verify(account.password_hash, password)
-            if right and not account.locked(now):
+            begins = right and not account.locked(now)
+            if begins:
                 try:
                     login = login or self._second_factor(account, identity_number, chosen, standing, now)
                 except SecondFactorUnavailable:
@@ -313,7 +314,9 @@ class LoginService:
                 written = self._refused(account, now, reference, tried)
             if written.full is not None:
                 raise written.full.refused(now)  # nothing written: the judgement is not told
-            if written.made and login is not None:
+            # the login is told only when this round wrote it (not one made in an earlier round whose write
+            # did not hold, when this round found the account locked meanwhile)
+            if written.made and begins and login is not None:
                 if self._hasher.needs_rehash(account.password_hash):
                     self._accounts.rehash_password(account.person, account.password_hash, self._hasher.hash(password))
                 return login
