@@ -378,13 +378,11 @@ def test_the_two_contacts_verified_at_once_activate_the_account(driver: LetterDr
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
     service = wiring.enrolment(os.environ)
-    mark = service._enrolments.mark_verified
 
-    def with_the_email_verified_meanwhile(*args: Any, **kwargs: Any) -> bool:
+    def the_email_verified() -> None:
         assert enrolling.verify(email_code=enrolling.last_code_to("kari@example.no")).status == 202
-        return mark(*args, **kwargs)
 
-    service._enrolments.mark_verified = with_the_email_verified_meanwhile  # type: ignore[method-assign]
+    before_first_call(service._enrolments, "mark_verified", the_email_verified)
     result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
     record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(
@@ -402,13 +400,11 @@ def test_a_code_replaced_meanwhile_verifies_nothing(driver: LetterDriver) -> Non
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
     service = wiring.enrolment(os.environ)
-    mark = service._enrolments.mark_verified
 
-    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> bool:
+    def another_number() -> None:
         assert enrolling.complete(mobile="92345678", email="kari@example.no").status == 202
-        return mark(*args, **kwargs)
 
-    service._enrolments.mark_verified = with_another_number_meanwhile  # type: ignore[method-assign]
+    before_first_call(service._enrolments, "mark_verified", another_number)
     with pytest.raises(AuthenticationFailed):
         service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     email_only = enrolling.verify(email_code=enrolling.last_code_to("kari@example.no"))
@@ -424,13 +420,11 @@ def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDrive
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
     service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
 
-    def with_another_number_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+    def another_number_and_password() -> None:
         assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
-        return activate(*args, **kwargs)
 
-    service._activation.activate = with_another_number_meanwhile  # type: ignore[method-assign]
+    before_first_call(service._activation, "activate", another_number_and_password)
     with pytest.raises(AuthenticationFailed):
         service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
@@ -451,13 +445,11 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     assert enrolling.complete(mobile="91234567").status == 202
     code = enrolling.last_code_to("+4791234567")
     service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
 
-    def with_the_same_code_verified_meanwhile(*args: Any, **kwargs: Any) -> Activation:
+    def the_same_code_verified() -> None:
         assert enrolling.verify(mobile_code=code).status == 201
-        return activate(*args, **kwargs)
 
-    service._activation.activate = with_the_same_code_verified_meanwhile  # type: ignore[method-assign]
+    before_first_call(service._activation, "activate", the_same_code_verified)
     assert service.verify(enrolling.enrolment_id, {Channel.SMS: code}) == VerificationResult(EnrolmentStatus.ACTIVE, ())
     enrolment = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(
         enrolling.enrolment_id
@@ -515,31 +507,17 @@ def test_new_codes_sent_and_taken_back_meanwhile_do_not_end_the_enrolment(driver
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
+    read = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(enrolling.enrolment_id)
+    assert read is not None
+    assert read.codes_sent_at is not None
+    sent, later = read.codes_sent_at, read.codes_sent_at + timedelta(seconds=31)
     service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
-    pk = to_item({"pk": f"enrolment#{enrolling.enrolment_id}"})
-    table = driver.local.stack.refs["ChallengesTable"]
-    rounds: list[Activation] = []
-
-    def with_a_resend_made_and_given_back_meanwhile(*args: Any, **kwargs: Any) -> Activation:
-        if rounds:
-            rounds.append(activate(*args, **kwargs))
-            return rounds[-1]
-        sent = driver.dynamodb.get_item(TableName=table, Key=pk)["Item"]["codes_sent_at"]
-        later = to_item({":later": iso(datetime.now(UTC) + timedelta(seconds=31))})
-        driver.dynamodb.update_item(
-            TableName=table, Key=pk, UpdateExpression="SET codes_sent_at = :later", ExpressionAttributeValues=later
-        )
-        rounds.append(activate(*args, **kwargs))
-        driver.dynamodb.update_item(
-            TableName=table,
-            Key=pk,
-            UpdateExpression="SET codes_sent_at = :sent",
-            ExpressionAttributeValues={":sent": sent},
-        )
-        return rounds[-1]
-
-    service._activation.activate = with_a_resend_made_and_given_back_meanwhile  # type: ignore[method-assign]
+    rounds = before_first_call(
+        service._activation,
+        "activate",
+        lambda: codes_sent_at(driver, enrolling.enrolment_id, later),
+        after=lambda: codes_sent_at(driver, enrolling.enrolment_id, sent),
+    )
     result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert rounds == [Activation.CHANGED, Activation.MADE]
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
@@ -552,22 +530,20 @@ def test_a_write_in_flight_on_the_enrolment_is_waited_out(driver: LetterDriver) 
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
     service = wiring.enrolment(os.environ)
-    mark, activate = service._enrolments.mark_verified, service._activation.activate
+    in_flight = ("None", "None", "TransactionConflict", "None", "None")
     with injected_faults() as faults:
-
-        def marked_while_a_transaction_writes(*args: Any, **kwargs: Any) -> bool:
-            if not faults.injected:  # the first try only
-                faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400)
-            return mark(*args, **kwargs)
-
-        def activated_while_another_transaction_writes(*args: Any, **kwargs: Any) -> Activation:
-            if len(faults.injected) == 1:  # the first try only
-                in_flight = ("None", "None", "TransactionConflict", "None", "None")
-                faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=in_flight)
-            return activate(*args, **kwargs)
-
-        service._enrolments.mark_verified = marked_while_a_transaction_writes  # type: ignore[method-assign]
-        service._activation.activate = activated_while_another_transaction_writes  # type: ignore[method-assign]
+        before_first_call(
+            service._enrolments,
+            "mark_verified",
+            lambda: faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400),
+        )
+        before_first_call(
+            service._activation,
+            "activate",
+            lambda: faults.add(
+                "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=in_flight
+            ),
+        )
         first = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
         assert first == VerificationResult(EnrolmentStatus.VERIFYING, (Channel.EMAIL,))
         last = service.verify(enrolling.enrolment_id, {Channel.EMAIL: enrolling.last_code_to("kari@example.no")})
@@ -612,25 +588,42 @@ def verified_with(
     """The verify through the enrolment service (built as the function builds it), with `meanwhile` done
     just before its first activation; its result, and how each of its activations went."""
     service = wiring.enrolment(os.environ)
-    activate = service._activation.activate
-    rounds: list[Activation] = []
-
-    def after_meanwhile(*args: Any, **kwargs: Any) -> Activation:
-        if not rounds:
-            meanwhile()
-        rounds.append(activate(*args, **kwargs))
-        return rounds[-1]
-
-    service._activation.activate = after_meanwhile  # type: ignore[method-assign]
+    rounds = before_first_call(service._activation, "activate", meanwhile)
     return service.verify(enrolling.enrolment_id, codes), rounds
 
 
+def before_first_call(
+    owner: object, method: str, meanwhile: Callable[[], None], after: Callable[[], None] | None = None
+) -> list[Any]:
+    """`owner.method` made to do `meanwhile` just before its first call (and `after` just after it): what
+    another request may do between a verify's read and its write. What each call returned, in order."""
+    original = getattr(owner, method)
+    returned: list[Any] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        first = not returned
+        if first:
+            meanwhile()
+        returned.append(original(*args, **kwargs))
+        if first and after is not None:
+            after()
+        return returned[-1]
+
+    setattr(owner, method, wrapped)
+    return returned
+
+
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
+    codes_sent_at(driver, enrolment_id, datetime.now(UTC) - timedelta(seconds=31))
+
+
+def codes_sent_at(driver: LetterDriver, enrolment_id: str, at: datetime) -> None:
+    """The enrolment's codes as if sent `at` (a resend writes that time with its codes)."""
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["ChallengesTable"],
         Key=to_item({"pk": f"enrolment#{enrolment_id}"}),
-        UpdateExpression="SET codes_sent_at = :then",
-        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+        UpdateExpression="SET codes_sent_at = :at",
+        ExpressionAttributeValues=to_item({":at": iso(at)}),
     )
 
 
