@@ -70,6 +70,24 @@ def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
     return True
 
 
+# A write refused because another transaction is being written on its item (TransactionConflict) is
+# told as not holding only after this pause: a consistent read in the meantime shows the item as it was
+# before that transaction, so the caller's read again would find nothing changed.
+IN_FLIGHT_PAUSE_SECONDS = 0.05
+
+
+def update_if_as_read(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
+    """One update made only while its item is as read: False when its condition does not hold, or when
+    another transaction is writing the item (read it again: after the pause, the read shows that write)."""
+    try:
+        return update_if(client, update)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
+            raise
+        time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+        return False
+
+
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
     """Writes in one transaction: all of them, or (when a condition does not hold: False) none."""
     try:
@@ -98,6 +116,8 @@ def cancellation_reasons(client: DynamoDBClient, items: Sequence[Mapping[str, An
         reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
         if any(reason not in _STALE_READS | {"None"} for reason in reasons):
             raise  # throttled, or too large: not a matter of what was read
+        if "TransactionConflict" in reasons:
+            time.sleep(IN_FLIGHT_PAUSE_SECONDS)  # for the caller's read again to see the other transaction
         return reasons
     return None
 
@@ -112,15 +132,6 @@ class Batch:
         """The item's plain values, or None if it does not exist."""
         item = self._found.get((table, _key_text(key)))
         return from_item(item) if item is not None else None
-
-
-# A write refused because another transaction is being written on its item (TransactionConflict) reads
-# the item again after this pause: a consistent read in the meantime shows the item as it was before.
-IN_FLIGHT_PAUSE_SECONDS = 0.05
-
-
-def wait_for_transaction_in_flight() -> None:
-    time.sleep(IN_FLIGHT_PAUSE_SECONDS)
 
 
 def batch_get(client: DynamoDBClient, wanted: Sequence[tuple[str, Mapping[str, Any]]], tries: int = 5) -> Batch:

@@ -19,7 +19,7 @@ from minid.adapters.dynamodb import (
     iso,
     to_item,
     update_if,
-    wait_for_transaction_in_flight,
+    update_if_as_read,
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
@@ -204,25 +204,19 @@ class DynamoDbEnrolments:
         names = {f"#v{i}": channel.value for i, channel in enumerate(channels)}
         names |= {f"#u{i}": channel.value for i, channel in enumerate(unverified)}
         still = "".join(f" AND attribute_not_exists(verified.#u{i})" for i in range(len(unverified)))
-        try:
-            return update_if(
-                self._client,
-                {
-                    "TableName": self._table,
-                    "Key": enrolment_key(enrolment.enrolment_id),
-                    "UpdateExpression": "SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
-                    "ConditionExpression": f"#status = :verifying AND codes_sent_at = :sent{still}",
-                    "ExpressionAttributeNames": names | {"#status": "status"},
-                    "ExpressionAttributeValues": to_item(
-                        {":at": iso(at), ":verifying": EnrolmentStatus.VERIFYING.value, ":sent": _sent_at(enrolment)}
-                    ),
-                },
-            )
-        except ClientError as error:  # another verify's activation is being written: not as read
-            if error.response.get("Error", {}).get("Code") == "TransactionConflictException":
-                wait_for_transaction_in_flight()
-                return False
-            raise
+        return update_if_as_read(  # another verify's activation being written: not as read
+            self._client,
+            {
+                "TableName": self._table,
+                "Key": enrolment_key(enrolment.enrolment_id),
+                "UpdateExpression": "SET " + ", ".join(f"verified.#v{i} = :at" for i in range(len(channels))),
+                "ConditionExpression": f"#status = :verifying AND codes_sent_at = :sent{still}",
+                "ExpressionAttributeNames": names | {"#status": "status"},
+                "ExpressionAttributeValues": to_item(
+                    {":at": iso(at), ":verifying": EnrolmentStatus.VERIFYING.value, ":sent": _sent_at(enrolment)}
+                ),
+            },
+        )
 
 
 def _sent_at(enrolment: Enrolment) -> str:
@@ -355,8 +349,6 @@ class DynamoDbAccountActivation:
             return Activation.MADE
         if reasons[:2] == ["None", "ConditionalCheckFailed"]:  # the enrolment as read, its PIN codes not
             return Activation.PIN_CODES_UNUSABLE
-        if "TransactionConflict" in reasons:
-            wait_for_transaction_in_flight()
         return Activation.CHANGED
 
 
