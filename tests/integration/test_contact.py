@@ -98,6 +98,25 @@ def test_a_new_email_likewise(driver: LetterDriver) -> None:
     )
 
 
+def test_an_address_at_an_internationalised_domain_gets_its_code_there(driver: LetterDriver) -> None:
+    user = enrolled(driver, email="old@example.no")
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"email": "kari@blåbær.no"}, token).status == 202
+    code = user.enrolling.last_code_to("kari@xn--blbr-roah.no")  # SES takes the domain in ASCII only
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": code}, token)
+    assert body(verified)["email"] == "kari@blåbær.no"  # shown as written
+
+
+def test_an_address_that_cannot_be_sent_to_is_refused_and_nothing_is_sent(driver: LetterDriver) -> None:
+    user = enrolled(driver, email="old@example.no")
+    token = user.login()
+    sent = len(driver.local.outbox.emails())
+    refused = user.call("PUT", "/v1/me/contact", {"email": "åse@example.no"}, token)
+    assert (refused.status, body(refused)["type"]) == (422, "/problems/invalid-contact")
+    assert body(refused)["errors"][0]["field"] == "email"
+    assert len(driver.local.outbox.emails()) == sent
+
+
 def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

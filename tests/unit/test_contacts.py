@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from minid.domain.codes import RateLimited, ResendPolicy
-from minid.domain.contacts import InvalidContact, normalize_email, normalize_mobile
+from minid.domain.contacts import InvalidContact, email_for_sending, normalize_email, normalize_mobile
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,21 @@ def test_addresses_that_are_not_addresses_are_refused(raw: str) -> None:
     with pytest.raises(InvalidContact) as refused:
         normalize_email(raw)
     assert refused.value.errors[0].field == "email"
+
+
+def test_an_address_before_its_at_in_another_script_is_refused_for_what_it_is() -> None:
+    """SES sends no SMTPUTF8 mail: taken, it would fail at every send (a 500 then, not a 422 now)."""
+    with pytest.raises(InvalidContact) as refused:
+        normalize_email("åse@example.no")
+    assert refused.value.errors[0].field == "email"
+    assert "before the @-sign" in refused.value.errors[0].message
+
+
+def test_an_internationalised_domain_is_kept_as_written_and_sent_to_in_ascii() -> None:
+    assert normalize_email("Kari@Blåbær.NO") == "Kari@blåbær.no"
+    assert normalize_email("kari@xn--blbr-roah.no") == "kari@blåbær.no"  # one address, however written
+    assert email_for_sending("kari@blåbær.no") == "kari@xn--blbr-roah.no"
+    assert email_for_sending("kari@example.no") == "kari@example.no"
 
 
 def test_resends_are_limited() -> None:

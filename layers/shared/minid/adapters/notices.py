@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.domain.contacts import email_for_sending
 from minid.domain.notices import Channel, Claim, Message, Notice, notice_to_json
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class SesEmailSender:
     def send_email(self, to: str, message: Message) -> None:
         self._client.send_email(
             FromEmailAddress=self._sender,
-            Destination={"ToAddresses": [to]},
+            Destination={"ToAddresses": [email_for_sending(to)]},
             Content={
                 "Simple": {
                     "Subject": {"Data": message.subject, "Charset": "UTF-8"},

@@ -105,11 +105,25 @@ def normalize_mobile(raw: str) -> str:
 
 
 def normalize_email(raw: str) -> str:
-    """An e-mail address as email-validator normalises it (the domain in lower case, IDNA)."""
+    """An e-mail address as email-validator normalises it (the domain in lower case, IDNA), one that
+    SES can send to: its part before the @ in ASCII (SES has no SMTPUTF8), its domain in any script
+    (sent in its ASCII form: `email_for_sending`)."""
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
     try:
         # strict: the lengths of RFC 5321 too (64 octets before the @)
-        return str(validate_email(raw.strip(), check_deliverability=False, strict=True).normalized)
+        checked = validate_email(raw.strip(), check_deliverability=False, strict=True, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise InvalidContact(errors=(FieldError("email", str(error)),)) from None
+    return str(checked.normalized)
+
+
+def email_for_sending(address: str) -> str:
+    """A normalised address as mail servers take it: an internationalised domain in its ASCII form
+    (kari@blåbær.no -> kari@xn--blbr-roah.no); shown to the person as they wrote it."""
+    from email_validator import validate_email  # noqa: PLC0415
+
+    ascii_email = validate_email(address, check_deliverability=False, allow_smtputf8=False).ascii_email
+    if ascii_email is None:  # not for an address normalize_email took
+        raise ValueError("the address has no ASCII form")
+    return str(ascii_email)
