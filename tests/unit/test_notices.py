@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from msgspec.structs import replace
 
+from local.template import Template
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
@@ -223,3 +224,13 @@ def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
 
 def test_the_proof_survives_the_queue() -> None:
     assert notice_from_json(notice_to_json(TOLD)) == TOLD
+
+
+def test_a_notice_whose_change_is_never_made_is_dropped_before_the_queue_gives_up_on_it() -> None:
+    """The notifier answers NoticeNotYet while it waits for the proof (PROOF_WAIT): every receive in that
+    wait fails. The queue must receive it once more after the wait, or the notice of a change that was
+    refused (a 409 after the notice was queued) lands in the dead-letter queue and raises its alarm."""
+    queue = Template.load().document["Resources"]["NoticeQueue"]["Properties"]
+    receives, every = queue["RedrivePolicy"]["maxReceiveCount"], queue["VisibilityTimeout"]
+    last_receive = (receives - 1) * every  # seconds after the first, which comes after the proof delay
+    assert last_receive > PROOF_WAIT.total_seconds() + every  # and a receive's own time, to spare
