@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.sessions import ReauthenticationRequired
+from minid.domain.time import NORWAY, date_in_norway
 from tests.integration.letters import LetterDriver, security_events, wait_for
 from tests.integration.users import MovableClock, enrolled
 
@@ -327,7 +328,7 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     contacts = register(driver)
     record = contacts.find(person)
     assert record is not None
-    clock = MovableClock(record.last_confirmed + REMIND_AFTER + timedelta(hours=1))
+    clock = MovableClock(_at_seven_in_oslo(record.review_on()))
     review = wiring.contact_review(os.environ, clock=clock)
 
     assert review.run() == (1, 0)
@@ -335,7 +336,7 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert reminder
     assert review.run() == (0, 0)  # reminded once
 
-    clock.advance(STALE_AFTER - REMIND_AFTER)
+    clock.moment = _at_seven_in_oslo(record.stale_review_on())
     with injected_faults() as faults:  # a write that fails marks nothing: the next run does it whole
         faults.add("dynamodb", "TransactWriteItems")
         with pytest.raises(ClientError):
@@ -348,6 +349,59 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert "review_on" not in item["Item"]
     kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
     assert kinds.count("contact-stale") == 1
+
+
+def _at_seven_in_oslo(day: date) -> datetime:
+    """When the daily review runs (template.yaml: cron(0 7 * * ? *), Europe/Oslo)."""
+    return datetime.combine(day, time(7), tzinfo=NORWAY)
+
+
+def test_the_daily_review_reminds_once_and_marks_stale_once_whatever_the_hour_of_the_last_update(
+    driver: LetterDriver,
+) -> None:
+    """A record last updated in the afternoon: the run on the day its 16 months end comes before they
+    end, and so does the run on the day its 18 months end. Neither may remind it a second time."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    record = register(driver).find(person)
+    assert record is not None
+    afternoon = datetime.combine(date(2025, 3, 14), time(15, 30), tzinfo=NORWAY).astimezone(UTC)
+    old = replace(record, updated_at=afternoon, confirmed_at=None)
+    driver.dynamodb.put_item(TableName=table, Item=contact_item(person, old))
+    clock = MovableClock()
+    review = wiring.contact_review(os.environ, clock=clock)
+    runs: dict[date, tuple[int, int]] = {}
+    days = [date_in_norway(afternoon + REMIND_AFTER) + timedelta(days=d) for d in range(-2, 4)]
+    days += [date_in_norway(afternoon + STALE_AFTER) + timedelta(days=d) for d in range(-2, 4)]
+    for day in days:
+        clock.moment = _at_seven_in_oslo(day)
+        runs[day] = review.run()
+    reminded = [day for day, (reminders, _) in runs.items() if reminders]
+    marked = [day for day, (_, stale) in runs.items() if stale]
+    assert reminded == [date_in_norway(afternoon + REMIND_AFTER) + timedelta(days=1)]  # the first run after
+    assert marked == [date_in_norway(afternoon + STALE_AFTER) + timedelta(days=1)]
+
+
+def test_a_stale_review_dated_before_it_is_stale_does_not_remind_again(driver: LetterDriver) -> None:
+    """A record scheduled for its stale marking on the date the 18 months end (as reviews were dated
+    before), reviewed that morning, before they end: it is not reminded again, and is marked the next day."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    record = register(driver).find(person)
+    assert record is not None
+    afternoon = datetime.combine(date(2025, 3, 14), time(15, 30), tzinfo=NORWAY).astimezone(UTC)
+    old = replace(record, updated_at=afternoon, confirmed_at=None)
+    stale_day = (afternoon + STALE_AFTER).date()
+    driver.dynamodb.put_item(
+        TableName=table, Item=contact_item(person, old) | {"review_on": {"S": stale_day.isoformat()}}
+    )
+    clock = MovableClock(_at_seven_in_oslo(stale_day))
+    review = wiring.contact_review(os.environ, clock=clock)
+    assert review.run() == (0, 0)
+    clock.moment = _at_seven_in_oslo(stale_day + timedelta(days=1))
+    assert review.run() == (0, 1)
 
 
 def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:

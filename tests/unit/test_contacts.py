@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from minid.domain.codes import RateLimited, ResendPolicy
 from minid.domain.contacts import InvalidContact, email_for_sending, normalize_email, normalize_mobile
@@ -90,11 +91,14 @@ def test_resends_are_limited() -> None:
 def test_the_review_comes_16_months_after_the_last_update_or_confirmation() -> None:
     from minid.domain.contacts import ContactRecord, Language  # noqa: PLC0415
 
-    updated = datetime(2026, 1, 1, tzinfo=UTC)
+    updated = datetime(2026, 1, 1, tzinfo=UTC)  # 16 months (487 days) on: 2027-05-03, 02:00 in Norway
     record = ContactRecord(None, None, None, None, Language.BOKMAL, False, updated, None)
-    assert record.review_on().isoformat() == "2027-05-03"
+    assert record.review_on().isoformat() == "2027-05-04"  # the first day that begins after it
+    assert record.stale_review_on().isoformat() == "2027-07-04"  # 548 days: 2027-07-03, 02:00 in Norway
     confirmed = ContactRecord(None, None, None, None, Language.BOKMAL, False, updated, updated + timedelta(days=30))
-    assert confirmed.review_on().isoformat() == "2027-06-02"
+    assert confirmed.review_on().isoformat() == "2027-06-03"
+    late = replace(record, updated_at=datetime(2026, 1, 1, 22, 30, tzinfo=UTC))  # 23:30 in Norway
+    assert late.review_on().isoformat() == "2027-05-05"
     assert not record.stale(updated + timedelta(days=547))
     assert record.stale(updated + timedelta(days=549))
     assert record.confirmation_due(updated + timedelta(days=91))

@@ -319,12 +319,13 @@ class ContactReview:
                 if age >= STALE_AFTER:
                     marked = [_event(SecurityEventType.CONTACT_STALE, now)]
                     stale += self._register.schedule_review(person, (due, record), None, now, marked)
+                elif due > record.review_on():  # its stale review, come before it is stale: reminded already
+                    self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
                     self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person))
-                    next_day = (record.last_confirmed + STALE_AFTER).date()
-                    reminded += self._register.schedule_review(person, (due, record), next_day, None)
-                else:  # confirmed since: the next review is the new reminder date
+                    reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
+                else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)
         return reminded, stale
 

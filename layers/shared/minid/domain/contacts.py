@@ -10,6 +10,7 @@ from typing import Protocol
 from minid.domain.errors import DomainError, FieldError
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
+from minid.domain.time import date_in_norway
 from minid.values import Value
 
 CONFIRMATION_DUE_AFTER = timedelta(days=90)
@@ -46,8 +47,13 @@ class ContactRecord(Value, frozen=True):
         return now - self.last_confirmed > CONFIRMATION_DUE_AFTER
 
     def review_on(self) -> date:
-        """The day the daily review next looks at this record: the reminder's, or the stale marking's."""
-        return (self.last_confirmed + REMIND_AFTER).date()
+        """The day the daily review reminds the person: the first day in Norway that begins after the
+        reminder is due, so that the review finds it due whatever the hour it runs at."""
+        return _day_after(self.last_confirmed + REMIND_AFTER)
+
+    def stale_review_on(self) -> date:
+        """The day the daily review marks the record stale, likewise."""
+        return _day_after(self.last_confirmed + STALE_AFTER)
 
     def verified_mobile(self, now: datetime) -> str | None:
         """The mobile number notices may go to: verified, and the record not stale."""
@@ -83,6 +89,10 @@ class ContactRegisterWriter(ContactRegister, Protocol):
 
 class InvalidContact(DomainError):
     detail = "The mobile number or e-mail address cannot be used."
+
+
+def _day_after(moment: datetime) -> date:
+    return date_in_norway(moment) + timedelta(days=1)
 
 
 def normalize_mobile(raw: str) -> str:
