@@ -160,6 +160,22 @@ def verify_a_login(driver: LetterDriver) -> Attempt:
     return Attempt(lambda: user.verify(login["login_id"], code), done, (200,))
 
 
+def verify_a_login_one_failure_short_of_the_lock(driver: LetterDriver) -> Attempt:
+    """The verify counts its try as a failure until the code is judged right: a fault after that must
+    give the count back, or it stays at the threshold with no lock, and every later login is refused."""
+    user = fresh_user(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = login_started(user)
+    code = user.last_sms_code()
+
+    def done(response: HttpResponse) -> None:
+        assert user.call("GET", "/v1/me", token=body(response)["access_token"]).status == 200
+        assert user.login()  # and the next login too: nothing was left counted
+
+    return Attempt(lambda: user.verify(login["login_id"], code), done, (200,))
+
+
 def resend_a_login_code(driver: LetterDriver) -> Attempt:
     user = enrolled(driver, mobile="91112227")
     login = login_started(user)
@@ -322,6 +338,7 @@ SCENARIOS = [
     Scenario("verify an enrolment", verify_an_enrolment),
     Scenario("start a login", start_a_login),
     Scenario("verify a login", verify_a_login),
+    Scenario("verify a login one failure short of the lock", verify_a_login_one_failure_short_of_the_lock),
     Scenario("resend a login code", resend_a_login_code),
     Scenario("start a password reset", start_a_password_reset),
     Scenario("complete a password reset", complete_a_password_reset),

@@ -56,14 +56,14 @@ class CredentialService:
         """The current password, then a new one under the policy; every session ends, the contacts are told."""
         now = self._clock.now()
         person = session.person
-        attempt = self._lockout.reserve(person, now)
-        account = attempt.account
-        if account is None or not attempt.counted:
-            raise AuthenticationFailed("The current password is wrong.")
-        if not self._hasher.verify(account.password_hash, current):
-            self._lockout.failed(person, now, "password-change", attempt.failures)
-            raise AuthenticationFailed("The current password is wrong.")
-        try:
+        # a fault, or a new password refused, gives the count back: the current one was right
+        with self._lockout.reserved(person, now) as attempt:
+            account = attempt.account
+            if account is None or not attempt.counted:
+                raise AuthenticationFailed("The current password is wrong.")
+            if not self._hasher.verify(account.password_hash, current):
+                self._lockout.failed(person, now, "password-change", attempt.failures)
+                raise AuthenticationFailed("The current password is wrong.")
             identity_number = self._sessions.identity_number(session)
             found = self._population.find(person)
             facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
@@ -74,9 +74,6 @@ class CredentialService:
                 Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
             )
             self._accounts.set_password(person, password_hash, now, events=(changed,))  # the count back to zero
-        except Exception:
-            self._lockout.release(person)  # the current password was right: its attempt is no failure
-            raise
 
     def begin_totp(self, session: Session, account: UserAccount) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.

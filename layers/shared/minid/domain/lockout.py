@@ -9,9 +9,12 @@ the count back when it was right (`reserve`, `release`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
+from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
@@ -40,6 +43,22 @@ class Lockout:
         """Count the coming attempt as failed until it is known to be otherwise (not counted when the
         account is locked, or as many attempts are being judged), with the account as it stands."""
         return self._accounts.reserve_attempt(person, self.policy, now)
+
+    @contextmanager
+    def reserved(self, person: PersonKey, now: datetime) -> Iterator[AttemptCount]:
+        """`reserve`, and the count given back when what follows fails for a fault (an AWS call that
+        failed, a bug) rather than for the credentials: a try the person could not finish is no
+        failure, and a count left behind at the threshold would refuse every later attempt with no
+        lock to lift. (Whatever ends in AuthenticationFailed has settled the count itself.)"""
+        count = self.reserve(person, now)
+        try:
+            yield count
+        except AuthenticationFailed:
+            raise
+        except BaseException:
+            if count.counted:
+                self.release(person)
+            raise
 
     def judged(self, account: UserAccount, now: datetime, right: bool, reference: str) -> Judgement:
         """A password judged against the account as read: a lock that has run out is removed; a wrong
