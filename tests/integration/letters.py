@@ -41,7 +41,8 @@ class LetterDriver:
         self.sqs = self.local.session.client("sqs")
         self.sfn = self.local.session.client("stepfunctions")
         self.dynamodb = self.local.session.client("dynamodb")
-        self.letters = DynamoDbPinLetters(self.dynamodb, self.local.stack.refs[LETTERS_TABLE])
+        refs = self.local.stack.refs
+        self.letters = DynamoDbPinLetters(self.dynamodb, refs[LETTERS_TABLE], refs["SecurityEventsTable"])
 
     # ------------------------------------------------------------------ persons
     def person(self, category: Category) -> SeededPerson:

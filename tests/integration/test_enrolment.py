@@ -29,7 +29,7 @@ from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
-from tests.integration.letters import LetterDriver, age_ledger, posted, security_events, wait_for
+from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
 from tests.integration.users import PASSWORD, Enrolling, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
@@ -485,9 +485,7 @@ def test_a_letter_blocked_before_the_last_code_ends_the_enrolment(driver: Letter
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
-    PinLetterAccount(driver.letters, security_events(driver), SystemClock()).block(
-        driver.key(enrolling.person.identity_number)
-    )
+    PinLetterAccount(driver.letters, SystemClock()).block(driver.key(enrolling.person.identity_number))
     refused = enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567"))
     assert refused.status == 409
     assert "PIN codes were used or blocked" in problem(refused)["detail"]

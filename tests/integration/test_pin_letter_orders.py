@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -10,12 +12,17 @@ from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
 from local.population_seed import Category
 from minid.adapters.clock import SystemClock
+from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.notices import SqsNoticeQueue
+from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import LetterStatus
+from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
+from minid.domain.letters.model import LetterStatus, PinLetter
 from tests.integration.letters import (
     LetterDriver,
     posted,
     security_events,
+    wait_for,
 )
 
 
@@ -84,7 +91,7 @@ def test_a_failed_start_leaves_no_order_behind(driver: LetterDriver) -> None:
 def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)
-    account = PinLetterAccount(driver.letters, security_events(driver), SystemClock())
+    account = PinLetterAccount(driver.letters, SystemClock())
 
     letters = account.block(driver.key(number))
 
@@ -92,11 +99,63 @@ def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     assert account.block(driver.key(number)) == letters  # nothing more to block
 
 
+class ListedBefore:
+    """The letters, listed as they were before another request blocked them: what a second click reads
+    (the person's letters come from an index) while the first one's block is being written."""
+
+    def __init__(self, letters: DynamoDbPinLetters, listed: list[PinLetter]) -> None:
+        self._letters, self._listed = letters, listed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._letters, name)
+
+    def letters_of(self, person: PersonKey) -> list[PinLetter]:
+        listed, self._listed = self._listed, []
+        return listed or self._letters.letters_of(person)
+
+
+def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters(driver: LetterDriver) -> None:
+    """A double click: the second block read the letter as posted; its write finds it blocked (a 500 once)."""
+    number = driver.person(Category.ADULT).identity_number
+    letter, _ = posted(driver, number)
+    person = driver.key(number)
+    listed = driver.letters.letters_of(person)
+    first = PinLetterAccount(driver.letters, SystemClock()).block(person)
+    second = PinLetterAccount(ListedBefore(driver.letters, listed), SystemClock()).block(person)
+
+    assert second == first
+    assert [(x.letter_id, x.status) for x in second] == [(letter.letter_id, LetterStatus.BLOCKED)]
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert kinds.count("pin-letter-blocked") == 1  # written with the block, once
+
+
+def test_wrong_codes_at_once_past_the_letters_limit_block_it_once_and_tell_once(driver: LetterDriver) -> None:
+    """Two wrong PIN codes judged at once, the fifth and sixth on the letter: both read it posted, both
+    block it. The second finds it blocked (a 500 once); the person is told once."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4790000017")
+    letter, _ = posted(driver, number)
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER - 1):
+        driver.letters.record_pin_failure(letter.letter_id)
+    notices = SqsNoticeQueue(driver.local.session.client("sqs"), driver.local.stack.refs["NoticeQueue"])
+    guard = WrongPinCodes(driver.letters, notices)
+    now = datetime.now(UTC)
+    guard.record(letter, now)  # the fifth: blocks
+    guard.record(letter, now)  # the sixth, as read before the fifth's block: blocked meanwhile
+
+    blocked = driver.letters.get(letter.letter_id)
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
+    driver.notices_delivered()
+    assert sum("sperret" in m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4790000017") == 1
+
+
 def test_a_letter_blocked_at_the_printer_never_becomes_active(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     driver.order(number)
     job = driver.next_print_job()
-    PinLetterAccount(driver.letters, security_events(driver), SystemClock()).block(driver.key(number))
+    PinLetterAccount(driver.letters, SystemClock()).block(driver.key(number))
 
     assert driver.report(job["letter_id"], "dispatched").status == 204
     assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"

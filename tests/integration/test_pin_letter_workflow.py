@@ -97,7 +97,7 @@ def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Cat
     assert driver.finished(order.letter_id)["status"] == "SUCCEEDED"
     assert driver.no_print_job()
     assert driver.only_letter(number).status is LetterStatus.REFUSED
-    assert PinLetterAccount(driver.letters, security_events(driver), SystemClock()).letters(driver.key(number)) == []
+    assert PinLetterAccount(driver.letters, SystemClock()).letters(driver.key(number)) == []
 
 
 def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:

@@ -125,7 +125,6 @@ class PinLetterServices(Value, frozen=True):
 
 def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     from minid.adapters.clock import SystemClock
-    from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.idempotency import PowertoolsOnceOnly
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.random import SystemRandom
@@ -137,7 +136,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     settings = PinLetterSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     clock = SystemClock()
-    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
+    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table)
     keyer = _keyer(settings)
     once_only = PowertoolsOnceOnly(dynamodb, settings.idempotency_table, name="order_pin_letter")
     workflow = StepFunctionsLetterWorkflow(
@@ -155,7 +154,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
         ),
-        account=PinLetterAccount(letters, DynamoDbSecurityEventLog(dynamodb, settings.security_events_table), clock),
+        account=PinLetterAccount(letters, clock),
         sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
     )
@@ -232,7 +231,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
             users_table=settings.users_table,
             contacts_table=settings.contact_register_table,
         ),
-        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
+        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table),
         enrolments=DynamoDbEnrolments(dynamodb, settings.challenges_table),
         activation=DynamoDbAccountActivation(
             dynamodb,
@@ -301,7 +300,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     )
     sessions = _sessions(settings, dynamodb, keyer, clock)
     sealer = AesGcmSealer(keyer)
-    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table)
+    letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table)
     contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
     population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
     events = DynamoDbSecurityEventLog(dynamodb, settings.security_events_table)

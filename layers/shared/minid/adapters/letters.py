@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.adapters.events import recorded_with
 from minid.domain.contacts import Language
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter, PrintDocument, RecipientOutcome
 
@@ -42,9 +44,10 @@ def ledger_key(person: PersonKey) -> dict[str, Any]:
 
 
 class DynamoDbPinLetters:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, events_table: str | None = None) -> None:
         self._client = client
         self._table = table_name
+        self._events = events_table  # where a block writes the events that tell it
 
     # ------------------------------------------------------------------ orders and letters
     def create_order(self, letter: PinLetter, expires_at: datetime) -> None:
@@ -228,9 +231,11 @@ class DynamoDbPinLetters:
             if not conditional_check_failed(failure):
                 raise
 
-    def block(self, person: PersonKey, letter_ids: Sequence[str], at: datetime) -> None:
+    def block(self, person: PersonKey, letter_id: str, at: datetime, events: Sequence[SecurityEvent]) -> bool:
+        if self._events is None:
+            raise RuntimeError("a block writes its events: the security events table is needed")
         blockable = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
-        items: list[TransactWriteItemTypeDef] = [
+        items: list[Any] = [
             {
                 "Update": {
                     "TableName": self._table,
@@ -243,19 +248,23 @@ class DynamoDbPinLetters:
                         | {f":s{i}": status.value for i, status in enumerate(blockable)}
                     ),
                 }
-            }
-            for letter_id in letter_ids
-        ]
-        items.append(
-            {
+            },
+            {  # the active letter's pointer (read only together with the letter's status: no condition needed)
                 "Update": {
                     "TableName": self._table,
                     "Key": ledger_key(person),
                     "UpdateExpression": "REMOVE active",
                 }
-            }
-        )
-        self._client.transact_write_items(TransactItems=items)
+            },
+            *recorded_with(self._events, person, events),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False  # blocked meanwhile, or its state moved on (superseded, failed): nothing to block
+            raise
+        return True
 
     # ------------------------------------------------------------------ helpers
     def _update_letter(

@@ -225,7 +225,7 @@ class EnrolmentService:
         self._reads = reads
         self._letters = letters
         self._enrolments = enrolments
-        self._wrong_pins = WrongPinCodes(letters, events, notices)
+        self._wrong_pins = WrongPinCodes(letters, notices)
         self._activation = activation
         self._passwords = passwords
         self._hasher = hasher

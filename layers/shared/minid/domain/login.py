@@ -220,7 +220,7 @@ class LoginService:
         self._reads = reads
         self._lockout = lockout
         self._attempts = attempts
-        self._wrong_pins = WrongPinCodes(letters, events, notices)
+        self._wrong_pins = WrongPinCodes(letters, notices)
         self._sessions = sessions
         self._contacts = contacts
         self._letters = letters

@@ -130,7 +130,7 @@ class PasswordResetService:
         self._resets = resets
         self._reads = reads
         self._completion = completion
-        self._wrong_pins = WrongPinCodes(letters, events, notices)
+        self._wrong_pins = WrongPinCodes(letters, notices)
         self._passwords = passwords
         self._hasher = hasher
         self._sms = sms

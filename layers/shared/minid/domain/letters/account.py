@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
@@ -13,9 +13,8 @@ _BLOCKABLE = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCH
 
 
 class PinLetterAccount:
-    def __init__(self, letters: PinLetters, events: SecurityEventLog, clock: Clock) -> None:
+    def __init__(self, letters: PinLetters, clock: Clock) -> None:
         self._letters = letters
-        self._events = events
         self._clock = clock
 
     def letters(self, person: PersonKey) -> list[PinLetter]:
@@ -25,9 +24,8 @@ class PinLetterAccount:
     def block(self, person: PersonKey) -> list[PinLetter]:
         """Block the active letter, and any on its way, so that none of their codes ever work."""
         now = self._clock.now()
-        blockable = [letter for letter in self.letters(person) if letter.status in _BLOCKABLE]
-        if blockable:
-            self._letters.block(person, [letter.letter_id for letter in blockable], now)
-            for letter in blockable:
-                self._events.record(person, SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id))
+        for letter in self.letters(person):
+            if letter.status in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
+                blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
+                self._letters.block(person, letter.letter_id, now, (blocked,))
         return self.letters(person)

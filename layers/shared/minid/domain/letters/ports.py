@@ -79,7 +79,10 @@ class PinLetters(Protocol):
 
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
 
-    def block(self, person: PersonKey, letter_ids: Sequence[str], at: datetime) -> None: ...
+    def block(self, person: PersonKey, letter_id: str, at: datetime, events: Sequence[SecurityEvent]) -> bool:
+        """Block the letter, with the events that tell it, if its codes work or may come to work; False
+        (nothing written) if it has left those states (blocked meanwhile, superseded, failed)."""
+        ...
 
 
 class ReportedStatus(StrEnum):
