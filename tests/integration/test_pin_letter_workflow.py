@@ -166,6 +166,31 @@ def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) 
     posted(driver, number)
 
 
+def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(driver: LetterDriver) -> None:
+    """Printed, a line in a script the font lacks would be empty boxes on the envelope: the letter fails
+    for an operator to see to, and neither the history nor the logs hold the address."""
+    person = driver.person(Category.D_NUMBER_ABROAD)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(person.identity_number)}},
+        UpdateExpression="SET address_abroad.#lines = :lines",
+        ExpressionAttributeNames={"#lines": "lines"},
+        ExpressionAttributeValues={":lines": {"L": [{"S": "1-2-3 Marunouchi"}, {"S": "東京都千代田区"}]}},
+    )
+    assert driver.order(person.identity_number).status == 202
+    letter = wait_for(lambda: driver.letters_of(person.identity_number), bool)[0]
+
+    execution = driver.finished(letter.letter_id)
+    assert execution["status"] == "FAILED"
+    failed = driver.letters.get(letter.letter_id)
+    assert failed is not None
+    assert failed.status is LetterStatus.FAILED
+    assert_alarmed(driver, letter.letter_id)
+    history = json.dumps(driver.history(letter.letter_id), default=str, ensure_ascii=False)
+    assert "UnprintableLetter" in history
+    assert not any(character in history for character in "東京都千代田区")
+
+
 def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=2, heartbeat_seconds=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from msgspec.structs import asdict, replace
 from pypdf import PdfReader
 
 from local.print_provider import read_printed_letter
-from minid.adapters.print_documents import manifest, render_pdf
+from minid.adapters.print_documents import UnprintableLetter, manifest, render_pdf
 from minid.domain.contacts import Language
 from minid.domain.letters.model import CODES_PER_LETTER, QuotaPolicy, generate_pin_codes
 from minid.domain.letters.ports import PrintedLetter
@@ -87,6 +88,16 @@ def test_the_pdf_shows_the_address_in_the_window_and_every_code_by_number() -> N
     page = read_printed_letter(render_pdf(LETTER))
     assert page.window == ("Digitaliseringsdirektoratet, Postboks 1382 Vika, 0114 Oslo", LETTER.name, *LETTER.address)
     assert page.codes == {str(i): code for i, code in LETTER.codes.items()}
+
+
+def test_a_letter_whose_address_the_font_cannot_print_fails_and_names_no_character(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tokyo = replace(LETTER, address=("1-2-3 Marunouchi", "東京都千代田区", "JAPAN"), country_code="JP")
+    with caplog.at_level(logging.DEBUG), pytest.raises(UnprintableLetter) as unprintable:
+        render_pdf(tokyo)
+    assert str(unprintable.value) == "7 characters of the name or address are not in the letter's font"
+    assert not any(character in caplog.text for character in "東京都千代田区")
 
 
 def test_the_pdf_is_one_a4_page() -> None:

@@ -32,12 +32,21 @@ RETURN_LINE_HEIGHT = 5.0
 _FONT = "DejaVu"
 
 
+class UnprintableLetter(Exception):
+    """The name or address has characters the letter's font has no glyph for. Printed, they would be
+    empty boxes, and the letter might never reach the person: the letter fails (an operator is
+    alarmed) instead. Its message, which the workflow's history keeps, names no character."""
+
+
 def render_pdf(letter: PrintedLetter) -> bytes:
     """The letter as a one-page A4 PDF."""
     from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
+    from fpdf.fonts import TTFFont  # noqa: PLC0415
 
-    # fontTools tells at INFO which glyphs the subset kept: the letters of a name and an address.
+    # Both tell of the letters of a name and an address: fontTools at INFO which glyphs the subset kept,
+    # fpdf at WARNING which ones a font lacks (not for a name or address: checked below).
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    logging.getLogger("fpdf").setLevel(logging.ERROR)
 
     text = letter_text(letter)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -47,6 +56,13 @@ def render_pdf(letter: PrintedLetter) -> bytes:
     pdf.set_creator("MinID")
     pdf.add_font(_FONT, "", str(FONTS / "DejaVuSans.ttf"))
     pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    font = pdf.fonts[_FONT.lower()]
+    glyphs = font.cmap if isinstance(font, TTFFont) else {}  # a TTF, added above
+    missing = {
+        character for line in (letter.name, *letter.address) for character in line if ord(character) not in glyphs
+    }
+    if missing:
+        raise UnprintableLetter(f"{len(missing)} characters of the name or address are not in the letter's font")
     pdf.add_page()
     _window(pdf, letter)
     _sender(pdf, text)
