@@ -125,6 +125,14 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
     outbox = wait_for(driver.local.outbox.snapshot, lambda o: len(o["sms"]) == 2)
     assert "sender ikke et nytt brev" in outbox["sms"][1]["message"]
 
+    for _ in range(3):  # orders in the person's name, by anyone: refused, and told once a day, not once each
+        assert driver.order(number).status == 202
+    refusals = wait_for(lambda: driver.letters_of(number), lambda letters: len(letters) == 5)
+    for letter in refusals:
+        driver.finished(letter.letter_id)
+    driver.notices_delivered()
+    assert sum("sender ikke et nytt brev" in m["message"] for m in driver.local.outbox.sms()) == 1
+
 
 def test_no_more_than_3_letters_in_30_days(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number

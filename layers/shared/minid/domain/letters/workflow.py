@@ -160,6 +160,7 @@ class LetterWorkflowTasks:
     def notify(self, letter_id: str, kind: NoticeKind) -> None:
         letter = self._letter(letter_id)
         day = date_in_norway(letter.dispatched_at or letter.ordered_at)
-        self._notices.enqueue(
-            Notice(f"{letter_id}:{kind.value}", kind, letter.person, params={"date": day.isoformat()})
-        )
+        # A refusal is told once a day, however many orders were refused: anyone may order in a person's
+        # name, and a refusal per order would let them send that person (and us the bill for) an SMS a try.
+        about = f"{letter.person}:{day.isoformat()}" if kind is NoticeKind.PIN_LETTER_REFUSED else letter_id
+        self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params={"date": day.isoformat()}))
