@@ -59,11 +59,12 @@ def get_my_contact() -> ContactView:
     "/v1/me/contact",
     status_code=202,
     summary="Change or remove the mobile or e-mail (a new one counts once its code is given), or the language",
-    description="Needs a login from the last 15 minutes. The old contact is told of the change.",
+    description="Needs a login from the last 15 minutes. The old contact is told of the change. Codes to new "
+    "contacts: 10 an hour.",
     tags=TAGS,
     operation_id="changeMyContact",
     security=BEARER,
-    responses=responses(202, "Codes sent to the new contacts", *BODY_PROBLEMS, 401, 503),
+    responses=responses(202, "Codes sent to the new contacts", *BODY_PROBLEMS, 401, 409, 429, 503),
 )
 def change_my_contact(change: ContactChange) -> VerificationSent:
     given = change.model_fields_set

@@ -18,7 +18,7 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.notices import SqsNoticeQueue
-from minid.domain.contact_changes import PendingChange
+from minid.domain.contact_changes import CONTACT_CODES, PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
 from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -116,6 +116,21 @@ def test_an_address_that_cannot_be_sent_to_is_refused_and_nothing_is_sent(driver
     assert (refused.status, body(refused)["type"]) == (422, "/problems/invalid-contact")
     assert body(refused)["errors"][0]["field"] == "email"
     assert len(driver.local.outbox.emails()) == sent
+
+
+def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> None:
+    """Each change sends a code to a number of the person's choosing: ten an hour, then 429 and none sent."""
+    user = enrolled(driver)
+    token = user.login()
+    for number in range(CONTACT_CODES.max_hits):
+        assert user.call("PUT", "/v1/me/contact", {"mobile": f"+47 4100 {number:04d}"}, token).status == 202
+    sent = len(driver.local.outbox.sms())
+    refused = user.call("PUT", "/v1/me/contact", {"mobile": "+47 41009999"}, token)
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert 0 < int(refused.header("retry-after") or 0) <= 3600
+    assert not sms_to(driver, "+4741009999")
+    assert len(driver.local.outbox.sms()) == sent
+    assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202  # no code: not limited
 
 
 def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:

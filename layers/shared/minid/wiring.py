@@ -431,7 +431,9 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.random import SystemRandom
+    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.domain.contact_changes import ContactService
+    from minid.domain.rate_limits import ClientLimits
     from minid.settings import ContactSettings
 
     settings = ContactSettings.from_environ(environ)
@@ -454,6 +456,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             random=SystemRandom(),
             clock=clock,
             public_domain=settings.public_domain,
+            limits=ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer),
         ),
         sessions=_sessions(settings, dynamodb, keyer, clock),
     )

@@ -39,11 +39,15 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.random import RandomSource
+from minid.domain.rate_limits import ClientLimits, Limit
 from minid.domain.sessions import ReauthenticationRequired, Session
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
 FRESH_LOGIN = timedelta(minutes=15)
+# Codes sent to new contacts, per person: a person changes a contact a few times at most (a typo, a new
+# number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each.
+CONTACT_CODES = Limit("contact-codes", 10, timedelta(hours=1))
 CATCH_UP_DAYS = 7  # the review looks this far back, so that a missed run misses nobody
 CHANNEL_NAMES = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
 
@@ -127,8 +131,10 @@ class ContactService:
         random: RandomSource,
         clock: Clock,
         public_domain: str,
+        limits: ClientLimits,
         resend_policy: ResendPolicy | None = None,
     ) -> None:
+        self._limits = limits
         self._register = register
         self._changes = changes
         self._sms = sms
@@ -188,6 +194,7 @@ class ContactService:
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
         if new:
+            self._limits.hit(CONTACT_CODES, session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
                 person=session.person,
