@@ -99,6 +99,24 @@ def test_a_new_email_likewise(driver: LetterDriver) -> None:
     )
 
 
+def test_a_contact_added_where_there_was_none_is_told_to_the_other(driver: LetterDriver) -> None:
+    """One who takes over a session adds a mobile of their own (logins' codes go there next): the person
+    hears of it on the contact they have."""
+    by_mail = enrolled(driver, mobile=None, email="only.mail@example.no")
+    assert by_mail.call("PUT", "/v1/me/contact", {"mobile": "47 11 22 33"}, by_mail.login()).status == 202
+    told = wait_for(
+        driver.local.outbox.emails,
+        lambda mails: [m for m in mails if m["to"] == "only.mail@example.no" and "lagt til" in m["subject"]],
+    )
+    subjects = [m["subject"] for m in told if m["to"] == "only.mail@example.no"]
+    assert subjects[-1] == "MinID: Et mobilnummer blir lagt til"
+
+    by_sms = enrolled(driver, mobile="47112234")
+    assert by_sms.call("PUT", "/v1/me/contact", {"email": "new.mail@example.no"}, by_sms.login()).status == 202
+    texts = wait_for(lambda: sms_to(driver, "+4747112234"), lambda texts: any("lagt til" in t for t in texts))
+    assert any("En e-postadresse blir lagt til" in t for t in texts)
+
+
 def test_an_address_at_an_internationalised_domain_gets_its_code_there(driver: LetterDriver) -> None:
     user = enrolled(driver, email="old@example.no")
     token = user.login()
@@ -124,12 +142,14 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     token = user.login()
     for number in range(CONTACT_CODES.max_hits):
         assert user.call("PUT", "/v1/me/contact", {"mobile": f"+47 4100 {number:04d}"}, token).status == 202
+    driver.notices_delivered()  # the old mobile told of each change
     sent = len(driver.local.outbox.sms())
     refused = user.call("PUT", "/v1/me/contact", {"mobile": "+47 41009999"}, token)
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
     assert 0 < int(refused.header("retry-after") or 0) <= 3600
     assert not sms_to(driver, "+4741009999")
-    assert len(driver.local.outbox.sms()) == sent
+    driver.notices_delivered()
+    assert len(driver.local.outbox.sms()) == sent  # nor the old mobile told of a change not made
     assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202  # no code: not limited
 
 

@@ -207,7 +207,7 @@ class ContactService:
             for channel in new:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
-                notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_CHANGED, requested)
+                notices += _tell_of_new(session.person, record, channel, requested)
             self._send(new, codes, updated.language)  # first: codes that cannot be sent leave no change pending
         if not events:
             return ()
@@ -354,6 +354,27 @@ def _tell_old(
         language=record.language,
     )
     params = {"channel": CHANNEL_NAMES[channel]}
+    return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
+
+
+def _tell_of_new(person: PersonKey, record: ContactRecord, channel: Channel, proof: SecurityEvent) -> list[Notice]:
+    """A new contact asked for: the one it replaces is told; one added, where there was none, is told to
+    the person's other contact (one taking over an account would add its own, and be the only one told)."""
+    if _verified(record, channel):
+        return _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof)
+    return _tell_others(person, record, channel, proof)
+
+
+def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof: SecurityEvent) -> list[Notice]:
+    """The notice that a contact is being added, to the person's verified contacts of the other kind."""
+    recipients = Recipients(
+        mobile=record.mobile if added is Channel.EMAIL and _verified(record, Channel.SMS) else None,
+        email=record.email if added is Channel.SMS and _verified(record, Channel.EMAIL) else None,
+        language=record.language,
+    )
+    if recipients.mobile is None and recipients.email is None:
+        return []
+    kind, params = NoticeKind.CONTACT_ADDED, {"channel": CHANNEL_NAMES[added]}
     return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
 
 

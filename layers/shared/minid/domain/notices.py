@@ -42,6 +42,7 @@ class NoticeKind(StrEnum):
     SECOND_FACTOR_CHANGED = "second-factor-changed"
     CONTACT_CHANGED = "contact-changed"
     CONTACT_REMOVED = "contact-removed"
+    CONTACT_ADDED = "contact-added"
     CONFIRMATION_REMINDER = "confirmation-reminder"
 
 
@@ -303,6 +304,25 @@ def _contact_changed(language: Language, params: Mapping[str, str]) -> tuple[str
     )
 
 
+def _contact_added(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    what = params.get("channel", "mobile")
+    if language is Language.ENGLISH:
+        thing = "mobile number" if what == "mobile" else "e-mail address"
+        return (
+            f"A {thing} is being added",
+            f"A {thing} is being added to the contact register through your MinID. Codes for logging in and "
+            "notices may go there once it is verified.",
+            f"If it was not you, log in to MinID and remove it, or call MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    thing = "Et mobilnummer" if what == "mobile" else "En e-postadresse"
+    return (
+        f"{thing} blir lagt til",
+        f"{thing} blir lagt til i kontaktregisteret med MinID-en din. Koder for innlogging og varsler kan gå "
+        "dit når det er bekreftet.",
+        f"Var det ikke deg, logg inn på MinID og fjern det, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
 def _contact_removed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
     if language is Language.ENGLISH:
         return (
@@ -350,6 +370,7 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str,
     ),
     NoticeKind.CONTACT_CHANGED: _contact_changed,
     NoticeKind.CONTACT_REMOVED: _contact_removed,
+    NoticeKind.CONTACT_ADDED: _contact_added,
     NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
     NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
         "authenticator app was added or removed", "en autentiseringsapp er lagt til eller fjernet"
