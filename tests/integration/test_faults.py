@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from tests.integration.users import PASSWORD, User, enrolled, with_letter
 
 NEW_PASSWORD = "en helt ny og lang setning"
 MOBILES = itertools.count(41000001)  # a mobile of one's own for every attempt: what it was sent is its own
+CODE = re.compile(r"\b(?:er|is) \d{6}\.")
 SEEN: Counter[tuple[str, str, str, int]] = Counter()  # (scenario, service, operation, status): the report
 
 
@@ -64,6 +66,11 @@ def told_once(driver: LetterDriver, mobile: str, text: str) -> None:
     wait_for(lambda: told(driver, mobile, text), bool)
     driver.notices_delivered()
     assert len(told(driver, mobile, text)) == 1
+
+
+def codes_to(driver: LetterDriver, mobile: str) -> list[str]:
+    """The one-time codes sent to the mobile ("... er 123456." / "... is 123456.")."""
+    return [m["message"] for m in driver.local.outbox.sms() if m["to"] == mobile and CODE.search(m["message"])]
 
 
 def recorded_once(driver: LetterDriver, user: User, kind: str) -> None:
@@ -188,9 +195,11 @@ def resend_a_login_code(driver: LetterDriver) -> Attempt:
 
 
 def start_a_password_reset(driver: LetterDriver) -> Attempt:
-    user = enrolled(driver, mobile="91112228")
+    user = fresh_user(driver)
+    codes_before = len(codes_to(driver, user.mobile or ""))
 
     def done(response: HttpResponse) -> None:
+        assert len(codes_to(driver, user.mobile or "")) == codes_before + 1  # one code, for the reset made
         reset = body(response)
         completion = {
             "pin_code": user.codes[str(reset["pin_index"])],

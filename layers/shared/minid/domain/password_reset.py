@@ -181,12 +181,14 @@ class PasswordResetService:
             expires_at=now + RESET_LIFETIME,
             code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
         )
+        # stored first, then sent: a retry after a failed write would send a second code (the first for a
+        # reset never made); a code that could not be sent leaves a reset whose code and id no one has
+        self._resets.create(reset)
         message = code_message(code, record.language if record else Language.BOKMAL, self._public_domain)
-        if channel is Channel.SMS:  # first: a code that cannot be sent leaves no reset behind
+        if channel is Channel.SMS:
             self._sms.send_sms(address, message.sms)
         else:
             self._email.send_email(address, message)
-        self._resets.create(reset)
         self._starts.full(started)
         return reset
 
