@@ -12,6 +12,7 @@ from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item, update_if
 from minid.adapters.events import recorded_with
+from minid.domain.codes import CODE_LIFETIME
 from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
@@ -108,10 +109,11 @@ class DynamoDbContactChanges(Challenges):
         ]
         request = self._update_request(
             change.person,
-            "SET codes = :codes, sent_at = :sent_at, resends = :after",
+            "SET codes = :codes, sent_at = :sent_at, expires_at = :expires, resends = :after",
             {
                 ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
                 ":sent_at": iso(sent_at),
+                ":expires": int((sent_at + CODE_LIFETIME).timestamp()),  # a code holds its lifetime from its sending
                 ":before": resends[0],
                 ":after": resends[1],
             }
