@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,12 +17,14 @@ from botocore.exceptions import ClientError
 from local.faults import injected_faults
 from local.population_seed import Category
 from local.print_provider import read_printed_letter
+from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.workflow import PrintTimeouts
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import LetterStatus, letter_address
+from minid.domain.letters.model import Activation, LetterStatus, PinLetter, letter_address
+from minid.domain.letters.workflow import LetterWorkflowTasks
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
@@ -132,6 +136,69 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
         driver.finished(letter.letter_id)
     driver.notices_delivered()
     assert sum("sender ikke et nytt brev" in m["message"] for m in driver.local.outbox.sms()) == 1
+
+
+def _two_at_the_printer(driver: LetterDriver, number: str) -> tuple[PinLetter, str, str]:
+    """A posted letter, then two more ordered days apart, both at the printer: (the posted, older, newer)."""
+    first, _ = posted(driver, number)
+    jobs = []
+    for _ in range(2):
+        age_ledger(driver, number, timedelta(days=2))
+        assert driver.order(number).status == 202
+        jobs.append(driver.next_print_job()["letter_id"])
+    return first, jobs[0], jobs[1]
+
+
+def _meanwhile(tasks: LetterWorkflowTasks, other: str) -> None:
+    """The other letter's activation, by another execution environment, just before this one's first write."""
+    letters: Any = tasks._letters
+    record, done = letters.record_dispatch, list[Activation]()
+
+    def other_first(*args: Any, **kwargs: Any) -> bool:
+        if not done:
+            done.append(wiring.letter_workflow(os.environ).activate(other))
+        return bool(record(*args, **kwargs))
+
+    letters.record_dispatch = other_first
+
+
+@pytest.mark.parametrize("newer_between", [True, False], ids=["newer-meanwhile", "older-meanwhile"])
+def test_two_letters_posted_at_once_leave_the_newer_one_active(driver: LetterDriver, newer_between: bool) -> None:
+    """Two of a person's letters reported posted at once, each activation between the other's reads and
+    its write: the newer letter is the active one, whichever lands first, and every other is superseded."""
+    number = driver.person(Category.ADULT).identity_number
+    first, older, newer = _two_at_the_printer(driver, number)
+    tasks = wiring.letter_workflow(os.environ)
+    if newer_between:
+        _meanwhile(tasks, newer)
+        assert tasks.activate(older) is Activation.SUPERSEDED
+    else:
+        _meanwhile(tasks, older)
+        assert tasks.activate(newer) is Activation.ACTIVE
+
+    statuses = {letter.letter_id: letter.status for letter in driver.letters_of(number)}
+    assert statuses[first.letter_id] is LetterStatus.SUPERSEDED
+    assert statuses[older] is LetterStatus.SUPERSEDED
+    assert statuses[newer] is LetterStatus.DISPATCHED
+    assert driver.letters.active_id(driver.key(number)) == newer
+    for letter_id in (older, newer):  # activated here, not by their workflows: those wait on, for nothing
+        driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
+
+
+def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
+    """Posted, but its activation fails with an error no retry mends: not left printing forever, unseen."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="ValidationException", status=400, times=20)
+        assert driver.report(job["letter_id"], "dispatched").status == 204
+        execution = driver.finished(job["letter_id"])
+    assert execution["status"] == "FAILED"
+    failed = driver.letters.get(job["letter_id"])
+    assert failed is not None
+    assert failed.status is LetterStatus.FAILED
+    assert_alarmed(driver, job["letter_id"])
 
 
 def test_no_more_than_3_letters_in_30_days(driver: LetterDriver) -> None:

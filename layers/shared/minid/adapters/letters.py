@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, update_if
 from minid.adapters.events import recorded_with
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
@@ -153,18 +153,36 @@ class DynamoDbPinLetters:
             raise
         return True
 
-    def record_dispatch(self, letter: PinLetter, at: datetime, *, activate: bool, supersede: Sequence[str]) -> None:
+    def active_id(self, person: PersonKey) -> str | None:
+        item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
+        active = from_item(item).get("active") if item else None
+        return str(active) if active else None
+
+    def record_dispatch(
+        self,
+        letter: PinLetter,
+        at: datetime,
+        *,
+        activate: bool,
+        supersede: Sequence[str] = (),
+        active_was: str | None = None,
+    ) -> bool:
         names = {"#status": "status"}
         if not activate:
             status = LetterStatus.BLOCKED if letter.status is LetterStatus.BLOCKED else LetterStatus.SUPERSEDED
-            self._update_letter(
-                letter.letter_id,
-                "SET #status = :status, dispatched_at = :at",
-                {":status": status.value, ":at": iso(at), ":expected": letter.status.value},
-                condition="#status = :expected",
-                names=names,
-            )
-            return
+            update = {
+                "TableName": self._table,
+                "Key": letter_key(letter.letter_id),
+                "UpdateExpression": "SET #status = :status, dispatched_at = :at",
+                "ConditionExpression": "#status = :expected",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(
+                    {":status": status.value, ":at": iso(at), ":expected": letter.status.value}
+                ),
+            }
+            return update_if(self._client, update)
+        # the pointer as read: another letter of the person's activated meanwhile makes this one read again
+        pointer = "active = :was" if active_was is not None else "attribute_not_exists(active)"
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
@@ -187,7 +205,10 @@ class DynamoDbPinLetters:
                     "TableName": self._table,
                     "Key": ledger_key(letter.person),
                     "UpdateExpression": "SET active = :letter",
-                    "ExpressionAttributeValues": to_item({":letter": letter.letter_id}),
+                    "ConditionExpression": pointer,
+                    "ExpressionAttributeValues": to_item(
+                        {":letter": letter.letter_id} | ({":was": active_was} if active_was is not None else {})
+                    ),
                 }
             },
         ]
@@ -210,7 +231,13 @@ class DynamoDbPinLetters:
             }
             for older in supersede
         ]
-        self._client.transact_write_items(TransactItems=items)
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
 
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None:
         try:

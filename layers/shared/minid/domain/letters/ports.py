@@ -75,7 +75,23 @@ class PinLetters(Protocol):
         """Give an accepted order its codes and document, once; False when it may no longer have them."""
         ...
 
-    def record_dispatch(self, letter: PinLetter, at: datetime, *, activate: bool, supersede: Sequence[str]) -> None: ...
+    def active_id(self, person: PersonKey) -> str | None:
+        """The person's active letter as the ledger points to it (read consistently), whatever its status."""
+        ...
+
+    def record_dispatch(
+        self,
+        letter: PinLetter,
+        at: datetime,
+        *,
+        activate: bool,
+        supersede: Sequence[str] = (),
+        active_was: str | None = None,
+    ) -> bool:
+        """The letter posted: activated (the older ones superseded, the pointer moved from `active_was`),
+        or not (blocked, or superseded by a newer one). False, nothing written, if the letter, an older
+        one or the pointer is not as read."""
+        ...
 
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
 

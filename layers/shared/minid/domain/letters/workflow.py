@@ -129,8 +129,17 @@ class LetterWorkflowTasks:
         return self._letter(letter_id).document
 
     def activate(self, letter_id: str) -> Activation:
-        """The print provider posted the letter: its codes work from now, and older letters' stop."""
-        letter = self._letter(letter_id)
+        """The print provider posted the letter: its codes work from now, and older letters' stop. Two of a
+        person's letters posted at once are activated one after the other (each holds on the ledger's
+        pointer as read): the newer one is the person's active letter, whichever comes first."""
+        for _ in range(SETTLE_ATTEMPTS):
+            activation = self._activation(self._letter(letter_id))
+            if activation is not None:
+                return activation
+        raise RuntimeError("the person's letters changed under every attempt")
+
+    def _activation(self, letter: PinLetter) -> Activation | None:
+        """The activation written, or None if a letter changed meanwhile (read again)."""
         settled = {
             LetterStatus.DISPATCHED: Activation.ACTIVE,
             LetterStatus.SUPERSEDED: Activation.SUPERSEDED,
@@ -139,15 +148,21 @@ class LetterWorkflowTasks:
             return settled
         now = self._clock.now()
         if letter.status is LetterStatus.BLOCKED:
-            self._letters.record_dispatch(letter, now, activate=False, supersede=())
-            return Activation.BLOCKED
-        others = [other for other in self._letters.letters_of(letter.person) if other.letter_id != letter_id]
-        if any(o.status is LetterStatus.DISPATCHED and o.ordered_at > letter.ordered_at for o in others):
-            self._letters.record_dispatch(letter, now, activate=False, supersede=())
-            return Activation.SUPERSEDED
-        older = [o.letter_id for o in others if o.status is LetterStatus.DISPATCHED]
-        self._letters.record_dispatch(letter, now, activate=True, supersede=older)
-        self._events.record(letter.person, SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter_id))
+            return Activation.BLOCKED if self._letters.record_dispatch(letter, now, activate=False) else None
+        active_id = self._letters.active_id(letter.person)
+        # the posted ones: the active letter, and any the person's index shows posted, each read again
+        listed = self._letters.letters_of(letter.person)
+        ids = {o.letter_id for o in listed if o.status is LetterStatus.DISPATCHED} | (
+            {active_id} if active_id else set()
+        )
+        others = (self._letters.get(i) for i in sorted(ids - {letter.letter_id}))
+        posted = [other for other in others if other is not None and other.status is LetterStatus.DISPATCHED]
+        if any(other.ordered_at > letter.ordered_at for other in posted):
+            return Activation.SUPERSEDED if self._letters.record_dispatch(letter, now, activate=False) else None
+        older = [other.letter_id for other in posted]
+        if not self._letters.record_dispatch(letter, now, activate=True, supersede=older, active_was=active_id):
+            return None
+        self._events.record(letter.person, SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter.letter_id))
         return Activation.ACTIVE
 
     def mark_failed(self, letter_id: str, error: str) -> None:
