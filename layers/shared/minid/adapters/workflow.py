@@ -36,6 +36,9 @@ class PrintTimeouts(Value, frozen=True):
             raise ValueError("the heartbeat interval must be shorter than the timeout")
 
 
+NOT_POSTED_CAUSE = "The print provider reported the letter not posted."
+
+
 class StepFunctionsLetterWorkflow:
     def __init__(self, client: SFNClient, state_machine_arn: str, timeouts: PrintTimeouts | None = None) -> None:
         self._client = client
@@ -64,9 +67,9 @@ class StepFunctionsLetterWorkflow:
             if report.status is ReportedStatus.DISPATCHED:
                 self._client.send_task_success(taskToken=token, output=json.dumps({"status": report.status.value}))
             else:
-                self._client.send_task_failure(
-                    taskToken=token, error=PRINT_FAILED_ERROR, cause=(report.reason or "not given")[:256]
-                )
+                # The provider's reason is free text and may name the person or the address: the workflow's
+                # history, which operators read, keeps none of it.
+                self._client.send_task_failure(taskToken=token, error=PRINT_FAILED_ERROR, cause=NOT_POSTED_CAUSE)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _GONE:
                 return False
