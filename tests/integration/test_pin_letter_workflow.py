@@ -268,6 +268,33 @@ def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(driver: L
     assert not any(character in history for character in "東京都千代田区")
 
 
+def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(driver: LetterDriver) -> None:
+    """MarkFailed is retried: the run after one that marked the letter failed but could not release its
+    order from the quota releases it (a failed letter must not keep the person from ordering again)."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number).status == 202
+    letter_id = driver.next_print_job()["letter_id"]
+    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    tasks = wiring.letter_workflow(os.environ)
+    letters: Any = tasks._letters  # the adapter the task writes with
+    release = letters.release_quota
+
+    def unreachable(*_: Any) -> None:
+        raise ConnectionError("DynamoDB went away")
+
+    letters.release_quota = unreachable
+    with pytest.raises(ConnectionError):
+        tasks.mark_failed(letter_id, "PrintFailed")
+    letters.release_quota = release
+    tasks.mark_failed(letter_id, "PrintFailed")  # the state machine's retry
+    tasks.mark_failed(letter_id, "PrintFailed")  # and once more: nothing left to do
+
+    failed = driver.letters.get(letter_id)
+    assert failed is not None
+    assert failed.status is LetterStatus.FAILED
+    posted(driver, number)  # the person may order again at once
+
+
 def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=2, heartbeat_seconds=1))

@@ -118,13 +118,16 @@ class DynamoDbPinLetters:
 
     # ------------------------------------------------------------------ the quota
     def release_quota(self, person: PersonKey, letter_id: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=ledger_key(person),
-            UpdateExpression="REMOVE orders.#letter ADD version :one",  # a reservation read before writes again
-            ExpressionAttributeNames={"#letter": letter_id},
-            ExpressionAttributeValues=to_item({":one": 1}),
-        )
+        update = {
+            "TableName": self._table,
+            "Key": ledger_key(person),
+            "UpdateExpression": "REMOVE orders.#letter ADD version :one",  # a reservation read before writes again
+            # released already (a retry), or never reserved: nothing to do (and no orders map to remove from)
+            "ConditionExpression": "attribute_exists(orders.#letter)",
+            "ExpressionAttributeNames": {"#letter": letter_id},
+            "ExpressionAttributeValues": to_item({":one": 1}),
+        }
+        update_if(self._client, update)
 
     # ------------------------------------------------------------------ the workflow's steps
     def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:

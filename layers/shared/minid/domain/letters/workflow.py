@@ -170,7 +170,10 @@ class LetterWorkflowTasks:
         letter = self._letter(letter_id)
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
             self._letters.mark_failed(letter_id, self._clock.now(), error)
-            self._letters.release_quota(letter.person, letter_id)
+        elif letter.status is not LetterStatus.FAILED:
+            return
+        # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
+        self._letters.release_quota(letter.person, letter_id)
 
     def notify(self, letter_id: str, kind: NoticeKind) -> None:
         letter = self._letter(letter_id)
