@@ -8,7 +8,8 @@ import contextlib
 import json
 import os
 import time
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,11 +20,12 @@ from local.population_seed import Category
 from local.print_provider import read_printed_letter
 from minid import wiring
 from minid.adapters.clock import SystemClock
+from minid.adapters.dynamodb import to_item
 from minid.adapters.workflow import PrintTimeouts
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import Activation, LetterStatus, PinLetter, letter_address
+from minid.domain.letters.model import Activation, LetterStatus, PinLetter, RecipientOutcome, letter_address
 from minid.domain.letters.workflow import LetterWorkflowTasks
 from tests.integration.letters import (
     LetterDriver,
@@ -293,6 +295,33 @@ def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(dri
     assert failed is not None
     assert failed.status is LetterStatus.FAILED
     posted(driver, number)  # the person may order again at once
+
+
+def test_a_letter_whose_recipient_lost_the_address_after_the_check_fails_and_frees_the_quota(
+    driver: LetterDriver,
+) -> None:
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter = PinLetter(
+        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
+    )
+    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))  # its workflow, run here
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    driver.dynamodb.update_item(  # moved away, address unknown: the register has none for them now
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": key}},
+        UpdateExpression="REMOVE address",
+    )
+
+    assert tasks.prepare_letter(letter.letter_id) is None  # not sent
+    cancelled = driver.letters.get(letter.letter_id)
+    assert cancelled is not None
+    assert cancelled.status is LetterStatus.FAILED  # not "ordered" for good
+    ledger = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["PinLettersTable"], Key=to_item({"pk": f"person#{key}", "sk": "letters"})
+    )["Item"]
+    assert letter.letter_id not in ledger.get("orders", {}).get("M", {})  # its place in the quota freed
 
 
 def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:

@@ -101,7 +101,10 @@ class LetterWorkflowTasks:
             return letter.document
         person = self._population.find(letter.person)
         address = letter_address(person) if person is not None else None
-        if letter.status is not LetterStatus.ORDERED or person is None or address is None:
+        if letter.status is not LetterStatus.ORDERED:
+            return None  # blocked meanwhile
+        if person is None or address is None:  # gone from the register, or without an address, since validated
+            self.mark_failed(letter_id, "NoAddress")  # not left ordered, keeping its place in the quota
             return None
         codes = generate_pin_codes(self._random)
         country = person.address_abroad.country_code if person.address is None and person.address_abroad else None
