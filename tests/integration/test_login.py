@@ -120,6 +120,9 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
     assert int(dict(refused.headers)["Retry-After"]) > 0
     assert len(driver.local.outbox.sms()) == sent
     assert account(user).failed_logins == 0  # the password was right
+    wrong = user.start_login(password="ikke passordet mitt i det hele tatt")
+    assert (wrong.status, body(wrong)["type"]) == (429, "/problems/rate-limited")  # a wrong one: told the same
+    assert account(user).failed_logins == 0  # nor judged
     assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
 
 

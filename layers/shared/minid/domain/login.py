@@ -258,6 +258,10 @@ class LoginService:
         standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
         if standing.full(tried):
             raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
+        if code_sent is not None and standing.full(code_sent):
+            # before the password is judged too: refused only after it, a right one (429) would be told from
+            # a wrong one (401) with no code sent, no attempt stored and nothing for the person to see
+            raise code_sent.refused(now)
         try:
             attempt, sms = self._judged(
                 standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now
