@@ -194,12 +194,19 @@ class PasswordResetService:
 
     def _decoy(self, reset_id: str, person: PersonKey, now: datetime) -> PasswordReset:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
-        by_person = int(self._keyer.digest(KeyPurpose.DECOY, person)[:4], 16) % 10
+        digest = self._keyer.digest(KeyPurpose.DECOY, person)
+        by_person = int(digest[:4], 16) % 10
+        # A real reset asks for one of the letter's unused codes, and an enrolled person has used two (at
+        # least): a decoy never asks for two of its own either, the same two for the same person. (Drawn from
+        # all twenty, some 150 starts would tell an enrolled person from anyone else.)
+        first = int(digest[4:8], 16) % CODES_PER_LETTER
+        second = (first + 1 + int(digest[8:12], 16) % (CODES_PER_LETTER - 1)) % CODES_PER_LETTER
+        unused = [i for i in range(1, CODES_PER_LETTER + 1) if i not in (first + 1, second + 1)]
         return PasswordReset(
             reset_id=reset_id,
             person=None,
             letter_id=None,
-            pin_index=self._random.randbelow(CODES_PER_LETTER) + 1,
+            pin_index=unused[self._random.randbelow(len(unused))],
             channel=Channel.EMAIL if by_person == 0 else Channel.SMS,
             created_at=now,
             expires_at=now + RESET_LIFETIME,
