@@ -189,6 +189,26 @@ def test_the_callback_answers_repeats_and_contradictions(driver: LetterDriver) -
     assert json.loads(conflict.body)["type"] == "/problems/conflict"
 
 
+def test_a_report_repeated_while_the_workflow_settles_the_letter_is_taken(driver: LetterDriver) -> None:
+    """The provider may send a report again (its answer lost) after the first resumed the workflow and
+    before the activation is written (here: held up by throttling, which the state machine retries). The
+    task is closed by then: Step Functions answers its token with TaskTimedOut (a 409 here, once), and the
+    local executor takes it again, a contradicting report too (a 204 here, once)."""
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400, times=3)
+        assert driver.report(letter_id, "dispatched").status == 204
+        assert driver.report(letter_id, "dispatched").status == 204  # not a 409
+        contradiction = driver.report(letter_id, "failed", reason="late")
+        assert (contradiction.status, json.loads(contradiction.body)["type"]) == (409, "/problems/conflict")
+        pending = driver.letters.get(letter_id)
+        assert pending is not None
+        assert pending.dispatched_at is None  # still being settled: the repeat came in the window
+    assert driver.finished(letter_id)["status"] == "SUCCEEDED"
+    assert driver.report(letter_id, "dispatched").status == 204
+
+
 def test_the_callback_refuses_what_is_not_a_letter_at_the_printer(driver: LetterDriver) -> None:
     unknown = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
     assert driver.report(unknown, "dispatched").status == 404

@@ -242,6 +242,16 @@ class DynamoDbPinLetters:
             raise
         return True
 
+    def record_report(self, letter_id: str, status: str) -> None:
+        update = {
+            "TableName": self._table,
+            "Key": letter_key(letter_id),
+            "UpdateExpression": "SET reported = :status",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(reported)",
+            "ExpressionAttributeValues": to_item({":status": status}),
+        }
+        update_if(self._client, update)  # one recorded already: the first report stands
+
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None:
         try:
             self._update_letter(
@@ -347,4 +357,5 @@ def letter_from(values: dict[str, Any]) -> PinLetter:
         used={int(index): datetime.fromisoformat(at) for index, at in values.get("used", {}).items()},
         document=PrintDocument(document["bucket"], document["pdf"], document["manifest"]) if document else None,
         dispatched_at=datetime.fromisoformat(values["dispatched_at"]) if "dispatched_at" in values else None,
+        reported=values.get("reported"),
     )

@@ -71,6 +71,8 @@ class PinLetter(Value, frozen=True):
     used: Mapping[int, datetime] = field(default_factory=dict)
     document: PrintDocument | None = None
     dispatched_at: datetime | None = None
+    # the print provider's report that resumed the letter's workflow ("dispatched", "failed"), until it is settled
+    reported: str | None = None
 
     @property
     def codes_remaining(self) -> int:

@@ -93,6 +93,11 @@ class PinLetters(Protocol):
         one or the pointer is not as read."""
         ...
 
+    def record_report(self, letter_id: str, status: str) -> None:
+        """The print provider's report that resumed the letter's workflow, for a repeat of it to be told
+        by until the workflow settles the letter (the first one recorded stands)."""
+        ...
+
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
 
     def block(self, person: PersonKey, letter_id: str, at: datetime, events: Sequence[SecurityEvent]) -> bool:

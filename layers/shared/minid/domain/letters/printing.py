@@ -94,7 +94,10 @@ class PrintReports:
             raise NotFound("There is no such letter at the print provider.")
         if self._settled_as(letter_id, report):
             return
-        if not self._workflow.resume(letter_id, report) and not self._settled_as(letter_id, report):
+        if self._workflow.resume(letter_id, report):
+            self._letters.record_report(letter_id, report.status.value)
+            return
+        if not self._settled_as(letter_id, report):
             raise Conflict("The letter is no longer waiting for a report from the print provider.")
 
     def _settled_as(self, letter_id: str, report: PrintReport) -> bool:
@@ -109,4 +112,8 @@ class PrintReports:
             if report.status is ReportedStatus.FAILED:
                 return True
             raise Conflict("The letter was reported failed already.")
+        if letter.reported is not None:  # a report resumed its workflow, which has not settled the letter yet
+            if letter.reported == report.status.value:
+                return True
+            raise Conflict(f"The letter was reported {letter.reported} already.")
         return False
