@@ -11,6 +11,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
 from local.faults import Faults, injected_faults
@@ -23,11 +24,12 @@ from minid.domain.accounts import AccountChange
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus
+from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Unauthenticated
-from tests.integration.letters import LetterDriver, wait_for
-from tests.integration.users import MovableClock, User, enrolled
+from tests.integration.letters import LetterDriver, security_events, wait_for
+from tests.integration.users import PASSWORD, MovableClock, User, enrolled
 
 
 def body(response: Any) -> Any:
@@ -101,6 +103,39 @@ def test_a_pin_code_asked_for_stops_working_when_the_letter_is_blocked_before_it
     refused = user.verify(login["login_id"], user.codes[str(login["pin_index"])])
     assert refused.status == 401
     assert account(user).failed_logins == 0  # the code was right: the letter is what changed
+
+
+def test_a_wrong_code_whose_lock_could_not_be_written_is_kept_and_the_lock_written_later(
+    driver: LetterDriver,
+) -> None:
+    """The third failure in a row locks the account. Should the lock's write fail, the guess is not handed
+    back (a fault must not buy guesses), and the count left at the threshold with no lock is locked by the
+    next attempt once no request can still be judging it, and the person told."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    clock = MovableClock()
+    login = wiring.login(os.environ, clock=clock).login
+    started = login.start(user.identity_number, PASSWORD, None, "198.51.100.77")
+    right = user.last_sms_code()
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400)  # the lock's
+        with pytest.raises(ClientError):
+            login.verify(started.login_id, wrong)
+    stuck = account(user)
+    assert (stuck.failed_logins, stuck.locked_until) == (3, None)  # counted, not locked
+
+    with pytest.raises(AuthenticationFailed):
+        login.verify(started.login_id, right)  # a moment later: refused (it may still be being judged)
+    assert account(user).locked_until is None
+    clock.advance(SETTLED_WITHIN + timedelta(seconds=1))
+    with pytest.raises(AuthenticationFailed):
+        login.verify(started.login_id, right)
+    assert account(user).locked(clock.now())
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.type.value for e in events].count("account-locked") == 1
+    wait_for(driver.local.outbox.sms, lambda sms: any("sperret i en time" in m["message"] for m in sms))
 
 
 def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_nothing(driver: LetterDriver) -> None:

@@ -69,7 +69,14 @@ def account_from(values: dict[str, Any]) -> UserAccount:
         totp_secret=values.get("totp_secret"),
         totp_pending=values.get("totp_pending"),
         totp_last_step=int(values.get("totp_last_step", 0)),
+        attempt_reserved_at=datetime.fromisoformat(reserved)
+        if (reserved := values.get("attempt_reserved_at"))
+        else None,
     )
+
+
+def _time_or_none(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def as_read(table: str, change: AccountChange) -> dict[str, Any]:
@@ -194,7 +201,7 @@ class DynamoDbAccounts:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=to_item({"pk": person}),
-                UpdateExpression="ADD failed_logins :one",
+                UpdateExpression="ADD failed_logins :one SET attempt_reserved_at = :now",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
                 "failed_logins < :threshold) AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
                 ExpressionAttributeValues=to_item({":one": 1, ":threshold": policy.threshold, ":now": iso(now)}),

@@ -41,6 +41,7 @@ class UserAccount(Value, frozen=True):
     totp_secret: str | None = None  # sealed
     totp_pending: str | None = None  # sealed, until confirmed with a code
     totp_last_step: int = 0  # the last time step accepted: a code is never accepted twice
+    attempt_reserved_at: datetime | None = None  # when an attempt was last counted as failed before its judgement
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now

@@ -57,11 +57,13 @@ class CredentialService:
         now = self._clock.now()
         person = session.person
         # a fault, or a new password refused, gives the count back: the current one was right
-        with self._lockout.reserved(person, now) as attempt:
+        with self._lockout.reserved(person, now) as reservation:
+            attempt = reservation.count
             account = attempt.account
             if account is None or not attempt.counted:
                 raise AuthenticationFailed("The current password is wrong.")
             if not self._hasher.verify(account.password_hash, current):
+                reservation.judged_wrong()  # a failure: counted, whatever fails below
                 self._lockout.failed(person, now, "password-change", attempt.failures)
                 raise AuthenticationFailed("The current password is wrong.")
             identity_number = self._sessions.identity_number(session)

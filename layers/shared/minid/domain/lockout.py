@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.errors import AuthenticationFailed
@@ -19,6 +19,10 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.values import Value
+
+# Longer than any request lasts (the functions' timeouts are 10 and 30 seconds): a count at the threshold
+# older than this, with no lock, is not an attempt still being judged.
+SETTLED_WITHIN = timedelta(minutes=1)
 
 
 class Judgement(Value, frozen=True):
@@ -41,22 +45,36 @@ class Lockout:
 
     def reserve(self, person: PersonKey, now: datetime) -> AttemptCount:
         """Count the coming attempt as failed until it is known to be otherwise (not counted when the
-        account is locked, or as many attempts are being judged), with the account as it stands."""
-        return self._accounts.reserve_attempt(person, self.policy, now)
+        account is locked, or as many attempts are being judged), with the account as it stands.
+
+        A count at the threshold with no lock, older than any request lasts, is a failure whose lock was
+        never written (a fault after its judgement, or the function stopped): it is written now, and the
+        person told, rather than refusing every attempt for good with nothing to lift."""
+        count = self._accounts.reserve_attempt(person, self.policy, now)
+        account = count.account
+        if (
+            not count.counted
+            and account is not None
+            and not account.locked(now)
+            and account.failed_logins >= self.policy.threshold
+            and (account.attempt_reserved_at is None or now - account.attempt_reserved_at > SETTLED_WITHIN)
+        ):
+            self._lock(person, now, str(uuid.uuid4()))
+        return count
 
     @contextmanager
-    def reserved(self, person: PersonKey, now: datetime) -> Iterator[AttemptCount]:
+    def reserved(self, person: PersonKey, now: datetime) -> Iterator[Reservation]:
         """`reserve`, and the count given back when what follows fails for a fault (an AWS call that
-        failed, a bug) rather than for the credentials: a try the person could not finish is no
-        failure, and a count left behind at the threshold would refuse every later attempt with no
-        lock to lift. (Whatever ends in AuthenticationFailed has settled the count itself.)"""
-        count = self.reserve(person, now)
+        failed, a bug) before the credentials are judged wrong: a try the person could not finish is no
+        failure. Once judged wrong (`Reservation.judged_wrong`) it is kept, whatever fails after: a fault
+        must not hand a guess back. (Whatever ends in AuthenticationFailed has settled the count itself.)"""
+        reservation = Reservation(self.reserve(person, now))
         try:
-            yield count
+            yield reservation
         except AuthenticationFailed:
             raise
         except BaseException:
-            if count.counted:
+            if reservation.count.counted and not reservation.wrong:
                 self.release(person)
             raise
 
@@ -89,6 +107,21 @@ class Lockout:
         reference = reference or str(uuid.uuid4())
         self._events.record(person, SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason}))
         if reserved >= self.policy.threshold:
-            locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
-            self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, proof=locked))
-            self._accounts.lock(person, self.policy, now, events=(locked,))
+            self._lock(person, now, reference)
+
+    def _lock(self, person: PersonKey, now: datetime, reference: str) -> None:
+        locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
+        self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, proof=locked))
+        self._accounts.lock(person, self.policy, now, events=(locked,))
+
+
+class Reservation:
+    """An attempt counted as failed until it is known to be otherwise: `judged_wrong` once it is known to
+    be a failure, after which the count stays whatever follows. (Mutable: one per attempt, never shared.)"""
+
+    def __init__(self, count: AttemptCount) -> None:
+        self.count = count
+        self.wrong = False
+
+    def judged_wrong(self) -> None:
+        self.wrong = True

@@ -23,7 +23,7 @@ from typing import Protocol
 from msgspec import field
 from msgspec.structs import replace
 
-from minid.domain.accounts import AccountChange, Accounts, AccountStatus, AttemptCount, UserAccount, Written
+from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAccount, Written
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
 from minid.domain.contacts import ContactRecord, ContactRegister, Language
 from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
@@ -33,7 +33,7 @@ from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
-from minid.domain.lockout import Lockout
+from minid.domain.lockout import Lockout, Reservation
 from minid.domain.notices import Channel, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher
 from minid.domain.random import RandomSource, new_id
@@ -398,26 +398,26 @@ class LoginService:
         if attempt is None:
             raise AuthenticationFailed("The login has ended. Log in again.")
         person = attempt.person
-        with self._lockout.reserved(person, now) as counted:  # the account read in the same call
-            return self._verified(attempt, counted, code, now)
+        with self._lockout.reserved(person, now) as reservation:  # the account read in the same call
+            return self._verified(attempt, reservation, code, now)
 
-    def _verified(self, attempt: LoginAttempt, counted: AttemptCount, code: str, now: datetime) -> IssuedSession:
-        person, login_id = attempt.person, attempt.login_id
+    def _verified(self, attempt: LoginAttempt, reservation: Reservation, code: str, now: datetime) -> IssuedSession:
+        person, login_id, counted = attempt.person, attempt.login_id, reservation.count
         account = counted.account
         if account is None or not counted.counted:
             raise AuthenticationFailed()
         if account.session_epoch != attempt.session_epoch:  # the password was reset after the attempt began
-            self._lockout.release(person)
             self._attempts.end(login_id)
+            self._lockout.release(person)  # last: a fault before it gives the count back once (`reserved`)
             raise AuthenticationFailed("The login has ended. Log in again.")
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
+            reservation.judged_wrong()  # a failure: counted, whatever fails below
+            self._lockout.failed(person, now, "second-factor", counted.failures, login_id)
             if attempt.second_factor is SecondFactor.PIN and attempt.letter_id:
                 self._wrong_pins.record(self._letters.get(attempt.letter_id), now)
             if attempt.tries >= MAX_CODE_TRIES:
                 self._attempts.end(login_id)
-            # the failure counted last: a fault in the writes before it gives the count back (`reserved`)
-            self._lockout.failed(person, now, "second-factor", counted.failures, login_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
         amr = AMR[attempt.second_factor]
         identity_number = self._sealer.open(attempt.identity_sealed, purpose="session", owner=person)
