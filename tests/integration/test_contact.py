@@ -17,6 +17,7 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
+from minid.adapters.dynamodb import to_item
 from minid.adapters.notices import SqsNoticeQueue
 from minid.domain.contact_changes import CONTACT_CODES, PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
@@ -142,6 +143,19 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     token = user.login()
     for number in range(CONTACT_CODES.max_hits):
         assert user.call("PUT", "/v1/me/contact", {"mobile": f"+47 4100 {number:04d}"}, token).status == 202
+    key = driver.local.keyer.client_key(driver.key(user.identity_number))
+    hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
+    counters = {window: f"rate#contact-codes#{key}#{window}" for window in (hour - 3600, hour, hour + 3600)}
+    table = driver.local.stack.refs["ChallengesTable"]
+
+    def hits(pk: str) -> int:
+        item = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}).get("Item", {})
+        return int(item.get("hits", {}).get("N", 0))
+
+    assert sum(hits(pk) for pk in counters.values()) == CONTACT_CODES.max_hits  # each counted
+    for window in (hour, hour + 3600):  # full, should the next request come in the next hour's window
+        full = {"pk": counters[window], "hits": CONTACT_CODES.max_hits, "expires_at": window + 7200}
+        driver.dynamodb.put_item(TableName=table, Item=to_item(full))
     driver.notices_delivered()  # the old mobile told of each change
     sent = len(driver.local.outbox.sms())
     refused = user.call("PUT", "/v1/me/contact", {"mobile": "+47 41009999"}, token)

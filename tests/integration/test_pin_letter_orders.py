@@ -129,6 +129,21 @@ def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters
     assert kinds.count("pin-letter-blocked") == 1  # written with the block, once
 
 
+def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: LetterDriver) -> None:
+    """Two blocks at once: DynamoDB may cancel the second for the first one's transaction in flight
+    (TransactionConflict) rather than for its condition. Read again, the letter is blocked: no 500."""
+    number = driver.person(Category.ADULT).identity_number
+    posted(driver, number)
+    person = driver.key(number)
+    listed = driver.letters.letters_of(person)
+    PinLetterAccount(driver.letters, SystemClock()).block(person)
+    with injected_faults() as faults:
+        reasons = ("TransactionConflict", "None", "None")
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
+        second = PinLetterAccount(ListedBefore(driver.letters, listed), SystemClock()).block(person)
+    assert [x.status for x in second] == [LetterStatus.BLOCKED]
+
+
 def test_wrong_codes_at_once_past_the_letters_limit_block_it_once_and_tell_once(driver: LetterDriver) -> None:
     """Two wrong PIN codes judged at once, the fifth and sixth on the letter: both read it posted, both
     block it. The second finds it blocked (a 500 once); the person is told once."""
@@ -197,7 +212,7 @@ def test_a_report_repeated_while_the_workflow_settles_the_letter_is_taken(driver
     driver.order(driver.person(Category.ADULT).identity_number)
     letter_id = driver.next_print_job()["letter_id"]
     with injected_faults() as faults:
-        faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400, times=3)
+        faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400, times=50)
         assert driver.report(letter_id, "dispatched").status == 204
         assert driver.report(letter_id, "dispatched").status == 204  # not a 409
         contradiction = driver.report(letter_id, "failed", reason="late")

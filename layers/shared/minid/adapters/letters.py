@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, update_if
+from minid.adapters.aws_errors import Busy
+from minid.adapters.dynamodb import cancellation_reasons, conditional_check_failed, from_item, iso, to_item, update_if
 from minid.adapters.events import recorded_with
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
@@ -41,6 +42,9 @@ def letter_key(letter_id: str) -> dict[str, Any]:
 
 def ledger_key(person: PersonKey) -> dict[str, Any]:
     return to_item({"pk": f"person#{person}", "sk": _LEDGER_SK})
+
+
+BLOCK_ROUNDS = 3  # a block's tries while other requests write the letter
 
 
 class DynamoDbPinLetters:
@@ -298,13 +302,15 @@ class DynamoDbPinLetters:
             },
             *recorded_with(self._events, person, events),
         ]
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return False  # blocked meanwhile, or its state moved on (superseded, failed): nothing to block
-            raise
-        return True
+        for _ in range(BLOCK_ROUNDS):
+            if cancellation_reasons(self._client, items) is None:
+                return True
+            # not made: blocked meanwhile, or its state moved on (superseded, failed), or another request's
+            # transaction was writing it (a second click, another wrong PIN code): read again
+            letter = self.get(letter_id)
+            if letter is None or letter.status not in blockable:
+                return False
+        raise Busy("the letter was being written by others at every try")
 
     # ------------------------------------------------------------------ helpers
     def _update_letter(
