@@ -14,12 +14,10 @@ after the rest, so that no other test competes for the cores while they measure.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +27,6 @@ import pytest
 
 from local.gateway import HttpRequest, HttpResponse
 from local.population_seed import Category
-from minid import wiring
 from minid.domain.identity import compose_identity_number
 from tests.integration.conftest import local_driver
 from tests.integration.letters import LetterDriver
@@ -293,16 +290,3 @@ def test_wrong_codes_to_a_password_reset(people: People, pool: list[User], capsy
         capsys,
         rounds=SECOND_STEP_ROUNDS,
     )
-
-
-def test_a_decoy_reset_never_asks_for_two_codes_of_its_own_as_an_enrolled_persons_never_does(
-    driver: LetterDriver,
-) -> None:
-    """An enrolled person's reset asks for an unused code, never the two enrolment used: a decoy's leaves
-    out two as well (the same two for the same number), so that the spread of many starts tells nothing."""
-    resets = wiring.login(os.environ).resets
-    nobody = compose_identity_number(date(1975, 5, 17), 432, synthetic=True) or ""
-    asked = Counter(resets.start(nobody, f"198.19.{n // 250}.{n % 250 + 1}").pin_index for n in range(200))
-    assert len(asked) == 18  # of twenty
-    again = {resets.start(nobody, f"198.19.9.{n + 1}").pin_index for n in range(40)}
-    assert again <= set(asked)  # the same two left out

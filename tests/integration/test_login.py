@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -733,3 +734,16 @@ def test_a_person_lists_and_blocks_their_letters(driver: LetterDriver) -> None:
     assert driver.only_letter(user.identity_number).status is LetterStatus.BLOCKED
     assert user.start_login(second_factor="pin").status == 409
     assert user.call("GET", "/v1/me/pin-letters").status == 401
+
+
+def test_a_decoy_reset_never_asks_for_two_codes_of_its_own_as_an_enrolled_persons_never_does(
+    driver: LetterDriver,
+) -> None:
+    """An enrolled person's reset asks for an unused code, never the two enrolment used: a decoy's leaves
+    out two as well (the same two for the same number), so that the spread of many starts tells nothing."""
+    resets = wiring.login(os.environ).resets
+    nobody = compose_identity_number(date(1975, 5, 17), 432, synthetic=True) or ""
+    asked = Counter(resets.start(nobody, f"198.19.{n // 250}.{n % 250 + 1}").pin_index for n in range(200))
+    assert len(asked) == 18  # of twenty
+    again = {resets.start(nobody, f"198.19.9.{n + 1}").pin_index for n in range(40)}
+    assert again <= set(asked)  # the same two left out
