@@ -219,6 +219,27 @@ def assert_alarmed(driver: LetterDriver, letter_id: str) -> None:
     assert any(letter_id in message for _, message, *_ in notifications)
 
 
+def before_first_call(
+    owner: object, method: str, meanwhile: Callable[[], object], after: Callable[[], object] | None = None
+) -> list[Any]:
+    """`owner.method` made to do `meanwhile` just before its first call (and `after` just after it): what
+    another request may do between a request's read and its write. What each call returned, in order."""
+    original = getattr(owner, method)
+    returned: list[Any] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        first = not returned
+        if first:
+            meanwhile()
+        returned.append(original(*args, **kwargs))
+        if first and after is not None:
+            after()
+        return returned[-1]
+
+    setattr(owner, method, wrapped)
+    return returned
+
+
 def wait_for(read: Callable[[], T], done: Callable[[T], object], timeout: float = 10) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -20,9 +20,10 @@ from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
 from minid.adapters.notices import SqsNoticeQueue
 from minid.domain.contact_changes import CONTACT_CODES, PendingChange
-from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
+from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
+from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
@@ -419,18 +420,23 @@ def _at_seven_in_oslo(day: date) -> datetime:
     return datetime.combine(day, time(7), tzinfo=NORWAY)
 
 
+def _updated_one_afternoon(driver: LetterDriver) -> tuple[PersonKey, ContactRecord, datetime]:
+    """An enrolled person's record as last updated at 15:30 in Oslo, long ago (after the review's hour)."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    afternoon = datetime.combine(date(2025, 3, 14), time(15, 30), tzinfo=NORWAY).astimezone(UTC)
+    return person, replace(record, updated_at=afternoon, confirmed_at=None), afternoon
+
+
 def test_the_daily_review_reminds_once_and_marks_stale_once_whatever_the_hour_of_the_last_update(
     driver: LetterDriver,
 ) -> None:
     """A record last updated in the afternoon: the run on the day its 16 months end comes before they
     end, and so does the run on the day its 18 months end. Neither may remind it a second time."""
-    user = enrolled(driver)
-    person = driver.key(user.identity_number)
+    person, old, afternoon = _updated_one_afternoon(driver)
     table = driver.local.stack.refs["ContactRegisterTable"]
-    record = register(driver).find(person)
-    assert record is not None
-    afternoon = datetime.combine(date(2025, 3, 14), time(15, 30), tzinfo=NORWAY).astimezone(UTC)
-    old = replace(record, updated_at=afternoon, confirmed_at=None)
     driver.dynamodb.put_item(TableName=table, Item=contact_item(person, old))
     clock = MovableClock()
     review = wiring.contact_review(os.environ, clock=clock)
@@ -449,13 +455,8 @@ def test_the_daily_review_reminds_once_and_marks_stale_once_whatever_the_hour_of
 def test_a_stale_review_dated_before_it_is_stale_does_not_remind_again(driver: LetterDriver) -> None:
     """A record scheduled for its stale marking on the date the 18 months end (as reviews were dated
     before), reviewed that morning, before they end: it is not reminded again, and is marked the next day."""
-    user = enrolled(driver)
-    person = driver.key(user.identity_number)
+    person, old, afternoon = _updated_one_afternoon(driver)
     table = driver.local.stack.refs["ContactRegisterTable"]
-    record = register(driver).find(person)
-    assert record is not None
-    afternoon = datetime.combine(date(2025, 3, 14), time(15, 30), tzinfo=NORWAY).astimezone(UTC)
-    old = replace(record, updated_at=afternoon, confirmed_at=None)
     stale_day = (afternoon + STALE_AFTER).date()
     driver.dynamodb.put_item(
         TableName=table, Item=contact_item(person, old) | {"review_on": {"S": stale_day.isoformat()}}

@@ -29,7 +29,7 @@ from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
-from tests.integration.letters import LetterDriver, age_ledger, posted, wait_for
+from tests.integration.letters import LetterDriver, age_ledger, before_first_call, posted, wait_for
 from tests.integration.users import PASSWORD, Enrolling, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
@@ -588,27 +588,6 @@ def verified_with(
     service = wiring.enrolment(os.environ)
     rounds = before_first_call(service._activation, "activate", meanwhile)
     return service.verify(enrolling.enrolment_id, codes), rounds
-
-
-def before_first_call(
-    owner: object, method: str, meanwhile: Callable[[], None], after: Callable[[], None] | None = None
-) -> list[Any]:
-    """`owner.method` made to do `meanwhile` just before its first call (and `after` just after it): what
-    another request may do between a verify's read and its write. What each call returned, in order."""
-    original = getattr(owner, method)
-    returned: list[Any] = []
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        first = not returned
-        if first:
-            meanwhile()
-        returned.append(original(*args, **kwargs))
-        if first and after is not None:
-            after()
-        return returned[-1]
-
-    setattr(owner, method, wrapped)
-    return returned
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:

@@ -31,6 +31,7 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     assert_alarmed,
+    before_first_call,
     posted,
     security_events,
     start_with_timeouts,
@@ -153,15 +154,7 @@ def _two_at_the_printer(driver: LetterDriver, number: str) -> tuple[PinLetter, s
 
 def _meanwhile(tasks: LetterWorkflowTasks, other: str) -> None:
     """The other letter's activation, by another execution environment, just before this one's first write."""
-    letters: Any = tasks._letters
-    record, done = letters.record_dispatch, list[Activation]()
-
-    def other_first(*args: Any, **kwargs: Any) -> bool:
-        if not done:
-            done.append(wiring.letter_workflow(os.environ).activate(other))
-        return bool(record(*args, **kwargs))
-
-    letters.record_dispatch = other_first
+    before_first_call(tasks._letters, "record_dispatch", lambda: wiring.letter_workflow(os.environ).activate(other))
 
 
 @pytest.mark.parametrize("newer_between", [True, False], ids=["newer-meanwhile", "older-meanwhile"])

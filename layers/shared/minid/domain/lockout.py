@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
-from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
@@ -64,15 +63,14 @@ class Lockout:
 
     @contextmanager
     def reserved(self, person: PersonKey, now: datetime) -> Iterator[Reservation]:
-        """`reserve`, and the count given back when what follows fails for a fault (an AWS call that
-        failed, a bug) before the credentials are judged wrong: a try the person could not finish is no
-        failure. Once judged wrong (`Reservation.judged_wrong`) it is kept, whatever fails after: a fault
-        must not hand a guess back. (Whatever ends in AuthenticationFailed has settled the count itself.)"""
+        """`reserve`, and the count given back when what follows does not end in the credentials judged
+        wrong: the attempt ended otherwise (its login ended meanwhile, a new password refused) or failed
+        for a fault (an AWS call that failed, a bug), and a try the person could not finish is no failure.
+        Once judged wrong (`Reservation.judged_wrong`) it is kept, whatever fails after: a fault must not
+        hand a guess back. A right one settles the count with its own write (back to zero)."""
         reservation = Reservation(self.reserve(person, now))
         try:
             yield reservation
-        except AuthenticationFailed:
-            raise
         except BaseException:
             if reservation.count.counted and not reservation.wrong:
                 self.release(person)

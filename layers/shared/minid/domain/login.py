@@ -407,8 +407,7 @@ class LoginService:
         if account is None or not counted.counted:
             raise AuthenticationFailed()
         if account.session_epoch != attempt.session_epoch:  # the password was reset after the attempt began
-            self._attempts.end(login_id)
-            self._lockout.release(person)  # last: a fault before it gives the count back once (`reserved`)
+            self._attempts.end(login_id)  # and the count given back (`reserved`)
             raise AuthenticationFailed("The login has ended. Log in again.")
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
@@ -425,8 +424,7 @@ class LoginService:
         succeeded = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
         # one transaction: a failure before it changes nothing (the client tries again), and nothing follows it
         if not self._completion.complete(attempt, use, issued.session, (succeeded,)):
-            self._lockout.release(person)
-            raise AuthenticationFailed("The login has ended. Log in again.")
+            raise AuthenticationFailed("The login has ended. Log in again.")  # the count given back (`reserved`)
         return issued
 
     def _second_factor_holds(

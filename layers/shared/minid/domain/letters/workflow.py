@@ -104,7 +104,7 @@ class LetterWorkflowTasks:
         if letter.status is not LetterStatus.ORDERED:
             return None  # blocked meanwhile
         if person is None or address is None:  # gone from the register, or without an address, since validated
-            self.mark_failed(letter_id, "NoAddress")  # not left ordered, keeping its place in the quota
+            self._fail(letter, "NoAddress")  # not left ordered, keeping its place in the quota
             return None
         codes = generate_pin_codes(self._random)
         country = person.address_abroad.country_code if person.address is None and person.address_abroad else None
@@ -170,13 +170,15 @@ class LetterWorkflowTasks:
 
     def mark_failed(self, letter_id: str, error: str) -> None:
         """Not posted: the letter's codes never work, and it does not count against the quota."""
-        letter = self._letter(letter_id)
+        self._fail(self._letter(letter_id), error)
+
+    def _fail(self, letter: PinLetter, error: str) -> None:
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
-            self._letters.mark_failed(letter_id, self._clock.now(), error)
+            self._letters.mark_failed(letter.letter_id, self._clock.now(), error)
         elif letter.status is not LetterStatus.FAILED:
             return
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
-        self._letters.release_quota(letter.person, letter_id)
+        self._letters.release_quota(letter.person, letter.letter_id)
 
     def notify(self, letter_id: str, kind: NoticeKind) -> None:
         letter = self._letter(letter_id)
