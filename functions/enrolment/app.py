@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
-from minid.api import BODY_PROBLEMS, create_resolver, handle, responses
+from minid.api import BODY_PROBLEMS, client_address, create_resolver, handle, responses
 from minid.api.enrolment import (
     CHANNEL_NAMES,
     EnrolmentCompletion,
@@ -48,10 +48,10 @@ def services() -> EnrolmentService:
     description="The same shape of answer for every valid identity number.",
     tags=TAGS,
     operation_id="startEnrolment",
-    responses=responses(201, "Enrolment started", *BODY_PROBLEMS, 503),
+    responses=responses(201, "Enrolment started", *BODY_PROBLEMS, 429, 503),
 )
 def start_enrolment(request: EnrolmentRequest) -> EnrolmentStarted:
-    enrolment = services().start(request.identity_number)
+    enrolment = services().start(request.identity_number, client_address(app))
     return EnrolmentStarted(
         enrolment_id=enrolment.enrolment_id, pin_indices=list(enrolment.pin_indices), expires_in=enrolment.expires_in
     )
@@ -63,11 +63,12 @@ def start_enrolment(request: EnrolmentRequest) -> EnrolmentStarted:
     summary="Give the two PIN codes, a password and contacts; a code is sent to each contact",
     tags=TAGS,
     operation_id="completeEnrolment",
-    responses=responses(202, "Codes sent to the contacts", *BODY_PROBLEMS, 401, 404, 503),
+    responses=responses(202, "Codes sent to the contacts", *BODY_PROBLEMS, 401, 404, 409, 429, 503),
 )
 def complete_enrolment(enrolment_id: EnrolmentId, completion: EnrolmentCompletion) -> VerificationSent:
     channels = services().complete(
         enrolment_id,
+        client=client_address(app),
         pin_codes={int(index): code for index, code in completion.pin_codes.items()},
         password=completion.password,
         mobile=completion.mobile,
@@ -86,7 +87,7 @@ def complete_enrolment(enrolment_id: EnrolmentId, completion: EnrolmentCompletio
     responses=responses(202, "New codes sent", 404, 409, 429, 503),
 )
 def resend_enrolment_codes(enrolment_id: EnrolmentId) -> VerificationSent:
-    channels = services().resend(enrolment_id)
+    channels = services().resend(enrolment_id, client_address(app))
     return VerificationSent(verification_sent_to=[CHANNEL_NAMES[c] for c in channels])
 
 

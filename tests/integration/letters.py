@@ -22,6 +22,8 @@ from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.events import DynamoDbSecurityEventLog
 from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.notices import SqsNoticeQueue
+from minid.adapters.sealing import KmsSealer
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import PersonKey
@@ -182,6 +184,12 @@ def posted(driver: LetterDriver, identity_number: str) -> tuple[PinLetter, dict[
     letter = driver.letters.get(job["letter_id"])
     assert letter is not None
     return letter, read_printed_letter(pdf).codes
+
+
+def notice_queue(driver: LetterDriver) -> SqsNoticeQueue:
+    """The notice queue as the functions queue to it (recipients sealed under the data key)."""
+    session, refs = driver.local.session, driver.local.stack.refs
+    return SqsNoticeQueue(session.client("sqs"), refs["NoticeQueue"], KmsSealer(session.client("kms"), refs["DataKey"]))
 
 
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:

@@ -64,8 +64,9 @@ ELSEWHERE_MOST = {
     # (the outcome, the quota reserved, the event)
     "workflow task validate-recipient": 3,
     # the session and the account, the record, the person's codes counted (before any is sent), the code
-    # sent, the old contact's notice queued, one transaction (the record as read, the change, the events)
-    "PUT /v1/me/contact": 7,
+    # sent, the old contact sealed (KMS) and its notice queued, one transaction (the record as read, the
+    # change, the events)
+    "PUT /v1/me/contact": 8,
     # the session and the account, the try counted with the change read, the record, one transaction (the
     # register, the change settled, the event)
     "POST /v1/me/contact/verify": 5,
@@ -79,9 +80,9 @@ ELSEWHERE_MOST = {
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,
-    # the try counted with the enrolment read, one batch (the letter, the person), the SMS, the completion
-    # (the try given back with it)
-    "POST /v1/enrolments/{enrolment_id}/complete": 4,
+    # the try counted with the enrolment read, one batch (the letter, the person), the client's and the
+    # person's codes counted (before any is sent), the SMS, the completion (the try given back with it)
+    "POST /v1/enrolments/{enrolment_id}/complete": 6,
     # the try counted with the enrolment read, one batch (the account and contact record a re-enrolment
     # replaces), the welcome queued, one transaction (the account, the record, the PIN codes used, the event)
     "POST /v1/enrolments/{enrolment_id}/verify": 4,

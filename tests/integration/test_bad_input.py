@@ -41,6 +41,7 @@ class Route:
     kinds: dict[str, str] = field(default_factory=dict)  # field -> what it holds
     required: tuple[str, ...] = ()
     nullable: tuple[str, ...] = ()
+    one_of: tuple[str, ...] = ()  # fields of which one at least must be given
     unknown_id: tuple[int, ...] = (404,)  # what a well-formed id that does not exist gets
 
     @property
@@ -85,6 +86,7 @@ ROUTES = [
         {"mobile_code": "123456"},
         kinds={"mobile_code": "code", "email_code": "code"},
         nullable=("mobile_code", "email_code"),
+        one_of=("mobile_code", "email_code"),
     ),
     Route(
         "POST",
@@ -341,6 +343,10 @@ def bad_inputs() -> Iterator[BadInput]:
             yield from _field_cases(route, name, kind)
         if "pin_codes" in route.kinds:
             yield from _pin_code_cases(route)
+        if route.one_of:
+            none = _json(dict.fromkeys(route.one_of))
+            yield BadInput(route, "none of its fields", none, problems=("invalid-request",))
+            yield BadInput(route, "an empty body", _json({}), problems=("invalid-request",))
     for route in ID_ROUTES:
         for what, value in {
             "not a UUID": "not-a-uuid",

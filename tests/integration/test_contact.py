@@ -3,13 +3,18 @@ reservation, the daily review, and notices that survive a provider's outage thro
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
@@ -18,7 +23,6 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
-from minid.adapters.notices import SqsNoticeQueue
 from minid.domain.contact_changes import CONTACT_CODES, PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import Conflict
@@ -27,7 +31,7 @@ from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
-from tests.integration.letters import LetterDriver, security_events, wait_for
+from tests.integration.letters import LetterDriver, notice_queue, security_events, wait_for
 from tests.integration.users import MovableClock, enrolled
 
 
@@ -86,6 +90,41 @@ def test_a_new_mobile_is_verified_then_used_and_the_old_one_is_told(driver: Lett
     login = body(user.start_login())
     assert login["second_factor"] == "sms"
     assert sms_to(driver, "+4798765432")[-1].endswith(f"#{user.last_sms_code()}")  # the login code went there
+
+
+@contextlib.contextmanager
+def queued_messages() -> Iterator[list[str]]:
+    """The bodies of the messages sent to SQS meanwhile, by any client in the process (as they left it)."""
+    bodies: list[str] = []
+    send = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def recorded(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "SendMessage":
+            bodies.append(params["MessageBody"])
+        return send(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", recorded):
+        yield bodies
+
+
+def test_the_contact_a_change_replaces_is_sealed_in_the_queue(driver: LetterDriver) -> None:
+    """The old number's notice goes to it, but its message (kept up to 14 days with the dead-letter
+    queue) holds it sealed under the data key, bound to the notice: no one reading the queue reads it."""
+    user = enrolled(driver, email="kari.sealed@example.no")
+    token = user.login()
+    with queued_messages() as bodies:
+        assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 433"}, token).status == 202
+    told = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("blir endret" in t for t in texts))
+    assert told
+    notices = [json.loads(b) for b in bodies if json.loads(b).get("kind") == "contact-changed"]
+    assert len(notices) == 1
+    assert all("91234567" not in b and "kari.sealed" not in b for b in bodies)
+    kms, sealed = driver.local.session.client("kms"), base64.urlsafe_b64decode(notices[0]["recipients"])
+    with pytest.raises(ClientError, match="InvalidCiphertext"):  # bound to the notice
+        kms.decrypt(CiphertextBlob=sealed, EncryptionContext={"purpose": "notice-recipients", "owner": "another"})
+    context = {"purpose": "notice-recipients", "owner": notices[0]["notice_id"]}
+    opened = json.loads(kms.decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"])
+    assert opened["mobile"] == "+4791234567"
 
 
 def test_a_new_email_likewise(driver: LetterDriver) -> None:
@@ -525,7 +564,7 @@ def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> 
 @pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])
 def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str, operation: str) -> None:
     user = enrolled(driver, mobile="93456789", email="kari.outage@example.no")
-    queue = SqsNoticeQueue(driver.local.session.client("sqs"), driver.local.stack.refs["NoticeQueue"])
+    queue = notice_queue(driver)
     before_sms, before_mail = len(driver.local.outbox.sms()), len(driver.local.outbox.emails())
     with injected_faults() as faults:
         faults.add(service, operation, code="ServiceUnavailable", status=503, times=3)

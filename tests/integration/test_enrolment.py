@@ -21,12 +21,18 @@ from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.domain.accounts import UserAccount
-from minid.domain.enrolment import Activation, EnrolmentStatus, VerificationResult
-from minid.domain.errors import AuthenticationFailed
+from minid.domain.enrolment import (
+    ENROLMENT_CODES,
+    MAX_VERIFY_TRIES,
+    Activation,
+    EnrolmentStatus,
+    VerificationResult,
+)
+from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import LetterStatus
+from minid.domain.letters.model import LetterStatus, asking_order
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
 from tests.integration.letters import LetterDriver, age_ledger, before_first_call, posted, wait_for
@@ -80,6 +86,22 @@ def test_the_same_codes_do_not_enrol_again(driver: LetterDriver) -> None:
     for _ in range(10):  # the used codes are never asked for again
         assert not set(enrolling.start()["pin_indices"]) & {int(i) for i in used}
     assert enrolling.complete(codes=used).status == 401
+
+
+def test_every_start_for_the_same_number_asks_for_the_same_codes_whoever_it_is(driver: LetterDriver) -> None:
+    """Drawn at random from the unused codes, the numbers asked over many starts told who had used codes
+    (who is enrolled): those never came up. A start now asks for the first two unused codes in the
+    person's order, a decoy for the first two: the same numbers, every time, for anyone."""
+    enrolments = wiring.enrolment(os.environ)
+    nobody = compose_identity_number(date(1975, 5, 17), 435, synthetic=True) or ""
+    decoy = {tuple(enrolments.start(nobody, f"198.19.3.{n + 1}").pin_indices) for n in range(5)}
+    assert decoy == {tuple(sorted(asking_order(driver.local.keyer, driver.key(nobody))[:2]))}
+
+    enrolling = with_letter(driver)  # a fresh letter: as a decoy would
+    order = asking_order(driver.local.keyer, driver.key(enrolling.person.identity_number))
+    assert {tuple(enrolling.start()["pin_indices"]) for _ in range(5)} == {tuple(sorted(order[:2]))}
+    enrolling.enrol()
+    assert {tuple(enrolling.start()["pin_indices"]) for _ in range(5)} == {tuple(sorted(order[2:4]))}
 
 
 def test_an_email_alone_is_enough_and_so_is_a_mobile(driver: LetterDriver) -> None:
@@ -142,6 +164,7 @@ def test_only_wrong_codes_cost_a_try(driver: LetterDriver) -> None:
     enrolling.start()
     others = [i for i in range(1, 21) if i not in enrolling.indices][:2]
     for attempt in range(3):  # as many as the tries
+        back_date_codes(driver, enrolling.enrolment_id)  # completed again, its codes are sent again: a resend
         assert enrolling.complete(codes={str(i): enrolling.codes[str(i)] for i in others}).status == 401
         assert enrolling.complete(password="Password1").status == 422
         with injected_faults() as faults:
@@ -150,9 +173,113 @@ def test_only_wrong_codes_cost_a_try(driver: LetterDriver) -> None:
         with injected_faults() as faults:
             faults.add("sns", "Publish", code="Throttling", status=400)
             assert enrolling.complete(mobile=f"9123456{attempt}").status == 503
+        back_date_codes(driver, enrolling.enrolment_id)
         assert enrolling.complete(mobile=f"9123456{attempt}").status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
     assert enrolling.complete(mobile="91234563").status == 202  # every try is still there
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234563")).status == 201
+
+
+def test_a_completion_made_again_sends_its_codes_again_as_a_resend(driver: LetterDriver) -> None:
+    """Completed again (to correct a contact), an enrolment sends new codes: 30 seconds apart and at most
+    three times, as resends, or one letter would send SMS and e-mail without end, to any number given."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    too_soon = enrolling.complete(mobile="91234568")
+    assert too_soon.status == 429
+    assert int(too_soon.header("retry-after") or 0) > 0
+    for n in range(3):
+        back_date_codes(driver, enrolling.enrolment_id)
+        assert enrolling.complete(mobile=f"9123457{n}").status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.complete(mobile="91234580").status == 429
+    assert enrolling.resend().status == 429  # the resends are spent
+    sent_to = {m["to"] for m in driver.local.outbox.sms()}
+    assert {"+4791234568", "+4791234580"} & sent_to == set()
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234572")).status == 201
+
+
+def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -> None:
+    """Each enrolment sends codes on completion; a person's enrolments together send at most
+    ENROLMENT_CODES an hour: past it, 429 and nothing sent."""
+    enrolling = with_letter(driver)
+    for n in range(ENROLMENT_CODES.max_hits):
+        enrolling.start()
+        assert enrolling.complete(mobile=f"9300{n:04d}").status == 202
+    enrolling.start()
+    refused = enrolling.complete(mobile="93009999")
+    assert refused.status == 429
+    assert int(refused.header("retry-after") or 0) > 0
+    assert "+4793009999" not in {m["to"] for m in driver.local.outbox.sms()}
+
+
+def test_a_client_may_start_so_many_enrolments_a_minute(driver: LetterDriver) -> None:
+    """Starts are identity attempts, counted per client (in one-minute windows) for every number."""
+    enrolling = with_letter(driver)
+    nobody = compose_identity_number(date(1975, 5, 17), 434, synthetic=True) or ""
+    statuses = []
+    for n in range(61):  # two windows' worth: the first refusal comes within them, wherever they begin
+        number = nobody if n % 2 else enrolling.person.identity_number
+        answer = enrolling.post("/v1/enrolments", {"identity_number": number})
+        statuses.append(answer.status)
+        if answer.status == 429:
+            assert answer.header("content-type") == "application/problem+json"
+            assert int(answer.header("retry-after") or 0) > 0
+            break
+    assert statuses[-1] == 429
+    assert len(statuses) > 30  # the first thirty in a window are served
+    assert set(statuses[:-1]) == {201}
+
+
+def test_a_completion_that_meets_another_made_meanwhile_is_a_conflict_not_a_failure(driver: LetterDriver) -> None:
+    """Two completions at once, both with the right codes: the one that writes second finds the enrolment
+    no longer as it read it. It answers 409 (not a 500), and the enrolment holds the first one's contacts."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    service = wiring.enrolment(os.environ)
+    codes = {int(i): enrolling.codes[str(i)] for i in enrolling.indices}
+
+    def completed_meanwhile() -> None:
+        assert enrolling.complete(mobile="91234567").status == 202
+
+    before_first_call(service._enrolments, "record_completion", completed_meanwhile)
+    with pytest.raises(Conflict):
+        service.complete(
+            enrolling.enrolment_id,
+            client="198.19.4.1",
+            pin_codes=codes,
+            password=PASSWORD,
+            mobile="92345678",
+            email=None,
+        )
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
+
+
+def test_a_right_verification_code_costs_no_try(driver: LetterDriver) -> None:
+    """With two contacts, the mobile's right code leaves every try for the e-mail's."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari.tries@example.no").status == 202
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 202
+    for _ in range(MAX_VERIFY_TRIES - 1):
+        assert enrolling.verify(email_code="000000").status == 401
+    assert enrolling.verify(email_code=enrolling.last_code_to("kari.tries@example.no")).status == 201
+
+
+def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver) -> None:
+    """A letter posted before a death, in someone else's hands: its right codes are refused as wrong ones."""
+    enrolling = with_letter(driver)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(enrolling.person.identity_number)}},
+        UpdateExpression="SET #status = :deceased, deceased_on = :on",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
+    )
+    enrolling.start()
+    assert enrolling.complete(mobile="93456780").status == 401
+    assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
 def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
@@ -361,6 +488,7 @@ def test_a_resend_writes_no_codes_into_a_completion_made_again_meanwhile(driver:
     read = enrolments.get(enrolling.enrolment_id)
     assert read is not None
     assert read.codes_sent_at is not None
+    back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
     assert enrolling.complete(mobile="92345678").status == 202  # meanwhile
     resent = (read.codes_sent_at, read.codes_sent_at + timedelta(seconds=31))
     assert not enrolments.record_resend(enrolling.enrolment_id, {Channel.SMS: "resent"}, resent, (0, 1))
@@ -402,6 +530,7 @@ def test_a_code_replaced_meanwhile_verifies_nothing(driver: LetterDriver) -> Non
     service = wiring.enrolment(os.environ)
 
     def another_number() -> None:
+        back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
         assert enrolling.complete(mobile="92345678", email="kari@example.no").status == 202
 
     before_first_call(service._enrolments, "mark_verified", another_number)
@@ -422,6 +551,7 @@ def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDrive
     service = wiring.enrolment(os.environ)
 
     def another_number_and_password() -> None:
+        back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
         assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
 
     before_first_call(service._activation, "activate", another_number_and_password)

@@ -6,7 +6,6 @@ import json
 import os
 import threading
 import uuid
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,12 +23,12 @@ from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.domain.accounts import AccountChange
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
-from minid.domain.letters.model import LetterStatus
+from minid.domain.letters.model import LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
 from minid.domain.rate_limits import Hit
-from minid.domain.sessions import Unauthenticated
-from tests.integration.letters import LetterDriver, security_events, wait_for
+from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
+from tests.integration.letters import LetterDriver, before_first_call, security_events, wait_for
 from tests.integration.users import PASSWORD, MovableClock, User, enrolled
 
 
@@ -273,6 +272,47 @@ def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
 
     assert user.call("DELETE", "/v1/me/totp", token=user.login(second_factor="pin")).status == 204
     assert body(user.start_login())["second_factor"] == "pin"
+
+
+def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: LetterDriver) -> None:
+    """As for the contacts: a session taken over must not swap or remove the second factor. Adding,
+    confirming and removing the app need a login from the last 15 minutes."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    token = user.login()
+    session, account = services.sessions.authenticated(token)
+    added = services.credentials.begin_totp(session, account)  # a fresh login may
+    clock.advance(timedelta(minutes=16))
+    session, account = services.sessions.authenticated(token)  # the session lives on, but is not fresh
+    code = pyotp.TOTP(added.secret).at(clock.now())
+    with pytest.raises(ReauthenticationRequired):
+        services.credentials.confirm_totp(session, account, code)
+    with pytest.raises(ReauthenticationRequired):
+        services.credentials.begin_totp(session, account)
+    with pytest.raises(ReauthenticationRequired):
+        services.credentials.remove_totp(session, account)
+    assert not services.sessions.authenticated(token)[1].has_totp
+
+
+def test_a_password_change_does_not_undo_a_reset_made_meanwhile(driver: LetterDriver) -> None:
+    """The change reads the account, judges the current password and hashes the new one; a reset that
+    lands in between stands, and the change (its session ended by the reset) writes nothing."""
+    user = enrolled(driver)
+    services = wiring.login(os.environ)
+    session = services.sessions.authenticate(user.login())
+
+    def reset_meanwhile() -> None:
+        reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+        done = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+        reset_to = done | {"new_password": "a reset passphrase of mine"}
+        assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", reset_to).status == 204
+
+    before_first_call(services.credentials._accounts, "set_password", reset_meanwhile)
+    with pytest.raises(AuthenticationFailed):
+        services.credentials.change_password(session, PASSWORD, "a hijacker's passphrase")
+    assert user.start_login(password="a reset passphrase of mine").status == 200
+    assert user.start_login(password="a hijacker's passphrase").status == 401
 
 
 def test_a_factor_that_is_not_there_cannot_be_chosen(driver: LetterDriver) -> None:
@@ -736,14 +776,23 @@ def test_a_person_lists_and_blocks_their_letters(driver: LetterDriver) -> None:
     assert user.call("GET", "/v1/me/pin-letters").status == 401
 
 
-def test_a_decoy_reset_never_asks_for_two_codes_of_its_own_as_an_enrolled_persons_never_does(
-    driver: LetterDriver,
-) -> None:
-    """An enrolled person's reset asks for an unused code, never the two enrolment used: a decoy's leaves
-    out two as well (the same two for the same number), so that the spread of many starts tells nothing."""
+def test_every_reset_start_for_the_same_number_asks_for_the_same_code_whoever_it_is(driver: LetterDriver) -> None:
+    """Drawn at random from the unused codes, the numbers asked over many starts told an enrolled person
+    (whose used codes never came up) from anyone else. A start now asks for the first unused code in the
+    person's order, a decoy for the first: one number, every time, for anyone."""
     resets = wiring.login(os.environ).resets
     nobody = compose_identity_number(date(1975, 5, 17), 432, synthetic=True) or ""
-    asked = Counter(resets.start(nobody, f"198.19.{n // 250}.{n % 250 + 1}").pin_index for n in range(200))
-    assert len(asked) == 18  # of twenty
-    again = {resets.start(nobody, f"198.19.9.{n + 1}").pin_index for n in range(40)}
-    assert again <= set(asked)  # the same two left out
+    asked = {resets.start(nobody, f"198.19.0.{n + 1}").pin_index for n in range(8)}
+    assert asked == {asking_order(driver.local.keyer, driver.key(nobody))[0]}
+
+    user = enrolled(driver)
+    order = asking_order(driver.local.keyer, driver.key(user.identity_number))
+    used = driver.only_letter(user.identity_number).used
+    assert set(used) == set(order[:2])  # enrolment asked for the first two
+    asked = {resets.start(user.identity_number, f"198.19.1.{n + 1}").pin_index for n in range(4)}
+    assert asked == {order[2]}
+    assert user.login(second_factor="pin")  # a PIN login uses a code: the next start asks for the next
+    used = driver.only_letter(user.identity_number).used
+    assert {resets.start(user.identity_number, f"198.19.2.{n + 1}").pin_index for n in range(4)} == {
+        next(i for i in order if i not in used)
+    }

@@ -13,13 +13,13 @@ from local.faults import injected_faults
 from local.population_seed import Category
 from minid.adapters.clock import SystemClock
 from minid.adapters.letters import DynamoDbPinLetters
-from minid.adapters.notices import SqsNoticeQueue
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
 from minid.domain.letters.model import LetterStatus, PinLetter
 from tests.integration.letters import (
     LetterDriver,
+    notice_queue,
     posted,
     security_events,
     wait_for,
@@ -152,7 +152,7 @@ def test_wrong_codes_at_once_past_the_letters_limit_block_it_once_and_tell_once(
     letter, _ = posted(driver, number)
     for _ in range(MAX_PIN_FAILURES_PER_LETTER - 1):
         driver.letters.record_pin_failure(letter.letter_id)
-    notices = SqsNoticeQueue(driver.local.session.client("sqs"), driver.local.stack.refs["NoticeQueue"])
+    notices = notice_queue(driver)
     guard = WrongPinCodes(driver.letters, notices)
     now = datetime.now(UTC)
     guard.record(letter, now)  # the fifth: blocks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,8 +16,12 @@ from tests.integration.letters import LetterDriver, posted
 PASSWORD = "sommerfugl i vinterland"
 
 
+_ENROLLING = itertools.count(1)
+
+
 class Enrolling:
-    """A person with a posted letter, enrolling through the routes."""
+    """A person with a posted letter, enrolling through the routes, from an address of their own (the
+    routes count each client's starts and codes sent)."""
 
     def __init__(self, driver: LetterDriver, person: SeededPerson, codes: dict[str, str]) -> None:
         self.driver = driver
@@ -24,9 +29,16 @@ class Enrolling:
         self.codes = codes
         self.enrolment_id = ""
         self.indices: list[int] = []
+        n = next(_ENROLLING)
+        self.source_ip = f"198.51.{101 + (n >> 8) % 150}.{n & 255}"
+
+    def post(self, path: str, body: Any = None) -> HttpResponse:
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = [("Content-Type", "application/json")]
+        return self.driver.gateway.handle(HttpRequest("POST", path, headers, data, source_ip=self.source_ip))
 
     def start(self) -> dict[str, Any]:
-        response = self.driver.post("/v1/enrolments", {"identity_number": self.person.identity_number})
+        response = self.post("/v1/enrolments", {"identity_number": self.person.identity_number})
         assert response.status == 201, response.body
         started: dict[str, Any] = json.loads(response.body)
         self.enrolment_id, self.indices = started["enrolment_id"], started["pin_indices"]
@@ -39,13 +51,13 @@ class Enrolling:
         } | fields
         if "mobile" not in body and "email" not in body:
             body["mobile"] = "91234567"
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/complete", body)
+        return self.post(f"/v1/enrolments/{self.enrolment_id}/complete", body)
 
     def verify(self, **codes: str) -> Any:
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/verify", codes)
+        return self.post(f"/v1/enrolments/{self.enrolment_id}/verify", codes)
 
     def resend(self) -> Any:
-        return self.driver.post(f"/v1/enrolments/{self.enrolment_id}/resend")
+        return self.post(f"/v1/enrolments/{self.enrolment_id}/resend")
 
     def last_code_to(self, address: str) -> str:
         """The last one-time code sent to a mobile or e-mail address ("... er 123456." / "... is 123456.")."""

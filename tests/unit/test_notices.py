@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from msgspec.structs import replace
 
 from local.template import Template
+from minid.adapters.sealing import AesGcmSealer
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
-from minid.domain.keys import PersonKey
+from minid.domain.keys import Keyer, Pepper, PersonKey
 from minid.domain.notices import (
     PROOF_WAIT,
     Channel,
@@ -23,6 +25,7 @@ from minid.domain.notices import (
     NoticeKind,
     NoticeNotYet,
     Recipients,
+    SealedRecipients,
     compose,
     notice_from_json,
     notice_to_json,
@@ -31,6 +34,7 @@ from minid.domain.notices import (
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PERSON = PersonKey("a" * 64)
 POSTED = Notice("letter-1:pin-letter-posted", NoticeKind.PIN_LETTER_POSTED, PERSON, {"date": "2026-11-20"})
+SEALER = AesGcmSealer(Keyer(Pepper(b"p" * 32)))  # the notifier's is KMS (integration tests); the same protocol
 
 
 def record(**changes: object) -> ContactRecord:
@@ -120,6 +124,7 @@ def delivery(  # type: ignore[no-untyped-def]
         email=mailbox,
         ledger=ledger,
         events=events or Events(),  # type: ignore[arg-type]
+        sealer=SEALER,
         clock=Clock(),
     )
     return service, phone, mailbox, ledger
@@ -182,11 +187,30 @@ def test_html_is_escaped() -> None:
 
 
 def test_a_notice_survives_its_queue() -> None:
-    assert notice_from_json(notice_to_json(POSTED)) == POSTED
-    to_old = Notice(
-        "e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=Recipients("+4791111111", None, Language.ENGLISH)
-    )
-    assert notice_from_json(notice_to_json(to_old)) == to_old
+    assert notice_from_json(notice_to_json(POSTED, SEALER)) == POSTED
+
+
+def test_a_notices_own_recipients_cross_the_queue_sealed_to_the_notice() -> None:
+    """Those a change replaced are a person's contacts: a queue message (kept up to 14 days with its
+    dead-letter queue) holds them sealed, and they open only for the notice they were sealed for."""
+    old = Recipients("+4791111111", "kari.old@example.no", Language.ENGLISH)
+    body = notice_to_json(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old), SEALER)
+    assert "91111111" not in body
+    assert "kari.old" not in body
+    queued = notice_from_json(body)
+    assert isinstance(queued.recipients, SealedRecipients)
+    assert notice_from_json(notice_to_json(queued, SEALER)) == queued  # queued again as it came
+    assert "91111111" not in repr(old)
+    assert "kari.old" not in repr(old)
+
+    service, phone, mailbox, _ = delivery(record())
+    assert service.deliver(queued) == [Channel.SMS, Channel.EMAIL]
+    assert phone.sent[0][0] == "+4791111111"
+    assert mailbox.sent[0][0] == "kari.old@example.no"
+
+    elsewhere = replace(queued, notice_id="other:re")  # moved to another notice: does not open
+    with pytest.raises(InvalidTag):
+        delivery(record())[0].deliver(elsewhere)
 
 
 def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:
@@ -223,7 +247,7 @@ def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
 
 
 def test_the_proof_survives_the_queue() -> None:
-    assert notice_from_json(notice_to_json(TOLD)) == TOLD
+    assert notice_from_json(notice_to_json(TOLD, SEALER)) == TOLD
 
 
 def test_a_notice_whose_change_is_never_made_is_dropped_before_the_queue_gives_up_on_it() -> None:

@@ -61,6 +61,9 @@ class NoticeSettings(Protocol):
     @property
     def notice_proof_delay_seconds(self) -> int: ...
 
+    @property
+    def data_key_arn(self) -> str: ...  # seals a notice's own recipients (KMS)
+
 
 class PepperSettings(Settings, frozen=True):
     pepper_secret_arn: str
@@ -110,6 +113,7 @@ class NotifierSettings(Settings, frozen=True):
     security_events_table: str
     sms_sender_id: SenderId
     email_sender: str
+    data_key_arn: str
 
 
 class EnrolmentSettings(PepperSettings, frozen=True):
@@ -125,6 +129,9 @@ class EnrolmentSettings(PepperSettings, frozen=True):
     challenges_table: str
     population_register_table: str
     security_events_table: str
+    client_identity_attempts_per_minute: PositiveInt
+    client_codes_sent_per_hour: PositiveInt
+    data_key_arn: str
 
 
 class LoginSettings(SessionSettings, frozen=True):
@@ -143,6 +150,7 @@ class LoginSettings(SessionSettings, frozen=True):
     lockout_seconds: PositiveInt
     client_identity_attempts_per_minute: PositiveInt
     client_codes_sent_per_hour: PositiveInt
+    data_key_arn: str
 
 
 class ContactSettings(SessionSettings, frozen=True):
@@ -154,6 +162,7 @@ class ContactSettings(SessionSettings, frozen=True):
     challenges_table: str
     contact_register_table: str
     security_events_table: str
+    data_key_arn: str
 
 
 class ContactReviewSettings(Settings, frozen=True):
@@ -161,3 +170,4 @@ class ContactReviewSettings(Settings, frozen=True):
     notice_proof_delay_seconds: ProofDelay
     contact_register_table: str
     security_events_table: str
+    data_key_arn: str

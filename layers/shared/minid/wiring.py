@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from minid.adapters.idempotency import PowertoolsOnceOnly
     from minid.adapters.notices import SqsNoticeQueue
+    from minid.adapters.sealing import KmsSealer
     from minid.domain.contact_changes import ContactReview, ContactService
     from minid.domain.credentials import CredentialService
     from minid.domain.enrolment import EnrolmentService
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from minid.domain.sessions import Sessions
     from minid.domain.time import Clock
     from minid.domain.timing import EvenTiming
-    from minid.settings import NoticeSettings, PepperSettings, SessionSettings
+    from minid.settings import NoticeSettings, NotifierSettings, PepperSettings, SessionSettings
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries,
 # well within the function's own timeout.
@@ -85,7 +86,16 @@ def _even(initial_seconds: float) -> EvenTiming:
 def _notices(settings: NoticeSettings) -> SqsNoticeQueue:
     from minid.adapters.notices import SqsNoticeQueue
 
-    return SqsNoticeQueue(client("sqs"), settings.notice_queue_url, settings.notice_proof_delay_seconds)
+    return SqsNoticeQueue(
+        client("sqs"), settings.notice_queue_url, _recipients_sealer(settings), settings.notice_proof_delay_seconds
+    )
+
+
+def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer:
+    """KMS, not the pepper: the notifier opens what the others seal, and has no use for the pepper."""
+    from minid.adapters.sealing import KmsSealer
+
+    return KmsSealer(client("kms"), settings.data_key_arn)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
@@ -216,8 +226,10 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
     from minid.adapters.random import SystemRandom
+    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.domain.enrolment import EnrolmentService
     from minid.domain.passwords import PasswordPolicy
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.settings import EnrolmentSettings
 
     settings = EnrolmentSettings.from_environ(environ)
@@ -254,6 +266,11 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         public_domain=settings.public_domain,
         starts=_even(SHORT_WORK_SECONDS),
         wrong_codes=_even(SHORT_WORK_SECONDS),
+        limits=ClientLimits(
+            DynamoDbRateCounter(dynamodb, settings.challenges_table),
+            keyer,
+            ClientLimitPolicy.of(settings.client_identity_attempts_per_minute, settings.client_codes_sent_per_hour),
+        ),
     )
 
 
@@ -492,5 +509,6 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
         email=SesEmailSender(client("sesv2"), settings.email_sender),
         ledger=DynamoDbDeliveryLedger(dynamodb, settings.challenges_table),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
+        sealer=_recipients_sealer(settings),
         clock=SystemClock(),
     )

@@ -237,13 +237,27 @@ class DynamoDbAccounts:
 
     # ------------------------------------------------------------------ the password
     def set_password(
-        self, person: PersonKey, password_hash: str, at: datetime, events: Sequence[SecurityEvent]
-    ) -> None:
-        self._update(
+        self,
+        person: PersonKey,
+        password_hash: str,
+        at: datetime,
+        events: Sequence[SecurityEvent],
+        *,
+        replacing: UserAccount,
+    ) -> bool:
+        return self._update(
             person,
             "SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero "
             "ADD session_epoch :one REMOVE locked_until",
-            {":hash": password_hash, ":at": iso(at), ":zero": 0, ":one": 1},
+            {
+                ":hash": password_hash,
+                ":at": iso(at),
+                ":zero": 0,
+                ":one": 1,
+                ":old_hash": replacing.password_hash,
+                ":epoch": replacing.session_epoch,
+            },
+            "password_hash = :old_hash AND session_epoch = :epoch",
             events=events,
         )
 

@@ -26,7 +26,7 @@ from minid.adapters.letters import letter_from, letter_key, pin_codes_used
 from minid.adapters.population import person_from
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord, Language
-from minid.domain.enrolment import Activation, Enrolment, EnrolmentStatus, PendingContacts
+from minid.domain.enrolment import Activation, Completion, Enrolment, EnrolmentStatus, PendingContacts
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import PinLetter
@@ -127,38 +127,41 @@ class DynamoDbEnrolments:
         }
         update_if(self._client, ended)  # False: gone, or activated meanwhile (by a right code): it stays so
 
-    def record_completion(
-        self,
-        enrolment_id: str,
-        password_hash: str,
-        contacts: PendingContacts,
-        code_hashes: Mapping[Channel, str],
-        now: datetime,
-    ) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=enrolment_key(enrolment_id),
-            UpdateExpression="SET #status = :verifying, password_hash = :password, contacts = :contacts, "
-            "codes = :codes, codes_sent_at = :now, verified = :none ADD pin_tries :minus",
-            ConditionExpression="#status IN (:s0, :s1)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=to_item(
-                {
-                    ":verifying": EnrolmentStatus.VERIFYING.value,
-                    ":password": password_hash,
-                    ":contacts": {
-                        "mobile": contacts.mobile,
-                        "email": contacts.email,
-                        "language": contacts.language.value,
-                    },
-                    ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
-                    ":now": iso(now),
-                    ":none": {},
-                    ":minus": -1,
-                    ":s0": _OPEN[0],
-                    ":s1": _OPEN[1],
-                }
-            ),
+    def record_completion(self, enrolment_id: str, completion: Completion, *, as_read: Enrolment) -> bool:
+        contacts = completion.contacts
+        if as_read.codes_sent_at is None:
+            sent, held = "attribute_not_exists(codes_sent_at)", {}
+        else:
+            sent, held = "codes_sent_at = :sent_before", {":sent_before": iso(as_read.codes_sent_at)}
+        return update_if(
+            self._client,
+            {
+                "TableName": self._table,
+                "Key": enrolment_key(enrolment_id),
+                "UpdateExpression": "SET #status = :verifying, password_hash = :password, contacts = :contacts, "
+                "codes = :codes, codes_sent_at = :now, verified = :none, resends = :resends ADD pin_tries :minus",
+                "ConditionExpression": f"#status = :as_read AND resends = :resends_before AND {sent}",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":verifying": EnrolmentStatus.VERIFYING.value,
+                        ":password": completion.password_hash,
+                        ":contacts": {
+                            "mobile": contacts.mobile,
+                            "email": contacts.email,
+                            "language": contacts.language.value,
+                        },
+                        ":codes": {channel.value: digest for channel, digest in completion.code_hashes.items()},
+                        ":now": iso(completion.sent_at),
+                        ":none": {},
+                        ":resends": completion.resends,
+                        ":minus": -1,
+                        ":as_read": as_read.status.value,
+                        ":resends_before": as_read.resends,
+                    }
+                    | held
+                ),
+            },
         )
 
     def record_resend(

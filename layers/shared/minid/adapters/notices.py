@@ -17,19 +17,25 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
+    from minid.domain.keys import Sealer
+
 LEDGER_KEPT_FOR = timedelta(days=14)  # longer than a notice can stay in the queue and its dead-letter queue
 
 
 class SqsNoticeQueue:
-    def __init__(self, client: SQSClient, queue_url: str, proof_delay_seconds: int = 0) -> None:
+    """The notice queue; a notice's own recipients are sealed with `sealer` (one the notifier can open)."""
+
+    def __init__(self, client: SQSClient, queue_url: str, sealer: Sealer, proof_delay_seconds: int = 0) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._sealer = sealer
         self._proof_delay = proof_delay_seconds
 
     def enqueue(self, notice: Notice) -> None:
         # a notice queued before its change is made waits a little, so that it usually finds it made
         delay = self._proof_delay if notice.proof is not None else 0
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=notice_to_json(notice), DelaySeconds=delay)
+        body = notice_to_json(notice, self._sealer)
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay)
 
 
 class SnsSmsSender:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from minid.api.models import RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import Language
@@ -44,6 +44,12 @@ class VerificationSent(ResponseModel):
 class EnrolmentVerification(RequestModel):
     mobile_code: SixDigits | None = None
     email_code: SixDigits | None = None
+
+    @model_validator(mode="after")
+    def _a_code(self) -> Self:
+        if self.mobile_code is None and self.email_code is None:
+            raise ValueError("Give the code sent to the mobile, to the e-mail address, or both.")
+        return self
 
 
 class EnrolmentState(ResponseModel):

@@ -121,9 +121,16 @@ class Accounts(Users, Protocol):
         ...
 
     def set_password(
-        self, person: PersonKey, password_hash: str, at: datetime, events: Sequence[SecurityEvent]
-    ) -> None:
-        """A new password, and every session ended (the epoch rises)."""
+        self,
+        person: PersonKey,
+        password_hash: str,
+        at: datetime,
+        events: Sequence[SecurityEvent],
+        *,
+        replacing: UserAccount,
+    ) -> bool:
+        """A new password, and every session ended (the epoch rises). False, writing nothing, when the
+        account's password or sessions are no longer those of `replacing` (changed or reset meanwhile)."""
         ...
 
     def rehash_password(self, person: PersonKey, old_hash: str, new_hash: str) -> None:

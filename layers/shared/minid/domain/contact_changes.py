@@ -40,11 +40,10 @@ from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits, Limit
-from minid.domain.sessions import ReauthenticationRequired, Session
+from minid.domain.sessions import Session, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
-FRESH_LOGIN = timedelta(minutes=15)
 # Codes sent to new contacts, per person: a person changes a contact a few times at most (a typo, a new
 # number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each.
 CONTACT_CODES = Limit("contact-codes", 10, timedelta(hours=1))
@@ -163,8 +162,7 @@ class ContactService:
     ) -> tuple[Channel, ...]:
         """Apply removals and the language now; send a code to each new contact. The channels sent to."""
         now = self._clock.now()
-        if now - session.auth_time > FRESH_LOGIN:
-            raise ReauthenticationRequired()
+        require_recent_login(session, now)
         record = self.contact(session)
         asked = {
             Channel.SMS: _normalized(mobile, normalize_mobile),

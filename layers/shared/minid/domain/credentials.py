@@ -13,7 +13,7 @@ from minid.domain.lockout import Lockout
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import PopulationRegister
-from minid.domain.sessions import Session, Sessions
+from minid.domain.sessions import Session, Sessions, require_recent_login
 from minid.domain.time import Clock
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
 from minid.values import Value
@@ -75,12 +75,15 @@ class CredentialService:
             self._notices.enqueue(
                 Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
             )
-            self._accounts.set_password(person, password_hash, now, events=(changed,))  # the count back to zero
+            # the count back to zero; held on the password as read: a reset made meanwhile stands
+            if not self._accounts.set_password(person, password_hash, now, events=(changed,), replacing=account):
+                raise AuthenticationFailed("The password was changed meanwhile. Log in again.")
 
     def begin_totp(self, session: Session, account: UserAccount) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.
         The app shows it as "MinID (<given name>)", never with the identity number. (`account`: the
         session's, as read to authenticate it, here and below.)"""
+        require_recent_login(session, self._clock.now())
         secret = new_secret()
         self._accounts.set_totp_pending(session.person, self._sealer.seal(secret, purpose="totp", owner=session.person))
         person = self._population.find(session.person)
@@ -89,6 +92,7 @@ class CredentialService:
 
     def confirm_totp(self, session: Session, account: UserAccount, code: str) -> None:
         now = self._clock.now()
+        require_recent_login(session, now)
         if account.totp_pending is None:
             raise Conflict("Add an authenticator app first (POST /v1/me/totp).")
         secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
@@ -101,6 +105,7 @@ class CredentialService:
 
     def remove_totp(self, session: Session, account: UserAccount) -> None:
         now = self._clock.now()
+        require_recent_login(session, now)
         if not account.has_totp:
             raise Conflict("There is no authenticator app to remove.")
         removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)

@@ -43,12 +43,13 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
+from minid.domain.letters.model import LetterStatus, PinLetter, asking_order
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
+from minid.domain.rate_limits import ClientLimits, Limit
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
@@ -56,6 +57,9 @@ from minid.values import Value
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
+# The codes a person's enrolments may send, over all of them (each complete and resend sends): someone
+# with the letter could otherwise start enrolments without end, each sending to any number given.
+ENROLMENT_CODES = Limit("enrolment-codes", 10, timedelta(hours=1))
 ENDED = "The enrolment has ended or does not exist. Start again."
 
 
@@ -74,6 +78,18 @@ class PendingContacts(Value, frozen=True):
     @property
     def channels(self) -> tuple[Channel, ...]:
         return tuple(c for c, value in ((Channel.SMS, self.mobile), (Channel.EMAIL, self.email)) if value)
+
+
+class Completion(Value, frozen=True):
+    """What a completion stores, with the resends counted (completed again, its codes are sent again)."""
+
+    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes"})  # left out of repr
+
+    password_hash: str
+    contacts: PendingContacts
+    code_hashes: Mapping[Channel, str]
+    sent_at: datetime
+    resends: int
 
 
 class Enrolment(Value, frozen=True):
@@ -124,15 +140,10 @@ class Enrolments(Protocol):
 
     def end(self, enrolment_id: str) -> None: ...
 
-    def record_completion(
-        self,
-        enrolment_id: str,
-        password_hash: str,
-        contacts: PendingContacts,
-        code_hashes: Mapping[Channel, str],
-        now: datetime,
-    ) -> None:
-        """The password and the contacts, waiting for their codes; the PIN try of the right codes given back."""
+    def record_completion(self, enrolment_id: str, completion: Completion, *, as_read: Enrolment) -> bool:
+        """The password and the contacts, waiting for their codes; the PIN try of the right codes given
+        back. False, writing nothing, when the enrolment is no longer as read (its status, its codes sent,
+        its resends): completed or resent meanwhile, or ended."""
         ...
 
     def record_resend(
@@ -217,8 +228,10 @@ class EnrolmentService:
         public_domain: str,
         starts: EvenTiming,
         wrong_codes: EvenTiming,
+        limits: ClientLimits,
         resend_policy: ResendPolicy | None = None,
     ) -> None:
+        self._limits = limits
         # a decoy takes as long as a real enrolment (with a letter to read), to start and to refuse codes
         self._starts = starts
         self._wrong_codes = wrong_codes
@@ -241,18 +254,18 @@ class EnrolmentService:
         self._resend_policy = resend_policy or ResendPolicy()
 
     # ------------------------------------------------------------------ 1. start
-    def start(self, identity_number: str) -> Enrolment:
+    def start(self, identity_number: str, client: str) -> Enrolment:
+        self._limits.identity_attempt(client, self._clock.now())  # for every number: that it is full tells nothing
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
         started = self._starts.start()
         person = self._keyer.person_key(number)
         letter = self._letters.active_letter(person)
-        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+        order = asking_order(self._keyer, person)
+        unused = [i for i in order if letter and i in letter.code_hashes and i not in letter.used]
         usable = letter is not None and letter.status is LetterStatus.DISPATCHED and len(unused) >= 2
-        candidates = unused if usable else list(range(1, CODES_PER_LETTER + 1))
-        first = candidates.pop(self._random.randbelow(len(candidates)))
-        second = candidates.pop(self._random.randbelow(len(candidates)))
+        first, second = unused[:2] if usable else order[:2]
         now = self._clock.now()
         enrolment = Enrolment(
             enrolment_id=new_id(self._random),
@@ -275,6 +288,7 @@ class EnrolmentService:
         self,
         enrolment_id: str,
         *,
+        client: str,
         pin_codes: Mapping[int, str],
         password: str,
         mobile: str | None,
@@ -310,18 +324,34 @@ class EnrolmentService:
         person = enrolment.person
         if person is None or found is None:  # a decoy never matches: unreachable
             raise AuthenticationFailed()
+        if not found.alive:  # a letter posted before a death, in other hands: no MinID for the dead
+            raise AuthenticationFailed()
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
             self._passwords.check(
                 password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
             )
+            # completed again (other contacts, say): its codes are sent again, as a resend
+            again = enrolment.status is EnrolmentStatus.VERIFYING
+            if again:
+                self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
+            self._codes_to_send(client, person, now)
             codes = {channel: new_code(self._random) for channel in contacts.channels}
             hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
             password_hash = self._hasher.hash(password)
             self._send_codes(contacts, codes)  # first: codes that cannot be sent leave the enrolment as it was
-            # gives the try back itself, in the same write
-            self._enrolments.record_completion(enrolment_id, password_hash, contacts, hashes, now)
+            # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
+            # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
+            completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again)
+            if not self._enrolments.record_completion(enrolment_id, completion, as_read=enrolment):
+                self._open(enrolment_id, now)  # NotFound: ended meanwhile
+                raise Conflict("The enrolment changed meanwhile. Give the codes again.")
         return contacts.channels
+
+    def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> None:
+        """Counted before any is sent: the client's codes, and the person's over all their enrolments."""
+        self._limits.code_sent(client, now)
+        self._limits.hit(ENROLMENT_CODES, person, now)
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
         enrolment = self._enrolments.get(enrolment_id)
@@ -354,13 +384,15 @@ class EnrolmentService:
                 self._email.send_email(contacts.email, message)
 
     # ------------------------------------------------------------------ resend
-    def resend(self, enrolment_id: str) -> tuple[Channel, ...]:
+    def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:
         now = self._clock.now()
         enrolment = self._open(enrolment_id, now)
         if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         sent_before = enrolment.codes_sent_at or now  # a completed enrolment's codes were sent
         self._resend_policy.check(enrolment.resends, sent_before, now)
+        if enrolment.person is not None:  # a verifying enrolment is a real one
+            self._codes_to_send(client, enrolment.person, now)
         pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
         codes = {channel: new_code(self._random) for channel in pending}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
@@ -405,9 +437,13 @@ class EnrolmentService:
             if enrolment.verify_tries >= MAX_VERIFY_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
-        # the codes were right: AWS briefly down now costs no try
-        with try_given_back_on_failure(partial(self._enrolments.refund_verify_try, enrolment_id)):
-            return self._record_verified(enrolment, right, now)
+        # the codes were right: they cost no try, nor does AWS briefly down now
+        give_back = partial(self._enrolments.refund_verify_try, enrolment_id)
+        with try_given_back_on_failure(give_back):
+            result = self._record_verified(enrolment, right, now)
+        if result.status is EnrolmentStatus.VERIFYING:  # active: its tries no longer count
+            give_back()
+        return result
 
     def _record_verified(self, enrolment: Enrolment, right: Sequence[Channel], now: datetime) -> VerificationResult:
         """The contacts of the right codes verified, and with the last of them the account activated;

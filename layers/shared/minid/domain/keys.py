@@ -34,6 +34,7 @@ class KeyPurpose(StrEnum):
     SEAL = "seal"
     DECOY = "decoy"
     ORDER = "order"
+    CODE_ORDER = "code-order"
 
 
 class Pepper(Value, frozen=True):

@@ -18,7 +18,7 @@ from msgspec import field
 
 from minid.domain.contacts import ContactRegister, Language
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
-from minid.domain.keys import PersonKey
+from minid.domain.keys import PersonKey, Sealer
 from minid.domain.time import Clock
 from minid.values import Value
 
@@ -28,6 +28,8 @@ CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender
 # (in the same transaction) as its proof: it is delivered once the event is there, and dropped if the
 # event has not come within this time (the change was not made: nothing to tell).
 PROOF_WAIT = timedelta(minutes=10)
+# The purpose a notice's recipients are sealed for, bound to the notice's id.
+RECIPIENTS_SEALED_FOR = "notice-recipients"
 
 
 class NoticeKind(StrEnum):
@@ -54,9 +56,20 @@ class Channel(StrEnum):
 class Recipients(Value, frozen=True):
     """Contacts a notice goes to instead of the register's: those a change replaced, for one."""
 
+    __hidden__ = frozenset({"mobile", "email"})
+
     mobile: str | None
     email: str | None
     language: Language
+
+
+class SealedRecipients(Value, frozen=True):
+    """Recipients as they travel in the queue: sealed. They are a person's contacts (those a change
+    replaced, for one), and the queue and its dead-letter queue keep a message for up to 14 days, where
+    whoever may read or redrive messages would read them. Opened only to deliver, once the proof is in."""
+
+    __hidden__ = frozenset({"sealed"})
+    sealed: str
 
 
 class Notice(Value, frozen=True):
@@ -64,7 +77,8 @@ class Notice(Value, frozen=True):
     kind: NoticeKind
     person: PersonKey
     params: Mapping[str, str] = field(default_factory=dict)  # never a secret
-    recipients: Recipients | None = None  # None: the person's verified contacts in the register
+    # None: the person's verified contacts in the register
+    recipients: Recipients | SealedRecipients | None = None
     proof: SecurityEvent | None = None  # the person's event that makes the notice true, once it exists
 
 
@@ -75,20 +89,30 @@ class Message(Value, frozen=True):
     html: str
 
 
-def notice_to_json(notice: Notice) -> str:
-    recipients = notice.recipients
+def notice_to_json(notice: Notice, sealer: Sealer) -> str:
+    """The notice as a queue message, its recipients (if any) sealed to its id."""
     return json.dumps(
         {
             "notice_id": notice.notice_id,
             "kind": notice.kind.value,
             "person": notice.person,
             "params": notice.params,
-            "recipients": {"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language}
-            if recipients
-            else None,
+            "recipients": _sealed(notice.notice_id, notice.recipients, sealer).sealed if notice.recipients else None,
             "proof": _event_to_json(notice.proof) if notice.proof else None,
         }
     )
+
+
+def _sealed(notice_id: str, recipients: Recipients | SealedRecipients, sealer: Sealer) -> SealedRecipients:
+    if isinstance(recipients, SealedRecipients):
+        return recipients
+    plain = json.dumps({"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language})
+    return SealedRecipients(sealer.seal(plain, purpose=RECIPIENTS_SEALED_FOR, owner=notice_id))
+
+
+def open_recipients(notice_id: str, recipients: SealedRecipients, sealer: Sealer) -> Recipients:
+    values = json.loads(sealer.open(recipients.sealed, purpose=RECIPIENTS_SEALED_FOR, owner=notice_id))
+    return Recipients(values.get("mobile"), values.get("email"), Language(values["language"]))
 
 
 def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
@@ -96,6 +120,7 @@ def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
 
 
 def notice_from_json(body: str) -> Notice:
+    """The notice of a queue message; its recipients stay sealed until it is delivered."""
     values: dict[str, Any] = json.loads(body)
     recipients = values.get("recipients")
     return Notice(
@@ -103,9 +128,7 @@ def notice_from_json(body: str) -> Notice:
         kind=NoticeKind(values["kind"]),
         person=PersonKey(str(values["person"])),
         params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
-        recipients=Recipients(recipients.get("mobile"), recipients.get("email"), Language(recipients["language"]))
-        if recipients
-        else None,
+        recipients=SealedRecipients(str(recipients)) if recipients else None,
         proof=SecurityEvent(
             SecurityEventType(proof["type"]), datetime.fromisoformat(proof["at"]), str(proof["reference"])
         )
@@ -403,9 +426,11 @@ class NoticeDelivery:
         email: EmailSender,
         ledger: DeliveryLedger,
         events: SecurityEventLog,
+        sealer: Sealer,
         clock: Clock,
     ) -> None:
         self._events = events
+        self._sealer = sealer
         self._contacts = contacts
         self._sms = sms
         self._email = email
@@ -420,7 +445,7 @@ class NoticeDelivery:
             if now - notice.proof.at < PROOF_WAIT:
                 raise NoticeNotYet(notice.kind.value)
             return []  # the change was not made
-        recipients = notice.recipients or self._registered(notice.person, now)
+        recipients = self._recipients(notice, now)
         if recipients is None:
             return []
         message = compose(notice.kind, recipients.language, notice.params)
@@ -449,6 +474,11 @@ class NoticeDelivery:
         if failure is not None:
             raise failure
         return sent
+
+    def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
+        if isinstance(notice.recipients, SealedRecipients):
+            return open_recipients(notice.notice_id, notice.recipients, self._sealer)
+        return notice.recipients or self._registered(notice.person, now)
 
     def _registered(self, person: PersonKey, now: datetime) -> Recipients | None:
         """The person's verified contacts that are not stale, from the contact register."""

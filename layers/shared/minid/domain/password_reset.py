@@ -22,7 +22,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import CODES_PER_LETTER, LetterStatus, PinLetter
+from minid.domain.letters.model import LetterStatus, PinLetter, asking_order
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -154,7 +154,8 @@ class PasswordResetService:
         person = self._keyer.person_key(number)
         standing = self._reads.for_start(person)
         account, letter, record = standing.account, standing.letter, standing.contact
-        unused = [i for i in letter.code_hashes if i not in letter.used] if letter else []
+        unused = [i for i in asking_order(self._keyer, person) if letter and i in letter.code_hashes]
+        unused = [i for i in unused if letter and i not in letter.used]
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
             to[Channel.SMS] = record.mobile
@@ -175,7 +176,7 @@ class PasswordResetService:
             reset_id=reset_id,
             person=person,
             letter_id=letter.letter_id,
-            pin_index=unused[self._random.randbelow(len(unused))],
+            pin_index=unused[0],  # the first unused code in the person's order: the same for every start
             channel=channel,
             created_at=now,
             expires_at=now + RESET_LIFETIME,
@@ -196,17 +197,11 @@ class PasswordResetService:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
         digest = self._keyer.digest(KeyPurpose.DECOY, person)
         by_person = int(digest[:4], 16) % 10
-        # A real reset asks for one of the letter's unused codes, and an enrolled person has used two (at
-        # least): a decoy never asks for two of its own either, the same two for the same person. (Drawn from
-        # all twenty, some 150 starts would tell an enrolled person from anyone else.)
-        first = int(digest[4:8], 16) % CODES_PER_LETTER
-        second = (first + 1 + int(digest[8:12], 16) % (CODES_PER_LETTER - 1)) % CODES_PER_LETTER
-        unused = [i for i in range(1, CODES_PER_LETTER + 1) if i not in (first + 1, second + 1)]
         return PasswordReset(
             reset_id=reset_id,
             person=None,
             letter_id=None,
-            pin_index=unused[self._random.randbelow(len(unused))],
+            pin_index=asking_order(self._keyer, person)[0],  # as a real reset with a fresh letter would
             channel=Channel.EMAIL if by_person == 0 else Channel.SMS,
             created_at=now,
             expires_at=now + RESET_LIFETIME,

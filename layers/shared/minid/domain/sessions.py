@@ -49,6 +49,16 @@ class ReauthenticationRequired(AuthenticationFailed):
     detail = "Log in again to make this change: it needs a login from the last 15 minutes."
 
 
+# A change that would let a stolen session keep the account (a contact, the authenticator app) needs a
+# login this recent.
+FRESH_LOGIN = timedelta(minutes=15)
+
+
+def require_recent_login(session: Session, now: datetime) -> None:
+    if now - session.auth_time > FRESH_LOGIN:
+        raise ReauthenticationRequired()
+
+
 class Session(Value, frozen=True):
     __hidden__ = frozenset({"identity_sealed"})  # left out of repr
 

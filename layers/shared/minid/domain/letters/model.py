@@ -10,7 +10,7 @@ from msgspec import field
 
 from minid.domain.contacts import Language
 from minid.domain.identity import IdentityNumberKind
-from minid.domain.keys import PersonKey
+from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.population import Person
 from minid.domain.random import RandomSource
 from minid.values import Value
@@ -18,6 +18,17 @@ from minid.values import Value
 MINIMUM_AGE = 13  # MinID may be ordered from the calendar year a person turns 13
 CODES_PER_LETTER = 20
 CODE_DIGITS = 6
+
+
+def asking_order(keyer: Keyer, person: PersonKey) -> tuple[int, ...]:
+    """The order in which a start without a login (enrolment, password reset) asks for a person's codes:
+    the first unused ones in it, and a decoy (no letter, not enrolled, no such person) the first ones.
+
+    Fixed per person by a keyed hash, whoever the person is: every start of the same number asks for the
+    same numbers until the person uses a code. Numbers drawn at random from the unused codes told, over
+    some 100 starts, who had used codes (who is enrolled): the codes used never came up."""
+    rank = {i: keyer.digest(KeyPurpose.CODE_ORDER, f"{person}:{i}") for i in range(1, CODES_PER_LETTER + 1)}
+    return tuple(sorted(rank, key=rank.__getitem__))
 
 
 class LetterStatus(StrEnum):
