@@ -74,9 +74,10 @@ ELSEWHERE_MOST = {
     "POST /v1/me/contact/resend": 5,
     # the session and the account, the record, one transaction (the record as read, the event)
     "POST /v1/me/contact/confirm": 4,
-    # the client's two counters, one batch (the account, the contact record, the ledger), the letter (read
-    # for everyone: the time tells nothing), the SMS, the reset
-    "POST /v1/password-resets": 6,
+    # the client's two counters, the person's codes counted (for every number), one batch (the account,
+    # the contact record, the ledger), the letter (read for everyone: the time tells nothing), the SMS,
+    # the reset
+    "POST /v1/password-resets": 7,
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,

@@ -26,6 +26,7 @@ from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
+from minid.domain.password_reset import RESET_CODES
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from tests.integration.letters import LetterDriver, before_first_call, security_events, wait_for
@@ -707,6 +708,22 @@ def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriv
     assert shapes == {("expires_in", "pin_index", "reset_id", "second_factor")}
 
 
+def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(driver: LetterDriver) -> None:
+    """Each start sends a code to the person's mobile or e-mail: RESET_CODES an hour per person, from any
+    number of clients. Counted alike for an enrolled person and anyone else: the limit tells nothing."""
+    user = enrolled(driver, mobile="93456701")
+    nobody = compose_identity_number(date(1975, 5, 17), 436, synthetic=True) or ""
+    before = len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile])
+    for number in (user.identity_number, nobody):
+        answers = [
+            user.call("POST", "/v1/password-resets", {"identity_number": number}, source_ip=f"198.19.5.{n + 1}")
+            for n in range(RESET_CODES.max_hits + 1)
+        ]
+        assert [a.status for a in answers] == [201] * RESET_CODES.max_hits + [429]
+        assert int(answers[-1].header("retry-after") or 0) > 0
+    assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == RESET_CODES.max_hits
+
+
 def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     user = enrolled(driver)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
@@ -782,17 +799,17 @@ def test_every_reset_start_for_the_same_number_asks_for_the_same_code_whoever_it
     person's order, a decoy for the first: one number, every time, for anyone."""
     resets = wiring.login(os.environ).resets
     nobody = compose_identity_number(date(1975, 5, 17), 432, synthetic=True) or ""
-    asked = {resets.start(nobody, f"198.19.0.{n + 1}").pin_index for n in range(8)}
+    asked = {resets.start(nobody, f"198.19.0.{n + 1}").pin_index for n in range(5)}
     assert asked == {asking_order(driver.local.keyer, driver.key(nobody))[0]}
 
     user = enrolled(driver)
     order = asking_order(driver.local.keyer, driver.key(user.identity_number))
     used = driver.only_letter(user.identity_number).used
     assert set(used) == set(order[:2])  # enrolment asked for the first two
-    asked = {resets.start(user.identity_number, f"198.19.1.{n + 1}").pin_index for n in range(4)}
+    asked = {resets.start(user.identity_number, f"198.19.1.{n + 1}").pin_index for n in range(3)}
     assert asked == {order[2]}
     assert user.login(second_factor="pin")  # a PIN login uses a code: the next start asks for the next
     used = driver.only_letter(user.identity_number).used
-    assert {resets.start(user.identity_number, f"198.19.2.{n + 1}").pin_index for n in range(4)} == {
+    assert {resets.start(user.identity_number, f"198.19.2.{n + 1}").pin_index for n in range(3)} == {
         next(i for i in order if i not in used)
     }

@@ -103,12 +103,15 @@ class User:
     def codes(self) -> dict[str, str]:
         return self.enrolling.codes
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> HttpResponse:
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, source_ip: str | None = None
+    ) -> HttpResponse:
         headers = [("Content-Type", "application/json")]
         if token:
             headers.append(("Authorization", f"Bearer {token}"))
         data = json.dumps(body).encode() if body is not None else b""
-        return self.driver.gateway.handle(HttpRequest(method, path, headers, data, source_ip=self.source_ip))
+        request = HttpRequest(method, path, headers, data, source_ip=source_ip or self.source_ip)
+        return self.driver.gateway.handle(request)
 
     def start_login(self, password: str | None = None, second_factor: str | None = None) -> HttpResponse:
         body: dict[str, Any] = {"identity_number": self.identity_number, "password": password or self.password}
