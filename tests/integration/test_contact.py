@@ -454,6 +454,27 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert kinds.count("contact-stale") == 1
 
 
+def test_runs_missed_for_weeks_miss_nobody(driver: LetterDriver) -> None:
+    """The review goes back to the day after the last it went through to its end: a schedule stopped
+    for a month leaves no record unreviewed, and a run that fails notes nothing, so the next goes back
+    as far."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    due = record.review_on()
+    clock = MovableClock(_at_seven_in_oslo(due - timedelta(days=1)))
+    review = wiring.contact_review(os.environ, clock=clock)
+    assert review.run() == (0, 0)  # the day before it is due; then no run for a month
+    clock.moment = _at_seven_in_oslo(due + timedelta(days=30))
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage")  # the reminder cannot be queued: the run fails
+        with pytest.raises(ClientError):
+            review.run()
+    assert review.run() == (1, 0)
+    assert review.run() == (0, 0)
+
+
 def _at_seven_in_oslo(day: date) -> datetime:
     """When the daily review runs (template.yaml: cron(0 7 * * ? *), Europe/Oslo)."""
     return datetime.combine(day, time(7), tzinfo=NORWAY)

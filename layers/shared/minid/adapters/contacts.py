@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_REVIEW_DATE = "ByReviewDate"
+# The daily review's own mark, in the register's table: not a person's record (a person's key is a keyed
+# hash), and not in the review-date index (it has no review date).
+_REVIEW_MARK = to_item({"pk": "review#daily"})
 
 
 def contact_item(person: PersonKey, record: ContactRecord) -> dict[str, Any]:
@@ -116,6 +119,22 @@ class DynamoDbContactRegister:
         key = to_item({"pk": person})
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return contact_record(from_item(item)) if item else None
+
+    def last_reviewed(self) -> date | None:
+        item = self._client.get_item(TableName=self._table, Key=_REVIEW_MARK, ConsistentRead=True).get("Item")
+        return date.fromisoformat(from_item(item)["reviewed_through"]) if item else None
+
+    def reviewed_through(self, day: date) -> None:
+        update_if(  # False: a run of a later day has noted it already
+            self._client,
+            {
+                "TableName": self._table,
+                "Key": _REVIEW_MARK,
+                "UpdateExpression": "SET reviewed_through = :day",
+                "ConditionExpression": "attribute_not_exists(reviewed_through) OR reviewed_through < :day",
+                "ExpressionAttributeValues": to_item({":day": day.isoformat()}),
+            },
+        )
 
     def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
         due: list[tuple[PersonKey, ContactRecord]] = []

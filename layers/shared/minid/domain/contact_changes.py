@@ -47,7 +47,9 @@ from minid.values import Value
 # Codes sent to new contacts, per person: a person changes a contact a few times at most (a typo, a new
 # number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each.
 CONTACT_CODES = Limit("contact-codes", 10, timedelta(hours=1))
-CATCH_UP_DAYS = 7  # the review looks this far back, so that a missed run misses nobody
+# The review goes back to the day after the last it went through to its end: missed runs, however many,
+# miss nobody. The first run ever (or one without that mark) looks back this far.
+CATCH_UP_DAYS = 7
 CHANNEL_NAMES = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
 
 
@@ -314,8 +316,10 @@ class ContactReview:
         """Review every record due today (or in the days a missed run left); (reminded, marked stale)."""
         now = self._clock.now()
         today = date_in_norway(now)
+        last = self._register.last_reviewed()
+        first = min(last + timedelta(days=1), today) if last else today - timedelta(days=CATCH_UP_DAYS)
         reminded = stale = 0
-        for back in range(CATCH_UP_DAYS, -1, -1):
+        for back in range((today - first).days, -1, -1):
             due = today - timedelta(days=back)
             for person, record in self._register.due_for_review(due):
                 # each write holds only while the record is as reviewed: one confirmed or changed meanwhile
@@ -332,6 +336,7 @@ class ContactReview:
                     reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)
+        self._register.reviewed_through(today)  # only once every day is done: a run that fails is redone
         return reminded, stale
 
 

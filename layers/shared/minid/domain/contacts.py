@@ -86,6 +86,14 @@ class ContactRegisterWriter(ContactRegister, Protocol):
         the person may confirm it meanwhile). False, writing nothing, when it is not."""
         ...
 
+    def last_reviewed(self) -> date | None:
+        """The last day the daily review went through to its end (None: it never has)."""
+        ...
+
+    def reviewed_through(self, day: date) -> None:
+        """The daily review went through every day up to `day` (a later day already noted stays)."""
+        ...
+
 
 class InvalidContact(DomainError):
     detail = "The mobile number or e-mail address cannot be used."
