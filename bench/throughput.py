@@ -26,7 +26,11 @@ from minid.adapters.passwords import Argon2PasswordHasher
 from tests.integration.letters import LetterDriver
 from tests.integration.users import PASSWORD, User, enrolled
 
-NO_CLIENT_LIMITS = {"ClientIdentityAttemptsPerMinute": "1000000", "ClientCodesSentPerHour": "1000000"}
+NO_CLIENT_LIMITS = {
+    "ClientIdentityAttemptsPerMinute": "1000000",
+    "ClientCodesSentPerHour": "1000000",
+    "CodesToPersonPerHour": "1000000",
+}
 
 
 @dataclass(frozen=True)

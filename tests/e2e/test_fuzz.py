@@ -37,7 +37,11 @@ from tests.e2e.flows import PASSWORD, enrol, last_code, log_in
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "10"))
 REPORT = os.environ.get("FUZZ_REPORT")
-FUZZER_LIMITS = ("ClientIdentityAttemptsPerMinute=1000000", "ClientCodesSentPerHour=1000000")
+FUZZER_LIMITS = (
+    "ClientIdentityAttemptsPerMinute=1000000",
+    "ClientCodesSentPerHour=1000000",
+    "CodesToPersonPerHour=1000000",
+)
 MOBILE = "48 12 34 56"
 SIGNED = f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1/execute-api/aws4_request"
 

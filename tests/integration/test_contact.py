@@ -23,12 +23,13 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
-from minid.domain.contact_changes import CONTACT_CODES, PendingChange
+from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel, Notice, NoticeKind
+from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
 from tests.integration.letters import LetterDriver, notice_queue, security_events, wait_for
@@ -181,7 +182,7 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     """Each change sends a code to a number of the person's choosing: ten an hour, then 429 and none sent."""
     user = enrolled(driver)
     token = user.login()
-    for number in range(CONTACT_CODES.max_hits):
+    for number in range(CODES_TO_PERSON_PER_HOUR):
         assert user.call("PUT", "/v1/me/contact", {"mobile": f"+47 4100 {number:04d}"}, token).status == 202
     key = driver.local.keyer.client_key(driver.key(user.identity_number))
     hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
@@ -192,9 +193,9 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
         item = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}).get("Item", {})
         return int(item.get("hits", {}).get("N", 0))
 
-    assert sum(hits(pk) for pk in counters.values()) == CONTACT_CODES.max_hits  # each counted
+    assert sum(hits(pk) for pk in counters.values()) == CODES_TO_PERSON_PER_HOUR  # each counted
     for window in (hour, hour + 3600):  # full, should the next request come in the next hour's window
-        full = {"pk": counters[window], "hits": CONTACT_CODES.max_hits, "expires_at": window + 7200}
+        full = {"pk": counters[window], "hits": CODES_TO_PERSON_PER_HOUR, "expires_at": window + 7200}
         driver.dynamodb.put_item(TableName=table, Item=to_item(full))
     driver.notices_delivered()  # the old mobile told of each change
     sent = len(driver.local.outbox.sms())

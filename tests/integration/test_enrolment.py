@@ -22,7 +22,6 @@ from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.domain.accounts import UserAccount
 from minid.domain.enrolment import (
-    ENROLMENT_CODES,
     MAX_VERIFY_TRIES,
     Activation,
     EnrolmentStatus,
@@ -35,7 +34,15 @@ from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import LetterStatus, asking_order
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
-from tests.integration.letters import LetterDriver, age_ledger, before_first_call, posted, wait_for
+from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
+from tests.integration.letters import (
+    LetterDriver,
+    age_ledger,
+    before_first_call,
+    posted,
+    security_events,
+    wait_for,
+)
 from tests.integration.users import PASSWORD, Enrolling, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
@@ -202,9 +209,9 @@ def test_a_completion_made_again_sends_its_codes_again_as_a_resend(driver: Lette
 
 def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -> None:
     """Each enrolment sends codes on completion; a person's enrolments together send at most
-    ENROLMENT_CODES an hour: past it, 429 and nothing sent."""
+    CODES_TO_PERSON_PER_HOUR an hour: past it, 429 and nothing sent."""
     enrolling = with_letter(driver)
-    for n in range(ENROLMENT_CODES.max_hits):
+    for n in range(CODES_TO_PERSON_PER_HOUR):
         enrolling.start()
         assert enrolling.complete(mobile=f"9300{n:04d}").status == 202
     enrolling.start()
@@ -588,16 +595,24 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     assert enrolment.status is EnrolmentStatus.ACTIVE
 
 
-def test_a_verify_once_active_is_told_so(driver: LetterDriver) -> None:
-    """The retry of a verify whose first try was answered 503 while another verify activated it."""
+def test_a_verify_retried_once_active_gets_the_same_answer(driver: LetterDriver) -> None:
+    """A verify whose answer was lost (the account activated), retried with the same code: 201 again, as
+    API.md promises, and nothing changes. Other codes are told that the enrolment is done (409)."""
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
     code = enrolling.last_code_to("+4791234567")
     assert enrolling.verify(mobile_code=code).status == 201
     again = enrolling.verify(mobile_code=code)
-    assert again.status == 409
-    assert "active" in problem(again)["detail"]
+    assert (again.status, json.loads(again.body)) == (201, {"status": "active", "remaining": []})
+    other = enrolling.verify(mobile_code="000000" if code != "000000" else "111111")
+    assert other.status == 409
+    assert "active" in problem(other)["detail"]
+    kinds = [
+        e.type.value
+        for e in security_events(driver).page(driver.key(enrolling.person.identity_number), None, 50).events
+    ]
+    assert kinds.count("enrolled") == 1
 
 
 def test_an_active_enrolment_is_never_ended(driver: LetterDriver) -> None:

@@ -26,8 +26,7 @@ from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
-from minid.domain.password_reset import RESET_CODES
-from minid.domain.rate_limits import Hit
+from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, Hit
 from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from tests.integration.letters import LetterDriver, before_first_call, security_events, wait_for
 from tests.integration.users import PASSWORD, MovableClock, User, enrolled
@@ -582,6 +581,9 @@ def test_logout_ends_the_session(driver: LetterDriver) -> None:
     assert gone.header("www-authenticate") == 'Bearer realm="MinID"'
     assert user.call("GET", "/v1/me").status == 401
     assert user.call("GET", "/v1/me", token="x" * 43).status == 401
+    assert user.call("POST", "/v1/logout", token=token).status == 401  # again: ended already
+    history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
+    assert [e["type"] for e in history].count("logged-out") == 1  # in the person's own history, once
 
 
 def test_sessions_end_after_30_idle_minutes_and_after_2_hours_in_use(driver: LetterDriver) -> None:
@@ -709,7 +711,7 @@ def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriv
 
 
 def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(driver: LetterDriver) -> None:
-    """Each start sends a code to the person's mobile or e-mail: RESET_CODES an hour per person, from any
+    """Each start sends a code to the person's mobile or e-mail: so many an hour per person, from any
     number of clients. Counted alike for an enrolled person and anyone else: the limit tells nothing."""
     user = enrolled(driver, mobile="93456701")
     nobody = compose_identity_number(date(1975, 5, 17), 436, synthetic=True) or ""
@@ -717,11 +719,11 @@ def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(dri
     for number in (user.identity_number, nobody):
         answers = [
             user.call("POST", "/v1/password-resets", {"identity_number": number}, source_ip=f"198.19.5.{n + 1}")
-            for n in range(RESET_CODES.max_hits + 1)
+            for n in range(CODES_TO_PERSON_PER_HOUR + 1)
         ]
-        assert [a.status for a in answers] == [201] * RESET_CODES.max_hits + [429]
+        assert [a.status for a in answers] == [201] * CODES_TO_PERSON_PER_HOUR + [429]
         assert int(answers[-1].header("retry-after") or 0) > 0
-    assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == RESET_CODES.max_hits
+    assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == CODES_TO_PERSON_PER_HOUR
 
 
 def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:

@@ -31,6 +31,7 @@ LOGIN = {
     "LOCKOUT_SECONDS": "3600",
     "CLIENT_IDENTITY_ATTEMPTS_PER_MINUTE": "30",
     "CLIENT_CODES_SENT_PER_HOUR": "20",
+    "CODES_TO_PERSON_PER_HOUR": "10",
     "AWS_REGION": "eu-north-1",  # the rest of a Lambda environment is not the settings' business
 }
 

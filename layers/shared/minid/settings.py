@@ -131,6 +131,7 @@ class EnrolmentSettings(PepperSettings, frozen=True):
     security_events_table: str
     client_identity_attempts_per_minute: PositiveInt
     client_codes_sent_per_hour: PositiveInt
+    codes_to_person_per_hour: PositiveInt
     data_key_arn: str
 
 
@@ -150,6 +151,7 @@ class LoginSettings(SessionSettings, frozen=True):
     lockout_seconds: PositiveInt
     client_identity_attempts_per_minute: PositiveInt
     client_codes_sent_per_hour: PositiveInt
+    codes_to_person_per_hour: PositiveInt
     data_key_arn: str
 
 
@@ -162,6 +164,7 @@ class ContactSettings(SessionSettings, frozen=True):
     challenges_table: str
     contact_register_table: str
     security_events_table: str
+    codes_to_person_per_hour: PositiveInt
     data_key_arn: str
 
 

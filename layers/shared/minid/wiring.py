@@ -105,7 +105,9 @@ def _keyer(settings: PepperSettings) -> Keyer:
     return Keyer(load_pepper(client("secretsmanager"), settings.pepper_secret_arn))
 
 
-def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock) -> Sessions:
+def _sessions(
+    settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock, events_table: str
+) -> Sessions:
     from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.random import SystemRandom
     from minid.adapters.sealing import AesGcmSealer
@@ -113,7 +115,7 @@ def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer,
     from minid.domain.sessions import SessionPolicy, Sessions
 
     return Sessions(
-        store=DynamoDbSessionStore(dynamodb, settings.sessions_table),
+        store=DynamoDbSessionStore(dynamodb, settings.sessions_table, events_table=events_table),
         users=DynamoDbAccounts(dynamodb, settings.users_table),
         keyer=keyer,
         sealer=AesGcmSealer(keyer),
@@ -165,7 +167,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             allow_synthetic=settings.allow_synthetic_identity_numbers,
         ),
         account=PinLetterAccount(letters, clock),
-        sessions=_sessions(settings, dynamodb, keyer, clock),
+        sessions=_sessions(settings, dynamodb, keyer, clock, settings.security_events_table),
         once_only=once_only,
     )
 
@@ -269,7 +271,11 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         limits=ClientLimits(
             DynamoDbRateCounter(dynamodb, settings.challenges_table),
             keyer,
-            ClientLimitPolicy.of(settings.client_identity_attempts_per_minute, settings.client_codes_sent_per_hour),
+            ClientLimitPolicy.of(
+                settings.client_identity_attempts_per_minute,
+                settings.client_codes_sent_per_hour,
+                settings.codes_to_person_per_hour,
+            ),
         ),
     )
 
@@ -315,7 +321,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     accounts = DynamoDbAccounts(
         dynamodb, settings.users_table, settings.security_events_table, settings.challenges_table
     )
-    sessions = _sessions(settings, dynamodb, keyer, clock)
+    sessions = _sessions(settings, dynamodb, keyer, clock, settings.security_events_table)
     sealer = AesGcmSealer(keyer)
     letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table)
     contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
@@ -328,7 +334,11 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     limits = ClientLimits(
         DynamoDbRateCounter(dynamodb, settings.challenges_table),
         keyer,
-        ClientLimitPolicy.of(settings.client_identity_attempts_per_minute, settings.client_codes_sent_per_hour),
+        ClientLimitPolicy.of(
+            settings.client_identity_attempts_per_minute,
+            settings.client_codes_sent_per_hour,
+            settings.codes_to_person_per_hour,
+        ),
     )
     lockout = Lockout(
         accounts,
@@ -450,7 +460,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
     from minid.adapters.random import SystemRandom
     from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.domain.contact_changes import ContactService
-    from minid.domain.rate_limits import ClientLimits
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.settings import ContactSettings
 
     settings = ContactSettings.from_environ(environ)
@@ -473,9 +483,13 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             random=SystemRandom(),
             clock=clock,
             public_domain=settings.public_domain,
-            limits=ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer),
+            limits=ClientLimits(
+                DynamoDbRateCounter(dynamodb, settings.challenges_table),
+                keyer,
+                ClientLimitPolicy(codes_to_person_per_hour=settings.codes_to_person_per_hour),
+            ),
         ),
-        sessions=_sessions(settings, dynamodb, keyer, clock),
+        sessions=_sessions(settings, dynamodb, keyer, clock, settings.security_events_table),
     )
 
 

@@ -327,7 +327,8 @@ class DynamoDbAccountActivation:
         enrolled = {
             "TableName": self._challenges,
             "Key": enrolment_key(enrolment.enrolment_id),
-            "UpdateExpression": "SET #status = :active REMOVE password_hash, codes",
+            # the codes' hashes stay (until the item expires): a verify retried gets its answer again
+            "UpdateExpression": "SET #status = :active REMOVE password_hash",
             "ConditionExpression": "#status = :verifying AND codes_sent_at = :sent",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(

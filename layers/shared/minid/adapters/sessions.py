@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.events import recorded_with
+from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.sessions import Amr, Session
 
@@ -32,9 +35,10 @@ def session_item(session: Session) -> dict[str, Any]:
 
 
 class DynamoDbSessionStore:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, events_table: str) -> None:
         self._client = client
         self._table = table_name
+        self._events = events_table
 
     def get(self, key: str) -> Session | None:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": key}), ConsistentRead=True).get("Item")
@@ -65,5 +69,15 @@ class DynamoDbSessionStore:
             if not conditional_check_failed(error):
                 raise
 
-    def delete(self, key: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=to_item({"pk": key}))
+    def delete(self, session: Session, events: Sequence[SecurityEvent]) -> None:
+        if not events:
+            self._client.delete_item(TableName=self._table, Key=to_item({"pk": session.key}))
+            return
+        gone = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": to_item({"pk": session.key}),
+                "ConditionExpression": "attribute_exists(pk)",  # ended meanwhile: no second event
+            }
+        }
+        write_together(self._client, [gone, *recorded_with(self._events, session.person, events)])

@@ -39,14 +39,13 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.random import RandomSource
-from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.rate_limits import ClientLimits
 from minid.domain.sessions import Session, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
 # Codes sent to new contacts, per person: a person changes a contact a few times at most (a typo, a new
 # number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each.
-CONTACT_CODES = Limit("contact-codes", 10, timedelta(hours=1))
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
 CATCH_UP_DAYS = 7
@@ -194,7 +193,7 @@ class ContactService:
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
         if new:
-            self._limits.hit(CONTACT_CODES, session.person, now)  # RateLimited (429) past it: nothing sent
+            self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
                 person=session.person,

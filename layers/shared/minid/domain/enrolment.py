@@ -49,7 +49,7 @@ from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, Notic
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
@@ -57,9 +57,6 @@ from minid.values import Value
 ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
-# The codes a person's enrolments may send, over all of them (each complete and resend sends): someone
-# with the letter could otherwise start enrolments without end, each sending to any number given.
-ENROLMENT_CODES = Limit("enrolment-codes", 10, timedelta(hours=1))
 ENDED = "The enrolment has ended or does not exist. Start again."
 
 
@@ -351,7 +348,9 @@ class EnrolmentService:
     def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> None:
         """Counted before any is sent: the client's codes, and the person's over all their enrolments."""
         self._limits.code_sent(client, now)
-        self._limits.hit(ENROLMENT_CODES, person, now)
+        # over all of the person's enrolments: with the letter, one could start them without end, each
+        # sending to any number given
+        self._limits.code_to_person("enrolment", person, now)
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
         enrolment = self._enrolments.get(enrolment_id)
@@ -418,6 +417,8 @@ class EnrolmentService:
         if enrolment is None:  # only to tell why: active, ended (NotFound), or not yet waiting for codes
             done = self._enrolments.get(enrolment_id)
             if done is not None and done.status is EnrolmentStatus.ACTIVE:
+                if self._all_right(done, codes):  # a retry (its answer lost): the same answer
+                    return VerificationResult(EnrolmentStatus.ACTIVE, ())
                 raise Conflict("The enrolment is complete and the account active. Log in.")
             waiting = self._open(enrolment_id, now)
             if waiting.status is not EnrolmentStatus.VERIFYING or waiting.contacts is None:
@@ -426,13 +427,7 @@ class EnrolmentService:
         if enrolment.contacts is None:  # waiting for codes: it has its contacts
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         expired = enrolment.codes_sent_at is None or now - enrolment.codes_sent_at > CODE_LIFETIME
-        right = [
-            channel
-            for channel, code in codes.items()
-            if self._keyer.matches(
-                enrolment.code_hashes.get(channel, ""), self._keyer.one_time_code_hash(enrolment_id, channel, code)
-            )
-        ]
+        right = self._right(enrolment, codes)
         if expired or len(right) != len(codes):
             if enrolment.verify_tries >= MAX_VERIFY_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
@@ -444,6 +439,20 @@ class EnrolmentService:
         if result.status is EnrolmentStatus.VERIFYING:  # active: its tries no longer count
             give_back()
         return result
+
+    def _right(self, enrolment: Enrolment, codes: Mapping[Channel, str]) -> list[Channel]:
+        """The channels whose given code is the one sent (compared in constant time)."""
+        return [
+            channel
+            for channel, code in codes.items()
+            if self._keyer.matches(
+                enrolment.code_hashes.get(channel, ""),
+                self._keyer.one_time_code_hash(enrolment.enrolment_id, channel, code),
+            )
+        ]
+
+    def _all_right(self, enrolment: Enrolment, codes: Mapping[Channel, str]) -> bool:
+        return bool(codes) and len(self._right(enrolment, codes)) == len(codes)
 
     def _record_verified(self, enrolment: Enrolment, right: Sequence[Channel], now: datetime) -> VerificationResult:
         """The contacts of the right codes verified, and with the last of them the account activated;

@@ -9,7 +9,7 @@ a channel chosen from the person key, so that asking again gives the same channe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import partial
 from typing import Protocol
@@ -28,14 +28,12 @@ from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, Notic
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
 
 RESET_LIFETIME = CODE_LIFETIME
-# Starts for one person an hour, from any clients: each sends a code to the person's mobile or e-mail.
-RESET_CODES = Limit("reset-codes", 6, timedelta(hours=1))
 
 
 class ResetStatus(StrEnum):
@@ -156,7 +154,7 @@ class PasswordResetService:
         person = self._keyer.person_key(number)
         # the codes sent to one person, from any number of clients: counted for every number, known or
         # not, so that a full count tells nothing
-        self._limits.hit(RESET_CODES, person, now)
+        self._limits.code_to_person("reset", person, now)
         standing = self._reads.for_start(person)
         account, letter, record = standing.account, standing.letter, standing.contact
         unused = [i for i in asking_order(self._keyer, person) if letter and i in letter.code_hashes]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from minid.domain.codes import RateLimited
-from minid.domain.keys import Keyer
+from minid.domain.keys import Keyer, PersonKey
 from minid.values import Value
 
 
@@ -20,6 +20,9 @@ class Limit(Value, frozen=True):
     window: timedelta
 
 
+CODES_TO_PERSON_PER_HOUR = 10  # the template's default (CodesToPersonPerHour)
+
+
 class ClientLimitPolicy(Value, frozen=True):
     """How much one client may do (settings, not constants: the defaults are the template's)."""
 
@@ -27,12 +30,19 @@ class ClientLimitPolicy(Value, frozen=True):
     identity_attempts: Limit = Limit("identity-attempts", 30, timedelta(minutes=1))
     # One-time codes sent by SMS or e-mail on a client's request.
     codes_sent: Limit = Limit("codes-sent", 60, timedelta(hours=1))
+    # Codes sent to one person an hour, from any number of clients, by each way that sends them (a
+    # password reset, an enrolment, a contact change): each its own count, so that one way flooded does
+    # not stop the others.
+    codes_to_person_per_hour: int = CODES_TO_PERSON_PER_HOUR
 
     @classmethod
-    def of(cls, identity_attempts_per_minute: int, codes_sent_per_hour: int) -> ClientLimitPolicy:
+    def of(
+        cls, identity_attempts_per_minute: int, codes_sent_per_hour: int, codes_to_person_per_hour: int
+    ) -> ClientLimitPolicy:
         return cls(
             Limit("identity-attempts", identity_attempts_per_minute, timedelta(minutes=1)),
             Limit("codes-sent", codes_sent_per_hour, timedelta(hours=1)),
+            codes_to_person_per_hour,
         )
 
 
@@ -65,6 +75,10 @@ class ClientLimits:
 
     def code_sent(self, client: str, now: datetime) -> None:
         self.hit(self._policy.codes_sent, client, now)
+
+    def code_to_person(self, way: str, person: PersonKey, now: datetime) -> None:
+        """A code sent to the person by `way` ("reset", "enrolment", "contact"), or RateLimited."""
+        self.hit(Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1)), person, now)
 
     def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
         """An attempt with an identity number, to be counted by the write that records its judgement."""

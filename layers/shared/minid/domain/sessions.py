@@ -8,12 +8,15 @@ the account's epoch rises (a password change or reset, a re-enrolment).
 from __future__ import annotations
 
 import base64
+import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from minid.domain.accounts import UserAccount, Users
 from minid.domain.errors import AuthenticationFailed
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.random import RandomSource
 from minid.domain.time import Clock
@@ -88,7 +91,9 @@ class SessionStore(Protocol):
 
     def touch(self, key: str, now: datetime) -> None: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, session: Session, events: Sequence[SecurityEvent]) -> None:
+        """The session gone, with the events that record why, at once (nothing when it is gone already)."""
+        ...
 
 
 class Sessions:
@@ -142,7 +147,7 @@ class Sessions:
             raise Unauthenticated()
         account = self._users.find(session.person)
         if account is None or account.session_epoch != session.epoch:
-            self._store.delete(session.key)
+            self._store.delete(session, events=())  # ended by the account (its password changed, say)
             raise Unauthenticated()
         if now - session.last_seen_at >= TOUCH_AFTER:
             self._store.touch(session.key, now)
@@ -152,4 +157,6 @@ class Sessions:
         return self._sealer.open(session.identity_sealed, purpose="session", owner=session.person)
 
     def end(self, session: Session) -> None:
-        self._store.delete(session.key)
+        """Log out: the session ends, and the person's history says so."""
+        logged_out = SecurityEvent(SecurityEventType.LOGGED_OUT, self._clock.now(), str(uuid.uuid4()))
+        self._store.delete(session, events=(logged_out,))
