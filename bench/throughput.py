@@ -30,6 +30,7 @@ NO_CLIENT_LIMITS = {
     "ClientIdentityAttemptsPerMinute": "1000000",
     "ClientCodesSentPerHour": "1000000",
     "CodesToPersonPerHour": "1000000",
+    "ClientLetterOrdersPerHour": "1000000",
 }
 
 

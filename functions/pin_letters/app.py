@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
-from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
+from minid.api import BODY_PROBLEMS, bearer_token, client_address, create_resolver, handle, responses
 from minid.api.letters import ORDER_ACCEPTED, OrderAccepted, PinLetterList, PinLetterOrder, PinLetterView
 
 logger = observability.logger()
@@ -38,7 +38,7 @@ def services() -> wiring.PinLetterServices:
     "same for every valid identity number: whether a letter is sent is never told here.",
     tags=["PIN code letters"],
     operation_id="orderPinLetter",
-    responses=responses(202, "The order is received", *BODY_PROBLEMS, 503),
+    responses=responses(202, "The order is received", *BODY_PROBLEMS, 429, 503),
 )
 def order_pin_letter(
     order: PinLetterOrder,
@@ -53,7 +53,7 @@ def order_pin_letter(
         ),
     ] = None,
 ) -> OrderAccepted:
-    services().ordering.order(order.identity_number, idempotency_key)
+    services().ordering.order(order.identity_number, client_address(app), idempotency_key)
     return OrderAccepted(message=ORDER_ACCEPTED)
 
 

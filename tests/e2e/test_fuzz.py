@@ -41,6 +41,7 @@ FUZZER_LIMITS = (
     "ClientIdentityAttemptsPerMinute=1000000",
     "ClientCodesSentPerHour=1000000",
     "CodesToPersonPerHour=1000000",
+    "ClientLetterOrdersPerHour=1000000",
 )
 MOBILE = "48 12 34 56"
 SIGNED = f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1/execute-api/aws4_request"

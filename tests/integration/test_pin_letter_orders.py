@@ -47,6 +47,25 @@ def test_every_valid_number_gets_the_same_answer(driver: LetterDriver) -> None:
     assert len(driver.executions()) == len(answers)
 
 
+def test_a_client_may_order_so_many_letters_an_hour(driver: LetterDriver) -> None:
+    """Each order starts a workflow, and a refused one is kept a while: one client address may order
+    ClientLetterOrdersPerHour (30) an hour, for any numbers, valid or not; past it 429, and no workflow."""
+    number = driver.person(Category.ADULT).identity_number
+    statuses = []
+    for n in range(61):  # two windows' worth: the first refusal comes within them, wherever they begin
+        response = driver.order(number if n % 3 else "123")
+        statuses.append(response.status)
+        if response.status == 429:
+            assert json.loads(response.body)["type"] == "/problems/rate-limited"
+            assert int(response.header("retry-after") or 0) > 0
+            break
+    assert statuses[-1] == 429
+    assert len(statuses) > 30
+    workflows = len(driver.executions())
+    assert driver.order(number).status == 429
+    assert len(driver.executions()) == workflows  # nothing started
+
+
 def test_an_idempotency_key_makes_repeats_one_order(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     first = driver.order(number, idempotency_key="order-1")

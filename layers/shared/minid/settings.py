@@ -81,6 +81,8 @@ class PinLetterSettings(SessionSettings, frozen=True):
     pin_letters_table: str
     security_events_table: str
     idempotency_table: str
+    challenges_table: str
+    client_letter_orders_per_hour: PositiveInt
     letter_workflow_arn: str
     print_timeout_seconds: PositiveInt
     print_heartbeat_seconds: PositiveInt

@@ -140,9 +140,11 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     from minid.adapters.idempotency import PowertoolsOnceOnly
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.random import SystemRandom
+    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
     from minid.domain.letters.account import PinLetterAccount
     from minid.domain.letters.ordering import PinLetterOrdering
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits, Limit
     from minid.settings import PinLetterSettings
 
     settings = PinLetterSettings.from_environ(environ)
@@ -165,6 +167,13 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             random=SystemRandom(),
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
+            limits=ClientLimits(
+                DynamoDbRateCounter(dynamodb, settings.challenges_table),
+                keyer,
+                ClientLimitPolicy(
+                    letter_orders=Limit("letter-orders", settings.client_letter_orders_per_hour, timedelta(hours=1))
+                ),
+            ),
         ),
         account=PinLetterAccount(letters, clock),
         sessions=_sessions(settings, dynamodb, keyer, clock, settings.security_events_table),

@@ -34,6 +34,8 @@ class ClientLimitPolicy(Value, frozen=True):
     # password reset, an enrolment, a contact change): each its own count, so that one way flooded does
     # not stop the others.
     codes_to_person_per_hour: int = CODES_TO_PERSON_PER_HOUR
+    # Orders of PIN code letters: each starts a workflow, and a refused one is kept a while.
+    letter_orders: Limit = Limit("letter-orders", 30, timedelta(hours=1))
 
     @classmethod
     def of(
@@ -75,6 +77,9 @@ class ClientLimits:
 
     def code_sent(self, client: str, now: datetime) -> None:
         self.hit(self._policy.codes_sent, client, now)
+
+    def letter_order(self, client: str, now: datetime) -> None:
+        self.hit(self._policy.letter_orders, client, now)
 
     def code_to_person(self, way: str, person: PersonKey, now: datetime) -> None:
         """A code sent to the person by `way` ("reset", "enrolment", "contact"), or RateLimited."""

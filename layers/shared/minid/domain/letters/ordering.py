@@ -17,6 +17,7 @@ from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
 from minid.domain.letters.ports import LetterWorkflow, PinLetters
 from minid.domain.random import RandomSource, new_id
+from minid.domain.rate_limits import ClientLimits
 from minid.domain.time import Clock, today_in_norway
 
 # An order the workflow never took up (its start failed) disappears on its own after this.
@@ -42,7 +43,9 @@ class PinLetterOrdering:
         random: RandomSource,
         clock: Clock,
         allow_synthetic: bool,
+        limits: ClientLimits,
     ) -> None:
+        self._limits = limits
         self._letters = letters
         self._workflow = workflow
         self._once_only = once_only
@@ -51,11 +54,13 @@ class PinLetterOrdering:
         self._clock = clock
         self._allow_synthetic = allow_synthetic
 
-    def order(self, identity_number: str, idempotency_key: str | None = None) -> None:
-        """Order a letter; raises InvalidIdentityNumber for a number that is not valid.
+    def order(self, identity_number: str, client: str, idempotency_key: str | None = None) -> None:
+        """Order a letter; raises InvalidIdentityNumber for a number that is not valid, and RateLimited
+        past the client's orders an hour (each order starts a workflow, and a refused one is kept).
 
         With an idempotency key, a repeated request from the same person is the same order.
         """
+        self._limits.letter_order(client, self._clock.now())  # for every number, valid or not
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
