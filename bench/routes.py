@@ -91,9 +91,9 @@ def embedded_stack(counter: CallCounter, tally: Tally | None = None) -> Iterator
 def _label_invocations(function: LambdaFunction, tally: Tally, label_of: Callable[[Any], str]) -> None:
     invoke = function.invoke
 
-    def counted(event: Any) -> Any:
+    def counted(event: Any, seconds_left: int | None = None) -> Any:
         with tally.counting(label_of(event)):
-            return invoke(event)
+            return invoke(event, seconds_left)
 
     function.invoke = counted  # type: ignore[method-assign]
 

@@ -25,6 +25,7 @@ class Fault:
     status: int
     times: int  # how many calls fail before the fault clears
     reasons: tuple[str, ...] = ()  # a cancelled transaction's reason for each of its items
+    spared: int | None = None  # a thread whose calls it leaves alone (the test's own, say)
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -65,9 +66,13 @@ class Faults:
         status: int = 503,
         times: int = 1,
         reasons: tuple[str, ...] = (),
+        elsewhere: bool = False,
     ) -> None:
+        """`elsewhere`: only calls made on other threads than this one fail (a workflow's tasks, not
+        the request that started it)."""
+        spared = threading.get_ident() if elsewhere else None
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times, reasons))
+            self.planned.append(Fault(service, operation, code, status, times, reasons, spared))
 
     def clear(self) -> None:
         with self._lock:
@@ -80,7 +85,11 @@ class Faults:
                 if len(self.calls) - 1 == self.fail_at:
                     code, status = TRANSIENT_ERRORS.get(service, ("ServiceUnavailable", 503))
                     self.planned.insert(0, Fault(service, operation, code, status, 1))
-            fault = next((f for f in self.planned if (f.service, f.operation) == (service, operation)), None)
+            thread = threading.get_ident()
+            fault = next(
+                (f for f in self.planned if (f.service, f.operation) == (service, operation) and f.spared != thread),
+                None,
+            )
             if fault is None:
                 return
             fault.times -= 1

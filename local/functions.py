@@ -63,10 +63,12 @@ class LambdaFunction:
     def arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}"
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, seconds_left: int | None = None) -> Any:
+        """Run the handler, with the function's timeout (or, for a test, `seconds_left`) to run in."""
         handler = self._acquire()
         try:
-            context = LambdaContext(self.name, self.spec.memory_mb, self.spec.timeout_seconds)
+            timeout = self.spec.timeout_seconds if seconds_left is None else seconds_left
+            context = LambdaContext(self.name, self.spec.memory_mb, timeout)
             return handler(event, context)
         finally:
             with self._available:

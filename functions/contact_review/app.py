@@ -3,7 +3,7 @@ an update or confirmation, and the contact marked stale at 18."""
 
 from __future__ import annotations
 
-from minid import coldstart
+from minid import coldstart, deadline
 
 coldstart.loading()
 
@@ -26,7 +26,8 @@ def services() -> ContactReview:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    reminded, stale = services().run()
+    with deadline.within(context):
+        reminded, stale = services().run()
     logger.info("Contact register reviewed", extra={"reminded": reminded, "marked_stale": stale})
     return {"reminded": reminded, "marked_stale": stale}
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import observability, wiring
+from minid import deadline, observability, wiring
 from minid.adapters.aws_errors import is_transient
 from minid.domain.letters.workflow import LetterWorkflowTasks
 from minid.domain.notices import NoticeKind
@@ -77,7 +77,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     task = msgspec.convert(event, Task)
     logger.append_keys(task=task.task, letter_id=task.letter_id)
     try:
-        return run(task)
+        with deadline.within(context):
+            return run(task)
     except Exception as error:
         if is_transient(error):
             raise DependencyUnavailable(type(error).__name__) from error

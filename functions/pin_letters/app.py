@@ -53,7 +53,9 @@ def order_pin_letter(
         ),
     ] = None,
 ) -> OrderAccepted:
-    services().ordering.order(order.identity_number, client_address(app), idempotency_key)
+    built = services()  # built here, in the route: a failure to build is a 503 like any other
+    built.once_only.use_lambda_context(app.lambda_context)
+    built.ordering.order(order.identity_number, client_address(app), idempotency_key)
     return OrderAccepted(message=ORDER_ACCEPTED)
 
 
@@ -87,7 +89,6 @@ def block_my_pin_letters() -> PinLetterList:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    services().once_only.use_lambda_context(context)
     return handle(app, event, context)
 
 

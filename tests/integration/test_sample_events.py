@@ -11,6 +11,7 @@ import pytest
 from local.aws import embedded_aws
 from local.stack import LocalStack
 from minid.domain.errors import NotFound
+from minid.wiring import CONNECT_SECONDS, READ_SECONDS
 from tests.conftest import load_event
 
 
@@ -100,3 +101,25 @@ def test_contact_events(local: LocalStack) -> None:
 
 def test_the_daily_review_event(local: LocalStack) -> None:
     assert invoke(local, "ContactReviewFunction", "contact_review/scheduled") == {"reminded": 0, "marked_stale": 0}
+
+
+# ---------------------------------------------------------------------- the invocation's deadline
+def test_an_aws_call_that_could_outlast_the_function_is_not_sent(local: LocalStack) -> None:
+    """Each attempt of an AWS call is sent only while a whole attempt (connect and read timeouts) still
+    fits before the function's own deadline: with less left, the request is a 503 the client retries,
+    not Lambda's timeout (API Gateway's bare 500), and nothing was written."""
+    login = local.functions.by_logical_id["LoginFunction"]
+    event = load_event("login/login")
+    short = login.invoke(event, seconds_left=CONNECT_SECONDS + READ_SECONDS)
+    assert short["statusCode"] == 503
+    assert json.loads(short["body"])["type"] == "/problems/service-unavailable"
+    assert int(short["headers"]["Retry-After"]) > 0
+    assert login.invoke(event)["statusCode"] != 503  # with the function's whole timeout to run in
+
+
+def test_a_workflow_task_out_of_time_is_retried_by_the_state_machine(local: LocalStack) -> None:
+    """Raised as DependencyUnavailable, which every task's Retry names."""
+    task = local.functions.by_logical_id["LetterWorkflowFunction"]
+    with pytest.raises(Exception, match="OutOfTime") as raised:
+        task.invoke(load_event("letter_workflow/validate-recipient"), seconds_left=2)
+    assert type(raised.value).__name__ == "DependencyUnavailable"

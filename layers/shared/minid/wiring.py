@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from minid.deadline import guard
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -42,10 +43,14 @@ if TYPE_CHECKING:
     from minid.domain.timing import EvenTiming
     from minid.settings import NoticeSettings, NotifierSettings, PepperSettings, SessionSettings
 
-# Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries,
-# well within the function's own timeout.
+# Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries.
+# No attempt is sent that could end after the invocation's own deadline (minid.deadline).
+CONNECT_SECONDS, READ_SECONDS = 1, 3
 AWS_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}, tcp_keepalive=True
+    connect_timeout=CONNECT_SECONDS,
+    read_timeout=READ_SECONDS,
+    retries={"mode": "standard", "max_attempts": 3},
+    tcp_keepalive=True,
 )
 
 
@@ -53,7 +58,13 @@ def client(service: Any) -> Any:
     """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
     call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
     SMS, an e-mail or a notice should not pay for all three before a request that sends none."""
-    return boto3.client(service, config=AWS_CONFIG) if service == "dynamodb" else _ClientAtFirstCall(service)
+    return _made(service) if service == "dynamodb" else _ClientAtFirstCall(service)
+
+
+def _made(service: Any) -> Any:
+    made = boto3.client(service, config=AWS_CONFIG)
+    made.meta.events.register("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    return made
 
 
 class _ClientAtFirstCall:
@@ -66,7 +77,7 @@ class _ClientAtFirstCall:
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = boto3.client(self._service, config=AWS_CONFIG)
+            self._client = _made(self._service)
         return getattr(self._client, name)
 
 

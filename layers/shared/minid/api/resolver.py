@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from minid import observability
+from minid import deadline, observability
 from minid.adapters.aws_errors import Busy, is_transient
 from minid.api.problems import (
     INTERNAL_ERROR,
@@ -73,6 +73,10 @@ def strict_json(text: str) -> Any:
         return json.loads(text, parse_constant=refuse)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer of more than 4300 digits (Python's limit on converting them)
+        raise json.JSONDecodeError("a number too long", text, 0) from None
 
 
 def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -179,7 +183,8 @@ def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaCo
             "isBase64Encoded": False,
         }
     else:
-        result = app.resolve(event, context)
+        with deadline.within(context):
+            result = app.resolve(event, context)
     result["headers"] = {**SECURITY_HEADERS, **(result.get("headers") or {})}
     # the route as the template names it ("POST /v1/login/{login_id}/verify"), never the path with its ids
     observability.count("Responses", route=str(event.get("routeKey", "$default")), status=str(result["statusCode"]))

@@ -335,7 +335,7 @@ class ContactReview:
                     reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)
-        self._register.reviewed_through(today)  # only once every day is done: a run that fails is redone
+            self._register.reviewed_through(due)  # each day once done: a run that fails goes on from there
         return reminded, stale
 
 

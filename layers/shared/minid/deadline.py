@@ -1,0 +1,55 @@
+"""The invocation's deadline: an AWS call that could outlast it is refused before it is sent.
+
+botocore bounds each attempt (wiring.AWS_CONFIG: the connect and read timeouts) and retries, but knows
+nothing of the function's own timeout: a few slow calls in a row would have Lambda stop the function
+mid-request (API Gateway's bare 500, a workflow task timed out, a notifier batch lost whole). Each
+attempt is sent only while a whole attempt still fits before the deadline; else OutOfTime, a Busy:
+503 with Retry-After over HTTP, DependencyUnavailable (retried) in the workflow, a notice delivered
+again later.
+
+Per thread (a ContextVar): the local stack runs several invocations at once, each on its thread, and a
+test's own calls, made outside any invocation, have no deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from minid.adapters.aws_errors import Busy
+
+_DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
+# After its last call a request still answers (a hash, the response): time kept for that.
+MARGIN_SECONDS = 0.5
+
+
+class OutOfTime(Busy):
+    """Too little of the invocation is left for another AWS call: for a retry."""
+
+
+class HasRemainingTime(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@contextmanager
+def within(context: HasRemainingTime) -> Iterator[None]:
+    """The block runs under the invocation's deadline, and leaves none behind."""
+    token = _DEADLINE.set(time.monotonic() + context.get_remaining_time_in_millis() / 1000)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def guard(attempt_seconds: float) -> Any:
+    """A botocore `before-send` handler: refuses an attempt that could end after the deadline."""
+
+    def before_send(**_: Any) -> None:
+        deadline = _DEADLINE.get()
+        if deadline is not None and time.monotonic() + attempt_seconds + MARGIN_SECONDS > deadline:
+            raise OutOfTime("no time left in this invocation for another AWS call")
+
+    return before_send

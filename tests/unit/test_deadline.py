@@ -1,0 +1,59 @@
+"""The invocation's deadline (minid.deadline): attempts that could outlast it are refused."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from minid.adapters.aws_errors import Busy, is_transient
+from minid.deadline import MARGIN_SECONDS, OutOfTime, guard, within
+
+
+@dataclass
+class Context:
+    millis: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def test_an_attempt_that_fits_is_sent_and_one_that_does_not_is_refused() -> None:
+    before_send = guard(attempt_seconds=4)
+    with within(Context(int((4 + MARGIN_SECONDS + 1) * 1000))):
+        before_send()  # fits
+    with within(Context(4000)), pytest.raises(OutOfTime):
+        before_send()
+
+
+def test_out_of_time_is_a_busy_dependency_for_a_retry() -> None:
+    assert issubclass(OutOfTime, Busy)
+    assert is_transient(OutOfTime("x"))
+
+
+def test_outside_an_invocation_nothing_is_refused_and_none_is_left_behind() -> None:
+    before_send = guard(attempt_seconds=4)
+    before_send()  # no deadline: a test's own calls, say
+    with within(Context(0)):
+        pass
+    before_send()  # the block's deadline is gone with it
+
+
+def test_each_thread_has_its_own_deadline() -> None:
+    """The local stack runs invocations at once, each on its thread."""
+    before_send = guard(attempt_seconds=4)
+    refused: list[bool] = []
+
+    def other() -> None:
+        try:
+            before_send()
+            refused.append(False)
+        except OutOfTime:
+            refused.append(True)
+
+    with within(Context(0)):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert refused == [False]
