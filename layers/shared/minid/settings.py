@@ -65,6 +65,22 @@ class NoticeSettings(Protocol):
     def data_key_arn(self) -> str: ...  # seals a notice's own recipients (KMS)
 
 
+class ClientLimitSettings(Protocol):
+    """The settings of a function that limits what one client, or one person's codes, may do."""
+
+    @property
+    def challenges_table(self) -> str: ...  # where the counts are kept
+
+    @property
+    def client_identity_attempts_per_minute(self) -> int: ...
+
+    @property
+    def client_codes_sent_per_hour(self) -> int: ...
+
+    @property
+    def codes_to_person_per_hour(self) -> int: ...
+
+
 class PepperSettings(Settings, frozen=True):
     pepper_secret_arn: str
 

@@ -38,10 +38,17 @@ if TYPE_CHECKING:
     from minid.domain.notices import NoticeDelivery
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.profile import ProfileService
+    from minid.domain.rate_limits import ClientLimits
     from minid.domain.sessions import Sessions
     from minid.domain.time import Clock
     from minid.domain.timing import EvenTiming
-    from minid.settings import NoticeSettings, NotifierSettings, PepperSettings, SessionSettings
+    from minid.settings import (
+        ClientLimitSettings,
+        NoticeSettings,
+        NotifierSettings,
+        PepperSettings,
+        SessionSettings,
+    )
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries.
 # No attempt is sent that could end after the invocation's own deadline (minid.deadline).
@@ -107,6 +114,18 @@ def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer
     from minid.adapters.sealing import KmsSealer
 
     return KmsSealer(client("kms"), settings.data_key_arn)
+
+
+def _client_limits(settings: ClientLimitSettings, dynamodb: DynamoDBClient, keyer: Keyer) -> ClientLimits:
+    from minid.adapters.rate_limits import DynamoDbRateCounter
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
+
+    policy = ClientLimitPolicy.of(
+        settings.client_identity_attempts_per_minute,
+        settings.client_codes_sent_per_hour,
+        settings.codes_to_person_per_hour,
+    )
+    return ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer, policy)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
@@ -248,10 +267,8 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
     from minid.adapters.random import SystemRandom
-    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.domain.enrolment import EnrolmentService
     from minid.domain.passwords import PasswordPolicy
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.settings import EnrolmentSettings
 
     settings = EnrolmentSettings.from_environ(environ)
@@ -288,15 +305,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         public_domain=settings.public_domain,
         starts=_even(SHORT_WORK_SECONDS),
         wrong_codes=_even(SHORT_WORK_SECONDS),
-        limits=ClientLimits(
-            DynamoDbRateCounter(dynamodb, settings.challenges_table),
-            keyer,
-            ClientLimitPolicy.of(
-                settings.client_identity_attempts_per_minute,
-                settings.client_codes_sent_per_hour,
-                settings.codes_to_person_per_hour,
-            ),
-        ),
+        limits=_client_limits(settings, dynamodb, keyer),
     )
 
 
@@ -322,7 +331,6 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.profile import DynamoDbProfileReads
     from minid.adapters.random import SystemRandom
-    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.adapters.sealing import AesGcmSealer
     from minid.domain.accounts import LockoutPolicy
     from minid.domain.credentials import CredentialService
@@ -331,7 +339,6 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.passwords import PasswordPolicy
     from minid.domain.profile import ProfileService
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.settings import LoginSettings
 
     settings = LoginSettings.from_environ(environ)
@@ -351,15 +358,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords())
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
-    limits = ClientLimits(
-        DynamoDbRateCounter(dynamodb, settings.challenges_table),
-        keyer,
-        ClientLimitPolicy.of(
-            settings.client_identity_attempts_per_minute,
-            settings.client_codes_sent_per_hour,
-            settings.codes_to_person_per_hour,
-        ),
-    )
+    limits = _client_limits(settings, dynamodb, keyer)
     lockout = Lockout(
         accounts,
         events,
