@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from minid.deadline import guard
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -69,6 +68,8 @@ def client(service: Any) -> Any:
 
 
 def _made(service: Any) -> Any:
+    from minid.deadline import guard
+
     made = boto3.client(service, config=AWS_CONFIG)
     made.meta.events.register("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
     return made
