@@ -192,6 +192,34 @@ def notice_queue(driver: LetterDriver) -> SqsNoticeQueue:
     return SqsNoticeQueue(session.client("sqs"), refs["NoticeQueue"], KmsSealer(session.client("kms"), refs["DataKey"]))
 
 
+def _windows(window_seconds: int) -> tuple[int, int, int]:
+    start = int(datetime.now(UTC).timestamp()) // window_seconds * window_seconds
+    return start - window_seconds, start, start + window_seconds
+
+
+def _counter(driver: LetterDriver, name: str, who: str, window: int) -> str:
+    """A rate counter's key: the limit's name, the keyed hash of the client (or person) and the window."""
+    return f"rate#{name}#{driver.local.keyer.client_key(who)}#{window}"
+
+
+def counted_hits(driver: LetterDriver, name: str, who: str, window_seconds: int) -> int:
+    """The hits counted for `who` in the windows around now (a test's requests may straddle two)."""
+    table = driver.local.stack.refs["ChallengesTable"]
+    total = 0
+    for window in _windows(window_seconds):
+        key = {"pk": {"S": _counter(driver, name, who, window)}}
+        total += int(driver.dynamodb.get_item(TableName=table, Key=key).get("Item", {}).get("hits", {}).get("N", 0))
+    return total
+
+
+def fill_counters(driver: LetterDriver, name: str, who: str, window_seconds: int, hits: int) -> None:
+    """The counters of this window and the next full: the next request is refused, whenever it comes."""
+    table = driver.local.stack.refs["ChallengesTable"]
+    for window in _windows(window_seconds)[1:]:
+        item = {"pk": _counter(driver, name, who, window), "hits": hits, "expires_at": window + 2 * window_seconds}
+        driver.dynamodb.put_item(TableName=table, Item=to_item(item))
+
+
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
     return DynamoDbSecurityEventLog(driver.dynamodb, driver.local.stack.refs["SecurityEventsTable"])
 

@@ -22,7 +22,6 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
-from minid.adapters.dynamodb import to_item
 from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import Conflict
@@ -32,7 +31,14 @@ from minid.domain.notices import Channel, Notice, NoticeKind
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
-from tests.integration.letters import LetterDriver, notice_queue, security_events, wait_for
+from tests.integration.letters import (
+    LetterDriver,
+    counted_hits,
+    fill_counters,
+    notice_queue,
+    security_events,
+    wait_for,
+)
 from tests.integration.users import MovableClock, enrolled
 
 
@@ -184,19 +190,9 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     token = user.login()
     for number in range(CODES_TO_PERSON_PER_HOUR):
         assert user.call("PUT", "/v1/me/contact", {"mobile": f"+47 4100 {number:04d}"}, token).status == 202
-    key = driver.local.keyer.client_key(driver.key(user.identity_number))
-    hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
-    counters = {window: f"rate#contact-codes#{key}#{window}" for window in (hour - 3600, hour, hour + 3600)}
-    table = driver.local.stack.refs["ChallengesTable"]
-
-    def hits(pk: str) -> int:
-        item = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}).get("Item", {})
-        return int(item.get("hits", {}).get("N", 0))
-
-    assert sum(hits(pk) for pk in counters.values()) == CODES_TO_PERSON_PER_HOUR  # each counted
-    for window in (hour, hour + 3600):  # full, should the next request come in the next hour's window
-        full = {"pk": counters[window], "hits": CODES_TO_PERSON_PER_HOUR, "expires_at": window + 7200}
-        driver.dynamodb.put_item(TableName=table, Item=to_item(full))
+    person = driver.key(user.identity_number)
+    assert counted_hits(driver, "contact-codes", person, 3600) == CODES_TO_PERSON_PER_HOUR  # each counted
+    fill_counters(driver, "contact-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
     driver.notices_delivered()  # the old mobile told of each change
     sent = len(driver.local.outbox.sms())
     refused = user.call("PUT", "/v1/me/contact", {"mobile": "+47 41009999"}, token)

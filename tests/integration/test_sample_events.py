@@ -110,7 +110,11 @@ def test_an_aws_call_that_could_outlast_the_function_is_not_sent(local: LocalSta
     not Lambda's timeout (API Gateway's bare 500), and nothing was written."""
     login = local.functions.by_logical_id["LoginFunction"]
     event = load_event("login/login")
+    dynamodb = local.session.client("dynamodb")
+    tables = [local.stack.refs[t] for t in ("ChallengesTable", "UsersTable")]
+    before = [dynamodb.scan(TableName=t)["Items"] for t in tables]
     short = login.invoke(event, seconds_left=CONNECT_SECONDS + READ_SECONDS)
+    assert [dynamodb.scan(TableName=t)["Items"] for t in tables] == before  # not even the client counted
     assert short["statusCode"] == 503
     assert json.loads(short["body"])["type"] == "/problems/service-unavailable"
     assert int(short["headers"]["Retry-After"]) > 0

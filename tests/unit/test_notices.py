@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -211,6 +212,23 @@ def test_a_notices_own_recipients_cross_the_queue_sealed_to_the_notice() -> None
     elsewhere = replace(queued, notice_id="other:re")  # moved to another notice: does not open
     with pytest.raises(InvalidTag):
         delivery(record())[0].deliver(elsewhere)
+
+
+def test_a_notice_queued_before_recipients_were_sealed_is_still_delivered() -> None:
+    """Messages already in the queue, or its dead-letter queue, when the sealing was deployed."""
+    body = json.dumps(
+        {
+            "notice_id": "e:old",
+            "kind": "re-enrolled",
+            "person": PERSON,
+            "params": {},
+            "recipients": {"mobile": "+4790000001", "email": None, "language": "en"},
+            "proof": None,
+        }
+    )
+    service, phone, _, _ = delivery(record())
+    assert service.deliver(notice_from_json(body)) == [Channel.SMS]
+    assert phone.sent[0][0] == "+4790000001"
 
 
 def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:

@@ -7,6 +7,9 @@ attempt is sent only while a whole attempt still fits before the deadline; else 
 503 with Retry-After over HTTP, DependencyUnavailable (retried) in the workflow, a notice delivered
 again later.
 
+Once an SMS or e-mail has gone out (`effect_made`), the rest of the block runs without the guard: the
+writes that record the send must not be refused, or a retry would send again.
+
 Per thread (a ContextVar): the local stack runs several invocations at once, each on its thread, and a
 test's own calls, made outside any invocation, have no deadline.
 """
@@ -42,6 +45,12 @@ def within(context: HasRemainingTime) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def effect_made() -> None:
+    """Something no retry can take back was done (an SMS or e-mail sent): the calls that follow, which
+    record it, are sent whatever the time (the block of `within` ends the exemption)."""
+    _DEADLINE.set(None)
 
 
 def guard(attempt_seconds: float) -> Any:

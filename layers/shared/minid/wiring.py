@@ -71,7 +71,8 @@ def _made(service: Any) -> Any:
     from minid.deadline import guard
 
     made = boto3.client(service, config=AWS_CONFIG)
-    made.meta.events.register("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    # first: before any other handler of the event (moto's, in the local stack, answers the call there)
+    made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
     return made
 
 

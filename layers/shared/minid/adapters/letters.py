@@ -44,6 +44,13 @@ def ledger_key(person: PersonKey) -> dict[str, Any]:
     return to_item({"pk": f"person#{person}", "sk": _LEDGER_SK})
 
 
+def latest_letter_id(ledger: dict[str, Any]) -> str | None:
+    """The letter the person was posted last (blocked since, or not), from their ledger; `active` for a
+    ledger written before `latest` was."""
+    latest = ledger.get("latest") or ledger.get("active")
+    return str(latest) if latest else None
+
+
 BLOCK_ROUNDS = 3  # a block's tries while other requests write the letter
 
 
@@ -89,12 +96,10 @@ class DynamoDbPinLetters:
         item = self._client.get_item(TableName=self._table, Key=letter_key(letter_id), ConsistentRead=True).get("Item")
         return letter_from(from_item(item)) if item else None
 
-    def active_letter(self, person: PersonKey) -> PinLetter | None:
+    def current_letter(self, person: PersonKey) -> PinLetter | None:
         """Two reads for every person, with a letter or not, so that the time tells nothing."""
         item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
-        active = from_item(item).get("active") if item else None
-        letter = self.get(active or NO_LETTER)
-        return letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None
+        return self.get(latest_letter_id(from_item(item) if item else {}) or NO_LETTER)
 
     def record_pin_failure(self, letter_id: str) -> int:
         response = self._client.update_item(
@@ -211,7 +216,8 @@ class DynamoDbPinLetters:
                 "Update": {
                     "TableName": self._table,
                     "Key": ledger_key(letter.person),
-                    "UpdateExpression": "SET active = :letter",
+                    # `latest` stays when the letter is blocked (which removes `active`): current_letter
+                    "UpdateExpression": "SET active = :letter, latest = :letter",
                     "ConditionExpression": pointer,
                     "ExpressionAttributeValues": to_item(
                         {":letter": letter.letter_id} | ({":was": active_was} if active_was is not None else {})

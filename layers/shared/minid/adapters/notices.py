@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
+from minid.deadline import effect_made
 from minid.domain.contacts import email_for_sending
 from minid.domain.notices import Channel, Claim, Message, Notice, notice_to_json
 
@@ -50,6 +51,7 @@ class SnsSmsSender:
 
     def send_sms(self, to: str, text: str) -> None:
         self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
+        effect_made()  # sent: what records it is written whatever the time left
 
 
 class SesEmailSender:
@@ -73,6 +75,7 @@ class SesEmailSender:
                 }
             },
         )
+        effect_made()  # sent: what records it is written whatever the time left
 
 
 class DynamoDbDeliveryLedger:

@@ -13,11 +13,18 @@ from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
 from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import NO_LETTER, DynamoDbPinLetters, ledger_key, letter_from, letter_key, pin_codes_used
+from minid.adapters.letters import (
+    NO_LETTER,
+    DynamoDbPinLetters,
+    latest_letter_id,
+    ledger_key,
+    letter_from,
+    letter_key,
+    pin_codes_used,
+)
 from minid.adapters.population import person_from
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStatus
 from minid.domain.notices import Channel
 from minid.domain.password_reset import PasswordReset, ResetStanding, ResetStatus
 
@@ -90,11 +97,11 @@ class DynamoDbResetReads:
         key, ledger = to_item({"pk": person}), ledger_key(person)
         found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._letters_table, ledger)])
         account, record = found.get(self._users, key), found.get(self._contacts, key)
-        active = (found.get(self._letters_table, ledger) or {}).get("active")
-        letter = self._letters.get(active or NO_LETTER)  # read for everyone, so that the time tells nothing
+        latest = latest_letter_id(found.get(self._letters_table, ledger) or {})
+        letter = self._letters.get(latest or NO_LETTER)  # read for everyone, so that the time tells nothing
         return ResetStanding(
             account=account_from(account) if account else None,
-            letter=letter if letter is not None and letter.status is LetterStatus.DISPATCHED else None,
+            letter=letter,  # whatever its status: the start judges it, and asks as it would either way
             contact=contact_record(record) if record else None,
         )
 

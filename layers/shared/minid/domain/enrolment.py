@@ -43,7 +43,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter, asking_order
+from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -258,11 +258,13 @@ class EnrolmentService:
         )
         started = self._starts.start()
         person = self._keyer.person_key(number)
-        letter = self._letters.active_letter(person)
-        order = asking_order(self._keyer, person)
-        unused = [i for i in order if letter and i in letter.code_hashes and i not in letter.used]
-        usable = letter is not None and letter.status is LetterStatus.DISPATCHED and len(unused) >= 2
-        first, second = unused[:2] if usable else order[:2]
+        letter = self._letters.current_letter(person)
+        first, second = codes_to_ask(self._keyer, person, letter, 2)
+        usable = (
+            letter is not None
+            and letter.status is LetterStatus.DISPATCHED
+            and all(i in letter.code_hashes and i not in letter.used for i in (first, second))
+        )
         now = self._clock.now()
         enrolment = Enrolment(
             enrolment_id=new_id(self._random),

@@ -119,6 +119,15 @@ def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
     return {"type": event.type.value, "at": event.at.isoformat(), "reference": event.reference}
 
 
+def _queued_recipients(recipients: Any) -> Recipients | SealedRecipients | None:
+    if not recipients:
+        return None
+    if isinstance(recipients, dict):  # queued before recipients were sealed (in a queue up to 14 days)
+        language = Language(recipients["language"])
+        return Recipients(recipients.get("mobile"), recipients.get("email"), language)
+    return SealedRecipients(str(recipients))
+
+
 def notice_from_json(body: str) -> Notice:
     """The notice of a queue message; its recipients stay sealed until it is delivered."""
     values: dict[str, Any] = json.loads(body)
@@ -128,7 +137,7 @@ def notice_from_json(body: str) -> Notice:
         kind=NoticeKind(values["kind"]),
         person=PersonKey(str(values["person"])),
         params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
-        recipients=SealedRecipients(str(recipients)) if recipients else None,
+        recipients=_queued_recipients(recipients),
         proof=SecurityEvent(
             SecurityEventType(proof["type"]), datetime.fromisoformat(proof["at"]), str(proof["reference"])
         )

@@ -22,7 +22,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter, asking_order
+from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -157,17 +157,23 @@ class PasswordResetService:
         self._limits.code_to_person("reset", person, now)
         standing = self._reads.for_start(person)
         account, letter, record = standing.account, standing.letter, standing.contact
-        unused = [i for i in asking_order(self._keyer, person) if letter and i in letter.code_hashes]
-        unused = [i for i in unused if letter and i not in letter.used]
+        (asked,) = codes_to_ask(self._keyer, person, letter, 1)
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
             to[Channel.SMS] = record.mobile
         elif record is not None and record.email and record.email_verified_at:
             to[Channel.EMAIL] = record.email
-        usable = account is not None and letter is not None and bool(unused) and bool(to)
+        usable = (
+            account is not None
+            and letter is not None
+            and letter.status is LetterStatus.DISPATCHED
+            and asked in letter.code_hashes
+            and asked not in letter.used
+            and bool(to)
+        )
         reset_id = new_id(self._random)
         if not usable:
-            reset = self._decoy(reset_id, person, now)
+            reset = self._decoy(reset_id, person, asked, now)
             self._resets.create(reset)
             self._starts.short(started)
             return reset
@@ -179,7 +185,7 @@ class PasswordResetService:
             reset_id=reset_id,
             person=person,
             letter_id=letter.letter_id,
-            pin_index=unused[0],  # the first unused code in the person's order: the same for every start
+            pin_index=asked,  # the first unused code in the person's order: the same for every start
             channel=channel,
             created_at=now,
             expires_at=now + RESET_LIFETIME,
@@ -196,7 +202,7 @@ class PasswordResetService:
         self._starts.full(started)
         return reset
 
-    def _decoy(self, reset_id: str, person: PersonKey, now: datetime) -> PasswordReset:
+    def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
         digest = self._keyer.digest(KeyPurpose.DECOY, person)
         by_person = int(digest[:4], 16) % 10
@@ -204,7 +210,7 @@ class PasswordResetService:
             reset_id=reset_id,
             person=None,
             letter_id=None,
-            pin_index=asking_order(self._keyer, person)[0],  # as a real reset with a fresh letter would
+            pin_index=asked,  # as a real start would ask
             channel=Channel.EMAIL if by_person == 0 else Channel.SMS,
             created_at=now,
             expires_at=now + RESET_LIFETIME,

@@ -31,6 +31,17 @@ def asking_order(keyer: Keyer, person: PersonKey) -> tuple[int, ...]:
     return tuple(sorted(rank, key=rank.__getitem__))
 
 
+def codes_to_ask(keyer: Keyer, person: PersonKey, letter: PinLetter | None, count: int) -> tuple[int, ...]:
+    """The code numbers a start without a login asks for: the first `count` in the person's order that
+    the person's current letter has not used, whatever its status now. A decoy (no letter, a letter
+    blocked, not enrolled, no such person) asks the same as a real start would: blocking someone's
+    letter, say, must not move the numbers asked and so tell that codes had been used."""
+    used = set(letter.used) if letter else set()
+    order = asking_order(keyer, person)
+    left = [i for i in order if i not in used]
+    return tuple(left[:count]) if len(left) >= count else order[:count]
+
+
 class LetterStatus(StrEnum):
     ORDERED = "ordered"  # the order is recorded; the recipient is being checked
     PRINTING = "printing"  # the codes exist and the print provider has the document

@@ -60,23 +60,24 @@ class PinLetterOrdering:
 
         With an idempotency key, a repeated request from the same person is the same order.
         """
-        self._limits.letter_order(client, self._clock.now())  # for every number, valid or not
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
         person = self._keyer.person_key(number)
         if idempotency_key is None:
-            self._place(person, new_id(self._random))
+            self._place(person, new_id(self._random), client)
         else:
             # The letter id follows from the person and the key: should the once-only record be lost
             # between the order and its answer, doing it again finds the same order and workflow.
             digest = self._keyer.digest(KeyPurpose.ORDER, f"{person}#{idempotency_key}")
             letter_id = str(uuid.UUID(hex=digest[:32], version=4))
             key = {"person": person, "idempotency_key": idempotency_key}
-            self._once_only(key, lambda: self._place(person, letter_id))
+            self._once_only(key, lambda: self._place(person, letter_id, client))
 
-    def _place(self, person: PersonKey, letter_id: str) -> dict[str, str]:
+    def _place(self, person: PersonKey, letter_id: str, client: str) -> dict[str, str]:
         now = self._clock.now()
+        # counted only for an order placed: a retry with its idempotency key gets its first answer
+        self._limits.letter_order(client, now)
         letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
         self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
         try:

@@ -57,8 +57,8 @@ class PinLetters(Protocol):
 
     def get(self, letter_id: str) -> PinLetter | None: ...
 
-    def active_letter(self, person: PersonKey) -> PinLetter | None:
-        """The person's posted letter whose codes work, if any."""
+    def current_letter(self, person: PersonKey) -> PinLetter | None:
+        """The person's letter posted last, whatever its status now (blocked, say), if any."""
         ...
 
     def record_pin_failure(self, letter_id: str) -> int:
