@@ -3,7 +3,7 @@ an update or confirmation, and the contact marked stale at 18."""
 
 from __future__ import annotations
 
-from minid import coldstart, deadline
+from minid import coldstart
 
 coldstart.loading()
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import observability, wiring
+from minid import deadline, observability, wiring
 from minid.domain.contact_changes import ContactReview
 
 logger = observability.logger()
@@ -25,11 +25,12 @@ def services() -> ContactReview:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with deadline.within(context):
-        reminded, stale = services().run()
-    logger.info("Contact register reviewed", extra={"reminded": reminded, "marked_stale": stale})
-    return {"reminded": reminded, "marked_stale": stale}
+        run = services().run(lambda: context.get_remaining_time_in_millis() / 1000)
+    outcome = {"reminded": run.reminded, "marked_stale": run.stale, "finished": run.finished}
+    logger.info("Contact register reviewed", extra=outcome)
+    return outcome
 
 
 coldstart.loaded()

@@ -100,7 +100,11 @@ def test_contact_events(local: LocalStack) -> None:
 
 
 def test_the_daily_review_event(local: LocalStack) -> None:
-    assert invoke(local, "ContactReviewFunction", "contact_review/scheduled") == {"reminded": 0, "marked_stale": 0}
+    assert invoke(local, "ContactReviewFunction", "contact_review/scheduled") == {
+        "reminded": 0,
+        "marked_stale": 0,
+        "finished": True,
+    }
 
 
 # ---------------------------------------------------------------------- the invocation's deadline

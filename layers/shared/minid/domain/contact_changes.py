@@ -7,6 +7,7 @@ only while the other stays verified. Changes need a login from the last 15 minut
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -303,16 +304,32 @@ class ContactService:
                 self._email.send_email(values[channel], message)
 
 
+class ReviewRun(Value, frozen=True):
+    reminded: int
+    stale: int
+    finished: bool  # every due day gone through (else the next run goes on from the first not done)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self.reminded, self.stale
+
+
+# A run stops taking records when less than this is left of its time: the next goes on from there.
+STOP_WITH_SECONDS = 30.0
+
+
 class ContactReview:
-    """The daily review: a reminder at 16 months without an update or confirmation, stale at 18."""
+    """The daily review: a reminder at 16 months without an update or confirmation, stale at 18. Run
+    every hour of the day: the first run does the day, and a day too large for one run is finished by
+    the next (a record reviewed is scheduled off the day it was due on)."""
 
     def __init__(self, *, register: ContactRegisterWriter, notices: NoticeQueue, clock: Clock) -> None:
         self._register = register
         self._notices = notices
         self._clock = clock
 
-    def run(self) -> tuple[int, int]:
-        """Review every record due today (or in the days a missed run left); (reminded, marked stale)."""
+    def run(self, seconds_left: Callable[[], float] = lambda: math.inf) -> ReviewRun:
+        """Review every record due today (or in the days a missed run left), while time is left."""
         now = self._clock.now()
         today = date_in_norway(now)
         last = self._register.last_reviewed()
@@ -321,6 +338,8 @@ class ContactReview:
         for back in range((today - first).days, -1, -1):
             due = today - timedelta(days=back)
             for person, record in self._register.due_for_review(due):
+                if seconds_left() < STOP_WITH_SECONDS:
+                    return ReviewRun(reminded, stale, finished=False)
                 # each write holds only while the record is as reviewed: one confirmed or changed meanwhile
                 # has its own next review, and is left to it
                 age = now - record.last_confirmed
@@ -336,7 +355,7 @@ class ContactReview:
                 else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)
             self._register.reviewed_through(due)  # each day once done: a run that fails goes on from there
-        return reminded, stale
+        return ReviewRun(reminded, stale, finished=True)
 
 
 def _event(kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None) -> SecurityEvent:
