@@ -12,6 +12,7 @@ from local.aws import embedded_aws
 from local.provision import Stack, provision
 from local.stack import LocalStack
 from local.template import Template
+from tests.integration.iam import Recorder, denied
 from tests.integration.letters import LetterDriver
 
 
@@ -33,13 +34,24 @@ def stack(aws: boto3.Session, template: Template) -> Stack:
 
 @contextmanager
 def local_driver(parameters: Mapping[str, str] | None = None) -> Iterator[LetterDriver]:
-    """A fresh local stack (no print simulator: the test is the print provider) and a driver for it."""
+    """A fresh local stack (no print simulator: the test is the print provider) and a driver for it.
+
+    Every AWS call its functions make is judged against the function's role as the stack stops
+    (tests/integration/iam.py): a call the role denies fails the test that made it, as it would in AWS."""
     with embedded_aws() as session:
         local = LocalStack.start(session, print_delay_seconds=None, population_size=120, parameters=parameters)
+        recorder = Recorder()
+        recorder.install()
+        for function in local.functions.by_logical_id.values():
+            recorder.attribute(function)
         driver = LetterDriver(local)
-        yield driver
+        try:
+            yield driver
+        finally:
+            recorder.uninstall()
         driver.stop_running()
         local.stop()
+        assert denied(local.stack, recorder.calls) == [], "a call the function's role does not allow"
 
 
 @pytest.fixture

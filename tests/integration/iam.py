@@ -1,0 +1,218 @@
+"""The calls the functions make, recorded with their parameters and judged against their roles.
+
+moto does not enforce IAM: a call a role denies passes every other test and fails only in AWS. Each
+call is judged against the role of the function that made it, in the template as the local stack
+resolved it:
+
+- DynamoDB in full: the action of each item (a transaction's Put, Update, Delete, ConditionCheck; a
+  batch's tables), the table's or index's ARN, and the conditions the template uses
+  (`dynamodb:LeadingKeys` and `dynamodb:Attributes`, ForAllValues with StringEquals or StringLike).
+- Any other service: the action is allowed by some statement of the role (the resource is not judged).
+
+Not judged: what AWS does on the function's behalf with its role (KMS for encrypted tables and queues).
+Every integration test's stack is judged as it stops (conftest.local_driver), and test_iam.py judges
+the benchmark's journey through every route and task.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from local.functions import LambdaFunction
+from local.provision import Stack
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str  # the logical id of the function that made it
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Recorder:
+    calls: list[Call] = field(default_factory=list)
+    _current: threading.local = field(default_factory=threading.local)
+
+    def attribute(self, function: LambdaFunction) -> None:
+        """Calls made while the function runs are its own."""
+        invoke, logical_id = function.invoke, function.spec.logical_id
+
+        def attributed(event: Any, seconds_left: int | None = None) -> Any:
+            before = getattr(self._current, "function", None)
+            self._current.function = logical_id
+            try:
+                return invoke(event, seconds_left)
+            finally:
+                self._current.function = before
+
+        function.invoke = attributed  # type: ignore[method-assign]
+
+    def install(self) -> None:
+        """Record from now on the calls of every client made from boto3's default session."""
+        session: Any = boto3.DEFAULT_SESSION
+        session.events.register("before-parameter-build", self._record)
+
+    def uninstall(self) -> None:
+        session: Any = boto3.DEFAULT_SESSION
+        if session is not None:
+            session.events.unregister("before-parameter-build", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        function = getattr(self._current, "function", None)
+        if function is not None:
+            self.calls.append(Call(function, model.service_model.service_name, model.name, dict(params)))
+
+
+# ---------------------------------------------------------------------- the roles, as deployed
+def statements(stack: Stack, function: str) -> list[dict[str, Any]]:
+    """The Allow statements of the function's role, resolved."""
+    resources = stack.template.resources
+    role = resources[function]["Properties"]["Role"]["Fn::GetAtt"]
+    role_id = role[0] if isinstance(role, list) else str(role).split(".")[0]
+    policies = stack.resolve(resources[role_id]["Properties"]["Policies"])
+    return [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, str(pattern)) for pattern in _listed(patterns))
+
+
+def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -> bool:
+    for operator, tests in condition.items():
+        for key, wanted in tests.items():
+            values = context.get(key)
+            if values is None:
+                return False  # a condition on something this checker does not know: not taken as allowing
+            if operator == "ForAllValues:StringEquals":
+                if not all(v in _listed(wanted) for v in values):
+                    return False
+            elif operator == "ForAllValues:StringLike":
+                if not all(_matches(wanted, v) for v in values):
+                    return False
+            else:
+                return False
+    return True
+
+
+def allowed(granted: list[dict[str, Any]], action: str, resource: str | None, context: dict[str, list[str]]) -> bool:
+    for statement in granted:
+        if not _matches(statement["Action"], action):
+            continue
+        if resource is not None and not _matches(statement["Resource"], resource):
+            continue
+        if "Condition" in statement and not _conditions_hold(statement["Condition"], context):
+            continue
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------- DynamoDB's calls, item by item
+def updated_attributes(update: dict[str, Any]) -> list[str]:
+    """The attributes an UpdateExpression writes (SET a = ..., REMOVE b, ADD c :v), named in full."""
+    names = update.get("ExpressionAttributeNames", {})
+    written: list[str] = []
+    for clause in re.split(r"\b(SET|REMOVE|ADD|DELETE)\b", update.get("UpdateExpression", "")):
+        for part in clause.split(","):
+            token = part.strip().split("=")[0].split(" ")[0].split(".")[0].strip()
+            if token and token not in {"SET", "REMOVE", "ADD", "DELETE"} and not token.startswith(":"):
+                written.append(names.get(token, token))
+    return written
+
+
+def partition_keys(stack: Stack) -> dict[str, str]:
+    """Each table's partition key attribute, by table name."""
+    found = {}
+    for logical_id, resource in stack.template.resources.items():
+        if resource["Type"] == "AWS::DynamoDB::Table" and logical_id in stack.refs:
+            schema = stack.resolve(resource["Properties"]["KeySchema"])
+            found[stack.refs[logical_id]] = next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH")
+    return found
+
+
+Request = tuple[str, str | None, dict[str, list[str]]]  # (action, resource ARN, condition context)
+
+
+@dataclass(frozen=True)
+class Tables:
+    arns: dict[str, str]  # by table name
+    partition_keys: dict[str, str]  # by table name
+
+
+def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
+    """(action, resource ARN, condition context) for each item the call touches."""
+    tables = Tables(
+        {stack.refs[t]: attrs["Arn"] for t, attrs in stack.attributes.items() if "dynamodb" in attrs.get("Arn", "")},
+        partition_keys(stack),
+    )
+    p, op = call.params, call.operation
+    if op == "Query":
+        index = f"/index/{p['IndexName']}" if "IndexName" in p else ""
+        yield "dynamodb:Query", tables.arns[p["TableName"]] + index, {}
+    elif op == "BatchGetItem":
+        for table, request in p["RequestItems"].items():
+            for key in request["Keys"]:
+                yield _item(tables, "BatchGetItem", table, key)
+    elif op == "TransactWriteItems":
+        for entry in p["TransactItems"]:
+            ((kind, request),) = entry.items()
+            yield _written(tables, kind, request)
+    elif op in {"GetItem", "DeleteItem", "PutItem", "UpdateItem"}:
+        yield _written(tables, op.removesuffix("Item"), p)
+    else:
+        yield f"dynamodb:{op}", None, {}
+
+
+def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
+    """One item's request: Get, Put, Update, Delete or ConditionCheck (a transaction's kinds)."""
+    table = request["TableName"]
+    if kind == "Put":
+        hash_key = tables.partition_keys[table]
+        return _item(tables, "PutItem", table, {hash_key: request["Item"][hash_key]}, list(request["Item"]))
+    if kind == "Update":
+        return _item(tables, "UpdateItem", table, request["Key"], updated_attributes(request))
+    action = {"Get": "GetItem", "Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
+    return _item(tables, action, table, request["Key"])
+
+
+def _item(tables: Tables, action: str, table: str, key: dict[str, Any], attributes: list[str] | None = None) -> Request:
+    hash_key = tables.partition_keys[table]
+    context = {"dynamodb:LeadingKeys": [next(iter(v.values())) for k, v in key.items() if k == hash_key]}
+    if attributes is not None:
+        context["dynamodb:Attributes"] = sorted(set(attributes) | set(key))
+    return f"dynamodb:{action}", tables.arns[table], context
+
+
+def denied(stack: Stack, calls: list[Call]) -> list[tuple[Any, ...]]:
+    """The calls (function, action, resource, context) that the function's role does not allow."""
+    prefixes = {"stepfunctions": "states", "sesv2": "ses"}
+    # the API operations whose IAM action is named otherwise
+    actions = {("s3", "DeleteObjects"): "s3:DeleteObject", ("s3", "ListObjectsV2"): "s3:ListBucket"}
+    refused: set[tuple[Any, ...]] = set()
+    for call in calls:
+        granted = statements(stack, call.function)
+        if call.service == "dynamodb":
+            for action, resource, context in dynamodb_requests(stack, call):
+                if not allowed(granted, action, resource, context):
+                    refused.add(
+                        (call.function, action, resource, tuple(sorted((k, tuple(v)) for k, v in context.items())))
+                    )
+        else:
+            action = actions.get(
+                (call.service, call.operation), f"{prefixes.get(call.service, call.service)}:{call.operation}"
+            )
+            if not allowed(granted, action, None, {}):
+                refused.add((call.function, action))
+    return sorted(refused, key=str)
