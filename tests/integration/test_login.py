@@ -793,6 +793,21 @@ def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
         assert user.last_sms_code() not in json.dumps(event)
 
 
+def test_a_block_that_meets_another_transaction_reads_the_letter_again_and_blocks_it(driver: LetterDriver) -> None:
+    """Through the route, as deployed: the block's transaction meets another writing the letter (a second
+    click, the workflow's activation), reads the letter again and blocks it; that read is the route's
+    own (its role must allow it: the stack judges every call as it stops)."""
+    user = enrolled(driver)
+    token = user.login()
+    with injected_faults() as faults:
+        conflict = ("TransactionConflict", "None", "None")
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=conflict)
+        blocked = user.call("POST", "/v1/me/pin-letters/block", token=token)
+        assert faults.injected
+    assert blocked.status == 200
+    assert driver.only_letter(user.identity_number).status is LetterStatus.BLOCKED
+
+
 def test_a_person_lists_and_blocks_their_letters(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()
