@@ -73,13 +73,16 @@ class Recorder:
 
 
 # ---------------------------------------------------------------------- the roles, as deployed
-def statements(stack: Stack, function: str) -> list[dict[str, Any]]:
-    """The Allow statements of the function's role, resolved."""
+def statements(stack: Stack, function: str, effect: str = "Allow") -> list[dict[str, Any]]:
+    """The statements of the function's role with this effect, resolved."""
     resources = stack.template.resources
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"]
     role_id = role[0] if isinstance(role, list) else str(role).split(".")[0]
     policies = stack.resolve(resources[role_id]["Properties"]["Policies"])
-    return [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    found = [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == effect]
+    if any("NotAction" in s or "NotResource" in s for s in found):
+        raise NotImplementedError("NotAction and NotResource are not judged here")
+    return found
 
 
 def _listed(value: Any) -> list[Any]:
@@ -172,7 +175,7 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
     elif op in {"GetItem", "DeleteItem", "PutItem", "UpdateItem"}:
         yield _written(tables, op.removesuffix("Item"), p)
     else:
-        yield f"dynamodb:{op}", None, {}
+        raise NotImplementedError(f"dynamodb.{op} is not judged here: add it")
 
 
 def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
@@ -202,17 +205,39 @@ def denied(stack: Stack, calls: list[Call]) -> list[tuple[Any, ...]]:
     actions = {("s3", "DeleteObjects"): "s3:DeleteObject", ("s3", "ListObjectsV2"): "s3:ListBucket"}
     refused: set[tuple[Any, ...]] = set()
     for call in calls:
-        granted = statements(stack, call.function)
+        granted, withheld = statements(stack, call.function), statements(stack, call.function, "Deny")
         if call.service == "dynamodb":
-            for action, resource, context in dynamodb_requests(stack, call):
-                if not allowed(granted, action, resource, context):
-                    refused.add(
-                        (call.function, action, resource, tuple(sorted((k, tuple(v)) for k, v in context.items())))
-                    )
+            requests = list(dynamodb_requests(stack, call))
         else:
             action = actions.get(
                 (call.service, call.operation), f"{prefixes.get(call.service, call.service)}:{call.operation}"
             )
-            if not allowed(granted, action, None, {}):
-                refused.add((call.function, action))
+            requests = [(action, resource_of(stack, call), {})]
+        for action, resource, context in requests:
+            if not allowed(granted, action, resource, context) or (
+                withheld and allowed(withheld, action, resource or "*", context)
+            ):
+                refused.add((call.function, action, resource, tuple(sorted((k, tuple(v)) for k, v in context.items()))))
     return sorted(refused, key=str)
+
+
+def resource_of(stack: Stack, call: Call) -> str | None:
+    """The ARN a call acts on, where it names one simply; None: the action alone is judged."""
+    p = call.params
+    arns = {ref: stack.attributes.get(logical_id, {}).get("Arn") for logical_id, ref in stack.refs.items()}
+    region, account = stack.resolve({"Ref": "AWS::Region"}), stack.resolve({"Ref": "AWS::AccountId"})
+    named: dict[tuple[str, str], Any] = {
+        ("sqs", "QueueUrl"): lambda: arns.get(p["QueueUrl"]),
+        ("kms", "KeyId"): lambda: str(p["KeyId"]),
+        ("secretsmanager", "SecretId"): lambda: str(p["SecretId"]),
+        ("stepfunctions", "stateMachineArn"): lambda: str(p["stateMachineArn"]),
+        # DeleteObjects: judged by its first object (the print documents of one letter, under one prefix)
+        ("s3", "Delete"): lambda: f"arn:aws:s3:::{p['Bucket']}/{p['Delete']['Objects'][0]['Key']}",
+        ("s3", "Bucket"): lambda: f"arn:aws:s3:::{p['Bucket']}/{p.get('Key', '*')}",
+        ("sns", "PhoneNumber"): lambda: "*",  # an SMS has no ARN
+        ("sesv2", "FromEmailAddress"): lambda: (
+            f"arn:aws:ses:{region}:{account}:identity/{str(p['FromEmailAddress']).rsplit('@', 1)[-1]}"
+        ),
+    }
+    found = next((resolve for (service, name), resolve in named.items() if service == call.service and name in p), None)
+    return found() if found else None

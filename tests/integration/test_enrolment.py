@@ -131,6 +131,54 @@ def test_blocking_an_enrolled_persons_letter_does_not_move_the_codes_asked(drive
     assert json.loads(reset.body)["pin_index"] == order[2]  # a decoy's now, and as a real one asked
 
 
+def test_a_new_letter_does_not_move_the_codes_asked(driver: LetterDriver) -> None:
+    """Anyone can order a letter in a person's name. Had a new letter's starts asked as a fresh letter
+    does (the first two in the order), the numbers asked before and after it was posted would have told
+    an enrolled person (whose first two are used) from anyone else. The person's used codes are kept
+    over all their letters, and the new letter's codes by those numbers work as any."""
+    enrolling = with_letter(driver)
+    enrolling.enrol()
+    before = enrolling.start()["pin_indices"]
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    _, codes = posted(driver, enrolling.person.identity_number)  # a newer letter: the first superseded
+    enrolling.codes = codes
+    assert enrolling.start()["pin_indices"] == before
+    assert enrolling.complete(mobile="91234568").status == 202  # a real enrolment, with the new letter
+
+
+def test_a_ledger_from_before_the_used_codes_were_kept_still_asks_alike_after_a_block(driver: LetterDriver) -> None:
+    """A ledger written before it kept the person's used codes (and the letter posted last): a block
+    (which removes the active pointer) keeps the blocked letter's used codes with the person."""
+    enrolling = with_letter(driver)
+    enrolling.enrol()
+    before = enrolling.start()["pin_indices"]
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"person#{driver.key(enrolling.person.identity_number)}", "sk": "letters"}),
+        UpdateExpression="REMOVE latest, used_codes",
+    )
+    assert enrolling.start()["pin_indices"] == before  # the active letter's used codes
+    for tries in (3, 2):  # five wrong tries: the letter is blocked, its pointer removed
+        enrolling.start()
+        for _ in range(tries):
+            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
+    assert enrolling.start()["pin_indices"] == before
+
+
+def test_a_letter_that_is_no_longer_the_active_one_enrols_no_one(driver: LetterDriver) -> None:
+    """The pointer removed (its block, or a newer letter's, under way) while the letter still reads
+    posted: its codes are refused, as a login's are, though the numbers asked stay the same."""
+    enrolling = with_letter(driver)
+    before = enrolling.start()["pin_indices"]
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"person#{driver.key(enrolling.person.identity_number)}", "sk": "letters"}),
+        UpdateExpression="REMOVE active",
+    )
+    assert enrolling.start()["pin_indices"] == before
+    assert enrolling.complete().status == 401
+
+
 def test_an_email_alone_is_enough_and_so_is_a_mobile(driver: LetterDriver) -> None:
     by_email = with_letter(driver)
     by_email.start()

@@ -4,16 +4,21 @@ and every workflow task, bench/routes.py), judged call by call (tests/integratio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from bench.calls import CallCounter
 from bench.routes import Tally, embedded_stack, journey
 from local.provision import Stack
+from minid.adapters.contacts import DynamoDbContactRegister, contact_item
+from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
+from minid.domain.time import date_in_norway
 from tests.integration.iam import Call, Recorder, allowed, denied, updated_attributes
 from tests.integration.letters import LetterDriver
-from tests.integration.users import enrolled
+from tests.integration.users import User, enrolled
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,25 @@ def _walk(driver: LetterDriver, tally: Tally) -> None:
     warm = enrolled(driver, mobile="93000009")
     warm.call("GET", "/v1/me/contact", token=warm.login())
     journey(driver, tally)
+    # the daily review with something to do: one record to remind, one to mark stale
+    # (its reminder's day is the first after the 16 months: today, for a record confirmed 16 months and a
+    # day ago)
+    for mobile, age in (("93000010", REMIND_AFTER + timedelta(days=1)), ("93000011", STALE_AFTER + timedelta(days=2))):
+        _due_today(driver, enrolled(driver, mobile=mobile), age)
+    outcome = driver.local.functions.by_logical_id["ContactReviewFunction"].invoke({})
+    assert (outcome["reminded"], outcome["marked_stale"]) == (1, 1)
     driver.notices_delivered()
+
+
+def _due_today(driver: LetterDriver, user: User, age: timedelta) -> None:
+    person = driver.key(user.identity_number)
+    contacts = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"])
+    record = contacts.find(person)
+    assert record is not None
+    old = replace(record, updated_at=record.updated_at - age, confirmed_at=None)
+    today = {"review_on": {"S": date_in_norway(datetime.now(UTC)).isoformat()}}
+    item = contact_item(person, old) | today
+    driver.dynamodb.put_item(TableName=driver.local.stack.refs["ContactRegisterTable"], Item=item)
 
 
 # ---------------------------------------------------------------------- the checks

@@ -7,8 +7,8 @@ attempt is sent only while a whole attempt still fits before the deadline; else 
 503 with Retry-After over HTTP, DependencyUnavailable (retried) in the workflow, a notice delivered
 again later.
 
-Once an SMS or e-mail has gone out (`effect_made`), the rest of the block runs without the guard: the
-writes that record the send must not be refused, or a retry would send again.
+A write that records an SMS or e-mail already sent runs `exempt`: refused, it would have a retry send
+again. Only that write: what comes after it (another send, say) is guarded again.
 
 Per thread (a ContextVar): the local stack runs several invocations at once, each on its thread, and a
 test's own calls, made outside any invocation, have no deadline.
@@ -47,10 +47,15 @@ def within(context: HasRemainingTime) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-def effect_made() -> None:
-    """Something no retry can take back was done (an SMS or e-mail sent): the calls that follow, which
-    record it, are sent whatever the time (the block of `within` ends the exemption)."""
-    _DEADLINE.set(None)
+@contextmanager
+def exempt() -> Iterator[None]:
+    """The block's calls are sent whatever the time: the writes that record what no retry can take back
+    (an SMS or e-mail sent)."""
+    token = _DEADLINE.set(None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 def guard(attempt_seconds: float) -> Any:

@@ -12,6 +12,7 @@ from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item, update_if
 from minid.adapters.events import recorded_with
+from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
 from minid.domain.contact_changes import PendingChange
 from minid.domain.contacts import ContactRecord, Language
@@ -54,7 +55,8 @@ class DynamoDbContactChanges(Challenges):
         if change is not None:  # in place of any earlier change: its codes no longer hold
             items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
         items += recorded_with(self._events, person, events)
-        return cancellation_reasons(self._client, items) is None
+        with exempt():  # it may record a code already sent: refused, a retry would send another
+            return cancellation_reasons(self._client, items) is None
 
     def get(self, person: PersonKey) -> PendingChange | None:
         return _change(self._get(person))

@@ -24,6 +24,7 @@ from minid.adapters.dynamodb import (
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import letter_from, letter_key, pin_codes_used
 from minid.adapters.population import person_from
+from minid.deadline import exempt
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.enrolment import Activation, Completion, Enrolment, EnrolmentStatus, PendingContacts
@@ -128,6 +129,10 @@ class DynamoDbEnrolments:
         update_if(self._client, ended)  # False: gone, or activated meanwhile (by a right code): it stays so
 
     def record_completion(self, enrolment_id: str, completion: Completion, *, as_read: Enrolment) -> bool:
+        with exempt():  # it records codes already sent: refused, a retry would send others
+            return self._record_completion(enrolment_id, completion, as_read)
+
+    def _record_completion(self, enrolment_id: str, completion: Completion, as_read: Enrolment) -> bool:
         contacts = completion.contacts
         if as_read.codes_sent_at is None:
             sent, held = "attribute_not_exists(codes_sent_at)", {}
@@ -343,7 +348,7 @@ class DynamoDbAccountActivation:
             self._client,
             [
                 {"Update": enrolled},  # first: its reason is reasons[0]
-                {"Update": pin_codes_used(self._letters, enrolment.letter_id, enrolment.pin_indices, now)},
+                *pin_codes_used(self._letters, enrolment.person, enrolment.letter_id, enrolment.pin_indices, now),
                 {"Put": {"TableName": self._users, "Item": to_item(account_values(account)), **_as_read(replacing)}},
                 {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
                 *recorded_with(self._events, enrolment.person, events),

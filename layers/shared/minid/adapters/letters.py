@@ -11,7 +11,7 @@ conditional write, so that concurrent requests or retried tasks cannot break it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from minid.adapters.events import recorded_with
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStatus, PinLetter, PrintDocument, RecipientOutcome
+from minid.domain.letters.model import LetterStanding, LetterStatus, PinLetter, PrintDocument, RecipientOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,6 +49,22 @@ def latest_letter_id(ledger: dict[str, Any]) -> str | None:
     ledger written before `latest` was."""
     latest = ledger.get("latest") or ledger.get("active")
     return str(latest) if latest else None
+
+
+def letter_standing(ledger: dict[str, Any], latest: PinLetter | None) -> LetterStanding:
+    """From the person's ledger, and the letter it names as posted last (read with it)."""
+    active = latest is not None and ledger.get("active") == latest.letter_id
+    return LetterStanding(latest, active, frozenset(int(i) for i in ledger.get("used_codes", ())))
+
+
+def codes_used_by(table: str, person: PersonKey, indices: Collection[int]) -> dict[str, Any]:
+    """An update for a transaction: code numbers kept in the person's ledger as used (over all letters)."""
+    return {
+        "TableName": table,
+        "Key": ledger_key(person),
+        "UpdateExpression": "ADD used_codes :used",
+        "ExpressionAttributeValues": to_item({":used": {int(i) for i in indices}}),
+    }
 
 
 BLOCK_ROUNDS = 3  # a block's tries while other requests write the letter
@@ -96,10 +112,11 @@ class DynamoDbPinLetters:
         item = self._client.get_item(TableName=self._table, Key=letter_key(letter_id), ConsistentRead=True).get("Item")
         return letter_from(from_item(item)) if item else None
 
-    def current_letter(self, person: PersonKey) -> PinLetter | None:
+    def standing(self, person: PersonKey) -> LetterStanding:
         """Two reads for every person, with a letter or not, so that the time tells nothing."""
         item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
-        return self.get(latest_letter_id(from_item(item) if item else {}) or NO_LETTER)
+        ledger = from_item(item) if item else {}
+        return letter_standing(ledger, self.get(latest_letter_id(ledger) or NO_LETTER))
 
     def record_pin_failure(self, letter_id: str) -> int:
         response = self._client.update_item(
@@ -178,6 +195,7 @@ class DynamoDbPinLetters:
         activate: bool,
         supersede: Sequence[str] = (),
         active_was: str | None = None,
+        used: Collection[int] = (),
     ) -> bool:
         names = {"#status": "status"}
         if not activate:
@@ -216,11 +234,14 @@ class DynamoDbPinLetters:
                 "Update": {
                     "TableName": self._table,
                     "Key": ledger_key(letter.person),
-                    # `latest` stays when the letter is blocked (which removes `active`): current_letter
-                    "UpdateExpression": "SET active = :letter, latest = :letter",
+                    # `latest` stays when the letter is blocked (which removes `active`): standing()
+                    "UpdateExpression": "SET active = :letter, latest = :letter"
+                    + (" ADD used_codes :used" if used else ""),
                     "ConditionExpression": pointer,
                     "ExpressionAttributeValues": to_item(
-                        {":letter": letter.letter_id} | ({":was": active_was} if active_was is not None else {})
+                        {":letter": letter.letter_id}
+                        | ({":was": active_was} if active_was is not None else {})
+                        | ({":used": {int(i) for i in used}} if used else {})
                     ),
                 }
             },
@@ -281,7 +302,14 @@ class DynamoDbPinLetters:
             if not conditional_check_failed(failure):
                 raise
 
-    def block(self, person: PersonKey, letter_id: str, at: datetime, events: Sequence[SecurityEvent]) -> bool:
+    def block(
+        self,
+        person: PersonKey,
+        letter_id: str,
+        at: datetime,
+        events: Sequence[SecurityEvent],
+        used: Collection[int] = (),
+    ) -> bool:
         if self._events is None:
             raise RuntimeError("a block writes its events: the security events table is needed")
         blockable = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
@@ -303,8 +331,9 @@ class DynamoDbPinLetters:
                 "Update": {
                     "TableName": self._table,
                     "Key": ledger_key(person),
-                    "UpdateExpression": "REMOVE active",
+                    "UpdateExpression": "REMOVE active" + (" ADD used_codes :used" if used else ""),
                 }
+                | ({"ExpressionAttributeValues": to_item({":used": {int(i) for i in used}})} if used else {})
             },
             *recorded_with(self._events, person, events),
         ]
@@ -341,11 +370,13 @@ class DynamoDbPinLetters:
         self._client.update_item(**kwargs)
 
 
-def pin_codes_used(table: str, letter_id: str, indices: Sequence[int], at: datetime) -> dict[str, Any]:
-    """An update for a transaction: the letter's codes used up, if the letter is the person's posted
-    one and none of them was used before (a code works once)."""
+def pin_codes_used(
+    table: str, person: PersonKey, letter_id: str, indices: Sequence[int], at: datetime
+) -> list[dict[str, Any]]:
+    """Updates for a transaction: the letter's codes used up, if the letter is the person's posted one
+    and none of them was used before (a code works once), and their numbers kept with the person's."""
     names = {f"#i{n}": str(index) for n, index in enumerate(indices)}
-    return {
+    letter = {
         "TableName": table,
         "Key": letter_key(letter_id),
         "UpdateExpression": "SET " + ", ".join(f"used.{name} = :at" for name in names),
@@ -354,6 +385,7 @@ def pin_codes_used(table: str, letter_id: str, indices: Sequence[int], at: datet
         "ExpressionAttributeNames": {"#status": "status", **names},
         "ExpressionAttributeValues": to_item({":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value}),
     }
+    return [{"Update": letter}, {"Update": codes_used_by(table, person, indices)}]
 
 
 def letter_from(values: dict[str, Any]) -> PinLetter:

@@ -201,7 +201,7 @@ class DynamoDbLoginCompletion:
             }
         items: list[dict[str, Any]] = [closed, {"Update": account}]
         if use.letter_id is not None and use.pin_index is not None:
-            items.append({"Update": pin_codes_used(self._letters, use.letter_id, [use.pin_index], session.auth_time)})
+            items += pin_codes_used(self._letters, attempt.person, use.letter_id, [use.pin_index], session.auth_time)
         session_put = {"TableName": self._sessions, "Item": session_item(session)}
         items.append({"Put": session_put | {"ConditionExpression": "attribute_not_exists(pk)"}})
         items += recorded_with(self._events, attempt.person, events)

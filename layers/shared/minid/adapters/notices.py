@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
-from minid.deadline import effect_made
+from minid.deadline import exempt
 from minid.domain.contacts import email_for_sending
 from minid.domain.notices import Channel, Claim, Message, Notice, notice_to_json
 
@@ -51,7 +51,6 @@ class SnsSmsSender:
 
     def send_sms(self, to: str, text: str) -> None:
         self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
-        effect_made()  # sent: what records it is written whatever the time left
 
 
 class SesEmailSender:
@@ -75,7 +74,6 @@ class SesEmailSender:
                 }
             },
         )
-        effect_made()  # sent: what records it is written whatever the time left
 
 
 class DynamoDbDeliveryLedger:
@@ -114,6 +112,10 @@ class DynamoDbDeliveryLedger:
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        with exempt():  # it records a send: refused, a retry would send again
+            self._mark_sent(notice_id, channel, now)
+
+    def _mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
         self._client.update_item(
             TableName=self._table,
             Key=self._key(notice_id, channel),
@@ -123,4 +125,5 @@ class DynamoDbDeliveryLedger:
         )
 
     def release(self, notice_id: str, channel: Channel) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))
+        with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
+            self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))

@@ -20,6 +20,7 @@ from minid.adapters.letters import (
     ledger_key,
     letter_from,
     letter_key,
+    letter_standing,
     pin_codes_used,
 )
 from minid.adapters.population import person_from
@@ -97,12 +98,13 @@ class DynamoDbResetReads:
         key, ledger = to_item({"pk": person}), ledger_key(person)
         found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._letters_table, ledger)])
         account, record = found.get(self._users, key), found.get(self._contacts, key)
-        latest = latest_letter_id(found.get(self._letters_table, ledger) or {})
-        letter = self._letters.get(latest or NO_LETTER)  # read for everyone, so that the time tells nothing
+        ledger_values = found.get(self._letters_table, ledger) or {}
+        latest = self._letters.get(latest_letter_id(ledger_values) or NO_LETTER)  # read for everyone alike
         return ResetStanding(
             account=account_from(account) if account else None,
-            letter=letter,  # whatever its status: the start judges it, and asks as it would either way
+            letter=None,
             contact=contact_record(record) if record else None,
+            letters=letter_standing(ledger_values, latest),
         )
 
     def for_completion(self, reset: PasswordReset) -> ResetStanding:
@@ -157,7 +159,7 @@ class DynamoDbResetCompletion:
         return write_together(
             self._client,
             [
-                {"Update": pin_codes_used(self._letters, reset.letter_id, [reset.pin_index], now)},
+                *pin_codes_used(self._letters, reset.person, reset.letter_id, [reset.pin_index], now),
                 {"Update": new_password},
                 {"Update": done},
                 *recorded_with(self._events, reset.person, events),

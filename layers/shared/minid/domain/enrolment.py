@@ -258,13 +258,10 @@ class EnrolmentService:
         )
         started = self._starts.start()
         person = self._keyer.person_key(number)
-        letter = self._letters.current_letter(person)
-        first, second = codes_to_ask(self._keyer, person, letter, 2)
-        usable = (
-            letter is not None
-            and letter.status is LetterStatus.DISPATCHED
-            and all(i in letter.code_hashes and i not in letter.used for i in (first, second))
-        )
+        standing = self._letters.standing(person)
+        first, second = codes_to_ask(self._keyer, person, standing, 2)
+        letter = standing.usable
+        usable = letter is not None and all(i in letter.code_hashes and i not in letter.used for i in (first, second))
         now = self._clock.now()
         enrolment = Enrolment(
             enrolment_id=new_id(self._random),

@@ -22,7 +22,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask
+from minid.domain.letters.model import LetterStanding, LetterStatus, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -77,9 +77,10 @@ class ResetStanding(Value, frozen=True):
     """What a reset's step reads of the person, at once."""
 
     account: UserAccount | None
-    letter: PinLetter | None  # the start: the person's active letter, if posted; the completion: the reset's
+    letter: PinLetter | None  # the completion's: the reset's letter
     contact: ContactRecord | None = None  # read by the start
     person: Person | None = None  # in the population register; read by the completion
+    letters: LetterStanding | None = None  # read by the start
 
 
 class ResetReads(Protocol):
@@ -156,8 +157,10 @@ class PasswordResetService:
         # not, so that a full count tells nothing
         self._limits.code_to_person("reset", person, now)
         standing = self._reads.for_start(person)
-        account, letter, record = standing.account, standing.letter, standing.contact
-        (asked,) = codes_to_ask(self._keyer, person, letter, 1)
+        account, record = standing.account, standing.contact
+        letters = standing.letters or LetterStanding(None, active=False, used=frozenset())
+        (asked,) = codes_to_ask(self._keyer, person, letters, 1)
+        letter = letters.usable
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
             to[Channel.SMS] = record.mobile
@@ -166,7 +169,6 @@ class PasswordResetService:
         usable = (
             account is not None
             and letter is not None
-            and letter.status is LetterStatus.DISPATCHED
             and asked in letter.code_hashes
             and asked not in letter.used
             and bool(to)

@@ -27,5 +27,5 @@ class PinLetterAccount:
         for letter in self.letters(person):
             if letter.status in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
                 blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
-                self._letters.block(person, letter.letter_id, now, (blocked,))
+                self._letters.block(person, letter.letter_id, now, (blocked,), used=letter.used.keys())
         return self.letters(person)

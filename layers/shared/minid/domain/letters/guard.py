@@ -31,4 +31,4 @@ class WrongPinCodes:
         # neither; a letter blocked meanwhile (another wrong code at once) writes nothing here, and is told once
         notice = Notice(f"{letter.letter_id}:blocked", NoticeKind.PIN_LETTER_BLOCKED, letter.person, proof=blocked)
         self._notices.enqueue(notice)
-        self._letters.block(letter.person, letter.letter_id, now, (blocked,))
+        self._letters.block(letter.person, letter.letter_id, now, (blocked,), used=letter.used.keys())

@@ -31,17 +31,6 @@ def asking_order(keyer: Keyer, person: PersonKey) -> tuple[int, ...]:
     return tuple(sorted(rank, key=rank.__getitem__))
 
 
-def codes_to_ask(keyer: Keyer, person: PersonKey, letter: PinLetter | None, count: int) -> tuple[int, ...]:
-    """The code numbers a start without a login asks for: the first `count` in the person's order that
-    the person's current letter has not used, whatever its status now. A decoy (no letter, a letter
-    blocked, not enrolled, no such person) asks the same as a real start would: blocking someone's
-    letter, say, must not move the numbers asked and so tell that codes had been used."""
-    used = set(letter.used) if letter else set()
-    order = asking_order(keyer, person)
-    left = [i for i in order if i not in used]
-    return tuple(left[:count]) if len(left) >= count else order[:count]
-
-
 class LetterStatus(StrEnum):
     ORDERED = "ordered"  # the order is recorded; the recipient is being checked
     PRINTING = "printing"  # the codes exist and the print provider has the document
@@ -151,3 +140,30 @@ def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None
     if letter_address(person) is None:
         return Ineligibility.NO_ADDRESS
     return None
+
+
+class LetterStanding(Value, frozen=True):
+    """What a start without a login reads of a person's letters, at once (their ledger, and the letter
+    posted last)."""
+
+    letter: PinLetter | None  # the letter posted last, whatever its status now
+    active: bool  # it is still the person's active letter (no block since)
+    used: frozenset[int]  # the code numbers the person has used, over all their letters
+
+    @property
+    def usable(self) -> PinLetter | None:
+        """The letter whose codes work now, if any."""
+        letter = self.letter
+        return letter if letter is not None and self.active and letter.status is LetterStatus.DISPATCHED else None
+
+
+def codes_to_ask(keyer: Keyer, person: PersonKey, standing: LetterStanding, count: int) -> tuple[int, ...]:
+    """The code numbers a start without a login asks for: the first `count` in the person's order that
+    the person has not used, on any letter. A decoy (no letter, a letter blocked or superseded, not
+    enrolled, no such person) asks what a real start would: a block, or a new letter, must not move
+    the numbers asked and so tell that codes had been used. A fresh letter's codes by those numbers
+    are as new as any."""
+    used = standing.used | (set(standing.letter.used) if standing.letter else set())
+    order = asking_order(keyer, person)
+    left = [i for i in order if i not in used]
+    return tuple(left[:count]) if len(left) >= count else order[:count]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -10,7 +10,7 @@ from typing import Protocol
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import PinLetter, PrintDocument, RecipientOutcome
+from minid.domain.letters.model import LetterStanding, PinLetter, PrintDocument, RecipientOutcome
 from minid.domain.population import Person
 from minid.values import Value
 
@@ -57,8 +57,9 @@ class PinLetters(Protocol):
 
     def get(self, letter_id: str) -> PinLetter | None: ...
 
-    def current_letter(self, person: PersonKey) -> PinLetter | None:
-        """The person's letter posted last, whatever its status now (blocked, say), if any."""
+    def standing(self, person: PersonKey) -> LetterStanding:
+        """The person's letter posted last (whatever its status now), whether it is still active, and
+        the code numbers the person has used over all their letters."""
         ...
 
     def record_pin_failure(self, letter_id: str) -> int:
@@ -87,10 +88,12 @@ class PinLetters(Protocol):
         activate: bool,
         supersede: Sequence[str] = (),
         active_was: str | None = None,
+        used: Collection[int] = (),
     ) -> bool:
         """The letter posted: activated (the older ones superseded, the pointer moved from `active_was`),
         or not (blocked, or superseded by a newer one). False, nothing written, if the letter, an older
-        one or the pointer is not as read."""
+        one or the pointer is not as read. `used`: the codes the person used on their other letters,
+        kept with the person's (LetterStanding.used)."""
         ...
 
     def record_report(self, letter_id: str, status: str) -> None:
@@ -100,9 +103,17 @@ class PinLetters(Protocol):
 
     def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
 
-    def block(self, person: PersonKey, letter_id: str, at: datetime, events: Sequence[SecurityEvent]) -> bool:
+    def block(
+        self,
+        person: PersonKey,
+        letter_id: str,
+        at: datetime,
+        events: Sequence[SecurityEvent],
+        used: Collection[int] = (),
+    ) -> bool:
         """Block the letter, with the events that tell it, if its codes work or may come to work; False
-        (nothing written) if it has left those states (blocked meanwhile, superseded, failed)."""
+        (nothing written) if it has left those states (blocked meanwhile, superseded, failed). `used`:
+        its codes used, kept with the person's (LetterStanding.used)."""
         ...
 
 

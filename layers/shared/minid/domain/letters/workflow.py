@@ -163,7 +163,12 @@ class LetterWorkflowTasks:
         if any(other.ordered_at > letter.ordered_at for other in posted):
             return Activation.SUPERSEDED if self._letters.record_dispatch(letter, now, activate=False) else None
         older = [other.letter_id for other in posted]
-        if not self._letters.record_dispatch(letter, now, activate=True, supersede=older, active_was=active_id):
+        # the codes used on the person's other letters stay theirs: the numbers asked without a login
+        # must not start afresh with a new letter (LetterStanding.used)
+        used = {i for other in [*listed, *posted] for i in other.used}
+        if not self._letters.record_dispatch(
+            letter, now, activate=True, supersede=older, active_was=active_id, used=used
+        ):
             return None
         self._events.record(letter.person, SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter.letter_id))
         return Activation.ACTIVE
