@@ -746,6 +746,8 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
         assert answer.status == 401
     right = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code(), "new_password": "x" * 20}
     assert user.call("POST", complete, right).status == 401
+    history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
+    assert [e["type"] for e in history].count("password-reset-failed") == 3  # failures, in their own history
 
 
 def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: LetterDriver) -> None:

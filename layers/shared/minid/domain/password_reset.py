@@ -137,6 +137,7 @@ class PasswordResetService:
         self._sms = sms
         self._email = email
         self._notices = notices
+        self._events = events
         self._limits = limits
         self._keyer = keyer
         self._random = random
@@ -235,7 +236,9 @@ class PasswordResetService:
             self._wrong_pins.record(standing.letter, now)
             if reset.person is None:
                 self._wrong_codes.short(started)
-            else:
+            else:  # in the person's own history (a retry of the same try is the same event)
+                failed = SecurityEvent(SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.tries}")
+                self._events.record(reset.person, failed)
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
         person, account, found = reset.person, standing.account, standing.person
