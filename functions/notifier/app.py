@@ -46,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failures: list[dict[str, str]] = []
     for record in event["Records"]:
         try:
-            with deadline.within(context):  # each notice's own: a send lifts the guard for its records only
+            with deadline.within(context):  # each notice under the deadline, as a request is
                 deliver(record["body"])
         except NoticeNotYet:
             failures.append({"itemIdentifier": record["messageId"]})

@@ -79,10 +79,7 @@ def statements(stack: Stack, function: str, effect: str = "Allow") -> list[dict[
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"]
     role_id = role[0] if isinstance(role, list) else str(role).split(".")[0]
     policies = stack.resolve(resources[role_id]["Properties"]["Policies"])
-    found = [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == effect]
-    if any("NotAction" in s or "NotResource" in s for s in found):
-        raise NotImplementedError("NotAction and NotResource are not judged here")
-    return found
+    return [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == effect]
 
 
 def _listed(value: Any) -> list[Any]:
@@ -110,11 +107,18 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
     return True
 
 
+def _names(statement: dict[str, Any], element: str, value: str) -> bool:
+    """Whether the statement's Action (Resource) takes in the value: as listed, or as not NotAction-ed."""
+    if element in statement:
+        return _matches(statement[element], value)
+    return not _matches(statement.get(f"Not{element}", []), value)
+
+
 def allowed(granted: list[dict[str, Any]], action: str, resource: str | None, context: dict[str, list[str]]) -> bool:
     for statement in granted:
-        if not _matches(statement["Action"], action):
+        if not _names(statement, "Action", action):
             continue
-        if resource is not None and not _matches(statement["Resource"], resource):
+        if resource is not None and not _names(statement, "Resource", resource):
             continue
         if "Condition" in statement and not _conditions_hold(statement["Condition"], context):
             continue
@@ -161,21 +165,27 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
         partition_keys(stack),
     )
     p, op = call.params, call.operation
-    if op == "Query":
+    if op in {"Query", "Scan"}:
         index = f"/index/{p['IndexName']}" if "IndexName" in p else ""
-        yield "dynamodb:Query", tables.arns[p["TableName"]] + index, {}
+        yield f"dynamodb:{op}", tables.arns[p["TableName"]] + index, {}
     elif op == "BatchGetItem":
         for table, request in p["RequestItems"].items():
             for key in request["Keys"]:
                 yield _item(tables, "BatchGetItem", table, key)
-    elif op == "TransactWriteItems":
+    elif op == "BatchWriteItem":
+        for table, requests in p["RequestItems"].items():
+            for request in requests:
+                ((_, write),) = request.items()  # PutRequest {Item} or DeleteRequest {Key}
+                key = write.get("Key") or {tables.partition_keys[table]: write["Item"][tables.partition_keys[table]]}
+                yield _item(tables, "BatchWriteItem", table, key)
+    elif op in {"TransactWriteItems", "TransactGetItems"}:
         for entry in p["TransactItems"]:
             ((kind, request),) = entry.items()
             yield _written(tables, kind, request)
     elif op in {"GetItem", "DeleteItem", "PutItem", "UpdateItem"}:
         yield _written(tables, op.removesuffix("Item"), p)
-    else:
-        raise NotImplementedError(f"dynamodb.{op} is not judged here: add it")
+    else:  # a table's own operations (DescribeTable, say): the action on the table
+        yield f"dynamodb:{op}", tables.arns.get(p.get("TableName", ""), "*"), {}
 
 
 def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:

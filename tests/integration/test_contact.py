@@ -431,10 +431,10 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     clock = MovableClock(_at_seven_in_oslo(record.review_on()))
     review = wiring.contact_review(os.environ, clock=clock)
 
-    assert review.run().counts == (1, 0)
+    assert review.run() == ReviewRun(1, 0, finished=True)
     reminder = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("16 måneder" in t for t in texts))
     assert reminder
-    assert review.run().counts == (0, 0)  # reminded once
+    assert review.run() == ReviewRun(0, 0, finished=True)  # reminded once
 
     clock.moment = _at_seven_in_oslo(record.stale_review_on())
     with injected_faults() as faults:  # a write that fails marks nothing: the next run does it whole
@@ -443,7 +443,7 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
             review.run()
     table, key = driver.local.stack.refs["ContactRegisterTable"], {"pk": {"S": person}}
     assert "marked_stale_at" not in driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
-    assert review.run().counts == (0, 1)
+    assert review.run() == ReviewRun(0, 1, finished=True)
     item = driver.dynamodb.get_item(TableName=table, Key=key)
     assert "marked_stale_at" in item["Item"]
     assert "review_on" not in item["Item"]
@@ -462,14 +462,14 @@ def test_runs_missed_for_weeks_miss_nobody(driver: LetterDriver) -> None:
     due = record.review_on()
     clock = MovableClock(_at_seven_in_oslo(due - timedelta(days=1)))
     review = wiring.contact_review(os.environ, clock=clock)
-    assert review.run().counts == (0, 0)  # the day before it is due; then no run for a month
+    assert review.run() == ReviewRun(0, 0, finished=True)  # the day before it is due; then no run for a month
     clock.moment = _at_seven_in_oslo(due + timedelta(days=30))
     with injected_faults() as faults:
         faults.add("sqs", "SendMessage")  # the reminder cannot be queued: the run fails
         with pytest.raises(ClientError):
             review.run()
-    assert review.run().counts == (1, 0)
-    assert review.run().counts == (0, 0)
+    assert review.run() == ReviewRun(1, 0, finished=True)
+    assert review.run() == ReviewRun(0, 0, finished=True)
 
 
 def test_a_day_too_large_for_one_run_is_finished_by_the_next(driver: LetterDriver) -> None:
@@ -517,7 +517,7 @@ def test_the_daily_review_reminds_once_and_marks_stale_once_whatever_the_hour_of
     days += [date_in_norway(afternoon + STALE_AFTER) + timedelta(days=d) for d in range(-2, 4)]
     for day in days:
         clock.moment = _at_seven_in_oslo(day)
-        runs[day] = review.run().counts
+        runs[day] = (run := review.run()).reminded, run.stale
     reminded = [day for day, (reminders, _) in runs.items() if reminders]
     marked = [day for day, (_, stale) in runs.items() if stale]
     assert reminded == [date_in_norway(afternoon + REMIND_AFTER) + timedelta(days=1)]  # the first run after
@@ -535,9 +535,9 @@ def test_a_stale_review_dated_before_it_is_stale_does_not_remind_again(driver: L
     )
     clock = MovableClock(_at_seven_in_oslo(stale_day))
     review = wiring.contact_review(os.environ, clock=clock)
-    assert review.run().counts == (0, 0)
+    assert review.run() == ReviewRun(0, 0, finished=True)
     clock.moment = _at_seven_in_oslo(stale_day + timedelta(days=1))
-    assert review.run().counts == (0, 1)
+    assert review.run() == ReviewRun(0, 1, finished=True)
 
 
 def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
@@ -552,7 +552,7 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     confirmed = replace(old, confirmed_at=record.updated_at)  # confirmed since
     driver.dynamodb.put_item(TableName=table, Item=contact_item(person, confirmed))
     review = wiring.contact_review(os.environ, clock=MovableClock(record.updated_at))
-    assert review.run().counts == (0, 0)
+    assert review.run() == ReviewRun(0, 0, finished=True)
 
 
 def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDriver) -> None:
@@ -589,7 +589,7 @@ def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> 
     enrolled(driver)
     with injected_faults() as faults:
         faults.add("dynamodb", "Scan", times=1000)  # a Scan would fail the review
-        assert wiring.contact_review(os.environ).run().counts == (0, 0)
+        assert wiring.contact_review(os.environ).run() == ReviewRun(0, 0, finished=True)
     assert faults.injected == []
 
 

@@ -104,3 +104,12 @@ def test_a_statement_with_a_condition_allows_only_what_it_names() -> None:
     assert not allowed(granted, "dynamodb:UpdateItem", "arn:t", {"dynamodb:LeadingKeys": ["letter#1"]})
     assert not allowed(granted, "dynamodb:GetItem", "arn:t", {"dynamodb:LeadingKeys": ["rate#orders#x"]})
     assert not allowed(granted, "dynamodb:UpdateItem", "arn:u", {"dynamodb:LeadingKeys": ["rate#orders#x"]})
+
+
+def test_a_statement_naming_what_it_does_not_cover_covers_the_rest() -> None:
+    granted = [{"NotAction": "sns:CreateTopic", "Resource": "*"}]
+    assert allowed(granted, "sns:Publish", "*", {})
+    assert not allowed(granted, "sns:CreateTopic", "*", {})
+    denying = [{"Action": "sns:Publish", "NotResource": "arn:aws:sns:*:*:*"}]
+    assert allowed(denying, "sns:Publish", "*", {})  # an SMS: no topic
+    assert not allowed(denying, "sns:Publish", "arn:aws:sns:eu-north-1:1:topic", {})

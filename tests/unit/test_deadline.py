@@ -35,8 +35,8 @@ def test_out_of_time_is_a_busy_dependency_for_a_retry() -> None:
 def test_outside_an_invocation_nothing_is_refused_and_none_is_left_behind() -> None:
     before_send = guard(attempt_seconds=4)
     before_send()  # no deadline: a test's own calls, say
-    with within(Context(0)):
-        pass
+    with within(Context(0)), pytest.raises(OutOfTime):
+        before_send()
     before_send()  # the block's deadline is gone with it
 
 

@@ -88,6 +88,7 @@ class PepperSettings(Settings, frozen=True):
 class SessionSettings(PepperSettings, frozen=True):
     users_table: str
     sessions_table: str
+    security_events_table: str  # a logout is in the person's history
     session_idle_seconds: PositiveInt
     session_absolute_seconds: PositiveInt
 
@@ -95,7 +96,6 @@ class SessionSettings(PepperSettings, frozen=True):
 class PinLetterSettings(SessionSettings, frozen=True):
     allow_synthetic_identity_numbers: bool
     pin_letters_table: str
-    security_events_table: str
     idempotency_table: str
     challenges_table: str
     client_letter_orders_per_hour: PositiveInt
@@ -164,7 +164,6 @@ class LoginSettings(SessionSettings, frozen=True):
     contact_register_table: str
     pin_letters_table: str
     population_register_table: str
-    security_events_table: str
     lockout_threshold: PositiveInt
     lockout_seconds: PositiveInt
     client_identity_attempts_per_minute: PositiveInt
@@ -181,7 +180,6 @@ class ContactSettings(SessionSettings, frozen=True):
     email_sender: str
     challenges_table: str
     contact_register_table: str
-    security_events_table: str
     codes_to_person_per_hour: PositiveInt
     data_key_arn: str
 

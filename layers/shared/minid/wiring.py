@@ -137,9 +137,7 @@ def _keyer(settings: PepperSettings) -> Keyer:
     return Keyer(load_pepper(client("secretsmanager"), settings.pepper_secret_arn))
 
 
-def _sessions(
-    settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock, events_table: str
-) -> Sessions:
+def _sessions(settings: SessionSettings, dynamodb: DynamoDBClient, keyer: Keyer, clock: Clock) -> Sessions:
     from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.random import SystemRandom
     from minid.adapters.sealing import AesGcmSealer
@@ -147,7 +145,7 @@ def _sessions(
     from minid.domain.sessions import SessionPolicy, Sessions
 
     return Sessions(
-        store=DynamoDbSessionStore(dynamodb, settings.sessions_table, events_table=events_table),
+        store=DynamoDbSessionStore(dynamodb, settings.sessions_table, events_table=settings.security_events_table),
         users=DynamoDbAccounts(dynamodb, settings.users_table),
         keyer=keyer,
         sealer=AesGcmSealer(keyer),
@@ -176,7 +174,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
     from minid.domain.letters.account import PinLetterAccount
     from minid.domain.letters.ordering import PinLetterOrdering
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits, Limit
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.settings import PinLetterSettings
 
     settings = PinLetterSettings.from_environ(environ)
@@ -202,13 +200,11 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             limits=ClientLimits(
                 DynamoDbRateCounter(dynamodb, settings.challenges_table),
                 keyer,
-                ClientLimitPolicy(
-                    letter_orders=Limit("letter-orders", settings.client_letter_orders_per_hour, timedelta(hours=1))
-                ),
+                ClientLimitPolicy(letter_orders_per_hour=settings.client_letter_orders_per_hour),
             ),
         ),
         account=PinLetterAccount(letters, clock),
-        sessions=_sessions(settings, dynamodb, keyer, clock, settings.security_events_table),
+        sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
     )
 
@@ -350,7 +346,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     accounts = DynamoDbAccounts(
         dynamodb, settings.users_table, settings.security_events_table, settings.challenges_table
     )
-    sessions = _sessions(settings, dynamodb, keyer, clock, settings.security_events_table)
+    sessions = _sessions(settings, dynamodb, keyer, clock)
     sealer = AesGcmSealer(keyer)
     letters = DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table)
     contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
@@ -510,7 +506,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
                 ClientLimitPolicy(codes_to_person_per_hour=settings.codes_to_person_per_hour),
             ),
         ),
-        sessions=_sessions(settings, dynamodb, keyer, clock, settings.security_events_table),
+        sessions=_sessions(settings, dynamodb, keyer, clock),
     )
 
 

@@ -129,45 +129,42 @@ class DynamoDbEnrolments:
         update_if(self._client, ended)  # False: gone, or activated meanwhile (by a right code): it stays so
 
     def record_completion(self, enrolment_id: str, completion: Completion, *, as_read: Enrolment) -> bool:
-        with exempt():  # it records codes already sent: refused, a retry would send others
-            return self._record_completion(enrolment_id, completion, as_read)
-
-    def _record_completion(self, enrolment_id: str, completion: Completion, as_read: Enrolment) -> bool:
         contacts = completion.contacts
         if as_read.codes_sent_at is None:
             sent, held = "attribute_not_exists(codes_sent_at)", {}
         else:
             sent, held = "codes_sent_at = :sent_before", {":sent_before": iso(as_read.codes_sent_at)}
-        return update_if(
-            self._client,
-            {
-                "TableName": self._table,
-                "Key": enrolment_key(enrolment_id),
-                "UpdateExpression": "SET #status = :verifying, password_hash = :password, contacts = :contacts, "
-                "codes = :codes, codes_sent_at = :now, verified = :none, resends = :resends ADD pin_tries :minus",
-                "ConditionExpression": f"#status = :as_read AND resends = :resends_before AND {sent}",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": to_item(
-                    {
-                        ":verifying": EnrolmentStatus.VERIFYING.value,
-                        ":password": completion.password_hash,
-                        ":contacts": {
-                            "mobile": contacts.mobile,
-                            "email": contacts.email,
-                            "language": contacts.language.value,
-                        },
-                        ":codes": {channel.value: digest for channel, digest in completion.code_hashes.items()},
-                        ":now": iso(completion.sent_at),
-                        ":none": {},
-                        ":resends": completion.resends,
-                        ":minus": -1,
-                        ":as_read": as_read.status.value,
-                        ":resends_before": as_read.resends,
-                    }
-                    | held
-                ),
-            },
-        )
+        with exempt():  # it records codes already sent: refused, a retry would send others
+            return update_if(
+                self._client,
+                {
+                    "TableName": self._table,
+                    "Key": enrolment_key(enrolment_id),
+                    "UpdateExpression": "SET #status = :verifying, password_hash = :password, contacts = :contacts, "
+                    "codes = :codes, codes_sent_at = :now, verified = :none, resends = :resends ADD pin_tries :minus",
+                    "ConditionExpression": f"#status = :as_read AND resends = :resends_before AND {sent}",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {
+                            ":verifying": EnrolmentStatus.VERIFYING.value,
+                            ":password": completion.password_hash,
+                            ":contacts": {
+                                "mobile": contacts.mobile,
+                                "email": contacts.email,
+                                "language": contacts.language.value,
+                            },
+                            ":codes": {channel.value: digest for channel, digest in completion.code_hashes.items()},
+                            ":now": iso(completion.sent_at),
+                            ":none": {},
+                            ":resends": completion.resends,
+                            ":minus": -1,
+                            ":as_read": as_read.status.value,
+                            ":resends_before": as_read.resends,
+                        }
+                        | held
+                    ),
+                },
+            )
 
     def record_resend(
         self,

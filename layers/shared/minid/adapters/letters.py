@@ -27,7 +27,6 @@ from minid.domain.letters.model import LetterStanding, LetterStatus, PinLetter, 
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BY_PERSON_INDEX = "ByPerson"
 NO_LETTER = "00000000-0000-4000-8000-000000000000"  # read in place of a letter that does not exist
@@ -57,13 +56,15 @@ def letter_standing(ledger: dict[str, Any], latest: PinLetter | None) -> LetterS
     return LetterStanding(latest, active, frozenset(int(i) for i in ledger.get("used_codes", ())))
 
 
-def codes_used_by(table: str, person: PersonKey, indices: Collection[int]) -> dict[str, Any]:
-    """An update for a transaction: code numbers kept in the person's ledger as used (over all letters)."""
-    return {
-        "TableName": table,
-        "Key": ledger_key(person),
-        "UpdateExpression": "ADD used_codes :used",
-        "ExpressionAttributeValues": to_item({":used": {int(i) for i in indices}}),
+def with_codes_used(update: dict[str, Any], indices: Collection[int]) -> dict[str, Any]:
+    """An update of the person's ledger that also keeps these code numbers as used (over all letters)."""
+    if not indices:
+        return update
+    expression = update.get("UpdateExpression", "")
+    values = dict(update.get("ExpressionAttributeValues", {})) | to_item({":used": {int(i) for i in indices}})
+    return update | {
+        "UpdateExpression": f"{expression} ADD used_codes :used".strip(),
+        "ExpressionAttributeValues": values,
     }
 
 
@@ -213,7 +214,7 @@ class DynamoDbPinLetters:
             return update_if(self._client, update)
         # the pointer as read: another letter of the person's activated meanwhile makes this one read again
         pointer = "active = :was" if active_was is not None else "attribute_not_exists(active)"
-        items: list[TransactWriteItemTypeDef] = [
+        items: list[Any] = [  # as the block's: plain dicts, some built by with_codes_used
             {
                 "Update": {
                     "TableName": self._table,
@@ -231,19 +232,19 @@ class DynamoDbPinLetters:
                 }
             },
             {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": ledger_key(letter.person),
-                    # `latest` stays when the letter is blocked (which removes `active`): standing()
-                    "UpdateExpression": "SET active = :letter, latest = :letter"
-                    + (" ADD used_codes :used" if used else ""),
-                    "ConditionExpression": pointer,
-                    "ExpressionAttributeValues": to_item(
-                        {":letter": letter.letter_id}
-                        | ({":was": active_was} if active_was is not None else {})
-                        | ({":used": {int(i) for i in used}} if used else {})
-                    ),
-                }
+                "Update": with_codes_used(
+                    {
+                        "TableName": self._table,
+                        "Key": ledger_key(letter.person),
+                        # `latest` stays when the letter is blocked (which removes `active`): standing()
+                        "UpdateExpression": "SET active = :letter, latest = :letter",
+                        "ConditionExpression": pointer,
+                        "ExpressionAttributeValues": to_item(
+                            {":letter": letter.letter_id} | ({":was": active_was} if active_was is not None else {})
+                        ),
+                    },
+                    used,
+                )
             },
         ]
         items += [
@@ -328,12 +329,9 @@ class DynamoDbPinLetters:
                 }
             },
             {  # the active letter's pointer (read only together with the letter's status: no condition needed)
-                "Update": {
-                    "TableName": self._table,
-                    "Key": ledger_key(person),
-                    "UpdateExpression": "REMOVE active" + (" ADD used_codes :used" if used else ""),
-                }
-                | ({"ExpressionAttributeValues": to_item({":used": {int(i) for i in used}})} if used else {})
+                "Update": with_codes_used(
+                    {"TableName": self._table, "Key": ledger_key(person), "UpdateExpression": "REMOVE active"}, used
+                )
             },
             *recorded_with(self._events, person, events),
         ]
@@ -385,7 +383,8 @@ def pin_codes_used(
         "ExpressionAttributeNames": {"#status": "status", **names},
         "ExpressionAttributeValues": to_item({":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value}),
     }
-    return [{"Update": letter}, {"Update": codes_used_by(table, person, indices)}]
+    ledger = with_codes_used({"TableName": table, "Key": ledger_key(person)}, indices)
+    return [{"Update": letter}, {"Update": ledger}]
 
 
 def letter_from(values: dict[str, Any]) -> PinLetter:

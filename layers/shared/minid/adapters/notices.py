@@ -113,16 +113,13 @@ class DynamoDbDeliveryLedger:
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
         with exempt():  # it records a send: refused, a retry would send again
-            self._mark_sent(notice_id, channel, now)
-
-    def _mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._key(notice_id, channel),
-            UpdateExpression="SET #state = :sent, sent_at = :now REMOVE lease_until",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":sent": "sent", ":now": iso(now)}),
-        )
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(notice_id, channel),
+                UpdateExpression="SET #state = :sent, sent_at = :now REMOVE lease_until",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item({":sent": "sent", ":now": iso(now)}),
+            )
 
     def release(self, notice_id: str, channel: Channel) -> None:
         with exempt():  # a send failed: refused, the claim would hold the channel until it lapses

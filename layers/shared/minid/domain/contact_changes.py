@@ -309,10 +309,6 @@ class ReviewRun(Value, frozen=True):
     stale: int
     finished: bool  # every due day gone through (else the next run goes on from the first not done)
 
-    @property
-    def counts(self) -> tuple[int, int]:
-        return self.reminded, self.stale
-
 
 # A run stops taking records when less than this is left of its time: the next goes on from there.
 STOP_WITH_SECONDS = 30.0
@@ -339,6 +335,8 @@ class ContactReview:
             due = today - timedelta(days=back)
             for person, record in self._register.due_for_review(due):
                 if seconds_left() < STOP_WITH_SECONDS:
+                    if due > first:  # the days before this one are done: the next run starts here
+                        self._register.reviewed_through(due - timedelta(days=1))
                     return ReviewRun(reminded, stale, finished=False)
                 # each write holds only while the record is as reviewed: one confirmed or changed meanwhile
                 # has its own next review, and is left to it
@@ -354,7 +352,8 @@ class ContactReview:
                     reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)
-            self._register.reviewed_through(due)  # each day once done: a run that fails goes on from there
+        # noted once every day is done: a run that fails is done again (a record reviewed is off its day)
+        self._register.reviewed_through(today)
         return ReviewRun(reminded, stale, finished=True)
 
 

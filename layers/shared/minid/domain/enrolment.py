@@ -260,8 +260,8 @@ class EnrolmentService:
         person = self._keyer.person_key(number)
         standing = self._letters.standing(person)
         first, second = codes_to_ask(self._keyer, person, standing, 2)
-        letter = standing.usable
-        usable = letter is not None and all(i in letter.code_hashes and i not in letter.used for i in (first, second))
+        letter = standing.letter_for((first, second))
+        usable = letter is not None
         now = self._clock.now()
         enrolment = Enrolment(
             enrolment_id=new_id(self._random),

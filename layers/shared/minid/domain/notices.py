@@ -111,7 +111,10 @@ def _sealed(notice_id: str, recipients: Recipients | SealedRecipients, sealer: S
 
 
 def open_recipients(notice_id: str, recipients: SealedRecipients, sealer: Sealer) -> Recipients:
-    values = json.loads(sealer.open(recipients.sealed, purpose=RECIPIENTS_SEALED_FOR, owner=notice_id))
+    return _recipients_from(json.loads(sealer.open(recipients.sealed, purpose=RECIPIENTS_SEALED_FOR, owner=notice_id)))
+
+
+def _recipients_from(values: dict[str, Any]) -> Recipients:
     return Recipients(values.get("mobile"), values.get("email"), Language(values["language"]))
 
 
@@ -123,8 +126,7 @@ def _queued_recipients(recipients: Any) -> Recipients | SealedRecipients | None:
     if not recipients:
         return None
     if isinstance(recipients, dict):  # queued before recipients were sealed (in a queue up to 14 days)
-        language = Language(recipients["language"])
-        return Recipients(recipients.get("mobile"), recipients.get("email"), language)
+        return _recipients_from(recipients)
     return SealedRecipients(str(recipients))
 
 

@@ -22,7 +22,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStanding, LetterStatus, PinLetter, codes_to_ask
+from minid.domain.letters.model import NO_LETTERS, LetterStanding, LetterStatus, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -80,7 +80,7 @@ class ResetStanding(Value, frozen=True):
     letter: PinLetter | None  # the completion's: the reset's letter
     contact: ContactRecord | None = None  # read by the start
     person: Person | None = None  # in the population register; read by the completion
-    letters: LetterStanding | None = None  # read by the start
+    letters: LetterStanding = NO_LETTERS  # read by the start
 
 
 class ResetReads(Protocol):
@@ -159,21 +159,14 @@ class PasswordResetService:
         self._limits.code_to_person("reset", person, now)
         standing = self._reads.for_start(person)
         account, record = standing.account, standing.contact
-        letters = standing.letters or LetterStanding(None, active=False, used=frozenset())
-        (asked,) = codes_to_ask(self._keyer, person, letters, 1)
-        letter = letters.usable
+        (asked,) = codes_to_ask(self._keyer, person, standing.letters, 1)
+        letter = standing.letters.letter_for((asked,))
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
             to[Channel.SMS] = record.mobile
         elif record is not None and record.email and record.email_verified_at:
             to[Channel.EMAIL] = record.email
-        usable = (
-            account is not None
-            and letter is not None
-            and asked in letter.code_hashes
-            and asked not in letter.used
-            and bool(to)
-        )
+        usable = account is not None and letter is not None and bool(to)
         reset_id = new_id(self._random)
         if not usable:
             reset = self._decoy(reset_id, person, asked, now)
@@ -207,8 +200,7 @@ class PasswordResetService:
 
     def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
-        digest = self._keyer.digest(KeyPurpose.DECOY, person)
-        by_person = int(digest[:4], 16) % 10
+        by_person = int(self._keyer.digest(KeyPurpose.DECOY, person)[:4], 16) % 10
         return PasswordReset(
             reset_id=reset_id,
             person=None,

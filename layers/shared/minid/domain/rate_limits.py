@@ -34,8 +34,8 @@ class ClientLimitPolicy(Value, frozen=True):
     # password reset, an enrolment, a contact change): each its own count, so that one way flooded does
     # not stop the others.
     codes_to_person_per_hour: int = CODES_TO_PERSON_PER_HOUR
-    # Orders of PIN code letters: each starts a workflow, and a refused one is kept a while.
-    letter_orders: Limit = Limit("letter-orders", 30, timedelta(hours=1))
+    # Orders of PIN code letters an hour: each starts a workflow, and a refused one is kept a while.
+    letter_orders_per_hour: int = 30
 
     @classmethod
     def of(
@@ -79,7 +79,7 @@ class ClientLimits:
         self.hit(self._policy.codes_sent, client, now)
 
     def letter_order(self, client: str, now: datetime) -> None:
-        self.hit(self._policy.letter_orders, client, now)
+        self.hit(Limit("letter-orders", self._policy.letter_orders_per_hour, timedelta(hours=1)), client, now)
 
     def code_to_person(self, way: str, person: PersonKey, now: datetime) -> None:
         """A code sent to the person by `way` ("reset", "enrolment", "contact"), or RateLimited."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -150,11 +150,15 @@ class LetterStanding(Value, frozen=True):
     active: bool  # it is still the person's active letter (no block since)
     used: frozenset[int]  # the code numbers the person has used, over all their letters
 
-    @property
-    def usable(self) -> PinLetter | None:
-        """The letter whose codes work now, if any."""
+    def letter_for(self, asked: Collection[int]) -> PinLetter | None:
+        """The letter whose codes by these numbers work now (posted, still active, not used), if any."""
         letter = self.letter
-        return letter if letter is not None and self.active and letter.status is LetterStatus.DISPATCHED else None
+        if letter is None or not self.active or letter.status is not LetterStatus.DISPATCHED:
+            return None
+        return letter if all(i in letter.code_hashes and i not in letter.used for i in asked) else None
+
+
+NO_LETTERS = LetterStanding(None, active=False, used=frozenset())
 
 
 def codes_to_ask(keyer: Keyer, person: PersonKey, standing: LetterStanding, count: int) -> tuple[int, ...]:
