@@ -22,6 +22,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ if build is not None:
 
 LIBRARIES_ONLY = "(the libraries alone)"
 COLLECTOR_ON = "(login, collector left on)"
-REFERENCES = (LIBRARIES_ONLY, COLLECTOR_ON)  # rows beside the functions, not functions: no goal for them
+NO_BYTECODE = "(login, no bytecode)"
+REFERENCES = (LIBRARIES_ONLY, COLLECTOR_ON, NO_BYTECODE)  # rows beside the functions, not functions: no goal for them
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,9 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def subjects(template: Template, endpoint: str) -> list[Subject]:
-    """The baseline and every function, with the environment each would have on Lambda."""
+def subjects(template: Template, endpoint: str, no_bytecode: str) -> list[Subject]:
+    """The baseline and every function, with the environment each would have on Lambda; `no_bytecode`
+    is an empty directory, where the no-bytecode row looks for its .pyc files and finds none."""
     environ = dict(os.environ)
     environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
     use_fake_credentials(environ)
@@ -143,7 +146,13 @@ def subjects(template: Template, endpoint: str) -> list[Subject]:
     login = next(spec for spec in template.functions() if spec.logical_id == "LoginFunction")
     # what minid.coldstart saves: the login function with the collector left on while it loads
     collector_on = Subject(COLLECTOR_ON, code(login, _COLLECTOR_LEFT_ON), lambda_environment(login))
-    return [baseline, libraries, collector_on] + [
+    # what the login function costs where no module has its bytecode, as on Lambda from a layer without it
+    from_source = Subject(
+        NO_BYTECODE,
+        code(login),
+        lambda_environment(login) | {"PYTHONPYCACHEPREFIX": no_bytecode, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    return [baseline, libraries, collector_on, from_source] + [
         Subject(spec.logical_id, code(spec), lambda_environment(spec)) for spec in template.functions()
     ]
 
@@ -161,8 +170,8 @@ def run(subject: Subject) -> dict[str, float]:
 def measure(runs: int = 10) -> tuple[ColdStart, list[ColdStart]]:
     """The baseline's cold start and each function's, medians over `runs` fresh interpreters."""
     template = Template.load()
-    with moto_server() as endpoint:
-        everyone = subjects(template, endpoint)
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as empty:
+        everyone = subjects(template, endpoint, empty)
         for subject in everyone:
             run(subject)  # writes the modules' bytecode (.pyc), which the runs below read
         times: dict[str, list[dict[str, float]]] = {s.name: [] for s in everyone}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import cast
@@ -85,9 +86,42 @@ def test_the_layer_holds_the_minid_package_as_in_the_source() -> None:
     source = ROOT / "layers" / "shared" / "minid"
     expected = {p.relative_to(source) for p in source.rglob("*.py")}
     assert {p.relative_to(LAYER / "minid") for p in (LAYER / "minid").rglob("*.py")} == expected
-    assert not list((LAYER / "minid").rglob("__pycache__"))
+    assert not [p for p in (LAYER / "minid").rglob("*.pyc") if ".cpython-313." not in p.name]  # none of this machine's
     fonts = source / "adapters" / "fonts"
     assert {p.name for p in (LAYER / "minid" / "adapters" / "fonts").iterdir()} == {p.name for p in fonts.iterdir()}
+
+
+def _python313() -> str | None:
+    """The CPython 3.13 the layer's build compiles its bytecode with, as the build finds it."""
+    finder = ROOT / "layers" / "shared" / "python313"
+    found = subprocess.run(["/bin/sh", str(finder)], capture_output=True, text=True, check=False)  # noqa: S603  (ours)
+    return found.stdout.strip() or None
+
+
+def test_every_module_of_the_layer_carries_bytecode_that_lambda_loads_without_compiling() -> None:
+    """Lambda's /opt is read-only: a module without its .pyc is compiled from source at every cold start.
+    Each must have CPython 3.13's bytecode, hash-based and unchecked (flags 0b01), so that neither the
+    source's time (a zip keeps it to two seconds) nor its content is looked at. Where the machine has no
+    CPython 3.13 the build makes none, and then no bytecode of another Python may be in the layer."""
+    python313 = _python313()
+    modules = sorted(LAYER.rglob("*.py"))
+    assert len(modules) > 1000
+    if python313 is None:
+        assert list(LAYER.rglob("*.pyc")) == []
+        return
+    magic = subprocess.run(  # noqa: S603  (the interpreter the build used)
+        [python313, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    wrong = []
+    for module in modules:
+        compiled = module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc"
+        header = compiled.read_bytes()[:8] if compiled.exists() else b""
+        if header[:4].hex() != magic or int.from_bytes(header[4:8], "little") != 0b01:
+            wrong.append(str(module.relative_to(LAYER)))
+    assert wrong == []
 
 
 def test_every_function_is_built_with_its_handler() -> None:
