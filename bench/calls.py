@@ -1,8 +1,8 @@
 """The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
 `after-call` events.
 
-The functions create their clients from boto3's default session (minid/wiring.py); handlers
-registered on that session before any of them exists are copied into every client they create. The
+The functions create their clients from one botocore session (minid/wiring.py); handlers
+registered on that session before any of them exists are copied into every client it creates. The
 local stack's own clients (its outbox, the print simulator, moto's Step Functions executor) come from
 sessions of their own and are not counted. A call is counted in the tally its thread holds at the
 time: a request's, or a workflow task's.
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+from minid import wiring
 
 
 @dataclass
@@ -39,13 +39,10 @@ class CallCounter:
         self._local = threading.local()
 
     def install(self) -> None:
-        """Count the calls of every client made from now on from boto3's default session (the local
-        stack sets that session up when it starts: install after)."""
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        session: Any = boto3.DEFAULT_SESSION
-        session.events.register("before-call", self._before)
-        session.events.register("after-call", self._after)
+        """Count the calls of every client the functions make from now on (from minid.wiring's session)."""
+        session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
+        session.register("before-call", self._before)
+        session.register("after-call", self._after)
 
     def _before(self, model: Any, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)

@@ -8,7 +8,7 @@ the time is taken inside the interpreter, from before the first import to the ad
 the interpreter's own start (the same for all, and Lambda's before our code runs) is left out.
 
 Beside them, for reference, the libraries alone: what every HTTP function loads before a line of its
-own (boto3 and a client, Powertools' event handler and logger, pydantic with a model), loaded the way
+own (botocore and a client, Powertools' event handler and logger, pydantic with a model), loaded the way
 a function loads them (minid.coldstart). A function's excess over that row is our own code's. And the
 login function once more with the garbage collector left on while it loads: what minid.coldstart saves.
 """
@@ -35,12 +35,13 @@ from local.provision import provision
 from local.template import FunctionSpec, Template
 
 BASELINE = "import boto3\nboto3.client('dynamodb')\n"
-# What any of our HTTP functions loads before a line of its own: boto3 and a client, Powertools' event
-# handler and logger, and pydantic with a model; loaded as a function loads (minid.coldstart).
+# What any of our HTTP functions loads before a line of its own: botocore and a client (minid.wiring
+# makes botocore's, not boto3's), Powertools' event handler and logger, and pydantic with a model;
+# loaded as a function loads (minid.coldstart).
 LIBRARIES = """\
 import gc
 gc.disable()
-import boto3
+import botocore.session
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
@@ -48,7 +49,7 @@ class Model(BaseModel):
     name: str
 APIGatewayHttpResolver(enable_validation=True)
 Logger(service="bench")
-boto3.client("dynamodb")
+botocore.session.get_session().create_client("dynamodb")
 gc.freeze()
 gc.enable()
 """

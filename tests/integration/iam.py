@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from local.functions import LambdaFunction
 from local.provision import Stack
+from minid import wiring
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,13 @@ class Recorder:
         function.invoke = attributed  # type: ignore[method-assign]
 
     def install(self) -> None:
-        """Record from now on the calls of every client made from boto3's default session."""
-        session: Any = boto3.DEFAULT_SESSION
-        session.events.register("before-parameter-build", self._record)
+        """Record from now on the calls of every client the functions make (from minid.wiring's session)."""
+        session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
+        session.register("before-parameter-build", self._record)
 
     def uninstall(self) -> None:
-        session: Any = boto3.DEFAULT_SESSION
-        if session is not None:
-            session.events.unregister("before-parameter-build", self._record)
+        session: Any = wiring.session()
+        session.unregister("before-parameter-build", self._record)
 
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         function = getattr(self._current, "function", None)

@@ -83,3 +83,20 @@ def test_the_layer_makes_its_records_as_structs_not_dataclasses() -> None:
         if isinstance(value, type) and value.__module__ == module.__name__ and hasattr(value, "__dataclass_fields__")
     ]
     assert dataclasses_made == []
+
+
+def test_the_functions_and_their_adapters_load_no_boto3() -> None:
+    """Their clients are botocore's (minid.wiring): boto3's package loads s3transfer, some 15 ms of a
+    cold start. (The letter orders' idempotency is Powertools', which loads boto3 itself.)"""
+    adapters = Path(__file__).parents[2] / "layers" / "shared" / "minid" / "adapters"
+    modules = sorted(
+        f"minid.adapters.{p.stem}" for p in adapters.glob("*.py") if p.stem not in ("__init__", "idempotency")
+    )
+    code = (
+        f"import sys, minid.wiring\nfor m in {modules!r}: __import__(m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 's3transfer')))\n"
+    )
+    loaded = subprocess.run(  # noqa: S603  (our own code, in this interpreter)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

@@ -10,11 +10,12 @@ time: the notifier has no use for the enrolment's, nor the login for the letter 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from minid.values import Value
@@ -67,18 +68,38 @@ def client(service: Any) -> Any:
     return _made(service) if service == "dynamodb" else _ClientAtFirstCall(service)
 
 
+# The clients are botocore's, from one session of the process, rather than boto3's: `import boto3`
+# loads boto3's sessions, resources and s3transfer, which no function uses, some 15 ms of every cold
+# start (`make bench`). A botocore session reads the region, the credentials and AWS_ENDPOINT_URL from
+# the environment as boto3's does. A session is not safe to make clients with from two threads at once
+# (the local stack serves several functions in one process): they are made under a lock.
+_making = threading.RLock()
+_session: botocore.session.Session | None = None
+
+
+def session() -> botocore.session.Session:
+    """The session the functions' clients are made from: where the tests and the bench listen to their
+    calls (its events are copied into each client as it is made)."""
+    global _session  # noqa: PLW0603  (one per process, made at the first client)
+    with _making:
+        if _session is None:
+            _session = botocore.session.get_session()
+        return _session
+
+
 def _made(service: Any) -> Any:
     from minid.deadline import guard
 
-    made = boto3.client(service, config=AWS_CONFIG)
+    with _making:
+        made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
     return made
 
 
 class _ClientAtFirstCall:
-    """Stands in for a boto3 client until its first use, then is that client. (A proxy of our own:
-    boto3 makes clients eagerly and has no lazy form.)"""
+    """Stands in for a client until its first use, then is that client. (A proxy of our own: botocore
+    makes clients eagerly and has no lazy form.)"""
 
     def __init__(self, service: Any) -> None:
         self._service = service

@@ -1,14 +1,13 @@
-"""Plain Python values to and from DynamoDB's attribute values, with boto3's own (de)serialiser."""
+"""Plain Python values to and from DynamoDB's attribute values, and the calls every adapter makes."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from minid.adapters.aws_errors import StillUnprocessed
@@ -17,29 +16,88 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+# The conversion is written here, not taken from boto3.dynamodb.types, whose rules it follows (numbers
+# as DynamoDB keeps them, 38 digits, no float; a set of one kind; None as NULL inside a map or a list).
+# That module cannot be imported without boto3's package, and boto3's __init__ loads its sessions and
+# s3transfer: some 15 ms of every function's cold start (`make bench`), for two small functions, when
+# the functions' clients are botocore's own (minid.wiring).
+_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
     """An item from plain values; None values are left out (DynamoDB has no use for them)."""
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    return {k: attribute(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain values from an item; numbers come back as int where they are whole."""
-    values = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    return {k: _plain(v) for k, v in values.items()}
+    """Plain values from an item; numbers come back as int where they are whole, float otherwise."""
+    return {k: plain(v) for k, v in item.items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def attribute(value: Any) -> AttributeValueTypeDef:  # noqa: PLR0911  (one return per kind of value)
+    """A plain value as a DynamoDB attribute value."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):  # before int: a bool is an int
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": _number(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): attribute(v) for k, v in value.items()}}
+    if isinstance(value, Set):
+        return _set(value)
+    if isinstance(value, list | tuple):
+        return {"L": [attribute(v) for v in value]}
+    raise TypeError(f"no DynamoDB type for {type(value).__name__}")  # float among them: a Decimal, if ever
+
+
+def plain(value: Mapping[str, Any]) -> Any:  # noqa: PLR0911  (one return per type)
+    """A DynamoDB attribute value as a plain value."""
+    ((kind, content),) = value.items()
+    if kind in ("S", "BOOL", "B"):
+        return content
+    if kind == "N":
+        return _plain_number(content)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: plain(v) for k, v in content.items()}
+    if kind == "L":
+        return [plain(v) for v in content]
+    if kind == "NS":
+        return {_plain_number(n) for n in content}
+    if kind in ("SS", "BS"):
+        return set(content)
+    raise TypeError(f"unknown DynamoDB type {kind}")
+
+
+def _number(value: int | Decimal) -> str:
+    """DynamoDB's number text; more than 38 significant digits, or out of its range, is an error."""
+    number = _NUMBERS.create_decimal(value)
+    if number.is_nan() or number.is_infinite():
+        raise TypeError(f"DynamoDB has no number {value}")
+    return str(number)
+
+
+def _plain_number(text: str) -> int | float:
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _set(values: Set[Any]) -> AttributeValueTypeDef:
+    if not values:
+        raise TypeError("DynamoDB has no empty set")
+    if all(isinstance(v, str) for v in values):
+        return {"SS": list(values)}
+    if all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in values):
+        return {"NS": [_number(v) for v in values]}
+    if all(isinstance(v, bytes | bytearray) for v in values):
+        return {"BS": [bytes(v) for v in values]}
+    raise TypeError("a DynamoDB set holds values of one kind: text, numbers or bytes")
 
 
 def iso(moment: datetime) -> str:

@@ -1,0 +1,100 @@
+"""minid.adapters.dynamodb's attribute values, held to boto3's TypeSerializer, whose rules they follow
+(written apart from it only so that the functions need not load boto3: see the module)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minid.adapters.dynamodb import attribute, from_item, plain, to_item
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.text(max_size=20)
+    | st.integers(min_value=-(10**38) + 1, max_value=10**38 - 1)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**20), max_value=10**20)
+    | st.binary(max_size=20)
+)
+_sets = (
+    st.sets(st.text(max_size=10), min_size=1, max_size=5)
+    | st.sets(st.integers(min_value=-(10**12), max_value=10**12), min_size=1, max_size=5)
+    | st.sets(st.binary(max_size=10), min_size=1, max_size=5)
+)
+_values = st.recursive(
+    _scalars | _sets,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _same_sets(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A set's members are in no order; compared as sets."""
+    kind, content = next(iter(value.items()))
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(content)}
+    if kind == "M":
+        return {kind: {k: _same_sets(v) for k, v in content.items()}}
+    if kind == "L":
+        return {kind: [_same_sets(v) for v in content]}
+    return value
+
+
+@given(_values)
+def test_a_value_is_written_as_boto3_writes_it(value: Any) -> None:
+    assert _same_sets(attribute(value)) == _same_sets(TypeSerializer().serialize(value))
+
+
+@given(_values)
+def test_a_value_read_back_is_what_boto3_reads_with_whole_numbers_as_int(value: Any) -> None:
+    written = TypeSerializer().serialize(value)
+    assert plain(written) == _numbers_made_plain(TypeDeserializer().deserialize(written))
+
+
+def _numbers_made_plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_numbers_made_plain(v) for v in value]
+    if isinstance(value, set):
+        return {_numbers_made_plain(v) for v in value}
+    if isinstance(value, dict):
+        return {k: _numbers_made_plain(v) for k, v in value.items()}
+    if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3's Binary
+        return value.value
+    return value
+
+
+def test_an_item_leaves_out_none_and_reads_back() -> None:
+    item = to_item({"pk": "person#1", "count": 3, "gone": None, "used": {2, 7}, "seen": {"at": None}})
+    assert item == {
+        "pk": {"S": "person#1"},
+        "count": {"N": "3"},
+        "used": {"NS": ["2", "7"]},
+        "seen": {"M": {"at": {"NULL": True}}},
+    }
+    assert from_item(item) == {"pk": "person#1", "count": 3, "used": {2, 7}, "seen": {"at": None}}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.5, {"a", 1}, 10**38, Decimal("NaN"), Decimal("Infinity"), object()],
+    ids=["float", "mixed set", "39 digits", "nan", "infinity", "object"],
+)
+def test_what_dynamodb_cannot_keep_is_refused_as_boto3_refuses_it(value: Any) -> None:
+    with pytest.raises((TypeError, ArithmeticError)):
+        attribute(value)
+    with pytest.raises((TypeError, ArithmeticError)):
+        TypeSerializer().serialize(value)
+
+
+def test_an_empty_set_is_refused_here_rather_than_by_dynamodb() -> None:
+    """boto3 writes it (as an empty string set), and DynamoDB refuses the call."""
+    with pytest.raises(TypeError):
+        attribute(set())
