@@ -5,28 +5,18 @@ while a handler module loads (frozen after it on Lambda alone)."""
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from minid import coldstart
+from tests.unit.fresh import modules_loaded
 
 
 def test_importing_the_wiring_loads_no_domain_and_no_adapter() -> None:
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, minid.wiring; print(sorted(m for m in sys.modules if m.startswith('minid')))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "minid.domain" not in loaded
-    assert "minid.adapters" not in loaded
+    loaded = modules_loaded("import minid.wiring", "minid")
+    assert "minid.wiring" in loaded
+    assert [m for m in loaded if m.startswith(("minid.domain", "minid.adapters"))] == []
 
 
 @pytest.mark.parametrize("function", ["notifier", "contact_review", "letter_workflow"])
@@ -34,15 +24,11 @@ def test_a_function_that_answers_no_http_request_loads_no_pydantic(function: str
     """Their settings and inputs are checked by msgspec: pydantic is about 50 ms of a cold start."""
     handler = Path(__file__).parents[2] / "functions" / function / "app.py"
     code = (
-        "import importlib.util, sys\n"
+        "import importlib.util\n"
         f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'asyncio')))\n"
     )
-    loaded = subprocess.run(  # noqa: S603  (our own code, in this interpreter)
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert loaded.strip() == "[]"
+    assert modules_loaded(code, "pydantic", "asyncio") == []
 
 
 def test_the_collector_is_off_while_a_handler_loads_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,11 +78,6 @@ def test_the_functions_and_their_adapters_load_no_boto3() -> None:
     modules = sorted(
         f"minid.adapters.{p.stem}" for p in adapters.glob("*.py") if p.stem not in ("__init__", "idempotency")
     )
-    code = (
-        f"import sys, minid.wiring\nfor m in {modules!r}: __import__(m)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 's3transfer')))\n"
-    )
-    loaded = subprocess.run(  # noqa: S603  (our own code, in this interpreter)
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert loaded.strip() == "[]"
+    code = f"import minid.wiring\nfor m in {modules!r}: __import__(m)"
+    assert "minid.adapters.dynamodb" in modules_loaded(code, "minid")
+    assert modules_loaded(code, "boto3", "s3transfer") == []

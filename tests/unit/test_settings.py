@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from minid.settings import ContactReviewSettings, LoginSettings, PinLetterSettings, SettingsError
+from tests.unit.fresh import modules_loaded
 
 LOGIN = {
     "PEPPER_SECRET_ARN": "arn:aws:secretsmanager:eu-north-1:123456789012:secret:pepper",
@@ -82,13 +80,6 @@ def test_the_print_heartbeat_must_be_shorter_than_its_timeout() -> None:
 
 def test_reading_settings_loads_no_pydantic() -> None:
     """The functions that answer no HTTP request need pydantic for nothing else (a cold start's 50 ms)."""
-    code = (
-        "import sys, minid.wiring, minid.settings\n"
-        f"minid.settings.ContactReviewSettings.from_environ({LOGIN!r})\n"
-        "print('pydantic' in sys.modules)\n"
-    )
-    loaded = subprocess.run(  # noqa: S603  (our own code, in this interpreter)
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert loaded.strip() == "False"
+    code = f"import minid.wiring, minid.settings\nminid.settings.ContactReviewSettings.from_environ({LOGIN!r})"
+    assert modules_loaded(code, "pydantic") == []
     assert ContactReviewSettings.from_environ(LOGIN).contact_register_table == "contacts"
