@@ -54,6 +54,14 @@ cfn-lint: install
 
 package: .aws-sam/build/template.yaml
 
+# A build to deploy (REQUIRE_BYTECODE=1, see layers/shared/Makefile) is made anew: one made earlier may
+# be up to date with the sources and still lack the layer's bytecode (built where no CPython 3.13 was).
+ifeq ($(REQUIRE_BYTECODE),1)
+.aws-sam/build/template.yaml: FORCE
+endif
+.PHONY: FORCE
+FORCE:
+
 .aws-sam/build/template.yaml: $(SAM_VENV)/.installed template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml
 	touch $@

@@ -44,6 +44,12 @@ class CallCounter:
         session.register("before-call", self._before)
         session.register("after-call", self._after)
 
+    def uninstall(self) -> None:
+        """The session lives as long as the process (the tests' worker): leave nothing on it."""
+        session: Any = wiring.session()
+        session.unregister("before-call", self._before)
+        session.unregister("after-call", self._after)
+
     def _before(self, model: Any, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)
         if calls is not None:

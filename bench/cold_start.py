@@ -9,8 +9,11 @@ the interpreter's own start (the same for all, and Lambda's before our code runs
 
 Beside them, for reference, the libraries alone: what every HTTP function loads before a line of its
 own (botocore and a client, Powertools' event handler and logger, pydantic with a model), loaded the way
-a function loads them (minid.coldstart). A function's excess over that row is our own code's. And the
+a function loads them (minid.coldstart). A function's excess over that row is our own code's. The
 login function once more with the garbage collector left on while it loads: what minid.coldstart saves.
+And once more with every module but the standard library's compiled from its source as it is imported:
+what a layer built without its .pyc files costs on Lambda, whose /opt is read-only (layers/shared/Makefile
+compiles them).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +63,18 @@ built = time.perf_counter()
 json.dump({{"ms": (built - started) * 1000, "import_ms": (imported - started) * 1000}}, sys.stdout)
 """
 _COLLECTOR_LEFT_ON = "import minid.coldstart\nminid.coldstart.loading = lambda: None\n"
+# Every module but the standard library's compiled from its source as it is imported, its .pyc left
+# unread: Lambda's runtime has its standard library's bytecode, and a layer without its own has none.
+_FROM_SOURCE = """\
+import importlib.machinery, sysconfig
+_stdlib = sysconfig.get_paths()["stdlib"]
+_read = importlib.machinery.SourceFileLoader.get_code
+def _compiled(self, fullname):
+    if self.path.startswith(_stdlib):
+        return _read(self, fullname)
+    return self.source_to_code(self.get_data(self.path), self.path)
+importlib.machinery.SourceFileLoader.get_code = _compiled
+"""
 _FUNCTION = """\
 import importlib.util
 spec = importlib.util.spec_from_file_location("app", {path!r})
@@ -115,9 +129,8 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def subjects(template: Template, endpoint: str, no_bytecode: str) -> list[Subject]:
-    """The baseline and every function, with the environment each would have on Lambda; `no_bytecode`
-    is an empty directory, where the no-bytecode row looks for its .pyc files and finds none."""
+def subjects(template: Template, endpoint: str) -> list[Subject]:
+    """The baseline and every function, with the environment each would have on Lambda."""
     environ = dict(os.environ)
     environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
     use_fake_credentials(environ)
@@ -147,12 +160,8 @@ def subjects(template: Template, endpoint: str, no_bytecode: str) -> list[Subjec
     login = next(spec for spec in template.functions() if spec.logical_id == "LoginFunction")
     # what minid.coldstart saves: the login function with the collector left on while it loads
     collector_on = Subject(COLLECTOR_ON, code(login, _COLLECTOR_LEFT_ON), lambda_environment(login))
-    # what the login function costs where no module has its bytecode, as on Lambda from a layer without it
-    from_source = Subject(
-        NO_BYTECODE,
-        code(login),
-        lambda_environment(login) | {"PYTHONPYCACHEPREFIX": no_bytecode, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    # what the login function costs where its modules have no bytecode, as on Lambda from a layer without it
+    from_source = Subject(NO_BYTECODE, code(login, _FROM_SOURCE), lambda_environment(login))
     return [baseline, libraries, collector_on, from_source] + [
         Subject(spec.logical_id, code(spec), lambda_environment(spec)) for spec in template.functions()
     ]
@@ -171,8 +180,8 @@ def run(subject: Subject) -> dict[str, float]:
 def measure(runs: int = 10) -> tuple[ColdStart, list[ColdStart]]:
     """The baseline's cold start and each function's, medians over `runs` fresh interpreters."""
     template = Template.load()
-    with moto_server() as endpoint, tempfile.TemporaryDirectory() as empty:
-        everyone = subjects(template, endpoint, empty)
+    with moto_server() as endpoint:
+        everyone = subjects(template, endpoint)
         for subject in everyone:
             run(subject)  # writes the modules' bytecode (.pyc), which the runs below read
         times: dict[str, list[dict[str, float]]] = {s.name: [] for s in everyone}

@@ -84,6 +84,7 @@ def embedded_stack(counter: CallCounter, tally: Tally | None = None) -> Iterator
         try:
             yield driver
         finally:
+            counter.uninstall()
             driver.stop_running()
             local.stop()
 

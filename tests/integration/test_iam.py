@@ -31,7 +31,10 @@ def journeyed() -> Iterator[tuple[Stack, list[Call]]]:
         for function in driver.local.functions.by_logical_id.values():
             recorder.attribute(function)
         _walk(driver, tally)
-        yield driver.local.stack, recorder.calls
+        try:
+            yield driver.local.stack, recorder.calls
+        finally:
+            recorder.uninstall()
 
 
 def _walk(driver: LetterDriver, tally: Tally) -> None:

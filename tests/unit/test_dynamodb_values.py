@@ -95,6 +95,6 @@ def test_what_dynamodb_cannot_keep_is_refused_as_boto3_refuses_it(value: Any) ->
 
 
 def test_an_empty_set_is_refused_here_rather_than_by_dynamodb() -> None:
-    """boto3 writes it (as an empty string set), and DynamoDB refuses the call."""
+    """boto3 writes it (as an empty number set), and DynamoDB refuses the call."""
     with pytest.raises(TypeError):
         attribute(set())

@@ -47,7 +47,7 @@ def attribute(value: Any) -> AttributeValueTypeDef:  # noqa: PLR0911  (one retur
     if isinstance(value, bytes | bytearray):
         return {"B": bytes(value)}
     if isinstance(value, Mapping):
-        return {"M": {str(k): attribute(v) for k, v in value.items()}}
+        return {"M": {k: attribute(v) for k, v in value.items()}}  # a name that is not text: botocore refuses it
     if isinstance(value, Set):
         return _set(value)
     if isinstance(value, list | tuple):
