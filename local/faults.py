@@ -1,4 +1,5 @@
-"""Faults injected at the AWS boundary: an AWS call answers with an error, as AWS would.
+"""Faults injected at the AWS boundary: an AWS call answers with an error, as AWS would; or is made
+and its answer lost, with or without the SDK's retry made after it (`after`).
 
 For the tests and the hardening runs: every client in the process (the functions', moto's Step
 Functions executor's, the local stack's) goes through botocore's `_make_api_call`, so a fault hits
@@ -9,12 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+# A call made whose answer is lost: "lost", the SDK gives up (a read timeout); "retried", the SDK makes
+# it again, and that second call's answer is the one the caller gets.
+After = Literal["lost", "retried"]
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Fault:
     times: int  # how many calls fail before the fault clears
     reasons: tuple[str, ...] = ()  # a cancelled transaction's reason for each of its items
     spared: int | None = None  # a thread whose calls it leaves alone (the test's own, say)
+    after: After | None = None  # made first, then its answer lost (instead of an error in its place)
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -67,18 +73,20 @@ class Faults:
         times: int = 1,
         reasons: tuple[str, ...] = (),
         elsewhere: bool = False,
+        after: After | None = None,
     ) -> None:
         """`elsewhere`: only calls made on other threads than this one fail (a workflow's tasks, not
-        the request that started it)."""
+        the request that started it). `after`: the call is made, and then its answer lost."""
         spared = threading.get_ident() if elsewhere else None
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times, reasons, spared))
+            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after))
 
     def clear(self) -> None:
         with self._lock:
             self.planned.clear()
 
-    def check(self, service: str, operation: str) -> None:
+    def check(self, service: str, operation: str) -> After | None:
+        """Raises the error planned for this call; or tells that it is to be made and its answer lost."""
         with self._lock:
             if self.watched == threading.get_ident():
                 self.calls.append((service, operation))
@@ -91,11 +99,13 @@ class Faults:
                 None,
             )
             if fault is None:
-                return
+                return None
             fault.times -= 1
             if fault.times <= 0:
                 self.planned.remove(fault)
-            self.injected.append((service, operation, fault.code))
+            self.injected.append((service, operation, fault.after or fault.code))
+            if fault.after is not None:
+                return fault.after
         response: Any = {
             "Error": {"Code": fault.code, "Message": f"injected: {fault.code}"},
             "ResponseMetadata": {"HTTPStatusCode": fault.status},
@@ -111,8 +121,14 @@ def injected_faults() -> Iterator[Faults]:
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def make_api_call(client: BaseClient, operation_name: str, api_params: Any) -> Any:
-        faults.check(client.meta.service_model.service_name, operation_name)
-        return original(client, operation_name, api_params)
+        after = faults.check(client.meta.service_model.service_name, operation_name)
+        if after is None:
+            return original(client, operation_name, api_params)
+        with suppress(ClientError):
+            original(client, operation_name, api_params)  # made, whatever its answer: lost
+        if after == "retried":
+            return original(client, operation_name, api_params)
+        raise ReadTimeoutError(endpoint_url=client.meta.endpoint_url)
 
     BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]
     try:

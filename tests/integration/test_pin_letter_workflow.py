@@ -418,3 +418,88 @@ def test_the_workflow_history_holds_no_personal_data_and_no_code(driver: LetterD
     secrets = [person.identity_number, person.person.given_name, person.person.family_name, *codes.values()]
     secrets += list(letter_address(person.person) or ())
     assert [s for s in secrets if s in history] == []
+
+
+# ---------------------------------------------------------------------- answers lost
+def _validated_order(driver: LetterDriver) -> tuple[PinLetter, LetterWorkflowTasks]:
+    """A letter ordered and its recipient accepted, its workflow's tasks run here, on this thread."""
+    person = driver.person(Category.ADULT)
+    letter = PinLetter(
+        letter_id=str(uuid.uuid4()),
+        person=driver.key(person.identity_number),
+        status=LetterStatus.ORDERED,
+        ordered_at=datetime.now(UTC),
+    )
+    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    return letter, tasks
+
+
+def _stored(driver: LetterDriver, bucket: str, key: str) -> bool:
+    try:
+        driver.local.session.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
+
+
+def test_codes_attached_by_an_attempt_whose_answer_was_lost_keep_their_document(driver: LetterDriver) -> None:
+    """The SDK's retry of the write finds its condition gone (the codes are there: its own). The letter
+    holds the document, which must stay for the provider to fetch; before, it was deleted as another's."""
+    letter, tasks = _validated_order(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried")
+        document = tasks.prepare_letter(letter.letter_id)
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    held = driver.letters.get(letter.letter_id)
+    assert held is not None
+    assert held.status is LetterStatus.PRINTING
+    assert document is not None
+    assert held.document == document
+    assert _stored(driver, document.bucket, document.pdf)
+    assert _stored(driver, document.bucket, document.manifest)
+
+
+def test_codes_attached_whose_answer_never_came_keep_their_document_for_the_retry(driver: LetterDriver) -> None:
+    letter, tasks = _validated_order(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost")
+        with pytest.raises(Exception, match="timeout"):
+            tasks.prepare_letter(letter.letter_id)
+    held = driver.letters.get(letter.letter_id)
+    assert held is not None
+    assert held.document is not None
+    assert _stored(driver, held.document.bucket, held.document.pdf)
+    assert tasks.prepare_letter(letter.letter_id) == held.document  # the task's retry: the same letter
+
+
+def test_codes_not_attached_take_their_document_away(driver: LetterDriver) -> None:
+    """A write refused (no answer lost): its document is never sent, and its codes in clear go."""
+    letter, tasks = _validated_order(driver)
+    stored_before = _objects(driver, letter.letter_id)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, times=3)
+        with pytest.raises(ClientError):
+            tasks.prepare_letter(letter.letter_id)
+    held = driver.letters.get(letter.letter_id)
+    assert held is not None
+    assert held.document is None
+    assert _objects(driver, letter.letter_id) == stored_before  # none left behind
+
+
+def test_a_document_stored_by_an_attempt_whose_answer_was_lost_is_taken_as_stored(driver: LetterDriver) -> None:
+    """S3's retry of a write "if none is there" meets the attempt's own object: 412, not a failed letter."""
+    letter, tasks = _validated_order(driver)
+    with injected_faults() as faults:
+        faults.add("s3", "PutObject", after="retried")
+        document = tasks.prepare_letter(letter.letter_id)
+        assert faults.injected == [("s3", "PutObject", "retried")]
+    assert document is not None
+    assert _stored(driver, document.bucket, document.pdf)
+
+
+def _objects(driver: LetterDriver, letter_id: str) -> set[str]:
+    bucket = driver.local.stack.refs["PrintDocumentsBucket"]
+    listed = driver.local.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"letters/{letter_id}/")
+    return {str(o.get("Key")) for o in listed.get("Contents", [])}

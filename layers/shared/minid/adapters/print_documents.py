@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from minid.domain.letters.model import PrintDocument
 from minid.domain.letters.ports import PrintedLetter
 from minid.domain.letters.printing import SENDER, LetterText, letter_text
@@ -169,12 +171,18 @@ class S3PrintDocuments:
         )
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
-        self._client.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=self._kms_key_id,
-            IfNoneMatch="*",
-        )
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                ServerSideEncryption="aws:kms",
+                SSEKMSKeyId=self._kms_key_id,
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            # The key is new to this call (a random part): already there, it was written by this call's
+            # own attempt whose answer was lost, and the SDK's retry met it. The same bytes: done.
+            if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise

@@ -123,13 +123,21 @@ class LetterWorkflowTasks:
         try:
             attached = self._letters.attach_codes(letter_id, hashes, document)
         except Exception:
-            self._documents.discard(document)  # its codes were never stored: it must never be printed
+            # The write may have been made and its answer lost: the letter tells. A document it does not
+            # hold is never sent, and goes (its codes in clear); one it holds must stay. Unread, it stays
+            # for the bucket's expiry: gone, the provider could not fetch a letter that holds it.
+            now = self._letters.get(letter_id)
+            if now is None or now.document != document:
+                self._documents.discard(document)
             raise
         if attached:
             return document
-        # Another run attached its codes first, or the letter was blocked: this document is never sent.
-        self._documents.discard(document)
-        return self._letter(letter_id).document
+        # Not written: another run attached its codes first, or the letter was blocked; or written by an
+        # attempt of this one whose answer was lost, the SDK's retry then finding its condition gone.
+        held = self._letter(letter_id).document
+        if held != document:
+            self._documents.discard(document)  # never sent
+        return held
 
     def activate(self, letter_id: str) -> Activation:
         """The print provider posted the letter: its codes work from now, and older letters' stop. Two of a
