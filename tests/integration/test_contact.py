@@ -165,6 +165,29 @@ def test_a_contact_added_where_there_was_none_is_told_to_the_other(driver: Lette
     assert any("En e-postadresse blir lagt til" in t for t in texts)
 
 
+def test_the_contacts_of_a_stale_record_are_not_told_of_a_change(driver: LetterDriver) -> None:
+    """Stale contacts are not used for notices (API.md): after 18 months unconfirmed, the old number may
+    be someone else's, who would learn that this person is changing theirs."""
+    user = enrolled(driver, email="old.mail@example.no")
+    token = user.login()
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    long_ago = datetime.now(UTC) - STALE_AFTER - timedelta(days=30)
+    aged = replace(record, updated_at=long_ago, confirmed_at=None)
+    assert aged.stale(datetime.now(UTC))
+    driver.dynamodb.put_item(TableName=driver.local.stack.refs["ContactRegisterTable"], Item=contact_item(person, aged))
+
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 433"}, token).status == 202
+    assert code_in(sms_to(driver, "+4798765433"))  # the new number's code: sent at once
+    assert user.call("PUT", "/v1/me/contact", {"email": "new.mail@example.no"}, token).status == 202
+    driver.notices_delivered()
+    assert not [t for t in sms_to(driver, "+4791234567") if "blir endret" in t]
+    assert not [
+        m for m in driver.local.outbox.emails() if m["to"] == "old.mail@example.no" and "endret" in m["subject"]
+    ]
+
+
 def test_an_address_at_an_internationalised_domain_gets_its_code_there(driver: LetterDriver) -> None:
     user = enrolled(driver, email="old@example.no")
     token = user.login()

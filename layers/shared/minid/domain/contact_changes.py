@@ -364,9 +364,10 @@ def _event(kind: SecurityEventType, now: datetime, detail: dict[str, str] | None
 def _tell_old(
     person: PersonKey, record: ContactRecord, channel: Channel, kind: NoticeKind, proof: SecurityEvent
 ) -> list[Notice]:
-    """The notice to the channel's contact as it was, if it was verified: true once `proof` is written."""
-    old = _current(record, channel)
-    if old is None or not _verified(record, channel):
+    """The notice to the channel's contact as it was, if notices may go to it (verified, the record not
+    stale: an old number may have passed to someone else): true once `proof` is written."""
+    old = _notifiable(record, channel, proof.at)
+    if old is None:
         return []
     recipients = Recipients(
         mobile=old if channel is Channel.SMS else None,
@@ -386,10 +387,11 @@ def _tell_of_new(person: PersonKey, record: ContactRecord, channel: Channel, pro
 
 
 def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof: SecurityEvent) -> list[Notice]:
-    """The notice that a contact is being added, to the person's verified contacts of the other kind."""
+    """The notice that a contact is being added, to the person's contact of the other kind that notices
+    may go to."""
     recipients = Recipients(
-        mobile=record.mobile if added is Channel.EMAIL and _verified(record, Channel.SMS) else None,
-        email=record.email if added is Channel.SMS and _verified(record, Channel.EMAIL) else None,
+        mobile=_notifiable(record, Channel.SMS, proof.at) if added is Channel.EMAIL else None,
+        email=_notifiable(record, Channel.EMAIL, proof.at) if added is Channel.SMS else None,
         language=record.language,
     )
     if recipients.mobile is None and recipients.email is None:
@@ -409,6 +411,11 @@ def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) 
 
 def _current(record: ContactRecord, channel: Channel) -> str | None:
     return record.mobile if channel is Channel.SMS else record.email
+
+
+def _notifiable(record: ContactRecord, channel: Channel, now: datetime) -> str | None:
+    """The channel's contact if notices may go to it: verified, and the record not stale."""
+    return record.verified_mobile(now) if channel is Channel.SMS else record.verified_email(now)
 
 
 def _verified(record: ContactRecord, channel: Channel) -> bool:
