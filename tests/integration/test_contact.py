@@ -474,6 +474,37 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert kinds.count("contact-stale") == 1
 
 
+def test_a_reservation_moves_neither_the_review_nor_a_stale_mark(driver: LetterDriver) -> None:
+    """A write that confirms nothing leaves the review's schedule: before, it put back the reminder's day,
+    gone already, and the record was never marked stale; or a mark made was erased."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    clock = MovableClock(_at_seven_in_oslo(record.review_on()))
+    review = wiring.contact_review(os.environ, clock=clock)
+    assert review.run() == ReviewRun(1, 0, finished=True)  # reminded: next looked at on the stale day
+
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+    clock.moment = _at_seven_in_oslo(record.stale_review_on())
+    assert review.run() == ReviewRun(0, 1, finished=True)
+    table, key = driver.local.stack.refs["ContactRegisterTable"], {"pk": {"S": person}}
+    marked = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]["marked_stale_at"]
+
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
+    item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert item["marked_stale_at"] == marked
+    assert "review_on" not in item
+
+    assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 200  # confirmed: reviewed anew
+    item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert "marked_stale_at" not in item
+    confirmed = register(driver).find(person)
+    assert confirmed is not None
+    assert item["review_on"] == {"S": confirmed.review_on().isoformat()}
+
+
 def test_runs_missed_for_weeks_miss_nobody(driver: LetterDriver) -> None:
     """The review goes back to the day after the last it went through to its end: a schedule stopped
     for a month leaves no record unreviewed, and a run that fails notes nothing, so the next goes back

@@ -58,8 +58,40 @@ _READ_WHEN_ABSENT: dict[str, Any] = {"language": Language.BOKMAL.value, "reserve
 
 def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, record: ContactRecord) -> dict[str, Any]:
     """The register's item written as `record`, an item of a transaction that holds only while the item is
-    still the record `as_read`: a change made meanwhile (a contact verified in another tab) is not undone."""
-    return {"Put": {"TableName": table, "Item": contact_item(person, record), **_still(person, as_read)}}
+    still the record `as_read`: a change made meanwhile (a contact verified in another tab) is not undone.
+
+    The review's schedule moves only with the record's last confirmation (a change, a confirmation): a
+    write that confirms nothing, a reservation say, leaves the day the review next looks at the record,
+    and its stale mark, as they are. (Written whole, it put back the reminder's day, long gone, which
+    the review never looks at again: the record was never marked stale, or its mark was erased.)"""
+    after = contact_item(person, record)
+    still = _still(person, as_read)
+    names = dict(still["ExpressionAttributeNames"])  # #f<n>: the record's fields, in _RECORD_FIELDS' order
+    values = dict(still["ExpressionAttributeValues"])
+    sets: list[str] = []
+    removes: list[str] = []
+    for number, name in enumerate(_RECORD_FIELDS):
+        if name in after:
+            values[f":new{number}"] = after[name]
+            sets.append(f"#f{number} = :new{number}")
+        else:
+            removes.append(f"#f{number}")
+    if record.last_confirmed != as_read.last_confirmed:
+        names |= {"#review_on": "review_on", "#marked_stale_at": "marked_stale_at"}
+        values[":review_on"] = after["review_on"]
+        sets.append("#review_on = :review_on")
+        removes.append("#marked_stale_at")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": to_item({"pk": person}),
+            "UpdateExpression": expression,
+            "ConditionExpression": still["ConditionExpression"],
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
 
 
 def unchanged_since_read(table: str, person: PersonKey, as_read: ContactRecord) -> dict[str, Any]:
