@@ -157,6 +157,28 @@ def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters
     assert kinds.count("pin-letter-blocked") == 1  # written with the block, once
 
 
+class IndexLagging(ListedBefore):
+    """The person's index as it was before the block, however often it is read: it is eventually
+    consistent, and may not show a write of a few milliseconds ago."""
+
+    def letters_of(self, person: PersonKey) -> list[PinLetter]:
+        return list(self._listed)
+
+
+def test_a_block_answers_with_the_letter_blocked_while_the_index_still_shows_it_posted(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    letter, _ = posted(driver, number)
+    person = driver.key(number)
+    lagging = IndexLagging(driver.letters, driver.letters.letters_of(person))
+
+    letters = PinLetterAccount(lagging, SystemClock()).block(person)
+
+    assert [(x.letter_id, x.status) for x in letters] == [(letter.letter_id, LetterStatus.BLOCKED)]
+    stored = driver.letters.get(letter.letter_id)
+    assert stored is not None
+    assert stored.status is LetterStatus.BLOCKED
+
+
 def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: LetterDriver) -> None:
     """Two blocks at once: DynamoDB may cancel the second for the first one's transaction in flight
     (TransactionConflict) rather than for its condition. Read again, the letter is blocked: no 500."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from msgspec.structs import replace
+
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
@@ -22,10 +26,17 @@ class PinLetterAccount:
         return [letter for letter in self._letters.letters_of(person) if letter.visible]
 
     def block(self, person: PersonKey) -> list[PinLetter]:
-        """Block the active letter, and any on its way, so that none of their codes ever work."""
+        """Block the active letter, and any on its way, so that none of their codes ever work. The answer
+        is the list with each letter as the block left it: not the person's index read again, which is
+        eventually consistent and could show a letter just blocked as it was."""
         now = self._clock.now()
-        for letter in self.letters(person):
-            if letter.status in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
-                blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
-                self._letters.block(person, letter.letter_id, now, (blocked,), used=letter.used.keys())
-        return self.letters(person)
+        return [self._blocked(person, letter, now) for letter in self.letters(person)]
+
+    def _blocked(self, person: PersonKey, letter: PinLetter, now: datetime) -> PinLetter:
+        """The letter blocked if its codes work or may come to work, as the block left it."""
+        if letter.status not in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
+            return letter
+        blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
+        if self._letters.block(person, letter.letter_id, now, (blocked,), used=letter.used.keys()):
+            return replace(letter, status=LetterStatus.BLOCKED)
+        return self._letters.get(letter.letter_id) or letter  # moved on meanwhile (blocked, superseded, failed)
