@@ -127,3 +127,18 @@ def test_handlers_hold_no_aws_calls() -> None:
     """Thin handlers: boto3 lives in the adapters, never in functions/*/app.py."""
     for path in (ROOT / "functions").rglob("app.py"):
         assert not [n for n in _imports(path) if n.split(".")[0] in {"boto3", "botocore"}], path
+
+
+# What Lambda answers for an invocation that did not finish: the runtime crashed (out of memory, say),
+# the function ran out of time, or the invoke itself timed out. Every task is idempotent: run again.
+UNFINISHED_INVOCATION = {"Lambda.Unknown", "Sandbox.Timedout", "Lambda.ClientExecutionTimeoutException"}
+
+
+def test_every_lambda_task_of_the_workflow_runs_again_after_an_invocation_that_did_not_finish() -> None:
+    """Not retried, one crash of ActivateLetter would mark a letter in the post failed, its codes dead."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    tasks = {n: s for n, s in definition["States"].items() if s.get("Resource", "").endswith(":lambda:invoke")}
+    assert len(tasks) >= 6
+    for name, state in tasks.items():
+        retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
+        assert "States.ALL" in retried or retried >= UNFINISHED_INVOCATION, name
