@@ -503,3 +503,19 @@ def _objects(driver: LetterDriver, letter_id: str) -> set[str]:
     bucket = driver.local.stack.refs["PrintDocumentsBucket"]
     listed = driver.local.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"letters/{letter_id}/")
     return {str(o.get("Key")) for o in listed.get("Contents", [])}
+
+
+def test_the_letter_posted_event_is_written_with_the_activation_not_after_it(driver: LetterDriver) -> None:
+    """Written after it, an event that failed (or a crash between) was lost for good: the task's retry
+    finds the letter active and has nothing left to do, and the person's history never shows the letter."""
+    letter, tasks = _validated_order(driver)
+    assert tasks.prepare_letter(letter.letter_id) is not None
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", code="InternalServerError", status=500, times=3)
+        for _ in range(2):  # the task, and the workflow's retry should it fail
+            with contextlib.suppress(ClientError):
+                assert tasks.activate(letter.letter_id) is Activation.ACTIVE
+                break
+    events = security_events(driver).page(letter.person, None, 100).events
+    posted_events = [e for e in events if e.type is SecurityEventType.PIN_LETTER_POSTED]
+    assert [e.reference for e in posted_events] == [letter.letter_id]

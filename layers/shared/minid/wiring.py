@@ -232,7 +232,6 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
 
 def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
     from minid.adapters.clock import SystemClock
-    from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.print_documents import S3PrintDocuments
@@ -246,7 +245,7 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
     keyer = _keyer(settings)
     random = SystemRandom()
     return LetterWorkflowTasks(
-        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table),
+        letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table),
         recipients=DynamoDbRecipients(
             dynamodb,
             population_table=settings.population_register_table,
@@ -257,7 +256,6 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
         notices=_notices(settings),
-        events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
         random=random,
         clock=SystemClock(),

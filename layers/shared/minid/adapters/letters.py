@@ -75,7 +75,7 @@ class DynamoDbPinLetters:
     def __init__(self, client: DynamoDBClient, table_name: str, events_table: str | None = None) -> None:
         self._client = client
         self._table = table_name
-        self._events = events_table  # where a block writes the events that tell it
+        self._events = events_table  # where a block and an activation write the events that tell them
 
     # ------------------------------------------------------------------ orders and letters
     def create_order(self, letter: PinLetter, expires_at: datetime) -> None:
@@ -197,6 +197,7 @@ class DynamoDbPinLetters:
         supersede: Sequence[str] = (),
         active_was: str | None = None,
         used: Collection[int] = (),
+        events: Sequence[SecurityEvent] = (),
     ) -> bool:
         names = {"#status": "status"}
         if not activate:
@@ -266,6 +267,10 @@ class DynamoDbPinLetters:
             }
             for older in supersede
         ]
+        if events:
+            if self._events is None:
+                raise RuntimeError("an activation writes its events: the security events table is needed")
+            items += recorded_with(self._events, letter.person, events)
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -89,11 +89,12 @@ class PinLetters(Protocol):
         supersede: Sequence[str] = (),
         active_was: str | None = None,
         used: Collection[int] = (),
+        events: Sequence[SecurityEvent] = (),
     ) -> bool:
         """The letter posted: activated (the older ones superseded, the pointer moved from `active_was`),
         or not (blocked, or superseded by a newer one). False, nothing written, if the letter, an older
         one or the pointer is not as read. `used`: the codes the person used on their other letters,
-        kept with the person's (LetterStanding.used)."""
+        kept with the person's (LetterStanding.used). `events`: written with an activation, at once."""
         ...
 
     def record_report(self, letter_id: str, status: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from minid.domain.contacts import Language
 from minid.domain.errors import NotFound
-from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer
 from minid.domain.letters.model import (
     Activation,
@@ -41,7 +41,6 @@ class LetterWorkflowTasks:
         population: PopulationRegister,
         documents: PrintDocuments,
         notices: NoticeQueue,
-        events: SecurityEventLog,
         keyer: Keyer,
         random: RandomSource,
         clock: Clock,
@@ -52,7 +51,6 @@ class LetterWorkflowTasks:
         self._population = population
         self._documents = documents
         self._notices = notices
-        self._events = events
         self._keyer = keyer
         self._random = random
         self._clock = clock
@@ -174,11 +172,11 @@ class LetterWorkflowTasks:
         # the codes used on the person's other letters stay theirs: the numbers asked without a login
         # must not start afresh with a new letter (LetterStanding.used)
         used = {i for other in [*listed, *posted] for i in other.used}
-        if not self._letters.record_dispatch(
-            letter, now, activate=True, supersede=older, active_was=active_id, used=used
+        posted_event = SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter.letter_id)
+        if not self._letters.record_dispatch(  # with its event: a crash after it would have lost the event
+            letter, now, activate=True, supersede=older, active_was=active_id, used=used, events=[posted_event]
         ):
             return None
-        self._events.record(letter.person, SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter.letter_id))
         return Activation.ACTIVE
 
     def mark_failed(self, letter_id: str, error: str) -> None:
