@@ -505,6 +505,44 @@ def test_a_reservation_moves_neither_the_review_nor_a_stale_mark(driver: LetterD
     assert item["review_on"] == {"S": confirmed.review_on().isoformat()}
 
 
+def test_a_days_records_are_read_a_page_at_a_time_as_the_review_takes_them(driver: LetterDriver) -> None:
+    """A day of a national register may hold thousands: read whole before the first was reviewed, a large
+    one outlasted the run (or its memory) at every try, and every later day waited behind it."""
+    day = date(2031, 5, 6)
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    for number in range(3):
+        user = enrolled(driver, mobile=f"4711300{number}")
+        person = driver.key(user.identity_number)
+        driver.dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": person}},
+            UpdateExpression="SET review_on = :day",
+            ExpressionAttributeValues={":day": {"S": day.isoformat()}},
+        )
+    queries: list[dict[str, Any]] = []
+    client = mock.Mock(wraps=driver.dynamodb)
+    client.get_paginator = lambda name: _Counted(driver.dynamodb.get_paginator(name), queries)
+    contacts = DynamoDbContactRegister(client, table, review_page_size=1)
+
+    due = contacts.due_for_review(day)
+    next(due)
+    assert len(queries) == 1
+    assert len(list(due)) == 2
+    assert len(queries) >= 3  # the others, a page each
+
+
+class _Counted:
+    """A paginator whose pages are counted as they are asked for."""
+
+    def __init__(self, paginator: Any, pages: list[dict[str, Any]]) -> None:
+        self._paginator, self._pages = paginator, pages
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for page in self._paginator.paginate(**kwargs):
+            self._pages.append(page)
+            yield page
+
+
 def test_runs_missed_for_weeks_miss_nobody(driver: LetterDriver) -> None:
     """The review goes back to the day after the last it went through to its end: a schedule stopped
     for a month leaves no record unreviewed, and a run that fails notes nothing, so the next goes back

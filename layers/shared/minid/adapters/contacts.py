@@ -3,7 +3,7 @@ review next looks at it (`review_on`, the partition key of the index ByReviewDat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -141,11 +141,24 @@ def contact_record(values: dict[str, Any]) -> ContactRecord:
     )
 
 
+# Records read for the review in one Query: some 1.5 s of its work (~15 ms a record), so that it stops
+# on time whatever the size of a day, and holds no more than a page.
+REVIEW_PAGE_SIZE = 100
+
+
 class DynamoDbContactRegister:
-    def __init__(self, client: DynamoDBClient, table_name: str, *, events_table: str | None = None) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        events_table: str | None = None,
+        review_page_size: int = REVIEW_PAGE_SIZE,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._events = events_table  # where a review's events are written with its change (the review's)
+        self._page_size = review_page_size
 
     def find(self, person: PersonKey) -> ContactRecord | None:
         key = to_item({"pk": person})
@@ -168,19 +181,18 @@ class DynamoDbContactRegister:
             },
         )
 
-    def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
-        due: list[tuple[PersonKey, ContactRecord]] = []
+    def due_for_review(self, day: date) -> Iterator[tuple[PersonKey, ContactRecord]]:
         paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
+        for page in paginator.paginate(  # a page at a time, as the review takes them
             TableName=self._table,
             IndexName=BY_REVIEW_DATE,
             KeyConditionExpression="review_on = :day",
             ExpressionAttributeValues=to_item({":day": day.isoformat()}),
+            PaginationConfig={"PageSize": self._page_size},
         ):
             for item in page.get("Items", []):
                 values = from_item(item)
-                due.append((PersonKey(values["pk"]), contact_record(values)))
-        return due
+                yield PersonKey(values["pk"]), contact_record(values)
 
     def schedule_review(
         self,

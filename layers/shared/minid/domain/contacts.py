@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -68,8 +68,9 @@ class ContactRegister(Protocol):
 
 
 class ContactRegisterWriter(ContactRegister, Protocol):
-    def due_for_review(self, day: date) -> list[tuple[PersonKey, ContactRecord]]:
-        """The records whose review falls on `day`, read by the index on the review date."""
+    def due_for_review(self, day: date) -> Iterator[tuple[PersonKey, ContactRecord]]:
+        """The records whose review falls on `day`, read by the index on the review date a page at a time
+        as they are taken (a day of a national register may hold thousands: never all at once)."""
         ...
 
     def schedule_review(
