@@ -115,6 +115,24 @@ def test_a_failed_start_leaves_no_order_behind(driver: LetterDriver) -> None:
     assert driver.letters_of(number) == []
 
 
+@pytest.mark.parametrize("idempotency_key", [None, "k-lost"])
+def test_a_start_made_whose_answer_was_lost_is_an_order_placed(
+    driver: LetterDriver, idempotency_key: str | None
+) -> None:
+    """Taken away, as a start that failed is, its workflow failed for want of its letter (an alarm, no
+    letter), and a retry with its key made an order that no workflow would ever run."""
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", after="lost")
+        response = driver.order(number, idempotency_key=idempotency_key)
+        assert faults.injected == [("stepfunctions", "StartExecution", "lost")]
+    assert response.status == 202
+    job = driver.next_print_job()  # its workflow runs: printed, and posted
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert [(x.letter_id, x.status) for x in driver.letters_of(number)] == [(job["letter_id"], LetterStatus.DISPATCHED)]
+
+
 # ---------------------------------------------------------------------- blocking
 def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number

@@ -59,6 +59,15 @@ class StepFunctionsLetterWorkflow:
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
 
+    def started(self, letter_id: str) -> bool:
+        try:
+            self._client.describe_execution(executionArn=f"{self._execution_prefix}:{letter_id}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return False
+            raise
+        return True
+
     def resume(self, letter_id: str, report: PrintReport) -> bool:
         try:
             token = self._task_token(letter_id)

@@ -83,6 +83,10 @@ class PinLetterOrdering:
         try:
             self._workflow.start(letter_id)
         except Exception:
-            self._letters.discard_order(letter_id)
-            raise
+            # A start may be made and its answer lost: then the workflow runs, and the order stands (taken
+            # away, the workflow would fail for want of its letter, and a retry's order would never run).
+            # Not known, it is left to its expiry: a retry with the idempotency key finds it.
+            if not self._workflow.started(letter_id):
+                self._letters.discard_order(letter_id)
+                raise
         return {"letter_id": letter_id}

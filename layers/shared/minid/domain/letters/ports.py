@@ -135,6 +135,10 @@ class LetterWorkflow(Protocol):
         """Start the letter's workflow; starting it again for the same letter changes nothing."""
         ...
 
+    def started(self, letter_id: str) -> bool:
+        """Whether the letter's workflow was started (a start whose answer was lost may have been)."""
+        ...
+
     def resume(self, letter_id: str, report: PrintReport) -> bool:
         """Hand the print provider's report to the waiting workflow; False if it no longer waits."""
         ...
