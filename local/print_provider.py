@@ -2,8 +2,10 @@
 
 It takes jobs from its inbox (the print queue), fetches the PDF and manifest from S3, reads what the
 envelope window and the page show (pypdf), sends a heartbeat to the waiting workflow with the job's
-task token, "posts" the letter after a delay, and reports it through the IAM-authorised callback
-route. What it posted goes to the outbox with the address, the codes and the status.
+task token, and takes the job: deletes its message from the inbox, the job now its own (a message not
+taken within the queue's visibility timeout is handed out again). It "posts" the letter after a delay,
+and reports it through the IAM-authorised callback route, trying again until the report is taken.
+What it posted goes to the outbox with the address, the codes and the status.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from minid.adapters.print_documents import (
 
 log = logging.getLogger("local.print_provider")
 POLL_SECONDS = 0.05
-REPORT_TRIES = 4  # a report answered 5xx: tried again after 0.5, 1 and 2 s
-REPORT_BACKOFF_SECONDS = 0.5
+REPORT_BACKOFF_SECONDS = 0.5  # a report answered 5xx: tried again after 0.5, 1, 2, ... s
+REPORT_BACKOFF_MAX_SECONDS = 30.0
 ACCESS_KEY_ID = "LOCALPRINTPROVIDER"  # the gateway knows this signer as the print provider's role
 _POINTS_PER_MM = 72 / 25.4
 _A4_HEIGHT_MM = 297.0
@@ -126,9 +128,11 @@ class PrintProviderSimulator:
             if not messages:
                 self._stopped.wait(POLL_SECONDS)
 
-    def _report(self, letter_id: str) -> HttpResponse:
-        """The letter reported dispatched; an answer of 5xx is tried again shortly, as a provider would."""
-        for attempt in range(REPORT_TRIES):
+    def _report(self, letter_id: str) -> HttpResponse | None:
+        """The letter reported dispatched; an answer of 5xx is tried again, until the report is taken or
+        the simulator stops (None): the job is the provider's, and no one else will report it."""
+        attempt = 0
+        while not self._stopped.is_set():
             response = self._gateway.handle(
                 HttpRequest(
                     "POST",
@@ -141,11 +145,11 @@ class PrintProviderSimulator:
                 )
             )
             if response.status < 500:
-                break
+                return response
             log.warning("the report of letter %s was answered %s", letter_id, response.status)
-            if attempt + 1 < REPORT_TRIES:
-                self._stopped.wait(REPORT_BACKOFF_SECONDS * 2**attempt)
-        return response
+            self._stopped.wait(min(REPORT_BACKOFF_SECONDS * 2**attempt, REPORT_BACKOFF_MAX_SECONDS))
+            attempt += 1
+        return None
 
     def _print(self, message: dict[str, Any]) -> None:
         job = json.loads(message["Body"])
@@ -155,15 +159,18 @@ class PrintProviderSimulator:
             manifest = json.loads(self._s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
             page = read_printed_letter(pdf)
             self._stepfunctions.send_task_heartbeat(taskToken=job["task_token"])
-            if self._delay:
-                time.sleep(self._delay)
-            response = self._report(letter_id)
-            if response.status >= 500:  # not refused: tried again when the job comes back from the inbox
-                raise RuntimeError(f"the report was answered {response.status}, {REPORT_TRIES} times")
-            status = "dispatched" if response.status == 204 else f"report refused ({response.status})"
         except Exception:
-            log.exception("letter %s could not be printed", letter_id)
+            log.exception("letter %s could not be taken", letter_id)
             return  # the job stays in the inbox and comes back after the visibility timeout
+        # taken: the job is the provider's now, however long its printing takes
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if self._delay:
+            time.sleep(self._delay)
+        response = self._report(letter_id)
+        if response is None:
+            log.warning("letter %s was posted and not reported: the simulator stopped", letter_id)
+            return
+        status = "dispatched" if response.status == 204 else f"report refused ({response.status})"
         self._outbox.record_letter(
             letter_id,
             {
@@ -179,5 +186,4 @@ class PrintProviderSimulator:
             },
             pdf,
         )
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         log.info("Letter %s posted to %s (%s)", letter_id, ", ".join(page.address[-2:]), status)
