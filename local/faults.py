@@ -32,6 +32,7 @@ class Fault:
     reasons: tuple[str, ...] = ()  # a cancelled transaction's reason for each of its items
     spared: int | None = None  # a thread whose calls it leaves alone (the test's own, say)
     after: After | None = None  # made first, then its answer lost (instead of an error in its place)
+    only: int | None = None  # the one thread whose calls it hits (the test's own, say)
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -73,13 +74,16 @@ class Faults:
         times: int = 1,
         reasons: tuple[str, ...] = (),
         elsewhere: bool = False,
+        here: bool = False,
         after: After | None = None,
     ) -> None:
         """`elsewhere`: only calls made on other threads than this one fail (a workflow's tasks, not
-        the request that started it). `after`: the call is made, and then its answer lost."""
-        spared = threading.get_ident() if elsewhere else None
+        the request that started it); `here`: only calls made on this one (a request served on it, not
+        the workflow it resumes). `after`: the call is made, and then its answer lost."""
+        thread = threading.get_ident()
+        spared, only = (thread if elsewhere else None), (thread if here else None)
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after))
+            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after, only))
 
     def clear(self) -> None:
         with self._lock:
@@ -95,7 +99,13 @@ class Faults:
                     self.planned.insert(0, Fault(service, operation, code, status, 1))
             thread = threading.get_ident()
             fault = next(
-                (f for f in self.planned if (f.service, f.operation) == (service, operation) and f.spared != thread),
+                (
+                    f
+                    for f in self.planned
+                    if (f.service, f.operation) == (service, operation)
+                    and f.spared != thread
+                    and f.only in (None, thread)
+                ),
                 None,
             )
             if fault is None:

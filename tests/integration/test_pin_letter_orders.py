@@ -292,6 +292,31 @@ def test_a_report_repeated_while_the_workflow_settles_the_letter_is_taken(driver
     assert driver.report(letter_id, "dispatched").status == 204
 
 
+@pytest.mark.parametrize("status", ["dispatched", "failed"])
+def test_a_report_that_resumed_the_workflow_but_was_not_recorded_is_taken_when_made_again(
+    driver: LetterDriver, status: str
+) -> None:
+    """The workflow resumed, the report's own record failed (503 to the provider); the provider's repeat
+    finds the task closed (AWS answers its token with TaskTimedOut; moto's executor would take it again)
+    and nothing recorded. It is the same report: taken, not a 409."""
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400, times=50)
+        faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, here=True)
+        assert driver.report(letter_id, status).status == 503
+        pending = driver.letters.get(letter_id)
+        assert pending is not None
+        assert pending.reported is None
+        operation = "SendTaskSuccess" if status == "dispatched" else "SendTaskFailure"
+        faults.add("stepfunctions", operation, code="TaskTimedOut", status=400, here=True)
+        assert driver.report(letter_id, status).status == 204
+        other = "failed" if status == "dispatched" else "dispatched"
+        faults.add("stepfunctions", "SendTaskFailure" if other == "failed" else "SendTaskSuccess", code="TaskTimedOut")
+        assert driver.report(letter_id, other).status == 409
+    assert driver.finished(letter_id)["status"] == ("SUCCEEDED" if status == "dispatched" else "FAILED")
+
+
 def test_the_callback_refuses_what_is_not_a_letter_at_the_printer(driver: LetterDriver) -> None:
     unknown = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
     assert driver.report(unknown, "dispatched").status == 404

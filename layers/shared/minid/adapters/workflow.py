@@ -85,6 +85,26 @@ class StepFunctionsLetterWorkflow:
             raise
         return True
 
+    def resumed_with(self, letter_id: str) -> ReportedStatus | None:
+        """How the letter's latest print hand-over ended: resumed by a report (dispatched, failed), or
+        not (waiting still, timed out, or never handed over)."""
+        paginator = self._client.get_paginator("get_execution_history")
+        try:
+            for page in paginator.paginate(
+                executionArn=f"{self._execution_prefix}:{letter_id}",
+                reverseOrder=True,
+                PaginationConfig={"PageSize": _HISTORY_PAGE},
+            ):
+                for event in page["events"]:
+                    ended = _print_task_end(event)
+                    if ended is not None:  # the latest end of a hand-over
+                        return ended if isinstance(ended, ReportedStatus) else None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _GONE:
+                return None
+            raise
+        return None
+
     def _task_token(self, letter_id: str) -> str | None:
         """The token of the latest print hand-over in the letter's execution, newest events first."""
         paginator = self._client.get_paginator("get_execution_history")
@@ -102,6 +122,26 @@ class StepFunctionsLetterWorkflow:
             if best is not None:
                 return best[1]
         return None
+
+
+_PRINT_TASK_ENDS = {
+    "TaskSucceeded": "taskSucceededEventDetails",
+    "TaskFailed": "taskFailedEventDetails",
+    "TaskTimedOut": "taskTimedOutEventDetails",
+}
+
+
+def _print_task_end(event: Any) -> ReportedStatus | str | None:
+    """For the end of a print hand-over (its task's resource is SQS): the report that resumed it, or its
+    event's type (it timed out, or failed otherwise); None for any other event."""
+    details = event.get(_PRINT_TASK_ENDS.get(event["type"], ""))
+    if details is None or (details.get("resourceType") != "sqs" and "sqs" not in str(details.get("resource", ""))):
+        return None
+    if event["type"] == "TaskSucceeded":
+        return ReportedStatus.DISPATCHED
+    if event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR:
+        return ReportedStatus.FAILED
+    return str(event["type"])
 
 
 def _print_token(event: Any) -> str | None:

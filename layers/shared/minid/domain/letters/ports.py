@@ -143,6 +143,10 @@ class LetterWorkflow(Protocol):
         """Hand the print provider's report to the waiting workflow; False if it no longer waits."""
         ...
 
+    def resumed_with(self, letter_id: str) -> ReportedStatus | None:
+        """The report that resumed the letter's print hand-over last, if one did (not timed out)."""
+        ...
+
 
 class PrintedLetter(Value, frozen=True):
     """What goes on paper."""

@@ -97,8 +97,14 @@ class PrintReports:
         if self._workflow.resume(letter_id, report):
             self._letters.record_report(letter_id, report.status.value)
             return
-        if not self._settled_as(letter_id, report):
-            raise Conflict("The letter is no longer waiting for a report from the print provider.")
+        if self._settled_as(letter_id, report):
+            return
+        # This report may have resumed the workflow before, its record then failed (a 503 to the provider,
+        # which makes it again): the workflow's history tells, and it is taken, recorded now.
+        if self._workflow.resumed_with(letter_id) is report.status:
+            self._letters.record_report(letter_id, report.status.value)
+            return
+        raise Conflict("The letter is no longer waiting for a report from the print provider.")
 
     def _settled_as(self, letter_id: str, report: PrintReport) -> bool:
         letter = self._letters.get(letter_id)
