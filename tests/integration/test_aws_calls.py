@@ -70,8 +70,9 @@ ELSEWHERE_MOST = {
     # the session and the account, the try counted with the change read, the record, one transaction (the
     # register, the change settled, the event)
     "POST /v1/me/contact/verify": 5,
-    # the session and the account, the change (it holds the codes' language), the new codes, the SMS
-    "POST /v1/me/contact/resend": 5,
+    # the session and the account, the change (it holds the codes' language), the person's codes counted
+    # (before any is sent), the new codes, the SMS
+    "POST /v1/me/contact/resend": 6,
     # the session and the account, the record, one transaction (the record as read, the event)
     "POST /v1/me/contact/confirm": 4,
     # the client's two counters, the person's codes counted (for every number), one batch (the account,

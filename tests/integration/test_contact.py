@@ -227,6 +227,39 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202  # no code: not limited
 
 
+def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:
+    """Each resend sends codes to the numbers the change named: counted as the change's own were, or ten
+    changes an hour would send some eighty codes to numbers of the caller's choosing (SMS pumping)."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "+47 4100 7000"}, token).status == 202
+    person = driver.key(user.identity_number)
+    assert counted_hits(driver, "contact-codes", person, 3600) == 1
+    fill_counters(driver, "contact-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
+    pending = pending_changes(driver).get(person)
+    assert pending is not None
+    sent = len(sms_to(driver, "+4741007000"))
+    with mock.patch("minid.domain.contact_changes.ResendPolicy.check"):  # not the resends' own 30 s
+        refused = user.call("POST", "/v1/me/contact/resend", token=token)
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert len(sms_to(driver, "+4741007000")) == sent
+
+
+def test_no_code_is_resent_for_a_change_whose_tries_are_used_up(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 431"}, token)
+    right = code_in(sms_to(driver, "+4798765431"))
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": wrong}, token).status == 401
+    sent = len(sms_to(driver, "+4798765431"))
+    with mock.patch("minid.domain.contact_changes.ResendPolicy.check"):
+        refused = user.call("POST", "/v1/me/contact/resend", token=token)
+    assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    assert len(sms_to(driver, "+4798765431")) == sent  # codes that could never work: none sent
+
+
 def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

@@ -254,7 +254,11 @@ class ContactService:
         pending = self._changes.get(session.person)
         if pending is None or now >= pending.expires_at:
             raise Conflict("No change is waiting for a code.")
+        if pending.tries >= MAX_CODE_TRIES:  # no code of this change can work any more: none is sent
+            raise Conflict("Too many wrong codes. Change the contact again to get a new code.")
         self._resend_policy.check(pending.resends, pending.sent_at, now)
+        # counted with the changes' own codes: ten an hour to a person, to numbers of the caller's choosing
+        self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: none sent
         codes = {channel: new_code(self._random) for channel in pending.values}
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
         count = (pending.resends, pending.resends + 1)
