@@ -54,7 +54,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             # the error's type only: a provider's message may quote the phone number or address
             logger.warning("Notice not delivered yet", extra={"error": type(error).__name__})
             failures.append({"itemIdentifier": record["messageId"]})
+            later(record)
     return {"batchItemFailures": failures}
+
+
+def later(record: dict[str, Any]) -> None:
+    """A notice that failed comes back later the more often it has failed; should that not be said, it
+    comes back at the queue's own timeout."""
+    try:
+        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        services().failed(record["receiptHandle"], receive_count)
+    except Exception as error:
+        logger.warning("Notice retry not put off", extra={"error": type(error).__name__})
 
 
 coldstart.loaded()

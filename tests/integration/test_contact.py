@@ -22,12 +22,13 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
+from minid.adapters.sealing import KmsSealer
 from minid.domain.contact_changes import STOP_WITH_SECONDS, PendingChange, ReviewRun
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
-from minid.domain.notices import Channel, Notice, NoticeKind
+from minid.domain.notices import Channel, Notice, NoticeKind, notice_to_json
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
@@ -719,6 +720,44 @@ def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> 
 
 
 # ---------------------------------------------------------------------- notices through an outage
+def test_a_notice_that_failed_is_put_off_longer_the_more_often_it_failed(driver: LetterDriver) -> None:
+    """At the queue's own minute, 15 receives dead-lettered a notice in a quarter of an hour of an outage."""
+    user = enrolled(driver, mobile="93456780")
+    person = driver.key(user.identity_number)
+    body_ = notice_to_json(
+        Notice("put-off-test", NoticeKind.PASSWORD_CHANGED, person),
+        KmsSealer(driver.local.session.client("kms"), driver.local.stack.refs["DataKey"]),
+    )
+    record = {
+        "messageId": "m-1",
+        "receiptHandle": "receipt-of-m-1",
+        "body": body_,
+        "attributes": {"ApproximateReceiveCount": "3"},
+        "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:notices",
+    }
+    calls: list[tuple[str, dict[str, Any]]] = []
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="ServiceUnavailable", status=503, here=True)
+        send = BaseClient._make_api_call  # type: ignore[attr-defined]  # the faults' own
+
+        def recorded(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            calls.append((operation, params))
+            return send(client, operation, params)
+
+        with mock.patch.object(BaseClient, "_make_api_call", recorded):
+            answer = driver.local.functions.by_logical_id["NotifierFunction"].invoke({"Records": [record]})
+        assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    put_off = [params for operation, params in calls if operation == "ChangeMessageVisibility"]
+    assert put_off == [
+        {
+            "QueueUrl": driver.local.stack.refs["NoticeQueue"],
+            "ReceiptHandle": "receipt-of-m-1",
+            "VisibilityTimeout": 240,  # the third failure: 4 minutes
+        }
+    ]
+
+
 @pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])
 def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str, operation: str) -> None:
     user = enrolled(driver, mobile="93456789", email="kari.outage@example.no")

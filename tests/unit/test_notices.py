@@ -113,8 +113,20 @@ class Events:
         return (person, event.reference) in self.recorded
 
 
+@dataclass
+class Retries:
+    later_by: list[tuple[str, int]] = field(default_factory=list)
+
+    def later(self, receipt: str, seconds: int) -> None:
+        self.later_by.append((receipt, seconds))
+
+
 def delivery(  # type: ignore[no-untyped-def]
-    found: ContactRecord | None, phone: Phone | None = None, ledger: Ledger | None = None, events: Events | None = None
+    found: ContactRecord | None,
+    phone: Phone | None = None,
+    ledger: Ledger | None = None,
+    events: Events | None = None,
+    retries: Retries | None = None,
 ):
     phone = phone or Phone()
     mailbox = Mailbox()
@@ -127,6 +139,7 @@ def delivery(  # type: ignore[no-untyped-def]
         events=events or Events(),  # type: ignore[arg-type]
         sealer=SEALER,
         clock=Clock(),
+        retries=retries or Retries(),
     )
     return service, phone, mailbox, ledger
 
@@ -276,3 +289,17 @@ def test_a_notice_whose_change_is_never_made_is_dropped_before_the_queue_gives_u
     receives, every = queue["RedrivePolicy"]["maxReceiveCount"], queue["VisibilityTimeout"]
     last_receive = (receives - 1) * every  # seconds after the first, which comes after the proof delay
     assert last_receive > PROOF_WAIT.total_seconds() + every  # and a receive's own time, to spare
+
+
+def test_a_notice_that_failed_comes_back_later_the_more_often_it_failed() -> None:
+    """1, 2, 4, 8 minutes, then every 15: the queue's 15 receives wait out some three hours of a
+    provider's outage, where at its own minute a notice was dead-lettered in a quarter of an hour."""
+    retries = Retries()
+    service, *_ = delivery(None, retries=retries)
+    for receive_count in range(1, 16):
+        service.failed(f"receipt-{receive_count}", receive_count)
+    waits = [seconds for _, seconds in retries.later_by]
+    assert waits[:6] == [60, 120, 240, 480, 900, 900]
+    assert set(waits[5:]) == {900}
+    assert 3 * 3600 - 900 <= sum(waits[:14]) <= 3 * 3600 + 900  # until the 15th receive
+    assert retries.later_by[0][0] == "receipt-1"

@@ -126,6 +126,7 @@ class PrintCallbackSettings(Settings, frozen=True):
 
 
 class NotifierSettings(Settings, frozen=True):
+    notice_queue_url: str
     contact_register_table: str
     challenges_table: str
     security_events_table: str

@@ -547,7 +547,7 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
-    from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender
+    from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender, SqsDeliveryRetries
     from minid.domain.notices import NoticeDelivery
     from minid.settings import NotifierSettings
 
@@ -561,4 +561,5 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         sealer=_recipients_sealer(settings),
         clock=SystemClock(),
+        retries=SqsDeliveryRetries(client("sqs"), settings.notice_queue_url),
     )

@@ -39,6 +39,19 @@ class SqsNoticeQueue:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay)
 
 
+class SqsDeliveryRetries:
+    """When a notice of the notice queue that failed is handed out again (its message's visibility)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def later(self, receipt: str, seconds: int) -> None:
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds
+        )
+
+
 class SnsSmsSender:
     """Transactional SMS through SNS, with the configured sender id."""
 

@@ -152,6 +152,24 @@ class NoticeQueue(Protocol):
     def enqueue(self, notice: Notice) -> None: ...
 
 
+class DeliveryRetries(Protocol):
+    def later(self, receipt: str, seconds: int) -> None:
+        """The queued notice (by its message's receipt) is handed out again in `seconds`."""
+        ...
+
+
+# A notice that failed (SNS or SES refusing, or down) comes back later each time: 1, 2, 4, 8 minutes,
+# then every 15. Over the queue's 15 receives a provider's outage of some three hours is waited out,
+# where at the queue's own minute the notice was dead-lettered in a quarter of an hour.
+RETRY_FIRST_SECONDS = 60
+RETRY_MOST_SECONDS = 900
+
+
+def retry_after(receive_count: int) -> int:
+    """When a notice that failed on its `receive_count`-th receive is handed out again, in seconds."""
+    return min(RETRY_FIRST_SECONDS * (1 << min(max(receive_count - 1, 0), 10)), RETRY_MOST_SECONDS)
+
+
 class SmsSender(Protocol):
     def send_sms(self, to: str, text: str) -> None: ...
 
@@ -439,7 +457,9 @@ class NoticeDelivery:
         events: SecurityEventLog,
         sealer: Sealer,
         clock: Clock,
+        retries: DeliveryRetries,
     ) -> None:
+        self._retries = retries
         self._events = events
         self._sealer = sealer
         self._contacts = contacts
@@ -447,6 +467,10 @@ class NoticeDelivery:
         self._email = email
         self._ledger = ledger
         self._clock = clock
+
+    def failed(self, receipt: str, receive_count: int) -> None:
+        """A delivery failed: the notice comes back later the more often it has failed (retry_after)."""
+        self._retries.later(receipt, retry_after(receive_count))
 
     def deliver(self, notice: Notice) -> list[Channel]:
         """Send on each channel not yet sent on; returns the channels sent on now. A failure raises
