@@ -76,8 +76,13 @@ def statements(stack: Stack, function: str, effect: str = "Allow") -> list[dict[
     resources = stack.template.resources
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"]
     role_id = role[0] if isinstance(role, list) else str(role).split(".")[0]
-    policies = stack.resolve(resources[role_id]["Properties"]["Policies"])
-    return [s for policy in policies for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == effect]
+    documents = [policy["PolicyDocument"] for policy in resources[role_id]["Properties"]["Policies"]]
+    documents += [  # the managed policies that name the role among theirs
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in r["Properties"].get("Roles", [])
+    ]
+    return [s for document in stack.resolve(documents) for s in _listed(document["Statement"]) if s["Effect"] == effect]
 
 
 def _listed(value: Any) -> list[Any]:
@@ -99,6 +104,9 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
                     return False
             elif operator == "ForAllValues:StringLike":
                 if not all(_matches(wanted, v) for v in values):
+                    return False
+            elif operator == "StringEquals":  # a key of one value
+                if not any(v in _listed(wanted) for v in values):
                     return False
             else:
                 return False
@@ -220,13 +228,20 @@ def denied(stack: Stack, calls: list[Call]) -> list[tuple[Any, ...]]:
             action = actions.get(
                 (call.service, call.operation), f"{prefixes.get(call.service, call.service)}:{call.operation}"
             )
-            requests = [(action, resource_of(stack, call), {})]
+            requests = [(action, resource_of(stack, call), context_of(call))]
         for action, resource, context in requests:
             if not allowed(granted, action, resource, context) or (
                 withheld and allowed(withheld, action, resource or "*", context)
             ):
                 refused.add((call.function, action, resource, tuple(sorted((k, tuple(v)) for k, v in context.items()))))
     return sorted(refused, key=str)
+
+
+def context_of(call: Call) -> dict[str, list[str]]:
+    """The condition keys a call brings, beside DynamoDB's: a KMS call's encryption context."""
+    if call.service == "kms":
+        return {f"kms:EncryptionContext:{k}": [str(v)] for k, v in call.params.get("EncryptionContext", {}).items()}
+    return {}
 
 
 def resource_of(stack: Stack, call: Call) -> str | None:

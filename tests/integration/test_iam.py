@@ -15,6 +15,7 @@ from bench.routes import Tally, embedded_stack, journey
 from local.provision import Stack
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
+from minid.domain.notices import RECIPIENTS_SEALED_FOR
 from minid.domain.time import date_in_norway
 from tests.integration.iam import Call, Recorder, allowed, denied, updated_attributes
 from tests.integration.letters import LetterDriver
@@ -116,3 +117,21 @@ def test_a_statement_naming_what_it_does_not_cover_covers_the_rest() -> None:
     denying = [{"Action": "sns:Publish", "NotResource": "arn:aws:sns:*:*:*"}]
     assert allowed(denying, "sns:Publish", "*", {})  # an SMS: no topic
     assert not allowed(denying, "sns:Publish", "arn:aws:sns:eu-north-1:1:topic", {})
+
+
+def test_only_the_notifier_may_open_the_recipients_sealed_in_a_notice(journeyed: tuple[Stack, list[Call]]) -> None:
+    """Sealed under the data key, which every function may decrypt with for its own data: every role but
+    the notifier's is denied this one use (its encryption context), so the queues show no contact."""
+    stack, _ = journeyed
+    key = stack.attributes["DataKey"]["Arn"]
+    sealed = {
+        "KeyId": key,
+        "CiphertextBlob": b"x",
+        "EncryptionContext": {"purpose": RECIPIENTS_SEALED_FOR, "owner": "n"},
+    }
+    other = {"KeyId": key, "CiphertextBlob": b"x", "EncryptionContext": {"purpose": "something-else"}}
+    roles = [f for f, r in stack.template.resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    for function in roles:
+        opening = Call(function, "kms", "Decrypt", sealed)
+        assert (denied(stack, [opening]) == []) is (function == "NotifierFunction"), function
+    assert denied(stack, [Call("ContactFunction", "kms", "Decrypt", other)]) == []  # its own uses stand
