@@ -238,6 +238,21 @@ def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) 
     posted(driver, number)
 
 
+def test_the_person_is_told_when_a_letter_fails_once_a_day(driver: LetterDriver) -> None:
+    """Not left waiting for a letter that never comes; and told once a day, however many fail (anyone may
+    order in a person's name, and a name the font cannot print fails every letter)."""
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791234568")
+    for _ in range(2):
+        assert driver.order(person.identity_number).status == 202
+        job = driver.next_print_job()
+        assert driver.report(job["letter_id"], "failed").status == 204
+        assert driver.finished(job["letter_id"])["status"] == "FAILED"
+    driver.notices_delivered()
+    told = [s["message"] for s in driver.local.outbox.sms() if s["to"] == "+4791234568"]
+    assert len([t for t in told if "kunne ikke skrives ut eller sendes" in t]) == 1, told
+
+
 def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(driver: LetterDriver) -> None:
     """Printed, a line in a script the font lacks would be empty boxes on the envelope: the letter fails
     for an operator to see to, and neither the history nor the logs hold the address."""

@@ -36,6 +36,7 @@ class NoticeKind(StrEnum):
     PIN_LETTER_POSTED = "pin-letter-posted"
     PIN_LETTER_REFUSED = "pin-letter-refused"
     PIN_LETTER_BLOCKED = "pin-letter-blocked"
+    PIN_LETTER_FAILED = "pin-letter-failed"
     ENROLLED = "enrolled"
     RE_ENROLLED = "re-enrolled"
     ACCOUNT_LOCKED = "account-locked"
@@ -256,6 +257,22 @@ def _refused(language: Language, params: Mapping[str, str]) -> tuple[str, str, s
     )
 
 
+def _letter_failed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    if language is Language.ENGLISH:
+        return (
+            "Your PIN code letter could not be sent",
+            "A MinID PIN code letter ordered for you could not be printed or posted, and its codes will never "
+            "work. We are looking into it.",
+            f"If you ordered it, call MinID user support on +47 {SUPPORT_PHONE}, or order a new letter later.",
+        )
+    return (
+        "PIN-kodebrevet ditt kunne ikke sendes",
+        "Et PIN-kodebrev til MinID som ble bestilt til deg, kunne ikke skrives ut eller sendes, og kodene i det "
+        "vil aldri virke. Vi ser på saken.",
+        f"Har du bestilt det, kan du ringe brukerstøtten på {SUPPORT_PHONE}, eller bestille et nytt brev senere.",
+    )
+
+
 def _letter_blocked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
     if language is Language.ENGLISH:
         return (
@@ -413,6 +430,7 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str,
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
     NoticeKind.PIN_LETTER_BLOCKED: _letter_blocked,
+    NoticeKind.PIN_LETTER_FAILED: _letter_failed,
     NoticeKind.ENROLLED: _enrolled,
     NoticeKind.RE_ENROLLED: _re_enrolled,
     NoticeKind.ACCOUNT_LOCKED: _locked,

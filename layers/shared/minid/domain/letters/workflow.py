@@ -190,11 +190,17 @@ class LetterWorkflowTasks:
             return
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
         self._letters.release_quota(letter.person, letter.letter_id)
+        # the person is told (once a day, whatever fails), not left waiting for a letter that never comes
+        self._tell(letter, NoticeKind.PIN_LETTER_FAILED)
 
     def notify(self, letter_id: str, kind: NoticeKind) -> None:
-        letter = self._letter(letter_id)
+        self._tell(self._letter(letter_id), kind)
+
+    def _tell(self, letter: PinLetter, kind: NoticeKind) -> None:
         day = date_in_norway(letter.dispatched_at or letter.ordered_at)
-        # A refusal is told once a day, however many orders were refused: anyone may order in a person's
-        # name, and a refusal per order would let them send that person (and us the bill for) an SMS a try.
-        about = f"{letter.person}:{day.isoformat()}" if kind is NoticeKind.PIN_LETTER_REFUSED else letter_id
+        # A refusal or a failure is told once a day, however many orders were refused or failed: anyone may
+        # order in a person's name, and a notice per order would let them send that person (and us the bill
+        # for) an SMS a try. (A failure per order: a name the font cannot print fails every letter.)
+        daily = kind in (NoticeKind.PIN_LETTER_REFUSED, NoticeKind.PIN_LETTER_FAILED)
+        about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
         self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params={"date": day.isoformat()}))
