@@ -53,6 +53,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except Exception as error:  # any failure: the notice is delivered again later
             # the error's type only: a provider's message may quote the phone number or address
             logger.warning("Notice not delivered yet", extra={"error": type(error).__name__})
+            observability.count("NoticesNotDelivered")  # NoticesFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})
             later(record)
     return {"batchItemFailures": failures}

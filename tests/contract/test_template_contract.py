@@ -142,3 +142,20 @@ def test_every_lambda_task_of_the_workflow_runs_again_after_an_invocation_that_d
     for name, state in tasks.items():
         retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
         assert "States.ALL" in retried or retried >= UNFINISHED_INVOCATION, name
+
+
+def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> None:
+    """An alarm matches a metric only with its exact dimensions: Powertools writes ours under the
+    service's name alone (minid.observability.count with no dimensions of its own)."""
+    variables = TEMPLATE.document["Globals"]["Function"]["Environment"]["Variables"]
+    namespace, service = variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]
+    alarms = [
+        r["Properties"]
+        for r in TEMPLATE.resources_of_type("AWS::CloudWatch::Alarm").values()
+        if r["Properties"].get("Namespace") == namespace
+    ]
+    assert alarms
+    code = "\n".join(p.read_text() for folder in DEPLOYED_CODE for p in folder.rglob("*.py"))
+    for alarm in alarms:
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+        assert f'observability.count("{alarm["MetricName"]}")' in code

@@ -22,13 +22,13 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
-from minid.adapters.sealing import KmsSealer
+from minid.domain.codes import RateLimited
 from minid.domain.contact_changes import STOP_WITH_SECONDS, PendingChange, ReviewRun
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
-from minid.domain.errors import Conflict
+from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
-from minid.domain.notices import Channel, Notice, NoticeKind, notice_to_json
+from minid.domain.notices import RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired
 from minid.domain.time import NORWAY, date_in_norway
@@ -232,32 +232,33 @@ def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None
     """Each resend sends codes to the numbers the change named: counted as the change's own were, or ten
     changes an hour would send some eighty codes to numbers of the caller's choosing (SMS pumping)."""
     user = enrolled(driver)
-    token = user.login()
-    assert user.call("PUT", "/v1/me/contact", {"mobile": "+47 4100 7000"}, token).status == 202
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile="+47 4100 7000")
     person = driver.key(user.identity_number)
     assert counted_hits(driver, "contact-codes", person, 3600) == 1
     fill_counters(driver, "contact-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
-    pending = pending_changes(driver).get(person)
-    assert pending is not None
     sent = len(sms_to(driver, "+4741007000"))
-    with mock.patch("minid.domain.contact_changes.ResendPolicy.check"):  # not the resends' own 30 s
-        refused = user.call("POST", "/v1/me/contact/resend", token=token)
-    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
+    with pytest.raises(RateLimited):
+        services.contacts.resend(services.sessions.authenticate(user.login()))
     assert len(sms_to(driver, "+4741007000")) == sent
 
 
 def test_no_code_is_resent_for_a_change_whose_tries_are_used_up(driver: LetterDriver) -> None:
     user = enrolled(driver)
-    token = user.login()
-    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 431"}, token)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile="987 65 431")
     right = code_in(sms_to(driver, "+4798765431"))
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     for _ in range(3):
-        assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": wrong}, token).status == 401
+        with pytest.raises(AuthenticationFailed):
+            services.contacts.verify(services.sessions.authenticate(user.login()), Channel.SMS, wrong)
     sent = len(sms_to(driver, "+4798765431"))
-    with mock.patch("minid.domain.contact_changes.ResendPolicy.check"):
-        refused = user.call("POST", "/v1/me/contact/resend", token=token)
-    assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    clock.advance(timedelta(seconds=31))
+    with pytest.raises(Conflict):
+        services.contacts.resend(services.sessions.authenticate(user.login()))
     assert len(sms_to(driver, "+4798765431")) == sent  # codes that could never work: none sent
 
 
@@ -577,6 +578,25 @@ class _Counted:
             yield page
 
 
+def test_a_contact_verified_takes_the_stale_mark_away(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    table, key = driver.local.stack.refs["ContactRegisterTable"], {"pk": {"S": person}}
+    driver.dynamodb.update_item(  # marked stale by a review (a mark left from before the last update, say)
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET marked_stale_at = :at REMOVE review_on",
+        ExpressionAttributeValues={":at": {"S": "2025-01-02T07:00:00.000+00:00"}},
+    )
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 434"}, token).status == 202
+    code = code_in(sms_to(driver, "+4798765434"))
+    assert user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token).status == 200
+    item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert "marked_stale_at" not in item
+    assert "review_on" in item
+
+
 def test_runs_missed_for_weeks_miss_nobody(driver: LetterDriver) -> None:
     """The review goes back to the day after the last it went through to its end: a schedule stopped
     for a month leaves no record unreviewed, and a run that fails notes nothing, so the next goes back
@@ -681,6 +701,30 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     assert review.run() == ReviewRun(0, 0, finished=True)
 
 
+def test_the_review_marks_a_record_whose_reservation_changed_after_it_was_read(driver: LetterDriver) -> None:
+    """The review judges by the last confirmation alone: a reservation made meanwhile refused its write,
+    and the record stayed on a day the review never looks at again, never marked stale."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    refs = driver.local.stack.refs
+    contacts = DynamoDbContactRegister(
+        driver.dynamodb, refs["ContactRegisterTable"], events_table=refs["SecurityEventsTable"]
+    )
+    record = contacts.find(person)
+    assert record is not None
+    old = replace(record, updated_at=record.updated_at - STALE_AFTER - timedelta(days=1), confirmed_at=None)
+    driver.dynamodb.put_item(TableName=refs["ContactRegisterTable"], Item=contact_item(person, old))
+    due = old.review_on()
+    [(found, as_read)] = contacts.due_for_review(due)
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, user.login()))["reserved"] is True
+
+    stale = SecurityEvent(SecurityEventType.CONTACT_STALE, record.updated_at, "review")
+    assert contacts.schedule_review(found, (due, as_read), None, record.updated_at, [stale])
+    item = driver.dynamodb.get_item(TableName=refs["ContactRegisterTable"], Key={"pk": {"S": person}})["Item"]
+    assert "marked_stale_at" in item
+    assert item["reserved"] == {"BOOL": True}  # the reservation stands
+
+
 def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDriver) -> None:
     """The review reads the index (eventually consistent) and judges what it read: a record the person
     confirmed meanwhile is not marked stale, and its new review date stands."""
@@ -720,42 +764,39 @@ def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> 
 
 
 # ---------------------------------------------------------------------- notices through an outage
-def test_a_notice_that_failed_is_put_off_longer_the_more_often_it_failed(driver: LetterDriver) -> None:
-    """At the queue's own minute, 15 receives dead-lettered a notice in a quarter of an hour of an outage."""
+def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver) -> None:
+    """Put off longer the more often it failed (retry_after: 1, 2, 4, 8, then 15 minutes): at the queue's
+    own minute, 15 receives dead-lettered a notice in a quarter of an hour of an outage. Here through the
+    queue: the notifier's own call, on the message's real receipt, is made and taken (the local stack's
+    poller then hands the message out again at once, for the test's sake)."""
     user = enrolled(driver, mobile="93456780")
-    person = driver.key(user.identity_number)
-    body_ = notice_to_json(
-        Notice("put-off-test", NoticeKind.PASSWORD_CHANGED, person),
-        KmsSealer(driver.local.session.client("kms"), driver.local.stack.refs["DataKey"]),
-    )
-    record = {
-        "messageId": "m-1",
-        "receiptHandle": "receipt-of-m-1",
-        "body": body_,
-        "attributes": {"ApproximateReceiveCount": "3"},
-        "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:notices",
-    }
-    calls: list[tuple[str, dict[str, Any]]] = []
+    driver.notices_delivered()  # the enrolment's own notice: not the one to fail
+    calls: list[tuple[str, dict[str, Any], Exception | None]] = []
     with injected_faults() as faults:
-        faults.add("sns", "Publish", code="ServiceUnavailable", status=503, here=True)
+        faults.add("sns", "Publish", code="ServiceUnavailable", status=503, elsewhere=True)
         send = BaseClient._make_api_call  # type: ignore[attr-defined]  # the faults' own
 
         def recorded(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-            calls.append((operation, params))
-            return send(client, operation, params)
+            try:
+                answer = send(client, operation, params)
+            except Exception as error:
+                calls.append((operation, params, error))
+                raise
+            calls.append((operation, params, None))
+            return answer
 
         with mock.patch.object(BaseClient, "_make_api_call", recorded):
-            answer = driver.local.functions.by_logical_id["NotifierFunction"].invoke({"Records": [record]})
+            person = driver.key(user.identity_number)
+            notice_queue(driver).enqueue(Notice("put-off", NoticeKind.PASSWORD_CHANGED, person))
+            told = wait_for(lambda: sms_to(driver, "+4793456780"), lambda sent: any("Passordet" in t for t in sent))
         assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
-    put_off = [params for operation, params in calls if operation == "ChangeMessageVisibility"]
-    assert put_off == [
-        {
-            "QueueUrl": driver.local.stack.refs["NoticeQueue"],
-            "ReceiptHandle": "receipt-of-m-1",
-            "VisibilityTimeout": 240,  # the third failure: 4 minutes
-        }
-    ]
+    assert len([t for t in told if "Passordet" in t]) == 1  # delivered once, on a later receive
+    put_off = [(params, error) for operation, params, error in calls if operation == "ChangeMessageVisibility"]
+    by_notifier = [(params, error) for params, error in put_off if params["VisibilityTimeout"] == RETRY_FIRST_SECONDS]
+    assert len(by_notifier) == 1
+    params, error = by_notifier[0]
+    assert error is None  # taken: its receipt was the message's own
+    assert params["QueueUrl"] == driver.local.stack.refs["NoticeQueue"]
 
 
 @pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])

@@ -71,11 +71,12 @@ class DynamoDbContactChanges(Challenges):
     def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
         value_name, at_name = _VERIFIED[channel]
         value = change.values[channel]
-        register = {  # verified, updated and confirmed at once: when the record was updated
+        register = {  # verified, updated and confirmed at once: when the record was updated (reviewed anew)
             "TableName": self._contacts,
             "Key": to_item({"pk": change.person}),
             "UpdateExpression": (
-                "SET #value = :value, #at = :now, updated_at = :now, confirmed_at = :now, review_on = :review"
+                "SET #value = :value, #at = :now, updated_at = :now, confirmed_at = :now, review_on = :review "
+                "REMOVE marked_stale_at"
             ),
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeNames": {"#value": value_name, "#at": at_name},

@@ -52,6 +52,10 @@ _RECORD_FIELDS = (  # what a record is made of; not the review's schedule, which
 )
 
 
+# What the review judges a record by: when it was last updated or confirmed.
+_CONFIRMATION_FIELDS = ("updated_at", "confirmed_at")
+
+
 # What `contact_record` makes of an item without the attribute: such an item is read as that value.
 _READ_WHEN_ABSENT: dict[str, Any] = {"language": Language.BOKMAL.value, "reserved": False}
 
@@ -100,14 +104,14 @@ def unchanged_since_read(table: str, person: PersonKey, as_read: ContactRecord) 
     return {"ConditionCheck": {"TableName": table, "Key": to_item({"pk": person}), **_still(person, as_read)}}
 
 
-def _still(person: PersonKey, as_read: ContactRecord) -> dict[str, Any]:
-    """The condition that the register's item is still the record `as_read`."""
+def _still(person: PersonKey, as_read: ContactRecord, fields: tuple[str, ...] = _RECORD_FIELDS) -> dict[str, Any]:
+    """The condition that the register's item is still the record `as_read` (in these of its fields)."""
     before = contact_item(person, as_read)
     conditions: list[str] = []
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     defaulted = {"language": as_read.language.value, "reserved": as_read.reserved}
-    for number, name in enumerate(_RECORD_FIELDS):
+    for number, name in enumerate(fields):
         names[f"#f{number}"] = name
         if name not in before:
             conditions.append(f"attribute_not_exists(#f{number})")
@@ -208,7 +212,9 @@ class DynamoDbContactRegister:
             stale_at = marked_stale_at or datetime.now(UTC)
             expression, values = "SET marked_stale_at = :at REMOVE review_on", {":at": iso(stale_at)}
         due, as_read = reviewed
-        still = _still(person, as_read)
+        # the review's judgement rests on the last confirmation alone: a reservation or a language changed
+        # meanwhile leaves it standing (refused, the record would stay on a day gone by, never reviewed)
+        still = _still(person, as_read, _CONFIRMATION_FIELDS)
         held = to_item(values | {":due": due.isoformat()}) | still["ExpressionAttributeValues"]
         update: dict[str, Any] = {
             "TableName": self._table,

@@ -342,7 +342,7 @@ class ContactReview:
                     if due > first:  # the days before this one are done: the next run starts here
                         self._register.reviewed_through(due - timedelta(days=1))
                     return ReviewRun(reminded, stale, finished=False)
-                # each write holds only while the record is as reviewed: one confirmed or changed meanwhile
+                # each write holds only while the record is as reviewed: one confirmed or updated meanwhile
                 # has its own next review, and is left to it
                 age = now - record.last_confirmed
                 if age >= STALE_AFTER:

@@ -124,8 +124,8 @@ class LetterWorkflowTasks:
             # The write may have been made and its answer lost: the letter tells. A document it does not
             # hold is never sent, and goes (its codes in clear); one it holds must stay. Unread, it stays
             # for the bucket's expiry: gone, the provider could not fetch a letter that holds it.
-            now = self._letters.get(letter_id)
-            if now is None or now.document != document:
+            stored = self._letters.get(letter_id)
+            if stored is None or stored.document != document:
                 self._documents.discard(document)
             raise
         if attached:
