@@ -40,7 +40,7 @@ from tests.integration.letters import (
     security_events,
     wait_for,
 )
-from tests.integration.users import MovableClock, enrolled
+from tests.integration.users import MovableClock, User, enrolled
 
 
 def body(response: Any) -> Any:
@@ -701,33 +701,8 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     assert review.run() == ReviewRun(0, 0, finished=True)
 
 
-def test_the_review_marks_a_record_whose_reservation_changed_after_it_was_read(driver: LetterDriver) -> None:
-    """The review judges by the last confirmation alone: a reservation made meanwhile refused its write,
-    and the record stayed on a day the review never looks at again, never marked stale."""
-    user = enrolled(driver)
-    person = driver.key(user.identity_number)
-    refs = driver.local.stack.refs
-    contacts = DynamoDbContactRegister(
-        driver.dynamodb, refs["ContactRegisterTable"], events_table=refs["SecurityEventsTable"]
-    )
-    record = contacts.find(person)
-    assert record is not None
-    old = replace(record, updated_at=record.updated_at - STALE_AFTER - timedelta(days=1), confirmed_at=None)
-    driver.dynamodb.put_item(TableName=refs["ContactRegisterTable"], Item=contact_item(person, old))
-    due = old.review_on()
-    [(found, as_read)] = contacts.due_for_review(due)
-    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, user.login()))["reserved"] is True
-
-    stale = SecurityEvent(SecurityEventType.CONTACT_STALE, record.updated_at, "review")
-    assert contacts.schedule_review(found, (due, as_read), None, record.updated_at, [stale])
-    item = driver.dynamodb.get_item(TableName=refs["ContactRegisterTable"], Key={"pk": {"S": person}})["Item"]
-    assert "marked_stale_at" in item
-    assert item["reserved"] == {"BOOL": True}  # the reservation stands
-
-
-def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDriver) -> None:
-    """The review reads the index (eventually consistent) and judges what it read: a record the person
-    confirmed meanwhile is not marked stale, and its new review date stands."""
+def _read_when_stale(driver: LetterDriver) -> tuple[User, DynamoDbContactRegister, ContactRecord, date, ContactRecord]:
+    """An enrolled person's record (as enrolled) gone stale, and the day and record the review read it by."""
     user = enrolled(driver)
     person = driver.key(user.identity_number)
     refs = driver.local.stack.refs
@@ -741,6 +716,30 @@ def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDr
     due = old.review_on()
     [(found, as_read)] = contacts.due_for_review(due)
     assert found == person
+    return user, contacts, record, due, as_read
+
+
+def test_the_review_marks_a_record_whose_reservation_changed_after_it_was_read(driver: LetterDriver) -> None:
+    """The review judges by the last confirmation alone: a reservation made meanwhile refused its write,
+    and the record stayed on a day the review never looks at again, never marked stale."""
+    user, contacts, record, due, as_read = _read_when_stale(driver)
+    person = driver.key(user.identity_number)
+    refs = driver.local.stack.refs
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, user.login()))["reserved"] is True
+
+    stale = SecurityEvent(SecurityEventType.CONTACT_STALE, record.updated_at, "review")
+    assert contacts.schedule_review(person, (due, as_read), None, record.updated_at, [stale])
+    item = driver.dynamodb.get_item(TableName=refs["ContactRegisterTable"], Key={"pk": {"S": person}})["Item"]
+    assert "marked_stale_at" in item
+    assert item["reserved"] == {"BOOL": True}  # the reservation stands
+
+
+def test_the_review_leaves_a_record_confirmed_after_it_was_read(driver: LetterDriver) -> None:
+    """The review reads the index (eventually consistent) and judges what it read: a record the person
+    confirmed meanwhile is not marked stale, and its new review date stands."""
+    user, contacts, record, due, as_read = _read_when_stale(driver)
+    person = driver.key(user.identity_number)
+    refs = driver.local.stack.refs
     assert user.call("POST", "/v1/me/contact/confirm", token=user.login()).status == 200  # meanwhile
 
     stale = SecurityEvent(SecurityEventType.CONTACT_STALE, record.updated_at, "review")

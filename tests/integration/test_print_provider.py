@@ -8,9 +8,16 @@ from typing import Any
 
 from local.aws import embedded_aws
 from local.faults import injected_faults
-from local.gateway import HttpRequest
+from local.gateway import HttpRequest, HttpResponse
 from local.population_seed import Category
 from local.stack import LocalStack
+
+
+def _order(local: LocalStack) -> HttpResponse:
+    """A letter for an adult of the local population, ordered over HTTP."""
+    person = next(p for p in local.population if p.category is Category.ADULT)
+    body = json.dumps({"identity_number": person.identity_number}).encode()
+    return local.gateway().handle(HttpRequest("POST", "/v1/pin-letters", [("Content-Type", "application/json")], body))
 
 
 def test_a_report_answered_503_is_made_again_and_the_letter_posted() -> None:
@@ -20,16 +27,9 @@ def test_a_report_answered_503_is_made_again_and_the_letter_posted() -> None:
     with embedded_aws() as session:
         local = LocalStack.start(session, print_delay_seconds=0.0, population_size=20)
         try:
-            person = next(p for p in local.population if p.category is Category.ADULT)
             with injected_faults() as faults:
                 faults.add("stepfunctions", "SendTaskSuccess", code="ThrottlingException", status=400, times=3)
-                order = HttpRequest(
-                    "POST",
-                    "/v1/pin-letters",
-                    [("Content-Type", "application/json")],
-                    json.dumps({"identity_number": person.identity_number}).encode(),
-                )
-                assert local.gateway().handle(order).status == 202
+                assert _order(local).status == 202
                 deadline = time.monotonic() + 60
                 while not local.outbox.letters() and time.monotonic() < deadline:
                     time.sleep(0.05)
@@ -45,14 +45,7 @@ def test_a_job_is_taken_off_the_inbox_before_it_is_printed() -> None:
     with embedded_aws() as session:
         local = LocalStack.start(session, print_delay_seconds=3.0, population_size=20)
         try:
-            person = next(p for p in local.population if p.category is Category.ADULT)
-            order = HttpRequest(
-                "POST",
-                "/v1/pin-letters",
-                [("Content-Type", "application/json")],
-                json.dumps({"identity_number": person.identity_number}).encode(),
-            )
-            assert local.gateway().handle(order).status == 202
+            assert _order(local).status == 202
             queue = local.stack.refs["PrintQueue"]
             sqs = session.client("sqs")
             names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
