@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from minid.domain.notices import NoticeDelivery
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.profile import ProfileService
-    from minid.domain.rate_limits import ClientLimits
+    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.domain.sessions import Sessions
     from minid.domain.time import Clock
     from minid.domain.timing import EvenTiming
@@ -139,16 +139,25 @@ def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer
     return KmsSealer(client("kms"), settings.data_key_arn)
 
 
-def _client_limits(settings: ClientLimitSettings, dynamodb: DynamoDBClient, keyer: Keyer) -> ClientLimits:
+def _client_limits(
+    dynamodb: DynamoDBClient, challenges_table: str, keyer: Keyer, policy: ClientLimitPolicy
+) -> ClientLimits:
+    """The limits a function counts (its policy names them), counted in the challenges table."""
     from minid.adapters.rate_limits import DynamoDbRateCounter
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
+    from minid.domain.rate_limits import ClientLimits
 
-    policy = ClientLimitPolicy.of(
+    return ClientLimits(DynamoDbRateCounter(dynamodb, challenges_table), keyer, policy)
+
+
+def _client_policy(settings: ClientLimitSettings) -> ClientLimitPolicy:
+    """The limits of the functions that take identity numbers and send codes (login, enrolment)."""
+    from minid.domain.rate_limits import ClientLimitPolicy
+
+    return ClientLimitPolicy.of(
         settings.client_identity_attempts_per_minute,
         settings.client_codes_sent_per_hour,
         settings.codes_to_person_per_hour,
     )
-    return ClientLimits(DynamoDbRateCounter(dynamodb, settings.challenges_table), keyer, policy)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
@@ -191,11 +200,10 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
     from minid.adapters.idempotency import PowertoolsOnceOnly
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.random import SystemRandom
-    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
     from minid.domain.letters.account import PinLetterAccount
     from minid.domain.letters.ordering import PinLetterOrdering
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
+    from minid.domain.rate_limits import ClientLimitPolicy
     from minid.settings import PinLetterSettings
 
     settings = PinLetterSettings.from_environ(environ)
@@ -218,8 +226,9 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
             random=SystemRandom(),
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
-            limits=ClientLimits(
-                DynamoDbRateCounter(dynamodb, settings.challenges_table),
+            limits=_client_limits(
+                dynamodb,
+                settings.challenges_table,
                 keyer,
                 ClientLimitPolicy(letter_orders_per_hour=settings.client_letter_orders_per_hour),
             ),
@@ -322,7 +331,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         public_domain=settings.public_domain,
         starts=_even(SHORT_WORK_SECONDS),
         wrong_codes=_even(SHORT_WORK_SECONDS),
-        limits=_client_limits(settings, dynamodb, keyer),
+        limits=_client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings)),
     )
 
 
@@ -375,7 +384,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords())
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
-    limits = _client_limits(settings, dynamodb, keyer)
+    limits = _client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings))
     lockout = Lockout(
         accounts,
         events,
@@ -494,9 +503,8 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.random import SystemRandom
-    from minid.adapters.rate_limits import DynamoDbRateCounter
     from minid.domain.contact_changes import ContactService
-    from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
+    from minid.domain.rate_limits import ClientLimitPolicy
     from minid.settings import ContactSettings
 
     settings = ContactSettings.from_environ(environ)
@@ -519,8 +527,9 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             random=SystemRandom(),
             clock=clock,
             public_domain=settings.public_domain,
-            limits=ClientLimits(
-                DynamoDbRateCounter(dynamodb, settings.challenges_table),
+            limits=_client_limits(
+                dynamodb,
+                settings.challenges_table,
                 keyer,
                 ClientLimitPolicy(codes_to_person_per_hour=settings.codes_to_person_per_hour),
             ),

@@ -267,10 +267,7 @@ class DynamoDbPinLetters:
             }
             for older in supersede
         ]
-        if events:
-            if self._events is None:
-                raise RuntimeError("an activation writes its events: the security events table is needed")
-            items += recorded_with(self._events, letter.person, events)
+        items += self._recorded(letter.person, events)
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as error:
@@ -316,8 +313,6 @@ class DynamoDbPinLetters:
         events: Sequence[SecurityEvent],
         used: Collection[int] = (),
     ) -> bool:
-        if self._events is None:
-            raise RuntimeError("a block writes its events: the security events table is needed")
         blockable = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
         items: list[Any] = [
             {
@@ -338,7 +333,7 @@ class DynamoDbPinLetters:
                     {"TableName": self._table, "Key": ledger_key(person), "UpdateExpression": "REMOVE active"}, used
                 )
             },
-            *recorded_with(self._events, person, events),
+            *self._recorded(person, events),
         ]
         for _ in range(BLOCK_ROUNDS):
             if cancellation_reasons(self._client, items) is None:
@@ -351,6 +346,14 @@ class DynamoDbPinLetters:
         raise Busy("the letter was being written by others at every try")
 
     # ------------------------------------------------------------------ helpers
+    def _recorded(self, person: PersonKey, events: Sequence[SecurityEvent]) -> list[dict[str, Any]]:
+        """The items that write `events` with a block's or an activation's own, in their transaction."""
+        if not events:
+            return []
+        if self._events is None:
+            raise RuntimeError("a block or an activation writes its events: the security events table is needed")
+        return recorded_with(self._events, person, events)
+
     def _update_letter(
         self,
         letter_id: str,

@@ -9,6 +9,8 @@ history is the one record of the token, and the execution name leads to it from 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -88,17 +90,14 @@ class StepFunctionsLetterWorkflow:
     def resumed_with(self, letter_id: str) -> ReportedStatus | None:
         """How the letter's latest print hand-over ended: resumed by a report (dispatched, failed), or
         not (waiting still, timed out, or never handed over)."""
-        paginator = self._client.get_paginator("get_execution_history")
         try:
-            for page in paginator.paginate(
-                executionArn=f"{self._execution_prefix}:{letter_id}",
-                reverseOrder=True,
-                PaginationConfig={"PageSize": _HISTORY_PAGE},
-            ):
-                for event in page["events"]:
-                    ended = _print_task_end(event)
-                    if ended is not None:  # the latest end of a hand-over
-                        return ended if isinstance(ended, ReportedStatus) else None
+            for event in chain.from_iterable(self._history_pages(letter_id, with_data=False)):
+                details = _print_task(event, _PRINT_TASK_ENDS)
+                if details is not None:  # the latest end of a hand-over
+                    if event["type"] == "TaskSucceeded":
+                        return ReportedStatus.DISPATCHED
+                    failed = event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR
+                    return ReportedStatus.FAILED if failed else None  # timed out, or failed otherwise
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _GONE:
                 return None
@@ -107,21 +106,26 @@ class StepFunctionsLetterWorkflow:
 
     def _task_token(self, letter_id: str) -> str | None:
         """The token of the latest print hand-over in the letter's execution, newest events first."""
-        paginator = self._client.get_paginator("get_execution_history")
         best: tuple[int, str] | None = None
-        for page in paginator.paginate(
-            executionArn=f"{self._execution_prefix}:{letter_id}",
-            reverseOrder=True,
-            includeExecutionData=True,
-            PaginationConfig={"PageSize": _HISTORY_PAGE},
-        ):
-            for event in page["events"]:
+        for page in self._history_pages(letter_id, with_data=True):
+            for event in page:
                 token = _print_token(event)
                 if token is not None and (best is None or event["id"] > best[0]):
                     best = (event["id"], token)
             if best is not None:
                 return best[1]
         return None
+
+    def _history_pages(self, letter_id: str, *, with_data: bool) -> Iterator[list[Any]]:
+        """The events of the letter's execution, newest first, a page at a time (as they are read)."""
+        paginator = self._client.get_paginator("get_execution_history")
+        for page in paginator.paginate(
+            executionArn=f"{self._execution_prefix}:{letter_id}",
+            reverseOrder=True,
+            includeExecutionData=with_data,
+            PaginationConfig={"PageSize": _HISTORY_PAGE},
+        ):
+            yield list(page["events"])
 
 
 _PRINT_TASK_ENDS = {
@@ -131,24 +135,18 @@ _PRINT_TASK_ENDS = {
 }
 
 
-def _print_task_end(event: Any) -> ReportedStatus | str | None:
-    """For the end of a print hand-over (its task's resource is SQS): the report that resumed it, or its
-    event's type (it timed out, or failed otherwise); None for any other event."""
-    details = event.get(_PRINT_TASK_ENDS.get(event["type"], ""))
+def _print_task(event: Any, kinds: dict[str, str]) -> dict[str, Any] | None:
+    """The details of an event of one of these kinds (type: its details' key) about a print hand-over (its
+    task's resource is SQS); None for any other event."""
+    details: dict[str, Any] | None = event.get(kinds.get(event["type"], ""))
     if details is None or (details.get("resourceType") != "sqs" and "sqs" not in str(details.get("resource", ""))):
         return None
-    if event["type"] == "TaskSucceeded":
-        return ReportedStatus.DISPATCHED
-    if event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR:
-        return ReportedStatus.FAILED
-    return str(event["type"])
+    return details
 
 
 def _print_token(event: Any) -> str | None:
-    if event["type"] != "TaskScheduled":
-        return None
-    details = event.get("taskScheduledEventDetails", {})
-    if details.get("resourceType") != "sqs" and "sqs" not in str(details.get("resource", "")):
+    details = _print_task(event, {"TaskScheduled": "taskScheduledEventDetails"})
+    if details is None:
         return None
     parameters = json.loads(details.get("parameters") or "{}")
     body = parameters.get("MessageBody")
