@@ -9,11 +9,11 @@ the interpreter's own start (the same for all, and Lambda's before our code runs
 
 Beside them, for reference, the libraries alone: what every HTTP function loads before a line of its
 own (botocore and a client, Powertools' event handler and logger, pydantic with a model), loaded the way
-a function loads them (minid.coldstart). A function's excess over that row is our own code's. The
-login function once more with the garbage collector left on while it loads: what minid.coldstart saves.
-And once more with every module but the standard library's compiled from its source as it is imported:
-what a layer built without its .pyc files costs on Lambda, whose /opt is read-only (layers/shared/Makefile
-compiles them).
+a function loads them (minid.coldstart, and minid.wiring's session). A function's excess over that row is
+our own code's. The login function once more with the garbage collector left on while it loads: what
+minid.coldstart saves. And once more with every module but the standard library's compiled from its
+source as it is imported: what a layer built without its .pyc files costs on Lambda, whose /opt is
+read-only (layers/shared/Makefile compiles them).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from local.template import FunctionSpec, Template
 
 BASELINE = "import boto3\nboto3.client('dynamodb')\n"
 # What any of our HTTP functions loads before a line of its own: botocore and a client (minid.wiring
-# makes botocore's, not boto3's), Powertools' event handler and logger, and pydantic with a model;
-# loaded as a function loads (minid.coldstart).
+# makes botocore's, not boto3's, from a session whose loader lists only the services we call),
+# Powertools' event handler and logger, and pydantic with a model; loaded as a function loads
+# (minid.coldstart).
 LIBRARIES = """\
 import gc
 gc.disable()
-import botocore.session
+from minid.wiring import new_session
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
@@ -51,7 +52,7 @@ class Model(BaseModel):
     name: str
 APIGatewayHttpResolver(enable_validation=True)
 Logger(service="bench")
-botocore.session.get_session().create_client("dynamodb")
+new_session().create_client("dynamodb")
 gc.freeze()
 gc.enable()
 """

@@ -81,3 +81,43 @@ def test_the_functions_and_their_adapters_load_no_boto3() -> None:
     code = f"import minid.wiring\nfor m in {modules!r}: __import__(m)"
     assert "minid.adapters.dynamodb" in modules_loaded(code, "minid")
     assert modules_loaded(code, "boto3", "s3transfer") == []
+
+
+def test_the_functions_clients_are_made_without_listing_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's loader lists all its ~440 services' folders before the first model of a process (some
+    20 ms of a cold start); the functions' loader looks into the folders of the services they call only,
+    and loads the same model (the same API version) as botocore's own loader."""
+    import os  # noqa: PLC0415
+
+    import botocore.session  # noqa: PLC0415
+    from botocore.loaders import Loader  # noqa: PLC0415
+
+    from minid import wiring  # noqa: PLC0415
+
+    listed: list[str] = []
+    listdir = os.listdir
+
+    def listing(path: str = ".") -> list[str]:
+        listed.append(str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listing)
+    ours, botocores = wiring.new_session(), botocore.session.get_session()
+    for service in wiring.SERVICES:
+        made = ours.create_client(service, region_name="eu-north-1")
+        stock = botocores.create_client(service, region_name="eu-north-1")
+        assert made.meta.service_model.api_version == stock.meta.service_model.api_version
+    assert listed.count(Loader.BUILTIN_DATA_PATH) >= 1  # botocore's own loader lists them all
+    listed.clear()
+    wiring.new_session().create_client("dynamodb", region_name="eu-north-1")
+    assert Loader.BUILTIN_DATA_PATH not in listed
+    assert {Path(p).name for p in listed} <= set(wiring.SERVICES)
+
+
+def test_a_service_the_functions_do_not_call_is_refused_as_unknown() -> None:
+    from botocore.exceptions import UnknownServiceError  # noqa: PLC0415
+
+    from minid import wiring  # noqa: PLC0415
+
+    with pytest.raises(UnknownServiceError):
+        wiring.new_session().create_client("ec2", region_name="eu-north-1")

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import Loader
 
 from minid.values import Value
 
@@ -68,6 +70,31 @@ def client(service: Any) -> Any:
     return _made(service) if service == "dynamodb" else _ClientAtFirstCall(service)
 
 
+# The services the functions call: botocore loads only these models.
+SERVICES = ("dynamodb", "kms", "s3", "secretsmanager", "sesv2", "sns", "sqs", "stepfunctions")
+
+
+class _ServicesWeCall(Loader):
+    """botocore's loader of service models, knowing of the services the functions call only.
+
+    Before the first model of a process, botocore's loader lists every service it has (some 440 folders,
+    and a stat of each version's file) only to tell an unknown name from a known one, and again before the
+    first endpoint rules: some 10 ms each time here, over 20 ms of every cold start. botocore's
+    maintainers are taking that listing out of the way of a client's creation (boto/botocore#3687, open
+    as of this writing); until then, this. A name not listed here is refused as botocore refuses an
+    unknown service (UnknownServiceError).
+    """
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        return [service for service in SERVICES if self._has(service, type_name)]
+
+    def _has(self, service: str, type_name: str) -> bool:
+        try:
+            return bool(self.list_api_versions(service, type_name))
+        except DataNotFoundError:
+            return False
+
+
 # The clients are botocore's, from one session of the process, rather than boto3's: `import boto3`
 # loads boto3's sessions, resources and s3transfer, which no function uses, some 15 ms of every cold
 # start (`make bench`). A botocore session reads the region, the credentials and AWS_ENDPOINT_URL from
@@ -83,8 +110,16 @@ def session() -> botocore.session.Session:
     global _session  # noqa: PLW0603  (one per process, made at the first client)
     with _making:
         if _session is None:
-            _session = botocore.session.get_session()
+            _session = new_session()
         return _session
+
+
+def new_session() -> botocore.session.Session:
+    """A botocore session whose loader knows of the services the functions call (SERVICES) only."""
+    made = botocore.session.get_session()
+    if made.get_config_variable("data_path") is None:  # no service models of one's own (AWS_DATA_PATH)
+        made.register_component("data_loader", _ServicesWeCall())
+    return made
 
 
 def _made(service: Any) -> Any:
