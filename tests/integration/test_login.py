@@ -700,6 +700,28 @@ def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: Letter
     wait_for(driver.local.outbox.sms, lambda sms: any("PIN-kodebrevet" in m["message"] for m in sms))
 
 
+def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:
+    """The letter and the phone of someone who has died, in other hands: the right codes reset nothing."""
+    user = enrolled(driver)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression="SET #status = :deceased, deceased_on = :on",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
+    )
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    pin_code = user.codes[str(reset["pin_index"])]
+    refused = user.call(
+        "POST",
+        f"/v1/password-resets/{reset['reset_id']}/complete",
+        {"pin_code": pin_code, "code": user.last_sms_code(), "new_password": "ny frase i dag"},
+    )
+    assert (refused.status, body(refused)["type"]) == (401, "/problems/authentication-failed")
+    assert reset["pin_index"] not in driver.only_letter(user.identity_number).used
+    assert user.start_login(password="ny frase i dag").status == 401  # the password is as it was
+
+
 def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriver) -> None:
     user = enrolled(driver)
     others = [driver.person(Category.ADULT).identity_number, driver.person(Category.DECEASED).identity_number]

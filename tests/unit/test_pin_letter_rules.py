@@ -15,7 +15,17 @@ from pypdf import PdfReader
 from local.print_provider import read_printed_letter
 from minid.adapters.print_documents import UnprintableLetter, manifest, render_pdf
 from minid.domain.contacts import Language
-from minid.domain.letters.model import CODES_PER_LETTER, QuotaPolicy, generate_pin_codes
+from minid.domain.keys import Keyer, KeyPurpose, Pepper, PersonKey
+from minid.domain.letters.model import (
+    CODES_PER_LETTER,
+    LetterStanding,
+    LetterStatus,
+    PinLetter,
+    QuotaPolicy,
+    asking_order,
+    codes_to_ask,
+    generate_pin_codes,
+)
 from minid.domain.letters.ports import PrintedLetter
 from minid.domain.letters.printing import letter_text, role_of
 
@@ -145,3 +155,38 @@ def test_the_letter_speaks_the_persons_language(language: Language, phrases: lis
 )
 def test_the_role_behind_a_caller(arn: str | None, role: str | None) -> None:
     assert role_of(arn) == role
+
+
+def _standing_after(first_letter_used: set[int], latest_used: set[int]) -> tuple[Keyer, PersonKey, LetterStanding]:
+    keyer = Keyer(Pepper(b"p" * 32))
+    person = PersonKey(keyer.digest(KeyPurpose.PERSON, "15108695088"))
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    latest = PinLetter(
+        letter_id="second",
+        person=person,
+        status=LetterStatus.DISPATCHED,
+        ordered_at=now,
+        code_hashes={i: f"hash{i}" for i in range(1, CODES_PER_LETTER + 1)},
+        used=dict.fromkeys(latest_used, now),
+    )
+    return keyer, person, LetterStanding(latest, active=True, used=frozenset(first_letter_used | latest_used))
+
+
+def test_a_start_asks_for_the_first_numbers_the_person_has_used_on_no_letter() -> None:
+    keyer, person, _ = _standing_after(set(), set())
+    order = asking_order(keyer, person)
+    _, _, standing = _standing_after({order[0]}, {order[2]})
+    assert codes_to_ask(keyer, person, standing, 2) == (order[1], order[3])
+
+
+def test_once_every_number_is_used_a_start_asks_for_codes_unused_on_the_latest_letter() -> None:
+    """A PIN-code user's first letter used up: a start asked for the first numbers in the order, whatever
+    the new letter had used, and a PIN login that drew one of them made every later start a decoy."""
+    keyer, person, _ = _standing_after(set(), set())
+    order = asking_order(keyer, person)
+    everything = set(order)
+    _, _, fresh = _standing_after(everything, set())
+    assert codes_to_ask(keyer, person, fresh, 2) == order[:2]  # as new as any, and as a decoy asks
+    _, _, standing = _standing_after(everything, {order[0], order[3]})
+    assert codes_to_ask(keyer, person, standing, 2) == (order[1], order[2])
+    assert standing.letter_for(codes_to_ask(keyer, person, standing, 2)) is standing.letter

@@ -236,6 +236,8 @@ class PasswordResetService:
         person, account, found = reset.person, standing.account, standing.person
         if person is None or account is None:
             raise AuthenticationFailed()
+        if found is not None and not found.alive:  # as for an enrolment: a letter and a phone in other hands
+            raise AuthenticationFailed()
         facts = (
             personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
         )

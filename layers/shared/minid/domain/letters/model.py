@@ -166,8 +166,15 @@ def codes_to_ask(keyer: Keyer, person: PersonKey, standing: LetterStanding, coun
     the person has not used, on any letter. A decoy (no letter, a letter blocked or superseded, not
     enrolled, no such person) asks what a real start would: a block, or a new letter, must not move
     the numbers asked and so tell that codes had been used. A fresh letter's codes by those numbers
-    are as new as any."""
-    used = standing.used | (set(standing.letter.used) if standing.letter else set())
+    are as new as any.
+
+    Once every number is used on some letter (a PIN-code user's first letter used up, say), the first
+    numbers not used on the latest letter: a fixed first number would soon be one a PIN login had used
+    on the new letter, and every start after would be a decoy, with the person's unused codes in hand."""
+    on_letter = set(standing.letter.used) if standing.letter else set()
     order = asking_order(keyer, person)
-    left = [i for i in order if i not in used]
-    return tuple(left[:count]) if len(left) >= count else order[:count]
+    for used in (standing.used | on_letter, on_letter):
+        left = [i for i in order if i not in used]
+        if len(left) >= count:
+            return tuple(left[:count])
+    return order[:count]
