@@ -21,6 +21,7 @@ from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.domain.accounts import AccountChange
+from minid.domain.codes import MAX_CODE_TRIES
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import LetterStatus, asking_order
@@ -257,6 +258,27 @@ def test_a_throttled_judgement_is_unavailable_for_a_moment_and_counts_nothing(dr
         refused = user.start_login(password="not my password 1")
     assert refused.status == 503
     assert "Retry-After" in dict(refused.headers)
+    assert account(user).failed_logins == 0
+
+
+def test_a_right_code_that_meets_a_fault_costs_no_try(driver: LetterDriver) -> None:
+    """The login's completion throttled as often as there are tries: each a 503, and the code still works
+    after. Only a wrong code uses up a try."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+    for _ in range(MAX_CODE_TRIES):
+        with injected_faults() as faults:
+            transactions_cancelled(faults, "ThrottlingError", "None")
+            busy = user.verify(login["login_id"], code)
+            assert [fault[1] for fault in faults.injected] == ["TransactWriteItems"]
+        assert busy.status == 503
+    tries = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{login['login_id']}"})
+    )["Item"]["tries"]
+    assert tries["N"] == "0"
+    assert user.verify(login["login_id"], "000000").status == 401  # a wrong one counts
+    assert user.verify(login["login_id"], code).status == 200
     assert account(user).failed_logins == 0
 
 

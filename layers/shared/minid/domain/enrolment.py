@@ -373,13 +373,18 @@ class EnrolmentService:
         )
         return usable and all(results)
 
-    def _send_codes(self, contacts: PendingContacts, codes: Mapping[Channel, str]) -> None:
+    def _send_codes(
+        self, contacts: PendingContacts, codes: Mapping[Channel, str], sent: list[Channel] | None = None
+    ) -> None:
+        """Each code to its contact, in turn; each channel sent to is added to `sent` as it goes."""
         for channel, code in codes.items():
             message = code_message(code, contacts.language, self._public_domain)
             if channel is Channel.SMS and contacts.mobile:
                 self._sms.send_sms(contacts.mobile, message.sms)
             elif channel is Channel.EMAIL and contacts.email:
                 self._email.send_email(contacts.email, message)
+            if sent is not None:
+                sent.append(channel)
 
     # ------------------------------------------------------------------ resend
     def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:
@@ -398,12 +403,17 @@ class EnrolmentService:
         if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count):
             # another resend came first, or the enrolment was completed again (with other contacts, maybe)
             self._resend_policy.check(enrolment.resends + 1, now, now)
+        sent: list[Channel] = []
         try:
-            self._send_codes(enrolment.contacts, codes)
+            self._send_codes(enrolment.contacts, codes, sent)
         except Exception:
-            # not sent: the resend is given back, and the codes sent before still hold
-            before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
-            self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
+            # A code not sent is given back: the one sent before it still holds. A code that went out (the
+            # SMS, when the e-mail failed after it) stands, and so does the resend.
+            before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes and c not in sent}
+            if sent:
+                self._enrolments.record_resend(enrolment_id, before, (now, now), (count[1], count[1]))
+            else:
+                self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
             raise
         return tuple(pending)
 

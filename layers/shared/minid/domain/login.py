@@ -24,7 +24,14 @@ from msgspec import field
 from msgspec.structs import replace
 
 from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAccount, Written
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, ResendPolicy, code_message, new_code
+from minid.domain.codes import (
+    CODE_LIFETIME,
+    MAX_CODE_TRIES,
+    ResendPolicy,
+    code_message,
+    new_code,
+    try_given_back_on_failure,
+)
 from minid.domain.contacts import ContactRecord, ContactRegister, Language
 from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
@@ -126,6 +133,10 @@ class LoginAttempts(Protocol):
     def claim_try(self, login_id: str, limit: int, now: datetime) -> LoginAttempt | None:
         """Count a try, atomically, if fewer than `limit` are counted and the attempt is open: the
         attempt with the try counted, or None (no such attempt, or it has ended)."""
+        ...
+
+    def refund_try(self, login_id: str) -> None:
+        """Give back a try counted by `claim_try` (never below none)."""
         ...
 
     def end(self, login_id: str) -> None: ...
@@ -398,7 +409,17 @@ class LoginService:
         if attempt is None:
             raise AuthenticationFailed("The login has ended. Log in again.")
         person = attempt.person
-        with self._lockout.reserved(person, now) as reservation:  # the account read in the same call
+        made: list[Reservation] = []  # the reservation below, once made
+
+        def give_back() -> None:
+            # A try whose code was not judged wrong (a fault, the login ended meanwhile, the account locked):
+            # the person must not run out of tries while the service is down. A wrong code's try is kept.
+            if not any(reservation.wrong for reservation in made):
+                self._attempts.refund_try(login_id)
+
+        # the account read in the same call as the reservation
+        with try_given_back_on_failure(give_back), self._lockout.reserved(person, now) as reservation:
+            made.append(reservation)
             return self._verified(attempt, reservation, code, now)
 
     def _verified(self, attempt: LoginAttempt, reservation: Reservation, code: str, now: datetime) -> IssuedSession:
