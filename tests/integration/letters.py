@@ -231,6 +231,13 @@ def fill_counters(driver: LetterDriver, name: str, who: str, window_seconds: int
         driver.dynamodb.put_item(TableName=table, Item=to_item(item))
 
 
+def clear_counters(driver: LetterDriver, name: str, who: str, window_seconds: int) -> None:
+    """The counters around now taken away: as if their windows had passed."""
+    table = driver.local.stack.refs["ChallengesTable"]
+    for window in _windows(window_seconds):
+        driver.dynamodb.delete_item(TableName=table, Key={"pk": {"S": _counter(driver, name, who, window)}})
+
+
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
     return DynamoDbSecurityEventLog(driver.dynamodb, driver.local.stack.refs["SecurityEventsTable"])
 

@@ -32,6 +32,7 @@ from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
     before_first_call,
+    clear_counters,
     counted_hits,
     fill_counters,
     in_one_window,
@@ -722,9 +723,7 @@ def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: Letter
     wait_for(driver.local.outbox.sms, lambda sms: any("PIN-kodebrevet" in m["message"] for m in sms))
 
 
-def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:
-    """The letter and the phone of someone who has died, in other hands: the right codes reset nothing."""
-    user = enrolled(driver)
+def registered_dead(driver: LetterDriver, user: User) -> None:
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["PopulationRegisterTable"],
         Key={"pk": {"S": driver.key(user.identity_number)}},
@@ -732,6 +731,27 @@ def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
     )
+
+
+def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
+    """The password and the phone of someone who has died, in other hands: answered as a wrong password
+    or an unknown person is, with no code sent and no failure counted."""
+    user = enrolled(driver, mobile="93456704")
+    driver.notices_delivered()  # the welcome
+    wrong = user.start_login(password="not my password 1")
+    registered_dead(driver, user)
+    sent = len(driver.local.outbox.sms())
+    for factor in (None, "pin"):
+        refused = user.start_login(second_factor=factor)
+        assert (refused.status, refused.body) == (401, wrong.body)
+    assert len(driver.local.outbox.sms()) == sent
+    assert account(user).failed_logins == 1  # the wrong password before, and nothing since
+
+
+def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:
+    """The letter and the phone of someone who has died, in other hands: the right codes reset nothing."""
+    user = enrolled(driver)
+    registered_dead(driver, user)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
     pin_code = user.codes[str(reset["pin_index"])]
     refused = user.call(
@@ -761,6 +781,51 @@ def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriv
             )
             assert answer.status == 401
     assert shapes == {("expires_in", "pin_index", "reset_id", "second_factor")}
+
+
+def test_the_login_codes_sent_to_one_person_are_limited_whoever_asks(driver: LetterDriver) -> None:
+    """Someone with the password but not the phone, from many clients: so many SMS codes an hour to the
+    person, then 429 before the password is judged (right or wrong alike) and none sent. A code not sent
+    counts nothing, and the other second factors still work."""
+    user = enrolled(driver, mobile="93456702")
+    person = driver.key(user.identity_number)
+    driver.notices_delivered()  # the welcome
+
+    def to_mobile() -> list[dict[str, Any]]:
+        return [m for m in driver.local.outbox.sms() if m["to"] == user.mobile]
+
+    assert user.start_login().status == 200
+    assert user.start_login(second_factor="pin").status == 200
+    assert counted_hits(driver, "login-codes", person, 3600) == 1  # the SMS only
+    no_mobile = enrolled(driver, mobile=None, email="kari.no.mobile@example.no")
+    assert body(no_mobile.start_login())["second_factor"] == "pin"  # the default, with no mobile: no SMS
+    assert counted_hits(driver, "login-codes", driver.key(no_mobile.identity_number), 3600) == 0
+    sent = len(to_mobile())
+    fill_counters(driver, "login-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
+    for password in (PASSWORD, "not my password 1"):
+        refused = user.call(
+            "POST", "/v1/login", {"identity_number": user.identity_number, "password": password}, source_ip="198.19.7.1"
+        )
+        assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert account(user).failed_logins == 0
+    assert len(to_mobile()) == sent
+    assert user.login(second_factor="pin")
+
+
+def test_a_login_resend_counts_to_the_person(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="93456703")
+    person = driver.key(user.identity_number)
+    login = body(user.start_login())
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+    assert counted_hits(driver, "login-codes", person, 3600) == 2
+    fill_counters(driver, "login-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    sent = len(driver.local.outbox.sms())
+    refused = user.call("POST", f"/v1/login/{login['login_id']}/resend", source_ip="198.19.7.2")
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert len(driver.local.outbox.sms()) == sent
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200  # the last code sent still holds
 
 
 def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(driver: LetterDriver) -> None:
@@ -824,6 +889,7 @@ def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
     user = enrolled(driver)
     for n in range(20):
         user.source_ip = f"198.51.100.{n}"  # many logins: from more than one place, as a person would
+        clear_counters(driver, "login-codes", driver.key(user.identity_number), 3600)  # and over hours
         login = body(user.start_login())
         user.verify(login["login_id"], user.last_sms_code())
     token = user.login()

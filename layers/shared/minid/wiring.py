@@ -436,6 +436,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 contacts_table=settings.contact_register_table,
                 letters_table=settings.pin_letters_table,
                 challenges_table=settings.challenges_table,
+                population_table=settings.population_register_table,
             ),
             attempts=DynamoDbLoginAttempts(
                 dynamodb,

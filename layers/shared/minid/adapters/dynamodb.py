@@ -192,12 +192,22 @@ class Batch:
         return from_item(item) if item is not None else None
 
 
-def batch_get(client: DynamoDBClient, wanted: Sequence[tuple[str, Mapping[str, Any]]], tries: int = 5) -> Batch:
-    """The items (table, key) that exist, in one call. Keys DynamoDB leaves unprocessed (over its capacity
-    for the moment) are asked for again after a pause that doubles; after `tries`, StillUnprocessed."""
+def batch_get(
+    client: DynamoDBClient,
+    wanted: Sequence[tuple[str, Mapping[str, Any]]],
+    tries: int = 5,
+    only: Mapping[str, Sequence[str]] | None = None,
+) -> Batch:
+    """The items (table, key) that exist, in one call; of a table in `only`, those attributes alone (and
+    the key). Keys DynamoDB leaves unprocessed (over its capacity for the moment) are asked for again
+    after a pause that doubles; after `tries`, StillUnprocessed."""
     request: dict[str, Any] = {}
     for table, key in wanted:
         request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(dict(key))
+    for table, attributes in (only or {}).items():
+        if table in request:
+            names = {f"#a{i}": name for i, name in enumerate(("pk", "sk", *attributes))}
+            request[table] |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for attempt in range(tries):
         response = client.batch_get_item(RequestItems=request)

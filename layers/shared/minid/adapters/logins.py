@@ -22,6 +22,7 @@ from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.login import FactorUse, LoginAttempt, LoginStanding, LoginStatus, Resend, SecondFactor
+from minid.domain.population import PersonStatus
 from minid.domain.rate_limits import Hit
 from minid.domain.sessions import Session
 
@@ -85,7 +86,9 @@ class DynamoDbLoginAttempts(Challenges):
         values = self._counted_try(login_id, limit, now)
         return _login_attempt(values) if values is not None else None
 
-    def resent(self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hit: Hit) -> Resend:
+    def resent(
+        self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hits: Sequence[Hit]
+    ) -> Resend:
         count = (attempt.resends, attempt.resends + 1)
         resent = self._resend_update(attempt.login_id, code_hash, sent_at, count, unexpired=True)
         still_verified = {
@@ -94,16 +97,17 @@ class DynamoDbLoginAttempts(Challenges):
             "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
             "ExpressionAttributeValues": to_item({":mobile": mobile}),
         }
-        items = [{"Update": resent}, {"ConditionCheck": still_verified}, {"Update": counted(self._table, hit)}]
+        items = [{"Update": resent}, {"ConditionCheck": still_verified}]
+        items += [{"Update": counted(self._table, hit)} for hit in hits]
         reasons = cancellation_reasons(self._client, items)
         if reasons is None:
             return Resend.MADE
-        attempt_reason, mobile_reason, hit_reason = (reasons + ["None"] * 3)[:3]
+        attempt_reason, mobile_reason, *hit_reasons = (reasons + ["None"] * len(items))[: len(items)]
         if attempt_reason != "None":  # a condition, or another resend's transaction on it
             return Resend.ATTEMPT_CHANGED
         if mobile_reason == "ConditionalCheckFailed":
             return Resend.MOBILE_CHANGED
-        if hit_reason == "ConditionalCheckFailed":
+        if "ConditionalCheckFailed" in hit_reasons:
             return Resend.LIMIT_FULL
         raise Contended()  # another transaction on the contact record or the counter: for a retry
 
@@ -210,7 +214,8 @@ class DynamoDbLoginCompletion:
 
 class DynamoDbLoginReads:
     """The password step's reads in one BatchGetItem, strongly consistent: the users table, the contact
-    register, the PIN letters table (the person's ledger) and the challenges table (the counters)."""
+    register, the PIN letters table (the person's ledger), the challenges table (the counters) and, of the
+    population register, the person's status alone."""
 
     def __init__(
         self,
@@ -220,6 +225,7 @@ class DynamoDbLoginReads:
         contacts_table: str,
         letters_table: str,
         challenges_table: str,
+        population_table: str,
         unprocessed_tries: int = 5,
     ) -> None:
         self._client = client
@@ -227,18 +233,20 @@ class DynamoDbLoginReads:
         self._contacts = contacts_table
         self._letters = letters_table
         self._challenges = challenges_table
+        self._population = population_table
         self._tries = unprocessed_tries
 
     def read(self, person: PersonKey, hits: Sequence[Hit], *, contact: bool, letter: bool) -> LoginStanding:
         person_key = to_item({"pk": person})
-        wanted: list[tuple[str, Mapping[str, Any]]] = [(self._users, person_key)]
+        wanted: list[tuple[str, Mapping[str, Any]]] = [(self._users, person_key), (self._population, person_key)]
         if contact:
             wanted.append((self._contacts, person_key))
         if letter:
             wanted.append((self._letters, ledger_key(person)))
         wanted += [(self._challenges, counter_key(hit)) for hit in hits]
-        found = batch_get(self._client, wanted, self._tries)
+        found = batch_get(self._client, wanted, self._tries, only={self._population: ("status",)})
         account = found.get(self._users, person_key)
+        registered = found.get(self._population, person_key)
         record = found.get(self._contacts, person_key) if contact else None
         ledger = found.get(self._letters, ledger_key(person)) if letter else None
         counts = dict(
@@ -249,4 +257,5 @@ class DynamoDbLoginReads:
             contact=contact_record(record) if record else None,
             letter_id=ledger.get("active") if ledger else None,
             counts=counts,
+            deceased=registered is not None and registered.get("status") == PersonStatus.DECEASED.value,
         )

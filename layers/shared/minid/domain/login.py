@@ -108,6 +108,8 @@ class LoginStanding(Value, frozen=True):
     contact: ContactRecord | None = None
     letter_id: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)  # hits counted so far, by counter
+    # the person has died (the population register): their MinID is as none, whoever has the password
+    deceased: bool = False
 
     def full(self, hit: Hit) -> bool:
         return self.counts.get(hit.counter, 0) >= hit.max_hits
@@ -115,8 +117,8 @@ class LoginStanding(Value, frozen=True):
 
 class LoginReads(Protocol):
     def read(self, person: PersonKey, hits: Sequence[Hit], *, contact: bool, letter: bool) -> LoginStanding:
-        """The account, the contact record (if `contact`), the active letter's id (if `letter`) and the
-        hits' counts, in one call."""
+        """The account, whether the person has died, the contact record (if `contact`), the active
+        letter's id (if `letter`) and the hits' counts, in one call."""
         ...
 
 
@@ -141,9 +143,11 @@ class LoginAttempts(Protocol):
 
     def end(self, login_id: str) -> None: ...
 
-    def resent(self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hit: Hit) -> Resend:
-        """A new code, when it was sent and one more resend, with the client's hit counted, at once: if the
-        attempt is open with its resends as read and `mobile` still the person's verified number; or nothing."""
+    def resent(
+        self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hits: Sequence[Hit]
+    ) -> Resend:
+        """A new code, when it was sent and one more resend, with the hits counted, at once: if the attempt
+        is open with its resends as read and `mobile` still the person's verified number; or nothing."""
         ...
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
@@ -264,15 +268,22 @@ class LoginService:
         started = self._failures.start()
         person = self._keyer.person_key(number)
         sms_maybe = second_factor in (None, SecondFactor.SMS)
-        code_sent = self._limits.code_to_send(client, now) if sms_maybe else None
-        hits = (tried,) if code_sent is None else (tried, code_sent)
+        # An SMS code counts to the client and to the person (from any clients: someone who has the password
+        # but not the phone must not flood it), counted only when one is sent.
+        code_hits = (
+            (self._limits.code_to_send(client, now), self._limits.code_to_person_to_count("login", person, now))
+            if sms_maybe
+            else ()
+        )
+        hits = (tried, *code_hits)
         standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
         if standing.full(tried):
             raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
-        if code_sent is not None and standing.full(code_sent):
+        for hit in code_hits:
             # before the password is judged too: refused only after it, a right one (429) would be told from
             # a wrong one (401) with no code sent, no attempt stored and nothing for the person to see
-            raise code_sent.refused(now)
+            if standing.full(hit):
+                raise hit.refused(now)
         try:
             attempt, sms = self._judged(
                 standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now
@@ -309,7 +320,7 @@ class LoginService:
         judged_hash, right = "", False
         login: tuple[LoginAttempt, tuple[str, str] | None] | None = None
         for _ in range(JUDGEMENT_WRITES):
-            if account is None or account.status is not AccountStatus.ACTIVE:
+            if account is None or account.status is not AccountStatus.ACTIVE or standing.deceased:
                 self._hasher.verify(DUMMY_HASH, password)  # the same work as for an account
                 self._limits.count(tried, self._clock.now())
                 raise _Unknown()
@@ -324,7 +335,8 @@ class LoginService:
                     raise
                 judgement = self._lockout.judged(account, now, right=True, reference=reference)
                 begun = replace(login[0], session_epoch=account.session_epoch)  # the write holds it as read
-                written = self._attempts.begin(begun, judgement.change, judgement.events, hits)
+                counted = hits if login[1] is not None else hits[:1]  # the codes' hits only for a code sent
+                written = self._attempts.begin(begun, judgement.change, judgement.events, counted)
             else:
                 written = self._refused(account, now, reference, tried)
             if written.full is not None:
@@ -478,13 +490,16 @@ class LoginService:
             raise Conflict("Only a code by SMS can be sent again.")
         self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now)
         mobile, language = self._code_recipient(attempt)
-        hit = self._limits.code_to_send(client, now)
+        hits = (
+            self._limits.code_to_send(client, now),
+            self._limits.code_to_person_to_count("login", attempt.person, now),
+        )
         code = new_code(self._random)
         written = self._attempts.resent(
-            attempt, self._keyer.one_time_code_hash(login_id, Channel.SMS, code), now, mobile, hit
+            attempt, self._keyer.one_time_code_hash(login_id, Channel.SMS, code), now, mobile, hits
         )
         if written is Resend.LIMIT_FULL:
-            raise hit.refused(now)
+            raise hits[0].refused(now)  # either's window ends with the hour
         if written is Resend.MOBILE_CHANGED:
             raise Conflict("The mobile number the code went to is no longer registered and verified. Log in again.")
         if written is Resend.ATTEMPT_CHANGED:

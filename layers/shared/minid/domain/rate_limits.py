@@ -30,8 +30,8 @@ class ClientLimitPolicy(Value, frozen=True):
     identity_attempts: Limit = Limit("identity-attempts", 30, timedelta(minutes=1))
     # One-time codes sent by SMS or e-mail on a client's request.
     codes_sent: Limit = Limit("codes-sent", 60, timedelta(hours=1))
-    # Codes sent to one person an hour, from any number of clients, by each way that sends them (a
-    # password reset, an enrolment, a contact change): each its own count, so that one way flooded does
+    # Codes sent to one person an hour, from any number of clients, by each way that sends them (a login,
+    # a password reset, an enrolment, a contact change): each its own count, so that one way flooded does
     # not stop the others.
     codes_to_person_per_hour: int = CODES_TO_PERSON_PER_HOUR
     # Orders of PIN code letters an hour: each starts a workflow, and a refused one is kept a while.
@@ -83,7 +83,13 @@ class ClientLimits:
 
     def code_to_person(self, way: str, person: PersonKey, now: datetime) -> None:
         """A code sent to the person by `way` ("reset", "enrolment", "contact"), or RateLimited."""
-        self.hit(Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1)), person, now)
+        self.count(self.code_to_person_to_count(way, person, now), now)
+
+    def code_to_person_to_count(self, way: str, person: PersonKey, now: datetime) -> Hit:
+        """A code to send to the person by `way` ("login", ...), to be counted by the write that stores it."""
+        return self._hit_of(
+            Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1)), person, now
+        )
 
     def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
         """An attempt with an identity number, to be counted by the write that records its judgement."""
