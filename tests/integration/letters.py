@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from moto.sns.models import sns_backends
@@ -236,6 +236,17 @@ def clear_counters(driver: LetterDriver, name: str, who: str, window_seconds: in
     table = driver.local.stack.refs["ChallengesTable"]
     for window in _windows(window_seconds):
         driver.dynamodb.delete_item(TableName=table, Key={"pk": {"S": _counter(driver, name, who, window)}})
+
+
+def registered_dead(driver: LetterDriver, identity_number: str) -> None:
+    """The person dead today, in the population register."""
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(identity_number)}},
+        UpdateExpression="SET #status = :deceased, deceased_on = :on",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
+    )
 
 
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:

@@ -42,6 +42,7 @@ from tests.integration.letters import (
     counted_hits,
     fill_counters,
     posted,
+    registered_dead,
     security_events,
     wait_for,
 )
@@ -344,13 +345,7 @@ def test_a_right_verification_code_costs_no_try(driver: LetterDriver) -> None:
 def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver) -> None:
     """A letter posted before a death, in someone else's hands: its right codes are refused as wrong ones."""
     enrolling = with_letter(driver)
-    driver.dynamodb.update_item(
-        TableName=driver.local.stack.refs["PopulationRegisterTable"],
-        Key={"pk": {"S": driver.key(enrolling.person.identity_number)}},
-        UpdateExpression="SET #status = :deceased, deceased_on = :on",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
-    )
+    registered_dead(driver, enrolling.person.identity_number)
     enrolling.start()
     assert enrolling.complete(mobile="93456780").status == 401
     assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}

@@ -36,6 +36,7 @@ from tests.integration.letters import (
     counted_hits,
     fill_counters,
     in_one_window,
+    registered_dead,
     security_events,
     wait_for,
 )
@@ -723,23 +724,13 @@ def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: Letter
     wait_for(driver.local.outbox.sms, lambda sms: any("PIN-kodebrevet" in m["message"] for m in sms))
 
 
-def registered_dead(driver: LetterDriver, user: User) -> None:
-    driver.dynamodb.update_item(
-        TableName=driver.local.stack.refs["PopulationRegisterTable"],
-        Key={"pk": {"S": driver.key(user.identity_number)}},
-        UpdateExpression="SET #status = :deceased, deceased_on = :on",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
-    )
-
-
 def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
     """The password and the phone of someone who has died, in other hands: answered as a wrong password
     or an unknown person is, with no code sent and no failure counted."""
     user = enrolled(driver, mobile="93456704")
     driver.notices_delivered()  # the welcome
     wrong = user.start_login(password="not my password 1")
-    registered_dead(driver, user)
+    registered_dead(driver, user.identity_number)
     sent = len(driver.local.outbox.sms())
     for factor in (None, "pin"):
         refused = user.start_login(second_factor=factor)
@@ -751,7 +742,7 @@ def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
 def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:
     """The letter and the phone of someone who has died, in other hands: the right codes reset nothing."""
     user = enrolled(driver)
-    registered_dead(driver, user)
+    registered_dead(driver, user.identity_number)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
     pin_code = user.codes[str(reset["pin_index"])]
     refused = user.call(
