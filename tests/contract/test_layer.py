@@ -91,6 +91,19 @@ def test_the_layer_holds_the_minid_package_as_in_the_source() -> None:
     assert {p.name for p in (LAYER / "minid" / "adapters" / "fonts").iterdir()} == {p.name for p in fonts.iterdir()}
 
 
+def test_the_layer_s_endpoints_are_its_own_botocore_s_cut_to_the_services_called() -> None:
+    """minid/endpoints.json stands in for botocore's endpoints.json in the functions (minid.wiring): it
+    must be cut from the botocore the layer carries."""
+    import json  # noqa: PLC0415
+
+    import botocore.session  # noqa: PLC0415
+
+    from local.endpoints import cut  # noqa: PLC0415
+
+    layers = json.loads((LAYER / "botocore" / "data" / "endpoints.json").read_text())
+    assert json.loads((LAYER / "minid" / "endpoints.json").read_text()) == cut(layers, botocore.session.get_session())
+
+
 def _python313() -> str | None:
     """The CPython 3.13 the layer's build compiles its bytecode with, as the build finds it."""
     finder = ROOT / "layers" / "shared" / "python313"

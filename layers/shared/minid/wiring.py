@@ -10,6 +10,7 @@ time: the notifier has no use for the enrolment's, nor the login for the letter 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
@@ -74,6 +75,11 @@ def client(service: Any) -> Any:
 SERVICES = ("dynamodb", "kms", "s3", "secretsmanager", "sesv2", "sns", "sqs", "stepfunctions")
 
 
+# botocore's endpoints.json with the entries of SERVICES only (local/endpoints.py; a path without its
+# .json, as botocore's file loader takes it)
+ENDPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoints")
+
+
 class _ServicesWeCall(Loader):
     """botocore's loader of service models, knowing of the services the functions call only.
 
@@ -83,7 +89,21 @@ class _ServicesWeCall(Loader):
     maintainers are taking that listing out of the way of a client's creation (boto/botocore#3687, open
     as of this writing); until then, this. A name not listed here is refused as botocore refuses an
     unknown service (UnknownServiceError).
+
+    And botocore's endpoints.json (1.2 MB, every service in every partition, parsed at the first client:
+    10 to 20 ms of every cold start) is given as ENDPOINTS: botocore's own, with the entries of SERVICES
+    only (`make endpoints` cuts it; a test holds it equal to the botocore installed).
     """
+
+    def load_data_with_path(self, name: str) -> tuple[Any, str]:
+        if name == "endpoints":
+            return self.file_loader.load_file(ENDPOINTS), ENDPOINTS
+        return super().load_data_with_path(name)
+
+    def is_builtin_path(self, path: str) -> bool:
+        # endpoints.json as botocore has it (in part): resolved as botocore resolves its own file. (A file
+        # not botocore's own would have its endpoints handed to the endpoint rules as the endpoint to use.)
+        return path == ENDPOINTS or super().is_builtin_path(path)
 
     def list_available_services(self, type_name: str) -> list[str]:
         return [service for service in SERVICES if self._has(service, type_name)]
