@@ -1,5 +1,8 @@
 """The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
-`after-call` events.
+`after-call` events: the time from the request built to its answer parsed (on moto, moto's work). And
+timed from `provide-client-params`, the first event of a client's method, to `after-call`: the SDK's
+whole call, with its work before the request (parameters validated and serialized, the endpoint
+resolved).
 
 The functions create their clients from one botocore session (minid/wiring.py); handlers
 registered on that session before any of them exists are copied into every client it creates. The
@@ -23,11 +26,14 @@ from minid import wiring
 
 @dataclass
 class Calls:
-    """The calls one request made, by operation ("dynamodb.GetItem"), and the seconds spent in them."""
+    """The calls one request made, by operation ("dynamodb.GetItem"), and the seconds spent in them: from
+    the request built to its answer (`seconds`), and in the SDK's methods (`sdk_seconds`)."""
 
     operations: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    sdk_seconds: float = 0.0
     _started: float | None = None
+    _sdk_started: float | None = None
 
     @property
     def total(self) -> int:
@@ -41,14 +47,21 @@ class CallCounter:
     def install(self) -> None:
         """Count the calls of every client the functions make from now on (from minid.wiring's session)."""
         session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
+        session.register("provide-client-params", self._called)
         session.register("before-call", self._before)
         session.register("after-call", self._after)
 
     def uninstall(self) -> None:
         """The session lives as long as the process (the tests' worker): leave nothing on it."""
         session: Any = wiring.session()
+        session.unregister("provide-client-params", self._called)
         session.unregister("before-call", self._before)
         session.unregister("after-call", self._after)
+
+    def _called(self, **_: Any) -> None:
+        calls: Calls | None = getattr(self._local, "calls", None)
+        if calls is not None:
+            calls._sdk_started = time.perf_counter()
 
     def _before(self, model: Any, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)
@@ -59,8 +72,10 @@ class CallCounter:
     def _after(self, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)
         if calls is not None and calls._started is not None:
-            calls.seconds += time.perf_counter() - calls._started
-            calls._started = None
+            now = time.perf_counter()
+            calls.seconds += now - calls._started
+            calls.sdk_seconds += now - (calls._sdk_started or calls._started)
+            calls._started = calls._sdk_started = None
 
     @contextmanager
     def counting(self) -> Iterator[Calls]:

@@ -107,3 +107,23 @@ def test_other_routes_make_no_more_calls_than_they_need(
 ) -> None:
     rows, _ = journey
     assert rows[what]["calls"] <= most, rows[what]["operations"]
+
+
+def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_whole_method() -> None:
+    """The bench's request cost leaves out the calls' requests (on moto, moto's work), and then the SDK's
+    methods altogether: the second holds the first, and the SDK's work before the request besides."""
+    from local.aws import embedded_aws  # noqa: PLC0415
+    from minid import wiring  # noqa: PLC0415
+
+    counter = CallCounter()
+    with embedded_aws():
+        counter.install()  # before the client is made: it takes the session's handlers as it is made
+        try:
+            client = wiring.client("dynamodb")
+            with counter.counting() as calls:
+                client.list_tables()
+                client.describe_limits()
+        finally:
+            counter.uninstall()
+    assert calls.total == 2
+    assert 0 < calls.seconds < calls.sdk_seconds
