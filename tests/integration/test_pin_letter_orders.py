@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
@@ -195,6 +196,31 @@ def test_a_block_answers_with_the_letter_blocked_while_the_index_still_shows_it_
     stored = driver.letters.get(letter.letter_id)
     assert stored is not None
     assert stored.status is LetterStatus.BLOCKED
+
+
+class RefusedMeanwhile(ListedBefore):
+    """The person's index shows an order as ordered; the letter itself was refused meanwhile (the workflow
+    found the person over the quota), so the block's condition fails and the letter, read again, is refused."""
+
+    def block(self, *_: Any, **__: Any) -> bool:
+        return False
+
+    def get(self, letter_id: str) -> PinLetter | None:
+        letter = self._letters.get(letter_id)
+        return None if letter is None else replace(letter, status=LetterStatus.REFUSED)
+
+
+def test_a_block_never_answers_with_an_order_refused_meanwhile(driver: LetterDriver) -> None:
+    """A refused order is no letter: the person's list never shows one, and the block's answer (whose
+    model has no such status: a 500 once) does not either."""
+    number = driver.person(Category.ADULT).identity_number
+    posted(driver, number)
+    person = driver.key(number)
+    listed = driver.letters.letters_of(person)
+
+    letters = PinLetterAccount(RefusedMeanwhile(driver.letters, listed), SystemClock()).block(person)
+
+    assert letters == []
 
 
 def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: LetterDriver) -> None:

@@ -332,6 +332,32 @@ def test_a_letter_whose_recipient_lost_the_address_after_the_check_fails_and_fre
     assert letter.letter_id not in ledger.get("orders", {}).get("M", {})  # its place in the quota freed
 
 
+def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
+    """Blocked between the recipient's check (its place in the quota reserved) and its printing: no letter
+    goes out, and the person is not kept from ordering another for 24 hours by a letter never sent."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter = PinLetter(
+        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
+    )
+    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))  # its workflow, run here
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    ledger_key = to_item({"pk": f"person#{key}", "sk": "letters"})
+    table = driver.local.stack.refs["PinLettersTable"]
+    assert letter.letter_id in driver.dynamodb.get_item(TableName=table, Key=ledger_key)["Item"]["orders"]["M"]
+    PinLetterAccount(driver.letters, SystemClock()).block(key)
+
+    assert tasks.prepare_letter(letter.letter_id) is None  # not sent
+    assert tasks.prepare_letter(letter.letter_id) is None  # the task's retry: nothing more to do
+    blocked = driver.letters.get(letter.letter_id)
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    ledger = driver.dynamodb.get_item(TableName=table, Key=ledger_key)["Item"]
+    assert letter.letter_id not in ledger.get("orders", {}).get("M", {})  # its place in the quota freed
+    posted(driver, person.identity_number)  # the person may order again at once
+
+
 def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=2, heartbeat_seconds=1))

@@ -30,7 +30,8 @@ class PinLetterAccount:
         is the list with each letter as the block left it: not the person's index read again, which is
         eventually consistent and could show a letter just blocked as it was."""
         now = self._clock.now()
-        return [self._blocked(person, letter, now) for letter in self.letters(person)]
+        letters = [self._blocked(person, letter, now) for letter in self.letters(person)]
+        return [letter for letter in letters if letter.visible]  # one read again may have been refused meanwhile
 
     def _blocked(self, person: PersonKey, letter: PinLetter, now: datetime) -> PinLetter:
         """The letter blocked if its codes work or may come to work, as the block left it."""

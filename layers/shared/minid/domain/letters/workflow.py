@@ -99,8 +99,12 @@ class LetterWorkflowTasks:
             return letter.document
         person = self._population.find(letter.person)
         address = letter_address(person) if person is not None else None
+        if letter.status is LetterStatus.BLOCKED:  # blocked before it was printed: no letter is sent
+            # its place in the quota (reserved when the recipient was checked) is freed, as a failed letter's
+            self._letters.release_quota(letter.person, letter_id)
+            return None
         if letter.status is not LetterStatus.ORDERED:
-            return None  # blocked meanwhile
+            return None
         if person is None or address is None:  # gone from the register, or without an address, since validated
             self._fail(letter, "NoAddress")  # not left ordered, keeping its place in the quota
             return None
