@@ -9,6 +9,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from minid.adapters.dynamodb import to_item
 from minid.adapters.workflow import PrintTimeouts
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
+from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.model import Activation, LetterStatus, PinLetter, RecipientOutcome, letter_address
 from minid.domain.letters.workflow import LetterWorkflowTasks
@@ -305,17 +307,33 @@ def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(dri
     posted(driver, number)  # the person may order again at once
 
 
+def checked_order(driver: LetterDriver, key: PersonKey) -> tuple[PinLetter, LetterWorkflowTasks]:
+    """An order whose workflow is run here, step by step: its recipient checked (its place in the quota
+    reserved), not yet printed."""
+    letter = PinLetter(
+        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
+    )
+    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    return letter, tasks
+
+
+def quota_orders(driver: LetterDriver, key: PersonKey) -> Mapping[str, Any]:
+    """The orders holding a place in the person's quota (their ledger)."""
+    ledger = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["PinLettersTable"], Key=to_item({"pk": f"person#{key}", "sk": "letters"})
+    )["Item"]
+    orders: Mapping[str, Any] = ledger.get("orders", {}).get("M", {})
+    return orders
+
+
 def test_a_letter_whose_recipient_lost_the_address_after_the_check_fails_and_frees_the_quota(
     driver: LetterDriver,
 ) -> None:
     person = driver.person(Category.ADULT)
     key = driver.key(person.identity_number)
-    letter = PinLetter(
-        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
-    )
-    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))  # its workflow, run here
-    tasks = wiring.letter_workflow(os.environ)
-    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    letter, tasks = checked_order(driver, key)
     driver.dynamodb.update_item(  # moved away, address unknown: the register has none for them now
         TableName=driver.local.stack.refs["PopulationRegisterTable"],
         Key={"pk": {"S": key}},
@@ -326,10 +344,7 @@ def test_a_letter_whose_recipient_lost_the_address_after_the_check_fails_and_fre
     cancelled = driver.letters.get(letter.letter_id)
     assert cancelled is not None
     assert cancelled.status is LetterStatus.FAILED  # not "ordered" for good
-    ledger = driver.dynamodb.get_item(
-        TableName=driver.local.stack.refs["PinLettersTable"], Key=to_item({"pk": f"person#{key}", "sk": "letters"})
-    )["Item"]
-    assert letter.letter_id not in ledger.get("orders", {}).get("M", {})  # its place in the quota freed
+    assert letter.letter_id not in quota_orders(driver, key)  # its place in the quota freed
 
 
 def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
@@ -337,15 +352,8 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     goes out, and the person is not kept from ordering another for 24 hours by a letter never sent."""
     person = driver.person(Category.ADULT)
     key = driver.key(person.identity_number)
-    letter = PinLetter(
-        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
-    )
-    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=1))  # its workflow, run here
-    tasks = wiring.letter_workflow(os.environ)
-    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
-    ledger_key = to_item({"pk": f"person#{key}", "sk": "letters"})
-    table = driver.local.stack.refs["PinLettersTable"]
-    assert letter.letter_id in driver.dynamodb.get_item(TableName=table, Key=ledger_key)["Item"]["orders"]["M"]
+    letter, tasks = checked_order(driver, key)
+    assert letter.letter_id in quota_orders(driver, key)
     PinLetterAccount(driver.letters, SystemClock()).block(key)
 
     assert tasks.prepare_letter(letter.letter_id) is None  # not sent
@@ -353,8 +361,7 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     blocked = driver.letters.get(letter.letter_id)
     assert blocked is not None
     assert blocked.status is LetterStatus.BLOCKED
-    ledger = driver.dynamodb.get_item(TableName=table, Key=ledger_key)["Item"]
-    assert letter.letter_id not in ledger.get("orders", {}).get("M", {})  # its place in the quota freed
+    assert letter.letter_id not in quota_orders(driver, key)  # its place in the quota freed
     posted(driver, person.identity_number)  # the person may order again at once
 
 
