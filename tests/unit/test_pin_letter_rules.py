@@ -110,6 +110,68 @@ def test_a_letter_whose_address_the_font_cannot_print_fails_and_names_no_charact
     assert not any(character in caplog.text for character in "東京都千代田区")
 
 
+@pytest.mark.parametrize(
+    ("name", "address", "country_code"),
+    [
+        ("Ánne Máreha Ŋuolja", ("Čáhcesuolu 3", "9520 GUOVDAGEAIDNU"), "NO"),  # Sámi
+        ("Γιώργος Παπαδόπουλος", ("Οδός Ερμού 12", "105 63 ΑΘΗΝΑ", "GREECE"), "GR"),
+        ("Ірина Шевченко", ("вул. Хрещатик, 22", "01001 КИЇВ", "UKRAINE"), "UA"),
+        ("Արամ Սարգսյան", ("Աբովյան փ. 5", "0001 ԵՐԵՎԱՆ", "ARMENIA"), "AM"),
+        ("ნინო ბერიძე", ("რუსთაველის გამზ. 10", "0108 თბილისი", "GEORGIA"), "GE"),
+        ("Nguyễn Thị Hương", ("Số 12 Phố Hàng Bạc", "Hoàn Kiếm, HÀ NỘI", "VIETNAM"), "VN"),
+        ("Jürgen Groß", ("Straße des 17. Juni 1", "10623 BERLIN", "GERMANY"), "DE"),
+    ],
+)
+def test_the_letter_s_font_prints_the_alphabets_it_is_cut_to(
+    name: str, address: tuple[str, ...], country_code: str
+) -> None:
+    letter = replace(LETTER, name=name, address=address, country_code=country_code)
+    assert read_printed_letter(render_pdf(letter)).window[1:] == (name, *address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        ("רחוב הרצל 5", "תל אביב", "ISRAEL"),  # right to left: would print reversed
+        ("شارع الملك فهد", "الرياض", "SAUDI ARABIA"),  # and joined: would print as separate letters
+    ],
+)
+def test_a_letter_in_a_script_the_font_is_not_cut_to_fails(address: tuple[str, ...]) -> None:
+    with pytest.raises(UnprintableLetter):
+        render_pdf(replace(LETTER, address=address))
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_character_of_the_letter_s_own_text_is_in_its_font(language: Language) -> None:
+    """fpdf prints a character its font lacks as an empty box, and only logs it."""
+    from fontTools.ttLib import TTFont  # noqa: PLC0415
+
+    from minid.adapters.print_documents import FONTS  # noqa: PLC0415
+
+    text = letter_text(replace(LETTER, language=language))
+    lines = [value for value in asdict(text).values() if isinstance(value, str)] + list(text.introduction)
+    for style in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        glyphs = TTFont(FONTS / style).getBestCmap()
+        assert {c for line in lines for c in line if ord(c) not in glyphs} == set(), style
+
+
+def test_the_letter_s_fonts_are_dejavu_cut_to_the_scripts_it_prints() -> None:
+    """What `make fonts` cuts from the whole fonts (local/fonts/): every code point in SCRIPTS, and no
+    other, each as wide as in the whole font."""
+    from fontTools.ttLib import TTFont  # noqa: PLC0415
+
+    from local.fonts import LAYER, SOURCES, STYLES, kept  # noqa: PLC0415
+    from minid.adapters.print_documents import FONTS  # noqa: PLC0415
+
+    assert LAYER == FONTS
+    for style in STYLES:
+        whole, cut = TTFont(SOURCES / style), TTFont(LAYER / style)
+        whole_glyphs, cut_glyphs = whole.getBestCmap(), cut.getBestCmap()
+        assert set(cut_glyphs) == {c for c in whole_glyphs if kept(c)}, f"{style}: run `make fonts`"
+        widths = {c: whole["hmtx"][whole_glyphs[c]][0] for c in cut_glyphs}
+        assert {c: cut["hmtx"][cut_glyphs[c]][0] for c in cut_glyphs} == widths, f"{style}: run `make fonts`"
+
+
 def test_the_pdf_is_one_a4_page() -> None:
     reader = PdfReader(io.BytesIO(render_pdf(LETTER)))
     assert len(reader.pages) == 1

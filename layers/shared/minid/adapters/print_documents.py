@@ -3,8 +3,10 @@
 The address stands in the window of a C5/C4 window envelope (DIN 5008 form B: 20 mm from the
 left, 45 mm from the top, 85 x 45 mm, with the sender's return line at its top), so the letter goes
 into the envelope folded, with nothing else to print on it. The PDF embeds a subset of DejaVu Sans
-(fonts/), which covers the Norwegian letters and those of the addresses abroad (Polish, Baltic, ...).
-S3 keys hold only the letter id and a document id; nothing personal.
+(fonts/: cut to the alphabets fpdf prints correctly, Latin, Greek, Cyrillic, Armenian and Georgian, by
+`local/fonts.py`; the whole font took most of a letter's time to parse). A name or address in another
+script fails the letter (`UnprintableLetter`). S3 keys hold only the letter id and a document id;
+nothing personal.
 """
 
 from __future__ import annotations
