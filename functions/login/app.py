@@ -158,7 +158,7 @@ def get_me() -> MeView:
     responses=responses(200, "A page of events", 401, 404, 422, 503),
 )
 def get_my_events(cursor: Annotated[str | None, Query(max_length=512)] = None) -> EventsView:
-    page = services().profile.events(session(), cursor)
+    page = services().profile.events(session(), cursor or None)  # `?cursor=`, empty: the first page
     return EventsView(events=[EventView.of(e) for e in page.events], next_cursor=page.next_cursor)
 
 

@@ -276,6 +276,24 @@ def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
     assert (nothing.status, body(nothing)["type"]) == (409, "/problems/conflict")
 
 
+def test_a_right_code_costs_the_other_channel_no_try(driver: LetterDriver) -> None:
+    """A change of both has three tries for the two codes: the right one for the mobile leaves the e-mail
+    all three wrong ones would have had (two wrong ones, then the right one, was a 401)."""
+    user = enrolled(driver)
+    token = user.login()
+    change = {"mobile": "987 65 432", "email": "ny@example.no"}
+    assert user.call("PUT", "/v1/me/contact", change, token).status == 202
+    mobile = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765432"))}
+    assert user.call("POST", "/v1/me/contact/verify", mobile, token).status == 200
+    right = user.enrolling.last_code_to("ny@example.no")
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(2):
+        assert user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": wrong}, token).status == 401
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": right}, token)
+    assert verified.status == 200, body(verified)
+    assert body(verified)["email"] == "ny@example.no"
+
+
 def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> None:
     """The register, the settled change and the event go in one transaction: when the change was replaced
     between the code's check and the write, nothing of it is written."""

@@ -306,6 +306,21 @@ def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     assert body(user.start_login())["second_factor"] == "pin"
 
 
+def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:
+    """The app shows "MinID (<first given name>)"; a register entry with a family name only was a 500,
+    after the pending secret was written."""
+    user = enrolled(driver)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression="SET given_name = :none",
+        ExpressionAttributeValues={":none": {"S": ""}},
+    )
+    added = user.call("POST", "/v1/me/totp", token=user.login())
+    assert added.status == 201, body(added)
+    assert body(added)["otpauth_uri"].startswith("otpauth://totp/MinID:MinID?")
+
+
 def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: LetterDriver) -> None:
     """As for the contacts: a session taken over must not swap or remove the second factor. Adding,
     confirming and removing the app need a login from the last 15 minutes."""
@@ -894,6 +909,7 @@ def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
     assert rest["events"]
     assert datetime.fromisoformat(rest["events"][0]["at"]) <= times[-1]
     assert user.call("GET", "/v1/me/events?cursor=bm90LWEtY3Vyc29y", token=token).status == 404
+    assert body(user.call("GET", "/v1/me/events?cursor=", token=token)) == first  # as API.md writes it
     for event in first["events"]:
         assert user.last_sms_code() not in json.dumps(event)
 

@@ -85,17 +85,24 @@ class DynamoDbContactChanges(Challenges):
             ),
         }
         # the change as read: this channel's value still pending (a newer change replaces the item)
+        read_values = {":value": value, ":code": change.code_hashes[channel]}
         as_read = {
             "TableName": self._table,
             "Key": self._key(change.person),
             "ConditionExpression": "#values.#channel = :value AND codes.#channel = :code",
             "ExpressionAttributeNames": {"#values": "values", "#channel": channel.value},
-            "ExpressionAttributeValues": to_item({":value": value, ":code": change.code_hashes[channel]}),
+            "ExpressionAttributeValues": to_item(read_values),
         }
         if set(change.values) == {channel}:
             settled: dict[str, Any] = {"Delete": as_read}
-        else:
-            settled = {"Update": as_read | {"UpdateExpression": "REMOVE #values.#channel, codes.#channel"}}
+        else:  # the other channel still waits; the right code's try is given back (the tries are shared)
+            settled = {
+                "Update": as_read
+                | {
+                    "UpdateExpression": "REMOVE #values.#channel, codes.#channel ADD tries :minus",
+                    "ExpressionAttributeValues": to_item(read_values | {":minus": -1}),
+                }
+            }
         items = [{"Update": register}, settled, *recorded_with(self._events, change.person, [event])]
         return cancellation_reasons(self._client, items) is None
 

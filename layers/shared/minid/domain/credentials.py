@@ -84,10 +84,11 @@ class CredentialService:
         The app shows it as "MinID (<given name>)", never with the identity number. (`account`: the
         session's, as read to authenticate it, here and below.)"""
         require_recent_login(session, self._clock.now())
+        person = self._population.find(session.person)
+        # the first given name; a person the register has none for (a family name only) is "MinID"
+        label = next(iter(person.given_name.split()), "MinID") if person else "MinID"
         secret = new_secret()
         self._accounts.set_totp_pending(session.person, self._sealer.seal(secret, purpose="totp", owner=session.person))
-        person = self._population.find(session.person)
-        label = person.given_name.split()[0] if person else "MinID"
         return TotpEnrolment(secret, provisioning_uri(secret, label))
 
     def confirm_totp(self, session: Session, account: UserAccount, code: str) -> None:
