@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,11 +17,13 @@ from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
 from local.faults import Faults, injected_faults
+from local.functions import LambdaContext
 from local.population_seed import Category
-from minid import wiring
+from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
+from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
 from minid.domain.errors import AuthenticationFailed
@@ -340,6 +344,38 @@ def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: Lette
     with pytest.raises(ReauthenticationRequired):
         services.credentials.remove_totp(session, account)
     assert not services.sessions.authenticated(token)[1].has_totp
+
+
+def test_a_request_that_runs_out_of_time_after_its_try_was_counted_gives_the_try_back(driver: LetterDriver) -> None:
+    """The last call of a password change or a login's verify refused as the invocation's time runs out
+    (minid.deadline): a 503, and the count the request made before its judgement given back (refused in
+    turn, three such requests would have locked the account)."""
+    user = enrolled(driver)
+    services = wiring.login(os.environ)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+    session = services.sessions.authenticate(user.login())
+    requests: list[tuple[object, str, Callable[[], object]]] = [
+        (
+            services.credentials._accounts,
+            "set_password",
+            lambda: services.credentials.change_password(session, PASSWORD, "a new passphrase of mine"),
+        ),
+        (services.login._completion, "complete", lambda: services.login.verify(login["login_id"], code)),
+    ]
+    for owner, method, request in requests:
+        with deadline.within(LambdaContext("LoginFunction", 512, 60)), contextlib.ExitStack() as late:
+            before_first_call(
+                owner, method, lambda: late.enter_context(deadline.within(LambdaContext("LoginFunction", 512, 0)))
+            )
+            with pytest.raises(OutOfTime):
+                request()
+        assert account(user).failed_logins == 0, method
+    tries = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{login['login_id']}"})
+    )["Item"]["tries"]
+    assert tries["N"] == "0"
+    assert user.verify(login["login_id"], code).status == 200
 
 
 def test_a_password_change_does_not_undo_a_reset_made_meanwhile(driver: LetterDriver) -> None:

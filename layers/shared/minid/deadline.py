@@ -8,7 +8,10 @@ attempt is sent only while a whole attempt still fits before the deadline; else 
 again later.
 
 A write that records an SMS or e-mail already sent runs `exempt`: refused, it would have a retry send
-again. Only that write: what comes after it (another send, say) is guarded again.
+again. So does the give-back of a try counted before a request judged its codes or password (a login's,
+a code's, the lockout's count): refused once the request ran out of time, the person would have lost a
+try to the service's slowness, and with the lockout's count a few such requests would lock the account.
+Only those writes: what comes after one (another send, say) is guarded again.
 
 Per thread (a ContextVar): the local stack runs several invocations at once, each on its thread, and a
 test's own calls, made outside any invocation, have no deadline.

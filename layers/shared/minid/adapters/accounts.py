@@ -23,6 +23,7 @@ from minid.adapters.dynamodb import (
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.rate_limits import counted
+from minid.deadline import exempt
 from minid.domain.accounts import (
     MADE,
     STALE,
@@ -224,7 +225,8 @@ class DynamoDbAccounts:
         return judged_write(self._client, tables=tables, person=person, change=change, events=events, hits=hits)
 
     def release_attempt(self, person: PersonKey) -> None:
-        self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")
+        with exempt():  # a give-back: refused when out of time, a fault would cost a try
+            self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")
 
     def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
         return self._update(

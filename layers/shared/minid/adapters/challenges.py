@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, to_item
+from minid.deadline import exempt
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -90,7 +91,8 @@ class Challenges:
         return from_item(response["Attributes"])
 
     def refund_try(self, challenge_id: str) -> None:
-        self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
+        with exempt():  # a give-back: refused when out of time, a fault would cost a try
+            self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
 
     def end(self, challenge_id: str) -> None:
         self._update(challenge_id, "SET #status = :ended REMOVE code_hash", {":ended": "ended"}, "attribute_exists(pk)")

@@ -63,7 +63,8 @@ class DynamoDbContactChanges(Challenges):
 
     def refund_try_of(self, change: PendingChange) -> None:
         values = {":minus": -1, ":zero": 0, ":sent": iso(change.sent_at)}
-        self._update(change.person, "ADD tries :minus", values, "tries > :zero AND sent_at = :sent")
+        with exempt():  # a give-back: refused when out of time, a fault would cost a try
+            self._update(change.person, "ADD tries :minus", values, "tries > :zero AND sent_at = :sent")
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         return _change(self._counted_try(person, limit, now))

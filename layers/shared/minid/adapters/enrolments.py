@@ -88,7 +88,8 @@ class DynamoDbEnrolments:
             "ConditionExpression": f"{counter} > :zero",
             "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
         }
-        update_if(self._client, refund)  # False: none counted (or the enrolment gone), nothing to give
+        with exempt():  # a give-back: refused when out of time, a fault would cost a try
+            update_if(self._client, refund)  # False: none counted (or the enrolment gone), nothing to give
 
     def claim_verify_try(self, enrolment_id: str, limit: int, now: datetime) -> Enrolment | None:
         return self._claim("verify_tries", enrolment_id, limit, now, (EnrolmentStatus.VERIFYING.value,))
