@@ -325,6 +325,27 @@ def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(dri
     assert body(added)["otpauth_uri"].startswith("otpauth://totp/MinID:MinID?")
 
 
+def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver: LetterDriver) -> None:
+    """The completion holds only for the app the code was checked against: a later step of the old app,
+    checked before another app was confirmed in its place, no longer logs in."""
+    user = enrolled(driver, mobile=None, email="kari@example.no")
+    token = user.login(second_factor="pin")
+    old = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(old).now()}, token=token).status == 204
+    services = wiring.login(os.environ)
+    login = body(user.start_login())
+    assert login["second_factor"] == "totp"
+
+    def replaced_meanwhile() -> None:
+        new = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+        assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(new).now()}, token=token).status == 204
+
+    before_first_call(services.login._completion, "complete", replaced_meanwhile)
+    later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
+    with pytest.raises(AuthenticationFailed):
+        services.login.verify(login["login_id"], later)
+
+
 def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: LetterDriver) -> None:
     """As for the contacts: a session taken over must not swap or remove the second factor. Adding,
     confirming and removing the app need a login from the last 15 minutes."""

@@ -188,7 +188,8 @@ class DynamoDbLoginCompletion:
                 "ExpressionAttributeValues": to_item({":done": "done", ":pending": LoginStatus.PENDING.value}),
             }
         }
-        # the count of failures in a row starts again; a TOTP step is accepted once, and never an older one
+        # the count of failures in a row starts again; a TOTP step is accepted once, and never an older one,
+        # and only of the app it was checked against (one replaced meanwhile has another secret)
         account: dict[str, Any] = {
             "TableName": self._users,
             "Key": to_item({"pk": attempt.person}),
@@ -199,9 +200,9 @@ class DynamoDbLoginCompletion:
         if use.totp_step is not None:
             account |= {
                 "UpdateExpression": "SET failed_logins = :zero, totp_last_step = :step",
-                "ConditionExpression": "attribute_exists(totp_secret) AND "
+                "ConditionExpression": "totp_secret = :secret AND "
                 "(attribute_not_exists(totp_last_step) OR totp_last_step < :step)",
-                "ExpressionAttributeValues": to_item({":zero": 0, ":step": use.totp_step}),
+                "ExpressionAttributeValues": to_item({":zero": 0, ":step": use.totp_step, ":secret": use.totp_secret}),
             }
         items: list[dict[str, Any]] = [closed, {"Update": account}]
         if use.letter_id is not None and use.pin_index is not None:

@@ -166,11 +166,15 @@ class Resend(Enum):
 
 
 class FactorUse(Value, frozen=True):
-    """What an accepted second factor uses up: a PIN code of the letter, or a TOTP time step."""
+    """What an accepted second factor uses up: a PIN code of the letter, or a TOTP time step (of the app
+    whose secret, as sealed, the code was checked against: one replaced meanwhile is not the factor)."""
+
+    __hidden__ = frozenset({"totp_secret"})  # left out of repr
 
     letter_id: str | None = None
     pin_index: int | None = None
     totp_step: int | None = None
+    totp_secret: str | None = None
 
 
 class LoginCompletion(Protocol):
@@ -479,7 +483,9 @@ class LoginService:
             return None
         secret = self._sealer.open(account.totp_secret, purpose="totp", owner=account.person)
         step = matching_step(secret, code, now)
-        return FactorUse(totp_step=step) if step is not None and step > account.totp_last_step else None
+        if step is None or step <= account.totp_last_step:
+            return None
+        return FactorUse(totp_step=step, totp_secret=account.totp_secret)
 
     def resend(self, login_id: str, client: str) -> None:
         now = self._clock.now()
