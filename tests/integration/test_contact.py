@@ -262,6 +262,28 @@ def test_no_code_is_resent_for_a_change_whose_tries_are_used_up(driver: LetterDr
     assert len(sms_to(driver, "+4798765431")) == sent  # codes that could never work: none sent
 
 
+def test_a_resend_whose_e_mail_fails_keeps_the_sms_code_it_sent(driver: LetterDriver) -> None:
+    """The SMS went out, then SES refused the e-mail: a 503, and the new SMS code works (it was given back
+    with the e-mail's, so the code the person had just been sent was wrong); the e-mail's code sent
+    before still holds."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile="987 65 434", email="ny@example.no")
+    first_email = user.enrolling.last_code_to("ny@example.no")
+    first_sms = code_in(sms_to(driver, "+4798765434"))
+    clock.advance(timedelta(seconds=31))
+    with injected_faults() as faults:
+        faults.add("sesv2", "SendEmail", code="TooManyRequestsException", status=429, times=10)
+        with pytest.raises(ClientError):
+            services.contacts.resend(services.sessions.authenticate(user.login()))
+    resent_sms = code_in(sms_to(driver, "+4798765434"))
+    assert resent_sms != first_sms
+    session = services.sessions.authenticate(user.login())
+    assert services.contacts.verify(session, Channel.SMS, resent_sms).mobile == "+4798765434"
+    assert services.contacts.verify(session, Channel.EMAIL, first_email).email == "ny@example.no"
+
+
 def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

@@ -208,7 +208,7 @@ class ContactService:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
                 notices += _tell_of_new(session.person, record, channel, requested)
-            self._send(new, codes, updated.language)  # first: codes that cannot be sent leave no change pending
+            self._send(new, codes, updated.language, [])  # first: codes not sent leave no change pending
         if not events:
             return ()
         for notice in notices:  # delivered once its event is written, below; dropped if it never is
@@ -265,11 +265,17 @@ class ContactService:
         if not self._changes.record_resend(pending, hashes, now, count):
             self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
+        sent: list[Channel] = []
         try:
-            self._send(pending.values, codes, language)
+            self._send(pending.values, codes, language, sent)
         except Exception:
-            # not sent: the resend is given back, and the codes sent before still hold
-            self._changes.record_resend(pending, pending.code_hashes, pending.sent_at, count[::-1])
+            # A code not sent is given back: the one sent before it still holds. A code that went out (the
+            # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's).
+            if sent:
+                kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
+                self._changes.record_resend(pending, kept, now, (count[1], count[1]))
+            else:
+                self._changes.record_resend(pending, pending.code_hashes, pending.sent_at, count[::-1])
             raise
         return tuple(pending.values)
 
@@ -299,13 +305,17 @@ class ContactService:
     def _code_hash(self, person: PersonKey, channel: Channel, code: str) -> str:
         return self._keyer.one_time_code_hash(f"contact:{person}", channel, code)
 
-    def _send(self, values: Mapping[Channel, str], codes: Mapping[Channel, str], language: Language) -> None:
+    def _send(
+        self, values: Mapping[Channel, str], codes: Mapping[Channel, str], language: Language, sent: list[Channel]
+    ) -> None:
+        """Each code to its channel; `sent`: the channels reached, when one fails after another."""
         for channel, code in codes.items():
             message = code_message(code, language, self._public_domain)
             if channel is Channel.SMS:
                 self._sms.send_sms(values[channel], message.sms)
             else:
                 self._email.send_email(values[channel], message)
+            sent.append(channel)
 
 
 class ReviewRun(Value, frozen=True):
