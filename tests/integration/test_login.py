@@ -665,6 +665,23 @@ def test_an_unknown_person_and_a_wrong_password_get_the_same_answer(driver: Lett
     assert {(a.status, a.body) for a in answers} == {(401, answers[0].body)}
 
 
+def test_an_unknown_person_s_count_meeting_a_transaction_gets_the_same_answer(driver: LetterDriver) -> None:
+    """A wrong password's hits are counted in its judgement's transaction, read again and written again
+    when another transaction writes a counter (TransactionConflict); an unknown number's hit, counted
+    alone, is made again likewise: it was a 503 where an account's was a 401."""
+    user = enrolled(driver)
+    unknown = compose_identity_number(date(1975, 5, 5), 223, synthetic=True)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400, times=2)
+        answer = user.call("POST", "/v1/login", {"identity_number": unknown, "password": "whatever it is"})
+        conflicts = [fault[2] for fault in faults.injected]
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "None", "TransactionConflict")
+        wrong = user.start_login(password="wrong password here")
+    assert (answer.status, answer.body) == (wrong.status, wrong.body) == (401, wrong.body)
+    assert conflicts == ["TransactionConflictException"] * 2
+
+
 def test_one_client_cannot_spray_many_accounts(driver: LetterDriver) -> None:
     user = enrolled(driver)
     user.source_ip = "192.0.2.66"

@@ -146,6 +146,24 @@ def update_if_as_read(client: DynamoDBClient, update: Mapping[str, Any]) -> bool
         return False
 
 
+# A plain write refused because a transaction was writing its item (TransactionConflict, which the SDK
+# does not retry) was not made: it is made again after the pause, up to this many times in all.
+IN_FLIGHT_TRIES = 5
+
+
+def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
+    """`update_if` for an item that transactions write too (a rate counter: a login's judgement counts
+    its hits in its transaction): made again while one is writing it, rather than failed for a retry."""
+    for _ in range(IN_FLIGHT_TRIES - 1):
+        try:
+            return update_if(client, update)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
+                raise
+        time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+    return update_if(client, update)
+
+
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
     """Writes in one transaction: all of them, or (when a condition does not hold: False) none."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import to_item, update_if
+from minid.adapters.dynamodb import to_item, update_if_past_transactions
 from minid.domain.rate_limits import Hit
 
 if TYPE_CHECKING:
@@ -39,4 +39,7 @@ class DynamoDbRateCounter:
         self._table = table_name
 
     def hit(self, hit: Hit) -> bool:
-        return update_if(self._client, counted(self._table, hit))
+        # Made again when a transaction was counting on the same counter: refused, a request that counts
+        # alone (an unknown identity number's login) would answer 503 where one judged in a transaction
+        # (a wrong password) answers 401, telling which numbers have an account.
+        return update_if_past_transactions(self._client, counted(self._table, hit))
