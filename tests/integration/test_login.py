@@ -555,6 +555,23 @@ def test_resend_limits_and_a_resend_never_gives_back_a_try(driver: LetterDriver)
     assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended
 
 
+def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(driver: LetterDriver) -> None:
+    """The resend reads the attempt, then writes its code only to the attempt as read: when the login was
+    completed in between, the answer is the 401 of an ended login (it was the 429 of a resend just made,
+    with a Retry-After for a code that would never come)."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+    clock.advance(timedelta(seconds=31))
+    sent = len(driver.local.outbox.sms())
+    before_first_call(services.login._attempts, "resent", lambda: user.verify(login["login_id"], code))
+    with pytest.raises(AuthenticationFailed, match="The login has ended"):
+        services.login.resend(login["login_id"], "198.51.100.7")
+    assert len(driver.local.outbox.sms()) == sent
+
+
 def back_date(driver: LetterDriver, key: dict[str, Any]) -> None:
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["ChallengesTable"],

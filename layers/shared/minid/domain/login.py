@@ -508,9 +508,11 @@ class LoginService:
             raise hits[0].refused(now)  # either's window ends with the hour
         if written is Resend.MOBILE_CHANGED:
             raise Conflict("The mobile number the code went to is no longer registered and verified. Log in again.")
-        if written is Resend.ATTEMPT_CHANGED:
-            self._resend_policy.check(attempt.resends + 1, now, now)  # another resend went out just now
-            raise AuthenticationFailed("The login has ended. Log in again.")
+        if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
+            again = self._attempts.get(login_id)
+            if again is not None and again.open(now) and again.resends > attempt.resends:
+                self._resend_policy.check(again.resends, now, now)  # another resend went out just now: 429
+            raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
             self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
         except Exception:
