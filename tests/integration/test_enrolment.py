@@ -27,7 +27,7 @@ from minid.domain.enrolment import (
     EnrolmentStatus,
     VerificationResult,
 )
-from minid.domain.errors import AuthenticationFailed, Conflict
+from minid.domain.errors import AuthenticationFailed, Conflict, NotFound
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
@@ -428,11 +428,49 @@ def test_concurrent_wrong_tries_never_exceed_the_limit(driver: LetterDriver) -> 
         thread.join()
     assert statuses.count(401) <= 3
     assert set(statuses) <= {401, 404}
+    assert pin_failures(driver, enrolling) == statuses.count(401)
+
+
+def test_right_codes_used_meanwhile_are_refused_and_are_no_wrong_guess(driver: LetterDriver) -> None:
+    """Two tabs ask for the same two codes (the first unused, in a fixed order): once one enrols with them,
+    the other's completion with the same right codes is refused, and is no wrong guess against the letter
+    (five would have blocked it, and told the person of wrong PIN codes)."""
+    first = with_letter(driver)
+    second = Enrolling(driver, first.person, first.codes)
+    first.start()
+    second.start()
+    assert second.indices == first.indices
+    assert first.complete().status == 202
+    assert first.verify(mobile_code=first.last_code_to("+4791234567")).status == 201
+    assert second.complete().status == 401
+    assert pin_failures(driver, first) == 0
+    wrong = {str(i): f"{(int(second.codes[str(i)]) + 1) % 1_000_000:06d}" for i in second.indices}
+    assert second.complete(codes=wrong).status == 401  # a wrong one still counts
+    assert pin_failures(driver, first) == 1
+
+
+def pin_failures(driver: LetterDriver, enrolling: Enrolling) -> int:
+    """The wrong guesses counted against the person's letter."""
     item = driver.dynamodb.get_item(
         TableName=driver.local.stack.refs["PinLettersTable"],
         Key=to_item({"pk": f"letter#{driver.only_letter(enrolling.person.identity_number).letter_id}", "sk": "letter"}),
     )["Item"]
-    assert int(item["pin_failures"]["N"]) == statuses.count(401)
+    return int(item.get("pin_failures", {"N": "0"})["N"])
+
+
+def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: LetterDriver) -> None:
+    """The resend reads the enrolment, then writes its codes only to it as read: activated in between, the
+    answer is the 404 of an enrolment done (it was the 429 of a resend just made)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete().status == 202
+    code = enrolling.last_code_to("+4791234567")
+    back_date_codes(driver, enrolling.enrolment_id)
+    service = wiring.enrolment(os.environ)
+    before_first_call(service._enrolments, "record_resend", lambda: enrolling.verify(mobile_code=code))
+    with pytest.raises(NotFound):
+        service.resend(enrolling.enrolment_id, "198.51.100.9")
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
 
 
 # ---------------------------------------------------------------------- the password

@@ -308,10 +308,12 @@ class EnrolmentService:
                     errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
                 )
             letter, found = self._reads.for_completion(enrolment)
-        if not self._codes_match(enrolment, letter, pin_codes):
+        right, usable = self._codes_judged(enrolment, letter, pin_codes)
+        if not (right and usable):
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
-            self._wrong_pins.record(letter, now)
+            if not right:  # right codes used meanwhile (another tab, a login), or of a letter since blocked:
+                self._wrong_pins.record(letter, now)  # no guess, and no step to the letter's block
             if enrolment.person is None:
                 self._wrong_codes.short(started)
             else:
@@ -357,8 +359,11 @@ class EnrolmentService:
             raise NotFound(ENDED)
         return enrolment
 
-    def _codes_match(self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]) -> bool:
-        """Both codes, compared in constant time, and both compared whatever the first gave."""
+    def _codes_judged(
+        self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]
+    ) -> tuple[bool, bool]:
+        """Whether both codes are the letter's, compared in constant time (both, whatever the first gave),
+        and whether they can still be used (the letter posted, neither used)."""
         results = []
         for index in enrolment.pin_indices:
             stored = letter.code_hashes.get(index, "") if letter else ""
@@ -371,7 +376,7 @@ class EnrolmentService:
             and letter.status is LetterStatus.DISPATCHED
             and not any(i in letter.used for i in enrolment.pin_indices)
         )
-        return usable and all(results)
+        return all(results), usable
 
     def _send_codes(
         self, contacts: PendingContacts, codes: Mapping[Channel, str], sent: list[Channel] | None = None
@@ -401,6 +406,8 @@ class EnrolmentService:
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
         count = (enrolment.resends, enrolment.resends + 1)
         if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count):
+            # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
+            self._open(enrolment_id, now)
             # another resend came first, or the enrolment was completed again (with other contacts, maybe)
             self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
