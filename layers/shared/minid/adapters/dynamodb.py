@@ -134,16 +134,21 @@ def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
 IN_FLIGHT_PAUSE_SECONDS = 0.05
 
 
-def update_if_as_read(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
-    """One update made only while its item is as read: False when its condition does not hold, or when
-    another transaction is writing the item (read it again: after the pause, the read shows that write)."""
+def _unless_in_flight(client: DynamoDBClient, update: Mapping[str, Any]) -> bool | None:
+    """`update_if`; None when another transaction was writing the item (returned after the pause)."""
     try:
         return update_if(client, update)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
             raise
-        time.sleep(IN_FLIGHT_PAUSE_SECONDS)
-        return False
+    time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+    return None
+
+
+def update_if_as_read(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
+    """One update made only while its item is as read: False when its condition does not hold, or when
+    another transaction is writing the item (read it again: after the pause, the read shows that write)."""
+    return _unless_in_flight(client, update) is True
 
 
 # A plain write refused because a transaction was writing its item (TransactionConflict, which the SDK
@@ -155,12 +160,9 @@ def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any
     """`update_if` for an item that transactions write too (a rate counter: a login's judgement counts
     its hits in its transaction): made again while one is writing it, rather than failed for a retry."""
     for _ in range(IN_FLIGHT_TRIES - 1):
-        try:
-            return update_if(client, update)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
-                raise
-        time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+        made = _unless_in_flight(client, update)
+        if made is not None:
+            return made
     return update_if(client, update)
 
 
