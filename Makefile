@@ -3,6 +3,7 @@
 
 PYTHON ?= python3
 PORT ?= 3000
+PRINT_DELAY ?= 2
 VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
@@ -17,7 +18,7 @@ FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__
 .PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi endpoints fonts clean
 
 help:
-	@echo "make run [PORT=3000]   the local stack (embedded AWS, no account, no Docker)"
+	@echo "make run [PORT=3000]   the local stack (embedded AWS, no account, no Docker; PRINT_DELAY=0: instant post)"
 	@echo "make test              ruff, mypy, cfn-lint, sam build, and every test"
 	@echo "make fuzz              schemathesis: thousands of cases against a local stack (FUZZ_EXAMPLES per operation)"
 	@echo "make bench             cold start, request cost, AWS calls, throughput, workflow: ratios to baselines (bench.json)"
@@ -42,7 +43,7 @@ $(SAM_VENV)/.installed:
 	touch $@
 
 run: install
-	$(BIN)/python -m local --port $(PORT)
+	$(BIN)/python -m local --port $(PORT) --print-delay $(PRINT_DELAY)
 
 lint: install
 	$(BIN)/ruff check .
