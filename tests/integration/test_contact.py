@@ -37,6 +37,7 @@ from tests.integration.letters import (
     counted_hits,
     fill_counters,
     notice_queue,
+    registered_dead,
     security_events,
     wait_for,
 )
@@ -547,6 +548,25 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert "review_on" not in item["Item"]
     kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
     assert kinds.count("contact-stale") == 1
+
+
+def test_a_dead_person_s_contacts_get_no_reminder(driver: LetterDriver) -> None:
+    """A person who has died keeps a contact record; at 16 months the number or address may be someone
+    else's: the review reminds nobody, and goes on to the stale review as for one reminded."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    registered_dead(driver, user.identity_number)
+    review = wiring.contact_review(os.environ, clock=MovableClock(_at_seven_in_oslo(record.review_on())))
+    sent = len(sms_to(driver, "+4791234567"))
+    assert review.run() == ReviewRun(0, 0, finished=True)
+    driver.notices_delivered()
+    assert len(sms_to(driver, "+4791234567")) == sent
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ContactRegisterTable"], Key={"pk": {"S": person}}
+    )
+    assert item["Item"]["review_on"]["S"] == record.stale_review_on().isoformat()
 
 
 def test_a_reservation_moves_neither_the_review_nor_a_stale_mark(driver: LetterDriver) -> None:

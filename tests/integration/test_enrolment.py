@@ -898,6 +898,23 @@ def test_re_enrolment_replaces_password_and_contacts_and_tells_the_old_ones(driv
     assert [m["to"] for m in told if "registrert på nytt" in m["message"]] == ["+4791111111"]
 
 
+def test_a_re_enrolment_that_keeps_the_mobile_tells_it_no_replacement(driver: LetterDriver) -> None:
+    """The old contacts are told that new ones replace them: a mobile kept is not replaced (it is welcomed,
+    as every new contact is), and an e-mail added replaces nothing."""
+    enrolling, _, _, _ = re_enrolling(driver)
+    sent = len(driver.local.outbox.sms())
+    assert enrolling.complete(mobile="91111111", email="ny@example.no").status == 202
+    codes = {
+        "mobile_code": enrolling.last_code_to("+4791111111"),
+        "email_code": enrolling.last_code_to("ny@example.no"),
+    }
+    assert enrolling.verify(**codes).status == 201
+    driver.notices_delivered()
+    told = [m["message"] for m in driver.local.outbox.sms()[sent:] if m["to"] == "+4791111111"]
+    assert any("Du er nå bruker av MinID" in text for text in told), told  # welcomed
+    assert not any("registrert på nytt" in text for text in told), told
+
+
 def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:
     """A reset (every session ended: the epoch raised) between the re-enrolment's read of the account and
     its activation: the activation is made on the account as it now is, ending the sessions once more,

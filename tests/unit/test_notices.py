@@ -175,6 +175,18 @@ def test_a_failed_channel_is_retried_without_resending_the_other() -> None:
     assert len(phone.sent) == 1
 
 
+def test_a_notice_of_an_event_tells_only_the_contacts_verified_before_it() -> None:
+    """A password-changed notice whose e-mail failed is retried for hours: an e-mail address verified
+    meanwhile (by whoever changed the password, say) is not told; the mobile, verified before, is."""
+    changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, NOW - timedelta(hours=2), "change-1")
+    notice = Notice("change-1:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=changed)
+    events = Events({(PERSON, "change-1")})
+    service, phone, mailbox, _ = delivery(record(email_verified_at=NOW - timedelta(hours=1)), events=events)
+    assert service.deliver(notice) == [Channel.SMS]
+    assert mailbox.sent == []
+    assert len(phone.sent) == 1
+
+
 def test_a_channel_being_sent_elsewhere_is_delivered_again_later() -> None:
     ledger = Ledger({(POSTED.notice_id, Channel.SMS): "sending"})
     service, phone, mailbox, _ = delivery(record(), ledger=ledger)

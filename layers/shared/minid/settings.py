@@ -189,5 +189,6 @@ class ContactReviewSettings(Settings, frozen=True):
     notice_queue_url: str
     notice_proof_delay_seconds: ProofDelay
     contact_register_table: str
+    population_register_table: str
     security_events_table: str
     data_key_arn: str

@@ -597,6 +597,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
 def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> ContactReview:
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
+    from minid.adapters.population import DynamoDbPopulationRegister
     from minid.domain.contact_changes import ContactReview
     from minid.settings import ContactReviewSettings
 
@@ -605,7 +606,10 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
     register = DynamoDbContactRegister(
         dynamodb, settings.contact_register_table, events_table=settings.security_events_table
     )
-    return ContactReview(register=register, notices=_notices(settings), clock=clock or SystemClock())
+    population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
+    return ContactReview(
+        register=register, population=population, notices=_notices(settings), clock=clock or SystemClock()
+    )
 
 
 def notifier(environ: Mapping[str, str]) -> NoticeDelivery:

@@ -39,6 +39,7 @@ from minid.domain.errors import AuthenticationFailed, Conflict, FieldError
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
+from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits
 from minid.domain.sessions import Session, require_recent_login
@@ -333,8 +334,11 @@ class ContactReview:
     every hour of the day: the first run does the day, and a day too large for one run is finished by
     the next (a record reviewed is scheduled off the day it was due on)."""
 
-    def __init__(self, *, register: ContactRegisterWriter, notices: NoticeQueue, clock: Clock) -> None:
+    def __init__(
+        self, *, register: ContactRegisterWriter, population: PopulationRegister, notices: NoticeQueue, clock: Clock
+    ) -> None:
         self._register = register
+        self._population = population
         self._notices = notices
         self._clock = clock
 
@@ -360,6 +364,9 @@ class ContactReview:
                     stale += self._register.schedule_review(person, (due, record), None, now, marked)
                 elif due > record.review_on():  # its stale review, come before it is stale: reminded already
                     self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
+                elif age >= REMIND_AFTER and not self._alive(person):
+                    # none for the dead: their number or address may have passed to someone else
+                    self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
                     self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person))
@@ -369,6 +376,10 @@ class ContactReview:
         # noted once every day is done: a run that fails is done again (a record reviewed is off its day)
         self._register.reviewed_through(today)
         return ReviewRun(reminded, stale, finished=True)
+
+    def _alive(self, person: PersonKey) -> bool:
+        found = self._population.find(person)
+        return found is not None and found.alive
 
 
 def _event(kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None) -> SecurityEvent:

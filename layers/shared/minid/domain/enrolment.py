@@ -530,9 +530,14 @@ class EnrolmentService:
         # none tells of an activation that did not happen
         enrolment_id = enrolment.enrolment_id
         self._notices.enqueue(Notice(f"{enrolment_id}:welcome", NoticeKind.ENROLLED, person, proof=enrolled))
-        if old_contacts is not None:
-            old = Recipients(old_contacts.verified_mobile(now), old_contacts.verified_email(now), old_contacts.language)
-            if (old.mobile, old.email) != (contacts.mobile, contacts.email) and (old.mobile or old.email):
+        if old_contacts is not None:  # told: each old contact the new ones replace (one kept is welcomed)
+            mobile, email = old_contacts.verified_mobile(now), old_contacts.verified_email(now)
+            old = Recipients(
+                mobile if mobile != contacts.mobile else None,
+                email if email != contacts.email else None,
+                old_contacts.language,
+            )
+            if old.mobile or old.email:
                 self._notices.enqueue(
                     Notice(
                         f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled

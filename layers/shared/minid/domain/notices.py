@@ -531,11 +531,19 @@ class NoticeDelivery:
     def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
         if isinstance(notice.recipients, SealedRecipients):
             return open_recipients(notice.notice_id, notice.recipients, self._sealer)
-        return notice.recipients or self._registered(notice.person, now)
+        return notice.recipients or self._registered(notice.person, now, notice.proof)
 
-    def _registered(self, person: PersonKey, now: datetime) -> Recipients | None:
-        """The person's verified contacts that are not stale, from the contact register."""
+    def _registered(self, person: PersonKey, now: datetime, proof: SecurityEvent | None) -> Recipients | None:
+        """The person's verified contacts that are not stale, from the contact register. For a notice of
+        an event (`proof`: a password changed, an account locked), only those verified before it: a retry
+        hours later must not tell a contact added since, perhaps by the one the notice warns of."""
         record = self._contacts.find(person)
         if record is None:
             return None
-        return Recipients(record.verified_mobile(now), record.verified_email(now), record.language)
+
+        def before_the_event(verified_at: datetime | None) -> bool:
+            return proof is None or (verified_at is not None and verified_at <= proof.at)
+
+        mobile = record.verified_mobile(now) if before_the_event(record.mobile_verified_at) else None
+        email = record.verified_email(now) if before_the_event(record.email_verified_at) else None
+        return Recipients(mobile, email, record.language)
