@@ -12,9 +12,11 @@ from msgspec.structs import replace
 
 from local.template import Template
 from minid.adapters.sealing import AesGcmSealer
+from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, Pepper, PersonKey
+from minid.domain.lockout import Lockout
 from minid.domain.notices import (
     PROOF_WAIT,
     Channel,
@@ -204,7 +206,26 @@ def test_every_notice_has_a_text_in_every_language(kind: NoticeKind, language: L
     assert message.subject.startswith("MinID: ")
     assert message.text.strip()
     assert message.html.startswith("<!doctype html>")
-    assert f'lang="{language.value}"' in message.html
+    assert f'lang="{"nb" if language is Language.NYNORSK else language.value}"' in message.html  # bokmål text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "english", "norwegian"),
+    [
+        ("60", "locked for an hour", "sperret i en time"),
+        ("15", "15 minutes", "15 minutter"),
+        ("120", "2 hours", "2 timer"),
+    ],
+)
+def test_a_lock_is_told_as_the_deployed_policy_has_it(minutes: str, english: str, norwegian: str) -> None:
+    lockout = Lockout(None, None, None, LockoutPolicy(5, timedelta(minutes=int(minutes))))  # type: ignore[arg-type]
+    account = UserAccount(PERSON, AccountStatus.ACTIVE, "hash", NOW, NOW, failed_logins=4)
+    notice = lockout.judged(account, NOW, right=False, reference="attempt-1").notice
+    assert notice is not None
+    assert english in compose(notice.kind, Language.ENGLISH, notice.params).sms
+    told = compose(notice.kind, Language.BOKMAL, notice.params).sms
+    assert norwegian in told
+    assert "5 ganger på rad" in told
 
 
 def test_html_is_escaped() -> None:

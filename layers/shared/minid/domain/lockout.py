@@ -91,7 +91,7 @@ class Lockout:
         if failures < self.policy.threshold:
             return Judgement(AccountChange(account, now, failures, None), tuple(events))
         locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
-        notice = Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, account.person, proof=locked)
+        notice = Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, account.person, self._told(), proof=locked)
         return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked), notice)
 
     def release(self, person: PersonKey) -> None:
@@ -109,8 +109,15 @@ class Lockout:
 
     def _lock(self, person: PersonKey, now: datetime, reference: str) -> None:
         locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
-        self._notices.enqueue(Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, proof=locked))
+        self._notices.enqueue(
+            Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, self._told(), proof=locked)
+        )
         self._accounts.lock(person, self.policy, now, events=(locked,))
+
+    def _told(self) -> dict[str, str]:
+        """What the lock's notice tells of it: the policy deployed, not the default."""
+        minutes = int(self.policy.duration.total_seconds() // 60)
+        return {"failures": str(self.policy.threshold), "minutes": str(minutes)}
 
 
 class Reservation:

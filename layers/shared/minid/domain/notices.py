@@ -322,20 +322,32 @@ def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, st
 
 
 def _locked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+    """The lock as the policy that made it has it (`failures`, `minutes`: deploy parameters), for a wrong
+    password or second factor at a login, or a wrong current password at a change."""
+    failures = params.get("failures", "3")
+    in_english, in_norwegian = _how_long(int(params.get("minutes", "60")))
     if language is Language.ENGLISH:
         return (
-            "Your MinID is locked for an hour",
-            "Someone failed to log in to your MinID three times in a row, so it is locked for an hour.",
-            "If it was you, wait an hour, or reset your password with your PIN code letter. If it was not you, "
-            f"call MinID user support on +47 {SUPPORT_PHONE}.",
+            f"Your MinID is locked for {in_english}",
+            f"Wrong details were given for your MinID {failures} times in a row, so it is locked for {in_english}.",
+            f"If it was you, wait {in_english}, or reset your password with your PIN code letter. If it was not "
+            f"you, call MinID user support on +47 {SUPPORT_PHONE}.",
         )
     return (
-        "MinID-en din er sperret i en time",
-        "Noen har prøvd å logge inn med MinID-en din med feil opplysninger tre ganger på rad, så den er sperret "
-        "i en time.",
-        "Var det deg, kan du vente en time eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, ring "
-        f"brukerstøtten på {SUPPORT_PHONE}.",
+        f"MinID-en din er sperret i {in_norwegian}",
+        f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så den er sperret i {in_norwegian}.",
+        f"Var det deg, kan du vente {in_norwegian} eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, "
+        f"ring brukerstøtten på {SUPPORT_PHONE}.",
     )
+
+
+def _how_long(minutes: int) -> tuple[str, str]:
+    """A lock's length in words, in English and in Norwegian."""
+    if minutes == 60:
+        return "an hour", "en time"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hours", f"{minutes // 60} timer"
+    return f"{minutes} minutes", f"{minutes} minutter"
 
 
 def _credential_changed(what_en: str, what_nb: str) -> Callable[[Language, Mapping[str, str]], tuple[str, str, str]]:
@@ -448,6 +460,11 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str,
 }
 
 
+def _written_in(language: Language) -> str:
+    """The language the texts are in: bokmål for nynorsk readers, until texts exist in nynorsk."""
+    return Language.BOKMAL.value if language is Language.NYNORSK else language.value
+
+
 def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> Message:
     """The notice in the person's language (nynorsk readers get bokmål until texts exist in nynorsk)."""
     subject, what, advice = _TEXTS[kind](language, params)
@@ -456,7 +473,7 @@ def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> 
     text = f"{greeting}\n\n{what}\n\n{advice}\n\n{signature}\n"
     body = "".join(f"<p>{html.escape(part)}</p>" for part in (greeting, what, advice, signature))
     page = (
-        f'<!doctype html><html lang="{language.value}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{_written_in(language)}"><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head><body>{body}</body></html>"
     )
     return Message(sms=f"MinID: {what} {advice}", subject=f"MinID: {subject}", text=text, html=page)
