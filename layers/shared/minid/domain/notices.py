@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from msgspec import field
 
+from minid.domain.accounts import LockoutPolicy
 from minid.domain.contacts import ContactRegister, Language
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
@@ -324,8 +325,9 @@ def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, st
 def _locked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
     """The lock as the policy that made it has it (`failures`, `minutes`: deploy parameters), for a wrong
     password or second factor at a login, or a wrong current password at a change."""
-    failures = params.get("failures", "3")
-    in_english, in_norwegian = _how_long(int(params.get("minutes", "60")))
+    default = LockoutPolicy()  # for a notice queued before notices told the policy
+    failures = params.get("failures", str(default.threshold))
+    in_english, in_norwegian = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)))
     if language is Language.ENGLISH:
         return (
             f"Your MinID is locked for {in_english}",
