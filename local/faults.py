@@ -33,6 +33,7 @@ class Fault:
     spared: int | None = None  # a thread whose calls it leaves alone (the test's own, say)
     after: After | None = None  # made first, then its answer lost (instead of an error in its place)
     only: int | None = None  # the one thread whose calls it hits (the test's own, say)
+    message: str | None = None  # the error's message, where the code alone does not tell it
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -76,6 +77,7 @@ class Faults:
         elsewhere: bool = False,
         here: bool = False,
         after: After | None = None,
+        message: str | None = None,
     ) -> None:
         """`elsewhere`: only calls made on other threads than this one fail (a workflow's tasks, not
         the request that started it); `here`: only calls made on this one (a request served on it, not
@@ -83,7 +85,7 @@ class Faults:
         thread = threading.get_ident()
         spared, only = (thread if elsewhere else None), (thread if here else None)
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after, only))
+            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after, only, message))
 
     def clear(self) -> None:
         with self._lock:
@@ -117,7 +119,7 @@ class Faults:
             if fault.after is not None:
                 return fault.after
         response: Any = {
-            "Error": {"Code": fault.code, "Message": f"injected: {fault.code}"},
+            "Error": {"Code": fault.code, "Message": fault.message or f"injected: {fault.code}"},
             "ResponseMetadata": {"HTTPStatusCode": fault.status},
         }
         if fault.reasons:

@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, bearer_token, create_resolver, handle, responses
 from minid.api.contact import ContactChange, ContactVerification, ContactView, Reservation
-from minid.api.enrolment import CHANNEL_NAMES, VerificationSent
+from minid.api.enrolment import VerificationSent
 from minid.domain.contact_changes import UNCHANGED
 from minid.domain.contacts import ContactRecord
-from minid.domain.notices import Channel
+from minid.domain.notices import CHANNEL_NAMES, Channel
 from minid.domain.sessions import Session
 
 logger = observability.logger()
@@ -96,7 +96,7 @@ def verify_my_contact(verification: ContactVerification) -> ContactView:
     tags=TAGS,
     operation_id="resendMyContactCodes",
     security=BEARER,
-    responses=responses(202, "New codes sent", 401, 409, 429, 503),
+    responses=responses(202, "New codes sent", 401, 409, 422, 429, 503),
 )
 def resend_my_contact_codes() -> VerificationSent:
     channels = services().contacts.resend(session())

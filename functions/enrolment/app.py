@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from minid import observability, wiring
 from minid.api import BODY_PROBLEMS, client_address, create_resolver, handle, responses
 from minid.api.enrolment import (
-    CHANNEL_NAMES,
     EnrolmentCompletion,
     EnrolmentRequest,
     EnrolmentStarted,
@@ -27,7 +26,7 @@ from minid.api.enrolment import (
     VerificationSent,
 )
 from minid.domain.enrolment import EnrolmentService, EnrolmentStatus
-from minid.domain.notices import Channel
+from minid.domain.notices import CHANNEL_NAMES, Channel
 from minid.domain.random import UUID4_PATTERN
 
 logger = observability.logger()
@@ -84,7 +83,7 @@ def complete_enrolment(enrolment_id: EnrolmentId, completion: EnrolmentCompletio
     summary="Send new codes to the contacts not yet verified (at most 3 times, 30 seconds apart)",
     tags=TAGS,
     operation_id="resendEnrolmentCodes",
-    responses=responses(202, "New codes sent", 404, 409, 429, 503),
+    responses=responses(202, "New codes sent", 404, 409, 422, 429, 503),
 )
 def resend_enrolment_codes(enrolment_id: EnrolmentId) -> VerificationSent:
     channels = services().resend(enrolment_id, client_address(app))

@@ -2,7 +2,7 @@
 
 The input names the task and the letter, nothing else. A transient AWS error is raised as
 DependencyUnavailable, which the state machine retries with backoff; any other error is caught there,
-and the letter marked failed.
+and the letter marked failed (raised as TaskFailed, under its own name and without its message).
 """
 
 from __future__ import annotations
@@ -29,6 +29,18 @@ logger = observability.logger()
 
 class DependencyUnavailable(Exception):
     """AWS was briefly unavailable; the state machine retries the task."""
+
+
+class TaskFailed(Exception):
+    """A task failed for good. Raised under the name of the error it stands for (the state machine
+    catches, and tells the operators, by name), but without its message or cause: an error's message
+    may quote what it read (a register's field, say), and Step Functions keeps what a task raised in the
+    execution's history. The error itself, masked, is in the function's log."""
+
+
+def failed(error: Exception, letter_id: str) -> TaskFailed:
+    named: type[TaskFailed] = type(type(error).__name__, (TaskFailed,), {"__module__": __name__})
+    return named(f"See the function's log for letter {letter_id}.")
 
 
 class Task(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -82,7 +94,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception as error:
         if is_transient(error):
             raise DependencyUnavailable(type(error).__name__) from error
-        raise
+        logger.exception("Task failed", extra={"error": type(error).__name__})
+        raise failed(error, task.letter_id) from None
 
 
 coldstart.loaded()

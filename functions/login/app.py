@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
+from minid.adapters.aws_errors import error_name
 from minid.api import BODY_PROBLEMS, bearer_token, client_address, create_resolver, handle, responses
 from minid.api.account import (
     CodeRequest,
@@ -36,6 +37,7 @@ from minid.api.contact import ContactView
 from minid.domain.accounts import UserAccount
 from minid.domain.login import SecondFactor
 from minid.domain.notices import Channel
+from minid.domain.password_reset import CodeNotSent
 from minid.domain.random import UUID4_PATTERN
 from minid.domain.sessions import Session
 
@@ -157,7 +159,9 @@ def get_me() -> MeView:
     security=BEARER,
     responses=responses(200, "A page of events", 401, 404, 422, 503),
 )
-def get_my_events(cursor: Annotated[str | None, Query(max_length=512)] = None) -> EventsView:
+def get_my_events(
+    cursor: Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$")] = None,
+) -> EventsView:
     page = services().profile.events(session(), cursor or None)  # `?cursor=`, empty: the first page
     return EventsView(events=[EventView.of(e) for e in page.events], next_cursor=page.next_cursor)
 
@@ -226,7 +230,12 @@ def remove_totp() -> Response[None]:
     responses=responses(201, "The codes are asked for", *BODY_PROBLEMS, 429, 503),
 )
 def start_password_reset(request: PasswordResetRequest) -> PasswordResetStartedView:
-    reset = services().resets.start(request.identity_number, client_address(app))
+    try:
+        reset = services().resets.start(request.identity_number, client_address(app))
+    except CodeNotSent as unsent:  # answered as any start: the route tells nothing of the person
+        logger.warning("Password reset code not sent", extra={"error": error_name(unsent.__cause__)})
+        observability.count("ResetCodesNotSent")  # ResetCodesNotSentAlarm
+        reset = unsent.reset
     return PasswordResetStartedView(
         reset_id=reset.reset_id,
         pin_index=reset.pin_index,

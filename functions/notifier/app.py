@@ -29,10 +29,19 @@ def services() -> NoticeDelivery:
 
 def deliver(body: str) -> None:
     notice = notice_from_json(body)
-    sent = services().deliver(notice)
-    logger.info("Notice delivered", extra={"notice": notice.kind.value, "channels": [c.value for c in sent]})
-    for channel in sent:
+    delivered = services().deliver(notice)
+    logger.info(
+        "Notice delivered",
+        extra={
+            "notice": notice.kind.value,
+            "channels": [c.value for c in delivered.sent],
+            "refused": [c.value for c in delivered.refused],
+        },
+    )
+    for channel in delivered.sent:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
+    for channel in delivered.refused:  # the provider refuses the recipient: not tried again
+        observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
 
 
 @logger.inject_lambda_context(clear_state=True)

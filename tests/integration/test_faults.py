@@ -349,7 +349,8 @@ SCENARIOS = [
     Scenario("verify a login", verify_a_login),
     Scenario("verify a login one failure short of the lock", verify_a_login_one_failure_short_of_the_lock),
     Scenario("resend a login code", resend_a_login_code),
-    Scenario("start a password reset", start_a_password_reset),
+    # a code that could not be sent is answered as any start (a decoy sends nothing that could fail)
+    Scenario("start a password reset", start_a_password_reset, tolerated={("sns", "Publish")}),
     Scenario("complete a password reset", complete_a_password_reset),
     Scenario("change the password", change_the_password),
     Scenario("change the mobile", change_the_mobile),

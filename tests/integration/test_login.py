@@ -1000,6 +1000,9 @@ def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
     assert rest["events"]
     assert datetime.fromisoformat(rest["events"][0]["at"]) <= times[-1]
     assert user.call("GET", "/v1/me/events?cursor=bm90LWEtY3Vyc29y", token=token).status == 404
+    assert user.call("GET", "/v1/me/events?cursor=a!b", token=token).status == 422  # not base64url: malformed
+    forged = "2aLZoNmi2aYt2aDZoS3ZoNmhVDEjYSNi"  # a sort key's shape in Arabic-Indic digits
+    assert user.call("GET", f"/v1/me/events?cursor={forged}", token=token).status == 404
     assert body(user.call("GET", "/v1/me/events?cursor=", token=token)) == first  # as API.md writes it
     for event in first["events"]:
         assert user.last_sms_code() not in json.dumps(event)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from local.aws import embedded_aws
+from local.faults import injected_faults
 from local.stack import LocalStack
 from minid.domain.errors import NotFound
 from minid.wiring import CONNECT_SECONDS, READ_SECONDS
@@ -42,8 +43,32 @@ def test_a_report_from_a_role_that_is_not_the_print_providers_is_not_found(local
 
 @pytest.mark.parametrize("event", ["letter_workflow/validate-recipient", "letter_workflow/notify-posted"])
 def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, event: str) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(Exception, match="See the function's log") as raised:
         invoke(local, "LetterWorkflowFunction", event)
+    assert type(raised.value).__name__ == NotFound.__name__  # the name the state machine catches and tells
+
+
+def test_a_task_that_fails_raises_no_message_into_the_workflow_history(
+    local: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error's message may quote what the task read; Step Functions keeps what a task raises. It is
+    raised by its name alone, and logged (through the masking formatter)."""
+    quoted = "ValidationException: 15108695088 at Storgata 12, +4791234567"
+    with injected_faults() as faults:
+        faults.add("dynamodb", "GetItem", code="ValidationException", status=400, times=5, message=quoted)
+        faults.add("dynamodb", "Query", code="ValidationException", status=400, times=5, message=quoted)
+        faults.add("dynamodb", "BatchGetItem", code="ValidationException", status=400, times=5, message=quoted)
+        with pytest.raises(Exception, match="See the function's log") as raised:
+            invoke(local, "LetterWorkflowFunction", "letter_workflow/validate-recipient")
+    assert faults.injected
+    assert type(raised.value).__name__ == "ClientError"
+    assert raised.value.__cause__ is None
+    assert raised.value.__context__ is None or raised.value.__suppress_context__
+    assert "15108695088" not in str(raised.value)
+    assert "+4791234567" not in str(raised.value)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Task failed"]
+    assert logged.exc_info is not None
+    assert type(logged.exc_info[1]).__name__ == "ClientError"  # the error itself, for the operator
 
 
 def test_a_notice_for_a_person_without_contacts_is_done(local: LocalStack) -> None:

@@ -37,6 +37,12 @@ def logged(emit: Any) -> dict[str, Any]:
         (f"person {IDENTITY_NUMBER} ordered", "person [identity number] ordered"),
         ("sent to +4791234567 and 91234567", "sent to [phone] and [phone]"),
         ("sent to +47 912 34 567", "sent to [phone]"),
+        ("sent to 0047 912 34 567, +47-912-34-567 and +47.91.23.45.67", "sent to [phone], [phone] and [phone]"),
+        ("sent to 912 34 567, 91 23 45 67 and 4791234567", "sent to [phone], [phone] and [phone]"),
+        ("person 151086 95088 or 151086-95088", "person [identity number] or [identity number]"),
+        # ids whose digits have a code's or a phone number's shape stay whole
+        ("letter 12345678-4512-9209-8123-456789012345 posted", "letter 12345678-4512-9209-8123-456789012345 posted"),
+        ("ids 91234567-0000-4000-8000-000000123456, 123456", "ids 91234567-0000-4000-8000-000000123456, [code]"),
         ("mail kari.nordmann+minid@example.no now", "mail [e-mail] now"),
         ("code 123456 given", "code [code] given"),
         (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer [token]"),

@@ -21,6 +21,7 @@ from minid.domain.notices import (
     PROOF_WAIT,
     Channel,
     Claim,
+    Delivered,
     Message,
     Notice,
     NoticeDelivery,
@@ -29,6 +30,7 @@ from minid.domain.notices import (
     NoticeNotYet,
     Recipients,
     SealedRecipients,
+    Undeliverable,
     compose,
     notice_from_json,
     notice_to_json,
@@ -67,10 +69,15 @@ class Contacts:
 class Phone:
     sent: list[tuple[str, str]] = field(default_factory=list)
     fail: bool = False
+    refuse: bool = False
+    tried: int = 0
 
     def send_sms(self, to: str, text: str) -> None:
+        self.tried += 1
         if self.fail:
             raise ConnectionError("SNS is down")
+        if self.refuse:
+            raise Undeliverable(Channel.SMS)
         self.sent.append((to, text))
 
 
@@ -88,7 +95,7 @@ class Ledger:
 
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
         state = self.states.get((notice_id, channel))
-        if state == "sent":
+        if state in {"sent", "refused"}:
             return Claim.SENT
         if state == "sending":
             return Claim.IN_FLIGHT
@@ -97,6 +104,9 @@ class Ledger:
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
         self.states[(notice_id, channel)] = "sent"
+
+    def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        self.states[(notice_id, channel)] = "refused"
 
     def release(self, notice_id: str, channel: Channel) -> None:
         del self.states[(notice_id, channel)]
@@ -148,21 +158,21 @@ def delivery(  # type: ignore[no-untyped-def]
 
 def test_both_verified_contacts_are_told_once() -> None:
     service, phone, mailbox, _ = delivery(record())
-    assert service.deliver(POSTED) == [Channel.SMS, Channel.EMAIL]
-    assert service.deliver(POSTED) == []
+    assert service.deliver(POSTED).sent == [Channel.SMS, Channel.EMAIL]
+    assert service.deliver(POSTED).sent == []
     assert len(phone.sent) == len(mailbox.sent) == 1
     assert "20. november 2026" in phone.sent[0][1]
 
 
 def test_unverified_and_stale_contacts_are_not_used() -> None:
-    assert delivery(record(mobile_verified_at=None))[0].deliver(POSTED) == [Channel.EMAIL]
-    assert delivery(record(updated_at=NOW - timedelta(days=600)))[0].deliver(POSTED) == []
+    assert delivery(record(mobile_verified_at=None))[0].deliver(POSTED).sent == [Channel.EMAIL]
+    assert delivery(record(updated_at=NOW - timedelta(days=600)))[0].deliver(POSTED).sent == []
     confirmed = record(updated_at=NOW - timedelta(days=600), confirmed_at=NOW - timedelta(days=30))
-    assert delivery(confirmed)[0].deliver(POSTED) == [Channel.SMS, Channel.EMAIL]
+    assert delivery(confirmed)[0].deliver(POSTED).sent == [Channel.SMS, Channel.EMAIL]
 
 
 def test_a_person_without_a_record_is_told_nothing() -> None:
-    assert delivery(None)[0].deliver(POSTED) == []
+    assert delivery(None)[0].deliver(POSTED).sent == []
 
 
 def test_a_failed_channel_is_retried_without_resending_the_other() -> None:
@@ -172,9 +182,20 @@ def test_a_failed_channel_is_retried_without_resending_the_other() -> None:
         service.deliver(POSTED)
     assert len(mailbox.sent) == 1
     phone.fail = False
-    assert service.deliver(POSTED) == [Channel.SMS]
+    assert service.deliver(POSTED).sent == [Channel.SMS]
     assert len(mailbox.sent) == 1
     assert len(phone.sent) == 1
+
+
+def test_a_number_the_provider_refuses_is_not_tried_again_and_fails_nothing() -> None:
+    """SNS refuses the number itself: the e-mail goes, the notice is done (not retried 15 times into the
+    dead-letter queue and its alarm), and a delivery of it again does not try the number again."""
+    service, phone, mailbox, ledger = delivery(record(), Phone(refuse=True))
+    delivered = service.deliver(POSTED)
+    assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
+    assert ledger.states[(POSTED.notice_id, Channel.SMS)] == "refused"
+    assert service.deliver(POSTED) == Delivered()
+    assert (phone.tried, len(mailbox.sent)) == (1, 1)
 
 
 def test_a_notice_of_an_event_tells_only_the_contacts_verified_before_it() -> None:
@@ -184,7 +205,7 @@ def test_a_notice_of_an_event_tells_only_the_contacts_verified_before_it() -> No
     notice = Notice("change-1:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=changed)
     events = Events({(PERSON, "change-1")})
     service, phone, mailbox, _ = delivery(record(email_verified_at=NOW - timedelta(hours=1)), events=events)
-    assert service.deliver(notice) == [Channel.SMS]
+    assert service.deliver(notice).sent == [Channel.SMS]
     assert mailbox.sent == []
     assert len(phone.sent) == 1
 
@@ -251,7 +272,7 @@ def test_a_notices_own_recipients_cross_the_queue_sealed_to_the_notice() -> None
     assert "kari.old" not in repr(old)
 
     service, phone, mailbox, _ = delivery(record())
-    assert service.deliver(queued) == [Channel.SMS, Channel.EMAIL]
+    assert service.deliver(queued).sent == [Channel.SMS, Channel.EMAIL]
     assert phone.sent[0][0] == "+4791111111"
     assert mailbox.sent[0][0] == "kari.old@example.no"
 
@@ -273,14 +294,14 @@ def test_a_notice_queued_before_recipients_were_sealed_is_still_delivered() -> N
         }
     )
     service, phone, _, _ = delivery(record())
-    assert service.deliver(notice_from_json(body)) == [Channel.SMS]
+    assert service.deliver(notice_from_json(body)).sent == [Channel.SMS]
     assert phone.sent[0][0] == "+4790000001"
 
 
 def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:
     service, phone, mailbox, _ = delivery(record())
     old = Recipients("+4790000000", None, Language.ENGLISH)
-    assert service.deliver(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old)) == [Channel.SMS]
+    assert service.deliver(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old)).sent == [Channel.SMS]
     assert phone.sent[0][0] == "+4790000000"
     assert "registered again" in phone.sent[0][1]
     assert mailbox.sent == []
@@ -298,7 +319,7 @@ def test_a_notice_waits_for_the_change_it_tells_of() -> None:
         service.deliver(TOLD)
     assert phone.sent == []
     events.recorded.add((PERSON, "change-1"))
-    assert service.deliver(TOLD) == [Channel.SMS, Channel.EMAIL]
+    assert service.deliver(TOLD).sent == [Channel.SMS, Channel.EMAIL]
 
 
 def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
@@ -306,7 +327,7 @@ def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
     stale = Notice(
         "change-2:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=replace(CHANGED, at=NOW - PROOF_WAIT)
     )
-    assert service.deliver(stale) == []
+    assert service.deliver(stale).sent == []
     assert phone.sent == []
 
 

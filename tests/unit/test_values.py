@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Iterator
+
 import pytest
 from msgspec import field
 from msgspec.structs import replace
@@ -43,3 +47,65 @@ def test_records_are_values_frozen_equal_hashable_and_replaceable() -> None:
     assert Login("a", "b").tries is not Login("a", "b").tries  # a default made for each
     with pytest.raises(AttributeError):
         record.user = "ola"  # type: ignore[misc]
+
+
+# Fields that hold personal data or a secret wherever a record has them, by name.
+PERSONAL_FIELDS = frozenset(
+    {
+        "identity_number",
+        "name",
+        "names",
+        "given_name",
+        "family_name",
+        "greeting",
+        "birth_date",
+        "gender",
+        "address",
+        "address_abroad",
+        "street",
+        "postal_code",
+        "city",
+        "care_of",
+        "lines_abroad",
+        "mobile",
+        "email",
+        "values",
+        "codes",
+        "code_hashes",
+        "code_hash",
+        "password_hash",
+        "secret",
+        "totp_secret",
+        "token",
+        "sms",
+        "text",
+        "html",
+    }
+)
+
+
+def _records() -> Iterator[type[Value]]:
+    import minid  # noqa: PLC0415
+
+    for module in pkgutil.walk_packages(minid.__path__, "minid."):
+        importlib.import_module(module.name)
+    pending: list[type[Value]] = [Value]
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        if kind is not Value:
+            yield kind
+
+
+def test_every_record_keeps_its_personal_fields_out_of_repr() -> None:
+    """A record's repr may reach a log line (an error's message, a debugger's dump): the fields that hold
+    a person's name, address, contacts, codes or secrets are hidden in every record of the code."""
+    records = list(_records())
+    assert len(records) > 40
+    shown = {
+        f"{kind.__module__}.{kind.__name__}.{name}"
+        for kind in records
+        for name in kind.__struct_fields__
+        if name in PERSONAL_FIELDS and name not in kind.__hidden__ and kind.__module__.startswith("minid.")
+    }
+    assert shown == {"minid.domain.rate_limits.Limit.name"}  # a limit's own name ("login-codes")

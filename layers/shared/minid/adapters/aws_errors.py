@@ -27,6 +27,21 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
+# What SES answers while it will not send for the account: sending paused or the account suspended (for
+# its bounces or complaints), its daily quota spent, its sender not verified, or (in the sandbox) a
+# recipient not verified. Not a fault of the request, and not one a retry soon mends: the operator must
+# act (the API's 5xx alarm), and the citizen is told to come back (503).
+SENDING_REFUSED_CODES = frozenset(
+    {
+        "AccountSuspendedException",
+        "LimitExceededException",
+        "MailFromDomainNotVerifiedException",
+        "MessageRejected",
+        "SendingPausedException",
+    }
+)
+
+
 # Why DynamoDB may cancel a transaction, other than a condition: for a retry.
 TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
 
@@ -41,6 +56,21 @@ class StillUnprocessed(Busy):
 
 class Contended(Busy):
     """Another transaction was writing an item a transaction needed, one whose conditions all held."""
+
+
+def error_name(error: BaseException | None) -> str:
+    """What to log of an error: AWS's code for it, else its type; never its message (AWS's may quote
+    what was sent)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) or type(error).__name__
+    return type(error).__name__
+
+
+def sending_refused(error: ClientError) -> bool:
+    """Whether SES refused to send for the account (SENDING_REFUSED_CODES; a code like LimitExceeded
+    means something else from another service)."""
+    code = error.response.get("Error", {}).get("Code", "")
+    return error.operation_name == "SendEmail" and code in SENDING_REFUSED_CODES
 
 
 def is_transient(error: BaseException) -> bool:

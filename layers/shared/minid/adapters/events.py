@@ -103,4 +103,4 @@ def _decode(cursor: str) -> str:
     return sort_key
 
 
-_SORT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.+\-]+#[a-z\-]+#[\w\-:]+")
+_SORT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.+\-]+#[a-z\-]+#[\w\-:]+", re.ASCII)

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from minid import observability
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
 from minid.deadline import exempt
 from minid.domain.contacts import email_for_sending
-from minid.domain.notices import Channel, Claim, Message, Notice, notice_to_json
+from minid.domain.notices import Channel, Claim, Message, Notice, Undeliverable, notice_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,7 +64,25 @@ class SnsSmsSender:
         }
 
     def send_sms(self, to: str, text: str) -> None:
-        self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
+        try:
+            self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
+        except ClientError as error:
+            if refuses_the_number(error):
+                # SNS words it the same when it sends no SMS from the region at all, or the account is in
+                # the SMS sandbox: refusals of every number then (SmsRefusedAlarm), not of one
+                observability.count("SmsRefused")
+                raise Undeliverable(Channel.SMS) from None  # not chained: SNS's message quotes the number
+            raise
+
+
+def refuses_the_number(error: ClientError) -> bool:
+    """Whether SNS refused the phone number itself (not a mobile it sends to, a country it does not
+    serve), not the message or the account: sent again, it would be refused again. SNS tells this only
+    in words, under the code of any invalid parameter: "Invalid parameter: PhoneNumber Reason: <the
+    number> is not valid to publish to"."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    return code in {"InvalidParameter", "ParameterValueInvalid"} and "PhoneNumber" in message
 
 
 class SesEmailSender:
@@ -121,17 +140,26 @@ class DynamoDbDeliveryLedger:
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(notice_id, channel), ConsistentRead=True
             ).get("Item")
-            return Claim.SENT if item and from_item(item).get("state") == "sent" else Claim.IN_FLIGHT
+            done = item is not None and from_item(item).get("state") in {"sent", "refused"}
+            return Claim.SENT if done else Claim.IN_FLIGHT
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
-        with exempt():  # it records a send: refused, a retry would send again
+        self._done(notice_id, channel, "sent", now)
+
+    def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        self._done(notice_id, channel, "refused", now)
+
+    def _done(self, notice_id: str, channel: Channel, state: str, now: datetime) -> None:
+        """The channel is done with (`sent_at` or `refused_at`). The write is exempt from the deadline:
+        refused, a retry would send again, or try a recipient the provider refuses for good."""
+        with exempt():
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(notice_id, channel),
-                UpdateExpression="SET #state = :sent, sent_at = :now REMOVE lease_until",
+                UpdateExpression=f"SET #state = :state, {state}_at = :now REMOVE lease_until",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item({":sent": "sent", ":now": iso(now)}),
+                ExpressionAttributeValues=to_item({":state": state, ":now": iso(now)}),
             )
 
     def release(self, notice_id: str, channel: Channel) -> None:

@@ -8,13 +8,9 @@ from pydantic import Field, StringConstraints, model_validator
 
 from minid.api.models import RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import Language
-from minid.domain.notices import Channel
+from minid.domain.notices import ContactField as ContactChannel
 
 PinIndex = Annotated[str, StringConstraints(pattern=r"^(?:[1-9]|1[0-9]|20)$")]
-ContactChannel = Literal["mobile", "email"]
-
-# The API calls the SMS channel by what the person gives: their mobile.
-CHANNEL_NAMES: dict[Channel, ContactChannel] = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
 
 
 class EnrolmentRequest(RequestModel):

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from minid import deadline, observability
-from minid.adapters.aws_errors import Busy, is_transient
+from minid.adapters.aws_errors import Busy, is_transient, sending_refused
 from minid.api.problems import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 16 * 1024
 NO_SUCH_ROUTE = "The API has no such route. See /openapi.json for those it has."
 RETRY_AFTER_SECONDS = 2
+NOT_JSON = "Send the body as JSON, with Content-Type: application/json."
 
 # Headers on every response: nothing an eID service answers may be cached or sniffed.
 SECURITY_HEADERS = {
@@ -52,6 +56,7 @@ def create_resolver() -> APIGatewayHttpResolver:
         {
             DomainError: domain_problem,
             RequestValidationError: _invalid_request,
+            RequestUnsupportedContentType: _not_json,  # what _precheck lets through is JSON: a backstop
             NotFoundError: _no_such_route,
             ClientError: _aws_error,
             BotoCoreError: _aws_unreachable,
@@ -63,14 +68,22 @@ def create_resolver() -> APIGatewayHttpResolver:
 
 
 def strict_json(text: str) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity (Python's json takes them), and no nesting so deep
-    that the parser runs out of stack; either is a JSONDecodeError, which the resolver answers with 400."""
+    """JSON as RFC 8259 has it: no NaN or Infinity (Python's json takes them), no name twice in an object
+    (Python's json keeps the last; a proxy or a log before us may have read the first), and no nesting
+    so deep that the parser runs out of stack; each is a JSONDecodeError, which the resolver answers
+    with 400."""
 
     def refuse(constant: str) -> Any:
         raise json.JSONDecodeError(f"{constant} is not JSON", text, text.find(constant))
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        members = dict(pairs)
+        if len(members) != len(pairs):
+            raise json.JSONDecodeError("a name given twice in an object", text, 0)
+        return members
+
     try:
-        return json.loads(text, parse_constant=refuse)
+        return json.loads(text, parse_constant=refuse, object_pairs_hook=unique)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text, 0) from None
     except json.JSONDecodeError:
@@ -83,6 +96,10 @@ def _invalid_request(error: RequestValidationError) -> Response[str]:
     return validation_problem(list(error.errors()))
 
 
+def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
+    return problem_response(MALFORMED_REQUEST, NOT_JSON)
+
+
 def _no_such_route(_: NotFoundError) -> Response[str]:
     return problem_response(NOT_FOUND, NO_SUCH_ROUTE)
 
@@ -91,6 +108,9 @@ def _aws_error(error: ClientError) -> Response[str]:
     code = error.response.get("Error", {}).get("Code", "")
     if is_transient(error):
         logger.warning("AWS dependency unavailable", extra={"aws_error": code})
+        return _unavailable()
+    if sending_refused(error):  # the account's, not the request's: the operator acts (5xx alarm)
+        logger.exception("AWS refuses to send for the account", extra={"aws_error": code})
         return _unavailable()
     logger.exception("AWS call failed", extra={"aws_error": code})
     return _internal_error()
@@ -140,22 +160,27 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _precheck(event: dict[str, Any]) -> Response[str] | None:
-    """What is refused before routing: bodies over 16 KiB, and bodies that are not JSON."""
+def _precheck(event: dict[str, Any]) -> Response[str] | dict[str, Any]:
+    """What is refused before routing: bodies over 16 KiB, and bodies that are not JSON. Else the event
+    to route, its Content-Type as the resolver reads it: `application/json` for a JSON body, however
+    written (`Application/JSON`, `application/problem+json`), and none without a body (the resolver
+    would refuse any type but its own spelling of JSON with an error of its own, a 500)."""
     body = _body_bytes(event)
     if body is None:
         return problem_response(MALFORMED_REQUEST, "The body could not be decoded.")
     if len(body) > MAX_BODY_BYTES:
         return problem_response(PAYLOAD_TOO_LARGE, f"The body must not be larger than {MAX_BODY_BYTES} bytes.")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    if body and not _is_json(headers.get("content-type", "application/json")):
-        return problem_response(MALFORMED_REQUEST, "Send the body as JSON, with Content-Type: application/json.")
+    content_type = headers.pop("content-type", None)
+    if body and not _is_json(content_type or "application/json"):
+        return problem_response(MALFORMED_REQUEST, NOT_JSON)
     if body:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
             return problem_response(MALFORMED_REQUEST, "The body is not valid UTF-8.")
-    return None
+        headers["content-type"] = "application/json"
+    return {**event, "headers": headers}
 
 
 def bearer_token(app: APIGatewayHttpResolver) -> str | None:
@@ -174,17 +199,17 @@ def client_address(app: APIGatewayHttpResolver) -> str:
 
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Resolve one HTTP API event, with the checks and headers every route shares."""
-    refused = _precheck(event)
-    if refused is not None:
+    checked = _precheck(event)
+    if isinstance(checked, Response):
         result: dict[str, Any] = {
-            "statusCode": refused.status_code,
-            "headers": {"Content-Type": refused.headers["Content-Type"]},
-            "body": refused.body,
+            "statusCode": checked.status_code,
+            "headers": {"Content-Type": checked.headers["Content-Type"]},
+            "body": checked.body,
             "isBase64Encoded": False,
         }
     else:
         with deadline.within(context):
-            result = app.resolve(event, context)
+            result = app.resolve(checked, context)
     result["headers"] = {**SECURITY_HEADERS, **(result.get("headers") or {})}
     # the route as the template names it ("POST /v1/login/{login_id}/verify"), never the path with its ids
     observability.count("Responses", route=str(event.get("routeKey", "$default")), status=str(result["statusCode"]))

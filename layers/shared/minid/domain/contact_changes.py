@@ -38,7 +38,16 @@ from minid.domain.contacts import (
 from minid.domain.errors import AuthenticationFailed, Conflict, FieldError
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
-from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
+from minid.domain.notices import (
+    CHANNEL_NAMES,
+    Channel,
+    EmailSender,
+    Notice,
+    NoticeKind,
+    NoticeQueue,
+    Recipients,
+    SmsSender,
+)
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits
@@ -51,7 +60,6 @@ from minid.values import Value
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
 CATCH_UP_DAYS = 7
-CHANNEL_NAMES = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
 
 
 class Unchanged:
@@ -65,7 +73,7 @@ NOT_WAITING = "No change of this contact is waiting for a code. Change it first.
 class PendingChange(Value, frozen=True):
     """New contacts waiting for their codes."""
 
-    __hidden__ = frozenset({"code_hashes"})  # left out of repr
+    __hidden__ = frozenset({"values", "code_hashes"})  # left out of repr: the new contacts, their codes
 
     person: PersonKey
     values: Mapping[Channel, str]

@@ -27,6 +27,8 @@ class Language(StrEnum):
 
 
 class ContactRecord(Value, frozen=True):
+    __hidden__ = frozenset({"mobile", "email"})  # left out of repr
+
     mobile: str | None  # E.164
     mobile_verified_at: datetime | None
     email: str | None

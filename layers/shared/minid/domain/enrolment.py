@@ -68,6 +68,8 @@ class EnrolmentStatus(StrEnum):
 
 
 class PendingContacts(Value, frozen=True):
+    __hidden__ = frozenset({"mobile", "email"})  # left out of repr
+
     mobile: str | None
     email: str | None
     language: Language

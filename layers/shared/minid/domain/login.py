@@ -41,7 +41,7 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout, Reservation
-from minid.domain.notices import Channel, NoticeQueue, SmsSender
+from minid.domain.notices import Channel, NoticeQueue, SmsSender, Undeliverable
 from minid.domain.passwords import PasswordHasher
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits, Hit
@@ -57,6 +57,10 @@ LOGIN_LIFETIME = CODE_LIFETIME
 JUDGEMENT_WRITES = 8
 MOBILE_SEAL = "login-mobile"  # what an SMS attempt's number is sealed for
 NO_MOBILE = "There is no verified mobile number to send the code to."
+SMS_REFUSED = (
+    "Text messages cannot be delivered to your mobile number. Log in with a PIN code from your letter or "
+    "your authenticator app, and change the number."
+)
 
 
 class SecondFactor(StrEnum):
@@ -301,8 +305,10 @@ class LoginService:
         if sms is not None:
             try:
                 self._sms.send_sms(*sms)
-            except BaseException:
+            except BaseException as error:
                 self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
+                if isinstance(error, Undeliverable):  # told only to one who gave the right password
+                    raise SecondFactorUnavailable(SMS_REFUSED) from None
                 raise
         return LoginStarted(
             attempt.login_id, attempt.second_factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds())
@@ -515,11 +521,13 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
             self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
-        except Exception:
+        except Exception as error:
             # not sent: the resend is given back, and the code sent before still holds
             sent_at = attempt.codes_sent_at or attempt.created_at
             count = (attempt.resends + 1, attempt.resends)
             self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
+            if isinstance(error, Undeliverable):
+                raise SecondFactorUnavailable(SMS_REFUSED) from None
             raise
 
     def _code_recipient(self, attempt: LoginAttempt) -> tuple[str, Language]:

@@ -12,12 +12,13 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from msgspec import field
 
 from minid.domain.accounts import LockoutPolicy
-from minid.domain.contacts import ContactRegister, Language
+from minid.domain.contacts import ContactRegister, InvalidContact, Language
+from minid.domain.errors import FieldError
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
 from minid.domain.time import Clock
@@ -55,6 +56,26 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
+ContactField = Literal["mobile", "email"]
+
+# What the API and the security events call each channel: the SMS channel by what the person gives.
+CHANNEL_NAMES: dict[Channel, ContactField] = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
+
+
+class Undeliverable(InvalidContact):
+    """The SMS or e-mail provider refuses the recipient itself, not the moment: sent again, it would be
+    refused again (a number SNS does not send to, say). Raised by a sender; a person who gave the
+    contact is told which field to change (422 invalid-contact)."""
+
+    def __init__(self, channel: Channel) -> None:
+        refused = "Text messages" if channel is Channel.SMS else "E-mail"
+        super().__init__(
+            "Messages cannot be delivered to a contact given. Check it, or give another.",
+            errors=(FieldError(CHANNEL_NAMES[channel], f"{refused} cannot be delivered to it."),),
+        )
+        self.channel = channel
+
+
 class Recipients(Value, frozen=True):
     """Contacts a notice goes to instead of the register's: those a change replaced, for one."""
 
@@ -85,6 +106,8 @@ class Notice(Value, frozen=True):
 
 
 class Message(Value, frozen=True):
+    __hidden__ = frozenset({"sms", "text", "html"})  # left out of repr: they may hold a code
+
     sms: str
     subject: str
     text: str
@@ -173,17 +196,28 @@ def retry_after(receive_count: int) -> int:
 
 
 class SmsSender(Protocol):
-    def send_sms(self, to: str, text: str) -> None: ...
+    def send_sms(self, to: str, text: str) -> None:
+        """Raises Undeliverable when the provider refuses the number itself."""
+        ...
 
 
 class EmailSender(Protocol):
-    def send_email(self, to: str, message: Message) -> None: ...
+    def send_email(self, to: str, message: Message) -> None:
+        """Raises Undeliverable when the provider refuses the address itself."""
+        ...
 
 
 class Claim(StrEnum):
     CLAIMED = "claimed"  # this sender sends now
-    SENT = "sent"  # sent already: nothing to do
+    SENT = "sent"  # sent already, or refused for good by the provider: nothing to do
     IN_FLIGHT = "in-flight"  # another sender is sending now; if it fails, its claim lapses
+
+
+class Delivered(Value, frozen=True):
+    """What a delivery did now: the channels it sent on, and those the provider refused for good."""
+
+    sent: list[Channel] = field(default_factory=list)
+    refused: list[Channel] = field(default_factory=list)
 
 
 class NoticeInFlight(Exception):
@@ -200,6 +234,10 @@ class DeliveryLedger(Protocol):
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim: ...
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None: ...
+
+    def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        """The provider refused the recipient for good: a retry of the notice does not try it again."""
+        ...
 
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
@@ -509,17 +547,18 @@ class NoticeDelivery:
         """A delivery failed: the notice comes back later the more often it has failed (retry_after)."""
         self._retries.later(receipt, retry_after(receive_count))
 
-    def deliver(self, notice: Notice) -> list[Channel]:
-        """Send on each channel not yet sent on; returns the channels sent on now. A failure raises
-        after the other channel was tried, and the notice is delivered again later."""
+    def deliver(self, notice: Notice) -> Delivered:
+        """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
+        refused for good (not tried again). A failure raises after the other channel was tried, and the
+        notice is delivered again later."""
         now = self._clock.now()
         if notice.proof is not None and not self._events.contains(notice.person, notice.proof):
             if now - notice.proof.at < PROOF_WAIT:
                 raise NoticeNotYet(notice.kind.value)
-            return []  # the change was not made
+            return Delivered()  # the change was not made
         recipients = self._recipients(notice, now)
         if recipients is None:
-            return []
+            return Delivered()
         message = compose(notice.kind, recipients.language, notice.params)
         sends: dict[Channel, Callable[[], None]] = {}
         if (mobile := recipients.mobile) is not None:
@@ -527,6 +566,7 @@ class NoticeDelivery:
         if (email := recipients.email) is not None:
             sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
         sent: list[Channel] = []
+        refused: list[Channel] = []
         failure: Exception | None = None
         for channel, send in sends.items():
             claim = self._ledger.claim(notice.notice_id, channel, now, CLAIM_LEASE)
@@ -537,6 +577,10 @@ class NoticeDelivery:
                 continue
             try:
                 send()
+            except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
+                self._ledger.mark_refused(notice.notice_id, channel, self._clock.now())
+                refused.append(channel)
+                continue
             except Exception as error:
                 self._ledger.release(notice.notice_id, channel)
                 failure = failure or error
@@ -545,7 +589,7 @@ class NoticeDelivery:
             sent.append(channel)
         if failure is not None:
             raise failure
-        return sent
+        return Delivered(sent, refused)
 
     def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
         if isinstance(notice.recipients, SealedRecipients):

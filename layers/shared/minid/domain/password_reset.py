@@ -102,6 +102,14 @@ class ResetCompletion(Protocol):
         ...
 
 
+class CodeNotSent(Exception):
+    """A reset started whose code could not be sent (the cause says why): answered as any start."""
+
+    def __init__(self, reset: PasswordReset) -> None:
+        super().__init__("The reset's code was not sent.")
+        self.reset = reset
+
+
 class PasswordResetService:
     def __init__(
         self,
@@ -191,10 +199,17 @@ class PasswordResetService:
         # reset never made); a code that could not be sent leaves a reset whose code and id no one has
         self._resets.create(reset)
         message = code_message(code, record.language if record else Language.BOKMAL, self._public_domain)
-        if channel is Channel.SMS:
-            self._sms.send_sms(address, message.sms)
-        else:
-            self._email.send_email(address, message)
+        try:
+            if channel is Channel.SMS:
+                self._sms.send_sms(address, message.sms)
+            else:
+                self._email.send_email(address, message)
+        except Exception as error:
+            # Answered as any start all the same (this route tells nothing of the person to whoever gives a
+            # number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a
+            # decoy does. The failure is for the operator to see.
+            self._starts.full(started)
+            raise CodeNotSent(reset) from error
         self._starts.full(started)
         return reset
 

@@ -49,6 +49,8 @@ class PersonalFacts(Value, frozen=True):
     """What a password must not contain. The identity number is not kept: `is_identity_number`
     tells whether an 11-digit string is it (by its keyed hash)."""
 
+    __hidden__ = frozenset({"birth_date", "names"})  # left out of repr
+
     birth_date: date
     names: tuple[str, ...]
     is_identity_number: Callable[[str], bool]

@@ -19,6 +19,8 @@ class PersonStatus(StrEnum):
 
 
 class NorwegianAddress(Value, frozen=True):
+    __hidden__ = frozenset({"street", "postal_code", "city", "care_of"})  # left out of repr
+
     street: str  # "Storgata 12 H0203": street, number and, in blocks of flats, the unit
     postal_code: str  # four digits
     city: str  # the post town, in capitals as Posten writes it
@@ -30,6 +32,8 @@ class NorwegianAddress(Value, frozen=True):
 
 
 class ForeignAddress(Value, frozen=True):
+    __hidden__ = frozenset({"lines_abroad"})  # left out of repr
+
     lines_abroad: tuple[str, ...]  # as the person registered them, without the country
     country: str  # the country's name in English, as on an envelope from Norway
     country_code: str  # ISO 3166-1 alpha-2
@@ -39,6 +43,8 @@ class ForeignAddress(Value, frozen=True):
 
 
 class Person(Value, frozen=True):
+    __hidden__ = frozenset({"given_name", "family_name", "birth_date", "address", "address_abroad"})
+
     given_name: str
     family_name: str
     birth_date: date  # the register's own field: authoritative, unlike the number's date digits

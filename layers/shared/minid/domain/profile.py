@@ -20,7 +20,7 @@ EVENTS_PER_PAGE = 20
 
 
 class Profile(Value, frozen=True):
-    __hidden__ = frozenset({"identity_number"})  # left out of repr
+    __hidden__ = frozenset({"identity_number", "name"})  # left out of repr
 
     identity_number: str
     name: str

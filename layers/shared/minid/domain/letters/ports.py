@@ -151,6 +151,8 @@ class LetterWorkflow(Protocol):
 class PrintedLetter(Value, frozen=True):
     """What goes on paper."""
 
+    __hidden__ = frozenset({"name", "address", "codes"})  # left out of repr
+
     letter_id: str
     name: str
     address: tuple[str, ...]

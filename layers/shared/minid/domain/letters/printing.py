@@ -13,6 +13,8 @@ SENDER = ("Digitaliseringsdirektoratet", "Postboks 1382 Vika", "0114 Oslo")
 
 
 class LetterText(Value, frozen=True):
+    __hidden__ = frozenset({"greeting"})  # left out of repr: it names the person
+
     title: str
     dated: str
     greeting: str

@@ -1,0 +1,154 @@
+"""A contact the SMS provider refuses for good, and an e-mail provider that will not send for the account,
+through the real handlers on moto: a clear answer where one is due, never a 500, nothing left half-done,
+and no retry of what would be refused again."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.faults import Faults, injected_faults
+from minid import wiring
+from minid.adapters.dynamodb import iso, to_item
+from minid.domain.login import SMS_REFUSED
+from minid.domain.notices import Channel, Delivered, Notice, NoticeKind
+from tests.integration.letters import LetterDriver
+from tests.integration.users import enrolled, with_letter
+
+
+def refuse_numbers(faults: Faults, times: int = 1) -> None:
+    """What SNS answers for a number it does not send to (its code is that of any invalid parameter)."""
+    faults.add(
+        "sns",
+        "Publish",
+        code="InvalidParameter",
+        status=400,
+        times=times,
+        message="Invalid parameter: PhoneNumber Reason: +4791234599 is not valid to publish to",
+        here=True,
+    )
+
+
+def problem(response: Any) -> dict[str, Any]:
+    assert response.header("content-type") == "application/problem+json"
+    value: dict[str, Any] = json.loads(response.body)
+    return value
+
+
+def sms_to(driver: LetterDriver, number: str) -> list[str]:
+    return [m["message"] for m in driver.local.outbox.sms() if m["to"] == number]
+
+
+def test_an_enrolment_with_a_number_that_is_refused_is_told_so_and_can_go_on(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    capsys.readouterr()
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        refused = enrolling.complete(mobile="91234599", email="kari.refused@example.no")
+    assert '"SmsRefused":[1.0]' in capsys.readouterr().out  # counted for SmsRefusedAlarm (many: not the numbers)
+    assert refused.status == 422
+    answer = problem(refused)
+    assert answer["type"] == "/problems/invalid-contact"
+    assert [e["field"] for e in answer["errors"]] == ["mobile"]
+    assert b"+4791234599" not in refused.body
+    # nothing was kept: the same codes complete the enrolment with another number (no try spent)
+    assert enrolling.complete(mobile="91234598", email="kari.refused@example.no").status == 202
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234598")).status == 202
+
+
+def test_a_new_number_that_is_refused_leaves_the_contacts_as_they_were(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="91234597")
+    token = user.login()
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        refused = user.call("PUT", "/v1/me/contact", {"mobile": "912 34 599"}, token)
+    assert (refused.status, problem(refused)["type"]) == (422, "/problems/invalid-contact")
+    assert [e["field"] for e in problem(refused)["errors"]] == ["mobile"]
+    contact = json.loads(user.call("GET", "/v1/me/contact", token=token).body)
+    assert contact["mobile"] == "+4791234597"
+    nothing = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": "123456"}, token)
+    assert nothing.status == 409  # no change waits for a code
+
+
+def test_a_login_whose_code_is_refused_is_told_to_use_another_second_factor(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="91234596")
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        refused = user.start_login()
+    assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+    items = driver.dynamodb.scan(TableName=driver.local.stack.refs["ChallengesTable"])["Items"]
+    attempts = [a for a in items if a["pk"]["S"].startswith("login#")]
+    assert [a["status"]["S"] for a in attempts] == ["ended"]  # no login left open
+    assert "code_hash" not in attempts[0]
+    assert user.login(second_factor="pin")
+
+
+def test_a_resend_whose_code_is_refused_gives_the_resend_back(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="91234595")
+    login = json.loads(user.start_login().body)
+    first = user.last_sms_code()
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"login#{login['login_id']}"}),
+        UpdateExpression="SET codes_sent_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    )
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+    assert user.verify(login["login_id"], first).status == 200  # the code sent before still holds
+
+
+@pytest.mark.parametrize("failure", ["InvalidParameter", "Throttling"])
+def test_a_reset_whose_code_cannot_be_sent_answers_as_any_other(
+    driver: LetterDriver, failure: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The start tells nothing of the person: the same 201 as for anyone (a decoy sends nothing that
+    could fail), though no code could be sent, whether SNS refuses the number or is down."""
+    user = enrolled(driver, mobile="91234594")
+    sent = len(sms_to(driver, "+4791234594"))
+    capsys.readouterr()
+    with injected_faults() as faults:
+        if failure == "InvalidParameter":
+            refuse_numbers(faults)
+        else:
+            faults.add("sns", "Publish", code=failure, status=400, here=True)
+        started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+    assert started.status == 201
+    assert sorted(json.loads(started.body)) == ["expires_in", "pin_index", "reset_id", "second_factor"]
+    assert faults.injected == [("sns", "Publish", failure)]
+    assert len(sms_to(driver, "+4791234594")) == sent
+    assert '"ResetCodesNotSent":[1.0]' in capsys.readouterr().out  # for ResetCodesNotSentAlarm: no 5xx tells
+
+
+def test_sending_refused_for_the_account_is_a_503_not_a_bug(driver: LetterDriver) -> None:
+    """SES paused sending for the account (say, for its bounces): the citizen is asked to come back, and
+    the enrolment is as it was."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    with injected_faults() as faults:
+        faults.add("sesv2", "SendEmail", code="SendingPausedException", status=400, here=True)
+        paused = enrolling.complete(email="kari.paused@example.no")
+    assert (paused.status, problem(paused)["type"]) == (503, "/problems/service-unavailable")
+    assert paused.header("retry-after") == "2"
+    assert enrolling.complete(email="kari.paused@example.no").status == 202
+
+
+def test_a_notice_to_a_refused_number_goes_by_e_mail_and_is_not_tried_again(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="91234593", email="kari.notice@example.no")
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("refused-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    with injected_faults() as faults:
+        refuse_numbers(faults, times=2)
+        assert notifier.deliver(notice) == Delivered([Channel.EMAIL], [Channel.SMS])
+        assert notifier.deliver(notice) == Delivered()  # delivered again (a retry): the number is not tried
+    assert faults.injected == [("sns", "Publish", "InvalidParameter")]
+    assert [m["to"] for m in driver.local.outbox.emails()].count("kari.notice@example.no") >= 1
