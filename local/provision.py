@@ -28,6 +28,10 @@ _NO_VALUE = object()
 _CONDITION_FUNCTIONS = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
 
 
+class RuleFailed(ValueError):
+    """The parameters break a rule of the template: CloudFormation would refuse the stack."""
+
+
 class Stack:
     """What was provisioned: physical ids and attributes by logical id, and intrinsic resolution."""
 
@@ -62,6 +66,35 @@ class Stack:
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template.document["Conditions"][name]))
+
+    def check_rules(self) -> None:
+        """The template's Rules, as CloudFormation checks them before it changes anything: each
+        assertion of a rule whose condition holds (or that has none) must hold."""
+        for name, rule in self.template.document.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self._rule(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self._rule(assertion["Assert"]):
+                    raise RuleFailed(f"{name}: {assertion.get('AssertDescription', 'an assertion failed')}")
+
+    def _rule(self, value: Any) -> Any:
+        """A rule's value, with what rules may use here: parameters (Ref) and Fn::Equals (as strings),
+        Fn::Not, Fn::And, Fn::Or. Anything else is refused, not taken for true."""
+        if isinstance(value, str | int | float | bool):
+            return value
+        if not (isinstance(value, dict) and len(value) == 1):
+            raise RuleFailed(f"a rule uses what the local stack does not evaluate: {value!r}")
+        ((name, argument),) = value.items()
+        if name == "Ref" and argument in self.parameters:
+            return self.parameters[argument]
+        if name == "Fn::Equals":
+            return str(self._rule(argument[0])) == str(self._rule(argument[1]))
+        if name == "Fn::Not":
+            return not self._rule(argument[0])
+        if name in ("Fn::And", "Fn::Or"):
+            results = [bool(self._rule(v)) for v in argument]
+            return all(results) if name == "Fn::And" else any(results)
+        raise RuleFailed(f"a rule uses what the local stack does not evaluate: {value!r}")
 
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -355,6 +388,7 @@ PROVISIONERS: dict[str, Provisioner] = {
 def provision(template: Template, session: boto3.Session, parameters: Mapping[str, str] = LOCAL_PARAMETERS) -> Stack:
     """Create in moto every resource of the template that the functions use, in dependency order."""
     stack = Stack(template, parameters)
+    stack.check_rules()
     resources = template.resources
     graph = {
         logical_id: {

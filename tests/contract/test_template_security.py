@@ -351,3 +351,16 @@ def test_log_groups_are_kept_for_a_set_time(translated: Json, log_group_id: str)
 @pytest.mark.parametrize("key_id", _of_type("AWS::KMS::Key"))
 def test_keys_rotate(translated: Json, key_id: str) -> None:
     assert translated["Resources"][key_id]["Properties"].get("EnableKeyRotation") is True
+
+
+def test_the_print_provider_decrypts_only_through_s3_and_sqs(translated: Json) -> None:
+    """The provider is another company; the data key protects every table, queue and secret as well as
+    its documents: it may decrypt only as S3 and SQS do for it, not a ciphertext it came by."""
+    kms = [s for s in ALLOWS if s.owner == "PrintProviderRole" and any(a.startswith("kms:") for a in s.actions)]
+    assert kms
+    for statement in kms:
+        services = statement.body["Condition"]["StringEquals"]["kms:ViaService"]
+        assert sorted(str(_text(v)) for v in services) == [
+            "s3.${AWS::Region}.amazonaws.com",
+            "sqs.${AWS::Region}.amazonaws.com",
+        ]

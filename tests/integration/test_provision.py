@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
-from local.provision import Stack
+from local.provision import LOCAL_PARAMETERS, RuleFailed, Stack
 from local.template import Template
 
 
@@ -52,3 +53,30 @@ def test_production_refuses_synthetic_numbers(aws: boto3.Session, template: Temp
     production = provision(template, aws, {"Stage": "prod"})
     for spec in template.functions():
         assert production.function_environment(spec)["ALLOW_SYNTHETIC_IDENTITY_NUMBERS"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({}, False),  # a provider in this account
+        ({"PrintProviderAccountId": "210987654321"}, True),
+        ({"PrintProviderAccountId": "210987654321", "PrintProviderExternalId": "agreed-with-the-provider"}, False),
+    ],
+)
+def test_a_print_provider_in_another_account_must_give_an_external_id(
+    template: Template, parameters: dict[str, str], refused: bool
+) -> None:
+    """Without one, anyone in the provider's account who may assume roles could read the letters' codes."""
+    assert template.document["Rules"]  # checked by the local stack as CloudFormation checks it
+    stack = Stack(template, {**LOCAL_PARAMETERS, **parameters})
+    if refused:
+        with pytest.raises(RuleFailed, match="PrintProviderExternalId"):
+            stack.check_rules()
+    else:
+        stack.check_rules()
+
+
+def test_a_rule_the_local_stack_cannot_evaluate_is_refused_not_passed(template: Template) -> None:
+    document = {**template.document, "Rules": {"Odd": {"Assertions": [{"Assert": {"Fn::Contains": [["a"], "a"]}}]}}}
+    with pytest.raises(RuleFailed, match="does not evaluate"):
+        Stack(Template(document), LOCAL_PARAMETERS).check_rules()
