@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -53,6 +54,16 @@ class SqsEventSource:
         self._stopped.set()
         self._thread.join(timeout=10)
 
+    def _reported(self, result: Any, messages: Sequence[Mapping[str, Any]]) -> set[str]:
+        """The messages a partial batch response reports failed. As Lambda has it: an identifier that is
+        missing, empty or not one of the batch's fails the whole batch."""
+        batch = {m["MessageId"] for m in messages}
+        reported = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures") or []}
+        if not reported <= batch:
+            log.error("%s reported failures that are not of its batch: all %d fail", self._function.name, len(batch))
+            return batch
+        return {str(r) for r in reported}
+
     def poll_once(self) -> int:
         """Receive one batch and hand it to the function; returns how many messages it held."""
         messages = self._sqs.receive_message(
@@ -66,11 +77,7 @@ class SqsEventSource:
         event = {"Records": [self._record(m) for m in messages]}
         try:
             result = self._function.invoke(event)
-            failed = (
-                {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                if self._reports_failures
-                else set()
-            )
+            failed = self._reported(result, messages) if self._reports_failures else set()
         except Exception:
             log.exception("%s failed on a batch of %d", self._function.name, len(messages))
             failed = {m["MessageId"] for m in messages}  # the whole batch comes back

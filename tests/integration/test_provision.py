@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import boto3
 import pytest
 
 from local.provision import LOCAL_PARAMETERS, RuleFailed, Stack
 from local.template import Template
+from minid import settings, wiring
 
 
 def test_every_table_of_the_template_exists_as_defined(aws: boto3.Session, stack: Stack, template: Template) -> None:
@@ -45,6 +49,22 @@ def test_function_environments_resolve_to_what_was_provisioned(stack: Stack, tem
         assert environment["STAGE"] == "local"
         assert environment["ALLOW_SYNTHETIC_IDENTITY_NUMBERS"] == "true"
         assert all(isinstance(v, str) and "{" not in v for v in environment.values())
+
+
+def test_each_function_is_configured_by_its_own_environment_alone(stack: Stack, template: Template) -> None:
+    """The local stack runs every function in one process, with one os.environ holding all their
+    variables; on AWS each sees its own. Each function's settings are read from its own variables only:
+    one that came to need another's would fail at its first request on AWS, and not here."""
+    checked = []
+    for spec in template.functions():
+        uses = re.search(r"wiring\.(\w+)\(os\.environ", (spec.code_dir / "app.py").read_text())
+        if uses is None:  # the health function reads no settings
+            continue
+        read = re.search(r"settings = (\w+)\.from_environ\(environ\)", inspect.getsource(getattr(wiring, uses[1])))
+        assert read is not None, uses[1]
+        getattr(settings, read[1]).from_environ(stack.function_environment(spec))  # SettingsError if short
+        checked.append(spec.logical_id)
+    assert len(checked) >= 8
 
 
 def test_production_refuses_synthetic_numbers(aws: boto3.Session, template: Template) -> None:

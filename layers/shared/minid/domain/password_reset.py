@@ -207,8 +207,7 @@ class PasswordResetService:
         except Exception as error:
             # Answered as any start all the same (this route tells nothing of the person to whoever gives a
             # number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a
-            # decoy does. The failure is for the operator to see.
-            self._starts.full(started)
+            # decoy does. The failure is for the operator to see. Its time is not one a decoy should copy.
             raise CodeNotSent(reset) from error
         self._starts.full(started)
         return reset
