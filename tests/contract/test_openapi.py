@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from local.openapi import build_openapi, render
+from minid.domain.identity import parse_identity_number
 from tests.conftest import ROOT
 
 
@@ -22,3 +24,20 @@ def test_every_error_response_is_a_problem() -> None:
                 gateway_refusal = status == "403" and operation.get("security") == [{"sigv4": []}]
                 if int(status) >= 400 and not gateway_refusal:  # API Gateway's own 403 cannot be a problem
                     assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+
+
+def _examples_of(node: object, field: str) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(e) for e in node.get("properties", {}).get(field, {}).get("examples", [])]
+        return found + [e for value in node.values() for e in _examples_of(value, field)]
+    if isinstance(node, list):
+        return [e for value in node for e in _examples_of(value, field)]
+    return []
+
+
+def test_the_documented_identity_numbers_are_valid_ones() -> None:
+    """A client's developer tries the example first: it must not be refused for its check digits."""
+    examples = _examples_of(json.loads((ROOT / "openapi.json").read_text()), "identity_number")
+    assert examples
+    for example in examples:
+        parse_identity_number(example, allow_synthetic=True, today=date(2026, 12, 4))

@@ -42,6 +42,9 @@ def reasons(password: str, facts: PersonalFacts | None = FACTS) -> list[str]:
         ("151086 95088 er meg", [PasswordReason.IDENTITY_NUMBER, PasswordReason.BIRTH_DATE]),
         ("bursdag 15.10.1986", [PasswordReason.BIRTH_DATE]),
         ("kode151086kode", [PasswordReason.BIRTH_DATE]),
+        # in another script's digits (NFKC leaves Arabic-Indic and Devanagari ones as they are)
+        ("min ١٥١٠٨٦٩٥٠٨٨!", [PasswordReason.IDENTITY_NUMBER, PasswordReason.BIRTH_DATE]),
+        ("bursdag १५.१०.१९८६", [PasswordReason.BIRTH_DATE]),
         ("1986-10-15 var en fin dag", [PasswordReason.BIRTH_DATE]),
         ("KARI elsker fjellet", [PasswordReason.NAME]),
         ("hei marie, god tur", [PasswordReason.NAME]),

@@ -20,7 +20,7 @@ class PinLetterOrder(RequestModel):
     identity_number: str = Field(
         max_length=64,
         description="11 digits: a fødselsnummer or D-number",
-        examples=["01820012345"],
+        examples=["15908695043"],  # a synthetic number (month + 80): valid where the stage allows them
     )
 
 

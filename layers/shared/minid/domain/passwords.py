@@ -100,6 +100,7 @@ class PasswordPolicy:
 
     def _personal(self, text: str, folded: str, facts: PersonalFacts) -> list[str]:
         reasons = []
+        text = ascii_digits(text)  # an identity number or a birth date in any script's digits is the same
         digits = re.sub(r"\D", "", text)
         if any(facts.is_identity_number(digits[i : i + 11]) for i in range(max(0, len(digits) - 10))):
             reasons.append(PasswordReason.IDENTITY_NUMBER)
@@ -109,6 +110,12 @@ class PasswordPolicy:
         if any(len(part) >= _SHORTEST_NAME_PART and part in folded for part in parts):
             reasons.append(PasswordReason.NAME)
         return reasons
+
+
+def ascii_digits(text: str) -> str:
+    """Every decimal digit as its ASCII digit: NFKC makes full-width digits ASCII, but leaves the
+    Arabic-Indic, Devanagari and other scripts' digits as they are."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
 
 
 class PasswordHasher(Protocol):
