@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from argon2 import PasswordHasher, Type
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords, zxcvbn_guesses
 from minid.domain.keys import Keyer, Pepper
 from minid.domain.passwords import (
     MAX_LENGTH,
@@ -83,10 +84,13 @@ def test_without_facts_only_what_holds_for_anyone_is_checked() -> None:
     assert reasons("password", None) == [PasswordReason.COMMON]
 
 
-def test_unicode_is_counted_after_normalisation() -> None:
-    composed, decomposed = "\u00e5" * 8, "a\u030a" * 8  # å as one code point, and as a + ring
+def test_unicode_is_counted_as_typed() -> None:
+    """Each character counts once, as NIST has it: å as one code point or as a and a ring is one; a
+    ligature that NFKC makes many characters of is one (ﷺ is eighteen after NFKC)."""
+    composed, decomposed = "\u00e5" * 8, "a\u030a" * 8
     assert reasons(composed) == reasons(decomposed) == []
-    assert reasons("ﬁ" * 4) == []  # four ligatures are "fifififi", eight characters, after NFKC
+    assert reasons("ﬁ" * 4) == [PasswordReason.TOO_SHORT]
+    assert reasons("\ufdfa") == reasons("\u3300\u3301") == [PasswordReason.TOO_SHORT]
 
 
 def test_short_name_parts_are_not_held_against_the_password() -> None:
@@ -122,3 +126,55 @@ def test_the_same_password_in_another_unicode_form_verifies(hasher: Argon2Passwo
 @given(st.text(min_size=MIN_LENGTH, max_size=40).filter(lambda s: len(s.strip()) >= MIN_LENGTH))
 def test_any_unicode_is_allowed(password: str) -> None:
     assert PasswordReason.TOO_SHORT not in POLICY.reasons(password.strip() + "x" * MIN_LENGTH)
+
+
+GUESSING = PasswordPolicy(CommonPasswords(), zxcvbn_guesses)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Aaaaaaaa", "abcdefgh", "zxcvbnm,./", "Passord123", "Passw0rd!", "Hemmelig1", "minid2024", "a" * 200, "ab" * 40],
+)
+def test_what_is_guessed_first_is_refused(password: str) -> None:
+    """Not on the list of common passwords, but among the first million guesses: a repetition, a
+    sequence, a keyboard row, a common word with a digit or a year, the service's own name."""
+    assert GUESSING.reasons(password, FACTS) == [PasswordReason.GUESSABLE]
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "correct horse battery staple",
+        "tre ord holder",
+        "Ærlig talt, ørret i åa",
+        "🔑🌲🌊🏔🦌🌅🐟🌙",
+        "ny frase i dag",
+        "sommerfugl i vinterland",
+        "a reset passphrase of mine",
+        "et nytt langt passord",
+        "x7#Kq9!vLm2$Rt8@Wz4&Np6*Hs1^Bd3%",  # random, longer than what the estimate reads
+    ],
+)
+def test_passphrases_and_random_passwords_stand(password: str) -> None:
+    assert GUESSING.reasons(password, FACTS) == []
+
+
+def test_a_name_with_a_year_is_refused_as_the_name() -> None:
+    assert GUESSING.reasons("Nordmann2024", FACTS) == [PasswordReason.NAME]
+
+
+def test_a_birth_date_without_leading_zeros_is_refused() -> None:
+    facts = PersonalFacts(date(1990, 1, 5), ("Kari", "Nordmann"), lambda digits: False)
+    for password in ("5.1.1990 var dagen", "dagen 1990-1-5 kom", "født 5/1/1990 sier de"):
+        assert POLICY.reasons(password, facts) == [PasswordReason.BIRTH_DATE]
+
+
+def test_a_stronger_hash_is_not_made_weaker(hasher: Argon2PasswordHasher) -> None:
+    """argon2-cffi's own check asks whether the parameters differ: a hash made with more memory or
+    passes (a later deploy's) would be rehashed at ours, weaker, at its next login."""
+    stronger = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1, hash_len=32, type=Type.ID)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, hash_len=32, type=Type.ID)
+    argon2i = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, type=Type.I)
+    assert not hasher.needs_rehash(stronger.hash("x"))
+    assert hasher.needs_rehash(weaker.hash("x"))
+    assert hasher.needs_rehash(argon2i.hash("x"))

@@ -346,7 +346,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
-    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords, zxcvbn_guesses
     from minid.adapters.random import SystemRandom
     from minid.domain.enrolment import EnrolmentService
     from minid.domain.passwords import PasswordPolicy
@@ -373,7 +373,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
             challenges_table=settings.challenges_table,
             events_table=settings.security_events_table,
         ),
-        passwords=PasswordPolicy(CommonPasswords()),
+        passwords=PasswordPolicy(CommonPasswords(), zxcvbn_guesses),
         hasher=Argon2PasswordHasher(keyer),
         sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
         email=SesEmailSender(client("sesv2"), settings.email_sender),
@@ -408,7 +408,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbLoginReads
     from minid.adapters.notices import SesEmailSender, SnsSmsSender
     from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion, DynamoDbResetReads
-    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords
+    from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords, zxcvbn_guesses
     from minid.adapters.population import DynamoDbPopulationRegister
     from minid.adapters.profile import DynamoDbProfileReads
     from minid.adapters.random import SystemRandom
@@ -437,7 +437,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     events = DynamoDbSecurityEventLog(dynamodb, settings.security_events_table)
     notices = _notices(settings)
     hasher = Argon2PasswordHasher(keyer)
-    passwords = PasswordPolicy(CommonPasswords())
+    passwords = PasswordPolicy(CommonPasswords(), zxcvbn_guesses)
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
     limits = _client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings))
     lockout = Lockout(

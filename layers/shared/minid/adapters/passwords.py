@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from minid.domain.keys import Keyer
@@ -36,7 +37,20 @@ class Argon2PasswordHasher:
             return False
 
     def needs_rehash(self, stored: str) -> bool:
-        return self._argon2.check_needs_rehash(stored)
+        """Whether the stored hash is weaker than the configured parameters. argon2-cffi's own check asks
+        whether they differ: a hash made stronger (by a later deploy, or one rolling out) would be made
+        weak again at its next login."""
+        try:
+            kept = extract_parameters(stored)
+        except InvalidHashError:
+            return True
+        ours = self._argon2  # its parameters, as configured
+        return (
+            kept.type is not Type.ID
+            or kept.memory_cost < ours.memory_cost
+            or kept.time_cost < ours.time_cost
+            or kept.hash_len < ours.hash_len
+        )
 
 
 @cache
@@ -45,6 +59,18 @@ def common_passwords() -> frozenset[str]:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS  # noqa: PLC0415
 
     return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+# zxcvbn's estimate costs more the longer the password (some 140 ms for 72 random characters, its
+# own limit); what makes a password guessable shows in its beginning, and more is strong by length.
+ESTIMATED_CHARACTERS = 40
+
+
+def zxcvbn_guesses(password: str, context: Sequence[str]) -> float:
+    """How many guesses zxcvbn estimates `password` takes, knowing the words `context`; loaded on first use."""
+    from zxcvbn import zxcvbn  # noqa: PLC0415  (some 30 ms to load: not at cold start)
+
+    return float(zxcvbn(password[:ESTIMATED_CHARACTERS], user_inputs=list(context))["guesses"])
 
 
 class CommonPasswords:

@@ -1,16 +1,18 @@
 """Passwords: the policy (NIST SP 800-63B, OWASP ASVS 5) and how they are kept (argon2id with the pepper).
 
-No composition rules and no expiry; every Unicode character is allowed and counted after NFKC
-normalisation. A password is refused when it is too short or too long, among the most common
-passwords (zxcvbn's list of 30,000), or when it contains the person's identity number, date of birth
-or name. The message says why, in words a citizen understands.
+No composition rules and no expiry; every Unicode character is allowed. A password is refused when it
+is too short or too long, among the most common passwords (zxcvbn's list of 30,000), guessed within
+a million tries by zxcvbn's estimate (a repetition, a sequence or a keyboard row, a common word with a
+year or a digit, the service's own name: what NIST SP 800-63B's blocklist is for), or when it contains
+the person's identity number, date of birth or name. The message says why, in words a citizen
+understands.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from datetime import date
 from typing import Protocol
 
@@ -22,6 +24,15 @@ MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
 MAX_LENGTH = 256
 _SHORTEST_NAME_PART = 3  # shorter parts ("Li", "Bø") would refuse too many good passwords
+# Guesses a password must stand, by zxcvbn's estimate (its score 2). Guessing online is what a password
+# here must stand: three wrong ones lock the account, and each client and person is limited; a million
+# is far beyond that, and refuses what is tried first ("Passord123", "Sommer2024" stands).
+MIN_GUESSES = 1e6
+# Words of the service itself, which a guesser tries with the person's own.
+SERVICE_WORDS = ("minid", "idporten", "id-porten", "passord", "password", "norge")
+
+# A guess estimate: how many guesses `password` would take, knowing the words `context`.
+GuessEstimate = Callable[[str, Sequence[str]], float]
 
 
 class WeakPassword(DomainError):
@@ -35,6 +46,10 @@ class PasswordReason:
     )
     TOO_LONG = f"Use at most {MAX_LENGTH} characters."
     COMMON = "This is one of the most common passwords, which are tried first by anyone guessing. Choose another."
+    GUESSABLE = (
+        "This password would be guessed quickly: a word with a number, a repetition, a sequence or a "
+        "keyboard pattern is among the first things tried. A few words that do not belong together are better."
+    )
     IDENTITY_NUMBER = "Do not use your national identity number or D-number in your password."
     BIRTH_DATE = "Do not use your date of birth in your password."
     NAME = "Do not use your name in your password."
@@ -61,21 +76,24 @@ def personal_facts(person: Person, is_identity_number: Callable[[str], bool]) ->
 
 
 def _birth_date_forms(day: date) -> set[str]:
-    d, m, y = f"{day.day:02d}", f"{day.month:02d}", f"{day.year:04d}"
-    return {
-        f"{d}{m}{y}",
-        f"{d}{m}{y[2:]}",
-        f"{y}{m}{d}",
-        f"{d}.{m}.{y}",
-        f"{d}.{m}.{y[2:]}",
-        f"{y}-{m}-{d}",
-        f"{d}/{m}/{y}",
-    }
+    y = f"{day.year:04d}"
+    forms = set()
+    for d, m in ((f"{day.day:02d}", f"{day.month:02d}"), (str(day.day), str(day.month))):  # 05.01 and 5.1
+        forms |= {
+            f"{d}.{m}.{y}",
+            f"{d}.{m}.{y[2:]}",
+            f"{y}-{m}-{d}",
+            f"{d}/{m}/{y}",
+            f"{d}-{m}-{y}",
+        }
+    d, m = f"{day.day:02d}", f"{day.month:02d}"
+    return forms | {f"{d}{m}{y}", f"{d}{m}{y[2:]}", f"{y}{m}{d}"}  # run together: padded, else ambiguous
 
 
 class PasswordPolicy:
-    def __init__(self, common_passwords: Container[str]) -> None:
+    def __init__(self, common_passwords: Container[str], guesses: GuessEstimate | None = None) -> None:
         self._common = common_passwords
+        self._guesses = guesses
 
     def check(self, password: str, facts: PersonalFacts | None = None) -> None:
         """Raise WeakPassword, naming every reason, unless the password may be used. Without facts,
@@ -87,7 +105,8 @@ class PasswordPolicy:
     def reasons(self, password: str, facts: PersonalFacts | None = None) -> list[str]:
         text = normalize(password)
         reasons = []
-        if len(text) < MIN_LENGTH:
+        # counted as typed (NFC): NFKC makes one character of some (the ligature ﷺ) eighteen
+        if min(len(text), len(unicodedata.normalize("NFC", password))) < MIN_LENGTH:
             reasons.append(PasswordReason.TOO_SHORT)
         if len(text) > MAX_LENGTH:
             reasons.append(PasswordReason.TOO_LONG)
@@ -96,6 +115,10 @@ class PasswordPolicy:
             reasons.append(PasswordReason.COMMON)
         if facts is not None:
             reasons += self._personal(text, folded, facts)
+        if not reasons and self._guesses is not None:
+            names = [p for name in facts.names for p in re.split(r"[\s\-']+", name) if p] if facts else []
+            if self._guesses(text, (*SERVICE_WORDS, *names)) < MIN_GUESSES:
+                reasons.append(PasswordReason.GUESSABLE)
         return reasons
 
     def _personal(self, text: str, folded: str, facts: PersonalFacts) -> list[str]:
