@@ -86,7 +86,11 @@ def refuses_the_number(error: ClientError) -> bool:
 
 
 class SesEmailSender:
-    """E-mail through SES, with a plain-text and an HTML body."""
+    """E-mail through SES, with a plain-text and an HTML body.
+
+    It raises no Undeliverable: SES refuses no address by itself that passed the checks here (it takes
+    it, and bounces or suppresses it later); what it refuses at once is the account's sending
+    (`SENDING_REFUSED_CODES`)."""
 
     def __init__(self, client: SESV2Client, sender: str) -> None:
         self._client = client
