@@ -905,13 +905,19 @@ def test_the_login_codes_sent_to_one_person_are_limited_whoever_asks(driver: Let
     assert counted_hits(driver, "login-codes", driver.key(no_mobile.identity_number), 3600) == 0
     sent = len(to_mobile())
     fill_counters(driver, "login-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
-    for password in (PASSWORD, "not my password 1"):
-        refused = user.call(
-            "POST", "/v1/login", {"identity_number": user.identity_number, "password": password}, source_ip="198.19.7.1"
-        )
-        assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
-    assert account(user).failed_logins == 0
+    # a wrong password is the 401 an unknown number gets (API.md: the same 401), not a 429 that would tell
+    # anyone giving the number that it has an account that was sent codes
+    wrong = {"identity_number": user.identity_number, "password": "not my password 1"}
+    unknown = {"identity_number": driver.person(Category.ADULT).identity_number, "password": "not my password 1"}
+    for attempt in (wrong, unknown):
+        answer = user.call("POST", "/v1/login", attempt, source_ip="198.19.7.1")
+        assert (answer.status, body(answer)["type"]) == (401, "/problems/authentication-failed")
+    assert account(user).failed_logins == 1
+    refused = user.call("POST", "/v1/login", wrong | {"password": PASSWORD}, source_ip="198.19.7.1")
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")  # the right password only
     assert len(to_mobile()) == sent
+    told = [e for e in security_events(driver).page(person, None, 100).events if e.detail.get("reason") == "codes"]
+    assert len(told) == 1  # in the person's history: someone had the password, and was refused
     assert user.login(second_factor="pin")
 
 

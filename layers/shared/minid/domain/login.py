@@ -287,11 +287,12 @@ class LoginService:
         standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
         if standing.full(tried):
             raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
-        for hit in code_hits:
-            # before the password is judged too: refused only after it, a right one (429) would be told from
-            # a wrong one (401) with no code sent, no attempt stored and nothing for the person to see
-            if standing.full(hit):
-                raise hit.refused(now)
+        if code_hits and standing.full(code_hits[0]):
+            raise code_hits[0].refused(now)  # the client's codes: the same for any number it gives
+        # The person's codes are refused only with a right password, in the attempt's own write: refused
+        # before it, a full count would tell anyone giving the number (with any password) that it has an
+        # account that was sent codes, where API.md has the same 401 for all. A right password refused so
+        # is told in the person's history (_judged).
         try:
             attempt, sms = self._judged(
                 standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now
@@ -349,8 +350,11 @@ class LoginService:
                 written = self._attempts.begin(begun, judgement.change, judgement.events, counted)
             else:
                 written = self._refused(account, now, reference, tried)
-            if written.full is not None:
-                raise written.full.refused(now)  # nothing written: the judgement is not told
+            if written.full is not None:  # nothing written
+                if begins and len(hits) == 3 and written.full == hits[2]:  # a right password, refused for the
+                    # codes sent to the person: told in their history
+                    self._record(account.person, SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "codes"})
+                raise written.full.refused(now)
             # the login is told only when this round wrote it (not one made in an earlier round whose write
             # did not hold, when this round found the account locked meanwhile)
             if written.made and begins and login is not None:
