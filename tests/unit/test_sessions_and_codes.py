@@ -13,7 +13,7 @@ from minid.adapters.sealing import AesGcmSealer
 from minid.domain.codes import RateLimited, try_given_back_on_failure
 from minid.domain.keys import Keyer, Pepper, PersonKey
 from minid.domain.rate_limits import ClientLimits, Hit, Limit
-from minid.domain.sessions import Session, SessionPolicy
+from minid.domain.sessions import ReauthenticationRequired, Session, SessionPolicy, require_recent_login
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
 
 NOW = datetime(2026, 11, 22, 12, 0, 10, tzinfo=UTC)
@@ -29,6 +29,13 @@ def test_a_session_ends_at_idle_or_absolute_whichever_is_first() -> None:
     assert session(NOW, NOW + timedelta(hours=2)).idle_until(policy) == NOW + timedelta(minutes=30)
     late = session(NOW + timedelta(minutes=100), NOW + timedelta(hours=2))
     assert late.idle_until(policy) == NOW + timedelta(hours=2)
+
+
+def test_a_change_needs_a_login_less_than_15_minutes_old() -> None:
+    logged_in = session(NOW, NOW + timedelta(hours=2))  # auth_time NOW
+    require_recent_login(logged_in, NOW + timedelta(minutes=15) - timedelta(microseconds=1))
+    with pytest.raises(ReauthenticationRequired):
+        require_recent_login(logged_in, NOW + timedelta(minutes=15))  # 15 minutes old is not less than 15
 
 
 def test_totp_accepts_one_step_either_side_and_says_which() -> None:

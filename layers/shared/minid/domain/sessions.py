@@ -58,7 +58,7 @@ FRESH_LOGIN = timedelta(minutes=15)
 
 
 def require_recent_login(session: Session, now: datetime) -> None:
-    if now - session.auth_time > FRESH_LOGIN:
+    if now - session.auth_time >= FRESH_LOGIN:  # "less than 15 minutes old" (API.md)
         raise ReauthenticationRequired()
 
 
