@@ -89,8 +89,9 @@ _SET_ASIDE = "\x00"
 
 
 def redact(text: str) -> str:
+    text = text.replace(_SET_ASIDE, "")
     ids = iter(_UUID.findall(text))
-    text = _UUID.sub(_SET_ASIDE, text.replace(_SET_ASIDE, ""))
+    text = _UUID.sub(_SET_ASIDE, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return re.sub(_SET_ASIDE, lambda _: next(ids), text)
