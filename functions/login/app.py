@@ -37,7 +37,6 @@ from minid.api.contact import ContactView
 from minid.domain.accounts import UserAccount
 from minid.domain.login import SecondFactor
 from minid.domain.notices import Channel
-from minid.domain.password_reset import CodeNotSent
 from minid.domain.random import UUID4_PATTERN
 from minid.domain.sessions import Session
 
@@ -230,6 +229,8 @@ def remove_totp() -> Response[None]:
     responses=responses(201, "The codes are asked for", *BODY_PROBLEMS, 429, 503),
 )
 def start_password_reset(request: PasswordResetRequest) -> PasswordResetStartedView:
+    from minid.domain.password_reset import CodeNotSent  # noqa: PLC0415  (loaded by the services, not at cold start)
+
     try:
         reset = services().resets.start(request.identity_number, client_address(app))
     except CodeNotSent as unsent:  # answered as any start: the route tells nothing of the person
