@@ -144,6 +144,14 @@ def test_every_lambda_task_of_the_workflow_runs_again_after_an_invocation_that_d
         assert "States.ALL" in retried or retried >= UNFINISHED_INVOCATION, name
 
 
+def test_the_workflow_writes_no_arn_out() -> None:
+    """Every ARN comes from DefinitionSubstitutions, the partition's too (arn:aws-cn, arn:aws-us-gov)."""
+    text = (ROOT / "statemachines" / "pin_letter.asl.json").read_text()
+    assert "arn:aws" not in text
+    substitutions = TEMPLATE.resources["PinLetterWorkflow"]["Properties"]["DefinitionSubstitutions"]
+    assert set(re.findall(r"\$\{(\w+)\}", text)) <= set(substitutions)
+
+
 def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> None:
     """An alarm matches a metric only with its exact dimensions: Powertools writes ours under the
     service's name alone (minid.observability.count with no dimensions of its own)."""
