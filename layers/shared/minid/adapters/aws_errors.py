@@ -58,26 +58,30 @@ class Contended(Busy):
     """Another transaction was writing an item a transaction needed, one whose conditions all held."""
 
 
+def error_code(error: ClientError) -> str:
+    """AWS's code for the error ("ThrottlingException"), or "" when it gave none."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def error_name(error: BaseException | None) -> str:
     """What to log of an error: AWS's code for it, else its type; never its message (AWS's may quote
     what was sent)."""
     if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "")) or type(error).__name__
+        return error_code(error) or type(error).__name__
     return type(error).__name__
 
 
 def sending_refused(error: ClientError) -> bool:
     """Whether SES refused to send for the account (SENDING_REFUSED_CODES; a code like LimitExceeded
     means something else from another service)."""
-    code = error.response.get("Error", {}).get("Code", "")
-    return error.operation_name == "SendEmail" and code in SENDING_REFUSED_CODES
+    return error.operation_name == "SendEmail" and error_code(error) in SENDING_REFUSED_CODES
 
 
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, Busy):
         return True
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code == "TransactionCanceledException":
             reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid import observability
+from minid.adapters.aws_errors import error_code
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
 from minid.deadline import exempt
 from minid.domain.contacts import email_for_sending
@@ -80,9 +81,8 @@ def refuses_the_number(error: ClientError) -> bool:
     serve), not the message or the account: sent again, it would be refused again. SNS tells this only
     in words, under the code of any invalid parameter: "Invalid parameter: PhoneNumber Reason: <the
     number> is not valid to publish to"."""
-    code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
-    return code in {"InvalidParameter", "ParameterValueInvalid"} and "PhoneNumber" in message
+    return error_code(error) in {"InvalidParameter", "ParameterValueInvalid"} and "PhoneNumber" in message
 
 
 class SesEmailSender:

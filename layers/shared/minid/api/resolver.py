@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from minid import deadline, observability
-from minid.adapters.aws_errors import Busy, is_transient, sending_refused
+from minid.adapters.aws_errors import Busy, error_code, is_transient, sending_refused
 from minid.api.problems import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -105,7 +105,7 @@ def _no_such_route(_: NotFoundError) -> Response[str]:
 
 
 def _aws_error(error: ClientError) -> Response[str]:
-    code = error.response.get("Error", {}).get("Code", "")
+    code = error_code(error)
     if is_transient(error):
         logger.warning("AWS dependency unavailable", extra={"aws_error": code})
         return _unavailable()

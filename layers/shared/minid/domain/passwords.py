@@ -77,17 +77,12 @@ def personal_facts(person: Person, is_identity_number: Callable[[str], bool]) ->
 
 def _birth_date_forms(day: date) -> set[str]:
     y = f"{day.year:04d}"
-    forms = set()
-    for d, m in ((f"{day.day:02d}", f"{day.month:02d}"), (str(day.day), str(day.month))):  # 05.01 and 5.1
-        forms |= {
-            f"{d}.{m}.{y}",
-            f"{d}.{m}.{y[2:]}",
-            f"{y}-{m}-{d}",
-            f"{d}/{m}/{y}",
-            f"{d}-{m}-{y}",
-        }
-    d, m = f"{day.day:02d}", f"{day.month:02d}"
-    return forms | {f"{d}{m}{y}", f"{d}{m}{y[2:]}", f"{y}{m}{d}"}  # run together: padded, else ambiguous
+    padded = (f"{day.day:02d}", f"{day.month:02d}")
+    d, m = padded
+    forms = {f"{d}{m}{y}", f"{d}{m}{y[2:]}", f"{y}{m}{d}"}  # run together: padded only, else ambiguous
+    for d, m in (padded, (str(day.day), str(day.month))):  # with separators: 05.01 and 5.1
+        forms |= {f"{d}.{m}.{y}", f"{d}.{m}.{y[2:]}", f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{d}-{m}-{y}"}
+    return forms
 
 
 class PasswordPolicy:
@@ -116,7 +111,7 @@ class PasswordPolicy:
         if facts is not None:
             reasons += self._personal(text, folded, facts)
         if not reasons and self._guesses is not None:
-            names = [p for name in facts.names for p in re.split(r"[\s\-']+", name) if p] if facts else []
+            names = _name_parts(facts) if facts else set()
             if self._guesses(text, (*SERVICE_WORDS, *names)) < MIN_GUESSES:
                 reasons.append(PasswordReason.GUESSABLE)
         return reasons
@@ -129,10 +124,14 @@ class PasswordPolicy:
             reasons.append(PasswordReason.IDENTITY_NUMBER)
         if any(form in text or form in digits for form in _birth_date_forms(facts.birth_date)):
             reasons.append(PasswordReason.BIRTH_DATE)
-        parts = {p.casefold() for name in facts.names for p in re.split(r"[\s\-']+", normalize(name))}
-        if any(len(part) >= _SHORTEST_NAME_PART and part in folded for part in parts):
+        if any(len(part) >= _SHORTEST_NAME_PART and part in folded for part in _name_parts(facts)):
             reasons.append(PasswordReason.NAME)
         return reasons
+
+
+def _name_parts(facts: PersonalFacts) -> set[str]:
+    """The person's names, word by word ("Nordmann-Øye" is two), normalized and case-folded."""
+    return {p.casefold() for name in facts.names for p in re.split(r"[\s\-']+", normalize(name)) if p}
 
 
 def ascii_digits(text: str) -> str:
