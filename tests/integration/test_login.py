@@ -176,6 +176,24 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
     assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
 
 
+def test_an_ipv6_client_is_counted_by_its_64_network_not_by_each_address_in_it(driver: LetterDriver) -> None:
+    """One host holds a /64 at least and could take a new address for every request: the limit of codes
+    sent filled from one address of the network refuses another address of it, and no other network."""
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    key = driver.local.keyer.client_key("2001:db8:0:1::7")
+    hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600
+    for window in (hour, hour + 3600):
+        driver.dynamodb.put_item(
+            TableName=driver.local.stack.refs["ChallengesTable"],
+            Item=to_item({"pk": f"rate#codes-sent#{key}#{window}", "hits": 10_000, "expires_at": window + 7200}),
+        )
+    user.source_ip = "2001:db8:0:1:ffff:ffff:ffff:fffe"
+    assert user.start_login().status == 429
+    user.source_ip = "2001:db8:0:2::7"  # the next network: a client of its own
+    assert user.start_login().status == 200
+
+
 def test_an_attempt_begins_only_with_the_account_as_read_and_the_clients_limit_not_full(driver: LetterDriver) -> None:
     user = enrolled(driver)
     refs = driver.local.stack.refs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from datetime import date
 from enum import StrEnum
 from typing import NewType, Protocol
@@ -91,8 +92,8 @@ class Keyer:
         return self.digest(KeyPurpose.SESSION, token)
 
     def client_key(self, address: str) -> str:
-        """A client (its IP address) as rate limits count it."""
-        return self.digest(KeyPurpose.CLIENT, address)
+        """A client (its IP address, an IPv6 one by its /64 network) as rate limits count it."""
+        return self.digest(KeyPurpose.CLIENT, client_network(address))
 
     def sealing_key(self) -> bytes:
         """The key for what must be read back (AES-256-GCM): TOTP secrets, a session's identity number."""
@@ -109,3 +110,18 @@ class Sealer(Protocol):
     def seal(self, plaintext: str, *, purpose: str, owner: str) -> str: ...
 
     def open(self, sealed: str, *, purpose: str, owner: str) -> str: ...
+
+
+def client_network(address: str) -> str:
+    """The part of a client's address that one client holds: an IPv4 address, or the /64 network of an
+    IPv6 one (a household or a cloud host is given at least a /64, and could take a new address from it
+    for every request); an IPv4 address mapped into IPv6 is the IPv4 address. Anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
