@@ -47,10 +47,10 @@ def local_driver(parameters: Mapping[str, str] | None = None) -> Iterator[Letter
         driver = LetterDriver(local)
         try:
             yield driver
-        finally:
+        finally:  # a failed test's pollers too: left running, they would take the next test's messages
             recorder.uninstall()
-        driver.stop_running()
-        local.stop()
+            driver.stop_running()
+            local.stop()
         assert denied(local.stack, recorder.calls) == [], "a call the function's role does not allow"
 
 

@@ -255,7 +255,9 @@ def test_the_person_is_told_when_a_letter_fails_once_a_day(driver: LetterDriver)
     assert len([t for t in told if "kunne ikke skrives ut eller sendes" in t]) == 1, told
 
 
-def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(driver: LetterDriver) -> None:
+def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
     """Printed, a line in a script the font lacks would be empty boxes on the envelope: the letter fails
     for an operator to see to, and neither the history nor the logs hold the address."""
     person = driver.person(Category.D_NUMBER_ABROAD)
@@ -277,7 +279,14 @@ def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(driver: L
     assert_alarmed(driver, letter.letter_id)
     history = json.dumps(driver.history(letter.letter_id), default=str, ensure_ascii=False)
     assert "UnprintableLetter" in history
-    assert not any(character in history for character in "東京都千代田区")
+    assert "UnprintableLetter" in caplog.text  # the task's failure is logged, by its name alone
+    # the history's strings are JSON within JSON: a character outside ASCII is escaped in them
+    for told in (history, caplog.text):
+        for line in ("1-2-3 Marunouchi", "東京都千代田区"):
+            assert line not in told
+            assert json.dumps(line)[1:-1] not in told
+            wide = [character for character in line if not character.isascii()]
+            assert not any(character in told or json.dumps(character)[1:-1] in told for character in wide)
 
 
 def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(driver: LetterDriver) -> None:
