@@ -31,7 +31,7 @@ from minid.domain.errors import AuthenticationFailed, Conflict, NotFound
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import LetterStatus, asking_order
+from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.notices import Channel
 from minid.domain.passwords import PasswordReason
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
@@ -365,6 +365,27 @@ def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: Lette
     assert enrolling.complete().status == 401
     told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
     assert told[-1]["to"] == "+4790000001"
+
+
+def test_a_letter_guessed_out_whose_block_was_lost_takes_no_right_code_and_is_blocked_then(
+    driver: LetterDriver,
+) -> None:
+    """The fifth wrong code was counted, and the block after it failed: the letter is still posted, but
+    its codes stopped working with the fifth. The right ones are refused, and block it, and the person
+    is told."""
+    enrolling = with_letter(driver)
+    driver.add_contacts(enrolling.person.identity_number, mobile="+4790000002")
+    letter = driver.only_letter(enrolling.person.identity_number)
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):
+        driver.letters.record_pin_failure(letter.letter_id)
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+    enrolling.start()
+    assert enrolling.complete().status == 401
+
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.BLOCKED
+    told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
+    assert told[-1]["to"] == "+4790000002"
 
 
 def test_codes_of_a_superseded_letter_do_not_work(driver: LetterDriver) -> None:

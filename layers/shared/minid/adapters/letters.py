@@ -23,7 +23,14 @@ from minid.adapters.events import recorded_with
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStanding, LetterStatus, PinLetter, PrintDocument, RecipientOutcome
+from minid.domain.letters.model import (
+    MAX_PIN_FAILURES_PER_LETTER,
+    LetterStanding,
+    LetterStatus,
+    PinLetter,
+    PrintDocument,
+    RecipientOutcome,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -379,17 +386,25 @@ class DynamoDbPinLetters:
 def pin_codes_used(
     table: str, person: PersonKey, letter_id: str, indices: Sequence[int], at: datetime
 ) -> list[dict[str, Any]]:
-    """Updates for a transaction: the letter's codes used up, if the letter is the person's posted one
-    and none of them was used before (a code works once), and their numbers kept with the person's."""
+    """Updates for a transaction: the letter's codes used up, if the letter is the person's posted one,
+    not guessed out (its block may not be written yet), and none of them was used before (a code works
+    once), and their numbers kept with the person's."""
     names = {f"#i{n}": str(index) for n, index in enumerate(indices)}
     letter = {
         "TableName": table,
         "Key": letter_key(letter_id),
         "UpdateExpression": "SET " + ", ".join(f"used.{name} = :at" for name in names),
-        "ConditionExpression": "#status = :dispatched AND "
+        "ConditionExpression": "#status = :dispatched "
+        "AND (attribute_not_exists(pin_failures) OR pin_failures < :guesses) AND "
         + " AND ".join(f"attribute_not_exists(used.{name})" for name in names),
         "ExpressionAttributeNames": {"#status": "status", **names},
-        "ExpressionAttributeValues": to_item({":at": iso(at), ":dispatched": LetterStatus.DISPATCHED.value}),
+        "ExpressionAttributeValues": to_item(
+            {
+                ":at": iso(at),
+                ":dispatched": LetterStatus.DISPATCHED.value,
+                ":guesses": MAX_PIN_FAILURES_PER_LETTER,
+            }
+        ),
     }
     ledger = with_codes_used({"TableName": table, "Key": ledger_key(person)}, indices)
     return [{"Update": letter}, {"Update": ledger}]
@@ -409,4 +424,5 @@ def letter_from(values: dict[str, Any]) -> PinLetter:
         document=PrintDocument(document["bucket"], document["pdf"], document["manifest"]) if document else None,
         dispatched_at=datetime.fromisoformat(values["dispatched_at"]) if "dispatched_at" in values else None,
         reported=values.get("reported"),
+        pin_failures=int(values.get("pin_failures", 0)),
     )

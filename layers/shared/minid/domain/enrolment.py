@@ -314,8 +314,10 @@ class EnrolmentService:
         if not (right and usable):
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
-            if not right:  # right codes used meanwhile (another tab, a login), or of a letter since blocked:
-                self._wrong_pins.record(letter, now)  # no guess, and no step to the letter's block
+            if not right:
+                self._wrong_pins.record(letter, now)
+            else:  # right codes used meanwhile (another tab, a login), or of a letter since blocked: no guess;
+                self._wrong_pins.settle(letter, now)  # of one guessed out whose block was lost: blocked now
             if enrolment.person is None:
                 self._wrong_codes.short(started)
             else:
@@ -376,6 +378,7 @@ class EnrolmentService:
         usable = (
             letter is not None
             and letter.status is LetterStatus.DISPATCHED
+            and not letter.guessed_out
             and not any(i in letter.used for i in enrolment.pin_indices)
         )
         return all(results), usable

@@ -239,7 +239,7 @@ class PasswordResetService:
         if not self._codes_hold(reset, standing.letter, pin_code, code, now):
             if reset.tries >= MAX_CODE_TRIES:  # this was the last try
                 self._resets.end(reset.reset_id)
-            self._wrong_pins.record(standing.letter, now)
+            self._wrong_pins.record(standing.letter, now)  # at the fifth and after: the letter blocked
             if reset.person is None:
                 self._wrong_codes.short(started)
             else:  # in the person's own history (a retry of the same try is the same event)
@@ -277,5 +277,10 @@ class PasswordResetService:
         code_ok = self._keyer.matches(
             reset.code_hash or "", self._keyer.one_time_code_hash(reset.reset_id, reset.channel, code)
         )
-        usable = letter is not None and letter.status is LetterStatus.DISPATCHED and reset.pin_index not in letter.used
+        usable = (
+            letter is not None
+            and letter.status is LetterStatus.DISPATCHED
+            and not letter.guessed_out
+            and reset.pin_index not in letter.used
+        )
         return pin_ok and code_ok and usable and now - reset.created_at <= CODE_LIFETIME

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from minid.domain.events import SecurityEvent, SecurityEventType
-from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 
-MAX_PIN_FAILURES_PER_LETTER = 5
+__all__ = ["MAX_PIN_FAILURES_PER_LETTER", "WrongPinCodes"]
 
 
 class WrongPinCodes:
@@ -24,6 +24,15 @@ class WrongPinCodes:
             return
         if self._letters.record_pin_failure(letter.letter_id) < MAX_PIN_FAILURES_PER_LETTER:
             return
+        self._block(letter, now)
+
+    def settle(self, letter: PinLetter | None, now: datetime) -> None:
+        """A letter guessed out but still posted (the block after its fifth wrong code failed, or the request
+        stopped before it): blocked now, and the person told. Its codes stopped working with the fifth."""
+        if letter is not None and letter.status is LetterStatus.DISPATCHED and letter.guessed_out:
+            self._block(letter, now)
+
+    def _block(self, letter: PinLetter, now: datetime) -> None:
         blocked = SecurityEvent(
             SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id, {"reason": "wrong-pin-codes"}
         )

@@ -69,6 +69,10 @@ class PrintDocument(Value, frozen=True):
     manifest: str
 
 
+# Wrong PIN codes a letter takes, over every enrolment, login and reset, before it is blocked (guard.py).
+MAX_PIN_FAILURES_PER_LETTER = 5
+
+
 class PinLetter(Value, frozen=True):
     __hidden__ = frozenset({"code_hashes"})  # left out of repr
 
@@ -84,6 +88,12 @@ class PinLetter(Value, frozen=True):
     dispatched_at: datetime | None = None
     # the print provider's report that resumed the letter's workflow ("dispatched", "failed"), until it is settled
     reported: str | None = None
+    pin_failures: int = 0  # wrong PIN codes given for it
+
+    @property
+    def guessed_out(self) -> bool:
+        """As many wrong codes as a letter takes: its codes no longer work, blocked or not (yet)."""
+        return self.pin_failures >= MAX_PIN_FAILURES_PER_LETTER
 
     @property
     def codes_remaining(self) -> int:
