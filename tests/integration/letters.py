@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from local.gateway import HttpRequest, HttpResponse
 from local.population_seed import Category, SeededPerson
 from local.print_provider import ACCESS_KEY_ID, read_printed_letter
 from local.stack import LETTERS_TABLE, PRINT_QUEUE, LocalStack
+from minid import wiring
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.events import DynamoDbSecurityEventLog
@@ -303,6 +304,31 @@ def before_first_call(
 
     setattr(owner, method, wrapped)
     return returned
+
+
+@contextlib.contextmanager
+def before_first_aws_call(
+    operation: str, meanwhile: Callable[[], object], where: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> Iterator[None]:
+    """Clients the functions' session makes within (`wiring.login(os.environ)`, say) do `meanwhile` just
+    before their first `operation` call ("dynamodb.TransactWriteItems") whose parameters are `where`: what
+    another request may do between a request's reads and its write, at the AWS boundary. (The stack's
+    functions made their clients before: the request `meanwhile` makes through them is not held up.)"""
+    done: list[bool] = []
+
+    def handler(params: dict[str, Any], **_: Any) -> None:
+        if not done and where(params):
+            done.append(True)
+            meanwhile()
+
+    event = f"before-parameter-build.{operation}"
+    session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
+    session.register(event, handler)
+    try:
+        yield
+    finally:
+        session.unregister(event, handler)
+    assert done, f"no {operation} call was made"
 
 
 def wait_for(read: Callable[[], T], done: Callable[[T], object], timeout: float = 10) -> T:

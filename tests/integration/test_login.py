@@ -28,13 +28,14 @@ from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.identity import compose_identity_number
-from minid.domain.letters.model import LetterStatus, asking_order
+from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, Hit
 from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
+    before_first_aws_call,
     before_first_call,
     clear_counters,
     counted_hits,
@@ -118,6 +119,23 @@ def test_a_pin_code_asked_for_stops_working_when_the_letter_is_blocked_before_it
     refused = user.verify(login["login_id"], user.codes[str(login["pin_index"])])
     assert refused.status == 401
     assert account(user).failed_logins == 0  # the code was right: the letter is what changed
+
+
+def test_a_pin_code_of_a_letter_guessed_out_meanwhile_is_refused_though_its_block_is_not_written(
+    driver: LetterDriver,
+) -> None:
+    """The letter's fifth wrong code (elsewhere) was counted while this login waited for its PIN code, and
+    the block after it failed: the completion's transaction refuses the code all the same."""
+    user = enrolled(driver)
+    login = body(user.start_login(second_factor="pin"))
+    letter_id = driver.only_letter(user.identity_number).letter_id
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):
+        driver.letters.record_pin_failure(letter_id)
+    refused = user.verify(login["login_id"], user.codes[str(login["pin_index"])])
+    assert refused.status == 401
+    letter = driver.letters.get(letter_id)
+    assert letter is not None
+    assert str(login["pin_index"]) not in {str(index) for index in letter.used}
 
 
 def test_a_wrong_code_whose_lock_could_not_be_written_is_kept_and_the_lock_written_later(
@@ -362,6 +380,39 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
     with pytest.raises(AuthenticationFailed):
         services.login.verify(login["login_id"], later)
+
+
+def test_a_login_judged_before_a_reset_made_meanwhile_writes_nothing_and_gives_no_session(
+    driver: LetterDriver,
+) -> None:
+    """The verify read the account before a password reset landed (its sessions ended with the epoch):
+    its completion's transaction holds for the epoch it read, so the login ends with a 401, its code
+    unused and no success in the person's history, not with a token that is dead on arrival."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+
+    def succeeded() -> int:
+        events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+        return [e.type.value for e in events].count("login-succeeded")
+
+    before = succeeded()
+
+    def reset_meanwhile() -> None:
+        reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+        done = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+        reset_to = done | {"new_password": "a reset passphrase of mine"}
+        assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", reset_to).status == 204
+
+    def completing(params: dict[str, Any]) -> bool:  # the transaction that stores the new session
+        sessions = driver.local.stack.refs["SessionsTable"]
+        return any(item.get("Put", {}).get("TableName") == sessions for item in params["TransactItems"])
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", reset_meanwhile, where=completing):
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.verify(login["login_id"], code)
+    assert succeeded() == before
 
 
 def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: LetterDriver) -> None:

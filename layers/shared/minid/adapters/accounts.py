@@ -90,7 +90,7 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     held = [
         "#status = :active",
         "failed_logins = :failures" if seen.failed_logins else _zero_or_absent("failed_logins", ":failures"),
-        "session_epoch = :epoch" if seen.session_epoch else _zero_or_absent("session_epoch", ":epoch"),
+        epoch_as_read(seen.session_epoch),
         "attribute_exists(locked_until) AND locked_until <= :now"
         if seen.locked_until is not None
         else "attribute_not_exists(locked_until) OR locked_until <= :now",
@@ -107,7 +107,7 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     item: dict[str, Any] = {
         "TableName": table,
         "Key": to_item({"pk": seen.person}),
-        "ConditionExpression": " AND ".join(f"({c})" if " OR " in c else c for c in held),  # no needless ()
+        "ConditionExpression": all_of(held),
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": to_item(values),
     }
@@ -127,6 +127,16 @@ class JudgementTables(Value, frozen=True):
 
 def _zero_or_absent(attribute: str, value: str) -> str:
     return f"attribute_not_exists({attribute}) OR {attribute} = {value}"
+
+
+def all_of(conditions: Sequence[str]) -> str:
+    """Conditions joined by AND, each with an OR in it in brackets (and no other: none needed)."""
+    return " AND ".join(f"({c})" if " OR " in c else c for c in conditions)
+
+
+def epoch_as_read(epoch: int) -> str:
+    """The condition that the account's sessions' epoch is `epoch` (as `:epoch`): none stored is 0."""
+    return "session_epoch = :epoch" if epoch else _zero_or_absent("session_epoch", ":epoch")
 
 
 def judged_write(

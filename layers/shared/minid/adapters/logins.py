@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import JudgementTables, account_from, judged_write
+from minid.adapters.accounts import JudgementTables, account_from, all_of, epoch_as_read, judged_write
 from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
@@ -188,22 +188,24 @@ class DynamoDbLoginCompletion:
                 "ExpressionAttributeValues": to_item({":done": "done", ":pending": LoginStatus.PENDING.value}),
             }
         }
-        # the count of failures in a row starts again; a TOTP step is accepted once, and never an older one,
-        # and only of the app it was checked against (one replaced meanwhile has another secret)
+        # the count of failures in a row starts again, of the account whose password the login was for (a
+        # reset or re-enrolment meanwhile ends its sessions: this one too); a TOTP step is accepted once, and
+        # never an older one, and only of the app it was checked against (one replaced meanwhile has another
+        # secret)
+        held = ["attribute_exists(pk)", epoch_as_read(session.epoch)]
+        values: dict[str, Any] = {":zero": 0, ":epoch": session.epoch}
+        sets = ["failed_logins = :zero"]
+        if use.totp_step is not None:
+            held += ["totp_secret = :secret", "attribute_not_exists(totp_last_step) OR totp_last_step < :step"]
+            values |= {":step": use.totp_step, ":secret": use.totp_secret}
+            sets.append("totp_last_step = :step")
         account: dict[str, Any] = {
             "TableName": self._users,
             "Key": to_item({"pk": attempt.person}),
-            "UpdateExpression": "SET failed_logins = :zero",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": to_item({":zero": 0}),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": all_of(held),
+            "ExpressionAttributeValues": to_item(values),
         }
-        if use.totp_step is not None:
-            account |= {
-                "UpdateExpression": "SET failed_logins = :zero, totp_last_step = :step",
-                "ConditionExpression": "totp_secret = :secret AND "
-                "(attribute_not_exists(totp_last_step) OR totp_last_step < :step)",
-                "ExpressionAttributeValues": to_item({":zero": 0, ":step": use.totp_step, ":secret": use.totp_secret}),
-            }
         items: list[dict[str, Any]] = [closed, {"Update": account}]
         if use.letter_id is not None and use.pin_index is not None:
             items += pin_codes_used(self._letters, attempt.person, use.letter_id, [use.pin_index], session.auth_time)
