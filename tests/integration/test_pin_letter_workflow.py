@@ -374,6 +374,26 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     posted(driver, person.identity_number)  # the person may order again at once
 
 
+def test_a_letter_blocked_at_the_printer_that_then_fails_frees_the_quota(driver: LetterDriver) -> None:
+    """Blocked while printing, and then not posted (the provider reports it failed): it stays blocked, and
+    its place in the quota is freed as a failed letter's, so the person may order another at once."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    driver.order(person.identity_number)
+    job = driver.next_print_job()
+    assert job["letter_id"] in quota_orders(driver, key)
+    PinLetterAccount(driver.letters, SystemClock()).block(key)
+
+    assert driver.report(job["letter_id"], "failed", reason="paper jam").status == 204
+    driver.finished(job["letter_id"])
+
+    blocked = driver.letters.get(job["letter_id"])
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    assert job["letter_id"] not in quota_orders(driver, key)
+    posted(driver, person.identity_number)  # the person may order again at once
+
+
 def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=2, heartbeat_seconds=1))

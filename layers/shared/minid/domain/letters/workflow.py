@@ -188,6 +188,11 @@ class LetterWorkflowTasks:
         self._fail(self._letter(letter_id), error)
 
     def _fail(self, letter: PinLetter, error: str) -> None:
+        if letter.status is LetterStatus.BLOCKED and letter.dispatched_at is None:
+            # blocked at the printer, and then not posted: it stays blocked (the person chose that, and is not
+            # told again), and its place in the quota is freed, as a failed letter's
+            self._letters.release_quota(letter.person, letter.letter_id)
+            return
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
             self._letters.mark_failed(letter.letter_id, self._clock.now(), error)
         elif letter.status is not LetterStatus.FAILED:
