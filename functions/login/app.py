@@ -156,7 +156,7 @@ def get_me() -> MeView:
     tags=ME,
     operation_id="getMyEvents",
     security=BEARER,
-    responses=responses(200, "A page of events", 401, 404, 422, 503),
+    responses=responses(200, "A page of events", 401, 422, 503),
 )
 def get_my_events(
     cursor: Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$")] = None,
@@ -171,7 +171,7 @@ def get_my_events(
     tags=ME,
     operation_id="changePassword",
     security=BEARER,
-    responses=responses(204, "Changed", *BODY_PROBLEMS, 401, 503),
+    responses=responses(204, "Changed", *BODY_PROBLEMS, 401, 429, 503),
 )
 def change_password(change: PasswordChange) -> Response[None]:
     services().credentials.change_password(session(), change.current_password, change.new_password)

@@ -27,6 +27,7 @@ from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
 from minid.domain.errors import AuthenticationFailed
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
@@ -832,6 +833,7 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     )
     weak = user.call("PUT", change, {"current_password": user.password, "new_password": "password"}, token)
     assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+    assert {error["field"] for error in body(weak)["errors"]} == {"new_password"}  # the request's own field
     done = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
     assert done.status == 204
     assert user.call("GET", "/v1/me", token=token).status == 401
@@ -839,6 +841,23 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     user.password = "ny og lang frase"
     assert user.login()
     wait_for(driver.local.outbox.sms, lambda sms: any("passordet ditt er endret" in m["message"].lower() for m in sms))
+
+
+def test_a_password_change_while_the_account_is_locked_is_told_so_not_that_the_password_is_wrong(
+    driver: LetterDriver,
+) -> None:
+    """Someone else's wrong passwords locked the account; its owner, logged in before, is told of the lock
+    and when to try again (a 429 with Retry-After)."""
+    user = enrolled(driver)
+    token = user.login()
+    for _ in range(3):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    change = {"current_password": user.password, "new_password": "ei helt annen frase her"}
+    locked = user.call("PUT", "/v1/me/password", change, token)
+    assert (locked.status, body(locked)["type"]) == (429, "/problems/rate-limited")
+    assert 3500 < int(dict(locked.headers)["Retry-After"]) <= 3601
+    assert "locked" in body(locked)["detail"]
+    assert account(user).failed_logins == 0  # and counted nothing (the lock had set it to 0)
 
 
 def test_a_right_current_password_counts_no_failure(driver: LetterDriver) -> None:
@@ -1055,6 +1074,7 @@ def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: Lette
     for _ in range(3):  # as many as the tries
         weak = user.call("POST", complete, right | {"new_password": f"{user.identity_number} og mer tekst"})
         assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+        assert {error["field"] for error in body(weak)["errors"]} == {"new_password"}
         for service, operation, (code, status) in [
             ("dynamodb", "BatchGetItem", busy),
             ("sqs", "SendMessage", ("ServiceUnavailable", 503)),
@@ -1084,13 +1104,34 @@ def test_events_are_paged_newest_first(driver: LetterDriver) -> None:
     rest = body(user.call("GET", f"/v1/me/events?cursor={first['next_cursor']}", token=token))
     assert rest["events"]
     assert datetime.fromisoformat(rest["events"][0]["at"]) <= times[-1]
-    assert user.call("GET", "/v1/me/events?cursor=bm90LWEtY3Vyc29y", token=token).status == 404
-    assert user.call("GET", "/v1/me/events?cursor=a!b", token=token).status == 422  # not base64url: malformed
+    seen = [json.dumps(e, sort_keys=True) for e in first["events"] + rest["events"]]
+    assert len(set(seen)) == len(seen)  # none shown twice
+    assert rest["next_cursor"] is None  # the last page says so
     forged = "2aLZoNmi2aYt2aDZoS3ZoNmhVDEjYSNi"  # a sort key's shape in Arabic-Indic digits
-    assert user.call("GET", f"/v1/me/events?cursor={forged}", token=token).status == 404
+    for cursor in ("bm90LWEtY3Vyc29y", "AAAAA", forged, "a!b"):  # not a sort key, not base64, not base64url
+        refused = user.call("GET", f"/v1/me/events?cursor={cursor}", token=token)
+        assert (refused.status, body(refused)["type"]) == (422, "/problems/invalid-request"), cursor
+        assert [error["field"] for error in body(refused)["errors"]] == ["cursor"], cursor
     assert body(user.call("GET", "/v1/me/events?cursor=", token=token)) == first  # as API.md writes it
     for event in first["events"]:
         assert user.last_sms_code() not in json.dumps(event)
+
+
+def test_a_page_that_ends_the_history_has_no_next_cursor_even_when_it_is_full(driver: LetterDriver) -> None:
+    """DynamoDB gives a LastEvaluatedKey whenever a Query stops at its limit: a history of exactly a page
+    must not send the client on to an empty one."""
+    log = security_events(driver)
+    person = driver.key(driver.person(Category.ADULT).identity_number)
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for n in range(20):
+        log.record(person, SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, at + timedelta(minutes=n), f"login-{n}"))
+    assert log.page(person, None, 10).next_cursor is not None
+    assert log.page(person, None, 20).next_cursor is None
+    log.record(person, SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, at - timedelta(minutes=1), "login-first"))
+    full = log.page(person, None, 20)
+    assert full.next_cursor is not None
+    last = log.page(person, full.next_cursor, 20)
+    assert ([e.reference for e in last.events], last.next_cursor) == (["login-first"], None)
 
 
 def test_a_block_that_meets_another_transaction_reads_the_letter_again_and_blocks_it(driver: LetterDriver) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
-from minid.domain.errors import NotFound
+from minid.domain.errors import FieldError, InvalidInput
 from minid.domain.events import KEPT_FOR, EventPage, SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 
@@ -69,14 +69,15 @@ class DynamoDbSecurityEventLog:
             "KeyConditionExpression": "pk = :person",
             "ExpressionAttributeValues": to_item({":person": person}),
             "ScanIndexForward": False,
-            "Limit": max(1, min(limit, PAGE_LIMIT)),
+            # one more than the page: a page that ends the history says so (DynamoDB gives a LastEvaluatedKey
+            # whenever it stops at the limit, more to come or not: a last page, empty, would follow)
+            "Limit": (size := max(1, min(limit, PAGE_LIMIT))) + 1,
         }
         if cursor is not None:
             kwargs["ExclusiveStartKey"] = to_item({"pk": person, "sk": _decode(cursor)})
-        response = self._client.query(**kwargs)
-        events = [_event(from_item(item)) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return EventPage(events, _encode(from_item(last)["sk"]) if last else None)
+        items = [from_item(item) for item in self._client.query(**kwargs).get("Items", [])]
+        more = len(items) > size
+        return EventPage([_event(item) for item in items[:size]], _encode(items[size - 1]["sk"]) if more else None)
 
 
 def _event(values: dict[str, Any]) -> SecurityEvent:
@@ -92,14 +93,21 @@ def _encode(sort_key: str) -> str:
     return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
 
 
+def _not_a_cursor() -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not one this service gave out.",
+        errors=(FieldError("cursor", "Give the next_cursor of the page before, as it was given."),),
+    )
+
+
 def _decode(cursor: str) -> str:
     """A cursor is the last sort key seen; anything else is not a cursor."""
     try:
         sort_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise NotFound("There is no such page of events.") from None
+        raise _not_a_cursor() from None
     if not _SORT_KEY.fullmatch(sort_key):
-        raise NotFound("There is no such page of events.")
+        raise _not_a_cursor()
     return sort_key
 
 

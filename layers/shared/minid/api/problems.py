@@ -12,7 +12,15 @@ from pydantic import Field
 from minid.api.models import ResponseModel
 from minid.domain.codes import RateLimited
 from minid.domain.contacts import InvalidContact
-from minid.domain.errors import AuthenticationFailed, Conflict, DomainError, FieldError, InvalidIdentityNumber, NotFound
+from minid.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidIdentityNumber,
+    InvalidInput,
+    NotFound,
+)
 from minid.domain.passwords import WeakPassword
 from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from minid.values import Value
@@ -56,6 +64,7 @@ DOMAIN_PROBLEMS: dict[type[DomainError], ProblemType] = {
     InvalidIdentityNumber: ProblemType(
         "invalid-identity-number", "Invalid identity number", HTTPStatus.UNPROCESSABLE_ENTITY
     ),
+    InvalidInput: INVALID_REQUEST,
     NotFound: NOT_FOUND,
     Conflict: ProblemType("conflict", "Conflict", HTTPStatus.CONFLICT),
     AuthenticationFailed: ProblemType("authentication-failed", "Authentication failed", HTTPStatus.UNAUTHORIZED),

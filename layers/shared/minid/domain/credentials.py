@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 
 from minid.domain.accounts import Accounts, UserAccount
+from minid.domain.codes import RateLimited
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
-from minid.domain.lockout import Lockout
+from minid.domain.lockout import SETTLED_WITHIN, Lockout
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import PopulationRegister
@@ -17,6 +18,19 @@ from minid.domain.sessions import Session, Sessions, require_recent_login
 from minid.domain.time import Clock
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
 from minid.values import Value
+
+
+class AccountLocked(RateLimited):
+    """The account is locked after failed attempts (or its last attempts are still being judged): told to
+    the person logged in, who may try again when the lock ends, rather than that the password is wrong."""
+
+    def __init__(self, account: UserAccount, now: datetime) -> None:
+        if account.locked(now) and account.locked_until is not None:
+            until = account.locked_until
+            detail = "The account is locked for a while after failed attempts. Try again when the lock ends."
+        else:
+            until, detail = now + SETTLED_WITHIN, "Other attempts are being checked. Try again in a minute."
+        super().__init__(int((until - now).total_seconds()) + 1, detail)
 
 
 class TotpEnrolment(Value, frozen=True):
@@ -60,8 +74,10 @@ class CredentialService:
         with self._lockout.reserved(person, now) as reservation:
             attempt = reservation.count
             account = attempt.account
-            if account is None or not attempt.counted:
+            if account is None:
                 raise AuthenticationFailed("The current password is wrong.")
+            if not attempt.counted:  # the person is logged in: told the truth, which no outsider sees
+                raise AccountLocked(account, now)
             if not self._hasher.verify(account.password_hash, current):
                 reservation.judged_wrong()  # a failure: counted, whatever fails below
                 self._lockout.failed(person, now, "password-change", attempt.failures)
@@ -69,7 +85,7 @@ class CredentialService:
             identity_number = self._sessions.identity_number(session)
             found = self._population.find(person)
             facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
-            self._passwords.check(new, facts)
+            self._passwords.check(new, facts, field="new_password")
             password_hash = self._hasher.hash(new)
             changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, now, str(uuid.uuid4()))
             self._notices.enqueue(

@@ -30,6 +30,13 @@ class InvalidIdentityNumber(DomainError):
     detail = "The identity number is not valid."
 
 
+class InvalidInput(DomainError):
+    """A field well-formed to the route's model, but not a value the domain gives or takes (a cursor that
+    was never given out, say)."""
+
+    detail = "The request is not valid."
+
+
 class NotFound(DomainError):
     detail = "There is no such resource."
 

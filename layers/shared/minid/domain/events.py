@@ -63,5 +63,5 @@ class SecurityEventLog(Protocol):
         ...
 
     def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
-        """The person's events, newest first, from the cursor on. An invalid cursor is a NotFound."""
+        """The person's events, newest first, from the cursor on. A cursor never given out is InvalidInput."""
         ...

@@ -227,7 +227,8 @@ class PasswordResetService:
 
     def complete(self, reset_id: str, pin_code: str, code: str, new_password: str) -> None:
         now = self._clock.now()
-        self._passwords.check(new_password)  # what holds for anyone, before anything about the person
+        # what holds for anyone, before anything about the person
+        self._passwords.check(new_password, field="new_password")
         # timed from here: a real reset's item is read and its try counted no faster than a decoy's
         started = self._wrong_codes.start()
         reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
@@ -257,7 +258,7 @@ class PasswordResetService:
         )
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
-            self._passwords.check(new_password, facts)
+            self._passwords.check(new_password, facts, field="new_password")
             password_hash = self._hasher.hash(new_password)
             done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
             notice = Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done)

@@ -90,12 +90,12 @@ class PasswordPolicy:
         self._common = common_passwords
         self._guesses = guesses
 
-    def check(self, password: str, facts: PersonalFacts | None = None) -> None:
-        """Raise WeakPassword, naming every reason, unless the password may be used. Without facts,
-        only what holds for anyone (length, common passwords) is checked."""
+    def check(self, password: str, facts: PersonalFacts | None = None, *, field: str = "password") -> None:
+        """Raise WeakPassword, naming every reason against the request's `field`, unless the password may be
+        used. Without facts, only what holds for anyone (length, common passwords) is checked."""
         reasons = self.reasons(password, facts)
         if reasons:
-            raise WeakPassword(reasons[0], errors=tuple(FieldError("password", r) for r in reasons))
+            raise WeakPassword(reasons[0], errors=tuple(FieldError(field, r) for r in reasons))
 
     def reasons(self, password: str, facts: PersonalFacts | None = None) -> list[str]:
         text = normalize(password)
