@@ -1,8 +1,9 @@
 """Sessions: what a successful login gives, and what every `me` route asks for.
 
 A session token is 256 random bits, given to the client once and stored only as a keyed hash.
-A session lasts 30 minutes without use and 2 hours at most. Every session of a person ends when
-the account's epoch rises (a password change or reset, a re-enrolment).
+A session lasts 30 minutes without use (31 at most: a use is recorded to the minute) and 2 hours at
+most. Every session of a person ends when the account's epoch rises (a password change or reset, a
+re-enrolment).
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ class Session(Value, frozen=True):
     epoch: int
 
     def idle_until(self, policy: SessionPolicy) -> datetime:
-        return min(self.last_seen_at + policy.idle, self.expires_at)
+        """`last_seen_at` is moved on at most once a minute (TOUCH_AFTER): a use since may be up to a minute
+        later than it. Counted from there, a session ends no sooner than 30 minutes after its last use (and
+        no later than 31)."""
+        return min(self.last_seen_at + TOUCH_AFTER + policy.idle, self.expires_at)
 
 
 class IssuedSession(Value, frozen=True):
