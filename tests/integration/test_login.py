@@ -931,6 +931,28 @@ def test_a_forgotten_password_is_reset_with_the_letter_and_a_code(driver: Letter
     wait_for(driver.local.outbox.sms, lambda sms: any("PIN-kodebrevet" in m["message"] for m in sms))
 
 
+def test_a_reset_completed_whose_answer_was_lost_answers_its_retry_as_done(driver: LetterDriver) -> None:
+    """The completion's transaction was made and its answer lost (a 503): the client's retry of the same
+    request is told it is done, not that the reset has ended; a retry with another code is not."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    code = user.last_sms_code()
+    done = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", after="lost")
+        assert user.call("POST", complete, done).status == 503
+        assert faults.injected == [("dynamodb", "TransactWriteItems", "lost")]
+    assert user.call("POST", complete, done).status == 204
+    other = str((int(code) + 1) % 1_000_000).zfill(6)
+    assert user.call("POST", complete, done | {"code": other}).status == 401
+    user.password = "ny frase i dag"
+    assert user.login()
+    driver.notices_delivered()
+    told = [m for m in driver.local.outbox.sms() if m["to"] == user.mobile and "PIN-kodebrevet" in m["message"]]
+    assert len(told) == 1  # told once, however often it was answered
+
+
 def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
     """The password and the phone of someone who has died, in other hands: answered as a wrong password
     or an unknown person is, with no code sent and no failure counted."""

@@ -58,6 +58,10 @@ class DynamoDbPasswordResets(Challenges):
         values = self._counted_try(reset_id, limit, now)
         return _reset(values) if values is not None else None
 
+    def get(self, reset_id: str) -> PasswordReset | None:
+        values = self._get(reset_id)
+        return _reset(values) if values is not None else None
+
 
 def _reset(values: Mapping[str, Any]) -> PasswordReset:
     return PasswordReset(
@@ -151,7 +155,8 @@ class DynamoDbResetCompletion:
         done = {
             "TableName": self._challenges,
             "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
-            "UpdateExpression": "SET #status = :done REMOVE code_hash",
+            # the code's hash stays (until the item expires): a completion retried gets its answer again
+            "UpdateExpression": "SET #status = :done",
             "ConditionExpression": "#status = :pending",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),

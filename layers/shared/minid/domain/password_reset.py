@@ -72,6 +72,8 @@ class PasswordResets(Protocol):
 
     def end(self, reset_id: str) -> None: ...
 
+    def get(self, reset_id: str) -> PasswordReset | None: ...
+
 
 class ResetStanding(Value, frozen=True):
     """What a reset's step reads of the person, at once."""
@@ -233,6 +235,8 @@ class PasswordResetService:
         started = self._wrong_codes.start()
         reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
         if reset is None:
+            if self._done_by(reset_id, code):  # this completion, made before and its answer lost: done
+                return
             raise AuthenticationFailed("The reset has ended. Start again.")
         give_back = partial(self._resets.refund_try, reset_id)
         with try_given_back_on_failure(give_back):  # until the codes are judged
@@ -266,6 +270,14 @@ class PasswordResetService:
             completed = self._completion.complete(reset, password_hash, now, events=(done,))
         if not completed:
             raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
+
+    def _done_by(self, reset_id: str, code: str) -> bool:
+        """Whether the reset was completed with this code (kept, hashed, until the reset expires)."""
+        reset = self._resets.get(reset_id)
+        if reset is None or reset.status is not ResetStatus.DONE:
+            return False
+        candidate = self._keyer.one_time_code_hash(reset_id, reset.channel, code)
+        return self._keyer.matches(reset.code_hash or "", candidate)
 
     def _codes_hold(
         self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
