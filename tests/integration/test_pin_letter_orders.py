@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ from msgspec.structs import replace
 
 from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
+from local.functions import LambdaContext
 from local.population_seed import Category
+from minid import wiring
 from minid.adapters.clock import SystemClock
+from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.letters import DynamoDbPinLetters
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
@@ -20,6 +24,8 @@ from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCode
 from minid.domain.letters.model import LetterStatus, PinLetter
 from tests.integration.letters import (
     LetterDriver,
+    age_ledger,
+    before_first_aws_call,
     notice_queue,
     posted,
     security_events,
@@ -90,6 +96,53 @@ def test_the_same_key_from_another_person_is_another_order(driver: LetterDriver)
     driver.order(one, idempotency_key="same-key")
     driver.order(other, idempotency_key="same-key")
     assert len(driver.letters_of(one)) == len(driver.letters_of(other)) == 1
+
+
+def test_a_key_used_again_after_its_first_use_was_forgotten_is_a_new_order(driver: LetterDriver) -> None:
+    """The once-only record lasts a day; the order it made, for good. The same person's key sent again
+    weeks later orders a letter, not the old one again (which answered 202 and ordered nothing)."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number, idempotency_key="k-reused").status == 202
+    first = driver.next_print_job()["letter_id"]
+    assert driver.report(first, "dispatched").status == 204
+    driver.finished(first)
+    idempotency = driver.local.stack.refs["IdempotencyTable"]
+    for item in driver.dynamodb.scan(TableName=idempotency)["Items"]:  # its day is over: gone
+        driver.dynamodb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+    driver.dynamodb.update_item(  # and the order weeks old, as the person's ledger says
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"letter#{first}", "sk": "letter"}),
+        UpdateExpression="SET ordered_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(days=40))}),
+    )
+    age_ledger(driver, number, timedelta(days=40))
+
+    assert driver.order(number, idempotency_key="k-reused").status == 202
+    second = driver.next_print_job()["letter_id"]
+    assert second != first
+    assert len(driver.letters_of(number)) == 2
+
+
+def test_the_same_key_at_once_never_takes_away_the_first_requests_order(driver: LetterDriver) -> None:
+    """Two requests with the same key at once: the second finds the first's once-only record in progress
+    and places the order itself; its start fails. The order is the first's, whose start is yet to come:
+    it stays, and its workflow runs."""
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+
+        def second_request_meanwhile() -> None:
+            faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+            assert driver.order(number, idempotency_key="k-twice").status == 503
+            faults.clear()
+
+        with before_first_aws_call("stepfunctions.StartExecution", second_request_meanwhile):
+            services = wiring.pin_letters(os.environ)
+            services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+            services.ordering.order(number, "198.51.100.50", "k-twice")
+    job = driver.next_print_job()
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
 
 
 def test_an_idempotency_key_must_be_printable_and_short(driver: LetterDriver) -> None:

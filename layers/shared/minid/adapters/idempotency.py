@@ -16,11 +16,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
+from minid.domain.letters.ordering import ONCE_ONLY_FOR
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
-KEPT_FOR_SECONDS = 24 * 3600
+KEPT_FOR_SECONDS = int(ONCE_ONLY_FOR.total_seconds())
 
 
 class PowertoolsOnceOnly:

@@ -85,7 +85,7 @@ class DynamoDbPinLetters:
         self._events = events_table  # where a block and an activation write the events that tell them
 
     # ------------------------------------------------------------------ orders and letters
-    def create_order(self, letter: PinLetter, expires_at: datetime) -> None:
+    def create_order(self, letter: PinLetter, expires_at: datetime) -> datetime | None:
         item = {
             "pk": f"letter#{letter.letter_id}",
             "sk": _LETTER_SK,
@@ -97,11 +97,18 @@ class DynamoDbPinLetters:
         }
         try:
             self._client.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:  # the same order again (its id follows from its idempotency key)
             if not conditional_check_failed(error):
                 raise
+            old: Any = error.response.get("Item", {})  # botocore's ClientError types no Item
+            there = from_item(old)
+            return datetime.fromisoformat(there["ordered_at"]) if "ordered_at" in there else letter.ordered_at
+        return None
 
     def discard_order(self, letter_id: str) -> None:
         try:

@@ -22,6 +22,8 @@ from minid.domain.time import Clock, today_in_norway
 
 # An order the workflow never took up (its start failed) disappears on its own after this.
 UNSTARTED_ORDER_KEPT_FOR = timedelta(days=7)
+# How long a repeated request with the same idempotency key gets the first one's answer (OnceOnly's record).
+ONCE_ONLY_FOR = timedelta(hours=24)
 
 
 class OnceOnly(Protocol):
@@ -79,14 +81,22 @@ class PinLetterOrdering:
         # counted only for an order placed: a retry with its idempotency key gets its first answer
         self._limits.letter_order(client, now)
         letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
-        self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
+        there = self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
+        if there is not None and now - there >= ONCE_ONLY_FOR:
+            # the key used again after its first use was forgotten: a new order, not that one again (whose
+            # workflow has run, and would not run a second time under the same id)
+            letter_id = new_id(self._random)
+            letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
+            there = self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
         try:
             self._workflow.start(letter_id)
         except Exception:
             # A start may be made and its answer lost: then the workflow runs, and the order stands (taken
             # away, the workflow would fail for want of its letter, and a retry's order would never run).
-            # Not known, it is left to its expiry: a retry with the idempotency key finds it.
+            # Not known, it is left to its expiry: a retry with the idempotency key finds it. Nor is an order
+            # taken away that another request made (the same key at once): its start may be yet to come.
             if not self._workflow.started(letter_id):
-                self._letters.discard_order(letter_id)
+                if there is None:
+                    self._letters.discard_order(letter_id)
                 raise
         return {"letter_id": letter_id}

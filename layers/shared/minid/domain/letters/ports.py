@@ -51,7 +51,9 @@ class Recipients(Protocol):
 class PinLetters(Protocol):
     """The letters and orders, and each person's quota and active letter."""
 
-    def create_order(self, letter: PinLetter, expires_at: datetime) -> None: ...
+    def create_order(self, letter: PinLetter, expires_at: datetime) -> datetime | None:
+        """The order recorded, unless one is already under its id: None, or that order's time."""
+        ...
 
     def discard_order(self, letter_id: str) -> None: ...
 
