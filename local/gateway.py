@@ -11,7 +11,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -82,6 +82,13 @@ class Gateway:
         self.iam_principals = iam_principals or {}
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        """The answer, with API Gateway's `apigw-requestid` header: the id the event carries as
+        requestContext.requestId, which the functions log as their correlation id (Powertools), so
+        that the id a client reports finds the request's log lines."""
+        request_id = new_request_id()
+        return with_request_id(self._answer(request, request_id), request_id)
+
+    def _answer(self, request: HttpRequest, request_id: str) -> HttpResponse:
         for method, local_route, serve in self.local_routes:
             local_match = local_route.pattern.fullmatch(request.path)
             if local_match and request.method == method:
@@ -94,7 +101,7 @@ class Gateway:
         caller = self._iam_caller(request) if route.iam_auth else None
         if route.iam_auth and caller is None:
             return HttpResponse.json(403, {"message": "Forbidden"})
-        event = payload_v2_event(request, route, parameters, caller)
+        event = payload_v2_event(request, route, parameters, caller, request_id=request_id)
         try:
             result = self.functions.by_logical_id[route.function].invoke(event)
         except Exception:  # the function failed: API Gateway answers 500 and the log has the trace
@@ -119,8 +126,21 @@ class Gateway:
         return None, {}
 
 
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def with_request_id(response: HttpResponse, request_id: str) -> HttpResponse:
+    return replace(response, headers=[*response.headers, ("apigw-requestid", request_id)])
+
+
 def payload_v2_event(
-    request: HttpRequest, route: Route, path_parameters: dict[str, str], iam_caller: str | None = None
+    request: HttpRequest,
+    route: Route,
+    path_parameters: dict[str, str],
+    iam_caller: str | None = None,
+    *,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The event API Gateway sends a Lambda integration with payload format 2.0."""
     headers: dict[str, str] = {}
@@ -137,7 +157,7 @@ def payload_v2_event(
     for name, value in parse_qsl(request.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     now = datetime.now(UTC)
-    request_id = uuid.uuid4().hex[:16]
+    request_id = request_id or new_request_id()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.key,
@@ -214,7 +234,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is None or length > MAX_PAYLOAD_BYTES:
+            # Refused unread: where a body ends is unknown, so is where the next request starts (the
+            # connection is closed), and one over API Gateway's limit is not taken into memory first.
+            refusal = (
+                HttpResponse.json(400, {"message": "Bad Request"})
+                if length is None
+                else HttpResponse.json(413, {"message": "Request Entity Too Large"})
+            )
+            self.close_connection = True
+            self._send(with_request_id(refusal, new_request_id()))
+            log.info("%s %s -> %d (Content-Length)", self.command, urlsplit(self.path).path, refusal.status)
+            return
         body = self.rfile.read(length) if length else b""
         request = HttpRequest(
             method=self.command,
@@ -224,17 +256,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
         )
         response = self.server.gateway.handle(request)
+        self._send(response)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s %s -> %d (%.0f ms)", self.command, request.path, response.status, elapsed)
+
+    def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() != "content-length":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
-        elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s -> %d (%.0f ms)", self.command, request.path, response.status, elapsed)
 
     def __getattr__(self, name: str) -> Any:
         """`do_<METHOD>` for every method: each reaches the gateway, as it reaches API Gateway's routes."""
@@ -244,6 +280,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged by _serve, without query strings."""
+
+
+def _content_length(value: str | None) -> int | None:
+    """The body's length in bytes (0 without the header), or None where the header is no length: a
+    sign, a space within, or any character but ASCII digits (which `int` would take, and a negative
+    length would have the read wait for the connection's end)."""
+    if value is None:
+        return 0
+    digits = value.strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
 class LocalHttpServer(ThreadingHTTPServer):

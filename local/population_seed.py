@@ -8,6 +8,11 @@ whatever common names and real post towns it happens to combine.
 The same (year, count, seed) always gives the same list: one local `random.Random` seeded with a
 string (which `random` hashes with SHA-512, unlike the salted `hash()`), no clock, no global state.
 A middle name (mellomnavn) is kept at the end of `given_name`, where `Person.name` shows it.
+
+One person is not generated: the walkthrough person (`WALKTHROUGH`), whose number the README's
+walkthrough and the sample events (events/) use. The generated persons change with the year (their
+ages are reckoned from it); this one is in the seed of every year, as its first adult (the one the
+banner shows), born on a fixed date that keeps them an eligible adult for decades.
 """
 
 from __future__ import annotations
@@ -60,6 +65,16 @@ _SHARES: Final[dict[Category, int]] = {  # per 1,200 persons
     Category.RULE_2032: 25,
 }
 _SHARES_TOTAL: Final = sum(_SHARES.values())
+
+# The README's walkthrough and events/ name this number: keep them in step. (Synthetic, as all here.)
+WALKTHROUGH: Final = SeededPerson(
+    "18838417392",
+    Person(
+        "Andreas Ståle", "Tveit", date(1984, 3, 18), IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT,
+        address=NorwegianAddress("Myrveien 1 H0304", "2900", "FAGERNES"),
+    ),
+    Category.ADULT,
+)  # fmt: skip
 
 # --- Norwegian names and addresses ------------------------------------------------------------------
 
@@ -287,7 +302,7 @@ class _Generator:
     def __init__(self, *, year: int, rng: random.Random) -> None:
         self._year = year
         self._rng = rng
-        self._used: set[str] = set()  # the first nine digits of every number given out
+        self._used = {WALKTHROUGH.identity_number[:9]}  # the first nine digits of every number given out
         self._parents: list[Person] = []  # adults with an address, for children to live with
         self._builders: dict[Category, Callable[[], SeededPerson]] = {
             Category.ADULT: self._adult,
@@ -304,9 +319,15 @@ class _Generator:
         if category is Category.TURNS_13:
             return [self._turns_13(born) for born in _spread_over_year(self._year - 13, n)]
         build = self._builders[category]
+        if category is Category.ADULT:
+            return [self._walkthrough(), *(build() for _ in range(n - 1))]
         return [build() for _ in range(n)]
 
     # --- the categories ---
+
+    def _walkthrough(self) -> SeededPerson:
+        self._parents.append(WALKTHROUGH.person)
+        return WALKTHROUGH
 
     def _adult(self) -> SeededPerson:
         gender, born = self._gender(), self._born(turning=(19, 90))

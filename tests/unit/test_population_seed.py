@@ -10,6 +10,7 @@ from functools import cache
 import pytest
 
 from local.population_seed import (
+    WALKTHROUGH,
     Category,
     SeededPerson,
     category_counts,
@@ -24,7 +25,9 @@ from minid.domain.identity import (
     IdentityNumberKind,
     parse_identity_number,
 )
+from minid.domain.letters.model import recipient_ineligibility
 from minid.domain.population import PersonStatus
+from tests.conftest import EVENTS, ROOT
 
 YEAR = 2026
 END_OF_YEAR = date(YEAR, 12, 31)
@@ -248,6 +251,42 @@ def test_addresses_look_like_addresses() -> None:
             assert re.fullmatch(r"[A-Z]{2}", person.address_abroad.country_code)
             assert len(person.address_abroad.lines_abroad) >= 2
     assert any(s.person.address and s.person.address.care_of for s in population())
+
+
+def _walkthrough_numbers() -> set[str]:
+    """Every valid identity number the README and the sample events send (in an event's body, JSON in
+    a JSON string, the quotes are escaped); the README's invalid example (12345678901) is left out."""
+    texts = [(ROOT / "README.md").read_text()] + [path.read_text() for path in sorted(EVENTS.rglob("*.json"))]
+    found = {n for text in texts for n in re.findall(r'identity_number\\?"\s*:\s*\\?"(\d{11})', text)}
+    valid = set()
+    for number in found:
+        try:
+            parse_identity_number(number, allow_synthetic=True, today=END_OF_YEAR)
+        except InvalidIdentityNumber:
+            continue
+        valid.add(number)
+    return valid
+
+
+def test_the_walkthrough_uses_the_walkthrough_person() -> None:
+    assert _walkthrough_numbers() == {WALKTHROUGH.identity_number}
+
+
+@pytest.mark.parametrize("year", range(2025, 2036))
+def test_the_walkthrough_person_is_an_eligible_adult_in_the_seed_of_every_year(year: int) -> None:
+    """The README's walkthrough orders a letter for them, whenever it is run (the seed is the year's)."""
+    numbers = _walkthrough_numbers()
+    assert numbers
+    for count, seed in ((1200, 2026), (len(Category), 2026), (150, 7)):
+        by_number = {s.identity_number: s for s in generate_population(year=year, count=count, seed=seed)}
+        for number in numbers:
+            seeded = by_number[number]
+            assert seeded.category is Category.ADULT
+            assert seeded.person.status is PersonStatus.RESIDENT
+            assert seeded.person.address is not None
+            for today in (date(year, 1, 1), date(year, 12, 31)):
+                assert recipient_ineligibility(seeded.person, today) is None
+                assert age_on(seeded.person.birth_date, today) >= 18
 
 
 def test_names_are_names() -> None:

@@ -1,0 +1,122 @@
+"""The local gateway's HTTP server as a client meets it, with a function of the test's own behind it:
+what API Gateway's front does before any function runs, and what it tells the client about a request."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLambdaContext
+
+from local.functions import Functions, LambdaContext, LambdaFunction
+from local.gateway import MAX_PAYLOAD_BYTES, Gateway, LocalHttpServer
+from local.template import Route
+
+logger = Logger(service="gateway-test")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def _echo(event: dict[str, Any], context: PowertoolsLambdaContext) -> dict[str, Any]:
+    """Answers with what it was sent and with the correlation id its logs carry, taken by Powertools
+    from the event as the API's functions take it."""
+    body = {"correlation_id": logger.get_correlation_id(), "body": event.get("body")}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+class _EchoFunction:
+    def invoke(self, event: Any, seconds_left: int | None = None) -> Any:
+        return _echo(event, LambdaContext("echo", 128, seconds_left or 3))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int]]:
+    functions = Functions([])
+    functions.by_logical_id["EchoFunction"] = cast("LambdaFunction", _EchoFunction())
+    gateway = Gateway([Route("ANY", "/echo", "EchoFunction")], functions)
+    with LocalHttpServer(("127.0.0.1", 0), gateway) as http_server:
+        thread = threading.Thread(target=http_server.serve_forever, daemon=True)
+        thread.start()
+        yield "127.0.0.1", http_server.server_address[1]
+        http_server.shutdown()
+        thread.join()
+
+
+def _exchange(address: tuple[str, int], request: bytes) -> tuple[http.client.HTTPResponse, bytes, socket.socket]:
+    """The request sent as it is (http.client would not send a malformed Content-Length), and the answer.
+    A server that waits for a body that never comes fails the test by the socket's timeout."""
+    connection = socket.create_connection(address, timeout=5)
+    connection.sendall(request)
+    response = http.client.HTTPResponse(connection)
+    response.begin()
+    return response, response.read(), connection
+
+
+def test_the_request_id_header_is_the_event_s_request_id_the_functions_log_with(server: tuple[str, int]) -> None:
+    """On AWS `apigw-requestid` is requestContext.requestId, which the functions' Powertools logs carry
+    as the correlation id: what a client reports finds the request's log lines."""
+    seen = set()
+    for _ in range(3):
+        connection = http.client.HTTPConnection(*server, timeout=5)
+        connection.request("GET", "/echo")
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+        assert response.status == 200
+        assert answer["correlation_id"]
+        assert response.getheader("apigw-requestid") == answer["correlation_id"]
+        seen.add(answer["correlation_id"])
+    assert len(seen) == 3  # one per request
+
+
+def test_a_request_that_reaches_no_function_has_a_request_id_too(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=5)
+    connection.request("GET", "/no-such-route")
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status == 404
+    assert response.getheader("apigw-requestid")
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "+3", "1_0", "3 3", "", "0x3", "3.0"])
+def test_a_content_length_that_is_not_a_length_is_a_400(server: tuple[str, int], length: str) -> None:
+    """Where the body ends is unknown: API Gateway's 400, and the connection closed (the next request
+    would start nobody knows where). Not an error in the server, nor a wait for the connection's end."""
+    request = f"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Length: {length}\r\n\r\nabc".encode()
+    response, body, connection = _exchange(server, request)
+    with connection:
+        assert response.status == 400
+        assert json.loads(body) == {"message": "Bad Request"}
+        assert response.getheader("apigw-requestid")
+        assert response.getheader("Connection") == "close"
+        assert connection.recv(1) == b""
+
+
+def test_a_content_length_over_the_payload_limit_is_a_413_before_the_body_is_read(server: tuple[str, int]) -> None:
+    request = f"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Length: {MAX_PAYLOAD_BYTES + 1}\r\n\r\n".encode()
+    response, body, connection = _exchange(server, request)
+    with connection:
+        assert response.status == 413
+        assert json.loads(body) == {"message": "Request Entity Too Large"}
+        assert connection.recv(1) == b""
+
+
+def test_a_content_length_is_read_as_before(server: tuple[str, int]) -> None:
+    """Spaces around the value are the header's, not the length's; the connection is kept for the next."""
+    request = b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Length:  3 \r\n\r\nabc"
+    response, body, connection = _exchange(server, request)
+    with connection:
+        assert response.status == 200
+        assert json.loads(body)["body"] == "abc"
+        connection.sendall(request)
+        second = http.client.HTTPResponse(connection)
+        second.begin()
+        assert second.status == 200
+        assert json.loads(second.read())["body"] == "abc"
