@@ -29,15 +29,18 @@ help:
 
 install: $(VENV)/.installed
 
+# A virtual environment is made (again) until it has pip: where ensurepip is missing (Debian's python3
+# without python3-venv) `venv` fails after making bin/python, and a rerun once that is installed must
+# not take the half-made one for done. `venv` over an existing one completes it.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=...)")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed:
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
 	touch $@
@@ -55,19 +58,31 @@ typecheck: install
 cfn-lint: install
 	$(BIN)/cfn-lint template.yaml
 
-package: .aws-sam/build/template.yaml
+# The build's last step, and so its target: a record of the CPython 3.13 that compiled the layer's
+# bytecode (null: none was found, and the layer has none). It is found here (layers/shared/python313,
+# unless PYTHON313 is given), handed to the layer's build, and recorded beside the build, outside the
+# layer: the layer's test checks the bytecode against what the build used, not against what the
+# machine has by the time the test runs (a 3.13 installed or removed since).
+BUILD_RECORD := .aws-sam/build/bytecode.json
+
+package: $(BUILD_RECORD)
 
 # A build to deploy (REQUIRE_BYTECODE=1, see layers/shared/Makefile) is made anew: one made earlier may
 # be up to date with the sources and still lack the layer's bytecode (built where no CPython 3.13 was).
 ifeq ($(REQUIRE_BYTECODE),1)
-.aws-sam/build/template.yaml: FORCE
+$(BUILD_RECORD): FORCE
 endif
 .PHONY: FORCE
 FORCE:
 
-.aws-sam/build/template.yaml: $(SAM_VENV)/.installed template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml
-	touch $@
+$(BUILD_RECORD): $(SAM_VENV)/.installed template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
+	rm -f $@
+	python313="$${PYTHON313-$$(sh layers/shared/python313 || true)}" && \
+	PYTHON313="$$python313" PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml && \
+	if [ -n "$$python313" ]; then "$$python313" -c 'import importlib.util, json, sys; print(json.dumps({ \
+		"python": sys.executable, "cache_tag": sys.implementation.cache_tag, \
+		"magic_number": importlib.util.MAGIC_NUMBER.hex()}))'; else echo null; fi > $@.tmp
+	mv $@.tmp $@
 
 test: lint typecheck cfn-lint package
 	$(BIN)/pytest -n auto --dist loadscope -m 'not timing'

@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import cast
@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "SharedLayer" / "python"
+BYTECODE_RECORD = BUILD / "bytecode.json"  # written by the Makefile's build, outside the layer
 REQUIREMENTS = ROOT / "layers" / "shared" / "requirements.txt"
 LAMBDA_MARKERS: dict[str, str] = {
     **cast("dict[str, str]", default_environment()),
@@ -94,8 +95,6 @@ def test_the_layer_holds_the_minid_package_as_in_the_source() -> None:
 def test_the_layer_s_endpoints_are_its_own_botocore_s_cut_to_the_services_called() -> None:
     """minid/endpoints.json stands in for botocore's endpoints.json in the functions (minid.wiring): it
     must be cut from the botocore the layer carries."""
-    import json  # noqa: PLC0415
-
     import botocore.session  # noqa: PLC0415
 
     from local.endpoints import cut  # noqa: PLC0415
@@ -104,30 +103,28 @@ def test_the_layer_s_endpoints_are_its_own_botocore_s_cut_to_the_services_called
     assert json.loads((LAYER / "minid" / "endpoints.json").read_text()) == cut(layers, botocore.session.get_session())
 
 
-def _python313() -> str | None:
-    """The CPython 3.13 the layer's build compiles its bytecode with, as the build finds it."""
-    finder = ROOT / "layers" / "shared" / "python313"
-    found = subprocess.run(["/bin/sh", str(finder)], capture_output=True, text=True, check=False)  # noqa: S603  (ours)
-    return found.stdout.strip() or None
+def _bytecode_record() -> dict[str, str] | None:
+    """What compiled the layer's bytecode, as the build recorded it (BUILD_RECORD in the Makefile): None
+    where it found no CPython 3.13. Not the Python the machine has now, which may have changed since."""
+    assert BYTECODE_RECORD.is_file(), "no record of the layer's bytecode: run `make package` (not sam build alone)"
+    record: dict[str, str] | None = json.loads(BYTECODE_RECORD.read_text())
+    return record
 
 
 def test_every_module_of_the_layer_carries_bytecode_that_lambda_loads_without_compiling() -> None:
     """Lambda's /opt is read-only: a module without its .pyc is compiled from source at every cold start.
     Each must have CPython 3.13's bytecode, hash-based and unchecked (flags 0b01), so that neither the
-    source's time (a zip keeps it to two seconds) nor its content is looked at. Where the machine has no
-    CPython 3.13 the build makes none, and then no bytecode of another Python may be in the layer."""
-    python313 = _python313()
+    source's time (a zip keeps it to two seconds) nor its content is looked at. Where the build found no
+    CPython 3.13 it made none, and then no bytecode of another Python may be in the layer: the build's
+    record says which, so a 3.13 installed or removed since the build does not fail a build made right."""
+    record = _bytecode_record()
     modules = sorted(LAYER.rglob("*.py"))
     assert len(modules) > 1000
-    if python313 is None:
+    if record is None:
         assert list(LAYER.rglob("*.pyc")) == []
         return
-    magic = subprocess.run(  # noqa: S603  (the interpreter the build used)
-        [python313, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    assert record["cache_tag"] == "cpython-313"
+    magic = record["magic_number"]
     wrong = []
     for module in modules:
         compiled = module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc"
