@@ -550,6 +550,30 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert kinds.count("contact-stale") == 1
 
 
+def test_a_person_writing_their_record_as_the_review_does_does_not_fail_the_review(driver: LetterDriver) -> None:
+    """The person's transaction on the record (a confirmation, a change) at the moment the review writes
+    it: DynamoDB refuses the review's write (TransactionConflict, which the SDK does not retry). The write
+    is made again once the other is done, and the run goes on, for the reminder and the stale mark alike."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    clock = MovableClock(_at_seven_in_oslo(record.review_on()))
+    review = wiring.contact_review(os.environ, clock=clock)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400, times=2)
+        assert review.run() == ReviewRun(1, 0, finished=True)
+        assert [fault[2] for fault in faults.injected] == ["TransactionConflictException"] * 2
+    clock.moment = _at_seven_in_oslo(record.stale_review_on())
+    with injected_faults() as faults:
+        conflict = ("TransactionConflict", "None")
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=conflict, times=2)
+        assert review.run() == ReviewRun(0, 1, finished=True)
+        assert len(faults.injected) == 2
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert kinds.count("contact-stale") == 1
+
+
 def test_a_dead_person_s_contacts_get_no_reminder(driver: LetterDriver) -> None:
     """A person who has died keeps a contact record; at 16 months the number or address may be someone
     else's: the review reminds nobody, and goes on to the stale review as for one reminded."""

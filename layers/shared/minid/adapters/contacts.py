@@ -7,7 +7,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import from_item, iso, to_item, update_if, write_together
+from minid.adapters.dynamodb import (
+    from_item,
+    iso,
+    to_item,
+    update_if,
+    update_if_past_transactions,
+    write_together_past_transactions,
+)
 from minid.adapters.events import recorded_with
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
@@ -224,8 +231,11 @@ class DynamoDbContactRegister:
             "ExpressionAttributeNames": still["ExpressionAttributeNames"],
             "ExpressionAttributeValues": held,
         }
+        # a person's own write on the record at the same moment (a confirmation, a change) is waited for, and
+        # the condition then judges: the review is not failed for it, with the day's records after it
         if not events:
-            return update_if(self._client, update)
+            return update_if_past_transactions(self._client, update)
         if self._events is None:
             raise ValueError("this register was built without the events table")
-        return write_together(self._client, [{"Update": update}, *recorded_with(self._events, person, events)])
+        items = [{"Update": update}, *recorded_with(self._events, person, events)]
+        return write_together_past_transactions(self._client, items)

@@ -166,6 +166,18 @@ def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any
     return update_if(client, update)
 
 
+def write_together_past_transactions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
+    """`write_together` for items that others' transactions write too: made again while one of them is
+    writing an item (a cancellation for TransactionConflict alone), rather than failed for a retry."""
+    for _ in range(IN_FLIGHT_TRIES - 1):
+        reasons = cancellation_reasons(client, items)
+        if reasons is None:
+            return True
+        if "TransactionConflict" not in reasons:
+            return False  # (after a conflict, cancellation_reasons has paused)
+    return write_together(client, items)
+
+
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
     """Writes in one transaction: all of them, or (when a condition does not hold: False) none."""
     try:
