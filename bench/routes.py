@@ -25,17 +25,19 @@ from bench.calls import CallCounter, Calls
 from local.aws import embedded_aws
 from local.functions import LambdaFunction
 from local.gateway import HttpRequest, HttpResponse, payload_v2_event
-from local.population_seed import Category
+from local.population_seed import Category, SeededPerson
 from local.print_provider import ACCESS_KEY_ID, read_printed_letter
 from local.stack import LocalStack
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.passwords import Argon2PasswordHasher
-from tests.integration.letters import LetterDriver
+from tests.integration.letters import LetterDriver, wait_for
 from tests.integration.users import PASSWORD, Enrolling, User, enrolled
 
 # Invocations that are not a route: counted per invocation, under these labels.
 INVOKED = {
-    "LetterWorkflowFunction": lambda event: f"workflow task {event.get('task')}",
+    "LetterWorkflowFunction": lambda event: " ".join(
+        ["workflow task", str(event.get("task")), *([f"({event['notice']})"] if "notice" in event else [])]
+    ),
     "NotifierFunction": lambda event: f"notifier ({len(event.get('Records', []))} notice)",
     "ContactReviewFunction": lambda event: "daily contact review",
 }
@@ -222,17 +224,32 @@ def body(response: HttpResponse) -> Any:
     return json.loads(response.body) if response.body else None
 
 
+def letters(walk: Journey, driver: LetterDriver, person: SeededPerson) -> dict[str, str]:
+    """A letter ordered, printed (the bench is the print provider) and reported posted: its codes. Then the
+    workflow's other paths: an order refused (a letter went within 24 hours), and a letter the print
+    provider could not post."""
+    assert walk.call("POST", "/v1/pin-letters", {"identity_number": person.identity_number}).status == 202
+    job = driver.next_print_job()
+    pdf = driver.local.session.client("s3").get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
+    walk.call("POST", f"/v1/print-provider/letters/{job['letter_id']}/status", {"status": "dispatched"})
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    again = {"identity_number": person.identity_number}
+    assert walk.call("POST", "/v1/pin-letters", again, note="refused").status == 202
+    other = driver.person(Category.ADULT).identity_number
+    assert walk.call("POST", "/v1/pin-letters", {"identity_number": other}, note="failed").status == 202
+    failed = driver.next_print_job()
+    status = f"/v1/print-provider/letters/{failed['letter_id']}/status"
+    walk.call("POST", status, {"status": "failed", "reason": "paper jam"}, note="failed")
+    assert driver.finished(failed["letter_id"])["status"] == "FAILED"
+    wait_for(driver.executions, lambda runs: all(run["status"] != "RUNNING" for run in runs))  # the refusal's too
+    return read_printed_letter(pdf).codes
+
+
 def journey(driver: LetterDriver, tally: Tally) -> None:
     walk = Journey(driver, tally)
     walk.call("GET", "/v1/health")
     person = driver.person(Category.ADULT)
-    # a letter: ordered, printed (the bench is the print provider), reported posted
-    assert walk.call("POST", "/v1/pin-letters", {"identity_number": person.identity_number}).status == 202
-    job = driver.next_print_job()
-    pdf = driver.local.session.client("s3").get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
-    codes = read_printed_letter(pdf).codes
-    walk.call("POST", f"/v1/print-provider/letters/{job['letter_id']}/status", {"status": "dispatched"})
-    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    codes = letters(walk, driver, person)
     # enrolment
     started = body(walk.call("POST", "/v1/enrolments", {"identity_number": person.identity_number}))
     enrolment = f"/v1/enrolments/{started['enrolment_id']}"

@@ -40,8 +40,15 @@ def test_the_journey_takes_every_route_and_every_task(journey: tuple[dict[str, d
     taken = {what.split(" (")[0] for what in rows}
     assert routes - taken == set()
     assert all(max(row["statuses"], default=200) < 400 for row in rows.values()), rows
-    tasks = {"validate-recipient", "prepare-letter", "activate-letter", "notify"}
-    assert {f"workflow task {task}" for task in tasks} <= set(rows)
+    tasks = {
+        "validate-recipient",
+        "prepare-letter",
+        "activate-letter",
+        "mark-failed",
+        "notify (pin-letter-posted)",
+        "notify (pin-letter-refused)",
+    }
+    assert {f"workflow task {task}" for task in tasks} <= set(rows), set(rows)
 
 
 def test_nothing_scans(journey: tuple[Any, dict[str, int]]) -> None:
