@@ -25,7 +25,15 @@ log = logging.getLogger("local.gateway")
 
 API_ID = "local"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit; the API's is 16 KiB (see minid.api)
-_TEXT_MEDIA_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+# The bodies an HTTP API hands a function as text; any other (none named, a form, a `+json` type, bytes
+# that are not UTF-8) it hands base64-encoded, with isBase64Encoded. AWS documents no list: this is the
+# one observed on real HTTP APIs (payload 2.0) by ministack's maintainers (ministackorg/ministack#766).
+_TEXT_MEDIA_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
+
+
+def _sent_as_text(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type.startswith("text/") or media_type in _TEXT_MEDIA_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,13 +211,11 @@ def payload_v2_event(
             }
         }
     if request.body:
-        media_type = headers.get("content-type", "").lower()
         try:
-            text = request.body.decode("utf-8")
-            textual = not media_type or media_type.startswith(_TEXT_MEDIA_TYPES) or "+json" in media_type
+            text = request.body.decode("utf-8") if _sent_as_text(headers.get("content-type", "")) else None
         except UnicodeDecodeError:
-            textual = False
-        if textual:
+            text = None
+        if text is not None:
             event["body"] = text
         else:
             event["body"] = base64.b64encode(request.body).decode()

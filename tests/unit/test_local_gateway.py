@@ -3,6 +3,7 @@ what API Gateway's front does before any function runs, and what it tells the cl
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -16,7 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLambdaContext
 
 from local.functions import Functions, LambdaContext, LambdaFunction
-from local.gateway import MAX_PAYLOAD_BYTES, Gateway, LocalHttpServer
+from local.gateway import MAX_PAYLOAD_BYTES, Gateway, HttpRequest, LocalHttpServer, payload_v2_event
 from local.template import Route
 
 logger = Logger(service="gateway-test")
@@ -110,7 +111,7 @@ def test_a_content_length_over_the_payload_limit_is_a_413_before_the_body_is_rea
 
 def test_a_content_length_is_read_as_before(server: tuple[str, int]) -> None:
     """Spaces around the value are the header's, not the length's; the connection is kept for the next."""
-    request = b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Length:  3 \r\n\r\nabc"
+    request = b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\nContent-Length:  3 \r\n\r\nabc"
     response, body, connection = _exchange(server, request)
     with connection:
         assert response.status == 200
@@ -120,3 +121,33 @@ def test_a_content_length_is_read_as_before(server: tuple[str, int]) -> None:
         second.begin()
         assert second.status == 200
         assert json.loads(second.read())["body"] == "abc"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "as_text"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("text/plain", True),
+        ("application/xml", True),
+        ("application/javascript", True),
+        (None, False),  # none named: base64, as a form is (what `curl -d` sends)
+        ("application/x-www-form-urlencoded", False),
+        ("application/merge-patch+json", False),
+        ("application/octet-stream", False),
+    ],
+)
+def test_a_body_is_handed_over_as_text_only_for_the_media_types_api_gateway_sends_as_text(
+    content_type: str | None, as_text: bool
+) -> None:
+    headers = [("Content-Type", content_type)] if content_type else []
+    request = HttpRequest("POST", "/echo", headers, b'{"a": 1}')
+    event = payload_v2_event(request, Route("ANY", "/echo", "EchoFunction"), {})
+    assert event["isBase64Encoded"] is not as_text
+    assert (event["body"] if as_text else base64.b64decode(event["body"])) == ('{"a": 1}' if as_text else b'{"a": 1}')
+
+
+def test_a_body_that_is_not_utf_8_is_base64_whatever_its_media_type() -> None:
+    request = HttpRequest("POST", "/echo", [("Content-Type", "text/plain")], b"\xff\xfe")
+    event = payload_v2_event(request, Route("ANY", "/echo", "EchoFunction"), {})
+    assert (event["isBase64Encoded"], base64.b64decode(event["body"])) == (True, b"\xff\xfe")
