@@ -33,7 +33,7 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     assert_alarmed,
-    before_first_call,
+    before_first_aws_call,
     posted,
     security_events,
     start_with_timeouts,
@@ -154,9 +154,12 @@ def _two_at_the_printer(driver: LetterDriver, number: str) -> tuple[PinLetter, s
     return first, jobs[0], jobs[1]
 
 
-def _meanwhile(tasks: LetterWorkflowTasks, other: str) -> None:
-    """The other letter's activation, by another execution environment, just before this one's first write."""
-    before_first_call(tasks._letters, "record_dispatch", lambda: wiring.letter_workflow(os.environ).activate(other))
+def _meanwhile(other: str) -> contextlib.AbstractContextManager[None]:
+    """The other letter's activation, by another execution environment, just before the first write (its
+    transaction) of the tasks made within."""
+    return before_first_aws_call(
+        "dynamodb.TransactWriteItems", lambda: wiring.letter_workflow(os.environ).activate(other)
+    )
 
 
 @pytest.mark.parametrize("newer_between", [True, False], ids=["newer-meanwhile", "older-meanwhile"])
@@ -165,13 +168,12 @@ def test_two_letters_posted_at_once_leave_the_newer_one_active(driver: LetterDri
     its write: the newer letter is the active one, whichever lands first, and every other is superseded."""
     number = driver.person(Category.ADULT).identity_number
     first, older, newer = _two_at_the_printer(driver, number)
-    tasks = wiring.letter_workflow(os.environ)
-    if newer_between:
-        _meanwhile(tasks, newer)
-        assert tasks.activate(older) is Activation.SUPERSEDED
-    else:
-        _meanwhile(tasks, older)
-        assert tasks.activate(newer) is Activation.ACTIVE
+    with _meanwhile(newer if newer_between else older):
+        tasks = wiring.letter_workflow(os.environ)
+        if newer_between:
+            assert tasks.activate(older) is Activation.SUPERSEDED
+        else:
+            assert tasks.activate(newer) is Activation.ACTIVE
 
     statuses = {letter.letter_id: letter.status for letter in driver.letters_of(number)}
     assert statuses[first.letter_id] is LetterStatus.SUPERSEDED
