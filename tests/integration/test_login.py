@@ -37,7 +37,6 @@ from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
     before_first_aws_call,
-    before_first_call,
     clear_counters,
     counted_hits,
     fill_counters,
@@ -369,7 +368,6 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
     token = user.login(second_factor="pin")
     old = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
     assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(old).now()}, token=token).status == 204
-    services = wiring.login(os.environ)
     login = body(user.start_login())
     assert login["second_factor"] == "totp"
 
@@ -377,10 +375,11 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
         new = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
         assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(new).now()}, token=token).status == 204
 
-    before_first_call(services.login._completion, "complete", replaced_meanwhile)
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
-    with pytest.raises(AuthenticationFailed):
-        services.login.verify(login["login_id"], later)
+    with before_first_aws_call("dynamodb.TransactWriteItems", replaced_meanwhile):  # the verify's completion
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.verify(login["login_id"], later)
 
 
 def test_a_login_judged_before_a_reset_made_meanwhile_writes_nothing_and_gives_no_session(
@@ -442,26 +441,21 @@ def test_a_request_that_runs_out_of_time_after_its_try_was_counted_gives_the_try
     (minid.deadline): a 503, and the count the request made before its judgement given back (refused in
     turn, three such requests would have locked the account)."""
     user = enrolled(driver)
-    services = wiring.login(os.environ)
     login = body(user.start_login())
     code = user.last_sms_code()
-    session = services.sessions.authenticate(user.login())
-    requests: list[tuple[object, str, Callable[[], object]]] = [
-        (
-            services.credentials._accounts,
-            "set_password",
-            lambda: services.credentials.change_password(session, PASSWORD, "a new passphrase of mine"),
-        ),
-        (services.login._completion, "complete", lambda: services.login.verify(login["login_id"], code)),
+    session = wiring.login(os.environ).sessions.authenticate(user.login())
+    requests: list[tuple[str, Callable[[Any], object]]] = [  # each one's last call is its transaction
+        ("change", lambda it: it.credentials.change_password(session, PASSWORD, "a new passphrase of mine")),
+        ("verify", lambda it: it.login.verify(login["login_id"], code)),
     ]
-    for owner, method, request in requests:
+    for what, request in requests:
         with deadline.within(LambdaContext("LoginFunction", 512, 60)), contextlib.ExitStack() as late:
-            before_first_call(
-                owner, method, lambda: late.enter_context(deadline.within(LambdaContext("LoginFunction", 512, 0)))
-            )
-            with pytest.raises(OutOfTime):
-                request()
-        assert account(user).failed_logins == 0, method
+            run_out = lambda: late.enter_context(deadline.within(LambdaContext("LoginFunction", 512, 0)))  # noqa: E731
+            with before_first_aws_call("dynamodb.TransactWriteItems", run_out):
+                services = wiring.login(os.environ)
+                with pytest.raises(OutOfTime):
+                    request(services)
+        assert account(user).failed_logins == 0, what
     tries = driver.dynamodb.get_item(
         TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{login['login_id']}"})
     )["Item"]["tries"]
@@ -482,9 +476,10 @@ def test_a_password_change_does_not_undo_a_reset_made_meanwhile(driver: LetterDr
         reset_to = done | {"new_password": "a reset passphrase of mine"}
         assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", reset_to).status == 204
 
-    before_first_call(services.credentials._accounts, "set_password", reset_meanwhile)
-    with pytest.raises(AuthenticationFailed):
-        services.credentials.change_password(session, PASSWORD, "a hijacker's passphrase")
+    with before_first_aws_call("dynamodb.TransactWriteItems", reset_meanwhile):  # the change's write
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.credentials.change_password(session, PASSWORD, "a hijacker's passphrase")
     assert user.start_login(password="a reset passphrase of mine").status == 200
     assert user.start_login(password="a hijacker's passphrase").status == 401
 
@@ -631,14 +626,14 @@ def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(dr
     with a Retry-After for a code that would never come)."""
     user = enrolled(driver)
     clock = MovableClock()
-    services = wiring.login(os.environ, clock=clock)
     login = body(user.start_login())
     code = user.last_sms_code()
     clock.advance(timedelta(seconds=31))
     sent = len(driver.local.outbox.sms())
-    before_first_call(services.login._attempts, "resent", lambda: user.verify(login["login_id"], code))
-    with pytest.raises(AuthenticationFailed, match="The login has ended"):
-        services.login.resend(login["login_id"], "198.51.100.7")
+    with before_first_aws_call("dynamodb.TransactWriteItems", lambda: user.verify(login["login_id"], code)):
+        services = wiring.login(os.environ, clock=clock)  # its resend's write: the new code, on the attempt
+        with pytest.raises(AuthenticationFailed, match="The login has ended"):
+            services.login.resend(login["login_id"], "198.51.100.7")
     assert len(driver.local.outbox.sms()) == sent
 
 
