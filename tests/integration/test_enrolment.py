@@ -38,6 +38,7 @@ from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
+    before_first_aws_call,
     before_first_call,
     counted_hits,
     fill_counters,
@@ -312,22 +313,22 @@ def test_a_completion_that_meets_another_made_meanwhile_is_a_conflict_not_a_fail
     no longer as it read it. It answers 409 (not a 500), and the enrolment holds the first one's contacts."""
     enrolling = with_letter(driver)
     enrolling.start()
-    service = wiring.enrolment(os.environ)
     codes = {int(i): enrolling.codes[str(i)] for i in enrolling.indices}
 
     def completed_meanwhile() -> None:
         assert enrolling.complete(mobile="91234567").status == 202
 
-    before_first_call(service._enrolments, "record_completion", completed_meanwhile)
-    with pytest.raises(Conflict):
-        service.complete(
-            enrolling.enrolment_id,
-            client="198.19.4.1",
-            pin_codes=codes,
-            password=PASSWORD,
-            mobile="92345678",
-            email=None,
-        )
+    with before_first_aws_call("dynamodb.UpdateItem", completed_meanwhile, where=updating(RECORD_COMPLETION)):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(Conflict):
+            service.complete(
+                enrolling.enrolment_id,
+                client="198.19.4.1",
+                pin_codes=codes,
+                password=PASSWORD,
+                mobile="92345678",
+                email=None,
+            )
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
 
 
@@ -487,10 +488,11 @@ def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: Let
     assert enrolling.complete().status == 202
     code = enrolling.last_code_to("+4791234567")
     back_date_codes(driver, enrolling.enrolment_id)
-    service = wiring.enrolment(os.environ)
-    before_first_call(service._enrolments, "record_resend", lambda: enrolling.verify(mobile_code=code))
-    with pytest.raises(NotFound):
-        service.resend(enrolling.enrolment_id, "198.51.100.9")
+    activated = lambda: enrolling.verify(mobile_code=code)  # noqa: E731
+    with before_first_aws_call("dynamodb.UpdateItem", activated, where=updating(RECORD_RESEND)):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(NotFound):
+            service.resend(enrolling.enrolment_id, "198.51.100.9")
     assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
 
 
@@ -656,13 +658,13 @@ def test_the_two_contacts_verified_at_once_activate_the_account(driver: LetterDr
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
-    service = wiring.enrolment(os.environ)
 
     def the_email_verified() -> None:
         assert enrolling.verify(email_code=enrolling.last_code_to("kari@example.no")).status == 202
 
-    before_first_call(service._enrolments, "mark_verified", the_email_verified)
-    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    with before_first_aws_call("dynamodb.UpdateItem", the_email_verified, where=updating(MARK_VERIFIED)):
+        service = wiring.enrolment(os.environ)
+        result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
     record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(
         driver.key(enrolling.person.identity_number)
@@ -678,15 +680,15 @@ def test_a_code_replaced_meanwhile_verifies_nothing(driver: LetterDriver) -> Non
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
-    service = wiring.enrolment(os.environ)
 
     def another_number() -> None:
         back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
         assert enrolling.complete(mobile="92345678", email="kari@example.no").status == 202
 
-    before_first_call(service._enrolments, "mark_verified", another_number)
-    with pytest.raises(AuthenticationFailed):
-        service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    with before_first_aws_call("dynamodb.UpdateItem", another_number, where=updating(MARK_VERIFIED)):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     email_only = enrolling.verify(email_code=enrolling.last_code_to("kari@example.no"))
     assert email_only.status == 202  # the new number is still to verify
     assert json.loads(email_only.body)["remaining"] == ["mobile"]
@@ -699,15 +701,15 @@ def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDrive
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
-    service = wiring.enrolment(os.environ)
 
     def another_number_and_password() -> None:
         back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
         assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
 
-    before_first_call(service._activation, "activate", another_number_and_password)
-    with pytest.raises(AuthenticationFailed):
-        service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    with before_first_aws_call("dynamodb.TransactWriteItems", another_number_and_password):  # the activation
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792345678")).status == 201
     person = driver.key(enrolling.person.identity_number)
     record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
@@ -725,13 +727,15 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
     code = enrolling.last_code_to("+4791234567")
-    service = wiring.enrolment(os.environ)
 
     def the_same_code_verified() -> None:
         assert enrolling.verify(mobile_code=code).status == 201
 
-    before_first_call(service._activation, "activate", the_same_code_verified)
-    assert service.verify(enrolling.enrolment_id, {Channel.SMS: code}) == VerificationResult(EnrolmentStatus.ACTIVE, ())
+    with before_first_aws_call("dynamodb.TransactWriteItems", the_same_code_verified):  # the activation
+        service = wiring.enrolment(os.environ)
+        assert service.verify(enrolling.enrolment_id, {Channel.SMS: code}) == VerificationResult(
+            EnrolmentStatus.ACTIVE, ()
+        )
     enrolment = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(
         enrolling.enrolment_id
     )
@@ -877,6 +881,17 @@ def verified_with(
     service = wiring.enrolment(os.environ)
     rounds = before_first_call(service._activation, "activate", meanwhile)
     return service.verify(enrolling.enrolment_id, codes), rounds
+
+
+# The enrolment's writes, by what their UpdateExpressions begin with (minid.adapters.enrolments).
+RECORD_COMPLETION = "SET #status = :verifying, password_hash"
+RECORD_RESEND = "codes_sent_at = :now"
+MARK_VERIFIED = "SET verified."
+
+
+def updating(expression: str) -> Callable[[dict[str, Any]], bool]:
+    """An UpdateItem whose UpdateExpression holds `expression`."""
+    return lambda params: expression in params.get("UpdateExpression", "")
 
 
 def back_date_codes(driver: LetterDriver, enrolment_id: str) -> None:
