@@ -352,6 +352,22 @@ def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver)
     assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
+def test_a_person_who_dies_between_the_completion_and_the_verify_is_not_enrolled(driver: LetterDriver) -> None:
+    """The codes were right while the person lived; the register has them dead by the verify: no account,
+    no contact record, the enrolment ended (its codes are refused for good)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="93456781").status == 202
+    code = enrolling.last_code_to("+4793456781")
+    registered_dead(driver, enrolling.person.identity_number)
+    assert enrolling.verify(mobile_code=code).status == 401
+    person = driver.key(enrolling.person.identity_number)
+    assert DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person) is None
+    register = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"])
+    assert register.find(person) is None
+    assert enrolling.verify(mobile_code=code).status != 201
+
+
 def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     driver.add_contacts(enrolling.person.identity_number, mobile="+4790000001")

@@ -277,11 +277,15 @@ class DynamoDbEnrolmentReads:
         self._users = users_table
         self._contacts = contacts_table
 
-    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None]:
+    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None, Person | None]:
         key = to_item({"pk": person})
-        found = batch_get(self._client, [(self._users, key), (self._contacts, key)])
-        account, record = found.get(self._users, key), found.get(self._contacts, key)
-        return (account_from(account) if account else None, contact_record(record) if record else None)
+        found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._population, key)])
+        account, record, entry = (found.get(table, key) for table in (self._users, self._contacts, self._population))
+        return (
+            account_from(account) if account else None,
+            contact_record(record) if record else None,
+            person_from(entry) if entry else None,
+        )
 
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
         letter = letter_key(enrolment.letter_id or enrolment.enrolment_id)

@@ -166,8 +166,9 @@ class Enrolments(Protocol):
 
 
 class EnrolmentReads(Protocol):
-    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None]:
-        """At once: the person's account and contact record, if they have them (a re-enrolment)."""
+    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None, Person | None]:
+        """At once: the person's account and contact record, if they have them (a re-enrolment), and the person
+        in the population register (who may have died since the completion)."""
         ...
 
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
@@ -509,7 +510,10 @@ class EnrolmentService:
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
-        existing, registered = self._reads.for_activation(person)
+        existing, registered, found = self._reads.for_activation(person)
+        if found is not None and not found.alive:  # died since the completion: no MinID for the dead
+            self._enrolments.end(enrolment.enrolment_id)
+            raise AuthenticationFailed()
         old_contacts = registered if existing else None
         account = UserAccount(
             person=person,
