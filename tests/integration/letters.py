@@ -285,50 +285,60 @@ def assert_alarmed(driver: LetterDriver, letter_id: str) -> None:
     assert any(letter_id in message for _, message, *_ in notifications)
 
 
-def before_first_call(
-    owner: object, method: str, meanwhile: Callable[[], object], after: Callable[[], object] | None = None
-) -> list[Any]:
-    """`owner.method` made to do `meanwhile` just before its first call (and `after` just after it): what
-    another request may do between a request's read and its write. What each call returned, in order."""
-    original = getattr(owner, method)
-    returned: list[Any] = []
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        first = not returned
-        if first:
-            meanwhile()
-        returned.append(original(*args, **kwargs))
-        if first and after is not None:
-            after()
-        return returned[-1]
-
-    setattr(owner, method, wrapped)
-    return returned
-
-
 @contextlib.contextmanager
 def before_first_aws_call(
-    operation: str, meanwhile: Callable[[], object], where: Callable[[dict[str, Any]], bool] = lambda _: True
-) -> Iterator[None]:
+    operation: str,
+    meanwhile: Callable[[], object],
+    where: Callable[[dict[str, Any]], bool] = lambda _: True,
+    after: Callable[[], object] | None = None,
+) -> Iterator[list[str]]:
     """Clients the functions' session makes within (`wiring.login(os.environ)`, say) do `meanwhile` just
-    before their first `operation` call ("dynamodb.TransactWriteItems") whose parameters are `where`: what
-    another request may do between a request's reads and its write, at the AWS boundary. (The stack's
-    functions made their clients before: the request `meanwhile` makes through them is not held up.)"""
+    before their first `operation` call ("dynamodb.TransactWriteItems") whose parameters are `where` (and
+    `after` just after it): what another request may do between a request's reads and its write, at the
+    AWS boundary. (The stack's functions made their clients before: the request `meanwhile` makes through
+    them is not held up.) Yields how each such call went, in order: "made", or AWS's error code."""
     done: list[bool] = []
+    outcomes: list[str] = []
 
-    def handler(params: dict[str, Any], **_: Any) -> None:
-        if not done and where(params):
-            done.append(True)
-            meanwhile()
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if where(params):
+            context["watched"] = True
+            if not done:
+                done.append(True)
+                meanwhile()
 
-    event = f"before-parameter-build.{operation}"
+    def answered(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("watched"):
+            outcomes.append(parsed.get("Error", {}).get("Code") or "made")
+            if after is not None and len(outcomes) == 1:
+                after()
+
+    events: list[tuple[str, Callable[..., None]]] = [
+        (f"before-parameter-build.{operation}", before),
+        (f"after-call.{operation}", answered),
+    ]
     session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
-    session.register(event, handler)
+    for event, handler in events:
+        session.register(event, handler)
     try:
-        yield
+        yield outcomes
     finally:
-        session.unregister(event, handler)
+        for event, handler in events:
+            session.unregister(event, handler)
     assert done, f"no {operation} call was made"
+
+
+def transaction_updating(expression: str) -> Callable[[dict[str, Any]], bool]:
+    """A TransactWriteItems with an Update whose UpdateExpression holds `expression`: a request's own write,
+    told from another's (a function starting meanwhile makes its clients with the hook too)."""
+    return lambda params: any(
+        expression in item.get("Update", {}).get("UpdateExpression", "") for item in params["TransactItems"]
+    )
+
+
+def transaction_putting(table: str) -> Callable[[dict[str, Any]], bool]:
+    """A TransactWriteItems with a Put into `table`."""
+    return lambda params: any(item.get("Put", {}).get("TableName") == table for item in params["TransactItems"])
 
 
 def wait_for(read: Callable[[], T], done: Callable[[T], object], timeout: float = 10) -> T:

@@ -23,7 +23,6 @@ from minid.adapters.passwords import Argon2PasswordHasher
 from minid.domain.accounts import UserAccount
 from minid.domain.enrolment import (
     MAX_VERIFY_TRIES,
-    Activation,
     EnrolmentStatus,
     VerificationResult,
 )
@@ -39,12 +38,12 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     before_first_aws_call,
-    before_first_call,
     counted_hits,
     fill_counters,
     posted,
     registered_dead,
     security_events,
+    transaction_updating,
     wait_for,
 )
 from tests.integration.users import PASSWORD, Enrolling, with_letter
@@ -722,7 +721,7 @@ def test_a_completion_made_again_meanwhile_is_what_activates(driver: LetterDrive
         back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend
         assert enrolling.complete(mobile="92345678", password="a newer passphrase here").status == 202
 
-    with before_first_aws_call("dynamodb.TransactWriteItems", another_number_and_password):  # the activation
+    with before_first_aws_call("dynamodb.TransactWriteItems", another_number_and_password, where=ACTIVATING):
         service = wiring.enrolment(os.environ)
         with pytest.raises(AuthenticationFailed):
             service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
@@ -747,7 +746,7 @@ def test_an_activation_made_meanwhile_is_the_answer(driver: LetterDriver) -> Non
     def the_same_code_verified() -> None:
         assert enrolling.verify(mobile_code=code).status == 201
 
-    with before_first_aws_call("dynamodb.TransactWriteItems", the_same_code_verified):  # the activation
+    with before_first_aws_call("dynamodb.TransactWriteItems", the_same_code_verified, where=ACTIVATING):
         service = wiring.enrolment(os.environ)
         assert service.verify(enrolling.enrolment_id, {Channel.SMS: code}) == VerificationResult(
             EnrolmentStatus.ACTIVE, ()
@@ -818,15 +817,15 @@ def test_new_codes_sent_and_taken_back_meanwhile_do_not_end_the_enrolment(driver
     assert read is not None
     assert read.codes_sent_at is not None
     sent, later = read.codes_sent_at, read.codes_sent_at + timedelta(seconds=31)
-    service = wiring.enrolment(os.environ)
-    rounds = before_first_call(
-        service._activation,
-        "activate",
+    with before_first_aws_call(
+        "dynamodb.TransactWriteItems",
         lambda: codes_sent_at(driver, enrolling.enrolment_id, later),
+        where=ACTIVATING,
         after=lambda: codes_sent_at(driver, enrolling.enrolment_id, sent),
-    )
-    result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
-    assert rounds == [Activation.CHANGED, Activation.MADE]
+    ) as rounds:
+        service = wiring.enrolment(os.environ)
+        result = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+    assert rounds == ["TransactionCanceledException", "made"]  # not made as read, then made as it was
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
 
 
@@ -836,24 +835,21 @@ def test_a_write_in_flight_on_the_enrolment_is_waited_out(driver: LetterDriver) 
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567", email="kari@example.no").status == 202
-    service = wiring.enrolment(os.environ)
     in_flight = ("None", "None", "TransactionConflict", "None", "None")
     with injected_faults() as faults:
-        before_first_call(
-            service._enrolments,
-            "mark_verified",
-            lambda: faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400),
-        )
-        before_first_call(
-            service._activation,
-            "activate",
-            lambda: faults.add(
-                "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=in_flight
-            ),
-        )
-        first = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
+        # a fault hits the next such call its thread makes: armed right after the call before the write
+        conflict = lambda: faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400)  # noqa: E731
+        counted = updating("ADD verify_tries")  # the verify's try, counted: the next UpdateItem is its write
+        with before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=conflict):
+            service = wiring.enrolment(os.environ)
+            first = service.verify(enrolling.enrolment_id, {Channel.SMS: enrolling.last_code_to("+4791234567")})
         assert first == VerificationResult(EnrolmentStatus.VERIFYING, (Channel.EMAIL,))
-        last = service.verify(enrolling.enrolment_id, {Channel.EMAIL: enrolling.last_code_to("kari@example.no")})
+        cancelled = lambda: faults.add(  # noqa: E731
+            "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=in_flight
+        )
+        with before_first_aws_call("dynamodb.BatchGetItem", lambda: None, after=cancelled):  # then the activation
+            service = wiring.enrolment(os.environ)
+            last = service.verify(enrolling.enrolment_id, {Channel.EMAIL: enrolling.last_code_to("kari@example.no")})
         assert last == VerificationResult(EnrolmentStatus.ACTIVE, ())
         assert [(service, code) for service, _, code in faults.injected] == [
             ("dynamodb", "TransactionConflictException"),
@@ -883,7 +879,7 @@ def test_an_account_made_meanwhile_is_replaced_as_a_re_enrolment(driver: LetterD
 
     result, rounds = verified_with(an_account_made, enrolling, {Channel.SMS: enrolling.last_code_to("+4791234567")})
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
-    assert rounds == [Activation.CHANGED, Activation.MADE]
+    assert rounds == ["TransactionCanceledException", "made"]  # not made as read, then made as it was
     account = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person)
     assert account is not None
     assert account.session_epoch == 5
@@ -891,18 +887,20 @@ def test_an_account_made_meanwhile_is_replaced_as_a_re_enrolment(driver: LetterD
 
 def verified_with(
     meanwhile: Callable[[], None], enrolling: Enrolling, codes: dict[Channel, str]
-) -> tuple[VerificationResult, list[Activation]]:
+) -> tuple[VerificationResult, list[str]]:
     """The verify through the enrolment service (built as the function builds it), with `meanwhile` done
-    just before its first activation; its result, and how each of its activations went."""
-    service = wiring.enrolment(os.environ)
-    rounds = before_first_call(service._activation, "activate", meanwhile)
-    return service.verify(enrolling.enrolment_id, codes), rounds
+    just before its first activation (its transaction); its result, and how each activation's went."""
+    with before_first_aws_call("dynamodb.TransactWriteItems", meanwhile, where=ACTIVATING) as rounds:
+        service = wiring.enrolment(os.environ)
+        result = service.verify(enrolling.enrolment_id, codes)
+    return result, rounds
 
 
 # The enrolment's writes, by what their UpdateExpressions begin with (minid.adapters.enrolments).
 RECORD_COMPLETION = "SET #status = :verifying, password_hash"
 RECORD_RESEND = "codes_sent_at = :now"
 MARK_VERIFIED = "SET verified."
+ACTIVATING = transaction_updating("SET #status = :active")  # the activation's transaction
 
 
 def updating(expression: str) -> Callable[[dict[str, Any]], bool]:
@@ -990,7 +988,7 @@ def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDr
 
     result, rounds = verified_with(a_reset, enrolling, {Channel.SMS: enrolling.last_code_to("+4792222222")})
     assert result == VerificationResult(EnrolmentStatus.ACTIVE, ())
-    assert rounds == [Activation.CHANGED, Activation.MADE]
+    assert rounds == ["TransactionCanceledException", "made"]  # not made as read, then made as it was
     after = users.find(person)
     assert after is not None
     assert after.session_epoch == before.session_epoch + 2  # the reset's, then the re-enrolment's

@@ -43,6 +43,8 @@ from tests.integration.letters import (
     in_one_window,
     registered_dead,
     security_events,
+    transaction_putting,
+    transaction_updating,
     wait_for,
 )
 from tests.integration.users import PASSWORD, MovableClock, User, enrolled
@@ -376,7 +378,8 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
         assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(new).now()}, token=token).status == 204
 
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
-    with before_first_aws_call("dynamodb.TransactWriteItems", replaced_meanwhile):  # the verify's completion
+    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])  # the verify's completion
+    with before_first_aws_call("dynamodb.TransactWriteItems", replaced_meanwhile, where=completing):
         services = wiring.login(os.environ)
         with pytest.raises(AuthenticationFailed):
             services.login.verify(login["login_id"], later)
@@ -444,14 +447,19 @@ def test_a_request_that_runs_out_of_time_after_its_try_was_counted_gives_the_try
     login = body(user.start_login())
     code = user.last_sms_code()
     session = wiring.login(os.environ).sessions.authenticate(user.login())
-    requests: list[tuple[str, Callable[[Any], object]]] = [  # each one's last call is its transaction
-        ("change", lambda it: it.credentials.change_password(session, PASSWORD, "a new passphrase of mine")),
-        ("verify", lambda it: it.login.verify(login["login_id"], code)),
+    sessions = driver.local.stack.refs["SessionsTable"]
+    requests: list[tuple[str, Callable[[Any], object], Callable[[dict[str, Any]], bool]]] = [
+        (  # each one's last call is its transaction
+            "change",
+            lambda it: it.credentials.change_password(session, PASSWORD, "a new passphrase of mine"),
+            transaction_updating("SET password_hash = :hash"),
+        ),
+        ("verify", lambda it: it.login.verify(login["login_id"], code), transaction_putting(sessions)),
     ]
-    for what, request in requests:
+    for what, request, writing in requests:
         with deadline.within(LambdaContext("LoginFunction", 512, 60)), contextlib.ExitStack() as late:
             run_out = lambda: late.enter_context(deadline.within(LambdaContext("LoginFunction", 512, 0)))  # noqa: E731
-            with before_first_aws_call("dynamodb.TransactWriteItems", run_out):
+            with before_first_aws_call("dynamodb.TransactWriteItems", run_out, where=writing):
                 services = wiring.login(os.environ)
                 with pytest.raises(OutOfTime):
                     request(services)
@@ -476,7 +484,8 @@ def test_a_password_change_does_not_undo_a_reset_made_meanwhile(driver: LetterDr
         reset_to = done | {"new_password": "a reset passphrase of mine"}
         assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", reset_to).status == 204
 
-    with before_first_aws_call("dynamodb.TransactWriteItems", reset_meanwhile):  # the change's write
+    changing = transaction_updating("SET password_hash = :hash")  # the change's write
+    with before_first_aws_call("dynamodb.TransactWriteItems", reset_meanwhile, where=changing):
         services = wiring.login(os.environ)
         with pytest.raises(AuthenticationFailed):
             services.credentials.change_password(session, PASSWORD, "a hijacker's passphrase")
@@ -630,7 +639,9 @@ def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(dr
     code = user.last_sms_code()
     clock.advance(timedelta(seconds=31))
     sent = len(driver.local.outbox.sms())
-    with before_first_aws_call("dynamodb.TransactWriteItems", lambda: user.verify(login["login_id"], code)):
+    resending = transaction_updating("SET code_hash = :hash")  # the resend's write
+    completed = lambda: user.verify(login["login_id"], code)  # noqa: E731
+    with before_first_aws_call("dynamodb.TransactWriteItems", completed, where=resending):
         services = wiring.login(os.environ, clock=clock)  # its resend's write: the new code, on the attempt
         with pytest.raises(AuthenticationFailed, match="The login has ended"):
             services.login.resend(login["login_id"], "198.51.100.7")

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from msgspec.structs import replace
 
 from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
 from local.functions import LambdaContext
 from local.population_seed import Category
+from local.stack import LETTERS_TABLE
 from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import iso, to_item
-from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.letters import BY_PERSON_INDEX
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.model import LetterStatus, PinLetter, RecipientOutcome
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
@@ -199,19 +203,50 @@ def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     assert account.block(driver.key(number)) == letters  # nothing more to block
 
 
-class ListedBefore:
-    """The letters, listed as they were before another request blocked them: what a second click reads
-    (the person's letters come from an index) while the first one's block is being written."""
+_LAGGING = "minid_tests_index_lagging"  # a query of the person's letters that answers as the index lagging
 
-    def __init__(self, letters: DynamoDbPinLetters, listed: list[PinLetter]) -> None:
-        self._letters, self._listed = letters, listed
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._letters, name)
+@contextlib.contextmanager
+def index_lagging(driver: LetterDriver, person: PersonKey, *, reads: int | None = None) -> Iterator[None]:
+    """The person's letters, as the by-person index lists them to clients the functions' session makes
+    within (`wiring.pin_letters(os.environ)`), as they were on entry: for the first `reads` queries of it
+    (for every one, if None). The index is eventually consistent, and may not show a write of a few
+    milliseconds ago (moto's always does: the lag is made here, at the AWS boundary, in DynamoDB's answer)."""
+    query: dict[str, Any] = {
+        "TableName": driver.local.stack.refs[LETTERS_TABLE],
+        "IndexName": BY_PERSON_INDEX,
+        "KeyConditionExpression": "person = :person",
+        "ExpressionAttributeValues": to_item({":person": person}),
+        "ScanIndexForward": False,
+    }
+    listed = driver.dynamodb.query(**query)["Items"]
+    lagged: list[bool] = []
 
-    def letters_of(self, person: PersonKey) -> list[PinLetter]:
-        listed, self._listed = self._listed, []
-        return listed or self._letters.letters_of(person)
+    def listing(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if (
+            params.get("IndexName") == BY_PERSON_INDEX
+            and params.get("ExpressionAttributeValues") == query["ExpressionAttributeValues"]
+        ):
+            context[_LAGGING] = reads is None or len(lagged) < reads
+            lagged.append(True)
+
+    def answered(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get(_LAGGING) and "Items" in parsed:
+            parsed["Items"], parsed["Count"] = copy.deepcopy(listed), len(listed)
+
+    session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
+    events: list[tuple[str, Callable[..., None]]] = [
+        ("before-parameter-build.dynamodb.Query", listing),
+        ("after-call.dynamodb.Query", answered),
+    ]
+    for event, handler in events:
+        session.register(event, handler)
+    try:
+        yield
+    finally:
+        for event, handler in events:
+            session.unregister(event, handler)
+    assert lagged, "the person's letters were not listed"
 
 
 def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters(driver: LetterDriver) -> None:
@@ -219,9 +254,9 @@ def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)
     person = driver.key(number)
-    listed = driver.letters.letters_of(person)
-    first = PinLetterAccount(driver.letters, SystemClock()).block(person)
-    second = PinLetterAccount(ListedBefore(driver.letters, listed), SystemClock()).block(person)
+    with index_lagging(driver, person, reads=1):  # the second reads the letters as they were before the first
+        first = PinLetterAccount(driver.letters, SystemClock()).block(person)
+        second = wiring.pin_letters(os.environ).account.block(person)
 
     assert second == first
     assert [(x.letter_id, x.status) for x in second] == [(letter.letter_id, LetterStatus.BLOCKED)]
@@ -229,21 +264,15 @@ def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters
     assert kinds.count("pin-letter-blocked") == 1  # written with the block, once
 
 
-class IndexLagging(ListedBefore):
-    """The person's index as it was before the block, however often it is read: it is eventually
-    consistent, and may not show a write of a few milliseconds ago."""
-
-    def letters_of(self, person: PersonKey) -> list[PinLetter]:
-        return list(self._listed)
-
-
 def test_a_block_answers_with_the_letter_blocked_while_the_index_still_shows_it_posted(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)
     person = driver.key(number)
-    lagging = IndexLagging(driver.letters, driver.letters.letters_of(person))
 
-    letters = PinLetterAccount(lagging, SystemClock()).block(person)
+    with index_lagging(driver, person):  # however often it is read
+        account = wiring.pin_letters(os.environ).account
+        letters = account.block(person)
+        assert [x.status for x in account.letters(person)] == [LetterStatus.DISPATCHED]  # the index lags
 
     assert [(x.letter_id, x.status) for x in letters] == [(letter.letter_id, LetterStatus.BLOCKED)]
     stored = driver.letters.get(letter.letter_id)
@@ -251,29 +280,25 @@ def test_a_block_answers_with_the_letter_blocked_while_the_index_still_shows_it_
     assert stored.status is LetterStatus.BLOCKED
 
 
-class RefusedMeanwhile(ListedBefore):
-    """The person's index shows an order as ordered; the letter itself was refused meanwhile (the workflow
-    found the person over the quota), so the block's condition fails and the letter, read again, is refused."""
-
-    def block(self, *_: Any, **__: Any) -> bool:
-        return False
-
-    def get(self, letter_id: str) -> PinLetter | None:
-        letter = self._letters.get(letter_id)
-        return None if letter is None else replace(letter, status=LetterStatus.REFUSED)
-
-
 def test_a_block_never_answers_with_an_order_refused_meanwhile(driver: LetterDriver) -> None:
     """A refused order is no letter: the person's list never shows one, and the block's answer (whose
-    model has no such status: a 500 once) does not either."""
+    model has no such status: a 500 once) does not either. The person's index shows an order as ordered;
+    the letter itself was refused meanwhile (the workflow found the person over the quota), so the block's
+    condition fails and the letter, read again, is refused."""
     number = driver.person(Category.ADULT).identity_number
-    posted(driver, number)
+    letter, _ = posted(driver, number)  # the quota's one letter
     person = driver.key(number)
-    listed = driver.letters.letters_of(person)
+    order = PinLetter(str(uuid.uuid4()), person, LetterStatus.ORDERED, datetime.now(UTC))
+    driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
 
-    letters = PinLetterAccount(RefusedMeanwhile(driver.letters, listed), SystemClock()).block(person)
+    with index_lagging(driver, person):  # listed as ordered
+        assert wiring.letter_workflow(os.environ).validate_recipient(order.letter_id) is RecipientOutcome.QUOTA
+        letters = wiring.pin_letters(os.environ).account.block(person)
 
-    assert letters == []
+    assert [(x.letter_id, x.status) for x in letters] == [(letter.letter_id, LetterStatus.BLOCKED)]
+    refused = driver.letters.get(order.letter_id)
+    assert refused is not None
+    assert refused.status is LetterStatus.REFUSED
 
 
 def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: LetterDriver) -> None:
@@ -282,12 +307,12 @@ def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: Lette
     number = driver.person(Category.ADULT).identity_number
     posted(driver, number)
     person = driver.key(number)
-    listed = driver.letters.letters_of(person)
-    PinLetterAccount(driver.letters, SystemClock()).block(person)
-    with injected_faults() as faults:
+    with index_lagging(driver, person, reads=1), injected_faults() as faults:
+        PinLetterAccount(driver.letters, SystemClock()).block(person)
         reasons = ("TransactionConflict", "None", "None")
         faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
-        second = PinLetterAccount(ListedBefore(driver.letters, listed), SystemClock()).block(person)
+        second = wiring.pin_letters(os.environ).account.block(person)
+        assert faults.injected == [("dynamodb", "TransactWriteItems", "TransactionCanceledException")]
     assert [x.status for x in second] == [LetterStatus.BLOCKED]
 
 

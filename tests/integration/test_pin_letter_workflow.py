@@ -154,7 +154,7 @@ def _two_at_the_printer(driver: LetterDriver, number: str) -> tuple[PinLetter, s
     return first, jobs[0], jobs[1]
 
 
-def _meanwhile(other: str) -> contextlib.AbstractContextManager[None]:
+def _meanwhile(other: str) -> contextlib.AbstractContextManager[list[str]]:
     """The other letter's activation, by another execution environment, just before the first write (its
     transaction) of the tasks made within."""
     return before_first_aws_call(
