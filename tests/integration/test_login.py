@@ -873,6 +873,24 @@ def test_a_password_change_while_the_account_is_locked_is_told_so_not_that_the_p
     assert account(user).failed_logins == 0  # and counted nothing (the lock had set it to 0)
 
 
+def test_a_password_change_that_finds_a_lock_not_yet_written_is_told_of_the_lock(driver: LetterDriver) -> None:
+    """Three failures counted, their lock not written (a fault after the third's judgement): the change
+    finds the count at the threshold, and is told of the lock (which the attempt writes), for an hour."""
+    user = enrolled(driver)
+    token = user.login()
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": driver.key(user.identity_number)}),
+        UpdateExpression="SET failed_logins = :three",
+        ExpressionAttributeValues=to_item({":three": 3}),
+    )
+    change = {"current_password": user.password, "new_password": "ei helt annen frase her"}
+    locked = user.call("PUT", "/v1/me/password", change, token)
+    assert (locked.status, body(locked)["type"]) == (429, "/problems/rate-limited")
+    assert 3500 < int(dict(locked.headers)["Retry-After"]) <= 3601
+    assert "locked" in body(locked)["detail"]
+
+
 def test_a_right_current_password_counts_no_failure(driver: LetterDriver) -> None:
     """Its attempt is counted as failed until the password is judged: a weak new password gives it back,
     and the change sets the count to zero with the new password."""
@@ -952,6 +970,7 @@ def test_a_reset_completed_whose_answer_was_lost_answers_its_retry_as_done(drive
     assert user.call("POST", complete, done).status == 204
     other = str((int(code) + 1) % 1_000_000).zfill(6)
     assert user.call("POST", complete, done | {"code": other}).status == 401
+    assert user.call("POST", complete, done | {"new_password": "en annen frase i dag"}).status == 401  # not set
     user.password = "ny frase i dag"
     assert user.login()
     driver.notices_delivered()

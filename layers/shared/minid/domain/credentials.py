@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from minid.domain.accounts import Accounts, UserAccount
+from minid.domain.accounts import Accounts, LockoutPolicy, UserAccount
 from minid.domain.codes import RateLimited
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
@@ -24,10 +24,12 @@ class AccountLocked(RateLimited):
     """The account is locked after failed attempts (or its last attempts are still being judged): told to
     the person logged in, who may try again when the lock ends, rather than that the password is wrong."""
 
-    def __init__(self, account: UserAccount, now: datetime) -> None:
+    def __init__(self, account: UserAccount, now: datetime, policy: LockoutPolicy) -> None:
+        locked = "The account is locked for a while after failed attempts. Try again when the lock ends."
         if account.locked(now) and account.locked_until is not None:
-            until = account.locked_until
-            detail = "The account is locked for a while after failed attempts. Try again when the lock ends."
+            until, detail = account.locked_until, locked
+        elif account.failed_logins >= policy.threshold:  # its lock being written (by this request, or another)
+            until, detail = now + policy.duration, locked
         else:
             until, detail = now + SETTLED_WITHIN, "Other attempts are being checked. Try again in a minute."
         super().__init__(int((until - now).total_seconds()) + 1, detail)
@@ -77,7 +79,7 @@ class CredentialService:
             if account is None:
                 raise AuthenticationFailed("The current password is wrong.")
             if not attempt.counted:  # the person is logged in: told the truth, which no outsider sees
-                raise AccountLocked(account, now)
+                raise AccountLocked(account, now, self._lockout.policy)
             if not self._hasher.verify(account.password_hash, current):
                 reservation.judged_wrong()  # a failure: counted, whatever fails below
                 self._lockout.failed(person, now, "password-change", attempt.failures)

@@ -235,7 +235,7 @@ class PasswordResetService:
         started = self._wrong_codes.start()
         reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
         if reset is None:
-            if self._done_by(reset_id, code):  # this completion, made before and its answer lost: done
+            if self._done_by(reset_id, code, new_password):  # this completion, made before and its answer lost: done
                 return
             raise AuthenticationFailed("The reset has ended. Start again.")
         give_back = partial(self._resets.refund_try, reset_id)
@@ -271,13 +271,17 @@ class PasswordResetService:
         if not completed:
             raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
 
-    def _done_by(self, reset_id: str, code: str) -> bool:
-        """Whether the reset was completed with this code (kept, hashed, until the reset expires)."""
+    def _done_by(self, reset_id: str, code: str, new_password: str) -> bool:
+        """Whether the reset was completed with this code (kept, hashed, until the reset expires), and set
+        this password (a retry typed anew, with another, is not told that one is set)."""
         reset = self._resets.get(reset_id)
         if reset is None or reset.status is not ResetStatus.DONE:
             return False
         candidate = self._keyer.one_time_code_hash(reset_id, reset.channel, code)
-        return self._keyer.matches(reset.code_hash or "", candidate)
+        if not self._keyer.matches(reset.code_hash or "", candidate):
+            return False
+        account = self._reads.for_completion(reset).account
+        return account is not None and self._hasher.verify(account.password_hash, new_password)
 
     def _codes_hold(
         self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
