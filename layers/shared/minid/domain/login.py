@@ -416,7 +416,8 @@ class LoginService:
             return attempt, (mobile, code_message(code, record.language, self._public_domain).sms)
         if factor is SecondFactor.PIN:
             letter = self._letters.get(standing.letter_id) if standing.letter_id else None
-            posted = letter is not None and letter.status is LetterStatus.DISPATCHED
+            # posted, and not guessed out (its block may not be written yet): its codes work
+            posted = letter is not None and letter.status is LetterStatus.DISPATCHED and not letter.guessed_out
             unused = [i for i in letter.code_hashes if i not in letter.used] if letter and posted else []
             if letter is None or not unused:
                 raise SecondFactorUnavailable()

@@ -56,7 +56,7 @@ class ProfileService:
         """The profile of the session's person, whose account was read to authenticate the session."""
         standing = self._reads.read(session.person)
         letter = self._letters.get(standing.letter_id) if standing.letter_id else None
-        posted = letter is not None and letter.status is LetterStatus.DISPATCHED
+        posted = letter is not None and letter.status is LetterStatus.DISPATCHED and not letter.guessed_out
         contact = standing.contact
         factors = []
         if contact is not None and contact.mobile and contact.mobile_verified_at:
