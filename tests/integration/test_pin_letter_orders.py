@@ -127,6 +127,42 @@ def test_a_key_used_again_after_its_first_use_was_forgotten_is_a_new_order(drive
     assert len(driver.letters_of(number)) == 2
 
 
+def test_a_key_used_again_after_a_refused_order_s_day_is_a_new_order(driver: LetterDriver) -> None:
+    """Refused (a letter went within 24 hours), its order is kept as long as the workflow's name is taken
+    (90 days): the same key weeks later finds it, and makes a new order, not the old name's nothing."""
+    number = driver.person(Category.ADULT).identity_number
+    posted(driver, number)
+    assert driver.order(number, idempotency_key="k-refused").status == 202
+    refused = wait_for(
+        lambda: [run for run in driver.executions() if run["status"] != "RUNNING"], lambda runs: len(runs) == 2
+    )
+    assert refused
+    table = driver.local.stack.refs["PinLettersTable"]
+    orders = driver.dynamodb.query(
+        TableName=table,
+        IndexName="ByPerson",
+        KeyConditionExpression="person = :person",
+        ExpressionAttributeValues=to_item({":person": driver.key(number)}),
+    )["Items"]
+    (order,) = [item for item in orders if item["status"]["S"] == "refused"]
+    ordered_at = datetime.fromisoformat(order["ordered_at"]["S"])
+    assert int(order["expires_at"]["N"]) >= (ordered_at + timedelta(days=90)).timestamp()
+
+    idempotency = driver.local.stack.refs["IdempotencyTable"]
+    for item in driver.dynamodb.scan(TableName=idempotency)["Items"]:  # its day is over
+        driver.dynamodb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+    driver.dynamodb.update_item(
+        TableName=table,
+        Key={"pk": order["pk"], "sk": order["sk"]},
+        UpdateExpression="SET ordered_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(days=40))}),
+    )
+    age_ledger(driver, number, timedelta(days=40))
+    assert driver.order(number, idempotency_key="k-refused").status == 202
+    job = driver.next_print_job()  # a new order, printed
+    assert job["letter_id"] != order["letter_id"]["S"]
+
+
 def test_the_same_key_at_once_never_takes_away_the_first_requests_order(driver: LetterDriver) -> None:
     """Two requests with the same key at once: the second finds the first's once-only record in progress
     and places the order itself; its start fails. The order is the first's, whose start is yet to come:

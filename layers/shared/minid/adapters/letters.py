@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 
 BY_PERSON_INDEX = "ByPerson"
 NO_LETTER = "00000000-0000-4000-8000-000000000000"  # read in place of a letter that does not exist
-REFUSED_ORDER_KEPT_FOR = timedelta(days=30)
+# A refused order's item is kept past the 90 days Step Functions holds a closed execution's name: an
+# Idempotency-Key used again after its once-only day finds the order, and is made a new one (ordering.py),
+# rather than start a workflow under a name taken (refused, it would answer 202 and order nothing).
+REFUSED_ORDER_KEPT_FOR = timedelta(days=91)
 _LETTER_SK = "letter"
 _LEDGER_SK = "letters"
 
