@@ -168,7 +168,8 @@ def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any
 
 def write_together_past_transactions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
     """`write_together` for items that others' transactions write too: made again while one of them is
-    writing an item (a cancellation for TransactionConflict alone), rather than failed for a retry."""
+    writing an item (a cancellation that names TransactionConflict; its conditions are judged again then,
+    so one that names a failed condition too ends as not holding), rather than failed for a retry."""
     for _ in range(IN_FLIGHT_TRIES - 1):
         reasons = cancellation_reasons(client, items)
         if reasons is None:
