@@ -138,9 +138,14 @@ def test_a_pin_code_of_a_letter_guessed_out_meanwhile_is_refused_though_its_bloc
     letter = driver.letters.get(letter_id)
     assert letter is not None
     assert str(login["pin_index"]) not in {str(index) for index in letter.used}
-    # and from then on, the letter is no second factor: not offered, not listed
-    assert user.start_login(second_factor="pin").status == 409
+    # and from then on, the letter is no second factor: not offered, not listed; the person's login that
+    # asks for it (with the right password) blocks it, and the person is told
     assert "pin" not in body(user.call("GET", "/v1/me", token=user.login()))["second_factors"]
+    assert user.start_login(second_factor="pin").status == 409
+    blocked = driver.letters.get(letter_id)
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
 
 
 def test_a_wrong_code_whose_lock_could_not_be_written_is_kept_and_the_lock_written_later(

@@ -420,6 +420,7 @@ class LoginService:
             posted = letter is not None and letter.status is LetterStatus.DISPATCHED and not letter.guessed_out
             unused = [i for i in letter.code_hashes if i not in letter.used] if letter and posted else []
             if letter is None or not unused:
+                self._wrong_pins.settle(letter, now)  # one guessed out whose block was lost: blocked now, and told
                 raise SecondFactorUnavailable()
             index = unused[self._random.randbelow(len(unused))]
             # the asked code's hash goes with the attempt: the verify need not read the letter again (the
