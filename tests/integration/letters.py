@@ -313,19 +313,23 @@ def before_first_aws_call(
             if after is not None and len(outcomes) == 1:
                 after()
 
-    events: list[tuple[str, Callable[..., None]]] = [
-        (f"before-parameter-build.{operation}", before),
-        (f"after-call.{operation}", answered),
-    ]
+    with on_functions_clients((f"before-parameter-build.{operation}", before), (f"after-call.{operation}", answered)):
+        yield outcomes
+    assert done, f"no {operation} call was made"
+
+
+@contextlib.contextmanager
+def on_functions_clients(*handlers: tuple[str, Callable[..., None]]) -> Iterator[None]:
+    """botocore event handlers on the clients the functions' session makes within (each client takes the
+    session's handlers as it is made): the AWS boundary, where a test makes a race or a lagging answer."""
     session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
-    for event, handler in events:
+    for event, handler in handlers:
         session.register(event, handler)
     try:
-        yield outcomes
+        yield
     finally:
-        for event, handler in events:
+        for event, handler in handlers:
             session.unregister(event, handler)
-    assert done, f"no {operation} call was made"
 
 
 def transaction_updating(expression: str) -> Callable[[dict[str, Any]], bool]:

@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from tests.integration.letters import (
     age_ledger,
     before_first_aws_call,
     notice_queue,
+    on_functions_clients,
     posted,
     security_events,
     wait_for,
@@ -270,18 +271,10 @@ def index_lagging(driver: LetterDriver, person: PersonKey, *, reads: int | None 
         if context.get(_LAGGING) and "Items" in parsed:
             parsed["Items"], parsed["Count"] = copy.deepcopy(listed), len(listed)
 
-    session: Any = wiring.session()  # botocore's stubs type a handler as taking keywords only
-    events: list[tuple[str, Callable[..., None]]] = [
-        ("before-parameter-build.dynamodb.Query", listing),
-        ("after-call.dynamodb.Query", answered),
-    ]
-    for event, handler in events:
-        session.register(event, handler)
-    try:
+    with on_functions_clients(
+        ("before-parameter-build.dynamodb.Query", listing), ("after-call.dynamodb.Query", answered)
+    ):
         yield
-    finally:
-        for event, handler in events:
-            session.unregister(event, handler)
     assert lagged, "the person's letters were not listed"
 
 

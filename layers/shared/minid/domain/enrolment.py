@@ -43,7 +43,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask
+from minid.domain.letters.model import PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -376,12 +376,7 @@ class EnrolmentService:
                 enrolment.letter_id or enrolment.enrolment_id, index, pin_codes[index]
             )
             results.append(self._keyer.matches(stored or "-" * len(candidate), candidate))
-        usable = (
-            letter is not None
-            and letter.status is LetterStatus.DISPATCHED
-            and not letter.guessed_out
-            and not any(i in letter.used for i in enrolment.pin_indices)
-        )
+        usable = letter is not None and letter.codes_work and not any(i in letter.used for i in enrolment.pin_indices)
         return all(results), usable
 
     def _send_codes(

@@ -38,7 +38,6 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout, Reservation
 from minid.domain.notices import Channel, NoticeQueue, SmsSender, Undeliverable
@@ -416,9 +415,7 @@ class LoginService:
             return attempt, (mobile, code_message(code, record.language, self._public_domain).sms)
         if factor is SecondFactor.PIN:
             letter = self._letters.get(standing.letter_id) if standing.letter_id else None
-            # posted, and not guessed out (its block may not be written yet): its codes work
-            posted = letter is not None and letter.status is LetterStatus.DISPATCHED and not letter.guessed_out
-            unused = [i for i in letter.code_hashes if i not in letter.used] if letter and posted else []
+            unused = [i for i in letter.code_hashes if i not in letter.used] if letter and letter.codes_work else []
             if letter is None or not unused:
                 self._wrong_pins.settle(letter, now)  # one guessed out whose block was lost: blocked now, and told
                 raise SecondFactorUnavailable()

@@ -22,7 +22,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import NO_LETTERS, LetterStanding, LetterStatus, PinLetter, codes_to_ask
+from minid.domain.letters.model import NO_LETTERS, LetterStanding, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -294,10 +294,5 @@ class PasswordResetService:
         code_ok = self._keyer.matches(
             reset.code_hash or "", self._keyer.one_time_code_hash(reset.reset_id, reset.channel, code)
         )
-        usable = (
-            letter is not None
-            and letter.status is LetterStatus.DISPATCHED
-            and not letter.guessed_out
-            and reset.pin_index not in letter.used
-        )
+        usable = letter is not None and letter.codes_work and reset.pin_index not in letter.used
         return pin_ok and code_ok and usable and now - reset.created_at <= CODE_LIFETIME

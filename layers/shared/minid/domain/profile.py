@@ -9,7 +9,6 @@ from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord
 from minid.domain.events import EventPage, SecurityEventLog
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStatus
 from minid.domain.letters.ports import PinLetters
 from minid.domain.login import SecondFactor
 from minid.domain.population import Person
@@ -56,14 +55,13 @@ class ProfileService:
         """The profile of the session's person, whose account was read to authenticate the session."""
         standing = self._reads.read(session.person)
         letter = self._letters.get(standing.letter_id) if standing.letter_id else None
-        posted = letter is not None and letter.status is LetterStatus.DISPATCHED and not letter.guessed_out
         contact = standing.contact
         factors = []
         if contact is not None and contact.mobile and contact.mobile_verified_at:
             factors.append(SecondFactor.SMS)
         if account.has_totp:
             factors.append(SecondFactor.TOTP)
-        if letter is not None and posted and len(letter.used) < len(letter.code_hashes):
+        if letter is not None and letter.codes_work and len(letter.used) < len(letter.code_hashes):
             factors.append(SecondFactor.PIN)
         return Profile(
             identity_number=self._sessions.identity_number(session),

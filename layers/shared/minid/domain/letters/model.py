@@ -96,6 +96,12 @@ class PinLetter(Value, frozen=True):
         return self.pin_failures >= MAX_PIN_FAILURES_PER_LETTER
 
     @property
+    def codes_work(self) -> bool:
+        """Its unused codes may be used: it is posted, and not guessed out (its block may not be written yet).
+        The transaction that uses a code holds it to the same (minid.adapters.letters.pin_codes_used)."""
+        return self.status is LetterStatus.DISPATCHED and not self.guessed_out
+
+    @property
     def codes_remaining(self) -> int:
         return len(self.code_hashes) - len(self.used)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from minid.domain.identity import parse_identity_number
@@ -80,14 +80,12 @@ class PinLetterOrdering:
         now = self._clock.now()
         # counted only for an order placed: a retry with its idempotency key gets its first answer
         self._limits.letter_order(client, now)
-        letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
-        there = self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
+        there = self._record(person, letter_id, now)
         if there is not None and now - there >= ONCE_ONLY_FOR:
             # the key used again after its first use was forgotten: a new order, not that one again (whose
             # workflow has run, and would not run a second time under the same id)
             letter_id = new_id(self._random)
-            letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
-            there = self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
+            there = self._record(person, letter_id, now)
         try:
             self._workflow.start(letter_id)
         except Exception:
@@ -100,3 +98,8 @@ class PinLetterOrdering:
                     self._letters.discard_order(letter_id)
                 raise
         return {"letter_id": letter_id}
+
+    def _record(self, person: PersonKey, letter_id: str, now: datetime) -> datetime | None:
+        """The order recorded under its id: None, or the time of the order already there."""
+        letter = PinLetter(letter_id=letter_id, person=person, status=LetterStatus.ORDERED, ordered_at=now)
+        return self._letters.create_order(letter, expires_at=now + UNSTARTED_ORDER_KEPT_FOR)
