@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -43,6 +44,16 @@ INVOKED = {
 }
 
 
+# An invocation that was the first in its execution environment builds the function's services, and reads
+# the pepper: what a request costs is the rest, so such an invocation is a row of its own, under this mark.
+NEW_ENVIRONMENT = " (first in a new environment)"
+
+
+@dataclass
+class Counted:
+    label: str
+
+
 @dataclass
 class Tally:
     """Per label: the calls of each invocation, and the answers (for routes)."""
@@ -50,12 +61,25 @@ class Tally:
     counter: CallCounter
     invocations: dict[str, list[Calls]] = field(default_factory=dict)
     statuses: dict[str, set[int]] = field(default_factory=dict)
+    _this_thread: threading.local = field(default_factory=threading.local)
 
     @contextmanager
-    def counting(self, label: str) -> Iterator[None]:
+    def counting(self, label: str) -> Iterator[Counted]:
+        """Count what is done inside under `label`, marked if a function invoked inside it, in this thread,
+        had a new execution environment (the label it came to is known once it is done)."""
+        self._this_thread.new_environment = False
+        counted = Counted(label)
         with self.counter.counting() as calls:
-            yield
-        self.invocations.setdefault(label, []).append(calls)
+            try:
+                yield counted
+            finally:  # an invocation that raised made its calls too
+                if self._this_thread.new_environment:
+                    counted.label += NEW_ENVIRONMENT
+                self.invocations.setdefault(counted.label, []).append(calls)
+
+    def saw_invocation_of(self, function: LambdaFunction) -> None:
+        if function.in_new_environment():
+            self._this_thread.new_environment = True
 
     def rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -82,6 +106,8 @@ def embedded_stack(
         local = LocalStack.start(session, print_delay_seconds=None, population_size=120, parameters=parameters)
         counter.install()
         if tally is not None:
+            for function in local.functions.by_logical_id.values():
+                _tell_new_environments(function, tally)
             for logical_id, label_of in INVOKED.items():
                 _label_invocations(local.functions.by_logical_id[logical_id], tally, label_of)
         driver = LetterDriver(local)
@@ -91,6 +117,18 @@ def embedded_stack(
             counter.uninstall()
             driver.stop_running()
             local.stop()
+
+
+def _tell_new_environments(function: LambdaFunction, tally: Tally) -> None:
+    invoke = function.invoke
+
+    def told(event: Any, seconds_left: int | None = None) -> Any:
+        try:
+            return invoke(event, seconds_left)
+        finally:
+            tally.saw_invocation_of(function)
+
+    function.invoke = told  # type: ignore[method-assign]
 
 
 def _label_invocations(function: LambdaFunction, tally: Tally, label_of: Callable[[Any], str]) -> None:
@@ -203,9 +241,9 @@ class Journey:
         if route.iam_auth:  # the print provider, signing with its role's key
             headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1"))
         data = json.dumps(body).encode() if body is not None else b""
-        with self.tally.counting(label):
+        with self.tally.counting(label) as counted:
             response = self.driver.gateway.handle(HttpRequest(method, path, headers, data, "198.51.100.9"))
-        self.tally.statuses.setdefault(label, set()).add(response.status)
+        self.tally.statuses.setdefault(counted.label, set()).add(response.status)
         return response
 
     def back_date(self, pk: str, attribute: str) -> None:

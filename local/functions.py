@@ -58,6 +58,7 @@ class LambdaFunction:
         self._idle: list[Handler] = []
         self._count = 0
         self._available = threading.Condition()
+        self._this_thread = threading.local()
 
     @property
     def arn(self) -> str:
@@ -65,7 +66,8 @@ class LambdaFunction:
 
     def invoke(self, event: Any, seconds_left: int | None = None) -> Any:
         """Run the handler, with the function's timeout (or, for a test, `seconds_left`) to run in."""
-        handler = self._acquire()
+        handler, new = self._acquire()
+        self._this_thread.new_environment = new
         try:
             timeout = self.spec.timeout_seconds if seconds_left is None else seconds_left
             context = LambdaContext(self.name, self.spec.memory_mb, timeout)
@@ -75,16 +77,21 @@ class LambdaFunction:
                 self._idle.append(handler)
                 self._available.notify()
 
-    def _acquire(self) -> Handler:
+    def in_new_environment(self) -> bool:
+        """Whether this thread's last invocation was the first in its execution environment: the one that
+        builds the function's services (and reads the pepper). The benchmark counts its calls apart."""
+        return bool(getattr(self._this_thread, "new_environment", False))
+
+    def _acquire(self) -> tuple[Handler, bool]:
         with self._available:
             while not self._idle and self._count >= self._max:
                 self._available.wait()
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop(), False
             self._count += 1
             number = self._count
         try:
-            return self._cold_start(number)
+            return self._cold_start(number), True
         except BaseException:
             with self._available:
                 self._count -= 1

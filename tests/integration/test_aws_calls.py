@@ -3,12 +3,13 @@ route: counts, not times, so they hold on any machine. `make bench` prints the t
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 
 from bench.calls import CallCounter
-from bench.routes import aws_calls
+from bench.routes import NEW_ENVIRONMENT, Tally, aws_calls, embedded_stack
 from local.template import Template
 
 # The most calls each step of a login may make (bench/__main__.py explains the goal of 3). A start: one
@@ -134,3 +135,21 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
             counter.uninstall()
     assert calls.total == 2
     assert 0 < calls.seconds < calls.sdk_seconds
+
+
+def test_an_invocation_that_builds_its_environment_is_counted_apart() -> None:
+    """The first invocation in an execution environment builds the function's services and reads the
+    pepper, once per environment; the journey's rows are requests, so that one is a row of its own (on
+    a busy machine the workflow's letters overlap, and a task can have a new environment mid-journey)."""
+    tally = Tally(CallCounter())
+    letter_id = "9b2f4c3e-5d6a-4b7c-8d9e-0f1a2b3c4d5e"
+    with embedded_stack(tally.counter, tally) as driver:
+        function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+        for _ in range(2):
+            with contextlib.suppress(Exception):  # no such letter: what matters is what it called
+                function.invoke({"task": "validate-recipient", "letter_id": letter_id})
+    first = tally.invocations[f"workflow task validate-recipient{NEW_ENVIRONMENT}"]
+    again = tally.invocations["workflow task validate-recipient"]
+    assert [len(first), len(again)] == [1, 1]
+    assert first[0].operations["secretsmanager.GetSecretValue"] == 1
+    assert "secretsmanager.GetSecretValue" not in again[0].operations
