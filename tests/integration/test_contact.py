@@ -30,13 +30,16 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
-from minid.domain.sessions import ReauthenticationRequired
+from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
 from minid.domain.time import NORWAY, date_in_norway
 from tests.integration.letters import (
     LetterDriver,
+    age_ledger,
+    before_first_aws_call,
     counted_hits,
     fill_counters,
     notice_queue,
+    posted,
     registered_dead,
     security_events,
     wait_for,
@@ -58,6 +61,7 @@ def pending_changes(driver: LetterDriver) -> DynamoDbContactChanges:
         driver.dynamodb,
         refs["ChallengesTable"],
         contacts_table=refs["ContactRegisterTable"],
+        users_table=refs["UsersTable"],
         events_table=refs["SecurityEventsTable"],
     )
 
@@ -342,6 +346,41 @@ def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> 
     assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200  # the change is still there
     kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
     assert kinds.count("contact-changed") == 1
+
+
+def test_a_verification_lands_on_no_record_a_re_enrolment_made_meanwhile(driver: LetterDriver) -> None:
+    """A session authenticated, then a re-enrolment committed (every session ended, a new record) before
+    the verification's write: the change was the old session's, and is not written over the new record
+    (a 401, as for any session that has ended)."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    re_enrolling = user.enrolling
+    age_ledger(driver, user.identity_number, timedelta(days=2))
+    _, re_enrolling.codes = posted(driver, user.identity_number)
+    re_enrolling.start()
+    assert re_enrolling.complete(mobile="92222222").status == 202
+    refs = driver.local.stack.refs
+    token = user.login()
+
+    def re_enrolment() -> None:
+        assert re_enrolling.verify(mobile_code=re_enrolling.last_code_to("+4792222222")).status == 201
+
+    def verification(params: dict[str, Any]) -> bool:  # the register updated, holding the account's epoch
+        tables = {(kind, item["TableName"]) for entry in params["TransactItems"] for kind, item in entry.items()}
+        return {("Update", refs["ContactRegisterTable"]), ("ConditionCheck", refs["UsersTable"])} <= tables
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", re_enrolment, where=verification) as outcomes:
+        services = wiring.contact(os.environ)  # its clients made here, where the race is made
+        session = services.sessions.authenticate(token)
+        services.contacts.change(session, mobile="987 65 432")
+        with pytest.raises(Unauthenticated):
+            services.contacts.verify(session, Channel.SMS, code_in(sms_to(driver, "+4798765432")))
+    assert outcomes == ["TransactionCanceledException"]
+    record = register(driver).find(person)
+    assert record is not None
+    assert record.mobile == "+4792222222"  # the re-enrolment's
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert "contact-changed" not in kinds
 
 
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:

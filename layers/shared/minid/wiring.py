@@ -574,6 +574,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
                 dynamodb,
                 settings.challenges_table,
                 contacts_table=settings.contact_register_table,
+                users_table=settings.users_table,
                 events_table=settings.security_events_table,
             ),
             sms=SnsSmsSender(client("sns"), settings.sms_sender_id),

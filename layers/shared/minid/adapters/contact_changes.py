@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from minid.adapters.accounts import all_of, epoch_as_read
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item, update_if
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
-from minid.domain.contact_changes import PendingChange
+from minid.domain.contact_changes import PendingChange, Verified
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -33,9 +34,12 @@ class DynamoDbContactChanges(Challenges):
     prefix = "contact-change"
     pending = "pending"
 
-    def __init__(self, client: DynamoDBClient, table_name: str, *, contacts_table: str, events_table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, contacts_table: str, users_table: str, events_table: str
+    ) -> None:
         super().__init__(client, table_name)
         self._contacts = contacts_table
+        self._users = users_table
         self._events = events_table
 
     def apply(
@@ -69,7 +73,9 @@ class DynamoDbContactChanges(Challenges):
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         return _change(self._counted_try(person, limit, now))
 
-    def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
+    def verified(
+        self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent, epoch: int
+    ) -> Verified:
         value_name, at_name = _VERIFIED[channel]
         value = change.values[channel]
         register = {  # verified, updated and confirmed at once: when the record was updated (reviewed anew)
@@ -104,8 +110,19 @@ class DynamoDbContactChanges(Challenges):
                     "ExpressionAttributeValues": to_item(read_values | {":minus": -1}),
                 }
             }
-        items = [{"Update": register}, settled, *recorded_with(self._events, change.person, [event])]
-        return cancellation_reasons(self._client, items) is None
+        # the account's sessions' epoch as the session had it: a re-enrolment (or a reset) that committed
+        # after the session was authenticated ends it, and its change must not land on the new record
+        account = {
+            "TableName": self._users,
+            "Key": to_item({"pk": change.person}),
+            "ConditionExpression": all_of(["attribute_exists(pk)", epoch_as_read(epoch)]),
+            "ExpressionAttributeValues": to_item({":epoch": epoch}),
+        }
+        items = [{"Update": register}, settled, {"ConditionCheck": account}]
+        reasons = cancellation_reasons(self._client, [*items, *recorded_with(self._events, change.person, [event])])
+        if reasons is None:
+            return Verified.DONE
+        return Verified.SESSION_ENDED if reasons[2] == "ConditionalCheckFailed" else Verified.NOT_WAITING
 
     def record_resend(
         self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]

@@ -11,6 +11,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import partial
 from typing import Protocol
 
@@ -51,7 +52,7 @@ from minid.domain.notices import (
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits
-from minid.domain.sessions import Session, require_recent_login
+from minid.domain.sessions import Session, Unauthenticated, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
@@ -88,6 +89,12 @@ class PendingChange(Value, frozen=True):
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
 
 
+class Verified(Enum):
+    DONE = "done"
+    NOT_WAITING = "not-waiting"
+    SESSION_ENDED = "session-ended"
+
+
 class PendingChanges(Protocol):
     def apply(
         self,
@@ -114,10 +121,14 @@ class PendingChanges(Protocol):
         with the try counted, or None (no such change, it has expired, or its tries are used up)."""
         ...
 
-    def verified(self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent) -> bool:
-        """At once: the channel's new value in the register (`record`, as verified), the channel no longer
-        pending (the change gone when nothing is), the event. False, writing nothing, when the change is
-        no longer the one read (replaced meanwhile) or the register has no record."""
+    def verified(
+        self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent, epoch: int
+    ) -> Verified:
+        """At once, while the account's sessions' epoch is still `epoch` (the session's): the channel's new
+        value in the register (`record`, as verified), the channel no longer pending (the change gone when
+        nothing is), the event. Writing nothing: SESSION_ENDED when the epoch has moved on (a re-enrolment or
+        a reset meanwhile), NOT_WAITING when the change is no longer the one read (replaced meanwhile) or
+        the register has no record."""
         ...
 
     def record_resend(
@@ -253,8 +264,10 @@ class ContactService:
             changed = SecurityEvent(
                 SecurityEventType.CONTACT_CHANGED, now, str(uuid.uuid4()), {"channel": CHANNEL_NAMES[channel]}
             )
-            verified = self._changes.verified(pending, channel, updated, changed)
-        if not verified:
+            verified = self._changes.verified(pending, channel, updated, changed, session.epoch)
+        if verified is Verified.SESSION_ENDED:
+            raise Unauthenticated()
+        if verified is Verified.NOT_WAITING:
             raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated
 
