@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -457,3 +458,18 @@ def test_the_callback_refuses_what_is_not_a_letter_at_the_printer(driver: Letter
     driver.order(driver.person(Category.ADULT).identity_number)
     letter_id = driver.next_print_job()["letter_id"]
     assert driver.report(letter_id, "lost").status == 422
+
+
+def test_a_keyed_order_s_record_in_progress_lapses_with_the_invocation(driver: LetterDriver) -> None:
+    """Powertools' idempotency is loaded at the first keyed order (not at cold start), after the
+    invocation's context was given: its in-progress record still lapses with that invocation's deadline,
+    so that a crash mid-order leaves a record that a retry soon gets past."""
+    number = driver.person(Category.ADULT).identity_number
+    services = wiring.pin_letters(os.environ)
+    services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+    before = time.time()
+    services.ordering.order(number, "198.51.100.51", "k-deadline")
+    items = driver.dynamodb.scan(TableName=driver.local.stack.refs["IdempotencyTable"])["Items"]
+    assert len(items) == 1
+    lapses_at = int(items[0]["in_progress_expiration"]["N"]) / 1000
+    assert before + 9 <= lapses_at <= time.time() + 10
