@@ -383,6 +383,55 @@ def test_a_verification_lands_on_no_record_a_re_enrolment_made_meanwhile(driver:
     assert "contact-changed" not in kinds
 
 
+def contact_changed_events(driver: LetterDriver, person: PersonKey) -> int:
+    events = security_events(driver).page(person, None, 100).events
+    return [e.type for e in events].count(SecurityEventType.CONTACT_CHANGED)
+
+
+def test_a_verification_retried_after_its_answer_was_lost_is_answered_as_it_was(driver: LetterDriver) -> None:
+    """The transaction was made and its answer lost (a 503 to the client): the retry with the same code
+    gets the contact as verified, and nothing is written twice. Another code, or the same one after the
+    codes' ten minutes, is told that no change waits."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)
+    right = code_in(sms_to(driver, "+4798765432"))
+    verify = {"channel": "mobile", "code": right}
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", after="lost")
+        assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 503
+        assert faults.injected == [("dynamodb", "TransactWriteItems", "lost")]
+    again = user.call("POST", "/v1/me/contact/verify", verify, token)
+    assert (again.status, body(again)["mobile"]) == (200, "+4798765432")
+    assert contact_changed_events(driver, person) == 1
+    wrong = {"channel": "mobile", "code": f"{(int(right) + 1) % 1_000_000:06d}"}
+    assert user.call("POST", "/v1/me/contact/verify", wrong, token).status == 409
+    assert user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": right}, token).status == 409
+
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    session = services.sessions.authenticate(token)
+    assert services.contacts.verify(session, Channel.SMS, right).mobile == "+4798765432"
+    clock.advance(timedelta(minutes=11))  # the code's lifetime is over: so is its retry
+    with pytest.raises(Conflict):
+        services.contacts.verify(session, Channel.SMS, right)
+
+
+def test_a_verification_retried_while_the_other_channel_waits_leaves_it_waiting(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 433", "email": "ny@example.no"}, token)
+    sms = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765433"))}
+    assert user.call("POST", "/v1/me/contact/verify", sms, token).status == 200
+    for _ in range(4):  # more than the tries: a retry counts none
+        assert user.call("POST", "/v1/me/contact/verify", sms, token).status == 200
+    email = {"channel": "email", "code": user.enrolling.last_code_to("ny@example.no")}
+    verified = user.call("POST", "/v1/me/contact/verify", email, token)
+    assert (verified.status, body(verified)["email"]) == (200, "ny@example.no")
+    assert contact_changed_events(driver, driver.key(user.identity_number)) == 2
+
+
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

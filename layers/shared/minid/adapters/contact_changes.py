@@ -91,25 +91,25 @@ class DynamoDbContactChanges(Challenges):
                 {":value": value, ":now": iso(record.updated_at), ":review": record.review_on().isoformat()}
             ),
         }
-        # the change as read: this channel's value still pending (a newer change replaces the item)
-        read_values = {":value": value, ":code": change.code_hashes[channel]}
-        as_read = {
+        # the change as read (this channel's value still pending: a newer change replaces the item), then
+        # the channel no longer pending, and the code that verified it kept (for a retry whose answer was
+        # lost) until the change's TTL takes the item
+        names = {"#values": "values", "#channel": channel.value, "#verified": _verified_with(channel)}
+        read_values: dict[str, Any] = {":value": value, ":code": change.code_hashes[channel]}
+        settle = "REMOVE #values.#channel, codes.#channel SET #verified = :code"
+        if set(change.values) == {channel}:  # nothing waits any more: no try can be counted on it
+            names["#status"] = "status"
+            expression, values = f"{settle}, #status = :done", read_values | {":done": _DONE}
+        else:  # the other channel still waits; the right code's try is given back (the tries are shared)
+            expression, values = f"{settle} ADD tries :minus", read_values | {":minus": -1}
+        settled = {
             "TableName": self._table,
             "Key": self._key(change.person),
             "ConditionExpression": "#values.#channel = :value AND codes.#channel = :code",
-            "ExpressionAttributeNames": {"#values": "values", "#channel": channel.value},
-            "ExpressionAttributeValues": to_item(read_values),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
         }
-        if set(change.values) == {channel}:
-            settled: dict[str, Any] = {"Delete": as_read}
-        else:  # the other channel still waits; the right code's try is given back (the tries are shared)
-            settled = {
-                "Update": as_read
-                | {
-                    "UpdateExpression": "REMOVE #values.#channel, codes.#channel ADD tries :minus",
-                    "ExpressionAttributeValues": to_item(read_values | {":minus": -1}),
-                }
-            }
         # the account's sessions' epoch as the session had it: a re-enrolment (or a reset) that committed
         # after the session was authenticated ends it, and its change must not land on the new record
         account = {
@@ -118,11 +118,17 @@ class DynamoDbContactChanges(Challenges):
             "ConditionExpression": all_of(["attribute_exists(pk)", epoch_as_read(epoch)]),
             "ExpressionAttributeValues": to_item({":epoch": epoch}),
         }
-        items = [{"Update": register}, settled, {"ConditionCheck": account}]
+        items = [{"Update": register}, {"Update": settled}, {"ConditionCheck": account}]
         reasons = cancellation_reasons(self._client, [*items, *recorded_with(self._events, change.person, [event])])
         if reasons is None:
             return Verified.DONE
         return Verified.SESSION_ENDED if reasons[2] == "ConditionalCheckFailed" else Verified.NOT_WAITING
+
+    def verified_code(self, person: PersonKey, channel: Channel) -> tuple[str, datetime] | None:
+        values = self._get(person)
+        if values is None or not values.get(_verified_with(channel)):
+            return None
+        return values[_verified_with(channel)], datetime.fromtimestamp(int(values["expires_at"]), tz=UTC)
 
     def record_resend(
         self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
@@ -149,6 +155,14 @@ class DynamoDbContactChanges(Challenges):
             " AND ".join(["resends = :before", *same_values]),
         )
         return update_if(self._client, request | {"ExpressionAttributeNames": names})
+
+
+_DONE = "done"  # the status of a change whose every channel is verified
+
+
+def _verified_with(channel: Channel) -> str:
+    """The attribute that keeps the hash of the code that verified the channel."""
+    return f"verified_{channel.value}"
 
 
 def _item(change: PendingChange) -> dict[str, Any]:

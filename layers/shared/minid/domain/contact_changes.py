@@ -125,10 +125,15 @@ class PendingChanges(Protocol):
         self, change: PendingChange, channel: Channel, record: ContactRecord, event: SecurityEvent, epoch: int
     ) -> Verified:
         """At once, while the account's sessions' epoch is still `epoch` (the session's): the channel's new
-        value in the register (`record`, as verified), the channel no longer pending (the change gone when
-        nothing is), the event. Writing nothing: SESSION_ENDED when the epoch has moved on (a re-enrolment or
-        a reset meanwhile), NOT_WAITING when the change is no longer the one read (replaced meanwhile) or
-        the register has no record."""
+        value in the register (`record`, as verified), the channel no longer pending (the code that verified
+        it kept: see verified_code), the event. Writing nothing: SESSION_ENDED when the epoch has moved on (a
+        re-enrolment or a reset meanwhile), NOT_WAITING when the change is no longer the one read (replaced
+        meanwhile) or the register has no record."""
+        ...
+
+    def verified_code(self, person: PersonKey, channel: Channel) -> tuple[str, datetime] | None:
+        """The hash of the code that verified the channel in the person's latest change, and when the
+        change's codes expire; None if none did."""
         ...
 
     def record_resend(
@@ -241,15 +246,16 @@ class ContactService:
     def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
         now = self._clock.now()
         pending = self._changes.claim_try(session.person, MAX_CODE_TRIES, now)  # the try counted, the change read
-        if pending is None:
-            waiting = self._changes.get(session.person)  # only to tell why
+        if pending is None or channel not in pending.values:
+            if pending is not None:
+                self._changes.refund_try_of(pending)  # no code of this channel was tried
+            if self._verified_before(session.person, channel, code, now):
+                return self.contact(session)  # a retry whose answer was lost: answered as it was, nothing written
+            waiting = pending or self._changes.get(session.person)  # only to tell why
             if waiting is not None and channel in waiting.values and now < waiting.expires_at:
                 raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
             raise Conflict(NOT_WAITING)
         give_back = partial(self._changes.refund_try_of, pending)
-        if channel not in pending.values:
-            give_back()  # no code of this channel was tried
-            raise Conflict(NOT_WAITING)
         if not self._keyer.matches(
             pending.code_hashes.get(channel, ""), self._code_hash(session.person, channel, code)
         ):
@@ -270,6 +276,14 @@ class ContactService:
         if verified is Verified.NOT_WAITING:
             raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated
+
+    def _verified_before(self, person: PersonKey, channel: Channel, code: str, now: datetime) -> bool:
+        """The channel was verified with this very code, and the code's lifetime has not run out. Such a
+        code is judged without a try counted: it can tell nothing that reading the contact does not."""
+        verified = self._changes.verified_code(person, channel)
+        if verified is None or now >= verified[1]:
+            return False
+        return self._keyer.matches(verified[0], self._code_hash(person, channel, code))
 
     def resend(self, session: Session) -> tuple[Channel, ...]:
         now = self._clock.now()
