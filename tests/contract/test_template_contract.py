@@ -144,6 +144,35 @@ def test_every_lambda_task_of_the_workflow_runs_again_after_an_invocation_that_d
         assert "States.ALL" in retried or retried >= UNFINISHED_INVOCATION, name
 
 
+def test_a_posted_letter_s_activation_outlasts_an_hour_of_throttling() -> None:
+    """The letter is in the post when ActivateLetter runs: given up after minutes of Lambda throttling or
+    AWS trouble, it would be marked failed and its codes never work. Its retries wait up to an hour (each
+    wait at most MaxDelaySeconds; full jitter draws each between none and that)."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    retry = definition["States"]["ActivateLetter"]["Retry"][0]
+    assert {"Lambda.TooManyRequestsException", "DependencyUnavailable"} <= set(retry["ErrorEquals"])
+    waits = [
+        min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry.get("MaxDelaySeconds", float("inf")))
+        for n in range(retry["MaxAttempts"])
+    ]
+    assert sum(waits) >= 3600
+    assert max(waits) <= 300  # and none so long that a brief outage leaves the letter waiting for long
+
+
+def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
+    """CloudFormation cannot compare two parameters, and the PIN-letter function refuses to start with a
+    heartbeat not shorter than the timeout: their ranges keep them apart. The timeout ends before the print
+    documents expire, so that no letter still with the printer has lost its document."""
+    parameters = TEMPLATE.document["Parameters"]
+    heartbeat, timeout = parameters["PrintHeartbeatSeconds"], parameters["PrintTimeoutSeconds"]
+    assert heartbeat["MaxValue"] < timeout["MinValue"]
+    assert heartbeat["MinValue"] <= heartbeat["Default"] <= heartbeat["MaxValue"]
+    assert timeout["MinValue"] <= timeout["Default"] <= timeout["MaxValue"]
+    rules = TEMPLATE.resources["PrintDocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiry_days = min(rule["ExpirationInDays"] for rule in rules)
+    assert timeout["MaxValue"] < expiry_days * 86400
+
+
 def test_the_workflow_writes_no_arn_out() -> None:
     """Every ARN comes from DefinitionSubstitutions, the partition's too (arn:aws-cn, arn:aws-us-gov)."""
     text = (ROOT / "statemachines" / "pin_letter.asl.json").read_text()

@@ -187,6 +187,14 @@ def posted(driver: LetterDriver, identity_number: str) -> tuple[PinLetter, dict[
     return letter, read_printed_letter(pdf).codes
 
 
+def documents_of(driver: LetterDriver, letter_id: str) -> list[str]:
+    """The names of the letter's print documents in the bucket."""
+    objects = driver.local.session.client("s3").list_objects_v2(
+        Bucket=driver.local.stack.refs["PrintDocumentsBucket"], Prefix=f"letters/{letter_id}/"
+    )
+    return sorted(o["Key"].rsplit("/", 1)[1] for o in objects.get("Contents", []))
+
+
 def notice_queue(driver: LetterDriver) -> SqsNoticeQueue:
     """The notice queue as the functions queue to it (recipients sealed under the data key)."""
     session, refs = driver.local.session, driver.local.stack.refs

@@ -31,6 +31,7 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     before_first_aws_call,
+    documents_of,
     notice_queue,
     on_functions_clients,
     posted,
@@ -380,6 +381,7 @@ def test_a_letter_blocked_at_the_printer_never_becomes_active(driver: LetterDriv
     assert letter is not None
     assert letter.status is LetterStatus.BLOCKED
     assert letter.dispatched_at is not None
+    assert documents_of(driver, letter.letter_id) == []  # posted: its document, codes in clear, is gone
 
 
 # ---------------------------------------------------------------------- the callback route

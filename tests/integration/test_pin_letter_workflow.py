@@ -34,6 +34,7 @@ from tests.integration.letters import (
     age_ledger,
     assert_alarmed,
     before_first_aws_call,
+    documents_of,
     posted,
     security_events,
     start_with_timeouts,
@@ -55,6 +56,8 @@ def test_a_letter_is_printed_posted_and_activated(driver: LetterDriver) -> None:
     keyer = driver.local.keyer
     assert letter.code_hashes == {int(i): keyer.pin_code_hash(letter.letter_id, int(i), c) for i, c in codes.items()}
     assert letter.codes_remaining == 20
+    # posted, its print document (every code in clear) has served its purpose: it is gone, not kept 30 days
+    assert documents_of(driver, letter.letter_id) == []
 
 
 def test_the_print_document_is_a_window_envelope_letter_with_a_manifest(driver: LetterDriver) -> None:
@@ -237,6 +240,7 @@ def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) 
     assert letter is not None
     assert letter.status is LetterStatus.FAILED
     assert letter.dispatched_at is None
+    assert documents_of(driver, job["letter_id"]) == []  # never to be printed: its codes in clear gone
     assert_alarmed(driver, job["letter_id"])
     # a failed letter does not count: the person may order again at once
     posted(driver, number)
@@ -393,6 +397,7 @@ def test_a_letter_blocked_at_the_printer_that_then_fails_frees_the_quota(driver:
     assert blocked is not None
     assert blocked.status is LetterStatus.BLOCKED
     assert job["letter_id"] not in quota_orders(driver, key)
+    assert documents_of(driver, job["letter_id"]) == []
     posted(driver, person.identity_number)  # the person may order again at once
 
 
@@ -411,6 +416,8 @@ def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
     assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
     assert_alarmed(driver, letter_id)
     assert driver.report(letter_id, "dispatched").status == 409
+    # a job still queued, or taken again, can no longer be printed: its document is gone
+    assert documents_of(driver, letter_id) == []
 
 
 def test_a_silent_print_provider_times_out_on_the_heartbeat(driver: LetterDriver) -> None:
@@ -449,10 +456,7 @@ def test_a_task_that_fails_once_succeeds_on_retry_with_one_set_of_codes(
     assert letter.status is LetterStatus.DISPATCHED
     keyer = driver.local.keyer
     assert letter.code_hashes == {int(i): keyer.pin_code_hash(letter.letter_id, int(i), c) for i, c in codes.items()}
-    objects = driver.local.session.client("s3").list_objects_v2(
-        Bucket=driver.local.stack.refs["PrintDocumentsBucket"], Prefix=f"letters/{letter.letter_id}/"
-    )
-    assert [o["Key"].rsplit("/", 1)[1] for o in objects.get("Contents", [])] == ["letter.pdf", "manifest.json"]
+    assert documents_of(driver, letter.letter_id) == []  # the one document went with the posting: none left over
     events = [e["type"] for e in driver.history(letter.letter_id)]
     assert events.count("ExecutionSucceeded") == 1
     wait_for(lambda: driver.local.outbox.snapshot()["sms"], lambda sms: len(sms) == 1)

@@ -146,10 +146,19 @@ class LetterWorkflowTasks:
         person's letters posted at once are activated one after the other (each holds on the ledger's
         pointer as read): the newer one is the person's active letter, whichever comes first."""
         for _ in range(SETTLE_ATTEMPTS):
-            activation = self._activation(self._letter(letter_id))
+            letter = self._letter(letter_id)
+            activation = self._activation(letter)
             if activation is not None:
+                self._discard_document(letter)
                 return activation
         raise RuntimeError("the person's letters changed under every attempt")
+
+    def _discard_document(self, letter: PinLetter) -> None:
+        """The letter is posted, or will never be: its print document (the name, the address and every code
+        in clear) has served its purpose, and goes now rather than at the bucket's expiry. A print job still
+        queued for a failed letter then cannot be printed. (Again, on a retry, it finds nothing to delete.)"""
+        if letter.document is not None:
+            self._documents.discard(letter.document)
 
     def _activation(self, letter: PinLetter) -> Activation | None:
         """The activation written, or None if a letter changed meanwhile (read again)."""
@@ -192,11 +201,13 @@ class LetterWorkflowTasks:
             # blocked at the printer, and then not posted: it stays blocked (the person chose that, and is not
             # told again), and its place in the quota is freed, as a failed letter's
             self._letters.release_quota(letter.person, letter.letter_id)
+            self._discard_document(letter)
             return
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
             self._letters.mark_failed(letter.letter_id, self._clock.now(), error)
         elif letter.status is not LetterStatus.FAILED:
             return
+        self._discard_document(letter)
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
         self._letters.release_quota(letter.person, letter.letter_id)
         # the person is told (once a day, whatever fails), not left waiting for a letter that never comes
