@@ -1,8 +1,9 @@
 """A simulated print provider, as a real one works against MinID's AWS account.
 
-It takes jobs from its inbox (the print queue), fetches the PDF and manifest from S3, reads what the
-envelope window and the page show (pypdf), sends a heartbeat to the waiting workflow with the job's
-task token, and takes the job: deletes its message from the inbox, the job now its own (a message not
+It takes jobs from its inbox (the print queue): sends a heartbeat to the waiting workflow with the job's
+task token (a job no workflow waits for any more is dropped, as is a second job for a letter already
+taken), fetches the PDF and manifest from S3, reads what the envelope window and the page show
+(pypdf), and takes the job: deletes its message from the inbox, the job now its own (a message not
 taken within the queue's visibility timeout is handed out again). It "posts" the letter after a delay,
 and reports it through the IAM-authorised callback route, trying again until the report is taken.
 What it posted goes to the outbox with the address, the codes and the status.
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from pypdf import PdfReader
 
 from local.gateway import Gateway, HttpRequest, HttpResponse
@@ -37,6 +39,10 @@ log = logging.getLogger("local.print_provider")
 POLL_SECONDS = 0.05
 REPORT_BACKOFF_SECONDS = 0.5  # a report answered 5xx: tried again after 0.5, 1, 2, ... s
 REPORT_BACKOFF_MAX_SECONDS = 30.0
+# A heartbeat's answer when no workflow waits on the job's token any more (the letter failed or timed out, or
+# the hand-over was tried again and this is the first try's job): AWS answers TaskTimedOut, moto InvalidToken.
+NO_LONGER_WAITED_FOR = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+TOKEN_CHECKS, TOKEN_CHECK_PAUSE_SECONDS = 6, 0.2
 ACCESS_KEY_ID = "LOCALPRINTPROVIDER"  # the gateway knows this signer as the print provider's role
 _POINTS_PER_MM = 72 / 25.4
 _A4_HEIGHT_MM = 297.0
@@ -105,6 +111,8 @@ class PrintProviderSimulator:
         self._identity_of = identity_of
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="print-provider", daemon=True)
+        self._taking = threading.Lock()
+        self._taken: set[str] = set()  # the letters whose job was taken, as a provider knows its jobs by letter
 
     def start(self) -> None:
         self._thread.start()
@@ -127,6 +135,27 @@ class PrintProviderSimulator:
                 threading.Thread(target=self._print, args=(message,), daemon=True).start()
             if not messages:
                 self._stopped.wait(POLL_SECONDS)
+
+    def _still_waited_for(self, task_token: str) -> bool:
+        """A heartbeat made, or False if no workflow waits on the token. A token only just handed over may
+        not be known yet (moto's executor records it as its message goes): asked again for a second first."""
+        for attempt in range(TOKEN_CHECKS):
+            try:
+                self._stepfunctions.send_task_heartbeat(taskToken=task_token)
+                return True
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in NO_LONGER_WAITED_FOR:
+                    raise
+            if attempt < TOKEN_CHECKS - 1:
+                self._stopped.wait(TOKEN_CHECK_PAUSE_SECONDS)
+        return False
+
+    def _drop(self, message: dict[str, Any]) -> None:
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _untake(self, letter_id: str) -> None:
+        with self._taking:
+            self._taken.discard(letter_id)
 
     def _report(self, letter_id: str) -> HttpResponse | None:
         """The letter reported dispatched; an answer of 5xx is tried again, until the report is taken or
@@ -154,16 +183,35 @@ class PrintProviderSimulator:
     def _print(self, message: dict[str, Any]) -> None:
         job = json.loads(message["Body"])
         letter_id = job["letter_id"]
+        with self._taking:
+            taken_before = letter_id in self._taken
+            self._taken.add(letter_id)
+        if taken_before:  # a job handed out twice (SQS delivers at least once): one letter, not two
+            log.warning("letter %s was taken already: the job is dropped", letter_id)
+            self._drop(message)
+            return
+        try:
+            # first, whether the workflow still waits for it: a letter that failed or timed out meanwhile, or
+            # the job of a hand-over tried twice, is not printed (its document may be gone already)
+            waited_for = self._still_waited_for(job["task_token"])
+        except ClientError:
+            self._untake(letter_id)
+            log.exception("letter %s could not be taken", letter_id)
+            return  # the job stays in the inbox and comes back after the visibility timeout
+        if not waited_for:
+            log.warning("letter %s: its workflow no longer waits for it: the job is dropped", letter_id)
+            self._drop(message)
+            return
         try:
             pdf = self._s3.get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
             manifest = json.loads(self._s3.get_object(Bucket=job["bucket"], Key=job["manifest"])["Body"].read())
             page = read_printed_letter(pdf)
-            self._stepfunctions.send_task_heartbeat(taskToken=job["task_token"])
         except Exception:
+            self._untake(letter_id)
             log.exception("letter %s could not be taken", letter_id)
             return  # the job stays in the inbox and comes back after the visibility timeout
         # taken: the job is the provider's now, however long its printing takes
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        self._drop(message)
         if self._delay:
             time.sleep(self._delay)
         response = self._report(letter_id)
