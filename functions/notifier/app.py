@@ -42,6 +42,12 @@ def deliver(body: str) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
+    if delivered.unrecorded:  # sent, but the ledger not told: a retry of the notice would send again
+        logger.warning(
+            "Notice sent but not recorded",
+            extra={"notice": notice.kind.value, "channels": [c.value for c in delivered.unrecorded]},
+        )
+        observability.count("NoticesNotRecorded")  # no dimensions: an alarm may watch it as it is written
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -40,6 +40,7 @@ from tests.integration.letters import (
     before_first_aws_call,
     counted_hits,
     fill_counters,
+    notice_queue,
     posted,
     registered_dead,
     security_events,
@@ -793,7 +794,8 @@ def test_a_letter_blocked_before_the_last_code_ends_the_enrolment(driver: Letter
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234567").status == 202
-    PinLetterAccount(driver.letters, SystemClock()).block(driver.key(enrolling.person.identity_number))
+    account = PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver))
+    account.block(driver.key(enrolling.person.identity_number))
     refused = enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567"))
     assert refused.status == 409
     assert "PIN codes were used or blocked" in problem(refused)["detail"]

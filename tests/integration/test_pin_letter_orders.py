@@ -234,7 +234,7 @@ def test_a_start_made_whose_answer_was_lost_is_an_order_placed(
 def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)
-    account = PinLetterAccount(driver.letters, SystemClock())
+    account = PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver))
 
     letters = account.block(driver.key(number))
 
@@ -286,7 +286,7 @@ def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters
     letter, _ = posted(driver, number)
     person = driver.key(number)
     with index_lagging(driver, person, reads=1):  # the second reads the letters as they were before the first
-        first = PinLetterAccount(driver.letters, SystemClock()).block(person)
+        first = PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(person)
         second = wiring.pin_letters(os.environ).account.block(person)
 
     assert second == first
@@ -339,7 +339,7 @@ def test_a_block_that_meets_another_blocks_transaction_reads_again(driver: Lette
     posted(driver, number)
     person = driver.key(number)
     with index_lagging(driver, person, reads=1), injected_faults() as faults:
-        PinLetterAccount(driver.letters, SystemClock()).block(person)
+        PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(person)
         reasons = ("TransactionConflict", "None", "None")
         faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
         second = wiring.pin_letters(os.environ).account.block(person)
@@ -373,7 +373,7 @@ def test_a_letter_blocked_at_the_printer_never_becomes_active(driver: LetterDriv
     number = driver.person(Category.ADULT).identity_number
     driver.order(number)
     job = driver.next_print_job()
-    PinLetterAccount(driver.letters, SystemClock()).block(driver.key(number))
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
 
     assert driver.report(job["letter_id"], "dispatched").status == 204
     assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"

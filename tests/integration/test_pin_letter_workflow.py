@@ -35,6 +35,7 @@ from tests.integration.letters import (
     assert_alarmed,
     before_first_aws_call,
     documents_of,
+    notice_queue,
     posted,
     security_events,
     start_with_timeouts,
@@ -109,7 +110,7 @@ def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Cat
     assert driver.finished(order.letter_id)["status"] == "SUCCEEDED"
     assert driver.no_print_job()
     assert driver.only_letter(number).status is LetterStatus.REFUSED
-    assert PinLetterAccount(driver.letters, SystemClock()).letters(driver.key(number)) == []
+    assert PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).letters(driver.key(number)) == []
 
 
 def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:
@@ -369,7 +370,7 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     key = driver.key(person.identity_number)
     letter, tasks = checked_order(driver, key)
     assert letter.letter_id in quota_orders(driver, key)
-    PinLetterAccount(driver.letters, SystemClock()).block(key)
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
 
     assert tasks.prepare_letter(letter.letter_id) is None  # not sent
     assert tasks.prepare_letter(letter.letter_id) is None  # the task's retry: nothing more to do
@@ -388,7 +389,7 @@ def test_a_letter_blocked_at_the_printer_that_then_fails_frees_the_quota(driver:
     driver.order(person.identity_number)
     job = driver.next_print_job()
     assert job["letter_id"] in quota_orders(driver, key)
-    PinLetterAccount(driver.letters, SystemClock()).block(key)
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
 
     assert driver.report(job["letter_id"], "failed", reason="paper jam").status == 204
     driver.finished(job["letter_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -15,9 +15,11 @@ from minid.adapters.sealing import AesGcmSealer
 from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
+from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import Keyer, Pepper, PersonKey
 from minid.domain.lockout import Lockout
 from minid.domain.notices import (
+    MARK_SENT_TRIES,
     PROOF_WAIT,
     Channel,
     Claim,
@@ -35,6 +37,7 @@ from minid.domain.notices import (
     notice_from_json,
     notice_to_json,
 )
+from minid.domain.population import Person, PersonStatus
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PERSON = PersonKey("a" * 64)
@@ -92,6 +95,7 @@ class Mailbox:
 @dataclass
 class Ledger:
     states: dict[tuple[str, Channel], str] = field(default_factory=dict)
+    unwritable: int = 0  # how many writes of a send fail (DynamoDB failing past the SDK's retries)
 
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
         state = self.states.get((notice_id, channel))
@@ -103,6 +107,9 @@ class Ledger:
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        if self.unwritable:
+            self.unwritable -= 1
+            raise ConnectionError("DynamoDB is down")
         self.states[(notice_id, channel)] = "sent"
 
     def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
@@ -133,12 +140,24 @@ class Retries:
         self.later_by.append((receipt, seconds))
 
 
+@dataclass
+class Population:
+    status: PersonStatus | None  # None: not in the register
+
+    def find(self, person: PersonKey) -> Person | None:
+        if self.status is None:
+            return None
+        return Person("Kari", "Nordmann", date(1970, 1, 1), IdentityNumberKind.FODSELSNUMMER, self.status)
+
+
 def delivery(  # type: ignore[no-untyped-def]
     found: ContactRecord | None,
     phone: Phone | None = None,
     ledger: Ledger | None = None,
     events: Events | None = None,
     retries: Retries | None = None,
+    *,
+    population: Population | None = None,
 ):
     phone = phone or Phone()
     mailbox = Mailbox()
@@ -152,6 +171,7 @@ def delivery(  # type: ignore[no-untyped-def]
         sealer=SEALER,
         clock=Clock(),
         retries=retries or Retries(),
+        population=population or Population(PersonStatus.RESIDENT),
     )
     return service, phone, mailbox, ledger
 
@@ -227,7 +247,19 @@ def test_every_notice_has_a_text_in_every_language(kind: NoticeKind, language: L
     assert message.subject.startswith("MinID: ")
     assert message.text.strip()
     assert message.html.startswith("<!doctype html>")
-    assert f'lang="{"nb" if language is Language.NYNORSK else language.value}"' in message.html  # bokmål text
+    assert f'lang="{language.value}"' in message.html
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("channel", ["mobile", "email"])
+def test_nynorsk_readers_get_nynorsk(kind: NoticeKind, channel: str) -> None:
+    params = {"date": "2026-11-20", "channel": channel}
+    nynorsk, bokmal = compose(kind, Language.NYNORSK, params), compose(kind, Language.BOKMAL, params)
+    assert nynorsk.sms != bokmal.sms
+    assert nynorsk.text != bokmal.text
+    assert nynorsk.html != bokmal.html
+    assert "ikkje" in nynorsk.text
+    assert not {"ikke", "brukerstøtten", "ble", "nå", "noen"} & set(nynorsk.text.replace(".", " ").split())
 
 
 @pytest.mark.parametrize(
@@ -249,8 +281,11 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(minutes: str, english: str
     assert "5 ganger på rad" in told
 
 
-def test_html_is_escaped() -> None:
-    message = compose(NoticeKind.PIN_LETTER_POSTED, Language.ENGLISH, {"date": "2026-11-20"})
+@pytest.mark.parametrize("language", list(Language))
+def test_html_is_escaped(language: Language) -> None:
+    """A parameter reaches the text (a lock's count of failures, here): it is escaped in the HTML."""
+    message = compose(NoticeKind.ACCOUNT_LOCKED, language, {"failures": "<script>x</script>", "minutes": "60"})
+    assert "&lt;script&gt;x&lt;/script&gt;" in message.html
     assert "<script" not in message.html
 
 
@@ -357,3 +392,68 @@ def test_a_notice_that_failed_comes_back_later_the_more_often_it_failed() -> Non
     assert set(waits[5:]) == {900}
     assert 3 * 3600 - 900 <= sum(waits[:14]) <= 3 * 3600 + 900  # until the 15th receive
     assert retries.later_by[0][0] == "receipt-1"
+
+
+# ---------------------------------------------------------------------- a send the ledger cannot be told of
+def test_a_send_the_ledger_is_told_of_only_at_a_retry_is_recorded() -> None:
+    ledger = Ledger(unwritable=MARK_SENT_TRIES - 1)
+    service, phone, mailbox, _ = delivery(record(), ledger=ledger)
+    assert service.deliver(POSTED) == Delivered([Channel.SMS, Channel.EMAIL])
+    assert ledger.states[(POSTED.notice_id, Channel.SMS)] == "sent"
+    assert service.deliver(POSTED) == Delivered()
+    assert (len(phone.sent), len(mailbox.sent)) == (1, 1)
+
+
+def test_a_send_the_ledger_cannot_be_told_of_neither_skips_the_other_channel_nor_is_sent_again() -> None:
+    """SNS took the SMS, and the ledger's write failed past every retry: the e-mail is still sent, and the
+    notice is done (not delivered again, which would send the SMS again once its claim lapsed)."""
+    ledger = Ledger(unwritable=MARK_SENT_TRIES)
+    service, phone, mailbox, _ = delivery(record(), ledger=ledger)
+    delivered = service.deliver(POSTED)  # does not raise: nothing is left to send
+    assert delivered == Delivered([Channel.SMS, Channel.EMAIL], unrecorded=[Channel.SMS])
+    assert (len(phone.sent), len(mailbox.sent)) == (1, 1)
+    assert ledger.states[(POSTED.notice_id, Channel.EMAIL)] == "sent"
+    assert ledger.states[(POSTED.notice_id, Channel.SMS)] == "sending"  # its claim: left to lapse, and expire
+
+
+def test_a_failure_of_the_ledger_before_a_send_does_not_skip_the_other_channel() -> None:
+    @dataclass
+    class Unclaimable(Ledger):
+        def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
+            if channel is Channel.SMS:
+                raise ConnectionError("DynamoDB is down")
+            return super().claim(notice_id, channel, now, lease)
+
+    service, phone, mailbox, _ = delivery(record(), ledger=Unclaimable())
+    with pytest.raises(ConnectionError):  # delivered again later, for the SMS
+        service.deliver(POSTED)
+    assert (len(phone.sent), len(mailbox.sent)) == (0, 1)
+
+
+# ---------------------------------------------------------------------- the dead
+def test_the_contacts_of_a_dead_person_are_told_nothing() -> None:
+    """Their number or address may have passed to someone else (the contact review reminds them of nothing
+    either): a letter of theirs blocked after five wrong codes, say, is not told to them."""
+    blocked = Notice("letter-1:blocked", NoticeKind.PIN_LETTER_BLOCKED, PERSON)
+    service, phone, mailbox, _ = delivery(record(), population=Population(PersonStatus.DECEASED))
+    assert service.deliver(blocked) == Delivered()
+    assert (phone.sent, mailbox.sent) == ([], [])
+
+
+@pytest.mark.parametrize("status", [PersonStatus.RESIDENT, PersonStatus.EMIGRATED, None])
+def test_the_contacts_of_a_person_not_registered_dead_are_told(status: PersonStatus | None) -> None:
+    service, *_ = delivery(record(), population=Population(status))
+    assert service.deliver(POSTED).sent == [Channel.SMS, Channel.EMAIL]
+
+
+# ---------------------------------------------------------------------- a block the person made
+def test_a_block_the_person_made_is_told_with_its_date_and_not_as_wrong_codes() -> None:
+    params = {"date": "2026-11-20"}
+    english = compose(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, Language.ENGLISH, params).sms
+    assert "blocked at your request on 20 November 2026" in english
+    assert "If it was not you" in english
+    assert "five" not in english
+    bokmal = compose(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, Language.BOKMAL, params).sms
+    assert "ble sperret 20. november 2026, slik du ba om" in bokmal
+    nynorsk = compose(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, Language.NYNORSK, params).sms
+    assert "vart sperra 20. november 2026, slik du bad om" in nynorsk

@@ -94,6 +94,9 @@ class SessionSettings(PepperSettings, frozen=True):
 
 
 class PinLetterSettings(SessionSettings, frozen=True):
+    notice_queue_url: str  # the person told of a block of their letters
+    notice_proof_delay_seconds: ProofDelay
+    data_key_arn: str
     allow_synthetic_identity_numbers: bool
     pin_letters_table: str
     idempotency_table: str
@@ -128,6 +131,7 @@ class PrintCallbackSettings(Settings, frozen=True):
 class NotifierSettings(Settings, frozen=True):
     notice_queue_url: str
     contact_register_table: str
+    population_register_table: str  # the dead are told nothing
     challenges_table: str
     security_events_table: str
     sms_sender_id: SenderId

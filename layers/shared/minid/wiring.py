@@ -288,7 +288,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
                 ClientLimitPolicy(letter_orders_per_hour=settings.client_letter_orders_per_hour),
             ),
         ),
-        account=PinLetterAccount(letters, clock),
+        account=PinLetterAccount(letters, clock, _notices(settings)),
         sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
     )
@@ -618,6 +618,7 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.notices import DynamoDbDeliveryLedger, SesEmailSender, SnsSmsSender, SqsDeliveryRetries
+    from minid.adapters.population import DynamoDbPopulationRegister
     from minid.domain.notices import NoticeDelivery
     from minid.settings import NotifierSettings
 
@@ -632,4 +633,5 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
         sealer=_recipients_sealer(settings),
         clock=SystemClock(),
         retries=SqsDeliveryRetries(client("sqs"), settings.notice_queue_url),
+        population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
     )

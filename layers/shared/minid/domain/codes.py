@@ -64,6 +64,9 @@ def code_message(code: str, language: Language, public_domain: str) -> Message:
     if language is Language.ENGLISH:
         line = f"Your MinID code is {code}. It is valid for {minutes} minutes. Never give it to anyone."
         subject = "MinID: your code"
+    elif language is Language.NYNORSK:  # koden is masculine: han
+        line = f"Koden din for MinID er {code}. Han gjeld i {minutes} minutt. Ikkje gi han til nokon."
+        subject = "MinID: koden din"
     else:
         line = f"Koden din for MinID er {code}. Den gjelder i {minutes} minutter. Ikke gi den til noen."
         subject = "MinID: koden din"

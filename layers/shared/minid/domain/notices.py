@@ -21,11 +21,15 @@ from minid.domain.contacts import ContactRegister, InvalidContact, Language
 from minid.domain.errors import FieldError
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
+from minid.domain.population import PopulationRegister
 from minid.domain.time import Clock
 from minid.values import Value
 
 SUPPORT_PHONE = "800 30 300"
 CLAIM_LEASE = timedelta(minutes=2)  # longer than a send takes; a crashed sender's claim lapses after it
+# A send is written in the ledger up to this many times (each with the SDK's own retries) before it is
+# given up on: unwritten, its claim lapses, and a retry of the notice would send on the channel again.
+MARK_SENT_TRIES = 3
 # A notice of a change is queued before the change is made, with the security event the change writes
 # (in the same transaction) as its proof: it is delivered once the event is there, and dropped if the
 # event has not come within this time (the change was not made: nothing to tell).
@@ -37,7 +41,8 @@ RECIPIENTS_SEALED_FOR = "notice-recipients"
 class NoticeKind(StrEnum):
     PIN_LETTER_POSTED = "pin-letter-posted"
     PIN_LETTER_REFUSED = "pin-letter-refused"
-    PIN_LETTER_BLOCKED = "pin-letter-blocked"
+    PIN_LETTER_BLOCKED = "pin-letter-blocked"  # after five wrong PIN codes
+    PIN_LETTERS_BLOCKED_BY_OWNER = "pin-letters-blocked-by-owner"  # POST /v1/me/pin-letters/block
     PIN_LETTER_FAILED = "pin-letter-failed"
     ENROLLED = "enrolled"
     RE_ENROLLED = "re-enrolled"
@@ -214,10 +219,12 @@ class Claim(StrEnum):
 
 
 class Delivered(Value, frozen=True):
-    """What a delivery did now: the channels it sent on, and those the provider refused for good."""
+    """What a delivery did now: the channels it sent on, and those the provider refused for good. Of
+    those sent on, `unrecorded` are those the ledger could not be told of (see NoticeDelivery.deliver)."""
 
     sent: list[Channel] = field(default_factory=list)
     refused: list[Channel] = field(default_factory=list)
+    unrecorded: list[Channel] = field(default_factory=list)
 
 
 class NoticeInFlight(Exception):
@@ -242,7 +249,8 @@ class DeliveryLedger(Protocol):
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
 
-_MONTHS_NB = (
+# The months are spelt alike in bokmål and nynorsk.
+_MONTHS_NORWEGIAN = (
     "januar",
     "februar",
     "mars",
@@ -261,10 +269,14 @@ _MONTHS_NB = (
 def long_date(day: date, language: Language) -> str:
     if language is Language.ENGLISH:
         return f"{day.day} {day:%B} {day.year}"
-    return f"{day.day}. {_MONTHS_NB[day.month - 1]} {day.year}"
+    return f"{day.day}. {_MONTHS_NORWEGIAN[day.month - 1]} {day.year}"
 
 
-def _posted(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+# Each notice's texts, (subject, what happened, what to do), in bokmål, nynorsk and English.
+Texts = tuple[str, str, str]
+
+
+def _posted(language: Language, params: Mapping[str, str]) -> Texts:
     dated = long_date(date.fromisoformat(params["date"]), language)
     if language is Language.ENGLISH:
         return (
@@ -273,6 +285,12 @@ def _posted(language: Language, params: Mapping[str, str]) -> tuple[str, str, st
             "If you did not order it, log in to MinID and block the codes, "
             f"or call MinID user support on +47 {SUPPORT_PHONE}.",
         )
+    if language is Language.NYNORSK:
+        return (
+            "PIN-kodebrevet ditt er sendt",
+            f"PIN-kodebrevet du bestilte til MinID, vart sendt i posten {dated}.",
+            f"Har du ikkje bestilt det? Logg inn på MinID og sperr kodane, eller ring brukarstøtta på {SUPPORT_PHONE}.",
+        )
     return (
         "PIN-kodebrevet ditt er sendt",
         f"PIN-kodebrevet du bestilte til MinID, ble sendt i posten {dated}.",
@@ -280,13 +298,20 @@ def _posted(language: Language, params: Mapping[str, str]) -> tuple[str, str, st
     )
 
 
-def _refused(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _refused(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "An order for PIN codes",
             "We received an order for a MinID PIN code letter for you, but will not send one now: "
             "a letter was sent in the last 24 hours, or three in the last 30 days.",
             "If you did not order it, you need not do anything.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "Bestilling av PIN-kodar",
+            "Vi har fått ei bestilling av PIN-kodebrev til MinID for deg, men sender ikkje eit nytt brev no: "
+            "det er sendt eit brev det siste døgnet, eller tre brev dei siste 30 dagane.",
+            "Har du ikkje bestilt, treng du ikkje gjere noko.",
         )
     return (
         "Bestilling av PIN-koder",
@@ -296,13 +321,20 @@ def _refused(language: Language, params: Mapping[str, str]) -> tuple[str, str, s
     )
 
 
-def _letter_failed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _letter_failed(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "Your PIN code letter could not be sent",
             "A MinID PIN code letter ordered for you could not be printed or posted, and its codes will never "
             "work. We are looking into it.",
             f"If you ordered it, call MinID user support on +47 {SUPPORT_PHONE}, or order a new letter later.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "PIN-kodebrevet ditt kunne ikkje sendast",
+            "Eit PIN-kodebrev til MinID som vart bestilt til deg, kunne ikkje skrivast ut eller sendast, og kodane "
+            "i det vil aldri verke. Vi ser på saka.",
+            f"Har du bestilt det, kan du ringje brukarstøtta på {SUPPORT_PHONE}, eller bestille eit nytt brev seinare.",
         )
     return (
         "PIN-kodebrevet ditt kunne ikke sendes",
@@ -312,13 +344,20 @@ def _letter_failed(language: Language, params: Mapping[str, str]) -> tuple[str, 
     )
 
 
-def _letter_blocked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _letter_blocked(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "Your PIN codes are blocked",
             "Wrong PIN codes from your MinID PIN code letter were given five times, so its codes are blocked.",
             f"If it was not you, someone may have tried to use your identity number. Order a new letter, or call "
             f"MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "PIN-kodane dine er sperra",
+            "Det er gitt feil PIN-kodar frå PIN-kodebrevet ditt til MinID fem gonger, så kodane i brevet er sperra.",
+            "Var det ikkje deg, kan nokon ha prøvd å bruke fødselsnummeret ditt. Bestill eit nytt brev, eller ring "
+            f"brukarstøtta på {SUPPORT_PHONE}.",
         )
     return (
         "PIN-kodene dine er sperret",
@@ -328,7 +367,31 @@ def _letter_blocked(language: Language, params: Mapping[str, str]) -> tuple[str,
     )
 
 
-def _enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _letters_blocked_by_owner(language: Language, params: Mapping[str, str]) -> Texts:
+    """The person's own block (POST /v1/me/pin-letters/block): told, so that one who took over a session
+    cannot block the letters unseen. The codes of every letter blocked, one or more: said of the codes."""
+    dated = long_date(date.fromisoformat(params["date"]), language)
+    if language is Language.ENGLISH:
+        return (
+            "Your PIN codes were blocked at your request",
+            f"Your MinID PIN codes were blocked at your request on {dated}, and no longer work.",
+            f"If it was not you, someone may have logged in as you. Call MinID user support on +47 {SUPPORT_PHONE} "
+            "at once.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "PIN-kodane dine er sperra etter ønske frå deg",
+            f"PIN-kodane dine til MinID vart sperra {dated}, slik du bad om, og verkar ikkje lenger.",
+            f"Var det ikkje deg, kan nokon ha logga inn som deg. Ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
+        )
+    return (
+        "PIN-kodene dine er sperret etter ønske fra deg",
+        f"PIN-kodene dine til MinID ble sperret {dated}, slik du ba om, og virker ikke lenger.",
+        f"Var det ikke deg, kan noen ha logget inn som deg. Ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+    )
+
+
+def _enrolled(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "Welcome to MinID",
@@ -336,21 +399,35 @@ def _enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, str, 
             "where public services find it to notify you.",
             f"If you did not register, call MinID user support on +47 {SUPPORT_PHONE} at once.",
         )
+    if language is Language.NYNORSK:
+        return (
+            "Velkomen som brukar av MinID",
+            "Du er no brukar av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, som det "
+            "offentlege brukar når det skal varsle deg.",
+            f"Har ikkje du registrert deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
+        )
     return (
         "Velkommen som bruker av MinID",
         "Du er nå bruker av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, der det "
-        "offentlige finner den når de skal varsle deg.",
+        "offentlige finner den når det skal varsle deg.",
         f"Har ikke du registrert deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
     )
 
 
-def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _re_enrolled(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "Your MinID was registered again",
             "Your MinID was registered again with a new PIN code letter: it has a new password, and new contact "
             "details that replace this one.",
             f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "MinID-en din er registrert på nytt",
+            "MinID-en din er registrert på nytt med eit nytt PIN-kodebrev og har fått nytt passord og ny "
+            "kontaktinformasjon, som erstattar denne.",
+            f"Var det ikkje deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
         )
     return (
         "MinID-en din er registrert på nytt",
@@ -360,43 +437,70 @@ def _re_enrolled(language: Language, params: Mapping[str, str]) -> tuple[str, st
     )
 
 
-def _locked(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     """The lock as the policy that made it has it (`failures`, `minutes`: deploy parameters), for a wrong
     password or second factor at a login, or a wrong current password at a change."""
     default = LockoutPolicy()  # for a notice queued before notices told the policy
     failures = params.get("failures", str(default.threshold))
-    in_english, in_norwegian = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)))
+    how_long = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)), language)
     if language is Language.ENGLISH:
         return (
-            f"Your MinID is locked for {in_english}",
-            f"Wrong details were given for your MinID {failures} times in a row, so it is locked for {in_english}.",
-            f"If it was you, wait {in_english}, or reset your password with your PIN code letter. If it was not "
+            f"Your MinID is locked for {how_long}",
+            f"Wrong details were given for your MinID {failures} times in a row, so it is locked for {how_long}.",
+            f"If it was you, wait {how_long}, or reset your password with your PIN code letter. If it was not "
             f"you, call MinID user support on +47 {SUPPORT_PHONE}.",
         )
+    if language is Language.NYNORSK:
+        return (
+            f"MinID-en din er sperra i {how_long}",
+            f"Det er gitt feil opplysningar for MinID-en din {failures} gonger på rad, så MinID-en er sperra i "
+            f"{how_long}.",
+            f"Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikkje deg, "
+            f"ring brukarstøtta på {SUPPORT_PHONE}.",
+        )
     return (
-        f"MinID-en din er sperret i {in_norwegian}",
-        f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så den er sperret i {in_norwegian}.",
-        f"Var det deg, kan du vente {in_norwegian} eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, "
+        f"MinID-en din er sperret i {how_long}",
+        f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så den er sperret i {how_long}.",
+        f"Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, "
         f"ring brukerstøtten på {SUPPORT_PHONE}.",
     )
 
 
-def _how_long(minutes: int) -> tuple[str, str]:
-    """A lock's length in words, in English and in Norwegian."""
-    if minutes == 60:
-        return "an hour", "en time"
-    if minutes % 60 == 0:
-        return f"{minutes // 60} hours", f"{minutes // 60} timer"
-    return f"{minutes} minutes", f"{minutes} minutter"
+def _how_long(minutes: int, language: Language) -> str:
+    """A lock's length in words."""
+    if minutes == 1:
+        words = {Language.ENGLISH: "a minute", Language.BOKMAL: "ett minutt", Language.NYNORSK: "eitt minutt"}
+    elif minutes == 60:
+        words = {Language.ENGLISH: "an hour", Language.BOKMAL: "en time", Language.NYNORSK: "ein time"}
+    elif minutes % 60 == 0:
+        hours = minutes // 60
+        words = {
+            Language.ENGLISH: f"{hours} hours",
+            Language.BOKMAL: f"{hours} timer",
+            Language.NYNORSK: f"{hours} timar",
+        }
+    else:
+        words = {
+            Language.ENGLISH: f"{minutes} minutes",
+            Language.BOKMAL: f"{minutes} minutter",
+            Language.NYNORSK: f"{minutes} minutt",
+        }
+    return words[language]
 
 
-def _credential_changed(what_en: str, what_nb: str) -> Callable[[Language, Mapping[str, str]], tuple[str, str, str]]:
-    def texts(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _credential_changed(what_en: str, what_nb: str, what_nn: str) -> Callable[[Language, Mapping[str, str]], Texts]:
+    def texts(language: Language, params: Mapping[str, str]) -> Texts:
         if language is Language.ENGLISH:
             return (
                 f"Your MinID {what_en}",
                 f"Your MinID {what_en}.",
                 f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+            )
+        if language is Language.NYNORSK:
+            return (
+                f"{what_nn[0].upper()}{what_nn[1:]}",
+                f"{what_nn[0].upper()}{what_nn[1:]}.",
+                f"Var det ikkje deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
             )
         return (
             f"{what_nb[0].upper()}{what_nb[1:]}",
@@ -407,50 +511,82 @@ def _credential_changed(what_en: str, what_nb: str) -> Callable[[Language, Mappi
     return texts
 
 
-def _contact_changed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
-    what = params.get("channel", "mobile")
+def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
+    mobile = params.get("channel", "mobile") == "mobile"
     if language is Language.ENGLISH:
-        thing = "mobile number" if what == "mobile" else "e-mail address"
+        thing = "mobile number" if mobile else "e-mail address"
         return (
             f"Your {thing} is being changed",
             f"The {thing} in the contact register is being changed from this one to a new one, through your MinID.",
             "If it was not you, log in to MinID and change it back, or call MinID user support on "
             f"+47 {SUPPORT_PHONE}.",
         )
-    thing, your = ("mobilnummeret", "ditt") if what == "mobile" else ("e-postadressen", "din")
+    if language is Language.NYNORSK:  # mobilnummeret is neuter, e-postadressa feminine
+        thing, your, this, new, short = (
+            ("Mobilnummeret", "ditt", "dette", "eit nytt", "nummeret")
+            if mobile
+            else ("E-postadressa", "di", "denne", "ei ny", "adressa")
+        )
+        return (
+            f"{thing} {your} blir endra",
+            f"{thing} i kontaktregisteret blir endra frå {this} til {new}, med MinID-en din.",
+            f"Var det ikkje deg, logg inn på MinID og endre {short} tilbake, eller ring brukarstøtta på "
+            f"{SUPPORT_PHONE}.",
+        )
+    # mobilnummeret is neuter, e-postadressen masculine
+    thing, your, this, new, it = (
+        ("Mobilnummeret", "ditt", "dette", "et nytt", "det")
+        if mobile
+        else ("E-postadressen", "din", "denne", "en ny", "den")
+    )
     return (
-        f"{thing[0].upper()}{thing[1:]} {your} blir endret",
-        f"{thing[0].upper()}{thing[1:]} i kontaktregisteret blir endret fra dette til et nytt, med MinID-en din.",
-        f"Var det ikke deg, logg inn på MinID og endre det tilbake, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+        f"{thing} {your} blir endret",
+        f"{thing} i kontaktregisteret blir endret fra {this} til {new}, med MinID-en din.",
+        f"Var det ikke deg, logg inn på MinID og endre {it} tilbake, eller ring brukerstøtten på {SUPPORT_PHONE}.",
     )
 
 
-def _contact_added(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
-    what = params.get("channel", "mobile")
+def _contact_added(language: Language, params: Mapping[str, str]) -> Texts:
+    mobile = params.get("channel", "mobile") == "mobile"
     if language is Language.ENGLISH:
-        thing = "mobile number" if what == "mobile" else "e-mail address"
+        thing = "A mobile number" if mobile else "An e-mail address"
         return (
-            f"A {thing} is being added",
-            f"A {thing} is being added to the contact register through your MinID. Codes for logging in and "
+            f"{thing} is being added",
+            f"{thing} is being added to the contact register through your MinID. Codes for logging in and "
             "notices may go there once it is verified.",
             f"If it was not you, log in to MinID and remove it, or call MinID user support on +47 {SUPPORT_PHONE}.",
         )
-    thing = "Et mobilnummer" if what == "mobile" else "En e-postadresse"
+    if language is Language.NYNORSK:
+        thing, short = ("eit mobilnummer", "nummeret") if mobile else ("ei e-postadresse", "adressa")
+        return (
+            f"Det blir lagt til {thing}",
+            f"Det blir lagt til {thing} i kontaktregisteret med MinID-en din. Kodar for innlogging og varsel kan "
+            f"gå dit når {short} er stadfest.",
+            f"Var det ikkje deg, logg inn på MinID og fjern {short}, eller ring brukarstøtta på {SUPPORT_PHONE}.",
+        )
+    thing, it = ("Et mobilnummer", "det") if mobile else ("En e-postadresse", "den")
     return (
         f"{thing} blir lagt til",
         f"{thing} blir lagt til i kontaktregisteret med MinID-en din. Koder for innlogging og varsler kan gå "
-        "dit når det er bekreftet.",
-        f"Var det ikke deg, logg inn på MinID og fjern det, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+        f"dit når {it} er bekreftet.",
+        f"Var det ikke deg, logg inn på MinID og fjern {it}, eller ring brukerstøtten på {SUPPORT_PHONE}.",
     )
 
 
-def _contact_removed(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _contact_removed(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "A contact was removed",
             "This contact was removed from the contact register through your MinID. Public services will no "
             "longer notify you here.",
             f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE}.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "Kontaktinformasjon er fjerna",
+            "Denne kontaktinformasjonen er fjerna frå kontaktregisteret med MinID-en din. Det offentlege varslar "
+            "deg ikkje her lenger.",
+            f"Var det ikkje deg, ring brukarstøtta på {SUPPORT_PHONE}.",
         )
     return (
         "Kontaktinformasjon er fjernet",
@@ -460,7 +596,7 @@ def _contact_removed(language: Language, params: Mapping[str, str]) -> tuple[str
     )
 
 
-def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> tuple[str, str, str]:
+def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
             "Are your contact details right?",
@@ -468,6 +604,14 @@ def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> tup
             "Public services use them to notify you.",
             "Log in to MinID and confirm or update them. If they are not confirmed within two months, they are "
             "no longer used.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "Er kontaktinformasjonen din rett?",
+            "Du har ikkje stadfest mobilnummeret og e-postadressa di i kontaktregisteret på 16 månader. Det "
+            "offentlege brukar dei til å varsle deg.",
+            "Logg inn på MinID og stadfest eller oppdater dei. Stadfester du dei ikkje innan to månader, blir dei "
+            "ikkje nytta lenger.",
         )
     return (
         "Er kontaktinformasjonen din riktig?",
@@ -478,45 +622,53 @@ def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> tup
     )
 
 
-_TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], tuple[str, str, str]]] = {
+_TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
     NoticeKind.PIN_LETTER_BLOCKED: _letter_blocked,
+    NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER: _letters_blocked_by_owner,
     NoticeKind.PIN_LETTER_FAILED: _letter_failed,
     NoticeKind.ENROLLED: _enrolled,
     NoticeKind.RE_ENROLLED: _re_enrolled,
     NoticeKind.ACCOUNT_LOCKED: _locked,
-    NoticeKind.PASSWORD_CHANGED: _credential_changed("password was changed", "passordet ditt er endret"),
+    NoticeKind.PASSWORD_CHANGED: _credential_changed(
+        "password was changed", "passordet ditt er endret", "passordet ditt er endra"
+    ),
     NoticeKind.PASSWORD_RESET: _credential_changed(
-        "password was reset with your PIN code letter", "passordet ditt er laget på nytt med PIN-kodebrevet"
+        "password was reset with your PIN code letter",
+        "passordet ditt er laget på nytt med PIN-kodebrevet",
+        "passordet ditt er laga på nytt med PIN-kodebrevet",
     ),
     NoticeKind.CONTACT_CHANGED: _contact_changed,
     NoticeKind.CONTACT_REMOVED: _contact_removed,
     NoticeKind.CONTACT_ADDED: _contact_added,
     NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
     NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
-        "authenticator app was added or removed", "en autentiseringsapp er lagt til eller fjernet"
+        "authenticator app was added or removed",
+        "en autentiseringsapp er lagt til eller fjernet",
+        "det er lagt til eller fjerna ein autentiseringsapp",
     ),
 }
 
 
-def _written_in(language: Language) -> str:
-    """The language the texts are in: bokmål for nynorsk readers, until texts exist in nynorsk."""
-    return Language.BOKMAL.value if language is Language.NYNORSK else language.value
-
-
 def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> Message:
-    """The notice in the person's language (nynorsk readers get bokmål until texts exist in nynorsk)."""
+    """The notice in the person's language."""
     subject, what, advice = _TEXTS[kind](language, params)
     greeting = "Hello," if language is Language.ENGLISH else "Hei,"
     signature = "MinID, Norwegian Digitalisation Agency" if language is Language.ENGLISH else "MinID, Digdir"
     text = f"{greeting}\n\n{what}\n\n{advice}\n\n{signature}\n"
     body = "".join(f"<p>{html.escape(part)}</p>" for part in (greeting, what, advice, signature))
     page = (
-        f'<!doctype html><html lang="{_written_in(language)}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{language.value}"><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head><body>{body}</body></html>"
     )
     return Message(sms=f"MinID: {what} {advice}", subject=f"MinID: {subject}", text=text, html=page)
+
+
+class _Sent(StrEnum):
+    NOW = "now"
+    BEFORE = "before"  # or refused before: nothing to do
+    REFUSED = "refused"  # by the provider, for good, now
 
 
 class NoticeDelivery:
@@ -533,7 +685,10 @@ class NoticeDelivery:
         sealer: Sealer,
         clock: Clock,
         retries: DeliveryRetries,
+        population: PopulationRegister,
     ) -> None:
+        """`population`: the register's contacts are told only while the person is not registered dead."""
+        self._population = population
         self._retries = retries
         self._events = events
         self._sealer = sealer
@@ -549,8 +704,8 @@ class NoticeDelivery:
 
     def deliver(self, notice: Notice) -> Delivered:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
-        refused for good (not tried again). A failure raises after the other channel was tried, and the
-        notice is delivered again later."""
+        refused for good (not tried again). A failure (the provider's or the ledger's) raises after the
+        other channel was tried, and the notice is delivered again later."""
         now = self._clock.now()
         if notice.proof is not None and not self._events.contains(notice.person, notice.proof):
             if now - notice.proof.at < PROOF_WAIT:
@@ -567,29 +722,60 @@ class NoticeDelivery:
             sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
         sent: list[Channel] = []
         refused: list[Channel] = []
+        unrecorded: list[Channel] = []
         failure: Exception | None = None
         for channel, send in sends.items():
-            claim = self._ledger.claim(notice.notice_id, channel, now, CLAIM_LEASE)
-            if claim is Claim.SENT:
-                continue
-            if claim is Claim.IN_FLIGHT:
-                failure = failure or NoticeInFlight(f"{channel} is being sent by another delivery")
-                continue
             try:
-                send()
-            except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
-                self._ledger.mark_refused(notice.notice_id, channel, self._clock.now())
-                refused.append(channel)
-                continue
-            except Exception as error:
-                self._ledger.release(notice.notice_id, channel)
+                done = self._send(notice.notice_id, channel, send, now)
+            except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = failure or error
                 continue
-            self._ledger.mark_sent(notice.notice_id, channel, self._clock.now())
+            if done is _Sent.BEFORE:
+                continue
+            if done is _Sent.REFUSED:
+                refused.append(channel)
+                continue
             sent.append(channel)
+            if not self._marked_sent(notice.notice_id, channel):
+                unrecorded.append(channel)
+        # A send the ledger could not be told of keeps its claim until the claim lapses. Where nothing else
+        # failed, the notice is done and not delivered again: that channel is not sent on again (its claim
+        # expires with the ledger's item). Where something else failed, the notice is delivered again, and
+        # once the claim has lapsed the channel is sent on again: the ledger cannot tell a send made and not
+        # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
+        # security notice lost.
         if failure is not None:
             raise failure
-        return Delivered(sent, refused)
+        return Delivered(sent, refused, unrecorded)
+
+    def _send(self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime) -> _Sent:
+        """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
+        the caller (_marked_sent)."""
+        claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
+        if claim is Claim.IN_FLIGHT:
+            raise NoticeInFlight(f"{channel} is being sent by another delivery")
+        if claim is Claim.SENT:
+            return _Sent.BEFORE
+        try:
+            send()
+        except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
+            self._ledger.mark_refused(notice_id, channel, self._clock.now())
+            return _Sent.REFUSED
+        except Exception:
+            self._ledger.release(notice_id, channel)
+            raise
+        return _Sent.NOW
+
+    def _marked_sent(self, notice_id: str, channel: Channel) -> bool:
+        """Whether the ledger was told of the send, tried MARK_SENT_TRIES times (DynamoDB failing past the
+        SDK's retries): the message is out already, and a failure here must not skip the other channel."""
+        for _ in range(MARK_SENT_TRIES):
+            try:
+                self._ledger.mark_sent(notice_id, channel, self._clock.now())
+            except Exception:  # noqa: S112  (told as `unrecorded`, and logged by the notifier)
+                continue
+            return True
+        return False
 
     def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
         if isinstance(notice.recipients, SealedRecipients):
@@ -601,7 +787,7 @@ class NoticeDelivery:
         an event (`proof`: a password changed, an account locked), only those verified before it: a retry
         hours later must not tell a contact added since, perhaps by the one the notice warns of."""
         record = self._contacts.find(person)
-        if record is None:
+        if record is None or not self._may_be_alive(person):
             return None
 
         def before_the_event(verified_at: datetime | None) -> bool:
@@ -610,3 +796,10 @@ class NoticeDelivery:
         mobile = record.verified_mobile(now) if before_the_event(record.mobile_verified_at) else None
         email = record.verified_email(now) if before_the_event(record.email_verified_at) else None
         return Recipients(mobile, email, record.language)
+
+    def _may_be_alive(self, person: PersonKey) -> bool:
+        """Whether the population register does not have the person as dead. The dead are told nothing,
+        as the contact review reminds them of nothing: their number or address may have passed to someone
+        else. A person the register does not have is told: a security notice is not lost on a gap in it."""
+        found = self._population.find(person)
+        return found is None or found.alive

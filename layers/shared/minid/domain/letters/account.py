@@ -10,34 +10,57 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
-from minid.domain.time import Clock
+from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+from minid.domain.time import Clock, date_in_norway
 
 # Letters whose codes work or may come to work; blocking stops them all.
 _BLOCKABLE = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
 
 
 class PinLetterAccount:
-    def __init__(self, letters: PinLetters, clock: Clock) -> None:
+    def __init__(self, letters: PinLetters, clock: Clock, notices: NoticeQueue) -> None:
+        """`notices`: where the person is told of a block."""
         self._letters = letters
         self._clock = clock
+        self._notices = notices
 
     def letters(self, person: PersonKey) -> list[PinLetter]:
         """The person's letters, newest first."""
         return [letter for letter in self._letters.letters_of(person) if letter.visible]
 
     def block(self, person: PersonKey) -> list[PinLetter]:
-        """Block the active letter, and any on its way, so that none of their codes ever work. The answer
-        is the list with each letter as the block left it: not the person's index read again, which is
-        eventually consistent and could show a letter just blocked as it was."""
+        """Block the active letter, and any on its way, so that none of their codes ever work; the person
+        is told on their contacts once (one who took over a session must not block the letters unseen).
+        The answer is the list with each letter as the block left it: not the person's index read again,
+        which is eventually consistent and could show a letter just blocked as it was."""
         now = self._clock.now()
-        letters = [self._blocked(person, letter, now) for letter in self.letters(person)]
+        letters: list[PinLetter] = []
+        told = False
+        for letter in self.letters(person):
+            blocked, made = self._blocked(person, letter, now, tell=not told)
+            letters.append(blocked)
+            told = told or made
         return [letter for letter in letters if letter.visible]  # one read again may have been refused meanwhile
 
-    def _blocked(self, person: PersonKey, letter: PinLetter, now: datetime) -> PinLetter:
-        """The letter blocked if its codes work or may come to work, as the block left it."""
+    def _blocked(self, person: PersonKey, letter: PinLetter, now: datetime, *, tell: bool) -> tuple[PinLetter, bool]:
+        """The letter blocked if its codes work or may come to work, as the block left it; and whether
+        this block was made."""
         if letter.status not in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
-            return letter
+            return letter, False
         blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
+        if tell:
+            # queued first with the block's event as its proof, as every notice of a change: delivered once
+            # the event is written, dropped if this block is not made (the next letter's then tells)
+            self._notices.enqueue(
+                Notice(
+                    f"{letter.letter_id}:blocked-by-owner",
+                    NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER,
+                    person,
+                    params={"date": date_in_norway(now).isoformat()},
+                    proof=blocked,
+                )
+            )
         if self._letters.block(person, letter.letter_id, now, (blocked,), used=letter.used.keys()):
-            return replace(letter, status=LetterStatus.BLOCKED)
-        return self._letters.get(letter.letter_id) or letter  # moved on meanwhile (blocked, superseded, failed)
+            return replace(letter, status=LetterStatus.BLOCKED), True
+        # moved on meanwhile (blocked, superseded, failed)
+        return self._letters.get(letter.letter_id) or letter, False

@@ -1,0 +1,95 @@
+"""Notices on moto: a send the delivery ledger cannot be told of, and a block of letters the person made."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from local.faults import injected_faults
+from minid import wiring
+from minid.adapters.dynamodb import from_item
+from minid.domain.notices import MARK_SENT_TRIES, Channel, Delivered, Notice, NoticeKind
+from tests.integration.letters import LetterDriver, registered_dead
+from tests.integration.users import enrolled
+
+CHANGED = "Passordet ditt er endret"
+
+
+def sms_to(driver: LetterDriver, number: str, saying: str) -> list[str]:
+    return [m["message"] for m in driver.local.outbox.sms() if m["to"] == number and saying in m["message"]]
+
+
+def emails_to(driver: LetterDriver, address: str, saying: str) -> list[str]:
+    return [m["body"] for m in driver.local.outbox.emails() if m["to"] == address and saying in m["body"]]
+
+
+def ledger_state(driver: LetterDriver, notice_id: str, channel: Channel) -> str | None:
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key={"pk": {"S": f"notice#{notice_id}#{channel}"}}
+    ).get("Item")
+    return from_item(item).get("state") if item else None
+
+
+def test_a_send_the_ledger_cannot_be_told_of_does_not_skip_the_e_mail(driver: LetterDriver) -> None:
+    """SNS took the SMS, and DynamoDB then failed the ledger's write past the SDK's retries and the
+    delivery's own: the e-mail is sent all the same, and the notice is done (delivered again, it would
+    send the SMS again once its claim lapsed)."""
+    user = enrolled(driver, mobile="91234581", email="kari.unrecorded@example.no")
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("unrecorded-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "UpdateItem",
+            code="ProvisionedThroughputExceededException",
+            status=400,
+            times=MARK_SENT_TRIES,
+            here=True,
+        )
+        delivered = notifier.deliver(notice)
+    assert faults.injected == [("dynamodb", "UpdateItem", "ProvisionedThroughputExceededException")] * MARK_SENT_TRIES
+    assert delivered == Delivered([Channel.SMS, Channel.EMAIL], unrecorded=[Channel.SMS])
+    assert len(sms_to(driver, "+4791234581", CHANGED)) == 1
+    assert len(emails_to(driver, "kari.unrecorded@example.no", CHANGED)) == 1
+    assert ledger_state(driver, notice.notice_id, Channel.SMS) == "sending"
+    assert ledger_state(driver, notice.notice_id, Channel.EMAIL) == "sent"
+
+
+def test_a_write_of_a_send_that_fails_once_is_made_again(driver: LetterDriver) -> None:
+    user = enrolled(driver, mobile="91234582", email=None)
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("unrecorded-once", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="ProvisionedThroughputExceededException", status=400, here=True)
+        assert notifier.deliver(notice) == Delivered([Channel.SMS])
+    assert ledger_state(driver, notice.notice_id, Channel.SMS) == "sent"
+    assert notifier.deliver(notice) == Delivered()  # delivered again: not sent again
+    assert len(sms_to(driver, "+4791234582", CHANGED)) == 1
+
+
+def test_a_block_of_the_letters_the_person_made_is_told_once(driver: LetterDriver) -> None:
+    """One who took over a session must not block the letters unseen: the person is told, once."""
+    user = enrolled(driver, mobile="91234583", email="kari.blocked@example.no")
+    token = user.login()
+    blocked = user.call("POST", "/v1/me/pin-letters/block", token=token)
+    assert blocked.status == 200
+    assert [x["status"] for x in json.loads(blocked.body)["letters"]] == ["blocked"]
+    assert user.call("POST", "/v1/me/pin-letters/block", token=token).status == 200  # nothing more to tell
+    driver.notices_delivered()
+    told = sms_to(driver, "+4791234583", "PIN-kodene dine til MinID ble sperret")
+    assert len(told) == 1
+    assert "slik du ba om" in told[0]
+    assert sms_to(driver, "+4791234583", "fem ganger") == []
+    assert len(emails_to(driver, "kari.blocked@example.no", "slik du ba om")) == 1
+
+
+def test_the_contacts_of_a_person_registered_dead_are_told_nothing(driver: LetterDriver) -> None:
+    """As the daily review reminds the dead of nothing: their number or address may be someone else's now
+    (the fifth wrong PIN code on a dead person's letter, say, would tell them of the block)."""
+    user = enrolled(driver, mobile="91234584", email="kari.dead@example.no")
+    registered_dead(driver, user.identity_number)
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("dead-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    assert notifier.deliver(notice) == Delivered()
+    assert sms_to(driver, "+4791234584", CHANGED) == []
+    assert emails_to(driver, "kari.dead@example.no", CHANGED) == []

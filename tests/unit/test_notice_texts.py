@@ -1,0 +1,155 @@
+"""The words of the notices and of the code messages: right in each language, and fit for an SMS."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from minid.domain.codes import code_message
+from minid.domain.contacts import Language
+from minid.domain.notices import Message, NoticeKind, compose
+
+# The GSM 03.38 default alphabet; the extension table's characters take two septets each.
+GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENDED = set("^{}\\[~]|€\f")
+TWO_SEGMENTS = 2 * 153  # septets: a message of more than one segment has 153 in each
+
+
+def septets(text: str) -> int:
+    assert set(text) <= GSM_BASIC | GSM_EXTENDED, set(text) - GSM_BASIC - GSM_EXTENDED
+    return len(text) + sum(1 for c in text if c in GSM_EXTENDED)
+
+
+def every_notice() -> list[tuple[NoticeKind, Language, str]]:
+    return [
+        (kind, language, channel) for kind in NoticeKind for language in Language for channel in ("mobile", "email")
+    ]
+
+
+def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **params: str) -> Message:
+    # the longest date, and the highest lock a deploy is likely to set
+    return compose(kind, language, {"date": "2026-09-30", "channel": channel, **params})
+
+
+@pytest.mark.parametrize(("kind", "language", "channel"), every_notice())
+def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str) -> None:
+    """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
+    cost, and more segments to arrive out of order."""
+    assert septets(composed(kind, language, channel, failures="10", minutes="1439").sms) <= TWO_SEGMENTS
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_code_message_fits_one_gsm_segment(language: Language) -> None:
+    message = code_message("123456", language, "minid.example.no")
+    assert septets(message.sms) <= 160
+    assert f'lang="{language.value}"' in message.html
+
+
+def test_nynorsk_code_messages_are_in_nynorsk() -> None:
+    nynorsk = code_message("123456", Language.NYNORSK, "minid.example.no")
+    bokmal = code_message("123456", Language.BOKMAL, "minid.example.no")
+    assert nynorsk.sms.startswith("Koden din for MinID er 123456. Han gjeld i 10 minutt. Ikkje gi han til nokon.")
+    assert nynorsk.sms.endswith("\n\n@minid.example.no #123456")
+    assert (nynorsk.text, nynorsk.html) != (bokmal.text, bokmal.html)
+    assert "Ikkje gi han til nokon." in nynorsk.html
+
+
+def words(message: Message) -> str:
+    return re.sub(r"\s+", " ", message.text)
+
+
+# ---------------------------------------------------------------------- English
+def test_english_an_e_mail_address_is_being_added() -> None:
+    email = composed(NoticeKind.CONTACT_ADDED, Language.ENGLISH, "email")
+    assert email.subject == "MinID: An e-mail address is being added"
+    assert "An e-mail address is being added to the contact register" in words(email)
+    assert "A e-mail" not in email.text
+    assert composed(NoticeKind.CONTACT_ADDED, Language.ENGLISH, "mobile").subject == (
+        "MinID: A mobile number is being added"
+    )
+
+
+def test_english_a_lock_of_one_minute_is_singular() -> None:
+    assert "locked for a minute" in composed(NoticeKind.ACCOUNT_LOCKED, Language.ENGLISH, minutes="1").sms
+
+
+# ---------------------------------------------------------------------- bokmål
+def test_bokmal_an_e_mail_address_being_changed_is_masculine() -> None:
+    email = words(composed(NoticeKind.CONTACT_CHANGED, Language.BOKMAL, "email"))
+    assert "E-postadressen i kontaktregisteret blir endret fra denne til en ny" in email
+    assert "endre den tilbake" in email
+    assert "dette" not in email
+    assert "endre det" not in email
+    mobile = words(composed(NoticeKind.CONTACT_CHANGED, Language.BOKMAL, "mobile"))
+    assert "Mobilnummeret i kontaktregisteret blir endret fra dette til et nytt" in mobile
+    assert "endre det tilbake" in mobile
+
+
+def test_bokmal_an_e_mail_address_being_added_is_masculine() -> None:
+    email = words(composed(NoticeKind.CONTACT_ADDED, Language.BOKMAL, "email"))
+    assert "når den er bekreftet" in email
+    assert "fjern den," in email
+    mobile = words(composed(NoticeKind.CONTACT_ADDED, Language.BOKMAL, "mobile"))
+    assert "når det er bekreftet" in mobile
+    assert "fjern det," in mobile
+
+
+def test_bokmal_the_public_sector_is_it() -> None:
+    """ "det offentlige" is singular: it notifies (det skal), not they (de skal)."""
+    enrolled = words(composed(NoticeKind.ENROLLED, Language.BOKMAL))
+    assert "der det offentlige finner den når det skal varsle deg" in enrolled
+    assert "når de skal" not in enrolled
+
+
+def test_bokmal_a_lock_of_one_minute_is_singular() -> None:
+    assert "sperret i ett minutt" in composed(NoticeKind.ACCOUNT_LOCKED, Language.BOKMAL, minutes="1").sms
+
+
+# ---------------------------------------------------------------------- nynorsk
+NYNORSK_WORDS = {
+    NoticeKind.PIN_LETTER_POSTED: ("vart sendt i posten 30. september 2026", "Har du ikkje bestilt det?", "kodane"),
+    NoticeKind.PIN_LETTER_REFUSED: ("ei bestilling", "sender ikkje eit nytt brev no", "dei siste 30 dagane"),
+    NoticeKind.PIN_LETTER_BLOCKED: ("fem gonger", "kodane i brevet er sperra", "nokon ha prøvd"),
+    NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER: ("vart sperra 30. september 2026", "verkar ikkje lenger"),
+    NoticeKind.PIN_LETTER_FAILED: ("kunne ikkje skrivast ut eller sendast", "Vi ser på saka.", "ringje"),
+    NoticeKind.ENROLLED: ("Du er no brukar av MinID", "denne kontaktinformasjonen", "det offentlege"),
+    NoticeKind.RE_ENROLLED: ("med eit nytt PIN-kodebrev", "som erstattar denne", "med ein gong"),
+    NoticeKind.ACCOUNT_LOCKED: ("feil opplysningar", "3 gonger på rad", "sperra i ein time"),
+    NoticeKind.PASSWORD_CHANGED: ("Passordet ditt er endra.", "Var det ikkje deg, ring brukarstøtta"),
+    NoticeKind.PASSWORD_RESET: ("Passordet ditt er laga på nytt med PIN-kodebrevet.",),
+    NoticeKind.SECOND_FACTOR_CHANGED: ("Det er lagt til eller fjerna ein autentiseringsapp.",),
+    NoticeKind.CONTACT_CHANGED: ("Mobilnummeret i kontaktregisteret blir endra frå dette til eit nytt",),
+    NoticeKind.CONTACT_REMOVED: ("er fjerna frå kontaktregisteret", "Det offentlege varslar deg ikkje her lenger"),
+    NoticeKind.CONTACT_ADDED: ("Det blir lagt til eit mobilnummer", "når nummeret er stadfest", "fjern nummeret"),
+    NoticeKind.CONFIRMATION_REMINDER: ("Du har ikkje stadfest mobilnummeret og e-postadressa di", "innan to månader"),
+}
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+def test_nynorsk_texts(kind: NoticeKind) -> None:
+    message = composed(kind, Language.NYNORSK)
+    told = words(message)
+    for expected in NYNORSK_WORDS[kind]:
+        assert expected in told, expected
+    assert "ikkje" in told
+    assert message.text.startswith("Hei,\n\n")
+    assert 'lang="nn"' in message.html
+
+
+def test_nynorsk_an_e_mail_address_is_feminine() -> None:
+    changed = composed(NoticeKind.CONTACT_CHANGED, Language.NYNORSK, "email")
+    assert changed.subject == "MinID: E-postadressa di blir endra"
+    assert "E-postadressa i kontaktregisteret blir endra frå denne til ei ny" in words(changed)
+    assert "endre adressa tilbake" in words(changed)
+    added = words(composed(NoticeKind.CONTACT_ADDED, Language.NYNORSK, "email"))
+    assert "Det blir lagt til ei e-postadresse" in added
+    assert "når adressa er stadfest" in added
+
+
+@pytest.mark.parametrize(("minutes", "told"), [("1", "eitt minutt"), ("15", "15 minutt"), ("120", "2 timar")])
+def test_nynorsk_lock_lengths(minutes: str, told: str) -> None:
+    assert f"sperra i {told}" in composed(NoticeKind.ACCOUNT_LOCKED, Language.NYNORSK, minutes=minutes).sms
