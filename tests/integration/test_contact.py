@@ -608,6 +608,24 @@ def test_language_confirmation_and_reservation(driver: LetterDriver) -> None:
     assert kinds[:4] == ["unreserved", "reserved", "contact-confirmed", "language-changed"]
 
 
+def test_a_reservation_made_or_lifted_is_told_to_the_person(driver: LetterDriver) -> None:
+    """One who took over a session must not cut the person off from the public sector's notices unseen
+    (nor lift their choice): each change is told on the person's contacts, once."""
+    user = enrolled(driver, email="kari.reserved@example.no")
+    token = user.login()
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True  # no change
+    driver.notices_delivered()
+    told = [text for text in sms_to(driver, "+4791234567") if "reservere deg mot digital kommunikasjon" in text]
+    assert len(told) == 1
+    assert "brev i posten" in told[0]
+    emails = [m for m in driver.local.outbox.emails() if m["to"] == "kari.reserved@example.no"]
+    assert [m["subject"] for m in emails].count("MinID: Du har reservert deg mot digital kommunikasjon") == 1
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
+    driver.notices_delivered()
+    assert len([text for text in sms_to(driver, "+4791234567") if "opphevet" in text]) == 1
+
+
 # ---------------------------------------------------------------------- the daily review
 def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     user = enrolled(driver)

@@ -126,6 +126,7 @@ NYNORSK_WORDS = {
     NoticeKind.CONTACT_REMOVED: ("er fjerna frå kontaktregisteret", "Det offentlege varslar deg ikkje her lenger"),
     NoticeKind.CONTACT_ADDED: ("Det blir lagt til eit mobilnummer", "når nummeret er stadfest", "fjern nummeret"),
     NoticeKind.CONFIRMATION_REMINDER: ("Du har ikkje stadfest mobilnummeret og e-postadressa di", "innan to månader"),
+    NoticeKind.RESERVATION_CHANGED: ("reservasjonen din mot digital kommunikasjon", "oppheven", "kan no varsle deg"),
 }
 
 
@@ -153,3 +154,15 @@ def test_nynorsk_an_e_mail_address_is_feminine() -> None:
 @pytest.mark.parametrize(("minutes", "told"), [("1", "eitt minutt"), ("15", "15 minutt"), ("120", "2 timar")])
 def test_nynorsk_lock_lengths(minutes: str, told: str) -> None:
     assert f"sperra i {told}" in composed(NoticeKind.ACCOUNT_LOCKED, Language.NYNORSK, minutes=minutes).sms
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_a_reservation_made_and_one_lifted_are_told_apart(language: Language) -> None:
+    made = composed(NoticeKind.RESERVATION_CHANGED, language, reserved="true")
+    lifted = composed(NoticeKind.RESERVATION_CHANGED, language, reserved="false")
+    assert made.subject != lifted.subject
+    assert septets(made.sms) <= TWO_SEGMENTS
+    assert septets(lifted.sms) <= TWO_SEGMENTS
+    post = {Language.BOKMAL: "brev i posten", Language.NYNORSK: "brev i posten", Language.ENGLISH: "by post"}
+    assert post[language] in made.sms
+    assert post[language] not in lifted.sms

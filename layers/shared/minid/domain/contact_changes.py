@@ -333,6 +333,11 @@ class ContactService:
             return record
         updated = replace(record, reserved=reserved)
         event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
+        # the person told on their contacts (one who took over a session must not change this unseen):
+        # queued first, with the event as its proof, as every notice of a change
+        params = {"reserved": "true" if reserved else "false", "date": date_in_norway(now).isoformat()}
+        kind = NoticeKind.RESERVATION_CHANGED
+        self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
         if not self._changes.apply(session.person, record, updated, None, [event]):
             raise Conflict(CHANGED_MEANWHILE)
         return updated

@@ -54,6 +54,7 @@ class NoticeKind(StrEnum):
     CONTACT_REMOVED = "contact-removed"
     CONTACT_ADDED = "contact-added"
     CONFIRMATION_REMINDER = "confirmation-reminder"
+    RESERVATION_CHANGED = "reservation-changed"  # PUT /v1/me/reservation
 
 
 class Channel(StrEnum):
@@ -391,6 +392,59 @@ def _letters_blocked_by_owner(language: Language, params: Mapping[str, str]) -> 
     )
 
 
+def _reservation_changed(language: Language, params: Mapping[str, str]) -> Texts:
+    """A reservation against digital communication made or lifted (`reserved`: "true" or "false"): told,
+    so that one who took over a session cannot cut the person off from the public sector's notices, or
+    lift their choice, unseen."""
+    dated = long_date(date.fromisoformat(params["date"]), language)
+    reserved = params.get("reserved") == "true"
+    if language is Language.ENGLISH:
+        if reserved:
+            return (
+                "You are reserved against digital communication",
+                f"On {dated} your MinID reserved you against digital communication from the public sector: "
+                "public services will write to you by post instead of by e-mail and SMS.",
+                "If it was not you, log in to MinID and lift the reservation, or call MinID user support on "
+                f"+47 {SUPPORT_PHONE}.",
+            )
+        return (
+            "Your reservation against digital communication is lifted",
+            f"On {dated} your MinID lifted your reservation against digital communication from the public "
+            "sector: public services may now notify you by e-mail and SMS.",
+            "If it was not you, log in to MinID and reserve yourself again, or call MinID user support on "
+            f"+47 {SUPPORT_PHONE}.",
+        )
+    if language is Language.NYNORSK:
+        if reserved:
+            return (
+                "Du har reservert deg mot digital kommunikasjon",
+                f"Den {dated} vart MinID-en din brukt til å reservere deg mot digital kommunikasjon frå det "
+                "offentlege: offentlege verksemder sender deg brev i posten i staden for e-post og SMS.",
+                "Var det ikkje deg, logg inn på MinID og opphev reservasjonen, eller ring brukarstøtta på "
+                f"{SUPPORT_PHONE}.",
+            )
+        return (
+            "Reservasjonen din mot digital kommunikasjon er oppheven",
+            f"Den {dated} vart reservasjonen din mot digital kommunikasjon frå det offentlege oppheven med "
+            "MinID-en din: offentlege verksemder kan no varsle deg på e-post og SMS.",
+            f"Var det ikkje deg, logg inn på MinID og reserver deg igjen, eller ring brukarstøtta på {SUPPORT_PHONE}.",
+        )
+    if reserved:
+        return (
+            "Du har reservert deg mot digital kommunikasjon",
+            f"Den {dated} ble MinID-en din brukt til å reservere deg mot digital kommunikasjon fra det "
+            "offentlige: offentlige virksomheter sender deg brev i posten i stedet for e-post og SMS.",
+            "Var det ikke deg, logg inn på MinID og opphev reservasjonen, eller ring brukerstøtten på "
+            f"{SUPPORT_PHONE}.",
+        )
+    return (
+        "Reservasjonen din mot digital kommunikasjon er opphevet",
+        f"Den {dated} ble reservasjonen din mot digital kommunikasjon fra det offentlige opphevet med "
+        "MinID-en din: offentlige virksomheter kan nå varsle deg på e-post og SMS.",
+        f"Var det ikke deg, logg inn på MinID og reserver deg igjen, eller ring brukerstøtten på {SUPPORT_PHONE}.",
+    )
+
+
 def _enrolled(language: Language, params: Mapping[str, str]) -> Texts:
     if language is Language.ENGLISH:
         return (
@@ -643,6 +697,7 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
     NoticeKind.CONTACT_REMOVED: _contact_removed,
     NoticeKind.CONTACT_ADDED: _contact_added,
     NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
+    NoticeKind.RESERVATION_CHANGED: _reservation_changed,
     NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
         "authenticator app was added or removed",
         "en autentiseringsapp er lagt til eller fjernet",
