@@ -11,20 +11,28 @@ from minid import coldstart
 coldstart.loading()
 
 import os
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
-from minid.domain.notices import NoticeDelivery, NoticeNotYet, notice_from_json
+from minid.domain.notices import Channel, Notice, NoticeDelivery, NoticeNotYet, notice_from_json
 
 logger = observability.logger()
 
 
 @cache
 def services() -> NoticeDelivery:
-    return wiring.notifier(os.environ)
+    return wiring.notifier(os.environ, unrecorded)
+
+
+def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
+    """Sent, but the delivery ledger not told (DynamoDB failing): a delivery of the notice again would
+    send on these channels twice. Told whether or not the delivery then fails on another channel."""
+    logger.warning("Notice sent but not recorded", extra={"notice": notice.kind.value, "channels": list(channels)})
+    observability.count("NoticesNotRecorded")  # no dimensions: an alarm may watch it as it is written
 
 
 def deliver(body: str) -> None:
@@ -42,12 +50,6 @@ def deliver(body: str) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
-    if delivered.unrecorded:  # sent, but the ledger not told: a retry of the notice would send again
-        logger.warning(
-            "Notice sent but not recorded",
-            extra={"notice": notice.kind.value, "channels": [c.value for c in delivered.unrecorded]},
-        )
-        observability.count("NoticesNotRecorded")  # no dimensions: an alarm may watch it as it is written
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -432,6 +432,21 @@ def test_a_verification_retried_while_the_other_channel_waits_leaves_it_waiting(
     assert contact_changed_events(driver, driver.key(user.identity_number)) == 2
 
 
+def test_a_verification_waits_out_a_transaction_writing_the_account(driver: LetterDriver) -> None:
+    """A login on another device writes the account as the verification holds its epoch: DynamoDB cancels
+    with TransactionConflict, which says nothing of the change. It is made again, not answered 409."""
+    user = enrolled(driver)
+    token = user.login()
+    user.call("PUT", "/v1/me/contact", {"mobile": "987 65 435"}, token)
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765435"))}
+    with injected_faults() as faults:
+        reasons = ("None", "None", "TransactionConflict", "None")
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
+        verified = user.call("POST", "/v1/me/contact/verify", verify, token)
+        assert len(faults.injected) == 1
+    assert (verified.status, body(verified)["mobile"]) == (200, "+4798765435")
+
+
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

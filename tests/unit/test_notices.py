@@ -158,9 +158,11 @@ def delivery(  # type: ignore[no-untyped-def]
     retries: Retries | None = None,
     *,
     population: Population | None = None,
+    unrecorded: list[tuple[str, list[Channel]]] | None = None,
+    mailbox: Mailbox | None = None,
 ):
     phone = phone or Phone()
-    mailbox = Mailbox()
+    mailbox = mailbox or Mailbox()
     ledger = ledger or Ledger()
     service = NoticeDelivery(
         contacts=Contacts(found),
@@ -172,6 +174,9 @@ def delivery(  # type: ignore[no-untyped-def]
         clock=Clock(),
         retries=retries or Retries(),
         population=population or Population(PersonStatus.RESIDENT),
+        unrecorded=lambda notice, channels: (unrecorded if unrecorded is not None else []).append(
+            (notice.notice_id, list(channels))
+        ),
     )
     return service, phone, mailbox, ledger
 
@@ -408,9 +413,11 @@ def test_a_send_the_ledger_cannot_be_told_of_neither_skips_the_other_channel_nor
     """SNS took the SMS, and the ledger's write failed past every retry: the e-mail is still sent, and the
     notice is done (not delivered again, which would send the SMS again once its claim lapsed)."""
     ledger = Ledger(unwritable=MARK_SENT_TRIES)
-    service, phone, mailbox, _ = delivery(record(), ledger=ledger)
+    told: list[tuple[str, list[Channel]]] = []
+    service, phone, mailbox, _ = delivery(record(), ledger=ledger, unrecorded=told)
     delivered = service.deliver(POSTED)  # does not raise: nothing is left to send
     assert delivered == Delivered([Channel.SMS, Channel.EMAIL], unrecorded=[Channel.SMS])
+    assert told == [(POSTED.notice_id, [Channel.SMS])]  # the operators' to know
     assert (len(phone.sent), len(mailbox.sent)) == (1, 1)
     assert ledger.states[(POSTED.notice_id, Channel.EMAIL)] == "sent"
     assert ledger.states[(POSTED.notice_id, Channel.SMS)] == "sending"  # its claim: left to lapse, and expire
@@ -428,6 +435,22 @@ def test_a_failure_of_the_ledger_before_a_send_does_not_skip_the_other_channel()
     with pytest.raises(ConnectionError):  # delivered again later, for the SMS
         service.deliver(POSTED)
     assert (len(phone.sent), len(mailbox.sent)) == (0, 1)
+
+
+def test_a_send_unrecorded_is_told_though_the_other_channel_fails() -> None:
+    """Then the notice is delivered again, and the SMS sent twice once its claim lapses: the case the
+    operators most need to hear of, told before the e-mail's failure is raised."""
+    told: list[tuple[str, list[Channel]]] = []
+
+    @dataclass
+    class Failing(Mailbox):
+        def send_email(self, to: str, message: Message) -> None:
+            raise ConnectionError("SES is down")
+
+    service = delivery(record(), ledger=Ledger(unwritable=MARK_SENT_TRIES), unrecorded=told, mailbox=Failing())[0]
+    with pytest.raises(ConnectionError):
+        service.deliver(POSTED)
+    assert told == [(POSTED.notice_id, [Channel.SMS])]
 
 
 # ---------------------------------------------------------------------- the dead

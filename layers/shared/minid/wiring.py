@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from minid.domain.letters.printing import PrintReports
     from minid.domain.letters.workflow import LetterWorkflowTasks
     from minid.domain.login import LoginService
-    from minid.domain.notices import NoticeDelivery
+    from minid.domain.notices import Channel, Notice, NoticeDelivery
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.profile import ProfileService
     from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
@@ -613,7 +613,10 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
     )
 
 
-def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
+def notifier(
+    environ: Mapping[str, str], unrecorded: Callable[[Notice, Sequence[Channel]], None] = lambda notice, channels: None
+) -> NoticeDelivery:
+    """`unrecorded`: see NoticeDelivery (the notifier logs and counts them; a test may leave them)."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
@@ -634,4 +637,5 @@ def notifier(environ: Mapping[str, str]) -> NoticeDelivery:
         clock=SystemClock(),
         retries=SqsDeliveryRetries(client("sqs"), settings.notice_queue_url),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
+        unrecorded=unrecorded,
     )

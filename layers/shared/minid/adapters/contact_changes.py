@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from minid.adapters.accounts import all_of, epoch_as_read
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
-from minid.adapters.dynamodb import cancellation_reasons, iso, to_item, update_if
+from minid.adapters.dynamodb import (
+    cancellation_reasons,
+    cancellation_reasons_past_transactions,
+    iso,
+    to_item,
+    update_if,
+)
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
@@ -119,10 +125,15 @@ class DynamoDbContactChanges(Challenges):
             "ExpressionAttributeValues": to_item({":epoch": epoch}),
         }
         items = [{"Update": register}, {"Update": settled}, {"ConditionCheck": account}]
-        reasons = cancellation_reasons(self._client, [*items, *recorded_with(self._events, change.person, [event])])
+        # made again while a transaction of the person's (a login's, on the account) writes an item
+        reasons = cancellation_reasons_past_transactions(
+            self._client, [*items, *recorded_with(self._events, change.person, [event])]
+        )
         if reasons is None:
             return Verified.DONE
-        return Verified.SESSION_ENDED if reasons[2] == "ConditionalCheckFailed" else Verified.NOT_WAITING
+        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":  # the account's epoch moved on
+            return Verified.SESSION_ENDED
+        return Verified.NOT_WAITING
 
     def verified_code(self, person: PersonKey, channel: Channel) -> tuple[str, datetime] | None:
         values = self._get(person)

@@ -167,16 +167,22 @@ def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any
 
 
 def write_together_past_transactions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:
-    """`write_together` for items that others' transactions write too: made again while one of them is
-    writing an item (a cancellation that names TransactionConflict; its conditions are judged again then,
-    so one that names a failed condition too ends as not holding), rather than failed for a retry."""
-    for _ in range(IN_FLIGHT_TRIES - 1):
+    """`write_together` for items that others' transactions write too (see below)."""
+    return cancellation_reasons_past_transactions(client, items) is None
+
+
+def cancellation_reasons_past_transactions(
+    client: DynamoDBClient, items: Sequence[Mapping[str, Any]]
+) -> list[str] | None:
+    """`cancellation_reasons` for items that others' transactions write too: made again while one of them
+    is writing an item (a cancellation that names TransactionConflict; its conditions are judged again
+    then, so one that names a failed condition too ends as not holding), rather than failed for a retry.
+    After IN_FLIGHT_TRIES in all, the last reasons."""
+    for _ in range(IN_FLIGHT_TRIES):
         reasons = cancellation_reasons(client, items)
-        if reasons is None:
-            return True
-        if "TransactionConflict" not in reasons:
-            return False  # (after a conflict, cancellation_reasons has paused)
-    return write_together(client, items)
+        if reasons is None or "TransactionConflict" not in reasons:
+            return reasons
+    return reasons  # (after a conflict, cancellation_reasons has paused)
 
 
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:

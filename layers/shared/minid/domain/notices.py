@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -741,8 +741,12 @@ class NoticeDelivery:
         clock: Clock,
         retries: DeliveryRetries,
         population: PopulationRegister,
+        unrecorded: Callable[[Notice, Sequence[Channel]], None],
     ) -> None:
-        """`population`: the register's contacts are told only while the person is not registered dead."""
+        """`population`: the register's contacts are told only while the person is not registered dead.
+        `unrecorded`: told of channels sent on whose send the delivery ledger could not be told of (the
+        operators' to know: a delivery of the notice again may send on them twice)."""
+        self._unrecorded = unrecorded
         self._population = population
         self._retries = retries
         self._events = events
@@ -798,7 +802,9 @@ class NoticeDelivery:
         # expires with the ledger's item). Where something else failed, the notice is delivered again, and
         # once the claim has lapsed the channel is sent on again: the ledger cannot tell a send made and not
         # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
-        # security notice lost.
+        # security notice lost. Either way the operators are told, before any failure is raised.
+        if unrecorded:
+            self._unrecorded(notice, unrecorded)
         if failure is not None:
             raise failure
         return Delivered(sent, refused, unrecorded)
