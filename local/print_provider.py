@@ -183,23 +183,23 @@ class PrintProviderSimulator:
     def _print(self, message: dict[str, Any]) -> None:
         job = json.loads(message["Body"])
         letter_id = job["letter_id"]
-        with self._taking:
-            taken_before = letter_id in self._taken
-            self._taken.add(letter_id)
-        if taken_before:  # a job handed out twice (SQS delivers at least once): one letter, not two
-            log.warning("letter %s was taken already: the job is dropped", letter_id)
-            self._drop(message)
-            return
         try:
             # first, whether the workflow still waits for it: a letter that failed or timed out meanwhile, or
-            # the job of a hand-over tried twice, is not printed (its document may be gone already)
+            # the job of a hand-over tried twice (the first try's, whose token is dead), is not printed (its
+            # document may be gone already)
             waited_for = self._still_waited_for(job["task_token"])
         except ClientError:
-            self._untake(letter_id)
             log.exception("letter %s could not be taken", letter_id)
             return  # the job stays in the inbox and comes back after the visibility timeout
         if not waited_for:
             log.warning("letter %s: its workflow no longer waits for it: the job is dropped", letter_id)
+            self._drop(message)
+            return
+        with self._taking:  # only now: a dead job for a letter must not keep its live job from being taken
+            taken_before = letter_id in self._taken
+            self._taken.add(letter_id)
+        if taken_before:  # a job handed out twice (SQS delivers at least once): one letter, not two
+            log.warning("letter %s was taken already: the job is dropped", letter_id)
             self._drop(message)
             return
         try:

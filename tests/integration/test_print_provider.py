@@ -10,6 +10,7 @@ from local.aws import embedded_aws
 from local.faults import injected_faults
 from local.gateway import HttpRequest, HttpResponse
 from local.population_seed import Category
+from local.print_provider import PrintProviderSimulator
 from local.stack import LocalStack
 
 
@@ -130,3 +131,39 @@ def test_a_job_handed_out_twice_is_printed_once_and_a_stale_one_not_at_all() -> 
     assert len(fetched) == 1  # printed once
     assert [letter["status"] for letter in local.outbox.letters()] == ["dispatched"]
     assert counts == [0, 0]  # both dropped: neither left in the inbox, nor dead-lettered
+
+
+def test_a_dead_job_ahead_of_the_live_one_for_the_same_letter_does_not_keep_it_from_print() -> None:
+    """A hand-over whose send went through but answered an error is tried again: the first try's job (its
+    token dead) comes first, then the live one. The dead one is dropped; the letter is printed."""
+    with embedded_aws() as session:
+        local = LocalStack.start(session, print_delay_seconds=None, population_size=20)  # no simulator yet
+        sqs, inbox = session.client("sqs"), local.stack.refs["PrintQueue"]
+        simulator = None
+        try:
+            assert _order(local).status == 202
+            received: list[Any] = []
+
+            def received_one() -> bool:
+                received.extend(sqs.receive_message(QueueUrl=inbox).get("Messages", []))
+                return bool(received)
+
+            _until(received_one)
+            (live,) = received
+            sqs.delete_message(QueueUrl=inbox, ReceiptHandle=live["ReceiptHandle"])
+            dead = json.loads(live["Body"]) | {"task_token": "the-first-try-s"}
+            sqs.send_message(QueueUrl=inbox, MessageBody=json.dumps(dead))
+            sqs.send_message(QueueUrl=inbox, MessageBody=live["Body"])
+            simulator = PrintProviderSimulator(
+                session, inbox, local.gateway(), local.outbox, delay_seconds=0.0, identity_of=local.identity_of_letter
+            )
+            simulator.start()
+            _until(lambda: len(local.outbox.letters()) == 1)
+            _until(lambda: _in_queues(local) == [0, 0])
+            counts = _in_queues(local)
+        finally:
+            if simulator is not None:
+                simulator.stop()
+            local.stop()
+    assert [letter["status"] for letter in local.outbox.letters()] == ["dispatched"]
+    assert counts == [0, 0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 from msgspec.structs import asdict, replace
@@ -252,3 +254,30 @@ def test_once_every_number_is_used_a_start_asks_for_codes_unused_on_the_latest_l
     _, _, standing = _standing_after(everything, {order[0], order[3]})
     assert codes_to_ask(keyer, person, standing, 2) == (order[1], order[2])
     assert standing.letter_for(codes_to_ask(keyer, person, standing, 2)) is standing.letter
+
+
+@pytest.mark.parametrize(("code", "transient"), [("InternalError", True), ("SlowDown", True), ("AccessDenied", False)])
+def test_a_print_document_s_delete_that_s3_reports_failed_raises(code: str, transient: bool) -> None:
+    """S3 answers DeleteObjects 200 and lists the keys it could not delete: a document left behind holds
+    every code in clear, so that is an error (a transient one tried again by the workflow's retry)."""
+    from botocore.stub import Stubber  # noqa: PLC0415
+
+    from minid import wiring  # noqa: PLC0415
+    from minid.adapters.aws_errors import is_transient  # noqa: PLC0415
+    from minid.adapters.print_documents import S3PrintDocuments  # noqa: PLC0415
+    from minid.adapters.random import SystemRandom  # noqa: PLC0415
+    from minid.domain.letters.model import PrintDocument  # noqa: PLC0415
+
+    s3: Any = wiring.new_session().create_client(
+        "s3", region_name="eu-north-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    document = PrintDocument("bucket", "letters/l/r/letter.pdf", "letters/l/r/manifest.json")
+    expected = {"Bucket": "bucket", "Delete": {"Objects": [{"Key": document.pdf}, {"Key": document.manifest}]}}
+    with Stubber(s3) as stub:
+        stub.add_response("delete_objects", {"Deleted": [{"Key": document.manifest}]}, expected)
+        S3PrintDocuments(s3, "bucket", "key", SystemRandom()).discard(document)  # one already gone: deleted
+        errors = [{"Key": document.pdf, "Code": code, "Message": "We encountered an internal error."}]
+        stub.add_response("delete_objects", {"Errors": errors}, expected)
+        with pytest.raises(ClientError) as raised:
+            S3PrintDocuments(s3, "bucket", "key", SystemRandom()).discard(document)
+    assert is_transient(raised.value) is transient

@@ -168,9 +168,17 @@ class S3PrintDocuments:
         return document
 
     def discard(self, document: PrintDocument) -> None:
-        self._client.delete_objects(
+        """Both objects deleted (a key already gone counts as deleted), or an error raised: S3 answers 200
+        with the keys it could not delete listed, and a document left behind holds every code in clear."""
+        answer = self._client.delete_objects(
             Bucket=document.bucket, Delete={"Objects": [{"Key": document.pdf}, {"Key": document.manifest}]}
         )
+        failed = answer.get("Errors", [])
+        if failed:
+            code = failed[0].get("Code", "InternalError")
+            status = 403 if code == "AccessDenied" else 500  # 500: transient, and the task is tried again
+            answered: Any = {"Error": {"Code": code, "Message": "not deleted"}}
+            raise ClientError(answered | {"ResponseMetadata": {"HTTPStatusCode": status}}, "DeleteObjects")
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         try:
