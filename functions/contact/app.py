@@ -109,7 +109,7 @@ def resend_my_contact_codes() -> VerificationSent:
     tags=TAGS,
     operation_id="confirmMyContact",
     security=BEARER,
-    responses=responses(200, "The record, confirmed", 401, 503),
+    responses=responses(200, "The record, confirmed", 401, 409, 503),
 )
 def confirm_my_contact() -> ContactView:
     return view(services().contacts.confirm(session()))
@@ -121,7 +121,7 @@ def confirm_my_contact() -> ContactView:
     tags=TAGS,
     operation_id="setMyReservation",
     security=BEARER,
-    responses=responses(200, "The record", *BODY_PROBLEMS, 401, 503),
+    responses=responses(200, "The record", *BODY_PROBLEMS, 401, 409, 503),
 )
 def set_my_reservation(reservation: Reservation) -> ContactView:
     return view(services().contacts.reserve(session(), reservation.reserved))

@@ -641,6 +641,29 @@ def test_a_reservation_made_or_lifted_is_told_to_the_person(driver: LetterDriver
     assert len([text for text in sms_to(driver, "+4791234567") if "opphevet" in text]) == 1
 
 
+def test_a_reservation_made_meanwhile_as_asked_answers_as_made(driver: LetterDriver) -> None:
+    """A second click, or another tab, reserved the person between this request's read and its write: the
+    write is refused (the record changed), and the answer is the record as asked for, not a 409."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("GET", "/v1/me/contact", token=token).status == 200  # the stack's function and its clients made
+
+    def another_tab() -> None:
+        assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+
+    def reservation(params: dict[str, Any]) -> bool:  # the request's own write: the record as read
+        return any("Put" in item or "Update" in item for item in params["TransactItems"])
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", another_tab, where=reservation) as outcomes:
+        services = wiring.contact(os.environ)
+        record = services.contacts.reserve(services.sessions.authenticate(token), True)
+    assert outcomes == ["TransactionCanceledException"]
+    assert record.reserved is True
+    driver.notices_delivered()
+    told = [text for text in sms_to(driver, "+4791234567") if "reservere deg mot digital kommunikasjon" in text]
+    assert len(told) == 1  # the other tab's notice; this one's event was never written
+
+
 # ---------------------------------------------------------------------- the daily review
 def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     user = enrolled(driver)

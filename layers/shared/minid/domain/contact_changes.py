@@ -339,6 +339,9 @@ class ContactService:
         kind = NoticeKind.RESERVATION_CHANGED
         self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
         if not self._changes.apply(session.person, record, updated, None, [event]):
+            now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, as asked?
+            if now_as.reserved is reserved:
+                return now_as  # (its notice is the other request's; this one's is dropped, its event unwritten)
             raise Conflict(CHANGED_MEANWHILE)
         return updated
 

@@ -103,6 +103,10 @@ class PinLetter(Value, frozen=True):
 
     @property
     def codes_remaining(self) -> int:
+        """The unused codes that work, or will once the letter is posted: none of a letter blocked,
+        superseded, failed or guessed out (a person who blocked a stolen letter is not told 18 remain)."""
+        if self.guessed_out or self.status not in (LetterStatus.PRINTING, LetterStatus.DISPATCHED):
+            return 0
         return len(self.code_hashes) - len(self.used)
 
     @property
