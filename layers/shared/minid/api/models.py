@@ -14,7 +14,9 @@ class ResponseModel(BaseModel):
     """Base of every response body. Its validators are built at its first use, not at import: a
     function has models for all its routes, and an execution environment may serve only one of them."""
 
-    model_config = ConfigDict(defer_build=True)
+    # A field with a default is always in the body sent: the document lists it as required (as a client
+    # may rely on it), not as optional.
+    model_config = ConfigDict(defer_build=True, json_schema_serialization_defaults_required=True)
 
 
 class RequestModel(BaseModel):
