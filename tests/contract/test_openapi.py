@@ -41,3 +41,14 @@ def test_the_documented_identity_numbers_are_valid_ones() -> None:
     assert examples
     for example in examples:
         parse_identity_number(example, allow_synthetic=True, today=date(2026, 12, 4))
+
+
+def test_fields_every_answer_holds_are_required_in_the_document() -> None:
+    """A field with a default is in every body all the same (API.md: "token_type": "Bearer", "acr" on
+    every login): a typed client generated from the document must not take it as maybe missing."""
+    schemas = build_openapi()["components"]["schemas"]
+    assert {"access_token", "token_type", "expires_in", "acr", "amr", "auth_time"} <= set(
+        schemas["TokenView"]["required"]
+    )
+    assert "remaining" in schemas["EnrolmentState"]["required"]
+    assert "errors" in schemas["Problem"]["required"]
