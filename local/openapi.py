@@ -130,11 +130,18 @@ def _no_content_where_there_is_no_body(document: dict[str, Any]) -> None:
                     del response["content"]
 
 
+NOT_JSON_BODY = "Malformed request: the body is not JSON, or not sent as application/json"  # as minid.api's
+
+
 def _document_what_every_route_may_answer(document: dict[str, Any]) -> None:
-    """503 wherever AWS is called (all but health), 404 for an id in the path that is not known."""
+    """503 wherever AWS is called (all but health), 404 for an id in the path that is not known; and 400
+    and 413 on every route, for a body sent where none is asked for is judged before routing as any body
+    is (minid.api.resolver's precheck: not JSON, not UTF-8, or over 16 KiB)."""
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             answers = operation.setdefault("responses", {})
+            answers.setdefault("400", _problem(NOT_JSON_BODY))
+            answers.setdefault("413", _problem("The body is larger than 16 KiB"))
             if operation["operationId"] != "getHealth":
                 answers.setdefault("503", _problem("A service this depends on is briefly unavailable; see Retry-After"))
             if "{" in path:

@@ -52,3 +52,11 @@ def test_fields_every_answer_holds_are_required_in_the_document() -> None:
     )
     assert "remaining" in schemas["EnrolmentState"]["required"]
     assert "errors" in schemas["Problem"]["required"]
+
+
+def test_every_operation_lists_what_is_refused_before_routing() -> None:
+    """A body is judged before routing on every route, one that asks for none too: not JSON (400), or over
+    16 KiB (413)."""
+    for path, operations in build_openapi()["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "413"} <= set(operation["responses"]), (method, path)
