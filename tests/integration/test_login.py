@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -979,11 +980,30 @@ def test_a_reset_completed_whose_answer_was_lost_answers_its_retry_as_done(drive
     other = str((int(code) + 1) % 1_000_000).zfill(6)
     assert user.call("POST", complete, done | {"code": other}).status == 401
     assert user.call("POST", complete, done | {"new_password": "en annen frase i dag"}).status == 401  # not set
+    # a done reset's retries are tries too, three at most: else its code, and then the account's password,
+    # could be guessed without end by one who learnt its id
+    assert user.call("POST", complete, done).status == 401
     user.password = "ny frase i dag"
     assert user.login()
     driver.notices_delivered()
     told = [m for m in driver.local.outbox.sms() if m["to"] == user.mobile and "PIN-kodebrevet" in m["message"]]
     assert len(told) == 1  # told once, however often it was answered
+
+
+def test_a_done_reset_answers_no_retry_once_it_has_expired(driver: LetterDriver) -> None:
+    """Its item outlives its lifetime until DynamoDB's TTL takes it (hours, perhaps days): not its retries."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    done = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code(), "new_password": "ny frase"}
+    assert user.call("POST", complete, done).status == 204
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key={"pk": {"S": f"reset#{reset['reset_id']}"}},
+        UpdateExpression="SET expires_at = :then",
+        ExpressionAttributeValues={":then": {"N": str(int(time.time()) - 1)}},
+    )
+    assert user.call("POST", complete, done).status == 401
 
 
 def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:

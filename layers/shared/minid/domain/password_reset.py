@@ -74,6 +74,11 @@ class PasswordResets(Protocol):
 
     def get(self, reset_id: str) -> PasswordReset | None: ...
 
+    def claim_retry(self, reset_id: str, limit: int, now: datetime) -> PasswordReset | None:
+        """Count a retry of a completed reset, atomically, if fewer than `limit` are counted and the reset
+        has not expired (its item outlives that until DynamoDB's TTL takes it): the reset, or None."""
+        ...
+
 
 class ResetStanding(Value, frozen=True):
     """What a reset's step reads of the person, at once."""
@@ -235,7 +240,7 @@ class PasswordResetService:
         started = self._wrong_codes.start()
         reset = self._resets.claim_try(reset_id, MAX_CODE_TRIES, now)  # the try counted, the reset read
         if reset is None:
-            if self._done_by(reset_id, code, new_password):  # this completion, made before and its answer lost: done
+            if self._done_by(reset_id, code, new_password, now):  # made before, and its answer lost: done
                 return
             raise AuthenticationFailed("The reset has ended. Start again.")
         give_back = partial(self._resets.refund_try, reset_id)
@@ -271,11 +276,13 @@ class PasswordResetService:
         if not completed:
             raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
 
-    def _done_by(self, reset_id: str, code: str, new_password: str) -> bool:
+    def _done_by(self, reset_id: str, code: str, new_password: str, now: datetime) -> bool:
         """Whether the reset was completed with this code (kept, hashed, until the reset expires), and set
-        this password (a retry typed anew, with another, is not told that one is set)."""
-        reset = self._resets.get(reset_id)
-        if reset is None or reset.status is not ResetStatus.DONE:
+        this password (a retry typed anew, with another, is not told that one is set). Each such retry is
+        counted, MAX_CODE_TRIES at most, and none after the reset's lifetime: else one who learnt a done
+        reset's id could guess its code, and then the account's password, without end."""
+        reset = self._resets.claim_retry(reset_id, MAX_CODE_TRIES, now)
+        if reset is None:
             return False
         candidate = self._keyer.one_time_code_hash(reset_id, reset.channel, code)
         if not self._keyer.matches(reset.code_hash or "", candidate):
