@@ -44,38 +44,38 @@ INVOKED = {
 }
 
 
-# An invocation that was the first in its execution environment builds the function's services, and reads
-# the pepper: what a request costs is the rest, so such an invocation is a row of its own, under this mark.
-NEW_ENVIRONMENT = " (first in a new environment)"
-
-
-@dataclass
-class Counted:
-    label: str
+# The first invocation in an execution environment builds the function's services, and so reads the pepper
+# (the only AWS call the building makes): once per environment, not per request. Such calls are counted
+# apart, so that a route's or a task's count is its request's, however the invocations fell on
+# environments (the workflow's letters overlap, and may make environments mid-journey).
+ENVIRONMENT_CALLS = frozenset({"secretsmanager.GetSecretValue"})
 
 
 @dataclass
 class Tally:
-    """Per label: the calls of each invocation, and the answers (for routes)."""
+    """Per label: the calls of each invocation, and the answers (for routes); and the calls that built
+    an execution environment, apart."""
 
     counter: CallCounter
     invocations: dict[str, list[Calls]] = field(default_factory=dict)
     statuses: dict[str, set[int]] = field(default_factory=dict)
+    environments: dict[str, Counter[str]] = field(default_factory=dict)
     _this_thread: threading.local = field(default_factory=threading.local)
 
     @contextmanager
-    def counting(self, label: str) -> Iterator[Counted]:
-        """Count what is done inside under `label`, marked if a function invoked inside it, in this thread,
-        had a new execution environment (the label it came to is known once it is done)."""
+    def counting(self, label: str) -> Iterator[None]:
+        """Count what is done inside under `label`; the calls that built an execution environment a
+        function invoked inside it (in this thread) made, apart."""
         self._this_thread.new_environment = False
-        counted = Counted(label)
         with self.counter.counting() as calls:
             try:
-                yield counted
+                yield
             finally:  # an invocation that raised made its calls too
                 if self._this_thread.new_environment:
-                    counted.label += NEW_ENVIRONMENT
-                self.invocations.setdefault(counted.label, []).append(calls)
+                    built = self.environments.setdefault(label, Counter())
+                    for operation in ENVIRONMENT_CALLS & set(calls.operations):
+                        built[operation] += calls.operations.pop(operation)
+                self.invocations.setdefault(label, []).append(calls)
 
     def saw_invocation_of(self, function: LambdaFunction) -> None:
         if function.in_new_environment():
@@ -92,6 +92,7 @@ class Tally:
                     "operations": dict(sorted(most.operations.items())),
                     "invocations": len(invocations),
                     "statuses": sorted(self.statuses.get(label, ())),
+                    "environment_calls": dict(sorted(self.environments.get(label, Counter()).items())),
                 }
             )
         return rows
@@ -241,9 +242,9 @@ class Journey:
         if route.iam_auth:  # the print provider, signing with its role's key
             headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1"))
         data = json.dumps(body).encode() if body is not None else b""
-        with self.tally.counting(label) as counted:
+        with self.tally.counting(label):
             response = self.driver.gateway.handle(HttpRequest(method, path, headers, data, "198.51.100.9"))
-        self.tally.statuses.setdefault(counted.label, set()).add(response.status)
+        self.tally.statuses.setdefault(label, set()).add(response.status)
         return response
 
     def back_date(self, pk: str, attribute: str) -> None:

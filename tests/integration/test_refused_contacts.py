@@ -129,6 +129,22 @@ def test_a_reset_whose_code_cannot_be_sent_answers_as_any_other(
     assert '"ResetCodesNotSent":[1.0]' in capsys.readouterr().out  # for ResetCodesNotSentAlarm: no 5xx tells
 
 
+def test_a_reset_whose_number_sns_refuses_sends_the_code_to_the_verified_e_mail(driver: LetterDriver) -> None:
+    """Else a person whose number SNS will never send to could never reset, each start saying "sms" and
+    no code coming; with a verified e-mail, the code goes there, and the reset is completed with it."""
+    user = enrolled(driver, mobile="91234599", email="kari.refused@example.no")
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+    assert started.status == 201
+    reset = json.loads(started.body)
+    assert reset["second_factor"] == "email"
+    code = user.enrolling.last_code_to("kari.refused@example.no")
+    completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
+    done = user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion)
+    assert done.status == 204
+
+
 def test_sending_refused_for_the_account_is_a_503_not_a_bug(driver: LetterDriver) -> None:
     """SES paused sending for the account (say, for its bounces): the citizen is asked to come back, and
     the enrolment is as it was."""

@@ -24,7 +24,7 @@ from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import NO_LETTERS, LetterStanding, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
-from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender
+from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender, Undeliverable
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
@@ -176,10 +176,11 @@ class PasswordResetService:
         account, record = standing.account, standing.contact
         (asked,) = codes_to_ask(self._keyer, person, standing.letters, 1)
         letter = standing.letters.letter_for((asked,))
+        # the verified mobile, else the verified e-mail; the e-mail too, should SNS refuse the number
         to: dict[Channel, str] = {}
         if record is not None and record.mobile and record.mobile_verified_at:
             to[Channel.SMS] = record.mobile
-        elif record is not None and record.email and record.email_verified_at:
+        if record is not None and record.email and record.email_verified_at:
             to[Channel.EMAIL] = record.email
         usable = account is not None and letter is not None and bool(to)
         reset_id = new_id(self._random)
@@ -190,34 +191,43 @@ class PasswordResetService:
             return reset
         if letter is None:  # usable says otherwise; for the type checker
             raise AuthenticationFailed()
-        ((channel, address),) = to.items()
-        code = new_code(self._random)
-        reset = PasswordReset(
-            reset_id=reset_id,
-            person=person,
-            letter_id=letter.letter_id,
-            pin_index=asked,  # the first unused code in the person's order: the same for every start
-            channel=channel,
-            created_at=now,
-            expires_at=now + RESET_LIFETIME,
-            code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
-        )
-        # stored first, then sent: a retry after a failed write would send a second code (the first for a
-        # reset never made); a code that could not be sent leaves a reset whose code and id no one has
-        self._resets.create(reset)
-        message = code_message(code, record.language if record else Language.BOKMAL, self._public_domain)
-        try:
-            if channel is Channel.SMS:
-                self._sms.send_sms(address, message.sms)
-            else:
-                self._email.send_email(address, message)
-        except Exception as error:
-            # Answered as any start all the same (this route tells nothing of the person to whoever gives a
-            # number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a
-            # decoy does. The failure is for the operator to see. Its time is not one a decoy should copy.
-            raise CodeNotSent(reset) from error
-        self._starts.full(started)
-        return reset
+        language = record.language if record else Language.BOKMAL
+        channels = list(to.items())
+        for tried, (channel, address) in enumerate(channels, start=1):
+            if tried > 1:
+                reset_id = new_id(self._random)  # the refused channel's reset waits for a code no one has
+            code = new_code(self._random)
+            reset = PasswordReset(
+                reset_id=reset_id,
+                person=person,
+                letter_id=letter.letter_id,
+                pin_index=asked,  # the first unused code in the person's order: the same for every start
+                channel=channel,
+                created_at=now,
+                expires_at=now + RESET_LIFETIME,
+                code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
+            )
+            # stored first, then sent: a retry after a failed write would send a second code (the first for
+            # a reset never made); a code that could not be sent leaves a reset whose code and id no one has
+            self._resets.create(reset)
+            message = code_message(code, language, self._public_domain)
+            try:
+                if channel is Channel.SMS:
+                    self._sms.send_sms(address, message.sms)
+                else:
+                    self._email.send_email(address, message)
+            except Undeliverable as error:
+                if tried < len(channels):  # SNS will never send to the number: a person whose number it
+                    continue  # refuses could never reset, so the code goes to the verified e-mail instead
+                raise CodeNotSent(reset) from error
+            except Exception as error:
+                # Answered as any start all the same (this route tells nothing of the person to whoever gives
+                # a number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a
+                # decoy does. The failure is for the operator to see. Its time is not one a decoy should copy.
+                raise CodeNotSent(reset) from error
+            self._starts.full(started)
+            return reset
+        raise AssertionError("every channel was tried")  # (the loop returns or raises at its last)
 
     def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
