@@ -664,6 +664,36 @@ def test_a_reservation_made_meanwhile_as_asked_answers_as_made(driver: LetterDri
     assert len(told) == 1  # the other tab's notice; this one's event was never written
 
 
+@pytest.mark.parametrize("meanwhile", ["confirmed", "mobile verified"])
+def test_a_confirmation_meets_another_write_meanwhile(driver: LetterDriver, meanwhile: str) -> None:
+    """A second click (or another tab) confirmed between this request's read and its write: answered as
+    confirmed. A new mobile verified meanwhile (confirmed with it) is for the person to look at: 409."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 436"}, token).status == 202  # its function made
+    code = code_in(sms_to(driver, "+4798765436"))
+
+    def another_tab() -> None:
+        if meanwhile == "confirmed":
+            assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 200
+        else:
+            verify = {"channel": "mobile", "code": code}
+            assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
+
+    def confirmation(params: dict[str, Any]) -> bool:  # the request's own write: the record as read
+        return any("Put" in item or "Update" in item for item in params["TransactItems"])
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", another_tab, where=confirmation) as outcomes:
+        services = wiring.contact(os.environ)
+        session = services.sessions.authenticate(token)
+        if meanwhile == "confirmed":
+            assert services.contacts.confirm(session).confirmed_at is not None
+        else:
+            with pytest.raises(Conflict):
+                services.contacts.confirm(session)
+    assert outcomes == ["TransactionCanceledException"]
+
+
 # ---------------------------------------------------------------------- the daily review
 def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     user = enrolled(driver)

@@ -322,6 +322,9 @@ class ContactService:
         updated = replace(record, confirmed_at=now)
         confirmed = _event(SecurityEventType.CONTACT_CONFIRMED, now)
         if not self._changes.apply(session.person, record, updated, None, [confirmed]):
+            now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, confirming?
+            if _confirmed_since(record, now_as):
+                return now_as
             raise Conflict(CHANGED_MEANWHILE)
         return updated
 
@@ -423,6 +426,12 @@ class ContactReview:
     def _alive(self, person: PersonKey) -> bool:
         found = self._population.find(person)
         return found is not None and found.alive
+
+
+def _confirmed_since(read: ContactRecord, now_as: ContactRecord) -> bool:
+    """The record confirmed since it was read, and nothing else of it changed: what a confirmation asked."""
+    newer = now_as.confirmed_at is not None and (read.confirmed_at is None or now_as.confirmed_at > read.confirmed_at)
+    return newer and replace(now_as, confirmed_at=read.confirmed_at) == read
 
 
 def _event(kind: SecurityEventType, now: datetime, detail: dict[str, str] | None = None) -> SecurityEvent:
