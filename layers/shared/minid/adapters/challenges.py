@@ -72,17 +72,17 @@ class Challenges:
     def _counted_try(self, challenge_id: str, limit: int, now: datetime) -> dict[str, Any] | None:
         """Count a try if fewer than `limit` are counted and the challenge is open: the challenge with
         it counted, or None."""
+        values = {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
+        condition = "tries < :limit AND #status = :pending AND expires_at > :now"
+        return self._updated(challenge_id, "ADD tries :one", values, condition)
+
+    def _updated(
+        self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str
+    ) -> dict[str, Any] | None:
+        """The challenge as a conditional update left it, or None when its condition did not hold."""
         try:
             response = self._client.update_item(
-                TableName=self._table,
-                Key=self._key(challenge_id),
-                UpdateExpression="ADD tries :one",
-                ConditionExpression="tries < :limit AND #status = :pending AND expires_at > :now",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
-                ),
-                ReturnValues="ALL_NEW",
+                **self._update_request(challenge_id, expression, values, condition), ReturnValues="ALL_NEW"
             )
         except ClientError as error:
             if conditional_check_failed(error):

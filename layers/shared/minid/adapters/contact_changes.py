@@ -21,7 +21,7 @@ from minid.adapters.dynamodb import (
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
-from minid.domain.contact_changes import PendingChange, Verified
+from minid.domain.contact_changes import PendingChange, Verified, VerifiedCodes
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -135,11 +135,14 @@ class DynamoDbContactChanges(Challenges):
             return Verified.SESSION_ENDED
         return Verified.NOT_WAITING
 
-    def verified_code(self, person: PersonKey, channel: Channel) -> tuple[str, datetime] | None:
+    def read(self, person: PersonKey) -> tuple[PendingChange | None, VerifiedCodes | None]:
         values = self._get(person)
-        if values is None or not values.get(_verified_with(channel)):
-            return None
-        return values[_verified_with(channel)], datetime.fromtimestamp(int(values["expires_at"]), tz=UTC)
+        if values is None:
+            return None, None
+        kept = {channel: values.get(_verified_with(channel)) for channel in Channel}
+        hashes = {channel: digest for channel, digest in kept.items() if digest}
+        expires_at = datetime.fromtimestamp(int(values["expires_at"]), tz=UTC)
+        return _change(values), VerifiedCodes(hashes=hashes, expires_at=expires_at) if hashes else None
 
     def record_resend(
         self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]

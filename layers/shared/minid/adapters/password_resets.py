@@ -8,12 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from minid.adapters.accounts import account_from
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, iso, to_item, write_together
+from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import (
     NO_LETTER,
@@ -67,14 +65,8 @@ class DynamoDbPasswordResets(Challenges):
     def claim_retry(self, reset_id: str, limit: int, now: datetime) -> PasswordReset | None:
         values = {":one": 1, ":limit": limit, ":done": ResetStatus.DONE.value, ":now": int(now.timestamp())}
         condition = "#status = :done AND expires_at > :now AND (attribute_not_exists(retries) OR retries < :limit)"
-        request = self._update_request(reset_id, "ADD retries :one", values, condition)
-        try:
-            answer = self._client.update_item(**request, ReturnValues="ALL_NEW")
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return None
-            raise
-        return _reset(from_item(answer["Attributes"]))
+        retried = self._updated(reset_id, "ADD retries :one", values, condition)
+        return _reset(retried) if retried is not None else None
 
 
 def _reset(values: Mapping[str, Any]) -> PasswordReset:

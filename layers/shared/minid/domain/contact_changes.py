@@ -89,6 +89,15 @@ class PendingChange(Value, frozen=True):
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
 
 
+class VerifiedCodes(Value, frozen=True):
+    """The hashes of the codes that verified channels of a change, kept until its codes expire."""
+
+    __hidden__ = frozenset({"hashes"})  # left out of repr
+
+    hashes: Mapping[Channel, str]
+    expires_at: datetime
+
+
 class Verified(Enum):
     DONE = "done"
     NOT_WAITING = "not-waiting"
@@ -126,14 +135,14 @@ class PendingChanges(Protocol):
     ) -> Verified:
         """At once, while the account's sessions' epoch is still `epoch` (the session's): the channel's new
         value in the register (`record`, as verified), the channel no longer pending (the code that verified
-        it kept: see verified_code), the event. Writing nothing: SESSION_ENDED when the epoch has moved on (a
+        it kept: see read), the event. Writing nothing: SESSION_ENDED when the epoch has moved on (a
         re-enrolment or a reset meanwhile), NOT_WAITING when the change is no longer the one read (replaced
         meanwhile) or the register has no record."""
         ...
 
-    def verified_code(self, person: PersonKey, channel: Channel) -> tuple[str, datetime] | None:
-        """The hash of the code that verified the channel in the person's latest change, and when the
-        change's codes expire; None if none did."""
+    def read(self, person: PersonKey) -> tuple[PendingChange | None, VerifiedCodes | None]:
+        """At once: the change still waiting (as `get`), and the codes that verified channels of the
+        person's latest change (None if none did)."""
         ...
 
     def record_resend(
@@ -249,9 +258,9 @@ class ContactService:
         if pending is None or channel not in pending.values:
             if pending is not None:
                 self._changes.refund_try_of(pending)  # no code of this channel was tried
-            if self._verified_before(session.person, channel, code, now):
+            waiting, kept = self._changes.read(session.person)  # to tell why, in one read
+            if self._verified_before(kept, session.person, channel, code, now):
                 return self.contact(session)  # a retry whose answer was lost: answered as it was, nothing written
-            waiting = pending or self._changes.get(session.person)  # only to tell why
             if waiting is not None and channel in waiting.values and now < waiting.expires_at:
                 raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
             raise Conflict(NOT_WAITING)
@@ -277,13 +286,14 @@ class ContactService:
             raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated
 
-    def _verified_before(self, person: PersonKey, channel: Channel, code: str, now: datetime) -> bool:
+    def _verified_before(
+        self, verified: VerifiedCodes | None, person: PersonKey, channel: Channel, code: str, now: datetime
+    ) -> bool:
         """The channel was verified with this very code, and the code's lifetime has not run out. Such a
         code is judged without a try counted: it can tell nothing that reading the contact does not."""
-        verified = self._changes.verified_code(person, channel)
-        if verified is None or now >= verified[1]:
+        if verified is None or channel not in verified.hashes or now >= verified.expires_at:
             return False
-        return self._keyer.matches(verified[0], self._code_hash(person, channel, code))
+        return self._keyer.matches(verified.hashes[channel], self._code_hash(person, channel, code))
 
     def resend(self, session: Session) -> tuple[Channel, ...]:
         now = self._clock.now()

@@ -14,6 +14,8 @@ from enum import StrEnum
 from functools import partial
 from typing import Protocol
 
+from msgspec.structs import replace
+
 from minid.domain.accounts import UserAccount
 from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code, try_given_back_on_failure
 from minid.domain.contacts import ContactRecord, Language
@@ -191,43 +193,45 @@ class PasswordResetService:
             return reset
         if letter is None:  # usable says otherwise; for the type checker
             raise AuthenticationFailed()
-        language = record.language if record else Language.BOKMAL
-        channels = list(to.items())
-        for tried, (channel, address) in enumerate(channels, start=1):
-            if tried > 1:
-                reset_id = new_id(self._random)  # the refused channel's reset waits for a code no one has
-            code = new_code(self._random)
-            reset = PasswordReset(
-                reset_id=reset_id,
-                person=person,
-                letter_id=letter.letter_id,
-                pin_index=asked,  # the first unused code in the person's order: the same for every start
-                channel=channel,
-                created_at=now,
-                expires_at=now + RESET_LIFETIME,
-                code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
-            )
-            # stored first, then sent: a retry after a failed write would send a second code (the first for
-            # a reset never made); a code that could not be sent leaves a reset whose code and id no one has
-            self._resets.create(reset)
-            message = code_message(code, language, self._public_domain)
-            try:
-                if channel is Channel.SMS:
-                    self._sms.send_sms(address, message.sms)
-                else:
-                    self._email.send_email(address, message)
-            except Undeliverable as error:
-                if tried < len(channels):  # SNS will never send to the number: a person whose number it
-                    continue  # refuses could never reset, so the code goes to the verified e-mail instead
-                raise CodeNotSent(reset) from error
-            except Exception as error:
-                # Answered as any start all the same (this route tells nothing of the person to whoever gives
-                # a number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a
-                # decoy does. The failure is for the operator to see. Its time is not one a decoy should copy.
-                raise CodeNotSent(reset) from error
-            self._starts.full(started)
-            return reset
-        raise AssertionError("every channel was tried")  # (the loop returns or raises at its last)
+        reset = PasswordReset(
+            reset_id=reset_id,
+            person=person,
+            letter_id=letter.letter_id,
+            pin_index=asked,  # the first unused code in the person's order: the same for every start
+            channel=next(iter(to)),  # (the channel its code is sent on, set as it is: see _sent)
+            created_at=now,
+            expires_at=now + RESET_LIFETIME,
+        )
+        reset = self._sent(reset, list(to.items()), record.language if record else Language.BOKMAL)
+        self._starts.full(started)
+        return reset
+
+    def _sent(self, reset: PasswordReset, to: list[tuple[Channel, str]], language: Language) -> PasswordReset:
+        """The reset, its code sent on the first channel of `to`; on the next, under a new id, should the
+        provider refuse the first for good (the refused one's reset waits for a code no one has)."""
+        (channel, address), *others = to
+        code = new_code(self._random)
+        reset = replace(reset, channel=channel, code_hash=self._keyer.one_time_code_hash(reset.reset_id, channel, code))
+        # stored first, then sent: a retry after a failed write would send a second code (the first for a
+        # reset never made); a code that could not be sent leaves a reset whose code and id no one has
+        self._resets.create(reset)
+        message = code_message(code, language, self._public_domain)
+        try:
+            if channel is Channel.SMS:
+                self._sms.send_sms(address, message.sms)
+            else:
+                self._email.send_email(address, message)
+        except Undeliverable as error:
+            if others:  # SNS will never send to the number: a person whose number it refuses could never
+                # reset, so the code goes to the verified e-mail instead
+                return self._sent(replace(reset, reset_id=new_id(self._random)), others, language)
+            raise CodeNotSent(reset) from error
+        except Exception as error:
+            # Answered as any start all the same (this route tells nothing of the person to whoever gives a
+            # number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a decoy
+            # does. The failure is for the operator to see. Its time is not one a decoy should copy.
+            raise CodeNotSent(reset) from error
+        return reset
 
     def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
         # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.

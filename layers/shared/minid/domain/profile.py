@@ -61,7 +61,7 @@ class ProfileService:
             factors.append(SecondFactor.SMS)
         if account.has_totp:
             factors.append(SecondFactor.TOTP)
-        if letter is not None and letter.codes_work and len(letter.used) < len(letter.code_hashes):
+        if letter is not None and letter.codes_work and letter.codes_remaining > 0:
             factors.append(SecondFactor.PIN)
         return Profile(
             identity_number=self._sessions.identity_number(session),
