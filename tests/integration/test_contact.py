@@ -724,6 +724,23 @@ def test_a_reminder_at_16_months_and_stale_at_18(driver: LetterDriver) -> None:
     assert kinds.count("contact-stale") == 1
 
 
+def test_a_reserved_person_s_reminder_does_not_say_public_services_use_the_contacts(driver: LetterDriver) -> None:
+    """One reserved against digital communication is reminded all the same (MinID's own notices use the
+    contacts), and told why: not that public services use them, which for them is not so."""
+    user = enrolled(driver)
+    token = user.login()
+    assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    review = wiring.contact_review(os.environ, clock=MovableClock(_at_seven_in_oslo(record.review_on())))
+    assert review.run() == ReviewRun(1, 0, finished=True)
+    texts = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("16 måneder" in t for t in texts))
+    (reminder,) = [text for text in texts if "16 måneder" in text]
+    assert "Du er reservert mot digital kommunikasjon" in reminder
+    assert "Det offentlige bruker dem til å varsle deg" not in reminder
+
+
 def test_a_person_writing_their_record_as_the_review_does_does_not_fail_the_review(driver: LetterDriver) -> None:
     """The person's transaction on the record (a confirmation, a change) at the moment the review writes
     it: DynamoDB refuses the review's write (TransactionConflict, which the SDK does not retry). The write

@@ -973,6 +973,28 @@ def test_a_re_enrolment_that_keeps_the_mobile_tells_it_no_replacement(driver: Le
     assert not any("registrert på nytt" in text for text in told), told
 
 
+def test_a_re_enrolment_keeps_a_reservation_and_the_welcome_says_so(driver: LetterDriver) -> None:
+    """A person reserved against digital communication keeps the reservation through a re-enrolment; the
+    welcome does not tell them that public services use the contact, which for them is not so."""
+    enrolling, _, person, _ = re_enrolling(driver)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ContactRegisterTable"],
+        Key=to_item({"pk": person}),
+        UpdateExpression="SET reserved = :yes",
+        ExpressionAttributeValues=to_item({":yes": True}),
+    )
+    sent = len(driver.local.outbox.sms())
+    assert enrolling.complete(mobile="91111111").status == 202
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791111111")).status == 201
+    driver.notices_delivered()
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
+    assert record is not None
+    assert record.reserved
+    (welcome,) = [m["message"] for m in driver.local.outbox.sms()[sent:] if "Du er nå bruker av MinID" in m["message"]]
+    assert "Du er reservert mot digital kommunikasjon, så bare MinID bruker den" in welcome
+    assert "der det offentlige finner den" not in welcome
+
+
 def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:
     """A reset (every session ended: the epoch raised) between the re-enrolment's read of the account and
     its activation: the activation is made on the account as it now is, ending the sessions once more,

@@ -24,9 +24,13 @@ def septets(text: str) -> int:
     return len(text) + sum(1 for c in text if c in GSM_EXTENDED)
 
 
-def every_notice() -> list[tuple[NoticeKind, Language, str]]:
+def every_notice() -> list[tuple[NoticeKind, Language, str, str]]:
     return [
-        (kind, language, channel) for kind in NoticeKind for language in Language for channel in ("mobile", "email")
+        (kind, language, channel, reserved)
+        for kind in NoticeKind
+        for language in Language
+        for channel in ("mobile", "email")
+        for reserved in ("false", "true")
     ]
 
 
@@ -35,11 +39,12 @@ def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **pa
     return compose(kind, language, {"date": "2026-09-30", "channel": channel, **params})
 
 
-@pytest.mark.parametrize(("kind", "language", "channel"), every_notice())
-def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str) -> None:
+@pytest.mark.parametrize(("kind", "language", "channel", "reserved"), every_notice())
+def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str, reserved: str) -> None:
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
-    assert septets(composed(kind, language, channel, failures="10", minutes="1439").sms) <= TWO_SEGMENTS
+    message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved)
+    assert septets(message.sms) <= TWO_SEGMENTS
 
 
 @pytest.mark.parametrize("language", list(Language))
@@ -166,3 +171,27 @@ def test_a_reservation_made_and_one_lifted_are_told_apart(language: Language) ->
     post = {Language.BOKMAL: "brev i posten", Language.NYNORSK: "brev i posten", Language.ENGLISH: "by post"}
     assert post[language] in made.sms
     assert post[language] not in lifted.sms
+
+
+@pytest.mark.parametrize("kind", [NoticeKind.ENROLLED, NoticeKind.CONFIRMATION_REMINDER])
+@pytest.mark.parametrize("language", list(Language))
+def test_the_reserved_are_not_told_public_services_use_their_contacts(kind: NoticeKind, language: Language) -> None:
+    """Public services do not use the contacts of one reserved against digital communication: the welcome
+    and the reminder say so, and that MinID uses them, where for others they say public services do."""
+    reserved = words(composed(kind, language, reserved="true"))
+    others = words(composed(kind, language))
+    public = {Language.BOKMAL: "Det offentlige bruker dem", Language.NYNORSK: "Det offentlege brukar dei"}
+    if kind is NoticeKind.ENROLLED:
+        public = {Language.BOKMAL: "der det offentlige finner den", Language.NYNORSK: "som det offentlege brukar"}
+    public[Language.ENGLISH] = (
+        "Public services use them" if kind is NoticeKind.CONFIRMATION_REMINDER else "where public services find it"
+    )
+    told = {
+        Language.BOKMAL: "Du er reservert",
+        Language.NYNORSK: "Du er reservert",
+        Language.ENGLISH: "You are reserved",
+    }
+    assert public[language] in others
+    assert public[language] not in reserved
+    assert told[language] in reserved
+    assert "MinID" in reserved.split(told[language])[1]

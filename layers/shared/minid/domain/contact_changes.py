@@ -425,7 +425,8 @@ class ContactReview:
                     self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
-                    self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person))
+                    told = {"reserved": "true"} if record.reserved else {}
+                    self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person, params=told))
                     reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 else:  # confirmed since (or its review came early): the next review is its reminder's day
                     self._register.schedule_review(person, (due, record), record.review_on(), None)

@@ -533,7 +533,10 @@ class EnrolmentService:
         # the notices first, each waiting for the event that the activation writes: none is lost, and
         # none tells of an activation that did not happen
         enrolment_id = enrolment.enrolment_id
-        self._notices.enqueue(Notice(f"{enrolment_id}:welcome", NoticeKind.ENROLLED, person, proof=enrolled))
+        told = {"reserved": "true"} if contact.reserved else {}  # public services do not use its contacts
+        self._notices.enqueue(
+            Notice(f"{enrolment_id}:welcome", NoticeKind.ENROLLED, person, params=told, proof=enrolled)
+        )
         if old_contacts is not None:  # told: each old contact the new ones replace (one kept is welcomed)
             mobile, email = old_contacts.verified_mobile(now), old_contacts.verified_email(now)
             old = Recipients(

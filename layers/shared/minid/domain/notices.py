@@ -446,23 +446,35 @@ def _reservation_changed(language: Language, params: Mapping[str, str]) -> Texts
 
 
 def _enrolled(language: Language, params: Mapping[str, str]) -> Texts:
+    """`reserved` ("true"): the person is reserved against digital communication (kept from before a
+    re-enrolment), and public services do not use the contact: the welcome does not say they do."""
+    reserved = params.get("reserved") == "true"
     if language is Language.ENGLISH:
         return (
             "Welcome to MinID",
-            "You are now a MinID user, and this contact is registered in the common contact register, "
+            "You are now a MinID user, and this contact is registered in the common contact register. You are "
+            "reserved against digital communication, so only MinID uses it to notify you."
+            if reserved
+            else "You are now a MinID user, and this contact is registered in the common contact register, "
             "where public services find it to notify you.",
             f"If you did not register, call MinID user support on +47 {SUPPORT_PHONE} at once.",
         )
     if language is Language.NYNORSK:
         return (
             "Velkomen som brukar av MinID",
-            "Du er no brukar av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, som det "
+            "Du er no brukar av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret. Du er "
+            "reservert mot digital kommunikasjon, så berre MinID brukar han til å varsle deg."
+            if reserved
+            else "Du er no brukar av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, som det "
             "offentlege brukar når det skal varsle deg.",
             f"Har ikkje du registrert deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
         )
     return (
         "Velkommen som bruker av MinID",
-        "Du er nå bruker av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, der det "
+        "Du er nå bruker av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret. Du er "
+        "reservert mot digital kommunikasjon, så bare MinID bruker den til å varsle deg."
+        if reserved
+        else "Du er nå bruker av MinID, og denne kontaktinformasjonen er registrert i kontaktregisteret, der det "
         "offentlige finner den når det skal varsle deg.",
         f"Har ikke du registrert deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
     )
@@ -651,26 +663,41 @@ def _contact_removed(language: Language, params: Mapping[str, str]) -> Texts:
 
 
 def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> Texts:
+    """`reserved` ("true"): public services do not use the contacts of one reserved against digital
+    communication, only MinID does (its own notices): the reminder says so."""
+    reserved = params.get("reserved") == "true"
     if language is Language.ENGLISH:
         return (
             "Are your contact details right?",
             "Your mobile number and e-mail in the contact register have not been confirmed for 16 months. "
-            "Public services use them to notify you.",
+            + (
+                "You are reserved against digital communication, so only MinID uses them to notify you."
+                if reserved
+                else "Public services use them to notify you."
+            ),
             "Log in to MinID and confirm or update them. If they are not confirmed within two months, they are "
             "no longer used.",
         )
     if language is Language.NYNORSK:
         return (
             "Er kontaktinformasjonen din rett?",
-            "Du har ikkje stadfest mobilnummeret og e-postadressa di i kontaktregisteret på 16 månader. Det "
-            "offentlege brukar dei til å varsle deg.",
+            "Du har ikkje stadfest mobilnummeret og e-postadressa di i kontaktregisteret på 16 månader. "
+            + (
+                "Du er reservert mot digital kommunikasjon, så berre MinID brukar dei til å varsle deg."
+                if reserved
+                else "Det offentlege brukar dei til å varsle deg."
+            ),
             "Logg inn på MinID og stadfest eller oppdater dei. Stadfester du dei ikkje innan to månader, blir dei "
             "ikkje nytta lenger.",
         )
     return (
         "Er kontaktinformasjonen din riktig?",
-        "Mobilnummeret og e-postadressen din i kontaktregisteret er ikke bekreftet på 16 måneder. Det offentlige "
-        "bruker dem til å varsle deg.",
+        "Mobilnummeret og e-postadressen din i kontaktregisteret er ikke bekreftet på 16 måneder. "
+        + (
+            "Du er reservert mot digital kommunikasjon, så bare MinID bruker dem til å varsle deg."
+            if reserved
+            else "Det offentlige bruker dem til å varsle deg."
+        ),
         "Logg inn på MinID og bekreft eller oppdater dem. Blir de ikke bekreftet innen to måneder, brukes de ikke "
         "lenger.",
     )
