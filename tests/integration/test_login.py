@@ -24,6 +24,7 @@ from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
+from minid.adapters.passwords import Argon2PasswordHasher
 from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
@@ -355,6 +356,21 @@ def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
 
     assert user.call("DELETE", "/v1/me/totp", token=user.login(second_factor="pin")).status == 204
     assert body(user.start_login())["second_factor"] == "pin"
+
+
+def test_an_app_s_confirmation_retried_after_its_answer_was_lost_is_told_it_is_done(driver: LetterDriver) -> None:
+    """The same code again, once the app is confirmed: 204, not "add an app first" (409) for an app the
+    person has. Another code is still told so, and the retry writes no second event."""
+    user = enrolled(driver)
+    token = user.login()
+    secret = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    code = pyotp.TOTP(secret).now()
+    assert user.call("POST", "/v1/me/totp/verify", {"code": code}, token=token).status == 204
+    assert user.call("POST", "/v1/me/totp/verify", {"code": code}, token=token).status == 204
+    other = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert user.call("POST", "/v1/me/totp/verify", {"code": other}, token=token).status == 409
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert kinds.count("totp-added") == 1
 
 
 def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:
@@ -883,21 +899,65 @@ def test_a_password_change_while_the_account_is_locked_is_told_so_not_that_the_p
 
 
 def test_a_password_change_that_finds_a_lock_not_yet_written_is_told_of_the_lock(driver: LetterDriver) -> None:
-    """Three failures counted, their lock not written (a fault after the third's judgement): the change
-    finds the count at the threshold, and is told of the lock (which the attempt writes), for an hour."""
+    """Three failures counted, their lock not written (a fault after the third's judgement, longer ago than
+    any request lasts): the change finds the count at the threshold, and is told of the lock (which the
+    attempt writes), for an hour."""
     user = enrolled(driver)
     token = user.login()
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["UsersTable"],
         Key=to_item({"pk": driver.key(user.identity_number)}),
-        UpdateExpression="SET failed_logins = :three",
-        ExpressionAttributeValues=to_item({":three": 3}),
+        UpdateExpression="SET failed_logins = :three, attempt_reserved_at = :then",
+        ExpressionAttributeValues=to_item({":three": 3, ":then": iso(datetime.now(UTC) - 2 * SETTLED_WITHIN)}),
     )
     change = {"current_password": user.password, "new_password": "ei helt annen frase her"}
     locked = user.call("PUT", "/v1/me/password", change, token)
     assert (locked.status, body(locked)["type"]) == (429, "/problems/rate-limited")
     assert 3500 < int(dict(locked.headers)["Retry-After"]) <= 3601
     assert "locked" in body(locked)["detail"]
+    assert account(user).locked_until is not None  # written by the change's attempt
+
+
+def test_a_password_change_meeting_as_many_attempts_in_flight_is_told_to_wait_a_minute(driver: LetterDriver) -> None:
+    """Three attempts counted a moment ago and still being judged (another device's login verify, say):
+    they may come out right and lock nothing. The owner is asked to try again in a minute, not told the
+    account is locked for an hour."""
+    user = enrolled(driver)
+    token = user.login()
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": driver.key(user.identity_number)}),
+        UpdateExpression="SET failed_logins = :three, attempt_reserved_at = :now",
+        ExpressionAttributeValues=to_item({":three": 3, ":now": iso(datetime.now(UTC))}),
+    )
+    change = {"current_password": user.password, "new_password": "ei helt annen frase her"}
+    waiting = user.call("PUT", "/v1/me/password", change, token)
+    assert (waiting.status, body(waiting)["type"]) == (429, "/problems/rate-limited")
+    assert int(dict(waiting.headers)["Retry-After"]) <= 61
+    assert "being checked" in body(waiting)["detail"]
+    assert account(user).locked_until is None  # nothing locked
+
+
+def test_a_password_change_meeting_a_re_hash_of_the_same_password_is_made(driver: LetterDriver) -> None:
+    """A login re-hashes the password (new Argon2 parameters) between the change's read and its write:
+    the password is the same and no session ended, so the change is made, not refused as if changed."""
+    user = enrolled(driver)
+    session = wiring.login(os.environ).sessions.authenticate(user.login())
+
+    def re_hashed() -> None:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": driver.key(user.identity_number)}),
+            UpdateExpression="SET password_hash = :again",
+            ExpressionAttributeValues=to_item({":again": Argon2PasswordHasher(driver.local.keyer).hash(PASSWORD)}),
+        )
+
+    with before_first_aws_call(
+        "dynamodb.TransactWriteItems", re_hashed, where=transaction_updating("SET password_hash = :hash")
+    ) as outcomes:
+        wiring.login(os.environ).credentials.change_password(session, PASSWORD, "ei helt annen frase her")
+    assert outcomes == ["made"]
+    assert user.start_login(password="ei helt annen frase her").status == 200
 
 
 def test_a_right_current_password_counts_no_failure(driver: LetterDriver) -> None:

@@ -266,10 +266,11 @@ class DynamoDbAccounts:
                 ":at": iso(at),
                 ":zero": 0,
                 ":one": 1,
-                ":old_hash": replacing.password_hash,
                 ":epoch": replacing.session_epoch,
             },
-            "password_hash = :old_hash AND session_epoch = :epoch",
+            # held on the epoch, which every change, reset and re-enrolment raises; not on the hash, which
+            # a login's re-hash (new Argon2 parameters) rewrites with the password unchanged
+            "session_epoch = :epoch",
             events=events,
         )
 

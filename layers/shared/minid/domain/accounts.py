@@ -130,7 +130,8 @@ class Accounts(Users, Protocol):
         replacing: UserAccount,
     ) -> bool:
         """A new password, and every session ended (the epoch rises). False, writing nothing, when the
-        account's password or sessions are no longer those of `replacing` (changed or reset meanwhile)."""
+        account's sessions are no longer those of `replacing` (its password changed or reset meanwhile, or
+        a re-enrolment: each raises the epoch). A re-hash of the same password meanwhile is no change."""
         ...
 
     def rehash_password(self, person: PersonKey, old_hash: str, new_hash: str) -> None:

@@ -26,11 +26,12 @@ class AccountLocked(RateLimited):
 
     def __init__(self, account: UserAccount, now: datetime, policy: LockoutPolicy) -> None:
         locked = "The account is locked for a while after failed attempts. Try again when the lock ends."
+        reserved_at = account.attempt_reserved_at
         if account.locked(now) and account.locked_until is not None:
             until, detail = account.locked_until, locked
-        elif account.failed_logins >= policy.threshold:  # its lock being written (by this request, or another)
-            until, detail = now + policy.duration, locked
-        else:
+        elif account.failed_logins >= policy.threshold and (reserved_at is None or now - reserved_at > SETTLED_WITHIN):
+            until, detail = now + policy.duration, locked  # a lock never written: Lockout.reserve writes it now
+        else:  # as many attempts in flight, still being judged: they may come out right, and lock nothing
             until, detail = now + SETTLED_WITHIN, "Other attempts are being checked. Try again in a minute."
         super().__init__(int((until - now).total_seconds()) + 1, detail)
 
@@ -93,7 +94,7 @@ class CredentialService:
             self._notices.enqueue(
                 Notice(f"{changed.reference}:password", NoticeKind.PASSWORD_CHANGED, person, proof=changed)
             )
-            # the count back to zero; held on the password as read: a reset made meanwhile stands
+            # the count back to zero; held on the account as read: a reset made meanwhile stands
             if not self._accounts.set_password(person, password_hash, now, events=(changed,), replacing=account):
                 raise AuthenticationFailed("The password was changed meanwhile. Log in again.")
 
@@ -113,6 +114,8 @@ class CredentialService:
         now = self._clock.now()
         require_recent_login(session, now)
         if account.totp_pending is None:
+            if self._confirmed_by(session.person, account, code, now):  # made before, and its answer lost
+                return
             raise Conflict("Add an authenticator app first (POST /v1/me/totp).")
         secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
         step = matching_step(secret, code, now)
@@ -121,6 +124,14 @@ class CredentialService:
         added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
         if not self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
             raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
+
+    def _confirmed_by(self, person: PersonKey, account: UserAccount, code: str, now: datetime) -> bool:
+        """Whether the app was confirmed with this code: the code's step is the last the app was used at.
+        A confirmation retried after its answer was lost is told it is done, not to add an app first."""
+        if account.totp_secret is None:
+            return False
+        step = matching_step(self._sealer.open(account.totp_secret, purpose="totp", owner=person), code, now)
+        return step is not None and step == account.totp_last_step
 
     def remove_totp(self, session: Session, account: UserAccount) -> None:
         now = self._clock.now()
