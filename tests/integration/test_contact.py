@@ -765,6 +765,19 @@ def test_a_person_writing_their_record_as_the_review_does_does_not_fail_the_revi
     assert kinds.count("contact-stale") == 1
 
 
+def test_a_person_the_population_register_does_not_have_is_reminded(driver: LetterDriver) -> None:
+    """A gap in the register's copy (a D-number holder left out, say) is not death: the person is reminded,
+    as the notifier tells them, rather than their contacts going stale unwarned."""
+    user = enrolled(driver)
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    driver.dynamodb.delete_item(TableName=driver.local.stack.refs["PopulationRegisterTable"], Key={"pk": {"S": person}})
+    review = wiring.contact_review(os.environ, clock=MovableClock(_at_seven_in_oslo(record.review_on())))
+    assert review.run() == ReviewRun(1, 0, finished=True)
+    assert wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("16 måneder" in t for t in texts))
+
+
 def test_a_dead_person_s_contacts_get_no_reminder(driver: LetterDriver) -> None:
     """A person who has died keeps a contact record; at 16 months the number or address may be someone
     else's: the review reminds nobody, and goes on to the stale review as for one reminded."""
@@ -961,8 +974,12 @@ def test_a_stale_review_dated_before_it_is_stale_does_not_remind_again(driver: L
     assert review.run() == ReviewRun(0, 1, finished=True)
 
 
-def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_a_confirmation_moves_the_review_on(driver: LetterDriver, confirmed: bool) -> None:
+    """A record due for its reminder today, confirmed through the API: its next review is 16 months from
+    the confirmation, and today's run reminds nobody (unconfirmed, it reminds the person)."""
     user = enrolled(driver)
+    token = user.login()
     person = driver.key(user.identity_number)
     contacts = register(driver)
     record = contacts.find(person)
@@ -970,10 +987,16 @@ def test_a_confirmation_moves_the_review_on(driver: LetterDriver) -> None:
     old = replace(record, updated_at=record.updated_at - REMIND_AFTER, confirmed_at=None)
     table = driver.local.stack.refs["ContactRegisterTable"]
     driver.dynamodb.put_item(TableName=table, Item=contact_item(person, old))
-    confirmed = replace(old, confirmed_at=record.updated_at)  # confirmed since
-    driver.dynamodb.put_item(TableName=table, Item=contact_item(person, confirmed))
-    review = wiring.contact_review(os.environ, clock=MovableClock(record.updated_at))
-    assert review.run() == ReviewRun(0, 0, finished=True)
+    clock = MovableClock(_at_seven_in_oslo(old.review_on()))
+    if confirmed:
+        assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 200
+        now = contacts.find(person)
+        assert now is not None
+        item = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": person}})["Item"]
+        assert item["review_on"] == {"S": now.review_on().isoformat()}
+        assert now.review_on() > clock.now().date() + timedelta(days=365)
+    review = wiring.contact_review(os.environ, clock=clock)
+    assert review.run() == ReviewRun(0 if confirmed else 1, 0, finished=True)
 
 
 def _read_when_stale(driver: LetterDriver) -> tuple[User, DynamoDbContactRegister, ContactRecord, date, ContactRecord]:

@@ -420,7 +420,7 @@ class ContactReview:
                     stale += self._register.schedule_review(person, (due, record), None, now, marked)
                 elif due > record.review_on():  # its stale review, come before it is stale: reminded already
                     self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
-                elif age >= REMIND_AFTER and not self._alive(person):
+                elif age >= REMIND_AFTER and not self._may_be_alive(person):
                     # none for the dead: their number or address may have passed to someone else
                     self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 elif age >= REMIND_AFTER:
@@ -434,9 +434,12 @@ class ContactReview:
         self._register.reviewed_through(today)
         return ReviewRun(reminded, stale, finished=True)
 
-    def _alive(self, person: PersonKey) -> bool:
+    def _may_be_alive(self, person: PersonKey) -> bool:
+        """Whether the population register does not have the person as dead. One it does not have (a
+        D-number holder left out of its copy, say) is reminded, as the notifier tells them: their contacts
+        must not go stale unwarned on a gap in the register."""
         found = self._population.find(person)
-        return found is not None and found.alive
+        return found is None or found.alive
 
 
 def _confirmed_since(read: ContactRecord, now_as: ContactRecord) -> bool:
