@@ -599,6 +599,30 @@ def test_the_last_verified_contact_cannot_be_removed(driver: LetterDriver) -> No
     assert both.call("PUT", "/v1/me/contact", {"email": ""}, token).status == 422
 
 
+@pytest.mark.parametrize("given_up", [None, "91234567"])
+def test_a_contact_removed_or_set_back_gives_up_its_change_waiting(driver: LetterDriver, given_up: str | None) -> None:
+    """A new mobile waits for its code; the person then removes the mobile, or sets it back to the one in
+    the register. The waiting change is given up: its code, verified after, no longer makes the number
+    the person gave up the one in use. A change of the other channel waiting with it still holds."""
+    user = enrolled(driver, email="kari@example.no")
+    token = user.login()
+    asked = {"mobile": "987 65 432", "email": "ny@example.no"}
+    assert body(user.call("PUT", "/v1/me/contact", asked, token)) == {"verification_sent_to": ["mobile", "email"]}
+    mobile_code = code_in(sms_to(driver, "+4798765432"))
+    email_code = code_in([m["body"] for m in driver.local.outbox.emails() if m["to"] == "ny@example.no"])
+
+    gave_up = user.call("PUT", "/v1/me/contact", {"mobile": given_up}, token)
+    assert (gave_up.status, body(gave_up)) == (202, {"verification_sent_to": []})
+    late = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": mobile_code}, token)
+    assert (late.status, body(late)["type"]) == (409, "/problems/conflict")
+    contact = body(user.call("GET", "/v1/me/contact", token=token))
+    assert contact["mobile"] == (None if given_up is None else "+4791234567")
+
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": email_code}, token)
+    assert (verified.status, body(verified)["email"]) == (200, "ny@example.no")
+    assert body(user.call("PUT", "/v1/me/contact", {"email": "ny@example.no"}, token)) == {"verification_sent_to": []}
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [({"mobile": "22 33 44 55"}, "mobile"), ({"mobile": "abc"}, "mobile"), ({"email": "not-an-address"}, "email")],

@@ -21,7 +21,7 @@ from minid.adapters.dynamodb import (
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
-from minid.domain.contact_changes import PendingChange, Verified, VerifiedCodes
+from minid.domain.contact_changes import PendingChange, Verified, VerifiedCodes, Withdrawal
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -55,6 +55,8 @@ class DynamoDbContactChanges(Challenges):
         record: ContactRecord | None,
         change: PendingChange | None,
         events: Sequence[SecurityEvent],
+        *,
+        withdrawal: Withdrawal | None = None,
     ) -> bool:
         # the record as read, whether it changes or not: the notices to its contacts are about it
         items: list[dict[str, Any]] = [
@@ -64,9 +66,30 @@ class DynamoDbContactChanges(Challenges):
         ]
         if change is not None:  # in place of any earlier change: its codes no longer hold
             items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
+        elif withdrawal is not None:
+            items.append({"Update": self._withdrawn(withdrawal)})
         items += recorded_with(self._events, person, events)
         with exempt():  # it may record a code already sent: refused, a retry would send another
             return cancellation_reasons(self._client, items) is None
+
+    def _withdrawn(self, withdrawal: Withdrawal) -> dict[str, Any]:
+        """The withdrawn channels' values and codes removed from the change as read (its codes as sent:
+        a resend or a newer change meanwhile refuses it); with none left, the change is done."""
+        names = {"#values": "values"} | {f"#{channel.value}": channel.value for channel in withdrawal.channels}
+        removed = ", ".join(f"#values.#{c.value}, codes.#{c.value}" for c in sorted(withdrawal.channels))
+        values: dict[str, Any] = {":sent": iso(withdrawal.change.sent_at)}
+        expression = f"REMOVE {removed}"
+        if set(withdrawal.change.values) <= withdrawal.channels:  # nothing waits any more
+            names["#status"] = "status"
+            expression, values = f"{expression} SET #status = :done", values | {":done": _DONE}
+        return {
+            "TableName": self._table,
+            "Key": self._key(withdrawal.change.person),
+            "ConditionExpression": "sent_at = :sent",
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
 
     def get(self, person: PersonKey) -> PendingChange | None:
         return _change(self._get(person))

@@ -89,6 +89,14 @@ class PendingChange(Value, frozen=True):
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
 
 
+class Withdrawal(Value, frozen=True):
+    """Channels of a pending change the person gave up before verifying them (the contact removed, or
+    set back to the register's value): their codes no longer hold."""
+
+    change: PendingChange  # as read
+    channels: frozenset[Channel]
+
+
 class VerifiedCodes(Value, frozen=True):
     """The hashes of the codes that verified channels of a change, kept until its codes expire."""
 
@@ -112,10 +120,13 @@ class PendingChanges(Protocol):
         record: ContactRecord | None,
         change: PendingChange | None,
         events: Sequence[SecurityEvent],
+        *,
+        withdrawal: Withdrawal | None = None,
     ) -> bool:
         """At once: the register's record (`record`, unless None: unchanged), the change in place of any
-        earlier one of the person (unless None), and the events. False, writing nothing, when the
-        register's record is no longer `as_read`."""
+        earlier one of the person (unless None), the withdrawal's channels no longer pending (unless None;
+        with no change), and the events. False, writing nothing, when the register's record is no longer
+        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change)."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -227,6 +238,7 @@ class ContactService:
             events.append(_event(SecurityEventType.CONTACT_REMOVED, now, {"channel": CHANNEL_NAMES[channel]}))
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
+        withdrawal = None
         if new:
             self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
@@ -243,14 +255,25 @@ class ContactService:
                 events.append(requested)
                 notices += _tell_of_new(session.person, record, channel, requested)
             self._send(new, codes, updated.language, [])  # first: codes not sent leave no change pending
-        if not events:
+        elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
+            withdrawal = self._withdrawal(session.person, given_up, now)
+        if not events and withdrawal is None:
             return ()
         for notice in notices:  # delivered once its event is written, below; dropped if it never is
             self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
-        if not self._changes.apply(session.person, record, written, change, events):
+        if not self._changes.apply(session.person, record, written, change, events, withdrawal=withdrawal):
             raise Conflict(CHANGED_MEANWHILE)
         return tuple(new)
+
+    def _withdrawal(self, person: PersonKey, given_up: set[Channel], now: datetime) -> Withdrawal | None:
+        """A contact removed or set back to the register's value, with a change of it waiting: the change
+        is given up with it. Else its code, verified after, would make the contact the person gave up the
+        one in use. (A new change replaces a waiting one whole: this is for a request that makes none.)"""
+        pending = self._changes.get(person)
+        if pending is None or now >= pending.expires_at or not (channels := given_up & set(pending.values)):
+            return None
+        return Withdrawal(pending, frozenset(channels))
 
     def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
         now = self._clock.now()
