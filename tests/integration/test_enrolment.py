@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -12,14 +13,16 @@ from typing import Any
 import pytest
 
 from local.faults import injected_faults
+from local.functions import LambdaContext
 from local.population_seed import Category
-from minid import wiring
+from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.clock import SystemClock
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
+from minid.deadline import OutOfTime
 from minid.domain.accounts import UserAccount
 from minid.domain.enrolment import (
     MAX_VERIFY_TRIES,
@@ -1016,3 +1019,53 @@ def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDr
     after = users.find(person)
     assert after is not None
     assert after.session_epoch == before.session_epoch + 2  # the reset's, then the re-enrolment's
+
+
+# ---------------------------------------------------------------------- time running out
+def out_of_time_at(operation: str, *, after: bool = False) -> contextlib.ExitStack:
+    """The invocation's time runs out just before (or `after`) the service's first `operation` call
+    (minid.deadline): every call from then on that is not exempt is refused (OutOfTime, a 503)."""
+    late = contextlib.ExitStack()
+    run_out = lambda: late.enter_context(deadline.within(LambdaContext("EnrolmentFunction", 512, 0)))  # noqa: E731
+    stack = contextlib.ExitStack()
+    stack.enter_context(deadline.within(LambdaContext("EnrolmentFunction", 512, 60)))
+    stack.callback(late.close)
+    before, then = (lambda: None, run_out) if after else (run_out, None)
+    stack.enter_context(before_first_aws_call(operation, before, after=then))
+    return stack
+
+
+def test_a_resend_whose_sending_runs_out_of_time_gives_the_codes_held_back(driver: LetterDriver) -> None:
+    """The resend writes its new codes, then sends: the SMS refused as time runs out. The codes written are
+    taken back whatever the time (else the code the person holds would stop working, for one never sent)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    held = enrolling.last_code_to("+4791234567")
+    back_date_codes(driver, enrolling.enrolment_id)
+    with out_of_time_at("sns.Publish"):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(OutOfTime):
+            service.resend(enrolling.enrolment_id, "198.51.100.7")
+    assert enrolling.last_code_to("+4791234567") == held  # none sent
+    assert enrolling.verify(mobile_code=held).status == 201
+
+
+def test_a_wrong_pin_code_judged_as_time_runs_out_is_counted_on_the_letter(driver: LetterDriver) -> None:
+    """The codes judged wrong, and the time run out before the letter's count of wrong codes is written:
+    the count is written all the same (else each guess so timed would go uncounted against the five)."""
+    enrolling = with_letter(driver)
+    started = enrolling.start()
+    wrong = {str(index): "000000000000" for index in started["pin_indices"]}
+    with out_of_time_at("dynamodb.BatchGetItem", after=True):  # the letter read, and the codes judged
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            service.complete(
+                enrolling.enrolment_id,
+                client="198.51.100.7",
+                pin_codes={int(i): code for i, code in wrong.items()},
+                password=PASSWORD,
+                mobile="91234567",
+                email=None,
+            )
+    assert pin_failures(driver, enrolling) == 1

@@ -178,24 +178,27 @@ class DynamoDbEnrolments:
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
         assignments = ", ".join(f"codes.#c{i} = :c{i}" for i in range(len(code_hashes)))
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=enrolment_key(enrolment_id),
-                UpdateExpression=f"SET {assignments + ', ' if assignments else ''}codes_sent_at = :now, "
-                "resends = :after",
-                ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying",
-                ExpressionAttributeNames={"#status": "status", **names},
-                ExpressionAttributeValues=to_item(
-                    values
-                    | {
-                        ":now": iso(sent[1]),
-                        ":sent_before": iso(sent[0]),
-                        ":before": resends[0],
-                        ":after": resends[1],
-                        ":verifying": EnrolmentStatus.VERIFYING.value,
-                    }
-                ),
-            )
+            # made whatever the time: it also gives back the codes of a resend whose sending failed as time
+            # ran out, and refused then, the codes the person holds would stop working
+            with exempt():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=enrolment_key(enrolment_id),
+                    UpdateExpression=f"SET {assignments + ', ' if assignments else ''}codes_sent_at = :now, "
+                    "resends = :after",
+                    ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying",
+                    ExpressionAttributeNames={"#status": "status", **names},
+                    ExpressionAttributeValues=to_item(
+                        values
+                        | {
+                            ":now": iso(sent[1]),
+                            ":sent_before": iso(sent[0]),
+                            ":before": resends[0],
+                            ":after": resends[1],
+                            ":verifying": EnrolmentStatus.VERIFYING.value,
+                        }
+                    ),
+                )
         except ClientError as error:
             if conditional_check_failed(error):
                 return False

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from minid.adapters.aws_errors import Busy
 from minid.adapters.dynamodb import cancellation_reasons, conditional_check_failed, from_item, iso, to_item, update_if
 from minid.adapters.events import recorded_with
+from minid.deadline import exempt
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -137,14 +138,15 @@ class DynamoDbPinLetters:
         return letter_standing(ledger, self.get(latest_letter_id(ledger) or NO_LETTER))
 
     def record_pin_failure(self, letter_id: str) -> int:
-        response = self._client.update_item(
-            TableName=self._table,
-            Key=letter_key(letter_id),
-            UpdateExpression="ADD pin_failures :one",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=to_item({":one": 1}),
-            ReturnValues="UPDATED_NEW",
-        )
+        with exempt():  # a wrong guess judged is counted whatever the time: refused, it would go uncounted
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=letter_key(letter_id),
+                UpdateExpression="ADD pin_failures :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_item({":one": 1}),
+                ReturnValues="UPDATED_NEW",
+            )
         return int(from_item(response.get("Attributes", {})).get("pin_failures", 0))
 
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
