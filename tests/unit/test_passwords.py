@@ -163,6 +163,28 @@ def test_a_name_with_a_year_is_refused_as_the_name() -> None:
     assert GUESSING.reasons("Nordmann2024", FACTS) == [PasswordReason.NAME]
 
 
+@pytest.mark.parametrize("password", ["KariNordmann!!", "kari-nordmann 99", "nordmannkari og sol"])
+def test_names_run_together_are_refused_as_the_name(password: str) -> None:
+    assert POLICY.reasons(password, FACTS) == [PasswordReason.NAME]
+
+
+@pytest.mark.parametrize(
+    ("names", "password"),
+    [
+        (("Tor", "Li"), "en stor elg i skogen ved fjorden"),
+        (("Ann", "Berg"), "kaldt vann og varme boller i kveld"),
+        (("Ole", "Moe"), "fire skoler ved elva i Tromsø"),
+        (("Per", "Dahl"), "supergrønn kaffekopp på taket"),
+    ],
+)
+def test_a_short_name_inside_another_word_is_not_the_name(names: tuple[str, str], password: str) -> None:
+    """A person named Tor may use "stor": the name is refused as a word of its own, or run together with
+    the person's other names, not wherever its letters occur."""
+    facts = PersonalFacts(date(1990, 1, 5), names, lambda digits: False)
+    assert POLICY.reasons(password, facts) == []
+    assert POLICY.reasons(f"{password} {names[0]}", facts) == [PasswordReason.NAME]
+
+
 def test_a_birth_date_without_leading_zeros_is_refused() -> None:
     facts = PersonalFacts(date(1990, 1, 5), ("Kari", "Nordmann"), lambda digits: False)
     for password in ("5.1.1990 var dagen", "dagen 1990-1-5 kom", "født 5/1/1990 sier de"):

@@ -124,9 +124,22 @@ class PasswordPolicy:
             reasons.append(PasswordReason.IDENTITY_NUMBER)
         if any(form in text or form in digits for form in _birth_date_forms(facts.birth_date)):
             reasons.append(PasswordReason.BIRTH_DATE)
-        if any(len(part) >= _SHORTEST_NAME_PART and part in folded for part in _name_parts(facts)):
+        parts = {part for part in _name_parts(facts) if len(part) >= _SHORTEST_NAME_PART}
+        if any(_made_of(word, parts) for word in re.findall(r"[^\W\d_]+", folded)):
             reasons.append(PasswordReason.NAME)
         return reasons
+
+
+def _made_of(word: str, parts: set[str]) -> bool:
+    """Whether the word is one of the name parts, or several run together ("karinordmann"). A word that
+    only holds one ("stor" holds "Tor", "vann" holds "Ann") is not the name: refused, a person named Tor
+    could not use "en stor elg i skogen". (Names run into other words are left to the guess estimate,
+    which is given the names.)"""
+    ends = {0}  # where a run of name parts from the word's start can end
+    for end in range(1, len(word) + 1):
+        if any(word[start:end] in parts for start in ends if start < end):
+            ends.add(end)
+    return len(word) in ends  # (a word is never empty)
 
 
 def _name_parts(facts: PersonalFacts) -> set[str]:
