@@ -20,6 +20,9 @@ def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, lis
     assert started.status == 201
     enrolment_id, indices = started.json()["enrolment_id"], started.json()["pin_indices"]
     asked = {str(i): letter["pin_codes"][str(i)] for i in indices}
+    # another tab's enrolment, started before the codes are used: it asks for the same ones
+    spare = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
+    assert spare.json()["pin_indices"] == indices
     completed = api.post(
         f"/v1/enrolments/{enrolment_id}/complete",
         json_body={"pin_codes": asked, "password": "tåke over Nordkapp om morgenen", "mobile": "934 56 789"},
@@ -37,8 +40,8 @@ def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, lis
 
     again = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
     assert not set(again.json()["pin_indices"]) & set(indices)  # the two used codes are never asked again
-    reuse = api.post(
-        f"/v1/enrolments/{again.json()['enrolment_id']}/complete",
+    reuse = api.post(  # given where they are asked for, once used, they are refused
+        f"/v1/enrolments/{spare.json()['enrolment_id']}/complete",
         json_body={"pin_codes": asked, "password": "tåke over Nordkapp om morgenen", "mobile": "934 56 789"},
     )
     assert reuse.status == 401

@@ -93,13 +93,19 @@ def test_a_person_with_a_letter_becomes_a_user(driver: LetterDriver) -> None:
 
 
 def test_the_same_codes_do_not_enrol_again(driver: LetterDriver) -> None:
+    """An enrolment started before the codes were used (another tab) asks for them too: given once they
+    are used, they are refused, and as no guess (the letter counts no wrong code)."""
     enrolling = with_letter(driver)
+    spare = Enrolling(driver, enrolling.person, enrolling.codes)
+    spare.start()
     enrolling.enrol()
+    assert sorted(spare.indices) == sorted(enrolling.indices)
     used = {str(i): enrolling.codes[str(i)] for i in enrolling.indices}
+    assert spare.complete(codes=used).status == 401
+    assert pin_failures(driver, enrolling) == 0
 
     for _ in range(10):  # the used codes are never asked for again
         assert not set(enrolling.start()["pin_indices"]) & {int(i) for i in used}
-    assert enrolling.complete(codes=used).status == 401
 
 
 def test_every_start_for_the_same_number_asks_for_the_same_codes_whoever_it_is(driver: LetterDriver) -> None:
@@ -409,11 +415,21 @@ def test_a_letter_guessed_out_whose_block_was_lost_takes_no_right_code_and_is_bl
 
 
 def test_codes_of_a_superseded_letter_do_not_work(driver: LetterDriver) -> None:
+    """An enrolment started on a letter, which a newer one then supersedes: the old letter's right codes
+    no longer enrol (and are no guess), and the newer letter's codes do."""
     enrolling = with_letter(driver)
-    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
-    posted(driver, enrolling.person.identity_number)  # a newer letter
     enrolling.start()
-    assert enrolling.complete().status == 401
+    old = driver.only_letter(enrolling.person.identity_number)
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    _, newer = posted(driver, enrolling.person.identity_number)  # a newer letter
+    statuses = {letter.letter_id: letter.status for letter in driver.letters_of(enrolling.person.identity_number)}
+    assert statuses[old.letter_id] is LetterStatus.SUPERSEDED
+    assert enrolling.complete().status == 401  # the old letter's right codes
+    assert statuses == {
+        letter.letter_id: letter.status for letter in driver.letters_of(enrolling.person.identity_number)
+    }  # nothing blocked, nothing used
+    enrolling.codes = newer
+    enrolling.enrol()
 
 
 def test_a_decoy_enrolment_looks_the_same_and_nothing_fits(driver: LetterDriver) -> None:
