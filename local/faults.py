@@ -9,7 +9,7 @@ the call wherever it is made, before moto sees it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,6 +34,7 @@ class Fault:
     after: After | None = None  # made first, then its answer lost (instead of an error in its place)
     only: int | None = None  # the one thread whose calls it hits (the test's own, say)
     message: str | None = None  # the error's message, where the code alone does not tell it
+    where: Callable[[dict[str, Any]], bool] | None = None  # only calls with such parameters
 
 
 # What each service answers when it is briefly unable to: the throttling or outage error it documents.
@@ -78,20 +79,23 @@ class Faults:
         here: bool = False,
         after: After | None = None,
         message: str | None = None,
+        where: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """`elsewhere`: only calls made on other threads than this one fail (a workflow's tasks, not
         the request that started it); `here`: only calls made on this one (a request served on it, not
-        the workflow it resumes). `after`: the call is made, and then its answer lost."""
+        the workflow it resumes). `after`: the call is made, and then its answer lost. `where`: only
+        calls whose parameters it holds for (one write of several of the same operation)."""
         thread = threading.get_ident()
         spared, only = (thread if elsewhere else None), (thread if here else None)
+        fault = Fault(service, operation, code, status, times, reasons, spared, after, only, message, where)
         with self._lock:
-            self.planned.append(Fault(service, operation, code, status, times, reasons, spared, after, only, message))
+            self.planned.append(fault)
 
     def clear(self) -> None:
         with self._lock:
             self.planned.clear()
 
-    def check(self, service: str, operation: str) -> After | None:
+    def check(self, service: str, operation: str, params: dict[str, Any] | None = None) -> After | None:
         """Raises the error planned for this call; or tells that it is to be made and its answer lost."""
         with self._lock:
             if self.watched == threading.get_ident():
@@ -107,6 +111,7 @@ class Faults:
                     if (f.service, f.operation) == (service, operation)
                     and f.spared != thread
                     and f.only in (None, thread)
+                    and (f.where is None or f.where(params or {}))
                 ),
                 None,
             )
@@ -133,7 +138,7 @@ def injected_faults() -> Iterator[Faults]:
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def make_api_call(client: BaseClient, operation_name: str, api_params: Any) -> Any:
-        after = faults.check(client.meta.service_model.service_name, operation_name)
+        after = faults.check(client.meta.service_model.service_name, operation_name, api_params)
         if after is None:
             return original(client, operation_name, api_params)
         with suppress(ClientError):

@@ -286,6 +286,31 @@ def test_a_completion_made_again_sends_its_codes_again_as_a_resend(driver: Lette
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234572")).status == 201
 
 
+def test_a_completion_made_again_after_its_answer_was_lost_sends_nothing_again(driver: LetterDriver) -> None:
+    """The same completion again (the same contacts and password; its answer lost): answered as it was,
+    no new code sent (one would replace the code the person may be typing, and spend a resend), no try
+    counted. A completion whose write was made and its answer lost (the SDK's retry then refused) too."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    completing = updating("SET #status = :verifying")
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried", here=True, where=completing)
+        first = enrolling.complete(mobile="91234567")
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    assert (first.status, json.loads(first.body)) == (202, {"verification_sent_to": ["mobile"]})
+    sent = len(driver.local.outbox.sms())
+    code = enrolling.last_code_to("+4791234567")
+    again = enrolling.complete(mobile="912 34 567")
+    assert (again.status, json.loads(again.body)) == (202, {"verification_sent_to": ["mobile"]})
+    assert len(driver.local.outbox.sms()) == sent
+    read = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(enrolling.enrolment_id)
+    assert read is not None
+    assert (read.pin_tries, read.resends) == (0, 0)
+    other_password = enrolling.complete(mobile="91234567", password="a different passphrase of mine")
+    assert other_password.status == 429  # another completion: a resend, not 30 seconds after the codes
+    assert enrolling.verify(mobile_code=code).status == 201
+
+
 def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -> None:
     """Each enrolment sends codes on completion; a person's enrolments together send at most so many an
     hour: past it, 429 and nothing sent."""

@@ -325,15 +325,18 @@ class EnrolmentService:
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
         person = enrolment.person
-        if person is None or found is None:  # a decoy never matches: unreachable
-            raise AuthenticationFailed()
-        if not found.alive:  # a letter posted before a death, in other hands: no MinID for the dead
+        # a decoy never matches (unreachable); a letter posted before a death, in other hands: no MinID
+        # for the dead
+        if person is None or found is None or not found.alive:
             raise AuthenticationFailed()
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
             self._passwords.check(
                 password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
             )
+            if self._made_before(enrolment, contacts, password):
+                give_back()  # the same completion, its answer lost: its codes were sent, and hold
+                return contacts.channels
             # completed again (other contacts, say): its codes are sent again, as a resend
             again = enrolment.status is EnrolmentStatus.VERIFYING
             if again:
@@ -347,9 +350,25 @@ class EnrolmentService:
             # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
             completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again)
             if not self._enrolments.record_completion(enrolment_id, completion, as_read=enrolment):
-                self._open(enrolment_id, now)  # NotFound: ended meanwhile
-                raise Conflict("The enrolment changed meanwhile. Give the codes again.")
+                self._written_before(enrolment_id, password_hash, now)
         return contacts.channels
+
+    def _written_before(self, enrolment_id: str, password_hash: str, now: datetime) -> None:
+        """A completion's write refused: fine when it is this completion's own, made and its answer lost
+        (the SDK's retry refused); else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
+        if self._open(enrolment_id, now).password_hash != password_hash:  # each hash has its own salt
+            raise Conflict("The enrolment changed meanwhile. Give the codes again.")
+
+    def _made_before(self, enrolment: Enrolment, contacts: PendingContacts, password: str) -> bool:
+        """Whether the enrolment was completed with these contacts and this password: a completion made
+        again whose answer was lost. Answered as it was, and nothing sent again: a new code would replace
+        the one the person may be typing, and spend a resend."""
+        return (
+            enrolment.status is EnrolmentStatus.VERIFYING
+            and enrolment.contacts == contacts
+            and enrolment.password_hash is not None
+            and self._hasher.verify(enrolment.password_hash, password)
+        )
 
     def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> None:
         """Counted before any is sent: the client's codes, and the person's over all their enrolments."""
