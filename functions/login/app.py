@@ -17,7 +17,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import observability, wiring
-from minid.adapters.aws_errors import error_name
 from minid.api import BODY_PROBLEMS, bearer_token, client_address, create_resolver, handle, responses
 from minid.api.account import (
     CodeRequest,
@@ -229,14 +228,8 @@ def remove_totp() -> Response[None]:
     responses=responses(201, "The codes are asked for", *BODY_PROBLEMS, 429, 503),
 )
 def start_password_reset(request: PasswordResetRequest) -> PasswordResetStartedView:
-    from minid.domain.password_reset import CodeNotSent  # noqa: PLC0415  (loaded by the services, not at cold start)
-
-    try:
-        reset = services().resets.start(request.identity_number, client_address(app))
-    except CodeNotSent as unsent:  # answered as any start: the route tells nothing of the person
-        logger.warning("Password reset code not sent", extra={"error": error_name(unsent.__cause__)})
-        observability.count("ResetCodesNotSent")  # ResetCodesNotSentAlarm
-        reset = unsent.reset
+    # the code is queued, for a decoy too, and the notifier sends it (NoticesFailingAlarm, if it cannot)
+    reset = services().resets.start(request.identity_number, client_address(app))
     return PasswordResetStartedView(
         reset_id=reset.reset_id,
         pin_index=reset.pin_index,

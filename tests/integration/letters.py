@@ -38,6 +38,7 @@ T = TypeVar("T")
 class LetterDriver:
     local: LocalStack
     used: set[str] = field(default_factory=set)
+    resets_started: list[str] = field(default_factory=list)  # whose codes the notifier may still be sending
 
     def __post_init__(self) -> None:
         self.gateway = self.local.gateway()
@@ -161,6 +162,26 @@ class LetterDriver:
         ):
             assert time.monotonic() < deadline, "notices are still waiting"
             time.sleep(0.05)
+
+    def reset_codes_sent(self, timeout: float = 10) -> None:
+        """Wait until the notifier has sent the code of each password reset started through a test's routes
+        (it sends them from the notice queue), or the time is up: a decoy's code goes to no one."""
+        table = self.local.stack.refs["ChallengesTable"]
+        deadline = time.monotonic() + timeout
+        while self.resets_started and time.monotonic() < deadline:
+            reset_id = self.resets_started[0]
+            states = [
+                self.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"notice#{reset_id}:code#{channel}"}})
+                .get("Item", {})
+                .get("state", {})
+                .get("S")
+                for channel in ("sms", "email")
+            ]
+            if "sent" in states:
+                self.resets_started.pop(0)
+            else:
+                time.sleep(0.02)
+        self.resets_started.clear()
 
     def stop_running(self) -> None:
         """Stop what still runs, so that no execution outlives the test's embedded AWS."""

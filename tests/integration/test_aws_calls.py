@@ -84,9 +84,9 @@ ELSEWHERE_MOST = {
     # the session and the account, the record, one transaction (the record as read, the event)
     "POST /v1/me/contact/confirm": 4,
     # the client's two counters, the person's codes counted (for every number), one batch (the account,
-    # the contact record, the ledger), the letter (read for everyone: the time tells nothing), the SMS,
-    # the reset
-    "POST /v1/password-resets": 7,
+    # the contact record, the ledger), the letter (read for everyone: the time tells nothing), the reset,
+    # and its code queued, sealed with its recipients (KMS): for a decoy too, the same calls
+    "POST /v1/password-resets": 8,
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,

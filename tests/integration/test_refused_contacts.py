@@ -20,8 +20,9 @@ from tests.integration.letters import LetterDriver
 from tests.integration.users import enrolled, with_letter
 
 
-def refuse_numbers(faults: Faults, times: int = 1) -> None:
-    """What SNS answers for a number it does not send to (its code is that of any invalid parameter)."""
+def refuse_numbers(faults: Faults, times: int = 1, *, here: bool = True) -> None:
+    """What SNS answers for a number it does not send to (its code is that of any invalid parameter), to
+    the calls of this thread (a request served on it), or (`here` False) to the notifier's too."""
     faults.add(
         "sns",
         "Publish",
@@ -29,7 +30,7 @@ def refuse_numbers(faults: Faults, times: int = 1) -> None:
         status=400,
         times=times,
         message="Invalid parameter: PhoneNumber Reason: +4791234599 is not valid to publish to",
-        here=True,
+        here=here,
     )
 
 
@@ -107,42 +108,77 @@ def test_a_resend_whose_code_is_refused_gives_the_resend_back(driver: LetterDriv
     assert user.verify(login["login_id"], first).status == 200  # the code sent before still holds
 
 
-@pytest.mark.parametrize("failure", ["InvalidParameter", "Throttling"])
-def test_a_reset_whose_code_cannot_be_sent_answers_as_any_other(
-    driver: LetterDriver, failure: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The start tells nothing of the person: the same 201 as for anyone (a decoy sends nothing that
-    could fail), though no code could be sent, whether SNS refuses the number or is down."""
+def test_a_reset_start_waits_on_neither_sns_nor_ses(driver: LetterDriver) -> None:
+    """The start stores the reset and queues its code, for a decoy as for a real one: SNS or SES slow,
+    throttling or refusing shows in neither its answer nor its time, which would tell who has a MinID.
+    The notifier sends the code."""
     user = enrolled(driver, mobile="91234594")
-    sent = len(sms_to(driver, "+4791234594"))
-    capsys.readouterr()
-    with injected_faults() as faults:
-        if failure == "InvalidParameter":
-            refuse_numbers(faults)
-        else:
-            faults.add("sns", "Publish", code=failure, status=400, here=True)
+    with injected_faults() as faults:  # any send the request made itself would meet these
+        faults.add("sns", "Publish", code="Throttling", status=400, times=5, here=True)
+        faults.add("sesv2", "SendEmail", code="TooManyRequestsException", status=429, times=5, here=True)
         started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+        assert faults.injected == []
     assert started.status == 201
-    assert sorted(json.loads(started.body)) == ["expires_in", "pin_index", "reset_id", "second_factor"]
-    assert faults.injected == [("sns", "Publish", failure)]
-    assert len(sms_to(driver, "+4791234594")) == sent
-    assert '"ResetCodesNotSent":[1.0]' in capsys.readouterr().out  # for ResetCodesNotSentAlarm: no 5xx tells
+    reset = json.loads(started.body)
+    assert sorted(reset) == ["expires_in", "pin_index", "reset_id", "second_factor"]
+    completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    done = user.call(
+        "POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion | {"new_password": "ny frase i dag"}
+    )
+    assert done.status == 204
+
+
+def test_a_reset_code_the_sms_provider_throttles_comes_when_it_takes_it(driver: LetterDriver) -> None:
+    """SNS throttling the notifier: the code's notice comes back, and the code goes out once SNS takes it
+    (the request had long answered); one code, sent once."""
+    user = enrolled(driver, mobile="91234595")
+    sent = len(sms_to(driver, "+4791234595"))
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, elsewhere=True)
+        started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+        code = user.last_sms_code()  # once the notifier has sent it
+        assert ("sns", "Publish", "Throttling") in faults.injected
+    assert len(sms_to(driver, "+4791234595")) == sent + 1
+    reset = json.loads(started.body)
+    completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
+    assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion).status == 204
 
 
 def test_a_reset_whose_number_sns_refuses_sends_the_code_to_the_verified_e_mail(driver: LetterDriver) -> None:
     """Else a person whose number SNS will never send to could never reset, each start saying "sms" and
-    no code coming; with a verified e-mail, the code goes there, and the reset is completed with it."""
+    no code coming; with a verified e-mail, the code goes there, and the reset is completed with it. (The
+    start answers before the notifier sends: it says "sms", as for anyone with a verified mobile.)"""
     user = enrolled(driver, mobile="91234599", email="kari.refused@example.no")
     with injected_faults() as faults:
-        refuse_numbers(faults)
+        refuse_numbers(faults, here=False)
         started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+        code = user.enrolling.last_code_to("kari.refused@example.no")
+        assert faults.injected == [("sns", "Publish", "InvalidParameter")]
     assert started.status == 201
     reset = json.loads(started.body)
-    assert reset["second_factor"] == "email"
-    code = user.enrolling.last_code_to("kari.refused@example.no")
+    assert reset["second_factor"] == "sms"
+    assert not [text for text in sms_to(driver, "+4791234599") if code in text]
     completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
     done = user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion)
     assert done.status == 204
+
+
+def test_a_reset_code_whose_e_mail_failed_after_sns_refused_the_number_comes_by_e_mail(driver: LetterDriver) -> None:
+    """SNS refuses the number, and SES is briefly down: the notice comes back, the number is not tried
+    again (the ledger has it refused), and the code goes to the e-mail once SES takes it."""
+    user = enrolled(driver, mobile="91234598", email="kari.later@example.no")
+    with injected_faults() as faults:
+        refuse_numbers(faults, here=False)
+        faults.add("sesv2", "SendEmail", code="TooManyRequestsException", status=429, elsewhere=True)
+        started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+        code = user.enrolling.last_code_to("kari.later@example.no")
+        assert faults.injected == [
+            ("sns", "Publish", "InvalidParameter"),
+            ("sesv2", "SendEmail", "TooManyRequestsException"),
+        ]
+    reset = json.loads(started.body)
+    completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
+    assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion).status == 204
 
 
 def test_sending_refused_for_the_account_is_a_503_not_a_bug(driver: LetterDriver) -> None:

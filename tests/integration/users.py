@@ -60,7 +60,9 @@ class Enrolling:
         return self.post(f"/v1/enrolments/{self.enrolment_id}/resend")
 
     def last_code_to(self, address: str) -> str:
-        """The last one-time code sent to a mobile or e-mail address ("... er 123456." / "... is 123456.")."""
+        """The last one-time code sent to a mobile or e-mail address ("... er 123456." / "... is 123456.");
+        a password reset's once the notifier has sent it."""
+        self.driver.reset_codes_sent()
         outbox = self.driver.local.outbox.snapshot()
         texts = [m["message"] for m in outbox["sms"] if m["to"] == address]
         texts += [m["body"] for m in outbox["emails"] if m["to"] == address]
@@ -111,7 +113,10 @@ class User:
             headers.append(("Authorization", f"Bearer {token}"))
         data = json.dumps(body).encode() if body is not None else b""
         request = HttpRequest(method, path, headers, data, source_ip=source_ip or self.source_ip)
-        return self.driver.gateway.handle(request)
+        response = self.driver.gateway.handle(request)
+        if (method, path, response.status) == ("POST", "/v1/password-resets", 201):
+            self.driver.resets_started.append(json.loads(response.body)["reset_id"])  # its code is queued
+        return response
 
     def start_login(self, password: str | None = None, second_factor: str | None = None) -> HttpResponse:
         body: dict[str, Any] = {"identity_number": self.identity_number, "password": password or self.password}

@@ -21,6 +21,7 @@ from minid.domain.lockout import Lockout
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     PROOF_WAIT,
+    WORDED,
     Channel,
     Claim,
     Delivered,
@@ -36,6 +37,7 @@ from minid.domain.notices import (
     compose,
     notice_from_json,
     notice_to_json,
+    open_recipients,
 )
 from minid.domain.population import Person, PersonStatus
 
@@ -87,8 +89,11 @@ class Phone:
 @dataclass
 class Mailbox:
     sent: list[tuple[str, Message]] = field(default_factory=list)
+    fail: bool = False
 
     def send_email(self, to: str, message: Message) -> None:
+        if self.fail:
+            raise ConnectionError("SES is down")
         self.sent.append((to, message))
 
 
@@ -99,8 +104,10 @@ class Ledger:
 
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
         state = self.states.get((notice_id, channel))
-        if state in {"sent", "refused"}:
+        if state == "sent":
             return Claim.SENT
+        if state == "refused":
+            return Claim.REFUSED
         if state == "sending":
             return Claim.IN_FLIGHT
         self.states[(notice_id, channel)] = "sending"
@@ -177,6 +184,7 @@ def delivery(  # type: ignore[no-untyped-def]
         unrecorded=lambda notice, channels: (unrecorded if unrecorded is not None else []).append(
             (notice.notice_id, list(channels))
         ),
+        public_domain="minid.example.no",
     )
     return service, phone, mailbox, ledger
 
@@ -244,7 +252,7 @@ def test_a_channel_being_sent_elsewhere_is_delivered_again_later() -> None:
     assert len(mailbox.sent) == 1
 
 
-@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("kind", WORDED)
 @pytest.mark.parametrize("language", list(Language))
 def test_every_notice_has_a_text_in_every_language(kind: NoticeKind, language: Language) -> None:
     message = compose(kind, language, {"date": "2026-11-20"})
@@ -255,7 +263,7 @@ def test_every_notice_has_a_text_in_every_language(kind: NoticeKind, language: L
     assert f'lang="{language.value}"' in message.html
 
 
-@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("kind", WORDED)
 @pytest.mark.parametrize("channel", ["mobile", "email"])
 def test_nynorsk_readers_get_nynorsk(kind: NoticeKind, channel: str) -> None:
     params = {"date": "2026-11-20", "channel": channel}
@@ -480,3 +488,72 @@ def test_a_block_the_person_made_is_told_with_its_date_and_not_as_wrong_codes() 
     assert "ble sperret 20. november 2026, slik du ba om" in bokmal
     nynorsk = compose(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, Language.NYNORSK, params).sms
     assert "vart sperra 20. november 2026, slik du bad om" in nynorsk
+
+
+# ---------------------------------------------------------------------- a password reset's code
+def reset_code(mobile: str | None = "+4791234567", email: str | None = "kari@example.no") -> Notice:
+    expires = (NOW + timedelta(minutes=10)).isoformat()
+    to = Recipients(mobile, email, Language.NYNORSK, "123456")
+    return Notice("r1:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, {"expires_at": expires}, recipients=to)
+
+
+def test_a_reset_code_goes_to_the_mobile_alone() -> None:
+    service, phone, mailbox, _ = delivery(None)  # its own recipients: the register is not read
+    assert service.deliver(reset_code()).sent == [Channel.SMS]
+    ((to, text),) = phone.sent
+    assert to == "+4791234567"
+    assert text.startswith("Koden din for MinID er 123456.")
+    assert text.endswith("@minid.example.no #123456")
+    assert mailbox.sent == []
+    assert service.deliver(reset_code()).sent == []  # delivered again: sent once
+
+
+def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_then() -> None:
+    service, phone, mailbox, _ = delivery(None, Phone(refuse=True))
+    delivered = service.deliver(reset_code())
+    assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
+    assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
+    assert "123456" in mailbox.sent[0][1].text
+
+    # the e-mail failed the first time: delivered again, the refused number is not tried again
+    service, phone, mailbox, _ = delivery(None, Phone(refuse=True), mailbox=Mailbox(fail=True))
+    with pytest.raises(ConnectionError):
+        service.deliver(reset_code())
+    mailbox.fail = False
+    assert service.deliver(reset_code()).sent == [Channel.EMAIL]
+    assert phone.tried == 1
+
+
+def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> None:
+    """SNS down (not refusing): the code may yet go out by SMS when the notice comes back; sent to the
+    e-mail meanwhile, it would be sent on two channels."""
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True))
+    with pytest.raises(ConnectionError):
+        service.deliver(reset_code())
+    assert mailbox.sent == []
+    phone.fail = False
+    assert service.deliver(reset_code()).sent == [Channel.SMS]
+    assert mailbox.sent == []
+
+
+def test_a_reset_code_is_not_sent_once_it_has_expired() -> None:
+    service, phone, mailbox, _ = delivery(None)
+    late = reset_code()
+    late = Notice(late.notice_id, late.kind, late.person, {"expires_at": NOW.isoformat()}, recipients=late.recipients)
+    assert service.deliver(late) == Delivered()
+    assert (phone.sent, mailbox.sent) == ([], [])
+
+
+def test_a_decoy_s_code_goes_to_no_one() -> None:
+    service, phone, mailbox, _ = delivery(record())  # the person has contacts: they are not told
+    assert service.deliver(reset_code(mobile=None, email=None)) == Delivered()
+    assert (phone.sent, mailbox.sent) == ([], [])
+
+
+def test_a_reset_code_travels_sealed_with_its_recipients() -> None:
+    body = notice_to_json(reset_code(), SEALER)
+    assert "123456" not in body
+    assert "91234567" not in body
+    opened = notice_from_json(body)
+    assert isinstance(opened.recipients, SealedRecipients)
+    assert open_recipients(opened.notice_id, opened.recipients, SEALER).code == "123456"

@@ -137,6 +137,7 @@ class NotifierSettings(Settings, frozen=True):
     sms_sender_id: SenderId
     email_sender: str
     data_key_arn: str
+    public_domain: str  # named in a reset code's SMS (WebOTP)
 
 
 class EnrolmentSettings(PepperSettings, frozen=True):

@@ -167,9 +167,8 @@ class _ClientAtFirstCall:
 
 
 # Where the short path of an unauthenticated answer waits for the full path's time (EvenTiming), the
-# first guesses of that time, until the environment has measured it: a few DynamoDB calls, and a send.
+# first guess of that time, until the environment has measured it: a few DynamoDB calls.
 SHORT_WORK_SECONDS = 0.02
-SENDING_SECONDS = 0.15
 
 
 def _even(initial_seconds: float) -> EvenTiming:
@@ -406,7 +405,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     from minid.adapters.events import DynamoDbSecurityEventLog
     from minid.adapters.letters import DynamoDbPinLetters
     from minid.adapters.logins import DynamoDbLoginAttempts, DynamoDbLoginCompletion, DynamoDbLoginReads
-    from minid.adapters.notices import SesEmailSender, SnsSmsSender
+    from minid.adapters.notices import SnsSmsSender
     from minid.adapters.password_resets import DynamoDbPasswordResets, DynamoDbResetCompletion, DynamoDbResetReads
     from minid.adapters.passwords import Argon2PasswordHasher, CommonPasswords, zxcvbn_guesses
     from minid.adapters.population import DynamoDbPopulationRegister
@@ -521,8 +520,6 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             letters=letters,
             passwords=passwords,
             hasher=hasher,
-            sms=sms,
-            email=SesEmailSender(client("sesv2"), settings.email_sender),
             events=events,
             notices=notices,
             limits=limits,
@@ -530,8 +527,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             random=random,
             clock=clock,
             allow_synthetic=settings.allow_synthetic_identity_numbers,
-            public_domain=settings.public_domain,
-            starts=_even(SENDING_SECONDS),
+            starts=_even(SHORT_WORK_SECONDS),
             wrong_codes=_even(SHORT_WORK_SECONDS),
         ),
         profile=ProfileService(
@@ -638,4 +634,5 @@ def notifier(
         retries=SqsDeliveryRetries(client("sqs"), settings.notice_queue_url),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,
+        public_domain=settings.public_domain,
     )

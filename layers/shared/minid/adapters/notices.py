@@ -144,8 +144,8 @@ class DynamoDbDeliveryLedger:
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(notice_id, channel), ConsistentRead=True
             ).get("Item")
-            done = item is not None and from_item(item).get("state") in {"sent", "refused"}
-            return Claim.SENT if done else Claim.IN_FLIGHT
+            state = from_item(item).get("state") if item is not None else None
+            return {"sent": Claim.SENT, "refused": Claim.REFUSED}.get(str(state), Claim.IN_FLIGHT)
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:

@@ -55,6 +55,10 @@ class NoticeKind(StrEnum):
     CONTACT_ADDED = "contact-added"
     CONFIRMATION_REMINDER = "confirmation-reminder"
     RESERVATION_CHANGED = "reservation-changed"  # PUT /v1/me/reservation
+    # A reset's one-time code, sealed with its recipients: to the first channel that takes it (the mobile,
+    # else the e-mail), never after the code has expired. Sent from the queue, not the request, so that
+    # a real start and a decoy make the same calls however slow the providers are.
+    PASSWORD_RESET_CODE = "password-reset-code"  # noqa: S105  (a notice's kind, not a password)
 
 
 class Channel(StrEnum):
@@ -83,13 +87,15 @@ class Undeliverable(InvalidContact):
 
 
 class Recipients(Value, frozen=True):
-    """Contacts a notice goes to instead of the register's: those a change replaced, for one."""
+    """Contacts a notice goes to instead of the register's: those a change replaced, for one. A reset's
+    code travels with its recipients, sealed with them."""
 
-    __hidden__ = frozenset({"mobile", "email"})
+    __hidden__ = frozenset({"mobile", "email", "code"})
 
     mobile: str | None
     email: str | None
     language: Language
+    code: str | None = None  # a PASSWORD_RESET_CODE's one-time code
 
 
 class SealedRecipients(Value, frozen=True):
@@ -137,7 +143,8 @@ def notice_to_json(notice: Notice, sealer: Sealer) -> str:
 def _sealed(notice_id: str, recipients: Recipients | SealedRecipients, sealer: Sealer) -> SealedRecipients:
     if isinstance(recipients, SealedRecipients):
         return recipients
-    plain = json.dumps({"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language})
+    values = {"mobile": recipients.mobile, "email": recipients.email, "language": recipients.language}
+    plain = json.dumps(values | ({"code": recipients.code} if recipients.code else {}))
     return SealedRecipients(sealer.seal(plain, purpose=RECIPIENTS_SEALED_FOR, owner=notice_id))
 
 
@@ -146,7 +153,7 @@ def open_recipients(notice_id: str, recipients: SealedRecipients, sealer: Sealer
 
 
 def _recipients_from(values: dict[str, Any]) -> Recipients:
-    return Recipients(values.get("mobile"), values.get("email"), Language(values["language"]))
+    return Recipients(values.get("mobile"), values.get("email"), Language(values["language"]), values.get("code"))
 
 
 def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
@@ -215,7 +222,8 @@ class EmailSender(Protocol):
 
 class Claim(StrEnum):
     CLAIMED = "claimed"  # this sender sends now
-    SENT = "sent"  # sent already, or refused for good by the provider: nothing to do
+    SENT = "sent"  # sent already: nothing to do
+    REFUSED = "refused"  # refused for good by the provider before: nothing to do on it
     IN_FLIGHT = "in-flight"  # another sender is sending now; if it fails, its claim lapses
 
 
@@ -733,6 +741,10 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
 }
 
 
+# The kinds told in words of their own (compose); a reset's code is sent as the code's message.
+WORDED = tuple(kind for kind in NoticeKind if kind in _TEXTS)
+
+
 def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> Message:
     """The notice in the person's language."""
     subject, what, advice = _TEXTS[kind](language, params)
@@ -749,7 +761,8 @@ def compose(kind: NoticeKind, language: Language, params: Mapping[str, str]) -> 
 
 class _Sent(StrEnum):
     NOW = "now"
-    BEFORE = "before"  # or refused before: nothing to do
+    BEFORE = "before"  # nothing to do
+    REFUSED_BEFORE = "refused-before"  # nothing to do on it (a code goes to the next channel)
     REFUSED = "refused"  # by the provider, for good, now
 
 
@@ -769,10 +782,13 @@ class NoticeDelivery:
         retries: DeliveryRetries,
         population: PopulationRegister,
         unrecorded: Callable[[Notice, Sequence[Channel]], None],
+        public_domain: str,
     ) -> None:
         """`population`: the register's contacts are told only while the person is not registered dead.
         `unrecorded`: told of channels sent on whose send the delivery ledger could not be told of (the
-        operators' to know: a delivery of the notice again may send on them twice)."""
+        operators' to know: a delivery of the notice again may send on them twice). `public_domain`: the
+        one a code's SMS names, for browsers to fill the code in (WebOTP)."""
+        self._public_domain = public_domain
         self._unrecorded = unrecorded
         self._population = population
         self._retries = retries
@@ -791,21 +807,17 @@ class NoticeDelivery:
     def deliver(self, notice: Notice) -> Delivered:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
         refused for good (not tried again). A failure (the provider's or the ledger's) raises after the
-        other channel was tried, and the notice is delivered again later."""
+        other channel was tried, and the notice is delivered again later. A reset's code goes to the
+        first channel that takes it: the e-mail only once the provider refuses the mobile for good."""
         now = self._clock.now()
-        if notice.proof is not None and not self._events.contains(notice.person, notice.proof):
-            if now - notice.proof.at < PROOF_WAIT:
-                raise NoticeNotYet(notice.kind.value)
+        if not self._proven(notice, now):
             return Delivered()  # the change was not made
         recipients = self._recipients(notice, now)
-        if recipients is None:
+        if recipients is None or not self._in_time(notice, now):
             return Delivered()
-        message = compose(notice.kind, recipients.language, notice.params)
-        sends: dict[Channel, Callable[[], None]] = {}
-        if (mobile := recipients.mobile) is not None:
-            sends[Channel.SMS] = lambda: self._sms.send_sms(mobile, message.sms)
-        if (email := recipients.email) is not None:
-            sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
+        sends = self._sends(recipients, self._message(notice, recipients))
+        # a code goes to one channel: the next only if the provider refuses the first for good
+        one = notice.kind is NoticeKind.PASSWORD_RESET_CODE
         sent: list[Channel] = []
         refused: list[Channel] = []
         unrecorded: list[Channel] = []
@@ -815,15 +827,17 @@ class NoticeDelivery:
                 done = self._send(notice.notice_id, channel, send, now)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = failure or error
+                if one:  # but not for a code: it may yet go out on this channel, and then on two
+                    break
                 continue
-            if done is _Sent.BEFORE:
-                continue
-            if done is _Sent.REFUSED:
+            if done is _Sent.NOW:
+                sent.append(channel)
+                if not self._marked_sent(notice.notice_id, channel):
+                    unrecorded.append(channel)
+            elif done is _Sent.REFUSED:
                 refused.append(channel)
-                continue
-            sent.append(channel)
-            if not self._marked_sent(notice.notice_id, channel):
-                unrecorded.append(channel)
+            if one and done in {_Sent.NOW, _Sent.BEFORE}:  # a code: out on this channel
+                break
         # A send the ledger could not be told of keeps its claim until the claim lapses. Where nothing else
         # failed, the notice is done and not delivered again: that channel is not sent on again (its claim
         # expires with the ledger's item). Where something else failed, the notice is delivered again, and
@@ -836,6 +850,38 @@ class NoticeDelivery:
             raise failure
         return Delivered(sent, refused, unrecorded)
 
+    def _proven(self, notice: Notice, now: datetime) -> bool:
+        """Whether the change the notice tells of was made (its proof, the event, is there; or it needs
+        none). NoticeNotYet while it may still be made."""
+        if notice.proof is None or self._events.contains(notice.person, notice.proof):
+            return True
+        if now - notice.proof.at < PROOF_WAIT:
+            raise NoticeNotYet(notice.kind.value)
+        return False
+
+    def _sends(self, recipients: Recipients, message: Message) -> dict[Channel, Callable[[], None]]:
+        """A send for each recipient, the mobile first."""
+        sends: dict[Channel, Callable[[], None]] = {}
+        if (mobile := recipients.mobile) is not None:
+            sends[Channel.SMS] = lambda: self._sms.send_sms(mobile, message.sms)
+        if (email := recipients.email) is not None:
+            sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
+        return sends
+
+    def _message(self, notice: Notice, recipients: Recipients) -> Message:
+        if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
+            from minid.domain.codes import code_message  # noqa: PLC0415  (codes imports this module)
+
+            return code_message(recipients.code or "", recipients.language, self._public_domain)
+        return compose(notice.kind, recipients.language, notice.params)
+
+    @staticmethod
+    def _in_time(notice: Notice, now: datetime) -> bool:
+        """A code is sent only while it works (`expires_at`: until when): one arriving after it has
+        expired (the queue held up) would only mislead."""
+        expires = notice.params.get("expires_at")
+        return expires is None or now < datetime.fromisoformat(expires)
+
     def _send(self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
         the caller (_marked_sent)."""
@@ -844,6 +890,8 @@ class NoticeDelivery:
             raise NoticeInFlight(f"{channel} is being sent by another delivery")
         if claim is Claim.SENT:
             return _Sent.BEFORE
+        if claim is Claim.REFUSED:
+            return _Sent.REFUSED_BEFORE
         try:
             send()
         except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing

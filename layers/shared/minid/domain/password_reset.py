@@ -3,7 +3,9 @@ e-mail), then a new password. Every session ends, and the person's contacts are 
 
 The start answers alike for everyone: for a person who cannot reset (unknown, no MinID, no usable
 letter, no verified contact) it is a decoy, asking for a code number drawn the same way and naming
-a channel chosen from the person key, so that asking again gives the same channel.
+a channel chosen from the person key, so that asking again gives the same channel. Real or decoy, the
+start stores the reset and queues its code (sealed with its recipients; a decoy's has none), and the
+notifier sends it: the same calls either way, however slow or throttled SMS and e-mail are.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ from enum import StrEnum
 from functools import partial
 from typing import Protocol
 
-from msgspec.structs import replace
-
 from minid.domain.accounts import UserAccount
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, code_message, new_code, try_given_back_on_failure
+from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, new_code, try_given_back_on_failure
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
@@ -26,7 +26,7 @@ from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import NO_LETTERS, LetterStanding, PinLetter, codes_to_ask
 from minid.domain.letters.ports import PinLetters
-from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, SmsSender, Undeliverable
+from minid.domain.notices import Channel, Notice, NoticeKind, NoticeQueue, Recipients
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
@@ -111,14 +111,6 @@ class ResetCompletion(Protocol):
         ...
 
 
-class CodeNotSent(Exception):
-    """A reset started whose code could not be sent (the cause says why): answered as any start."""
-
-    def __init__(self, reset: PasswordReset) -> None:
-        super().__init__("The reset's code was not sent.")
-        self.reset = reset
-
-
 class PasswordResetService:
     def __init__(
         self,
@@ -129,8 +121,6 @@ class PasswordResetService:
         letters: PinLetters,
         passwords: PasswordPolicy,
         hasher: PasswordHasher,
-        sms: SmsSender,
-        email: EmailSender,
         events: SecurityEventLog,
         notices: NoticeQueue,
         limits: ClientLimits,
@@ -138,11 +128,11 @@ class PasswordResetService:
         random: RandomSource,
         clock: Clock,
         allow_synthetic: bool,
-        public_domain: str,
         starts: EvenTiming,
         wrong_codes: EvenTiming,
     ) -> None:
-        # a decoy takes as long as a real reset (which sends a code), to start and to refuse codes
+        # a decoy takes as long as a real reset, to start (the same calls: little to even out) and to
+        # refuse codes
         self._starts = starts
         self._wrong_codes = wrong_codes
         self._resets = resets
@@ -151,8 +141,6 @@ class PasswordResetService:
         self._wrong_pins = WrongPinCodes(letters, notices)
         self._passwords = passwords
         self._hasher = hasher
-        self._sms = sms
-        self._email = email
         self._notices = notices
         self._events = events
         self._limits = limits
@@ -160,7 +148,6 @@ class PasswordResetService:
         self._random = random
         self._clock = clock
         self._allow_synthetic = allow_synthetic
-        self._public_domain = public_domain
 
     def start(self, identity_number: str, client: str) -> PasswordReset:
         now = self._clock.now()
@@ -178,59 +165,44 @@ class PasswordResetService:
         account, record = standing.account, standing.contact
         (asked,) = codes_to_ask(self._keyer, person, standing.letters, 1)
         letter = standing.letters.letter_for((asked,))
-        # the verified mobile, else the verified e-mail; the e-mail too, should SNS refuse the number
-        to: dict[Channel, str] = {}
-        if record is not None and record.mobile and record.mobile_verified_at:
-            to[Channel.SMS] = record.mobile
-        if record is not None and record.email and record.email_verified_at:
-            to[Channel.EMAIL] = record.email
-        usable = account is not None and letter is not None and bool(to)
+        # the verified mobile, else the verified e-mail (the notifier sends to the e-mail, too, should
+        # SNS refuse the number)
+        mobile = record.mobile if record is not None and record.mobile_verified_at else None
+        email = record.email if record is not None and record.email_verified_at else None
+        language = record.language if record is not None else Language.BOKMAL
+        usable = account is not None and letter is not None and bool(mobile or email)
         reset_id = new_id(self._random)
-        if not usable:
+        code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
+        if letter is None or not usable:
             reset = self._decoy(reset_id, person, asked, now)
-            self._resets.create(reset)
-            self._starts.short(started)
-            return reset
-        if letter is None:  # usable says otherwise; for the type checker
-            raise AuthenticationFailed()
-        reset = PasswordReset(
-            reset_id=reset_id,
-            person=person,
-            letter_id=letter.letter_id,
-            pin_index=asked,  # the first unused code in the person's order: the same for every start
-            channel=next(iter(to)),  # (the channel its code is sent on, set as it is: see _sent)
-            created_at=now,
-            expires_at=now + RESET_LIFETIME,
-        )
-        reset = self._sent(reset, list(to.items()), record.language if record else Language.BOKMAL)
-        self._starts.full(started)
-        return reset
-
-    def _sent(self, reset: PasswordReset, to: list[tuple[Channel, str]], language: Language) -> PasswordReset:
-        """The reset, its code sent on the first channel of `to`; on the next, under a new id, should the
-        provider refuse the first for good (the refused one's reset waits for a code no one has)."""
-        (channel, address), *others = to
-        code = new_code(self._random)
-        reset = replace(reset, channel=channel, code_hash=self._keyer.one_time_code_hash(reset.reset_id, channel, code))
-        # stored first, then sent: a retry after a failed write would send a second code (the first for a
-        # reset never made); a code that could not be sent leaves a reset whose code and id no one has
+            to = Recipients(None, None, language, code)  # no one: the notifier sends nothing
+        else:
+            channel = Channel.SMS if mobile else Channel.EMAIL
+            reset = PasswordReset(
+                reset_id=reset_id,
+                person=person,
+                letter_id=letter.letter_id,
+                pin_index=asked,  # the first unused code in the person's order: the same for every start
+                channel=channel,
+                created_at=now,
+                expires_at=now + RESET_LIFETIME,
+                code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
+            )
+            to = Recipients(mobile, email, language, code)
+        # stored first, then queued: a code queued for a reset never stored would be one no one can use
         self._resets.create(reset)
-        message = code_message(code, language, self._public_domain)
-        try:
-            if channel is Channel.SMS:
-                self._sms.send_sms(address, message.sms)
-            else:
-                self._email.send_email(address, message)
-        except Undeliverable as error:
-            if others:  # SNS will never send to the number: a person whose number it refuses could never
-                # reset, so the code goes to the verified e-mail instead
-                return self._sent(replace(reset, reset_id=new_id(self._random)), others, language)
-            raise CodeNotSent(reset) from error
-        except Exception as error:
-            # Answered as any start all the same (this route tells nothing of the person to whoever gives a
-            # number, and a decoy sends nothing to fail): the reset waits for a code no one has, as a decoy
-            # does. The failure is for the operator to see. Its time is not one a decoy should copy.
-            raise CodeNotSent(reset) from error
+        notice = Notice(
+            f"{reset_id}:code",
+            NoticeKind.PASSWORD_RESET_CODE,
+            person,
+            params={"expires_at": reset.expires_at.isoformat()},
+            recipients=to,
+        )
+        self._notices.enqueue(notice)
+        if reset.person is None:
+            self._starts.short(started)
+        else:
+            self._starts.full(started)
         return reset
 
     def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
