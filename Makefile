@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-$(SAM_VENV)/.installed:
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
 	$(SAM_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
@@ -75,7 +75,7 @@ endif
 .PHONY: FORCE
 FORCE:
 
-$(BUILD_RECORD): $(SAM_VENV)/.installed template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
+$(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
 	rm -f $@
 	python313="$${PYTHON313-$$(sh layers/shared/python313 || true)}" && \
 	PYTHON313="$$python313" PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml && \
