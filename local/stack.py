@@ -154,7 +154,7 @@ class LocalStack:
             (
                 "GET",
                 _local_route("/_local/outbox"),
-                lambda r, p: HttpResponse.json(200, self.outbox.snapshot()),
+                lambda r, p: HttpResponse.json(200, self.outbox_now()),
             ),
             ("GET", _local_route("/_local/outbox/letters/{letter_id}.pdf"), self._letter_pdf),
         ]
@@ -165,6 +165,16 @@ class LocalStack:
             local_routes,
             iam_principals={print_provider.ACCESS_KEY_ID: provider},
         )
+
+    def outbox_now(self) -> dict[str, Any]:
+        """The outbox, each letter with whether its codes work yet: they do once the workflow has activated
+        it, just after the post has it (a client that waits for this need not guess how long that takes)."""
+        outbox = self.outbox.snapshot()
+        letters = DynamoDbPinLetters(self.session.client("dynamodb"), self.stack.refs[LETTERS_TABLE])
+        for letter in outbox["letters"]:
+            found = letters.get(letter["letter_id"])
+            letter["codes_work"] = found is not None and found.codes_work
+        return outbox
 
     def _letter_pdf(self, request: HttpRequest, parameters: dict[str, str]) -> HttpResponse:
         pdf = self.outbox.pdf(parameters["letter_id"])

@@ -51,8 +51,10 @@ def order(api: ApiClient, identity_number: str) -> tuple[int, bytes]:
 def posted_letter(api: ApiClient, identity_number: str) -> dict[str, Any]:
     """Order a letter and wait until it is posted and its codes work; the outbox's letter."""
     assert order(api, identity_number)[0] == 202
-    (letter,) = eventually(lambda: letters_to(api, identity_number), what="no letter came to the outbox")
-    time.sleep(0.5)  # the codes work once the letter is activated, just after the outbox has it
+    # the codes work once the workflow has activated the letter, just after the outbox has it
+    (letter,) = eventually(
+        lambda: [x for x in letters_to(api, identity_number) if x["codes_work"]], what="no letter came to work"
+    )
     return letter
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from tests.e2e.client import ApiClient
@@ -13,8 +12,8 @@ from tests.e2e.flows import eventually, letters_to, order, sms_to
 def test_order_a_letter_and_enrol_with_it(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:
     person = persons["adult"][30]
     assert order(api, person["identity_number"])[0] == 202
-    (letter,) = eventually(lambda: letters_to(api, person["identity_number"]))
-    time.sleep(0.5)  # the codes work once the letter is activated, just after the outbox has it
+    # the codes work once the workflow has activated the letter, just after the outbox has it
+    (letter,) = eventually(lambda: [x for x in letters_to(api, person["identity_number"]) if x["codes_work"]])
 
     started = api.post("/v1/enrolments", json_body={"identity_number": person["identity_number"]})
     assert started.status == 201
