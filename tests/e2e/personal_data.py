@@ -31,6 +31,7 @@ SECRET_FIELDS = frozenset(
     }
 )
 _DIGITS = re.compile(r"\d+")
+_SPACED = re.compile(r"(?<=\d) (?=\d)")  # a space between two digits
 _CODE = re.compile(r"(?<![\d])(\d{6})(?![\d])")
 MIN_TEXT_LENGTH = 8  # shorter free-text values (never used by the tests) would match by chance
 
@@ -72,6 +73,12 @@ class PersonalData:
             for item in body:
                 self.add_exchange(item)
 
+    def add_person(self, person: dict[str, Any]) -> None:
+        """A person of the population register: the name, and each line of the addresses."""
+        self.add(person.get("name"), "name")
+        for lines in (person.get("address"), person.get("letter_address")):
+            self.add(lines or [], "address")
+
     def add_outbox(self, outbox: dict[str, Any]) -> None:
         for letter in outbox.get("letters", []):
             self.add(letter.get("identity_number"), "letter identity number")
@@ -86,7 +93,8 @@ class PersonalData:
     def found_in(self, lines: Iterable[str]) -> Iterator[str]:
         """Each place a value appears: 'line N: <what it is>' (never the value itself)."""
         for number, line in enumerate(lines, 1):
-            for digits in _DIGITS.findall(line):
+            # as written, and with the spaces inside numbers taken out ("957 12 345", "151086 95088")
+            for digits in dict.fromkeys([*_DIGITS.findall(line), *_DIGITS.findall(_SPACED.sub("", line))]):
                 if digits in self.numbers:
                     yield f"line {number}: {self.numbers[digits]}"
             for text, what in self.texts.items():

@@ -35,6 +35,7 @@ def test_the_functions_logs_are_captured_and_hold_nothing_personal(
     assert person["identity_number"] in data.numbers
     assert "4795712345" in data.numbers  # the mobile, as given and as stored
     assert any(what == "password" for what in data.texts.values())
+    assert data.texts.get(person["name"]) == "name"  # and the addresses: of those the session used
     assert list(data.found_in(local_stack.written())) == []
 
 

@@ -108,3 +108,23 @@ def test_the_search_finds_what_was_used_and_says_where_without_the_value() -> No
         "line 6: code",
     ]
     assert not any(IDENTITY_NUMBER in f or "sommerfugl" in f for f in found)
+
+
+def test_the_search_finds_names_addresses_and_numbers_written_with_spaces() -> None:
+    data = PersonalData()
+    data.add_person({"name": "Kari Nordmann", "address": ["Storgata 12", "0155 Oslo"], "letter_address": None})
+    data.add("+4795712345", "mobile")
+    data.add("15108695088", "identity number")
+    lines = [
+        "sent to Kari Nordmann",
+        "at Storgata 12 today",
+        "number +47 957 12 345",
+        "person 151086 95088",
+        "a count of 3 4 and 2026-12-04 17:04:39",
+    ]
+    assert list(data.found_in(lines)) == [
+        "line 1: name",
+        "line 2: address",
+        "line 3: mobile",
+        "line 4: identity number",
+    ]
