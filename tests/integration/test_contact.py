@@ -765,6 +765,28 @@ def test_a_reserved_person_s_reminder_does_not_say_public_services_use_the_conta
     assert "Det offentlige bruker dem til å varsle deg" not in reminder
 
 
+def test_the_review_function_reminds_and_marks_stale_within_its_role(driver: LetterDriver) -> None:
+    """Through the function as deployed (its role judged as the stack stops, tests/integration/iam.py):
+    a record due its reminder today and one due its stale mark, each written on nothing but the review's
+    own attributes."""
+    today = date_in_norway(datetime.now(UTC)).isoformat()
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    contacts = register(driver)
+    due: dict[str, PersonKey] = {}
+    for what, age in (("remind", REMIND_AFTER + timedelta(days=1)), ("stale", STALE_AFTER + timedelta(days=1))):
+        user = enrolled(driver, mobile=f"9345679{len(due)}")
+        person = driver.key(user.identity_number)
+        record = contacts.find(person)
+        assert record is not None
+        old = replace(record, updated_at=record.updated_at - age, confirmed_at=None)
+        driver.dynamodb.put_item(TableName=table, Item=contact_item(person, old) | {"review_on": {"S": today}})
+        due[what] = person
+    outcome = driver.local.functions.by_logical_id["ContactReviewFunction"].invoke({})
+    assert (outcome["reminded"], outcome["marked_stale"], outcome["finished"]) == (1, 1, True)
+    stale = driver.dynamodb.get_item(TableName=table, Key={"pk": {"S": due["stale"]}})["Item"]
+    assert "marked_stale_at" in stale
+
+
 def test_a_person_writing_their_record_as_the_review_does_does_not_fail_the_review(driver: LetterDriver) -> None:
     """The person's transaction on the record (a confirmation, a change) at the moment the review writes
     it: DynamoDB refuses the review's write (TransactionConflict, which the SDK does not retry). The write
