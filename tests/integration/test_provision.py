@@ -11,6 +11,7 @@ import pytest
 from local.provision import LOCAL_PARAMETERS, RuleFailed, Stack
 from local.template import Template
 from minid import settings, wiring
+from tests.integration.test_stage_rules import PRODUCTION_PRINT_PROVIDER
 
 
 def test_every_table_of_the_template_exists_as_defined(aws: boto3.Session, stack: Stack, template: Template) -> None:
@@ -70,7 +71,7 @@ def test_each_function_is_configured_by_its_own_environment_alone(stack: Stack, 
 def test_production_refuses_synthetic_numbers(aws: boto3.Session, template: Template) -> None:
     from local.provision import provision  # noqa: PLC0415
 
-    production = provision(template, aws, {"Stage": "prod"})
+    production = provision(template, aws, {"Stage": "prod", **PRODUCTION_PRINT_PROVIDER})
     for spec in template.functions():
         assert production.function_environment(spec)["ALLOW_SYNTHETIC_IDENTITY_NUMBERS"] == "false"
 
@@ -94,6 +95,15 @@ def test_a_print_provider_in_another_account_must_give_an_external_id(
             stack.check_rules()
     else:
         stack.check_rules()
+
+
+def test_production_names_the_print_providers_account(template: Template) -> None:
+    """In this account the role trusts the account itself: anyone here who may assume roles could read the
+    letters. Production refuses it; the other stages take it."""
+    with pytest.raises(RuleFailed, match="PrintProviderAccountId"):
+        Stack(template, {**LOCAL_PARAMETERS, "Stage": "prod"}).check_rules()
+    Stack(template, {**LOCAL_PARAMETERS, "Stage": "prod", **PRODUCTION_PRINT_PROVIDER}).check_rules()
+    Stack(template, {**LOCAL_PARAMETERS, "Stage": "test"}).check_rules()
 
 
 def test_a_rule_the_local_stack_cannot_evaluate_is_refused_not_passed(template: Template) -> None:

@@ -15,12 +15,14 @@ from tests.integration.letters import LetterDriver
 
 REAL_FORMAT = "15108695088"  # python-stdnum's documented example: a number of the real format
 SYNTHETIC = compose_identity_number(date(1986, 10, 15), 950, synthetic=True)
+# production names the print provider's account, with the external id agreed (the template's Rules)
+PRODUCTION_PRINT_PROVIDER = {"PrintProviderAccountId": "210987654321", "PrintProviderExternalId": "agreed"}
 IDENTITY_ROUTES = ["/v1/pin-letters", "/v1/enrolments", "/v1/login", "/v1/password-resets"]
 
 
 @pytest.fixture(scope="module")
 def production() -> Iterator[LetterDriver]:
-    with local_driver({"Stage": "prod"}) as driver:
+    with local_driver({"Stage": "prod", **PRODUCTION_PRINT_PROVIDER}) as driver:
         yield driver
 
 
