@@ -94,6 +94,8 @@ class Gateway:
         requestContext.requestId, which the functions log as their correlation id (Powertools), so
         that the id a client reports finds the request's log lines."""
         request_id = new_request_id()
+        if _shown(request.target) is UNPARSED:  # API Gateway's 400, not an error in the server
+            return with_request_id(HttpResponse.json(400, {"message": "Bad Request"}), request_id)
         return with_request_id(self._answer(request, request_id), request_id)
 
     def _answer(self, request: HttpRequest, request_id: str) -> HttpResponse:
@@ -240,7 +242,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.perf_counter()
-        length = _content_length(self.headers.get("Content-Length"))
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunked = _chunked_body(self.rfile, MAX_PAYLOAD_BYTES)
+            length = None if chunked is None else MAX_PAYLOAD_BYTES + 1 if chunked is _TOO_LARGE else 0
+        else:
+            chunked, length = None, _content_length(self.headers.get("Content-Length"))
         if length is None or length > MAX_PAYLOAD_BYTES:
             # Refused unread: where a body ends is unknown, so is where the next request starts (the
             # connection is closed), and one over API Gateway's limit is not taken into memory first.
@@ -251,9 +257,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             self.close_connection = True
             self._send(with_request_id(refusal, new_request_id()))
-            log.info("%s %s -> %d (Content-Length)", self.command, urlsplit(self.path).path, refusal.status)
+            log.info("%s %s -> %d (the body's length)", self.command, _shown(self.path), refusal.status)
             return
-        body = self.rfile.read(length) if length else b""
+        body = chunked if isinstance(chunked, bytes) else self.rfile.read(length) if length else b""
         request = HttpRequest(
             method=self.command,
             target=self.path,
@@ -264,7 +270,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.gateway.handle(request)
         self._send(response)
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s -> %d (%.0f ms)", self.command, request.path, response.status, elapsed)
+        log.info("%s %s -> %d (%.0f ms)", self.command, _shown(self.path), response.status, elapsed)
 
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
@@ -286,6 +292,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged by _serve, without query strings."""
+
+
+UNPARSED = "(a target that does not parse)"
+
+
+def _shown(target: str) -> str:
+    """The target's path (for the console: without its query string), or UNPARSED."""
+    try:
+        return urlsplit(target).path
+    except ValueError:
+        return UNPARSED
+
+
+_TOO_LARGE = b"too large"  # a sentinel: compared by identity
+
+
+def _chunked_body(stream: Any, limit: int) -> bytes | None:
+    """A body sent in chunks (Transfer-Encoding: chunked, as API Gateway takes it): the body, _TOO_LARGE
+    past `limit`, or None where it is malformed (where it ends is unknown: the connection is closed)."""
+    body = bytearray()
+    while True:
+        line = stream.readline(1024).split(b";", 1)[0].strip()  # the size, in hex; extensions ignored
+        if not line or not all(c in b"0123456789abcdefABCDEF" for c in line):
+            return None
+        size = int(line, 16)
+        if size == 0:
+            break
+        if len(body) + size > limit:
+            return _TOO_LARGE
+        chunk = stream.read(size)
+        if len(chunk) != size or stream.read(2) != b"\r\n":
+            return None
+        body += chunk
+    while (trailer := stream.readline(8192)) not in (b"\r\n", b"\n", b""):  # trailers, to the blank line
+        if len(trailer) >= 8192:
+            return None
+    return bytes(body)
 
 
 def _content_length(value: str | None) -> int | None:

@@ -123,6 +123,44 @@ def test_a_content_length_is_read_as_before(server: tuple[str, int]) -> None:
         assert json.loads(second.read())["body"] == "abc"
 
 
+def test_a_body_sent_in_chunks_is_handed_over_whole(server: tuple[str, int]) -> None:
+    """API Gateway takes Transfer-Encoding: chunked (curl -T -, a streaming client): the body, not an
+    empty one with its chunks read as the next request; the connection is kept for the next."""
+    request = (
+        b"POST /echo HTTP/1.1\r\nHost: local\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n"
+    )
+    response, body, connection = _exchange(server, request)
+    with connection:
+        assert response.status == 200
+        assert json.loads(body)["body"] == "abcdefg"
+        connection.sendall(request)
+        second = http.client.HTTPResponse(connection)
+        second.begin()
+        assert json.loads(second.read())["body"] == "abcdefg"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status"),
+    [(b"x\r\nabc\r\n0\r\n\r\n", 400), (b"3\r\nabcd0\r\n\r\n", 400), (f"{MAX_PAYLOAD_BYTES + 1:x}\r\n".encode(), 413)],
+)
+def test_a_body_in_chunks_that_are_not_chunks_or_too_large_is_refused(
+    server: tuple[str, int], chunks: bytes, status: int
+) -> None:
+    request = b"POST /echo HTTP/1.1\r\nHost: local\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+    response, _, connection = _exchange(server, request)
+    with connection:
+        assert response.status == status
+        assert response.getheader("Connection") == "close"
+
+
+def test_a_target_that_does_not_parse_is_a_400_not_a_dropped_connection(server: tuple[str, int]) -> None:
+    response, body, connection = _exchange(server, b"GET http://[/echo HTTP/1.1\r\nHost: local\r\n\r\n")
+    with connection:
+        assert response.status == 400
+        assert json.loads(body) == {"message": "Bad Request"}
+
+
 @pytest.mark.parametrize(
     ("content_type", "as_text"),
     [
