@@ -14,7 +14,15 @@ from typing import TextIO
 
 from local.aws import REGION, embedded_aws
 from local.gateway import LocalHttpServer
+from local.provision import RuleFailed
 from local.stack import DEFAULT_PRINT_DELAY_SECONDS, LocalStack
+
+
+def _name_and_value(item: str) -> tuple[str, str]:
+    name, equals, value = item.partition("=")
+    if not (name and equals):
+        raise argparse.ArgumentTypeError(f"{item!r} is not NAME=VALUE")
+    return name, value
 
 
 class _EveryLineNamed(logging.Formatter):
@@ -93,19 +101,23 @@ def main(argv: list[str] | None = None) -> int:
         "--parameter-overrides",
         nargs="*",
         default=[],
+        type=_name_and_value,
         metavar="NAME=VALUE",
         help="template parameters, as for sam deploy (e.g. LockoutThreshold=5)",
     )
     args = parser.parse_args(argv)
     sys.stdout = WholeLines(sys.stdout)
-    overrides = dict(item.split("=", 1) for item in args.parameter_overrides)
+    overrides = dict(args.parameter_overrides)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[console])
     signal.signal(signal.SIGTERM, _stop)
     started = time.perf_counter()
     with embedded_aws() as session:
-        stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
+        try:
+            stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
+        except RuleFailed as refused:  # as CloudFormation would refuse the stack: told, not a traceback
+            parser.error(str(refused))
         server = LocalHttpServer((args.host, args.port), stack.gateway())
         host, port = server.server_address[:2]
         url = f"http://{host!s}:{port}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import graphlib
 import json
+import re
 import secrets
 import string
 from collections.abc import Callable, Mapping
@@ -68,14 +69,37 @@ class Stack:
         return bool(self.resolve(self.template.document["Conditions"][name]))
 
     def check_rules(self) -> None:
-        """The template's Rules, as CloudFormation checks them before it changes anything: each
-        assertion of a rule whose condition holds (or that has none) must hold."""
+        """The parameters, as the template declares them, and the template's Rules, as CloudFormation
+        checks them before it changes anything: each assertion of a rule whose condition holds (or that has
+        none) must hold."""
+        for name, value in self.parameters.items():
+            self._check_parameter(name, value)
         for name, rule in self.template.document.get("Rules", {}).items():
             if "RuleCondition" in rule and not self._rule(rule["RuleCondition"]):
                 continue
             for assertion in rule["Assertions"]:
                 if not self._rule(assertion["Assert"]):
                     raise RuleFailed(f"{name}: {assertion.get('AssertDescription', 'an assertion failed')}")
+
+    def _check_parameter(self, name: str, value: str) -> None:
+        """A parameter the template has, with a value its declaration allows (a name mistyped would
+        otherwise leave the default in place unseen)."""
+        spec = self.template.document.get("Parameters", {}).get(name)
+        if spec is None:
+            raise RuleFailed(f"{name}: the template has no such parameter")
+        if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+            raise RuleFailed(f"{name}: must be one of {spec['AllowedValues']}")
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+            raise RuleFailed(f"{name}: must match {spec['AllowedPattern']}")
+        if not spec.get("MinLength", 0) <= len(value) <= spec.get("MaxLength", len(value)):
+            raise RuleFailed(f"{name}: its length is out of range")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise RuleFailed(f"{name}: must be a number") from None
+            if not spec.get("MinValue", number) <= number <= spec.get("MaxValue", number):
+                raise RuleFailed(f"{name}: must be from {spec.get('MinValue')} to {spec.get('MaxValue')}")
 
     def _rule(self, value: Any) -> Any:
         """A rule's value, with what rules may use here: parameters (Ref) and Fn::Equals (as strings),

@@ -106,6 +106,24 @@ def test_production_names_the_print_providers_account(template: Template) -> Non
     Stack(template, {**LOCAL_PARAMETERS, "Stage": "test"}).check_rules()
 
 
+@pytest.mark.parametrize(
+    ("parameters", "told"),
+    [
+        ({"LockoutTreshold": "5"}, "no such parameter"),  # mistyped: the default would stand unseen
+        ({"Stage": "dev"}, "one of"),
+        ({"NoticeProofDelaySeconds": "1000"}, "from 0 to 900"),
+        ({"LockoutThreshold": "many"}, "a number"),
+        ({"PrintProviderAccountId": "12345"}, "must match"),
+    ],
+)
+def test_parameters_the_template_does_not_allow_are_refused(
+    template: Template, parameters: dict[str, str], told: str
+) -> None:
+    """As CloudFormation refuses them, before anything is made."""
+    with pytest.raises(RuleFailed, match=told):
+        Stack(template, {**LOCAL_PARAMETERS, **parameters}).check_rules()
+
+
 def test_a_rule_the_local_stack_cannot_evaluate_is_refused_not_passed(template: Template) -> None:
     document = {**template.document, "Rules": {"Odd": {"Assertions": [{"Assert": {"Fn::Contains": [["a"], "a"]}}]}}}
     with pytest.raises(RuleFailed, match="does not evaluate"):
