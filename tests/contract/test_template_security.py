@@ -259,8 +259,9 @@ def test_roles_have_no_aws_managed_policies(translated: Json, role_id: str) -> N
     assert [a for a in arns if AWS_MANAGED_POLICY.match(_text(a) or "")] == []
 
 
-@pytest.mark.parametrize("role_id", sorted(Template.load().resources_of_type("AWS::IAM::Role")))
+@pytest.mark.parametrize("role_id", _of_type("AWS::IAM::Role"))
 def test_service_roles_trust_only_our_account(translated: Json, role_id: str) -> None:
+    """Every role SAM's translation holds: the template's, and any SAM would make (a schedule's, say)."""
     for statement in _listed(translated["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]):
         if "Service" in statement.get("Principal", {}):
             assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
