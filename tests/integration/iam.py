@@ -145,6 +145,21 @@ def updated_attributes(update: dict[str, Any]) -> list[str]:
     return written
 
 
+_CONDITION_WORDS = {"AND", "OR", "NOT", "BETWEEN", "IN", "attribute_exists", "attribute_not_exists"}
+_CONDITION_WORDS |= {"attribute_type", "begins_with", "contains", "size"}
+
+
+def condition_attributes(request: dict[str, Any]) -> list[str]:
+    """The top-level attributes a ConditionExpression names (AWS counts them in dynamodb:Attributes, as
+    it counts those the update writes)."""
+    names = request.get("ExpressionAttributeNames", {})
+    found: list[str] = []
+    for token in re.findall(r"(?<![:\w.#])#?[A-Za-z_]\w*", request.get("ConditionExpression", "")):
+        if token not in _CONDITION_WORDS:
+            found.append(names.get(token, token))
+    return found
+
+
 def partition_keys(stack: Stack) -> dict[str, str]:
     """Each table's partition key attribute, by table name."""
     found = {}
@@ -201,7 +216,9 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
         hash_key = tables.partition_keys[table]
         return _item(tables, "PutItem", table, {hash_key: request["Item"][hash_key]}, list(request["Item"]))
     if kind == "Update":
-        return _item(tables, "UpdateItem", table, request["Key"], updated_attributes(request))
+        return _item(
+            tables, "UpdateItem", table, request["Key"], updated_attributes(request) + condition_attributes(request)
+        )
     action = {"Get": "GetItem", "Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
     return _item(tables, action, table, request["Key"])
 
