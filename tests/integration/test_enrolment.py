@@ -311,6 +311,20 @@ def test_a_completion_made_again_after_its_answer_was_lost_sends_nothing_again(d
     assert enrolling.verify(mobile_code=code).status == 201
 
 
+def test_the_same_completion_once_its_codes_have_expired_sends_new_ones(driver: LetterDriver) -> None:
+    """Not a lost answer: the person asks again for codes that have run out, and gets them (as a resend)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    expired = enrolling.last_code_to("+4791234567")
+    codes_sent_at(driver, enrolling.enrolment_id, datetime.now(UTC) - timedelta(minutes=11))
+    again = enrolling.complete(mobile="91234567")
+    assert (again.status, json.loads(again.body)) == (202, {"verification_sent_to": ["mobile"]})
+    fresh = enrolling.last_code_to("+4791234567")
+    assert fresh != expired
+    assert enrolling.verify(mobile_code=fresh).status == 201
+
+
 def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -> None:
     """Each enrolment sends codes on completion; a person's enrolments together send at most so many an
     hour: past it, 429 and nothing sent."""

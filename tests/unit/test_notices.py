@@ -492,9 +492,11 @@ def test_a_block_the_person_made_is_told_with_its_date_and_not_as_wrong_codes() 
 
 # ---------------------------------------------------------------------- a password reset's code
 def reset_code(mobile: str | None = "+4791234567", email: str | None = "kari@example.no") -> Notice:
+    """A reset's code as the notifier takes it from the queue: sealed with its recipients."""
     expires = (NOW + timedelta(minutes=10)).isoformat()
     to = Recipients(mobile, email, Language.NYNORSK, "123456")
-    return Notice("r1:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, {"expires_at": expires}, recipients=to)
+    queued = Notice("r1:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, {"expires_at": expires}, recipients=to)
+    return notice_from_json(notice_to_json(queued, SEALER))
 
 
 def test_a_reset_code_goes_to_the_mobile_alone() -> None:
@@ -551,9 +553,23 @@ def test_a_decoy_s_code_goes_to_no_one() -> None:
 
 
 def test_a_reset_code_travels_sealed_with_its_recipients() -> None:
-    body = notice_to_json(reset_code(), SEALER)
+    to = Recipients("+4791234567", None, Language.NYNORSK, "123456")
+    body = notice_to_json(Notice("r1:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, recipients=to), SEALER)
     assert "123456" not in body
     assert "91234567" not in body
     opened = notice_from_json(body)
     assert isinstance(opened.recipients, SealedRecipients)
     assert open_recipients(opened.notice_id, opened.recipients, SEALER).code == "123456"
+
+
+def test_a_code_is_sent_only_sealed_and_only_as_six_digits() -> None:
+    """A role that may queue but not seal (the PIN-letter function, say) cannot have the notifier send its
+    words as MinID's: recipients in the clear carry no code, and a code is six digits or nothing is sent."""
+    body = json.loads(notice_to_json(reset_code(), SEALER))
+    body["recipients"] = {"mobile": "+4791234567", "email": None, "language": "nb", "code": "123456"}
+    service, phone, mailbox, _ = delivery(None)
+    assert service.deliver(notice_from_json(json.dumps(body))) == Delivered()
+    worded = Recipients("+4791234567", None, Language.BOKMAL, "123456. Logg inn på https://example.com")
+    notice = Notice("r2:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, reset_code().params, recipients=worded)
+    assert service.deliver(notice_from_json(notice_to_json(notice, SEALER))) == Delivered()
+    assert (phone.sent, mailbox.sent) == ([], [])

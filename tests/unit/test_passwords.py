@@ -171,6 +171,22 @@ def test_names_run_together_are_refused_as_the_name(password: str) -> None:
 @pytest.mark.parametrize(
     ("names", "password"),
     [
+        (("Sean", "O\u2019Brien"), "obrien er en fin fyr"),  # a curly apostrophe, as a phone types it
+        (("Sean", "O'Brien"), "o\u2019brien er en fin fyr"),
+        (("Wei", "Li"), "liwei-er-her-2024"),  # a short name run together with another
+    ],
+)
+def test_names_are_found_however_their_parts_are_joined(names: tuple[str, str], password: str) -> None:
+    facts = PersonalFacts(date(1990, 1, 5), names, lambda digits: False)
+    assert POLICY.reasons(password, facts) == [PasswordReason.NAME]
+    assert (
+        POLICY.reasons("en lang og god frase for li", PersonalFacts(date(1990, 1, 5), ("Li",), lambda d: False)) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "password"),
+    [
         (("Tor", "Li"), "en stor elg i skogen ved fjorden"),
         (("Ann", "Berg"), "kaldt vann og varme boller i kveld"),
         (("Ole", "Moe"), "fire skoler ved elva i Tromsø"),

@@ -165,7 +165,6 @@ class LoginSettings(SessionSettings, frozen=True):
     allow_synthetic_identity_numbers: bool
     public_domain: str
     sms_sender_id: SenderId
-    email_sender: str
     challenges_table: str
     contact_register_table: str
     pin_letters_table: str

@@ -334,7 +334,7 @@ class EnrolmentService:
             self._passwords.check(
                 password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
             )
-            if self._made_before(enrolment, contacts, password):
+            if self._made_before(enrolment, contacts, password, now):
                 give_back()  # the same completion, its answer lost: its codes were sent, and hold
                 return contacts.channels
             # completed again (other contacts, say): its codes are sent again, as a resend
@@ -359,12 +359,16 @@ class EnrolmentService:
         if self._open(enrolment_id, now).password_hash != password_hash:  # each hash has its own salt
             raise Conflict("The enrolment changed meanwhile. Give the codes again.")
 
-    def _made_before(self, enrolment: Enrolment, contacts: PendingContacts, password: str) -> bool:
-        """Whether the enrolment was completed with these contacts and this password: a completion made
-        again whose answer was lost. Answered as it was, and nothing sent again: a new code would replace
-        the one the person may be typing, and spend a resend."""
+    def _made_before(self, enrolment: Enrolment, contacts: PendingContacts, password: str, now: datetime) -> bool:
+        """Whether the enrolment was completed with these contacts and this password, and its codes still
+        hold: a completion made again whose answer was lost. Answered as it was, and nothing sent again: a
+        new code would replace the one the person may be typing, and spend a resend. (Once the codes have
+        expired, the same completion sends new ones, as a resend.)"""
+        sent = enrolment.codes_sent_at
         return (
             enrolment.status is EnrolmentStatus.VERIFYING
+            and sent is not None
+            and now - sent < CODE_LIFETIME
             and enrolment.contacts == contacts
             and enrolment.password_hash is not None
             and self._hasher.verify(enrolment.password_hash, password)

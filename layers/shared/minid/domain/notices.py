@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -164,7 +165,8 @@ def _queued_recipients(recipients: Any) -> Recipients | SealedRecipients | None:
     if not recipients:
         return None
     if isinstance(recipients, dict):  # queued before recipients were sealed (in a queue up to 14 days)
-        return _recipients_from(recipients)
+        # never a code: what a role that may queue but not seal wrote would be sent as MinID's
+        return _recipients_from(recipients | {"code": None})
     return SealedRecipients(str(recipients))
 
 
@@ -813,9 +815,10 @@ class NoticeDelivery:
         if not self._proven(notice, now):
             return Delivered()  # the change was not made
         recipients = self._recipients(notice, now)
-        if recipients is None or not self._in_time(notice, now):
+        message = self._message(notice, recipients) if recipients is not None else None
+        if recipients is None or message is None or not self._in_time(notice, now):
             return Delivered()
-        sends = self._sends(recipients, self._message(notice, recipients))
+        sends = self._sends(recipients, message)
         # a code goes to one channel: the next only if the provider refuses the first for good
         one = notice.kind is NoticeKind.PASSWORD_RESET_CODE
         sent: list[Channel] = []
@@ -868,10 +871,13 @@ class NoticeDelivery:
             sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
         return sends
 
-    def _message(self, notice: Notice, recipients: Recipients) -> Message:
+    def _message(self, notice: Notice, recipients: Recipients) -> Message | None:
+        """The notice's words; a code's only where it is one (six digits, sealed with its recipients)."""
         if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
             from minid.domain.codes import code_message  # noqa: PLC0415  (codes imports this module)
 
+            if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
+                return None
             return code_message(recipients.code or "", recipients.language, self._public_domain)
         return compose(notice.kind, recipients.language, notice.params)
 

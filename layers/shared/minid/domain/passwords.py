@@ -23,7 +23,7 @@ from minid.values import Value
 MIN_LENGTH = 8
 RECOMMENDED_LENGTH = 15
 MAX_LENGTH = 256
-_SHORTEST_NAME_PART = 3  # shorter parts ("Li", "Bø") would refuse too many good passwords
+_SHORTEST_NAME_PART = 3  # a shorter name alone ("Li", "Bø") would refuse too many good passwords
 # Guesses a password must stand, by zxcvbn's estimate (its score 2). Guessing online is what a password
 # here must stand: three wrong ones lock the account, and each client and person is limited; a million
 # is far beyond that, and refuses what is tried first ("Passord123", "Sommer2024" stands).
@@ -124,8 +124,8 @@ class PasswordPolicy:
             reasons.append(PasswordReason.IDENTITY_NUMBER)
         if any(form in text or form in digits for form in _birth_date_forms(facts.birth_date)):
             reasons.append(PasswordReason.BIRTH_DATE)
-        parts = {part for part in _name_parts(facts) if len(part) >= _SHORTEST_NAME_PART}
-        if any(_made_of(word, parts) for word in re.findall(r"[^\W\d_]+", folded)):
+        parts = _name_parts(facts)
+        if any(len(word) >= _SHORTEST_NAME_PART and _made_of(word, parts) for word in _words(folded)):
             reasons.append(PasswordReason.NAME)
         return reasons
 
@@ -142,9 +142,16 @@ def _made_of(word: str, parts: set[str]) -> bool:
     return len(word) in ends  # (a word is never empty)
 
 
+def _words(text: str) -> list[str]:
+    """The runs of letters: a name's parts ("Nordmann-Øye" is two, "O'Brien" too, with any apostrophe)
+    and a password's words alike, so that one can be found as the other."""
+    return re.findall(r"[^\W\d_]+", text)
+
+
 def _name_parts(facts: PersonalFacts) -> set[str]:
-    """The person's names, word by word ("Nordmann-Øye" is two), normalized and case-folded."""
-    return {p.casefold() for name in facts.names for p in re.split(r"[\s\-']+", normalize(name)) if p}
+    """The person's names, part by part, normalized and case-folded. A part shorter than three letters
+    ("Li", "O") counts only run together with another ("liwei", "obrien")."""
+    return {part for name in facts.names for part in _words(normalize(name).casefold())}
 
 
 def ascii_digits(text: str) -> str:
