@@ -50,6 +50,9 @@ def deliver(body: str) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
+    if delivered.too_late:  # a reset's code, expired before it could be sent: the person waits in vain
+        logger.warning("Code not sent before it expired", extra={"notice": notice.kind.value})
+        observability.count("ResetCodesTooLate")  # ResetCodesTooLateAlarm
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -81,7 +84,7 @@ def later(record: dict[str, Any]) -> None:
     comes back at the queue's own timeout."""
     try:
         receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        services().failed(record["receiptHandle"], receive_count)
+        services().failed(record["eventSourceARN"], record["receiptHandle"], receive_count)
     except Exception as error:
         logger.warning("Notice retry not put off", extra={"error": type(error).__name__})
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from local.faults import Faults, injected_faults
+from local.template import queue_sources
 from minid import wiring
 from minid.adapters.dynamodb import iso, to_item
 from minid.domain.login import SMS_REFUSED
 from minid.domain.notices import Channel, Delivered, Notice, NoticeKind
-from tests.integration.letters import LetterDriver
-from tests.integration.users import enrolled, with_letter
+from tests.integration.letters import LetterDriver, on_functions_clients, wait_for
+from tests.integration.users import MovableClock, enrolled, with_letter
 
 
 def refuse_numbers(faults: Faults, times: int = 1, *, here: bool = True) -> None:
@@ -126,6 +127,37 @@ def test_a_reset_start_waits_on_neither_sns_nor_ses(driver: LetterDriver) -> Non
         "POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion | {"new_password": "ny frase i dag"}
     )
     assert done.status == 204
+
+
+def test_a_reset_code_is_queued_apart_from_the_notices(driver: LetterDriver) -> None:
+    """In a queue of its own, which the notifier takes at once: never behind a morning's reminders in the
+    notice queue, where the notifier's concurrency is held down (its code would expire on the way)."""
+    user = enrolled(driver, mobile="91234593")
+    queued: list[str] = []
+
+    def sent_to(params: dict[str, Any], **_: Any) -> None:
+        queued.append(params["QueueUrl"])
+
+    with on_functions_clients(("before-parameter-build.sqs.SendMessage", sent_to)):
+        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    assert queued == [driver.local.stack.refs["CodeQueue"]]
+    taken = [source for source in queue_sources(driver.local.template) if source.function == "NotifierFunction"]
+    assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {"NoticeQueue": 10, "CodeQueue": 1}
+
+
+def test_a_reset_code_come_after_it_expired_is_dropped_and_counted(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The person was told a code is on its way: one the notifier takes after its 10 minutes is not sent
+    (it would only mislead), and the operators are told (ResetCodesTooLateAlarm)."""
+    user = enrolled(driver, mobile="91234592")
+    sent = len(sms_to(driver, "+4791234592"))
+    capsys.readouterr()
+    eleven_minutes_ago = MovableClock(datetime.now(UTC) - timedelta(minutes=11))
+    wiring.login(os.environ, clock=eleven_minutes_ago).resets.start(user.identity_number, "198.51.100.7")
+    counted = wait_for(capsys.readouterr, lambda out: '"ResetCodesTooLate":[1.0]' in out.out)
+    assert counted
+    assert len(sms_to(driver, "+4791234592")) == sent
 
 
 def test_a_reset_code_the_sms_provider_throttles_comes_when_it_takes_it(driver: LetterDriver) -> None:

@@ -143,7 +143,7 @@ class Events:
 class Retries:
     later_by: list[tuple[str, int]] = field(default_factory=list)
 
-    def later(self, receipt: str, seconds: int) -> None:
+    def later(self, queue: str, receipt: str, seconds: int) -> None:
         self.later_by.append((receipt, seconds))
 
 
@@ -399,7 +399,7 @@ def test_a_notice_that_failed_comes_back_later_the_more_often_it_failed() -> Non
     retries = Retries()
     service, *_ = delivery(None, retries=retries)
     for receive_count in range(1, 16):
-        service.failed(f"receipt-{receive_count}", receive_count)
+        service.failed("arn:aws:sqs:eu-north-1:123456789012:notices", f"receipt-{receive_count}", receive_count)
     waits = [seconds for _, seconds in retries.later_by]
     assert waits[:6] == [60, 120, 240, 480, 900, 900]
     assert set(waits[5:]) == {900}
@@ -516,6 +516,7 @@ def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_th
     assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
     assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
     assert "123456" in mailbox.sent[0][1].text
+    assert "kunne ikkje sendast på SMS" in mailbox.sent[0][1].text  # why it came by e-mail
 
     # the e-mail failed the first time: delivered again, the refused number is not tried again
     service, phone, mailbox, _ = delivery(None, Phone(refuse=True), mailbox=Mailbox(fail=True))
@@ -542,7 +543,7 @@ def test_a_reset_code_is_not_sent_once_it_has_expired() -> None:
     service, phone, mailbox, _ = delivery(None)
     late = reset_code()
     late = Notice(late.notice_id, late.kind, late.person, {"expires_at": NOW.isoformat()}, recipients=late.recipients)
-    assert service.deliver(late) == Delivered()
+    assert service.deliver(late) == Delivered(too_late=True)  # told to the operators: the person waits in vain
     assert (phone.sent, mailbox.sent) == ([], [])
 
 
@@ -573,3 +574,9 @@ def test_a_code_is_sent_only_sealed_and_only_as_six_digits() -> None:
     notice = Notice("r2:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, reset_code().params, recipients=worded)
     assert service.deliver(notice_from_json(notice_to_json(notice, SEALER))) == Delivered()
     assert (phone.sent, mailbox.sent) == ([], [])
+
+
+def test_a_reset_code_for_one_without_a_mobile_comes_by_e_mail_as_any_code() -> None:
+    service, _, mailbox, _ = delivery(None)
+    assert service.deliver(reset_code(mobile=None)).sent == [Channel.EMAIL]
+    assert "SMS" not in mailbox.sent[0][1].text

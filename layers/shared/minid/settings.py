@@ -130,6 +130,7 @@ class PrintCallbackSettings(Settings, frozen=True):
 
 class NotifierSettings(Settings, frozen=True):
     notice_queue_url: str
+    code_queue_url: str  # a reset's codes, in a queue of their own
     contact_register_table: str
     population_register_table: str  # the dead are told nothing
     challenges_table: str
@@ -161,6 +162,7 @@ class EnrolmentSettings(PepperSettings, frozen=True):
 
 class LoginSettings(SessionSettings, frozen=True):
     notice_queue_url: str
+    code_queue_url: str  # a reset's codes, in a queue of their own (never behind the notices)
     notice_proof_delay_seconds: ProofDelay
     allow_synthetic_identity_numbers: bool
     public_domain: str

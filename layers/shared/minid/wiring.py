@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from minid.domain.timing import EvenTiming
     from minid.settings import (
         ClientLimitSettings,
+        LoginSettings,
         NoticeSettings,
         NotifierSettings,
         PepperSettings,
@@ -184,6 +185,13 @@ def _notices(settings: NoticeSettings) -> SqsNoticeQueue:
     return SqsNoticeQueue(
         client("sqs"), settings.notice_queue_url, _recipients_sealer(settings), settings.notice_proof_delay_seconds
     )
+
+
+def _code_queue(settings: LoginSettings) -> SqsNoticeQueue:
+    """A reset's codes: their own queue, which the notifier takes at once (never behind the notices)."""
+    from minid.adapters.notices import SqsNoticeQueue
+
+    return SqsNoticeQueue(client("sqs"), settings.code_queue_url, _recipients_sealer(settings))
 
 
 def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer:
@@ -522,6 +530,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             hasher=hasher,
             events=events,
             notices=notices,
+            codes=_code_queue(settings),
             limits=limits,
             keyer=keyer,
             random=random,
@@ -631,7 +640,7 @@ def notifier(
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         sealer=_recipients_sealer(settings),
         clock=SystemClock(),
-        retries=SqsDeliveryRetries(client("sqs"), settings.notice_queue_url),
+        retries=SqsDeliveryRetries(client("sqs"), [settings.notice_queue_url, settings.code_queue_url]),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,
         public_domain=settings.public_domain,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,16 +43,16 @@ class SqsNoticeQueue:
 
 
 class SqsDeliveryRetries:
-    """When a notice of the notice queue that failed is handed out again (its message's visibility)."""
+    """When a notice that failed is handed out again (its message's visibility), in the queue it came
+    from (the notices', or the codes'), known by the name its ARN and its URL end with."""
 
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_urls: Sequence[str]) -> None:
         self._client = client
-        self._queue_url = queue_url
+        self._urls = {url.rsplit("/", 1)[-1]: url for url in queue_urls}
 
-    def later(self, receipt: str, seconds: int) -> None:
-        self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds
-        )
+    def later(self, queue: str, receipt: str, seconds: int) -> None:
+        url = self._urls[queue.rsplit(":", 1)[-1]]
+        self._client.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
 
 
 class SnsSmsSender:

@@ -58,22 +58,27 @@ class ResendPolicy(Value, frozen=True):
             raise RateLimited(int(wait.total_seconds()) + 1, "A new code was just sent. Wait a little first.")
 
 
-def code_message(code: str, language: Language, public_domain: str) -> Message:
-    """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail."""
+def code_message(code: str, language: Language, public_domain: str, *, instead_of_sms: bool = False) -> Message:
+    """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail. By e-mail
+    `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come by SMS."""
     minutes = int(CODE_LIFETIME.total_seconds() // 60)
     if language is Language.ENGLISH:
         line = f"Your MinID code is {code}. It is valid for {minutes} minutes. Never give it to anyone."
+        why = "It could not be sent by SMS to your mobile number, so it comes by e-mail."
         subject = "MinID: your code"
     elif language is Language.NYNORSK:  # koden is masculine: han
         line = f"Koden din for MinID er {code}. Han gjeld i {minutes} minutt. Ikkje gi han til nokon."
+        why = "Han kunne ikkje sendast på SMS til mobilnummeret ditt, så han kjem på e-post."
         subject = "MinID: koden din"
     else:
         line = f"Koden din for MinID er {code}. Den gjelder i {minutes} minutter. Ikke gi den til noen."
+        why = "Den kunne ikke sendes på SMS til mobilnummeret ditt, så den kommer på e-post."
         subject = "MinID: koden din"
+    paragraphs = [line, why] if instead_of_sms else [line]
     return Message(
         sms=f"{line}\n\n@{public_domain} #{code}",
         subject=subject,
-        text=f"{line}\n\nMinID\n",
+        text="\n\n".join(paragraphs) + "\n\nMinID\n",
         html=f'<!doctype html><html lang="{language.value}"><head><meta charset="utf-8"><title>{subject}</title>'
-        f"</head><body><p>{line}</p><p>MinID</p></body></html>",
+        f"</head><body>{''.join(f'<p>{p}</p>' for p in paragraphs)}<p>MinID</p></body></html>",
     )

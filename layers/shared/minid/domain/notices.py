@@ -193,8 +193,8 @@ class NoticeQueue(Protocol):
 
 
 class DeliveryRetries(Protocol):
-    def later(self, receipt: str, seconds: int) -> None:
-        """The queued notice (by its message's receipt) is handed out again in `seconds`."""
+    def later(self, queue: str, receipt: str, seconds: int) -> None:
+        """The queued notice (by its queue's ARN and its message's receipt) is handed out again in `seconds`."""
         ...
 
 
@@ -236,6 +236,7 @@ class Delivered(Value, frozen=True):
     sent: list[Channel] = field(default_factory=list)
     refused: list[Channel] = field(default_factory=list)
     unrecorded: list[Channel] = field(default_factory=list)
+    too_late: bool = False  # a code for someone, come after it expired: dropped (the person waits in vain)
 
 
 class NoticeInFlight(Exception):
@@ -802,9 +803,9 @@ class NoticeDelivery:
         self._ledger = ledger
         self._clock = clock
 
-    def failed(self, receipt: str, receive_count: int) -> None:
+    def failed(self, queue: str, receipt: str, receive_count: int) -> None:
         """A delivery failed: the notice comes back later the more often it has failed (retry_after)."""
-        self._retries.later(receipt, retry_after(receive_count))
+        self._retries.later(queue, receipt, retry_after(receive_count))
 
     def deliver(self, notice: Notice) -> Delivered:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
@@ -816,8 +817,10 @@ class NoticeDelivery:
             return Delivered()  # the change was not made
         recipients = self._recipients(notice, now)
         message = self._message(notice, recipients) if recipients is not None else None
-        if recipients is None or message is None or not self._in_time(notice, now):
+        if recipients is None or message is None:
             return Delivered()
+        if not self._in_time(notice, now):
+            return Delivered(too_late=bool(recipients.mobile or recipients.email))
         sends = self._sends(recipients, message)
         # a code goes to one channel: the next only if the provider refuses the first for good
         one = notice.kind is NoticeKind.PASSWORD_RESET_CODE
@@ -878,7 +881,10 @@ class NoticeDelivery:
 
             if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
                 return None
-            return code_message(recipients.code or "", recipients.language, self._public_domain)
+            # an e-mail goes only where there is no mobile, or the SMS provider refused it: then it says so
+            return code_message(
+                recipients.code or "", recipients.language, self._public_domain, instead_of_sms=bool(recipients.mobile)
+            )
         return compose(notice.kind, recipients.language, notice.params)
 
     @staticmethod

@@ -123,6 +123,7 @@ class PasswordResetService:
         hasher: PasswordHasher,
         events: SecurityEventLog,
         notices: NoticeQueue,
+        codes: NoticeQueue,
         limits: ClientLimits,
         keyer: Keyer,
         random: RandomSource,
@@ -142,6 +143,7 @@ class PasswordResetService:
         self._passwords = passwords
         self._hasher = hasher
         self._notices = notices
+        self._codes = codes  # a reset's code, sealed with its recipients, for the notifier to send
         self._events = events
         self._limits = limits
         self._keyer = keyer
@@ -198,7 +200,7 @@ class PasswordResetService:
             params={"expires_at": reset.expires_at.isoformat()},
             recipients=to,
         )
-        self._notices.enqueue(notice)
+        self._codes.enqueue(notice)
         if reset.person is None:
             self._starts.short(started)
         else:
