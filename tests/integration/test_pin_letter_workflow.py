@@ -381,6 +381,25 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     posted(driver, person.identity_number)  # the person may order again at once
 
 
+def test_a_letter_blocked_while_its_document_is_made_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
+    """Blocked after the task read it as ordered, while it rendered the document: the codes are not
+    attached, no letter goes out, and its place in the quota is freed as when blocked before."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter, _ = checked_order(driver, key)
+
+    def blocked_meanwhile() -> None:
+        PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
+
+    attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
+    with before_first_aws_call("dynamodb.UpdateItem", blocked_meanwhile, where=attaching) as outcomes:
+        assert wiring.letter_workflow(os.environ).prepare_letter(letter.letter_id) is None
+    assert outcomes == ["ConditionalCheckFailedException"]
+    assert documents_of(driver, letter.letter_id) == []
+    assert letter.letter_id not in quota_orders(driver, key)
+    posted(driver, person.identity_number)  # the person may order again at once
+
+
 def test_a_letter_blocked_at_the_printer_that_then_fails_frees_the_quota(driver: LetterDriver) -> None:
     """Blocked while printing, and then not posted (the provider reports it failed): it stays blocked, and
     its place in the quota is freed as a failed letter's, so the person may order another at once."""

@@ -136,9 +136,12 @@ class LetterWorkflowTasks:
             return document
         # Not written: another run attached its codes first, or the letter was blocked; or written by an
         # attempt of this one whose answer was lost, the SDK's retry then finding its condition gone.
-        held = self._letter(letter_id).document
+        now_read = self._letter(letter_id)
+        held = now_read.document
         if held != document:
             self._documents.discard(document)  # never sent
+        if held is None and now_read.status is LetterStatus.BLOCKED:  # blocked while its document was made:
+            self._letters.release_quota(letter.person, letter_id)  # no letter is sent, its place is freed
         return held
 
     def activate(self, letter_id: str) -> Activation:
