@@ -27,7 +27,15 @@ from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
-from minid.domain.letters.model import Activation, LetterStatus, PinLetter, RecipientOutcome, letter_address
+from minid.domain.letters.guard import WrongPinCodes
+from minid.domain.letters.model import (
+    MAX_PIN_FAILURES_PER_LETTER,
+    Activation,
+    LetterStatus,
+    PinLetter,
+    RecipientOutcome,
+    letter_address,
+)
 from minid.domain.letters.workflow import LetterWorkflowTasks
 from tests.integration.letters import (
     LetterDriver,
@@ -223,6 +231,24 @@ def test_a_newer_letter_supersedes_the_older(driver: LetterDriver) -> None:
 
     assert driver.letters.get(first.letter_id).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
     assert second.status is LetterStatus.DISPATCHED
+
+
+def test_an_older_letter_posted_after_a_newer_one_was_posted_and_blocked_is_superseded(driver: LetterDriver) -> None:
+    """The newer letter was posted (and so supersedes every older one), then blocked after its fifth wrong
+    code: the older one, posted later still, must not become the person's working letter."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.order(number)
+    older = driver.next_print_job()
+    age_ledger(driver, number, timedelta(days=2))
+    newer, _ = posted(driver, number)
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):  # as wrong codes at a login or an enrolment block it
+        driver.letters.record_pin_failure(newer.letter_id)
+    WrongPinCodes(driver.letters, notice_queue(driver)).settle(driver.letters.get(newer.letter_id), datetime.now(UTC))
+    assert driver.letters.get(newer.letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+
+    assert driver.report(older["letter_id"], "dispatched").status == 204
+    driver.finished(older["letter_id"])
+    assert driver.letters.get(older["letter_id"]).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
 
 
 def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:

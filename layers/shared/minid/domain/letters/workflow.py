@@ -182,7 +182,10 @@ class LetterWorkflowTasks:
         )
         others = (self._letters.get(i) for i in sorted(ids - {letter.letter_id}))
         posted = [other for other in others if other is not None and other.status is LetterStatus.DISPATCHED]
-        if any(other.ordered_at > letter.ordered_at for other in posted):
+        # a newer letter posted before supersedes this one, though it has since been blocked (its fifth
+        # wrong code, or its owner): an older letter's codes must not come back to life
+        posted_before = [o for o in listed if o.letter_id != letter.letter_id and o.dispatched_at is not None]
+        if any(other.ordered_at > letter.ordered_at for other in [*posted, *posted_before]):
             return Activation.SUPERSEDED if self._letters.record_dispatch(letter, now, activate=False) else None
         older = [other.letter_id for other in posted]
         # the codes used on the person's other letters stay theirs: the numbers asked without a login
