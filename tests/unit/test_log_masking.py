@@ -128,3 +128,10 @@ def test_the_search_finds_names_addresses_and_numbers_written_with_spaces() -> N
         "line 3: mobile",
         "line 4: identity number",
     ]
+
+
+def test_an_id_taken_in_by_another_shape_takes_no_other_id_s_place() -> None:
+    """Ids are set aside while the patterns run; one an address ends in goes with the address, and the
+    next comes back in its own place (it came back in the first one's, naming the wrong letter)."""
+    first, second = "11111111-2222-3333-4444-555555555555", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    assert redact(f"letter {first}@x.no then letter {second} done") == f"letter [e-mail] then letter {second} done"

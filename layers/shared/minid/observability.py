@@ -90,11 +90,14 @@ _SET_ASIDE = "\x00"
 
 def redact(text: str) -> str:
     text = text.replace(_SET_ASIDE, "")
-    ids = iter(_UUID.findall(text))
-    text = _UUID.sub(_SET_ASIDE, text)
+    ids = _UUID.findall(text)
+    numbered = iter(range(len(ids)))
+    # each set aside by its number: one a pattern takes in (an address ending in it, say) goes with it,
+    # and every other comes back where it was, not shifted onto another's place
+    text = _UUID.sub(lambda _: f"{_SET_ASIDE}{next(numbered)}{_SET_ASIDE}", text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return re.sub(_SET_ASIDE, lambda _: next(ids), text)
+    return re.sub(f"{_SET_ASIDE}(\\d+){_SET_ASIDE}", lambda found: ids[int(found.group(1))], text)
 
 
 def _masked(key: str, value: Any) -> Any:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 MAX_BODY_BYTES = 16 * 1024
-NO_SUCH_ROUTE = "The API has no such route. See /openapi.json for those it has."
+NO_SUCH_ROUTE = "The API has no such route. Its OpenAPI document lists those it has."
 RETRY_AFTER_SECONDS = 2
 NOT_JSON = "Send the body as JSON, with Content-Type: application/json."
 

@@ -117,7 +117,9 @@ class PrintReports:
                 return True
             raise Conflict("The letter was reported posted already.")
         if letter.status is LetterStatus.FAILED:
-            if report.status is ReportedStatus.FAILED:
+            # the same report again (its answer lost): taken, also where the letter failed after it (a
+            # "dispatched" whose activation failed for good)
+            if report.status is ReportedStatus.FAILED or letter.reported == report.status.value:
                 return True
             raise Conflict("The letter was reported failed already.")
         if letter.reported is not None:  # a report resumed its workflow, which has not settled the letter yet
