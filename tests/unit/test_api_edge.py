@@ -235,3 +235,20 @@ def test_every_response_carries_the_security_headers() -> None:
     for response in (call('{"name": "Kari"}'), call("{"), call(json.dumps({"name": "x" * 20_000}))):
         assert response["headers"]["Cache-Control"] == "no-store"
         assert response["headers"]["X-Content-Type-Options"] == "nosniff"
+
+
+def test_every_401_names_its_challenge() -> None:
+    """RFC 9110: a 401 carries WWW-Authenticate. A change that needs a recent login names the step-up
+    (RFC 9470), with the age a login may have."""
+    from minid.api.problems import domain_problem  # noqa: PLC0415
+    from minid.domain.errors import AuthenticationFailed  # noqa: PLC0415
+    from minid.domain.sessions import ReauthenticationRequired, Unauthenticated  # noqa: PLC0415
+
+    for error in (AuthenticationFailed(), Unauthenticated()):
+        answer = domain_problem(error)
+        assert (answer.status_code, answer.headers["WWW-Authenticate"]) == (401, 'Bearer realm="MinID"')
+    step_up = domain_problem(ReauthenticationRequired())
+    assert step_up.status_code == 401
+    assert step_up.headers["WWW-Authenticate"] == (
+        'Bearer realm="MinID", error="insufficient_user_authentication", max_age=900'
+    )

@@ -22,7 +22,7 @@ from minid.domain.errors import (
     NotFound,
 )
 from minid.domain.passwords import WeakPassword
-from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
+from minid.domain.sessions import FRESH_LOGIN, ReauthenticationRequired
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -109,13 +109,22 @@ def problem_response(
     )
 
 
+def _challenge(error: AuthenticationFailed) -> str:
+    """The session's bearer token; for a change that needs a recent login, the step-up RFC 9470 names
+    (a login no older than the max age, in seconds)."""
+    if isinstance(error, ReauthenticationRequired):
+        seconds = int(FRESH_LOGIN.total_seconds())
+        return f'Bearer realm="MinID", error="insufficient_user_authentication", max_age={seconds}'
+    return 'Bearer realm="MinID"'
+
+
 def domain_problem(error: DomainError) -> Response[str]:
     retry_after = error.retry_after if isinstance(error, RateLimited) else None
     for cls in type(error).__mro__:
         if cls in DOMAIN_PROBLEMS:
             response = problem_response(DOMAIN_PROBLEMS[cls], error.detail, error.errors, retry_after=retry_after)
-            if isinstance(error, Unauthenticated):
-                response.headers["WWW-Authenticate"] = 'Bearer realm="MinID"'
+            if isinstance(error, AuthenticationFailed):  # a 401 names its challenge (RFC 9110)
+                response.headers["WWW-Authenticate"] = _challenge(error)
             return response
     raise LookupError(f"{type(error).__name__} has no problem type") from error
 
