@@ -342,7 +342,7 @@ def journey(driver: LetterDriver, tally: Tally) -> None:
     # a password change, then a reset with the letter and an SMS code, and the letter blocked
     walk.call("PUT", "/v1/me/password", {"current_password": PASSWORD, "new_password": "ny frase for benken"}, token)
     reset = body(walk.call("POST", "/v1/password-resets", {"identity_number": person.identity_number}))
-    driver.resets_started.append(reset["reset_id"])  # its code is sent from the notice queue
+    driver.resets_started.append(reset["reset_id"])  # its code is sent from its queue, by the notifier
     completion = {
         "pin_code": codes[str(reset["pin_index"])],
         "code": user.last_sms_code(),

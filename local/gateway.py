@@ -242,24 +242,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.perf_counter()
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunked = _chunked_body(self.rfile, MAX_PAYLOAD_BYTES)
-            length = None if chunked is None else MAX_PAYLOAD_BYTES + 1 if chunked is _TOO_LARGE else 0
-        else:
-            chunked, length = None, _content_length(self.headers.get("Content-Length"))
-        if length is None or length > MAX_PAYLOAD_BYTES:
+        body = self._body()
+        if isinstance(body, int):
             # Refused unread: where a body ends is unknown, so is where the next request starts (the
             # connection is closed), and one over API Gateway's limit is not taken into memory first.
-            refusal = (
-                HttpResponse.json(400, {"message": "Bad Request"})
-                if length is None
-                else HttpResponse.json(413, {"message": "Request Entity Too Large"})
-            )
+            refusal = HttpResponse.json(body, {"message": _REFUSALS[body]})
             self.close_connection = True
             self._send(with_request_id(refusal, new_request_id()))
             log.info("%s %s -> %d (the body's length)", self.command, _shown(self.path), refusal.status)
             return
-        body = chunked if isinstance(chunked, bytes) else self.rfile.read(length) if length else b""
         request = HttpRequest(
             method=self.command,
             target=self.path,
@@ -271,6 +262,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(response)
         elapsed = (time.perf_counter() - started) * 1000
         log.info("%s %s -> %d (%.0f ms)", self.command, _shown(self.path), response.status, elapsed)
+
+    def _body(self) -> bytes | int:
+        """The request's body, or the status it is refused with (400: where it ends is unknown; 413:
+        longer than API Gateway takes)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return _chunked_body(self.rfile, MAX_PAYLOAD_BYTES)
+        length = _content_length(self.headers.get("Content-Length"))
+        if length is None or length > MAX_PAYLOAD_BYTES:
+            return 400 if length is None else 413
+        return self.rfile.read(length) if length else b""
 
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
@@ -305,29 +306,29 @@ def _shown(target: str) -> str:
         return UNPARSED
 
 
-_TOO_LARGE = b"too large"  # a sentinel: compared by identity
+_REFUSALS = {400: "Bad Request", 413: "Request Entity Too Large"}
 
 
-def _chunked_body(stream: Any, limit: int) -> bytes | None:
-    """A body sent in chunks (Transfer-Encoding: chunked, as API Gateway takes it): the body, _TOO_LARGE
-    past `limit`, or None where it is malformed (where it ends is unknown: the connection is closed)."""
+def _chunked_body(stream: Any, limit: int) -> bytes | int:
+    """A body sent in chunks (Transfer-Encoding: chunked, as API Gateway takes it): the body, 413 past
+    `limit`, or 400 where it is malformed (where it ends is unknown: the connection is closed)."""
     body = bytearray()
     while True:
         line = stream.readline(1024).split(b";", 1)[0].strip()  # the size, in hex; extensions ignored
         if not line or not all(c in b"0123456789abcdefABCDEF" for c in line):
-            return None
+            return 400
         size = int(line, 16)
         if size == 0:
             break
         if len(body) + size > limit:
-            return _TOO_LARGE
+            return 413
         chunk = stream.read(size)
         if len(chunk) != size or stream.read(2) != b"\r\n":
-            return None
+            return 400
         body += chunk
     while (trailer := stream.readline(8192)) not in (b"\r\n", b"\n", b""):  # trailers, to the blank line
         if len(trailer) >= 8192:
-            return None
+            return 400
     return bytes(body)
 
 

@@ -228,7 +228,7 @@ def remove_totp() -> Response[None]:
     responses=responses(201, "The codes are asked for", *BODY_PROBLEMS, 429, 503),
 )
 def start_password_reset(request: PasswordResetRequest) -> PasswordResetStartedView:
-    # the code is queued, for a decoy too, and the notifier sends it (NoticesFailingAlarm, if it cannot)
+    # the code is queued, for a decoy too, and the notifier sends it (ResetCodesTooLateAlarm, if it cannot)
     reset = services().resets.start(request.identity_number, client_address(app))
     return PasswordResetStartedView(
         reset_id=reset.reset_id,

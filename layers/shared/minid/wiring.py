@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from minid.domain.timing import EvenTiming
     from minid.settings import (
         ClientLimitSettings,
-        LoginSettings,
         NoticeSettings,
         NotifierSettings,
         PepperSettings,
@@ -179,19 +178,12 @@ def _even(initial_seconds: float) -> EvenTiming:
     return EvenTiming(SystemStopwatch(), initial_seconds=initial_seconds)
 
 
-def _notices(settings: NoticeSettings) -> SqsNoticeQueue:
+def _notices(settings: NoticeSettings, queue_url: str | None = None) -> SqsNoticeQueue:
+    """The notice queue; or another (`queue_url`: a reset's codes, which the notifier takes at once)."""
     from minid.adapters.notices import SqsNoticeQueue
 
-    return SqsNoticeQueue(
-        client("sqs"), settings.notice_queue_url, _recipients_sealer(settings), settings.notice_proof_delay_seconds
-    )
-
-
-def _code_queue(settings: LoginSettings) -> SqsNoticeQueue:
-    """A reset's codes: their own queue, which the notifier takes at once (never behind the notices)."""
-    from minid.adapters.notices import SqsNoticeQueue
-
-    return SqsNoticeQueue(client("sqs"), settings.code_queue_url, _recipients_sealer(settings))
+    url = queue_url or settings.notice_queue_url
+    return SqsNoticeQueue(client("sqs"), url, _recipients_sealer(settings), settings.notice_proof_delay_seconds)
 
 
 def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer:
@@ -530,7 +522,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
             hasher=hasher,
             events=events,
             notices=notices,
-            codes=_code_queue(settings),
+            codes=_notices(settings, settings.code_queue_url),  # never behind the notices
             limits=limits,
             keyer=keyer,
             random=random,
