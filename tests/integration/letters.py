@@ -151,9 +151,10 @@ class LetterDriver:
         events: Any = [event for page in pages for event in page["events"]]
         return list(events)
 
-    def notices_delivered(self, timeout: float = 20) -> None:
-        """Wait until the notice queue is empty: every notice queued so far has been delivered."""
-        queue = self.local.stack.refs["NoticeQueue"]
+    def notices_delivered(self, timeout: float = 20, queue_name: str = "NoticeQueue") -> None:
+        """Wait until the notice queue (or the code queue) is empty: every notice queued on it so far has
+        been delivered, or given up."""
+        queue = self.local.stack.refs[queue_name]
         names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         names.append("ApproximateNumberOfMessagesDelayed")
         deadline = time.monotonic() + timeout
@@ -165,7 +166,7 @@ class LetterDriver:
 
     def reset_codes_sent(self, timeout: float = 10) -> None:
         """Wait until the notifier has sent the code of each password reset started through a test's routes
-        (it sends them from the notice queue), or the time is up: a decoy's code goes to no one."""
+        (it sends them from the code queue), or the time is up: a decoy's code goes to no one."""
         table = self.local.stack.refs["ChallengesTable"]
         deadline = time.monotonic() + timeout
         while self.resets_started and time.monotonic() < deadline:
