@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
@@ -22,7 +23,7 @@ from local.stack import LETTERS_TABLE
 from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import iso, to_item
-from minid.adapters.letters import BY_PERSON_INDEX
+from minid.adapters.letters import BY_PERSON_INDEX, letter_key
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
@@ -139,14 +140,8 @@ def test_a_key_used_again_after_a_refused_order_s_day_is_a_new_order(driver: Let
     refused = wait_for(
         lambda: [run for run in driver.executions() if run["status"] != "RUNNING"], lambda runs: len(runs) == 2
     )
-    assert refused
     table = driver.local.stack.refs["PinLettersTable"]
-    orders = driver.dynamodb.query(
-        TableName=table,
-        IndexName="ByPerson",
-        KeyConditionExpression="person = :person",
-        ExpressionAttributeValues=to_item({":person": driver.key(number)}),
-    )["Items"]
+    orders = [driver.dynamodb.get_item(TableName=table, Key=letter_key(run["name"]))["Item"] for run in refused]
     (order,) = [item for item in orders if item["status"]["S"] == "refused"]
     ordered_at = datetime.fromisoformat(order["ordered_at"]["S"])
     assert int(order["expires_at"]["N"]) >= (ordered_at + timedelta(days=90)).timestamp()
@@ -188,6 +183,34 @@ def test_the_same_key_at_once_never_takes_away_the_first_requests_order(driver: 
     assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
 
 
+def test_a_first_request_whose_start_failed_never_takes_away_the_order_of_one_with_the_same_key(
+    driver: LetterDriver,
+) -> None:
+    """Two requests with the same key at once: the first's start fails, and it finds no workflow started;
+    just then the second finds the first's order recorded and starts its workflow, answering 202. The
+    first must not take the order away (the workflow would find no letter, and the 202 order nothing): a
+    keyed order whose start failed is left to a retry with its key, or to its expiry."""
+    number = driver.person(Category.ADULT).identity_number
+    second: list[int] = []
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+
+        def second_request_meanwhile() -> None:
+            faults.clear()
+            second.append(driver.order(number, idempotency_key="k-twice").status)
+
+        with before_first_aws_call("stepfunctions.DescribeExecution", lambda: None, after=second_request_meanwhile):
+            services = wiring.pin_letters(os.environ)
+            services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+            with pytest.raises(ClientError):
+                services.ordering.order(number, "198.51.100.50", "k-twice")
+    assert second == [202]
+    job = driver.next_print_job()
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
+
+
 def test_an_idempotency_key_must_be_printable_and_short(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     assert driver.order(number, idempotency_key="x" * 129).status == 422
@@ -210,6 +233,21 @@ def test_a_failed_start_leaves_no_order_behind(driver: LetterDriver) -> None:
     assert response.status == 503
     assert response.header("retry-after")
     assert driver.letters_of(number) == []
+
+
+def test_a_keyed_order_whose_start_failed_is_started_by_its_retry(driver: LetterDriver) -> None:
+    """Left for the retry (another request with its key may be starting it: see below), never a second."""
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+        assert driver.order(number, idempotency_key="k-retried").status == 503
+    (left,) = driver.letters_of(number)
+    assert driver.order(number, idempotency_key="k-retried").status == 202
+    job = driver.next_print_job()
+    assert job["letter_id"] == left.letter_id
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert [(x.letter_id, x.status) for x in driver.letters_of(number)] == [(left.letter_id, LetterStatus.DISPATCHED)]
 
 
 @pytest.mark.parametrize("idempotency_key", [None, "k-lost"])

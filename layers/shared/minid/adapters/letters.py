@@ -1,7 +1,8 @@
 """PIN letters on DynamoDB.
 
 - A letter (or order): pk `letter#<letter id>`, sk `letter`; found by its id, and through the sparse
-  index ByPerson (`person`, `ordered_at`) among the person's letters.
+  index ByPerson (`person`, `ordered_at`) among the person's letters. A refused order names its person
+  in `refused_for` instead, out of the index.
 - A person's letter ledger: pk `person#<person key>`, sk `letters`: the recent accepted orders that
   count against the quota, a version for optimistic locking, and the active letter.
 
@@ -42,6 +43,7 @@ NO_LETTER = "00000000-0000-4000-8000-000000000000"  # read in place of a letter 
 # Idempotency-Key used again after its once-only day finds the order, and is made a new one (ordering.py),
 # rather than start a workflow under a name taken (refused, it would answer 202 and order nothing).
 REFUSED_ORDER_KEPT_FOR = timedelta(days=91)
+REFUSED_FOR = "refused_for"  # a refused order's person: not `person`, which would keep it in ByPerson
 _LETTER_SK = "letter"
 _LEDGER_SK = "letters"
 
@@ -426,7 +428,7 @@ def letter_from(values: dict[str, Any]) -> PinLetter:
     document = values.get("document")
     return PinLetter(
         letter_id=values["letter_id"],
-        person=PersonKey(values["person"]),
+        person=PersonKey(values["person"] if "person" in values else values[REFUSED_FOR]),
         status=LetterStatus(values["status"]),
         ordered_at=datetime.fromisoformat(values["ordered_at"]),
         outcome=RecipientOutcome(values["outcome"]) if "outcome" in values else None,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
 from minid.adapters.events import recorded_with
-from minid.adapters.letters import REFUSED_ORDER_KEPT_FOR, ledger_key, letter_key
+from minid.adapters.letters import REFUSED_FOR, REFUSED_ORDER_KEPT_FOR, ledger_key, letter_key
 from minid.adapters.population import person_records
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
@@ -69,8 +69,11 @@ class DynamoDbRecipients:
             expression = "SET outcome = :outcome, #language = :language, expires_at = :expires"
             values[":expires"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
             if letter.status is LetterStatus.ORDERED:  # a letter blocked before it was checked stays blocked
-                expression = expression.replace("SET ", "SET #status = :refused, ", 1)
-                values[":refused"] = LetterStatus.REFUSED.value
+                # and out of the person's index: anyone may order in anyone's name, and refused orders kept
+                # there would grow what the person's list, block and activation read until they time out
+                expression = expression.replace("SET ", f"SET #status = :refused, {REFUSED_FOR} = :person, ", 1)
+                expression += " REMOVE person"
+                values |= {":refused": LetterStatus.REFUSED.value, ":person": letter.person}
         outcome_written = {
             "TableName": self._letters,
             "Key": letter_key(letter.letter_id),

@@ -67,16 +67,16 @@ class PinLetterOrdering:
         )
         person = self._keyer.person_key(number)
         if idempotency_key is None:
-            self._place(person, new_id(self._random), client)
+            self._place(person, new_id(self._random), client, keyed=False)
         else:
             # The letter id follows from the person and the key: should the once-only record be lost
             # between the order and its answer, doing it again finds the same order and workflow.
             digest = self._keyer.digest(KeyPurpose.ORDER, f"{person}#{idempotency_key}")
             letter_id = str(uuid.UUID(hex=digest[:32], version=4))
             key = {"person": person, "idempotency_key": idempotency_key}
-            self._once_only(key, lambda: self._place(person, letter_id, client))
+            self._once_only(key, lambda: self._place(person, letter_id, client, keyed=True))
 
-    def _place(self, person: PersonKey, letter_id: str, client: str) -> dict[str, str]:
+    def _place(self, person: PersonKey, letter_id: str, client: str, *, keyed: bool) -> dict[str, str]:
         now = self._clock.now()
         # counted only for an order placed: a retry with its idempotency key gets its first answer
         self._limits.letter_order(client, now)
@@ -91,10 +91,12 @@ class PinLetterOrdering:
         except Exception:
             # A start may be made and its answer lost: then the workflow runs, and the order stands (taken
             # away, the workflow would fail for want of its letter, and a retry's order would never run).
-            # Not known, it is left to its expiry: a retry with the idempotency key finds it. Nor is an order
-            # taken away that another request made (the same key at once): its start may be yet to come.
+            # Not known, it is left to its expiry: a retry with the idempotency key finds it. Nor is a keyed
+            # order taken away when its start is known to have failed: another request with the same key,
+            # at once, may have found it recorded and have its start yet to come (taken away, its workflow
+            # would find no letter, and its 202 would order nothing). A retry with the key starts it.
             if not self._workflow.started(letter_id):
-                if there is None:
+                if not keyed:
                     self._letters.discard_order(letter_id)
                 raise
         return {"letter_id": letter_id}
