@@ -97,6 +97,8 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
     for operator, tests in condition.items():
         for key, wanted in tests.items():
             values = context.get(key)
+            if values is None and operator.endswith("IfExists"):
+                continue
             if values is None:
                 return False  # a condition on something this checker does not know: not taken as allowing
             if operator == "ForAllValues:StringEquals":
@@ -105,7 +107,7 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
             elif operator == "ForAllValues:StringLike":
                 if not all(_matches(wanted, v) for v in values):
                     return False
-            elif operator == "StringEquals":  # a key of one value
+            elif operator in {"StringEquals", "StringEqualsIfExists"}:  # a key of one value
                 if not any(v in _listed(wanted) for v in values):
                     return False
             else:
@@ -192,7 +194,7 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
     elif op == "BatchGetItem":
         for table, request in p["RequestItems"].items():
             for key in request["Keys"]:
-                yield _item(tables, "BatchGetItem", table, key)
+                yield _read(tables, "BatchGetItem", table, key, request)
     elif op == "BatchWriteItem":
         for table, requests in p["RequestItems"].items():
             for request in requests:
@@ -219,8 +221,22 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
         return _item(
             tables, "UpdateItem", table, request["Key"], updated_attributes(request) + condition_attributes(request)
         )
-    action = {"Get": "GetItem", "Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
+    if kind == "Get":
+        return _read(tables, "GetItem", table, request["Key"], request)
+    action = {"Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
     return _item(tables, action, table, request["Key"])
+
+
+def _read(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:
+    """A read brings what it selects: the attributes its projection names (SPECIFIC_ATTRIBUTES), or, with
+    none, ALL_ATTRIBUTES and no dynamodb:Attributes (a role limited to some attributes must be denied it)."""
+    made, (_, _, context) = (f"dynamodb:{action}", tables.arns[table]), _item(tables, action, table, key)
+    projection = request.get("ProjectionExpression")
+    if projection is None:
+        return *made, context | {"dynamodb:Select": ["ALL_ATTRIBUTES"]}
+    names = request.get("ExpressionAttributeNames", {})
+    projected = [names.get(p.strip().split(".")[0], p.strip().split(".")[0]) for p in projection.split(",")]
+    return *made, context | {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES"], "dynamodb:Attributes": sorted(set(projected))}
 
 
 def _item(tables: Tables, action: str, table: str, key: dict[str, Any], attributes: list[str] | None = None) -> Request:

@@ -135,3 +135,42 @@ def test_only_the_notifier_may_open_the_recipients_sealed_in_a_notice(journeyed:
         opening = Call(function, "kms", "Decrypt", sealed)
         assert (denied(stack, [opening]) == []) is (function == "NotifierFunction"), function
     assert denied(stack, [Call("ContactFunction", "kms", "Decrypt", other)]) == []  # its own uses stand
+
+
+def test_a_statement_limited_to_some_attributes_allows_a_read_of_those_alone() -> None:
+    granted = [
+        {
+            "Action": "dynamodb:GetItem",
+            "Resource": "arn:t",
+            "Condition": {
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "language"]},
+                "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+            },
+        }
+    ]
+    specific = {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES"]}
+    assert allowed(granted, "dynamodb:GetItem", "arn:t", specific | {"dynamodb:Attributes": ["language", "pk"]})
+    assert not allowed(granted, "dynamodb:GetItem", "arn:t", specific | {"dynamodb:Attributes": ["mobile", "pk"]})
+    assert not allowed(granted, "dynamodb:GetItem", "arn:t", {"dynamodb:Select": ["ALL_ATTRIBUTES"]})
+
+
+def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """It reads the contact record for the letter's language; the mobile and e-mail are the notifier's."""
+    stack, calls = journeyed
+    table = stack.refs["ContactRegisterTable"]
+    made = [c for c in calls if c.function == "LetterWorkflowFunction" and table in c.params.get("RequestItems", {})]
+    assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
+
+    def read(*attributes: str) -> Call:
+        request: dict[str, Any] = {"Keys": [{"pk": {"S": "p"}}]}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        return Call("LetterWorkflowFunction", "dynamodb", "BatchGetItem", {"RequestItems": {table: request}})
+
+    assert denied(stack, [read("pk", "language")]) == []
+    assert denied(stack, [read()]) != []  # the whole record
+    assert denied(stack, [read("pk", "language", "mobile")]) != []
+    assert denied(stack, [read("pk", "email")]) != []

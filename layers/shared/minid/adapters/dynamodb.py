@@ -245,7 +245,8 @@ def batch_get(
         request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(dict(key))
     for table, attributes in (only or {}).items():
         if table in request:
-            names = {f"#a{i}": name for i, name in enumerate(("pk", "sk", *attributes))}
+            keys = sorted({name for t, key in wanted if t == table for name in key})  # the table's key attributes
+            names = {f"#a{i}": name for i, name in enumerate((*keys, *attributes))}
             request[table] |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for attempt in range(tries):

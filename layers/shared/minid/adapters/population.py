@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from minid.adapters.contacts import contact_record
 from minid.adapters.dynamodb import batch_get, from_item, to_item
 from minid.adapters.letters import ledger_key
-from minid.domain.contacts import ContactRecord
+from minid.domain.contacts import ContactRecord, Language
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
@@ -26,20 +26,30 @@ class PersonRecords(Value, frozen=True):
     """A person in the population register, their contact record and their letter ledger's values."""
 
     person: Person | None
-    contact: ContactRecord | None
+    contact: ContactRecord | None  # None too when only the language was read
+    language: Language  # the contact record's, or bokmål
     ledger: dict[str, Any]  # {} when there is none
 
 
 def person_records(
-    client: DynamoDBClient, person: PersonKey, *, population_table: str, contacts_table: str, letters_table: str
+    client: DynamoDBClient,
+    person: PersonKey,
+    *,
+    population_table: str,
+    contacts_table: str,
+    letters_table: str,
+    language_only: bool = False,
 ) -> PersonRecords:
-    """The three in one BatchGetItem: what the profile and the letter workflow's check of the recipient read."""
+    """The three in one BatchGetItem: what the profile and the letter workflow's check of the recipient read.
+    `language_only`: of the contact record, the language alone (the workflow's role may read no more)."""
     key, ledger = to_item({"pk": person}), ledger_key(person)
-    found = batch_get(client, [(population_table, key), (contacts_table, key), (letters_table, ledger)])
+    only = {contacts_table: ("language",)} if language_only else None
+    found = batch_get(client, [(population_table, key), (contacts_table, key), (letters_table, ledger)], only=only)
     registered, record = found.get(population_table, key), found.get(contacts_table, key)
     return PersonRecords(
         person=person_from(registered) if registered else None,
-        contact=contact_record(record) if record else None,
+        contact=contact_record(record) if record and not language_only else None,
+        language=Language((record or {}).get("language", Language.BOKMAL.value)),
         ledger=found.get(letters_table, ledger) or {},
     )
 

@@ -45,10 +45,11 @@ class DynamoDbRecipients:
             population_table=self._population,
             contacts_table=self._contacts,
             letters_table=self._letters,
+            language_only=True,
         )
         return RecipientStanding(
             person=found.person,
-            language=found.contact.language if found.contact else Language.BOKMAL,
+            language=found.language,
             orders={k: datetime.fromisoformat(v) for k, v in found.ledger.get("orders", {}).items()},
             ledger_version=int(found.ledger.get("version", 0)),
         )
