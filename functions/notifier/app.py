@@ -35,8 +35,7 @@ def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
     observability.count("NoticesNotRecorded")  # no dimensions: an alarm may watch it as it is written
 
 
-def deliver(body: str) -> None:
-    notice = notice_from_json(body)
+def deliver(notice: Notice) -> None:
     delivered = services().deliver(notice)
     logger.info(
         "Notice delivered",
@@ -65,9 +64,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     (about 45 ms of this function's cold start, `make bench`) for this loop."""
     failures: list[dict[str, str]] = []
     for record in event["Records"]:
+        notice: Notice | None = None
         try:
+            notice = notice_from_json(record["body"])
             with deadline.within(context):  # each notice under the deadline, as a request is
-                deliver(record["body"])
+                deliver(notice)
         except NoticeNotYet:
             failures.append({"itemIdentifier": record["messageId"]})
         except Exception as error:  # any failure: the notice is delivered again later
@@ -75,16 +76,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.warning("Notice not delivered yet", extra={"error": type(error).__name__})
             observability.count("NoticesNotDelivered")  # NoticesFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})
-            later(record)
+            later(record, notice)
     return {"batchItemFailures": failures}
 
 
-def later(record: dict[str, Any]) -> None:
-    """A notice that failed comes back later the more often it has failed; should that not be said, it
-    comes back at the queue's own timeout."""
+def later(record: dict[str, Any], notice: Notice | None) -> None:
+    """A notice that failed comes back later the more often it has failed (a reset's code soon); should
+    that not be said, it comes back at the queue's own timeout."""
     try:
         receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        services().failed(record["eventSourceARN"], record["receiptHandle"], receive_count)
+        services().failed(record["eventSourceARN"], record["receiptHandle"], receive_count, notice)
     except Exception as error:
         logger.warning("Notice retry not put off", extra={"error": type(error).__name__})
 

@@ -352,7 +352,11 @@ def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))  # the confirming step is used
     assert body(user.verify(login["login_id"], code))["amr"] == ["Minid-TOTP"]
     replay = body(user.start_login())
-    assert user.verify(replay["login_id"], code).status == 401  # the same step twice: refused
+    for _ in range(MAX_CODE_TRIES + 1):  # the same step twice: refused, and told why
+        replayed = user.verify(replay["login_id"], code)
+        assert replayed.status == 401
+        assert "used already" in body(replayed)["detail"]
+    assert account(user).failed_logins == 0  # no guess: no failure towards the lock, nor a try spent
 
     assert user.call("DELETE", "/v1/me/totp", token=user.login(second_factor="pin")).status == 204
     assert body(user.start_login())["second_factor"] == "pin"
@@ -671,6 +675,63 @@ def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(dr
         with pytest.raises(AuthenticationFailed, match="The login has ended"):
             services.login.resend(login["login_id"], "198.51.100.7")
     assert len(driver.local.outbox.sms()) == sent
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        "ADD session_epoch :one",  # the password reset (or the person enrolled again): the login cannot end well
+        "SET locked_until = :until",  # locked by wrong passwords of others
+    ],
+)
+def test_a_resend_after_the_account_changed_sends_no_code_and_ends_the_login(
+    driver: LetterDriver, meanwhile: str
+) -> None:
+    """One who has the password (and a login begun) must not have codes sent to the person after the person
+    reset it, nor to a locked account."""
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    code = user.last_sms_code()
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    values = {":one": 1, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": driver.key(user.identity_number)}),
+        UpdateExpression=meanwhile,
+        ExpressionAttributeValues=to_item({k: v for k, v in values.items() if k in meanwhile}),
+    )
+    sent = len(driver.local.outbox.sms())
+    refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert refused.status == 401
+    assert "The login has ended" in body(refused)["detail"]
+    assert len(driver.local.outbox.sms()) == sent
+    assert "The login has ended" in body(user.verify(login["login_id"], code))["detail"]
+
+
+def test_a_code_judged_while_the_account_was_locked_makes_no_session(driver: LetterDriver) -> None:
+    """The code is judged on the account as read; another's wrong password locks it before the login's
+    write: the write does not hold, and no session is made for a locked account."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    code = user.last_sms_code()
+
+    def locked_meanwhile() -> None:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": driver.key(user.identity_number)}),
+            UpdateExpression="SET failed_logins = :zero, locked_until = :until",
+            ExpressionAttributeValues=to_item({":zero": 0, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
+        )
+
+    completing = transaction_updating("SET #status = :done REMOVE code_hash")  # the login's write
+    with before_first_aws_call("dynamodb.TransactWriteItems", locked_meanwhile, where=completing):
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.verify(login["login_id"], code)
+    assert account(user).locked(datetime.now(UTC))
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert "login-succeeded" not in kinds
 
 
 def back_date(driver: LetterDriver, key: dict[str, Any]) -> None:

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+NOT_LOCKED = "attribute_not_exists(locked_until) OR locked_until <= :now"  # :now: the time, as iso()
+
+
 def account_values(account: UserAccount) -> dict[str, Any]:
     """What an (re-)enrolment writes: the account anew, with no failures, no lock and no TOTP."""
     return {
@@ -91,9 +94,7 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
         "#status = :active",
         "failed_logins = :failures" if seen.failed_logins else _zero_or_absent("failed_logins", ":failures"),
         epoch_as_read(seen.session_epoch),
-        "attribute_exists(locked_until) AND locked_until <= :now"
-        if seen.locked_until is not None
-        else "attribute_not_exists(locked_until) OR locked_until <= :now",
+        "attribute_exists(locked_until) AND locked_until <= :now" if seen.locked_until is not None else NOT_LOCKED,
     ]
     sets, removes = [], []
     if change.failed_logins != seen.failed_logins:
@@ -214,7 +215,7 @@ class DynamoDbAccounts:
                 Key=to_item({"pk": person}),
                 UpdateExpression="ADD failed_logins :one SET attempt_reserved_at = :now",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
-                "failed_logins < :threshold) AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
+                f"failed_logins < :threshold) AND ({NOT_LOCKED})",
                 ExpressionAttributeValues=to_item({":one": 1, ":threshold": policy.threshold, ":now": iso(now)}),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the account, locked, or None: no account
@@ -243,7 +244,7 @@ class DynamoDbAccounts:
             person,
             "SET locked_until = :until, failed_logins = :zero",
             {":until": iso(now + policy.duration), ":zero": 0, ":threshold": policy.threshold, ":now": iso(now)},
-            "failed_logins >= :threshold AND (attribute_not_exists(locked_until) OR locked_until <= :now)",
+            f"failed_logins >= :threshold AND ({NOT_LOCKED})",
             events,
         )
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import JudgementTables, account_from, all_of, epoch_as_read, judged_write
+from minid.adapters.accounts import NOT_LOCKED, JudgementTables, account_from, all_of, epoch_as_read, judged_write
 from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
@@ -97,16 +97,25 @@ class DynamoDbLoginAttempts(Challenges):
             "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
             "ExpressionAttributeValues": to_item({":mobile": mobile}),
         }
-        items = [{"Update": resent}, {"ConditionCheck": still_verified}]
+        # the account as the attempt began (a reset or re-enrolment meanwhile ends it), and not locked since
+        account_unchanged = {
+            "TableName": self._users,
+            "Key": to_item({"pk": attempt.person}),
+            "ConditionExpression": all_of([epoch_as_read(attempt.session_epoch), NOT_LOCKED]),
+            "ExpressionAttributeValues": to_item({":epoch": attempt.session_epoch, ":now": iso(sent_at)}),
+        }
+        items = [{"Update": resent}, {"ConditionCheck": still_verified}, {"ConditionCheck": account_unchanged}]
         items += [{"Update": counted(self._table, hit)} for hit in hits]
         reasons = cancellation_reasons(self._client, items)
         if reasons is None:
             return Resend.MADE
-        attempt_reason, mobile_reason, *hit_reasons = (reasons + ["None"] * len(items))[: len(items)]
+        attempt_reason, mobile_reason, account_reason, *hit_reasons = (reasons + ["None"] * len(items))[: len(items)]
         if attempt_reason != "None":  # a condition, or another resend's transaction on it
             return Resend.ATTEMPT_CHANGED
         if mobile_reason == "ConditionalCheckFailed":
             return Resend.MOBILE_CHANGED
+        if account_reason == "ConditionalCheckFailed":
+            return Resend.ACCOUNT_CHANGED
         if "ConditionalCheckFailed" in hit_reasons:
             return Resend.LIMIT_FULL
         raise Contended()  # another transaction on the contact record or the counter: for a retry
@@ -192,8 +201,9 @@ class DynamoDbLoginCompletion:
         # reset or re-enrolment meanwhile ends its sessions: this one too); a TOTP step is accepted once, and
         # never an older one, and only of the app it was checked against (one replaced meanwhile has another
         # secret)
-        held = ["attribute_exists(pk)", epoch_as_read(session.epoch)]
-        values: dict[str, Any] = {":zero": 0, ":epoch": session.epoch}
+        # nor locked meanwhile (a wrong password by another, while this code was judged)
+        held = ["attribute_exists(pk)", epoch_as_read(session.epoch), NOT_LOCKED]
+        values: dict[str, Any] = {":zero": 0, ":epoch": session.epoch, ":now": iso(session.auth_time)}
         sets = ["failed_logins = :zero"]
         if use.totp_step is not None:
             held += ["totp_secret = :secret", "attribute_not_exists(totp_last_step) OR totp_last_step < :step"]

@@ -58,20 +58,26 @@ class ResendPolicy(Value, frozen=True):
             raise RateLimited(int(wait.total_seconds()) + 1, "A new code was just sent. Wait a little first.")
 
 
-def code_message(code: str, language: Language, public_domain: str, *, instead_of_sms: bool = False) -> Message:
+def code_message(
+    code: str, language: Language, public_domain: str, *, instead_of_sms: bool = False, minutes: int | None = None
+) -> Message:
     """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail. By e-mail
-    `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come by SMS."""
-    minutes = int(CODE_LIFETIME.total_seconds() // 60)
+    `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come by SMS.
+    `minutes`: how long it still works (a code sent late, from a queue), if not its whole lifetime."""
+    minutes = int(CODE_LIFETIME.total_seconds() // 60) if minutes is None else max(minutes, 1)
+    one = minutes == 1
     if language is Language.ENGLISH:
-        line = f"Your MinID code is {code}. It is valid for {minutes} minutes. Never give it to anyone."
+        valid = f"{minutes} minute" if one else f"{minutes} minutes"
+        line = f"Your MinID code is {code}. It is valid for {valid}. Never give it to anyone."
         why = "It could not be sent by SMS to your mobile number, so it comes by e-mail."
         subject = "MinID: your code"
-    elif language is Language.NYNORSK:  # koden is masculine: han
+    elif language is Language.NYNORSK:  # koden is masculine: han; minutt, in the plural too
         line = f"Koden din for MinID er {code}. Han gjeld i {minutes} minutt. Ikkje gi han til nokon."
         why = "Han kunne ikkje sendast på SMS til mobilnummeret ditt, så han kjem på e-post."
         subject = "MinID: koden din"
     else:
-        line = f"Koden din for MinID er {code}. Den gjelder i {minutes} minutter. Ikke gi den til noen."
+        valid = f"{minutes} minutt" if one else f"{minutes} minutter"
+        line = f"Koden din for MinID er {code}. Den gjelder i {valid}. Ikke gi den til noen."
         why = "Den kunne ikke sendes på SMS til mobilnummeret ditt, så den kommer på e-post."
         subject = "MinID: koden din"
     paragraphs = [line, why] if instead_of_sms else [line]

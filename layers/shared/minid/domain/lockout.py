@@ -116,7 +116,7 @@ class Lockout:
 
     def _told(self) -> dict[str, str]:
         """What the lock's notice tells of it: the policy deployed, not the default."""
-        minutes = int(self.policy.duration.total_seconds() // 60)
+        minutes = -(-int(self.policy.duration.total_seconds()) // 60)  # whole minutes, rounded up: never less
         return {"failures": str(self.policy.threshold), "minutes": str(minutes)}
 
 

@@ -166,6 +166,7 @@ class Resend(Enum):
     ATTEMPT_CHANGED = "attempt-changed"  # ended, or another resend went out meanwhile
     MOBILE_CHANGED = "mobile-changed"  # no longer the person's verified number
     LIMIT_FULL = "limit-full"  # the client's codes
+    ACCOUNT_CHANGED = "account-changed"  # its password reset (or the person re-enrolled), or locked, since
 
 
 class FactorUse(Value, frozen=True):
@@ -492,9 +493,11 @@ class LoginService:
             return None
         secret = self._sealer.open(account.totp_secret, purpose="totp", owner=account.person)
         step = matching_step(secret, code, now)
-        if step is None or step <= account.totp_last_step:
-            return None
-        return FactorUse(totp_step=step, totp_secret=account.totp_secret)
+        if step is not None and step <= account.totp_last_step:
+            # the app's code, used already (a login, or the app's confirmation, within its 30 seconds): never
+            # taken twice, but no guess either: neither a failure towards the lock nor a try spent
+            raise AuthenticationFailed("The code has been used already. Wait for the app to show a new one.")
+        return FactorUse(totp_step=step, totp_secret=account.totp_secret) if step is not None else None
 
     def resend(self, login_id: str, client: str) -> None:
         now = self._clock.now()
@@ -517,6 +520,9 @@ class LoginService:
             raise hits[0].refused(now)  # either's window ends with the hour
         if written is Resend.MOBILE_CHANGED:
             raise Conflict("The mobile number the code went to is no longer registered and verified. Log in again.")
+        if written is Resend.ACCOUNT_CHANGED:  # no code for a login that can no longer be completed
+            self._attempts.end(login_id)
+            raise AuthenticationFailed("The login has ended. Log in again.")
         if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
             again = self._attempts.get(login_id)
             if again is not None and again.open(now) and again.resends > attempt.resends:

@@ -203,10 +203,17 @@ class DeliveryRetries(Protocol):
 # where at the queue's own minute the notice was dead-lettered in a quarter of an hour.
 RETRY_FIRST_SECONDS = 60
 RETRY_MOST_SECONDS = 900
+# A reset's code works for 10 minutes: it is tried again every quarter of a minute while it works (some
+# 40 receives), and dropped and counted at the first receive after (ResetCodesTooLateAlarm). On the
+# notices' waits its fourth failure would have it wait past the code queue's retention, unseen.
+RETRY_CODE_SECONDS = 15
 
 
-def retry_after(receive_count: int) -> int:
-    """When a notice that failed on its `receive_count`-th receive is handed out again, in seconds."""
+def retry_after(receive_count: int, *, code: bool = False) -> int:
+    """When a notice (a reset's code) that failed on its `receive_count`-th receive is handed out again,
+    in seconds."""
+    if code:
+        return RETRY_CODE_SECONDS
     return min(RETRY_FIRST_SECONDS * (1 << min(max(receive_count - 1, 0), 10)), RETRY_MOST_SECONDS)
 
 
@@ -803,9 +810,11 @@ class NoticeDelivery:
         self._ledger = ledger
         self._clock = clock
 
-    def failed(self, queue: str, receipt: str, receive_count: int) -> None:
-        """A delivery failed: the notice comes back later the more often it has failed (retry_after)."""
-        self._retries.later(queue, receipt, retry_after(receive_count))
+    def failed(self, queue: str, receipt: str, receive_count: int, notice: Notice | None) -> None:
+        """A delivery failed: the notice comes back later the more often it has failed, a reset's code soon
+        (retry_after). `notice`: None when it could not be read."""
+        code = notice is not None and notice.kind is NoticeKind.PASSWORD_RESET_CODE
+        self._retries.later(queue, receipt, retry_after(receive_count, code=code))
 
     def deliver(self, notice: Notice) -> Delivered:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
@@ -816,7 +825,7 @@ class NoticeDelivery:
         if not self._proven(notice, now):
             return Delivered()  # the change was not made
         recipients = self._recipients(notice, now)
-        message = self._message(notice, recipients) if recipients is not None else None
+        message = self._message(notice, recipients, now) if recipients is not None else None
         if recipients is None or message is None:
             return Delivered()
         if not self._in_time(notice, now):
@@ -874,16 +883,23 @@ class NoticeDelivery:
             sends[Channel.EMAIL] = lambda: self._email.send_email(email, message)
         return sends
 
-    def _message(self, notice: Notice, recipients: Recipients) -> Message | None:
-        """The notice's words; a code's only where it is one (six digits, sealed with its recipients)."""
+    def _message(self, notice: Notice, recipients: Recipients, now: datetime) -> Message | None:
+        """The notice's words; a code's only where it is one (six digits, sealed with its recipients), with
+        the whole minutes it still works (it may come late, from the queue: never more than it has)."""
         if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
             from minid.domain.codes import code_message  # noqa: PLC0415  (codes imports this module)
 
             if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
                 return None
+            expires = notice.params.get("expires_at")
+            left = int((datetime.fromisoformat(expires) - now).total_seconds() // 60) if expires else None
             # an e-mail goes only where there is no mobile, or the SMS provider refused it: then it says so
             return code_message(
-                recipients.code or "", recipients.language, self._public_domain, instead_of_sms=bool(recipients.mobile)
+                recipients.code or "",
+                recipients.language,
+                self._public_domain,
+                instead_of_sms=bool(recipients.mobile),
+                minutes=left,
             )
         return compose(notice.kind, recipients.language, notice.params)
 
