@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
 from minid.adapters.aws_errors import is_transient
-from minid.domain.letters.workflow import LetterWorkflowTasks
+from minid.domain.letters.model import Activation
+from minid.domain.letters.workflow import DocumentLeft, LetterWorkflowTasks
 from minid.domain.notices import NoticeKind
 from minid.domain.random import UUID4_PATTERN
 
@@ -74,7 +75,7 @@ def run(task: Task) -> dict[str, Any]:
             "manifest": document.manifest,
         }
     if task.task == "activate-letter":
-        return {"outcome": tasks.activate(task.letter_id).value}
+        return {"outcome": activated(tasks, task.letter_id).value}
     if task.task == "mark-failed":
         tasks.mark_failed(task.letter_id, task.error or "unknown")
         return {"outcome": "failed"}
@@ -82,6 +83,20 @@ def run(task: Task) -> dict[str, Any]:
         raise ValueError("a notify task names its notice")
     tasks.notify(task.letter_id, task.notice)
     return {"outcome": "queued"}
+
+
+def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
+    """The activation; its print document deleted, or tried again (a transient error), or left for the
+    bucket's expiry and the operators (any other: AccessDenied, say), the letter posted all the same."""
+    try:
+        return tasks.activate(letter_id)
+    except DocumentLeft as left:
+        cause = left.__cause__
+        if isinstance(cause, Exception) and is_transient(cause):
+            raise cause from None
+        logger.error("Print document not deleted", extra={"error": type(cause).__name__})
+        observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm
+        return left.activation
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -150,8 +150,44 @@ def test_a_posted_letter_s_activation_outlasts_an_hour_of_throttling() -> None:
     AWS trouble, it would be marked failed and its codes never work. Its retries wait over an hour, nearly
     always: each wait is at most MaxDelaySeconds, and full jitter draws it between none and that (on
     average half; the sum of some 44 such draws lies within a few hundred seconds of its mean)."""
+    mean, spread, longest = _transient_waits("ActivateLetter")
+    assert mean - 3 * spread >= 3600
+    assert longest <= 300  # and none so long that a brief outage leaves the letter waiting for long
+
+
+def test_a_failed_letter_is_marked_failed_through_an_hour_of_throttling() -> None:
+    """MarkFailed frees the letter's place in the quota and tells the person: given up after minutes of
+    the same throttling that failed the letter, the letter stayed ordered (an accepted order never
+    expires), holding the place for 30 days, and the person was never told. A failure of its own (a bug)
+    is not waited on so long: the operators are told."""
+    mean, spread, longest = _transient_waits("MarkFailed")
+    assert mean - 3 * spread >= 3600
+    assert longest <= 300
     definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
-    retry = definition["States"]["ActivateLetter"]["Retry"][0]
+    assert definition["States"]["MarkFailed"]["Retry"][-1] | {"MaxAttempts": 8} == {
+        "ErrorEquals": ["States.ALL"],
+        "IntervalSeconds": 1,
+        "BackoffRate": 2,
+        "MaxAttempts": 8,
+        "JitterStrategy": "FULL",
+    }
+
+
+@pytest.mark.parametrize("task", ["ValidateRecipient", "PrepareLetter"])
+def test_checking_and_preparing_a_letter_wait_out_minutes_of_throttling(task: str) -> None:
+    """A burst of orders past the workflow's reserved concurrency, or DynamoDB, S3 or KMS throttling for a
+    few minutes: waited out (some five minutes, on average), not the letter failed and the operators paged."""
+    mean, _, longest = _transient_waits(task)
+    assert mean >= 240
+    assert longest <= 60  # soon again once it is over
+
+
+def _transient_waits(task: str) -> tuple[float, float, float]:
+    """The task's retries of throttling and AWS trouble: the mean of their waits in all, its deviation, and
+    the longest wait. Each wait is at most MaxDelaySeconds, and full jitter draws it between none and that
+    (on average half; the sum of many such draws lies within a few deviations of its mean)."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    retry = definition["States"][task]["Retry"][0]
     assert {"Lambda.TooManyRequestsException", "DependencyUnavailable"} <= set(retry["ErrorEquals"])
     caps = [
         min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry.get("MaxDelaySeconds", float("inf")))
@@ -160,8 +196,7 @@ def test_a_posted_letter_s_activation_outlasts_an_hour_of_throttling() -> None:
     jittered = retry.get("JitterStrategy", "NONE") == "FULL"
     mean = sum(caps) / 2 if jittered else sum(caps)
     spread = math.sqrt(sum(cap**2 / 12 for cap in caps)) if jittered else 0.0  # a uniform draw's deviation
-    assert mean - 3 * spread >= 3600
-    assert max(caps) <= 300  # and none so long that a brief outage leaves the letter waiting for long
+    return mean, spread, max(caps)
 
 
 def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
@@ -201,3 +236,21 @@ def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> No
     for alarm in alarms:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
         assert f'observability.count("{alarm["MetricName"]}")' in code
+
+
+def test_the_review_missing_is_told_within_a_day_and_never_for_the_night() -> None:
+    """The alarm's window (hours without a run, every one of them) is longer than the schedule's night
+    and at most the day CloudWatch allows."""
+    alarm = TEMPLATE.resources["ContactReviewMissingAlarm"]["Properties"]
+    schedule = TEMPLATE.resources["ContactReviewFunction"]["Properties"]["Events"]
+    (cron,) = [
+        e["Properties"]["ScheduleExpression"] for e in schedule.values() if "ScheduleExpression" in e["Properties"]
+    ]
+    hours = re.fullmatch(r"cron\(0 (\d+)-(\d+) \* \* \? \*\)", cron)
+    assert hours is not None, cron
+    first, last = (int(h) for h in hours.groups())
+    night = (24 - (last - first)) * 3600
+    window = alarm["Period"] * alarm["DatapointsToAlarm"]
+    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    assert night < window <= 86400
+    assert alarm["TreatMissingData"] == "breaching"  # no invocation, no data point

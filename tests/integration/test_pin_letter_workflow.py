@@ -224,13 +224,14 @@ def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(dr
 
 def test_no_more_than_3_letters_in_30_days(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
+    letters = set()
     for _ in range(3):
-        posted(driver, number)
+        letters.add(posted(driver, number)[0].letter_id)
         age_ledger(driver, number, timedelta(days=2))
     assert driver.order(number).status == 202
-    newest = driver.letters_of(number)[0]
-    assert driver.finished(newest.letter_id)["status"] == "SUCCEEDED"
-    assert driver.letters.get(newest.letter_id).status is LetterStatus.REFUSED  # type: ignore[union-attr]
+    (newest,) = {e["name"] for e in driver.executions()} - letters  # each workflow is named by its letter
+    assert driver.finished(newest)["status"] == "SUCCEEDED"
+    assert driver.letters.get(newest).status is LetterStatus.REFUSED  # type: ignore[union-attr]
 
 
 def test_a_newer_letter_supersedes_the_older(driver: LetterDriver) -> None:
@@ -636,6 +637,44 @@ def test_a_document_stored_by_an_attempt_whose_answer_was_lost_is_taken_as_store
         assert faults.injected == [("s3", "PutObject", "retried")]
     assert document is not None
     assert _stored(driver, document.bucket, document.pdf)
+
+
+def test_a_document_half_stored_is_taken_away(driver: LetterDriver) -> None:
+    """The PDF stored (the name, the address, every code in clear), its manifest not: the task's retry
+    stores another under a new prefix, and the first, never sent, must not stay for the bucket's 30 days."""
+    letter, tasks = _validated_order(driver)
+    with injected_faults() as faults:
+        manifest = lambda params: str(params.get("Key", "")).endswith("manifest.json")  # noqa: E731
+        faults.add("s3", "PutObject", code="InternalError", status=500, times=10, where=manifest)
+        with pytest.raises(ClientError):
+            tasks.prepare_letter(letter.letter_id)
+    assert _objects(driver, letter.letter_id) == set()
+    document = tasks.prepare_letter(letter.letter_id)  # the task's retry
+    assert document is not None
+    assert _objects(driver, letter.letter_id) == {document.pdf, document.manifest}
+
+
+def test_a_posted_letter_whose_document_cannot_be_deleted_stays_posted(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """S3 refusing the delete for good (AccessDenied) after the activation was written: the letter is
+    posted and its codes work; marked failed, the operators were told it was not posted and the person
+    was not told it was. The document is left for the operators (PrintDocumentsLeftAlarm)."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4798765432")
+    assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    with injected_faults() as faults:
+        faults.add("s3", "DeleteObjects", code="AccessDenied", status=403, times=100)
+        assert driver.report(job["letter_id"], "dispatched").status == 204
+        assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    letter = driver.letters.get(job["letter_id"])
+    assert letter is not None
+    assert letter.status is LetterStatus.DISPATCHED
+    assert _objects(driver, letter.letter_id) == {job["pdf"], job["manifest"]}
+    driver.notices_delivered()
+    assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
+    assert [m["message"] for m in driver.local.outbox.sms() if "ble sendt i posten" in m["message"]]  # told
 
 
 def _objects(driver: LetterDriver, letter_id: str) -> set[str]:

@@ -11,6 +11,7 @@ nothing personal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from minid.deadline import exempt
 from minid.domain.letters.model import PrintDocument
 from minid.domain.letters.ports import PrintedLetter
 from minid.domain.letters.printing import SENDER, LetterText, letter_text
@@ -159,12 +161,20 @@ class S3PrintDocuments:
         pdf = render_pdf(letter)
         document = PrintDocument(self._bucket, f"{prefix}/letter.pdf", f"{prefix}/manifest.json")
         created = datetime.now(UTC)
-        self._put(document.pdf, pdf, "application/pdf")
-        self._put(
-            document.manifest,
-            json.dumps(manifest(letter, pdf, document.pdf, created), indent=2).encode(),
-            "application/json",
-        )
+        try:
+            self._put(document.pdf, pdf, "application/pdf")
+            self._put(
+                document.manifest,
+                json.dumps(manifest(letter, pdf, document.pdf, created), indent=2).encode(),
+                "application/json",
+            )
+        except BaseException:
+            # half stored (the manifest not, or out of time between): the task's retry stores another under
+            # a new prefix, and this one, its codes in clear, is never sent. It goes now, whatever the time;
+            # should that fail as well, the bucket's expiry takes it.
+            with contextlib.suppress(Exception), exempt():
+                self.discard(document)
+            raise
         return document
 
     def discard(self, document: PrintDocument) -> None:

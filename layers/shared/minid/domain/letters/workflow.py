@@ -32,6 +32,16 @@ NORWAY_COUNTRY_CODE = "NO"
 SETTLE_ATTEMPTS = 10  # checks of a recipient, each after the letter or the ledger changed under the last
 
 
+class DocumentLeft(Exception):
+    """The activation is written (the letter posted, its codes working or not as `activation` says), and
+    its print document could not be deleted: the error is the cause. Told apart from a failed activation,
+    which marks the letter failed."""
+
+    def __init__(self, activation: Activation) -> None:
+        super().__init__(f"activated ({activation.value}), the print document left")
+        self.activation = activation
+
+
 class LetterWorkflowTasks:
     def __init__(
         self,
@@ -152,7 +162,10 @@ class LetterWorkflowTasks:
             letter = self._letter(letter_id)
             activation = self._activation(letter)
             if activation is not None:
-                self._discard_document(letter)
+                try:
+                    self._discard_document(letter)
+                except Exception as error:  # the letter is posted all the same: not to be marked failed
+                    raise DocumentLeft(activation) from error
                 return activation
         raise RuntimeError("the person's letters changed under every attempt")
 
