@@ -9,8 +9,9 @@ load fall on both alike), with the absolute figures beside it; everything lands 
                 login verify step, handler on moto / one argon2id verify            goal <  0.1
   AWS calls     per route and per workflow task, counted with botocore events;      goal <= 3 on the
                 no Scan anywhere                                                     login path
-  throughput    complete logins (password + SMS code) per core-second through the local stack over
-                HTTP with concurrent clients / the argon2 bound (1 / hash time)
+  throughput    complete logins (password + SMS code) per second per core through the local stack
+                over HTTP with concurrent clients / the argon2 bound (1 / hash time); and per CPU-second
+                the stack used
   workflow      PIN letters from order to posted per second, print delay 0 / Pass-only executions
                 per second on the same embedded Step Functions
 """
@@ -106,7 +107,8 @@ def report(figures: dict[str, Any]) -> str:
         f"  {'function':<28} {'ms':>7} {'import':>7} {'ratio':>6}",
     ]
     for name, f in cold["functions"].items():
-        judged = "" if name in cold_start.REFERENCES else f"  {goal(f['ratio'], 1.5)}"
+        ratio = f["median_ms"] / cold["baseline"]["median_ms"]  # judged unrounded: 1.504 is not met
+        judged = "" if name in cold_start.REFERENCES else f"  {goal(ratio, 1.5)}"
         lines.append(f"  {name:<28} {f['median_ms']:>7.0f} {f['import_ms']:>7.0f} {f['ratio']:>6.2f}{judged}")
     cost = figures["request_cost"]
     lines += [
@@ -117,10 +119,12 @@ def report(figures: dict[str, Any]) -> str:
     ]
     for step, limit, strict in (("password_step", 1.3, False), ("verify_step", 0.1, True)):
         f = cost[step]
+        hash_ms = cost["argon2id_verify_ms"]
+        on_moto, outside = f["ms"] / hash_ms, f["ms_outside_aws_calls"] / hash_ms  # judged unrounded
         lines.append(
-            f"  {step.replace('_', ' '):<14} {f['ms']:>6.1f} ms {f['ratio']:>5.2f}  {goal(f['ratio'], limit, strict)};"
+            f"  {step.replace('_', ' '):<14} {f['ms']:>6.1f} ms {f['ratio']:>5.2f}  {goal(on_moto, limit, strict)};"
             f"  outside its {f['aws_calls']} AWS calls {f['ms_outside_aws_calls']:>5.1f} ms "
-            f"{f['ratio_outside_aws_calls']:>5.2f}  {goal(f['ratio_outside_aws_calls'], limit, strict)};"
+            f"{f['ratio_outside_aws_calls']:>5.2f}  {goal(outside, limit, strict)};"
             f"  outside the SDK's methods {f['ms_outside_sdk_calls']:>5.1f} ms {f['ratio_outside_sdk_calls']:>5.2f}"
         )
     lines += ["", "AWS calls per request (the most any one made; building an execution environment apart)"]
@@ -138,10 +142,11 @@ def report(figures: dict[str, Any]) -> str:
         "",
         f"Throughput ({logins['clients']} clients over HTTP, {logins['logins']} complete logins, "
         f"{logins['cores']} cores)",
-        f"  {logins['logins_per_second']:.1f} logins/s; {logins['cpu_ms_per_login']:.0f} ms of the stack's CPU each "
-        f"(the clients' own {logins['client_cpu_ms_per_login']:.0f} ms left out): "
-        f"{logins['logins_per_core_second']:.1f} per core-second against the argon2 bound "
-        f"{logins['argon2_bound_per_core_second']:.1f}, ratio {logins['ratio']:.2f}",
+        f"  {logins['logins_per_second']:.1f} logins/s: {logins['logins_per_second_per_core']:.1f} per second per core "
+        f"against the argon2 bound {logins['argon2_bound_per_core']:.1f}, ratio {logins['ratio']:.2f}",
+        f"  {logins['cpu_ms_per_login']:.0f} ms of the stack's CPU each (the clients' own "
+        f"{logins['client_cpu_ms_per_login']:.0f} ms left out): {logins['logins_per_cpu_second']:.1f} per CPU-second "
+        f"it used, ratio {logins['ratio_per_cpu_second']:.2f}",
     ]
     letters = figures["workflow"]
     lines += [

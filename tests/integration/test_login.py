@@ -1101,6 +1101,18 @@ def test_a_reset_completed_whose_answer_was_lost_answers_its_retry_as_done(drive
     assert len(told) == 1  # told once, however often it was answered
 
 
+def test_a_wrong_last_try_at_once_does_not_end_a_reset_completed_meanwhile(driver: LetterDriver) -> None:
+    """A double submit: the right codes complete the reset while a wrong try, its last, is judged; its end
+    must leave the reset done, or the retry of the right one (its answer lost) is told the reset ended."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    done = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code(), "new_password": "ny frase"}
+    assert user.call("POST", complete, done).status == 204
+    wiring.login(os.environ).resets._resets.end(reset["reset_id"])  # the wrong last try's end
+    assert user.call("POST", complete, done).status == 204
+
+
 def test_a_done_reset_answers_no_retry_once_it_has_expired(driver: LetterDriver) -> None:
     """Its item outlives its lifetime until DynamoDB's TTL takes it (hours, perhaps days): not its retries."""
     user = enrolled(driver)

@@ -18,6 +18,7 @@ from minid.domain.passwords import (
     PasswordReason,
     PersonalFacts,
     WeakPassword,
+    personal_facts,
 )
 
 POLICY = PasswordPolicy(CommonPasswords())
@@ -166,6 +167,22 @@ def test_a_name_with_a_year_is_refused_as_the_name() -> None:
 @pytest.mark.parametrize("password", ["KariNordmann!!", "kari-nordmann 99", "nordmannkari og sol"])
 def test_names_run_together_are_refused_as_the_name(password: str) -> None:
     assert POLICY.reasons(password, FACTS) == [PasswordReason.NAME]
+
+
+@pytest.mark.parametrize(
+    "password", ["oyvind.odegard", "OyvindOdegaard!", "oeyvind odegaard 2024", "OEYVIND-odegard", "hei renee"]
+)
+def test_names_are_found_as_they_are_typed_without_their_letters(password: str) -> None:
+    """Ø, å and æ typed as o or oe, a or aa, ae (a foreign keyboard, an e-mail address): as a guesser
+    tries them too. Other accents are left off."""
+    facts = PersonalFacts(date(1987, 3, 14), ("Øyvind Renée", "Ødegård"), lambda digits: False)
+    assert PasswordReason.NAME in POLICY.reasons(password, facts)
+
+
+def test_a_person_the_register_does_not_have_still_may_not_use_their_identity_number() -> None:
+    facts = personal_facts(None, lambda digits: digits == NUMBER)
+    assert POLICY.reasons(f"mitt nummer {NUMBER}", facts) == [PasswordReason.IDENTITY_NUMBER]
+    assert POLICY.reasons("en lang og god frase for meg", facts) == []
 
 
 @pytest.mark.parametrize(

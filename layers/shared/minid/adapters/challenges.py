@@ -95,4 +95,7 @@ class Challenges:
             self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
 
     def end(self, challenge_id: str) -> None:
-        self._update(challenge_id, "SET #status = :ended REMOVE code_hash", {":ended": "ended"}, "attribute_exists(pk)")
+        """Ended while still open: one completed meanwhile (its right codes, by a request at once) stays
+        done, for a retry of that request to be answered as done."""
+        values = {":ended": "ended", ":pending": self.pending}
+        self._update(challenge_id, "SET #status = :ended REMOVE code_hash", values, "#status = :pending")

@@ -87,7 +87,7 @@ class CredentialService:
                 raise AuthenticationFailed("The current password is wrong.")
             identity_number = self._sessions.identity_number(session)
             found = self._population.find(person)
-            facts = personal_facts(found, lambda digits: digits == identity_number) if found else None
+            facts = personal_facts(found, lambda digits: digits == identity_number)  # found or not
             self._passwords.check(new, facts, field="new_password")
             password_hash = self._hasher.hash(new)
             changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, now, str(uuid.uuid4()))

@@ -250,9 +250,8 @@ class PasswordResetService:
             raise AuthenticationFailed()
         if found is not None and not found.alive:  # as for an enrolment: a letter and a phone in other hands
             raise AuthenticationFailed()
-        facts = (
-            personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person)) if found else None
-        )
+        # found or not: the identity number is refused all the same
+        facts = personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
             self._passwords.check(new_password, facts, field="new_password")

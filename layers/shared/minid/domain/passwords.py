@@ -10,6 +10,7 @@ understands.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Container, Sequence
@@ -66,16 +67,22 @@ class PersonalFacts(Value, frozen=True):
 
     __hidden__ = frozenset({"birth_date", "names"})  # left out of repr
 
-    birth_date: date
+    birth_date: date | None  # None, as the names empty: a person the population register does not have
     names: tuple[str, ...]
     is_identity_number: Callable[[str], bool]
 
 
-def personal_facts(person: Person, is_identity_number: Callable[[str], bool]) -> PersonalFacts:
+def personal_facts(person: Person | None, is_identity_number: Callable[[str], bool]) -> PersonalFacts:
+    """The person's facts; of one the register does not have, the identity number alone (which the
+    session, or the keyed hash, knows without it)."""
+    if person is None:
+        return PersonalFacts(None, (), is_identity_number)
     return PersonalFacts(person.birth_date, (person.given_name, person.family_name), is_identity_number)
 
 
-def _birth_date_forms(day: date) -> set[str]:
+def _birth_date_forms(day: date | None) -> set[str]:
+    if day is None:
+        return set()
     y = f"{day.year:04d}"
     padded = (f"{day.day:02d}", f"{day.month:02d}")
     d, m = padded
@@ -149,9 +156,31 @@ def _words(text: str) -> list[str]:
 
 
 def _name_parts(facts: PersonalFacts) -> set[str]:
-    """The person's names, part by part, normalized and case-folded. A part shorter than three letters
+    """The person's names, part by part, normalized and case-folded, each also as it is typed without
+    its letters æ, ø, å or accents ("Ødegård": "odegard", "oedegaard"). A part shorter than three letters
     ("Li", "O") counts only run together with another ("liwei", "obrien")."""
-    return {part for name in facts.names for part in _words(normalize(name).casefold())}
+    return {spelt for name in facts.names for part in _words(normalize(name).casefold()) for spelt in _spellings(part)}
+
+
+# How a letter is written where it cannot be typed: the Norwegian (and German, Swedish) way; any other
+# accented letter loses its accent ("é": "e"). No library spells these as Norwegians do (unidecode makes
+# "ø" "o" alone, and "å" "a" alone).
+_SPELT = {"æ": ("ae",), "ø": ("o", "oe"), "å": ("a", "aa"), "ä": ("a", "ae"), "ö": ("o", "oe"), "ü": ("u", "ue")}
+_MOST_SPELLINGS = 64  # a name with more such letters is spelt the first way alone
+
+
+def _spellings(part: str) -> set[str]:
+    options = [_SPELT.get(c) or (_unaccented(c),) for c in part]
+    count = 1
+    for choices in options:
+        count *= len(choices)
+    if count > _MOST_SPELLINGS:
+        return {part, "".join(choices[0] for choices in options)}
+    return {part, *("".join(letters) for letters in itertools.product(*options))}
+
+
+def _unaccented(letter: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", letter) if not unicodedata.combining(c)) or letter
 
 
 def ascii_digits(text: str) -> str:
