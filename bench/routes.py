@@ -353,8 +353,24 @@ def journey(driver: LetterDriver, tally: Tally) -> None:
     token = user.login()
     body(walk.call("POST", "/v1/me/pin-letters/block", token=token))
     walk.call("POST", "/v1/logout", token=token)
+    refusals(walk, person.identity_number, user)
     driver.notices_delivered()
     driver.local.functions.by_logical_id["ContactReviewFunction"].invoke({})
+
+
+REFUSED = ("wrong password", "wrong code", "wrong code, locking")  # the notes of the login path's refusals
+
+
+def refusals(walk: Journey, identity_number: str, user: User) -> None:
+    """The login path's refusals: a wrong password, a wrong code, and the wrong code that locks the account
+    (the third failure in a row: its lock written and its notice queued). Last: the person stays locked."""
+    wrong = {"identity_number": identity_number, "password": "ikke mitt passord i det hele tatt"}
+    assert walk.call("POST", "/v1/login", wrong, note=REFUSED[0]).status == 401
+    right = {"identity_number": identity_number, "password": user.password}
+    begun = body(walk.call("POST", "/v1/login", right, note="sms"))
+    other = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+    for note in REFUSED[1:]:
+        assert walk.call("POST", f"/v1/login/{begun['login_id']}/verify", {"code": other}, note=note).status == 401
 
 
 def aws_calls(counter: CallCounter) -> tuple[list[dict[str, Any]], Counter[str]]:
