@@ -131,6 +131,29 @@ def test_a_key_used_again_after_its_first_use_was_forgotten_is_a_new_order(drive
     assert len(driver.letters_of(number)) == 2
 
 
+def test_a_key_used_again_whose_new_order_could_not_start_leaves_no_order_behind(driver: LetterDriver) -> None:
+    """Made a new order under an id of its own, which no other request can be starting: its start failed,
+    it is taken away (left, every retry would leave another, none of them ever started)."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number, idempotency_key="k-old").status == 202
+    first = driver.next_print_job()["letter_id"]
+    assert driver.report(first, "dispatched").status == 204
+    driver.finished(first)
+    idempotency = driver.local.stack.refs["IdempotencyTable"]
+    for item in driver.dynamodb.scan(TableName=idempotency)["Items"]:  # its day is over: gone
+        driver.dynamodb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"letter#{first}", "sk": "letter"}),
+        UpdateExpression="SET ordered_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(days=40))}),
+    )
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+        assert driver.order(number, idempotency_key="k-old").status == 503
+    assert [x.letter_id for x in driver.letters_of(number)] == [first]
+
+
 def test_a_key_used_again_after_a_refused_order_s_day_is_a_new_order(driver: LetterDriver) -> None:
     """Refused (a letter went within 24 hours), its order is kept as long as the workflow's name is taken
     (90 days): the same key weeks later finds it, and makes a new order, not the old name's nothing."""

@@ -543,6 +543,9 @@ def test_a_reset_code_that_comes_late_says_how_long_it_still_works() -> None:
     service.deliver(reset_code(works_for=timedelta(minutes=6, seconds=30)))
     ((_, text),) = phone.sent
     assert "Han gjeld i 6 minutt." in text
+    service, phone, *_ = delivery(None)
+    service.deliver(reset_code(works_for=timedelta(minutes=9, seconds=59)))  # sent at once: a moment later
+    assert "Han gjeld i 10 minutt." in phone.sent[0][1]
     assert "valid for 1 minute." in code_message("123456", Language.ENGLISH, "d", minutes=0).sms
     assert "gjelder i 1 minutt." in code_message("123456", Language.BOKMAL, "d", minutes=1).sms
     assert "gjelder i 10 minutter." in code_message("123456", Language.BOKMAL, "d").sms

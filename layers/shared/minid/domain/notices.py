@@ -884,22 +884,24 @@ class NoticeDelivery:
         return sends
 
     def _message(self, notice: Notice, recipients: Recipients, now: datetime) -> Message | None:
-        """The notice's words; a code's only where it is one (six digits, sealed with its recipients), with
-        the whole minutes it still works (it may come late, from the queue: never more than it has)."""
+        """The notice's words; a code's only where it is one (six digits, sealed with its recipients). A
+        code held up in the queue says the whole minutes it still works, not its 10."""
         if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
-            from minid.domain.codes import code_message  # noqa: PLC0415  (codes imports this module)
+            from minid.domain.codes import CODE_LIFETIME, code_message  # noqa: PLC0415  (codes imports this module)
 
             if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
                 return None
             expires = notice.params.get("expires_at")
-            left = int((datetime.fromisoformat(expires) - now).total_seconds() // 60) if expires else None
+            left = (datetime.fromisoformat(expires) - now).total_seconds() if expires else None
+            # late by more than a minute: the whole minutes left (a code sent at once is a moment late: its 10)
+            late = left is not None and left < CODE_LIFETIME.total_seconds() - 60
             # an e-mail goes only where there is no mobile, or the SMS provider refused it: then it says so
             return code_message(
                 recipients.code or "",
                 recipients.language,
                 self._public_domain,
                 instead_of_sms=bool(recipients.mobile),
-                minutes=left,
+                minutes=int(left // 60) if late and left is not None else None,
             )
         return compose(notice.kind, recipients.language, notice.params)
 

@@ -86,6 +86,7 @@ class PinLetterOrdering:
             # workflow has run, and would not run a second time under the same id)
             letter_id = new_id(self._random)
             there = self._record(person, letter_id, now)
+            keyed = False  # an id of its own: no other request can be starting it
         try:
             self._workflow.start(letter_id)
         except Exception:
