@@ -23,6 +23,7 @@ from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
 from minid.adapters.workflow import PrintTimeouts
+from minid.domain.contacts import Language
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
@@ -398,6 +399,49 @@ def test_a_letter_whose_recipient_lost_the_address_after_the_check_fails_and_fre
     assert cancelled is not None
     assert cancelled.status is LetterStatus.FAILED  # not "ordered" for good
     assert letter.letter_id not in quota_orders(driver, key)  # its place in the quota freed
+
+
+@pytest.mark.parametrize(
+    ("category", "contacts", "language"),
+    [
+        (Category.D_NUMBER_ABROAD, None, Language.ENGLISH),  # a first letter abroad: no record to say otherwise
+        (Category.D_NUMBER_NORWAY, None, Language.BOKMAL),
+        (Category.D_NUMBER_ABROAD, "nn", Language.NYNORSK),  # the language the person chose stands
+    ],
+)
+def test_a_letter_is_in_the_language_chosen_or_for_a_first_letter_abroad_in_english(
+    driver: LetterDriver, category: Category, contacts: str | None, language: Language
+) -> None:
+    number = driver.person(category).identity_number
+    if contacts is not None:
+        driver.add_contacts(number, mobile="+4798765432", language=contacts)
+    letter, _ = checked_order(driver, driver.key(number))
+    checked = driver.letters.get(letter.letter_id)
+    assert checked is not None
+    assert checked.language is language
+
+
+def test_a_letter_whose_recipient_died_after_the_check_is_not_printed_and_frees_the_quota(
+    driver: LetterDriver,
+) -> None:
+    """No codes to a dead person's mailbox: the register told of the death between the check and the print."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter, tasks = checked_order(driver, key)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": key}},
+        UpdateExpression="SET #status = :deceased",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":deceased": {"S": "deceased"}},
+    )
+
+    assert tasks.prepare_letter(letter.letter_id) is None  # not sent
+    failed = driver.letters.get(letter.letter_id)
+    assert failed is not None
+    assert failed.status is LetterStatus.FAILED
+    assert failed.document is None  # no codes made
+    assert letter.letter_id not in quota_orders(driver, key)
 
 
 def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:

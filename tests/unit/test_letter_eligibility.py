@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 from msgspec.structs import replace
 
+from minid.domain.contacts import Language
 from minid.domain.identity import IdentityNumberKind
-from minid.domain.letters.model import Ineligibility, letter_address, recipient_ineligibility
+from minid.domain.letters.model import Ineligibility, letter_address, letter_language, recipient_ineligibility
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 
 TODAY = date(2026, 11, 22)
@@ -73,3 +74,42 @@ def test_a_fodselsnummer_holder_with_only_an_address_abroad_gets_none() -> None:
     person = replace(ADULT, status=PersonStatus.EMIGRATED, address=None, address_abroad=GDANSK)
     assert letter_address(person) is None
     assert recipient_ineligibility(person, TODAY) is Ineligibility.NO_ADDRESS
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        NorwegianAddress("", "0155", "OSLO"),
+        NorwegianAddress("Storgata 12", "155", "OSLO"),
+        NorwegianAddress("Storgata 12", "0155", " "),
+    ],
+)
+def test_an_address_the_post_could_not_deliver_to_is_no_address(address: NorwegianAddress) -> None:
+    assert letter_address(replace(ADULT, address=address)) is None
+    assert recipient_ineligibility(replace(ADULT, address=address), TODAY) is Ineligibility.NO_ADDRESS
+
+
+@pytest.mark.parametrize(
+    "abroad",
+    [
+        ForeignAddress((), "Poland", "PL"),  # "POLAND" alone
+        ForeignAddress((" ",), "Poland", "PL"),
+        ForeignAddress(("ul. Długa 12/4",), "", "PL"),
+        ForeignAddress(("ul. Długa 12/4",), "Poland", ""),  # would go with domestic postage
+    ],
+)
+def test_an_address_abroad_without_a_line_a_country_or_its_code_is_no_address(abroad: ForeignAddress) -> None:
+    person = replace(ADULT, kind=IdentityNumberKind.D_NUMBER, address=None, address_abroad=abroad)
+    assert letter_address(person) is None
+
+
+def test_a_first_letter_abroad_is_in_english_and_a_chosen_language_stands() -> None:
+    """A first letter has no contact record to take the language from (it is made at enrolment)."""
+    abroad = replace(
+        ADULT, kind=IdentityNumberKind.D_NUMBER, status=PersonStatus.NOT_RESIDENT, address=None, address_abroad=GDANSK
+    )
+    assert letter_language(abroad, None) is Language.ENGLISH
+    assert letter_language(ADULT, None) is Language.BOKMAL
+    assert letter_language(replace(ADULT, address_abroad=GDANSK), None) is Language.BOKMAL  # at home in Norway
+    assert letter_language(abroad, Language.NYNORSK) is Language.NYNORSK
+    assert letter_language(None, None) is Language.BOKMAL

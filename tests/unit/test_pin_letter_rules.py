@@ -102,6 +102,34 @@ def test_the_pdf_shows_the_address_in_the_window_and_every_code_by_number() -> N
     assert page.codes == {str(i): code for i, code in LETTER.codes.items()}
 
 
+def test_a_long_name_and_address_are_set_smaller_to_fit_the_window() -> None:
+    """At 10.5 points this address is 7 lines and a line of it 88 mm wide: past the 85 mm window's edge,
+    and the country below it (the post would not see it). Set smaller, all of it is read in the window."""
+    address = ("c/o Ole-Christian Alexander Kristoffersen", "Unit 12B, Tower 3", "45 Rizal Ave", "Barangay 123")
+    long = replace(LETTER, address=(*address, "1003 MANILA", "METRO MANILA", "PHILIPPINES"), country_code="PH")
+    page = read_printed_letter(render_pdf(long))
+    assert page.window[1:] == (long.name, *long.address)
+
+
+def test_a_name_too_long_for_a_line_even_set_small_is_broken_between_its_words() -> None:
+    name = "Maria Fernanda de los Ángeles García-Villanueva Rodríguez"  # 111 mm at 10.5 points, 85 at 8
+    page = read_printed_letter(render_pdf(replace(LETTER, name=name)))
+    assert " ".join(page.window[1:-3]) == name
+    assert page.window[-3:] == LETTER.address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        (*(f"line {i}" for i in range(12)), "POLAND"),  # too many lines, at any size
+        ("ul. " + "Długa" * 20, "80-831 GDAŃSK", "POLAND"),  # too wide, at any size
+    ],
+)
+def test_a_name_and_address_that_do_not_fit_the_window_fail(address: tuple[str, ...]) -> None:
+    with pytest.raises(UnprintableLetter, match="do not fit the envelope's window"):
+        render_pdf(replace(LETTER, address=address))
+
+
 def test_a_letter_whose_address_the_font_cannot_print_fails_and_names_no_character(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

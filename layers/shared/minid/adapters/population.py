@@ -27,7 +27,7 @@ class PersonRecords(Value, frozen=True):
 
     person: Person | None
     contact: ContactRecord | None  # None too when only the language was read
-    language: Language  # the contact record's, or bokmål
+    language: Language | None  # the contact record's; None without one
     ledger: dict[str, Any]  # {} when there is none
 
 
@@ -49,7 +49,7 @@ def person_records(
     return PersonRecords(
         person=person_from(registered) if registered else None,
         contact=contact_record(record) if record and not language_only else None,
-        language=Language((record or {}).get("language", Language.BOKMAL.value)),
+        language=Language(record.get("language", Language.BOKMAL.value)) if record else None,
         ledger=found.get(letters_table, ledger) or {},
     )
 

@@ -35,13 +35,22 @@ FONTS = Path(__file__).with_name("fonts")
 # The address window of a DIN 5008 form B letter (millimetres from the page's top left corner).
 WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 20.0, 45.0, 85.0, 45.0
 RETURN_LINE_HEIGHT = 5.0
+# The return line and the recipient, 5 mm in from the window's sides (the sheet may shift in the envelope)
+# and below the return line: a long name or address is set smaller, down to 8 points, and then a line too
+# long is broken between its words; one that does not fit even so is unprintable, never printed past the
+# window's edge (a country below it, say).
+ADDRESS_LEFT, ADDRESS_WIDTH = WINDOW_LEFT + 5, WINDOW_WIDTH - 10
+ADDRESS_TOP = WINDOW_TOP + RETURN_LINE_HEIGHT + 2
+ADDRESS_HEIGHT = WINDOW_TOP + WINDOW_HEIGHT - ADDRESS_TOP
+ADDRESS_SIZES = (10.5, 10.0, 9.5, 9.0, 8.5, 8.0)  # points, a line 5 mm high at 10.5
 _FONT = "DejaVu"
 
 
 class UnprintableLetter(Exception):
-    """The name or address has characters the letter's font has no glyph for. Printed, they would be
-    empty boxes, and the letter might never reach the person: the letter fails (an operator is
-    alarmed) instead. Its message, which the workflow's history keeps, names no character."""
+    """The name or address has characters the letter's font has no glyph for, or does not fit the
+    envelope's window. Printed, they would be empty boxes or hidden, and the letter might never reach the
+    person: the letter fails (an operator is alarmed) instead. Its message, which the workflow's history
+    keeps, names no character."""
 
 
 def render_pdf(letter: PrintedLetter) -> bytes:
@@ -69,22 +78,54 @@ def render_pdf(letter: PrintedLetter) -> bytes:
     }
     if missing:
         raise UnprintableLetter(f"{len(missing)} characters of the name or address are not in the letter's font")
+    fitted = _fitted(pdf, (letter.name, *letter.address))
+    if fitted is None:
+        raise UnprintableLetter(f"the name and {len(letter.address)} address lines do not fit the envelope's window")
     pdf.add_page()
-    _window(pdf, letter)
+    _window(pdf, *fitted)
     _sender(pdf, text)
     _body(pdf, letter, text)
     return bytes(pdf.output())
 
 
-def _window(pdf: FPDF, letter: PrintedLetter) -> None:
+def _fitted(pdf: FPDF, lines: tuple[str, ...]) -> tuple[float, list[str]] | None:
+    """The largest size the lines fit the window at, and the lines as set: as they are, at any size; else
+    a line too wide broken between its words. None when they do not fit at all."""
+    for broken in (False, True):
+        for size in ADDRESS_SIZES:
+            pdf.set_font(_FONT, size=size)
+            set_lines = [part for line in lines for part in _broken(pdf, line)] if broken else list(lines)
+            fits_wide = all(pdf.get_string_width(line) <= ADDRESS_WIDTH for line in set_lines)
+            if fits_wide and len(set_lines) * _line_height(size) <= ADDRESS_HEIGHT:
+                return size, set_lines
+    return None
+
+
+def _broken(pdf: FPDF, line: str) -> list[str]:
+    """The line in parts as wide as the window takes at the font set, broken between words (a word too
+    wide by itself stays whole, and does not fit)."""
+    parts: list[str] = []
+    for word in line.split():
+        if parts and pdf.get_string_width(f"{parts[-1]} {word}") <= ADDRESS_WIDTH:
+            parts[-1] = f"{parts[-1]} {word}"
+        else:
+            parts.append(word)
+    return parts or [line]
+
+
+def _line_height(size: float) -> float:
+    return size * 5 / 10.5
+
+
+def _window(pdf: FPDF, size: float, lines: list[str]) -> None:
     """The return line, then the recipient, inside the envelope window."""
     pdf.set_font(_FONT, size=6.5)
-    pdf.set_xy(WINDOW_LEFT, WINDOW_TOP)
-    pdf.cell(WINDOW_WIDTH, RETURN_LINE_HEIGHT, ", ".join(SENDER))
-    pdf.set_font(_FONT, size=10.5)
-    for number, line in enumerate((letter.name, *letter.address)):
-        pdf.set_xy(WINDOW_LEFT, WINDOW_TOP + RETURN_LINE_HEIGHT + 2 + number * 5)
-        pdf.cell(WINDOW_WIDTH, 5, line)
+    pdf.set_xy(ADDRESS_LEFT, WINDOW_TOP)
+    pdf.cell(ADDRESS_WIDTH, RETURN_LINE_HEIGHT, ", ".join(SENDER))
+    pdf.set_font(_FONT, size=size)
+    for number, line in enumerate(lines):
+        pdf.set_xy(ADDRESS_LEFT, ADDRESS_TOP + number * _line_height(size))
+        pdf.cell(ADDRESS_WIDTH, _line_height(size), line)
 
 
 def _sender(pdf: FPDF, text: LetterText) -> None:

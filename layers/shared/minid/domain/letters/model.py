@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -143,12 +144,27 @@ def generate_pin_codes(random: RandomSource) -> dict[int, str]:
 
 
 def letter_address(person: Person) -> tuple[str, ...] | None:
-    """Where the letter goes: the address in Norway; for a D-number holder without one, the address abroad."""
-    if person.address is not None:
-        return person.address.lines()
-    if person.kind is IdentityNumberKind.D_NUMBER and person.address_abroad is not None:
-        return person.address_abroad.lines()
+    """Where the letter goes: the address in Norway; for a D-number holder without one, the address abroad.
+    None for an address the post could not deliver to (a street, a postcode of four digits and a town;
+    abroad, a line, a country and its code): a letter to it would be lost, or go domestic."""
+    home, abroad = person.address, person.address_abroad
+    if home is not None:
+        whole = bool(home.street.strip() and home.city.strip() and re.fullmatch(r"\d{4}", home.postal_code))
+        return home.lines() if whole else None
+    if person.kind is IdentityNumberKind.D_NUMBER and abroad is not None:
+        lines = any(line.strip() for line in abroad.lines_abroad)
+        whole = lines and bool(abroad.country.strip() and re.fullmatch(r"[A-Z]{2}", abroad.country_code))
+        return abroad.lines() if whole else None
     return None
+
+
+def letter_language(person: Person | None, chosen: Language | None) -> Language:
+    """The language the person chose (their contact record's); without a choice (a first letter: the
+    record is made at enrolment, which needs it), English for a letter that goes abroad, else bokmål."""
+    if chosen is not None:
+        return chosen
+    abroad = person is not None and person.address is None and person.address_abroad is not None
+    return Language.ENGLISH if abroad else Language.BOKMAL
 
 
 def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None:

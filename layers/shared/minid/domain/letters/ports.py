@@ -17,10 +17,10 @@ from minid.values import Value
 
 class RecipientStanding(Value, frozen=True):
     """What the recipient's check reads in one call: the person in the population register, the language
-    of their contact record (bokmål without one), and their ledger's recent orders and version."""
+    of their contact record (None without one), and their ledger's recent orders and version."""
 
     person: Person | None
-    language: Language
+    language: Language | None
     orders: Mapping[str, datetime]
     ledger_version: int
 

@@ -20,6 +20,7 @@ from minid.domain.letters.model import (
     RecipientOutcome,
     generate_pin_codes,
     letter_address,
+    letter_language,
     recipient_ineligibility,
 )
 from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter, QuotaReservation, Recipients
@@ -98,7 +99,8 @@ class LetterWorkflowTasks:
                 RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
             }.get(outcome)
             events = [SecurityEvent(kind, letter.ordered_at, letter_id)] if kind is not None else []
-            if self._recipients.settle(letter, outcome, standing.language, reservation, events):
+            language = letter_language(person, standing.language)
+            if self._recipients.settle(letter, outcome, language, reservation, events):
                 return outcome
         raise RuntimeError("the letter or the person's ledger changed under every attempt")
 
@@ -115,8 +117,10 @@ class LetterWorkflowTasks:
             return None
         if letter.status is not LetterStatus.ORDERED:
             return None
-        if person is None or address is None:  # gone from the register, or without an address, since validated
-            self._fail(letter, "NoAddress")  # not left ordered, keeping its place in the quota
+        if person is None or address is None or not person.alive:
+            # gone from the register, without an address, or dead (no codes to a dead person's mailbox), since
+            # validated: failed, not left ordered keeping its place in the quota
+            self._fail(letter, "Deceased" if person is not None and address is not None else "NoAddress")
             return None
         codes = generate_pin_codes(self._random)
         country = person.address_abroad.country_code if person.address is None and person.address_abroad else None
