@@ -110,20 +110,7 @@ def test_a_key_used_again_after_its_first_use_was_forgotten_is_a_new_order(drive
     """The once-only record lasts a day; the order it made, for good. The same person's key sent again
     weeks later orders a letter, not the old one again (which answered 202 and ordered nothing)."""
     number = driver.person(Category.ADULT).identity_number
-    assert driver.order(number, idempotency_key="k-reused").status == 202
-    first = driver.next_print_job()["letter_id"]
-    assert driver.report(first, "dispatched").status == 204
-    driver.finished(first)
-    idempotency = driver.local.stack.refs["IdempotencyTable"]
-    for item in driver.dynamodb.scan(TableName=idempotency)["Items"]:  # its day is over: gone
-        driver.dynamodb.delete_item(TableName=idempotency, Key={"id": item["id"]})
-    driver.dynamodb.update_item(  # and the order weeks old, as the person's ledger says
-        TableName=driver.local.stack.refs["PinLettersTable"],
-        Key=to_item({"pk": f"letter#{first}", "sk": "letter"}),
-        UpdateExpression="SET ordered_at = :then",
-        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(days=40))}),
-    )
-    age_ledger(driver, number, timedelta(days=40))
+    first = _posted_weeks_ago_with_key_forgotten(driver, number, "k-reused")
 
     assert driver.order(number, idempotency_key="k-reused").status == 202
     second = driver.next_print_job()["letter_id"]
@@ -131,12 +118,11 @@ def test_a_key_used_again_after_its_first_use_was_forgotten_is_a_new_order(drive
     assert len(driver.letters_of(number)) == 2
 
 
-def test_a_key_used_again_whose_new_order_could_not_start_leaves_no_order_behind(driver: LetterDriver) -> None:
-    """Made a new order under an id of its own, which no other request can be starting: its start failed,
-    it is taken away (left, every retry would leave another, none of them ever started)."""
-    number = driver.person(Category.ADULT).identity_number
-    assert driver.order(number, idempotency_key="k-old").status == 202
-    first = driver.next_print_job()["letter_id"]
+def _posted_weeks_ago_with_key_forgotten(driver: LetterDriver, number: str, key: str) -> str:
+    """A letter ordered with the key and posted, 40 days ago as the letter and the person's ledger say, the
+    key's once-only record gone with its day: the letter's id."""
+    assert driver.order(number, idempotency_key=key).status == 202
+    first = str(driver.next_print_job()["letter_id"])
     assert driver.report(first, "dispatched").status == 204
     driver.finished(first)
     idempotency = driver.local.stack.refs["IdempotencyTable"]
@@ -148,6 +134,15 @@ def test_a_key_used_again_whose_new_order_could_not_start_leaves_no_order_behind
         UpdateExpression="SET ordered_at = :then",
         ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(days=40))}),
     )
+    age_ledger(driver, number, timedelta(days=40))
+    return first
+
+
+def test_a_key_used_again_whose_new_order_could_not_start_leaves_no_order_behind(driver: LetterDriver) -> None:
+    """Made a new order under an id of its own, which no other request can be starting: its start failed,
+    it is taken away (left, every retry would leave another, none of them ever started)."""
+    number = driver.person(Category.ADULT).identity_number
+    first = _posted_weeks_ago_with_key_forgotten(driver, number, "k-old")
     with injected_faults() as faults:
         faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
         assert driver.order(number, idempotency_key="k-old").status == 503
