@@ -401,7 +401,8 @@ def service_integrations() -> list[dict[str, Any]]:
         resource = state.get("Resource", "")
         if state["Type"] == "Task" and not resource.endswith(":lambda:invoke"):
             service, _, action = resource.rsplit(":::", 1)[-1].partition(":")
-            operation = f"{service}.{action.split('.')[0][0].upper()}{action.split('.')[0][1:]}"
+            called = action.split(".")[0]  # sendMessage.waitForTaskToken: SendMessage, as botocore names it
+            operation = f"{service}.{called[:1].upper()}{called[1:]}"
             rows.append(
                 {
                     "what": f"workflow state {name} (by Step Functions)",

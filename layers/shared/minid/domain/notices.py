@@ -891,8 +891,7 @@ class NoticeDelivery:
 
             if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
                 return None
-            expires = notice.params.get("expires_at")
-            left = (datetime.fromisoformat(expires) - now).total_seconds() if expires else None
+            left = self._seconds_left(notice, now)
             # late by more than a minute: the whole minutes left (a code sent at once is a moment late: its 10)
             late = left is not None and left < CODE_LIFETIME.total_seconds() - 60
             # an e-mail goes only where there is no mobile, or the SMS provider refused it: then it says so
@@ -905,12 +904,18 @@ class NoticeDelivery:
             )
         return compose(notice.kind, recipients.language, notice.params)
 
+    @classmethod
+    def _in_time(cls, notice: Notice, now: datetime) -> bool:
+        """A code is sent only while it works: one arriving after it has expired (the queue held up)
+        would only mislead."""
+        left = cls._seconds_left(notice, now)
+        return left is None or left > 0
+
     @staticmethod
-    def _in_time(notice: Notice, now: datetime) -> bool:
-        """A code is sent only while it works (`expires_at`: until when): one arriving after it has
-        expired (the queue held up) would only mislead."""
+    def _seconds_left(notice: Notice, now: datetime) -> float | None:
+        """How long a code still works (`expires_at`: until when); None for a notice that does not end."""
         expires = notice.params.get("expires_at")
-        return expires is None or now < datetime.fromisoformat(expires)
+        return (datetime.fromisoformat(expires) - now).total_seconds() if expires else None
 
     def _send(self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by

@@ -11,6 +11,7 @@ understands.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Container, Sequence
@@ -171,10 +172,7 @@ _MOST_SPELLINGS = 64  # a name with more such letters is spelt the first way alo
 
 def _spellings(part: str) -> set[str]:
     options = [_SPELT.get(c) or (_unaccented(c),) for c in part]
-    count = 1
-    for choices in options:
-        count *= len(choices)
-    if count > _MOST_SPELLINGS:
+    if math.prod(len(choices) for choices in options) > _MOST_SPELLINGS:
         return {part, "".join(choices[0] for choices in options)}
     return {part, *("".join(letters) for letters in itertools.product(*options))}
 

@@ -59,6 +59,11 @@ class Person(Value, frozen=True):
         return f"{self.given_name} {self.family_name}"
 
     @property
+    def abroad(self) -> bool:
+        """Whether the register has an address abroad for the person, and none in Norway."""
+        return self.address is None and self.address_abroad is not None
+
+    @property
     def alive(self) -> bool:
         return self.status is not PersonStatus.DECEASED
 

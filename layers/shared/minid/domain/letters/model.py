@@ -163,8 +163,7 @@ def letter_language(person: Person | None, chosen: Language | None) -> Language:
     record is made at enrolment, which needs it), English for a letter that goes abroad, else bokmål."""
     if chosen is not None:
         return chosen
-    abroad = person is not None and person.address is None and person.address_abroad is not None
-    return Language.ENGLISH if abroad else Language.BOKMAL
+    return Language.ENGLISH if person is not None and person.abroad else Language.BOKMAL
 
 
 def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None:

@@ -123,7 +123,7 @@ class LetterWorkflowTasks:
             self._fail(letter, "Deceased" if person is not None and address is not None else "NoAddress")
             return None
         codes = generate_pin_codes(self._random)
-        country = person.address_abroad.country_code if person.address is None and person.address_abroad else None
+        country = person.address_abroad.country_code if person.abroad and person.address_abroad else None
         document = self._documents.store(
             PrintedLetter(
                 letter_id=letter_id,
