@@ -2,8 +2,9 @@
 against `import boto3` and one client in a fresh interpreter.
 
 The fresh interpreters call moto's server (a thread of this process) as their AWS, over HTTPS: building
-a function's adapters reads the pepper from Secrets Manager, as it does on Lambda, its first call (the CA
-bundle loaded, a TLS handshake made). Each round runs the
+a function's adapters reads the pepper from Secrets Manager, as it does on Lambda, its first call (the root
+it needs read from the functions' hashed directory of certificate authorities, minid.wiring.ROOTS, with
+the server's own added; a TLS handshake made). Each round runs the
 baseline and every function once, in a shuffled order, so that the machine's load falls on all alike;
 the time is taken inside the interpreter, from before the first import to the adapters built, so that
 the interpreter's own start (the same for all, and Lambda's before our code runs) is left out.
@@ -19,30 +20,26 @@ read-only (layers/shared/Makefile compiles them).
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
 import os
 import random
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
-import certifi
 
 from local.aws import REGION, use_fake_credentials
 from local.provision import provision
+from local.roots import botocore_bundle
 from local.template import FunctionSpec, Template
+from local.tls import HttpsMoto, https_moto
+from minid.wiring import ROOTS
 
 BASELINE = "import boto3\nboto3.client('dynamodb')\n"
 # What any of our HTTP functions loads before a line of its own: botocore and a client (minid.wiring
@@ -124,76 +121,15 @@ class ColdStart:
         }
 
 
-@contextmanager
-def moto_server() -> Iterator[tuple[str, str]]:
-    """moto's server over HTTPS, and the CA bundle its clients trust: certifi's, which botocore loads on
-    Lambda, with the server's own certificate added. A function's first call (the pepper's) then loads
-    the bundle and makes a TLS handshake, as its first call to AWS does on Lambda (some 20 ms here, which
-    plain HTTP left out); the baseline makes no call."""
-    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415  # flask is needed only here
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server  # noqa: PLC0415
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    with tempfile.TemporaryDirectory() as folder:
-        certificate, key = _self_signed(Path(folder))
-        bundle = Path(folder) / "bundle.pem"
-        bundle.write_bytes(Path(certifi.where()).read_bytes() + certificate.read_bytes())
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(certificate, key)
-        app = DomainDispatcherApplication(create_backend_app)
-        server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler, ssl_context=context)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"https://127.0.0.1:{server.server_address[1]}", str(bundle)
-        finally:
-            server.shutdown()
-            thread.join()
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1, and its key, valid for a day."""
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certificate_path, key_path = folder / "server.pem", folder / "server.key"
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return certificate_path, key_path
-
-
-def subjects(template: Template, endpoint: str, ca_bundle: str) -> list[Subject]:
+def subjects(template: Template, moto: HttpsMoto) -> list[Subject]:
     """The baseline and every function, with the environment each would have on Lambda."""
     environ = dict(os.environ)
     environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
     use_fake_credentials(environ)
-    environ["AWS_ENDPOINT_URL"] = endpoint
-    environ["AWS_CA_BUNDLE"] = ca_bundle
+    environ["AWS_ENDPOINT_URL"] = moto.endpoint
+    environ["AWS_CA_BUNDLE"] = str(moto.trust)  # a hashed directory, as minid.wiring takes it
     previous = dict(os.environ)
-    os.environ.update(environ)
+    os.environ.update(environ | {"AWS_CA_BUNDLE": str(moto.certificate)})  # boto3's clients take a file
     try:
         stack = provision(template, boto3.Session(region_name=REGION))
     finally:
@@ -237,8 +173,8 @@ def run(subject: Subject) -> dict[str, float]:
 def measure(runs: int = 10) -> tuple[ColdStart, list[ColdStart]]:
     """The baseline's cold start and each function's, medians over `runs` fresh interpreters."""
     template = Template.load()
-    with moto_server() as (endpoint, ca_bundle):
-        everyone = subjects(template, endpoint, ca_bundle)
+    with https_moto(Path(ROOTS)) as moto:
+        everyone = subjects(template, moto)
         for subject in everyone:
             run(subject)  # writes the modules' bytecode (.pyc), which the runs below read
         times: dict[str, list[dict[str, float]]] = {s.name: [] for s in everyone}
@@ -254,3 +190,51 @@ def measure(runs: int = 10) -> tuple[ColdStart, list[ColdStart]]:
         for name, runs_of in times.items()
     ]
     return medians[0], medians[1:]
+
+
+@dataclass(frozen=True)
+class FirstCall:
+    """A client's first call, on a connection of its own (connected, TLS set up, answered by moto)."""
+
+    bundle_file_ms: float  # trusting a bundle file, as botocore does: OpenSSL parses it whole at each
+    hashed_directory_ms: float  # trusting the functions' hashed directory (minid.wiring.ROOTS)
+    runs: int
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "bundle_file_ms": round(self.bundle_file_ms, 1),
+            "hashed_directory_ms": round(self.hashed_directory_ms, 1),
+            "ratio": round(self.hashed_directory_ms / self.bundle_file_ms, 2),
+            "runs": self.runs,
+        }
+
+
+def first_calls(runs: int = 20) -> FirstCall:
+    """What each new connection of a function costs (its first call in a cold start, the first to each
+    other service, any made anew), trusting botocore's bundle (its cacert.pem with moto's certificate)
+    against the hashed directory of the same and moto's: a client made as the functions make theirs
+    (minid.wiring), then its first call timed; the two alternate, in a shuffled order."""
+    from minid import wiring  # noqa: PLC0415
+
+    with https_moto(Path(ROOTS)) as moto, tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder) / "bundle.pem"
+        bundle.write_text(botocore_bundle() + moto.certificate.read_text())
+        environ: dict[str, str] = {}
+        use_fake_credentials(environ)
+        environ["AWS_ENDPOINT_URL"] = moto.endpoint
+        times: dict[Path, list[float]] = {bundle: [], moto.trust: []}
+        previous = dict(os.environ)
+        os.environ.update(environ)
+        try:
+            for _ in range(runs + 1):  # the first round, which loads the modules, is left out
+                for trust in random.sample(list(times), len(times)):
+                    os.environ["AWS_CA_BUNDLE"] = str(trust)
+                    client = wiring.client("dynamodb")
+                    started = time.perf_counter()
+                    client.list_tables()
+                    times[trust].append((time.perf_counter() - started) * 1000)
+                    client.close()
+        finally:
+            os.environ.clear()
+            os.environ.update(previous)
+    return FirstCall(statistics.median(times[bundle][1:]), statistics.median(times[moto.trust][1:]), runs)

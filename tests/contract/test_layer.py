@@ -103,6 +103,16 @@ def test_the_layer_s_endpoints_are_its_own_botocore_s_cut_to_the_services_called
     assert json.loads((LAYER / "minid" / "endpoints.json").read_text()) == cut(layers, botocore.session.get_session())
 
 
+def test_the_layer_s_roots_are_its_own_botocore_s_bundle_hashed() -> None:
+    """minid/roots stands in for botocore's cacert.pem in the functions (minid.wiring): the same
+    certificates, or the functions would trust other authorities than botocore does."""
+    from local.roots import certificates, hashed  # noqa: PLC0415
+
+    bundle = (LAYER / "botocore" / "cacert.pem").read_text()
+    assert {p.name: p.read_text() for p in (LAYER / "minid" / "roots").iterdir()} == hashed(certificates(bundle))
+    assert not (LAYER / "certifi").exists()  # else botocore would trust certifi's bundle, not its own
+
+
 def _bytecode_record() -> dict[str, str] | None:
     """What compiled the layer's bytecode, as the build recorded it (BUILD_RECORD in the Makefile): None
     where it found no CPython 3.13. Not the Python the machine has now, which may have changed since."""

@@ -149,7 +149,44 @@ def _made(service: Any) -> Any:
         made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    _trust_lazily(made._endpoint.http_session)  # type: ignore[attr-defined]  # botocore's, not typed
     return made
+
+
+# The certificate authorities botocore trusts (its cacert.pem, as the layer has no certifi), one file
+# each, named by the hash of its subject: OpenSSL's hashed directory (`make roots`, local/roots.py; a
+# test holds it equal to the bundle of the botocore the layer carries).
+ROOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "roots")
+
+
+def _trust_lazily(http: Any) -> None:
+    """The client's connections trust the certificate authorities of a hashed directory (ROOTS; or the
+    one AWS_CA_BUNDLE names), not of a bundle file.
+
+    botocore hands its bundle to OpenSSL as a file at every new connection, and OpenSSL parses all of
+    it each time (126 certificates): some 20 ms, at the first call of a cold start (the pepper's) and at
+    the first of each other service, and again whenever a connection is made anew (boto/botocore#3171,
+    open as of this writing). From a hashed directory, OpenSSL reads at a handshake the one root it
+    looks for. The same certificates, so the same trust; the same verification (botocore still asks for
+    the certificate and the host name to be checked). A bundle file named by AWS_CA_BUNDLE, or no
+    verifying, is left to botocore. botocore has no setting for a directory (boto/botocore#3681, open):
+    this wraps its session's setup of each connection pool (`http`: botocore.httpsession.URLLib3Session).
+    """
+    verify = http._verify
+    if verify is True:
+        directory = ROOTS
+    elif isinstance(verify, str) and os.path.isdir(verify):
+        directory = verify
+    else:
+        return
+    setup = http._setup_ssl_cert
+
+    def setup_ssl_cert(pool: Any, url: str, verify: Any) -> None:
+        setup(pool, url, verify)
+        if pool.cert_reqs == "CERT_REQUIRED":
+            pool.ca_certs, pool.ca_cert_dir = None, directory
+
+    http._setup_ssl_cert = setup_ssl_cert
 
 
 class _ClientAtFirstCall:

@@ -1,0 +1,93 @@
+"""The functions' clients verify AWS's certificates against a hashed directory of certificate
+authorities (minid.wiring.ROOTS: botocore's own, one file each, read at a handshake as needed) rather
+than botocore's bundle file, which OpenSSL parses whole at every new connection. Over real HTTPS, to
+moto's server with a certificate of its own: trusted where the directory has it, refused where not."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import SSLError
+
+from local.aws import use_fake_credentials
+from local.tls import HttpsMoto, https_moto
+from minid import wiring
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[HttpsMoto]:
+    with https_moto(Path(wiring.ROOTS)) as server:
+        yield server
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, moto: HttpsMoto) -> pytest.MonkeyPatch:
+    environ: dict[str, str] = {}
+    use_fake_credentials(environ)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
+    for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def bundles_loaded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The bundle files OpenSSL is given to parse (load_verify_locations with a file)."""
+    loaded: list[Any] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+        if cafile is not None or cadata is not None:
+            loaded.append(cafile or cadata)
+        load(self, cafile, capath, cadata)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    return loaded
+
+
+def test_by_default_a_client_trusts_the_roots_directory_and_parses_no_bundle(
+    environment: pytest.MonkeyPatch, moto: HttpsMoto, bundles_loaded: list[Any]
+) -> None:
+    environment.setattr(wiring, "ROOTS", str(moto.trust))  # the roots, and the server's certificate
+    for service in ("dynamodb", "sqs"):  # two clients, each its own connection
+        client = wiring.client(service)
+        (client.list_tables() if service == "dynamodb" else client.list_queues())
+    assert bundles_loaded == []
+
+
+def test_a_server_whose_authority_is_not_in_the_directory_is_refused(environment: pytest.MonkeyPatch) -> None:
+    """The roots alone: moto's self-signed certificate is not among them."""
+    with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        wiring.client("dynamodb").list_tables()
+
+
+def test_a_directory_named_by_aws_ca_bundle_is_trusted_instead(
+    environment: pytest.MonkeyPatch, moto: HttpsMoto
+) -> None:
+    environment.setenv("AWS_CA_BUNDLE", str(moto.trust))
+    wiring.client("dynamodb").list_tables()
+    environment.setenv("AWS_CA_BUNDLE", wiring.ROOTS)
+    with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        wiring.client("dynamodb").list_tables()
+
+
+def test_a_bundle_file_named_by_aws_ca_bundle_is_botocore_s_to_load(
+    environment: pytest.MonkeyPatch, moto: HttpsMoto, bundles_loaded: list[Any]
+) -> None:
+    environment.setenv("AWS_CA_BUNDLE", str(moto.certificate))
+    wiring.client("dynamodb").list_tables()
+    assert bundles_loaded == [str(moto.certificate)]
+
+
+def test_the_host_name_is_still_checked(environment: pytest.MonkeyPatch, moto: HttpsMoto) -> None:
+    """The server's certificate names 127.0.0.1, not localhost."""
+    environment.setattr(wiring, "ROOTS", str(moto.trust))
+    environment.setenv("AWS_ENDPOINT_URL", moto.endpoint.replace("127.0.0.1", "localhost"))
+    with pytest.raises(SSLError, match="hostname 'localhost' doesn't match"):
+        wiring.client("dynamodb").list_tables()
