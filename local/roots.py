@@ -29,6 +29,7 @@ from pathlib import Path
 import botocore.httpsession
 
 LAYER_ROOTS = Path(__file__).resolve().parent.parent / "layers" / "shared" / "minid" / "roots"
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\n.*?\n-----END CERTIFICATE-----\n", re.S)
 
 # The string types OpenSSL compares in a canonical form (ASN1_MASK_CANON), and how their bytes read:
@@ -112,7 +113,12 @@ def hashed(pems: list[str]) -> dict[str, str]:
 
 
 def write(files: Mapping[str, str], directory: Path) -> None:
+    """`files` (hashed) in `directory`, made anew: what it held is removed, if it held a hashed
+    directory's files only (a path given by mistake is refused, not emptied)."""
     if directory.exists():
+        strays = [p.name for p in directory.iterdir() if not _HASHED_NAME.fullmatch(p.name)]
+        if strays:
+            raise SystemExit(f"{directory} holds files other than certificates ({', '.join(strays[:3])}): not replaced")
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     for name, pem in files.items():

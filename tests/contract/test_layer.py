@@ -110,6 +110,7 @@ def test_the_layer_s_roots_are_its_own_botocore_s_bundle_hashed() -> None:
 
     bundle = (LAYER / "botocore" / "cacert.pem").read_text()
     assert {p.name: p.read_text() for p in (LAYER / "minid" / "roots").iterdir()} == hashed(certificates(bundle))
+    assert len(certificates(bundle)) == bundle.count("-----BEGIN CERTIFICATE-----")
     assert not (LAYER / "certifi").exists()  # else botocore would trust certifi's bundle, not its own
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.httpsession
 import pytest
 from botocore.exceptions import SSLError
 
@@ -31,7 +32,9 @@ def environment(monkeypatch: pytest.MonkeyPatch, moto: HttpsMoto) -> pytest.Monk
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
-    for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):  # no ca_bundle or proxy of a developer's
+        monkeypatch.setenv(name, "/nonexistent")
+    for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -51,20 +54,38 @@ def bundles_loaded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return loaded
 
 
+@pytest.fixture
+def no_certifi(environment: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """As in the layer: botocore trusts its own bundle (here certifi, a test dependency, is importable)."""
+    environment.setattr(botocore.httpsession, "where", lambda: botocore.httpsession.DEFAULT_CA_BUNDLE)
+    return environment
+
+
 def test_by_default_a_client_trusts_the_roots_directory_and_parses_no_bundle(
-    environment: pytest.MonkeyPatch, moto: HttpsMoto, bundles_loaded: list[Any]
+    no_certifi: pytest.MonkeyPatch, moto: HttpsMoto, bundles_loaded: list[Any]
 ) -> None:
-    environment.setattr(wiring, "ROOTS", str(moto.trust))  # the roots, and the server's certificate
+    no_certifi.setattr(wiring, "ROOTS", str(moto.trust))  # the roots, and the server's certificate
     for service in ("dynamodb", "sqs"):  # two clients, each its own connection
         client = wiring.client(service)
         (client.list_tables() if service == "dynamodb" else client.list_queues())
     assert bundles_loaded == []
 
 
-def test_a_server_whose_authority_is_not_in_the_directory_is_refused(environment: pytest.MonkeyPatch) -> None:
+def test_a_server_whose_authority_is_not_in_the_directory_is_refused(no_certifi: pytest.MonkeyPatch) -> None:
     """The roots alone: moto's self-signed certificate is not among them."""
     with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
         wiring.client("dynamodb").list_tables()
+
+
+def test_where_botocore_trusts_another_bundle_than_its_own_it_is_left_to_botocore(
+    environment: pytest.MonkeyPatch, moto: HttpsMoto, bundles_loaded: list[Any]
+) -> None:
+    """certifi's, where it can be imported (not in the layer): the roots are botocore's own, and trusting
+    them instead would trust other authorities than botocore does."""
+    environment.setattr(wiring, "ROOTS", str(moto.trust))
+    with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        wiring.client("dynamodb").list_tables()
+    assert set(bundles_loaded) == {botocore.httpsession.where()} != {botocore.httpsession.DEFAULT_CA_BUNDLE}
 
 
 def test_a_directory_named_by_aws_ca_bundle_is_trusted_instead(
@@ -85,9 +106,9 @@ def test_a_bundle_file_named_by_aws_ca_bundle_is_botocore_s_to_load(
     assert bundles_loaded == [str(moto.certificate)]
 
 
-def test_the_host_name_is_still_checked(environment: pytest.MonkeyPatch, moto: HttpsMoto) -> None:
+def test_the_host_name_is_still_checked(no_certifi: pytest.MonkeyPatch, moto: HttpsMoto) -> None:
     """The server's certificate names 127.0.0.1, not localhost."""
-    environment.setattr(wiring, "ROOTS", str(moto.trust))
-    environment.setenv("AWS_ENDPOINT_URL", moto.endpoint.replace("127.0.0.1", "localhost"))
+    no_certifi.setattr(wiring, "ROOTS", str(moto.trust))
+    no_certifi.setenv("AWS_ENDPOINT_URL", moto.endpoint.replace("127.0.0.1", "localhost"))
     with pytest.raises(SSLError, match="hostname 'localhost' doesn't match"):
         wiring.client("dynamodb").list_tables()

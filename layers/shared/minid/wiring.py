@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import botocore.httpsession
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import DataNotFoundError
@@ -167,14 +168,18 @@ def _trust_lazily(http: Any) -> None:
     it each time (126 certificates): some 20 ms, at the first call of a cold start (the pepper's) and at
     the first of each other service, and again whenever a connection is made anew (boto/botocore#3171,
     open as of this writing). From a hashed directory, OpenSSL reads at a handshake the one root it
-    looks for. The same certificates, so the same trust; the same verification (botocore still asks for
-    the certificate and the host name to be checked). A bundle file named by AWS_CA_BUNDLE, or no
-    verifying, is left to botocore. botocore has no setting for a directory (boto/botocore#3681, open):
-    this wraps its session's setup of each connection pool (`http`: botocore.httpsession.URLLib3Session).
+    looks for. The same certificates, so the same trust; the same verification (the certificate and the
+    host name checked). A bundle file named by AWS_CA_BUNDLE, no verifying, or a bundle other than
+    botocore's own (certifi's, where it can be imported: not in the layer) is left to botocore.
+
+    botocore has no setting for a directory (boto/botocore#3681, open): this takes over its session's
+    setup of each connection pool (`http`: botocore.httpsession.URLLib3Session) for HTTPS, setting what
+    botocore's sets, with the directory in place of the file (set, not corrected after botocore's: a
+    connection made meanwhile by another thread must not see the file, nor a directory as a file).
     """
     verify = http._verify
-    if verify is True:
-        directory = ROOTS
+    if verify is True and botocore.httpsession.where() == botocore.httpsession.DEFAULT_CA_BUNDLE:
+        directory = ROOTS  # botocore's own bundle, as ROOTS has it (with certifi importable, certifi's)
     elif isinstance(verify, str) and os.path.isdir(verify):
         directory = verify
     else:
@@ -182,9 +187,10 @@ def _trust_lazily(http: Any) -> None:
     setup = http._setup_ssl_cert
 
     def setup_ssl_cert(pool: Any, url: str, verify: Any) -> None:
-        setup(pool, url, verify)
-        if pool.cert_reqs == "CERT_REQUIRED":
-            pool.ca_certs, pool.ca_cert_dir = None, directory
+        if url.lower().startswith("https") and verify:  # as botocore's, with the directory for the file
+            pool.cert_reqs, pool.ca_certs, pool.ca_cert_dir = "CERT_REQUIRED", None, directory
+        else:
+            setup(pool, url, verify)
 
     http._setup_ssl_cert = setup_ssl_cert
 
