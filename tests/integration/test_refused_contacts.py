@@ -16,7 +16,7 @@ from local.template import queue_sources
 from minid import wiring
 from minid.adapters.dynamodb import iso, to_item
 from minid.domain.login import SMS_REFUSED
-from minid.domain.notices import Channel, Delivered, Notice, NoticeKind
+from minid.domain.notices import Channel, Delivered, Notice, NoticeKind, notice_from_json
 from tests.integration.letters import LetterDriver, on_functions_clients, wait_for
 from tests.integration.users import MovableClock, enrolled, with_letter
 
@@ -158,6 +158,30 @@ def test_a_reset_code_come_after_it_expired_is_dropped_and_counted(
     counted = wait_for(capsys.readouterr, lambda out: '"ResetCodesTooLate":[1.0]' in out.out)
     assert counted
     assert len(sms_to(driver, "+4791234592")) == sent
+
+
+def test_a_reset_code_sent_in_time_and_handed_out_again_after_it_expired_is_not_counted(driver: LetterDriver) -> None:
+    """Its message not deleted in time (the notifier timed out after the send), the code comes back after
+    its 10 minutes: sent already, it is done, and no false ResetCodesTooLateAlarm (the delivery ledger
+    is asked)."""
+    user = enrolled(driver, mobile="91234596")
+    bodies: list[str] = []
+
+    def queued(params: dict[str, Any], **_: Any) -> None:
+        bodies.append(params["MessageBody"])
+
+    with on_functions_clients(("before-parameter-build.sqs.SendMessage", queued)):
+        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    driver.notices_delivered(queue_name="CodeQueue")
+    sent = len(sms_to(driver, "+4791234596"))
+    again = json.loads(bodies[-1])
+    again["params"]["expires_at"] = iso(datetime.now(UTC) - timedelta(seconds=1))
+    assert wiring.notifier(os.environ).deliver(notice_from_json(json.dumps(again))) == Delivered()
+    assert len(sms_to(driver, "+4791234596")) == sent
+    # the control: the same code, had its send not been made, is late
+    ledger = {"pk": {"S": f"notice#{again['notice_id']}#{Channel.SMS}"}}
+    driver.dynamodb.delete_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=ledger)
+    assert wiring.notifier(os.environ).deliver(notice_from_json(json.dumps(again))) == Delivered(too_late=True)
 
 
 def test_a_reset_code_the_sms_provider_throttles_comes_when_it_takes_it(driver: LetterDriver) -> None:

@@ -267,6 +267,10 @@ class DeliveryLedger(Protocol):
 
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
+    def was_sent(self, notice_id: str, channel: Channel) -> bool:
+        """Whether the notice was sent on the channel (read at once: consistently)."""
+        ...
+
 
 # The months are spelt alike in bokmål and nynorsk.
 _MONTHS_NORWEGIAN = (
@@ -829,7 +833,7 @@ class NoticeDelivery:
         if recipients is None or message is None:
             return Delivered()
         if not self._in_time(notice, now):
-            return Delivered(too_late=bool(recipients.mobile or recipients.email))
+            return self._too_late(notice, recipients)
         sends = self._sends(recipients, message)
         # a code goes to one channel: the next only if the provider refuses the first for good
         one = notice.kind is NoticeKind.PASSWORD_RESET_CODE
@@ -910,6 +914,15 @@ class NoticeDelivery:
         would only mislead."""
         left = cls._seconds_left(notice, now)
         return left is None or left > 0
+
+    def _too_late(self, notice: Notice, recipients: Recipients) -> Delivered:
+        """A code come after it expired: dropped, and counted where it was not sent (the person waits in
+        vain). One sent while it worked and handed out again since (its message not deleted in time) is
+        done with, not late: the ledger is asked, on this path only."""
+        channels = [c for c, to in ((Channel.SMS, recipients.mobile), (Channel.EMAIL, recipients.email)) if to]
+        if any(self._ledger.was_sent(notice.notice_id, channel) for channel in channels):
+            return Delivered()
+        return Delivered(too_late=bool(channels))
 
     @staticmethod
     def _seconds_left(notice: Notice, now: datetime) -> float | None:
