@@ -20,6 +20,7 @@ from local.gateway import HttpResponse
 from local.population_seed import Category
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
+from minid.domain.accounts import LockoutPolicy
 from minid.domain.letters.model import RecipientOutcome
 from tests.integration.letters import LetterDriver, in_one_window, security_events, wait_for
 from tests.integration.users import User, enrolled, with_letter
@@ -73,6 +74,84 @@ def back_date(driver: LetterDriver, pk: str, attribute: str) -> None:
 def report(capsys: pytest.CaptureFixture[str], what: str, tried: int, counted: int, limit: int) -> None:
     with capsys.disabled():
         print(f"\n  {what}: {tried} at once, {counted} counted (limit {limit})")
+
+
+def test_a_count_given_back_after_its_run_of_failures_ended_takes_no_failure_counted_since(
+    driver: LetterDriver,
+) -> None:
+    """A right code sent twice at once: one request completes the login (the count back to zero), the
+    other finds it closed and gives its count back. Had a wrong password been counted in between, a plain
+    "minus one" would take that failure away; the give-back takes from its own run of failures only."""
+    user = enrolled(driver)
+    accounts = DynamoDbAccounts(
+        driver.dynamodb,
+        driver.local.stack.refs["UsersTable"],
+        driver.local.stack.refs["SecurityEventsTable"],
+        driver.local.stack.refs["ChallengesTable"],
+    )
+    person, policy, now = driver.key(user.identity_number), LockoutPolicy(), datetime.now(UTC)
+    second = accounts.reserve_attempt(person, policy, now)  # the second request's count
+    assert second.counted
+    assert second.account is not None
+    user.login()  # the first request's login completed: the count back to zero, a new run
+    wrong = user.call("POST", "/v1/login", {"identity_number": user.identity_number, "password": "not it at all"})
+    assert wrong.status == 401
+    failures = accounts.find(person)
+    assert failures is not None
+    assert failures.failed_logins == 1
+    accounts.release_attempt(person, second.account.failure_run)  # the second request gives its count back
+    after = accounts.find(person)
+    assert after is not None
+    assert after.failed_logins == 1
+    accounts.release_attempt(person, after.failure_run)  # the control: a give-back within its own run
+    assert (accounts.find(person) or after).failed_logins == 0
+
+
+def test_every_write_that_sets_the_count_back_to_zero_starts_a_new_run_of_failures(driver: LetterDriver) -> None:
+    """The enrolment, a login completed (above), a lock (by the password step's judgement, and by the
+    reservation's path), a new password, a password reset: a count reserved before any of them is not
+    given back after it."""
+    user = enrolled(driver, mobile="91234521")
+    accounts = DynamoDbAccounts(
+        driver.dynamodb,
+        driver.local.stack.refs["UsersTable"],
+        driver.local.stack.refs["SecurityEventsTable"],
+        driver.local.stack.refs["ChallengesTable"],
+    )
+    person, policy = driver.key(user.identity_number), LockoutPolicy()
+    runs: list[str | None] = []
+
+    def run() -> str | None:
+        account = accounts.find(person)
+        assert account is not None
+        runs.append(account.failure_run)
+        return account.failure_run
+
+    assert run() is not None  # the enrolment's
+    for _ in range(policy.threshold):  # wrong passwords to the lock, judged by the password step
+        user.call("POST", "/v1/login", {"identity_number": user.identity_number, "password": "not it at all"})
+    locked = accounts.find(person)
+    assert locked is not None
+    assert locked.locked_until is not None
+    run()
+    later = datetime.now(UTC) + policy.duration + timedelta(seconds=1)
+    for _ in range(policy.threshold):  # counted by reservations, then locked by their path
+        assert accounts.reserve_attempt(person, policy, later).counted
+    assert accounts.lock(person, policy, later, events=())
+    run()
+    account = accounts.find(person)
+    assert account is not None
+    assert accounts.set_password(person, account.password_hash, later, (), replacing=account)
+    run()
+    reset = json.loads(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}).body)
+    driver.notices_delivered(queue_name="CodeQueue")  # its code sent
+    completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    completed = user.call(
+        "POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion | {"new_password": "ny frase i dag"}
+    )
+    assert completed.status == 204
+    run()
+    assert len(set(runs)) == len(runs) == 5
 
 
 def test_wrong_passwords_at_once_lock_once_and_count_no_further(

@@ -6,6 +6,7 @@ failure count past the threshold, accept a TOTP step twice, or lose a lock.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
 
 
 NOT_LOCKED = "attribute_not_exists(locked_until) OR locked_until <= :now"  # :now: the time, as iso()
+# A write that sets the count of failures back to zero starts a new run of them (UserAccount.failure_run):
+# with `:run` a new_run().
+NEW_RUN = "failure_run = :run"
+
+
+def new_run() -> str:
+    return uuid.uuid4().hex
 
 
 def account_values(account: UserAccount) -> dict[str, Any]:
@@ -56,6 +64,7 @@ def account_values(account: UserAccount) -> dict[str, Any]:
         "password_changed_at": iso(account.password_changed_at),
         "session_epoch": account.session_epoch,
         "failed_logins": 0,
+        "failure_run": new_run(),
     }
 
 
@@ -76,6 +85,7 @@ def account_from(values: dict[str, Any]) -> UserAccount:
         attempt_reserved_at=datetime.fromisoformat(reserved)
         if (reserved := values.get("attempt_reserved_at"))
         else None,
+        failure_run=values.get("failure_run"),
     )
 
 
@@ -100,6 +110,9 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     if change.failed_logins != seen.failed_logins:
         sets.append("failed_logins = :after")
         values[":after"] = change.failed_logins
+        if change.failed_logins == 0:  # the lock: the run ends
+            sets.append(NEW_RUN)
+            values[":run"] = new_run()
     if change.locked_until is not None:
         sets.append("locked_until = :until")
         values[":until"] = iso(change.locked_until)
@@ -235,15 +248,23 @@ class DynamoDbAccounts:
         tables = JudgementTables(self._table, self._challenges, self._events)
         return judged_write(self._client, tables=tables, person=person, change=change, events=events, hits=hits)
 
-    def release_attempt(self, person: PersonKey) -> None:
+    def release_attempt(self, person: PersonKey, run: str | None) -> None:
+        same_run = "failure_run = :run" if run is not None else "attribute_not_exists(failure_run)"
+        values: dict[str, Any] = {":minus": -1, ":zero": 0} | ({":run": run} if run is not None else {})
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
-            self._update(person, "ADD failed_logins :minus", {":minus": -1, ":zero": 0}, "failed_logins > :zero")
+            self._update(person, "ADD failed_logins :minus", values, f"failed_logins > :zero AND ({same_run})")
 
     def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
             person,
-            "SET locked_until = :until, failed_logins = :zero",
-            {":until": iso(now + policy.duration), ":zero": 0, ":threshold": policy.threshold, ":now": iso(now)},
+            f"SET locked_until = :until, failed_logins = :zero, {NEW_RUN}",
+            {
+                ":until": iso(now + policy.duration),
+                ":zero": 0,
+                ":threshold": policy.threshold,
+                ":now": iso(now),
+                ":run": new_run(),
+            },
             f"failed_logins >= :threshold AND ({NOT_LOCKED})",
             events,
         )
@@ -260,9 +281,10 @@ class DynamoDbAccounts:
     ) -> bool:
         return self._update(
             person,
-            "SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero "
+            f"SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero, {NEW_RUN} "
             "ADD session_epoch :one REMOVE locked_until",
             {
+                ":run": new_run(),
                 ":hash": password_hash,
                 ":at": iso(at),
                 ":zero": 0,

@@ -8,7 +8,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import NOT_LOCKED, JudgementTables, account_from, all_of, epoch_as_read, judged_write
+from minid.adapters.accounts import (
+    NEW_RUN,
+    NOT_LOCKED,
+    JudgementTables,
+    account_from,
+    all_of,
+    epoch_as_read,
+    judged_write,
+    new_run,
+)
 from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
@@ -204,7 +213,8 @@ class DynamoDbLoginCompletion:
         # nor locked meanwhile (a wrong password by another, while this code was judged)
         held = ["attribute_exists(pk)", epoch_as_read(session.epoch), NOT_LOCKED]
         values: dict[str, Any] = {":zero": 0, ":epoch": session.epoch, ":now": iso(session.auth_time)}
-        sets = ["failed_logins = :zero"]
+        values[":run"] = new_run()
+        sets = ["failed_logins = :zero", NEW_RUN]
         if use.totp_step is not None:
             held += ["totp_secret = :secret", "attribute_not_exists(totp_last_step) OR totp_last_step < :step"]
             values |= {":step": use.totp_step, ":secret": use.totp_secret}

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import account_from
+from minid.adapters.accounts import NEW_RUN, account_from, new_run
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
 from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
@@ -154,9 +154,11 @@ class DynamoDbResetCompletion:
             "TableName": self._users,
             "Key": to_item({"pk": reset.person}),
             "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
-            "failed_logins = :zero ADD session_epoch :one REMOVE locked_until",
+            f"failed_logins = :zero, {NEW_RUN} ADD session_epoch :one REMOVE locked_until",
             "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": to_item({":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}),
+            "ExpressionAttributeValues": to_item(
+                {":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1, ":run": new_run()}
+            ),
         }
         done = {
             "TableName": self._challenges,

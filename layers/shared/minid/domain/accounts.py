@@ -42,6 +42,10 @@ class UserAccount(Value, frozen=True):
     totp_pending: str | None = None  # sealed, until confirmed with a code
     totp_last_step: int = 0  # the last time step accepted: a code is never accepted twice
     attempt_reserved_at: datetime | None = None  # when an attempt was last counted as failed before its judgement
+    # The run of failures in a row the count belongs to: new at each write that sets the count back to zero
+    # (a login completed, a lock, a new password, an enrolment). A count given back is taken from its own
+    # run only: the run ended meanwhile, the failures counted since are others'.
+    failure_run: str | None = None
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
@@ -112,8 +116,10 @@ class Accounts(Users, Protocol):
         not written or checked), the events recorded and the client's hits counted."""
         ...
 
-    def release_attempt(self, person: PersonKey) -> None:
-        """The attempt was not a failure (the password was right; the second factor comes next)."""
+    def release_attempt(self, person: PersonKey, run: str | None) -> None:
+        """The attempt was not a failure (the password was right; the second factor comes next): its
+        count given back, if the run of failures it was counted in (`run`, as the reservation read it)
+        has not ended since."""
         ...
 
     def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:

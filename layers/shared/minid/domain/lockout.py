@@ -72,8 +72,9 @@ class Lockout:
         try:
             yield reservation
         except BaseException:
-            if reservation.count.counted and not reservation.wrong:
-                self.release(person)
+            counted = reservation.count
+            if counted.counted and counted.account is not None and not reservation.wrong:
+                self.release(person, counted.account.failure_run)
             raise
 
     def judged(self, account: UserAccount, now: datetime, right: bool, reference: str) -> Judgement:
@@ -94,8 +95,11 @@ class Lockout:
         notice = Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, account.person, self._told(), proof=locked)
         return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked), notice)
 
-    def release(self, person: PersonKey) -> None:
-        self._accounts.release_attempt(person)
+    def release(self, person: PersonKey, run: str | None) -> None:
+        """A count given back, from the run of failures it was counted in (`run`): if that run has ended
+        since (the count back to zero, by a login completed meanwhile), the failures counted since are
+        not this attempt's, and one of them must not be taken."""
+        self._accounts.release_attempt(person, run)
 
     def failed(
         self, person: PersonKey, now: datetime, reason: str, reserved: int, reference: str | None = None
