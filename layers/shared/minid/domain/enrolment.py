@@ -438,12 +438,13 @@ class EnrolmentService:
         try:
             self._send_codes(enrolment.contacts, codes, sent)
         except Exception:
-            # A code not sent is given back: the one sent before it still holds. A code that went out (the
-            # SMS, when the e-mail failed after it) stands, and so does the resend.
-            before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes and c not in sent}
-            if sent:
-                self._enrolments.record_resend(enrolment_id, before, (now, now), (count[1], count[1]))
-            else:
+            # Nothing went out: the codes sent before are given back, with their time, and the resend is not
+            # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the
+            # resend, whose time the codes share: the e-mail's code from before is not given back (its time
+            # would be the resend's, and a code expired or about to be would work 10 minutes more); a resend
+            # sends the e-mail a new one.
+            if not sent:
+                before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
                 self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
             raise
         return tuple(pending)
