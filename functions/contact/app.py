@@ -118,10 +118,11 @@ def confirm_my_contact() -> ContactView:
 @app.put(
     "/v1/me/reservation",
     summary="Reserve against (or accept) digital communication from the public sector",
+    description="Each change is told to the person on their contacts; a few changes an hour (429 past them).",
     tags=TAGS,
     operation_id="setMyReservation",
     security=BEARER,
-    responses=responses(200, "The record", *BODY_PROBLEMS, 401, 409, 503),
+    responses=responses(200, "The record", *BODY_PROBLEMS, 401, 409, 429, 503),
 )
 def set_my_reservation(reservation: Reservation) -> ContactView:
     return view(services().contacts.reserve(session(), reservation.reserved))

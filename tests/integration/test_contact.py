@@ -23,7 +23,7 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.domain.codes import RateLimited
-from minid.domain.contact_changes import STOP_WITH_SECONDS, PendingChange, ReviewRun
+from minid.domain.contact_changes import RESERVATION_CHANGES, STOP_WITH_SECONDS, PendingChange, ReviewRun
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -663,6 +663,24 @@ def test_a_reservation_made_or_lifted_is_told_to_the_person(driver: LetterDriver
     assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
     driver.notices_delivered()
     assert len([text for text in sms_to(driver, "+4791234567") if "opphevet" in text]) == 1
+
+
+def test_a_session_cannot_toggle_the_reservation_to_flood_the_person_with_notices(driver: LetterDriver) -> None:
+    """Each change sends an SMS and an e-mail: past a few an hour, a 429, and nothing changed or sent."""
+    user = enrolled(driver, email="kari.toggled@example.no")
+    token = user.login()
+    for n in range(RESERVATION_CHANGES.max_hits):
+        assert user.call("PUT", "/v1/me/reservation", {"reserved": n % 2 == 0}, token).status == 200
+    refused = user.call("PUT", "/v1/me/reservation", {"reserved": RESERVATION_CHANGES.max_hits % 2 == 0}, token)
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert int(refused.header("retry-after") or 0) > 0
+    contact = body(user.call("GET", "/v1/me/contact", token=token))
+    assert contact["reserved"] is (RESERVATION_CHANGES.max_hits % 2 == 1)  # as the last change let it
+    driver.notices_delivered()
+    emails = [m for m in driver.local.outbox.emails() if m["to"] == "kari.toggled@example.no"]
+    assert len([m for m in emails if "reserv" in m["subject"].lower()]) == RESERVATION_CHANGES.max_hits
+    unchanged = user.call("PUT", "/v1/me/reservation", {"reserved": contact["reserved"]}, token)
+    assert unchanged.status == 200  # asking for what is: no change, nothing counted or sent
 
 
 def test_a_reservation_made_meanwhile_as_asked_answers_as_made(driver: LetterDriver) -> None:

@@ -51,13 +51,17 @@ from minid.domain.notices import (
 )
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
-from minid.domain.rate_limits import ClientLimits
+from minid.domain.rate_limits import ClientLimits, Limit
 from minid.domain.sessions import Session, Unauthenticated, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
 # Codes sent to new contacts, per person: a person changes a contact a few times at most (a typo, a new
-# number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each.
+# number). Without a limit, an account could send SMS to numbers of its choosing, on our bill, a request each
+# (ClientLimits.code_to_person, CodesToPersonPerHour). Likewise the reservation's changes, each of which tells
+# the person on every contact: a few an hour.
+RESERVATION_CHANGES = Limit("reservation-changes", 4, timedelta(hours=1))
+
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
 CATCH_UP_DAYS = 7
@@ -367,6 +371,9 @@ class ContactService:
         record = self.contact(session)
         if record.reserved is reserved:
             return record
+        # each change tells the person on every contact: one with a session toggling it must not send an
+        # SMS and an e-mail a request (RateLimited, 429, past the limit: nothing changed, nothing sent)
+        self._limits.hit(RESERVATION_CHANGES, session.person, now)
         updated = replace(record, reserved=reserved)
         event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
         # the person told on their contacts (one who took over a session must not change this unseen):
