@@ -190,7 +190,7 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
     p, op = call.params, call.operation
     if op in {"Query", "Scan"}:
         index = f"/index/{p['IndexName']}" if "IndexName" in p else ""
-        yield f"dynamodb:{op}", tables.arns[p["TableName"]] + index, {}
+        yield f"dynamodb:{op}", tables.arns[p["TableName"]] + index, _selected(p)
     elif op == "BatchGetItem":
         for table, request in p["RequestItems"].items():
             for key in request["Keys"]:
@@ -228,15 +228,19 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
 
 
 def _read(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:
+    made, (_, _, context) = (f"dynamodb:{action}", tables.arns[table]), _item(tables, action, table, key)
+    return *made, context | _selected(request)
+
+
+def _selected(request: dict[str, Any]) -> dict[str, list[str]]:
     """A read brings what it selects: the attributes its projection names (SPECIFIC_ATTRIBUTES), or, with
     none, ALL_ATTRIBUTES and no dynamodb:Attributes (a role limited to some attributes must be denied it)."""
-    made, (_, _, context) = (f"dynamodb:{action}", tables.arns[table]), _item(tables, action, table, key)
     projection = request.get("ProjectionExpression")
     if projection is None:
-        return *made, context | {"dynamodb:Select": ["ALL_ATTRIBUTES"]}
+        return {"dynamodb:Select": [request.get("Select", "ALL_ATTRIBUTES")]}
     names = request.get("ExpressionAttributeNames", {})
     projected = [names.get(p.strip().split(".")[0], p.strip().split(".")[0]) for p in projection.split(",")]
-    return *made, context | {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES"], "dynamodb:Attributes": sorted(set(projected))}
+    return {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES"], "dynamodb:Attributes": sorted(set(projected))}
 
 
 def _item(tables: Tables, action: str, table: str, key: dict[str, Any], attributes: list[str] | None = None) -> Request:

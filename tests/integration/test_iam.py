@@ -174,3 +174,26 @@ def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
     assert denied(stack, [read()]) != []  # the whole record
     assert denied(stack, [read("pk", "language", "mobile")]) != []
     assert denied(stack, [read("pk", "email")]) != []
+
+
+def test_the_daily_review_may_read_what_it_judges_a_record_by_and_not_its_contacts(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """The index on the review date holds whole records; the review reads their update, confirmation and
+    reservation alone (its reminders go through the notifier, which reads the contacts)."""
+    stack, calls = journeyed
+    table = stack.refs["ContactRegisterTable"]
+    made = [c for c in calls if c.function == "ContactReviewFunction" and c.operation == "Query"]
+    assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
+
+    def query(*attributes: str) -> Call:
+        request: dict[str, Any] = {"TableName": table, "IndexName": "ByReviewDate"}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        return Call("ContactReviewFunction", "dynamodb", "Query", request)
+
+    assert denied(stack, [query("pk", "updated_at", "confirmed_at", "reserved")]) == []
+    assert denied(stack, [query()]) != []  # the whole record
+    assert denied(stack, [query("pk", "updated_at", "mobile")]) != []
+    assert denied(stack, [query("pk", "email")]) != []

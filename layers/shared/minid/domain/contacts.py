@@ -72,7 +72,8 @@ class ContactRegister(Protocol):
 class ContactRegisterWriter(ContactRegister, Protocol):
     def due_for_review(self, day: date) -> Iterator[tuple[PersonKey, ContactRecord]]:
         """The records whose review falls on `day`, read by the index on the review date a page at a time
-        as they are taken (a day of a national register may hold thousands: never all at once)."""
+        as they are taken (a day of a national register may hold thousands: never all at once). As the
+        review needs them: their update, confirmation and reservation, without their contacts."""
         ...
 
     def schedule_review(
