@@ -173,10 +173,11 @@ def test_a_failed_letter_is_marked_failed_through_an_hour_of_throttling() -> Non
     }
 
 
-@pytest.mark.parametrize("task", ["ValidateRecipient", "PrepareLetter"])
-def test_checking_and_preparing_a_letter_wait_out_minutes_of_throttling(task: str) -> None:
-    """A burst of orders past the workflow's reserved concurrency, or DynamoDB, S3 or KMS throttling for a
-    few minutes: waited out (some five minutes, on average), not the letter failed and the operators paged."""
+@pytest.mark.parametrize("task", ["ValidateRecipient", "PrepareLetter", "NotifyRefused", "NotifyPosted"])
+def test_checking_preparing_and_telling_of_a_letter_wait_out_minutes_of_throttling(task: str) -> None:
+    """A burst of orders past the workflow's reserved concurrency (orders in someone's name past their
+    quota, say), or DynamoDB, S3 or KMS throttling for a few minutes: waited out (some five minutes, on
+    average), not the letter failed, the operators paged, and the person not told of a refused order."""
     mean, _, longest = _transient_waits(task)
     assert mean >= 240
     assert longest <= 60  # soon again once it is over

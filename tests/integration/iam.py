@@ -218,9 +218,11 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
         hash_key = tables.partition_keys[table]
         return _item(tables, "PutItem", table, {hash_key: request["Item"][hash_key]}, list(request["Item"]))
     if kind == "Update":
-        return _item(
+        action, resource, context = _item(
             tables, "UpdateItem", table, request["Key"], updated_attributes(request) + condition_attributes(request)
         )
+        # what it hands back: with ALL_NEW or ALL_OLD, the whole item, whatever attributes it writes
+        return action, resource, context | {"dynamodb:ReturnValues": [request.get("ReturnValues", "NONE")]}
     if kind == "Get":
         return _read(tables, "GetItem", table, request["Key"], request)
     action = {"Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")

@@ -194,6 +194,11 @@ def test_the_daily_review_may_read_what_it_judges_a_record_by_and_not_its_contac
         return Call("ContactReviewFunction", "dynamodb", "Query", request)
 
     assert denied(stack, [query("pk", "updated_at", "confirmed_at", "reserved")]) == []
+    rescheduled = [c for c in calls if c.function == "ContactReviewFunction" and c.operation == "UpdateItem"]
+    assert rescheduled
+    assert denied(stack, rescheduled) == []
+    whole = [Call(c.function, c.service, c.operation, c.params | {"ReturnValues": "ALL_NEW"}) for c in rescheduled]
+    assert denied(stack, whole) != []  # an update that hands the whole record back
     assert denied(stack, [query()]) != []  # the whole record
     assert denied(stack, [query("pk", "updated_at", "mobile")]) != []
     assert denied(stack, [query("pk", "email")]) != []
