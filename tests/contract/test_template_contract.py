@@ -255,3 +255,20 @@ def test_the_review_missing_is_told_within_a_day_and_never_for_the_night() -> No
     assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
     assert night < window <= 86400
     assert alarm["TreatMissingData"] == "breaching"  # no invocation, no data point
+
+
+def test_a_deploy_names_its_stage() -> None:
+    """Without a default, `sam deploy --guided` asks: a production deployed with the defaults would be a
+    test stack (synthetic identity numbers accepted, no deletion protection, the print provider's rules
+    not checked)."""
+    assert "Default" not in TEMPLATE.document["Parameters"]["Stage"]
+
+
+def test_the_pepper_is_generated_as_it_was_at_the_first_deploy() -> None:
+    """CloudFormation generates the secret anew on an update that edits GenerateSecretString, Retain or
+    not: every table key, code hash and password hash would then stop matching. The block stays as it is
+    (and the secret, with the key sealing it, is kept whatever happens to the stack)."""
+    pepper = TEMPLATE.resources["PepperSecret"]
+    assert pepper["Properties"]["GenerateSecretString"] == {"PasswordLength": 64, "ExcludePunctuation": True}
+    assert pepper["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
+    assert (pepper["DeletionPolicy"], pepper["UpdateReplacePolicy"]) == ("Retain", "Retain")
