@@ -114,6 +114,7 @@ def test_production_names_the_print_providers_account(template: Template) -> Non
         ({"NoticeProofDelaySeconds": "1000"}, "from 0 to 900"),
         ({"LockoutThreshold": "many"}, "a number"),
         ({"PrintProviderAccountId": "12345"}, "must match"),
+        ({"OperatorEmail": "operators on call"}, "must match"),
     ],
 )
 def test_parameters_the_template_does_not_allow_are_refused(
@@ -128,3 +129,12 @@ def test_a_rule_the_local_stack_cannot_evaluate_is_refused_not_passed(template: 
     document = {**template.document, "Rules": {"Odd": {"Assertions": [{"Assert": {"Fn::Contains": [["a"], "a"]}}]}}}
     with pytest.raises(RuleFailed, match="does not evaluate"):
         Stack(Template(document), LOCAL_PARAMETERS).check_rules()
+
+
+def test_the_operators_alarms_go_to_the_address_given_or_to_no_one_until_subscribed(template: Template) -> None:
+    subscription = template.resources["OperatorAlarmEmail"]
+    assert subscription["Properties"]["TopicArn"] == {"Ref": "OperatorAlarmTopic"}
+    assert Stack(template, {**LOCAL_PARAMETERS, "OperatorEmail": "vakt@example.no"}).condition(
+        subscription["Condition"]
+    )
+    assert not Stack(template, LOCAL_PARAMETERS).condition(subscription["Condition"])
