@@ -430,6 +430,41 @@ def test_a_letter_whose_recipient_lost_the_address_or_died_after_the_check_fails
     assert letter.letter_id not in quota_orders(driver, key)  # its place in the quota freed
 
 
+def test_a_letter_failed_at_its_printing_whose_release_failed_is_released_and_told_by_the_retry(
+    driver: LetterDriver,
+) -> None:
+    """PrepareLetter marked the letter failed (its recipient's address gone since the check), then DynamoDB
+    failed the release of its place in the quota: the state machine's retry finds it failed, and finishes
+    the failure (else the person could order no letter for a day, and was never told this one failed)."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    driver.add_contacts(person.identity_number, mobile="+4798765411")
+    letter, tasks = checked_order(driver, key)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": key}},
+        UpdateExpression="REMOVE address",
+    )
+    letters: Any = tasks._letters  # the adapter the task writes with
+    release = letters.release_quota
+
+    def unreachable(*_: Any) -> None:
+        raise ConnectionError("DynamoDB went away")
+
+    letters.release_quota = unreachable
+    with pytest.raises(ConnectionError):
+        tasks.prepare_letter(letter.letter_id)
+    letters.release_quota = release
+    assert letter.letter_id in quota_orders(driver, key)
+    assert tasks.prepare_letter(letter.letter_id) is None  # the state machine's retry
+    assert letter.letter_id not in quota_orders(driver, key)  # its place freed
+    told = wait_for(
+        driver.local.outbox.snapshot,
+        lambda o: any(m["to"] == "+4798765411" and "kunne ikke" in m["message"] for m in o["sms"]),
+    )
+    assert [m for m in told["sms"] if m["to"] == "+4798765411" and "kunne ikke" in m["message"]]  # told, once
+
+
 def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
     """Blocked between the recipient's check (its place in the quota reserved) and its printing: no letter
     goes out, and the person is not kept from ordering another for 24 hours by a letter never sent."""
