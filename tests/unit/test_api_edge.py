@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -22,6 +22,10 @@ app = create_resolver()
 class Greeting(RequestModel):
     name: str = Field(min_length=1, max_length=50)
     times: int = Field(default=1, ge=1, le=3)
+    # as a completion's PIN codes: each code by its number
+    codes: dict[Annotated[str, Field(pattern=r"^\d{1,2}$")], Annotated[str, Field(pattern=r"^\d{6}$")]] = Field(
+        default_factory=dict
+    )
 
 
 failure: list[Exception] = []
@@ -93,7 +97,8 @@ def test_malformed_json_is_400(body: str) -> None:
         ('{"name": ""}', "name"),
         ('{"name": 7}', "name"),
         ('{"name": "Kari", "times": 9}', "times"),
-        ('{"name": "Kari", "admin": true}', "admin"),
+        ('{"name": "Kari", "admin": true}', "body"),  # unnamed: an unknown field's name may be anything
+        ('{"name": "Kari", "codes": {"3": "12"}}', "codes.3"),
         ("[]", "body"),
         ('"Kari"', "body"),
     ],
@@ -116,6 +121,23 @@ def test_validation_problems_never_echo_the_input() -> None:
     response = call(json.dumps({"name": secret}))
     assert response["statusCode"] == 422
     assert secret not in response["body"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "Kari", "codes": {"482913": "3", "120938": "7"}},  # the codes sent as the keys, swapped
+        {"name": "Kari", "Sommerfugl-i-vinterland!": 1},  # a password sent as a field's name
+        {"name": "Kari", "kari.nordmann@example.no": True},
+    ],
+)
+def test_validation_problems_never_echo_a_name_the_client_chose(body: dict[str, Any]) -> None:
+    response = call(json.dumps(body))
+    assert response["statusCode"] == 422
+    details = problem(response)
+    for chosen in ("482913", "120938", "Sommerfugl", "kari.nordmann"):
+        assert chosen not in response["body"]
+    assert details["errors"]  # still told where: the map, or the body
 
 
 def test_a_body_over_16_kib_is_413_before_anything_else() -> None:

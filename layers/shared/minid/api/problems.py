@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -137,10 +138,30 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(MALFORMED_REQUEST, "The body is not valid JSON.")
     fields = tuple(
-        FieldError(".".join(str(part) for part in e.get("loc", ())[1:]) or "body", str(e.get("msg", "Invalid")))
+        FieldError(_where(e), UNKNOWN_FIELD if e.get("type") == "extra_forbidden" else str(e.get("msg", "Invalid")))
         for e in errors
     )
     return problem_response(INVALID_REQUEST, "The request does not have the expected shape.", fields)
+
+
+UNKNOWN_FIELD = "This request takes no such field."
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*|\d{1,2}")  # a model's field, or a PIN code's number (1 to 20)
+
+
+def _where(error: dict[str, Any]) -> str:
+    """The field an error is in, named as the model names it: a name the client chose (an unknown field's,
+    a map's key: a PIN code sent as its number, say) is not echoed, as `*` or not at all."""
+    loc = list(error.get("loc", ()))[1:]
+    if error.get("type") == "extra_forbidden":
+        loc = loc[:-1]  # the unknown field's own name
+    parts: list[str] = []
+    for at, part in enumerate(loc):
+        followed_by_key = at + 1 < len(loc) and loc[at + 1] == "[key]"
+        if isinstance(part, int) or (part == "[key]") or (_FIELD_NAME.fullmatch(str(part)) and not followed_by_key):
+            parts.append(str(part))
+        else:
+            parts.append("*")
+    return ".".join(parts) or "body"
 
 
 BODY_PROBLEMS = (400, 413, 422)  # what any route with a JSON body may answer

@@ -115,12 +115,11 @@ class LetterWorkflowTasks:
             # its place in the quota (reserved when the recipient was checked) is freed, as a failed letter's
             self._letters.release_quota(letter.person, letter_id)
             return None
-        if letter.status is LetterStatus.FAILED:
-            # failed by a run before this one (the recipient gone since the check) whose release of its place
-            # in the quota, or whose notice, failed after it: finished now (each once, whatever was done)
-            self._fail(letter, "Failed")
-            return None
         if letter.status is not LetterStatus.ORDERED:
+            if letter.status is LetterStatus.FAILED:
+                # failed by a run before this one (the recipient gone since the check) whose release of its
+                # place in the quota, or whose notice, failed after it: finished now (each once, whatever was done)
+                self._fail(letter, "Failed")
             return None
         if person is None or address is None or not person.alive:
             # gone from the register, without an address, or dead (no codes to a dead person's mailbox), since
