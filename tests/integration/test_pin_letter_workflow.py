@@ -9,7 +9,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -342,16 +342,8 @@ def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(dri
     letter_id = driver.next_print_job()["letter_id"]
     driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
     tasks = wiring.letter_workflow(os.environ)
-    letters: Any = tasks._letters  # the adapter the task writes with
-    release = letters.release_quota
-
-    def unreachable(*_: Any) -> None:
-        raise ConnectionError("DynamoDB went away")
-
-    letters.release_quota = unreachable
-    with pytest.raises(ConnectionError):
+    with quota_release_failing(tasks), pytest.raises(ConnectionError):
         tasks.mark_failed(letter_id, "PrintFailed")
-    letters.release_quota = release
     tasks.mark_failed(letter_id, "PrintFailed")  # the state machine's retry
     tasks.mark_failed(letter_id, "PrintFailed")  # and once more: nothing left to do
 
@@ -359,6 +351,23 @@ def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(dri
     assert failed is not None
     assert failed.status is LetterStatus.FAILED
     posted(driver, number)  # the person may order again at once
+
+
+@contextlib.contextmanager
+def quota_release_failing(tasks: LetterWorkflowTasks) -> Iterator[None]:
+    """The release of a letter's place in the quota fails (DynamoDB gone past the SDK's retries) while
+    inside: the adapter the task writes with, as the task's first run found it."""
+    letters: Any = tasks._letters
+    release = letters.release_quota
+
+    def unreachable(*_: Any) -> None:
+        raise ConnectionError("DynamoDB went away")
+
+    letters.release_quota = unreachable
+    try:
+        yield
+    finally:
+        letters.release_quota = release
 
 
 def checked_order(driver: LetterDriver, key: PersonKey) -> tuple[PinLetter, LetterWorkflowTasks]:
@@ -445,16 +454,8 @@ def test_a_letter_failed_at_its_printing_whose_release_failed_is_released_and_to
         Key={"pk": {"S": key}},
         UpdateExpression="REMOVE address",
     )
-    letters: Any = tasks._letters  # the adapter the task writes with
-    release = letters.release_quota
-
-    def unreachable(*_: Any) -> None:
-        raise ConnectionError("DynamoDB went away")
-
-    letters.release_quota = unreachable
-    with pytest.raises(ConnectionError):
+    with quota_release_failing(tasks), pytest.raises(ConnectionError):
         tasks.prepare_letter(letter.letter_id)
-    letters.release_quota = release
     assert letter.letter_id in quota_orders(driver, key)
     assert tasks.prepare_letter(letter.letter_id) is None  # the state machine's retry
     assert letter.letter_id not in quota_orders(driver, key)  # its place freed
