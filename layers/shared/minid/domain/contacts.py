@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -136,8 +137,14 @@ def normalize_email(raw: str) -> str:
         # strict: the lengths of RFC 5321 too (64 octets before the @)
         checked = validate_email(raw.strip(), check_deliverability=False, strict=True, allow_smtputf8=False)
     except EmailNotValidError as error:
-        raise InvalidContact(errors=(FieldError("email", str(error)),)) from None
+        raise InvalidContact(errors=(FieldError("email", _unquoted(str(error))),)) from None
     return str(checked.normalized)
+
+
+def _unquoted(message: str) -> str:
+    """email-validator's message without the parts of the address it quotes (a domain's label is often a
+    name): what is wrong, and a single character it names ('å'), stay."""
+    return re.sub(r"'[^']{2,}'", "the address", message)
 
 
 def email_for_sending(address: str) -> str:
