@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,7 +69,7 @@ def test_a_refused_address_is_not_quoted_back(raw: str) -> None:
     with pytest.raises(InvalidContact) as refused:
         normalize_email(raw)
     message = refused.value.errors[0].message
-    assert "nordmann" not in message
+    assert not re.search(r"'[^']{2,}'", message)  # no part of the address quoted
     assert "after the @-sign" in message
 
 
