@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,20 +123,33 @@ class ColdStart:
         }
 
 
-def subjects(template: Template, moto: HttpsMoto) -> list[Subject]:
-    """The baseline and every function, with the environment each would have on Lambda."""
-    environ = dict(os.environ)
-    environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
-    use_fake_credentials(environ)
-    environ["AWS_ENDPOINT_URL"] = moto.endpoint
-    environ["AWS_CA_BUNDLE"] = str(moto.trust)  # a hashed directory, as minid.wiring takes it
+def _calling(moto: HttpsMoto, environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with fake credentials, calling moto's server as its AWS."""
+    calling = dict(environ)
+    use_fake_credentials(calling)
+    calling["AWS_ENDPOINT_URL"] = moto.endpoint
+    return calling
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `values` while inside, as it was after."""
     previous = dict(os.environ)
-    os.environ.update(environ | {"AWS_CA_BUNDLE": str(moto.certificate)})  # boto3's clients take a file
+    os.environ.update(values)
     try:
-        stack = provision(template, boto3.Session(region_name=REGION))
+        yield
     finally:
         os.environ.clear()
         os.environ.update(previous)
+
+
+def subjects(template: Template, moto: HttpsMoto) -> list[Subject]:
+    """The baseline and every function, with the environment each would have on Lambda."""
+    environ = _calling(moto, os.environ)
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the first run compiles the modules once, as on a warm disk
+    environ["AWS_CA_BUNDLE"] = str(moto.trust)  # a hashed directory, as minid.wiring takes it
+    with _environment(environ | {"AWS_CA_BUNDLE": str(moto.certificate)}):  # boto3's clients take a file
+        stack = provision(template, boto3.Session(region_name=REGION))
 
     def code(spec: FunctionSpec, prelude: str = "") -> str:
         module, _, _ = spec.handler.rpartition(".")
@@ -219,13 +234,8 @@ def first_calls(runs: int = 20) -> FirstCall:
     with https_moto(Path(ROOTS)) as moto, tempfile.TemporaryDirectory() as folder:
         bundle = Path(folder) / "bundle.pem"
         bundle.write_text(botocore_bundle() + moto.certificate.read_text())
-        environ: dict[str, str] = {}
-        use_fake_credentials(environ)
-        environ["AWS_ENDPOINT_URL"] = moto.endpoint
         times: dict[Path, list[float]] = {bundle: [], moto.trust: []}
-        previous = dict(os.environ)
-        os.environ.update(environ)
-        try:
+        with _environment(_calling(moto, {})):
             for _ in range(runs + 1):  # the first round, which loads the modules, is left out
                 for trust in random.sample(list(times), len(times)):
                     os.environ["AWS_CA_BUNDLE"] = str(trust)
@@ -234,7 +244,4 @@ def first_calls(runs: int = 20) -> FirstCall:
                     client.list_tables()
                     times[trust].append((time.perf_counter() - started) * 1000)
                     client.close()
-        finally:
-            os.environ.clear()
-            os.environ.update(previous)
     return FirstCall(statistics.median(times[bundle][1:]), statistics.median(times[moto.trust][1:]), runs)

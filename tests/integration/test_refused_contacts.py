@@ -18,7 +18,7 @@ from minid.adapters.dynamodb import iso, to_item
 from minid.domain.login import SMS_REFUSED
 from minid.domain.notices import Channel, Delivered, Notice, NoticeKind, notice_from_json
 from tests.integration.letters import LetterDriver, on_functions_clients, wait_for
-from tests.integration.users import MovableClock, enrolled, with_letter
+from tests.integration.users import MovableClock, User, enrolled, with_letter
 
 
 def refuse_numbers(faults: Faults, times: int = 1, *, here: bool = True) -> None:
@@ -129,17 +129,24 @@ def test_a_reset_start_waits_on_neither_sns_nor_ses(driver: LetterDriver) -> Non
     assert done.status == 204
 
 
+def reset_started(user: User) -> list[dict[str, Any]]:
+    """A password reset started for the user by the login function's services: the SQS messages it sent
+    (their parameters, as the functions' clients were given them)."""
+    sent: list[dict[str, Any]] = []
+
+    def queued(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    with on_functions_clients(("before-parameter-build.sqs.SendMessage", queued)):
+        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    return sent
+
+
 def test_a_reset_code_is_queued_apart_from_the_notices(driver: LetterDriver) -> None:
     """In a queue of its own, which the notifier takes at once: never behind a morning's reminders in the
     notice queue, where the notifier's concurrency is held down (its code would expire on the way)."""
     user = enrolled(driver, mobile="91234593")
-    queued: list[str] = []
-
-    def sent_to(params: dict[str, Any], **_: Any) -> None:
-        queued.append(params["QueueUrl"])
-
-    with on_functions_clients(("before-parameter-build.sqs.SendMessage", sent_to)):
-        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    queued = [message["QueueUrl"] for message in reset_started(user)]
     assert queued == [driver.local.stack.refs["CodeQueue"]]
     taken = [source for source in queue_sources(driver.local.template) if source.function == "NotifierFunction"]
     assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {"NoticeQueue": 10, "CodeQueue": 1}
@@ -165,13 +172,7 @@ def test_a_reset_code_sent_in_time_and_handed_out_again_after_it_expired_is_not_
     its 10 minutes: sent already, it is done, and no false ResetCodesTooLateAlarm (the delivery ledger
     is asked)."""
     user = enrolled(driver, mobile="91234596")
-    bodies: list[str] = []
-
-    def queued(params: dict[str, Any], **_: Any) -> None:
-        bodies.append(params["MessageBody"])
-
-    with on_functions_clients(("before-parameter-build.sqs.SendMessage", queued)):
-        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    bodies = [message["MessageBody"] for message in reset_started(user)]
     driver.notices_delivered(queue_name="CodeQueue")
     sent = len(sms_to(driver, "+4791234596"))
     again = json.loads(bodies[-1])
