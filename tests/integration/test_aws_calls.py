@@ -28,10 +28,11 @@ LOGIN_PATH_MOST = {
     "POST /v1/login/{login_id}/resend": 3,
     # refused: the failure counted with the password's judgement (one transaction); a wrong code's try
     # counted with the attempt read, the account's failure counted, the event; the third failure in a row
-    # writes the lock too, and queues its notice (over the goal: a lock is rare, and told)
+    # writes its event with the lock, in one transaction, and queues the lock's notice (over the goal: a
+    # lock is rare, and told; the notice is a message of its own, as every notice is)
     "POST /v1/login (wrong password)": 2,
     "POST /v1/login/{login_id}/verify (wrong code)": 3,
-    "POST /v1/login/{login_id}/verify (wrong code, locking)": 5,
+    "POST /v1/login/{login_id}/verify (wrong code, locking)": 4,
 }
 
 

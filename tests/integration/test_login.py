@@ -170,6 +170,8 @@ def test_a_wrong_code_whose_lock_could_not_be_written_is_kept_and_the_lock_writt
             login.verify(started.login_id, wrong)
     stuck = account(user)
     assert (stuck.failed_logins, stuck.locked_until) == (3, None)  # counted, not locked
+    failed = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.detail.get("reason") for e in failed if e.type.value == "login-failed"].count("second-factor") == 1
 
     with pytest.raises(AuthenticationFailed):
         login.verify(started.login_id, right)  # a moment later: refused (it may still be being judged)
@@ -181,6 +183,56 @@ def test_a_wrong_code_whose_lock_could_not_be_written_is_kept_and_the_lock_writt
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
     assert [e.type.value for e in events].count("account-locked") == 1
     wait_for(driver.local.outbox.sms, lambda sms: any("sperret i en time" in m["message"] for m in sms))
+
+
+def test_the_wrong_code_that_locks_writes_its_failure_with_the_lock(driver: LetterDriver) -> None:
+    """One transaction: the lock, its event and the failure's (so the failure is never recorded without
+    its lock, nor the lock without the failure that made it)."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = body(user.start_login())
+    wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+    locking = transaction_updating("SET locked_until = :until")
+    with before_first_aws_call("dynamodb.TransactWriteItems", lambda: None, where=locking) as outcomes:
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.verify(login["login_id"], wrong)
+    assert outcomes == ["made"]
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    third = [e for e in events if e.reference == login["login_id"]]
+    assert sorted(e.type.value for e in third) == ["account-locked", "login-failed"]
+    assert account(user).locked(datetime.now(UTC))
+
+
+def test_a_wrong_code_that_reached_the_threshold_of_an_account_locked_meanwhile_is_still_recorded(
+    driver: LetterDriver,
+) -> None:
+    """Its lock is not written (the account is locked already, by another attempt), and its failure is
+    recorded on its own."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = body(user.start_login())
+    wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+
+    def locked_meanwhile() -> None:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": driver.key(user.identity_number)}),
+            UpdateExpression="SET locked_until = :until",
+            ExpressionAttributeValues=to_item({":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
+        )
+
+    locking = transaction_updating("SET locked_until = :until")
+    with before_first_aws_call("dynamodb.TransactWriteItems", locked_meanwhile, where=locking) as outcomes:
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.verify(login["login_id"], wrong)
+    assert outcomes == ["TransactionCanceledException"]
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    third = [e for e in events if e.reference == login["login_id"]]
+    assert [(e.type.value, e.detail.get("reason")) for e in third] == [("login-failed", "second-factor")]
 
 
 def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_nothing(driver: LetterDriver) -> None:

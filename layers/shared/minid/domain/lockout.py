@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
@@ -105,18 +105,27 @@ class Lockout:
         self, person: PersonKey, now: datetime, reason: str, reserved: int, reference: str | None = None
     ) -> None:
         """Record the failure. The one that reached the threshold (`reserved`, its count) locks the
-        account, and the person is told (once: the notice waits for the lock's event)."""
+        account, and the person is told (once: the notice waits for the lock's event); its failure is
+        recorded with the lock, in the same write."""
         reference = reference or str(uuid.uuid4())
-        self._events.record(person, SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason}))
-        if reserved >= self.policy.threshold:
-            self._lock(person, now, reference)
+        failure = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
+        try:
+            if reserved >= self.policy.threshold and self._lock(person, now, reference, failure):
+                return
+        except Exception:
+            with suppress(Exception):  # the lock's fault is the one to raise
+                self._events.record(person, failure)  # recorded, though its lock was not written
+            raise
+        self._events.record(person, failure)  # below the threshold, or locked meanwhile by another
 
-    def _lock(self, person: PersonKey, now: datetime, reference: str) -> None:
+    def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> bool:
+        """Lock the account, with the events of the `failures` that lock it; False if it is locked
+        already, or no longer at the threshold (nothing is then written)."""
         locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
         self._notices.enqueue(
             Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, self._told(), proof=locked)
         )
-        self._accounts.lock(person, self.policy, now, events=(locked,))
+        return self._accounts.lock(person, self.policy, now, events=(*failures, locked))
 
     def _told(self) -> dict[str, str]:
         """What the lock's notice tells of it: the policy deployed, not the default."""
