@@ -49,8 +49,8 @@ BASELINE = "import boto3\nboto3.client('dynamodb')\n"
 # Powertools' event handler and logger, and pydantic with a model; loaded as a function loads
 # (minid.coldstart).
 LIBRARIES = """\
-import gc
-gc.disable()
+from minid import coldstart
+coldstart.loading()
 from minid.wiring import new_session
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -60,8 +60,7 @@ class Model(BaseModel):
 APIGatewayHttpResolver(enable_validation=True)
 Logger(service="bench")
 new_session().create_client("dynamodb")
-gc.freeze()
-gc.enable()
+coldstart.loaded()
 """
 _TIMED = """\
 import json, sys, time
@@ -70,7 +69,7 @@ started = time.perf_counter()
 built = time.perf_counter()
 json.dump({{"ms": (built - started) * 1000, "import_ms": (imported - started) * 1000}}, sys.stdout)
 """
-_COLLECTOR_LEFT_ON = "import minid.coldstart\nminid.coldstart.loading = lambda: None\n"
+_COLLECTOR_LEFT_ON = "import minid.coldstart\nminid.coldstart.loading = minid.coldstart.event_handler_on_demand\n"
 # Every module but the standard library's compiled from its source as it is imported, its .pyc left
 # unread: Lambda's runtime has its standard library's bytecode, and a layer without its own has none.
 _FROM_SOURCE = """\

@@ -31,6 +31,78 @@ def test_a_function_that_answers_no_http_request_loads_no_pydantic(function: str
     assert modules_loaded(code, "pydantic", "asyncio") == []
 
 
+@pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters", "print_callback", "health"])
+def test_a_function_loads_only_the_event_handler_s_resolver_it_uses(function: str) -> None:
+    """Powertools' event handler package loads every resolver it has (AppSync's loads asyncio): some
+    15 ms of a cold start. A function's loads its own only (minid.coldstart.event_handler_on_demand)."""
+    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
+    code = (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+    )
+    loaded = modules_loaded(code, "asyncio", "aws_lambda_powertools")
+    others = ("appsync", "bedrock_agent", "events_appsync", "http_resolver", "lambda_function_url", "vpc_lattice")
+    unused = tuple(f"{coldstart.EVENT_HANDLER}.{other}" for other in others)
+    assert [m for m in loaded if m == "asyncio" or m.startswith(unused)] == []
+    assert f"{coldstart.EVENT_HANDLER}.api_gateway" in loaded
+
+
+def test_the_event_handler_s_exports_are_those_of_its_own_init() -> None:
+    """The names, and the modules they are taken from, are those of the installed package's __init__."""
+    import ast  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec(coldstart.EVENT_HANDLER)
+    assert spec is not None
+    assert spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text())
+    imported = {
+        alias.asname or alias.name: node.module.removeprefix(coldstart.EVENT_HANDLER + ".")
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+        for alias in node.names
+    }
+    exported = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__all__"]
+    )
+    assert imported == coldstart.EVENT_HANDLER_EXPORTS
+    assert sorted(coldstart.EVENT_HANDLER_EXPORTS) == sorted(exported)
+
+
+def test_the_event_handler_on_demand_gives_what_its_own_init_gives() -> None:
+    """In a fresh interpreter: each export is the object its defining module has, found by `from ...
+    import` and as an attribute; a submodule is imported as ever, and bound to the package as an import
+    binds it; a name the package lacks is refused as ever; and the package is made once."""
+    code = (
+        "from minid import coldstart\n"
+        "coldstart.loading()\n"
+        "coldstart.event_handler_on_demand()\n"
+        "import importlib, sys\n"
+        "import aws_lambda_powertools.event_handler as package\n"
+        "made = package\n"
+        "coldstart.event_handler_on_demand()\n"
+        "assert sys.modules[coldstart.EVENT_HANDLER] is made\n"
+        "for name, where in coldstart.EVENT_HANDLER_EXPORTS.items():\n"
+        "    defined = getattr(importlib.import_module(coldstart.EVENT_HANDLER + '.' + where), name)\n"
+        "    exec(f'from aws_lambda_powertools.event_handler import {name} as found')\n"
+        "    assert found is defined and getattr(package, name) is defined, name\n"
+        "import aws_lambda_powertools.event_handler.openapi.params\n"
+        "import aws_lambda_powertools\n"
+        "assert aws_lambda_powertools.event_handler is package\n"
+        "assert package.openapi.params.Path is not None\n"
+        "try:\n"
+        "    from aws_lambda_powertools.event_handler import NoSuchName\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('a name the package lacks was given')\n"
+    )
+    assert "aws_lambda_powertools.event_handler.appsync" in modules_loaded(code, "aws_lambda_powertools")
+
+
 def test_the_collector_is_off_while_a_handler_loads_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     frozen = gc.get_freeze_count()
