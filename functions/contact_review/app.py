@@ -19,6 +19,12 @@ from minid.domain.contact_changes import ContactReview
 logger = observability.logger()
 
 
+class ReviewFailed(Exception):
+    """The review failed (EventBridge invokes it again). Raised under the name of the error it stands
+    for, without its message or cause: Lambda writes what a handler raises to the log as it is, past the
+    masking formatter, and an error's message may quote what it read. The error itself, masked, is logged."""
+
+
 @cache
 def services() -> ContactReview:
     return wiring.contact_review(os.environ)
@@ -26,8 +32,12 @@ def services() -> ContactReview:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    with deadline.within(context):
-        run = services().run(lambda: context.get_remaining_time_in_millis() / 1000)
+    try:
+        with deadline.within(context):
+            run = services().run(lambda: context.get_remaining_time_in_millis() / 1000)
+    except Exception as error:
+        logger.exception("Contact register review failed", extra={"error": type(error).__name__})
+        raise ReviewFailed(type(error).__name__) from None
     outcome = {"reminded": run.reminded, "marked_stale": run.stale, "finished": run.finished}
     logger.info("Contact register reviewed", extra=outcome)
     return outcome

@@ -71,6 +71,23 @@ def test_a_task_that_fails_raises_no_message_into_the_workflow_history(
     assert type(logged.exc_info[1]).__name__ == "ClientError"  # the error itself, for the operator
 
 
+def test_a_review_that_fails_raises_its_error_s_name_alone_and_logs_it_masked(
+    local: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lambda writes what a handler raises to the log as it is, past the masking formatter."""
+    quoted = "ValidationException: 15108695088 born 1986-10-15, +4791234567"
+    with injected_faults() as faults:
+        faults.add("dynamodb", "Query", code="ValidationException", status=400, times=5, message=quoted)
+        with pytest.raises(Exception, match=r"^ClientError$") as raised:
+            invoke(local, "ContactReviewFunction", "contact_review/scheduled")
+    assert faults.injected
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Contact register review failed"]
+    assert logged.exc_info is not None
+    assert type(logged.exc_info[1]).__name__ == "ClientError"  # the error itself, for the operator
+
+
 def test_a_notice_for_a_person_without_contacts_is_done(local: LocalStack) -> None:
     assert invoke(local, "NotifierFunction", "notifier/notice") == {"batchItemFailures": []}
 

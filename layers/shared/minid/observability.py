@@ -6,7 +6,9 @@ No log call in this code base passes a secret or personal data; the formatter is
 rule, for what a message or an exception could drag in (a library's error quoting its input). It masks,
 in every value but the keys Powertools sets about the function and the request: fields named for
 personal data or secrets, whatever they hold, and in free text, what has the shape of an identity
-number, a phone number, an e-mail address, a one-time or PIN code, a token or a TOTP secret.
+number, a phone number, an e-mail address, a date on its own, a one-time or PIN code, a token or a TOTP
+secret. (A name in free text has no shape to find: no log call passes one, and the register's errors
+name fields, not values.)
 
 (Powertools' data masking utility erases fields by JSONPath and needs jsonpath-ng; the masking here is
 by key and by pattern, since what must be caught is free text, and adds no dependency.)
@@ -76,6 +78,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # international, with + or 00, the digits grouped by spaces, dots or hyphens as people write them
     (re.compile(r"(?<![\d+])(?:\+|00)\d(?:[ .-]?\d){7,16}(?!\d)"), "[phone]"),
     (re.compile(r"(?<!\d)\d{6}[ -]?\d{5}(?!\d)"), "[identity number]"),  # its birth date set apart, too
+    # a date on its own (a birth date, a day of death: a register's, quoted by a parser's error), as ISO,
+    # Norwegian or compact; a time of day with it is a moment of the system's, and stays readable
+    (re.compile(r"(?<![\d-])\d{4}-\d{1,2}-\d{1,2}(?![\d:T-])(?! \d{1,2}:)"), "[date]"),
+    (re.compile(r"(?<![\d.])\d{1,2}\.\d{1,2}\.\d{4}(?!\.?\d)"), "[date]"),
+    (re.compile(r"(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)"), "[date]"),
     (re.compile(r"(?<!\d)47[49]\d{7}(?!\d)"), "[phone]"),  # E.164 without its +
     (re.compile(r"(?<!\d)[49]\d(?:[ .-]?\d){6}(?!\d)"), "[phone]"),  # a Norwegian mobile: 912 34 567
     (re.compile(r"(?<!\d)\d{6}(?!\d)"), "[code]"),
