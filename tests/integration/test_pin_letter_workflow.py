@@ -22,6 +22,7 @@ from local.print_provider import read_printed_letter
 from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
+from minid.adapters.letters import letter_key
 from minid.adapters.workflow import PrintTimeouts
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEventType
@@ -351,6 +352,33 @@ def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(dri
     assert failed is not None
     assert failed.status is LetterStatus.FAILED
     posted(driver, number)  # the person may order again at once
+
+
+def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_its_workflow_s_name(
+    driver: LetterDriver,
+) -> None:
+    """An order's item is first kept 7 days; the workflow's name is taken for 90 after it closes. A letter
+    failed before its recipient was settled (the check itself failed) is kept past those 90 days, as a
+    refused one is: its Idempotency-Key, used again after its once-only day, then finds the order and makes
+    a new one, rather than a workflow under the name taken (202, and nothing ordered). One failed after its
+    recipient was accepted is kept as an accepted letter is."""
+    table = driver.local.stack.refs["PinLettersTable"]
+    key = driver.key(driver.person(Category.ADULT).identity_number)
+    unchecked = PinLetter(
+        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
+    )
+    driver.letters.create_order(unchecked, expires_at=unchecked.ordered_at + timedelta(days=7))
+    tasks = wiring.letter_workflow(os.environ)
+    tasks.mark_failed(unchecked.letter_id, "ClientError")
+    item = driver.dynamodb.get_item(TableName=table, Key=letter_key(unchecked.letter_id))["Item"]
+    assert item["status"]["S"] == LetterStatus.FAILED.value
+    assert int(item["expires_at"]["N"]) >= (unchecked.ordered_at + timedelta(days=90)).timestamp()
+
+    checked, tasks = checked_order(driver, driver.key(driver.person(Category.ADULT).identity_number))
+    tasks.mark_failed(checked.letter_id, "ClientError")
+    item = driver.dynamodb.get_item(TableName=table, Key=letter_key(checked.letter_id))["Item"]
+    assert item["status"]["S"] == LetterStatus.FAILED.value
+    assert "expires_at" not in item
 
 
 @contextlib.contextmanager

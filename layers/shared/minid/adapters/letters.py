@@ -39,9 +39,10 @@ if TYPE_CHECKING:
 
 BY_PERSON_INDEX = "ByPerson"
 NO_LETTER = "00000000-0000-4000-8000-000000000000"  # read in place of a letter that does not exist
-# A refused order's item is kept past the 90 days Step Functions holds a closed execution's name: an
-# Idempotency-Key used again after its once-only day finds the order, and is made a new one (ordering.py),
-# rather than start a workflow under a name taken (refused, it would answer 202 and order nothing).
+# A refused order's item, and one failed before its recipient was settled, is kept past the 90 days Step
+# Functions holds a closed execution's name: an Idempotency-Key used again after its once-only day finds the
+# order, and is made a new one (ordering.py), rather than start a workflow under a name taken (refused, it
+# would answer 202 and order nothing). (An order's item is first kept 7 days: ordering.py.)
 REFUSED_ORDER_KEPT_FOR = timedelta(days=91)
 REFUSED_FOR = "refused_for"  # a refused order's person: not `person`, which would keep it in ByPerson
 _LETTER_SK = "letter"
@@ -307,18 +308,23 @@ class DynamoDbPinLetters:
         }
         update_if(self._client, update)  # one recorded already: the first report stands
 
-    def mark_failed(self, letter_id: str, at: datetime, error: str) -> None:
+    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> None:
+        expression = "SET #status = :failed, failed_at = :at, failure = :error"
+        values: dict[str, Any] = {
+            ":failed": LetterStatus.FAILED.value,
+            ":at": iso(at),
+            ":error": error[:200],
+            ":ordered": LetterStatus.ORDERED.value,
+            ":printing": LetterStatus.PRINTING.value,
+        }
+        if letter.outcome is None:  # failed before its recipient was settled: it still has an order's 7 days
+            expression += ", expires_at = :kept"
+            values[":kept"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
         try:
             self._update_letter(
-                letter_id,
-                "SET #status = :failed, failed_at = :at, failure = :error",
-                {
-                    ":failed": LetterStatus.FAILED.value,
-                    ":at": iso(at),
-                    ":error": error[:200],
-                    ":ordered": LetterStatus.ORDERED.value,
-                    ":printing": LetterStatus.PRINTING.value,
-                },
+                letter.letter_id,
+                expression,
+                values,
                 condition="#status IN (:ordered, :printing)",
                 names={"#status": "status"},
             )

@@ -104,7 +104,9 @@ class PinLetters(Protocol):
         by until the workflow settles the letter (the first one recorded stands)."""
         ...
 
-    def mark_failed(self, letter_id: str, at: datetime, error: str) -> None: ...
+    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> None:
+        """The letter (as read) failed, if it is still ordered or printing."""
+        ...
 
     def block(
         self,

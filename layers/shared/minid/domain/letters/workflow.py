@@ -231,7 +231,7 @@ class LetterWorkflowTasks:
             self._discard_document(letter)
             return
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
-            self._letters.mark_failed(letter.letter_id, self._clock.now(), error)
+            self._letters.mark_failed(letter, self._clock.now(), error)
         elif letter.status is not LetterStatus.FAILED:
             return
         self._discard_document(letter)
