@@ -193,16 +193,46 @@ def test_the_wrong_code_that_locks_writes_its_failure_with_the_lock(driver: Lett
         assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
     login = body(user.start_login())
     wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
-    locking = transaction_updating("SET locked_until = :until")
+    written: list[dict[str, Any]] = []
+
+    def locking(params: dict[str, Any]) -> bool:
+        if transaction_updating("SET locked_until = :until")(params):
+            written.extend(item["Put"]["Item"] for item in params["TransactItems"] if "Put" in item)
+            return True
+        return False
+
     with before_first_aws_call("dynamodb.TransactWriteItems", lambda: None, where=locking) as outcomes:
         services = wiring.login(os.environ)
         with pytest.raises(AuthenticationFailed):
             services.login.verify(login["login_id"], wrong)
     assert outcomes == ["made"]
+    in_the_lock = sorted(item["type"]["S"] for item in written if item["reference"]["S"] == login["login_id"])
+    assert in_the_lock == ["account-locked", "login-failed"]
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
     third = [e for e in events if e.reference == login["login_id"]]
     assert sorted(e.type.value for e in third) == ["account-locked", "login-failed"]
     assert account(user).locked(datetime.now(UTC))
+
+
+def test_a_wrong_code_whose_lock_is_refused_as_time_runs_out_is_still_recorded(driver: LetterDriver) -> None:
+    """The lock's transaction refused by the invocation's deadline (minid.deadline): a 503, the guess kept
+    (the lock is written by the next attempt), and its failure recorded whatever the time."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = body(user.start_login())
+    wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+    with deadline.within(LambdaContext("LoginFunction", 512, 60)), contextlib.ExitStack() as late:
+        run_out = lambda: late.enter_context(deadline.within(LambdaContext("LoginFunction", 512, 0)))  # noqa: E731
+        locking = transaction_updating("SET locked_until = :until")
+        with before_first_aws_call("dynamodb.TransactWriteItems", run_out, where=locking):
+            services = wiring.login(os.environ)
+            with pytest.raises(OutOfTime):
+                services.login.verify(login["login_id"], wrong)
+    assert (account(user).failed_logins, account(user).locked_until) == (3, None)
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    third = [e for e in events if e.reference == login["login_id"]]
+    assert [(e.type.value, e.detail.get("reason")) for e in third] == [("login-failed", "second-factor")]
 
 
 def test_a_wrong_code_that_reached_the_threshold_of_an_account_locked_meanwhile_is_still_recorded(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -254,20 +255,45 @@ class DynamoDbAccounts:
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
             self._update(person, "ADD failed_logins :minus", values, f"failed_logins > :zero AND ({same_run})")
 
-    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
-        return self._update(
-            person,
-            f"SET locked_until = :until, failed_logins = :zero, {NEW_RUN}",
-            {
-                ":until": iso(now + policy.duration),
-                ":zero": 0,
-                ":threshold": policy.threshold,
-                ":now": iso(now),
-                ":run": new_run(),
-            },
-            f"failed_logins >= :threshold AND ({NOT_LOCKED})",
-            events,
-        )
+    def lock(
+        self,
+        person: PersonKey,
+        policy: LockoutPolicy,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+        failures: Sequence[SecurityEvent] = (),
+    ) -> bool:
+        try:
+            locked = self._update(
+                person,
+                f"SET locked_until = :until, failed_logins = :zero, {NEW_RUN}",
+                {
+                    ":until": iso(now + policy.duration),
+                    ":zero": 0,
+                    ":threshold": policy.threshold,
+                    ":now": iso(now),
+                    ":run": new_run(),
+                },
+                f"failed_logins >= :threshold AND ({NOT_LOCKED})",
+                (*failures, *events),
+            )
+        except Exception:
+            with suppress(Exception):  # the lock's fault is the one raised
+                self._record(person, failures)
+            raise
+        if not locked:
+            self._record(person, failures)
+        return locked
+
+    def _record(self, person: PersonKey, failures: Sequence[SecurityEvent]) -> None:
+        """Failures recorded without their lock, whatever the time: they are counted, and no retry gives
+        them back. (The same item as in the lock's transaction: one the transaction wrote is written again.)"""
+        if not failures:
+            return
+        if self._events is None:
+            raise RuntimeError("a failure that is recorded needs the security events table")
+        with exempt():
+            write_together(self._client, recorded_with(self._events, person, failures))
 
     # ------------------------------------------------------------------ the password
     def set_password(

@@ -122,8 +122,17 @@ class Accounts(Users, Protocol):
         has not ended since."""
         ...
 
-    def lock(self, person: PersonKey, policy: LockoutPolicy, now: datetime, events: Sequence[SecurityEvent]) -> bool:
-        """Lock the account if its failures reached the threshold; True for the one call that locked it."""
+    def lock(
+        self,
+        person: PersonKey,
+        policy: LockoutPolicy,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+        failures: Sequence[SecurityEvent] = (),
+    ) -> bool:
+        """Lock the account if its failures reached the threshold, with `events`; True for the one call
+        that locked it. `failures`, the events of the attempt that reached it, are written with the lock,
+        and without it when it does not hold or fails (whatever the time: they are counted for good)."""
         ...
 
     def set_password(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
@@ -109,23 +109,17 @@ class Lockout:
         recorded with the lock, in the same write."""
         reference = reference or str(uuid.uuid4())
         failure = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
-        try:
-            if reserved >= self.policy.threshold and self._lock(person, now, reference, failure):
-                return
-        except Exception:
-            with suppress(Exception):  # the lock's fault is the one to raise
-                self._events.record(person, failure)  # recorded, though its lock was not written
-            raise
-        self._events.record(person, failure)  # below the threshold, or locked meanwhile by another
+        if reserved >= self.policy.threshold:
+            self._lock(person, now, reference, failure)
+        else:
+            self._events.record(person, failure)
 
-    def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> bool:
-        """Lock the account, with the events of the `failures` that lock it; False if it is locked
-        already, or no longer at the threshold (nothing is then written)."""
+    def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> None:
         locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
         self._notices.enqueue(
             Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, self._told(), proof=locked)
         )
-        return self._accounts.lock(person, self.policy, now, events=(*failures, locked))
+        self._accounts.lock(person, self.policy, now, events=(locked,), failures=failures)
 
     def _told(self) -> dict[str, str]:
         """What the lock's notice tells of it: the policy deployed, not the default."""
