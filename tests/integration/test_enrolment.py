@@ -510,6 +510,24 @@ def test_an_expired_enrolment_is_gone(driver: LetterDriver) -> None:
     assert driver.post(f"/v1/enrolments/{UUID}/complete", {"pin_codes": {}, "password": "x"}).status == 422
 
 
+def test_the_codes_say_how_long_they_work_when_the_enrolment_ends_before_their_ten_minutes(
+    driver: LetterDriver,
+) -> None:
+    """The enrolment's 15 minutes run from its start: codes sent with 3.5 of them left say 3, not 10."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"}),
+        UpdateExpression="SET expires_at = :soon",
+        ExpressionAttributeValues=to_item({":soon": int((datetime.now(UTC) + timedelta(minutes=3.5)).timestamp())}),
+    )
+    assert enrolling.complete(mobile="91234567").status == 202
+    (text,) = [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == "+4791234567"][-1:]
+    assert "Koden din for å bli MinID-bruker er" in text
+    assert "Den gjelder i 3 minutter." in text
+
+
 def test_concurrent_wrong_tries_never_exceed_the_limit(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()

@@ -265,6 +265,21 @@ def test_a_wrong_code_that_reached_the_threshold_of_an_account_locked_meanwhile_
     assert [(e.type.value, e.detail.get("reason")) for e in third] == [("login-failed", "second-factor")]
 
 
+def test_a_code_sent_again_says_how_long_it_works_in_what_is_left_of_the_login(driver: LetterDriver) -> None:
+    """A login's 10 minutes run from its start: a code sent again 6.5 minutes in says 3, not 10."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    login = wiring.login(os.environ, clock=clock).login
+    started = login.start(user.identity_number, PASSWORD, None, "198.51.100.78")
+    clock.advance(timedelta(minutes=6.5))
+    login.resend(started.login_id, "198.51.100.78")
+    (first, again) = [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == user.mobile][-2:]
+    assert "Koden din for å logge inn i MinID er" in first
+    assert "Den gjelder i 10 minutter." in first
+    assert "Den gjelder i 3 minutter." in again
+    assert login.verify(started.login_id, user.last_sms_code()).session
+
+
 def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_nothing(driver: LetterDriver) -> None:
     user = enrolled(driver)
     driver.notices_delivered()  # the welcome

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from minid.domain.codes import code_message
+from minid.domain.codes import CodePurpose, code_message
 from minid.domain.contacts import Language
 from minid.domain.notices import WORDED, Message, NoticeKind, compose
 
@@ -48,16 +48,31 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
 
 
 @pytest.mark.parametrize("language", list(Language))
-def test_every_code_message_fits_one_gsm_segment(language: Language) -> None:
-    message = code_message("123456", language, "minid.example.no")
+@pytest.mark.parametrize("purpose", list(CodePurpose))
+def test_every_code_message_fits_one_gsm_segment(language: Language, purpose: CodePurpose) -> None:
+    """With a public domain of up to 18 characters (the template's default is 16)."""
+    message = code_message("123456", language, "login.minid.gov.no", purpose)
     assert septets(message.sms) <= 160
     assert f'lang="{language.value}"' in message.html
 
 
+@pytest.mark.parametrize("language", list(Language))
+def test_a_code_says_what_it_is_for_and_what_to_do_if_the_person_did_not_ask(language: Language) -> None:
+    """An unasked login code means someone has the password; an unasked reset, enrolment or contact code
+    is someone else's doing, or a typo, and is to be ignored. Each purpose its own words and subject."""
+    messages = {purpose: code_message("123456", language, "minid.example.no", purpose) for purpose in CodePurpose}
+    assert len({m.sms for m in messages.values()}) == len({m.subject for m in messages.values()}) == len(CodePurpose)
+    change = {Language.ENGLISH: "Change your password.", Language.BOKMAL: "Bytt passordet", Language.NYNORSK: "Byt"}
+    assert change[language] in messages[CodePurpose.LOGIN].sms
+    assert all(change[language] not in m.sms for p, m in messages.items() if p is not CodePurpose.LOGIN)
+
+
 def test_nynorsk_code_messages_are_in_nynorsk() -> None:
-    nynorsk = code_message("123456", Language.NYNORSK, "minid.example.no")
-    bokmal = code_message("123456", Language.BOKMAL, "minid.example.no")
-    assert nynorsk.sms.startswith("Koden din for MinID er 123456. Han gjeld i 10 minutt. Ikkje gi han til nokon.")
+    nynorsk = code_message("123456", Language.NYNORSK, "minid.example.no", CodePurpose.LOGIN)
+    bokmal = code_message("123456", Language.BOKMAL, "minid.example.no", CodePurpose.LOGIN)
+    assert nynorsk.sms.startswith(
+        "Koden din for å logge inn i MinID er 123456. Han gjeld i 10 minutt. Ikkje gi han til nokon. Ikkje deg?"
+    )
     assert nynorsk.sms.endswith("\n\n@minid.example.no #123456")
     assert (nynorsk.text, nynorsk.html) != (bokmal.text, bokmal.html)
     assert "Ikkje gi han til nokon." in nynorsk.html

@@ -13,7 +13,7 @@ from msgspec.structs import replace
 from local.template import Template
 from minid.adapters.sealing import AesGcmSealer
 from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
-from minid.domain.codes import CODE_LIFETIME, code_message
+from minid.domain.codes import CODE_LIFETIME, CodePurpose, code_message
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import IdentityNumberKind
@@ -534,7 +534,7 @@ def test_a_reset_code_goes_to_the_mobile_alone() -> None:
     assert service.deliver(reset_code()).sent == [Channel.SMS]
     ((to, text),) = phone.sent
     assert to == "+4791234567"
-    assert text.startswith("Koden din for MinID er 123456.")
+    assert text.startswith("Koden din for nytt passord i MinID er 123456.")
     assert text.endswith("@minid.example.no #123456")
     assert mailbox.sent == []
     assert service.deliver(reset_code()).sent == []  # delivered again: sent once
@@ -549,9 +549,10 @@ def test_a_reset_code_that_comes_late_says_how_long_it_still_works() -> None:
     service, phone, *_ = delivery(None)
     service.deliver(reset_code(works_for=timedelta(minutes=9, seconds=59)))  # sent at once: a moment later
     assert "Han gjeld i 10 minutt." in phone.sent[0][1]
-    assert "valid for 1 minute." in code_message("123456", Language.ENGLISH, "d", minutes=0).sms
-    assert "gjelder i 1 minutt." in code_message("123456", Language.BOKMAL, "d", minutes=1).sms
-    assert "gjelder i 10 minutter." in code_message("123456", Language.BOKMAL, "d").sms
+    reset = CodePurpose.RESET
+    assert "valid for 1 minute." in code_message("123456", Language.ENGLISH, "d", reset, minutes=0).sms
+    assert "gjelder i 1 minutt." in code_message("123456", Language.BOKMAL, "d", reset, minutes=1).sms
+    assert "gjelder i 10 minutter." in code_message("123456", Language.BOKMAL, "d", reset).sms
 
 
 def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_then() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from minid.domain.contacts import Language
 from minid.domain.errors import DomainError
@@ -58,28 +59,114 @@ class ResendPolicy(Value, frozen=True):
             raise RateLimited(int(wait.total_seconds()) + 1, "A new code was just sent. Wait a little first.")
 
 
+class CodePurpose(StrEnum):
+    """What a code is for: its message says so, and what to do if it was not the person who asked."""
+
+    LOGIN = "login"
+    ENROLMENT = "enrolment"
+    CONTACT = "contact"
+    RESET = "reset"
+
+
+# (language, purpose) -> the first sentence up to the code, what to do if it was not you, the e-mail's subject
+_PURPOSES: dict[tuple[Language, CodePurpose], tuple[str, str, str]] = {
+    (Language.ENGLISH, CodePurpose.LOGIN): (
+        "Your code to log in to MinID is",
+        "Not you? Change your password.",
+        "MinID: your code to log in",
+    ),
+    (Language.ENGLISH, CodePurpose.ENROLMENT): (
+        "Your code to become a MinID user is",
+        "Not you? Ignore this message.",
+        "MinID: your code to become a user",
+    ),
+    (Language.ENGLISH, CodePurpose.CONTACT): (
+        "Your code to confirm a contact change in MinID is",
+        "Not you? Ignore it.",
+        "MinID: your code to confirm a change",
+    ),
+    (Language.ENGLISH, CodePurpose.RESET): (
+        "Your code to reset your MinID password is",
+        "Not you? Ignore it.",
+        "MinID: your code for a new password",
+    ),
+    (Language.BOKMAL, CodePurpose.LOGIN): (
+        "Koden din for å logge inn i MinID er",
+        "Ikke deg? Bytt passordet ditt.",
+        "MinID: koden din for å logge inn",
+    ),
+    (Language.BOKMAL, CodePurpose.ENROLMENT): (
+        "Koden din for å bli MinID-bruker er",
+        "Ikke deg? Se bort fra meldingen.",
+        "MinID: koden din for å bli bruker",
+    ),
+    (Language.BOKMAL, CodePurpose.CONTACT): (
+        "Koden din for å bekrefte en endring i MinID er",
+        "Ikke deg? Se bort fra den.",
+        "MinID: koden din for å bekrefte en endring",
+    ),
+    (Language.BOKMAL, CodePurpose.RESET): (
+        "Koden din for nytt passord i MinID er",
+        "Ikke deg? Se bort fra den.",
+        "MinID: koden din for nytt passord",
+    ),
+    (Language.NYNORSK, CodePurpose.LOGIN): (
+        "Koden din for å logge inn i MinID er",
+        "Ikkje deg? Byt passordet ditt.",
+        "MinID: koden din for å logge inn",
+    ),
+    (Language.NYNORSK, CodePurpose.ENROLMENT): (
+        "Koden din for å bli MinID-brukar er",
+        "Ikkje deg? Sjå bort frå meldinga.",
+        "MinID: koden din for å bli brukar",
+    ),
+    (Language.NYNORSK, CodePurpose.CONTACT): (
+        "Koden din for å stadfeste ei endring i MinID er",
+        "Ikkje deg? Sjå bort frå han.",
+        "MinID: koden din for å stadfeste ei endring",
+    ),
+    (Language.NYNORSK, CodePurpose.RESET): (
+        "Koden din for nytt passord i MinID er",
+        "Ikkje deg? Sjå bort frå han.",
+        "MinID: koden din for nytt passord",
+    ),
+}
+
+
+def minutes_left(expires_at: datetime, now: datetime) -> int:
+    """The whole minutes a code sent now works: its lifetime, or less when what it is for ends sooner
+    (a login's or an enrolment's time runs from its start, not from a code sent again)."""
+    return int(min(CODE_LIFETIME, expires_at - now).total_seconds() // 60)
+
+
 def code_message(
-    code: str, language: Language, public_domain: str, *, instead_of_sms: bool = False, minutes: int | None = None
+    code: str,
+    language: Language,
+    public_domain: str,
+    purpose: CodePurpose,
+    *,
+    instead_of_sms: bool = False,
+    minutes: int | None = None,
 ) -> Message:
-    """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail. By e-mail
-    `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come by SMS.
-    `minutes`: how long it still works (a code sent late, from a queue), if not its whole lifetime."""
+    """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail, saying
+    what it is for and what to do if the person did not ask for it (one GSM-7 segment: a test holds it).
+    By e-mail `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come
+    by SMS. `minutes`: how long it still works (`minutes_left`; a code sent late, from a queue), if not its
+    whole lifetime (at least 1: a code is sent only while it works)."""
     minutes = int(CODE_LIFETIME.total_seconds() // 60) if minutes is None else max(minutes, 1)
     one = minutes == 1
+    what, not_you, subject = _PURPOSES[(language, purpose)]
     if language is Language.ENGLISH:
         valid = f"{minutes} minute" if one else f"{minutes} minutes"
-        line = f"Your MinID code is {code}. It is valid for {valid}. Never give it to anyone."
+        line = f"{what} {code}. It is valid for {valid}. Never give it to anyone. {not_you}"
         why = "It could not be sent by SMS to your mobile number, so it comes by e-mail."
-        subject = "MinID: your code"
     elif language is Language.NYNORSK:  # koden is masculine: han; minutt, in the plural too
-        line = f"Koden din for MinID er {code}. Han gjeld i {minutes} minutt. Ikkje gi han til nokon."
+        line = f"{what} {code}. Han gjeld i {minutes} minutt. Ikkje gi han til nokon. {not_you}"
         why = "Han kunne ikkje sendast på SMS til mobilnummeret ditt, så han kjem på e-post."
-        subject = "MinID: koden din"
     else:
         valid = f"{minutes} minutt" if one else f"{minutes} minutter"
-        line = f"Koden din for MinID er {code}. Den gjelder i {valid}. Ikke gi den til noen."
+        line = f"{what} {code}. Den gjelder i {valid}. Ikke gi den til noen. {not_you}"
         why = "Den kunne ikke sendes på SMS til mobilnummeret ditt, så den kommer på e-post."
-        subject = "MinID: koden din"
     paragraphs = [line, why] if instead_of_sms else [line]
     return Message(
         sms=f"{line}\n\n@{public_domain} #{code}",

@@ -20,6 +20,7 @@ from msgspec.structs import replace
 from minid.domain.codes import (
     CODE_LIFETIME,
     MAX_CODE_TRIES,
+    CodePurpose,
     ResendPolicy,
     code_message,
     new_code,
@@ -397,7 +398,7 @@ class ContactService:
     ) -> None:
         """Each code to its channel; `sent`: the channels reached, when one fails after another."""
         for channel, code in codes.items():
-            message = code_message(code, language, self._public_domain)
+            message = code_message(code, language, self._public_domain, CodePurpose.CONTACT)
             if channel is Channel.SMS:
                 self._sms.send_sms(values[channel], message.sms)
             else:

@@ -26,8 +26,10 @@ from minid.domain.accounts import AccountStatus, UserAccount
 from minid.domain.codes import (
     CODE_LIFETIME,
     MAX_CODE_TRIES,
+    CodePurpose,
     ResendPolicy,
     code_message,
+    minutes_left,
     new_code,
     try_given_back_on_failure,
 )
@@ -345,7 +347,8 @@ class EnrolmentService:
             codes = {channel: new_code(self._random) for channel in contacts.channels}
             hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
             password_hash = self._hasher.hash(password)
-            self._send_codes(contacts, codes)  # first: codes that cannot be sent leave the enrolment as it was
+            left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
+            self._send_codes(contacts, codes, left)  # first: codes that cannot be sent leave the enrolment as it was
             # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
             # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
             completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again)
@@ -403,11 +406,12 @@ class EnrolmentService:
         return all(results), usable
 
     def _send_codes(
-        self, contacts: PendingContacts, codes: Mapping[Channel, str], sent: list[Channel] | None = None
+        self, contacts: PendingContacts, codes: Mapping[Channel, str], minutes: int, sent: list[Channel] | None = None
     ) -> None:
-        """Each code to its contact, in turn; each channel sent to is added to `sent` as it goes."""
+        """Each code to its contact, in turn, saying the `minutes` it works; each channel sent to is added
+        to `sent` as it goes."""
         for channel, code in codes.items():
-            message = code_message(code, contacts.language, self._public_domain)
+            message = code_message(code, contacts.language, self._public_domain, CodePurpose.ENROLMENT, minutes=minutes)
             if channel is Channel.SMS and contacts.mobile:
                 self._sms.send_sms(contacts.mobile, message.sms)
             elif channel is Channel.EMAIL and contacts.email:
@@ -436,7 +440,7 @@ class EnrolmentService:
             self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
         try:
-            self._send_codes(enrolment.contacts, codes, sent)
+            self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent)
         except Exception:
             # Nothing went out: the codes sent before are given back, with their time, and the resend is not
             # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the

@@ -27,8 +27,10 @@ from minid.domain.accounts import AccountChange, Accounts, AccountStatus, UserAc
 from minid.domain.codes import (
     CODE_LIFETIME,
     MAX_CODE_TRIES,
+    CodePurpose,
     ResendPolicy,
     code_message,
+    minutes_left,
     new_code,
     try_given_back_on_failure,
 )
@@ -413,7 +415,7 @@ class LoginService:
                 mobile_sealed=self._sealer.seal(mobile, purpose=MOBILE_SEAL, owner=person),
                 language=record.language,
             )
-            return attempt, (mobile, code_message(code, record.language, self._public_domain).sms)
+            return attempt, (mobile, code_message(code, record.language, self._public_domain, CodePurpose.LOGIN).sms)
         if factor is SecondFactor.PIN:
             letter = self._letters.get(standing.letter_id) if standing.letter_id else None
             unused = [i for i in letter.code_hashes if i not in letter.used] if letter and letter.codes_work else []
@@ -529,7 +531,10 @@ class LoginService:
                 self._resend_policy.check(again.resends, now, now)  # another resend went out just now: 429
             raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
-            self._sms.send_sms(mobile, code_message(code, language, self._public_domain).sms)
+            left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
+            self._sms.send_sms(
+                mobile, code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left).sms
+            )
         except Exception as error:
             # not sent: the resend is given back, and the code sent before still holds
             sent_at = attempt.codes_sent_at or attempt.created_at

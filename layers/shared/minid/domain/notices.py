@@ -891,7 +891,7 @@ class NoticeDelivery:
         """The notice's words; a code's only where it is one (six digits, sealed with its recipients). A
         code held up in the queue says the whole minutes it still works, not its 10."""
         if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
-            from minid.domain.codes import CODE_LIFETIME, code_message  # noqa: PLC0415  (codes imports this module)
+            from minid.domain.codes import CODE_LIFETIME, CodePurpose, code_message  # noqa: PLC0415  (codes imports this module)
 
             if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
                 return None
@@ -903,6 +903,7 @@ class NoticeDelivery:
                 recipients.code or "",
                 recipients.language,
                 self._public_domain,
+                CodePurpose.RESET,
                 instead_of_sms=bool(recipients.mobile),
                 minutes=int(left // 60) if late and left is not None else None,
             )
