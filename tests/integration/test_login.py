@@ -1364,6 +1364,79 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     assert [e["type"] for e in history].count("password-reset-failed") == 3  # failures, in their own history
 
 
+def letter_pin_failures(driver: LetterDriver, user: User) -> int:
+    """The wrong guesses counted against the person's letter."""
+    letter = driver.letters.get(driver.only_letter(user.identity_number).letter_id)
+    assert letter is not None
+    return letter.pin_failures
+
+
+@pytest.mark.parametrize("overtaken", ["before its write", "before its read"])
+def test_a_reset_completion_overtaken_by_the_same_one_is_done_and_no_wrong_guess(
+    driver: LetterDriver, overtaken: str
+) -> None:
+    """The same completion sent twice (a double click, a retry at once): the one overtaken, whether it
+    read the letter before the other's write or after it, is answered as done, and its right PIN code
+    used by the other counts no wrong guess against the letter."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    right = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    new_password = "ei ny og lang nok frase"
+
+    def other_completes() -> None:
+        other = user.call(
+            "POST", f"/v1/password-resets/{reset['reset_id']}/complete", right | {"new_password": new_password}
+        )
+        assert other.status == 204
+
+    where: Callable[[dict[str, Any]], bool] = lambda _: True  # noqa: E731
+    operation = "dynamodb.TransactWriteItems" if overtaken == "before its write" else "dynamodb.BatchGetItem"
+    if overtaken == "before its write":
+        where = transaction_updating("SET #status = :done")
+    with before_first_aws_call(operation, other_completes, where=where):
+        services = wiring.login(os.environ)
+        services.resets.complete(reset["reset_id"], right["pin_code"], right["code"], new_password)
+    assert letter_pin_failures(driver, user) == 0
+    user.password = new_password
+    assert user.login()
+
+
+def test_a_reset_s_lost_answer_asked_again_after_its_ten_minutes_is_told_it_is_done(driver: LetterDriver) -> None:
+    """Completed in its last seconds, its answer lost: the retry, after the reset's 10 minutes, is done,
+    not "start again" (which would spend another PIN code on a password already set)."""
+    user = enrolled(driver)
+    started = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    clock = MovableClock()  # from just after the reset's start
+    resets = wiring.login(os.environ, clock=clock).resets
+    pin_code, code, reset_id = user.codes[str(started["pin_index"])], user.last_sms_code(), started["reset_id"]
+    clock.advance(timedelta(minutes=9, seconds=50))
+    resets.complete(reset_id, pin_code, code, "ei ny og lang nok frase")
+    clock.advance(timedelta(seconds=20))
+    resets.complete(reset_id, pin_code, code, "ei ny og lang nok frase")  # done: no error
+    with pytest.raises(AuthenticationFailed):
+        resets.complete(reset_id, pin_code, code, "ei anna frase enn den")  # not this password
+
+
+def test_the_last_wrong_try_of_a_reset_counts_against_the_letter_though_the_reset_s_end_fails(
+    driver: LetterDriver,
+) -> None:
+    """A judged guess is counted whatever fails after it."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    wrong = {"pin_code": "000000", "code": "000000", "new_password": "ny frase i dag"}
+    for _ in range(2):
+        assert user.call("POST", complete, wrong).status == 401
+    ending = lambda params: "SET #status = :ended" in params.get("UpdateExpression", "")  # noqa: E731
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb", "UpdateItem", code="ProvisionedThroughputExceededException", status=400, times=5, where=ending
+        )
+        assert user.call("POST", complete, wrong).status == 503
+    assert faults.injected
+    assert letter_pin_failures(driver, user) == 3
+
+
 def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: LetterDriver) -> None:
     """A weak password, or AWS briefly down before the codes are judged or after they were judged
     right: the citizen tried nothing wrong, and the try is given back."""

@@ -146,7 +146,12 @@ class DynamoDbResetCompletion:
         self._events = events_table
 
     def complete(
-        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
+        self,
+        reset: PasswordReset,
+        password_hash: str,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+        retried_until: datetime,
     ) -> bool:
         if reset.person is None or reset.letter_id is None:
             return False
@@ -164,10 +169,12 @@ class DynamoDbResetCompletion:
             "TableName": self._challenges,
             "Key": to_item({"pk": f"reset#{reset.reset_id}"}),
             # the code's hash stays (until the item expires): a completion retried gets its answer again
-            "UpdateExpression": "SET #status = :done",
+            "UpdateExpression": "SET #status = :done, expires_at = :retried_until",
             "ConditionExpression": "#status = :pending",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item({":done": "done", ":pending": "pending"}),
+            "ExpressionAttributeValues": to_item(
+                {":done": "done", ":pending": "pending", ":retried_until": int(retried_until.timestamp())}
+            ),
         }
         return write_together(
             self._client,

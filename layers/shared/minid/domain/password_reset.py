@@ -104,10 +104,16 @@ class ResetReads(Protocol):
 
 class ResetCompletion(Protocol):
     def complete(
-        self, reset: PasswordReset, password_hash: str, now: datetime, events: Sequence[SecurityEvent]
+        self,
+        reset: PasswordReset,
+        password_hash: str,
+        now: datetime,
+        events: Sequence[SecurityEvent],
+        retried_until: datetime,
     ) -> bool:
         """At once: the PIN code used up, the new password (every session ended, the lock lifted), the
-        reset done, and the events. False, changing nothing, when the code or the reset is no longer usable."""
+        reset done (its answer given again to a retry until `retried_until`), and the events. False,
+        changing nothing, when the code or the reset is no longer usable."""
         ...
 
 
@@ -234,10 +240,15 @@ class PasswordResetService:
         give_back = partial(self._resets.refund_try, reset_id)
         with try_given_back_on_failure(give_back):  # until the codes are judged
             standing = self._reads.for_completion(reset)
-        if not self._codes_hold(reset, standing.letter, pin_code, code, now):
+        right, usable = self._codes_hold(reset, standing.letter, pin_code, code, now)
+        if right and not usable:  # the PIN code used (by this reset's own completion, maybe), or too late
+            self._done_or_ended(reset_id, code, new_password, now)
+            return
+        if not right:
+            # first: a judged guess is counted whatever fails after (the reset's end is held by its tries)
+            self._wrong_pins.record(standing.letter, now)  # at the fifth and after: the letter blocked
             if reset.tries >= MAX_CODE_TRIES:  # this was the last try
                 self._resets.end(reset.reset_id)
-            self._wrong_pins.record(standing.letter, now)  # at the fifth and after: the letter blocked
             if reset.person is None:
                 self._wrong_codes.short(started)
             else:  # in the person's own history (a retry of the same try is the same event)
@@ -259,9 +270,18 @@ class PasswordResetService:
             done = SecurityEvent(SecurityEventType.PASSWORD_RESET, now, reset.reset_id)
             notice = Notice(f"{reset.reset_id}:reset", NoticeKind.PASSWORD_RESET, account.person, proof=done)
             self._notices.enqueue(notice)
-            completed = self._completion.complete(reset, password_hash, now, events=(done,))
+            retried_until = now + RESET_LIFETIME  # a lost answer asked again near the reset's end is told
+            completed = self._completion.complete(reset, password_hash, now, (done,), retried_until)
         if not completed:
-            raise AuthenticationFailed("The PIN code was used or blocked meanwhile. Start again.")
+            self._done_or_ended(reset_id, code, new_password, now)
+
+    def _done_or_ended(self, reset_id: str, code: str, new_password: str, now: datetime) -> None:
+        """Right codes that can no longer complete the reset: done if the reset was completed meanwhile with
+        them and this password (the same completion sent twice, one overtaking the other), else ended."""
+        if not self._done_by(reset_id, code, new_password, now):
+            raise AuthenticationFailed(
+                "The PIN code was used or blocked meanwhile, or the code has expired. Start again."
+            )
 
     def _done_by(self, reset_id: str, code: str, new_password: str, now: datetime) -> bool:
         """Whether the reset was completed with this code (kept, hashed, until the reset expires), and set
@@ -279,8 +299,9 @@ class PasswordResetService:
 
     def _codes_hold(
         self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
-    ) -> bool:
-        """Both codes, each compared in constant time, whatever the other gave."""
+    ) -> tuple[bool, bool]:
+        """Whether both codes are right (each compared in constant time, whatever the other gave), and
+        whether they may be used: the PIN code unused, its letter's codes working, the code in time."""
         pin_ok = self._keyer.matches(
             letter.code_hashes.get(reset.pin_index, "") if letter else "",
             self._keyer.pin_code_hash(reset.letter_id or reset.reset_id, reset.pin_index, pin_code),
@@ -289,4 +310,4 @@ class PasswordResetService:
             reset.code_hash or "", self._keyer.one_time_code_hash(reset.reset_id, reset.channel, code)
         )
         usable = letter is not None and letter.codes_work and reset.pin_index not in letter.used
-        return pin_ok and code_ok and usable and now - reset.created_at <= CODE_LIFETIME
+        return pin_ok and code_ok, usable and now - reset.created_at <= CODE_LIFETIME
