@@ -210,7 +210,7 @@ def confirm_totp(request: CodeRequest) -> Response[None]:
     tags=ME,
     operation_id="removeTotp",
     security=BEARER,
-    responses=responses(204, "Removed", 401, 409, 503),
+    responses=responses(204, "Removed (or there was none: a removal retried is done)", 401, 503),
 )
 def remove_totp() -> Response[None]:
     services().credentials.remove_totp(*authenticated())

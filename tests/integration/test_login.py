@@ -28,7 +28,7 @@ from minid.adapters.passwords import Argon2PasswordHasher
 from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
-from minid.domain.errors import AuthenticationFailed
+from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
@@ -472,6 +472,56 @@ def test_an_app_s_confirmation_retried_after_its_answer_was_lost_is_told_it_is_d
     assert user.call("POST", "/v1/me/totp/verify", {"code": other}, token=token).status == 409
     kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
     assert kinds.count("totp-added") == 1
+
+
+def test_an_app_s_confirmation_retried_minutes_later_is_told_it_is_done(driver: LetterDriver) -> None:
+    """Past the code's window, but within a code's lifetime: the code of the step it was confirmed at."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    token = user.login()
+    session, account = services.sessions.authenticated(token)
+    secret = services.credentials.begin_totp(session, account).secret
+    code = pyotp.TOTP(secret).at(clock.now())
+    services.credentials.confirm_totp(session, *services.sessions.authenticated(token)[1:], code)
+    clock.advance(timedelta(minutes=3))
+    services.credentials.confirm_totp(session, *services.sessions.authenticated(token)[1:], code)  # done
+    clock.advance(timedelta(minutes=8))
+    with pytest.raises(Conflict):  # long after: "add an app first"
+        services.credentials.confirm_totp(session, *services.sessions.authenticated(token)[1:], code)
+
+
+def test_the_same_confirmation_of_an_app_sent_twice_at_once_is_done_for_both(driver: LetterDriver) -> None:
+    """The one overtaken finds the app confirmed by its own code: done, not "the code is wrong"."""
+    user = enrolled(driver)
+    token = user.login()
+    secret = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    code = pyotp.TOTP(secret).now()
+
+    def other_confirms() -> None:
+        assert user.call("POST", "/v1/me/totp/verify", {"code": code}, token=token).status == 204
+
+    services = wiring.login(os.environ)
+    session, account = services.sessions.authenticated(token)
+    confirming = transaction_updating("SET totp_secret = :secret")
+    with before_first_aws_call("dynamodb.TransactWriteItems", other_confirms, where=confirming) as outcomes:
+        services = wiring.login(os.environ)
+        services.credentials.confirm_totp(session, account, code)
+    assert outcomes == ["TransactionCanceledException"]  # its own write found it done
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert kinds.count("totp-added") == 1
+
+
+def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
+    """A removal retried after its answer was lost: 204 again, and no second event or notice."""
+    user = enrolled(driver)
+    token = user.login()
+    secret = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
+    assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
+    assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert kinds.count("totp-removed") == 1
 
 
 def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from minid.domain.accounts import Accounts, LockoutPolicy, UserAccount
-from minid.domain.codes import RateLimited
+from minid.domain.codes import CODE_LIFETIME, RateLimited
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
@@ -16,7 +16,7 @@ from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_fact
 from minid.domain.population import PopulationRegister
 from minid.domain.sessions import Session, Sessions, require_recent_login
 from minid.domain.time import Clock
-from minid.domain.totp import matching_step, new_secret, provisioning_uri
+from minid.domain.totp import is_code_at, matching_step, new_secret, provisioning_uri, step_time
 from minid.values import Value
 
 
@@ -122,25 +122,29 @@ class CredentialService:
         if step is None:
             raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
         added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
-        if not self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
-            raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
+        if self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
+            return
+        # not as read: confirmed meanwhile by the same code (sent twice), or another app begun or removed
+        again = self._accounts.find(session.person)
+        if again is None or again.totp_secret != account.totp_pending:
+            raise Conflict("The authenticator app was changed meanwhile. Add it again (POST /v1/me/totp).")
 
     def _confirmed_by(self, person: PersonKey, account: UserAccount, code: str, now: datetime) -> bool:
-        """Whether the app was confirmed with this code: the code's step is the last the app was used at.
-        A confirmation retried after its answer was lost is told it is done, not to add an app first."""
-        if account.totp_secret is None:
+        """Whether the app was confirmed with this code, lately: the code is that of the step the app was
+        last used at, within a code's lifetime. A confirmation retried after its answer was lost is told it
+        is done, not to add an app first."""
+        step = account.totp_last_step
+        if account.totp_secret is None or step is None or now - step_time(step) > CODE_LIFETIME:
             return False
-        step = matching_step(self._sealer.open(account.totp_secret, purpose="totp", owner=person), code, now)
-        return step is not None and step == account.totp_last_step
+        return is_code_at(self._sealer.open(account.totp_secret, purpose="totp", owner=person), code, step)
 
     def remove_totp(self, session: Session, account: UserAccount) -> None:
         now = self._clock.now()
         require_recent_login(session, now)
-        if not account.has_totp:
-            raise Conflict("There is no authenticator app to remove.")
+        if not account.has_totp:  # removed already (a retry whose answer was lost, say): nothing to do
+            return
         removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)
-        if not self._accounts.remove_totp(session.person, events=(removed,)):
-            raise Conflict("There is no authenticator app to remove.")
+        self._accounts.remove_totp(session.person, events=(removed,))  # not written: removed meanwhile
 
     def _told(self, person: PersonKey, kind: SecurityEventType, now: datetime) -> SecurityEvent:
         """The event of a change of second factor, and the notice of it, queued to wait for the event."""

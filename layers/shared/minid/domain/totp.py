@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyotp
 
@@ -19,6 +19,16 @@ def new_secret() -> str:
 
 def provisioning_uri(secret: str, label: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ISSUER)
+
+
+def step_time(step: int) -> datetime:
+    """When a time step begins."""
+    return datetime.fromtimestamp(step * STEP_SECONDS, tz=UTC)
+
+
+def is_code_at(secret: str, code: str, step: int) -> bool:
+    """Whether this is the code of that time step, compared in constant time."""
+    return hmac.compare_digest(pyotp.TOTP(secret).at(step * STEP_SECONDS), code)
 
 
 def matching_step(secret: str, code: str, now: datetime) -> int | None:
