@@ -1026,12 +1026,26 @@ def test_logout_ends_the_session(driver: LetterDriver) -> None:
     assert user.call("POST", "/v1/logout", token=token).status == 204
     gone = user.call("GET", "/v1/me", token=token)
     assert gone.status == 401
-    assert gone.header("www-authenticate") == 'Bearer realm="MinID"'
-    assert user.call("GET", "/v1/me").status == 401
-    assert user.call("GET", "/v1/me", token="x" * 43).status == 401
+    assert gone.header("www-authenticate") == 'Bearer realm="MinID", error="invalid_token"'  # RFC 6750
+    none = user.call("GET", "/v1/me")
+    assert (none.status, none.header("www-authenticate")) == (401, 'Bearer realm="MinID"')  # no token: no error
+    never = user.call("GET", "/v1/me", token="x" * 43)
+    assert (never.status, never.header("www-authenticate")) == (401, 'Bearer realm="MinID", error="invalid_token"')
     assert user.call("POST", "/v1/logout", token=token).status == 401  # again: ended already
     history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
     assert [e["type"] for e in history].count("logged-out") == 1  # in the person's own history, once
+
+
+def test_a_wrong_code_or_password_given_in_a_session_is_told_apart_from_an_ended_session(
+    driver: LetterDriver,
+) -> None:
+    """A client drops its token at invalid_token (RFC 6750), and only then: a typo must not log out."""
+    user = enrolled(driver)
+    token = user.login()
+    change = {"current_password": "ikke det rette passordet", "new_password": "en helt ny frase her"}
+    wrong = user.call("PUT", "/v1/me/password", change, token=token)
+    assert (wrong.status, wrong.header("www-authenticate")) == (401, 'Bearer realm="MinID"')
+    assert user.call("GET", "/v1/me", token=token).status == 200  # the session lives on
 
 
 def test_sessions_end_after_30_idle_minutes_and_after_2_hours_in_use(driver: LetterDriver) -> None:

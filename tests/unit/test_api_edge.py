@@ -264,11 +264,13 @@ def test_every_401_names_its_challenge() -> None:
     (RFC 9470), with the age a login may have."""
     from minid.api.problems import domain_problem  # noqa: PLC0415
     from minid.domain.errors import AuthenticationFailed  # noqa: PLC0415
-    from minid.domain.sessions import ReauthenticationRequired, Unauthenticated  # noqa: PLC0415
+    from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated  # noqa: PLC0415
 
     for error in (AuthenticationFailed(), Unauthenticated()):
         answer = domain_problem(error)
         assert (answer.status_code, answer.headers["WWW-Authenticate"]) == (401, 'Bearer realm="MinID"')
+    ended = domain_problem(SessionEnded())
+    assert ended.headers["WWW-Authenticate"] == 'Bearer realm="MinID", error="invalid_token"'
     step_up = domain_problem(ReauthenticationRequired())
     assert step_up.status_code == 401
     assert step_up.headers["WWW-Authenticate"] == (

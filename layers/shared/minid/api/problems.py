@@ -23,7 +23,7 @@ from minid.domain.errors import (
     NotFound,
 )
 from minid.domain.passwords import WeakPassword
-from minid.domain.sessions import FRESH_LOGIN, ReauthenticationRequired
+from minid.domain.sessions import FRESH_LOGIN, ReauthenticationRequired, SessionEnded
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -111,11 +111,15 @@ def problem_response(
 
 
 def _challenge(error: AuthenticationFailed) -> str:
-    """The session's bearer token; for a change that needs a recent login, the step-up RFC 9470 names
-    (a login no older than the max age, in seconds)."""
+    """The session's bearer token; for a token that is no live session's, RFC 6750's invalid_token (a
+    client drops the token then, and only then: a wrong code or password leaves the session as it was);
+    for a change that needs a recent login, the step-up RFC 9470 names (a login no older than the max
+    age, in seconds)."""
     if isinstance(error, ReauthenticationRequired):
         seconds = int(FRESH_LOGIN.total_seconds())
         return f'Bearer realm="MinID", error="insufficient_user_authentication", max_age={seconds}'
+    if isinstance(error, SessionEnded):
+        return 'Bearer realm="MinID", error="invalid_token"'
     return 'Bearer realm="MinID"'
 
 

@@ -53,7 +53,7 @@ from minid.domain.notices import (
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits, Limit
-from minid.domain.sessions import Session, Unauthenticated, require_recent_login
+from minid.domain.sessions import Session, SessionEnded, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
 
@@ -309,7 +309,7 @@ class ContactService:
             )
             verified = self._changes.verified(pending, channel, updated, changed, session.epoch)
         if verified is Verified.SESSION_ENDED:
-            raise Unauthenticated()
+            raise SessionEnded()
         if verified is Verified.NOT_WAITING:
             raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
         return updated

@@ -47,6 +47,11 @@ class Unauthenticated(AuthenticationFailed):
     detail = "Log in to continue: the session is missing, has expired or has ended."
 
 
+class SessionEnded(Unauthenticated):
+    """The request's token is no live session's (expired, ended, or never one): the client drops it and
+    logs in again. (Told apart from a wrong code or password, to which the session lives on.)"""
+
+
 class ReauthenticationRequired(AuthenticationFailed):
     """The session is live, but this change needs a login less than 15 minutes old."""
 
@@ -144,15 +149,17 @@ class Sessions:
     def authenticated(self, token: str | None) -> tuple[Session, UserAccount]:
         """The live session of a bearer token and its account as read to check it, or Unauthenticated."""
         now = self._clock.now()
-        if not token or len(token) > 128:
+        if not token:
             raise Unauthenticated()
+        if len(token) > 128:
+            raise SessionEnded()
         session = self._store.get(self._keyer.session_key(token))
         if session is None or now >= session.idle_until(self.policy):
-            raise Unauthenticated()
+            raise SessionEnded()
         account = self._users.find(session.person)
         if account is None or account.session_epoch != session.epoch:
             self._store.delete(session, events=())  # ended by the account (its password changed, say)
-            raise Unauthenticated()
+            raise SessionEnded()
         if now - session.last_seen_at >= TOUCH_AFTER:
             self._store.touch(session.key, now)
         return session, account
