@@ -514,7 +514,7 @@ def test_the_same_confirmation_of_an_app_sent_twice_at_once_is_done_for_both(dri
 
 def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
     """A removal retried after its answer was lost: 204 again, and no second event or notice."""
-    user = enrolled(driver)
+    user = enrolled(driver, mobile="93217654")  # a number of its own: the notices to it are this test's
     token = user.login()
     secret = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
     assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
@@ -522,6 +522,12 @@ def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
     assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
     kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
     assert kinds.count("totp-removed") == 1
+    told = wait_for(
+        lambda: [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == "+4793217654"],
+        lambda texts: len([text for text in texts if "utentiseringsapp" in text]) == 2,
+    )
+    apps = [text for text in told if "utentiseringsapp" in text]
+    assert sorted("lagt til" in text for text in apps) == [False, True]  # one added, one removed: each told so
 
 
 def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:

@@ -43,8 +43,9 @@ def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **pa
 def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str, reserved: str) -> None:
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
-    message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved)
-    assert septets(message.sms) <= TWO_SEGMENTS
+    for variant in ({}, {"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"}):
+        message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
+        assert septets(message.sms) <= TWO_SEGMENTS
 
 
 @pytest.mark.parametrize("language", list(Language))
@@ -65,6 +66,18 @@ def test_a_code_says_what_it_is_for_and_what_to_do_if_the_person_did_not_ask(lan
     change = {Language.ENGLISH: "Change your password.", Language.BOKMAL: "Bytt passordet", Language.NYNORSK: "Byt"}
     assert change[language] in messages[CodePurpose.LOGIN].sms
     assert all(change[language] not in m.sms for p, m in messages.items() if p is not CodePurpose.LOGIN)
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_an_app_added_is_told_apart_from_one_removed_and_the_person_told_to_remove_it(language: Language) -> None:
+    """An app added by another is a second factor in their hands."""
+    added = composed(NoticeKind.SECOND_FACTOR_CHANGED, language, change="added")
+    removed = composed(NoticeKind.SECOND_FACTOR_CHANGED, language, change="removed")
+    before = composed(NoticeKind.SECOND_FACTOR_CHANGED, language)  # queued before the change was told
+    remove = {Language.ENGLISH: "remove the app", Language.BOKMAL: "fjern appen", Language.NYNORSK: "fjern appen"}
+    assert remove[language] in added.sms
+    assert remove[language] not in removed.sms
+    assert len({added.subject, removed.subject, before.subject}) == 3
 
 
 def test_nynorsk_code_messages_are_in_nynorsk() -> None:

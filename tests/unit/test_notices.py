@@ -635,3 +635,19 @@ def test_a_reset_code_for_one_without_a_mobile_comes_by_e_mail_as_any_code() -> 
     service, _, mailbox, _ = delivery(None)
     assert service.deliver(reset_code(mobile=None)).sent == [Channel.EMAIL]
     assert "SMS" not in mailbox.sent[0][1].text
+
+
+@pytest.mark.parametrize(
+    ("held", "named", "not_named"),
+    [
+        ({"email": None, "email_verified_at": None}, "Mobilnummeret ditt i kontaktregisteret", "e-post"),
+        ({"mobile": None, "mobile_verified_at": None}, "E-postadressen din i kontaktregisteret", "Mobilnummeret"),
+        ({}, "Mobilnummeret og e-postadressen din i kontaktregisteret", "Mobilnummeret ditt"),
+    ],
+)
+def test_a_reminder_names_the_contacts_the_person_has(held: dict[str, object], named: str, not_named: str) -> None:
+    service, phone, mailbox, _ = delivery(record(**held))
+    service.deliver(Notice("p:reminder:2025-08-01", NoticeKind.CONFIRMATION_REMINDER, PERSON))
+    (text,) = [text for _, text in phone.sent] or [message.text for _, message in mailbox.sent]
+    assert named in text
+    assert not_named not in text

@@ -150,7 +150,8 @@ class CredentialService:
         """The event of a change of second factor, and the notice of it, queued to wait for the event."""
         event = SecurityEvent(kind, now, str(uuid.uuid4()))
         notice_id = f"{event.reference}:second-factor"
-        self._notices.enqueue(Notice(notice_id, NoticeKind.SECOND_FACTOR_CHANGED, person, proof=event))
+        change = {"change": "added" if kind is SecurityEventType.TOTP_ADDED else "removed"}
+        self._notices.enqueue(Notice(notice_id, NoticeKind.SECOND_FACTOR_CHANGED, person, change, proof=event))
         return event
 
     def _record(

@@ -599,6 +599,48 @@ def _credential_changed(what_en: str, what_nb: str, what_nn: str) -> Callable[[L
     return texts
 
 
+def _second_factor_changed(language: Language, params: Mapping[str, str]) -> Texts:
+    """`change`: "added" or "removed" (a notice queued before it was told has neither: both are named).
+    An app added by another is a second factor in their hands: the person is told to remove it."""
+    change = params.get("change")
+    if change not in ("added", "removed"):
+        return _credential_changed(
+            "authenticator app was added or removed",
+            "en autentiseringsapp er lagt til eller fjernet",
+            "det er lagt til eller fjerna ein autentiseringsapp",
+        )(language, params)
+    added = change == "added"
+    if language is Language.ENGLISH:
+        what = "An authenticator app was added to" if added else "The authenticator app was removed from"
+        return (
+            f"{what} your MinID",
+            f"{what} your MinID.",
+            "If it was not you, log in to MinID, remove the app and change your password, or call MinID user "
+            f"support on +47 {SUPPORT_PHONE} at once."
+            if added
+            else f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
+        )
+    if language is Language.NYNORSK:
+        what = "Ein autentiseringsapp er lagd til i" if added else "Autentiseringsappen er fjerna frå"
+        return (
+            f"{what} MinID-en din",
+            f"{what} MinID-en din.",
+            "Var det ikkje deg, logg inn på MinID, fjern appen og byt passord, eller ring brukarstøtta på "
+            f"{SUPPORT_PHONE} med ein gong."
+            if added
+            else f"Var det ikkje deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
+        )
+    what = "En autentiseringsapp er lagt til i" if added else "Autentiseringsappen er fjernet fra"
+    return (
+        f"{what} MinID-en din",
+        f"{what} MinID-en din.",
+        "Var det ikke deg, logg inn på MinID, fjern appen og bytt passord, eller ring brukerstøtten på "
+        f"{SUPPORT_PHONE} med en gang."
+        if added
+        else f"Var det ikke deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+    )
+
+
 def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
     mobile = params.get("channel", "mobile") == "mobile"
     if language is Language.ENGLISH:
@@ -686,42 +728,57 @@ def _contact_removed(language: Language, params: Mapping[str, str]) -> Texts:
 
 def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> Texts:
     """`reserved` ("true"): public services do not use the contacts of one reserved against digital
-    communication, only MinID does (its own notices): the reminder says so."""
+    communication, only MinID does (its own notices): the reminder says so. `contacts`: "mobile",
+    "email" or "mobile+email", the ones the person has (both named where it is not given)."""
     reserved = params.get("reserved") == "true"
+    held = params.get("contacts", "mobile+email")
+    one = held in ("mobile", "email")  # the sentences below, for one contact (it) or both (them)
     if language is Language.ENGLISH:
+        things = {"mobile": "mobile number", "email": "e-mail address"}.get(held, "mobile number and e-mail")
+        it, they, have = ("it", "it", "has") if one else ("them", "they", "have")
         return (
             "Are your contact details right?",
-            "Your mobile number and e-mail in the contact register have not been confirmed for 16 months. "
+            f"Your {things} in the contact register {have} not been confirmed for 16 months. "
             + (
-                "You are reserved against digital communication, so only MinID uses them to notify you."
+                f"You are reserved against digital communication, so only MinID uses {it} to notify you."
                 if reserved
-                else "Public services use them to notify you."
+                else f"Public services use {it} to notify you."
             ),
-            "Log in to MinID and confirm or update them. If they are not confirmed within two months, they are "
-            "no longer used.",
+            f"Log in to MinID and confirm or update {it}. If {they} {'is' if one else 'are'} not confirmed within "
+            f"two months, {they} {'is' if one else 'are'} no longer used.",
         )
     if language is Language.NYNORSK:
+        things = {"mobile": "mobilnummeret ditt", "email": "e-postadressa di"}.get(
+            held, "mobilnummeret og e-postadressa di"
+        )
+        it = {"mobile": "det", "email": "ho"}.get(held, "dei")  # nummeret neuter, adressa feminine
+        it_object = {"mobile": "det", "email": "henne"}.get(held, "dei")
         return (
             "Er kontaktinformasjonen din rett?",
-            "Du har ikkje stadfest mobilnummeret og e-postadressa di i kontaktregisteret på 16 månader. "
+            f"Du har ikkje stadfest {things} i kontaktregisteret på 16 månader. "
             + (
-                "Du er reservert mot digital kommunikasjon, så berre MinID brukar dei til å varsle deg."
+                f"Du er reservert mot digital kommunikasjon, så berre MinID brukar {it_object} til å varsle deg."
                 if reserved
-                else "Det offentlege brukar dei til å varsle deg."
+                else f"Det offentlege brukar {it_object} til å varsle deg."
             ),
-            "Logg inn på MinID og stadfest eller oppdater dei. Stadfester du dei ikkje innan to månader, blir dei "
-            "ikkje nytta lenger.",
+            f"Logg inn på MinID og stadfest eller oppdater {it_object}. Stadfester du {it_object} ikkje innan to "
+            f"månader, blir {it} ikkje nytta lenger.",
         )
+    things = {"mobile": "Mobilnummeret ditt", "email": "E-postadressen din"}.get(
+        held, "Mobilnummeret og e-postadressen din"
+    )
+    it = {"mobile": "det", "email": "den"}.get(held, "de")
+    it_object = {"mobile": "det", "email": "den"}.get(held, "dem")
     return (
         "Er kontaktinformasjonen din riktig?",
-        "Mobilnummeret og e-postadressen din i kontaktregisteret er ikke bekreftet på 16 måneder. "
+        f"{things} i kontaktregisteret er ikke bekreftet på 16 måneder. "
         + (
-            "Du er reservert mot digital kommunikasjon, så bare MinID bruker dem til å varsle deg."
+            f"Du er reservert mot digital kommunikasjon, så bare MinID bruker {it_object} til å varsle deg."
             if reserved
-            else "Det offentlige bruker dem til å varsle deg."
+            else f"Det offentlige bruker {it_object} til å varsle deg."
         ),
-        "Logg inn på MinID og bekreft eller oppdater dem. Blir de ikke bekreftet innen to måneder, brukes de ikke "
-        "lenger.",
+        f"Logg inn på MinID og bekreft eller oppdater {it_object}. Blir {it} ikke bekreftet innen to måneder, "
+        f"brukes {it} ikke lenger.",
     )
 
 
@@ -747,11 +804,7 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
     NoticeKind.CONTACT_ADDED: _contact_added,
     NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
     NoticeKind.RESERVATION_CHANGED: _reservation_changed,
-    NoticeKind.SECOND_FACTOR_CHANGED: _credential_changed(
-        "authenticator app was added or removed",
-        "en autentiseringsapp er lagt til eller fjernet",
-        "det er lagt til eller fjerna ein autentiseringsapp",
-    ),
+    NoticeKind.SECOND_FACTOR_CHANGED: _second_factor_changed,
 }
 
 
@@ -907,7 +960,11 @@ class NoticeDelivery:
                 instead_of_sms=bool(recipients.mobile),
                 minutes=int(left // 60) if late and left is not None else None,
             )
-        return compose(notice.kind, recipients.language, notice.params)
+        params = notice.params
+        if notice.kind is NoticeKind.CONFIRMATION_REMINDER:  # it names the contacts the person has
+            held = [name for name, value in (("mobile", recipients.mobile), ("email", recipients.email)) if value]
+            params = {**params, "contacts": "+".join(held)}
+        return compose(notice.kind, recipients.language, params)
 
     @classmethod
     def _in_time(cls, notice: Notice, now: datetime) -> bool:
