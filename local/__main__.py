@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     with embedded_aws() as session:
         try:
             stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
-        except RuleFailed as refused:  # as CloudFormation would refuse the stack: told, not a traceback
+        except (RuleFailed, ValueError) as refused:  # as CloudFormation would refuse the stack: told, not a traceback
             parser.error(str(refused))
         server = LocalHttpServer((args.host, args.port), stack.gateway())
         host, port = server.server_address[:2]
