@@ -96,7 +96,12 @@ class Gateway:
         request_id = new_request_id()
         if _shown(request.target) is UNPARSED:  # API Gateway's 400, not an error in the server
             return with_request_id(HttpResponse.json(400, {"message": "Bad Request"}), request_id)
-        return with_request_id(self._answer(request, request_id), request_id)
+        try:
+            answer = self._answer(request, request_id)
+        except Exception:  # a local route failed, or a function answered what API Gateway cannot map: its 500
+            log.error("%s %s failed:\n%s", request.method, request.path, traceback.format_exc())
+            answer = HttpResponse.json(500, {"message": "Internal Server Error"})
+        return with_request_id(answer, request_id)
 
     def _answer(self, request: HttpRequest, request_id: str) -> HttpResponse:
         for method, local_route, serve in self.local_routes:

@@ -185,3 +185,18 @@ def test_a_body_that_is_not_utf_8_is_base64_whatever_its_media_type() -> None:
     request = HttpRequest("POST", "/echo", [("Content-Type", "text/plain")], b"\xff\xfe")
     event = payload_v2_event(request, Route("ANY", "/echo", "EchoFunction"), {})
     assert (event["isBase64Encoded"], base64.b64decode(event["body"])) == (True, b"\xff\xfe")
+
+
+class _BrokenFunction:
+    def invoke(self, event: Any, seconds_left: int | None = None) -> Any:
+        return {"statusCode": "not a status", "body": "x"}  # what API Gateway cannot map to a response
+
+
+def test_a_function_s_answer_api_gateway_cannot_map_is_its_500_not_a_dropped_connection() -> None:
+    functions = Functions([])
+    functions.by_logical_id["BrokenFunction"] = cast("LambdaFunction", _BrokenFunction())
+    gateway = Gateway([Route("ANY", "/broken", "BrokenFunction")], functions)
+    answer = gateway.handle(HttpRequest("GET", "/broken", []))
+    assert answer.status == 500
+    assert json.loads(answer.body) == {"message": "Internal Server Error"}
+    assert answer.header("apigw-requestid")
