@@ -1312,10 +1312,15 @@ def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
 
 
 def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:
-    """The letter and the phone of someone who has died, in other hands: the right codes reset nothing."""
-    user = enrolled(driver)
+    """The letter and the phone of someone who has died, in other hands: no code is sent to their number
+    (it may have passed to someone else), the answer is as for anyone, and the right codes reset nothing."""
+    user = enrolled(driver, mobile="93217656")  # a number of its own: what is sent to it is this test's
     registered_dead(driver, user.identity_number)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    assert reset["second_factor"] == "sms"  # as when alive
+    driver.reset_codes_sent(timeout=3)  # a live person's code is sent well within that
+    to_them = [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == "+4793217656"]
+    assert not any("nytt passord" in text for text in to_them)
     pin_code = user.codes[str(reset["pin_index"])]
     refused = user.call(
         "POST",
@@ -1325,6 +1330,24 @@ def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver
     assert (refused.status, body(refused)["type"]) == (401, "/problems/authentication-failed")
     assert reset["pin_index"] not in driver.only_letter(user.identity_number).used
     assert user.start_login(password="ny frase i dag").status == 401  # the password is as it was
+
+
+def test_a_reset_names_the_channel_of_the_person_s_contacts_whether_or_not_their_letter_works(
+    driver: LetterDriver,
+) -> None:
+    """A person with only a verified e-mail: "email", with a letter or, once it is blocked, without one (a
+    decoy's channel by the number alone would change as the letter does, and tell that the number has a
+    MinID)."""
+    user = enrolled(driver, mobile=None, email="kun.epost@example.no")
+    assert (
+        body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))["second_factor"]
+        == "email"
+    )
+    token = user.login(second_factor="pin")
+    assert user.call("POST", "/v1/me/pin-letters/block", token=token).status == 200
+    for _ in range(3):  # decoys now, each the same
+        again = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+        assert again["second_factor"] == "email"
 
 
 def test_a_reset_looks_the_same_for_anyone_and_the_same_again(driver: LetterDriver) -> None:

@@ -106,14 +106,19 @@ class DynamoDbResetReads:
 
     def for_start(self, person: PersonKey) -> ResetStanding:
         key, ledger = to_item({"pk": person}), ledger_key(person)
-        found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._letters_table, ledger)])
+        found = batch_get(
+            self._client,
+            [(self._users, key), (self._contacts, key), (self._letters_table, ledger), (self._population, key)],
+        )
         account, record = found.get(self._users, key), found.get(self._contacts, key)
+        registered = found.get(self._population, key)
         ledger_values = found.get(self._letters_table, ledger) or {}
         latest = self._letters.get(latest_letter_id(ledger_values) or NO_LETTER)  # read for everyone alike
         return ResetStanding(
             account=account_from(account) if account else None,
             letter=None,
             contact=contact_record(record) if record else None,
+            person=person_from(registered) if registered else None,
             letters=letter_standing(ledger_values, latest),
         )
 

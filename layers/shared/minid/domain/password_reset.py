@@ -88,7 +88,7 @@ class ResetStanding(Value, frozen=True):
     account: UserAccount | None
     letter: PinLetter | None  # the completion's: the reset's letter
     contact: ContactRecord | None = None  # read by the start
-    person: Person | None = None  # in the population register; read by the completion
+    person: Person | None = None  # in the population register
     letters: LetterStanding = NO_LETTERS  # read by the start
 
 
@@ -178,11 +178,16 @@ class PasswordResetService:
         mobile = record.mobile if record is not None and record.mobile_verified_at else None
         email = record.email if record is not None and record.email_verified_at else None
         language = record.language if record is not None else Language.BOKMAL
-        usable = account is not None and letter is not None and bool(mobile or email)
+        # no code to the contacts of one the register has as dead: their number or address may have passed
+        # to someone else (the completion refuses them too)
+        alive = standing.person is None or standing.person.alive
+        usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
         if letter is None or not usable:
-            reset = self._decoy(reset_id, person, asked, now)
+            reset = self._decoy(
+                reset_id, person, asked, now, Channel.SMS if mobile else Channel.EMAIL if email else None
+            )
             to = Recipients(None, None, language, code)  # no one: the notifier sends nothing
         else:
             channel = Channel.SMS if mobile else Channel.EMAIL
@@ -213,15 +218,19 @@ class PasswordResetService:
             self._starts.full(started)
         return reset
 
-    def _decoy(self, reset_id: str, person: PersonKey, asked: int, now: datetime) -> PasswordReset:
-        # Most people have a verified mobile: a decoy says "sms" as often, the same for the same person.
+    def _decoy(
+        self, reset_id: str, person: PersonKey, asked: int, now: datetime, channel: Channel | None
+    ) -> PasswordReset:
+        """`channel`: the one a real start would name, where the person has a verified contact (one with
+        no usable letter names it as when they had one: it does not change as the letter does). Else: most
+        people have a verified mobile, so "sms" as often, the same for the same person."""
         by_person = int(self._keyer.digest(KeyPurpose.DECOY, person)[:4], 16) % 10
         return PasswordReset(
             reset_id=reset_id,
             person=None,
             letter_id=None,
             pin_index=asked,  # as a real start would ask
-            channel=Channel.EMAIL if by_person == 0 else Channel.SMS,
+            channel=channel or (Channel.EMAIL if by_person == 0 else Channel.SMS),
             created_at=now,
             expires_at=now + RESET_LIFETIME,
         )
