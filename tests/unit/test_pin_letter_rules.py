@@ -202,8 +202,9 @@ def test_the_letter_s_fonts_are_dejavu_cut_to_the_scripts_it_prints() -> None:
         assert {c: cut["hmtx"][cut_glyphs[c]][0] for c in cut_glyphs} == widths, f"{style}: run `make fonts`"
 
 
-def test_the_pdf_is_one_a4_page() -> None:
-    reader = PdfReader(io.BytesIO(render_pdf(LETTER)))
+@pytest.mark.parametrize("language", list(Language))
+def test_the_pdf_is_one_a4_page(language: Language) -> None:
+    reader = PdfReader(io.BytesIO(render_pdf(replace(LETTER, language=language))))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
@@ -224,6 +225,7 @@ def test_the_manifest_says_how_to_post_it_and_holds_no_code() -> None:
     [
         (Language.BOKMAL, ["PIN-kodene dine til MinID", "Har du ikke bestilt dette brevet?", "22. november 2026"]),
         (Language.ENGLISH, ["Your PIN codes for MinID", "Did you not order this letter?", "22 November 2026"]),
+        (Language.NYNORSK, ["PIN-kodane dine til MinID", "Har du ikkje bestilt dette brevet?", "22. november 2026"]),
     ],
 )
 def test_the_letter_speaks_the_persons_language(language: Language, phrases: list[str]) -> None:

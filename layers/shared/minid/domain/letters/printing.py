@@ -27,7 +27,7 @@ class LetterText(Value, frozen=True):
 
 
 def letter_text(letter: PrintedLetter) -> LetterText:
-    """The letter in bokmål, or in English for a person whose language is English."""
+    """The letter in the person's language: bokmål, nynorsk or English."""
     reference = letter.letter_id.split("-")[0].upper()
     if letter.language is Language.ENGLISH:
         return LetterText(
@@ -50,6 +50,27 @@ def letter_text(letter: PrintedLetter) -> LetterText:
             "this letter. Shred it, or block the codes when you have logged in. MinID user support: "
             f"+47 {SUPPORT_PHONE}.",
             reference=f"Letter reference {reference}",
+        )
+    if letter.language is Language.NYNORSK:
+        return LetterText(
+            title="PIN-kodane dine til MinID",
+            dated=f"Oslo, {long_date(letter.dated, Language.NYNORSK)}",
+            greeting=f"Hei, {letter.name}.",
+            introduction=(
+                "Her er PIN-kodane du bestilte til MinID, den offentlege elektroniske ID-en. For å bli brukar av "
+                "MinID loggar du inn med fødselsnummeret eller d-nummeret ditt og to av desse kodane, som "
+                "tenesta ber om etter nummer, og lagar eit passord sjølv.",
+                "Seinare loggar du inn med passordet og ein eingongskode på SMS, eller ein PIN-kode frå dette "
+                "brevet. Kvar kode verkar éin gong. Kodane verkar frå dagen brevet vart postlagt, og sluttar å "
+                "verke når eit nyare brev er sendt til deg.",
+            ),
+            codes_heading="PIN-kodane dine",
+            keep_safe="Ta godt vare på brevet. Gi aldri kodane til nokon: vi spør aldri etter dei på telefon, "
+            "e-post eller SMS. Mistar du brevet, loggar du inn på MinID, sperrar kodane og bestiller nye.",
+            not_ordered_heading="Har du ikkje bestilt dette brevet?",
+            not_ordered="Då kan nokon andre ha bestilt det i namnet ditt. Kodane er til inga nytte utan dette "
+            f"brevet. Makuler det, eller sperr kodane når du har logga inn. Brukarstøtte for MinID: {SUPPORT_PHONE}.",
+            reference=f"Brevreferanse {reference}",
         )
     return LetterText(
         title="PIN-kodene dine til MinID",
