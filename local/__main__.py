@@ -14,7 +14,7 @@ from typing import TextIO
 
 from local.aws import REGION, embedded_aws
 from local.gateway import LocalHttpServer
-from local.provision import RuleFailed
+from local.provision import LOCAL_PARAMETERS, RuleFailed
 from local.stack import DEFAULT_PRINT_DELAY_SECONDS, LocalStack
 
 
@@ -106,8 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         help="template parameters, as for sam deploy (e.g. LockoutThreshold=5)",
     )
     args = parser.parse_args(argv)
-    sys.stdout = WholeLines(sys.stdout)
     overrides = dict(args.parameter_overrides)
+    if overrides.get("Stage", LOCAL_PARAMETERS["Stage"]) != LOCAL_PARAMETERS["Stage"]:
+        # (the tests start a local stack of another stage, to hold that stage's rules: `make run` does not)
+        parser.error(
+            f"the local stack runs as stage {LOCAL_PARAMETERS['Stage']!r}: it serves every code sent at "
+            "/_local/outbox and seeds synthetic identity numbers (which prod refuses). Deploy to run another stage."
+        )
+    sys.stdout = WholeLines(sys.stdout)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[console])
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     with embedded_aws() as session:
         try:
             stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
-        except (RuleFailed, ValueError) as refused:  # as CloudFormation would refuse the stack: told, not a traceback
+        except RuleFailed as refused:  # as CloudFormation would refuse the stack: told, not a traceback
             parser.error(str(refused))
         server = LocalHttpServer((args.host, args.port), stack.gateway())
         host, port = server.server_address[:2]

@@ -74,14 +74,7 @@ class LocalStack:
     ) -> LocalStack:
         """Provision, seed and start. `print_delay_seconds=None` leaves printing to the caller
         (tests that play the print provider themselves); `parameters` override the template's, as
-        `sam deploy --parameter-overrides` would, but for the stage: it is always local (the stack serves
-        /_local/outbox, every code sent, and seeds synthetic identity numbers, which prod refuses)."""
-        stage = (parameters or {}).get("Stage", LOCAL_PARAMETERS["Stage"])
-        if stage != LOCAL_PARAMETERS["Stage"]:
-            raise ValueError(
-                f"The local stack's stage is {LOCAL_PARAMETERS['Stage']!r}, not {stage!r}: it serves every code sent "
-                "at /_local/outbox and seeds synthetic identity numbers. Deploy (README, Deploy) to run another stage."
-            )
+        `sam deploy --parameter-overrides` would."""
         template = Template.load()
         stack = provision(template, session, {**LOCAL_PARAMETERS, **(parameters or {})})
         specs = template.functions()

@@ -138,13 +138,3 @@ def test_the_operators_alarms_go_to_the_address_given_or_to_no_one_until_subscri
         subscription["Condition"]
     )
     assert not Stack(template, LOCAL_PARAMETERS).condition(subscription["Condition"])
-
-
-@pytest.mark.parametrize("stage", ["test", "prod"])
-def test_the_local_stack_runs_as_the_local_stage_only(aws: boto3.Session, stage: str) -> None:
-    """It serves every code sent at /_local/outbox, and seeds synthetic identity numbers (which prod
-    refuses): another stage is refused, before anything is made, not run as local under another name."""
-    from local.stack import LocalStack  # noqa: PLC0415
-
-    with pytest.raises(ValueError, match="stage is 'local'"):
-        LocalStack.start(aws, parameters={"Stage": stage})

@@ -200,3 +200,16 @@ def test_a_function_s_answer_api_gateway_cannot_map_is_its_500_not_a_dropped_con
     assert answer.status == 500
     assert json.loads(answer.body) == {"message": "Internal Server Error"}
     assert answer.header("apigw-requestid")
+
+
+@pytest.mark.parametrize("stage", ["test", "prod"])
+def test_make_run_runs_the_local_stage_only(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The local stack serves every code sent at /_local/outbox and seeds synthetic identity numbers (which
+    prod refuses): `make run` with another stage is refused before anything starts, not run as local
+    under another name. (The tests start one of another stage to hold that stage's rules.)"""
+    from local.__main__ import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit) as refused:
+        main(["--parameter-overrides", f"Stage={stage}"])
+    assert refused.value.code == 2
+    assert "runs as stage 'local'" in capsys.readouterr().err
