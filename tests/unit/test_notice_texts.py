@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from local.template import Template
 from minid.domain.codes import CodePurpose, code_message
 from minid.domain.contacts import Language
 from minid.domain.notices import WORDED, Message, NoticeKind, compose
@@ -51,8 +52,9 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
 @pytest.mark.parametrize("language", list(Language))
 @pytest.mark.parametrize("purpose", list(CodePurpose))
 def test_every_code_message_fits_one_gsm_segment(language: Language, purpose: CodePurpose) -> None:
-    """With a public domain of up to 18 characters (the template's default is 16)."""
-    message = code_message("123456", language, "login.minid.gov.no", purpose)
+    """With a public domain as long as the template allows (PublicDomain's MaxLength)."""
+    longest = int(Template.load().document["Parameters"]["PublicDomain"]["MaxLength"])
+    message = code_message("123456", language, "d" * (longest - 3) + ".no", purpose)
     assert septets(message.sms) <= 160
     assert f'lang="{language.value}"' in message.html
 

@@ -81,7 +81,7 @@ _PURPOSES: dict[tuple[Language, CodePurpose], tuple[str, str, str]] = {
         "MinID: your code to become a user",
     ),
     (Language.ENGLISH, CodePurpose.CONTACT): (
-        "Your code to confirm a contact change in MinID is",
+        "Your code for a contact change in MinID is",
         "Not you? Ignore it.",
         "MinID: your code to confirm a change",
     ),
@@ -101,7 +101,7 @@ _PURPOSES: dict[tuple[Language, CodePurpose], tuple[str, str, str]] = {
         "MinID: koden din for å bli bruker",
     ),
     (Language.BOKMAL, CodePurpose.CONTACT): (
-        "Koden din for å bekrefte en endring i MinID er",
+        "Koden din for en endring i MinID er",
         "Ikke deg? Se bort fra den.",
         "MinID: koden din for å bekrefte en endring",
     ),
@@ -121,7 +121,7 @@ _PURPOSES: dict[tuple[Language, CodePurpose], tuple[str, str, str]] = {
         "MinID: koden din for å bli brukar",
     ),
     (Language.NYNORSK, CodePurpose.CONTACT): (
-        "Koden din for å stadfeste ei endring i MinID er",
+        "Koden din for ei endring i MinID er",
         "Ikkje deg? Sjå bort frå han.",
         "MinID: koden din for å stadfeste ei endring",
     ),

@@ -14,7 +14,7 @@ from minid.domain.lockout import SETTLED_WITHIN, Lockout
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import PopulationRegister
-from minid.domain.sessions import Session, Sessions, require_recent_login
+from minid.domain.sessions import Session, SessionEnded, Sessions, require_recent_login
 from minid.domain.time import Clock
 from minid.domain.totp import is_code_at, matching_step, new_secret, provisioning_uri, step_time
 from minid.values import Value
@@ -96,7 +96,8 @@ class CredentialService:
             )
             # the count back to zero; held on the account as read: a reset made meanwhile stands
             if not self._accounts.set_password(person, password_hash, now, events=(changed,), replacing=account):
-                raise AuthenticationFailed("The password was changed meanwhile. Log in again.")
+                # every change of password ends the sessions (the epoch): this one has ended
+                raise SessionEnded("The password was changed meanwhile. Log in again.")
 
     def begin_totp(self, session: Session, account: UserAccount) -> TotpEnrolment:
         """A new secret for an authenticator app; it counts once a code from the app confirms it.
