@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
-from minid.domain.notices import Channel, Notice, NoticeDelivery, NoticeNotYet, notice_from_json
+from minid.domain.notices import Channel, Notice, NoticeDelivery, NoticeInFlight, NoticeNotYet, notice_from_json
 
 logger = observability.logger()
 
@@ -37,6 +37,10 @@ def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
 
 def deliver(notice: Notice) -> None:
     delivered = services().deliver(notice)
+    if delivered.unproven:  # its change was never made: dropped (a rate out of the ordinary is a fault)
+        logger.info("Notice dropped: its change was not made", extra={"notice": notice.kind.value})
+        observability.count("NoticesUnproven", notice=notice.kind.value)
+        return
     logger.info(
         "Notice delivered",
         extra={
@@ -69,7 +73,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             notice = notice_from_json(record["body"])
             with deadline.within(context):  # each notice under the deadline, as a request is
                 deliver(notice)
-        except NoticeNotYet:
+        except (NoticeNotYet, NoticeInFlight):  # waits: its change not made yet, or another sender's claim
             failures.append({"itemIdentifier": record["messageId"]})
         except Exception as error:  # any failure: the notice is delivered again later
             # the error's type only: a provider's message may quote the phone number or address

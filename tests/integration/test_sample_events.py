@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from local.aws import embedded_aws
 from local.faults import injected_faults
 from local.stack import LocalStack
+from minid.adapters.dynamodb import iso, to_item
 from minid.domain.errors import NotFound
 from minid.wiring import CONNECT_SECONDS, READ_SECONDS
 from tests.conftest import load_event
@@ -113,6 +114,29 @@ def test_each_notice_that_fails_or_must_wait_is_reported_back_by_itself(
     told = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
     assert [getattr(r, "error", None) for r in told] == ["KeyError"]
     assert "+4791234567" not in caplog.text
+
+
+def test_a_notice_another_delivery_is_sending_waits_and_is_not_counted_a_failure(
+    local: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another sender's claim on a channel (its lease not run out): reported back to come again, as a notice
+    whose change is not made yet, not logged and counted toward NoticesFailingAlarm."""
+    sample = load_event("notifier/notice")["Records"][0]
+    notice = json.loads(sample["body"]) | {
+        "notice_id": "in-flight:pin-letter-posted",
+        "recipients": {"mobile": "+4791234599", "email": None, "language": "nb"},
+    }
+    claimed = {
+        "pk": "notice#in-flight:pin-letter-posted#sms",
+        "state": "sending",
+        "lease_until": iso(datetime.now(UTC) + timedelta(minutes=2)),
+        "expires_at": int((datetime.now(UTC) + timedelta(days=1)).timestamp()),
+    }
+    local.session.client("dynamodb").put_item(TableName=local.stack.refs["ChallengesTable"], Item=to_item(claimed))
+    record = sample | {"messageId": "in-flight", "body": json.dumps(notice)}
+    answer = local.functions.by_logical_id["NotifierFunction"].invoke({"Records": [record]})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "in-flight"}]}
+    assert [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"] == []
 
 
 def test_enrolment_events(local: LocalStack) -> None:

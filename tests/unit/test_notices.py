@@ -380,7 +380,7 @@ def test_a_notice_of_a_change_that_was_not_made_is_dropped_in_time() -> None:
     stale = Notice(
         "change-2:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=replace(CHANGED, at=NOW - PROOF_WAIT)
     )
-    assert service.deliver(stale).sent == []
+    assert service.deliver(stale) == Delivered(unproven=True)  # told apart from one delivered: counted
     assert phone.sent == []
 
 
@@ -497,6 +497,22 @@ def test_the_contacts_of_a_dead_person_are_told_nothing() -> None:
     assert (phone.sent, mailbox.sent) == ([], [])
 
 
+def test_the_contacts_a_notice_carries_of_a_dead_person_are_told_nothing_but_a_reset_s_code() -> None:
+    """A change of mobile in a dead person's MinID: the old number is not told (it may have passed to
+    someone else). A reset's code goes where its start sent it (the start sends none for the dead)."""
+    old = Recipients("+4790000000", None, Language.BOKMAL)
+    changed = Notice("c1:changed", NoticeKind.CONTACT_CHANGED, PERSON, {"channel": "mobile"}, recipients=old)
+    sealed = notice_from_json(notice_to_json(changed, SEALER))
+    for notice in (changed, sealed):
+        service, phone, mailbox, _ = delivery(None, population=Population(PersonStatus.DECEASED))
+        assert service.deliver(notice) == Delivered()
+        assert (phone.sent, mailbox.sent) == ([], [])
+    service, phone, *_ = delivery(None, population=Population(PersonStatus.DECEASED))
+    assert service.deliver(reset_code()).sent == [Channel.SMS]
+    service, phone, *_ = delivery(None)
+    assert service.deliver(changed).sent == [Channel.SMS]  # alive: told
+
+
 @pytest.mark.parametrize("status", [PersonStatus.RESIDENT, PersonStatus.EMIGRATED, None])
 def test_the_contacts_of_a_person_not_registered_dead_are_told(status: PersonStatus | None) -> None:
     service, *_ = delivery(record(), population=Population(status))
@@ -553,6 +569,14 @@ def test_a_reset_code_that_comes_late_says_how_long_it_still_works() -> None:
     assert "valid for 1 minute." in code_message("123456", Language.ENGLISH, "d", reset, minutes=0).sms
     assert "gjelder i 1 minutt." in code_message("123456", Language.BOKMAL, "d", reset, minutes=1).sms
     assert "gjelder i 10 minutter." in code_message("123456", Language.BOKMAL, "d", reset).sms
+
+
+def test_a_reset_code_with_less_than_a_minute_left_is_not_sent_and_counted_late() -> None:
+    """Typed in with a PIN code and a new password, a code with seconds left expires on the way."""
+    service, phone, *_ = delivery(None)
+    assert service.deliver(reset_code(works_for=timedelta(seconds=59))) == Delivered(too_late=True)
+    assert phone.sent == []
+    assert service.deliver(reset_code(works_for=timedelta(seconds=61))).sent == [Channel.SMS]
 
 
 def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_then() -> None:

@@ -35,6 +35,9 @@ MARK_SENT_TRIES = 3
 # (in the same transaction) as its proof: it is delivered once the event is there, and dropped if the
 # event has not come within this time (the change was not made: nothing to tell).
 PROOF_WAIT = timedelta(minutes=10)
+# A reset's code is sent only with this much of its life left: typed in with a PIN code and a new password,
+# one with seconds left expires on the way (it is counted too late instead)
+CODE_USABLE_FOR = timedelta(minutes=1)
 # The purpose a notice's recipients are sealed for, bound to the notice's id.
 RECIPIENTS_SEALED_FOR = "notice-recipients"
 
@@ -244,6 +247,7 @@ class Delivered(Value, frozen=True):
     refused: list[Channel] = field(default_factory=list)
     unrecorded: list[Channel] = field(default_factory=list)
     too_late: bool = False  # a code for someone, come after it expired: dropped (the person waits in vain)
+    unproven: bool = False  # its change was never made (no proof within PROOF_WAIT): dropped
 
 
 class NoticeInFlight(Exception):
@@ -880,7 +884,7 @@ class NoticeDelivery:
         first channel that takes it: the e-mail only once the provider refuses the mobile for good."""
         now = self._clock.now()
         if not self._proven(notice, now):
-            return Delivered()  # the change was not made
+            return Delivered(unproven=True)  # the change was not made
         recipients = self._recipients(notice, now)
         message = self._message(notice, recipients, now) if recipients is not None else None
         if recipients is None or message is None:
@@ -968,10 +972,10 @@ class NoticeDelivery:
 
     @classmethod
     def _in_time(cls, notice: Notice, now: datetime) -> bool:
-        """A code is sent only while it works: one arriving after it has expired (the queue held up)
-        would only mislead."""
+        """A code is sent only while it works for long enough to be used (CODE_USABLE_FOR): one arriving
+        after, or seconds before, it expires (the queue held up) would only mislead."""
         left = cls._seconds_left(notice, now)
-        return left is None or left > 0
+        return left is None or left >= CODE_USABLE_FOR.total_seconds()
 
     def _too_late(self, notice: Notice, recipients: Recipients) -> Delivered:
         """A code come after it expired: dropped, and counted where it was not sent (the person waits in
@@ -1020,9 +1024,18 @@ class NoticeDelivery:
         return False
 
     def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
+        """The recipients the notice carries, or the register's. None for a person the population register
+        has as dead (their number or address may have passed to someone else), but for a reset's code,
+        whose start checks that itself."""
+        if notice.recipients is None:
+            return self._registered(notice.person, now, notice.proof)
         if isinstance(notice.recipients, SealedRecipients):
-            return open_recipients(notice.notice_id, notice.recipients, self._sealer)
-        return notice.recipients or self._registered(notice.person, now, notice.proof)
+            carried = open_recipients(notice.notice_id, notice.recipients, self._sealer)
+        else:
+            carried = notice.recipients
+        if notice.kind is NoticeKind.PASSWORD_RESET_CODE or self._may_be_alive(notice.person):
+            return carried
+        return None
 
     def _registered(self, person: PersonKey, now: datetime, proof: SecurityEvent | None) -> Recipients | None:
         """The person's verified contacts that are not stale, from the contact register. For a notice of
