@@ -123,11 +123,13 @@ def test_a_notice_another_delivery_is_sending_waits_and_is_not_counted_a_failure
     whose change is not made yet, not logged and counted toward NoticesFailingAlarm."""
     sample = load_event("notifier/notice")["Records"][0]
     notice = json.loads(sample["body"]) | {
-        "notice_id": "in-flight:pin-letter-posted",
-        "recipients": {"mobile": "+4791234599", "email": None, "language": "nb"},
+        "notice_id": "in-flight:contact-changed",
+        "kind": "contact-changed",
+        "params": {"channel": "mobile"},
+        "recipients": {"mobile": "+4791234599", "email": None, "language": "nb"},  # as queued once: in plain
     }
     claimed = {
-        "pk": "notice#in-flight:pin-letter-posted#sms",
+        "pk": "notice#in-flight:contact-changed#sms",
         "state": "sending",
         "lease_until": iso(datetime.now(UTC) + timedelta(minutes=2)),
         "expires_at": int((datetime.now(UTC) + timedelta(days=1)).timestamp()),

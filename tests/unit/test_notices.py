@@ -21,6 +21,7 @@ from minid.domain.keys import Keyer, Pepper, PersonKey
 from minid.domain.lockout import Lockout
 from minid.domain.notices import (
     MARK_SENT_TRIES,
+    PLAIN_RECIPIENTS_ONCE,
     PROOF_WAIT,
     WORDED,
     Channel,
@@ -644,11 +645,19 @@ def test_a_reset_code_travels_sealed_with_its_recipients() -> None:
 
 def test_a_code_is_sent_only_sealed_and_only_as_six_digits() -> None:
     """A role that may queue but not seal (the PIN-letter function, say) cannot have the notifier send its
-    words as MinID's: recipients in the clear carry no code, and a code is six digits or nothing is sent."""
+    words as MinID's: recipients in the clear are refused but for the kinds queued so before recipients
+    were sealed (the message goes on to the dead-letter queue, and its alarm), and carry no code; a code is
+    six digits or nothing is sent."""
     body = json.loads(notice_to_json(reset_code(), SEALER))
     body["recipients"] = {"mobile": "+4791234567", "email": None, "language": "nb", "code": "123456"}
+    with pytest.raises(ValueError, match="carries no recipients in plain"):
+        notice_from_json(json.dumps(body))
+    for kind in set(NoticeKind) - PLAIN_RECIPIENTS_ONCE:
+        with pytest.raises(ValueError, match="carries no recipients in plain"):
+            notice_from_json(json.dumps(body | {"kind": kind.value}))
     service, phone, mailbox, _ = delivery(None)
-    assert service.deliver(notice_from_json(json.dumps(body))) == Delivered()
+    changed = notice_from_json(json.dumps(body | {"kind": NoticeKind.CONTACT_CHANGED.value, "params": {}}))
+    assert changed.recipients == Recipients("+4791234567", None, Language.BOKMAL)  # queued so once: no code
     worded = Recipients("+4791234567", None, Language.BOKMAL, "123456. Logg inn på https://example.com")
     notice = Notice("r2:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, reset_code().params, recipients=worded)
     assert service.deliver(notice_from_json(notice_to_json(notice, SEALER))) == Delivered()

@@ -164,25 +164,34 @@ def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
     return {"type": event.type.value, "at": event.at.isoformat(), "reference": event.reference}
 
 
-def _queued_recipients(recipients: Any) -> Recipients | SealedRecipients | None:
+# The kinds queued with recipients of their own before recipients were sealed: only theirs are taken as
+# they were then, in plain (a queue keeps a message up to 14 days). Any other plain recipients are what a
+# role that may queue but not seal wrote: taken, MinID would send its words to whoever that role chose.
+PLAIN_RECIPIENTS_ONCE = frozenset(
+    {NoticeKind.RE_ENROLLED, NoticeKind.CONTACT_CHANGED, NoticeKind.CONTACT_REMOVED, NoticeKind.CONTACT_ADDED}
+)
+
+
+def _queued_recipients(kind: NoticeKind, recipients: Any) -> Recipients | SealedRecipients | None:
     if not recipients:
         return None
-    if isinstance(recipients, dict):  # queued before recipients were sealed (in a queue up to 14 days)
-        # never a code: what a role that may queue but not seal wrote would be sent as MinID's
-        return _recipients_from(recipients | {"code": None})
+    if isinstance(recipients, dict):  # queued before recipients were sealed
+        if kind not in PLAIN_RECIPIENTS_ONCE:
+            raise ValueError(f"a {kind.value} notice carries no recipients in plain")
+        return _recipients_from(recipients | {"code": None})  # never a code
     return SealedRecipients(str(recipients))
 
 
 def notice_from_json(body: str) -> Notice:
     """The notice of a queue message; its recipients stay sealed until it is delivered."""
     values: dict[str, Any] = json.loads(body)
-    recipients = values.get("recipients")
+    kind = NoticeKind(values["kind"])
     return Notice(
         notice_id=str(values["notice_id"]),
-        kind=NoticeKind(values["kind"]),
+        kind=kind,
         person=PersonKey(str(values["person"])),
         params={str(k): str(v) for k, v in dict(values.get("params") or {}).items()},
-        recipients=_queued_recipients(recipients),
+        recipients=_queued_recipients(kind, values.get("recipients")),
         proof=SecurityEvent(
             SecurityEventType(proof["type"]), datetime.fromisoformat(proof["at"]), str(proof["reference"])
         )
