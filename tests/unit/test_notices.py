@@ -127,8 +127,8 @@ class Ledger:
     def release(self, notice_id: str, channel: Channel) -> None:
         del self.states[(notice_id, channel)]
 
-    def was_sent(self, notice_id: str, channel: Channel) -> bool:
-        return self.states.get((notice_id, channel)) == "sent"
+    def was_done(self, notice_id: str, channel: Channel) -> bool:
+        return self.states.get((notice_id, channel)) in ("sent", "refused")
 
 
 class Clock:
@@ -625,6 +625,15 @@ def test_a_reset_code_sent_in_time_and_handed_out_again_after_it_expired_is_done
     late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
     assert service.deliver(late) == Delivered()
     assert (len(phone.sent), mailbox.sent) == (1, [])
+
+
+def test_a_reset_code_refused_in_time_and_handed_out_again_after_it_expired_is_done_not_late() -> None:
+    """Refused by the provider for good (counted as refused then): no alarm of a code come too late."""
+    service, *_ = delivery(None, Phone(refuse=True))
+    code = reset_code(email=None)
+    assert service.deliver(code).refused == [Channel.SMS]
+    late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
+    assert service.deliver(late) == Delivered()
 
 
 def test_a_decoy_s_code_goes_to_no_one() -> None:

@@ -280,8 +280,9 @@ class DeliveryLedger(Protocol):
 
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
-    def was_sent(self, notice_id: str, channel: Channel) -> bool:
-        """Whether the notice was sent on the channel (read at once: consistently)."""
+    def was_done(self, notice_id: str, channel: Channel) -> bool:
+        """Whether the notice was sent on the channel, or the provider refused it for good there (read at
+        once: consistently)."""
         ...
 
 
@@ -988,10 +989,11 @@ class NoticeDelivery:
 
     def _too_late(self, notice: Notice, recipients: Recipients) -> Delivered:
         """A code come after it expired: dropped, and counted where it was not sent (the person waits in
-        vain). One sent while it worked and handed out again since (its message not deleted in time) is
-        done with, not late: the ledger is asked, on this path only."""
+        vain). One sent while it worked, or refused by the provider (counted so then), and handed out again
+        since (its message not deleted in time) is done with, not late: the ledger is asked, on this path
+        only."""
         channels = [c for c, to in ((Channel.SMS, recipients.mobile), (Channel.EMAIL, recipients.email)) if to]
-        if any(self._ledger.was_sent(notice.notice_id, channel) for channel in channels):
+        if any(self._ledger.was_done(notice.notice_id, channel) for channel in channels):
             return Delivered()
         return Delivered(too_late=bool(channels))
 
