@@ -497,15 +497,20 @@ def test_a_decoy_enrolment_looks_the_same_and_nothing_fits(driver: LetterDriver)
         assert json.loads(decoy.body) == problem(known.complete(codes={str(i): "123456" for i in known.indices}))
 
 
-def test_an_expired_enrolment_is_gone(driver: LetterDriver) -> None:
-    enrolling = with_letter(driver)
-    enrolling.start()
+def ends_in(driver: LetterDriver, enrolling: Enrolling, left: timedelta) -> None:
+    """The enrolment's end moved to `left` from now (negative: past)."""
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["ChallengesTable"],
         Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"}),
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues=to_item({":past": int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())}),
+        UpdateExpression="SET expires_at = :ends",
+        ExpressionAttributeValues=to_item({":ends": int((datetime.now(UTC) + left).timestamp())}),
     )
+
+
+def test_an_expired_enrolment_is_gone(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    ends_in(driver, enrolling, -timedelta(seconds=1))
     assert enrolling.complete().status == 404
     assert driver.post(f"/v1/enrolments/{UUID}/complete", {"pin_codes": {}, "password": "x"}).status == 422
 
@@ -516,12 +521,7 @@ def test_the_codes_say_how_long_they_work_when_the_enrolment_ends_before_their_t
     """The enrolment's 15 minutes run from its start: codes sent with 3.5 of them left say 3, not 10."""
     enrolling = with_letter(driver)
     enrolling.start()
-    driver.dynamodb.update_item(
-        TableName=driver.local.stack.refs["ChallengesTable"],
-        Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"}),
-        UpdateExpression="SET expires_at = :soon",
-        ExpressionAttributeValues=to_item({":soon": int((datetime.now(UTC) + timedelta(minutes=3.5)).timestamp())}),
-    )
+    ends_in(driver, enrolling, timedelta(minutes=3.5))
     assert enrolling.complete(mobile="91234567").status == 202
     (text,) = [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == "+4791234567"][-1:]
     assert "Koden din for å bli MinID-bruker er" in text
