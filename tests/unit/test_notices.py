@@ -127,8 +127,8 @@ class Ledger:
     def release(self, notice_id: str, channel: Channel) -> None:
         del self.states[(notice_id, channel)]
 
-    def was_done(self, notice_id: str, channel: Channel) -> bool:
-        return self.states.get((notice_id, channel)) in ("sent", "refused")
+    def state_of(self, notice_id: str, channel: Channel) -> str | None:
+        return self.states.get((notice_id, channel))
 
 
 class Clock:
@@ -634,6 +634,30 @@ def test_a_reset_code_refused_in_time_and_handed_out_again_after_it_expired_is_d
     assert service.deliver(code).refused == [Channel.SMS]
     late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
     assert service.deliver(late) == Delivered()
+
+
+def test_a_reset_code_refused_on_its_mobile_whose_e_mail_failed_until_it_expired_is_late() -> None:
+    """It reached no one, and its refusal was never counted (the delivery raised the e-mail's failure)."""
+    ledger = Ledger()
+    service, *_ = delivery(None, Phone(refuse=True), ledger, mailbox=Mailbox(fail=True))
+    code = reset_code()
+    with pytest.raises(ConnectionError):
+        service.deliver(code)
+    assert ledger.states[(code.notice_id, Channel.SMS)] == "refused"
+    late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
+    assert service.deliver(late) == Delivered(too_late=True)
+
+
+def test_a_provider_s_failure_is_raised_over_another_sender_s_hold_on_the_other_channel() -> None:
+    """The hold alone is a quiet wait (NoticeInFlight); SES failing beside it is logged, counted and
+    backed off as any failure."""
+    ledger = Ledger(states={(POSTED.notice_id, Channel.SMS): "sending"})
+    service, *_ = delivery(record(), ledger=ledger, mailbox=Mailbox(fail=True))
+    with pytest.raises(ConnectionError):
+        service.deliver(POSTED)
+    service, *_ = delivery(record(), ledger=Ledger(states={(POSTED.notice_id, Channel.SMS): "sending"}))
+    with pytest.raises(NoticeInFlight):
+        service.deliver(POSTED)
 
 
 def test_a_decoy_s_code_goes_to_no_one() -> None:

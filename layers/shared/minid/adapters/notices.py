@@ -171,7 +171,7 @@ class DynamoDbDeliveryLedger:
         with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
             self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))
 
-    def was_done(self, notice_id: str, channel: Channel) -> bool:
+    def state_of(self, notice_id: str, channel: Channel) -> str | None:
         item = self._client.get_item(
             TableName=self._table,
             Key=self._key(notice_id, channel),
@@ -179,4 +179,4 @@ class DynamoDbDeliveryLedger:
             ProjectionExpression="#state",
             ExpressionAttributeNames={"#state": "state"},
         ).get("Item")
-        return item is not None and from_item(item).get("state") in ("sent", "refused")
+        return str(from_item(item)["state"]) if item is not None and "state" in item else None

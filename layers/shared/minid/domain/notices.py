@@ -164,8 +164,9 @@ def _event_to_json(event: SecurityEvent) -> dict[str, Any]:
     return {"type": event.type.value, "at": event.at.isoformat(), "reference": event.reference}
 
 
-# The kinds queued with recipients of their own before recipients were sealed: only theirs are taken as
-# they were then, in plain (a queue keeps a message up to 14 days). Any other plain recipients are what a
+# The kinds queued with recipients of their own before recipients were sealed (14aa31c): only theirs are
+# taken as they were then, in plain (the notice queue keeps a message 4 days, its dead-letter queue 14:
+# this can go 14 days after that commit's deploy). Any other plain recipients are what a
 # role that may queue but not seal wrote: taken, MinID would send its words to whoever that role chose.
 PLAIN_RECIPIENTS_ONCE = frozenset(
     {NoticeKind.RE_ENROLLED, NoticeKind.CONTACT_CHANGED, NoticeKind.CONTACT_REMOVED, NoticeKind.CONTACT_ADDED}
@@ -263,6 +264,12 @@ class NoticeInFlight(Exception):
     """Another sender holds a channel of this notice; deliver it again after the claim lapses."""
 
 
+def _raised(first: Exception | None, then: Exception) -> Exception:
+    """Of a delivery's failures, the one it raises: the first, but a provider's over another sender's hold
+    (a real failure is logged, counted and backed off; only a hold alone is a quiet wait)."""
+    return then if first is None or isinstance(first, NoticeInFlight) else first
+
+
 class NoticeNotYet(Exception):
     """The change the notice tells of is not made yet; deliver it again later."""
 
@@ -280,9 +287,9 @@ class DeliveryLedger(Protocol):
 
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
-    def was_done(self, notice_id: str, channel: Channel) -> bool:
-        """Whether the notice was sent on the channel, or the provider refused it for good there (read at
-        once: consistently)."""
+    def state_of(self, notice_id: str, channel: Channel) -> str | None:
+        """ "sent", "refused" (by the provider, for good), "sending", or None: what the ledger holds of the
+        notice on the channel (read at once: consistently)."""
         ...
 
 
@@ -912,7 +919,7 @@ class NoticeDelivery:
             try:
                 done = self._send(notice.notice_id, channel, send, now)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
-                failure = failure or error
+                failure = _raised(failure, error)
                 if one:  # but not for a code: it may yet go out on this channel, and then on two
                     break
                 continue
@@ -988,12 +995,14 @@ class NoticeDelivery:
         return left is None or left >= CODE_USABLE_FOR.total_seconds()
 
     def _too_late(self, notice: Notice, recipients: Recipients) -> Delivered:
-        """A code come after it expired: dropped, and counted where it was not sent (the person waits in
-        vain). One sent while it worked, or refused by the provider (counted so then), and handed out again
-        since (its message not deleted in time) is done with, not late: the ledger is asked, on this path
-        only."""
+        """A code come after it expired: dropped, and counted where it reached no one (the person waits in
+        vain). One sent while it worked, or refused by the provider on every channel it had (counted so
+        then), and handed out again since (its message not deleted in time) is done with, not late: the
+        ledger is asked, on this path only. (Refused on one channel and failing on the other until it
+        expired, it reached no one, and no refusal was counted: late.)"""
         channels = [c for c, to in ((Channel.SMS, recipients.mobile), (Channel.EMAIL, recipients.email)) if to]
-        if any(self._ledger.was_done(notice.notice_id, channel) for channel in channels):
+        states = [self._ledger.state_of(notice.notice_id, channel) for channel in channels]
+        if "sent" in states or (states and all(state == "refused" for state in states)):
             return Delivered()
         return Delivered(too_late=bool(channels))
 
