@@ -98,7 +98,8 @@ class Gateway:
             return with_request_id(HttpResponse.json(400, {"message": "Bad Request"}), request_id)
         try:
             answer = self._answer(request, request_id)
-        except Exception:  # a local route failed, or a function answered what API Gateway cannot map: its 500
+        except Exception:  # the function failed, or answered what API Gateway cannot map, or a local route
+            # failed: API Gateway's 500, and the log has the trace
             log.error("%s %s failed:\n%s", request.method, request.path, traceback.format_exc())
             answer = HttpResponse.json(500, {"message": "Internal Server Error"})
         return with_request_id(answer, request_id)
@@ -117,12 +118,7 @@ class Gateway:
         if route.iam_auth and caller is None:
             return HttpResponse.json(403, {"message": "Forbidden"})
         event = payload_v2_event(request, route, parameters, caller, request_id=request_id)
-        try:
-            result = self.functions.by_logical_id[route.function].invoke(event)
-        except Exception:  # the function failed: API Gateway answers 500 and the log has the trace
-            log.error("%s failed:\n%s", route.function, traceback.format_exc())
-            return HttpResponse.json(500, {"message": "Internal Server Error"})
-        return http_response(result)
+        return http_response(self.functions.by_logical_id[route.function].invoke(event))
 
     def _iam_caller(self, request: HttpRequest) -> str | None:
         authorization = request.header("authorization") or ""
