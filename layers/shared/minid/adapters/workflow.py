@@ -9,8 +9,8 @@ history is the one record of the token, and the execution name leads to it from 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 PRINT_FAILED_ERROR = "PrintFailed"
 _GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "ExecutionDoesNotExist"})
 _HISTORY_PAGE = 100
+# A history read again while it is a moment behind a call that ended a task: some 0.5 s in all, at most
+HISTORY_TRIES, HISTORY_PAUSE_SECONDS = 10, 0.05
 
 
 class PrintTimeouts(Value, frozen=True):
@@ -89,20 +91,37 @@ class StepFunctionsLetterWorkflow:
 
     def resumed_with(self, letter_id: str) -> ReportedStatus | None:
         """How the letter's latest print hand-over ended: resumed by a report (dispatched, failed), or
-        not (waiting still, timed out, or never handed over)."""
+        not (waiting still, timed out, or never handed over).
+
+        Asked once a resume found the hand-over closed: a history that still shows it open is a moment
+        behind the report that closed it (the execution writes the task's end after the call that ends it
+        has answered), and is read again, HISTORY_TRIES times at most."""
+        for _ in range(HISTORY_TRIES - 1):
+            ended, status = self._latest_end(letter_id)
+            if ended:
+                return status
+            time.sleep(HISTORY_PAUSE_SECONDS)
+        return self._latest_end(letter_id)[1]
+
+    def _latest_end(self, letter_id: str) -> tuple[bool, ReportedStatus | None]:
+        """Whether the latest hand-over shows an end (or there is none), and how it ended."""
         try:
-            for event in chain.from_iterable(self._history_pages(letter_id, with_data=False)):
-                details = _print_task(event, _PRINT_TASK_ENDS)
-                if details is not None:  # the latest end of a hand-over
-                    if event["type"] == "TaskSucceeded":
-                        return ReportedStatus.DISPATCHED
-                    failed = event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR
-                    return ReportedStatus.FAILED if failed else None  # timed out, or failed otherwise
+            for page in self._history_pages(letter_id, with_data=False):
+                for event in sorted(page, key=lambda event: int(event["id"]), reverse=True):  # newest first, as
+                    # asked (moto's history answers oldest first)
+                    if _print_task(event, _PRINT_TASK_START) is not None:  # its start, before any end: open
+                        return False, None
+                    details = _print_task(event, _PRINT_TASK_ENDS)
+                    if details is not None:  # the latest end of a hand-over
+                        if event["type"] == "TaskSucceeded":
+                            return True, ReportedStatus.DISPATCHED
+                        failed = event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR
+                        return True, ReportedStatus.FAILED if failed else None  # timed out, or failed otherwise
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _GONE:
-                return None
+                return True, None
             raise
-        return None
+        return True, None
 
     def _task_token(self, letter_id: str) -> str | None:
         """The token of the latest print hand-over in the letter's execution, newest events first."""
@@ -128,6 +147,7 @@ class StepFunctionsLetterWorkflow:
             yield list(page["events"])
 
 
+_PRINT_TASK_START = {"TaskScheduled": "taskScheduledEventDetails"}
 _PRINT_TASK_ENDS = {
     "TaskSucceeded": "taskSucceededEventDetails",
     "TaskFailed": "taskFailedEventDetails",
@@ -145,7 +165,7 @@ def _print_task(event: Any, kinds: dict[str, str]) -> dict[str, Any] | None:
 
 
 def _print_token(event: Any) -> str | None:
-    details = _print_task(event, {"TaskScheduled": "taskScheduledEventDetails"})
+    details = _print_task(event, _PRINT_TASK_START)
     if details is None:
         return None
     parameters = json.loads(details.get("parameters") or "{}")
