@@ -26,6 +26,7 @@ import boto3
 from botocore.exceptions import ClientError
 from pypdf import PdfReader
 
+from local.event_sources import Poller
 from local.gateway import Gateway, HttpRequest, HttpResponse
 from local.outbox import Outbox
 from minid.adapters.print_documents import (
@@ -36,7 +37,6 @@ from minid.adapters.print_documents import (
 )
 
 log = logging.getLogger("local.print_provider")
-POLL_SECONDS = 0.05
 REPORT_BACKOFF_SECONDS = 0.5  # a report answered 5xx: tried again after 0.5, 1, 2, ... s
 REPORT_BACKOFF_MAX_SECONDS = 30.0
 # A heartbeat's answer when no workflow waits on the job's token any more (the letter failed or timed out, or
@@ -90,7 +90,7 @@ def read_printed_letter(pdf: bytes) -> PrintedPage:
     return PrintedPage(window, dict(sorted(codes.items(), key=lambda item: int(item[0]))))
 
 
-class PrintProviderSimulator:
+class PrintProviderSimulator(Poller):
     def __init__(
         self,
         session: boto3.Session,
@@ -109,32 +109,16 @@ class PrintProviderSimulator:
         self._outbox = outbox
         self._delay = delay_seconds
         self._identity_of = identity_of
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="print-provider", daemon=True)
+        super().__init__("print-provider", "the print inbox")
         self._taking = threading.Lock()
         self._taken: set[str] = set()  # the letters whose job was taken, as a provider knows its jobs by letter
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
-                    "Messages", []
-                )
-            except Exception:
-                log.exception("the print inbox could not be read")
-                self._stopped.wait(1)
-                continue
-            for message in messages:
-                threading.Thread(target=self._print, args=(message,), daemon=True).start()
-            if not messages:
-                self._stopped.wait(POLL_SECONDS)
+    def poll_once(self) -> int:
+        """Each job of the inbox printed on a thread of its own (a provider prints many at once)."""
+        messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            threading.Thread(target=self._print, args=(message,), daemon=True).start()
+        return len(messages)
 
     def _still_waited_for(self, task_token: str) -> bool:
         """A heartbeat made, or False if no workflow waits on the token. A token only just handed over may

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swag
 
 from local import print_provider
 from local.aws import ACCOUNT_ID
-from local.event_sources import SqsEventSource
+from local.event_sources import DynamoDbStreamEventSource, SqsEventSource
 from local.functions import Functions, LambdaFunction, apply_environment, route_lambda_invocations
 from local.gateway import Gateway, HttpRequest, HttpResponse, LocalRoute
 from local.openapi import build_openapi
@@ -24,7 +24,7 @@ from local.outbox import Outbox
 from local.population_seed import SeededPerson, generate_population
 from local.print_provider import PrintProviderSimulator
 from local.provision import LOCAL_PARAMETERS, Stack, provision
-from local.template import Route, Template, queue_sources
+from local.template import Route, Template, queue_sources, stream_sources
 from minid.adapters.clock import SystemClock
 from minid.adapters.letters import DynamoDbPinLetters
 from minid.adapters.population import DynamoDbPopulationRegister
@@ -60,7 +60,7 @@ class LocalStack:
     today: date
     keyer: Keyer
     print_delay_seconds: float | None
-    _workers: list[SqsEventSource | PrintProviderSimulator] = field(default_factory=list)
+    _workers: list[SqsEventSource | DynamoDbStreamEventSource | PrintProviderSimulator] = field(default_factory=list)
     _docs_cache: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -99,15 +99,30 @@ class LocalStack:
     def _start_workers(self) -> None:
         for source in queue_sources(self.template):
             queue_arn = self.stack.resolve(source.queue)
-            logical_id = next(k for k, v in self.stack.attributes.items() if v.get("Arn") == queue_arn)
             self._workers.append(
                 SqsEventSource(
                     self.session,
-                    self.stack.refs[logical_id],
+                    self._queue_url(queue_arn),
                     queue_arn,
                     self.functions.by_logical_id[source.function],
                     batch_size=source.batch_size,
                     reports_failures=source.reports_failures,
+                    retry_after_seconds=LOCAL_RETRY_AFTER_SECONDS,
+                )
+            )
+        for stream in stream_sources(self.template):
+            on_failure = self.stack.resolve(stream.on_failure) if stream.on_failure is not None else None
+            self._workers.append(
+                DynamoDbStreamEventSource(
+                    self.session,
+                    self.stack.resolve(stream.stream),
+                    self.functions.by_logical_id[stream.function],
+                    starting_position=stream.starting_position,
+                    batch_size=stream.batch_size,
+                    patterns=stream.patterns,
+                    reports_failures=stream.reports_failures,
+                    maximum_retry_attempts=stream.maximum_retry_attempts,
+                    on_failure_queue_url=self._queue_url(on_failure) if on_failure is not None else None,
                     retry_after_seconds=LOCAL_RETRY_AFTER_SECONDS,
                 )
             )
@@ -124,6 +139,9 @@ class LocalStack:
             )
         for worker in self._workers:
             worker.start()
+
+    def _queue_url(self, queue_arn: str) -> str:
+        return str(self.stack.refs[next(k for k, v in self.stack.attributes.items() if v.get("Arn") == queue_arn)])
 
     def stop(self) -> None:
         for worker in self._workers:

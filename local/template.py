@@ -156,6 +156,42 @@ def queue_sources(template: Template) -> list[QueueSource]:
     return sources
 
 
+@dataclass(frozen=True, slots=True)
+class StreamSource:
+    """A function's DynamoDB event: the stream (unresolved, as the template writes it), where it starts,
+    batching, the filters' patterns, retries, and the on-failure destination (unresolved, or None)."""
+
+    function: str
+    stream: Any
+    starting_position: str
+    batch_size: int
+    patterns: tuple[str, ...]
+    reports_failures: bool
+    maximum_retry_attempts: int
+    on_failure: Any
+
+
+def stream_sources(template: Template) -> list[StreamSource]:
+    sources = []
+    for logical_id, resource in template.resources_of_type("AWS::Serverless::Function").items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "DynamoDB":
+                properties = event["Properties"]
+                sources.append(
+                    StreamSource(
+                        function=logical_id,
+                        stream=properties["Stream"],
+                        starting_position=properties["StartingPosition"],
+                        batch_size=int(properties.get("BatchSize", 100)),
+                        patterns=tuple(f["Pattern"] for f in properties.get("FilterCriteria", {}).get("Filters", [])),
+                        reports_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                        maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),  # -1: until it expires
+                        on_failure=properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                    )
+                )
+    return sources
+
+
 def _with_globals(defaults: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
     """SAM's Globals rules: maps merge (the function's entries win), lists add up, scalars are replaced."""
     merged = dict(defaults)

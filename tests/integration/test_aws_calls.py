@@ -32,7 +32,7 @@ LOGIN_PATH_MOST = {
     # lock is rare, and told; the notice is a message of its own, as every notice is)
     "POST /v1/login (wrong password)": 2,
     "POST /v1/login/{login_id}/verify (wrong code)": 3,
-    "POST /v1/login/{login_id}/verify (wrong code, locking)": 4,
+    "POST /v1/login/{login_id}/verify (wrong code, locking)": 3,
 }
 
 

@@ -1,7 +1,8 @@
-"""The local stack's SQS event source reads a partial batch response as Lambda does."""
+"""The local stack's event sources (SQS, DynamoDB streams) read a partial batch response as Lambda does."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
@@ -10,8 +11,9 @@ import boto3
 import pytest
 
 from local.aws import embedded_aws
-from local.event_sources import SqsEventSource
+from local.event_sources import DynamoDbStreamEventSource, SqsEventSource
 from local.functions import LambdaFunction
+from local.template import Template, stream_sources
 
 
 class Answering:
@@ -66,3 +68,171 @@ def test_a_failure_that_names_no_message_of_the_batch_fails_the_whole_batch(
     aws: boto3.Session, identifier: Any
 ) -> None:
     assert left_after(aws, {"batchItemFailures": [{"itemIdentifier": identifier}]}) == 3
+
+
+class Stream:
+    """A table with a stream, and a mapping on it to a function that answers as it is told."""
+
+    # the template's own: the notifier's mapping lets through locks written, and nothing else
+    (LOCKS,) = next(
+        source for source in stream_sources(Template.load()) if source.function == "NotifierFunction"
+    ).patterns
+
+    def __init__(self, aws: boto3.Session, answer: Any, *, most_retries: int = 2, batch_size: int = 10) -> None:
+        self.dynamodb = aws.client("dynamodb")
+        self.sqs = aws.client("sqs")
+        self.table = f"events-{uuid.uuid4().hex[:8]}"
+        table = self.dynamodb.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )["TableDescription"]
+        self.dead = self.sqs.create_queue(QueueName=f"dead-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        self.function = Handed(answer)
+        self.source = DynamoDbStreamEventSource(
+            aws,
+            table["LatestStreamArn"],
+            cast("LambdaFunction", self.function),
+            starting_position="TRIM_HORIZON",
+            batch_size=batch_size,
+            patterns=[self.LOCKS],
+            reports_failures=True,
+            maximum_retry_attempts=most_retries,
+            on_failure_queue_url=self.dead,
+            retry_after_seconds=0,
+        )
+
+    def write(self, key: str, kind: str = "account-locked") -> None:
+        self.dynamodb.put_item(TableName=self.table, Item={"pk": {"S": key}, "type": {"S": kind}})
+
+    def given_up(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.dead, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+
+class Handed:
+    """A function that records the keys of each batch it is handed, and answers as it is told."""
+
+    name = "handed"
+    arn = "arn:aws:lambda:eu-north-1:123456789012:function:handed"
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.batches: list[list[str]] = []
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.batches.append([r["dynamodb"]["NewImage"]["pk"]["S"] for r in event["Records"]])
+        return self.answer(event) if callable(self.answer) else self.answer
+
+
+def failing_at(*keys: str) -> Any:
+    """Reports the records of these keys, the last first."""
+
+    def answer(event: dict[str, Any]) -> dict[str, Any]:
+        failed = [r for r in reversed(event["Records"]) if r["dynamodb"]["NewImage"]["pk"]["S"] in keys]
+        return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in failed]}
+
+    return answer
+
+
+def in_turn(*answers: Any) -> Any:
+    """Answers each batch with the next of these."""
+    left = iter(answers)
+
+    def answer(event: dict[str, Any]) -> Any:
+        return next(left)(event)
+
+    return answer
+
+
+def test_a_stream_hands_over_what_its_filter_lets_through_in_order_as_lambda_does(aws: boto3.Session) -> None:
+    stream = Stream(aws, {"batchItemFailures": []})
+    stream.write("a")
+    stream.write("b", kind="login-failed")  # not a lock: the filter keeps it back
+    stream.dynamodb.delete_item(TableName=stream.table, Key={"pk": {"S": "a"}})  # a REMOVE: not let through
+    stream.write("c")
+    assert stream.source.poll_once() == 2
+    assert stream.function.batches == [["a", "c"]]
+    assert stream.source.poll_once() == 0  # handed over once only
+    assert stream.function.batches == [["a", "c"]]
+
+
+def test_a_stream_record_as_the_function_gets_it(aws: boto3.Session) -> None:
+    seen: list[dict[str, Any]] = []
+    stream = Stream(aws, lambda event: seen.extend(event["Records"]))
+    stream.write("a")
+    stream.source.poll_once()
+    (record,) = seen
+    assert record["eventSource"] == "aws:dynamodb"
+    assert record["eventName"] == "INSERT"
+    assert record["awsRegion"] == "eu-north-1"
+    assert record["eventSourceARN"].startswith("arn:aws:dynamodb:")
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
+    json.dumps(record)  # as Lambda sends it: JSON
+
+
+def test_a_stream_batch_is_handed_over_again_from_its_first_record_reported(aws: boto3.Session) -> None:
+    """Those before it are done; it and those after it come again, until it is not reported."""
+    stream = Stream(aws, in_turn(failing_at("b"), failing_at()))
+    for key in "abc":
+        stream.write(key)
+    stream.source.poll_once()
+    stream.source.poll_once()
+    assert stream.source.poll_once() == 0
+    assert stream.function.batches == [["a", "b", "c"], ["b", "c"]]
+    assert stream.given_up() == []
+
+
+def test_a_stream_batch_that_raised_comes_again_whole(aws: boto3.Session) -> None:
+    def answer(event: dict[str, Any]) -> dict[str, Any]:
+        if len(stream.function.batches) == 1:
+            raise RuntimeError("the function failed")
+        return {"batchItemFailures": []}
+
+    stream = Stream(aws, answer)
+    stream.write("a")
+    stream.write("b")
+    stream.source.poll_once()
+    stream.source.poll_once()
+    assert stream.function.batches == [["a", "b"], ["a", "b"]]
+
+
+def test_a_stream_batch_failing_past_its_retries_goes_to_the_on_failure_destination(aws: boto3.Session) -> None:
+    """Its place in the stream (not its records), and the stream moves on."""
+    stream = Stream(aws, failing_at("b"), most_retries=2)
+    for key in "abc":
+        stream.write(key)
+    for _ in range(2):  # the first try (a done), and one retry
+        stream.source.poll_once()
+    assert stream.given_up() == []
+    stream.source.poll_once()  # the second retry, the last
+    (given_up,) = stream.given_up()
+    info = given_up["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 2  # b and c
+    assert given_up["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert "NewImage" not in json.dumps(given_up)
+    stream.write("d")
+    stream.source.poll_once()
+    assert stream.function.batches == [["a", "b", "c"], ["b", "c"], ["b", "c"], ["d"]]
+
+
+def test_a_stream_batch_with_several_reported_is_handed_over_again_from_the_first(aws: boto3.Session) -> None:
+    stream = Stream(aws, in_turn(failing_at("b", "c"), failing_at()))
+    for key in "abcd":
+        stream.write(key)
+    stream.source.poll_once()
+    stream.source.poll_once()
+    assert stream.function.batches == [["a", "b", "c", "d"], ["b", "c", "d"]]
+
+
+def test_a_stream_batch_that_gets_further_has_its_retries_counted_afresh(aws: boto3.Session) -> None:
+    """Retries are the record's: one that failed once and is done then, whose next fails, is not given up."""
+    stream = Stream(aws, in_turn(failing_at("a"), failing_at("b"), failing_at()), most_retries=1)
+    for key in "abc":
+        stream.write(key)
+    for _ in range(3):
+        stream.source.poll_once()
+    assert stream.given_up() == []
+    assert stream.function.batches == [["a", "b", "c"], ["a", "b", "c"], ["b", "c"]]

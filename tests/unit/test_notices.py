@@ -18,7 +18,7 @@ from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import Keyer, Pepper, PersonKey
-from minid.domain.lockout import Lockout
+from minid.domain.lockout import Lockout, lock_notice
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     PLAIN_RECIPIENTS_ONCE,
@@ -290,10 +290,18 @@ def test_nynorsk_readers_get_nynorsk(kind: NoticeKind, channel: str) -> None:
     ],
 )
 def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str, norwegian: str) -> None:
-    lockout = Lockout(None, None, None, LockoutPolicy(5, timedelta(seconds=seconds)))  # type: ignore[arg-type]
+    """The lock's event records the policy that made it, and its notice (made from the event as written:
+    functions/notifier) tells it."""
+    lockout = Lockout(None, None, LockoutPolicy(5, timedelta(seconds=seconds)))  # type: ignore[arg-type]
     account = UserAccount(PERSON, AccountStatus.ACTIVE, "hash", NOW, NOW, failed_logins=4)
-    notice = lockout.judged(account, NOW, right=False, reference="attempt-1").notice
-    assert notice is not None
+    (locked,) = [
+        e
+        for e in lockout.judged(account, NOW, right=False, reference="attempt-1").events
+        if e.type.value == "account-locked"
+    ]
+    notice = lock_notice(PERSON, locked)
+    assert notice.notice_id == "attempt-1:locked"
+    assert notice.proof == locked
     assert english in compose(notice.kind, Language.ENGLISH, notice.params).sms
     told = compose(notice.kind, Language.BOKMAL, notice.params).sms
     assert norwegian in told

@@ -229,6 +229,16 @@ def _notices(settings: NoticeSettings, queue_url: str | None = None) -> SqsNotic
     return SqsNoticeQueue(client("sqs"), url, _recipients_sealer(settings), settings.notice_proof_delay_seconds)
 
 
+def notifier_queue(environ: Mapping[str, str]) -> SqsNoticeQueue:
+    """The notice queue, for the notices the notifier queues itself: a lock's, from the security events'
+    stream (its change made already: no delay for its proof)."""
+    from minid.adapters.notices import SqsNoticeQueue
+    from minid.settings import NotifierSettings
+
+    settings = NotifierSettings.from_environ(environ)
+    return SqsNoticeQueue(client("sqs"), settings.notice_queue_url, _recipients_sealer(settings))
+
+
 def _recipients_sealer(settings: NoticeSettings | NotifierSettings) -> KmsSealer:
     """KMS, not the pepper: the notifier opens what the others seal, and has no use for the pepper."""
     from minid.adapters.sealing import KmsSealer
@@ -485,7 +495,6 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     lockout = Lockout(
         accounts,
         events,
-        notices,
         LockoutPolicy(settings.lockout_threshold, timedelta(seconds=settings.lockout_seconds)),
     )
     return LoginServices(

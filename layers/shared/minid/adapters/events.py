@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,15 @@ class DynamoDbSecurityEventLog:
         items = [from_item(item) for item in self._client.query(**kwargs).get("Items", [])]
         more = len(items) > size
         return EventPage([_event(item) for item in items[:size]], _encode(items[size - 1]["sk"]) if more else None)
+
+
+def written_event(record: Mapping[str, Any]) -> tuple[PersonKey, SecurityEvent] | None:
+    """The event a record of the table's stream (a Lambda DynamoDB event's record) says was written:
+    None for a record that writes none (an event removed as it expires, or changed)."""
+    if record.get("eventName") != "INSERT":
+        return None
+    values = from_item(record["dynamodb"]["NewImage"])
+    return PersonKey(values["pk"]), _event(values)
 
 
 def _event(values: dict[str, Any]) -> SecurityEvent:

@@ -1,4 +1,6 @@
-"""Failures in a row lock an account, and the person is told when it locks.
+"""Failures in a row lock an account, and the person is told when it locks: by the lock's event, as
+written (`lock_notice`: the event log's stream hands every lock to the notifier), so that the notice is
+never sent for a lock that was not made, and costs the attempt that locks no call of its own.
 
 Two ways of counting, both such that concurrent attempts cannot get past the threshold: the password
 step of a login judges first and writes its judgement only if the account is still as it read it
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 from minid.domain.accounts import AccountChange, Accounts, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
-from minid.domain.notices import Notice, NoticeKind, NoticeQueue
+from minid.domain.notices import Notice, NoticeKind
 from minid.values import Value
 
 # Longer than any request lasts (the functions' timeouts are 10 and 30 seconds): a count at the threshold
@@ -24,22 +26,31 @@ from minid.values import Value
 SETTLED_WITHIN = timedelta(minutes=1)
 
 
+# What a lock's event records of the policy that made it, and its notice tells.
+TOLD = ("failures", "minutes")
+
+
 class Judgement(Value, frozen=True):
-    """What a judged password writes: the account's change, the person's events, and the notice that
-    the account locked (queued before the write, and delivered only once the write has its proof)."""
+    """What a judged password writes: the account's change and the person's events (a lock's among
+    them, which tells the person)."""
 
     change: AccountChange
     events: tuple[SecurityEvent, ...]
-    notice: Notice | None = None
+
+
+def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
+    """The notice of a lock, from its event as written: the same notice (its id) however often the
+    event is handed over, and what it tells is what the lock recorded of the policy deployed."""
+    if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
+        raise ValueError(f"not a lock: {locked.type.value}")
+    told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
+    return Notice(f"{locked.reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, told, proof=locked)
 
 
 class Lockout:
-    def __init__(
-        self, accounts: Accounts, events: SecurityEventLog, notices: NoticeQueue, policy: LockoutPolicy | None = None
-    ) -> None:
+    def __init__(self, accounts: Accounts, events: SecurityEventLog, policy: LockoutPolicy | None = None) -> None:
         self._accounts = accounts
         self._events = events
-        self._notices = notices
         self.policy = policy or LockoutPolicy()
 
     def reserve(self, person: PersonKey, now: datetime) -> AttemptCount:
@@ -91,9 +102,8 @@ class Lockout:
         failures = account.failed_logins + 1
         if failures < self.policy.threshold:
             return Judgement(AccountChange(account, now, failures, None), tuple(events))
-        locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
-        notice = Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, account.person, self._told(), proof=locked)
-        return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked), notice)
+        locked = self._locked(now, reference)
+        return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked))
 
     def release(self, person: PersonKey, run: str | None) -> None:
         """A count given back, from the run of failures it was counted in (`run`): if that run has ended
@@ -105,8 +115,8 @@ class Lockout:
         self, person: PersonKey, now: datetime, reason: str, reserved: int, reference: str | None = None
     ) -> None:
         """Record the failure. The one that reached the threshold (`reserved`, its count) locks the
-        account, and the person is told (once: the notice waits for the lock's event); its failure is
-        recorded with the lock, in the same write."""
+        account, and the person is told (by the lock's event); its failure is recorded with the lock, in
+        the same write."""
         reference = reference or str(uuid.uuid4())
         failure = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
         if reserved >= self.policy.threshold:
@@ -115,16 +125,13 @@ class Lockout:
             self._events.record(person, failure)
 
     def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> None:
-        locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference)
-        self._notices.enqueue(
-            Notice(f"{reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, self._told(), proof=locked)
-        )
-        self._accounts.lock(person, self.policy, now, events=(locked,), failures=failures)
+        self._accounts.lock(person, self.policy, now, events=(self._locked(now, reference),), failures=failures)
 
-    def _told(self) -> dict[str, str]:
-        """What the lock's notice tells of it: the policy deployed, not the default."""
+    def _locked(self, now: datetime, reference: str) -> SecurityEvent:
+        """The lock's event, with what its notice tells of it: the policy deployed, not the default."""
         minutes = -(-int(self.policy.duration.total_seconds()) // 60)  # whole minutes, rounded up: never less
-        return {"failures": str(self.policy.threshold), "minutes": str(minutes)}
+        told = {"failures": str(self.policy.threshold), "minutes": str(minutes)}
+        return SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference, told)
 
 
 class Reservation:

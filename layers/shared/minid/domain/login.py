@@ -378,8 +378,6 @@ class LoginService:
             failed = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "locked"})
             return self._accounts.judged(account.person, None, (failed,), (tried,))
         judgement = self._lockout.judged(account, now, right=False, reference=reference)
-        if judgement.notice is not None:
-            self._notices.enqueue(judgement.notice)  # delivered once the lock's event is written
         return self._accounts.judged(account.person, judgement.change, judgement.events, (tried,))
 
     def _second_factor(

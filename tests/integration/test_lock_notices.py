@@ -1,0 +1,129 @@
+"""A lock's notice, from its event as written: the security events' stream hands each lock to the
+notifier (template.yaml, NotifierFunction's Locks), which queues its notice."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.config import Config
+
+from local.faults import injected_faults
+from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.users import User, enrolled
+
+LOCKED = "sperret i en time"
+NOTIFIER = "NotifierFunction"
+
+
+def locked(driver: LetterDriver, mobile: str) -> User:
+    user = enrolled(driver, mobile=mobile, email=None)
+    for _ in range(3):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    return user
+
+
+def told(driver: LetterDriver, mobile: str) -> list[str]:
+    return [m["message"] for m in driver.local.outbox.sms() if m["to"] == f"+47{mobile}" and LOCKED in m["message"]]
+
+
+def stream_records(driver: LetterDriver) -> list[dict[str, Any]]:
+    """The security events' stream as the notifier's mapping hands it over (all of it, unfiltered)."""
+    stack = driver.local.stack
+    arn = stack.attributes["SecurityEventsTable"]["StreamArn"]
+    streams = driver.local.session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        answer = streams.get_records(ShardIterator=iterator["ShardIterator"])
+        for record in answer["Records"]:
+            change = dict(record["dynamodb"])
+            change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+            records.append({**record, "dynamodb": change, "eventSourceARN": arn})
+    return records
+
+
+def of_type(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"]["type"]["S"] == kind]
+
+
+def notifier(driver: LetterDriver, records: list[dict[str, Any]]) -> Any:
+    return driver.local.functions.by_logical_id[NOTIFIER].invoke({"Records": records})
+
+
+def drained(driver: LetterDriver) -> None:
+    """Every notice queued has been taken and delivered (the local stack's notifier polls the queue)."""
+    sqs = driver.local.session.client("sqs")
+    url = driver.local.stack.refs["NoticeQueue"]
+
+    def left() -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return sum(int(count) for name, count in attributes.items() if name.startswith("ApproximateNumberOfMessages"))
+
+    wait_for(left, lambda n: n == 0)
+
+
+def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: LetterDriver) -> None:
+    """The stream hands a record over at least once: each time, the same notice (its id the lock's)."""
+    locked(driver, "91234601")
+    wait_for(lambda: told(driver, "91234601"), lambda sms: len(sms) == 1)
+    (lock,) = of_type(stream_records(driver), "account-locked")
+    assert notifier(driver, [lock, lock]) == {"batchItemFailures": []}
+    drained(driver)
+    time.sleep(0.2)
+    assert len(told(driver, "91234601")) == 1
+
+
+def test_the_lock_s_event_carries_what_its_notice_tells(driver: LetterDriver) -> None:
+    locked(driver, "91234602")
+    (lock,) = of_type(stream_records(driver), "account-locked")
+    assert lock["dynamodb"]["NewImage"]["detail"]["M"] == {"failures": {"S": "3"}, "minutes": {"S": "60"}}
+    wait_for(lambda: told(driver, "91234602"), lambda sms: len(sms) == 1)
+    assert "3 ganger på rad" in told(driver, "91234602")[0]
+
+
+def test_a_lock_whose_notice_cannot_be_queued_is_reported_and_those_after_it_wait(driver: LetterDriver) -> None:
+    """The stream's partial batch response: the first record that fails, whose place Lambda hands the
+    stream on again from; the records before it are done."""
+    locked(driver, "91234603")
+    locked(driver, "91234604")
+    locked(driver, "91234605")
+    wait_for(
+        lambda: [told(driver, n) for n in ("91234603", "91234604", "91234605")], lambda t: all(len(s) == 1 for s in t)
+    )
+    locks = of_type(stream_records(driver), "account-locked")
+    assert len(locks) == 3
+    second = locks[1]["dynamodb"]["NewImage"]["pk"]["S"]
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", here=True, where=lambda params: second in params["MessageBody"])
+        answer = notifier(driver, locks)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": locks[1]["dynamodb"]["SequenceNumber"]}]}
+    assert faults.injected == [("sqs", "SendMessage", "ServiceUnavailable")]
+
+
+def test_an_event_not_a_lock_is_passed_over(driver: LetterDriver) -> None:
+    """The mapping's filter lets only locks through; should another come, it is passed over (not handed
+    over again for ever), and nothing is queued."""
+    user = enrolled(driver, mobile="91234606", email=None)
+    assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    failed = of_type(stream_records(driver), "login-failed")
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", times=1, here=True)  # would fail the batch, were anything queued
+        assert notifier(driver, failed) == {"batchItemFailures": []}
+    assert faults.injected == []
+
+
+def test_a_record_that_writes_no_event_is_passed_over(driver: LetterDriver) -> None:
+    """An event changed or removed (as it expires): no lock written, nothing told."""
+    locked(driver, "91234607")
+    (lock,) = of_type(stream_records(driver), "account-locked")
+    changed = {**lock, "eventName": "MODIFY"}
+    removed = {
+        **lock,
+        "eventName": "REMOVE",
+        "dynamodb": {k: v for k, v in lock["dynamodb"].items() if k != "NewImage"},
+    }
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", times=2, here=True)  # would fail the batch, were anything queued
+        assert notifier(driver, [changed, removed]) == {"batchItemFailures": []}
+    assert faults.injected == []
