@@ -26,9 +26,10 @@ from typing import Any, cast
 
 import boto3
 from botocore.config import Config
+from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import EventPattern
 
-from local.aws import REGION
+from local.aws import ACCOUNT_ID, REGION
 from local.functions import LambdaFunction
 
 log = logging.getLogger("local.event_sources")
@@ -37,6 +38,8 @@ POLL_SECONDS = 0.05
 
 class Poller:
     """A thread that polls (`poll_once`, how many it took) until stopped, resting when there was nothing."""
+
+    idle_seconds = POLL_SECONDS
 
     def __init__(self, name: str, source: str) -> None:
         self._source = source
@@ -57,7 +60,7 @@ class Poller:
         while not self._stopped.is_set():
             try:
                 if not self.poll_once():
-                    self._stopped.wait(POLL_SECONDS)
+                    self._stopped.wait(self.idle_seconds)
             except Exception:
                 log.exception("polling %s failed", self._source)
                 self._stopped.wait(1)
@@ -144,6 +147,9 @@ class SqsEventSource(Poller):
 
 
 class DynamoDbStreamEventSource(Poller):
+    # a lock told a quarter of a second later; each read costs moto a millisecond under its global lock
+    idle_seconds = 0.25
+
     def __init__(
         self,
         session: boto3.Session,
@@ -176,7 +182,11 @@ class DynamoDbStreamEventSource(Poller):
             for shard in self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
         }
         self._pending: list[dict[str, Any]] = []  # read and let through, not handed over yet (in order)
+        self._shard_of: dict[str, str] = {}  # a pending record's shard, by its sequence number
         self._failures = 0  # of the batch at the head of `_pending`
+        self._rounds = 0  # polls done
+        self._idle = threading.Condition()
+        self._caught_up = False  # the last poll found nothing to hand over
         super().__init__(f"stream-{function.name}", stream_arn)
 
     def _read(self) -> None:
@@ -185,8 +195,11 @@ class DynamoDbStreamEventSource(Poller):
                 continue
             answer = self._streams.get_records(ShardIterator=iterator)
             self._iterators[shard] = answer.get("NextShardIterator")
+            _forget(iterator)
             records = [self._record(r) for r in answer.get("Records", [])]
-            self._pending += [r for r in records if self._let_through(r)]
+            for record in filter(self._let_through, records):
+                self._pending.append(record)
+                self._shard_of[record["dynamodb"]["SequenceNumber"]] = shard
 
     def _let_through(self, record: Mapping[str, Any]) -> bool:
         return not self._patterns or any(pattern.matches_event(cast(Any, record)) for pattern in self._patterns)
@@ -213,6 +226,26 @@ class DynamoDbStreamEventSource(Poller):
 
     def poll_once(self) -> int:
         """Hand the next batch over (after reading the stream); returns how many records it held."""
+        handed = self._hand_over()
+        with self._idle:
+            self._rounds += 1
+            self._caught_up = not handed
+            self._idle.notify_all()
+        return handed
+
+    def caught_up(self, timeout: float) -> bool:
+        """Wait until a poll begun after this call found nothing to hand over: every record written before
+        it was handed over (or given up on). False if not so within `timeout` seconds."""
+        with self._idle:
+            begun_after = self._rounds + 2  # the poll under way may have read the stream before the call
+            return self._idle.wait_for(lambda: self._rounds >= begun_after and self._caught_up, timeout)
+
+    def _done(self, count: int) -> None:
+        for record in self._pending[:count]:
+            self._shard_of.pop(record["dynamodb"]["SequenceNumber"], None)
+        del self._pending[:count]
+
+    def _hand_over(self) -> int:
         self._read()
         batch = self._pending[: self._batch_size]
         if not batch:
@@ -223,14 +256,14 @@ class DynamoDbStreamEventSource(Poller):
             log.exception("%s failed on a batch of %d", self._function.name, len(batch))
             failed_from = 0
         if failed_from is None:
-            del self._pending[: len(batch)]
+            self._done(len(batch))
             self._failures = 0
             return len(batch)
-        del self._pending[:failed_from]
+        self._done(failed_from)
         self._failures = 1 if failed_from else self._failures + 1
         if 0 <= self._most_retries < self._failures:
             self._give_up(batch[failed_from:])
-            del self._pending[: len(batch) - failed_from]
+            self._done(len(batch) - failed_from)
             self._failures = 0
         else:
             self._stopped.wait(self._retry_after)
@@ -257,6 +290,7 @@ class DynamoDbStreamEventSource(Poller):
                     "version": "1.0",
                     "timestamp": datetime.now(UTC).isoformat(),
                     "DDBStreamBatchInfo": {
+                        "shardId": self._shard_of[first["SequenceNumber"]],
                         "startSequenceNumber": first["SequenceNumber"],
                         "endSequenceNumber": last["SequenceNumber"],
                         "approximateArrivalOfFirstRecord": first.get("ApproximateCreationDateTime"),
@@ -267,3 +301,10 @@ class DynamoDbStreamEventSource(Poller):
                 }
             ),
         )
+
+
+def _forget(iterator: str) -> None:
+    """moto keeps every shard iterator it gave out (a few KB each), and a poller asks for one at each read:
+    the one read is forgotten, as AWS lets it lapse."""
+    streams = dynamodbstreams_backends[ACCOUNT_ID][REGION]
+    streams.shard_iterators.pop(iterator, None)

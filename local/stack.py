@@ -140,6 +140,13 @@ class LocalStack:
         for worker in self._workers:
             worker.start()
 
+    def streams_caught_up(self, timeout: float = 10) -> None:
+        """Wait until every stream's mapping has handed over what was written before the call (a lock's
+        notice is queued a moment after the lock)."""
+        for worker in self._workers:
+            if isinstance(worker, DynamoDbStreamEventSource) and not worker.caught_up(timeout):
+                raise TimeoutError(f"a stream is still being handed over after {timeout} s")
+
     def _queue_url(self, queue_arn: str) -> str:
         return str(self.stack.refs[next(k for k, v in self.stack.attributes.items() if v.get("Arn") == queue_arn)])
 

@@ -86,13 +86,14 @@ def run(task: Task) -> dict[str, Any]:
 
 
 def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
-    """The activation; its print document deleted, or tried again (a transient error), or left for the
-    bucket's expiry and the operators (any other: AccessDenied, say), the letter posted all the same."""
+    """The activation; its print document deleted, or tried again (a transient error, for a while), or left
+    for the bucket's expiry and the operators (any other: AccessDenied, say; or a transient one that has
+    lasted), the letter posted all the same."""
     try:
         return tasks.activate(letter_id)
     except DocumentLeft as left:
         cause = left.__cause__
-        if isinstance(cause, Exception) and is_transient(cause):
+        if left.retry and isinstance(cause, Exception) and is_transient(cause):
             raise cause from None
         logger.error("Print document not deleted", extra={"error": type(cause).__name__})
         observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm

@@ -153,7 +153,10 @@ class LetterDriver:
 
     def notices_delivered(self, timeout: float = 20, queue_name: str = "NoticeQueue") -> None:
         """Wait until the notice queue (or the code queue) is empty: every notice queued on it so far has
-        been delivered, or given up."""
+        been delivered, or given up. A lock's notice is queued from the security events' stream: the
+        stream is caught up with first."""
+        if queue_name == "NoticeQueue":
+            self.local.streams_caught_up(timeout)
         queue = self.local.stack.refs[queue_name]
         names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         names.append("ApproximateNumberOfMessagesDelayed")

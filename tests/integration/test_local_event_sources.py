@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import boto3
 import pytest
+from moto.dynamodbstreams.models import dynamodbstreams_backends
 
-from local.aws import embedded_aws
+from local.aws import ACCOUNT_ID, REGION, embedded_aws
 from local.event_sources import DynamoDbStreamEventSource, SqsEventSource
 from local.functions import LambdaFunction
 from local.template import Template, stream_sources
@@ -211,6 +212,7 @@ def test_a_stream_batch_failing_past_its_retries_goes_to_the_on_failure_destinat
     (given_up,) = stream.given_up()
     info = given_up["DDBStreamBatchInfo"]
     assert info["batchSize"] == 2  # b and c
+    assert info["shardId"].startswith("shardId-")
     assert given_up["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert "NewImage" not in json.dumps(given_up)
     stream.write("d")
@@ -236,3 +238,36 @@ def test_a_stream_batch_that_gets_further_has_its_retries_counted_afresh(aws: bo
         stream.source.poll_once()
     assert stream.given_up() == []
     assert stream.function.batches == [["a", "b", "c"], ["a", "b", "c"], ["b", "c"]]
+
+
+def test_a_stream_s_reads_leave_moto_no_iterators_behind(aws: boto3.Session) -> None:
+    """A poller reads every quarter of a second, each read with an iterator of its own: the one read is
+    forgotten (moto would keep them all, a few KB each, for as long as the local stack runs)."""
+    stream = Stream(aws, {"batchItemFailures": []})
+    iterators = dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators
+    before = len(iterators)
+    for _ in range(20):
+        stream.source.poll_once()
+    assert len(iterators) == before
+
+
+def test_a_stream_is_caught_up_once_what_was_written_before_is_handed_over(aws: boto3.Session) -> None:
+    stream = Stream(aws, {"batchItemFailures": []})
+    stream.source.start()
+    try:
+        for key in "abc":
+            stream.write(key)
+        assert stream.source.caught_up(timeout=5)
+        assert [key for batch in stream.function.batches for key in batch] == ["a", "b", "c"]
+    finally:
+        stream.source.stop()
+
+
+def test_a_stream_that_keeps_failing_is_not_caught_up(aws: boto3.Session) -> None:
+    stream = Stream(aws, failing_at("a"), most_retries=-1)
+    stream.source.start()
+    try:
+        stream.write("a")
+        assert not stream.source.caught_up(timeout=1)
+    finally:
+        stream.source.stop()

@@ -509,6 +509,15 @@ def test_a_report_that_resumed_the_workflow_but_was_not_recorded_is_taken_when_m
     assert driver.finished(letter_id)["status"] == ("SUCCEEDED" if status == "dispatched" else "FAILED")
 
 
+def test_a_failure_s_reason_of_any_length_the_body_allows_is_taken(driver: LetterDriver) -> None:
+    """API.md sets the reason no limit, and it is not kept: a provider that says much (a stack trace) is
+    not kept from reporting its failure."""
+    driver.order(driver.person(Category.ADULT).identity_number)
+    letter_id = driver.next_print_job()["letter_id"]
+    assert driver.report(letter_id, "failed", reason="Traceback (most recent call last):\n" * 300).status == 204
+    assert driver.finished(letter_id)["status"] == "FAILED"
+
+
 def test_the_callback_refuses_what_is_not_a_letter_at_the_printer(driver: LetterDriver) -> None:
     unknown = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
     assert driver.report(unknown, "dispatched").status == 404

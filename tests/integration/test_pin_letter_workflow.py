@@ -38,7 +38,7 @@ from minid.domain.letters.model import (
     RecipientOutcome,
     letter_address,
 )
-from minid.domain.letters.workflow import LetterWorkflowTasks
+from minid.domain.letters.workflow import DOCUMENT_DELETE_RETRIED_FOR, LetterWorkflowTasks
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
@@ -222,6 +222,32 @@ def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(dr
     assert_alarmed(driver, job["letter_id"])
     # the provider sends its report again (its answer lost): taken as the same report, not a 409
     assert driver.report(job["letter_id"], "dispatched").status == 204
+
+
+def test_a_dispatched_report_whose_record_was_lost_is_taken_after_its_activation_failed(driver: LetterDriver) -> None:
+    """The report resumed the workflow, its own record failed (a 503 to the provider), and the activation
+    then failed for good (the letter marked failed): the provider's repeat is the report taken, not a 409.
+    A "dispatched" that never resumed the workflow is still a conflict there."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, here=True)  # its record
+        faults.add("dynamodb", "TransactWriteItems", code="ValidationException", status=400, times=20, elsewhere=True)
+        assert driver.report(job["letter_id"], "dispatched").status == 503
+        assert driver.finished(job["letter_id"])["status"] == "FAILED"
+    failed = driver.letters.get(job["letter_id"])
+    assert failed is not None
+    assert (failed.status, failed.reported) == (LetterStatus.FAILED, None)
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.report(job["letter_id"], "failed").status == 204  # failed it is: the same end
+
+    other = driver.person(Category.ADULT).identity_number
+    assert driver.order(other).status == 202
+    job = driver.next_print_job()
+    assert driver.report(job["letter_id"], "failed").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "FAILED"
+    assert driver.report(job["letter_id"], "dispatched").status == 409
 
 
 def test_no_more_than_3_letters_in_30_days(driver: LetterDriver) -> None:
@@ -769,6 +795,32 @@ def test_a_posted_letter_whose_document_cannot_be_deleted_stays_posted(
     driver.notices_delivered()
     assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
     assert [m["message"] for m in driver.local.outbox.sms() if "ble sendt i posten" in m["message"]]  # told
+
+
+def test_a_posted_letter_s_document_that_s3_keeps_failing_to_delete_is_left_after_a_while(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A transient failure is tried again (the workflow's retry) for DOCUMENT_DELETE_RETRIED_FOR after the
+    activation, then the document is left for the operators and the workflow goes on to tell the person:
+    its retries are not let run out into MarkFailed, which would take a posted letter for one not posted."""
+    number = driver.person(Category.ADULT).identity_number
+    letter, _ = posted(driver, number)
+    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    task = {"task": "activate-letter", "letter_id": letter.letter_id}  # the task again: its retry
+    with injected_faults() as faults:
+        faults.add("s3", "DeleteObjects", code="InternalError", status=500, times=100, here=True)
+        with pytest.raises(Exception, match=r"^ClientError$") as raised:  # the handler's own class
+            function.invoke(task)
+        assert type(raised.value).__name__ == "DependencyUnavailable"  # the workflow's retry takes it
+        age = datetime.now(UTC) - DOCUMENT_DELETE_RETRIED_FOR - timedelta(seconds=1)
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["PinLettersTable"],
+            Key=letter_key(letter.letter_id),
+            UpdateExpression="SET dispatched_at = :at",
+            ExpressionAttributeValues=to_item({":at": age.isoformat()}),
+        )
+        assert function.invoke(task) == {"outcome": "active"}
+    assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
 
 
 def _objects(driver: LetterDriver, letter_id: str) -> set[str]:

@@ -30,7 +30,9 @@ class OrderAccepted(ResponseModel):
 
 class PrintStatusReport(RequestModel):
     status: Literal["dispatched", "failed"]
-    reason: str | None = Field(default=None, max_length=500, description="Why printing or posting failed")
+    # any length the body's limit allows (API.md sets none): not kept, logged or passed on, so a provider
+    # that says much (a stack trace) is not kept from reporting its failure
+    reason: str | None = Field(default=None, description="Why printing or posting failed (not kept)")
 
 
 class PinLetterView(ResponseModel):

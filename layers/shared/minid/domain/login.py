@@ -253,7 +253,6 @@ class LoginService:
         self._sealer = sealer
         self._sms = sms
         self._events = events
-        self._notices = notices
         self._limits = limits
         self._keyer = keyer
         self._random = random

@@ -142,6 +142,8 @@ class PrintReports:
             # "dispatched" whose activation failed for good)
             if report.status is ReportedStatus.FAILED or letter.reported == report.status.value:
                 return True
+            if letter.reported is None:  # a "dispatched" may have resumed it, its record then lost: the
+                return False  # workflow's history tells (`report`)
             raise Conflict("The letter was reported failed already.")
         if letter.reported is not None:  # a report resumed its workflow, which has not settled the letter yet
             if letter.reported == report.status.value:

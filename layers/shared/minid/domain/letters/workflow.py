@@ -7,6 +7,8 @@ retry, it finds what the earlier run did and completes it, and never makes a sec
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from minid.domain.contacts import Language
 from minid.domain.errors import NotFound
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -33,14 +35,22 @@ NORWAY_COUNTRY_CODE = "NO"
 SETTLE_ATTEMPTS = 10  # checks of a recipient, each after the letter or the ledger changed under the last
 
 
+# How long after its activation a posted letter's document is tried again while S3 fails to delete it
+# (the workflow's retry): then it is left for the bucket's expiry and the operators, and the workflow goes
+# on. Its retries would otherwise run out, and a posted letter be taken for one not posted (its operators
+# told so, the person told nothing).
+DOCUMENT_DELETE_RETRIED_FOR = timedelta(minutes=30)
+
+
 class DocumentLeft(Exception):
     """The activation is written (the letter posted, its codes working or not as `activation` says), and
     its print document could not be deleted: the error is the cause. Told apart from a failed activation,
-    which marks the letter failed."""
+    which marks the letter failed. `retry`: whether to try again (a transient error), or give up on it."""
 
-    def __init__(self, activation: Activation) -> None:
+    def __init__(self, activation: Activation, *, retry: bool) -> None:
         super().__init__(f"activated ({activation.value}), the print document left")
         self.activation = activation
+        self.retry = retry
 
 
 class LetterWorkflowTasks:
@@ -173,7 +183,9 @@ class LetterWorkflowTasks:
                 try:
                     self._discard_document(letter)
                 except Exception as error:  # the letter is posted all the same: not to be marked failed
-                    raise DocumentLeft(activation) from error
+                    activated_at = letter.dispatched_at  # None: activated by this attempt, now
+                    retry = activated_at is None or self._clock.now() - activated_at < DOCUMENT_DELETE_RETRIED_FOR
+                    raise DocumentLeft(activation, retry=retry) from error
                 return activation
         raise RuntimeError("the person's letters changed under every attempt")
 
