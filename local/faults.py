@@ -58,7 +58,8 @@ class Faults:
     watched: int | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_at: int | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # re-entrant: a `where` may itself make a call (a change made at the very moment of another call)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def watch(self, fail_at: int | None = None) -> None:
         """Record the calls this thread makes from now on; make call number `fail_at` (from 0) fail

@@ -105,6 +105,16 @@ def replaced_as_read(table: str, person: PersonKey, as_read: ContactRecord, reco
     }
 
 
+def written_as_read(
+    table: str, person: PersonKey, as_read: ContactRecord | None, record: ContactRecord
+) -> dict[str, Any]:
+    """The register's item replaced by `record`, an item of a transaction that holds only while the item
+    is still the record `as_read` (or, for None, there is none): a change made meanwhile (a reservation, a
+    contact verified) is not lost."""
+    condition = {"ConditionExpression": "attribute_not_exists(pk)"} if as_read is None else _still(person, as_read)
+    return {"Put": {"TableName": table, "Item": contact_item(person, record), **condition}}
+
+
 def unchanged_since_read(table: str, person: PersonKey, as_read: ContactRecord) -> dict[str, Any]:
     """An item of a transaction that holds only while the register's item is still the record `as_read`
     (what the transaction tells or does is about that record)."""

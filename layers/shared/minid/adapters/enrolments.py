@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.accounts import account_from, account_values
-from minid.adapters.contacts import contact_item, contact_record
+from minid.adapters.contacts import contact_record, written_as_read
 from minid.adapters.dynamodb import (
     batch_get,
     cancellation_reasons,
@@ -331,6 +331,7 @@ class DynamoDbAccountActivation:
         *,
         events: Sequence[SecurityEvent],
         replacing: UserAccount | None = None,
+        contact_as_read: ContactRecord | None = None,
     ) -> Activation:
         if enrolment.person is None or enrolment.letter_id is None:  # a decoy's: it has no codes to use
             return Activation.PIN_CODES_UNUSABLE
@@ -355,7 +356,7 @@ class DynamoDbAccountActivation:
                 {"Update": enrolled},  # first: its reason is reasons[0]
                 *pin_codes_used(self._letters, enrolment.person, enrolment.letter_id, enrolment.pin_indices, now),
                 {"Put": {"TableName": self._users, "Item": to_item(account_values(account)), **_as_read(replacing)}},
-                {"Put": {"TableName": self._contacts, "Item": contact_item(enrolment.person, contact)}},
+                written_as_read(self._contacts, enrolment.person, contact_as_read, contact),
                 *recorded_with(self._events, enrolment.person, events),
             ],
         )

@@ -30,7 +30,11 @@ class EnrolmentCompletion(RequestModel):
     password: str = Field(min_length=1, max_length=1024, description="At least 8 characters; 15 or more is better")
     mobile: str | None = Field(default=None, max_length=32, description="A mobile number; 8 digits are Norwegian")
     email: str | None = Field(default=None, max_length=320)
-    language: Language = Field(default=Language.BOKMAL, description="For the contact register and notices")
+    language: Language | None = Field(
+        default=None,
+        description="For the contact register and notices; without it, the PIN letter's language (the person's "
+        "choice when the letter was ordered; English for a letter abroad, else bokmål)",
+    )
 
 
 class VerificationSent(ResponseModel):

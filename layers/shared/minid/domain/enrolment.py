@@ -45,7 +45,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import PinLetter, codes_to_ask
+from minid.domain.letters.model import PinLetter, codes_to_ask, letter_language
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
@@ -196,9 +196,12 @@ class AccountActivation(Protocol):
         *,
         events: Sequence[SecurityEvent],
         replacing: UserAccount | None = None,
+        contact_as_read: ContactRecord | None = None,
     ) -> Activation:
         """All at once: the account (in place of `replacing`, the person's account as read, if it is
-        still so: its sessions' epoch unchanged), the contact register record, the two PIN codes used up,
+        still so: its sessions' epoch unchanged), the contact register record (in place of
+        `contact_as_read`, if it is still so: a reservation or a contact verified meanwhile is not lost),
+        the two PIN codes used up,
         the enrolment active, and the events; or, when the PIN codes are no longer usable or the
         enrolment or the account is not as read, none of them."""
         ...
@@ -294,9 +297,11 @@ class EnrolmentService:
         password: str,
         mobile: str | None,
         email: str | None,
-        language: Language = Language.BOKMAL,
+        language: Language | None = None,
     ) -> tuple[Channel, ...]:
-        contacts = _pending_contacts(mobile, email, language)
+        """`language`: for the codes, the contact register and notices; None, the letter's (what the person
+        chose when it was ordered: their record's on a re-enrolment; English for a letter abroad)."""
+        contacts = _pending_contacts(mobile, email, language or Language.BOKMAL)  # its language settled below
         self._passwords.check(password)  # what holds for anyone, before anything about the person
         now = self._clock.now()
         # timed from here: a real enrolment's item is read and its try counted no faster than a decoy's,
@@ -329,8 +334,9 @@ class EnrolmentService:
         person = enrolment.person
         # a decoy never matches (unreachable); a letter posted before a death, in other hands: no MinID
         # for the dead
-        if person is None or found is None or not found.alive:
+        if person is None or found is None or not found.alive or letter is None:
             raise AuthenticationFailed()
+        contacts = _in_language(contacts, language, found, letter)
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
             self._passwords.check(
@@ -578,7 +584,17 @@ class EnrolmentService:
                         f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled
                     )
                 )
-        return self._activation.activate(enrolment, account, contact, now, events=(enrolled,), replacing=existing)
+        return self._activation.activate(
+            enrolment, account, contact, now, events=(enrolled,), replacing=existing, contact_as_read=registered
+        )
+
+
+def _in_language(
+    contacts: PendingContacts, language: Language | None, person: Person, letter: PinLetter
+) -> PendingContacts:
+    """The language given; without one, the letter's: what the person chose when it was ordered (their
+    contact record's, on a re-enrolment), else English for a letter abroad, else bokmål."""
+    return contacts if language is not None else replace(contacts, language=letter_language(person, letter.language))
 
 
 def _pending_contacts(mobile: str | None, email: str | None, language: Language) -> PendingContacts:
