@@ -128,11 +128,13 @@ def report(figures: dict[str, Any]) -> str:
     for step, limit, strict in (("password_step", 1.3, False), ("verify_step", 0.1, True)):
         f = cost[step]
         hash_ms = cost["argon2id_verify_ms"]
-        on_moto, outside = f["ms"] / hash_ms, f["ms_outside_aws_calls"] / hash_ms  # judged unrounded
+        # judged unrounded, and on moto only, as the issue sets the goal: the figures without the calls'
+        # requests are for reference (they still hold the SDK's own work, which Lambda does too)
+        on_moto = f["ms"] / hash_ms
         lines.append(
             f"  {step.replace('_', ' '):<14} {f['ms']:>6.1f} ms {f['ratio']:>5.2f}  {goal(on_moto, limit, strict)};"
             f"  outside its {f['aws_calls']} AWS calls {f['ms_outside_aws_calls']:>5.1f} ms "
-            f"{f['ratio_outside_aws_calls']:>5.2f}  {goal(outside, limit, strict)};"
+            f"{f['ratio_outside_aws_calls']:>5.2f};"
             f"  outside the SDK's methods {f['ms_outside_sdk_calls']:>5.1f} ms {f['ratio_outside_sdk_calls']:>5.2f}"
         )
     lines += ["", "AWS calls per request (the most any one made; building an execution environment apart)"]

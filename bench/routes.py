@@ -40,7 +40,11 @@ INVOKED = {
     "LetterWorkflowFunction": lambda event: " ".join(
         ["workflow task", str(event.get("task")), *([f"({event['notice']})"] if "notice" in event else [])]
     ),
-    "NotifierFunction": lambda event: f"notifier ({len(event.get('Records', []))} notice)",
+    "NotifierFunction": lambda event: (
+        "notifier (locks from the events' stream)"
+        if event.get("Records") and event["Records"][0].get("eventSource") == "aws:dynamodb"
+        else f"notifier ({len(event.get('Records', []))} notice)"
+    ),
     "ContactReviewFunction": lambda event: "daily contact review",
 }
 
@@ -337,6 +341,10 @@ def journey(driver: LetterDriver, tally: Tally) -> None:
             if factor == "totp"
             else codes[str(answer["pin_index"])]
         )
+        # a wrong code first (a failure counted; for a PIN code, a wrong one against its letter), then the right
+        wrong = {"code": f"{(int(code) + 1) % 1_000_000:06d}"}
+        refused = walk.call("POST", f"/v1/login/{answer['login_id']}/verify", wrong, note=f"{factor}, wrong code")
+        assert refused.status == 401
         verified = walk.call("POST", f"/v1/login/{answer['login_id']}/verify", {"code": code}, note=factor)
         token = body(verified)["access_token"]
     walk.call("DELETE", "/v1/me/totp", token=token)
@@ -359,7 +367,8 @@ def journey(driver: LetterDriver, tally: Tally) -> None:
     driver.local.functions.by_logical_id["ContactReviewFunction"].invoke({})
 
 
-REFUSED = ("wrong password", "wrong code", "wrong code, locking")  # the notes of the login path's refusals
+# the notes of the login path's refusals (a wrong authenticator code and a wrong PIN code are taken on the way)
+REFUSED = ("wrong password", "wrong code", "wrong code, locking", "totp, wrong code", "pin, wrong code")
 
 
 def refusals(walk: Journey, identity_number: str, user: User) -> None:

@@ -28,11 +28,16 @@ LOGIN_PATH_MOST = {
     "POST /v1/login/{login_id}/resend": 3,
     # refused: the failure counted with the password's judgement (one transaction); a wrong code's try
     # counted with the attempt read, the account's failure counted, the event; the third failure in a row
-    # writes its event with the lock, in one transaction, and queues the lock's notice (over the goal: a
-    # lock is rare, and told; the notice is a message of its own, as every notice is)
+    # writes its event with the lock, in one transaction (its notice comes from that event: the notifier
+    # takes it from the events' stream)
     "POST /v1/login (wrong password)": 2,
     "POST /v1/login/{login_id}/verify (wrong code)": 3,
     "POST /v1/login/{login_id}/verify (wrong code, locking)": 3,
+    "POST /v1/login/{login_id}/verify (totp, wrong code)": 3,
+    # over the goal: a wrong PIN code also reads its letter and counts the wrong code against it (the fifth
+    # blocks it); the count could go with the failure's event in one transaction, its condition telling the
+    # fifth (ReturnValuesOnConditionCheckFailure), and the letter be read only then
+    "POST /v1/login/{login_id}/verify (pin, wrong code)": 5,
 }
 
 
