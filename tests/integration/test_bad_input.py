@@ -77,7 +77,7 @@ ROUTES = [
             "language": "language",
         },
         required=("pin_codes", "password"),
-        nullable=("mobile", "email"),
+        nullable=("mobile", "email", "language"),  # no language: the letter's
     ),
     Route("POST", f"/v1/enrolments/{ID}/resend"),
     Route(
@@ -168,7 +168,7 @@ ROUTES = [
         f"/v1/print-provider/letters/{ID}/status",
         {"status": "dispatched"},
         auth="sigv4",
-        kinds={"status": "status", "reason": "text"},
+        kinds={"status": "status", "reason": "report"},
         required=("status",),
         nullable=("reason",),
     ),
@@ -268,7 +268,8 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "email": (BAD_EMAILS, ("invalid-contact",)),
 }
 STRUCTURED = ("bool", "pin_codes")  # not strings at all
-FREE_TEXT = ("text", "password")  # any character, judged (a password) by its policy
+FREE_TEXT = ("text", "password", "report")  # any character, judged (a password) by its policy
+UNBOUNDED = ("report",)  # longer than other text (a print failure's reason, not kept: up to 8 KiB)
 BLANK_MEANS_NONE = ("phone", "email")  # an empty form field: no mobile (enrolment), remove it (a change)
 
 
@@ -292,7 +293,8 @@ def _field_cases(route: Route, name: str, kind: str) -> Iterator[BadInput]:
             yield BadInput(route, f"{name}: empty", _with(route, name, ""))
         for what, value in ODD_STRINGS.items():
             yield BadInput(route, f"{name}: {what}", _with(route, name, value))
-    yield BadInput(route, f"{name}: huge", _with(route, name, "x" * 5000), problems=("invalid-request",))
+    huge = 8 * 1024 + 1 if kind in UNBOUNDED else 5000
+    yield BadInput(route, f"{name}: huge", _with(route, name, "x" * huge), problems=("invalid-request",))
 
 
 def _pin_code_cases(route: Route) -> Iterator[BadInput]:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from minid.api.models import RequestModel, ResponseModel
+from minid.api.resolver import MAX_BODY_BYTES
 from minid.domain.letters.model import PinLetter
 
 ORDER_ACCEPTED = (
@@ -30,9 +31,13 @@ class OrderAccepted(ResponseModel):
 
 class PrintStatusReport(RequestModel):
     status: Literal["dispatched", "failed"]
-    # any length the body's limit allows (API.md sets none): not kept, logged or passed on, so a provider
-    # that says much (a stack trace) is not kept from reporting its failure
-    reason: str | None = Field(default=None, description="Why printing or posting failed (not kept)")
+    # API.md sets no limit, and the reason is not kept, logged or passed on: a provider that says much (a
+    # stack trace) is not kept from reporting its failure. Half the body's limit, so that one longer still
+    # is refused for its length (422), not as a body too large (413); and a length given makes it text, so
+    # that what is not a character at all (a lone surrogate) is refused.
+    reason: str | None = Field(
+        default=None, max_length=MAX_BODY_BYTES // 2, description="Why printing or posting failed (not kept)"
+    )
 
 
 class PinLetterView(ResponseModel):
