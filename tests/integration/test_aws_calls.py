@@ -34,10 +34,9 @@ LOGIN_PATH_MOST = {
     "POST /v1/login/{login_id}/verify (wrong code)": 3,
     "POST /v1/login/{login_id}/verify (wrong code, locking)": 3,
     "POST /v1/login/{login_id}/verify (totp, wrong code)": 3,
-    # over the goal: a wrong PIN code also reads its letter and counts the wrong code against it (the fifth
-    # blocks it); the count could go with the failure's event in one transaction, its condition telling the
-    # fifth (ReturnValuesOnConditionCheckFailure), and the letter be read only then
-    "POST /v1/login/{login_id}/verify (pin, wrong code)": 5,
+    # a wrong PIN code: counted against its letter with the failure's event, in one transaction (its
+    # condition: the letter posted, and this not the fifth, which blocks it: then the letter is read)
+    "POST /v1/login/{login_id}/verify (pin, wrong code)": 3,
 }
 
 

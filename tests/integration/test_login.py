@@ -1658,3 +1658,52 @@ def test_every_reset_start_for_the_same_number_asks_for_the_same_code_whoever_it
     assert {resets.start(user.identity_number, f"198.19.2.{n + 1}").pin_index for n in range(3)} == {
         next(i for i in order if i not in used)
     }
+
+
+def wrong_pin(user: User, login: dict[str, Any]) -> str:
+    return f"{(int(user.codes[str(login['pin_index'])]) + 1) % 1_000_000:06d}"
+
+
+def second_factor_failures(driver: LetterDriver, user: User) -> int:
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    return sum(e.type.value == "login-failed" and e.detail.get("reason") == "second-factor" for e in events)
+
+
+def test_wrong_pin_codes_at_a_login_count_against_the_letter_and_the_fifth_blocks_it(driver: LetterDriver) -> None:
+    """A wrong PIN code is counted against its letter with the failure's event, in one transaction; the
+    fifth, which blocks the letter (the person told), is written as before: the letter read, then blocked."""
+    user = enrolled(driver)
+    for counted in range(1, MAX_PIN_FAILURES_PER_LETTER):
+        login = body(user.start_login(second_factor="pin"))
+        assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
+        assert (letter_pin_failures(driver, user), second_factor_failures(driver, user)) == (counted, counted)
+        user.login()  # by SMS: the account's failures in a row back to zero, so that it does not lock
+    login = body(user.start_login(second_factor="pin"))
+    assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
+    letter = driver.letters.get(driver.only_letter(user.identity_number).letter_id)
+    assert letter is not None
+    assert (letter.status, letter.pin_failures) == (LetterStatus.BLOCKED, MAX_PIN_FAILURES_PER_LETTER)
+    assert second_factor_failures(driver, user) == MAX_PIN_FAILURES_PER_LETTER
+    wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
+
+
+def test_a_wrong_pin_code_that_locks_the_account_is_counted_against_the_letter_too(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = body(user.start_login(second_factor="pin"))
+    assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
+    assert account(user).locked(datetime.now(UTC))
+    assert letter_pin_failures(driver, user) == 1
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.type.value for e in events if e.reference == login["login_id"]].count("account-locked") == 1
+
+
+def test_a_wrong_pin_code_of_a_letter_blocked_meanwhile_is_a_failure_but_no_guess_at_it(driver: LetterDriver) -> None:
+    """The letter blocked by its owner while the login waited for its code: a wrong code is still the
+    account's failure, but no guess counted against a letter that is not posted."""
+    user = enrolled(driver)
+    login = body(user.start_login(second_factor="pin"))
+    assert user.call("POST", "/v1/me/pin-letters/block", token=user.login()).status == 200
+    assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
+    assert (letter_pin_failures(driver, user), second_factor_failures(driver, user)) == (0, 1)

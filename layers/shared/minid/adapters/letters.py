@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.aws_errors import Busy
-from minid.adapters.dynamodb import cancellation_reasons, conditional_check_failed, from_item, iso, to_item, update_if
+from minid.adapters.dynamodb import (
+    cancellation_reasons,
+    conditional_check_failed,
+    from_item,
+    iso,
+    to_item,
+    update_if,
+    write_together_past_transactions,
+)
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.contacts import Language
@@ -151,6 +159,28 @@ class DynamoDbPinLetters:
                 ReturnValues="UPDATED_NEW",
             )
         return int(from_item(response.get("Attributes", {})).get("pin_failures", 0))
+
+    def record_pin_failure_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent, below: int) -> bool:
+        with exempt():  # as `record_pin_failure`: a wrong guess judged is counted whatever the time
+            return write_together_past_transactions(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": letter_key(letter_id),
+                            "UpdateExpression": "ADD pin_failures :one",
+                            "ConditionExpression": "#status = :posted AND "
+                            "(attribute_not_exists(pin_failures) OR pin_failures < :last)",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": to_item(
+                                {":one": 1, ":posted": LetterStatus.DISPATCHED.value, ":last": below - 1}
+                            ),
+                        }
+                    },
+                    *self._recorded(person, [failure]),
+                ],
+            )
 
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
         letters: list[PinLetter] = []

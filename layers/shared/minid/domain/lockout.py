@@ -118,7 +118,7 @@ class Lockout:
         account, and the person is told (by the lock's event); its failure is recorded with the lock, in
         the same write."""
         reference = reference or str(uuid.uuid4())
-        failure = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
+        failure = self.failure(now, reason, reference)
         if reserved >= self.policy.threshold:
             self._lock(person, now, reference, failure)
         else:
@@ -126,6 +126,11 @@ class Lockout:
 
     def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> None:
         self._accounts.lock(person, self.policy, now, events=(self._locked(now, reference),), failures=failures)
+
+    @staticmethod
+    def failure(now: datetime, reason: str, reference: str) -> SecurityEvent:
+        """A failure's event (one that does not lock: `failed` writes the one that does with its lock)."""
+        return SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
 
     def _locked(self, now: datetime, reference: str) -> SecurityEvent:
         """The lock's event, with what its notice tells of it: the policy deployed, not the default."""

@@ -447,6 +447,21 @@ class LoginService:
             made.append(reservation)
             return self._verified(attempt, reservation, code, now)
 
+    def _failed(self, attempt: LoginAttempt, failures: int, now: datetime) -> None:
+        """A wrong code's failure recorded (`failures`: the account's count with it). A wrong PIN code is
+        counted against its letter in the same write, while it neither locks the account nor blocks the
+        letter (one call); else the failure is recorded on its own (with the lock, at the threshold), and
+        the letter read and the code counted (the fifth blocks it)."""
+        person, login_id, letter_id = attempt.person, attempt.login_id, attempt.letter_id
+        pin = attempt.second_factor is SecondFactor.PIN and letter_id is not None
+        if pin and letter_id and failures < self._lockout.policy.threshold:
+            failure = self._lockout.failure(now, "second-factor", login_id)
+            if self._wrong_pins.record_with(letter_id, person, failure):
+                return
+        self._lockout.failed(person, now, "second-factor", failures, login_id)
+        if pin and letter_id:
+            self._wrong_pins.record(self._letters.get(letter_id), now)
+
     def _verified(self, attempt: LoginAttempt, reservation: Reservation, code: str, now: datetime) -> IssuedSession:
         person, login_id, counted = attempt.person, attempt.login_id, reservation.count
         account = counted.account
@@ -458,9 +473,7 @@ class LoginService:
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
             reservation.judged_wrong()  # a failure: counted, whatever fails below
-            self._lockout.failed(person, now, "second-factor", counted.failures, login_id)
-            if attempt.second_factor is SecondFactor.PIN and attempt.letter_id:
-                self._wrong_pins.record(self._letters.get(attempt.letter_id), now)
+            self._failed(attempt, counted.failures, now)
             if attempt.tries >= MAX_CODE_TRIES:
                 self._attempts.end(login_id)
             raise AuthenticationFailed("The code is wrong or has expired.")

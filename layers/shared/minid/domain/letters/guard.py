@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from minid.domain.events import SecurityEvent, SecurityEventType
+from minid.domain.keys import PersonKey
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
@@ -25,6 +26,12 @@ class WrongPinCodes:
         if self._letters.record_pin_failure(letter.letter_id) < MAX_PIN_FAILURES_PER_LETTER:
             return
         self._block(letter, now)
+
+    def record_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent) -> bool:
+        """Count a wrong code against a posted letter with the failure's event, in one write, when it does
+        not block the letter; False when it would, or the letter is not posted: nothing written (`record`
+        then, with the event written on its own)."""
+        return self._letters.record_pin_failure_with(letter_id, person, failure, MAX_PIN_FAILURES_PER_LETTER)
 
     def settle(self, letter: PinLetter | None, now: datetime) -> None:
         """A letter guessed out but still posted (the block after its fifth wrong code failed, or the request

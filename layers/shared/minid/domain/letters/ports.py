@@ -68,6 +68,11 @@ class PinLetters(Protocol):
         """Count a wrong PIN code against the letter, atomically; the count so far."""
         ...
 
+    def record_pin_failure_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent, below: int) -> bool:
+        """Count a wrong PIN code against a posted letter and write the failure's event, in one write, if
+        the count stays below `below` (it does not block the letter); else (False) write nothing."""
+        ...
+
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
         """Every letter and order of the person, newest first."""
         ...
