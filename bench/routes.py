@@ -373,8 +373,8 @@ REFUSED = ("wrong password", "wrong code", "wrong code, locking", "totp, wrong c
 
 def refusals(walk: Journey, identity_number: str, user: User) -> None:
     """The login path's refusals: a wrong password, a wrong code, and the wrong code that locks the account
-    (the third failure in a row: its failure written with its lock, and the lock's notice queued). Last:
-    the person stays locked."""
+    (the third failure in a row: its failure written with its lock; its notice comes from the lock's event,
+    by the events' stream). Last: the person stays locked."""
     wrong = {"identity_number": identity_number, "password": "ikke mitt passord i det hele tatt"}
     assert walk.call("POST", "/v1/login", wrong, note=REFUSED[0]).status == 401
     right = {"identity_number": identity_number, "password": user.password}

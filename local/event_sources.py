@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -36,7 +37,7 @@ log = logging.getLogger("local.event_sources")
 POLL_SECONDS = 0.05
 
 
-class Poller:
+class Poller(ABC):
     """A thread that polls (`poll_once`, how many it took) until stopped, resting when there was nothing."""
 
     idle_seconds = POLL_SECONDS
@@ -53,8 +54,8 @@ class Poller:
         self._stopped.set()
         self._thread.join(timeout=10)
 
-    def poll_once(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def poll_once(self) -> int: ...
 
     def _run(self) -> None:
         while not self._stopped.is_set():

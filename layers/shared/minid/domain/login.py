@@ -452,14 +452,14 @@ class LoginService:
         counted against its letter in the same write, while it neither locks the account nor blocks the
         letter (one call); else the failure is recorded on its own (with the lock, at the threshold), and
         the letter read and the code counted (the fifth blocks it)."""
-        person, login_id, letter_id = attempt.person, attempt.login_id, attempt.letter_id
-        pin = attempt.second_factor is SecondFactor.PIN and letter_id is not None
-        if pin and letter_id and failures < self._lockout.policy.threshold:
+        person, login_id = attempt.person, attempt.login_id
+        letter_id = attempt.letter_id if attempt.second_factor is SecondFactor.PIN else None
+        if letter_id is not None and failures < self._lockout.policy.threshold:
             failure = self._lockout.failure(now, "second-factor", login_id)
             if self._wrong_pins.record_with(letter_id, person, failure):
                 return
         self._lockout.failed(person, now, "second-factor", failures, login_id)
-        if pin and letter_id:
+        if letter_id is not None:
             self._wrong_pins.record(self._letters.get(letter_id), now)
 
     def _verified(self, attempt: LoginAttempt, reservation: Reservation, code: str, now: datetime) -> IssuedSession:
