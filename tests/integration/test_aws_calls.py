@@ -85,10 +85,11 @@ ELSEWHERE_MOST = {
     # the letter; one batch (the population register, the contact register, the ledger); one transaction
     # (the outcome, the quota reserved, the event)
     "workflow task validate-recipient": 3,
-    # the session and the account, the record, the person's codes counted (before any is sent), the code
-    # sent, the old contact sealed (KMS) and its notice queued, one transaction (the record as read, the
-    # change, the events)
-    "PUT /v1/me/contact": 8,
+    # the session and the account, the record, the person's codes counted (before any is sent), the change
+    # waiting read (a change of the other contact is carried over), the code sent, the old contact sealed
+    # (KMS) and its notice queued, one transaction (the account's epoch, the record as read, the change,
+    # the events)
+    "PUT /v1/me/contact": 9,
     # the session and the account, the try counted with the change read, the record, one transaction (the
     # register, the change settled, the event)
     "POST /v1/me/contact/verify": 5,

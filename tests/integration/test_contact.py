@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest import mock
@@ -23,14 +23,14 @@ from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.domain.codes import RateLimited
-from minid.domain.contact_changes import RESERVATION_CHANGES, STOP_WITH_SECONDS, PendingChange, ReviewRun
-from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord
+from minid.domain.contact_changes import RESERVATION_CHANGES, STOP_WITH_SECONDS, Applied, PendingChange, ReviewRun
+from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
-from minid.domain.sessions import ReauthenticationRequired, Unauthenticated
+from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
 from minid.domain.time import NORWAY, date_in_norway
 from tests.integration.letters import (
     LetterDriver,
@@ -321,6 +321,52 @@ def test_a_right_code_costs_the_other_channel_no_try(driver: LetterDriver) -> No
     assert body(verified)["email"] == "ny@example.no"
 
 
+def test_a_change_of_the_e_mail_keeps_a_change_of_the_mobile_waiting_for_its_code(driver: LetterDriver) -> None:
+    """One form for the mobile, then one for the e-mail, before the SMS code is typed: the mobile's change
+    still waits, its code and its tries with it, and both are verified."""
+    user = enrolled(driver)
+    token = user.login()
+    assert body(user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token)) == {
+        "verification_sent_to": ["mobile"]
+    }
+    sms_code = code_in(sms_to(driver, "+4798765432"))
+    wrong = {"channel": "mobile", "code": f"{(int(sms_code) + 1) % 1_000_000:06d}"}
+    assert user.call("POST", "/v1/me/contact/verify", wrong, token).status == 401
+    assert body(user.call("PUT", "/v1/me/contact", {"email": "ny@example.no"}, token)) == {
+        "verification_sent_to": ["email"]
+    }
+    waiting = pending_changes(driver).get(driver.key(user.identity_number))
+    assert waiting is not None
+    assert (set(waiting.values), waiting.tries) == ({Channel.SMS, Channel.EMAIL}, 1)  # the wrong try kept
+    mobile = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": sms_code}, token)
+    assert mobile.status == 200, body(mobile)
+    email = {"channel": "email", "code": user.enrolling.last_code_to("ny@example.no")}
+    verified = user.call("POST", "/v1/me/contact/verify", email, token)
+    assert verified.status == 200, body(verified)
+    assert (body(verified)["mobile"], body(verified)["email"]) == ("+4798765432", "ny@example.no")
+
+
+def test_a_change_that_carries_another_over_does_not_undo_a_try_counted_meanwhile(driver: LetterDriver) -> None:
+    """A wrong code for the mobile counted between the e-mail change's read of the waiting change and its
+    write: the write does not hold (409), and the try stays counted."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token).status == 202
+    wrong = {"channel": "mobile", "code": f"{(int(code_in(sms_to(driver, '+4798765432'))) + 1) % 1_000_000:06d}"}
+
+    def wrong_try() -> None:
+        assert user.call("POST", "/v1/me/contact/verify", wrong, token).status == 401
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", wrong_try):
+        services = wiring.contact(os.environ)
+        session = services.sessions.authenticate(token)
+        with pytest.raises(Conflict):
+            services.contacts.change(session, email="ny@example.no")
+    waiting = pending_changes(driver).get(driver.key(user.identity_number))
+    assert waiting is not None
+    assert (set(waiting.values), waiting.tries) == ({Channel.SMS}, 1)
+
+
 def test_a_verification_is_written_whole_or_not_at_all(driver: LetterDriver) -> None:
     """The register, the settled change and the event go in one transaction: when the change was replaced
     between the code's check and the write, nothing of it is written."""
@@ -494,9 +540,10 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
     assert verified.status == 200  # meanwhile, in another tab
 
     changes = pending_changes(driver)
+    epoch = wiring.contact(os.environ).sessions.authenticate(token).epoch
     removed = SecurityEvent(SecurityEventType.CONTACT_REMOVED, as_read.updated_at, "meanwhile", {"channel": "email"})
     without_email = replace(as_read, email=None, email_verified_at=None)
-    assert not changes.apply(person, as_read, without_email, None, [removed])
+    assert changes.apply(person, as_read, without_email, None, [removed], epoch=epoch) is Applied.CHANGED_MEANWHILE
     # nor does a change that only asks for a new value: its notice to the old contact is about the record as read
     at = as_read.updated_at or as_read.mobile_verified_at
     assert at is not None
@@ -504,7 +551,7 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
         person, {Channel.EMAIL: "new@example.no"}, {Channel.EMAIL: "x"}, at, at + timedelta(minutes=10)
     )
     requested = SecurityEvent(SecurityEventType.CONTACT_CHANGE_REQUESTED, at, "meanwhile", {"channel": "email"})
-    assert not changes.apply(person, as_read, None, asked, [requested])
+    assert changes.apply(person, as_read, None, asked, [requested], epoch=epoch) is Applied.CHANGED_MEANWHILE
     assert changes.get(person) is None
 
     contact = body(user.call("GET", "/v1/me/contact", token=token))
@@ -513,9 +560,41 @@ def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None
     assert "contact-removed" not in kinds
     now_read = register(driver).find(person)
     assert now_read is not None
-    assert changes.apply(person, now_read, replace(now_read, email=None, email_verified_at=None), None, [removed])
+    without_email = replace(now_read, email=None, email_verified_at=None)
+    assert changes.apply(person, now_read, without_email, None, [removed], epoch=epoch) is Applied.DONE
     contact = body(user.call("GET", "/v1/me/contact", token=token))
     assert (contact["mobile"], contact["email"]) == ("+4798765432", None)  # as read now: written
+
+
+@pytest.mark.parametrize("asked", ["change", "confirm", "reserve"])
+def test_a_session_ended_meanwhile_writes_nothing_to_the_record(driver: LetterDriver, asked: str) -> None:
+    """The person changes their password (which ends every session) while a session taken over changes
+    the record, confirms it or reserves it, the record read: the write does not hold, and the session is
+    told it has ended."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    before = register(driver).find(person)
+    new_password = "ei heilt ny frase no"
+
+    def password_changed() -> None:
+        changed = {"current_password": user.password, "new_password": new_password}
+        assert user.call("PUT", "/v1/me/password", changed, token=user.login()).status == 204
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", password_changed):
+        services = wiring.contact(os.environ)  # its clients made here, where the race is made
+        session = services.sessions.authenticate(token)
+        write: Callable[[], object] = {
+            "change": lambda: services.contacts.change(session, language=Language.ENGLISH),
+            "confirm": lambda: services.contacts.confirm(session),
+            "reserve": lambda: services.contacts.reserve(session, reserved=True),
+        }[asked]
+        with pytest.raises(SessionEnded):
+            write()
+    assert register(driver).find(person) == before
+    user.password = new_password
+    kinds = {e["type"] for e in body(user.call("GET", "/v1/me/events", token=user.login()))["events"]}
+    assert not kinds & {"language-changed", "contact-confirmed", "reserved"}
 
 
 def test_a_record_written_without_its_language_and_reservation_can_be_changed(driver: LetterDriver) -> None:

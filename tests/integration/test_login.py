@@ -25,6 +25,7 @@ from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.adapters.passwords import Argon2PasswordHasher
+from minid.adapters.rate_limits import DynamoDbRateCounter
 from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES
@@ -35,7 +36,7 @@ from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
-from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, Hit
+from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
 from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
@@ -281,7 +282,9 @@ def test_a_code_sent_again_says_how_long_it_works_in_what_is_left_of_the_login(d
     assert login.verify(started.login_id, user.last_sms_code()).session
 
 
-def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_nothing(driver: LetterDriver) -> None:
+def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_right_password_counts_nothing(
+    driver: LetterDriver,
+) -> None:
     user = enrolled(driver)
     driver.notices_delivered()  # the welcome
     key = driver.local.keyer.client_key(user.source_ip)
@@ -298,10 +301,12 @@ def test_a_client_past_its_limit_of_codes_is_sent_none_and_its_password_counts_n
     assert int(dict(refused.headers)["Retry-After"]) > 0
     assert len(driver.local.outbox.sms()) == sent
     assert account(user).failed_logins == 0  # the password was right
-    wrong = user.start_login(password="ikke passordet mitt i det hele tatt")
-    assert (wrong.status, body(wrong)["type"]) == (429, "/problems/rate-limited")  # a wrong one: told the same
-    assert account(user).failed_logins == 0  # nor judged
     assert body(user.start_login(second_factor="pin"))["second_factor"] == "pin"  # a PIN code is not sent
+    # a wrong one is judged as anywhere (the client's codes are refused only where one would be sent: those
+    # behind the same address whose second factor needs none are let in)
+    wrong = user.start_login(password="ikke passordet mitt i det hele tatt")
+    assert wrong.status == 401
+    assert account(user).failed_logins == 1
 
 
 def test_an_ipv6_client_is_counted_by_its_64_network_not_by_each_address_in_it(driver: LetterDriver) -> None:
@@ -620,6 +625,43 @@ def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: Lette
     with pytest.raises(ReauthenticationRequired):
         services.credentials.remove_totp(session, account)
     assert not services.sessions.authenticated(token)[1].has_totp
+
+
+@pytest.mark.parametrize("change", ["add", "confirm", "remove"])
+def test_the_authenticator_app_is_not_changed_by_a_session_ended_meanwhile(driver: LetterDriver, change: str) -> None:
+    """The person changes their password (which ends every session) while a session taken over adds,
+    confirms or removes an app, its account read: that session's write does not hold, and it is told it
+    has ended."""
+    user = enrolled(driver)
+    services = wiring.login(os.environ)
+    token = user.login()
+    secret = ""
+    if change != "add":
+        secret = services.credentials.begin_totp(*services.sessions.authenticated(token)).secret
+    if change == "remove":
+        services.credentials.confirm_totp(*services.sessions.authenticated(token), pyotp.TOTP(secret).now())
+    session, account = services.sessions.authenticated(token)
+    before = (account.totp_pending, account.totp_secret)
+    new_password = "ei heilt ny frase no"
+
+    def password_changed() -> None:
+        changed = {"current_password": user.password, "new_password": new_password}
+        assert user.call("PUT", "/v1/me/password", changed, token=user.login()).status == 204
+
+    write = "dynamodb.UpdateItem" if change == "add" else "dynamodb.TransactWriteItems"
+    with before_first_aws_call(write, password_changed):
+        credentials = wiring.login(os.environ).credentials  # its clients made within
+        asked: Callable[[], object] = {
+            "add": lambda: credentials.begin_totp(session, account),
+            "confirm": lambda: credentials.confirm_totp(session, account, pyotp.TOTP(secret).now()),
+            "remove": lambda: credentials.remove_totp(session, account),
+        }[change]
+        with pytest.raises(SessionEnded):
+            asked()
+    user.password = new_password
+    after = services.sessions.authenticated(user.login())[1]
+    assert (after.totp_pending, after.totp_secret) == before
+    assert user.call("GET", "/v1/me", token=token).status == 401
 
 
 def test_a_request_that_runs_out_of_time_after_its_try_was_counted_gives_the_try_back(driver: LetterDriver) -> None:
@@ -1463,6 +1505,71 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     assert user.call("POST", complete, right).status == 401
     history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
     assert [e["type"] for e in history].count("password-reset-failed") == 3  # failures, in their own history
+
+
+def test_a_mistyped_sms_code_with_the_right_pin_code_is_no_wrong_guess_at_the_letter(driver: LetterDriver) -> None:
+    """Only a wrong PIN code counts against the letter: five mistyped SMS codes over two resets, each
+    with the right PIN code, neither block the letter nor tell the person it was guessed at."""
+    user = enrolled(driver)
+    for tries in (3, 2):
+        reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+        complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+        mistyped = {"pin_code": user.codes[str(reset["pin_index"])], "code": "000000", "new_password": "ny frase i dag"}
+        for _ in range(tries):
+            assert user.call("POST", complete, mistyped).status == 401
+    assert letter_pin_failures(driver, user) == 0
+    wrong_pin = {"pin_code": "000000", "code": user.last_sms_code(), "new_password": "ny frase i dag"}
+    assert user.call("POST", complete, wrong_pin).status == 401  # the last try of the second reset
+    assert letter_pin_failures(driver, user) == 1
+    assert driver.only_letter(user.identity_number).status is LetterStatus.DISPATCHED
+    history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
+    assert [e["type"] for e in history].count("password-reset-failed") == 6
+    assert "pin-letter-blocked" not in [e["type"] for e in history]
+
+
+def test_a_reset_of_a_letter_guessed_out_but_not_blocked_sends_no_code_and_blocks_it(driver: LetterDriver) -> None:
+    """The block after the letter's fifth wrong code was lost: a reset would send a code whose completion
+    could never be finished. The start blocks the letter, and the person is told, as a login would."""
+    user = enrolled(driver)
+    assert user.mobile is not None
+    driver.notices_delivered()
+    letter_id = driver.only_letter(user.identity_number).letter_id
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):
+        driver.letters.record_pin_failure(letter_id)
+    before = [m["message"] for m in driver.local.outbox.sms() if m["to"] == user.mobile]
+    started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+    assert started.status == 201  # as any start
+    blocked = driver.letters.get(letter_id)
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    driver.notices_delivered()
+    driver.notices_delivered(queue_name="CodeQueue")
+    after = [m["message"] for m in driver.local.outbox.sms() if m["to"] == user.mobile]
+    assert len(after) == len(before) + 1  # the block told, and no code sent
+    assert "sperret" in after[-1]
+
+
+def test_an_address_whose_codes_are_used_up_still_lets_in_those_who_need_no_code(driver: LetterDriver) -> None:
+    """Many people behind one address (a carrier's NAT, an office) have used up its SMS codes for the hour:
+    one whose second factor is the letter is let in without naming it, one who would be sent a code is
+    refused (429), and a wrong password is told as wrong."""
+    pin_user = enrolled(driver, mobile=None, email="bare.brev@example.no")
+    sms_user = enrolled(driver)
+    address = "203.0.113.77"
+    pin_user.source_ip = sms_user.source_ip = address
+    limits = ClientLimits(
+        DynamoDbRateCounter(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]), driver.local.keyer
+    )
+    now = datetime.now(UTC)
+    for _ in range(ClientLimitPolicy().codes_sent.max_hits):
+        limits.code_sent(address, now)
+    started = pin_user.start_login()
+    assert started.status == 200, started.body
+    assert body(started)["second_factor"] == "pin"
+    refused = sms_user.start_login()
+    assert refused.status == 429
+    assert refused.header("Retry-After")
+    assert sms_user.start_login(password="ikke passordet mitt").status == 401
 
 
 def letter_pin_failures(driver: LetterDriver, user: User) -> int:

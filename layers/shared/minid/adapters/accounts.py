@@ -327,19 +327,30 @@ class DynamoDbAccounts:
         self._update(person, "SET password_hash = :new", {":new": new_hash, ":old": old_hash}, "password_hash = :old")
 
     # ------------------------------------------------------------------ the authenticator app
-    def set_totp_pending(self, person: PersonKey, sealed_secret: str) -> None:
-        self._update(person, "SET totp_pending = :secret", {":secret": sealed_secret})
+    def set_totp_pending(self, person: PersonKey, sealed_secret: str, epoch: int) -> bool:
+        return self._update(
+            person,
+            "SET totp_pending = :secret",
+            {":secret": sealed_secret, ":epoch": epoch},
+            all_of(["attribute_exists(pk)", epoch_as_read(epoch)]),
+        )
 
-    def confirm_totp(self, person: PersonKey, sealed_secret: str, step: int, events: Sequence[SecurityEvent]) -> bool:
+    def confirm_totp(
+        self, person: PersonKey, sealed_secret: str, step: int, epoch: int, events: Sequence[SecurityEvent]
+    ) -> bool:
         return self._update(
             person,
             "SET totp_secret = :secret, totp_last_step = :step REMOVE totp_pending",
-            {":secret": sealed_secret, ":step": step},
-            "totp_pending = :secret",
+            {":secret": sealed_secret, ":step": step, ":epoch": epoch},
+            all_of(["totp_pending = :secret", epoch_as_read(epoch)]),
             events,
         )
 
-    def remove_totp(self, person: PersonKey, events: Sequence[SecurityEvent]) -> bool:
+    def remove_totp(self, person: PersonKey, epoch: int, events: Sequence[SecurityEvent]) -> bool:
         return self._update(
-            person, "REMOVE totp_secret, totp_pending, totp_last_step", None, "attribute_exists(totp_secret)", events
+            person,
+            "REMOVE totp_secret, totp_pending, totp_last_step",
+            {":epoch": epoch},
+            all_of(["attribute_exists(totp_secret)", epoch_as_read(epoch)]),
+            events,
         )

@@ -12,7 +12,6 @@ from minid.adapters.accounts import all_of, epoch_as_read
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import (
-    cancellation_reasons,
     cancellation_reasons_past_transactions,
     iso,
     to_item,
@@ -21,7 +20,7 @@ from minid.adapters.dynamodb import (
 from minid.adapters.events import recorded_with
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
-from minid.domain.contact_changes import PendingChange, Verified, VerifiedCodes, Withdrawal
+from minid.domain.contact_changes import Applied, PendingChange, Verified, VerifiedCodes, Withdrawal
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
@@ -56,21 +55,55 @@ class DynamoDbContactChanges(Challenges):
         change: PendingChange | None,
         events: Sequence[SecurityEvent],
         *,
+        epoch: int,
         withdrawal: Withdrawal | None = None,
-    ) -> bool:
-        # the record as read, whether it changes or not: the notices to its contacts are about it
+        replacing: PendingChange | None = None,
+    ) -> Applied:
+        # first, the account's sessions' epoch as the session had it: a password reset or re-enrolment that
+        # committed after the session was authenticated ended it; then the record as read, whether it
+        # changes or not: the notices to its contacts are about it
         items: list[dict[str, Any]] = [
+            {"ConditionCheck": self._epoch_held(person, epoch)},
             replaced_as_read(self._contacts, person, as_read, record)
             if record is not None
-            else unchanged_since_read(self._contacts, person, as_read)
+            else unchanged_since_read(self._contacts, person, as_read),
         ]
-        if change is not None:  # in place of any earlier change: its codes no longer hold
-            items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
+        if change is not None:  # in place of any earlier change: its codes no longer hold (but those carried over)
+            put: dict[str, Any] = {"TableName": self._table, "Item": _item(change)}
+            if replacing is not None:  # as read: no try counted, channel verified or code resent since
+                put["ConditionExpression"] = (
+                    "#status = :pending AND sent_at = :sent AND tries = :tries AND resends = :resends"
+                )
+                put["ExpressionAttributeNames"] = {"#status": "status"}
+                put["ExpressionAttributeValues"] = to_item(
+                    {
+                        ":pending": self.pending,
+                        ":sent": iso(replacing.sent_at),
+                        ":tries": replacing.tries,
+                        ":resends": replacing.resends,
+                    }
+                )
+            items.append({"Put": put})
         elif withdrawal is not None:
             items.append({"Update": self._withdrawn(withdrawal)})
         items += recorded_with(self._events, person, events)
         with exempt():  # it may record a code already sent: refused, a retry would send another
-            return cancellation_reasons(self._client, items) is None
+            # made again while a transaction of the person's (a login's, on the account) writes an item
+            reasons = cancellation_reasons_past_transactions(self._client, items)
+        if reasons is None:
+            return Applied.DONE
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return Applied.SESSION_ENDED
+        return Applied.CHANGED_MEANWHILE
+
+    def _epoch_held(self, person: PersonKey, epoch: int) -> dict[str, Any]:
+        """The account's sessions' epoch is `epoch`: no password reset or re-enrolment since the session's."""
+        return {
+            "TableName": self._users,
+            "Key": to_item({"pk": person}),
+            "ConditionExpression": all_of(["attribute_exists(pk)", epoch_as_read(epoch)]),
+            "ExpressionAttributeValues": to_item({":epoch": epoch}),
+        }
 
     def _withdrawn(self, withdrawal: Withdrawal) -> dict[str, Any]:
         """The withdrawn channels' values and codes removed from the change as read (its codes as sent:
@@ -141,13 +174,7 @@ class DynamoDbContactChanges(Challenges):
         }
         # the account's sessions' epoch as the session had it: a re-enrolment (or a reset) that committed
         # after the session was authenticated ends it, and its change must not land on the new record
-        account = {
-            "TableName": self._users,
-            "Key": to_item({"pk": change.person}),
-            "ConditionExpression": all_of(["attribute_exists(pk)", epoch_as_read(epoch)]),
-            "ExpressionAttributeValues": to_item({":epoch": epoch}),
-        }
-        items = [{"Update": register}, {"Update": settled}, {"ConditionCheck": account}]
+        items = [{"Update": register}, {"Update": settled}, {"ConditionCheck": self._epoch_held(change.person, epoch)}]
         # made again while a transaction of the person's (a login's, on the account) writes an item
         reasons = cancellation_reasons_past_transactions(
             self._client, [*items, *recorded_with(self._events, change.person, [event])]
@@ -213,8 +240,8 @@ def _item(change: PendingChange) -> dict[str, Any]:
             "sent_at": iso(change.sent_at),
             "expires_at": int(change.expires_at.timestamp()),
             "status": DynamoDbContactChanges.pending,
-            "tries": 0,
-            "resends": 0,
+            "tries": change.tries,
+            "resends": change.resends,
             "language": change.language.value if change.language else None,
         }
     )

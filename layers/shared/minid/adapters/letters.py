@@ -148,14 +148,14 @@ class DynamoDbPinLetters:
         ledger = from_item(item) if item else {}
         return letter_standing(ledger, self.get(latest_letter_id(ledger) or NO_LETTER))
 
-    def record_pin_failure(self, letter_id: str) -> int:
+    def record_pin_failure(self, letter_id: str, counted: bool = True) -> int:
         with exempt():  # a wrong guess judged is counted whatever the time: refused, it would go uncounted
             response = self._client.update_item(
                 TableName=self._table,
                 Key=letter_key(letter_id),
                 UpdateExpression="ADD pin_failures :one",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_item({":one": 1}),
+                ExpressionAttributeValues=to_item({":one": 1 if counted else 0}),
                 ReturnValues="UPDATED_NEW",
             )
         return int(from_item(response.get("Attributes", {})).get("pin_failures", 0))

@@ -117,6 +117,12 @@ class Verified(Enum):
     SESSION_ENDED = "session-ended"
 
 
+class Applied(Enum):
+    DONE = "done"
+    CHANGED_MEANWHILE = "changed-meanwhile"
+    SESSION_ENDED = "session-ended"  # the account's sessions' epoch moved on: a password reset, a re-enrolment
+
+
 class PendingChanges(Protocol):
     def apply(
         self,
@@ -126,12 +132,17 @@ class PendingChanges(Protocol):
         change: PendingChange | None,
         events: Sequence[SecurityEvent],
         *,
+        epoch: int,
         withdrawal: Withdrawal | None = None,
-    ) -> bool:
+        replacing: PendingChange | None = None,
+    ) -> Applied:
         """At once: the register's record (`record`, unless None: unchanged), the change in place of any
         earlier one of the person (unless None), the withdrawal's channels no longer pending (unless None;
-        with no change), and the events. False, writing nothing, when the register's record is no longer
-        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change)."""
+        with no change), and the events; held on the account's sessions' epoch as the session had it
+        (else SESSION_ENDED). CHANGED_MEANWHILE, writing nothing, when the register's record is no longer
+        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change), or
+        the change `replacing` (whose channels the new one carries over) is no longer as read (a try
+        counted, a channel verified, a resend, a newer change)."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -244,17 +255,11 @@ class ContactService:
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
         withdrawal = None
+        replacing: PendingChange | None = None  # the waiting change the new one carries channels over from
         if new:
             self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
-            change = PendingChange(
-                person=session.person,
-                values=new,
-                code_hashes={c: self._code_hash(session.person, c, code) for c, code in codes.items()},
-                sent_at=now,
-                expires_at=now + CODE_LIFETIME,
-                language=updated.language,
-            )
+            change, replacing = self._pending(session.person, asked, new, codes, language=updated.language, now=now)
             for channel in new:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
@@ -267,14 +272,61 @@ class ContactService:
         for notice in notices:  # delivered once its event is written, below; dropped if it never is
             self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
-        if not self._changes.apply(session.person, record, written, change, events, withdrawal=withdrawal):
-            raise Conflict(CHANGED_MEANWHILE)
+        applied = self._changes.apply(
+            session.person,
+            record,
+            written,
+            change,
+            events,
+            epoch=session.epoch,
+            withdrawal=withdrawal,
+            replacing=replacing,
+        )
+        _raise_unless_done(applied)
         return tuple(new)
+
+    def _pending(
+        self,
+        person: PersonKey,
+        asked: Mapping[Channel, str | Unchanged | None],
+        new: Mapping[Channel, str],
+        codes: Mapping[Channel, str],
+        *,
+        language: Language,
+        now: datetime,
+    ) -> tuple[PendingChange, PendingChange | None]:
+        """The change of the new contacts, sent `codes`; and the waiting change it replaces, where it
+        carries that one's channels over (else None: it replaces any whole)."""
+        hashes = {c: self._code_hash(person, c, code) for c, code in codes.items()}
+        change = PendingChange(
+            person=person,
+            values=new,
+            code_hashes=hashes,
+            sent_at=now,
+            expires_at=now + CODE_LIFETIME,
+            language=language,
+        )
+        replacing = self._changes.get(person)
+        waiting = replacing.values if replacing is not None and now < replacing.expires_at else {}
+        carried = [c for c in Channel if c in waiting and isinstance(asked[c], Unchanged)]
+        if replacing is None or not carried:
+            return change, None
+        # another contact's change, not named here, still waits for its code (a form for the mobile, then
+        # one for the e-mail): it is kept, its code and its tries with it, not dropped unseen
+        carried_over = replace(
+            change,
+            values={c: replacing.values[c] for c in carried} | dict(new),
+            code_hashes={c: replacing.code_hashes[c] for c in carried} | hashes,
+            tries=replacing.tries,
+            resends=replacing.resends,
+        )
+        return carried_over, replacing
 
     def _withdrawal(self, person: PersonKey, given_up: set[Channel], now: datetime) -> Withdrawal | None:
         """A contact removed or set back to the register's value, with a change of it waiting: the change
         is given up with it. Else its code, verified after, would make the contact the person gave up the
-        one in use. (A new change replaces a waiting one whole: this is for a request that makes none.)"""
+        one in use. (A new change replaces a waiting change of the contacts it names, and carries over
+        those it does not: this is for a request that makes none.)"""
         pending = self._changes.get(person)
         if pending is None or now >= pending.expires_at or not (channels := given_up & set(pending.values)):
             return None
@@ -359,11 +411,12 @@ class ContactService:
         record = self.contact(session)
         updated = replace(record, confirmed_at=now)
         confirmed = _event(SecurityEventType.CONTACT_CONFIRMED, now)
-        if not self._changes.apply(session.person, record, updated, None, [confirmed]):
+        applied = self._changes.apply(session.person, record, updated, None, [confirmed], epoch=session.epoch)
+        if applied is Applied.CHANGED_MEANWHILE:
             now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, confirming?
             if _confirmed_since(record, now_as):
                 return now_as
-            raise Conflict(CHANGED_MEANWHILE)
+        _raise_unless_done(applied)
         return updated
 
     def reserve(self, session: Session, reserved: bool) -> ContactRecord:
@@ -382,11 +435,12 @@ class ContactService:
         params = {"reserved": "true" if reserved else "false", "date": date_in_norway(now).isoformat()}
         kind = NoticeKind.RESERVATION_CHANGED
         self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
-        if not self._changes.apply(session.person, record, updated, None, [event]):
+        applied = self._changes.apply(session.person, record, updated, None, [event], epoch=session.epoch)
+        if applied is Applied.CHANGED_MEANWHILE:
             now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, as asked?
             if now_as.reserved is reserved:
                 return now_as  # (its notice is the other request's; this one's is dropped, its event unwritten)
-            raise Conflict(CHANGED_MEANWHILE)
+        _raise_unless_done(applied)
         return updated
 
     # ------------------------------------------------------------------ helpers
@@ -520,6 +574,15 @@ def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof
         return []
     kind, params = NoticeKind.CONTACT_ADDED, {"channel": CHANNEL_NAMES[added]}
     return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
+
+
+def _raise_unless_done(applied: Applied) -> None:
+    """A write held on the session's epoch that did not hold: the session has ended (a password reset or
+    a re-enrolment meanwhile, whose record it must not change), or the record was changed meanwhile."""
+    if applied is Applied.SESSION_ENDED:
+        raise SessionEnded()
+    if applied is Applied.CHANGED_MEANWHILE:
+        raise Conflict(CHANGED_MEANWHILE)
 
 
 def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) -> str | Unchanged | None:

@@ -108,7 +108,9 @@ class CredentialService:
         # the first given name; a person the register has none for (a family name only) is "MinID"
         label = next(iter(person.given_name.split()), "MinID") if person else "MinID"
         secret = new_secret()
-        self._accounts.set_totp_pending(session.person, self._sealer.seal(secret, purpose="totp", owner=session.person))
+        sealed = self._sealer.seal(secret, purpose="totp", owner=session.person)
+        if not self._accounts.set_totp_pending(session.person, sealed, account.session_epoch):
+            raise SessionEnded()
         return TotpEnrolment(secret, provisioning_uri(secret, label))
 
     def confirm_totp(self, session: Session, account: UserAccount, code: str) -> None:
@@ -123,11 +125,12 @@ class CredentialService:
         if step is None:
             raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
         added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
-        if self._accounts.confirm_totp(session.person, account.totp_pending, step, events=(added,)):
+        if self._accounts.confirm_totp(session.person, account.totp_pending, step, account.session_epoch, (added,)):
             return
-        # not as read: confirmed meanwhile by the same code (sent twice), or another app begun or removed
-        again = self._accounts.find(session.person)
-        if again is None or again.totp_secret != account.totp_pending:
+        # not as read: the session ended meanwhile, or confirmed meanwhile by the same code (sent twice), or
+        # another app begun or removed
+        again = self._ended_meanwhile(account)
+        if again.totp_secret != account.totp_pending:
             raise Conflict("The authenticator app was changed meanwhile. Add it again (POST /v1/me/totp).")
 
     def _confirmed_by(self, person: PersonKey, account: UserAccount, code: str, now: datetime) -> bool:
@@ -145,7 +148,16 @@ class CredentialService:
         if not account.has_totp:  # removed already (a retry whose answer was lost, say): nothing to do
             return
         removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)
-        self._accounts.remove_totp(session.person, events=(removed,))  # not written: removed meanwhile
+        if not self._accounts.remove_totp(session.person, account.session_epoch, (removed,)):
+            self._ended_meanwhile(account)  # else removed meanwhile: done
+
+    def _ended_meanwhile(self, account: UserAccount) -> UserAccount:
+        """The account read again after a change that held on the session's epoch was not written: SessionEnded
+        if the epoch moved (a password changed or reset, a re-enrolment), else the account as it now is."""
+        again = self._accounts.find(account.person)
+        if again is None or again.session_epoch != account.session_epoch:
+            raise SessionEnded()
+        return again
 
     def _told(self, person: PersonKey, kind: SecurityEventType, now: datetime) -> SecurityEvent:
         """The event of a change of second factor, and the notice of it, queued to wait for the event."""

@@ -288,12 +288,11 @@ class LoginService:
         standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
         if standing.full(tried):
             raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
-        if code_hits and standing.full(code_hits[0]):
-            raise code_hits[0].refused(now)  # the client's codes: the same for any number it gives
-        # The person's codes are refused only with a right password, in the attempt's own write: refused
-        # before it, a full count would tell anyone giving the number (with any password) that it has an
-        # account that was sent codes, where API.md has the same 401 for all. A right password refused so
-        # is told in the person's history (_judged).
+        # The codes are refused only when one would be sent, in the attempt's own write: the client's codes
+        # used up (many people behind one address) must not stop those whose second factor is the letter or
+        # an app, and the person's refused before it would tell anyone giving the number (with any
+        # password) that it has an account that was sent codes, where API.md has the same 401 for all. A
+        # right password refused for the person's codes is told in their history (_judged).
         try:
             attempt, sms = self._judged(
                 standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now

@@ -181,6 +181,9 @@ class PasswordResetService:
         # no code to the contacts of one the register has as dead: their number or address may have passed
         # to someone else (the completion refuses them too)
         alive = standing.person is None or standing.person.alive
+        if letter is not None and letter.guessed_out:  # its fifth wrong code's block lost: blocked now, and told
+            self._wrong_pins.settle(letter, now)
+            letter = None
         usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
@@ -249,13 +252,15 @@ class PasswordResetService:
         give_back = partial(self._resets.refund_try, reset_id)
         with try_given_back_on_failure(give_back):  # until the codes are judged
             standing = self._reads.for_completion(reset)
-        right, usable = self._codes_hold(reset, standing.letter, pin_code, code, now)
+        pin_ok, code_ok, usable = self._codes_hold(reset, standing.letter, pin_code, code, now)
+        right = pin_ok and code_ok
         if right and not usable:  # the PIN code used (by this reset's own completion, maybe), or too late
             self._done_or_ended(reset_id, code, new_password, now)
             return
         if not right:
-            # first: a judged guess is counted whatever fails after (the reset's end is held by its tries)
-            self._wrong_pins.record(standing.letter, now)  # at the fifth and after: the letter blocked
+            # first: a judged guess is counted whatever fails after (the reset's end is held by its tries);
+            # only a wrong PIN code counts against the letter (a mistyped SMS code is no guess at it)
+            self._wrong_pins.record(standing.letter, now, counted=not pin_ok)  # the fifth blocks the letter
             if reset.tries >= MAX_CODE_TRIES:  # this was the last try
                 self._resets.end(reset.reset_id)
             if reset.person is None:
@@ -308,9 +313,9 @@ class PasswordResetService:
 
     def _codes_hold(
         self, reset: PasswordReset, letter: PinLetter | None, pin_code: str, code: str, now: datetime
-    ) -> tuple[bool, bool]:
-        """Whether both codes are right (each compared in constant time, whatever the other gave), and
-        whether they may be used: the PIN code unused, its letter's codes working, the code in time."""
+    ) -> tuple[bool, bool, bool]:
+        """Whether the PIN code is right, and the code (each compared in constant time, whatever the other
+        gave), and whether they may be used: the PIN code unused, its letter's codes working, the code in time."""
         pin_ok = self._keyer.matches(
             letter.code_hashes.get(reset.pin_index, "") if letter else "",
             self._keyer.pin_code_hash(reset.letter_id or reset.reset_id, reset.pin_index, pin_code),
@@ -319,4 +324,4 @@ class PasswordResetService:
             reset.code_hash or "", self._keyer.one_time_code_hash(reset.reset_id, reset.channel, code)
         )
         usable = letter is not None and letter.codes_work and reset.pin_index not in letter.used
-        return pin_ok and code_ok, usable and now - reset.created_at <= CODE_LIFETIME
+        return pin_ok, code_ok, usable and now - reset.created_at <= CODE_LIFETIME

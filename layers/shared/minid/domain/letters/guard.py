@@ -19,11 +19,14 @@ class WrongPinCodes:
         self._letters = letters
         self._notices = notices
 
-    def record(self, letter: PinLetter | None, now: datetime) -> None:
-        """Count a wrong code against a posted letter; at the fifth, block it and tell the person."""
+    def record(self, letter: PinLetter | None, now: datetime, *, counted: bool = True) -> None:
+        """Count a wrong code against a posted letter; at the fifth, block it and tell the person. Not
+        `counted` (a try whose PIN code was right, its other code wrong): the same write, counting nothing,
+        so that the answer's time does not tell which of the two was wrong."""
         if letter is None or letter.status is not LetterStatus.DISPATCHED:
             return
-        if self._letters.record_pin_failure(letter.letter_id) < MAX_PIN_FAILURES_PER_LETTER:
+        failures = self._letters.record_pin_failure(letter.letter_id, counted)
+        if not counted or failures < MAX_PIN_FAILURES_PER_LETTER:
             return
         self._block(letter, now)
 

@@ -64,8 +64,9 @@ class PinLetters(Protocol):
         the code numbers the person has used over all their letters."""
         ...
 
-    def record_pin_failure(self, letter_id: str) -> int:
-        """Count a wrong PIN code against the letter, atomically; the count so far."""
+    def record_pin_failure(self, letter_id: str, counted: bool = True) -> int:
+        """Count a wrong PIN code against the letter, atomically; the count so far. Not `counted`: the same
+        write, counting nothing (a try whose PIN code was right, as long to answer as one whose was not)."""
         ...
 
     def record_pin_failure_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent, below: int) -> bool:
