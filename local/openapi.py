@@ -60,14 +60,21 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
         "complete": ("completePasswordReset", {"reset_id": "$response.body#/reset_id"}),
     },
 }
-# What the gateway answers by itself on the IAM-authorised route (HTTP APIs cannot make it a problem).
+# What API Gateway answers by itself, never reaching a function: HTTP APIs cannot make it a problem.
+_GATEWAY_MESSAGE = {
+    "schema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+}
 _IAM_REFUSAL = {
     "description": "Not signed by the print provider's role (answered by API Gateway)",
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
-        }
-    },
+    "content": {"application/json": _GATEWAY_MESSAGE},
+}
+# Answered by API Gateway itself on any route, as application/json {"message"} (no problem, no Retry-After):
+# past the stage's throttle (ThrottlingRateLimit, ThrottlingBurstLimit), and when a function fails or
+# times out before it answers.
+_GATEWAY_ANSWERS = {
+    "429": "past the stage's throttle, API Gateway's own answer (application/json, no Retry-After)",
+    "500": "a function that failed before it answered: API Gateway's own answer (application/json)",
+    "503": "a function that timed out or was throttled: API Gateway's own answer (application/json)",
 }
 
 
@@ -134,9 +141,11 @@ NOT_JSON_BODY = "Malformed request: the body is not JSON, or not sent as applica
 
 
 def _document_what_every_route_may_answer(document: dict[str, Any]) -> None:
-    """503 wherever AWS is called (all but health), 404 for an id in the path that is not known; and 400
-    and 413 on every route, for a body sent where none is asked for is judged before routing as any body
-    is (minid.api.resolver's precheck: not JSON, not UTF-8, or over 16 KiB)."""
+    """503 wherever AWS is called (all but health); 400 and 413 on every route, for a body sent where none
+    is asked for is judged before routing as any body is (minid.api.resolver's precheck: not JSON, not
+    UTF-8, or over 16 KiB); 404 on a route with a path parameter, for one the gateway cannot route (not
+    an id the route does not know, unless the route says so: a login's or a reset's is a 401, ended);
+    and what API Gateway answers by itself."""
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             answers = operation.setdefault("responses", {})
@@ -145,9 +154,15 @@ def _document_what_every_route_may_answer(document: dict[str, Any]) -> None:
             if operation["operationId"] != "getHealth":
                 answers.setdefault("503", _problem("A service this depends on is briefly unavailable; see Retry-After"))
             if "{" in path:
-                answers.setdefault("404", _problem("Not found"))
+                answers.setdefault("404", _problem("No such route: a path parameter that matches none"))
             if {"sigv4": []} in operation.get("security", []):
                 answers.setdefault("403", _IAM_REFUSAL)
+            for status, description in _GATEWAY_ANSWERS.items():
+                if status in answers:  # the service's own, too
+                    answers[status]["description"] += f"; or, {description}"
+                else:
+                    answers[status] = {"description": description[0].upper() + description[1:]}
+                answers[status].setdefault("content", {})["application/json"] = _GATEWAY_MESSAGE
 
 
 def _problem(description: str) -> dict[str, Any]:

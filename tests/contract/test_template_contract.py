@@ -18,6 +18,7 @@ from local.openapi import SECURITY_SCHEMES, build_openapi, http_functions, load_
 from local.stack import LocalStack
 from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
 from minid.api import NO_SUCH_ROUTE
+from minid.domain.notices import RETRY_MOST_SECONDS
 from tests.conftest import EVENTS, ROOT
 
 TEMPLATE = Template.load()
@@ -255,6 +256,15 @@ def test_the_review_missing_is_told_within_a_day_and_never_for_the_night() -> No
     assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
     assert night < window <= 86400
     assert alarm["TreatMissingData"] == "breaching"  # no invocation, no data point
+
+
+def test_one_notice_failing_alarms_however_far_it_is_put_off() -> None:
+    """A notice put off as far as it goes still fails within each of the alarm's periods: one notice
+    failing at night alarms, not only many failing at once."""
+    alarm = TEMPLATE.resources["NoticesFailingAlarm"]["Properties"]
+    assert alarm["Period"] >= RETRY_MOST_SECONDS
+    assert alarm["DatapointsToAlarm"] < alarm["EvaluationPeriods"]  # one period missed (a late receive) is not all
+    assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum")
 
 
 def test_a_deploy_names_its_stage() -> None:

@@ -85,8 +85,8 @@ ELSEWHERE_MOST = {
     # the letter; one batch (the population register, the contact register, the ledger); one transaction
     # (the outcome, the quota reserved, the event)
     "workflow task validate-recipient": 3,
-    # the session and the account, the record, the person's codes counted (before any is sent), the change
-    # waiting read (a change of the other contact is carried over), the code sent, the old contact sealed
+    # the session and the account, the record, the change waiting read (one of a contact not named refuses
+    # this one), the person's codes counted (before any is sent), the code sent, the old contact sealed
     # (KMS) and its notice queued, one transaction (the account's epoch, the record as read, the change,
     # the events)
     "PUT /v1/me/contact": 9,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -1529,7 +1530,8 @@ def test_a_mistyped_sms_code_with_the_right_pin_code_is_no_wrong_guess_at_the_le
 
 def test_a_reset_of_a_letter_guessed_out_but_not_blocked_sends_no_code_and_blocks_it(driver: LetterDriver) -> None:
     """The block after the letter's fifth wrong code was lost: a reset would send a code whose completion
-    could never be finished. The start blocks the letter, and the person is told, as a login would."""
+    could never be finished. The start blocks the letter, and the person is told, as a login would, and
+    told that no code was sent."""
     user = enrolled(driver)
     assert user.mobile is not None
     driver.notices_delivered()
@@ -1545,8 +1547,11 @@ def test_a_reset_of_a_letter_guessed_out_but_not_blocked_sends_no_code_and_block
     driver.notices_delivered()
     driver.notices_delivered(queue_name="CodeQueue")
     after = [m["message"] for m in driver.local.outbox.sms() if m["to"] == user.mobile]
-    assert len(after) == len(before) + 1  # the block told, and no code sent
-    assert "sperret" in after[-1]
+    told = after[len(before) :]
+    assert len(told) == 2  # the block, and that no code was sent
+    assert any("sperret" in text for text in told)
+    assert any("ingen kode ble sendt" in text for text in told)
+    assert not any(re.search(r"\b\d{6}\b", text) for text in told)
 
 
 def test_an_address_whose_codes_are_used_up_still_lets_in_those_who_need_no_code(driver: LetterDriver) -> None:
@@ -1570,6 +1575,28 @@ def test_an_address_whose_codes_are_used_up_still_lets_in_those_who_need_no_code
     assert refused.status == 429
     assert refused.header("Retry-After")
     assert sms_user.start_login(password="ikke passordet mitt").status == 401
+
+
+def test_a_reset_without_a_usable_letter_tells_the_person_so_and_sends_no_code(driver: LetterDriver) -> None:
+    """The person blocked their letter (or used it up, or their new one is not yet posted): the start is
+    answered as any other, and the person is told on their contacts that no code was sent and why, rather
+    than left waiting for one."""
+    user = enrolled(driver, email="med.brev@example.no")
+    assert user.mobile is not None
+    assert user.call("POST", "/v1/me/pin-letters/block", token=user.login(second_factor="pin")).status == 200
+    driver.notices_delivered()
+    sms_before = len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile])
+    mails_before = len([m for m in driver.local.outbox.emails() if "med.brev@example.no" in m["to"]])
+    started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+    assert started.status == 201
+    assert body(started)["second_factor"] == "sms"  # as when the letter worked
+    driver.notices_delivered(queue_name="CodeQueue")
+    sms = [m["message"] for m in driver.local.outbox.sms() if m["to"] == user.mobile][sms_before:]
+    mails = [m for m in driver.local.outbox.emails() if "med.brev@example.no" in m["to"]][mails_before:]
+    assert len(sms) == 1
+    assert "ingen kode ble sendt" in sms[0]
+    assert not re.search(r"\b\d{6}\b", sms[0])
+    assert [m["subject"] for m in mails] == ["MinID: Passordet ditt kunne ikke lages på nytt"]
 
 
 def letter_pin_failures(driver: LetterDriver, user: User) -> int:

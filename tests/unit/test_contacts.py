@@ -10,6 +10,7 @@ from msgspec.structs import replace
 
 from minid.domain.codes import RateLimited, ResendPolicy
 from minid.domain.contacts import InvalidContact, email_for_sending, normalize_email, normalize_mobile
+from minid.domain.errors import Conflict
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,7 @@ def test_resends_are_limited() -> None:
     with pytest.raises(RateLimited) as too_soon:
         policy.check(0, now - timedelta(seconds=10), now)
     assert 1 <= too_soon.value.retry_after <= 21
-    with pytest.raises(RateLimited):
+    with pytest.raises(Conflict):  # spent for good: no wait helps, so no 429 with a Retry-After
         policy.check(3, now - timedelta(hours=1), now)
 
 

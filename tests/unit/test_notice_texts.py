@@ -162,6 +162,7 @@ NYNORSK_WORDS = {
     NoticeKind.CONTACT_ADDED: ("Det blir lagt til eit mobilnummer", "når nummeret er stadfest", "fjern nummeret"),
     NoticeKind.CONFIRMATION_REMINDER: ("Du har ikkje stadfest mobilnummeret og e-postadressa di", "innan to månader"),
     NoticeKind.RESERVATION_CHANGED: ("reservasjonen din mot digital kommunikasjon", "oppheven", "kan no varsle deg"),
+    NoticeKind.PASSWORD_RESET_NO_LETTER: ("ikkje noko PIN-kodebrev med kodar som kan brukast", "ingen kode vart send"),
 }
 
 

@@ -57,7 +57,6 @@ class DynamoDbContactChanges(Challenges):
         *,
         epoch: int,
         withdrawal: Withdrawal | None = None,
-        replacing: PendingChange | None = None,
     ) -> Applied:
         # first, the account's sessions' epoch as the session had it: a password reset or re-enrolment that
         # committed after the session was authenticated ended it; then the record as read, whether it
@@ -68,22 +67,8 @@ class DynamoDbContactChanges(Challenges):
             if record is not None
             else unchanged_since_read(self._contacts, person, as_read),
         ]
-        if change is not None:  # in place of any earlier change: its codes no longer hold (but those carried over)
-            put: dict[str, Any] = {"TableName": self._table, "Item": _item(change)}
-            if replacing is not None:  # as read: no try counted, channel verified or code resent since
-                put["ConditionExpression"] = (
-                    "#status = :pending AND sent_at = :sent AND tries = :tries AND resends = :resends"
-                )
-                put["ExpressionAttributeNames"] = {"#status": "status"}
-                put["ExpressionAttributeValues"] = to_item(
-                    {
-                        ":pending": self.pending,
-                        ":sent": iso(replacing.sent_at),
-                        ":tries": replacing.tries,
-                        ":resends": replacing.resends,
-                    }
-                )
-            items.append({"Put": put})
+        if change is not None:  # in place of any earlier change: its codes no longer hold
+            items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
         elif withdrawal is not None:
             items.append({"Update": self._withdrawn(withdrawal)})
         items += recorded_with(self._events, person, events)
@@ -240,8 +225,8 @@ def _item(change: PendingChange) -> dict[str, Any]:
             "sent_at": iso(change.sent_at),
             "expires_at": int(change.expires_at.timestamp()),
             "status": DynamoDbContactChanges.pending,
-            "tries": change.tries,
-            "resends": change.resends,
+            "tries": 0,
+            "resends": 0,
             "language": change.language.value if change.language else None,
         }
     )

@@ -150,12 +150,17 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
 
 UNKNOWN_FIELD = "This request takes no such field."
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*|\d{1,2}")  # a model's field, or a PIN code's number (1 to 20)
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # a declared header's, query's or path's
 
 
 def _where(error: dict[str, Any]) -> str:
     """The field an error is in, named as the model names it: a name the client chose (an unknown field's,
-    a map's key: a PIN code sent as its number, say) is not echoed, as `*` or not at all."""
-    loc = list(error.get("loc", ()))[1:]
+    a map's key: a PIN code sent as its number, say) is not echoed, as `*` or not at all. A header, query
+    or path parameter is named as the route declares it (`Idempotency-Key`): never one the client chose."""
+    where = list(error.get("loc", ()))
+    if len(where) > 1 and where[0] in {"header", "query", "path"} and _PARAMETER_NAME.fullmatch(str(where[1])):
+        return str(where[1])
+    loc = where[1:]
     if error.get("type") == "extra_forbidden":
         loc = loc[:-1]  # the unknown field's own name
     parts: list[str] = []

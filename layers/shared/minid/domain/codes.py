@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from minid.domain.contacts import Language
-from minid.domain.errors import DomainError
+from minid.domain.errors import Conflict, DomainError
 from minid.domain.notices import Message
 from minid.domain.random import RandomSource
 from minid.values import Value
@@ -52,8 +52,8 @@ class ResendPolicy(Value, frozen=True):
     interval: timedelta = timedelta(seconds=30)
 
     def check(self, resends: int, last_sent_at: datetime, now: datetime) -> None:
-        if resends >= self.max_resends:
-            raise RateLimited(int(CODE_LIFETIME.total_seconds()), "No more codes can be sent. Start again later.")
+        if resends >= self.max_resends:  # for good: no wait makes another possible (a 409, no Retry-After)
+            raise Conflict("No more codes can be sent for this one. Start again to get a new code.")
         wait = last_sent_at + self.interval - now
         if wait > timedelta(0):
             raise RateLimited(int(wait.total_seconds()) + 1, "A new code was just sent. Wait a little first.")

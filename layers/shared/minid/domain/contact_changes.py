@@ -134,15 +134,12 @@ class PendingChanges(Protocol):
         *,
         epoch: int,
         withdrawal: Withdrawal | None = None,
-        replacing: PendingChange | None = None,
     ) -> Applied:
         """At once: the register's record (`record`, unless None: unchanged), the change in place of any
         earlier one of the person (unless None), the withdrawal's channels no longer pending (unless None;
         with no change), and the events; held on the account's sessions' epoch as the session had it
         (else SESSION_ENDED). CHANGED_MEANWHILE, writing nothing, when the register's record is no longer
-        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change), or
-        the change `replacing` (whose channels the new one carries over) is no longer as read (a try
-        counted, a channel verified, a resend, a newer change)."""
+        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change)."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -255,11 +252,18 @@ class ContactService:
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
         withdrawal = None
-        replacing: PendingChange | None = None  # the waiting change the new one carries channels over from
         if new:
+            self._another_waiting(session.person, asked, now)  # first: refused, nothing is counted or sent
             self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
-            change, replacing = self._pending(session.person, asked, new, codes, language=updated.language, now=now)
+            change = PendingChange(
+                person=session.person,
+                values=new,
+                code_hashes={c: self._code_hash(session.person, c, code) for c, code in codes.items()},
+                sent_at=now,
+                expires_at=now + CODE_LIFETIME,
+                language=updated.language,
+            )
             for channel in new:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
@@ -273,60 +277,33 @@ class ContactService:
             self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
         applied = self._changes.apply(
-            session.person,
-            record,
-            written,
-            change,
-            events,
-            epoch=session.epoch,
-            withdrawal=withdrawal,
-            replacing=replacing,
+            session.person, record, written, change, events, epoch=session.epoch, withdrawal=withdrawal
         )
         _raise_unless_done(applied)
         return tuple(new)
 
-    def _pending(
-        self,
-        person: PersonKey,
-        asked: Mapping[Channel, str | Unchanged | None],
-        new: Mapping[Channel, str],
-        codes: Mapping[Channel, str],
-        *,
-        language: Language,
-        now: datetime,
-    ) -> tuple[PendingChange, PendingChange | None]:
-        """The change of the new contacts, sent `codes`; and the waiting change it replaces, where it
-        carries that one's channels over (else None: it replaces any whole)."""
-        hashes = {c: self._code_hash(person, c, code) for c, code in codes.items()}
-        change = PendingChange(
-            person=person,
-            values=new,
-            code_hashes=hashes,
-            sent_at=now,
-            expires_at=now + CODE_LIFETIME,
-            language=language,
-        )
-        replacing = self._changes.get(person)
-        waiting = replacing.values if replacing is not None and now < replacing.expires_at else {}
-        carried = [c for c in Channel if c in waiting and isinstance(asked[c], Unchanged)]
-        if replacing is None or not carried:
-            return change, None
-        # another contact's change, not named here, still waits for its code (a form for the mobile, then
-        # one for the e-mail): it is kept, its code and its tries with it, not dropped unseen
-        carried_over = replace(
-            change,
-            values={c: replacing.values[c] for c in carried} | dict(new),
-            code_hashes={c: replacing.code_hashes[c] for c in carried} | hashes,
-            tries=replacing.tries,
-            resends=replacing.resends,
-        )
-        return carried_over, replacing
+    def _another_waiting(
+        self, person: PersonKey, asked: Mapping[Channel, str | Unchanged | None], now: datetime
+    ) -> None:
+        """Conflict when a change of a contact this request does not name still waits for its code (a form
+        for the mobile, then one for the e-mail, the SMS code not yet typed): a new change replaces a
+        waiting one whole, and would drop that one unseen. Named again, or set back to its value in the
+        register, it is replaced or given up as asked. A change whose tries are used up waits for nothing."""
+        waiting = self._changes.get(person)
+        if waiting is None or now >= waiting.expires_at or waiting.tries >= MAX_CODE_TRIES:
+            return
+        if others := [c for c in Channel if c in waiting.values and isinstance(asked[c], Unchanged)]:
+            named = " and ".join("the mobile number" if c is Channel.SMS else "the e-mail address" for c in others)
+            raise Conflict(
+                f"A change of {named} is waiting for its code. Verify it first, or give it again (or its "
+                "present value, to give it up) with this change."
+            )
 
     def _withdrawal(self, person: PersonKey, given_up: set[Channel], now: datetime) -> Withdrawal | None:
         """A contact removed or set back to the register's value, with a change of it waiting: the change
         is given up with it. Else its code, verified after, would make the contact the person gave up the
-        one in use. (A new change replaces a waiting change of the contacts it names, and carries over
-        those it does not: this is for a request that makes none.)"""
+        one in use. (A new change replaces a waiting one whole, and is refused while one of a contact it does
+        not name waits: this is for a request that makes none.)"""
         pending = self._changes.get(person)
         if pending is None or now >= pending.expires_at or not (channels := given_up & set(pending.values)):
             return None

@@ -63,6 +63,10 @@ class NoticeKind(StrEnum):
     # else the e-mail), never after the code has expired. Sent from the queue, not the request, so that
     # a real start and a decoy make the same calls however slow the providers are.
     PASSWORD_RESET_CODE = "password-reset-code"  # noqa: S105  (a notice's kind, not a password)
+    # In place of a reset's code, where the person has no PIN code letter whose codes work (used up,
+    # blocked, not yet posted): told so on their contacts, else they would wait for a code that never
+    # comes. The same queue and the same calls as a code: the start looks like any other.
+    PASSWORD_RESET_NO_LETTER = "password-reset-no-letter"  # noqa: S105
 
 
 class Channel(StrEnum):
@@ -803,6 +807,32 @@ def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> Tex
     )
 
 
+def _reset_without_letter(language: Language, params: Mapping[str, str]) -> Texts:
+    if language is Language.ENGLISH:
+        return (
+            "Your password could not be reset",
+            "A new password for your MinID was asked for, but you have no PIN code letter whose codes can be "
+            "used, so no code was sent.",
+            "If it was you, use the letter you have ordered once it comes, or order a new one. If it was not "
+            "you, you need do nothing.",
+        )
+    if language is Language.NYNORSK:
+        return (
+            "Passordet ditt kunne ikkje lagast på nytt",
+            "Det vart bede om nytt passord til MinID-en din, men du har ikkje noko PIN-kodebrev med kodar som "
+            "kan brukast, så ingen kode vart send.",
+            "Var det deg, bruk brevet du har bestilt når det kjem, eller bestill eit nytt. Var det ikkje deg, "
+            "treng du ikkje gjere noko.",
+        )
+    return (
+        "Passordet ditt kunne ikke lages på nytt",
+        "Det ble bedt om nytt passord til MinID-en din, men du har ikke noe PIN-kodebrev med koder som kan "
+        "brukes, så ingen kode ble sendt.",
+        "Var det deg, bruk brevet du har bestilt når det kommer, eller bestill et nytt. Var det ikke deg, "
+        "trenger du ikke gjøre noe.",
+    )
+
+
 _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
     NoticeKind.PIN_LETTER_POSTED: _posted,
     NoticeKind.PIN_LETTER_REFUSED: _refused,
@@ -826,6 +856,7 @@ _TEXTS: dict[NoticeKind, Callable[[Language, Mapping[str, str]], Texts]] = {
     NoticeKind.CONFIRMATION_REMINDER: _confirmation_reminder,
     NoticeKind.RESERVATION_CHANGED: _reservation_changed,
     NoticeKind.SECOND_FACTOR_CHANGED: _second_factor_changed,
+    NoticeKind.PASSWORD_RESET_NO_LETTER: _reset_without_letter,
 }
 
 

@@ -187,11 +187,15 @@ class PasswordResetService:
         usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
+        kind = NoticeKind.PASSWORD_RESET_CODE
         if letter is None or not usable:
             reset = self._decoy(
                 reset_id, person, asked, now, Channel.SMS if mobile else Channel.EMAIL if email else None
             )
             to = Recipients(None, None, language, code)  # no one: the notifier sends nothing
+            if account is not None and alive and letter is None and (mobile or email):
+                # no letter whose codes work: the person is told so, in place of a code (no one else is)
+                kind, to = NoticeKind.PASSWORD_RESET_NO_LETTER, Recipients(mobile, email, language, code)
         else:
             channel = Channel.SMS if mobile else Channel.EMAIL
             reset = PasswordReset(
@@ -209,9 +213,10 @@ class PasswordResetService:
         self._resets.create(reset)
         notice = Notice(
             f"{reset_id}:code",
-            NoticeKind.PASSWORD_RESET_CODE,
+            kind,
             person,
-            params={"expires_at": reset.expires_at.isoformat()},
+            # a code is not sent once it has expired; the absence of a letter is told whenever it can be
+            params={"expires_at": reset.expires_at.isoformat()} if kind is NoticeKind.PASSWORD_RESET_CODE else {},
             recipients=to,
         )
         self._codes.enqueue(notice)
