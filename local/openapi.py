@@ -157,12 +157,17 @@ def _document_what_every_route_may_answer(document: dict[str, Any]) -> None:
                 answers.setdefault("404", _problem("No such route: a path parameter that matches none"))
             if {"sigv4": []} in operation.get("security", []):
                 answers.setdefault("403", _IAM_REFUSAL)
+            answers.setdefault("500", _problem("A fault of the service's own (internal-error), without any trace"))
             for status, description in _GATEWAY_ANSWERS.items():
                 if status in answers:  # the service's own, too
                     answers[status]["description"] += f"; or, {description}"
                 else:
                     answers[status] = {"description": description[0].upper() + description[1:]}
-                answers[status].setdefault("content", {})["application/json"] = _GATEWAY_MESSAGE
+                # a new mapping: the problems' content is one object, shared by every answer that is a problem
+                answers[status]["content"] = {
+                    **answers[status].get("content", {}),
+                    "application/json": _GATEWAY_MESSAGE,
+                }
 
 
 def _problem(description: str) -> dict[str, Any]:

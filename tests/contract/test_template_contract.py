@@ -260,11 +260,12 @@ def test_the_review_missing_is_told_within_a_day_and_never_for_the_night() -> No
 
 def test_one_notice_failing_alarms_however_far_it_is_put_off() -> None:
     """A notice put off as far as it goes still fails within each of the alarm's periods: one notice
-    failing at night alarms, not only many failing at once."""
-    alarm = TEMPLATE.resources["NoticesFailingAlarm"]["Properties"]
+    failing at night alarms, not only many failing at once; a blip across two periods does not."""
+    alarm = TEMPLATE.resources["NoticeKeepsFailingAlarm"]["Properties"]
+    many = TEMPLATE.resources["NoticesFailingAlarm"]["Properties"]
     assert alarm["Period"] >= RETRY_MOST_SECONDS
-    assert alarm["DatapointsToAlarm"] < alarm["EvaluationPeriods"]  # one period missed (a late receive) is not all
-    assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum")
+    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"] >= 3
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["Statistic"]) == (many["MetricName"], 1, "Sum")
 
 
 def test_a_deploy_names_its_stage() -> None:

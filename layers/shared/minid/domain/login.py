@@ -537,7 +537,7 @@ class LoginService:
         if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
             again = self._attempts.get(login_id)
             if again is not None and again.open(now) and again.resends > attempt.resends:
-                self._resend_policy.check(again.resends, now, now)  # another resend went out just now: 429
+                self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409 if the last)
             raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
             left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start

@@ -64,9 +64,14 @@ class NoticeKind(StrEnum):
     # a real start and a decoy make the same calls however slow the providers are.
     PASSWORD_RESET_CODE = "password-reset-code"  # noqa: S105  (a notice's kind, not a password)
     # In place of a reset's code, where the person has no PIN code letter whose codes work (used up,
-    # blocked, not yet posted): told so on their contacts, else they would wait for a code that never
-    # comes. The same queue and the same calls as a code: the start looks like any other.
+    # blocked, not yet posted): told so, else they would wait for a code that never comes. The same queue
+    # and the same calls as a code (the start looks like any other), and sent as one is: to the first
+    # channel that takes it, not once it is too late, one a day at most (its id the person's and the day's).
     PASSWORD_RESET_NO_LETTER = "password-reset-no-letter"  # noqa: S105
+
+
+# What a reset's start queues on the code queue: sent at once, to one channel, never once too late.
+RESET_STARTS = frozenset({NoticeKind.PASSWORD_RESET_CODE, NoticeKind.PASSWORD_RESET_NO_LETTER})
 
 
 class Channel(StrEnum):
@@ -103,7 +108,7 @@ class Recipients(Value, frozen=True):
     mobile: str | None
     email: str | None
     language: Language
-    code: str | None = None  # a PASSWORD_RESET_CODE's one-time code
+    code: str | None = None  # a PASSWORD_RESET_CODE's one-time code (None for any other notice)
 
 
 class SealedRecipients(Value, frozen=True):
@@ -813,23 +818,23 @@ def _reset_without_letter(language: Language, params: Mapping[str, str]) -> Text
             "Your password could not be reset",
             "A new password for your MinID was asked for, but you have no PIN code letter whose codes can be "
             "used, so no code was sent.",
-            "If it was you, use the letter you have ordered once it comes, or order a new one. If it was not "
-            "you, you need do nothing.",
+            "If it was you, order a new PIN code letter (or use the one you have ordered once it comes). If "
+            "it was not you, you need do nothing.",
         )
     if language is Language.NYNORSK:
         return (
             "Passordet ditt kunne ikkje lagast på nytt",
             "Det vart bede om nytt passord til MinID-en din, men du har ikkje noko PIN-kodebrev med kodar som "
             "kan brukast, så ingen kode vart send.",
-            "Var det deg, bruk brevet du har bestilt når det kjem, eller bestill eit nytt. Var det ikkje deg, "
-            "treng du ikkje gjere noko.",
+            "Var det deg, bestill eit nytt PIN-kodebrev (eller bruk det du har bestilt, når det kjem). Var det "
+            "ikkje deg, treng du ikkje gjere noko.",
         )
     return (
         "Passordet ditt kunne ikke lages på nytt",
         "Det ble bedt om nytt passord til MinID-en din, men du har ikke noe PIN-kodebrev med koder som kan "
         "brukes, så ingen kode ble sendt.",
-        "Var det deg, bruk brevet du har bestilt når det kommer, eller bestill et nytt. Var det ikke deg, "
-        "trenger du ikke gjøre noe.",
+        "Var det deg, bestill et nytt PIN-kodebrev (eller bruk det du har bestilt, når det kommer). Var det "
+        "ikke deg, trenger du ikke gjøre noe.",
     )
 
 
@@ -922,7 +927,7 @@ class NoticeDelivery:
     def failed(self, queue: str, receipt: str, receive_count: int, notice: Notice | None) -> None:
         """A delivery failed: the notice comes back later the more often it has failed, a reset's code soon
         (retry_after). `notice`: None when it could not be read."""
-        code = notice is not None and notice.kind is NoticeKind.PASSWORD_RESET_CODE
+        code = notice is not None and notice.kind in RESET_STARTS
         self._retries.later(queue, receipt, retry_after(receive_count, code=code))
 
     def deliver(self, notice: Notice) -> Delivered:
@@ -941,7 +946,7 @@ class NoticeDelivery:
             return self._too_late(notice, recipients)
         sends = self._sends(recipients, message)
         # a code goes to one channel: the next only if the provider refuses the first for good
-        one = notice.kind is NoticeKind.PASSWORD_RESET_CODE
+        one = notice.kind in RESET_STARTS
         sent: list[Channel] = []
         refused: list[Channel] = []
         unrecorded: list[Channel] = []

@@ -4,8 +4,9 @@ e-mail), then a new password. Every session ends, and the person's contacts are 
 The start answers alike for everyone: for a person who cannot reset (unknown, no MinID, no usable
 letter, no verified contact) it is a decoy, asking for a code number drawn the same way and naming
 a channel chosen from the person key, so that asking again gives the same channel. Real or decoy, the
-start stores the reset and queues its code (sealed with its recipients; a decoy's has none), and the
-notifier sends it: the same calls either way, however slow or throttled SMS and e-mail are.
+start stores the reset and queues its code (sealed with its recipients; a decoy's has none, but for one
+who has a MinID and contacts and no letter whose codes work: they are told so in place of a code), and
+the notifier sends it: the same calls either way, however slow or throttled SMS and e-mail are.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_fact
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits
-from minid.domain.time import Clock, today_in_norway
+from minid.domain.time import Clock, date_in_norway, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
 
@@ -187,15 +188,18 @@ class PasswordResetService:
         usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
-        kind = NoticeKind.PASSWORD_RESET_CODE
+        kind, notice_id = NoticeKind.PASSWORD_RESET_CODE, f"{reset_id}:code"
         if letter is None or not usable:
             reset = self._decoy(
                 reset_id, person, asked, now, Channel.SMS if mobile else Channel.EMAIL if email else None
             )
             to = Recipients(None, None, language, code)  # no one: the notifier sends nothing
-            if account is not None and alive and letter is None and (mobile or email):
-                # no letter whose codes work: the person is told so, in place of a code (no one else is)
-                kind, to = NoticeKind.PASSWORD_RESET_NO_LETTER, Recipients(mobile, email, language, code)
+            current = (record.verified_mobile(now), record.verified_email(now)) if record else (None, None)
+            if account is not None and alive and letter is None and any(current):
+                # no letter whose codes work: the person is told so, in place of a code, on contacts that
+                # are not stale (no one else is), once a day at most
+                kind, to = NoticeKind.PASSWORD_RESET_NO_LETTER, Recipients(*current, language)
+                notice_id = f"no-letter:{person}:{date_in_norway(now).isoformat()}"
         else:
             channel = Channel.SMS if mobile else Channel.EMAIL
             reset = PasswordReset(
@@ -212,11 +216,10 @@ class PasswordResetService:
         # stored first, then queued: a code queued for a reset never stored would be one no one can use
         self._resets.create(reset)
         notice = Notice(
-            f"{reset_id}:code",
+            notice_id,
             kind,
             person,
-            # a code is not sent once it has expired; the absence of a letter is told whenever it can be
-            params={"expires_at": reset.expires_at.isoformat()} if kind is NoticeKind.PASSWORD_RESET_CODE else {},
+            params={"expires_at": reset.expires_at.isoformat()},
             recipients=to,
         )
         self._codes.enqueue(notice)
