@@ -9,55 +9,105 @@ and region, from an export of the register:
 
 (or `--table <name> --pepper-secret <ARN>`, where describing the stack is not allowed).
 
-One JSON object a line: `{"identity_number": "...", "person": {...}}`, the person as
+One JSON object a line, UTF-8: `{"identity_number": "...", "person": {...}}`, the person as
 `minid.domain.population.Person` holds one (names, birth date, kind, status, the address in Norway or
-abroad, the date of death). Every line is read and checked (the number's check digits, its kind against
-the person's, unknown fields refused) before anything is written, and a line is named by its number
-only, never by what it holds. Each person's item is written whole: an import run again, or a newer
-export imported over an older one, leaves each person as the file has them. (A person no longer in the
-register is not removed: that is the register's feed of changes, which this stack does not have.)
+abroad, the date of death). The file is read twice, a line at a time (a register of millions fits in no
+memory): first every line is checked (the number's check digits, its kind against the person's, a death
+and its date together, no field the register does not have, at any depth), and a bad line stops the
+import before anything is written, named by its number only, never by what it holds; then the persons
+are written, 25 a request, with progress told every 100,000 lines. A run cut short is taken up again
+with `--from-line`. Each person's item is written whole, so an import run again, or a newer export over
+an older one, leaves each person as the file has them; a number given twice is written as its last line
+has it. (A person no longer in the register is not removed: that is the register's feed of changes,
+which this stack does not have.)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import msgspec
 
 from minid.adapters.clock import SystemClock
-from minid.adapters.population import DynamoDbPopulationRegister
+from minid.adapters.dynamodb import to_item
+from minid.adapters.population import population_values
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
-from minid.domain.identity import parse_identity_number
+from minid.domain.identity import IdentityNumberKind, parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
-from minid.domain.population import Person
+from minid.domain.letters.model import letter_address
+from minid.domain.population import Person, PersonStatus
 from minid.domain.time import today_in_norway
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 POPULATION_TABLE = "PopulationRegisterTable"  # the template's logical ids
 PEPPER = "PepperSecret"
+BATCH = 25  # DynamoDB's most for one BatchWriteItem
+PROGRESS_EVERY = 100_000
 
 
-class Registered(msgspec.Struct, forbid_unknown_fields=True):
+# The register's shape as the import takes it: as minid.domain.population's records, but refusing a
+# field they do not have (a misspelt "adress" would else be dropped, and the person left without one).
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class NorwegianAddressIn(_Strict):
+    street: str
+    postal_code: str
+    city: str
+    care_of: str | None = None
+
+
+class ForeignAddressIn(_Strict):
+    lines_abroad: tuple[str, ...]
+    country: str
+    country_code: str
+
+
+class PersonIn(_Strict):
+    given_name: str
+    family_name: str
+    birth_date: date
+    kind: IdentityNumberKind
+    status: PersonStatus
+    address: NorwegianAddressIn | None = None
+    address_abroad: ForeignAddressIn | None = None
+    deceased_on: date | None = None
+
+
+class Registered(_Strict):
     identity_number: str
-    person: Person
+    person: PersonIn
 
 
 class ImportRefused(Exception):
     """A line that is not a person of the register: nothing is written."""
 
 
-def read_persons(
-    lines: Iterable[str], keyer: Keyer, *, allow_synthetic: bool, today: date
-) -> list[tuple[PersonKey, Person]]:
-    """Each line's person under its key, every line checked first; ImportRefused names the first bad line
-    by its number and what is wrong, never by what it holds (a name, a number)."""
-    persons: list[tuple[PersonKey, Person]] = []
-    for at, line in enumerate(lines, 1):
+class Read(msgspec.Struct, frozen=True):
+    at: int  # the line's number
+    key: PersonKey
+    person: Person
+
+
+def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, today: date) -> Iterator[Read]:
+    """Each line's person under its key, a line at a time (blank lines passed over); ImportRefused names a
+    bad line by its number and what is wrong, never by what it holds (a name, a number)."""
+    for at, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8-sig" if at == 1 else "utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise ImportRefused(f"line {at}: not UTF-8") from None
         if not line.strip():
             continue
         try:
@@ -69,12 +119,55 @@ def read_persons(
         except InvalidIdentityNumber as error:
             why = "; ".join(e.message for e in error.errors)  # the reason, never the digits
             raise ImportRefused(f"line {at}: not an identity number ({why})") from None
-        if number.kind is not entry.person.kind:
-            raise ImportRefused(
-                f"line {at}: the number is a {number.kind.value}, the person a {entry.person.kind.value}"
-            )
-        persons.append((keyer.person_key(number), entry.person))
-    return persons
+        person = msgspec.convert(msgspec.to_builtins(entry.person), type=Person)
+        if number.kind is not person.kind:
+            raise ImportRefused(f"line {at}: the number is a {number.kind.value}, the person a {person.kind.value}")
+        if (person.status is PersonStatus.DECEASED) != (person.deceased_on is not None):
+            raise ImportRefused(f"line {at}: a death needs its date, and a date of death the status deceased")
+        yield Read(at, keyer.person_key(number), person)
+
+
+class Imported(msgspec.Struct):
+    persons: int = 0
+    no_address: int = 0  # alive, and no address a letter could go to: their orders are refused
+
+
+def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, today: date) -> Imported:
+    """The first pass: every line read and checked, nothing kept but the counts."""
+    counted = Imported()
+    for read in read_persons(lines, keyer, allow_synthetic=allow_synthetic, today=today):
+        counted.persons += 1
+        counted.no_address += read.person.alive and letter_address(read.person) is None
+    return counted
+
+
+def write(client: DynamoDBClient, table: str, persons: Iterable[Read], *, told: Callable[[str], object] = print) -> int:
+    """The second pass: 25 persons a request (a number twice in one request: its last line's), what DynamoDB
+    leaves unprocessed sent again after a pause, progress told every PROGRESS_EVERY lines."""
+    written, last_told = 0, 0
+    batch: dict[str, WriteRequestTypeDef] = {}
+    for read in persons:
+        batch[read.key] = {"PutRequest": {"Item": to_item({"pk": read.key, **population_values(read.person)})}}
+        if len(batch) == BATCH:
+            written += _put(client, table, list(batch.values()))
+            batch.clear()
+        if read.at - last_told >= PROGRESS_EVERY:
+            told(f"up to line {read.at}: {written} written")
+            last_told = read.at
+    if batch:
+        written += _put(client, table, list(batch.values()))
+    return written
+
+
+def _put(client: DynamoDBClient, table: str, requests: list[WriteRequestTypeDef]) -> int:
+    pending, pause = requests, 0.05
+    while pending:
+        unprocessed = client.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {})
+        pending = cast("list[WriteRequestTypeDef]", list(unprocessed.get(table, [])))
+        if pending:  # throttled: DynamoDB's advice is to back off before sending them again
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+    return len(requests)
 
 
 def stack_resources(cloudformation: Any, stack: str) -> tuple[str, str]:  # (no type stubs for it here)
@@ -88,13 +181,14 @@ def stack_resources(cloudformation: Any, stack: str) -> tuple[str, str]:  # (no 
 
 
 def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("file", help="the persons, one JSON object a line")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name (its table and pepper looked up)")
     where.add_argument("--table", help="the population table's name, with --pepper-secret (no lookup)")
     parser.add_argument("--pepper-secret", help="the pepper secret's ARN, with --table")
     parser.add_argument("--allow-synthetic", action="store_true", help="accept synthetic test numbers (a test stage's)")
+    parser.add_argument("--from-line", type=int, default=1, help="write from this line on (a run cut short)")
     args = parser.parse_args(argv)
     if (args.table is None) != (args.pepper_secret is None):
         parser.error("--table and --pepper-secret go together")
@@ -104,15 +198,17 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     else:
         table, secret = args.table, args.pepper_secret
     keyer = Keyer(load_pepper(session.client("secretsmanager"), secret))
-    with open(args.file, encoding="utf-8") as lines:
-        try:
-            persons = read_persons(
-                lines, keyer, allow_synthetic=args.allow_synthetic, today=today_in_norway(SystemClock())
-            )
-        except ImportRefused as refused:
-            print(f"Nothing written: {refused}", file=sys.stderr)
-            return 1
-    written = DynamoDbPopulationRegister(session.client("dynamodb"), table).put_many(persons)
+    today = today_in_norway(SystemClock())
+    try:
+        with open(args.file, "rb") as lines:
+            counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
+    except ImportRefused as refused:
+        print(f"Nothing written: {refused}", file=sys.stderr)
+        return 1
+    print(f"{counted.persons} persons checked; {counted.no_address} alive with no address a letter could go to")
+    with open(args.file, "rb") as lines:
+        persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
+        written = write(session.client("dynamodb"), table, (p for p in persons if p.at >= args.from_line))
     print(f"{written} persons written to {table}")
     return 0
 

@@ -73,8 +73,8 @@ def deliver(notice: Notice) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
-    if delivered.too_late:  # a reset's code, expired before it could be sent: the person waits in vain
-        logger.warning("Code not sent before it expired", extra={"notice": notice.kind.value})
+    if delivered.too_late:  # a reset's code (or its no-letter notice), expired before it could be sent
+        logger.warning("A reset's message not sent before it expired", extra={"notice": notice.kind.value})
         observability.count("ResetCodesTooLate")  # ResetCodesTooLateAlarm
 
 

@@ -16,7 +16,7 @@ from minid.domain.identity import IdentityNumberKind, compose_identity_number, p
 from minid.domain.keys import Keyer, Pepper
 from minid.domain.population import NorwegianAddress, Person, PersonStatus
 from tests.integration.letters import LetterDriver
-from tools.import_population import ImportRefused, Registered, main, read_persons
+from tools.import_population import ImportRefused, check, main, read_persons, write
 
 PERSON = Person(
     given_name="Kari",
@@ -27,6 +27,7 @@ PERSON = Person(
     address=NorwegianAddress("Storgata 1", "0155", "OSLO"),
 )
 INVALID = "17058012345"  # the check digits do not hold
+KEYER = Keyer(Pepper(b"a pepper for these tests alone, long enough"))
 
 
 def a_number(individual: int = 501) -> str:
@@ -38,7 +39,7 @@ def a_number(individual: int = 501) -> str:
 
 
 def line(number: str, person: Person = PERSON) -> str:
-    return msgspec.json.encode(Registered(number, person)).decode()
+    return msgspec.json.encode({"identity_number": number, "person": person}).decode()
 
 
 def where(stack: Stack) -> list[str]:
@@ -46,20 +47,40 @@ def where(stack: Stack) -> list[str]:
     return ["--table", stack.refs["PopulationRegisterTable"], "--pepper-secret", stack.refs["PepperSecret"]]
 
 
+def registered(aws: boto3.Session, stack: Stack, number: str) -> Person | None:
+    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
+    key = keyer.person_key(parse_identity_number(number, allow_synthetic=True, today=date.today()))
+    return DynamoDbPopulationRegister(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"]).find(key)
+
+
+def count(aws: boto3.Session, stack: Stack) -> int:
+    return int(aws.client("dynamodb").scan(TableName=stack.refs["PopulationRegisterTable"])["Count"])
+
+
 def test_an_import_writes_each_person_under_the_stack_s_own_key(
     aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    number = a_number()
+    number, other = a_number(), a_number(520)
+    moved = msgspec.structs.replace(PERSON, address=NorwegianAddress("Nygata 2", "5003", "BERGEN"))
     persons = tmp_path / "persons.jsonl"
-    persons.write_text(f"{line(number)}\n\n")
+    # a byte-order mark (a Windows export), a blank line, and a number given twice: its last line's
+    persons.write_bytes(f"\ufeff{line(number)}\n\n{line(other)}\n{line(number, moved)}\n".encode())
     assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 0
-    table = stack.refs["PopulationRegisterTable"]
-    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
-    key = keyer.person_key(parse_identity_number(number, allow_synthetic=True, today=date.today()))
-    assert DynamoDbPopulationRegister(aws.client("dynamodb"), table).find(key) == PERSON
+    assert registered(aws, stack, number) == moved
+    assert registered(aws, stack, other) == PERSON
     assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 0  # run again: the same
-    assert aws.client("dynamodb").scan(TableName=table)["Count"] == 1
-    assert number not in capsys.readouterr().out
+    assert count(aws, stack) == 2
+    told = capsys.readouterr().out
+    assert "3 persons checked; 0 alive with no address" in told
+    assert number not in told
+
+
+def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: Stack, tmp_path: Path) -> None:
+    numbers = [a_number(530), a_number(540), a_number(550)]
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text("".join(f"{line(n)}\n" for n in numbers))
+    assert main([str(persons), *where(stack), "--allow-synthetic", "--from-line", "3"], aws) == 0
+    assert [registered(aws, stack, n) is not None for n in numbers] == [False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -70,6 +91,11 @@ def test_an_import_writes_each_person_under_the_stack_s_own_key(
         (line(INVALID), "not an identity number"),
         (line(a_number(), msgspec.structs.replace(PERSON, kind=IdentityNumberKind.D_NUMBER)), "the number is a fnr"),
         (line(a_number()).replace('"person"', '"extra":1,"person"'), "not a person"),
+        (line(a_number()).replace('"address"', '"adress"'), "not a person"),  # misspelt: not dropped unseen
+        (line(a_number()).replace('"street"', '"care":"x","street"'), "not a person"),
+        (line(a_number(), msgspec.structs.replace(PERSON, status=PersonStatus.DECEASED)), "a death needs its date"),
+        (line(a_number(), msgspec.structs.replace(PERSON, deceased_on=date(2020, 1, 1))), "a death needs its date"),
+        (line(a_number()).replace("Kari", "K\udcffri"), "not UTF-8"),
     ],
 )
 def test_a_bad_line_writes_nothing_and_is_named_by_its_number_only(
@@ -77,27 +103,33 @@ def test_a_bad_line_writes_nothing_and_is_named_by_its_number_only(
 ) -> None:
     bad, why = case
     persons = tmp_path / "persons.jsonl"
-    persons.write_text(f"{line(a_number(600))}\n{bad}\n")
+    persons.write_bytes(f"{line(a_number(600))}\n{bad}\n".encode(errors="surrogateescape"))
     assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 1
     told = capsys.readouterr().err
     assert f"Nothing written: line 2: {why}" in told
     assert "Kari" not in told
     assert INVALID not in told
-    assert aws.client("dynamodb").scan(TableName=stack.refs["PopulationRegisterTable"])["Count"] == 0
+    assert count(aws, stack) == 0
 
 
 def test_a_production_import_refuses_synthetic_numbers() -> None:
-    keyer = Keyer(Pepper(b"a pepper for this test alone, long enough"))
     with pytest.raises(ImportRefused, match="line 1: not an identity number"):
-        read_persons([line(a_number())], keyer, allow_synthetic=False, today=date.today())
+        list(read_persons([line(a_number())], KEYER, allow_synthetic=False, today=date.today()))
+
+
+def test_the_check_counts_the_living_a_letter_cannot_reach() -> None:
+    nowhere = msgspec.structs.replace(PERSON, address=None)
+    dead = msgspec.structs.replace(PERSON, address=None, status=PersonStatus.DECEASED, deceased_on=date(2020, 1, 1))
+    lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630))]
+    counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
+    assert (counted.persons, counted.no_address) == (3, 1)
 
 
 def test_an_imported_person_s_letter_is_printed(driver: LetterDriver) -> None:
     """Imported with the stack's pepper, the person is found by the workflow: the letter goes to print."""
     number = a_number(700)
     persons = read_persons([line(number)], driver.local.keyer, allow_synthetic=True, today=date.today())
-    register = DynamoDbPopulationRegister(driver.dynamodb, driver.local.stack.refs["PopulationRegisterTable"])
-    assert register.put_many(persons) == 1
+    assert write(driver.dynamodb, driver.local.stack.refs["PopulationRegisterTable"], persons) == 1
     assert driver.order(number).status == 202
     job = driver.next_print_job()
     assert job["letter_id"] == driver.only_letter(number).letter_id

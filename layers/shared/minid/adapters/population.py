@@ -66,7 +66,7 @@ class DynamoDbPopulationRegister:
     def put_many(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
         """Write persons (a register import or a synthetic seed); returns how many were written."""
         requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": to_item({"pk": key, **_values(person)})}} for key, person in persons
+            {"PutRequest": {"Item": to_item({"pk": key, **population_values(person)})}} for key, person in persons
         ]
         for start in range(0, len(requests), _BATCH_SIZE):
             pending = requests[start : start + _BATCH_SIZE]
@@ -77,7 +77,8 @@ class DynamoDbPopulationRegister:
         return len(requests)
 
 
-def _values(person: Person) -> dict[str, Any]:
+def population_values(person: Person) -> dict[str, Any]:
+    """A person's item but its key, as the functions read it (person_from)."""
     address = person.address
     abroad = person.address_abroad
     return {
