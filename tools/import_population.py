@@ -1,5 +1,11 @@
 """Fill a deployed stack's population register (`PopulationRegisterTable`) from a file of persons.
 
+It reads the stack's pepper, the secret behind every table key and stored hash: whoever runs it needs
+`secretsmanager:GetSecretValue` on `PepperSecret`, and holds the pepper in memory while it runs (it is
+never written anywhere). Run it from a hardened administration host, with a role granted for the import
+alone and for no longer; an import job inside the account, from an export in the stack's bucket, would
+keep the pepper in AWS, and is the better way for a production register.
+
 The table is the stack's copy of the population register (Folkeregisteret), one item a person, keyed by
 the keyed hash of the identity number under the stack's pepper: only the stack's own pepper makes keys
 its functions find, and a deploy leaves the table empty. An operator fills it, in the stack's account
@@ -16,10 +22,10 @@ memory): first every line is checked (the number's check digits, its kind agains
 and its date together, no field the register does not have, at any depth), and a bad line stops the
 import before anything is written, named by its number only, never by what it holds; then the persons
 are written, 25 a request, with progress told every 100,000 lines. A run cut short is taken up again
-with `--from-line`. Each person's item is written whole, so an import run again, or a newer export over
-an older one, leaves each person as the file has them; a number given twice is written as its last line
-has it. (A person no longer in the register is not removed: that is the register's feed of changes,
-which this stack does not have.)
+with `--from-line`, from the line after the last "written through line" it told. Each person's item is
+written whole, so an import run again, or a newer export over an older one, leaves each person as the
+file has them; a number given twice is written as its last line has it. (A person no longer in the
+register is not removed: that is the register's feed of changes, which this stack does not have.)
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -36,7 +43,7 @@ import msgspec
 
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
-from minid.adapters.population import population_values
+from minid.adapters.population import BATCH_SIZE, population_values
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumberKind, parse_identity_number
@@ -51,7 +58,6 @@ if TYPE_CHECKING:
 
 POPULATION_TABLE = "PopulationRegisterTable"  # the template's logical ids
 PEPPER = "PepperSecret"
-BATCH = 25  # DynamoDB's most for one BatchWriteItem
 PROGRESS_EVERY = 100_000
 
 
@@ -141,21 +147,41 @@ def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, 
     return counted
 
 
-def write(client: DynamoDBClient, table: str, persons: Iterable[Read], *, told: Callable[[str], object] = print) -> int:
+def write(
+    client: DynamoDBClient,
+    table: str,
+    persons: Iterable[Read],
+    *,
+    told: Callable[[str], object] = print,
+    every: int = PROGRESS_EVERY,
+) -> int:
     """The second pass: 25 persons a request (a number twice in one request: its last line's), what DynamoDB
-    leaves unprocessed sent again after a pause, progress told every PROGRESS_EVERY lines."""
-    written, last_told = 0, 0
+    leaves unprocessed sent again after a pause. Told, every `every` lines and when a write fails: the line
+    every line up to which is written, so that a run cut short is taken up from the line after it."""
+    written, through, last_told = 0, 0, 0
     batch: dict[str, WriteRequestTypeDef] = {}
+    pending_through = 0
+
+    def flush() -> None:
+        nonlocal written, through
+        try:
+            written += _put(client, table, list(batch.values()))
+        except Exception:
+            told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
+            raise
+        through = pending_through
+        batch.clear()
+
     for read in persons:
         batch[read.key] = {"PutRequest": {"Item": to_item({"pk": read.key, **population_values(read.person)})}}
-        if len(batch) == BATCH:
-            written += _put(client, table, list(batch.values()))
-            batch.clear()
-        if read.at - last_told >= PROGRESS_EVERY:
-            told(f"up to line {read.at}: {written} written")
-            last_told = read.at
+        pending_through = read.at
+        if len(batch) == BATCH_SIZE:
+            flush()
+            if through - last_told >= every:
+                told(f"written through line {through} ({written} persons); go on with --from-line {through + 1}")
+                last_told = through
     if batch:
-        written += _put(client, table, list(batch.values()))
+        flush()
     return written
 
 
@@ -208,7 +234,8 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     print(f"{counted.persons} persons checked; {counted.no_address} alive with no address a letter could go to")
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
-        written = write(session.client("dynamodb"), table, (p for p in persons if p.at >= args.from_line))
+        told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
+        written = write(session.client("dynamodb"), table, (p for p in persons if p.at >= args.from_line), told=told)
     print(f"{written} persons written to {table}")
     return 0
 

@@ -103,7 +103,7 @@ def locks_told(records: list[dict[str, Any]]) -> dict[str, Any]:
                 logger.error("Not a lock: no notice", extra={"event": event.type.value})
         except Exception as error:
             logger.warning("Lock's notice not queued yet", extra={"error": type(error).__name__})
-            observability.count("NoticesNotDelivered")  # NoticesFailingAlarm
+            observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
     return {"batchItemFailures": []}
 
@@ -127,7 +127,7 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
         except Exception as error:  # any failure: the notice is delivered again later
             # the error's type only: a provider's message may quote the phone number or address
             logger.warning("Notice not delivered yet", extra={"error": type(error).__name__})
-            observability.count("NoticesNotDelivered")  # NoticesFailingAlarm
+            observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})
             later(record, notice)
     return {"batchItemFailures": failures}

@@ -265,6 +265,7 @@ def test_one_notice_failing_alarms_however_far_it_is_put_off() -> None:
     many = TEMPLATE.resources["NoticesFailingAlarm"]["Properties"]
     assert alarm["Period"] >= RETRY_MOST_SECONDS
     assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"] >= 3
+    assert alarm["Period"] * alarm["DatapointsToAlarm"] <= 3600  # well before the notice's ~3 hours run out
     assert (alarm["MetricName"], alarm["Threshold"], alarm["Statistic"]) == (many["MetricName"], 1, "Sum")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import boto3
 import msgspec
@@ -133,3 +134,36 @@ def test_an_imported_person_s_letter_is_printed(driver: LetterDriver) -> None:
     assert driver.order(number).status == 202
     job = driver.next_print_job()
     assert job["letter_id"] == driver.only_letter(number).letter_id
+
+
+def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Stack) -> None:
+    """Every "written through line N" holds when it is told (each line up to N is in the table), and a run
+    stopped by a failing write, taken up from the line it names, writes everyone."""
+    numbers = [n for i in range(100, 1000) if (n := compose_identity_number(date(1980, 5, 17), i, synthetic=True))]
+    lines = [line(n) for n in numbers[:60]]
+    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
+    table = stack.refs["PopulationRegisterTable"]
+    dynamodb = aws.client("dynamodb")
+    told: list[str] = []
+
+    def tell(message: str) -> None:
+        told.append(message)
+        through = int(message.split("through line ")[1].split(";", maxsplit=1)[0].split(" ", maxsplit=1)[0])
+        assert count(aws, stack) == through  # one person a line here
+
+    calls: list[int] = []
+
+    def fail_the_second(**_: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("the network, gone")
+
+    dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", fail_the_second)
+    with pytest.raises(ConnectionError):
+        write(dynamodb, table, read_persons(lines, keyer, allow_synthetic=True, today=date.today()), told=tell, every=1)
+    assert told[-1] == "stopped: written through line 25; go on with --from-line 26"
+    dynamodb.meta.events.unregister("before-call.dynamodb.BatchWriteItem", fail_the_second)
+    persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
+    assert write(dynamodb, table, (p for p in persons if p.at >= 26), told=tell, every=1) == 35
+    assert told[-1] == "written through line 50 (25 persons); go on with --from-line 51"
+    assert count(aws, stack) == 60

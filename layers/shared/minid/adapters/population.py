@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
-_BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
+BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
 
 
 class PersonRecords(Value, frozen=True):
@@ -68,8 +68,8 @@ class DynamoDbPopulationRegister:
         requests: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": to_item({"pk": key, **population_values(person)})}} for key, person in persons
         ]
-        for start in range(0, len(requests), _BATCH_SIZE):
-            pending = requests[start : start + _BATCH_SIZE]
+        for start in range(0, len(requests), BATCH_SIZE):
+            pending = requests[start : start + BATCH_SIZE]
             while pending:
                 response = self._client.batch_write_item(RequestItems={self._table: pending})
                 unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])

@@ -1081,15 +1081,15 @@ class NoticeDelivery:
 
     def _recipients(self, notice: Notice, now: datetime) -> Recipients | None:
         """The recipients the notice carries, or the register's. None for a person the population register
-        has as dead (their number or address may have passed to someone else), but for a reset's code,
-        whose start checks that itself."""
+        has as dead (their number or address may have passed to someone else), but for a reset's code or
+        no-letter notice, whose start checks that itself."""
         if notice.recipients is None:
             return self._registered(notice.person, now, notice.proof)
         if isinstance(notice.recipients, SealedRecipients):
             carried = open_recipients(notice.notice_id, notice.recipients, self._sealer)
         else:
             carried = notice.recipients
-        if notice.kind is NoticeKind.PASSWORD_RESET_CODE or self._may_be_alive(notice.person):
+        if notice.kind in RESET_STARTS or self._may_be_alive(notice.person):
             return carried
         return None
 
