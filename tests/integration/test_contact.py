@@ -347,6 +347,29 @@ def test_a_change_of_the_e_mail_is_refused_while_a_change_of_the_mobile_waits_fo
     assert body(user.call("PUT", "/v1/me/contact", both, token)) == {"verification_sent_to": ["mobile", "email"]}
 
 
+def test_a_change_of_the_e_mail_made_as_one_of_the_mobile_is_made_in_another_tab_drops_neither(
+    driver: LetterDriver,
+) -> None:
+    """Two tabs at once: the e-mail's change read no change waiting, and the mobile's was made before its
+    write. Its write does not hold (409), and the mobile's change still waits for its code."""
+    user = enrolled(driver)
+    token = user.login()
+
+    def other_tab() -> None:
+        assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, token).status == 202
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", other_tab):
+        services = wiring.contact(os.environ)  # its clients made here, where the race is made
+        session = services.sessions.authenticate(token)
+        with pytest.raises(Conflict):
+            services.contacts.change(session, email="ny@example.no")
+    waiting = pending_changes(driver).get(driver.key(user.identity_number))
+    assert waiting is not None
+    assert set(waiting.values) == {Channel.SMS}
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765432"))}
+    assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
+
+
 def test_a_change_whose_tries_are_used_up_does_not_hold_up_another(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

@@ -57,6 +57,7 @@ class DynamoDbContactChanges(Challenges):
         *,
         epoch: int,
         withdrawal: Withdrawal | None = None,
+        replacing: PendingChange | None = None,
     ) -> Applied:
         # first, the account's sessions' epoch as the session had it: a password reset or re-enrolment that
         # committed after the session was authenticated ended it; then the record as read, whether it
@@ -67,8 +68,8 @@ class DynamoDbContactChanges(Challenges):
             if record is not None
             else unchanged_since_read(self._contacts, person, as_read),
         ]
-        if change is not None:  # in place of any earlier change: its codes no longer hold
-            items.append({"Put": {"TableName": self._table, "Item": _item(change)}})
+        if change is not None:  # in place of the earlier change as read: its codes no longer hold
+            items.append({"Put": {"TableName": self._table, "Item": _item(change), **self._as_read(replacing)}})
         elif withdrawal is not None:
             items.append({"Update": self._withdrawn(withdrawal)})
         items += recorded_with(self._events, person, events)
@@ -80,6 +81,20 @@ class DynamoDbContactChanges(Challenges):
         if reasons and reasons[0] == "ConditionalCheckFailed":
             return Applied.SESSION_ENDED
         return Applied.CHANGED_MEANWHILE
+
+    def _as_read(self, replacing: PendingChange | None) -> dict[str, Any]:
+        """The person's change item as the request read it: none waiting (none at all, or one done), or the
+        one sent then (another tab's change, or a resend, meanwhile has sent anew: refused, not dropped)."""
+        if replacing is None:
+            return {
+                "ConditionExpression": "attribute_not_exists(pk) OR #status <> :pending",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": to_item({":pending": self.pending}),
+            }
+        return {
+            "ConditionExpression": "sent_at = :sent",
+            "ExpressionAttributeValues": to_item({":sent": iso(replacing.sent_at)}),
+        }
 
     def _epoch_held(self, person: PersonKey, epoch: int) -> dict[str, Any]:
         """The account's sessions' epoch is `epoch`: no password reset or re-enrolment since the session's."""

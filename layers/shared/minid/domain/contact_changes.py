@@ -134,12 +134,14 @@ class PendingChanges(Protocol):
         *,
         epoch: int,
         withdrawal: Withdrawal | None = None,
+        replacing: PendingChange | None = None,
     ) -> Applied:
         """At once: the register's record (`record`, unless None: unchanged), the change in place of any
         earlier one of the person (unless None), the withdrawal's channels no longer pending (unless None;
         with no change), and the events; held on the account's sessions' epoch as the session had it
         (else SESSION_ENDED). CHANGED_MEANWHILE, writing nothing, when the register's record is no longer
-        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change)."""
+        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change), or a
+        change was made meanwhile where `change` replaces `replacing` (None: there was none waiting)."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -252,8 +254,9 @@ class ContactService:
             notices += _tell_old(session.person, record, channel, NoticeKind.CONTACT_REMOVED, events[-1])
         change = None
         withdrawal = None
+        replacing: PendingChange | None = None
         if new:
-            self._another_waiting(session.person, asked, now)  # first: refused, nothing is counted or sent
+            replacing = self._another_waiting(session.person, asked, now)  # first: refused, nothing counted or sent
             self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
@@ -277,27 +280,36 @@ class ContactService:
             self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
         applied = self._changes.apply(
-            session.person, record, written, change, events, epoch=session.epoch, withdrawal=withdrawal
+            session.person,
+            record,
+            written,
+            change,
+            events,
+            epoch=session.epoch,
+            withdrawal=withdrawal,
+            replacing=replacing,
         )
         _raise_unless_done(applied)
         return tuple(new)
 
     def _another_waiting(
         self, person: PersonKey, asked: Mapping[Channel, str | Unchanged | None], now: datetime
-    ) -> None:
+    ) -> PendingChange | None:
         """Conflict when a change of a contact this request does not name still waits for its code (a form
         for the mobile, then one for the e-mail, the SMS code not yet typed): a new change replaces a
         waiting one whole, and would drop that one unseen. Named again, or set back to its value in the
-        register, it is replaced or given up as asked. A change whose tries are used up waits for nothing."""
+        register, it is replaced or given up as asked. A change whose tries are used up waits for nothing.
+        The change as read, which the new one replaces only if it is still as read (another tab's at once)."""
         waiting = self._changes.get(person)
         if waiting is None or now >= waiting.expires_at or waiting.tries >= MAX_CODE_TRIES:
-            return
+            return waiting
         if others := [c for c in Channel if c in waiting.values and isinstance(asked[c], Unchanged)]:
             named = " and ".join("the mobile number" if c is Channel.SMS else "the e-mail address" for c in others)
             raise Conflict(
                 f"A change of {named} is waiting for its code. Verify it first, or give it again (or its "
                 "present value, to give it up) with this change."
             )
+        return waiting
 
     def _withdrawal(self, person: PersonKey, given_up: set[Channel], now: datetime) -> Withdrawal | None:
         """A contact removed or set back to the register's value, with a change of it waiting: the change
