@@ -32,18 +32,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import msgspec
 
 from minid.adapters.clock import SystemClock
-from minid.adapters.dynamodb import to_item
-from minid.adapters.population import BATCH_SIZE, population_values
+from minid.adapters.population import BATCH_SIZE, DynamoDbPopulationRegister
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumberKind, parse_identity_number
@@ -54,7 +52,6 @@ from minid.domain.time import today_in_norway
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 POPULATION_TABLE = "PopulationRegisterTable"  # the template's logical ids
 PEPPER = "PepperSecret"
@@ -155,17 +152,17 @@ def write(
     told: Callable[[str], object] = print,
     every: int = PROGRESS_EVERY,
 ) -> int:
-    """The second pass: 25 persons a request (a number twice in one request: its last line's), what DynamoDB
-    leaves unprocessed sent again after a pause. Told, every `every` lines and when a write fails: the line
-    every line up to which is written, so that a run cut short is taken up from the line after it."""
-    written, through, last_told = 0, 0, 0
-    batch: dict[str, WriteRequestTypeDef] = {}
-    pending_through = 0
+    """The second pass: BATCH_SIZE persons a request (DynamoDbPopulationRegister.put_batch: a number twice
+    in one request is written as its last line has it). Told, every `every` lines and when a write fails:
+    the line every line up to which is written, so that a run cut short is taken up from the line after it."""
+    register = DynamoDbPopulationRegister(client, table)
+    written, through, last_told, pending_through = 0, 0, 0, 0
+    batch: list[tuple[PersonKey, Person]] = []
 
     def flush() -> None:
         nonlocal written, through
         try:
-            written += _put(client, table, list(batch.values()))
+            written += register.put_batch(batch)
         except Exception:
             told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
             raise
@@ -173,7 +170,7 @@ def write(
         batch.clear()
 
     for read in persons:
-        batch[read.key] = {"PutRequest": {"Item": to_item({"pk": read.key, **population_values(read.person)})}}
+        batch.append((read.key, read.person))
         pending_through = read.at
         if len(batch) == BATCH_SIZE:
             flush()
@@ -183,17 +180,6 @@ def write(
     if batch:
         flush()
     return written
-
-
-def _put(client: DynamoDBClient, table: str, requests: list[WriteRequestTypeDef]) -> int:
-    pending, pause = requests, 0.05
-    while pending:
-        unprocessed = client.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {})
-        pending = cast("list[WriteRequestTypeDef]", list(unprocessed.get(table, [])))
-        if pending:  # throttled: DynamoDB's advice is to back off before sending them again
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
-    return len(requests)
 
 
 def stack_resources(cloudformation: Any, stack: str) -> tuple[str, str]:  # (no type stubs for it here)

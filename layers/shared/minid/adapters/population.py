@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
@@ -64,21 +65,34 @@ class DynamoDbPopulationRegister:
         return person_from(from_item(item)) if item else None
 
     def put_many(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
-        """Write persons (a register import or a synthetic seed); returns how many were written."""
-        requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": to_item({"pk": key, **population_values(person)})}} for key, person in persons
+        """Write persons (a synthetic seed), BATCH_SIZE a request as they come; returns how many were written."""
+        written, batch = 0, list[tuple[PersonKey, Person]]()
+        for person in persons:
+            batch.append(person)
+            if len(batch) == BATCH_SIZE:
+                written += self.put_batch(batch)
+                batch.clear()
+        return written + (self.put_batch(batch) if batch else 0)
+
+    def put_batch(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
+        """Write up to BATCH_SIZE persons in one request, each item whole (a key given twice: its last
+        person, as DynamoDB takes no key twice in a request); what DynamoDB leaves unprocessed is sent again
+        after a pause that doubles, as it advises. Returns how many were written."""
+        by_key = dict(persons)
+        pending: list[WriteRequestTypeDef] = [
+            {"PutRequest": {"Item": to_item({"pk": key, **_values(person)})}} for key, person in by_key.items()
         ]
-        for start in range(0, len(requests), BATCH_SIZE):
-            pending = requests[start : start + BATCH_SIZE]
-            while pending:
-                response = self._client.batch_write_item(RequestItems={self._table: pending})
-                unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
-                pending = cast("list[WriteRequestTypeDef]", list(unprocessed))
-        return len(requests)
+        pause = 0.05
+        while pending:
+            response = self._client.batch_write_item(RequestItems={self._table: pending})
+            pending = cast("list[WriteRequestTypeDef]", list(response.get("UnprocessedItems", {}).get(self._table, [])))
+            if pending:
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        return len(by_key)
 
 
-def population_values(person: Person) -> dict[str, Any]:
-    """A person's item but its key, as the functions read it (person_from)."""
+def _values(person: Person) -> dict[str, Any]:
     address = person.address
     abroad = person.address_abroad
     return {
