@@ -38,8 +38,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception as error:
         logger.exception("Contact register review failed", extra={"error": type(error).__name__})
         raise ReviewFailed(type(error).__name__) from None
-    outcome = {"reminded": run.reminded, "marked_stale": run.stale, "finished": run.finished}
+    outcome = {"reminded": run.reminded, "marked_stale": run.stale, "finished": run.finished, "behind": run.behind}
     logger.info("Contact register reviewed", extra=outcome)
+    if run.behind:
+        observability.count("ContactReviewBehind")  # no dimensions: an alarm may watch it as it is written
     return outcome
 
 

@@ -58,8 +58,9 @@ def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
 def deliver(notice: Notice) -> None:
     delivered = services().deliver(notice)
     if delivered.unproven:  # its change was never made: dropped (a rate out of the ordinary is a fault)
-        logger.info("Notice dropped: its change was not made", extra={"notice": notice.kind.value})
+        logger.warning("Notice dropped: its change was not made", extra={"notice": notice.kind.value})
         observability.count("NoticesUnproven", notice=notice.kind.value)
+        observability.count("NoticesUnproven")  # no dimensions: an alarm may watch it as it is written
         return
     logger.info(
         "Notice delivered",

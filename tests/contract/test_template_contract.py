@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from local import print_provider
 from local.aws import embedded_aws
 from local.gateway import Gateway, HttpRequest
 from local.openapi import SECURITY_SCHEMES, build_openapi, http_functions, load_resolver
@@ -43,10 +44,13 @@ def test_every_route_reaches_its_handler_route(gateway: Gateway, route: Route) -
     method = "POST" if route.method == "ANY" else route.method
     headers = [("Content-Type", "application/json"), ("Host", "localhost")]
     if route.iam_auth:
-        headers.append(("Authorization", "AWS4-HMAC-SHA256 Credential=local"))
+        # as the print provider signs (its key id and a credential scope), so that the gateway lets it in
+        scope = "20260101/eu-north-1/execute-api/aws4_request"
+        headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={print_provider.ACCESS_KEY_ID}/{scope}"))
     response = gateway.handle(HttpRequest(method, _concrete(route), headers, b"{}"))
 
     assert response.status < 500, response.body
+    assert response.status != 403, f"{route.key}: the gateway refused it before its handler ran"
     if response.status == 404:
         assert json.loads(response.body)["detail"] != NO_SUCH_ROUTE, f"{route.key} is not a route of its handler"
 
@@ -184,13 +188,25 @@ def test_checking_preparing_and_telling_of_a_letter_wait_out_minutes_of_throttli
     assert longest <= 60  # soon again once it is over
 
 
-def _transient_waits(task: str) -> tuple[float, float, float]:
+def test_the_hand_over_to_the_printer_waits_out_minutes_of_sqs_trouble() -> None:
+    """The letter is prepared (its codes made, its document stored) when it is handed over: given up after
+    seconds of SQS or KMS throttling, it would be marked failed, the operators paged and the person told to
+    order again. Its retries wait as long as the other tasks'."""
+    mean, _, longest = _transient_waits("SendToPrintProvider", {"SQS.AmazonSQSException", "SQS.SdkClientException"})
+    assert mean >= 240
+    assert longest <= 60
+
+
+def _transient_waits(
+    task: str,
+    transient: frozenset[str] | set[str] = frozenset({"Lambda.TooManyRequestsException", "DependencyUnavailable"}),
+) -> tuple[float, float, float]:
     """The task's retries of throttling and AWS trouble: the mean of their waits in all, its deviation, and
     the longest wait. Each wait is at most MaxDelaySeconds, and full jitter draws it between none and that
     (on average half; the sum of many such draws lies within a few deviations of its mean)."""
     definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
     retry = definition["States"][task]["Retry"][0]
-    assert {"Lambda.TooManyRequestsException", "DependencyUnavailable"} <= set(retry["ErrorEquals"])
+    assert transient <= set(retry["ErrorEquals"])
     caps = [
         min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry.get("MaxDelaySeconds", float("inf")))
         for n in range(retry["MaxAttempts"])
@@ -267,6 +283,22 @@ def test_one_notice_failing_alarms_however_far_it_is_put_off() -> None:
     assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"] >= 3
     assert alarm["Period"] * alarm["DatapointsToAlarm"] <= 3600  # well before the notice's ~3 hours run out
     assert (alarm["MetricName"], alarm["Threshold"], alarm["Statistic"]) == (many["MetricName"], 1, "Sum")
+
+
+def test_the_gateways_own_throttling_is_counted_from_fields_the_access_log_has() -> None:
+    """The throttle answers before any function runs: only the access log sees it. The filter reads the
+    log's own fields (a renamed field would count nothing, silently), and the alarm reads its metric."""
+    api = TEMPLATE.resources["HttpApi"]["Properties"]
+    logged = json.loads(api["AccessLogSettings"]["Format"])
+    filter_ = TEMPLATE.resources["GatewayThrottledMetricFilter"]["Properties"]
+    assert filter_["LogGroupName"] == {"Ref": api["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]}
+    fields = dict(re.findall(r'\$\.(\w+) (?:=|!=) "([^"]*)"', filter_["FilterPattern"]))
+    assert fields == {"status": "429", "integrationStatus": "200"}
+    assert (logged["status"], logged["integrationStatus"]) == ("$context.status", "$context.integrationStatus")
+    (metric,) = filter_["MetricTransformations"]
+    alarm = TEMPLATE.resources["GatewayThrottledAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (metric["MetricNamespace"], metric["MetricName"])
+    assert alarm["AlarmActions"] == [{"Ref": "OperatorAlarmTopic"}]
 
 
 def test_a_deploy_names_its_stage() -> None:

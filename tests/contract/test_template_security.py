@@ -349,6 +349,25 @@ def test_log_groups_are_kept_for_a_set_time(translated: Json, log_group_id: str)
     assert "RetentionInDays" in translated["Resources"][log_group_id]["Properties"]
 
 
+@pytest.mark.parametrize("log_group_id", _of_type("AWS::Logs::LogGroup"))
+def test_log_groups_are_encrypted_with_the_project_key_which_lets_logs_use_it_for_them(
+    translated: Json, log_group_id: str
+) -> None:
+    """What the masking misses in a log is then under the operators' key, as the tables are; the key lets
+    CloudWatch Logs use it for this stack's log groups (by its encryption context), and no others."""
+    group = translated["Resources"][log_group_id]["Properties"]
+    assert _project_key(group.get("KmsKeyId"))
+    policy = translated["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (for_logs,) = [
+        s for s in policy if s["Principal"].get("Service") == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+    ]
+    patterns = [p["Fn::Sub"] for p in for_logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]]
+    name = group["LogGroupName"]["Fn::Sub"]
+    arn = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}"
+    assert [p for p in patterns if re.fullmatch(re.escape(p).replace(r"\*", ".*"), arn)], f"{name} may not use the key"
+    assert all(p.count("${AWS::StackName}") == 1 for p in patterns)  # groups named after the stack
+
+
 @pytest.mark.parametrize("key_id", _of_type("AWS::KMS::Key"))
 def test_keys_rotate(translated: Json, key_id: str) -> None:
     assert translated["Resources"][key_id]["Properties"].get("EnableKeyRotation") is True

@@ -28,7 +28,7 @@ from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord, Lang
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
-from minid.domain.notices import RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind
+from minid.domain.notices import REMINDED_OF, RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind, notice_from_json
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
 from minid.domain.time import NORWAY, date_in_norway
@@ -39,6 +39,7 @@ from tests.integration.letters import (
     counted_hits,
     fill_counters,
     notice_queue,
+    on_functions_clients,
     posted,
     registered_dead,
     security_events,
@@ -506,6 +507,28 @@ def test_a_verification_waits_out_a_transaction_writing_the_account(driver: Lett
     assert (verified.status, body(verified)["mobile"]) == (200, "+4798765435")
 
 
+def test_a_write_that_never_gets_past_others_transactions_is_busy_not_changed_meanwhile(driver: LetterDriver) -> None:
+    """Other transactions on the account at every one of the write's tries: nothing said the change no
+    longer holds, so the answer is 503 for a retry (not 409 "changed meanwhile"), and the retry lands."""
+    user = enrolled(driver)
+    token = user.login()
+    conflict = ("None", "None", "TransactionConflict", "None")
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=conflict, times=5)
+        changed = user.call("PUT", "/v1/me/contact", {"mobile": "987 65 435"}, token)
+        assert len(faults.injected) == 5
+    assert (changed.status, int(changed.header("retry-after") or 0) > 0) == (503, True), body(changed)
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 435"}, token).status == 202
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765435"))}
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=conflict, times=5)
+        verified = user.call("POST", "/v1/me/contact/verify", verify, token)
+        assert len(faults.injected) == 5
+    assert verified.status == 503, body(verified)
+    verified = user.call("POST", "/v1/me/contact/verify", verify, token)
+    assert (verified.status, body(verified)["mobile"]) == (200, "+4798765435")
+
+
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()
@@ -875,6 +898,33 @@ def test_a_reserved_person_s_reminder_does_not_say_public_services_use_the_conta
     assert "Det offentlige bruker dem til å varsle deg" not in reminder
 
 
+def test_a_reminder_for_a_record_confirmed_since_it_was_queued_is_not_sent(driver: LetterDriver) -> None:
+    """The review queues the reminder for the record as it read it; the person confirms before it is sent
+    (the review's read a moment old, or SNS down for hours): the notifier drops it, as no longer due."""
+    user = enrolled(driver, mobile="91234577")
+    person = driver.key(user.identity_number)
+    record = register(driver).find(person)
+    assert record is not None
+    queued: list[dict[str, Any]] = []
+    with on_functions_clients(("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params))):
+        review = wiring.contact_review(os.environ, clock=MovableClock(_at_seven_in_oslo(record.review_on())))
+        assert review.run() == ReviewRun(1, 0, finished=True)
+    (reminder,) = [notice_from_json(message["MessageBody"]) for message in queued]
+    assert reminder.params[REMINDED_OF] == record.last_confirmed.isoformat()
+
+    def reminded() -> list[str]:
+        return [text for text in sms_to(driver, "+4791234577") if "16 måneder" in text]
+
+    assert wait_for(reminded, lambda texts: len(texts) == 1)
+    notifier = wiring.notifier(os.environ)
+    as_queued = replace(reminder, notice_id=f"{reminder.notice_id}:again")  # not yet sent, by the ledger
+    assert notifier.deliver(as_queued).sent == [Channel.SMS]  # still due
+    assert user.call("POST", "/v1/me/contact/confirm", token=user.login()).status == 200
+    late = replace(reminder, notice_id=f"{reminder.notice_id}:late")
+    assert notifier.deliver(late).sent == []
+    assert len(reminded()) == 2
+
+
 def test_the_review_function_reminds_and_marks_stale_within_its_role(driver: LetterDriver) -> None:
     """Through the function as deployed (its role judged as the stack stops, tests/integration/iam.py):
     a record due its reminder today and one due its stale mark, each written on nothing but the review's
@@ -1075,6 +1125,34 @@ def test_a_day_too_large_for_one_run_is_finished_by_the_next(driver: LetterDrive
     assert register(driver).last_reviewed() == due - timedelta(days=1)  # the days before were done
     assert review.run() == ReviewRun(1, 0, finished=True)
     assert register(driver).last_reviewed() == due
+
+
+def test_a_run_that_stops_short_of_today_is_told_as_behind(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the function: a run that stops with yesterday's records left is behind, counted for
+    ContactReviewBehindAlarm; one that stops with today's left is on time (the next run goes on)."""
+    review = driver.local.functions.by_logical_id["ContactReviewFunction"]
+    today = date_in_norway(datetime.now(UTC))
+    table = driver.local.stack.refs["ContactRegisterTable"]
+    contacts = register(driver)
+    user = enrolled(driver, mobile="93456780")
+    person = driver.key(user.identity_number)
+    record = contacts.find(person)
+    assert record is not None
+    old = replace(record, updated_at=record.updated_at - REMIND_AFTER - timedelta(days=1), confirmed_at=None)
+    outcomes = []
+    for day in (today - timedelta(days=1), today):  # (the mark only moves on)
+        driver.dynamodb.put_item(
+            TableName=table, Item=contact_item(person, old) | {"review_on": {"S": day.isoformat()}}
+        )
+        contacts.reviewed_through(day - timedelta(days=1))
+        capsys.readouterr()
+        outcome = review.invoke({}, seconds_left=int(STOP_WITH_SECONDS) - 1)
+        outcomes.append(
+            (outcome["finished"], outcome["behind"], '"ContactReviewBehind":[1.0]' in capsys.readouterr().out)
+        )
+    assert outcomes == [(False, True, True), (False, False, False)]
 
 
 def _at_seven_in_oslo(day: date) -> datetime:

@@ -26,6 +26,7 @@ from minid.deadline import OutOfTime
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import Language
 from minid.domain.enrolment import (
+    MAX_PIN_TRIES,
     MAX_VERIFY_TRIES,
     EnrolmentStatus,
     VerificationResult,
@@ -716,6 +717,23 @@ def test_a_resend_whose_email_fails_keeps_the_sms_it_sent(driver: LetterDriver) 
     assert enrolling.verify(email_code=enrolling.last_code_to("kari.resend@example.no")).status == 201
 
 
+def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_code(driver: LetterDriver) -> None:
+    """The resend's codes written and DynamoDB's answer lost: the SDK's retry is refused (the write, made,
+    moved the count on). That is the resend's own write, not another's: its code is sent, and works (not
+    429 with codes written that nobody received, the code the person held stopped)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolling.complete()
+    back_date_codes(driver, enrolling.enrolment_id)
+    sent = len([m for m in driver.local.outbox.sms() if m["to"] == "+4791234567"])
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried", here=True, where=updating("resends = :after"))
+        assert enrolling.resend().status == 202
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    assert len([m for m in driver.local.outbox.sms() if m["to"] == "+4791234567"]) == sent + 1
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
+
+
 def test_at_most_three_resends(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()
@@ -1195,6 +1213,34 @@ def test_a_resend_whose_sending_runs_out_of_time_gives_the_codes_held_back(drive
             service.resend(enrolling.enrolment_id, "198.51.100.7")
     assert enrolling.last_code_to("+4791234567") == held  # none sent
     assert enrolling.verify(mobile_code=held).status == 201
+
+
+def test_the_last_wrong_try_is_counted_on_the_letter_though_the_enrolment_s_end_fails(driver: LetterDriver) -> None:
+    """The enrolment's last try judged wrong, and its end then failing (DynamoDB, or the time): the guess
+    is counted on the letter first, whatever fails after (the tries claimed already hold the enrolment)."""
+    enrolling = with_letter(driver)
+    started = enrolling.start()
+    wrong = {str(i): f"{(int(enrolling.codes[str(i)]) + 1) % 1_000_000:06d}" for i in started["pin_indices"]}
+    for _ in range(MAX_PIN_TRIES - 1):
+        assert enrolling.complete(wrong).status == 401
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", where=updating("SET #status = :ended"))
+        assert enrolling.complete(wrong).status == 503
+        assert faults.injected == [("dynamodb", "UpdateItem", "ServiceUnavailable")]
+    assert pin_failures(driver, enrolling) == MAX_PIN_TRIES
+    assert enrolling.complete().status == 404  # its tries used: ended, all the same
+
+
+def test_a_start_whose_write_is_retried_after_its_answer_was_lost_is_answered(driver: LetterDriver) -> None:
+    """The enrolment written and DynamoDB's answer lost: the SDK's retry finds it there (its condition:
+    none by that id). That is the start's own write, not another's: answered 201, not 500."""
+    enrolling = with_letter(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", after="retried", where=lambda params: "pin_indices" in params.get("Item", {}))
+        started = enrolling.start()
+        assert faults.injected == [("dynamodb", "PutItem", "retried")]
+    assert started["pin_indices"]
+    assert enrolling.complete().status == 202
 
 
 def test_a_wrong_pin_code_judged_as_time_runs_out_is_counted_on_the_letter(driver: LetterDriver) -> None:

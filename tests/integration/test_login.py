@@ -15,6 +15,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher, Type, extract_parameters
 from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
@@ -39,6 +40,8 @@ from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
+from minid.domain.notices import NoticeKind, notice_from_json
+from minid.domain.passwords import normalize
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
 from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
 from tests.integration.letters import (
@@ -48,6 +51,7 @@ from tests.integration.letters import (
     counted_hits,
     fill_counters,
     in_one_window,
+    on_functions_clients,
     registered_dead,
     security_events,
     transaction_putting,
@@ -64,6 +68,31 @@ def body(response: Any) -> Any:
 def account(user: User) -> Any:
     accounts = DynamoDbAccounts(user.driver.dynamodb, user.driver.local.stack.refs["UsersTable"])
     return accounts.find(user.driver.key(user.identity_number))
+
+
+def test_a_password_kept_with_weaker_parameters_is_kept_anew_in_the_login_s_own_write(driver: LetterDriver) -> None:
+    """The configured argon2 parameters raised since the password was hashed: the right password is kept
+    anew with them in the write that begins the login (no call more: the login path's three), and the
+    password still works."""
+    user = enrolled(driver)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, hash_len=32, type=Type.ID)
+    kept = weaker.hash(driver.local.keyer.password_input(normalize(user.password)))
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression="SET password_hash = :weaker",
+        ExpressionAttributeValues={":weaker": {"S": kept}},
+    )
+    calls: list[str] = []
+    with on_functions_clients(("before-call", lambda model, **_: calls.append(model.name))):
+        services = wiring.login(os.environ)  # (its clients made within, and the pepper read: not the request's)
+        calls.clear()
+        services.login.start(user.identity_number, user.password, None, "198.51.100.7")
+    assert calls == ["BatchGetItem", "TransactWriteItems", "Publish"]
+    stored = account(user).password_hash
+    assert stored != kept
+    assert extract_parameters(stored).memory_cost == 19 * 1024
+    user.login()  # the password still works, kept anew
 
 
 # ---------------------------------------------------------------------- the three second factors
@@ -1600,6 +1629,29 @@ def test_a_reset_without_a_usable_letter_tells_the_person_so_and_sends_no_code(d
     assert len([m for m in driver.local.outbox.emails() if "med.brev@example.no" in m["to"]]) == mails_before
 
 
+def test_a_reset_without_a_usable_letter_seals_its_notice_under_no_pseudonym_of_the_person(
+    driver: LetterDriver,
+) -> None:
+    """The notice's id is its sealed recipients' KMS encryption context, which CloudTrail records: it
+    names neither the person nor their key, as a code's (a random reset id) does not."""
+    user = enrolled(driver, mobile="91234574")
+    assert user.call("POST", "/v1/me/pin-letters/block", token=user.login(second_factor="pin")).status == 200
+    person = driver.key(user.identity_number)
+    contexts: list[dict[str, str]] = []
+    queued: list[str] = []
+    handlers = (
+        ("before-parameter-build.kms.Encrypt", lambda params, **_: contexts.append(params["EncryptionContext"])),
+        ("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params["MessageBody"])),
+    )
+    with on_functions_clients(*handlers):
+        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
+    (notice,) = [notice_from_json(body) for body in queued]
+    assert notice.kind is NoticeKind.PASSWORD_RESET_NO_LETTER
+    assert [context["owner"] for context in contexts] == [notice.notice_id]
+    assert person not in notice.notice_id
+    assert user.identity_number not in notice.notice_id
+
+
 def test_a_reset_without_a_usable_letter_tells_no_stale_contact(driver: LetterDriver) -> None:
     """Stale contacts are not used for notices (API.md): the number may have passed to someone else, who
     would learn that this person has no letter to reset their password with."""
@@ -1839,6 +1891,52 @@ def test_wrong_pin_codes_at_a_login_count_against_the_letter_and_the_fifth_block
     assert (letter.status, letter.pin_failures) == (LetterStatus.BLOCKED, MAX_PIN_FAILURES_PER_LETTER)
     assert second_factor_failures(driver, user) == MAX_PIN_FAILURES_PER_LETTER
     wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
+
+
+def test_a_wrong_pin_code_whose_write_never_gets_past_others_transactions_is_counted_all_the_same(
+    driver: LetterDriver,
+) -> None:
+    """The one write of the guess and its failure meets others' transactions on the letter at every try:
+    the two are written on their own, as for a guess that blocks; the guess is not lost to the letter."""
+    user = enrolled(driver)
+    login = body(user.start_login(second_factor="pin"))
+    letter_key = f"letter#{driver.only_letter(user.identity_number).letter_id}"
+
+    def on_the_letter(params: dict[str, Any]) -> bool:
+        return any(
+            item.get("Update", {}).get("Key", {}).get("pk", {}).get("S") == letter_key
+            for item in params["TransactItems"]
+        )
+
+    with injected_faults() as faults:
+        conflict = ("TransactionConflict", "None")
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="TransactionCanceledException",
+            reasons=conflict,
+            times=5,
+            where=on_the_letter,
+        )
+        assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
+        assert len(faults.injected) == 5
+    assert (letter_pin_failures(driver, user), second_factor_failures(driver, user)) == (1, 1)
+
+
+def test_a_wrong_pin_code_that_locks_is_counted_against_the_letter_though_the_lock_s_write_fails(
+    driver: LetterDriver,
+) -> None:
+    """The locking wrong PIN code: its lock's write fails (503, for a retry), and the guess is counted on
+    the letter all the same (five such would otherwise be guesses the letter never counted)."""
+    user = enrolled(driver)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    login = body(user.start_login(second_factor="pin"))
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", where=lambda params: "lock" in json.dumps(params))
+        assert user.verify(login["login_id"], wrong_pin(user, login)).status == 503
+        assert faults.injected
+    assert letter_pin_failures(driver, user) == 1
 
 
 def test_a_wrong_pin_code_that_locks_the_account_is_counted_against_the_letter_too(driver: LetterDriver) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item
-from minid.domain.notices import MARK_SENT_TRIES, Channel, Delivered, Notice, NoticeKind
-from tests.integration.letters import LetterDriver, registered_dead
+from minid.domain.notices import MARK_SENT_TRIES, Channel, Delivered, Notice, NoticeKind, notice_from_json
+from tests.integration.letters import LetterDriver, on_functions_clients, registered_dead
 from tests.integration.users import enrolled
 
 CHANGED = "Passordet ditt er endret"
@@ -93,3 +94,26 @@ def test_the_contacts_of_a_person_registered_dead_are_told_nothing(driver: Lette
     assert notifier.deliver(notice) == Delivered()
     assert sms_to(driver, "+4791234584", CHANGED) == []
     assert emails_to(driver, "kari.dead@example.no", CHANGED) == []
+
+
+def test_only_a_notice_queued_before_its_change_waits_the_deployed_proof_delay(driver: LetterDriver) -> None:
+    """Deployed, a notice queued before its change is written (the reset done, told with its event as the
+    proof) waits NoticeProofDelaySeconds, so that the notifier usually finds the change made; a reset's
+    code, which has no change to wait for and 10 minutes to live, is sent at once. (The local stack's
+    delay is 0: here the deployed default, as the functions read it.)"""
+    user = enrolled(driver, mobile="91234581")
+    deployed = int(driver.local.template.document["Parameters"]["NoticeProofDelaySeconds"]["Default"])
+    assert deployed > 0
+    services = wiring.login(os.environ | {"NOTICE_PROOF_DELAY_SECONDS": str(deployed)})
+    sent: list[dict[str, Any]] = []
+    with on_functions_clients(("before-parameter-build.sqs.SendMessage", lambda params, **_: sent.append(params))):
+        reset = services.resets.start(user.identity_number, "198.51.100.7")
+        driver.resets_started.append(reset.reset_id)  # for the code to be waited for
+        code = user.last_sms_code()
+        services.resets.complete(reset.reset_id, user.codes[str(reset.pin_index)], code, "ny frase i dag")
+    refs = driver.local.stack.refs
+    queued = [(m["QueueUrl"], notice_from_json(m["MessageBody"]).kind, m["DelaySeconds"]) for m in sent]
+    assert queued == [
+        (refs["CodeQueue"], NoticeKind.PASSWORD_RESET_CODE, 0),
+        (refs["NoticeQueue"], NoticeKind.PASSWORD_RESET, deployed),
+    ]

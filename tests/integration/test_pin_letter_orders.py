@@ -24,6 +24,7 @@ from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.letters import BY_PERSON_INDEX, letter_key
+from minid.domain.codes import RateLimited
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
@@ -33,6 +34,7 @@ from tests.integration.letters import (
     age_ledger,
     before_first_aws_call,
     documents_of,
+    fill_counters,
     notice_queue,
     on_functions_clients,
     posted,
@@ -199,6 +201,77 @@ def test_the_same_key_at_once_never_takes_away_the_first_requests_order(driver: 
     assert driver.report(job["letter_id"], "dispatched").status == 204
     assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
     assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
+
+
+def test_the_same_key_at_once_is_not_counted_twice_against_the_clients_orders(driver: LetterDriver) -> None:
+    """The second of two requests with the same key at once finds the first in progress and places the
+    same order itself: not counted again, it is not refused as over the client's orders an hour (which
+    the first filled), and it is the same letter."""
+    number = driver.person(Category.ADULT).identity_number
+    client = "198.51.100.52"
+    second: list[str] = []
+
+    def second_request_meanwhile() -> None:  # the first was the client's last order this hour
+        fill_counters(driver, "letter-orders", client, 3600, int(os.environ["CLIENT_LETTER_ORDERS_PER_HOUR"]))
+        repeat = wiring.pin_letters(os.environ)
+        repeat.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+        repeat.ordering.order(number, client, "k-at-once")
+        second.append("placed")
+
+    with before_first_aws_call("stepfunctions.StartExecution", second_request_meanwhile):
+        services = wiring.pin_letters(os.environ)  # (its clients made within: the first's call is watched)
+        services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+        services.ordering.order(number, client, "k-at-once")
+    assert second == ["placed"]
+    assert len(driver.letters_of(number)) == 1
+
+
+def test_a_retry_of_an_order_whose_start_failed_is_not_refused_for_the_order_it_retries(driver: LetterDriver) -> None:
+    """The client's last order this hour is counted and recorded, and its workflow's start fails (503).
+    Its retry with the key is that order, counted already: it starts it, not 429 for the hour it filled."""
+    number = driver.person(Category.ADULT).identity_number
+    client = "198.51.100.54"
+    fill_counters(driver, "letter-orders", client, 3600, int(os.environ["CLIENT_LETTER_ORDERS_PER_HOUR"]) - 1)
+    services = wiring.pin_letters(os.environ)
+    services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+        with pytest.raises(ClientError):
+            services.ordering.order(number, client, "k-retried")
+    with pytest.raises(RateLimited):  # the hour is full: another order is refused
+        services.ordering.order(driver.person(Category.ADULT).identity_number, client, "k-another")
+    services.ordering.order(number, client, "k-retried")  # the retry: placed
+    job = driver.next_print_job()
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
+
+
+def test_the_same_key_at_once_orders_nothing_past_the_clients_orders(driver: LetterDriver) -> None:
+    """The first of two requests with the same key at once is refused (the client's orders this hour are
+    used up); the second, finding the first in progress, finds no order of the first's either: it is
+    counted, and refused too. A key sent many times at once orders nothing past the limit."""
+    number = driver.person(Category.ADULT).identity_number
+    client = "198.51.100.53"
+    fill_counters(driver, "letter-orders", client, 3600, int(os.environ["CLIENT_LETTER_ORDERS_PER_HOUR"]))
+    second: list[str] = []
+
+    def second_request_meanwhile() -> None:
+        repeat = wiring.pin_letters(os.environ)
+        repeat.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+        with pytest.raises(RateLimited):
+            repeat.ordering.order(number, client, "k-refused-at-once")
+        second.append("refused")
+
+    def counting(params: dict[str, Any]) -> bool:
+        return str(params.get("Key", {}).get("pk", {}).get("S", "")).startswith("rate#letter-orders#")
+
+    with before_first_aws_call("dynamodb.UpdateItem", second_request_meanwhile, where=counting):
+        services = wiring.pin_letters(os.environ)  # (its clients made within: the first's call is watched)
+        services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 10))
+        with pytest.raises(RateLimited):
+            services.ordering.order(number, client, "k-refused-at-once")
+    assert second == ["refused"]
+    assert driver.letters_of(number) == []
 
 
 def test_a_first_request_whose_start_failed_never_takes_away_the_order_of_one_with_the_same_key(

@@ -538,6 +538,23 @@ def test_a_letter_blocked_before_it_was_printed_is_not_sent_and_frees_the_quota(
     posted(driver, person.identity_number)  # the person may order again at once
 
 
+def test_a_letter_blocked_after_its_document_was_made_and_the_answer_lost_is_not_sent(driver: LetterDriver) -> None:
+    """PrepareLetter attached the codes, and its answer was lost; the person blocks the letter before the
+    state machine's retry: the retry sends nothing (the codes' document goes, unprinted), and frees the
+    letter's place in the quota, as for a letter blocked before it was prepared."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter, tasks = checked_order(driver, key)
+    assert tasks.prepare_letter(letter.letter_id) is not None  # (its answer lost)
+    assert documents_of(driver, letter.letter_id) != []
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
+
+    assert tasks.prepare_letter(letter.letter_id) is None  # the retry: not sent
+    assert documents_of(driver, letter.letter_id) == []
+    assert letter.letter_id not in quota_orders(driver, key)
+    posted(driver, person.identity_number)  # the person may order again at once
+
+
 def test_a_letter_blocked_while_its_document_is_made_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
     """Blocked after the task read it as ordered, while it rendered the document: the codes are not
     attached, no letter goes out, and its place in the quota is freed as when blocked before."""

@@ -28,6 +28,20 @@ def test_care_of_is_the_first_line() -> None:
     assert letter_address(person) == ("c/o Ola Nordmann", "Storgata 12 H0203", "0155 OSLO")
 
 
+def test_blank_lines_and_a_blank_care_of_leave_no_hole_in_the_window() -> None:
+    home = replace(ADULT, address=NorwegianAddress(" Storgata 12 H0203 ", "0155", "OSLO ", care_of="  "))
+    assert letter_address(home) == ("Storgata 12 H0203", "0155 OSLO")
+    lines = ("", " ul. Długa 12/4 ", "  ", "80-831 GDAŃSK", "")
+    abroad = replace(
+        ADULT,
+        kind=IdentityNumberKind.D_NUMBER,
+        status=PersonStatus.NOT_RESIDENT,
+        address=None,
+        address_abroad=replace(GDANSK, lines_abroad=lines),
+    )
+    assert letter_address(abroad) == ("ul. Długa 12/4", "80-831 GDAŃSK", "POLAND")
+
+
 @pytest.mark.parametrize(
     ("birth_date", "eligible"),
     [

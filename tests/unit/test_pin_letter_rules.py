@@ -242,7 +242,15 @@ def test_the_letter_speaks_the_persons_language(language: Language, phrases: lis
             "arn:aws:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/print-provider",
             "minid-PrintProviderRole-1A2B",
         ),
+        (
+            "arn:aws-us-gov:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/job-7",
+            "minid-PrintProviderRole-1A2B",
+        ),
         ("arn:aws:iam::123456789012:user/alice", None),
+        # a user whose path reads as the role's session: a user, not the role
+        ("arn:aws:iam::123456789012:user/x:assumed-role/minid-PrintProviderRole-1A2B/mallory", None),
+        ("arn:aws:sts::123456789012:federated-user/x:assumed-role/minid-PrintProviderRole-1A2B/m", None),
+        ("arn:aws:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/s/more", None),
         (None, None),
         ("", None),
     ],

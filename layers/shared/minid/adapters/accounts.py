@@ -117,6 +117,10 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     if change.locked_until is not None:
         sets.append("locked_until = :until")
         values[":until"] = iso(change.locked_until)
+    if change.password_hash is not None:  # kept anew: in place of the hash judged, if it is still that one
+        held.append("password_hash = :judged")
+        sets.append("password_hash = :rehashed")
+        values |= {":judged": seen.password_hash, ":rehashed": change.password_hash}
     elif seen.locked_until is not None:
         removes.append("locked_until")
     item: dict[str, Any] = {
@@ -322,9 +326,6 @@ class DynamoDbAccounts:
             "session_epoch = :epoch",
             events=events,
         )
-
-    def rehash_password(self, person: PersonKey, old_hash: str, new_hash: str) -> None:
-        self._update(person, "SET password_hash = :new", {":new": new_hash, ":old": old_hash}, "password_hash = :old")
 
     # ------------------------------------------------------------------ the authenticator app
     def set_totp_pending(self, person: PersonKey, sealed_secret: str, epoch: int) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.aws_errors import StillUnprocessed
+from minid.adapters.aws_errors import Contended, StillUnprocessed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -177,12 +177,17 @@ def cancellation_reasons_past_transactions(
     """`cancellation_reasons` for items that others' transactions write too: made again while one of them
     is writing an item (a cancellation that names TransactionConflict; its conditions are judged again
     then, so one that names a failed condition too ends as not holding), rather than failed for a retry.
-    After IN_FLIGHT_TRIES in all, the last reasons."""
-    for _ in range(IN_FLIGHT_TRIES):
-        reasons = cancellation_reasons(client, items)
+    After IN_FLIGHT_TRIES in all, the last reasons if they name a failed condition; if they name only
+    others' transactions, Contended: nothing said what was read no longer holds (not "changed meanwhile",
+    but busy, for a retry in a moment)."""
+    reasons = cancellation_reasons(client, items)
+    for _ in range(IN_FLIGHT_TRIES - 1):
         if reasons is None or "TransactionConflict" not in reasons:
             return reasons
-    return reasons  # (after a conflict, cancellation_reasons has paused)
+        reasons = cancellation_reasons(client, items)  # (after a conflict, cancellation_reasons has paused)
+    if reasons is not None and "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons:
+        raise Contended()
+    return reasons
 
 
 def write_together(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:

@@ -63,7 +63,15 @@ class DynamoDbEnrolments:
             "verify_tries": 0,
             "resends": 0,
         }
-        self._client.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            # its id is a random UUID: one there already is this very write, made and its answer lost (the
+            # SDK's retry then finds it), not another enrolment's
+            if not conditional_check_failed(error):
+                raise
 
     def get(self, enrolment_id: str) -> Enrolment | None:
         item = self._client.get_item(TableName=self._table, Key=enrolment_key(enrolment_id), ConsistentRead=True).get(

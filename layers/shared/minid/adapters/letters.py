@@ -12,13 +12,14 @@ conditional write, so that concurrent requests or retried tasks cannot break it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.aws_errors import Busy
+from minid.adapters.aws_errors import Busy, Contended
 from minid.adapters.dynamodb import (
     cancellation_reasons,
     conditional_check_failed,
@@ -161,7 +162,9 @@ class DynamoDbPinLetters:
         return int(from_item(response.get("Attributes", {})).get("pin_failures", 0))
 
     def record_pin_failure_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent, below: int) -> bool:
-        with exempt():  # as `record_pin_failure`: a wrong guess judged is counted whatever the time
+        # False, too, when others' transactions kept it from being written however often it was made again:
+        # nothing written, the caller writes the two on their own (a guess must not go uncounted for it)
+        with exempt(), contextlib.suppress(Contended):  # as `record_pin_failure`: counted whatever the time
             return write_together_past_transactions(
                 self._client,
                 [
@@ -181,6 +184,7 @@ class DynamoDbPinLetters:
                     *self._recorded(person, [failure]),
                 ],
             )
+        return False
 
     def letters_of(self, person: PersonKey) -> list[PinLetter]:
         letters: list[PinLetter] = []

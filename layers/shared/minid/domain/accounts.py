@@ -78,6 +78,9 @@ class AccountChange(Value, frozen=True):
     at: datetime  # when it was judged
     failed_logins: int
     locked_until: datetime | None
+    # the password judged right, kept anew with stronger parameters (the configured ones raised since its
+    # hash was made), in the same write: in place of the hash judged, only while it is still that one
+    password_hash: str | None = None
 
 
 class Written(Value, frozen=True):
@@ -147,10 +150,6 @@ class Accounts(Users, Protocol):
         """A new password, and every session ended (the epoch rises). False, writing nothing, when the
         account's sessions are no longer those of `replacing` (its password changed or reset meanwhile, or
         a re-enrolment: each raises the epoch). A re-hash of the same password meanwhile is no change."""
-        ...
-
-    def rehash_password(self, person: PersonKey, old_hash: str, new_hash: str) -> None:
-        """The same password kept with stronger parameters; sessions stay."""
         ...
 
     # The authenticator app's changes each hold only while the sessions' epoch is `epoch` (the session's,

@@ -42,6 +42,7 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.notices import (
     CHANNEL_NAMES,
+    REMINDED_OF,
     Channel,
     EmailSender,
     Notice,
@@ -453,6 +454,10 @@ class ReviewRun(Value, frozen=True):
     reminded: int
     stale: int
     finished: bool  # every due day gone through (else the next run goes on from the first not done)
+    # stopped on a day before today: more is due than the runs get through (a day's runs did not finish it,
+    # or runs failed or were missed for days), and reminders go out late; past two months, contacts would
+    # be marked stale with no reminder
+    behind: bool = False
 
 
 # A run stops taking records when less than this is left of its time: the next goes on from there.
@@ -485,7 +490,7 @@ class ContactReview:
                 if seconds_left() < STOP_WITH_SECONDS:
                     if due > first:  # the days before this one are done: the next run starts here
                         self._register.reviewed_through(due - timedelta(days=1))
-                    return ReviewRun(reminded, stale, finished=False)
+                    return ReviewRun(reminded, stale, finished=False, behind=due < today)
                 # each write holds only while the record is as reviewed: one confirmed or updated meanwhile
                 # has its own next review, and is left to it
                 age = now - record.last_confirmed
@@ -499,7 +504,10 @@ class ContactReview:
                     self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 elif age >= REMIND_AFTER:
                     notice_id = f"{person}:reminder:{record.last_confirmed.date().isoformat()}"
-                    told = {"reserved": "true"} if record.reserved else {}
+                    # for the record as read: one confirmed or changed meanwhile is not reminded (the notifier)
+                    told = {REMINDED_OF: record.last_confirmed.isoformat()} | (
+                        {"reserved": "true"} if record.reserved else {}
+                    )
                     self._notices.enqueue(Notice(notice_id, NoticeKind.CONFIRMATION_REMINDER, person, params=told))
                     reminded += self._register.schedule_review(person, (due, record), record.stale_review_on(), None)
                 else:  # confirmed since (or its review came early): the next review is its reminder's day

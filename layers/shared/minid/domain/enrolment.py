@@ -320,12 +320,14 @@ class EnrolmentService:
             letter, found = self._reads.for_completion(enrolment)
         right, usable = self._codes_judged(enrolment, letter, pin_codes)
         if not (right and usable):
-            if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
-                self._enrolments.end(enrolment_id)
+            # first: a judged guess is counted on the letter whatever fails after (the enrolment's end is
+            # held by its tries already claimed: ended or not, it takes no more)
             if not right:
                 self._wrong_pins.record(letter, now)
             else:  # right codes used meanwhile (another tab, a login), or of a letter since blocked: no guess;
                 self._wrong_pins.settle(letter, now)  # of one guessed out whose block was lost: blocked now
+            if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
+                self._enrolments.end(enrolment_id)
             if enrolment.person is None:
                 self._wrong_codes.short(started)
             else:
@@ -441,9 +443,13 @@ class EnrolmentService:
         count = (enrolment.resends, enrolment.resends + 1)
         if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count):
             # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
-            self._open(enrolment_id, now)
-            # another resend came first, or the enrolment was completed again (with other contacts, maybe)
-            self._resend_policy.check(enrolment.resends + 1, now, now)
+            again = self._open(enrolment_id, now)
+            # this very write, made and its answer lost (the SDK's retry then found it made): the codes held
+            # are the ones drawn here (a hash of a fresh random code is no other request's)
+            ours = bool(hashes) and again.resends == count[1]
+            if not (ours and all(again.code_hashes.get(c) == digest for c, digest in hashes.items())):
+                # another resend came first, or the enrolment was completed again (with other contacts, maybe)
+                self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
         try:
             self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent)

@@ -36,6 +36,7 @@ class KeyPurpose(StrEnum):
     DECOY = "decoy"
     ORDER = "order"
     CODE_ORDER = "code-order"
+    NOTICE = "notice"
 
 
 class Pepper(Value, frozen=True):

@@ -329,6 +329,7 @@ class LoginService:
         written again while other attempts change it): the attempt begun, or AuthenticationFailed."""
         tried, account, reference = hits[0], standing.account, str(uuid.uuid4())
         judged_hash, right = "", False
+        rehashed: tuple[str, str] | None = None  # the hash judged, and the password's hash made anew for it
         login: tuple[LoginAttempt, tuple[str, str] | None] | None = None
         for _ in range(JUDGEMENT_WRITES):
             if account is None or account.status is not AccountStatus.ACTIVE or standing.deceased:
@@ -345,9 +346,17 @@ class LoginService:
                     self._limits.count(tried, now)
                     raise
                 judgement = self._lockout.judged(account, now, right=True, reference=reference)
+                change = judgement.change
+                if self._hasher.needs_rehash(account.password_hash):  # kept anew in the same write: no call more
+                    rehashed = (
+                        rehashed
+                        if rehashed and rehashed[0] == judged_hash
+                        else (judged_hash, self._hasher.hash(password))
+                    )
+                    change = replace(change, password_hash=rehashed[1])
                 begun = replace(login[0], session_epoch=account.session_epoch)  # the write holds it as read
                 counted = hits if login[1] is not None else hits[:1]  # the codes' hits only for a code sent
-                written = self._attempts.begin(begun, judgement.change, judgement.events, counted)
+                written = self._attempts.begin(begun, change, judgement.events, counted)
             else:
                 written = self._refused(account, now, reference, tried)
             if written.full is not None:  # nothing written
@@ -358,8 +367,6 @@ class LoginService:
             # the login is told only when this round wrote it (not one made in an earlier round whose write
             # did not hold, when this round found the account locked meanwhile)
             if written.made and begins and login is not None:
-                if self._hasher.needs_rehash(account.password_hash):
-                    self._accounts.rehash_password(account.person, account.password_hash, self._hasher.hash(password))
                 return login
             if written.made:
                 raise AuthenticationFailed()
@@ -457,9 +464,11 @@ class LoginService:
             failure = self._lockout.failure(now, "second-factor", login_id)
             if self._wrong_pins.record_with(letter_id, person, failure):
                 return
-        self._lockout.failed(person, now, "second-factor", failures, login_id)
-        if letter_id is not None:
-            self._wrong_pins.record(self._letters.get(letter_id), now)
+        try:
+            self._lockout.failed(person, now, "second-factor", failures, login_id)
+        finally:  # the guess counted against its letter whether or not the failure's write failed
+            if letter_id is not None:
+                self._wrong_pins.record(self._letters.get(letter_id), now)
 
     def _verified(self, attempt: LoginAttempt, reservation: Reservation, code: str, now: datetime) -> IssuedSession:
         person, login_id, counted = attempt.person, attempt.login_id, reservation.count

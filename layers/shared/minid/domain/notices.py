@@ -409,14 +409,14 @@ def _letter_blocked(language: Language, params: Mapping[str, str]) -> Texts:
         return (
             "PIN-kodane dine er sperra",
             "Det er gitt feil PIN-kodar frå PIN-kodebrevet ditt til MinID fem gonger, så kodane i brevet er sperra.",
-            "Var det ikkje deg, kan nokon ha prøvd å bruke fødselsnummeret ditt. Bestill eit nytt brev, eller ring "
-            f"brukarstøtta på {SUPPORT_PHONE}.",
+            "Var det ikkje deg, kan nokon ha prøvd å bruke fødselsnummeret eller D-nummeret ditt. "
+            f"Bestill eit nytt brev, eller ring brukarstøtta på {SUPPORT_PHONE}.",
         )
     return (
         "PIN-kodene dine er sperret",
         "Det er gitt feil PIN-koder fra PIN-kodebrevet ditt til MinID fem ganger, så kodene i brevet er sperret.",
-        "Var det ikke deg, kan noen ha prøvd å bruke fødselsnummeret ditt. Bestill et nytt brev, eller ring "
-        f"brukerstøtten på {SUPPORT_PHONE}.",
+        "Var det ikke deg, kan noen ha prøvd å bruke fødselsnummeret eller D-nummeret ditt. "
+        f"Bestill et nytt brev, eller ring brukerstøtten på {SUPPORT_PHONE}.",
     )
 
 
@@ -756,6 +756,10 @@ def _contact_removed(language: Language, params: Mapping[str, str]) -> Texts:
     )
 
 
+# A confirmation reminder's parameter: the record's last confirmation (ISO 8601) it was made for.
+REMINDED_OF = "reminded_of"
+
+
 def _confirmation_reminder(language: Language, params: Mapping[str, str]) -> Texts:
     """`reserved` ("true"): public services do not use the contacts of one reserved against digital
     communication, only MinID does (its own notices): the reminder says so. `contacts`: "mobile",
@@ -1084,7 +1088,7 @@ class NoticeDelivery:
         has as dead (their number or address may have passed to someone else), but for a reset's code or
         no-letter notice, whose start checks that itself."""
         if notice.recipients is None:
-            return self._registered(notice.person, now, notice.proof)
+            return self._registered(notice.person, now, notice.proof, notice.params.get(REMINDED_OF))
         if isinstance(notice.recipients, SealedRecipients):
             carried = open_recipients(notice.notice_id, notice.recipients, self._sealer)
         else:
@@ -1093,12 +1097,18 @@ class NoticeDelivery:
             return carried
         return None
 
-    def _registered(self, person: PersonKey, now: datetime, proof: SecurityEvent | None) -> Recipients | None:
+    def _registered(
+        self, person: PersonKey, now: datetime, proof: SecurityEvent | None, reminded_of: str | None = None
+    ) -> Recipients | None:
         """The person's verified contacts that are not stale, from the contact register. For a notice of
         an event (`proof`: a password changed, an account locked), only those verified before it: a retry
-        hours later must not tell a contact added since, perhaps by the one the notice warns of."""
+        hours later must not tell a contact added since, perhaps by the one the notice warns of. None for
+        a reminder (`reminded_of`: the last confirmation it was made for) whose record has been confirmed
+        or changed since: no longer due (the review's read was a moment old, or the send held up)."""
         record = self._contacts.find(person)
         if record is None or not self._may_be_alive(person):
+            return None
+        if reminded_of is not None and record.last_confirmed != datetime.fromisoformat(reminded_of):
             return None
 
         def before_the_event(verified_at: datetime | None) -> bool:

@@ -199,7 +199,10 @@ class PasswordResetService:
                 # no letter whose codes work: the person is told so, in place of a code, on contacts that
                 # are not stale (no one else is), once a day at most
                 kind, to = NoticeKind.PASSWORD_RESET_NO_LETTER, Recipients(*current, language)
-                notice_id = f"no-letter:{person}:{date_in_norway(now).isoformat()}"
+                # the same all day, and no pseudonym of the person: the id is the sealed recipients' KMS
+                # encryption context, which CloudTrail records (its readers need not learn whose it is)
+                day = date_in_norway(now).isoformat()
+                notice_id = f"no-letter:{self._keyer.digest(KeyPurpose.NOTICE, f'{person}:{day}')}"
         else:
             channel = Channel.SMS if mobile else Channel.EMAIL
             reset = PasswordReset(

@@ -27,8 +27,9 @@ class NorwegianAddress(Value, frozen=True):
     care_of: str | None = None
 
     def lines(self) -> tuple[str, ...]:
-        care_of = (f"c/o {self.care_of}",) if self.care_of else ()
-        return (*care_of, self.street, f"{self.postal_code} {self.city}")
+        """As on the envelope, each line trimmed: a blank c/o is none (no "c/o" alone in the window)."""
+        care_of = (f"c/o {self.care_of.strip()}",) if self.care_of and self.care_of.strip() else ()
+        return (*care_of, self.street.strip(), f"{self.postal_code.strip()} {self.city.strip()}")
 
 
 class ForeignAddress(Value, frozen=True):
@@ -39,7 +40,9 @@ class ForeignAddress(Value, frozen=True):
     country_code: str  # ISO 3166-1 alpha-2
 
     def lines(self) -> tuple[str, ...]:
-        return (*self.lines_abroad, self.country.upper())
+        """As on the envelope, each line trimmed and blank ones left out: a hole in the address window
+        confuses the sorting, and takes its height from the lines that matter."""
+        return (*(line.strip() for line in self.lines_abroad if line.strip()), self.country.strip().upper())
 
 
 class Person(Value, frozen=True):

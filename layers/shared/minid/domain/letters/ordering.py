@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from minid.domain.codes import RateLimited
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
@@ -79,7 +80,15 @@ class PinLetterOrdering:
     def _place(self, person: PersonKey, letter_id: str, client: str, *, keyed: bool) -> dict[str, str]:
         now = self._clock.now()
         # counted only for an order placed: a retry with its idempotency key gets its first answer
-        self._limits.letter_order(client, now)
+        try:
+            self._limits.letter_order(client, now)
+        except RateLimited:
+            # unless it is that order's own retry: its key's order there, placed (and counted) within the
+            # once-only time, by a first whose answer was a failure after the count (its start, say) or that
+            # is still in progress. No order there yet (the first refused too, say): refused, so that a key
+            # sent many times at once orders nothing past the limit.
+            if not (keyed and self._ordered_within_once_only(letter_id, now)):
+                raise
         there = self._record(person, letter_id, now)
         if there is not None and now - there >= ONCE_ONLY_FOR:
             # the key used again after its first use was forgotten: a new order, not that one again (whose
@@ -101,6 +110,10 @@ class PinLetterOrdering:
                     self._letters.discard_order(letter_id)
                 raise
         return {"letter_id": letter_id}
+
+    def _ordered_within_once_only(self, letter_id: str, now: datetime) -> bool:
+        there = self._letters.get(letter_id)
+        return there is not None and now - there.ordered_at < ONCE_ONLY_FOR
 
     def _record(self, person: PersonKey, letter_id: str, now: datetime) -> datetime | None:
         """The order recorded under its id: None, or the time of the order already there."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from minid.domain.contacts import Language
 from minid.domain.errors import Conflict, NotFound
 from minid.domain.letters.model import LetterStatus
@@ -94,11 +96,16 @@ def letter_text(letter: PrintedLetter) -> LetterText:
     )
 
 
+# A caller's ARN as STS gives it for a role's session, the whole of it: an IAM user's path may hold
+# ":assumed-role/<role>/" (a path takes any printable character), so a mere search of the text would
+# take such a user for the role.
+_ASSUMED_ROLE = re.compile(r"arn:aws(?:-[a-z]+)*:sts::\d{12}:assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}")
+
+
 def role_of(caller_arn: str | None) -> str | None:
-    """The IAM role behind a caller: `arn:aws:sts::<account>:assumed-role/<role>/<session>`."""
-    if not caller_arn or ":assumed-role/" not in caller_arn:
-        return None
-    return caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    """The IAM role behind a caller: `arn:aws:sts::<account>:assumed-role/<role>/<session>`, nothing else."""
+    found = _ASSUMED_ROLE.fullmatch(caller_arn or "")
+    return found.group(1) if found else None
 
 
 class PrintReports:

@@ -117,13 +117,15 @@ class LetterWorkflowTasks:
     def prepare_letter(self, letter_id: str) -> PrintDocument | None:
         """Generate the codes and the print document; None when the letter is no longer to be sent."""
         letter = self._letter(letter_id)
-        if letter.document is not None:
-            return letter.document
+        if letter.document is not None and letter.status is LetterStatus.PRINTING:
+            return letter.document  # made by a run before whose answer was lost
         person = self._population.find(letter.person)
         address = letter_address(person) if person is not None else None
         if letter.status is LetterStatus.BLOCKED:  # blocked before it was printed: no letter is sent
-            # its place in the quota (reserved when the recipient was checked) is freed, as a failed letter's
+            # its place in the quota (reserved when the recipient was checked) is freed, as a failed letter's;
+            # and a document made by a run before whose answer was lost goes (its codes in clear), unsent
             self._letters.release_quota(letter.person, letter_id)
+            self._discard_document(letter)
             return None
         if letter.status is not LetterStatus.ORDERED:
             if letter.status is LetterStatus.FAILED:
