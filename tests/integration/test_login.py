@@ -95,6 +95,40 @@ def test_a_password_kept_with_weaker_parameters_is_kept_anew_in_the_login_s_own_
     user.login()  # the password still works, kept anew
 
 
+def _expired_lock_stored(driver: LetterDriver, user: User, failures: int, password_hash: str | None = None) -> None:
+    """A lock that has run out still stored (a reservation adds failures without taking it away)."""
+    values = {":then": {"S": iso(datetime.now(UTC) - timedelta(hours=2))}, ":failures": {"N": str(failures)}}
+    sets = "locked_until = :then, failed_logins = :failures"
+    if password_hash is not None:
+        values[":hash"] = {"S": password_hash}
+        sets += ", password_hash = :hash"
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression=f"SET {sets}",
+        ExpressionAttributeValues=values,
+    )
+
+
+def test_a_wrong_password_that_locks_over_a_lock_run_out_locks_anew(driver: LetterDriver) -> None:
+    """The lock that has run out is replaced by the new one in the same write (not set and taken away at
+    once, which DynamoDB refuses: a 500, and nothing counted, for every wrong password after)."""
+    user = enrolled(driver)
+    _expired_lock_stored(driver, user, failures=2)
+    assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    assert account(user).locked(datetime.now(UTC))
+
+
+def test_a_password_kept_anew_over_a_lock_run_out_takes_the_lock_away(driver: LetterDriver) -> None:
+    user = enrolled(driver)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, hash_len=32, type=Type.ID)
+    kept = weaker.hash(driver.local.keyer.password_input(normalize(user.password)))
+    _expired_lock_stored(driver, user, failures=1, password_hash=kept)
+    assert user.start_login().status == 200
+    now_as = account(user)
+    assert (now_as.locked_until, now_as.password_hash != kept) == (None, True)
+
+
 # ---------------------------------------------------------------------- the three second factors
 def test_password_and_sms_code_give_a_session(driver: LetterDriver) -> None:
     user = enrolled(driver)

@@ -117,12 +117,12 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     if change.locked_until is not None:
         sets.append("locked_until = :until")
         values[":until"] = iso(change.locked_until)
+    elif seen.locked_until is not None:
+        removes.append("locked_until")
     if change.password_hash is not None:  # kept anew: in place of the hash judged, if it is still that one
         held.append("password_hash = :judged")
         sets.append("password_hash = :rehashed")
         values |= {":judged": seen.password_hash, ":rehashed": change.password_hash}
-    elif seen.locked_until is not None:
-        removes.append("locked_until")
     item: dict[str, Any] = {
         "TableName": table,
         "Key": to_item({"pk": seen.person}),

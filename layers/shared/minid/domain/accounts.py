@@ -74,6 +74,8 @@ class AccountChange(Value, frozen=True):
     writes. The judgement is told only once it is written: attempts judged at the same time cannot
     count past the threshold, since only one of them finds the account as it read it."""
 
+    __hidden__ = frozenset({"password_hash"})  # left out of repr (the account's is, in its own)
+
     seen: UserAccount
     at: datetime  # when it was judged
     failed_logins: int
