@@ -243,6 +243,7 @@ def test_a_retry_of_an_order_whose_start_failed_is_not_refused_for_the_order_it_
     services.ordering.order(number, client, "k-retried")  # the retry: placed
     job = driver.next_print_job()
     assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
     assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]
 
 

@@ -172,6 +172,7 @@ def test_the_daily_review_event(local: LocalStack) -> None:
         "reminded": 0,
         "marked_stale": 0,
         "finished": True,
+        "behind": False,
     }
 
 
