@@ -529,6 +529,23 @@ def test_a_write_that_never_gets_past_others_transactions_is_busy_not_changed_me
     assert (verified.status, body(verified)["mobile"]) == (200, "+4798765435")
 
 
+def test_a_login_s_sms_code_sent_to_a_number_replaced_since_does_not_complete_it(driver: LetterDriver) -> None:
+    """Someone with the password and the person's old phone begins a login; the person, seeing the code
+    come, replaces the number before it is typed: the code no longer completes that login (as no resend
+    goes to the old number), and the login has ended."""
+    user = enrolled(driver, mobile="91234576")
+    token = user.login()
+    taken = body(user.start_login())  # by the one holding the old phone
+    code = user.last_sms_code()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 436"}, token).status == 202
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765436"))}
+    assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
+    refused = user.verify(taken["login_id"], code)
+    assert (refused.status, body(refused)["detail"]) == (401, "The login has ended. Log in again.")
+    user.mobile = "+4798765436"
+    user.login()  # on the new number, as ever
+
+
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()

@@ -538,6 +538,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 users_table=settings.users_table,
                 sessions_table=settings.sessions_table,
                 events_table=settings.security_events_table,
+                contacts_table=settings.contact_register_table,
             ),
         ),
         sessions=sessions,

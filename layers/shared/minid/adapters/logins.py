@@ -185,6 +185,7 @@ class DynamoDbLoginCompletion:
         users_table: str,
         sessions_table: str,
         events_table: str,
+        contacts_table: str,
     ) -> None:
         self._client = client
         self._challenges = challenges_table
@@ -192,6 +193,7 @@ class DynamoDbLoginCompletion:
         self._users = users_table
         self._sessions = sessions_table
         self._events = events_table
+        self._contacts = contacts_table
 
     def complete(
         self, attempt: LoginAttempt, use: FactorUse, session: Session, events: Sequence[SecurityEvent]
@@ -229,6 +231,14 @@ class DynamoDbLoginCompletion:
         items: list[dict[str, Any]] = [closed, {"Update": account}]
         if use.letter_id is not None and use.pin_index is not None:
             items += pin_codes_used(self._letters, attempt.person, use.letter_id, [use.pin_index], session.auth_time)
+        if use.mobile is not None:  # the SMS code's number, still the person's verified mobile
+            still_verified = {
+                "TableName": self._contacts,
+                "Key": to_item({"pk": attempt.person}),
+                "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
+                "ExpressionAttributeValues": to_item({":mobile": use.mobile}),
+            }
+            items.append({"ConditionCheck": still_verified})
         session_put = {"TableName": self._sessions, "Item": session_item(session)}
         items.append({"Put": session_put | {"ConditionExpression": "attribute_not_exists(pk)"}})
         items += recorded_with(self._events, attempt.person, events)

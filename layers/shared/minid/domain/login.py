@@ -173,14 +173,17 @@ class Resend(Enum):
 
 class FactorUse(Value, frozen=True):
     """What an accepted second factor uses up: a PIN code of the letter, or a TOTP time step (of the app
-    whose secret, as sealed, the code was checked against: one replaced meanwhile is not the factor)."""
+    whose secret, as sealed, the code was checked against: one replaced meanwhile is not the factor); or
+    what an SMS code holds on: the number it went to, still the person's verified mobile (one removed or
+    replaced meanwhile, by its owner who saw the code come to a phone no longer theirs, is not the factor)."""
 
-    __hidden__ = frozenset({"totp_secret"})  # left out of repr
+    __hidden__ = frozenset({"totp_secret", "mobile"})  # left out of repr
 
     letter_id: str | None = None
     pin_index: int | None = None
     totp_step: int | None = None
     totp_secret: str | None = None
+    mobile: str | None = None
 
 
 class LoginCompletion(Protocol):
@@ -501,7 +504,13 @@ class LoginService:
         if attempt.second_factor is SecondFactor.SMS:
             fresh = attempt.codes_sent_at is not None and now - attempt.codes_sent_at <= CODE_LIFETIME
             candidate = self._keyer.one_time_code_hash(attempt.login_id, Channel.SMS, code)
-            return FactorUse() if self._keyer.matches(attempt.code_hash or "", candidate) and fresh else None
+            if not (self._keyer.matches(attempt.code_hash or "", candidate) and fresh):
+                return None
+            # the number it went to, held by the completion (an attempt begun before attempts kept it: none)
+            sealed = attempt.mobile_sealed
+            return FactorUse(
+                mobile=self._sealer.open(sealed, purpose=MOBILE_SEAL, owner=attempt.person) if sealed else None
+            )
         if attempt.second_factor is SecondFactor.PIN:
             if attempt.letter_id is None or attempt.pin_index is None:
                 return None
