@@ -542,6 +542,11 @@ def test_a_login_s_sms_code_sent_to_a_number_replaced_since_does_not_complete_it
     assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
     refused = user.verify(taken["login_id"], code)
     assert (refused.status, body(refused)["detail"]) == (401, "The login has ended. Log in again.")
+    resent = user.call("POST", f"/v1/login/{taken['login_id']}/resend")
+    assert (resent.status, body(resent)["detail"]) == (401, "The login has ended. Log in again.")
+    users = driver.local.stack.refs["UsersTable"]
+    kept = driver.dynamodb.get_item(TableName=users, Key={"pk": {"S": driver.key(user.identity_number)}})["Item"]
+    assert int(kept.get("failed_logins", {"N": "0"})["N"]) == 0  # no guess: no failure towards the lock
     user.mobile = "+4798765436"
     user.login()  # on the new number, as ever
 

@@ -494,7 +494,10 @@ class LoginService:
         succeeded = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
         # one transaction: a failure before it changes nothing (the client tries again), and nothing follows it
         if not self._completion.complete(attempt, use, issued.session, (succeeded,)):
-            raise AuthenticationFailed("The login has ended. Log in again.")  # the count given back (`reserved`)
+            # the factor no longer holds (the code's number replaced, the PIN code or app step used, the account
+            # changed meanwhile): ended, as told (one completed meanwhile stays so); the count given back
+            self._attempts.end(login_id)
+            raise AuthenticationFailed("The login has ended. Log in again.")
         return issued
 
     def _second_factor_holds(
