@@ -100,12 +100,6 @@ class DynamoDbLoginAttempts(Challenges):
     ) -> Resend:
         count = (attempt.resends, attempt.resends + 1)
         resent = self._resend_update(attempt.login_id, code_hash, sent_at, count, unexpired=True)
-        still_verified = {
-            "TableName": self._contacts,
-            "Key": to_item({"pk": attempt.person}),
-            "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
-            "ExpressionAttributeValues": to_item({":mobile": mobile}),
-        }
         # the account as the attempt began (a reset or re-enrolment meanwhile ends it), and not locked since
         account_unchanged = {
             "TableName": self._users,
@@ -113,7 +107,8 @@ class DynamoDbLoginAttempts(Challenges):
             "ConditionExpression": all_of([epoch_as_read(attempt.session_epoch), NOT_LOCKED]),
             "ExpressionAttributeValues": to_item({":epoch": attempt.session_epoch, ":now": iso(sent_at)}),
         }
-        items = [{"Update": resent}, {"ConditionCheck": still_verified}, {"ConditionCheck": account_unchanged}]
+        still_verified = _mobile_still_verified(self._contacts, attempt.person, mobile)
+        items = [{"Update": resent}, still_verified, {"ConditionCheck": account_unchanged}]
         items += [{"Update": counted(self._table, hit)} for hit in hits]
         reasons = cancellation_reasons(self._client, items)
         if reasons is None:
@@ -171,6 +166,19 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         mobile_sealed=values.get("mobile_sealed"),
         language=Language(values["language"]) if "language" in values else None,
     )
+
+
+def _mobile_still_verified(contacts_table: str, person: PersonKey, mobile: str) -> dict[str, Any]:
+    """The transaction item holding that the number an attempt's code went to is still the person's
+    verified mobile (one replaced or removed meanwhile is no longer the second factor)."""
+    return {
+        "ConditionCheck": {
+            "TableName": contacts_table,
+            "Key": to_item({"pk": person}),
+            "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
+            "ExpressionAttributeValues": to_item({":mobile": mobile}),
+        }
+    }
 
 
 class DynamoDbLoginCompletion:
@@ -231,14 +239,8 @@ class DynamoDbLoginCompletion:
         items: list[dict[str, Any]] = [closed, {"Update": account}]
         if use.letter_id is not None and use.pin_index is not None:
             items += pin_codes_used(self._letters, attempt.person, use.letter_id, [use.pin_index], session.auth_time)
-        if use.mobile is not None:  # the SMS code's number, still the person's verified mobile
-            still_verified = {
-                "TableName": self._contacts,
-                "Key": to_item({"pk": attempt.person}),
-                "ConditionExpression": "mobile = :mobile AND attribute_exists(mobile_verified_at)",
-                "ExpressionAttributeValues": to_item({":mobile": use.mobile}),
-            }
-            items.append({"ConditionCheck": still_verified})
+        if use.mobile is not None:
+            items.append(_mobile_still_verified(self._contacts, attempt.person, use.mobile))
         session_put = {"TableName": self._sessions, "Item": session_item(session)}
         items.append({"Put": session_put | {"ConditionExpression": "attribute_not_exists(pk)"}})
         items += recorded_with(self._events, attempt.person, events)

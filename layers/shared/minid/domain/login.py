@@ -510,10 +510,7 @@ class LoginService:
             if not (self._keyer.matches(attempt.code_hash or "", candidate) and fresh):
                 return None
             # the number it went to, held by the completion (an attempt begun before attempts kept it: none)
-            sealed = attempt.mobile_sealed
-            return FactorUse(
-                mobile=self._sealer.open(sealed, purpose=MOBILE_SEAL, owner=attempt.person) if sealed else None
-            )
+            return FactorUse(mobile=self._sent_to(attempt))
         if attempt.second_factor is SecondFactor.PIN:
             if attempt.letter_id is None or attempt.pin_index is None:
                 return None
@@ -574,11 +571,17 @@ class LoginService:
                 raise SecondFactorUnavailable(SMS_REFUSED) from None
             raise
 
+    def _sent_to(self, attempt: LoginAttempt) -> str | None:
+        """The number the attempt's code went to, as the attempt keeps it (sealed); None if it does not."""
+        sealed = attempt.mobile_sealed
+        return self._sealer.open(sealed, purpose=MOBILE_SEAL, owner=attempt.person) if sealed is not None else None
+
     def _code_recipient(self, attempt: LoginAttempt) -> tuple[str, Language]:
         """The number the attempt's code went to, and the language; from the register for an attempt that
         does not hold them (begun before attempts kept them)."""
-        if attempt.mobile_sealed is not None and attempt.language is not None:
-            return self._sealer.open(attempt.mobile_sealed, purpose=MOBILE_SEAL, owner=attempt.person), attempt.language
+        mobile = self._sent_to(attempt)
+        if mobile is not None and attempt.language is not None:
+            return mobile, attempt.language
         record = self._contacts.find(attempt.person)
         if record is None or record.mobile is None or record.mobile_verified_at is None:
             raise Conflict(NO_MOBILE)
