@@ -43,6 +43,7 @@ from tests.integration.letters import (
     posted,
     registered_dead,
     security_events,
+    transaction_updating,
     wait_for,
 )
 from tests.integration.users import MovableClock, User, enrolled
@@ -551,6 +552,34 @@ def test_a_login_s_sms_code_sent_to_a_number_replaced_since_does_not_complete_it
     user.login()  # on the new number, as ever
 
 
+def test_a_reset_s_code_sent_to_a_number_replaced_since_does_not_complete_it(driver: LetterDriver) -> None:
+    """Someone with the letter and the person's old phone starts a reset; the person, logged in, replaces
+    the number before the code is typed: the codes no longer set a password, and the reset has ended (the
+    same right codes do not complete it later). A reset started after it goes to the new number."""
+    user = enrolled(driver, mobile="91234577")
+    token = user.login()
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    code = user.last_sms_code()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 437"}, token).status == 202
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4798765437"))}
+    assert user.call("POST", "/v1/me/contact/verify", verify, token).status == 200
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    taken = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "en kaprers frase"}
+    refused = user.call("POST", complete, taken)
+    assert (refused.status, body(refused)["detail"]) == (
+        401,
+        "The PIN code was used or blocked meanwhile, the password or contact information was changed, "
+        "or the code has expired. Start again.",
+    )
+    assert body(user.call("POST", complete, taken))["detail"] == "The reset has ended. Start again."
+    assert user.start_login(password="en kaprers frase").status == 401
+    assert reset["pin_index"] not in driver.only_letter(user.identity_number).used
+    user.mobile = "+4798765437"
+    again = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    done = {"pin_code": user.codes[str(again["pin_index"])], "code": user.last_sms_code(), "new_password": "min frase"}
+    assert user.call("POST", f"/v1/password-resets/{again['reset_id']}/complete", done).status == 204
+
+
 def test_a_right_code_costs_no_try_when_the_change_cannot_be_written(driver: LetterDriver) -> None:
     user = enrolled(driver)
     token = user.login()
@@ -581,6 +610,59 @@ def test_a_resend_writes_no_codes_into_a_change_asked_for_meanwhile(driver: Lett
     assert second.values == {Channel.SMS: "+4797654321"}
     assert second.code_hashes != {Channel.SMS: "resent"}
     assert changes.record_resend(second, {Channel.SMS: "resent"}, second.sent_at, (0, 1))  # as read: written
+
+
+def test_two_verifies_at_once_one_per_contact_leave_no_change_that_refuses_the_next(driver: LetterDriver) -> None:
+    """Each reads the other contact as still waiting, and leaves it so: the change is left with nothing
+    waiting, and still pending. A later change is made (it was refused 409 until DynamoDB's TTL took the
+    item, days perhaps, each try sending a code first)."""
+    user = enrolled(driver, email="both.at.once@example.no")
+    token = user.login()
+    asked = user.call("PUT", "/v1/me/contact", {"mobile": "987 65 438", "email": "ny.at.once@example.no"}, token)
+    assert asked.status == 202
+    mobile_code = code_in(sms_to(driver, "+4798765438"))
+    email_code = code_in([m["body"] for m in driver.local.outbox.emails() if m["to"] == "ny.at.once@example.no"])
+
+    def mobile_verified_meanwhile() -> None:
+        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": mobile_code}, token)
+        assert verified.status == 200
+
+    settling = transaction_updating("REMOVE #values.#channel")
+    with before_first_aws_call("dynamodb.TransactWriteItems", mobile_verified_meanwhile, where=settling) as outcomes:
+        services = wiring.contact(os.environ)
+        services.contacts.verify(services.sessions.authenticate(token), Channel.EMAIL, email_code)
+    assert outcomes == ["made"]
+    record = register(driver).find(driver.key(user.identity_number))
+    assert record is not None
+    assert (record.mobile, record.email) == ("+4798765438", "ny.at.once@example.no")
+    again = user.call("PUT", "/v1/me/contact", {"mobile": "987 65 439"}, token)
+    assert again.status == 202, body(again)
+
+
+def test_the_same_verify_sent_twice_at_once_is_done_for_both(driver: LetterDriver) -> None:
+    """A double submit: the one overtaken finds the contact verified by its own code, and is answered
+    with the contact, not told that no change is waiting; nor does it cost the e-mail still waiting a try."""
+    user = enrolled(driver, email="dobbelt@example.no")
+    token = user.login()
+    asked = {"mobile": "987 65 441", "email": "ny.dobbelt@example.no"}
+    assert user.call("PUT", "/v1/me/contact", asked, token).status == 202
+    code = code_in(sms_to(driver, "+4798765441"))
+
+    def verified_meanwhile() -> None:
+        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token)
+        assert verified.status == 200
+
+    settling = transaction_updating("REMOVE #values.#channel")
+    with before_first_aws_call("dynamodb.TransactWriteItems", verified_meanwhile, where=settling) as outcomes:
+        services = wiring.contact(os.environ)
+        record = services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, code)
+    assert outcomes == ["TransactionCanceledException"]
+    assert record.mobile == "+4798765441"
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert kinds.count("contact-changed") == 1
+    waiting = pending_changes(driver).get(driver.key(user.identity_number))
+    assert waiting is not None
+    assert (set(waiting.values), waiting.tries) == ({Channel.EMAIL}, 0)
 
 
 def test_a_change_does_not_undo_one_made_meanwhile(driver: LetterDriver) -> None:

@@ -176,6 +176,29 @@ def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
     assert denied(stack, [read("pk", "email")]) != []
 
 
+@pytest.mark.parametrize("function", ["PinLettersFunction", "ContactFunction"])
+def test_a_function_that_authenticates_only_may_read_an_account_s_epoch_and_nothing_else(
+    journeyed: tuple[Stack, list[Call]], function: str
+) -> None:
+    """It holds the pepper, which opens the app's sealed secret: the account's password hash and secrets
+    are not for it to read, for anyone's account."""
+    stack, calls = journeyed
+    table = stack.refs["UsersTable"]
+    made = [c for c in calls if c.function == function and c.params.get("TableName") == table]
+    assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
+
+    def read(projection: str | None) -> Call:
+        request: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": "p"}}}
+        return Call(
+            function, "dynamodb", "GetItem", request | ({"ProjectionExpression": projection} if projection else {})
+        )
+
+    assert denied(stack, [read("pk, session_epoch")]) == []
+    assert denied(stack, [read(None)]) != []  # the whole account
+    assert denied(stack, [read("pk, session_epoch, password_hash")]) != []
+    assert denied(stack, [read("totp_secret")]) != []
+
+
 def test_the_daily_review_may_read_what_it_judges_a_record_by_and_not_its_contacts(
     journeyed: tuple[Stack, list[Call]],
 ) -> None:

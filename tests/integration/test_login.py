@@ -505,6 +505,13 @@ def test_a_right_code_that_meets_a_fault_costs_no_try(driver: LetterDriver) -> N
     assert account(user).failed_logins == 0
 
 
+def app_added(user: User, token: str) -> str:
+    """An authenticator app added and confirmed through the routes: its secret."""
+    secret: str = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
+    return secret
+
+
 def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile=None, email="kari@example.no")
     token = user.login(second_factor="pin")
@@ -588,8 +595,7 @@ def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
     """A removal retried after its answer was lost: 204 again, and no second event or notice."""
     user = enrolled(driver, mobile="93217654")  # a number of its own: the notices to it are this test's
     token = user.login()
-    secret = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
-    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
+    app_added(user, token)
     assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
     assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
     kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
@@ -600,6 +606,47 @@ def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
     )
     apps = [text for text in told if "utentiseringsapp" in text]
     assert sorted("lagt til" in text for text in apps) == [False, True]  # one added, one removed: each told so
+
+
+def test_an_app_begun_and_removed_or_begun_before_a_password_change_is_not_added_by_its_code(
+    driver: LetterDriver,
+) -> None:
+    """The person shown the QR code changes their mind (204 "removed"), or the password changes (every
+    session, and what they began, ended): a code from that app no longer makes it a second factor."""
+    user = enrolled(driver)
+    token = user.login()
+    begun = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
+    refused = user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(begun).now()}, token=token)
+    assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    begun = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
+    change = {"current_password": user.password, "new_password": "ny og lang frase"}
+    assert user.call("PUT", "/v1/me/password", change, token).status == 204
+    user.password = "ny og lang frase"
+    token = user.login()
+    refused = user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(begun).now()}, token=token)
+    assert (refused.status, body(refused)["type"]) == (409, "/problems/conflict")
+    assert account(user).totp_secret is None
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert not {"totp-added", "totp-removed"} & set(kinds)
+
+
+def test_a_login_by_an_app_removed_since_it_began_has_ended_and_counts_no_failure(driver: LetterDriver) -> None:
+    """Someone with the password begins a login by the app; the person removes the app meanwhile: what
+    they type next is no guess at anything (no failure towards the lock, no try spent), and the login has
+    ended, as its answer says."""
+    user = enrolled(driver, mobile=None, email="kari@example.no")
+    token = user.login(second_factor="pin")
+    secret = app_added(user, token)
+    login = body(user.start_login())
+    assert login["second_factor"] == "totp"
+    assert user.call("DELETE", "/v1/me/totp", token=token).status == 204
+    later = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
+    for _ in range(2):
+        ended = user.verify(login["login_id"], later)
+        assert (ended.status, body(ended)["detail"]) == (401, "The login has ended. Log in again.")
+    assert account(user).failed_logins == 0
+    assert user.login(second_factor="pin")
 
 
 def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:
@@ -622,14 +669,12 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
     checked before another app was confirmed in its place, no longer logs in."""
     user = enrolled(driver, mobile=None, email="kari@example.no")
     token = user.login(second_factor="pin")
-    old = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
-    assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(old).now()}, token=token).status == 204
+    old = app_added(user, token)
     login = body(user.start_login())
     assert login["second_factor"] == "totp"
 
     def replaced_meanwhile() -> None:
-        new = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
-        assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(new).now()}, token=token).status == 204
+        app_added(user, token)
 
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
     completing = transaction_putting(driver.local.stack.refs["SessionsTable"])  # the verify's completion
@@ -726,7 +771,8 @@ def test_the_authenticator_app_is_not_changed_by_a_session_ended_meanwhile(drive
             asked()
     user.password = new_password
     after = services.sessions.authenticated(user.login())[1]
-    assert (after.totp_pending, after.totp_secret) == before
+    # the change wrote nothing; the password change dropped an app begun and kept one confirmed
+    assert (after.totp_pending, after.totp_secret) == (None, before[1])
     assert user.call("GET", "/v1/me", token=token).status == 401
 
 
@@ -782,6 +828,25 @@ def test_a_password_change_does_not_undo_a_reset_made_meanwhile(driver: LetterDr
             services.credentials.change_password(session, PASSWORD, "a hijacker's passphrase")
     assert user.start_login(password="a reset passphrase of mine").status == 200
     assert user.start_login(password="a hijacker's passphrase").status == 401
+
+
+def test_a_password_change_whose_session_ended_after_it_was_authenticated_judges_nothing(
+    driver: LetterDriver,
+) -> None:
+    """Two tabs change the password at once: the one whose session the other's change ended is told so
+    (invalid_token), and its current password, the old one, is not judged against the new: no failure
+    towards the lock, none in the person's history."""
+    user = enrolled(driver)
+    services = wiring.login(os.environ)
+    session = services.sessions.authenticate(user.login())
+    other = {"current_password": user.password, "new_password": "den andre fanens frase"}
+    assert user.call("PUT", "/v1/me/password", other, user.login()).status == 204
+    with pytest.raises(SessionEnded):
+        services.credentials.change_password(session, PASSWORD, "denne fanens frase")
+    assert account(user).failed_logins == 0
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert "login-failed" not in kinds
+    assert user.start_login(password="den andre fanens frase").status == 200
 
 
 def test_a_factor_that_is_not_there_cannot_be_chosen(driver: LetterDriver) -> None:
@@ -1776,6 +1841,25 @@ def test_the_last_wrong_try_of_a_reset_counts_against_the_letter_though_the_rese
         assert user.call("POST", complete, wrong).status == 503
     assert faults.injected
     assert letter_pin_failures(driver, user) == 3
+
+
+def test_a_reset_started_before_a_password_change_no_longer_sets_a_password(driver: LetterDriver) -> None:
+    """Someone with the letter and the phone starts a reset; the person, logged in, changes the password
+    meanwhile (as they would, seeing a code they did not ask for): the reset's codes set no password."""
+    user = enrolled(driver)
+    token = user.login()
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    taken = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code()}
+    change = {"current_password": user.password, "new_password": "ny og lang frase"}
+    assert user.call("PUT", "/v1/me/password", change, token).status == 204
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    refused = user.call("POST", complete, taken | {"new_password": "en kaprers frase"})
+    assert refused.status == 401
+    assert "the password or contact information was changed" in body(refused)["detail"]
+    assert user.start_login(password="en kaprers frase").status == 401
+    assert reset["pin_index"] not in driver.only_letter(user.identity_number).used
+    user.password = "ny og lang frase"
+    assert user.login()
 
 
 def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: LetterDriver) -> None:

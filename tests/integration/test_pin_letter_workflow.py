@@ -47,6 +47,7 @@ from tests.integration.letters import (
     documents_of,
     notice_queue,
     posted,
+    registered_dead,
     security_events,
     start_with_timeouts,
     wait_for,
@@ -163,6 +164,45 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
     # their name by anyone would pile up for the 91 days a refused order is kept, until those time out
     assert [x.letter_id for x in driver.letters_of(number)] == [letter.letter_id]
     assert all(driver.letters.get(order).person == driver.key(number) for order in orders())  # type: ignore[union-attr]
+
+
+def test_an_order_for_one_the_register_has_no_address_for_is_refused_and_told_once_a_day(driver: LetterDriver) -> None:
+    """Alive and old enough, but no address the post can deliver to: no letter, as before, and the person
+    told why (on their contacts, where they have a MinID), once a day however many orders, and in their
+    history; rather than order again and again, hearing nothing."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4798765442")
+    key = driver.key(number)
+    table = driver.local.stack.refs["PopulationRegisterTable"]
+    driver.dynamodb.update_item(TableName=table, Key={"pk": {"S": key}}, UpdateExpression="REMOVE address")
+    for _ in range(2):
+        assert driver.order(number).status == 202
+    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
+    for order in orders:
+        assert driver.finished(order)["status"] == "SUCCEEDED"
+        refused = driver.letters.get(order)
+        assert refused is not None
+        assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, RecipientOutcome.NO_ADDRESS)
+    assert driver.no_print_job()
+    driver.notices_delivered()
+    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765442"]
+    assert len(told) == 1
+    assert "ingen adresse vi kan sende brevet til" in told[0]
+    events = security_events(driver).page(key, None, 100).events
+    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": "no-address"})] * 2
+
+
+def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4798765443")
+    registered_dead(driver, number)
+    assert driver.order(number).status == 202
+    (order,) = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 1)
+    assert driver.finished(order)["status"] == "SUCCEEDED"
+    assert driver.letters.get(order).outcome is RecipientOutcome.INELIGIBLE  # type: ignore[union-attr]
+    driver.notices_delivered()
+    assert not [m for m in driver.local.outbox.sms() if m["to"] == "+4798765443"]
+    assert security_events(driver).page(driver.key(number), None, 100).events == []
 
 
 def _two_at_the_printer(driver: LetterDriver, number: str) -> tuple[PinLetter, str, str]:

@@ -44,7 +44,8 @@ def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **pa
 def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str, reserved: str) -> None:
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
-    for variant in ({}, {"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"}):
+    variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
+    for variant in ({}, *variants, {"reason": "no-address"}):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
 
@@ -80,6 +81,26 @@ def test_an_app_added_is_told_apart_from_one_removed_and_the_person_told_to_remo
     assert remove[language] in added.sms
     assert remove[language] not in removed.sms
     assert len({added.subject, removed.subject, before.subject}) == 3
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        (Language.BOKMAL, ("ingen adresse vi kan sende brevet til", "Skatteetaten")),
+        (Language.NYNORSK, ("inga adresse vi kan sende brevet til", "Skatteetaten")),
+        (Language.ENGLISH, ("no address we can post it to", "Norwegian Tax Administration")),
+    ],
+)
+def test_an_order_refused_for_want_of_an_address_says_so_and_not_the_quota(
+    language: Language, told: tuple[str, str]
+) -> None:
+    no_address = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="no-address")
+    quota = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="quota")
+    assert all(words in no_address.sms for words in told)
+    assert not any(words in quota.sms for words in told)
+    assert "30" in quota.sms
+    assert "30" not in no_address.sms
+    assert composed(NoticeKind.PIN_LETTER_REFUSED, language).sms == quota.sms  # one queued before reasons were
 
 
 def test_nynorsk_code_messages_are_in_nynorsk() -> None:

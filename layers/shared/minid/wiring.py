@@ -569,6 +569,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
                 letters_table=settings.pin_letters_table,
                 challenges_table=settings.challenges_table,
                 events_table=settings.security_events_table,
+                contacts_table=settings.contact_register_table,
             ),
             letters=letters,
             passwords=passwords,

@@ -203,6 +203,16 @@ class DynamoDbAccounts:
         )
         return account_from(from_item(item)) if item else None
 
+    def session_epoch(self, person: PersonKey) -> int | None:
+        # the key projected too: an account stored without an epoch is one of epoch 0, not none
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=to_item({"pk": person}),
+            ConsistentRead=True,
+            ProjectionExpression="pk, session_epoch",
+        ).get("Item")
+        return int(from_item(item).get("session_epoch", 0)) if item else None
+
     def _update(
         self,
         person: PersonKey,
@@ -312,7 +322,7 @@ class DynamoDbAccounts:
         return self._update(
             person,
             f"SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero, {NEW_RUN} "
-            "ADD session_epoch :one REMOVE locked_until",
+            "ADD session_epoch :one REMOVE locked_until, totp_pending",  # an app begun is added anew after
             {
                 ":run": new_run(),
                 ":hash": password_hash,
@@ -354,4 +364,13 @@ class DynamoDbAccounts:
             {":epoch": epoch},
             all_of(["attribute_exists(totp_secret)", epoch_as_read(epoch)]),
             events,
+        )
+
+    def drop_totp_pending(self, person: PersonKey, sealed_secret: str, epoch: int) -> bool:
+        # another begun meanwhile (another tab's) is that tab's to confirm or remove
+        return self._update(
+            person,
+            "REMOVE totp_pending",
+            {":secret": sealed_secret, ":epoch": epoch},
+            all_of(["totp_pending = :secret", epoch_as_read(epoch)]),
         )

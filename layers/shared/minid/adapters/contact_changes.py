@@ -86,9 +86,14 @@ class DynamoDbContactChanges(Challenges):
         """The person's change item as the request read it: none waiting (none at all, or one done), or the
         one sent then (another tab's change, or a resend, meanwhile has sent anew: refused, not dropped)."""
         if replacing is None:
+            # a change with no value left waiting is read as none (`_change`): two verifies at once, one per
+            # channel, each reading the other as waiting, leave it so, pending (as does a withdrawal landing
+            # just before the other channel's verify); it must not refuse every change until its TTL
+            none_left = " AND ".join(f"attribute_not_exists(#values.#{channel.value})" for channel in Channel)
             return {
-                "ConditionExpression": "attribute_not_exists(pk) OR #status <> :pending",
-                "ExpressionAttributeNames": {"#status": "status"},
+                "ConditionExpression": f"attribute_not_exists(pk) OR #status <> :pending OR ({none_left})",
+                "ExpressionAttributeNames": {"#status": "status", "#values": "values"}
+                | {f"#{channel.value}": channel.value for channel in Channel},
                 "ExpressionAttributeValues": to_item({":pending": self.pending}),
             }
         return {

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import NEW_RUN, account_from, new_run
+from minid.adapters.accounts import NEW_RUN, account_from, all_of, epoch_as_read, new_run
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
 from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
@@ -51,6 +51,9 @@ class DynamoDbPasswordResets(Challenges):
                 "status": reset.status.value,
                 "tries": 0,
                 "code_hash": reset.code_hash,
+                "session_epoch": reset.session_epoch,
+                "mobile_verified_at": _iso_or_none(reset.mobile_verified_at),
+                "email_verified_at": _iso_or_none(reset.email_verified_at),
             },
         )
 
@@ -69,7 +72,14 @@ class DynamoDbPasswordResets(Challenges):
         return _reset(retried) if retried is not None else None
 
 
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
 def _reset(values: Mapping[str, Any]) -> PasswordReset:
+    epoch, mobile_at, email_at = (
+        values.get(name) for name in ("session_epoch", "mobile_verified_at", "email_verified_at")
+    )
     return PasswordReset(
         reset_id=values["reset_id"],
         person=PersonKey(values["person"]) if values.get("person") else None,
@@ -81,6 +91,9 @@ def _reset(values: Mapping[str, Any]) -> PasswordReset:
         status=ResetStatus(values["status"]),
         tries=int(values.get("tries", 0)),
         code_hash=values.get("code_hash"),
+        session_epoch=int(epoch) if epoch is not None else None,
+        mobile_verified_at=datetime.fromisoformat(mobile_at) if mobile_at else None,
+        email_verified_at=datetime.fromisoformat(email_at) if email_at else None,
     )
 
 
@@ -139,13 +152,21 @@ class DynamoDbResetReads:
 
 class DynamoDbResetCompletion:
     """One transaction: the PIN code used up, the new password (sessions ended, lock lifted), the reset
-    done, and its events."""
+    done, and its events; held on the account's epoch and the contacts the code went to, as at the start."""
 
     def __init__(
-        self, client: DynamoDBClient, *, users_table: str, letters_table: str, challenges_table: str, events_table: str
+        self,
+        client: DynamoDBClient,
+        *,
+        users_table: str,
+        letters_table: str,
+        challenges_table: str,
+        events_table: str,
+        contacts_table: str,
     ) -> None:
         self._client = client
         self._users = users_table
+        self._contacts = contacts_table
         self._letters = letters_table
         self._challenges = challenges_table
         self._events = events_table
@@ -160,15 +181,18 @@ class DynamoDbResetCompletion:
     ) -> bool:
         if reset.person is None or reset.letter_id is None:
             return False
+        held, values = ["attribute_exists(pk)"], {":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}
+        if reset.session_epoch is not None:  # None: a reset stored before it was kept
+            held.append(epoch_as_read(reset.session_epoch))
+            values[":epoch"] = reset.session_epoch
         new_password = {
             "TableName": self._users,
             "Key": to_item({"pk": reset.person}),
             "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
-            f"failed_logins = :zero, {NEW_RUN} ADD session_epoch :one REMOVE locked_until",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": to_item(
-                {":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1, ":run": new_run()}
-            ),
+            f"failed_logins = :zero, {NEW_RUN} ADD session_epoch :one "
+            "REMOVE locked_until, totp_pending",  # an app begun is added anew, from a login after
+            "ConditionExpression": all_of(held),
+            "ExpressionAttributeValues": to_item(values | {":run": new_run()}),
         }
         done = {
             "TableName": self._challenges,
@@ -188,5 +212,21 @@ class DynamoDbResetCompletion:
                 {"Update": new_password},
                 {"Update": done},
                 *recorded_with(self._events, reset.person, events),
+                *self._contacts_as_verified(reset),
             ],
         )
+
+    def _contacts_as_verified(self, reset: PasswordReset) -> list[dict[str, Any]]:
+        """The item holding that each contact the code went to is verified as it was at the start (one
+        replaced or removed meanwhile is verified anew, or not at all); none for a reset stored without."""
+        verified = {"mobile_verified_at": reset.mobile_verified_at, "email_verified_at": reset.email_verified_at}
+        held = {name: iso(at) for name, at in verified.items() if at is not None}
+        if not held:
+            return []
+        check = {
+            "TableName": self._contacts,
+            "Key": to_item({"pk": reset.person}),
+            "ConditionExpression": " AND ".join(f"{name} = :{name}" for name in held),
+            "ExpressionAttributeValues": to_item({f":{name}": at for name, at in held.items()}),
+        }
+        return [{"ConditionCheck": check}]

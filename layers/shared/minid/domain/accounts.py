@@ -103,6 +103,11 @@ MADE, STALE = Written(made=True), Written(made=False)
 class Users(Protocol):
     def find(self, person: PersonKey) -> UserAccount | None: ...
 
+    def session_epoch(self, person: PersonKey) -> int | None:
+        """The account's sessions' epoch alone (None: no account): what a function that needs nothing else
+        of the account reads, and is let read (no password hash, no sealed secret of the app)."""
+        ...
+
 
 class Accounts(Users, Protocol):
     """The account's counters and credentials, each changed by a conditional write. A change that is
@@ -164,3 +169,7 @@ class Accounts(Users, Protocol):
     ) -> bool: ...
 
     def remove_totp(self, person: PersonKey, epoch: int, events: Sequence[SecurityEvent]) -> bool: ...
+
+    def drop_totp_pending(self, person: PersonKey, sealed_secret: str, epoch: int) -> bool:
+        """An app begun and not confirmed given up (its secret `sealed_secret`, as read)."""
+        ...

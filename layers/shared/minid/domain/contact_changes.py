@@ -353,7 +353,13 @@ class ContactService:
         if verified is Verified.SESSION_ENDED:
             raise SessionEnded()
         if verified is Verified.NOT_WAITING:
-            raise Conflict(NOT_WAITING)  # replaced by a newer change meanwhile: its codes are the ones to use
+            # verified meanwhile with this very code (the same request sent twice, one overtaking the other):
+            # done, as its retry would be told; else replaced by a newer change, whose codes are the ones to use
+            _, kept = self._changes.read(session.person)
+            if self._verified_before(kept, session.person, channel, code, now):
+                self._changes.refund_try_of(pending)  # nothing wrong was typed: the other contact's tries stand
+                return self.contact(session)
+            raise Conflict(NOT_WAITING)
         return updated
 
     def _verified_before(

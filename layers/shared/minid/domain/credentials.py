@@ -79,6 +79,8 @@ class CredentialService:
             account = attempt.account
             if account is None:
                 raise AuthenticationFailed("The current password is wrong.")
+            if account.session_epoch != session.epoch:  # changed or reset since the session was authenticated
+                raise SessionEnded("The password was changed meanwhile. Log in again.")  # nothing judged
             if not attempt.counted:  # the person is logged in: told the truth, which no outsider sees
                 raise AccountLocked(account, now, self._lockout.policy)
             if not self._hasher.verify(account.password_hash, current):
@@ -145,7 +147,9 @@ class CredentialService:
     def remove_totp(self, session: Session, account: UserAccount) -> None:
         now = self._clock.now()
         require_recent_login(session, now)
-        if not account.has_totp:  # removed already (a retry whose answer was lost, say): nothing to do
+        if not account.has_totp:  # removed already (a retry whose answer was lost, say)
+            if account.totp_pending is not None:  # one begun and not confirmed: its QR code no longer adds it
+                self._accounts.drop_totp_pending(session.person, account.totp_pending, account.session_epoch)
             return
         removed = self._told(session.person, SecurityEventType.TOTP_REMOVED, now)
         if not self._accounts.remove_totp(session.person, account.session_epoch, (removed,)):

@@ -481,6 +481,10 @@ class LoginService:
         if account.session_epoch != attempt.session_epoch:  # the password was reset after the attempt began
             self._attempts.end(login_id)  # and the count given back (`reserved`)
             raise AuthenticationFailed("The login has ended. Log in again.")
+        if attempt.second_factor is SecondFactor.TOTP and account.totp_secret is None:
+            # the app removed since the login began: no code can complete it, and none is a guess
+            self._attempts.end(login_id)  # and the count given back (`reserved`)
+            raise AuthenticationFailed("The login has ended. Log in again.")
         use = self._second_factor_holds(attempt, account, code, now)
         if use is None:
             reservation.judged_wrong()  # a failure: counted, whatever fails below

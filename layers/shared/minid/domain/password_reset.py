@@ -58,6 +58,13 @@ class PasswordReset(Value, frozen=True):
     status: ResetStatus = ResetStatus.PENDING
     tries: int = 0
     code_hash: str | None = None
+    # what the code was sent on the strength of, as the start read it (a real reset's; None: not held): the
+    # account's sessions' epoch, and when each contact the code went to was verified. The completion holds
+    # only while they stand: a password changed, a re-enrolment or a contact replaced or removed meanwhile
+    # (the person, seeing a code they did not ask for, taking the number away) ends what the code began.
+    session_epoch: int | None = None
+    mobile_verified_at: datetime | None = None
+    email_verified_at: datetime | None = None
 
     def open(self, now: datetime) -> bool:
         return self.status is ResetStatus.PENDING and now < self.expires_at
@@ -114,7 +121,8 @@ class ResetCompletion(Protocol):
     ) -> bool:
         """At once: the PIN code used up, the new password (every session ended, the lock lifted), the
         reset done (its answer given again to a retry until `retried_until`), and the events. False,
-        changing nothing, when the code or the reset is no longer usable."""
+        changing nothing, when the code or the reset is no longer usable, or what the reset's code was sent
+        on the strength of no longer stands (the account's epoch, the contacts it went to)."""
         ...
 
 
@@ -214,6 +222,9 @@ class PasswordResetService:
                 created_at=now,
                 expires_at=now + RESET_LIFETIME,
                 code_hash=self._keyer.one_time_code_hash(reset_id, channel, code),
+                session_epoch=account.session_epoch if account is not None else None,
+                mobile_verified_at=record.mobile_verified_at if record is not None and mobile else None,
+                email_verified_at=record.email_verified_at if record is not None and email else None,
             )
             to = Recipients(mobile, email, language, code)
         # stored first, then queued: a code queued for a reset never stored would be one no one can use
@@ -276,7 +287,8 @@ class PasswordResetService:
                 self._resets.end(reset.reset_id)
             if reset.person is None:
                 self._wrong_codes.short(started)
-            else:  # in the person's own history (a retry of the same try is the same event)
+            else:  # in the person's own history, once per try (a request retried after its answer was lost
+                # is a try of its own, and a guess: its codes are judged again)
                 failed = SecurityEvent(SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.tries}")
                 self._events.record(reset.person, failed)
                 self._wrong_codes.full(started)
@@ -302,10 +314,13 @@ class PasswordResetService:
 
     def _done_or_ended(self, reset_id: str, code: str, new_password: str, now: datetime) -> None:
         """Right codes that can no longer complete the reset: done if the reset was completed meanwhile with
-        them and this password (the same completion sent twice, one overtaking the other), else ended."""
+        them and this password (the same completion sent twice, one overtaking the other), else ended, as
+        its answer says (none of what stops it comes back: the same codes are not tried again and again)."""
         if not self._done_by(reset_id, code, new_password, now):
+            self._resets.end(reset_id)  # one done meanwhile stays done
             raise AuthenticationFailed(
-                "The PIN code was used or blocked meanwhile, or the code has expired. Start again."
+                "The PIN code was used or blocked meanwhile, the password or contact information was changed, "
+                "or the code has expired. Start again."
             )
 
     def _done_by(self, reset_id: str, code: str, new_password: str, now: datetime) -> bool:

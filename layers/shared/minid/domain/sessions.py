@@ -143,11 +143,24 @@ class Sessions:
         return IssuedSession(token, session, int(self.policy.absolute.total_seconds()))
 
     def authenticate(self, token: str | None) -> Session:
-        """The live session of a bearer token, or Unauthenticated. Using it keeps it alive."""
-        return self.authenticated(token)[0]
+        """The live session of a bearer token, or Unauthenticated. Using it keeps it alive. Of the account,
+        its epoch alone is read."""
+        session, now = self._stored(token)
+        epoch = self._users.session_epoch(session.person)
+        if epoch is None:
+            raise self._ended(session)
+        return self._held(session, epoch, now)
 
     def authenticated(self, token: str | None) -> tuple[Session, UserAccount]:
         """The live session of a bearer token and its account as read to check it, or Unauthenticated."""
+        session, now = self._stored(token)
+        account = self._users.find(session.person)
+        if account is None:
+            raise self._ended(session)
+        return self._held(session, account.session_epoch, now), account
+
+    def _stored(self, token: str | None) -> tuple[Session, datetime]:
+        """The token's session, stored and not idle past its time; and the time it was looked at."""
         now = self._clock.now()
         if not token:
             raise Unauthenticated()
@@ -156,13 +169,20 @@ class Sessions:
         session = self._store.get(self._keyer.session_key(token))
         if session is None or now >= session.idle_until(self.policy):
             raise SessionEnded()
-        account = self._users.find(session.person)
-        if account is None or account.session_epoch != session.epoch:
-            self._store.delete(session, events=())  # ended by the account (its password changed, say)
-            raise SessionEnded()
+        return session, now
+
+    def _held(self, session: Session, epoch: int, now: datetime) -> Session:
+        """The session, if the account's epoch is still the session's; kept alive."""
+        if epoch != session.epoch:
+            raise self._ended(session)
         if now - session.last_seen_at >= TOUCH_AFTER:
             self._store.touch(session.key, now)
-        return session, account
+        return session
+
+    def _ended(self, session: Session) -> SessionEnded:
+        """The session deleted, ended by the account (its password changed, say, or the account gone)."""
+        self._store.delete(session, events=())
+        return SessionEnded()
 
     def identity_number(self, session: Session) -> str:
         return self._sealer.open(session.identity_sealed, purpose="session", owner=session.person)

@@ -47,7 +47,10 @@ class RecipientOutcome(StrEnum):
 
     ACCEPTED = "accepted"
     QUOTA = "quota"
-    INELIGIBLE = "ineligible"
+    # alive and old enough, with no address the post can deliver to: told, as a refusal by the quota is (on
+    # the person's contacts, where they have a MinID: else they order, and hear nothing, again and again)
+    NO_ADDRESS = "no-address"
+    INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
 
 
 class Ineligibility(StrEnum):

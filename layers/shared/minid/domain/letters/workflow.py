@@ -15,6 +15,7 @@ from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import Keyer
 from minid.domain.letters.model import (
     Activation,
+    Ineligibility,
     LetterStatus,
     PinLetter,
     PrintDocument,
@@ -94,8 +95,10 @@ class LetterWorkflowTasks:
             now = self._clock.now()
             reservation = None
             person, today = standing.person, today_in_norway(self._clock)
-            if person is None or recipient_ineligibility(person, today) is not None:
-                outcome = RecipientOutcome.INELIGIBLE
+            why = recipient_ineligibility(person, today) if person is not None else None
+            if person is None or why is not None:
+                told = why is Ineligibility.NO_ADDRESS
+                outcome = RecipientOutcome.NO_ADDRESS if told else RecipientOutcome.INELIGIBLE
             elif letter_id in standing.orders:  # reserved by a run from before the outcome was written with it
                 outcome = RecipientOutcome.ACCEPTED
             elif not self._quota.allows(standing.orders.values(), now):
@@ -107,8 +110,11 @@ class LetterWorkflowTasks:
             kind = {
                 RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
                 RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
+                RecipientOutcome.NO_ADDRESS: SecurityEventType.PIN_LETTER_REFUSED,
             }.get(outcome)
-            events = [SecurityEvent(kind, letter.ordered_at, letter_id)] if kind is not None else []
+            # why a refusal was made, in the person's history (as the notice tells)
+            detail = {"reason": outcome.value} if kind is SecurityEventType.PIN_LETTER_REFUSED else {}
+            events = [SecurityEvent(kind, letter.ordered_at, letter_id, detail)] if kind is not None else []
             language = letter_language(person, standing.language)
             if self._recipients.settle(letter, outcome, language, reservation, events):
                 return outcome
@@ -264,4 +270,7 @@ class LetterWorkflowTasks:
         # for) an SMS a try. (A failure per order: a name the font cannot print fails every letter.)
         daily = kind in (NoticeKind.PIN_LETTER_REFUSED, NoticeKind.PIN_LETTER_FAILED)
         about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
-        self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params={"date": day.isoformat()}))
+        params = {"date": day.isoformat()}
+        if kind is NoticeKind.PIN_LETTER_REFUSED and letter.outcome is not None:
+            params["reason"] = letter.outcome.value  # the quota, or no address to post to
+        self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params=params))

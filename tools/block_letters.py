@@ -1,0 +1,106 @@
+"""Block a person's PIN letters, for MinID user support: for one who cannot log in to block them.
+
+`POST /v1/me/pin-letters/block` needs a login, and one who has lost the letter may have no other way in
+(no verified mobile and no authenticator app: the letter's PIN codes are their second factor), or is no
+MinID user yet; meanwhile whoever holds the letter can enrol with it, until a new letter is posted. The
+letter and the notices send them to user support, which, once it has made sure who is calling (that is
+support's to do: nothing here can), blocks the letters with this:
+
+    .venv/bin/python -m tools.block_letters --stack <stack name>
+
+It asks for the identity number (read without echo at a terminal, else one line of standard input; never
+an argument, which the shell's history and the process list would keep), and blocks the active letter
+and any on its way, as the route does: the same block, the same event in the person's history, the same
+notice on their contacts ("blocked at your request"), so that a block made on someone else's call is
+seen. It prints how many letters it blocked, never the number.
+
+It runs as the deployed PinLettersFunction does, with its environment (read from the function's
+configuration: `lambda:GetFunctionConfiguration`) and so with the stack's pepper
+(`secretsmanager:GetSecretValue`), held in memory while it runs: run it as the import is run
+(tools/import_population.py), from a hardened host, with a role granted for it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import boto3
+
+from minid import wiring
+from minid.adapters.clock import SystemClock
+from minid.adapters.secrets import load_pepper
+from minid.domain.errors import InvalidIdentityNumber
+from minid.domain.identity import parse_identity_number
+from minid.domain.keys import Keyer
+from minid.domain.letters.model import LetterStatus
+from minid.domain.time import today_in_norway
+from minid.settings import PinLetterSettings
+
+PIN_LETTERS_FUNCTION = "PinLettersFunction"  # the template's logical id
+
+
+def block_letters(identity_number: str, environ: Mapping[str, str]) -> tuple[int, int]:
+    """The person's letters blocked (those whose codes work or may come to work), as the route blocks them:
+    how many this block made, and how many are blocked in all (before too). InvalidIdentityNumber for a
+    number that is none."""
+    settings = PinLetterSettings.from_environ(environ)
+    number = parse_identity_number(
+        identity_number,
+        allow_synthetic=settings.allow_synthetic_identity_numbers,
+        today=today_in_norway(SystemClock()),
+    )
+    person = Keyer(load_pepper(wiring.client("secretsmanager"), settings.pepper_secret_arn)).person_key(number)
+    account = wiring.pin_letters(environ).account
+    before = {letter.letter_id for letter in account.letters(person) if letter.status is LetterStatus.BLOCKED}
+    after = {letter.letter_id for letter in account.block(person) if letter.status is LetterStatus.BLOCKED}
+    return len(after - before), len(after | before)
+
+
+def function_environment(session: boto3.Session, stack: str) -> dict[str, str]:
+    """The deployed PinLettersFunction's environment variables."""
+    found = session.client("cloudformation").describe_stack_resource(
+        StackName=stack, LogicalResourceId=PIN_LETTERS_FUNCTION
+    )
+    name = found["StackResourceDetail"]["PhysicalResourceId"]
+    configuration: Any = session.client("lambda").get_function_configuration(FunctionName=name)
+    return dict(configuration["Environment"]["Variables"])
+
+
+def asked_number() -> str:
+    """The identity number, without echo at a terminal; else the first line of standard input."""
+    if sys.stdin.isatty():
+        return getpass.getpass("Identity number (not shown): ")
+    return sys.stdin.readline()
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environment: Callable[[str], Mapping[str, str]] | None = None,
+    ask: Callable[[], str] = asked_number,
+) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the deployed stack's name")
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the number typed as an argument, perhaps: not echoed, as argparse's own refusal would
+        print("The identity number is asked for, not given as an argument: nothing blocked.", file=sys.stderr)
+        return 2
+    environ = (environment or (lambda stack: function_environment(boto3.Session(), stack)))(args.stack)
+    try:
+        made, blocked = block_letters(ask().strip(), environ)
+    except InvalidIdentityNumber:
+        print("That is no identity number (11 digits, with check digits that hold): nothing blocked.", file=sys.stderr)
+        return 1
+    if not made:
+        print(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
+        return 0
+    print(f"{made} letter(s) blocked now; the person is told on their contacts, if they have any.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
