@@ -9,10 +9,13 @@ support's to do: nothing here can), blocks the letters with this:
     .venv/bin/python -m tools.block_letters --stack <stack name>
 
 It asks for the identity number (read without echo at a terminal, else one line of standard input; never
-an argument, which the shell's history and the process list would keep), and blocks the active letter
-and any on its way, as the route does: the same block, the same event in the person's history, the same
-notice on their contacts ("blocked at your request"), so that a block made on someone else's call is
-seen. It prints how many letters it blocked, never the number.
+an argument, which the shell's history and the process list would keep), shows whose letters they are
+(the population register's name and year of birth, for support to check with the caller: a number
+mistyped unseen, or taken from another call, would block a stranger's letters), and on a yes blocks the
+active letter and any on its way, as the route does: the same block, its event in the person's history
+and a notice on their contacts, each saying that support made it ("blocked by user support at your
+request"), so that a block made on someone else's call is seen. It prints how many letters it blocked
+now, never the number.
 
 It runs as the deployed PinLettersFunction does, with its environment (read from the function's
 configuration: `lambda:GetFunctionConfiguration`) and so with the stack's pepper
@@ -32,21 +35,31 @@ import boto3
 
 from minid import wiring
 from minid.adapters.clock import SystemClock
+from minid.adapters.population import DynamoDbPopulationRegister
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import parse_identity_number
-from minid.domain.keys import Keyer
+from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.model import LetterStatus
 from minid.domain.time import today_in_norway
 from minid.settings import PinLetterSettings
+from minid.values import Value
 
 PIN_LETTERS_FUNCTION = "PinLettersFunction"  # the template's logical id
 
 
-def block_letters(identity_number: str, environ: Mapping[str, str]) -> tuple[int, int]:
-    """The person's letters blocked (those whose codes work or may come to work), as the route blocks them:
-    how many this block made, and how many are blocked in all (before too). InvalidIdentityNumber for a
-    number that is none."""
+class Blocking(Value, frozen=True):
+    """Whose letters a block would stop, as support is shown them before it is made."""
+
+    __hidden__ = frozenset({"person", "name"})  # left out of repr
+
+    person: PersonKey
+    name: str | None  # as the population register has it; None: not in the register
+    born: int | None
+
+
+def whose(identity_number: str, environ: Mapping[str, str]) -> Blocking:
+    """The person the number is, as the register has them. InvalidIdentityNumber for a number that is none."""
     settings = PinLetterSettings.from_environ(environ)
     number = parse_identity_number(
         identity_number,
@@ -54,10 +67,16 @@ def block_letters(identity_number: str, environ: Mapping[str, str]) -> tuple[int
         today=today_in_norway(SystemClock()),
     )
     person = Keyer(load_pepper(wiring.client("secretsmanager"), settings.pepper_secret_arn)).person_key(number)
-    account = wiring.pin_letters(environ).account
-    before = {letter.letter_id for letter in account.letters(person) if letter.status is LetterStatus.BLOCKED}
-    after = {letter.letter_id for letter in account.block(person) if letter.status is LetterStatus.BLOCKED}
-    return len(after - before), len(after | before)
+    found = DynamoDbPopulationRegister(wiring.client("dynamodb"), environ["POPULATION_REGISTER_TABLE"]).find(person)
+    return Blocking(person, found.name if found else None, found.birth_date.year if found else None)
+
+
+def block_letters(blocking: Blocking, environ: Mapping[str, str]) -> tuple[int, int]:
+    """The person's letters blocked (those whose codes work or may come to work), as the route blocks them,
+    by support (so the person's history and the notice say): how many blocks this made, and how many of
+    the person's letters are blocked in all (before too)."""
+    letters, made = wiring.pin_letters(environ).account.blocked_by(blocking.person, support=True)
+    return made, sum(letter.status is LetterStatus.BLOCKED for letter in letters)
 
 
 def function_environment(session: boto3.Session, stack: str) -> dict[str, str]:
@@ -65,8 +84,12 @@ def function_environment(session: boto3.Session, stack: str) -> dict[str, str]:
     found = session.client("cloudformation").describe_stack_resource(
         StackName=stack, LogicalResourceId=PIN_LETTERS_FUNCTION
     )
-    name = found["StackResourceDetail"]["PhysicalResourceId"]
-    configuration: Any = session.client("lambda").get_function_configuration(FunctionName=name)
+    return environment_of(session.client("lambda"), found["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def environment_of(functions: Any, name: str) -> dict[str, str]:  # (a Lambda client: no type stubs for it here)
+    """A function's environment variables, from its configuration."""
+    configuration = functions.get_function_configuration(FunctionName=name)
     return dict(configuration["Environment"]["Variables"])
 
 
@@ -77,11 +100,16 @@ def asked_number() -> str:
     return sys.stdin.readline()
 
 
+def confirmed(question: str) -> bool:
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes", "j", "ja"}
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     environment: Callable[[str], Mapping[str, str]] | None = None,
     ask: Callable[[], str] = asked_number,
+    confirm: Callable[[str], bool] = confirmed,
 ) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the deployed stack's name")
@@ -91,10 +119,18 @@ def main(
         return 2
     environ = (environment or (lambda stack: function_environment(boto3.Session(), stack)))(args.stack)
     try:
-        made, blocked = block_letters(ask().strip(), environ)
-    except InvalidIdentityNumber:
-        print("That is no identity number (11 digits, with check digits that hold): nothing blocked.", file=sys.stderr)
+        blocking = whose(ask().strip(), environ)
+    except InvalidIdentityNumber as invalid:  # its reason holds nothing of the number
+        reasons = " ".join(error.message for error in invalid.errors)
+        print(f"That is no identity number: {reasons} Nothing blocked.", file=sys.stderr)
         return 1
+    # a number mistyped (unseen) or taken from another call would block a stranger's letters: support
+    # checks the name and year of birth with the caller first
+    who = f"{blocking.name}, born {blocking.born}" if blocking.name else "a number not in the population register"
+    if not confirm(f"Block the PIN letters of {who}?"):
+        print("Nothing blocked.")
+        return 1
+    made, blocked = block_letters(blocking, environ)
     if not made:
         print(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
         return 0

@@ -45,7 +45,7 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
-    for variant in ({}, *variants, {"reason": "no-address"}):
+    for variant in ({}, *variants, {"reason": "no-address"}, {"by": "support"}):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
 
@@ -101,6 +101,21 @@ def test_an_order_refused_for_want_of_an_address_says_so_and_not_the_quota(
     assert "30" in quota.sms
     assert "30" not in no_address.sms
     assert composed(NoticeKind.PIN_LETTER_REFUSED, language).sms == quota.sms  # one queued before reasons were
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        (Language.BOKMAL, ("sperret av brukerstøtten", "Ba du ikke om det")),
+        (Language.NYNORSK, ("sperra av brukarstøtta", "Bad du ikkje om det")),
+        (Language.ENGLISH, ("blocked by MinID user support", "If you did not ask for it, call")),
+    ],
+)
+def test_a_block_by_support_says_so_and_not_that_someone_logged_in(language: Language, told: tuple[str, str]) -> None:
+    by_support = composed(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, language, by="support")
+    own = composed(NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER, language)
+    assert all(words in by_support.sms for words in told)
+    assert not any(words in own.sms for words in told)
 
 
 def test_nynorsk_code_messages_are_in_nynorsk() -> None:

@@ -441,26 +441,37 @@ def _letter_blocked(language: Language, params: Mapping[str, str]) -> Texts:
 
 
 def _letters_blocked_by_owner(language: Language, params: Mapping[str, str]) -> Texts:
-    """The person's own block (POST /v1/me/pin-letters/block): told, so that one who took over a session
+    """The person's own block (POST /v1/me/pin-letters/block), or support's on their call (`by`: "support",
+    tools/block_letters.py): told, so that one who took over a session, or called in the person's name,
     cannot block the letters unseen. The codes of every letter blocked, one or more: said of the codes."""
     dated = long_date(date.fromisoformat(params["date"]), language)
+    support = params.get("by") == "support"
     if language is Language.ENGLISH:
         return (
             "Your PIN codes were blocked at your request",
-            f"Your MinID PIN codes were blocked at your request on {dated}, and no longer work.",
-            f"If it was not you, someone may have logged in as you. Call MinID user support on +47 {SUPPORT_PHONE} "
-            "at once.",
+            f"Your MinID PIN codes were blocked {'by MinID user support ' if support else ''}at your request on "
+            f"{dated}, and no longer work.",
+            (
+                "If you did not ask for it, call"
+                if support
+                else "If it was not you, someone may have logged in as you. Call"
+            )
+            + f" MinID user support on +47 {SUPPORT_PHONE} at once.",
         )
     if language is Language.NYNORSK:
         return (
             "PIN-kodane dine er sperra etter ønske frå deg",
-            f"PIN-kodane dine til MinID vart sperra {dated}, slik du bad om, og verkar ikkje lenger.",
-            f"Var det ikkje deg, kan nokon ha logga inn som deg. Ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
+            f"PIN-kodane dine til MinID vart sperra {'av brukarstøtta ' if support else ''}{dated}, slik du bad om, "
+            "og verkar ikkje lenger.",
+            ("Bad du ikkje om det, ring" if support else "Var det ikkje deg, kan nokon ha logga inn som deg. Ring")
+            + f" brukarstøtta på {SUPPORT_PHONE} med ein gong.",
         )
     return (
         "PIN-kodene dine er sperret etter ønske fra deg",
-        f"PIN-kodene dine til MinID ble sperret {dated}, slik du ba om, og virker ikke lenger.",
-        f"Var det ikke deg, kan noen ha logget inn som deg. Ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
+        f"PIN-kodene dine til MinID ble sperret {'av brukerstøtten ' if support else ''}{dated}, slik du ba om, "
+        "og virker ikke lenger.",
+        ("Ba du ikke om det, ring" if support else "Var det ikke deg, kan noen ha logget inn som deg. Ring")
+        + f" brukerstøtten på {SUPPORT_PHONE} med en gang.",
     )
 
 

@@ -33,21 +33,30 @@ class PinLetterAccount:
         is told on their contacts once (one who took over a session must not block the letters unseen).
         The answer is the list with each letter as the block left it: not the person's index read again,
         which is eventually consistent and could show a letter just blocked as it was."""
+        return self.blocked_by(person, support=False)[0]
+
+    def blocked_by(self, person: PersonKey, *, support: bool) -> tuple[list[PinLetter], int]:
+        """As `block`, by the person (`support` False) or by user support on their call (told so, in the
+        person's history and the notice); and how many blocks this made (none: blocked before, or meanwhile)."""
         now = self._clock.now()
         letters: list[PinLetter] = []
-        told = False
+        made_here = 0
         for letter in self.letters(person):
-            blocked, made = self._blocked(person, letter, now, tell=not told)
+            blocked, made = self._blocked(person, letter, now, tell=not made_here, support=support)
             letters.append(blocked)
-            told = told or made
-        return [letter for letter in letters if letter.visible]  # one read again may have been refused meanwhile
+            made_here += made
+        # one read again may have been refused meanwhile
+        return [letter for letter in letters if letter.visible], made_here
 
-    def _blocked(self, person: PersonKey, letter: PinLetter, now: datetime, *, tell: bool) -> tuple[PinLetter, bool]:
+    def _blocked(
+        self, person: PersonKey, letter: PinLetter, now: datetime, *, tell: bool, support: bool
+    ) -> tuple[PinLetter, bool]:
         """The letter blocked if its codes work or may come to work, as the block left it; and whether
         this block was made."""
         if letter.status not in _BLOCKABLE:  # as listed: a letter blocked meanwhile (a double click) is left
             return letter, False
-        blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id)
+        by = {"by": "support"} if support else {}
+        blocked = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, now, letter.letter_id, by)
         if tell:
             # queued first with the block's event as its proof, as every notice of a change: delivered once
             # the event is written, dropped if this block is not made (the next letter's then tells)
@@ -56,7 +65,7 @@ class PinLetterAccount:
                     f"{letter.letter_id}:blocked-by-owner",
                     NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER,
                     person,
-                    params={"date": date_in_norway(now).isoformat()},
+                    params={"date": date_in_norway(now).isoformat(), **by},
                     proof=blocked,
                 )
             )
