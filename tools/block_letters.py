@@ -8,19 +8,20 @@ support's to do: nothing here can), blocks the letters with this:
 
     .venv/bin/python -m tools.block_letters --stack <stack name>
 
-It asks for the identity number (read without echo at a terminal, else one line of standard input; never
-an argument, which the shell's history and the process list would keep), shows whose letters they are
-(the population register's name and year of birth, for support to check with the caller: a number
-mistyped unseen, or taken from another call, would block a stranger's letters), and on a yes blocks the
-active letter and any on its way, as the route does: the same block, its event in the person's history
-and a notice on their contacts, each saying that support made it ("blocked by user support at your
-request"), so that a block made on someone else's call is seen. It prints how many letters it blocked
-now, never the number.
+It asks for the identity number (read without echo at a terminal, else the first line of standard
+input; never an argument, which the shell's history and the process list would keep), shows whose
+letters they are (the population register's name and year of birth, for support to check with the
+caller: a number mistyped unseen, or taken from another call, would block a stranger's letters), and on
+a yes (the next line typed; none, or Ctrl-C, is a no) blocks the active letter and any on its way, as
+the route does: the same block, its event in the person's history and a notice on their contacts, each
+saying that support made it ("blocked by user support at your request"), so that a block made on
+someone else's call is seen. It prints how many letters it blocked now, never the number.
 
-It runs as the deployed PinLettersFunction does, with its environment (read from the function's
-configuration: `lambda:GetFunctionConfiguration`) and so with the stack's pepper
-(`secretsmanager:GetSecretValue`), held in memory while it runs: run it as the import is run
-(tools/import_population.py), from a hardened host, with a role granted for it alone.
+Run it from the commit the stack was deployed from (the deployed notifier words the notice). It runs as
+the deployed PinLettersFunction does, with its environment (read from the function's configuration:
+`lambda:GetFunctionConfiguration`) and so with the stack's pepper (`secretsmanager:GetSecretValue`),
+held in memory while it runs: run it as the import is run (tools/import_population.py), from a hardened
+host, with a role granted for it alone.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import boto3
 
 from minid import wiring
 from minid.adapters.clock import SystemClock
-from minid.adapters.population import DynamoDbPopulationRegister
+from minid.adapters.dynamodb import from_item, to_item
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import parse_identity_number
@@ -67,8 +69,21 @@ def whose(identity_number: str, environ: Mapping[str, str]) -> Blocking:
         today=today_in_norway(SystemClock()),
     )
     person = Keyer(load_pepper(wiring.client("secretsmanager"), settings.pepper_secret_arn)).person_key(number)
-    found = DynamoDbPopulationRegister(wiring.client("dynamodb"), environ["POPULATION_REGISTER_TABLE"]).find(person)
-    return Blocking(person, found.name if found else None, found.birth_date.year if found else None)
+    # the name and birth date alone: not the address, which support has no use for here
+    item = (
+        wiring.client("dynamodb")
+        .get_item(
+            TableName=environ["POPULATION_REGISTER_TABLE"],
+            Key=to_item({"pk": person}),
+            ProjectionExpression="given_name, family_name, birth_date",
+        )
+        .get("Item")
+    )
+    if item is None:
+        return Blocking(person, None, None)
+    found = from_item(item)
+    name = f"{found.get('given_name', '')} {found.get('family_name', '')}".strip()
+    return Blocking(person, name or None, date.fromisoformat(found["birth_date"]).year)
 
 
 def block_letters(blocking: Blocking, environ: Mapping[str, str]) -> tuple[int, int]:
@@ -101,7 +116,12 @@ def asked_number() -> str:
 
 
 def confirmed(question: str) -> bool:
-    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes", "j", "ja"}
+    """A yes to `question`, typed; no answer (the input ended, or Ctrl-C) is a no."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in {"y", "yes", "j", "ja"}
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return False
 
 
 def main(

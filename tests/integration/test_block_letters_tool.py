@@ -19,7 +19,7 @@ from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.letters.model import LetterStatus
 from tests.integration.letters import LetterDriver, security_events
 from tests.integration.users import enrolled, with_letter
-from tools.block_letters import environment_of, main
+from tools.block_letters import confirmed, environment_of, main
 
 TOLD = (
     "1 letter(s) blocked",
@@ -160,3 +160,16 @@ def zipped(source: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", source)
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize("ended", [EOFError, KeyboardInterrupt])
+def test_no_answer_to_the_question_is_a_no(monkeypatch: pytest.MonkeyPatch, ended: type[BaseException]) -> None:
+    """The number piped in, and the input ended before the answer (or Ctrl-C): nothing blocked, and said."""
+
+    def no_answer(_: str) -> str:
+        raise ended
+
+    monkeypatch.setattr("builtins.input", no_answer)
+    assert confirmed("Block the PIN letters of Kari Nordmann, born 1980?") is False
+    monkeypatch.setattr("builtins.input", lambda _: "ja")
+    assert confirmed("Block the PIN letters of Kari Nordmann, born 1980?") is True
