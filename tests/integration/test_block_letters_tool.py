@@ -9,6 +9,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -17,12 +18,13 @@ from moto import mock_aws
 from local.population_seed import Category
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.letters.model import LetterStatus
-from tests.integration.letters import LetterDriver, security_events
+from tests.integration.letters import LetterDriver, age_ledger, security_events
 from tests.integration.users import enrolled, with_letter
 from tools.block_letters import confirmed, environment_of, main
 
 TOLD = (
     "1 letter(s) blocked",
+    "2 letter(s) blocked",
     "No letter whose",
     "That is no identity number",
     "The identity number is asked",
@@ -95,6 +97,25 @@ def test_support_blocks_a_user_s_letter_and_the_person_is_told(
         0,
         "No letter whose codes work or may come to work: nothing blocked (1 blocked before).",
     )
+
+
+def test_support_blocks_a_posted_letter_and_one_at_the_printer_and_the_person_is_told_once(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = enrolled(driver, mobile=None, email="to.brev@example.no")
+    age_ledger(driver, user.identity_number, timedelta(days=2))  # a new letter may be ordered
+    assert driver.order(user.identity_number).status == 202
+    printing = driver.next_print_job()["letter_id"]
+    code, said = run(driver, user.identity_number, capsys)
+    assert (code, said) == (0, "2 letter(s) blocked now; the person is told on their contacts, if they have any.")
+    letters = {letter.letter_id: letter.status for letter in driver.letters_of(user.identity_number)}
+    assert letters[printing] is LetterStatus.BLOCKED
+    assert set(letters.values()) == {LetterStatus.BLOCKED}
+    driver.notices_delivered()
+    told = [m["body"] for m in driver.local.outbox.emails() if m["to"] == "to.brev@example.no"]
+    assert len([b for b in told if "sperret av brukerstøtten" in b]) == 1  # once, for both
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.detail for e in events if e.type.value == "pin-letter-blocked"] == [{"by": "support"}] * 2
 
 
 def test_support_is_told_of_a_number_that_is_none_and_of_a_person_with_no_letter(
