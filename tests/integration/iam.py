@@ -230,8 +230,13 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
 
 
 def _read(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:
+    """A read of one item: with a projection, AWS counts the key's attributes in dynamodb:Attributes too (a
+    role limited to some attributes must name the table's whole key, or is denied every read)."""
     made, (_, _, context) = (f"dynamodb:{action}", tables.arns[table]), _item(tables, action, table, key)
-    return *made, context | _selected(request)
+    selected = _selected(request)
+    if "dynamodb:Attributes" in selected:
+        selected["dynamodb:Attributes"] = sorted(set(selected["dynamodb:Attributes"]) | set(key))
+    return *made, context | selected
 
 
 def _selected(request: dict[str, Any]) -> dict[str, list[str]]:

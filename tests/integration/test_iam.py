@@ -199,6 +199,30 @@ def test_a_function_that_authenticates_only_may_read_an_account_s_epoch_and_noth
     assert denied(stack, [read("totp_secret")]) != []
 
 
+def test_the_print_callback_may_read_what_a_report_is_judged_by_and_not_a_letter_s_codes(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """Reached by the print provider's role, of another company: a letter's code hashes, and whose it is,
+    are not for it to read."""
+    stack, calls = journeyed
+    table = stack.refs["PinLettersTable"]
+    made = [c for c in calls if c.function == "PrintCallbackFunction" and c.operation == "GetItem"]
+    assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
+
+    def read(*attributes: str) -> Call:
+        request: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": "letter#x"}, "sk": {"S": "letter"}}}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        return Call("PrintCallbackFunction", "dynamodb", "GetItem", request)
+
+    assert denied(stack, [read("pk", "status", "document", "dispatched_at", "reported")]) == []
+    assert denied(stack, [read("status")]) == []  # the key is counted all the same, allowed as a whole
+    assert denied(stack, [read()]) != []  # the whole letter
+    assert denied(stack, [read("pk", "status", "codes")]) != []
+    assert denied(stack, [read("person")]) != []
+
+
 def test_the_daily_review_may_read_what_it_judges_a_record_by_and_not_its_contacts(
     journeyed: tuple[Stack, list[Call]],
 ) -> None:

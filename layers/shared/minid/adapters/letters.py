@@ -40,6 +40,7 @@ from minid.domain.letters.model import (
     LetterStatus,
     PinLetter,
     PrintDocument,
+    PrintStanding,
     RecipientOutcome,
 )
 
@@ -142,6 +143,27 @@ class DynamoDbPinLetters:
     def get(self, letter_id: str) -> PinLetter | None:
         item = self._client.get_item(TableName=self._table, Key=letter_key(letter_id), ConsistentRead=True).get("Item")
         return letter_from(from_item(item)) if item else None
+
+    def print_standing(self, letter_id: str) -> PrintStanding | None:
+        # these attributes alone (the print callback's role is let read no others): the key projected too,
+        # for a letter with none of the rest is still a letter
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=letter_key(letter_id),
+            ConsistentRead=True,
+            ProjectionExpression="pk, #status, document, dispatched_at, reported",
+            ExpressionAttributeNames={"#status": "status"},
+        ).get("Item")
+        if not item:
+            return None
+        values = from_item(item)
+        dispatched_at = values.get("dispatched_at")
+        return PrintStanding(
+            status=LetterStatus(values["status"]),
+            printed="document" in values,
+            dispatched_at=datetime.fromisoformat(dispatched_at) if dispatched_at else None,
+            reported=values.get("reported"),
+        )
 
     def standing(self, person: PersonKey) -> LetterStanding:
         """Two reads for every person, with a letter or not, so that the time tells nothing."""

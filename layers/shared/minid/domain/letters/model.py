@@ -77,6 +77,15 @@ class PrintDocument(Value, frozen=True):
 MAX_PIN_FAILURES_PER_LETTER = 5
 
 
+class PrintStanding(Value, frozen=True):
+    """A letter as the print provider's report is judged by it."""
+
+    status: LetterStatus
+    printed: bool  # it has (or had, until posted or failed) a print document: it went to the printer
+    dispatched_at: datetime | None
+    reported: str | None  # the report that resumed its workflow, until the letter is settled
+
+
 class PinLetter(Value, frozen=True):
     __hidden__ = frozenset({"code_hashes"})  # left out of repr
 

@@ -10,7 +10,7 @@ from typing import Protocol
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
-from minid.domain.letters.model import LetterStanding, PinLetter, PrintDocument, RecipientOutcome
+from minid.domain.letters.model import LetterStanding, PinLetter, PrintDocument, PrintStanding, RecipientOutcome
 from minid.domain.population import Person
 from minid.values import Value
 
@@ -58,6 +58,11 @@ class PinLetters(Protocol):
     def discard_order(self, letter_id: str) -> None: ...
 
     def get(self, letter_id: str) -> PinLetter | None: ...
+
+    def print_standing(self, letter_id: str) -> PrintStanding | None:
+        """What a report of the print provider is judged by, alone (no codes, no person): what the print
+        callback, reached by another company's role, reads and is let read."""
+        ...
 
     def standing(self, person: PersonKey) -> LetterStanding:
         """The person's letter posted last (whatever its status now), whether it is still active, and

@@ -137,8 +137,8 @@ class PrintReports:
         raise Conflict("The letter is no longer waiting for a report from the print provider.")
 
     def _settled_as(self, letter_id: str, report: PrintReport) -> bool:
-        letter = self._letters.get(letter_id)
-        if letter is None or letter.document is None:
+        letter = self._letters.print_standing(letter_id)
+        if letter is None or not letter.printed:
             raise NotFound("There is no such letter at the print provider.")
         if letter.dispatched_at is not None:
             if report.status is ReportedStatus.DISPATCHED:
