@@ -194,7 +194,7 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
     elif op == "BatchGetItem":
         for table, request in p["RequestItems"].items():
             for key in request["Keys"]:
-                yield _read(tables, "BatchGetItem", table, key, request)
+                yield read_item(tables, "BatchGetItem", table, key, request)
     elif op == "BatchWriteItem":
         for table, requests in p["RequestItems"].items():
             for request in requests:
@@ -224,12 +224,12 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
         # what it hands back: with ALL_NEW or ALL_OLD, the whole item, whatever attributes it writes
         return action, resource, context | {"dynamodb:ReturnValues": [request.get("ReturnValues", "NONE")]}
     if kind == "Get":
-        return _read(tables, "GetItem", table, request["Key"], request)
+        return read_item(tables, "GetItem", table, request["Key"], request)
     action = {"Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
     return _item(tables, action, table, request["Key"])
 
 
-def _read(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:
+def read_item(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:
     """A read of one item: with a projection, AWS counts the key's attributes in dynamodb:Attributes too (a
     role limited to some attributes must name the table's whole key, or is denied every read)."""
     made, (_, _, context) = (f"dynamodb:{action}", tables.arns[table]), _item(tables, action, table, key)

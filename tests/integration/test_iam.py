@@ -17,7 +17,7 @@ from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
 from minid.domain.notices import RECIPIENTS_SEALED_FOR
 from minid.domain.time import date_in_norway
-from tests.integration.iam import Call, Recorder, allowed, denied, updated_attributes
+from tests.integration.iam import Call, Recorder, Tables, allowed, denied, read_item, updated_attributes
 from tests.integration.letters import LetterDriver
 from tests.integration.users import User, enrolled
 
@@ -152,6 +152,22 @@ def test_a_statement_limited_to_some_attributes_allows_a_read_of_those_alone() -
     assert allowed(granted, "dynamodb:GetItem", "arn:t", specific | {"dynamodb:Attributes": ["language", "pk"]})
     assert not allowed(granted, "dynamodb:GetItem", "arn:t", specific | {"dynamodb:Attributes": ["mobile", "pk"]})
     assert not allowed(granted, "dynamodb:GetItem", "arn:t", {"dynamodb:Select": ["ALL_ATTRIBUTES"]})
+
+
+def test_a_projected_read_counts_the_key_s_attributes_as_aws_does() -> None:
+    """AWS counts a read's key attributes in dynamodb:Attributes: a statement that names part of a table's
+    key (pk, not sk) allows no read of it at all, whatever it projects."""
+    tables = Tables({"t": "arn:t"}, {"t": "pk"})
+    request = {"ProjectionExpression": "#s", "ExpressionAttributeNames": {"#s": "status"}}
+    action, resource, context = read_item(tables, "GetItem", "t", {"pk": {"S": "a"}, "sk": {"S": "b"}}, request)
+    assert context["dynamodb:Attributes"] == ["pk", "sk", "status"]
+
+    def limited_to(*attributes: str) -> list[dict[str, Any]]:
+        condition = {"ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)}}
+        return [{"Action": "dynamodb:GetItem", "Resource": "arn:t", "Condition": condition}]
+
+    assert not allowed(limited_to("pk", "status"), action, resource, context)
+    assert allowed(limited_to("pk", "sk", "status"), action, resource, context)
 
 
 def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
