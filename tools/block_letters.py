@@ -9,13 +9,14 @@ support's to do: nothing here can), blocks the letters with this:
     .venv/bin/python -m tools.block_letters --stack <stack name>
 
 It asks for the identity number (read without echo at a terminal, else the first line of standard
-input; never an argument, which the shell's history and the process list would keep), shows whose
-letters they are (the population register's name and year of birth, for support to check with the
-caller: a number mistyped unseen, or taken from another call, would block a stranger's letters), and on
-a yes (the next line typed; none, or Ctrl-C, is a no) blocks the active letter and any on its way, as
-the route does: the same block, its event in the person's history and a notice on their contacts, each
-saying that support made it ("blocked by user support at your request"), so that a block made on
-someone else's call is seen. It prints how many letters it blocked now, never the number.
+input; never an argument, which the shell's history and the process list would keep), then for the
+family name the caller gives, which it checks against the population register's (a number mistyped
+unseen, or taken from another call, would block a stranger's letters; no answer, or Ctrl-C, blocks
+nothing), and blocks the active letter and any on its way, as the route does: the same block, its event
+in the person's history and a notice on their contacts, each saying that support made it ("blocked by
+user support at your request"), so that a block made on someone else's call is seen. What it tells goes
+through the functions' logger, masked as theirs is: how many letters it blocked, never the number, the
+register's name or anything else of the person.
 
 Run it from the commit the stack was deployed from (the deployed notifier words the notice). It runs as
 the deployed PinLettersFunction does, with its environment (read from the function's configuration:
@@ -28,12 +29,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
 
 from minid import wiring
 from minid.adapters.clock import SystemClock
@@ -44,6 +46,7 @@ from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.model import LetterStatus
 from minid.domain.time import today_in_norway
+from minid.observability import MaskingFormatter
 from minid.settings import PinLetterSettings
 from minid.values import Value
 
@@ -51,13 +54,20 @@ PIN_LETTERS_FUNCTION = "PinLettersFunction"  # the template's logical id
 
 
 class Blocking(Value, frozen=True):
-    """Whose letters a block would stop, as support is shown them before it is made."""
+    """Whose letters a block would stop, and the name the caller must give before it is made."""
 
-    __hidden__ = frozenset({"person", "name"})  # left out of repr
+    __hidden__ = frozenset({"person", "family_name"})  # left out of repr
 
     person: PersonKey
-    name: str | None  # as the population register has it; None: not in the register
-    born: int | None
+    family_name: str | None  # as the population register has it; None: not in the register
+
+    def named(self, given: str) -> bool:
+        """Whether `given` is the register's family name (case, and spaces between its parts, aside)."""
+        return self.family_name is not None and _folded(given) == _folded(self.family_name)
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def whose(identity_number: str, environ: Mapping[str, str]) -> Blocking:
@@ -69,21 +79,17 @@ def whose(identity_number: str, environ: Mapping[str, str]) -> Blocking:
         today=today_in_norway(SystemClock()),
     )
     person = Keyer(load_pepper(wiring.client("secretsmanager"), settings.pepper_secret_arn)).person_key(number)
-    # the name and birth date alone: not the address, which support has no use for here
+    # the family name alone: nothing else of the person is checked, or read
     item = (
         wiring.client("dynamodb")
         .get_item(
             TableName=environ["POPULATION_REGISTER_TABLE"],
             Key=to_item({"pk": person}),
-            ProjectionExpression="given_name, family_name, birth_date",
+            ProjectionExpression="family_name",
         )
         .get("Item")
     )
-    if item is None:
-        return Blocking(person, None, None)
-    found = from_item(item)
-    name = f"{found.get('given_name', '')} {found.get('family_name', '')}".strip()
-    return Blocking(person, name or None, date.fromisoformat(found["birth_date"]).year)
+    return Blocking(person, from_item(item).get("family_name") if item is not None else None)
 
 
 def block_letters(blocking: Blocking, environ: Mapping[str, str]) -> tuple[int, int]:
@@ -115,13 +121,31 @@ def asked_number() -> str:
     return sys.stdin.readline()
 
 
-def confirmed(question: str) -> bool:
-    """A yes to `question`, typed; no answer (the input ended, or Ctrl-C) is a no."""
+def asked_family_name() -> str:
+    """The family name the caller gives, as support types it; none when the input ended, or on Ctrl-C."""
     try:
-        return input(f"{question} [y/N] ").strip().lower() in {"y", "yes", "j", "ja"}
+        return input("The caller's family name, as they give it: ")
     except (EOFError, KeyboardInterrupt):
-        print()
-        return False
+        return ""
+
+
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to standard output as it is when a line is written, not as it was when the logger was made
+    (Powertools keeps the first handler of a service's logger for good): a tool run again in one process,
+    its output redirected meanwhile, still writes where its output now goes."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def support_logger() -> Logger:
+    """The tool's logger: the functions' masking formatter (observability.MaskingFormatter), its own service."""
+    return Logger(service="minid-support", logger_formatter=MaskingFormatter(), logger_handler=_CurrentStdout())
 
 
 def main(
@@ -129,32 +153,35 @@ def main(
     *,
     environment: Callable[[str], Mapping[str, str]] | None = None,
     ask: Callable[[], str] = asked_number,
-    confirm: Callable[[str], bool] = confirmed,
+    ask_name: Callable[[], str] = asked_family_name,
 ) -> int:
+    log = support_logger()
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the deployed stack's name")
     args, extra = parser.parse_known_args(argv)
     if extra:  # the number typed as an argument, perhaps: not echoed, as argparse's own refusal would
-        print("The identity number is asked for, not given as an argument: nothing blocked.", file=sys.stderr)
+        log.warning("The identity number is asked for, not given as an argument: nothing blocked.")
         return 2
     environ = (environment or (lambda stack: function_environment(boto3.Session(), stack)))(args.stack)
     try:
         blocking = whose(ask().strip(), environ)
     except InvalidIdentityNumber as invalid:  # its reason holds nothing of the number
         reasons = " ".join(error.message for error in invalid.errors)
-        print(f"That is no identity number: {reasons} Nothing blocked.", file=sys.stderr)
+        log.warning(f"That is no identity number: {reasons} Nothing blocked.")
         return 1
-    # a number mistyped (unseen) or taken from another call would block a stranger's letters: support
-    # checks the name and year of birth with the caller first
-    who = f"{blocking.name}, born {blocking.born}" if blocking.name else "a number not in the population register"
-    if not confirm(f"Block the PIN letters of {who}?"):
-        print("Nothing blocked.")
+    # a number mistyped (unseen) or taken from another call would block a stranger's letters: the caller's
+    # family name is checked against the register's, and neither is shown
+    if blocking.family_name is None:
+        log.warning("The number is not in the population register: nothing to check the name by. Nothing blocked.")
+        return 1
+    if not blocking.named(ask_name()):
+        log.warning("The family name is not the population register's for this number. Nothing blocked.")
         return 1
     made, blocked = block_letters(blocking, environ)
     if not made:
-        print(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
+        log.info(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
         return 0
-    print(f"{made} letter(s) blocked now; the person is told on their contacts, if they have any.")
+    log.info(f"{made} letter(s) blocked now; the person is told on their contacts, if they have any.")
     return 0
 
 

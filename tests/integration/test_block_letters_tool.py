@@ -8,7 +8,6 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Callable
 from datetime import timedelta
 
 import boto3
@@ -17,61 +16,54 @@ from moto import mock_aws
 
 from local.population_seed import Category
 from minid.domain.errors import InvalidIdentityNumber
+from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus
 from tests.integration.letters import LetterDriver, age_ledger, security_events
 from tests.integration.users import enrolled, with_letter
-from tools.block_letters import confirmed, environment_of, main
-
-TOLD = (
-    "1 letter(s) blocked",
-    "2 letter(s) blocked",
-    "No letter whose",
-    "That is no identity number",
-    "The identity number is asked",
-    "Nothing blocked.",
-)
+from tools.block_letters import Blocking, asked_family_name, environment_of, main
 
 
-def run(
-    driver: LetterDriver,
-    number: str,
-    capsys: pytest.CaptureFixture[str],
-    confirm: Callable[[str], bool] = lambda _: True,
-) -> tuple[int, str]:
+def run(driver: LetterDriver, number: str, capsys: pytest.CaptureFixture[str], name: str = "") -> tuple[int, str]:
     """The tool run for the local stack (its functions' environment, as `--stack` reads the deployed
-    PinLettersFunction's), the number typed in, and what support is asked answered by `confirm`."""
+    PinLettersFunction's), the number typed in, then `name` as the caller's family name."""
     capsys.readouterr()
     code = main(
-        ["--stack", "minid-local"], environment=lambda _: dict(os.environ), ask=lambda: f" {number}\n", confirm=confirm
+        ["--stack", "minid-local"],
+        environment=lambda _: dict(os.environ),
+        ask=lambda: f" {number}\n",
+        ask_name=lambda: name,
     )
     out, err = capsys.readouterr()
     assert number not in out + err  # never printed back
     with contextlib.suppress(InvalidIdentityNumber):  # a number that is none has no key
         assert driver.key(number) not in out + err  # nor its key
-    # what the tool says (the local stack's functions log and count to the same output)
-    said = [line for line in (out + err).splitlines() if line.startswith(TOLD)]
-    assert len(said) == 1, out + err
-    return code, said[0]
+    if name:
+        assert name not in out + err  # nor the name
+    return code, told(out)
+
+
+def told(out: str) -> str:
+    """What the tool said: its one line through its logger (the local stack's functions log and count to
+    the same output)."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    said = [line["message"] for line in lines if line.get("service") == "minid-support"]
+    assert len(said) == 1, out
+    return str(said[0])
 
 
 def test_support_blocks_the_letter_of_one_not_yet_a_user_who_lost_it(
     driver: LetterDriver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Not a MinID user, so no login to block with: whoever found the letter could enrol with it. Support
-    is shown whose letters they are, to check with the caller, before anything is blocked."""
+    """Not a MinID user, so no login to block with: whoever found the letter could enrol with it. The
+    caller's family name is checked against the register's before anything is blocked, and neither shown."""
     enrolling = with_letter(driver)
     person = enrolling.person
-    asked: list[str] = []
-
-    def declined_by_support(question: str) -> bool:
-        asked.append(question)
-        return False
-
-    declined = run(driver, person.identity_number, capsys, confirm=declined_by_support)
-    assert declined == (1, "Nothing blocked.")
-    assert asked == [f"Block the PIN letters of {person.person.name}, born {person.person.birth_date.year}?"]
+    for wrong in ("", "Someone Else"):  # none given (the input ended), or not the register's
+        declined = run(driver, person.identity_number, capsys, name=wrong)
+        assert declined == (1, "The family name is not the population register's for this number. Nothing blocked.")
     assert driver.only_letter(person.identity_number).status is LetterStatus.DISPATCHED
-    code, said = run(driver, person.identity_number, capsys)
+    name = f"  {person.person.family_name.upper()} "  # as typed: case and spaces aside
+    code, said = run(driver, person.identity_number, capsys, name=name)
     assert (code, said) == (0, "1 letter(s) blocked now; the person is told on their contacts, if they have any.")
     assert driver.only_letter(person.identity_number).status is LetterStatus.BLOCKED
     enrolling.start()  # answered alike for everyone
@@ -86,13 +78,14 @@ def test_support_blocks_a_user_s_letter_and_the_person_is_told(
     """A user whose second factor is the letter (no mobile, no app) lost it: the block is told on their
     contacts as support's, so that a block made on someone else's call is seen."""
     user = enrolled(driver, mobile=None, email="mistet.brevet@example.no")
-    code, _ = run(driver, user.identity_number, capsys)
+    name = user.enrolling.person.person.family_name
+    code, _ = run(driver, user.identity_number, capsys, name=name)
     assert code == 0
     assert driver.only_letter(user.identity_number).status is LetterStatus.BLOCKED
     driver.notices_delivered()
     told = [m["body"] for m in driver.local.outbox.emails() if m["to"] == "mistet.brevet@example.no"]
     assert len([b for b in told if "sperret av brukerstøtten" in b and "Ba du ikke om det" in b]) == 1
-    code, said = run(driver, user.identity_number, capsys)  # again: nothing more to block
+    code, said = run(driver, user.identity_number, capsys, name=name)  # again: nothing more to block
     assert (code, said) == (
         0,
         "No letter whose codes work or may come to work: nothing blocked (1 blocked before).",
@@ -106,7 +99,7 @@ def test_support_blocks_a_posted_letter_and_one_at_the_printer_and_the_person_is
     age_ledger(driver, user.identity_number, timedelta(days=2))  # a new letter may be ordered
     assert driver.order(user.identity_number).status == 202
     printing = driver.next_print_job()["letter_id"]
-    code, said = run(driver, user.identity_number, capsys)
+    code, said = run(driver, user.identity_number, capsys, name=user.enrolling.person.person.family_name)
     assert (code, said) == (0, "2 letter(s) blocked now; the person is told on their contacts, if they have any.")
     letters = {letter.letter_id: letter.status for letter in driver.letters_of(user.identity_number)}
     assert letters[printing] is LetterStatus.BLOCKED
@@ -125,7 +118,7 @@ def test_support_is_told_of_a_number_that_is_none_and_of_a_person_with_no_letter
     assert code == 1
     assert said.startswith("That is no identity number: The identity number has a typing error")
     person = driver.person(Category.ADULT)
-    assert run(driver, person.identity_number, capsys) == (
+    assert run(driver, person.identity_number, capsys, name=person.person.family_name) == (
         0,
         "No letter whose codes work or may come to work: nothing blocked (0 blocked before).",
     )
@@ -145,7 +138,7 @@ def test_a_number_given_as_an_argument_is_refused_and_not_echoed(
     code = main(["--stack", "minid-local", number], environment=lambda _: dict(os.environ), ask=ask)
     out, err = capsys.readouterr()
     assert code == 2
-    assert "The identity number is asked for, not given as an argument: nothing blocked." in err
+    assert told(out) == "The identity number is asked for, not given as an argument: nothing blocked."
     assert number not in out + err
     assert asked == []  # nothing asked, nothing done
     assert driver.only_letter(number).status is LetterStatus.DISPATCHED
@@ -184,13 +177,22 @@ def zipped(source: str) -> bytes:
 
 
 @pytest.mark.parametrize("ended", [EOFError, KeyboardInterrupt])
-def test_no_answer_to_the_question_is_a_no(monkeypatch: pytest.MonkeyPatch, ended: type[BaseException]) -> None:
-    """The number piped in, and the input ended before the answer (or Ctrl-C): nothing blocked, and said."""
+def test_no_answer_for_the_name_is_none(monkeypatch: pytest.MonkeyPatch, ended: type[BaseException]) -> None:
+    """The number piped in, and the input ended before the name (or Ctrl-C): no name, so nothing blocked."""
 
     def no_answer(_: str) -> str:
         raise ended
 
     monkeypatch.setattr("builtins.input", no_answer)
-    assert confirmed("Block the PIN letters of Kari Nordmann, born 1980?") is False
-    monkeypatch.setattr("builtins.input", lambda _: "ja")
-    assert confirmed("Block the PIN letters of Kari Nordmann, born 1980?") is True
+    assert asked_family_name() == ""
+    monkeypatch.setattr("builtins.input", lambda _: "Nordmann")
+    assert asked_family_name() == "Nordmann"
+
+
+def test_a_number_not_in_the_register_blocks_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """No family name to check the caller's against: support is told so, and nothing is blocked."""
+    blocking = Blocking(PersonKey("a" * 64), None)
+    assert not blocking.named("")
+    assert not blocking.named("Nordmann")
+    assert Blocking(PersonKey("a" * 64), "Nordmann Berg").named(" nordmann   BERG ")
+    assert "Nordmann" not in repr(Blocking(PersonKey("a" * 64), "Nordmann"))
