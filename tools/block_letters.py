@@ -40,15 +40,15 @@ from aws_lambda_powertools import Logger
 from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import from_item, to_item
-from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
-from minid.domain.identity import parse_identity_number
-from minid.domain.keys import Keyer, PersonKey
+from minid.domain.identity import IdentityNumber, parse_identity_number
+from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus
 from minid.domain.time import today_in_norway
 from minid.observability import MaskingFormatter
 from minid.settings import PinLetterSettings
 from minid.values import Value
+from minid.wiring import PinLetterServices
 
 PIN_LETTERS_FUNCTION = "PinLettersFunction"  # the template's logical id
 
@@ -70,33 +70,23 @@ def _folded(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def whose(identity_number: str, environ: Mapping[str, str]) -> Blocking:
-    """The person the number is, as the register has them. InvalidIdentityNumber for a number that is none."""
-    settings = PinLetterSettings.from_environ(environ)
-    number = parse_identity_number(
-        identity_number,
-        allow_synthetic=settings.allow_synthetic_identity_numbers,
-        today=today_in_norway(SystemClock()),
-    )
-    person = Keyer(load_pepper(wiring.client("secretsmanager"), settings.pepper_secret_arn)).person_key(number)
+def whose(number: IdentityNumber, services: PinLetterServices, population_table: str) -> Blocking:
+    """The person the number is, as the register has them."""
+    person = services.keyer.person_key(number)
     # the family name alone: nothing else of the person is checked, or read
     item = (
         wiring.client("dynamodb")
-        .get_item(
-            TableName=environ["POPULATION_REGISTER_TABLE"],
-            Key=to_item({"pk": person}),
-            ProjectionExpression="family_name",
-        )
+        .get_item(TableName=population_table, Key=to_item({"pk": person}), ProjectionExpression="family_name")
         .get("Item")
     )
     return Blocking(person, from_item(item).get("family_name") if item is not None else None)
 
 
-def block_letters(blocking: Blocking, environ: Mapping[str, str]) -> tuple[int, int]:
+def block_letters(blocking: Blocking, services: PinLetterServices) -> tuple[int, int]:
     """The person's letters blocked (those whose codes work or may come to work), as the route blocks them,
     by support (so the person's history and the notice say): how many blocks this made, and how many of
     the person's letters are blocked in all (before too)."""
-    letters, made = wiring.pin_letters(environ).account.blocked_by(blocking.person, support=True)
+    letters, made = services.account.blocked_by(blocking.person, support=True)
     return made, sum(letter.status is LetterStatus.BLOCKED for letter in letters)
 
 
@@ -163,12 +153,19 @@ def main(
         log.warning("The identity number is asked for, not given as an argument: nothing blocked.")
         return 2
     environ = (environment or (lambda stack: function_environment(boto3.Session(), stack)))(args.stack)
+    settings = PinLetterSettings.from_environ(environ)
     try:
-        blocking = whose(ask().strip(), environ)
+        number = parse_identity_number(
+            ask().strip(),
+            allow_synthetic=settings.allow_synthetic_identity_numbers,
+            today=today_in_norway(SystemClock()),
+        )
     except InvalidIdentityNumber as invalid:  # its reason holds nothing of the number
         reasons = " ".join(error.message for error in invalid.errors)
         log.warning(f"That is no identity number: {reasons} Nothing blocked.")
         return 1
+    services = wiring.pin_letters(environ)  # the pepper loaded once, for the key and the block
+    blocking = whose(number, services, environ["POPULATION_REGISTER_TABLE"])
     # a number mistyped (unseen) or taken from another call would block a stranger's letters: the caller's
     # family name is checked against the register's, and neither is shown
     if blocking.family_name is None:
@@ -177,7 +174,7 @@ def main(
     if not blocking.named(ask_name()):
         log.warning("The family name is not the population register's for this number. Nothing blocked.")
         return 1
-    made, blocked = block_letters(blocking, environ)
+    made, blocked = block_letters(blocking, services)
     if not made:
         log.info(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
         return 0

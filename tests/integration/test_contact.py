@@ -612,6 +612,23 @@ def test_a_resend_writes_no_codes_into_a_change_asked_for_meanwhile(driver: Lett
     assert changes.record_resend(second, {Channel.SMS: "resent"}, second.sent_at, (0, 1))  # as read: written
 
 
+def verified_while_mobile_verified(
+    user: User, token: str, mobile_code: str, channel: Channel, code: str
+) -> tuple[list[str], ContactRecord]:
+    """A verify of `channel` with `code`, the mobile verified with `mobile_code` by another request between
+    its reads and its write: how its write went ("made", or AWS's error code), and what it answered."""
+
+    def mobile_verified_meanwhile() -> None:
+        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": mobile_code}, token)
+        assert verified.status == 200
+
+    settling = transaction_updating("REMOVE #values.#channel")
+    with before_first_aws_call("dynamodb.TransactWriteItems", mobile_verified_meanwhile, where=settling) as outcomes:
+        services = wiring.contact(os.environ)
+        record = services.contacts.verify(services.sessions.authenticate(token), channel, code)
+    return outcomes, record
+
+
 def test_two_verifies_at_once_one_per_contact_leave_no_change_that_refuses_the_next(driver: LetterDriver) -> None:
     """Each reads the other contact as still waiting, and leaves it so: the change is left with nothing
     waiting, and still pending. A later change is made (it was refused 409 until DynamoDB's TTL took the
@@ -622,15 +639,7 @@ def test_two_verifies_at_once_one_per_contact_leave_no_change_that_refuses_the_n
     assert asked.status == 202
     mobile_code = code_in(sms_to(driver, "+4798765438"))
     email_code = code_in([m["body"] for m in driver.local.outbox.emails() if m["to"] == "ny.at.once@example.no"])
-
-    def mobile_verified_meanwhile() -> None:
-        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": mobile_code}, token)
-        assert verified.status == 200
-
-    settling = transaction_updating("REMOVE #values.#channel")
-    with before_first_aws_call("dynamodb.TransactWriteItems", mobile_verified_meanwhile, where=settling) as outcomes:
-        services = wiring.contact(os.environ)
-        services.contacts.verify(services.sessions.authenticate(token), Channel.EMAIL, email_code)
+    outcomes, _ = verified_while_mobile_verified(user, token, mobile_code, Channel.EMAIL, email_code)
     assert outcomes == ["made"]
     record = register(driver).find(driver.key(user.identity_number))
     assert record is not None
@@ -647,15 +656,7 @@ def test_the_same_verify_sent_twice_at_once_is_done_for_both(driver: LetterDrive
     asked = {"mobile": "987 65 441", "email": "ny.dobbelt@example.no"}
     assert user.call("PUT", "/v1/me/contact", asked, token).status == 202
     code = code_in(sms_to(driver, "+4798765441"))
-
-    def verified_meanwhile() -> None:
-        verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token)
-        assert verified.status == 200
-
-    settling = transaction_updating("REMOVE #values.#channel")
-    with before_first_aws_call("dynamodb.TransactWriteItems", verified_meanwhile, where=settling) as outcomes:
-        services = wiring.contact(os.environ)
-        record = services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, code)
+    outcomes, record = verified_while_mobile_verified(user, token, code, Channel.SMS, code)
     assert outcomes == ["TransactionCanceledException"]
     assert record.mobile == "+4798765441"
     kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]

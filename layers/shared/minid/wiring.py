@@ -300,6 +300,7 @@ class PinLetterServices(Value, frozen=True):
     account: PinLetterAccount
     sessions: Sessions
     once_only: PowertoolsOnceOnly
+    keyer: Keyer  # a person's key from their number (tools/block_letters.py), under the one pepper loaded
 
 
 def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
@@ -343,6 +344,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
         account=PinLetterAccount(letters, clock, _notices(settings)),
         sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
+        keyer=keyer,
     )
 
 

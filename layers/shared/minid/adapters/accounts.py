@@ -19,6 +19,7 @@ from minid.adapters.dynamodb import (
     conditional_check_failed,
     from_item,
     iso,
+    time_or_none,
     to_item,
     update_if,
     write_together,
@@ -55,6 +56,17 @@ def new_run() -> str:
     return uuid.uuid4().hex
 
 
+def new_password(password_hash: str, at: datetime) -> tuple[str, dict[str, Any]]:
+    """What a new password (a change, a reset) writes on the account, as an update expression and its
+    values: the hash, the failures' count and run anew, every session ended (the epoch rises), the lock
+    lifted, and an app begun dropped (added anew, from a login after)."""
+    return (
+        f"SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero, {NEW_RUN} "
+        "ADD session_epoch :one REMOVE locked_until, totp_pending",
+        {":hash": password_hash, ":at": iso(at), ":zero": 0, ":one": 1, ":run": new_run()},
+    )
+
+
 def account_values(account: UserAccount) -> dict[str, Any]:
     """What an (re-)enrolment writes: the account anew, with no failures, no lock and no TOTP."""
     return {
@@ -70,7 +82,6 @@ def account_values(account: UserAccount) -> dict[str, Any]:
 
 
 def account_from(values: dict[str, Any]) -> UserAccount:
-    locked_until = values.get("locked_until")
     return UserAccount(
         person=PersonKey(values["pk"]),
         status=AccountStatus(values["status"]),
@@ -79,19 +90,13 @@ def account_from(values: dict[str, Any]) -> UserAccount:
         password_changed_at=datetime.fromisoformat(values["password_changed_at"]),
         session_epoch=int(values.get("session_epoch", 0)),
         failed_logins=int(values.get("failed_logins", 0)),
-        locked_until=datetime.fromisoformat(locked_until) if locked_until else None,
+        locked_until=time_or_none(values.get("locked_until")),
         totp_secret=values.get("totp_secret"),
         totp_pending=values.get("totp_pending"),
         totp_last_step=int(values.get("totp_last_step", 0)),
-        attempt_reserved_at=datetime.fromisoformat(reserved)
-        if (reserved := values.get("attempt_reserved_at"))
-        else None,
+        attempt_reserved_at=time_or_none(values.get("attempt_reserved_at")),
         failure_run=values.get("failure_run"),
     )
-
-
-def _time_or_none(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def as_read(table: str, change: AccountChange) -> dict[str, Any]:
@@ -319,18 +324,11 @@ class DynamoDbAccounts:
         *,
         replacing: UserAccount,
     ) -> bool:
+        expression, values = new_password(password_hash, at)
         return self._update(
             person,
-            f"SET password_hash = :hash, password_changed_at = :at, failed_logins = :zero, {NEW_RUN} "
-            "ADD session_epoch :one REMOVE locked_until, totp_pending",  # an app begun is added anew after
-            {
-                ":run": new_run(),
-                ":hash": password_hash,
-                ":at": iso(at),
-                ":zero": 0,
-                ":one": 1,
-                ":epoch": replacing.session_epoch,
-            },
+            expression,
+            values | {":epoch": replacing.session_epoch},
             # held on the epoch, which every change, reset and re-enrolment raises; not on the hash, which
             # a login's re-hash (new Argon2 parameters) rewrites with the password unchanged
             "session_epoch = :epoch",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from minid.adapters.dynamodb import (
     from_item,
     iso,
+    time_or_none,
     to_item,
     update_if,
     update_if_past_transactions,
@@ -145,20 +146,16 @@ def _still(person: PersonKey, as_read: ContactRecord, fields: tuple[str, ...] = 
     }
 
 
-def _moment(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def contact_record(values: dict[str, Any]) -> ContactRecord:
     return ContactRecord(
         mobile=values.get("mobile"),
-        mobile_verified_at=_moment(values.get("mobile_verified_at")),
+        mobile_verified_at=time_or_none(values.get("mobile_verified_at")),
         email=values.get("email"),
-        email_verified_at=_moment(values.get("email_verified_at")),
+        email_verified_at=time_or_none(values.get("email_verified_at")),
         language=Language(values.get("language", Language.BOKMAL.value)),
         reserved=bool(values.get("reserved", False)),
         updated_at=datetime.fromisoformat(values["updated_at"]),
-        confirmed_at=_moment(values.get("confirmed_at")),
+        confirmed_at=time_or_none(values.get("confirmed_at")),
     )
 
 

@@ -105,6 +105,16 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
+def iso_or_none(moment: datetime | None) -> str | None:
+    """A time that may be missing, as stored (None: left out of the item, by `to_item`)."""
+    return iso(moment) if moment is not None else None
+
+
+def time_or_none(value: Any) -> datetime | None:
+    """A stored time that may be missing."""
+    return datetime.fromisoformat(value) if value else None
+
+
 def conditional_check_failed(error: ClientError) -> bool:
     """A condition of a write (or of a transaction's writes) did not hold. A transaction cancelled for
     another reason (throttling, a conflicting transaction) is not that: it is for a retry."""

@@ -25,6 +25,7 @@ from minid.adapters.dynamodb import (
     conditional_check_failed,
     from_item,
     iso,
+    time_or_none,
     to_item,
     update_if,
     write_together_past_transactions,
@@ -157,11 +158,10 @@ class DynamoDbPinLetters:
         if not item:
             return None
         values = from_item(item)
-        dispatched_at = values.get("dispatched_at")
         return PrintStanding(
             status=LetterStatus(values["status"]),
             printed="document" in values,
-            dispatched_at=datetime.fromisoformat(dispatched_at) if dispatched_at else None,
+            dispatched_at=time_or_none(values.get("dispatched_at")),
             reported=values.get("reported"),
         )
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.accounts import NEW_RUN, account_from, all_of, epoch_as_read, new_run
+from minid.adapters.accounts import account_from, all_of, epoch_as_read, new_password
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, iso, to_item, write_together
+from minid.adapters.dynamodb import batch_get, iso, iso_or_none, time_or_none, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import (
     NO_LETTER,
@@ -52,8 +52,8 @@ class DynamoDbPasswordResets(Challenges):
                 "tries": 0,
                 "code_hash": reset.code_hash,
                 "session_epoch": reset.session_epoch,
-                "mobile_verified_at": _iso_or_none(reset.mobile_verified_at),
-                "email_verified_at": _iso_or_none(reset.email_verified_at),
+                "mobile_verified_at": iso_or_none(reset.mobile_verified_at),
+                "email_verified_at": iso_or_none(reset.email_verified_at),
             },
         )
 
@@ -72,14 +72,8 @@ class DynamoDbPasswordResets(Challenges):
         return _reset(retried) if retried is not None else None
 
 
-def _iso_or_none(moment: datetime | None) -> str | None:
-    return iso(moment) if moment is not None else None
-
-
 def _reset(values: Mapping[str, Any]) -> PasswordReset:
-    epoch, mobile_at, email_at = (
-        values.get(name) for name in ("session_epoch", "mobile_verified_at", "email_verified_at")
-    )
+    epoch = values.get("session_epoch")
     return PasswordReset(
         reset_id=values["reset_id"],
         person=PersonKey(values["person"]) if values.get("person") else None,
@@ -92,8 +86,8 @@ def _reset(values: Mapping[str, Any]) -> PasswordReset:
         tries=int(values.get("tries", 0)),
         code_hash=values.get("code_hash"),
         session_epoch=int(epoch) if epoch is not None else None,
-        mobile_verified_at=datetime.fromisoformat(mobile_at) if mobile_at else None,
-        email_verified_at=datetime.fromisoformat(email_at) if email_at else None,
+        mobile_verified_at=time_or_none(values.get("mobile_verified_at")),
+        email_verified_at=time_or_none(values.get("email_verified_at")),
     )
 
 
@@ -181,18 +175,17 @@ class DynamoDbResetCompletion:
     ) -> bool:
         if reset.person is None or reset.letter_id is None:
             return False
-        held, values = ["attribute_exists(pk)"], {":hash": password_hash, ":now": iso(now), ":zero": 0, ":one": 1}
+        expression, values = new_password(password_hash, now)
+        held = ["attribute_exists(pk)"]
         if reset.session_epoch is not None:  # None: a reset stored before it was kept
             held.append(epoch_as_read(reset.session_epoch))
             values[":epoch"] = reset.session_epoch
-        new_password = {
+        password_set = {
             "TableName": self._users,
             "Key": to_item({"pk": reset.person}),
-            "UpdateExpression": "SET password_hash = :hash, password_changed_at = :now, "
-            f"failed_logins = :zero, {NEW_RUN} ADD session_epoch :one "
-            "REMOVE locked_until, totp_pending",  # an app begun is added anew, from a login after
+            "UpdateExpression": expression,
             "ConditionExpression": all_of(held),
-            "ExpressionAttributeValues": to_item(values | {":run": new_run()}),
+            "ExpressionAttributeValues": to_item(values),
         }
         done = {
             "TableName": self._challenges,
@@ -209,7 +202,7 @@ class DynamoDbResetCompletion:
             self._client,
             [
                 *pin_codes_used(self._letters, reset.person, reset.letter_id, [reset.pin_index], now),
-                {"Update": new_password},
+                {"Update": password_set},
                 {"Update": done},
                 *recorded_with(self._events, reset.person, events),
                 *self._contacts_as_verified(reset),
