@@ -106,10 +106,11 @@ unit integration e2e: install
 	$(BIN)/pytest tests/$@
 
 openapi: install
-	$(BIN)/python -m local.openapi > openapi.json
+	$(BIN)/python -m local.openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json || { rm -f openapi.json.tmp; exit 1; }
 
 endpoints: install
-	$(BIN)/python -m local.endpoints > layers/shared/minid/endpoints.json
+	$(BIN)/python -m local.endpoints > layers/shared/minid/endpoints.json.tmp && mv layers/shared/minid/endpoints.json.tmp layers/shared/minid/endpoints.json \
+		|| { rm -f layers/shared/minid/endpoints.json.tmp; exit 1; }
 
 roots: install
 	$(BIN)/python -m local.roots

@@ -125,8 +125,7 @@ class ColdStart:
 def _calling(moto: HttpsMoto, environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` with fake credentials, calling moto's server as its AWS."""
     calling = dict(environ)
-    use_fake_credentials(calling)
-    calling["AWS_ENDPOINT_URL"] = moto.endpoint
+    use_fake_credentials(calling, endpoint=moto.endpoint)
     return calling
 
 

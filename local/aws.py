@@ -38,11 +38,18 @@ def _process_request_atomically(self: BotocoreStubber, request: Any) -> Any:
         return _unlocked_process_request(self, request)
 
 
-def use_fake_credentials(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Point every boto3 client at moto's region with fake credentials, never at a real account."""
+def use_fake_credentials(environ: MutableMapping[str, str] = os.environ, *, endpoint: str | None = None) -> None:
+    """Point every boto3 client at moto's region with fake credentials, never at a real account, nor at an
+    endpoint of the developer's own (DynamoDB Local, say): moto answers AWS's addresses only. `endpoint`:
+    moto's own server, for every service (botocore's AWS_ENDPOINT_URL)."""
     environ.update(_FAKE_CREDENTIALS)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in [n for n in environ if n == "AWS_PROFILE" or n.startswith("AWS_ENDPOINT_URL")]:
         environ.pop(name, None)
+    if endpoint is None:
+        environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true"  # nor one from ~/.aws/config
+    else:  # the flag would ignore it too; botocore takes it before any in ~/.aws/config
+        environ.pop("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", None)
+        environ["AWS_ENDPOINT_URL"] = endpoint
 
 
 @contextmanager

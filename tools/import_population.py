@@ -151,12 +151,14 @@ def write(
     *,
     told: Callable[[str], object] = print,
     every: int = PROGRESS_EVERY,
+    from_line: int = 1,
 ) -> int:
     """The second pass: BATCH_SIZE persons a request (DynamoDbPopulationRegister.put_batch: a number twice
     in one request is written as its last line has it). Told, every `every` lines and when a write fails:
-    the line every line up to which is written, so that a run cut short is taken up from the line after it."""
+    the line every line up to which is written, so that a run cut short is taken up from the line after it
+    (`from_line`: where this run took up, every line before it written by a run before)."""
     register = DynamoDbPopulationRegister(client, table)
-    written, through, last_told, pending_through = 0, 0, 0, 0
+    written, through, last_told, pending_through = 0, from_line - 1, from_line - 1, from_line - 1
     batch: list[tuple[PersonKey, Person]] = []
 
     def flush() -> None:
@@ -221,7 +223,8 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
-        written = write(session.client("dynamodb"), table, (p for p in persons if p.at >= args.from_line), told=told)
+        taken_up = (p for p in persons if p.at >= args.from_line)
+        written = write(session.client("dynamodb"), table, taken_up, told=told, from_line=args.from_line)
     print(f"{written} persons written to {table}")
     return 0
 

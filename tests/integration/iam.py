@@ -172,6 +172,20 @@ def partition_keys(stack: Stack) -> dict[str, str]:
     return found
 
 
+def key_attributes(stack: Stack) -> dict[str, list[str]]:
+    """The key attributes of each table (by name) and of each of its indexes ("<table>/index/<index>": the
+    index's and the table's, all projected into it)."""
+    found = {}
+    for logical_id, resource in stack.template.resources.items():
+        if resource["Type"] == "AWS::DynamoDB::Table" and logical_id in stack.refs:
+            properties, table = stack.resolve(resource["Properties"]), stack.refs[logical_id]
+            found[table] = [k["AttributeName"] for k in properties["KeySchema"]]
+            for index in properties.get("GlobalSecondaryIndexes", []) + properties.get("LocalSecondaryIndexes", []):
+                own = [k["AttributeName"] for k in index["KeySchema"]]
+                found[f"{table}/index/{index['IndexName']}"] = sorted(set(found[table]) | set(own))
+    return found
+
+
 Request = tuple[str, str | None, dict[str, list[str]]]  # (action, resource ARN, condition context)
 
 
@@ -179,6 +193,7 @@ Request = tuple[str, str | None, dict[str, list[str]]]  # (action, resource ARN,
 class Tables:
     arns: dict[str, str]  # by table name
     partition_keys: dict[str, str]  # by table name
+    key_attributes: dict[str, list[str]] = field(default_factory=dict)  # by table name, or table/index/name
 
 
 def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
@@ -186,11 +201,11 @@ def dynamodb_requests(stack: Stack, call: Call) -> Iterator[Request]:
     tables = Tables(
         {stack.refs[t]: attrs["Arn"] for t, attrs in stack.attributes.items() if "dynamodb" in attrs.get("Arn", "")},
         partition_keys(stack),
+        key_attributes(stack),
     )
     p, op = call.params, call.operation
     if op in {"Query", "Scan"}:
-        index = f"/index/{p['IndexName']}" if "IndexName" in p else ""
-        yield f"dynamodb:{op}", tables.arns[p["TableName"]] + index, _selected(p)
+        yield searched(tables, op, p)
     elif op == "BatchGetItem":
         for table, request in p["RequestItems"].items():
             for key in request["Keys"]:
@@ -227,6 +242,17 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
         return read_item(tables, "GetItem", table, request["Key"], request)
     action = {"Delete": "DeleteItem"}.get(kind, "ConditionCheckItem")
     return _item(tables, action, table, request["Key"])
+
+
+def searched(tables: Tables, action: str, request: dict[str, Any]) -> Request:
+    """A Query or Scan, of a table or an index: with a projection, AWS counts the key attributes (the
+    index's and the table's) in dynamodb:Attributes too, as a read of one item's."""
+    index = f"/index/{request['IndexName']}" if "IndexName" in request else ""
+    selected = _selected(request)
+    if "dynamodb:Attributes" in selected:
+        keys = tables.key_attributes[request["TableName"] + index]
+        selected["dynamodb:Attributes"] = sorted(set(selected["dynamodb:Attributes"]) | set(keys))
+    return f"dynamodb:{action}", tables.arns[request["TableName"]] + index, selected
 
 
 def read_item(tables: Tables, action: str, table: str, key: dict[str, Any], request: dict[str, Any]) -> Request:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 import uuid
@@ -22,7 +23,7 @@ from minid import wiring
 from minid.adapters.contacts import DynamoDbContactRegister
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.events import DynamoDbSecurityEventLog
-from minid.adapters.letters import DynamoDbPinLetters
+from minid.adapters.letters import BY_PERSON_INDEX, DynamoDbPinLetters
 from minid.adapters.notices import SqsNoticeQueue
 from minid.adapters.sealing import KmsSealer
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
@@ -386,3 +387,41 @@ def wait_for(read: Callable[[], T], done: Callable[[T], object], timeout: float 
             return value
         time.sleep(0.05)
     raise AssertionError(f"not done in {timeout} s: {value}")
+
+
+_LAGGING = "minid_tests_index_lagging"  # a query of the person's letters that answers as the index lagging
+
+
+@contextlib.contextmanager
+def index_lagging(driver: LetterDriver, person: PersonKey, *, reads: int | None = None) -> Iterator[None]:
+    """The person's letters, as the by-person index lists them to clients the functions' session makes
+    within (`wiring.pin_letters(os.environ)`), as they were on entry: for the first `reads` queries of it
+    (for every one, if None). The index is eventually consistent, and may not show a write of a few
+    milliseconds ago (moto's always does: the lag is made here, at the AWS boundary, in DynamoDB's answer)."""
+    query: dict[str, Any] = {
+        "TableName": driver.local.stack.refs[LETTERS_TABLE],
+        "IndexName": BY_PERSON_INDEX,
+        "KeyConditionExpression": "person = :person",
+        "ExpressionAttributeValues": to_item({":person": person}),
+        "ScanIndexForward": False,
+    }
+    listed = driver.dynamodb.query(**query)["Items"]
+    lagged: list[bool] = []
+
+    def listing(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if (
+            params.get("IndexName") == BY_PERSON_INDEX
+            and params.get("ExpressionAttributeValues") == query["ExpressionAttributeValues"]
+        ):
+            context[_LAGGING] = reads is None or len(lagged) < reads
+            lagged.append(True)
+
+    def answered(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get(_LAGGING) and "Items" in parsed:
+            parsed["Items"], parsed["Count"] = copy.deepcopy(listed), len(listed)
+
+    with on_functions_clients(
+        ("before-parameter-build.dynamodb.Query", listing), ("after-call.dynamodb.Query", answered)
+    ):
+        yield
+    assert lagged, "the person's letters were not listed"

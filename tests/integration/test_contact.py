@@ -28,7 +28,15 @@ from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord, Lang
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.keys import PersonKey
-from minid.domain.notices import REMINDED_OF, RETRY_FIRST_SECONDS, Channel, Notice, NoticeKind, notice_from_json
+from minid.domain.notices import (
+    REMINDED_OF,
+    RETRY_FIRST_SECONDS,
+    Channel,
+    MaybeSent,
+    Notice,
+    NoticeKind,
+    notice_from_json,
+)
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
 from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
 from minid.domain.time import NORWAY, date_in_norway
@@ -290,6 +298,24 @@ def test_a_resend_whose_e_mail_fails_keeps_the_sms_code_it_sent(driver: LetterDr
     session = services.sessions.authenticate(user.login())
     assert services.contacts.verify(session, Channel.SMS, resent_sms).mobile == "+4798765434"
     assert services.contacts.verify(session, Channel.EMAIL, first_email).email == "ny@example.no"
+
+
+def test_a_resend_whose_sms_answer_never_came_keeps_the_code_it_may_have_sent(driver: LetterDriver) -> None:
+    """SNS timed out (the SMS may have come): the resend stands, with its new code, and the e-mail it did
+    not reach keeps the code sent before; given back, the SMS that came would hold a wrong code."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile="987 65 443", email="ny2@example.no")
+    first_email = user.enrolling.last_code_to("ny2@example.no")
+    clock.advance(timedelta(seconds=31))
+    session = services.sessions.authenticate(user.login())
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost")
+        with pytest.raises(MaybeSent):
+            services.contacts.resend(session)
+    assert services.contacts.verify(session, Channel.SMS, code_in(sms_to(driver, "+4798765443"))).mobile
+    assert services.contacts.verify(session, Channel.EMAIL, first_email).email == "ny2@example.no"
 
 
 def test_wrong_and_exhausted_codes(driver: LetterDriver) -> None:
@@ -627,6 +653,32 @@ def verified_while_mobile_verified(
         services = wiring.contact(os.environ)
         record = services.contacts.verify(services.sessions.authenticate(token), channel, code)
     return outcomes, record
+
+
+def test_a_verify_overtaken_by_a_resend_is_told_its_code_has_expired(driver: LetterDriver) -> None:
+    """The first code checked right, then a resend replaced it before the verify's write: answered as the
+    same code a moment later would be (the code expired, 401, its try kept), not 409 "no change is waiting"
+    (the change still waits, and the new code verifies it)."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    token = user.login()
+    services.contacts.change(services.sessions.authenticate(token), mobile="987 65 442")
+    first = code_in(sms_to(driver, "+4798765442"))
+    clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
+
+    def resent_meanwhile() -> None:
+        services.contacts.resend(services.sessions.authenticate(token))
+
+    settling = transaction_updating("REMOVE #values.#channel")
+    with before_first_aws_call("dynamodb.TransactWriteItems", resent_meanwhile, where=settling) as outcomes:
+        verifying = wiring.contact(os.environ, clock=clock)
+        with pytest.raises(AuthenticationFailed, match="The code is wrong or has expired"):
+            verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, first)
+    assert outcomes == ["TransactionCanceledException"]
+    resent = code_in(sms_to(driver, "+4798765442"))
+    assert resent != first
+    assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, resent).mobile == "+4798765442"
 
 
 def test_two_verifies_at_once_one_per_contact_leave_no_change_that_refuses_the_next(driver: LetterDriver) -> None:

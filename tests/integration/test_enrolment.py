@@ -394,6 +394,34 @@ def test_a_right_verification_code_costs_no_try(driver: LetterDriver) -> None:
     assert enrolling.verify(email_code=enrolling.last_code_to("kari.tries@example.no")).status == 201
 
 
+def enrolment_item(driver: LetterDriver, enrolling: Enrolling) -> dict[str, Any]:
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"})
+    )["Item"]
+    return dict(item)
+
+
+def test_an_enrolment_done_or_ended_keeps_neither_the_password_nor_the_contacts_given(driver: LetterDriver) -> None:
+    """Active, the contacts are in the contact register; ended, they are of no use: neither waits for the
+    item's expiry (DynamoDB's TTL may take days) in the enrolment. Its codes' hashes stay while active, for
+    a verify retried after its answer was lost."""
+    done = with_letter(driver)
+    done.start()
+    assert done.complete(mobile="91234567", email="kari.done@example.no").status == 202
+    assert {"contacts", "password_hash"} <= set(enrolment_item(driver, done))
+    codes = {"mobile_code": done.last_code_to("+4791234567"), "email_code": done.last_code_to("kari.done@example.no")}
+    assert done.verify(**codes).status == 201
+    assert not {"contacts", "password_hash"} & set(enrolment_item(driver, done))
+    assert done.verify(**codes).status == 201  # retried: answered as before
+
+    ended = with_letter(driver)
+    ended.start()
+    assert ended.complete(mobile="91234568").status == 202
+    for _ in range(MAX_VERIFY_TRIES):
+        assert ended.verify(mobile_code="000000").status == 401
+    assert not {"contacts", "password_hash", "codes"} & set(enrolment_item(driver, ended))
+
+
 def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver) -> None:
     """A letter posted before a death, in someone else's hands: its right codes are refused as wrong ones."""
     enrolling = with_letter(driver)

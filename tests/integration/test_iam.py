@@ -17,7 +17,16 @@ from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER
 from minid.domain.notices import RECIPIENTS_SEALED_FOR
 from minid.domain.time import date_in_norway
-from tests.integration.iam import Call, Recorder, Tables, allowed, denied, read_item, updated_attributes
+from tests.integration.iam import (
+    Call,
+    Recorder,
+    Tables,
+    allowed,
+    denied,
+    read_item,
+    searched,
+    updated_attributes,
+)
 from tests.integration.letters import LetterDriver
 from tests.integration.users import User, enrolled
 
@@ -168,6 +177,26 @@ def test_a_projected_read_counts_the_key_s_attributes_as_aws_does() -> None:
 
     assert not allowed(limited_to("pk", "status"), action, resource, context)
     assert allowed(limited_to("pk", "sk", "status"), action, resource, context)
+
+
+def test_a_projected_query_of_an_index_counts_the_index_s_and_the_table_s_keys_as_aws_does() -> None:
+    """As a read of one item: a statement limited to some attributes must name the keys of the table and of
+    the index queried, whatever the query projects."""
+    tables = Tables({"t": "arn:t"}, {"t": "pk"}, {"t": ["pk"], "t/index/i": ["pk", "review_on"]})
+    request = {"TableName": "t", "IndexName": "i", "ProjectionExpression": "reserved"}
+    action, resource, context = searched(tables, "Query", request)
+    assert (action, resource, context["dynamodb:Attributes"]) == (
+        "dynamodb:Query",
+        "arn:t/index/i",
+        ["pk", "reserved", "review_on"],
+    )
+
+    def limited_to(*attributes: str) -> list[dict[str, Any]]:
+        condition = {"ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)}}
+        return [{"Action": "dynamodb:Query", "Resource": "arn:t/index/i", "Condition": condition}]
+
+    assert not allowed(limited_to("pk", "reserved"), action, resource, context)
+    assert allowed(limited_to("pk", "review_on", "reserved"), action, resource, context)
 
 
 def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(

@@ -169,16 +169,18 @@ def test_a_pin_code_from_the_letter_is_a_second_factor_and_is_used_up(driver: Le
     user = enrolled(driver)
     logins = [body(user.start_login(second_factor="pin")) for _ in range(8)]
     assert all(login["second_factor"] == "pin" for login in logins)
-    assert not {login["pin_index"] for login in logins} & set(user.enrolling.indices)  # the used ones
+    # the same code each time until it is used (one who has the password and a single code cannot start
+    # again until that code is asked), and none used at the enrolment
+    (asked,) = {login["pin_index"] for login in logins}
+    assert asked not in user.enrolling.indices
     first = logins[0]
-    verified = user.verify(first["login_id"], user.codes[str(first["pin_index"])])
+    verified = user.verify(first["login_id"], user.codes[str(asked)])
     assert body(verified)["amr"] == ["Minid-PIN"]
-
-    same = next((x for x in logins[1:] if x["pin_index"] == first["pin_index"]), None)
-    if same is not None:  # another login asked for the same code before it was used: refused now
-        assert user.verify(same["login_id"], user.codes[str(first["pin_index"])]).status == 401
-    for _ in range(10):  # the used code is never asked for again
-        assert body(user.start_login(second_factor="pin"))["pin_index"] != first["pin_index"]
+    # another login asked for the same code before it was used: refused now
+    assert user.verify(logins[1]["login_id"], user.codes[str(asked)]).status == 401
+    following = {body(user.start_login(second_factor="pin"))["pin_index"] for _ in range(3)}
+    assert len(following) == 1  # the next code in the person's order, never the used one again
+    assert not following & {asked, *user.enrolling.indices}
 
 
 def test_a_pin_code_asked_for_stops_working_when_the_letter_is_blocked_before_it_is_given(
@@ -649,6 +651,25 @@ def test_a_login_by_an_app_removed_since_it_began_has_ended_and_counts_no_failur
     assert user.login(second_factor="pin")
 
 
+def test_a_login_by_an_app_replaced_since_it_began_has_ended_and_counts_no_failure(driver: LetterDriver) -> None:
+    """As removed: the person adds another app in its place meanwhile. The old app's code is no guess at the
+    new app's, and the new app's code does not complete a login begun for the old one."""
+    user = enrolled(driver, mobile=None, email="kari@example.no")
+    token = user.login(second_factor="pin")
+    old = app_added(user, token)
+    logins = [body(user.start_login()) for _ in range(2)]
+    assert {login["second_factor"] for login in logins} == {"totp"}
+    new = app_added(user, token)
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    for login, code in zip(logins, (pyotp.TOTP(old).at(later), pyotp.TOTP(new).at(later)), strict=True):
+        for _ in range(2):
+            ended = user.verify(login["login_id"], code)
+            assert (ended.status, body(ended)["detail"]) == (401, "The login has ended. Log in again.")
+    assert account(user).failed_logins == 0
+    again = body(user.start_login())  # a login begun now is the new app's
+    assert user.verify(again["login_id"], pyotp.TOTP(new).at(later)).status == 200
+
+
 def test_a_person_the_register_has_no_given_name_for_adds_an_app_named_minid(driver: LetterDriver) -> None:
     """The app shows "MinID (<first given name>)"; a register entry with a family name only was a 500,
     after the pending secret was written."""
@@ -982,6 +1003,27 @@ def test_resend_limits_and_a_resend_never_gives_back_a_try(driver: LetterDriver)
     assert (too_many.status, too_many.header("retry-after")) == (409, None)  # spent for good: no wait helps
     assert user.verify(login["login_id"], "000000").status == 401  # the third try, after the resends
     assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended
+
+
+def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_back(driver: LetterDriver) -> None:
+    """A login's resend: SNS timed out (the SMS may have come), answered 503, and its new code works (given
+    back, the code the person was sent would be judged wrong, a failure towards the lock). One SNS refused
+    (throttled: not sent) is given back, and the code sent before works."""
+    user = enrolled(driver, mobile="91234588", email=None)
+    login = body(user.start_login())
+    resend = f"/v1/login/{login['login_id']}/resend"
+    first = user.last_sms_code()
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400)
+        assert user.call("POST", resend).status == 503
+    assert user.last_sms_code() == first  # none sent
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost")
+        assert user.call("POST", resend).status == 503
+    resent = user.last_sms_code()
+    assert resent != first
+    assert user.verify(login["login_id"], resent).status == 200
 
 
 def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(driver: LetterDriver) -> None:
@@ -1657,6 +1699,22 @@ def test_a_mistyped_sms_code_with_the_right_pin_code_is_no_wrong_guess_at_the_le
     assert "pin-letter-blocked" not in [e["type"] for e in history]
 
 
+def test_wrong_pin_codes_without_the_code_sent_do_not_block_the_person_s_letter(driver: LetterDriver) -> None:
+    """A stranger with the number alone starts resets and guesses: neither code can be told right or wrong
+    from the answer, so the guesses are no guesses at the letter. Five of them (once, in seven requests)
+    blocked it, and each new letter after it."""
+    user = enrolled(driver)
+    for tries in (3, 3):
+        reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+        complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+        for _ in range(tries):
+            guess = {"pin_code": "000000", "code": "000000", "new_password": "ny frase i dag"}
+            assert user.call("POST", complete, guess).status == 401
+    assert letter_pin_failures(driver, user) == 0
+    assert driver.only_letter(user.identity_number).status is LetterStatus.DISPATCHED
+    assert user.login(second_factor="pin")
+
+
 def test_a_reset_of_a_letter_guessed_out_but_not_blocked_sends_no_code_and_blocks_it(driver: LetterDriver) -> None:
     """The block after the letter's fifth wrong code was lost: a reset would send a code whose completion
     could never be finished. The start blocks the letter, and the person is told, as a login would, and
@@ -1830,7 +1888,7 @@ def test_the_last_wrong_try_of_a_reset_counts_against_the_letter_though_the_rese
     user = enrolled(driver)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
     complete = f"/v1/password-resets/{reset['reset_id']}/complete"
-    wrong = {"pin_code": "000000", "code": "000000", "new_password": "ny frase i dag"}
+    wrong = {"pin_code": "000000", "code": user.last_sms_code(), "new_password": "ny frase i dag"}
     for _ in range(2):
         assert user.call("POST", complete, wrong).status == 401
     ending = lambda params: "SET #status = :ended" in params.get("UpdateExpression", "")  # noqa: E731

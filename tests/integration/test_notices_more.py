@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
 
 from local.faults import injected_faults
 from minid import wiring
-from minid.adapters.dynamodb import from_item
-from minid.domain.notices import MARK_SENT_TRIES, Channel, Delivered, Notice, NoticeKind, notice_from_json
+from minid.adapters.dynamodb import from_item, iso
+from minid.domain.notices import (
+    MARK_SENT_TRIES,
+    Channel,
+    Delivered,
+    MaybeSent,
+    Notice,
+    NoticeInFlight,
+    NoticeKind,
+    notice_from_json,
+)
 from tests.integration.letters import LetterDriver, on_functions_clients, registered_dead
 from tests.integration.users import enrolled
 
@@ -66,6 +79,67 @@ def test_a_write_of_a_send_that_fails_once_is_made_again(driver: LetterDriver) -
     assert ledger_state(driver, notice.notice_id, Channel.SMS) == "sent"
     assert notifier.deliver(notice) == Delivered()  # delivered again: not sent again
     assert len(sms_to(driver, "+4791234582", CHANGED)) == 1
+
+
+def test_a_send_whose_answer_never_came_is_not_sent_again_until_its_claim_lapses(driver: LetterDriver) -> None:
+    """SNS took the SMS and its answer was lost (a read timing out): the message may be out. The claim is
+    kept, so the deliveries meanwhile (a notice comes back in a minute, a reset's code every 15 seconds)
+    send nothing; once it lapses, the SMS is sent again, once (a duplicate, at most one a lease)."""
+    user = enrolled(driver, mobile="91234585", email=None)
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("answer-lost", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost", here=True)
+        with pytest.raises(MaybeSent):
+            notifier.deliver(notice)
+    assert len(sms_to(driver, "+4791234585", CHANGED)) == 1
+    assert ledger_state(driver, notice.notice_id, Channel.SMS) == "sending"
+    for _ in range(3):
+        with pytest.raises(NoticeInFlight):
+            notifier.deliver(notice)
+    assert len(sms_to(driver, "+4791234585", CHANGED)) == 1
+    driver.dynamodb.update_item(  # the claim's lease run out
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key={"pk": {"S": f"notice#{notice.notice_id}#{Channel.SMS}"}},
+        UpdateExpression="SET lease_until = :past",
+        ExpressionAttributeValues={":past": {"S": iso(datetime.now(UTC) - timedelta(seconds=1))}},
+    )
+    assert notifier.deliver(notice) == Delivered([Channel.SMS])
+    assert notifier.deliver(notice) == Delivered()
+    assert len(sms_to(driver, "+4791234585", CHANGED)) == 2
+
+
+def test_a_send_refused_for_now_is_sent_at_the_next_delivery(driver: LetterDriver) -> None:
+    """A provider's error answered (throttled): not sent, and the claim released at once for the next."""
+    user = enrolled(driver, mobile="91234586", email=None)
+    notifier = wiring.notifier(os.environ)
+    notice = Notice("throttled", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, times=3, here=True)
+        with pytest.raises(ClientError):
+            notifier.deliver(notice)
+    assert ledger_state(driver, notice.notice_id, Channel.SMS) is None
+    assert notifier.deliver(notice) == Delivered([Channel.SMS])
+    assert len(sms_to(driver, "+4791234586", CHANGED)) == 1
+
+
+def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: LetterDriver) -> None:
+    """As for any AWS call that timed out: the client tries again (its code may have come)."""
+    user = enrolled(driver, mobile="91234587", email=None)
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost")
+        started = user.start_login()
+    assert started.status == 503, started.body
+
+
+def test_the_senders_make_one_attempt_the_sdk_none_again(driver: LetterDriver) -> None:
+    """The SDK's retry of a send whose read timed out is a second message: SNS and SES are asked once a
+    call, and the caller decides (the delivery ledger, or the client told 503)."""
+    notifier: Any = wiring.notifier(os.environ)  # its senders, as wired
+    for sender in (notifier._sms, notifier._email):
+        made = sender._client
+        assert made.meta.config.retries["total_max_attempts"] == 1  # the first, and no retry
+        assert made.meta.config.read_timeout == wiring.READ_SECONDS
 
 
 def test_a_block_of_the_letters_the_person_made_is_told_once(driver: LetterDriver) -> None:

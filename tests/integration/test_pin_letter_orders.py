@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,28 +16,27 @@ from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
 from local.functions import LambdaContext
 from local.population_seed import Category
-from local.stack import LETTERS_TABLE
 from minid import wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import iso, to_item
-from minid.adapters.letters import BY_PERSON_INDEX, letter_key
+from minid.adapters.letters import letter_key
 from minid.domain.codes import RateLimited
-from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
-from minid.domain.letters.model import LetterStatus, PinLetter, RecipientOutcome
+from minid.domain.letters.model import ABANDONED_AFTER, LetterStatus, PinLetter, RecipientOutcome
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     before_first_aws_call,
     documents_of,
     fill_counters,
+    index_lagging,
     notice_queue,
-    on_functions_clients,
     posted,
     security_events,
     wait_for,
 )
+from tests.integration.users import MovableClock
 
 
 # ---------------------------------------------------------------------- the order route
@@ -345,6 +341,27 @@ def test_a_keyed_order_whose_start_failed_is_started_by_its_retry(driver: Letter
     assert [(x.letter_id, x.status) for x in driver.letters_of(number)] == [(left.letter_id, LetterStatus.DISPATCHED)]
 
 
+def test_a_keyed_order_whose_start_failed_and_was_never_retried_is_no_longer_listed_once_it_cannot_be(
+    driver: LetterDriver,
+) -> None:
+    """Listed as ordered while a retry with its key may still start it (and a day more, for the workflow it
+    would start); after that no letter will come of it, and the person's list does not show one as ordered
+    for the days the item is kept."""
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "StartExecution", code="ServiceUnavailable", status=503, times=10)
+        assert driver.order(number, idempotency_key="k-given-up").status == 503
+    (left,) = driver.letters_of(number)
+    clock = MovableClock(left.ordered_at)
+    account = PinLetterAccount(driver.letters, clock, notice_queue(driver))
+    clock.advance(ABANDONED_AFTER - timedelta(seconds=1))
+    assert [(x.letter_id, x.status) for x in account.letters(driver.key(number))] == [
+        (left.letter_id, LetterStatus.ORDERED)
+    ]
+    clock.advance(timedelta(seconds=1))
+    assert account.letters(driver.key(number)) == []
+
+
 @pytest.mark.parametrize("idempotency_key", [None, "k-lost"])
 def test_a_start_made_whose_answer_was_lost_is_an_order_placed(
     driver: LetterDriver, idempotency_key: str | None
@@ -373,44 +390,6 @@ def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
 
     assert [(x.letter_id, x.status) for x in letters] == [(letter.letter_id, LetterStatus.BLOCKED)]
     assert account.block(driver.key(number)) == letters  # nothing more to block
-
-
-_LAGGING = "minid_tests_index_lagging"  # a query of the person's letters that answers as the index lagging
-
-
-@contextlib.contextmanager
-def index_lagging(driver: LetterDriver, person: PersonKey, *, reads: int | None = None) -> Iterator[None]:
-    """The person's letters, as the by-person index lists them to clients the functions' session makes
-    within (`wiring.pin_letters(os.environ)`), as they were on entry: for the first `reads` queries of it
-    (for every one, if None). The index is eventually consistent, and may not show a write of a few
-    milliseconds ago (moto's always does: the lag is made here, at the AWS boundary, in DynamoDB's answer)."""
-    query: dict[str, Any] = {
-        "TableName": driver.local.stack.refs[LETTERS_TABLE],
-        "IndexName": BY_PERSON_INDEX,
-        "KeyConditionExpression": "person = :person",
-        "ExpressionAttributeValues": to_item({":person": person}),
-        "ScanIndexForward": False,
-    }
-    listed = driver.dynamodb.query(**query)["Items"]
-    lagged: list[bool] = []
-
-    def listing(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        if (
-            params.get("IndexName") == BY_PERSON_INDEX
-            and params.get("ExpressionAttributeValues") == query["ExpressionAttributeValues"]
-        ):
-            context[_LAGGING] = reads is None or len(lagged) < reads
-            lagged.append(True)
-
-    def answered(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        if context.get(_LAGGING) and "Items" in parsed:
-            parsed["Items"], parsed["Count"] = copy.deepcopy(listed), len(listed)
-
-    with on_functions_clients(
-        ("before-parameter-build.dynamodb.Query", listing), ("after-call.dynamodb.Query", answered)
-    ):
-        yield
-    assert lagged, "the person's letters were not listed"
 
 
 def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters(driver: LetterDriver) -> None:

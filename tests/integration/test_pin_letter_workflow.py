@@ -45,7 +45,9 @@ from tests.integration.letters import (
     assert_alarmed,
     before_first_aws_call,
     documents_of,
+    index_lagging,
     notice_queue,
+    on_functions_clients,
     posted,
     registered_dead,
     security_events,
@@ -241,7 +243,7 @@ def test_two_letters_posted_at_once_leave_the_newer_one_active(driver: LetterDri
     assert statuses[first.letter_id] is LetterStatus.SUPERSEDED
     assert statuses[older] is LetterStatus.SUPERSEDED
     assert statuses[newer] is LetterStatus.DISPATCHED
-    assert driver.letters.active_id(driver.key(number)) == newer
+    assert driver.letters.pointers(driver.key(number)).active == newer
     for letter_id in (older, newer):  # activated here, not by their workflows: those wait on, for nothing
         driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
 
@@ -328,6 +330,58 @@ def test_an_older_letter_posted_after_a_newer_one_was_posted_and_blocked_is_supe
     assert driver.report(older["letter_id"], "dispatched").status == 204
     driver.finished(older["letter_id"])
     assert driver.letters.get(older["letter_id"]).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
+
+
+def _first_two_at_the_printer(driver: LetterDriver) -> tuple[str, str, str]:
+    """A person's first two letters, ordered days apart, both at the printer: (their number, older, newer)."""
+    number = driver.person(Category.ADULT).identity_number
+    jobs = []
+    for _ in range(2):
+        assert driver.order(number).status == 202
+        jobs.append(driver.next_print_job()["letter_id"])
+        age_ledger(driver, number, timedelta(days=2))
+    return number, jobs[0], jobs[1]
+
+
+def _newer_posted_and_blocked(driver: LetterDriver, number: str, newer: str) -> None:
+    """The newer letter activated (at the printer, reported posted), then blocked by its fifth wrong code."""
+    assert wiring.letter_workflow(os.environ).activate(newer) is Activation.ACTIVE
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):
+        driver.letters.record_pin_failure(newer)
+    WrongPinCodes(driver.letters, notice_queue(driver)).settle(driver.letters.get(newer), datetime.now(UTC))
+    assert driver.letters.get(newer).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+
+
+def test_an_older_letter_activated_while_a_newer_one_was_posted_and_blocked_is_superseded(
+    driver: LetterDriver,
+) -> None:
+    """Between the older letter's reads and its write, the newer one is posted and blocked: the ledger's
+    `active` is gone again as it was read (A-B-A), but not `latest`, which the write holds on too. It reads
+    again, and the older letter is superseded, not made the person's working letter."""
+    number, older, newer = _first_two_at_the_printer(driver)
+    with before_first_aws_call(
+        "dynamodb.TransactWriteItems", lambda: _newer_posted_and_blocked(driver, number, newer)
+    ) as outcomes:
+        assert wiring.letter_workflow(os.environ).activate(older) is Activation.SUPERSEDED
+    assert outcomes == ["made", "TransactionCanceledException"]  # the newer's activation, then the older's
+    assert driver.letters.get(older).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
+    assert driver.letters.pointers(driver.key(number)).active is None
+    for letter_id in (older, newer):  # activated here, not by their workflows: those wait on, for nothing
+        driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
+
+
+def test_an_older_letter_activated_while_the_index_does_not_yet_show_a_newer_one_posted_is_superseded(
+    driver: LetterDriver,
+) -> None:
+    """The newer letter was posted and blocked a moment ago: the person's index (eventually consistent)
+    still lists it at the printer. The ledger's `latest`, read consistently, names it: superseded."""
+    number, older, newer = _first_two_at_the_printer(driver)
+    with index_lagging(driver, driver.key(number)):  # as listed now: both at the printer
+        _newer_posted_and_blocked(driver, number, newer)
+        assert wiring.letter_workflow(os.environ).activate(older) is Activation.SUPERSEDED
+    assert driver.letters.get(older).status is LetterStatus.SUPERSEDED  # type: ignore[union-attr]
+    for letter_id in (older, newer):
+        driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
 
 
 def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
@@ -505,6 +559,30 @@ def test_a_letter_is_in_the_language_chosen_or_for_a_first_letter_abroad_in_engl
     assert checked.language is language
 
 
+def test_a_failed_letter_whose_document_cannot_be_deleted_still_frees_the_quota_and_is_told(
+    driver: LetterDriver,
+) -> None:
+    """S3 refuses the print document's deletion for good (AccessDenied): MarkFailed fails, and the execution
+    alarms; but the person's place in the quota is freed and they are told first (before, neither happened,
+    however often it was retried, and they could order no letter for a day, waiting for one never coming)."""
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4798765412")
+    assert driver.order(person.identity_number).status == 202
+    letter_id = driver.next_print_job()["letter_id"]
+    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    tasks = wiring.letter_workflow(os.environ)
+    with injected_faults() as faults:
+        faults.add("s3", "DeleteObjects", code="AccessDenied", status=403, times=10)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            tasks.mark_failed(letter_id, "PrintFailed")
+    assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
+    assert letter_id not in quota_orders(driver, driver.key(person.identity_number))
+    assert wait_for(
+        lambda: [m for m in driver.local.outbox.sms() if m["to"] == "+4798765412" and "kunne ikke" in m["message"]],
+        bool,
+    )
+
+
 @pytest.mark.parametrize(
     "since",
     [
@@ -595,6 +673,33 @@ def test_a_letter_blocked_after_its_document_was_made_and_the_answer_lost_is_not
     posted(driver, person.identity_number)  # the person may order again at once
 
 
+def test_a_letter_blocked_between_its_codes_attached_and_the_sdk_s_retry_is_not_sent(driver: LetterDriver) -> None:
+    """The write attaching the codes was made and its answer lost; the person blocked the letter before the
+    SDK's retry, which then found its condition gone: not sent (it was, as its own codes held the document),
+    its document gone and its place in the quota freed, as the task's own retry would have found."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter, _ = checked_order(driver, key)
+    attaching: list[bool] = []
+
+    def blocked_before_the_retry(params: dict[str, Any], **_: Any) -> None:
+        if "SET codes" in params.get("UpdateExpression", ""):
+            attaching.append(True)
+            if len(attaching) == 2:  # the SDK's retry
+                PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
+
+    with (
+        injected_faults() as faults,
+        on_functions_clients(("before-parameter-build.dynamodb.UpdateItem", blocked_before_the_retry)),
+    ):
+        faults.add("dynamodb", "UpdateItem", after="retried", where=lambda p: "SET codes" in p["UpdateExpression"])
+        assert wiring.letter_workflow(os.environ).prepare_letter(letter.letter_id) is None
+    assert len(attaching) == 2
+    assert driver.letters.get(letter.letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+    assert documents_of(driver, letter.letter_id) == []
+    assert letter.letter_id not in quota_orders(driver, key)
+
+
 def test_a_letter_blocked_while_its_document_is_made_is_not_sent_and_frees_the_quota(driver: LetterDriver) -> None:
     """Blocked after the task read it as ordered, while it rendered the document: the codes are not
     attached, no letter goes out, and its place in the quota is freed as when blocked before."""
@@ -663,11 +768,12 @@ def test_a_silent_print_provider_times_out_on_the_heartbeat(driver: LetterDriver
 
 
 def test_heartbeats_keep_a_slow_print_job_alive(driver: LetterDriver) -> None:
+    """Alive past its heartbeat timeout by heartbeats well within it (a busy machine may be slow to send one)."""
     number = driver.person(Category.ADULT).identity_number
-    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=30, heartbeat_seconds=1))
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=30, heartbeat_seconds=2))
     job = driver.next_print_job()
-    for _ in range(3):
-        time.sleep(0.6)
+    for _ in range(6):
+        time.sleep(0.5)
         driver.sfn.send_task_heartbeat(taskToken=job["task_token"])
     assert driver.report(letter_id, "dispatched").status == 204
     assert driver.finished(letter_id)["status"] == "SUCCEEDED"

@@ -149,7 +149,7 @@ def test_a_reset_code_is_queued_apart_from_the_notices(driver: LetterDriver) -> 
     queued = [message["QueueUrl"] for message in reset_started(user)]
     assert queued == [driver.local.stack.refs["CodeQueue"]]
     taken = [source for source in queue_sources(driver.local.template) if source.function == "NotifierFunction"]
-    assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {"NoticeQueue": 10, "CodeQueue": 1}
+    assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {"NoticeQueue": 5, "CodeQueue": 1}
 
 
 def test_a_reset_code_come_after_it_expired_is_dropped_and_counted(

@@ -5,16 +5,19 @@ moto's server with a certificate of its own: trusted where the directory has it,
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import botocore.httpsession
+import botocore.session
 import pytest
 from botocore.exceptions import SSLError
 
-from local.aws import use_fake_credentials
+from local.aws import REGION, use_fake_credentials
 from local.tls import HttpsMoto, https_moto
 from minid import wiring
 
@@ -28,15 +31,36 @@ def moto() -> Iterator[HttpsMoto]:
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, moto: HttpsMoto) -> pytest.MonkeyPatch:
     environ: dict[str, str] = {}
-    use_fake_credentials(environ)
+    use_fake_credentials(environ, endpoint=moto.endpoint)
+    monkeypatch.delenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
     for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):  # no ca_bundle or proxy of a developer's
         monkeypatch.setenv(name, "/nonexistent")
     for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+def test_the_local_stack_s_clients_go_to_no_endpoint_of_the_developer_s(tmp_path: Path) -> None:
+    """moto answers AWS's own addresses only: an endpoint set for DynamoDB Local, say, in the shell or in
+    ~/.aws/config, would take the local stack's calls there."""
+    environ = {"AWS_PROFILE": "work", "AWS_ENDPOINT_URL": "http://localhost:4566"}
+    environ |= {"AWS_ENDPOINT_URL_DYNAMODB": "http://localhost:8000", "PATH": "/usr/bin"}
+    use_fake_credentials(environ)
+    assert not [name for name in environ if name.startswith("AWS_ENDPOINT_URL") or name == "AWS_PROFILE"]
+    assert environ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] == "true"
+    assert environ["PATH"] == "/usr/bin"
+    given = dict(environ)
+    use_fake_credentials(given, endpoint="https://127.0.0.1:9999")  # moto's server, for every service
+    assert "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" not in given
+    with mock.patch.dict(os.environ, given | {"AWS_CONFIG_FILE": "/nonexistent"}, clear=True):
+        assert botocore.session.Session().create_client("dynamodb").meta.endpoint_url == "https://127.0.0.1:9999"
+    config = tmp_path / "config"
+    config.write_text("[default]\nendpoint_url = http://localhost:8000\n")
+    with mock.patch.dict(os.environ, environ | {"AWS_CONFIG_FILE": str(config)}, clear=True):
+        client = botocore.session.Session().create_client("dynamodb")
+    assert client.meta.endpoint_url == f"https://dynamodb.{REGION}.amazonaws.com"
 
 
 @pytest.fixture

@@ -128,7 +128,8 @@ class DynamoDbEnrolments:
         ended = {
             "TableName": self._table,
             "Key": enrolment_key(enrolment_id),
-            "UpdateExpression": "SET #status = :ended REMOVE password_hash, codes",
+            # what it held of the person goes with it (the number and address they gave), not at the item's expiry
+            "UpdateExpression": "SET #status = :ended REMOVE password_hash, codes, contacts",
             "ConditionExpression": "attribute_exists(pk) AND #status <> :active",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(
@@ -346,8 +347,9 @@ class DynamoDbAccountActivation:
         enrolled = {
             "TableName": self._challenges,
             "Key": enrolment_key(enrolment.enrolment_id),
-            # the codes' hashes stay (until the item expires): a verify retried gets its answer again
-            "UpdateExpression": "SET #status = :active REMOVE password_hash",
+            # the codes' hashes stay (until the item expires): a verify retried gets its answer again; the
+            # contacts, now in the contact register, go
+            "UpdateExpression": "SET #status = :active REMOVE password_hash, contacts",
             "ConditionExpression": "#status = :verifying AND codes_sent_at = :sent",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(

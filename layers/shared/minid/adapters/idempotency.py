@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from minid.domain.letters.ordering import ONCE_ONLY_FOR
+from minid.domain.letters.model import ONCE_ONLY_FOR
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig

@@ -44,6 +44,7 @@ from minid.domain.letters.model import (
     PrintStanding,
     RecipientOutcome,
 )
+from minid.domain.letters.ports import LedgerPointers
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -261,10 +262,11 @@ class DynamoDbPinLetters:
             raise
         return True
 
-    def active_id(self, person: PersonKey) -> str | None:
+    def pointers(self, person: PersonKey) -> LedgerPointers:
         item = self._client.get_item(TableName=self._table, Key=ledger_key(person), ConsistentRead=True).get("Item")
-        active = from_item(item).get("active") if item else None
-        return str(active) if active else None
+        ledger = from_item(item) if item else {}
+        active, latest = ledger.get("active"), ledger.get("latest")
+        return LedgerPointers(active=str(active) if active else None, latest=str(latest) if latest else None)
 
     def record_dispatch(
         self,
@@ -273,7 +275,7 @@ class DynamoDbPinLetters:
         *,
         activate: bool,
         supersede: Sequence[str] = (),
-        active_was: str | None = None,
+        pointers_were: LedgerPointers | None = None,
         used: Collection[int] = (),
         events: Sequence[SecurityEvent] = (),
     ) -> bool:
@@ -291,8 +293,16 @@ class DynamoDbPinLetters:
                 ),
             }
             return update_if(self._client, update)
-        # the pointer as read: another letter of the person's activated meanwhile makes this one read again
-        pointer = "active = :was" if active_was is not None else "attribute_not_exists(active)"
+        # the pointers as read: another letter of the person's activated meanwhile makes this one read again,
+        # though it was blocked since (`active` gone again, `latest` not)
+        were = pointers_were or LedgerPointers()
+        pointer = " AND ".join(
+            (
+                "active = :was" if were.active is not None else "attribute_not_exists(active)",
+                "latest = :latest_was" if were.latest is not None else "attribute_not_exists(latest)",
+            )
+        )
+        read = ({":was": were.active} if were.active else {}) | ({":latest_was": were.latest} if were.latest else {})
         items: list[Any] = [  # as the block's: plain dicts, some built by with_codes_used
             {
                 "Update": {
@@ -318,9 +328,7 @@ class DynamoDbPinLetters:
                         # `latest` stays when the letter is blocked (which removes `active`): standing()
                         "UpdateExpression": "SET active = :letter, latest = :letter",
                         "ConditionExpression": pointer,
-                        "ExpressionAttributeValues": to_item(
-                            {":letter": letter.letter_id} | ({":was": active_was} if active_was is not None else {})
-                        ),
+                        "ExpressionAttributeValues": to_item({":letter": letter.letter_id} | read),
                     },
                     used,
                 )

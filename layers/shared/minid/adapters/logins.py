@@ -71,6 +71,7 @@ class DynamoDbLoginAttempts(Challenges):
             "session_epoch": attempt.session_epoch,
             "mobile_sealed": attempt.mobile_sealed,
             "language": attempt.language.value if attempt.language else None,
+            "totp_app": attempt.totp_app,
         }
         stored = {
             "TableName": self._table,
@@ -165,6 +166,7 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         session_epoch=int(values.get("session_epoch", 0)),
         mobile_sealed=values.get("mobile_sealed"),
         language=Language(values["language"]) if "language" in values else None,
+        totp_app=values.get("totp_app"),
     )
 
 

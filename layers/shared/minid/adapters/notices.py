@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from minid import observability
-from minid.adapters.aws_errors import error_code
+from minid.adapters.aws_errors import Busy, error_code
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
 from minid.deadline import exempt
 from minid.domain.contacts import email_for_sending
-from minid.domain.notices import Channel, Claim, Message, Notice, Undeliverable, notice_to_json
+from minid.domain.notices import Channel, Claim, MaybeSent, Message, Notice, Undeliverable, notice_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,6 +56,22 @@ class SqsDeliveryRetries:
         self._client.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
 
 
+class AnswerLost(Busy, MaybeSent):
+    """A send whose answer never came, after the SDK's own retries: the message may be out. A request is
+    answered 503 (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim."""
+
+
+@contextlib.contextmanager
+def _answer_awaited() -> Iterator[None]:
+    """A send's read timing out, or its connection closing before the answer, is no refusal: the request
+    was made, and the provider may have sent the message. (A connection never made, or an error answered,
+    is one: raised as it is.)"""
+    try:
+        yield
+    except (ReadTimeoutError, ConnectionClosedError):
+        raise AnswerLost() from None  # not chained: its message names no more than the endpoint
+
+
 class SnsSmsSender:
     """Transactional SMS through SNS, with the configured sender id."""
 
@@ -67,7 +84,8 @@ class SnsSmsSender:
 
     def send_sms(self, to: str, text: str) -> None:
         try:
-            self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
+            with _answer_awaited():
+                self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
         except ClientError as error:
             if refuses_the_number(error):
                 # SNS words it the same when it sends no SMS from the region at all, or the account is in
@@ -98,6 +116,10 @@ class SesEmailSender:
         self._sender = sender
 
     def send_email(self, to: str, message: Message) -> None:
+        with _answer_awaited():
+            self._send_email(to, message)
+
+    def _send_email(self, to: str, message: Message) -> None:
         self._client.send_email(
             FromEmailAddress=self._sender,
             Destination={"ToAddresses": [email_for_sending(to)]},

@@ -50,6 +50,7 @@ from minid.domain.notices import (
     NoticeQueue,
     Recipients,
     SmsSender,
+    sending,
 )
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
@@ -354,11 +355,15 @@ class ContactService:
             raise SessionEnded()
         if verified is Verified.NOT_WAITING:
             # verified meanwhile with this very code (the same request sent twice, one overtaking the other):
-            # done, as its retry would be told; else replaced by a newer change, whose codes are the ones to use
-            _, kept = self._changes.read(session.person)
+            # done, as its retry would be told; a new code sent meanwhile for the same value (a resend): the
+            # code is told expired, try kept, as it would be arriving a moment later; else replaced by a newer
+            # change, or ended, whose codes are the ones to use
+            waiting, kept = self._changes.read(session.person)
             if self._verified_before(kept, session.person, channel, code, now):
                 self._changes.refund_try_of(pending)  # nothing wrong was typed: the other contact's tries stand
                 return self.contact(session)
+            if _resent(pending, waiting, channel, now):
+                raise AuthenticationFailed("The code is wrong or has expired.")
             raise Conflict(NOT_WAITING)
         return updated
 
@@ -449,11 +454,11 @@ class ContactService:
         """Each code to its channel; `sent`: the channels reached, when one fails after another."""
         for channel, code in codes.items():
             message = code_message(code, language, self._public_domain, CodePurpose.CONTACT)
-            if channel is Channel.SMS:
-                self._sms.send_sms(values[channel], message.sms)
-            else:
-                self._email.send_email(values[channel], message)
-            sent.append(channel)
+            with sending(channel, sent):
+                if channel is Channel.SMS:
+                    self._sms.send_sms(values[channel], message.sms)
+                else:
+                    self._email.send_email(values[channel], message)
 
 
 class ReviewRun(Value, frozen=True):
@@ -577,6 +582,16 @@ def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof
         return []
     kind, params = NoticeKind.CONTACT_ADDED, {"channel": CHANNEL_NAMES[added]}
     return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
+
+
+def _resent(read: PendingChange, now_read: PendingChange | None, channel: Channel, now: datetime) -> bool:
+    """The same value still waits for its code, and the code is another since `read` (a resend's)."""
+    return (
+        now_read is not None
+        and now < now_read.expires_at
+        and now_read.values.get(channel) == read.values[channel]
+        and now_read.code_hashes.get(channel) != read.code_hashes.get(channel)
+    )
 
 
 def _raise_unless_done(applied: Applied) -> None:

@@ -47,7 +47,16 @@ from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import PinLetter, codes_to_ask, letter_language
 from minid.domain.letters.ports import PinLetters
-from minid.domain.notices import Channel, EmailSender, Notice, NoticeKind, NoticeQueue, Recipients, SmsSender
+from minid.domain.notices import (
+    Channel,
+    EmailSender,
+    Notice,
+    NoticeKind,
+    NoticeQueue,
+    Recipients,
+    SmsSender,
+    sending,
+)
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
@@ -420,12 +429,11 @@ class EnrolmentService:
         to `sent` as it goes."""
         for channel, code in codes.items():
             message = code_message(code, contacts.language, self._public_domain, CodePurpose.ENROLMENT, minutes=minutes)
-            if channel is Channel.SMS and contacts.mobile:
-                self._sms.send_sms(contacts.mobile, message.sms)
-            elif channel is Channel.EMAIL and contacts.email:
-                self._email.send_email(contacts.email, message)
-            if sent is not None:
-                sent.append(channel)
+            with sending(channel, sent if sent is not None else []):
+                if channel is Channel.SMS and contacts.mobile:
+                    self._sms.send_sms(contacts.mobile, message.sms)
+                elif channel is Channel.EMAIL and contacts.email:
+                    self._email.send_email(contacts.email, message)
 
     # ------------------------------------------------------------------ resend
     def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:

@@ -40,16 +40,17 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey, Sealer
 from minid.domain.letters.guard import WrongPinCodes
+from minid.domain.letters.model import asking_order
 from minid.domain.letters.ports import PinLetters
 from minid.domain.lockout import Lockout, Reservation
-from minid.domain.notices import Channel, NoticeQueue, SmsSender, Undeliverable
+from minid.domain.notices import Channel, MaybeSent, NoticeQueue, SmsSender, Undeliverable
 from minid.domain.passwords import PasswordHasher
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits, Hit
 from minid.domain.sessions import Amr, IssuedSession, Session, Sessions
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
-from minid.domain.totp import matching_step
+from minid.domain.totp import app_of, matching_step
 from minid.values import Value
 
 LOGIN_LIFETIME = CODE_LIFETIME
@@ -100,6 +101,8 @@ class LoginAttempt(Value, frozen=True):
     # the person's verified number (the resend's transaction checks), without reading the register first.
     mobile_sealed: str | None = None
     language: Language | None = None
+    # A TOTP attempt's app (`totp.app_of`): a code of the app replaced meanwhile is no guess; the login ends.
+    totp_app: str | None = None
 
     def open(self, now: datetime) -> bool:
         return self.status is LoginStatus.PENDING and now < self.expires_at
@@ -428,12 +431,17 @@ class LoginService:
             if letter is None or not unused:
                 self._wrong_pins.settle(letter, now)  # one guessed out whose block was lost: blocked now, and told
                 raise SecondFactorUnavailable()
-            index = unused[self._random.randbelow(len(unused))]
+            # the first unused in the person's own order (as an enrolment's or a reset's): not drawn anew at
+            # each password step, or one who has the password and a single code (phished together, say)
+            # would start again until that code is the one asked
+            index = next(i for i in asking_order(self._keyer, person) if i in unused)
             # the asked code's hash goes with the attempt: the verify need not read the letter again (the
             # transaction that completes the login holds only if the code is still unused and the letter posted)
             attempt = replace(attempt, letter_id=letter.letter_id, pin_index=index, code_hash=letter.code_hashes[index])
-        elif factor is SecondFactor.SMS or not account.has_totp:
+        elif factor is SecondFactor.SMS or account.totp_secret is None:
             raise SecondFactorUnavailable()
+        else:
+            attempt = replace(attempt, totp_app=app_of(account.totp_secret))
         return attempt, None
 
     # ------------------------------------------------------------------ the second factor
@@ -481,8 +489,8 @@ class LoginService:
         if account.session_epoch != attempt.session_epoch:  # the password was reset after the attempt began
             self._attempts.end(login_id)  # and the count given back (`reserved`)
             raise AuthenticationFailed("The login has ended. Log in again.")
-        if attempt.second_factor is SecondFactor.TOTP and account.totp_secret is None:
-            # the app removed since the login began: no code can complete it, and none is a guess
+        if attempt.second_factor is SecondFactor.TOTP and not _same_app(attempt, account):
+            # the app removed or replaced since the login began: no code of it can complete it, and none is a guess
             self._attempts.end(login_id)  # and the count given back (`reserved`)
             raise AuthenticationFailed("The login has ended. Log in again.")
         use = self._second_factor_holds(attempt, account, code, now)
@@ -566,6 +574,8 @@ class LoginService:
             self._sms.send_sms(
                 mobile, code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left).sms
             )
+        except MaybeSent:  # it may have come: its code stands (given back, the code typed would be wrong)
+            raise
         except Exception as error:
             # not sent: the resend is given back, and the code sent before still holds
             sent_at = attempt.codes_sent_at or attempt.created_at
@@ -600,3 +610,11 @@ class LoginService:
         detail: dict[str, str] | None = None,
     ) -> None:
         self._events.record(person, SecurityEvent(kind, now, reference, detail or {}))
+
+
+def _same_app(attempt: LoginAttempt, account: UserAccount) -> bool:
+    """Whether the person still has the app the TOTP attempt began with (an attempt stored before attempts
+    kept it: any app)."""
+    if account.totp_secret is None:
+        return False
+    return attempt.totp_app is None or attempt.totp_app == app_of(account.totp_secret)

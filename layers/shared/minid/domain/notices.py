@@ -7,10 +7,11 @@ a retry never sends again on a channel that has been sent on.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -271,6 +272,24 @@ class Delivered(Value, frozen=True):
 
 class NoticeInFlight(Exception):
     """Another sender holds a channel of this notice; deliver it again after the claim lapses."""
+
+
+class MaybeSent(Exception):
+    """Raised by a sender: the provider's answer never came (it timed out, or the connection closed after
+    the message went), so the message may be out. Its claim is kept: sent again once the claim lapses
+    (CLAIM_LEASE), not at every delivery in between (a reset code's comes back every 15 seconds). A code
+    sent so stands, as one sent: given back, the one that may have come would be judged wrong."""
+
+
+@contextlib.contextmanager
+def sending(channel: Channel, sent: list[Channel]) -> Iterator[None]:
+    """A send on `channel`, added to `sent` once made: or once it may have been (MaybeSent, raised on)."""
+    try:
+        yield
+    except MaybeSent:
+        sent.append(channel)
+        raise
+    sent.append(channel)
 
 
 def _raised(first: Exception | None, then: Exception) -> Exception:
@@ -1098,7 +1117,9 @@ class NoticeDelivery:
         except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
             self._ledger.mark_refused(notice_id, channel, self._clock.now())
             return _Sent.REFUSED
-        except Exception:
+        except MaybeSent:  # the claim kept, until it lapses
+            raise
+        except Exception:  # refused for now, not sent: the claim released, for the next delivery
             self._ledger.release(notice_id, channel)
             raise
         return _Sent.NOW

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from datetime import UTC, datetime
 
@@ -29,6 +30,12 @@ def step_time(step: int) -> datetime:
 def is_code_at(secret: str, code: str, step: int) -> bool:
     """Whether this is the code of that time step, compared in constant time."""
     return hmac.compare_digest(pyotp.TOTP(secret).at(step * STEP_SECONDS), code)
+
+
+def app_of(sealed_secret: str) -> str:
+    """Which app a sealed secret is, for telling it from one added later, without keeping the secret: a digest
+    of the sealed form (each addition seals anew, with a fresh nonce)."""
+    return hashlib.sha256(sealed_secret.encode()).hexdigest()[:32]
 
 
 def matching_step(secret: str, code: str, now: datetime) -> int | None:

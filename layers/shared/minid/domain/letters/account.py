@@ -26,7 +26,8 @@ class PinLetterAccount:
 
     def letters(self, person: PersonKey) -> list[PinLetter]:
         """The person's letters, newest first."""
-        return [letter for letter in self._letters.letters_of(person) if letter.visible]
+        now = self._clock.now()
+        return [letter for letter in self._letters.letters_of(person) if letter.visible and not letter.abandoned(now)]
 
     def block(self, person: PersonKey) -> list[PinLetter]:
         """Block the active letter, and any on its way, so that none of their codes ever work; the person

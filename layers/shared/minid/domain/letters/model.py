@@ -75,6 +75,13 @@ class PrintDocument(Value, frozen=True):
 
 # Wrong PIN codes a letter takes, over every enrolment, login and reset, before it is blocked (guard.py).
 MAX_PIN_FAILURES_PER_LETTER = 5
+# How long a repeated order with the same idempotency key gets the first one's answer (and may start its
+# workflow, if the first's start failed): OnceOnly's record.
+ONCE_ONLY_FOR = timedelta(hours=24)
+# An order still without an outcome this long after it was placed was never taken up by a workflow: a retry
+# with its key at the last moment of ONCE_ONLY_FOR starts one, which settles the recipient in minutes (or
+# fails the letter within hours): a day more.
+ABANDONED_AFTER = ONCE_ONLY_FOR + timedelta(days=1)
 
 
 class PrintStanding(Value, frozen=True):
@@ -126,6 +133,11 @@ class PinLetter(Value, frozen=True):
     def visible(self) -> bool:
         """Refused orders are no letters: the person's list never shows them."""
         return self.status is not LetterStatus.REFUSED
+
+    def abandoned(self, now: datetime) -> bool:
+        """An order whose workflow never took it up (its start failed), well past the time a retry with its
+        idempotency key could start it: no letter will come of it, and the list no longer shows it."""
+        return self.status is LetterStatus.ORDERED and self.outcome is None and now - self.ordered_at >= ABANDONED_AFTER
 
 
 class QuotaPolicy(Value, frozen=True):

@@ -15,7 +15,7 @@ from typing import Protocol
 from minid.domain.codes import RateLimited
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
-from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.letters.model import ONCE_ONLY_FOR, LetterStatus, PinLetter
 from minid.domain.letters.ports import LetterWorkflow, PinLetters
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits
@@ -23,8 +23,6 @@ from minid.domain.time import Clock, today_in_norway
 
 # An order the workflow never took up (its start failed) disappears on its own after this.
 UNSTARTED_ORDER_KEPT_FOR = timedelta(days=7)
-# How long a repeated request with the same idempotency key gets the first one's answer (OnceOnly's record).
-ONCE_ONLY_FOR = timedelta(hours=24)
 
 
 class OnceOnly(Protocol):

@@ -32,6 +32,14 @@ class QuotaReservation(Value, frozen=True):
     version: int
 
 
+class LedgerPointers(Value, frozen=True):
+    """The ledger's pointers: the person's active letter, and the one activated last (`latest`: kept when it
+    is blocked, which ends `active`; None on a ledger written before it was kept)."""
+
+    active: str | None = None
+    latest: str | None = None
+
+
 class Recipients(Protocol):
     def read(self, person: PersonKey) -> RecipientStanding: ...
 
@@ -89,8 +97,8 @@ class PinLetters(Protocol):
         """Give an accepted order its codes and document, once; False when it may no longer have them."""
         ...
 
-    def active_id(self, person: PersonKey) -> str | None:
-        """The person's active letter as the ledger points to it (read consistently), whatever its status."""
+    def pointers(self, person: PersonKey) -> LedgerPointers:
+        """The person's ledger's pointers to their letters (read consistently), whatever the letters' status."""
         ...
 
     def record_dispatch(
@@ -100,13 +108,13 @@ class PinLetters(Protocol):
         *,
         activate: bool,
         supersede: Sequence[str] = (),
-        active_was: str | None = None,
+        pointers_were: LedgerPointers | None = None,
         used: Collection[int] = (),
         events: Sequence[SecurityEvent] = (),
     ) -> bool:
-        """The letter posted: activated (the older ones superseded, the pointer moved from `active_was`),
+        """The letter posted: activated (the older ones superseded, the pointers moved from `pointers_were`),
         or not (blocked, or superseded by a newer one). False, nothing written, if the letter, an older
-        one or the pointer is not as read. `used`: the codes the person used on their other letters,
+        one or the pointers are not as read. `used`: the codes the person used on their other letters,
         kept with the person's (LetterStanding.used). `events`: written with an activation, at once."""
         ...
 

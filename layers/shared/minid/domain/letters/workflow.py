@@ -168,16 +168,23 @@ class LetterWorkflowTasks:
             if stored is None or stored.document != document:
                 self._documents.discard(document)
             raise
-        if attached:
-            return document
-        # Not written: another run attached its codes first, or the letter was blocked; or written by an
-        # attempt of this one whose answer was lost, the SDK's retry then finding its condition gone.
+        return document if attached else self._not_attached(letter_id, document)
+
+    def _not_attached(self, letter_id: str, document: PrintDocument) -> PrintDocument | None:
+        """The codes' write found its condition gone: another run attached its codes first, or the letter
+        was blocked; or it was written by an attempt of this run whose answer was lost, the SDK's retry then
+        finding its condition gone. The document to send, if any."""
         now_read = self._letter(letter_id)
         held = now_read.document
+        if now_read.status is LetterStatus.BLOCKED:
+            # blocked while its document was made, or after this run's codes were attached (their answer
+            # lost): no letter is sent, as a run after this one would find (above); its place is freed
+            self._letters.release_quota(now_read.person, letter_id)
+            for made in {document} | ({held} if held else set()):  # this run's, and one another run attached
+                self._documents.discard(made)
+            return None
         if held != document:
             self._documents.discard(document)  # never sent
-        if held is None and now_read.status is LetterStatus.BLOCKED:  # blocked while its document was made:
-            self._letters.release_quota(letter.person, letter_id)  # no letter is sent, its place is freed
         return held
 
     def activate(self, letter_id: str) -> Activation:
@@ -215,17 +222,18 @@ class LetterWorkflowTasks:
         now = self._clock.now()
         if letter.status is LetterStatus.BLOCKED:
             return Activation.BLOCKED if self._letters.record_dispatch(letter, now, activate=False) else None
-        active_id = self._letters.active_id(letter.person)
-        # the posted ones: the active letter, and any the person's index shows posted, each read again
+        pointers = self._letters.pointers(letter.person)
+        active_id = pointers.active
+        # the posted ones, each read again: the active letter; the one activated last (the person's index,
+        # eventually consistent, may not show it posted yet); and any the index shows posted
         listed = self._letters.letters_of(letter.person)
-        ids = {o.letter_id for o in listed if o.status is LetterStatus.DISPATCHED} | (
-            {active_id} if active_id else set()
-        )
-        others = (self._letters.get(i) for i in sorted(ids - {letter.letter_id}))
-        posted = [other for other in others if other is not None and other.status is LetterStatus.DISPATCHED]
+        ids = {o.letter_id for o in listed if o.status is LetterStatus.DISPATCHED}
+        ids |= {pointer for pointer in (active_id, pointers.latest) if pointer}
+        others = [o for i in sorted(ids - {letter.letter_id}) if (o := self._letters.get(i)) is not None]
+        posted = [other for other in others if other.status is LetterStatus.DISPATCHED]
         # a newer letter posted before supersedes this one, though it has since been blocked (its fifth
         # wrong code, or its owner): an older letter's codes must not come back to life
-        posted_before = [o for o in listed if o.letter_id != letter.letter_id and o.dispatched_at is not None]
+        posted_before = [o for o in [*listed, *others] if o.letter_id != letter.letter_id and o.dispatched_at]
         if any(other.ordered_at > letter.ordered_at for other in [*posted, *posted_before]):
             return Activation.SUPERSEDED if self._letters.record_dispatch(letter, now, activate=False) else None
         older = [other.letter_id for other in posted]
@@ -234,7 +242,7 @@ class LetterWorkflowTasks:
         used = {i for other in [*listed, *posted] for i in other.used}
         posted_event = SecurityEvent(SecurityEventType.PIN_LETTER_POSTED, now, letter.letter_id)
         if not self._letters.record_dispatch(  # with its event: a crash after it would have lost the event
-            letter, now, activate=True, supersede=older, active_was=active_id, used=used, events=[posted_event]
+            letter, now, activate=True, supersede=older, pointers_were=pointers, used=used, events=[posted_event]
         ):
             return None
         return Activation.ACTIVE
@@ -254,11 +262,13 @@ class LetterWorkflowTasks:
             self._letters.mark_failed(letter, self._clock.now(), error)
         elif letter.status is not LetterStatus.FAILED:
             return
-        self._discard_document(letter)
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
         self._letters.release_quota(letter.person, letter.letter_id)
         # the person is told (once a day, whatever fails), not left waiting for a letter that never comes
         self._tell(letter, NoticeKind.PIN_LETTER_FAILED)
+        # last: a document that cannot be deleted (S3 refusing for good) fails the task, and the execution
+        # alarms, but takes neither the person's place in the quota nor their notice with it
+        self._discard_document(letter)
 
     def notify(self, letter_id: str, kind: NoticeKind) -> None:
         self._tell(self._letter(letter_id), kind)
