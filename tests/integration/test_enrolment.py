@@ -394,6 +394,26 @@ def test_a_right_verification_code_costs_no_try(driver: LetterDriver) -> None:
     assert enrolling.verify(email_code=enrolling.last_code_to("kari.tries@example.no")).status == 201
 
 
+def test_a_completion_whose_sms_answer_never_came_sends_no_e_mail_code_that_could_not_work(
+    driver: LetterDriver,
+) -> None:
+    """The completion's codes are written after they are sent: SNS timing out (the SMS maybe out), nothing
+    is written and the answer is 503. An e-mail code sent after it would be one that never works (the
+    retry sends others): none is sent, and the retry's codes verify the enrolment."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost")
+        assert enrolling.complete(mobile="91234590", email="kari.lost@example.no").status == 503
+    assert [m for m in driver.local.outbox.emails() if m["to"] == "kari.lost@example.no"] == []
+    assert enrolling.complete(mobile="91234590", email="kari.lost@example.no").status == 202
+    codes = {
+        "mobile_code": enrolling.last_code_to("+4791234590"),
+        "email_code": enrolling.last_code_to("kari.lost@example.no"),
+    }
+    assert enrolling.verify(**codes).status == 201
+
+
 def enrolment_item(driver: LetterDriver, enrolling: Enrolling) -> dict[str, Any]:
     item = driver.dynamodb.get_item(
         TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"})

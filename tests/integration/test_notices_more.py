@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import socket
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,6 +18,7 @@ from botocore.exceptions import ClientError
 from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
+from minid.adapters.notices import SnsSmsSender
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     Channel,
@@ -132,14 +138,87 @@ def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: Letter
     assert started.status == 503, started.body
 
 
-def test_the_senders_make_one_attempt_the_sdk_none_again(driver: LetterDriver) -> None:
-    """The SDK's retry of a send whose read timed out is a second message: SNS and SES are asked once a
-    call, and the caller decides (the delivery ledger, or the client told 503)."""
-    notifier: Any = wiring.notifier(os.environ)  # its senders, as wired
-    for sender in (notifier._sms, notifier._email):
-        made = sender._client
-        assert made.meta.config.retries["total_max_attempts"] == 1  # the first, and no retry
-        assert made.meta.config.read_timeout == wiring.READ_SECONDS
+class _Sns(http.server.BaseHTTPRequestHandler):
+    """An SNS of the test's: `mode` "throttled" throttles the first publish and takes the next; "closed"
+    closes each connection once it has read the request (the SMS maybe out, its answer lost); "failed"
+    answers 500 (its own failure, maybe after it handed the SMS on)."""
+
+    answers: ClassVar[list[int]] = []
+    mode: ClassVar[str] = "throttled"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Sns.answers.append(1)
+        if _Sns.mode == "closed":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        error = {"failed": (500, b"InternalError"), "throttled": (400, b"Throttling")}.get(_Sns.mode)
+        if error is not None and (_Sns.mode == "failed" or len(_Sns.answers) == 1):
+            body = b"<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>m</Message></Error>" % error[1]
+            body += b"<RequestId>r</RequestId></ErrorResponse>"
+            status = error[0]
+        else:
+            body, status = b"<PublishResponse><PublishResult><MessageId>m</MessageId></PublishResult>", 200
+            body += b"</PublishResponse>"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _sns_of_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[SnsSmsSender]:
+    """The functions' own SNS client (as wired), over HTTP to _Sns."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sns)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield SnsSmsSender(wiring.client("sns"), "MinID")
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(("mode", "attempts"), [("throttled", 2), ("closed", 1), ("failed", 1)])
+def test_the_sdk_retries_a_send_that_sent_nothing_and_never_one_that_may_have(
+    driver: LetterDriver, monkeypatch: pytest.MonkeyPatch, mode: str, attempts: int
+) -> None:
+    """A throttled publish (nothing sent) is retried by the SDK and taken; one whose connection closed
+    after its request, or answered 500 (the SMS maybe out), is made once and raised as MaybeSent: the
+    SDK's retry would be a second message, and a third."""
+    _Sns.answers, _Sns.mode = [], mode
+    with _sns_of_the_test(monkeypatch) as sender:
+        if mode == "throttled":
+            sender.send_sms("+4791234589", "Koden din er 123456")
+        else:
+            with pytest.raises(MaybeSent):
+                sender.send_sms("+4791234589", "Koden din er 123456")
+    assert len(_Sns.answers) == attempts
+
+
+def test_answers_lost_do_not_spend_the_sdk_s_retry_quota(driver: LetterDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each retry the SDK makes takes from its client's quota (14 of 500), given back only by a retry that
+    succeeds: a lost answer, not retried, must not take any (judged by the SDK's own handler's quota), or
+    a slow hour of SNS would leave the client retrying hardly a throttle."""
+    with _sns_of_the_test(monkeypatch) as sender:
+        client: Any = sender._client
+        (retry,) = [
+            handler.__self__
+            for handler in client.meta.events._emitter._handlers.prefix_search("needs-retry.sns.Publish")
+            if getattr(handler, "__name__", "") == "needs_retry"
+        ]
+        quota = retry._retry_quota._quota
+        before = quota.available_capacity
+        _Sns.answers, _Sns.mode = [], "closed"
+        for _ in range(3):
+            with pytest.raises(MaybeSent):
+                sender.send_sms("+4791234589", "Koden din er 123456")
+    assert quota.available_capacity == before
 
 
 def test_a_block_of_the_letters_the_person_made_is_told_once(driver: LetterDriver) -> None:

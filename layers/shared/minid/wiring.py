@@ -65,18 +65,16 @@ AWS_CONFIG = Config(
 )
 
 
-# An SMS or an e-mail sent is not to be sent again by the SDK: its retry after a read timed out (the
-# message maybe out) is a second message, and so are a third's. One attempt, and the caller decides: the
-# notifier's delivery ledger (a send whose answer never came is not sent again before its claim lapses),
-# or the client, told 503.
-SEND_CONFIG = AWS_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-
-
-def client(service: Any, config: Config = AWS_CONFIG) -> Any:
+def client(service: Any) -> Any:
     """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
     call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
     SMS, an e-mail or a notice should not pay for all three before a request that sends none."""
-    return _made(service, config) if service == "dynamodb" else _ClientAtFirstCall(service, config)
+    return _made(service) if service == "dynamodb" else _ClientAtFirstCall(service)
+
+
+# The services that send an SMS or an e-mail: the SDK retries what surely sent nothing (a throttle, a
+# connection never made), never an attempt whose answer was lost (minid.adapters.notices.no_second_message).
+SENDERS = ("sns", "sesv2")
 
 
 # The services the functions call: botocore loads only these models.
@@ -150,13 +148,19 @@ def new_session() -> botocore.session.Session:
     return made
 
 
-def _made(service: Any, config: Config = AWS_CONFIG) -> Any:
+def _made(service: Any) -> Any:
     from minid.deadline import guard
 
     with _making:
-        made = session().create_client(service, config=config)
+        made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    if service in SENDERS:
+        from minid.adapters.notices import no_second_message
+
+        # on the service's name, where the SDK's retry handler is (botocore calls the most specific first)
+        service_id = made.meta.service_model.service_id.hyphenize()
+        made.meta.events.register_first(f"needs-retry.{service_id}", no_second_message)
     _trust_lazily(made._endpoint.http_session)  # type: ignore[attr-defined]  # botocore's, not typed
     return made
 
@@ -206,14 +210,13 @@ class _ClientAtFirstCall:
     """Stands in for a client until its first use, then is that client. (A proxy of our own: botocore
     makes clients eagerly and has no lazy form.)"""
 
-    def __init__(self, service: Any, config: Config) -> None:
+    def __init__(self, service: Any) -> None:
         self._service = service
-        self._config = config
         self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = _made(self._service, self._config)
+            self._client = _made(self._service)
         return getattr(self._client, name)
 
 
@@ -437,8 +440,8 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         ),
         passwords=PasswordPolicy(CommonPasswords(), zxcvbn_guesses),
         hasher=Argon2PasswordHasher(keyer),
-        sms=SnsSmsSender(client("sns", SEND_CONFIG), settings.sms_sender_id),
-        email=SesEmailSender(client("sesv2", SEND_CONFIG), settings.email_sender),
+        sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+        email=SesEmailSender(client("sesv2"), settings.email_sender),
         notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
@@ -500,7 +503,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     notices = _notices(settings)
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords(), zxcvbn_guesses)
-    sms = SnsSmsSender(client("sns", SEND_CONFIG), settings.sms_sender_id)
+    sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
     limits = _client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings))
     lockout = Lockout(
         accounts,
@@ -638,8 +641,8 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
                 users_table=settings.users_table,
                 events_table=settings.security_events_table,
             ),
-            sms=SnsSmsSender(client("sns", SEND_CONFIG), settings.sms_sender_id),
-            email=SesEmailSender(client("sesv2", SEND_CONFIG), settings.email_sender),
+            sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+            email=SesEmailSender(client("sesv2"), settings.email_sender),
             notices=_notices(settings),
             keyer=keyer,
             random=SystemRandom(),
@@ -690,8 +693,8 @@ def notifier(
     dynamodb: DynamoDBClient = client("dynamodb")
     return NoticeDelivery(
         contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
-        sms=SnsSmsSender(client("sns", SEND_CONFIG), settings.sms_sender_id),
-        email=SesEmailSender(client("sesv2", SEND_CONFIG), settings.email_sender),
+        sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
+        email=SesEmailSender(client("sesv2"), settings.email_sender),
         ledger=DynamoDbDeliveryLedger(dynamodb, settings.challenges_table),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         sealer=_recipients_sealer(settings),

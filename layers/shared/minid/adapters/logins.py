@@ -26,6 +26,7 @@ from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
 from minid.adapters.sessions import session_item
+from minid.deadline import exempt
 from minid.domain.accounts import AccountChange, Written
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
@@ -126,7 +127,8 @@ class DynamoDbLoginAttempts(Challenges):
         raise Contended()  # another transaction on the contact record or the counter: for a retry
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
-        return update_if(self._client, self._resend_update(login_id, code_hash, sent_at, resends))
+        with exempt():  # a resend not sent given back, whatever the time (as an enrolment's, a contact's)
+            return update_if(self._client, self._resend_update(login_id, code_hash, sent_at, resends))
 
     def _resend_update(
         self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], unexpired: bool = False

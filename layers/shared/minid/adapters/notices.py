@@ -57,19 +57,43 @@ class SqsDeliveryRetries:
 
 
 class AnswerLost(Busy, MaybeSent):
-    """A send whose answer never came, after the SDK's own retries: the message may be out. A request is
+    """A send whose answer never came (not made again by the SDK): the message may be out. A request is
     answered 503 (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim."""
+
+
+# What a send's attempt may have sent: its request made and its answer lost (the read timed out, or the
+# connection closed before the answer), or an answer of the provider's own failing or timing out behind
+# it, after it may have handed the message on. A connection never made, a throttle or the service saying
+# it is unavailable (503) sent nothing.
+_ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
+_MAYBE_HANDED_ON = frozenset({500, 502, 504})
+_TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
+
+
+def no_second_message(
+    caught_exception: BaseException | None = None, response: tuple[Any, Any] | None = None, **_: Any
+) -> None:
+    """A botocore `needs-retry` handler for the SMS and e-mail clients, ahead of the SDK's own (registered
+    on the service's name, which botocore calls before the bare event's): an attempt that may have sent
+    is not made again (its retry would be a second message, and a third), but raised as AnswerLost (and
+    the SDK's retry quota is not spent on it); anything else is left to the SDK's retries. The SDK has no
+    setting for retrying some transient errors and not others."""
+    if isinstance(caught_exception, _ANSWER_LOST):
+        raise AnswerLost() from None  # not chained: its message names no more than the endpoint
+    if response is not None:
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code")
+        if getattr(http, "status_code", None) in _MAYBE_HANDED_ON or code in _TIMED_OUT_BEHIND:
+            raise AnswerLost()
 
 
 @contextlib.contextmanager
 def _answer_awaited() -> Iterator[None]:
-    """A send's read timing out, or its connection closing before the answer, is no refusal: the request
-    was made, and the provider may have sent the message. (A connection never made, or an error answered,
-    is one: raised as it is.)"""
+    """As no_second_message, for a client without it (the SDK's retries spent, or a test's)."""
     try:
         yield
-    except (ReadTimeoutError, ConnectionClosedError):
-        raise AnswerLost() from None  # not chained: its message names no more than the endpoint
+    except _ANSWER_LOST:
+        raise AnswerLost() from None
 
 
 class SnsSmsSender:

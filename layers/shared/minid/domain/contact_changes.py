@@ -50,7 +50,7 @@ from minid.domain.notices import (
     NoticeQueue,
     Recipients,
     SmsSender,
-    sending,
+    send_each,
 )
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
@@ -273,7 +273,7 @@ class ContactService:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
                 notices += _tell_of_new(session.person, record, channel, requested)
-            self._send(new, codes, updated.language, [])  # first: codes not sent leave no change pending
+            self._send(new, codes, updated.language, [], resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
         if not events and withdrawal is None:
@@ -394,7 +394,7 @@ class ContactService:
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []
         try:
-            self._send(pending.values, codes, language, sent)
+            self._send(pending.values, codes, language, sent, resent=True)
         except Exception:
             # A code not sent is given back: the one sent before it still holds. A code that went out (the
             # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's).
@@ -449,16 +449,24 @@ class ContactService:
         return self._keyer.one_time_code_hash(f"contact:{person}", channel, code)
 
     def _send(
-        self, values: Mapping[Channel, str], codes: Mapping[Channel, str], language: Language, sent: list[Channel]
+        self,
+        values: Mapping[Channel, str],
+        codes: Mapping[Channel, str],
+        language: Language,
+        sent: list[Channel],
+        *,
+        resent: bool,
     ) -> None:
-        """Each code to its channel; `sent`: the channels reached, when one fails after another."""
+        """Each code to its channel; `sent`: the channels reached, when one fails after another; `resent`: a
+        resend's codes (send_each)."""
+        sends: dict[Channel, Callable[[], object]] = {}
         for channel, code in codes.items():
             message = code_message(code, language, self._public_domain, CodePurpose.CONTACT)
-            with sending(channel, sent):
-                if channel is Channel.SMS:
-                    self._sms.send_sms(values[channel], message.sms)
-                else:
-                    self._email.send_email(values[channel], message)
+            if channel is Channel.SMS:
+                sends[channel] = partial(self._sms.send_sms, values[channel], message.sms)
+            else:
+                sends[channel] = partial(self._email.send_email, values[channel], message)
+        send_each(sends, sent, resent=resent)
 
 
 class ReviewRun(Value, frozen=True):

@@ -13,7 +13,7 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -55,7 +55,7 @@ from minid.domain.notices import (
     NoticeQueue,
     Recipients,
     SmsSender,
-    sending,
+    send_each,
 )
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
@@ -426,14 +426,15 @@ class EnrolmentService:
         self, contacts: PendingContacts, codes: Mapping[Channel, str], minutes: int, sent: list[Channel] | None = None
     ) -> None:
         """Each code to its contact, in turn, saying the `minutes` it works; each channel sent to is added
-        to `sent` as it goes."""
+        to `sent` as it goes (given: a resend's codes, written before they are sent)."""
+        sends: dict[Channel, Callable[[], object]] = {}
         for channel, code in codes.items():
             message = code_message(code, contacts.language, self._public_domain, CodePurpose.ENROLMENT, minutes=minutes)
-            with sending(channel, sent if sent is not None else []):
-                if channel is Channel.SMS and contacts.mobile:
-                    self._sms.send_sms(contacts.mobile, message.sms)
-                elif channel is Channel.EMAIL and contacts.email:
-                    self._email.send_email(contacts.email, message)
+            if channel is Channel.SMS and contacts.mobile:
+                sends[channel] = partial(self._sms.send_sms, contacts.mobile, message.sms)
+            elif channel is Channel.EMAIL and contacts.email:
+                sends[channel] = partial(self._email.send_email, contacts.email, message)
+        send_each(sends, sent if sent is not None else [], resent=sent is not None)
 
     # ------------------------------------------------------------------ resend
     def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:

@@ -7,11 +7,10 @@ a retry never sends again on a channel that has been sent on.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -281,15 +280,25 @@ class MaybeSent(Exception):
     sent so stands, as one sent: given back, the one that may have come would be judged wrong."""
 
 
-@contextlib.contextmanager
-def sending(channel: Channel, sent: list[Channel]) -> Iterator[None]:
-    """A send on `channel`, added to `sent` once made: or once it may have been (MaybeSent, raised on)."""
-    try:
-        yield
-    except MaybeSent:
+def send_each(sends: Mapping[Channel, Callable[[], object]], sent: list[Channel], *, resent: bool) -> None:
+    """Each send in turn, its channel added to `sent` once made; any failure stops them at once. One that
+    may have been made (MaybeSent) counts as made; for codes `resent` (their hashes written before, in
+    place of those sent before) the others are still made, so that the other contact is not left with
+    its code replaced and none sent, and it is raised after them. First codes are written after they are
+    sent: none is, and a code sent after it would be one that never works."""
+    maybe: MaybeSent | None = None
+    for channel, send in sends.items():
+        try:
+            send()
+        except MaybeSent as error:
+            sent.append(channel)
+            if not resent:
+                raise
+            maybe = maybe or error
+            continue
         sent.append(channel)
-        raise
-    sent.append(channel)
+    if maybe is not None:
+        raise maybe
 
 
 def _raised(first: Exception | None, then: Exception) -> Exception:
