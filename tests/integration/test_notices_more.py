@@ -172,25 +172,26 @@ class _Sns(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _sns_of_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[SnsSmsSender]:
-    """The functions' own SNS client (as wired), over HTTP to _Sns."""
+def _sns_of_the_test(monkeypatch: pytest.MonkeyPatch, *, delivered: bool = True) -> Iterator[SnsSmsSender]:
+    """The functions' own SNS client (as wired: the notifier's, if `delivered`), over HTTP to _Sns."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sns)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.delenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.server_address[1]}")
     try:
-        yield SnsSmsSender(wiring.client("sns"), "MinID")
+        yield SnsSmsSender(wiring.client("sns", delivered=delivered), "MinID")
     finally:
         server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(("mode", "attempts"), [("throttled", 2), ("closed", 1), ("failed", 1)])
-def test_the_sdk_retries_a_send_that_sent_nothing_and_never_one_that_may_have(
+def test_the_sdk_retries_a_notice_s_send_that_sent_nothing_and_never_one_that_may_have(
     driver: LetterDriver, monkeypatch: pytest.MonkeyPatch, mode: str, attempts: int
 ) -> None:
-    """A throttled publish (nothing sent) is retried by the SDK and taken; one whose connection closed
-    after its request, or answered 500 (the SMS maybe out), is made once and raised as MaybeSent: the
-    SDK's retry would be a second message, and a third."""
+    """The notifier's: a throttled publish (nothing sent) is retried by the SDK and taken; one whose
+    connection closed after its request, or answered 500 (the SMS maybe out), is made once and raised as
+    MaybeSent: the SDK's retry would be a second message, and the notifier's next delivery another."""
     _Sns.answers, _Sns.mode = [], mode
     with _sns_of_the_test(monkeypatch) as sender:
         if mode == "throttled":
@@ -199,6 +200,23 @@ def test_the_sdk_retries_a_send_that_sent_nothing_and_never_one_that_may_have(
             with pytest.raises(MaybeSent):
                 sender.send_sms("+4791234589", "Koden din er 123456")
     assert len(_Sns.answers) == attempts
+
+
+def test_the_notifier_s_senders_are_its_own_and_a_request_s_are_not(driver: LetterDriver) -> None:
+    notifier: Any = wiring.notifier(os.environ)
+    login: Any = wiring.login(os.environ).login
+    assert [sender._client._delivered for sender in (notifier._sms, notifier._email)] == [True, True]
+    assert login._sms._client._delivered is False
+
+
+def test_a_request_s_code_send_keeps_the_sdk_s_retries(driver: LetterDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login's, an enrolment's or a contact change's: the SDK's retry sends the same code again (which
+    works), where a 503 would have the client ask for another; the last attempt's answer lost is still
+    told as MaybeSent (a resend's code then stands)."""
+    _Sns.answers, _Sns.mode = [], "closed"
+    with _sns_of_the_test(monkeypatch, delivered=False) as sender, pytest.raises(MaybeSent):
+        sender.send_sms("+4791234589", "Koden din er 123456")
+    assert len(_Sns.answers) == 1 + 3  # the first, and the SDK's three retries
 
 
 def test_answers_lost_do_not_spend_the_sdk_s_retry_quota(driver: LetterDriver, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,16 +65,18 @@ AWS_CONFIG = Config(
 )
 
 
-def client(service: Any) -> Any:
+def client(service: Any, *, delivered: bool = False) -> Any:
     """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
     call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
-    SMS, an e-mail or a notice should not pay for all three before a request that sends none."""
-    return _made(service) if service == "dynamodb" else _ClientAtFirstCall(service)
+    SMS, an e-mail or a notice should not pay for all three before a request that sends none.
 
-
-# The services that send an SMS or an e-mail: the SDK retries what surely sent nothing (a throttle, a
-# connection never made), never an attempt whose answer was lost (minid.adapters.notices.no_second_message).
-SENDERS = ("sns", "sesv2")
+    `delivered`: an SNS or SES client of the notifier's, whose delivery ledger keeps a send that may have
+    gone out from being made again (minid.adapters.notices.no_second_message): the SDK makes none either.
+    A request's own code sends keep the SDK's retries: a retry sends the same code again, which works,
+    where a 503 would have the client ask for another."""
+    if service == "dynamodb":
+        return _made(service)
+    return _ClientAtFirstCall(service, delivered=delivered)
 
 
 # The services the functions call: botocore loads only these models.
@@ -148,14 +150,14 @@ def new_session() -> botocore.session.Session:
     return made
 
 
-def _made(service: Any) -> Any:
+def _made(service: Any, *, delivered: bool = False) -> Any:
     from minid.deadline import guard
 
     with _making:
         made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
-    if service in SENDERS:
+    if delivered:
         from minid.adapters.notices import no_second_message
 
         # on the service's name, where the SDK's retry handler is (botocore calls the most specific first)
@@ -210,13 +212,14 @@ class _ClientAtFirstCall:
     """Stands in for a client until its first use, then is that client. (A proxy of our own: botocore
     makes clients eagerly and has no lazy form.)"""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, *, delivered: bool) -> None:
         self._service = service
+        self._delivered = delivered
         self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = _made(self._service)
+            self._client = _made(self._service, delivered=self._delivered)
         return getattr(self._client, name)
 
 
@@ -693,8 +696,8 @@ def notifier(
     dynamodb: DynamoDBClient = client("dynamodb")
     return NoticeDelivery(
         contacts=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
-        sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
-        email=SesEmailSender(client("sesv2"), settings.email_sender),
+        sms=SnsSmsSender(client("sns", delivered=True), settings.sms_sender_id),
+        email=SesEmailSender(client("sesv2", delivered=True), settings.email_sender),
         ledger=DynamoDbDeliveryLedger(dynamodb, settings.challenges_table),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         sealer=_recipients_sealer(settings),

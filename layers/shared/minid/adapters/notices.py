@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.parsers import ResponseParserError
 
 from minid import observability
 from minid.adapters.aws_errors import Busy, error_code
@@ -57,8 +58,8 @@ class SqsDeliveryRetries:
 
 
 class AnswerLost(Busy, MaybeSent):
-    """A send whose answer never came (not made again by the SDK): the message may be out. A request is
-    answered 503 (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim."""
+    """A send whose answer never came, or came broken: the message may be out. A request is answered 503
+    (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim."""
 
 
 # What a send's attempt may have sent: its request made and its answer lost (the read timed out, or the
@@ -73,11 +74,12 @@ _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
 def no_second_message(
     caught_exception: BaseException | None = None, response: tuple[Any, Any] | None = None, **_: Any
 ) -> None:
-    """A botocore `needs-retry` handler for the SMS and e-mail clients, ahead of the SDK's own (registered
-    on the service's name, which botocore calls before the bare event's): an attempt that may have sent
-    is not made again (its retry would be a second message, and a third), but raised as AnswerLost (and
-    the SDK's retry quota is not spent on it); anything else is left to the SDK's retries. The SDK has no
-    setting for retrying some transient errors and not others."""
+    """A botocore `needs-retry` handler for the notifier's SMS and e-mail clients, ahead of the SDK's own
+    (registered on the service's name, which botocore calls before the bare event's): an attempt that may
+    have sent is not made again (its retry would be a second message, and a third; and the notifier's
+    next delivery would come with its own), but raised as AnswerLost (the SDK's retry quota not spent on
+    it); anything else is left to the SDK's retries. The SDK has no setting for retrying some transient
+    errors and not others."""
     if isinstance(caught_exception, _ANSWER_LOST):
         raise AnswerLost() from None  # not chained: its message names no more than the endpoint
     if response is not None:
@@ -89,10 +91,11 @@ def no_second_message(
 
 @contextlib.contextmanager
 def _answer_awaited() -> Iterator[None]:
-    """As no_second_message, for a client without it (the SDK's retries spent, or a test's)."""
+    """A send whose last attempt may have sent (its answer lost after the SDK's retries, or a 200 cut
+    short), as no_second_message tells it."""
     try:
         yield
-    except _ANSWER_LOST:
+    except (*_ANSWER_LOST, ResponseParserError):
         raise AnswerLost() from None
 
 
