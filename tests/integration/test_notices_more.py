@@ -8,7 +8,9 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -19,6 +21,7 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
 from minid.adapters.notices import SnsSmsSender
+from minid.deadline import MARGIN_SECONDS, OutOfTime, within
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     Channel,
@@ -141,7 +144,7 @@ def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: Letter
 class _Sns(http.server.BaseHTTPRequestHandler):
     """An SNS of the test's: `mode` "throttled" throttles the first publish and takes the next; "closed"
     closes each connection once it has read the request (the SMS maybe out, its answer lost); "failed"
-    answers 500 (its own failure, maybe after it handed the SMS on)."""
+    answers 500 (its own failure, maybe after it handed the SMS on), and "failed slowly" after 0.5 s."""
 
     answers: ClassVar[list[int]] = []
     mode: ClassVar[str] = "throttled"
@@ -153,8 +156,10 @@ class _Sns(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        error = {"failed": (500, b"InternalError"), "throttled": (400, b"Throttling")}.get(_Sns.mode)
-        if error is not None and (_Sns.mode == "failed" or len(_Sns.answers) == 1):
+        if _Sns.mode == "failed slowly":
+            time.sleep(0.5)
+        error = {"throttled": (400, b"Throttling")}.get(_Sns.mode, (500, b"InternalError"))
+        if _Sns.mode != "throttled" or len(_Sns.answers) == 1:
             body = b"<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>m</Message></Error>" % error[1]
             body += b"<RequestId>r</RequestId></ErrorResponse>"
             status = error[0]
@@ -203,10 +208,44 @@ def test_the_sdk_retries_a_notice_s_send_that_sent_nothing_and_never_one_that_ma
 
 
 def test_the_notifier_s_senders_are_its_own_and_a_request_s_are_not(driver: LetterDriver) -> None:
+    """As made: the notifier's SMS and e-mail clients stop a retry that may send again; a request's note it."""
     notifier: Any = wiring.notifier(os.environ)
     login: Any = wiring.login(os.environ).login
-    assert [sender._client._delivered for sender in (notifier._sms, notifier._email)] == [True, True]
-    assert login._sms._client._delivered is False
+
+    def first_of(client: Any, operation: str) -> str:
+        return str(client.meta.events._emitter._handlers.prefix_search(f"needs-retry.{operation}")[0].__name__)
+
+    assert first_of(notifier._sms._client, "sns.Publish") == "no_second_message"
+    assert first_of(notifier._email._client, "sesv2.SendEmail") == "no_second_message"
+    assert first_of(login._sms._client, "sns.Publish") == "note_maybe_sent"
+
+
+def test_a_request_s_code_send_that_may_have_gone_out_is_told_so_however_it_ends(
+    driver: LetterDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SNS answered 500 (the SMS maybe out), and the SDK's retry is refused by the invocation's deadline
+    (it would end after it): the send ends as out of time, and is told as one that may have gone out (a
+    resend's code stands, not the one it replaced)."""
+    _Sns.answers, _Sns.mode = [], "failed slowly"
+    attempt = int((wiring.CONNECT_SECONDS + wiring.READ_SECONDS + MARGIN_SECONDS) * 1000)
+    with _sns_of_the_test(monkeypatch, delivered=False) as sender:
+        assert sender._client.meta.service_model  # the client made before the clock runs
+        left = _Left(attempt + 300)  # time for one attempt, not for a retry after the 0.5 s it takes
+        with within(left), pytest.raises(MaybeSent) as raised:
+            sender.send_sms("+4791234589", "Koden din er 123456")
+    assert len(_Sns.answers) == 1
+    assert isinstance(raised.value.__context__, OutOfTime)
+
+
+@dataclass
+class _Left:
+    """An invocation's context, as minid.deadline reads it: the time left when it began."""
+
+    millis: int
+    began: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis - int((time.monotonic() - self.began) * 1000)
 
 
 def test_a_request_s_code_send_keeps_the_sdk_s_retries(driver: LetterDriver, monkeypatch: pytest.MonkeyPatch) -> None:

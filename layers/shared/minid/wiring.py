@@ -65,6 +65,10 @@ AWS_CONFIG = Config(
 )
 
 
+# The services that send an SMS or an e-mail (minid.adapters.notices.no_second_message, note_maybe_sent).
+SENDERS = ("sns", "sesv2")
+
+
 def client(service: Any, *, delivered: bool = False) -> Any:
     """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
     call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
@@ -157,12 +161,14 @@ def _made(service: Any, *, delivered: bool = False) -> Any:
         made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
-    if delivered:
-        from minid.adapters.notices import no_second_message
+    if service in SENDERS:
+        from minid.adapters.notices import no_second_message, note_maybe_sent
 
         # on the service's name, where the SDK's retry handler is (botocore calls the most specific first)
         service_id = made.meta.service_model.service_id.hyphenize()
-        made.meta.events.register_first(f"needs-retry.{service_id}", no_second_message)
+        made.meta.events.register_first(
+            f"needs-retry.{service_id}", no_second_message if delivered else note_maybe_sent
+        )
     _trust_lazily(made._endpoint.http_session)  # type: ignore[attr-defined]  # botocore's, not typed
     return made
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,16 @@ _MAYBE_HANDED_ON = frozenset({500, 502, 504})
 _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
 
+def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> bool:
+    if isinstance(caught_exception, _ANSWER_LOST):
+        return True
+    if response is None:
+        return False
+    http, parsed = response
+    code = (parsed or {}).get("Error", {}).get("Code")
+    return getattr(http, "status_code", None) in _MAYBE_HANDED_ON or code in _TIMED_OUT_BEHIND
+
+
 def no_second_message(
     caught_exception: BaseException | None = None, response: tuple[Any, Any] | None = None, **_: Any
 ) -> None:
@@ -80,23 +91,42 @@ def no_second_message(
     next delivery would come with its own), but raised as AnswerLost (the SDK's retry quota not spent on
     it); anything else is left to the SDK's retries. The SDK has no setting for retrying some transient
     errors and not others."""
-    if isinstance(caught_exception, _ANSWER_LOST):
+    if _may_have_sent(caught_exception, response):
         raise AnswerLost() from None  # not chained: its message names no more than the endpoint
-    if response is not None:
-        http, parsed = response
-        code = (parsed or {}).get("Error", {}).get("Code")
-        if getattr(http, "status_code", None) in _MAYBE_HANDED_ON or code in _TIMED_OUT_BEHIND:
-            raise AnswerLost()
+
+
+# Whether an attempt of the send under way (_answer_awaited) may have sent, as a request's clients note it.
+_SENT_MAYBE: ContextVar[bool] = ContextVar("minid_sent_maybe", default=False)
+
+
+def note_maybe_sent(
+    caught_exception: BaseException | None = None, response: tuple[Any, Any] | None = None, **_: Any
+) -> None:
+    """A botocore `needs-retry` handler for a request's SMS and e-mail clients: the SDK's retry sends the
+    same code again (which works, where a 503 would have the client ask for another), but an attempt that
+    may have sent is noted: however the send ends (a later attempt refused by the deadline, say), it is
+    one that may have gone out."""
+    if _may_have_sent(caught_exception, response):
+        _SENT_MAYBE.set(True)
 
 
 @contextlib.contextmanager
 def _answer_awaited() -> Iterator[None]:
-    """A send whose last attempt may have sent (its answer lost after the SDK's retries, or a 200 cut
-    short), as no_second_message tells it."""
+    """A send that may have gone out, raised as AnswerLost: its last attempt's answer lost, an attempt
+    before it noted (note_maybe_sent), or SNS's answer cut short (a 200 whose XML does not parse)."""
+    noted = _SENT_MAYBE.set(False)
     try:
         yield
     except (*_ANSWER_LOST, ResponseParserError):
         raise AnswerLost() from None
+    except AnswerLost:
+        raise
+    except Exception:
+        if _SENT_MAYBE.get():
+            raise AnswerLost() from None
+        raise
+    finally:
+        _SENT_MAYBE.reset(noted)
 
 
 class SnsSmsSender:
