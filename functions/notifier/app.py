@@ -127,7 +127,10 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
             failures.append({"itemIdentifier": record["messageId"]})
         except Exception as error:  # any failure: the notice is delivered again later
             # the error's type only: a provider's message may quote the phone number or address
-            logger.warning("Notice not delivered yet", extra={"error": type(error).__name__})
+            cause = getattr(error, "cause", "")  # a send that may have gone out: how it ended (AnswerLost)
+            logger.warning(
+                "Notice not delivered yet", extra={"error": type(error).__name__, **({"cause": cause} if cause else {})}
+            )
             observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})
             later(record, notice)

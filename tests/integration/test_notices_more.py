@@ -30,6 +30,7 @@ from minid.domain.notices import (
     Notice,
     NoticeInFlight,
     NoticeKind,
+    Undeliverable,
     notice_from_json,
 )
 from tests.integration.letters import LetterDriver, on_functions_clients, registered_dead
@@ -144,7 +145,8 @@ def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: Letter
 class _Sns(http.server.BaseHTTPRequestHandler):
     """An SNS of the test's: `mode` "throttled" throttles the first publish and takes the next; "closed"
     closes each connection once it has read the request (the SMS maybe out, its answer lost); "failed"
-    answers 500 (its own failure, maybe after it handed the SMS on), and "failed slowly" after 0.5 s."""
+    answers 500 (its own failure, maybe after it handed the SMS on), "failed slowly" after 1.5 s, and
+    "failed, then refused" refuses the number at the retry."""
 
     answers: ClassVar[list[int]] = []
     mode: ClassVar[str] = "throttled"
@@ -157,10 +159,13 @@ class _Sns(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if _Sns.mode == "failed slowly":
-            time.sleep(0.5)
+            time.sleep(1.5)
         error = {"throttled": (400, b"Throttling")}.get(_Sns.mode, (500, b"InternalError"))
+        if _Sns.mode == "failed, then refused" and len(_Sns.answers) > 1:
+            error = (400, b"InvalidParameter</Code><Message>Invalid parameter: PhoneNumber Reason: not valid")
         if _Sns.mode != "throttled" or len(_Sns.answers) == 1:
-            body = b"<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>m</Message></Error>" % error[1]
+            message = b"" if b"<Message>" in error[1] else b"</Code><Message>m"
+            body = b"<ErrorResponse><Error><Type>Sender</Type><Code>%s%s</Message></Error>" % (error[1], message)
             body += b"<RequestId>r</RequestId></ErrorResponse>"
             status = error[0]
         else:
@@ -230,11 +235,23 @@ def test_a_request_s_code_send_that_may_have_gone_out_is_told_so_however_it_ends
     attempt = int((wiring.CONNECT_SECONDS + wiring.READ_SECONDS + MARGIN_SECONDS) * 1000)
     with _sns_of_the_test(monkeypatch, delivered=False) as sender:
         assert sender._client.meta.service_model  # the client made before the clock runs
-        left = _Left(attempt + 300)  # time for one attempt, not for a retry after the 0.5 s it takes
+        left = _Left(attempt + 1200)  # time for one attempt, not for a retry after the 1.5 s it takes
         with within(left), pytest.raises(MaybeSent) as raised:
             sender.send_sms("+4791234589", "Koden din er 123456")
     assert len(_Sns.answers) == 1
     assert isinstance(raised.value.__context__, OutOfTime)
+    assert getattr(raised.value, "cause", None) == "OutOfTime"  # what the logs tell of it: how it ended
+
+
+def test_a_number_refused_at_the_sdk_s_retry_is_refused_though_an_attempt_before_may_have_sent(
+    driver: LetterDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SNS checks a number before it hands a message on: refused at the retry, it was never sent by the
+    attempt before either (whose 500 was noted). The person is told to choose another way, not a 503."""
+    _Sns.answers, _Sns.mode = [], "failed, then refused"
+    with _sns_of_the_test(monkeypatch, delivered=False) as sender, pytest.raises(Undeliverable):
+        sender.send_sms("+4791234589", "Koden din er 123456")
+    assert len(_Sns.answers) == 2
 
 
 @dataclass

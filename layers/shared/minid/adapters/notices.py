@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from botocore.parsers import ResponseParserError
 
 from minid import observability
-from minid.adapters.aws_errors import Busy, error_code
+from minid.adapters.aws_errors import Busy, error_code, error_name
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
 from minid.deadline import exempt
 from minid.domain.contacts import email_for_sending
@@ -60,7 +60,12 @@ class SqsDeliveryRetries:
 
 class AnswerLost(Busy, MaybeSent):
     """A send whose answer never came, or came broken: the message may be out. A request is answered 503
-    (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim."""
+    (Busy), as for any AWS call that timed out; the notifier keeps the channel's claim. `cause`: how the
+    send ended (an AWS error code or an exception's name, never its message: SNS's quotes the number)."""
+
+    def __init__(self, cause: str = "") -> None:
+        super().__init__(cause)
+        self.cause = cause
 
 
 # What a send's attempt may have sent: its request made and its answer lost (the read timed out, or the
@@ -70,6 +75,12 @@ class AnswerLost(Busy, MaybeSent):
 _ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
 _MAYBE_HANDED_ON = frozenset({500, 502, 504})
 _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
+
+
+def _cause(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> str:
+    if caught_exception is not None:
+        return error_name(caught_exception)
+    return str(((response or (None, {}))[1] or {}).get("Error", {}).get("Code", ""))
 
 
 def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> bool:
@@ -92,7 +103,7 @@ def no_second_message(
     it); anything else is left to the SDK's retries. The SDK has no setting for retrying some transient
     errors and not others."""
     if _may_have_sent(caught_exception, response):
-        raise AnswerLost() from None  # not chained: its message names no more than the endpoint
+        raise AnswerLost(_cause(caught_exception, response)) from None  # not chained: see AnswerLost.cause
 
 
 # Whether an attempt of the send under way (_answer_awaited) may have sent, as a request's clients note it.
@@ -111,19 +122,21 @@ def note_maybe_sent(
 
 
 @contextlib.contextmanager
-def _answer_awaited() -> Iterator[None]:
+def _answer_awaited(unsent: Callable[[Exception], bool] = lambda _: False) -> Iterator[None]:
     """A send that may have gone out, raised as AnswerLost: its last attempt's answer lost, an attempt
-    before it noted (note_maybe_sent), or SNS's answer cut short (a 200 whose XML does not parse)."""
+    before it noted (note_maybe_sent), or SNS's answer cut short (a 200 whose XML does not parse).
+    `unsent`: an error that proves nothing was sent by any attempt (SNS refusing the number: it checks
+    before it hands a message on, and would have refused the attempt before too), raised as it is."""
     noted = _SENT_MAYBE.set(False)
     try:
         yield
-    except (*_ANSWER_LOST, ResponseParserError):
-        raise AnswerLost() from None
+    except (*_ANSWER_LOST, ResponseParserError) as error:
+        raise AnswerLost(error_name(error)) from None
     except AnswerLost:
         raise
-    except Exception:
-        if _SENT_MAYBE.get():
-            raise AnswerLost() from None
+    except Exception as error:
+        if _SENT_MAYBE.get() and not unsent(error):
+            raise AnswerLost(error_name(error)) from None
         raise
     finally:
         _SENT_MAYBE.reset(noted)
@@ -141,7 +154,7 @@ class SnsSmsSender:
 
     def send_sms(self, to: str, text: str) -> None:
         try:
-            with _answer_awaited():
+            with _answer_awaited(unsent=lambda error: isinstance(error, ClientError) and refuses_the_number(error)):
                 self._client.publish(PhoneNumber=to, Message=text, MessageAttributes=self._attributes)
         except ClientError as error:
             if refuses_the_number(error):

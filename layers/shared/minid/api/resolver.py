@@ -122,7 +122,10 @@ def _aws_unreachable(error: BotoCoreError) -> Response[str]:
 
 
 def _aws_busy(error: Busy) -> Response[str]:
-    logger.warning("AWS dependency busy", extra={"aws_error": type(error).__name__})
+    # how a send that may have gone out ended (AnswerLost.cause: a code or a type's name), where there is one
+    cause = getattr(error, "cause", "")
+    told = {"aws_error": type(error).__name__} | ({"aws_cause": cause} if cause else {})
+    logger.warning("AWS dependency busy", extra=told)
     return _unavailable()
 
 
