@@ -126,7 +126,8 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
         except (NoticeNotYet, NoticeInFlight):  # waits: its change not made yet, or another sender's claim
             failures.append({"itemIdentifier": record["messageId"]})
         except Exception as error:  # any failure: the notice is delivered again later
-            # the error's type only: a provider's message may quote the phone number or address
+            # the error's type (and AnswerLost's cause: a code or a type's name), never a message: a
+            # provider's may quote the phone number or address
             cause = getattr(error, "cause", "")  # a send that may have gone out: how it ended (AnswerLost)
             logger.warning(
                 "Notice not delivered yet", extra={"error": type(error).__name__, **({"cause": cause} if cause else {})}

@@ -275,9 +275,11 @@ class NoticeInFlight(Exception):
 
 class MaybeSent(Exception):
     """Raised by a sender: the provider's answer never came (it timed out, or the connection closed after
-    the message went), so the message may be out. Its claim is kept: sent again once the claim lapses
-    (CLAIM_LEASE), not at every delivery in between (a reset code's comes back every 15 seconds). A code
-    sent so stands, as one sent: given back, the one that may have come would be judged wrong."""
+    the message went), or it answered a failure of its own after it may have handed the message on, or
+    an attempt before the last did either; so the message may be out. Its claim is kept: sent again once
+    the claim lapses (CLAIM_LEASE), not at every delivery in between (a reset code's comes back every 15
+    seconds). A code sent so stands, as one sent: given back, the one that may have come would be judged
+    wrong."""
 
 
 def send_each(sends: Mapping[Channel, Callable[[], object]], sent: list[Channel], *, resent: bool) -> None:
