@@ -77,20 +77,21 @@ _MAYBE_HANDED_ON = frozenset({500, 502, 504})
 _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
 
+def _answered_code(response: tuple[Any, Any] | None) -> str:
+    """The error code of an attempt's answer (botocore's `needs-retry` gives it parsed), or ""."""
+    parsed = response[1] if response is not None else None
+    return str((parsed or {}).get("Error", {}).get("Code", ""))
+
+
 def _cause(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> str:
-    if caught_exception is not None:
-        return error_name(caught_exception)
-    return str(((response or (None, {}))[1] or {}).get("Error", {}).get("Code", ""))
+    return error_name(caught_exception) if caught_exception is not None else _answered_code(response)
 
 
 def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> bool:
     if isinstance(caught_exception, _ANSWER_LOST):
         return True
-    if response is None:
-        return False
-    http, parsed = response
-    code = (parsed or {}).get("Error", {}).get("Code")
-    return getattr(http, "status_code", None) in _MAYBE_HANDED_ON or code in _TIMED_OUT_BEHIND
+    status = getattr(response[0], "status_code", None) if response is not None else None
+    return status in _MAYBE_HANDED_ON or _answered_code(response) in _TIMED_OUT_BEHIND
 
 
 def no_second_message(
@@ -187,22 +188,19 @@ class SesEmailSender:
 
     def send_email(self, to: str, message: Message) -> None:
         with _answer_awaited():
-            self._send_email(to, message)
-
-    def _send_email(self, to: str, message: Message) -> None:
-        self._client.send_email(
-            FromEmailAddress=self._sender,
-            Destination={"ToAddresses": [email_for_sending(to)]},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": message.subject, "Charset": "UTF-8"},
-                    "Body": {
-                        "Text": {"Data": message.text, "Charset": "UTF-8"},
-                        "Html": {"Data": message.html, "Charset": "UTF-8"},
-                    },
-                }
-            },
-        )
+            self._client.send_email(
+                FromEmailAddress=self._sender,
+                Destination={"ToAddresses": [email_for_sending(to)]},
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                        "Body": {
+                            "Text": {"Data": message.text, "Charset": "UTF-8"},
+                            "Html": {"Data": message.html, "Charset": "UTF-8"},
+                        },
+                    }
+                },
+            )
 
 
 class DynamoDbDeliveryLedger:

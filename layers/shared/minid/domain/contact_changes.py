@@ -50,7 +50,7 @@ from minid.domain.notices import (
     NoticeQueue,
     Recipients,
     SmsSender,
-    send_each,
+    send_codes,
 )
 from minid.domain.population import PopulationRegister
 from minid.domain.random import RandomSource
@@ -458,15 +458,12 @@ class ContactService:
         resent: bool,
     ) -> None:
         """Each code to its channel; `sent`: the channels reached, when one fails after another; `resent`: a
-        resend's codes (send_each)."""
-        sends: dict[Channel, Callable[[], object]] = {}
-        for channel, code in codes.items():
-            message = code_message(code, language, self._public_domain, CodePurpose.CONTACT)
-            if channel is Channel.SMS:
-                sends[channel] = partial(self._sms.send_sms, values[channel], message.sms)
-            else:
-                sends[channel] = partial(self._email.send_email, values[channel], message)
-        send_each(sends, sent, resent=resent)
+        resend's codes (send_codes)."""
+        messages = {
+            channel: (values[channel], code_message(code, language, self._public_domain, CodePurpose.CONTACT))
+            for channel, code in codes.items()
+        }
+        send_codes(self._sms, self._email, messages, sent, resent=resent)
 
 
 class ReviewRun(Value, frozen=True):

@@ -13,7 +13,7 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -55,7 +55,7 @@ from minid.domain.notices import (
     NoticeQueue,
     Recipients,
     SmsSender,
-    send_each,
+    send_codes,
 )
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
@@ -427,14 +427,13 @@ class EnrolmentService:
     ) -> None:
         """Each code to its contact, in turn, saying the `minutes` it works; each channel sent to is added
         to `sent` as it goes (given: a resend's codes, written before they are sent)."""
-        sends: dict[Channel, Callable[[], object]] = {}
-        for channel, code in codes.items():
-            message = code_message(code, contacts.language, self._public_domain, CodePurpose.ENROLMENT, minutes=minutes)
-            if channel is Channel.SMS and contacts.mobile:
-                sends[channel] = partial(self._sms.send_sms, contacts.mobile, message.sms)
-            elif channel is Channel.EMAIL and contacts.email:
-                sends[channel] = partial(self._email.send_email, contacts.email, message)
-        send_each(sends, sent if sent is not None else [], resent=sent is not None)
+        to, purpose = {Channel.SMS: contacts.mobile, Channel.EMAIL: contacts.email}, CodePurpose.ENROLMENT
+        messages = {
+            channel: (address, code_message(code, contacts.language, self._public_domain, purpose, minutes=minutes))
+            for channel, code in codes.items()
+            if (address := to[channel])
+        }
+        send_codes(self._sms, self._email, messages, sent if sent is not None else [], resent=sent is not None)
 
     # ------------------------------------------------------------------ resend
     def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:

@@ -282,16 +282,26 @@ class MaybeSent(Exception):
     wrong."""
 
 
-def send_each(sends: Mapping[Channel, Callable[[], object]], sent: list[Channel], *, resent: bool) -> None:
-    """Each send in turn, its channel added to `sent` once made; any failure stops them at once. One that
-    may have been made (MaybeSent) counts as made; for codes `resent` (their hashes written before, in
-    place of those sent before) the others are still made, so that the other contact is not left with
-    its code replaced and none sent, and it is raised after them. First codes are written after they are
-    sent: none is, and a code sent after it would be one that never works."""
+def send_codes(
+    sms: SmsSender,
+    email: EmailSender,
+    messages: Mapping[Channel, tuple[str, Message]],
+    sent: list[Channel],
+    *,
+    resent: bool,
+) -> None:
+    """Each message to its address (`messages`: by channel), in turn, its channel added to `sent` once made;
+    any failure stops them at once. One that may have been made (MaybeSent) counts as made; for codes
+    `resent` (their hashes written before, in place of those sent before) the others are still made, so
+    that the other contact is not left with its code replaced and none sent, and it is raised after them.
+    First codes are written after they are sent: none is, and a code sent after it would never work."""
     maybe: MaybeSent | None = None
-    for channel, send in sends.items():
+    for channel, (to, message) in messages.items():
         try:
-            send()
+            if channel is Channel.SMS:
+                sms.send_sms(to, message.sms)
+            else:
+                email.send_email(to, message)
         except MaybeSent as error:
             sent.append(channel)
             if not resent:
