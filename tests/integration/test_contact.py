@@ -312,7 +312,7 @@ def test_a_resend_whose_sms_answer_never_came_keeps_the_code_it_may_have_sent(dr
     clock.advance(timedelta(seconds=31))
     session = services.sessions.authenticate(user.login())
     with injected_faults() as faults:
-        faults.add("sns", "Publish", after="lost")
+        faults.add("sns", "Publish", after="lost", here=True)  # the resend's, not a notice's meanwhile
         with pytest.raises(MaybeSent):
             services.contacts.resend(session)
     assert services.contacts.verify(session, Channel.SMS, code_in(sms_to(driver, "+4798765443"))).mobile

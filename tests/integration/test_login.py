@@ -1015,11 +1015,11 @@ def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_b
     first = user.last_sms_code()
     back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
     with injected_faults() as faults:
-        faults.add("sns", "Publish", code="Throttling", status=400)
+        faults.add("sns", "Publish", code="Throttling", status=400, here=True)  # not a notice's, meanwhile
         assert user.call("POST", resend).status == 503
     assert user.last_sms_code() == first  # none sent
     with injected_faults() as faults:
-        faults.add("sns", "Publish", after="lost")
+        faults.add("sns", "Publish", after="lost", here=True)
         assert user.call("POST", resend).status == 503
     resent = user.last_sms_code()
     assert resent != first

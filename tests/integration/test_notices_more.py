@@ -137,7 +137,7 @@ def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: Letter
     """As for any AWS call that timed out: the client tries again (its code may have come)."""
     user = enrolled(driver, mobile="91234587", email=None)
     with injected_faults() as faults:
-        faults.add("sns", "Publish", after="lost")
+        faults.add("sns", "Publish", after="lost", here=True)  # the request's, not a notice's meanwhile
         started = user.start_login()
     assert started.status == 503, started.body
 
