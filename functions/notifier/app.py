@@ -27,6 +27,7 @@ from minid.domain.events import SecurityEventType
 from minid.domain.lockout import lock_notice
 from minid.domain.notices import (
     Channel,
+    Delivered,
     Notice,
     NoticeDelivery,
     NoticeInFlight,
@@ -40,7 +41,7 @@ logger = observability.logger()
 
 @cache
 def services() -> NoticeDelivery:
-    return wiring.notifier(os.environ, unrecorded)
+    return wiring.notifier(os.environ, unrecorded, partly)
 
 
 @cache
@@ -55,15 +56,15 @@ def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
     observability.count("NoticesNotRecorded")  # no dimensions: an alarm may watch it as it is written
 
 
-def deliver(notice: Notice) -> None:
-    delivered = services().deliver(notice)
-    if delivered.unproven:  # its change was never made: dropped (a rate out of the ordinary is a fault)
-        logger.warning("Notice dropped: its change was not made", extra={"notice": notice.kind.value})
-        observability.count("NoticesUnproven", notice=notice.kind.value)
-        observability.count("NoticesUnproven")  # no dimensions: an alarm may watch it as it is written
-        return
+def partly(notice: Notice, delivered: Delivered) -> None:
+    """Sent or refused on a channel by a delivery that then failed on another: told as it happens (the
+    delivery again skips that channel, and would not tell it)."""
+    told("Notice partly delivered", notice, delivered)
+
+
+def told(message: str, notice: Notice, delivered: Delivered) -> None:
     logger.info(
-        "Notice delivered",
+        message,
         extra={
             "notice": notice.kind.value,
             "channels": [c.value for c in delivered.sent],
@@ -74,6 +75,16 @@ def deliver(notice: Notice) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
+
+
+def deliver(notice: Notice) -> None:
+    delivered = services().deliver(notice)
+    if delivered.unproven:  # its change was never made: dropped (a rate out of the ordinary is a fault)
+        logger.warning("Notice dropped: its change was not made", extra={"notice": notice.kind.value})
+        observability.count("NoticesUnproven", notice=notice.kind.value)
+        observability.count("NoticesUnproven")  # no dimensions: an alarm may watch it as it is written
+        return
+    told("Notice delivered", notice, delivered)
     if delivered.too_late:  # a reset's code (or its no-letter notice), expired before it could be sent
         logger.warning("A reset's message not sent before it expired", extra={"notice": notice.kind.value})
         observability.count("ResetCodesTooLate")  # ResetCodesTooLateAlarm
@@ -129,8 +140,10 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
             # the error's type (and AnswerLost's cause: a code or a type's name), never a message: a
             # provider's may quote the phone number or address
             cause = getattr(error, "cause", "")  # a send that may have gone out: how it ended (AnswerLost)
+            kind = {"notice": notice.kind.value} if notice is not None else {}  # None: it could not be read
             logger.warning(
-                "Notice not delivered yet", extra={"error": type(error).__name__, **({"cause": cause} if cause else {})}
+                "Notice not delivered yet",
+                extra={"error": type(error).__name__, **kind, **({"cause": cause} if cause else {})},
             )
             observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})

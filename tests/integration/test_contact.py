@@ -237,6 +237,7 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     sent = len(driver.local.outbox.sms())
     refused = user.call("PUT", "/v1/me/contact", {"mobile": "+47 41009999"}, token)
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."
     assert 0 < int(refused.header("retry-after") or 0) <= 3600
     assert not sms_to(driver, "+4741009999")
     driver.notices_delivered()

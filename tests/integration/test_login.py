@@ -1163,6 +1163,7 @@ def test_a_resend_past_the_clients_limit_is_refused_and_writes_nothing(driver: L
     sent = len(driver.local.outbox.sms())
     refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert body(refused)["detail"] == "Too many requests from this client."
     assert len(driver.local.outbox.sms()) == sent
     stored = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
     assert stored["resends"]["N"] == "0"
@@ -1620,6 +1621,7 @@ def test_the_login_codes_sent_to_one_person_are_limited_whoever_asks(driver: Let
     assert account(user).failed_logins == 1
     refused = user.call("POST", "/v1/login", wrong | {"password": PASSWORD}, source_ip="198.19.7.1")
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")  # the right password only
+    assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."
     assert len(to_mobile()) == sent
     told = [e for e in security_events(driver).page(person, None, 100).events if e.detail.get("reason") == "codes"]
     assert len(told) == 1  # in the person's history: someone had the password, and was refused
@@ -1638,6 +1640,7 @@ def test_a_login_resend_counts_to_the_person(driver: LetterDriver) -> None:
     sent = len(driver.local.outbox.sms())
     refused = user.call("POST", f"/v1/login/{login['login_id']}/resend", source_ip="198.19.7.2")
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."  # not this client's
     assert len(driver.local.outbox.sms()) == sent
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200  # the last code sent still holds
 
@@ -1658,6 +1661,7 @@ def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(dri
         fill_counters(driver, "reset-codes", driver.key(number), 3600, CODES_TO_PERSON_PER_HOUR)
         refused = user.call("POST", "/v1/password-resets", {"identity_number": number}, source_ip="198.19.5.99")
         assert refused.status == 429
+        assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."  # either
         assert int(refused.header("retry-after") or 0) > 0
     assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == 3
 

@@ -33,6 +33,7 @@ from minid.domain.notices import (
     Undeliverable,
     notice_from_json,
 )
+from tests.conftest import load_event
 from tests.integration.letters import LetterDriver, on_functions_clients, registered_dead
 from tests.integration.users import enrolled
 
@@ -131,6 +132,34 @@ def test_a_send_refused_for_now_is_sent_at_the_next_delivery(driver: LetterDrive
     assert ledger_state(driver, notice.notice_id, Channel.SMS) is None
     assert notifier.deliver(notice) == Delivered([Channel.SMS])
     assert len(sms_to(driver, "+4791234586", CHANGED)) == 1
+
+
+def test_a_channel_sent_on_by_a_delivery_that_then_fails_is_told_as_it_happens(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SMS went and SES failed: the notifier's log says the SMS went (the delivery again skips it, and
+    says only what it sends), beside the failure and the notice's kind."""
+    user = enrolled(driver, mobile="91234589", email="kari.partly@example.no")
+    driver.notices_delivered()  # the welcome
+    sample = load_event("notifier/notice")["Records"][0]
+    notice = {"notice_id": "partly", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    records = [sample | {"messageId": "partly", "body": json.dumps(notice)}]
+    notifier = driver.local.functions.by_logical_id["NotifierFunction"]
+    with injected_faults() as faults:
+        faults.add("sesv2", "SendEmail", code="AccessDeniedException", status=400, here=True)
+        assert notifier.invoke({"Records": records}) == {"batchItemFailures": [{"itemIdentifier": "partly"}]}
+    assert faults.injected == [("sesv2", "SendEmail", "AccessDeniedException")]
+    (partly,) = [r for r in caplog.records if r.getMessage() == "Notice partly delivered"]
+    assert (partly.notice, partly.channels, partly.refused) == ("password-changed", ["sms"], [])  # type: ignore[attr-defined]
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert (failed.notice, failed.error) == ("password-changed", "ClientError")  # type: ignore[attr-defined]
+    caplog.clear()
+    assert notifier.invoke({"Records": records}) == {"batchItemFailures": []}
+    (delivered,) = [r for r in caplog.records if r.getMessage() == "Notice delivered"]
+    assert delivered.channels == ["email"]  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.getMessage() == "Notice partly delivered"]
+    assert len(sms_to(driver, "+4791234589", CHANGED)) == 1
+    assert len(emails_to(driver, "kari.partly@example.no", CHANGED)) == 1
 
 
 def test_a_request_whose_code_s_answer_never_came_is_answered_503(driver: LetterDriver) -> None:

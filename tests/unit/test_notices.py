@@ -172,6 +172,7 @@ def delivery(  # type: ignore[no-untyped-def]
     population: Population | None = None,
     unrecorded: list[tuple[str, list[Channel]]] | None = None,
     mailbox: Mailbox | None = None,
+    partly: list[tuple[str, Delivered]] | None = None,
 ):
     phone = phone or Phone()
     mailbox = mailbox or Mailbox()
@@ -189,6 +190,7 @@ def delivery(  # type: ignore[no-untyped-def]
         unrecorded=lambda notice, channels: (unrecorded if unrecorded is not None else []).append(
             (notice.notice_id, list(channels))
         ),
+        partly=lambda notice, delivered: (partly if partly is not None else []).append((notice.notice_id, delivered)),
         public_domain="minid.example.no",
     )
     return service, phone, mailbox, ledger
@@ -214,15 +216,23 @@ def test_a_person_without_a_record_is_told_nothing() -> None:
 
 
 def test_a_failed_channel_is_retried_without_resending_the_other() -> None:
+    """And the channel sent on is told before the failure is raised (`partly`): the delivery again skips
+    it, so that is the one word of its send; a failure with nothing sent tells nothing."""
     phone = Phone(fail=True)
-    service, phone, mailbox, _ledger = delivery(record(), phone)
+    partly: list[tuple[str, Delivered]] = []
+    service, phone, mailbox, _ledger = delivery(record(), phone, partly=partly)
     with pytest.raises(ConnectionError):
         service.deliver(POSTED)
     assert len(mailbox.sent) == 1
+    assert partly == [(POSTED.notice_id, Delivered([Channel.EMAIL]))]
     phone.fail = False
     assert service.deliver(POSTED).sent == [Channel.SMS]
     assert len(mailbox.sent) == 1
     assert len(phone.sent) == 1
+    service, *_ = delivery(record(), Phone(fail=True), mailbox=Mailbox(fail=True), partly=partly)
+    with pytest.raises(ConnectionError):
+        service.deliver(POSTED)
+    assert len(partly) == 1
 
 
 def test_a_number_the_provider_refuses_is_not_tried_again_and_fails_nothing() -> None:

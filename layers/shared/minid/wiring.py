@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from minid.domain.letters.printing import PrintReports
     from minid.domain.letters.workflow import LetterWorkflowTasks
     from minid.domain.login import LoginService
-    from minid.domain.notices import Channel, Notice, NoticeDelivery
+    from minid.domain.notices import Channel, Delivered, Notice, NoticeDelivery
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.profile import ProfileService
     from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
@@ -687,9 +687,11 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
 
 
 def notifier(
-    environ: Mapping[str, str], unrecorded: Callable[[Notice, Sequence[Channel]], None] = lambda notice, channels: None
+    environ: Mapping[str, str],
+    unrecorded: Callable[[Notice, Sequence[Channel]], None] = lambda notice, channels: None,
+    partly: Callable[[Notice, Delivered], None] = lambda notice, delivered: None,
 ) -> NoticeDelivery:
-    """`unrecorded`: see NoticeDelivery (the notifier logs and counts them; a test may leave them)."""
+    """`unrecorded`, `partly`: see NoticeDelivery (the notifier logs and counts them; a test may leave them)."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
@@ -711,5 +713,6 @@ def notifier(
         retries=SqsDeliveryRetries(client("sqs"), [settings.notice_queue_url, settings.code_queue_url]),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,
+        partly=partly,
         public_domain=settings.public_domain,
     )

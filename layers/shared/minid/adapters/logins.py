@@ -99,7 +99,7 @@ class DynamoDbLoginAttempts(Challenges):
 
     def resent(
         self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hits: Sequence[Hit]
-    ) -> Resend:
+    ) -> Resend | Hit:
         count = (attempt.resends, attempt.resends + 1)
         resent = self._resend_update(attempt.login_id, code_hash, sent_at, count, unexpired=True)
         # the account as the attempt began (a reset or re-enrolment meanwhile ends it), and not locked since
@@ -122,8 +122,9 @@ class DynamoDbLoginAttempts(Challenges):
             return Resend.MOBILE_CHANGED
         if account_reason == "ConditionalCheckFailed":
             return Resend.ACCOUNT_CHANGED
-        if "ConditionalCheckFailed" in hit_reasons:
-            return Resend.LIMIT_FULL
+        for hit, reason in zip(hits, hit_reasons, strict=True):
+            if reason == "ConditionalCheckFailed":
+                return hit
         raise Contended()  # another transaction on the contact record or the counter: for a retry
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:

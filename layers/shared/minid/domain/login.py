@@ -153,9 +153,10 @@ class LoginAttempts(Protocol):
 
     def resent(
         self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, mobile: str, hits: Sequence[Hit]
-    ) -> Resend:
+    ) -> Resend | Hit:
         """A new code, when it was sent and one more resend, with the hits counted, at once: if the attempt
-        is open with its resends as read and `mobile` still the person's verified number; or nothing."""
+        is open with its resends as read and `mobile` still the person's verified number; or nothing (then
+        what stopped it: a hit whose window was full, or a `Resend`)."""
         ...
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
@@ -170,7 +171,6 @@ class Resend(Enum):
     MADE = "made"
     ATTEMPT_CHANGED = "attempt-changed"  # ended, or another resend went out meanwhile
     MOBILE_CHANGED = "mobile-changed"  # no longer the person's verified number
-    LIMIT_FULL = "limit-full"  # the client's codes
     ACCOUNT_CHANGED = "account-changed"  # its password reset (or the person re-enrolled), or locked, since
 
 
@@ -557,8 +557,8 @@ class LoginService:
         written = self._attempts.resent(
             attempt, self._keyer.one_time_code_hash(login_id, Channel.SMS, code), now, mobile, hits
         )
-        if written is Resend.LIMIT_FULL:
-            raise hits[0].refused(now)  # either's window ends with the hour
+        if isinstance(written, Hit):  # the client's codes, or the person's: told which
+            raise written.refused(now)
         if written is Resend.MOBILE_CHANGED:
             raise Conflict("The mobile number the code went to is no longer registered and verified. Log in again.")
         if written is Resend.ACCOUNT_CHANGED:  # no code for a login that can no longer be completed

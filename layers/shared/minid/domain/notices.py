@@ -981,14 +981,18 @@ class NoticeDelivery:
         retries: DeliveryRetries,
         population: PopulationRegister,
         unrecorded: Callable[[Notice, Sequence[Channel]], None],
+        partly: Callable[[Notice, Delivered], None],
         public_domain: str,
     ) -> None:
         """`population`: the register's contacts are told only while the person is not registered dead.
         `unrecorded`: told of channels sent on whose send the delivery ledger could not be told of (the
-        operators' to know: a delivery of the notice again may send on them twice). `public_domain`: the
-        one a code's SMS names, for browsers to fill the code in (WebOTP)."""
+        operators' to know: a delivery of the notice again may send on them twice). `partly`: told what a
+        delivery that then fails did on its other channels (its failure says only why; a delivery again
+        skips a channel sent on, so this is the one word of its send). `public_domain`: the one a code's
+        SMS names, for browsers to fill the code in (WebOTP)."""
         self._public_domain = public_domain
         self._unrecorded = unrecorded
+        self._partly = partly
         self._population = population
         self._retries = retries
         self._events = events
@@ -1048,11 +1052,18 @@ class NoticeDelivery:
         # once the claim has lapsed the channel is sent on again: the ledger cannot tell a send made and not
         # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
         # security notice lost. Either way the operators are told, before any failure is raised.
-        if unrecorded:
-            self._unrecorded(notice, unrecorded)
+        delivered = Delivered(sent, refused, unrecorded)
+        self._told(notice, delivered, failed=failure is not None)
         if failure is not None:
             raise failure
-        return Delivered(sent, refused, unrecorded)
+        return delivered
+
+    def _told(self, notice: Notice, delivered: Delivered, *, failed: bool) -> None:
+        """The operators told what a delivery did that its answer will not say (see __init__)."""
+        if delivered.unrecorded:
+            self._unrecorded(notice, delivered.unrecorded)
+        if failed and (delivered.sent or delivered.refused):
+            self._partly(notice, delivered)
 
     def _proven(self, notice: Notice, now: datetime) -> bool:
         """Whether the change the notice tells of was made (its proof, the event, is there; or it needs

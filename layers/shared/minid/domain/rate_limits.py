@@ -48,15 +48,19 @@ class ClientLimitPolicy(Value, frozen=True):
         )
 
 
+FROM_THIS_CLIENT = "Too many requests from this client."
+
+
 class Hit(Value, frozen=True):
     """A request of a client, to count against a limit: in its counter's window, if not full."""
 
     counter: str  # the limit's name, the client's keyed hash and the window: never the address itself
     max_hits: int
     window_ends: datetime
+    refusal: str = FROM_THIS_CLIENT
 
     def refused(self, now: datetime) -> RateLimited:
-        return RateLimited(int((self.window_ends - now).total_seconds()) + 1, "Too many requests from this client.")
+        return RateLimited(int((self.window_ends - now).total_seconds()) + 1, self.refusal)
 
 
 class RateCounter(Protocol):
@@ -86,10 +90,12 @@ class ClientLimits:
         self.count(self.code_to_person_to_count(way, person, now), now)
 
     def code_to_person_to_count(self, way: str, person: PersonKey, now: datetime) -> Hit:
-        """A code to send to the person by `way` ("login", ...), to be counted by the write that stores it."""
-        return self._hit_of(
-            Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1)), person, now
-        )
+        """A code to send to the person by `way` ("login", ...), to be counted by the write that stores it.
+
+        Refused for the person, whichever client asks: the answer says so rather than blame this client. It
+        tells nothing of an account: the count is kept for any identity number given (see the callers)."""
+        limit = Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1))
+        return self._hit_of(limit, person, now, "Too many codes have been sent to this person this hour.")
 
     def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
         """An attempt with an identity number, to be counted by the write that records its judgement."""
@@ -108,8 +114,8 @@ class ClientLimits:
         if not self._counter.hit(hit):
             raise hit.refused(now)
 
-    def _hit_of(self, limit: Limit, client: str, now: datetime) -> Hit:
+    def _hit_of(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
         seconds = int(limit.window.total_seconds())
         start = int(now.timestamp()) // seconds * seconds
         window_ends = datetime.fromtimestamp(start + seconds, tz=now.tzinfo)
-        return Hit(f"{limit.name}#{self._keyer.client_key(client)}#{start}", limit.max_hits, window_ends)
+        return Hit(f"{limit.name}#{self._keyer.client_key(client)}#{start}", limit.max_hits, window_ends, refusal)
