@@ -136,6 +136,7 @@ def test_password_and_sms_code_give_a_session(driver: LetterDriver) -> None:
     assert started.status == 200
     login = body(started)
     assert (login["second_factor"], login["expires_in"]) == ("sms", 600)
+    assert set(login) == {"login_id", "second_factor", "expires_in"}  # API.md's "pin_index"?: for pin only
     sms = driver.local.outbox.sms()[-1]
     assert sms["to"] == user.mobile
     assert sms["message"].endswith(f"@minid.example.no #{user.last_sms_code()}")
@@ -1316,6 +1317,9 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     weak = user.call("PUT", change, {"current_password": user.password, "new_password": "password"}, token)
     assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
     assert {error["field"] for error in body(weak)["errors"]} == {"new_password"}  # the request's own field
+    for new in ("", "lang frase " * 200):  # empty or long: the policy's reason too (API.md: weak-password)
+        weak = user.call("PUT", change, {"current_password": user.password, "new_password": new}, token)
+        assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
     done = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
     assert done.status == 204
     assert user.call("GET", "/v1/me", token=token).status == 401
@@ -1924,6 +1928,22 @@ def test_a_reset_started_before_a_password_change_no_longer_sets_a_password(driv
     assert user.login()
 
 
+def test_an_account_stored_without_a_sessions_epoch_changes_its_password(driver: LetterDriver) -> None:
+    """An epoch never stored is 0 (an account written before there was one, or by hand): its sessions'
+    epoch as read, on which the change holds, as every other write of the account holds."""
+    user = enrolled(driver)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": driver.key(user.identity_number)}),
+        UpdateExpression="REMOVE session_epoch",
+    )
+    token = user.login()
+    new = {"current_password": user.password, "new_password": "ny og lang frase"}
+    assert user.call("PUT", "/v1/me/password", new, token).status == 204
+    assert account(user).session_epoch == 1
+    assert user.call("GET", "/v1/me", None, token).status == 401  # every session ended, this one too
+
+
 def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: LetterDriver) -> None:
     """A weak password, or AWS briefly down before the codes are judged or after they were judged
     right: the citizen tried nothing wrong, and the try is given back."""
@@ -1936,6 +1956,8 @@ def test_right_codes_cost_no_try_when_the_reset_cannot_be_finished(driver: Lette
     for _ in range(3):  # as many as the tries
         weak = user.call("POST", complete, right | {"new_password": f"{user.identity_number} og mer tekst"})
         assert (weak.status, body(weak)["type"]) == (422, "/problems/weak-password")
+        empty = user.call("POST", complete, right | {"new_password": ""})
+        assert (empty.status, body(empty)["type"]) == (422, "/problems/weak-password")
         assert {error["field"] for error in body(weak)["errors"]} == {"new_password"}
         for service, operation, (code, status) in [
             ("dynamodb", "BatchGetItem", busy),

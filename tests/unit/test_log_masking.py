@@ -73,6 +73,9 @@ def test_messages_fields_and_exceptions_are_masked() -> None:
     assert line["message"] == "login of [identity number]"
     assert line["mobile"] == "***"
     assert line["count"] == 3
+    # a number given as a number is masked as its text would be; any other is left a number
+    line = logged(lambda log: log.info("x", extra={"nin": int(IDENTITY_NUMBER), "n": 91234567, "ms": 17.5}))
+    assert (line["nin"], line["n"], line["ms"]) == ("[identity number]", "[phone]", 17.5)
 
     def fail(log: Logger) -> None:
         try:

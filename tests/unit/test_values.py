@@ -80,6 +80,7 @@ PERSONAL_FIELDS = frozenset(
         "sms",
         "text",
         "html",
+        "reason",  # a print provider's words of a letter it could not post
     }
 )
 

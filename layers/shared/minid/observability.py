@@ -116,8 +116,12 @@ def _masked(key: str, value: Any) -> Any:
         return {k: _masked(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_masked(key, v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int | float):  # a number as it is, unless it reads as one to mask (a mobile's, say)
+        text = str(value)
+        masked = redact(text)
+        return value if masked == text else masked
     return redact(str(value))  # text, and what would be written as text (an exception, a date)
 
 

@@ -331,7 +331,7 @@ class DynamoDbAccounts:
             values | {":epoch": replacing.session_epoch},
             # held on the epoch, which every change, reset and re-enrolment raises; not on the hash, which
             # a login's re-hash (new Argon2 parameters) rewrites with the password unchanged
-            "session_epoch = :epoch",
+            all_of(["attribute_exists(pk)", epoch_as_read(replacing.session_epoch)]),
             events=events,
         )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.accounts import account_from, account_values
+from minid.adapters.accounts import account_from, account_values, all_of, epoch_as_read
 from minid.adapters.contacts import contact_record, written_as_read
 from minid.adapters.dynamodb import (
     batch_get,
@@ -383,6 +383,6 @@ def _as_read(account: UserAccount | None) -> dict[str, Any]:
     if account is None:
         return {"ConditionExpression": "attribute_not_exists(pk)"}
     return {
-        "ConditionExpression": "session_epoch = :epoch",
+        "ConditionExpression": all_of(["attribute_exists(pk)", epoch_as_read(account.session_epoch)]),
         "ExpressionAttributeValues": to_item({":epoch": account.session_epoch}),
     }

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from minid.api.contact import ContactView
-from minid.api.models import RequestModel, ResponseModel, SixDigits
+from minid.api.models import NewPassword, RequestModel, ResponseModel, SixDigits
 from minid.domain.events import SecurityEvent
 
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -25,7 +25,9 @@ class LoginRequest(RequestModel):
 class LoginStartedView(ResponseModel):
     login_id: str
     second_factor: Literal["sms", "pin", "totp"]
-    pin_index: int | None = Field(default=None, description="For pin: the number of the PIN code asked for")
+    pin_index: int | None = Field(  # API.md's `"pin_index"?`: in the body for pin only, not as null
+        default=None, exclude_if=lambda index: index is None, description="For pin only: the PIN code's number"
+    )
     expires_in: int
 
 
@@ -68,7 +70,7 @@ class EventsView(ResponseModel):
 
 class PasswordChange(RequestModel):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class TotpEnrolmentView(ResponseModel):
@@ -90,4 +92,4 @@ class PasswordResetStartedView(ResponseModel):
 class PasswordResetCompletion(RequestModel):
     pin_code: SixDigits
     code: SixDigits
-    new_password: Password
+    new_password: NewPassword

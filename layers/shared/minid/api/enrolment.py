@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
-from minid.api.models import RequestModel, ResponseModel, SixDigits
+from minid.api.models import NewPassword, RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import Language
 from minid.domain.notices import ContactField as ContactChannel
 
@@ -27,7 +27,7 @@ class EnrolmentCompletion(RequestModel):
     pin_codes: dict[PinIndex, SixDigits] = Field(
         min_length=2, max_length=2, description='The two codes asked for, by their numbers: {"3": "123456", ...}'
     )
-    password: str = Field(min_length=1, max_length=1024, description="At least 8 characters; 15 or more is better")
+    password: NewPassword
     mobile: str | None = Field(default=None, max_length=32, description="A mobile number; 8 digits are Norwegian")
     email: str | None = Field(default=None, max_length=320)
     language: Language | None = Field(

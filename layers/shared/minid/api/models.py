@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # A PIN code or one-time code: six ASCII digits (`\d` would let other scripts' digits through).
 SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+# A password of the person's choosing: judged by the password policy alone, so that one too short (even
+# empty) or too long is the 422 `weak-password` API.md names, with its reason (the body's limit bounds it).
+NewPassword = Annotated[str, Field(description="At least 8 characters, at most 256; 15 or more is better")]
 
 
 class ResponseModel(BaseModel):

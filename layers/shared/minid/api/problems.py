@@ -141,8 +141,12 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
     """
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(MALFORMED_REQUEST, "The body is not valid JSON.")
+    # a map's key refused: the same key in its value's error (if any) is the client's too
+    keys = {tuple(e["loc"][:-1]) for e in errors if e.get("loc") and e["loc"][-1] == "[key]"}
     fields = tuple(
-        FieldError(_where(e), UNKNOWN_FIELD if e.get("type") == "extra_forbidden" else str(e.get("msg", "Invalid")))
+        FieldError(
+            _where(e, keys), UNKNOWN_FIELD if e.get("type") == "extra_forbidden" else str(e.get("msg", "Invalid"))
+        )
         for e in errors
     )
     return problem_response(INVALID_REQUEST, "The request does not have the expected shape.", fields)
@@ -153,10 +157,11 @@ _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*|\d{1,2}")  # a model's field, or a P
 _PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # a declared header's, query's or path's
 
 
-def _where(error: dict[str, Any]) -> str:
+def _where(error: dict[str, Any], refused_keys: set[tuple[Any, ...]]) -> str:
     """The field an error is in, named as the model names it: a name the client chose (an unknown field's,
     a map's key: a PIN code sent as its number, say) is not echoed, as `*` or not at all. A header, query
-    or path parameter is named as the route declares it (`Idempotency-Key`): never one the client chose."""
+    or path parameter is named as the route declares it (`Idempotency-Key`): never one the client chose.
+    `refused_keys`: the places of map keys refused (their errors' places but the `[key]`)."""
     where = list(error.get("loc", ()))
     if len(where) > 1 and where[0] in {"header", "query", "path"} and _PARAMETER_NAME.fullmatch(str(where[1])):
         return str(where[1])
@@ -165,7 +170,7 @@ def _where(error: dict[str, Any]) -> str:
         loc = loc[:-1]  # the unknown field's own name
     parts: list[str] = []
     for at, part in enumerate(loc):
-        followed_by_key = at + 1 < len(loc) and loc[at + 1] == "[key]"
+        followed_by_key = (at + 1 < len(loc) and loc[at + 1] == "[key]") or tuple(where[: at + 2]) in refused_keys
         if isinstance(part, int) or (part == "[key]") or (_FIELD_NAME.fullmatch(str(part)) and not followed_by_key):
             parts.append(str(part))
         else:

@@ -147,6 +147,8 @@ class ReportedStatus(StrEnum):
 
 
 class PrintReport(Value, frozen=True):
+    __hidden__ = frozenset({"reason"})  # the provider's own words: they may name the person or the address
+
     status: ReportedStatus
     reason: str | None = None
 
