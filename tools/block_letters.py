@@ -174,11 +174,23 @@ def main(
     if not blocking.named(ask_name()):
         log.warning("The family name is not the population register's for this number. Nothing blocked.")
         return 1
-    made, blocked = block_letters(blocking, services)
+    return blocked_and_told(blocking, services, log)
+
+
+def blocked_and_told(blocking: Blocking, services: PinLetterServices, log: Logger) -> int:
+    """The letters blocked, and what was done said: the tool's exit status."""
+    try:
+        made, blocked = block_letters(blocking, services)
+    except Exception as error:  # AWS failing midway: its type alone (a message may quote what was sent)
+        log.warning(
+            f"The block failed ({type(error).__name__}): run the tool again. A letter blocked before the failure "
+            "stays blocked, and the person may be told twice."
+        )
+        return 1
     if not made:
         log.info(f"No letter whose codes work or may come to work: nothing blocked ({blocked} blocked before).")
-        return 0
-    log.info(f"{made} letter(s) blocked now; the person is told on their contacts, if they have any.")
+    else:
+        log.info(f"{made} letter(s) blocked now; the person is told on their contacts, if they have any.")
     return 0
 
 

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.faults import injected_faults
 from local.population_seed import Category
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.keys import PersonKey
@@ -109,6 +110,39 @@ def test_support_blocks_a_posted_letter_and_one_at_the_printer_and_the_person_is
     assert len([b for b in told if "sperret av brukerstøtten" in b]) == 1  # once, for both
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
     assert [e.detail for e in events if e.type.value == "pin-letter-blocked"] == [{"by": "support"}] * 2
+
+
+def test_a_block_that_fails_midway_says_so_and_is_finished_by_running_the_tool_again(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DynamoDB failing past the SDK's retries at the second letter's block: told as a failure by its
+    type (not a traceback, not a message that may quote what was sent), and a run again blocks the rest."""
+    user = enrolled(driver, mobile=None, email="to.brev.feil@example.no")
+    age_ledger(driver, user.identity_number, timedelta(days=2))
+    assert driver.order(user.identity_number).status == 202
+    printing = driver.next_print_job()["letter_id"]
+    name = user.enrolling.person.person.family_name
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="ProvisionedThroughputExceededException",
+            status=400,
+            times=10,
+            here=True,
+            where=lambda params: printing in json.dumps(params),
+        )
+        code, said = run(driver, user.identity_number, capsys, name=name)
+    assert faults.injected
+    assert code == 1
+    assert said.startswith("The block failed (ClientError): run the tool again.")
+    letters = {letter.letter_id: letter.status for letter in driver.letters_of(user.identity_number)}
+    assert letters[printing] is not LetterStatus.BLOCKED
+    left = sum(status is not LetterStatus.BLOCKED for status in letters.values())
+    code, said = run(driver, user.identity_number, capsys, name=name)
+    assert (code, said) == (0, f"{left} letter(s) blocked now; the person is told on their contacts, if they have any.")
+    letters = {letter.letter_id: letter.status for letter in driver.letters_of(user.identity_number)}
+    assert set(letters.values()) == {LetterStatus.BLOCKED}
 
 
 def test_support_is_told_of_a_number_that_is_none_and_of_a_person_with_no_letter(

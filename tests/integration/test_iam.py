@@ -268,6 +268,31 @@ def test_the_print_callback_may_read_what_a_report_is_judged_by_and_not_a_letter
     assert denied(stack, [read("person")]) != []
 
 
+@pytest.mark.parametrize("function", ["NotifierFunction", "ContactReviewFunction"])
+def test_who_reads_whether_a_person_is_alive_may_read_that_alone(
+    journeyed: tuple[Stack, list[Call]], function: str
+) -> None:
+    """The notifier and the daily review tell no dead person's contacts: a person's status is theirs to
+    read, and not their name, birth date or address."""
+    stack, calls = journeyed
+    table = stack.refs["PopulationRegisterTable"]
+    made = [c for c in calls if c.function == function and c.params.get("TableName") == table]
+    assert made or function == "ContactReviewFunction"  # the journey's notices read it (and are allowed)
+    assert all(c.params.get("ProjectionExpression") for c in made)
+
+    def read(*attributes: str) -> Call:
+        request: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": "p"}}}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        return Call(function, "dynamodb", "GetItem", request)
+
+    assert denied(stack, [read("status")]) == []
+    assert denied(stack, [read()]) != []  # the whole person
+    assert denied(stack, [read("status", "given_name")]) != []
+    assert denied(stack, [read("address")]) != []
+
+
 def test_the_daily_review_may_read_what_it_judges_a_record_by_and_not_its_contacts(
     journeyed: tuple[Stack, list[Call]],
 ) -> None:

@@ -73,9 +73,10 @@ def test_messages_fields_and_exceptions_are_masked() -> None:
     assert line["message"] == "login of [identity number]"
     assert line["mobile"] == "***"
     assert line["count"] == 3
-    # a number given as a number is masked as its text would be; any other is left a number
-    line = logged(lambda log: log.info("x", extra={"nin": int(IDENTITY_NUMBER), "n": 91234567, "ms": 17.5}))
-    assert (line["nin"], line["n"], line["ms"]) == ("[identity number]", "[phone]", 17.5)
+    # an identity number or a mobile's given as a number is masked; any other number is left a number
+    numbers = {"nin": int(IDENTITY_NUMBER), "n": 91234567, "ms": 17.5, "reminded": 123456, "at": 0.123456}
+    line = logged(lambda log: log.info("x", extra=numbers))
+    assert line == line | {"nin": "[identity number]", "n": "[phone]", "ms": 17.5, "reminded": 123456, "at": 0.123456}
 
     def fail(log: Logger) -> None:
         try:

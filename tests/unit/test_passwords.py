@@ -36,6 +36,8 @@ def reasons(password: str, facts: PersonalFacts | None = FACTS) -> list[str]:
         ("a" * (MIN_LENGTH - 1) + "", [PasswordReason.TOO_SHORT]),
         ("tre ord", [PasswordReason.TOO_SHORT]),
         ("x" * (MAX_LENGTH + 1), [PasswordReason.TOO_LONG]),
+        # judged no further: its name's check grows faster than its length (16 KiB of it: many seconds)
+        ("kari" * 4000, [PasswordReason.TOO_LONG]),
         ("password", [PasswordReason.COMMON]),
         ("PassWord", [PasswordReason.COMMON]),
         ("iloveyou", [PasswordReason.COMMON]),

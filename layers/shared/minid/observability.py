@@ -116,13 +116,17 @@ def _masked(key: str, value: Any) -> Any:
         return {k: _masked(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_masked(key, v) for v in value]
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool | float):
         return value
-    if isinstance(value, int | float):  # a number as it is, unless it reads as one to mask (a mobile's, say)
-        text = str(value)
-        masked = redact(text)
-        return value if masked == text else masked
+    if isinstance(value, int):  # a count as it is; an identity number or a mobile's given as a number masked
+        masked = redact(str(value))
+        return masked if masked in _WHOLE_NUMBERS_MASKED else value
     return redact(str(value))  # text, and what would be written as text (an exception, a date)
+
+
+# What a number is masked as where it is one of these whole: not a count of six digits (a code's shape) or
+# eight (a compact date's), which a count of reminders a day may be
+_WHOLE_NUMBERS_MASKED = frozenset({"[identity number]", "[phone]"})
 
 
 class MaskingFormatter(LambdaPowertoolsFormatter):

@@ -64,6 +64,15 @@ class DynamoDbPopulationRegister:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": person})).get("Item")
         return person_from(from_item(item)) if item else None
 
+    def status(self, person: PersonKey) -> PersonStatus | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=to_item({"pk": person}),
+            ProjectionExpression="#status",  # the rest of the person is not read (the roles may read no more)
+            ExpressionAttributeNames={"#status": "status"},
+        ).get("Item")
+        return PersonStatus(from_item(item)["status"]) if item else None
+
     def put_many(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
         """Write persons (a synthetic seed), BATCH_SIZE a request as they come; returns how many were written."""
         written, batch = 0, list[tuple[PersonKey, Person]]()

@@ -52,7 +52,7 @@ from minid.domain.notices import (
     SmsSender,
     send_codes,
 )
-from minid.domain.population import PopulationRegister
+from minid.domain.population import PopulationRegister, may_be_alive
 from minid.domain.random import RandomSource
 from minid.domain.rate_limits import ClientLimits, Limit
 from minid.domain.sessions import Session, SessionEnded, require_recent_login
@@ -536,8 +536,7 @@ class ContactReview:
         """Whether the population register does not have the person as dead. One it does not have (a
         D-number holder left out of its copy, say) is reminded, as the notifier tells them: their contacts
         must not go stale unwarned on a gap in the register."""
-        found = self._population.find(person)
-        return found is None or found.alive
+        return may_be_alive(self._population.status(person))
 
 
 def _confirmed_since(read: ContactRecord, now_as: ContactRecord) -> bool:

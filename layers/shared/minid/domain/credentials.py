@@ -73,6 +73,9 @@ class CredentialService:
         """The current password, then a new one under the policy; every session ends, the contacts are told."""
         now = self._clock.now()
         person = session.person
+        # what holds for anyone first, before any try is counted, read or hashed (as a reset and an
+        # enrolment do): a new password refused for its length is told whatever the current one
+        self._passwords.check(new, field="new_password")
         # a fault, or a new password refused, gives the count back: the current one was right
         with self._lockout.reserved(person, now) as reservation:
             attempt = reservation.count

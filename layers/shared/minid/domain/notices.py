@@ -22,7 +22,7 @@ from minid.domain.contacts import ContactRegister, InvalidContact, Language
 from minid.domain.errors import FieldError
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
-from minid.domain.population import PopulationRegister
+from minid.domain.population import PopulationRegister, may_be_alive
 from minid.domain.time import Clock
 from minid.values import Value
 
@@ -1206,5 +1206,4 @@ class NoticeDelivery:
         """Whether the population register does not have the person as dead. The dead are told nothing,
         as the contact review reminds them of nothing: their number or address may have passed to someone
         else. A person the register does not have is told: a security notice is not lost on a gap in it."""
-        found = self._population.find(person)
-        return found is None or found.alive
+        return may_be_alive(self._population.status(person))

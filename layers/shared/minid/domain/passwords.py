@@ -111,8 +111,8 @@ class PasswordPolicy:
         # counted as typed (NFC): NFKC makes one character of some (the ligature ﷺ) eighteen
         if min(len(text), len(unicodedata.normalize("NFC", password))) < MIN_LENGTH:
             reasons.append(PasswordReason.TOO_SHORT)
-        if len(text) > MAX_LENGTH:
-            reasons.append(PasswordReason.TOO_LONG)
+        if len(text) > MAX_LENGTH:  # judged no further: the checks below grow faster than its length
+            return [*reasons, PasswordReason.TOO_LONG]
         folded = text.casefold()
         if folded in self._common or folded.strip() in self._common:
             reasons.append(PasswordReason.COMMON)

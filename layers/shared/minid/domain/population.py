@@ -75,3 +75,12 @@ class PopulationRegister(Protocol):
     """Reads the population register. A person is found by the keyed hash of their identity number."""
 
     def find(self, person: PersonKey) -> Person | None: ...
+
+    def status(self, person: PersonKey) -> PersonStatus | None:
+        """The person's status alone (none of their name, birth date or address); None: not in the register."""
+        ...
+
+
+def may_be_alive(status: PersonStatus | None) -> bool:
+    """Whether the register does not have the person as dead (a person it does not have may be alive)."""
+    return status is not PersonStatus.DECEASED
