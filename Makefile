@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' 2>/dev/null)
 FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi endpoints roots fonts clean
+.PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi endpoints models roots fonts clean
 
 help:
 	@echo "make run [PORT=3000]   the local stack (embedded AWS, no account, no Docker; PRINT_DELAY=0: instant post)"
@@ -25,6 +25,7 @@ help:
 	@echo "make package           sam build (the shared layer for python3.13 on arm64)"
 	@echo "make openapi           regenerate openapi.json from the handlers' models"
 	@echo "make endpoints         cut layers/shared/minid/endpoints.json from botocore's (after upgrading it)"
+	@echo "make models            cut layers/shared/minid/models from botocore's service models (after upgrading it)"
 	@echo "make roots             hash botocore's certificate authorities into layers/shared/minid/roots (after upgrading it)"
 	@echo "make fonts             cut the letter's fonts (layers/shared/minid/adapters/fonts) from local/fonts"
 
@@ -111,6 +112,11 @@ openapi: install
 endpoints: install
 	$(BIN)/python -m local.endpoints > layers/shared/minid/endpoints.json.tmp && mv layers/shared/minid/endpoints.json.tmp layers/shared/minid/endpoints.json \
 		|| { rm -f layers/shared/minid/endpoints.json.tmp; exit 1; }
+
+models: install
+	rm -rf layers/shared/minid/models.tmp && $(BIN)/python -m local.models layers/shared/minid/models.tmp \
+		&& rm -rf layers/shared/minid/models && mv layers/shared/minid/models.tmp layers/shared/minid/models \
+		|| { rm -rf layers/shared/minid/models.tmp; exit 1; }
 
 roots: install
 	$(BIN)/python -m local.roots

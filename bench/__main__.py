@@ -3,8 +3,9 @@
 Each figure is printed as a ratio against a baseline measured in the same run (the machine's speed and
 load fall on both alike), with the absolute figures beside it; everything lands in bench.json.
 
-  cold start    each function's handler imported and adapters built, fresh interpreter (median of
-                --runs) / `import boto3` and one client, fresh interpreter          goal <= 1.5
+  cold start    each function's handler imported, adapters built and every client made, fresh
+                interpreter (median of --runs) / `import boto3` and one client,     goal <= 1.5
+                fresh interpreter
   request cost  login password step, handler on moto / one argon2id verify          goal <= 1.3
                 login verify step, handler on moto / one argon2id verify            goal <  0.1
   AWS calls     per route and per workflow task, counted with botocore events;      goal <= 3 on the
@@ -106,12 +107,19 @@ def report(figures: dict[str, Any]) -> str:
         "",
         f"Cold start (median of {cold['runs']} fresh interpreters; ratio to {cold['baseline']['what']}, "
         f"{cold['baseline']['median_ms']:.0f} ms)",
-        f"  {'function':<28} {'ms':>7} {'import':>7} {'ratio':>6}",
+        "  (built: adapters built, as the functions make them, other clients than DynamoDB's at their first",
+        "  call; with clients: those made too, as a first request calling every service the function may",
+        "  call would; the goal is judged on it)",
+        f"  {'function':<28} {'import':>7} {'built':>7} {'clients':>8} {'ms':>7} {'ratio':>6}   (ms; built's ratio)",
     ]
     for name, f in cold["functions"].items():
-        ratio = f["median_ms"] / cold["baseline"]["median_ms"]  # judged unrounded: 1.504 is not met
+        # judged unrounded (1.504 is not met), with every client made
+        ratio = f["with_clients_ms"] / cold["baseline"]["median_ms"]
         judged = "" if name in cold_start.REFERENCES else f"  {goal(ratio, 1.5)}"
-        lines.append(f"  {name:<28} {f['median_ms']:>7.0f} {f['import_ms']:>7.0f} {f['ratio']:>6.2f}{judged}")
+        lines.append(
+            f"  {name:<28} {f['import_ms']:>7.0f} {f['median_ms']:>7.0f} {f['with_clients_ms'] - f['median_ms']:>8.0f}"
+            f" {f['with_clients_ms']:>7.0f} {f['with_clients_ratio']:>6.2f}   ({f['ratio']:.2f}){judged}"
+        )
     first = cold["new_connection_first_call"]
     lines += [
         f"  a new connection's first call (median of {first['runs']}): {first['bundle_file_ms']:.1f} ms trusting "
@@ -137,7 +145,11 @@ def report(figures: dict[str, Any]) -> str:
             f"{f['ratio_outside_aws_calls']:>5.2f};"
             f"  outside the SDK's methods {f['ms_outside_sdk_calls']:>5.1f} ms {f['ratio_outside_sdk_calls']:>5.2f}"
         )
-    lines += ["", "AWS calls per request (the most any one made; building an execution environment apart)"]
+    lines += [
+        "",
+        "AWS calls per request (the most any one made on the journey: every route, and the ways through a",
+        "route that cost more, in parentheses; building an execution environment apart)",
+    ]
     for row in figures["aws_calls"]["routes_and_tasks"]:
         flag = f"  {goal(row['calls'], 3)}" if row["what"].startswith(LOGIN_PATH) else ""
         operations = ", ".join(f"{n} {op}" for op, n in row["operations"].items())
@@ -146,7 +158,10 @@ def report(figures: dict[str, Any]) -> str:
             operations += f" (and, building its environments, {built})"
         lines.append(f"  {row['calls']:>3}  {row['what']:<52} {operations}{flag}")
     scans = sum(n for op, n in figures["aws_calls"]["operations"].items() if op.endswith(".Scan"))
-    lines.append(f"  Scan calls anywhere: {scans}")
+    lines.append(
+        f"  Scan calls on the journey: {scans}; none anywhere else either: the functions' DynamoDB client has no"
+        " Scan (its model is cut to the operations they call: local/models.py)"
+    )
     logins = figures["throughput"]
     lines += [
         "",

@@ -13,8 +13,9 @@ import json
 import statistics
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -238,19 +239,29 @@ class Journey:
     driver: LetterDriver
     tally: Tally
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None, note: str = "") -> HttpResponse:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        note: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> HttpResponse:
         """The request, its calls counted under its route's key (and `note`: which second factor). Refused
         only where its note says it is (REFUSED): a request refused by mistake would make fewer calls, and
         its row would show the cost of a refusal as the route's."""
         route, _ = self.driver.gateway.match(method, path)
         assert route is not None
         label = f"{route.key} ({note})" if note else route.key
-        headers = [("Content-Type", "application/json")] + ([("Authorization", f"Bearer {token}")] if token else [])
+        sent = [("Content-Type", "application/json"), *headers]
+        sent += [("Authorization", f"Bearer {token}")] if token else []
         if route.iam_auth:  # the print provider, signing with its role's key
-            headers.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1"))
+            sent.append(("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1"))
         data = json.dumps(body).encode() if body is not None else b""
         with self.tally.counting(label):
-            response = self.driver.gateway.handle(HttpRequest(method, path, headers, data, "198.51.100.9"))
+            response = self.driver.gateway.handle(HttpRequest(method, path, sent, data, "198.51.100.9"))
         self.tally.statuses.setdefault(label, set()).add(response.status)
         assert note in REFUSED or response.status < 400, (label, response.status, response.body[:300])
         return response
@@ -288,8 +299,37 @@ def letters(walk: Journey, driver: LetterDriver, person: SeededPerson) -> dict[s
     status = f"/v1/print-provider/letters/{failed['letter_id']}/status"
     walk.call("POST", status, {"status": "failed", "reason": "paper jam"}, note="failed")
     assert driver.finished(failed["letter_id"])["status"] == "FAILED"
+    # an order with an idempotency key (API.md), which a retry of it repeats: its record written and settled
+    keyed = {"identity_number": driver.person(Category.ADULT).identity_number}
+    key = [("Idempotency-Key", str(uuid.uuid4()))]
+    assert walk.call("POST", "/v1/pin-letters", keyed, note="keyed", headers=key).status == 202
+    posted = driver.next_print_job()
+    walk.call("POST", f"/v1/print-provider/letters/{posted['letter_id']}/status", {"status": "dispatched"})
+    assert driver.finished(posted["letter_id"])["status"] == "SUCCEEDED"
     wait_for(driver.executions, lambda runs: all(run["status"] != "RUNNING" for run in runs))  # the refusal's too
     return read_printed_letter(pdf).codes
+
+
+def enrol(walk: Journey, driver: LetterDriver, person: SeededPerson, codes: dict[str, str]) -> tuple[User, Enrolling]:
+    """The person enrolled with the letter's codes, giving both contacts (each sent a code, and at the
+    resend both again)."""
+    started = body(walk.call("POST", "/v1/enrolments", {"identity_number": person.identity_number}))
+    enrolment = f"/v1/enrolments/{started['enrolment_id']}"
+    asked = {str(i): codes[str(i)] for i in started["pin_indices"]}
+    enrolling = Enrolling(driver, person, codes)
+    # both contacts, each sent a code (and a resend: both again)
+    completion = {"pin_codes": asked, "password": PASSWORD, "mobile": "93000002", "email": "kari.benk@example.no"}
+    body(walk.call("POST", f"{enrolment}/complete", completion))
+    walk.back_date(f"enrolment#{started['enrolment_id']}", "codes_sent_at")
+    walk.call("POST", f"{enrolment}/resend")
+    verification = {
+        "mobile_code": enrolling.last_code_to("+4793000002"),
+        "email_code": enrolling.last_code_to("kari.benk@example.no"),
+    }
+    body(walk.call("POST", f"{enrolment}/verify", verification))
+    user = User(driver, enrolling, "+4793000002")
+    driver.notices_delivered()
+    return user, enrolling
 
 
 def journey(driver: LetterDriver, tally: Tally) -> None:
@@ -297,17 +337,7 @@ def journey(driver: LetterDriver, tally: Tally) -> None:
     walk.call("GET", "/v1/health")
     person = driver.person(Category.ADULT)
     codes = letters(walk, driver, person)
-    # enrolment
-    started = body(walk.call("POST", "/v1/enrolments", {"identity_number": person.identity_number}))
-    enrolment = f"/v1/enrolments/{started['enrolment_id']}"
-    asked = {str(i): codes[str(i)] for i in started["pin_indices"]}
-    enrolling = Enrolling(driver, person, codes)
-    body(walk.call("POST", f"{enrolment}/complete", {"pin_codes": asked, "password": PASSWORD, "mobile": "93000002"}))
-    walk.back_date(f"enrolment#{started['enrolment_id']}", "codes_sent_at")
-    walk.call("POST", f"{enrolment}/resend")
-    body(walk.call("POST", f"{enrolment}/verify", {"mobile_code": enrolling.last_code_to("+4793000002")}))
-    user = User(driver, enrolling, "+4793000002")
-    driver.notices_delivered()
+    user, enrolling = enrol(walk, driver, person, codes)
     # login by SMS, with a resend
     login = body(
         walk.call("POST", "/v1/login", {"identity_number": person.identity_number, "password": PASSWORD}, note="sms")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,6 +209,56 @@ def test_the_functions_endpoints_are_botocore_s_own_cut_to_the_services_they_cal
     assert committed == render(), "minid/endpoints.json is not botocore's as installed: run `make endpoints`"
 
 
+def test_the_functions_models_are_botocore_s_own_cut_to_the_operations_they_call() -> None:
+    from local.models import models  # noqa: PLC0415
+    from minid import wiring  # noqa: PLC0415
+
+    committed = {str(path.relative_to(wiring.MODELS)): path.read_text() for path in Path(wiring.MODELS).rglob("*.json")}
+    assert committed == models(), "minid/models are not botocore's as installed: run `make models`"
+
+
+def test_every_operation_the_code_calls_is_in_the_functions_models() -> None:
+    """A client of a cut model has no method for another operation: every call written in the layer, the
+    functions and the tools (a method of a service's client by its name, or a paginator's) is in it. The
+    names only: a call of another object's method of the same name (a password's `verify`) counts too."""
+    import re  # noqa: PLC0415
+
+    from botocore import xform_name  # noqa: PLC0415
+    from botocore.loaders import Loader  # noqa: PLC0415
+
+    from local.models import OPERATIONS  # noqa: PLC0415
+    from minid import wiring  # noqa: PLC0415
+
+    root = Path(__file__).parents[2]
+    code = "".join(
+        path.read_text()
+        for folder in ("layers/shared/minid", "functions", "tools")
+        for path in (root / folder).rglob("*.py")
+    )
+    called = set(re.findall(r"\.([a-z_][a-z0-9_]*)\(", code)) | set(re.findall(r'get_paginator\(\s*"([a-z_]+)"', code))
+    assert "transact_write_items" in called
+    loader = Loader()
+    missing = set()
+    for service in wiring.SERVICES:
+        every = loader.load_service_model(service, "service-2")["operations"]
+        missing |= {
+            f"{service}.{name}" for name in every if xform_name(name) in called and name not in OPERATIONS[service]
+        }
+    # a password hasher's verify, not KMS's (the functions' keys are symmetric: they encrypt and decrypt)
+    assert missing == {"kms.Verify"}
+    assert "Scan" not in OPERATIONS["dynamodb"]  # nothing scans: the functions' client cannot
+
+
+def test_a_client_of_the_functions_is_made_from_the_cut_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """And calls as botocore's own client would (the test below); an operation not called has no method."""
+    from minid import wiring  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-north-1")
+    sesv2 = wiring.new_session().create_client("sesv2")
+    assert sesv2.meta.service_model.operation_names == ["SendEmail"]
+    assert not hasattr(sesv2, "delete_email_identity")
+
+
 def test_botocore_s_endpoints_json_is_not_read_by_the_functions_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     """1.2 MB parsed at the first client of a process: 10 to 20 ms of every cold start."""
     import os  # noqa: PLC0415
@@ -242,8 +293,9 @@ _REGIONS = ("eu-north-1", "us-east-1", "cn-north-1", "us-gov-west-1", "eu-isoe-w
 def test_the_functions_clients_call_where_and_as_botocore_s_own_would(
     region: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cut endpoints.json resolves as the whole one: for each service the functions call, the URL of a
-    call and the scope it is signed for are the same as from botocore's own session."""
+    """The cut endpoints.json and the cut models (minid.wiring) resolve as the whole ones: for each service
+    the functions call, the URL of a call and the scope it is signed for are the same as from botocore's
+    own session."""
     import botocore.session  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
 
@@ -253,15 +305,16 @@ def test_the_functions_clients_call_where_and_as_botocore_s_own_would(
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):  # a profile not found: all refused
         monkeypatch.delenv(name, raising=False)
-    calls = {
-        "dynamodb": ("list_tables", {}),
-        "kms": ("list_keys", {}),
-        "s3": ("list_objects_v2", {"Bucket": "letters"}),
-        "secretsmanager": ("list_secrets", {}),
-        "sesv2": ("list_email_identities", {}),
-        "sns": ("list_topics", {}),
-        "sqs": ("list_queues", {}),
-        "stepfunctions": ("list_state_machines", {}),
+    email = {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}}
+    calls: dict[str, tuple[str, dict[str, Any]]] = {  # operations the functions call (the cut models' own)
+        "dynamodb": ("get_item", {"TableName": "users", "Key": {"pk": {"S": "p"}}}),
+        "kms": ("encrypt", {"KeyId": "alias/minid", "Plaintext": b"x"}),
+        "s3": ("put_object", {"Bucket": "letters", "Key": "k", "Body": b"x"}),
+        "secretsmanager": ("get_secret_value", {"SecretId": "pepper"}),
+        "sesv2": ("send_email", {"FromEmailAddress": "a@example.no", "Destination": {}, "Content": email}),
+        "sns": ("publish", {"PhoneNumber": "+4791234567", "Message": "m"}),
+        "sqs": ("send_message", {"QueueUrl": "https://sqs.eu-north-1.amazonaws.com/1/q", "MessageBody": "m"}),
+        "stepfunctions": ("describe_execution", {"executionArn": "arn:aws:states:eu-north-1:1:execution:m:e"}),
     }
     assert set(calls) == set(wiring.SERVICES)
 

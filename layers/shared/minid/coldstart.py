@@ -2,7 +2,7 @@
 
 Loading a handler (boto3, Powertools, pydantic, the domain) makes some 90,000 objects the collector
 tracks, nearly all of which live as long as the execution environment. The collector would go over
-them again and again while they are made (30 to 40 ms of a cold start: `make bench` shows the login
+them again and again while they are made (14 to 40 ms of a cold start over the runs so far: `make bench` shows the login
 function both ways), and once more, over all of them, soon after. So it is off while the module loads
 (`loading`, the handler module's first statement), and on Lambda what the load made is then frozen
 (`loaded`, its last): set aside in a generation the collector never visits, as CPython's documentation

@@ -90,6 +90,8 @@ SERVICES = ("dynamodb", "kms", "s3", "secretsmanager", "sesv2", "sns", "sqs", "s
 # botocore's endpoints.json with the entries of SERVICES only (local/endpoints.py; a path without its
 # .json, as botocore's file loader takes it)
 ENDPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoints")
+# botocore's service models of SERVICES, each with the operations the functions call only (local/models.py)
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
 
 class _ServicesWeCall(Loader):
@@ -105,11 +107,22 @@ class _ServicesWeCall(Loader):
     And botocore's endpoints.json (1.2 MB, every service in every partition, parsed at the first client:
     10 to 20 ms of every cold start) is given as ENDPOINTS: botocore's own, with the entries of SERVICES
     only (`make endpoints` cuts it; a test holds it equal to the botocore installed).
+
+    And each service's model is botocore's with the operations the functions call and the shapes they
+    use only (MODELS, `make models`: 3 to 25 ms a client, as its model is parsed and a
+    method made for each of up to 200 operations, against 1 to 10; a test holds them equal to the
+    botocore installed, and the operations to the calls in the code). A version of a service botocore
+    has and MODELS has not (botocore upgraded without `make models`) is botocore's own, whole.
     """
 
     def load_data_with_path(self, name: str) -> tuple[Any, str]:
         if name == "endpoints":
             return self.file_loader.load_file(ENDPOINTS), ENDPOINTS
+        if name.endswith("/service-2"):
+            path = os.path.join(MODELS, name)
+            cut = self.file_loader.load_file(path)
+            if cut is not None:
+                return cut, path
         return super().load_data_with_path(name)
 
     def is_builtin_path(self, path: str) -> bool:
