@@ -1,15 +1,20 @@
 """The service models of the services the functions call, cut from botocore's own to the operations they call.
 
 A client's creation loads its service's model (botocore's service-2.json, gzipped, every operation and
-every shape with its documentation: 1.5 MB of JSON for S3) and makes a method for each operation: 3 to
-25 ms a client, paid by each function at its first call to each service (`make bench`, the cold start's
-"clients" column). The functions call some 20 operations of 8 services: minid/models holds each
+every shape with its documentation: 1.5 MB of JSON for S3) and makes a method for each operation: 4 to
+30 ms a client (S3 and Step Functions the most), paid by each function at its first call to each
+service (`make bench`, the cold start's "clients" column); cut, 2 to 4 ms (S3 10 to 16: its endpoint
+rules, which are not cut). The functions call some 20 operations of 8 services: minid/models holds each
 service's model, as botocore has it installed, with those operations and the shapes they use only; the
 functions' loader (minid.wiring) hands it to botocore in place of the whole one.
 
 A client of a cut model has no method for another operation: OPERATIONS names every operation the
 functions and the tools call, and a test holds it to the calls written in the code, and the committed
 models equal to botocore's as installed (as for endpoints.json).
+
+A call botocore makes by itself of an operation not cut in goes without it: the one known is S3's lookup
+of a bucket's region (HeadBucket) when a bucket of another region answers without naming its own, which
+the functions' bucket, in their region, never does.
 
 `python -m local.models DIR` writes them under DIR; `make models` writes them to layers/shared/minid/models.
 """
@@ -80,9 +85,10 @@ def _refs_of_shape(shape: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from (shape[part] for part in ("member", "key", "value") if part in shape)
 
 
-def models() -> dict[str, str]:
-    """Each cut model as minid/models has it: by its path there (service/version/service-2.json)."""
-    loader = Loader()  # botocore's own, with its own files
+def models(loader: Loader | None = None) -> dict[str, str]:
+    """Each cut model as minid/models has it: by its path there (service/version/service-2.json); from
+    `loader`'s files (botocore's own, installed, by default)."""
+    loader = loader or Loader()
     rendered = {}
     for service in SERVICES:
         version = loader.determine_latest_version(service, "service-2")

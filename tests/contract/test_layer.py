@@ -103,6 +103,22 @@ def test_the_layer_s_endpoints_are_its_own_botocore_s_cut_to_the_services_called
     assert json.loads((LAYER / "minid" / "endpoints.json").read_text()) == cut(layers, botocore.session.get_session())
 
 
+def test_the_layer_s_service_models_are_its_own_botocore_s_cut_to_the_operations_called() -> None:
+    """minid/models stand in for botocore's service models in the functions (minid.wiring): each must be
+    cut from the botocore the layer carries, of the API version it has (a model missing, or of another
+    version, would be passed over for botocore's whole one: a start slower, and no test failing)."""
+    from botocore.loaders import Loader  # noqa: PLC0415
+
+    from local.models import models  # noqa: PLC0415
+
+    layers = Loader(extra_search_paths=[str(LAYER / "botocore" / "data")], include_default_search_paths=False)
+    built = {
+        str(p.relative_to(LAYER / "minid" / "models")): p.read_text()
+        for p in (LAYER / "minid" / "models").rglob("*.json")
+    }
+    assert built == models(layers)
+
+
 def test_the_layer_s_roots_are_its_own_botocore_s_bundle_hashed() -> None:
     """minid/roots stands in for botocore's cacert.pem in the functions (minid.wiring): the same
     certificates, or the functions would trust other authorities than botocore does."""

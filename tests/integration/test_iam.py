@@ -119,6 +119,19 @@ def test_a_statement_with_a_condition_allows_only_what_it_names() -> None:
     assert not allowed(granted, "dynamodb:UpdateItem", "arn:u", {"dynamodb:LeadingKeys": ["rate#orders#x"]})
 
 
+def test_a_read_naming_no_attributes_passes_a_for_all_values_condition_as_on_aws() -> None:
+    """AWS takes ForAllValues over a key the request lacks as true: a read that names no attributes (the
+    whole item) is denied only by the Select clause the statements limited to some attributes carry."""
+    limited = {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "status"]}}
+    selecting = limited | {"StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}
+    whole = {"dynamodb:Select": ["ALL_ATTRIBUTES"]}
+    some = {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES"], "dynamodb:Attributes": ["pk", "status"]}
+    for condition, whole_allowed in ((limited, True), (selecting, False)):
+        granted = [{"Action": "dynamodb:GetItem", "Resource": "arn:t", "Condition": condition}]
+        assert allowed(granted, "dynamodb:GetItem", "arn:t", whole) is whole_allowed
+        assert allowed(granted, "dynamodb:GetItem", "arn:t", some)
+
+
 def test_a_statement_naming_what_it_does_not_cover_covers_the_rest() -> None:
     granted = [{"NotAction": "sns:CreateTopic", "Resource": "*"}]
     assert allowed(granted, "sns:Publish", "*", {})
@@ -266,6 +279,11 @@ def test_the_print_callback_may_read_what_a_report_is_judged_by_and_not_a_letter
     assert denied(stack, [read()]) != []  # the whole letter
     assert denied(stack, [read("pk", "status", "codes")]) != []
     assert denied(stack, [read("person")]) != []
+    recorded = [c for c in calls if c.function == "PrintCallbackFunction" and c.operation == "UpdateItem"]
+    assert recorded
+    assert denied(stack, recorded) == []
+    whole = [Call(c.function, c.service, c.operation, c.params | {"ReturnValues": "ALL_OLD"}) for c in recorded]
+    assert denied(stack, whole) != []  # an update that hands the whole letter back
 
 
 @pytest.mark.parametrize("function", ["NotifierFunction", "ContactReviewFunction"])

@@ -43,7 +43,7 @@ from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
 from minid.domain.notices import NoticeKind, notice_from_json
 from minid.domain.passwords import normalize
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
-from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
+from minid.domain.sessions import REPLACED_SINCE_LOGIN, ReauthenticationRequired, SessionEnded, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
     before_first_aws_call,
@@ -1325,8 +1325,14 @@ def test_changing_the_password_ends_every_session_and_tells_the_contacts(driver:
     assert account(user).failed_logins == failures
     done = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
     assert done.status == 204
+    # the same change again (its 204 lost, say): told that the password was changed since the login
+    again = user.call("PUT", change, {"current_password": user.password, "new_password": "ny og lang frase"}, token)
+    assert (again.status, body(again)["detail"]) == (401, REPLACED_SINCE_LOGIN)
+    assert again.header("www-authenticate") == 'Bearer realm="MinID", error="invalid_token"'
     assert user.call("GET", "/v1/me", token=token).status == 401
-    assert user.call("GET", "/v1/me", token=other).status == 401
+    ended = user.call("GET", "/v1/me", token=other)
+    assert (ended.status, body(ended)["detail"]) == (401, REPLACED_SINCE_LOGIN)
+    assert body(user.call("GET", "/v1/me", token=other))["detail"] != REPLACED_SINCE_LOGIN  # deleted: no longer known
     user.password = "ny og lang frase"
     assert user.login()
     wait_for(driver.local.outbox.sms, lambda sms: any("passordet ditt er endret" in m["message"].lower() for m in sms))

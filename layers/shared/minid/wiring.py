@@ -71,7 +71,7 @@ SENDERS = ("sns", "sesv2")
 
 def client(service: Any, *, delivered: bool = False) -> Any:
     """The service's client: DynamoDB's now (nearly every request calls it), any other at its first
-    call. Making a client loads its service's model (10 to 50 ms each); a function that may send an
+    call. Making a client loads its service's model (see _ServicesWeCall); a function that may send an
     SMS, an e-mail or a notice should not pay for all three before a request that sends none.
 
     `delivered`: an SNS or SES client of the notifier's, whose delivery ledger keeps a send that may have
@@ -109,10 +109,11 @@ class _ServicesWeCall(Loader):
     only (`make endpoints` cuts it; a test holds it equal to the botocore installed).
 
     And each service's model is botocore's with the operations the functions call and the shapes they
-    use only (MODELS, `make models`: 3 to 25 ms a client, as its model is parsed and a
-    method made for each of up to 200 operations, against 1 to 10; a test holds them equal to the
-    botocore installed, and the operations to the calls in the code). A version of a service botocore
-    has and MODELS has not (botocore upgraded without `make models`) is botocore's own, whole.
+    use only (MODELS, `make models`): a client takes 4 to 30 ms (S3 and Step Functions the most) as its
+    whole model is parsed and a method made for each of up to 200 operations; cut, 2 to 4 ms (S3 10 to
+    16: its endpoint rules, which are not cut). A test holds them equal to the botocore installed, and
+    the operations to the calls in the code. A version of a service botocore has and MODELS has not
+    (botocore upgraded without `make models`) is botocore's own, whole.
     """
 
     def load_data_with_path(self, name: str) -> tuple[Any, str]:

@@ -73,9 +73,9 @@ class CredentialService:
         """The current password, then a new one under the policy; every session ends, the contacts are told."""
         now = self._clock.now()
         person = session.person
-        # what holds for anyone first, before any try is counted, read or hashed (as a reset and an
-        # enrolment do): a new password refused for its length is told whatever the current one
-        self._passwords.check(new, field="new_password")
+        # its length first, before any try is counted, read or hashed: a new password too short or too long
+        # is told whatever the current one (the whole check, with the person's facts, comes below)
+        self._passwords.check_length(new, field="new_password")
         # a fault, or a new password refused, gives the count back: the current one was right
         with self._lockout.reserved(person, now) as reservation:
             attempt = reservation.count
@@ -128,7 +128,11 @@ class CredentialService:
         secret = self._sealer.open(account.totp_pending, purpose="totp", owner=session.person)
         step = matching_step(secret, code, now)
         if step is None:
-            raise AuthenticationFailed("The code from the app is wrong. Check the app's clock, and try the next code.")
+            # (an app added twice at once, a double click: only the code shown last is waited for)
+            raise AuthenticationFailed(
+                "The code from the app is wrong. Check the app's clock, and try the next code. If the app was "
+                "added more than once just now, use the QR code shown last."
+            )
         added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
         if self._accounts.confirm_totp(session.person, account.totp_pending, step, account.session_epoch, (added,)):
             return

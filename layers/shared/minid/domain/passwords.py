@@ -101,18 +101,18 @@ class PasswordPolicy:
     def check(self, password: str, facts: PersonalFacts | None = None, *, field: str = "password") -> None:
         """Raise WeakPassword, naming every reason against the request's `field`, unless the password may be
         used. Without facts, only what holds for anyone (length, common passwords) is checked."""
-        reasons = self.reasons(password, facts)
-        if reasons:
-            raise WeakPassword(reasons[0], errors=tuple(FieldError(field, r) for r in reasons))
+        _refused(self.reasons(password, facts), field)
+
+    def check_length(self, password: str, *, field: str = "password") -> None:
+        """Raise WeakPassword if the password is too short or too long: cheap, for a request to judge before
+        anything else (the whole check, with its guess estimate, comes after)."""
+        _refused(_lengths(normalize(password), password), field)
 
     def reasons(self, password: str, facts: PersonalFacts | None = None) -> list[str]:
         text = normalize(password)
-        reasons = []
-        # counted as typed (NFC): NFKC makes one character of some (the ligature ﷺ) eighteen
-        if min(len(text), len(unicodedata.normalize("NFC", password))) < MIN_LENGTH:
-            reasons.append(PasswordReason.TOO_SHORT)
-        if len(text) > MAX_LENGTH:  # judged no further: the checks below grow faster than its length
-            return [*reasons, PasswordReason.TOO_LONG]
+        reasons = _lengths(text, password)
+        if PasswordReason.TOO_LONG in reasons:  # judged no further: the checks below grow faster than its length
+            return reasons
         folded = text.casefold()
         if folded in self._common or folded.strip() in self._common:
             reasons.append(PasswordReason.COMMON)
@@ -136,6 +136,22 @@ class PasswordPolicy:
         if any(len(word) >= _SHORTEST_NAME_PART and _made_of(word, parts) for word in _words(folded)):
             reasons.append(PasswordReason.NAME)
         return reasons
+
+
+def _lengths(text: str, password: str) -> list[str]:
+    """Too short, too long, or neither: `text` as normalized (NFKC), the `password` as typed."""
+    reasons = []
+    # counted as typed (NFC): NFKC makes one character of some (the ligature ﷺ) eighteen
+    if min(len(text), len(unicodedata.normalize("NFC", password))) < MIN_LENGTH:
+        reasons.append(PasswordReason.TOO_SHORT)
+    if len(text) > MAX_LENGTH:
+        reasons.append(PasswordReason.TOO_LONG)
+    return reasons
+
+
+def _refused(reasons: list[str], field: str) -> None:
+    if reasons:
+        raise WeakPassword(reasons[0], errors=tuple(FieldError(field, r) for r in reasons))
 
 
 def _made_of(word: str, parts: set[str]) -> bool:

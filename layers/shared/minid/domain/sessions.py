@@ -52,6 +52,12 @@ class SessionEnded(Unauthenticated):
     logs in again. (Told apart from a wrong code or password, to which the session lives on.)"""
 
 
+REPLACED_SINCE_LOGIN = (
+    "The session has ended: the password was changed or reset since this login, or the user enrolled again. "
+    "Log in again, with the password now set."
+)
+
+
 class ReauthenticationRequired(AuthenticationFailed):
     """The session is live, but this change needs a login less than 15 minutes old."""
 
@@ -173,16 +179,17 @@ class Sessions:
 
     def _held(self, session: Session, epoch: int, now: datetime) -> Session:
         """The session, if the account's epoch is still the session's; kept alive."""
-        if epoch != session.epoch:
-            raise self._ended(session)
+        if epoch != session.epoch:  # told why, to the token's holder alone: a change retried after its
+            # answer was lost (a 204 of a password change) learns here that it was made
+            raise self._ended(session, REPLACED_SINCE_LOGIN if epoch > session.epoch else None)
         if now - session.last_seen_at >= TOUCH_AFTER:
             self._store.touch(session.key, now)
         return session
 
-    def _ended(self, session: Session) -> SessionEnded:
+    def _ended(self, session: Session, detail: str | None = None) -> SessionEnded:
         """The session deleted, ended by the account (its password changed, say, or the account gone)."""
         self._store.delete(session, events=())
-        return SessionEnded()
+        return SessionEnded(detail)
 
     def identity_number(self, session: Session) -> str:
         return self._sealer.open(session.identity_sealed, purpose="session", owner=session.person)
