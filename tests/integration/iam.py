@@ -97,9 +97,12 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
     for operator, tests in condition.items():
         for key, wanted in tests.items():
             values = context.get(key)
-            if values is None and (operator.endswith("IfExists") or operator.startswith("ForAllValues:")):
-                continue  # AWS takes ForAllValues over a key the request does not have as true: a read that
-                # names no attributes passes `dynamodb:Attributes` (only a Select clause denies it)
+            if values is None and operator.endswith("IfExists"):
+                continue
+            if values is None and operator.startswith("ForAllValues:") and _whole_read(key, context):
+                continue  # AWS takes ForAllValues over a key the request lacks as true: a read that names no
+                # attributes passes `dynamodb:Attributes` (only a Select clause denies it). Any other key
+                # missing is one this checker does not compute: not taken as allowing
             if values is None:
                 return False  # a condition on something this checker does not know: not taken as allowing
             if operator == "ForAllValues:StringEquals":
@@ -114,6 +117,11 @@ def _conditions_hold(condition: dict[str, Any], context: dict[str, list[str]]) -
             else:
                 return False
     return True
+
+
+def _whole_read(key: str, context: dict[str, list[str]]) -> bool:
+    """A read that names no attributes, as the checker has it (_selected): its Select, and no Attributes."""
+    return key == "dynamodb:Attributes" and "dynamodb:Select" in context
 
 
 def _names(statement: dict[str, Any], element: str, value: str) -> bool:

@@ -71,7 +71,7 @@ ROUTES = [
         {"pin_codes": {"3": "123456", "7": "654321"}, "password": "fjelltur i tåke og regn", "mobile": "91234567"},
         kinds={
             "pin_codes": "pin_codes",
-            "password": "password",
+            "password": "new-password",
             "mobile": "phone",
             "email": "email",
             "language": "language",
@@ -113,7 +113,7 @@ ROUTES = [
         "/v1/me/password",
         {"current_password": "wrong", "new_password": "fjelltur i tåke og regn"},
         auth="bearer",
-        kinds={"current_password": "password", "new_password": "password"},
+        kinds={"current_password": "password", "new_password": "new-password"},
         required=("current_password", "new_password"),
     ),
     Route("POST", "/v1/me/totp", auth="bearer"),
@@ -159,7 +159,7 @@ ROUTES = [
         "POST",
         f"/v1/password-resets/{ID}/complete",
         {"pin_code": "123456", "code": "654321", "new_password": "fjelltur i tåke og regn"},
-        kinds={"pin_code": "code", "code": "code", "new_password": "password"},
+        kinds={"pin_code": "code", "code": "code", "new_password": "new-password"},
         required=("pin_code", "code", "new_password"),
         unknown_id=(401,),
     ),
@@ -268,7 +268,7 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "email": (BAD_EMAILS, ("invalid-contact",)),
 }
 STRUCTURED = ("bool", "pin_codes")  # not strings at all
-FREE_TEXT = ("text", "password", "report")  # any character, judged (a password) by its policy
+FREE_TEXT = ("text", "password", "new-password", "report")  # any character, judged (a password) by its policy
 UNBOUNDED = ("report",)  # longer than other text (a print failure's reason, not kept: up to 8 KiB)
 BLANK_MEANS_NONE = ("phone", "email")  # an empty form field: no mobile (enrolment), remove it (a change)
 
@@ -286,15 +286,19 @@ def _field_cases(route: Route, name: str, kind: str) -> Iterator[BadInput]:
     if kind in STRUCTURED:
         yield BadInput(route, f"{name}: a string", _with(route, name, "yes"), problems=("invalid-request",))
         return
-    if kind in FREE_TEXT:  # no character is refused, but what is not a character at all
-        yield BadInput(route, f"{name}: a lone surrogate", _with(route, name, "\ud800"), problems=("invalid-request",))
+    if kind in FREE_TEXT:  # no character is refused, but what is not a character at all (in a password long
+        # enough for its policy: refused as the request's shape all the same, never a 5xx from its hash)
+        surrogate = "fjelltur i tåke og regn \ud800"
+        yield BadInput(route, f"{name}: a lone surrogate", _with(route, name, surrogate), problems=("invalid-request",))
     else:
         if kind not in BLANK_MEANS_NONE:
             yield BadInput(route, f"{name}: empty", _with(route, name, ""))
         for what, value in ODD_STRINGS.items():
             yield BadInput(route, f"{name}: {what}", _with(route, name, value))
     huge = 8 * 1024 + 1 if kind in UNBOUNDED else 5000
-    yield BadInput(route, f"{name}: huge", _with(route, name, "x" * huge), problems=("invalid-request",))
+    # a new password's length is its policy's to judge (API.md: 422 weak-password)
+    problem = "weak-password" if kind == "new-password" else "invalid-request"
+    yield BadInput(route, f"{name}: huge", _with(route, name, "x" * huge), problems=(problem,))
 
 
 def _pin_code_cases(route: Route) -> Iterator[BadInput]:

@@ -8,9 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # A PIN code or one-time code: six ASCII digits (`\d` would let other scripts' digits through).
 SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
-# A password of the person's choosing: judged by the password policy alone, so that one too short (even
-# empty) or too long is the 422 `weak-password` API.md names, with its reason (the body's limit bounds it).
-NewPassword = Annotated[str, Field(description="At least 8 characters, at most 256; 15 or more is better")]
+# A password of the person's choosing: judged by the password policy, so that one too short (even empty)
+# or too long is the 422 `weak-password` API.md names, with its reason. The bound is the body's (16 KiB),
+# there for what it makes pydantic check besides: a lone surrogate (no character at all, which JSON lets
+# through as an escape) is refused as the request's shape, as in every other text.
+NewPassword = Annotated[
+    str,
+    StringConstraints(max_length=16 * 1024),
+    Field(description="At least 8 characters, at most 256; 15 or more is better"),
+]
 
 
 class ResponseModel(BaseModel):
