@@ -68,3 +68,44 @@ def test_every_operation_lists_what_is_refused_before_routing() -> None:
     for path, operations in build_openapi()["paths"].items():
         for method, operation in operations.items():
             assert {"400", "413"} <= set(operation["responses"]), (method, path)
+
+
+def test_every_text_a_request_carries_is_checked_beyond_its_type() -> None:
+    """pydantic takes a lone surrogate (JSON lets one through as an escape: no character at all) in a plain
+    `str`, and it would reach a hash or a key as text that cannot be encoded: a 500. A string with any
+    constraint (a bound, a pattern, a set of values) is checked in pydantic's own code, which refuses it
+    (422). So every string a request carries has one: in its body, as a map's key, and in its parameters."""
+    document = json.loads((ROOT / "openapi.json").read_text())
+    schemas = document["components"]["schemas"]
+    unchecked: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, where)
+            return
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            walk(schemas[name], name)
+            return
+        if node.get("type") == "string" and not {"maxLength", "pattern", "enum", "const", "format"} & set(node):
+            unchecked.append(where)
+        keyed = node.get("type") == "object" and node.get("additionalProperties") not in (None, False)
+        if keyed and "patternProperties" not in node and "propertyNames" not in node:
+            unchecked.append(f"{where} (its keys)")
+        for key, value in node.items():
+            if key in {"properties", "patternProperties"}:
+                for name, schema in value.items():
+                    walk(schema, f"{where}.{name}")
+            elif key in {"anyOf", "oneOf", "allOf", "items", "additionalProperties", "schema"}:
+                walk(value, where)
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                walk(parameter.get("schema", {}), f"{method} {path} {parameter['name']}")
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                walk(content.get("schema", {}), f"{method} {path}")
+    assert unchecked == []

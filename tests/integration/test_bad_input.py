@@ -311,6 +311,8 @@ def _pin_code_cases(route: Route) -> Iterator[BadInput]:
         "a code with letters": {"3": "12345a", "7": "654321"},
         "Arabic-Indic digits": {"3": "١٢٣٤٥٦", "7": "654321"},
         "an index in Arabic-Indic digits": {"1٣": "123456", "7": "654321"},
+        "a lone surrogate in an index": {"3\ud800": "123456", "7": "654321"},
+        "a lone surrogate in a code": {"3": "12345\ud800", "7": "654321"},
     }.items():
         yield BadInput(route, f"pin_codes: {what}", _with(route, "pin_codes", codes), statuses=(401, 422))
 

@@ -1254,6 +1254,9 @@ def test_logout_ends_the_session(driver: LetterDriver) -> None:
     assert (none.status, none.header("www-authenticate")) == (401, 'Bearer realm="MinID"')  # no token: no error
     never = user.call("GET", "/v1/me", token="x" * 43)
     assert (never.status, never.header("www-authenticate")) == (401, 'Bearer realm="MinID", error="invalid_token"')
+    for odd in ("tøken", "x\ud800"):  # no token of ours: ended, not a fault (one that cannot be encoded)
+        with pytest.raises(SessionEnded):
+            wiring.login(os.environ).sessions.authenticate(odd)
     assert user.call("POST", "/v1/logout", token=token).status == 401  # again: ended already
     history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
     assert [e["type"] for e in history].count("logged-out") == 1  # in the person's own history, once

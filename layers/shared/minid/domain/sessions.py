@@ -170,7 +170,7 @@ class Sessions:
         now = self._clock.now()
         if not token:
             raise Unauthenticated()
-        if len(token) > 128:
+        if len(token) > 128 or not token.isascii():  # none of ours (base64url): not hashed, not looked up
             raise SessionEnded()
         session = self._store.get(self._keyer.session_key(token))
         if session is None or now >= session.idle_until(self.policy):
