@@ -59,9 +59,10 @@ def get_my_contact() -> ContactView:
     "/v1/me/contact",
     status_code=202,
     summary="Change or remove the mobile or e-mail (a new one counts once its code is given), or the language",
-    description="Needs a login from the last 15 minutes. The old contact is told of the change. Codes to new "
-    "contacts: 10 an hour. Refused (409) while a change of a contact it does not name waits for its code: name "
-    "it again (or give its present value, to give it up) with this change.",
+    description="Needs a login from the last 15 minutes. The old contact is told of the change. Changes that "
+    "send codes (and resends): 10 an hour for a person, each to every new contact it names. Refused (409) "
+    "while a change of a contact it does not name waits for its code: name it again (or give its present "
+    "value, to give it up) with this change.",
     tags=TAGS,
     operation_id="changeMyContact",
     security=BEARER,

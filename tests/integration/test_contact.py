@@ -161,6 +161,14 @@ def test_a_new_email_likewise(driver: LetterDriver) -> None:
         driver.local.outbox.emails,
         lambda mails: any(m["to"] == "old@example.no" and "endret" in m["subject"] for m in mails),
     )
+    # the same mailbox, written with capitals (a form's, say): no change, no code, no notice
+    driver.notices_delivered()
+    mails = len(driver.local.outbox.emails())
+    same = user.call("PUT", "/v1/me/contact", {"email": "New@Example.NO"}, token)
+    assert (same.status, body(same)) == (202, {"verification_sent_to": []})
+    driver.notices_delivered()
+    assert len(driver.local.outbox.emails()) == mails
+    assert body(user.call("GET", "/v1/me/contact", token=token))["email"] == "new@example.no"
 
 
 def test_a_contact_added_where_there_was_none_is_told_to_the_other(driver: LetterDriver) -> None:

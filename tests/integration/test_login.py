@@ -25,7 +25,7 @@ from local.population_seed import Category
 from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
-from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.dynamodb import from_item, iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
@@ -39,7 +39,7 @@ from minid.domain.identity import compose_identity_number
 from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
-from minid.domain.login import JUDGEMENT_WRITES, LoginAttempt, SecondFactor
+from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, SecondFactor
 from minid.domain.notices import NoticeKind, notice_from_json
 from minid.domain.passwords import normalize
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
@@ -706,6 +706,35 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
             services.login.verify(login["login_id"], later)
 
 
+def test_an_app_s_code_sent_to_two_logins_at_once_is_used_by_one_and_leaves_the_other_open(
+    driver: LetterDriver,
+) -> None:
+    """Two logins, one code (two tabs): the one whose completion comes second is told the code was used,
+    as it would be told one after the other; its login stays open, with no try spent and no failure (the
+    app's next code, 30 seconds on, would complete it)."""
+    user = enrolled(driver, mobile=None, email="kari.to.faner@example.no")
+    token = user.login(second_factor="pin")
+    secret = app_added(user, token)
+    first, second = body(user.start_login()), body(user.start_login())
+    code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
+
+    def other_tab() -> None:
+        assert user.verify(first["login_id"], code).status == 200
+
+    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
+    with before_first_aws_call("dynamodb.TransactWriteItems", other_tab, where=completing):
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed, match="used already"):
+            services.login.verify(second["login_id"], code)
+    assert account(user).failed_logins == 0
+    stored = from_item(
+        driver.dynamodb.get_item(
+            TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{second['login_id']}"})
+        )["Item"]
+    )
+    assert (stored["status"], stored["tries"]) == ("pending", 0)
+
+
 def test_a_login_judged_before_a_reset_made_meanwhile_writes_nothing_and_gives_no_session(
     driver: LetterDriver,
 ) -> None:
@@ -1004,6 +1033,28 @@ def test_resend_limits_and_a_resend_never_gives_back_a_try(driver: LetterDriver)
     assert (too_many.status, too_many.header("retry-after")) == (409, None)  # spent for good: no wait helps
     assert user.verify(login["login_id"], "000000").status == 401  # the third try, after the resends
     assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended
+
+
+def test_a_code_a_resend_replaced_is_told_so_and_is_no_guess(driver: LetterDriver) -> None:
+    """The first SMS late, a resend asked for, and the first code then typed (SMS come in any order, and a
+    browser fills in the code of the SMS it sees): told to use the last one, with neither a try spent nor a
+    failure counted towards the lock; the last code then logs in."""
+    user = enrolled(driver, mobile="91234590", email=None)
+    login = body(user.start_login())
+    first = user.last_sms_code()
+    for _ in range(2):  # two resends: the first code and the second both replaced
+        back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+        assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+    last = user.last_sms_code()
+    assert last != first
+    for _ in range(4):  # more than the tries there are: none is spent
+        replaced = user.verify(login["login_id"], first)
+        assert (replaced.status, body(replaced)["detail"]) == (401, REPLACED_CODE)
+    assert account(user).failed_logins == 0
+    wrong = user.verify(login["login_id"], f"{(int(last) + 1) % 1_000_000:06d}")
+    assert (wrong.status, body(wrong)["detail"]) == (401, "The code is wrong or has expired.")
+    assert account(user).failed_logins == 1
+    assert user.verify(login["login_id"], last).status == 200
 
 
 def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_back(driver: LetterDriver) -> None:

@@ -102,6 +102,10 @@ class DynamoDbLoginAttempts(Challenges):
     ) -> Resend | Hit:
         count = (attempt.resends, attempt.resends + 1)
         resent = self._resend_update(attempt.login_id, code_hash, sent_at, count, unexpired=True)
+        if attempt.code_hash is not None:  # the code it replaces, kept to be told apart from a wrong one
+            kept = "old_code_hashes = list_append(if_not_exists(old_code_hashes, :none), :replaced)"
+            resent["UpdateExpression"] += f", {kept}"
+            resent["ExpressionAttributeValues"] |= to_item({":none": [], ":replaced": [attempt.code_hash]})
         # the account as the attempt began (a reset or re-enrolment meanwhile ends it), and not locked since
         account_unchanged = {
             "TableName": self._users,
@@ -170,6 +174,7 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         mobile_sealed=values.get("mobile_sealed"),
         language=Language(values["language"]) if "language" in values else None,
         totp_app=values.get("totp_app"),
+        replaced_hashes=tuple(values.get("old_code_hashes", ())),
     )
 
 
@@ -215,7 +220,7 @@ class DynamoDbLoginCompletion:
             "Update": {
                 "TableName": self._challenges,
                 "Key": to_item({"pk": f"login#{attempt.login_id}"}),
-                "UpdateExpression": "SET #status = :done REMOVE code_hash",
+                "UpdateExpression": "SET #status = :done REMOVE code_hash, old_code_hashes",
                 "ConditionExpression": "#status = :pending",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": to_item({":done": "done", ":pending": LoginStatus.PENDING.value}),

@@ -233,7 +233,7 @@ class ContactService:
             Channel.EMAIL: _normalized(email, normalize_email),
         }
         removed = [c for c, value in asked.items() if value is None and _current(record, c) is not None]
-        new = {c: v for c, v in asked.items() if isinstance(v, str) and v != _current(record, c)}
+        new = {c: v for c, v in asked.items() if isinstance(v, str) and not _same(c, v, _current(record, c))}
         if removed:
             kept = [c for c in Channel if c not in removed and _verified(record, c)]
             if not kept:
@@ -618,6 +618,15 @@ def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) 
 
 def _current(record: ContactRecord, channel: Channel) -> str | None:
     return record.mobile if channel is Channel.SMS else record.email
+
+
+def _same(channel: Channel, asked: str, current: str | None) -> bool:
+    """Whether the contact asked for is the one in the register (both normalized): an e-mail address whose
+    local part differs in case alone is the same mailbox at every provider in use (RFC 5321 lets a server
+    tell them apart; none a person has does), so no code goes to it, and its old self is not told."""
+    if current is None or channel is Channel.SMS:
+        return asked == current
+    return asked.casefold() == current.casefold()
 
 
 def _notifiable(record: ContactRecord, channel: Channel, now: datetime) -> str | None:

@@ -81,7 +81,7 @@ class LoginStatus(StrEnum):
 
 
 class LoginAttempt(Value, frozen=True):
-    __hidden__ = frozenset({"identity_sealed", "code_hash", "mobile_sealed"})  # left out of repr
+    __hidden__ = frozenset({"identity_sealed", "code_hash", "mobile_sealed", "replaced_hashes"})  # left out of repr
 
     login_id: str
     person: PersonKey
@@ -103,9 +103,16 @@ class LoginAttempt(Value, frozen=True):
     language: Language | None = None
     # A TOTP attempt's app (`totp.app_of`): a code of the app replaced meanwhile is no guess; the login ends.
     totp_app: str | None = None
+    # The hashes of the SMS codes a resend replaced: one of them typed (an SMS late, or come out of order)
+    # is told so, and is no guess: neither a failure towards the lock nor a try spent.
+    replaced_hashes: tuple[str, ...] = ()
 
     def open(self, now: datetime) -> bool:
         return self.status is LoginStatus.PENDING and now < self.expires_at
+
+
+REPLACED_CODE = "That code was replaced by a newer one. Use the code in the last SMS."
+USED_ALREADY = "The code has been used already. Wait for the app to show a new one."
 
 
 class LoginStanding(Value, frozen=True):
@@ -506,11 +513,24 @@ class LoginService:
         succeeded = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
         # one transaction: a failure before it changes nothing (the client tries again), and nothing follows it
         if not self._completion.complete(attempt, use, issued.session, (succeeded,)):
+            if use.totp_step is not None and self._step_used_meanwhile(attempt, use.totp_step):
+                raise AuthenticationFailed(USED_ALREADY)  # as one used before this verify: the login stays open
             # the factor no longer holds (the code's number replaced, the PIN code or app step used, the account
             # changed meanwhile): ended, as told (one completed meanwhile stays so); the count given back
             self._attempts.end(login_id)
             raise AuthenticationFailed("The login has ended. Log in again.")
         return issued
+
+    def _step_used_meanwhile(self, attempt: LoginAttempt, step: int) -> bool:
+        """Whether the app's code was used by another login meanwhile (the same code sent to two logins at
+        once), the account otherwise as the attempt began (the same epoch and app)."""
+        again = self._accounts.find(attempt.person)
+        return (
+            again is not None
+            and again.session_epoch == attempt.session_epoch
+            and _same_app(attempt, again)
+            and again.totp_last_step >= step
+        )
 
     def _second_factor_holds(
         self, attempt: LoginAttempt, account: UserAccount, code: str, now: datetime
@@ -519,6 +539,10 @@ class LoginService:
         if attempt.second_factor is SecondFactor.SMS:
             fresh = attempt.codes_sent_at is not None and now - attempt.codes_sent_at <= CODE_LIFETIME
             candidate = self._keyer.one_time_code_hash(attempt.login_id, Channel.SMS, code)
+            if not self._keyer.matches(attempt.code_hash or "", candidate) and any(
+                self._keyer.matches(replaced, candidate) for replaced in attempt.replaced_hashes
+            ):
+                raise AuthenticationFailed(REPLACED_CODE)
             if not (self._keyer.matches(attempt.code_hash or "", candidate) and fresh):
                 return None
             # the number it went to, held by the completion (an attempt begun before attempts kept it: none)
@@ -537,7 +561,7 @@ class LoginService:
         if step is not None and step <= account.totp_last_step:
             # the app's code, used already (a login, or the app's confirmation, within its 30 seconds): never
             # taken twice, but no guess either: neither a failure towards the lock nor a try spent
-            raise AuthenticationFailed("The code has been used already. Wait for the app to show a new one.")
+            raise AuthenticationFailed(USED_ALREADY)
         return FactorUse(totp_step=step, totp_secret=account.totp_secret) if step is not None else None
 
     def resend(self, login_id: str, client: str) -> None:
