@@ -735,6 +735,26 @@ def test_an_app_s_code_sent_to_two_logins_at_once_is_used_by_one_and_leaves_the_
     assert (stored["status"], stored["tries"]) == ("pending", 0)
 
 
+def test_an_app_s_code_sent_twice_at_once_to_one_login_tells_the_second_the_login_has_ended(
+    driver: LetterDriver,
+) -> None:
+    """A double click: the first completes the login; the second, its code used by its own login, is told
+    the login has ended (not to wait for the app's next code)."""
+    user = enrolled(driver, mobile=None, email="kari.dobbeltklikk@example.no")
+    secret = app_added(user, user.login(second_factor="pin"))
+    login = body(user.start_login())
+    code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
+
+    def the_first_click() -> None:
+        assert user.verify(login["login_id"], code).status == 200
+
+    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
+    with before_first_aws_call("dynamodb.TransactWriteItems", the_first_click, where=completing):
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed, match="The login has ended"):
+            services.login.verify(login["login_id"], code)
+
+
 def test_a_login_judged_before_a_reset_made_meanwhile_writes_nothing_and_gives_no_session(
     driver: LetterDriver,
 ) -> None:
@@ -1055,6 +1075,21 @@ def test_a_code_a_resend_replaced_is_told_so_and_is_no_guess(driver: LetterDrive
     assert (wrong.status, body(wrong)["detail"]) == (401, "The code is wrong or has expired.")
     assert account(user).failed_logins == 1
     assert user.verify(login["login_id"], last).status == 200
+
+    def stored(login_id: str) -> dict[str, Any]:
+        key, table = to_item({"pk": f"login#{login_id}"}), driver.local.stack.refs["ChallengesTable"]
+        return from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])
+
+    assert not {"code_hash", "old_code_hashes"} & set(stored(login["login_id"]))  # done: its codes' hashes gone
+    other = enrolled(driver, mobile="91234591", email=None)  # no failures yet: its third wrong code ends it
+    ended = body(other.start_login())
+    back_date(driver, to_item({"pk": f"login#{ended['login_id']}"}))
+    assert other.call("POST", f"/v1/login/{ended['login_id']}/resend").status == 202
+    assert "old_code_hashes" in stored(ended["login_id"])
+    for _ in range(3):
+        assert other.verify(ended["login_id"], "000000").status == 401
+    assert stored(ended["login_id"])["status"] == "ended"
+    assert not {"code_hash", "old_code_hashes"} & set(stored(ended["login_id"]))  # ended: gone too
 
 
 def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_back(driver: LetterDriver) -> None:

@@ -9,7 +9,7 @@ import pytest
 from msgspec.structs import replace
 
 from minid.domain.codes import RateLimited, ResendPolicy
-from minid.domain.contacts import InvalidContact, email_for_sending, normalize_email, normalize_mobile
+from minid.domain.contacts import InvalidContact, email_for_sending, normalize_email, normalize_mobile, same_mailbox
 from minid.domain.errors import Conflict
 
 
@@ -87,6 +87,20 @@ def test_an_internationalised_domain_is_kept_as_written_and_sent_to_in_ascii() -
     assert normalize_email("kari@xn--blbr-roah.no") == "kari@blåbær.no"  # one address, however written
     assert email_for_sending("kari@blåbær.no") == "kari@xn--blbr-roah.no"
     assert email_for_sending("kari@example.no") == "kari@example.no"
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("Kari.Nordmann@Example.no", "kari.nordmann@example.no", True),  # the case before the @ aside
+        ("kari@straße.de", "kari@strasse.de", False),  # two domains, which casefolding would make one
+        ("kari@example.no", "kari@example.com", False),
+        ("kari@example.no", "kari2@example.no", False),
+    ],
+)
+def test_one_mailbox_is_told_from_another(one: str, other: str, same: bool) -> None:
+    assert same_mailbox(normalize_email(one), normalize_email(other)) is same
+    assert same_mailbox(None, normalize_email(other)) is False
 
 
 def test_resends_are_limited() -> None:

@@ -24,6 +24,7 @@ class Challenges:
 
     prefix = ""
     pending = ""
+    codes = "code_hash"  # what of its codes an ended challenge no longer keeps (REMOVE)
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -98,4 +99,4 @@ class Challenges:
         """Ended while still open: one completed meanwhile (its right codes, by a request at once) stays
         done, for a retry of that request to be answered as done."""
         values = {":ended": "ended", ":pending": self.pending}
-        self._update(challenge_id, "SET #status = :ended REMOVE code_hash", values, "#status = :pending")
+        self._update(challenge_id, f"SET #status = :ended REMOVE {self.codes}", values, "#status = :pending")

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 class DynamoDbLoginAttempts(Challenges):
     prefix = "login"
     pending = LoginStatus.PENDING.value
+    codes = "code_hash, old_code_hashes"  # and those its resends replaced
 
     def __init__(
         self, client: DynamoDBClient, table_name: str, *, users_table: str, events_table: str, contacts_table: str
@@ -220,7 +221,7 @@ class DynamoDbLoginCompletion:
             "Update": {
                 "TableName": self._challenges,
                 "Key": to_item({"pk": f"login#{attempt.login_id}"}),
-                "UpdateExpression": "SET #status = :done REMOVE code_hash, old_code_hashes",
+                "UpdateExpression": f"SET #status = :done REMOVE {DynamoDbLoginAttempts.codes}",
                 "ConditionExpression": "#status = :pending",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": to_item({":done": "done", ":pending": LoginStatus.PENDING.value}),

@@ -36,6 +36,7 @@ from minid.domain.contacts import (
     Language,
     normalize_email,
     normalize_mobile,
+    same_mailbox,
 )
 from minid.domain.errors import AuthenticationFailed, Conflict, FieldError
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -621,12 +622,9 @@ def _current(record: ContactRecord, channel: Channel) -> str | None:
 
 
 def _same(channel: Channel, asked: str, current: str | None) -> bool:
-    """Whether the contact asked for is the one in the register (both normalized): an e-mail address whose
-    local part differs in case alone is the same mailbox at every provider in use (RFC 5321 lets a server
-    tell them apart; none a person has does), so no code goes to it, and its old self is not told."""
-    if current is None or channel is Channel.SMS:
-        return asked == current
-    return asked.casefold() == current.casefold()
+    """Whether the contact asked for is the one in the register (both normalized; an e-mail address by
+    `same_mailbox`): then no code goes to it, and its old self is not told."""
+    return asked == current if channel is Channel.SMS else same_mailbox(asked, current)
 
 
 def _notifiable(record: ContactRecord, channel: Channel, now: datetime) -> str | None:

@@ -141,6 +141,17 @@ def normalize_email(raw: str) -> str:
     return str(checked.normalized)
 
 
+def same_mailbox(one: str | None, other: str | None) -> bool:
+    """Whether two addresses as normalize_email gives them are one mailbox: the same, but for the case of
+    the part before the @ (ASCII: RFC 5321 lets a server tell such parts apart; none a person has does).
+    The domains as normalized, exactly: casefolding would make two domains one ("straße" and "strasse")."""
+    if one is None or other is None:
+        return one == other
+    local, _, domain = one.rpartition("@")
+    other_local, _, other_domain = other.rpartition("@")
+    return local.lower() == other_local.lower() and domain == other_domain
+
+
 def _unquoted(message: str) -> str:
     """email-validator's message without the parts of the address it quotes (a domain's label is often a
     name): what is wrong, and a single character it names ('å'), stay."""

@@ -39,6 +39,7 @@ from minid.domain.contacts import (
     Language,
     normalize_email,
     normalize_mobile,
+    same_mailbox,
 )
 from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
@@ -589,7 +590,7 @@ class EnrolmentService:
             mobile, email = old_contacts.verified_mobile(now), old_contacts.verified_email(now)
             old = Recipients(
                 mobile if mobile != contacts.mobile else None,
-                email if email != contacts.email else None,
+                email if not same_mailbox(email, contacts.email) else None,
                 old_contacts.language,
             )
             if old.mobile or old.email:

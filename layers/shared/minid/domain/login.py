@@ -513,7 +513,7 @@ class LoginService:
         succeeded = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, now, login_id, {"amr": amr.value})
         # one transaction: a failure before it changes nothing (the client tries again), and nothing follows it
         if not self._completion.complete(attempt, use, issued.session, (succeeded,)):
-            if use.totp_step is not None and self._step_used_meanwhile(attempt, use.totp_step):
+            if use.totp_step is not None and self._step_used_meanwhile(attempt, use.totp_step, now):
                 raise AuthenticationFailed(USED_ALREADY)  # as one used before this verify: the login stays open
             # the factor no longer holds (the code's number replaced, the PIN code or app step used, the account
             # changed meanwhile): ended, as told (one completed meanwhile stays so); the count given back
@@ -521,12 +521,16 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")
         return issued
 
-    def _step_used_meanwhile(self, attempt: LoginAttempt, step: int) -> bool:
+    def _step_used_meanwhile(self, attempt: LoginAttempt, step: int, now: datetime) -> bool:
         """Whether the app's code was used by another login meanwhile (the same code sent to two logins at
-        once), the account otherwise as the attempt began (the same epoch and app)."""
+        once), the account otherwise as the attempt began (the same epoch and app), and this login still
+        open (not completed by the same code sent to it twice at once: that is told it has ended)."""
         again = self._accounts.find(attempt.person)
+        still = self._attempts.get(attempt.login_id)
         return (
-            again is not None
+            still is not None
+            and still.open(now)
+            and again is not None
             and again.session_epoch == attempt.session_epoch
             and _same_app(attempt, again)
             and again.totp_last_step >= step
