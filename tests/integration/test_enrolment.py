@@ -1173,6 +1173,30 @@ def test_a_re_enrolment_that_keeps_the_mobile_tells_it_no_replacement(driver: Le
     assert not any("registrert på nytt" in text for text in told), told
 
 
+def test_a_re_enrolment_giving_the_same_mailbox_in_other_capitals_tells_it_no_replacement(
+    driver: LetterDriver,
+) -> None:
+    """The e-mail kept, written with other capitals before the @: the same mailbox (same_mailbox), welcomed
+    and not told that a new one replaces it."""
+    enrolling = with_letter(driver)
+    enrolling.enrol(mobile="91111112", email="Kari.Samme@example.no")
+    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
+    _, enrolling.codes = posted(driver, enrolling.person.identity_number)
+    enrolling.start()
+    driver.notices_delivered()
+    sent = len(driver.local.outbox.emails())
+    assert enrolling.complete(mobile="91111112", email="kari.samme@example.no").status == 202
+    codes = {
+        "mobile_code": enrolling.last_code_to("+4791111112"),
+        "email_code": enrolling.last_code_to("kari.samme@example.no"),
+    }
+    assert enrolling.verify(**codes).status == 201
+    driver.notices_delivered()
+    told = [m["subject"] for m in driver.local.outbox.emails()[sent:] if m["to"].lower() == "kari.samme@example.no"]
+    assert any("registrert på nytt" not in subject for subject in told), told  # welcomed
+    assert not any("registrert på nytt" in subject for subject in told), told
+
+
 def test_a_re_enrolment_keeps_a_reservation_and_the_welcome_says_so(driver: LetterDriver) -> None:
     """A person reserved against digital communication keeps the reservation through a re-enrolment; the
     welcome does not tell them that public services use the contact, which for them is not so."""

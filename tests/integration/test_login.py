@@ -753,6 +753,9 @@ def test_an_app_s_code_sent_twice_at_once_to_one_login_tells_the_second_the_logi
         services = wiring.login(os.environ)
         with pytest.raises(AuthenticationFailed, match="The login has ended"):
             services.login.verify(login["login_id"], code)
+    key, table = to_item({"pk": f"login#{login['login_id']}"}), driver.local.stack.refs["ChallengesTable"]
+    assert from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])["status"] == "done"
+    assert account(user).failed_logins == 0
 
 
 def test_a_login_judged_before_a_reset_made_meanwhile_writes_nothing_and_gives_no_session(

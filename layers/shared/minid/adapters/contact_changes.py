@@ -38,6 +38,7 @@ class DynamoDbContactChanges(Challenges):
 
     prefix = "contact-change"
     pending = "pending"
+    codes = "codes"  # its codes' hashes, by channel
 
     def __init__(
         self, client: DynamoDBClient, table_name: str, *, contacts_table: str, users_table: str, events_table: str
