@@ -1075,10 +1075,13 @@ def codes_sent_at(driver: LetterDriver, enrolment_id: str, at: datetime) -> None
 
 
 # ---------------------------------------------------------------------- re-enrolment
-def re_enrolling(driver: LetterDriver) -> tuple[Enrolling, DynamoDbAccounts, PersonKey, UserAccount]:
-    """A user (mobile 91111111) with a new letter, enrolling again: started; and their account as it was."""
+def re_enrolling(
+    driver: LetterDriver, mobile: str = "91111111", email: str | None = None
+) -> tuple[Enrolling, DynamoDbAccounts, PersonKey, UserAccount]:
+    """A user (mobile 91111111, or as given) with a new letter, enrolling again: started; and their account
+    as it was."""
     enrolling = with_letter(driver)
-    enrolling.enrol(mobile="91111111")
+    enrolling.enrol(mobile=mobile, email=email)
     users = DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"])
     person = driver.key(enrolling.person.identity_number)
     before = users.find(person)
@@ -1178,11 +1181,7 @@ def test_a_re_enrolment_giving_the_same_mailbox_in_other_capitals_tells_it_no_re
 ) -> None:
     """The e-mail kept, written with other capitals before the @: the same mailbox (same_mailbox), welcomed
     and not told that a new one replaces it."""
-    enrolling = with_letter(driver)
-    enrolling.enrol(mobile="91111112", email="Kari.Samme@example.no")
-    age_ledger(driver, enrolling.person.identity_number, timedelta(days=2))
-    _, enrolling.codes = posted(driver, enrolling.person.identity_number)
-    enrolling.start()
+    enrolling, _, _, _ = re_enrolling(driver, mobile="91111112", email="Kari.Samme@example.no")
     driver.notices_delivered()
     sent = len(driver.local.outbox.emails())
     assert enrolling.complete(mobile="91111112", email="kari.samme@example.no").status == 202

@@ -70,6 +70,21 @@ def account(user: User) -> Any:
     return accounts.find(user.driver.key(user.identity_number))
 
 
+def stored_login(driver: LetterDriver, login_id: str) -> dict[str, Any]:
+    """The login attempt's item as stored."""
+    key, table = to_item({"pk": f"login#{login_id}"}), driver.local.stack.refs["ChallengesTable"]
+    return from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])
+
+
+def verify_after(driver: LetterDriver, meanwhile: Callable[[], object], login_id: str, code: str, refused: str) -> None:
+    """The verify, `meanwhile` done between its reads and its completion's write: refused, saying `refused`."""
+    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
+    with before_first_aws_call("dynamodb.TransactWriteItems", meanwhile, where=completing):
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed, match=refused):
+            services.login.verify(login_id, code)
+
+
 def test_a_password_kept_with_weaker_parameters_is_kept_anew_in_the_login_s_own_write(driver: LetterDriver) -> None:
     """The configured argon2 parameters raised since the password was hashed: the right password is kept
     anew with them in the write that begins the login (no call more: the login path's three), and the
@@ -699,11 +714,7 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
         app_added(user, token)
 
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
-    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])  # the verify's completion
-    with before_first_aws_call("dynamodb.TransactWriteItems", replaced_meanwhile, where=completing):
-        services = wiring.login(os.environ)
-        with pytest.raises(AuthenticationFailed):
-            services.login.verify(login["login_id"], later)
+    verify_after(driver, replaced_meanwhile, login["login_id"], later, refused="")
 
 
 def test_an_app_s_code_sent_to_two_logins_at_once_is_used_by_one_and_leaves_the_other_open(
@@ -721,17 +732,9 @@ def test_an_app_s_code_sent_to_two_logins_at_once_is_used_by_one_and_leaves_the_
     def other_tab() -> None:
         assert user.verify(first["login_id"], code).status == 200
 
-    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
-    with before_first_aws_call("dynamodb.TransactWriteItems", other_tab, where=completing):
-        services = wiring.login(os.environ)
-        with pytest.raises(AuthenticationFailed, match="used already"):
-            services.login.verify(second["login_id"], code)
+    verify_after(driver, other_tab, second["login_id"], code, refused="used already")
     assert account(user).failed_logins == 0
-    stored = from_item(
-        driver.dynamodb.get_item(
-            TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{second['login_id']}"})
-        )["Item"]
-    )
+    stored = stored_login(driver, second["login_id"])
     assert (stored["status"], stored["tries"]) == ("pending", 0)
 
 
@@ -748,13 +751,8 @@ def test_an_app_s_code_sent_twice_at_once_to_one_login_tells_the_second_the_logi
     def the_first_click() -> None:
         assert user.verify(login["login_id"], code).status == 200
 
-    completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
-    with before_first_aws_call("dynamodb.TransactWriteItems", the_first_click, where=completing):
-        services = wiring.login(os.environ)
-        with pytest.raises(AuthenticationFailed, match="The login has ended"):
-            services.login.verify(login["login_id"], code)
-    key, table = to_item({"pk": f"login#{login['login_id']}"}), driver.local.stack.refs["ChallengesTable"]
-    assert from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])["status"] == "done"
+    verify_after(driver, the_first_click, login["login_id"], code, refused="The login has ended")
+    assert stored_login(driver, login["login_id"])["status"] == "done"
     assert account(user).failed_logins == 0
 
 
@@ -1078,21 +1076,17 @@ def test_a_code_a_resend_replaced_is_told_so_and_is_no_guess(driver: LetterDrive
     assert (wrong.status, body(wrong)["detail"]) == (401, "The code is wrong or has expired.")
     assert account(user).failed_logins == 1
     assert user.verify(login["login_id"], last).status == 200
-
-    def stored(login_id: str) -> dict[str, Any]:
-        key, table = to_item({"pk": f"login#{login_id}"}), driver.local.stack.refs["ChallengesTable"]
-        return from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])
-
-    assert not {"code_hash", "old_code_hashes"} & set(stored(login["login_id"]))  # done: its codes' hashes gone
+    done = stored_login(driver, login["login_id"])
+    assert not {"code_hash", "old_code_hashes"} & set(done)  # done: its codes' hashes gone
     other = enrolled(driver, mobile="91234591", email=None)  # no failures yet: its third wrong code ends it
     ended = body(other.start_login())
     back_date(driver, to_item({"pk": f"login#{ended['login_id']}"}))
     assert other.call("POST", f"/v1/login/{ended['login_id']}/resend").status == 202
-    assert "old_code_hashes" in stored(ended["login_id"])
+    assert "old_code_hashes" in stored_login(driver, ended["login_id"])
     for _ in range(3):
         assert other.verify(ended["login_id"], "000000").status == 401
-    assert stored(ended["login_id"])["status"] == "ended"
-    assert not {"code_hash", "old_code_hashes"} & set(stored(ended["login_id"]))  # ended: gone too
+    assert stored_login(driver, ended["login_id"])["status"] == "ended"
+    assert not {"code_hash", "old_code_hashes"} & set(stored_login(driver, ended["login_id"]))  # ended: gone too
 
 
 def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_back(driver: LetterDriver) -> None:

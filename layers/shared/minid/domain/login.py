@@ -525,12 +525,12 @@ class LoginService:
         """Whether the app's code was used by another login meanwhile (the same code sent to two logins at
         once), the account otherwise as the attempt began (the same epoch and app), and this login still
         open (not completed by the same code sent to it twice at once: that is told it has ended)."""
-        again = self._accounts.find(attempt.person)
         still = self._attempts.get(attempt.login_id)
+        if still is None or not still.open(now):
+            return False
+        again = self._accounts.find(attempt.person)
         return (
-            still is not None
-            and still.open(now)
-            and again is not None
+            again is not None
             and again.session_epoch == attempt.session_epoch
             and _same_app(attempt, again)
             and again.totp_last_step >= step
@@ -543,11 +543,10 @@ class LoginService:
         if attempt.second_factor is SecondFactor.SMS:
             fresh = attempt.codes_sent_at is not None and now - attempt.codes_sent_at <= CODE_LIFETIME
             candidate = self._keyer.one_time_code_hash(attempt.login_id, Channel.SMS, code)
-            if not self._keyer.matches(attempt.code_hash or "", candidate) and any(
-                self._keyer.matches(replaced, candidate) for replaced in attempt.replaced_hashes
-            ):
+            current = self._keyer.matches(attempt.code_hash or "", candidate)
+            if not current and any(self._keyer.matches(replaced, candidate) for replaced in attempt.replaced_hashes):
                 raise AuthenticationFailed(REPLACED_CODE)
-            if not (self._keyer.matches(attempt.code_hash or "", candidate) and fresh):
+            if not (current and fresh):
                 return None
             # the number it went to, held by the completion (an attempt begun before attempts kept it: none)
             return FactorUse(mobile=self._sent_to(attempt))

@@ -68,7 +68,7 @@ class Person(Value, frozen=True):
 
     @property
     def alive(self) -> bool:
-        return self.status is not PersonStatus.DECEASED
+        return may_be_alive(self.status)
 
 
 class PopulationRegister(Protocol):
