@@ -76,8 +76,11 @@ def stored_login(driver: LetterDriver, login_id: str) -> dict[str, Any]:
     return from_item(driver.dynamodb.get_item(TableName=table, Key=key)["Item"])
 
 
-def verify_after(driver: LetterDriver, meanwhile: Callable[[], object], login_id: str, code: str, refused: str) -> None:
-    """The verify, `meanwhile` done between its reads and its completion's write: refused, saying `refused`."""
+def verify_after(
+    driver: LetterDriver, meanwhile: Callable[[], object], login_id: str, code: str, refused: str | None = None
+) -> None:
+    """The verify, `meanwhile` done between its reads and its completion's write: refused (saying `refused`,
+    where given)."""
     completing = transaction_putting(driver.local.stack.refs["SessionsTable"])
     with before_first_aws_call("dynamodb.TransactWriteItems", meanwhile, where=completing):
         services = wiring.login(os.environ)
@@ -714,7 +717,7 @@ def test_a_code_of_an_app_replaced_while_the_login_was_judged_is_refused(driver:
         app_added(user, token)
 
     later = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))  # a step after the confirmed one
-    verify_after(driver, replaced_meanwhile, login["login_id"], later, refused="")
+    verify_after(driver, replaced_meanwhile, login["login_id"], later)
 
 
 def test_an_app_s_code_sent_to_two_logins_at_once_is_used_by_one_and_leaves_the_other_open(
