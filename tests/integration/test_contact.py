@@ -22,7 +22,8 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
-from minid.domain.codes import RateLimited
+from minid.adapters.dynamodb import to_item
+from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import RESERVATION_CHANGES, STOP_WITH_SECONDS, Applied, PendingChange, ReviewRun
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed, Conflict
@@ -667,9 +668,9 @@ def verified_while_mobile_verified(
     return outcomes, record
 
 
-def test_a_verify_overtaken_by_a_resend_is_told_its_code_has_expired(driver: LetterDriver) -> None:
+def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(driver: LetterDriver) -> None:
     """The first code checked right, then a resend replaced it before the verify's write: answered as the
-    same code a moment later would be (the code expired, 401, its try kept), not 409 "no change is waiting"
+    same code a moment later would be (replaced, 401, its try given back), not 409 "no change is waiting"
     (the change still waits, and the new code verifies it)."""
     user = enrolled(driver)
     clock = MovableClock()
@@ -685,12 +686,49 @@ def test_a_verify_overtaken_by_a_resend_is_told_its_code_has_expired(driver: Let
     settling = transaction_updating("REMOVE #values.#channel")
     with before_first_aws_call("dynamodb.TransactWriteItems", resent_meanwhile, where=settling) as outcomes:
         verifying = wiring.contact(os.environ, clock=clock)
-        with pytest.raises(AuthenticationFailed, match="The code is wrong or has expired"):
+        with pytest.raises(AuthenticationFailed, match=re.escape(replaced_code({Channel.SMS}))):
             verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, first)
     assert outcomes == ["TransactionCanceledException"]
+    assert pending_change(driver, user)["tries"] == {"N": "0"}
     resent = code_in(sms_to(driver, "+4798765442"))
     assert resent != first
     assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, resent).mobile == "+4798765442"
+
+
+def pending_change(driver: LetterDriver, user: User) -> dict[str, Any]:
+    key = to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"})
+    return dict(driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"])
+
+
+def test_a_code_a_resend_or_a_change_made_again_replaced_is_told_so_and_is_no_guess(driver: LetterDriver) -> None:
+    """The first SMS late (SMS order is not kept), a resend asked for, and the first code then typed: told
+    to use the last one, with no try spent. So too the codes of a change made again in place of one waiting
+    (the form sent twice). A wrong code is a guess, as ever."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    token = user.login()
+    replaced = re.escape(replaced_code({Channel.SMS}))
+    services.contacts.change(services.sessions.authenticate(token), mobile="987 65 445")
+    first = code_in(sms_to(driver, "+4798765445"))
+    clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
+    services.contacts.resend(services.sessions.authenticate(token))
+    resent = code_in(sms_to(driver, "+4798765445"))
+    assert resent != first
+    for _ in range(MAX_CODE_TRIES + 1):  # more than the tries there are: none is spent
+        with pytest.raises(AuthenticationFailed, match=replaced):
+            services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, first)
+    services.contacts.change(services.sessions.authenticate(token), mobile="987 65 445")  # made again
+    last = code_in(sms_to(driver, "+4798765445"))
+    assert last not in (first, resent)
+    for old in (first, resent):
+        with pytest.raises(AuthenticationFailed, match=replaced):
+            services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, old)
+    assert pending_change(driver, user)["tries"] == {"N": "0"}
+    with pytest.raises(AuthenticationFailed, match="The code is wrong or has expired"):
+        services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, f"{(int(last) + 1) % 10**6:06d}")
+    assert pending_change(driver, user)["tries"] == {"N": "1"}
+    assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, last).mobile == "+4798765445"
 
 
 def test_two_verifies_at_once_one_per_contact_leave_no_change_that_refuses_the_next(driver: LetterDriver) -> None:

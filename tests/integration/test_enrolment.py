@@ -24,6 +24,7 @@ from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.deadline import OutOfTime
 from minid.domain.accounts import UserAccount
+from minid.domain.codes import replaced_code
 from minid.domain.contacts import Language
 from minid.domain.enrolment import (
     MAX_PIN_TRIES,
@@ -744,6 +745,63 @@ def test_resend_sends_a_new_code_30_seconds_apart(driver: LetterDriver) -> None:
     if second != first:
         assert enrolling.verify(mobile_code=first).status == 401
     assert enrolling.verify(mobile_code=second).status == 201
+
+
+def test_a_code_a_resend_or_a_completion_made_again_replaced_is_told_so_and_is_no_guess(
+    driver: LetterDriver,
+) -> None:
+    """The first SMS or e-mail late (their order is not kept), a resend asked for, and the first code then
+    typed: told to use the last one, with no try spent (three wrong codes end the enrolment). So too a code
+    of a completion made again (a contact corrected). A wrong code among them is a guess, as ever."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234571", email="kari.sein@example.no").status == 202
+    first = {
+        "mobile_code": enrolling.last_code_to("+4791234571"),
+        "email_code": enrolling.last_code_to("kari.sein@example.no"),
+    }
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.resend().status == 202
+    for _ in range(2):  # with the try given back, more than there are
+        for given, told in [
+            ({"mobile_code": first["mobile_code"]}, replaced_code({Channel.SMS})),
+            ({"email_code": first["email_code"]}, replaced_code({Channel.EMAIL})),
+            (first, replaced_code({Channel.SMS, Channel.EMAIL})),
+        ]:
+            refused = enrolling.verify(**given)
+            assert (refused.status, json.loads(refused.body)["detail"]) == (401, told)
+    assert enrolment_item(driver, enrolling)["verify_tries"] == {"N": "0"}
+    # a contact corrected: the codes of the completion before are replaced too (the e-mail's resent code too)
+    back_date_codes(driver, enrolling.enrolment_id)
+    second_email = enrolling.last_code_to("kari.sein@example.no")
+    assert enrolling.complete(mobile="91234572", email="kari.sein@example.no").status == 202
+    now = {
+        "mobile_code": enrolling.last_code_to("+4791234572"),
+        "email_code": enrolling.last_code_to("kari.sein@example.no"),
+    }
+    assert second_email != now["email_code"]
+    mixed = enrolling.verify(mobile_code=now["mobile_code"], email_code=second_email)  # one right, one replaced
+    assert (mixed.status, json.loads(mixed.body)["detail"]) == (401, replaced_code({Channel.EMAIL}))
+    wrong = f"{(int(now['email_code']) + 1) % 1_000_000:06d}"
+    guess = enrolling.verify(mobile_code=first["mobile_code"], email_code=wrong)  # a wrong code with a replaced one
+    assert (guess.status, json.loads(guess.body)["detail"]) == (401, "The code is wrong or has expired.")
+    assert enrolment_item(driver, enrolling)["verify_tries"] == {"N": "1"}
+    assert enrolling.verify(**now).status == 201
+    assert "old_code_hashes" not in enrolment_item(driver, enrolling)  # active: gone with the contacts
+
+
+def test_an_enrolment_ended_keeps_no_hash_of_its_replaced_codes(driver: LetterDriver) -> None:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete().status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.resend().status == 202
+    assert len(enrolment_item(driver, enrolling)["old_code_hashes"]["L"]) == 1
+    for _ in range(3):
+        assert enrolling.verify(mobile_code="000000").status == 401
+    ended = enrolment_item(driver, enrolling)
+    assert ended["status"] == {"S": "ended"}
+    assert "old_code_hashes" not in ended
 
 
 def test_a_resend_whose_email_fails_keeps_the_sms_it_sent(driver: LetterDriver) -> None:

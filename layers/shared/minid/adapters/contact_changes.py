@@ -39,6 +39,7 @@ class DynamoDbContactChanges(Challenges):
     prefix = "contact-change"
     pending = "pending"
     codes = "codes"  # its codes' hashes, by channel
+    replaced = "old_code_hashes"  # the hashes of the codes replaced, the newest last
 
     def __init__(
         self, client: DynamoDBClient, table_name: str, *, contacts_table: str, users_table: str, events_table: str
@@ -201,7 +202,13 @@ class DynamoDbContactChanges(Challenges):
         return _change(values), VerifiedCodes(hashes=hashes, expires_at=expires_at) if hashes else None
 
     def record_resend(
-        self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self,
+        change: PendingChange,
+        code_hashes: Mapping[Channel, str],
+        sent_at: datetime,
+        resends: tuple[int, int],
+        *,
+        replaced: Sequence[str] = (),
     ) -> bool:
         # the change as read: its values still the ones the codes go to (a newer change replaces the item)
         names = {"#values": "values"} | {f"#{channel.value}": channel.value for channel in Channel}
@@ -211,10 +218,12 @@ class DynamoDbContactChanges(Challenges):
             else f"attribute_not_exists(#values.#{channel.value})"
             for channel in Channel
         ]
+        kept = f", {self.replaced} = list_append(if_not_exists({self.replaced}, :none), :replaced)" if replaced else ""
         request = self._update_request(
             change.person,
-            "SET codes = :codes, sent_at = :sent_at, expires_at = :expires, resends = :after",
-            {
+            f"SET codes = :codes, sent_at = :sent_at, expires_at = :expires, resends = :after{kept}",
+            ({":none": [], ":replaced": list(replaced)} if replaced else {})
+            | {
                 ":codes": {channel.value: digest for channel, digest in code_hashes.items()},
                 ":sent_at": iso(sent_at),
                 ":expires": int((sent_at + CODE_LIFETIME).timestamp()),  # a code holds its lifetime from its sending
@@ -249,6 +258,7 @@ def _item(change: PendingChange) -> dict[str, Any]:
             "tries": 0,
             "resends": 0,
             "language": change.language.value if change.language else None,
+            DynamoDbContactChanges.replaced: list(change.replaced_hashes),
         }
     )
 
@@ -265,4 +275,5 @@ def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
         tries=int(values.get("tries", 0)),
         resends=int(values.get("resends", 0)),
         language=Language(values["language"]) if values.get("language") else None,
+        replaced_hashes=tuple(values.get(DynamoDbContactChanges.replaced, ())),
     )

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+# the hashes of the codes replaced (by a resend, or a completion made again), the newest last
+_REPLACED = "old_code_hashes"
+
+
 def enrolment_key(enrolment_id: str) -> dict[str, Any]:
     return to_item({"pk": f"enrolment#{enrolment_id}"})
 
@@ -129,7 +133,7 @@ class DynamoDbEnrolments:
             "TableName": self._table,
             "Key": enrolment_key(enrolment_id),
             # what it held of the person goes with it (the number and address they gave), not at the item's expiry
-            "UpdateExpression": "SET #status = :ended REMOVE password_hash, codes, contacts",
+            "UpdateExpression": f"SET #status = :ended REMOVE password_hash, codes, contacts, {_REPLACED}",
             "ConditionExpression": "attribute_exists(pk) AND #status <> :active",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(
@@ -151,7 +155,8 @@ class DynamoDbEnrolments:
                     "TableName": self._table,
                     "Key": enrolment_key(enrolment_id),
                     "UpdateExpression": "SET #status = :verifying, password_hash = :password, contacts = :contacts, "
-                    "codes = :codes, codes_sent_at = :now, verified = :none, resends = :resends ADD pin_tries :minus",
+                    "codes = :codes, codes_sent_at = :now, verified = :none, resends = :resends, "
+                    f"{_REPLACED} = :replaced ADD pin_tries :minus",
                     "ConditionExpression": f"#status = :as_read AND resends = :resends_before AND {sent}",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": to_item(
@@ -164,6 +169,7 @@ class DynamoDbEnrolments:
                                 "language": contacts.language.value,
                             },
                             ":codes": {channel.value: digest for channel, digest in completion.code_hashes.items()},
+                            ":replaced": list(completion.replaced_hashes),
                             ":now": iso(completion.sent_at),
                             ":none": {},
                             ":resends": completion.resends,
@@ -182,10 +188,15 @@ class DynamoDbEnrolments:
         code_hashes: Mapping[Channel, str],
         sent: tuple[datetime, datetime],
         resends: tuple[int, int],
+        *,
+        replaced: Sequence[str] = (),
     ) -> bool:
         names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
-        assignments = ", ".join(f"codes.#c{i} = :c{i}" for i in range(len(code_hashes)))
+        assignments = [f"codes.#c{i} = :c{i}" for i in range(len(code_hashes))]
+        if replaced:
+            assignments.append(f"{_REPLACED} = list_append(if_not_exists({_REPLACED}, :none), :replaced)")
+            values |= {":none": [], ":replaced": list(replaced)}
         try:
             # made whatever the time: it also gives back the codes of a resend whose sending failed as time
             # ran out, and refused then, the codes the person holds would stop working
@@ -193,8 +204,7 @@ class DynamoDbEnrolments:
                 self._client.update_item(
                     TableName=self._table,
                     Key=enrolment_key(enrolment_id),
-                    UpdateExpression=f"SET {assignments + ', ' if assignments else ''}codes_sent_at = :now, "
-                    "resends = :after",
+                    UpdateExpression=f"SET {', '.join([*assignments, 'codes_sent_at = :now, resends = :after'])}",
                     ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying",
                     ExpressionAttributeNames={"#status": "status", **names},
                     ExpressionAttributeValues=to_item(
@@ -268,6 +278,7 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
         codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
         resends=int(values.get("resends", 0)),
         verified={Channel(k): datetime.fromisoformat(v) for k, v in values.get("verified", {}).items()},
+        replaced_hashes=tuple(values.get(_REPLACED, ())),
     )
 
 
@@ -349,7 +360,7 @@ class DynamoDbAccountActivation:
             "Key": enrolment_key(enrolment.enrolment_id),
             # the codes' hashes stay (until the item expires): a verify retried gets its answer again; the
             # contacts, now in the contact register, go
-            "UpdateExpression": "SET #status = :active REMOVE password_hash, contacts",
+            "UpdateExpression": f"SET #status = :active REMOVE password_hash, contacts, {_REPLACED}",
             "ConditionExpression": "#status = :verifying AND codes_sent_at = :sent",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item(

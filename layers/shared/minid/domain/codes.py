@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from minid.domain.contacts import Language
 from minid.domain.errors import Conflict, DomainError
-from minid.domain.notices import Message
+from minid.domain.notices import Channel, Message
 from minid.domain.random import RandomSource
 from minid.values import Value
 
@@ -18,8 +18,31 @@ CODE_LIFETIME = timedelta(minutes=10)
 MAX_CODE_TRIES = 3
 
 
+# The hashes of replaced codes a challenge keeps (the newest): a resend, a completion made again or a change
+# made again replaces its codes, and the first SMS or e-mail may come late, or after the second (their
+# order is not kept), so a person may well type a code just replaced. Such a code is told so, and is no
+# guess: no try is spent on it. (It cannot log in or verify anything.)
+REPLACED_KEPT = 8
+
+
 def new_code(random: RandomSource) -> str:
     return f"{random.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def kept_replaced(kept: Iterable[str], replaced: Iterable[str]) -> tuple[str, ...]:
+    """The replaced codes' hashes a challenge keeps once `replaced` are too: the newest `REPLACED_KEPT`."""
+    return (*kept, *replaced)[-REPLACED_KEPT:]
+
+
+_SENT_BY = {Channel.SMS: "SMS", Channel.EMAIL: "e-mail"}
+
+
+def replaced_code(channels: Collection[Channel]) -> str:
+    """What a code replaced by a newer one is told (a code of each of `channels` given, each replaced)."""
+    where = " and the last ".join(_SENT_BY[channel] for channel in Channel if channel in channels)
+    if len(channels) > 1:
+        return f"Those codes were replaced by newer ones. Use the codes in the last {where}."
+    return f"That code was replaced by a newer one. Use the code in the last {where}."
 
 
 @contextmanager

@@ -23,7 +23,9 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    kept_replaced,
     new_code,
+    replaced_code,
     try_given_back_on_failure,
 )
 from minid.domain.contacts import (
@@ -82,7 +84,8 @@ NOT_WAITING = "No change of this contact is waiting for a code. Change it first.
 class PendingChange(Value, frozen=True):
     """New contacts waiting for their codes."""
 
-    __hidden__ = frozenset({"values", "code_hashes"})  # left out of repr: the new contacts, their codes
+    # left out of repr: the new contacts, their codes
+    __hidden__ = frozenset({"values", "code_hashes", "replaced_hashes"})
 
     person: PersonKey
     values: Mapping[Channel, str]
@@ -92,6 +95,8 @@ class PendingChange(Value, frozen=True):
     tries: int = 0
     resends: int = 0
     language: Language | None = None  # of the codes' messages (None: a change stored before it was kept)
+    # the hashes of the codes a resend, or this change made in place of a waiting one, replaced (`kept_replaced`)
+    replaced_hashes: tuple[str, ...] = ()
 
 
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
@@ -175,10 +180,17 @@ class PendingChanges(Protocol):
         ...
 
     def record_resend(
-        self, change: PendingChange, code_hashes: Mapping[Channel, str], sent_at: datetime, resends: tuple[int, int]
+        self,
+        change: PendingChange,
+        code_hashes: Mapping[Channel, str],
+        sent_at: datetime,
+        resends: tuple[int, int],
+        *,
+        replaced: Sequence[str] = (),
     ) -> bool:
         """The codes and when they were sent, if the person's pending change is still `change` (its values)
-        and its count of resends still `resends[0]`; it becomes `resends[1]`."""
+        and its count of resends still `resends[0]`; it becomes `resends[1]`. The hashes `replaced` are added
+        to those kept of replaced codes (none when the codes sent before are given back)."""
         ...
 
 
@@ -269,6 +281,10 @@ class ContactService:
                 sent_at=now,
                 expires_at=now + CODE_LIFETIME,
                 language=updated.language,
+                # in place of one waiting: its codes are replaced codes (a person may type the first SMS's)
+                replaced_hashes=kept_replaced(replacing.replaced_hashes, replacing.code_hashes.values())
+                if replacing is not None
+                else (),
             )
             for channel in new:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
@@ -337,9 +353,11 @@ class ContactService:
                 raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
             raise Conflict(NOT_WAITING)
         give_back = partial(self._changes.refund_try_of, pending)
-        if not self._keyer.matches(
-            pending.code_hashes.get(channel, ""), self._code_hash(session.person, channel, code)
-        ):
+        candidate = self._code_hash(session.person, channel, code)
+        if not self._keyer.matches(pending.code_hashes.get(channel, ""), candidate):
+            if any(self._keyer.matches(old, candidate) for old in pending.replaced_hashes):
+                with try_given_back_on_failure(give_back):  # no guess: no try spent
+                    raise AuthenticationFailed(replaced_code({channel}))
             raise AuthenticationFailed("The code is wrong or has expired.")
         with try_given_back_on_failure(give_back):  # the code was right: AWS briefly down now costs no try
             record = self.contact(session)
@@ -357,14 +375,16 @@ class ContactService:
         if verified is Verified.NOT_WAITING:
             # verified meanwhile with this very code (the same request sent twice, one overtaking the other):
             # done, as its retry would be told; a new code sent meanwhile for the same value (a resend): the
-            # code is told expired, try kept, as it would be arriving a moment later; else replaced by a newer
-            # change, or ended, whose codes are the ones to use
+            # code is told it was replaced, its try given back, as it would be arriving a moment later; else
+            # replaced by a newer change, or ended, whose codes are the ones to use
             waiting, kept = self._changes.read(session.person)
             if self._verified_before(kept, session.person, channel, code, now):
                 self._changes.refund_try_of(pending)  # nothing wrong was typed: the other contact's tries stand
                 return self.contact(session)
-            if _resent(pending, waiting, channel, now):
-                raise AuthenticationFailed("The code is wrong or has expired.")
+            if waiting is not None and _resent(pending, waiting, channel, now):
+                # the try on the change as resent (a resend moves its time, which a give-back holds to)
+                with try_given_back_on_failure(partial(self._changes.refund_try_of, waiting)):
+                    raise AuthenticationFailed(replaced_code({channel}))
             raise Conflict(NOT_WAITING)
         return updated
 
@@ -390,7 +410,7 @@ class ContactService:
         codes = {channel: new_code(self._random) for channel in pending.values}
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
         count = (pending.resends, pending.resends + 1)
-        if not self._changes.record_resend(pending, hashes, now, count):
+        if not self._changes.record_resend(pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())):
             self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []
@@ -589,11 +609,10 @@ def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof
     return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
 
 
-def _resent(read: PendingChange, now_read: PendingChange | None, channel: Channel, now: datetime) -> bool:
+def _resent(read: PendingChange, now_read: PendingChange, channel: Channel, now: datetime) -> bool:
     """The same value still waits for its code, and the code is another since `read` (a resend's)."""
     return (
-        now_read is not None
-        and now < now_read.expires_at
+        now < now_read.expires_at
         and now_read.values.get(channel) == read.values[channel]
         and now_read.code_hashes.get(channel) != read.code_hashes.get(channel)
     )

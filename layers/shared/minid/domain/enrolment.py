@@ -29,8 +29,10 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    kept_replaced,
     minutes_left,
     new_code,
+    replaced_code,
     try_given_back_on_failure,
 )
 from minid.domain.contacts import (
@@ -92,19 +94,21 @@ class PendingContacts(Value, frozen=True):
 
 
 class Completion(Value, frozen=True):
-    """What a completion stores, with the resends counted (completed again, its codes are sent again)."""
+    """What a completion stores, with the resends counted (completed again, its codes are sent again, and
+    those it replaces are kept: `replaced_hashes`)."""
 
-    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes"})  # left out of repr
+    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes", "replaced_hashes"})  # left out of repr
 
     password_hash: str
     contacts: PendingContacts
     code_hashes: Mapping[Channel, str]
     sent_at: datetime
     resends: int
+    replaced_hashes: tuple[str, ...] = ()
 
 
 class Enrolment(Value, frozen=True):
-    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes"})  # left out of repr
+    __hidden__ = frozenset({"password_hash", "contacts", "code_hashes", "replaced_hashes"})  # left out of repr
 
     enrolment_id: str
     person: PersonKey | None  # None: a decoy, for a number without a usable letter
@@ -121,6 +125,8 @@ class Enrolment(Value, frozen=True):
     codes_sent_at: datetime | None = None
     resends: int = 0
     verified: Mapping[Channel, datetime] = field(default_factory=dict)
+    # the hashes of the codes a resend or a completion made again replaced (`kept_replaced`)
+    replaced_hashes: tuple[str, ...] = ()
 
     def open(self, now: datetime) -> bool:
         return now < self.expires_at and self.status in (EnrolmentStatus.STARTED, EnrolmentStatus.VERIFYING)
@@ -163,10 +169,13 @@ class Enrolments(Protocol):
         code_hashes: Mapping[Channel, str],
         sent: tuple[datetime, datetime],
         resends: tuple[int, int],
+        *,
+        replaced: Sequence[str] = (),
     ) -> bool:
         """Replace the unverified codes, if the codes were still last sent at `sent[0]` and the count of
         resends is still `resends[0]` (no other resend, and no completion made again with other contacts,
-        came first); they become `sent[1]` and `resends[1]`."""
+        came first); they become `sent[1]` and `resends[1]`. The hashes `replaced` are added to those kept
+        of replaced codes (none when the codes sent before are given back)."""
         ...
 
     def mark_verified(
@@ -369,7 +378,8 @@ class EnrolmentService:
             self._send_codes(contacts, codes, left)  # first: codes that cannot be sent leave the enrolment as it was
             # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
             # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
-            completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again)
+            replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
+            completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again, replaced)
             if not self._enrolments.record_completion(enrolment_id, completion, as_read=enrolment):
                 self._written_before(enrolment_id, password_hash, now)
         return contacts.channels
@@ -450,7 +460,8 @@ class EnrolmentService:
         codes = {channel: new_code(self._random) for channel in pending}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
         count = (enrolment.resends, enrolment.resends + 1)
-        if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count):
+        replaced = tuple(enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes)
+        if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
             # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
             again = self._open(enrolment_id, now)
             # this very write, made and its answer lost (the SDK's retry then found it made): the codes held
@@ -494,12 +505,15 @@ class EnrolmentService:
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         expired = enrolment.codes_sent_at is None or now - enrolment.codes_sent_at > CODE_LIFETIME
         right = self._right(enrolment, codes)
+        give_back = partial(self._enrolments.refund_verify_try, enrolment_id)
+        if replaced := self._replaced(enrolment, codes, right):  # no guess: no try spent, nothing ended
+            with try_given_back_on_failure(give_back):
+                raise AuthenticationFailed(replaced_code(replaced))
         if expired or len(right) != len(codes):
             if enrolment.verify_tries >= MAX_VERIFY_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
             raise AuthenticationFailed("The code is wrong or has expired.")
         # the codes were right: they cost no try, nor does AWS briefly down now
-        give_back = partial(self._enrolments.refund_verify_try, enrolment_id)
         with try_given_back_on_failure(give_back):
             result = self._record_verified(enrolment, right, now)
         if result.status is EnrolmentStatus.VERIFYING:  # active: its tries no longer count
@@ -516,6 +530,18 @@ class EnrolmentService:
                 self._keyer.one_time_code_hash(enrolment.enrolment_id, channel, code),
             )
         ]
+
+    def _replaced(self, enrolment: Enrolment, codes: Mapping[Channel, str], right: Sequence[Channel]) -> list[Channel]:
+        """The channels of the codes given that are not right, when each is one a newer code replaced (else
+        none: a wrong code among them makes the request a guess)."""
+        wrong = [channel for channel in codes if channel not in right]
+        candidates = {c: self._keyer.one_time_code_hash(enrolment.enrolment_id, c, codes[c]) for c in wrong}
+        replaced = [
+            channel
+            for channel, candidate in candidates.items()
+            if any(self._keyer.matches(old, candidate) for old in enrolment.replaced_hashes)
+        ]
+        return replaced if replaced == wrong else []
 
     def _all_right(self, enrolment: Enrolment, codes: Mapping[Channel, str]) -> bool:
         return bool(codes) and len(self._right(enrolment, codes)) == len(codes)

@@ -32,6 +32,7 @@ from minid.domain.codes import (
     code_message,
     minutes_left,
     new_code,
+    replaced_code,
     try_given_back_on_failure,
 )
 from minid.domain.contacts import ContactRecord, ContactRegister, Language
@@ -111,7 +112,7 @@ class LoginAttempt(Value, frozen=True):
         return self.status is LoginStatus.PENDING and now < self.expires_at
 
 
-REPLACED_CODE = "That code was replaced by a newer one. Use the code in the last SMS."
+REPLACED_CODE = replaced_code({Channel.SMS})
 USED_ALREADY = "The code has been used already. Wait for the app to show a new one."
 
 
