@@ -316,3 +316,15 @@ def test_the_pepper_is_generated_as_it_was_at_the_first_deploy() -> None:
     assert pepper["Properties"]["GenerateSecretString"] == {"PasswordLength": 64, "ExcludePunctuation": True}
     assert pepper["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
     assert (pepper["DeletionPolicy"], pepper["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_the_e_mail_sender_s_identity_is_kept_and_may_be_one_that_exists() -> None:
+    """A new SES identity has new DKIM tokens: deleted or replaced with the stack, no e-mail would go out
+    until DNS had them. And SES refuses a second identity of a domain in an account and region: a stack
+    whose domain has one (another stack's, or made by hand) uses it."""
+    identity = TEMPLATE.resources["SenderIdentity"]
+    assert (identity["DeletionPolicy"], identity["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert identity["Condition"] == "MakesSenderIdentity"
+    made = TEMPLATE.document["Conditions"]["MakesSenderIdentity"]
+    assert made == {"Fn::Equals": [{"Ref": "SenderIdentityExists"}, "false"]}
+    assert TEMPLATE.document["Parameters"]["SenderIdentityExists"]["Default"] == "false"

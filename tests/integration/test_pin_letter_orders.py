@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,10 +17,11 @@ from local.aws import ACCOUNT_ID
 from local.faults import injected_faults
 from local.functions import LambdaContext
 from local.population_seed import Category
-from minid import wiring
+from minid import deadline, wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.letters import letter_key
+from minid.deadline import OutOfTime
 from minid.domain.codes import RateLimited
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
@@ -596,3 +598,22 @@ def test_a_keyed_order_s_record_in_progress_lapses_with_the_invocation(driver: L
     assert len(items) == 1
     lapses_at = int(items[0]["in_progress_expiration"]["N"]) / 1000
     assert before + 9 <= lapses_at <= time.time() + 10
+
+
+def test_a_keyed_order_that_runs_out_of_time_is_for_a_retry_which_orders_once(driver: LetterDriver) -> None:
+    """The invocation's deadline refuses the start, and then Powertools' removal of its in-progress record
+    too (time only shrinks): that is raised as the deadline's own (a 503 with Retry-After, as an order
+    without a key), not as Powertools' wrapping of it (a 500). The retry with the key then orders, once."""
+    number = driver.person(Category.ADULT).identity_number
+    with deadline.within(LambdaContext("PinLettersFunction", 512, 60)), contextlib.ExitStack() as late:
+        run_out = lambda: late.enter_context(deadline.within(LambdaContext("PinLettersFunction", 512, 0)))  # noqa: E731
+        with before_first_aws_call("stepfunctions.StartExecution", run_out):
+            services = wiring.pin_letters(os.environ)
+            services.once_only.use_lambda_context(LambdaContext("PinLettersFunction", 512, 60))
+            with pytest.raises(OutOfTime):
+                services.ordering.order(number, "198.51.100.52", "k-out-of-time")
+    assert driver.order(number, idempotency_key="k-out-of-time").status == 202
+    job = driver.next_print_job()
+    assert driver.report(job["letter_id"], "dispatched").status == 204
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert [x.status for x in driver.letters_of(number)] == [LetterStatus.DISPATCHED]

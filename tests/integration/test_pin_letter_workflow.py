@@ -986,6 +986,47 @@ def test_a_posted_letter_s_document_that_s3_keeps_failing_to_delete_is_left_afte
     assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
 
 
+def test_a_letter_blocked_at_the_printer_whose_document_s3_keeps_failing_to_delete_is_left_after_a_while(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Blocked at the printer, then posted: when it was posted is written once (a run of the task again
+    neither moves it nor the time the delete is tried for), so that the document is left for the operators
+    after DOCUMENT_DELETE_RETRIED_FOR, not retried into MarkFailed (an alarm of a letter not posted)."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
+    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    task = {"task": "activate-letter", "letter_id": job["letter_id"]}  # as the report runs it, and its retries
+    posted_at = []
+    with injected_faults() as faults:
+        faults.add("s3", "DeleteObjects", code="InternalError", status=500, times=100, here=True)
+        for _ in range(2):
+            with pytest.raises(Exception, match=r"^ClientError$") as raised:
+                function.invoke(task)
+            assert type(raised.value).__name__ == "DependencyUnavailable"  # the workflow's retry takes it
+            posted_at.append(_letter(driver, job["letter_id"]).dispatched_at)
+        assert posted_at[0] is not None
+        assert posted_at[1] == posted_at[0]
+        age = datetime.now(UTC) - DOCUMENT_DELETE_RETRIED_FOR - timedelta(seconds=1)
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["PinLettersTable"],
+            Key=letter_key(job["letter_id"]),
+            UpdateExpression="SET dispatched_at = :at",
+            ExpressionAttributeValues=to_item({":at": age.isoformat()}),
+        )
+        assert function.invoke(task) == {"outcome": "blocked"}
+    assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
+    posted = _letter(driver, job["letter_id"])
+    assert (posted.status, posted.dispatched_at) == (LetterStatus.BLOCKED, age)
+
+
+def _letter(driver: LetterDriver, letter_id: str) -> PinLetter:
+    letter = driver.letters.get(letter_id)
+    assert letter is not None
+    return letter
+
+
 def _objects(driver: LetterDriver, letter_id: str) -> set[str]:
     bucket = driver.local.stack.refs["PrintDocumentsBucket"]
     listed = driver.local.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"letters/{letter_id}/")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from minid.adapters.aws_errors import Busy
 from minid.domain.letters.model import ONCE_ONLY_FOR
 
 if TYPE_CHECKING:
@@ -62,9 +63,11 @@ class PowertoolsOnceOnly:
         return self._made[1]
 
     def __call__(self, key: Mapping[str, str], action: Action) -> dict[str, str]:
-        """The store's AWS error is raised as itself (a 503 when it is brief). A repeat that finds the
-        first still in progress does the action itself: the action is safe to repeat (see OnceOnly),
-        and a first whose record was left in progress by a failure must not block its retry."""
+        """The store's AWS error is raised as itself (a 503 when it is brief), and so is the invocation's
+        deadline refusing the store's call (minid.deadline: after an action refused by it, Powertools'
+        removal of the record is refused too). A repeat that finds the first still in progress does the
+        action itself: the action is safe to repeat (see OnceOnly), and a first whose record was left in
+        progress by a failure must not block its retry."""
         run = self._once_only_run()
         from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415  (loaded by now)
             IdempotencyAlreadyInProgressError,
@@ -74,7 +77,7 @@ class PowertoolsOnceOnly:
         try:
             result: dict[str, str] = run(key=dict(key), action=action)
         except IdempotencyPersistenceLayerError as error:
-            if isinstance(error.__cause__, ClientError | BotoCoreError):
+            if isinstance(error.__cause__, ClientError | BotoCoreError | Busy):
                 raise error.__cause__ from error
             raise
         except IdempotencyAlreadyInProgressError:

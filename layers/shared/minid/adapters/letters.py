@@ -286,7 +286,8 @@ class DynamoDbPinLetters:
                 "TableName": self._table,
                 "Key": letter_key(letter.letter_id),
                 "UpdateExpression": "SET #status = :status, dispatched_at = :at",
-                "ConditionExpression": "#status = :expected",
+                # a blocked letter's posting is written once (another run of the task may have written it)
+                "ConditionExpression": "#status = :expected AND attribute_not_exists(dispatched_at)",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": to_item(
                     {":status": status.value, ":at": iso(at), ":expected": letter.status.value}

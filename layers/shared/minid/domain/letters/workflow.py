@@ -221,6 +221,8 @@ class LetterWorkflowTasks:
             return settled
         now = self._clock.now()
         if letter.status is LetterStatus.BLOCKED:
+            if letter.dispatched_at is not None:  # its posting written before (by a run of the task, or it was
+                return Activation.BLOCKED  # blocked after): it stands, and with it the delete's time (`activate`)
             return Activation.BLOCKED if self._letters.record_dispatch(letter, now, activate=False) else None
         pointers = self._letters.pointers(letter.person)
         active_id = pointers.active
