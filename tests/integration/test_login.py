@@ -1915,6 +1915,31 @@ def test_a_reset_without_a_usable_letter_seals_its_notice_under_no_pseudonym_of_
     assert user.identity_number not in notice.notice_id
 
 
+def test_a_reset_s_code_is_sealed_under_no_id_that_could_end_the_reset(driver: LetterDriver) -> None:
+    """Nor is a code's notice sealed under its reset's id: a reader of CloudTrail could end a live reset
+    with three wrong completions. Its id is a keyed digest of the reset's."""
+    user = enrolled(driver, mobile="91234575")
+    contexts: list[dict[str, str]] = []
+    queued: list[str] = []
+    handlers = (
+        ("before-parameter-build.kms.Encrypt", lambda params, **_: contexts.append(params["EncryptionContext"])),
+        ("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params["MessageBody"])),
+    )
+    with on_functions_clients(*handlers):
+        reset = wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.8")
+    (notice,) = [notice_from_json(body) for body in queued]
+    assert notice.kind is NoticeKind.PASSWORD_RESET_CODE
+    assert [context["owner"] for context in contexts] == [notice.notice_id]
+    assert reset.reset_id not in notice.notice_id
+    assert driver.key(user.identity_number) not in notice.notice_id
+    driver.notices_delivered()  # the notifier opens it under that id, and the code comes
+    completion = {"pin_code": user.enrolling.codes[str(reset.pin_index)], "code": user.last_sms_code()}
+    done = user.call(
+        "POST", f"/v1/password-resets/{reset.reset_id}/complete", completion | {"new_password": "en helt ny frase"}
+    )
+    assert done.status == 204, done.body
+
+
 def test_a_reset_without_a_usable_letter_tells_no_stale_contact(driver: LetterDriver) -> None:
     """Stale contacts are not used for notices (API.md): the number may have passed to someone else, who
     would learn that this person has no letter to reset their password with."""

@@ -196,7 +196,9 @@ class PasswordResetService:
         usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
-        kind, notice_id = NoticeKind.PASSWORD_RESET_CODE, f"{reset_id}:code"
+        # not the reset's id: the notice's id is its sealed recipients' KMS encryption context, which CloudTrail
+        # records, and a reader of it could end a live reset with three wrong completions
+        kind, notice_id = NoticeKind.PASSWORD_RESET_CODE, f"code:{self._keyer.digest(KeyPurpose.NOTICE, reset_id)}"
         if letter is None or not usable:
             reset = self._decoy(
                 reset_id, person, asked, now, Channel.SMS if mobile else Channel.EMAIL if email else None
