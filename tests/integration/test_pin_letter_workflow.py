@@ -583,6 +583,41 @@ def test_a_failed_letter_whose_document_cannot_be_deleted_still_frees_the_quota_
     )
 
 
+@pytest.mark.parametrize("meanwhile", ["blocked", "posted"])
+def test_a_letter_blocked_or_posted_while_it_is_marked_failed_is_judged_as_it_is_then(
+    driver: LetterDriver, meanwhile: str
+) -> None:
+    """MarkFailed read the letter at the printer; the person blocked it, or the provider's report posted it,
+    before its write: the letter is not told as failed to the person. Blocked, its place in the quota is
+    freed (as a letter blocked at the printer and never posted); posted, it keeps it."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    driver.add_contacts(person.identity_number, mobile="+4798765413")
+    assert driver.order(person.identity_number).status == 202
+    letter_id = driver.next_print_job()["letter_id"]
+    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+
+    def changed() -> None:
+        if meanwhile == "blocked":
+            PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
+        else:
+            assert wiring.letter_workflow(os.environ).activate(letter_id) is Activation.ACTIVE
+
+    with before_first_aws_call("dynamodb.UpdateItem", changed, where=lambda p: ":failed" in p["UpdateExpression"]):
+        wiring.letter_workflow(os.environ).mark_failed(letter_id, "States.HeartbeatTimeout")
+    letter = driver.letters.get(letter_id)
+    assert letter is not None
+    if meanwhile == "blocked":
+        assert letter.status is LetterStatus.BLOCKED
+        assert letter_id not in quota_orders(driver, key)
+    else:
+        assert letter.status is LetterStatus.DISPATCHED
+        assert letter_id in quota_orders(driver, key)
+    assert documents_of(driver, letter_id) == []
+    driver.notices_delivered()
+    assert not [m for m in driver.local.outbox.sms() if m["to"] == "+4798765413" and "kunne ikke" in m["message"]]
+
+
 @pytest.mark.parametrize(
     "since",
     [

@@ -373,7 +373,7 @@ class DynamoDbPinLetters:
         }
         update_if(self._client, update)  # one recorded already: the first report stands
 
-    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> None:
+    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> bool:
         expression = "SET #status = :failed, failed_at = :at, failure = :error"
         values: dict[str, Any] = {
             ":failed": LetterStatus.FAILED.value,
@@ -396,6 +396,8 @@ class DynamoDbPinLetters:
         except ClientError as failure:
             if not conditional_check_failed(failure):
                 raise
+            return False
+        return True
 
     def block(
         self,

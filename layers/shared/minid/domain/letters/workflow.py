@@ -261,7 +261,11 @@ class LetterWorkflowTasks:
             self._discard_document(letter)
             return
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
-            self._letters.mark_failed(letter, self._clock.now(), error)
+            if not self._letters.mark_failed(letter, self._clock.now(), error):
+                # changed since read: blocked (the person is not told it failed), posted (it did not), or
+                # failed (by this write, its answer lost: the SDK's retry refused); judged as it is now
+                self._fail(self._letter(letter.letter_id), error)
+                return
         elif letter.status is not LetterStatus.FAILED:
             return
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
