@@ -30,6 +30,7 @@ from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.password_reset import code_notice_id
 
 WORKFLOW = "PinLetterWorkflow"
 T = TypeVar("T")
@@ -169,24 +170,30 @@ class LetterDriver:
             time.sleep(0.05)
 
     def reset_codes_sent(self, timeout: float = 10) -> None:
-        """Wait until the notifier has sent the code of each password reset started through a test's routes
-        (it sends them from the code queue), or the time is up: a decoy's code goes to no one."""
+        """Wait until the notifier has sent (or been refused) the code of each password reset started
+        through a test's routes (it sends them from the code queue); a decoy's code goes to no one. A code
+        neither sent nor refused in `timeout` fails the test: a wait that ran out silently would hide a
+        notice that never comes (as when its ledger's key changes)."""
         table = self.local.stack.refs["ChallengesTable"]
         deadline = time.monotonic() + timeout
-        while self.resets_started and time.monotonic() < deadline:
+        while self.resets_started:
             reset_id = self.resets_started[0]
+            reset = self.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"reset#{reset_id}"}}).get("Item", {})
+            notice_id = code_notice_id(self.local.keyer, reset_id)
             states = [
-                self.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"notice#{reset_id}:code#{channel}"}})
+                self.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"notice#{notice_id}#{channel}"}})
                 .get("Item", {})
                 .get("state", {})
                 .get("S")
                 for channel in ("sms", "email")
             ]
-            if "sent" in states:
+            if "S" not in reset.get("code_hash", {}) or {"sent", "refused"} & set(states):  # a decoy: none
                 self.resets_started.pop(0)
-            else:
+            elif time.monotonic() < deadline:
                 time.sleep(0.02)
-        self.resets_started.clear()
+            else:
+                self.resets_started.clear()
+                raise AssertionError(f"the code of reset {reset_id} was neither sent nor refused")
 
     def stop_running(self) -> None:
         """Stop what still runs, so that no execution outlives the test's embedded AWS."""

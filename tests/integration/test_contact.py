@@ -695,6 +695,33 @@ def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(driver: Le
     assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, resent).mobile == "+4798765442"
 
 
+def test_a_verify_overtaken_by_a_change_made_again_gives_no_try_back_to_the_new_change(driver: LetterDriver) -> None:
+    """As above, but the same number asked again (a new change in place of the one read, with tries of its
+    own, one wrong already): told its code was replaced, and the try it counted went with the old change;
+    none is given back to the new one."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    token = user.login()
+    services.contacts.change(services.sessions.authenticate(token), mobile="987 65 446")
+    first = code_in(sms_to(driver, "+4798765446"))
+
+    def made_again_meanwhile() -> None:
+        services.contacts.change(services.sessions.authenticate(token), mobile="987 65 446")
+        with pytest.raises(AuthenticationFailed, match="The code is wrong or has expired"):
+            services.contacts.verify(
+                services.sessions.authenticate(token), Channel.SMS, f"{(int(first) + 1) % 10**6:06d}"
+            )
+
+    settling = transaction_updating("REMOVE #values.#channel")
+    with before_first_aws_call("dynamodb.TransactWriteItems", made_again_meanwhile, where=settling) as outcomes:
+        verifying = wiring.contact(os.environ, clock=clock)
+        with pytest.raises(AuthenticationFailed, match=re.escape(replaced_code({Channel.SMS}))):
+            verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, first)
+    assert outcomes == ["TransactionCanceledException"]
+    assert pending_change(driver, user)["tries"] == {"N": "1"}  # the new change's wrong code, still counted
+
+
 def pending_change(driver: LetterDriver, user: User) -> dict[str, Any]:
     key = to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"})
     return dict(driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"])

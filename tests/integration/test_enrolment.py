@@ -790,6 +790,20 @@ def test_a_code_a_resend_or_a_completion_made_again_replaced_is_told_so_and_is_n
     assert "old_code_hashes" not in enrolment_item(driver, enrolling)  # active: gone with the contacts
 
 
+def test_a_code_of_a_contact_given_up_is_no_replaced_code(driver: LetterDriver) -> None:
+    """Completed again without the e-mail: its code from before is not told to be replaced by a newer one
+    (none is coming); it is a wrong code, as any code for a contact the enrolment does not have."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234573", email="kari.uten@example.no").status == 202
+    dropped = enrolling.last_code_to("kari.uten@example.no")
+    back_date_codes(driver, enrolling.enrolment_id)
+    assert enrolling.complete(mobile="91234573").status == 202
+    refused = enrolling.verify(email_code=dropped)
+    assert (refused.status, json.loads(refused.body)["detail"]) == (401, "The code is wrong or has expired.")
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234573")).status == 201
+
+
 def test_an_enrolment_ended_keeps_no_hash_of_its_replaced_codes(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()
@@ -1307,6 +1321,43 @@ def test_a_reservation_made_while_a_re_enrolment_activates_is_kept(driver: Lette
     assert record is not None
     assert record.reserved
     assert record.mobile == "+4791111111"
+
+
+def test_a_re_enrolment_tells_the_old_contacts_as_they_were_when_it_was_written(driver: LetterDriver) -> None:
+    """The person verifies a new mobile (in a session of the old account) between the activation's read of
+    the contact register and its write: the activation is made again, and the notice that new contacts
+    replace the old goes to the mobile they have then, not to the one read by the try that failed (whose
+    notice, queued first, waits for an event never written). Its id names no live enrolment: it is the KMS
+    encryption context of its sealed recipients, which CloudTrail records."""
+    enrolling, _, person, _ = re_enrolling(driver)
+    assert enrolling.complete(mobile="92222224").status == 202
+    register = driver.local.stack.refs["ContactRegisterTable"]
+    changed: list[bool] = []
+
+    def mobile_changed_first(params: dict[str, Any]) -> bool:
+        writes_the_register = any(
+            item.get("Put", {}).get("TableName") == register for item in params.get("TransactItems", [])
+        )
+        if writes_the_register and not changed:
+            driver.dynamodb.update_item(
+                TableName=register,
+                Key=to_item({"pk": person}),
+                UpdateExpression="SET mobile = :mobile, mobile_verified_at = :now",
+                ExpressionAttributeValues=to_item({":mobile": "+4791111119", ":now": iso(datetime.now(UTC))}),
+            )
+            changed.append(True)
+        return False  # no fault: the hook only changes the mobile at that moment
+
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", here=True, where=mobile_changed_first)
+        assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792222224")).status == 201
+    assert changed == [True]
+    # (the try's notice stays in its queue, waiting for its proof: none is written)
+    sms = wait_for(driver.local.outbox.sms, lambda sms: any("registrert på nytt" in m["message"] for m in sms))
+    assert [m["to"] for m in sms if "registrert på nytt" in m["message"]] == ["+4791111119"]
+    ledger = driver.dynamodb.scan(TableName=driver.local.stack.refs["ChallengesTable"])["Items"]
+    (told_by,) = [item["pk"]["S"] for item in ledger if item["pk"]["S"].startswith("notice#re-enrolled:")]
+    assert enrolling.enrolment_id not in told_by
 
 
 def test_a_re_enrolment_follows_a_password_reset_made_meanwhile(driver: LetterDriver) -> None:

@@ -1932,7 +1932,7 @@ def test_a_reset_s_code_is_sealed_under_no_id_that_could_end_the_reset(driver: L
     assert [context["owner"] for context in contexts] == [notice.notice_id]
     assert reset.reset_id not in notice.notice_id
     assert driver.key(user.identity_number) not in notice.notice_id
-    driver.notices_delivered()  # the notifier opens it under that id, and the code comes
+    driver.notices_delivered(queue_name="CodeQueue")  # the notifier opens it under that id, and the code comes
     completion = {"pin_code": user.enrolling.codes[str(reset.pin_index)], "code": user.last_sms_code()}
     done = user.call(
         "POST", f"/v1/password-resets/{reset.reset_id}/complete", completion | {"new_password": "en helt ny frase"}

@@ -310,8 +310,11 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
         if e.type.value == "account-locked"
     ]
     notice = lock_notice(PERSON, locked)
-    assert notice.notice_id == "attempt-1:locked"
+    assert notice.notice_id == f"attempt-1:{NOW.isoformat()}:locked"
     assert notice.proof == locked
+    again = replace(locked, at=NOW + timedelta(minutes=2))  # locked again in the same login, the first lapsed
+    assert lock_notice(PERSON, again).notice_id != notice.notice_id
+    assert lock_notice(PERSON, replace(locked)).notice_id == notice.notice_id  # the event handed over again
     assert english in compose(notice.kind, Language.ENGLISH, notice.params).sms
     told = compose(notice.kind, Language.BOKMAL, notice.params).sms
     assert norwegian in told
@@ -643,6 +646,16 @@ def test_a_reset_code_sent_in_time_and_handed_out_again_after_it_expired_is_done
     late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
     assert service.deliver(late) == Delivered()
     assert (len(phone.sent), mailbox.sent) == (1, [])
+
+
+def test_a_reset_code_that_may_have_gone_out_in_time_and_handed_out_again_after_it_expired_is_not_late() -> None:
+    """Its SMS's answer lost (MaybeSent: the claim kept), and the code expired before it came back: it may
+    well have come, and is no alarm of a person waiting in vain."""
+    code = reset_code()
+    service, phone, mailbox, _ = delivery(None, ledger=Ledger(states={(code.notice_id, Channel.SMS): "sending"}))
+    late = Notice(code.notice_id, code.kind, code.person, {"expires_at": NOW.isoformat()}, recipients=code.recipients)
+    assert service.deliver(late) == Delivered()
+    assert (phone.sent, mailbox.sent) == ([], [])
 
 
 def test_a_reset_code_refused_in_time_and_handed_out_again_after_it_expired_is_done_not_late() -> None:

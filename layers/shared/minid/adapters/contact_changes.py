@@ -135,9 +135,18 @@ class DynamoDbContactChanges(Challenges):
         return _change(self._get(person))
 
     def refund_try_of(self, change: PendingChange) -> None:
-        values = {":minus": -1, ":zero": 0, ":sent": iso(change.sent_at)}
+        # the same change: by its id (a resend keeps it); one stored before changes had ids, by when its codes
+        # were sent (a resend moves that: its tries then stay counted)
+        same, value = (
+            ("change_id = :same", change.change_id) if change.change_id else ("sent_at = :same", iso(change.sent_at))
+        )
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
-            self._update(change.person, "ADD tries :minus", values, "tries > :zero AND sent_at = :sent")
+            self._update(
+                change.person,
+                "ADD tries :minus",
+                {":minus": -1, ":zero": 0, ":same": value},
+                f"tries > :zero AND {same}",
+            )
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         return _change(self._counted_try(person, limit, now))
@@ -259,6 +268,7 @@ def _item(change: PendingChange) -> dict[str, Any]:
             "resends": 0,
             "language": change.language.value if change.language else None,
             DynamoDbContactChanges.replaced: list(change.replaced_hashes),
+            "change_id": change.change_id,
         }
     )
 
@@ -276,4 +286,5 @@ def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
         resends=int(values.get("resends", 0)),
         language=Language(values["language"]) if values.get("language") else None,
         replaced_hashes=tuple(values.get(DynamoDbContactChanges.replaced, ())),
+        change_id=values.get("change_id"),
     )

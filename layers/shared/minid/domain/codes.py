@@ -41,8 +41,8 @@ def replaced_code(channels: Collection[Channel]) -> str:
     """What a code replaced by a newer one is told (a code of each of `channels` given, each replaced)."""
     where = " and the last ".join(_SENT_BY[channel] for channel in Channel if channel in channels)
     if len(channels) > 1:
-        return f"Those codes were replaced by newer ones. Use the codes in the last {where}."
-    return f"That code was replaced by a newer one. Use the code in the last {where}."
+        return f"Those codes were replaced by newer ones. Use the codes in the last {where}, or ask for new ones."
+    return f"That code was replaced by a newer one. Use the code in the last {where}, or ask for a new one."
 
 
 @contextmanager

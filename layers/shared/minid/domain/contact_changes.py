@@ -56,7 +56,7 @@ from minid.domain.notices import (
     send_codes,
 )
 from minid.domain.population import PopulationRegister, may_be_alive
-from minid.domain.random import RandomSource
+from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits, Limit
 from minid.domain.sessions import Session, SessionEnded, require_recent_login
 from minid.domain.time import Clock, date_in_norway
@@ -97,6 +97,9 @@ class PendingChange(Value, frozen=True):
     language: Language | None = None  # of the codes' messages (None: a change stored before it was kept)
     # the hashes of the codes a resend, or this change made in place of a waiting one, replaced (`kept_replaced`)
     replaced_hashes: tuple[str, ...] = ()
+    # which change it is (its resends keep it; a change made in place of it has another); None: one stored
+    # before changes had ids
+    change_id: str | None = None
 
 
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
@@ -155,8 +158,8 @@ class PendingChanges(Protocol):
     def get(self, person: PersonKey) -> PendingChange | None: ...
 
     def refund_try_of(self, change: PendingChange) -> None:
-        """Give back a try counted on `change`, unless a newer change has replaced it meanwhile (its tries
-        are its own)."""
+        """Give back a try counted on `change` (resent since, or not), unless a newer change has replaced it
+        meanwhile (its tries are its own)."""
         ...
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
@@ -281,6 +284,7 @@ class ContactService:
                 sent_at=now,
                 expires_at=now + CODE_LIFETIME,
                 language=updated.language,
+                change_id=new_id(self._random),
                 # in place of one waiting: its codes are replaced codes (a person may type the first SMS's)
                 replaced_hashes=kept_replaced(replacing.replaced_hashes, replacing.code_hashes.values())
                 if replacing is not None
@@ -382,8 +386,7 @@ class ContactService:
                 self._changes.refund_try_of(pending)  # nothing wrong was typed: the other contact's tries stand
                 return self.contact(session)
             if waiting is not None and _resent(pending, waiting, channel, now):
-                # the try on the change as resent (a resend moves its time, which a give-back holds to)
-                with try_given_back_on_failure(partial(self._changes.refund_try_of, waiting)):
+                with try_given_back_on_failure(give_back):  # on this change, resent: not on one made in its place
                     raise AuthenticationFailed(replaced_code({channel}))
             raise Conflict(NOT_WAITING)
         return updated

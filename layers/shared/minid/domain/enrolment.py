@@ -46,7 +46,7 @@ from minid.domain.contacts import (
 from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
-from minid.domain.keys import Keyer, PersonKey
+from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import PinLetter, codes_to_ask, letter_language
 from minid.domain.letters.ports import PinLetters
@@ -535,7 +535,10 @@ class EnrolmentService:
         """The channels of the codes given that are not right, when each is one a newer code replaced (else
         none: a wrong code among them makes the request a guess)."""
         wrong = [channel for channel in codes if channel not in right]
-        candidates = {c: self._keyer.one_time_code_hash(enrolment.enrolment_id, c, codes[c]) for c in wrong}
+        waiting = enrolment.contacts.channels if enrolment.contacts else ()  # a contact given up is none
+        candidates = {
+            c: self._keyer.one_time_code_hash(enrolment.enrolment_id, c, codes[c]) for c in wrong if c in waiting
+        }
         replaced = [
             channel
             for channel, candidate in candidates.items()
@@ -560,7 +563,7 @@ class EnrolmentService:
                 if self._enrolments.mark_verified(enrolment, right, now, unverified=remaining):
                     return VerificationResult(EnrolmentStatus.VERIFYING, remaining)
             else:  # the last code: verified with the activation
-                activation = self._activate(replace(enrolment, verified=verified), now)
+                activation = self._activate(replace(enrolment, verified=verified))
                 if activation is Activation.MADE:
                     return VerificationResult(EnrolmentStatus.ACTIVE, ())
                 if activation is Activation.PIN_CODES_UNUSABLE:
@@ -576,7 +579,11 @@ class EnrolmentService:
             enrolment = current  # another contact verified meanwhile, or a write in flight: again
         raise Conflict("The enrolment changed meanwhile. Try again.")
 
-    def _activate(self, enrolment: Enrolment, now: datetime) -> Activation:
+    def _activate(self, enrolment: Enrolment) -> Activation:
+        """The account activated, as of this try's own time: its notices wait for its event, so that those
+        of a try whose write failed (the old contacts read then, changed before the next try) are never
+        proven, and go to no one."""
+        now = self._clock.now()
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
@@ -620,11 +627,10 @@ class EnrolmentService:
                 old_contacts.language,
             )
             if old.mobile or old.email:
-                self._notices.enqueue(
-                    Notice(
-                        f"{enrolment_id}:re-enrolled", NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled
-                    )
-                )
+                # not the enrolment's id: a notice's id is its sealed recipients' KMS encryption context, which
+                # CloudTrail records, and the enrolment is live until the activation is written
+                notice_id = f"re-enrolled:{self._keyer.digest(KeyPurpose.NOTICE, enrolment_id)}"
+                self._notices.enqueue(Notice(notice_id, NoticeKind.RE_ENROLLED, person, recipients=old, proof=enrolled))
         return self._activation.activate(
             enrolment, account, contact, now, events=(enrolled,), replacing=existing, contact_as_read=registered
         )

@@ -40,11 +40,14 @@ class Judgement(Value, frozen=True):
 
 def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     """The notice of a lock, from its event as written: the same notice (its id) however often the
-    event is handed over, and what it tells is what the lock recorded of the policy deployed."""
+    event is handed over, and what it tells is what the lock recorded of the policy deployed. Its id
+    holds the lock's time: a second lock in one login (with a short lock, lapsed while the login was
+    still open) is another notice."""
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
-    return Notice(f"{locked.reference}:locked", NoticeKind.ACCOUNT_LOCKED, person, told, proof=locked)
+    notice_id = f"{locked.reference}:{locked.at.isoformat()}:locked"
+    return Notice(notice_id, NoticeKind.ACCOUNT_LOCKED, person, told, proof=locked)
 
 
 class Lockout:

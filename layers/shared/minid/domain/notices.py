@@ -1118,13 +1118,14 @@ class NoticeDelivery:
 
     def _too_late(self, notice: Notice, recipients: Recipients) -> Delivered:
         """A code come after it expired: dropped, and counted where it reached no one (the person waits in
-        vain). One sent while it worked, or refused by the provider on every channel it had (counted so
-        then), and handed out again since (its message not deleted in time) is done with, not late: the
-        ledger is asked, on this path only. (Refused on one channel and failing on the other until it
-        expired, it reached no one, and no refusal was counted: late.)"""
+        vain). One sent while it worked, or that may have been (its claim kept: MaybeSent), or refused by
+        the provider on every channel it had (counted so then), and handed out again since (its message not
+        deleted in time) is done with, not late: the ledger is asked, on this path only. (Refused on one
+        channel and failing on the other until it expired, it reached no one, and no refusal was counted:
+        late.)"""
         channels = [c for c, to in ((Channel.SMS, recipients.mobile), (Channel.EMAIL, recipients.email)) if to]
         states = [self._ledger.state_of(notice.notice_id, channel) for channel in channels]
-        if "sent" in states or (states and all(state == "refused" for state in states)):
+        if {"sent", "sending"} & set(states) or (states and all(state == "refused" for state in states)):
             return Delivered()
         return Delivered(too_late=bool(channels))
 

@@ -39,6 +39,13 @@ from minid.values import Value
 RESET_LIFETIME = CODE_LIFETIME
 
 
+def code_notice_id(keyer: Keyer, reset_id: str) -> str:
+    """The id of a reset's code notice: not the reset's own id, for the notice's id is its sealed
+    recipients' KMS encryption context, which CloudTrail records, and a reader of it could end a live
+    reset with three wrong completions."""
+    return f"code:{keyer.digest(KeyPurpose.NOTICE, reset_id)}"
+
+
 class ResetStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
@@ -196,9 +203,7 @@ class PasswordResetService:
         usable = account is not None and letter is not None and bool(mobile or email) and alive
         reset_id = new_id(self._random)
         code = new_code(self._random)  # for a decoy too, to seal: its message is as a real one's
-        # not the reset's id: the notice's id is its sealed recipients' KMS encryption context, which CloudTrail
-        # records, and a reader of it could end a live reset with three wrong completions
-        kind, notice_id = NoticeKind.PASSWORD_RESET_CODE, f"code:{self._keyer.digest(KeyPurpose.NOTICE, reset_id)}"
+        kind, notice_id = NoticeKind.PASSWORD_RESET_CODE, code_notice_id(self._keyer, reset_id)
         if letter is None or not usable:
             reset = self._decoy(
                 reset_id, person, asked, now, Channel.SMS if mobile else Channel.EMAIL if email else None
