@@ -170,10 +170,11 @@ class LetterDriver:
             time.sleep(0.05)
 
     def reset_codes_sent(self, timeout: float = 10) -> None:
-        """Wait until the notifier has sent (or been refused) the code of each password reset started
-        through a test's routes (it sends them from the code queue); a decoy's code goes to no one. A code
-        neither sent nor refused in `timeout` fails the test: a wait that ran out silently would hide a
-        notice that never comes (as when its ledger's key changes)."""
+        """Wait until the notifier has sent the code of each password reset started through a test's routes
+        (it sends them from the code queue), or been refused on every channel the reset has (the e-mail is
+        sent only after SNS refuses the number); a decoy's code goes to no one. A code neither sent nor
+        refused in `timeout` fails the test: a wait that ran out silently would hide a notice that never
+        comes (as when its ledger's key changes)."""
         table = self.local.stack.refs["ChallengesTable"]
         deadline = time.monotonic() + timeout
         while self.resets_started:
@@ -187,7 +188,13 @@ class LetterDriver:
                 .get("S")
                 for channel in ("sms", "email")
             ]
-            if "S" not in reset.get("code_hash", {}) or {"sent", "refused"} & set(states):  # a decoy: none
+            channels = [
+                state
+                for state, at in zip(states, ("mobile_verified_at", "email_verified_at"), strict=True)
+                if at in reset
+            ]
+            refused = bool(channels) and all(state == "refused" for state in channels)
+            if "S" not in reset.get("code_hash", {}) or "sent" in states or refused:  # a decoy: none
                 self.resets_started.pop(0)
             elif time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -668,15 +668,25 @@ def verified_while_mobile_verified(
     return outcomes, record
 
 
-def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("stored_before_ids", [False, True])
+def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(
+    driver: LetterDriver, stored_before_ids: bool
+) -> None:
     """The first code checked right, then a resend replaced it before the verify's write: answered as the
     same code a moment later would be (replaced, 401, its try given back), not 409 "no change is waiting"
-    (the change still waits, and the new code verifies it)."""
+    (the change still waits, and the new code verifies it). So too for a change stored before changes had
+    ids (its try given back on the change as resent)."""
     user = enrolled(driver)
     clock = MovableClock()
     services = wiring.contact(os.environ, clock=clock)
     token = user.login()
     services.contacts.change(services.sessions.authenticate(token), mobile="987 65 442")
+    if stored_before_ids:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["ChallengesTable"],
+            Key=to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"}),
+            UpdateExpression="REMOVE change_id",
+        )
     first = code_in(sms_to(driver, "+4798765442"))
     clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
 

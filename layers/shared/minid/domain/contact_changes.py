@@ -386,7 +386,10 @@ class ContactService:
                 self._changes.refund_try_of(pending)  # nothing wrong was typed: the other contact's tries stand
                 return self.contact(session)
             if waiting is not None and _resent(pending, waiting, channel, now):
-                with try_given_back_on_failure(give_back):  # on this change, resent: not on one made in its place
+                # on this change, resent: not on one made in its place (a change stored before changes had ids:
+                # the change as resent, whose time the give-back holds to)
+                resent = pending if pending.change_id else waiting
+                with try_given_back_on_failure(partial(self._changes.refund_try_of, resent)):
                     raise AuthenticationFailed(replaced_code({channel}))
             raise Conflict(NOT_WAITING)
         return updated
