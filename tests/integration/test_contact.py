@@ -693,12 +693,7 @@ def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(
     def resent_meanwhile() -> None:
         services.contacts.resend(services.sessions.authenticate(token))
 
-    settling = transaction_updating("REMOVE #values.#channel")
-    with before_first_aws_call("dynamodb.TransactWriteItems", resent_meanwhile, where=settling) as outcomes:
-        verifying = wiring.contact(os.environ, clock=clock)
-        with pytest.raises(AuthenticationFailed, match=re.escape(replaced_code({Channel.SMS}))):
-            verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, first)
-    assert outcomes == ["TransactionCanceledException"]
+    verify_overtaken(clock, token, first, resent_meanwhile)
     assert pending_change(driver, user)["tries"] == {"N": "0"}
     resent = code_in(sms_to(driver, "+4798765442"))
     assert resent != first
@@ -723,13 +718,19 @@ def test_a_verify_overtaken_by_a_change_made_again_gives_no_try_back_to_the_new_
                 services.sessions.authenticate(token), Channel.SMS, f"{(int(first) + 1) % 10**6:06d}"
             )
 
+    verify_overtaken(clock, token, first, made_again_meanwhile)
+    assert pending_change(driver, user)["tries"] == {"N": "1"}  # the new change's wrong code, still counted
+
+
+def verify_overtaken(clock: MovableClock, token: str, code: str, meanwhile: Callable[[], None]) -> None:
+    """The mobile's verify with `code`, right when checked, overtaken by `meanwhile` before its write: told
+    the code was replaced."""
     settling = transaction_updating("REMOVE #values.#channel")
-    with before_first_aws_call("dynamodb.TransactWriteItems", made_again_meanwhile, where=settling) as outcomes:
+    with before_first_aws_call("dynamodb.TransactWriteItems", meanwhile, where=settling) as outcomes:
         verifying = wiring.contact(os.environ, clock=clock)
         with pytest.raises(AuthenticationFailed, match=re.escape(replaced_code({Channel.SMS}))):
-            verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, first)
+            verifying.contacts.verify(verifying.sessions.authenticate(token), Channel.SMS, code)
     assert outcomes == ["TransactionCanceledException"]
-    assert pending_change(driver, user)["tries"] == {"N": "1"}  # the new change's wrong code, still counted
 
 
 def pending_change(driver: LetterDriver, user: User) -> dict[str, Any]:

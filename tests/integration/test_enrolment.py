@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -1290,34 +1290,44 @@ def test_a_re_enrolment_keeps_a_reservation_and_the_welcome_says_so(driver: Lett
     assert "der det offentlige finner den" not in welcome
 
 
+@contextlib.contextmanager
+def register_changed_before_activation(
+    driver: LetterDriver, person: PersonKey, update: str, values: dict[str, Any]
+) -> Iterator[None]:
+    """The person's contact record updated (`update`, `values`) just before the first activation's write
+    (in this thread) that puts it: that write then does not hold, and the activation is made again."""
+    register = driver.local.stack.refs["ContactRegisterTable"]
+    changed: list[bool] = []
+
+    def changed_first(params: dict[str, Any]) -> bool:
+        writes_the_register = any(
+            item.get("Put", {}).get("TableName") == register for item in params.get("TransactItems", [])
+        )
+        if writes_the_register and not changed:
+            driver.dynamodb.update_item(
+                TableName=register,
+                Key=to_item({"pk": person}),
+                UpdateExpression=update,
+                ExpressionAttributeValues=to_item(values),
+            )
+            changed.append(True)
+        return False  # no fault: the hook only changes the record at that moment
+
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", here=True, where=changed_first)
+        yield
+    assert changed == [True]
+
+
 def test_a_reservation_made_while_a_re_enrolment_activates_is_kept(driver: LetterDriver) -> None:
     """The person reserves (in a session of the old account) between the activation's read of the contact
     register and its write: the write does not hold, and the activation is made again on the record as it
     now is. Written whole over it, the reservation was lost."""
     enrolling, _, person, _ = re_enrolling(driver)
     assert enrolling.complete(mobile="91111111").status == 202
-    register = driver.local.stack.refs["ContactRegisterTable"]
-    reserved: list[bool] = []
-
-    def reserving_first(params: dict[str, Any]) -> bool:
-        writes_the_register = any(
-            item.get("Put", {}).get("TableName") == register for item in params.get("TransactItems", [])
-        )
-        if writes_the_register and not reserved:
-            driver.dynamodb.update_item(
-                TableName=register,
-                Key=to_item({"pk": person}),
-                UpdateExpression="SET reserved = :yes",
-                ExpressionAttributeValues=to_item({":yes": True}),
-            )
-            reserved.append(True)
-        return False  # no fault: the hook only makes the reservation at that moment
-
-    with injected_faults() as faults:
-        faults.add("dynamodb", "TransactWriteItems", here=True, where=reserving_first)
+    with register_changed_before_activation(driver, person, "SET reserved = :yes", {":yes": True}):
         assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791111111")).status == 201
-    assert reserved == [True]
-    record = DynamoDbContactRegister(driver.dynamodb, register).find(person)
+    record = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"]).find(person)
     assert record is not None
     assert record.reserved
     assert record.mobile == "+4791111111"
@@ -1331,27 +1341,11 @@ def test_a_re_enrolment_tells_the_old_contacts_as_they_were_when_it_was_written(
     encryption context of its sealed recipients, which CloudTrail records."""
     enrolling, _, person, _ = re_enrolling(driver)
     assert enrolling.complete(mobile="92222224").status == 202
-    register = driver.local.stack.refs["ContactRegisterTable"]
-    changed: list[bool] = []
-
-    def mobile_changed_first(params: dict[str, Any]) -> bool:
-        writes_the_register = any(
-            item.get("Put", {}).get("TableName") == register for item in params.get("TransactItems", [])
-        )
-        if writes_the_register and not changed:
-            driver.dynamodb.update_item(
-                TableName=register,
-                Key=to_item({"pk": person}),
-                UpdateExpression="SET mobile = :mobile, mobile_verified_at = :now",
-                ExpressionAttributeValues=to_item({":mobile": "+4791111119", ":now": iso(datetime.now(UTC))}),
-            )
-            changed.append(True)
-        return False  # no fault: the hook only changes the mobile at that moment
-
-    with injected_faults() as faults:
-        faults.add("dynamodb", "TransactWriteItems", here=True, where=mobile_changed_first)
+    verified = {":mobile": "+4791111119", ":now": iso(datetime.now(UTC))}
+    with register_changed_before_activation(
+        driver, person, "SET mobile = :mobile, mobile_verified_at = :now", verified
+    ):
         assert enrolling.verify(mobile_code=enrolling.last_code_to("+4792222224")).status == 201
-    assert changed == [True]
     # (the try's notice stays in its queue, waiting for its proof: none is written)
     sms = wait_for(driver.local.outbox.sms, lambda sms: any("registrert på nytt" in m["message"] for m in sms))
     assert [m["to"] for m in sms if "registrert på nytt" in m["message"]] == ["+4791111119"]

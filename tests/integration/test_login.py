@@ -40,7 +40,8 @@ from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
 from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, SecondFactor
-from minid.domain.notices import NoticeKind, notice_from_json
+from minid.domain.notices import Notice, NoticeKind, notice_from_json
+from minid.domain.password_reset import PasswordReset
 from minid.domain.passwords import normalize
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
 from minid.domain.sessions import REPLACED_SINCE_LOGIN, ReauthenticationRequired, SessionEnded, Unauthenticated
@@ -1892,6 +1893,22 @@ def test_a_reset_without_a_usable_letter_tells_the_person_so_and_sends_no_code(d
     assert len([m for m in driver.local.outbox.emails() if "med.brev@example.no" in m["to"]]) == mails_before
 
 
+def reset_started_sealed(user: User, client: str) -> tuple[PasswordReset, Notice]:
+    """A reset started, and the notice it queued, whose recipients were sealed under its id (their KMS
+    encryption context's owner, which CloudTrail records)."""
+    contexts: list[dict[str, str]] = []
+    queued: list[str] = []
+    handlers = (
+        ("before-parameter-build.kms.Encrypt", lambda params, **_: contexts.append(params["EncryptionContext"])),
+        ("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params["MessageBody"])),
+    )
+    with on_functions_clients(*handlers):
+        reset = wiring.login(os.environ).resets.start(user.identity_number, client)
+    (notice,) = [notice_from_json(body) for body in queued]
+    assert [context["owner"] for context in contexts] == [notice.notice_id]
+    return reset, notice
+
+
 def test_a_reset_without_a_usable_letter_seals_its_notice_under_no_pseudonym_of_the_person(
     driver: LetterDriver,
 ) -> None:
@@ -1900,17 +1917,8 @@ def test_a_reset_without_a_usable_letter_seals_its_notice_under_no_pseudonym_of_
     user = enrolled(driver, mobile="91234574")
     assert user.call("POST", "/v1/me/pin-letters/block", token=user.login(second_factor="pin")).status == 200
     person = driver.key(user.identity_number)
-    contexts: list[dict[str, str]] = []
-    queued: list[str] = []
-    handlers = (
-        ("before-parameter-build.kms.Encrypt", lambda params, **_: contexts.append(params["EncryptionContext"])),
-        ("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params["MessageBody"])),
-    )
-    with on_functions_clients(*handlers):
-        wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.7")
-    (notice,) = [notice_from_json(body) for body in queued]
+    _, notice = reset_started_sealed(user, "198.51.100.7")
     assert notice.kind is NoticeKind.PASSWORD_RESET_NO_LETTER
-    assert [context["owner"] for context in contexts] == [notice.notice_id]
     assert person not in notice.notice_id
     assert user.identity_number not in notice.notice_id
 
@@ -1919,17 +1927,8 @@ def test_a_reset_s_code_is_sealed_under_no_id_that_could_end_the_reset(driver: L
     """Nor is a code's notice sealed under its reset's id: a reader of CloudTrail could end a live reset
     with three wrong completions. Its id is a keyed digest of the reset's."""
     user = enrolled(driver, mobile="91234575")
-    contexts: list[dict[str, str]] = []
-    queued: list[str] = []
-    handlers = (
-        ("before-parameter-build.kms.Encrypt", lambda params, **_: contexts.append(params["EncryptionContext"])),
-        ("before-parameter-build.sqs.SendMessage", lambda params, **_: queued.append(params["MessageBody"])),
-    )
-    with on_functions_clients(*handlers):
-        reset = wiring.login(os.environ).resets.start(user.identity_number, "198.51.100.8")
-    (notice,) = [notice_from_json(body) for body in queued]
+    reset, notice = reset_started_sealed(user, "198.51.100.8")
     assert notice.kind is NoticeKind.PASSWORD_RESET_CODE
-    assert [context["owner"] for context in contexts] == [notice.notice_id]
     assert reset.reset_id not in notice.notice_id
     assert driver.key(user.identity_number) not in notice.notice_id
     driver.notices_delivered(queue_name="CodeQueue")  # the notifier opens it under that id, and the code comes
