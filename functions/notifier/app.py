@@ -94,15 +94,16 @@ def deliver(notice: Notice) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event["Records"]
     if records and records[0].get("eventSource") == "aws:dynamodb":
-        return locks_told(records)
+        return locks_told(records, context)
     return notices_delivered(records, context)
 
 
-def locks_told(records: list[dict[str, Any]]) -> dict[str, Any]:
+def locks_told(records: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
     """The security events' stream (filtered to locks written, template.yaml): each lock's notice queued,
     in the stream's order. The partial batch response of a stream: the first record that fails is
     reported, and Lambda hands the stream on again from it (those before it are done). A notice queued
-    twice (a record handed over again) is delivered once: its id is the lock's."""
+    twice (a record handed over again) is delivered once: its id is the lock's. Each under the deadline:
+    one that runs out of time is reported, not the whole invocation timed out (an error, the batch again)."""
     for record in records:
         try:
             written = written_event(record)
@@ -110,7 +111,8 @@ def locks_told(records: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             person, event = written
             if event.type is SecurityEventType.ACCOUNT_LOCKED:
-                notice_queue().enqueue(lock_notice(person, event))
+                with deadline.within(context):
+                    notice_queue().enqueue(lock_notice(person, event))
             else:  # the filter lets none through either: told to whoever reads the logs, not tried again
                 logger.error("Not a lock: no notice", extra={"event": event.type.value})
         except Exception as error:
@@ -147,16 +149,17 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
             )
             observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})
-            later(record, notice)
+            later(record, notice, context)
     return {"batchItemFailures": failures}
 
 
-def later(record: dict[str, Any], notice: Notice | None) -> None:
+def later(record: dict[str, Any], notice: Notice | None, context: LambdaContext) -> None:
     """A notice that failed comes back later the more often it has failed (a reset's code soon); should
-    that not be said, it comes back at the queue's own timeout."""
+    that not be said (or no time be left to say it), it comes back at the queue's own timeout."""
     try:
         receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        services().failed(record["eventSourceARN"], record["receiptHandle"], receive_count, notice)
+        with deadline.within(context):
+            services().failed(record["eventSourceARN"], record["receiptHandle"], receive_count, notice)
     except Exception as error:
         logger.warning("Notice retry not put off", extra={"error": type(error).__name__})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from botocore.config import Config
 
 from local.faults import injected_faults
@@ -48,8 +49,8 @@ def of_type(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"]["type"]["S"] == kind]
 
 
-def notifier(driver: LetterDriver, records: list[dict[str, Any]]) -> Any:
-    return driver.local.functions.by_logical_id[NOTIFIER].invoke({"Records": records})
+def notifier(driver: LetterDriver, records: list[dict[str, Any]], seconds_left: int | None = None) -> Any:
+    return driver.local.functions.by_logical_id[NOTIFIER].invoke({"Records": records}, seconds_left)
 
 
 def drained(driver: LetterDriver) -> None:
@@ -110,6 +111,22 @@ def test_a_lock_whose_notice_cannot_be_queued_is_reported_and_those_after_it_wai
         answer = notifier(driver, locks)
     assert answer == {"batchItemFailures": [{"itemIdentifier": locks[1]["dynamodb"]["SequenceNumber"]}]}
     assert faults.injected == [("sqs", "SendMessage", "ServiceUnavailable")]  # the third not tried
+
+
+def test_a_lock_whose_notice_runs_out_of_time_is_reported_not_the_invocation_timed_out(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No time left in the invocation for the queue's call: the record is reported (the stream handed on
+    again from it), as a failure of the queue would be; the function does not run past its timeout."""
+    locked(driver, "91234606")
+    wait_for(lambda: told(driver, "91234606"), lambda sms: len(sms) == 1)
+    (lock,) = of_type(stream_records(driver), "account-locked")
+    caplog.clear()
+    answer = notifier(driver, [lock], seconds_left=0)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": lock["dynamodb"]["SequenceNumber"]}]}
+    logged = [r for r in caplog.records if r.getMessage() == "Lock's notice not queued yet"]
+    assert [r.__dict__.get("error") for r in logged] == ["OutOfTime"]  # refused by the deadline, before it was sent
+    assert notifier(driver, [lock]) == {"batchItemFailures": []}  # in time: queued (and told once, its id)
 
 
 def test_an_event_not_a_lock_is_passed_over(driver: LetterDriver) -> None:

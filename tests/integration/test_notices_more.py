@@ -373,3 +373,23 @@ def test_only_a_notice_queued_before_its_change_waits_the_deployed_proof_delay(d
         (refs["CodeQueue"], NoticeKind.PASSWORD_RESET_CODE, 0),
         (refs["NoticeQueue"], NoticeKind.PASSWORD_RESET, deployed),
     ]
+
+
+def test_a_notice_that_runs_out_of_time_is_not_put_off_past_the_deadline(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No time left in the invocation: the notice is reported back (its delivery refused by the deadline),
+    and its putting off is not tried either (it comes back at the queue's own timeout), rather than the
+    function running past its timeout."""
+    user = enrolled(driver, mobile="91234592")
+    driver.notices_delivered()  # the welcome
+    sample = load_event("notifier/notice")["Records"][0]
+    notice = {"notice_id": "no-time", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
+    records = [sample | {"messageId": "no-time", "body": json.dumps(notice), "eventSourceARN": queue}]
+    notifier = driver.local.functions.by_logical_id["NotifierFunction"]
+    assert notifier.invoke({"Records": records}, 0) == {"batchItemFailures": [{"itemIdentifier": "no-time"}]}
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert failed.error == "OutOfTime"  # type: ignore[attr-defined]
+    (not_put_off,) = [r for r in caplog.records if r.getMessage() == "Notice retry not put off"]
+    assert not_put_off.error == "OutOfTime"  # type: ignore[attr-defined]
