@@ -126,7 +126,7 @@ def test_a_lock_whose_notice_runs_out_of_time_is_reported_not_the_invocation_tim
     assert answer == {"batchItemFailures": [{"itemIdentifier": lock["dynamodb"]["SequenceNumber"]}]}
     logged = [r for r in caplog.records if r.getMessage() == "Lock's notice not queued yet"]
     assert [r.__dict__.get("error") for r in logged] == ["OutOfTime"]  # refused by the deadline, before it was sent
-    assert notifier(driver, [lock]) == {"batchItemFailures": []}  # in time: queued (and told once, its id)
+    assert notifier(driver, [lock]) == {"batchItemFailures": []}  # in time: queued
 
 
 def test_an_event_not_a_lock_is_passed_over(driver: LetterDriver) -> None:
