@@ -24,7 +24,15 @@ from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
-from minid.domain.contact_changes import RESERVATION_CHANGES, STOP_WITH_SECONDS, Applied, PendingChange, ReviewRun
+from minid.domain.contact_changes import (
+    CHANGED_MEANWHILE,
+    RESERVATION_CHANGED_TOO_OFTEN,
+    RESERVATION_CHANGES,
+    STOP_WITH_SECONDS,
+    Applied,
+    PendingChange,
+    ReviewRun,
+)
 from minid.domain.contacts import REMIND_AFTER, STALE_AFTER, ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -651,6 +659,43 @@ def test_a_resend_writes_no_codes_into_a_change_asked_for_meanwhile(driver: Lett
     assert changes.record_resend(second, {Channel.SMS: "resent"}, second.sent_at, (0, 1))  # as read: written
 
 
+@pytest.mark.parametrize("meanwhile", ["verified", "replaced", "resent"])
+def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: LetterDriver, meanwhile: str) -> None:
+    """Between the resend's read of the change and its write, another tab verified the change (nothing
+    waits for a code: 409, nothing sent), made another in its place (409, changed meanwhile, nothing sent),
+    or resent its code (one was just sent: 429)."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 436"}, token).status == 202
+    code = code_in(sms_to(driver, "+4798765436"))
+    clock = MovableClock()
+    clock.advance(timedelta(seconds=31))
+    other = wiring.contact(os.environ, clock=clock)  # the other tab's: its clients made before the hook
+
+    def other_tab() -> None:
+        session = other.sessions.authenticate(token)
+        if meanwhile == "verified":
+            assert other.contacts.verify(session, Channel.SMS, code).mobile == "+4798765436"
+        elif meanwhile == "replaced":
+            other.contacts.change(session, mobile="987 65 437")
+        else:
+            assert other.contacts.resend(session) == (Channel.SMS,)
+
+    def resend(params: dict[str, Any]) -> bool:
+        return "SET codes = :codes" in params.get("UpdateExpression", "")
+
+    sent_before = len(sms_to(driver, "+4798765436"))
+    with before_first_aws_call("dynamodb.UpdateItem", other_tab, where=resend) as outcomes:
+        services = wiring.contact(os.environ, clock=clock)
+        with pytest.raises(RateLimited if meanwhile == "resent" else Conflict) as refused:
+            services.contacts.resend(services.sessions.authenticate(token))
+    assert outcomes == ["ConditionalCheckFailedException"]
+    if meanwhile != "resent":
+        told = "No change is waiting for a code." if meanwhile == "verified" else CHANGED_MEANWHILE
+        assert refused.value.detail == told
+    assert len(sms_to(driver, "+4798765436")) == sent_before + (meanwhile == "resent")  # the other tab's alone
+
+
 def verified_while_mobile_verified(
     user: User, token: str, mobile_code: str, channel: Channel, code: str
 ) -> tuple[list[str], ContactRecord]:
@@ -1036,6 +1081,7 @@ def test_a_session_cannot_toggle_the_reservation_to_flood_the_person_with_notice
         assert user.call("PUT", "/v1/me/reservation", {"reserved": n % 2 == 0}, token).status == 200
     refused = user.call("PUT", "/v1/me/reservation", {"reserved": RESERVATION_CHANGES.max_hits % 2 == 0}, token)
     assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert body(refused)["detail"] == RESERVATION_CHANGED_TOO_OFTEN  # the person's limit, not this client's
     assert int(refused.header("retry-after") or 0) > 0
     contact = body(user.call("GET", "/v1/me/contact", token=token))
     assert contact["reserved"] is (RESERVATION_CHANGES.max_hits % 2 == 1)  # as the last change let it

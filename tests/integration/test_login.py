@@ -25,7 +25,7 @@ from local.population_seed import Category
 from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
-from minid.adapters.dynamodb import from_item, iso, to_item
+from minid.adapters.dynamodb import IN_FLIGHT_TRIES, from_item, iso, to_item
 from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
@@ -458,8 +458,9 @@ def transactions_cancelled(faults: Faults, *reasons: str, times: int = 1) -> Non
 def test_a_password_whose_write_finds_the_account_changed_is_read_and_written_again(
     driver: LetterDriver, by: str
 ) -> None:
-    """Another transaction on the account, or a change that fails the condition, between the read and the
-    write: the account is read again and the judgement written once."""
+    """A change that fails the condition between the read and the write: the account is read again and the
+    judgement written once. Another transaction on the account in flight: the same write is made again
+    after a pause (its condition judged then), and written once."""
     user = enrolled(driver)
     with injected_faults() as faults:
         transactions_cancelled(faults, "None", by)
@@ -494,6 +495,33 @@ def test_a_password_whose_account_changes_at_every_write_is_refused_and_its_try_
     assert tries_counted() == before + 1
     assert account(user).failed_logins == 0
     assert user.start_login(second_factor="pin").status == 200  # uncontended again: it begins
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "not my password 1"])
+def test_a_judgement_that_only_meets_others_transactions_is_made_again_and_else_unavailable_right_or_wrong(
+    driver: LetterDriver, password: str
+) -> None:
+    """Others' transactions writing the client's attempt counter (which every login from one address
+    writes), nothing changed that was read: the judgement's write is made again after a pause, not judged
+    anew as if the account had changed; and while they go on, a 503 with Retry-After for a right password
+    and a wrong one alike, never a right password told the 401 of a wrong one."""
+    user = enrolled(driver)
+    # the counter's place in the write: after the attempt begun and the account (right), after the account
+    counter = ("None", "None", "TransactionConflict") if password == PASSWORD else ("None", "TransactionConflict")
+    with injected_faults() as faults:
+        transactions_cancelled(faults, *counter, times=IN_FLIGHT_TRIES)
+        busy = user.start_login(password=password, second_factor="pin")
+        assert len(faults.injected) == IN_FLIGHT_TRIES
+    assert (busy.status, json.loads(busy.body)["status"]) == (503, 503)
+    assert "Retry-After" in dict(busy.headers)
+    assert account(user).failed_logins == 0
+
+    with injected_faults() as faults:
+        transactions_cancelled(faults, *counter, times=IN_FLIGHT_TRIES - 1)
+        judged = user.start_login(password=password, second_factor="pin")
+        assert len(faults.injected) == IN_FLIGHT_TRIES - 1
+    assert judged.status == (200 if password == PASSWORD else 401)
+    assert account(user).failed_logins == (0 if password == PASSWORD else 1)
 
 
 def test_a_throttled_judgement_is_unavailable_for_a_moment_and_counts_nothing(driver: LetterDriver) -> None:

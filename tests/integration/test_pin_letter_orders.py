@@ -542,28 +542,40 @@ def test_a_report_repeated_while_the_workflow_settles_the_letter_is_taken(driver
     assert driver.report(letter_id, "dispatched").status == 204
 
 
+@pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("status", ["dispatched", "failed"])
 def test_a_report_that_resumed_the_workflow_but_was_not_recorded_is_taken_when_made_again(
-    driver: LetterDriver, status: str
+    driver: LetterDriver, status: str, blocked: bool
 ) -> None:
     """The workflow resumed, the report's own record failed (503 to the provider); the provider's repeat
     finds the task closed (AWS answers its token with TaskTimedOut; moto's executor would take it again)
-    and nothing recorded. It is the same report: taken, not a 409."""
-    driver.order(driver.person(Category.ADULT).identity_number)
+    and nothing recorded. It is the same report: taken, not a 409. The other report contradicts it: a 409,
+    after the repeat (recorded then) and before it (its workflow's history tells); also for a letter
+    blocked at the printer (a "failed" agrees with a blocked letter unposted only where no report resumed
+    its workflow)."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.order(number)
     letter_id = driver.next_print_job()["letter_id"]
+    if blocked:
+        PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
     with injected_faults() as faults:
         faults.add("dynamodb", "TransactWriteItems", code="ThrottlingException", status=400, times=50)
         faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, here=True)
+        # (a blocked letter's posting is written alone: held up likewise)
+        faults.add("dynamodb", "UpdateItem", code="ThrottlingException", status=400, times=50, elsewhere=True)
         assert driver.report(letter_id, status).status == 503
         pending = driver.letters.get(letter_id)
         assert pending is not None
-        assert pending.reported is None
+        assert (pending.reported, pending.dispatched_at) == (None, None)
         operation = "SendTaskSuccess" if status == "dispatched" else "SendTaskFailure"
-        faults.add("stepfunctions", operation, code="TaskTimedOut", status=400, here=True)
-        assert driver.report(letter_id, status).status == 204
         other = "failed" if status == "dispatched" else "dispatched"
-        faults.add("stepfunctions", "SendTaskFailure" if other == "failed" else "SendTaskSuccess", code="TaskTimedOut")
-        assert driver.report(letter_id, other).status == 409
+        contradicting = "SendTaskFailure" if other == "failed" else "SendTaskSuccess"
+        for before_the_repeat in (True, False):
+            faults.add("stepfunctions", contradicting, code="TaskTimedOut", status=400, here=True)
+            assert driver.report(letter_id, other).status == 409
+            if before_the_repeat:
+                faults.add("stepfunctions", operation, code="TaskTimedOut", status=400, here=True)
+                assert driver.report(letter_id, status).status == 204
     assert driver.finished(letter_id)["status"] == ("SUCCEEDED" if status == "dispatched" else "FAILED")
 
 

@@ -802,6 +802,30 @@ def test_a_silent_print_provider_times_out_on_the_heartbeat(driver: LetterDriver
     assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
 
 
+def test_a_letter_blocked_at_the_printer_whose_provider_then_went_silent_takes_its_late_failed_report(
+    driver: LetterDriver,
+) -> None:
+    """Blocked while printing, and its workflow ended on the heartbeat (the letter kept blocked, not
+    posted): the provider's late "failed" agrees with that, and is taken (204, as for a letter marked
+    failed); a late "dispatched" contradicts it (409). Step Functions answers the dead task's token with
+    TaskTimedOut (moto's executor would take it)."""
+    number = driver.person(Category.ADULT).identity_number
+    # (the heartbeat runs from the job's sending: time for the block first on a busy machine)
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=4))
+    driver.next_print_job()
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
+    assert driver.finished(letter_id)["status"] == "FAILED"
+    assert driver.letters.get(letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+
+    with injected_faults() as faults:
+        faults.add("stepfunctions", "SendTaskFailure", code="TaskTimedOut", status=400, here=True)
+        faults.add("stepfunctions", "SendTaskSuccess", code="TaskTimedOut", status=400, here=True)
+        assert driver.report(letter_id, "failed", reason="paper jam").status == 204
+        assert driver.report(letter_id, "dispatched").status == 409
+        assert sorted(f[1] for f in faults.injected) == ["SendTaskFailure", "SendTaskSuccess"]
+    assert driver.letters.get(letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+
+
 def test_heartbeats_keep_a_slow_print_job_alive(driver: LetterDriver) -> None:
     """Alive past its heartbeat timeout by heartbeats well within it (a busy machine may be slow to send one)."""
     number = driver.person(Category.ADULT).identity_number

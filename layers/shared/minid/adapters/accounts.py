@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import (
-    cancellation_reasons,
+    cancellation_reasons_past_transactions,
     conditional_check_failed,
     from_item,
     iso,
@@ -175,12 +175,18 @@ def judged_write(
 ) -> Written:
     """A judged attempt's transaction: `also` (the attempt it begins), the account changed if it is as
     read (`change`; None: not written or checked), the hits counted, the events recorded. Made; or not,
-    for a full limit (which) or for an account that is not as read (stale)."""
+    for a full limit (which) or for an account that is not as read (stale).
+
+    Made again while another transaction is writing one of its items (the client's attempt counter, which
+    every login from one address writes: a class behind one school's address, say), and Contended (503)
+    when they go on: stale only when a condition said what was read no longer holds. Else a right
+    password that met only others' writes to the counter would be told, after the judgement's rounds,
+    the 401 of a wrong one."""
     items = [*also, as_read(tables.users, change)] if change is not None else [*also]
     first_hit = len(items)
     items += [{"Update": counted(tables.challenges, hit)} for hit in hits]
     items += recorded_with(tables.events, person, events)
-    reasons = cancellation_reasons(client, items)
+    reasons = cancellation_reasons_past_transactions(client, items)
     if reasons is None:
         return MADE
     for hit, reason in zip(hits, reasons[first_hit:], strict=False):

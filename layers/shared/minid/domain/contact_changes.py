@@ -67,6 +67,8 @@ from minid.values import Value
 # (ClientLimits.code_to_person, CodesToPersonPerHour). Likewise the reservation's changes, each of which tells
 # the person on every contact: a few an hour.
 RESERVATION_CHANGES = Limit("reservation-changes", 4, timedelta(hours=1))
+# counted for the person, whichever client asks: the answer says so rather than blame this client
+RESERVATION_CHANGED_TOO_OFTEN = "The reservation has been changed too often this hour. Try again later."
 
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
@@ -103,6 +105,11 @@ class PendingChange(Value, frozen=True):
 
 
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
+
+
+def _same_change(now_as: PendingChange, as_read: PendingChange) -> bool:
+    """The change read again is the one read before (resent, maybe), not one made in its place."""
+    return now_as.values == as_read.values and now_as.change_id == as_read.change_id
 
 
 class Withdrawal(Value, frozen=True):
@@ -417,6 +424,14 @@ class ContactService:
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
         count = (pending.resends, pending.resends + 1)
         if not self._changes.record_resend(pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())):
+            # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
+            # made again (what waits is not what was read), or another resend came first (one was just
+            # sent: wait a little)
+            now_as = self._changes.get(session.person)
+            if now_as is None or now >= now_as.expires_at:
+                raise Conflict("No change is waiting for a code.")
+            if not _same_change(now_as, pending):
+                raise Conflict(CHANGED_MEANWHILE)
             self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []
@@ -455,7 +470,7 @@ class ContactService:
             return record
         # each change tells the person on every contact: one with a session toggling it must not send an
         # SMS and an e-mail a request (RateLimited, 429, past the limit: nothing changed, nothing sent)
-        self._limits.hit(RESERVATION_CHANGES, session.person, now)
+        self._limits.hit(RESERVATION_CHANGES, session.person, now, RESERVATION_CHANGED_TOO_OFTEN)
         updated = replace(record, reserved=reserved)
         event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
         # the person told on their contacts (one who took over a session must not change this unseen):

@@ -385,8 +385,10 @@ class LoginService:
             if written.made:
                 raise AuthenticationFailed()
             account = self._accounts.find(account.person)  # changed by another attempt meanwhile
-        # Still contended: the account's judgement is left to the attempts that changed it (each change read
-        # here was one of them), but the client's try is counted all the same, and nothing is told.
+        # Still changed at each write: the account's judgement is left to the attempts that changed it (each
+        # change read here was one of them), but the client's try is counted all the same, and nothing is
+        # told. (A write that only met others' transactions in flight is made again by the adapter, and
+        # is a 503 if they go on: not a round here.)
         self._limits.count(tried, self._clock.now())
         raise AuthenticationFailed()
 

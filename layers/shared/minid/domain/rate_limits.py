@@ -105,9 +105,10 @@ class ClientLimits:
         """A code to send, to be counted by the write that stores it (refused: Hit.refused)."""
         return self._hit_of(self._policy.codes_sent, client, now)
 
-    def hit(self, limit: Limit, client: str, now: datetime) -> None:
-        """Count a request of the client, or raise RateLimited with the seconds until the window ends."""
-        self.count(self._hit_of(limit, client, now), now)
+    def hit(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> None:
+        """Count a request of the client (or of the person, with a `refusal` that says so), or raise
+        RateLimited with the seconds until the window ends."""
+        self.count(self._hit_of(limit, client, now, refusal), now)
 
     def count(self, hit: Hit, now: datetime) -> None:
         """Count the hit alone, or raise RateLimited when its window is full."""

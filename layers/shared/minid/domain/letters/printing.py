@@ -131,12 +131,18 @@ class PrintReports:
             return
         # This report may have resumed the workflow before, its record then failed (a 503 to the provider,
         # which makes it again): the workflow's history tells, and it is taken, recorded now.
-        if self._workflow.resumed_with(letter_id) is report.status:
+        resumed = self._workflow.resumed_with(letter_id)
+        if resumed is report.status:
             self._letters.record_report(letter_id, report.status.value)
+            return
+        # No report resumed the workflow, and it waits no longer: read once more. Another copy of this
+        # report may have been recorded meanwhile (the history lags), or the letter was blocked at the
+        # printer and its workflow has ended it unposted, which a "failed" agrees with.
+        if resumed is None and self._settled_as(letter_id, report, workflow_ended=True):
             return
         raise Conflict("The letter is no longer waiting for a report from the print provider.")
 
-    def _settled_as(self, letter_id: str, report: PrintReport) -> bool:
+    def _settled_as(self, letter_id: str, report: PrintReport, *, workflow_ended: bool = False) -> bool:
         letter = self._letters.print_standing(letter_id)
         if letter is None or not letter.printed:
             raise NotFound("There is no such letter at the print provider.")
@@ -156,4 +162,5 @@ class PrintReports:
             if letter.reported == report.status.value:
                 return True
             raise Conflict(f"The letter was reported {letter.reported} already.")
-        return False
+        # blocked at the printer, then not posted in time (MarkFailed keeps it blocked): as a failed letter's
+        return workflow_ended and letter.status is LetterStatus.BLOCKED and report.status is ReportedStatus.FAILED
