@@ -95,6 +95,17 @@ def test_nested_fields_named_for_personal_data_are_masked() -> None:
     assert line["notice"] == {"to": "***", "kind": "welcome"}
 
 
+def test_a_register_s_fields_and_keys_that_are_personal_data_are_masked() -> None:
+    """Names and streets have no shape in free text: their fields' names mask them. A dict keyed by an
+    identity number or an address is masked in its keys, at any depth."""
+    person = {"given_name": "Kari", "family_name": "Nordmann", "street": "Storgata 1", "city": "OSLO", "kind": "fnr"}
+    line = logged(lambda log: log.info("x", extra={"person": person, IDENTITY_NUMBER: 1, "by": {"kari@x.no": 2}}))
+    assert line["person"] == dict.fromkeys(person, "***") | {"kind": "fnr"}
+    assert (line["[identity number]"], line["by"]) == (1, {"[e-mail]": 2})
+    for value in ("Kari", "Nordmann", "Storgata", "OSLO", IDENTITY_NUMBER, "kari@x.no"):
+        assert value not in json.dumps(line)
+
+
 def test_the_search_finds_what_was_used_and_says_where_without_the_value() -> None:
     data = PersonalData()
     data.add_exchange(

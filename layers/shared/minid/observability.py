@@ -65,6 +65,21 @@ SECRET_KEYS = frozenset(
         "otpauth_uri",
         "address",
         "name",
+        # the population register's fields (`domain.population`): no shape in free text tells a name or a
+        # street, so their names are the only net for them
+        "given_name",
+        "family_name",
+        "birth_date",
+        "street",
+        "postal_code",
+        "city",
+        "care_of",
+        "address_abroad",
+        "lines_abroad",
+        # what holds contacts
+        "recipients",
+        "contacts",
+        "phone_number",
     }
 )
 MASK = "***"
@@ -112,8 +127,8 @@ def redact(text: str) -> str:
 def _masked(key: str, value: Any) -> Any:
     if key.lower() in SECRET_KEYS and value is not None:
         return MASK
-    if isinstance(value, dict):
-        return {k: _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, dict):  # its keys too: a dict keyed by an identity number or an address
+        return {redact(str(k)): _masked(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_masked(key, v) for v in value]
     if value is None or isinstance(value, bool | float):
@@ -131,7 +146,12 @@ _WHOLE_NUMBERS_MASKED = frozenset({"[identity number]", "[phone]"})
 
 class MaskingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
-        return super().serialize({k: v if k in CONTEXT_KEYS else _masked(k, v) for k, v in dict(log).items()})
+        return super().serialize(
+            {
+                k if k in CONTEXT_KEYS else redact(k): v if k in CONTEXT_KEYS else _masked(k, v)
+                for k, v in dict(log).items()
+            }
+        )
 
 
 def logger() -> Logger:
