@@ -100,9 +100,8 @@ def personal_data_in(stack: RunningStack) -> PersonalData:
     data.add_outbox(stack.api.get("/_local/outbox").json())
     for body in stack.api.exchanges:
         data.add_exchange(body)
-    for person in persons:  # the names and addresses of those the session used (of all, too many to search)
-        if person["identity_number"] in data.numbers:
-            data.add_person(person)
+    for person in persons:  # the names and addresses of every person the stack holds, used or not
+        data.add_person(person)
     return data
 
 

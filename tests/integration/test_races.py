@@ -30,14 +30,20 @@ T = TypeVar("T")
 
 
 def at_once(count: int, call: Callable[[int], T]) -> list[T]:
-    """`call(i)` on `count` threads, released together."""
+    """`call(i)` on `count` threads, released together: every result, or the first error a thread raised."""
     barrier = threading.Barrier(count)
     results: list[T] = []
+    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def run(i: int) -> None:
         barrier.wait()
-        result = call(i)
+        try:
+            result = call(i)
+        except BaseException as error:  # raised below, in the test's own thread
+            with lock:
+                errors.append(error)
+            return
         with lock:
             results.append(result)
 
@@ -46,6 +52,9 @@ def at_once(count: int, call: Callable[[int], T]) -> list[T]:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
+    assert len(results) == count
     return results
 
 
