@@ -29,7 +29,10 @@ from tests.integration.users import User, enrolled
 
 TODAY = date.today()
 SIGNED = f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1/execute-api/aws4_request"
-UNCHANGED_TABLES = ("SessionsTable", "PopulationRegisterTable")  # a session's last use is touched; the register is read
+UNCHANGED_TABLES = ("PopulationRegisterTable",)  # read, never written
+TOUCHED = "last_seen_at"  # a session's last use, which a request with its token may write
+QUEUE_COUNTS: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+QUEUE_COUNTS.append("ApproximateNumberOfMessagesDelayed")
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,7 @@ class Bench:
     token: str
     login_id: str
     tables: dict[str, str]
+    queues: list[str]
     last_state: str = ""
 
     def send(self, case: BadInput) -> HttpResponse:
@@ -415,14 +419,22 @@ class Bench:
         )
 
     def state(self) -> str:
-        """A digest of everything stored and sent (but rate counters, sessions and the register)."""
+        """A digest of everything stored, queued and sent (but rate counters, a session's last use and the
+        register)."""
         digest = hashlib.sha256()
         for logical_id, name in sorted(self.tables.items()):
             if logical_id in UNCHANGED_TABLES:
                 continue
             items = self.driver.dynamodb.scan(TableName=name)["Items"]
-            kept = [i for i in items if not i.get("pk", {}).get("S", "").startswith("rate#")]
+            kept = [
+                {k: v for k, v in i.items() if k != TOUCHED}
+                for i in items
+                if not i.get("pk", {}).get("S", "").startswith("rate#")
+            ]
             digest.update(json.dumps(sorted(json.dumps(i, sort_keys=True) for i in kept)).encode())
+        for queue in self.queues:  # a notice queued, waiting or being sent (delivered: the outbox, below)
+            counts = self.driver.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=QUEUE_COUNTS)["Attributes"]
+            digest.update(json.dumps(counts, sort_keys=True).encode())
         outbox = self.driver.local.outbox.snapshot()
         digest.update(f"{len(outbox['sms'])}/{len(outbox['emails'])}".encode())
         digest.update(str(len(self.driver.executions())).encode())
@@ -441,7 +453,12 @@ def bench() -> Iterator[Bench]:
             for logical_id, resource in driver.local.template.resources.items()
             if resource["Type"] == "AWS::DynamoDB::Table"
         }
-        bench = Bench(driver, user, token, login_id, tables)
+        queues = [
+            driver.local.stack.refs[logical_id]
+            for logical_id, resource in driver.local.template.resources.items()
+            if resource["Type"] == "AWS::SQS::Queue"
+        ]
+        bench = Bench(driver, user, token, login_id, tables, queues)
         driver.notices_delivered()  # the welcome, before the state is taken
         bench.last_state = bench.state()
         yield bench
