@@ -33,6 +33,7 @@ SECRET_FIELDS = frozenset(
 _DIGITS = re.compile(r"\d+")
 _SPACED = re.compile(r"(?<=\d) (?=\d)")  # a space between two digits
 _CODE = re.compile(r"(?<![\d])(\d{6})(?![\d])")
+_SHORT_NUMBER = re.compile(r"\d{1,7}")
 MIN_TEXT_LENGTH = 8  # shorter free-text values (never used by the tests) would match by chance
 
 
@@ -74,10 +75,11 @@ class PersonalData:
                 self.add_exchange(item)
 
     def add_person(self, person: dict[str, Any]) -> None:
-        """A person of the population register: the name, and each line of the addresses."""
+        """A person of the population register: the name, and each line of the addresses (but a line of a
+        few digits alone, a postal code abroad, which any id's digits could hold by chance)."""
         self.add(person.get("name"), "name")
         for lines in (person.get("address"), person.get("letter_address")):
-            self.add(lines or [], "address")
+            self.add([line for line in lines or [] if not _SHORT_NUMBER.fullmatch(line.strip())], "address")
 
     def add_outbox(self, outbox: dict[str, Any]) -> None:
         for letter in outbox.get("letters", []):

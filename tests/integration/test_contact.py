@@ -296,14 +296,21 @@ def test_no_code_is_resent_for_a_change_whose_tries_are_used_up(driver: LetterDr
     assert len(sms_to(driver, "+4798765431")) == sent  # codes that could never work: none sent
 
 
-def test_a_resend_whose_e_mail_fails_keeps_the_sms_code_it_sent(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("stored_before_ids", [False, True])
+def test_a_resend_whose_e_mail_fails_keeps_the_sms_code_it_sent(driver: LetterDriver, stored_before_ids: bool) -> None:
     """The SMS went out, then SES refused the e-mail: a 503, and the new SMS code works (it was given back
     with the e-mail's, so the code the person had just been sent was wrong); the e-mail's code sent
-    before still holds."""
+    before still holds. So too for a change stored before changes had ids (found by its codes' sending)."""
     user = enrolled(driver)
     clock = MovableClock()
     services = wiring.contact(os.environ, clock=clock)
     services.contacts.change(services.sessions.authenticate(user.login()), mobile="987 65 434", email="ny@example.no")
+    if stored_before_ids:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["ChallengesTable"],
+            Key=to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"}),
+            UpdateExpression="REMOVE change_id",
+        )
     first_email = user.enrolling.last_code_to("ny@example.no")
     first_sms = code_in(sms_to(driver, "+4798765434"))
     clock.advance(timedelta(seconds=31))
@@ -659,11 +666,12 @@ def test_a_resend_writes_no_codes_into_a_change_asked_for_meanwhile(driver: Lett
     assert changes.record_resend(second, {Channel.SMS: "resent"}, second.sent_at, (0, 1))  # as read: written
 
 
-@pytest.mark.parametrize("meanwhile", ["verified", "replaced", "resent"])
+@pytest.mark.parametrize("meanwhile", ["verified", "replaced", "made again", "resent"])
 def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: LetterDriver, meanwhile: str) -> None:
     """Between the resend's read of the change and its write, another tab verified the change (nothing
-    waits for a code: 409, nothing sent), made another in its place (409, changed meanwhile, nothing sent),
-    or resent its code (one was just sent: 429)."""
+    waits for a code: 409, nothing sent), made another in its place, to another number or to the same
+    (409, changed meanwhile, nothing sent, and the new change's code not overwritten), or resent its code
+    (one was just sent: 429)."""
     user = enrolled(driver)
     token = user.login()
     assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 436"}, token).status == 202
@@ -678,6 +686,8 @@ def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: Lett
             assert other.contacts.verify(session, Channel.SMS, code).mobile == "+4798765436"
         elif meanwhile == "replaced":
             other.contacts.change(session, mobile="987 65 437")
+        elif meanwhile == "made again":
+            other.contacts.change(session, mobile="987 65 436")  # a double submit, say
         else:
             assert other.contacts.resend(session) == (Channel.SMS,)
 
@@ -693,7 +703,11 @@ def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: Lett
     if meanwhile != "resent":
         told = "No change is waiting for a code." if meanwhile == "verified" else CHANGED_MEANWHILE
         assert refused.value.detail == told
-    assert len(sms_to(driver, "+4798765436")) == sent_before + (meanwhile == "resent")  # the other tab's alone
+    # the other tab's alone
+    assert len(sms_to(driver, "+4798765436")) == sent_before + (meanwhile in ("resent", "made again"))
+    if meanwhile == "made again":  # its code, the last SMS, verifies it
+        made = code_in(sms_to(driver, "+4798765436"))
+        assert other.contacts.verify(other.sessions.authenticate(token), Channel.SMS, made).mobile == "+4798765436"
 
 
 def verified_while_mobile_verified(

@@ -811,7 +811,7 @@ def test_a_letter_blocked_at_the_printer_whose_provider_then_went_silent_takes_i
     TaskTimedOut (moto's executor would take it)."""
     number = driver.person(Category.ADULT).identity_number
     # (the heartbeat runs from the job's sending: time for the block first on a busy machine)
-    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=4))
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=8))
     driver.next_print_job()
     PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
     assert driver.finished(letter_id)["status"] == "FAILED"

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minid.adapters import dynamodb
+from minid.adapters.aws_errors import Contended
 from minid.adapters.dynamodb import attribute, from_item, plain, to_item
 
 _scalars = (
@@ -98,3 +101,45 @@ def test_an_empty_set_is_refused_here_rather_than_by_dynamodb() -> None:
     """boto3 writes it (as an empty number set), and DynamoDB refuses the call."""
     with pytest.raises(TypeError):
         attribute(set())
+
+
+class _Cancelling:
+    """A client whose transactions are cancelled with these reasons, one list a call, then made."""
+
+    def __init__(self, *cancellations: tuple[str, ...]) -> None:
+        self.cancellations = list(cancellations)
+        self.calls = 0
+
+    def transact_write_items(self, **_: Any) -> None:
+        self.calls += 1
+        if self.cancellations:
+            reasons = [{"Code": code} for code in self.cancellations.pop(0)]
+            error = {"Code": "TransactionCanceledException", "Message": "cancelled"}
+            response: Any = {"Error": error, "CancellationReasons": reasons}
+            raise ClientError(response, "TransactWriteItems")
+
+
+@pytest.mark.parametrize(
+    ("cancellations", "calls", "answer"),
+    [
+        # another's transaction in flight alone: made again, and made
+        ([("None", "TransactionConflict")], 2, None),
+        # a failed condition besides: not made again (it would fail again); told at once
+        ([("ConditionalCheckFailed", "TransactionConflict")], 1, ["ConditionalCheckFailed", "TransactionConflict"]),
+        ([("ConditionalCheckFailed", "None")], 1, ["ConditionalCheckFailed", "None"]),
+    ],
+)
+def test_a_transaction_is_made_again_only_while_others_alone_are_in_its_way(
+    cancellations: list[tuple[str, ...]], calls: int, answer: list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynamodb, "IN_FLIGHT_PAUSE_SECONDS", 0)
+    client = _Cancelling(*cancellations)
+    assert dynamodb.cancellation_reasons_past_transactions(client, [{}]) == answer  # type: ignore[arg-type]
+    assert client.calls == calls
+
+
+def test_a_transaction_others_keep_in_the_way_is_contended() -> None:
+    client = _Cancelling(*[("None", "TransactionConflict")] * dynamodb.IN_FLIGHT_TRIES)
+    with pytest.raises(Contended):
+        dynamodb.cancellation_reasons_past_transactions(client, [{}])  # type: ignore[arg-type]
+    assert client.calls == dynamodb.IN_FLIGHT_TRIES

@@ -4,7 +4,7 @@ the code's own: a route, a status, a channel, never a value from a request.
 
 No log call in this code base passes a secret or personal data; the formatter is the net under that
 rule, for what a message or an exception could drag in (a library's error quoting its input). It masks,
-in every value but the keys Powertools sets about the function and the request: fields named for
+in every value and key but the keys Powertools sets about the function and the request: fields named for
 personal data or secrets, whatever they hold, and in free text, what has the shape of an identity
 number, a phone number, an e-mail address, a date on its own, a one-time or PIN code, a token or a TOTP
 secret. (A name in free text has no shape to find: no log call passes one, and the register's errors
@@ -128,7 +128,12 @@ def _masked(key: str, value: Any) -> Any:
     if key.lower() in SECRET_KEYS and value is not None:
         return MASK
     if isinstance(value, dict):  # its keys too: a dict keyed by an identity number or an address
-        return {redact(str(k)): _masked(str(k), v) for k, v in value.items()}
+        entries: dict[str, Any] = {}
+        for k, v in value.items():
+            key = redact(str(k))
+            # two keys masked alike (two addresses) both kept: the second and later numbered
+            entries[key if key not in entries else f"{key} {len(entries)}"] = _masked(str(k), v)
+        return entries
     if isinstance(value, list | tuple):
         return [_masked(key, v) for v in value]
     if value is None or isinstance(value, bool | float):

@@ -135,11 +135,7 @@ class DynamoDbContactChanges(Challenges):
         return _change(self._get(person))
 
     def refund_try_of(self, change: PendingChange) -> None:
-        # the same change: by its id (a resend keeps it); one stored before changes had ids, by when its codes
-        # were sent (a resend moves that: its tries then stay counted)
-        same, value = (
-            ("change_id = :same", change.change_id) if change.change_id else ("sent_at = :same", iso(change.sent_at))
-        )
+        same, value = _the_same(change)
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
             self._update(
                 change.person,
@@ -219,7 +215,9 @@ class DynamoDbContactChanges(Challenges):
         *,
         replaced: Sequence[str] = (),
     ) -> bool:
-        # the change as read: its values still the ones the codes go to (a newer change replaces the item)
+        # the change as read: the same change (not one made in its place, with the same values, say) and its
+        # values still the ones the codes go to
+        same, value = _the_same(change)
         names = {"#values": "values"} | {f"#{channel.value}": channel.value for channel in Channel}
         same_values = [
             f"#values.#{channel.value} = :{channel.value}"
@@ -238,15 +236,22 @@ class DynamoDbContactChanges(Challenges):
                 ":expires": int((sent_at + CODE_LIFETIME).timestamp()),  # a code holds its lifetime from its sending
                 ":before": resends[0],
                 ":after": resends[1],
+                ":same": value,
             }
-            | {f":{channel.value}": value for channel, value in change.values.items()},
-            " AND ".join(["resends = :before", *same_values]),
+            | {f":{channel.value}": contact for channel, contact in change.values.items()},
+            " AND ".join(["resends = :before", same, *same_values]),
         )
         with exempt():  # also the give-back of a resend whose sending failed as time ran out (see enrolments)
             return update_if(self._client, request | {"ExpressionAttributeNames": names})
 
 
 _DONE = "done"  # the status of a change whose every channel is verified
+
+
+def _the_same(change: PendingChange) -> tuple[str, str]:
+    """The condition that the item holds this change (as `:same`), not one made in its place: by its id (a
+    resend keeps it); one stored before changes had ids, by when its codes were sent (a resend moves that)."""
+    return ("change_id = :same", change.change_id) if change.change_id else ("sent_at = :same", iso(change.sent_at))
 
 
 def _verified_with(channel: Channel) -> str:

@@ -185,14 +185,13 @@ def cancellation_reasons_past_transactions(
     client: DynamoDBClient, items: Sequence[Mapping[str, Any]]
 ) -> list[str] | None:
     """`cancellation_reasons` for items that others' transactions write too: made again while one of them
-    is writing an item (a cancellation that names TransactionConflict; its conditions are judged again
-    then, so one that names a failed condition too ends as not holding), rather than failed for a retry.
-    After IN_FLIGHT_TRIES in all, the last reasons if they name a failed condition; if they name only
-    others' transactions, Contended: nothing said what was read no longer holds (not "changed meanwhile",
-    but busy, for a retry in a moment)."""
+    is writing an item (a cancellation that names TransactionConflict alone; one that names a failed
+    condition too is not made again: it would not hold the next time either), rather than failed for a
+    retry. After IN_FLIGHT_TRIES in all, if they name only others' transactions, Contended: nothing said
+    what was read no longer holds (not "changed meanwhile", but busy, for a retry in a moment)."""
     reasons = cancellation_reasons(client, items)
     for _ in range(IN_FLIGHT_TRIES - 1):
-        if reasons is None or "TransactionConflict" not in reasons:
+        if reasons is None or "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
             return reasons
         reasons = cancellation_reasons(client, items)  # (after a conflict, cancellation_reasons has paused)
     if reasons is not None and "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons:

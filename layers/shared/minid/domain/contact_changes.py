@@ -440,11 +440,12 @@ class ContactService:
         except Exception:
             # A code not sent is given back: the one sent before it still holds. A code that went out (the
             # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's).
+            resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
             if sent:
                 kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
-                self._changes.record_resend(pending, kept, now, (count[1], count[1]))
+                self._changes.record_resend(resent, kept, now, (count[1], count[1]))
             else:
-                self._changes.record_resend(pending, pending.code_hashes, pending.sent_at, count[::-1])
+                self._changes.record_resend(resent, pending.code_hashes, pending.sent_at, count[::-1])
             raise
         return tuple(pending.values)
 
