@@ -710,6 +710,29 @@ def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: Lett
         assert other.contacts.verify(other.sessions.authenticate(token), Channel.SMS, made).mobile == "+4798765436"
 
 
+def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_code(driver: LetterDriver) -> None:
+    """The resend's codes written and DynamoDB's answer lost: the SDK's retry is refused (the write, made,
+    moved the count on). That is the resend's own write, not another's: its code is sent, and works (not a
+    429 with codes written that nobody received, the code the person held replaced)."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 438"}, token).status == 202
+    clock = MovableClock()
+    clock.advance(timedelta(seconds=31))
+    services = wiring.contact(os.environ, clock=clock)
+    sent = len(sms_to(driver, "+4798765438"))
+    with injected_faults() as faults:
+        resend = "SET codes = :codes"
+        faults.add(
+            "dynamodb", "UpdateItem", after="retried", here=True, where=lambda p: resend in p["UpdateExpression"]
+        )
+        assert services.contacts.resend(services.sessions.authenticate(token)) == (Channel.SMS,)
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    assert len(sms_to(driver, "+4798765438")) == sent + 1
+    resent = code_in(sms_to(driver, "+4798765438"))
+    assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, resent).mobile == "+4798765438"
+
+
 def verified_while_mobile_verified(
     user: User, token: str, mobile_code: str, channel: Channel, code: str
 ) -> tuple[list[str], ContactRecord]:

@@ -29,6 +29,7 @@ from minid.domain.contacts import Language
 from minid.domain.enrolment import (
     MAX_PIN_TRIES,
     MAX_VERIFY_TRIES,
+    VERIFIED_MEANWHILE,
     EnrolmentStatus,
     VerificationResult,
 )
@@ -465,7 +466,7 @@ def test_a_person_who_dies_between_the_completion_and_the_verify_is_not_enrolled
     assert DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person) is None
     register = DynamoDbContactRegister(driver.dynamodb, driver.local.stack.refs["ContactRegisterTable"])
     assert register.find(person) is None
-    assert enrolling.verify(mobile_code=code).status == 401
+    assert enrolling.verify(mobile_code=code).status == 404  # the enrolment ended with the first
 
 
 def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
@@ -637,6 +638,27 @@ def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: Let
         with pytest.raises(NotFound):
             service.resend(enrolling.enrolment_id, "198.51.100.9")
     assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+
+def test_a_resend_that_meets_a_verify_of_one_of_its_contacts_sends_nothing_and_says_so(driver: LetterDriver) -> None:
+    """Codes wait for the mobile and the e-mail; the resend reads both unverified, and the mobile is verified
+    (in another tab) before its write: no new code to a mobile already verified (nor to the e-mail), a 409
+    that says so, and the e-mail's code still works."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari.resend@example.no").status == 202
+    sms, email = enrolling.last_code_to("+4791234567"), enrolling.last_code_to("kari.resend@example.no")
+    back_date_codes(driver, enrolling.enrolment_id)
+    sent = (len(driver.local.outbox.sms()), len(driver.local.outbox.emails()))
+    verified = lambda: enrolling.verify(mobile_code=sms)  # noqa: E731
+    with before_first_aws_call("dynamodb.UpdateItem", verified, where=updating(RECORD_RESEND)) as outcomes:
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(Conflict) as refused:
+            service.resend(enrolling.enrolment_id, "198.51.100.10")
+    assert outcomes == ["ConditionalCheckFailedException"]
+    assert refused.value.detail == VERIFIED_MEANWHILE
+    assert (len(driver.local.outbox.sms()), len(driver.local.outbox.emails())) == sent
+    assert enrolling.verify(email_code=email).status == 201
 
 
 # ---------------------------------------------------------------------- the password

@@ -1289,15 +1289,31 @@ def test_a_resend_past_the_clients_limit_is_refused_and_writes_nothing(driver: L
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200  # the first code still holds
 
 
-def test_a_resend_that_meets_another_transaction_is_unavailable_for_a_moment(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("on", ["attempt", "counter"])
+def test_a_resend_that_meets_another_transaction_is_made_again_and_else_unavailable_for_a_moment(
+    driver: LetterDriver, on: str
+) -> None:
+    """Another request's transaction in flight on the attempt (a resend at the same moment: a double click)
+    or on a counter: the resend is made again after a pause (not told the login has ended); while they go
+    on, a 503, nothing sent."""
     user = enrolled(driver)
     driver.notices_delivered()  # the welcome
     login = body(user.start_login())
     key = to_item({"pk": f"login#{login['login_id']}"})
     back_date(driver, key)
+    conflict = ("TransactionConflict",) if on == "attempt" else ("None", "None", "TransactionConflict")
     sent = len(driver.local.outbox.sms())
     with injected_faults() as faults:
-        transactions_cancelled(faults, "None", "None", "TransactionConflict")
+        transactions_cancelled(faults, *conflict)
+        assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+        assert len(faults.injected) == 1
+    assert len(driver.local.outbox.sms()) == sent + 1
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    back_date(driver, key)
+    sent = len(driver.local.outbox.sms())
+    with injected_faults() as faults:
+        transactions_cancelled(faults, *conflict, times=IN_FLIGHT_TRIES)
         busy = user.call("POST", f"/v1/login/{login['login_id']}/resend")
     assert busy.status == 503
     assert "Retry-After" in dict(busy.headers)

@@ -205,7 +205,9 @@ class DynamoDbEnrolments:
                     TableName=self._table,
                     Key=enrolment_key(enrolment_id),
                     UpdateExpression=f"SET {', '.join([*assignments, 'codes_sent_at = :now, resends = :after'])}",
-                    ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying",
+                    # and each contact it writes a code for still unverified (one verified meanwhile wants none)
+                    ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying"
+                    + "".join(f" AND attribute_not_exists(verified.#c{i})" for i in range(len(code_hashes))),
                     ExpressionAttributeNames={"#status": "status", **names},
                     ExpressionAttributeValues=to_item(
                         values

@@ -21,7 +21,14 @@ from minid.adapters.accounts import (
 from minid.adapters.aws_errors import Contended
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, cancellation_reasons, iso, to_item, update_if, write_together
+from minid.adapters.dynamodb import (
+    batch_get,
+    cancellation_reasons_past_transactions,
+    iso,
+    to_item,
+    update_if,
+    write_together,
+)
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
@@ -117,11 +124,14 @@ class DynamoDbLoginAttempts(Challenges):
         still_verified = _mobile_still_verified(self._contacts, attempt.person, mobile)
         items = [{"Update": resent}, still_verified, {"ConditionCheck": account_unchanged}]
         items += [{"Update": counted(self._table, hit)} for hit in hits]
-        reasons = cancellation_reasons(self._client, items)
+        # made again while another request's transaction is on one of its items (a resend at the same moment,
+        # on the attempt; a login, on the counters): then judged by its outcome, not told the login has ended;
+        # Contended (503) if they go on
+        reasons = cancellation_reasons_past_transactions(self._client, items)
         if reasons is None:
             return Resend.MADE
         attempt_reason, mobile_reason, account_reason, *hit_reasons = (reasons + ["None"] * len(items))[: len(items)]
-        if attempt_reason != "None":  # a condition, or another resend's transaction on it
+        if attempt_reason != "None":  # not as read: completed, ended, or resent by another request
             return Resend.ATTEMPT_CHANGED
         if mobile_reason == "ConditionalCheckFailed":
             return Resend.MOBILE_CHANGED
@@ -130,7 +140,7 @@ class DynamoDbLoginAttempts(Challenges):
         for hit, reason in zip(hits, hit_reasons, strict=True):
             if reason == "ConditionalCheckFailed":
                 return hit
-        raise Contended()  # another transaction on the contact record or the counter: for a retry
+        raise Contended()  # another transaction besides the failed condition: for a retry
 
     def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
         with exempt():  # a resend not sent given back, whatever the time (as an enrolment's, a contact's)

@@ -72,6 +72,8 @@ ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
 ENDED = "The enrolment has ended or does not exist. Start again."
+# a resend that met a verify of one of its contacts: it sent nothing
+VERIFIED_MEANWHILE = "A contact was verified meanwhile. Ask again for a new code if one is still waiting."
 
 
 class EnrolmentStatus(StrEnum):
@@ -468,6 +470,8 @@ class EnrolmentService:
             # are the ones drawn here (a hash of a fresh random code is no other request's)
             ours = bool(hashes) and again.resends == count[1]
             if not (ours and all(again.code_hashes.get(c) == digest for c, digest in hashes.items())):
+                if any(c in again.verified for c in pending):  # in another tab, say: nothing sent
+                    raise Conflict(VERIFIED_MEANWHILE)
                 # another resend came first, or the enrolment was completed again (with other contacts, maybe)
                 self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
