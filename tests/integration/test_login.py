@@ -1289,6 +1289,42 @@ def test_a_resend_past_the_clients_limit_is_refused_and_writes_nothing(driver: L
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200  # the first code still holds
 
 
+def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_code(driver: LetterDriver) -> None:
+    """The resend's transaction made and its answer lost, the SDK's retry refused (the write, made, moved
+    the count on; DynamoDB would take a retry within ten minutes as the same, by its request token, and
+    moto does not): that is the resend's own write, not another's. Its code is sent and works, not a 429
+    with a code written that nobody received and the one the person held replaced."""
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    sent = len(driver.local.outbox.sms())
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb", "TransactWriteItems", after="retried", here=True, where=transaction_updating("code_hash")
+        )
+        assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202
+        assert faults.injected == [("dynamodb", "TransactWriteItems", "retried")]
+    assert len(driver.local.outbox.sms()) == sent + 1
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
+def test_a_resend_refused_for_a_full_counter_while_another_is_on_the_attempt_is_told_the_limit(
+    driver: LetterDriver,
+) -> None:
+    """A cancellation that names the client's full code counter, and another request's transaction on the
+    attempt (a double click): the answer is the limit's 429, not "the login has ended" for a login open."""
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    with injected_faults() as faults:
+        transactions_cancelled(faults, "TransactionConflict", "None", "None", "ConditionalCheckFailed")
+        refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+    assert (refused.status, body(refused)["type"]) == (429, "/problems/rate-limited")
+    assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 202  # the login still open
+
+
 @pytest.mark.parametrize("on", ["attempt", "counter"])
 def test_a_resend_that_meets_another_transaction_is_made_again_and_else_unavailable_for_a_moment(
     driver: LetterDriver, on: str
@@ -1315,6 +1351,7 @@ def test_a_resend_that_meets_another_transaction_is_made_again_and_else_unavaila
     with injected_faults() as faults:
         transactions_cancelled(faults, *conflict, times=IN_FLIGHT_TRIES)
         busy = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+        assert len(faults.injected) == IN_FLIGHT_TRIES
     assert busy.status == 503
     assert "Retry-After" in dict(busy.headers)
     assert len(driver.local.outbox.sms()) == sent

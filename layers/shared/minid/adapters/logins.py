@@ -131,7 +131,7 @@ class DynamoDbLoginAttempts(Challenges):
         if reasons is None:
             return Resend.MADE
         attempt_reason, mobile_reason, account_reason, *hit_reasons = (reasons + ["None"] * len(items))[: len(items)]
-        if attempt_reason != "None":  # not as read: completed, ended, or resent by another request
+        if attempt_reason == "ConditionalCheckFailed":  # not as read: completed, ended, or resent by another
             return Resend.ATTEMPT_CHANGED
         if mobile_reason == "ConditionalCheckFailed":
             return Resend.MOBILE_CHANGED

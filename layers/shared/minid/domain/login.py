@@ -584,9 +584,8 @@ class LoginService:
             self._limits.code_to_person_to_count("login", attempt.person, now),
         )
         code = new_code(self._random)
-        written = self._attempts.resent(
-            attempt, self._keyer.one_time_code_hash(login_id, Channel.SMS, code), now, mobile, hits
-        )
+        code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
+        written = self._attempts.resent(attempt, code_hash, now, mobile, hits)
         if isinstance(written, Hit):  # the client's codes, or the person's: told which
             raise written.refused(now)
         if written is Resend.MOBILE_CHANGED:
@@ -596,9 +595,13 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")
         if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
             again = self._attempts.get(login_id)
-            if again is not None and again.open(now) and again.resends > attempt.resends:
-                self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409 if the last)
-            raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
+            # this very write, made and its answer lost (the SDK's retry then found it made): the code held
+            # is the one drawn here (a hash of a fresh random code is no other request's): sent, as made
+            ours = again is not None and again.resends == attempt.resends + 1 and again.code_hash == code_hash
+            if not ours:
+                if again is not None and again.open(now) and again.resends > attempt.resends:
+                    self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409, last)
+                raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
             left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
             self._sms.send_sms(
