@@ -85,6 +85,15 @@ def pending_changes(driver: LetterDriver) -> DynamoDbContactChanges:
     )
 
 
+def stored_before_changes_had_ids(driver: LetterDriver, user: User) -> None:
+    """The user's pending contact change as one stored before changes had ids (`change_id`)."""
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"}),
+        UpdateExpression="REMOVE change_id",
+    )
+
+
 def sms_to(driver: LetterDriver, number: str) -> list[str]:
     return [m["message"] for m in driver.local.outbox.sms() if m["to"] == number]
 
@@ -306,11 +315,7 @@ def test_a_resend_whose_e_mail_fails_keeps_the_sms_code_it_sent(driver: LetterDr
     services = wiring.contact(os.environ, clock=clock)
     services.contacts.change(services.sessions.authenticate(user.login()), mobile="987 65 434", email="ny@example.no")
     if stored_before_ids:
-        driver.dynamodb.update_item(
-            TableName=driver.local.stack.refs["ChallengesTable"],
-            Key=to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"}),
-            UpdateExpression="REMOVE change_id",
-        )
+        stored_before_changes_had_ids(driver, user)
     first_email = user.enrolling.last_code_to("ny@example.no")
     first_sms = code_in(sms_to(driver, "+4798765434"))
     clock.advance(timedelta(seconds=31))
@@ -764,11 +769,7 @@ def test_a_verify_overtaken_by_a_resend_is_told_its_code_was_replaced(
     token = user.login()
     services.contacts.change(services.sessions.authenticate(token), mobile="987 65 442")
     if stored_before_ids:
-        driver.dynamodb.update_item(
-            TableName=driver.local.stack.refs["ChallengesTable"],
-            Key=to_item({"pk": f"contact-change#{driver.key(user.identity_number)}"}),
-            UpdateExpression="REMOVE change_id",
-        )
+        stored_before_changes_had_ids(driver, user)
     first = code_in(sms_to(driver, "+4798765442"))
     clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -127,13 +128,8 @@ def redact(text: str) -> str:
 def _masked(key: str, value: Any) -> Any:
     if key.lower() in SECRET_KEYS and value is not None:
         return MASK
-    if isinstance(value, dict):  # its keys too: a dict keyed by an identity number or an address
-        entries: dict[str, Any] = {}
-        for k, v in value.items():
-            key = redact(str(k))
-            # two keys masked alike (two addresses) both kept: the second and later numbered
-            entries[key if key not in entries else f"{key} {len(entries)}"] = _masked(str(k), v)
-        return entries
+    if isinstance(value, dict):
+        return _masked_entries(value)
     if isinstance(value, list | tuple):
         return [_masked(key, v) for v in value]
     if value is None or isinstance(value, bool | float):
@@ -149,14 +145,22 @@ def _masked(key: str, value: Any) -> Any:
 _WHOLE_NUMBERS_MASKED = frozenset({"[identity number]", "[phone]"})
 
 
+def _masked_entries(entries: Mapping[Any, Any], kept: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A dict's entries masked, its keys too (a dict keyed by an identity number or an address), but those
+    `kept` as they are. Two keys masked alike (two addresses) are both kept: the second and later numbered."""
+    masked: dict[str, Any] = {}
+    for k, v in entries.items():
+        if k in kept:
+            masked[k] = v
+            continue
+        key = redact(str(k))
+        masked[key if key not in masked else f"{key} {len(masked)}"] = _masked(str(k), v)
+    return masked
+
+
 class MaskingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
-        return super().serialize(
-            {
-                k if k in CONTEXT_KEYS else redact(k): v if k in CONTEXT_KEYS else _masked(k, v)
-                for k, v in dict(log).items()
-            }
-        )
+        return super().serialize(_masked_entries(dict(log), kept=CONTEXT_KEYS))
 
 
 def logger() -> Logger:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +35,21 @@ def kept_replaced(kept: Iterable[str], replaced: Iterable[str]) -> tuple[str, ..
 
 
 _SENT_BY = {Channel.SMS: "SMS", Channel.EMAIL: "e-mail"}
+
+
+def written_by_this_resend(
+    resends_now: int, resends_written: int, hashes_now: Mapping[Channel, str], hashes_drawn: Mapping[Channel, str]
+) -> bool:
+    """Whether a resend whose conditional write was refused finds its own write, made and its answer lost
+    (a retry of the write, the SDK's, then found it made: a plain update's anywhere; a transaction's on moto,
+    or past its request token's ten minutes on DynamoDB): the count it wrote, and the codes it drew. Another
+    request that drew the same codes at the same count would pass too (one in a million a channel): it
+    then sends the same code again."""
+    return (
+        bool(hashes_drawn)
+        and resends_now == resends_written
+        and all(hashes_now.get(channel) == digest for channel, digest in hashes_drawn.items())
+    )
 
 
 def replaced_code(channels: Collection[Channel]) -> str:

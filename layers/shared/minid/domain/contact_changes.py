@@ -27,6 +27,7 @@ from minid.domain.codes import (
     new_code,
     replaced_code,
     try_given_back_on_failure,
+    written_by_this_resend,
 )
 from minid.domain.contacts import (
     REMIND_AFTER,
@@ -432,10 +433,7 @@ class ContactService:
                 raise Conflict("No change is waiting for a code.")
             if not _same_change(now_as, pending):
                 raise Conflict(CHANGED_MEANWHILE)
-            # this very write, made and its answer lost (the SDK's retry then found it made): the codes held
-            # are the ones drawn here (a hash of a fresh random code is no other request's): sent, as made
-            ours = now_as.resends == count[1] and dict(now_as.code_hashes) == hashes
-            if not ours:
+            if not written_by_this_resend(now_as.resends, count[1], now_as.code_hashes, hashes):  # (else: sent)
                 self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []

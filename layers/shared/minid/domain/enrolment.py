@@ -34,6 +34,7 @@ from minid.domain.codes import (
     new_code,
     replaced_code,
     try_given_back_on_failure,
+    written_by_this_resend,
 )
 from minid.domain.contacts import (
     ContactRecord,
@@ -466,10 +467,7 @@ class EnrolmentService:
         if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
             # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
             again = self._open(enrolment_id, now)
-            # this very write, made and its answer lost (the SDK's retry then found it made): the codes held
-            # are the ones drawn here (a hash of a fresh random code is no other request's)
-            ours = bool(hashes) and again.resends == count[1]
-            if not (ours and all(again.code_hashes.get(c) == digest for c, digest in hashes.items())):
+            if not written_by_this_resend(again.resends, count[1], again.code_hashes, hashes):  # (else: sent)
                 if any(c in again.verified for c in pending):  # in another tab, say: nothing sent
                     raise Conflict(VERIFIED_MEANWHILE)
                 # another resend came first, or the enrolment was completed again (with other contacts, maybe)

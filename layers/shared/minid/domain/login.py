@@ -34,6 +34,7 @@ from minid.domain.codes import (
     new_code,
     replaced_code,
     try_given_back_on_failure,
+    written_by_this_resend,
 )
 from minid.domain.contacts import ContactRecord, ContactRegister, Language
 from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
@@ -595,10 +596,10 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")
         if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
             again = self._attempts.get(login_id)
-            # this very write, made and its answer lost (the SDK's retry then found it made): the code held
-            # is the one drawn here (a hash of a fresh random code is no other request's): sent, as made
-            ours = again is not None and again.resends == attempt.resends + 1 and again.code_hash == code_hash
-            if not ours:
+            ours = again is not None and written_by_this_resend(
+                again.resends, attempt.resends + 1, {Channel.SMS: again.code_hash or ""}, {Channel.SMS: code_hash}
+            )
+            if not ours:  # (ours: sent, as made)
                 if again is not None and again.open(now) and again.resends > attempt.resends:
                     self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409, last)
                 raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
