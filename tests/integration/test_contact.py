@@ -63,7 +63,7 @@ from tests.integration.letters import (
     transaction_updating,
     wait_for,
 )
-from tests.integration.users import MovableClock, User, enrolled
+from tests.integration.users import CodesAlike, MovableClock, User, enrolled
 
 
 def body(response: Any) -> Any:
@@ -713,6 +713,38 @@ def test_a_resend_whose_write_finds_the_change_not_as_read_says_why(driver: Lett
     if meanwhile == "made again":  # its code, the last SMS, verifies it
         made = code_in(sms_to(driver, "+4798765436"))
         assert other.contacts.verify(other.sessions.authenticate(token), Channel.SMS, made).mobile == "+4798765436"
+
+
+def test_a_resend_overtaken_by_another_that_drew_the_same_code_is_told_to_wait(driver: LetterDriver) -> None:
+    """Two resends a moment apart that drew the same code: the one whose write is refused reads the other's
+    count and code, and must not take them for its own write, its answer lost (it would send the code a
+    second time): they were written at another time. A 429, and one SMS."""
+    user = enrolled(driver)
+    token = user.login()
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 439"}, token).status == 202
+    alike = CodesAlike(424242)
+    other_clock, clock = MovableClock(), MovableClock()
+    other_clock.advance(timedelta(seconds=31))
+    clock.advance(timedelta(seconds=32))
+    other = wiring.contact(os.environ, clock=other_clock, random=alike)  # its clients made before the hook
+
+    def other_tab() -> None:
+        assert other.contacts.resend(other.sessions.authenticate(token)) == (Channel.SMS,)
+
+    def resending(params: dict[str, Any]) -> bool:
+        return "SET codes = :codes" in params.get("UpdateExpression", "")
+
+    sent = len(sms_to(driver, "+4798765439"))
+    with before_first_aws_call("dynamodb.UpdateItem", other_tab, where=resending) as outcomes:
+        services = wiring.contact(os.environ, clock=clock, random=alike)
+        with pytest.raises(RateLimited):
+            services.contacts.resend(services.sessions.authenticate(token))
+    assert outcomes == ["ConditionalCheckFailedException"]
+    assert len(sms_to(driver, "+4798765439")) == sent + 1
+    assert code_in(sms_to(driver, "+4798765439")) == "424242"
+    assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, "424242").mobile == (
+        "+4798765439"
+    )
 
 
 def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_code(driver: LetterDriver) -> None:

@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.deadline import OutOfTime
 from minid.domain.accounts import UserAccount
-from minid.domain.codes import replaced_code
+from minid.domain.codes import RateLimited, replaced_code
 from minid.domain.contacts import Language
 from minid.domain.enrolment import (
     MAX_PIN_TRIES,
@@ -54,7 +55,7 @@ from tests.integration.letters import (
     transaction_updating,
     wait_for,
 )
-from tests.integration.users import PASSWORD, Enrolling, with_letter
+from tests.integration.users import PASSWORD, CodesAlike, Enrolling, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
 
@@ -638,6 +639,28 @@ def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: Let
         with pytest.raises(NotFound):
             service.resend(enrolling.enrolment_id, "198.51.100.9")
     assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+
+def test_a_resend_overtaken_by_another_that_drew_the_same_codes_is_told_to_wait(driver: LetterDriver) -> None:
+    """Two resends at once that drew the same codes: the one whose write is refused reads the other's count
+    and codes, and must not take them for its own write, its answer lost (it would send them again): they
+    were written at another time. A 429, and one SMS and one e-mail."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567", email="kari.twice@example.no").status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
+    alike = CodesAlike(424242)
+    other = wiring.enrolment(os.environ, random=alike)  # the other click's: its clients made before the hook
+    sent = (len(driver.local.outbox.sms()), len(driver.local.outbox.emails()))
+    meanwhile = partial(other.resend, enrolling.enrolment_id, "198.51.100.12")
+    with before_first_aws_call("dynamodb.UpdateItem", meanwhile, where=updating(RECORD_RESEND)) as outcomes:
+        service = wiring.enrolment(os.environ, random=alike)
+        with pytest.raises(RateLimited):
+            service.resend(enrolling.enrolment_id, "198.51.100.11")
+    assert outcomes == ["ConditionalCheckFailedException"]
+    assert (len(driver.local.outbox.sms()), len(driver.local.outbox.emails())) == (sent[0] + 1, sent[1] + 1)
+    assert enrolling.last_code_to("+4791234567") == enrolling.last_code_to("kari.twice@example.no") == "424242"
+    assert enrolling.verify(mobile_code="424242", email_code="424242").status == 201
 
 
 def test_a_resend_that_meets_a_verify_of_one_of_its_contacts_sends_nothing_and_says_so(driver: LetterDriver) -> None:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pyotp
@@ -31,7 +32,7 @@ from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
 from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
-from minid.domain.codes import MAX_CODE_TRIES
+from minid.domain.codes import MAX_CODE_TRIES, RateLimited
 from minid.domain.contacts import STALE_AFTER
 from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -59,7 +60,7 @@ from tests.integration.letters import (
     transaction_updating,
     wait_for,
 )
-from tests.integration.users import PASSWORD, MovableClock, User, enrolled
+from tests.integration.users import PASSWORD, CodesAlike, MovableClock, User, enrolled
 
 
 def body(response: Any) -> Any:
@@ -1307,6 +1308,30 @@ def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_cod
         assert faults.injected == [("dynamodb", "TransactWriteItems", "retried")]
     assert len(driver.local.outbox.sms()) == sent + 1
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
+def test_a_resend_overtaken_by_another_that_drew_the_same_code_is_told_to_wait(driver: LetterDriver) -> None:
+    """Two resends at once (a double click) that drew the same code: the one whose write is refused reads
+    the other's write, its count and its code, and must not take it for its own answer lost (which would
+    send the code a second time): it was written at another time. A 429, and one SMS."""
+    user = enrolled(driver)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    alike = CodesAlike(424242)
+    other = wiring.login(os.environ, random=alike)  # the other click's: its clients made before the hook
+    sent = len(driver.local.outbox.sms())
+    meanwhile = partial(other.login.resend, login["login_id"], "198.51.100.8")
+    with before_first_aws_call(
+        "dynamodb.TransactWriteItems", meanwhile, where=transaction_updating("code_hash")
+    ) as made:
+        services = wiring.login(os.environ, random=alike)
+        with pytest.raises(RateLimited):
+            services.login.resend(login["login_id"], "198.51.100.7")
+    assert made == ["TransactionCanceledException"]
+    assert len(driver.local.outbox.sms()) == sent + 1
+    assert user.last_sms_code() == "424242"
+    assert user.verify(login["login_id"], "424242").status == 200
 
 
 def test_a_resend_refused_for_a_full_counter_while_another_is_on_the_attempt_is_told_the_limit(

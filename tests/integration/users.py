@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,3 +180,17 @@ class MovableClock:
 
     def advance(self, by: timedelta) -> None:
         self.moment += by
+
+
+@dataclass(frozen=True)
+class CodesAlike:
+    """A random source that draws every code as `code` (two requests drawing the same code by chance); ids
+    and tokens as the system's."""
+
+    code: int
+
+    def randbelow(self, upper: int) -> int:
+        return self.code % upper
+
+    def token_hex(self, nbytes: int) -> str:
+        return secrets.token_hex(nbytes)

@@ -130,9 +130,8 @@ class _Cancelling:
     ],
 )
 def test_a_transaction_is_made_again_only_while_others_alone_are_in_its_way(
-    cancellations: list[tuple[str, ...]], calls: int, answer: list[str] | None, monkeypatch: pytest.MonkeyPatch
+    cancellations: list[tuple[str, ...]], calls: int, answer: list[str] | None
 ) -> None:
-    monkeypatch.setattr(dynamodb, "IN_FLIGHT_PAUSE_SECONDS", 0)
     client = _Cancelling(*cancellations)
     assert dynamodb.cancellation_reasons_past_transactions(client, [{}]) == answer  # type: ignore[arg-type]
     assert client.calls == calls

@@ -9,9 +9,11 @@ import pyotp
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from minid.adapters.dynamodb import iso
 from minid.adapters.sealing import AesGcmSealer
-from minid.domain.codes import RateLimited, try_given_back_on_failure
+from minid.domain.codes import RateLimited, try_given_back_on_failure, written_by_this_resend
 from minid.domain.keys import Keyer, Pepper, PersonKey
+from minid.domain.notices import Channel
 from minid.domain.rate_limits import ClientLimits, Hit, Limit
 from minid.domain.sessions import ReauthenticationRequired, Session, SessionPolicy, require_recent_login
 from minid.domain.totp import matching_step, new_secret, provisioning_uri
@@ -108,3 +110,22 @@ def test_a_try_is_given_back_when_what_follows_fails_and_the_error_stays_the_sam
     assert raised.value.__notes__ == ["The try was not given back: ConnectionError"]
     with try_given_back_on_failure(cannot):  # nothing failed: nothing given back
         pass
+
+
+def test_a_resend_knows_its_own_write_by_count_time_and_codes_and_no_other_s() -> None:
+    """A resend whose write was refused reads again: its own write (made, its answer lost) is the count, the
+    time and the codes it wrote, the time as stored (to the millisecond); another request's that drew the
+    same code at the same count, a moment before or after, is not."""
+    written_at = NOW + timedelta(microseconds=123_456)
+    stored_at = datetime.fromisoformat(iso(written_at))  # as read back
+    codes = {Channel.SMS: "hash-of-123456"}
+    assert stored_at != written_at
+    assert written_by_this_resend((2, stored_at, codes), (2, written_at, codes))
+    for other_at in (written_at - timedelta(milliseconds=1), written_at + timedelta(milliseconds=1)):
+        assert not written_by_this_resend((2, datetime.fromisoformat(iso(other_at)), codes), (2, written_at, codes))
+    assert not written_by_this_resend((3, stored_at, codes), (2, written_at, codes))  # a resend after it
+    assert not written_by_this_resend((2, stored_at, {Channel.SMS: "another"}), (2, written_at, codes))
+    assert not written_by_this_resend((2, None, codes), (2, written_at, codes))  # stored without a time
+    assert not written_by_this_resend((2, stored_at, {}), (2, written_at, {}))  # nothing drawn: nothing to send
+    both = {**codes, Channel.EMAIL: "hash-of-654321"}
+    assert not written_by_this_resend((2, stored_at, codes), (2, written_at, both))  # the e-mail's not written

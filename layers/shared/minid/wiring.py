@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from minid.domain.notices import Channel, Delivered, Notice, NoticeDelivery
     from minid.domain.password_reset import PasswordResetService
     from minid.domain.profile import ProfileService
+    from minid.domain.random import RandomSource
     from minid.domain.rate_limits import ClientLimitPolicy, ClientLimits
     from minid.domain.sessions import Sessions
     from minid.domain.time import Clock
@@ -428,7 +429,8 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
     )
 
 
-def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
+def enrolment(environ: Mapping[str, str], random: RandomSource | None = None) -> EnrolmentService:
+    """`random` is for tests that draw codes as they choose; the system's otherwise."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolmentReads, DynamoDbEnrolments
     from minid.adapters.events import DynamoDbSecurityEventLog
@@ -468,7 +470,7 @@ def enrolment(environ: Mapping[str, str]) -> EnrolmentService:
         notices=_notices(settings),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
-        random=SystemRandom(),
+        random=random or SystemRandom(),
         clock=SystemClock(),
         allow_synthetic=settings.allow_synthetic_identity_numbers,
         public_domain=settings.public_domain,
@@ -486,8 +488,9 @@ class LoginServices(Value, frozen=True):
     profile: ProfileService
 
 
-def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServices:
-    """`clock` is for tests that move time (lockouts lifting, sessions expiring); the system's otherwise."""
+def login(environ: Mapping[str, str], clock: Clock | None = None, random: RandomSource | None = None) -> LoginServices:
+    """`clock` is for tests that move time (lockouts lifting, sessions expiring), `random` for tests that
+    draw codes as they choose; the system's otherwise."""
     from minid.adapters.accounts import DynamoDbAccounts
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
@@ -513,7 +516,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None) -> LoginServic
     settings = LoginSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
     keyer = _keyer(settings)
-    clock, random = clock or SystemClock(), SystemRandom()
+    clock, random = clock or SystemClock(), random or SystemRandom()
     accounts = DynamoDbAccounts(
         dynamodb, settings.users_table, settings.security_events_table, settings.challenges_table
     )
@@ -640,7 +643,11 @@ class ContactServices(Value, frozen=True):
     sessions: Sessions
 
 
-def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactServices:
+def contact(
+    environ: Mapping[str, str], clock: Clock | None = None, random: RandomSource | None = None
+) -> ContactServices:
+    """`clock` is for tests that move time, `random` for tests that draw codes as they choose; the system's
+    otherwise."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.contact_changes import DynamoDbContactChanges
     from minid.adapters.contacts import DynamoDbContactRegister
@@ -668,7 +675,7 @@ def contact(environ: Mapping[str, str], clock: Clock | None = None) -> ContactSe
             email=SesEmailSender(client("sesv2"), settings.email_sender),
             notices=_notices(settings),
             keyer=keyer,
-            random=SystemRandom(),
+            random=random or SystemRandom(),
             clock=clock,
             public_domain=settings.public_domain,
             limits=_client_limits(

@@ -24,6 +24,10 @@ MAX_CODE_TRIES = 3
 # guess: no try is spent on it. (It cannot log in or verify anything.)
 REPLACED_KEPT = 8
 
+# How finely a time is stored (adapters.dynamodb.iso: to the millisecond, the rest cut off): a time read
+# back is the time written, less under this.
+STORED_TO = timedelta(milliseconds=1)
+
 
 def new_code(random: RandomSource) -> str:
     return f"{random.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -38,17 +42,22 @@ _SENT_BY = {Channel.SMS: "SMS", Channel.EMAIL: "e-mail"}
 
 
 def written_by_this_resend(
-    resends_now: int, resends_written: int, hashes_now: Mapping[Channel, str], hashes_drawn: Mapping[Channel, str]
+    now_as: tuple[int, datetime | None, Mapping[Channel, str]], written: tuple[int, datetime, Mapping[Channel, str]]
 ) -> bool:
     """Whether a resend whose conditional write was refused finds its own write, made and its answer lost
     (a retry of the write, the SDK's, then found it made: a plain update's anywhere; a transaction's on moto,
-    or past its request token's ten minutes on DynamoDB): the count it wrote, and the codes it drew. Another
-    request that drew the same codes at the same count would pass too (one in a million a channel): it
-    then sends the same code again."""
+    or past its request token's ten minutes on DynamoDB): the count, the codes' time and the codes it wrote,
+    each (count, sent at, code hashes). The time is compared as stored (to the millisecond): another request
+    that drew the same codes (one in a million a channel) at the same count is told apart by it, unless it
+    wrote in the same millisecond."""
+    count_now, sent_now, hashes_now = now_as
+    count, sent_at, hashes = written
     return (
-        bool(hashes_drawn)
-        and resends_now == resends_written
-        and all(hashes_now.get(channel) == digest for channel, digest in hashes_drawn.items())
+        bool(hashes)
+        and count_now == count
+        and sent_now is not None
+        and timedelta(0) <= sent_at - sent_now < STORED_TO
+        and all(hashes_now.get(channel) == digest for channel, digest in hashes.items())
     )
 
 

@@ -433,7 +433,9 @@ class ContactService:
                 raise Conflict("No change is waiting for a code.")
             if not _same_change(now_as, pending):
                 raise Conflict(CHANGED_MEANWHILE)
-            if not written_by_this_resend(now_as.resends, count[1], now_as.code_hashes, hashes):  # (else: sent)
+            if not written_by_this_resend(
+                (now_as.resends, now_as.sent_at, now_as.code_hashes), (count[1], now, hashes)
+            ):  # (else: sent)
                 self._resend_policy.check(pending.resends + 1, now, now)
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []

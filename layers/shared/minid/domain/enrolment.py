@@ -467,7 +467,9 @@ class EnrolmentService:
         if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
             # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
             again = self._open(enrolment_id, now)
-            if not written_by_this_resend(again.resends, count[1], again.code_hashes, hashes):  # (else: sent)
+            if not written_by_this_resend(
+                (again.resends, again.codes_sent_at, again.code_hashes), (count[1], now, hashes)
+            ):  # (else: sent)
                 if any(c in again.verified for c in pending):  # in another tab, say: nothing sent
                     raise Conflict(VERIFIED_MEANWHILE)
                 # another resend came first, or the enrolment was completed again (with other contacts, maybe)

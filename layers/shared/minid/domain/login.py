@@ -597,7 +597,8 @@ class LoginService:
         if written is Resend.ATTEMPT_CHANGED:  # read again, to tell which
             again = self._attempts.get(login_id)
             ours = again is not None and written_by_this_resend(
-                again.resends, attempt.resends + 1, {Channel.SMS: again.code_hash or ""}, {Channel.SMS: code_hash}
+                (again.resends, again.codes_sent_at, {Channel.SMS: again.code_hash or ""}),
+                (attempt.resends + 1, now, {Channel.SMS: code_hash}),
             )
             if not ours:  # (ours: sent, as made)
                 if again is not None and again.open(now) and again.resends > attempt.resends:
