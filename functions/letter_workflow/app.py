@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from minid import deadline, observability, wiring
 from minid.adapters.aws_errors import is_transient
 from minid.domain.letters.model import Activation
-from minid.domain.letters.workflow import DocumentLeft, LetterWorkflowTasks
+from minid.domain.letters.workflow import DocumentLeft, KeptChanging, LetterWorkflowTasks
 from minid.domain.notices import NoticeKind
 from minid.domain.random import UUID4_PATTERN
 
@@ -108,7 +108,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         with deadline.within(context):
             return run(task)
     except Exception as error:
-        if is_transient(error):
+        if is_transient(error) or isinstance(error, KeptChanging):
             raise DependencyUnavailable(type(error).__name__) from error
         logger.exception("Task failed", extra={"error": type(error).__name__})
         raise failed(error, task.letter_id) from None

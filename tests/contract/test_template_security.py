@@ -361,11 +361,16 @@ def test_log_groups_are_encrypted_with_the_project_key_which_lets_logs_use_it_fo
     (for_logs,) = [
         s for s in policy if s["Principal"].get("Service") == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
     ]
-    patterns = [p["Fn::Sub"] for p in for_logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]]
+    (condition,) = for_logs["Condition"].items()
+    assert condition[0] == "ArnEquals"  # whole names: a pattern would take in another stack's named alike
+    arns = [arn["Fn::Sub"] for arn in condition[1]["kms:EncryptionContext:aws:logs:arn"]]
     name = group["LogGroupName"]["Fn::Sub"]
-    arn = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}"
-    assert [p for p in patterns if re.fullmatch(re.escape(p).replace(r"\*", ".*"), arn)], f"{name} may not use the key"
-    assert all(p.count("${AWS::StackName}") == 1 for p in patterns)  # groups named after the stack
+    assert f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}" in arns
+    assert all("*" not in arn and arn.count("${AWS::StackName}") == 1 for arn in arns)  # this stack's own
+    groups = [
+        translated["Resources"][g]["Properties"]["LogGroupName"]["Fn::Sub"] for g in _of_type("AWS::Logs::LogGroup")
+    ]
+    assert len(arns) == len(set(arns)) == len(groups)  # and no others
 
 
 @pytest.mark.parametrize("key_id", _of_type("AWS::KMS::Key"))
@@ -384,3 +389,11 @@ def test_the_print_provider_decrypts_only_through_s3_and_sqs(translated: Json) -
             "s3.${AWS::Region}.amazonaws.com",
             "sqs.${AWS::Region}.amazonaws.com",
         ]
+
+
+@pytest.mark.parametrize("table_id", _of_type("AWS::DynamoDB::Table"))
+def test_every_table_is_kept_from_a_deletion_in_production(translated: Json, table_id: str) -> None:
+    """Citizens' records, and the short-lived ones too: the notifier's ledger of what it sent (a notice still
+    queued would be sent again), the enrolments and resets in flight, the sessions."""
+    protection = translated["Resources"][table_id]["Properties"].get("DeletionProtectionEnabled")
+    assert protection == {"Fn::If": ["IsProduction", True, False]}

@@ -38,7 +38,7 @@ from minid.domain.letters.model import (
     RecipientOutcome,
     letter_address,
 )
-from minid.domain.letters.workflow import DOCUMENT_DELETE_RETRIED_FOR, LetterWorkflowTasks
+from minid.domain.letters.workflow import DOCUMENT_DELETE_RETRIED_FOR, SETTLE_ATTEMPTS, LetterWorkflowTasks
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
@@ -1017,6 +1017,35 @@ def test_a_posted_letter_whose_document_cannot_be_deleted_stays_posted(
     driver.notices_delivered()
     assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
     assert [m["message"] for m in driver.local.outbox.sms() if "ble sendt i posten" in m["message"]]  # told
+
+
+def test_an_activation_whose_letters_change_under_every_attempt_is_retried_not_failed(driver: LetterDriver) -> None:
+    """Other runs write the person's letters under each of the activation's attempts (letters posted at
+    once): the workflow's retry takes it (DependencyUnavailable), as a throttle; it is not caught into
+    MarkFailed, which would take a letter in the post for one not posted, its codes dead."""
+    number = driver.person(Category.ADULT).identity_number
+    assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    task = {"task": "activate-letter", "letter_id": job["letter_id"]}  # as the report runs it, and its retries
+    with injected_faults() as faults:
+        changed = ("ConditionalCheckFailed",)
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="TransactionCanceledException",
+            status=400,
+            reasons=changed,
+            times=SETTLE_ATTEMPTS,
+            here=True,
+        )
+        with pytest.raises(Exception, match=r"^KeptChanging$") as raised:  # the handler's own class
+            function.invoke(task)
+        assert type(raised.value).__name__ == "DependencyUnavailable"  # the workflow's retry takes it
+        assert len(faults.injected) == SETTLE_ATTEMPTS
+    assert driver.report(job["letter_id"], "dispatched").status == 204  # and its retry, the others done
+    assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    assert driver.only_letter(number).status is LetterStatus.DISPATCHED
 
 
 def test_a_posted_letter_s_document_that_s3_keeps_failing_to_delete_is_left_after_a_while(

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
+# Our own list, not botocore's retry checkers (botocore.retries.standard): they take LimitExceededException
+# for a throttle, which from KMS, Secrets Manager and SES is a quota spent (a 500 for the operator, or
+# SES's refusal to send), not a moment's wait. Every other code they retry is here (a test holds it so),
+# with the services' own for "down a moment", and a throttle of the KMS key that encrypts a queue or a
+# topic, as SQS and SNS tell it.
 TRANSIENT_ERROR_CODES = frozenset(
     {
+        "BandwidthLimitExceeded",
+        "EC2ThrottledException",
         "InternalServerError",
         "InternalFailure",
         "InternalErrorException",
         "InternalServiceError",
         "KMSInternalException",
+        "KMSThrottlingException",  # SNS: the topic's key throttled
+        "KmsThrottled",  # SQS: the queue's key throttled
+        "PriorRequestNotComplete",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "RequestThrottled",
+        "RequestThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "SlowDown",
@@ -86,5 +99,5 @@ def is_transient(error: BaseException) -> bool:
         if code == "TransactionCanceledException":
             reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
             return bool(reasons & TRANSIENT_CANCELLATIONS)
-        return code in TRANSIENT_ERROR_CODES or status >= 500
+        return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
     return isinstance(error, ConnectionError | ReadTimeoutError | BotoCoreError)

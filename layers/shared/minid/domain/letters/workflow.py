@@ -54,6 +54,12 @@ class DocumentLeft(Exception):
         self.retry = retry
 
 
+class KeptChanging(Exception):
+    """The letter, or the person's letters, changed under every attempt: other runs at the same moment (a
+    person's letters posted at once, say). Not a fault: for the workflow's retry (DependencyUnavailable), as
+    a throttle is. A posted letter's activation given up for it would be marked failed, its codes dead."""
+
+
 class LetterWorkflowTasks:
     def __init__(
         self,
@@ -118,7 +124,7 @@ class LetterWorkflowTasks:
             language = letter_language(person, standing.language)
             if self._recipients.settle(letter, outcome, language, reservation, events):
                 return outcome
-        raise RuntimeError("the letter or the person's ledger changed under every attempt")
+        raise KeptChanging("the letter or the person's ledger changed under every attempt")
 
     def prepare_letter(self, letter_id: str) -> PrintDocument | None:
         """Generate the codes and the print document; None when the letter is no longer to be sent."""
@@ -202,7 +208,7 @@ class LetterWorkflowTasks:
                     retry = activated_at is None or self._clock.now() - activated_at < DOCUMENT_DELETE_RETRIED_FOR
                     raise DocumentLeft(activation, retry=retry) from error
                 return activation
-        raise RuntimeError("the person's letters changed under every attempt")
+        raise KeptChanging("the person's letters changed under every attempt")
 
     def _discard_document(self, letter: PinLetter) -> None:
         """The letter is posted, or will never be: its print document (the name, the address and every code
