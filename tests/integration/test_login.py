@@ -563,6 +563,13 @@ def app_added(user: User, token: str) -> str:
     return secret
 
 
+def every_table(driver: LetterDriver) -> str:
+    """Every item of every table of the stack, as JSON."""
+    tables = [name for logical, name in driver.local.stack.refs.items() if logical.endswith("Table")]
+    assert len(tables) >= 8
+    return json.dumps([driver.dynamodb.scan(TableName=table)["Items"] for table in tables])
+
+
 def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile=None, email="kari@example.no")
     token = user.login(second_factor="pin")
@@ -571,8 +578,10 @@ def test_totp_through_the_api_and_pyotp(driver: LetterDriver) -> None:
     secret = body(added)["secret"]
     assert body(added)["otpauth_uri"].startswith("otpauth://totp/MinID:")
     assert user.identity_number not in body(added)["otpauth_uri"]
+    assert secret not in every_table(driver)  # sealed while it waits for its confirmation
     assert user.call("POST", "/v1/me/totp/verify", {"code": "000000"}, token=token).status == 401
     assert user.call("POST", "/v1/me/totp/verify", {"code": pyotp.TOTP(secret).now()}, token=token).status == 204
+    assert secret not in every_table(driver)  # and once it is the person's app
 
     login = body(user.start_login())
     assert login["second_factor"] == "totp"  # no mobile: the app is the default

@@ -23,9 +23,12 @@ def test_an_adult_resident_gets_the_letter_at_home() -> None:
     assert letter_address(ADULT) == ("Storgata 12 H0203", "0155 OSLO")
 
 
-def test_care_of_is_the_first_line() -> None:
-    person = replace(ADULT, address=replace(OSLO, care_of="Ola Nordmann"))
+@pytest.mark.parametrize("care_of", ["Ola Nordmann", "c/o Ola Nordmann", " C/O  Ola Nordmann ", "C/o Ola Nordmann"])
+def test_care_of_is_the_first_line_with_one_c_o_however_the_register_wrote_it(care_of: str) -> None:
+    person = replace(ADULT, address=replace(OSLO, care_of=care_of))
     assert letter_address(person) == ("c/o Ola Nordmann", "Storgata 12 H0203", "0155 OSLO")
+    alone = replace(ADULT, address=replace(OSLO, care_of=" c/o "))  # no name: no line
+    assert letter_address(alone) == ("Storgata 12 H0203", "0155 OSLO")
 
 
 def test_blank_lines_and_a_blank_care_of_leave_no_hole_in_the_window() -> None:

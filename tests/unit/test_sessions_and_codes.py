@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 from cryptography.exceptions import InvalidTag
+from pydantic import TypeAdapter, ValidationError
 
 from minid.adapters.dynamodb import iso
 from minid.adapters.sealing import AesGcmSealer
+from minid.api.models import SixDigits
+from minid.domain import codes
 from minid.domain.codes import RateLimited, try_given_back_on_failure, written_by_this_resend
 from minid.domain.keys import Keyer, Pepper, PersonKey
+from minid.domain.letters import model as letters
 from minid.domain.notices import Channel
 from minid.domain.rate_limits import ClientLimits, Hit, Limit
 from minid.domain.sessions import ReauthenticationRequired, Session, SessionPolicy, require_recent_login
@@ -129,3 +133,13 @@ def test_a_resend_knows_its_own_write_by_count_time_and_codes_and_no_other_s() -
     assert not written_by_this_resend((2, stored_at, {}), (2, written_at, {}))  # nothing drawn: nothing to send
     both = {**codes, Channel.EMAIL: "hash-of-654321"}
     assert not written_by_this_resend((2, stored_at, codes), (2, written_at, both))  # the e-mail's not written
+
+
+def test_the_api_takes_codes_of_the_length_the_domain_makes() -> None:
+    """A one-time code and a PIN code as made are what the API's models take (and no other length): a
+    change of one length alone would refuse every code typed."""
+    digits = TypeAdapter(SixDigits)
+    for length in (codes.CODE_DIGITS, letters.CODE_DIGITS):
+        assert digits.validate_python("7" * length) == "7" * length
+        with pytest.raises(ValidationError):
+            digits.validate_python("7" * (length + 1))

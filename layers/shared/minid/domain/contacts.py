@@ -58,12 +58,21 @@ class ContactRecord(Value, frozen=True):
         """The day the daily review marks the record stale, likewise."""
         return _day_after(self.last_confirmed + STALE_AFTER)
 
+    def mobile_for_codes(self) -> str | None:
+        """The mobile number a one-time code the person asks for may go to (a login's, a reset's): verified,
+        the record stale or not (a stale record must not shut its owner out; unlike `verified_mobile`)."""
+        return self.mobile if self.mobile and self.mobile_verified_at else None
+
+    def email_for_codes(self) -> str | None:
+        """The e-mail address a one-time code the person asks for may go to, likewise."""
+        return self.email if self.email and self.email_verified_at else None
+
     def verified_mobile(self, now: datetime) -> str | None:
         """The mobile number notices may go to: verified, and the record not stale."""
-        return self.mobile if self.mobile and self.mobile_verified_at and not self.stale(now) else None
+        return None if self.stale(now) else self.mobile_for_codes()
 
     def verified_email(self, now: datetime) -> str | None:
-        return self.email if self.email and self.email_verified_at and not self.stale(now) else None
+        return None if self.stale(now) else self.email_for_codes()
 
 
 class ContactRegister(Protocol):

@@ -414,7 +414,7 @@ class LoginService:
         the SMS to send once it is stored (its number and text), if the factor is SMS."""
         person = account.person
         record = standing.contact
-        mobile = record.mobile if record and record.mobile_verified_at else None
+        mobile = record.mobile_for_codes() if record else None
         default = SecondFactor.SMS if mobile else SecondFactor.TOTP if account.has_totp else SecondFactor.PIN
         factor = chosen or default
         login_id = new_id(self._random)
@@ -632,9 +632,10 @@ class LoginService:
         if mobile is not None and attempt.language is not None:
             return mobile, attempt.language
         record = self._contacts.find(attempt.person)
-        if record is None or record.mobile is None or record.mobile_verified_at is None:
+        mobile = record.mobile_for_codes() if record is not None else None
+        if record is None or mobile is None:
             raise Conflict(NO_MOBILE)
-        return record.mobile, record.language
+        return mobile, record.language
 
     def _record(
         self,

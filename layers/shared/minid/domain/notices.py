@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -1084,12 +1083,20 @@ class NoticeDelivery:
         return sends
 
     def _message(self, notice: Notice, recipients: Recipients, now: datetime) -> Message | None:
-        """The notice's words; a code's only where it is one (six digits, sealed with its recipients). A
+        """The notice's words; a code's only where it is one (its digits, sealed with its recipients). A
         code held up in the queue says the whole minutes it still works, not its 10."""
         if notice.kind is NoticeKind.PASSWORD_RESET_CODE:
-            from minid.domain.codes import CODE_LIFETIME, CodePurpose, code_message  # noqa: PLC0415  (codes imports this module)
+            from minid.domain.codes import (  # noqa: PLC0415  (codes imports this module)
+                CODE_DIGITS,
+                CODE_LIFETIME,
+                CodePurpose,
+                code_message,
+            )
 
-            if not isinstance(notice.recipients, SealedRecipients) or not re.fullmatch(r"\d{6}", recipients.code or ""):
+            code = recipients.code or ""
+            if not isinstance(notice.recipients, SealedRecipients) or not (
+                len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+            ):
                 return None
             left = self._seconds_left(notice, now)
             # late by more than a minute: the whole minutes left (a code sent at once is a moment late: its 10)

@@ -191,8 +191,8 @@ class PasswordResetService:
         letter = standing.letters.letter_for((asked,))
         # the verified mobile, else the verified e-mail (the notifier sends to the e-mail, too, should
         # SNS refuse the number)
-        mobile = record.mobile if record is not None and record.mobile_verified_at else None
-        email = record.email if record is not None and record.email_verified_at else None
+        mobile = record.mobile_for_codes() if record is not None else None
+        email = record.email_for_codes() if record is not None else None
         language = record.language if record is not None else Language.BOKMAL
         # no code to the contacts of one the register has as dead: their number or address may have passed
         # to someone else (the completion refuses them too)

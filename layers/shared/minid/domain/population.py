@@ -24,11 +24,14 @@ class NorwegianAddress(Value, frozen=True):
     street: str  # "Storgata 12 H0203": street, number and, in blocks of flats, the unit
     postal_code: str  # four digits
     city: str  # the post town, in capitals as Posten writes it
-    care_of: str | None = None
+    care_of: str | None = None  # the name mail goes in care of, with or without the register's "c/o"
 
     def lines(self) -> tuple[str, ...]:
-        """As on the envelope, each line trimmed: a blank c/o is none (no "c/o" alone in the window)."""
-        care_of = (f"c/o {self.care_of.strip()}",) if self.care_of and self.care_of.strip() else ()
+        """As on the envelope, each line trimmed: a blank c/o is none (no "c/o" alone in the window), and
+        one the register wrote as "C/O Herr Andersen" is not written "c/o C/O Herr Andersen"."""
+        name = (self.care_of or "").strip()
+        name = name[3:].strip() if name[:3].casefold() == "c/o" else name
+        care_of = (f"c/o {name}",) if name else ()
         return (*care_of, self.street.strip(), f"{self.postal_code.strip()} {self.city.strip()}")
 
 

@@ -57,7 +57,7 @@ class ProfileService:
         letter = self._letters.get(standing.letter_id) if standing.letter_id else None
         contact = standing.contact
         factors = []
-        if contact is not None and contact.mobile and contact.mobile_verified_at:
+        if contact is not None and contact.mobile_for_codes():
             factors.append(SecondFactor.SMS)
         if account.has_totp:
             factors.append(SecondFactor.TOTP)
