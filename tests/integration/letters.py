@@ -298,6 +298,17 @@ def registered_dead(driver: LetterDriver, identity_number: str) -> None:
     )
 
 
+def registered_ceased(driver: LetterDriver, identity_number: str) -> None:
+    """The person's number replaced by another today (a D-number by a fødselsnummer), in the register."""
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key={"pk": {"S": driver.key(identity_number)}},
+        UpdateExpression="SET #status = :ceased",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_item({":ceased": "ceased"}),
+    )
+
+
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
     return DynamoDbSecurityEventLog(driver.dynamodb, driver.local.stack.refs["SecurityEventsTable"])
 

@@ -50,6 +50,7 @@ from tests.integration.letters import (
     fill_counters,
     notice_queue,
     posted,
+    registered_ceased,
     registered_dead,
     security_events,
     transaction_updating,
@@ -452,6 +453,25 @@ def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver)
     enrolling.start()
     assert enrolling.complete(mobile="93456780").status == 401
     assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}
+
+
+def test_the_letter_of_a_d_number_replaced_since_enrols_no_one(driver: LetterDriver) -> None:
+    """A letter posted to a D-number holder who has since been given a fødselsnummer: no new MinID user
+    with the old number (seeds/004: the person uses the new one from then on, and enrols with it), at the
+    completion or, replaced in between, at the verify."""
+    enrolling = with_letter(driver, Category.D_NUMBER_NORWAY)
+    registered_ceased(driver, enrolling.person.identity_number)
+    enrolling.start()
+    assert enrolling.complete(mobile="93456782").status == 401
+    assert "+4793456782" not in {m["to"] for m in driver.local.outbox.sms()}
+    between = with_letter(driver, Category.D_NUMBER_NORWAY)
+    between.start()
+    assert between.complete(mobile="93456783").status == 202
+    code = between.last_code_to("+4793456783")
+    registered_ceased(driver, between.person.identity_number)
+    assert between.verify(mobile_code=code).status == 401
+    person = driver.key(between.person.identity_number)
+    assert DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person) is None
 
 
 def test_a_person_who_dies_between_the_completion_and_the_verify_is_not_enrolled(driver: LetterDriver) -> None:

@@ -54,6 +54,7 @@ from tests.integration.letters import (
     fill_counters,
     in_one_window,
     on_functions_clients,
+    registered_ceased,
     registered_dead,
     security_events,
     transaction_putting,
@@ -1749,6 +1750,16 @@ def test_no_one_logs_in_as_a_person_who_has_died(driver: LetterDriver) -> None:
         assert (refused.status, refused.body) == (401, wrong.body)
     assert len(driver.local.outbox.sms()) == sent
     assert account(user).failed_logins == 1  # the wrong password before, and nothing since
+
+
+def test_a_user_whose_number_was_replaced_logs_in_with_it_still(driver: LetterDriver) -> None:
+    """The number replaced by another (a D-number by a fødselsnummer): no new letter and no new user with
+    it, but the MinID user made with it is the person's still, and logs in (moving it to the new number is
+    the register's feed of changes, which this stack does not have)."""
+    user = enrolled(driver, mobile="93456705")
+    driver.notices_delivered()  # the welcome
+    registered_ceased(driver, user.identity_number)
+    assert user.login()
 
 
 def test_the_password_of_a_person_who_has_died_is_not_reset(driver: LetterDriver) -> None:

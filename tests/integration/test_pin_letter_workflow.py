@@ -49,6 +49,7 @@ from tests.integration.letters import (
     notice_queue,
     on_functions_clients,
     posted,
+    registered_ceased,
     registered_dead,
     security_events,
     start_with_timeouts,
@@ -126,6 +127,21 @@ def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Cat
     assert driver.letters.get(execution["name"]).status is LetterStatus.REFUSED  # type: ignore[union-attr]
     assert driver.letters_of(number) == []  # out of the person's index
     assert PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).letters(driver.key(number)) == []
+
+
+def test_a_d_number_replaced_by_a_fodselsnummer_gets_no_letter(driver: LetterDriver) -> None:
+    """The person uses the fødselsnummer from then on (seeds/004): an order with the old D-number is
+    answered as any order (202), and no letter goes out, nor a notice (the orderer may be anyone)."""
+    number = driver.person(Category.D_NUMBER_NORWAY).identity_number
+    driver.add_contacts(number, mobile="+4798765412")
+    registered_ceased(driver, number)
+    assert driver.order(number).status == 202
+    (execution,) = driver.executions()
+    assert driver.finished(execution["name"])["status"] == "SUCCEEDED"
+    assert driver.no_print_job()
+    assert driver.letters.get(execution["name"]).status is LetterStatus.REFUSED  # type: ignore[union-attr]
+    driver.notices_delivered()
+    assert "+4798765412" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
 def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:
@@ -626,6 +642,11 @@ def test_a_letter_blocked_or_posted_while_it_is_marked_failed_is_judged_as_it_is
             "UpdateExpression": "SET #status = :deceased",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":deceased": {"S": "deceased"}},
+        },
+        {  # the number replaced by another: the person orders with that one
+            "UpdateExpression": "SET #status = :ceased",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":ceased": {"S": "ceased"}},
         },
     ],
 )

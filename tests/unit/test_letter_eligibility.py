@@ -18,6 +18,16 @@ GDANSK = ForeignAddress(("ul. Długa 12/4", "80-831 GDAŃSK"), "Poland", "PL")
 ADULT = Person("Kari", "Nordmann", date(1980, 5, 17), IdentityNumberKind.FODSELSNUMMER, PersonStatus.RESIDENT, OSLO)
 
 
+def test_a_number_replaced_by_another_gets_no_letter() -> None:
+    """A D-number holder given a fødselsnummer uses only that from then on (seeds/004): the old number's
+    order is refused, as a dead person's is, though the person lives (their notices still go)."""
+    ceased = replace(ADULT, kind=IdentityNumberKind.D_NUMBER, status=PersonStatus.CEASED)
+    assert ceased.alive
+    assert not ceased.in_use
+    assert recipient_ineligibility(ceased, TODAY) is Ineligibility.CEASED
+    assert ADULT.in_use
+
+
 def test_an_adult_resident_gets_the_letter_at_home() -> None:
     assert recipient_ineligibility(ADULT, TODAY) is None
     assert letter_address(ADULT) == ("Storgata 12 H0203", "0155 OSLO")

@@ -535,7 +535,7 @@ def test_the_contacts_a_notice_carries_of_a_dead_person_are_told_nothing_but_a_r
     assert service.deliver(changed).sent == [Channel.SMS]  # alive: told
 
 
-@pytest.mark.parametrize("status", [PersonStatus.RESIDENT, PersonStatus.EMIGRATED, None])
+@pytest.mark.parametrize("status", [PersonStatus.RESIDENT, PersonStatus.EMIGRATED, PersonStatus.CEASED, None])
 def test_the_contacts_of_a_person_not_registered_dead_are_told(status: PersonStatus | None) -> None:
     service, *_ = delivery(record(), population=Population(status))
     assert service.deliver(POSTED).sent == [Channel.SMS, Channel.EMAIL]

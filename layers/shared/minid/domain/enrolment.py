@@ -357,8 +357,8 @@ class EnrolmentService:
             raise AuthenticationFailed()
         person = enrolment.person
         # a decoy never matches (unreachable); a letter posted before a death, in other hands: no MinID
-        # for the dead
-        if person is None or found is None or not found.alive or letter is None:
+        # for the dead; nor a new one with a number replaced since (the person enrols with the new one)
+        if person is None or found is None or not found.in_use or letter is None:
             raise AuthenticationFailed()
         contacts = _in_language(contacts, language, found, letter)
         # the codes were right: a weak password, or a failure after, costs no try
@@ -592,7 +592,7 @@ class EnrolmentService:
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
         existing, registered, found = self._reads.for_activation(person)
-        if found is not None and not found.alive:  # died since the completion: no MinID for the dead
+        if found is not None and not found.in_use:  # died since the completion, or the number replaced
             self._enrolments.end(enrolment.enrolment_id)
             raise AuthenticationFailed()
         old_contacts = registered if existing else None

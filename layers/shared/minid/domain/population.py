@@ -16,6 +16,9 @@ class PersonStatus(StrEnum):
     EMIGRATED = "emigrated"  # utflyttet: a fødselsnummer holder who moved abroad
     NOT_RESIDENT = "not_resident"  # ikke bosatt: a D-number holder
     DECEASED = "deceased"  # død
+    # opphørt: the number replaced by another (a D-number by a fødselsnummer, a number corrected). The
+    # person uses the new one from then on (seeds/004): no letter and no new MinID user with the old one.
+    CEASED = "ceased"
 
 
 class NorwegianAddress(Value, frozen=True):
@@ -72,6 +75,11 @@ class Person(Value, frozen=True):
     @property
     def alive(self) -> bool:
         return may_be_alive(self.status)
+
+    @property
+    def in_use(self) -> bool:
+        """Whether the number is the person's to use: not dead, and the number not replaced by another."""
+        return self.alive and self.status is not PersonStatus.CEASED
 
 
 class PopulationRegister(Protocol):

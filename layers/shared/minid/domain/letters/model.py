@@ -50,11 +50,12 @@ class RecipientOutcome(StrEnum):
     # alive and old enough, with no address the post can deliver to: told, as a refusal by the quota is (on
     # the person's contacts, where they have a MinID: else they order, and hear nothing, again and again)
     NO_ADDRESS = "no-address"
-    INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
+    INELIGIBLE = "ineligible"  # dead, too young, a number replaced, or not in the register: no one to tell
 
 
 class Ineligibility(StrEnum):
     DECEASED = "deceased"
+    CEASED = "ceased"  # the number replaced by another: the person orders with that one
     NO_ADDRESS = "no-address"
     TOO_YOUNG = "too-young"
 
@@ -194,6 +195,8 @@ def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None
     """None when the person may be sent a letter, as far as the register tells (the quota aside)."""
     if not person.alive:
         return Ineligibility.DECEASED
+    if not person.in_use:
+        return Ineligibility.CEASED
     if today.year - person.birth_date.year < MINIMUM_AGE:
         return Ineligibility.TOO_YOUNG
     if letter_address(person) is None:

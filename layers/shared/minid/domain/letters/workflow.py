@@ -28,7 +28,7 @@ from minid.domain.letters.model import (
 )
 from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter, QuotaReservation, Recipients
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
-from minid.domain.population import PopulationRegister
+from minid.domain.population import Person, PopulationRegister
 from minid.domain.random import RandomSource
 from minid.domain.time import Clock, date_in_norway, today_in_norway
 
@@ -52,6 +52,11 @@ class DocumentLeft(Exception):
         super().__init__(f"activated ({activation.value}), the print document left")
         self.activation = activation
         self.retry = retry
+
+
+def _why_not(person: Person) -> str:
+    """Why a letter to one with an address was not sent: the name its failure is recorded under."""
+    return "Deceased" if not person.alive else "Ceased"
 
 
 class KeptChanging(Exception):
@@ -145,10 +150,10 @@ class LetterWorkflowTasks:
                 # place in the quota, or whose notice, failed after it: finished now (each once, whatever was done)
                 self._fail(letter, "Failed")
             return None
-        if person is None or address is None or not person.alive:
+        if person is None or address is None or not person.in_use:
             # gone from the register, without an address, or dead (no codes to a dead person's mailbox), since
             # validated: failed, not left ordered keeping its place in the quota
-            self._fail(letter, "Deceased" if person is not None and address is not None else "NoAddress")
+            self._fail(letter, "NoAddress" if person is None or address is None else _why_not(person))
             return None
         codes = generate_pin_codes(self._random)
         country = person.address_abroad.country_code if person.abroad and person.address_abroad else None
