@@ -4,12 +4,14 @@ notifier (template.yaml, NotifierFunction's Locks), which queues its notice."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.config import Config
 
 from local.faults import injected_faults
+from minid.adapters.dynamodb import iso
 from tests.integration.conftest import local_driver
 from tests.integration.letters import LetterDriver, wait_for
 from tests.integration.users import User, enrolled
@@ -74,6 +76,26 @@ def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: Let
     drained(driver)
     time.sleep(0.2)
     assert len(told(driver, "91234601")) == 1
+
+
+def test_a_person_is_told_of_locks_once_a_day_however_often_the_account_locks(driver: LetterDriver) -> None:
+    """Anyone who knows an identity number may lock its account, and again once the lock lapses: each lock
+    is in the person's history, and the person is told once a day (not sent an SMS every three tries)."""
+    user = locked(driver, "91234603")
+    wait_for(lambda: told(driver, "91234603"), lambda sms: len(sms) == 1)
+    driver.dynamodb.update_item(  # the lock lapsed
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression="SET locked_until = :then, failed_logins = :none",
+        ExpressionAttributeValues={":then": {"S": iso(datetime.now(UTC) - timedelta(minutes=1))}, ":none": {"N": "0"}},
+    )
+    for _ in range(3):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+    locks = wait_for(lambda: of_type(stream_records(driver), "account-locked"), lambda records: len(records) == 2)
+    assert notifier(driver, locks) == {"batchItemFailures": []}
+    drained(driver)
+    time.sleep(0.2)
+    assert len(told(driver, "91234603")) == 1
 
 
 def test_the_lock_s_event_carries_what_its_notice_tells() -> None:

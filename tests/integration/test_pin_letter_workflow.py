@@ -129,19 +129,31 @@ def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Cat
     assert PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).letters(driver.key(number)) == []
 
 
-def test_a_d_number_replaced_by_a_fodselsnummer_gets_no_letter(driver: LetterDriver) -> None:
+def test_a_d_number_replaced_by_a_fodselsnummer_gets_no_letter_and_its_user_is_told_to_use_the_new_one(
+    driver: LetterDriver,
+) -> None:
     """The person uses the fødselsnummer from then on (seeds/004): an order with the old D-number is
-    answered as any order (202), and no letter goes out, nor a notice (the orderer may be anyone)."""
+    answered as any order (202), and no letter goes out; the person is told why on the contacts of the
+    MinID user made with the old number (as for no address: else they order again and again, hearing
+    nothing), once a day, and in their history."""
     number = driver.person(Category.D_NUMBER_NORWAY).identity_number
     driver.add_contacts(number, mobile="+4798765412")
     registered_ceased(driver, number)
-    assert driver.order(number).status == 202
-    (execution,) = driver.executions()
-    assert driver.finished(execution["name"])["status"] == "SUCCEEDED"
+    for _ in range(2):
+        assert driver.order(number).status == 202
+    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
+    for order in orders:
+        assert driver.finished(order)["status"] == "SUCCEEDED"
+        refused = driver.letters.get(order)
+        assert refused is not None
+        assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, RecipientOutcome.NUMBER_REPLACED)
     assert driver.no_print_job()
-    assert driver.letters.get(execution["name"]).status is LetterStatus.REFUSED  # type: ignore[union-attr]
     driver.notices_delivered()
-    assert "+4798765412" not in {m["to"] for m in driver.local.outbox.sms()}
+    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765412"]
+    assert len(told) == 1
+    assert "erstattet nummeret det ble bestilt med" in told[0]
+    events = security_events(driver).page(driver.key(number), None, 100).events
+    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": "number-replaced"})] * 2
 
 
 def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:

@@ -45,7 +45,7 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
-    for variant in ({}, *variants, {"reason": "no-address"}, {"by": "support"}):
+    for variant in ({}, *variants, {"reason": "no-address"}, {"reason": "number-replaced"}, {"by": "support"}):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
 
@@ -101,6 +101,24 @@ def test_an_order_refused_for_want_of_an_address_says_so_and_not_the_quota(
     assert "30" in quota.sms
     assert "30" not in no_address.sms
     assert composed(NoticeKind.PIN_LETTER_REFUSED, language).sms == quota.sms  # one queued before reasons were
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        (Language.BOKMAL, ("erstattet nummeret det ble bestilt med", "det nye fødselsnummeret ditt")),
+        (Language.NYNORSK, ("erstatta nummeret det vart bestilt med", "det nye fødselsnummeret ditt")),
+        (Language.ENGLISH, ("replaced the number it was ordered with", "your new national identity number")),
+    ],
+)
+def test_an_order_with_a_number_replaced_says_to_order_with_the_new_one(
+    language: Language, told: tuple[str, ...]
+) -> None:
+    replaced = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="number-replaced")
+    assert all(words in replaced.sms for words in told)
+    assert all(words in replaced.text for words in told)
+    others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
+    assert not any(told[0] in text for text in others)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from minid.domain.notices import (
     open_recipients,
 )
 from minid.domain.population import Person, PersonStatus
+from minid.domain.time import date_in_norway
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PERSON = PersonKey("a" * 64)
@@ -310,11 +311,15 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
         if e.type.value == "account-locked"
     ]
     notice = lock_notice(PERSON, locked)
-    assert notice.notice_id == f"attempt-1:{NOW.isoformat()}:locked"
+    assert notice.notice_id == f"{PERSON}:{date_in_norway(NOW).isoformat()}:locked"
     assert notice.proof == locked
-    again = replace(locked, at=NOW + timedelta(minutes=2))  # locked again in the same login, the first lapsed
-    assert lock_notice(PERSON, again).notice_id != notice.notice_id
     assert lock_notice(PERSON, replace(locked)).notice_id == notice.notice_id  # the event handed over again
+    # locked again the same day (the first lapsed, or another login's): told once a day, not a lock
+    for again in (replace(locked, at=NOW + timedelta(minutes=2)), replace(locked, reference="attempt-2")):
+        assert lock_notice(PERSON, replace(again, at=again.at + timedelta(hours=3))).notice_id == notice.notice_id
+    next_day = NOW + timedelta(days=1)
+    assert lock_notice(PERSON, replace(locked, at=next_day)).notice_id != notice.notice_id
+    assert lock_notice(PersonKey("another"), locked).notice_id != notice.notice_id
     assert english in compose(notice.kind, Language.ENGLISH, notice.params).sms
     told = compose(notice.kind, Language.BOKMAL, notice.params).sms
     assert norwegian in told

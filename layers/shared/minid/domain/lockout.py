@@ -19,6 +19,7 @@ from minid.domain.accounts import AccountChange, Accounts, AttemptCount, Lockout
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Notice, NoticeKind
+from minid.domain.time import date_in_norway
 from minid.values import Value
 
 # Longer than any request lasts (the functions' timeouts are 10 and 30 seconds): a count at the threshold
@@ -40,13 +41,15 @@ class Judgement(Value, frozen=True):
 
 def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     """The notice of a lock, from its event as written: the same notice (its id) however often the
-    event is handed over, and what it tells is what the lock recorded of the policy deployed. Its id
-    holds the lock's time: a second lock in one login (with a short lock, lapsed while the login was
-    still open) is another notice."""
+    event is handed over, and what it tells is what the lock recorded of the policy deployed. A person is
+    told of a lock once a day (the day in Norway), however often the account locks: anyone who knows an
+    identity number may lock its account with three wrong passwords, again each time the lock lapses, and
+    a notice a lock would let them send that person (and us the bill for) an SMS every few tries, from
+    address after address. Every lock is in the person's history all the same."""
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
-    notice_id = f"{locked.reference}:{locked.at.isoformat()}:locked"
+    notice_id = f"{person}:{date_in_norway(locked.at).isoformat()}:locked"
     return Notice(notice_id, NoticeKind.ACCOUNT_LOCKED, person, told, proof=locked)
 
 

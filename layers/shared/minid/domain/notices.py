@@ -391,45 +391,71 @@ def _posted(language: Language, params: Mapping[str, str]) -> Texts:
 
 
 def _refused(language: Language, params: Mapping[str, str]) -> Texts:
-    """An order refused (`reason`: "quota", the default, or "no-address": the population register has no
-    address the post can deliver to, which the person can have put right, and order again)."""
-    no_address = params.get("reason") == "no-address"
+    """An order refused (`reason`: "quota", the default; "no-address": the population register has no
+    address the post can deliver to, which the person can have put right, and order again; or
+    "number-replaced": the register has replaced the number ordered with, and the person orders with the
+    new one)."""
+    reason = params.get("reason")
     if language is Language.ENGLISH:
+        why, then = {
+            "no-address": (
+                "cannot send one: the National Population Register has no address we can post it to.",
+                "Check your address with the Norwegian Tax Administration, then order again. ",
+            ),
+            "number-replaced": (
+                "cannot send one: the National Population Register has replaced the number it was ordered with "
+                "by a new one.",
+                "Order with your new national identity number. ",
+            ),
+        }.get(
+            reason or "",
+            ("will not send one now: a letter was sent in the last 24 hours, or three in the last 30 days.", ""),
+        )
         return (
             "An order for PIN codes",
-            "We received an order for a MinID PIN code letter for you, but "
-            + (
-                "cannot send one: the National Population Register has no address we can post it to."
-                if no_address
-                else "will not send one now: a letter was sent in the last 24 hours, or three in the last 30 days."
-            ),
-            ("Check your address with the Norwegian Tax Administration, then order again. " if no_address else "")
-            + "If you did not order it, you need not do anything.",
+            "We received an order for a MinID PIN code letter for you, but " + why,
+            then + "If you did not order it, you need not do anything.",
         )
     if language is Language.NYNORSK:
+        why, then = {
+            "no-address": (
+                "kan ikkje sende det: Folkeregisteret har inga adresse vi kan sende brevet til.",
+                "Sjekk adressa di hos Skatteetaten, og bestill på nytt. ",
+            ),
+            "number-replaced": (
+                "kan ikkje sende det: Folkeregisteret har erstatta nummeret det vart bestilt med, med eit nytt.",
+                "Bestill med det nye fødselsnummeret ditt. ",
+            ),
+        }.get(
+            reason or "",
+            (
+                "sender ikkje eit nytt brev no: det er sendt eit brev det siste døgnet, eller tre brev dei siste "
+                "30 dagane.",
+                "",
+            ),
+        )
         return (
             "Bestilling av PIN-kodar",
-            "Vi har fått ei bestilling av PIN-kodebrev til MinID for deg, men "
-            + (
-                "kan ikkje sende det: Folkeregisteret har inga adresse vi kan sende brevet til."
-                if no_address
-                else "sender ikkje eit nytt brev no: det er sendt eit brev det siste døgnet, eller tre brev dei siste "
-                "30 dagane."
-            ),
-            ("Sjekk adressa di hos Skatteetaten, og bestill på nytt. " if no_address else "")
-            + "Har du ikkje bestilt, treng du ikkje gjere noko.",
+            "Vi har fått ei bestilling av PIN-kodebrev til MinID for deg, men " + why,
+            then + "Har du ikkje bestilt, treng du ikkje gjere noko.",
         )
+    why, then = {
+        "no-address": (
+            "kan ikke sende det: Folkeregisteret har ingen adresse vi kan sende brevet til.",
+            "Sjekk adressen din hos Skatteetaten, og bestill på nytt. ",
+        ),
+        "number-replaced": (
+            "kan ikke sende det: Folkeregisteret har erstattet nummeret det ble bestilt med, med et nytt.",
+            "Bestill med det nye fødselsnummeret ditt. ",
+        ),
+    }.get(
+        reason or "",
+        ("sender ikke et nytt brev nå: det er sendt et brev det siste døgnet, eller tre brev de siste 30 dagene.", ""),
+    )
     return (
         "Bestilling av PIN-koder",
-        "Vi har fått en bestilling av PIN-kodebrev til MinID for deg, men "
-        + (
-            "kan ikke sende det: Folkeregisteret har ingen adresse vi kan sende brevet til."
-            if no_address
-            else "sender ikke et nytt brev nå: det er sendt et brev det siste døgnet, eller tre brev de siste "
-            "30 dagene."
-        ),
-        ("Sjekk adressen din hos Skatteetaten, og bestill på nytt. " if no_address else "")
-        + "Har du ikke bestilt, trenger du ikke gjøre noe.",
+        "Vi har fått en bestilling av PIN-kodebrev til MinID for deg, men " + why,
+        then + "Har du ikke bestilt, trenger du ikke gjøre noe.",
     )
 
 

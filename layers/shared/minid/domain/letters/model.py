@@ -50,7 +50,10 @@ class RecipientOutcome(StrEnum):
     # alive and old enough, with no address the post can deliver to: told, as a refusal by the quota is (on
     # the person's contacts, where they have a MinID: else they order, and hear nothing, again and again)
     NO_ADDRESS = "no-address"
-    INELIGIBLE = "ineligible"  # dead, too young, a number replaced, or not in the register: no one to tell
+    # the number ordered with replaced by another (a D-number by a fødselsnummer): told likewise, on the
+    # contacts of the person's user made with the old number, who else orders with it and hears nothing
+    NUMBER_REPLACED = "number-replaced"
+    INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
 
 
 class Ineligibility(StrEnum):

@@ -54,6 +54,10 @@ class DocumentLeft(Exception):
         self.retry = retry
 
 
+# What the person is told of, of what makes a letter impossible (on their contacts, where they have a MinID)
+TOLD = {Ineligibility.NO_ADDRESS: RecipientOutcome.NO_ADDRESS, Ineligibility.CEASED: RecipientOutcome.NUMBER_REPLACED}
+
+
 def _why_not(person: Person) -> str:
     """Why a letter to one with an address was not sent: the name its failure is recorded under."""
     return "Deceased" if not person.alive else "Ceased"
@@ -108,8 +112,7 @@ class LetterWorkflowTasks:
             person, today = standing.person, today_in_norway(self._clock)
             why = recipient_ineligibility(person, today) if person is not None else None
             if person is None or why is not None:
-                told = why is Ineligibility.NO_ADDRESS
-                outcome = RecipientOutcome.NO_ADDRESS if told else RecipientOutcome.INELIGIBLE
+                outcome = TOLD.get(why, RecipientOutcome.INELIGIBLE) if why else RecipientOutcome.INELIGIBLE
             elif letter_id in standing.orders:  # reserved by a run from before the outcome was written with it
                 outcome = RecipientOutcome.ACCEPTED
             elif not self._quota.allows(standing.orders.values(), now):
@@ -122,6 +125,7 @@ class LetterWorkflowTasks:
                 RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
                 RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
                 RecipientOutcome.NO_ADDRESS: SecurityEventType.PIN_LETTER_REFUSED,
+                RecipientOutcome.NUMBER_REPLACED: SecurityEventType.PIN_LETTER_REFUSED,
             }.get(outcome)
             # why a refusal was made, in the person's history (as the notice tells)
             detail = {"reason": outcome.value} if kind is SecurityEventType.PIN_LETTER_REFUSED else {}
