@@ -446,42 +446,39 @@ def test_an_enrolment_done_or_ended_keeps_neither_the_password_nor_the_contacts_
     assert not {"contacts", "password_hash", "codes"} & set(enrolment_item(driver, ended))
 
 
-def test_the_letter_of_a_person_who_has_died_enrols_no_one(driver: LetterDriver) -> None:
-    """A letter posted before a death, in someone else's hands: its right codes are refused as wrong ones."""
-    enrolling = with_letter(driver)
-    registered_dead(driver, enrolling.person.identity_number)
+# Who the register has as no longer using the number: dead (a letter posted before, in someone else's hands),
+# or with the number replaced by another (a D-number by a fødselsnummer: seeds/004, the person uses the
+# new one from then on, and enrols with it). Each: their letter's person, and how the register says it.
+NO_LONGER = pytest.mark.parametrize(
+    ("category", "registered"),
+    [(Category.ADULT, registered_dead), (Category.D_NUMBER_NORWAY, registered_ceased)],
+    ids=["dead", "number-replaced"],
+)
+
+
+@NO_LONGER
+def test_the_letter_of_a_person_who_has_died_or_whose_number_was_replaced_enrols_no_one(
+    driver: LetterDriver, category: Category, registered: Callable[[LetterDriver, str], None]
+) -> None:
+    """Its right codes are refused as wrong ones, and no code is sent."""
+    enrolling = with_letter(driver, category)
+    registered(driver, enrolling.person.identity_number)
     enrolling.start()
     assert enrolling.complete(mobile="93456780").status == 401
     assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
-def test_the_letter_of_a_d_number_replaced_since_enrols_no_one(driver: LetterDriver) -> None:
-    """A letter posted to a D-number holder who has since been given a fødselsnummer: no new MinID user
-    with the old number (seeds/004: the person uses the new one from then on, and enrols with it), at the
-    completion or, replaced in between, at the verify."""
-    enrolling = with_letter(driver, Category.D_NUMBER_NORWAY)
-    registered_ceased(driver, enrolling.person.identity_number)
-    enrolling.start()
-    assert enrolling.complete(mobile="93456782").status == 401
-    assert "+4793456782" not in {m["to"] for m in driver.local.outbox.sms()}
-    between = with_letter(driver, Category.D_NUMBER_NORWAY)
-    between.start()
-    assert between.complete(mobile="93456783").status == 202
-    code = between.last_code_to("+4793456783")
-    registered_ceased(driver, between.person.identity_number)
-    assert between.verify(mobile_code=code).status == 401
-    person = driver.key(between.person.identity_number)
-    assert DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person) is None
-
-
-def test_a_person_who_dies_between_the_completion_and_the_verify_is_not_enrolled(driver: LetterDriver) -> None:
-    """The codes were right while the person lived; the register has them dead by the verify: no account,
-    no contact record, the enrolment ended (its codes are refused for good)."""
-    enrolling = with_letter(driver)
+@NO_LONGER
+def test_a_person_who_dies_or_whose_number_is_replaced_between_the_completion_and_the_verify_is_not_enrolled(
+    driver: LetterDriver, category: Category, registered: Callable[[LetterDriver, str], None]
+) -> None:
+    """The codes were right while the number was the person's; by the verify it is not: no account, no
+    contact record, the enrolment ended (its codes are refused for good)."""
+    enrolling = with_letter(driver, category)
     enrolling.start()
     assert enrolling.complete(mobile="93456781").status == 202
     code = enrolling.last_code_to("+4793456781")
-    registered_dead(driver, enrolling.person.identity_number)
+    registered(driver, enrolling.person.identity_number)
     assert enrolling.verify(mobile_code=code).status == 401
     person = driver.key(enrolling.person.identity_number)
     assert DynamoDbAccounts(driver.dynamodb, driver.local.stack.refs["UsersTable"]).find(person) is None

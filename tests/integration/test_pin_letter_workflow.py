@@ -129,33 +129,6 @@ def test_an_ineligible_person_gets_no_letter(driver: LetterDriver, category: Cat
     assert PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).letters(driver.key(number)) == []
 
 
-def test_a_d_number_replaced_by_a_fodselsnummer_gets_no_letter_and_its_user_is_told_to_use_the_new_one(
-    driver: LetterDriver,
-) -> None:
-    """The person uses the fødselsnummer from then on (seeds/004): an order with the old D-number is
-    answered as any order (202), and no letter goes out; the person is told why on the contacts of the
-    MinID user made with the old number (as for no address: else they order again and again, hearing
-    nothing), once a day, and in their history."""
-    number = driver.person(Category.D_NUMBER_NORWAY).identity_number
-    driver.add_contacts(number, mobile="+4798765412")
-    registered_ceased(driver, number)
-    for _ in range(2):
-        assert driver.order(number).status == 202
-    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
-    for order in orders:
-        assert driver.finished(order)["status"] == "SUCCEEDED"
-        refused = driver.letters.get(order)
-        assert refused is not None
-        assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, RecipientOutcome.NUMBER_REPLACED)
-    assert driver.no_print_job()
-    driver.notices_delivered()
-    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765412"]
-    assert len(told) == 1
-    assert "erstattet nummeret det ble bestilt med" in told[0]
-    events = security_events(driver).page(driver.key(number), None, 100).events
-    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": "number-replaced"})] * 2
-
-
 def test_an_unknown_number_gets_no_letter(driver: LetterDriver) -> None:
     unknown = compose_identity_number(date(1990, 6, 1), 123, synthetic=True)
     assert unknown is not None
@@ -196,15 +169,30 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
     assert all(driver.letters.get(order).person == driver.key(number) for order in orders())  # type: ignore[union-attr]
 
 
-def test_an_order_for_one_the_register_has_no_address_for_is_refused_and_told_once_a_day(driver: LetterDriver) -> None:
-    """Alive and old enough, but no address the post can deliver to: no letter, as before, and the person
-    told why (on their contacts, where they have a MinID), once a day however many orders, and in their
-    history; rather than order again and again, hearing nothing."""
-    number = driver.person(Category.ADULT).identity_number
+@pytest.mark.parametrize(
+    ("outcome", "told"),
+    [
+        (RecipientOutcome.NO_ADDRESS, "ingen adresse vi kan sende brevet til"),
+        (RecipientOutcome.NUMBER_REPLACED, "erstattet nummeret det ble bestilt med"),
+    ],
+)
+def test_an_order_refused_for_want_of_an_address_or_for_a_number_replaced_is_told_once_a_day(
+    driver: LetterDriver, outcome: RecipientOutcome, told: str
+) -> None:
+    """Alive and old enough, but no address the post can deliver to; or a D-number the register has
+    replaced by a fødselsnummer (seeds/004: the person uses that from then on). No letter, and the person
+    told why (on their contacts, where they have a MinID: the user made with the old number's), once a day
+    however many orders, and in their history; rather than order again and again, hearing nothing."""
+    if outcome is RecipientOutcome.NO_ADDRESS:
+        number = driver.person(Category.ADULT).identity_number
+        table = driver.local.stack.refs["PopulationRegisterTable"]
+        driver.dynamodb.update_item(
+            TableName=table, Key={"pk": {"S": driver.key(number)}}, UpdateExpression="REMOVE address"
+        )
+    else:
+        number = driver.person(Category.D_NUMBER_NORWAY).identity_number
+        registered_ceased(driver, number)
     driver.add_contacts(number, mobile="+4798765442")
-    key = driver.key(number)
-    table = driver.local.stack.refs["PopulationRegisterTable"]
-    driver.dynamodb.update_item(TableName=table, Key={"pk": {"S": key}}, UpdateExpression="REMOVE address")
     for _ in range(2):
         assert driver.order(number).status == 202
     orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
@@ -212,14 +200,14 @@ def test_an_order_for_one_the_register_has_no_address_for_is_refused_and_told_on
         assert driver.finished(order)["status"] == "SUCCEEDED"
         refused = driver.letters.get(order)
         assert refused is not None
-        assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, RecipientOutcome.NO_ADDRESS)
+        assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, outcome)
     assert driver.no_print_job()
     driver.notices_delivered()
-    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765442"]
-    assert len(told) == 1
-    assert "ingen adresse vi kan sende brevet til" in told[0]
-    events = security_events(driver).page(key, None, 100).events
-    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": "no-address"})] * 2
+    sms = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765442"]
+    assert len(sms) == 1
+    assert told in sms[0]
+    events = security_events(driver).page(driver.key(number), None, 100).events
+    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": outcome.value})] * 2
 
 
 def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:
