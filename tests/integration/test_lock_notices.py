@@ -68,7 +68,7 @@ def drained(driver: LetterDriver) -> None:
 
 
 def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: LetterDriver) -> None:
-    """The stream hands a record over at least once: each time, the same notice (its id the lock's)."""
+    """The stream hands a record over at least once: each time, the same notice (its id the same)."""
     locked(driver, "91234601")
     wait_for(lambda: told(driver, "91234601"), lambda sms: len(sms) == 1)
     (lock,) = of_type(stream_records(driver), "account-locked")
@@ -103,7 +103,8 @@ def test_the_lock_s_event_carries_what_its_notice_tells() -> None:
     with local_driver({"LockoutThreshold": "4", "LockoutSeconds": "900"}) as driver:
         locked(driver, "91234602", failures=4)
         (lock,) = of_type(stream_records(driver), "account-locked")
-        assert lock["dynamodb"]["NewImage"]["detail"]["M"] == {"failures": {"S": "4"}, "minutes": {"S": "15"}}
+        told = {"failures": {"S": "4"}, "minutes": {"S": "15"}}
+        assert lock["dynamodb"]["NewImage"]["detail"]["M"] == told | {"after": {"S": "password"}}
         driver.notices_delivered()  # the stream caught up with, and the notice queue
         (sms,) = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4791234602"][-1:]
         assert "4 ganger på rad" in sms

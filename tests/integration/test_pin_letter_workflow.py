@@ -210,6 +210,29 @@ def test_an_order_refused_for_want_of_an_address_or_for_a_number_replaced_is_tol
     assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": outcome.value})] * 2
 
 
+def test_refusals_for_different_reasons_on_one_day_are_each_told(driver: LetterDriver) -> None:
+    """Told once a day for each reason, not once a day in all: each says something else to do (put the
+    address right, or order with the new number), and the first must not hide the second."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    driver.add_contacts(number, mobile="+4798765444")
+    table = driver.local.stack.refs["PopulationRegisterTable"]
+    driver.dynamodb.update_item(TableName=table, Key={"pk": {"S": key}}, UpdateExpression="REMOVE address")
+    assert driver.order(number).status == 202
+    (first,) = driver.executions()
+    assert driver.finished(first["name"])["status"] == "SUCCEEDED"  # refused for want of an address
+    registered_ceased(driver, number)
+    assert driver.order(number).status == 202
+    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
+    (second,) = set(orders) - {first["name"]}
+    assert driver.finished(second)["status"] == "SUCCEEDED"  # refused for the number replaced
+    driver.notices_delivered()
+    sms = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765444"]
+    assert len(sms) == 2
+    assert "ingen adresse vi kan sende brevet til" in sms[0]
+    assert "erstattet nummeret det ble bestilt med" in sms[1]
+
+
 def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     driver.add_contacts(number, mobile="+4798765443")

@@ -41,7 +41,6 @@ from minid.domain.notices import (
     open_recipients,
 )
 from minid.domain.population import Person, PersonStatus
-from minid.domain.time import date_in_norway
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PERSON = PersonKey("a" * 64)
@@ -311,19 +310,58 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
         if e.type.value == "account-locked"
     ]
     notice = lock_notice(PERSON, locked)
-    assert notice.notice_id == f"{PERSON}:{date_in_norway(NOW).isoformat()}:locked"
     assert notice.proof == locked
     assert lock_notice(PERSON, replace(locked)).notice_id == notice.notice_id  # the event handed over again
-    # locked again the same day (the first lapsed, or another login's): told once a day, not a lock
-    for again in (replace(locked, at=NOW + timedelta(minutes=2)), replace(locked, reference="attempt-2")):
-        assert lock_notice(PERSON, replace(again, at=again.at + timedelta(hours=3))).notice_id == notice.notice_id
-    next_day = NOW + timedelta(days=1)
-    assert lock_notice(PERSON, replace(locked, at=next_day)).notice_id != notice.notice_id
-    assert lock_notice(PersonKey("another"), locked).notice_id != notice.notice_id
     assert english in compose(notice.kind, Language.ENGLISH, notice.params).sms
     told = compose(notice.kind, Language.BOKMAL, notice.params).sms
     assert norwegian in told
     assert "5 ganger på rad" in told
+
+
+@dataclass
+class Locking:
+    """The account store a lock is written to, as far as a lock's event goes."""
+
+    events: list[SecurityEvent] = field(default_factory=list)
+
+    def lock(
+        self, person: PersonKey, policy: LockoutPolicy, now: datetime, *, events: tuple[SecurityEvent, ...], **_: object
+    ) -> None:
+        self.events.extend(events)
+
+
+def test_a_lock_after_wrong_passwords_is_told_once_a_day_and_one_after_the_password_each_time() -> None:
+    """Anyone who knows an identity number may lock its account with wrong passwords, again each time the
+    lock lapses: such a lock is told once a day (the day in Norway), not an SMS every three tries. A lock
+    after wrong codes of a login past its password, or wrong current passwords of a session's change,
+    needs the password or a session: told each time (the person's only sign of it, maybe)."""
+    store = Locking()
+    lockout = Lockout(store, None, LockoutPolicy(3, timedelta(hours=1)))  # type: ignore[arg-type]
+    account = UserAccount(PERSON, AccountStatus.ACTIVE, "hash", NOW, NOW, failed_logins=2)
+
+    def by_passwords(at: datetime, reference: str = "attempt-1", person: PersonKey = PERSON) -> str:
+        (locked,) = [
+            e for e in lockout.judged(account, at, False, reference).events if e.type.value == "account-locked"
+        ]
+        assert locked.detail["after"] == "password"
+        return lock_notice(person, locked).notice_id
+
+    first = by_passwords(NOW)
+    assert first == by_passwords(NOW + timedelta(hours=3), "attempt-2")  # the same day: told once
+    assert first != by_passwords(NOW + timedelta(days=1))
+    assert first != by_passwords(NOW, person=PersonKey("b" * 64))
+    # the day in Norway: 23:30 UTC is the next day there, in winter (UTC+1) and in summer (UTC+2)
+    for evening in (datetime(2026, 1, 14, 23, 30, tzinfo=UTC), datetime(2026, 7, 14, 22, 30, tzinfo=UTC)):
+        assert by_passwords(evening) != by_passwords(evening - timedelta(hours=1))
+        assert by_passwords(evening) == by_passwords(evening + timedelta(hours=20))
+    for reason in ("second-factor", "password-change"):
+        ids = []
+        for reference in ("login-1", "login-2"):
+            lockout.failed(PERSON, NOW, reason, reserved=3, reference=reference)
+            locked = store.events[-1]
+            assert locked.detail["after"] == reason
+            ids.append(lock_notice(PERSON, locked).notice_id)
+        assert len({*ids, first}) == 3  # each its own notice, and not the day's of wrong passwords
 
 
 @pytest.mark.parametrize("language", list(Language))

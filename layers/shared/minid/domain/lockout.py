@@ -29,6 +29,9 @@ SETTLED_WITHIN = timedelta(minutes=1)
 
 # What a lock's event records of the policy that made it, and its notice tells.
 TOLD = ("failures", "minutes")
+# What a lock's event records of the failures that made it (`after`): wrong passwords of a login, which
+# anyone may type; or the reason of the failure that locked ("second-factor", "password-change").
+PASSWORDS = "password"
 
 
 class Judgement(Value, frozen=True):
@@ -41,15 +44,22 @@ class Judgement(Value, frozen=True):
 
 def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     """The notice of a lock, from its event as written: the same notice (its id) however often the
-    event is handed over, and what it tells is what the lock recorded of the policy deployed. A person is
-    told of a lock once a day (the day in Norway), however often the account locks: anyone who knows an
-    identity number may lock its account with three wrong passwords, again each time the lock lapses, and
-    a notice a lock would let them send that person (and us the bill for) an SMS every few tries, from
-    address after address. Every lock is in the person's history all the same."""
+    event is handed over, and what it tells is what the lock recorded of the policy deployed.
+
+    A lock after wrong passwords is told once a day (the day in Norway), however often the account locks
+    so: anyone who knows an identity number may lock its account with three wrong passwords, again each
+    time the lock lapses, and a notice a lock would let them send that person (and us the bill for) an SMS
+    every few tries, from address after address. A lock after wrong codes of a login past its password, or
+    wrong current passwords of a session's change, is told each time (its id the lock's): only one with
+    the password or a session can make one, and it may be the person's only sign of it. Every lock is in
+    the person's history all the same."""
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
-    notice_id = f"{person}:{date_in_norway(locked.at).isoformat()}:locked"
+    if locked.detail.get("after") == PASSWORDS:
+        notice_id = f"{person}:{date_in_norway(locked.at).isoformat()}:locked"
+    else:
+        notice_id = f"{locked.reference}:{locked.at.isoformat()}:locked"
     return Notice(notice_id, NoticeKind.ACCOUNT_LOCKED, person, told, proof=locked)
 
 
@@ -108,7 +118,7 @@ class Lockout:
         failures = account.failed_logins + 1
         if failures < self.policy.threshold:
             return Judgement(AccountChange(account, now, failures, None), tuple(events))
-        locked = self._locked(now, reference)
+        locked = self._locked(now, reference, after=PASSWORDS)
         return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked))
 
     def release(self, person: PersonKey, run: str | None) -> None:
@@ -126,23 +136,29 @@ class Lockout:
         reference = reference or str(uuid.uuid4())
         failure = self.failure(now, reason, reference)
         if reserved >= self.policy.threshold:
-            self._lock(person, now, reference, failure)
+            self._lock(person, now, reference, failure, after=reason)
         else:
             self._events.record(person, failure)
 
-    def _lock(self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent) -> None:
-        self._accounts.lock(person, self.policy, now, events=(self._locked(now, reference),), failures=failures)
+    def _lock(
+        self, person: PersonKey, now: datetime, reference: str, *failures: SecurityEvent, after: str | None = None
+    ) -> None:
+        locked = self._locked(now, reference, after)
+        self._accounts.lock(person, self.policy, now, events=(locked,), failures=failures)
 
     @staticmethod
     def failure(now: datetime, reason: str, reference: str) -> SecurityEvent:
         """A failure's event (one that does not lock: `failed` writes the one that does with its lock)."""
         return SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": reason})
 
-    def _locked(self, now: datetime, reference: str) -> SecurityEvent:
-        """The lock's event, with what its notice tells of it: the policy deployed, not the default."""
+    def _locked(self, now: datetime, reference: str, after: str | None) -> SecurityEvent:
+        """The lock's event, with what its notice tells of it (the policy deployed, not the default) and
+        what failures made it (`after`; None: a lock whose failure's write was lost, written late)."""
         minutes = -(-int(self.policy.duration.total_seconds()) // 60)  # whole minutes, rounded up: never less
         told = {"failures": str(self.policy.threshold), "minutes": str(minutes)}
-        return SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, now, reference, told)
+        return SecurityEvent(
+            SecurityEventType.ACCOUNT_LOCKED, now, reference, told | ({"after": after} if after else {})
+        )
 
 
 class Reservation:

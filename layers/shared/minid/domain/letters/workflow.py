@@ -303,5 +303,7 @@ class LetterWorkflowTasks:
         about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
         params = {"date": day.isoformat()}
         if kind is NoticeKind.PIN_LETTER_REFUSED and letter.outcome is not None:
-            params["reason"] = letter.outcome.value  # the quota, or no address to post to
+            params["reason"] = letter.outcome.value  # the quota, no address to post to, or a number replaced
+            if letter.outcome is not RecipientOutcome.QUOTA:  # each reason told once a day: they say different
+                about += f":{letter.outcome.value}"  # things to do (at most three a day, then)
         self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params=params))
