@@ -12,7 +12,7 @@ from msgspec.structs import replace
 
 from local.template import Template
 from minid.adapters.sealing import AesGcmSealer
-from minid.domain.accounts import AccountStatus, LockoutPolicy, UserAccount
+from minid.domain.accounts import AccountStatus, AttemptCount, LockoutPolicy, UserAccount
 from minid.domain.codes import CODE_LIFETIME, CodePurpose, code_message
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent, SecurityEventType
@@ -330,6 +330,22 @@ class Locking:
         self.events.extend(events)
 
 
+@dataclass
+class Stuck:
+    """An account at the limit with no lock written (the lock lost), as the next attempt's count finds it."""
+
+    account: UserAccount
+    store: Locking
+
+    def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> AttemptCount:
+        return AttemptCount(self.account, counted=False)
+
+    def lock(
+        self, person: PersonKey, policy: LockoutPolicy, now: datetime, *, events: tuple[SecurityEvent, ...], **_: object
+    ) -> None:
+        self.store.lock(person, policy, now, events=events)
+
+
 def test_a_lock_after_wrong_passwords_is_told_once_a_day_and_one_after_the_password_each_time() -> None:
     """Anyone who knows an identity number may lock its account with wrong passwords, again each time the
     lock lapses: such a lock is told once a day (the day in Norway), not an SMS every three tries. A lock
@@ -362,6 +378,15 @@ def test_a_lock_after_wrong_passwords_is_told_once_a_day_and_one_after_the_passw
             assert locked.detail["after"] == reason
             ids.append(lock_notice(PERSON, locked).notice_id)
         assert len({*ids, first}) == 3  # each its own notice, and not the day's of wrong passwords
+    # a lock written late (its failure's lock lost, the count found at the limit by the next attempt): what
+    # made it is not known, so it is told each time; as is a lock's event from before locks recorded it
+    stuck = UserAccount(PERSON, AccountStatus.ACTIVE, "hash", NOW, NOW, failed_logins=3)
+    Lockout(Stuck(stuck, store), None, LockoutPolicy(3, timedelta(hours=1))).reserve(PERSON, NOW)  # type: ignore[arg-type]
+    late = store.events[-1]
+    assert "after" not in late.detail
+    assert lock_notice(PERSON, late).notice_id == f"{late.reference}:{NOW.isoformat()}:locked"
+    before = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, NOW, "attempt-9", {"failures": "3", "minutes": "60"})
+    assert lock_notice(PERSON, before).notice_id == f"attempt-9:{NOW.isoformat()}:locked"
 
 
 @pytest.mark.parametrize("language", list(Language))

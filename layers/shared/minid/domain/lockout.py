@@ -49,10 +49,12 @@ def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     A lock after wrong passwords is told once a day (the day in Norway), however often the account locks
     so: anyone who knows an identity number may lock its account with three wrong passwords, again each
     time the lock lapses, and a notice a lock would let them send that person (and us the bill for) an SMS
-    every few tries, from address after address. A lock after wrong codes of a login past its password, or
-    wrong current passwords of a session's change, is told each time (its id the lock's): only one with
-    the password or a session can make one, and it may be the person's only sign of it. Every lock is in
-    the person's history all the same."""
+    every few tries, from address after address. A lock reached by a wrong code of a login past its
+    password, or a wrong current password of a session's change, is told each time (its id the lock's):
+    only one with the password or a session can make one, and it may be the person's only sign of it.
+    Every lock is in the person's history all the same. (`after` is what reached the limit, not the whole
+    run: one with the password who ends a run of wrong codes with a wrong password makes a lock told as
+    one after wrong passwords. Telling it apart would need the account to keep its run's make-up.)"""
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
