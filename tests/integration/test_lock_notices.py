@@ -3,8 +3,11 @@ notifier (template.yaml, NotifierFunction's Locks), which queues its notice."""
 
 from __future__ import annotations
 
+import json
+import operator
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -83,12 +86,7 @@ def test_a_person_is_told_of_locks_once_a_day_however_often_the_account_locks(dr
     is in the person's history, and the person is told once a day (not sent an SMS every three tries)."""
     user = locked(driver, "91234603")
     wait_for(lambda: told(driver, "91234603"), lambda sms: len(sms) == 1)
-    driver.dynamodb.update_item(  # the lock lapsed
-        TableName=driver.local.stack.refs["UsersTable"],
-        Key={"pk": {"S": driver.key(user.identity_number)}},
-        UpdateExpression="SET locked_until = :then, failed_logins = :none",
-        ExpressionAttributeValues={":then": {"S": iso(datetime.now(UTC) - timedelta(minutes=1))}, ":none": {"N": "0"}},
-    )
+    lapsed(driver, user)
     for _ in range(3):
         assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
     locks = wait_for(lambda: of_type(stream_records(driver), "account-locked"), lambda records: len(records) == 2)
@@ -96,6 +94,32 @@ def test_a_person_is_told_of_locks_once_a_day_however_often_the_account_locks(dr
     drained(driver)
     time.sleep(0.2)
     assert len(told(driver, "91234603")) == 1
+
+
+def test_a_lock_a_wrong_password_reaches_after_a_wrong_code_is_told_each_time(driver: LetterDriver) -> None:
+    """One with the password types a wrong code, then ends the run with wrong passwords: that lock is told
+    each time, as one past the password, not once a day as anyone's wrong passwords are."""
+    user = enrolled(driver, mobile="91234604", email=None)
+    for locks in (1, 2):
+        login = json.loads(user.start_login().body)
+        wrong = "000000" if user.last_sms_code() != "000000" else "111111"
+        assert user.verify(login["login_id"], wrong).status == 401
+        for _ in range(2):
+            assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+        wait_for(lambda: len(told(driver, "91234604")), partial(operator.eq, locks))
+        lapsed(driver, user)
+    records = of_type(stream_records(driver), "account-locked")
+    assert [r["dynamodb"]["NewImage"]["detail"]["M"]["after"]["S"] for r in records] == ["password-and-more"] * 2
+
+
+def lapsed(driver: LetterDriver, user: User) -> None:
+    """The user's lock run out, its count back to zero."""
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key={"pk": {"S": driver.key(user.identity_number)}},
+        UpdateExpression="SET locked_until = :then, failed_logins = :none",
+        ExpressionAttributeValues={":then": {"S": iso(datetime.now(UTC) - timedelta(minutes=1))}, ":none": {"N": "0"}},
+    )
 
 
 def test_the_lock_s_event_carries_what_its_notice_tells() -> None:

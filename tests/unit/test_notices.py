@@ -363,6 +363,14 @@ def test_a_lock_after_wrong_passwords_is_told_once_a_day_and_one_after_the_passw
         return lock_notice(person, locked).notice_id
 
     first = by_passwords(NOW)
+    # a run that held an attempt past the password (a wrong code, say) ended by a wrong password: told each
+    # time; a mark of a run ended before is not this run's; an account from before runs has the run ""
+    for run, marked, each in (("run-1", "run-1", True), ("run-1", "run-0", False), (None, "", True)):
+        account = replace(account, failure_run=run, past_password_in=marked)
+        (locked,) = [e for e in lockout.judged(account, NOW, False, "r").events if e.type.value == "account-locked"]
+        assert locked.detail["after"] == ("password-and-more" if each else "password")
+        assert (lock_notice(PERSON, locked).notice_id == f"r:{NOW.isoformat()}:locked") is each
+    account = replace(account, failure_run="run-1", past_password_in=None)
     assert first == by_passwords(NOW + timedelta(hours=3), "attempt-2")  # the same day: told once
     assert first != by_passwords(NOW + timedelta(days=1))
     assert first != by_passwords(NOW, person=PersonKey("b" * 64))

@@ -96,6 +96,7 @@ def account_from(values: dict[str, Any]) -> UserAccount:
         totp_last_step=int(values.get("totp_last_step", 0)),
         attempt_reserved_at=time_or_none(values.get("attempt_reserved_at")),
         failure_run=values.get("failure_run"),
+        past_password_in=values.get("past_password_in"),
     )
 
 
@@ -252,10 +253,14 @@ class DynamoDbAccounts:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=to_item({"pk": person}),
-                UpdateExpression="ADD failed_logins :one SET attempt_reserved_at = :now",
+                # the run it is counted in is marked as holding an attempt past the password (UserAccount)
+                UpdateExpression="ADD failed_logins :one "
+                "SET attempt_reserved_at = :now, past_password_in = if_not_exists(failure_run, :no_run)",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
                 f"failed_logins < :threshold) AND ({NOT_LOCKED})",
-                ExpressionAttributeValues=to_item({":one": 1, ":threshold": policy.threshold, ":now": iso(now)}),
+                ExpressionAttributeValues=to_item(
+                    {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
+                ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the account, locked, or None: no account
             )

@@ -46,9 +46,18 @@ class UserAccount(Value, frozen=True):
     # (a login completed, a lock, a new password, an enrolment). A count given back is taken from its own
     # run only: the run ended meanwhile, the failures counted since are others'.
     failure_run: str | None = None
+    # The run (its id; "" for an account from before runs) in which an attempt past the password was last
+    # counted as failed before its judgement: a second factor's code, or a change's current password.
+    past_password_in: str | None = None
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
+
+    @property
+    def failed_past_password(self) -> bool:
+        """Whether the run of failures now counted holds an attempt past the password (one with the
+        password, or a session, made it): a lock that ends it is told each time, not once a day."""
+        return self.past_password_in is not None and self.past_password_in == (self.failure_run or "")
 
     @property
     def has_totp(self) -> bool:

@@ -29,9 +29,11 @@ SETTLED_WITHIN = timedelta(minutes=1)
 
 # What a lock's event records of the policy that made it, and its notice tells.
 TOLD = ("failures", "minutes")
-# What a lock's event records of the failures that made it (`after`): wrong passwords of a login, which
-# anyone may type; or the reason of the failure that locked ("second-factor", "password-change").
+# What a lock's event records of the failures that made it (`after`): wrong passwords of a login alone,
+# which anyone may type; a wrong password ending a run that held an attempt past the password too; or the
+# reason of the failure that locked ("second-factor", "password-change").
 PASSWORDS = "password"
+PASSWORDS_AND_MORE = "password-and-more"
 
 
 class Judgement(Value, frozen=True):
@@ -52,9 +54,9 @@ def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     every few tries, from address after address. A lock reached by a wrong code of a login past its
     password, or a wrong current password of a session's change, is told each time (its id the lock's):
     only one with the password or a session can make one, and it may be the person's only sign of it.
-    Every lock is in the person's history all the same. (`after` is what reached the limit, not the whole
-    run: one with the password who ends a run of wrong codes with a wrong password makes a lock told as
-    one after wrong passwords. Telling it apart would need the account to keep its run's make-up.)"""
+    So is a lock a wrong password reaches in a run that held such an attempt too (one with the password
+    must not end a run of wrong codes with a wrong password to have it told as anyone's). Every lock is
+    in the person's history all the same."""
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
@@ -120,7 +122,8 @@ class Lockout:
         failures = account.failed_logins + 1
         if failures < self.policy.threshold:
             return Judgement(AccountChange(account, now, failures, None), tuple(events))
-        locked = self._locked(now, reference, after=PASSWORDS)
+        after = PASSWORDS_AND_MORE if account.failed_past_password else PASSWORDS
+        locked = self._locked(now, reference, after=after)
         return Judgement(AccountChange(account, now, 0, now + self.policy.duration), (*events, locked))
 
     def release(self, person: PersonKey, run: str | None) -> None:
