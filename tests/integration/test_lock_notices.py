@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -14,9 +15,11 @@ import pytest
 from botocore.config import Config
 
 from local.faults import injected_faults
+from minid import wiring
 from minid.adapters.dynamodb import iso
+from minid.domain.errors import AuthenticationFailed
 from tests.integration.conftest import local_driver
-from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.letters import LetterDriver, before_first_aws_call, transaction_updating, wait_for
 from tests.integration.users import User, enrolled
 
 LOCKED = "sperret i en time"
@@ -108,8 +111,46 @@ def test_a_lock_a_wrong_password_reaches_after_a_wrong_code_is_told_each_time(dr
             assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
         wait_for(lambda: len(told(driver, "91234604")), partial(operator.eq, locks))
         lapsed(driver, user)
-    records = of_type(stream_records(driver), "account-locked")
-    assert [r["dynamodb"]["NewImage"]["detail"]["M"]["after"]["S"] for r in records] == ["password-and-more"] * 2
+    # the runs those locks ended are over: locks by wrong passwords alone after them are anyone's, told
+    # once a day (the day's first here)
+    for written in (3, 4):
+        for _ in range(3):
+            assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+        wait_for(lambda: len(of_type(stream_records(driver), "account-locked")), partial(operator.eq, written))
+        lapsed(driver, user)
+    records = wait_for(lambda: of_type(stream_records(driver), "account-locked"), lambda found: len(found) == 4)
+    afters = [r["dynamodb"]["NewImage"]["detail"]["M"]["after"]["S"] for r in records]
+    assert afters == ["password-and-more"] * 2 + ["password"] * 2
+    drained(driver)
+    time.sleep(0.2)
+    assert len(told(driver, "91234604")) == 3
+
+
+def test_a_lock_judged_on_a_run_that_ended_meanwhile_is_judged_again_on_the_run_it_ends(
+    driver: LetterDriver,
+) -> None:
+    """A wrong password read the count at 2 in a run of wrong passwords; before its write, the run ended (a
+    login completed) and another came to 2 with a wrong code in it. The lock is the new run's, and says so
+    (told each time), not the old run's (once a day): the write holds on the run it read."""
+    user = enrolled(driver, mobile="91234605", email=None)
+    for _ in range(2):
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+
+    def another_run_to_two() -> None:
+        user.login()  # the run ends
+        login = json.loads(user.start_login().body)
+        wrong = "000000" if user.last_sms_code() != "000000" else "111111"
+        assert user.verify(login["login_id"], wrong).status == 401
+        assert user.start_login(password="ikke passordet mitt i det hele tatt").status == 401
+
+    locking = transaction_updating("locked_until = :until")
+    with before_first_aws_call("dynamodb.TransactWriteItems", another_run_to_two, where=locking) as outcomes:
+        services = wiring.login(os.environ)
+        with pytest.raises(AuthenticationFailed):
+            services.login.start(user.identity_number, "ikke passordet mitt i det hele tatt", None, "198.51.100.9")
+    assert outcomes[0] == "TransactionCanceledException"  # the run read is not the run now: judged again
+    (lock,) = of_type(stream_records(driver), "account-locked")
+    assert lock["dynamodb"]["NewImage"]["detail"]["M"]["after"]["S"] == "password-and-more"
 
 
 def lapsed(driver: LetterDriver, user: User) -> None:

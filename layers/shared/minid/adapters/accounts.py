@@ -120,6 +120,12 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
         if change.failed_logins == 0:  # the lock: the run ends
             sets.append(NEW_RUN)
             values[":run"] = new_run()
+            # and it is the run read: what the lock's event says of it (lockout: `after`) is that run's
+            if seen.failure_run is not None:
+                held.append("failure_run = :run_read")
+                values[":run_read"] = seen.failure_run
+            else:
+                held.append("attribute_not_exists(failure_run)")
     if change.locked_until is not None:
         sets.append("locked_until = :until")
         values[":until"] = iso(change.locked_until)
