@@ -100,11 +100,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def locks_told(records: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
     """The security events' stream (filtered to locks written, template.yaml): each lock's notice queued,
-        in the stream's order. The partial batch response of a stream: the first record that fails is
-        reported, and Lambda hands the stream on again from it (those before it are done). A notice queued
-        twice (a record handed over again) is delivered once: its id is the lock's, or, for a lock after wrong
+    in the stream's order. The partial batch response of a stream: the first record that fails is
+    reported, and Lambda hands the stream on again from it (those before it are done). A notice queued
+    twice (a record handed over again) is delivered once: its id is the lock's, or, for a lock after wrong
     passwords, the person's and the day's (lockout.lock_notice: told once a day). Each under the deadline:
-        one that runs out of time is reported, not the whole invocation timed out (an error, the batch again)."""
+    one that runs out of time is reported, not the whole invocation timed out (an error, the batch again)."""
     for record in records:
         try:
             written = written_event(record)

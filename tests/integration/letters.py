@@ -289,23 +289,23 @@ def clear_counters(driver: LetterDriver, name: str, who: str, window_seconds: in
 
 def registered_dead(driver: LetterDriver, identity_number: str) -> None:
     """The person dead today, in the population register."""
-    driver.dynamodb.update_item(
-        TableName=driver.local.stack.refs["PopulationRegisterTable"],
-        Key={"pk": {"S": driver.key(identity_number)}},
-        UpdateExpression="SET #status = :deceased, deceased_on = :on",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=to_item({":deceased": "deceased", ":on": date.today().isoformat()}),
-    )
+    _registered(driver, identity_number, "deceased", deceased_on=date.today().isoformat())
 
 
 def registered_ceased(driver: LetterDriver, identity_number: str) -> None:
     """The person's number replaced by another today (a D-number by a fødselsnummer), in the register."""
+    _registered(driver, identity_number, "ceased")
+
+
+def _registered(driver: LetterDriver, identity_number: str, status: str, **fields: str) -> None:
+    """The person's status in the population register now `status`, with `fields` set as well."""
+    sets = ", ".join(["#status = :status", *(f"{name} = :{name}" for name in fields)])
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["PopulationRegisterTable"],
         Key={"pk": {"S": driver.key(identity_number)}},
-        UpdateExpression="SET #status = :ceased",
+        UpdateExpression=f"SET {sets}",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=to_item({":ceased": "ceased"}),
+        ExpressionAttributeValues=to_item({":status": status, **{f":{name}": v for name, v in fields.items()}}),
     )
 
 

@@ -100,6 +100,14 @@ def account_from(values: dict[str, Any]) -> UserAccount:
     )
 
 
+def _of_run(run: str | None, placeholder: str) -> tuple[str, dict[str, str]]:
+    """The condition that the account's run of failures is `run` (as `placeholder`; None: an account from
+    before runs, which has none), and its value."""
+    if run is None:
+        return "attribute_not_exists(failure_run)", {}
+    return f"failure_run = {placeholder}", {placeholder: run}
+
+
 def as_read(table: str, change: AccountChange) -> dict[str, Any]:
     """The transaction item that makes `change` to the account if it is as read: the same failures in a
     row and password epoch, not locked (a lock seen to have run out is still there, to be removed by
@@ -121,11 +129,9 @@ def as_read(table: str, change: AccountChange) -> dict[str, Any]:
             sets.append(NEW_RUN)
             values[":run"] = new_run()
             # and it is the run read: what the lock's event says of it (lockout: `after`) is that run's
-            if seen.failure_run is not None:
-                held.append("failure_run = :run_read")
-                values[":run_read"] = seen.failure_run
-            else:
-                held.append("attribute_not_exists(failure_run)")
+            same_run, run_read = _of_run(seen.failure_run, ":run_read")
+            held.append(same_run)
+            values |= run_read
     if change.locked_until is not None:
         sets.append("locked_until = :until")
         values[":until"] = iso(change.locked_until)
@@ -286,8 +292,8 @@ class DynamoDbAccounts:
         return judged_write(self._client, tables=tables, person=person, change=change, events=events, hits=hits)
 
     def release_attempt(self, person: PersonKey, run: str | None) -> None:
-        same_run = "failure_run = :run" if run is not None else "attribute_not_exists(failure_run)"
-        values: dict[str, Any] = {":minus": -1, ":zero": 0} | ({":run": run} if run is not None else {})
+        same_run, of_the_run = _of_run(run, ":run")
+        values: dict[str, Any] = {":minus": -1, ":zero": 0} | of_the_run
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
             self._update(person, "ADD failed_logins :minus", values, f"failed_logins > :zero AND ({same_run})")
 

@@ -632,8 +632,7 @@ class LoginService:
         if mobile is not None and attempt.language is not None:
             return mobile, attempt.language
         record = self._contacts.find(attempt.person)
-        mobile = record.mobile_for_codes() if record is not None else None
-        if record is None or mobile is None:
+        if record is None or (mobile := record.mobile_for_codes()) is None:
             raise Conflict(NO_MOBILE)
         return mobile, record.language
 
