@@ -36,11 +36,15 @@ from minid.adapters.passwords import Argon2PasswordHasher
 from tests.integration.letters import LetterDriver, wait_for
 from tests.integration.users import PASSWORD, Enrolling, User, enrolled
 
+
 # Invocations that are not a route: counted per invocation, under these labels.
+def _workflow_task(event: dict[str, Any]) -> str:
+    return " ".join(["workflow task", str(event.get("task")), *([f"({event['notice']})"] if "notice" in event else [])])
+
+
 INVOKED = {
-    "LetterWorkflowFunction": lambda event: " ".join(
-        ["workflow task", str(event.get("task")), *([f"({event['notice']})"] if "notice" in event else [])]
-    ),
+    "LetterWorkflowFunction": _workflow_task,
+    "LetterActivationFunction": _workflow_task,
     "NotifierFunction": lambda event: (
         "notifier (locks from the events' stream)"
         if event.get("Records") and event["Records"][0].get("eventSource") == "aws:dynamodb"

@@ -21,6 +21,7 @@ from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
 from minid.api import NO_SUCH_ROUTE
 from minid.domain.notices import RETRY_MOST_SECONDS
 from tests.conftest import EVENTS, ROOT
+from tests.integration.letters import state_function
 
 TEMPLATE = Template.load()
 ROUTES = [r for r in TEMPLATE.routes() if r.path != DEFAULT_ROUTE]
@@ -215,6 +216,62 @@ def _transient_waits(
     mean = sum(caps) / 2 if jittered else sum(caps)
     spread = math.sqrt(sum(cap**2 / 12 for cap in caps)) if jittered else 0.0  # a uniform draw's deviation
     return mean, spread, max(caps)
+
+
+def _next_states(state: dict[str, Any]) -> set[str]:
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+    return {t for t in targets if t}
+
+
+def _reached(states: dict[str, Any], start: str, stop_at: str | None = None) -> set[str]:
+    """The states a run goes through from `start` (`start` too), not going on past `stop_at`."""
+    reached, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += [] if name == stop_at else sorted(_next_states(states[name]))
+    return reached
+
+
+def test_a_letter_in_the_post_is_activated_in_a_function_that_no_order_s_checks_run_in() -> None:
+    """Concurrency is reserved per function. Were a posted letter activated in the function that checks
+    every order, a flood of orders (past the per-client limits, from many addresses) could fill its
+    reservation and throttle the activation past its hour and a half of retries: a letter in the post
+    failed, its codes dead. What runs once the printer has the letter runs in a function of its own, with
+    a reservation of its own; the state machine may invoke both, and their throttling is alarmed."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    states = definition["States"]
+
+    invoked = {n for n, s in states.items() if s.get("Resource", "").endswith(":lambda:invoke")}
+    hand_over = "SendToPrintProvider"
+    posted = _reached(states, hand_over) - {hand_over}
+    ordered = _reached(states, definition["StartAt"], stop_at=hand_over) - posted
+    assert {"ActivateLetter", "NotifyPosted", "MarkFailed"} <= posted & invoked
+    assert {"ValidateRecipient", "PrepareLetter", "NotifyRefused"} <= ordered & invoked
+    activation = {state_function(n) for n in posted & invoked}
+    checks = {state_function(n) for n in ordered & invoked}
+    assert activation == {"LetterActivationFunction"}
+    assert checks == {"LetterWorkflowFunction"}
+
+    resources = TEMPLATE.resources
+    reserved = resources["LetterWorkflowFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved["Fn::If"][1] == {"Ref": "WorkflowReservedConcurrency"}
+    assert resources["LetterActivationFunction"]["Properties"]["ReservedConcurrentExecutions"] == reserved
+    (tasks,) = [
+        s
+        for p in resources["PinLetterWorkflowRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "lambda:InvokeFunction"
+    ]
+    assert tasks["Resource"] == [
+        {"Fn::GetAtt": [f, "Arn"]} for f in ("LetterWorkflowFunction", "LetterActivationFunction")
+    ]
+    throttles = resources["AsyncFunctionsThrottledAlarm"]["Properties"]["Metrics"]
+    alarmed = [d["Value"] for m in throttles if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"]]
+    assert {"Ref": "LetterActivationFunction"} in alarmed
+    assert {"Ref": "LetterWorkflowFunction"} in alarmed
 
 
 def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:

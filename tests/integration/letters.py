@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from minid.domain.identity import parse_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
 from minid.domain.password_reset import code_notice_id
+from tests.conftest import ROOT
 
 WORKFLOW = "PinLetterWorkflow"
 T = TypeVar("T")
@@ -215,6 +217,15 @@ class LetterDriver:
 
 
 # ---------------------------------------------------------------------- steps the tests share
+def state_function(state: str) -> str:
+    """The logical id of the function the PIN-letter workflow runs `state` in: its FunctionName is
+    "${<logical id>Arn}", which the template's DefinitionSubstitutions fill in."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    match = re.fullmatch(r"\$\{(\w+)Arn\}", definition["States"][state]["Parameters"]["FunctionName"])
+    assert match, state
+    return match[1]
+
+
 def posted(driver: LetterDriver, identity_number: str) -> tuple[PinLetter, dict[str, str]]:
     """Order a letter, print it, report it posted; the letter and the codes read off the PDF."""
     assert driver.order(identity_number).status == 202

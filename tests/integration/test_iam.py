@@ -234,6 +234,21 @@ def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
     assert denied(stack, [read("pk", "email")]) != []
 
 
+def test_the_activation_of_a_letter_in_the_post_reads_no_register_and_no_contact(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """Activating, failing and telling of a letter are the letter's: the person's language and contacts are
+    read by the checks before the printer, and by the notifier."""
+    stack, calls = journeyed
+    assert {c.operation for c in calls if c.function == "LetterActivationFunction"} >= {"UpdateItem", "SendMessage"}
+    key = {"pk": {"S": "p"}}
+    for table in (stack.refs["PopulationRegisterTable"], stack.refs["ContactRegisterTable"]):
+        get = Call("LetterActivationFunction", "dynamodb", "GetItem", {"TableName": table, "Key": key})
+        batch = Call("LetterActivationFunction", "dynamodb", "BatchGetItem", {"RequestItems": {table: {"Keys": [key]}}})
+        assert denied(stack, [get]) != []
+        assert denied(stack, [batch]) != []
+
+
 @pytest.mark.parametrize("function", ["PinLettersFunction", "ContactFunction"])
 def test_a_function_that_authenticates_only_may_read_an_account_s_epoch_and_nothing_else(
     journeyed: tuple[Stack, list[Call]], function: str

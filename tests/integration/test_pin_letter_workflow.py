@@ -53,6 +53,7 @@ from tests.integration.letters import (
     registered_dead,
     security_events,
     start_with_timeouts,
+    state_function,
     wait_for,
 )
 
@@ -929,8 +930,12 @@ def test_a_recipient_whose_letter_or_ledger_changed_while_checked_is_checked_aga
 
 def test_every_task_is_idempotent(driver: LetterDriver) -> None:
     letter, _ = posted(driver, driver.person(Category.ADULT).identity_number)
-    workflow = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
-    for task in ("validate-recipient", "prepare-letter", "activate-letter"):
+    for state, task in (
+        ("ValidateRecipient", "validate-recipient"),
+        ("PrepareLetter", "prepare-letter"),
+        ("ActivateLetter", "activate-letter"),
+    ):
+        workflow = driver.local.functions.by_logical_id[state_function(state)]
         first = workflow.invoke({"task": task, "letter_id": letter.letter_id})
         again = workflow.invoke({"task": task, "letter_id": letter.letter_id})
         assert first == again
@@ -1070,7 +1075,7 @@ def test_an_activation_whose_letters_change_under_every_attempt_is_retried_not_f
     number = driver.person(Category.ADULT).identity_number
     assert driver.order(number).status == 202
     job = driver.next_print_job()
-    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    function = driver.local.functions.by_logical_id[state_function("ActivateLetter")]
     task = {"task": "activate-letter", "letter_id": job["letter_id"]}  # as the report runs it, and its retries
     with injected_faults() as faults:
         changed = ("ConditionalCheckFailed",)
@@ -1100,7 +1105,7 @@ def test_a_posted_letter_s_document_that_s3_keeps_failing_to_delete_is_left_afte
     its retries are not let run out into MarkFailed, which would take a posted letter for one not posted."""
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)
-    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    function = driver.local.functions.by_logical_id[state_function("ActivateLetter")]
     task = {"task": "activate-letter", "letter_id": letter.letter_id}  # the task again: its retry
     with injected_faults() as faults:
         faults.add("s3", "DeleteObjects", code="InternalError", status=500, times=100, here=True)
@@ -1128,7 +1133,7 @@ def test_a_letter_blocked_at_the_printer_whose_document_s3_keeps_failing_to_dele
     assert driver.order(number).status == 202
     job = driver.next_print_job()
     PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(driver.key(number))
-    function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
+    function = driver.local.functions.by_logical_id[state_function("ActivateLetter")]
     task = {"task": "activate-letter", "letter_id": job["letter_id"]}  # as the report runs it, and its retries
     posted_at = []
     with injected_faults() as faults:

@@ -15,6 +15,7 @@ from minid.adapters.dynamodb import iso, to_item
 from minid.domain.errors import NotFound
 from minid.wiring import CONNECT_SECONDS, READ_SECONDS
 from tests.conftest import load_event
+from tests.integration.letters import state_function
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,13 @@ def test_a_report_from_a_role_that_is_not_the_print_providers_is_not_found(local
     assert json.loads(str(response["body"]))["type"] == "/problems/not-found"
 
 
-@pytest.mark.parametrize("event", ["letter_workflow/validate-recipient", "letter_workflow/notify-posted"])
-def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, event: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [("ValidateRecipient", "letter_workflow/validate-recipient"), ("NotifyPosted", "letter_workflow/notify-posted")],
+)
+def test_a_task_for_a_letter_that_does_not_exist_fails(local: LocalStack, state: str, event: str) -> None:
     with pytest.raises(Exception, match="See the function's log") as raised:
-        invoke(local, "LetterWorkflowFunction", event)
+        invoke(local, state_function(state), event)
     assert type(raised.value).__name__ == NotFound.__name__  # the name the state machine catches and tells
 
 
