@@ -2,7 +2,8 @@
 # Both create the virtual environment and install what they need on first use.
 
 PYTHON ?= python3
-PORT ?= 3000
+# `make run PORT=...` sets it; a PORT in the environment (some containers export one) does not
+PORT := 3000
 PRINT_DELAY ?= 2
 VENV := .venv
 SAM_VENV := .venv-sam
@@ -12,8 +13,17 @@ SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' 2>/dev/null)
+LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' 2>/dev/null)
 FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+# The list of those files, rewritten when it changes: a file deleted or renamed (whose time is kept) changes
+# no file the build depends on, and the build would be taken for up to date with the old file still in it.
+SOURCE_LIST := .aws-sam/sources
+_ := $(shell mkdir -p .aws-sam && printf '%s\n' $(sort $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)) \
+	> $(SOURCE_LIST).new && { cmp -s $(SOURCE_LIST).new $(SOURCE_LIST) && rm $(SOURCE_LIST).new || mv $(SOURCE_LIST).new $(SOURCE_LIST); })
+# The interpreter's version, in the environment's record: another (PYTHON=python3.13, or python3 upgraded
+# and the old one gone) makes the environment anew, not the old one kept or left broken.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+INSTALLED := $(VENV)/.installed-python$(PYTHON_VERSION)
 
 .PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi endpoints models roots fonts clean
 
@@ -29,13 +39,15 @@ help:
 	@echo "make roots             hash botocore's certificate authorities into layers/shared/minid/roots (after upgrading it)"
 	@echo "make fonts             cut the letter's fonts (layers/shared/minid/adapters/fonts) from local/fonts"
 
-install: $(VENV)/.installed
+install: $(INSTALLED)
 
 # A virtual environment is made (again) until it has pip: where ensurepip is missing (Debian's python3
 # without python3-venv) `venv` fails after making bin/python, and a rerun once that is installed must
 # not take the half-made one for done. `venv` over an existing one completes it.
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=...)")'
+	@[ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$(PYTHON_VERSION)" ] \
+		|| { [ ! -e $(VENV) ] || echo "$(VENV) is not Python $(PYTHON_VERSION)'s: made anew"; rm -rf $(VENV); }
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
@@ -77,7 +89,7 @@ endif
 .PHONY: FORCE
 FORCE:
 
-$(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
+$(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(SOURCE_LIST) $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
 	rm -f $@
 	python313="$${PYTHON313-$$(sh layers/shared/python313 || true)}" && \
 	PYTHON313="$$python313" PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml && \

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -118,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[console])
     signal.signal(signal.SIGTERM, _stop)
+    try:  # the port first: one in use is told now, not after the stack has been set up and started
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as error:
+        why = os.strerror(error.errno) if error.errno else str(error)
+        parser.error(f"cannot listen on {args.host}:{args.port} ({why}): make run PORT=<another port>")
     started = time.perf_counter()
     with embedded_aws() as session:
         try:

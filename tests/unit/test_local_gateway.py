@@ -213,3 +213,16 @@ def test_make_run_runs_the_local_stage_only(stage: str, capsys: pytest.CaptureFi
         main(["--parameter-overrides", f"Stage={stage}"])
     assert refused.value.code == 2
     assert "runs as stage 'local'" in capsys.readouterr().err
+
+
+def test_make_run_on_a_port_in_use_is_told_before_the_stack_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    """Told as a usage error, not a traceback once the stack has been set up and started (seconds later,
+    its pollers left running)."""
+    from local.__main__ import main  # noqa: PLC0415
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as refused:
+            main(["--port", str(port)])
+    assert refused.value.code == 2
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in capsys.readouterr().err
