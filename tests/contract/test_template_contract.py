@@ -161,16 +161,19 @@ def test_a_posted_letter_s_activation_outlasts_an_hour_of_throttling() -> None:
     assert longest <= 300  # and none so long that a brief outage leaves the letter waiting for long
 
 
-def test_a_failed_letter_is_marked_failed_through_an_hour_of_throttling() -> None:
-    """MarkFailed frees the letter's place in the quota and tells the person: given up after minutes of
-    the same throttling that failed the letter, the letter stayed ordered (an accepted order never
+@pytest.mark.parametrize("state", ["MarkFailed", "MarkFailedBeforePrinting"])
+def test_a_failed_letter_is_marked_failed_through_an_hour_of_throttling(state: str) -> None:
+    """Marking a letter failed frees its place in the quota and tells the person: given up after minutes
+    of the same throttling that failed the letter, the letter stayed ordered (an accepted order never
     expires), holding the place for 30 days, and the person was never told. A failure of its own (a bug)
     is not waited on so long: the operators are told."""
-    mean, spread, longest = _transient_waits("MarkFailed")
+    mean, spread, longest = _transient_waits(state)
     assert mean - 3 * spread >= 3600
     assert longest <= 300
     definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
-    assert definition["States"]["MarkFailed"]["Retry"][-1] == {
+    assert definition["States"][state]["Next"] == "AlarmOperators"
+    assert definition["States"][state]["Parameters"]["Payload"]["task"] == "mark-failed"
+    assert definition["States"][state]["Retry"][-1] == {
         "ErrorEquals": ["States.ALL"],
         "IntervalSeconds": 1,
         "BackoffRate": 2,
@@ -218,6 +221,10 @@ def _transient_waits(
     return mean, spread, max(caps)
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _next_states(state: dict[str, Any]) -> set[str]:
     targets = [state.get("Next"), state.get("Default")]
     targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
@@ -240,20 +247,24 @@ def test_a_letter_in_the_post_is_activated_in_a_function_that_no_order_s_checks_
     every order, a flood of orders (past the per-client limits, from many addresses) could fill its
     reservation and throttle the activation past its hour and a half of retries: a letter in the post
     failed, its codes dead. What runs once the printer has the letter runs in a function of its own, with
-    a reservation of its own; the state machine may invoke both, and their throttling is alarmed."""
+    a reservation of its own; what runs before, a failure there too, in the other. The placeholders are
+    filled in with those functions; the state machine may invoke both, and their throttling is alarmed."""
     definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
     states = definition["States"]
 
     invoked = {n for n, s in states.items() if s.get("Resource", "").endswith(":lambda:invoke")}
     hand_over = "SendToPrintProvider"
     posted = _reached(states, hand_over) - {hand_over}
-    ordered = _reached(states, definition["StartAt"], stop_at=hand_over) - posted
+    ordered = _reached(states, definition["StartAt"], stop_at=hand_over) - {hand_over}  # a failure there too
     assert {"ActivateLetter", "NotifyPosted", "MarkFailed"} <= posted & invoked
-    assert {"ValidateRecipient", "PrepareLetter", "NotifyRefused"} <= ordered & invoked
+    assert {"ValidateRecipient", "PrepareLetter", "NotifyRefused", "MarkFailedBeforePrinting"} <= ordered & invoked
     activation = {state_function(n) for n in posted & invoked}
     checks = {state_function(n) for n in ordered & invoked}
     assert activation == {"LetterActivationFunction"}
     assert checks == {"LetterWorkflowFunction"}
+    substitutions = TEMPLATE.resources["PinLetterWorkflow"]["Properties"]["DefinitionSubstitutions"]
+    for function in activation | checks:
+        assert substitutions[f"{function}Arn"] == {"Fn::GetAtt": [function, "Arn"]}
 
     resources = TEMPLATE.resources
     reserved = resources["LetterWorkflowFunction"]["Properties"]["ReservedConcurrentExecutions"]
@@ -272,6 +283,28 @@ def test_a_letter_in_the_post_is_activated_in_a_function_that_no_order_s_checks_
     alarmed = [d["Value"] for m in throttles if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"]]
     assert {"Ref": "LetterActivationFunction"} in alarmed
     assert {"Ref": "LetterWorkflowFunction"} in alarmed
+
+
+def test_the_daily_reminders_never_hold_up_the_notices() -> None:
+    """A morning's thousands of reminders (more after missed days) go to a queue of their own, which the
+    notifier takes fewer at a time than the notices: a notice (a lock, a contact changed, a password reset:
+    the person's only sign of it, maybe) never waits behind them. The review queues on that queue alone."""
+    resources = TEMPLATE.resources
+    events = resources["NotifierFunction"]["Properties"]["Events"].values()
+    taken = {e["Properties"]["Queue"]["Fn::GetAtt"][0]: e["Properties"] for e in events if e["Type"] == "SQS"}
+    assert set(taken) == {"NoticeQueue", "CodeQueue", "ReminderQueue"}
+    reminders, notices = taken["ReminderQueue"]["ScalingConfig"], taken["NoticeQueue"]["ScalingConfig"]
+    assert reminders["MaximumConcurrency"] < notices["MaximumConcurrency"]
+    sending = {
+        (role_id, resource["Fn::GetAtt"][0])
+        for role_id, role in TEMPLATE.resources_of_type("AWS::IAM::Role").items()
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "sqs:SendMessage" in _listed(statement["Action"])
+        for resource in _listed(statement["Resource"])
+    }
+    assert {role for role, queue in sending if queue == "ReminderQueue"} == {"ContactReviewFunctionRole"}
+    assert {queue for role, queue in sending if role == "ContactReviewFunctionRole"} == {"ReminderQueue"}
 
 
 def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:

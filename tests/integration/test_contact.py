@@ -1275,6 +1275,7 @@ def test_a_reminder_for_a_record_confirmed_since_it_was_queued_is_not_sent(drive
         assert review.run() == ReviewRun(1, 0, finished=True)
     (reminder,) = [notice_from_json(message["MessageBody"]) for message in queued]
     assert reminder.params[REMINDED_OF] == record.last_confirmed.isoformat()
+    assert [message["QueueUrl"] for message in queued] == [driver.local.stack.refs["ReminderQueue"]]
 
     def reminded() -> list[str]:
         return [text for text in sms_to(driver, "+4791234577") if "16 måneder" in text]

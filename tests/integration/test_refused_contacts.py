@@ -143,13 +143,17 @@ def reset_started(user: User) -> list[dict[str, Any]]:
 
 
 def test_a_reset_code_is_queued_apart_from_the_notices(driver: LetterDriver) -> None:
-    """In a queue of its own, which the notifier takes at once: never behind a morning's reminders in the
-    notice queue, where the notifier's concurrency is held down (its code would expire on the way)."""
+    """In a queue of its own, which the notifier takes at once, one by one: never behind other notices, where
+    the notifier's concurrency is held down (its code would expire on the way)."""
     user = enrolled(driver, mobile="91234593")
     queued = [message["QueueUrl"] for message in reset_started(user)]
     assert queued == [driver.local.stack.refs["CodeQueue"]]
     taken = [source for source in queue_sources(driver.local.template) if source.function == "NotifierFunction"]
-    assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {"NoticeQueue": 5, "CodeQueue": 1}
+    assert {source.queue["Fn::GetAtt"][0]: source.batch_size for source in taken} == {
+        "NoticeQueue": 5,
+        "CodeQueue": 1,
+        "ReminderQueue": 5,
+    }
 
 
 def test_a_reset_code_come_after_it_expired_is_dropped_and_counted(

@@ -15,6 +15,7 @@ LOGIN = {
     "SESSION_ABSOLUTE_SECONDS": "28800",
     "NOTICE_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/notices",
     "CODE_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/codes",
+    "REMINDER_QUEUE_URL": "https://sqs.eu-north-1.amazonaws.com/123456789012/reminders",
     "DATA_KEY_ARN": "arn:aws:kms:eu-north-1:123456789012:key/11111111-2222-3333-4444-555555555555",
     "NOTICE_PROOF_DELAY_SECONDS": "0",
     "ALLOW_SYNTHETIC_IDENTITY_NUMBERS": "false",

@@ -53,10 +53,7 @@ def _in_variable_names(settings: type[Settings], message: str) -> str:
 
 
 class NoticeSettings(Protocol):
-    """The settings of a function that queues notices."""
-
-    @property
-    def notice_queue_url(self) -> str: ...
+    """The settings of a function that queues notices (on the queue it names)."""
 
     @property
     def notice_proof_delay_seconds(self) -> int: ...
@@ -131,6 +128,7 @@ class PrintCallbackSettings(Settings, frozen=True):
 class NotifierSettings(Settings, frozen=True):
     notice_queue_url: str
     code_queue_url: str  # a reset's codes, in a queue of their own
+    reminder_queue_url: str  # the daily review's reminders, in a queue of their own
     contact_register_table: str
     population_register_table: str  # the dead are told nothing
     challenges_table: str
@@ -192,7 +190,7 @@ class ContactSettings(SessionSettings, frozen=True):
 
 
 class ContactReviewSettings(Settings, frozen=True):
-    notice_queue_url: str
+    reminder_queue_url: str  # never before the notices: a queue of their own
     notice_proof_delay_seconds: ProofDelay
     contact_register_table: str
     population_register_table: str

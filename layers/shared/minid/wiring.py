@@ -256,12 +256,12 @@ def _even(initial_seconds: float) -> EvenTiming:
     return EvenTiming(SystemStopwatch(), initial_seconds=initial_seconds)
 
 
-def _notices(settings: NoticeSettings, queue_url: str | None = None) -> SqsNoticeQueue:
-    """The notice queue; or another (`queue_url`: a reset's codes, which the notifier takes at once)."""
+def _notices(settings: NoticeSettings, queue_url: str) -> SqsNoticeQueue:
+    """Notices queued on `queue_url`: the notice queue; a reset's codes' (which the notifier takes at once,
+    one by one); or the daily review's reminders' (which it takes a few at a time, beside the notices)."""
     from minid.adapters.notices import SqsNoticeQueue
 
-    url = queue_url or settings.notice_queue_url
-    return SqsNoticeQueue(client("sqs"), url, _recipients_sealer(settings), settings.notice_proof_delay_seconds)
+    return SqsNoticeQueue(client("sqs"), queue_url, _recipients_sealer(settings), settings.notice_proof_delay_seconds)
 
 
 def notifier_queue(environ: Mapping[str, str]) -> SqsNoticeQueue:
@@ -376,7 +376,7 @@ def pin_letters(environ: Mapping[str, str]) -> PinLetterServices:
                 ClientLimitPolicy(letter_orders_per_hour=settings.client_letter_orders_per_hour),
             ),
         ),
-        account=PinLetterAccount(letters, clock, _notices(settings)),
+        account=PinLetterAccount(letters, clock, _notices(settings, settings.notice_queue_url)),
         sessions=_sessions(settings, dynamodb, keyer, clock),
         once_only=once_only,
         keyer=keyer,
@@ -408,7 +408,7 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
         ),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
-        notices=_notices(settings),
+        notices=_notices(settings, settings.notice_queue_url),
         keyer=keyer,
         random=random,
         clock=SystemClock(),
@@ -467,7 +467,7 @@ def enrolment(environ: Mapping[str, str], random: RandomSource | None = None) ->
         hasher=Argon2PasswordHasher(keyer),
         sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
         email=SesEmailSender(client("sesv2"), settings.email_sender),
-        notices=_notices(settings),
+        notices=_notices(settings, settings.notice_queue_url),
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
         random=random or SystemRandom(),
@@ -526,7 +526,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None, random: Random
     contacts = DynamoDbContactRegister(dynamodb, settings.contact_register_table)
     population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
     events = DynamoDbSecurityEventLog(dynamodb, settings.security_events_table)
-    notices = _notices(settings)
+    notices = _notices(settings, settings.notice_queue_url)
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords(), zxcvbn_guesses)
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
@@ -673,7 +673,7 @@ def contact(
             ),
             sms=SnsSmsSender(client("sns"), settings.sms_sender_id),
             email=SesEmailSender(client("sesv2"), settings.email_sender),
-            notices=_notices(settings),
+            notices=_notices(settings, settings.notice_queue_url),
             keyer=keyer,
             random=random or SystemRandom(),
             clock=clock,
@@ -703,7 +703,10 @@ def contact_review(environ: Mapping[str, str], clock: Clock | None = None) -> Co
     )
     population = DynamoDbPopulationRegister(dynamodb, settings.population_register_table)
     return ContactReview(
-        register=register, population=population, notices=_notices(settings), clock=clock or SystemClock()
+        register=register,
+        population=population,
+        notices=_notices(settings, settings.reminder_queue_url),  # never before the notices
+        clock=clock or SystemClock(),
     )
 
 
@@ -731,7 +734,9 @@ def notifier(
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         sealer=_recipients_sealer(settings),
         clock=SystemClock(),
-        retries=SqsDeliveryRetries(client("sqs"), [settings.notice_queue_url, settings.code_queue_url]),
+        retries=SqsDeliveryRetries(
+            client("sqs"), [settings.notice_queue_url, settings.code_queue_url, settings.reminder_queue_url]
+        ),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,
         partly=partly,
