@@ -54,10 +54,11 @@ INVOKED = {
 }
 
 
-# The first invocation in an execution environment builds the function's services, and so reads the pepper
-# (the only AWS call the building makes): once per environment, not per request. Such calls are counted
-# apart, so that a route's or a task's count is its request's, however the invocations fell on
-# environments (the workflow's letters overlap, and may make environments mid-journey).
+# An execution environment reads the pepper once: as its first invocation builds the function's services (the
+# only AWS call the building makes), or (the letter workflow's checks) as it prepares its first letter.
+# That read is counted apart, the first time an environment makes it, so that a route's or a task's count
+# is its request's, however the invocations fell on environments (the workflow's letters overlap, and may
+# make environments mid-journey); a read again in the same environment is a request's, and counted so.
 ENVIRONMENT_CALLS = frozenset({"secretsmanager.GetSecretValue"})
 
 
@@ -70,26 +71,34 @@ class Tally:
     invocations: dict[str, list[Calls]] = field(default_factory=dict)
     statuses: dict[str, set[int]] = field(default_factory=dict)
     environments: dict[str, Counter[str]] = field(default_factory=dict)
+    _set_up: set[int] = field(default_factory=set)  # the environments whose pepper read is counted apart
     _this_thread: threading.local = field(default_factory=threading.local)
 
     @contextmanager
     def counting(self, label: str) -> Iterator[None]:
-        """Count what is done inside under `label`; the calls that built an execution environment a
-        function invoked inside it (in this thread) made, apart."""
-        self._this_thread.new_environment = False
+        """Count what is done inside under `label`; the call that set up an execution environment a function
+        invoked inside it (in this thread) ran in, apart, the first time that environment makes it."""
+        self._this_thread.environments = []
         with self.counter.counting() as calls:
             try:
                 yield
             finally:  # an invocation that raised made its calls too
-                if self._this_thread.new_environment:
+                new = {id(environment) for environment in self._this_thread.environments} - self._set_up
+                made = ENVIRONMENT_CALLS & set(calls.operations)
+                if new and made:
+                    self._set_up |= new
                     built = self.environments.setdefault(label, Counter())
-                    for operation in ENVIRONMENT_CALLS & set(calls.operations):
-                        built[operation] += calls.operations.pop(operation)
+                    for operation in made:  # one each (a read again is a request's)
+                        apart = min(calls.operations[operation], len(new))
+                        built[operation] += apart
+                        calls.operations.subtract({operation: apart})
+                        calls.operations += Counter()  # (drops what is left at none)
                 self.invocations.setdefault(label, []).append(calls)
 
     def saw_invocation_of(self, function: LambdaFunction) -> None:
-        if function.in_new_environment():
-            self._this_thread.new_environment = True
+        environment = function.environment()
+        if environment is not None and hasattr(self._this_thread, "environments"):
+            self._this_thread.environments.append(environment)
 
     def rows(self) -> list[dict[str, Any]]:
         rows = []

@@ -66,8 +66,8 @@ class LambdaFunction:
 
     def invoke(self, event: Any, seconds_left: int | None = None) -> Any:
         """Run the handler, with the function's timeout (or, for a test, `seconds_left`) to run in."""
-        handler, new = self._acquire()
-        self._this_thread.new_environment = new
+        handler = self._acquire()
+        self._this_thread.environment = handler
         try:
             timeout = self.spec.timeout_seconds if seconds_left is None else seconds_left
             context = LambdaContext(self.name, self.spec.memory_mb, timeout)
@@ -77,21 +77,21 @@ class LambdaFunction:
                 self._idle.append(handler)
                 self._available.notify()
 
-    def in_new_environment(self) -> bool:
-        """Whether this thread's last invocation was the first in its execution environment: the one that
-        builds the function's services (and reads the pepper). The benchmark counts its calls apart."""
-        return bool(getattr(self._this_thread, "new_environment", False))
+    def environment(self) -> object | None:
+        """The execution environment this thread's last invocation ran in (its handler, as imported there):
+        the benchmark counts the call that sets one up (the pepper's read) apart from its requests'."""
+        return getattr(self._this_thread, "environment", None)
 
-    def _acquire(self) -> tuple[Handler, bool]:
+    def _acquire(self) -> Handler:
         with self._available:
             while not self._idle and self._count >= self._max:
                 self._available.wait()
             if self._idle:
-                return self._idle.pop(), False
+                return self._idle.pop()
             self._count += 1
             number = self._count
         try:
-            return self._cold_start(number), True
+            return self._cold_start(number)
         except BaseException:
             with self._available:
                 self._count -= 1

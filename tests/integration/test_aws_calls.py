@@ -3,13 +3,13 @@ route: counts, not times, so they hold on any machine. `make bench` prints the t
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pytest
 
 from bench.calls import CallCounter
 from bench.routes import REFUSED, Tally, aws_calls, embedded_stack
+from local.population_seed import Category
 from local.template import Template
 
 # The most calls each step of a login may make (bench/__main__.py explains the goal of 3). A start: one
@@ -156,17 +156,18 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
     assert 0 < calls.seconds < calls.sdk_seconds
 
 
-def test_an_invocation_that_builds_its_environment_is_counted_apart() -> None:
-    """The first invocation in an execution environment builds the function's services and reads the
-    pepper, once per environment; the journey's rows are requests, so that read is counted apart (on a
-    busy machine the workflow's letters overlap, and a task can have a new environment mid-journey)."""
+def test_an_environment_s_pepper_read_is_counted_apart_once() -> None:
+    """An execution environment reads the pepper once: as its first invocation builds the function's services
+    (a login's), or, in the letter workflow's checks, as it prepares its first letter (the function that
+    activates letters never reads it). The journey's rows are requests, so that read is counted apart, once
+    for each environment (on a busy machine the workflow's letters overlap, and a task can have a new
+    environment mid-journey); a read again in the same environment would be a request's."""
     tally = Tally(CallCounter())
-    letter_id = "9b2f4c3e-5d6a-4b7c-8d9e-0f1a2b3c4d5e"
     with embedded_stack(tally.counter, tally) as driver:
-        function = driver.local.functions.by_logical_id["LetterWorkflowFunction"]
-        for _ in range(2):
-            with contextlib.suppress(Exception):  # no such letter: what matters is what it called
-                function.invoke({"task": "validate-recipient", "letter_id": letter_id})
-    first, again = tally.invocations["workflow task validate-recipient"]
-    assert first.operations == again.operations == {"dynamodb.GetItem": 1}
-    assert tally.environments == {"workflow task validate-recipient": {"secretsmanager.GetSecretValue": 1}}
+        for _ in range(2):  # one after the other: in one environment
+            assert driver.order(driver.person(Category.ADULT).identity_number).status == 202
+            driver.next_print_job()
+    tasks = tally.invocations["workflow task validate-recipient"] + tally.invocations["workflow task prepare-letter"]
+    assert len(tasks) == 4
+    assert all("secretsmanager.GetSecretValue" not in calls.operations for calls in tasks)
+    assert tally.environments == {"workflow task prepare-letter": {"secretsmanager.GetSecretValue": 1}}

@@ -395,7 +395,6 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
 
     settings = LetterWorkflowSettings.from_environ(environ)
     dynamodb: DynamoDBClient = client("dynamodb")
-    keyer = _keyer(settings)
     random = SystemRandom()
     return LetterWorkflowTasks(
         letters=DynamoDbPinLetters(dynamodb, settings.pin_letters_table, settings.security_events_table),
@@ -409,10 +408,25 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         documents=S3PrintDocuments(client("s3"), settings.print_bucket, settings.data_key_arn, random),
         notices=_notices(settings, settings.notice_queue_url),
-        keyer=keyer,
+        keyer=_PinCodeHasherAtFirstUse(settings),
         random=random,
         clock=SystemClock(),
     )
+
+
+class _PinCodeHasherAtFirstUse:
+    """The keyer's PIN code hashes, the pepper read at the first (once an execution environment), not at
+    the start: of the workflow's tasks only preparing a letter hashes its codes, and the function that
+    activates letters (the same code: LetterActivationFunction) never does, nor may its role read it."""
+
+    def __init__(self, settings: PepperSettings) -> None:
+        self._settings = settings
+        self._keyer: Keyer | None = None
+
+    def pin_code_hash(self, letter_id: str, index: int, code: str) -> str:
+        if self._keyer is None:
+            self._keyer = _keyer(self._settings)
+        return self._keyer.pin_code_hash(letter_id, index, code)
 
 
 def print_callback(environ: Mapping[str, str]) -> PrintReports:

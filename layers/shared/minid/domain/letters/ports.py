@@ -188,6 +188,12 @@ class PrintedLetter(Value, frozen=True):
     dated: date
 
 
+class PinCodeHasher(Protocol):
+    """A letter's codes hashed for the table (minid.domain.keys.Keyer, with the pepper)."""
+
+    def pin_code_hash(self, letter_id: str, index: int, code: str) -> str: ...
+
+
 class PrintDocuments(Protocol):
     def store(self, letter: PrintedLetter) -> PrintDocument:
         """Render and store the print-ready document; a new location each time it is called."""

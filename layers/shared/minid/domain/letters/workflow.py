@@ -12,7 +12,6 @@ from datetime import timedelta
 from minid.domain.contacts import Language
 from minid.domain.errors import NotFound
 from minid.domain.events import SecurityEvent, SecurityEventType
-from minid.domain.keys import Keyer
 from minid.domain.letters.model import (
     Activation,
     Ineligibility,
@@ -26,7 +25,14 @@ from minid.domain.letters.model import (
     letter_language,
     recipient_ineligibility,
 )
-from minid.domain.letters.ports import PinLetters, PrintDocuments, PrintedLetter, QuotaReservation, Recipients
+from minid.domain.letters.ports import (
+    PinCodeHasher,
+    PinLetters,
+    PrintDocuments,
+    PrintedLetter,
+    QuotaReservation,
+    Recipients,
+)
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.population import Person, PopulationRegister
 from minid.domain.random import RandomSource
@@ -78,7 +84,7 @@ class LetterWorkflowTasks:
         population: PopulationRegister,
         documents: PrintDocuments,
         notices: NoticeQueue,
-        keyer: Keyer,
+        keyer: PinCodeHasher,  # preparing a letter alone hashes (its codes): no other task needs the pepper
         random: RandomSource,
         clock: Clock,
         quota: QuotaPolicy | None = None,
