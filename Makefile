@@ -15,15 +15,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' 2>/dev/null)
 FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+BUILD_SOURCES := $(sort $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*))
 # The list of those files, rewritten when it changes: a file deleted or renamed (whose time is kept) changes
 # no file the build depends on, and the build would be taken for up to date with the old file still in it.
+# (Written as the Makefile is read; and by its rule, after a `make clean` in the same run.)
 SOURCE_LIST := .aws-sam/sources
-_ := $(shell mkdir -p .aws-sam && printf '%s\n' $(sort $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)) \
-	> $(SOURCE_LIST).new && { cmp -s $(SOURCE_LIST).new $(SOURCE_LIST) && rm $(SOURCE_LIST).new || mv $(SOURCE_LIST).new $(SOURCE_LIST); })
-# The interpreter's version, in the environment's record: another (PYTHON=python3.13, or python3 upgraded
-# and the old one gone) makes the environment anew, not the old one kept or left broken.
-PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-INSTALLED := $(VENV)/.installed-python$(PYTHON_VERSION)
+_ := $(shell mkdir -p .aws-sam && printf '%s\n' $(BUILD_SOURCES) > $(SOURCE_LIST).new \
+	&& { cmp -s $(SOURCE_LIST).new $(SOURCE_LIST) && rm $(SOURCE_LIST).new || mv $(SOURCE_LIST).new $(SOURCE_LIST); })
+# An environment whose interpreter no longer runs (python3 upgraded and the old one removed) or is not
+# $(PYTHON)'s version (PYTHON=python3.13) is made anew, not kept or left broken.
+PYTHON_VERSION = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifneq ($(call PYTHON_VERSION,$(BIN)/python),$(call PYTHON_VERSION,$(PYTHON)))
+$(VENV)/.installed: FORCE
+endif
+ifeq ($(call PYTHON_VERSION,$(SAM_VENV)/bin/python),)
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION): FORCE
+endif
 
 .PHONY: help install run test fuzz bench lint typecheck cfn-lint unit integration e2e package openapi endpoints models roots fonts clean
 
@@ -39,21 +46,22 @@ help:
 	@echo "make roots             hash botocore's certificate authorities into layers/shared/minid/roots (after upgrading it)"
 	@echo "make fonts             cut the letter's fonts (layers/shared/minid/adapters/fonts) from local/fonts"
 
-install: $(INSTALLED)
+install: $(VENV)/.installed
 
 # A virtual environment is made (again) until it has pip: where ensurepip is missing (Debian's python3
 # without python3-venv) `venv` fails after making bin/python, and a rerun once that is installed must
 # not take the half-made one for done. `venv` over an existing one completes it.
-$(INSTALLED): pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=...)")'
-	@[ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$(PYTHON_VERSION)" ] \
-		|| { [ ! -e $(VENV) ] || echo "$(VENV) is not Python $(PYTHON_VERSION)'s: made anew"; rm -rf $(VENV); }
+	@[ "$(call PYTHON_VERSION,$(BIN)/python)" = "$(call PYTHON_VERSION,$(PYTHON))" ] \
+		|| { [ ! -e $(VENV) ] || echo "$(VENV): not $(PYTHON)'s Python, or it no longer runs: made anew"; rm -rf $(VENV); }
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
+	@[ -n "$(call PYTHON_VERSION,$(SAM_VENV)/bin/python)" ] || rm -rf $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
@@ -89,7 +97,10 @@ endif
 .PHONY: FORCE
 FORCE:
 
-$(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(SOURCE_LIST) $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*)
+$(SOURCE_LIST):
+	mkdir -p $(@D) && printf '%s\n' $(BUILD_SOURCES) > $@
+
+$(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(SOURCE_LIST) $(BUILD_SOURCES)
 	rm -f $@
 	python313="$${PYTHON313-$$(sh layers/shared/python313 || true)}" && \
 	PYTHON313="$$python313" PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template-file template.yaml && \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import logging
 import os
@@ -89,10 +90,17 @@ def banner(url: str, stack: LocalStack, started: float) -> str:
     return "\n".join(lines)
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000, help="0 takes a free port")
+    parser.add_argument("--port", type=_port, default=3000, help="0 takes a free port")
     parser.add_argument(
         "--print-delay",
         type=float,
@@ -115,24 +123,29 @@ def main(argv: list[str] | None = None) -> int:
             f"the local stack runs as stage {LOCAL_PARAMETERS['Stage']!r}: it serves every code sent at "
             "/_local/outbox and seeds synthetic identity numbers (which prod refuses). Deploy to run another stage."
         )
+    try:  # the port first: one in use is told now, not after the stack has been set up and started
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as error:
+        hint = ": make run PORT=<another port>" if error.errno in (errno.EADDRINUSE, errno.EACCES) else ""
+        why = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror or str(error)
+        parser.error(f"cannot listen on {args.host}:{args.port} ({why}){hint}")
     sys.stdout = WholeLines(sys.stdout)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(_EveryLineNamed("%(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[console])
     signal.signal(signal.SIGTERM, _stop)
-    try:  # the port first: one in use is told now, not after the stack has been set up and started
-        with socket.create_server((args.host, args.port)):
-            pass
-    except OSError as error:
-        why = os.strerror(error.errno) if error.errno else str(error)
-        parser.error(f"cannot listen on {args.host}:{args.port} ({why}): make run PORT=<another port>")
     started = time.perf_counter()
     with embedded_aws() as session:
         try:
             stack = LocalStack.start(session, print_delay_seconds=args.print_delay, parameters=overrides)
         except RuleFailed as refused:  # as CloudFormation would refuse the stack: told, not a traceback
             parser.error(str(refused))
-        server = LocalHttpServer((args.host, args.port), stack.gateway())
+        try:  # (taken since the check above: the stack stopped, not left running)
+            server = LocalHttpServer((args.host, args.port), stack.gateway())
+        except OSError:
+            stack.stop()
+            raise
         host, port = server.server_address[:2]
         url = f"http://{host!s}:{port}"
         sys.stdout.write(banner(url, stack, started) + "\n")

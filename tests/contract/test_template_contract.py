@@ -295,6 +295,8 @@ def test_the_daily_reminders_never_hold_up_the_notices() -> None:
     assert set(taken) == {"NoticeQueue", "CodeQueue", "ReminderQueue"}
     reminders, notices = taken["ReminderQueue"]["ScalingConfig"], taken["NoticeQueue"]["ScalingConfig"]
     assert reminders["MaximumConcurrency"] < notices["MaximumConcurrency"]
+    # together no more than the notices alone were allowed before: the SMS and e-mail send rates' share
+    assert reminders["MaximumConcurrency"] + notices["MaximumConcurrency"] <= 5
     sending = {
         (role_id, resource["Fn::GetAtt"][0])
         for role_id, role in TEMPLATE.resources_of_type("AWS::IAM::Role").items()

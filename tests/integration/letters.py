@@ -156,9 +156,9 @@ class LetterDriver:
         return list(events)
 
     def notices_delivered(self, timeout: float = 20, queue_name: str = "NoticeQueue") -> None:
-        """Wait until the notice queue (or the code queue) is empty: every notice queued on it so far has
-        been delivered, or given up. A lock's notice is queued from the security events' stream: the
-        stream is caught up with first."""
+        """Wait until the notice queue (or the code or the reminder queue) is empty: every notice queued on it
+        so far has been delivered, or given up. A lock's notice is queued from the security events' stream:
+        the stream is caught up with first."""
         if queue_name == "NoticeQueue":
             self.local.streams_caught_up(timeout)
         queue = self.local.stack.refs[queue_name]
@@ -246,10 +246,11 @@ def documents_of(driver: LetterDriver, letter_id: str) -> list[str]:
     return sorted(o["Key"].rsplit("/", 1)[1] for o in objects.get("Contents", []))
 
 
-def notice_queue(driver: LetterDriver) -> SqsNoticeQueue:
-    """The notice queue as the functions queue to it (recipients sealed under the data key)."""
+def notice_queue(driver: LetterDriver, queue: str = "NoticeQueue") -> SqsNoticeQueue:
+    """The notice queue (or the reminders', or the codes') as the functions queue to it (recipients sealed
+    under the data key)."""
     session, refs = driver.local.session, driver.local.stack.refs
-    return SqsNoticeQueue(session.client("sqs"), refs["NoticeQueue"], KmsSealer(session.client("kms"), refs["DataKey"]))
+    return SqsNoticeQueue(session.client("sqs"), refs[queue], KmsSealer(session.client("kms"), refs["DataKey"]))
 
 
 def _windows(window_seconds: int) -> tuple[int, int, int]:

@@ -1360,7 +1360,7 @@ def test_a_dead_person_s_contacts_get_no_reminder(driver: LetterDriver) -> None:
     review = wiring.contact_review(os.environ, clock=MovableClock(_at_seven_in_oslo(record.review_on())))
     sent = len(sms_to(driver, "+4791234567"))
     assert review.run() == ReviewRun(0, 0, finished=True)
-    driver.notices_delivered()
+    driver.notices_delivered(queue_name="ReminderQueue")
     assert len(sms_to(driver, "+4791234567")) == sent
     item = driver.dynamodb.get_item(
         TableName=driver.local.stack.refs["ContactRegisterTable"], Key={"pk": {"S": person}}
@@ -1660,11 +1660,12 @@ def test_the_review_reads_by_the_index_and_never_scans(driver: LetterDriver) -> 
 
 
 # ---------------------------------------------------------------------- notices through an outage
-def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("queue", ["NoticeQueue", "ReminderQueue"])
+def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver, queue: str) -> None:
     """Put off longer the more often it failed (retry_after: 1, 2, 4, 8, then 15 minutes): at the queue's
     own minute, 15 receives dead-lettered a notice in a quarter of an hour of an outage. Here through the
     queue: the notifier's own call, on the message's real receipt, is made and taken (the local stack's
-    poller then hands the message out again at once, for the test's sake)."""
+    poller then hands the message out again at once, for the test's sake); in the queue it came from."""
     user = enrolled(driver, mobile="93456780")
     driver.notices_delivered()  # the enrolment's own notice: not the one to fail
     calls: list[tuple[str, dict[str, Any], Exception | None]] = []
@@ -1683,7 +1684,7 @@ def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver) -
 
         with mock.patch.object(BaseClient, "_make_api_call", recorded):
             person = driver.key(user.identity_number)
-            notice_queue(driver).enqueue(Notice("put-off", NoticeKind.PASSWORD_CHANGED, person))
+            notice_queue(driver, queue).enqueue(Notice("put-off", NoticeKind.PASSWORD_CHANGED, person))
             told = wait_for(lambda: sms_to(driver, "+4793456780"), lambda sent: any("Passordet" in t for t in sent))
         assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
     assert len([t for t in told if "Passordet" in t]) == 1  # delivered once, on a later receive
@@ -1692,7 +1693,7 @@ def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver) -
     assert len(by_notifier) == 1
     params, error = by_notifier[0]
     assert error is None  # taken: its receipt was the message's own
-    assert params["QueueUrl"] == driver.local.stack.refs["NoticeQueue"]
+    assert params["QueueUrl"] == driver.local.stack.refs[queue]
 
 
 @pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])

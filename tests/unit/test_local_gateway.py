@@ -226,3 +226,12 @@ def test_make_run_on_a_port_in_use_is_told_before_the_stack_starts(capsys: pytes
             main(["--port", str(port)])
     assert refused.value.code == 2
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in capsys.readouterr().err
+
+
+def test_make_run_on_no_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from local.__main__ import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit) as refused:
+        main(["--port", "70000"])
+    assert refused.value.code == 2
+    assert "70000 is not a port" in capsys.readouterr().err
