@@ -24,11 +24,11 @@ _ := $(shell mkdir -p .aws-sam && printf '%s\n' $(BUILD_SOURCES) > $(SOURCE_LIST
 	&& { cmp -s $(SOURCE_LIST).new $(SOURCE_LIST) && rm $(SOURCE_LIST).new || mv $(SOURCE_LIST).new $(SOURCE_LIST); })
 # An environment whose interpreter no longer runs (python3 upgraded and the old one removed) or is not
 # $(PYTHON)'s version (PYTHON=python3.13) is made anew, not kept or left broken.
-PYTHON_VERSION = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-ifneq ($(call PYTHON_VERSION,$(BIN)/python),$(call PYTHON_VERSION,$(PYTHON)))
+python_version_of = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifneq ($(call python_version_of,$(BIN)/python),$(call python_version_of,$(PYTHON)))
 $(VENV)/.installed: FORCE
 endif
-ifeq ($(call PYTHON_VERSION,$(SAM_VENV)/bin/python),)
+ifeq ($(call python_version_of,$(SAM_VENV)/bin/python),)
 $(SAM_VENV)/.installed-$(SAM_CLI_VERSION): FORCE
 endif
 
@@ -53,7 +53,7 @@ install: $(VENV)/.installed
 # not take the half-made one for done. `venv` over an existing one completes it.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=...)")'
-	@[ "$(call PYTHON_VERSION,$(BIN)/python)" = "$(call PYTHON_VERSION,$(PYTHON))" ] \
+	@[ "$(call python_version_of,$(BIN)/python)" = "$(call python_version_of,$(PYTHON))" ] \
 		|| { [ ! -e $(VENV) ] || echo "$(VENV): not $(PYTHON)'s Python, or it no longer runs: made anew"; rm -rf $(VENV); }
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -61,7 +61,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 $(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
-	@[ -n "$(call PYTHON_VERSION,$(SAM_VENV)/bin/python)" ] || rm -rf $(SAM_VENV)
+	@[ -n "$(call python_version_of,$(SAM_VENV)/bin/python)" ] || rm -rf $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'

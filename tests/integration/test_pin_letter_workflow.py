@@ -885,7 +885,13 @@ def test_heartbeats_keep_a_slow_print_job_alive(driver: LetterDriver) -> None:
 
 @pytest.mark.parametrize(
     ("service", "operation"),
-    [("s3", "PutObject"), ("dynamodb", "UpdateItem"), ("dynamodb", "TransactWriteItems"), ("sqs", "SendMessage")],
+    [
+        ("s3", "PutObject"),
+        ("dynamodb", "UpdateItem"),
+        ("dynamodb", "TransactWriteItems"),
+        ("sqs", "SendMessage"),
+        ("secretsmanager", "GetSecretValue"),  # the pepper, read at the first code hashed: before the document
+    ],
 )
 def test_a_task_that_fails_once_succeeds_on_retry_with_one_set_of_codes(
     driver: LetterDriver, service: str, operation: str

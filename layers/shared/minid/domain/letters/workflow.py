@@ -166,6 +166,9 @@ class LetterWorkflowTasks:
             self._fail(letter, "NoAddress" if person is None or address is None else _why_not(person))
             return None
         codes = generate_pin_codes(self._random)
+        # hashed before the document is stored: the hasher may read the pepper now (its first hash in the
+        # function's environment), and a read that fails leaves nothing behind, not codes in clear unheld
+        hashes = {index: self._keyer.pin_code_hash(letter_id, index, code) for index, code in codes.items()}
         country = person.address_abroad.country_code if person.abroad and person.address_abroad else None
         document = self._documents.store(
             PrintedLetter(
@@ -178,7 +181,6 @@ class LetterWorkflowTasks:
                 dated=today_in_norway(self._clock),
             )
         )
-        hashes = {index: self._keyer.pin_code_hash(letter_id, index, code) for index, code in codes.items()}
         try:
             attached = self._letters.attach_codes(letter_id, hashes, document)
         except Exception:
