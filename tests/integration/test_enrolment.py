@@ -35,6 +35,7 @@ from minid.domain.enrolment import (
     VerificationResult,
 )
 from minid.domain.errors import AuthenticationFailed, Conflict, NotFound
+from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
@@ -501,6 +502,13 @@ def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: Lette
     assert enrolling.complete().status == 401
     told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
     assert told[-1]["to"] == "+4790000001"
+    # each guess at the letter is in the person's history, as a login's or a reset's wrong codes are (the
+    # last try's, at a blocked letter, is no guess at it)
+    history = security_events(driver).page(driver.key(enrolling.person.identity_number), None, 100).events
+    failed = [e for e in history if e.type is SecurityEventType.ENROLMENT_FAILED]
+    assert len(failed) == 5
+    assert {e.detail["reason"] for e in failed} == {"pin-codes"}
+    assert [e.type for e in history].count(SecurityEventType.PIN_LETTER_BLOCKED) == 1
 
 
 def test_a_letter_guessed_out_whose_block_was_lost_takes_no_right_code_and_is_blocked_then(

@@ -220,6 +220,12 @@ def test_a_short_name_inside_another_word_is_not_the_name(names: tuple[str, str]
     assert POLICY.reasons(f"{password} {names[0]}", facts) == [PasswordReason.NAME]
 
 
+@pytest.mark.parametrize("run_together", ["05011990", "050190", "19900105", "900105"])
+def test_a_birth_date_run_together_is_refused_in_each_order(run_together: str) -> None:
+    facts = PersonalFacts(date(1990, 1, 5), ("Kari", "Nordmann"), lambda digits: False)
+    assert POLICY.reasons(f"tur {run_together} langt borte i skogen", facts) == [PasswordReason.BIRTH_DATE]
+
+
 def test_a_birth_date_without_leading_zeros_is_refused() -> None:
     facts = PersonalFacts(date(1990, 1, 5), ("Kari", "Nordmann"), lambda digits: False)
     for password in ("5.1.1990 var dagen", "dagen 1990-1-5 kom", "født 5/1/1990 sier de"):

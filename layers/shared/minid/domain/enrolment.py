@@ -49,7 +49,7 @@ from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventTy
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
-from minid.domain.letters.model import PinLetter, codes_to_ask, letter_language
+from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask, letter_language
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import (
     Channel,
@@ -345,7 +345,7 @@ class EnrolmentService:
             # first: a judged guess is counted on the letter whatever fails after (the enrolment's end is
             # held by its tries already claimed: ended or not, it takes no more)
             if not right:
-                self._wrong_pins.record(letter, now)
+                self._guessed(enrolment, letter, now)
             else:  # right codes used meanwhile (another tab, a login), or of a letter since blocked: no guess;
                 self._wrong_pins.settle(letter, now)  # of one guessed out whose block was lost: blocked now
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
@@ -420,6 +420,19 @@ class EnrolmentService:
         if enrolment is None or not enrolment.open(now):
             raise NotFound(ENDED)
         return enrolment
+
+    def _guessed(self, enrolment: Enrolment, letter: PinLetter | None, now: datetime) -> None:
+        """Wrong codes of the person's posted letter: counted against it (the fifth blocks it), and in the
+        person's history as a login's or a reset's wrong codes are, in one write while it blocks nothing."""
+        person = enrolment.person
+        if person is not None and letter is not None and letter.status is LetterStatus.DISPATCHED:
+            failure = SecurityEvent(
+                SecurityEventType.ENROLMENT_FAILED, now, enrolment.enrolment_id, {"reason": "pin-codes"}
+            )
+            if self._wrong_pins.record_with(letter.letter_id, person, failure):
+                return
+            self._events.record(person, failure)  # the fifth (or a write kept from being made together)
+        self._wrong_pins.record(letter, now)
 
     def _codes_judged(
         self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]

@@ -28,6 +28,7 @@ class SecurityEventType(StrEnum):
     PASSWORD_CHANGED = "password-changed"  # noqa: S105  (an event, not a password)
     PASSWORD_RESET = "password-reset"  # noqa: S105
     PASSWORD_RESET_FAILED = "password-reset-failed"  # noqa: S105  (wrong codes to the person's reset)
+    ENROLMENT_FAILED = "enrolment-failed"  # wrong PIN codes of the person's letter to an enrolment
     TOTP_ADDED = "totp-added"
     TOTP_REMOVED = "totp-removed"
     LOGGED_OUT = "logged-out"

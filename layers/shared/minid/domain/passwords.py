@@ -87,7 +87,7 @@ def _birth_date_forms(day: date | None) -> set[str]:
     y = f"{day.year:04d}"
     padded = (f"{day.day:02d}", f"{day.month:02d}")
     d, m = padded
-    forms = {f"{d}{m}{y}", f"{d}{m}{y[2:]}", f"{y}{m}{d}"}  # run together: padded only, else ambiguous
+    forms = {f"{d}{m}{y}", f"{d}{m}{y[2:]}", f"{y}{m}{d}", f"{y[2:]}{m}{d}"}  # run together: padded only
     for d, m in (padded, (str(day.day), str(day.month))):  # with separators: 05.01 and 5.1
         forms |= {f"{d}.{m}.{y}", f"{d}.{m}.{y[2:]}", f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{d}-{m}-{y}"}
     return forms
