@@ -511,6 +511,39 @@ def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: Lette
     assert [e.type for e in history].count(SecurityEventType.PIN_LETTER_BLOCKED) == 1
 
 
+@pytest.mark.parametrize("tries_before", [0, 4])
+def test_a_wrong_pair_is_counted_on_the_letter_though_the_history_s_write_fails(
+    driver: LetterDriver, tries_before: int
+) -> None:
+    """The history's write (with the count in one transaction, or on its own at the fifth) failing does not
+    leave the guess uncounted: else, while the events' table fails, a letter at four is never blocked."""
+    enrolling = with_letter(driver)
+    for tries in (3, 1)[: 2 if tries_before else 0]:
+        enrolling.start()
+        for _ in range(tries):
+            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
+    assert pin_failures(driver, enrolling) == tries_before
+    enrolling.start()
+    events = driver.local.stack.refs["SecurityEventsTable"]
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="InternalServerError", status=500, times=20, here=True)
+        faults.add(
+            "dynamodb",
+            "PutItem",
+            code="InternalServerError",
+            status=500,
+            times=20,
+            here=True,
+            where=lambda params: params.get("TableName") == events,
+        )
+        answer = enrolling.complete(codes={str(i): "000000" for i in enrolling.indices})
+    assert faults.injected
+    assert answer.status == 503
+    assert pin_failures(driver, enrolling) == tries_before + 1
+    # its codes stop working at the fifth (the block itself a transaction too: settled by the next use)
+    assert driver.only_letter(enrolling.person.identity_number).guessed_out == (tries_before == 4)
+
+
 def test_a_letter_guessed_out_whose_block_was_lost_takes_no_right_code_and_is_blocked_then(
     driver: LetterDriver,
 ) -> None:

@@ -27,6 +27,7 @@ from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import IN_FLIGHT_TRIES, from_item, iso, to_item
+from minid.adapters.events import event_item, written_event
 from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
@@ -2270,6 +2271,23 @@ def test_a_page_that_ends_the_history_has_no_next_cursor_even_when_it_is_full(dr
     assert full.next_cursor is not None
     last = log.page(person, full.next_cursor, 20)
     assert ([e.reference for e in last.events], last.next_cursor) == (["login-first"], None)
+
+
+def test_an_event_of_a_type_from_a_later_version_is_left_out_not_the_history_failing(driver: LetterDriver) -> None:
+    """Written by a later version (a function deployed before this one, or kept after a rollback): this one
+    shows the rest of the history, not a 500 for the whole of it, nor hands it to the notifier."""
+    log = security_events(driver)
+    person = driver.key(driver.person(Category.ADULT).identity_number)
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for n, kind in enumerate(["login-succeeded", "from-a-later-version", "login-failed"]):
+        event = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, at + timedelta(minutes=n), f"e-{n}")
+        item = event_item(person, event) | {"type": {"S": kind}}
+        driver.dynamodb.put_item(TableName=driver.local.stack.refs["SecurityEventsTable"], Item=item)
+    page = log.page(person, None, 10)
+    assert [e.reference for e in page.events] == ["e-2", "e-0"]
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": item}}
+    assert written_event(record) is not None
+    assert written_event(record | {"dynamodb": {"NewImage": item | {"type": {"S": "from-a-later-version"}}}}) is None
 
 
 def test_a_block_that_meets_another_transaction_reads_the_letter_again_and_blocks_it(driver: LetterDriver) -> None:

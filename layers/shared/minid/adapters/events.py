@@ -77,7 +77,10 @@ class DynamoDbSecurityEventLog:
             kwargs["ExclusiveStartKey"] = to_item({"pk": person, "sk": _decode(cursor)})
         items = [from_item(item) for item in self._client.query(**kwargs).get("Items", [])]
         more = len(items) > size
-        return EventPage([_event(item) for item in items[:size]], _encode(items[size - 1]["sk"]) if more else None)
+        # of a type this code does not know (written by a later version, during a deploy or after a rollback),
+        # left out, not the person's whole history failing
+        known = [item for item in items[:size] if item["type"] in _TYPES]
+        return EventPage([_event(item) for item in known], _encode(items[size - 1]["sk"]) if more else None)
 
 
 def written_event(record: Mapping[str, Any]) -> tuple[PersonKey, SecurityEvent] | None:
@@ -86,7 +89,10 @@ def written_event(record: Mapping[str, Any]) -> tuple[PersonKey, SecurityEvent] 
     if record.get("eventName") != "INSERT":
         return None
     values = from_item(record["dynamodb"]["NewImage"])
-    return PersonKey(values["pk"]), _event(values)
+    return (PersonKey(values["pk"]), _event(values)) if values["type"] in _TYPES else None
+
+
+_TYPES = frozenset(SecurityEventType)
 
 
 def _event(values: dict[str, Any]) -> SecurityEvent:

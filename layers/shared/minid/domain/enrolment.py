@@ -425,14 +425,21 @@ class EnrolmentService:
         """Wrong codes of the person's posted letter: counted against it (the fifth blocks it), and in the
         person's history as a login's or a reset's wrong codes are, in one write while it blocks nothing."""
         person = enrolment.person
-        if person is not None and letter is not None and letter.status is LetterStatus.DISPATCHED:
-            failure = SecurityEvent(
-                SecurityEventType.ENROLMENT_FAILED, now, enrolment.enrolment_id, {"reason": "pin-codes"}
-            )
-            if self._wrong_pins.record_with(letter.letter_id, person, failure):
-                return
-            self._events.record(person, failure)  # the fifth (or a write kept from being made together)
-        self._wrong_pins.record(letter, now)
+        if person is None or letter is None or letter.status is not LetterStatus.DISPATCHED:
+            self._wrong_pins.record(letter, now)  # (nothing to count)
+            return
+        # each try its own event (two at once would otherwise write one): the try's number, as claimed
+        reference = f"{enrolment.enrolment_id}:{enrolment.pin_tries}"
+        failure = SecurityEvent(SecurityEventType.ENROLMENT_FAILED, now, reference, {"reason": "pin-codes"})
+        together = False
+        try:
+            together = self._wrong_pins.record_with(letter.letter_id, person, failure)
+        finally:
+            if not together:  # the fifth (which blocks), or the events' table failing: the guess counted first
+                try:
+                    self._wrong_pins.record(letter, now)
+                finally:
+                    self._events.record(person, failure)
 
     def _codes_judged(
         self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]
