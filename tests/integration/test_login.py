@@ -2164,6 +2164,22 @@ def test_the_last_wrong_try_of_a_reset_counts_against_the_letter_though_the_rese
     assert letter_pin_failures(driver, user) == 3
 
 
+def test_a_wrong_pin_code_is_counted_on_the_letter_though_its_write_with_the_failure_fails(
+    driver: LetterDriver,
+) -> None:
+    """The count and the failure's event are one transaction; should it fail, both are written on their own:
+    else, while it fails, wrong PIN codes go uncounted and the letter is never blocked."""
+    user = enrolled(driver)
+    login = body(user.start_login(second_factor="pin"))
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="InternalServerError", status=500, times=20, here=True)
+        assert user.verify(login["login_id"], "000000").status == 401
+    assert faults.injected
+    assert letter_pin_failures(driver, user) == 1
+    history = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED] == ["second-factor"]
+
+
 def test_a_reset_started_before_a_password_change_no_longer_sets_a_password(driver: LetterDriver) -> None:
     """Someone with the letter and the phone starts a reset; the person, logged in, changes the password
     meanwhile (as they would, seeing a code they did not ask for): the reset's codes set no password."""
@@ -2279,15 +2295,19 @@ def test_an_event_of_a_type_from_a_later_version_is_left_out_not_the_history_fai
     log = security_events(driver)
     person = driver.key(driver.person(Category.ADULT).identity_number)
     at = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    for n, kind in enumerate(["login-succeeded", "from-a-later-version", "login-failed"]):
-        event = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, at + timedelta(minutes=n), f"e-{n}")
+    later = ("passkey2-added", "a.reference/as@it.writes")  # what this version would not write
+    for n, (kind, reference) in enumerate([("login-succeeded", "e-0"), later, ("login-failed", "e-2")]):
+        event = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, at + timedelta(minutes=n), reference)
         item = event_item(person, event) | {"type": {"S": kind}}
+        item["sk"] = {"S": item["sk"]["S"].replace("login-succeeded", kind)}
         driver.dynamodb.put_item(TableName=driver.local.stack.refs["SecurityEventsTable"], Item=item)
-    page = log.page(person, None, 10)
-    assert [e.reference for e in page.events] == ["e-2", "e-0"]
+    assert [e.reference for e in log.page(person, None, 10).events] == ["e-2", "e-0"]
+    first = log.page(person, None, 2)  # a page ending on the later version's event: its cursor taken
+    assert [e.reference for e in first.events] == ["e-2"]
+    assert [e.reference for e in log.page(person, first.next_cursor, 2).events] == ["e-0"]
     record = {"eventName": "INSERT", "dynamodb": {"NewImage": item}}
     assert written_event(record) is not None
-    assert written_event(record | {"dynamodb": {"NewImage": item | {"type": {"S": "from-a-later-version"}}}}) is None
+    assert written_event(record | {"dynamodb": {"NewImage": item | {"type": {"S": "passkey2-added"}}}}) is None
 
 
 def test_a_block_that_meets_another_transaction_reads_the_letter_again_and_blocks_it(driver: LetterDriver) -> None:

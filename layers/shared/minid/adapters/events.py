@@ -126,4 +126,5 @@ def _decode(cursor: str) -> str:
     return sort_key
 
 
-_SORT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.+\-]+#[a-z\-]+#[\w\-:]+", re.ASCII)
+# the type and the reference as any version may write them (a page may end on a later version's event)
+_SORT_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.+\-]+#[a-z0-9\-]+#[^#]+", re.ASCII)
