@@ -2176,8 +2176,16 @@ def test_a_wrong_pin_code_is_counted_on_the_letter_though_its_write_with_the_fai
         assert user.verify(login["login_id"], "000000").status == 401
     assert faults.injected
     assert letter_pin_failures(driver, user) == 1
+    # made, its answer lost: its event tells, and the guess is not counted twice
+    login = body(user.start_login(second_factor="pin"))
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", after="lost", here=True)
+        assert user.verify(login["login_id"], "000000").status == 401
+    assert faults.injected
+    assert letter_pin_failures(driver, user) == 2
     history = security_events(driver).page(driver.key(user.identity_number), None, 100).events
-    assert [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED] == ["second-factor"]
+    failed = [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED]
+    assert failed == ["second-factor"] * 2
 
 
 def test_a_reset_started_before_a_password_change_no_longer_sets_a_password(driver: LetterDriver) -> None:

@@ -61,7 +61,9 @@ class DynamoDbSecurityEventLog:
 
     def contains(self, person: PersonKey, event: SecurityEvent) -> bool:
         key = to_item({"pk": person, "sk": _sort_key(event)})
-        return "Item" in self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        # the key alone: whether it is there, not what it holds (a role may be let read no more)
+        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="pk")
+        return "Item" in found
 
     def page(self, person: PersonKey, cursor: str | None, limit: int) -> EventPage:
         kwargs: dict[str, Any] = {

@@ -13,7 +13,6 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -432,9 +431,8 @@ class EnrolmentService:
         # each try its own event (two at once would otherwise write one): the try's number, as claimed
         reference = f"{enrolment.enrolment_id}:{enrolment.pin_tries}"
         failure = SecurityEvent(SecurityEventType.ENROLMENT_FAILED, now, reference, {"reason": "pin-codes"})
-        with contextlib.suppress(Exception):  # failing: the two written on their own, below (never uncounted)
-            if self._wrong_pins.record_with(letter.letter_id, person, failure):
-                return
+        if self._wrong_pins.record_with(letter.letter_id, person, failure, self._events):
+            return
         try:  # the fifth (which blocks), or the write together failing: the guess counted first
             self._wrong_pins.record(letter, now)
         finally:

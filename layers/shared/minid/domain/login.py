@@ -14,7 +14,6 @@ concurrent attempts cannot get past the threshold. A second factor is counted be
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -485,9 +484,8 @@ class LoginService:
         letter_id = attempt.letter_id if attempt.second_factor is SecondFactor.PIN else None
         if letter_id is not None and failures < self._lockout.policy.threshold:
             failure = self._lockout.failure(now, "second-factor", login_id)
-            with contextlib.suppress(Exception):  # failing: the two written on their own, below (never uncounted)
-                if self._wrong_pins.record_with(letter_id, person, failure):
-                    return
+            if self._wrong_pins.record_with(letter_id, person, failure, self._events):
+                return
         try:
             self._lockout.failed(person, now, "second-factor", failures, login_id)
         finally:  # the guess counted against its letter whether or not the failure's write failed

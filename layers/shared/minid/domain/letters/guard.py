@@ -3,9 +3,10 @@ block the letter and tell its owner."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
-from minid.domain.events import SecurityEvent, SecurityEventType
+from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, PinLetter
 from minid.domain.letters.ports import PinLetters
@@ -30,11 +31,20 @@ class WrongPinCodes:
             return
         self._block(letter, now)
 
-    def record_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent) -> bool:
+    def record_with(self, letter_id: str, person: PersonKey, failure: SecurityEvent, events: SecurityEventLog) -> bool:
         """Count a wrong code against a posted letter with the failure's event, in one write, when it does
-        not block the letter; False when it would, or the letter is not posted: nothing written (`record`
-        then, with the event written on its own)."""
-        return self._letters.record_pin_failure_with(letter_id, person, failure, MAX_PIN_FAILURES_PER_LETTER)
+        not block the letter; False when it would, or the letter is not posted, or the write failed: nothing
+        written (`record` then, with the event written on its own: a guess is never left uncounted).
+
+        A write that failed may have been made, its answer lost: its event (this write's alone) tells, and
+        found, the guess is not counted twice. Not found, or not to be read (the events' table failing), it
+        is taken for not made: a guess counted twice errs towards blocking the letter, one uncounted not."""
+        try:
+            return self._letters.record_pin_failure_with(letter_id, person, failure, MAX_PIN_FAILURES_PER_LETTER)
+        except Exception:
+            with contextlib.suppress(Exception):
+                return events.contains(person, failure)
+            return False
 
     def settle(self, letter: PinLetter | None, now: datetime) -> None:
         """A letter guessed out but still posted (the block after its fifth wrong code failed, or the request
