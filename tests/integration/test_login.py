@@ -299,12 +299,25 @@ def test_the_wrong_code_that_locks_writes_its_failure_with_the_lock(driver: Lett
         with pytest.raises(AuthenticationFailed):
             services.login.verify(login["login_id"], wrong)
     assert outcomes == ["made"]
-    in_the_lock = sorted(item["type"]["S"] for item in written if item["reference"]["S"] == login["login_id"])
+    in_the_lock = sorted(item["type"]["S"] for item in written if item["reference"]["S"] == f"{login['login_id']}:1")
     assert in_the_lock == ["account-locked", "login-failed"]
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
-    third = [e for e in events if e.reference == login["login_id"]]
+    third = [e for e in events if e.reference == f"{login['login_id']}:1"]
     assert sorted(e.type.value for e in third) == ["account-locked", "login-failed"]
     assert account(user).locked(datetime.now(UTC))
+
+
+def test_each_wrong_code_of_a_login_is_its_own_event(driver: LetterDriver) -> None:
+    """By the try's number: two at once (one millisecond) wrote one event, and one's event could be taken
+    for the proof that the other's write, its answer lost, was made (its guess then never counted)."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+    for _ in range(2):
+        assert user.verify(login["login_id"], wrong).status == 401
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    failed = sorted(e.reference for e in events if e.type is SecurityEventType.LOGIN_FAILED)
+    assert failed == [f"{login['login_id']}:1", f"{login['login_id']}:2"]
 
 
 def test_a_wrong_code_whose_lock_is_refused_as_time_runs_out_is_still_recorded(driver: LetterDriver) -> None:
@@ -324,7 +337,7 @@ def test_a_wrong_code_whose_lock_is_refused_as_time_runs_out_is_still_recorded(d
                 services.login.verify(login["login_id"], wrong)
     assert (account(user).failed_logins, account(user).locked_until) == (3, None)
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
-    third = [e for e in events if e.reference == login["login_id"]]
+    third = [e for e in events if e.reference == f"{login['login_id']}:1"]
     assert [(e.type.value, e.detail.get("reason")) for e in third] == [("login-failed", "second-factor")]
 
 
@@ -354,7 +367,7 @@ def test_a_wrong_code_that_reached_the_threshold_of_an_account_locked_meanwhile_
             services.login.verify(login["login_id"], wrong)
     assert outcomes == ["TransactionCanceledException"]
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
-    third = [e for e in events if e.reference == login["login_id"]]
+    third = [e for e in events if e.reference == f"{login['login_id']}:1"]
     assert [(e.type.value, e.detail.get("reason")) for e in third] == [("login-failed", "second-factor")]
 
 
@@ -2450,7 +2463,7 @@ def test_a_wrong_pin_code_that_locks_the_account_is_counted_against_the_letter_t
     assert account(user).locked(datetime.now(UTC))
     assert letter_pin_failures(driver, user) == 1
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
-    assert [e.type.value for e in events if e.reference == login["login_id"]].count("account-locked") == 1
+    assert [e.type.value for e in events if e.reference == f"{login['login_id']}:1"].count("account-locked") == 1
 
 
 def test_a_wrong_pin_code_of_a_letter_blocked_meanwhile_is_a_failure_but_no_guess_at_it(driver: LetterDriver) -> None:

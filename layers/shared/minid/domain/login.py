@@ -480,14 +480,17 @@ class LoginService:
         counted against its letter in the same write, while it neither locks the account nor blocks the
         letter (one call); else the failure is recorded on its own (with the lock, at the threshold), and
         the letter read and the code counted (the fifth blocks it)."""
-        person, login_id = attempt.person, attempt.login_id
+        person = attempt.person
+        # each try its own events (two at once, in one millisecond, would otherwise write one, and one's
+        # be taken for the other's write with its answer lost): the try's number, as claimed
+        reference = f"{attempt.login_id}:{attempt.tries}"
         letter_id = attempt.letter_id if attempt.second_factor is SecondFactor.PIN else None
         if letter_id is not None and failures < self._lockout.policy.threshold:
-            failure = self._lockout.failure(now, "second-factor", login_id)
+            failure = self._lockout.failure(now, "second-factor", reference)
             if self._wrong_pins.record_with(letter_id, person, failure, self._events):
                 return
         try:
-            self._lockout.failed(person, now, "second-factor", failures, login_id)
+            self._lockout.failed(person, now, "second-factor", failures, reference)
         finally:  # the guess counted against its letter whether or not the failure's write failed
             if letter_id is not None:
                 self._wrong_pins.record(self._letters.get(letter_id), now)
