@@ -16,12 +16,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 LAYER_SOURCES := $(shell find layers/shared -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' 2>/dev/null)
 FUNCTION_SOURCES := $(shell find functions -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 BUILD_SOURCES := $(sort $(LAYER_SOURCES) $(FUNCTION_SOURCES) $(wildcard statemachines/*))
-# The list of those files, rewritten when it changes: a file deleted or renamed (whose time is kept) changes
-# no file the build depends on, and the build would be taken for up to date with the old file still in it.
-# (Written as the Makefile is read; and by its rule, after a `make clean` in the same run.)
+# The list of those files, rewritten only when it changes (its rule runs every time): a file deleted or
+# renamed (whose time is kept) changes no file the build depends on, and the build would be taken for up to
+# date with the old file still in it.
 SOURCE_LIST := .aws-sam/sources
-_ := $(shell mkdir -p .aws-sam && printf '%s\n' $(BUILD_SOURCES) > $(SOURCE_LIST).new \
-	&& { cmp -s $(SOURCE_LIST).new $(SOURCE_LIST) && rm $(SOURCE_LIST).new || mv $(SOURCE_LIST).new $(SOURCE_LIST); })
 # An environment whose interpreter no longer runs (python3 upgraded and the old one removed) or is not
 # $(PYTHON)'s version (PYTHON=python3.13) is made anew, not kept or left broken.
 python_version_of = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -97,8 +95,8 @@ endif
 .PHONY: FORCE
 FORCE:
 
-$(SOURCE_LIST):
-	mkdir -p $(@D) && printf '%s\n' $(BUILD_SOURCES) > $@
+$(SOURCE_LIST): FORCE
+	@mkdir -p $(@D) && printf '%s\n' $(BUILD_SOURCES) > $@.new && { cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
 
 $(BUILD_RECORD): $(SAM_VENV)/.installed-$(SAM_CLI_VERSION) template.yaml $(SOURCE_LIST) $(BUILD_SOURCES)
 	rm -f $@

@@ -91,8 +91,8 @@ class Tally:
                     for operation in made:  # one each (a read again is a request's)
                         apart = min(calls.operations[operation], len(new))
                         built[operation] += apart
-                        calls.operations.subtract({operation: apart})
-                        calls.operations += Counter()  # (drops what is left at none)
+                        calls.operations[operation] -= apart
+                    calls.operations = +calls.operations  # (what is left at none dropped)
                 self.invocations.setdefault(label, []).append(calls)
 
     def saw_invocation_of(self, function: LambdaFunction) -> None:
