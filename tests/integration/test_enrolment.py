@@ -511,6 +511,23 @@ def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: Lette
     assert [e.type for e in history].count(SecurityEventType.PIN_LETTER_BLOCKED) == 1
 
 
+def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
+    """Another request's try, claimed before a wrong pair's and given back after it (a fault before its
+    judgement): the next wrong pair is not given the first's number again (the two, in one millisecond,
+    would write one event)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolments = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    assert enrolments.claim_pin_try(enrolling.enrolment_id, MAX_PIN_TRIES, datetime.now(UTC)) is not None
+    wrong = {str(i): "000000" for i in enrolling.indices}
+    assert enrolling.complete(codes=wrong).status == 401
+    enrolments.refund_pin_try(enrolling.enrolment_id)  # the other's, given back
+    assert enrolling.complete(codes=wrong).status == 401
+    history = security_events(driver).page(driver.key(enrolling.person.identity_number), None, 100).events
+    failed = sorted(e.reference for e in history if e.type is SecurityEventType.ENROLMENT_FAILED)
+    assert failed == [f"{enrolling.enrolment_id}:2", f"{enrolling.enrolment_id}:3"]
+
+
 @pytest.mark.parametrize("tries_before", [0, 4])
 def test_a_wrong_pair_is_counted_on_the_letter_though_the_history_s_write_fails(
     driver: LetterDriver, tries_before: int

@@ -29,6 +29,7 @@ from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import IN_FLIGHT_TRIES, from_item, iso, to_item
 from minid.adapters.events import event_item, written_event
 from minid.adapters.logins import DynamoDbLoginAttempts
+from minid.adapters.password_resets import DynamoDbPasswordResets
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
 from minid.deadline import OutOfTime
@@ -318,6 +319,29 @@ def test_each_wrong_code_of_a_login_is_its_own_event(driver: LetterDriver) -> No
     events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
     failed = sorted(e.reference for e in events if e.type is SecurityEventType.LOGIN_FAILED)
     assert failed == [f"{login['login_id']}:1", f"{login['login_id']}:2"]
+
+
+def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
+    """Another request's try, claimed before a wrong code's and given back after it (a fault before its
+    judgement): the next wrong code is not given the first's number again (the two, in one millisecond,
+    would write one event)."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
+    refs = driver.local.stack.refs
+    tables = {
+        "users_table": refs["UsersTable"],
+        "events_table": refs["SecurityEventsTable"],
+        "contacts_table": refs["ContactRegisterTable"],
+    }
+    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
+    assert attempts.claim_try(login["login_id"], MAX_CODE_TRIES, datetime.now(UTC)) is not None  # the other's
+    assert user.verify(login["login_id"], wrong).status == 401
+    attempts.refund_try(login["login_id"])  # the other's, given back
+    assert user.verify(login["login_id"], wrong).status == 401
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    failed = sorted(e.reference for e in events if e.type is SecurityEventType.LOGIN_FAILED)
+    assert failed == [f"{login['login_id']}:2", f"{login['login_id']}:3"]
 
 
 def test_a_wrong_code_whose_lock_is_refused_as_time_runs_out_is_still_recorded(driver: LetterDriver) -> None:
@@ -1930,6 +1954,24 @@ def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     assert user.call("POST", complete, right).status == 401
     history = body(user.call("GET", "/v1/me/events", token=user.login()))["events"]
     assert [e["type"] for e in history].count("password-reset-failed") == 3  # failures, in their own history
+
+
+def test_a_reset_s_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
+    """Another request's try, claimed before a wrong code's and given back after it (a fault before its
+    judgement): the next wrong code is not given the first's number again (the two, in one millisecond,
+    would write one event)."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    resets = DynamoDbPasswordResets(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    assert resets.claim_try(reset["reset_id"], MAX_CODE_TRIES, datetime.now(UTC)) is not None  # the other's
+    wrong = {"pin_code": "000000", "code": "000000", "new_password": "ny frase i dag"}
+    assert user.call("POST", complete, wrong).status == 401
+    resets.refund_try(reset["reset_id"])  # the other's, given back
+    assert user.call("POST", complete, wrong).status == 401
+    events = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    failed = sorted(e.reference for e in events if e.type is SecurityEventType.PASSWORD_RESET_FAILED)
+    assert failed == [f"{reset['reset_id']}:2", f"{reset['reset_id']}:3"]
 
 
 def test_a_mistyped_sms_code_with_the_right_pin_code_is_no_wrong_guess_at_the_letter(driver: LetterDriver) -> None:

@@ -72,10 +72,10 @@ class Challenges:
 
     def _counted_try(self, challenge_id: str, limit: int, now: datetime) -> dict[str, Any] | None:
         """Count a try if fewer than `limit` are counted and the challenge is open: the challenge with
-        it counted, or None."""
+        it counted, or None. `claims` counts it too, and is never given back: the try's own number."""
         values = {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
         condition = "tries < :limit AND #status = :pending AND expires_at > :now"
-        return self._updated(challenge_id, "ADD tries :one", values, condition)
+        return self._updated(challenge_id, "ADD tries :one, claims :one", values, condition)
 
     def _updated(
         self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str

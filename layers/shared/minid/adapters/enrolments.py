@@ -110,13 +110,14 @@ class DynamoDbEnrolments:
         self, counter: str, enrolment_id: str, limit: int, now: datetime, statuses: Sequence[str]
     ) -> Enrolment | None:
         """The enrolment with a try counted, if fewer than `limit` are and it is in one of `statuses` and
-        unexpired; else None, counting nothing."""
+        unexpired; else None, counting nothing. `claims` counts it too (either counter's), and is never given
+        back: the try's own number."""
         held = {f":s{i}": status for i, status in enumerate(statuses)}
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=enrolment_key(enrolment_id),
-                UpdateExpression=f"ADD {counter} :one",
+                UpdateExpression=f"ADD {counter} :one, claims :one",
                 ConditionExpression=f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
@@ -272,6 +273,7 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
         ),
         pin_tries=int(values.get("pin_tries", 0)),
         verify_tries=int(values.get("verify_tries", 0)),
+        claims=int(values.get("claims", 0)),
         password_hash=values.get("password_hash"),
         contacts=PendingContacts(contacts.get("mobile"), contacts.get("email"), Language(contacts["language"]))
         if contacts

@@ -176,6 +176,7 @@ def _login_attempt(values: Mapping[str, Any]) -> LoginAttempt:
         expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
         status=LoginStatus(values["status"]),
         tries=int(values.get("tries", 0)),
+        claims=int(values.get("claims", 0)),
         resends=int(values.get("resends", 0)),
         code_hash=values.get("code_hash"),
         codes_sent_at=datetime.fromisoformat(sent_at) if sent_at else None,

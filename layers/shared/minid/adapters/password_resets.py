@@ -84,6 +84,7 @@ def _reset(values: Mapping[str, Any]) -> PasswordReset:
         expires_at=datetime.fromtimestamp(int(values["expires_at"]), tz=UTC),
         status=ResetStatus(values["status"]),
         tries=int(values.get("tries", 0)),
+        claims=int(values.get("claims", 0)),
         code_hash=values.get("code_hash"),
         session_epoch=int(epoch) if epoch is not None else None,
         mobile_verified_at=time_or_none(values.get("mobile_verified_at")),

@@ -122,6 +122,8 @@ class Enrolment(Value, frozen=True):
     expires_at: datetime
     pin_tries: int = 0
     verify_tries: int = 0
+    # every try claimed, none given back (`tries` less those given back): a try's own number, for its events
+    claims: int = 0
     password_hash: str | None = None
     contacts: PendingContacts | None = None
     code_hashes: Mapping[Channel, str] = field(default_factory=dict)
@@ -428,8 +430,9 @@ class EnrolmentService:
         if person is None or letter is None or letter.status is not LetterStatus.DISPATCHED:
             self._wrong_pins.record(letter, now)  # (nothing to count)
             return
-        # each try its own event (two at once would otherwise write one): the try's number, as claimed
-        reference = f"{enrolment.enrolment_id}:{enrolment.pin_tries}"
+        # each try its own event (two at once would otherwise write one): the try's own number, never handed
+        # out again (a try given back lowers `pin_tries`: another at once could then be given the same)
+        reference = f"{enrolment.enrolment_id}:{enrolment.claims}"
         failure = SecurityEvent(SecurityEventType.ENROLMENT_FAILED, now, reference, {"reason": "pin-codes"})
         if self._wrong_pins.record_with(letter.letter_id, person, failure, self._events):
             return

@@ -93,6 +93,8 @@ class LoginAttempt(Value, frozen=True):
     expires_at: datetime
     status: LoginStatus = LoginStatus.PENDING
     tries: int = 0
+    # every try claimed, none given back (`tries` less those given back): a try's own number, for its events
+    claims: int = 0
     resends: int = 0
     code_hash: str | None = None  # the SMS code's, or the asked PIN code's
     codes_sent_at: datetime | None = None
@@ -482,8 +484,9 @@ class LoginService:
         the letter read and the code counted (the fifth blocks it)."""
         person = attempt.person
         # each try its own events (two at once, in one millisecond, would otherwise write one, and one's
-        # be taken for the other's write with its answer lost): the try's number, as claimed
-        reference = f"{attempt.login_id}:{attempt.tries}"
+        # be taken for the other's write with its answer lost): the try's own number, never handed out again
+        # (a try given back lowers `tries`: another at once could then be given the same)
+        reference = f"{attempt.login_id}:{attempt.claims}"
         letter_id = attempt.letter_id if attempt.second_factor is SecondFactor.PIN else None
         if letter_id is not None and failures < self._lockout.policy.threshold:
             failure = self._lockout.failure(now, "second-factor", reference)

@@ -64,6 +64,8 @@ class PasswordReset(Value, frozen=True):
     expires_at: datetime
     status: ResetStatus = ResetStatus.PENDING
     tries: int = 0
+    # every try claimed, none given back (`tries` less those given back): a try's own number, for its events
+    claims: int = 0
     code_hash: str | None = None
     # what the code was sent on the strength of, as the start read it (a real reset's; None: not held): the
     # account's sessions' epoch, and when each contact the code went to was verified. The completion holds
@@ -298,8 +300,8 @@ class PasswordResetService:
             if reset.person is None:
                 self._wrong_codes.short(started)
             else:  # in the person's own history, once per try (a request retried after its answer was lost
-                # is a try of its own, and a guess: its codes are judged again)
-                failed = SecurityEvent(SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.tries}")
+                # is a try of its own, and a guess: its codes are judged again), by the try's own number
+                failed = SecurityEvent(SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.claims}")
                 self._events.record(reset.person, failed)
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
