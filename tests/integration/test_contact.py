@@ -207,6 +207,22 @@ def test_a_contact_added_where_there_was_none_is_told_to_the_other(driver: Lette
     assert any("En e-postadresse blir lagt til" in t for t in texts)
 
 
+def test_a_contact_replaced_is_told_to_the_other_contact_too(driver: LetterDriver) -> None:
+    """One who has the phone (stolen, or its SIM swapped) and the password replaces the mobile with their
+    own: the old number is told, which its owner may no longer have; so is the e-mail address, the contact
+    the person still holds."""
+    user = enrolled(driver, email="kari.other@example.no")
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 434"}, user.login()).status == 202
+    told = wait_for(
+        driver.local.outbox.emails,
+        lambda mails: [m for m in mails if m["to"] == "kari.other@example.no" and "endret" in m["subject"]],
+    )
+    assert told[-1]["subject"] == "MinID: Mobilnummeret ditt blir endret"
+    assert "Mobilnummeret i kontaktregisteret blir endret til et nytt, med MinID-en din." in told[-1]["body"]
+    texts = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("blir endret" in t for t in texts))
+    assert any("blir endret fra dette til et nytt" in t for t in texts)  # the old number: "from this one"
+
+
 def test_the_contacts_of_a_stale_record_are_not_told_of_a_change(driver: LetterDriver) -> None:
     """Stale contacts are not used for notices (API.md): after 18 months unconfirmed, the old number may
     be someone else's, who would learn that this person is changing theirs."""

@@ -36,13 +36,13 @@ from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited
 from minid.domain.contacts import STALE_AFTER
-from minid.domain.errors import AuthenticationFailed, Conflict
+from minid.domain.errors import AuthenticationFailed, Conflict, DomainError
 from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
-from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, SecondFactor
+from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, SecondFactor, SecondFactorUnavailable
 from minid.domain.notices import Notice, NoticeKind, notice_from_json
 from minid.domain.password_reset import PasswordReset
 from minid.domain.passwords import normalize
@@ -1057,6 +1057,41 @@ def test_the_right_password_is_refused_when_a_lock_came_before_its_write(driver:
     with pytest.raises(AuthenticationFailed):
         services.login.start(user.identity_number, user.password, None, "203.0.113.10")
     assert account(user).locked(datetime.now(UTC))  # as the other attempts left it
+
+
+@pytest.mark.parametrize("answer", ["409", "429"])
+def test_a_right_password_s_other_answers_are_refused_when_a_lock_came_before_its_write(
+    driver: LetterDriver, answer: str
+) -> None:
+    """A right password's 409 (a factor the person lacks) and its 429 (the client's codes used up) tell it
+    right, as a login begun does: they too are told only if the account was still as read (not locked by
+    other attempts meanwhile, a burst's wrong passwords). Else, in a burst, they would tell which password
+    of many is right after the lock, where every other gets the 401 of a wrong one."""
+    user = enrolled(driver)
+    client = "203.0.113.10"
+    if answer == "429":
+        fill_counters(driver, "codes-sent", client, 3600, 10_000)
+    factor = SecondFactor.TOTP if answer == "409" else SecondFactor.SMS
+    told = SecondFactorUnavailable if answer == "409" else RateLimited
+    with pytest.raises(told):  # without the lock
+        wiring.login(os.environ).login.start(user.identity_number, user.password, factor, client)
+
+    def locked_meanwhile() -> None:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": driver.key(user.identity_number)}),
+            UpdateExpression="SET failed_logins = :zero, locked_until = :until",
+            ExpressionAttributeValues=to_item({":zero": 0, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
+        )
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", locked_meanwhile) as outcomes:
+        services = wiring.login(os.environ)
+        with pytest.raises(DomainError) as refused:
+            services.login.start(user.identity_number, user.password, factor, client)
+    assert type(refused.value) is AuthenticationFailed
+    assert outcomes[0] == "TransactionCanceledException"  # the judgement's write, on the account as read
+    history = security_events(driver).page(driver.key(user.identity_number), None, 100).events
+    assert [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED] == ["locked"]
 
 
 def test_the_lock_lifts_after_the_hour(driver: LetterDriver) -> None:

@@ -178,6 +178,25 @@ def test_bokmal_an_e_mail_address_being_changed_is_masculine() -> None:
     assert "endre det tilbake" in mobile
 
 
+@pytest.mark.parametrize(
+    ("language", "channel", "expected"),
+    [
+        (Language.BOKMAL, "mobile", "Mobilnummeret i kontaktregisteret blir endret til et nytt, med MinID-en din."),
+        (Language.BOKMAL, "email", "E-postadressen i kontaktregisteret blir endret til en ny, med MinID-en din."),
+        (Language.NYNORSK, "mobile", "Mobilnummeret i kontaktregisteret blir endra til eit nytt, med MinID-en din."),
+        (Language.NYNORSK, "email", "E-postadressa i kontaktregisteret blir endra til ei ny, med MinID-en din."),
+        (Language.ENGLISH, "mobile", "The mobile number in the contact register is being changed to a new one"),
+        (Language.ENGLISH, "email", "The e-mail address in the contact register is being changed to a new one"),
+    ],
+)
+def test_a_change_told_to_the_other_contact_is_not_from_this_one(
+    language: Language, channel: str, expected: str
+) -> None:
+    told = words(composed(NoticeKind.CONTACT_CHANGED, language, channel, told="other"))
+    assert expected in told
+    assert not any(this in told for this in ("fra dette", "fra denne", "frå dette", "frå denne", "from this one"))
+
+
 def test_bokmal_an_e_mail_address_being_added_is_masculine() -> None:
     email = words(composed(NoticeKind.CONTACT_ADDED, Language.BOKMAL, "email"))
     assert "når den er bekreftet" in email

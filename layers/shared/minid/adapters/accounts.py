@@ -202,6 +202,10 @@ def judged_write(
     reasons = cancellation_reasons_past_transactions(client, items)
     if reasons is None:
         return MADE
+    if change is not None and reasons[first_hit - 1] == "ConditionalCheckFailed":
+        # judged again on the account as it is now, whatever limit is full too: a right password's 429 for
+        # one, told after the account was locked meanwhile, would tell it right where a wrong one has a 401
+        return STALE
     for hit, reason in zip(hits, reasons[first_hit:], strict=False):
         if reason == "ConditionalCheckFailed":
             return Written(made=False, full=hit)

@@ -614,25 +614,32 @@ def _tell_old(
 
 
 def _tell_of_new(person: PersonKey, record: ContactRecord, channel: Channel, proof: SecurityEvent) -> list[Notice]:
-    """A new contact asked for: the one it replaces is told; one added, where there was none, is told to
-    the person's other contact (one taking over an account would add its own, and be the only one told)."""
+    """A new contact asked for: the one it replaces is told, and the person's other contact; one added,
+    where there was none, is told to the other contact. One taking over an account would add its own, or
+    replace the one they hold (a stolen phone's, whose owner is told on the phone they no longer have)."""
     if _verified(record, channel):
-        return _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof)
-    return _tell_others(person, record, channel, proof)
+        changed = _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof)
+        return changed + _tell_others(person, record, channel, proof, NoticeKind.CONTACT_CHANGED)
+    return _tell_others(person, record, channel, proof, NoticeKind.CONTACT_ADDED)
 
 
-def _tell_others(person: PersonKey, record: ContactRecord, added: Channel, proof: SecurityEvent) -> list[Notice]:
-    """The notice that a contact is being added, to the person's contact of the other kind that notices
-    may go to."""
+def _tell_others(
+    person: PersonKey, record: ContactRecord, channel: Channel, proof: SecurityEvent, kind: NoticeKind
+) -> list[Notice]:
+    """The notice that the channel's contact is being added or changed (`kind`), to the person's contact
+    of the other kind, if notices may go to it."""
     recipients = Recipients(
-        mobile=_notifiable(record, Channel.SMS, proof.at) if added is Channel.EMAIL else None,
-        email=_notifiable(record, Channel.EMAIL, proof.at) if added is Channel.SMS else None,
+        mobile=_notifiable(record, Channel.SMS, proof.at) if channel is Channel.EMAIL else None,
+        email=_notifiable(record, Channel.EMAIL, proof.at) if channel is Channel.SMS else None,
         language=record.language,
     )
     if recipients.mobile is None and recipients.email is None:
         return []
-    kind, params = NoticeKind.CONTACT_ADDED, {"channel": CHANNEL_NAMES[added]}
-    return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
+    params: dict[str, str] = {"channel": CHANNEL_NAMES[channel]}
+    notice_id = f"{proof.reference}:{kind.value}"
+    if kind is NoticeKind.CONTACT_CHANGED:  # the contact being replaced is told apart (`_tell_old`)
+        params, notice_id = params | {"told": "other"}, f"{notice_id}:other"
+    return [Notice(notice_id, kind, person, params, recipients, proof=proof)]
 
 
 def _resent(read: PendingChange, now_read: PendingChange, channel: Channel, now: datetime) -> bool:

@@ -356,24 +356,21 @@ class LoginService:
             if account.password_hash != judged_hash:  # judged again only if the password changed meanwhile
                 judged_hash, right = account.password_hash, self._hasher.verify(account.password_hash, password)
             begins = right and not account.locked(now)
+            unavailable: SecondFactorUnavailable | None = None
             if begins:
+                judgement = self._lockout.judged(account, now, right=True, reference=reference)
                 try:
                     login = login or self._second_factor(account, identity_number, chosen, standing, now)
-                except SecondFactorUnavailable:
-                    self._limits.count(tried, now)
-                    raise
-                judgement = self._lockout.judged(account, now, right=True, reference=reference)
-                change = judgement.change
-                if self._hasher.needs_rehash(account.password_hash):  # kept anew in the same write: no call more
-                    rehashed = (
-                        rehashed
-                        if rehashed and rehashed[0] == judged_hash
-                        else (judged_hash, self._hasher.hash(password))
-                    )
-                    change = replace(change, password_hash=rehashed[1])
-                begun = replace(login[0], session_epoch=account.session_epoch)  # the write holds it as read
-                counted = hits if login[1] is not None else hits[:1]  # the codes' hits only for a code sent
-                written = self._attempts.begin(begun, change, judgement.events, counted)
+                except SecondFactorUnavailable as error:
+                    # told, as a login begun is, only once the judgement is written with the account as read:
+                    # else, in a burst of attempts at once, the right password's 409 would be told after the lock
+                    unavailable = error
+                    written = self._accounts.judged(account.person, judgement.change, judgement.events, (tried,))
+                else:
+                    change, rehashed = self._rehashed(judgement.change, password, judged_hash, rehashed)
+                    begun = replace(login[0], session_epoch=account.session_epoch)  # the write holds it as read
+                    counted = hits if login[1] is not None else hits[:1]  # the codes' hits only for a code sent
+                    written = self._attempts.begin(begun, change, judgement.events, counted)
             else:
                 written = self._refused(account, now, reference, tried)
             if written.full is not None:  # nothing written
@@ -383,6 +380,8 @@ class LoginService:
                 raise written.full.refused(now)
             # the login is told only when this round wrote it (not one made in an earlier round whose write
             # did not hold, when this round found the account locked meanwhile)
+            if written.made and unavailable is not None:
+                raise unavailable
             if written.made and begins and login is not None:
                 return login
             if written.made:
@@ -394,6 +393,18 @@ class LoginService:
         # is a 503 if they go on: not a round here.)
         self._limits.count(tried, self._clock.now())
         raise AuthenticationFailed()
+
+    def _rehashed(
+        self, change: AccountChange, password: str, judged_hash: str, rehashed: tuple[str, str] | None
+    ) -> tuple[AccountChange, tuple[str, str] | None]:
+        """The password's hash kept anew in the judgement's write (no call more) when its parameters are
+        not the configured ones; `rehashed`: the hash judged and the one made for it (made once, unless
+        the password changed meanwhile)."""
+        if not self._hasher.needs_rehash(judged_hash):
+            return change, rehashed
+        if rehashed is None or rehashed[0] != judged_hash:
+            rehashed = (judged_hash, self._hasher.hash(password))
+        return replace(change, password_hash=rehashed[1]), rehashed
 
     def _refused(self, account: UserAccount, now: datetime, reference: str, tried: Hit) -> Written:
         """A wrong password counted (the one that reaches the threshold locks), or an attempt at a locked

@@ -768,12 +768,15 @@ def _second_factor_changed(language: Language, params: Mapping[str, str]) -> Tex
 
 
 def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
+    """To the contact being replaced ("from this one"), or (`told` "other") to the person's other contact."""
     mobile = params.get("channel", "mobile") == "mobile"
+    here = params.get("told") != "other"
     if language is Language.ENGLISH:
         thing = "mobile number" if mobile else "e-mail address"
         return (
             f"Your {thing} is being changed",
-            f"The {thing} in the contact register is being changed from this one to a new one, through your MinID.",
+            f"The {thing} in the contact register is being changed {'from this one ' if here else ''}to a new one, "
+            "through your MinID.",
             "If it was not you, log in to MinID and change it back, or call MinID user support on "
             f"+47 {SUPPORT_PHONE}.",
         )
@@ -785,7 +788,7 @@ def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
         )
         return (
             f"{thing} {your} blir endra",
-            f"{thing} i kontaktregisteret blir endra frå {this} til {new}, med MinID-en din.",
+            f"{thing} i kontaktregisteret blir endra {f'frå {this} ' if here else ''}til {new}, med MinID-en din.",
             f"Var det ikkje deg, logg inn på MinID og endre {short} tilbake, eller ring brukarstøtta på "
             f"{SUPPORT_PHONE}.",
         )
@@ -797,7 +800,7 @@ def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
     )
     return (
         f"{thing} {your} blir endret",
-        f"{thing} i kontaktregisteret blir endret fra {this} til {new}, med MinID-en din.",
+        f"{thing} i kontaktregisteret blir endret {f'fra {this} ' if here else ''}til {new}, med MinID-en din.",
         f"Var det ikke deg, logg inn på MinID og endre {it} tilbake, eller ring brukerstøtten på {SUPPORT_PHONE}.",
     )
 
