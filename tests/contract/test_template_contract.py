@@ -336,11 +336,13 @@ def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> No
     service's name alone (minid.observability.count with no dimensions of its own)."""
     variables = TEMPLATE.document["Globals"]["Function"]["Environment"]["Variables"]
     namespace, service = variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]
-    alarms = [
-        r["Properties"]
-        for r in TEMPLATE.resources_of_type("AWS::CloudWatch::Alarm").values()
-        if r["Properties"].get("Namespace") == namespace
-    ]
+    # each stack's own namespace: another stack in the account (a test stage's) neither sets off this one's
+    # alarms nor holds them in ALARM
+    assert namespace == {"Fn::Sub": "MinID/${AWS::StackName}"}
+    every = [r["Properties"] for r in TEMPLATE.resources_of_type("AWS::CloudWatch::Alarm").values()]
+    ours = [a for a in every if {"Name": "service", "Value": service} in a.get("Dimensions", [])]
+    assert [a["MetricName"] for a in ours if a["Namespace"] != namespace] == []
+    alarms = [a for a in every if a.get("Namespace") == namespace]
     assert alarms
     code = "\n".join(p.read_text() for folder in DEPLOYED_CODE for p in folder.rglob("*.py"))
     for alarm in alarms:

@@ -86,10 +86,11 @@ ELSEWHERE_MOST = {
     # (the outcome, the quota reserved, the event)
     "workflow task validate-recipient": 3,
     # the session and the account, the record, the change waiting read (one of a contact not named refuses
-    # this one), the person's codes counted (before any is sent), the code sent, the old contact sealed
-    # (KMS) and its notice queued, one transaction (the account's epoch, the record as read, the change,
+    # this one), the person's codes counted (before any is sent), the code sent, the old contact and the
+    # person's other contact each sealed (KMS) and their notices queued (a replaced contact is told to both:
+    # the old may be a stolen phone), one transaction (the account's epoch, the record as read, the change,
     # the events)
-    "PUT /v1/me/contact": 9,
+    "PUT /v1/me/contact": 11,
     # the session and the account, the try counted with the change read, the record, one transaction (the
     # register, the change settled, the event)
     "POST /v1/me/contact/verify": 5,

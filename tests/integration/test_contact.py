@@ -158,14 +158,18 @@ def test_the_contact_a_change_replaces_is_sealed_in_the_queue(driver: LetterDriv
     told = wait_for(lambda: sms_to(driver, "+4791234567"), lambda texts: any("blir endret" in t for t in texts))
     assert told
     notices = [json.loads(b) for b in bodies if json.loads(b).get("kind") == "contact-changed"]
-    assert len(notices) == 1
+    assert len(notices) == 2  # the old number's, and the other contact's (the e-mail address)
     assert all("91234567" not in b and "kari.sealed" not in b for b in bodies)
-    kms, sealed = driver.local.session.client("kms"), base64.urlsafe_b64decode(notices[0]["recipients"])
-    with pytest.raises(ClientError, match="InvalidCiphertext"):  # bound to the notice
-        kms.decrypt(CiphertextBlob=sealed, EncryptionContext={"purpose": "notice-recipients", "owner": "another"})
-    context = {"purpose": "notice-recipients", "owner": notices[0]["notice_id"]}
-    opened = json.loads(kms.decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"])
-    assert opened["mobile"] == "+4791234567"
+    kms = driver.local.session.client("kms")
+    opened = {}
+    for notice in notices:
+        sealed = base64.urlsafe_b64decode(notice["recipients"])
+        with pytest.raises(ClientError, match="InvalidCiphertext"):  # bound to the notice
+            kms.decrypt(CiphertextBlob=sealed, EncryptionContext={"purpose": "notice-recipients", "owner": "another"})
+        context = {"purpose": "notice-recipients", "owner": notice["notice_id"]}
+        recipients = json.loads(kms.decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"])
+        opened[notice["params"].get("told", "old")] = (recipients["mobile"], recipients["email"])
+    assert opened == {"old": ("+4791234567", None), "other": (None, "kari.sealed@example.no")}
 
 
 def test_a_new_email_likewise(driver: LetterDriver) -> None:

@@ -394,6 +394,38 @@ def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     assert account.block(driver.key(number)) == letters  # nothing more to block
 
 
+def test_a_block_that_fails_midway_never_leaves_the_posted_letter_working_after_telling_of_a_block(
+    driver: LetterDriver,
+) -> None:
+    """A posted letter and a newer one at the printer, and DynamoDB failing past the SDK's retries at the
+    posted one's block: the person is not told of a block (the one at the printer's) while the posted
+    letter, whose codes work now, is not blocked. It is blocked first; the block made again blocks both."""
+    number = driver.person(Category.ADULT).identity_number
+    letter, _ = posted(driver, number)
+    person = driver.key(number)
+    age_ledger(driver, number, timedelta(days=2))  # a new letter may be ordered
+    assert driver.order(number).status == 202
+    printing = driver.next_print_job()["letter_id"]
+    account = wiring.pin_letters(os.environ).account
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="InternalServerError",
+            status=500,
+            times=10,
+            here=True,
+            where=lambda params: letter.letter_id in json.dumps(params),
+        )
+        with pytest.raises(ClientError):
+            account.block(person)
+    assert faults.injected
+    kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
+    assert "pin-letter-blocked" not in kinds  # the proof no notice of a block is delivered without
+    assert {x.letter_id: x.status for x in driver.letters_of(number)}[printing] is LetterStatus.PRINTING
+    assert [x.status for x in account.block(person)] == [LetterStatus.BLOCKED] * 2
+
+
 def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters(driver: LetterDriver) -> None:
     """A double click: the second block read the letter as posted; its write finds it blocked (a 500 once)."""
     number = driver.person(Category.ADULT).identity_number

@@ -208,7 +208,7 @@ def test_an_order_refused_for_want_of_an_address_or_for_a_number_replaced_is_tol
     assert len(sms) == 1
     assert told in sms[0]
     events = security_events(driver).page(driver.key(number), None, 100).events
-    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": outcome.value})] * 2
+    assert [(e.type.value, e.detail) for e in events] == [("pin-letter-refused", {"reason": outcome.value})]  # once
 
 
 def test_refusals_for_different_reasons_on_one_day_are_each_told(driver: LetterDriver) -> None:
@@ -232,6 +232,43 @@ def test_refusals_for_different_reasons_on_one_day_are_each_told(driver: LetterD
     assert len(sms) == 2  # (in either order: a standard queue)
     assert any("ingen adresse vi kan sende brevet til" in text for text in sms)
     assert any("erstattet nummeret det ble bestilt med" in text for text in sms)
+    events = security_events(driver).page(key, None, 100).events
+    assert sorted(e.detail["reason"] for e in events if e.type.value == "pin-letter-refused") == [
+        "no-address",
+        "number-replaced",
+    ]
+
+
+def test_orders_refused_for_the_quota_are_in_the_history_once_a_day(driver: LetterDriver) -> None:
+    """Anyone may order in anyone's name: an event for each order refused would bury the person's
+    history (a lock, a contact changed) under pages of refusals. One a day, as the notice."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    posted(driver, number)  # the quota's letter
+    for _ in range(3):
+        assert driver.order(number).status == 202
+    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 4)
+    for order in orders:
+        assert driver.finished(order)["status"] == "SUCCEEDED"
+    refused = [order for order in orders if driver.letters.get(order).outcome is RecipientOutcome.QUOTA]  # type: ignore[union-attr]
+    assert len(refused) == 3
+
+    def refusals() -> list[str]:
+        events = security_events(driver).page(key, None, 100).events
+        return [e.reference for e in events if e.type.value == "pin-letter-refused"]
+
+    assert len(refusals()) == 1
+    assert refusals()[0] in refused
+    yesterday = (date.today() - timedelta(days=1)).isoformat()  # the last one recorded, as if a day had passed
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PinLettersTable"],
+        Key=to_item({"pk": f"person#{key}", "sk": "letters"}),
+        UpdateExpression="SET refusal_recorded_quota = :yesterday",
+        ExpressionAttributeValues=to_item({":yesterday": yesterday}),
+    )
+    assert driver.order(number).status == 202
+    wait_for(lambda: [e for e in driver.executions() if e["status"] != "RUNNING"], lambda done: len(done) == 5)
+    assert len(refusals()) == 2
 
 
 def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:

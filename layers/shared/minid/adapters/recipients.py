@@ -5,7 +5,7 @@ transaction (the letter's outcome, the quota reserved in the ledger, the events)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import cancellation_reasons, iso, to_item
@@ -16,7 +16,7 @@ from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter, RecipientOutcome
-from minid.domain.letters.ports import QuotaReservation, RecipientStanding
+from minid.domain.letters.ports import QuotaReservation, RecipientStanding, RefusalRecorded
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,6 +52,11 @@ class DynamoDbRecipients:
             language=found.language,
             orders={k: datetime.fromisoformat(v) for k, v in found.ledger.get("orders", {}).items()},
             ledger_version=int(found.ledger.get("version", 0)),
+            refusals_recorded={
+                outcome: date.fromisoformat(found.ledger[_recorded(outcome)])
+                for outcome in RecipientOutcome
+                if _recorded(outcome) in found.ledger
+            },
         )
 
     def settle(
@@ -61,6 +66,8 @@ class DynamoDbRecipients:
         language: Language,
         reservation: QuotaReservation | None,
         events: Sequence[SecurityEvent],
+        *,
+        refusal: RefusalRecorded | None = None,
     ) -> bool:
         values: dict[str, Any] = {":outcome": outcome.value, ":language": language.value, ":seen": letter.status.value}
         names = {"#language": "language", "#status": "status"}
@@ -103,5 +110,23 @@ class DynamoDbRecipients:
                     }
                 }
             )
+        if refusal is not None:  # (an accepted order's reservation is the ledger's other write: never both)
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._letters,
+                        "Key": ledger_key(letter.person),
+                        "UpdateExpression": "SET #recorded = :day",
+                        "ConditionExpression": "attribute_not_exists(#recorded) OR #recorded <> :day",
+                        "ExpressionAttributeNames": {"#recorded": _recorded(refusal.reason)},
+                        "ExpressionAttributeValues": to_item({":day": refusal.day.isoformat()}),
+                    }
+                }
+            )
         items += recorded_with(self._events, letter.person, events)
         return cancellation_reasons(self._client, items) is None
+
+
+def _recorded(reason: RecipientOutcome) -> str:
+    """The ledger's attribute for the last day a refusal for `reason` was put in the person's history."""
+    return f"refusal_recorded_{reason.value}"

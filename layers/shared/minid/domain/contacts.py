@@ -122,6 +122,10 @@ def normalize_mobile(raw: str) -> str:
     import phonenumbers  # noqa: PLC0415  (loaded when a number is given, not at cold start)
 
     field = "mobile"
+    # phonenumbers reads letters as a keypad's digits ("9123ABCD" is 91232223): a letter typed by mistake
+    # would send a code to a stranger
+    if any(character.isalpha() for character in raw):
+        raise InvalidContact(errors=(FieldError(field, "This is not a phone number: it has letters."),))
     try:
         number = phonenumbers.parse(raw.strip(), "NO")
     except phonenumbers.NumberParseException:

@@ -40,14 +40,16 @@ class PinLetterAccount:
         """As `block`, by the person (`support` False) or by user support on their call (told so, in the
         person's history and the notice); and how many blocks this made (none: blocked before, or meanwhile)."""
         now = self._clock.now()
-        letters: list[PinLetter] = []
+        listed = self.letters(person)
+        left: dict[str, PinLetter] = {}
         made_here = 0
-        for letter in self.letters(person):
-            blocked, made = self._blocked(person, letter, now, tell=not made_here, support=support)
-            letters.append(blocked)
+        # the posted letter first, whose codes work now: a block that fails after it (a 503, to be made
+        # again) never leaves them working when the person has been told of a block of the others
+        for letter in sorted(listed, key=lambda letter: letter.status is not LetterStatus.DISPATCHED):
+            left[letter.letter_id], made = self._blocked(person, letter, now, tell=not made_here, support=support)
             made_here += made
-        # one read again may have been refused meanwhile
-        return [letter for letter in letters if letter.visible], made_here
+        # newest first, as listed; one read again may have been refused meanwhile
+        return [left[letter.letter_id] for letter in listed if left[letter.letter_id].visible], made_here
 
     def _blocked(
         self, person: PersonKey, letter: PinLetter, now: datetime, *, tell: bool, support: bool

@@ -17,12 +17,22 @@ from minid.values import Value
 
 class RecipientStanding(Value, frozen=True):
     """What the recipient's check reads in one call: the person in the population register, the language
-    of their contact record (None without one), and their ledger's recent orders and version."""
+    of their contact record (None without one), and their ledger's recent orders and version, and the
+    last day a refusal was put in their history for each reason (`RefusalRecorded`)."""
 
     person: Person | None
     language: Language | None
     orders: Mapping[str, datetime]
     ledger_version: int
+    refusals_recorded: Mapping[RecipientOutcome, date] = {}
+
+
+class RefusalRecorded(Value, frozen=True):
+    """A refusal put in the person's history for its reason and day, noted in their ledger with it:
+    written only if no refusal of that reason was noted for that day meanwhile."""
+
+    reason: RecipientOutcome
+    day: date
 
 
 class QuotaReservation(Value, frozen=True):
@@ -50,9 +60,12 @@ class Recipients(Protocol):
         language: Language,
         reservation: QuotaReservation | None,
         events: Sequence[SecurityEvent],
+        *,
+        refusal: RefusalRecorded | None = None,
     ) -> bool:
         """At once: the outcome on the letter as read (a refused one's status too, unless it was blocked),
-        the quota reserved in the ledger as read, the events. False, writing nothing, when either changed."""
+        the quota reserved in the ledger as read, the refusal noted in it, the events. False, writing
+        nothing, when either changed."""
         ...
 
 

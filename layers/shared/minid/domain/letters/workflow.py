@@ -32,6 +32,7 @@ from minid.domain.letters.ports import (
     PrintedLetter,
     QuotaReservation,
     Recipients,
+    RefusalRecorded,
 )
 from minid.domain.notices import Notice, NoticeKind, NoticeQueue
 from minid.domain.population import Person, PopulationRegister
@@ -133,11 +134,18 @@ class LetterWorkflowTasks:
                 RecipientOutcome.NO_ADDRESS: SecurityEventType.PIN_LETTER_REFUSED,
                 RecipientOutcome.NUMBER_REPLACED: SecurityEventType.PIN_LETTER_REFUSED,
             }.get(outcome)
-            # why a refusal was made, in the person's history (as the notice tells)
-            detail = {"reason": outcome.value} if kind is SecurityEventType.PIN_LETTER_REFUSED else {}
+            # why a refusal was made, in the person's history (as the notice tells), once a day for each
+            # reason, as the notice is told: anyone may order in anyone's name, and an event for each order
+            # refused would bury what the person must find there (a lock, a contact changed) under pages
+            refusal = None
+            if kind is SecurityEventType.PIN_LETTER_REFUSED:
+                refusal = RefusalRecorded(outcome, date_in_norway(letter.ordered_at))
+                if standing.refusals_recorded.get(outcome) == refusal.day:
+                    kind = refusal = None
+            detail = {"reason": outcome.value} if refusal is not None else {}
             events = [SecurityEvent(kind, letter.ordered_at, letter_id, detail)] if kind is not None else []
             language = letter_language(person, standing.language)
-            if self._recipients.settle(letter, outcome, language, reservation, events):
+            if self._recipients.settle(letter, outcome, language, reservation, events, refusal=refusal):
                 return outcome
         raise KeptChanging("the letter or the person's ledger changed under every attempt")
 
