@@ -26,6 +26,7 @@ from minid.adapters.dynamodb import to_item
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import (
     CHANGED_MEANWHILE,
+    CONFIRMATIONS,
     RESERVATION_CHANGED_TOO_OFTEN,
     RESERVATION_CHANGES,
     STOP_WITH_SECONDS,
@@ -55,6 +56,7 @@ from tests.integration.letters import (
     before_first_aws_call,
     counted_hits,
     fill_counters,
+    in_one_window,
     notice_queue,
     on_functions_clients,
     posted,
@@ -170,6 +172,18 @@ def test_the_contact_a_change_replaces_is_sealed_in_the_queue(driver: LetterDriv
         recipients = json.loads(kms.decrypt(CiphertextBlob=sealed, EncryptionContext=context)["Plaintext"])
         opened[notice["params"].get("told", "old")] = (recipients["mobile"], recipients["email"])
     assert opened == {"old": ("+4791234567", None), "other": (None, "kari.sealed@example.no")}
+
+
+def test_both_contacts_replaced_at_once_are_each_told_once(driver: LetterDriver) -> None:
+    """Each old contact is told of its own change ("from this one"), not of the other's too: two notices,
+    not four."""
+    user = enrolled(driver, email="kari.both@example.no")
+    with queued_messages() as bodies:
+        change = {"mobile": "987 65 435", "email": "kari.new@example.no"}
+        assert user.call("PUT", "/v1/me/contact", change, user.login()).status == 202
+    notices = [json.loads(b) for b in bodies if json.loads(b).get("kind") == "contact-changed"]
+    assert sorted(notice["params"]["channel"] for notice in notices) == ["email", "mobile"]
+    assert all("told" not in notice["params"] for notice in notices)
 
 
 def test_a_new_email_likewise(driver: LetterDriver) -> None:
@@ -1140,6 +1154,20 @@ def test_language_confirmation_and_reservation(driver: LetterDriver) -> None:
     assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
     kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
     assert kinds[:4] == ["unreserved", "reserved", "contact-confirmed", "language-changed"]
+
+
+def test_confirmations_over_and_over_are_answered_but_not_written(driver: LetterDriver) -> None:
+    """A session looping on the confirmation writes no event a call: the person's history (a contact
+    changed, a lock) is not buried under them. Past a few an hour, it is answered as confirmed."""
+    user = enrolled(driver)
+    token = user.login()
+    in_one_window(3600, 60)
+    answers = [user.call("POST", "/v1/me/contact/confirm", token=token) for _ in range(CONFIRMATIONS.max_hits + 3)]
+    assert {answer.status for answer in answers} == {200}
+    stored = body(user.call("GET", "/v1/me/contact", token=token))
+    assert [body(answer) for answer in answers[CONFIRMATIONS.max_hits :]] == [stored] * 3
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert kinds.count("contact-confirmed") == CONFIRMATIONS.max_hits
 
 
 def test_a_reservation_made_or_lifted_is_told_to_the_person(driver: LetterDriver) -> None:

@@ -426,6 +426,33 @@ def test_a_block_that_fails_midway_never_leaves_the_posted_letter_working_after_
     assert [x.status for x in account.block(person)] == [LetterStatus.BLOCKED] * 2
 
 
+def test_a_block_blocks_the_letter_at_the_printer_before_one_ordered(driver: LetterDriver) -> None:
+    """The person's index is eventually consistent: a letter posted a moment ago may still be listed as at
+    the printer. It goes before one ordered (and one at the printer's codes come to work first)."""
+    number = driver.person(Category.ADULT).identity_number
+    person = driver.key(number)
+    assert driver.order(number).status == 202
+    printing = driver.next_print_job()["letter_id"]
+    order = PinLetter(str(uuid.uuid4()), person, LetterStatus.ORDERED, datetime.now(UTC))
+    driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
+    account = wiring.pin_letters(os.environ).account
+    assert [x.letter_id for x in account.letters(person)] == [order.letter_id, printing]  # newest first
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="InternalServerError",
+            status=500,
+            times=10,
+            here=True,
+            where=lambda params: printing in json.dumps(params),
+        )
+        with pytest.raises(ClientError):
+            account.block(person)
+    assert faults.injected
+    assert [x.status for x in account.letters(person)] == [LetterStatus.ORDERED, LetterStatus.PRINTING]
+
+
 def test_a_block_that_listed_a_letter_blocked_meanwhile_answers_with_the_letters(driver: LetterDriver) -> None:
     """A double click: the second block read the letter as posted; its write finds it blocked (a 500 once)."""
     number = driver.person(Category.ADULT).identity_number

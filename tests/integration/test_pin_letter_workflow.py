@@ -39,6 +39,7 @@ from minid.domain.letters.model import (
     letter_address,
 )
 from minid.domain.letters.workflow import DOCUMENT_DELETE_RETRIED_FOR, SETTLE_ATTEMPTS, LetterWorkflowTasks
+from minid.domain.time import today_in_norway
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
@@ -259,15 +260,22 @@ def test_orders_refused_for_the_quota_are_in_the_history_once_a_day(driver: Lett
 
     assert len(refusals()) == 1
     assert refusals()[0] in refused
-    yesterday = (date.today() - timedelta(days=1)).isoformat()  # the last one recorded, as if a day had passed
-    driver.dynamodb.update_item(
-        TableName=driver.local.stack.refs["PinLettersTable"],
-        Key=to_item({"pk": f"person#{key}", "sk": "letters"}),
-        UpdateExpression="SET refusal_recorded_quota = :yesterday",
-        ExpressionAttributeValues=to_item({":yesterday": yesterday}),
-    )
-    assert driver.order(number).status == 202
-    wait_for(lambda: [e for e in driver.executions() if e["status"] != "RUNNING"], lambda done: len(done) == 5)
+    today = today_in_norway(SystemClock())
+
+    def refused_again_with_the_last_recorded_on(day: date, done: int) -> None:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["PinLettersTable"],
+            Key=to_item({"pk": f"person#{key}", "sk": "letters"}),
+            UpdateExpression="SET refusal_recorded_quota = :day",
+            ExpressionAttributeValues=to_item({":day": day.isoformat()}),
+        )
+        assert driver.order(number).status == 202
+        wait_for(lambda: [e for e in driver.executions() if e["status"] != "RUNNING"], lambda runs: len(runs) == done)
+
+    refused_again_with_the_last_recorded_on(today - timedelta(days=1), 5)  # as if a day had passed
+    assert len(refusals()) == 2
+    # one of the next day's recorded first (this order's check retried past midnight): not again
+    refused_again_with_the_last_recorded_on(today + timedelta(days=1), 6)
     assert len(refusals()) == 2
 
 

@@ -202,7 +202,7 @@ def judged_write(
     reasons = cancellation_reasons_past_transactions(client, items)
     if reasons is None:
         return MADE
-    if change is not None and reasons[first_hit - 1] == "ConditionalCheckFailed":
+    if change is not None and reasons[first_hit - 1 : first_hit] == ["ConditionalCheckFailed"]:
         # judged again on the account as it is now, whatever limit is full too: a right password's 429 for
         # one, told after the account was locked meanwhile, would tell it right where a wrong one has a 401
         return STALE

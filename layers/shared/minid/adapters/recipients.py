@@ -117,8 +117,9 @@ class DynamoDbRecipients:
                         "TableName": self._letters,
                         "Key": ledger_key(letter.person),
                         "UpdateExpression": "SET #recorded = :day",
-                        "ConditionExpression": "attribute_not_exists(#recorded) OR #recorded <> :day",
-                        "ExpressionAttributeNames": {"#recorded": _recorded(refusal.reason)},
+                        # never back: an order of the day before settled late (a retry past midnight)
+                        "ConditionExpression": "attribute_not_exists(#recorded) OR #recorded < :day",
+                        "ExpressionAttributeNames": {"#recorded": _recorded(refusal.outcome)},
                         "ExpressionAttributeValues": to_item({":day": refusal.day.isoformat()}),
                     }
                 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -21,6 +21,7 @@ from minid.domain.codes import (
     CODE_LIFETIME,
     MAX_CODE_TRIES,
     CodePurpose,
+    RateLimited,
     ResendPolicy,
     code_message,
     kept_replaced,
@@ -70,6 +71,9 @@ from minid.values import Value
 RESERVATION_CHANGES = Limit("reservation-changes", 4, timedelta(hours=1))
 # counted for the person, whichever client asks: the answer says so rather than blame this client
 RESERVATION_CHANGED_TOO_OFTEN = "The reservation has been changed too often this hour. Try again later."
+# The confirmations that write (an event each) in an hour; those past them are answered as done.
+CONFIRMATIONS = Limit("contact-confirmations", 4, timedelta(hours=1))
+CONFIRMED_TOO_OFTEN = "The contact information has been confirmed too often this hour."
 
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
@@ -298,10 +302,12 @@ class ContactService:
                 if replacing is not None
                 else (),
             )
+            # the contacts this request tells of their own change (replaced, or removed): not told of the other's too
+            told_apart = {c for c in new if _verified(record, c)} | set(removed)
             for channel in new:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
-                notices += _tell_of_new(session.person, record, channel, requested)
+                notices += _tell_of_new(session.person, record, channel, requested, told_apart)
             self._send(new, codes, updated.language, [], resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
@@ -457,6 +463,10 @@ class ContactService:
         """The person says the contacts are right as they are."""
         now = self._clock.now()
         record = self.contact(session)
+        try:  # each writes an event: a session looping on it must not bury the person's history under them
+            self._limits.hit(CONFIRMATIONS, session.person, now, CONFIRMED_TOO_OFTEN)
+        except RateLimited:
+            return record  # confirmed a moment ago, over and over: as confirmed as it was, nothing written
         updated = replace(record, confirmed_at=now)
         confirmed = _event(SecurityEventType.CONTACT_CONFIRMED, now)
         applied = self._changes.apply(session.person, record, updated, None, [confirmed], epoch=session.epoch)
@@ -613,14 +623,23 @@ def _tell_old(
     return [Notice(f"{proof.reference}:{kind.value}", kind, person, params, recipients, proof=proof)]
 
 
-def _tell_of_new(person: PersonKey, record: ContactRecord, channel: Channel, proof: SecurityEvent) -> list[Notice]:
+def _tell_of_new(
+    person: PersonKey, record: ContactRecord, channel: Channel, proof: SecurityEvent, told_apart: Collection[Channel]
+) -> list[Notice]:
     """A new contact asked for: the one it replaces is told, and the person's other contact; one added,
     where there was none, is told to the other contact. One taking over an account would add its own, or
-    replace the one they hold (a stolen phone's, whose owner is told on the phone they no longer have)."""
-    if _verified(record, channel):
-        changed = _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof)
-        return changed + _tell_others(person, record, channel, proof, NoticeKind.CONTACT_CHANGED)
-    return _tell_others(person, record, channel, proof, NoticeKind.CONTACT_ADDED)
+    replace the one they hold (a stolen phone's, whose owner is told on the phone they no longer have).
+    The other contact is not told when it is among `told_apart` (told of its own change, by the request)."""
+    replaced = _verified(record, channel)
+    notices = _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof) if replaced else []
+    if _other(channel) not in told_apart:
+        kind = NoticeKind.CONTACT_CHANGED if replaced else NoticeKind.CONTACT_ADDED
+        notices += _tell_others(person, record, channel, proof, kind)
+    return notices
+
+
+def _other(channel: Channel) -> Channel:
+    return Channel.EMAIL if channel is Channel.SMS else Channel.SMS
 
 
 def _tell_others(

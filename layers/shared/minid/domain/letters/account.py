@@ -15,6 +15,8 @@ from minid.domain.time import Clock, date_in_norway
 
 # Letters whose codes work or may come to work; blocking stops them all.
 _BLOCKABLE = (LetterStatus.ORDERED, LetterStatus.PRINTING, LetterStatus.DISPATCHED)
+# The order they are blocked in; any other (not blocked) last.
+_BLOCKED_FIRST = (LetterStatus.DISPATCHED, LetterStatus.PRINTING, LetterStatus.ORDERED, *LetterStatus)
 
 
 class PinLetterAccount:
@@ -44,8 +46,9 @@ class PinLetterAccount:
         left: dict[str, PinLetter] = {}
         made_here = 0
         # the posted letter first, whose codes work now: a block that fails after it (a 503, to be made
-        # again) never leaves them working when the person has been told of a block of the others
-        for letter in sorted(listed, key=lambda letter: letter.status is not LetterStatus.DISPATCHED):
+        # again) never leaves them working when the person has been told of a block of the others (and one
+        # at the printer before one ordered: the index, eventually consistent, may list one just posted so)
+        for letter in sorted(listed, key=lambda letter: _BLOCKED_FIRST.index(letter.status)):
             left[letter.letter_id], made = self._blocked(person, letter, now, tell=not made_here, support=support)
             made_here += made
         # newest first, as listed; one read again may have been refused meanwhile

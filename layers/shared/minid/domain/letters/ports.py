@@ -31,7 +31,7 @@ class RefusalRecorded(Value, frozen=True):
     """A refusal put in the person's history for its reason and day, noted in their ledger with it:
     written only if no refusal of that reason was noted for that day meanwhile."""
 
-    reason: RecipientOutcome
+    outcome: RecipientOutcome
     day: date
 
 

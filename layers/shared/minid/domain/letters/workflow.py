@@ -140,7 +140,8 @@ class LetterWorkflowTasks:
             refusal = None
             if kind is SecurityEventType.PIN_LETTER_REFUSED:
                 refusal = RefusalRecorded(outcome, date_in_norway(letter.ordered_at))
-                if standing.refusals_recorded.get(outcome) == refusal.day:
+                recorded = standing.refusals_recorded.get(outcome)
+                if recorded is not None and recorded >= refusal.day:  # (or a later day's: one settled late)
                     kind = refusal = None
             detail = {"reason": outcome.value} if refusal is not None else {}
             events = [SecurityEvent(kind, letter.ordered_at, letter_id, detail)] if kind is not None else []
