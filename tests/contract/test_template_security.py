@@ -189,6 +189,35 @@ def _unscoped(resource: Any) -> bool:
     )
 
 
+def test_the_pepper_gets_no_new_value_and_is_read_by_the_roles_that_hash_alone() -> None:
+    """The secret's own policy, beside the roles': a rotation or a value put (or the generating block
+    edited) would make every user unknown. Its readers are exactly the roles allowed to read it."""
+    policy = _translated()["Resources"]["PepperSecretPolicy"]["Properties"]
+    assert policy["SecretId"] == {"Ref": "PepperSecret"}
+    never, readers = policy["ResourcePolicy"]["Statement"]
+    assert (never["Effect"], never["Principal"]) == ("Deny", "*")
+    assert {"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:RotateSecret"} <= set(
+        never["Action"]
+    )
+    assert (readers["Effect"], readers["Principal"], readers["Action"]) == (
+        "Deny",
+        "*",
+        "secretsmanager:GetSecretValue",
+    )
+    *functions, operator = readers["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    # and the operators' tools' role, if one is given (the population import, the support's block)
+    assert operator == {"Fn::If": ["HasPepperOperator", {"Ref": "PepperOperatorRoleArn"}, {"Ref": "AWS::NoValue"}]}
+    named = {arn["Fn::GetAtt"][0] for arn in functions}
+    allowed = {
+        s.owner
+        for s in ALLOWS
+        if "secretsmanager:GetSecretValue" in _listed(s.body.get("Action", []))
+        and {"Ref": "PepperSecret"} in _listed(s.body.get("Resource", []))
+    }
+    assert named == allowed
+    assert len(named) == 5
+
+
 def _denies_publishing_to_every_topic(statement: Statement) -> bool:
     return any(
         s.get("Effect") == "Deny"
