@@ -33,7 +33,7 @@ from local.print_provider import ACCESS_KEY_ID, read_printed_letter
 from local.stack import LocalStack
 from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.passwords import Argon2PasswordHasher
-from tests.integration.letters import LetterDriver, wait_for
+from tests.integration.letters import LetterDriver, age_ledger, wait_for
 from tests.integration.users import PASSWORD, Enrolling, User, enrolled
 
 
@@ -304,6 +304,7 @@ def letters(walk: Journey, driver: LetterDriver, person: SeededPerson) -> dict[s
     pdf = driver.local.session.client("s3").get_object(Bucket=job["bucket"], Key=job["pdf"])["Body"].read()
     walk.call("POST", f"/v1/print-provider/letters/{job['letter_id']}/status", {"status": "dispatched"})
     assert driver.finished(job["letter_id"])["status"] == "SUCCEEDED"
+    age_ledger(driver, person.identity_number, timedelta(minutes=2))  # not the same order sent twice
     again = {"identity_number": person.identity_number}
     assert walk.call("POST", "/v1/pin-letters", again, note="refused").status == 202
     other = driver.person(Category.ADULT).identity_number

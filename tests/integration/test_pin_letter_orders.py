@@ -491,6 +491,7 @@ def test_a_block_never_answers_with_an_order_refused_meanwhile(driver: LetterDri
     condition fails and the letter, read again, is refused."""
     number = driver.person(Category.ADULT).identity_number
     letter, _ = posted(driver, number)  # the quota's one letter
+    age_ledger(driver, number, timedelta(minutes=2))  # not the same order sent twice (`REPEATED`)
     person = driver.key(number)
     order = PinLetter(str(uuid.uuid4()), person, LetterStatus.ORDERED, datetime.now(UTC))
     driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))

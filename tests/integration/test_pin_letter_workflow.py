@@ -147,6 +147,7 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
     number = driver.person(Category.ADULT).identity_number
     driver.add_contacts(number, mobile="+4798765432")
     letter, _ = posted(driver, number)
+    age_ledger(driver, number, timedelta(minutes=2))  # not the same order sent twice (`REPEATED`)
 
     def orders() -> list[str]:  # each order's workflow is named by its id
         return [e["name"] for e in driver.executions() if e["name"] != letter.letter_id]
@@ -169,6 +170,26 @@ def test_a_second_order_within_24_hours_is_refused_and_told(driver: LetterDriver
     # their name by anyone would pile up for the 91 days a refused order is kept, until those time out
     assert [x.letter_id for x in driver.letters_of(number)] == [letter.letter_id]
     assert all(driver.letters.get(order).person == driver.key(number) for order in orders())  # type: ignore[union-attr]
+
+
+def test_the_same_order_sent_twice_without_a_key_is_told_to_no_one(driver: LetterDriver) -> None:
+    """A double click, or the form sent again after its answer was lost, without an idempotency key: the
+    second is refused by the quota, but is no order refused to tell of (the first's letter is on its way):
+    no notice saying the order was refused, no refusal in the history."""
+    number = driver.person(Category.ADULT).identity_number
+    driver.add_contacts(number, mobile="+4798765431")
+    for _ in range(2):
+        assert driver.order(number).status == 202
+    job = driver.next_print_job()
+    runs = wait_for(driver.executions, lambda runs: len(runs) == 2)
+    (second,) = [run["name"] for run in runs if run["name"] != job["letter_id"]]
+    assert driver.finished(second)["status"] == "SUCCEEDED"
+    assert driver.letters.get(second).outcome is RecipientOutcome.REPEATED  # type: ignore[union-attr]
+    assert driver.no_print_job()
+    driver.notices_delivered()
+    assert not any("sender ikke et nytt brev" in m["message"] for m in driver.local.outbox.sms())
+    events = security_events(driver).page(driver.key(number), None, 100).events
+    assert [e.type.value for e in events] == ["pin-letter-ordered"]
 
 
 @pytest.mark.parametrize(
@@ -246,6 +267,7 @@ def test_orders_refused_for_the_quota_are_in_the_history_once_a_day(driver: Lett
     number = driver.person(Category.ADULT).identity_number
     key = driver.key(number)
     posted(driver, number)  # the quota's letter
+    age_ledger(driver, number, timedelta(minutes=2))  # not the same order sent twice (`REPEATED`)
     for _ in range(3):
         assert driver.order(number).status == 202
     orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 4)

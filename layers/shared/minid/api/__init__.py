@@ -4,8 +4,9 @@ Handlers (functions/*/app.py) build their resolver with `create_resolver()`, dec
 call one domain service each, and hand events to `handle()`.
 """
 
+from minid.api.models import MAX_BODY_BYTES
 from minid.api.problems import BODY_PROBLEMS, Problem, responses
-from minid.api.resolver import MAX_BODY_BYTES, NO_SUCH_ROUTE, bearer_token, client_address, create_resolver, handle
+from minid.api.resolver import NO_SUCH_ROUTE, bearer_token, client_address, create_resolver, handle
 
 __all__ = [
     "BODY_PROBLEMS",

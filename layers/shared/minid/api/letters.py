@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from minid.api.models import RequestModel, ResponseModel
-from minid.api.resolver import MAX_BODY_BYTES
+from minid.api.models import MAX_BODY_BYTES, RequestModel, ResponseModel
 from minid.domain.letters.model import PinLetter
 
 ORDER_ACCEPTED = (

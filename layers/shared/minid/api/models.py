@@ -6,15 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+MAX_BODY_BYTES = 16 * 1024  # a request's body, at most (a 413 past it)
+
 # A PIN code or one-time code: six ASCII digits (`\d` would let other scripts' digits through).
 SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 # A password of the person's choosing: judged by the password policy, so that one too short (even empty)
-# or too long is the 422 `weak-password` API.md names, with its reason. The bound is the body's (16 KiB),
+# or too long is the 422 `weak-password` API.md names, with its reason. The bound, half the body's, is
 # there for what it makes pydantic check besides: a lone surrogate (no character at all, which JSON lets
-# through as an escape) is refused as the request's shape, as in every other text.
+# through as an escape) is refused as the request's shape, as in every other text; and one longer than
+# the bound is refused for its length (a 422), not as a body too large (413), as the document says.
 NewPassword = Annotated[
     str,
-    StringConstraints(max_length=16 * 1024),
+    StringConstraints(max_length=MAX_BODY_BYTES // 2),
     Field(description="At least 8 characters, at most 256; 15 or more is better"),
 ]
 

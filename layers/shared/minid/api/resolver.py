@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from minid import deadline, observability
 from minid.adapters.aws_errors import Busy, error_code, is_transient, sending_refused
+from minid.api.models import MAX_BODY_BYTES
 from minid.api.problems import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -33,7 +34,6 @@ from minid.domain.errors import DomainError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-MAX_BODY_BYTES = 16 * 1024
 NO_SUCH_ROUTE = "The API has no such route. Its OpenAPI document lists those it has."
 RETRY_AFTER_SECONDS = 2
 NOT_JSON = "Send the body as JSON, with Content-Type: application/json."

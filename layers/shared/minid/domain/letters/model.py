@@ -54,6 +54,10 @@ class RecipientOutcome(StrEnum):
     # contacts of the person's user made with the old number, who else orders with it and hears nothing
     NUMBER_REPLACED = "number-replaced"
     INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
+    # refused by the quota within moments of an order taken: the same order sent twice (a double click, a
+    # form sent again after its answer was lost, without an idempotency key): told to no one, as the
+    # letter of the first is on its way (a refusal's notice and event would say the order was refused)
+    REPEATED = "repeated"
 
 
 class Ineligibility(StrEnum):
@@ -150,6 +154,7 @@ class QuotaPolicy(Value, frozen=True):
     min_interval: timedelta = timedelta(hours=24)
     window: timedelta = timedelta(days=30)
     max_in_window: int = 3
+    repeated_within: timedelta = timedelta(minutes=1)  # an order refused this near one taken: `REPEATED`
 
     def recent(self, orders: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
         return {letter_id: at for letter_id, at in orders.items() if now - at < self.window}
@@ -157,6 +162,11 @@ class QuotaPolicy(Value, frozen=True):
     def allows(self, previous: Iterable[datetime], now: datetime) -> bool:
         recent = [at for at in previous if now - at < self.window]
         return len(recent) < self.max_in_window and all(now - at >= self.min_interval for at in recent)
+
+    def repeats(self, previous: Iterable[datetime], ordered_at: datetime) -> bool:
+        """Whether an order (at `ordered_at`) came within moments of one taken, before or after it (two
+        sent at once may be checked in either order)."""
+        return any(abs(ordered_at - at) <= self.repeated_within for at in previous)
 
 
 def generate_pin_codes(random: RandomSource) -> dict[int, str]:

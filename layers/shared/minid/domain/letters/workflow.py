@@ -123,7 +123,8 @@ class LetterWorkflowTasks:
             elif letter_id in standing.orders:  # reserved by a run from before the outcome was written with it
                 outcome = RecipientOutcome.ACCEPTED
             elif not self._quota.allows(standing.orders.values(), now):
-                outcome = RecipientOutcome.QUOTA
+                repeated = self._quota.repeats(standing.orders.values(), letter.ordered_at)
+                outcome = RecipientOutcome.REPEATED if repeated else RecipientOutcome.QUOTA
             else:
                 outcome = RecipientOutcome.ACCEPTED
                 orders = self._quota.recent(standing.orders, now) | {letter_id: now}
