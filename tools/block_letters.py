@@ -22,7 +22,7 @@ Run it from the commit the stack was deployed from (the deployed notifier words 
 the deployed PinLettersFunction does, with its environment (read from the function's configuration:
 `lambda:GetFunctionConfiguration`) and so with the stack's pepper (`secretsmanager:GetSecretValue`),
 held in memory while it runs: run it as the import is run (tools/import_population.py), from a hardened
-host, with a role granted for it alone.
+host, with the role the stack names `PepperOperatorRoleArn` (the secret's own policy refuses any other).
 """
 
 from __future__ import annotations

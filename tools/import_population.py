@@ -1,8 +1,9 @@
 """Fill a deployed stack's population register (`PopulationRegisterTable`) from a file of persons.
 
 It reads the stack's pepper, the secret behind every table key and stored hash: whoever runs it needs
-`secretsmanager:GetSecretValue` on `PepperSecret`, and holds the pepper in memory while it runs (it is
-never written anywhere). Run it from a hardened administration host, with a role granted for the import
+`secretsmanager:GetSecretValue` on `PepperSecret`, as the role the stack names `PepperOperatorRoleArn`
+(the secret's own policy refuses any other), and holds the pepper in memory while it runs (it is never
+written anywhere). Run it from a hardened administration host, with that role, for the operators' tools
 alone and for no longer; an import job inside the account, from an export in the stack's bucket, would
 keep the pepper in AWS, and is the better way for a production register.
 

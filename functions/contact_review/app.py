@@ -30,7 +30,7 @@ def services() -> ContactReview:
     return wiring.contact_review(os.environ)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         with deadline.within(context):

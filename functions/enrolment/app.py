@@ -115,7 +115,7 @@ def verify_enrolment(enrolment_id: EnrolmentId, verification: EnrolmentVerificat
     return Response(status_code=201 if active else 202, content_type="application/json", body=state)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
 

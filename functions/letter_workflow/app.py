@@ -100,7 +100,7 @@ def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
         return left.activation
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = msgspec.convert(event, Task)
     logger.append_keys(task=task.task, letter_id=task.letter_id)

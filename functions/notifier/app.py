@@ -90,7 +90,7 @@ def deliver(notice: Notice) -> None:
         observability.count("ResetCodesTooLate")  # ResetCodesTooLateAlarm
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event["Records"]
     if records and records[0].get("eventSource") == "aws:dynamodb":

@@ -87,7 +87,7 @@ def block_my_pin_letters() -> PinLetterList:
     return PinLetterList(letters=[PinLetterView.of(letter) for letter in letters])
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
 

@@ -196,9 +196,10 @@ def test_the_pepper_gets_no_new_value_and_is_read_by_the_roles_that_hash_alone()
     assert policy["SecretId"] == {"Ref": "PepperSecret"}
     never, readers = policy["ResourcePolicy"]["Statement"]
     assert (never["Effect"], never["Principal"]) == ("Deny", "*")
-    assert {"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:RotateSecret"} <= set(
-        never["Action"]
-    )
+    assert set(never["Action"]) == {
+        f"secretsmanager:{action}"
+        for action in ("PutSecretValue", "UpdateSecret", "RotateSecret", "UpdateSecretVersionStage", "DeleteSecret")
+    }
     assert (readers["Effect"], readers["Principal"], readers["Action"]) == (
         "Deny",
         "*",
@@ -332,6 +333,10 @@ def test_buckets_are_encrypted_private_and_tls_only(translated: Json, bucket_id:
         "RestrictPublicBuckets": True,
     }
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # were versioning turned on, what is deleted (a print document, its codes in clear) would stay as a
+    # noncurrent version but for a rule that expires those too
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert all(rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 1 for rule in rules)
 
     policies = [
         r["Properties"]["PolicyDocument"]

@@ -186,6 +186,21 @@ def test_both_contacts_replaced_at_once_are_each_told_once(driver: LetterDriver)
     assert all("told" not in notice["params"] for notice in notices)
 
 
+def test_a_contact_added_beside_one_replaced_is_told_too(driver: LetterDriver) -> None:
+    """One who replaces the mobile and adds an e-mail address of their own, in one request: the old mobile
+    is told of both, not of the first alone."""
+    user = enrolled(driver)
+    with queued_messages() as bodies:
+        change = {"mobile": "987 65 437", "email": "not.kari@example.no"}
+        assert user.call("PUT", "/v1/me/contact", change, user.login()).status == 202
+    told = sorted(
+        (n["kind"], n["params"]["channel"])
+        for b in bodies
+        if (n := json.loads(b)).get("kind", "").startswith("contact-")
+    )
+    assert told == [("contact-added", "email"), ("contact-changed", "mobile")]
+
+
 def test_a_new_email_likewise(driver: LetterDriver) -> None:
     user = enrolled(driver, email="old@example.no")
     token = user.login()

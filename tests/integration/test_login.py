@@ -891,6 +891,21 @@ def test_the_authenticator_app_is_changed_only_from_a_recent_login(driver: Lette
     assert not services.sessions.authenticated(token)[1].has_totp
 
 
+def test_the_password_is_changed_only_from_a_recent_login(driver: LetterDriver) -> None:
+    """A session left open (a shared computer's) must not guess at the current password (three wrong lock
+    the owner out) nor change it: as the app and the contacts, from a login of the last 15 minutes."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.login(os.environ, clock=clock)
+    token = user.login()
+    clock.advance(timedelta(minutes=16))
+    session = services.sessions.authenticate(token)  # the session lives on, but is not fresh
+    with pytest.raises(ReauthenticationRequired):
+        services.credentials.change_password(session, "ikke det rette passordet", "en helt ny frase her")
+    assert account(user).failed_logins == 0  # no guess was judged
+    assert user.login()  # the password stands
+
+
 @pytest.mark.parametrize("change", ["add", "confirm", "remove"])
 def test_the_authenticator_app_is_not_changed_by_a_session_ended_meanwhile(driver: LetterDriver, change: str) -> None:
     """The person changes their password (which ends every session) while a session taken over adds,

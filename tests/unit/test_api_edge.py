@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -12,7 +12,7 @@ from pydantic import Field
 
 from local.functions import LambdaContext
 from minid.api import MAX_BODY_BYTES, create_resolver, handle
-from minid.api.models import RequestModel
+from minid.api.models import RequestModel, ResponseModel
 from minid.domain.errors import FieldError, InvalidIdentityNumber
 from tests.conftest import load_event
 
@@ -38,17 +38,27 @@ def greet(greeting: Greeting) -> dict[str, Any]:
     return {"text": " ".join([f"Hei, {greeting.name}!"] * greeting.times)}
 
 
+class Mood(ResponseModel):
+    mood: Literal["glad"]
+
+
+@app.post("/v1/greetings/mood")
+def mood(greeting: Greeting) -> Mood:
+    return cast(Mood, {"mood": "glad" if greeting.times == 1 else "grumpy"})  # a bug: an answer off its model
+
+
 def call(
     body: str | None,
     *,
     content_type: str | None = "application/json",
     base64_body: bool = False,
     raw_body: str | None = None,
+    path: str = "/v1/greetings",
 ) -> Any:
     event = load_event("health/get-health")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/greetings"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = "POST"
-    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /v1/greetings"
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"POST {path}"
     if content_type:
         event["headers"]["content-type"] = content_type
     if body is not None:
@@ -279,3 +289,12 @@ def test_every_401_names_its_challenge() -> None:
     assert step_up.headers["WWW-Authenticate"] == (
         'Bearer realm="MinID", error="insufficient_user_authentication", max_age=900'
     )
+
+
+def test_an_answer_off_its_model_is_our_bug_not_the_client_s(caplog: pytest.LogCaptureFixture) -> None:
+    """A route that returns what its response model refuses (a value added to the domain, not to the view):
+    a 500, logged (and alarmed on), not the 422 that would tell the client its request was wrong."""
+    assert call(json.dumps({"name": "Kari"}), path="/v1/greetings/mood")["statusCode"] == 200
+    answer = call(json.dumps({"name": "Kari", "times": 2}), path="/v1/greetings/mood")
+    assert (answer["statusCode"], problem(answer)["type"]) == (500, "/problems/internal-error")
+    assert "Unhandled error" in caplog.text

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
-from minid.observability import MaskingFormatter, redact
+from minid import observability
+from minid.observability import MASK, MaskingFormatter, redact
 from tests.e2e.personal_data import PersonalData
 
 IDENTITY_NUMBER = "15108695088"
@@ -162,3 +163,33 @@ def test_an_id_taken_in_by_another_shape_takes_no_other_id_s_place() -> None:
     next comes back in its own place (it came back in the first one's, naming the wrong letter)."""
     first, second = "11111111-2222-3333-4444-555555555555", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
     assert redact(f"letter {first}@x.no then letter {second} done") == f"letter [e-mail] then letter {second} done"
+
+
+def test_a_function_s_log_level_turned_to_debug_does_not_reach_the_libraries_that_log_what_they_send(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """botocore's debug logs hold each request and answer in full (a phone number and its code, the pepper
+    as Secrets Manager answers it), through the root handler, which this formatter does not mask: the
+    functions' logger keeps them quiet, whatever level the runtime gives the root logger."""
+    before = {name: logging.getLogger(name).level for name in observability.QUIET_LIBRARIES}
+    try:
+        observability.logger()
+        with caplog.at_level(logging.DEBUG):  # the root logger at DEBUG, as the runtime sets it
+            logging.getLogger("botocore.endpoint").debug(
+                "Making request with params: %s", {"PhoneNumber": "+4791234567"}
+            )
+            logging.getLogger("urllib3.connectionpool").debug("Response body: %s", '{"SecretString": "pepper"}')
+            logging.getLogger("botocore.endpoint").warning("a warning still goes through")
+        assert [record.getMessage() for record in caplog.records] == ["a warning still goes through"]
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def test_the_client_s_address_and_other_secrets_are_masked_by_their_keys() -> None:
+    """What Powertools' event logging, were it turned on, writes of a request: its client's address too
+    (the access log holds none)."""
+    request = {"requestContext": {"http": {"sourceIp": "192.0.2.10"}}, "headers": {"x-forwarded-for": "192.0.2.10"}}
+    line = logged(lambda log: log.info("event", extra={"event": request, "pepper": "abc", "totp_secret": "def"}))
+    assert "192.0.2.10" not in json.dumps(line)
+    assert (line["pepper"], line["totp_secret"]) == (MASK, MASK)

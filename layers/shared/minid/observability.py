@@ -16,6 +16,7 @@ by key and by pattern, since what must be caught is free text, and adds no depen
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -64,6 +65,13 @@ SECRET_KEYS = frozenset(
         "authorization",
         "secret",
         "otpauth_uri",
+        "totp_secret",
+        "pepper",
+        "pin",
+        "cookie",
+        # the client's address (what Powertools' event logging, turned on, would write of the request)
+        "sourceip",
+        "x-forwarded-for",
         "address",
         "name",
         # the population register's fields (`domain.population`): no shape in free text tells a name or a
@@ -163,8 +171,17 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return super().serialize(_masked_entries(dict(log), kept=CONTEXT_KEYS))
 
 
+# Libraries whose debug logs hold what is sent and received in full (botocore's "Making request ... with
+# params" and "Response body": a phone number and its code, a contact record, the pepper as Secrets Manager
+# answers it): they log through the runtime's root handler, not this formatter, so a function's log level
+# turned to DEBUG (the console's one setting, in an incident) must not reach them.
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "aws_lambda_powertools")
+
+
 def logger() -> Logger:
     """The function's logger (children, `Logger(child=True)`, write through it)."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return Logger(logger_formatter=MaskingFormatter())
 
 

@@ -629,10 +629,12 @@ def _tell_of_new(
     """A new contact asked for: the one it replaces is told, and the person's other contact; one added,
     where there was none, is told to the other contact. One taking over an account would add its own, or
     replace the one they hold (a stolen phone's, whose owner is told on the phone they no longer have).
-    The other contact is not told when it is among `told_apart` (told of its own change, by the request)."""
+    The other contact is not told of a replacement when it is among `told_apart` (told of its own change,
+    by the request); of an addition it is told all the same (else one who replaces the mobile and adds an
+    e-mail address of their own would be told of the first alone)."""
     replaced = _verified(record, channel)
     notices = _tell_old(person, record, channel, NoticeKind.CONTACT_CHANGED, proof) if replaced else []
-    if _other(channel) not in told_apart:
+    if not replaced or _other(channel) not in told_apart:
         kind = NoticeKind.CONTACT_CHANGED if replaced else NoticeKind.CONTACT_ADDED
         notices += _tell_others(person, record, channel, proof, kind)
     return notices

@@ -70,8 +70,11 @@ class CredentialService:
         self._clock = clock
 
     def change_password(self, session: Session, current: str, new: str) -> None:
-        """The current password, then a new one under the policy; every session ends, the contacts are told."""
+        """The current password, then a new one under the policy; every session ends, the contacts are told.
+        In a login under 15 minutes old, as every change of what logs in: a session left open (a shared
+        computer's) must not lock the owner out, by wrong guesses at the current password, or shut them out."""
         now = self._clock.now()
+        require_recent_login(session, now)
         person = session.person
         # its length first, before any try is counted, read or hashed: a new password too short or too long
         # is told whatever the current one (the whole check, with the person's facts, comes below)
