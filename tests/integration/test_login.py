@@ -321,6 +321,17 @@ def test_each_wrong_code_of_a_login_is_its_own_event(driver: LetterDriver) -> No
     assert failed == [f"{login['login_id']}:1", f"{login['login_id']}:2"]
 
 
+def login_attempts(driver: LetterDriver) -> DynamoDbLoginAttempts:
+    """The login attempts as the login function keeps them (another request's, made by hand)."""
+    refs = driver.local.stack.refs
+    tables = {
+        "users_table": refs["UsersTable"],
+        "events_table": refs["SecurityEventsTable"],
+        "contacts_table": refs["ContactRegisterTable"],
+    }
+    return DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
+
+
 def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
     """Another request's try, claimed before a wrong code's and given back after it (a fault before its
     judgement): the next wrong code is not given the first's number again (the two, in one millisecond,
@@ -328,13 +339,7 @@ def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDrive
     user = enrolled(driver)
     login = body(user.start_login())
     wrong = f"{(int(user.last_sms_code()) + 1) % 1_000_000:06d}"
-    refs = driver.local.stack.refs
-    tables = {
-        "users_table": refs["UsersTable"],
-        "events_table": refs["SecurityEventsTable"],
-        "contacts_table": refs["ContactRegisterTable"],
-    }
-    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
+    attempts = login_attempts(driver)
     assert attempts.claim_try(login["login_id"], MAX_CODE_TRIES, datetime.now(UTC)) is not None  # the other's
     assert user.verify(login["login_id"], wrong).status == 401
     attempts.refund_try(login["login_id"])  # the other's, given back
@@ -457,13 +462,7 @@ def test_an_ipv6_client_is_counted_by_its_64_network_not_by_each_address_in_it(d
 
 def test_an_attempt_begins_only_with_the_account_as_read_and_the_clients_limit_not_full(driver: LetterDriver) -> None:
     user = enrolled(driver)
-    refs = driver.local.stack.refs
-    tables = {
-        "users_table": refs["UsersTable"],
-        "events_table": refs["SecurityEventsTable"],
-        "contacts_table": refs["ContactRegisterTable"],
-    }
-    attempts = DynamoDbLoginAttempts(driver.dynamodb, refs["ChallengesTable"], **tables)
+    attempts = login_attempts(driver)
     now = datetime.now(UTC)
     first = LoginAttempt(
         login_id=str(uuid.uuid4()),

@@ -23,6 +23,7 @@ from minid.adapters.dynamodb import iso, to_item
 from minid.adapters.letters import letter_key
 from minid.deadline import OutOfTime
 from minid.domain.codes import RateLimited
+from minid.domain.keys import PersonKey
 from minid.domain.letters.account import PinLetterAccount
 from minid.domain.letters.guard import MAX_PIN_FAILURES_PER_LETTER, WrongPinCodes
 from minid.domain.letters.model import ABANDONED_AFTER, LetterStatus, PinLetter, RecipientOutcome
@@ -394,6 +395,23 @@ def test_blocking_stops_the_active_letter(driver: LetterDriver) -> None:
     assert account.block(driver.key(number)) == letters  # nothing more to block
 
 
+def block_failing_at(account: PinLetterAccount, person: PersonKey, letter_id: str) -> None:
+    """A block that meets DynamoDB failing past the SDK's retries at the letter's transaction: an error."""
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="InternalServerError",
+            status=500,
+            times=10,
+            here=True,
+            where=lambda params: letter_id in json.dumps(params),
+        )
+        with pytest.raises(ClientError):
+            account.block(person)
+    assert faults.injected
+
+
 def test_a_block_that_fails_midway_never_leaves_the_posted_letter_working_after_telling_of_a_block(
     driver: LetterDriver,
 ) -> None:
@@ -407,19 +425,7 @@ def test_a_block_that_fails_midway_never_leaves_the_posted_letter_working_after_
     assert driver.order(number).status == 202
     printing = driver.next_print_job()["letter_id"]
     account = wiring.pin_letters(os.environ).account
-    with injected_faults() as faults:
-        faults.add(
-            "dynamodb",
-            "TransactWriteItems",
-            code="InternalServerError",
-            status=500,
-            times=10,
-            here=True,
-            where=lambda params: letter.letter_id in json.dumps(params),
-        )
-        with pytest.raises(ClientError):
-            account.block(person)
-    assert faults.injected
+    block_failing_at(account, person, letter.letter_id)
     kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
     assert "pin-letter-blocked" not in kinds  # the proof no notice of a block is delivered without
     assert {x.letter_id: x.status for x in driver.letters_of(number)}[printing] is LetterStatus.PRINTING
@@ -437,19 +443,7 @@ def test_a_block_blocks_the_letter_at_the_printer_before_one_ordered(driver: Let
     driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
     account = wiring.pin_letters(os.environ).account
     assert [x.letter_id for x in account.letters(person)] == [order.letter_id, printing]  # newest first
-    with injected_faults() as faults:
-        faults.add(
-            "dynamodb",
-            "TransactWriteItems",
-            code="InternalServerError",
-            status=500,
-            times=10,
-            here=True,
-            where=lambda params: printing in json.dumps(params),
-        )
-        with pytest.raises(ClientError):
-            account.block(person)
-    assert faults.injected
+    block_failing_at(account, person, printing)
     assert [x.status for x in account.letters(person)] == [LetterStatus.ORDERED, LetterStatus.PRINTING]
 
 
