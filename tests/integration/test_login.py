@@ -321,6 +321,16 @@ def test_each_wrong_code_of_a_login_is_its_own_event(driver: LetterDriver) -> No
     assert failed == [f"{login['login_id']}:1", f"{login['login_id']}:2"]
 
 
+def lock_for_an_hour(user: User) -> None:
+    """The account locked, as other attempts' wrong passwords lock it."""
+    user.driver.dynamodb.update_item(
+        TableName=user.driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": user.driver.key(user.identity_number)}),
+        UpdateExpression="SET failed_logins = :zero, locked_until = :until",
+        ExpressionAttributeValues=to_item({":zero": 0, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
+    )
+
+
 def login_attempts(driver: LetterDriver) -> DynamoDbLoginAttempts:
     """The login attempts as the login function keeps them (another request's, made by hand)."""
     refs = driver.local.stack.refs
@@ -1090,13 +1100,7 @@ def test_a_right_password_s_other_answers_are_refused_when_a_lock_came_before_it
     with pytest.raises(told):  # without the lock
         wiring.login(os.environ).login.start(user.identity_number, user.password, factor, client)
 
-    def locked_meanwhile() -> None:
-        driver.dynamodb.update_item(
-            TableName=driver.local.stack.refs["UsersTable"],
-            Key=to_item({"pk": driver.key(user.identity_number)}),
-            UpdateExpression="SET failed_logins = :zero, locked_until = :until",
-            ExpressionAttributeValues=to_item({":zero": 0, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
-        )
+    locked_meanwhile = partial(lock_for_an_hour, user)
 
     with before_first_aws_call("dynamodb.TransactWriteItems", locked_meanwhile) as outcomes:
         services = wiring.login(os.environ)
@@ -1301,13 +1305,7 @@ def test_a_code_judged_while_the_account_was_locked_makes_no_session(driver: Let
     login = body(user.start_login())
     code = user.last_sms_code()
 
-    def locked_meanwhile() -> None:
-        driver.dynamodb.update_item(
-            TableName=driver.local.stack.refs["UsersTable"],
-            Key=to_item({"pk": driver.key(user.identity_number)}),
-            UpdateExpression="SET failed_logins = :zero, locked_until = :until",
-            ExpressionAttributeValues=to_item({":zero": 0, ":until": iso(datetime.now(UTC) + timedelta(hours=1))}),
-        )
+    locked_meanwhile = partial(lock_for_an_hour, user)
 
     completing = transaction_updating("SET #status = :done REMOVE code_hash")  # the login's write
     with before_first_aws_call("dynamodb.TransactWriteItems", locked_meanwhile, where=completing):
