@@ -1112,6 +1112,17 @@ def test_a_right_password_s_other_answers_are_refused_when_a_lock_came_before_it
     assert [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED] == ["locked"]
 
 
+def test_a_judgement_s_write_cancelled_without_reasons_is_made_again(driver: LetterDriver) -> None:
+    """A cancelled transaction that names no reasons (DynamoDB may leave them out): the account read again
+    and the judgement written again, not a 500 from looking for the account's reason."""
+    user = enrolled(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, here=True)
+        started = wiring.login(os.environ).login.start(user.identity_number, user.password, None, "203.0.113.11")
+    assert faults.injected == [("dynamodb", "TransactWriteItems", "TransactionCanceledException")]
+    assert started.second_factor is SecondFactor.SMS
+
+
 def test_the_lock_lifts_after_the_hour(driver: LetterDriver) -> None:
     user = enrolled(driver)
     clock = MovableClock()

@@ -301,6 +301,35 @@ def test_orders_refused_for_the_quota_are_in_the_history_once_a_day(driver: Lett
     assert len(refusals()) == 2
 
 
+def test_a_refusal_recorded_meanwhile_for_a_later_day_is_not_recorded_again(driver: LetterDriver) -> None:
+    """The ledger's mark is written with the refusal only if no refusal of a later day (nor of the same)
+    was noted between the check's read and its write: an order of today settled after one of tomorrow's
+    (its check retried past midnight) puts nothing in the history, and does not move the mark back a day."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    posted(driver, number)  # the quota's letter
+    age_ledger(driver, number, timedelta(minutes=2))  # not the same order sent twice (`REPEATED`)
+    order = PinLetter(str(uuid.uuid4()), key, LetterStatus.ORDERED, datetime.now(UTC))
+    driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
+    table, ledger = driver.local.stack.refs["PinLettersTable"], to_item({"pk": f"person#{key}", "sk": "letters"})
+    tomorrow = (today_in_norway(SystemClock()) + timedelta(days=1)).isoformat()
+
+    def recorded_for_tomorrow() -> None:
+        driver.dynamodb.update_item(
+            TableName=table,
+            Key=ledger,
+            UpdateExpression="SET refusal_recorded_quota = :day",
+            ExpressionAttributeValues=to_item({":day": tomorrow}),
+        )
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", recorded_for_tomorrow) as outcomes:
+        assert wiring.letter_workflow(os.environ).validate_recipient(order.letter_id) is RecipientOutcome.QUOTA
+    assert outcomes[0] == "TransactionCanceledException"  # the mark's condition: not a day back
+    events = security_events(driver).page(key, None, 100).events
+    assert "pin-letter-refused" not in [e.type.value for e in events]
+    assert driver.dynamodb.get_item(TableName=table, Key=ledger)["Item"]["refusal_recorded_quota"] == {"S": tomorrow}
+
+
 def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     driver.add_contacts(number, mobile="+4798765443")
