@@ -7,7 +7,6 @@ from minid import coldstart
 coldstart.loading()
 
 import os
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -40,7 +39,7 @@ def session() -> Session:
 
 
 def view(record: ContactRecord) -> ContactView:
-    return ContactView.of(record, datetime.now(UTC))
+    return ContactView.of(record, services().clock.now())
 
 
 @app.get(

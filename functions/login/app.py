@@ -7,7 +7,6 @@ from minid import coldstart
 coldstart.loading()
 
 import os
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
@@ -138,7 +137,7 @@ def logout() -> Response[None]:
 )
 def get_me() -> MeView:
     profile = services().profile.me(*authenticated())
-    now = datetime.now(UTC)
+    now = services().clock.now()
     return MeView(
         identity_number=profile.identity_number,
         name=profile.name,

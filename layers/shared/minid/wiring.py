@@ -500,6 +500,7 @@ class LoginServices(Value, frozen=True):
     credentials: CredentialService
     resets: PasswordResetService
     profile: ProfileService
+    clock: Clock  # the services' (a view's "now": a contact record's confirmation due, or stale)
 
 
 def login(environ: Mapping[str, str], clock: Clock | None = None, random: RandomSource | None = None) -> LoginServices:
@@ -551,6 +552,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None, random: Random
         LockoutPolicy(settings.lockout_threshold, timedelta(seconds=settings.lockout_seconds)),
     )
     return LoginServices(
+        clock=clock,
         login=LoginService(
             accounts=accounts,
             lockout=lockout,
@@ -655,6 +657,7 @@ def login(environ: Mapping[str, str], clock: Clock | None = None, random: Random
 class ContactServices(Value, frozen=True):
     contacts: ContactService
     sessions: Sessions
+    clock: Clock  # the services' (a view's "now": a contact record's confirmation due, or stale)
 
 
 def contact(
@@ -676,6 +679,7 @@ def contact(
     keyer = _keyer(settings)
     clock = clock or SystemClock()
     return ContactServices(
+        clock=clock,
         contacts=ContactService(
             register=DynamoDbContactRegister(dynamodb, settings.contact_register_table),
             changes=DynamoDbContactChanges(
