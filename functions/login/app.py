@@ -166,6 +166,7 @@ def get_my_events(
 @app.put(
     "/v1/me/password",
     summary="Change the password (the current one is asked for); every session ends",
+    description="Needs a login from the last 15 minutes (401 reauthentication-required else).",
     tags=ME,
     operation_id="changePassword",
     security=BEARER,

@@ -319,3 +319,19 @@ def test_a_print_document_s_delete_that_s3_reports_failed_raises(code: str, tran
         with pytest.raises(ClientError) as raised:
             S3PrintDocuments(s3, "bucket", "key", SystemRandom()).discard(document)
     assert is_transient(raised.value) is transient
+
+
+@pytest.mark.parametrize(
+    ("apart", "repeated"),
+    [
+        (timedelta(seconds=0), True),
+        (timedelta(seconds=30), True),  # checked after the accepted one
+        (timedelta(seconds=-30), True),  # placed before it, checked after it (two sent at once)
+        (timedelta(seconds=60), True),
+        (timedelta(seconds=61), False),  # an order refused by the quota, told
+        (timedelta(seconds=-61), False),
+    ],
+)
+def test_an_order_within_a_minute_of_one_taken_is_the_same_order_sent_twice(apart: timedelta, repeated: bool) -> None:
+    taken = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    assert QuotaPolicy().repeats([taken - timedelta(days=20), taken], taken + apart) is repeated

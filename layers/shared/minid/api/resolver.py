@@ -99,7 +99,13 @@ def _invalid_request(error: RequestValidationError) -> Response[str]:
     # wrong). (Its `response_validation_error_http_code` would do it too, but documents every route with a
     # 500 of its own making, in place of ours.)
     if any(tuple(problem.get("loc", ()))[:1] == ("response",) for problem in errors):
-        return _bug(error)
+        # where and what, never the answer's values (pydantic's `input`: a name, say, the formatter's
+        # patterns cannot find)
+        wrong = [
+            {"field": ".".join(map(str, problem.get("loc", ()))), "type": problem.get("type")} for problem in errors
+        ]
+        logger.error("An answer off its response model", extra={"errors": wrong})
+        return _internal_error()
     return validation_problem(errors)
 
 
