@@ -192,6 +192,22 @@ def test_the_same_order_sent_twice_without_a_key_is_told_to_no_one(driver: Lette
     assert [e.type.value for e in events] == ["pin-letter-ordered"]
 
 
+def test_the_same_order_sent_twice_is_told_apart_by_when_each_was_placed(driver: LetterDriver) -> None:
+    """The first order's check held up (a throttled workflow, its retries): the second, placed a moment
+    after it, is still the same order sent twice, by when each was placed, not when the first was checked."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    placed = datetime.now(UTC) - timedelta(seconds=90)
+    first, second = (
+        PinLetter(str(uuid.uuid4()), key, LetterStatus.ORDERED, placed + timedelta(seconds=s)) for s in (0, 0.3)
+    )
+    for order in (first, second):
+        driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(first.letter_id) is RecipientOutcome.ACCEPTED  # checked 90 s late
+    assert tasks.validate_recipient(second.letter_id) is RecipientOutcome.REPEATED
+
+
 @pytest.mark.parametrize(
     ("outcome", "told"),
     [

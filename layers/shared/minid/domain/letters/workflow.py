@@ -127,7 +127,9 @@ class LetterWorkflowTasks:
                 outcome = RecipientOutcome.REPEATED if repeated else RecipientOutcome.QUOTA
             else:
                 outcome = RecipientOutcome.ACCEPTED
-                orders = self._quota.recent(standing.orders, now) | {letter_id: now}
+                # when it was placed (not checked: a check held up by a throttled workflow would make the
+                # same order sent twice seem minutes apart, `REPEATED`)
+                orders = self._quota.recent(standing.orders, now) | {letter_id: letter.ordered_at}
                 reservation = QuotaReservation(orders, standing.ledger_version)
             kind = {
                 RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
