@@ -326,16 +326,20 @@ def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
 
 
 def age_ledger(driver: LetterDriver, identity_number: str, by: timedelta) -> None:
-    """Move the person's recorded orders back in time, as if the days had passed."""
+    """Move the person's recorded orders back in time (when each was accepted, and placed), as if the
+    days had passed."""
     key = to_item({"pk": f"person#{driver.key(identity_number)}", "sk": "letters"})
     table = driver.local.stack.refs["PinLettersTable"]
     item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
-    orders = {k: iso(datetime.fromisoformat(v["S"]) - by) for k, v in item["orders"]["M"].items()}
+    aged = {
+        name: {k: iso(datetime.fromisoformat(v["S"]) - by) for k, v in item.get(name, {"M": {}})["M"].items()}
+        for name in ("orders", "placed")
+    }
     driver.dynamodb.update_item(
         TableName=table,
         Key=key,
-        UpdateExpression="SET orders = :orders",
-        ExpressionAttributeValues=to_item({":orders": orders}),
+        UpdateExpression="SET orders = :orders, placed = :placed",
+        ExpressionAttributeValues=to_item({":orders": aged["orders"], ":placed": aged["placed"]}),
     )
 
 

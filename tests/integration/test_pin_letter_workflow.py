@@ -208,6 +208,21 @@ def test_the_same_order_sent_twice_is_told_apart_by_when_each_was_placed(driver:
     assert tasks.validate_recipient(second.letter_id) is RecipientOutcome.REPEATED
 
 
+def test_the_quota_s_24_hours_run_from_when_a_letter_was_accepted(driver: LetterDriver) -> None:
+    """An order checked a day after it was placed (a keyed retry after its start failed) holds the
+    person's place for 24 hours from its check (API.md: "sent a letter in the last 24 hours"), not from
+    when it was placed: else the next order, a moment later, would make a second letter."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    late = PinLetter(str(uuid.uuid4()), key, LetterStatus.ORDERED, datetime.now(UTC) - timedelta(hours=24, minutes=5))
+    now = PinLetter(str(uuid.uuid4()), key, LetterStatus.ORDERED, datetime.now(UTC))
+    for order in (late, now):
+        driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(late.letter_id) is RecipientOutcome.ACCEPTED
+    assert tasks.validate_recipient(now.letter_id) is RecipientOutcome.QUOTA
+
+
 @pytest.mark.parametrize(
     ("outcome", "told"),
     [

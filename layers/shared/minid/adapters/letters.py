@@ -4,7 +4,8 @@
   index ByPerson (`person`, `ordered_at`) among the person's letters. A refused order names its person
   in `refused_for` instead, out of the index.
 - A person's letter ledger: pk `person#<person key>`, sk `letters`: the recent accepted orders that
-  count against the quota, a version for optimistic locking, and the active letter.
+  count against the quota (`orders`, when each was accepted; `placed`, when each was placed), a version
+  for optimistic locking, and the active letter.
 
 Every change that guards a rule (the quota, single codes per letter, one active letter) is a
 conditional write, so that concurrent requests or retried tasks cannot break it.

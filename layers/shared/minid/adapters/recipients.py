@@ -51,6 +51,7 @@ class DynamoDbRecipients:
             person=found.person,
             language=found.language,
             orders={k: datetime.fromisoformat(v) for k, v in found.ledger.get("orders", {}).items()},
+            placed={k: datetime.fromisoformat(v) for k, v in found.ledger.get("placed", {}).items()},
             ledger_version=int(found.ledger.get("version", 0)),
             refusals_recorded={
                 outcome: date.fromisoformat(found.ledger[_recorded(outcome)])
@@ -98,11 +99,12 @@ class DynamoDbRecipients:
                     "Update": {
                         "TableName": self._letters,
                         "Key": ledger_key(letter.person),
-                        "UpdateExpression": "SET orders = :orders, version = :next",
+                        "UpdateExpression": "SET orders = :orders, placed = :placed, version = :next",
                         "ConditionExpression": as_read,
                         "ExpressionAttributeValues": to_item(
                             {
                                 ":orders": {k: iso(v) for k, v in reservation.orders.items()},
+                                ":placed": {k: iso(v) for k, v in reservation.placed.items()},
                                 ":next": reservation.version + 1,
                             }
                             | ({":version": reservation.version} if reservation.version else {})

@@ -25,6 +25,12 @@ class RecipientStanding(Value, frozen=True):
     orders: Mapping[str, datetime]
     ledger_version: int
     refusals_recorded: Mapping[RecipientOutcome, date] = {}
+    # when each of `orders` was placed (an order reserved before they were kept: none)
+    placed: Mapping[str, datetime] = {}
+
+    def placed_orders(self) -> dict[str, datetime]:
+        """When each of the recent orders was placed; when it was accepted, for one reserved before."""
+        return {letter_id: self.placed.get(letter_id, at) for letter_id, at in self.orders.items()}
 
 
 class RefusalRecorded(Value, frozen=True):
@@ -36,10 +42,12 @@ class RefusalRecorded(Value, frozen=True):
 
 
 class QuotaReservation(Value, frozen=True):
-    """The ledger's orders with the letter's among them, to be written over the version read."""
+    """The ledger's orders with the letter's among them (when each was accepted, and placed), to be
+    written over the version read."""
 
     orders: Mapping[str, datetime]
     version: int
+    placed: Mapping[str, datetime] = {}
 
 
 class LedgerPointers(Value, frozen=True):

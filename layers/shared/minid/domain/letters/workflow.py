@@ -123,14 +123,17 @@ class LetterWorkflowTasks:
             elif letter_id in standing.orders:  # reserved by a run from before the outcome was written with it
                 outcome = RecipientOutcome.ACCEPTED
             elif not self._quota.allows(standing.orders.values(), now):
-                repeated = self._quota.repeats(standing.orders.values(), letter.ordered_at)
+                # by when each was placed, not checked: a check held up (a throttled workflow, a keyed
+                # retry after a failed start) would make the same order sent twice seem minutes apart
+                repeated = self._quota.repeats(standing.placed_orders().values(), letter.ordered_at)
                 outcome = RecipientOutcome.REPEATED if repeated else RecipientOutcome.QUOTA
             else:
                 outcome = RecipientOutcome.ACCEPTED
-                # when it was placed (not checked: a check held up by a throttled workflow would make the
-                # same order sent twice seem minutes apart, `REPEATED`)
-                orders = self._quota.recent(standing.orders, now) | {letter_id: letter.ordered_at}
-                reservation = QuotaReservation(orders, standing.ledger_version)
+                # the quota's times are when each was accepted (the 24 hours from the letter's check, as
+                # API.md has it: from when it was placed, a check a day late would let the next through)
+                orders = self._quota.recent(standing.orders, now) | {letter_id: now}
+                placed = {i: at for i, at in standing.placed_orders().items() if i in orders}
+                reservation = QuotaReservation(orders, standing.ledger_version, placed | {letter_id: letter.ordered_at})
             kind = {
                 RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
                 RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
