@@ -28,7 +28,7 @@ from minid.domain.letters.model import (
     codes_to_ask,
     generate_pin_codes,
 )
-from minid.domain.letters.ports import PrintedLetter
+from minid.domain.letters.ports import PrintedLetter, RecipientStanding
 from minid.domain.letters.printing import letter_text, role_of
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -335,3 +335,16 @@ def test_a_print_document_s_delete_that_s3_reports_failed_raises(code: str, tran
 def test_an_order_within_a_minute_of_one_taken_is_the_same_order_sent_twice(apart: timedelta, repeated: bool) -> None:
     taken = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
     assert QuotaPolicy().repeats([taken - timedelta(days=20), taken], taken + apart) is repeated
+
+
+def test_an_order_reserved_before_its_placing_was_kept_counts_as_placed_when_accepted() -> None:
+    """A ledger written before `placed` was kept (and one whose order was released, its placing left)."""
+    accepted, placed = datetime(2026, 12, 6, 9, 0, tzinfo=UTC), datetime(2026, 12, 6, 8, 58, tzinfo=UTC)
+    standing = RecipientStanding(
+        person=None,
+        language=None,
+        orders={"old": accepted, "new": accepted},
+        ledger_version=1,
+        placed={"new": placed, "gone": placed},
+    )
+    assert standing.placed_orders() == {"old": accepted, "new": placed}
