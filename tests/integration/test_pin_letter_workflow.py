@@ -38,7 +38,12 @@ from minid.domain.letters.model import (
     RecipientOutcome,
     letter_address,
 )
-from minid.domain.letters.workflow import DOCUMENT_DELETE_RETRIED_FOR, SETTLE_ATTEMPTS, LetterWorkflowTasks
+from minid.domain.letters.workflow import (
+    DOCUMENT_DELETE_RETRIED_FOR,
+    SETTLE_ATTEMPTS,
+    DocumentLeft,
+    LetterWorkflowTasks,
+)
 from minid.domain.time import today_in_norway
 from tests.integration.letters import (
     LetterDriver,
@@ -359,6 +364,30 @@ def test_a_refusal_recorded_meanwhile_for_a_later_day_is_not_recorded_again(driv
     events = security_events(driver).page(key, None, 100).events
     assert "pin-letter-refused" not in [e.type.value for e in events]
     assert driver.dynamodb.get_item(TableName=table, Key=ledger)["Item"]["refusal_recorded_quota"] == {"S": tomorrow}
+
+
+@pytest.mark.parametrize("apart", [timedelta(minutes=2), timedelta(seconds=1)], ids=["quota", "repeated"])
+def test_a_place_freed_between_the_check_s_read_and_its_write_is_the_order_s(
+    driver: LetterDriver, apart: timedelta
+) -> None:
+    """The quota's letter blocked (its place freed) while a later order's check was judging it full: the
+    refusal is written only on the ledger it was judged on, so the check reads again and takes the place,
+    as an order a moment later would, rather than refusing the person a letter the quota allows."""
+    number = driver.person(Category.ADULT).identity_number
+    key = driver.key(number)
+    first, _ = posted(driver, number)
+    age_ledger(driver, number, apart)  # apart by more than a minute: a second order; by less: the same twice
+    order = PinLetter(str(uuid.uuid4()), key, LetterStatus.ORDERED, datetime.now(UTC))
+    driver.letters.create_order(order, datetime.now(UTC) + timedelta(days=1))
+
+    def freed_meanwhile() -> None:
+        driver.letters.release_quota(key, first.letter_id)
+
+    with before_first_aws_call("dynamodb.TransactWriteItems", freed_meanwhile) as outcomes:
+        assert wiring.letter_workflow(os.environ).validate_recipient(order.letter_id) is RecipientOutcome.ACCEPTED
+    assert outcomes[0] == "TransactionCanceledException"  # the refusal's write, on the ledger as it was
+    events = security_events(driver).page(key, None, 100).events
+    assert "pin-letter-refused" not in [e.type.value for e in events]
 
 
 def test_an_order_for_one_the_register_has_as_dead_tells_no_one(driver: LetterDriver) -> None:
@@ -783,6 +812,31 @@ def test_a_letter_blocked_or_posted_while_it_is_marked_failed_is_judged_as_it_is
     assert documents_of(driver, letter_id) == []
     driver.notices_delivered()
     assert not [m for m in driver.local.outbox.sms() if m["to"] == "+4798765413" and "kunne ikke" in m["message"]]
+
+
+def test_a_posted_letter_whose_activation_failed_after_its_write_is_marked_failed_without_its_document(
+    driver: LetterDriver,
+) -> None:
+    """ActivateLetter wrote the posting, then failed for good before deleting the document (the function
+    stopped): MarkFailed finds the letter posted, leaves it working, and deletes the document (the name,
+    the address and every code in clear), which would else wait for the bucket's expiry."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    assert driver.order(person.identity_number).status == 202
+    letter_id = driver.next_print_job()["letter_id"]
+    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    tasks = wiring.letter_workflow(os.environ)
+    with injected_faults() as faults:
+        faults.add("s3", "DeleteObjects", code="InternalError", status=500, times=10)
+        with pytest.raises(DocumentLeft):
+            tasks.activate(letter_id)
+    assert documents_of(driver, letter_id) != []
+    tasks.mark_failed(letter_id, "Runtime.ExitError")
+    letter = driver.letters.get(letter_id)
+    assert letter is not None
+    assert letter.status is LetterStatus.DISPATCHED
+    assert letter_id in quota_orders(driver, key)
+    assert documents_of(driver, letter_id) == []
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ class DynamoDbRecipients:
         events: Sequence[SecurityEvent],
         *,
         refusal: RefusalRecorded | None = None,
+        quota_as_read: int | None = None,
     ) -> bool:
         values: dict[str, Any] = {":outcome": outcome.value, ":language": language.value, ":seen": letter.status.value}
         names = {"#language": "language", "#status": "status"}
@@ -93,21 +94,20 @@ class DynamoDbRecipients:
         }
         items: list[dict[str, Any]] = [{"Update": outcome_written}]
         if reservation is not None:
-            as_read = "version = :version" if reservation.version else "attribute_not_exists(version)"
             items.append(
                 {
                     "Update": {
                         "TableName": self._letters,
                         "Key": ledger_key(letter.person),
                         "UpdateExpression": "SET orders = :orders, placed = :placed, version = :next",
-                        "ConditionExpression": as_read,
+                        "ConditionExpression": _as_read(reservation.version),
                         "ExpressionAttributeValues": to_item(
                             {
                                 ":orders": {k: iso(v) for k, v in reservation.orders.items()},
                                 ":placed": {k: iso(v) for k, v in reservation.placed.items()},
                                 ":next": reservation.version + 1,
                             }
-                            | ({":version": reservation.version} if reservation.version else {})
+                            | _version(reservation.version)
                         ),
                     }
                 }
@@ -126,8 +126,36 @@ class DynamoDbRecipients:
                     }
                 }
             )
+        if quota_as_read is not None:
+            # a refusal by the quota holds only on the ledger it was judged on: a place freed since (a letter
+            # blocked, or failed) is this order's to take, not refused with it
+            _on_ledger_as_read(items, letter.person, self._letters, quota_as_read)
         items += recorded_with(self._events, letter.person, events)
         return cancellation_reasons(self._client, items) is None
+
+
+def _on_ledger_as_read(items: list[dict[str, Any]], person: PersonKey, table: str, version: int) -> None:
+    """`items` to hold only on the person's ledger at `version`: the condition added to the ledger's write
+    among them (one item each in a transaction), or a check of its own."""
+    for item in items:
+        write = item.get("Update", {})
+        if write.get("Key") == ledger_key(person) and write.get("TableName") == table:
+            write["ConditionExpression"] = f"({write['ConditionExpression']}) AND {_as_read(version)}"
+            write["ExpressionAttributeValues"] |= to_item(_version(version))
+            return
+    check: dict[str, Any] = {"TableName": table, "Key": ledger_key(person), "ConditionExpression": _as_read(version)}
+    if version:
+        check["ExpressionAttributeValues"] = to_item(_version(version))
+    items.append({"ConditionCheck": check})
+
+
+def _as_read(version: int) -> str:
+    """The ledger's condition to be as read at `version` (0: none yet, or one without a version)."""
+    return "version = :version" if version else "attribute_not_exists(version)"
+
+
+def _version(version: int) -> dict[str, int]:
+    return {":version": version} if version else {}
 
 
 def _recorded(reason: RecipientOutcome) -> str:

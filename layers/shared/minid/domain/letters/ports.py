@@ -70,10 +70,12 @@ class Recipients(Protocol):
         events: Sequence[SecurityEvent],
         *,
         refusal: RefusalRecorded | None = None,
+        quota_as_read: int | None = None,
     ) -> bool:
         """At once: the outcome on the letter as read (a refused one's status too, unless it was blocked),
-        the quota reserved in the ledger as read, the refusal noted in it, the events. False, writing
-        nothing, when either changed."""
+        the quota reserved in the ledger as read, the refusal noted in it, the events. `quota_as_read`: a
+        refusal by the quota, judged on the ledger of that version. False, writing nothing, when either
+        changed."""
         ...
 
 

@@ -115,7 +115,7 @@ class LetterWorkflowTasks:
                 return letter.outcome
             standing = self._recipients.read(letter.person)
             now = self._clock.now()
-            reservation = None
+            reservation = quota_as_read = None
             person, today = standing.person, today_in_norway(self._clock)
             why = recipient_ineligibility(person, today) if person is not None else None
             if person is None or why is not None:
@@ -127,6 +127,7 @@ class LetterWorkflowTasks:
                 # retry after a failed start) would make the same order sent twice seem minutes apart
                 repeated = self._quota.repeats(standing.placed_orders().values(), letter.ordered_at)
                 outcome = RecipientOutcome.REPEATED if repeated else RecipientOutcome.QUOTA
+                quota_as_read = standing.ledger_version  # a place freed meanwhile (a letter blocked) is taken
             else:
                 outcome = RecipientOutcome.ACCEPTED
                 # the quota's times are when each was accepted (the 24 hours from the letter's check, as
@@ -152,7 +153,10 @@ class LetterWorkflowTasks:
             detail = {"reason": outcome.value} if refusal is not None else {}
             events = [SecurityEvent(kind, letter.ordered_at, letter_id, detail)] if kind is not None else []
             language = letter_language(person, standing.language)
-            if self._recipients.settle(letter, outcome, language, reservation, events, refusal=refusal):
+            settled = self._recipients.settle(
+                letter, outcome, language, reservation, events, refusal=refusal, quota_as_read=quota_as_read
+            )
+            if settled:
                 return outcome
         raise KeptChanging("the letter or the person's ledger changed under every attempt")
 
@@ -305,6 +309,10 @@ class LetterWorkflowTasks:
                 self._fail(self._letter(letter.letter_id), error)
                 return
         elif letter.status is not LetterStatus.FAILED:
+            if letter.dispatched_at is not None:
+                # posted after all (its activation written, its task then failed for good: the function
+                # stopped, say): it works, and its document, which that task did not delete, has served
+                self._discard_document(letter)
             return
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
         self._letters.release_quota(letter.person, letter.letter_id)
