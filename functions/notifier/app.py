@@ -26,6 +26,7 @@ from minid.adapters.events import written_event
 from minid.domain.events import SecurityEventType
 from minid.domain.lockout import lock_notice
 from minid.domain.notices import (
+    MARK_SENT_TRIES,
     Channel,
     Delivered,
     Notice,
@@ -37,6 +38,12 @@ from minid.domain.notices import (
 )
 
 logger = observability.logger()
+
+# A send is recorded by a write exempt from the deadline (refused, a delivery again would send twice),
+# tried MARK_SENT_TRIES times: with DynamoDB hanging, that long. Kept after the notices' deadline, in the
+# function's 60 seconds (template.yaml), rather than Lambda stopping it in one: the batch given back whole,
+# and the send made again once its claim lapsed.
+RECORDING_KEPT_SECONDS = MARK_SENT_TRIES * wiring.LONGEST_CALL_SECONDS
 
 
 @cache
@@ -135,7 +142,8 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
         notice: Notice | None = None
         try:
             notice = notice_from_json(record["body"])
-            with deadline.within(context):  # each notice under the deadline, as a request is
+            # each notice under the deadline, as a request is
+            with deadline.within(context, kept_seconds=RECORDING_KEPT_SECONDS):
                 deliver(notice)
         except (NoticeNotYet, NoticeInFlight):  # waits: its change not made yet, or another sender's claim
             failures.append({"itemIdentifier": record["messageId"]})

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.notifier.app import RECORDING_KEPT_SECONDS
 from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
@@ -394,3 +395,24 @@ def test_a_notice_is_put_off_even_with_no_time_left_for_a_whole_attempt(
     assert failed.__dict__.get("error") == "OutOfTime"
     (not_put_off,) = [r for r in caplog.records if r.getMessage() == "Notice retry not put off"]
     assert not_put_off.__dict__.get("error") == "ReceiptHandleIsInvalid"  # sent, refused by moto: not OutOfTime
+
+
+def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The notifier's last seconds are kept for the writes that record a send (exempt from the deadline:
+    with DynamoDB hanging, they take that long): a notice whose send would fall in them is put off, not
+    sent with too little time left to record it (Lambda stopping the function: sent again later)."""
+    user = enrolled(driver, mobile="91234593")
+    driver.notices_delivered()  # the welcome
+    sms_before = len(driver.local.outbox.sms())
+    sample = load_event("notifier/notice")["Records"][0]
+    notice = {"notice_id": "kept-time", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
+    records = [sample | {"messageId": "kept-time", "body": json.dumps(notice), "eventSourceARN": queue}]
+    notifier = driver.local.functions.by_logical_id["NotifierFunction"]
+    left = int(RECORDING_KEPT_SECONDS) + wiring.CONNECT_SECONDS + wiring.READ_SECONDS  # an attempt's, no more
+    assert notifier.invoke({"Records": records}, left) == {"batchItemFailures": [{"itemIdentifier": "kept-time"}]}
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert failed.__dict__.get("error") == "OutOfTime"
+    assert len(driver.local.outbox.sms()) == sms_before

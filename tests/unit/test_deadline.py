@@ -27,6 +27,19 @@ def test_an_attempt_that_fits_is_sent_and_one_that_does_not_is_refused() -> None
         before_send()
 
 
+def test_time_kept_after_the_deadline_is_the_exempt_writes_alone() -> None:
+    """The notifier keeps the end of its invocation for the writes that record a send (exempt): an
+    ordinary attempt that would end in it is refused, an exempt one is sent."""
+    before_send = guard(attempt_seconds=4)
+    with within(Context(int((45 + 4 + MARGIN_SECONDS + 1) * 1000)), kept_seconds=45):
+        before_send()  # fits before the time kept
+    with within(Context((45 + 4) * 1000), kept_seconds=45):
+        with pytest.raises(OutOfTime):
+            before_send()
+        with exempt():
+            before_send()
+
+
 def test_out_of_time_is_a_busy_dependency_for_a_retry() -> None:
     assert issubclass(OutOfTime, Busy)
     assert is_transient(OutOfTime("x"))

@@ -41,9 +41,11 @@ class HasRemainingTime(Protocol):
 
 
 @contextmanager
-def within(context: HasRemainingTime) -> Iterator[None]:
-    """The block runs under the invocation's deadline, and leaves none behind."""
-    token = _DEADLINE.set(time.monotonic() + context.get_remaining_time_in_millis() / 1000)
+def within(context: HasRemainingTime, kept_seconds: float = 0) -> Iterator[None]:
+    """The block runs under the invocation's deadline, and leaves none behind. `kept_seconds`: the deadline
+    that long before the invocation's end, kept for the exempt writes (which it does not bound) to finish
+    in, rather than Lambda stopping the function in one of them."""
+    token = _DEADLINE.set(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - kept_seconds)
     try:
         yield
     finally:

@@ -64,6 +64,9 @@ AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     tcp_keepalive=True,
 )
+# The longest a call can take with DynamoDB or a provider hanging: each attempt at its timeouts, and the
+# standard mode's backoff between them (a random wait of up to 1, then 2 seconds).
+LONGEST_CALL_SECONDS = 3 * (CONNECT_SECONDS + READ_SECONDS) + 1 + 2
 
 
 # The services that send an SMS or an e-mail (minid.adapters.notices.no_second_message, note_maybe_sent).
