@@ -97,9 +97,9 @@ ELSEWHERE_MOST = {
     # the session and the account, the change (it holds the codes' language), the person's codes counted
     # (before any is sent), the new codes, the SMS
     "POST /v1/me/contact/resend": 6,
-    # the session and the account, the record, the person's confirmations counted (a few an hour are
-    # written: each writes an event), one transaction (the record as read, the event)
-    "POST /v1/me/contact/confirm": 5,
+    # the session and the account, the record, one transaction (the record as read, the person's
+    # confirmations counted: a few an hour are written, each writes an event; the event)
+    "POST /v1/me/contact/confirm": 4,
     # an order with an idempotency key (API.md): its record written first and settled after, beside the
     # order's own three (the letter, the quota reserved with the refused orders' count, the workflow)
     "POST /v1/pin-letters (keyed)": 5,

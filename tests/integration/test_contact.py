@@ -1185,6 +1185,31 @@ def test_confirmations_over_and_over_are_answered_but_not_written(driver: Letter
     assert kinds.count("contact-confirmed") == CONFIRMATIONS.max_hits
 
 
+def test_confirmations_that_failed_take_no_place_among_those_written(driver: LetterDriver) -> None:
+    """A confirmation is counted by the write that records it: ones refused because the record changed
+    meanwhile (a 409 each) leave the person's next confirmation to be written, not answered as it was."""
+    user = enrolled(driver)
+    token = user.login()
+    in_one_window(3600, 60)
+    changed = ("None", "ConditionalCheckFailed", "None", "None")  # the session held; the record, not as read
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=changed, times=4)
+        answers = [user.call("POST", "/v1/me/contact/confirm", token=token) for _ in range(CONFIRMATIONS.max_hits)]
+    assert [answer.status for answer in answers] == [409] * CONFIRMATIONS.max_hits
+    confirmed = user.call("POST", "/v1/me/contact/confirm", token=token)
+    assert confirmed.status == 200
+    assert body(confirmed)["confirmed_at"]
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert kinds.count("contact-confirmed") == 1
+    for _ in range(CONFIRMATIONS.max_hits - 1):
+        assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 200
+    # the limit full and the record changed meanwhile: the change is told (409), not the record as it was
+    both = ("None", "ConditionalCheckFailed", "ConditionalCheckFailed", "None")
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=both)
+        assert user.call("POST", "/v1/me/contact/confirm", token=token).status == 409
+
+
 def test_a_reservation_made_or_lifted_is_told_to_the_person(driver: LetterDriver) -> None:
     """One who took over a session must not cut the person off from the public sector's notices unseen
     (nor lift their choice): each change is told on the person's contacts, once."""

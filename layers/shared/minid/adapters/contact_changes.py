@@ -18,6 +18,7 @@ from minid.adapters.dynamodb import (
     update_if,
 )
 from minid.adapters.events import recorded_with
+from minid.adapters.rate_limits import counted
 from minid.deadline import exempt
 from minid.domain.codes import CODE_LIFETIME
 from minid.domain.contact_changes import Applied, PendingChange, Verified, VerifiedCodes, Withdrawal
@@ -25,6 +26,7 @@ from minid.domain.contacts import ContactRecord, Language
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.notices import Channel
+from minid.domain.rate_limits import Hit
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,6 +62,7 @@ class DynamoDbContactChanges(Challenges):
         epoch: int,
         withdrawal: Withdrawal | None = None,
         replacing: PendingChange | None = None,
+        hits: Sequence[Hit] = (),
     ) -> Applied:
         # first, the account's sessions' epoch as the session had it: a password reset or re-enrolment that
         # committed after the session was authenticated ended it; then the record as read, whether it
@@ -74,6 +77,8 @@ class DynamoDbContactChanges(Challenges):
             items.append({"Put": {"TableName": self._table, "Item": _item(change), **self._as_read(replacing)}})
         elif withdrawal is not None:
             items.append({"Update": self._withdrawn(withdrawal)})
+        first_hit = len(items)
+        items += [{"Update": counted(self._table, hit)} for hit in hits]  # (the rate counters' table is this)
         items += recorded_with(self._events, person, events)
         with exempt():  # it may record a code already sent: refused, a retry would send another
             # made again while a transaction of the person's (a login's, on the account) writes an item
@@ -82,6 +87,10 @@ class DynamoDbContactChanges(Challenges):
             return Applied.DONE
         if reasons and reasons[0] == "ConditionalCheckFailed":
             return Applied.SESSION_ENDED
+        if "ConditionalCheckFailed" in reasons[1:first_hit]:
+            return Applied.CHANGED_MEANWHILE
+        if "ConditionalCheckFailed" in reasons[first_hit : first_hit + len(hits)]:
+            return Applied.LIMITED
         return Applied.CHANGED_MEANWHILE
 
     def _as_read(self, replacing: PendingChange | None) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from minid.domain.codes import (
     CODE_LIFETIME,
     MAX_CODE_TRIES,
     CodePurpose,
-    RateLimited,
     ResendPolicy,
     code_message,
     kept_replaced,
@@ -59,7 +58,7 @@ from minid.domain.notices import (
 )
 from minid.domain.population import PopulationRegister, may_be_alive
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits, Limit
+from minid.domain.rate_limits import ClientLimits, Hit, Limit
 from minid.domain.sessions import Session, SessionEnded, require_recent_login
 from minid.domain.time import Clock, date_in_norway
 from minid.values import Value
@@ -144,6 +143,7 @@ class Applied(Enum):
     DONE = "done"
     CHANGED_MEANWHILE = "changed-meanwhile"
     SESSION_ENDED = "session-ended"  # the account's sessions' epoch moved on: a password reset, a re-enrolment
+    LIMITED = "limited"  # a limit counted with the write is full (its record as read, its session held)
 
 
 class PendingChanges(Protocol):
@@ -158,13 +158,15 @@ class PendingChanges(Protocol):
         epoch: int,
         withdrawal: Withdrawal | None = None,
         replacing: PendingChange | None = None,
+        hits: Sequence[Hit] = (),
     ) -> Applied:
         """At once: the register's record (`record`, unless None: unchanged), the change in place of any
         earlier one of the person (unless None), the withdrawal's channels no longer pending (unless None;
-        with no change), and the events; held on the account's sessions' epoch as the session had it
-        (else SESSION_ENDED). CHANGED_MEANWHILE, writing nothing, when the register's record is no longer
-        `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer change), or a
-        change was made meanwhile where `change` replaces `replacing` (None: there was none waiting)."""
+        with no change), the hits counted, and the events; held on the account's sessions' epoch as the
+        session had it (else SESSION_ENDED). CHANGED_MEANWHILE, writing nothing, when the register's record
+        is no longer `as_read`, or the withdrawal's change is no longer the one read (a resend or a newer
+        change), or a change was made meanwhile where `change` replaces `replacing` (None: there was none
+        waiting); else LIMITED, writing nothing, when a hit's window is full."""
         ...
 
     def get(self, person: PersonKey) -> PendingChange | None: ...
@@ -463,13 +465,16 @@ class ContactService:
         """The person says the contacts are right as they are."""
         now = self._clock.now()
         record = self.contact(session)
-        try:  # each writes an event: a session looping on it must not bury the person's history under them
-            self._limits.hit(CONFIRMATIONS, session.person, now, CONFIRMED_TOO_OFTEN)
-        except RateLimited:
-            return record  # confirmed a moment ago, over and over: as confirmed as it was, nothing written
+        # each writes an event: a session looping on it must not bury the person's history under them. Counted
+        # by the write, not before it: confirmations that failed (changed meanwhile, say) take no place
+        hit = self._limits.to_count(CONFIRMATIONS, session.person, now, CONFIRMED_TOO_OFTEN)
         updated = replace(record, confirmed_at=now)
         confirmed = _event(SecurityEventType.CONTACT_CONFIRMED, now)
-        applied = self._changes.apply(session.person, record, updated, None, [confirmed], epoch=session.epoch)
+        applied = self._changes.apply(
+            session.person, record, updated, None, [confirmed], epoch=session.epoch, hits=[hit]
+        )
+        if applied is Applied.LIMITED:
+            return record  # confirmed a moment ago, over and over: as confirmed as it was, nothing written
         if applied is Applied.CHANGED_MEANWHILE:
             now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, confirming?
             if _confirmed_since(record, now_as):

@@ -108,7 +108,11 @@ class ClientLimits:
     def hit(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> None:
         """Count a request of the client (or of the person, with a `refusal` that says so), or raise
         RateLimited with the seconds until the window ends."""
-        self.count(self._hit_of(limit, client, now, refusal), now)
+        self.count(self.to_count(limit, client, now, refusal), now)
+
+    def to_count(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
+        """A request of the client (or of the person), to be counted by the write it makes."""
+        return self._hit_of(limit, client, now, refusal)
 
     def count(self, hit: Hit, now: datetime) -> None:
         """Count the hit alone, or raise RateLimited when its window is full."""
