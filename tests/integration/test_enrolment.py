@@ -388,6 +388,38 @@ def test_a_completion_that_meets_another_made_meanwhile_is_a_conflict_not_a_fail
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
 
 
+def test_the_same_completion_sent_twice_at_once_is_answered_for_both_and_its_codes_are_no_guess(
+    driver: LetterDriver,
+) -> None:
+    """A double click: both requests send their codes, one writes. The other is the same completion (the
+    contacts, the password): answered as it (202, not a 409), its try given back, and its code, which the
+    person may type (SMS come in any order), told replaced by the newer one, with no try spent."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    codes = {int(i): enrolling.codes[str(i)] for i in enrolling.indices}
+    first: list[str] = []
+
+    def the_same_meanwhile() -> None:
+        first.append(enrolling.last_code_to("+4791234567"))  # this request's code, sent before its write
+        assert enrolling.complete(mobile="91234567").status == 202
+
+    with before_first_aws_call("dynamodb.UpdateItem", the_same_meanwhile, where=updating(RECORD_COMPLETION)):
+        channels = wiring.enrolment(os.environ).complete(
+            enrolling.enrolment_id,
+            client="198.19.4.2",
+            pin_codes=codes,
+            password=PASSWORD,
+            mobile="91234567",
+            email=None,
+        )
+    assert channels == (Channel.SMS,)
+    assert enrolment_item(driver, enrolling)["pin_tries"] == {"N": "0"}
+    refused = enrolling.verify(mobile_code=first[0])
+    assert (refused.status, json.loads(refused.body)["detail"]) == (401, replaced_code({Channel.SMS}))
+    assert enrolment_item(driver, enrolling)["verify_tries"] == {"N": "0"}
+    assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234567")).status == 201
+
+
 def test_a_right_verification_code_costs_no_try(driver: LetterDriver) -> None:
     """With two contacts, the mobile's right code leaves every try for the e-mail's."""
     enrolling = with_letter(driver)

@@ -143,6 +143,20 @@ class DynamoDbEnrolments:
         }
         update_if(self._client, ended)  # False: gone, or activated meanwhile (by a right code): it stays so
 
+    def keep_replaced(self, enrolment_id: str, replaced: Sequence[str]) -> None:
+        kept = {
+            "TableName": self._table,
+            "Key": enrolment_key(enrolment_id),
+            "UpdateExpression": f"SET {_REPLACED} = list_append(if_not_exists({_REPLACED}, :none), :replaced)",
+            "ConditionExpression": "#status = :verifying",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":none": [], ":replaced": list(replaced), ":verifying": EnrolmentStatus.VERIFYING.value}
+            ),
+        }
+        with exempt():  # codes already sent: refused, one the person may type would cost a try
+            update_if(self._client, kept)  # False: ended or activated meanwhile, with nothing left to judge
+
     def record_completion(self, enrolment_id: str, completion: Completion, *, as_read: Enrolment) -> bool:
         contacts = completion.contacts
         if as_read.codes_sent_at is None:

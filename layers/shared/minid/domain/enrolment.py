@@ -13,7 +13,7 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -166,6 +166,10 @@ class Enrolments(Protocol):
         """The password and the contacts, waiting for their codes; the PIN try of the right codes given
         back. False, writing nothing, when the enrolment is no longer as read (its status, its codes sent,
         its resends): completed or resent meanwhile, or ended."""
+        ...
+
+    def keep_replaced(self, enrolment_id: str, replaced: Sequence[str]) -> None:
+        """The hashes `replaced` added to those kept of replaced codes, while the enrolment waits for codes."""
         ...
 
     def record_resend(
@@ -386,14 +390,25 @@ class EnrolmentService:
             replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
             completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again, replaced)
             if not self._enrolments.record_completion(enrolment_id, completion, as_read=enrolment):
-                self._written_before(enrolment_id, password_hash, now)
+                self._written_before(enrolment_id, completion, password, now, give_back)
         return contacts.channels
 
-    def _written_before(self, enrolment_id: str, password_hash: str, now: datetime) -> None:
+    def _written_before(
+        self, enrolment_id: str, completion: Completion, password: str, now: datetime, give_back: Callable[[], None]
+    ) -> None:
         """A completion's write refused: fine when it is this completion's own, made and its answer lost
-        (the SDK's retry refused); else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
-        if self._open(enrolment_id, now).password_hash != password_hash:  # each hash has its own salt
-            raise Conflict("The enrolment changed meanwhile. Give the codes again.")
+        (the SDK's retry refused), or the same completion sent at the same moment (a double click), whose
+        write came first; else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
+        stored = self._open(enrolment_id, now)
+        if stored.password_hash == completion.password_hash:  # each hash has its own salt
+            return  # (its try given back by that write)
+        if self._made_before(stored, completion.contacts, password, now):
+            # this one's codes went out too, and the person may type one: kept as replaced, it is told so
+            # (no try spent), not judged a wrong code; and this one's try is given back, as the other's was
+            self._enrolments.keep_replaced(enrolment_id, list(completion.code_hashes.values()))
+            give_back()
+            return
+        raise Conflict("The enrolment changed meanwhile. Give the codes again.")
 
     def _made_before(self, enrolment: Enrolment, contacts: PendingContacts, password: str, now: datetime) -> bool:
         """Whether the enrolment was completed with these contacts and this password, and its codes still
