@@ -26,7 +26,6 @@ from minid.adapters.events import written_event
 from minid.domain.events import SecurityEventType
 from minid.domain.lockout import lock_notice
 from minid.domain.notices import (
-    MARK_SENT_TRIES,
     Channel,
     Delivered,
     Notice,
@@ -39,11 +38,11 @@ from minid.domain.notices import (
 
 logger = observability.logger()
 
-# A send is recorded by a write exempt from the deadline (refused, a delivery again would send twice),
-# tried MARK_SENT_TRIES times: with DynamoDB hanging, that long. Kept after the notices' deadline, in the
-# function's 60 seconds (template.yaml), rather than Lambda stopping it in one: the batch given back whole,
-# and the send made again once its claim lapsed.
-RECORDING_KEPT_SECONDS = MARK_SENT_TRIES * wiring.LONGEST_CALL_SECONDS
+# A send is recorded by a write exempt from the deadline (refused, a delivery again would send twice): with
+# DynamoDB hanging, a try of it takes this long (its further tries, of MARK_SENT_TRIES, are for quick
+# refusals: a throttle). Kept after the notices' deadline, in the function's 25 seconds (template.yaml),
+# rather than Lambda stopping it in the write: the batch given back whole, the send made again later.
+RECORDING_KEPT_SECONDS = wiring.LONGEST_CALL_SECONDS
 
 
 @cache

@@ -57,16 +57,16 @@ if TYPE_CHECKING:
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries.
 # No attempt is sent that could end after the invocation's own deadline (minid.deadline).
-CONNECT_SECONDS, READ_SECONDS = 1, 3
+CONNECT_SECONDS, READ_SECONDS, ATTEMPTS = 1, 3, 3
 AWS_CONFIG = Config(
     connect_timeout=CONNECT_SECONDS,
     read_timeout=READ_SECONDS,
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "max_attempts": ATTEMPTS},
     tcp_keepalive=True,
 )
 # The longest a call can take with DynamoDB or a provider hanging: each attempt at its timeouts, and the
 # standard mode's backoff between them (a random wait of up to 1, then 2 seconds).
-LONGEST_CALL_SECONDS = 3 * (CONNECT_SECONDS + READ_SECONDS) + 1 + 2
+LONGEST_CALL_SECONDS = ATTEMPTS * (CONNECT_SECONDS + READ_SECONDS) + 1 + 2
 
 
 # The services that send an SMS or an e-mail (minid.adapters.notices.no_second_message, note_maybe_sent).

@@ -13,7 +13,7 @@ enrolments, block the letter and tell its owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -389,25 +389,28 @@ class EnrolmentService:
             # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
             replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
             completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again, replaced)
-            if not self._enrolments.record_completion(enrolment_id, completion, as_read=enrolment):
-                self._written_before(enrolment_id, completion, password, now, give_back)
+            given_back = self._recorded(enrolment_id, completion, enrolment, password, now)
+        if not given_back:  # out of the block above: a give-back that fails is not made twice
+            give_back()
         return contacts.channels
 
-    def _written_before(
-        self, enrolment_id: str, completion: Completion, password: str, now: datetime, give_back: Callable[[], None]
-    ) -> None:
-        """A completion's write refused: fine when it is this completion's own, made and its answer lost
-        (the SDK's retry refused), or the same completion sent at the same moment (a double click), whose
-        write came first; else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
+    def _recorded(
+        self, enrolment_id: str, completion: Completion, as_read: Enrolment, password: str, now: datetime
+    ) -> bool:
+        """The completion written, and with it the try given back (True). Refused: fine when the write was
+        this completion's own, made and its answer lost (the SDK's retry refused: True), or the same
+        completion sent at the same moment (a double click), whose write came first (False: this one's try
+        is still to give back); else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
+        if self._enrolments.record_completion(enrolment_id, completion, as_read=as_read):
+            return True
         stored = self._open(enrolment_id, now)
         if stored.password_hash == completion.password_hash:  # each hash has its own salt
-            return  # (its try given back by that write)
+            return True
         if self._made_before(stored, completion.contacts, password, now):
             # this one's codes went out too, and the person may type one: kept as replaced, it is told so
-            # (no try spent), not judged a wrong code; and this one's try is given back, as the other's was
+            # (no try spent), not judged a wrong code
             self._enrolments.keep_replaced(enrolment_id, list(completion.code_hashes.values()))
-            give_back()
-            return
+            return False
         raise Conflict("The enrolment changed meanwhile. Give the codes again.")
 
     def _made_before(self, enrolment: Enrolment, contacts: PendingContacts, password: str, now: datetime) -> bool:
