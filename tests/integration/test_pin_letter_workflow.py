@@ -651,13 +651,20 @@ def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(
             assert not any(character in told or json.dumps(character)[1:-1] in told for character in wide)
 
 
+def at_the_printer_unrun(driver: LetterDriver, identity_number: str) -> str:
+    """A letter ordered and at the printer, its workflow stopped: its tasks are run by the test, as a
+    workflow failed (or one whose task failed for good) would have them run."""
+    assert driver.order(identity_number).status == 202
+    letter_id = driver.next_print_job()["letter_id"]
+    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    return str(letter_id)
+
+
 def test_a_failed_letter_whose_quota_release_failed_is_released_by_the_retry(driver: LetterDriver) -> None:
     """MarkFailed is retried: the run after one that marked the letter failed but could not release its
     order from the quota releases it (a failed letter must not keep the person from ordering again)."""
     number = driver.person(Category.ADULT).identity_number
-    assert driver.order(number).status == 202
-    letter_id = driver.next_print_job()["letter_id"]
-    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    letter_id = at_the_printer_unrun(driver, number)
     tasks = wiring.letter_workflow(os.environ)
     with quota_release_failing(tasks), pytest.raises(ConnectionError):
         tasks.mark_failed(letter_id, "PrintFailed")
@@ -763,9 +770,7 @@ def test_a_failed_letter_whose_document_cannot_be_deleted_still_frees_the_quota_
     however often it was retried, and they could order no letter for a day, waiting for one never coming)."""
     person = driver.person(Category.ADULT)
     driver.add_contacts(person.identity_number, mobile="+4798765412")
-    assert driver.order(person.identity_number).status == 202
-    letter_id = driver.next_print_job()["letter_id"]
-    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    letter_id = at_the_printer_unrun(driver, person.identity_number)
     tasks = wiring.letter_workflow(os.environ)
     with injected_faults() as faults:
         faults.add("s3", "DeleteObjects", code="AccessDenied", status=403, times=10)
@@ -789,9 +794,7 @@ def test_a_letter_blocked_or_posted_while_it_is_marked_failed_is_judged_as_it_is
     person = driver.person(Category.ADULT)
     key = driver.key(person.identity_number)
     driver.add_contacts(person.identity_number, mobile="+4798765413")
-    assert driver.order(person.identity_number).status == 202
-    letter_id = driver.next_print_job()["letter_id"]
-    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    letter_id = at_the_printer_unrun(driver, person.identity_number)
 
     def changed() -> None:
         if meanwhile == "blocked":
@@ -822,9 +825,7 @@ def test_a_posted_letter_whose_activation_failed_after_its_write_is_marked_faile
     the address and every code in clear), which would else wait for the bucket's expiry."""
     person = driver.person(Category.ADULT)
     key = driver.key(person.identity_number)
-    assert driver.order(person.identity_number).status == 202
-    letter_id = driver.next_print_job()["letter_id"]
-    driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))  # failed here, not by its workflow
+    letter_id = at_the_printer_unrun(driver, person.identity_number)
     tasks = wiring.letter_workflow(os.environ)
     with injected_faults() as faults:
         faults.add("s3", "DeleteObjects", code="InternalError", status=500, times=10)
