@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -28,6 +29,8 @@ from botocore.response import StreamingBody
 
 from local.aws import ACCOUNT_ID, REGION
 from local.template import FunctionSpec
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Any], Any]
 
@@ -68,11 +71,18 @@ class LambdaFunction:
         """Run the handler, with the function's timeout (or, for a test, `seconds_left`) to run in."""
         handler = self._acquire()
         self._this_thread.environment = handler
+        timeout = self.spec.timeout_seconds if seconds_left is None else seconds_left
+        began = time.monotonic()
         try:
-            timeout = self.spec.timeout_seconds if seconds_left is None else seconds_left
             context = LambdaContext(self.name, self.spec.memory_mb, timeout)
             return handler(event, context)
         finally:
+            # Lambda would have stopped it mid-way (not done here: its writes would be left half made
+            # under a test's feet); told, so that `make run` and the test logs show it
+            if seconds_left is None and (took := time.monotonic() - began) > timeout:
+                logger.warning(
+                    "%s ran %.1f s, past its %s s timeout: Lambda would have stopped it", self.name, took, timeout
+                )
             with self._available:
                 self._idle.append(handler)
                 self._available.notify()
