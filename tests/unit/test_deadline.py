@@ -40,6 +40,21 @@ def test_time_kept_after_the_deadline_is_the_exempt_writes_alone() -> None:
             before_send()
 
 
+def test_exempt_writes_are_held_to_the_invocation_s_end_only_where_time_was_kept_for_them() -> None:
+    """Where time was kept (the notifier), an exempt attempt that could not end before the invocation's
+    end is refused: Lambda would stop the function in it, with nothing told (a send's record then fails
+    in time, told as unrecorded). Elsewhere exempt writes are sent whatever the time, as before: a try
+    given back with too little time left for a whole attempt is still made (it takes milliseconds)."""
+    before_send = guard(attempt_seconds=4)
+    with within(Context(4000), kept_seconds=1):
+        with pytest.raises(OutOfTime):
+            before_send()
+        with exempt(), pytest.raises(OutOfTime):
+            before_send()
+    with within(Context(0)), exempt():
+        before_send()
+
+
 def test_out_of_time_is_a_busy_dependency_for_a_retry() -> None:
     assert issubclass(OutOfTime, Busy)
     assert is_transient(OutOfTime("x"))

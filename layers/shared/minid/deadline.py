@@ -28,6 +28,8 @@ from typing import Any, Protocol
 from minid.adapters.aws_errors import Busy
 
 _DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
+# The invocation's end, where time was kept after the deadline for the exempt writes (`within`): theirs.
+_END: ContextVar[float | None] = ContextVar("minid_invocation_end", default=None)
 # After its last call a request still answers (a hash, the response): time kept for that.
 MARGIN_SECONDS = 0.5
 
@@ -44,19 +46,24 @@ class HasRemainingTime(Protocol):
 def within(context: HasRemainingTime, kept_seconds: float = 0) -> Iterator[None]:
     """The block runs under the invocation's deadline, and leaves none behind. `kept_seconds`: the deadline
     that long before the invocation's end, kept for the exempt writes (which it does not bound) to finish
-    in, rather than Lambda stopping the function in one of them."""
-    token = _DEADLINE.set(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - kept_seconds)
+    in, rather than Lambda stopping the function in one of them: they are then held to the invocation's
+    end (an attempt that could not end before it refused, OutOfTime), as the others are to the deadline."""
+    end = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    token, end_token = _DEADLINE.set(end - kept_seconds), _END.set(end if kept_seconds else None)
     try:
         yield
     finally:
         _DEADLINE.reset(token)
+        _END.reset(end_token)
 
 
 @contextmanager
 def exempt() -> Iterator[None]:
     """The block's calls are sent whatever the time: the writes that record what no retry can take back
-    (an SMS or e-mail sent)."""
-    token = _DEADLINE.set(None)
+    (an SMS or e-mail sent). Where the invocation kept time for them (`within`), while an attempt fits
+    in it: one that could not end before the invocation's would have Lambda stop the function in it, with
+    nothing told (tried MARK_SENT_TRIES times, a send's record then ends in time, told as unrecorded)."""
+    token = _DEADLINE.set(_END.get())
     try:
         yield
     finally:

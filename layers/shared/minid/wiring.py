@@ -57,16 +57,17 @@ if TYPE_CHECKING:
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries.
 # No attempt is sent that could end after the invocation's own deadline (minid.deadline).
-CONNECT_SECONDS, READ_SECONDS, ATTEMPTS = 1, 3, 3
+CONNECT_SECONDS, READ_SECONDS, RETRIES = 1, 3, 3  # (botocore's `max_attempts` is the retries: 4 attempts)
 AWS_CONFIG = Config(
     connect_timeout=CONNECT_SECONDS,
     read_timeout=READ_SECONDS,
-    retries={"mode": "standard", "max_attempts": ATTEMPTS},
+    retries={"mode": "standard", "max_attempts": RETRIES},
     tcp_keepalive=True,
 )
 # The longest a call can take with DynamoDB or a provider hanging: each attempt at its timeouts, and the
-# standard mode's backoff between them (a random wait of up to 1, then 2 seconds).
-LONGEST_CALL_SECONDS = ATTEMPTS * (CONNECT_SECONDS + READ_SECONDS) + 1 + 2
+# standard mode's backoff between them (tens of milliseconds after a timeout; a throttle's, of up to 1, 2
+# and 4 seconds, follows quick answers, and ends sooner).
+LONGEST_CALL_SECONDS = (RETRIES + 1) * (CONNECT_SECONDS + READ_SECONDS) + 1
 
 
 # The services that send an SMS or an e-mail (minid.adapters.notices.no_second_message, note_maybe_sent).

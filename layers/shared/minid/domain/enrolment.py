@@ -372,27 +372,43 @@ class EnrolmentService:
             self._passwords.check(
                 password, personal_facts(found, lambda digits: self._keyer.is_identity_number_of(digits, person))
             )
-            if self._made_before(enrolment, contacts, password, now):
-                give_back()  # the same completion, its answer lost: its codes were sent, and hold
-                return contacts.channels
-            # completed again (other contacts, say): its codes are sent again, as a resend
-            again = enrolment.status is EnrolmentStatus.VERIFYING
-            if again:
-                self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
-            self._codes_to_send(client, person, now)
-            codes = {channel: new_code(self._random) for channel in contacts.channels}
-            hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-            password_hash = self._hasher.hash(password)
-            left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
-            self._send_codes(contacts, codes, left)  # first: codes that cannot be sent leave the enrolment as it was
-            # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
-            # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
-            replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
-            completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again, replaced)
-            given_back = self._recorded(enrolment_id, completion, enrolment, password, now)
+            # the same completion, its answer lost: its codes were sent, and hold (nothing sent again)
+            made_before = self._made_before(enrolment, contacts, password, now)
+            given_back = not made_before and self._sent_and_recorded(
+                enrolment, person, contacts, password, client=client, now=now
+            )
         if not given_back:  # out of the block above: a give-back that fails is not made twice
             give_back()
         return contacts.channels
+
+    def _sent_and_recorded(
+        self,
+        enrolment: Enrolment,
+        person: PersonKey,
+        contacts: PendingContacts,
+        password: str,
+        *,
+        client: str,
+        now: datetime,
+    ) -> bool:
+        """The completion's codes sent, and the completion recorded (`_recorded`): whether the try was
+        given back with it."""
+        # completed again (other contacts, say): its codes are sent again, as a resend
+        again = enrolment.status is EnrolmentStatus.VERIFYING
+        if again:
+            self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
+        self._codes_to_send(client, person, now)
+        enrolment_id = enrolment.enrolment_id
+        codes = {channel: new_code(self._random) for channel in contacts.channels}
+        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+        password_hash = self._hasher.hash(password)
+        left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
+        self._send_codes(contacts, codes, left)  # first: codes that cannot be sent leave the enrolment as it was
+        # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
+        # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
+        replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
+        completion = Completion(password_hash, contacts, hashes, now, enrolment.resends + again, replaced)
+        return self._recorded(enrolment_id, completion, enrolment, password, now)
 
     def _recorded(
         self, enrolment_id: str, completion: Completion, as_read: Enrolment, password: str, now: datetime
