@@ -319,6 +319,20 @@ def test_a_completion_made_again_after_its_answer_was_lost_sends_nothing_again(d
     assert enrolling.verify(mobile_code=code).status == 201
 
 
+def test_a_give_back_that_fails_is_not_made_again(driver: LetterDriver) -> None:
+    """The same completion again: its try is given back. That write failing (made, maybe, its answer
+    lost) is not made a second time by the failure's own give-back: twice, it would give back a try another
+    request claimed meanwhile, a guess of the PIN codes more. The client is answered 503, for a retry."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=updating("ADD pin_tries :minus"), times=5)
+        assert enrolling.complete(mobile="91234567").status == 503
+        assert faults.injected == [("dynamodb", "UpdateItem", "lost")]
+    assert enrolment_item(driver, enrolling)["pin_tries"] == {"N": "0"}
+
+
 def test_the_same_completion_once_its_codes_have_expired_sends_new_ones(driver: LetterDriver) -> None:
     """Not a lost answer: the person asks again for codes that have run out, and gets them (as a resend)."""
     enrolling = with_letter(driver)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from minid.adapters.aws_errors import Busy, is_transient
-from minid.deadline import MARGIN_SECONDS, OutOfTime, exempt, guard, within
+from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS, OutOfTime, exempt, guard, within
 
 
 @dataclass
@@ -46,12 +46,21 @@ def test_exempt_writes_are_held_to_the_invocation_s_end_only_where_time_was_kept
     in time, told as unrecorded). Elsewhere exempt writes are sent whatever the time, as before: a try
     given back with too little time left for a whole attempt is still made (it takes milliseconds)."""
     before_send = guard(attempt_seconds=4)
-    with within(Context(4000), kept_seconds=1):
+    fits = 4 + MARGIN_SECONDS + AFTER_EXEMPT_SECONDS  # and time after it, for what follows
+    with within(Context(int((fits + 0.5) * 1000)), kept_seconds=fits), exempt():
+        before_send()
+    with within(Context(int((fits - 0.5) * 1000)), kept_seconds=1):
         with pytest.raises(OutOfTime):
             before_send()
         with exempt(), pytest.raises(OutOfTime):
             before_send()
+        with within(Context(0)), exempt():  # an invocation within it (the local stack's) keeps none
+            before_send()
+        with exempt(), pytest.raises(OutOfTime):  # and leaves this one's as it was
+            before_send()
     with within(Context(0)), exempt():
+        before_send()
+    with exempt():  # none left behind
         before_send()
 
 

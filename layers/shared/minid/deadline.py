@@ -11,7 +11,11 @@ A write that records an SMS or e-mail already sent runs `exempt`: refused, it wo
 again. So does the give-back of a try counted before a request judged its codes or password (a login's,
 a code's, the lockout's count): refused once the request ran out of time, the person would have lost a
 try to the service's slowness, and with the lockout's count a few such requests would lock the account.
-Only those writes: what comes after one (another send, say) is guarded again.
+Only those writes: what comes after one (another send, say) is guarded again. Where the invocation
+keeps time after its deadline for them (the notifier: `within`'s `kept_seconds`), they are held to its
+end instead, less a moment for what follows them (the batch's other notices put off): refused there,
+a send's record is told as unrecorded, and a release or refusal's mark leaves the claim to lapse, where
+Lambda stopping the function in one would give the whole batch back, with nothing told.
 
 Per thread (a ContextVar): the local stack runs several invocations at once, each on its thread, and a
 test's own calls, made outside any invocation, have no deadline.
@@ -32,6 +36,9 @@ _DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
 _END: ContextVar[float | None] = ContextVar("minid_invocation_end", default=None)
 # After its last call a request still answers (a hash, the response): time kept for that.
 MARGIN_SECONDS = 0.5
+# After the exempt writes, where they are held to the invocation's end: what the notifier does after
+# them (the batch's other notices put off, an SQS call each, no deadline) has this long.
+AFTER_EXEMPT_SECONDS = 1.5
 
 
 class OutOfTime(Busy):
@@ -49,7 +56,8 @@ def within(context: HasRemainingTime, kept_seconds: float = 0) -> Iterator[None]
     in, rather than Lambda stopping the function in one of them: they are then held to the invocation's
     end (an attempt that could not end before it refused, OutOfTime), as the others are to the deadline."""
     end = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    token, end_token = _DEADLINE.set(end - kept_seconds), _END.set(end if kept_seconds else None)
+    held = end - AFTER_EXEMPT_SECONDS if kept_seconds else None
+    token, end_token = _DEADLINE.set(end - kept_seconds), _END.set(held)
     try:
         yield
     finally:
