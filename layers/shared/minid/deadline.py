@@ -32,7 +32,8 @@ from typing import Any, Protocol
 from minid.adapters.aws_errors import Busy
 
 _DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
-# The invocation's end, where time was kept after the deadline for the exempt writes (`within`): theirs.
+# Where time was kept after the deadline for the exempt writes (`within`): what they are held to, the
+# invocation's end less AFTER_EXEMPT_SECONDS.
 _END: ContextVar[float | None] = ContextVar("minid_invocation_end", default=None)
 # After its last call a request still answers (a hash, the response): time kept for that.
 MARGIN_SECONDS = 0.5
@@ -53,10 +54,11 @@ class HasRemainingTime(Protocol):
 def within(context: HasRemainingTime, kept_seconds: float = 0) -> Iterator[None]:
     """The block runs under the invocation's deadline, and leaves none behind. `kept_seconds`: the deadline
     that long before the invocation's end, kept for the exempt writes (which it does not bound) to finish
-    in, rather than Lambda stopping the function in one of them: they are then held to the invocation's
-    end (an attempt that could not end before it refused, OutOfTime), as the others are to the deadline."""
+    in, rather than Lambda stopping the function in one of them: they are then held to AFTER_EXEMPT_SECONDS
+    before the invocation's end (an attempt that could not end before it refused, OutOfTime), as the
+    others are to the deadline (never more strictly than they)."""
     end = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    held = end - AFTER_EXEMPT_SECONDS if kept_seconds else None
+    held = max(end - AFTER_EXEMPT_SECONDS, end - kept_seconds) if kept_seconds else None
     token, end_token = _DEADLINE.set(end - kept_seconds), _END.set(held)
     try:
         yield

@@ -247,8 +247,8 @@ class DynamoDbDeliveryLedger:
 
     def _done(self, notice_id: str, channel: Channel, state: str, now: datetime) -> None:
         """The channel is done with (`sent_at` or `refused_at`). The write is exempt from the deadline:
-        refused, a retry would send again, or try a recipient the provider refuses for good. (Held to the
-        invocation's end, in the time the notifier keeps for it: minid.deadline.)"""
+        refused, a retry would send again, or try a recipient the provider refuses for good. (Held to a moment
+        before the invocation's end, in the time the notifier keeps for it: minid.deadline.)"""
         with exempt():
             self._client.update_item(
                 TableName=self._table,
