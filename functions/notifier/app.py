@@ -39,11 +39,11 @@ from minid.domain.notices import (
 logger = observability.logger()
 
 # A send is recorded by a write exempt from the deadline (refused, a delivery again would send twice): with
-# DynamoDB hanging, a try of it takes this long. Kept after the notices' deadline, in the function's 28
-# seconds (template.yaml), and the write held to a moment before its end (minid.deadline.exempt): told as
-# unrecorded when it cannot be made, rather than Lambda stopping the function in it (the batch given back
-# whole, nothing told, and the send made again once its claim lapsed).
-RECORDING_KEPT_SECONDS = wiring.LONGEST_CALL_SECONDS
+# DynamoDB hanging, a try of it takes LONGEST_CALL_SECONDS, its last attempt sent only while it fits before
+# a moment before the invocation's end (minid.deadline.exempt). Kept after the notices' deadline, in the
+# function's 29 seconds (template.yaml): told as unrecorded when it cannot be made, rather than Lambda
+# stopping the function in it (the batch given back whole, nothing told, the send made again later).
+RECORDING_KEPT_SECONDS = wiring.LONGEST_CALL_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
 
 
 @cache

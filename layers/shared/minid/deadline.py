@@ -33,11 +33,11 @@ from minid.adapters.aws_errors import Busy
 
 _DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
 # Where time was kept after the deadline for the exempt writes (`within`): what they are held to, the
-# invocation's end less AFTER_EXEMPT_SECONDS.
+# invocation's end less AFTER_EXEMPT_SECONDS (or less the time kept, when that is shorter).
 _END: ContextVar[float | None] = ContextVar("minid_invocation_end", default=None)
 # After its last call a request still answers (a hash, the response): time kept for that.
 MARGIN_SECONDS = 0.5
-# After the exempt writes, where they are held to the invocation's end: what the notifier does after
+# After the exempt writes, where they are held near the invocation's end: what the notifier does after
 # them (the batch's other notices put off, an SQS call each, no deadline) has this long.
 AFTER_EXEMPT_SECONDS = 1.5
 
