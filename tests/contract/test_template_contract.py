@@ -17,8 +17,9 @@ from local import print_provider
 from local.aws import embedded_aws
 from local.gateway import Gateway, HttpRequest
 from local.openapi import SECURITY_SCHEMES, build_openapi, http_functions, load_resolver
-from local.stack import LocalStack
+from local.stack import LOCAL_ENVIRONMENT, LocalStack
 from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
+from minid import wiring
 from minid.api import NO_SUCH_ROUTE
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS
 from minid.domain.notices import RETRY_MOST_SECONDS
@@ -32,11 +33,29 @@ DEPLOYED_CODE = [ROOT / "functions", ROOT / "layers"]
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[Gateway]:
+def local() -> Iterator[LocalStack]:
     with embedded_aws() as session:
-        local = LocalStack.start(session, print_delay_seconds=None)
-        yield local.gateway()
-        local.stop()
+        started = LocalStack.start(session, print_delay_seconds=None)
+        yield started
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(local: LocalStack) -> Gateway:
+    return local.gateway()
+
+
+@pytest.mark.parametrize("spec", TEMPLATE.functions(), ids=lambda spec: spec.logical_id)
+def test_each_function_is_built_from_its_own_environment_alone(local: LocalStack, spec: FunctionSpec) -> None:
+    """The local stack sets every function's variables in its one process; Lambda gives each function
+    its own. A function whose settings read a variable only another function is given would work here,
+    and fail at each cold start on AWS: each is built here from its own, and the runtime's, alone."""
+    own = LOCAL_ENVIRONMENT | local.stack.function_environment(spec)
+    handler = (spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py").read_text()
+    builders = sorted(set(re.findall(r"wiring\.(\w+)\(os\.environ", handler)))
+    assert builders or spec.logical_id == "HealthFunction"  # (the health check builds nothing)
+    for name in builders:
+        getattr(wiring, name)(own)
 
 
 def _concrete(route: Route) -> str:
