@@ -48,8 +48,9 @@ def gateway(local: LocalStack) -> Gateway:
 @pytest.mark.parametrize("spec", TEMPLATE.functions(), ids=lambda spec: spec.logical_id)
 def test_each_function_is_built_from_its_own_environment_alone(local: LocalStack, spec: FunctionSpec) -> None:
     """The local stack sets every function's variables in its one process; Lambda gives each function
-    its own. A function whose settings read a variable only another function is given would work here,
-    and fail at each cold start on AWS: each is built here from its own, and the runtime's, alone."""
+    its own (the template's Globals, and its own: a few are one function's). A function whose settings read
+    a variable only another function is given would work here, and fail at every request on AWS (its
+    services built at the first): each is built here from its own alone (and the local stack's own)."""
     own = LOCAL_ENVIRONMENT | local.stack.function_environment(spec)
     handler = (spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py").read_text()
     builders = sorted(set(re.findall(r"wiring\.(\w+)\(os\.environ", handler)))
