@@ -112,6 +112,10 @@ class DynamoDbRecipients:
                     }
                 }
             )
+        # a refusal by the quota holds only on the ledger it was judged on: a place freed since (a letter
+        # blocked, or failed) is this order's to take, not refused with it
+        held = [] if quota_as_read is None else [_as_read(quota_as_read)]
+        held_values = {} if quota_as_read is None else _version(quota_as_read)
         if refusal is not None:  # (an accepted order's reservation is the ledger's other write: never both)
             items.append(
                 {
@@ -120,33 +124,21 @@ class DynamoDbRecipients:
                         "Key": ledger_key(letter.person),
                         "UpdateExpression": "SET #recorded = :day",
                         # never back: an order of the day before settled late (a retry past midnight)
-                        "ConditionExpression": "attribute_not_exists(#recorded) OR #recorded < :day",
+                        "ConditionExpression": " AND ".join(
+                            ["(attribute_not_exists(#recorded) OR #recorded < :day)", *held]
+                        ),
                         "ExpressionAttributeNames": {"#recorded": _recorded(refusal.outcome)},
-                        "ExpressionAttributeValues": to_item({":day": refusal.day.isoformat()}),
+                        "ExpressionAttributeValues": to_item({":day": refusal.day.isoformat()} | held_values),
                     }
                 }
             )
-        if quota_as_read is not None:
-            # a refusal by the quota holds only on the ledger it was judged on: a place freed since (a letter
-            # blocked, or failed) is this order's to take, not refused with it
-            _on_ledger_as_read(items, letter.person, self._letters, quota_as_read)
+        elif held:  # (one item each in a transaction: the ledger's check, where it has no write)
+            check = {"TableName": self._letters, "Key": ledger_key(letter.person), "ConditionExpression": held[0]}
+            items.append(
+                {"ConditionCheck": check | ({"ExpressionAttributeValues": to_item(held_values)} if held_values else {})}
+            )
         items += recorded_with(self._events, letter.person, events)
         return cancellation_reasons(self._client, items) is None
-
-
-def _on_ledger_as_read(items: list[dict[str, Any]], person: PersonKey, table: str, version: int) -> None:
-    """`items` to hold only on the person's ledger at `version`: the condition added to the ledger's write
-    among them (one item each in a transaction), or a check of its own."""
-    for item in items:
-        write = item.get("Update", {})
-        if write.get("Key") == ledger_key(person) and write.get("TableName") == table:
-            write["ConditionExpression"] = f"({write['ConditionExpression']}) AND {_as_read(version)}"
-            write["ExpressionAttributeValues"] |= to_item(_version(version))
-            return
-    check: dict[str, Any] = {"TableName": table, "Key": ledger_key(person), "ConditionExpression": _as_read(version)}
-    if version:
-        check["ExpressionAttributeValues"] = to_item(_version(version))
-    items.append({"ConditionCheck": check})
 
 
 def _as_read(version: int) -> str:

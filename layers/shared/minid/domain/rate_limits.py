@@ -95,31 +95,28 @@ class ClientLimits:
         Refused for the person, whichever client asks: the answer says so rather than blame this client. It
         tells nothing of an account: the count is kept for any identity number given (see the callers)."""
         limit = Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1))
-        return self._hit_of(limit, person, now, "Too many codes have been sent to this person this hour.")
+        return self.to_count(limit, person, now, "Too many codes have been sent to this person this hour.")
 
     def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
         """An attempt with an identity number, to be counted by the write that records its judgement."""
-        return self._hit_of(self._policy.identity_attempts, client, now)
+        return self.to_count(self._policy.identity_attempts, client, now)
 
     def code_to_send(self, client: str, now: datetime) -> Hit:
         """A code to send, to be counted by the write that stores it (refused: Hit.refused)."""
-        return self._hit_of(self._policy.codes_sent, client, now)
+        return self.to_count(self._policy.codes_sent, client, now)
 
     def hit(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> None:
         """Count a request of the client (or of the person, with a `refusal` that says so), or raise
         RateLimited with the seconds until the window ends."""
         self.count(self.to_count(limit, client, now, refusal), now)
 
-    def to_count(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
-        """A request of the client (or of the person), to be counted by the write it makes."""
-        return self._hit_of(limit, client, now, refusal)
-
     def count(self, hit: Hit, now: datetime) -> None:
         """Count the hit alone, or raise RateLimited when its window is full."""
         if not self._counter.hit(hit):
             raise hit.refused(now)
 
-    def _hit_of(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
+    def to_count(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
+        """A request of the client (or of the person), to be counted by the write it makes."""
         seconds = int(limit.window.total_seconds())
         start = int(now.timestamp()) // seconds * seconds
         window_ends = datetime.fromtimestamp(start + seconds, tz=now.tzinfo)
