@@ -62,8 +62,9 @@ class Blocking(Value, frozen=True):
     family_name: str | None  # as the population register has it; None: not in the register
 
     def named(self, given: str) -> bool:
-        """Whether `given` is the register's family name (case, and spaces between its parts, aside)."""
-        return self.family_name is not None and _folded(given) == _folded(self.family_name)
+        """Whether `given` is the register's family name (case, and spaces between its parts, aside). No
+        name given (the input ended) names no one, even one whose register has their family name blank."""
+        return self.family_name is not None and _folded(given) != "" and _folded(given) == _folded(self.family_name)
 
 
 def _folded(name: str) -> str:

@@ -12,31 +12,37 @@ the keyed hash of the identity number under the stack's pepper: only the stack's
 its functions find, and a deploy leaves the table empty. An operator fills it, in the stack's account
 and region, from an export of the register:
 
-    .venv/bin/python -m tools.import_population --stack <stack name> persons.jsonl
+    .venv/bin/python -m tools.import_population --stack <stack name> --as-of <the export's date> persons.jsonl
 
 (or `--table <name> --pepper-secret <ARN>`, where describing the stack is not allowed).
 
 One JSON object a line, UTF-8: `{"identity_number": "...", "person": {...}}`, the person as
 `minid.domain.population.Person` holds one (names, birth date, kind, status, the address in Norway or
 abroad, the date of death). The file is read twice, a line at a time (a register of millions fits in no
-memory): first every line is checked (the number's check digits, its kind against the person's, a death
-and its date together, no field the register does not have, at any depth), and a bad line stops the
-import before anything is written, named by its number only, never by what it holds; then the persons
-are written, 25 a request, with progress told every 100,000 lines. A run cut short is taken up again
-with `--from-line`, from the line after the last "written through line" it told. Each person's item is
-written whole, so an import run again, or a newer export over an older one, leaves each person as the
-file has them; a number given twice is written as its last line has it. (A person no longer in the
-register is not removed: that is the register's feed of changes, which this stack does not have.)
+memory): first every line is checked (the number's check digits, its kind against the person's and
+against their status, a death and its date together, a name, no field the register does not have, at
+any depth), and a bad line stops the import before anything is written, named by its number only, never
+by what it holds. The counts are then told (by status, by kind, and the living no letter can reach),
+and the persons written only once the operator says so (or with `--yes`), 25 a request, with progress
+told every 100,000 lines. A run cut short is taken up again with `--from-line`, from the line after the
+last "written through line" it told. Each person's item is written whole, so an import run again, or a
+newer export over an older one, leaves each person as the file has them; a number given twice is
+written as its last line has it. An export older than the one the table holds (`--as-of`, kept in the
+table) is refused: it would bring back what the register changed since, the dead alive again and
+letters to addresses left; `--replacing-newer` writes it all the same (a bad import undone). (A person
+no longer in the register is not removed: that is the register's feed of changes, which this stack
+does not have.)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import boto3
 import msgspec
@@ -65,22 +71,29 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
+# A field of the register: bounded, so that no person's item outgrows DynamoDB's 400 KB (the write would
+# fail at that line at every run); a name has a letter, not blanks alone (a column shifted, say). An
+# address that is not whole is taken as it is, and counted as one no letter can go to (`check`).
+Field = Annotated[str, msgspec.Meta(max_length=500)]
+Name = Annotated[str, msgspec.Meta(max_length=500, pattern=r"\S")]
+
+
 class NorwegianAddressIn(_Strict):
-    street: str
-    postal_code: str
-    city: str
-    care_of: str | None = None
+    street: Field
+    postal_code: Field
+    city: Field
+    care_of: Field | None = None
 
 
 class ForeignAddressIn(_Strict):
-    lines_abroad: tuple[str, ...]
-    country: str
-    country_code: str
+    lines_abroad: Annotated[tuple[Field, ...], msgspec.Meta(max_length=10)]
+    country: Field
+    country_code: Field
 
 
 class PersonIn(_Strict):
-    given_name: str
-    family_name: str
+    given_name: Name
+    family_name: Name
     birth_date: date
     kind: IdentityNumberKind
     status: PersonStatus
@@ -96,6 +109,15 @@ class Registered(_Strict):
 
 class ImportRefused(Exception):
     """A line that is not a person of the register: nothing is written."""
+
+
+# The statuses one kind of number has alone: who lives in Norway, or moved abroad from it, has a
+# fødselsnummer; a D-number holder is one who does not live in Norway (a resident is given a fødselsnummer).
+_STATUS_OF_KIND = {
+    PersonStatus.RESIDENT: IdentityNumberKind.FODSELSNUMMER,
+    PersonStatus.EMIGRATED: IdentityNumberKind.FODSELSNUMMER,
+    PersonStatus.NOT_RESIDENT: IdentityNumberKind.D_NUMBER,
+}
 
 
 class Read(msgspec.Struct, frozen=True):
@@ -128,12 +150,26 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             raise ImportRefused(f"line {at}: the number is a {number.kind.value}, the person a {person.kind.value}")
         if (person.status is PersonStatus.DECEASED) != (person.deceased_on is not None):
             raise ImportRefused(f"line {at}: a death needs its date, and a date of death the status deceased")
+        if person.status in _STATUS_OF_KIND and _STATUS_OF_KIND[person.status] is not person.kind:
+            raise ImportRefused(f"line {at}: a {person.kind.value} holder is never {person.status.value}")
         yield Read(at, keyer.person_key(number), person)
 
 
 class Imported(msgspec.Struct):
     persons: int = 0
     no_address: int = 0  # alive, and no address a letter could go to: their orders are refused
+    by_status: Counter[str] = msgspec.field(default_factory=Counter)
+    by_kind: Counter[str] = msgspec.field(default_factory=Counter)
+
+    def told(self) -> str:
+        """The counts, for the operator to see that the file is the register as they expect it (a column
+        shifted would show as everyone deceased, say) before anything is written."""
+        statuses = ", ".join(f"{self.by_status[s.value]} {s.value}" for s in PersonStatus)
+        kinds = ", ".join(f"{self.by_kind[k.value]} {k.value}" for k in IdentityNumberKind)
+        return (
+            f"{self.persons} persons checked: {statuses}; {kinds}; "
+            f"{self.no_address} alive with no address a letter could go to"
+        )
 
 
 def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, today: date) -> Imported:
@@ -142,6 +178,8 @@ def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, 
     for read in read_persons(lines, keyer, allow_synthetic=allow_synthetic, today=today):
         counted.persons += 1
         counted.no_address += read.person.alive and letter_address(read.person) is None
+        counted.by_status[read.person.status.value] += 1
+        counted.by_kind[read.person.kind.value] += 1
     return counted
 
 
@@ -172,14 +210,18 @@ def write(
         through = pending_through
         batch.clear()
 
-    for read in persons:
-        batch.append((read.key, read.person))
-        pending_through = read.at
-        if len(batch) == BATCH_SIZE:
-            flush()
-            if through - last_told >= every:
-                told(f"written through line {through} ({written} persons); go on with --from-line {through + 1}")
-                last_told = through
+    try:
+        for read in persons:
+            batch.append((read.key, read.person))
+            pending_through = read.at
+            if len(batch) == BATCH_SIZE:
+                flush()
+                if through - last_told >= every:
+                    told(f"written through line {through} ({written} persons); go on with --from-line {through + 1}")
+                    last_told = through
+    except ImportRefused:  # a line as the first pass did not read it: the file changed meanwhile
+        told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
+        raise
     if batch:
         flush()
     return written
@@ -204,6 +246,13 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     parser.add_argument("--pepper-secret", help="the pepper secret's ARN, with --table")
     parser.add_argument("--allow-synthetic", action="store_true", help="accept synthetic test numbers (a test stage's)")
     parser.add_argument("--from-line", type=int, default=1, help="write from this line on (a run cut short)")
+    parser.add_argument(
+        "--as-of", type=date.fromisoformat, required=True, help="the day the export was taken (YYYY-MM-DD)"
+    )
+    parser.add_argument(
+        "--replacing-newer", action="store_true", help="write it over a newer export (a bad import undone)"
+    )
+    parser.add_argument("--yes", action="store_true", help="write without asking, once the file is checked")
     args = parser.parse_args(argv)
     if (args.table is None) != (args.pepper_secret is None):
         parser.error("--table and --pepper-secret go together")
@@ -220,14 +269,39 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     except ImportRefused as refused:
         print(f"Nothing written: {refused}", file=sys.stderr)
         return 1
-    print(f"{counted.persons} persons checked; {counted.no_address} alive with no address a letter could go to")
+    print(counted.told())
+    if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
+        print("Nothing written.", file=sys.stderr)
+        return 1
+    dynamodb = session.client("dynamodb")
+    newer = DynamoDbPopulationRegister(dynamodb, table).hold_export(args.as_of, older=args.replacing_newer)
+    if newer is not None:
+        print(
+            f"Nothing written: the table holds the register of {newer}, newer than this export's {args.as_of}; "
+            "to write it over that all the same (a bad import undone), add --replacing-newer",
+            file=sys.stderr,
+        )
+        return 1
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
-        written = write(session.client("dynamodb"), table, taken_up, told=told, from_line=args.from_line)
+        try:
+            written = write(dynamodb, table, taken_up, told=told, from_line=args.from_line)
+        except ImportRefused as refused:
+            print(f"Stopped, the file changed since it was checked: {refused}", file=sys.stderr)
+            return 1
     print(f"{written} persons written to {table}")
     return 0
+
+
+def confirmed(question: str) -> bool:
+    """Whether the operator answers yes (no answer, or Ctrl-C: no)."""
+    try:
+        return input(question).strip().casefold() == "yes"
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return False
 
 
 if __name__ == "__main__":

@@ -230,3 +230,4 @@ def test_a_number_not_in_the_register_blocks_nothing(capsys: pytest.CaptureFixtu
     assert not blocking.named("Nordmann")
     assert Blocking(PersonKey("a" * 64), "Nordmann Berg").named(" nordmann   BERG ")
     assert "Nordmann" not in repr(Blocking(PersonKey("a" * 64), "Nordmann"))
+    assert not Blocking(PersonKey("a" * 64), " ").named("")  # a blank register name: no answer names no one

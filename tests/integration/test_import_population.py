@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 
 from local.provision import Stack
-from minid.adapters.population import DynamoDbPopulationRegister
+from minid.adapters.population import EXPORT_KEY, UNPROCESSED_ROUNDS, DynamoDbPopulationRegister, StillUnprocessed
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import IdentityNumberKind, compose_identity_number, parse_identity_number
 from minid.domain.keys import Keyer, Pepper
@@ -19,6 +20,7 @@ from minid.domain.population import NorwegianAddress, Person, PersonStatus
 from tests.integration.letters import LetterDriver
 from tools.import_population import ImportRefused, check, main, read_persons, write
 
+DNR = IdentityNumberKind.D_NUMBER
 PERSON = Person(
     given_name="Kari",
     family_name="Importert",
@@ -31,10 +33,11 @@ INVALID = "17058012345"  # the check digits do not hold
 KEYER = Keyer(Pepper(b"a pepper for these tests alone, long enough"))
 
 
-def a_number(individual: int = 501) -> str:
-    """A synthetic fødselsnummer born as PERSON was, not in the seeded register (its numbers are others)."""
+def a_number(individual: int = 501, kind: IdentityNumberKind = IdentityNumberKind.FODSELSNUMMER) -> str:
+    """A synthetic fødselsnummer (or D-number) born as PERSON was, not in the seeded register (its numbers
+    are others)."""
     for i in range(individual, 1000):
-        if (number := compose_identity_number(date(1980, 5, 17), i, synthetic=True)) is not None:
+        if (number := compose_identity_number(date(1980, 5, 17), i, kind=kind, synthetic=True)) is not None:
             return number
     raise AssertionError("no number")
 
@@ -48,6 +51,11 @@ def where(stack: Stack) -> list[str]:
     return ["--table", stack.refs["PopulationRegisterTable"], "--pepper-secret", stack.refs["PepperSecret"]]
 
 
+def imported(persons: Path, stack: Stack, aws: boto3.Session, *more: str, as_of: str = "2026-11-30") -> int:
+    """The tool run on a file of synthetic persons, the export of `as_of`, asking nothing (`--yes`)."""
+    return main([str(persons), *where(stack), "--allow-synthetic", "--as-of", as_of, "--yes", *more], aws)
+
+
 def registered(aws: boto3.Session, stack: Stack, number: str) -> Person | None:
     keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
     key = keyer.person_key(parse_identity_number(number, allow_synthetic=True, today=date.today()))
@@ -55,7 +63,13 @@ def registered(aws: boto3.Session, stack: Stack, number: str) -> Person | None:
 
 
 def count(aws: boto3.Session, stack: Stack) -> int:
-    return int(aws.client("dynamodb").scan(TableName=stack.refs["PopulationRegisterTable"])["Count"])
+    """The persons in the table (the export's own item, EXPORT_KEY, left out)."""
+    scanned = aws.client("dynamodb").scan(
+        TableName=stack.refs["PopulationRegisterTable"],
+        FilterExpression="pk <> :export",
+        ExpressionAttributeValues={":export": {"S": EXPORT_KEY}},
+    )
+    return int(scanned["Count"])
 
 
 def test_an_import_writes_each_person_under_the_stack_s_own_key(
@@ -66,13 +80,14 @@ def test_an_import_writes_each_person_under_the_stack_s_own_key(
     persons = tmp_path / "persons.jsonl"
     # a byte-order mark (a Windows export), a blank line, and a number given twice: its last line's
     persons.write_bytes(f"\ufeff{line(number)}\n\n{line(other)}\n{line(number, moved)}\n".encode())
-    assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 0
+    assert imported(persons, stack, aws) == 0
     assert registered(aws, stack, number) == moved
     assert registered(aws, stack, other) == PERSON
-    assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 0  # run again: the same
+    assert imported(persons, stack, aws) == 0  # run again: the same
     assert count(aws, stack) == 2
     told = capsys.readouterr().out
-    assert "3 persons checked; 0 alive with no address" in told
+    assert "3 persons checked: 3 resident, 0 emigrated, 0 not_resident, 0 deceased, 0 ceased; 3 fnr, 0 dnr" in told
+    assert "0 alive with no address" in told
     assert number not in told
 
 
@@ -80,7 +95,7 @@ def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: 
     numbers = [a_number(530), a_number(540), a_number(550)]
     persons = tmp_path / "persons.jsonl"
     persons.write_text("".join(f"{line(n)}\n" for n in numbers))
-    assert main([str(persons), *where(stack), "--allow-synthetic", "--from-line", "3"], aws) == 0
+    assert imported(persons, stack, aws, "--from-line", "3") == 0
     assert [registered(aws, stack, n) is not None for n in numbers] == [False, False, True]
 
 
@@ -97,6 +112,10 @@ def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: 
         (line(a_number(), msgspec.structs.replace(PERSON, status=PersonStatus.DECEASED)), "a death needs its date"),
         (line(a_number(), msgspec.structs.replace(PERSON, deceased_on=date(2020, 1, 1))), "a death needs its date"),
         (line(a_number()).replace("Kari", "K\udcffri"), "not UTF-8"),
+        (line(a_number()).replace('"Kari"', '" \\t "'), "not a person"),  # a name of blanks: a column shifted
+        (line(a_number()).replace("Storgata 1", "x" * 501), "not a person"),  # past any item's size
+        (line(a_number(), msgspec.structs.replace(PERSON, status=PersonStatus.NOT_RESIDENT)), "a fnr holder is never"),
+        (line(a_number(kind=DNR), msgspec.structs.replace(PERSON, kind=DNR)), "a dnr holder is never"),
     ],
 )
 def test_a_bad_line_writes_nothing_and_is_named_by_its_number_only(
@@ -105,7 +124,7 @@ def test_a_bad_line_writes_nothing_and_is_named_by_its_number_only(
     bad, why = case
     persons = tmp_path / "persons.jsonl"
     persons.write_bytes(f"{line(a_number(600))}\n{bad}\n".encode(errors="surrogateescape"))
-    assert main([str(persons), *where(stack), "--allow-synthetic"], aws) == 1
+    assert imported(persons, stack, aws) == 1
     told = capsys.readouterr().err
     assert f"Nothing written: line 2: {why}" in told
     assert "Kari" not in told
@@ -174,3 +193,87 @@ def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Sta
     assert write(dynamodb, table, (p for p in persons if p.at >= 26), told=tell, every=1, from_line=26) == 35
     assert told[-1] == "written through line 50 (25 persons); go on with --from-line 51"
     assert count(aws, stack) == 60
+
+
+def test_an_export_older_than_the_one_imported_is_refused(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written over a newer export, an older one would bring back what the register changed since: the
+    dead alive again, a letter to an address the person left. Refused, unless the operator says it undoes
+    a bad import; the same day's again (a run taken up) is written."""
+    number = a_number(705)
+    moved = msgspec.structs.replace(PERSON, address=NorwegianAddress("Nygata 2", "5003", "BERGEN"))
+    newer, older = tmp_path / "newer.jsonl", tmp_path / "older.jsonl"
+    newer.write_text(line(number, moved) + "\n")
+    older.write_text(line(number) + "\n")
+    assert imported(newer, stack, aws, as_of="2026-11-30") == 0
+    assert imported(older, stack, aws, as_of="2026-11-01") == 1
+    assert "Nothing written: the table holds the register of 2026-11-30, newer" in capsys.readouterr().err
+    assert registered(aws, stack, number) == moved
+    assert imported(newer, stack, aws, as_of="2026-11-30") == 0  # the same export again
+    assert imported(older, stack, aws, "--replacing-newer", as_of="2026-11-01") == 0
+    assert registered(aws, stack, number) == PERSON
+    assert imported(older, stack, aws, as_of="2026-11-01") == 0  # the table holds it now
+    assert imported(newer, stack, aws, as_of="2026-11-30") == 0
+    assert registered(aws, stack, number) == moved
+
+
+@pytest.mark.parametrize("case", [("yes\n", 1), ("y\n", 0), ("", 0)])
+def test_the_counts_are_told_and_the_operator_asked_before_anything_is_written(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: tuple[str, int]
+) -> None:
+    """A file whose columns are shifted (everyone deceased, say) shows in the counts: nothing is written
+    until the operator says yes (no answer: no), and a refused import leaves no export's date either."""
+    persons = tmp_path / "persons.jsonl"
+    answer, written = case
+    persons.write_text(line(a_number(712)) + "\n")
+    args = [str(persons), *where(stack), "--allow-synthetic", "--as-of", "2026-11-30"]
+    with pytest.MonkeyPatch.context() as patched:  # the operator's answer, typed (or none: the input ended)
+        patched.setattr("sys.stdin", io.StringIO(answer))
+        assert main(args, aws) == (0 if written else 1)
+    assert "1 persons checked: 1 resident" in capsys.readouterr().out
+    assert count(aws, stack) == written
+    held = aws.client("dynamodb").get_item(
+        TableName=stack.refs["PopulationRegisterTable"], Key={"pk": {"S": EXPORT_KEY}}
+    )
+    assert ("Item" in held) == bool(written)
+
+
+def test_a_line_that_changed_since_the_check_stops_the_writing_where_it_can_be_taken_up(
+    aws: boto3.Session, stack: Stack
+) -> None:
+    """The file read again for writing is no longer the one checked (a line now bad): the writing stops
+    there, telling through which line everything is written."""
+    numbers = [n for i in range(100, 1000) if (n := compose_identity_number(date(1980, 5, 17), i, synthetic=True))]
+    lines = [line(n) for n in numbers[:30]] + ["not json"]
+    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
+    told: list[str] = []
+    persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
+    with pytest.raises(ImportRefused, match="line 31"):
+        write(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"], persons, told=told.append)
+    assert told == ["stopped: written through line 25; go on with --from-line 26"]
+    assert count(aws, stack) == 25
+
+
+def test_a_batch_dynamodb_leaves_unprocessed_round_after_round_is_given_up(aws: boto3.Session, stack: Stack) -> None:
+    """What DynamoDB leaves unprocessed is sent again, pausing longer each time, and given up after
+    UNPROCESSED_ROUNDS (told where to go on from), rather than tried without end."""
+    dynamodb, table = aws.client("dynamodb"), stack.refs["PopulationRegisterTable"]
+    persons = [
+        (KEYER.person_key(parse_identity_number(a_number(i), allow_synthetic=True, today=date.today())), PERSON)
+        for i in (720, 730)
+    ]
+
+    def one_left(parsed: dict[str, Any], **_: Any) -> None:
+        item = {"PutRequest": {"Item": {"pk": {"S": persons[0][0]}}}}
+        parsed["UnprocessedItems"] = {table: [item]}
+
+    dynamodb.meta.events.register("after-call.dynamodb.BatchWriteItem", one_left)
+    paused: list[float] = []
+    with pytest.raises(StillUnprocessed, match="1 of 2 persons"):
+        DynamoDbPopulationRegister(dynamodb, table).put_batch(persons, sleep=paused.append)
+    assert len(paused) == UNPROCESSED_ROUNDS
+    assert paused[:3] == [0.05, 0.1, 0.2]
+    assert max(paused) == 5.0
+    dynamodb.meta.events.unregister("after-call.dynamodb.BatchWriteItem", one_left)
+    assert DynamoDbPopulationRegister(dynamodb, table).put_batch(persons, sleep=paused.append) == 2

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ClientError
 
+from minid import wiring
 from minid.adapters.aws_errors import Busy, is_transient
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS, OutOfTime, exempt, guard, within
 
@@ -109,3 +114,58 @@ def test_a_write_that_records_a_send_is_not_refused_and_what_follows_it_is() -> 
             before_send()  # the write that records the send
         with pytest.raises(OutOfTime):
             before_send()  # another send
+
+
+def _answered(status: int, headers: dict[str, str]) -> Any:
+    """A `before-send` handler answering every attempt itself (after the deadline's guard, which is
+    first), with DynamoDB's error of `status`: the attempts it was asked for, in `made`."""
+    made: list[int] = []
+
+    def before_send(**_: Any) -> AWSResponse:
+        made.append(status)
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"x"}'
+        return AWSResponse("https://dynamodb", status, HTTPHeaders.from_dict(headers), _Raw(body))
+
+    before_send.made = made  # type: ignore[attr-defined]
+    return before_send
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-north-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return wiring.client("dynamodb")
+
+
+def test_a_retry_whose_wait_leaves_no_time_for_its_attempt_is_refused_before_the_wait(dynamodb: Any) -> None:
+    """The SDK waits before a retry (a throttle's backoff, or what an `x-amz-retry-after` header asks:
+    here 3 s), and the deadline's guard would refuse the attempt only after that wait, which may end past
+    the invocation's. The retry is refused at once, its wait not waited."""
+    answer = _answered(500, {"x-amz-retry-after": "3000"})
+    dynamodb.meta.events.register("before-send.dynamodb", answer)
+    with within(Context(int((4 + MARGIN_SECONDS + 0.5) * 1000))), pytest.raises(OutOfTime, match="for a retry"):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500]  # the first attempt, and no retry
+
+
+def test_with_time_for_them_or_no_deadline_the_sdk_s_retries_are_made_as_before(dynamodb: Any) -> None:
+    answer = _answered(500, {})
+    dynamodb.meta.events.register("before-send.dynamodb", answer)
+    with pytest.raises(ClientError):  # no deadline: a test's own calls, say
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500] * (wiring.RETRIES + 1)
+    with within(Context(60_000)), pytest.raises(ClientError):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500] * (wiring.RETRIES + 1) * 2

@@ -3,7 +3,8 @@
 botocore bounds each attempt (wiring.AWS_CONFIG: the connect and read timeouts) and retries, but knows
 nothing of the function's own timeout: a few slow calls in a row would have Lambda stop the function
 mid-request (API Gateway's bare 500, a workflow task timed out, a notifier batch lost whole). Each
-attempt is sent only while a whole attempt still fits before the deadline; else OutOfTime, a Busy:
+attempt is sent only while a whole attempt still fits before the deadline, and the SDK waits before a
+retry only while its attempt will still fit after the wait; else OutOfTime, a Busy:
 503 with Retry-After over HTTP, DependencyUnavailable (retried) in the workflow, a notice delivered
 again later.
 
@@ -23,8 +24,9 @@ test's own calls, made outside any invocation, have no deadline.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -78,6 +80,28 @@ def exempt() -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def waits_held(needs_retry: Callable[..., float | None], attempt_seconds: float) -> Any:
+    """The SDK's `needs-retry` handler (`needs_retry`: the wait before its next attempt, or None for
+    none), with a retry whose wait would leave no time for that attempt before the deadline refused at
+    once, OutOfTime. `guard` refuses an attempt only once the wait is over: a throttle's, of up to 1, 2
+    and 4 seconds (more with an `x-amz-retry-after` header), after an attempt that took its time, could
+    end past the invocation's, with Lambda stopping the function in it."""
+
+    @functools.wraps(needs_retry)  # (the SDK's handler as `__wrapped__`: its retry quota, say)
+    def needs_retry_in_time(**kwargs: Any) -> float | None:
+        wait = needs_retry(**kwargs)
+        deadline = _DEADLINE.get()
+        if (
+            wait is not None
+            and deadline is not None
+            and time.monotonic() + wait + attempt_seconds + MARGIN_SECONDS > deadline
+        ):
+            raise OutOfTime(f"no time left in this invocation to wait {wait:.1f} s for a retry")
+        return wait
+
+    return needs_retry_in_time
 
 
 def guard(attempt_seconds: float) -> Any:

@@ -180,6 +180,7 @@ def _made(service: Any, *, delivered: bool = False) -> Any:
         made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
     made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    _waits_held_to_deadline(made)
     if service in SENDERS:
         from minid.adapters.notices import no_second_message, note_maybe_sent
 
@@ -190,6 +191,23 @@ def _made(service: Any, *, delivered: bool = False) -> Any:
         )
     _trust_lazily(made._endpoint.http_session)  # type: ignore[attr-defined]  # botocore's, not typed
     return made
+
+
+def _waits_held_to_deadline(made: Any) -> None:
+    """The client's retries wait only while their attempt can still end before the deadline
+    (minid.deadline.waits_held). botocore keeps its retry handler to itself (registered when the client
+    is made, unreturned): it is made again here as the client made it, kept, and registered wrapped in
+    place of the client's own, under the same name."""
+    from botocore.retries import standard
+
+    from minid.deadline import waits_held
+
+    service_id = made.meta.service_model.service_id.hyphenize()
+    event, name = f"needs-retry.{service_id}", f"retry-config-{service_id}"
+    made.meta.events.unregister(event, unique_id=name)
+    sdk = standard.register_retry_handler(made, max_attempts=made.meta.config.retries["total_max_attempts"])
+    made.meta.events.unregister(event, unique_id=name)
+    made.meta.events.register(event, waits_held(sdk.needs_retry, CONNECT_SECONDS + READ_SECONDS), unique_id=name)
 
 
 # The certificate authorities botocore trusts (its cacert.pem, as the layer has no certifi), one file

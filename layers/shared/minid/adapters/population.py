@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
+from botocore.exceptions import ClientError
+
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, from_item, to_item
+from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, to_item
 from minid.adapters.letters import ledger_key
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.identity import IdentityNumberKind
@@ -21,6 +23,16 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
+# The item telling of which day's export of the register the table holds (tools/import_population.py):
+# never a person's key (a digest).
+EXPORT_KEY = "#export"
+# Rounds of a batch's unprocessed items sent again (the pause doubling, up to 5 s: some 40 s) before it
+# is given up as failed, told where to go on from, rather than tried without end.
+UNPROCESSED_ROUNDS = 12
+
+
+class StillUnprocessed(Exception):
+    """DynamoDB left some of a batch unprocessed, round after round (the table throttled for long)."""
 
 
 class PersonRecords(Value, frozen=True):
@@ -83,22 +95,48 @@ class DynamoDbPopulationRegister:
                 batch.clear()
         return written + (self.put_batch(batch) if batch else 0)
 
-    def put_batch(self, persons: Iterable[tuple[PersonKey, Person]]) -> int:
+    def put_batch(
+        self, persons: Iterable[tuple[PersonKey, Person]], *, sleep: Callable[[float], None] = time.sleep
+    ) -> int:
         """Write up to BATCH_SIZE persons in one request, each item whole (a key given twice: its last
         person, as DynamoDB takes no key twice in a request); what DynamoDB leaves unprocessed is sent again
-        after a pause that doubles, as it advises. Returns how many were written."""
+        after a pause that doubles, as it advises (`sleep`), and given up after UNPROCESSED_ROUNDS rounds
+        (StillUnprocessed). Returns how many were written."""
         by_key = dict(persons)
         pending: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": to_item({"pk": key, **_values(person)})}} for key, person in by_key.items()
         ]
         pause = 0.05
-        while pending:
+        for _ in range(UNPROCESSED_ROUNDS):
             response = self._client.batch_write_item(RequestItems={self._table: pending})
             pending = cast("list[WriteRequestTypeDef]", list(response.get("UnprocessedItems", {}).get(self._table, [])))
-            if pending:
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
-        return len(by_key)
+            if not pending:
+                return len(by_key)
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
+        raise StillUnprocessed(f"{len(pending)} of {len(by_key)} persons unprocessed after {UNPROCESSED_ROUNDS} rounds")
+
+    def hold_export(self, as_of: date, *, older: bool = False) -> date | None:
+        """Record that the table holds the register's export of `as_of` (an import about to write it),
+        unless it holds a newer one: then that one's date, nothing recorded. An older export written over
+        a newer one would bring back what the register changed since (the dead alive again, a letter to
+        an address left). `older`: recorded all the same (a bad import undone with the export before it).
+        An export of the same day is recorded again (an import run again, or taken up from a line)."""
+        held: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_item({"pk": EXPORT_KEY, "as_of": as_of.isoformat()}),
+        }
+        if not older:
+            held["ConditionExpression"] = "attribute_not_exists(pk) OR as_of <= :as_of"
+            held["ExpressionAttributeValues"] = to_item({":as_of": as_of.isoformat()})
+            held["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            self._client.put_item(**held)
+        except ClientError as error:
+            if not conditional_check_failed(error):
+                raise
+            return date.fromisoformat(from_item(error.response["Item"])["as_of"])  # type: ignore[typeddict-item]
+        return None
 
 
 def _values(person: Person) -> dict[str, Any]:
