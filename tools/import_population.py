@@ -72,10 +72,9 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
 
 
 # A field of the register: bounded, so that no person's item outgrows DynamoDB's 400 KB (the write would
-# fail at that line at every run); a name has a letter, not blanks alone (a column shifted, say). An
-# address that is not whole is taken as it is, and counted as one no letter can go to (`check`).
+# fail at that line at every run). An address that is not whole is taken as it is, and counted as one no
+# letter can go to (`check`).
 Field = Annotated[str, msgspec.Meta(max_length=500)]
-Name = Annotated[str, msgspec.Meta(max_length=500, pattern=r"\S")]
 
 
 class NorwegianAddressIn(_Strict):
@@ -92,8 +91,8 @@ class ForeignAddressIn(_Strict):
 
 
 class PersonIn(_Strict):
-    given_name: Name
-    family_name: Name
+    given_name: Field
+    family_name: Field
     birth_date: date
     kind: IdentityNumberKind
     status: PersonStatus
@@ -111,13 +110,10 @@ class ImportRefused(Exception):
     """A line that is not a person of the register: nothing is written."""
 
 
-# The statuses one kind of number has alone: who lives in Norway, or moved abroad from it, has a
-# fødselsnummer; a D-number holder is one who does not live in Norway (a resident is given a fødselsnummer).
-_STATUS_OF_KIND = {
-    PersonStatus.RESIDENT: IdentityNumberKind.FODSELSNUMMER,
-    PersonStatus.EMIGRATED: IdentityNumberKind.FODSELSNUMMER,
-    PersonStatus.NOT_RESIDENT: IdentityNumberKind.D_NUMBER,
-}
+# What a D-number holder never is: who comes to live in Norway is given a fødselsnummer, and so only one
+# who lived there moves from it. (A fødselsnummer holder may never have lived in Norway: a citizen abroad
+# given one for a passport, a child born in Norway to parents who live elsewhere.)
+_NEVER_OF_A_D_NUMBER = frozenset({PersonStatus.RESIDENT, PersonStatus.EMIGRATED})
 
 
 class Read(msgspec.Struct, frozen=True):
@@ -138,8 +134,10 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             continue
         try:
             entry = msgspec.json.decode(line, type=Registered)
-        except msgspec.DecodeError:
-            raise ImportRefused(f"line {at}: not a person (the JSON, or a field, is not as the register's)") from None
+        except msgspec.DecodeError as error:
+            # where in the line (`$.person.given_name`, say: the register's field names), never what it holds
+            where = str(error).rpartition(" - at ")[2] if " - at " in str(error) else "the JSON"
+            raise ImportRefused(f"line {at}: not a person ({where} is not as the register's)") from None
         try:
             number = parse_identity_number(entry.identity_number, allow_synthetic=allow_synthetic, today=today)
         except InvalidIdentityNumber as error:
@@ -150,8 +148,10 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             raise ImportRefused(f"line {at}: the number is a {number.kind.value}, the person a {person.kind.value}")
         if (person.status is PersonStatus.DECEASED) != (person.deceased_on is not None):
             raise ImportRefused(f"line {at}: a death needs its date, and a date of death the status deceased")
-        if person.status in _STATUS_OF_KIND and _STATUS_OF_KIND[person.status] is not person.kind:
+        if person.kind is IdentityNumberKind.D_NUMBER and person.status in _NEVER_OF_A_D_NUMBER:
             raise ImportRefused(f"line {at}: a {person.kind.value} holder is never {person.status.value}")
+        if not (person.given_name.strip() or person.family_name.strip()):  # (one name alone: either)
+            raise ImportRefused(f"line {at}: a person with no name (a column shifted?)")
         yield Read(at, keyer.person_key(number), person)
 
 
@@ -262,37 +262,54 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     else:
         table, secret = args.table, args.pepper_secret
     keyer = Keyer(load_pepper(session.client("secretsmanager"), secret))
+    try:
+        written = _imported(args, session.client("dynamodb"), table, keyer)
+    except NothingWritten as refused:
+        print(f"Nothing written: {refused}", file=sys.stderr)
+        return 1
+    except ImportRefused as refused:
+        print(f"Stopped, the file changed since it was checked: {refused}", file=sys.stderr)
+        return 1
+    print(f"{written} persons written to {table}")
+    return 0
+
+
+class NothingWritten(Exception):
+    """Why the import wrote nothing."""
+
+
+def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, keyer: Keyer) -> int:
+    """The file checked, its counts told and confirmed, the export's day held, and the persons written."""
     today = today_in_norway(SystemClock())
+    if args.as_of > today:  # a typo, that would hold off every import after it as older
+        raise NothingWritten(f"the export's date, {args.as_of}, is after today")
+    register = DynamoDbPopulationRegister(dynamodb, table)
+    held = register.held_export()  # told before the file is checked (minutes, for millions), and held below
+    if held is not None and held > args.as_of and not args.replacing_newer:
+        raise _older(held, args.as_of)
     try:
         with open(args.file, "rb") as lines:
             counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
     except ImportRefused as refused:
-        print(f"Nothing written: {refused}", file=sys.stderr)
-        return 1
+        raise NothingWritten(str(refused)) from None
     print(counted.told())
     if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
-        print("Nothing written.", file=sys.stderr)
-        return 1
-    dynamodb = session.client("dynamodb")
-    newer = DynamoDbPopulationRegister(dynamodb, table).hold_export(args.as_of, older=args.replacing_newer)
+        raise NothingWritten("not confirmed")
+    newer = register.hold_export(args.as_of, older=args.replacing_newer)  # (another import's meanwhile)
     if newer is not None:
-        print(
-            f"Nothing written: the table holds the register of {newer}, newer than this export's {args.as_of}; "
-            "to write it over that all the same (a bad import undone), add --replacing-newer",
-            file=sys.stderr,
-        )
-        return 1
+        raise _older(newer, args.as_of)
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
-        try:
-            written = write(dynamodb, table, taken_up, told=told, from_line=args.from_line)
-        except ImportRefused as refused:
-            print(f"Stopped, the file changed since it was checked: {refused}", file=sys.stderr)
-            return 1
-    print(f"{written} persons written to {table}")
-    return 0
+        return write(dynamodb, table, taken_up, told=told, from_line=args.from_line)  # ImportRefused: changed
+
+
+def _older(held: date, as_of: date) -> NothingWritten:
+    return NothingWritten(
+        f"the table holds the register of {held}, newer than this export's {as_of}; "
+        "to write it over that all the same (a bad import undone), add --replacing-newer"
+    )
 
 
 def confirmed(question: str) -> bool:

@@ -337,6 +337,36 @@ def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None
     assert len(sms_to(driver, "+4741007000")) == sent
 
 
+def test_codes_that_could_not_be_sent_take_no_place_among_the_person_s_ten(driver: LetterDriver) -> None:
+    """SNS throttled, nothing sent: the change (or the resend) fails, and the person's ten codes an hour are
+    as they were, or a short outage would shut them out for the hour. A code whose answer never came (it
+    may have gone) is counted."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    person = driver.key(user.identity_number)
+    session = services.sessions.authenticate(user.login())  # (its own SMS sent before the faults)
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, here=True)
+        with pytest.raises(ClientError):
+            services.contacts.change(session, mobile="+47 4100 7100")
+    assert counted_hits(driver, "contact-codes", person, 3600) == 0
+    services.contacts.change(session, mobile="+47 4100 7100")
+    assert counted_hits(driver, "contact-codes", person, 3600) == 1
+    clock.advance(timedelta(seconds=31))
+    session = services.sessions.authenticate(user.login())
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, here=True)
+        with pytest.raises(ClientError):
+            services.contacts.resend(session)
+    assert counted_hits(driver, "contact-codes", person, 3600) == 1
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost", here=True)
+        with pytest.raises(MaybeSent):
+            services.contacts.resend(session)
+    assert counted_hits(driver, "contact-codes", person, 3600) == 2
+
+
 def test_no_code_is_resent_for_a_change_whose_tries_are_used_up(driver: LetterDriver) -> None:
     user = enrolled(driver)
     clock = MovableClock()

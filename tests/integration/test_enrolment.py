@@ -364,6 +364,29 @@ def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -
     assert "+4793009999" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
+def test_codes_that_could_not_be_sent_are_not_counted_against_the_person_or_the_client(driver: LetterDriver) -> None:
+    """SNS throttled, nothing sent: 503, and neither the person's codes an hour nor the client's are
+    taken, or a short outage would use them up (the person shut out for the hour). Sent, each counts."""
+    enrolling = with_letter(driver)
+    person = driver.key(enrolling.person.identity_number)
+    enrolling.start()
+    client_before = counted_hits(driver, "codes-sent", enrolling.source_ip, 3600)
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400)
+        assert enrolling.complete(mobile="93007000").status == 503
+    assert counted_hits(driver, "enrolment-codes", person, 3600) == 0
+    assert counted_hits(driver, "codes-sent", enrolling.source_ip, 3600) == client_before
+    assert enrolling.complete(mobile="93007000").status == 202
+    assert counted_hits(driver, "enrolment-codes", person, 3600) == 1
+    assert counted_hits(driver, "codes-sent", enrolling.source_ip, 3600) == client_before + 1
+    back_date_codes(driver, enrolling.enrolment_id)
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400)
+        assert enrolling.resend().status == 503
+    assert counted_hits(driver, "enrolment-codes", person, 3600) == 1
+    assert counted_hits(driver, "codes-sent", enrolling.source_ip, 3600) == client_before + 1
+
+
 def test_a_client_may_start_so_many_enrolments_a_minute(driver: LetterDriver) -> None:
     """Starts are identity attempts, counted per client (in one-minute windows) for every number."""
     enrolling = with_letter(driver)

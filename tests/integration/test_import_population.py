@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from tests.integration.letters import LetterDriver
 from tools.import_population import ImportRefused, check, main, read_persons, write
 
 DNR = IdentityNumberKind.D_NUMBER
+EMIGRATED = PersonStatus.EMIGRATED
+replace = msgspec.structs.replace
 PERSON = Person(
     given_name="Kari",
     family_name="Importert",
@@ -51,7 +53,11 @@ def where(stack: Stack) -> list[str]:
     return ["--table", stack.refs["PopulationRegisterTable"], "--pepper-secret", stack.refs["PepperSecret"]]
 
 
-def imported(persons: Path, stack: Stack, aws: boto3.Session, *more: str, as_of: str = "2026-11-30") -> int:
+def days_ago(days: int) -> str:
+    return (date.today() - timedelta(days=days)).isoformat()
+
+
+def imported(persons: Path, stack: Stack, aws: boto3.Session, *more: str, as_of: str = days_ago(1)) -> int:
     """The tool run on a file of synthetic persons, the export of `as_of`, asking nothing (`--yes`)."""
     return main([str(persons), *where(stack), "--allow-synthetic", "--as-of", as_of, "--yes", *more], aws)
 
@@ -112,10 +118,12 @@ def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: 
         (line(a_number(), msgspec.structs.replace(PERSON, status=PersonStatus.DECEASED)), "a death needs its date"),
         (line(a_number(), msgspec.structs.replace(PERSON, deceased_on=date(2020, 1, 1))), "a death needs its date"),
         (line(a_number()).replace("Kari", "K\udcffri"), "not UTF-8"),
-        (line(a_number()).replace('"Kari"', '" \\t "'), "not a person"),  # a name of blanks: a column shifted
-        (line(a_number()).replace("Storgata 1", "x" * 501), "not a person"),  # past any item's size
-        (line(a_number(), msgspec.structs.replace(PERSON, status=PersonStatus.NOT_RESIDENT)), "a fnr holder is never"),
-        (line(a_number(kind=DNR), msgspec.structs.replace(PERSON, kind=DNR)), "a dnr holder is never"),
+        (line(a_number(), msgspec.structs.replace(PERSON, given_name=" ", family_name="\t")), "a person with no name"),
+        # past any item's size: told where (the register's field), never what it holds
+        (line(a_number()).replace("Storgata 1", "x" * 501), "not a person (`$.person.address.street` is not"),
+        (line(a_number()).replace('"address"', '"adress"'), "not a person (`$.person` is not"),
+        (line(a_number(kind=DNR), msgspec.structs.replace(PERSON, kind=DNR)), "a dnr holder is never resident"),
+        (line(a_number(kind=DNR), replace(PERSON, kind=DNR, status=EMIGRATED)), "a dnr holder is never emigrated"),
     ],
 )
 def test_a_bad_line_writes_nothing_and_is_named_by_its_number_only(
@@ -143,6 +151,17 @@ def test_the_check_counts_the_living_a_letter_cannot_reach() -> None:
     lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630))]
     counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
     assert (counted.persons, counted.no_address) == (3, 1)
+
+
+def test_a_fodselsnummer_holder_who_never_lived_in_norway_and_one_of_one_name_are_persons() -> None:
+    """A citizen abroad given a fødselsnummer for a passport has the register's status not resident (not
+    emigrated: they never lived here); a person of one name has one name blank."""
+    abroad = msgspec.structs.replace(PERSON, status=PersonStatus.NOT_RESIDENT, address=None)
+    one_name = msgspec.structs.replace(PERSON, given_name="")
+    lines = [line(a_number(640), abroad), line(a_number(650), one_name)]
+    counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
+    assert counted.persons == 2
+    assert counted.by_status == {"not_resident": 1, "resident": 1}
 
 
 def test_an_imported_person_s_letter_is_printed(driver: LetterDriver) -> None:
@@ -206,15 +225,25 @@ def test_an_export_older_than_the_one_imported_is_refused(
     newer, older = tmp_path / "newer.jsonl", tmp_path / "older.jsonl"
     newer.write_text(line(number, moved) + "\n")
     older.write_text(line(number) + "\n")
-    assert imported(newer, stack, aws, as_of="2026-11-30") == 0
-    assert imported(older, stack, aws, as_of="2026-11-01") == 1
-    assert "Nothing written: the table holds the register of 2026-11-30, newer" in capsys.readouterr().err
+    assert imported(newer, stack, aws, as_of=days_ago(1)) == 0
+    assert imported(older, stack, aws, as_of=days_ago(30)) == 1
+    assert f"Nothing written: the table holds the register of {days_ago(1)}, newer" in capsys.readouterr().err
     assert registered(aws, stack, number) == moved
-    assert imported(newer, stack, aws, as_of="2026-11-30") == 0  # the same export again
-    assert imported(older, stack, aws, "--replacing-newer", as_of="2026-11-01") == 0
+    assert imported(newer, stack, aws, as_of=days_ago(1)) == 0  # the same export again
+    assert imported(older, stack, aws, "--replacing-newer", as_of=days_ago(30)) == 0
     assert registered(aws, stack, number) == PERSON
-    assert imported(older, stack, aws, as_of="2026-11-01") == 0  # the table holds it now
-    assert imported(newer, stack, aws, as_of="2026-11-30") == 0
+    assert imported(older, stack, aws, as_of=days_ago(30)) == 0  # the table holds it now
+    assert imported(newer, stack, aws, as_of=days_ago(1)) == 0
+    assert registered(aws, stack, number) == moved
+    capsys.readouterr()
+    # told before the file is checked (the check of millions takes minutes): its bad line is not reached
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert imported(bad, stack, aws, as_of=days_ago(30)) == 1
+    assert "Nothing written: the table holds the register of" in capsys.readouterr().err
+    # nor is a day after today taken (a typo, that would hold off every import after it as older)
+    assert imported(newer, stack, aws, as_of=days_ago(-1)) == 1
+    assert f"Nothing written: the export's date, {days_ago(-1)}, is after today" in capsys.readouterr().err
     assert registered(aws, stack, number) == moved
 
 
@@ -227,7 +256,7 @@ def test_the_counts_are_told_and_the_operator_asked_before_anything_is_written(
     persons = tmp_path / "persons.jsonl"
     answer, written = case
     persons.write_text(line(a_number(712)) + "\n")
-    args = [str(persons), *where(stack), "--allow-synthetic", "--as-of", "2026-11-30"]
+    args = [str(persons), *where(stack), "--allow-synthetic", "--as-of", days_ago(1)]
     with pytest.MonkeyPatch.context() as patched:  # the operator's answer, typed (or none: the input ended)
         patched.setattr("sys.stdin", io.StringIO(answer))
         assert main(args, aws) == (0 if written else 1)

@@ -41,6 +41,8 @@ def test_mobile_numbers_are_kept_in_e164(raw: str, e164: str) -> None:
         ("+47 9123ABCD", "has letters"),  # not 91232223, a keypad's digits (a stranger's phone)
         ("912 34 56O", "has letters"),  # a capital O for a zero
         ("91234567 x12", "has letters"),
+        ("91234567#12", "has an extension"),  # a mistyped digit: not +4791234567, another's phone
+        ("9123456,7", "has an extension"),
     ],
 )
 def test_numbers_that_cannot_take_sms_are_refused(raw: str, message: str) -> None:

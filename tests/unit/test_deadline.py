@@ -117,8 +117,9 @@ def test_a_write_that_records_a_send_is_not_refused_and_what_follows_it_is() -> 
 
 
 def _answered(status: int, headers: dict[str, str]) -> Any:
-    """A `before-send` handler answering every attempt itself (after the deadline's guard, which is
-    first), with DynamoDB's error of `status`: the attempts it was asked for, in `made`."""
+    """A `before-send` handler answering every attempt itself with DynamoDB's error of `status`: the
+    attempts it was asked for, in `made`. (On `before-send.dynamodb`, it is called before the bare event's
+    handlers, the deadline's guard among them: an attempt the guard refuses is in `made` too.)"""
     made: list[int] = []
 
     def before_send(**_: Any) -> AWSResponse:

@@ -73,6 +73,9 @@ class Counter:
         self.counts[hit.counter] = self.counts.get(hit.counter, 0) + 1
         return True
 
+    def give_back(self, hit: Hit) -> None:
+        self.counts[hit.counter] = max(0, self.counts.get(hit.counter, 0) - 1)
+
 
 def test_a_client_is_limited_per_window_and_told_when_to_come_back() -> None:
     limits = ClientLimits(Counter(), KEYER)

@@ -197,7 +197,9 @@ def _waits_held_to_deadline(made: Any) -> None:
     """The client's retries wait only while their attempt can still end before the deadline
     (minid.deadline.waits_held). botocore keeps its retry handler to itself (registered when the client
     is made, unreturned): it is made again here as the client made it, kept, and registered wrapped in
-    place of the client's own, under the same name."""
+    place of the client's own, under the same name. (Registered again, it comes after S3's region
+    redirector on S3's event: that acts on redirects and a wrong region's errors, none of which the SDK
+    retries. The first handler's quota, left behind, is handed back what no retry takes from it.)"""
     from botocore.retries import standard
 
     from minid.deadline import waits_held

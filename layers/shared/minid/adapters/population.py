@@ -26,7 +26,7 @@ BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
 # The item telling of which day's export of the register the table holds (tools/import_population.py):
 # never a person's key (a digest).
 EXPORT_KEY = "#export"
-# Rounds of a batch's unprocessed items sent again (the pause doubling, up to 5 s: some 40 s) before it
+# Rounds of a batch's unprocessed items sent again (the pause doubling, up to 5 s: some 30 s) before it
 # is given up as failed, told where to go on from, rather than tried without end.
 UNPROCESSED_ROUNDS = 12
 
@@ -115,6 +115,11 @@ class DynamoDbPopulationRegister:
             sleep(pause)
             pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"{len(pending)} of {len(by_key)} persons unprocessed after {UNPROCESSED_ROUNDS} rounds")
+
+    def held_export(self) -> date | None:
+        """The day of the register's export the table holds (hold_export), or None (none imported)."""
+        item = self._client.get_item(TableName=self._table, Key=to_item({"pk": EXPORT_KEY}), ConsistentRead=True)
+        return date.fromisoformat(from_item(item["Item"])["as_of"]) if "Item" in item else None
 
     def hold_export(self, as_of: date, *, older: bool = False) -> date | None:
         """Record that the table holds the register's export of `as_of` (an import about to write it),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import to_item, update_if_past_transactions
+from minid.adapters.dynamodb import to_item, update_if, update_if_past_transactions
+from minid.deadline import exempt
 from minid.domain.rate_limits import Hit
 
 if TYPE_CHECKING:
@@ -43,3 +44,14 @@ class DynamoDbRateCounter:
         # alone (an unknown identity number's login) would answer 503 where one judged in a transaction
         # (a wrong password) answers 401, telling which numbers have an account.
         return update_if_past_transactions(self._client, counted(self._table, hit))
+
+    def give_back(self, hit: Hit) -> None:
+        taken_back = {
+            "TableName": self._table,
+            "Key": counter_key(hit),
+            "UpdateExpression": "ADD hits :minus",
+            "ConditionExpression": "hits > :zero",  # (none counted, or its window gone with the item: nothing)
+            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
+        }
+        with exempt():  # a give-back: refused when out of time, an outage would use up the limit
+            update_if(self._client, taken_back)

@@ -84,6 +84,23 @@ def try_given_back_on_failure(give_back: Callable[[], None]) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def counts_given_back_unless_sent(give_back: Callable[[], None], sent: Collection[object]) -> Iterator[None]:
+    """Around the sending of codes counted beforehand against the limits of codes sent (the person's ten
+    an hour, the client's): if it fails with none sent (`sent`: the channels the codes went to, or may
+    have), the counts are given back. A short outage of the provider must not use the limits up, and
+    shut the person out for the hour. Codes that went out, or may have, stay counted."""
+    try:
+        yield
+    except Exception as error:
+        if not sent:
+            try:
+                give_back()
+            except Exception as failed:  # the answer stays the original error's
+                error.add_note(f"The counts were not given back: {type(failed).__name__}")
+        raise
+
+
 class RateLimited(DomainError):
     detail = "Too many requests. Please wait before trying again."
 

@@ -23,6 +23,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    counts_given_back_unless_sent,
     kept_replaced,
     new_code,
     replaced_code,
@@ -289,7 +290,7 @@ class ContactService:
         replacing: PendingChange | None = None
         if new:
             replacing = self._another_waiting(session.person, asked, now)  # first: refused, nothing counted or sent
-            self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: nothing sent
+            counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429): nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
                 person=session.person,
@@ -310,7 +311,9 @@ class ContactService:
                 requested = _event(SecurityEventType.CONTACT_CHANGE_REQUESTED, now, {"channel": CHANNEL_NAMES[channel]})
                 events.append(requested)
                 notices += _tell_of_new(session.person, record, channel, requested, told_apart)
-            self._send(new, codes, updated.language, [], resent=False)  # first: codes not sent leave no change
+            sent: list[Channel] = []
+            with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
+                self._send(new, codes, updated.language, sent, resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
         if not events and withdrawal is None:
@@ -428,7 +431,7 @@ class ContactService:
             raise Conflict("Too many wrong codes. Change the contact again to get a new code.")
         self._resend_policy.check(pending.resends, pending.sent_at, now)
         # counted with the changes' own codes: ten an hour to a person, to numbers of the caller's choosing
-        self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: none sent
+        counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: none sent
         codes = {channel: new_code(self._random) for channel in pending.values}
         hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
         count = (pending.resends, pending.resends + 1)
@@ -448,10 +451,14 @@ class ContactService:
         language = pending.language or self.contact(session).language
         sent: list[Channel] = []
         try:
-            self._send(pending.values, codes, language, sent, resent=True)
+            with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
+                self._send(pending.values, codes, language, sent, resent=True)
         except Exception:
             # A code not sent is given back: the one sent before it still holds. A code that went out (the
-            # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's).
+            # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's). The
+            # e-mail's code from before then shares the resend's time: some minutes more than its message
+            # said, never brought back once expired (a change ends with its codes: no resend after), and its
+            # tries are the change's three, whatever the time.
             resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
             if sent:
                 kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}

@@ -130,6 +130,8 @@ def normalize_mobile(raw: str) -> str:
         number = phonenumbers.parse(raw.strip(), "NO")
     except phonenumbers.NumberParseException:
         raise InvalidContact(errors=(FieldError(field, "This is not a phone number."),)) from None
+    if number.extension:  # ("91234567#12", "91234567,12"): a mistyped digit, read as a number and its extension
+        raise InvalidContact(errors=(FieldError(field, "This is not a mobile number: it has an extension."),))
     if not phonenumbers.is_valid_number(number):
         raise InvalidContact(errors=(FieldError(field, "This phone number does not exist."),))
     if phonenumbers.number_type(number) not in (

@@ -29,6 +29,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    counts_given_back_unless_sent,
     kept_replaced,
     minutes_left,
     new_code,
@@ -64,7 +65,7 @@ from minid.domain.notices import (
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits
+from minid.domain.rate_limits import ClientLimits, Hit
 from minid.domain.time import Clock, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
@@ -397,13 +398,16 @@ class EnrolmentService:
         again = enrolment.status is EnrolmentStatus.VERIFYING
         if again:
             self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
-        self._codes_to_send(client, person, now)
+        counted = self._codes_to_send(client, person, now)
         enrolment_id = enrolment.enrolment_id
         codes = {channel: new_code(self._random) for channel in contacts.channels}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
         password_hash = self._hasher.hash(password)
         left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
-        self._send_codes(contacts, codes, left)  # first: codes that cannot be sent leave the enrolment as it was
+        sent: list[Channel] = []
+        with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
+            # first: codes that cannot be sent leave the enrolment as it was
+            self._send_codes(contacts, codes, left, sent, resent=False)
         # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
         # and resends): a completion or resend meanwhile, or its end, leaves this one unwritten
         replaced = kept_replaced(enrolment.replaced_hashes, enrolment.code_hashes.values())
@@ -444,12 +448,14 @@ class EnrolmentService:
             and self._hasher.verify(enrolment.password_hash, password)
         )
 
-    def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> None:
-        """Counted before any is sent: the client's codes, and the person's over all their enrolments."""
-        self._limits.code_sent(client, now)
+    def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> list[Hit]:
+        """Counted before any is sent: the client's codes, and the person's over all their enrolments (the
+        hits, to give back if none is sent)."""
+        hits = [self._limits.code_sent(client, now)]
         # over all of the person's enrolments: with the letter, one could start them without end, each
         # sending to any number given
-        self._limits.code_to_person("enrolment", person, now)
+        hits.append(self._limits.code_to_person("enrolment", person, now))
+        return hits
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
         enrolment = self._enrolments.get(enrolment_id)
@@ -491,17 +497,24 @@ class EnrolmentService:
         return all(results), usable
 
     def _send_codes(
-        self, contacts: PendingContacts, codes: Mapping[Channel, str], minutes: int, sent: list[Channel] | None = None
+        self,
+        contacts: PendingContacts,
+        codes: Mapping[Channel, str],
+        minutes: int,
+        sent: list[Channel],
+        *,
+        resent: bool,
     ) -> None:
-        """Each code to its contact, in turn, saying the `minutes` it works; each channel sent to is added
-        to `sent` as it goes (given: a resend's codes, written before they are sent)."""
+        """Each code to its contact, in turn, saying the `minutes` it works; each channel sent to (or that
+        may have been) is added to `sent` as it goes. `resent`: a resend's codes, written before they are
+        sent (send_codes)."""
         to, purpose = {Channel.SMS: contacts.mobile, Channel.EMAIL: contacts.email}, CodePurpose.ENROLMENT
         messages = {
             channel: (address, code_message(code, contacts.language, self._public_domain, purpose, minutes=minutes))
             for channel, code in codes.items()
             if (address := to[channel])
         }
-        send_codes(self._sms, self._email, messages, sent if sent is not None else [], resent=sent is not None)
+        send_codes(self._sms, self._email, messages, sent, resent=resent)
 
     # ------------------------------------------------------------------ resend
     def resend(self, enrolment_id: str, client: str) -> tuple[Channel, ...]:
@@ -511,8 +524,7 @@ class EnrolmentService:
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         sent_before = enrolment.codes_sent_at or now  # a completed enrolment's codes were sent
         self._resend_policy.check(enrolment.resends, sent_before, now)
-        if enrolment.person is not None:  # a verifying enrolment is a real one
-            self._codes_to_send(client, enrolment.person, now)
+        counted = self._codes_to_send(client, enrolment.person, now) if enrolment.person is not None else []
         pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
         codes = {channel: new_code(self._random) for channel in pending}
         hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
@@ -530,7 +542,8 @@ class EnrolmentService:
                 self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
         try:
-            self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent)
+            with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
+                self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent, resent=True)
         except Exception:
             # Nothing went out: the codes sent before are given back, with their time, and the resend is not
             # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the

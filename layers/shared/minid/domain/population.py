@@ -14,7 +14,7 @@ from minid.values import Value
 class PersonStatus(StrEnum):
     RESIDENT = "resident"  # bosatt: lives in Norway
     EMIGRATED = "emigrated"  # utflyttet: a fødselsnummer holder who moved abroad
-    NOT_RESIDENT = "not_resident"  # ikke bosatt: a D-number holder
+    NOT_RESIDENT = "not_resident"  # ikke bosatt: a D-number holder, or a fødselsnummer holder who never lived here
     DECEASED = "deceased"  # død
     # opphørt: the number replaced by another (a D-number by a fødselsnummer, a number corrected). The
     # person uses the new one from then on (seeds/004): no letter and no new MinID user with the old one.

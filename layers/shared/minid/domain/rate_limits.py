@@ -6,6 +6,7 @@ people behind one address (a school, a workplace) and low for a script.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -68,6 +69,10 @@ class RateCounter(Protocol):
         """Count the hit if fewer than its `max_hits` are counted in its window; False when full."""
         ...
 
+    def give_back(self, hit: Hit) -> None:
+        """Take back a hit counted (none below zero): what it counted did not happen after all."""
+        ...
+
 
 class ClientLimits:
     def __init__(self, counter: RateCounter, keyer: Keyer, policy: ClientLimitPolicy | None = None) -> None:
@@ -79,15 +84,27 @@ class ClientLimits:
         """An attempt with an identity number: counted for every number, known or not."""
         self.hit(self._policy.identity_attempts, client, now)
 
-    def code_sent(self, client: str, now: datetime) -> None:
-        self.hit(self._policy.codes_sent, client, now)
+    def code_sent(self, client: str, now: datetime) -> Hit:
+        """A code the client has sent (counted), or RateLimited; the hit, to give back if none is sent."""
+        hit = self.to_count(self._policy.codes_sent, client, now)
+        self.count(hit, now)
+        return hit
 
     def letter_order(self, client: str, now: datetime) -> None:
         self.hit(Limit("letter-orders", self._policy.letter_orders_per_hour, timedelta(hours=1)), client, now)
 
-    def code_to_person(self, way: str, person: PersonKey, now: datetime) -> None:
-        """A code sent to the person by `way` ("reset", "enrolment", "contact"), or RateLimited."""
-        self.count(self.code_to_person_to_count(way, person, now), now)
+    def code_to_person(self, way: str, person: PersonKey, now: datetime) -> Hit:
+        """A code sent to the person by `way` ("reset", "enrolment", "contact") counted, or RateLimited; the
+        hit, to give back if none is sent."""
+        hit = self.code_to_person_to_count(way, person, now)
+        self.count(hit, now)
+        return hit
+
+    def give_back(self, hits: Iterable[Hit]) -> None:
+        """Hits counted for codes none of which was sent (the provider refused, or was down): the limits
+        are of codes sent, and a short outage must not use them up."""
+        for hit in hits:
+            self._counter.give_back(hit)
 
     def code_to_person_to_count(self, way: str, person: PersonKey, now: datetime) -> Hit:
         """A code to send to the person by `way` ("login", ...), to be counted by the write that stores it.
