@@ -128,6 +128,11 @@ def test_a_new_mobile_is_verified_then_used_and_the_old_one_is_told(driver: Lett
     verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, token)
     assert verified.status == 200
     assert body(verified)["mobile"] == "+4798765432"
+    # the answer made from the write is the record as read again (its times to the millisecond, as kept)
+    read_again = body(user.call("GET", "/v1/me/contact", token=token))
+    assert {k: body(verified)[k] for k in ("mobile_verified_at", "updated_at", "confirmed_at")} == {
+        k: read_again[k] for k in ("mobile_verified_at", "updated_at", "confirmed_at")
+    }
 
     user.mobile = "+4798765432"
     login = body(user.start_login())
@@ -1194,7 +1199,7 @@ def test_language_confirmation_and_reservation(driver: LetterDriver) -> None:
     assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202
     confirmed = body(user.call("POST", "/v1/me/contact/confirm", token=token))
     assert confirmed["language"] == "en"
-    assert confirmed["confirmed_at"]
+    assert confirmed["confirmed_at"] == body(user.call("GET", "/v1/me/contact", token=token))["confirmed_at"]
     assert body(user.call("PUT", "/v1/me/reservation", {"reserved": True}, token))["reserved"] is True
     assert body(user.call("PUT", "/v1/me/reservation", {"reserved": False}, token))["reserved"] is False
     kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]

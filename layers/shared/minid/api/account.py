@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from minid.api.contact import ContactView
-from minid.api.models import NewPassword, RequestModel, ResponseModel, SixDigits
+from minid.api.models import Moment, NewPassword, RequestModel, ResponseModel, SixDigits
 from minid.domain.events import SecurityEvent
 
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -49,13 +48,13 @@ class MeView(ResponseModel):
     name: str
     contact: ContactView | None
     second_factors: list[Literal["sms", "pin", "totp"]]
-    password_changed_at: datetime
-    created_at: datetime
+    password_changed_at: Moment
+    created_at: Moment
 
 
 class EventView(ResponseModel):
     type: str
-    at: datetime
+    at: Moment
     detail: dict[str, str]
 
     @classmethod

@@ -8,19 +8,19 @@ from typing import Literal
 
 from pydantic import Field, StrictBool
 
-from minid.api.models import RequestModel, ResponseModel, SixDigits
+from minid.api.models import Moment, RequestModel, ResponseModel, SixDigits
 from minid.domain.contacts import ContactRecord, Language
 
 
 class ContactView(ResponseModel):
     mobile: str | None
-    mobile_verified_at: datetime | None
+    mobile_verified_at: Moment | None
     email: str | None
-    email_verified_at: datetime | None
+    email_verified_at: Moment | None
     reserved: bool
     language: Language
-    updated_at: datetime
-    confirmed_at: datetime | None
+    updated_at: Moment
+    confirmed_at: Moment | None
     confirmation_due: bool = Field(description="90 days without update or confirmation")
     stale: bool = Field(description="18 months without update or confirmation: not used for notices")
 

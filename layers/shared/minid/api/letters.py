@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from minid.api.models import MAX_BODY_BYTES, RequestModel, ResponseModel
+from minid.api.models import MAX_BODY_BYTES, Moment, RequestModel, ResponseModel
 from minid.domain.letters.model import PinLetter
 
 ORDER_ACCEPTED = (
@@ -42,8 +41,8 @@ class PrintStatusReport(RequestModel):
 class PinLetterView(ResponseModel):
     letter_id: str
     status: Literal["ordered", "printing", "dispatched", "failed", "superseded", "blocked"]
-    ordered_at: datetime
-    dispatched_at: datetime | None
+    ordered_at: Moment
+    dispatched_at: Moment | None
     codes_remaining: int
 
     @classmethod

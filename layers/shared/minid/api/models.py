@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
 MAX_BODY_BYTES = 16 * 1024  # a request's body, at most (a 413 past it)
 
@@ -19,6 +20,19 @@ NewPassword = Annotated[
     str,
     StringConstraints(max_length=MAX_BODY_BYTES // 2),
     Field(description="At least 8 characters, at most 256; 15 or more is better"),
+]
+
+
+def _to_the_millisecond(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+# A time in a response: to the millisecond, as the tables keep times (minid.adapters.dynamodb.iso), so that
+# an answer made from a write (a verification's `updated_at`) is the same as the record read again after it.
+Moment = Annotated[
+    datetime,
+    PlainSerializer(_to_the_millisecond, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 
