@@ -37,6 +37,7 @@ does not have.)
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -136,7 +137,9 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             entry = msgspec.json.decode(line, type=Registered)
         except msgspec.DecodeError as error:
             # where in the line (`$.person.given_name`, say: the register's field names), never what it holds
-            where = str(error).rpartition(" - at ")[2] if " - at " in str(error) else "the JSON"
+            # (a path alone: "` - at `" in a key of the line's own, unknown, is not taken for one)
+            path = re.search(r" - at (`\$(?:\.[a-z_]+|\[\d{1,2}\])*`)$", str(error))
+            where = path[1] if path else "the JSON"
             raise ImportRefused(f"line {at}: not a person ({where} is not as the register's)") from None
         try:
             number = parse_identity_number(entry.identity_number, allow_synthetic=allow_synthetic, today=today)

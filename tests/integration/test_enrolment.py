@@ -358,10 +358,12 @@ def test_the_codes_a_persons_enrolments_send_are_limited(driver: LetterDriver) -
     assert counted_hits(driver, "enrolment-codes", person, 3600) == 3
     fill_counters(driver, "enrolment-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
     enrolling.start()
+    by_client = counted_hits(driver, "codes-sent", enrolling.source_ip, 3600)
     refused = enrolling.complete(mobile="93009999")
     assert refused.status == 429
     assert int(refused.header("retry-after") or 0) > 0
     assert "+4793009999" not in {m["to"] for m in driver.local.outbox.sms()}
+    assert counted_hits(driver, "codes-sent", enrolling.source_ip, 3600) == by_client  # nothing sent: not counted
 
 
 def test_codes_that_could_not_be_sent_are_not_counted_against_the_person_or_the_client(driver: LetterDriver) -> None:

@@ -12,11 +12,13 @@ import msgspec
 import pytest
 
 from local.provision import Stack
+from minid.adapters.clock import SystemClock
 from minid.adapters.population import EXPORT_KEY, UNPROCESSED_ROUNDS, DynamoDbPopulationRegister, StillUnprocessed
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import IdentityNumberKind, compose_identity_number, parse_identity_number
 from minid.domain.keys import Keyer, Pepper
 from minid.domain.population import NorwegianAddress, Person, PersonStatus
+from minid.domain.time import today_in_norway
 from tests.integration.letters import LetterDriver
 from tools.import_population import ImportRefused, check, main, read_persons, write
 
@@ -54,7 +56,8 @@ def where(stack: Stack) -> list[str]:
 
 
 def days_ago(days: int) -> str:
-    return (date.today() - timedelta(days=days)).isoformat()
+    """A day before today as the tool has it (in Norway: `date.today()` here is UTC's, a day off at night)."""
+    return (today_in_norway(SystemClock()) - timedelta(days=days)).isoformat()
 
 
 def imported(persons: Path, stack: Stack, aws: boto3.Session, *more: str, as_of: str = days_ago(1)) -> int:
@@ -122,6 +125,8 @@ def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: 
         # past any item's size: told where (the register's field), never what it holds
         (line(a_number()).replace("Storgata 1", "x" * 501), "not a person (`$.person.address.street` is not"),
         (line(a_number()).replace('"address"', '"adress"'), "not a person (`$.person` is not"),
+        # a key of the line's own, unknown, that reads as a path: not taken for one (nor its digits told)
+        (line(a_number())[:-1] + ',"x - at `$.' + INVALID + '":1}', "not a person (the JSON is not"),
         (line(a_number(kind=DNR), msgspec.structs.replace(PERSON, kind=DNR)), "a dnr holder is never resident"),
         (line(a_number(kind=DNR), replace(PERSON, kind=DNR, status=EMIGRATED)), "a dnr holder is never emigrated"),
     ],
@@ -162,6 +167,7 @@ def test_a_fodselsnummer_holder_who_never_lived_in_norway_and_one_of_one_name_ar
     counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
     assert counted.persons == 2
     assert counted.by_status == {"not_resident": 1, "resident": 1}
+    assert [replace(PERSON, given_name=blank).name for blank in ("", "\t")] == ["Importert", "Importert"]  # on a letter
 
 
 def test_an_imported_person_s_letter_is_printed(driver: LetterDriver) -> None:

@@ -46,6 +46,9 @@ def logged(emit: Any) -> dict[str, Any]:
         ("ids 91234567-0000-4000-8000-000000123456, 123456", "ids 91234567-0000-4000-8000-000000123456, [code]"),
         ("split 12345678-1234-1234-1234-1234\x0056789012 ok", "split 12345678-1234-1234-1234-123456789012 ok"),
         ("mail kari.nordmann+minid@example.no now", "mail [e-mail] now"),
+        ("not verified: kari.o'neil@example.no", "not verified: [e-mail]"),  # not "kari.o'[e-mail]"
+        ("to 'o'brien@example.no' and it's done", "to '[e-mail]' and it's done"),
+        ("sent to +6907290 (Tokelau)", "sent to [phone] (Tokelau)"),  # a mobile of seven digits
         # begun where an address can begin: after a bracket, a quote or another @ as well as a space
         ("<ola.n@x.com> (y@z.org) 'k@d.no' a@b@c.no", "<[e-mail]> ([e-mail]) '[e-mail]' a@[e-mail]"),
         ("code 123456 given", "code [code] given"),

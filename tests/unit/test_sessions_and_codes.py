@@ -77,6 +77,32 @@ class Counter:
         self.counts[hit.counter] = max(0, self.counts.get(hit.counter, 0) - 1)
 
 
+@dataclass
+class FailingOnce(Counter):
+    """A counter whose first give-back fails (DynamoDB briefly down)."""
+
+    failed: bool = False
+
+    def give_back(self, hit: Hit) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("gone")
+        super().give_back(hit)
+
+
+def test_hits_given_back_are_each_given_back_whatever_another_s_did() -> None:
+    """The person's hit (counted last) is given back first; its give-back failing leaves the client's made,
+    and is raised."""
+    counter = FailingOnce()
+    limits = ClientLimits(counter, KEYER)
+    by_client, person = limits.code_sent("192.0.2.1", NOW), limits.code_to_person("contact", PersonKey("p" * 64), NOW)
+    with pytest.raises(ConnectionError):
+        limits.give_back([by_client, person])
+    assert (counter.counts[by_client.counter], counter.counts[person.counter]) == (0, 1)
+    limits.give_back([person])
+    assert counter.counts[person.counter] == 0
+
+
 def test_a_client_is_limited_per_window_and_told_when_to_come_back() -> None:
     limits = ClientLimits(Counter(), KEYER)
     limit = Limit("test", 2, timedelta(minutes=1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import to_item, update_if, update_if_past_transactions
+from minid.adapters.dynamodb import to_item, update_if_past_transactions
 from minid.deadline import exempt
 from minid.domain.rate_limits import Hit
 
@@ -54,4 +54,4 @@ class DynamoDbRateCounter:
             "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
         }
         with exempt():  # a give-back: refused when out of time, an outage would use up the limit
-            update_if(self._client, taken_back)
+            update_if_past_transactions(self._client, taken_back)  # (a login's transaction counting meanwhile)

@@ -432,40 +432,43 @@ class ContactService:
         self._resend_policy.check(pending.resends, pending.sent_at, now)
         # counted with the changes' own codes: ten an hour to a person, to numbers of the caller's choosing
         counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: none sent
-        codes = {channel: new_code(self._random) for channel in pending.values}
-        hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
-        count = (pending.resends, pending.resends + 1)
-        if not self._changes.record_resend(pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())):
-            # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
-            # made again (what waits is not what was read), or another resend came first (one was just
-            # sent: wait a little)
-            now_as = self._changes.get(session.person)
-            if now_as is None or now >= now_as.expires_at:
-                raise Conflict("No change is waiting for a code.")
-            if not _same_change(now_as, pending):
-                raise Conflict(CHANGED_MEANWHILE)
-            if not written_by_this_resend(
-                (now_as.resends, now_as.sent_at, now_as.code_hashes), (count[1], now, hashes)
-            ):  # (else: sent)
-                self._resend_policy.check(pending.resends + 1, now, now)
-        language = pending.language or self.contact(session).language
         sent: list[Channel] = []
-        try:
-            with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
+        # given back if none is sent: the resend's write refused (one came first, say), or the send failed
+        with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
+            codes = {channel: new_code(self._random) for channel in pending.values}
+            hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
+            count = (pending.resends, pending.resends + 1)
+            if not self._changes.record_resend(
+                pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())
+            ):
+                # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
+                # made again (what waits is not what was read), or another resend came first (one was just
+                # sent: wait a little)
+                now_as = self._changes.get(session.person)
+                if now_as is None or now >= now_as.expires_at:
+                    raise Conflict("No change is waiting for a code.")
+                if not _same_change(now_as, pending):
+                    raise Conflict(CHANGED_MEANWHILE)
+                if not written_by_this_resend(
+                    (now_as.resends, now_as.sent_at, now_as.code_hashes), (count[1], now, hashes)
+                ):  # (else: sent)
+                    self._resend_policy.check(pending.resends + 1, now, now)
+            language = pending.language or self.contact(session).language
+            try:
                 self._send(pending.values, codes, language, sent, resent=True)
-        except Exception:
-            # A code not sent is given back: the one sent before it still holds. A code that went out (the
-            # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's). The
-            # e-mail's code from before then shares the resend's time: some minutes more than its message
-            # said, never brought back once expired (a change ends with its codes: no resend after), and its
-            # tries are the change's three, whatever the time.
-            resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
-            if sent:
-                kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
-                self._changes.record_resend(resent, kept, now, (count[1], count[1]))
-            else:
-                self._changes.record_resend(resent, pending.code_hashes, pending.sent_at, count[::-1])
-            raise
+            except Exception:
+                # A code not sent is given back: the one sent before it still holds. A code that went out (the
+                # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's). The
+                # e-mail's code from before then shares the resend's time: some minutes more than its message
+                # said, never brought back once expired (a change ends with its codes: no resend after), and its
+                # tries are the change's three, whatever the time.
+                resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
+                if sent:
+                    kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
+                    self._changes.record_resend(resent, kept, now, (count[1], count[1]))
+                else:
+                    self._changes.record_resend(resent, pending.code_hashes, pending.sent_at, count[::-1])
+                raise
         return tuple(pending.values)
 
     def confirm(self, session: Session) -> ContactRecord:

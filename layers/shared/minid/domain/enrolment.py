@@ -399,13 +399,13 @@ class EnrolmentService:
         if again:
             self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
         counted = self._codes_to_send(client, person, now)
-        enrolment_id = enrolment.enrolment_id
-        codes = {channel: new_code(self._random) for channel in contacts.channels}
-        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-        password_hash = self._hasher.hash(password)
-        left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
         sent: list[Channel] = []
         with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
+            enrolment_id = enrolment.enrolment_id
+            codes = {channel: new_code(self._random) for channel in contacts.channels}
+            hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+            password_hash = self._hasher.hash(password)
+            left = minutes_left(enrolment.expires_at, now)  # the enrolment's time runs from its start
             # first: codes that cannot be sent leave the enrolment as it was
             self._send_codes(contacts, codes, left, sent, resent=False)
         # gives the try back itself, in the same write; held on the enrolment as read (its codes sent
@@ -451,11 +451,11 @@ class EnrolmentService:
     def _codes_to_send(self, client: str, person: PersonKey, now: datetime) -> list[Hit]:
         """Counted before any is sent: the client's codes, and the person's over all their enrolments (the
         hits, to give back if none is sent)."""
-        hits = [self._limits.code_sent(client, now)]
+        by_client = self._limits.code_sent(client, now)
         # over all of the person's enrolments: with the letter, one could start them without end, each
-        # sending to any number given
-        hits.append(self._limits.code_to_person("enrolment", person, now))
-        return hits
+        # sending to any number given (refused: the client's given back, as nothing is sent)
+        with counts_given_back_unless_sent(partial(self._limits.give_back, [by_client]), ()):
+            return [by_client, self._limits.code_to_person("enrolment", person, now)]
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
         enrolment = self._enrolments.get(enrolment_id)
@@ -525,35 +525,36 @@ class EnrolmentService:
         sent_before = enrolment.codes_sent_at or now  # a completed enrolment's codes were sent
         self._resend_policy.check(enrolment.resends, sent_before, now)
         counted = self._codes_to_send(client, enrolment.person, now) if enrolment.person is not None else []
-        pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
-        codes = {channel: new_code(self._random) for channel in pending}
-        hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
-        count = (enrolment.resends, enrolment.resends + 1)
-        replaced = tuple(enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes)
-        if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
-            # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
-            again = self._open(enrolment_id, now)
-            if not written_by_this_resend(
-                (again.resends, again.codes_sent_at, again.code_hashes), (count[1], now, hashes)
-            ):  # (else: sent)
-                if any(c in again.verified for c in pending):  # in another tab, say: nothing sent
-                    raise Conflict(VERIFIED_MEANWHILE)
-                # another resend came first, or the enrolment was completed again (with other contacts, maybe)
-                self._resend_policy.check(enrolment.resends + 1, now, now)
         sent: list[Channel] = []
-        try:
-            with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
+        # given back if none is sent: the resend's write refused (one came first, say), or the send failed
+        with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
+            pending = [c for c in enrolment.contacts.channels if c not in enrolment.verified]
+            codes = {channel: new_code(self._random) for channel in pending}
+            hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
+            count = (enrolment.resends, enrolment.resends + 1)
+            replaced = tuple(enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes)
+            if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
+                # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
+                again = self._open(enrolment_id, now)
+                if not written_by_this_resend(
+                    (again.resends, again.codes_sent_at, again.code_hashes), (count[1], now, hashes)
+                ):  # (else: sent)
+                    if any(c in again.verified for c in pending):  # in another tab, say: nothing sent
+                        raise Conflict(VERIFIED_MEANWHILE)
+                    # another resend came first, or the enrolment was completed again (with other contacts, maybe)
+                    self._resend_policy.check(enrolment.resends + 1, now, now)
+            try:
                 self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent, resent=True)
-        except Exception:
-            # Nothing went out: the codes sent before are given back, with their time, and the resend is not
-            # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the
-            # resend, whose time the codes share: the e-mail's code from before is not given back (its time
-            # would be the resend's, and a code expired or about to be would work 10 minutes more); a resend
-            # sends the e-mail a new one.
-            if not sent:
-                before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
-                self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
-            raise
+            except Exception:
+                # Nothing went out: the codes sent before are given back, with their time, and the resend is not
+                # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the
+                # resend, whose time the codes share: the e-mail's code from before is not given back (its time
+                # would be the resend's, and a code expired or about to be would work 10 minutes more); a resend
+                # sends the e-mail a new one.
+                if not sent:
+                    before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
+                    self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
+                raise
         return tuple(pending)
 
     # ------------------------------------------------------------------ 3. verify

@@ -65,7 +65,8 @@ class Person(Value, frozen=True):
 
     @property
     def name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
+        """The name in full: a person of one name has the other blank (no space before it, no blank)."""
+        return " ".join(part for part in (self.given_name.strip(), self.family_name.strip()) if part)
 
     @property
     def abroad(self) -> bool:

@@ -6,7 +6,7 @@ people behind one address (a school, a workplace) and low for a script.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -100,11 +100,18 @@ class ClientLimits:
         self.count(hit, now)
         return hit
 
-    def give_back(self, hits: Iterable[Hit]) -> None:
+    def give_back(self, hits: Sequence[Hit]) -> None:
         """Hits counted for codes none of which was sent (the provider refused, or was down): the limits
-        are of codes sent, and a short outage must not use them up."""
-        for hit in hits:
-            self._counter.give_back(hit)
+        are of codes sent, and a short outage must not use them up. The last counted first (the person's,
+        counted after the client's), each whatever the others' give-back did; the first failure raised."""
+        failed: Exception | None = None
+        for hit in reversed(hits):
+            try:
+                self._counter.give_back(hit)
+            except Exception as error:
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def code_to_person_to_count(self, way: str, person: PersonKey, now: datetime) -> Hit:
         """A code to send to the person by `way` ("login", ...), to be counted by the write that stores it.
