@@ -107,6 +107,14 @@ class Registered(_Strict):
     person: PersonIn
 
 
+# The register's field names, as a refused line's path may name them (ImportRefused's message)
+_FIELDS = "|".join(
+    sorted(
+        {f for struct in (Registered, PersonIn, NorwegianAddressIn, ForeignAddressIn) for f in struct.__struct_fields__}
+    )
+)
+
+
 class ImportRefused(Exception):
     """A line that is not a person of the register: nothing is written."""
 
@@ -137,8 +145,9 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             entry = msgspec.json.decode(line, type=Registered)
         except msgspec.DecodeError as error:
             # where in the line (`$.person.given_name`, say: the register's field names), never what it holds
-            # (a path alone: "` - at `" in a key of the line's own, unknown, is not taken for one)
-            path = re.search(r" - at (`\$(?:\.[a-z_]+|\[\d{1,2}\])*`)$", str(error))
+            # (a path of the register's field names alone: a key of the line's own, unknown, that ends as one
+            # would read is not taken for one)
+            path = re.search(rf" - at (`\$(?:\.(?:{_FIELDS})|\[\d{{1,2}}\])*`)$", str(error))
             where = path[1] if path else "the JSON"
             raise ImportRefused(f"line {at}: not a person ({where} is not as the register's)") from None
         try:

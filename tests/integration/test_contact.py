@@ -130,6 +130,7 @@ def test_a_new_mobile_is_verified_then_used_and_the_old_one_is_told(driver: Lett
     assert body(verified)["mobile"] == "+4798765432"
     # the answer made from the write is the record as read again (its times to the millisecond, as kept)
     read_again = body(user.call("GET", "/v1/me/contact", token=token))
+    assert read_again["updated_at"].endswith("Z")  # in UTC, as pydantic writes it (2026-12-06T12:00:00.123Z)
     assert {k: body(verified)[k] for k in ("mobile_verified_at", "updated_at", "confirmed_at")} == {
         k: read_again[k] for k in ("mobile_verified_at", "updated_at", "confirmed_at")
     }
@@ -826,6 +827,8 @@ def test_a_resend_overtaken_by_another_that_drew_the_same_code_is_told_to_wait(d
     assert outcomes == ["ConditionalCheckFailedException"]
     assert len(sms_to(driver, "+4798765439")) == sent + 1
     assert code_in(sms_to(driver, "+4798765439")) == "424242"
+    # the change's code and the other tab's: the one refused sent none, and its count is given back
+    assert counted_hits(driver, "contact-codes", driver.key(user.identity_number), 3600) == 2
     assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, "424242").mobile == (
         "+4798765439"
     )
@@ -850,6 +853,7 @@ def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_cod
         assert services.contacts.resend(services.sessions.authenticate(token)) == (Channel.SMS,)
         assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
     assert len(sms_to(driver, "+4798765438")) == sent + 1
+    assert counted_hits(driver, "contact-codes", driver.key(user.identity_number), 3600) == 2  # sent: counted
     resent = code_in(sms_to(driver, "+4798765438"))
     assert services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, resent).mobile == "+4798765438"
 

@@ -48,6 +48,9 @@ def logged(emit: Any) -> dict[str, Any]:
         ("mail kari.nordmann+minid@example.no now", "mail [e-mail] now"),
         ("not verified: kari.o'neil@example.no", "not verified: [e-mail]"),  # not "kari.o'[e-mail]"
         ("to 'o'brien@example.no' and it's done", "to '[e-mail]' and it's done"),
+        ("from='ola@x.no'&to='kari@y.no'", "from='[e-mail]'&to='[e-mail]'"),  # one right after another's quote
+        ("'ola@x.no''kari@y.no' a@b.cc'kari@x.no", "'[e-mail]''[e-mail]' [e-mail]'[e-mail]"),
+        ("email='kari@x.no' to=['a@x.no', 'b@y.no']", "email='[e-mail]' to=['[e-mail]', '[e-mail]']"),
         ("sent to +6907290 (Tokelau)", "sent to [phone] (Tokelau)"),  # a mobile of seven digits
         # begun where an address can begin: after a bracket, a quote or another @ as well as a space
         ("<ola.n@x.com> (y@z.org) 'k@d.no' a@b@c.no", "<[e-mail]> ([e-mail]) '[e-mail]' a@[e-mail]"),

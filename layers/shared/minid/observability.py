@@ -100,12 +100,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![A-Z2-7])[A-Z2-7]{32}(?![A-Z2-7])"), "[secret]"),
     # begun only where an address can begin (after none of its own characters): tried from every character of
     # a long run without an @, each scan to the run's end would make it quadratic (8 KiB of "a." took 0.25 s).
-    # An apostrophe is one of its own before the @ (kari.o'neil@...), as addresses are taken, and not after
-    # it; one that quotes the address ('kari@...') is kept
+    # An apostrophe is one of its own before the @ (kari.o'neil@...), as addresses are taken, and not
+    # after it; one that quotes the address ('kari@...'), and a name it is given (to='kari@...'), are
+    # kept. Then again with the apostrophe as a start (each pass linear): an address right after
+    # another's closing quote ('a@x.no'&'b@y.no')
     (
-        re.compile(r"(?<![^\s@\"<>(),;:])('?)[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"),
+        re.compile(
+            r"(?<![^\s@\"<>(),;:])((?:[A-Za-z_]\w*=\[?)?'?)[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"
+        ),
         r"\1[e-mail]",
     ),
+    (re.compile(r"(?<![^\s@\"'<>(),;:])[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"), "[e-mail]"),
     # international, with + or 00, the digits grouped by spaces, dots or hyphens as people write them (from
     # seven digits: a mobile of some numbering plans is as short, +690 7290)
     (re.compile(r"(?<![\d+])(?:\+|00)\d(?:[ .-]?\d){6,16}(?!\d)"), "[phone]"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
@@ -24,7 +24,8 @@ NewPassword = Annotated[
 
 
 def _to_the_millisecond(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
+    """In UTC, written with Z as pydantic writes it (2026-12-06T12:00:00.123Z)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # A time in a response: to the millisecond, as the tables keep times (minid.adapters.dynamodb.iso), so that

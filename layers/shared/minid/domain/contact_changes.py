@@ -438,6 +438,7 @@ class ContactService:
             codes = {channel: new_code(self._random) for channel in pending.values}
             hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
             count = (pending.resends, pending.resends + 1)
+            language = pending.language or self.contact(session).language  # read first: nothing to undo if it fails
             if not self._changes.record_resend(
                 pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())
             ):
@@ -453,7 +454,6 @@ class ContactService:
                     (now_as.resends, now_as.sent_at, now_as.code_hashes), (count[1], now, hashes)
                 ):  # (else: sent)
                     self._resend_policy.check(pending.resends + 1, now, now)
-            language = pending.language or self.contact(session).language
             try:
                 self._send(pending.values, codes, language, sent, resent=True)
             except Exception:
