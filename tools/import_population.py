@@ -147,7 +147,7 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
             # where in the line (`$.person.given_name`, say: the register's field names), never what it holds
             # (a path of the register's field names alone: a key of the line's own, unknown, that ends as one
             # would read is not taken for one)
-            path = re.search(rf" - at (`\$(?:\.(?:{_FIELDS})|\[\d{{1,2}}\])*`)$", str(error))
+            path = re.search(rf" - at (`\$(?:\.(?:{_FIELDS}))*(?:\.lines_abroad\[\d{{1,2}}\])?`)$", str(error))
             where = path[1] if path else "the JSON"
             raise ImportRefused(f"line {at}: not a person ({where} is not as the register's)") from None
         try:

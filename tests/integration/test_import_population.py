@@ -128,6 +128,8 @@ def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: 
         # a key of the line's own, unknown, that reads as a path: not taken for one (nor its digits told)
         (line(a_number())[:-1] + ',"x - at `$.' + INVALID + '":1}', "not a person (the JSON is not"),
         (line(a_number())[:-1] + ',"x - at `$.kari_nordmann":1}', "not a person (the JSON is not"),
+        (line(a_number())[:-1] + ',"x - at `$[17][05][80][12][34][5]":1}', "not a person (the JSON is not"),
+        (line(a_number()).replace('"Storgata 1"', "1"), "not a person (`$.person.address.street` is not"),
         (line(a_number(kind=DNR), msgspec.structs.replace(PERSON, kind=DNR)), "a dnr holder is never resident"),
         (line(a_number(kind=DNR), replace(PERSON, kind=DNR, status=EMIGRATED)), "a dnr holder is never emigrated"),
     ],

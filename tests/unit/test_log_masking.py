@@ -51,6 +51,7 @@ def logged(emit: Any) -> dict[str, Any]:
         ("from='ola@x.no'&to='kari@y.no'", "from='[e-mail]'&to='[e-mail]'"),  # one right after another's quote
         ("'ola@x.no''kari@y.no' a@b.cc'kari@x.no", "'[e-mail]''[e-mail]' [e-mail]'[e-mail]"),
         ("email='kari@x.no' to=['a@x.no', 'b@y.no']", "email='[e-mail]' to=['[e-mail]', '[e-mail]']"),
+        ("kari=nordmann@x.no bjørn=ola@x.no a=b=c@x.no", "[e-mail] [e-mail] [e-mail]"),  # an = of the address's own
         ("sent to +6907290 (Tokelau)", "sent to [phone] (Tokelau)"),  # a mobile of seven digits
         # begun where an address can begin: after a bracket, a quote or another @ as well as a space
         ("<ola.n@x.com> (y@z.org) 'k@d.no' a@b@c.no", "<[e-mail]> ([e-mail]) '[e-mail]' a@[e-mail]"),

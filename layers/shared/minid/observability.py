@@ -101,12 +101,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # begun only where an address can begin (after none of its own characters): tried from every character of
     # a long run without an @, each scan to the run's end would make it quadratic (8 KiB of "a." took 0.25 s).
     # An apostrophe is one of its own before the @ (kari.o'neil@...), as addresses are taken, and not
-    # after it; one that quotes the address ('kari@...'), and a name it is given (to='kari@...'), are
-    # kept. Then again with the apostrophe as a start (each pass linear): an address right after
-    # another's closing quote ('a@x.no'&'b@y.no')
+    # after it. A quote before the address ('kari@...') is kept, and so is a name it is given before a
+    # quote or a bracket (to='kari@...'; not kari=nordmann@..., an address of its own). Then again with
+    # the apostrophe as a start (each pass linear): an address right after another's closing quote
+    # ('a@x.no'&'b@y.no')
     (
         re.compile(
-            r"(?<![^\s@\"<>(),;:])((?:[A-Za-z_]\w*=\[?)?'?)[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"
+            r"(?<![^\s@\"<>(),;:])((?:[A-Za-z_]\w*=(?:\[?'|\[))?'?)[^\s@\"<>(),;:]+@[^\s@\"'<>(),;:]+\.[^\s@\"'<>(),;:]{2,}"
         ),
         r"\1[e-mail]",
     ),
