@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -69,35 +69,39 @@ def replaced_code(channels: Collection[Channel]) -> str:
     return f"That code was replaced by a newer one. Use the code in the last {where}, or ask for a new one."
 
 
-@contextmanager
-def try_given_back_on_failure(give_back: Callable[[], None]) -> Iterator[None]:
+def try_given_back_on_failure(give_back: Callable[[], None]) -> AbstractContextManager[None]:
     """Around what follows a try counted before its codes were judged (or once they were judged
     right): if it fails (AWS briefly down, a weak password, a send refused), the try is given back.
     The citizen tried nothing wrong, and must not run out of tries while the service is down."""
+    return _given_back_on_failure(give_back, "The try was not given back")
+
+
+def counts_given_back_unless_sent(
+    give_back: Callable[[], None], sent: Collection[object]
+) -> AbstractContextManager[None]:
+    """Around the sending of codes counted beforehand against the limits of codes sent (the person's ten
+    an hour, the client's): if it fails with none sent (`sent`: the channels the codes went to, or may
+    have), the counts are given back. A short outage of the provider must not use the limits up, and
+    shut the person out for the hour. Codes that went out, or may have, stay counted."""
+
+    def unless_sent() -> None:
+        if not sent:
+            give_back()
+
+    return _given_back_on_failure(unless_sent, "The counts were not given back")
+
+
+@contextmanager
+def _given_back_on_failure(give_back: Callable[[], None], not_given_back: str) -> Iterator[None]:
+    """The block's failure gives back what was counted before it (`give_back`), and is raised as it was:
+    a give-back that fails too is told in a note of it (a 422 stays a 422)."""
     try:
         yield
     except Exception as error:
         try:
             give_back()
-        except Exception as failed:  # the answer stays the original error's (a 422 stays a 422)
-            error.add_note(f"The try was not given back: {type(failed).__name__}")
-        raise
-
-
-@contextmanager
-def counts_given_back_unless_sent(give_back: Callable[[], None], sent: Collection[object]) -> Iterator[None]:
-    """Around the sending of codes counted beforehand against the limits of codes sent (the person's ten
-    an hour, the client's): if it fails with none sent (`sent`: the channels the codes went to, or may
-    have), the counts are given back. A short outage of the provider must not use the limits up, and
-    shut the person out for the hour. Codes that went out, or may have, stay counted."""
-    try:
-        yield
-    except Exception as error:
-        if not sent:
-            try:
-                give_back()
-            except Exception as failed:  # the answer stays the original error's
-                error.add_note(f"The counts were not given back: {type(failed).__name__}")
+        except Exception as failed:
+            error.add_note(f"{not_given_back}: {type(failed).__name__}")
         raise
 
 

@@ -86,9 +86,7 @@ class ClientLimits:
 
     def code_sent(self, client: str, now: datetime) -> Hit:
         """A code the client has sent (counted), or RateLimited; the hit, to give back if none is sent."""
-        hit = self.to_count(self._policy.codes_sent, client, now)
-        self.count(hit, now)
-        return hit
+        return self.hit(self._policy.codes_sent, client, now)
 
     def letter_order(self, client: str, now: datetime) -> None:
         self.hit(Limit("letter-orders", self._policy.letter_orders_per_hour, timedelta(hours=1)), client, now)
@@ -96,9 +94,7 @@ class ClientLimits:
     def code_to_person(self, way: str, person: PersonKey, now: datetime) -> Hit:
         """A code sent to the person by `way` ("reset", "enrolment", "contact") counted, or RateLimited; the
         hit, to give back if none is sent."""
-        hit = self.code_to_person_to_count(way, person, now)
-        self.count(hit, now)
-        return hit
+        return self.count(self.code_to_person_to_count(way, person, now), now)
 
     def give_back(self, hits: Sequence[Hit]) -> None:
         """Hits counted for codes none of which was sent (the provider refused, or was down): the limits
@@ -129,15 +125,16 @@ class ClientLimits:
         """A code to send, to be counted by the write that stores it (refused: Hit.refused)."""
         return self.to_count(self._policy.codes_sent, client, now)
 
-    def hit(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> None:
+    def hit(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
         """Count a request of the client (or of the person, with a `refusal` that says so), or raise
-        RateLimited with the seconds until the window ends."""
-        self.count(self.to_count(limit, client, now, refusal), now)
+        RateLimited with the seconds until the window ends; the hit counted."""
+        return self.count(self.to_count(limit, client, now, refusal), now)
 
-    def count(self, hit: Hit, now: datetime) -> None:
-        """Count the hit alone, or raise RateLimited when its window is full."""
+    def count(self, hit: Hit, now: datetime) -> Hit:
+        """Count the hit alone (and return it), or raise RateLimited when its window is full."""
         if not self._counter.hit(hit):
             raise hit.refused(now)
+        return hit
 
     def to_count(self, limit: Limit, client: str, now: datetime, refusal: str = FROM_THIS_CLIENT) -> Hit:
         """A request of the client (or of the person), to be counted by the write it makes."""
