@@ -78,17 +78,25 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
 Field = Annotated[str, msgspec.Meta(max_length=500)]
 
 
+# The codes an export may give padded or in lower case ("0150 ", "se") are kept as the post and the print
+# provider's manifest read them, rather than taken for an address no letter can go to.
 class NorwegianAddressIn(_Strict):
     street: Field
     postal_code: Field
     city: Field
     care_of: Field | None = None
 
+    def __post_init__(self) -> None:
+        self.postal_code = self.postal_code.strip()
+
 
 class ForeignAddressIn(_Strict):
     lines_abroad: Annotated[tuple[Field, ...], msgspec.Meta(max_length=10)]
     country: Field
     country_code: Field
+
+    def __post_init__(self) -> None:
+        self.country_code = self.country_code.strip().upper()
 
 
 class PersonIn(_Strict):

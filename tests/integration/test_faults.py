@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -24,7 +25,15 @@ import pytest
 from local.faults import injected_faults
 from local.gateway import HttpResponse
 from local.population_seed import Category
+from minid.adapters.accounts import DynamoDbAccounts
+from minid.adapters.contact_changes import DynamoDbContactChanges
+from minid.adapters.dynamodb import from_item, to_item
+from minid.adapters.enrolments import DynamoDbEnrolments
+from minid.adapters.password_resets import DynamoDbPasswordResets
+from minid.adapters.rate_limits import DynamoDbRateCounter
+from minid.domain.accounts import LockoutPolicy
 from minid.domain.letters.model import LetterStatus, RecipientOutcome
+from minid.domain.rate_limits import Hit
 from tests.integration.letters import LetterDriver, security_events, wait_for
 from tests.integration.users import PASSWORD, User, enrolled, with_letter
 
@@ -400,3 +409,104 @@ def test_a_failing_call_is_a_503_and_the_retry_leaves_what_one_request_leaves(
         attempt.done(retried)
     with capsys.disabled():
         print(f"\n  {scenario.name}: {len(calls)} calls, each failed once: " + ", ".join(f"{s}.{o}" for s, o in calls))
+
+
+# ---------------------------------------------------------------------- a give-back sent again
+@dataclass
+class Counted:
+    """A count kept on an item of the challenges table, and how one is counted and given back."""
+
+    pk: str
+    attribute: str
+    claim: Callable[[], bool]  # counted (False: refused)
+    give_back: Callable[[], None]
+    table: str = "ChallengesTable"
+
+
+def _a_reset_try(driver: LetterDriver) -> Counted:
+    user = enrolled(driver)
+    reset_id = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))["reset_id"]
+    resets = DynamoDbPasswordResets(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    claim = lambda: resets.claim_try(reset_id, 3, datetime.now(UTC)) is not None  # noqa: E731
+    return Counted(f"reset#{reset_id}", "tries", claim, lambda: resets.refund_try(reset_id))
+
+
+def _an_enrolment_pin_try(driver: LetterDriver) -> Counted:
+    enrolling = with_letter(driver)
+    enrolling.start()
+    enrolment_id = enrolling.enrolment_id
+    enrolments = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    claim = lambda: enrolments.claim_pin_try(enrolment_id, 5, datetime.now(UTC)) is not None  # noqa: E731
+    return Counted(f"enrolment#{enrolment_id}", "pin_tries", claim, lambda: enrolments.refund_pin_try(enrolment_id))
+
+
+def _a_contact_change_try(driver: LetterDriver) -> Counted:
+    user = enrolled(driver)
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "987 65 432"}, user.login()).status == 202
+    refs = driver.local.stack.refs
+    tables = {
+        "contacts_table": refs["ContactRegisterTable"],
+        "users_table": refs["UsersTable"],
+        "events_table": refs["SecurityEventsTable"],
+    }
+    changes = DynamoDbContactChanges(driver.dynamodb, refs["ChallengesTable"], **tables)
+    person = driver.key(user.identity_number)
+    change = changes.claim_try(person, 3, datetime.now(UTC))
+    assert change is not None
+    claim = lambda: changes.claim_try(person, 3, datetime.now(UTC)) is not None  # noqa: E731
+    changes.refund_try_of(change)  # (the first claim only to know the change by)
+    return Counted(f"contact-change#{person}", "tries", claim, lambda: changes.refund_try_of(change))
+
+
+def _an_attempt_past_the_password(driver: LetterDriver) -> Counted:
+    user = enrolled(driver)
+    refs = driver.local.stack.refs
+    accounts = DynamoDbAccounts(
+        driver.dynamodb, refs["UsersTable"], refs["SecurityEventsTable"], refs["ChallengesTable"]
+    )
+    person = driver.key(user.identity_number)
+    claim = lambda: accounts.reserve_attempt(person, LockoutPolicy(), datetime.now(UTC)).counted  # noqa: E731
+    run = (accounts.find(person) or pytest.fail("no account")).failure_run
+    return Counted(person, "failed_logins", claim, lambda: accounts.release_attempt(person, run), "UsersTable")
+
+
+def _a_code_sent_by_a_client(driver: LetterDriver) -> Counted:
+    counter = DynamoDbRateCounter(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    hit = Hit(counter=f"codes-sent#{uuid.uuid4().hex}", max_hits=60, window_ends=datetime.now(UTC) + timedelta(hours=1))
+    return Counted(f"rate#{hit.counter}", "hits", lambda: counter.hit(hit), lambda: counter.give_back(hit))
+
+
+GIVE_BACKS = {
+    "a password reset's try": _a_reset_try,
+    "an enrolment's try of PIN codes": _an_enrolment_pin_try,
+    "a contact change's try": _a_contact_change_try,
+    "a login's count of failures": _an_attempt_past_the_password,
+    "a client's code sent": _a_code_sent_by_a_client,
+}
+
+
+@pytest.mark.parametrize("kind", GIVE_BACKS.values(), ids=GIVE_BACKS.keys())
+def test_a_give_back_the_sdk_sends_again_after_its_answer_was_lost_gives_back_one(
+    driver: LetterDriver, kind: Callable[[LetterDriver], Counted]
+) -> None:
+    """The give-back was made, its answer lost (a 500, a read timeout), and the SDK sent it again: one is
+    given back, not two (a guess of the codes more, or a code sent past the limit). Login attempts give
+    back as password resets do (minid.adapters.challenges)."""
+    counted = kind(driver)
+
+    def count() -> int:
+        item = driver.dynamodb.get_item(
+            TableName=driver.local.stack.refs[counted.table], Key=to_item({"pk": counted.pk})
+        )
+        return int(from_item(item["Item"]).get(counted.attribute, 0))
+
+    assert counted.claim()  # a guess judged wrong, kept
+    assert counted.claim()  # and one whose judgement failed, to give back
+    assert count() == 2
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried", where=lambda p: "given_back" in p["UpdateExpression"])
+        counted.give_back()
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    assert count() == 1
+    counted.give_back()  # another give-back, of its own: made
+    assert count() == 0

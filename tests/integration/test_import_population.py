@@ -17,7 +17,7 @@ from minid.adapters.population import EXPORT_KEY, UNPROCESSED_ROUNDS, DynamoDbPo
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import IdentityNumberKind, compose_identity_number, parse_identity_number
 from minid.domain.keys import Keyer, Pepper
-from minid.domain.population import NorwegianAddress, Person, PersonStatus
+from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 from minid.domain.time import today_in_norway
 from tests.integration.letters import LetterDriver
 from tools.import_population import ImportRefused, check, main, read_persons, write
@@ -159,6 +159,19 @@ def test_the_check_counts_the_living_a_letter_cannot_reach() -> None:
     lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630))]
     counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
     assert (counted.persons, counted.no_address) == (3, 1)
+
+
+def test_a_postal_code_or_country_code_given_padded_or_in_lower_case_is_kept_as_the_post_reads_it() -> None:
+    padded = replace(PERSON, address=NorwegianAddress("Storgata 1", " 0155 ", "OSLO"))
+    abroad = ForeignAddress(("Kungsgatan 1", "111 43 Stockholm"), "Sverige", " se ")
+    lower = replace(PERSON, kind=DNR, status=PersonStatus.NOT_RESIDENT, address=None, address_abroad=abroad)
+    lines = [line(a_number(660), padded), line(a_number(670, DNR), lower)]
+    assert check(lines, KEYER, allow_synthetic=True, today=date.today()).no_address == 0
+    persons = [read.person for read in read_persons(lines, KEYER, allow_synthetic=True, today=date.today())]
+    assert persons[0].address is not None
+    assert persons[0].address.postal_code == "0155"
+    assert persons[1].address_abroad is not None
+    assert persons[1].address_abroad.country_code == "SE"
 
 
 def test_a_fodselsnummer_holder_who_never_lived_in_norway_and_one_of_one_name_are_persons() -> None:

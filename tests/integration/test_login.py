@@ -22,6 +22,7 @@ from msgspec.structs import replace
 
 from local.faults import Faults, injected_faults
 from local.functions import LambdaContext
+from local.gateway import HttpResponse
 from local.population_seed import Category
 from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
@@ -1995,6 +1996,37 @@ def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(dri
         assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."  # either
         assert int(refused.header("retry-after") or 0) > 0
     assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == 3
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["enrolled", "anyone"])
+def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterDriver, known: bool) -> None:
+    """AWS briefly down as the reset is stored: a 503, no code queued, and the person's and the client's
+    counts of codes given back, for anyone alike. A code whose queueing failed may be queued (its answer
+    lost): it stays counted. The person's limit reached: the client's count given back."""
+    user = enrolled(driver)
+    number = user.identity_number if known else compose_identity_number(date(1975, 5, 17), 437, synthetic=True) or ""
+    client, person = "198.19.6.1", driver.key(number)
+
+    def start() -> HttpResponse:
+        return user.call("POST", "/v1/password-resets", {"identity_number": number}, source_ip=client)
+
+    def counts() -> tuple[int, int]:
+        return counted_hits(driver, "reset-codes", person, 3600), counted_hits(driver, "codes-sent", client, 3600)
+
+    storing = lambda params: params["Item"]["pk"]["S"].startswith("reset#")  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", code="ProvisionedThroughputExceededException", status=400, where=storing)
+        assert start().status == 503
+        assert faults.injected
+    assert counts() == (0, 0)
+    for after in (None, "lost"):
+        with injected_faults() as faults:
+            faults.add("sqs", "SendMessage", after=after)
+            assert start().status == 503
+    assert counts() == (2, 2)
+    fill_counters(driver, "reset-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
+    assert start().status == 429
+    assert counted_hits(driver, "codes-sent", client, 3600) == 2
 
 
 def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:

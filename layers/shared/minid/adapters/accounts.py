@@ -18,6 +18,7 @@ from minid.adapters.dynamodb import (
     cancellation_reasons_past_transactions,
     conditional_check_failed,
     from_item,
+    given_back_once,
     iso,
     time_or_none,
     to_item,
@@ -297,9 +298,9 @@ class DynamoDbAccounts:
 
     def release_attempt(self, person: PersonKey, run: str | None) -> None:
         same_run, of_the_run = _of_run(run, ":run")
-        values: dict[str, Any] = {":minus": -1, ":zero": 0} | of_the_run
+        expression, condition, values = given_back_once("failed_logins")
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
-            self._update(person, "ADD failed_logins :minus", values, f"failed_logins > :zero AND ({same_run})")
+            self._update(person, expression, values | of_the_run, f"{condition} AND ({same_run})")
 
     def lock(
         self,

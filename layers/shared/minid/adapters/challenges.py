@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, to_item
+from minid.adapters.dynamodb import conditional_check_failed, from_item, given_back_once, to_item
 from minid.deadline import exempt
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ class Challenges:
 
     def refund_try(self, challenge_id: str) -> None:
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
-            self._update(challenge_id, "ADD tries :minus", {":minus": -1, ":zero": 0}, "tries > :zero")
+            expression, condition, values = given_back_once("tries")
+            self._update(challenge_id, expression, values, condition)
 
     def end(self, challenge_id: str) -> None:
         """Ended while still open: one completed meanwhile (its right codes, by a request at once) stays

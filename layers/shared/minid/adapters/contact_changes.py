@@ -13,6 +13,7 @@ from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import replaced_as_read, unchanged_since_read
 from minid.adapters.dynamodb import (
     cancellation_reasons_past_transactions,
+    given_back_once,
     iso,
     to_item,
     update_if,
@@ -145,13 +146,9 @@ class DynamoDbContactChanges(Challenges):
 
     def refund_try_of(self, change: PendingChange) -> None:
         same, value = _the_same(change)
+        expression, condition, values = given_back_once("tries")
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
-            self._update(
-                change.person,
-                "ADD tries :minus",
-                {":minus": -1, ":zero": 0, ":same": value},
-                f"tries > :zero AND {same}",
-            )
+            self._update(change.person, expression, values | {":same": value}, f"{condition} AND {same}")
 
     def claim_try(self, person: PersonKey, limit: int, now: datetime) -> PendingChange | None:
         return _change(self._counted_try(person, limit, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
@@ -125,6 +126,23 @@ def conditional_check_failed(error: ClientError) -> bool:
         return False
     reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
     return "ConditionalCheckFailed" in reasons or not reasons
+
+
+def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
+    """The update expression, condition and values that take one from `counter` (never below zero), made
+    once however often the call is sent.
+
+    The SDK sends a call again when its answer was lost (a 500, a read timeout, after the write was made):
+    a give-back sent twice would give back two, a guess or a code more than the person or client had. Each
+    give-back marks its item with a random mark of its own, which the SDK's retry carries too and the
+    condition then refuses. Only the last mark is kept, so the item keeps its size: two give-backs of one
+    item whose lost answers interleave could still give back one more, which takes an outage and a race.
+    """
+    return (
+        f"ADD {counter} :minus SET given_back = :mark",
+        f"{counter} > :zero AND (attribute_not_exists(given_back) OR given_back <> :mark)",
+        {":minus": -1, ":zero": 0, ":mark": secrets.token_hex(8)},
+    )
 
 
 def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from minid.adapters.dynamodb import (
     cancellation_reasons,
     conditional_check_failed,
     from_item,
+    given_back_once,
     iso,
     to_item,
     update_if,
@@ -93,12 +94,13 @@ class DynamoDbEnrolments:
         self._refund("verify_tries", enrolment_id)
 
     def _refund(self, counter: str, enrolment_id: str) -> None:
+        expression, condition, values = given_back_once(counter)
         refund = {
             "TableName": self._table,
             "Key": enrolment_key(enrolment_id),
-            "UpdateExpression": f"ADD {counter} :minus",
-            "ConditionExpression": f"{counter} > :zero",
-            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
         }
         with exempt():  # a give-back: refused when out of time, a fault would cost a try
             update_if(self._client, refund)  # False: none counted (or the enrolment gone), nothing to give

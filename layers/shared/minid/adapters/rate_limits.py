@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import to_item, update_if_past_transactions
+from minid.adapters.dynamodb import given_back_once, to_item, update_if_past_transactions
 from minid.deadline import exempt
 from minid.domain.rate_limits import Hit
 
@@ -46,12 +46,13 @@ class DynamoDbRateCounter:
         return update_if_past_transactions(self._client, counted(self._table, hit))
 
     def give_back(self, hit: Hit) -> None:
+        expression, condition, values = given_back_once("hits")  # (none counted, or its window gone: nothing)
         taken_back = {
             "TableName": self._table,
             "Key": counter_key(hit),
-            "UpdateExpression": "ADD hits :minus",
-            "ConditionExpression": "hits > :zero",  # (none counted, or its window gone with the item: nothing)
-            "ExpressionAttributeValues": to_item({":minus": -1, ":zero": 0}),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
         }
         with exempt():  # a give-back: refused when out of time, an outage would use up the limit
             update_if_past_transactions(self._client, taken_back)  # (a login's transaction counting meanwhile)

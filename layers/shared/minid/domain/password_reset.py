@@ -18,11 +18,17 @@ from functools import partial
 from typing import Protocol
 
 from minid.domain.accounts import UserAccount
-from minid.domain.codes import CODE_LIFETIME, MAX_CODE_TRIES, new_code, try_given_back_on_failure
+from minid.domain.codes import (
+    CODE_LIFETIME,
+    MAX_CODE_TRIES,
+    counts_given_back_unless_sent,
+    new_code,
+    try_given_back_on_failure,
+)
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.errors import AuthenticationFailed
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
-from minid.domain.identity import parse_identity_number
+from minid.domain.identity import IdentityNumber, parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
 from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import NO_LETTERS, LetterStanding, PinLetter, codes_to_ask
@@ -31,7 +37,7 @@ from minid.domain.notices import Channel, Notice, NoticeKind, NoticeQueue, Recip
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
 from minid.domain.population import Person
 from minid.domain.random import RandomSource, new_id
-from minid.domain.rate_limits import ClientLimits
+from minid.domain.rate_limits import ClientLimits, Hit
 from minid.domain.time import Clock, date_in_norway, today_in_norway
 from minid.domain.timing import EvenTiming
 from minid.values import Value
@@ -181,12 +187,24 @@ class PasswordResetService:
         number = parse_identity_number(
             identity_number, allow_synthetic=self._allow_synthetic, today=today_in_norway(self._clock)
         )
-        self._limits.code_sent(client, now)  # for every number: that the limit is reached tells nothing
+        counted = [self._limits.code_sent(client, now)]  # for every number: that the limit is reached tells nothing
+        queued: list[Notice] = []
+        # a start that fails before its code is queued (AWS briefly down, the person's limit reached) gives
+        # its counts back, as for every number: the limits are of codes sent. Queued, or maybe (its answer
+        # lost), they stay: the notifier sends it.
+        with counts_given_back_unless_sent(partial(self._limits.give_back, counted), queued):
+            return self._started(number, now, counted, queued)
+
+    def _started(
+        self, number: IdentityNumber, now: datetime, counted: list[Hit], queued: list[Notice]
+    ) -> PasswordReset:
+        """The reset started for the identity number (the client's code counted): `counted` gets the
+        person's count, and `queued` the code's notice, once it may be queued."""
         started = self._starts.start()
         person = self._keyer.person_key(number)
         # the codes sent to one person, from any number of clients: counted for every number, known or
         # not, so that a full count tells nothing
-        self._limits.code_to_person("reset", person, now)
+        counted.append(self._limits.code_to_person("reset", person, now))
         standing = self._reads.for_start(person)
         account, record = standing.account, standing.contact
         (asked,) = codes_to_ask(self._keyer, person, standing.letters, 1)
@@ -245,6 +263,7 @@ class PasswordResetService:
             params={"expires_at": reset.expires_at.isoformat()},
             recipients=to,
         )
+        queued.append(notice)  # (from here, it may be)
         self._codes.enqueue(notice)
         if reset.person is None:
             self._starts.short(started)
