@@ -96,7 +96,9 @@ class ForeignAddressIn(_Strict):
     country_code: Field
 
     def __post_init__(self) -> None:
-        self.country_code = self.country_code.strip().upper()
+        code = self.country_code.strip()
+        # only an ASCII code upper-cased: Unicode's rules make "ß" "SS", a code that is no country's
+        self.country_code = code.upper() if code.isascii() else code
 
 
 class PersonIn(_Strict):

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pyotp
@@ -485,6 +486,30 @@ GIVE_BACKS = {
 }
 
 
+def _count(driver: LetterDriver, counted: Counted) -> int:
+    item = driver.dynamodb.get_item(TableName=driver.local.stack.refs[counted.table], Key=to_item({"pk": counted.pk}))
+    return int(from_item(item["Item"]).get(counted.attribute, 0))
+
+
+CLAIMS = {name: kind for name, kind in GIVE_BACKS.items() if kind is not _a_code_sent_by_a_client}
+
+
+@pytest.mark.parametrize("kind", CLAIMS.values(), ids=CLAIMS.keys())
+def test_a_count_the_sdk_sends_again_after_its_answer_was_lost_counts_one(
+    driver: LetterDriver, kind: Callable[[LetterDriver], Counted]
+) -> None:
+    """A try claimed (or an attempt past the password counted), its answer lost, and the SDK's retry of it:
+    counted once, and taken as counted (not a try refused, nor a failure more towards the lock)."""
+    counted = kind(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried", where=lambda p: "counted_by" in p["UpdateExpression"])
+        assert counted.claim()
+        assert faults.injected == [("dynamodb", "UpdateItem", "retried")]
+    assert _count(driver, counted) == 1
+    assert counted.claim()  # the next, of its own: counted
+    assert _count(driver, counted) == 2
+
+
 @pytest.mark.parametrize("kind", GIVE_BACKS.values(), ids=GIVE_BACKS.keys())
 def test_a_give_back_the_sdk_sends_again_after_its_answer_was_lost_gives_back_one(
     driver: LetterDriver, kind: Callable[[LetterDriver], Counted]
@@ -493,13 +518,7 @@ def test_a_give_back_the_sdk_sends_again_after_its_answer_was_lost_gives_back_on
     given back, not two (a guess of the codes more, or a code sent past the limit). Login attempts give
     back as password resets do (minid.adapters.challenges)."""
     counted = kind(driver)
-
-    def count() -> int:
-        item = driver.dynamodb.get_item(
-            TableName=driver.local.stack.refs[counted.table], Key=to_item({"pk": counted.pk})
-        )
-        return int(from_item(item["Item"]).get(counted.attribute, 0))
-
+    count = partial(_count, driver, counted)
     assert counted.claim()  # a guess judged wrong, kept
     assert counted.claim()  # and one whose judgement failed, to give back
     assert count() == 2

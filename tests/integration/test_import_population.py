@@ -167,6 +167,9 @@ def test_a_postal_code_or_country_code_given_padded_or_in_lower_case_is_kept_as_
     lower = replace(PERSON, kind=DNR, status=PersonStatus.NOT_RESIDENT, address=None, address_abroad=abroad)
     lines = [line(a_number(660), padded), line(a_number(670, DNR), lower)]
     assert check(lines, KEYER, allow_synthetic=True, today=date.today()).no_address == 0
+    # a code no country has stays none: upper-cased, "ß" would be "SS"
+    junk = replace(lower, address_abroad=replace(abroad, country_code="ß"))
+    assert check([line(a_number(680, DNR), junk)], KEYER, allow_synthetic=True, today=date.today()).no_address == 1
     persons = [read.person for read in read_persons(lines, KEYER, allow_synthetic=True, today=date.today())]
     assert persons[0].address is not None
     assert persons[0].address.postal_code == "0155"

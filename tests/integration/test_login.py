@@ -2000,9 +2000,9 @@ def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(dri
 
 @pytest.mark.parametrize("known", [True, False], ids=["enrolled", "anyone"])
 def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterDriver, known: bool) -> None:
-    """AWS briefly down as the reset is stored: a 503, no code queued, and the person's and the client's
-    counts of codes given back, for anyone alike. A code whose queueing failed may be queued (its answer
-    lost): it stays counted. The person's limit reached: the client's count given back."""
+    """AWS briefly down as the reset is stored, or its code sealed: a 503, no code queued, and the person's
+    and the client's counts of codes given back, for anyone alike. A code whose queueing failed may be
+    queued (its answer lost): it stays counted. The person's limit reached: the client's count given back."""
     user = enrolled(driver)
     number = user.identity_number if known else compose_identity_number(date(1975, 5, 17), 437, synthetic=True) or ""
     client, person = "198.19.6.1", driver.key(number)
@@ -2014,15 +2014,17 @@ def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterD
         return counted_hits(driver, "reset-codes", person, 3600), counted_hits(driver, "codes-sent", client, 3600)
 
     storing = lambda params: params["Item"]["pk"]["S"].startswith("reset#")  # noqa: E731
-    with injected_faults() as faults:
-        faults.add("dynamodb", "PutItem", code="ProvisionedThroughputExceededException", status=400, where=storing)
-        assert start().status == 503
-        assert faults.injected
-    assert counts() == (0, 0)
+    for service, operation, where in [("dynamodb", "PutItem", storing), ("kms", "Encrypt", None)]:  # then sealed
+        with injected_faults() as faults:
+            faults.add(service, operation, code="ThrottlingException", status=400, where=where, here=True)
+            assert start().status == 503
+            assert faults.injected
+        assert counts() == (0, 0), operation
     for after in (None, "lost"):
         with injected_faults() as faults:
-            faults.add("sqs", "SendMessage", after=after)
+            faults.add("sqs", "SendMessage", after=after, here=True)
             assert start().status == 503
+            assert faults.injected
     assert counts() == (2, 2)
     fill_counters(driver, "reset-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
     assert start().status == 429

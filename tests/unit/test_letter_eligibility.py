@@ -55,6 +55,11 @@ def test_blank_lines_and_a_blank_care_of_leave_no_hole_in_the_window() -> None:
     assert letter_address(abroad) == ("ul. Długa 12/4", "80-831 GDAŃSK", "POLAND")
 
 
+def test_a_postal_code_of_digits_other_than_ascii_is_no_address() -> None:
+    arabic = replace(ADULT, address=replace(OSLO, postal_code="\u0660\u0661\u0665\u0665"))  # 0155 in Arabic digits
+    assert letter_address(arabic) is None
+
+
 @pytest.mark.parametrize(
     ("birth_date", "eligible"),
     [

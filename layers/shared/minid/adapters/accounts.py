@@ -12,11 +12,11 @@ from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from minid.adapters.dynamodb import (
+    COUNTED_ONCE,
+    NOT_COUNTED_BEFORE,
     cancellation_reasons_past_transactions,
-    conditional_check_failed,
+    counted_once,
     from_item,
     given_back_once,
     iso,
@@ -266,27 +266,20 @@ class DynamoDbAccounts:
 
     # ------------------------------------------------------------------ failures and locks
     def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> AttemptCount:
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=to_item({"pk": person}),
-                # the run it is counted in is marked as holding an attempt past the password (UserAccount)
-                UpdateExpression="ADD failed_logins :one "
-                "SET attempt_reserved_at = :now, past_password_in = if_not_exists(failure_run, :no_run)",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
-                f"failed_logins < :threshold) AND ({NOT_LOCKED})",
-                ExpressionAttributeValues=to_item(
-                    {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
-                ),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the account, locked, or None: no account
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                item: Any = error.response.get("Item")
-                return AttemptCount(account_from(from_item(item)) if item else None, counted=False)
-            raise
-        return AttemptCount(account_from(from_item(response["Attributes"])), counted=True)
+        reserved = {
+            "TableName": self._table,
+            "Key": to_item({"pk": person}),
+            # the run it is counted in is marked as holding an attempt past the password (UserAccount)
+            "UpdateExpression": "ADD failed_logins :one "
+            f"SET attempt_reserved_at = :now, past_password_in = if_not_exists(failure_run, :no_run), {COUNTED_ONCE}",
+            "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
+            f"failed_logins < :threshold) AND ({NOT_LOCKED}) AND {NOT_COUNTED_BEFORE}",
+            "ExpressionAttributeValues": to_item(
+                {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
+            ),
+        }
+        counted, item = counted_once(self._client, reserved)  # not counted: the account, locked, or None
+        return AttemptCount(account_from(item) if item else None, counted=counted)
 
     def judged(
         self, person: PersonKey, change: AccountChange | None, events: Sequence[SecurityEvent], hits: Sequence[Hit]

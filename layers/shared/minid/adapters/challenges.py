@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.dynamodb import conditional_check_failed, from_item, given_back_once, to_item
+from minid.adapters.dynamodb import (
+    COUNTED_ONCE,
+    NOT_COUNTED_BEFORE,
+    conditional_check_failed,
+    counted_once,
+    from_item,
+    given_back_once,
+    to_item,
+)
 from minid.deadline import exempt
 
 if TYPE_CHECKING:
@@ -74,8 +82,10 @@ class Challenges:
         """Count a try if fewer than `limit` are counted and the challenge is open: the challenge with
         it counted, or None. `claims` counts it too, and is never given back: the try's own number."""
         values = {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
-        condition = "tries < :limit AND #status = :pending AND expires_at > :now"
-        return self._updated(challenge_id, "ADD tries :one, claims :one", values, condition)
+        condition = f"tries < :limit AND #status = :pending AND expires_at > :now AND {NOT_COUNTED_BEFORE}"
+        expression = f"ADD tries :one, claims :one SET {COUNTED_ONCE}"
+        counted, item = counted_once(self._client, self._update_request(challenge_id, expression, values, condition))
+        return item if counted else None
 
     def _updated(
         self, challenge_id: str, expression: str, values: Mapping[str, Any], condition: str

@@ -145,6 +145,35 @@ def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
     )
 
 
+# An update that counts (a try claimed, an attempt past the password) sets COUNTED_ONCE in its SET clause
+# and holds NOT_COUNTED_BEFORE in its condition; `counted_once` makes it, with a mark of its own.
+COUNTED_ONCE = "counted_by = :counted_by"
+NOT_COUNTED_BEFORE = "(attribute_not_exists(counted_by) OR counted_by <> :counted_by)"
+
+
+def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """A conditional update that counts, counted once however often the call is sent: whether it counted,
+    and the item as it left it (or, not counted, as it is; None: no item).
+
+    As a give-back's (`given_back_once`), its retry by the SDK after its answer was lost would count twice:
+    a try or a failure more than the person made, and a lock their right code did not earn. The retry finds
+    its own mark, and its condition refuses it; the item it is answered with (ReturnValuesOnConditionCheck-
+    Failure, in the same call) shows that mark, and is taken as counted by the first. Only the last mark is
+    kept: another count between the first and its retry lets the retry count again (an outage and a race).
+    """
+    mark = secrets.token_hex(8)
+    values = {**update.get("ExpressionAttributeValues", {}), ":counted_by": {"S": mark}}
+    request = {**update, "ExpressionAttributeValues": values}
+    try:
+        response = client.update_item(**request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except ClientError as error:
+        if not conditional_check_failed(error):
+            raise
+        item: Any = error.response.get("Item")
+        return bool(item) and item.get("counted_by") == {"S": mark}, from_item(item) if item else None
+    return True, from_item(response["Attributes"])
+
+
 def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
     """One conditional update; False when its condition does not hold."""
     try:

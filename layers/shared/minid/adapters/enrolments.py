@@ -12,9 +12,12 @@ from botocore.exceptions import ClientError
 from minid.adapters.accounts import account_from, account_values, all_of, epoch_as_read
 from minid.adapters.contacts import contact_record, written_as_read
 from minid.adapters.dynamodb import (
+    COUNTED_ONCE,
+    NOT_COUNTED_BEFORE,
     batch_get,
     cancellation_reasons,
     conditional_check_failed,
+    counted_once,
     from_item,
     given_back_once,
     iso,
@@ -115,21 +118,17 @@ class DynamoDbEnrolments:
         unexpired; else None, counting nothing. `claims` counts it too (either counter's), and is never given
         back: the try's own number."""
         held = {f":s{i}": status for i, status in enumerate(statuses)}
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=enrolment_key(enrolment_id),
-                UpdateExpression=f"ADD {counter} :one, claims :one",
-                ConditionExpression=f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if conditional_check_failed(error):
-                return None
-            raise
-        return _enrolment(from_item(response["Attributes"]))
+        claim = {
+            "TableName": self._table,
+            "Key": enrolment_key(enrolment_id),
+            "UpdateExpression": f"ADD {counter} :one, claims :one SET {COUNTED_ONCE}",
+            "ConditionExpression": f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now "
+            f"AND {NOT_COUNTED_BEFORE}",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
+        }
+        counted, item = counted_once(self._client, claim)
+        return _enrolment(item) if counted and item is not None else None
 
     def end(self, enrolment_id: str) -> None:
         ended = {

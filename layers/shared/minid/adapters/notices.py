@@ -38,10 +38,12 @@ class SqsNoticeQueue:
         self._sealer = sealer
         self._proof_delay = proof_delay_seconds
 
-    def enqueue(self, notice: Notice) -> None:
+    def enqueue(self, notice: Notice, queued: list[Notice] | None = None) -> None:
         # a notice queued before its change is made waits a little, so that it usually finds it made
         delay = self._proof_delay if notice.proof is not None else 0
-        body = notice_to_json(notice, self._sealer)
+        body = notice_to_json(notice, self._sealer)  # (KMS, for a code's recipients: nothing queued if it fails)
+        if queued is not None:
+            queued.append(notice)
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=delay)
 
 

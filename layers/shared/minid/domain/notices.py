@@ -210,7 +210,10 @@ def notice_from_json(body: str) -> Notice:
 
 
 class NoticeQueue(Protocol):
-    def enqueue(self, notice: Notice) -> None: ...
+    def enqueue(self, notice: Notice, queued: list[Notice] | None = None) -> None:
+        """Queue the notice; `queued` gets it once it may be in the queue (its sending begun), not before
+        (its recipients being sealed, say): a failure before then queued nothing."""
+        ...
 
 
 class DeliveryRetries(Protocol):

@@ -263,8 +263,7 @@ class PasswordResetService:
             params={"expires_at": reset.expires_at.isoformat()},
             recipients=to,
         )
-        queued.append(notice)  # (from here, it may be)
-        self._codes.enqueue(notice)
+        self._codes.enqueue(notice, queued)
         if reset.person is None:
             self._starts.short(started)
         else:

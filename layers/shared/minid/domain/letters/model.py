@@ -187,7 +187,7 @@ def letter_address(person: Person) -> tuple[str, ...] | None:
     abroad, a line, a country and its code): a letter to it would be lost, or go domestic."""
     home, abroad = person.address, person.address_abroad
     if home is not None:
-        whole = bool(home.street.strip() and home.city.strip() and re.fullmatch(r"\d{4}", home.postal_code))
+        whole = bool(home.street.strip() and home.city.strip() and re.fullmatch(r"[0-9]{4}", home.postal_code))
         return home.lines() if whole else None
     if person.kind is IdentityNumberKind.D_NUMBER and abroad is not None:
         lines = any(line.strip() for line in abroad.lines_abroad)
