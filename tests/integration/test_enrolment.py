@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -28,13 +29,14 @@ from minid.domain.accounts import UserAccount
 from minid.domain.codes import RateLimited, replaced_code
 from minid.domain.contacts import Language
 from minid.domain.enrolment import (
+    ACTIVE,
     MAX_PIN_TRIES,
     MAX_VERIFY_TRIES,
     VERIFIED_MEANWHILE,
     EnrolmentStatus,
     VerificationResult,
 )
-from minid.domain.errors import AuthenticationFailed, Conflict, NotFound
+from minid.domain.errors import AuthenticationFailed, Conflict
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
@@ -774,7 +776,8 @@ def pin_failures(driver: LetterDriver, enrolling: Enrolling) -> int:
 
 def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: LetterDriver) -> None:
     """The resend reads the enrolment, then writes its codes only to it as read: activated in between, the
-    answer is the 404 of an enrolment done (it was the 429 of a resend just made)."""
+    answer is the 409 of an enrolment done, telling the person to log in (it was the 429 of a resend just
+    made)."""
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete().status == 202
@@ -783,9 +786,39 @@ def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: Let
     activated = lambda: enrolling.verify(mobile_code=code)  # noqa: E731
     with before_first_aws_call("dynamodb.UpdateItem", activated, where=updating(RECORD_RESEND)):
         service = wiring.enrolment(os.environ)
-        with pytest.raises(NotFound):
+        with pytest.raises(Conflict, match=re.escape(ACTIVE)):
             service.resend(enrolling.enrolment_id, "198.51.100.9")
     assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+
+def test_a_completion_for_an_enrolment_activated_meanwhile_is_told_to_log_in(driver: LetterDriver) -> None:
+    """Another tab's codes activated the account: a completion made at that moment (its codes sent, its
+    write refused), or after it, is told that the account is active and to log in, not to start again (a
+    re-enrolment would end the sessions and tell the contacts of it)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234567").status == 202
+    code = enrolling.last_code_to("+4791234567")
+    back_date_codes(driver, enrolling.enrolment_id)  # completed again: a resend, due
+    codes = {int(i): enrolling.codes[str(i)] for i in enrolling.indices}
+
+    def activated_meanwhile() -> None:
+        assert enrolling.verify(mobile_code=code).status == 201
+
+    with before_first_aws_call("dynamodb.UpdateItem", activated_meanwhile, where=updating(RECORD_COMPLETION)):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(Conflict, match=re.escape(ACTIVE)):
+            service.complete(
+                enrolling.enrolment_id,
+                client="198.19.4.2",
+                pin_codes=codes,
+                password="a different passphrase of mine",
+                mobile="92345678",
+                email=None,
+            )
+    after = enrolling.complete(mobile="92345678")
+    assert (after.status, json.loads(after.body)["detail"]) == (409, ACTIVE)
+    assert enrolling.resend().status == 409
 
 
 def test_a_resend_overtaken_by_another_that_drew_the_same_codes_is_told_to_wait(driver: LetterDriver) -> None:

@@ -74,6 +74,7 @@ ENROLMENT_LIFETIME = timedelta(minutes=15)
 MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
 ENDED = "The enrolment has ended or does not exist. Start again."
+ACTIVE = "The enrolment is complete and the account active. Log in."
 # a resend that met a verify of one of its contacts: it sent nothing
 VERIFIED_MEANWHILE = "A contact was verified meanwhile. Ask again for a new code if one is still waiting."
 
@@ -338,6 +339,7 @@ class EnrolmentService:
         started = self._wrong_codes.start()
         enrolment = self._enrolments.claim_pin_try(enrolment_id, MAX_PIN_TRIES, now)  # counted, and read
         if enrolment is None:
+            self._open(enrolment_id, now)  # only to tell why: active (Conflict), or ended
             raise NotFound(ENDED)
         give_back = partial(self._enrolments.refund_pin_try, enrolment_id)
         with try_given_back_on_failure(give_back):  # until the codes are judged
@@ -423,7 +425,7 @@ class EnrolmentService:
         is still to give back); else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
         if self._enrolments.record_completion(enrolment_id, completion, as_read=as_read):
             return True
-        stored = self._open(enrolment_id, now)
+        stored = self._open(enrolment_id, now)  # activated meanwhile (another tab's codes): Conflict
         if stored.password_hash == completion.password_hash:  # each hash has its own salt
             return True
         if self._made_before(stored, completion.contacts, password, now):
@@ -458,7 +460,12 @@ class EnrolmentService:
             return [by_client, self._limits.code_to_person("enrolment", person, now)]
 
     def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
+        """The enrolment, open; else NotFound, or Conflict when it is done: the account is active, and the
+        person is told to log in rather than start again (which would end their sessions, and tell their
+        contacts of a re-enrolment)."""
         enrolment = self._enrolments.get(enrolment_id)
+        if enrolment is not None and enrolment.status is EnrolmentStatus.ACTIVE:
+            raise Conflict(ACTIVE)
         if enrolment is None or not enrolment.open(now):
             raise NotFound(ENDED)
         return enrolment
@@ -534,7 +541,7 @@ class EnrolmentService:
             count = (enrolment.resends, enrolment.resends + 1)
             replaced = tuple(enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes)
             if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
-                # activated or ended meanwhile: no code waits (NotFound, as for any resend after it)
+                # activated or ended meanwhile: no code waits (Conflict or NotFound, as for any resend after it)
                 again = self._open(enrolment_id, now)
                 if not written_by_this_resend(
                     (again.resends, again.codes_sent_at, again.code_hashes), (count[1], now, hashes)
@@ -568,7 +575,7 @@ class EnrolmentService:
             if done is not None and done.status is EnrolmentStatus.ACTIVE:
                 if self._all_right(done, codes):  # a retry (its answer lost): the same answer
                     return VerificationResult(EnrolmentStatus.ACTIVE, ())
-                raise Conflict("The enrolment is complete and the account active. Log in.")
+                raise Conflict(ACTIVE)
             waiting = self._open(enrolment_id, now)
             if waiting.status is not EnrolmentStatus.VERIFYING or waiting.contacts is None:
                 raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
