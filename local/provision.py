@@ -387,6 +387,16 @@ def _email_identity(stack: Stack, session: boto3.Session, logical_id: str, p: di
     stack.attributes[logical_id] = {}
 
 
+def _configuration_set(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+    name = _physical_name(logical_id, p, "Name")
+    options: Any = (
+        {"SuppressedReasons": p["SuppressionOptions"]["SuppressedReasons"]} if "SuppressionOptions" in p else {}
+    )
+    session.client("sesv2").create_configuration_set(ConfigurationSetName=name, SuppressionOptions=options)
+    stack.refs[logical_id] = name
+    stack.attributes[logical_id] = {}
+
+
 def _definition_text(path: Path) -> str:
     if path.suffix in (".yaml", ".yml"):
         import yaml  # noqa: PLC0415  (only for definitions kept as YAML)
@@ -406,6 +416,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::Serverless::Function": _function,
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::SES::EmailIdentity": _email_identity,
+    "AWS::SES::ConfigurationSet": _configuration_set,
 }
 
 

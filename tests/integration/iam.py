@@ -308,6 +308,8 @@ def denied(stack: Stack, calls: list[Call]) -> list[tuple[Any, ...]]:
                 (call.service, call.operation), f"{prefixes.get(call.service, call.service)}:{call.operation}"
             )
             requests = [(action, resource_of(stack, call), context_of(call))]
+            if call.service == "sesv2" and "ConfigurationSetName" in call.params:  # judged on both
+                requests.append((action, configuration_set_of(stack, call), {}))
         for action, resource, context in requests:
             if not allowed(granted, action, resource, context) or (
                 withheld and allowed(withheld, action, resource or "*", context)
@@ -321,6 +323,12 @@ def context_of(call: Call) -> dict[str, list[str]]:
     if call.service == "kms":
         return {f"kms:EncryptionContext:{k}": [str(v)] for k, v in call.params.get("EncryptionContext", {}).items()}
     return {}
+
+
+def configuration_set_of(stack: Stack, call: Call) -> str:
+    """The configuration set an e-mail is sent with: SES authorises the sending on it too."""
+    region, account = stack.resolve({"Ref": "AWS::Region"}), stack.resolve({"Ref": "AWS::AccountId"})
+    return f"arn:aws:ses:{region}:{account}:configuration-set/{call.params['ConfigurationSetName']}"
 
 
 def resource_of(stack: Stack, call: Call) -> str | None:

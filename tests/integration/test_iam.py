@@ -159,6 +159,19 @@ def test_only_the_notifier_may_open_the_recipients_sealed_in_a_notice(journeyed:
     assert denied(stack, [Call("ContactFunction", "kms", "Decrypt", other)]) == []  # its own uses stand
 
 
+def test_every_e_mail_is_sent_with_the_configuration_set_that_suppresses_bounces_only(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """Not the account's suppression list alone, which keeps every e-mail from an address whose owner once
+    marked one of ours as spam (SES takes it, and sends nothing): their codes and security notices too."""
+    stack, calls = journeyed
+    sent = [c for c in calls if (c.service, c.operation) == ("sesv2", "SendEmail")]
+    assert {"EnrolmentFunction", "NotifierFunction"} <= {c.function for c in sent}  # (the journey's)
+    assert {c.params.get("ConfigurationSetName") for c in sent} == {stack.refs["EmailConfigurationSet"]}
+    options = stack.template.resources["EmailConfigurationSet"]["Properties"]["SuppressionOptions"]
+    assert options == {"SuppressedReasons": ["BOUNCE"]}
+
+
 def test_a_statement_limited_to_some_attributes_allows_a_read_of_those_alone() -> None:
     granted = [
         {

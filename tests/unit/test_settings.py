@@ -22,6 +22,7 @@ LOGIN = {
     "PUBLIC_DOMAIN": "minid.example",
     "SMS_SENDER_ID": "MinID",
     "EMAIL_SENDER": "noreply@minid.example",
+    "EMAIL_CONFIGURATION_SET": "minid-email",
     "CHALLENGES_TABLE": "challenges",
     "CONTACT_REGISTER_TABLE": "contacts",
     "PIN_LETTERS_TABLE": "letters",

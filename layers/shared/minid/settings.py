@@ -135,6 +135,7 @@ class NotifierSettings(Settings, frozen=True):
     security_events_table: str
     sms_sender_id: SenderId
     email_sender: str
+    email_configuration_set: str  # (template.yaml: EmailConfigurationSet)
     data_key_arn: str
     public_domain: str  # named in a reset code's SMS (WebOTP)
 
@@ -146,6 +147,7 @@ class EnrolmentSettings(PepperSettings, frozen=True):
     public_domain: str
     sms_sender_id: SenderId
     email_sender: str
+    email_configuration_set: str  # (template.yaml: EmailConfigurationSet)
     users_table: str
     contact_register_table: str
     pin_letters_table: str
@@ -183,6 +185,7 @@ class ContactSettings(SessionSettings, frozen=True):
     public_domain: str
     sms_sender_id: SenderId
     email_sender: str
+    email_configuration_set: str  # (template.yaml: EmailConfigurationSet)
     challenges_table: str
     contact_register_table: str
     codes_to_person_per_hour: PositiveInt

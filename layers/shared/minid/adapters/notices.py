@@ -184,14 +184,16 @@ class SesEmailSender:
     it, and bounces or suppresses it later); what it refuses at once is the account's sending
     (`SENDING_REFUSED_CODES`)."""
 
-    def __init__(self, client: SESV2Client, sender: str) -> None:
+    def __init__(self, client: SESV2Client, sender: str, configuration_set: str) -> None:
         self._client = client
         self._sender = sender
+        self._configuration_set = configuration_set  # suppressing bounces only (template.yaml)
 
     def send_email(self, to: str, message: Message) -> None:
         with _answer_awaited():
             self._client.send_email(
                 FromEmailAddress=self._sender,
+                ConfigurationSetName=self._configuration_set,
                 Destination={"ToAddresses": [email_for_sending(to)]},
                 Content={
                     "Simple": {
