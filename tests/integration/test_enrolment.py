@@ -29,6 +29,7 @@ from minid.domain.accounts import UserAccount
 from minid.domain.codes import RateLimited, replaced_code
 from minid.domain.contacts import Language
 from minid.domain.enrolment import (
+    ACTIVATED_MEANWHILE,
     ACTIVE,
     MAX_PIN_TRIES,
     MAX_VERIFY_TRIES,
@@ -807,7 +808,7 @@ def test_a_completion_for_an_enrolment_activated_meanwhile_is_told_to_log_in(dri
 
     with before_first_aws_call("dynamodb.UpdateItem", activated_meanwhile, where=updating(RECORD_COMPLETION)):
         service = wiring.enrolment(os.environ)
-        with pytest.raises(Conflict, match=re.escape(ACTIVE)):
+        with pytest.raises(Conflict, match=re.escape(ACTIVATED_MEANWHILE)):  # not with this password
             service.complete(
                 enrolling.enrolment_id,
                 client="198.19.4.2",

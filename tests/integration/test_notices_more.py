@@ -22,11 +22,12 @@ from functions.notifier.app import RECORDING_KEPT_SECONDS
 from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
-from minid.adapters.notices import SnsSmsSender
+from minid.adapters.notices import DynamoDbDeliveryLedger, SnsSmsSender
 from minid.deadline import MARGIN_SECONDS, OutOfTime, within
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     Channel,
+    Claim,
     Delivered,
     MaybeSent,
     Notice,
@@ -417,3 +418,16 @@ def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(
     (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
     assert failed.__dict__.get("error") == "OutOfTime"
     assert len(driver.local.outbox.sms()) == sms_before
+
+
+def test_a_claim_the_sdk_sends_again_after_its_answer_was_lost_is_its_own(driver: LetterDriver) -> None:
+    """The ledger's claim written, its answer lost, and the SDK's retry refused by the claim it made: read,
+    the claim is this one's (sent now), not another's in flight (which would hold the notice back for the
+    claim's lease and the queue's visibility: minutes of a reset code's ten)."""
+    ledger = DynamoDbDeliveryLedger(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    now, lease = datetime.now(UTC), timedelta(minutes=2)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", after="retried", where=lambda p: p["Item"]["pk"]["S"] == "notice#n-1#sms")
+        assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.CLAIMED
+        assert faults.injected == [("dynamodb", "PutItem", "retried")]
+    assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.IN_FLIGHT  # another's, while it is held

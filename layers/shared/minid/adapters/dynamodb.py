@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import TYPE_CHECKING, Any
@@ -191,10 +191,18 @@ def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
 IN_FLIGHT_PAUSE_SECONDS = 0.05
 
 
-def _unless_in_flight(client: DynamoDBClient, update: Mapping[str, Any]) -> bool | None:
-    """`update_if`; None when another transaction was writing the item (returned after the pause)."""
+Made = Callable[["DynamoDBClient", Mapping[str, Any]], bool]  # a conditional update: whether it held
+
+
+def counted_once_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
+    """`counted_once`: whether it counted."""
+    return counted_once(client, update)[0]
+
+
+def _unless_in_flight(client: DynamoDBClient, update: Mapping[str, Any], made: Made = update_if) -> bool | None:
+    """`made` (`update_if`); None when another transaction was writing the item (returned after the pause)."""
     try:
-        return update_if(client, update)
+        return made(client, update)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
             raise
@@ -213,14 +221,15 @@ def update_if_as_read(client: DynamoDBClient, update: Mapping[str, Any]) -> bool
 IN_FLIGHT_TRIES = 5
 
 
-def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
-    """`update_if` for an item that transactions write too (a rate counter: a login's judgement counts
-    its hits in its transaction): made again while one is writing it, rather than failed for a retry."""
+def update_if_past_transactions(client: DynamoDBClient, update: Mapping[str, Any], made: Made = update_if) -> bool:
+    """`made` (`update_if`, or `counted_once_if`) for an item that transactions write too (a rate counter: a
+    login's judgement counts its hits in its transaction): made again while one is writing it, rather than
+    failed for a retry."""
     for _ in range(IN_FLIGHT_TRIES - 1):
-        made = _unless_in_flight(client, update)
-        if made is not None:
-            return made
-    return update_if(client, update)
+        held = _unless_in_flight(client, update, made)
+        if held is not None:
+            return held
+    return made(client, update)
 
 
 def write_together_past_transactions(client: DynamoDBClient, items: Sequence[Mapping[str, Any]]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -218,6 +219,10 @@ class DynamoDbDeliveryLedger:
         return to_item({"pk": f"notice#{notice_id}#{channel.value}"})
 
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
+        # the claim's own mark: the SDK's retry of this write, its answer lost, finds the claim made and
+        # refused by its condition; read, it is this one's, not another's in flight (which would hold the
+        # notice back a lease and more)
+        mark = secrets.token_hex(8)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -227,6 +232,7 @@ class DynamoDbDeliveryLedger:
                         "state": "sending",
                         "lease_until": iso(now + lease),
                         "expires_at": int((now + LEDGER_KEPT_FOR).timestamp()),
+                        "claimed_by": mark,
                     }
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
@@ -239,8 +245,10 @@ class DynamoDbDeliveryLedger:
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(notice_id, channel), ConsistentRead=True
             ).get("Item")
-            state = from_item(item).get("state") if item is not None else None
-            return {"sent": Claim.SENT, "refused": Claim.REFUSED}.get(str(state), Claim.IN_FLIGHT)
+            values = from_item(item) if item is not None else {}
+            if values.get("state") == "sending" and values.get("claimed_by") == mark:
+                return Claim.CLAIMED
+            return {"sent": Claim.SENT, "refused": Claim.REFUSED}.get(str(values.get("state")), Claim.IN_FLIGHT)
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:

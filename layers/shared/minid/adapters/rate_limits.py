@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minid.adapters.dynamodb import given_back_once, to_item, update_if_past_transactions
+from minid.adapters.dynamodb import (
+    COUNTED_ONCE,
+    NOT_COUNTED_BEFORE,
+    counted_once_if,
+    given_back_once,
+    to_item,
+    update_if_past_transactions,
+)
 from minid.deadline import exempt
 from minid.domain.rate_limits import Hit
 
@@ -43,7 +50,14 @@ class DynamoDbRateCounter:
         # Made again when a transaction was counting on the same counter: refused, a request that counts
         # alone (an unknown identity number's login) would answer 503 where one judged in a transaction
         # (a wrong password) answers 401, telling which numbers have an account.
-        return update_if_past_transactions(self._client, counted(self._table, hit))
+        # Counted once however often the SDK sends it (its answer lost: counted_once), as a transaction's
+        # count is by its token.
+        update = counted(self._table, hit)
+        once = update | {
+            "UpdateExpression": f"{update['UpdateExpression']}, {COUNTED_ONCE}",  # (SET is its last clause)
+            "ConditionExpression": f"({update['ConditionExpression']}) AND {NOT_COUNTED_BEFORE}",
+        }
+        return update_if_past_transactions(self._client, once, counted_once_if)
 
     def give_back(self, hit: Hit) -> None:
         expression, condition, values = given_back_once("hits")  # (none counted, or its window gone: nothing)

@@ -75,6 +75,9 @@ MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
 ENDED = "The enrolment has ended or does not exist. Start again."
 ACTIVE = "The enrolment is complete and the account active. Log in."
+ACTIVATED_MEANWHILE = (
+    "The account was activated meanwhile, with the password and contacts given before; these were not saved. Log in."
+)
 # a resend that met a verify of one of its contacts: it sent nothing
 VERIFIED_MEANWHILE = "A contact was verified meanwhile. Ask again for a new code if one is still waiting."
 
@@ -425,7 +428,7 @@ class EnrolmentService:
         is still to give back); else the enrolment changed or ended meanwhile (Conflict, NotFound)."""
         if self._enrolments.record_completion(enrolment_id, completion, as_read=as_read):
             return True
-        stored = self._open(enrolment_id, now)  # activated meanwhile (another tab's codes): Conflict
+        stored = self._open(enrolment_id, now, ACTIVATED_MEANWHILE)  # (by another tab's codes, say)
         if stored.password_hash == completion.password_hash:  # each hash has its own salt
             return True
         if self._made_before(stored, completion.contacts, password, now):
@@ -459,13 +462,13 @@ class EnrolmentService:
         with counts_given_back_unless_sent(partial(self._limits.give_back, [by_client]), ()):
             return [by_client, self._limits.code_to_person("enrolment", person, now)]
 
-    def _open(self, enrolment_id: str, now: datetime) -> Enrolment:
-        """The enrolment, open; else NotFound, or Conflict when it is done: the account is active, and the
-        person is told to log in rather than start again (which would end their sessions, and tell their
-        contacts of a re-enrolment)."""
+    def _open(self, enrolment_id: str, now: datetime, active: str = ACTIVE) -> Enrolment:
+        """The enrolment, open; else NotFound, or Conflict (`active`) when it is done: the account is active,
+        and the person is told to log in rather than start again (which would end their sessions, and tell
+        their contacts of a re-enrolment)."""
         enrolment = self._enrolments.get(enrolment_id)
         if enrolment is not None and enrolment.status is EnrolmentStatus.ACTIVE:
-            raise Conflict(ACTIVE)
+            raise Conflict(active)
         if enrolment is None or not enrolment.open(now):
             raise NotFound(ENDED)
         return enrolment
