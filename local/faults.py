@@ -18,7 +18,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 # A call made whose answer is lost: "lost", the SDK gives up (a read timeout); "retried", the SDK makes
-# it again, and that second call's answer is the one the caller gets.
+# it again, and that second call's answer is the one the caller gets (or a fault planned after this one's).
 After = Literal["lost", "retried"]
 
 
@@ -144,8 +144,8 @@ def injected_faults() -> Iterator[Faults]:
             return original(client, operation_name, api_params)
         with suppress(ClientError):
             original(client, operation_name, api_params)  # made, whatever its answer: lost
-        if after == "retried":
-            return original(client, operation_name, api_params)
+        if after == "retried":  # the SDK's retry: a call as any other, which a fault planned next may hit
+            return make_api_call(client, operation_name, api_params)
         raise ReadTimeoutError(endpoint_url=client.meta.endpoint_url)
 
     BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]

@@ -507,6 +507,19 @@ def test_a_count_the_sdk_sends_again_after_its_answer_was_lost_counts_one(
     assert _count(driver, counted) == 2
 
 
+def test_a_client_s_hit_whose_retry_meets_a_transaction_counts_one(driver: LetterDriver) -> None:
+    """The hit made, its answer lost; the SDK's retry refused as a login's transaction writes the counter,
+    and the hit made again past it: counted once (its mark the same each time it is made)."""
+    counted = _a_code_sent_by_a_client(driver)
+    marked = lambda p: "counted_by" in p["UpdateExpression"]  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="retried", where=marked)
+        faults.add("dynamodb", "UpdateItem", code="TransactionConflictException", status=400, where=marked)
+        assert counted.claim()
+        assert [what for _, _, what in faults.injected] == ["retried", "TransactionConflictException"]
+    assert _count(driver, counted) == 1
+
+
 @pytest.mark.parametrize("kind", GIVE_BACKS.values(), ids=GIVE_BACKS.keys())
 def test_a_give_back_the_sdk_sends_again_after_its_answer_was_lost_gives_back_one(
     driver: LetterDriver, kind: Callable[[LetterDriver], Counted]

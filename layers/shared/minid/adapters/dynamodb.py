@@ -161,8 +161,9 @@ def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[boo
     Failure, in the same call) shows that mark, and is taken as counted by the first. Only the last mark is
     kept: another count between the first and its retry lets the retry count again (an outage and a race).
     """
-    mark = secrets.token_hex(8)
-    values = {**update.get("ExpressionAttributeValues", {}), ":counted_by": {"S": mark}}
+    values = dict(update.get("ExpressionAttributeValues", {}))
+    # drawn here, or by a caller that makes the update again (past a transaction: not written, that send)
+    mark = values.setdefault(":counted_by", {"S": secrets.token_hex(8)})
     request = {**update, "ExpressionAttributeValues": values}
     try:
         response = client.update_item(**request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -170,7 +171,7 @@ def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[boo
         if not conditional_check_failed(error):
             raise
         item: Any = error.response.get("Item")
-        return bool(item) and item.get("counted_by") == {"S": mark}, from_item(item) if item else None
+        return bool(item) and item.get("counted_by") == mark, from_item(item) if item else None
     return True, from_item(response["Attributes"])
 
 

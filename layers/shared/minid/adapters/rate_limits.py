@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import (
@@ -51,11 +52,13 @@ class DynamoDbRateCounter:
         # alone (an unknown identity number's login) would answer 503 where one judged in a transaction
         # (a wrong password) answers 401, telling which numbers have an account.
         # Counted once however often the SDK sends it (its answer lost: counted_once), as a transaction's
-        # count is by its token.
+        # count is by its token; its mark the same each time it is made again past a transaction (refused, it
+        # was not written): the SDK's retry of a send whose answer was lost finds it then too.
         update = counted(self._table, hit)
         once = update | {
             "UpdateExpression": f"{update['UpdateExpression']}, {COUNTED_ONCE}",  # (SET is its last clause)
             "ConditionExpression": f"({update['ConditionExpression']}) AND {NOT_COUNTED_BEFORE}",
+            "ExpressionAttributeValues": update["ExpressionAttributeValues"] | to_item({":counted_by": token_hex(8)}),
         }
         return update_if_past_transactions(self._client, once, counted_once_if)
 

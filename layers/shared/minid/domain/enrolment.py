@@ -75,8 +75,11 @@ MAX_PIN_TRIES = 3
 MAX_VERIFY_TRIES = MAX_CODE_TRIES
 ENDED = "The enrolment has ended or does not exist. Start again."
 ACTIVE = "The enrolment is complete and the account active. Log in."
+# (not "these were not saved": this completion's own write, its answer lost, may have been the one whose code
+# activated the account)
 ACTIVATED_MEANWHILE = (
-    "The account was activated meanwhile, with the password and contacts given before; these were not saved. Log in."
+    "The account was activated meanwhile, by a code entered elsewhere. Log in with the password given with "
+    "the contacts that code went to; the password and contacts given here may not have been saved."
 )
 # a resend that met a verify of one of its contacts: it sent nothing
 VERIFIED_MEANWHILE = "A contact was verified meanwhile. Ask again for a new code if one is still waiting."
