@@ -45,7 +45,8 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
-    for variant in ({}, *variants, {"reason": "no-address"}, {"reason": "number-replaced"}, {"by": "support"}):
+    told = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"by": "support"}, *KNOWN_VARIANTS)
+    for variant in ({}, *variants, *told):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
 
@@ -160,6 +161,26 @@ def test_english_an_e_mail_address_is_being_added() -> None:
     assert composed(NoticeKind.CONTACT_ADDED, Language.ENGLISH, "mobile").subject == (
         "MinID: A mobile number is being added"
     )
+
+
+KNOWN_VARIANTS = ({"known": "password"}, {"known": "session"})
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_a_lock_by_one_who_knew_the_password_or_had_a_session_says_to_make_a_new_password_at_once(
+    language: Language,
+) -> None:
+    """Past the password (a wrong code), someone knew it; at a change, someone had a session: the person is
+    told so, and to make a new password with the letter (which ends every session). Wrong passwords alone
+    tell nothing of the sort: anyone may type them."""
+    plain = composed(NoticeKind.ACCOUNT_LOCKED, language)
+    told = {known["known"]: composed(NoticeKind.ACCOUNT_LOCKED, language, **known) for known in KNOWN_VARIANTS}
+    at_once = {Language.ENGLISH: "at once", Language.BOKMAL: "med en gang", Language.NYNORSK: "med ein gong"}
+    assert at_once[language] not in plain.sms
+    for message in told.values():
+        assert at_once[language] in message.sms
+        assert at_once[language] in words(message)
+    assert told["password"].sms != told["session"].sms
 
 
 def test_english_a_lock_of_one_minute_is_singular() -> None:

@@ -318,6 +318,26 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
     assert "5 ganger på rad" in told
 
 
+@pytest.mark.parametrize(
+    ("after", "known"),
+    [
+        ("password", None),
+        ("password-and-more", "password"),
+        ("second-factor", "password"),
+        ("password-change", "session"),
+    ],
+)
+def test_a_lock_tells_what_the_one_who_made_it_had(after: str, known: str | None) -> None:
+    """Wrong passwords alone: anyone may type them, and the notice tells nothing of them. Past the password,
+    someone knew it; at a change, someone had a session: told, with a new password made at once."""
+    locked = SecurityEvent(
+        SecurityEventType.ACCOUNT_LOCKED, NOW, "lock-1", {"failures": "3", "minutes": "60", "after": after}
+    )
+    notice = lock_notice(PERSON, locked)
+    assert notice.params.get("known") == known
+    assert ("med en gang" in compose(notice.kind, Language.BOKMAL, notice.params).sms) is (known is not None)
+
+
 @dataclass
 class Locking:
     """The account store a lock is written to, as far as a lock's event goes."""

@@ -34,6 +34,9 @@ TOLD = ("failures", "minutes")
 # reason of the failure that locked ("second-factor", "password-change").
 PASSWORDS = "password"
 PASSWORDS_AND_MORE = "password-and-more"
+# What such a lock tells the person of the one who made it (the notice's `known`): past the password, that
+# they know it; at a change, that they have a session. Wrong passwords alone tell nothing: anyone may type.
+KNOWN_BY_AFTER = {"second-factor": "password", PASSWORDS_AND_MORE: "password", "password-change": "session"}
 
 
 class Judgement(Value, frozen=True):
@@ -60,6 +63,8 @@ def lock_notice(person: PersonKey, locked: SecurityEvent) -> Notice:
     if locked.type is not SecurityEventType.ACCOUNT_LOCKED:
         raise ValueError(f"not a lock: {locked.type.value}")
     told = {name: str(locked.detail[name]) for name in TOLD if name in locked.detail}
+    if known := KNOWN_BY_AFTER.get(str(locked.detail.get("after"))):  # what the one who locked it had
+        told["known"] = known
     if locked.detail.get("after") == PASSWORDS:
         notice_id = f"{person}:{date_in_norway(locked.at).isoformat()}:locked"
     else:
