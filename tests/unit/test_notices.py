@@ -322,14 +322,16 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
     ("after", "known"),
     [
         ("password", None),
-        ("password-and-more", "password"),
+        ("password-and-more", None),
         ("second-factor", "password"),
         ("password-change", "session"),
     ],
 )
 def test_a_lock_tells_what_the_one_who_made_it_had(after: str, known: str | None) -> None:
-    """Wrong passwords alone: anyone may type them, and the notice tells nothing of them. Past the password,
-    someone knew it; at a change, someone had a session: told, with a new password made at once."""
+    """Wrong passwords: anyone may type them, and the notice tells nothing of them, though they end a run
+    that held an attempt past the password (which may have been the person's own, given back). A wrong code
+    past the password: someone knew it; at a change, someone had a session: told, with a new password made
+    at once."""
     locked = SecurityEvent(
         SecurityEventType.ACCOUNT_LOCKED, NOW, "lock-1", {"failures": "3", "minutes": "60", "after": after}
     )

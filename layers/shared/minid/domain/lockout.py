@@ -34,9 +34,11 @@ TOLD = ("failures", "minutes")
 # reason of the failure that locked ("second-factor", "password-change").
 PASSWORDS = "password"
 PASSWORDS_AND_MORE = "password-and-more"
-# What such a lock tells the person of the one who made it (the notice's `known`): past the password, that
-# they know it; at a change, that they have a session. Wrong passwords alone tell nothing: anyone may type.
-KNOWN_BY_AFTER = {"second-factor": "password", PASSWORDS_AND_MORE: "password", "password-change": "session"}
+# What such a lock tells the person of the one who made it (the notice's `known`): by a wrong code past the
+# password, that they know it; at a change, that they have a session. Wrong passwords tell nothing: anyone
+# may type them, and so do they ending a run that held an attempt past the password (PASSWORDS_AND_MORE: its
+# mark is made as the attempt is counted, and stays when it is given back, the person's own right code say).
+KNOWN_BY_AFTER = {"second-factor": "password", "password-change": "session"}
 
 
 class Judgement(Value, frozen=True):
