@@ -654,24 +654,30 @@ def _re_enrolled(language: Language, params: Mapping[str, str]) -> Texts:
     )
 
 
-# What a lock tells of the one who made it, beside the wrong details (`known`, from its event's `after`):
-# past the password (a wrong code), someone knew the password; at a change, someone had a session. Either
-# way, a new password made with the letter is what stops them (it ends every session, and lifts the lock).
-# In place of the advice to one who locked it themselves, shortened to keep the SMS in two segments.
-_KNOWN = {
+# What a lock advises (by its notice's `known`, from its event's `after`): to one who may have locked it
+# themselves (""), to wait or make a new password; past the password (a wrong code), someone knew the
+# password, and at a change someone had a session: either way a new password made with the letter is what
+# stops them (it ends every session, and lifts the lock), advised shorter to keep the SMS in two segments.
+_LOCK_ADVICE = {
     Language.ENGLISH: {
+        "": "If it was you, wait {how_long}, or reset your password with your PIN code letter. If it was not you, "
+        "call MinID user support on +47 {phone}.",
         "password": "If it was you, wait {how_long}. If not, someone knows your password: make a new one with your "
         "PIN code letter at once, and call MinID user support on +47 {phone}.",
         "session": "If it was you, wait {how_long}. If not, someone is logged in as you: make a new password with "
         "your PIN code letter at once (it logs everyone out), and call MinID user support on +47 {phone}.",
     },
     Language.NYNORSK: {
+        "": "Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikkje deg, "
+        "ring brukarstøtta på {phone}.",
         "password": "Var det deg, vent {how_long}. Viss ikkje, kjenner nokon passordet ditt: lag eit nytt med "
         "PIN-kodebrevet med ein gong, og ring brukarstøtta på {phone}.",
         "session": "Var det deg, vent {how_long}. Viss ikkje, er nokon logga inn som deg: lag nytt passord med "
         "PIN-kodebrevet med ein gong (det loggar ut alle), og ring brukarstøtta på {phone}.",
     },
     Language.BOKMAL: {
+        "": "Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, "
+        "ring brukerstøtten på {phone}.",
         "password": "Var det deg, vent {how_long}. Hvis ikke, kjenner noen passordet ditt: lag et nytt med "
         "PIN-kodebrevet med en gang, og ring brukerstøtten på {phone}.",
         "session": "Var det deg, vent {how_long}. Hvis ikke, er noen logget inn som deg: lag nytt passord med "
@@ -687,33 +693,25 @@ def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     default = LockoutPolicy()  # for a notice queued before notices told the policy
     failures = params.get("failures", str(default.threshold))
     how_long = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)), language)
-    known = _KNOWN[language].get(params.get("known", ""))
+    advices = _LOCK_ADVICE[language]
+    advice = advices.get(params.get("known", ""), advices[""]).format(how_long=how_long, phone=SUPPORT_PHONE)
     if language is Language.ENGLISH:
         return (
             f"Your MinID is locked for {how_long}",
             f"Wrong details were given for your MinID {failures} times in a row, so it is locked for {how_long}.",
-            known.format(how_long=how_long, phone=SUPPORT_PHONE)
-            if known
-            else f"If it was you, wait {how_long}, or reset your password with your PIN code letter. If it was not "
-            f"you, call MinID user support on +47 {SUPPORT_PHONE}.",
+            advice,
         )
     if language is Language.NYNORSK:
         return (
             f"MinID-en din er sperra i {how_long}",
             f"Det er gitt feil opplysningar for MinID-en din {failures} gonger på rad, så MinID-en er sperra i "
             f"{how_long}.",
-            known.format(how_long=how_long, phone=SUPPORT_PHONE)
-            if known
-            else f"Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikkje "
-            f"deg, ring brukarstøtta på {SUPPORT_PHONE}.",
+            advice,
         )
     return (
         f"MinID-en din er sperret i {how_long}",
         f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så den er sperret i {how_long}.",
-        known.format(how_long=how_long, phone=SUPPORT_PHONE)
-        if known
-        else f"Var det deg, kan du vente {how_long} eller lage nytt passord med PIN-kodebrevet. Var det ikke deg, "
-        f"ring brukerstøtten på {SUPPORT_PHONE}.",
+        advice,
     )
 
 
