@@ -64,7 +64,7 @@ def unrecorded(notice: Notice, channels: Sequence[Channel]) -> None:
 
 
 def partly(notice: Notice, delivered: Delivered) -> None:
-    """Sent or refused on a channel by a delivery that then failed on another: told as it happens (the
+    """Sent, refused or given up on a channel by a delivery that then failed on another: told as it happens (the
     delivery again skips that channel, and would not tell it)."""
     told("Notice partly delivered", notice, delivered)
 
@@ -76,12 +76,15 @@ def told(message: str, notice: Notice, delivered: Delivered) -> None:
             "notice": notice.kind.value,
             "channels": [c.value for c in delivered.sent],
             "refused": [c.value for c in delivered.refused],
+            "given_up": [c.value for c in delivered.given_up],
         },
     )
     for channel in delivered.sent:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
+    for channel in delivered.given_up:  # failing for long: a code sent on the next channel instead
+        observability.count("NoticesGivenUp", notice=notice.kind.value, channel=channel.value)
 
 
 def deliver(notice: Notice) -> None:

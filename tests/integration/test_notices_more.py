@@ -431,3 +431,16 @@ def test_a_claim_the_sdk_sends_again_after_its_answer_was_lost_is_its_own(driver
         assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.CLAIMED
         assert faults.injected == [("dynamodb", "PutItem", "retried")]
     assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.IN_FLIGHT  # another's, while it is held
+
+
+def test_a_channel_given_up_on_is_claimed_by_no_delivery_after(driver: LetterDriver) -> None:
+    """A reset's code's mobile given up on (SNS failing for long, the code sent to the e-mail): claimed
+    again, by the notice handed out again or a delivery beside it, even once its lease would have lapsed,
+    it is as refused (nothing to send on it: the code goes to one channel), and read so."""
+    ledger = DynamoDbDeliveryLedger(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    now, lease = datetime.now(UTC), timedelta(minutes=2)
+    assert ledger.claim("n-2", Channel.SMS, now, lease) is Claim.CLAIMED
+    ledger.give_up("n-2", Channel.SMS, now)
+    assert ledger.state_of("n-2", Channel.SMS) == "given_up"
+    for later in (now, now + lease + timedelta(seconds=1)):
+        assert ledger.claim("n-2", Channel.SMS, later, lease) is Claim.REFUSED

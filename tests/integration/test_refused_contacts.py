@@ -14,9 +14,10 @@ import pytest
 from local.faults import Faults, injected_faults
 from local.template import queue_sources
 from minid import wiring
-from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.dynamodb import from_item, iso, to_item
 from minid.domain.login import SMS_REFUSED
 from minid.domain.notices import Channel, Delivered, Notice, NoticeKind, notice_from_json
+from minid.domain.password_reset import code_notice_id
 from tests.integration.letters import LetterDriver, on_functions_clients, wait_for
 from tests.integration.users import MovableClock, User, enrolled, with_letter
 
@@ -213,6 +214,40 @@ def test_a_reset_code_the_sms_provider_throttles_comes_when_it_takes_it(driver: 
     reset = json.loads(started.body)
     completion = {"pin_code": user.codes[str(reset["pin_index"])], "code": code, "new_password": "ny frase i dag"}
     assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", completion).status == 204
+
+
+def test_a_reset_code_sns_fails_for_once_it_has_waited_a_minute_goes_to_the_e_mail_once(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SNS failing (nothing sent) when the code is a minute old (it was tried every 15 s before): the code
+    goes to the verified e-mail, saying why, the mobile is given up on in the delivery ledger (a notice
+    handed out again sends no SMS of it: a code on one channel), the operators are told
+    (`NoticesGivenUp`), and the reset is completed with it."""
+    user = enrolled(driver, mobile="91234591", email="kari.waited@example.no")
+    driver.notices_delivered()  # the welcome, before SNS fails
+    sms = len(sms_to(driver, "+4791234591"))
+    a_minute_ago = MovableClock(datetime.now(UTC) - timedelta(minutes=1))
+    capsys.readouterr()
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="ServiceUnavailable", status=503, elsewhere=True)
+        started = wiring.login(os.environ, clock=a_minute_ago).resets.start(user.identity_number, "198.51.100.7")
+        driver.resets_started.append(started.reset_id)  # waited for: its code sent
+        code = user.enrolling.last_code_to("kari.waited@example.no")
+        assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
+    assert wait_for(capsys.readouterr, lambda out: '"NoticesGivenUp":[1.0]' in out.out)
+    (email,) = [
+        m["body"] for m in driver.local.outbox.emails() if m["to"] == "kari.waited@example.no" and code in m["body"]
+    ]
+    assert "kunne ikke sendes på SMS" in email
+    assert len(sms_to(driver, "+4791234591")) == sms
+    notice_id = code_notice_id(driver.local.keyer, started.reset_id)
+    ledger = [
+        driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)
+        for key in ({"pk": {"S": f"notice#{notice_id}#{channel}"}} for channel in Channel)
+    ]
+    assert [from_item(read["Item"])["state"] for read in ledger] == ["given_up", "sent"]
+    completion = {"pin_code": user.codes[str(started.pin_index)], "code": code, "new_password": "ny frase i dag"}
+    assert user.call("POST", f"/v1/password-resets/{started.reset_id}/complete", completion).status == 204
 
 
 def test_a_reset_whose_number_sns_refuses_sends_the_code_to_the_verified_e_mail(driver: LetterDriver) -> None:

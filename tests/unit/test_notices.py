@@ -22,10 +22,12 @@ from minid.domain.notices import (
     MARK_SENT_TRIES,
     PLAIN_RECIPIENTS_ONCE,
     PROOF_WAIT,
+    SMS_TRIED_FOR,
     WORDED,
     Channel,
     Claim,
     Delivered,
+    MaybeSent,
     Message,
     Notice,
     NoticeDelivery,
@@ -107,7 +109,7 @@ class Ledger:
         state = self.states.get((notice_id, channel))
         if state == "sent":
             return Claim.SENT
-        if state == "refused":
+        if state in {"refused", "given_up"}:
             return Claim.REFUSED
         if state == "sending":
             return Claim.IN_FLIGHT
@@ -122,6 +124,10 @@ class Ledger:
 
     def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
         self.states[(notice_id, channel)] = "refused"
+
+    def give_up(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        assert self.states.get((notice_id, channel)) == "sending"  # its own claim, held
+        self.states[(notice_id, channel)] = "given_up"
 
     def release(self, notice_id: str, channel: Channel) -> None:
         del self.states[(notice_id, channel)]
@@ -717,15 +723,83 @@ def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_th
 
 
 def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> None:
-    """SNS down (not refusing): the code may yet go out by SMS when the notice comes back; sent to the
-    e-mail meanwhile, it would be sent on two channels."""
-    service, phone, mailbox, _ = delivery(None, Phone(fail=True))
-    with pytest.raises(ConnectionError):
-        service.deliver(reset_code())
-    assert mailbox.sent == []
+    """SNS down (not refusing) for less than SMS_TRIED_FOR of the code's life: the code may yet go out by
+    SMS when the notice comes back (in 15 s); sent to the e-mail meanwhile, it would be sent on two
+    channels. Its claim is released, for the next delivery."""
+    for works_for in (CODE_LIFETIME, CODE_LIFETIME - SMS_TRIED_FOR + timedelta(seconds=1)):
+        ledger = Ledger()
+        service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger)
+        with pytest.raises(ConnectionError):
+            service.deliver(reset_code(works_for=works_for))
+        assert mailbox.sent == []
+        assert ledger.states == {}
+        phone.fail = False
+        assert service.deliver(reset_code(works_for=works_for)).sent == [Channel.SMS]
+        assert mailbox.sent == []
+
+
+def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mail_once() -> None:
+    """SNS down for the code's first minute (its notice tried every 15 s): the mobile is given up on, in the
+    ledger, and the code goes to the e-mail, saying why; delivered again (SNS back), it is not sent by SMS
+    as well: a code on one channel."""
+    partly: list[tuple[str, Delivered]] = []
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly)
+    code = reset_code(works_for=CODE_LIFETIME - SMS_TRIED_FOR)
+    assert service.deliver(code) == Delivered([Channel.EMAIL], given_up=[Channel.SMS])
+    ((to, message),) = mailbox.sent
+    assert to == "kari@example.no"
+    assert "123456" in message.text
+    assert "kunne ikkje sendast på SMS" in message.text
+    assert ledger.states == {(code.notice_id, Channel.SMS): "given_up", (code.notice_id, Channel.EMAIL): "sent"}
+    assert partly == []  # nothing failed: the delivery is done
     phone.fail = False
-    assert service.deliver(reset_code()).sent == [Channel.SMS]
-    assert mailbox.sent == []
+    assert service.deliver(code) == Delivered()
+    assert (phone.tried, phone.sent, len(mailbox.sent)) == (1, [], 1)
+
+    # the e-mail failing too: raised, the mobile still given up on (told: partly), the e-mail at the next
+    partly.clear()
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, mailbox=Mailbox(fail=True), partly=partly)
+    with pytest.raises(ConnectionError, match="SES"):
+        service.deliver(code)
+    assert [delivered for _, delivered in partly] == [Delivered(given_up=[Channel.SMS])]
+    expired = replace(code, params={"expires_at": NOW.isoformat()})  # had the e-mail failed until it expired
+    assert service.deliver(expired) == Delivered(too_late=True)  # it reached no one
+    phone.fail = mailbox.fail = False
+    assert service.deliver(code) == Delivered([Channel.EMAIL])
+    assert (phone.tried, phone.sent, len(mailbox.sent)) == (1, [], 1)
+
+
+def test_a_reset_code_whose_sms_fails_is_not_given_up_on_with_no_e_mail_or_when_it_may_have_gone() -> None:
+    """With no e-mail, the mobile is all there is: tried again as before, whatever the code's age. A send
+    that may have gone out (its answer lost) keeps its claim, and the e-mail is not tried: the code may be
+    on the mobile already. A notice not a code is sent on both channels, failing or not, and given up on
+    none."""
+    late = CODE_LIFETIME - SMS_TRIED_FOR - timedelta(minutes=2)
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger)
+    with pytest.raises(ConnectionError):
+        service.deliver(reset_code(email=None, works_for=late))
+    assert (ledger.states, phone.tried) == ({}, 1)
+
+    class Lost(Phone):
+        def send_sms(self, to: str, text: str) -> None:
+            raise MaybeSent("read timeout")
+
+    ledger = Ledger()
+    service, _, mailbox, _ = delivery(None, Lost(), ledger)
+    code = reset_code(works_for=late)
+    with pytest.raises(MaybeSent):
+        service.deliver(code)
+    assert (ledger.states, mailbox.sent) == ({(code.notice_id, Channel.SMS): "sending"}, [])
+
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(record(), Phone(fail=True), ledger)
+    posted = replace(POSTED, params={**POSTED.params, "expires_at": (NOW + late).isoformat()})  # as a code's
+    with pytest.raises(ConnectionError):
+        service.deliver(posted)
+    assert (ledger.states, len(mailbox.sent), phone.tried) == ({(POSTED.notice_id, Channel.EMAIL): "sent"}, 1, 1)
 
 
 def test_a_reset_code_is_not_sent_once_it_has_expired() -> None:

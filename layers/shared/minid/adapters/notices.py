@@ -248,7 +248,8 @@ class DynamoDbDeliveryLedger:
             values = from_item(item) if item is not None else {}
             if values.get("state") == "sending" and values.get("claimed_by") == mark:
                 return Claim.CLAIMED
-            return {"sent": Claim.SENT, "refused": Claim.REFUSED}.get(str(values.get("state")), Claim.IN_FLIGHT)
+            states = {"sent": Claim.SENT, "refused": Claim.REFUSED, "given_up": Claim.REFUSED}
+            return states.get(str(values.get("state")), Claim.IN_FLIGHT)
         return Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
@@ -257,8 +258,11 @@ class DynamoDbDeliveryLedger:
     def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
         self._done(notice_id, channel, "refused", now)
 
+    def give_up(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        self._done(notice_id, channel, "given_up", now)
+
     def _done(self, notice_id: str, channel: Channel, state: str, now: datetime) -> None:
-        """The channel is done with (`sent_at` or `refused_at`). The write is exempt from the deadline:
+        """The channel is done with (`sent_at`, `refused_at` or `given_up_at`). The write is exempt from the deadline:
         refused, a retry would send again, or try a recipient the provider refuses for good. (Held to a moment
         before the invocation's end, in the time the notifier keeps for it: minid.deadline.)"""
         with exempt():

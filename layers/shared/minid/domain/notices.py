@@ -37,6 +37,10 @@ PROOF_WAIT = timedelta(minutes=10)
 # A reset's code is sent only with this much of its life left: typed in with a PIN code and a new password,
 # one with seconds left expires on the way (it is counted too late instead)
 CODE_USABLE_FOR = timedelta(minutes=1)
+# A reset's code whose SMS failed (nothing sent: SNS down, or refusing the account's sending) once it is this
+# old goes by e-mail instead, where the person has one. Before, it is tried again by SMS every 15 s: a blip
+# of SNS's does not move it to a channel the person did not look to; an outage does not use up its 10 minutes.
+SMS_TRIED_FOR = timedelta(minutes=1)
 # The purpose a notice's recipients are sealed for, bound to the notice's id.
 RECIPIENTS_SEALED_FOR = "notice-recipients"
 
@@ -256,17 +260,19 @@ class EmailSender(Protocol):
 class Claim(StrEnum):
     CLAIMED = "claimed"  # this sender sends now
     SENT = "sent"  # sent already: nothing to do
-    REFUSED = "refused"  # refused for good by the provider before: nothing to do on it
+    REFUSED = "refused"  # refused for good by the provider before, or given up on: nothing to do on it
     IN_FLIGHT = "in-flight"  # another sender is sending now; if it fails, its claim lapses
 
 
 class Delivered(Value, frozen=True):
     """What a delivery did now: the channels it sent on, and those the provider refused for good. Of
-    those sent on, `unrecorded` are those the ledger could not be told of (see NoticeDelivery.deliver)."""
+    those sent on, `unrecorded` are those the ledger could not be told of (see NoticeDelivery.deliver).
+    `given_up`: a reset's code's mobile, failing (SMS_TRIED_FOR), given up on for the e-mail."""
 
     sent: list[Channel] = field(default_factory=list)
     refused: list[Channel] = field(default_factory=list)
     unrecorded: list[Channel] = field(default_factory=list)
+    given_up: list[Channel] = field(default_factory=list)
     too_late: bool = False  # a code for someone, come after it expired: dropped (the person waits in vain)
     unproven: bool = False  # its change was never made (no proof within PROOF_WAIT): dropped
 
@@ -336,11 +342,16 @@ class DeliveryLedger(Protocol):
         """The provider refused the recipient for good: a retry of the notice does not try it again."""
         ...
 
+    def give_up(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        """A claimed channel whose send failed, given up on: its code goes to another channel, and a retry of
+        the notice does not try this one again (claimed, it is as refused)."""
+        ...
+
     def release(self, notice_id: str, channel: Channel) -> None: ...
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
-        """ "sent", "refused" (by the provider, for good), "sending", or None: what the ledger holds of the
-        notice on the channel (read at once: consistently)."""
+        """ "sent", "refused" (by the provider, for good), "given_up", "sending", or None: what the ledger
+        holds of the notice on the channel (read at once: consistently)."""
         ...
 
 
@@ -1026,6 +1037,7 @@ class _Sent(StrEnum):
     BEFORE = "before"  # nothing to do
     REFUSED_BEFORE = "refused-before"  # nothing to do on it (a code goes to the next channel)
     REFUSED = "refused"  # by the provider, for good, now
+    GIVEN_UP = "given-up"  # failing, given up on now: a code goes to the next channel
 
 
 class NoticeDelivery:
@@ -1076,7 +1088,8 @@ class NoticeDelivery:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
         refused for good (not tried again). A failure (the provider's or the ledger's) raises after the
         other channel was tried, and the notice is delivered again later. A reset's code goes to the
-        first channel that takes it: the e-mail only once the provider refuses the mobile for good."""
+        first channel that takes it: the e-mail only once the provider refuses the mobile for good, or the
+        mobile fails (nothing sent) with the code SMS_TRIED_FOR old."""
         now = self._clock.now()
         if not self._proven(notice, now):
             return Delivered(unproven=True)  # the change was not made
@@ -1087,15 +1100,19 @@ class NoticeDelivery:
         if not self._in_time(notice, now):
             return self._too_late(notice, recipients)
         sends = self._sends(recipients, message)
-        # a code goes to one channel: the next only if the provider refuses the first for good
+        # a code goes to one channel: the next only if the provider refuses the first for good, or it fails
+        # once the code has waited for it long enough (given up on)
         one = notice.kind in RESET_STARTS
+        waited = one and self._waited_for_sms(notice, now)
         sent: list[Channel] = []
         refused: list[Channel] = []
         unrecorded: list[Channel] = []
+        given_up: list[Channel] = []
         failure: Exception | None = None
         for channel, send in sends.items():
+            give_up = waited and channel is Channel.SMS and Channel.EMAIL in sends
             try:
-                done = self._send(notice.notice_id, channel, send, now)
+                done = self._send(notice.notice_id, channel, send, now, give_up=give_up)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
                 if one:  # but not for a code: it may yet go out on this channel, and then on two
@@ -1107,6 +1124,8 @@ class NoticeDelivery:
                     unrecorded.append(channel)
             elif done is _Sent.REFUSED:
                 refused.append(channel)
+            elif done is _Sent.GIVEN_UP:
+                given_up.append(channel)
             if one and done in {_Sent.NOW, _Sent.BEFORE}:  # a code: out on this channel
                 break
         # A send the ledger could not be told of keeps its claim until the claim lapses. Where nothing else
@@ -1115,7 +1134,7 @@ class NoticeDelivery:
         # once the claim has lapsed the channel is sent on again: the ledger cannot tell a send made and not
         # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
         # security notice lost. Either way the operators are told, before any failure is raised.
-        delivered = Delivered(sent, refused, unrecorded)
+        delivered = Delivered(sent, refused, unrecorded, given_up)
         self._told(notice, delivered, failed=failure is not None)
         if failure is not None:
             raise failure
@@ -1125,7 +1144,7 @@ class NoticeDelivery:
         """The operators told what a delivery did that its answer will not say (see __init__)."""
         if delivered.unrecorded:
             self._unrecorded(notice, delivered.unrecorded)
-        if failed and (delivered.sent or delivered.refused):
+        if failed and (delivered.sent or delivered.refused or delivered.given_up):
             self._partly(notice, delivered)
 
     def _proven(self, notice: Notice, now: datetime) -> bool:
@@ -1200,15 +1219,28 @@ class NoticeDelivery:
             return Delivered()
         return Delivered(too_late=bool(channels))
 
+    @classmethod
+    def _waited_for_sms(cls, notice: Notice, now: datetime) -> bool:
+        """Whether a code has waited SMS_TRIED_FOR since it was made (it ends CODE_LIFETIME after)."""
+        from minid.domain.codes import CODE_LIFETIME  # noqa: PLC0415  (codes imports this module)
+
+        left = cls._seconds_left(notice, now)
+        return left is not None and left <= (CODE_LIFETIME - SMS_TRIED_FOR).total_seconds()
+
     @staticmethod
     def _seconds_left(notice: Notice, now: datetime) -> float | None:
         """How long a code still works (`expires_at`: until when); None for a notice that does not end."""
         expires = notice.params.get("expires_at")
         return (datetime.fromisoformat(expires) - now).total_seconds() if expires else None
 
-    def _send(self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime) -> _Sent:
+    def _send(
+        self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime, *, give_up: bool = False
+    ) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
-        the caller (_marked_sent)."""
+        the caller (_marked_sent). `give_up`: a send that fails (nothing sent) is given up on, for the next
+        channel, in place of raised (its claim turned, so that no retry sends on it: a code on one channel).
+        The failure may be the invocation's deadline, not the provider's: the code then comes by e-mail all
+        the same, at the next delivery (its e-mail refused by the deadline too)."""
         claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
         if claim is Claim.IN_FLIGHT:
             raise NoticeInFlight(f"{channel} is being sent by another delivery")
@@ -1224,6 +1256,9 @@ class NoticeDelivery:
         except MaybeSent:  # the claim kept, until it lapses
             raise
         except Exception:  # refused for now, not sent: the claim released, for the next delivery
+            if give_up:
+                self._ledger.give_up(notice_id, channel, self._clock.now())
+                return _Sent.GIVEN_UP
             self._ledger.release(notice_id, channel)
             raise
         return _Sent.NOW
