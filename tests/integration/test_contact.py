@@ -27,6 +27,7 @@ from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import (
     CHANGED_MEANWHILE,
     CONFIRMATIONS,
+    NOT_WAITING,
     RESERVATION_CHANGED_TOO_OFTEN,
     RESERVATION_CHANGES,
     STOP_WITH_SECONDS,
@@ -586,6 +587,39 @@ def test_a_verification_lands_on_no_record_a_re_enrolment_made_meanwhile(driver:
     assert record.mobile == "+4792222222"  # the re-enrolment's
     kinds = [e.type.value for e in security_events(driver).page(person, None, 100).events]
     assert "contact-changed" not in kinds
+
+
+def test_a_change_asked_for_in_sessions_ended_since_is_verified_by_no_later_one(driver: LetterDriver) -> None:
+    """One who took a session over asks for their own mobile; the owner, told so, changes the password
+    (every session ended). The change still waits (its code's ten minutes), but for no session of the
+    owner's since: its code verifies nothing in one (a session of over 15 minutes, which could not ask for a
+    change itself, say), it is not resent, and it holds up no change the owner makes."""
+    user = enrolled(driver, email="kari.owner@example.no")
+    person = driver.key(user.identity_number)
+    taken_over = user.login()
+    asked = user.call("PUT", "/v1/me/contact", {"mobile": "987 65 400"}, taken_over)
+    assert asked.status == 202
+    code = code_in(sms_to(driver, "+4798765400"))
+    changed = {"current_password": user.password, "new_password": "ei heilt ny frase no"}
+    assert user.call("PUT", "/v1/me/password", changed, token=user.login()).status == 204
+    user.password = changed["new_password"]
+    owner = user.login()
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, owner)
+    assert (verified.status, body(verified)["detail"]) == (409, NOT_WAITING)
+    assert user.call("POST", "/v1/me/contact/resend", None, owner).status == 409
+    assert len(sms_to(driver, "+4798765400")) == 1
+    record = register(driver).find(person)
+    assert record is not None
+    assert record.mobile == "+4791234567"
+    pending = pending_changes(driver).get(person)
+    assert pending is not None
+    assert pending.tries == 0  # the try given back: the change ended, no code of it was judged
+    # not waiting: the owner's change of the e-mail is not refused for it, and replaces it
+    assert user.call("PUT", "/v1/me/contact", {"email": "kari.new@example.no"}, owner).status == 202
+    new_code = code_in([m["body"] for m in driver.local.outbox.emails() if m["to"] == "kari.new@example.no"])
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": new_code}, owner)
+    assert verified.status == 200
+    assert body(verified)["mobile"] == "+4791234567"
 
 
 def contact_changed_events(driver: LetterDriver, person: PersonKey) -> int:

@@ -280,6 +280,7 @@ def _item(change: PendingChange) -> dict[str, Any]:
             "language": change.language.value if change.language else None,
             DynamoDbContactChanges.replaced: list(change.replaced_hashes),
             "change_id": change.change_id,
+            "epoch": change.epoch,
         }
     )
 
@@ -298,4 +299,5 @@ def _change(values: Mapping[str, Any] | None) -> PendingChange | None:
         language=Language(values["language"]) if values.get("language") else None,
         replaced_hashes=tuple(values.get(DynamoDbContactChanges.replaced, ())),
         change_id=values.get("change_id"),
+        epoch=int(values["epoch"]) if values.get("epoch") is not None else None,
     )

@@ -107,6 +107,14 @@ class PendingChange(Value, frozen=True):
     # which change it is (its resends keep it; a change made in place of it has another); None: one stored
     # before changes had ids
     change_id: str | None = None
+    # the sessions' epoch of the session that asked for it: a password changed or reset, or a re-enrolment,
+    # since ends it with those sessions (`asked_in`); None: one stored before it was kept
+    epoch: int | None = None
+
+    def asked_in(self, session: Session) -> bool:
+        """Whether it was asked for in the session's epoch: not in sessions ended since (a stolen one's
+        change must not be verified by the sessions the owner makes after ending it)."""
+        return self.epoch is None or self.epoch == session.epoch
 
 
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
@@ -289,7 +297,7 @@ class ContactService:
         withdrawal = None
         replacing: PendingChange | None = None
         if new:
-            replacing = self._another_waiting(session.person, asked, now)  # first: refused, nothing counted or sent
+            replacing = self._another_waiting(session, asked, now)  # first: refused, nothing counted or sent
             counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429): nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
@@ -300,6 +308,7 @@ class ContactService:
                 expires_at=now + CODE_LIFETIME,
                 language=updated.language,
                 change_id=new_id(self._random),
+                epoch=session.epoch,
                 # in place of one waiting: its codes are replaced codes (a person may type the first SMS's)
                 replaced_hashes=kept_replaced(replacing.replaced_hashes, replacing.code_hashes.values())
                 if replacing is not None
@@ -335,15 +344,18 @@ class ContactService:
         return tuple(new)
 
     def _another_waiting(
-        self, person: PersonKey, asked: Mapping[Channel, str | Unchanged | None], now: datetime
+        self, session: Session, asked: Mapping[Channel, str | Unchanged | None], now: datetime
     ) -> PendingChange | None:
         """Conflict when a change of a contact this request does not name still waits for its code (a form
         for the mobile, then one for the e-mail, the SMS code not yet typed): a new change replaces a
         waiting one whole, and would drop that one unseen. Named again, or set back to its value in the
-        register, it is replaced or given up as asked. A change whose tries are used up waits for nothing.
-        The change as read, which the new one replaces only if it is still as read (another tab's at once)."""
-        waiting = self._changes.get(person)
+        register, it is replaced or given up as asked. A change whose tries are used up waits for nothing, nor
+        does one asked for in sessions ended since. The change as read, which the new one replaces only if it
+        is still as read (another tab's at once)."""
+        waiting = self._changes.get(session.person)
         if waiting is None or now >= waiting.expires_at or waiting.tries >= MAX_CODE_TRIES:
+            return waiting
+        if not waiting.asked_in(session):  # its sessions ended: replaced whole, as one used up
             return waiting
         if others := [c for c in Channel if c in waiting.values and isinstance(asked[c], Unchanged)]:
             named = " and ".join("the mobile number" if c is Channel.SMS else "the e-mail address" for c in others)
@@ -365,7 +377,7 @@ class ContactService:
 
     def verify(self, session: Session, channel: Channel, code: str) -> ContactRecord:
         now = self._clock.now()
-        pending = self._changes.claim_try(session.person, MAX_CODE_TRIES, now)  # the try counted, the change read
+        pending = self._try_claimed(session, now)
         if pending is None or channel not in pending.values:
             if pending is not None:
                 self._changes.refund_try_of(pending)  # no code of this channel was tried
@@ -413,6 +425,15 @@ class ContactService:
             raise Conflict(NOT_WAITING)
         return updated
 
+    def _try_claimed(self, session: Session, now: datetime) -> PendingChange | None:
+        """A try counted on the person's change, and the change read (None: none waits). One asked for in
+        sessions ended since waits for no code of this session's: its try given back, told as none waiting."""
+        pending = self._changes.claim_try(session.person, MAX_CODE_TRIES, now)
+        if pending is not None and not pending.asked_in(session):
+            self._changes.refund_try_of(pending)
+            raise Conflict(NOT_WAITING)
+        return pending
+
     def _verified_before(
         self, verified: VerifiedCodes | None, person: PersonKey, channel: Channel, code: str, now: datetime
     ) -> bool:
@@ -425,7 +446,7 @@ class ContactService:
     def resend(self, session: Session) -> tuple[Channel, ...]:
         now = self._clock.now()
         pending = self._changes.get(session.person)
-        if pending is None or now >= pending.expires_at:
+        if pending is None or now >= pending.expires_at or not pending.asked_in(session):
             raise Conflict("No change is waiting for a code.")
         if pending.tries >= MAX_CODE_TRIES:  # no code of this change can work any more: none is sent
             raise Conflict("Too many wrong codes. Change the contact again to get a new code.")
