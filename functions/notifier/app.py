@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
+from minid.adapters.aws_errors import error_name
 from minid.adapters.events import written_event
 from minid.domain.events import SecurityEventType
 from minid.domain.lockout import lock_notice
@@ -48,7 +49,7 @@ RECORDING_KEPT_SECONDS = wiring.LONGEST_CALL_SECONDS + deadline.MARGIN_SECONDS +
 
 @cache
 def services() -> NoticeDelivery:
-    return wiring.notifier(os.environ, unrecorded, partly)
+    return wiring.notifier(os.environ, unrecorded, partly, given_up)
 
 
 @cache
@@ -69,6 +70,16 @@ def partly(notice: Notice, delivered: Delivered) -> None:
     told("Notice partly delivered", notice, delivered)
 
 
+def given_up(notice: Notice, channel: Channel, error: Exception) -> None:
+    """A code's channel given up on for the next (SMS failing for long, nothing sent): the failure told by
+    its name (never its message: SNS's quotes the number), as the delivery, done, raises none."""
+    logger.warning(
+        "A code's channel given up on for the next",
+        extra={"notice": notice.kind.value, "channel": channel.value, "error": error_name(error)},
+    )
+    observability.count("NoticesGivenUp", notice=notice.kind.value, channel=channel.value)
+
+
 def told(message: str, notice: Notice, delivered: Delivered) -> None:
     logger.info(
         message,
@@ -83,8 +94,6 @@ def told(message: str, notice: Notice, delivered: Delivered) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
-    for channel in delivered.given_up:  # failing for long: a code sent on the next channel instead
-        observability.count("NoticesGivenUp", notice=notice.kind.value, channel=channel.value)
 
 
 def deliver(notice: Notice) -> None:

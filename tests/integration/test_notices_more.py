@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, HTTPClientError, SSLError
 
 from functions.notifier.app import RECORDING_KEPT_SECONDS
 from local.faults import injected_faults
@@ -423,12 +423,13 @@ def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(
 def test_a_claim_the_sdk_sends_again_after_its_answer_was_lost_is_its_own(driver: LetterDriver) -> None:
     """The ledger's claim written, its answer lost, and the SDK's retry refused by the claim it made: read,
     the claim is this one's (sent now), not another's in flight (which would hold the notice back for the
-    claim's lease and the queue's visibility: minutes of a reset code's ten)."""
+    claim's lease and the queue's visibility: minutes of a reset code's ten). Whether it took over another's
+    lapsed claim, the lost answer would have said: it is taken as one that did (a code's SMS not given up)."""
     ledger = DynamoDbDeliveryLedger(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
     now, lease = datetime.now(UTC), timedelta(minutes=2)
     with injected_faults() as faults:
         faults.add("dynamodb", "PutItem", after="retried", where=lambda p: p["Item"]["pk"]["S"] == "notice#n-1#sms")
-        assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.CLAIMED
+        assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.CLAIMED_AFTER_ANOTHER
         assert faults.injected == [("dynamodb", "PutItem", "retried")]
     assert ledger.claim("n-1", Channel.SMS, now, lease) is Claim.IN_FLIGHT  # another's, while it is held
 
@@ -444,3 +445,50 @@ def test_a_channel_given_up_on_is_claimed_by_no_delivery_after(driver: LetterDri
     assert ledger.state_of("n-2", Channel.SMS) == "given_up"
     for later in (now, now + lease + timedelta(seconds=1)):
         assert ledger.claim("n-2", Channel.SMS, later, lease) is Claim.REFUSED
+
+
+def test_a_claim_taken_over_from_one_that_lapsed_says_so_until_a_send_on_it_is_made(driver: LetterDriver) -> None:
+    """Another's send may be out (its answer lost, its claim kept until it lapsed): the claim taken over
+    says so; released after a failed send, it is left lapsed, not removed, so that the next claim says so
+    too. A claim on nothing there before is a plain one."""
+    ledger = DynamoDbDeliveryLedger(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    now, lease = datetime.now(UTC), timedelta(minutes=2)
+    assert ledger.claim("n-3", Channel.SMS, now, lease) is Claim.CLAIMED
+    assert ledger.claim("n-3", Channel.SMS, now + lease / 2, lease) is Claim.IN_FLIGHT
+    later = now + lease + timedelta(seconds=1)
+    assert ledger.claim("n-3", Channel.SMS, later, lease) is Claim.CLAIMED_AFTER_ANOTHER
+    ledger.release("n-3", Channel.SMS, after_another=True)
+    assert ledger.state_of("n-3", Channel.SMS) == "sending"
+    assert ledger.claim("n-3", Channel.SMS, later, lease) is Claim.CLAIMED_AFTER_ANOTHER
+    ledger.release("n-3", Channel.SMS)
+    assert ledger.state_of("n-3", Channel.SMS) is None
+    assert ledger.claim("n-3", Channel.SMS, later, lease) is Claim.CLAIMED
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    answer: Any = {"Error": {"Code": code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(answer, "Publish")
+
+
+def test_only_an_sms_failure_that_proves_nothing_was_sent_may_be_given_up_on() -> None:
+    """A code's SMS is given up on for its e-mail only where nothing went out: SNS refusing before it took
+    the message (a 4xx, a 503), no connection made, the deadline refusing the attempt. Not a broken
+    connection or TLS session after the request went (botocore's HTTPClientError, SSLError), nor a 5xx."""
+    proven = [
+        _client_error("Throttling", 400),
+        _client_error("AuthorizationError", 403),
+        _client_error("ServiceUnavailable", 503),
+        EndpointConnectionError(endpoint_url="https://sns"),
+        ConnectTimeoutError(endpoint_url="https://sns"),
+        OutOfTime("no time left"),
+    ]
+    assert all(SnsSmsSender.sent_nothing(error) for error in proven)
+    unproven = [
+        _client_error("InternalError", 500),
+        _client_error("ServiceUnavailable", 502),
+        _client_error("RequestTimeout", 408),
+        SSLError(endpoint_url="https://sns", error=OSError("bad record mac")),
+        HTTPClientError(error=OSError("connection reset")),
+        ConnectionError("reset"),
+    ]
+    assert not any(SnsSmsSender.sent_nothing(error) for error in unproven)

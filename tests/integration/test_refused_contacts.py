@@ -234,7 +234,9 @@ def test_a_reset_code_sns_fails_for_once_it_has_waited_a_minute_goes_to_the_e_ma
         driver.resets_started.append(started.reset_id)  # waited for: its code sent
         code = user.enrolling.last_code_to("kari.waited@example.no")
         assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
-    assert wait_for(capsys.readouterr, lambda out: '"NoticesGivenUp":[1.0]' in out.out)
+    out = wait_for(capsys.readouterr, lambda out: '"NoticesGivenUp":[1.0]' in out.out).out
+    (logged,) = [json.loads(line) for line in out.splitlines() if "channel given up on" in line]
+    assert (logged["channel"], logged["error"]) == ("sms", "ServiceUnavailable")  # why, never SNS's words
     (email,) = [
         m["body"] for m in driver.local.outbox.emails() if m["to"] == "kari.waited@example.no" and code in m["body"]
     ]

@@ -79,9 +79,16 @@ class Phone:
     fail: bool = False
     refuse: bool = False
     tried: int = 0
+    # how the next sends fail, before `fail`: MaybeSent (the answer lost), or an error that proves nothing
+    failing: list[Exception] = field(default_factory=list)
+
+    def sent_nothing(self, error: Exception) -> bool:
+        return isinstance(error, ConnectionError)  # SNS's refusal, here (SnsSmsSender tells the real ones)
 
     def send_sms(self, to: str, text: str) -> None:
         self.tried += 1
+        if self.failing:
+            raise self.failing.pop(0)
         if self.fail:
             raise ConnectionError("SNS is down")
         if self.refuse:
@@ -104,6 +111,7 @@ class Mailbox:
 class Ledger:
     states: dict[tuple[str, Channel], str] = field(default_factory=dict)
     unwritable: int = 0  # how many writes of a send fail (DynamoDB failing past the SDK's retries)
+    lapsed: set[tuple[str, Channel]] = field(default_factory=set)  # claims "sending" whose lease has run out
 
     def claim(self, notice_id: str, channel: Channel, now: datetime, lease: timedelta) -> Claim:
         state = self.states.get((notice_id, channel))
@@ -111,6 +119,9 @@ class Ledger:
             return Claim.SENT
         if state in {"refused", "given_up"}:
             return Claim.REFUSED
+        if state == "sending" and (notice_id, channel) in self.lapsed:
+            self.lapsed.remove((notice_id, channel))
+            return Claim.CLAIMED_AFTER_ANOTHER
         if state == "sending":
             return Claim.IN_FLIGHT
         self.states[(notice_id, channel)] = "sending"
@@ -129,8 +140,11 @@ class Ledger:
         assert self.states.get((notice_id, channel)) == "sending"  # its own claim, held
         self.states[(notice_id, channel)] = "given_up"
 
-    def release(self, notice_id: str, channel: Channel) -> None:
-        del self.states[(notice_id, channel)]
+    def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
+        if after_another:
+            self.lapsed.add((notice_id, channel))
+        else:
+            del self.states[(notice_id, channel)]
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
         return self.states.get((notice_id, channel))
@@ -179,6 +193,7 @@ def delivery(  # type: ignore[no-untyped-def]
     unrecorded: list[tuple[str, list[Channel]]] | None = None,
     mailbox: Mailbox | None = None,
     partly: list[tuple[str, Delivered]] | None = None,
+    given_up: list[tuple[str, Channel, str]] | None = None,
 ):
     phone = phone or Phone()
     mailbox = mailbox or Mailbox()
@@ -197,6 +212,9 @@ def delivery(  # type: ignore[no-untyped-def]
             (notice.notice_id, list(channels))
         ),
         partly=lambda notice, delivered: (partly if partly is not None else []).append((notice.notice_id, delivered)),
+        given_up=lambda notice, channel, error: (given_up if given_up is not None else []).append(
+            (notice.notice_id, channel, str(error))
+        ),
         public_domain="minid.example.no",
     )
     return service, phone, mailbox, ledger
@@ -741,12 +759,14 @@ def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> 
 def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mail_once() -> None:
     """SNS down for the code's first minute (its notice tried every 15 s): the mobile is given up on, in the
     ledger, and the code goes to the e-mail, saying why; delivered again (SNS back), it is not sent by SMS
-    as well: a code on one channel."""
+    as well: a code on one channel. The operators are told why (the delivery, done, raises nothing)."""
     partly: list[tuple[str, Delivered]] = []
+    given_up: list[tuple[str, Channel, str]] = []
     ledger = Ledger()
-    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly)
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly, given_up=given_up)
     code = reset_code(works_for=CODE_LIFETIME - SMS_TRIED_FOR)
     assert service.deliver(code) == Delivered([Channel.EMAIL], given_up=[Channel.SMS])
+    assert given_up == [(code.notice_id, Channel.SMS, "SNS is down")]
     ((to, message),) = mailbox.sent
     assert to == "kari@example.no"
     assert "123456" in message.text
@@ -800,6 +820,45 @@ def test_a_reset_code_whose_sms_fails_is_not_given_up_on_with_no_e_mail_or_when_
     with pytest.raises(ConnectionError):
         service.deliver(posted)
     assert (ledger.states, len(mailbox.sent), phone.tried) == ({(POSTED.notice_id, Channel.EMAIL): "sent"}, 1, 1)
+
+
+def test_a_reset_code_s_sms_that_may_be_out_is_never_given_up_on_for_its_e_mail() -> None:
+    """Its answer lost (MaybeSent), the claim kept until it lapses; the delivery that then takes it over
+    finds SNS refusing (nothing sent now): the first may have come all the same, so the mobile is not
+    given up on, and the claim is left lapsed, not removed, so that no delivery after gives it up either.
+    The code goes by SMS once SNS takes it, never by e-mail. Nor is a failure that does not prove nothing
+    was sent (a broken connection) given up on."""
+    code = reset_code(works_for=CODE_LIFETIME - SMS_TRIED_FOR - timedelta(minutes=2))
+    ledger = Ledger()
+    phone = Phone(failing=[MaybeSent("read timeout")], fail=True)
+    service, phone, mailbox, _ = delivery(None, phone, ledger)
+    with pytest.raises(MaybeSent):
+        service.deliver(code)
+    ledger.lapsed.add((code.notice_id, Channel.SMS))  # its lease run out
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            service.deliver(code)
+        assert ledger.states == {(code.notice_id, Channel.SMS): "sending"}
+        assert ledger.lapsed == {(code.notice_id, Channel.SMS)}
+    phone.fail = False
+    assert service.deliver(code) == Delivered([Channel.SMS])
+    assert (phone.tried, len(phone.sent), mailbox.sent) == (5, 1, [])
+
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(None, Phone(failing=[OSError("connection reset")]), ledger)
+    with pytest.raises(OSError, match="reset"):
+        service.deliver(code)
+    assert (ledger.states, mailbox.sent) == ({}, [])  # released: tried again by SMS
+
+
+def test_a_reset_s_no_letter_notice_is_given_up_on_as_a_code_is() -> None:
+    """Sent as a code is (to one channel, the e-mail only where the mobile is refused or given up on)."""
+    expires = (NOW + CODE_LIFETIME - SMS_TRIED_FOR).isoformat()
+    to = Recipients("+4791234567", "kari@example.no", Language.ENGLISH)
+    queued = Notice("no-letter:x", NoticeKind.PASSWORD_RESET_NO_LETTER, PERSON, {"expires_at": expires}, recipients=to)
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True))
+    assert service.deliver(notice_from_json(notice_to_json(queued, SEALER))).given_up == [Channel.SMS]
+    assert (phone.sent, len(mailbox.sent)) == ([], 1)
 
 
 def test_a_reset_code_is_not_sent_once_it_has_expired() -> None:

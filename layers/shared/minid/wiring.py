@@ -756,8 +756,10 @@ def notifier(
     environ: Mapping[str, str],
     unrecorded: Callable[[Notice, Sequence[Channel]], None] = lambda notice, channels: None,
     partly: Callable[[Notice, Delivered], None] = lambda notice, delivered: None,
+    given_up: Callable[[Notice, Channel, Exception], None] = lambda notice, channel, error: None,
 ) -> NoticeDelivery:
-    """`unrecorded`, `partly`: see NoticeDelivery (the notifier logs and counts them; a test may leave them)."""
+    """`unrecorded`, `partly`, `given_up`: see NoticeDelivery (the notifier logs and counts them; a test may
+    leave them)."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.contacts import DynamoDbContactRegister
     from minid.adapters.events import DynamoDbSecurityEventLog
@@ -782,5 +784,6 @@ def notifier(
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,
         partly=partly,
+        given_up=given_up,
         public_domain=settings.public_domain,
     )

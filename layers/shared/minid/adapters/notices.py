@@ -6,16 +6,22 @@ import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
 
 from minid import observability
 from minid.adapters.aws_errors import Busy, error_code, error_name
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item
-from minid.deadline import exempt
+from minid.deadline import OutOfTime, exempt
 from minid.domain.contacts import email_for_sending
 from minid.domain.notices import Channel, Claim, MaybeSent, Message, Notice, Undeliverable, notice_to_json
 
@@ -156,6 +162,19 @@ class SnsSmsSender:
             "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": sender_id},
         }
 
+    @staticmethod
+    def sent_nothing(error: Exception) -> bool:
+        """Nothing sent: the attempt refused before it was made (the invocation's deadline), no connection
+        made, or SNS refusing it before it took the message (a 4xx: throttled, say; a 503, unavailable).
+        Not an error whose attempt may have sent and that is not raised as AnswerLost (a broken TLS
+        session: botocore's SSLError, HTTPClientError), nor a 5xx but 503 (AnswerLost already)."""
+        if isinstance(error, OutOfTime | EndpointConnectionError | ConnectTimeoutError):
+            return True
+        if not isinstance(error, ClientError) or error_code(error) in _TIMED_OUT_BEHIND:
+            return False
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+        return status < 500 or status == 503
+
     def send_sms(self, to: str, text: str) -> None:
         try:
             with _answer_awaited(unsent=lambda error: isinstance(error, ClientError) and refuses_the_number(error)):
@@ -224,7 +243,7 @@ class DynamoDbDeliveryLedger:
         # notice back a lease and more)
         mark = secrets.token_hex(8)
         try:
-            self._client.put_item(
+            made = self._client.put_item(
                 TableName=self._table,
                 Item=to_item(
                     {
@@ -238,6 +257,7 @@ class DynamoDbDeliveryLedger:
                 ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=to_item({":sending": "sending", ":now": iso(now)}),
+                ReturnValues="ALL_OLD",  # a claim there before: another's, lapsed (its send may be out)
             )
         except ClientError as error:
             if not conditional_check_failed(error):
@@ -247,10 +267,10 @@ class DynamoDbDeliveryLedger:
             ).get("Item")
             values = from_item(item) if item is not None else {}
             if values.get("state") == "sending" and values.get("claimed_by") == mark:
-                return Claim.CLAIMED
+                return Claim.CLAIMED_AFTER_ANOTHER  # its own: whether over another's lapsed, its lost answer said
             states = {"sent": Claim.SENT, "refused": Claim.REFUSED, "given_up": Claim.REFUSED}
             return states.get(str(values.get("state")), Claim.IN_FLIGHT)
-        return Claim.CLAIMED
+        return Claim.CLAIMED_AFTER_ANOTHER if made.get("Attributes") else Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
         self._done(notice_id, channel, "sent", now)
@@ -274,9 +294,17 @@ class DynamoDbDeliveryLedger:
                 ExpressionAttributeValues=to_item({":state": state, ":now": iso(now)}),
             )
 
-    def release(self, notice_id: str, channel: Channel) -> None:
+    def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
         with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
-            self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))
+            if after_another:  # lapsed at once: the next claim is taken over from it, as this one was
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(notice_id, channel),
+                    UpdateExpression="SET lease_until = :lapsed",
+                    ExpressionAttributeValues=to_item({":lapsed": iso(datetime(1970, 1, 1, tzinfo=UTC))}),
+                )
+            else:
+                self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
         item = self._client.get_item(

@@ -37,9 +37,10 @@ PROOF_WAIT = timedelta(minutes=10)
 # A reset's code is sent only with this much of its life left: typed in with a PIN code and a new password,
 # one with seconds left expires on the way (it is counted too late instead)
 CODE_USABLE_FOR = timedelta(minutes=1)
-# A reset's code whose SMS failed (nothing sent: SNS down, or refusing the account's sending) once it is this
-# old goes by e-mail instead, where the person has one. Before, it is tried again by SMS every 15 s: a blip
-# of SNS's does not move it to a channel the person did not look to; an outage does not use up its 10 minutes.
+# A reset's code whose SMS fails, nothing sent (SNS down, say), once it is this old goes by e-mail instead, where
+# the person has one. Sent at once, it is tried again by SMS every 15 s until then: a blip of SNS's does not
+# move it to a channel the person did not look to, an outage does not use up its 10 minutes. (A code a minute
+# late already, the queue held up, goes by e-mail at its first failure.)
 SMS_TRIED_FOR = timedelta(minutes=1)
 # The purpose a notice's recipients are sealed for, bound to the notice's id.
 RECIPIENTS_SEALED_FOR = "notice-recipients"
@@ -246,6 +247,11 @@ def retry_after(receive_count: int, *, code: bool = False) -> int:
 
 
 class SmsSender(Protocol):
+    def sent_nothing(self, error: Exception) -> bool:
+        """Whether a failure of send_sms (neither Undeliverable nor MaybeSent) proves that nothing was sent:
+        for a code's SMS to be given up on for its e-mail (one that may be out must not go on two)."""
+        ...
+
     def send_sms(self, to: str, text: str) -> None:
         """Raises Undeliverable when the provider refuses the number itself."""
         ...
@@ -259,6 +265,9 @@ class EmailSender(Protocol):
 
 class Claim(StrEnum):
     CLAIMED = "claimed"  # this sender sends now
+    # this sender sends now, over a claim another let lapse (or may have: its claim's answer lost), whose
+    # send may have gone out: the channel is not given up on for another (a code on one channel)
+    CLAIMED_AFTER_ANOTHER = "claimed-after-another"
     SENT = "sent"  # sent already: nothing to do
     REFUSED = "refused"  # refused for good by the provider before, or given up on: nothing to do on it
     IN_FLIGHT = "in-flight"  # another sender is sending now; if it fails, its claim lapses
@@ -347,7 +356,10 @@ class DeliveryLedger(Protocol):
         the notice does not try this one again (claimed, it is as refused)."""
         ...
 
-    def release(self, notice_id: str, channel: Channel) -> None: ...
+    def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
+        """A claim given back (its send failed, nothing sent). One claimed after another's (`after_another`)
+        is left lapsed, not removed: whoever claims it next is told so too (that send may be out)."""
+        ...
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
         """ "sent", "refused" (by the provider, for good), "given_up", "sending", or None: what the ledger
@@ -1057,15 +1069,18 @@ class NoticeDelivery:
         population: PopulationRegister,
         unrecorded: Callable[[Notice, Sequence[Channel]], None],
         partly: Callable[[Notice, Delivered], None],
+        given_up: Callable[[Notice, Channel, Exception], None],
         public_domain: str,
     ) -> None:
         """`population`: the register's contacts are told only while the person is not registered dead.
         `unrecorded`: told of channels sent on whose send the delivery ledger could not be told of (the
         operators' to know: a delivery of the notice again may send on them twice). `partly`: told what a
         delivery that then fails did on its other channels (its failure says only why; a delivery again
-        skips a channel sent on, so this is the one word of its send). `public_domain`: the one a code's
-        SMS names, for browsers to fill the code in (WebOTP)."""
+        skips a channel sent on, so this is the one word of its send). `given_up`: told of a code's channel
+        given up on, with the failure that made it (the delivery, done by the next channel, raises none).
+        `public_domain`: the one a code's SMS names, for browsers to fill the code in (WebOTP)."""
         self._public_domain = public_domain
+        self._given_up = given_up
         self._unrecorded = unrecorded
         self._partly = partly
         self._population = population
@@ -1110,9 +1125,9 @@ class NoticeDelivery:
         given_up: list[Channel] = []
         failure: Exception | None = None
         for channel, send in sends.items():
-            give_up = waited and channel is Channel.SMS and Channel.EMAIL in sends
+            give_up = self._sms.sent_nothing if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
             try:
-                done = self._send(notice.notice_id, channel, send, now, give_up=give_up)
+                done = self._send(notice, channel, send, now, give_up_if=give_up)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
                 if one:  # but not for a code: it may yet go out on this channel, and then on two
@@ -1234,13 +1249,21 @@ class NoticeDelivery:
         return (datetime.fromisoformat(expires) - now).total_seconds() if expires else None
 
     def _send(
-        self, notice_id: str, channel: Channel, send: Callable[[], None], now: datetime, *, give_up: bool = False
+        self,
+        notice: Notice,
+        channel: Channel,
+        send: Callable[[], None],
+        now: datetime,
+        *,
+        give_up_if: Callable[[Exception], bool] | None = None,
     ) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
-        the caller (_marked_sent). `give_up`: a send that fails (nothing sent) is given up on, for the next
-        channel, in place of raised (its claim turned, so that no retry sends on it: a code on one channel).
-        The failure may be the invocation's deadline, not the provider's: the code then comes by e-mail all
-        the same, at the next delivery (its e-mail refused by the deadline too)."""
+        the caller (_marked_sent). `give_up_if`: a failure it proves sent nothing is given up on, for the
+        next channel, in place of raised (the claim turned, so that no delivery sends on it: a code on one
+        channel); not where the claim was taken over from another, whose send may be out. The failure may
+        be the invocation's deadline, not the provider's: the code then comes by e-mail all the same, at
+        the next delivery (its e-mail refused by the deadline too)."""
+        notice_id = notice.notice_id
         claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
         if claim is Claim.IN_FLIGHT:
             raise NoticeInFlight(f"{channel} is being sent by another delivery")
@@ -1255,11 +1278,13 @@ class NoticeDelivery:
             return _Sent.REFUSED
         except MaybeSent:  # the claim kept, until it lapses
             raise
-        except Exception:  # refused for now, not sent: the claim released, for the next delivery
-            if give_up:
+        except Exception as error:  # refused for now, not sent: the claim released, for the next delivery
+            after_another = claim is Claim.CLAIMED_AFTER_ANOTHER
+            if give_up_if is not None and not after_another and give_up_if(error):
                 self._ledger.give_up(notice_id, channel, self._clock.now())
+                self._given_up(notice, channel, error)
                 return _Sent.GIVEN_UP
-            self._ledger.release(notice_id, channel)
+            self._ledger.release(notice_id, channel, after_another=after_another)
             raise
         return _Sent.NOW
 
