@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.aws import ACCOUNT_ID
+from local.cors import Cors
 from local.functions import Functions
 from local.template import DEFAULT_ROUTE, Route
 
@@ -81,8 +82,10 @@ class Gateway:
         functions: Functions,
         local_routes: list[tuple[str, Route, LocalRoute]] | None = None,
         iam_principals: dict[str, str] | None = None,
+        cors: Cors | None = None,
     ) -> None:
         self.routes = routes
+        self.cors = cors  # the API's CORS configuration: API Gateway's own answers to browsers
         self.functions = functions
         self.local_routes = local_routes or []
         # Who signs requests to IAM-authorised routes: access key id -> the caller's ARN. The signature
@@ -97,7 +100,11 @@ class Gateway:
         if _shown(request.target) is UNPARSED:  # API Gateway's 400, not an error in the server
             return with_request_id(HttpResponse.json(400, {"message": "Bad Request"}), request_id)
         try:
+            if self.cors is not None and (preflight := self.cors.preflight(request)) is not None:
+                return with_request_id(preflight, request_id)  # answered by API Gateway: no route needed
             answer = self._answer(request, request_id)
+            if self.cors is not None:
+                answer = self.cors.applied(request, answer)
         except Exception:  # the function failed, or answered what API Gateway cannot map, or a local route
             # failed: API Gateway's 500, and the log has the trace
             log.error("%s %s failed:\n%s", request.method, request.path, traceback.format_exc())

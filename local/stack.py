@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swag
 
 from local import print_provider
 from local.aws import ACCOUNT_ID
+from local.cors import Cors
 from local.event_sources import DynamoDbStreamEventSource, SqsEventSource
 from local.functions import Functions, LambdaFunction, apply_environment, route_lambda_invocations
 from local.gateway import Gateway, HttpRequest, HttpResponse, LocalRoute
@@ -189,6 +190,7 @@ class LocalStack:
             self.functions,
             local_routes,
             iam_principals={print_provider.ACCESS_KEY_ID: provider},
+            cors=Cors.of(self.stack.resolve(self.template.resources["HttpApi"]["Properties"].get("CorsConfiguration"))),
         )
 
     def outbox_now(self) -> dict[str, Any]:

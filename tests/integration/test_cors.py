@@ -1,0 +1,54 @@
+"""Browsers on the login pages (the public domain) call the API at another origin: API Gateway answers
+their preflights and marks its answers to them as the template's CORS configuration says (the local
+gateway applies the deployed configuration, as it takes the deployed routes)."""
+
+from __future__ import annotations
+
+import json
+
+from local.gateway import HttpRequest, HttpResponse
+from tests.integration.letters import LetterDriver
+
+ELSEWHERE = "https://minid.example.evil"
+
+
+def pages(driver: LetterDriver) -> str:
+    return f"https://{driver.local.stack.parameters['PublicDomain']}"
+
+
+def preflight(driver: LetterDriver, origin: str, method: str, headers: str) -> HttpResponse:
+    asked = [("Origin", origin), ("Access-Control-Request-Method", method), ("Access-Control-Request-Headers", headers)]
+    return driver.gateway.handle(HttpRequest("OPTIONS", "/v1/login", asked, b""))
+
+
+def test_the_login_pages_preflight_is_answered_without_a_route_and_another_origin_s_is_not(
+    driver: LetterDriver,
+) -> None:
+    asked = preflight(driver, pages(driver), "POST", "content-type,authorization")
+    assert asked.status == 204
+    assert asked.header("access-control-allow-origin") == pages(driver)
+    assert {"GET", "POST", "PUT", "DELETE"} <= set(asked.header("access-control-allow-methods").split(","))  # type: ignore[union-attr]
+    allowed = set(asked.header("access-control-allow-headers").split(","))  # type: ignore[union-attr]
+    assert {"authorization", "content-type", "idempotency-key"} <= allowed
+    assert asked.header("access-control-max-age") == "600"
+    assert asked.header("access-control-allow-credentials") is None  # bearer tokens, never cookies
+
+    refused = preflight(driver, ELSEWHERE, "POST", "content-type")
+    assert refused.status == 204
+    assert not [name for name, _ in refused.headers if name.lower().startswith("access-control-")]
+
+
+def test_answers_to_the_login_pages_say_so_and_expose_what_a_client_needs(driver: LetterDriver) -> None:
+    """A problem's Retry-After (429, 503) and WWW-Authenticate (401), and the request id a citizen may
+    report, read by the pages' script; an answer to another origin, or to a client that names none
+    (curl, an app), carries no CORS header."""
+    body = json.dumps({"identity_number": "1"}).encode()
+    for origin, told in ((pages(driver), True), (ELSEWHERE, False), (None, False)):
+        headers = [("Content-Type", "application/json"), *([("Origin", origin)] if origin else [])]
+        answer = driver.gateway.handle(HttpRequest("POST", "/v1/login", headers, body))
+        assert answer.status == 422
+        assert answer.header("access-control-allow-origin") == (origin if told else None)
+        exposed = answer.header("access-control-expose-headers")
+        assert set((exposed or "").split(",")) == (
+            {"retry-after", "www-authenticate", "apigw-requestid"} if told else {""}
+        )
