@@ -1599,8 +1599,11 @@ def test_sessions_end_after_30_idle_minutes_and_after_2_hours_in_use(driver: Let
     issued = services.login.verify(started.login_id, user.last_sms_code())
     clock.advance(timedelta(seconds=59))
     services.sessions.authenticate(issued.token)  # a use too soon after the last to be recorded
+    clock.advance(timedelta(minutes=29))
+    services.sessions.authenticate(issued.token)  # 29 idle minutes: in use (the use before it recorded now)
     clock.advance(timedelta(minutes=30))
-    services.sessions.authenticate(issued.token)  # not 30 idle minutes since it: still in use
+    with pytest.raises(Unauthenticated):
+        services.sessions.authenticate(issued.token)  # never more than 30 idle minutes
 
     started = services.login.start(user.identity_number, user.password, None, "203.0.113.10")
     issued = services.login.verify(started.login_id, user.last_sms_code())

@@ -88,9 +88,9 @@ class Session(Value, frozen=True):
 
     def idle_until(self, policy: SessionPolicy) -> datetime:
         """`last_seen_at` is moved on at most once a minute (TOUCH_AFTER): a use since may be up to a minute
-        later than it. Counted from there, a session ends no sooner than 30 minutes after its last use (and
-        no later than 31)."""
-        return min(self.last_seen_at + TOUCH_AFTER + policy.idle, self.expires_at)
+        later than it. Counted from it, a session ends no later than 30 minutes after its last use (API.md;
+        NIST SP 800-63B's reauthentication after 30 minutes of inactivity), and up to a minute sooner."""
+        return min(self.last_seen_at + policy.idle, self.expires_at)
 
 
 class IssuedSession(Value, frozen=True):
