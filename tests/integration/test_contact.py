@@ -27,6 +27,8 @@ from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import (
     CHANGED_MEANWHILE,
     CONFIRMATIONS,
+    LANGUAGE_CHANGED_TOO_OFTEN,
+    LANGUAGE_CHANGES,
     NOT_WAITING,
     RESERVATION_CHANGED_TOO_OFTEN,
     RESERVATION_CHANGES,
@@ -614,6 +616,14 @@ def test_a_change_asked_for_in_sessions_ended_since_is_verified_by_no_later_one(
     pending = pending_changes(driver).get(person)
     assert pending is not None
     assert pending.tries == 0  # the try given back: the change ended, no code of it was judged
+    driver.dynamodb.update_item(  # its tries used up (by the one who asked for it, say): told as none waiting too
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"contact-change#{person}"}),
+        UpdateExpression="SET tries = :used",
+        ExpressionAttributeValues={":used": {"N": str(MAX_CODE_TRIES)}},
+    )
+    used_up = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": code}, owner)
+    assert (used_up.status, body(used_up)["detail"]) == (409, NOT_WAITING)
     # not waiting: the owner's change of the e-mail is not refused for it, and replaces it
     assert user.call("PUT", "/v1/me/contact", {"email": "kari.new@example.no"}, owner).status == 202
     new_code = code_in([m["body"] for m in driver.local.outbox.emails() if m["to"] == "kari.new@example.no"])
@@ -1256,6 +1266,28 @@ def test_confirmations_over_and_over_are_answered_but_not_written(driver: Letter
     assert [body(answer) for answer in answers[CONFIRMATIONS.max_hits :]] == [stored] * 3
     kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
     assert kinds.count("contact-confirmed") == CONFIRMATIONS.max_hits
+
+
+def test_a_session_changing_the_language_over_and_over_is_refused_past_a_few_an_hour(driver: LetterDriver) -> None:
+    """Each change of the language writes an event: a session looping on it must not bury the person's
+    history (a contact changed, a lock) under them. Past a few an hour, 429 and nothing written. A change
+    of the language with a contact's is not counted: the codes it sends bound it."""
+    user = enrolled(driver)
+    token = user.login()
+    in_one_window(3600, 60)
+    languages = (["en", "nb"] * LANGUAGE_CHANGES.max_hits)[: LANGUAGE_CHANGES.max_hits + 1]
+    answers = [user.call("PUT", "/v1/me/contact", {"language": language}, token) for language in languages]
+    assert [answer.status for answer in answers] == [202] * LANGUAGE_CHANGES.max_hits + [429]
+    refused = answers[LANGUAGE_CHANGES.max_hits]
+    assert (body(refused)["type"], body(refused)["detail"]) == ("/problems/rate-limited", LANGUAGE_CHANGED_TOO_OFTEN)
+    assert 0 < int(refused.header("retry-after") or 0) <= 3600
+    stored = body(user.call("GET", "/v1/me/contact", token=token))
+    assert stored["language"] == languages[LANGUAGE_CHANGES.max_hits - 1]
+    kinds = [e["type"] for e in body(user.call("GET", "/v1/me/events", token=token))["events"]]
+    assert kinds.count("language-changed") == LANGUAGE_CHANGES.max_hits
+    with_contact = {"language": "en", "email": "kari.language@example.no"}
+    assert body(user.call("PUT", "/v1/me/contact", with_contact, token)) == {"verification_sent_to": ["email"]}
+    assert body(user.call("GET", "/v1/me/contact", token=token))["language"] == "en"
 
 
 def test_confirmations_that_failed_take_no_place_among_those_written(driver: LetterDriver) -> None:

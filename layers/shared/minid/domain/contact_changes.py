@@ -74,6 +74,10 @@ RESERVATION_CHANGED_TOO_OFTEN = "The reservation has been changed too often this
 # The confirmations that write (an event each) in an hour; those past them are answered as done.
 CONFIRMATIONS = Limit("contact-confirmations", 4, timedelta(hours=1))
 CONFIRMED_TOO_OFTEN = "The contact information has been confirmed too often this hour."
+# The changes of the language alone that write (an event each) in an hour; past them, 429 (nothing changed).
+# One with a contact's change is bounded by the codes it sends, and counts none.
+LANGUAGE_CHANGES = Limit("language-changes", 6, timedelta(hours=1))
+LANGUAGE_CHANGED_TOO_OFTEN = "The language has been changed too often this hour. Try again later."
 
 # The review goes back to the day after the last it went through to its end: missed runs, however many,
 # miss nobody. The first run ever (or one without that mark) looks back this far.
@@ -327,6 +331,12 @@ class ContactService:
             withdrawal = self._withdrawal(session.person, given_up, now)
         if not events and withdrawal is None:
             return ()
+        # a change of the language alone, looping, must not bury the person's history under its events: counted
+        # by the write, as confirmations are (one refused, changed meanwhile say, takes no place)
+        alone = not (new or removed or withdrawal)
+        hits = (
+            [self._limits.to_count(LANGUAGE_CHANGES, session.person, now, LANGUAGE_CHANGED_TOO_OFTEN)] if alone else []
+        )
         for notice in notices:  # delivered once its event is written, below; dropped if it never is
             self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
@@ -339,7 +349,10 @@ class ContactService:
             epoch=session.epoch,
             withdrawal=withdrawal,
             replacing=replacing,
+            hits=hits,
         )
+        if applied is Applied.LIMITED:
+            raise hits[0].refused(now)  # RateLimited (429): nothing written
         _raise_unless_done(applied)
         return tuple(new)
 
@@ -384,7 +397,12 @@ class ContactService:
             waiting, kept = self._changes.read(session.person)  # to tell why, in one read
             if self._verified_before(kept, session.person, channel, code, now):
                 return self.contact(session)  # a retry whose answer was lost: answered as it was, nothing written
-            if waiting is not None and channel in waiting.values and now < waiting.expires_at:
+            if (
+                waiting is not None
+                and channel in waiting.values
+                and now < waiting.expires_at
+                and waiting.asked_in(session)
+            ):
                 raise AuthenticationFailed("Too many wrong codes. Change the contact again to get a new code.")
             raise Conflict(NOT_WAITING)
         give_back = partial(self._changes.refund_try_of, pending)
