@@ -257,6 +257,40 @@ def test_the_notifier_s_senders_are_its_own_and_a_request_s_are_not(driver: Lett
     assert first_of(login._sms._client, "sns.Publish") == "note_maybe_sent"
 
 
+@pytest.mark.parametrize(
+    ("failure", "maybe"),
+    [
+        (SSLError(endpoint_url="https://sns", error=OSError("bad record mac")), True),
+        (HTTPClientError(error=OSError("connection reset by peer")), True),
+        (EndpointConnectionError(endpoint_url="https://sns"), False),
+        (ConnectTimeoutError(endpoint_url="https://sns"), False),
+    ],
+)
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_broken_connection_may_have_sent_and_one_never_made_did_not(
+    driver: LetterDriver, failure: Exception, maybe: bool, delivered: bool
+) -> None:
+    """A TLS session or connection that broke may have done so after the request went: the notifier's send
+    is not made again (MaybeSent, the claim kept: a code's SMS never given up on for its e-mail), and a
+    request's is told as one that may have gone out. A connection never made sent nothing: the SDK's
+    retries are made, and what they end with proves that nothing went."""
+    client: Any = wiring.client("sns", delivered=delivered)
+    tried: list[int] = []
+
+    def broken(**_: Any) -> None:
+        tried.append(1)
+        raise failure
+
+    client.meta.events.register_first("before-send.sns.Publish", broken)
+    sender = SnsSmsSender(client, "MinID")
+    with pytest.raises(Exception) as raised:  # noqa: PT011  (which one is what is judged)
+        sender.send_sms("+4791234589", "Koden din er 123456")
+    assert isinstance(raised.value, MaybeSent) is maybe
+    assert len(tried) == (1 if maybe and delivered else 4)  # a request's client keeps the SDK's retries
+    if not maybe:
+        assert SnsSmsSender.failed_unsent(raised.value)
+
+
 def test_a_request_s_code_send_that_may_have_gone_out_is_told_so_however_it_ends(
     driver: LetterDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -470,19 +504,19 @@ def _client_error(code: str, status: int) -> ClientError:
     return ClientError(answer, "Publish")
 
 
-def test_only_an_sms_failure_that_proves_nothing_was_sent_may_be_given_up_on() -> None:
-    """A code's SMS is given up on for its e-mail only where nothing went out: SNS refusing before it took
-    the message (a 4xx, a 503), no connection made, the deadline refusing the attempt. Not a broken
-    connection or TLS session after the request went (botocore's HTTPClientError, SSLError), nor a 5xx."""
+def test_only_an_sms_failure_of_sns_s_that_proves_nothing_was_sent_may_be_given_up_on() -> None:
+    """A code's SMS is given up on for its e-mail only where SNS failed and nothing went out: SNS refusing
+    before it took the message (a 4xx, a 503), no connection made. Not a broken connection or TLS session
+    after the request went (botocore's HTTPClientError, SSLError), nor a 5xx; nor the invocation's
+    deadline refusing the attempt (SNS never asked: no sign of its failing)."""
     proven = [
         _client_error("Throttling", 400),
         _client_error("AuthorizationError", 403),
         _client_error("ServiceUnavailable", 503),
         EndpointConnectionError(endpoint_url="https://sns"),
         ConnectTimeoutError(endpoint_url="https://sns"),
-        OutOfTime("no time left"),
     ]
-    assert all(SnsSmsSender.sent_nothing(error) for error in proven)
+    assert all(SnsSmsSender.failed_unsent(error) for error in proven)
     unproven = [
         _client_error("InternalError", 500),
         _client_error("ServiceUnavailable", 502),
@@ -490,5 +524,6 @@ def test_only_an_sms_failure_that_proves_nothing_was_sent_may_be_given_up_on() -
         SSLError(endpoint_url="https://sns", error=OSError("bad record mac")),
         HTTPClientError(error=OSError("connection reset")),
         ConnectionError("reset"),
+        OutOfTime("no time left"),  # SNS not asked: the invocation's time ran out
     ]
-    assert not any(SnsSmsSender.sent_nothing(error) for error in unproven)
+    assert not any(SnsSmsSender.failed_unsent(error) for error in unproven)

@@ -82,7 +82,7 @@ class Phone:
     # how the next sends fail, before `fail`: MaybeSent (the answer lost), or an error that proves nothing
     failing: list[Exception] = field(default_factory=list)
 
-    def sent_nothing(self, error: Exception) -> bool:
+    def failed_unsent(self, error: Exception) -> bool:
         return isinstance(error, ConnectionError)  # SNS's refusal, here (SnsSmsSender tells the real ones)
 
     def send_sms(self, to: str, text: str) -> None:
@@ -777,18 +777,38 @@ def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mai
     assert service.deliver(code) == Delivered()
     assert (phone.tried, phone.sent, len(mailbox.sent)) == (1, [], 1)
 
-    # the e-mail failing too: raised, the mobile still given up on (told: partly), the e-mail at the next
+    # the e-mail failing too, nothing sent (SES refusing the account's sending, say): raised, and the mobile
+    # given back, tried again at the next delivery (kept given up, the code would reach no one); SNS back,
+    # the code goes by SMS, and the e-mail is not tried
     partly.clear()
     ledger = Ledger()
     service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, mailbox=Mailbox(fail=True), partly=partly)
-    with pytest.raises(ConnectionError, match="SES"):
-        service.deliver(code)
-    assert [delivered for _, delivered in partly] == [Delivered(given_up=[Channel.SMS])]
-    expired = replace(code, params={"expires_at": NOW.isoformat()})  # had the e-mail failed until it expired
+    for tried in (1, 2):
+        with pytest.raises(ConnectionError, match="SES"):
+            service.deliver(code)
+        assert (ledger.states, partly, phone.tried) == ({}, [], tried)
+    expired = replace(code, params={"expires_at": NOW.isoformat()})  # had both failed until it expired
     assert service.deliver(expired) == Delivered(too_late=True)  # it reached no one
-    phone.fail = mailbox.fail = False
-    assert service.deliver(code) == Delivered([Channel.EMAIL])
-    assert (phone.tried, phone.sent, len(mailbox.sent)) == (1, [], 1)
+    phone.fail = False
+    assert service.deliver(code) == Delivered([Channel.SMS])
+    assert (phone.tried, len(phone.sent), mailbox.sent) == (3, 1, [])
+
+    # the e-mail's answer lost (it may be out): the mobile stays given up on; the e-mail again once its claim
+    # lapses, never the SMS
+    ledger = Ledger()
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly)
+
+    def lost(to: str, message: Message) -> None:
+        raise MaybeSent("read timeout")
+
+    mailbox.send_email = lost
+    with pytest.raises(MaybeSent):
+        service.deliver(code)
+    assert ledger.states == {(code.notice_id, Channel.SMS): "given_up", (code.notice_id, Channel.EMAIL): "sending"}
+    assert [delivered for _, delivered in partly] == [Delivered(given_up=[Channel.SMS])]
+    with pytest.raises(NoticeInFlight):
+        service.deliver(code)
+    assert phone.tried == 1
 
 
 def test_a_reset_code_whose_sms_fails_is_not_given_up_on_with_no_e_mail_or_when_it_may_have_gone() -> None:

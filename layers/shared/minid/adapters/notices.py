@@ -14,6 +14,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProxyConnectionError,
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
@@ -78,10 +79,13 @@ class AnswerLost(Busy, MaybeSent):
 
 
 # What a send's attempt may have sent: its request made and its answer lost (the read timed out, or the
-# connection closed before the answer), or an answer of the provider's own failing or timing out behind
-# it, after it may have handed the message on. A connection never made, a throttle or the service saying
-# it is unavailable (503) sent nothing.
+# connection closed before the answer), or any other failure of the connection but one never made (a TLS
+# session broken, botocore's SSLError or HTTPClientError, may have come after the request went), or an
+# answer of the provider's own failing or timing out behind it, after it may have handed the message on.
+# A connection never made (refused, timed out, its proxy not reached), an attempt the invocation's deadline
+# refused before it was made, a throttle or the service saying it is unavailable (503) sent nothing.
 _ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
+_NEVER_SENT = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError, OutOfTime)
 _MAYBE_HANDED_ON = frozenset({500, 502, 504})
 _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
@@ -97,8 +101,8 @@ def _cause(caught_exception: BaseException | None, response: tuple[Any, Any] | N
 
 
 def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> bool:
-    if isinstance(caught_exception, _ANSWER_LOST):
-        return True
+    if caught_exception is not None:  # the attempt's connection failed, or it was refused before it was made
+        return not isinstance(caught_exception, _NEVER_SENT)
     status = getattr(response[0], "status_code", None) if response is not None else None
     return status in _MAYBE_HANDED_ON or _answered_code(response) in _TIMED_OUT_BEHIND
 
@@ -163,12 +167,15 @@ class SnsSmsSender:
         }
 
     @staticmethod
-    def sent_nothing(error: Exception) -> bool:
-        """Nothing sent: the attempt refused before it was made (the invocation's deadline), no connection
-        made, or SNS refusing it before it took the message (a 4xx: throttled, say; a 503, unavailable).
-        Not an error whose attempt may have sent and that is not raised as AnswerLost (a broken TLS
-        session: botocore's SSLError, HTTPClientError), nor a 5xx but 503 (AnswerLost already)."""
-        if isinstance(error, OutOfTime | EndpointConnectionError | ConnectTimeoutError):
+    def failed_unsent(error: Exception) -> bool:
+        """SNS failing, nothing sent by the last attempt: no connection made, or SNS refusing it before it
+        took the message (a 4xx: throttled, say; a 503, unavailable). An attempt before it that may have
+        sent was raised as AnswerLost (no_second_message), and is never asked about. Not the invocation's
+        deadline (SNS never asked, or asked again: no sign of SNS failing), nor any other error (taken as
+        one that may have sent)."""
+        if isinstance(error, OutOfTime):
+            return False
+        if isinstance(error, _NEVER_SENT):
             return True
         if not isinstance(error, ClientError) or error_code(error) in _TIMED_OUT_BEHIND:
             return False

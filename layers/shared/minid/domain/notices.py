@@ -247,9 +247,10 @@ def retry_after(receive_count: int, *, code: bool = False) -> int:
 
 
 class SmsSender(Protocol):
-    def sent_nothing(self, error: Exception) -> bool:
-        """Whether a failure of send_sms (neither Undeliverable nor MaybeSent) proves that nothing was sent:
-        for a code's SMS to be given up on for its e-mail (one that may be out must not go on two)."""
+    def failed_unsent(self, error: Exception) -> bool:
+        """Whether a failure of send_sms (neither Undeliverable nor MaybeSent) is the provider's, and proves
+        that nothing was sent: for a code's SMS to be given up on for its e-mail (one that may be out must
+        not go on two; one the provider was never asked for, the invocation's time run out, is no sign)."""
         ...
 
     def send_sms(self, to: str, text: str) -> None:
@@ -1125,11 +1126,13 @@ class NoticeDelivery:
         given_up: list[Channel] = []
         failure: Exception | None = None
         for channel, send in sends.items():
-            give_up = self._sms.sent_nothing if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
+            give_up = self._sms.failed_unsent if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
             try:
                 done = self._send(notice, channel, send, now, give_up_if=give_up)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
+                if given_up and not isinstance(error, MaybeSent | NoticeInFlight):  # nothing sent here either
+                    failure = self._given_back(notice, given_up, failure)
                 if one:  # but not for a code: it may yet go out on this channel, and then on two
                     break
                 continue
@@ -1137,10 +1140,8 @@ class NoticeDelivery:
                 sent.append(channel)
                 if not self._marked_sent(notice.notice_id, channel):
                     unrecorded.append(channel)
-            elif done is _Sent.REFUSED:
-                refused.append(channel)
-            elif done is _Sent.GIVEN_UP:
-                given_up.append(channel)
+            elif (done_with := {_Sent.REFUSED: refused, _Sent.GIVEN_UP: given_up}.get(done)) is not None:
+                done_with.append(channel)
             if one and done in {_Sent.NOW, _Sent.BEFORE}:  # a code: out on this channel
                 break
         # A send the ledger could not be told of keeps its claim until the claim lapses. Where nothing else
@@ -1154,6 +1155,18 @@ class NoticeDelivery:
         if failure is not None:
             raise failure
         return delivered
+
+    def _given_back(self, notice: Notice, given_up: list[Channel], failure: Exception) -> Exception:
+        """The channels a code gave up on given back, the one after them having sent nothing either: they
+        are tried again at the next delivery (kept given up, with the e-mail failing for good, SES refusing
+        the account's sending say, the code would reach no one). The failure to raise."""
+        try:
+            for channel in given_up:
+                self._ledger.release(notice.notice_id, channel)
+        except Exception as error:  # kept given up: the e-mail tried alone, as before
+            return _raised(failure, error)
+        given_up.clear()
+        return failure
 
     def _told(self, notice: Notice, delivered: Delivered, *, failed: bool) -> None:
         """The operators told what a delivery did that its answer will not say (see __init__)."""
@@ -1260,9 +1273,7 @@ class NoticeDelivery:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
         the caller (_marked_sent). `give_up_if`: a failure it proves sent nothing is given up on, for the
         next channel, in place of raised (the claim turned, so that no delivery sends on it: a code on one
-        channel); not where the claim was taken over from another, whose send may be out. The failure may
-        be the invocation's deadline, not the provider's: the code then comes by e-mail all the same, at
-        the next delivery (its e-mail refused by the deadline too)."""
+        channel); not where the claim was taken over from another, whose send may be out."""
         notice_id = notice.notice_id
         claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
         if claim is Claim.IN_FLIGHT:
