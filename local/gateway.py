@@ -100,9 +100,14 @@ class Gateway:
         if _shown(request.target) is UNPARSED:  # API Gateway's 400, not an error in the server
             return with_request_id(HttpResponse.json(400, {"message": "Bad Request"}), request_id)
         try:
-            if self.cors is not None and (preflight := self.cors.preflight(request)) is not None:
-                return with_request_id(preflight, request_id)  # answered by API Gateway: no route needed
-            answer = self._answer(request, request_id)
+            if (
+                self.cors is not None
+                and self.cors.is_preflight(request)
+                and self.match("OPTIONS", request.path)[0] is None
+            ):
+                answer = self.cors.preflight()  # no route takes it: answered by API Gateway itself
+            else:
+                answer = self._answer(request, request_id)
             if self.cors is not None:
                 answer = self.cors.applied(request, answer)
         except Exception:  # the function failed, or answered what API Gateway cannot map, or a local route

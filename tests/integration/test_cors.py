@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 
-from local.gateway import HttpRequest, HttpResponse
+from functions.health.app import lambda_handler as health
+from local.cors import Cors
+from local.functions import LambdaContext
+from local.gateway import Gateway, HttpRequest, HttpResponse
+from tests.conftest import load_event
 from tests.integration.letters import LetterDriver
 
 ELSEWHERE = "https://minid.example.evil"
@@ -21,9 +25,9 @@ def preflight(driver: LetterDriver, origin: str, method: str, headers: str) -> H
     return driver.gateway.handle(HttpRequest("OPTIONS", "/v1/login", asked, b""))
 
 
-def test_the_login_pages_preflight_is_answered_without_a_route_and_another_origin_s_is_not(
-    driver: LetterDriver,
-) -> None:
+def test_the_login_pages_preflight_is_answered_and_another_origin_s_is_not(driver: LetterDriver) -> None:
+    """The `$default` route takes OPTIONS as every method (AWS's docs): its function answers the preflight
+    with 204 (a 404 would fail it), and API Gateway adds the CORS headers for an allowed origin."""
     asked = preflight(driver, pages(driver), "POST", "content-type,authorization")
     assert asked.status == 204
     assert asked.header("access-control-allow-origin") == pages(driver)
@@ -52,3 +56,21 @@ def test_answers_to_the_login_pages_say_so_and_expose_what_a_client_needs(driver
         assert set((exposed or "").split(",")) == (
             {"retry-after", "www-authenticate", "apigw-requestid"} if told else {""}
         )
+
+
+def test_the_default_route_s_function_answers_any_preflight_with_204(lambda_context: LambdaContext) -> None:
+    event = load_event("health/unknown-route")
+    event["requestContext"]["http"]["method"] = "OPTIONS"
+    answer = health(event, lambda_context)
+    assert (answer["statusCode"], answer["body"]) == (204, "")
+    assert answer["headers"]["Cache-Control"] == "no-store"
+
+
+def test_a_preflight_no_route_takes_is_answered_by_api_gateway_itself(driver: LetterDriver) -> None:
+    """Where no route takes OPTIONS (an API without a `$default` route), API Gateway answers it (204)."""
+    cors = Cors.of({"AllowOrigins": ["https://pages.example"], "AllowMethods": ["POST"], "AllowHeaders": ["a"]})
+    gateway = Gateway([], driver.local.functions, cors=cors)
+    asked = [("Origin", "https://pages.example"), ("Access-Control-Request-Method", "POST")]
+    answer = gateway.handle(HttpRequest("OPTIONS", "/v1/login", asked, b""))
+    assert (answer.status, answer.header("access-control-allow-methods")) == (204, "POST")
+    assert gateway.handle(HttpRequest("OPTIONS", "/v1/login", asked[:1], b"")).status == 404  # no preflight
