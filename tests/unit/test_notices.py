@@ -781,12 +781,15 @@ def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mai
     # given back, tried again at the next delivery (kept given up, the code would reach no one); SNS back,
     # the code goes by SMS, and the e-mail is not tried
     partly.clear()
+    given_up.clear()
     ledger = Ledger()
-    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, mailbox=Mailbox(fail=True), partly=partly)
+    service, phone, mailbox, _ = delivery(
+        None, Phone(fail=True), ledger, mailbox=Mailbox(fail=True), partly=partly, given_up=given_up
+    )
     for tried in (1, 2):
         with pytest.raises(ConnectionError, match="SES"):
             service.deliver(code)
-        assert (ledger.states, partly, phone.tried) == ({}, [], tried)
+        assert (ledger.states, partly, given_up, phone.tried) == ({}, [], [], tried)  # nothing kept given up
     expired = replace(code, params={"expires_at": NOW.isoformat()})  # had both failed until it expired
     assert service.deliver(expired) == Delivered(too_late=True)  # it reached no one
     phone.fail = False
@@ -796,7 +799,7 @@ def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mai
     # the e-mail's answer lost (it may be out): the mobile stays given up on; the e-mail again once its claim
     # lapses, never the SMS
     ledger = Ledger()
-    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly)
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger, partly=partly, given_up=given_up)
 
     def lost(to: str, message: Message) -> None:
         raise MaybeSent("read timeout")
@@ -806,6 +809,7 @@ def test_a_reset_code_whose_sms_still_fails_once_it_has_waited_goes_to_the_e_mai
         service.deliver(code)
     assert ledger.states == {(code.notice_id, Channel.SMS): "given_up", (code.notice_id, Channel.EMAIL): "sending"}
     assert [delivered for _, delivered in partly] == [Delivered(given_up=[Channel.SMS])]
+    assert given_up == [(code.notice_id, Channel.SMS, "SNS is down")]
     with pytest.raises(NoticeInFlight):
         service.deliver(code)
     assert phone.tried == 1

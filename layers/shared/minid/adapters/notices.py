@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -14,9 +15,12 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     ProxyConnectionError,
     ReadTimeoutError,
+    SSLError,
 )
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.parsers import ResponseParserError
 
 from minid import observability
@@ -82,10 +86,13 @@ class AnswerLost(Busy, MaybeSent):
 # connection closed before the answer), or any other failure of the connection but one never made (a TLS
 # session broken, botocore's SSLError or HTTPClientError, may have come after the request went), or an
 # answer of the provider's own failing or timing out behind it, after it may have handed the message on.
-# A connection never made (refused, timed out, its proxy not reached), an attempt the invocation's deadline
-# refused before it was made, a throttle or the service saying it is unavailable (503) sent nothing.
+# A connection never made (refused, timed out, its proxy not reached, its TLS handshake refused on the
+# certificate), an attempt the invocation's deadline refused before it was made, a throttle or the service
+# saying it is unavailable (503) sent nothing; and an error that is no connection's (an SDK's or a test
+# double's own) is left to the SDK, as it was: raised as it is, a fault to see, not a send to wait out.
 _ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
 _NEVER_SENT = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError, OutOfTime)
+_CONNECTION_FAILED = (HTTPClientError, BotocoreConnectionError)
 _MAYBE_HANDED_ON = frozenset({500, 502, 504})
 _TIMED_OUT_BEHIND = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
@@ -102,9 +109,16 @@ def _cause(caught_exception: BaseException | None, response: tuple[Any, Any] | N
 
 def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, Any] | None) -> bool:
     if caught_exception is not None:  # the attempt's connection failed, or it was refused before it was made
-        return not isinstance(caught_exception, _NEVER_SENT)
+        if isinstance(caught_exception, _NEVER_SENT) or _certificate_refused(caught_exception):
+            return False
+        return isinstance(caught_exception, _CONNECTION_FAILED)
     status = getattr(response[0], "status_code", None) if response is not None else None
     return status in _MAYBE_HANDED_ON or _answered_code(response) in _TIMED_OUT_BEHIND
+
+
+def _certificate_refused(error: BaseException) -> bool:
+    """A TLS handshake that failed on the server's certificate: no request was sent on it."""
+    return isinstance(error, SSLError) and isinstance(error.kwargs.get("error"), ssl.SSLCertVerificationError)
 
 
 def no_second_message(
@@ -175,7 +189,7 @@ class SnsSmsSender:
         one that may have sent)."""
         if isinstance(error, OutOfTime):
             return False
-        if isinstance(error, _NEVER_SENT):
+        if isinstance(error, _NEVER_SENT) or _certificate_refused(error):
             return True
         if not isinstance(error, ClientError) or error_code(error) in _TIMED_OUT_BEHIND:
             return False

@@ -1124,11 +1124,12 @@ class NoticeDelivery:
         refused: list[Channel] = []
         unrecorded: list[Channel] = []
         given_up: list[Channel] = []
+        because: dict[Channel, Exception] = {}  # the failures given up on
         failure: Exception | None = None
         for channel, send in sends.items():
             give_up = self._sms.failed_unsent if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
             try:
-                done = self._send(notice, channel, send, now, give_up_if=give_up)
+                done = self._send(notice, channel, send, now, give_up_if=give_up, because=because)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
                 if given_up and not isinstance(error, MaybeSent | NoticeInFlight):  # nothing sent here either
@@ -1151,7 +1152,7 @@ class NoticeDelivery:
         # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
         # security notice lost. Either way the operators are told, before any failure is raised.
         delivered = Delivered(sent, refused, unrecorded, given_up)
-        self._told(notice, delivered, failed=failure is not None)
+        self._told(notice, delivered, because, failed=failure is not None)
         if failure is not None:
             raise failure
         return delivered
@@ -1168,8 +1169,13 @@ class NoticeDelivery:
         given_up.clear()
         return failure
 
-    def _told(self, notice: Notice, delivered: Delivered, *, failed: bool) -> None:
-        """The operators told what a delivery did that its answer will not say (see __init__)."""
+    def _told(
+        self, notice: Notice, delivered: Delivered, because: Mapping[Channel, Exception], *, failed: bool
+    ) -> None:
+        """The operators told what a delivery did that its answer will not say (see __init__): of channels
+        given up on, those kept so (not given back), with the failures that made them (`because`)."""
+        for channel in delivered.given_up:
+            self._given_up(notice, channel, because[channel])
         if delivered.unrecorded:
             self._unrecorded(notice, delivered.unrecorded)
         if failed and (delivered.sent or delivered.refused or delivered.given_up):
@@ -1269,11 +1275,13 @@ class NoticeDelivery:
         now: datetime,
         *,
         give_up_if: Callable[[Exception], bool] | None = None,
+        because: dict[Channel, Exception] | None = None,
     ) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
         the caller (_marked_sent). `give_up_if`: a failure it proves sent nothing is given up on, for the
         next channel, in place of raised (the claim turned, so that no delivery sends on it: a code on one
-        channel); not where the claim was taken over from another, whose send may be out."""
+        channel; its failure put in `because`); not where the claim was taken over from another, whose send
+        may be out."""
         notice_id = notice.notice_id
         claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
         if claim is Claim.IN_FLIGHT:
@@ -1293,7 +1301,8 @@ class NoticeDelivery:
             after_another = claim is Claim.CLAIMED_AFTER_ANOTHER
             if give_up_if is not None and not after_another and give_up_if(error):
                 self._ledger.give_up(notice_id, channel, self._clock.now())
-                self._given_up(notice, channel, error)
+                if because is not None:  # told once the delivery knows it is kept given up
+                    because[channel] = error
                 return _Sent.GIVEN_UP
             self._ledger.release(notice_id, channel, after_another=after_another)
             raise
