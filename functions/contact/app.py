@@ -61,7 +61,8 @@ def get_my_contact() -> ContactView:
     description="Needs a login from the last 15 minutes. The old contact is told of the change. Changes that "
     "send codes (and resends): 10 an hour for a person, each to every new contact it names. Refused (409) "
     "while a change of a contact it does not name waits for its code: name it again (or give its present "
-    "value, to give it up) with this change.",
+    "value, to give it up) with this change. A change of the language alone: 6 an hour for a person (429 past "
+    "them, nothing changed).",
     tags=TAGS,
     operation_id="changeMyContact",
     security=BEARER,

@@ -245,6 +245,21 @@ def test_wrong_codes_fail_and_three_end_the_enrolment(driver: LetterDriver) -> N
     assert enrolling.complete().status == 404  # even the right codes: the enrolment has ended
 
 
+def test_a_code_for_a_contact_not_given_is_named_and_spends_no_try(driver: LetterDriver) -> None:
+    """A form that sends every field it has (an e-mail code for an enrolment with a mobile alone): no code
+    was sent there, and none can be right: 422 naming the field, no try spent. The right code alone
+    then activates the account, however often that was sent."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234570").status == 202
+    code = enrolling.last_code_to("+4791234570")
+    for _ in range(4):  # more than the tries
+        refused = enrolling.verify(mobile_code=code, email_code="123456")
+        assert refused.status == 422
+        assert [e["field"] for e in problem(refused)["errors"]] == ["email_code"]
+    assert enrolling.verify(mobile_code=code).status == 201
+
+
 def test_codes_other_than_those_asked_for_are_refused(driver: LetterDriver) -> None:
     enrolling = with_letter(driver)
     enrolling.start()

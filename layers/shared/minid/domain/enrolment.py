@@ -45,7 +45,7 @@ from minid.domain.contacts import (
     normalize_mobile,
     same_mailbox,
 )
-from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, NotFound
+from minid.domain.errors import AuthenticationFailed, Conflict, FieldError, InvalidInput, NotFound
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, KeyPurpose, PersonKey
@@ -53,6 +53,7 @@ from minid.domain.letters.guard import WrongPinCodes
 from minid.domain.letters.model import LetterStatus, PinLetter, codes_to_ask, letter_language
 from minid.domain.letters.ports import PinLetters
 from minid.domain.notices import (
+    CHANNEL_NAMES,
     Channel,
     EmailSender,
     Notice,
@@ -588,6 +589,16 @@ class EnrolmentService:
             raise NotFound("The enrolment has ended. Start again.")
         if enrolment.contacts is None:  # waiting for codes: it has its contacts
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
+        if none_sent := [c for c in codes if c not in enrolment.contacts.channels]:
+            # a code for a contact not given (a form sending every field it has): no guess, no try spent
+            self._enrolments.refund_verify_try(enrolment_id)
+            raise InvalidInput(
+                "A code was given for a contact the enrolment does not have.",
+                errors=tuple(
+                    FieldError(f"{CHANNEL_NAMES[c]}_code", "No code was sent there: no such contact was given.")
+                    for c in none_sent
+                ),
+            )
         expired = enrolment.codes_sent_at is None or now - enrolment.codes_sent_at > CODE_LIFETIME
         right = self._right(enrolment, codes)
         give_back = partial(self._enrolments.refund_verify_try, enrolment_id)

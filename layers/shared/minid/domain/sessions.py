@@ -1,8 +1,8 @@
 """Sessions: what a successful login gives, and what every `me` route asks for.
 
 A session token is 256 random bits, given to the client once and stored only as a keyed hash.
-A session lasts 30 minutes without use (31 at most: a use is recorded to the minute) and 2 hours at
-most. Every session of a person ends when the account's epoch rises (a password change or reset, a
+A session lasts 30 minutes without use (up to a minute less: a use is recorded to the minute) and 2
+hours at most. Every session of a person ends when the account's epoch rises (a password change or reset, a
 re-enrolment).
 """
 
