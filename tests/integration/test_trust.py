@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError, SSLError
 from local.aws import REGION, use_fake_credentials
 from local.tls import HttpsMoto, https_moto
 from minid import wiring
+from minid.adapters.notices import SnsSmsSender
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,16 @@ def test_the_host_name_is_still_checked(no_certifi: pytest.MonkeyPatch, moto: Ht
     no_certifi.setenv("AWS_ENDPOINT_URL", moto.endpoint.replace("127.0.0.1", "localhost"))
     with pytest.raises(SSLError, match="hostname 'localhost' doesn't match"):
         wiring.client("dynamodb").list_tables()
+
+
+def test_a_send_refused_at_the_handshake_on_the_certificate_sent_nothing(
+    no_certifi: pytest.MonkeyPatch, moto: HttpsMoto
+) -> None:
+    """SNS's certificate refused (a CA bundle amiss, a proxy intercepting): no request went, as botocore
+    raises it over a real handshake (its SSLError holding urllib3's, holding ssl's). The notifier's send is
+    not taken as one that may have gone out: the SDK's retries are made, and a reset's code may be given
+    up on for its e-mail."""
+    sender = SnsSmsSender(wiring.client("sns", delivered=True), "MinID")
+    with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED") as raised:
+        sender.send_sms("+4791234589", "Koden din er 123456")
+    assert SnsSmsSender.failed_unsent(raised.value)

@@ -117,8 +117,18 @@ def _may_have_sent(caught_exception: BaseException | None, response: tuple[Any, 
 
 
 def _certificate_refused(error: BaseException) -> bool:
-    """A TLS handshake that failed on the server's certificate: no request was sent on it."""
-    return isinstance(error, SSLError) and isinstance(error.kwargs.get("error"), ssl.SSLCertVerificationError)
+    """A TLS handshake that failed on the server's certificate: no request was sent on it. botocore's
+    SSLError holds urllib3's, which holds ssl's (as its argument, or its cause): looked for down the chain."""
+    if not isinstance(error, SSLError):
+        return False
+    seen: list[BaseException] = []
+    inner: object = error.kwargs.get("error")
+    while isinstance(inner, BaseException) and inner not in seen and len(seen) < 8:
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return True
+        seen.append(inner)
+        inner = next((a for a in inner.args if isinstance(a, BaseException)), inner.__cause__ or inner.__context__)
+    return False
 
 
 def no_second_message(
