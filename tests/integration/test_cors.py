@@ -1,6 +1,6 @@
-"""Browsers on the login pages (the public domain) call the API at another origin: API Gateway answers
-their preflights and marks its answers to them as the template's CORS configuration says (the local
-gateway applies the deployed configuration, as it takes the deployed routes)."""
+"""Browsers on the login pages (the public domain) call the API at another origin: the $default route's
+function answers their preflights, and API Gateway marks its answers to them as the template's CORS
+configuration says (the local gateway applies the deployed configuration, as it takes the deployed routes)."""
 
 from __future__ import annotations
 

@@ -1033,7 +1033,8 @@ def test_a_code_a_resend_or_a_completion_made_again_replaced_is_told_so_and_is_n
 
 def test_a_code_of_a_contact_given_up_is_no_replaced_code(driver: LetterDriver) -> None:
     """Completed again without the e-mail: its code from before is not told to be replaced by a newer one
-    (none is coming); it is a wrong code, as any code for a contact the enrolment does not have."""
+    (none is coming); it is refused as any code for a contact the enrolment does not have (422 naming it,
+    no try spent)."""
     enrolling = with_letter(driver)
     enrolling.start()
     assert enrolling.complete(mobile="91234573", email="kari.uten@example.no").status == 202
@@ -1041,7 +1042,7 @@ def test_a_code_of_a_contact_given_up_is_no_replaced_code(driver: LetterDriver) 
     back_date_codes(driver, enrolling.enrolment_id)
     assert enrolling.complete(mobile="91234573").status == 202
     refused = enrolling.verify(email_code=dropped)
-    assert (refused.status, json.loads(refused.body)["detail"]) == (401, "The code is wrong or has expired.")
+    assert (refused.status, [e["field"] for e in json.loads(refused.body)["errors"]]) == (422, ["email_code"])
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234573")).status == 201
 
 

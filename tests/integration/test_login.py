@@ -1600,7 +1600,7 @@ def test_sessions_end_after_30_idle_minutes_and_after_2_hours_in_use(driver: Let
     clock.advance(timedelta(seconds=59))
     services.sessions.authenticate(issued.token)  # a use too soon after the last to be recorded
     clock.advance(timedelta(minutes=29))
-    services.sessions.authenticate(issued.token)  # 29 idle minutes: in use (the use before it recorded now)
+    services.sessions.authenticate(issued.token)  # 29 idle minutes after the last use recorded: in use, recorded
     clock.advance(timedelta(minutes=30))
     with pytest.raises(Unauthenticated):
         services.sessions.authenticate(issued.token)  # never more than 30 idle minutes

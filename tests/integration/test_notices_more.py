@@ -294,7 +294,7 @@ def test_a_broken_connection_may_have_sent_and_one_never_made_did_not(
     assert isinstance(raised.value, MaybeSent) is maybe
     assert len(tried) == (1 if maybe and delivered else 4)  # a request's client keeps the SDK's retries
     if not maybe:
-        assert SnsSmsSender.failed_unsent(raised.value)
+        assert SnsSmsSender.may_give_up_on(raised.value)
 
 
 def test_a_request_s_code_send_that_may_have_gone_out_is_told_so_however_it_ends(
@@ -522,7 +522,7 @@ def test_only_an_sms_failure_of_sns_s_that_proves_nothing_was_sent_may_be_given_
         EndpointConnectionError(endpoint_url="https://sns"),
         ConnectTimeoutError(endpoint_url="https://sns"),
     ]
-    assert all(SnsSmsSender.failed_unsent(error) for error in proven)
+    assert all(SnsSmsSender.may_give_up_on(error) for error in proven)
     unproven = [
         _client_error("InternalError", 500),
         _client_error("ServiceUnavailable", 502),
@@ -532,4 +532,4 @@ def test_only_an_sms_failure_of_sns_s_that_proves_nothing_was_sent_may_be_given_
         ConnectionError("reset"),
         OutOfTime("no time left"),  # SNS not asked: the invocation's time ran out
     ]
-    assert not any(SnsSmsSender.failed_unsent(error) for error in unproven)
+    assert not any(SnsSmsSender.may_give_up_on(error) for error in unproven)

@@ -82,7 +82,7 @@ class Phone:
     # how the next sends fail, before `fail`: MaybeSent (the answer lost), or an error that proves nothing
     failing: list[Exception] = field(default_factory=list)
 
-    def failed_unsent(self, error: Exception) -> bool:
+    def may_give_up_on(self, error: Exception) -> bool:
         return isinstance(error, ConnectionError)  # SNS's refusal, here (SnsSmsSender tells the real ones)
 
     def send_sms(self, to: str, text: str) -> None:

@@ -218,9 +218,9 @@ def code_message(
 ) -> Message:
     """The code by SMS (ending with the WebOTP line, so that browsers can fill it in) or e-mail, saying
     what it is for and what to do if the person did not ask for it (one GSM-7 segment: a test holds it).
-    By e-mail `instead_of_sms` (the mobile refused by the SMS provider), the e-mail says why it did not come
-    by SMS. `minutes`: how long it still works (`minutes_left`; a code sent late, from a queue), if not its
-    whole lifetime (at least 1: a code is sent only while it works)."""
+    By e-mail `instead_of_sms` (the mobile refused by the SMS provider, or given up on as it kept failing),
+    the e-mail says why it did not come by SMS. `minutes`: how long it still works (`minutes_left`; a code
+    sent late, from a queue), if not its whole lifetime (at least 1: a code is sent only while it works)."""
     minutes = int(CODE_LIFETIME.total_seconds() // 60) if minutes is None else max(minutes, 1)
     one = minutes == 1
     what, not_you, subject = _PURPOSES[(language, purpose)]

@@ -590,12 +590,15 @@ class EnrolmentService:
         if enrolment.contacts is None:  # waiting for codes: it has its contacts
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         if none_sent := [c for c in codes if c not in enrolment.contacts.channels]:
-            # a code for a contact not given (a form sending every field it has): no guess, no try spent
+            # a code for a contact not given (a form sending every field it has), or given up by a completion made
+            # again: none can be right, so it is no guess, and no try is spent
             self._enrolments.refund_verify_try(enrolment_id)
             raise InvalidInput(
                 "A code was given for a contact the enrolment does not have.",
                 errors=tuple(
-                    FieldError(f"{CHANNEL_NAMES[c]}_code", "No code was sent there: no such contact was given.")
+                    FieldError(
+                        f"{CHANNEL_NAMES[c]}_code", "No code is waiting there: the enrolment has no such contact."
+                    )
                     for c in none_sent
                 ),
             )

@@ -247,10 +247,10 @@ def retry_after(receive_count: int, *, code: bool = False) -> int:
 
 
 class SmsSender(Protocol):
-    def failed_unsent(self, error: Exception) -> bool:
-        """Whether a failure of send_sms (neither Undeliverable nor MaybeSent) is the provider's, and proves
-        that nothing was sent: for a code's SMS to be given up on for its e-mail (one that may be out must
-        not go on two; one the provider was never asked for, the invocation's time run out, is no sign)."""
+    def may_give_up_on(self, error: Exception) -> bool:
+        """Whether a failure of send_sms (neither Undeliverable nor MaybeSent) lets a code's SMS be given up
+        on for its e-mail: the provider's own, proving that nothing was sent (one that may be out must not go
+        on two; the invocation's time run out is no sign of the provider failing)."""
         ...
 
     def send_sms(self, to: str, text: str) -> None:
@@ -1127,9 +1127,9 @@ class NoticeDelivery:
         because: dict[Channel, Exception] = {}  # the failures given up on
         failure: Exception | None = None
         for channel, send in sends.items():
-            give_up = self._sms.failed_unsent if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
+            give_up = self._sms.may_give_up_on if waited and channel is Channel.SMS and Channel.EMAIL in sends else None
             try:
-                done = self._send(notice, channel, send, now, give_up_if=give_up, because=because)
+                done = self._send(notice.notice_id, channel, send, now, give_up_if=give_up, because=because)
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
                 if given_up and not isinstance(error, MaybeSent | NoticeInFlight):  # nothing sent here either
@@ -1218,7 +1218,8 @@ class NoticeDelivery:
             left = self._seconds_left(notice, now)
             # late by more than a minute: the whole minutes left (a code sent at once is a moment late: its 10)
             late = left is not None and left < CODE_LIFETIME.total_seconds() - 60
-            # an e-mail goes only where there is no mobile, or the SMS provider refused it: then it says so
+            # an e-mail goes only where there is no mobile, or the SMS provider refused it, or it was given up on
+            # (SMS_TRIED_FOR): then it says so
             return code_message(
                 recipients.code or "",
                 recipients.language,
@@ -1269,20 +1270,19 @@ class NoticeDelivery:
 
     def _send(
         self,
-        notice: Notice,
+        notice_id: str,
         channel: Channel,
         send: Callable[[], None],
         now: datetime,
         *,
-        give_up_if: Callable[[Exception], bool] | None = None,
-        because: dict[Channel, Exception] | None = None,
+        give_up_if: Callable[[Exception], bool] | None,
+        because: dict[Channel, Exception],
     ) -> _Sent:
         """Sends on the channel where it is this sender's to send on; the ledger is told of a send by
         the caller (_marked_sent). `give_up_if`: a failure it proves sent nothing is given up on, for the
         next channel, in place of raised (the claim turned, so that no delivery sends on it: a code on one
         channel; its failure put in `because`); not where the claim was taken over from another, whose send
         may be out."""
-        notice_id = notice.notice_id
         claim = self._ledger.claim(notice_id, channel, now, CLAIM_LEASE)
         if claim is Claim.IN_FLIGHT:
             raise NoticeInFlight(f"{channel} is being sent by another delivery")
@@ -1301,8 +1301,7 @@ class NoticeDelivery:
             after_another = claim is Claim.CLAIMED_AFTER_ANOTHER
             if give_up_if is not None and not after_another and give_up_if(error):
                 self._ledger.give_up(notice_id, channel, self._clock.now())
-                if because is not None:  # told once the delivery knows it is kept given up
-                    because[channel] = error
+                because[channel] = error  # told once the delivery knows it is kept given up
                 return _Sent.GIVEN_UP
             self._ledger.release(notice_id, channel, after_another=after_another)
             raise
