@@ -1043,6 +1043,7 @@ def test_a_code_of_a_contact_given_up_is_no_replaced_code(driver: LetterDriver) 
     assert enrolling.complete(mobile="91234573").status == 202
     refused = enrolling.verify(email_code=dropped)
     assert (refused.status, [e["field"] for e in json.loads(refused.body)["errors"]]) == (422, ["email_code"])
+    assert enrolment_item(driver, enrolling)["verify_tries"] == {"N": "0"}
     assert enrolling.verify(mobile_code=enrolling.last_code_to("+4791234573")).status == 201
 
 

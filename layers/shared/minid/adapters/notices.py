@@ -193,11 +193,12 @@ class SnsSmsSender:
     @staticmethod
     def may_give_up_on(error: Exception) -> bool:
         """SNS failing, nothing sent by the last attempt: no connection made (or its certificate refused), or
-        SNS refusing it before it took the message (a 4xx: throttled, say; a 503, unavailable). An attempt
-        before it that may have sent was raised as AnswerLost (no_second_message), and is never asked
-        about. Not the invocation's deadline (SNS not asked: no sign of its failing), nor any other error
-        (a 5xx, an error no connection's: not proof enough to send the code on another channel; released,
-        the SMS is tried again at the next delivery)."""
+        SNS refusing it before it took the message (a 4xx, throttled say, but a request timed out behind it;
+        a 503, unavailable). An attempt before it that may have sent was raised as AnswerLost
+        (no_second_message), and is never asked about. Not the invocation's deadline (SNS not asked by the
+        last attempt: no sign of its failing), nor any other error (another 5xx, an error no connection's:
+        not proof enough to send the code on another channel; released, the SMS is tried again at the next
+        delivery)."""
         if isinstance(error, OutOfTime):
             return False
         if isinstance(error, _NEVER_SENT) or _certificate_refused(error):

@@ -634,7 +634,8 @@ class EnrolmentService:
         """The channels of the codes given that are not right, when each is one a newer code replaced (else
         none: a wrong code among them makes the request a guess)."""
         wrong = [channel for channel in codes if channel not in right]
-        waiting = enrolment.contacts.channels if enrolment.contacts else ()  # a contact given up is none
+        # a contact given up is none (verify answers a code for one 422 before this: kept as a defence)
+        waiting = enrolment.contacts.channels if enrolment.contacts else ()
         candidates = {
             c: self._keyer.one_time_code_hash(enrolment.enrolment_id, c, codes[c]) for c in wrong if c in waiting
         }
