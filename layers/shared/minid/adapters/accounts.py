@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import (
-    COUNTED_ONCE,
-    NOT_COUNTED_BEFORE,
     cancellation_reasons_past_transactions,
     counted_once,
     from_item,
@@ -271,9 +269,9 @@ class DynamoDbAccounts:
             "Key": to_item({"pk": person}),
             # the run it is counted in is marked as holding an attempt past the password (UserAccount)
             "UpdateExpression": "ADD failed_logins :one "
-            f"SET attempt_reserved_at = :now, past_password_in = if_not_exists(failure_run, :no_run), {COUNTED_ONCE}",
+            "SET attempt_reserved_at = :now, past_password_in = if_not_exists(failure_run, :no_run)",
             "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(failed_logins) OR "
-            f"failed_logins < :threshold) AND ({NOT_LOCKED}) AND {NOT_COUNTED_BEFORE}",
+            f"failed_logins < :threshold) AND ({NOT_LOCKED})",
             "ExpressionAttributeValues": to_item(
                 {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
             ),

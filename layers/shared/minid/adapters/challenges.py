@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import (
-    COUNTED_ONCE,
-    NOT_COUNTED_BEFORE,
     conditional_check_failed,
     counted_once,
     from_item,
@@ -82,8 +80,8 @@ class Challenges:
         """Count a try if fewer than `limit` are counted and the challenge is open: the challenge with
         it counted, or None. `claims` counts it too, and is never given back: the try's own number."""
         values = {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
-        condition = f"tries < :limit AND #status = :pending AND expires_at > :now AND {NOT_COUNTED_BEFORE}"
-        expression = f"ADD tries :one, claims :one SET {COUNTED_ONCE}"
+        condition = "tries < :limit AND #status = :pending AND expires_at > :now"
+        expression = "ADD tries :one, claims :one"
         counted, item = counted_once(self._client, self._update_request(challenge_id, expression, values, condition))
         return item if counted else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence, Set
@@ -145,10 +146,32 @@ def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
     )
 
 
-# An update that counts (a try claimed, an attempt past the password) sets COUNTED_ONCE in its SET clause
-# and holds NOT_COUNTED_BEFORE in its condition; `counted_once` makes it, with a mark of its own.
-COUNTED_ONCE = "counted_by = :counted_by"
-NOT_COUNTED_BEFORE = "(attribute_not_exists(counted_by) OR counted_by <> :counted_by)"
+_SET = re.compile(r"\bSET\b")
+
+
+def marked_to_count_once(update: Mapping[str, Any]) -> dict[str, Any]:
+    """The update, marked as `counted_once` counts it: it sets a random mark of its own (`counted_by`) with
+    what it writes, and holds in its condition that the mark is not there already. Marked once: a caller
+    that makes the update again (past a transaction: refused, it was not written) marks it first, so that
+    every making, and the SDK's retry of each, carries the same mark."""
+    values = dict(update.get("ExpressionAttributeValues", {}))
+    if ":counted_by" in values:
+        return dict(update)
+    values[":counted_by"] = {"S": secrets.token_hex(8)}
+    expression = str(update["UpdateExpression"])
+    # an expression names each clause once: the mark joins the SET clause there is, or is one of its own
+    if _SET.search(expression):
+        expression = _SET.sub("SET counted_by = :counted_by,", expression, count=1)
+    else:
+        expression = f"{expression} SET counted_by = :counted_by"
+    not_before = "(attribute_not_exists(counted_by) OR counted_by <> :counted_by)"
+    condition = update.get("ConditionExpression")
+    return {
+        **update,
+        "UpdateExpression": expression,
+        "ConditionExpression": f"({condition}) AND {not_before}" if condition else not_before,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
@@ -156,15 +179,14 @@ def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[boo
     and the item as it left it (or, not counted, as it is; None: no item).
 
     As a give-back's (`given_back_once`), its retry by the SDK after its answer was lost would count twice:
-    a try or a failure more than the person made, and a lock their right code did not earn. The retry finds
-    its own mark, and its condition refuses it; the item it is answered with (ReturnValuesOnConditionCheck-
-    Failure, in the same call) shows that mark, and is taken as counted by the first. Only the last mark is
-    kept: another count between the first and its retry lets the retry count again (an outage and a race).
+    a try or a failure more than the person made, and a lock their right code did not earn. The update is
+    marked (`marked_to_count_once`): the retry finds its own mark, and its condition refuses it; the item
+    it is answered with (ReturnValuesOnConditionCheckFailure, in the same call) shows that mark, and is
+    taken as counted by the first. Only the last mark is kept: another count between the first and its
+    retry lets the retry count again (an outage and a race).
     """
-    values = dict(update.get("ExpressionAttributeValues", {}))
-    # drawn here, or by a caller that makes the update again (past a transaction: not written, that send)
-    mark = values.setdefault(":counted_by", {"S": secrets.token_hex(8)})
-    request = {**update, "ExpressionAttributeValues": values}
+    request = marked_to_count_once(update)
+    mark = request["ExpressionAttributeValues"][":counted_by"]
     try:
         response = client.update_item(**request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
     except ClientError as error:

@@ -12,8 +12,6 @@ from botocore.exceptions import ClientError
 from minid.adapters.accounts import account_from, account_values, all_of, epoch_as_read
 from minid.adapters.contacts import contact_record, written_as_read
 from minid.adapters.dynamodb import (
-    COUNTED_ONCE,
-    NOT_COUNTED_BEFORE,
     batch_get,
     cancellation_reasons,
     conditional_check_failed,
@@ -121,9 +119,8 @@ class DynamoDbEnrolments:
         claim = {
             "TableName": self._table,
             "Key": enrolment_key(enrolment_id),
-            "UpdateExpression": f"ADD {counter} :one, claims :one SET {COUNTED_ONCE}",
-            "ConditionExpression": f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now "
-            f"AND {NOT_COUNTED_BEFORE}",
+            "UpdateExpression": f"ADD {counter} :one, claims :one",
+            "ConditionExpression": f"{counter} < :limit AND #status IN ({', '.join(held)}) AND expires_at > :now",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
         }

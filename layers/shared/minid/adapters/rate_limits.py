@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import (
-    COUNTED_ONCE,
-    NOT_COUNTED_BEFORE,
     counted_once_if,
     given_back_once,
+    marked_to_count_once,
     to_item,
     update_if_past_transactions,
 )
@@ -54,12 +52,7 @@ class DynamoDbRateCounter:
         # Counted once however often the SDK sends it (its answer lost: counted_once), as a transaction's
         # count is by its token; its mark the same each time it is made again past a transaction (refused, it
         # was not written): the SDK's retry of a send whose answer was lost finds it then too.
-        update = counted(self._table, hit)
-        once = update | {
-            "UpdateExpression": f"{update['UpdateExpression']}, {COUNTED_ONCE}",  # (SET is its last clause)
-            "ConditionExpression": f"({update['ConditionExpression']}) AND {NOT_COUNTED_BEFORE}",
-            "ExpressionAttributeValues": update["ExpressionAttributeValues"] | to_item({":counted_by": token_hex(8)}),
-        }
+        once = marked_to_count_once(counted(self._table, hit))
         return update_if_past_transactions(self._client, once, counted_once_if)
 
     def give_back(self, hit: Hit) -> None:
