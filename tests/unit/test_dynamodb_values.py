@@ -1,5 +1,6 @@
-"""minid.adapters.dynamodb's attribute values, held to boto3's TypeSerializer, whose rules they follow
-(written apart from it only so that the functions need not load boto3: see the module)."""
+"""minid.adapters.dynamodb: its attribute values, held to boto3's TypeSerializer, whose rules they follow
+(written apart from it only so that the functions need not load boto3: see the module); and the mark that
+has an update count once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from minid.adapters import dynamodb
 from minid.adapters.aws_errors import Contended
-from minid.adapters.dynamodb import attribute, from_item, plain, to_item
+from minid.adapters.dynamodb import attribute, from_item, marked_to_count_once, plain, to_item
 
 _scalars = (
     st.none()
@@ -142,3 +143,24 @@ def test_a_transaction_others_keep_in_the_way_is_contended() -> None:
     with pytest.raises(Contended):
         dynamodb.cancellation_reasons_past_transactions(client, [{}])  # type: ignore[arg-type]
     assert client.calls == dynamodb.IN_FLIGHT_TRIES
+
+
+def test_an_update_is_marked_to_count_once_in_the_set_clause_it_has_or_one_of_its_own() -> None:
+    """An expression names each clause once: the mark joins its SET clause (the keyword in any case, never a
+    placeholder, name or path that spells it), or makes one; its condition holds that the mark is not there.
+    Marked once: an update marked already keeps its mark, and one that only names the mark's value is refused."""
+    cases = {
+        "ADD hits :one SET expires_at = :ends": "ADD hits :one SET counted_by = :counted_by, expires_at = :ends",
+        "ADD a :one set b = :x": "ADD a :one SET counted_by = :counted_by, b = :x",
+        "ADD tries :one, claims :one": "ADD tries :one, claims :one SET counted_by = :counted_by",
+        "ADD a.set :set": "ADD a.set :set SET counted_by = :counted_by",
+    }
+    for expression, marked in cases.items():
+        update = marked_to_count_once({"UpdateExpression": expression, "ConditionExpression": "a < :max"})
+        assert update["UpdateExpression"] == marked
+        assert update["ConditionExpression"] == (
+            "(a < :max) AND (attribute_not_exists(counted_by) OR counted_by <> :counted_by)"
+        )
+        assert marked_to_count_once(update) == update  # its mark kept
+    with pytest.raises(ValueError, match="not marked"):
+        marked_to_count_once({"UpdateExpression": "ADD a :one", "ExpressionAttributeValues": {":counted_by": {}}})

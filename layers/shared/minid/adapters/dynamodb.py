@@ -146,7 +146,9 @@ def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
     )
 
 
-_SET = re.compile(r"\bSET\b")
+# the SET keyword (in any case), not a placeholder, name or path that spells it (`:set`, `#set`, `a.set`)
+_SET = re.compile(r"(?<![:#.\w])SET\b", re.IGNORECASE)
+_MARK = "counted_by = :counted_by"
 
 
 def marked_to_count_once(update: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,15 +157,17 @@ def marked_to_count_once(update: Mapping[str, Any]) -> dict[str, Any]:
     that makes the update again (past a transaction: refused, it was not written) marks it first, so that
     every making, and the SDK's retry of each, carries the same mark."""
     values = dict(update.get("ExpressionAttributeValues", {}))
+    expression = str(update["UpdateExpression"])
     if ":counted_by" in values:
+        if _MARK not in expression:
+            raise ValueError("a value named :counted_by in an update not marked by marked_to_count_once")
         return dict(update)
     values[":counted_by"] = {"S": secrets.token_hex(8)}
-    expression = str(update["UpdateExpression"])
     # an expression names each clause once: the mark joins the SET clause there is, or is one of its own
     if _SET.search(expression):
-        expression = _SET.sub("SET counted_by = :counted_by,", expression, count=1)
+        expression = _SET.sub(f"SET {_MARK},", expression, count=1)
     else:
-        expression = f"{expression} SET counted_by = :counted_by"
+        expression = f"{expression} SET {_MARK}"
     not_before = "(attribute_not_exists(counted_by) OR counted_by <> :counted_by)"
     condition = update.get("ConditionExpression")
     return {
