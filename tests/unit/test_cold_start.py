@@ -49,6 +49,20 @@ def test_a_function_loads_only_the_event_handler_s_resolver_it_uses(function: st
     assert f"{coldstart.EVENT_HANDLER}.api_gateway" in loaded
 
 
+@pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters"])
+def test_a_function_loads_what_only_some_of_its_requests_use_at_their_first(function: str) -> None:
+    """pyotp (an authenticator app's routes) and statistics (even timing's short path): some 2 ms of a
+    cold start, which a function's usual first request has no use for."""
+    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
+    code = (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "import minid.domain.totp, minid.domain.timing\n"  # loaded, as a function using them loads them
+    )
+    assert modules_loaded(code, "pyotp", "statistics", "zxcvbn") == []
+
+
 def test_the_event_handler_s_exports_are_those_of_its_own_init() -> None:
     """The names, and the modules they are taken from, are those of the installed package's __init__."""
     import ast  # noqa: PLC0415

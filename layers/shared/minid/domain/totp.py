@@ -5,21 +5,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pyotp
+if TYPE_CHECKING:
+    import pyotp
 
 ISSUER = "MinID"
 STEP_SECONDS = 30
 WINDOW = 1  # steps accepted before and after the current one, for a clock that is a little off
 
 
+def _totp(secret: str) -> pyotp.TOTP:
+    """pyotp's TOTP of the secret. pyotp is imported at first use, not at cold start: the login function's
+    routes use it for an authenticator app only (some 1 ms of its start, `make bench`)."""
+    from pyotp import TOTP  # noqa: PLC0415
+
+    return TOTP(secret)
+
+
 def new_secret() -> str:
     """160 random bits in base32, from the operating system's cryptographic source (pyotp uses `secrets`)."""
-    return pyotp.random_base32()
+    from pyotp import random_base32  # noqa: PLC0415  (as _totp)
+
+    return random_base32()
 
 
 def provisioning_uri(secret: str, label: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ISSUER)
+    return _totp(secret).provisioning_uri(name=label, issuer_name=ISSUER)
 
 
 def step_time(step: int) -> datetime:
@@ -29,7 +41,7 @@ def step_time(step: int) -> datetime:
 
 def is_code_at(secret: str, code: str, step: int) -> bool:
     """Whether this is the code of that time step, compared in constant time."""
-    return hmac.compare_digest(pyotp.TOTP(secret).at(step * STEP_SECONDS), code)
+    return hmac.compare_digest(_totp(secret).at(step * STEP_SECONDS), code)
 
 
 def app_of(sealed_secret: str) -> str:
@@ -40,7 +52,7 @@ def app_of(sealed_secret: str) -> str:
 
 def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code this is, within the window, compared in constant time; or None."""
-    totp = pyotp.TOTP(secret)
+    totp = _totp(secret)
     current = int(now.timestamp()) // STEP_SECONDS
     found = None
     for step in range(current - WINDOW, current + WINDOW + 1):
