@@ -10,13 +10,13 @@ support's to do: nothing here can), blocks the letters with this:
 
 It asks for the identity number (read without echo at a terminal, else the first line of standard
 input; never an argument, which the shell's history and the process list would keep), then for the
-family name the caller gives, which it checks against the population register's (a number mistyped
-unseen, or taken from another call, would block a stranger's letters; no answer, or Ctrl-C, blocks
-nothing), and blocks the active letter and any on its way, as the route does: the same block, its event
-in the person's history and a notice on their contacts, each saying that support made it ("blocked by
-user support at your request"), so that a block made on someone else's call is seen. What it tells goes
-through the functions' logger, masked as theirs is: how many letters it blocked, never the number, the
-register's name or anything else of the person.
+family name the caller gives (or the one name of a person the register has by one name alone), which it
+checks against the population register's (a number mistyped unseen, or taken from another call, would
+block a stranger's letters; no answer, or Ctrl-C, blocks nothing), and blocks the active letter and any
+on its way, as the route does: the same block, its event in the person's history and a notice on their
+contacts, each saying that support made it ("blocked by user support at your request"), so that a block
+made on someone else's call is seen. What it tells goes through the functions' logger, masked as theirs
+is: how many letters it blocked, never the number, the register's name or anything else of the person.
 
 Run it from the commit the stack was deployed from (the deployed notifier words the notice). It runs as
 the deployed PinLettersFunction does, with its environment (read from the function's configuration:
@@ -56,15 +56,17 @@ PIN_LETTERS_FUNCTION = "PinLettersFunction"  # the template's logical id
 class Blocking(Value, frozen=True):
     """Whose letters a block would stop, and the name the caller must give before it is made."""
 
-    __hidden__ = frozenset({"person", "family_name"})  # left out of repr
+    __hidden__ = frozenset({"person", "name"})  # left out of repr
 
     person: PersonKey
-    family_name: str | None  # as the population register has it; None: not in the register
+    # the register's family name; for a person it has by one name alone (the import takes either name
+    # blank), that name. None: not in the register
+    name: str | None
 
     def named(self, given: str) -> bool:
-        """Whether `given` is the register's family name (case, and spaces between its parts, aside). No
-        name given (the input ended) names no one, even one whose register has their family name blank."""
-        return self.family_name is not None and _folded(given) != "" and _folded(given) == _folded(self.family_name)
+        """Whether `given` is the register's name (case, and spaces between its parts, aside). No name
+        given (the input ended) names no one, even one whose register has no name."""
+        return self.name is not None and _folded(given) != "" and _folded(given) == _folded(self.name)
 
 
 def _folded(name: str) -> str:
@@ -74,13 +76,19 @@ def _folded(name: str) -> str:
 def whose(number: IdentityNumber, services: PinLetterServices, population_table: str) -> Blocking:
     """The person the number is, as the register has them."""
     person = services.keyer.person_key(number)
-    # the family name alone: nothing else of the person is checked, or read
+    # the names alone: nothing else of the person is checked, or read
     item = (
         wiring.client("dynamodb")
-        .get_item(TableName=population_table, Key=to_item({"pk": person}), ProjectionExpression="family_name")
+        .get_item(
+            TableName=population_table, Key=to_item({"pk": person}), ProjectionExpression="family_name, given_name"
+        )
         .get("Item")
     )
-    return Blocking(person, from_item(item).get("family_name") if item is not None else None)
+    if item is None:
+        return Blocking(person, None)
+    names = from_item(item)
+    family, given = names.get("family_name") or "", names.get("given_name") or ""
+    return Blocking(person, family if family.strip() else given)
 
 
 def block_letters(blocking: Blocking, services: PinLetterServices) -> tuple[int, int]:
@@ -115,7 +123,7 @@ def asked_number() -> str:
 def asked_family_name() -> str:
     """The family name the caller gives, as support types it; none when the input ended, or on Ctrl-C."""
     try:
-        return input("The caller's family name, as they give it: ")
+        return input("The caller's family name (one who has one name alone: that name), as they give it: ")
     except (EOFError, KeyboardInterrupt):
         return ""
 
@@ -169,11 +177,11 @@ def main(
     blocking = whose(number, services, environ["POPULATION_REGISTER_TABLE"])
     # a number mistyped (unseen) or taken from another call would block a stranger's letters: the caller's
     # family name is checked against the register's, and neither is shown
-    if blocking.family_name is None:
+    if blocking.name is None:
         log.warning("The number is not in the population register: nothing to check the name by. Nothing blocked.")
         return 1
     if not blocking.named(ask_name()):
-        log.warning("The family name is not the population register's for this number. Nothing blocked.")
+        log.warning("The name is not the population register's for this number. Nothing blocked.")
         return 1
     return blocked_and_told(blocking, services, log)
 

@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from local.faults import injected_faults
 from local.population_seed import Category
+from minid.adapters.dynamodb import to_item
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus
@@ -61,7 +62,7 @@ def test_support_blocks_the_letter_of_one_not_yet_a_user_who_lost_it(
     person = enrolling.person
     for wrong in ("", "Someone Else"):  # none given (the input ended), or not the register's
         declined = run(driver, person.identity_number, capsys, name=wrong)
-        assert declined == (1, "The family name is not the population register's for this number. Nothing blocked.")
+        assert declined == (1, "The name is not the population register's for this number. Nothing blocked.")
     assert driver.only_letter(person.identity_number).status is LetterStatus.DISPATCHED
     name = f"  {person.person.family_name.upper()} "  # as typed: case and spaces aside
     code, said = run(driver, person.identity_number, capsys, name=name)
@@ -71,6 +72,30 @@ def test_support_blocks_the_letter_of_one_not_yet_a_user_who_lost_it(
     assert enrolling.complete().status == 401  # the found letter's codes no longer work
     events = security_events(driver).page(driver.key(person.identity_number), None, 100).events
     assert [e.detail for e in events if e.type.value == "pin-letter-blocked"] == [{"by": "support"}]
+
+
+def test_support_blocks_the_letter_of_one_the_register_has_by_one_name_alone(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The import takes a person with either name blank (one name alone, as some D-number holders have):
+    their one name is the one checked. Of a person with both, the given name alone names no one."""
+    enrolling = with_letter(driver)
+    person = enrolling.person
+    given = person.person.given_name
+    declined = run(driver, person.identity_number, capsys, name=given)
+    assert declined == (1, "The name is not the population register's for this number. Nothing blocked.")
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"],
+        Key=to_item({"pk": driver.key(person.identity_number)}),
+        UpdateExpression="SET family_name = :blank",
+        ExpressionAttributeValues=to_item({":blank": ""}),
+    )
+    for wrong in ("", person.person.family_name):
+        declined = run(driver, person.identity_number, capsys, name=wrong)
+        assert declined == (1, "The name is not the population register's for this number. Nothing blocked.")
+    code, said = run(driver, person.identity_number, capsys, name=given.lower())
+    assert (code, said) == (0, "1 letter(s) blocked now; the person is told on their contacts, if they have any.")
+    assert driver.only_letter(person.identity_number).status is LetterStatus.BLOCKED
 
 
 def test_support_blocks_a_user_s_letter_and_the_person_is_told(
