@@ -25,7 +25,10 @@ any depth), and a bad line stops the import before anything is written, named by
 by what it holds. The counts are then told (by status, by kind, and the living no letter can reach),
 and the persons written only once the operator says so (or with `--yes`), 25 a request, with progress
 told every 100,000 lines. A run cut short is taken up again with `--from-line`, from the line after the
-last "written through line" it told. Each person's item is written whole, so an import run again, or a
+last "written through line" it told, with the same file and `--as-of` (the table holds the digest of the
+file its last import wrote: the lines another file skipped would stay as an older one has them). One
+import writes at a time: one that starts while another writes takes the table over, and the other stops
+at its next batch, told not to be taken up. Each person's item is written whole, so an import run again, or a
 newer export over an older one, leaves each person as the file has them; a number given twice is
 written as its last line has it. An export older than the one the table holds (`--as-of`, kept in the
 table) is refused: it would bring back what the register changed since, the dead alive again and
@@ -37,8 +40,10 @@ does not have.)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
@@ -49,7 +54,7 @@ import boto3
 import msgspec
 
 from minid.adapters.clock import SystemClock
-from minid.adapters.population import BATCH_SIZE, DynamoDbPopulationRegister
+from minid.adapters.population import BATCH_SIZE, DynamoDbPopulationRegister, Held
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumberKind, parse_identity_number
@@ -178,6 +183,7 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
 
 
 class Imported(msgspec.Struct):
+    file: str = ""  # the digest of the lines read: the file checked, as the export's hold records it
     persons: int = 0
     no_address: int = 0  # alive, and no address a letter could go to: their orders are refused
     by_status: Counter[str] = msgspec.field(default_factory=Counter)
@@ -195,14 +201,28 @@ class Imported(msgspec.Struct):
 
 
 def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, today: date) -> Imported:
-    """The first pass: every line read and checked, nothing kept but the counts."""
-    counted = Imported()
-    for read in read_persons(lines, keyer, allow_synthetic=allow_synthetic, today=today):
+    """The first pass: every line read and checked, nothing kept but the counts and the lines' digest."""
+    counted, digest = Imported(), hashlib.sha256()
+
+    def hashed() -> Iterator[bytes | str]:
+        for line in lines:
+            digest.update(line.encode() if isinstance(line, str) else line)
+            yield line
+
+    for read in read_persons(hashed(), keyer, allow_synthetic=allow_synthetic, today=today):
         counted.persons += 1
-        counted.no_address += read.person.alive and letter_address(read.person) is None
+        counted.no_address += read.person.in_use and letter_address(read.person) is None
         counted.by_status[read.person.status.value] += 1
         counted.by_kind[read.person.kind.value] += 1
+    counted.file = digest.hexdigest()
     return counted
+
+
+class TakenOver(Exception):
+    """Another import took the table over (hold_export) while this one was writing."""
+
+    def __init__(self, held: Held | None) -> None:
+        super().__init__(f"another import, of the register of {held.as_of if held else 'no day'}, took the table over")
 
 
 def write(
@@ -210,25 +230,30 @@ def write(
     table: str,
     persons: Iterable[Read],
     *,
+    run: str,
     told: Callable[[str], object] = print,
     every: int = PROGRESS_EVERY,
     from_line: int = 1,
 ) -> int:
     """The second pass: BATCH_SIZE persons a request (DynamoDbPopulationRegister.put_batch: a number twice
-    in one request is written as its last line has it). Told, every `every` lines and when a write fails:
-    the line every line up to which is written, so that a run cut short is taken up from the line after it
-    (`from_line`: where this run took up, every line before it written by a run before)."""
+    in one request is written as its last line has it), each while the import `run` still holds the table
+    (hold_export): two imports at once would each write persons over the other's, an older export's over
+    a newer's. Told, every `every` lines and when it stops (a write failing, a line changed since the
+    check, Ctrl-C): the line every line up to which is written, so that a run cut short is taken up from
+    the line after it (`from_line`: where this run took up, every line before it written by a run before).
+    One taken over stops, told not to be taken up (TakenOver)."""
     register = DynamoDbPopulationRegister(client, table)
     written, through, last_told, pending_through = 0, from_line - 1, from_line - 1, from_line - 1
     batch: list[tuple[PersonKey, Person]] = []
 
     def flush() -> None:
         nonlocal written, through
-        try:
-            written += register.put_batch(batch)
-        except Exception:
-            told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
-            raise
+        # read before each batch (one read to 25 writes): a run that took the table over meanwhile has
+        # written nothing but its own hold yet, or it would have seen this one's (it reads every batch too)
+        held = register.held_export()
+        if held is None or held.run != run:
+            raise TakenOver(held)
+        written += register.put_batch(batch)
         through = pending_through
         batch.clear()
 
@@ -241,11 +266,14 @@ def write(
                 if through - last_told >= every:
                     told(f"written through line {through} ({written} persons); go on with --from-line {through + 1}")
                     last_told = through
-    except ImportRefused:  # a line as the first pass did not read it: the file changed meanwhile
+        if batch:
+            flush()
+    except TakenOver as taken:
+        told(f"stopped: written through line {through}; {taken}: this one is not to be taken up")
+        raise
+    except BaseException:  # a write failing, a line the first pass did not read (the file changed), Ctrl-C
         told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
         raise
-    if batch:
-        flush()
     return written
 
 
@@ -292,6 +320,9 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     except ImportRefused as refused:
         print(f"Stopped, the file changed since it was checked: {refused}", file=sys.stderr)
         return 1
+    except TakenOver as taken:
+        print(f"Stopped: {taken}", file=sys.stderr)
+        return 1
     print(f"{written} persons written to {table}")
     return 0
 
@@ -307,24 +338,36 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
         raise NothingWritten(f"the export's date, {args.as_of}, is after today")
     register = DynamoDbPopulationRegister(dynamodb, table)
     held = register.held_export()  # told before the file is checked (minutes, for millions), and held below
-    if held is not None and held > args.as_of and not args.replacing_newer:
-        raise _older(held, args.as_of)
+    if held is not None and held.as_of > args.as_of and not args.replacing_newer:
+        raise _older(held.as_of, args.as_of)
     try:
         with open(args.file, "rb") as lines:
             counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
     except ImportRefused as refused:
         raise NothingWritten(str(refused)) from None
     print(counted.told())
+    if args.from_line > 1 and not _taking_up(register.held_export(), counted.file, args.as_of):
+        raise NothingWritten(
+            "--from-line takes up a run of this same file that was cut short, and the table's last import was "
+            "of another file, or of another day's export: run this one whole"
+        )
     if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
         raise NothingWritten("not confirmed")
-    newer = register.hold_export(args.as_of, older=args.replacing_newer)  # (another import's meanwhile)
-    if newer is not None:
+    run = uuid.uuid4().hex
+    newer = register.hold_export(args.as_of, run=run, file=counted.file, older=args.replacing_newer)
+    if newer is not None:  # (another import's, held meanwhile)
         raise _older(newer, args.as_of)
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
-        return write(dynamodb, table, taken_up, told=told, from_line=args.from_line)  # ImportRefused: changed
+        return write(dynamodb, table, taken_up, run=run, told=told, from_line=args.from_line)
+
+
+def _taking_up(held: Held | None, file: str, as_of: date) -> bool:
+    """Whether the import the table holds is of this file and day: one a run cut short takes up. Lines
+    skipped of another file (a newer export, say) would be left as an older one has them, unseen."""
+    return held is not None and held.file == file and held.as_of == as_of
 
 
 def _older(held: date, as_of: date) -> NothingWritten:

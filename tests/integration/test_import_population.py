@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import boto3
 import msgspec
 import pytest
+from botocore.exceptions import ClientError
 
+from local.faults import injected_faults
 from local.provision import Stack
 from minid.adapters.clock import SystemClock
 from minid.adapters.population import EXPORT_KEY, UNPROCESSED_ROUNDS, DynamoDbPopulationRegister, StillUnprocessed
@@ -20,7 +23,7 @@ from minid.domain.keys import Keyer, Pepper
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 from minid.domain.time import today_in_norway
 from tests.integration.letters import LetterDriver
-from tools.import_population import ImportRefused, check, main, read_persons, write
+from tools.import_population import ImportRefused, Read, check, main, read_persons, write
 
 DNR = IdentityNumberKind.D_NUMBER
 EMIGRATED = PersonStatus.EMIGRATED
@@ -100,12 +103,88 @@ def test_an_import_writes_each_person_under_the_stack_s_own_key(
     assert number not in told
 
 
-def test_an_import_cut_short_is_taken_up_from_a_line(aws: boto3.Session, stack: Stack, tmp_path: Path) -> None:
-    numbers = [a_number(530), a_number(540), a_number(550)]
-    persons = tmp_path / "persons.jsonl"
+def many(count: int, first: int = 100) -> list[str]:
+    """`count` synthetic fødselsnumre born as PERSON was, from the individual number `first` on."""
+    numbers = (compose_identity_number(date(1980, 5, 17), i, synthetic=True) for i in range(first, 1000))
+    return [n for n in numbers if n][:count]
+
+
+def hold(aws: boto3.Session, stack: Stack, run: str, as_of: str = days_ago(1), file: str = "a file") -> None:
+    """The table held by the import `run` (as the tool holds it before it writes)."""
+    register = DynamoDbPopulationRegister(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"])
+    assert register.hold_export(date.fromisoformat(as_of), run=run, file=file, older=True) is None
+
+
+def test_an_import_cut_short_is_taken_up_from_a_line_of_the_same_file_only(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Taken up from the line it was told, a run writes everyone. Lines skipped of another file (a newer
+    export, the operator's mistake) would be left as an older one has them, unseen: refused."""
+    numbers = many(30, 530)
+    persons, other = tmp_path / "persons.jsonl", tmp_path / "other.jsonl"
     persons.write_text("".join(f"{line(n)}\n" for n in numbers))
-    assert imported(persons, stack, aws, "--from-line", "3") == 0
-    assert [registered(aws, stack, n) is not None for n in numbers] == [False, False, True]
+    other.write_text("".join(f"{line(n)}\n" for n in numbers[:29]))
+    with injected_faults() as faults:  # the second batch (lines 26 to 30) fails
+        faults.add("dynamodb", "BatchWriteItem", where=lambda p: len(next(iter(p["RequestItems"].values()))) == 5)
+        with pytest.raises(ClientError):
+            imported(persons, stack, aws)
+    assert "stopped: written through line 25; go on with --from-line 26" in capsys.readouterr().out
+    assert count(aws, stack) == 25
+    for refused, as_of in ((other, days_ago(1)), (persons, days_ago(0))):  # another file; another day's
+        assert imported(refused, stack, aws, "--from-line", "26", as_of=as_of) == 1
+        assert "Nothing written: --from-line takes up a run of this same file" in capsys.readouterr().err
+        assert count(aws, stack) == 25
+    assert imported(persons, stack, aws, "--from-line", "26") == 0
+    assert count(aws, stack) == 30
+
+
+def test_an_import_taken_over_by_another_stops_and_is_not_to_be_taken_up(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two imports at once would each write persons over the other's (an older export's over a newer's):
+    the one that held the table last writes; the other stops at its next batch."""
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text("".join(f"{line(n)}\n" for n in many(60)))
+    batches: list[int] = []
+
+    def another_holds_after_the_second(**_: Any) -> None:
+        batches.append(1)
+        if len(batches) == 2:
+            hold(aws, stack, "another run", as_of=days_ago(0))
+
+    aws.events.register("before-call.dynamodb.BatchWriteItem", another_holds_after_the_second)
+    try:
+        assert imported(persons, stack, aws) == 1
+    finally:
+        aws.events.unregister("before-call.dynamodb.BatchWriteItem", another_holds_after_the_second)
+    told = capsys.readouterr()
+    took_over = f"another import, of the register of {days_ago(0)}, took the table over"
+    assert f"stopped: written through line 50; {took_over}: this one is not to be taken up" in told.out
+    assert f"Stopped: {took_over}" in told.err
+    assert count(aws, stack) == 50
+
+
+def test_an_import_stopped_by_ctrl_c_tells_the_line_to_go_on_from(aws: boto3.Session, stack: Stack) -> None:
+    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
+    hold(aws, stack, "this run")
+
+    def interrupted() -> Iterator[Read]:
+        for read in read_persons([line(n) for n in many(40)], keyer, allow_synthetic=True, today=date.today()):
+            if read.at == 31:
+                raise KeyboardInterrupt
+            yield read
+
+    told: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        write(
+            aws.client("dynamodb"),
+            stack.refs["PopulationRegisterTable"],
+            interrupted(),
+            run="this run",
+            told=told.append,
+        )
+    assert told == ["stopped: written through line 25; go on with --from-line 26"]
+    assert count(aws, stack) == 25
 
 
 @pytest.mark.parametrize(
@@ -156,9 +235,10 @@ def test_a_production_import_refuses_synthetic_numbers() -> None:
 def test_the_check_counts_the_living_a_letter_cannot_reach() -> None:
     nowhere = msgspec.structs.replace(PERSON, address=None)
     dead = msgspec.structs.replace(PERSON, address=None, status=PersonStatus.DECEASED, deceased_on=date(2020, 1, 1))
-    lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630))]
+    ceased = msgspec.structs.replace(PERSON, address=None, status=PersonStatus.CEASED)  # its number replaced
+    lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630)), line(a_number(635), ceased)]
     counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
-    assert (counted.persons, counted.no_address) == (3, 1)
+    assert (counted.persons, counted.no_address) == (4, 1)
 
 
 def test_a_postal_code_or_country_code_given_padded_or_in_lower_case_is_kept_as_the_post_reads_it() -> None:
@@ -193,7 +273,9 @@ def test_an_imported_person_s_letter_is_printed(driver: LetterDriver) -> None:
     """Imported with the stack's pepper, the person is found by the workflow: the letter goes to print."""
     number = a_number(700)
     persons = read_persons([line(number)], driver.local.keyer, allow_synthetic=True, today=date.today())
-    assert write(driver.dynamodb, driver.local.stack.refs["PopulationRegisterTable"], persons) == 1
+    table = driver.local.stack.refs["PopulationRegisterTable"]
+    DynamoDbPopulationRegister(driver.dynamodb, table).hold_export(date.today(), run="this run", file="a file")
+    assert write(driver.dynamodb, table, persons, run="this run") == 1
     assert driver.order(number).status == 202
     job = driver.next_print_job()
     assert job["letter_id"] == driver.only_letter(number).letter_id
@@ -207,6 +289,7 @@ def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Sta
     keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
     table = stack.refs["PopulationRegisterTable"]
     dynamodb = aws.client("dynamodb")
+    hold(aws, stack, "this run")
     told: list[str] = []
 
     def tell(message: str) -> None:
@@ -224,17 +307,27 @@ def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Sta
 
     dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", fail_one)
     with pytest.raises(ConnectionError):
-        write(dynamodb, table, read_persons(lines, keyer, allow_synthetic=True, today=date.today()), told=tell, every=1)
+        write(
+            dynamodb,
+            table,
+            read_persons(lines, keyer, allow_synthetic=True, today=date.today()),
+            run="this run",
+            told=tell,
+            every=1,
+        )
     assert told[-1] == "stopped: written through line 25; go on with --from-line 26"
     # taken up from there, and stopped again at its first write: still through line 25, not "line 0"
     failing.append(3)
     persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
     with pytest.raises(ConnectionError):
-        write(dynamodb, table, (p for p in persons if p.at >= 26), told=tell, every=1, from_line=26)
+        write(dynamodb, table, (p for p in persons if p.at >= 26), run="this run", told=tell, every=1, from_line=26)
     assert told[-1] == "stopped: written through line 25; go on with --from-line 26"
     dynamodb.meta.events.unregister("before-call.dynamodb.BatchWriteItem", fail_one)
     persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
-    assert write(dynamodb, table, (p for p in persons if p.at >= 26), told=tell, every=1, from_line=26) == 35
+    assert (
+        write(dynamodb, table, (p for p in persons if p.at >= 26), run="this run", told=tell, every=1, from_line=26)
+        == 35
+    )
     assert told[-1] == "written through line 50 (25 persons); go on with --from-line 51"
     assert count(aws, stack) == 60
 
@@ -303,8 +396,9 @@ def test_a_line_that_changed_since_the_check_stops_the_writing_where_it_can_be_t
     keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
     told: list[str] = []
     persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
+    hold(aws, stack, "this run")
     with pytest.raises(ImportRefused, match="line 31"):
-        write(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"], persons, told=told.append)
+        write(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"], persons, run="this run", told=told.append)
     assert told == ["stopped: written through line 25; go on with --from-line 26"]
     assert count(aws, stack) == 25
 

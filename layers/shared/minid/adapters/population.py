@@ -116,20 +116,26 @@ class DynamoDbPopulationRegister:
             pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"{len(pending)} of {len(by_key)} persons unprocessed after {UNPROCESSED_ROUNDS} rounds")
 
-    def held_export(self) -> date | None:
-        """The day of the register's export the table holds (hold_export), or None (none imported)."""
+    def held_export(self) -> Held | None:
+        """Which day's export of the register the table holds, and the import run holding it (hold_export);
+        None: none imported."""
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": EXPORT_KEY}), ConsistentRead=True)
-        return date.fromisoformat(from_item(item["Item"])["as_of"]) if "Item" in item else None
+        if "Item" not in item:
+            return None
+        held = from_item(item["Item"])
+        return Held(date.fromisoformat(held["as_of"]), held.get("run"), held.get("file"))
 
-    def hold_export(self, as_of: date, *, older: bool = False) -> date | None:
-        """Record that the table holds the register's export of `as_of` (an import about to write it),
-        unless it holds a newer one: then that one's date, nothing recorded. An older export written over
-        a newer one would bring back what the register changed since (the dead alive again, a letter to
-        an address left). `older`: recorded all the same (a bad import undone with the export before it).
-        An export of the same day is recorded again (an import run again, or taken up from a line)."""
+    def hold_export(self, as_of: date, *, run: str, file: str, older: bool = False) -> date | None:
+        """Record that the table holds the register's export of `as_of`, written by the import `run` from
+        the file whose digest is `file` (an import about to write it), unless it holds a newer one: then
+        that one's date, nothing recorded. An older export written over a newer one would bring back what
+        the register changed since (the dead alive again, a letter to an address left). `older`: recorded
+        all the same (a bad import undone with the export before it). An export of the same day is
+        recorded again (an import run again, or taken up from a line). The run recorded last holds the
+        table: any other, still writing, stops (tools/import_population.py)."""
         held: dict[str, Any] = {
             "TableName": self._table,
-            "Item": to_item({"pk": EXPORT_KEY, "as_of": as_of.isoformat()}),
+            "Item": to_item({"pk": EXPORT_KEY, "as_of": as_of.isoformat(), "run": run, "file": file}),
         }
         if not older:
             held["ConditionExpression"] = "attribute_not_exists(pk) OR as_of <= :as_of"
@@ -142,6 +148,15 @@ class DynamoDbPopulationRegister:
                 raise
             return date.fromisoformat(from_item(error.response["Item"])["as_of"])  # type: ignore[typeddict-item]
         return None
+
+
+class Held(Value, frozen=True):
+    """The export the table holds: its day, the import run that holds it and the digest of its file (None
+    for both: held before they were recorded)."""
+
+    as_of: date
+    run: str | None
+    file: str | None
 
 
 def _values(person: Person) -> dict[str, Any]:
