@@ -1892,7 +1892,6 @@ def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver, q
 @pytest.mark.parametrize(("service", "operation"), [("sns", "Publish"), ("sesv2", "SendEmail")])
 def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str, operation: str) -> None:
     user = enrolled(driver, mobile="93456789", email="kari.outage@example.no")
-    driver.notices_delivered()  # the welcome: neither counted below nor the one the faults meet
     queue = notice_queue(driver)
     before_sms, before_mail = len(driver.local.outbox.sms()), len(driver.local.outbox.emails())
     with injected_faults() as faults:

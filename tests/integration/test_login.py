@@ -1264,7 +1264,6 @@ def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(dr
     completed in between, the answer is the 401 of an ended login (it was the 429 of a resend just made,
     with a Retry-After for a code that would never come)."""
     user = enrolled(driver)
-    driver.notices_delivered()  # the welcome: not an SMS counted below
     clock = MovableClock()
     login = body(user.start_login())
     code = user.last_sms_code()
@@ -1966,7 +1965,6 @@ def test_the_login_codes_sent_to_one_person_are_limited_whoever_asks(driver: Let
 
 def test_a_login_resend_counts_to_the_person(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile="93456703")
-    driver.notices_delivered()  # the welcome: not an SMS counted below
     person = driver.key(user.identity_number)
     login = body(user.start_login())
     back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
