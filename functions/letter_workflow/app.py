@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
 from minid.adapters.aws_errors import is_transient
-from minid.domain.letters.model import Activation
-from minid.domain.letters.workflow import DocumentLeft, KeptChanging, LetterWorkflowTasks
+from minid.domain.letters.model import Activation, PrintDocument
+from minid.domain.letters.workflow import DocumentLeft, KeptChanging, LetterWorkflowTasks, UnsentDocumentLeft
 from minid.domain.notices import NoticeKind
 from minid.domain.random import UUID4_PATTERN
 
@@ -65,7 +65,7 @@ def run(task: Task) -> dict[str, Any]:
     if task.task == "validate-recipient":
         return {"outcome": tasks.validate_recipient(task.letter_id).value}
     if task.task == "prepare-letter":
-        document = tasks.prepare_letter(task.letter_id)
+        document = prepared(tasks, task.letter_id)
         if document is None:
             return {"outcome": "cancelled"}
         return {
@@ -83,6 +83,19 @@ def run(task: Task) -> dict[str, Any]:
         raise ValueError("a notify task names its notice")
     tasks.notify(task.letter_id, task.notice)
     return {"outcome": "queued"}
+
+
+def prepared(tasks: LetterWorkflowTasks, letter_id: str) -> PrintDocument | None:
+    """The letter's document; or, its codes' write failing, that failure raised for the task to be tried
+    again, and a document made for it and left (neither held by the letter nor deleted) told to the
+    operators: its codes in clear, for the bucket's expiry."""
+    try:
+        return tasks.prepare_letter(letter_id)
+    except UnsentDocumentLeft as left:
+        # (the key names the letter and a random prefix: nothing of the person)
+        logger.error("Unsent print document not deleted", extra={"document": left.document.pdf.rpartition("/")[0]})
+        observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm
+        raise left.error from None
 
 
 def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:

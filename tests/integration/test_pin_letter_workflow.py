@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+import functions.letter_workflow.app as workflow_function
 from local.faults import injected_faults
+from local.functions import LambdaContext
 from local.population_seed import Category
 from local.print_provider import read_printed_letter
-from minid import wiring
+from minid import deadline, wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
 from minid.adapters.letters import letter_key
 from minid.adapters.workflow import PrintTimeouts
+from minid.deadline import OutOfTime
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
@@ -1205,6 +1208,51 @@ def test_codes_not_attached_take_their_document_away(driver: LetterDriver) -> No
     assert held is not None
     assert held.document is None
     assert _objects(driver, letter.letter_id) == stored_before  # none left behind
+
+
+def test_codes_whose_write_ran_out_of_time_take_their_document_away(driver: LetterDriver) -> None:
+    """The codes' write refused as the invocation's time ran out (minid.deadline): the clean-up after it
+    is made all the same, its document (never sent) holding every code in clear; before, its read was
+    refused alike, and the document left for the bucket's 30 days."""
+    letter, _ = _validated_order(driver)
+    stored_before = _objects(driver, letter.letter_id)
+    attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
+    # the write made once less than an attempt's time and the margin (4.5 s) is left: 6 s, less 2 waited
+    with before_first_aws_call("dynamodb.UpdateItem", lambda: time.sleep(2), where=attaching) as outcomes:
+        tasks = wiring.letter_workflow(os.environ)  # its clients heard
+        with deadline.within(LambdaContext("letter-workflow", 256, 6)), pytest.raises(OutOfTime):
+            tasks.prepare_letter(letter.letter_id)
+    assert outcomes == []  # refused before it was sent
+    held = driver.letters.get(letter.letter_id)
+    assert held is not None
+    assert held.document is None
+    assert _objects(driver, letter.letter_id) == stored_before  # none left behind
+
+
+def test_a_document_the_codes_write_left_that_cannot_be_deleted_is_told_and_the_task_tried_again(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The codes' write failed and S3 refuses the delete: the document, never sent, stays for the bucket's
+    expiry, and the operators are told (PrintDocumentsLeftAlarm) where it is; the task is tried again."""
+    letter, _ = _validated_order(driver)
+    stored_before = _objects(driver, letter.letter_id)
+    attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
+    task = {"task": "prepare-letter", "letter_id": letter.letter_id}
+    context = LambdaContext("letter-workflow", 256, 30)
+    capsys.readouterr()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, where=attaching)
+        faults.add("s3", "DeleteObjects", code="AccessDenied", status=403)
+        with pytest.raises(workflow_function.DependencyUnavailable):  # the state machine tries it again
+            workflow_function.lambda_handler(task, context)
+    left = _objects(driver, letter.letter_id) - stored_before
+    assert len(left) == 2
+    told = [r.__dict__.get("document") for r in caplog.records if r.getMessage() == "Unsent print document not deleted"]
+    assert told == [next(iter(left)).rpartition("/")[0]]  # where it is: the letter's id and a random prefix
+    assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
+    ready = workflow_function.lambda_handler(task, context)  # tried again: a document of its own
+    assert ready["outcome"] == "ready"
+    assert _objects(driver, letter.letter_id) - stored_before == left | {ready["pdf"], ready["manifest"]}
 
 
 def test_a_document_stored_by_an_attempt_whose_answer_was_lost_is_taken_as_stored(driver: LetterDriver) -> None:

@@ -414,6 +414,7 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
     from minid.adapters.print_documents import S3PrintDocuments
     from minid.adapters.random import SystemRandom
     from minid.adapters.recipients import DynamoDbRecipients
+    from minid.deadline import exempt
     from minid.domain.letters.workflow import LetterWorkflowTasks
     from minid.settings import LetterWorkflowSettings
 
@@ -435,6 +436,7 @@ def letter_workflow(environ: Mapping[str, str]) -> LetterWorkflowTasks:
         keyer=_PinCodeHasherAtFirstUse(settings),
         random=random,
         clock=SystemClock(),
+        unhurried=exempt,
     )
 
 

@@ -7,6 +7,8 @@ retry, it finds what the earlier run did and completes it, and never makes a sec
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
 from minid.domain.contacts import Language
@@ -61,6 +63,17 @@ class DocumentLeft(Exception):
         self.retry = retry
 
 
+class UnsentDocumentLeft(Exception):
+    """The codes' write failed, and the document made for them, which the letter does not hold (never to
+    be sent: its codes in clear, never working), could not be deleted either: left for the bucket's expiry
+    and the operators. `error`: the write's (the task tried again for it as ever)."""
+
+    def __init__(self, document: PrintDocument, error: Exception) -> None:
+        super().__init__("the codes' write failed, and the document made for them was left")
+        self.document = document
+        self.error = error
+
+
 # What the person is told of, of what makes a letter impossible (on their contacts, where they have a MinID)
 TOLD = {Ineligibility.NO_ADDRESS: RecipientOutcome.NO_ADDRESS, Ineligibility.CEASED: RecipientOutcome.NUMBER_REPLACED}
 
@@ -89,7 +102,11 @@ class LetterWorkflowTasks:
         random: RandomSource,
         clock: Clock,
         quota: QuotaPolicy | None = None,
+        unhurried: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
+        """`unhurried`: calls made inside it are made whatever the time left of the invocation (a document's
+        clean-up after its codes' write failed, perhaps as the time ran out: minid.deadline.exempt)."""
+        self._unhurried = unhurried
         self._letters = letters
         self._recipients = recipients
         self._population = population
@@ -202,13 +219,18 @@ class LetterWorkflowTasks:
         )
         try:
             attached = self._letters.attach_codes(letter_id, hashes, document)
-        except Exception:
+        except Exception as error:
             # The write may have been made and its answer lost: the letter tells. A document it does not
             # hold is never sent, and goes (its codes in clear); one it holds must stay. Unread, it stays
-            # for the bucket's expiry: gone, the provider could not fetch a letter that holds it.
-            stored = self._letters.get(letter_id)
-            if stored is None or stored.document != document:
-                self._documents.discard(document)
+            # for the bucket's expiry (gone, the provider could not fetch a letter that holds it), and the
+            # operators are told. Whatever the time left: the write may have failed for want of it.
+            try:
+                with self._unhurried():
+                    stored = self._letters.get(letter_id)
+                    if stored is None or stored.document != document:
+                        self._documents.discard(document)
+            except Exception:
+                raise UnsentDocumentLeft(document, error) from error
             raise
         return document if attached else self._not_attached(letter_id, document)
 
