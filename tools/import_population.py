@@ -23,7 +23,7 @@ memory): first every line is checked (the number's check digits, its kind agains
 against their status, a death and its date together, a name, no field the register does not have, at
 any depth), and a bad line stops the import before anything is written, named by its number only, never
 by what it holds. The counts are then told (by status, by kind, and the living no letter can reach),
-and the persons written only once the operator says so (or with `--yes`), 25 a request, with progress
+and the persons written only once the operator says so (or with `--yes`), 25 a transaction, with progress
 told every 100,000 lines. A run cut short is taken up again with `--from-line`, from the line after the
 last "written through line" it told, with the same file and `--as-of` (the table holds the digest of the
 file its last import wrote: the lines another file skipped would stay as an older one has them). One
@@ -54,7 +54,7 @@ import boto3
 import msgspec
 
 from minid.adapters.clock import SystemClock
-from minid.adapters.population import BATCH_SIZE, DynamoDbPopulationRegister, Held
+from minid.adapters.population import BATCH_SIZE, DynamoDbPopulationRegister, Held, HoldLost, NotHeld
 from minid.adapters.secrets import load_pepper
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumberKind, parse_identity_number
@@ -185,7 +185,7 @@ def read_persons(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic:
 class Imported(msgspec.Struct):
     file: str = ""  # the digest of the lines read: the file checked, as the export's hold records it
     persons: int = 0
-    no_address: int = 0  # alive, and no address a letter could go to: their orders are refused
+    no_address: int = 0  # alive, their number in use, and no address a letter could go to: orders refused
     by_status: Counter[str] = msgspec.field(default_factory=Counter)
     by_kind: Counter[str] = msgspec.field(default_factory=Counter)
 
@@ -196,7 +196,7 @@ class Imported(msgspec.Struct):
         kinds = ", ".join(f"{self.by_kind[k.value]} {k.value}" for k in IdentityNumberKind)
         return (
             f"{self.persons} persons checked: {statuses}; {kinds}; "
-            f"{self.no_address} alive with no address a letter could go to"
+            f"{self.no_address} alive, their number in use, with no address a letter could go to"
         )
 
 
@@ -235,25 +235,23 @@ def write(
     every: int = PROGRESS_EVERY,
     from_line: int = 1,
 ) -> int:
-    """The second pass: BATCH_SIZE persons a request (DynamoDbPopulationRegister.put_batch: a number twice
-    in one request is written as its last line has it), each while the import `run` still holds the table
-    (hold_export): two imports at once would each write persons over the other's, an older export's over
-    a newer's. Told, every `every` lines and when it stops (a write failing, a line changed since the
-    check, Ctrl-C): the line every line up to which is written, so that a run cut short is taken up from
-    the line after it (`from_line`: where this run took up, every line before it written by a run before).
-    One taken over stops, told not to be taken up (TakenOver)."""
+    """The second pass: BATCH_SIZE persons a request (DynamoDbPopulationRegister.put_held: a number twice
+    in one request is written as its last line has it), each only while the import `run` still holds the
+    table (hold_export), in one transaction with that check: two imports at once would each write persons
+    over the other's, an older export's over a newer's. Told, every `every` lines and when it stops (a
+    write failing, a line changed since the check, Ctrl-C): the line every line up to which is written, so
+    that a run cut short is taken up from the line after it (`from_line`: where this run took up, every
+    line before it written by a run before). One taken over stops, told not to be taken up (TakenOver)."""
     register = DynamoDbPopulationRegister(client, table)
     written, through, last_told, pending_through = 0, from_line - 1, from_line - 1, from_line - 1
     batch: list[tuple[PersonKey, Person]] = []
 
     def flush() -> None:
         nonlocal written, through
-        # read before each batch (one read to 25 writes): a run that took the table over meanwhile has
-        # written nothing but its own hold yet, or it would have seen this one's (it reads every batch too)
-        held = register.held_export()
-        if held is None or held.run != run:
-            raise TakenOver(held)
-        written += register.put_batch(batch)
+        try:
+            written += register.put_held(batch, run)
+        except HoldLost:
+            raise TakenOver(register.held_export()) from None
         through = pending_through
         batch.clear()
 
@@ -337,8 +335,11 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
     if args.as_of > today:  # a typo, that would hold off every import after it as older
         raise NothingWritten(f"the export's date, {args.as_of}, is after today")
     register = DynamoDbPopulationRegister(dynamodb, table)
-    held = register.held_export()  # told before the file is checked (minutes, for millions), and held below
-    if held is not None and held.as_of > args.as_of and not args.replacing_newer:
+    # told before the file is checked (minutes, for millions), and held below
+    held, taking_up = register.held_export(), args.from_line > 1
+    if taking_up:
+        _taken_up(held, args.as_of)
+    elif held is not None and held.as_of > args.as_of and not args.replacing_newer:
         raise _older(held.as_of, args.as_of)
     try:
         with open(args.file, "rb") as lines:
@@ -346,17 +347,16 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
     except ImportRefused as refused:
         raise NothingWritten(str(refused)) from None
     print(counted.told())
-    if args.from_line > 1 and not _taking_up(register.held_export(), counted.file, args.as_of):
-        raise NothingWritten(
-            "--from-line takes up a run of this same file that was cut short, and the table's last import was "
-            "of another file, or of another day's export: run this one whole"
-        )
+    if taking_up:
+        _taken_up(register.held_export(), args.as_of, counted.file)
     if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
         raise NothingWritten("not confirmed")
     run = uuid.uuid4().hex
-    newer = register.hold_export(args.as_of, run=run, file=counted.file, older=args.replacing_newer)
-    if newer is not None:  # (another import's, held meanwhile)
-        raise _older(newer, args.as_of)
+    try:
+        register.hold_export(args.as_of, run=run, file=counted.file, older=args.replacing_newer, taking_up=taking_up)
+    except NotHeld as other:  # another import's hold, written meanwhile
+        _taken_up(other.held, args.as_of, counted.file)  # (taking up: raises)
+        raise _older(other.held.as_of if other.held else args.as_of, args.as_of) from None
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
@@ -364,10 +364,21 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
         return write(dynamodb, table, taken_up, run=run, told=told, from_line=args.from_line)
 
 
-def _taking_up(held: Held | None, file: str, as_of: date) -> bool:
-    """Whether the import the table holds is of this file and day: one a run cut short takes up. Lines
+def _taken_up(held: Held | None, as_of: date, file: str | None = None) -> None:
+    """NothingWritten unless the import the table holds is of this day's export (and of this file, its
+    digest `file`, once the file is read): the run cut short that `--from-line` takes up. The lines
     skipped of another file (a newer export, say) would be left as an older one has them, unseen."""
-    return held is not None and held.file == file and held.as_of == as_of
+    if held is None or held.file is None:
+        why = "no import is held" if held is None else "the import held was written before files were told apart"
+    elif held.as_of != as_of:
+        why = f"the import held is of the register of {held.as_of}"
+    elif file is not None and held.file != file:
+        why = "the import held is of another file"
+    else:
+        return
+    raise NothingWritten(
+        f"--from-line takes up a run of this same file and day that was cut short, and {why}: run it whole"
+    )
 
 
 def _older(held: date, as_of: date) -> NothingWritten:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -99,7 +100,7 @@ def test_an_import_writes_each_person_under_the_stack_s_own_key(
     assert count(aws, stack) == 2
     told = capsys.readouterr().out
     assert "3 persons checked: 3 resident, 0 emigrated, 0 not_resident, 0 deceased, 0 ceased; 3 fnr, 0 dnr" in told
-    assert "0 alive with no address" in told
+    assert "0 alive, their number in use, with no address" in told
     assert number not in told
 
 
@@ -112,7 +113,7 @@ def many(count: int, first: int = 100) -> list[str]:
 def hold(aws: boto3.Session, stack: Stack, run: str, as_of: str = days_ago(1), file: str = "a file") -> None:
     """The table held by the import `run` (as the tool holds it before it writes)."""
     register = DynamoDbPopulationRegister(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"])
-    assert register.hold_export(date.fromisoformat(as_of), run=run, file=file, older=True) is None
+    register.hold_export(date.fromisoformat(as_of), run=run, file=file, older=True)
 
 
 def test_an_import_cut_short_is_taken_up_from_a_line_of_the_same_file_only(
@@ -125,43 +126,109 @@ def test_an_import_cut_short_is_taken_up_from_a_line_of_the_same_file_only(
     persons.write_text("".join(f"{line(n)}\n" for n in numbers))
     other.write_text("".join(f"{line(n)}\n" for n in numbers[:29]))
     with injected_faults() as faults:  # the second batch (lines 26 to 30) fails
-        faults.add("dynamodb", "BatchWriteItem", where=lambda p: len(next(iter(p["RequestItems"].values()))) == 5)
+        faults.add("dynamodb", "TransactWriteItems", where=lambda p: len(p["TransactItems"]) == 1 + 5)
         with pytest.raises(ClientError):
             imported(persons, stack, aws)
     assert "stopped: written through line 25; go on with --from-line 26" in capsys.readouterr().out
     assert count(aws, stack) == 25
-    for refused, as_of in ((other, days_ago(1)), (persons, days_ago(0))):  # another file; another day's
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")  # another day's: refused before the file is checked (minutes, for millions)
+    for refused, as_of, why in (
+        (other, days_ago(1), "the import held is of another file"),
+        (bad, days_ago(0), f"the import held is of the register of {days_ago(1)}"),
+    ):
         assert imported(refused, stack, aws, "--from-line", "26", as_of=as_of) == 1
-        assert "Nothing written: --from-line takes up a run of this same file" in capsys.readouterr().err
+        assert (
+            "Nothing written: --from-line takes up a run of this same file and day that was cut short, and "
+            f"{why}: run it whole"
+        ) in capsys.readouterr().err
         assert count(aws, stack) == 25
     assert imported(persons, stack, aws, "--from-line", "26") == 0
     assert count(aws, stack) == 30
+
+
+def test_a_run_taken_up_meets_another_import_s_hold_or_one_of_no_file_and_writes_nothing(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another import that took the table between the check of a run taken up and its hold, or a hold
+    written before files were told apart (whose file is not known): the run taken up is refused."""
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text("".join(f"{line(n)}\n" for n in many(30, 300)))
+    digest = hashlib.sha256(persons.read_bytes()).hexdigest()
+    hold(aws, stack, "cut short", file=digest)
+
+    held: list[bool] = []
+
+    def another_holds_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Item", {}).get("pk") == {"S": EXPORT_KEY} and not held:
+            held.append(True)
+            hold(aws, stack, "another run", file="another file")
+
+    aws.events.register("before-parameter-build.dynamodb.PutItem", another_holds_first)
+    try:
+        assert imported(persons, stack, aws, "--from-line", "26") == 1
+    finally:
+        aws.events.unregister("before-parameter-build.dynamodb.PutItem", another_holds_first)
+    assert "and the import held is of another file: run it whole" in capsys.readouterr().err
+    assert count(aws, stack) == 0
+    aws.client("dynamodb").put_item(  # as the tool held it before it told files apart
+        TableName=stack.refs["PopulationRegisterTable"],
+        Item={"pk": {"S": EXPORT_KEY}, "as_of": {"S": days_ago(1)}},
+    )
+    assert imported(persons, stack, aws, "--from-line", "26") == 1
+    assert "the import held was written before files were told apart: run it whole" in capsys.readouterr().err
+    assert count(aws, stack) == 0
+
+
+def test_a_batch_cancelled_in_a_conflict_is_written_again(aws: boto3.Session, stack: Stack) -> None:
+    """Another run's hold written as a batch checks it cancels the batch (TransactionConflict): made again."""
+    table = stack.refs["PopulationRegisterTable"]
+    hold(aws, stack, "this run")
+    register = DynamoDbPopulationRegister(aws.client("dynamodb"), table)
+    persons = [
+        (KEYER.person_key(parse_identity_number(a_number(i), allow_synthetic=True, today=date.today())), PERSON)
+        for i in (480, 490)
+    ]
+    paused: list[float] = []
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="TransactionCanceledException",
+            status=400,
+            reasons=("TransactionConflict", "None", "None"),
+            times=2,
+        )
+        assert register.put_held(persons, "this run", sleep=paused.append) == 2
+    assert paused == [0.05, 0.1]
+    assert count(aws, stack) == 2
 
 
 def test_an_import_taken_over_by_another_stops_and_is_not_to_be_taken_up(
     aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two imports at once would each write persons over the other's (an older export's over a newer's):
-    the one that held the table last writes; the other stops at its next batch."""
+    the one that held the table last writes; the other stops at its next batch, even one already on its
+    way as the other took the table (its check and its writes one transaction)."""
     persons = tmp_path / "persons.jsonl"
     persons.write_text("".join(f"{line(n)}\n" for n in many(60)))
     batches: list[int] = []
 
-    def another_holds_after_the_second(**_: Any) -> None:
+    def another_holds_as_the_second_is_sent(**_: Any) -> None:
         batches.append(1)
         if len(batches) == 2:
             hold(aws, stack, "another run", as_of=days_ago(0))
 
-    aws.events.register("before-call.dynamodb.BatchWriteItem", another_holds_after_the_second)
+    aws.events.register("before-call.dynamodb.TransactWriteItems", another_holds_as_the_second_is_sent)
     try:
         assert imported(persons, stack, aws) == 1
     finally:
-        aws.events.unregister("before-call.dynamodb.BatchWriteItem", another_holds_after_the_second)
+        aws.events.unregister("before-call.dynamodb.TransactWriteItems", another_holds_as_the_second_is_sent)
     told = capsys.readouterr()
     took_over = f"another import, of the register of {days_ago(0)}, took the table over"
-    assert f"stopped: written through line 50; {took_over}: this one is not to be taken up" in told.out
+    assert f"stopped: written through line 25; {took_over}: this one is not to be taken up" in told.out
     assert f"Stopped: {took_over}" in told.err
-    assert count(aws, stack) == 50
+    assert count(aws, stack) == 25
 
 
 def test_an_import_stopped_by_ctrl_c_tells_the_line_to_go_on_from(aws: boto3.Session, stack: Stack) -> None:
@@ -305,7 +372,7 @@ def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Sta
         if len(calls) in failing:
             raise ConnectionError("the network, gone")
 
-    dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", fail_one)
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", fail_one)
     with pytest.raises(ConnectionError):
         write(
             dynamodb,
@@ -322,7 +389,7 @@ def test_the_line_told_to_go_on_from_loses_no_one(aws: boto3.Session, stack: Sta
     with pytest.raises(ConnectionError):
         write(dynamodb, table, (p for p in persons if p.at >= 26), run="this run", told=tell, every=1, from_line=26)
     assert told[-1] == "stopped: written through line 25; go on with --from-line 26"
-    dynamodb.meta.events.unregister("before-call.dynamodb.BatchWriteItem", fail_one)
+    dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", fail_one)
     persons = read_persons(lines, keyer, allow_synthetic=True, today=date.today())
     assert (
         write(dynamodb, table, (p for p in persons if p.at >= 26), run="this run", told=tell, every=1, from_line=26)

@@ -31,6 +31,18 @@ EXPORT_KEY = "#export"
 UNPROCESSED_ROUNDS = 12
 
 
+class NotHeld(Exception):
+    """The table is held otherwise than a hold asked (hold_export): `held`, the hold there is, or None."""
+
+    def __init__(self, held: Held | None) -> None:
+        super().__init__("the table is held otherwise")
+        self.held = held
+
+
+class HoldLost(Exception):
+    """The import run no longer holds the table: another took it over (put_held)."""
+
+
 class StillUnprocessed(Exception):
     """DynamoDB left some of a batch unprocessed, round after round (the table throttled for long)."""
 
@@ -116,38 +128,88 @@ class DynamoDbPopulationRegister:
             pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"{len(pending)} of {len(by_key)} persons unprocessed after {UNPROCESSED_ROUNDS} rounds")
 
+    def put_held(
+        self, persons: Iterable[tuple[PersonKey, Person]], run: str, *, sleep: Callable[[float], None] = time.sleep
+    ) -> int:
+        """As put_batch, but only while the import `run` holds the table (hold_export), in one transaction
+        with that check: else HoldLost, nothing written. Checked apart (a read, then the batch), a batch
+        of a run taken over meanwhile could land after the new run's own, an older export's persons over
+        a newer's. (A transaction's writes cost twice a batch's.) A transaction cancelled in a conflict
+        (another run's hold being written) is made again after a pause that doubles, and given up after
+        UNPROCESSED_ROUNDS rounds (StillUnprocessed). Returns how many were written."""
+        by_key = dict(persons)
+        items: list[Any] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": to_item({"pk": EXPORT_KEY}),
+                    "ConditionExpression": "#run = :run",
+                    "ExpressionAttributeNames": {"#run": "run"},
+                    "ExpressionAttributeValues": to_item({":run": run}),
+                }
+            }
+        ]
+        items += [
+            {"Put": {"TableName": self._table, "Item": to_item({"pk": k, **_values(p)})}} for k, p in by_key.items()
+        ]
+        pause = 0.05
+        for _ in range(UNPROCESSED_ROUNDS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return len(by_key)
+            except ClientError as error:
+                if conditional_check_failed(error):
+                    raise HoldLost(run) from None
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "TransactionConflict" not in reasons:
+                    raise
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
+        raise StillUnprocessed(f"{len(by_key)} persons unwritten after {UNPROCESSED_ROUNDS} conflicts")
+
     def held_export(self) -> Held | None:
         """Which day's export of the register the table holds, and the import run holding it (hold_export);
         None: none imported."""
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": EXPORT_KEY}), ConsistentRead=True)
-        if "Item" not in item:
-            return None
-        held = from_item(item["Item"])
-        return Held(date.fromisoformat(held["as_of"]), held.get("run"), held.get("file"))
+        return _held(item.get("Item"))
 
-    def hold_export(self, as_of: date, *, run: str, file: str, older: bool = False) -> date | None:
+    def hold_export(self, as_of: date, *, run: str, file: str, older: bool = False, taking_up: bool = False) -> None:
         """Record that the table holds the register's export of `as_of`, written by the import `run` from
         the file whose digest is `file` (an import about to write it), unless it holds a newer one: then
-        that one's date, nothing recorded. An older export written over a newer one would bring back what
-        the register changed since (the dead alive again, a letter to an address left). `older`: recorded
-        all the same (a bad import undone with the export before it). An export of the same day is
-        recorded again (an import run again, or taken up from a line). The run recorded last holds the
-        table: any other, still writing, stops (tools/import_population.py)."""
+        NotHeld, with that hold, nothing recorded. An older export written over a newer one would bring
+        back what the register changed since (the dead alive again, a letter to an address left). `older`:
+        recorded all the same (a bad import undone with the export before it). An export of the same day
+        is recorded again (an import run again). `taking_up`: only over a hold of the same file and day (a
+        run cut short taken up from a line: the lines before it are that file's); else NotHeld, with the
+        hold there is. The run recorded last holds the table: any other, still writing, stops at its next
+        batch (put_held)."""
         held: dict[str, Any] = {
             "TableName": self._table,
             "Item": to_item({"pk": EXPORT_KEY, "as_of": as_of.isoformat(), "run": run, "file": file}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if not older:
+        if taking_up:
+            held["ConditionExpression"] = "#file = :file AND as_of = :as_of"
+            held["ExpressionAttributeNames"] = {"#file": "file"}  # (a reserved word)
+            held["ExpressionAttributeValues"] = to_item({":file": file, ":as_of": as_of.isoformat()})
+        elif not older:
             held["ConditionExpression"] = "attribute_not_exists(pk) OR as_of <= :as_of"
             held["ExpressionAttributeValues"] = to_item({":as_of": as_of.isoformat()})
-            held["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        else:
+            del held["ReturnValuesOnConditionCheckFailure"]
         try:
             self._client.put_item(**held)
         except ClientError as error:
             if not conditional_check_failed(error):
                 raise
-            return date.fromisoformat(from_item(error.response["Item"])["as_of"])  # type: ignore[typeddict-item]
+            raise NotHeld(_held(error.response.get("Item"))) from None  # type: ignore[arg-type]
+
+
+def _held(item: dict[str, Any] | None) -> Held | None:
+    if item is None:
         return None
+    held = from_item(item)
+    return Held(date.fromisoformat(held["as_of"]), held.get("run"), held.get("file"))
 
 
 class Held(Value, frozen=True):
