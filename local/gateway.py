@@ -112,9 +112,20 @@ class Gateway:
                 answer = self.cors.applied(request, answer)
         except Exception:  # the function failed, or answered what API Gateway cannot map, or a local route
             # failed: API Gateway's 500, and the log has the trace
-            log.error("%s %s failed:\n%s", request.method, request.path, traceback.format_exc())
+            log.error("%s failed:\n%s", self.route_key(request.method, request.path), traceback.format_exc())
             answer = HttpResponse.json(500, {"message": "Internal Server Error"})
         return with_request_id(answer, request_id)
+
+    def route_key(self, method: str, path: str) -> str:
+        """The route a request is taken by, as API Gateway's access log names it (`$context.routeKey`,
+        template.yaml): the console never shows the path, whose ids (a login's, a reset's: three wrong
+        codes on one end it) and whatever a client typed there the deployed logs never hold. A local
+        route (`/_local/...`) by its own."""
+        for local_method, local_route, _ in self.local_routes:
+            if local_method == method and local_route.pattern.fullmatch(path):
+                return local_route.key
+        route, _ = self.match(method, path)
+        return route.key if route is not None else "-"
 
     def _answer(self, request: HttpRequest, request_id: str) -> HttpResponse:
         for method, local_route, serve in self.local_routes:
@@ -262,7 +273,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             refusal = HttpResponse.json(body, {"message": _REFUSALS[body]})
             self.close_connection = True
             self._send(with_request_id(refusal, new_request_id()))
-            log.info("%s %s -> %d (the body's length)", self.command, _shown(self.path), refusal.status)
+            log.info("%s -> %d (the body's length)", self._route(), refusal.status)
             return
         request = HttpRequest(
             method=self.command,
@@ -274,7 +285,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.gateway.handle(request)
         self._send(response)
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s -> %d (%.0f ms)", self.command, _shown(self.path), response.status, elapsed)
+        log.info("%s -> %d (%.0f ms)", self._route(), response.status, elapsed)
+
+    def _route(self) -> str:
+        """The request's route, for the console (Gateway.route_key); never its path."""
+        path = _shown(self.path)
+        return path if path is UNPARSED else self.server.gateway.route_key(self.command, unquote(path) or "/")
 
     def _body(self) -> bytes | int:
         """The request's body, or the status it is refused with (400: where it ends is unknown; 413:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -84,6 +85,22 @@ def test_a_request_that_reaches_no_function_has_a_request_id_too(server: tuple[s
     connection.close()
     assert response.status == 404
     assert response.getheader("apigw-requestid")
+
+
+def test_the_console_names_a_request_s_route_never_its_path(
+    server: tuple[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As API Gateway's access log ($context.routeKey): a path's ids (a login's, a reset's) and whatever a
+    client typed there stay out of the console, as out of the deployed logs."""
+    caplog.set_level(logging.INFO, logger="local.gateway")
+    for path in ("/echo?number=18838417392", "/18838417392", "/v1/login/3f0c9a2e/verify"):
+        connection = http.client.HTTPConnection(*server, timeout=5)
+        connection.request("GET", path)
+        connection.getresponse().read()
+        connection.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "local.gateway"]
+    assert [line.split(" (")[0] for line in said] == ["ANY /echo -> 200", "- -> 404", "- -> 404"]
+    assert not [line for line in said if "18838417392" in line or "3f0c9a2e" in line]
 
 
 @pytest.mark.parametrize("length", ["abc", "-1", "+3", "1_0", "3 3", "", "0x3", "3.0"])
