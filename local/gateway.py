@@ -272,8 +272,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # connection is closed), and one over API Gateway's limit is not taken into memory first.
             refusal = HttpResponse.json(body, {"message": _REFUSALS[body]})
             self.close_connection = True
-            self._send(with_request_id(refusal, new_request_id()))
             log.info("%s -> %d (the body's length)", self._route(), refusal.status)
+            self._send(with_request_id(refusal, new_request_id()))
             return
         request = HttpRequest(
             method=self.command,
@@ -283,9 +283,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
         )
         response = self.server.gateway.handle(request)
-        self._send(response)
         elapsed = (time.perf_counter() - started) * 1000
+        # before it is sent: a client that has its answer finds it told (the console in the order answered)
         log.info("%s -> %d (%.0f ms)", self._route(), response.status, elapsed)
+        self._send(response)
 
     def _route(self) -> str:
         """The request's route, for the console (Gateway.route_key); never its path."""
