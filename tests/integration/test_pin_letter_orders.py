@@ -561,6 +561,12 @@ def test_the_callback_takes_only_the_print_providers_signed_reports(driver: Lett
     assert driver.report(letter_id, "dispatched", signer="SOMEONEELSE").status == 403
     driver.gateway.iam_principals["OTHERROLE"] = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/Other/session"
     assert driver.report(letter_id, "dispatched", signer="OTHERROLE").status == 404
+    # the provider's role by its name, in another account: not it
+    provider_role = driver.local.stack.refs["PrintProviderRole"]
+    driver.gateway.iam_principals["ELSEWHERE"] = (
+        f"arn:aws:sts::210987654321:assumed-role/{provider_role}/print-provider"
+    )
+    assert driver.report(letter_id, "dispatched", signer="ELSEWHERE").status == 404
     assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
 
 

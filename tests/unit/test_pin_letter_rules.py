@@ -240,11 +240,11 @@ def test_the_letter_speaks_the_persons_language(language: Language, phrases: lis
     [
         (
             "arn:aws:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/print-provider",
-            "minid-PrintProviderRole-1A2B",
+            ("123456789012", "minid-PrintProviderRole-1A2B"),
         ),
         (
-            "arn:aws-us-gov:sts::123456789012:assumed-role/minid-PrintProviderRole-1A2B/job-7",
-            "minid-PrintProviderRole-1A2B",
+            "arn:aws-us-gov:sts::210987654321:assumed-role/minid-PrintProviderRole-1A2B/job-7",
+            ("210987654321", "minid-PrintProviderRole-1A2B"),
         ),
         ("arn:aws:iam::123456789012:user/alice", None),
         # a user whose path reads as the role's session: a user, not the role
@@ -255,7 +255,7 @@ def test_the_letter_speaks_the_persons_language(language: Language, phrases: lis
         ("", None),
     ],
 )
-def test_the_role_behind_a_caller(arn: str | None, role: str | None) -> None:
+def test_the_role_behind_a_caller(arn: str | None, role: tuple[str, str] | None) -> None:
     assert role_of(arn) == role
 
 

@@ -123,6 +123,7 @@ class PrintCallbackSettings(Settings, frozen=True):
     pin_letters_table: str
     letter_workflow_arn: str
     print_provider_role_name: str
+    print_provider_account: str  # the stack's own: the role is this account's
 
 
 class NotifierSettings(Settings, frozen=True):

@@ -99,28 +99,31 @@ def letter_text(letter: PrintedLetter) -> LetterText:
 # A caller's ARN as STS gives it for a role's session, the whole of it: an IAM user's path may hold
 # ":assumed-role/<role>/" (a path takes any printable character), so a mere search of the text would
 # take such a user for the role.
-_ASSUMED_ROLE = re.compile(r"arn:aws(?:-[a-z]+)*:sts::\d{12}:assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}")
+_ASSUMED_ROLE = re.compile(r"arn:aws(?:-[a-z]+)*:sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}")
 
 
-def role_of(caller_arn: str | None) -> str | None:
-    """The IAM role behind a caller: `arn:aws:sts::<account>:assumed-role/<role>/<session>`, nothing else."""
+def role_of(caller_arn: str | None) -> tuple[str, str] | None:
+    """The account and the IAM role behind a caller: `arn:aws:sts::<account>:assumed-role/<role>/<session>`,
+    nothing else."""
     found = _ASSUMED_ROLE.fullmatch(caller_arn or "")
-    return found.group(1) if found else None
+    return (found.group(1), found.group(2)) if found else None
 
 
 class PrintReports:
     """`POST /v1/print-provider/letters/{letter_id}/status`: the print provider tells how it went."""
 
-    def __init__(self, letters: PinLetters, workflow: LetterWorkflow, *, provider_role: str) -> None:
+    def __init__(self, letters: PinLetters, workflow: LetterWorkflow, *, provider_role: str, account: str) -> None:
+        """`provider_role`: the print provider's role, by its name, in this stack's `account` (a role of
+        that name in another account is not it)."""
         self._letters = letters
         self._workflow = workflow
-        self._provider_role = provider_role
+        self._provider = (account, provider_role)
 
     def report(self, letter_id: str, report: PrintReport, *, caller_arn: str | None) -> None:
         """Resume the letter's workflow. The same report again is accepted and changes nothing;
         a report that contradicts what is settled is a conflict. Only the print provider's role
         may report; to anyone else the letter does not exist."""
-        if role_of(caller_arn) != self._provider_role:
+        if role_of(caller_arn) != self._provider:
             raise NotFound("There is no such letter at the print provider.")
         if self._settled_as(letter_id, report):
             return
