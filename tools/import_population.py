@@ -251,7 +251,10 @@ def write(
         try:
             written += register.put_held(batch, run)
         except HoldLost:
-            raise TakenOver(register.held_export()) from None
+            held = register.held_export()
+            if held is None or held.run != run:
+                raise TakenOver(held) from None
+            raise  # still this run's (a cancel that named no reason): taken up as any other failure
         through = pending_through
         batch.clear()
 
@@ -355,7 +358,8 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
     try:
         register.hold_export(args.as_of, run=run, file=counted.file, older=args.replacing_newer, taking_up=taking_up)
     except NotHeld as other:  # another import's hold, written meanwhile
-        _taken_up(other.held, args.as_of, counted.file)  # (taking up: raises)
+        if taking_up:
+            _taken_up(other.held, args.as_of, counted.file)  # (raises)
         raise _older(other.held.as_of if other.held else args.as_of, args.as_of) from None
     with open(args.file, "rb") as lines:
         persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)

@@ -17,7 +17,13 @@ from botocore.exceptions import ClientError
 from local.faults import injected_faults
 from local.provision import Stack
 from minid.adapters.clock import SystemClock
-from minid.adapters.population import EXPORT_KEY, UNPROCESSED_ROUNDS, DynamoDbPopulationRegister, StillUnprocessed
+from minid.adapters.population import (
+    EXPORT_KEY,
+    UNPROCESSED_ROUNDS,
+    DynamoDbPopulationRegister,
+    HoldLost,
+    StillUnprocessed,
+)
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import IdentityNumberKind, compose_identity_number, parse_identity_number
 from minid.domain.keys import Keyer, Pepper
@@ -180,8 +186,10 @@ def test_a_run_taken_up_meets_another_import_s_hold_or_one_of_no_file_and_writes
     assert count(aws, stack) == 0
 
 
-def test_a_batch_cancelled_in_a_conflict_is_written_again(aws: boto3.Session, stack: Stack) -> None:
-    """Another run's hold written as a batch checks it cancels the batch (TransactionConflict): made again."""
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
+def test_a_batch_cancelled_for_a_moment_is_written_again(aws: boto3.Session, stack: Stack, reason: str) -> None:
+    """Another run's hold written as a batch checks it (TransactionConflict), or the table throttled (a
+    first import of millions): the batch is cancelled, and made again (botocore does not)."""
     table = stack.refs["PopulationRegisterTable"]
     hold(aws, stack, "this run")
     register = DynamoDbPopulationRegister(aws.client("dynamodb"), table)
@@ -196,7 +204,7 @@ def test_a_batch_cancelled_in_a_conflict_is_written_again(aws: boto3.Session, st
             "TransactWriteItems",
             code="TransactionCanceledException",
             status=400,
-            reasons=("TransactionConflict", "None", "None"),
+            reasons=(reason, "None", "None"),
             times=2,
         )
         assert register.put_held(persons, "this run", sleep=paused.append) == 2
@@ -492,3 +500,56 @@ def test_a_batch_dynamodb_leaves_unprocessed_round_after_round_is_given_up(aws: 
     assert max(paused) == 5.0
     dynamodb.meta.events.unregister("after-call.dynamodb.BatchWriteItem", one_left)
     assert DynamoDbPopulationRegister(dynamodb, table).put_batch(persons, sleep=paused.append) == 2
+
+
+def test_a_hold_in_conflict_with_the_running_import_s_batch_is_written_again(aws: boto3.Session, stack: Stack) -> None:
+    """A put of the hold in the midst of the running import's batch (a transaction that checks it) is
+    refused, TransactionConflictException, which botocore does not retry: made again once it is written."""
+    register = DynamoDbPopulationRegister(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"])
+    paused: list[float] = []
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", code="TransactionConflictException", status=400, times=2)
+        register.hold_export(date.fromisoformat(days_ago(1)), run="this run", file="a file", sleep=paused.append)
+    assert paused == [0.05, 0.1]
+    held = register.held_export()
+    assert held is not None
+    assert held.run == "this run"
+
+
+def test_an_import_that_meets_a_newer_hold_at_its_own_is_told_of_it(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another import of a newer export held the table while this one's file was checked: refused as an
+    older export, with the way to write it all the same."""
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text(line(a_number(310)) + "\n")
+    held: list[bool] = []
+
+    def a_newer_held_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Item", {}).get("pk") == {"S": EXPORT_KEY} and not held:
+            held.append(True)
+            hold(aws, stack, "another run", as_of=days_ago(0))
+
+    aws.events.register("before-parameter-build.dynamodb.PutItem", a_newer_held_first)
+    try:
+        assert imported(persons, stack, aws, as_of=days_ago(1)) == 1
+    finally:
+        aws.events.unregister("before-parameter-build.dynamodb.PutItem", a_newer_held_first)
+    assert f"Nothing written: the table holds the register of {days_ago(0)}, newer" in capsys.readouterr().err
+    assert count(aws, stack) == 0
+
+
+def test_a_batch_cancelled_for_no_reason_told_is_taken_up_as_any_failure(aws: boto3.Session, stack: Stack) -> None:
+    """A cancel that names no reason reads as the hold's condition failing; the table still this run's, it
+    is not taken for another import's: the line to go on from is told."""
+    keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
+    hold(aws, stack, "this run")
+    persons = read_persons([line(n) for n in many(30)], keyer, allow_synthetic=True, today=date.today())
+    told: list[str] = []
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400)
+        with pytest.raises(HoldLost):
+            write(
+                aws.client("dynamodb"), stack.refs["PopulationRegisterTable"], persons, run="this run", told=told.append
+            )
+    assert told == ["stopped: written through line 0; go on with --from-line 1"]

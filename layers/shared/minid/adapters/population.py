@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from minid.adapters.aws_errors import TRANSIENT_CANCELLATIONS
 from minid.adapters.contacts import contact_record
 from minid.adapters.dynamodb import batch_get, conditional_check_failed, from_item, to_item
 from minid.adapters.letters import ledger_key
@@ -134,9 +135,10 @@ class DynamoDbPopulationRegister:
         """As put_batch, but only while the import `run` holds the table (hold_export), in one transaction
         with that check: else HoldLost, nothing written. Checked apart (a read, then the batch), a batch
         of a run taken over meanwhile could land after the new run's own, an older export's persons over
-        a newer's. (A transaction's writes cost twice a batch's.) A transaction cancelled in a conflict
-        (another run's hold being written) is made again after a pause that doubles, and given up after
-        UNPROCESSED_ROUNDS rounds (StillUnprocessed). Returns how many were written."""
+        a newer's. (A transaction's writes cost twice a batch's.) A transaction cancelled for a moment
+        (throttled, or in a conflict: another run's hold being written) is made again after a pause that
+        doubles, and given up after UNPROCESSED_ROUNDS rounds (StillUnprocessed). Returns how many were
+        written."""
         by_key = dict(persons)
         items: list[Any] = [
             {
@@ -160,12 +162,12 @@ class DynamoDbPopulationRegister:
             except ClientError as error:
                 if conditional_check_failed(error):
                     raise HoldLost(run) from None
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if "TransactionConflict" not in reasons:
+                reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
+                if not reasons & TRANSIENT_CANCELLATIONS:  # (botocore does not retry a cancelled transaction)
                     raise
             sleep(pause)
             pause = min(pause * 2, 5.0)
-        raise StillUnprocessed(f"{len(by_key)} persons unwritten after {UNPROCESSED_ROUNDS} conflicts")
+        raise StillUnprocessed(f"{len(by_key)} persons unwritten: cancelled {UNPROCESSED_ROUNDS} times, for a moment")
 
     def held_export(self) -> Held | None:
         """Which day's export of the register the table holds, and the import run holding it (hold_export);
@@ -173,7 +175,16 @@ class DynamoDbPopulationRegister:
         item = self._client.get_item(TableName=self._table, Key=to_item({"pk": EXPORT_KEY}), ConsistentRead=True)
         return _held(item.get("Item"))
 
-    def hold_export(self, as_of: date, *, run: str, file: str, older: bool = False, taking_up: bool = False) -> None:
+    def hold_export(
+        self,
+        as_of: date,
+        *,
+        run: str,
+        file: str,
+        older: bool = False,
+        taking_up: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         """Record that the table holds the register's export of `as_of`, written by the import `run` from
         the file whose digest is `file` (an import about to write it), unless it holds a newer one: then
         NotHeld, with that hold, nothing recorded. An older export written over a newer one would bring
@@ -197,12 +208,21 @@ class DynamoDbPopulationRegister:
             held["ExpressionAttributeValues"] = to_item({":as_of": as_of.isoformat()})
         else:
             del held["ReturnValuesOnConditionCheckFailure"]
-        try:
-            self._client.put_item(**held)
-        except ClientError as error:
-            if not conditional_check_failed(error):
-                raise
-            raise NotHeld(_held(error.response.get("Item"))) from None  # type: ignore[arg-type]
+        pause = 0.05
+        for _ in range(UNPROCESSED_ROUNDS):
+            try:
+                self._client.put_item(**held)
+                return
+            except ClientError as error:
+                if conditional_check_failed(error):
+                    raise NotHeld(_held(error.response.get("Item"))) from None  # type: ignore[arg-type]
+                # the running import's batch is a transaction that checks the hold: a put in its midst is
+                # refused (botocore does not retry it), made again once that batch is written
+                if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
+                    raise
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
+        raise StillUnprocessed(f"the hold not written: in conflict {UNPROCESSED_ROUNDS} times")
 
 
 def _held(item: dict[str, Any] | None) -> Held | None:
