@@ -87,13 +87,16 @@ def run(task: Task) -> dict[str, Any]:
 
 def prepared(tasks: LetterWorkflowTasks, letter_id: str) -> PrintDocument | None:
     """The letter's document; or, its codes' write failing, that failure raised for the task to be tried
-    again, and a document made for it and left (neither held by the letter nor deleted) told to the
-    operators: its codes in clear, for the bucket's expiry."""
+    again, and a document made for it and left (not deleted) told to the operators: its codes in clear,
+    for the bucket's expiry. (Named by the letter alone, whose id the log has: a prefix's random part
+    may read as a number to the log's masking.)"""
     try:
         return tasks.prepare_letter(letter_id)
     except UnsentDocumentLeft as left:
-        # (the key names the letter and a random prefix: nothing of the person)
-        logger.error("Unsent print document not deleted", extra={"document": left.document.pdf.rpartition("/")[0]})
+        logger.error(
+            "Print document of a failed write not deleted",
+            extra={"error": type(left.__cause__).__name__, "held_unknown": left.held_unknown},
+        )
         observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm
         raise left.error from None
 

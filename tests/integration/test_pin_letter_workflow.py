@@ -1217,11 +1217,13 @@ def test_codes_whose_write_ran_out_of_time_take_their_document_away(driver: Lett
     letter, _ = _validated_order(driver)
     stored_before = _objects(driver, letter.letter_id)
     attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
-    # the write made once less than an attempt's time and the margin (4.5 s) is left: 6 s, less 2 waited
-    with before_first_aws_call("dynamodb.UpdateItem", lambda: time.sleep(2), where=attaching) as outcomes:
-        tasks = wiring.letter_workflow(os.environ)  # its clients heard
-        with deadline.within(LambdaContext("letter-workflow", 256, 6)), pytest.raises(OutOfTime):
-            tasks.prepare_letter(letter.letter_id)
+    with deadline.within(LambdaContext("letter-workflow", 256, 60)), contextlib.ExitStack() as late:
+        # the invocation's time run out just as the write is made
+        run_out = lambda: late.enter_context(deadline.within(LambdaContext("letter-workflow", 256, 0)))  # noqa: E731
+        with before_first_aws_call("dynamodb.UpdateItem", run_out, where=attaching) as outcomes:
+            tasks = wiring.letter_workflow(os.environ)  # its clients heard
+            with pytest.raises(OutOfTime):
+                tasks.prepare_letter(letter.letter_id)
     assert outcomes == []  # refused before it was sent
     held = driver.letters.get(letter.letter_id)
     assert held is not None
@@ -1229,11 +1231,13 @@ def test_codes_whose_write_ran_out_of_time_take_their_document_away(driver: Lett
     assert _objects(driver, letter.letter_id) == stored_before  # none left behind
 
 
+@pytest.mark.parametrize("unread", [False, True])
 def test_a_document_the_codes_write_left_that_cannot_be_deleted_is_told_and_the_task_tried_again(
-    driver: LetterDriver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], unread: bool
 ) -> None:
-    """The codes' write failed and S3 refuses the delete: the document, never sent, stays for the bucket's
-    expiry, and the operators are told (PrintDocumentsLeftAlarm) where it is; the task is tried again."""
+    """The codes' write failed, and S3 refuses the delete (or the letter cannot be read to tell whether it
+    holds the document: its answer lost): the document stays for the bucket's expiry, and the operators
+    are told (PrintDocumentsLeftAlarm) of the letter; the task is tried again."""
     letter, _ = _validated_order(driver)
     stored_before = _objects(driver, letter.letter_id)
     attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
@@ -1242,13 +1246,20 @@ def test_a_document_the_codes_write_left_that_cannot_be_deleted_is_told_and_the_
     capsys.readouterr()
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, where=attaching)
-        faults.add("s3", "DeleteObjects", code="AccessDenied", status=403)
+        if unread:  # the letter's read after the write (its first GetItem the letter's own, before the write)
+            faults.add(
+                "dynamodb", "GetItem", code="InternalServerError", status=500, where=lambda p: bool(faults.injected)
+            )
+        else:
+            faults.add("s3", "DeleteObjects", code="AccessDenied", status=403)
         with pytest.raises(workflow_function.DependencyUnavailable):  # the state machine tries it again
             workflow_function.lambda_handler(task, context)
     left = _objects(driver, letter.letter_id) - stored_before
     assert len(left) == 2
-    told = [r.__dict__.get("document") for r in caplog.records if r.getMessage() == "Unsent print document not deleted"]
-    assert told == [next(iter(left)).rpartition("/")[0]]  # where it is: the letter's id and a random prefix
+    told = [r for r in caplog.records if r.getMessage() == "Print document of a failed write not deleted"]
+    assert [(r.__dict__["error"], r.__dict__["held_unknown"]) for r in told] == [
+        ("ClientError", unread)  # the clean-up's error, by its name
+    ]
     assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
     ready = workflow_function.lambda_handler(task, context)  # tried again: a document of its own
     assert ready["outcome"] == "ready"

@@ -64,14 +64,16 @@ class DocumentLeft(Exception):
 
 
 class UnsentDocumentLeft(Exception):
-    """The codes' write failed, and the document made for them, which the letter does not hold (never to
-    be sent: its codes in clear, never working), could not be deleted either: left for the bucket's expiry
-    and the operators. `error`: the write's (the task tried again for it as ever)."""
+    """The codes' write failed, and the document made for them could not be deleted: left for the bucket's
+    expiry and the operators. `held_unknown`: the letter could not be read, so whether it holds the
+    document (the write made, its answer lost: then it is the letter's, to be printed) is not known; else
+    the letter does not hold it (never sent, its codes never working). `error`: the write's (the task
+    tried again for it as ever); the clean-up's is the cause."""
 
-    def __init__(self, document: PrintDocument, error: Exception) -> None:
+    def __init__(self, error: Exception, *, held_unknown: bool) -> None:
         super().__init__("the codes' write failed, and the document made for them was left")
-        self.document = document
         self.error = error
+        self.held_unknown = held_unknown
 
 
 # What the person is told of, of what makes a letter impossible (on their contacts, where they have a MinID)
@@ -224,13 +226,16 @@ class LetterWorkflowTasks:
             # hold is never sent, and goes (its codes in clear); one it holds must stay. Unread, it stays
             # for the bucket's expiry (gone, the provider could not fetch a letter that holds it), and the
             # operators are told. Whatever the time left: the write may have failed for want of it.
-            try:
-                with self._unhurried():
+            with self._unhurried():
+                try:
                     stored = self._letters.get(letter_id)
-                    if stored is None or stored.document != document:
+                except Exception as unread:
+                    raise UnsentDocumentLeft(error, held_unknown=True) from unread
+                if stored is None or stored.document != document:
+                    try:
                         self._documents.discard(document)
-            except Exception:
-                raise UnsentDocumentLeft(document, error) from error
+                    except Exception as undeleted:
+                        raise UnsentDocumentLeft(error, held_unknown=False) from undeleted
             raise
         return document if attached else self._not_attached(letter_id, document)
 
