@@ -19,8 +19,8 @@ import msgspec
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from minid import deadline, observability, wiring
-from minid.adapters.aws_errors import is_transient
-from minid.domain.letters.model import Activation, PrintDocument
+from minid.adapters.aws_errors import error_name, is_transient
+from minid.domain.letters.model import Activation, PrintDocument, RecipientOutcome
 from minid.domain.letters.workflow import DocumentLeft, KeptChanging, LetterWorkflowTasks, UnsentDocumentLeft
 from minid.domain.notices import NoticeKind
 from minid.domain.random import UUID4_PATTERN
@@ -63,7 +63,11 @@ def services() -> LetterWorkflowTasks:
 def run(task: Task) -> dict[str, Any]:
     tasks = services()
     if task.task == "validate-recipient":
-        return {"outcome": tasks.validate_recipient(task.letter_id).value}
+        outcome = tasks.validate_recipient(task.letter_id)
+        if outcome is RecipientOutcome.UNPRINTABLE:  # the register's entry, or the font, to be seen to
+            logger.warning("Letter refused: the name or address cannot be printed")  # (the letter's id alone)
+            observability.count("LettersUnprintable")  # LettersUnprintableAlarm
+        return {"outcome": outcome.value}
     if task.task == "prepare-letter":
         document = prepared(tasks, task.letter_id)
         if document is None:
@@ -95,7 +99,7 @@ def prepared(tasks: LetterWorkflowTasks, letter_id: str) -> PrintDocument | None
     except UnsentDocumentLeft as left:
         logger.error(
             "Print document of a failed write not deleted",
-            extra={"error": type(left.__cause__).__name__, "held_unknown": left.held_unknown},
+            extra={"error": error_name(left.__cause__), "held_unknown": left.held_unknown},
         )
         observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm
         raise left.error from None
@@ -111,17 +115,28 @@ def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
         cause = left.__cause__
         if left.retry and isinstance(cause, Exception) and is_transient(cause):
             raise cause from None
-        logger.error("Print document not deleted", extra={"error": type(cause).__name__})
+        logger.error("Print document not deleted", extra={"error": error_name(cause)})
         observability.count("PrintDocumentsLeft")  # PrintDocumentsLeftAlarm
         return left.activation
+
+
+# Preparing a letter: after its codes' write failed (for want of time, say), the clean-up of its document (a
+# read of the letter, a delete) is made whatever the deadline (minid.deadline.exempt). Kept after the task's
+# deadline: an attempt of each at its timeouts, and the time held after the exempt calls; refused there
+# (OutOfTime), the document left is told (UnsentDocumentLeft), rather than Lambda stopping the function in
+# the clean-up, nothing told.
+CLEANUP_KEPT_SECONDS = (
+    2 * (wiring.CONNECT_SECONDS + wiring.READ_SECONDS) + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
+)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = msgspec.convert(event, Task)
     logger.append_keys(task=task.task, letter_id=task.letter_id)
+    kept = CLEANUP_KEPT_SECONDS if task.task == "prepare-letter" else 0
     try:
-        with deadline.within(context):
+        with deadline.within(context, kept_seconds=kept):
             return run(task)
     except Exception as error:
         if is_transient(error) or isinstance(error, KeptChanging):

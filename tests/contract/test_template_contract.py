@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from functions.letter_workflow.app import CLEANUP_KEPT_SECONDS
 from functions.notifier.app import RECORDING_KEPT_SECONDS
 from local import print_provider
 from local.aws import embedded_aws
@@ -330,6 +331,15 @@ def test_the_daily_reminders_never_hold_up_the_notices() -> None:
     }
     assert {role for role, queue in sending if queue == "ReminderQueue"} == {"ContactReviewFunctionRole"}
     assert {queue for role, queue in sending if role == "ContactReviewFunctionRole"} == {"ReminderQueue"}
+
+
+def test_preparing_a_letter_keeps_time_after_its_deadline_for_its_document_s_clean_up() -> None:
+    """The clean-up (a read, a delete) is exempt from the deadline: an attempt of each, and the time held
+    after exempt calls, must end in the function's time; the task keeps time enough for its own calls."""
+    (workflow,) = [f for f in TEMPLATE.functions() if f.logical_id == "LetterWorkflowFunction"]
+    attempts = 2 * (CONNECT_SECONDS + READ_SECONDS) + MARGIN_SECONDS + AFTER_EXEMPT_SECONDS
+    assert attempts <= CLEANUP_KEPT_SECONDS
+    assert workflow.timeout_seconds - CLEANUP_KEPT_SECONDS - (CONNECT_SECONDS + READ_SECONDS + MARGIN_SECONDS) >= 10
 
 
 def test_the_notifier_keeps_time_after_its_deadline_for_the_writes_that_record_a_send() -> None:

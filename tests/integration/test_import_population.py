@@ -502,6 +502,23 @@ def test_a_batch_dynamodb_leaves_unprocessed_round_after_round_is_given_up(aws: 
     assert DynamoDbPopulationRegister(dynamodb, table).put_batch(persons, sleep=paused.append) == 2
 
 
+def test_a_batch_cancelled_for_good_with_a_moment_s_reason_beside_is_not_made_again(
+    aws: boto3.Session, stack: Stack
+) -> None:
+    """One item's reason would never pass (a validation's): the cancel is raised at once, not tried for half a
+    minute as a throttle."""
+    hold(aws, stack, "this run")
+    register = DynamoDbPopulationRegister(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"])
+    person = KEYER.person_key(parse_identity_number(a_number(480), allow_synthetic=True, today=date.today()))
+    paused: list[float] = []
+    with injected_faults() as faults:
+        reasons = ("None", "ThrottlingError", "ValidationError")
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", status=400, reasons=reasons)
+        with pytest.raises(ClientError):
+            register.put_held([(person, PERSON)], "this run", sleep=paused.append)
+    assert paused == []
+
+
 def test_a_hold_in_conflict_with_the_running_import_s_batch_is_written_again(aws: boto3.Session, stack: Stack) -> None:
     """A put of the hold in the midst of the running import's batch (a transaction that checks it) is
     refused, TransactionConflictException, which botocore does not retry: made again once it is written."""

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.sns.models import sns_backends
 
 import functions.letter_workflow.app as workflow_function
+from local.aws import ACCOUNT_ID, REGION
 from local.faults import injected_faults
 from local.functions import LambdaContext
 from local.population_seed import Category
@@ -25,6 +27,7 @@ from minid import deadline, wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
 from minid.adapters.letters import letter_key
+from minid.adapters.print_documents import UnprintableLetter
 from minid.adapters.workflow import PrintTimeouts
 from minid.deadline import OutOfTime
 from minid.domain.contacts import Language
@@ -46,6 +49,7 @@ from minid.domain.letters.workflow import (
     SETTLE_ATTEMPTS,
     DocumentLeft,
     LetterWorkflowTasks,
+    UnsentDocumentLeft,
 )
 from minid.domain.time import today_in_norway
 from tests.integration.letters import (
@@ -620,38 +624,68 @@ def test_the_person_is_told_when_a_letter_fails_once_a_day(driver: LetterDriver)
     assert len([t for t in told if "kunne ikke skrives ut eller sendes" in t]) == 1, told
 
 
-def test_a_letter_whose_address_the_font_cannot_print_fails_and_alarms(
-    driver: LetterDriver, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Printed, a line in a script the font lacks would be empty boxes on the envelope: the letter fails
-    for an operator to see to, and neither the history nor the logs hold the address."""
-    person = driver.person(Category.D_NUMBER_ABROAD)
+def _unprintable_abroad(driver: LetterDriver, identity_number: str) -> None:
+    """The person's address abroad given a line in a script the letter's font lacks."""
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["PopulationRegisterTable"],
-        Key={"pk": {"S": driver.key(person.identity_number)}},
+        Key={"pk": {"S": driver.key(identity_number)}},
         UpdateExpression="SET address_abroad.#lines = :lines",
         ExpressionAttributeNames={"#lines": "lines"},
         ExpressionAttributeValues={":lines": {"L": [{"S": "1-2-3 Marunouchi"}, {"S": "東京都千代田区"}]}},
     )
-    assert driver.order(person.identity_number).status == 202
-    letter = wait_for(lambda: driver.letters_of(person.identity_number), bool)[0]
 
-    execution = driver.finished(letter.letter_id)
-    assert execution["status"] == "FAILED"
-    failed = driver.letters.get(letter.letter_id)
-    assert failed is not None
-    assert failed.status is LetterStatus.FAILED
-    assert_alarmed(driver, letter.letter_id)
-    history = json.dumps(driver.history(letter.letter_id), default=str, ensure_ascii=False)
-    assert "UnprintableLetter" in history
-    assert "UnprintableLetter" in caplog.text  # the task's failure is logged, by its name alone
+
+def test_an_order_whose_address_the_font_cannot_print_is_refused_told_and_counted(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Printed, a line in a script the font lacks would be empty boxes on the envelope. Refused as the
+    recipient is checked (as for no address): the person told, once a day, to call support, and the
+    operators by a count (LettersUnprintableAlarm), not an alarm a letter (anyone may order in anyone's
+    name, and every order would fail). Neither the history nor the logs hold the address."""
+    person = driver.person(Category.D_NUMBER_ABROAD)
+    driver.add_contacts(person.identity_number, mobile="+4798765477")
+    _unprintable_abroad(driver, person.identity_number)
+    capsys.readouterr()
+    for _ in range(2):
+        assert driver.order(person.identity_number).status == 202
+    orders = wait_for(lambda: driver.letters_of(person.identity_number), lambda letters: len(letters) == 2)
+    for letter in orders:
+        assert driver.finished(letter.letter_id)["status"] == "SUCCEEDED"  # NotSent
+        refused = driver.letters.get(letter.letter_id)
+        assert refused is not None
+        assert refused.outcome is RecipientOutcome.UNPRINTABLE
+        assert refused.document is None
+    topic = driver.local.stack.refs["OperatorAlarmTopic"]
+    alarms = sns_backends[ACCOUNT_ID][REGION].topics[topic].sent_notifications
+    assert not [m for _, m, *_ in alarms if any(letter.letter_id in m for letter in orders)]
+    out = capsys.readouterr().out
+    assert len([line for line in out.splitlines() if "LettersUnprintable" in line]) == 2
+    driver.notices_delivered()
+    sms = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765477"]
+    assert len([t for t in sms if "kan ikke skrive ut navnet eller adressen din" in t]) == 1, sms  # once a day
+    events = security_events(driver).page(driver.key(person.identity_number), None, 100).events
+    assert [e.detail for e in events if e.type.value == "pin-letter-refused"] == [{"reason": "unprintable"}]
+    histories = [json.dumps(driver.history(letter.letter_id), default=str, ensure_ascii=False) for letter in orders]
     # the history's strings are JSON within JSON: a character outside ASCII is escaped in them
-    for told in (history, caplog.text):
+    for told in (*histories, caplog.text, out):
         for line in ("1-2-3 Marunouchi", "東京都千代田区"):
             assert line not in told
             assert json.dumps(line)[1:-1] not in told
             wide = [character for character in line if not character.isascii()]
             assert not any(character in told or json.dumps(character)[1:-1] in told for character in wide)
+
+
+def test_a_letter_whose_address_cannot_be_printed_since_it_was_checked_fails(driver: LetterDriver) -> None:
+    """The register's entry changed between the check and the printing: the letter fails (its document
+    would be empty boxes), and its task fails for good, to be marked failed and alarmed."""
+    letter, tasks = _validated_order(driver, Category.D_NUMBER_ABROAD)
+    (number,) = [p.identity_number for p in driver.local.population if driver.key(p.identity_number) == letter.person]
+    _unprintable_abroad(driver, number)
+    with pytest.raises(UnprintableLetter):
+        tasks.prepare_letter(letter.letter_id)
+    held = driver.letters.get(letter.letter_id)
+    assert held is not None
+    assert held.document is None
 
 
 def at_the_printer_unrun(driver: LetterDriver, identity_number: str) -> str:
@@ -1143,9 +1177,11 @@ def test_the_workflow_history_holds_no_personal_data_and_no_code(driver: LetterD
 
 
 # ---------------------------------------------------------------------- answers lost
-def _validated_order(driver: LetterDriver) -> tuple[PinLetter, LetterWorkflowTasks]:
+def _validated_order(
+    driver: LetterDriver, category: Category = Category.ADULT
+) -> tuple[PinLetter, LetterWorkflowTasks]:
     """A letter ordered and its recipient accepted, its workflow's tasks run here, on this thread."""
-    person = driver.person(Category.ADULT)
+    person = driver.person(category)
     letter = PinLetter(
         letter_id=str(uuid.uuid4()),
         person=driver.key(person.identity_number),
@@ -1246,10 +1282,10 @@ def test_a_document_the_codes_write_left_that_cannot_be_deleted_is_told_and_the_
     capsys.readouterr()
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, where=attaching)
-        if unread:  # the letter's read after the write (its first GetItem the letter's own, before the write)
-            faults.add(
-                "dynamodb", "GetItem", code="InternalServerError", status=500, where=lambda p: bool(faults.injected)
-            )
+        if unread:  # the letter's read after the write (the task's first read of it comes before the write)
+            after_the_write = lambda _: bool(faults.injected)  # noqa: E731
+            throttled = "ProvisionedThroughputExceededException"
+            faults.add("dynamodb", "GetItem", code=throttled, status=400, here=True, where=after_the_write)
         else:
             faults.add("s3", "DeleteObjects", code="AccessDenied", status=403)
         with pytest.raises(workflow_function.DependencyUnavailable):  # the state machine tries it again
@@ -1257,13 +1293,45 @@ def test_a_document_the_codes_write_left_that_cannot_be_deleted_is_told_and_the_
     left = _objects(driver, letter.letter_id) - stored_before
     assert len(left) == 2
     told = [r for r in caplog.records if r.getMessage() == "Print document of a failed write not deleted"]
-    assert [(r.__dict__["error"], r.__dict__["held_unknown"]) for r in told] == [
-        ("ClientError", unread)  # the clean-up's error, by its name
-    ]
+    cleanup_error = "ProvisionedThroughputExceededException" if unread else "AccessDenied"  # by AWS's code
+    assert [(r.__dict__["error"], r.__dict__["held_unknown"]) for r in told] == [(cleanup_error, unread)]
     assert any("PrintDocumentsLeft" in line for line in capsys.readouterr().out.splitlines())
     ready = workflow_function.lambda_handler(task, context)  # tried again: a document of its own
     assert ready["outcome"] == "ready"
     assert _objects(driver, letter.letter_id) - stored_before == left | {ready["pdf"], ready["manifest"]}
+
+
+def test_a_clean_up_with_no_time_kept_for_it_is_refused_and_told(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clean-up after a codes' write refused for want of time is held to the time the task keeps for it
+    (CLEANUP_KEPT_SECONDS): none left, it is refused, and the document left is told, rather than Lambda
+    stopping the function in it with nothing told."""
+    letter, _ = _validated_order(driver)
+    attaching = lambda params: "SET codes = :codes" in params.get("UpdateExpression", "")  # noqa: E731
+    kept = workflow_function.CLEANUP_KEPT_SECONDS
+    with deadline.within(LambdaContext("letter-workflow", 256, 60)), contextlib.ExitStack() as late:
+        run_out = lambda: late.enter_context(  # noqa: E731  (the invocation's time run out at the write)
+            deadline.within(LambdaContext("letter-workflow", 256, 0), kept_seconds=kept)
+        )
+        with before_first_aws_call("dynamodb.UpdateItem", run_out, where=attaching):
+            tasks = wiring.letter_workflow(os.environ)  # its clients heard
+            with pytest.raises(UnsentDocumentLeft) as left:
+                tasks.prepare_letter(letter.letter_id)
+    assert (type(left.value.error), type(left.value.__cause__), left.value.held_unknown) == (OutOfTime, OutOfTime, True)
+    assert len(_objects(driver, letter.letter_id)) == 2  # left, and told
+
+
+def test_preparing_a_letter_keeps_time_for_its_clean_up(driver: LetterDriver) -> None:
+    """Less time left than the clean-up's and an attempt's: no call is made (none could be cleaned up
+    after); the other tasks keep none."""
+    letter, _ = _validated_order(driver)
+    short = LambdaContext("letter-workflow", 256, int(workflow_function.CLEANUP_KEPT_SECONDS + 4))
+    with pytest.raises(workflow_function.DependencyUnavailable):  # tried again by the state machine
+        workflow_function.lambda_handler({"task": "prepare-letter", "letter_id": letter.letter_id}, short)
+    assert _objects(driver, letter.letter_id) == set()
+    checked = workflow_function.lambda_handler({"task": "validate-recipient", "letter_id": letter.letter_id}, short)
+    assert checked == {"outcome": "accepted"}
 
 
 def test_a_document_stored_by_an_attempt_whose_answer_was_lost_is_taken_as_stored(driver: LetterDriver) -> None:

@@ -45,7 +45,8 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
-    told = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"by": "support"}, *KNOWN_VARIANTS)
+    reasons = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"reason": "unprintable"})
+    told = (*reasons, {"by": "support"}, *KNOWN_VARIANTS)
     for variant in ({}, *variants, *told):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
@@ -118,6 +119,23 @@ def test_an_order_with_a_number_replaced_says_to_order_with_the_new_one(
     replaced = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="number-replaced")
     assert all(words in replaced.sms for words in told)
     assert all(words in replaced.text for words in told)
+    others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
+    assert not any(told[0] in text for text in others)
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        (Language.BOKMAL, ("kan ikke skrive ut navnet eller adressen din", "Ring brukerstøtten for MinID på")),
+        (Language.NYNORSK, ("kan ikkje skrive ut namnet eller adressa di", "Ring brukarstøtta for MinID på")),
+        (Language.ENGLISH, ("cannot print your name or address", "Call MinID user support on")),
+    ],
+)
+def test_an_order_the_letter_cannot_print_says_to_call_support(language: Language, told: tuple[str, ...]) -> None:
+    unprintable = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="unprintable")
+    assert all(words in unprintable.sms for words in told)
+    assert all(words in unprintable.text for words in told)
+    assert "800 30 300" in unprintable.sms
     others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
     assert not any(told[0] in text for text in others)
 

@@ -15,7 +15,7 @@ from msgspec.structs import asdict, replace
 from pypdf import PdfReader
 
 from local.print_provider import read_printed_letter
-from minid.adapters.print_documents import UnprintableLetter, manifest, render_pdf
+from minid.adapters.print_documents import UnprintableLetter, manifest, render_pdf, unprintable
 from minid.domain.contacts import Language
 from minid.domain.keys import Keyer, KeyPurpose, Pepper, PersonKey
 from minid.domain.letters.model import (
@@ -128,6 +128,28 @@ def test_a_name_too_long_for_a_line_even_set_small_is_broken_between_its_words()
 def test_a_name_and_address_that_do_not_fit_the_window_fail(address: tuple[str, ...]) -> None:
     with pytest.raises(UnprintableLetter, match="do not fit the envelope's window"):
         render_pdf(replace(LETTER, address=address))
+    assert (
+        unprintable(LETTER.name, address)
+        == f"the name and {len(address)} address lines do not fit the envelope's window"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        (LETTER.name, ("1-2-3 Marunouchi", "東京都千代田区", "JAPAN")),
+        ("王小明", ("Storgata 1", "0155 OSLO")),
+        ("Kari Nordmann", ("רחוב הרצל 5", "תל אביב", "ISRAEL")),
+    ],
+)
+def test_what_cannot_be_printed_is_told_before_a_letter_is(name: str, address: tuple[str, ...]) -> None:
+    """As the recipient is checked (the order then refused), by what refuses the letter's document."""
+    why = unprintable(name, address)
+    assert why is not None
+    assert why.endswith("characters of the name or address are not in the letter's font")
+    with pytest.raises(UnprintableLetter, match=why):
+        render_pdf(replace(LETTER, name=name, address=address))
+    assert unprintable(LETTER.name, LETTER.address) is None
 
 
 def test_a_letter_whose_address_the_font_cannot_print_fails_and_names_no_character(

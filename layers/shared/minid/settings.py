@@ -123,7 +123,9 @@ class PrintCallbackSettings(Settings, frozen=True):
     pin_letters_table: str
     letter_workflow_arn: str
     print_provider_role_name: str
-    print_provider_account: str  # the stack's own: the role is this account's
+    # the stack's own account, where PrintProviderRole is (not PrintProviderAccountId, the provider's, which
+    # assumes the role from there)
+    print_provider_role_account: str
 
 
 class NotifierSettings(Settings, frozen=True):

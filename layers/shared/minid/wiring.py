@@ -466,7 +466,7 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
         DynamoDbPinLetters(client("dynamodb"), settings.pin_letters_table),
         StepFunctionsLetterWorkflow(client("stepfunctions"), settings.letter_workflow_arn),
         provider_role=settings.print_provider_role_name,
-        account=settings.print_provider_account,
+        account=settings.print_provider_role_account,
     )
 
 

@@ -162,8 +162,8 @@ class DynamoDbPopulationRegister:
             except ClientError as error:
                 if conditional_check_failed(error):
                     raise HoldLost(run) from None
-                reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
-                if not reasons & TRANSIENT_CANCELLATIONS:  # (botocore does not retry a cancelled transaction)
+                reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])} - {"None", None}
+                if not reasons or not reasons <= TRANSIENT_CANCELLATIONS:  # (botocore retries no cancelled one)
                     raise
             sleep(pause)
             pause = min(pause * 2, 5.0)

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,37 +56,56 @@ class UnprintableLetter(Exception):
 
 def render_pdf(letter: PrintedLetter) -> bytes:
     """The letter as a one-page A4 PDF."""
-    from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
-    from fpdf.fonts import TTFFont  # noqa: PLC0415
-
-    # Both tell of the letters of a name and an address: fontTools at INFO which glyphs the subset kept,
-    # fpdf at WARNING which ones a font lacks (not for a name or address: checked below).
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    logging.getLogger("fpdf").setLevel(logging.ERROR)
-
     text = letter_text(letter)
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    pdf.set_auto_page_break(auto=False)
-    pdf.set_margins(WINDOW_LEFT, 15, 20)
+    pdf = _new_pdf()
     pdf.set_title(text.title)
     pdf.set_creator("MinID")
-    pdf.add_font(_FONT, "", str(FONTS / "DejaVuSans.ttf"))
-    pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
-    font = pdf.fonts[_FONT.lower()]
-    glyphs = font.cmap if isinstance(font, TTFFont) else {}  # a TTF, added above
-    missing = {
-        character for line in (letter.name, *letter.address) for character in line if ord(character) not in glyphs
-    }
-    if missing:
-        raise UnprintableLetter(f"{len(missing)} characters of the name or address are not in the letter's font")
-    fitted = _fitted(pdf, (letter.name, *letter.address))
+    why, fitted = _set_in_the_window(pdf, letter.name, letter.address)
     if fitted is None:
-        raise UnprintableLetter(f"the name and {len(letter.address)} address lines do not fit the envelope's window")
+        raise UnprintableLetter(why)
     pdf.add_page()
     _window(pdf, *fitted)
     _sender(pdf, text)
     _body(pdf, letter, text)
     return bytes(pdf.output())
+
+
+def unprintable(name: str, address: Sequence[str]) -> str | None:
+    """Why a letter to this name and address cannot be printed (render_pdf would refuse it), naming no
+    character of them; None when it can."""
+    why, fitted = _set_in_the_window(_new_pdf(), name, address)
+    return why if fitted is None else None
+
+
+def _new_pdf() -> FPDF:
+    from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
+
+    # Both tell of the letters of a name and an address: fontTools at INFO which glyphs the subset kept,
+    # fpdf at WARNING which ones a font lacks (not for a name or address: checked in _set_in_the_window).
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    logging.getLogger("fpdf").setLevel(logging.ERROR)
+
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(WINDOW_LEFT, 15, 20)
+    pdf.add_font(_FONT, "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    return pdf
+
+
+def _set_in_the_window(pdf: FPDF, name: str, address: Sequence[str]) -> tuple[str, tuple[float, list[str]] | None]:
+    """The name and address as set in the window (its size and lines); or None, and why not."""
+    from fpdf.fonts import TTFFont  # noqa: PLC0415
+
+    font = pdf.fonts[_FONT.lower()]
+    glyphs = font.cmap if isinstance(font, TTFFont) else {}  # a TTF, added in _new_pdf
+    missing = {character for line in (name, *address) for character in line if ord(character) not in glyphs}
+    if missing:
+        return f"{len(missing)} characters of the name or address are not in the letter's font", None
+    fitted = _fitted(pdf, (name, *address))
+    if fitted is None:
+        return f"the name and {len(address)} address lines do not fit the envelope's window", None
+    return "", fitted
 
 
 def _fitted(pdf: FPDF, lines: tuple[str, ...]) -> tuple[float, list[str]] | None:
@@ -217,6 +237,9 @@ class S3PrintDocuments:
                 self.discard(document)
             raise
         return document
+
+    def printable(self, name: str, address: Sequence[str]) -> bool:
+        return unprintable(name, address) is None
 
     def discard(self, document: PrintDocument) -> None:
         """Both objects deleted (a key already gone counts as deleted), or an error raised: S3 answers 200

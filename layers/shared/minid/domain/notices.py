@@ -419,9 +419,10 @@ def _posted(language: Language, params: Mapping[str, str]) -> Texts:
 
 def _refused(language: Language, params: Mapping[str, str]) -> Texts:
     """An order refused (`reason`: "quota", the default; "no-address": the population register has no
-    address the post can deliver to, which the person can have put right, and order again; or
+    address the post can deliver to, which the person can have put right, and order again;
     "number-replaced": the register has replaced the number ordered with, and the person orders with the
-    new one)."""
+    new one; or "unprintable": the letter cannot print the name or address as the register has them, and
+    support, called, sees to it)."""
     reason = params.get("reason")
     if language is Language.ENGLISH:
         why, then = {
@@ -433,6 +434,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
                 "cannot send one: the National Population Register has replaced the number it was ordered with "
                 "by a new one.",
                 "Order with your new national identity number. ",
+            ),
+            "unprintable": (
+                "cannot send one: our letter cannot print your name or address as the National Population "
+                "Register has them.",
+                f"Call MinID user support on +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -452,6 +458,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             "number-replaced": (
                 "kan ikkje sende det: Folkeregisteret har erstatta nummeret det vart bestilt med, med eit nytt.",
                 "Bestill med det nye fødselsnummeret ditt. ",
+            ),
+            "unprintable": (
+                "kan ikkje sende det: brevet vårt kan ikkje skrive ut namnet eller adressa di slik Folkeregisteret "
+                "har dei.",
+                f"Ring brukarstøtta for MinID på {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -474,6 +485,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
         "number-replaced": (
             "kan ikke sende det: Folkeregisteret har erstattet nummeret det ble bestilt med, med et nytt.",
             "Bestill med det nye fødselsnummeret ditt. ",
+        ),
+        "unprintable": (
+            "kan ikke sende det: brevet vårt kan ikke skrive ut navnet eller adressen din slik Folkeregisteret "
+            "har dem.",
+            f"Ring brukerstøtten for MinID på {SUPPORT_PHONE}. ",
         ),
     }.get(
         reason or "",

@@ -53,6 +53,11 @@ class RecipientOutcome(StrEnum):
     # the number ordered with replaced by another (a D-number by a fødselsnummer): told likewise, on the
     # contacts of the person's user made with the old number, who else orders with it and hears nothing
     NUMBER_REPLACED = "number-replaced"
+    # a name or an address the letter cannot print (a script its font lacks, lines too many or too long for
+    # the envelope's window): told likewise, to call support (who can have the register's entry seen to),
+    # and counted for the operators (LettersUnprintableAlarm), rather than every order failing the letter
+    # and alarming them one by one (anyone may order in a person's name)
+    UNPRINTABLE = "unprintable"
     INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
     # refused by the quota within moments of an order taken: the same order sent twice (a double click, a
     # form sent again after its answer was lost, without an idempotency key): told to no one, as the

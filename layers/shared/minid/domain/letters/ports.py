@@ -218,6 +218,11 @@ class PinCodeHasher(Protocol):
 
 
 class PrintDocuments(Protocol):
+    def printable(self, name: str, address: Sequence[str]) -> bool:
+        """Whether a letter to this name and address can be printed (every character in the letter's font,
+        and the lines within the envelope's window): `store` refuses one that cannot."""
+        ...
+
     def store(self, letter: PrintedLetter) -> PrintDocument:
         """Render and store the print-ready document; a new location each time it is called."""
         ...

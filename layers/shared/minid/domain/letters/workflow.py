@@ -147,6 +147,8 @@ class LetterWorkflowTasks:
                 repeated = self._quota.repeats(standing.placed_orders().values(), letter.ordered_at)
                 outcome = RecipientOutcome.REPEATED if repeated else RecipientOutcome.QUOTA
                 quota_as_read = standing.ledger_version  # a place freed meanwhile (a letter blocked) is taken
+            elif not self._documents.printable(person.name, letter_address(person) or ()):
+                outcome = RecipientOutcome.UNPRINTABLE  # (checked last: it loads the letter's font)
             else:
                 outcome = RecipientOutcome.ACCEPTED
                 # the quota's times are when each was accepted (the 24 hours from the letter's check, as
@@ -159,6 +161,7 @@ class LetterWorkflowTasks:
                 RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
                 RecipientOutcome.NO_ADDRESS: SecurityEventType.PIN_LETTER_REFUSED,
                 RecipientOutcome.NUMBER_REPLACED: SecurityEventType.PIN_LETTER_REFUSED,
+                RecipientOutcome.UNPRINTABLE: SecurityEventType.PIN_LETTER_REFUSED,
             }.get(outcome)
             # why a refusal was made, in the person's history (as the notice tells), once a day for each
             # reason, as the notice is told: anyone may order in anyone's name, and an event for each order
