@@ -1270,7 +1270,11 @@ def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(dr
     clock.advance(timedelta(seconds=31))
     sent = len(driver.local.outbox.sms())
     resending = transaction_updating("SET code_hash = :hash")  # the resend's write
-    completed = lambda: user.verify(login["login_id"], code)  # noqa: E731
+
+    def completed() -> None:  # (should it not be, the test says so, not that the resend sent its code)
+        verified = user.verify(login["login_id"], code)
+        assert verified.status == 200, (verified.status, verified.body)
+
     with before_first_aws_call("dynamodb.TransactWriteItems", completed, where=resending):
         services = wiring.login(os.environ, clock=clock)  # its resend's write: the new code, on the attempt
         with pytest.raises(AuthenticationFailed, match="The login has ended"):

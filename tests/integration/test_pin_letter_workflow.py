@@ -648,24 +648,25 @@ def test_an_order_whose_address_the_font_cannot_print_is_refused_told_and_counte
     capsys.readouterr()
     for _ in range(2):
         assert driver.order(person.identity_number).status == 202
-    orders = wait_for(lambda: driver.letters_of(person.identity_number), lambda letters: len(letters) == 2)
-    for letter in orders:
-        assert driver.finished(letter.letter_id)["status"] == "SUCCEEDED"  # NotSent
-        refused = driver.letters.get(letter.letter_id)
+    # (a refused letter leaves the person's index: its executions, named by the letters' ids, tell them)
+    orders = wait_for(lambda: [e["name"] for e in driver.executions()], lambda names: len(names) == 2)
+    for letter_id in orders:
+        assert driver.finished(letter_id)["status"] == "SUCCEEDED"  # NotSent
+        refused = driver.letters.get(letter_id)
         assert refused is not None
         assert refused.outcome is RecipientOutcome.UNPRINTABLE
         assert refused.document is None
     topic = driver.local.stack.refs["OperatorAlarmTopic"]
     alarms = sns_backends[ACCOUNT_ID][REGION].topics[topic].sent_notifications
-    assert not [m for _, m, *_ in alarms if any(letter.letter_id in m for letter in orders)]
+    assert not [m for _, m, *_ in alarms if any(letter_id in m for letter_id in orders)]
     out = capsys.readouterr().out
     assert len([line for line in out.splitlines() if "LettersUnprintable" in line]) == 2
     driver.notices_delivered()
     sms = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4798765477"]
-    assert len([t for t in sms if "kan ikke skrive ut navnet eller adressen din" in t]) == 1, sms  # once a day
+    assert len([t for t in sms if "adressen din i Folkeregisteret kan ikke skrives ut" in t]) == 1, sms  # once a day
     events = security_events(driver).page(driver.key(person.identity_number), None, 100).events
     assert [e.detail for e in events if e.type.value == "pin-letter-refused"] == [{"reason": "unprintable"}]
-    histories = [json.dumps(driver.history(letter.letter_id), default=str, ensure_ascii=False) for letter in orders]
+    histories = [json.dumps(driver.history(letter_id), default=str, ensure_ascii=False) for letter_id in orders]
     # the history's strings are JSON within JSON: a character outside ASCII is escaped in them
     for told in (*histories, caplog.text, out):
         for line in ("1-2-3 Marunouchi", "東京都千代田区"):
@@ -675,17 +676,26 @@ def test_an_order_whose_address_the_font_cannot_print_is_refused_told_and_counte
             assert not any(character in told or json.dumps(character)[1:-1] in told for character in wide)
 
 
-def test_a_letter_whose_address_cannot_be_printed_since_it_was_checked_fails(driver: LetterDriver) -> None:
+def test_a_letter_whose_address_cannot_be_printed_since_it_was_checked_fails(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
     """The register's entry changed between the check and the printing: the letter fails (its document
-    would be empty boxes), and its task fails for good, to be marked failed and alarmed."""
+    would be empty boxes), and its task fails for good, by the error's name alone (the state machine then
+    marks the letter failed and alarms the operators), with nothing of the address in the log."""
     letter, tasks = _validated_order(driver, Category.D_NUMBER_ABROAD)
     (number,) = [p.identity_number for p in driver.local.population if driver.key(p.identity_number) == letter.person]
     _unprintable_abroad(driver, number)
     with pytest.raises(UnprintableLetter):
         tasks.prepare_letter(letter.letter_id)
+    task = {"task": "prepare-letter", "letter_id": letter.letter_id}
+    with pytest.raises(workflow_function.TaskFailed) as failed:  # the function's own answer
+        workflow_function.lambda_handler(task, LambdaContext("letter-workflow", 256, 30))
+    assert type(failed.value).__name__ == "UnprintableLetter"  # what the state machine's Catch sees
     held = driver.letters.get(letter.letter_id)
     assert held is not None
     assert held.document is None
+    assert "UnprintableLetter" in caplog.text
+    assert not any(part in caplog.text for part in ("Marunouchi", "東京", json.dumps("東京")[1:-1]))
 
 
 def at_the_printer_unrun(driver: LetterDriver, identity_number: str) -> str:

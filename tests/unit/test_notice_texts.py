@@ -126,16 +126,16 @@ def test_an_order_with_a_number_replaced_says_to_order_with_the_new_one(
 @pytest.mark.parametrize(
     ("language", "told"),
     [
-        (Language.BOKMAL, ("kan ikke skrive ut navnet eller adressen din", "Ring brukerstøtten for MinID på")),
-        (Language.NYNORSK, ("kan ikkje skrive ut namnet eller adressa di", "Ring brukarstøtta for MinID på")),
-        (Language.ENGLISH, ("cannot print your name or address", "Call MinID user support on")),
+        (Language.BOKMAL, ("adressen din i Folkeregisteret kan ikke skrives ut", "Sjekk dem hos Skatteetaten")),
+        (Language.NYNORSK, ("adressa di i Folkeregisteret kan ikkje skrivast ut", "Sjekk dei hos Skatteetaten")),
+        (Language.ENGLISH, ("Population Register cannot be printed", "with the Norwegian Tax Administration")),
     ],
 )
 def test_an_order_the_letter_cannot_print_says_to_call_support(language: Language, told: tuple[str, ...]) -> None:
     unprintable = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="unprintable")
     assert all(words in unprintable.sms for words in told)
     assert all(words in unprintable.text for words in told)
-    assert "800 30 300" in unprintable.sms
+    assert "+47 800 30 300" in unprintable.sms  # (from abroad too, where most such addresses are)
     others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
     assert not any(told[0] in text for text in others)
 

@@ -5,7 +5,8 @@ left, 45 mm from the top, 85 x 45 mm, with the sender's return line at its top),
 into the envelope folded, with nothing else to print on it. The PDF embeds a subset of DejaVu Sans
 (fonts/: cut to the alphabets fpdf prints correctly, Latin, Greek, Cyrillic, Armenian and Georgian, by
 `local/fonts.py`; the whole font took most of a letter's time to parse). A name or address in another
-script fails the letter (`UnprintableLetter`). S3 keys hold only the letter id and a document id;
+script cannot be printed: the order is refused as its recipient is checked (`printable`), and a letter
+whose register entry changed since fails (`UnprintableLetter`). S3 keys hold only the letter id and a document id;
 nothing personal.
 """
 
@@ -50,7 +51,8 @@ _FONT = "DejaVu"
 class UnprintableLetter(Exception):
     """The name or address has characters the letter's font has no glyph for, or does not fit the
     envelope's window. Printed, they would be empty boxes or hidden, and the letter might never reach the
-    person: the letter fails (an operator is alarmed) instead. Its message, which the workflow's history
+    person: the order is refused as its recipient is checked (`printable`); a letter whose register entry
+    changed since fails here (an operator is alarmed). Its message, which the workflow's history
     keeps, names no character."""
 
 

@@ -436,9 +436,8 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
                 "Order with your new national identity number. ",
             ),
             "unprintable": (
-                "cannot send one: our letter cannot print your name or address as the National Population "
-                "Register has them.",
-                f"Call MinID user support on +47 {SUPPORT_PHONE}. ",
+                "cannot send one: your name or address in the National Population Register cannot be printed.",
+                f"Check them with the Norwegian Tax Administration, or call MinID support on +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -460,9 +459,8 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
                 "Bestill med det nye fødselsnummeret ditt. ",
             ),
             "unprintable": (
-                "kan ikkje sende det: brevet vårt kan ikkje skrive ut namnet eller adressa di slik Folkeregisteret "
-                "har dei.",
-                f"Ring brukarstøtta for MinID på {SUPPORT_PHONE}. ",
+                "kan ikkje sende det: namnet eller adressa di i Folkeregisteret kan ikkje skrivast ut på brevet.",
+                f"Sjekk dei hos Skatteetaten, eller ring brukarstøtta på +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -487,9 +485,8 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             "Bestill med det nye fødselsnummeret ditt. ",
         ),
         "unprintable": (
-            "kan ikke sende det: brevet vårt kan ikke skrive ut navnet eller adressen din slik Folkeregisteret "
-            "har dem.",
-            f"Ring brukerstøtten for MinID på {SUPPORT_PHONE}. ",
+            "kan ikke sende det: navnet eller adressen din i Folkeregisteret kan ikke skrives ut på brevet.",
+            f"Sjekk dem hos Skatteetaten, eller ring brukerstøtten på +47 {SUPPORT_PHONE}. ",
         ),
     }.get(
         reason or "",

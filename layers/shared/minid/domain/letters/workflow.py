@@ -126,8 +126,9 @@ class LetterWorkflowTasks:
         return letter
 
     def validate_recipient(self, letter_id: str) -> RecipientOutcome:
-        """Alive, an address to send to, old enough, and within the quota: the outcome, the quota
-        reserved and the event written at once, with the letter and the ledger as read."""
+        """Alive, an address to send to, old enough, within the quota, and a name and address the letter can
+        print: the outcome, the quota reserved and the event written at once, with the letter and the
+        ledger as read."""
         for _ in range(SETTLE_ATTEMPTS):
             letter = self._letter(letter_id)
             if letter.outcome is not None:
@@ -359,12 +360,12 @@ class LetterWorkflowTasks:
         day = date_in_norway(letter.dispatched_at or letter.ordered_at)
         # A refusal or a failure is told once a day, however many orders were refused or failed: anyone may
         # order in a person's name, and a notice per order would let them send that person (and us the bill
-        # for) an SMS a try. (A failure per order: a name the font cannot print fails every letter.)
+        # for) an SMS a try.
         daily = kind in (NoticeKind.PIN_LETTER_REFUSED, NoticeKind.PIN_LETTER_FAILED)
         about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
         params = {"date": day.isoformat()}
         if kind is NoticeKind.PIN_LETTER_REFUSED and letter.outcome is not None:
             params["reason"] = letter.outcome.value  # the quota, no address to post to, or a number replaced
             if letter.outcome is not RecipientOutcome.QUOTA:  # each reason told once a day: they say different
-                about += f":{letter.outcome.value}"  # things to do (at most three a day, then)
+                about += f":{letter.outcome.value}"  # things to do (at most four a day, then)
         self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params=params))
