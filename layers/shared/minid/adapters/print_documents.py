@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,11 +76,23 @@ def render_pdf(letter: PrintedLetter) -> bytes:
 def unprintable(name: str, address: Sequence[str]) -> str | None:
     """Why a letter to this name and address cannot be printed (render_pdf would refuse it), naming no
     character of them; None when it can."""
-    why, fitted = _set_in_the_window(_new_pdf(), name, address)
+    why, fitted = _set_in_the_window(_measuring_pdf(), name, address)
     return why if fitted is None else None
 
 
-def _new_pdf() -> FPDF:
+_measuring = threading.local()
+
+
+def _measuring_pdf() -> FPDF:
+    """A document to measure in, with the regular font alone: one a thread (each order's check is made
+    on one; fpdf parses a font each time it is added, some 8 ms), never printed."""
+    pdf: FPDF | None = getattr(_measuring, "pdf", None)
+    if pdf is None:
+        pdf = _measuring.pdf = _new_pdf(bold=False)
+    return pdf
+
+
+def _new_pdf(*, bold: bool = True) -> FPDF:
     from fpdf import FPDF  # noqa: PLC0415  (imported when a letter is printed, not at cold start)
 
     # Both tell of the letters of a name and an address: fontTools at INFO which glyphs the subset kept,
@@ -91,7 +104,8 @@ def _new_pdf() -> FPDF:
     pdf.set_auto_page_break(auto=False)
     pdf.set_margins(WINDOW_LEFT, 15, 20)
     pdf.add_font(_FONT, "", str(FONTS / "DejaVuSans.ttf"))
-    pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    if bold:
+        pdf.add_font(_FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
     return pdf
 
 
