@@ -426,6 +426,16 @@ def test_the_review_missing_is_told_within_a_day_and_never_for_the_night() -> No
     assert alarm["TreatMissingData"] == "breaching"  # no invocation, no data point
 
 
+def test_letters_unprintable_alarm_at_the_first_and_stay_so_an_hour() -> None:
+    """Anyone may order in the name of one the letter cannot print: the first refusal alarms, and the
+    alarm holds for an hour after the last, rather than alarming again with every order."""
+    alarm = TEMPLATE.resources["LettersUnprintableAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == ("LettersUnprintable", "Sum", 1)
+    assert alarm["DatapointsToAlarm"] == 1
+    assert alarm["Period"] * alarm["EvaluationPeriods"] >= 3600
+    assert alarm["TreatMissingData"] == "notBreaching"  # no refusal, no data point
+
+
 def test_one_notice_failing_alarms_however_far_it_is_put_off() -> None:
     """A notice put off as far as it goes still fails within each of the alarm's periods: one notice
     failing at night alarms, not only many failing at once; a blip across two periods does not."""

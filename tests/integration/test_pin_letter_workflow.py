@@ -639,9 +639,9 @@ def test_an_order_whose_address_the_font_cannot_print_is_refused_told_and_counte
     driver: LetterDriver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Printed, a line in a script the font lacks would be empty boxes on the envelope. Refused as the
-    recipient is checked (as for no address): the person told, once a day, to call support, and the
-    operators by a count (LettersUnprintableAlarm), not an alarm a letter (anyone may order in anyone's
-    name, and every order would fail). Neither the history nor the logs hold the address."""
+    recipient is checked (as for no address): the person told, once a day, to have it checked or call
+    support, and the operators by a count (LettersUnprintableAlarm), not an alarm a letter (anyone may
+    order in anyone's name, and every order would fail). Neither the history nor the logs hold the address."""
     person = driver.person(Category.D_NUMBER_ABROAD)
     driver.add_contacts(person.identity_number, mobile="+4798765477")
     _unprintable_abroad(driver, person.identity_number)

@@ -76,20 +76,17 @@ def render_pdf(letter: PrintedLetter) -> bytes:
 def unprintable(name: str, address: Sequence[str]) -> str | None:
     """Why a letter to this name and address cannot be printed (render_pdf would refuse it), naming no
     character of them; None when it can."""
-    why, fitted = _set_in_the_window(_measuring_pdf(), name, address)
+    with _measuring_one:
+        if not _measuring:
+            _measuring.append(_new_pdf(bold=False))
+        why, fitted = _set_in_the_window(_measuring[0], name, address)
     return why if fitted is None else None
 
 
-_measuring = threading.local()
-
-
-def _measuring_pdf() -> FPDF:
-    """A document to measure in, with the regular font alone: one a thread (each order's check is made
-    on one; fpdf parses a font each time it is added, some 8 ms), never printed."""
-    pdf: FPDF | None = getattr(_measuring, "pdf", None)
-    if pdf is None:
-        pdf = _measuring.pdf = _new_pdf(bold=False)
-    return pdf
+# A document to measure in, with the regular font alone, never printed: one a process (fpdf parses a font
+# each time it is added, some 8 ms an order), used by one check at a time (each sets its font's size).
+_measuring: list[FPDF] = []
+_measuring_one = threading.Lock()
 
 
 def _new_pdf(*, bold: bool = True) -> FPDF:

@@ -421,8 +421,8 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
     """An order refused (`reason`: "quota", the default; "no-address": the population register has no
     address the post can deliver to, which the person can have put right, and order again;
     "number-replaced": the register has replaced the number ordered with, and the person orders with the
-    new one; or "unprintable": the letter cannot print the name or address as the register has them, and
-    support, called, sees to it)."""
+    new one; or "unprintable": the letter cannot print the name or address as the register has them, which
+    the person has checked with Skatteetaten, or calls support)."""
     reason = params.get("reason")
     if language is Language.ENGLISH:
         why, then = {
@@ -460,7 +460,7 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             ),
             "unprintable": (
                 "kan ikkje sende det: namnet eller adressa di i Folkeregisteret kan ikkje skrivast ut på brevet.",
-                f"Sjekk dei hos Skatteetaten, eller ring brukarstøtta på +47 {SUPPORT_PHONE}. ",
+                f"Sjekk dei hos Skatteetaten, eller ring brukarstøtta for MinID på +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -486,7 +486,7 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
         ),
         "unprintable": (
             "kan ikke sende det: navnet eller adressen din i Folkeregisteret kan ikke skrives ut på brevet.",
-            f"Sjekk dem hos Skatteetaten, eller ring brukerstøtten på +47 {SUPPORT_PHONE}. ",
+            f"Sjekk dem hos Skatteetaten, eller ring brukerstøtten for MinID på +47 {SUPPORT_PHONE}. ",
         ),
     }.get(
         reason or "",

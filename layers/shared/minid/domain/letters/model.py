@@ -54,7 +54,7 @@ class RecipientOutcome(StrEnum):
     # contacts of the person's user made with the old number, who else orders with it and hears nothing
     NUMBER_REPLACED = "number-replaced"
     # a name or an address the letter cannot print (a script its font lacks, lines too many or too long for
-    # the envelope's window): told likewise, to call support (who can have the register's entry seen to),
+    # the envelope's window): told likewise, to have the register's entry checked or to call support,
     # and counted for the operators (LettersUnprintableAlarm), rather than every order failing the letter
     # and alarming them one by one (anyone may order in a person's name)
     UNPRINTABLE = "unprintable"

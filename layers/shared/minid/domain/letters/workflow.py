@@ -365,7 +365,7 @@ class LetterWorkflowTasks:
         about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
         params = {"date": day.isoformat()}
         if kind is NoticeKind.PIN_LETTER_REFUSED and letter.outcome is not None:
-            params["reason"] = letter.outcome.value  # the quota, no address to post to, or a number replaced
+            params["reason"] = letter.outcome.value  # the quota, no address, a number replaced, unprintable
             if letter.outcome is not RecipientOutcome.QUOTA:  # each reason told once a day: they say different
                 about += f":{letter.outcome.value}"  # things to do (at most four a day, then)
         self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params=params))
