@@ -431,6 +431,8 @@ def test_letters_unprintable_alarm_at_the_first_and_stay_so_an_hour() -> None:
     alarm holds for an hour after the last, rather than alarming again with every order."""
     alarm = TEMPLATE.resources["LettersUnprintableAlarm"]["Properties"]
     assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == ("LettersUnprintable", "Sum", 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"  # one refusal alarms
+    assert alarm["AlarmActions"] == [{"Ref": "OperatorAlarmTopic"}]
     assert alarm["DatapointsToAlarm"] == 1
     assert alarm["Period"] * alarm["EvaluationPeriods"] >= 3600
     assert alarm["TreatMissingData"] == "notBreaching"  # no refusal, no data point
