@@ -41,6 +41,7 @@ FUZZER_LIMITS = (
     "ClientIdentityAttemptsPerMinute=1000000",
     "ClientCodesSentPerHour=1000000",
     "CodesToPersonPerHour=1000000",
+    "ResetCodesToPersonPerDay=1000000",
     "ClientLetterOrdersPerHour=1000000",
 )
 MOBILE = "48 12 34 56"

@@ -103,10 +103,11 @@ ELSEWHERE_MOST = {
     # an order with an idempotency key (API.md): its record written first and settled after, beside the
     # order's own three (the letter, the quota reserved with the refused orders' count, the workflow)
     "POST /v1/pin-letters (keyed)": 5,
-    # the client's two counters, the person's codes counted (for every number), one batch (the account,
-    # the contact record, the ledger), the letter (read for everyone: the time tells nothing), the reset,
-    # and its code queued, sealed with its recipients (KMS): for a decoy too, the same calls
-    "POST /v1/password-resets": 8,
+    # the client's two counters, the person's codes counted (for every number: the hour's and the day's),
+    # one batch (the account, the contact record, the ledger), the letter (read for everyone: the time
+    # tells nothing), the reset, and its code queued, sealed with its recipients (KMS): for a decoy too,
+    # the same calls
+    "POST /v1/password-resets": 9,
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,

@@ -81,7 +81,7 @@ class People:
 @pytest.fixture(scope="module")
 def people() -> Iterator[People]:
     # the same people, round after round: the limit on codes to one person is not what is measured
-    with local_driver({"CodesToPersonPerHour": "1000000"}) as driver:
+    with local_driver({"CodesToPersonPerHour": "1000000", "ResetCodesToPersonPerDay": "1000000"}) as driver:
         known, locked = enrolled(driver), enrolled(driver, mobile="92345678")
         for _ in range(3):
             assert locked.start_login(password=WRONG_PASSWORD).status == 401

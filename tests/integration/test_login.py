@@ -47,7 +47,13 @@ from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, Se
 from minid.domain.notices import Notice, NoticeKind, notice_from_json
 from minid.domain.password_reset import PasswordReset
 from minid.domain.passwords import normalize
-from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR, ClientLimitPolicy, ClientLimits, Hit
+from minid.domain.rate_limits import (
+    CODES_TO_PERSON_PER_HOUR,
+    RESET_CODES_TO_PERSON_PER_DAY,
+    ClientLimitPolicy,
+    ClientLimits,
+    Hit,
+)
 from minid.domain.sessions import REPLACED_SINCE_LOGIN, ReauthenticationRequired, SessionEnded, Unauthenticated
 from tests.integration.letters import (
     LetterDriver,
@@ -2003,6 +2009,24 @@ def test_the_resets_of_one_person_are_limited_whoever_asks_and_whoever_it_is(dri
         assert body(refused)["detail"] == "Too many codes have been sent to this person this hour."  # either
         assert int(refused.header("retry-after") or 0) > 0
     assert len([m for m in driver.local.outbox.sms() if m["to"] == user.mobile]) - before == 3
+
+
+def test_the_resets_of_one_person_are_limited_a_day_too_whoever_it_is(driver: LetterDriver) -> None:
+    """One who has stolen a person's letter has one of its PIN codes, which every reset asks for, and three
+    guesses at each reset's code: the hour's limit alone let some 720 guesses a day through. So many a day
+    too (RESET_CODES_TO_PERSON_PER_DAY), counted alike for anyone; the hour's count not spent by a refusal."""
+    user = enrolled(driver, mobile="93456702")
+    nobody = compose_identity_number(date(1975, 5, 17), 438, synthetic=True) or ""
+    for number in (user.identity_number, nobody):
+        start = {"identity_number": number}
+        assert user.call("POST", "/v1/password-resets", start, source_ip="198.19.5.1").status == 201
+        assert counted_hits(driver, "reset-codes-day", driver.key(number), 86400) == 1  # counted for anyone
+        fill_counters(driver, "reset-codes-day", driver.key(number), 86400, RESET_CODES_TO_PERSON_PER_DAY)
+        refused = user.call("POST", "/v1/password-resets", start, source_ip="198.19.5.98")
+        assert refused.status == 429
+        assert body(refused)["detail"] == "Too many password reset codes have been sent to this person today."
+        assert int(refused.header("retry-after") or 0) > 0
+        assert counted_hits(driver, "reset-codes", driver.key(number), 3600) == 1  # the hour's given back
 
 
 @pytest.mark.parametrize("known", [True, False], ids=["enrolled", "anyone"])

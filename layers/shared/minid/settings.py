@@ -179,6 +179,7 @@ class LoginSettings(SessionSettings, frozen=True):
     client_identity_attempts_per_minute: PositiveInt
     client_codes_sent_per_hour: PositiveInt
     codes_to_person_per_hour: PositiveInt
+    reset_codes_to_person_per_day: PositiveInt
     data_key_arn: str
 
 

@@ -315,15 +315,19 @@ def _client_limits(
     return ClientLimits(DynamoDbRateCounter(dynamodb, challenges_table), keyer, policy)
 
 
-def _client_policy(settings: ClientLimitSettings) -> ClientLimitPolicy:
-    """The limits of the functions that take identity numbers and send codes (login, enrolment)."""
+def _client_policy(settings: ClientLimitSettings, **more: int) -> ClientLimitPolicy:
+    """The limits of the functions that take identity numbers and send codes (login, enrolment); `more`:
+    a function's own (login's resets a day)."""
+    from msgspec.structs import replace
+
     from minid.domain.rate_limits import ClientLimitPolicy
 
-    return ClientLimitPolicy.of(
+    policy = ClientLimitPolicy.of(
         settings.client_identity_attempts_per_minute,
         settings.client_codes_sent_per_hour,
         settings.codes_to_person_per_hour,
     )
+    return replace(policy, **more)
 
 
 def _keyer(settings: PepperSettings) -> Keyer:
@@ -572,7 +576,8 @@ def login(environ: Mapping[str, str], clock: Clock | None = None, random: Random
     hasher = Argon2PasswordHasher(keyer)
     passwords = PasswordPolicy(CommonPasswords(), zxcvbn_guesses)
     sms = SnsSmsSender(client("sns"), settings.sms_sender_id)
-    limits = _client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings))
+    policy = _client_policy(settings, reset_codes_to_person_per_day=settings.reset_codes_to_person_per_day)
+    limits = _client_limits(dynamodb, settings.challenges_table, keyer, policy)
     lockout = Lockout(
         accounts,
         events,

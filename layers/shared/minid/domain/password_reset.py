@@ -205,6 +205,7 @@ class PasswordResetService:
         # the codes sent to one person, from any number of clients: counted for every number, known or
         # not, so that a full count tells nothing
         counted.append(self._limits.code_to_person("reset", person, now))
+        counted.append(self._limits.reset_code_to_person_today(person, now))
         standing = self._reads.for_start(person)
         account, record = standing.account, standing.contact
         (asked,) = codes_to_ask(self._keyer, person, standing.letters, 1)
