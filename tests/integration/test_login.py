@@ -2041,8 +2041,10 @@ def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterD
     def start() -> HttpResponse:
         return user.call("POST", "/v1/password-resets", {"identity_number": number}, source_ip=client)
 
-    def counts() -> tuple[int, int]:
-        return counted_hits(driver, "reset-codes", person, 3600), counted_hits(driver, "codes-sent", client, 3600)
+    def counts() -> tuple[int, int, int]:
+        hour = counted_hits(driver, "reset-codes", person, 3600)
+        day = counted_hits(driver, "reset-codes-day", person, 86400)
+        return hour, day, counted_hits(driver, "codes-sent", client, 3600)
 
     storing = lambda params: params["Item"]["pk"]["S"].startswith("reset#")  # noqa: E731
     for service, operation, where in [("dynamodb", "PutItem", storing), ("kms", "Encrypt", None)]:  # then sealed
@@ -2050,16 +2052,17 @@ def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterD
             faults.add(service, operation, code="ThrottlingException", status=400, where=where, here=True)
             assert start().status == 503
             assert faults.injected
-        assert counts() == (0, 0), operation
+        assert counts() == (0, 0, 0), operation
     for after in (None, "lost"):
         with injected_faults() as faults:
             faults.add("sqs", "SendMessage", after=after, here=True)
             assert start().status == 503
             assert faults.injected
-    assert counts() == (2, 2)
+    assert counts() == (2, 2, 2)
     fill_counters(driver, "reset-codes", person, 3600, CODES_TO_PERSON_PER_HOUR)
     assert start().status == 429
     assert counted_hits(driver, "codes-sent", client, 3600) == 2
+    assert counted_hits(driver, "reset-codes-day", person, 86400) == 2  # the hour's refusal counts no day
 
 
 def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:

@@ -36,9 +36,10 @@ class ClientLimitPolicy(Value, frozen=True):
     # a password reset, an enrolment, a contact change): each its own count, so that one way flooded does
     # not stop the others.
     codes_to_person_per_hour: int = CODES_TO_PERSON_PER_HOUR
-    # Password resets' codes sent to one person a day, beside the hour's: each reset is three guesses at its
-    # code for one who has the person's letter (stolen from the mailbox: the reset asks for one of its PIN
-    # codes), so the hour's limit alone let some 720 guesses a day through, unseen but by the SMS
+    # Password resets' codes sent to one person a day (a UTC day), beside the hour's: anyone who knows the
+    # number may start resets, and the hour's limit alone let 240 codes a day reach the person's phone,
+    # each three guesses at its code for one who holds a letter with a PIN code unused (a letter's holder
+    # may also enrol again with it: that is the letter's own risk, not the reset's)
     reset_codes_to_person_per_day: int = RESET_CODES_TO_PERSON_PER_DAY
     # Orders of PIN code letters an hour: each starts a workflow, and a refused one is kept a while.
     letter_orders_per_hour: int = 30
