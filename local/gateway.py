@@ -121,17 +121,25 @@ class Gateway:
         template.yaml): the console never shows the path, whose ids (a login's, a reset's: three wrong
         codes on one end it) and whatever a client typed there the deployed logs never hold. A local
         route (`/_local/...`) by its own."""
-        for local_method, local_route, _ in self.local_routes:
-            if local_method == method and local_route.pattern.fullmatch(path):
-                return local_route.key
+        local = self._local(method, path)
+        if local is not None:
+            return local[0].key
         route, _ = self.match(method, path)
         return route.key if route is not None else "-"
 
+    def _local(self, method: str, path: str) -> tuple[Route, LocalRoute, dict[str, str]] | None:
+        """The local route (`/_local/...`) taking the request, how, and its path's parameters; or None."""
+        for local_method, local_route, serve in self.local_routes:
+            local_match = local_route.pattern.fullmatch(path)
+            if local_match and method == local_method:
+                return local_route, serve, local_match.groupdict()
+        return None
+
     def _answer(self, request: HttpRequest, request_id: str) -> HttpResponse:
-        for method, local_route, serve in self.local_routes:
-            local_match = local_route.pattern.fullmatch(request.path)
-            if local_match and request.method == method:
-                return serve(request, local_match.groupdict())
+        local = self._local(request.method, request.path)
+        if local is not None:
+            _, serve, parameters = local
+            return serve(request, parameters)
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return HttpResponse.json(413, {"message": "Request Entity Too Large"})
         route, parameters = self.match(request.method, request.path)

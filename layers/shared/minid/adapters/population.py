@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
@@ -119,14 +119,11 @@ class DynamoDbPopulationRegister:
         pending: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": to_item({"pk": key, **_values(person)})}} for key, person in by_key.items()
         ]
-        pause = 0.05
-        for _ in range(UNPROCESSED_ROUNDS):
+        for _ in _rounds(sleep):
             response = self._client.batch_write_item(RequestItems={self._table: pending})
             pending = cast("list[WriteRequestTypeDef]", list(response.get("UnprocessedItems", {}).get(self._table, [])))
             if not pending:
                 return len(by_key)
-            sleep(pause)
-            pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"{len(pending)} of {len(by_key)} persons unprocessed after {UNPROCESSED_ROUNDS} rounds")
 
     def put_held(
@@ -154,8 +151,7 @@ class DynamoDbPopulationRegister:
         items += [
             {"Put": {"TableName": self._table, "Item": to_item({"pk": k, **_values(p)})}} for k, p in by_key.items()
         ]
-        pause = 0.05
-        for _ in range(UNPROCESSED_ROUNDS):
+        for _ in _rounds(sleep):
             try:
                 self._client.transact_write_items(TransactItems=items)
                 return len(by_key)
@@ -165,8 +161,6 @@ class DynamoDbPopulationRegister:
                 reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])} - {"None", None}
                 if not reasons or not reasons <= TRANSIENT_CANCELLATIONS:  # (botocore retries no cancelled one)
                     raise
-            sleep(pause)
-            pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"{len(by_key)} persons unwritten: cancelled {UNPROCESSED_ROUNDS} times, for a moment")
 
     def held_export(self) -> Held | None:
@@ -208,8 +202,7 @@ class DynamoDbPopulationRegister:
             held["ExpressionAttributeValues"] = to_item({":as_of": as_of.isoformat()})
         else:
             del held["ReturnValuesOnConditionCheckFailure"]
-        pause = 0.05
-        for _ in range(UNPROCESSED_ROUNDS):
+        for _ in _rounds(sleep):
             try:
                 self._client.put_item(**held)
                 return
@@ -220,9 +213,17 @@ class DynamoDbPopulationRegister:
                 # refused (botocore does not retry it), made again once that batch is written
                 if error.response.get("Error", {}).get("Code") != "TransactionConflictException":
                     raise
-            sleep(pause)
-            pause = min(pause * 2, 5.0)
         raise StillUnprocessed(f"the hold not written: in conflict {UNPROCESSED_ROUNDS} times")
+
+
+def _rounds(sleep: Callable[[float], None]) -> Iterator[int]:
+    """UNPROCESSED_ROUNDS rounds of a write made again, each not ended by its caller (a return, a raise)
+    followed by a pause that doubles from 50 ms, up to 5 s: some 30 s in all, as DynamoDB advises."""
+    pause = 0.05
+    for made in range(UNPROCESSED_ROUNDS):
+        yield made
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
 
 
 def _held(item: dict[str, Any] | None) -> Held | None:

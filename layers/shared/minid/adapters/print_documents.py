@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,15 +78,18 @@ def unprintable(name: str, address: Sequence[str]) -> str | None:
     """Why a letter to this name and address cannot be printed (render_pdf would refuse it), naming no
     character of them; None when it can."""
     with _measuring_one:
-        if not _measuring:
-            _measuring.append(_new_pdf(bold=False))
-        why, fitted = _set_in_the_window(_measuring[0], name, address)
+        why, fitted = _set_in_the_window(_measuring(), name, address)
     return why if fitted is None else None
 
 
-# A document to measure in, with the regular font alone, never printed: one a process (fpdf parses a font
-# each time it is added, some 8 ms an order), used by one check at a time (each sets its font's size).
-_measuring: list[FPDF] = []
+@cache
+def _measuring() -> FPDF:
+    """A document to measure in, with the regular font alone, never printed: one a process (fpdf parses a
+    font each time it is added, some 8 ms an order), used by one check at a time (_measuring_one: each
+    sets its font's size)."""
+    return _new_pdf(bold=False)
+
+
 _measuring_one = threading.Lock()
 
 
