@@ -240,7 +240,11 @@ def _written(tables: Tables, kind: str, request: dict[str, Any]) -> Request:
     table = request["TableName"]
     if kind == "Put":
         hash_key = tables.partition_keys[table]
-        return _item(tables, "PutItem", table, {hash_key: request["Item"][hash_key]}, list(request["Item"]))
+        action, resource, context = _item(
+            tables, "PutItem", table, {hash_key: request["Item"][hash_key]}, list(request["Item"])
+        )
+        # with ALL_OLD, the whole item it replaces handed back
+        return action, resource, context | {"dynamodb:ReturnValues": [request.get("ReturnValues", "NONE")]}
     if kind == "Update":
         action, resource, context = _item(
             tables, "UpdateItem", table, request["Key"], updated_attributes(request) + condition_attributes(request)

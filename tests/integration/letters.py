@@ -309,6 +309,13 @@ def registered_ceased(driver: LetterDriver, identity_number: str) -> None:
     _registered(driver, identity_number, "ceased")
 
 
+def taken_out_of_register(driver: LetterDriver, identity_number: str) -> None:
+    """The person no longer in the population register at all (an entry withdrawn)."""
+    driver.dynamodb.delete_item(
+        TableName=driver.local.stack.refs["PopulationRegisterTable"], Key={"pk": {"S": driver.key(identity_number)}}
+    )
+
+
 def _registered(driver: LetterDriver, identity_number: str, status: str, **fields: str) -> None:
     """The person's status in the population register now `status`, with `fields` set as well."""
     sets = ", ".join(["#status = :status", *(f"{name} = :{name}" for name in fields)])

@@ -57,6 +57,7 @@ from tests.integration.letters import (
     registered_ceased,
     registered_dead,
     security_events,
+    taken_out_of_register,
     transaction_updating,
     wait_for,
 )
@@ -558,12 +559,21 @@ def test_the_letter_of_a_person_who_has_died_or_whose_number_was_replaced_enrols
     assert "+4793456780" not in {m["to"] for m in driver.local.outbox.sms()}
 
 
-@NO_LONGER
+@pytest.mark.parametrize(
+    ("category", "registered"),
+    [
+        (Category.ADULT, registered_dead),
+        (Category.D_NUMBER_NORWAY, registered_ceased),
+        (Category.ADULT, taken_out_of_register),
+    ],
+    ids=["dead", "number-replaced", "taken-out"],
+)
 def test_a_person_who_dies_or_whose_number_is_replaced_between_the_completion_and_the_verify_is_not_enrolled(
     driver: LetterDriver, category: Category, registered: Callable[[LetterDriver, str], None]
 ) -> None:
-    """The codes were right while the number was the person's; by the verify it is not: no account, no
-    contact record, the enrolment ended (its codes are refused for good)."""
+    """The codes were right while the number was the person's; by the verify it is not (or the register
+    no longer has the person, whom the completion would have refused too): no account, no contact record,
+    the enrolment ended (its codes are refused for good)."""
     enrolling = with_letter(driver, category)
     enrolling.start()
     assert enrolling.complete(mobile="93456781").status == 202

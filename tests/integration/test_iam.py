@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -225,6 +226,15 @@ def test_a_projected_query_of_an_index_counts_the_index_s_and_the_table_s_keys_a
     assert allowed(limited_to("pk", "review_on", "reserved"), action, resource, context)
 
 
+def _batch_read(function: str, table: str, *attributes: str) -> Call:
+    """A BatchGetItem of one item of the table by the function: of these attributes (none: the whole item)."""
+    request: dict[str, Any] = {"Keys": [{"pk": {"S": "p"}}]}
+    if attributes:
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    return Call(function, "dynamodb", "BatchGetItem", {"RequestItems": {table: request}})
+
+
 def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
     journeyed: tuple[Stack, list[Call]],
 ) -> None:
@@ -234,12 +244,7 @@ def test_the_letter_workflow_may_read_a_persons_language_and_not_their_contacts(
     made = [c for c in calls if c.function == "LetterWorkflowFunction" and table in c.params.get("RequestItems", {})]
     assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
 
-    def read(*attributes: str) -> Call:
-        request: dict[str, Any] = {"Keys": [{"pk": {"S": "p"}}]}
-        if attributes:
-            names = {f"#a{i}": name for i, name in enumerate(attributes)}
-            request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
-        return Call("LetterWorkflowFunction", "dynamodb", "BatchGetItem", {"RequestItems": {table: request}})
+    read = partial(_batch_read, "LetterWorkflowFunction", table)
 
     assert denied(stack, [read("pk", "language")]) == []
     assert denied(stack, [read()]) != []  # the whole record
@@ -283,6 +288,28 @@ def test_a_function_that_authenticates_only_may_read_an_account_s_epoch_and_noth
     assert denied(stack, [read(None)]) != []  # the whole account
     assert denied(stack, [read("pk, session_epoch, password_hash")]) != []
     assert denied(stack, [read("totp_secret")]) != []
+
+
+def test_the_enrolment_may_read_of_an_account_when_it_was_made_and_its_epoch_and_nothing_else(
+    journeyed: tuple[Stack, list[Call]],
+) -> None:
+    """It holds the pepper, which opens the app's sealed secret; an enrolment that replaces an account keeps
+    its creation and follows its epoch, and has no use for its password hash or secrets."""
+    stack, calls = journeyed
+    table = stack.refs["UsersTable"]
+    made = [c for c in calls if c.function == "EnrolmentFunction" and table in c.params.get("RequestItems", {})]
+    assert made  # read on the journey, and allowed (test_every_call_is_allowed_by_the_functions_role)
+
+    read = partial(_batch_read, "EnrolmentFunction", table)
+
+    assert denied(stack, [read("pk", "created_at", "session_epoch")]) == []
+    assert denied(stack, [read()]) != []  # the whole account
+    assert denied(stack, [read("pk", "session_epoch", "password_hash")]) != []
+    assert denied(stack, [read("totp_secret")]) != []
+    put = Call("EnrolmentFunction", "dynamodb", "PutItem", {"TableName": table, "Item": {"pk": {"S": "p"}}})
+    assert denied(stack, [put]) == []
+    handed_back = Call(put.function, put.service, put.operation, put.params | {"ReturnValues": "ALL_OLD"})
+    assert denied(stack, [handed_back]) != []
 
 
 def test_the_print_callback_may_read_what_a_report_is_judged_by_and_not_a_letter_s_codes(

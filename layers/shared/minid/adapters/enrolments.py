@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from minid.adapters.accounts import account_from, account_values, all_of, epoch_as_read
+from minid.adapters.accounts import account_values, all_of, epoch_as_read
 from minid.adapters.contacts import contact_record, written_as_read
 from minid.adapters.dynamodb import (
     batch_get,
@@ -29,12 +29,19 @@ from minid.adapters.population import person_from
 from minid.deadline import exempt
 from minid.domain.accounts import UserAccount
 from minid.domain.contacts import ContactRecord, Language
-from minid.domain.enrolment import Activation, Completion, Enrolment, EnrolmentStatus, PendingContacts
+from minid.domain.enrolment import (
+    AccountAsRead,
+    Activation,
+    Completion,
+    Enrolment,
+    EnrolmentStatus,
+    PendingContacts,
+)
 from minid.domain.events import SecurityEvent
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import PinLetter
 from minid.domain.notices import Channel
-from minid.domain.population import Person
+from minid.domain.population import Person, PersonStatus
 
 _OPEN = (EnrolmentStatus.STARTED.value, EnrolmentStatus.VERIFYING.value)
 
@@ -316,14 +323,27 @@ class DynamoDbEnrolmentReads:
         self._users = users_table
         self._contacts = contacts_table
 
-    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None, Person | None]:
+    def for_activation(
+        self, person: PersonKey
+    ) -> tuple[AccountAsRead | None, ContactRecord | None, PersonStatus | None]:
         key = to_item({"pk": person})
-        found = batch_get(self._client, [(self._users, key), (self._contacts, key), (self._population, key)])
+        found = batch_get(
+            self._client,
+            [(self._users, key), (self._contacts, key), (self._population, key)],
+            # of the account, what the role may read (not its password hash, nor its app's sealed secret);
+            # of the person, their status alone
+            only={self._users: ("created_at", "session_epoch"), self._population: ("status",)},
+        )
         account, record, entry = (found.get(table, key) for table in (self._users, self._contacts, self._population))
         return (
-            account_from(account) if account else None,
+            AccountAsRead(
+                created_at=datetime.fromisoformat(account["created_at"]),
+                session_epoch=int(account.get("session_epoch", 0)),
+            )
+            if account
+            else None,
             contact_record(record) if record else None,
-            person_from(entry) if entry else None,
+            PersonStatus(entry["status"]) if entry else None,
         )
 
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
@@ -366,7 +386,7 @@ class DynamoDbAccountActivation:
         now: datetime,
         *,
         events: Sequence[SecurityEvent],
-        replacing: UserAccount | None = None,
+        replacing: AccountAsRead | None = None,
         contact_as_read: ContactRecord | None = None,
     ) -> Activation:
         if enrolment.person is None or enrolment.letter_id is None:  # a decoy's: it has no codes to use
@@ -404,7 +424,7 @@ class DynamoDbAccountActivation:
         return Activation.CHANGED
 
 
-def _as_read(account: UserAccount | None) -> dict[str, Any]:
+def _as_read(account: AccountAsRead | None) -> dict[str, Any]:
     """The condition of an account's Put: none there (an enrolment), or the one read with its sessions'
     epoch unchanged (a re-enrolment: a password reset meanwhile ends sessions the new epoch must follow)."""
     if account is None:

@@ -64,7 +64,7 @@ from minid.domain.notices import (
     send_codes,
 )
 from minid.domain.passwords import PasswordHasher, PasswordPolicy, personal_facts
-from minid.domain.population import Person
+from minid.domain.population import Person, PersonStatus, number_in_use
 from minid.domain.random import RandomSource, new_id
 from minid.domain.rate_limits import ClientLimits, Hit
 from minid.domain.time import Clock, today_in_norway
@@ -204,10 +204,22 @@ class Enrolments(Protocol):
         ...
 
 
+class AccountAsRead(Value, frozen=True):
+    """Of the account an enrolment replaces, what the new one keeps or follows: when it was made, and its
+    sessions' epoch (the new account's is the next; the activation holds only while it is unchanged). Not
+    its password hash nor its app's sealed secret: the enrolment has no use for them, and may not read them."""
+
+    created_at: datetime
+    session_epoch: int = 0
+
+
 class EnrolmentReads(Protocol):
-    def for_activation(self, person: PersonKey) -> tuple[UserAccount | None, ContactRecord | None, Person | None]:
-        """At once: the person's account and contact record, if they have them (a re-enrolment), and the person
-        in the population register (who may have died since the completion)."""
+    def for_activation(
+        self, person: PersonKey
+    ) -> tuple[AccountAsRead | None, ContactRecord | None, PersonStatus | None]:
+        """At once: of the person's account, if they have one (a re-enrolment), what `AccountAsRead` holds;
+        their contact record, if they have one; and their status in the population register (they may have
+        died, had their number replaced or been taken out since the completion; None: not there)."""
         ...
 
     def for_completion(self, enrolment: Enrolment) -> tuple[PinLetter | None, Person | None]:
@@ -232,7 +244,7 @@ class AccountActivation(Protocol):
         now: datetime,
         *,
         events: Sequence[SecurityEvent],
-        replacing: UserAccount | None = None,
+        replacing: AccountAsRead | None = None,
         contact_as_read: ContactRecord | None = None,
     ) -> Activation:
         """All at once: the account (in place of `replacing`, the person's account as read, if it is
@@ -687,8 +699,10 @@ class EnrolmentService:
         person, contacts = enrolment.person, enrolment.contacts
         if person is None or contacts is None or enrolment.password_hash is None:
             raise Conflict("The enrolment cannot be activated.")
-        existing, registered, found = self._reads.for_activation(person)
-        if found is not None and not found.in_use:  # died since the completion, or the number replaced
+        existing, registered, status = self._reads.for_activation(person)
+        # died since the completion, the number replaced, or taken out of the register: as the completion
+        # refuses each of them
+        if status is None or not number_in_use(status):
             self._enrolments.end(enrolment.enrolment_id)
             raise AuthenticationFailed()
         old_contacts = registered if existing else None

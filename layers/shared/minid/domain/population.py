@@ -80,7 +80,7 @@ class Person(Value, frozen=True):
     @property
     def in_use(self) -> bool:
         """Whether the number is the person's to use: not dead, and the number not replaced by another."""
-        return self.alive and self.status is not PersonStatus.CEASED
+        return number_in_use(self.status)
 
 
 class PopulationRegister(Protocol):
@@ -91,6 +91,11 @@ class PopulationRegister(Protocol):
     def status(self, person: PersonKey) -> PersonStatus | None:
         """The person's status alone (none of their name, birth date or address); None: not in the register."""
         ...
+
+
+def number_in_use(status: PersonStatus) -> bool:
+    """Whether a number of this status is the person's to use: not dead, and the number not replaced."""
+    return may_be_alive(status) and status is not PersonStatus.CEASED
 
 
 def may_be_alive(status: PersonStatus | None) -> bool:
