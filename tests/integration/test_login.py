@@ -1265,6 +1265,43 @@ def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_b
     assert user.verify(login["login_id"], resent).status == 200
 
 
+def test_login_codes_that_could_not_be_sent_take_no_place_among_the_limits(driver: LetterDriver) -> None:
+    """SNS throttled, nothing sent: the login's start (or its resend) fails, and the person's ten codes an
+    hour, and the client's, are as they were: a short outage must not shut the person out of SMS logins for
+    the hour. A code whose answer never came (it may have gone) is counted."""
+    user = enrolled(driver, mobile="91234592", email=None)
+    person = driver.key(user.identity_number)
+
+    def counts() -> tuple[int, int]:
+        return counted_hits(driver, "login-codes", person, 3600), counted_hits(
+            driver, "codes-sent", user.source_ip, 3600
+        )
+
+    in_one_window(3600, 60)
+    before = counts()
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, here=True)  # not a notice's, meanwhile
+        assert user.start_login().status == 503
+    assert counts() == before
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost", here=True)
+        assert user.start_login().status == 503
+    assert counts() == (before[0] + 1, before[1] + 1)
+    login = body(user.start_login())
+    assert counts() == (before[0] + 2, before[1] + 2)
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    resend = f"/v1/login/{login['login_id']}/resend"
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="Throttling", status=400, here=True)
+        assert user.call("POST", resend).status == 503
+    assert counts() == (before[0] + 2, before[1] + 2)
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", after="lost", here=True)
+        assert user.call("POST", resend).status == 503
+    assert counts() == (before[0] + 3, before[1] + 3)
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
 def test_a_resend_for_a_login_completed_meanwhile_is_told_the_login_has_ended(driver: LetterDriver) -> None:
     """The resend reads the attempt, then writes its code only to the attempt as read: when the login was
     completed in between, the answer is the 401 of an ended login (it was the 429 of a resend just made,

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum, StrEnum
+from functools import partial
 from typing import Protocol
 
 from msgspec import field
@@ -30,6 +31,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    counts_given_back_unless_sent,
     minutes_left,
     new_code,
     replaced_code,
@@ -322,7 +324,7 @@ class LoginService:
             raise AuthenticationFailed() from None
         if sms is not None:
             try:
-                self._sms.send_sms(*sms)
+                self._send_code(*sms, counted=code_hits)
             except BaseException as error:
                 self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
                 if isinstance(error, Undeliverable):  # told only to one who gave the right password
@@ -623,9 +625,8 @@ class LoginService:
                 raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         try:
             left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
-            self._sms.send_sms(
-                mobile, code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left).sms
-            )
+            message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
+            self._send_code(mobile, message.sms, counted=hits)
         except MaybeSent:  # it may have come: its code stands (given back, the code typed would be wrong)
             raise
         except Exception as error:
@@ -636,6 +637,19 @@ class LoginService:
             if isinstance(error, Undeliverable):
                 raise SecondFactorUnavailable(SMS_REFUSED) from None
             raise
+
+    def _send_code(self, mobile: str, text: str, *, counted: Sequence[Hit]) -> None:
+        """The code by SMS, `counted` against the limits of codes sent beforehand (in the write that stored
+        it): given back when it surely was not sent (the provider refused it, or was down), as for every
+        code, or a short outage would use the person's limit up and shut them out of SMS logins for the
+        hour; kept when it may have been (MaybeSent)."""
+        maybe: list[Channel] = []
+        with counts_given_back_unless_sent(partial(self._limits.give_back, counted), maybe):
+            try:
+                self._sms.send_sms(mobile, text)
+            except MaybeSent:
+                maybe.append(Channel.SMS)
+                raise
 
     def _sent_to(self, attempt: LoginAttempt) -> str | None:
         """The number the attempt's code went to, as the attempt keeps it (sealed); None if it does not."""
