@@ -1206,6 +1206,20 @@ def test_the_last_verified_contact_cannot_be_removed(driver: LetterDriver) -> No
     assert both.call("PUT", "/v1/me/contact", {"email": ""}, token).status == 422
 
 
+@pytest.mark.parametrize(("field", "blank"), [("email", ""), ("mobile", " "), ("email", "\u00a0")])
+def test_a_blank_contact_is_refused_and_removes_nothing(driver: LetterDriver, field: str, blank: str) -> None:
+    """API.md removes a contact with null: a form that sends every field, one left blank, is told which,
+    and both contacts stay."""
+    user = enrolled(driver, mobile="92345679", email="blank@example.no")
+    token = user.login()
+    before = body(user.call("GET", "/v1/me/contact", token=token))
+    refused = user.call("PUT", "/v1/me/contact", {field: blank}, token)
+    assert (refused.status, body(refused)["type"]) == (422, "/problems/invalid-contact")
+    assert [e["field"] for e in body(refused)["errors"]] == [field]
+    assert "null to remove it" in body(refused)["errors"][0]["message"]
+    assert body(user.call("GET", "/v1/me/contact", token=token)) == before
+
+
 @pytest.mark.parametrize("given_up", [None, "91234567"])
 def test_a_contact_removed_or_set_back_gives_up_its_change_waiting(driver: LetterDriver, given_up: str | None) -> None:
     """A new mobile waits for its code; the person then removes the mobile, or sets it back to the one in
@@ -1224,6 +1238,9 @@ def test_a_contact_removed_or_set_back_gives_up_its_change_waiting(driver: Lette
     assert (late.status, body(late)["type"]) == (409, "/problems/conflict")
     contact = body(user.call("GET", "/v1/me/contact", token=token))
     assert contact["mobile"] == (None if given_up is None else "+4791234567")
+    history = body(user.call("GET", "/v1/me/events", token=token))["events"]
+    withdrawn = [e["detail"] for e in history if e["type"] == "contact-change-withdrawn"]
+    assert withdrawn == [{"channel": "mobile"}]  # called off, in the person's history (the e-mail's still waits)
 
     verified = user.call("POST", "/v1/me/contact/verify", {"channel": "email", "code": email_code}, token)
     assert (verified.status, body(verified)["email"]) == (200, "ny@example.no")

@@ -43,6 +43,8 @@ def test_mobile_numbers_are_kept_in_e164(raw: str, e164: str) -> None:
         ("91234567 x12", "has letters"),
         ("91234567#12", "has an extension"),  # a mistyped digit: not +4791234567, another's phone
         ("9123456,7", "has an extension"),
+        ("+870 773 111 632", "of a country"),  # Inmarsat: a mobile, of no country
+        ("+881 631 234 567", "of a country"),  # a satellite phone
     ],
 )
 def test_numbers_that_cannot_take_sms_are_refused(raw: str, message: str) -> None:
@@ -77,6 +79,14 @@ def test_a_refused_address_is_not_quoted_back(raw: str) -> None:
     message = refused.value.errors[0].message
     assert not re.search(r"'[^']{2,}'", message)  # no part of the address quoted
     assert "after the @-sign" in message
+
+
+def test_characters_a_refusal_names_are_told_as_named() -> None:
+    """email-validator lists each character it refuses, quoted: the list is told, not taken for a quoted
+    part of the address (the ", " between two of them)."""
+    with pytest.raises(InvalidContact) as refused:
+        normalize_email("kari@x.no,bob@y.no")
+    assert refused.value.errors[0].message.endswith("invalid characters: ',', '@'.")
 
 
 def test_an_address_before_its_at_in_another_script_is_refused_for_what_it_is() -> None:

@@ -272,8 +272,8 @@ class ContactService:
         require_recent_login(session, now)
         record = self.contact(session)
         asked = {
-            Channel.SMS: _normalized(mobile, normalize_mobile),
-            Channel.EMAIL: _normalized(email, normalize_email),
+            Channel.SMS: _normalized(Channel.SMS, mobile, normalize_mobile),
+            Channel.EMAIL: _normalized(Channel.EMAIL, email, normalize_email),
         }
         removed = [c for c, value in asked.items() if value is None and _current(record, c) is not None]
         new = {c: v for c, v in asked.items() if isinstance(v, str) and not _same(c, v, _current(record, c))}
@@ -329,6 +329,10 @@ class ContactService:
                 self._send(new, codes, updated.language, sent, resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
+            for channel in sorted(withdrawal.channels) if withdrawal is not None else ():
+                # in the person's history beside its request (of which the old contact was told), as called off
+                detail: dict[str, str] = {"channel": CHANNEL_NAMES[channel]}
+                events.append(_event(SecurityEventType.CONTACT_CHANGE_WITHDRAWN, now, detail))
         if not events and withdrawal is None:
             return ()
         # a change of the language alone, looping, must not bury the person's history under its events: counted
@@ -735,12 +739,16 @@ def _raise_unless_done(applied: Applied) -> None:
         raise Conflict(CHANGED_MEANWHILE)
 
 
-def _normalized(value: str | Unchanged | None, normalize: Callable[[str], str]) -> str | Unchanged | None:
-    """None and an empty string remove the contact; UNCHANGED leaves it."""
+def _normalized(
+    channel: Channel, value: str | Unchanged | None, normalize: Callable[[str], str]
+) -> str | Unchanged | None:
+    """None removes the contact (API.md); UNCHANGED leaves it; a blank string is refused: a form that sends
+    every field, one left blank, must not remove a contact by mistake."""
     if isinstance(value, Unchanged) or value is None:
         return value
     if not value.strip():
-        return None
+        what = "a mobile number" if channel is Channel.SMS else "an e-mail address"
+        raise InvalidContact(errors=(FieldError(CHANNEL_NAMES[channel], f"Give {what}, or null to remove it."),))
     return normalize(value)
 
 

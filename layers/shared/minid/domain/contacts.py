@@ -134,6 +134,12 @@ def normalize_mobile(raw: str) -> str:
         raise InvalidContact(errors=(FieldError(field, "This is not a mobile number: it has an extension."),))
     if not phonenumbers.is_valid_number(number):
         raise InvalidContact(errors=(FieldError(field, "This phone number does not exist."),))
+    # of no country (+870 Inmarsat, +881 satellite phones, +882 and +883 international networks): costly to
+    # send to, at anyone's asking, and seldom a person's phone for codes
+    if number.country_code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        raise InvalidContact(
+            errors=(FieldError(field, "This is not a mobile number of a country (a satellite phone, say)."),)
+        )
     if phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -170,7 +176,9 @@ def same_mailbox(one: str | None, other: str | None) -> bool:
 def _unquoted(message: str) -> str:
     """email-validator's message without the parts of the address it quotes (a domain's label is often a
     name): what is wrong, and a single character it names ('å'), stay."""
-    return re.sub(r"'[^']{2,}'", "the address", message)
+    # each quoted part in turn, from the left: the ", " between two single characters quoted (',', '@')
+    # is no part
+    return re.sub(r"'[^']*'", lambda quoted: quoted[0] if len(quoted[0]) == 3 else "the address", message)
 
 
 def email_for_sending(address: str) -> str:

@@ -33,6 +33,7 @@ class SecurityEventType(StrEnum):
     TOTP_REMOVED = "totp-removed"
     LOGGED_OUT = "logged-out"
     CONTACT_CHANGE_REQUESTED = "contact-change-requested"
+    CONTACT_CHANGE_WITHDRAWN = "contact-change-withdrawn"  # given up before it was verified
     CONTACT_CHANGED = "contact-changed"
     CONTACT_REMOVED = "contact-removed"
     CONTACT_CONFIRMED = "contact-confirmed"
