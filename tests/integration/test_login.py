@@ -1266,22 +1266,28 @@ def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_b
 
 
 def test_login_codes_that_could_not_be_sent_take_no_place_among_the_limits(driver: LetterDriver) -> None:
-    """SNS throttled, nothing sent: the login's start (or its resend) fails, and the person's ten codes an
-    hour, and the client's, are as they were: a short outage must not shut the person out of SMS logins for
-    the hour. A code whose answer never came (it may have gone) is counted."""
+    """SNS throttled, or refusing the number, nothing sent: the login's start fails, and the person's ten
+    codes an hour, and the client's, are as they were: a short outage must not shut the person out of SMS
+    logins for the hour. A resend not sent gives back the person's count, not the client's: each resend's
+    wait is given back too, and the client's count is what bounds one looping them while SNS refuses. A
+    code whose answer never came (it may have gone) is counted."""
     user = enrolled(driver, mobile="91234592", email=None)
     person = driver.key(user.identity_number)
 
     def counts() -> tuple[int, int]:
-        return counted_hits(driver, "login-codes", person, 3600), counted_hits(
-            driver, "codes-sent", user.source_ip, 3600
-        )
+        person_s = counted_hits(driver, "login-codes", person, 3600)
+        return person_s, counted_hits(driver, "codes-sent", user.source_ip, 3600)
 
     in_one_window(3600, 60)
     before = counts()
     with injected_faults() as faults:
         faults.add("sns", "Publish", code="Throttling", status=400, here=True)  # not a notice's, meanwhile
         assert user.start_login().status == 503
+    assert counts() == before
+    with injected_faults() as faults:
+        refused = "Invalid parameter: PhoneNumber Reason: +4791234592 is not valid to publish to"
+        faults.add("sns", "Publish", code="InvalidParameter", status=400, message=refused, here=True)
+        assert user.start_login().status == 409
     assert counts() == before
     with injected_faults() as faults:
         faults.add("sns", "Publish", after="lost", here=True)
@@ -1294,11 +1300,11 @@ def test_login_codes_that_could_not_be_sent_take_no_place_among_the_limits(drive
     with injected_faults() as faults:
         faults.add("sns", "Publish", code="Throttling", status=400, here=True)
         assert user.call("POST", resend).status == 503
-    assert counts() == (before[0] + 2, before[1] + 2)
+    assert counts() == (before[0] + 2, before[1] + 3)
     with injected_faults() as faults:
         faults.add("sns", "Publish", after="lost", here=True)
         assert user.call("POST", resend).status == 503
-    assert counts() == (before[0] + 3, before[1] + 3)
+    assert counts() == (before[0] + 3, before[1] + 4)
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200
 
 

@@ -323,13 +323,17 @@ class LoginService:
             self._failures.short(started)  # the time an account's failure takes
             raise AuthenticationFailed() from None
         if sms is not None:
-            try:
-                self._send_code(*sms, counted=code_hits)
-            except BaseException as error:
-                self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
-                if isinstance(error, Undeliverable):  # told only to one who gave the right password
-                    raise SecondFactorUnavailable(SMS_REFUSED) from None
-                raise
+            maybe: list[Channel] = []
+            # a code surely not sent (SNS refused it, or was down) gives its counts back, as every code does: a
+            # short outage must not use the person's ten an hour up, and shut them out of SMS logins
+            with counts_given_back_unless_sent(partial(self._limits.give_back, code_hits), maybe):
+                try:
+                    self._send_code(*sms, maybe=maybe)
+                except BaseException as error:
+                    self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
+                    if isinstance(error, Undeliverable):  # told only to one who gave the right password
+                        raise SecondFactorUnavailable(SMS_REFUSED) from None
+                    raise
         return LoginStarted(
             attempt.login_id, attempt.second_factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds())
         )
@@ -599,10 +603,9 @@ class LoginService:
             raise Conflict("Only a code by SMS can be sent again.")
         self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now)
         mobile, language = self._code_recipient(attempt)
-        hits = (
-            self._limits.code_to_send(client, now),
-            self._limits.code_to_person_to_count("login", attempt.person, now),
-        )
+        by_client = self._limits.code_to_send(client, now)
+        to_person = self._limits.code_to_person_to_count("login", attempt.person, now)
+        hits = (by_client, to_person)
         code = new_code(self._random)
         code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
         written = self._attempts.resent(attempt, code_hash, now, mobile, hits)
@@ -623,33 +626,34 @@ class LoginService:
                 if again is not None and again.open(now) and again.resends > attempt.resends:
                     self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409, last)
                 raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
-        try:
-            left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
-            message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
-            self._send_code(mobile, message.sms, counted=hits)
-        except MaybeSent:  # it may have come: its code stands (given back, the code typed would be wrong)
-            raise
-        except Exception as error:
-            # not sent: the resend is given back, and the code sent before still holds
-            sent_at = attempt.codes_sent_at or attempt.created_at
-            count = (attempt.resends + 1, attempt.resends)
-            self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
-            if isinstance(error, Undeliverable):
-                raise SecondFactorUnavailable(SMS_REFUSED) from None
-            raise
-
-    def _send_code(self, mobile: str, text: str, *, counted: Sequence[Hit]) -> None:
-        """The code by SMS, `counted` against the limits of codes sent beforehand (in the write that stored
-        it): given back when it surely was not sent (the provider refused it, or was down), as for every
-        code, or a short outage would use the person's limit up and shut them out of SMS logins for the
-        hour; kept when it may have been (MaybeSent)."""
         maybe: list[Channel] = []
-        with counts_given_back_unless_sent(partial(self._limits.give_back, counted), maybe):
+        # a code surely not sent gives the person's count back (after the code sent before is restored: the one
+        # they hold); the client's stays, or one could loop resends for nothing while SNS refuses them (each
+        # resend given back, its wait too)
+        with counts_given_back_unless_sent(partial(self._limits.give_back, [to_person]), maybe):
             try:
-                self._sms.send_sms(mobile, text)
-            except MaybeSent:
-                maybe.append(Channel.SMS)
+                left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
+                message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
+                self._send_code(mobile, message.sms, maybe=maybe)
+            except MaybeSent:  # it may have come: its code stands (given back, the code typed would be wrong)
                 raise
+            except Exception as error:
+                # not sent: the resend is given back, and the code sent before still holds
+                sent_at = attempt.codes_sent_at or attempt.created_at
+                count = (attempt.resends + 1, attempt.resends)
+                self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
+                if isinstance(error, Undeliverable):
+                    raise SecondFactorUnavailable(SMS_REFUSED) from None
+                raise
+
+    def _send_code(self, mobile: str, text: str, *, maybe: list[Channel]) -> None:
+        """The code by SMS; when its sending fails and it may have gone all the same (MaybeSent), its
+        channel is added to `maybe`: its counts stay (counts_given_back_unless_sent)."""
+        try:
+            self._sms.send_sms(mobile, text)
+        except MaybeSent:
+            maybe.append(Channel.SMS)
+            raise
 
     def _sent_to(self, attempt: LoginAttempt) -> str | None:
         """The number the attempt's code went to, as the attempt keeps it (sealed); None if it does not."""
