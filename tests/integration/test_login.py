@@ -1862,6 +1862,38 @@ def test_a_reset_completed_whose_answer_was_lost_answers_its_retry_as_done(drive
     assert len(told) == 1  # told once, however often it was answered
 
 
+def test_a_reset_completion_waits_out_a_transaction_writing_the_account(driver: LetterDriver) -> None:
+    """A login's attempt (or another's) writes the account as the completion holds it: DynamoDB cancels
+    with TransactionConflict, which says nothing of the reset. It is made again, not answered 503; one that
+    never gets past them is, for a retry."""
+    user = enrolled(driver)
+    reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))
+    complete = f"/v1/password-resets/{reset['reset_id']}/complete"
+    done = {
+        "pin_code": user.codes[str(reset["pin_index"])],
+        "code": user.last_sms_code(),
+        "new_password": "ny frase i dag",
+    }
+    in_flight: dict[str, Any] = {
+        "service": "dynamodb",
+        "operation": "TransactWriteItems",
+        "code": "TransactionCanceledException",
+        "reasons": ("None", "TransactionConflict", "None", "None", "None"),
+        "where": transaction_updating("SET #status = :done, expires_at = :retried_until"),  # the completion's
+    }
+    with injected_faults() as faults:
+        faults.add(**in_flight, times=IN_FLIGHT_TRIES)
+        busy = user.call("POST", complete, done)
+        assert len(faults.injected) == IN_FLIGHT_TRIES
+    assert busy.status == 503, busy.body
+    with injected_faults() as faults:
+        faults.add(**in_flight)
+        assert user.call("POST", complete, done).status == 204
+        assert len(faults.injected) == 1
+    user.password = "ny frase i dag"
+    assert user.login()
+
+
 def test_a_wrong_last_try_at_once_does_not_end_a_reset_completed_meanwhile(driver: LetterDriver) -> None:
     """A double submit: the right codes complete the reset while a wrong try, its last, is judged; its end
     must leave the reset done, or the retry of the right one (its answer lost) is told the reset ended."""

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from minid.adapters.accounts import account_from, all_of, epoch_as_read, new_password
 from minid.adapters.challenges import Challenges
 from minid.adapters.contacts import contact_record
-from minid.adapters.dynamodb import batch_get, iso, iso_or_none, time_or_none, to_item, write_together
+from minid.adapters.dynamodb import (
+    batch_get,
+    iso,
+    iso_or_none,
+    time_or_none,
+    to_item,
+    write_together_past_transactions,
+)
 from minid.adapters.events import recorded_with
 from minid.adapters.letters import (
     NO_LETTER,
@@ -199,7 +206,9 @@ class DynamoDbResetCompletion:
                 {":done": "done", ":pending": "pending", ":retried_until": int(retried_until.timestamp())}
             ),
         }
-        return write_together(
+        # the account and the letter's ledger are others' to write too (a login's attempt, a letter ordered):
+        # a transaction of theirs in flight is waited out, not answered 503
+        return write_together_past_transactions(
             self._client,
             [
                 *pin_codes_used(self._letters, reset.person, reset.letter_id, [reset.pin_index], now),
