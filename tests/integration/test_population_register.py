@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import boto3
 import pytest
 
 from local.population_seed import generate_population
 from local.provision import Stack
+from minid.adapters.aws_errors import StillUnprocessed
+from minid.adapters.dynamodb import batch_get, to_item
 from minid.adapters.population import DynamoDbPopulationRegister
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import compose_identity_number, parse_identity_number
@@ -58,3 +61,39 @@ def test_no_identity_number_is_stored_in_clear(
     stored = json.dumps(items)
     assert len(items) == len(population)
     assert not [p.identity_number for p in population if p.identity_number in stored]
+
+
+def test_a_read_dynamodb_leaves_unprocessed_is_asked_for_again_and_given_up_after_its_tries(
+    aws: boto3.Session, stack: Stack
+) -> None:
+    """BatchGetItem answers what it could not read now (over its capacity for the moment) as
+    UnprocessedKeys: asked for again, with its projection, and found; left unprocessed at every try, given
+    up (StillUnprocessed, a 503) after the last, with no pause after it."""
+    dynamodb, table = aws.client("dynamodb"), stack.refs["PopulationRegisterTable"]
+    key = {"pk": "person-x"}
+    dynamodb.put_item(TableName=table, Item=to_item(key | {"status": "resident", "given_name": "Kari"}))
+    asked: list[dict[str, Any]] = []
+    left: list[int] = [1]  # the calls still to answer with the key unprocessed
+
+    def unprocessed(parsed: dict[str, Any], **_: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            parsed["Responses"] = {table: []}
+            parsed["UnprocessedKeys"] = {table: asked[-1][table]}
+
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.BatchGetItem", lambda params, **_: asked.append(params["RequestItems"])
+    )
+    dynamodb.meta.events.register("after-call.dynamodb.BatchGetItem", unprocessed)
+    found = batch_get(dynamodb, [(table, to_item(key))], only={table: ("status",)})
+    assert found.get(table, to_item(key)) == key | {"status": "resident"}  # projected, as asked the first time
+    assert len(asked) == 2
+    assert asked[1] == asked[0]
+
+    asked.clear()
+    left[0] = 3
+    paused: list[float] = []
+    with pytest.raises(StillUnprocessed):
+        batch_get(dynamodb, [(table, to_item(key))], tries=3, sleep=paused.append)
+    assert len(asked) == 3
+    assert paused == [0.025, 0.05]  # between the tries, doubling; none after the last

@@ -333,6 +333,7 @@ def batch_get(
     wanted: Sequence[tuple[str, Mapping[str, Any]]],
     tries: int = 5,
     only: Mapping[str, Sequence[str]] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Batch:
     """The items (table, key) that exist, in one call; of a table in `only`, those attributes alone (and
     the key). Keys DynamoDB leaves unprocessed (over its capacity for the moment) are asked for again
@@ -354,7 +355,8 @@ def batch_get(
         request = dict(response.get("UnprocessedKeys") or {})
         if not request:
             return Batch(found)
-        time.sleep(0.025 * 2**attempt)
+        if attempt < tries - 1:  # (after the last, given up at once)
+            sleep(0.025 * 2**attempt)
     raise StillUnprocessed("a batch of reads")
 
 

@@ -218,12 +218,14 @@ class DynamoDbPopulationRegister:
 
 def _rounds(sleep: Callable[[float], None]) -> Iterator[int]:
     """UNPROCESSED_ROUNDS rounds of a write made again, each not ended by its caller (a return, a raise)
-    followed by a pause that doubles from 50 ms, up to 5 s: some 30 s in all, as DynamoDB advises."""
+    followed by a pause that doubles from 50 ms, up to 5 s (some 30 s in all, as DynamoDB advises), but
+    the last: its caller gives up at once."""
     pause = 0.05
     for made in range(UNPROCESSED_ROUNDS):
         yield made
-        sleep(pause)
-        pause = min(pause * 2, 5.0)
+        if made < UNPROCESSED_ROUNDS - 1:
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def _held(item: dict[str, Any] | None) -> Held | None:
