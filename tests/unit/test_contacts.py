@@ -81,12 +81,28 @@ def test_a_refused_address_is_not_quoted_back(raw: str) -> None:
     assert "after the @-sign" in message
 
 
-def test_characters_a_refusal_names_are_told_as_named() -> None:
-    """email-validator lists each character it refuses, quoted: the list is told, not taken for a quoted
-    part of the address (the ", " between two of them)."""
+@pytest.mark.parametrize(
+    ("raw", "told"),
+    [
+        ("kari@x.no,bob@y.no", "invalid characters: ',', '@'."),
+        ("kari@o'brien@x.no", "invalid characters: \"'\", '@'."),  # an apostrophe, as Python quotes it
+    ],
+)
+def test_characters_a_refusal_names_are_told_as_named(raw: str, told: str) -> None:
+    """email-validator lists the characters it refuses, each quoted: the list is told, not taken for a
+    quoted part of the address (the ", " between two of them)."""
     with pytest.raises(InvalidContact) as refused:
-        normalize_email("kari@x.no,bob@y.no")
-    assert refused.value.errors[0].message.endswith("invalid characters: ',', '@'.")
+        normalize_email(raw)
+    assert refused.value.errors[0].message.endswith(told)
+
+
+@pytest.mark.parametrize("raw", ['"x"kari.nordmann@nrk.no', '"Kari" Nordmann <kari@x.no>'])
+def test_what_follows_a_closing_quote_is_not_spelt_back(raw: str) -> None:
+    """email-validator lists every character after a closing quote, in order: the rest of the address (a
+    surname), spelt out one quoted character at a time."""
+    with pytest.raises(InvalidContact) as refused:
+        normalize_email(raw)
+    assert refused.value.errors[0].message == "The address has characters after a closing quote."
 
 
 def test_an_address_before_its_at_in_another_script_is_refused_for_what_it_is() -> None:

@@ -272,8 +272,8 @@ class ContactService:
         require_recent_login(session, now)
         record = self.contact(session)
         asked = {
-            Channel.SMS: _normalized(Channel.SMS, mobile, normalize_mobile),
-            Channel.EMAIL: _normalized(Channel.EMAIL, email, normalize_email),
+            Channel.SMS: _normalized(Channel.SMS, mobile, normalize_mobile, record.mobile),
+            Channel.EMAIL: _normalized(Channel.EMAIL, email, normalize_email, record.email),
         }
         removed = [c for c, value in asked.items() if value is None and _current(record, c) is not None]
         new = {c: v for c, v in asked.items() if isinstance(v, str) and not _same(c, v, _current(record, c))}
@@ -740,12 +740,16 @@ def _raise_unless_done(applied: Applied) -> None:
 
 
 def _normalized(
-    channel: Channel, value: str | Unchanged | None, normalize: Callable[[str], str]
+    channel: Channel, value: str | Unchanged | None, normalize: Callable[[str], str], stored: str | None
 ) -> str | Unchanged | None:
     """None removes the contact (API.md); UNCHANGED leaves it; a blank string is refused: a form that sends
-    every field, one left blank, must not remove a contact by mistake."""
+    every field, one left blank, must not remove a contact by mistake. The value `stored` sent back as it
+    is stored is taken as it is: one stored before a rule refused it (a satellite phone's number) can still
+    be sent back, to keep it (with the other contact changed) or to give up a change of it."""
     if isinstance(value, Unchanged) or value is None:
         return value
+    if stored is not None and value.strip() == stored:
+        return stored
     if not value.strip():
         what = "a mobile number" if channel is Channel.SMS else "an e-mail address"
         raise InvalidContact(errors=(FieldError(CHANNEL_NAMES[channel], f"Give {what}, or null to remove it."),))

@@ -175,10 +175,12 @@ def same_mailbox(one: str | None, other: str | None) -> bool:
 
 def _unquoted(message: str) -> str:
     """email-validator's message without the parts of the address it quotes (a domain's label is often a
-    name): what is wrong, and a single character it names ('å'), stay."""
-    # each quoted part in turn, from the left: the ", " between two single characters quoted (',', '@')
-    # is no part
-    return re.sub(r"'[^']*'", lambda quoted: quoted[0] if len(quoted[0]) == 3 else "the address", message)
+    name): what is wrong, and the characters it names ('å', and "'" as Python quotes it), stay. Its list
+    of the characters after a closing quote is the rest of the address, in order: not told."""
+    if message.startswith("Extra character(s) found after close quote"):
+        return "The address has characters after a closing quote."
+    # each quoted part in turn, from the left: the ", " between two characters quoted (',', '@') is no part
+    return re.sub(r"\"'\"|'[^']*'", lambda quoted: quoted[0] if len(quoted[0]) == 3 else "the address", message)
 
 
 def email_for_sending(address: str) -> str:
