@@ -27,8 +27,8 @@ BATCH_SIZE = 25  # DynamoDB's limit for BatchWriteItem
 # The item telling of which day's export of the register the table holds (tools/import_population.py):
 # never a person's key (a digest).
 EXPORT_KEY = "#export"
-# Rounds of a batch's unprocessed items sent again (the pause doubling, up to 5 s: some 30 s) before it
-# is given up as failed, told where to go on from, rather than tried without end.
+# Rounds of a batch's unprocessed items sent again (the pause doubling, up to 5 s: some 26 s in all)
+# before it is given up as failed, told where to go on from, rather than tried without end.
 UNPROCESSED_ROUNDS = 12
 
 
@@ -218,8 +218,8 @@ class DynamoDbPopulationRegister:
 
 def _rounds(sleep: Callable[[float], None]) -> Iterator[int]:
     """UNPROCESSED_ROUNDS rounds of a write made again, each not ended by its caller (a return, a raise)
-    followed by a pause that doubles from 50 ms, up to 5 s (some 30 s in all, as DynamoDB advises), but
-    the last: its caller gives up at once."""
+    followed by a pause that doubles from 50 ms, up to 5 s (some 26 s in all: DynamoDB advises backing
+    off), but the last: its caller gives up at once."""
     pause = 0.05
     for made in range(UNPROCESSED_ROUNDS):
         yield made
