@@ -22,6 +22,7 @@ from local.stack import LOCAL_ENVIRONMENT, LocalStack
 from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
 from minid import wiring
 from minid.api import NO_SUCH_ROUTE
+from minid.api.resolver import EXEMPT_KEPT_SECONDS
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS
 from minid.domain.notices import RETRY_MOST_SECONDS
 from minid.wiring import CONNECT_SECONDS, READ_SECONDS, RETRIES
@@ -492,3 +493,27 @@ def test_the_e_mail_sender_s_identity_is_kept_and_may_be_one_that_exists() -> No
     made = TEMPLATE.document["Conditions"]["MakesSenderIdentity"]
     assert made == {"Fn::Equals": [{"Ref": "SenderIdentityExists"}, "false"]}
     assert TEMPLATE.document["Parameters"]["SenderIdentityExists"]["Default"] == "false"
+
+
+def test_the_http_functions_keep_time_after_a_request_s_deadline_for_the_writes_that_go_out_whatever_the_time() -> None:
+    """Those writes are exempt from the deadline (the record of a code sent, a try given back): after a
+    request's last attempt, one attempt of one must be let through before the invocation's end, rather
+    than Lambda stop the function in it (API Gateway's bare 500). The requests keep the 10 s they had, and
+    API Gateway (30 s at most) waits for the function's whole time."""
+    http = [
+        f for f in TEMPLATE.functions() if any(e["Type"] == "HttpApi" for e in f.properties.get("Events", {}).values())
+    ]
+    assert {f.logical_id for f in http} >= {
+        "LoginFunction",
+        "EnrolmentFunction",
+        "ContactFunction",
+        "PinLettersFunction",
+    }
+    attempt = CONNECT_SECONDS + READ_SECONDS
+    for function in http:
+        end = float(function.timeout_seconds)
+        last_normal_ends = end - EXEMPT_KEPT_SECONDS  # at the latest (sent while it fits before the deadline)
+        exempt_deadline = max(end - AFTER_EXEMPT_SECONDS, end - EXEMPT_KEPT_SECONDS)
+        assert last_normal_ends + attempt + MARGIN_SECONDS <= exempt_deadline, function.logical_id  # let through
+        assert end - EXEMPT_KEPT_SECONDS >= 10, function.logical_id
+        assert end < 30, function.logical_id

@@ -22,7 +22,7 @@ from msgspec.structs import replace
 
 from local.faults import Faults, injected_faults
 from local.functions import LambdaContext
-from local.gateway import HttpResponse
+from local.gateway import HttpRequest, HttpResponse, payload_v2_event
 from local.population_seed import Category
 from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
@@ -33,6 +33,7 @@ from minid.adapters.logins import DynamoDbLoginAttempts
 from minid.adapters.password_resets import DynamoDbPasswordResets
 from minid.adapters.passwords import Argon2PasswordHasher
 from minid.adapters.rate_limits import DynamoDbRateCounter
+from minid.api.resolver import EXEMPT_KEPT_SECONDS
 from minid.deadline import OutOfTime
 from minid.domain.accounts import AccountChange
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited
@@ -1263,6 +1264,25 @@ def test_a_code_resent_whose_answer_never_came_stands_and_one_refused_is_given_b
     resent = user.last_sms_code()
     assert resent != first
     assert user.verify(login["login_id"], resent).status == 200
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "status"), [(int(EXEMPT_KEPT_SECONDS) + 4, 503), (int(EXEMPT_KEPT_SECONDS) + 5, 200)]
+)
+def test_a_request_s_calls_end_before_the_time_kept_for_the_writes_that_go_out_whatever_the_time(
+    driver: LetterDriver, seconds_left: int, status: int
+) -> None:
+    """The HTTP functions keep EXEMPT_KEPT_SECONDS of their time after a request's deadline for the record
+    of a code sent, or a try given back: with less than an attempt (4 s and the margin) left before it, no
+    call is sent, and the answer is a 503; with one, the login goes ahead."""
+    user = enrolled(driver)
+    body_ = json.dumps({"identity_number": user.identity_number, "password": user.password}).encode()
+    request = HttpRequest("POST", "/v1/login", [("Content-Type", "application/json")], body_, "198.51.100.9")
+    route, parameters = driver.gateway.match("POST", "/v1/login")
+    assert route is not None
+    login = driver.local.functions.by_logical_id[route.function]
+    answer = login.invoke(payload_v2_event(request, route, parameters), seconds_left)
+    assert answer["statusCode"] == status, answer
 
 
 def test_login_codes_that_could_not_be_sent_take_no_place_among_the_limits(driver: LetterDriver) -> None:

@@ -14,7 +14,7 @@ a code's, the lockout's count): refused once the request ran out of time, the pe
 try to the service's slowness, and with the lockout's count a few such requests would lock the account.
 Only those writes: what comes after one (another send, say) is guarded again. Where the invocation
 keeps time after its deadline for them (`within`'s `kept_seconds`: the notifier's; preparing a letter's,
-for its document's clean-up), they are held to its
+for its document's clean-up; an HTTP request's), they are held to its
 end instead, less a moment for what follows them (the batch's other notices put off): refused there,
 a send's record is told as unrecorded, and a release or refusal's mark leaves the claim to lapse, where
 Lambda stopping the function in one would give the whole batch back, with nothing told.

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from minid import deadline, observability
+from minid import deadline, observability, wiring
 from minid.adapters.aws_errors import Busy, error_code, is_transient, sending_refused
 from minid.api.models import MAX_BODY_BYTES
 from minid.api.problems import (
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 NO_SUCH_ROUTE = "The API has no such route. Its OpenAPI document lists those it has."
 RETRY_AFTER_SECONDS = 2
+# SES refusing to send for the account (paused for its bounces, its day's quota spent): hours, not seconds,
+# until the operators mend it; a client told 2 s would ask again and again
+SENDING_REFUSED_RETRY_AFTER_SECONDS = 300
 NOT_JSON = "Send the body as JSON, with Content-Type: application/json."
 
 # Headers on every response: nothing an eID service answers may be cached or sniffed.
@@ -124,7 +127,11 @@ def _aws_error(error: ClientError) -> Response[str]:
         return _unavailable()
     if sending_refused(error):  # the account's, not the request's: the operator acts (5xx alarm)
         logger.exception("AWS refuses to send for the account", extra={"aws_error": code})
-        return _unavailable()
+        return problem_response(
+            SERVICE_UNAVAILABLE,
+            "E-mail cannot be sent for the moment. Please try again later.",
+            retry_after=SENDING_REFUSED_RETRY_AFTER_SECONDS,
+        )
     logger.exception("AWS call failed", extra={"aws_error": code})
     return _internal_error()
 
@@ -213,6 +220,16 @@ def client_address(app: APIGatewayHttpResolver) -> str:
     return str(app.current_event.request_context.http.source_ip)
 
 
+# Time kept after a request's deadline for the writes that go out whatever the time (minid.deadline.exempt:
+# the record of a code sent, a try or a count given back): an attempt of one. Unbounded, a few of them with
+# DynamoDB hanging would have Lambda stop the function in one (API Gateway's bare 500, the give-back lost);
+# held so, one that cannot be made in time is refused, and the answer is the 503 it would have been. The
+# HTTP functions' timeout (template.yaml) is this longer than the 10 s their requests have.
+EXEMPT_KEPT_SECONDS = (
+    wiring.CONNECT_SECONDS + wiring.READ_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
+)
+
+
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Resolve one HTTP API event, with the checks and headers every route shares."""
     checked = _precheck(event)
@@ -224,7 +241,7 @@ def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaCo
             "isBase64Encoded": False,
         }
     else:
-        with deadline.within(context):
+        with deadline.within(context, kept_seconds=EXEMPT_KEPT_SECONDS):
             result = app.resolve(checked, context)
     result["headers"] = {**SECURITY_HEADERS, **(result.get("headers") or {})}
     # the route as the template names it ("POST /v1/login/{login_id}/verify"), never the path with its ids
