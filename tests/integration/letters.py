@@ -28,9 +28,11 @@ from minid.adapters.letters import BY_PERSON_INDEX, DynamoDbPinLetters
 from minid.adapters.notices import SqsNoticeQueue
 from minid.adapters.sealing import KmsSealer
 from minid.adapters.workflow import PrintTimeouts, StepFunctionsLetterWorkflow
+from minid.domain.events import SecurityEvent, SecurityEventType
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import PersonKey
 from minid.domain.letters.model import LetterStatus, PinLetter
+from minid.domain.notices import Notice, NoticeKind
 from minid.domain.password_reset import code_notice_id
 from tests.conftest import ROOT
 
@@ -330,6 +332,14 @@ def _registered(driver: LetterDriver, identity_number: str, status: str, **field
 
 def security_events(driver: LetterDriver) -> DynamoDbSecurityEventLog:
     return DynamoDbSecurityEventLog(driver.dynamodb, driver.local.stack.refs["SecurityEventsTable"])
+
+
+def password_changed(driver: LetterDriver, notice_id: str, person: PersonKey) -> Notice:
+    """The notice of a password change whose event is written: one a test delivers, as MinID queues it
+    (with its change's event as its proof: PROVEN_BY)."""
+    changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, datetime.now(UTC), notice_id)
+    security_events(driver).record(person, changed)
+    return Notice(notice_id, NoticeKind.PASSWORD_CHANGED, person, proof=changed)
 
 
 def age_ledger(driver: LetterDriver, identity_number: str, by: timedelta) -> None:

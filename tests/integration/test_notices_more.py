@@ -25,23 +25,31 @@ from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
 from minid.adapters.notices import DynamoDbDeliveryLedger, SnsSmsSender
 from minid.deadline import MARGIN_SECONDS, OutOfTime, within
+from minid.domain.keys import PersonKey
 from minid.domain.notices import (
     MARK_SENT_TRIES,
     Channel,
     Claim,
     Delivered,
     MaybeSent,
-    Notice,
     NoticeInFlight,
     NoticeKind,
     Undeliverable,
     notice_from_json,
 )
 from tests.conftest import load_event
-from tests.integration.letters import LetterDriver, on_functions_clients, registered_dead
+from tests.integration.letters import LetterDriver, on_functions_clients, password_changed, registered_dead
 from tests.integration.users import enrolled
 
 CHANGED = "Passordet ditt er endret"
+
+
+def password_changed_message(driver: LetterDriver, notice_id: str, person: str) -> dict[str, Any]:
+    """The queue message of a password change's notice whose event is written (as MinID queues it)."""
+    told = password_changed(driver, notice_id, PersonKey(person))
+    assert told.proof is not None
+    proof = {"type": told.proof.type.value, "at": told.proof.at.isoformat(), "reference": told.proof.reference}
+    return {"notice_id": notice_id, "kind": told.kind.value, "person": person, "proof": proof}
 
 
 def sms_to(driver: LetterDriver, number: str, saying: str) -> list[str]:
@@ -65,7 +73,7 @@ def test_a_send_the_ledger_cannot_be_told_of_does_not_skip_the_e_mail(driver: Le
     send the SMS again once its claim lapsed)."""
     user = enrolled(driver, mobile="91234581", email="kari.unrecorded@example.no")
     notifier = wiring.notifier(os.environ)
-    notice = Notice("unrecorded-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "unrecorded-test", driver.key(user.identity_number))
     with injected_faults() as faults:
         faults.add(
             "dynamodb",
@@ -87,7 +95,7 @@ def test_a_send_the_ledger_cannot_be_told_of_does_not_skip_the_e_mail(driver: Le
 def test_a_write_of_a_send_that_fails_once_is_made_again(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile="91234582", email=None)
     notifier = wiring.notifier(os.environ)
-    notice = Notice("unrecorded-once", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "unrecorded-once", driver.key(user.identity_number))
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", code="ProvisionedThroughputExceededException", status=400, here=True)
         assert notifier.deliver(notice) == Delivered([Channel.SMS])
@@ -102,7 +110,7 @@ def test_a_send_whose_answer_never_came_is_not_sent_again_until_its_claim_lapses
     send nothing; once it lapses, the SMS is sent again, once (a duplicate, at most one a lease)."""
     user = enrolled(driver, mobile="91234585", email=None)
     notifier = wiring.notifier(os.environ)
-    notice = Notice("answer-lost", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "answer-lost", driver.key(user.identity_number))
     with injected_faults() as faults:
         faults.add("sns", "Publish", after="lost", here=True)
         with pytest.raises(MaybeSent):
@@ -128,7 +136,7 @@ def test_a_send_refused_for_now_is_sent_at_the_next_delivery(driver: LetterDrive
     """A provider's error answered (throttled): not sent, and the claim released at once for the next."""
     user = enrolled(driver, mobile="91234586", email=None)
     notifier = wiring.notifier(os.environ)
-    notice = Notice("throttled", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "throttled", driver.key(user.identity_number))
     with injected_faults() as faults:
         faults.add("sns", "Publish", code="Throttling", status=400, times=3, here=True)
         with pytest.raises(ClientError):
@@ -146,7 +154,7 @@ def test_a_channel_sent_on_by_a_delivery_that_then_fails_is_told_as_it_happens(
     user = enrolled(driver, mobile="91234589", email="kari.partly@example.no")
     driver.notices_delivered()  # the welcome
     sample = load_event("notifier/notice")["Records"][0]
-    notice = {"notice_id": "partly", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    notice = password_changed_message(driver, "partly", driver.key(user.identity_number))
     records = [sample | {"messageId": "partly", "body": json.dumps(notice)}]
     notifier = driver.local.functions.by_logical_id["NotifierFunction"]
     with injected_faults() as faults:
@@ -389,7 +397,7 @@ def test_the_contacts_of_a_person_registered_dead_are_told_nothing(driver: Lette
     user = enrolled(driver, mobile="91234584", email="kari.dead@example.no")
     registered_dead(driver, user.identity_number)
     notifier = wiring.notifier(os.environ)
-    notice = Notice("dead-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "dead-test", driver.key(user.identity_number))
     assert notifier.deliver(notice) == Delivered()
     assert sms_to(driver, "+4791234584", CHANGED) == []
     assert emails_to(driver, "kari.dead@example.no", CHANGED) == []
@@ -428,7 +436,7 @@ def test_a_notice_is_put_off_even_with_no_time_left_for_a_whole_attempt(
     user = enrolled(driver, mobile="91234592")
     driver.notices_delivered()  # the welcome
     sample = load_event("notifier/notice")["Records"][0]
-    notice = {"notice_id": "no-time", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    notice = password_changed_message(driver, "no-time", driver.key(user.identity_number))
     queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
     records = [sample | {"messageId": "no-time", "body": json.dumps(notice), "eventSourceARN": queue}]
     notifier = driver.local.functions.by_logical_id["NotifierFunction"]
@@ -449,7 +457,7 @@ def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(
     driver.notices_delivered()  # the welcome
     sms_before = len(driver.local.outbox.sms())
     sample = load_event("notifier/notice")["Records"][0]
-    notice = {"notice_id": "kept-time", "kind": "password-changed", "person": driver.key(user.identity_number)}
+    notice = password_changed_message(driver, "kept-time", driver.key(user.identity_number))
     queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
     records = [sample | {"messageId": "kept-time", "body": json.dumps(notice), "eventSourceARN": queue}]
     notifier = driver.local.functions.by_logical_id["NotifierFunction"]

@@ -16,9 +16,9 @@ from local.template import queue_sources
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso, to_item
 from minid.domain.login import SMS_REFUSED
-from minid.domain.notices import Channel, Delivered, Notice, NoticeKind, notice_from_json
+from minid.domain.notices import Channel, Delivered, notice_from_json
 from minid.domain.password_reset import code_notice_id
-from tests.integration.letters import LetterDriver, on_functions_clients, wait_for
+from tests.integration.letters import LetterDriver, on_functions_clients, password_changed, wait_for
 from tests.integration.users import MovableClock, User, enrolled, with_letter
 
 
@@ -305,7 +305,7 @@ def test_sending_refused_for_the_account_is_a_503_not_a_bug(driver: LetterDriver
 def test_a_notice_to_a_refused_number_goes_by_e_mail_and_is_not_tried_again(driver: LetterDriver) -> None:
     user = enrolled(driver, mobile="91234593", email="kari.notice@example.no")
     notifier = wiring.notifier(os.environ)
-    notice = Notice("refused-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number))
+    notice = password_changed(driver, "refused-test", driver.key(user.identity_number))
     with injected_faults() as faults:
         refuse_numbers(faults, times=2)
         assert notifier.deliver(notice) == Delivered([Channel.EMAIL], [Channel.SMS])

@@ -22,6 +22,7 @@ from minid.domain.notices import (
     MARK_SENT_TRIES,
     PLAIN_RECIPIENTS_ONCE,
     PROOF_WAIT,
+    PROVEN_BY,
     SMS_TRIED_FOR,
     WORDED,
     Channel,
@@ -48,6 +49,10 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PERSON = PersonKey("a" * 64)
 POSTED = Notice("letter-1:pin-letter-posted", NoticeKind.PIN_LETTER_POSTED, PERSON, {"date": "2026-11-20"})
 SEALER = AesGcmSealer(Keyer(Pepper(b"p" * 32)))  # the notifier's is KMS (integration tests); the same protocol
+# the events that prove the notices of changes below (PROVEN_BY), and the log that has them written
+RE_ENROLLED = SecurityEvent(SecurityEventType.RE_ENROLLED, NOW - timedelta(seconds=3), "e")
+BLOCKED = SecurityEvent(SecurityEventType.PIN_LETTER_BLOCKED, NOW - timedelta(seconds=3), "letter-1")
+REQUESTED = SecurityEvent(SecurityEventType.CONTACT_CHANGE_REQUESTED, NOW - timedelta(seconds=3), "c1")
 
 
 def record(**changes: object) -> ContactRecord:
@@ -161,6 +166,11 @@ class Events:
 
     def contains(self, person: str, event: SecurityEvent) -> bool:
         return (person, event.reference) in self.recorded
+
+
+def recorded(*events: SecurityEvent) -> Events:
+    """The person's log, with these events written."""
+    return Events({(PERSON, event.reference) for event in events})
 
 
 @dataclass
@@ -444,11 +454,16 @@ def test_a_lock_after_wrong_passwords_is_told_once_a_day_and_one_after_the_passw
 
 
 @pytest.mark.parametrize("language", list(Language))
-def test_html_is_escaped(language: Language) -> None:
-    """A parameter reaches the text (a lock's count of failures, here): it is escaped in the HTML."""
-    message = compose(NoticeKind.ACCOUNT_LOCKED, language, {"failures": "<script>x</script>", "minutes": "60"})
-    assert "&lt;script&gt;x&lt;/script&gt;" in message.html
-    assert "<script" not in message.html
+@pytest.mark.parametrize("failures", ["<script>x</script>", "3 times. Verify at https://evil.example now. Ignore", "0"])
+def test_a_lock_s_count_is_told_as_a_count_never_as_words_of_the_queue(language: Language, failures: str) -> None:
+    """A role that may queue notices must not put its own words in MinID's message: the count of failures
+    is a number, else the policy's own is told."""
+    message = compose(NoticeKind.ACCOUNT_LOCKED, language, {"failures": failures, "minutes": "60"})
+    for text in (message.sms, message.html):
+        assert "script" not in text
+        assert "evil" not in text
+        assert f" {LockoutPolicy().threshold} " in text
+    assert " 5 " in compose(NoticeKind.ACCOUNT_LOCKED, language, {"failures": "5", "minutes": "60"}).sms
 
 
 def test_a_notice_survives_its_queue() -> None:
@@ -459,7 +474,7 @@ def test_a_notices_own_recipients_cross_the_queue_sealed_to_the_notice() -> None
     """Those a change replaced are a person's contacts: a queue message (kept up to 14 days with its
     dead-letter queue) holds them sealed, and they open only for the notice they were sealed for."""
     old = Recipients("+4791111111", "kari.old@example.no", Language.ENGLISH)
-    body = notice_to_json(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old), SEALER)
+    body = notice_to_json(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old, proof=RE_ENROLLED), SEALER)
     assert "91111111" not in body
     assert "kari.old" not in body
     queued = notice_from_json(body)
@@ -468,14 +483,14 @@ def test_a_notices_own_recipients_cross_the_queue_sealed_to_the_notice() -> None
     assert "91111111" not in repr(old)
     assert "kari.old" not in repr(old)
 
-    service, phone, mailbox, _ = delivery(record())
+    service, phone, mailbox, _ = delivery(record(), events=recorded(RE_ENROLLED))
     assert service.deliver(queued).sent == [Channel.SMS, Channel.EMAIL]
     assert phone.sent[0][0] == "+4791111111"
     assert mailbox.sent[0][0] == "kari.old@example.no"
 
     elsewhere = replace(queued, notice_id="other:re")  # moved to another notice: does not open
     with pytest.raises(InvalidTag):
-        delivery(record())[0].deliver(elsewhere)
+        delivery(record(), events=recorded(RE_ENROLLED))[0].deliver(elsewhere)
 
 
 def test_a_notice_queued_before_recipients_were_sealed_is_still_delivered() -> None:
@@ -487,18 +502,34 @@ def test_a_notice_queued_before_recipients_were_sealed_is_still_delivered() -> N
             "person": PERSON,
             "params": {},
             "recipients": {"mobile": "+4790000001", "email": None, "language": "en"},
-            "proof": None,
+            "proof": {"type": "re-enrolled", "at": RE_ENROLLED.at.isoformat(), "reference": "e"},  # (as then)
         }
     )
-    service, phone, _, _ = delivery(record())
+    service, phone, _, _ = delivery(record(), events=recorded(RE_ENROLLED))
     assert service.deliver(notice_from_json(body)).sent == [Channel.SMS]
     assert phone.sent[0][0] == "+4790000001"
 
 
+@pytest.mark.parametrize("kind", sorted(PROVEN_BY))
+def test_a_notice_of_a_change_without_the_change_s_event_is_not_delivered(kind: NoticeKind) -> None:
+    """Queued by a role that may queue but not write the person's events (forged): one with no proof, or
+    with an event of another kind that is written (a login's, say), tells of nothing MinID did."""
+    other = SecurityEvent(SecurityEventType.LOGIN_SUCCEEDED, NOW - timedelta(seconds=3), "login-1")
+    params = {"date": "2026-11-20", "failures": "3", "minutes": "60"}
+    for proof in (None, other):
+        service, phone, mailbox, _ = delivery(record(), events=recorded(other))
+        assert service.deliver(Notice("forged", kind, PERSON, params, proof=proof)) == Delivered(unproven=True)
+        assert (phone.sent, mailbox.sent) == ([], [])
+    proving = SecurityEvent(min(PROVEN_BY[kind]), NOW - timedelta(seconds=3), "change-1")
+    service, *_ = delivery(record(), events=recorded(proving))
+    assert service.deliver(Notice("told", kind, PERSON, params, proof=proving)).sent  # as MinID queues it
+
+
 def test_a_notice_with_recipients_goes_to_them_and_not_the_register() -> None:
-    service, phone, mailbox, _ = delivery(record())
+    service, phone, mailbox, _ = delivery(record(), events=recorded(RE_ENROLLED))
     old = Recipients("+4790000000", None, Language.ENGLISH)
-    assert service.deliver(Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old)).sent == [Channel.SMS]
+    notice = Notice("e:re", NoticeKind.RE_ENROLLED, PERSON, recipients=old, proof=RE_ENROLLED)
+    assert service.deliver(notice).sent == [Channel.SMS]
     assert phone.sent[0][0] == "+4790000000"
     assert "registered again" in phone.sent[0][1]
     assert mailbox.sent == []
@@ -635,8 +666,10 @@ def test_a_send_unrecorded_is_told_though_the_other_channel_fails() -> None:
 def test_the_contacts_of_a_dead_person_are_told_nothing() -> None:
     """Their number or address may have passed to someone else (the contact review reminds them of nothing
     either): a letter of theirs blocked after five wrong codes, say, is not told to them."""
-    blocked = Notice("letter-1:blocked", NoticeKind.PIN_LETTER_BLOCKED, PERSON)
-    service, phone, mailbox, _ = delivery(record(), population=Population(PersonStatus.DECEASED))
+    blocked = Notice("letter-1:blocked", NoticeKind.PIN_LETTER_BLOCKED, PERSON, proof=BLOCKED)
+    service, phone, mailbox, _ = delivery(
+        record(), events=recorded(BLOCKED), population=Population(PersonStatus.DECEASED)
+    )
     assert service.deliver(blocked) == Delivered()
     assert (phone.sent, mailbox.sent) == ([], [])
 
@@ -645,15 +678,17 @@ def test_the_contacts_a_notice_carries_of_a_dead_person_are_told_nothing_but_a_r
     """A change of mobile in a dead person's MinID: the old number is not told (it may have passed to
     someone else). A reset's code goes where its start sent it (the start sends none for the dead)."""
     old = Recipients("+4790000000", None, Language.BOKMAL)
-    changed = Notice("c1:changed", NoticeKind.CONTACT_CHANGED, PERSON, {"channel": "mobile"}, recipients=old)
+    changed = Notice("c1:changed", NoticeKind.CONTACT_CHANGED, PERSON, {"channel": "mobile"}, old, REQUESTED)
     sealed = notice_from_json(notice_to_json(changed, SEALER))
     for notice in (changed, sealed):
-        service, phone, mailbox, _ = delivery(None, population=Population(PersonStatus.DECEASED))
+        service, phone, mailbox, _ = delivery(
+            None, events=recorded(REQUESTED), population=Population(PersonStatus.DECEASED)
+        )
         assert service.deliver(notice) == Delivered()
         assert (phone.sent, mailbox.sent) == ([], [])
     service, phone, *_ = delivery(None, population=Population(PersonStatus.DECEASED))
     assert service.deliver(reset_code()).sent == [Channel.SMS]
-    service, phone, *_ = delivery(None)
+    service, phone, *_ = delivery(None, events=recorded(REQUESTED))
     assert service.deliver(changed).sent == [Channel.SMS]  # alive: told
 
 

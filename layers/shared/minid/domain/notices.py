@@ -77,6 +77,25 @@ class NoticeKind(StrEnum):
 # What a reset's start queues on the code queue: sent at once, to one channel, never once too late.
 RESET_STARTS = frozenset({NoticeKind.PASSWORD_RESET_CODE, NoticeKind.PASSWORD_RESET_NO_LETTER})
 
+# Of each kind that tells of a change, the events that prove it (what its producer queues it with): one
+# without such a proof, or with another kind of event's, was not queued by MinID's code as it is (a role
+# that may queue, but not write the person's events, forging one), and is dropped as unproven. The kinds
+# not named tell of what wrote no event of the person's: a letter's workflow, a reminder, a reset's start.
+PROVEN_BY: Mapping[NoticeKind, frozenset[SecurityEventType]] = {
+    NoticeKind.ACCOUNT_LOCKED: frozenset({SecurityEventType.ACCOUNT_LOCKED}),
+    NoticeKind.PASSWORD_CHANGED: frozenset({SecurityEventType.PASSWORD_CHANGED}),
+    NoticeKind.PASSWORD_RESET: frozenset({SecurityEventType.PASSWORD_RESET}),
+    NoticeKind.SECOND_FACTOR_CHANGED: frozenset({SecurityEventType.TOTP_ADDED, SecurityEventType.TOTP_REMOVED}),
+    NoticeKind.CONTACT_CHANGED: frozenset({SecurityEventType.CONTACT_CHANGE_REQUESTED}),
+    NoticeKind.CONTACT_ADDED: frozenset({SecurityEventType.CONTACT_CHANGE_REQUESTED}),
+    NoticeKind.CONTACT_REMOVED: frozenset({SecurityEventType.CONTACT_REMOVED}),
+    NoticeKind.RESERVATION_CHANGED: frozenset({SecurityEventType.RESERVED, SecurityEventType.UNRESERVED}),
+    NoticeKind.PIN_LETTER_BLOCKED: frozenset({SecurityEventType.PIN_LETTER_BLOCKED}),
+    NoticeKind.PIN_LETTERS_BLOCKED_BY_OWNER: frozenset({SecurityEventType.PIN_LETTER_BLOCKED}),
+    NoticeKind.ENROLLED: frozenset({SecurityEventType.ENROLLED, SecurityEventType.RE_ENROLLED}),
+    NoticeKind.RE_ENROLLED: frozenset({SecurityEventType.RE_ENROLLED}),
+}
+
 
 class Channel(StrEnum):
     SMS = "sms"
@@ -728,7 +747,9 @@ def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     password or second factor at a login, or a wrong current password at a change (`known`: what the one
     who made it had, if anything but an identity number: "password", "session")."""
     default = LockoutPolicy()  # for a notice queued before notices told the policy
-    failures = params.get("failures", str(default.threshold))
+    told = params.get("failures", "")
+    # a count (LockoutPolicy's threshold), never words of the queue's: MinID's message says only what it writes
+    failures = str(int(told)) if told.isascii() and told.isdigit() and 0 < int(told) < 100 else str(default.threshold)
     how_long = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)), language)
     advices = _LOCK_ADVICE[language]
     advice = advices.get(params.get("known", ""), advices[""]).format(how_long=how_long, phone=SUPPORT_PHONE)
@@ -1196,7 +1217,10 @@ class NoticeDelivery:
 
     def _proven(self, notice: Notice, now: datetime) -> bool:
         """Whether the change the notice tells of was made (its proof, the event, is there; or it needs
-        none). NoticeNotYet while it may still be made."""
+        none: PROVEN_BY). NoticeNotYet while it may still be made."""
+        proving = PROVEN_BY.get(notice.kind)
+        if proving is not None and (notice.proof is None or notice.proof.type not in proving):
+            return False  # not as MinID queues it
         if notice.proof is None or self._events.contains(notice.person, notice.proof):
             return True
         if now - notice.proof.at < PROOF_WAIT:
