@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from minid import deadline, observability, wiring
+from minid import attempts, deadline, observability, wiring
 from minid.adapters.aws_errors import error_name, is_transient
 from minid.domain.letters.model import Activation, PrintDocument, RecipientOutcome
 from minid.domain.letters.workflow import DocumentLeft, KeptChanging, LetterWorkflowTasks, UnsentDocumentLeft
@@ -126,7 +126,7 @@ def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
 # (OutOfTime), the document left is told (UnsentDocumentLeft), rather than Lambda stopping the function in
 # the clean-up, nothing told.
 CLEANUP_KEPT_SECONDS = (
-    2 * (wiring.CONNECT_SECONDS + wiring.READ_SECONDS) + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
+    2 * (attempts.CONNECT_SECONDS + attempts.READ_SECONDS) + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
 )
 
 

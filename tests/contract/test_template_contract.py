@@ -23,9 +23,10 @@ from local.template import DEFAULT_ROUTE, FunctionSpec, Route, Template
 from minid import wiring
 from minid.api import NO_SUCH_ROUTE
 from minid.api.resolver import EXEMPT_KEPT_SECONDS
+from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS
 from minid.domain.notices import RETRY_MOST_SECONDS
-from minid.wiring import CONNECT_SECONDS, READ_SECONDS, RETRIES
+from minid.wiring import RETRIES
 from tests.conftest import EVENTS, ROOT
 from tests.integration.letters import state_function
 

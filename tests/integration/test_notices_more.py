@@ -24,6 +24,7 @@ from local.faults import injected_faults
 from minid import wiring
 from minid.adapters.dynamodb import from_item, iso
 from minid.adapters.notices import DynamoDbDeliveryLedger, SnsSmsSender
+from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.deadline import MARGIN_SECONDS, OutOfTime, within
 from minid.domain.keys import PersonKey
 from minid.domain.notices import (
@@ -312,7 +313,7 @@ def test_a_request_s_code_send_that_may_have_gone_out_is_told_so_however_it_ends
     (it would end after it): the send ends as out of time, and is told as one that may have gone out (a
     resend's code stands, not the one it replaced)."""
     _Sns.answers, _Sns.mode = [], "failed slowly"
-    attempt = int((wiring.CONNECT_SECONDS + wiring.READ_SECONDS + MARGIN_SECONDS) * 1000)
+    attempt = int((CONNECT_SECONDS + READ_SECONDS + MARGIN_SECONDS) * 1000)
     with _sns_of_the_test(monkeypatch, delivered=False) as sender:
         assert sender._client.meta.service_model  # the client made before the clock runs
         left = _Left(attempt + 1200)  # time for one attempt, not for a retry after the 1.5 s it takes
@@ -461,7 +462,7 @@ def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(
     queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
     records = [sample | {"messageId": "kept-time", "body": json.dumps(notice), "eventSourceARN": queue}]
     notifier = driver.local.functions.by_logical_id["NotifierFunction"]
-    left = int(RECORDING_KEPT_SECONDS) + wiring.CONNECT_SECONDS + wiring.READ_SECONDS  # an attempt's, no more
+    left = int(RECORDING_KEPT_SECONDS) + CONNECT_SECONDS + READ_SECONDS  # an attempt's, no more
     assert notifier.invoke({"Records": records}, left) == {"batchItemFailures": [{"itemIdentifier": "kept-time"}]}
     (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
     assert failed.__dict__.get("error") == "OutOfTime"

@@ -12,8 +12,8 @@ from local.aws import embedded_aws
 from local.faults import injected_faults
 from local.stack import LocalStack
 from minid.adapters.dynamodb import iso, to_item
+from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.domain.errors import NotFound
-from minid.wiring import CONNECT_SECONDS, READ_SECONDS
 from tests.conftest import load_event
 from tests.integration.letters import state_function
 

@@ -158,6 +158,20 @@ def test_the_layer_makes_its_records_as_structs_not_dataclasses() -> None:
     assert dataclasses_made == []
 
 
+def test_the_health_function_loads_no_wiring_and_no_botocore_session() -> None:
+    """It calls nothing: it answers /v1/health, every route there is not and every CORS preflight. The
+    wiring (botocore's session, client, loaders: some 80 ms) is for functions that make clients."""
+    handler = Path(__file__).parents[2] / "functions" / "health" / "app.py"
+    code = (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+    )
+    loaded = modules_loaded(code, "minid", "botocore")
+    assert "minid.api.resolver" in loaded
+    assert [m for m in loaded if m in {"minid.wiring", "botocore.session", "botocore.client", "botocore.loaders"}] == []
+
+
 def test_the_functions_and_their_adapters_load_no_boto3() -> None:
     """Their clients are botocore's (minid.wiring): boto3's package loads s3transfer, some 15 ms of a
     cold start. The letter orders' idempotency is Powertools', whose DynamoDB layer loads boto3: it is

@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 
+from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 # Short timeouts and the SDK's standard retries: a slow dependency becomes a 503 the client retries.
 # No attempt is sent that could end after the invocation's own deadline (minid.deadline).
-CONNECT_SECONDS, READ_SECONDS, RETRIES = 1, 3, 3  # (botocore's `max_attempts` is the retries: 4 attempts)
+RETRIES = 3  # (botocore's `max_attempts` is the retries: 4 attempts)
 AWS_CONFIG = Config(
     connect_timeout=CONNECT_SECONDS,
     read_timeout=READ_SECONDS,

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from minid import deadline, observability, wiring
+from minid import attempts, deadline, observability
 from minid.adapters.aws_errors import Busy, error_code, is_transient, sending_refused
 from minid.api.models import MAX_BODY_BYTES
 from minid.api.problems import (
@@ -226,7 +226,7 @@ def client_address(app: APIGatewayHttpResolver) -> str:
 # held so, one that cannot be made in time is refused, and the answer is the 503 it would have been. The
 # HTTP functions' timeout (template.yaml) is this longer than the 10 s their requests have.
 EXEMPT_KEPT_SECONDS = (
-    wiring.CONNECT_SECONDS + wiring.READ_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
+    attempts.CONNECT_SECONDS + attempts.READ_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
 )
 
 
