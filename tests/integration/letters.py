@@ -411,6 +411,25 @@ def before_first_aws_call(
 
 
 @contextlib.contextmanager
+def calls_made(operation: str, where: Callable[[dict[str, Any]], bool]) -> Iterator[list[str]]:
+    """How each `operation` call ("dynamodb.UpdateItem") whose parameters are `where` went, of those the
+    functions' clients made within and sent: "made", or AWS's error code (one refused before it was sent,
+    OutOfTime say, is not among them)."""
+    key = f"made-{id(where)}"  # its own mark on a call's context: another watcher's is not taken for it
+    outcomes: list[str] = []
+
+    def building(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[key] = where(params)
+
+    def answered(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get(key):
+            outcomes.append(parsed.get("Error", {}).get("Code") or "made")
+
+    with on_functions_clients((f"before-parameter-build.{operation}", building), (f"after-call.{operation}", answered)):
+        yield outcomes
+
+
+@contextlib.contextmanager
 def on_functions_clients(*handlers: tuple[str, Callable[..., None]]) -> Iterator[None]:
     """botocore event handlers on the clients the functions' session makes within (each client takes the
     session's handlers as it is made): the AWS boundary, where a test makes a race or a lagging answer."""

@@ -19,10 +19,12 @@ from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
 from local.faults import injected_faults
-from minid import wiring
+from local.functions import LambdaContext
+from minid import deadline, wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
+from minid.deadline import OutOfTime
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import (
     CHANGED_MEANWHILE,
@@ -57,6 +59,7 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     before_first_aws_call,
+    calls_made,
     counted_hits,
     fill_counters,
     in_one_window,
@@ -327,6 +330,36 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     driver.notices_delivered()
     assert len(driver.local.outbox.sms()) == sent  # nor the old mobile told of a change not made
     assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202  # no code: not limited
+
+
+@pytest.mark.parametrize("out_at", ["the codes' write", "the sending"])
+def test_a_resend_out_of_time_leaves_the_code_the_person_holds_working(driver: LetterDriver, out_at: str) -> None:
+    """Time runs out before the resend's codes are written (they are written under the deadline: nothing
+    is), or before they are sent (the codes sent before are given back whatever the time): either way the
+    code the person holds still verifies, and nothing new was sent."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile="+47 4100 7001")
+    held = code_in(sms_to(driver, "+4741007001"))
+    clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
+    session = services.sessions.authenticate(user.login())
+    late = contextlib.ExitStack()
+    run_out = lambda: late.enter_context(deadline.within(LambdaContext("ContactFunction", 512, 0)))  # noqa: E731
+    resending = lambda params: "resends = :after" in params.get("UpdateExpression", "")  # noqa: E731
+    counted = lambda params: "contact-codes" in json.dumps(params.get("Key"))  # noqa: E731  (the person's codes)
+    with deadline.within(LambdaContext("ContactFunction", 512, 60)), late:
+        if out_at == "the sending":
+            running_out = before_first_aws_call("sns.Publish", run_out)
+        else:  # just after the codes are counted, before they are written
+            running_out = before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=run_out)
+        with running_out, calls_made("dynamodb.UpdateItem", resending) as codes_written, pytest.raises(OutOfTime):
+            wiring.contact(os.environ, clock=clock).contacts.resend(session)
+    # written and given back, or (out before it) not written at all
+    assert codes_written == (["made", "made"] if out_at == "the sending" else [])
+    assert code_in(sms_to(driver, "+4741007001")) == held  # none sent
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": held}, user.login())
+    assert (verified.status, body(verified)["mobile"]) == (200, "+4741007001")
 
 
 def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:

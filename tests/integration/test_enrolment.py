@@ -50,6 +50,7 @@ from tests.integration.letters import (
     LetterDriver,
     age_ledger,
     before_first_aws_call,
+    calls_made,
     counted_hits,
     fill_counters,
     notice_queue,
@@ -1647,6 +1648,34 @@ def test_a_resend_whose_sending_runs_out_of_time_gives_the_codes_held_back(drive
         with pytest.raises(OutOfTime):
             service.resend(enrolling.enrolment_id, "198.51.100.7")
     assert enrolling.last_code_to("+4791234567") == held  # none sent
+    assert enrolling.verify(mobile_code=held).status == 201
+
+
+def test_a_resend_out_of_time_before_its_codes_are_written_writes_none(driver: LetterDriver) -> None:
+    """The resend's own codes are written under the deadline (the time kept after it is for giving codes
+    back): refused as time runs out, nothing is written or sent, and the code the person holds still works."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234568").status == 202
+    held = enrolling.last_code_to("+4791234568")
+    back_date_codes(driver, enrolling.enrolment_id)
+    late = contextlib.ExitStack()
+    run_out = lambda: late.enter_context(deadline.within(LambdaContext("EnrolmentFunction", 512, 0)))  # noqa: E731
+    counted = lambda params: "enrolment-codes" in json.dumps(params.get("Key"))  # noqa: E731  (the person's codes)
+    resending = lambda params: "codes_sent_at = :now" in params.get("UpdateExpression", "")  # noqa: E731
+    with (
+        deadline.within(LambdaContext("EnrolmentFunction", 512, 60)),
+        late,
+        before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=run_out) as outcomes,
+        calls_made("dynamodb.UpdateItem", resending) as codes_written,
+    ):
+        service = wiring.enrolment(os.environ)
+        with pytest.raises(OutOfTime):
+            service.resend(enrolling.enrolment_id, "198.51.100.7")
+    assert outcomes[0] == "made"  # the count, then time ran out
+    assert codes_written == []  # the codes' write refused before it was sent (not made, and then taken back)
+    assert enrolment_item(driver, enrolling)["resends"] == {"N": "0"}
+    assert enrolling.last_code_to("+4791234568") == held  # none sent
     assert enrolling.verify(mobile_code=held).status == 201
 
 

@@ -4,6 +4,7 @@ transaction that activates the account an enrolment makes."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +211,7 @@ class DynamoDbEnrolments:
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
+        giving_back: bool = False,
     ) -> bool:
         names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
@@ -218,9 +220,10 @@ class DynamoDbEnrolments:
             assignments.append(f"{_REPLACED} = list_append(if_not_exists({_REPLACED}, :none), :replaced)")
             values |= {":none": [], ":replaced": list(replaced)}
         try:
-            # made whatever the time: it also gives back the codes of a resend whose sending failed as time
-            # ran out, and refused then, the codes the person holds would stop working
-            with exempt():
+            # the codes given back (a resend's sending failed) made whatever the time: refused as time ran out,
+            # the codes the person holds would stop working. A resend's own codes are written under the
+            # deadline: they would be sent after it, and the time kept is for the give-back
+            with exempt() if giving_back else nullcontext():
                 self._client.update_item(
                     TableName=self._table,
                     Key=enrolment_key(enrolment_id),

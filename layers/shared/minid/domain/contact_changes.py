@@ -217,10 +217,12 @@ class PendingChanges(Protocol):
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
+        giving_back: bool = False,
     ) -> bool:
         """The codes and when they were sent, if the person's pending change is still `change` (its values)
         and its count of resends still `resends[0]`; it becomes `resends[1]`. The hashes `replaced` are added
-        to those kept of replaced codes (none when the codes sent before are given back)."""
+        to those kept of replaced codes (none when the codes sent before are given back: `giving_back`, a
+        write made whatever the time, minid.deadline.exempt)."""
         ...
 
 
@@ -508,9 +510,11 @@ class ContactService:
                 resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
                 if sent:
                     kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
-                    self._changes.record_resend(resent, kept, now, (count[1], count[1]))
+                    self._changes.record_resend(resent, kept, now, (count[1], count[1]), giving_back=True)
                 else:
-                    self._changes.record_resend(resent, pending.code_hashes, pending.sent_at, count[::-1])
+                    self._changes.record_resend(
+                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=True
+                    )
                 raise
         return tuple(pending.values)
 

@@ -189,11 +189,13 @@ class Enrolments(Protocol):
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
+        giving_back: bool = False,
     ) -> bool:
         """Replace the unverified codes, if the codes were still last sent at `sent[0]` and the count of
         resends is still `resends[0]` (no other resend, and no completion made again with other contacts,
         came first); they become `sent[1]` and `resends[1]`. The hashes `replaced` are added to those kept
-        of replaced codes (none when the codes sent before are given back)."""
+        of replaced codes (none when the codes sent before are given back: `giving_back`, a write made
+        whatever the time, minid.deadline.exempt)."""
         ...
 
     def mark_verified(
@@ -579,7 +581,9 @@ class EnrolmentService:
                 # sends the e-mail a new one.
                 if not sent:
                     before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
-                    self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1])
+                    self._enrolments.record_resend(
+                        enrolment_id, before, (now, sent_before), count[::-1], giving_back=True
+                    )
                 raise
         return tuple(pending)
 
