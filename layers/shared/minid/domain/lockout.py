@@ -109,10 +109,13 @@ class Lockout:
         reservation = Reservation(self.reserve(person, now))
         try:
             yield reservation
-        except BaseException:
+        except BaseException as error:
             counted = reservation.count
             if counted.counted and counted.account is not None and not reservation.wrong:
-                self.release(person, counted.account.failure_run)
+                try:
+                    self.release(person, counted.account.failure_run)
+                except Exception as failed:  # told in a note: the attempt's own error stays the one raised
+                    error.add_note(f"The attempt's count was not given back: {type(failed).__name__}")
             raise
 
     def judged(self, account: UserAccount, now: datetime, right: bool, reference: str) -> Judgement:
