@@ -12,8 +12,11 @@ from local.aws import embedded_aws
 from local.faults import injected_faults
 from local.stack import LocalStack
 from minid.adapters.dynamodb import iso, to_item
+from minid.adapters.events import DynamoDbSecurityEventLog
 from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.domain.errors import NotFound
+from minid.domain.events import SecurityEvent, SecurityEventType
+from minid.domain.keys import PersonKey
 from tests.conftest import load_event
 from tests.integration.letters import state_function
 
@@ -126,11 +129,16 @@ def test_a_notice_another_delivery_is_sending_waits_and_is_not_counted_a_failure
     """Another sender's claim on a channel (its lease not run out): reported back to come again, as a notice
     whose change is not made yet, not logged and counted toward NoticesFailingAlarm."""
     sample = load_event("notifier/notice")["Records"][0]
+    person = PersonKey(json.loads(sample["body"])["person"])
+    requested = SecurityEvent(SecurityEventType.CONTACT_CHANGE_REQUESTED, datetime.now(UTC), "in-flight")
+    events = DynamoDbSecurityEventLog(local.session.client("dynamodb"), local.stack.refs["SecurityEventsTable"])
+    events.record(person, requested)  # the change made: its notice proven (PROVEN_BY)
     notice = json.loads(sample["body"]) | {
         "notice_id": "in-flight:contact-changed",
         "kind": "contact-changed",
         "params": {"channel": "mobile"},
         "recipients": {"mobile": "+4791234599", "email": None, "language": "nb"},  # as queued once: in plain
+        "proof": {"type": requested.type.value, "at": requested.at.isoformat(), "reference": requested.reference},
     }
     claimed = {
         "pk": "notice#in-flight:contact-changed#sms",
