@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from msgspec.structs import replace
 
 from local.faults import injected_faults
@@ -48,12 +48,10 @@ from minid.domain.notices import (
     RETRY_FIRST_SECONDS,
     Channel,
     MaybeSent,
-    Notice,
-    NoticeKind,
     notice_from_json,
 )
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
-from minid.domain.sessions import ReauthenticationRequired, SessionEnded, Unauthenticated
+from minid.domain.sessions import ReauthenticationRequired, Session, SessionEnded, Unauthenticated
 from minid.domain.time import NORWAY, date_in_norway
 from tests.integration.letters import (
     LetterDriver,
@@ -65,6 +63,7 @@ from tests.integration.letters import (
     in_one_window,
     notice_queue,
     on_functions_clients,
+    password_changed,
     posted,
     registered_dead,
     security_events,
@@ -332,18 +331,31 @@ def test_codes_to_new_contacts_are_limited_per_person(driver: LetterDriver) -> N
     assert user.call("PUT", "/v1/me/contact", {"language": "en"}, token).status == 202  # no code: not limited
 
 
+def waiting_for_its_code(driver: LetterDriver, mobile: str) -> tuple[User, MovableClock, Session, str]:
+    """A person whose change to `mobile` waits for its code, past the resends' own 30 seconds: the person,
+    the clock, a session of theirs and the code sent."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    services.contacts.change(services.sessions.authenticate(user.login()), mobile=mobile)
+    held = code_in(sms_to(driver, mobile))
+    clock.advance(timedelta(seconds=31))
+    return user, clock, services.sessions.authenticate(user.login()), held
+
+
+def held_works(driver: LetterDriver, user: User, mobile: str, held: str) -> None:
+    """No other code was sent to `mobile`, and the one held verifies it."""
+    assert code_in(sms_to(driver, mobile)) == held
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": held}, user.login())
+    assert (verified.status, body(verified)["mobile"]) == (200, mobile)
+
+
 @pytest.mark.parametrize("out_at", ["the codes' write", "the sending"])
 def test_a_resend_out_of_time_leaves_the_code_the_person_holds_working(driver: LetterDriver, out_at: str) -> None:
     """Time runs out before the resend's codes are written (they are written under the deadline: nothing
     is), or before they are sent (the codes sent before are given back whatever the time): either way the
     code the person holds still verifies, and nothing new was sent."""
-    user = enrolled(driver)
-    clock = MovableClock()
-    services = wiring.contact(os.environ, clock=clock)
-    services.contacts.change(services.sessions.authenticate(user.login()), mobile="+47 4100 7001")
-    held = code_in(sms_to(driver, "+4741007001"))
-    clock.advance(timedelta(seconds=31))  # past the resends' own 30 seconds
-    session = services.sessions.authenticate(user.login())
+    user, clock, session, held = waiting_for_its_code(driver, "+4741007001")
     late = contextlib.ExitStack()
     run_out = lambda: late.enter_context(deadline.within(LambdaContext("ContactFunction", 512, 0)))  # noqa: E731
     resending = lambda params: "resends = :after" in params.get("UpdateExpression", "")  # noqa: E731
@@ -355,11 +367,22 @@ def test_a_resend_out_of_time_leaves_the_code_the_person_holds_working(driver: L
             running_out = before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=run_out)
         with running_out, calls_made("dynamodb.UpdateItem", resending) as codes_written, pytest.raises(OutOfTime):
             wiring.contact(os.environ, clock=clock).contacts.resend(session)
-    # written and given back, or (out before it) not written at all
-    assert codes_written == (["made", "made"] if out_at == "the sending" else [])
-    assert code_in(sms_to(driver, "+4741007001")) == held  # none sent
-    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": held}, user.login())
-    assert (verified.status, body(verified)["mobile"]) == (200, "+4741007001")
+    # written and given back, or (out before it) not written at all: the give-back finds none to give back
+    assert codes_written == (["made", "made"] if out_at == "the sending" else ["ConditionalCheckFailedException"])
+    held_works(driver, user, "+4741007001", held)
+
+
+def test_a_resend_whose_codes_write_answer_was_lost_leaves_the_code_held_working(driver: LetterDriver) -> None:
+    """The resend's codes written, and the answer lost with no retry in time: the codes are given back
+    (they will never be sent), and the code the person holds still verifies."""
+    user, clock, session, held = waiting_for_its_code(driver, "+4741007002")
+    resending = lambda params: "list_append" in params.get("UpdateExpression", "")  # noqa: E731  (not the give-back)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", here=True, where=resending)
+        with pytest.raises(ReadTimeoutError):
+            wiring.contact(os.environ, clock=clock).contacts.resend(session)
+        assert [fault[2] for fault in faults.injected] == ["lost"]
+    held_works(driver, user, "+4741007002", held)
 
 
 def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:
@@ -1945,7 +1968,7 @@ def test_a_notice_that_failed_is_put_off_by_the_notifier(driver: LetterDriver, q
 
         with mock.patch.object(BaseClient, "_make_api_call", recorded):
             person = driver.key(user.identity_number)
-            notice_queue(driver, queue).enqueue(Notice("put-off", NoticeKind.PASSWORD_CHANGED, person))
+            notice_queue(driver, queue).enqueue(password_changed(driver, "put-off", person))
             told = wait_for(lambda: sms_to(driver, "+4793456780"), lambda sent: any("Passordet" in t for t in sent))
         assert faults.injected == [("sns", "Publish", "ServiceUnavailable")]
     assert len([t for t in told if "Passordet" in t]) == 1  # delivered once, on a later receive
@@ -1964,7 +1987,7 @@ def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str,
     before_sms, before_mail = len(driver.local.outbox.sms()), len(driver.local.outbox.emails())
     with injected_faults() as faults:
         faults.add(service, operation, code="ServiceUnavailable", status=503, times=3)
-        queue.enqueue(Notice("outage-test", NoticeKind.PASSWORD_CHANGED, driver.key(user.identity_number)))
+        queue.enqueue(password_changed(driver, "outage-test", driver.key(user.identity_number)))
         wait_for(lambda: faults.injected, lambda injected: len(injected) == 3, timeout=20)
     outbox = wait_for(
         driver.local.outbox.snapshot,

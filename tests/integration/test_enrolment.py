@@ -1673,9 +1673,29 @@ def test_a_resend_out_of_time_before_its_codes_are_written_writes_none(driver: L
         with pytest.raises(OutOfTime):
             service.resend(enrolling.enrolment_id, "198.51.100.7")
     assert outcomes[0] == "made"  # the count, then time ran out
-    assert codes_written == []  # the codes' write refused before it was sent (not made, and then taken back)
+    # the codes' write refused before it was sent (not made, and then taken back): the give-back that follows
+    # a write that may have landed finds none
+    assert codes_written == ["ConditionalCheckFailedException"]
     assert enrolment_item(driver, enrolling)["resends"] == {"N": "0"}
     assert enrolling.last_code_to("+4791234568") == held  # none sent
+    assert enrolling.verify(mobile_code=held).status == 201
+
+
+def test_a_resend_whose_codes_write_answer_was_lost_gives_the_codes_held_back(driver: LetterDriver) -> None:
+    """The resend's codes written, and the answer lost with no retry in time: the codes are given back
+    (they will never be sent), and the code the person holds still works."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234569").status == 202
+    held = enrolling.last_code_to("+4791234569")
+    back_date_codes(driver, enrolling.enrolment_id)
+    resending = lambda params: "list_append" in params.get("UpdateExpression", "")  # noqa: E731  (not the give-back)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", here=True, where=resending)
+        assert enrolling.post(f"/v1/enrolments/{enrolling.enrolment_id}/resend").status == 503
+        assert [fault[2] for fault in faults.injected] == ["lost"]
+    assert enrolment_item(driver, enrolling)["resends"] == {"N": "0"}
+    assert enrolling.last_code_to("+4791234569") == held  # none sent
     assert enrolling.verify(mobile_code=held).status == 201
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -484,9 +485,21 @@ class ContactService:
             hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
             count = (pending.resends, pending.resends + 1)
             language = pending.language or self.contact(session).language  # read first: nothing to undo if it fails
-            if not self._changes.record_resend(
-                pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())
-            ):
+            try:
+                written = self._changes.record_resend(
+                    pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())
+                )
+            except Exception as error:
+                # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
+                # that will never be sent in place of the ones the person holds (given back if so)
+                with suppress(Exception):
+                    resent = replace(pending, sent_at=now)
+                    self._changes.record_resend(
+                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=True
+                    )
+                error.add_note("A resend's codes were written maybe, and given back if so")
+                raise
+            if not written:
                 # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
                 # made again (what waits is not what was read), or another resend came first (one was just
                 # sent: wait a little)

@@ -14,6 +14,7 @@ enrolments, block the letter and tell its owner.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -561,7 +562,23 @@ class EnrolmentService:
             hashes = {c: self._keyer.one_time_code_hash(enrolment_id, c, code) for c, code in codes.items()}
             count = (enrolment.resends, enrolment.resends + 1)
             replaced = tuple(enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes)
-            if not self._enrolments.record_resend(enrolment_id, hashes, (sent_before, now), count, replaced=replaced):
+            before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
+
+            def given_back() -> None:  # the codes sent before, if this resend's are written (none sent)
+                self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1], giving_back=True)
+
+            try:
+                written = self._enrolments.record_resend(
+                    enrolment_id, hashes, (sent_before, now), count, replaced=replaced
+                )
+            except Exception as error:
+                # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
+                # that will never be sent in place of the ones the person holds
+                with suppress(Exception):
+                    given_back()
+                error.add_note("A resend's codes were written maybe, and given back if so")
+                raise
+            if not written:
                 # activated or ended meanwhile: no code waits (Conflict or NotFound, as for any resend after it)
                 again = self._open(enrolment_id, now)
                 if not written_by_this_resend(
@@ -580,10 +597,7 @@ class EnrolmentService:
                 # would be the resend's, and a code expired or about to be would work 10 minutes more); a resend
                 # sends the e-mail a new one.
                 if not sent:
-                    before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
-                    self._enrolments.record_resend(
-                        enrolment_id, before, (now, sent_before), count[::-1], giving_back=True
-                    )
+                    given_back()
                 raise
         return tuple(pending)
 
