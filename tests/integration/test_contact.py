@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -383,6 +384,34 @@ def test_a_resend_whose_codes_write_answer_was_lost_leaves_the_code_held_working
             wiring.contact(os.environ, clock=clock).contacts.resend(session)
         assert [fault[2] for fault in faults.injected] == ["lost"]
     held_works(driver, user, "+4741007002", held)
+
+
+def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: LetterDriver) -> None:
+    """Two resends at once (two tabs): the first's codes written and sent while the second is on its way;
+    the second's write then fails before it lands. Its give-back holds only on its own codes: the first's,
+    which the person was just sent, stay, and verify."""
+    user, clock, session, held = waiting_for_its_code(driver, "+4741007003")
+    first = wiring.contact(os.environ, clock=clock)  # made before the hook below: its calls are not watched
+
+    def meanwhile() -> None:  # on a thread of its own: the fault below is the second's alone
+        other = threading.Thread(target=first.contacts.resend, args=(session,))
+        other.start()
+        other.join()
+
+    counted = lambda params: "contact-codes" in json.dumps(params.get("Key"))  # noqa: E731  (the person's codes)
+    resending = lambda params: "list_append" in params.get("UpdateExpression", "")  # noqa: E731  (not the give-back)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", here=True, where=resending)  # the second's write, not landed
+        with (
+            before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=meanwhile),
+            pytest.raises(ClientError),
+        ):
+            wiring.contact(os.environ, clock=clock).contacts.resend(session)
+        assert [fault[2] for fault in faults.injected] == ["ServiceUnavailable"]
+    newest = code_in(sms_to(driver, "+4741007003"))
+    assert newest != held
+    verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": newest}, user.login())
+    assert (verified.status, body(verified)["mobile"]) == (200, "+4741007003")
 
 
 def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:

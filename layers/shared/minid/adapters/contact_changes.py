@@ -221,7 +221,7 @@ class DynamoDbContactChanges(Challenges):
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
-        giving_back: bool = False,
+        giving_back: Mapping[Channel, str] | None = None,
     ) -> bool:
         # the change as read: the same change (not one made in its place, with the same values, say) and its
         # values still the ones the codes go to
@@ -247,9 +247,12 @@ class DynamoDbContactChanges(Challenges):
                 ":same": value,
             }
             | {f":{channel.value}": contact for channel, contact in change.values.items()},
-            " AND ".join(["resends = :before", same, *same_values]),
+            " AND ".join(["resends = :before", same, *same_values, *(["codes = :written"] if giving_back else [])]),
         )
-        with exempt() if giving_back else nullcontext():  # the codes given back whatever the time (see enrolments)
+        if giving_back:  # only while the codes are the ones this resend wrote (not another's, made meanwhile)
+            request["ExpressionAttributeValues"] |= to_item({":written": {c.value: d for c, d in giving_back.items()}})
+        # the codes given back whatever the time (see enrolments)
+        with exempt() if giving_back is not None else nullcontext():
             return update_if(self._client, request | {"ExpressionAttributeNames": names})
 
 

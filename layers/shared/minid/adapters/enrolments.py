@@ -211,11 +211,16 @@ class DynamoDbEnrolments:
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
-        giving_back: bool = False,
+        giving_back: Mapping[Channel, str] | None = None,
     ) -> bool:
         names = {f"#c{i}": channel.value for i, channel in enumerate(code_hashes)}
         values: dict[str, Any] = {f":c{i}": digest for i, digest in enumerate(code_hashes.values())}
         assignments = [f"codes.#c{i} = :c{i}" for i in range(len(code_hashes))]
+        # a give-back: only while the codes are the ones this resend wrote (not another's, made meanwhile)
+        mine = giving_back or {}
+        names |= {f"#w{i}": channel.value for i, channel in enumerate(mine)}
+        values |= {f":w{i}": digest for i, digest in enumerate(mine.values())}
+        written = "".join(f" AND codes.#w{i} = :w{i}" for i in range(len(mine)))
         if replaced:
             assignments.append(f"{_REPLACED} = list_append(if_not_exists({_REPLACED}, :none), :replaced)")
             values |= {":none": [], ":replaced": list(replaced)}
@@ -223,14 +228,15 @@ class DynamoDbEnrolments:
             # the codes given back (a resend's sending failed) made whatever the time: refused as time ran out,
             # the codes the person holds would stop working. A resend's own codes are written under the
             # deadline: they would be sent after it, and the time kept is for the give-back
-            with exempt() if giving_back else nullcontext():
+            with exempt() if giving_back is not None else nullcontext():
                 self._client.update_item(
                     TableName=self._table,
                     Key=enrolment_key(enrolment_id),
                     UpdateExpression=f"SET {', '.join([*assignments, 'codes_sent_at = :now, resends = :after'])}",
                     # and each contact it writes a code for still unverified (one verified meanwhile wants none)
                     ConditionExpression="resends = :before AND codes_sent_at = :sent_before AND #status = :verifying"
-                    + "".join(f" AND attribute_not_exists(verified.#c{i})" for i in range(len(code_hashes))),
+                    + "".join(f" AND attribute_not_exists(verified.#c{i})" for i in range(len(code_hashes)))
+                    + written,
                     ExpressionAttributeNames={"#status": "status", **names},
                     ExpressionAttributeValues=to_item(
                         values

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -218,12 +217,12 @@ class PendingChanges(Protocol):
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
-        giving_back: bool = False,
+        giving_back: Mapping[Channel, str] | None = None,
     ) -> bool:
         """The codes and when they were sent, if the person's pending change is still `change` (its values)
         and its count of resends still `resends[0]`; it becomes `resends[1]`. The hashes `replaced` are added
-        to those kept of replaced codes (none when the codes sent before are given back: `giving_back`, a
-        write made whatever the time, minid.deadline.exempt)."""
+        to those kept of replaced codes (none when the codes sent before are given back: `giving_back`, the
+        codes the resend wrote, which must still be there; a write made whatever the time, minid.deadline.exempt)."""
         ...
 
 
@@ -492,12 +491,13 @@ class ContactService:
             except Exception as error:
                 # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
                 # that will never be sent in place of the ones the person holds (given back if so)
-                with suppress(Exception):
+                try:
                     resent = replace(pending, sent_at=now)
                     self._changes.record_resend(
-                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=True
+                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=hashes
                     )
-                error.add_note("A resend's codes were written maybe, and given back if so")
+                except Exception as failed:
+                    error.add_note(f"A resend's codes, written maybe, were not given back: {type(failed).__name__}")
                 raise
             if not written:
                 # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
@@ -523,10 +523,10 @@ class ContactService:
                 resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
                 if sent:
                     kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
-                    self._changes.record_resend(resent, kept, now, (count[1], count[1]), giving_back=True)
+                    self._changes.record_resend(resent, kept, now, (count[1], count[1]), giving_back=hashes)
                 else:
                     self._changes.record_resend(
-                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=True
+                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=hashes
                     )
                 raise
         return tuple(pending.values)

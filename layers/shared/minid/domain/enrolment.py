@@ -14,7 +14,6 @@ enrolments, block the letter and tell its owner.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -190,13 +189,13 @@ class Enrolments(Protocol):
         resends: tuple[int, int],
         *,
         replaced: Sequence[str] = (),
-        giving_back: bool = False,
+        giving_back: Mapping[Channel, str] | None = None,
     ) -> bool:
         """Replace the unverified codes, if the codes were still last sent at `sent[0]` and the count of
         resends is still `resends[0]` (no other resend, and no completion made again with other contacts,
         came first); they become `sent[1]` and `resends[1]`. The hashes `replaced` are added to those kept
-        of replaced codes (none when the codes sent before are given back: `giving_back`, a write made
-        whatever the time, minid.deadline.exempt)."""
+        of replaced codes (none when the codes sent before are given back: `giving_back`, the codes the
+        resend wrote, which must still be there; a write made whatever the time, minid.deadline.exempt)."""
         ...
 
     def mark_verified(
@@ -565,7 +564,9 @@ class EnrolmentService:
             before = {c: enrolment.code_hashes[c] for c in pending if c in enrolment.code_hashes}
 
             def given_back() -> None:  # the codes sent before, if this resend's are written (none sent)
-                self._enrolments.record_resend(enrolment_id, before, (now, sent_before), count[::-1], giving_back=True)
+                self._enrolments.record_resend(
+                    enrolment_id, before, (now, sent_before), count[::-1], giving_back=hashes
+                )
 
             try:
                 written = self._enrolments.record_resend(
@@ -574,9 +575,10 @@ class EnrolmentService:
             except Exception as error:
                 # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
                 # that will never be sent in place of the ones the person holds
-                with suppress(Exception):
+                try:
                     given_back()
-                error.add_note("A resend's codes were written maybe, and given back if so")
+                except Exception as failed:
+                    error.add_note(f"A resend's codes, written maybe, were not given back: {type(failed).__name__}")
                 raise
             if not written:
                 # activated or ended meanwhile: no code waits (Conflict or NotFound, as for any resend after it)
