@@ -400,14 +400,21 @@ def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: Lette
 
     counted = lambda params: "contact-codes" in json.dumps(params.get("Key"))  # noqa: E731  (the person's codes)
     resending = lambda params: "list_append" in params.get("UpdateExpression", "")  # noqa: E731  (not the give-back)
+
+    def giving_back(params: dict[str, Any]) -> bool:  # the codes sent before, back in place of the second's
+        expression = params.get("UpdateExpression", "")
+        return "SET codes = :codes" in expression and "list_append" not in expression
+
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", here=True, where=resending)  # the second's write, not landed
         with (
             before_first_aws_call("dynamodb.UpdateItem", lambda: None, where=counted, after=meanwhile),
+            calls_made("dynamodb.UpdateItem", giving_back) as given_back,
             pytest.raises(ClientError),
         ):
             wiring.contact(os.environ, clock=clock).contacts.resend(session)
         assert [fault[2] for fault in faults.injected] == ["ServiceUnavailable"]
+    assert given_back == ["ConditionalCheckFailedException"]  # tried, and refused: the codes are the first's
     newest = code_in(sms_to(driver, "+4741007003"))
     assert newest != held
     verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": newest}, user.login())
