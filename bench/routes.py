@@ -190,7 +190,7 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
     # one person logs in every round: the codes an hour to one person are not measured either
     with embedded_stack(counter, parameters={"CodesToPersonPerHour": "1000000"}) as driver:
         user = enrolled(driver, mobile="93000001")
-        # the local stack's pollers stopped (the notifier's queues and stream, the print simulator): the two
+        # the local stack's pollers stopped (the notifier's queues and stream; no print simulator runs): the two
         # steps need none of them (the login sends its SMS itself), and each asks moto every 50 ms, under
         # its lock and the GIL, within the handler's time (some 1.5 ms of the verify step's)
         driver.local.stop()

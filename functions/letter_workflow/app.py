@@ -125,9 +125,7 @@ def activated(tasks: LetterWorkflowTasks, letter_id: str) -> Activation:
 # deadline: an attempt of each at its timeouts, and the time held after the exempt calls; refused there
 # (OutOfTime), the document left is told (UnsentDocumentLeft), rather than Lambda stopping the function in
 # the clean-up, nothing told.
-CLEANUP_KEPT_SECONDS = (
-    2 * (attempts.CONNECT_SECONDS + attempts.READ_SECONDS) + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
-)
+CLEANUP_KEPT_SECONDS = deadline.kept_for(2 * attempts.ATTEMPT_SECONDS)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

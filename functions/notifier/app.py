@@ -44,7 +44,7 @@ logger = observability.logger()
 # a moment before the invocation's end (minid.deadline.exempt). Kept after the notices' deadline, in the
 # function's 29 seconds (template.yaml): told as unrecorded when it cannot be made, rather than Lambda
 # stopping the function in it (the batch given back whole, nothing told, the send made again later).
-RECORDING_KEPT_SECONDS = wiring.LONGEST_CALL_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
+RECORDING_KEPT_SECONDS = deadline.kept_for(wiring.LONGEST_CALL_SECONDS)
 
 
 @cache

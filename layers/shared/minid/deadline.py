@@ -45,6 +45,12 @@ MARGIN_SECONDS = 0.5
 AFTER_EXEMPT_SECONDS = 1.5
 
 
+def kept_for(seconds: float) -> float:
+    """The time an invocation keeps after its deadline (`within`'s `kept_seconds`) for exempt writes that
+    may take `seconds` in all: those, the margin of the last, and AFTER_EXEMPT_SECONDS after them."""
+    return seconds + MARGIN_SECONDS + AFTER_EXEMPT_SECONDS
+
+
 class OutOfTime(Busy):
     """Too little of the invocation is left for another AWS call: for a retry."""
 

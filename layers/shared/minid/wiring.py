@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 
-from minid.attempts import CONNECT_SECONDS, READ_SECONDS
+from minid.attempts import ATTEMPT_SECONDS, CONNECT_SECONDS, READ_SECONDS
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ AWS_CONFIG = Config(
 # The longest a call can take with DynamoDB or a provider hanging: each attempt at its timeouts, and the
 # standard mode's backoff between them (tens of milliseconds after a timeout; a throttle's, of up to 1, 2
 # and 4 seconds, follows quick answers, and ends sooner).
-LONGEST_CALL_SECONDS = (RETRIES + 1) * (CONNECT_SECONDS + READ_SECONDS) + 1
+LONGEST_CALL_SECONDS = (RETRIES + 1) * ATTEMPT_SECONDS + 1
 
 
 # The services that send an SMS or an e-mail (minid.adapters.notices.no_second_message, note_maybe_sent).
@@ -180,7 +180,7 @@ def _made(service: Any, *, delivered: bool = False) -> Any:
     with _making:
         made = session().create_client(service, config=AWS_CONFIG)
     # first: before any other handler of the event (moto's, in the local stack, answers the call there)
-    made.meta.events.register_first("before-send", guard(CONNECT_SECONDS + READ_SECONDS))
+    made.meta.events.register_first("before-send", guard(ATTEMPT_SECONDS))
     _waits_held_to_deadline(made)
     if service in SENDERS:
         from minid.adapters.notices import no_second_message, note_maybe_sent
@@ -210,7 +210,7 @@ def _waits_held_to_deadline(made: Any) -> None:
     made.meta.events.unregister(event, unique_id=name)
     sdk = standard.register_retry_handler(made, max_attempts=made.meta.config.retries["total_max_attempts"])
     made.meta.events.unregister(event, unique_id=name)
-    made.meta.events.register(event, waits_held(sdk.needs_retry, CONNECT_SECONDS + READ_SECONDS), unique_id=name)
+    made.meta.events.register(event, waits_held(sdk.needs_retry, ATTEMPT_SECONDS), unique_id=name)
 
 
 # The certificate authorities botocore trusts (its cacert.pem, as the layer has no certifi), one file

@@ -225,9 +225,7 @@ def client_address(app: APIGatewayHttpResolver) -> str:
 # DynamoDB hanging would have Lambda stop the function in one (API Gateway's bare 500, the give-back lost);
 # held so, one that cannot be made in time is refused, and the answer is the 503 it would have been. The
 # HTTP functions' timeout (template.yaml) is this longer than the 10 s their requests have.
-EXEMPT_KEPT_SECONDS = (
-    attempts.CONNECT_SECONDS + attempts.READ_SECONDS + deadline.MARGIN_SECONDS + deadline.AFTER_EXEMPT_SECONDS
-)
+EXEMPT_KEPT_SECONDS = deadline.kept_for(attempts.ATTEMPT_SECONDS)
 
 
 def handle(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

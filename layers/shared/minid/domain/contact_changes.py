@@ -23,6 +23,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    codes_given_back_on_failure,
     counts_given_back_unless_sent,
     kept_replaced,
     new_code,
@@ -484,21 +485,17 @@ class ContactService:
             hashes = {c: self._code_hash(session.person, c, code) for c, code in codes.items()}
             count = (pending.resends, pending.resends + 1)
             language = pending.language or self.contact(session).language  # read first: nothing to undo if it fails
-            try:
+            resent = replace(pending, sent_at=now)  # as this resend writes it (a change stored before ids, found so)
+
+            def given_back() -> None:  # the codes sent before, if this resend's are written (none sent)
+                self._changes.record_resend(
+                    resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=hashes
+                )
+
+            with codes_given_back_on_failure(given_back):
                 written = self._changes.record_resend(
                     pending, hashes, now, count, replaced=tuple(pending.code_hashes.values())
                 )
-            except Exception as error:
-                # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
-                # that will never be sent in place of the ones the person holds (given back if so)
-                try:
-                    resent = replace(pending, sent_at=now)
-                    self._changes.record_resend(
-                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=hashes
-                    )
-                except Exception as failed:
-                    error.add_note(f"A resend's codes, written maybe, were not given back: {type(failed).__name__}")
-                raise
             if not written:
                 # not as read: verified or given up meanwhile (nothing waits: nothing to send), partly so or
                 # made again (what waits is not what was read), or another resend came first (one was just
@@ -520,14 +517,11 @@ class ContactService:
                 # e-mail's code from before then shares the resend's time: some minutes more than its message
                 # said, never brought back once expired (a change ends with its codes: no resend after), and its
                 # tries are the change's three, whatever the time.
-                resent = replace(pending, sent_at=now)  # as written above (a change stored before ids is found so)
                 if sent:
                     kept = {c: hashes[c] if c in sent else pending.code_hashes[c] for c in pending.values}
                     self._changes.record_resend(resent, kept, now, (count[1], count[1]), giving_back=hashes)
                 else:
-                    self._changes.record_resend(
-                        resent, pending.code_hashes, pending.sent_at, count[::-1], giving_back=hashes
-                    )
+                    given_back()
                 raise
         return tuple(pending.values)
 

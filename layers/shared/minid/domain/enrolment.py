@@ -29,6 +29,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    codes_given_back_on_failure,
     counts_given_back_unless_sent,
     kept_replaced,
     minutes_left,
@@ -568,18 +569,10 @@ class EnrolmentService:
                     enrolment_id, before, (now, sent_before), count[::-1], giving_back=hashes
                 )
 
-            try:
+            with codes_given_back_on_failure(given_back):
                 written = self._enrolments.record_resend(
                     enrolment_id, hashes, (sent_before, now), count, replaced=replaced
                 )
-            except Exception as error:
-                # its answer lost and the SDK's retry refused (time ran out, say): written maybe, with codes
-                # that will never be sent in place of the ones the person holds
-                try:
-                    given_back()
-                except Exception as failed:
-                    error.add_note(f"A resend's codes, written maybe, were not given back: {type(failed).__name__}")
-                raise
             if not written:
                 # activated or ended meanwhile: no code waits (Conflict or NotFound, as for any resend after it)
                 again = self._open(enrolment_id, now)
