@@ -29,6 +29,8 @@ from minid.deadline import MARGIN_SECONDS, OutOfTime, within
 from minid.domain.keys import PersonKey
 from minid.domain.notices import (
     MARK_SENT_TRIES,
+    RETRY_CODE_SECONDS,
+    RETRY_FIRST_SECONDS,
     Channel,
     Claim,
     Delivered,
@@ -446,6 +448,27 @@ def test_a_notice_is_put_off_even_with_no_time_left_for_a_whole_attempt(
     assert failed.__dict__.get("error") == "OutOfTime"
     (not_put_off,) = [r for r in caplog.records if r.getMessage() == "Notice retry not put off"]
     assert not_put_off.__dict__.get("error") == "ReceiptHandleIsInvalid"  # sent, refused by moto: not OutOfTime
+
+
+@pytest.mark.parametrize(("queue", "wait"), [("NoticeQueue", RETRY_FIRST_SECONDS), ("CodeQueue", RETRY_CODE_SECONDS)])
+def test_a_message_that_cannot_be_read_is_put_off_as_its_queue_paces_its_own(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture, queue: str, wait: int
+) -> None:
+    """A message that is no notice (a producer's fault) is put off as the queue it came from paces its
+    own: in the reset codes' queue, which keeps them a quarter of an hour, 15 s (it used to wait there as a
+    notice does, 1, 2, then 4 minutes); known by its queue's ARN, the put-off made on its URL."""
+    sample = load_event("notifier/notice")["Records"][0]
+    arn = driver.local.stack.attributes[queue]["Arn"]
+    records = [sample | {"messageId": "unread", "body": '{"kind": "no-such-kind"}', "eventSourceARN": arn}]
+    notifier = driver.local.functions.by_logical_id["NotifierFunction"]
+    put_off: list[dict[str, Any]] = []
+    watched = ("before-parameter-build.sqs.ChangeMessageVisibility", lambda params, **_: put_off.append(params))
+    with on_functions_clients(watched):
+        assert notifier.invoke({"Records": records}) == {"batchItemFailures": [{"itemIdentifier": "unread"}]}
+    assert [(p["QueueUrl"], p["VisibilityTimeout"]) for p in put_off] == [(driver.local.stack.refs[queue], wait)]
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert failed.__dict__.get("error") == "ValueError"
+    assert "notice" not in failed.__dict__
 
 
 def test_a_notice_is_not_sent_in_the_time_kept_for_recording_sends(

@@ -173,12 +173,18 @@ def recorded(*events: SecurityEvent) -> Events:
     return Events({(PERSON, event.reference) for event in events})
 
 
+CODES_ARN = "arn:aws:sqs:eu-north-1:123456789012:codes"
+
+
 @dataclass
 class Retries:
     later_by: list[tuple[str, int]] = field(default_factory=list)
 
     def later(self, queue: str, receipt: str, seconds: int) -> None:
         self.later_by.append((receipt, seconds))
+
+    def holds_codes(self, queue: str) -> bool:
+        return queue == CODES_ARN
 
 
 @dataclass
@@ -597,7 +603,7 @@ def test_a_reset_code_that_failed_is_tried_again_soon_while_it_works_and_is_rece
     service, *_ = delivery(None, retries=retries)
     code = Notice("reset-1:code", NoticeKind.PASSWORD_RESET_CODE, PERSON, {"expires_at": NOW.isoformat()})
     for receive_count in range(1, 41):
-        service.failed("arn:aws:sqs:eu-north-1:123456789012:codes", f"receipt-{receive_count}", receive_count, code)
+        service.failed(CODES_ARN, f"receipt-{receive_count}", receive_count, code)
     waits = [seconds for _, seconds in retries.later_by]
     assert set(waits) == {15}
     queue = Template.load().document["Resources"]["CodeQueue"]["Properties"]

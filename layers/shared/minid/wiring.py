@@ -788,7 +788,7 @@ def notifier(
         sealer=_recipients_sealer(settings),
         clock=SystemClock(),
         retries=SqsDeliveryRetries(
-            client("sqs"), [settings.notice_queue_url, settings.code_queue_url, settings.reminder_queue_url]
+            client("sqs"), [settings.notice_queue_url, settings.reminder_queue_url], settings.code_queue_url
         ),
         population=DynamoDbPopulationRegister(dynamodb, settings.population_register_table),
         unrecorded=unrecorded,

@@ -63,13 +63,22 @@ class SqsDeliveryRetries:
     """When a notice that failed is handed out again (its message's visibility), in the queue it came
     from (the notices', or the codes'), known by the name its ARN and its URL end with."""
 
-    def __init__(self, client: SQSClient, queue_urls: Sequence[str]) -> None:
+    def __init__(self, client: SQSClient, queue_urls: Sequence[str], code_queue_url: str) -> None:
         self._client = client
-        self._urls = {url.rsplit("/", 1)[-1]: url for url in queue_urls}
+        self._urls = {_queue_name(url): url for url in [*queue_urls, code_queue_url]}
+        self._codes = _queue_name(code_queue_url)
 
     def later(self, queue: str, receipt: str, seconds: int) -> None:
-        url = self._urls[queue.rsplit(":", 1)[-1]]
+        url = self._urls[_queue_name(queue)]
         self._client.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
+
+    def holds_codes(self, queue: str) -> bool:
+        return _queue_name(queue) == self._codes
+
+
+def _queue_name(queue: str) -> str:
+    """A queue's name, from its ARN (`arn:aws:sqs:region:account:name`) or its URL (`https://.../account/name`)."""
+    return queue.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
 
 
 class AnswerLost(Busy, MaybeSent):

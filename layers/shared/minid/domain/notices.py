@@ -245,6 +245,10 @@ class DeliveryRetries(Protocol):
         """The queued notice (by its queue's ARN and its message's receipt) is handed out again in `seconds`."""
         ...
 
+    def holds_codes(self, queue: str) -> bool:
+        """Whether the queue (by its ARN) is the reset codes' own, whose messages are tried again soon."""
+        ...
+
 
 # A notice that failed (SNS or SES refusing, or down) comes back later each time: 1, 2, 4, 8 minutes,
 # then every 15. Over the queue's 15 receives a provider's outage of some three hours is waited out,
@@ -1129,10 +1133,10 @@ class NoticeDelivery:
         self._clock = clock
 
     def failed(self, queue: str, receipt: str, receive_count: int, notice: Notice | None) -> None:
-        """A delivery failed: the notice comes back later the more often it has failed, a reset's code soon
-        (retry_after). `notice`: None when it could not be read."""
-        code = notice is not None and notice.kind in RESET_STARTS
-        self._retries.later(queue, receipt, retry_after(receive_count, code=code))
+        """A delivery failed: the notice comes back later the more often it has failed, one in the reset
+        codes' queue soon (retry_after). By the queue, not the notice: one that could not be read (`notice`
+        None) is paced as its queue's own are, and a code is never in another queue."""
+        self._retries.later(queue, receipt, retry_after(receive_count, code=self._retries.holds_codes(queue)))
 
     def deliver(self, notice: Notice) -> Delivered:
         """Send on each channel not yet sent on; returns the channels sent on now, and those the provider
