@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.config import Config
@@ -76,8 +77,10 @@ def drained(driver: LetterDriver) -> None:
 def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: LetterDriver) -> None:
     """The stream hands a record over at least once: each time, the same notice (its id the same)."""
     locked(driver, "91234601")
-    wait_for(lambda: told(driver, "91234601"), lambda sms: len(sms) == 1)
+    (sms,) = wait_for(lambda: told(driver, "91234601"), lambda sms: len(sms) == 1)
     (lock,) = of_type(stream_records(driver), "account-locked")
+    at = datetime.fromisoformat(lock["dynamodb"]["NewImage"]["sk"]["S"].split("#")[0])
+    assert f"kl. {at.astimezone(ZoneInfo('Europe/Oslo')):%H.%M} ble den {LOCKED}" in sms  # when, in Norway
     assert notifier(driver, [lock, lock]) == {"batchItemFailures": []}
     drained(driver)
     time.sleep(0.2)

@@ -50,6 +50,9 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     for variant in ({}, *variants, *told):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
+        # a lock says when it was locked (NoticeDelivery._message: its event's time)
+        message = composed(kind, language, channel, failures="10", minutes="1439", **variant, at="2026-09-30T21:59Z")
+        assert septets(message.sms) <= TWO_SEGMENTS
 
 
 @pytest.mark.parametrize("language", list(Language))
@@ -199,6 +202,30 @@ def test_a_lock_by_one_who_knew_the_password_or_had_a_session_says_to_make_a_new
         assert at_once[language] in message.sms
         assert at_once[language] in words(message)
     assert told["password"].sms != told["session"].sms
+
+
+@pytest.mark.parametrize(
+    ("at", "english", "bokmal", "nynorsk"),
+    [
+        ("2026-12-07T13:05:00+00:00", "at 14:05", "kl. 14.05", "kl. 14.05"),  # winter: UTC+1
+        ("2026-07-01T06:30:00+00:00", "at 08:30", "kl. 08.30", "kl. 08.30"),  # summer: UTC+2
+    ],
+)
+def test_a_lock_says_when_it_was_locked_in_norway(at: str, english: str, bokmal: str, nynorsk: str) -> None:
+    """Said in the past, with the time the person knows (Norway's, as each language writes it): a notice
+    a provider's outage held up for hours must not read as a lock begun now."""
+    told = {
+        language: composed(NoticeKind.ACCOUNT_LOCKED, language, at=at)
+        for language in (Language.ENGLISH, Language.BOKMAL, Language.NYNORSK)
+    }
+    assert f"so {english} it was locked for an hour." in told[Language.ENGLISH].sms
+    assert told[Language.ENGLISH].subject == f"MinID: Your MinID was locked {english}"
+    assert f"så {bokmal} ble den sperret i en time." in told[Language.BOKMAL].sms
+    assert told[Language.BOKMAL].subject == f"MinID: MinID-en din ble sperret {bokmal}"
+    assert f"så {nynorsk} vart MinID-en sperra i ein time." in told[Language.NYNORSK].sms
+    assert told[Language.NYNORSK].subject == f"MinID: MinID-en din vart sperra {nynorsk}"
+    for message in told.values():
+        assert words(message).count(english if message is told[Language.ENGLISH] else bokmal) == 1
 
 
 def test_english_a_lock_of_one_minute_is_singular() -> None:

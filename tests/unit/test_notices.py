@@ -358,6 +358,21 @@ def test_a_lock_is_told_as_the_deployed_policy_has_it(seconds: int, english: str
     assert "5 ganger på rad" in told
 
 
+def test_a_lock_says_when_it_was_locked_as_its_event_has_it_never_as_queued() -> None:
+    """A lock's notice held up for hours (SNS down) must not read as a lock begun now: it says when, in
+    Norway's time, from its proof (an event written at that time, NoticeDelivery._proven), not from what
+    the queue holds."""
+    locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, NOW, "lock-1", {"failures": "3", "minutes": "60"})
+    notice = lock_notice(PERSON, locked)
+    queued_at = {**notice.params, "at": "2026-11-22T20:00:00+00:00"}
+    forged = Notice(notice.notice_id, notice.kind, PERSON, queued_at, proof=locked)
+    for queued in (notice, forged):
+        service, phone, mailbox, _ = delivery(record(), events=recorded(locked))
+        assert service.deliver(queued) == Delivered([Channel.SMS, Channel.EMAIL])
+        assert "kl. 13.00 ble den sperret i en time" in phone.sent[0][1]  # 12:00 UTC is 13:00 in Oslo in November
+        assert mailbox.sent[0][1].subject == "MinID: MinID-en din ble sperret kl. 13.00"
+
+
 @pytest.mark.parametrize(
     ("after", "known"),
     [

@@ -22,7 +22,7 @@ from minid.domain.errors import FieldError
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
 from minid.domain.population import PopulationRegister, may_be_alive
-from minid.domain.time import Clock
+from minid.domain.time import NORWAY, Clock
 from minid.values import Value
 
 SUPPORT_PHONE = "800 30 300"
@@ -414,6 +414,12 @@ def long_date(day: date, language: Language) -> str:
     return f"{day.day}. {_MONTHS_NORWEGIAN[day.month - 1]} {day.year}"
 
 
+def clock_time(moment: datetime, language: Language) -> str:
+    """The time of day in Norway, as each language writes it: "at 14:05", "kl. 14.05" (Språkrådet's)."""
+    there = moment.astimezone(NORWAY)
+    return f"at {there:%H:%M}" if language is Language.ENGLISH else f"kl. {there:%H.%M}"
+
+
 # Each notice's texts, (subject, what happened, what to do), in bokmål, nynorsk and English.
 Texts = tuple[str, str, str]
 
@@ -749,7 +755,8 @@ _LOCK_ADVICE = {
 def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     """The lock as the policy that made it has it (`failures`, `minutes`: deploy parameters), for a wrong
     password or second factor at a login, or a wrong current password at a change (`known`: what the one
-    who made it had, if anything but an identity number: "password", "session")."""
+    who made it had, if anything but an identity number: "password", "session"). `at`: when it was locked
+    (its event's time, NoticeDelivery._message), said, for a notice a provider's outage held up for hours."""
     default = LockoutPolicy()  # for a notice queued before notices told the policy
     told = params.get("failures", "")
     # a count (LockoutPolicy's threshold), never words of the queue's: MinID's message says only what it writes
@@ -757,22 +764,25 @@ def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     how_long = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)), language)
     advices = _LOCK_ADVICE[language]
     advice = advices.get(params.get("known", ""), advices[""]).format(how_long=how_long, phone=SUPPORT_PHONE)
+    at = clock_time(datetime.fromisoformat(params["at"]), language) if "at" in params else None
     if language is Language.ENGLISH:
         return (
-            f"Your MinID is locked for {how_long}",
-            f"Wrong details were given for your MinID {failures} times in a row, so it is locked for {how_long}.",
+            f"Your MinID was locked {at}" if at else f"Your MinID is locked for {how_long}",
+            f"Wrong details were given for your MinID {failures} times in a row, so "
+            + (f"{at} it was locked for {how_long}." if at else f"it is locked for {how_long}."),
             advice,
         )
     if language is Language.NYNORSK:
         return (
-            f"MinID-en din er sperra i {how_long}",
-            f"Det er gitt feil opplysningar for MinID-en din {failures} gonger på rad, så MinID-en er sperra i "
-            f"{how_long}.",
+            f"MinID-en din vart sperra {at}" if at else f"MinID-en din er sperra i {how_long}",
+            f"Det er gitt feil opplysningar for MinID-en din {failures} gonger på rad, så "
+            + (f"{at} vart MinID-en sperra i {how_long}." if at else f"MinID-en er sperra i {how_long}."),
             advice,
         )
     return (
-        f"MinID-en din er sperret i {how_long}",
-        f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så den er sperret i {how_long}.",
+        f"MinID-en din ble sperret {at}" if at else f"MinID-en din er sperret i {how_long}",
+        f"Det er gitt feil opplysninger for MinID-en din {failures} ganger på rad, så "
+        + (f"{at} ble den sperret i {how_long}." if at else f"den er sperret i {how_long}."),
         advice,
     )
 
@@ -1270,7 +1280,10 @@ class NoticeDelivery:
                 minutes=int(left // 60) if late and left is not None else None,
             )
         params = notice.params
-        if notice.kind is NoticeKind.CONFIRMATION_REMINDER:  # it names the contacts the person has
+        if notice.kind is NoticeKind.ACCOUNT_LOCKED and notice.proof is not None:
+            # when it was locked: its event's time, as proven (_proven: part of the event's key), never the queue's
+            params = {**params, "at": notice.proof.at.isoformat()}
+        elif notice.kind is NoticeKind.CONFIRMATION_REMINDER:  # it names the contacts the person has
             held = [name for name, value in (("mobile", recipients.mobile), ("email", recipients.email)) if value]
             params = {**params, "contacts": "+".join(held)}
         return compose(notice.kind, recipients.language, params)
