@@ -31,6 +31,7 @@ import argparse
 import getpass
 import logging
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -64,13 +65,16 @@ class Blocking(Value, frozen=True):
     name: str | None
 
     def named(self, given: str) -> bool:
-        """Whether `given` is the register's name (case, and spaces between its parts, aside). No name
-        given (the input ended) names no one, even one whose register has no name."""
+        """Whether `given` is the register's name (case, spaces between its parts, a hyphen for a space,
+        and how its letters are encoded aside). No name given (the input ended) names no one, even one whose
+        register has no name."""
         return self.name is not None and _folded(given) != "" and _folded(given) == _folded(self.name)
 
 
 def _folded(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    """The name as compared: its letters composed (NFC: "Ø" typed at a terminal is one code point, an
+    export's may be two, and "å" is both), hyphens as spaces ("Berg-Hansen", "Berg Hansen"), then folded."""
+    return " ".join(unicodedata.normalize("NFC", name).replace("-", " ").split()).casefold()
 
 
 def whose(number: IdentityNumber, services: PinLetterServices, population_table: str) -> Blocking:
