@@ -24,7 +24,9 @@ against their status, a death and its date together, a name, no field the regist
 any depth), and a bad line stops the import before anything is written, named by its number only, never
 by what it holds. The counts are then told (by status, by kind, and the living no letter can reach),
 and the persons written only once the operator says so (or with `--yes`), 25 a transaction, with progress
-told every 100,000 lines. A run cut short is taken up again with `--from-line`, from the line after the
+told every 100,000 lines, from the file as it was checked: the same open file (one moved over it is not
+read), and stopped where it changed (one still being copied, or rewritten, is imported again, whole).
+A run cut short is taken up again with `--from-line`, from the line after the
 last "written through line" it told, with the same file and `--as-of` (the table holds the digest of the
 file its last import wrote: the lines another file skipped would stay as an older one has them). One
 import writes at a time: one that starts while another writes takes the table over, and the other stops
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import sys
 import uuid
@@ -48,7 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import boto3
 import msgspec
@@ -132,6 +135,28 @@ _FIELDS = "|".join(
 
 class ImportRefused(Exception):
     """A line that is not a person of the register: nothing is written."""
+
+
+class FileChanged(ImportRefused):
+    """The file written from is no longer the one checked (still being copied, or rewritten in place)."""
+
+    def __init__(self) -> None:
+        super().__init__("the file changed since it was checked: import it again, whole, once it is as it will stay")
+
+
+def unchanged(lines: BinaryIO, checked: os.stat_result) -> Iterator[bytes]:
+    """The file's lines, from its start, each only while the file is as it was when it was `checked` (its
+    size and time of change; the same open file: one moved over it meanwhile is not read). A line read past
+    a change raises FileChanged before it is handed on, so nothing is written of it."""
+    lines.seek(0)
+    for line in lines:
+        if _version(os.fstat(lines.fileno())) != _version(checked):
+            raise FileChanged
+        yield line
+
+
+def _version(status: os.stat_result) -> tuple[int, int]:
+    return status.st_size, status.st_mtime_ns
 
 
 # What a D-number holder never is: who comes to live in Norway is given a fødselsnummer, and so only one
@@ -272,7 +297,10 @@ def write(
     except TakenOver as taken:
         told(f"stopped: written through line {through}; {taken}: this one is not to be taken up")
         raise
-    except BaseException:  # a write failing, a line the first pass did not read (the file changed), Ctrl-C
+    except ImportRefused:  # a line the first pass did not read so: the file changed (--from-line: refused)
+        told(f"stopped: written through line {through}; the file is not the one checked: import it again, whole")
+        raise
+    except BaseException:  # a write failing, Ctrl-C
         told(f"stopped: written through line {through}; go on with --from-line {through + 1}")
         raise
     return written
@@ -318,6 +346,9 @@ def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None
     except NothingWritten as refused:
         print(f"Nothing written: {refused}", file=sys.stderr)
         return 1
+    except FileChanged as changed:
+        print(f"Stopped: {changed}", file=sys.stderr)
+        return 1
     except ImportRefused as refused:
         print(f"Stopped, the file changed since it was checked: {refused}", file=sys.stderr)
         return 1
@@ -344,25 +375,31 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
         _taken_up(held, args.as_of)
     elif held is not None and held.as_of > args.as_of and not args.replacing_newer:
         raise _older(held.as_of, args.as_of)
-    try:
-        with open(args.file, "rb") as lines:
-            counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
-    except ImportRefused as refused:
-        raise NothingWritten(str(refused)) from None
-    print(counted.told())
-    if taking_up:
-        _taken_up(register.held_export(), args.as_of, counted.file)
-    if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
-        raise NothingWritten("not confirmed")
-    run = uuid.uuid4().hex
-    try:
-        register.hold_export(args.as_of, run=run, file=counted.file, older=args.replacing_newer, taking_up=taking_up)
-    except NotHeld as other:  # another import's hold, written meanwhile
-        if taking_up:
-            _taken_up(other.held, args.as_of, counted.file)  # (raises)
-        raise _older(other.held.as_of if other.held else args.as_of, args.as_of) from None
+    # one open file, read twice: one moved over it (a newer export) is not read, and one still being
+    # written, or rewritten, is refused where it changed (unchanged), not written as it was never checked
     with open(args.file, "rb") as lines:
-        persons = read_persons(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
+        try:
+            counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
+        except ImportRefused as refused:
+            raise NothingWritten(str(refused)) from None
+        checked = os.fstat(lines.fileno())
+        print(counted.told())
+        if taking_up:
+            _taken_up(register.held_export(), args.as_of, counted.file)
+        if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
+            raise NothingWritten("not confirmed")
+        if _version(os.fstat(lines.fileno())) != _version(checked):  # while the operator was asked
+            raise NothingWritten(str(FileChanged()))
+        run = uuid.uuid4().hex
+        try:
+            register.hold_export(
+                args.as_of, run=run, file=counted.file, older=args.replacing_newer, taking_up=taking_up
+            )
+        except NotHeld as other:  # another import's hold, written meanwhile
+            if taking_up:
+                _taken_up(other.held, args.as_of, counted.file)  # (raises)
+            raise _older(other.held.as_of if other.held else args.as_of, args.as_of) from None
+        persons = read_persons(unchanged(lines, checked), keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
         return write(dynamodb, table, taken_up, run=run, told=told, from_line=args.from_line)

@@ -461,11 +461,10 @@ def test_the_counts_are_told_and_the_operator_asked_before_anything_is_written(
     assert ("Item" in held) == bool(written)
 
 
-def test_a_line_that_changed_since_the_check_stops_the_writing_where_it_can_be_taken_up(
-    aws: boto3.Session, stack: Stack
-) -> None:
-    """The file read again for writing is no longer the one checked (a line now bad): the writing stops
-    there, telling through which line everything is written."""
+def test_a_line_that_changed_since_the_check_stops_the_writing(aws: boto3.Session, stack: Stack) -> None:
+    """The lines read again for writing are no longer the ones checked (a line now bad): the writing stops
+    there, telling through which line everything is written, and to import the file again whole (a run
+    taken up with --from-line is refused on another file's digest)."""
     numbers = [n for i in range(100, 1000) if (n := compose_identity_number(date(1980, 5, 17), i, synthetic=True))]
     lines = [line(n) for n in numbers[:30]] + ["not json"]
     keyer = Keyer(load_pepper(aws.client("secretsmanager"), stack.refs["PepperSecret"]))
@@ -474,8 +473,60 @@ def test_a_line_that_changed_since_the_check_stops_the_writing_where_it_can_be_t
     hold(aws, stack, "this run")
     with pytest.raises(ImportRefused, match="line 31"):
         write(aws.client("dynamodb"), stack.refs["PopulationRegisterTable"], persons, run="this run", told=told.append)
-    assert told == ["stopped: written through line 25; go on with --from-line 26"]
+    assert told == ["stopped: written through line 25; the file is not the one checked: import it again, whole"]
     assert count(aws, stack) == 25
+
+
+def test_a_file_that_changes_while_it_is_written_stops_the_writing_before_its_changed_lines(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Still being copied, or rewritten in place, after its check: what the file now holds was never
+    checked, nor counted for the operator. The writing stops at the first line read after the change."""
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text("".join(f"{line(n)}\n" for n in many(40, 540)))
+
+    def changed(**_: Any) -> None:  # after the first batch is written: a line more, copied in
+        with persons.open("a") as more:
+            more.write(f"{line(a_number(700))}\n")
+
+    aws.events.register_first("after-call.dynamodb.TransactWriteItems", changed, unique_id="file-changed")
+    try:
+        assert imported(persons, stack, aws) == 1
+    finally:
+        aws.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="file-changed")
+    told = capsys.readouterr()
+    assert "stopped: written through line 25; the file is not the one checked: import it again, whole" in told.out
+    assert told.err.startswith("Stopped: the file changed since it was checked: import it again, whole")
+    assert count(aws, stack) == 25
+
+
+@pytest.mark.parametrize("how", ["written over", "moved over"])
+def test_a_file_that_changes_while_the_operator_is_asked_is_written_as_checked_or_not_at_all(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """Rewritten in place while the operator reads the counts: nothing is written (the counts were not of
+    it), nor held. A newer file moved over it meanwhile is not read: the file checked is the one written."""
+    persons, newer = tmp_path / "persons.jsonl", tmp_path / "newer.jsonl"
+    persons.write_text("".join(f"{line(n)}\n" for n in many(3, 560)))
+    newer.write_text("".join(f"{line(n)}\n" for n in many(5, 570)))
+
+    def answered(_: str) -> str:  # the operator says yes after the file changed
+        if how == "moved over":
+            newer.replace(persons)
+        else:
+            persons.write_text(newer.read_text())
+        return "yes"
+
+    args = [str(persons), *where(stack), "--allow-synthetic", "--as-of", days_ago(1)]
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("builtins.input", answered)
+        assert main(args, aws) == (0 if how == "moved over" else 1)
+    assert "3 persons checked" in capsys.readouterr().out
+    assert count(aws, stack) == (3 if how == "moved over" else 0)
+    held = aws.client("dynamodb").get_item(
+        TableName=stack.refs["PopulationRegisterTable"], Key={"pk": {"S": EXPORT_KEY}}
+    )
+    assert ("Item" in held) == (how == "moved over")
 
 
 def test_a_batch_dynamodb_leaves_unprocessed_round_after_round_is_given_up(aws: boto3.Session, stack: Stack) -> None:
