@@ -49,6 +49,7 @@ from minid.domain.notices import (
     RETRY_FIRST_SECONDS,
     Channel,
     MaybeSent,
+    Undeliverable,
     notice_from_json,
 )
 from minid.domain.rate_limits import CODES_TO_PERSON_PER_HOUR
@@ -371,6 +372,22 @@ def test_a_resend_out_of_time_leaves_the_code_the_person_holds_working(driver: L
     # written and given back, or (out before it) not written at all: the give-back finds none to give back
     assert codes_written == (["made", "made"] if out_at == "the sending" else ["ConditionalCheckFailedException"])
     held_works(driver, user, "+4741007001", held)
+
+
+def test_a_resend_to_a_number_refused_is_told_so_though_its_codes_cannot_be_given_back(driver: LetterDriver) -> None:
+    """SNS refuses the new number for good (Undeliverable: 422, to give another), and the give-back of the
+    code sent before fails too (DynamoDB, a moment): the refusal is what is raised, not the give-back's
+    error (a 503 that would have the person try the number again)."""
+    _, clock, session, _ = waiting_for_its_code(driver, "+4741007004")
+    refused = "Invalid parameter: PhoneNumber Reason: +4741007004 is not valid to publish to"
+    giving_back = lambda params: ":written" in params.get("ExpressionAttributeValues", {})  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="InvalidParameter", status=400, message=refused, here=True)
+        faults.add("dynamodb", "UpdateItem", code="ServiceUnavailable", status=503, here=True, where=giving_back)
+        with pytest.raises(Undeliverable) as raised:
+            wiring.contact(os.environ, clock=clock).contacts.resend(session)
+        assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
+    assert raised.value.__notes__ == ["A resend's codes were not given back: ClientError"]
 
 
 def test_a_resend_whose_codes_write_answer_was_lost_leaves_the_code_held_working(driver: LetterDriver) -> None:

@@ -1093,6 +1093,23 @@ def test_a_resend_whose_email_fails_keeps_the_sms_it_sent(driver: LetterDriver) 
     assert enrolling.verify(email_code=enrolling.last_code_to("kari.resend@example.no")).status == 201
 
 
+def test_a_resend_to_a_number_refused_is_told_so_though_its_codes_cannot_be_given_back(driver: LetterDriver) -> None:
+    """SNS refuses the number for good (422, to use another), and the give-back of the codes sent before
+    fails too (DynamoDB, a moment): the answer is still the refusal's, not the give-back's 503."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete(mobile="91234572").status == 202
+    back_date_codes(driver, enrolling.enrolment_id)
+    refused = "Invalid parameter: PhoneNumber Reason: +4791234572 is not valid to publish to"
+    giving_back = lambda params: ":w0" in params.get("ExpressionAttributeValues", {})  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="InvalidParameter", status=400, message=refused, here=True)
+        faults.add("dynamodb", "UpdateItem", code="ServiceUnavailable", status=503, here=True, where=giving_back)
+        answer = enrolling.resend()
+        assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
+    assert (answer.status, problem(answer)["type"]) == (422, "/problems/invalid-contact")
+
+
 def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_code(driver: LetterDriver) -> None:
     """The resend's codes written and DynamoDB's answer lost: the SDK's retry is refused (the write, made,
     moved the count on). That is the resend's own write, not another's: its code is sent, and works (not

@@ -77,11 +77,12 @@ def try_given_back_on_failure(give_back: Callable[[], None]) -> AbstractContextM
 
 
 def codes_given_back_on_failure(give_back: Callable[[], None]) -> AbstractContextManager[None]:
-    """Around the write of a resend's codes, before they are sent: if it fails for other than its
-    condition (its answer lost, and the SDK's retry refused as time ran out, say), it may have landed,
-    with codes that will never be sent in place of the ones the person holds: those are given back
-    (`give_back`, held on this resend's own write)."""
-    return _given_back_on_failure(give_back, "A resend's codes, written maybe, were not given back")
+    """Around the write of a resend's codes, and around their sending: the write failing for other than
+    its condition (its answer lost, and the SDK's retry refused as time ran out, say) may have landed, and
+    a send failing leaves them written, codes that will never be sent in place of the ones the person
+    holds: those are given back (`give_back`, held on this resend's own write; after a send, those not
+    sent). The block's own error is the one raised (a number refused for good stays a 422)."""
+    return _given_back_on_failure(give_back, "A resend's codes were not given back")
 
 
 def counts_given_back_unless_sent(

@@ -509,9 +509,8 @@ class ContactService:
                     (now_as.resends, now_as.sent_at, now_as.code_hashes), (count[1], now, hashes)
                 ):  # (else: sent)
                     self._resend_policy.check(pending.resends + 1, now, now)
-            try:
-                self._send(pending.values, codes, language, sent, resent=True)
-            except Exception:
+
+            def unsent_given_back() -> None:
                 # A code not sent is given back: the one sent before it still holds. A code that went out (the
                 # SMS, when the e-mail failed after it) stands, and so does the resend (as an enrolment's). The
                 # e-mail's code from before then shares the resend's time: some minutes more than its message
@@ -522,7 +521,9 @@ class ContactService:
                     self._changes.record_resend(resent, kept, now, (count[1], count[1]), giving_back=hashes)
                 else:
                     given_back()
-                raise
+
+            with codes_given_back_on_failure(unsent_given_back):
+                self._send(pending.values, codes, language, sent, resent=True)
         return tuple(pending.values)
 
     def confirm(self, session: Session) -> ContactRecord:

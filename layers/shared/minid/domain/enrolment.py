@@ -583,9 +583,8 @@ class EnrolmentService:
                         raise Conflict(VERIFIED_MEANWHILE)
                     # another resend came first, or the enrolment was completed again (with other contacts, maybe)
                     self._resend_policy.check(enrolment.resends + 1, now, now)
-            try:
-                self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent, resent=True)
-            except Exception:
+
+            def unsent_given_back() -> None:
                 # Nothing went out: the codes sent before are given back, with their time, and the resend is not
                 # counted. A code that went out (the SMS, when the e-mail failed after it) stands, and so does the
                 # resend, whose time the codes share: the e-mail's code from before is not given back (its time
@@ -593,7 +592,9 @@ class EnrolmentService:
                 # sends the e-mail a new one.
                 if not sent:
                     given_back()
-                raise
+
+            with codes_given_back_on_failure(unsent_given_back):
+                self._send_codes(enrolment.contacts, codes, minutes_left(enrolment.expires_at, now), sent, resent=True)
         return tuple(pending)
 
     # ------------------------------------------------------------------ 3. verify
