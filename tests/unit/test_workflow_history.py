@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
+import pytest
 from botocore.stub import Stubber
 
 from minid.adapters.workflow import HISTORY_TRIES, PRINT_FAILED_ERROR, StepFunctionsLetterWorkflow
@@ -65,5 +66,26 @@ def test_no_hand_over_is_read_once() -> None:
     client: Any = botocore.session.get_session().create_client("stepfunctions", region_name="eu-north-1")
     with Stubber(client) as stub:
         stub.add_response("get_execution_history", _history())
+        assert StepFunctionsLetterWorkflow(client, MACHINE).resumed_with(LETTER) is None
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("kind", ["TaskSubmitFailed", "TaskStartFailed"])
+def test_a_hand_over_whose_message_was_never_sent_is_ended_with_no_report(kind: str) -> None:
+    """SQS refused or failed the hand-over's message (retried after, or the letter failed): that hand-over
+    is over, read once, not taken for one still open and read again and again."""
+    never_sent = {
+        "id": 8,
+        "type": kind,
+        "timestamp": AT,
+        f"{kind[0].lower()}{kind[1:]}EventDetails": {
+            "resourceType": "sqs",
+            "resource": "sendMessage.waitForTaskToken",
+            "error": "SQS.SdkClientException",
+        },
+    }
+    client: Any = botocore.session.get_session().create_client("stepfunctions", region_name="eu-north-1")
+    with Stubber(client) as stub:
+        stub.add_response("get_execution_history", _history(never_sent, SCHEDULED))
         assert StepFunctionsLetterWorkflow(client, MACHINE).resumed_with(LETTER) is None
         stub.assert_no_pending_responses()

@@ -148,10 +148,14 @@ class StepFunctionsLetterWorkflow:
 
 
 _PRINT_TASK_START = {"TaskScheduled": "taskScheduledEventDetails"}
+# (a hand-over whose message was never sent, SQS refusing it or failing, ends in TaskSubmitFailed or
+# TaskStartFailed: ended, with no report, as a time-out is; else it would be read as open, again and again)
 _PRINT_TASK_ENDS = {
     "TaskSucceeded": "taskSucceededEventDetails",
     "TaskFailed": "taskFailedEventDetails",
     "TaskTimedOut": "taskTimedOutEventDetails",
+    "TaskSubmitFailed": "taskSubmitFailedEventDetails",
+    "TaskStartFailed": "taskStartFailedEventDetails",
 }
 
 
