@@ -451,13 +451,18 @@ def test_two_letters_posted_at_once_leave_the_newer_one_active(driver: LetterDri
         driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
 
 
+def activating(params: dict[str, Any]) -> bool:
+    """An activation's transaction (the letter posted), not a failure's (the letter and its event)."""
+    return ":dispatched" in json.dumps(params["TransactItems"][0])
+
+
 def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
     """Posted, but its activation fails with an error no retry mends: not left printing forever, unseen."""
     number = driver.person(Category.ADULT).identity_number
     assert driver.order(number).status == 202
     job = driver.next_print_job()
     with injected_faults() as faults:
-        faults.add("dynamodb", "TransactWriteItems", code="ValidationException", status=400, times=20)
+        faults.add("dynamodb", "TransactWriteItems", code="ValidationException", status=400, times=20, where=activating)
         assert driver.report(job["letter_id"], "dispatched").status == 204
         execution = driver.finished(job["letter_id"])
     assert execution["status"] == "FAILED"
@@ -478,7 +483,15 @@ def test_a_dispatched_report_whose_record_was_lost_is_taken_after_its_activation
     job = driver.next_print_job()
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", code="InternalServerError", status=500, here=True)  # its record
-        faults.add("dynamodb", "TransactWriteItems", code="ValidationException", status=400, times=20, elsewhere=True)
+        faults.add(
+            "dynamodb",
+            "TransactWriteItems",
+            code="ValidationException",
+            status=400,
+            times=20,
+            elsewhere=True,
+            where=activating,
+        )
         assert driver.report(job["letter_id"], "dispatched").status == 503
         assert driver.finished(job["letter_id"])["status"] == "FAILED"
     failed = driver.letters.get(job["letter_id"])
@@ -605,6 +618,15 @@ def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) 
     assert letter.dispatched_at is None
     assert documents_of(driver, job["letter_id"]) == []  # never to be printed: its codes in clear gone
     assert_alarmed(driver, job["letter_id"])
+    # in the person's history, beside its order, once (the workflow's tasks may run again)
+    history = security_events(driver).page(letter.person, None, 100).events
+    told = [(e.type, e.reference) for e in reversed(history) if e.reference == job["letter_id"]]
+    assert told == [
+        (SecurityEventType.PIN_LETTER_ORDERED, job["letter_id"]),
+        (SecurityEventType.PIN_LETTER_FAILED, job["letter_id"]),
+    ]
+    wiring.letter_workflow(os.environ).mark_failed(job["letter_id"], "LetterNotPosted")  # again: nothing more
+    assert len(security_events(driver).page(letter.person, None, 100).events) == len(history)
     # a failed letter does not count: the person may order again at once
     posted(driver, number)
 
@@ -743,6 +765,8 @@ def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_
     item = driver.dynamodb.get_item(TableName=table, Key=letter_key(unchecked.letter_id))["Item"]
     assert item["status"]["S"] == LetterStatus.FAILED.value
     assert int(item["expires_at"]["N"]) >= (unchecked.ordered_at + timedelta(days=90)).timestamp()
+    # never accepted, never in the person's history as ordered: not as failed either
+    assert not [e for e in security_events(driver).page(key, None, 100).events if e.reference == unchecked.letter_id]
 
     checked, tasks = checked_order(driver, driver.key(driver.person(Category.ADULT).identity_number))
     tasks.mark_failed(checked.letter_id, "ClientError")
@@ -849,10 +873,13 @@ def test_a_letter_blocked_or_posted_while_it_is_marked_failed_is_judged_as_it_is
         else:
             assert wiring.letter_workflow(os.environ).activate(letter_id) is Activation.ACTIVE
 
-    with before_first_aws_call("dynamodb.UpdateItem", changed, where=lambda p: ":failed" in p["UpdateExpression"]):
+    failing = lambda params: ":failed" in json.dumps(params["TransactItems"][0])  # noqa: E731  (with its event)
+    with before_first_aws_call("dynamodb.TransactWriteItems", changed, where=failing):
         wiring.letter_workflow(os.environ).mark_failed(letter_id, "States.HeartbeatTimeout")
     letter = driver.letters.get(letter_id)
     assert letter is not None
+    history = security_events(driver).page(key, None, 100).events
+    assert not [e for e in history if e.type is SecurityEventType.PIN_LETTER_FAILED]  # nor in the history
     if meanwhile == "blocked":
         assert letter.status is LetterStatus.BLOCKED
         assert letter_id not in quota_orders(driver, key)

@@ -374,7 +374,7 @@ class DynamoDbPinLetters:
         }
         update_if(self._client, update)  # one recorded already: the first report stands
 
-    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> bool:
+    def mark_failed(self, letter: PinLetter, at: datetime, error: str, events: Sequence[SecurityEvent] = ()) -> bool:
         expression = "SET #status = :failed, failed_at = :at, failure = :error"
         values: dict[str, Any] = {
             ":failed": LetterStatus.FAILED.value,
@@ -386,14 +386,22 @@ class DynamoDbPinLetters:
         if letter.outcome is None:  # failed before its recipient was settled: it still has an order's 7 days
             expression += ", expires_at = :kept"
             values[":kept"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
+        condition = "#status IN (:ordered, :printing)"
         try:
-            self._update_letter(
-                letter.letter_id,
-                expression,
-                values,
-                condition="#status IN (:ordered, :printing)",
-                names={"#status": "status"},
-            )
+            if events:  # with its events: a crash after the failure's write would have lost them
+                update: dict[str, Any] = {
+                    "TableName": self._table,
+                    "Key": letter_key(letter.letter_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(values),
+                }
+                items: list[Any] = [{"Update": update}, *self._recorded(letter.person, events)]  # (as the block's)
+                self._client.transact_write_items(TransactItems=items)
+            else:
+                names = {"#status": "status"}
+                self._update_letter(letter.letter_id, expression, values, condition=condition, names=names)
         except ClientError as failure:
             if not conditional_check_failed(failure):
                 raise

@@ -146,9 +146,9 @@ class PinLetters(Protocol):
         by until the workflow settles the letter (the first one recorded stands)."""
         ...
 
-    def mark_failed(self, letter: PinLetter, at: datetime, error: str) -> bool:
-        """The letter (as read) failed, if it is still ordered or printing; False, writing nothing, if it is
-        no longer (blocked, posted or failed meanwhile)."""
+    def mark_failed(self, letter: PinLetter, at: datetime, error: str, events: Sequence[SecurityEvent] = ()) -> bool:
+        """The letter (as read) failed, if it is still ordered or printing, with the person's `events` in the
+        same write; False, writing nothing, if it is no longer (blocked, posted or failed meanwhile)."""
         ...
 
     def block(

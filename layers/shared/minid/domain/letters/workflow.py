@@ -334,7 +334,12 @@ class LetterWorkflowTasks:
             self._discard_document(letter)
             return
         if letter.status in (LetterStatus.ORDERED, LetterStatus.PRINTING):
-            if not self._letters.mark_failed(letter, self._clock.now(), error):
+            now = self._clock.now()
+            # in the person's history beside its order (a letter refused before it was accepted has its
+            # refusal there): with the failure's write, once, as its order's and its posting's are
+            accepted = letter.outcome is RecipientOutcome.ACCEPTED
+            failed = [SecurityEvent(SecurityEventType.PIN_LETTER_FAILED, now, letter.letter_id)] if accepted else []
+            if not self._letters.mark_failed(letter, now, error, failed):
                 # changed since read: blocked (the person is not told it failed), posted (it did not), or
                 # failed (by this write, its answer lost: the SDK's retry refused); judged as it is now
                 self._fail(self._letter(letter.letter_id), error)
