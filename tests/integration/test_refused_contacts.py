@@ -110,6 +110,26 @@ def test_a_resend_whose_code_is_refused_gives_the_resend_back(driver: LetterDriv
     assert user.verify(login["login_id"], first).status == 200  # the code sent before still holds
 
 
+def test_a_resend_whose_code_is_refused_is_told_so_though_its_give_back_fails(driver: LetterDriver) -> None:
+    """SNS refuses the number for good, and the give-back of the resend fails too (DynamoDB, a moment):
+    the answer is still the refusal's 409 (log in another way), not the give-back's 503 (try again)."""
+    user = enrolled(driver, mobile="91234596")
+    login = json.loads(user.start_login().body)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Key=to_item({"pk": f"login#{login['login_id']}"}),
+        UpdateExpression="SET codes_sent_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(datetime.now(UTC) - timedelta(seconds=31))}),
+    )
+    giving_back = lambda params: params.get("ExpressionAttributeValues", {}).get(":before") == {"N": "1"}  # noqa: E731
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        faults.add("dynamodb", "UpdateItem", code="ServiceUnavailable", status=503, here=True, where=giving_back)
+        refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
+        assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
+    assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+
+
 def test_a_reset_start_waits_on_neither_sns_nor_ses(driver: LetterDriver) -> None:
     """The start stores the reset and queues its code, for a decoy as for a real one: SNS or SES slow,
     throttling or refusing shows in neither its answer nor its time, which would tell who has a MinID.

@@ -31,6 +31,7 @@ from minid.domain.codes import (
     CodePurpose,
     ResendPolicy,
     code_message,
+    codes_given_back_on_failure,
     counts_given_back_unless_sent,
     minutes_left,
     new_code,
@@ -627,24 +628,27 @@ class LoginService:
                     self._resend_policy.check(again.resends, now, now)  # another resend just now: 429 (409, last)
                 raise AuthenticationFailed("The login has ended. Log in again.")  # completed, ended or expired
         maybe: list[Channel] = []
+
         # a code surely not sent gives the person's count back (after the code sent before is restored: the one
         # they hold); the client's stays, or one could loop resends for nothing while SNS refuses them (each
         # resend given back, its wait too)
-        with counts_given_back_unless_sent(partial(self._limits.give_back, [to_person]), maybe):
-            try:
-                left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
-                message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
-                self._send_code(mobile, message.sms, maybe=maybe)
-            except MaybeSent:  # it may have come: its code stands (given back, the code typed would be wrong)
-                raise
-            except Exception as error:
-                # not sent: the resend is given back, and the code sent before still holds
+        def unsent_given_back() -> None:
+            # not sent: the resend is given back, and the code sent before still holds; one that may have come
+            # (MaybeSent: in `maybe`) stands (given back, the code typed would be wrong)
+            if not maybe:
                 sent_at = attempt.codes_sent_at or attempt.created_at
                 count = (attempt.resends + 1, attempt.resends)
                 self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
-                if isinstance(error, Undeliverable):
-                    raise SecondFactorUnavailable(SMS_REFUSED) from None
-                raise
+
+        with counts_given_back_unless_sent(partial(self._limits.give_back, [to_person]), maybe):
+            try:
+                # a give-back that fails is a note on the send's own error (a number refused stays a 409)
+                with codes_given_back_on_failure(unsent_given_back):
+                    left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
+                    message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
+                    self._send_code(mobile, message.sms, maybe=maybe)
+            except Undeliverable:
+                raise SecondFactorUnavailable(SMS_REFUSED) from None
 
     def _send_code(self, mobile: str, text: str, *, maybe: list[Channel]) -> None:
         """The code by SMS; when its sending fails and it may have gone all the same (MaybeSent), its
