@@ -72,8 +72,8 @@ class Blocking(Value, frozen=True):
 
 
 def _folded(name: str) -> str:
-    """The name as compared: its letters composed (NFC: "Ø" typed at a terminal is one code point, an
-    export's may be two, and "å" is both), hyphens as spaces ("Berg-Hansen", "Berg Hansen"), then folded."""
+    """The name as compared: its letters composed (NFC: "å" typed at a terminal is one code point, an
+    export's may be two, "a" and a ring), hyphens as spaces ("Berg-Hansen", "Berg Hansen"), then folded."""
     return " ".join(unicodedata.normalize("NFC", name).replace("-", " ").split()).casefold()
 
 

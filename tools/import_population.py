@@ -144,18 +144,25 @@ class FileChanged(ImportRefused):
         super().__init__("the file changed since it was checked: import it again, whole, once it is as it will stay")
 
 
-def unchanged(lines: BinaryIO, checked: os.stat_result) -> Iterator[bytes]:
+def unchanged(lines: BinaryIO, checked: os.stat_result, digest: str | None = None) -> Iterator[bytes]:
     """The file's lines, from its start, each only while the file is as it was when it was `checked` (its
     size and time of change; the same open file: one moved over it meanwhile is not read). A line read past
-    a change raises FileChanged before it is handed on, so nothing is written of it."""
+    a change raises FileChanged before it is handed on, so nothing is written of it; and so does the file's
+    end, changed since, or (`digest`: the first pass's) not the end of the lines checked (one cut short)."""
     lines.seek(0)
+    read = hashlib.sha256()
     for line in lines:
         if _version(os.fstat(lines.fileno())) != _version(checked):
             raise FileChanged
+        read.update(line)
         yield line
+    if _version(os.fstat(lines.fileno())) != _version(checked) or digest not in (None, read.hexdigest()):
+        raise FileChanged
 
 
 def _version(status: os.stat_result) -> tuple[int, int]:
+    # (not st_ctime: a file moved over this one unlinks it, which changes that, and this one is still the
+    # one checked; a change whose time was set back by hand is found by the digest, at the file's end)
     return status.st_size, status.st_mtime_ns
 
 
@@ -378,11 +385,11 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
     # one open file, read twice: one moved over it (a newer export) is not read, and one still being
     # written, or rewritten, is refused where it changed (unchanged), not written as it was never checked
     with open(args.file, "rb") as lines:
+        checked = os.fstat(lines.fileno())  # as it is opened: one still being copied changes while it is checked
         try:
-            counted = check(lines, keyer, allow_synthetic=args.allow_synthetic, today=today)
+            counted = check(unchanged(lines, checked), keyer, allow_synthetic=args.allow_synthetic, today=today)
         except ImportRefused as refused:
             raise NothingWritten(str(refused)) from None
-        checked = os.fstat(lines.fileno())
         print(counted.told())
         if taking_up:
             _taken_up(register.held_export(), args.as_of, counted.file)
@@ -399,7 +406,8 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
             if taking_up:
                 _taken_up(other.held, args.as_of, counted.file)  # (raises)
             raise _older(other.held.as_of if other.held else args.as_of, args.as_of) from None
-        persons = read_persons(unchanged(lines, checked), keyer, allow_synthetic=args.allow_synthetic, today=today)
+        written = unchanged(lines, checked, counted.file)
+        persons = read_persons(written, keyer, allow_synthetic=args.allow_synthetic, today=today)
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
         return write(dynamodb, table, taken_up, run=run, told=told, from_line=args.from_line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from minid.domain.keys import Keyer, Pepper
 from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
 from minid.domain.time import today_in_norway
 from tests.integration.letters import LetterDriver
-from tools.import_population import ImportRefused, Read, check, main, read_persons, write
+from tools.import_population import FileChanged, ImportRefused, Read, check, main, read_persons, unchanged, write
 
 DNR = IdentityNumberKind.D_NUMBER
 EMIGRATED = PersonStatus.EMIGRATED
@@ -498,6 +499,49 @@ def test_a_file_that_changes_while_it_is_written_stops_the_writing_before_its_ch
     assert "stopped: written through line 25; the file is not the one checked: import it again, whole" in told.out
     assert told.err.startswith("Stopped: the file changed since it was checked: import it again, whole")
     assert count(aws, stack) == 25
+
+
+def test_a_file_cut_short_once_its_last_line_was_read_is_not_taken_for_written_whole(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rewritten shorter while its last batch is written, after every line was read: the file's end is
+    checked too, and the run stops, not told "written" as though the file had been written whole."""
+    persons = tmp_path / "persons.jsonl"
+    lines = [f"{line(n)}\n" for n in many(25, 600)]
+    persons.write_text("".join(lines))
+
+    def cut_short(**_: Any) -> None:
+        persons.write_text("".join(lines[:10]))
+
+    aws.events.register_first("after-call.dynamodb.TransactWriteItems", cut_short, unique_id="cut-short")
+    try:
+        assert imported(persons, stack, aws) == 1
+    finally:
+        aws.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="cut-short")
+    assert "stopped: written through line 25; the file is not the one checked" in capsys.readouterr().out
+
+
+def test_lines_are_handed_on_only_while_the_file_is_as_checked(tmp_path: Path) -> None:
+    """unchanged(): a line read after the file changed is not handed on; nor is the end of lines that are
+    not the ones checked (their digest), though the file shows no change."""
+    persons = tmp_path / "persons.jsonl"
+    persons.write_bytes(b"one\ntwo\n")
+    with persons.open("rb") as read:
+        lines = unchanged(read, os.fstat(read.fileno()))
+        assert next(lines) == b"one\n"
+        with persons.open("ab") as more:
+            more.write(b"three\n")
+        with pytest.raises(FileChanged):
+            next(lines)
+    with persons.open("rb") as read:
+        checked = os.fstat(read.fileno())
+        assert list(unchanged(read, checked, hashlib.sha256(b"one\ntwo\nthree\n").hexdigest())) == [
+            b"one\n",
+            b"two\n",
+            b"three\n",
+        ]
+        with pytest.raises(FileChanged):
+            list(unchanged(read, checked, hashlib.sha256(b"one\ntwo\n").hexdigest()))
 
 
 @pytest.mark.parametrize("how", ["written over", "moved over"])
