@@ -36,7 +36,8 @@ def every_notice() -> list[tuple[NoticeKind, Language, str, str]]:
 
 
 def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **params: str) -> Message:
-    # the longest date, and the highest lock a deploy is likely to set
+    # the longest date; the longest lock a deploy may set is 1440 minutes (LockoutSeconds' MaxValue), told
+    # "24 hours": 1439 minutes is the longest told
     return compose(kind, language, {"date": "2026-09-30", "channel": channel, **params})
 
 
@@ -44,14 +45,16 @@ def composed(kind: NoticeKind, language: Language, channel: str = "mobile", **pa
 def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language, channel: str, reserved: str) -> None:
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
+    assert int(Template.load().document["Parameters"]["LockoutSeconds"]["MaxValue"]) // 60 - 1 == 1439  # below
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
     reasons = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"reason": "unprintable"})
     told = (*reasons, {"by": "support"}, *KNOWN_VARIANTS)
     for variant in ({}, *variants, *told):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
-        # a lock says when it was locked (NoticeDelivery._message: its event's time)
-        message = composed(kind, language, channel, failures="10", minutes="1439", **variant, at="2026-09-30T21:59Z")
+        # a lock says when it was locked (NoticeDelivery._message: its event's time), with its day if told later
+        dated = {"at": "2026-09-30T21:59Z", "today": "2026-10-05"}
+        message = composed(kind, language, channel, failures="10", minutes="1439", **variant, **dated)
         assert septets(message.sms) <= TWO_SEGMENTS
 
 
@@ -218,7 +221,7 @@ def test_a_lock_says_when_it_was_locked_in_norway(at: str, english: str, bokmal:
         language: composed(NoticeKind.ACCOUNT_LOCKED, language, at=at)
         for language in (Language.ENGLISH, Language.BOKMAL, Language.NYNORSK)
     }
-    assert f"so {english} it was locked for an hour." in told[Language.ENGLISH].sms
+    assert f"3 times in a row: locked {english} for an hour." in told[Language.ENGLISH].sms
     assert told[Language.ENGLISH].subject == f"MinID: Your MinID was locked {english}"
     assert f"så {bokmal} ble den sperret i en time." in told[Language.BOKMAL].sms
     assert told[Language.BOKMAL].subject == f"MinID: MinID-en din ble sperret {bokmal}"

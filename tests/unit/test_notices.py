@@ -364,13 +364,28 @@ def test_a_lock_says_when_it_was_locked_as_its_event_has_it_never_as_queued() ->
     the queue holds."""
     locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, NOW, "lock-1", {"failures": "3", "minutes": "60"})
     notice = lock_notice(PERSON, locked)
-    queued_at = {**notice.params, "at": "2026-11-22T20:00:00+00:00"}
+    queued_at = {**notice.params, "at": "2026-11-22T20:00:00+00:00", "today": "2026-11-30"}
     forged = Notice(notice.notice_id, notice.kind, PERSON, queued_at, proof=locked)
     for queued in (notice, forged):
         service, phone, mailbox, _ = delivery(record(), events=recorded(locked))
         assert service.deliver(queued) == Delivered([Channel.SMS, Channel.EMAIL])
         assert "kl. 13.00 ble den sperret i en time" in phone.sent[0][1]  # 12:00 UTC is 13:00 in Oslo in November
         assert mailbox.sent[0][1].subject == "MinID: MinID-en din ble sperret kl. 13.00"
+
+
+@pytest.mark.parametrize(
+    ("hours_before", "told"),
+    [(14, "i går kl. 23.00"), (38, "20.11. kl. 23.00")],  # NOW is 13:00 on 22 November in Oslo
+)
+def test_a_lock_told_on_a_later_day_says_its_day(hours_before: int, told: str) -> None:
+    """Held up past midnight (an outage; a dead-lettered notice redriven days later): "kl. 23.00" alone
+    would read as today's."""
+    at = NOW - timedelta(hours=hours_before)
+    locked = SecurityEvent(SecurityEventType.ACCOUNT_LOCKED, at, "lock-2", {"failures": "3", "minutes": "60"})
+    service, phone, mailbox, _ = delivery(record(), events=recorded(locked))
+    assert service.deliver(lock_notice(PERSON, locked)) == Delivered([Channel.SMS, Channel.EMAIL])
+    assert f"så {told} ble den sperret i en time" in phone.sent[0][1]
+    assert mailbox.sent[0][1].subject == f"MinID: MinID-en din ble sperret {told}"
 
 
 @pytest.mark.parametrize(

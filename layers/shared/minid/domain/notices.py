@@ -22,7 +22,7 @@ from minid.domain.errors import FieldError
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
 from minid.domain.population import PopulationRegister, may_be_alive
-from minid.domain.time import NORWAY, Clock
+from minid.domain.time import NORWAY, Clock, date_in_norway
 from minid.values import Value
 
 SUPPORT_PHONE = "800 30 300"
@@ -414,10 +414,19 @@ def long_date(day: date, language: Language) -> str:
     return f"{day.day}. {_MONTHS_NORWEGIAN[day.month - 1]} {day.year}"
 
 
-def clock_time(moment: datetime, language: Language) -> str:
-    """The time of day in Norway, as each language writes it: "at 14:05", "kl. 14.05" (Språkrådet's)."""
+def told_time(moment: datetime, today: date, language: Language) -> str:
+    """When, in Norway's time, as each language writes it (Språkrådet's "kl. 14.05"), with its day when it is
+    not `today`: "at 14:05", "yesterday at 23:59", "on 30 Sep at 23:59"; "kl. 14.05", "i går kl. 23.59",
+    "30.9. kl. 23.59" (short: a lock's SMS has room for little more)."""
     there = moment.astimezone(NORWAY)
-    return f"at {there:%H:%M}" if language is Language.ENGLISH else f"kl. {there:%H.%M}"
+    english = language is Language.ENGLISH
+    time = f"at {there:%H:%M}" if english else f"kl. {there:%H.%M}"
+    day = there.date()
+    if day == today:
+        return time
+    if day == today - timedelta(days=1):
+        return f"yesterday {time}" if english else f"i går {time}"
+    return f"on {day.day} {day:%b} {time}" if english else f"{day.day}.{day.month}. {time}"
 
 
 # Each notice's texts, (subject, what happened, what to do), in bokmål, nynorsk and English.
@@ -756,7 +765,8 @@ def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     """The lock as the policy that made it has it (`failures`, `minutes`: deploy parameters), for a wrong
     password or second factor at a login, or a wrong current password at a change (`known`: what the one
     who made it had, if anything but an identity number: "password", "session"). `at`: when it was locked
-    (its event's time, NoticeDelivery._message), said, for a notice a provider's outage held up for hours."""
+    (its event's time, NoticeDelivery._message), said, for a notice a provider's outage held up for hours,
+    with its day if it is not `today` (the day it is told on, in Norway; else the lock's)."""
     default = LockoutPolicy()  # for a notice queued before notices told the policy
     told = params.get("failures", "")
     # a count (LockoutPolicy's threshold), never words of the queue's: MinID's message says only what it writes
@@ -764,12 +774,14 @@ def _locked(language: Language, params: Mapping[str, str]) -> Texts:
     how_long = _how_long(int(params.get("minutes", default.duration.total_seconds() // 60)), language)
     advices = _LOCK_ADVICE[language]
     advice = advices.get(params.get("known", ""), advices[""]).format(how_long=how_long, phone=SUPPORT_PHONE)
-    at = clock_time(datetime.fromisoformat(params["at"]), language) if "at" in params else None
+    locked_at = datetime.fromisoformat(params["at"]) if "at" in params else None
+    today = date.fromisoformat(params["today"]) if "today" in params else None
+    at = told_time(locked_at, today or date_in_norway(locked_at), language) if locked_at else None
     if language is Language.ENGLISH:
         return (
             f"Your MinID was locked {at}" if at else f"Your MinID is locked for {how_long}",
-            f"Wrong details were given for your MinID {failures} times in a row, so "
-            + (f"{at} it was locked for {how_long}." if at else f"it is locked for {how_long}."),
+            f"Wrong details were given for your MinID {failures} times in a row"
+            + (f": locked {at} for {how_long}." if at else f", so it is locked for {how_long}."),
             advice,
         )
     if language is Language.NYNORSK:
@@ -1281,8 +1293,9 @@ class NoticeDelivery:
             )
         params = notice.params
         if notice.kind is NoticeKind.ACCOUNT_LOCKED and notice.proof is not None:
-            # when it was locked: its event's time, as proven (_proven: part of the event's key), never the queue's
-            params = {**params, "at": notice.proof.at.isoformat()}
+            # when it was locked: its event's time, as proven (_proven: part of the event's key), never the queue's;
+            # and the day it is told on, for a notice held up past midnight
+            params = {**params, "at": notice.proof.at.isoformat(), "today": date_in_norway(now).isoformat()}
         elif notice.kind is NoticeKind.CONFIRMATION_REMINDER:  # it names the contacts the person has
             held = [name for name, value in (("mobile", recipients.mobile), ("email", recipients.email)) if value]
             params = {**params, "contacts": "+".join(held)}
