@@ -110,6 +110,19 @@ def test_a_resend_whose_code_is_refused_gives_the_resend_back(driver: LetterDriv
     assert user.verify(login["login_id"], first).status == 200  # the code sent before still holds
 
 
+def test_a_login_whose_code_is_refused_is_told_so_though_its_end_fails(driver: LetterDriver) -> None:
+    """SNS refuses the number for good, and the write that ends the login fails too (DynamoDB, a moment):
+    the answer is still the refusal's 409 (log in another way), not a 503 that has the person try again."""
+    user = enrolled(driver, mobile="91234597")
+    ending = lambda params: ":ended" in params.get("ExpressionAttributeValues", {})  # noqa: E731
+    with injected_faults() as faults:
+        refuse_numbers(faults)
+        faults.add("dynamodb", "UpdateItem", code="ServiceUnavailable", status=503, here=True, where=ending)
+        refused = user.start_login()
+        assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
+    assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+
+
 def test_a_resend_whose_code_is_refused_is_told_so_though_its_give_back_fails(driver: LetterDriver) -> None:
     """SNS refuses the number for good, and the give-back of the resend fails too (DynamoDB, a moment):
     the answer is still the refusal's 409 (log in another way), not the give-back's 503 (try again)."""

@@ -53,7 +53,7 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
         assert septets(message.sms) <= TWO_SEGMENTS
         # a lock says when it was locked (NoticeDelivery._message: its event's time), with its day if told later
-        dated = {"at": "2026-09-30T21:59Z", "today": "2026-10-05"}
+        dated = {"at": "2026-12-31T22:59Z", "today": "2027-01-05", "reserved": reserved}  # the longest day: "31.12."
         message = composed(kind, language, channel, failures="10", minutes="1439", **variant, **dated)
         assert septets(message.sms) <= TWO_SEGMENTS
 

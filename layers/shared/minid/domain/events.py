@@ -19,7 +19,7 @@ class SecurityEventType(StrEnum):
     PIN_LETTER_REFUSED = "pin-letter-refused"
     PIN_LETTER_POSTED = "pin-letter-posted"
     PIN_LETTER_BLOCKED = "pin-letter-blocked"
-    PIN_LETTER_FAILED = "pin-letter-failed"  # an order accepted, not posted: the print provider failed it
+    PIN_LETTER_FAILED = "pin-letter-failed"  # an order accepted, and not (known to be) posted
     ENROLLED = "enrolled"
     RE_ENROLLED = "re-enrolled"
     LOGIN_SUCCEEDED = "login-succeeded"

@@ -331,7 +331,10 @@ class LoginService:
                 try:
                     self._send_code(*sms, maybe=maybe)
                 except BaseException as error:
-                    self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
+                    try:
+                        self._attempts.end(attempt.login_id)  # a code that could not be sent leaves no login behind
+                    except Exception as failed:  # (it expires) a note on the send's own error: a 409 stays a 409
+                        error.add_note(f"The login was not ended: {type(failed).__name__}")
                     if isinstance(error, Undeliverable):  # told only to one who gave the right password
                         raise SecondFactorUnavailable(SMS_REFUSED) from None
                     raise
