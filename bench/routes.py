@@ -191,8 +191,9 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
     with embedded_stack(counter, parameters={"CodesToPersonPerHour": "1000000"}) as driver:
         user = enrolled(driver, mobile="93000001")
         # the local stack's pollers stopped (the notifier's queues and stream; no print simulator runs): the two
-        # steps need none of them (the login sends its SMS itself), and each asks moto every 50 ms, under
-        # its lock and the GIL, within the handler's time (some 1.5 ms of the verify step's)
+        # steps need none of them (the login sends its SMS itself), and each asks moto (the queues' every
+        # 50 ms, the stream's every 250 ms when idle), under its lock and the GIL, within the handler's time
+        # (some 1.5 ms of the verify step's)
         driver.local.stop()
         hasher = Argon2PasswordHasher(driver.local.keyer)
         stored = hasher.hash(PASSWORD)

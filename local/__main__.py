@@ -6,6 +6,7 @@ import argparse
 import errno
 import io
 import logging
+import math
 import os
 import signal
 import socket
@@ -97,13 +98,25 @@ def _port(text: str) -> int:
     return port
 
 
+def _seconds(value: str) -> float:
+    """A delay: not negative, and a number (the simulated provider sleeps it after taking a job: a delay
+    time.sleep refuses would leave that letter untold, waited for the print timeout's days)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"{value} is not a delay (0 or more seconds)")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=3000, help="0 takes a free port")
     parser.add_argument(
         "--print-delay",
-        type=float,
+        type=_seconds,
         default=DEFAULT_PRINT_DELAY_SECONDS,
         help="seconds the simulated print provider takes to post a letter",
     )

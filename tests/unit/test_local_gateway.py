@@ -252,3 +252,25 @@ def test_make_run_on_no_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         main(["--port", "70000"])
     assert refused.value.code == 2
     assert "70000 is not a port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("delay", "told"),
+    [
+        ("-1", "-1 is not a delay"),
+        ("nan", "nan is not a delay"),
+        ("inf", "inf is not a delay"),
+        ("soon", "'soon' is not a number"),
+    ],
+)
+def test_make_run_with_a_print_delay_that_is_no_delay_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], delay: str, told: str
+) -> None:
+    """The simulated provider sleeps it after taking a job: one time.sleep refuses (negative, not a number)
+    would leave that letter untold, its workflow waiting the print timeout's days, with a traceback alone."""
+    from local.__main__ import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit) as refused:
+        main(["--print-delay", delay])
+    assert refused.value.code == 2
+    assert told in capsys.readouterr().err
