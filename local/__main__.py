@@ -99,14 +99,15 @@ def _port(text: str) -> int:
 
 
 def _seconds(value: str) -> float:
-    """A delay: not negative, and a number (the simulated provider sleeps it after taking a job: a delay
-    time.sleep refuses would leave that letter untold, waited for the print timeout's days)."""
+    """A delay: a number of seconds from 0 to a day (the simulated provider sleeps it after taking a job: a
+    delay time.sleep refuses, negative or too long, would leave that letter untold, waited for the print
+    timeout's days)."""
     try:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise argparse.ArgumentTypeError(f"{value} is not a delay (0 or more seconds)")
+    if not (math.isfinite(seconds) and 0 <= seconds <= 86400):
+        raise argparse.ArgumentTypeError(f"{value} is not a delay (0 to 86400 seconds)")
     return seconds
 
 

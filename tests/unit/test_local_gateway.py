@@ -260,6 +260,7 @@ def test_make_run_on_no_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         ("-1", "-1 is not a delay"),
         ("nan", "nan is not a delay"),
         ("inf", "inf is not a delay"),
+        ("1e10", "1e10 is not a delay"),
         ("soon", "'soon' is not a number"),
     ],
 )
@@ -270,7 +271,8 @@ def test_make_run_with_a_print_delay_that_is_no_delay_is_a_usage_error(
     would leave that letter untold, its workflow waiting the print timeout's days, with a traceback alone."""
     from local.__main__ import main  # noqa: PLC0415
 
-    with pytest.raises(SystemExit) as refused:
-        main(["--print-delay", delay])
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(SystemExit) as refused:
+        # (on a port in use: were the delay taken, the stack would stop there, not start and serve on)
+        main(["--print-delay", delay, "--port", str(taken.getsockname()[1])])
     assert refused.value.code == 2
     assert told in capsys.readouterr().err

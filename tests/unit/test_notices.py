@@ -139,6 +139,9 @@ class Ledger:
         self.states[(notice_id, channel)] = "sent"
 
     def mark_refused(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        if self.unwritable:
+            self.unwritable -= 1
+            raise ConnectionError("DynamoDB is down")
         self.states[(notice_id, channel)] = "refused"
 
     def give_up(self, notice_id: str, channel: Channel, now: datetime) -> None:
@@ -146,6 +149,9 @@ class Ledger:
         self.states[(notice_id, channel)] = "given_up"
 
     def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
+        if self.unwritable:
+            self.unwritable -= 1
+            raise ConnectionError("DynamoDB is down")
         if after_another:
             self.lapsed.add((notice_id, channel))
         else:
@@ -809,6 +815,26 @@ def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_th
     mailbox.fail = False
     assert service.deliver(reset_code()).sent == [Channel.EMAIL]
     assert phone.tried == 1
+
+
+def test_a_reset_code_goes_to_the_e_mail_at_once_though_the_ledger_cannot_be_told_sns_refused_the_number() -> None:
+    """The refusal not written (DynamoDB failing): the code goes to the e-mail all the same, not minutes
+    later once the SMS's claim has lapsed (a delivery meanwhile waiting on it as in flight)."""
+    ledger = Ledger(unwritable=1)
+    service, _, mailbox, _ = delivery(None, Phone(refuse=True), ledger)
+    delivered = service.deliver(reset_code())
+    assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
+    assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
+
+
+def test_a_send_that_failed_is_told_as_its_own_failure_though_its_claim_cannot_be_released() -> None:
+    """SNS down, and the claim's release failing too: the delivery fails with SNS's error (what the
+    notifier logs), the release's told in a note; the claim lapses."""
+    ledger = Ledger(unwritable=1)
+    service, *_ = delivery(record(), Phone(fail=True), ledger, mailbox=Mailbox(fail=True))
+    with pytest.raises(ConnectionError, match="SNS is down") as raised:
+        service.deliver(POSTED)
+    assert raised.value.__notes__ == ["The channel's claim was not released: ConnectionError"]
 
 
 def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> None:

@@ -7,6 +7,7 @@ a retry never sends again on a channel that has been sent on.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -1360,7 +1361,10 @@ class NoticeDelivery:
         try:
             send()
         except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
-            self._ledger.mark_refused(notice_id, channel, self._clock.now())
+            # not written (DynamoDB failing), refused all the same: a code goes to the next channel now, not once
+            # the claim has lapsed (minutes of its ten), and a delivery after that is refused again, sending nothing
+            with contextlib.suppress(Exception):
+                self._ledger.mark_refused(notice_id, channel, self._clock.now())
             return _Sent.REFUSED
         except MaybeSent:  # the claim kept, until it lapses
             raise
@@ -1370,7 +1374,10 @@ class NoticeDelivery:
                 self._ledger.give_up(notice_id, channel, self._clock.now())
                 because[channel] = error  # told once the delivery knows it is kept given up
                 return _Sent.GIVEN_UP
-            self._ledger.release(notice_id, channel, after_another=after_another)
+            try:
+                self._ledger.release(notice_id, channel, after_another=after_another)
+            except Exception as failed:  # the claim lapses; the send's failure is the one told
+                error.add_note(f"The channel's claim was not released: {type(failed).__name__}")
             raise
         return _Sent.NOW
 
