@@ -145,6 +145,9 @@ class Ledger:
         self.states[(notice_id, channel)] = "refused"
 
     def give_up(self, notice_id: str, channel: Channel, now: datetime) -> None:
+        if self.unwritable:
+            self.unwritable -= 1
+            raise ConnectionError("DynamoDB is down")
         assert self.states.get((notice_id, channel)) == "sending"  # its own claim, held
         self.states[(notice_id, channel)] = "given_up"
 
@@ -828,13 +831,37 @@ def test_a_reset_code_goes_to_the_e_mail_at_once_though_the_ledger_cannot_be_tol
 
 
 def test_a_send_that_failed_is_told_as_its_own_failure_though_its_claim_cannot_be_released() -> None:
-    """SNS down, and the claim's release failing too: the delivery fails with SNS's error (what the
-    notifier logs), the release's told in a note; the claim lapses."""
-    ledger = Ledger(unwritable=1)
+    """SNS down, and the claim's release failing at every try: the delivery fails with SNS's error (what
+    the notifier logs), the release's told in a note; the claim lapses."""
+    ledger = Ledger(unwritable=MARK_SENT_TRIES)
     service, *_ = delivery(record(), Phone(fail=True), ledger, mailbox=Mailbox(fail=True))
     with pytest.raises(ConnectionError, match="SNS is down") as raised:
         service.deliver(POSTED)
-    assert raised.value.__notes__ == ["The channel's claim was not released: ConnectionError"]
+    assert raised.value.__notes__ == ["The channel's claim was not released"]
+
+
+def test_a_claim_whose_release_failed_once_is_released() -> None:
+    """A claim kept would hold the channel until it lapsed, and then be taken over as another's, which is
+    never given up on (a code's e-mail held back while SNS is down, for the rest of its life)."""
+    ledger = Ledger(unwritable=1)
+    service, *_ = delivery(record(), Phone(fail=True), ledger, mailbox=Mailbox(fail=True))
+    with pytest.raises(ConnectionError, match="SNS is down"):
+        service.deliver(POSTED)
+    assert ledger.state_of(POSTED.notice_id, Channel.SMS) is None
+
+
+def test_a_reset_code_whose_sms_give_up_cannot_be_written_is_given_up_at_the_next_delivery() -> None:
+    """The give-up not written (DynamoDB failing at every try): the claim is released, and the next
+    delivery gives the mobile up and sends the code to the e-mail (not held back behind a claim in flight,
+    nor taken over as another's, which is never given up on)."""
+    ledger = Ledger(unwritable=MARK_SENT_TRIES)
+    service, phone, mailbox, _ = delivery(None, Phone(fail=True), ledger)
+    code = reset_code(works_for=CODE_LIFETIME - SMS_TRIED_FOR)
+    with pytest.raises(ConnectionError, match="SNS is down"):
+        service.deliver(code)
+    assert (ledger.states, mailbox.sent) == ({}, [])
+    assert service.deliver(code) == Delivered([Channel.EMAIL], given_up=[Channel.SMS])
+    assert phone.sent == []
 
 
 def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> None:

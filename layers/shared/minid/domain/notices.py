@@ -7,7 +7,6 @@ a retry never sends again on a channel that has been sent on.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -1363,31 +1362,37 @@ class NoticeDelivery:
         except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
             # not written (DynamoDB failing), refused all the same: a code goes to the next channel now, not once
             # the claim has lapsed (minutes of its ten), and a delivery after that is refused again, sending nothing
-            with contextlib.suppress(Exception):
-                self._ledger.mark_refused(notice_id, channel, self._clock.now())
+            self._written(lambda: self._ledger.mark_refused(notice_id, channel, self._clock.now()))
             return _Sent.REFUSED
         except MaybeSent:  # the claim kept, until it lapses
             raise
         except Exception as error:  # refused for now, not sent: the claim released, for the next delivery
             after_another = claim is Claim.CLAIMED_AFTER_ANOTHER
-            if give_up_if is not None and not after_another and give_up_if(error):
-                self._ledger.give_up(notice_id, channel, self._clock.now())
+            giving_up = give_up_if is not None and not after_another and give_up_if(error)
+            if giving_up and self._written(lambda: self._ledger.give_up(notice_id, channel, self._clock.now())):
                 because[channel] = error  # told once the delivery knows it is kept given up
                 return _Sent.GIVEN_UP
-            try:
-                self._ledger.release(notice_id, channel, after_another=after_another)
-            except Exception as failed:  # the claim lapses; the send's failure is the one told
-                error.add_note(f"The channel's claim was not released: {type(failed).__name__}")
+            # released (a give-up not written too: given up at the next delivery). A claim kept would hold the
+            # channel until it lapses, and then be taken over as another's, which is never given up on: a code's
+            # e-mail held back while SNS is down, for the rest of its life
+            if not self._written(lambda: self._ledger.release(notice_id, channel, after_another=after_another)):
+                error.add_note("The channel's claim was not released")  # (the send's failure is the one told)
             raise
         return _Sent.NOW
 
     def _marked_sent(self, notice_id: str, channel: Channel) -> bool:
-        """Whether the ledger was told of the send, tried MARK_SENT_TRIES times (DynamoDB failing past the
-        SDK's retries): the message is out already, and a failure here must not skip the other channel."""
+        """Whether the ledger was told of the send (_written): the message is out already, and a failure here
+        must not skip the other channel."""
+        return self._written(lambda: self._ledger.mark_sent(notice_id, channel, self._clock.now()))
+
+    @staticmethod
+    def _written(write: Callable[[], None]) -> bool:
+        """Whether a ledger write was made, tried MARK_SENT_TRIES times (DynamoDB failing past the SDK's
+        retries). Each is one a delivery made again may make again: none is lost for good."""
         for _ in range(MARK_SENT_TRIES):
             try:
-                self._ledger.mark_sent(notice_id, channel, self._clock.now())
-            except Exception:  # noqa: S112  (told as `unrecorded`, and logged by the notifier)
+                write()
+            except Exception:  # noqa: S112  (its caller tells what is left undone)
                 continue
             return True
         return False
