@@ -17,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, HTTPClientError, SSLError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from functions.notifier.app import RECORDING_KEPT_SECONDS
 from local.faults import injected_faults
@@ -535,6 +542,27 @@ def test_a_claim_taken_over_from_one_that_lapsed_says_so_until_a_send_on_it_is_m
     ledger.release("n-3", Channel.SMS)
     assert ledger.state_of("n-3", Channel.SMS) is None
     assert ledger.claim("n-3", Channel.SMS, later, lease) is Claim.CLAIMED
+
+
+def test_a_release_made_again_leaves_what_another_delivery_claimed_or_sent_meanwhile(driver: LetterDriver) -> None:
+    """A delivery's release landed and its answer was lost; another delivery of the notice (a duplicate
+    message) then claimed the channel and sent on it; the release made again (the SDK's, or the delivery's
+    own retry) must not remove that send's record, or the notice handed out again would send once more.
+    A release is of the ledger's own claim alone, still sending."""
+    table = driver.local.stack.refs["ChallengesTable"]
+    first, second = DynamoDbDeliveryLedger(driver.dynamodb, table), DynamoDbDeliveryLedger(driver.dynamodb, table)
+    now, lease = datetime.now(UTC), timedelta(minutes=2)
+    assert first.claim("n-4", Channel.SMS, now, lease) is Claim.CLAIMED
+    with injected_faults() as faults:
+        faults.add("dynamodb", "DeleteItem", after="lost", here=True, where=lambda p: "n-4" in p["Key"]["pk"]["S"])
+        with pytest.raises(ReadTimeoutError):
+            first.release("n-4", Channel.SMS)  # landed, its answer lost
+    assert first.state_of("n-4", Channel.SMS) is None
+    assert second.claim("n-4", Channel.SMS, now, lease) is Claim.CLAIMED
+    first.release("n-4", Channel.SMS)  # made again: another's claim, left
+    assert first.state_of("n-4", Channel.SMS) == "sending"
+    second.mark_sent("n-4", Channel.SMS, now)
+    assert first.claim("n-4", Channel.SMS, now, lease) is Claim.SENT
 
 
 def _client_error(code: str, status: int) -> ClientError:

@@ -823,11 +823,14 @@ def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_th
 def test_a_reset_code_goes_to_the_e_mail_at_once_though_the_ledger_cannot_be_told_sns_refused_the_number() -> None:
     """The refusal not written (DynamoDB failing): the code goes to the e-mail all the same, not minutes
     later once the SMS's claim has lapsed (a delivery meanwhile waiting on it as in flight)."""
-    ledger = Ledger(unwritable=1)
-    service, _, mailbox, _ = delivery(None, Phone(refuse=True), ledger)
-    delivered = service.deliver(reset_code())
-    assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
-    assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
+    for unwritable, sms in ((MARK_SENT_TRIES, "sending"), (1, "refused")):  # (written at its second try)
+        ledger = Ledger(unwritable=unwritable)
+        service, _, mailbox, _ = delivery(None, Phone(refuse=True), ledger)
+        code = reset_code()
+        delivered = service.deliver(code)
+        assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
+        assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
+        assert ledger.state_of(code.notice_id, Channel.SMS) == sms
 
 
 def test_a_send_that_failed_is_told_as_its_own_failure_though_its_claim_cannot_be_released() -> None:

@@ -275,6 +275,9 @@ class DynamoDbDeliveryLedger:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        # each claim this ledger holds, by its mark: a release is of its own claim alone (a delete retried
+        # after its answer was lost must not remove what another delivery claimed or sent meanwhile)
+        self._held: dict[tuple[str, Channel], str] = {}
 
     def _key(self, notice_id: str, channel: Channel) -> dict[str, Any]:
         return to_item({"pk": f"notice#{notice_id}#{channel.value}"})
@@ -309,9 +312,11 @@ class DynamoDbDeliveryLedger:
             ).get("Item")
             values = from_item(item) if item is not None else {}
             if values.get("state") == "sending" and values.get("claimed_by") == mark:
+                self._held[(notice_id, channel)] = mark
                 return Claim.CLAIMED_AFTER_ANOTHER  # its own: whether over another's lapsed, its lost answer said
             states = {"sent": Claim.SENT, "refused": Claim.REFUSED, "given_up": Claim.REFUSED}
             return states.get(str(values.get("state")), Claim.IN_FLIGHT)
+        self._held[(notice_id, channel)] = mark
         return Claim.CLAIMED_AFTER_ANOTHER if made.get("Attributes") else Claim.CLAIMED
 
     def mark_sent(self, notice_id: str, channel: Channel, now: datetime) -> None:
@@ -327,6 +332,7 @@ class DynamoDbDeliveryLedger:
         """The channel is done with (`sent_at`, `refused_at` or `given_up_at`). The write is exempt from the deadline:
         refused, a retry would send again, or try a recipient the provider refuses for good. (Held to a moment
         before the invocation's end, in the time the notifier keeps for it: minid.deadline.)"""
+        self._held.pop((notice_id, channel), None)
         with exempt():
             self._client.update_item(
                 TableName=self._table,
@@ -337,16 +343,35 @@ class DynamoDbDeliveryLedger:
             )
 
     def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
-        with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
-            if after_another:  # lapsed at once: the next claim is taken over from it, as this one was
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=self._key(notice_id, channel),
-                    UpdateExpression="SET lease_until = :lapsed",
-                    ExpressionAttributeValues=to_item({":lapsed": iso(datetime(1970, 1, 1, tzinfo=UTC))}),
-                )
-            else:
-                self._client.delete_item(TableName=self._table, Key=self._key(notice_id, channel))
+        """This ledger's own claim (by its mark), still sending: one another delivery made or sent on since
+        (this release retried after its answer was lost) is left as it is, as is one this ledger never held."""
+        mark = self._held.get((notice_id, channel))
+        if mark is None:
+            return
+        ours, values = "claimed_by = :mark AND #state = :sending", {":mark": mark, ":sending": "sending"}
+        try:
+            with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
+                if after_another:  # lapsed at once: the next claim is taken over from it, as this one was
+                    self._client.update_item(
+                        TableName=self._table,
+                        Key=self._key(notice_id, channel),
+                        UpdateExpression="SET lease_until = :lapsed",
+                        ConditionExpression=ours,
+                        ExpressionAttributeNames={"#state": "state"},
+                        ExpressionAttributeValues=to_item(values | {":lapsed": iso(datetime(1970, 1, 1, tzinfo=UTC))}),
+                    )
+                else:
+                    self._client.delete_item(
+                        TableName=self._table,
+                        Key=self._key(notice_id, channel),
+                        ConditionExpression=ours,
+                        ExpressionAttributeNames={"#state": "state"},
+                        ExpressionAttributeValues=to_item(values),
+                    )
+        except ClientError as error:
+            if not conditional_check_failed(error):
+                raise  # (kept: tried again, or it lapses)
+        del self._held[(notice_id, channel)]
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
         item = self._client.get_item(
