@@ -526,6 +526,22 @@ def test_a_channel_given_up_on_is_claimed_by_no_delivery_after(driver: LetterDri
         assert ledger.claim("n-2", Channel.SMS, later, lease) is Claim.REFUSED
 
 
+def test_a_channel_given_up_on_is_given_back_by_the_delivery_that_gave_it_up(driver: LetterDriver) -> None:
+    """A code's mobile given up on, and its e-mail then failing too (nothing sent): the delivery releases
+    the mobile again (NoticeDelivery._given_back), for the next delivery to try; kept given up, the code
+    would reach no one. A ledger that never held the claim releases nothing."""
+    table = driver.local.stack.refs["ChallengesTable"]
+    ledger, other = DynamoDbDeliveryLedger(driver.dynamodb, table), DynamoDbDeliveryLedger(driver.dynamodb, table)
+    now, lease = datetime.now(UTC), timedelta(minutes=2)
+    assert ledger.claim("n-5", Channel.SMS, now, lease) is Claim.CLAIMED
+    ledger.give_up("n-5", Channel.SMS, now)
+    other.release("n-5", Channel.SMS)
+    assert ledger.state_of("n-5", Channel.SMS) == "given_up"
+    ledger.release("n-5", Channel.SMS)
+    assert ledger.state_of("n-5", Channel.SMS) is None
+    assert ledger.claim("n-5", Channel.SMS, now, lease) is Claim.CLAIMED
+
+
 def test_a_claim_taken_over_from_one_that_lapsed_says_so_until_a_send_on_it_is_made(driver: LetterDriver) -> None:
     """Another's send may be out (its answer lost, its claim kept until it lapsed): the claim taken over
     says so; released after a failed send, it is left lapsed, not removed, so that the next claim says so

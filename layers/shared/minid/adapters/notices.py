@@ -332,7 +332,8 @@ class DynamoDbDeliveryLedger:
         """The channel is done with (`sent_at`, `refused_at` or `given_up_at`). The write is exempt from the deadline:
         refused, a retry would send again, or try a recipient the provider refuses for good. (Held to a moment
         before the invocation's end, in the time the notifier keeps for it: minid.deadline.)"""
-        self._held.pop((notice_id, channel), None)
+        if state != "given_up":  # (a channel given up on is released again by a delivery whose other channel failed)
+            self._held.pop((notice_id, channel), None)
         with exempt():
             self._client.update_item(
                 TableName=self._table,
@@ -343,12 +344,14 @@ class DynamoDbDeliveryLedger:
             )
 
     def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
-        """This ledger's own claim (by its mark), still sending: one another delivery made or sent on since
-        (this release retried after its answer was lost) is left as it is, as is one this ledger never held."""
+        """This ledger's own claim (by its mark), still sending, or given up on by this delivery (given back:
+        its other channel failed too): one another delivery made or sent on since (this release retried after
+        its answer was lost) is left as it is, as is one this ledger never held."""
         mark = self._held.get((notice_id, channel))
         if mark is None:
             return
-        ours, values = "claimed_by = :mark AND #state = :sending", {":mark": mark, ":sending": "sending"}
+        ours = "claimed_by = :mark AND #state IN (:sending, :given_up)"
+        values = {":mark": mark, ":sending": "sending", ":given_up": "given_up"}
         try:
             with exempt():  # a send failed: refused, the claim would hold the channel until it lapses
                 if after_another:  # lapsed at once: the next claim is taken over from it, as this one was
