@@ -381,8 +381,10 @@ class DeliveryLedger(Protocol):
         ...
 
     def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
-        """A claim given back (its send failed, nothing sent). One claimed after another's (`after_another`)
-        is left lapsed, not removed: whoever claims it next is told so too (that send may be out)."""
+        """A claim this ledger holds given back (its send failed, nothing sent; or given up on, and the next
+        channel failing too: _given_back). One claimed after another's (`after_another`) is left lapsed, not
+        removed: whoever claims it next is told so too (that send may be out). Another's claim, made or sent on
+        since, is left as it is."""
         ...
 
     def state_of(self, notice_id: str, channel: Channel) -> str | None:
