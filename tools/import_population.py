@@ -383,7 +383,10 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
     elif held is not None and held.as_of > args.as_of and not args.replacing_newer:
         raise _older(held.as_of, args.as_of)
     # one open file, read twice: one moved over it (a newer export) is not read, and one still being
-    # written, or rewritten, is refused where it changed (unchanged), not written as it was never checked
+    # written, or rewritten, is refused where it changed (unchanged), not written as it was never checked.
+    # A file, then: a pipe (`<(zcat export.gz)`) cannot be read twice
+    if not os.path.isfile(args.file):
+        raise NothingWritten(f"{args.file} is not a file (it is read twice: a pipe or a stream cannot be)")
     with open(args.file, "rb") as lines:
         checked = os.fstat(lines.fileno())  # as it is opened: one still being copied changes while it is checked
         try:

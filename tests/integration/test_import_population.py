@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -519,6 +521,32 @@ def test_a_file_cut_short_once_its_last_line_was_read_is_not_taken_for_written_w
     finally:
         aws.events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="cut-short")
     assert "stopped: written through line 25; the file is not the one checked" in capsys.readouterr().out
+
+
+def test_a_pipe_is_refused_before_anything_is_read(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file is read twice (checked, then written, from its start): a pipe (`<(zcat export.gz)`) cannot
+    be, and is refused with a word, not a traceback (nor waited on: nothing opens it)."""
+    pipe = tmp_path / "persons.pipe"
+    os.mkfifo(pipe)
+    done = threading.Event()
+
+    def writer() -> None:  # a pipe's other end, should the tool open it (else the test would wait forever)
+        while not done.wait(0.05):
+            with contextlib.suppress(OSError):  # (no reader yet: ENXIO)
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+                return
+
+    other_end = threading.Thread(target=writer, daemon=True)
+    other_end.start()
+    try:
+        assert imported(pipe, stack, aws) == 1
+    finally:
+        done.set()
+        other_end.join()
+    assert "is not a file (it is read twice" in capsys.readouterr().err
+    assert count(aws, stack) == 0
 
 
 def test_lines_are_handed_on_only_while_the_file_is_as_checked(tmp_path: Path) -> None:
