@@ -45,6 +45,7 @@ import argparse
 import hashlib
 import os
 import re
+import stat
 import sys
 import uuid
 from collections import Counter
@@ -384,10 +385,7 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
         raise _older(held.as_of, args.as_of)
     # one open file, read twice: one moved over it (a newer export) is not read, and one still being
     # written, or rewritten, is refused where it changed (unchanged), not written as it was never checked.
-    # A file, then: a pipe (`<(zcat export.gz)`) cannot be read twice
-    if not os.path.isfile(args.file):
-        raise NothingWritten(f"{args.file} is not a file (it is read twice: a pipe or a stream cannot be)")
-    with open(args.file, "rb") as lines:
+    with _export(args.file) as lines:
         checked = os.fstat(lines.fileno())  # as it is opened: one still being copied changes while it is checked
         try:
             counted = check(unchanged(lines, checked), keyer, allow_synthetic=args.allow_synthetic, today=today)
@@ -414,6 +412,21 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
         told = partial(print, flush=True)  # seen at once, in a log or a pipe too, should the run be cut short
         taken_up = (p for p in persons if p.at >= args.from_line)
         return write(dynamodb, table, taken_up, run=run, told=told, from_line=args.from_line)
+
+
+def _export(path: str) -> BinaryIO:
+    """The export, opened to be read twice: a file, not a pipe (`<(zcat export.gz)`), which cannot be. Judged
+    on what was opened (never waiting on a pipe's writer to open it); NothingWritten, with its reason, for a
+    path that cannot be opened (missing, not readable) or is no file."""
+    try:
+        opened = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a pipe opens at once, unread)
+    except OSError as error:
+        raise NothingWritten(f"{path}: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(opened).st_mode):
+        os.close(opened)
+        raise NothingWritten(f"{path} is not a file (it is read twice: a pipe or a stream cannot be)")
+    os.set_blocking(opened, True)
+    return os.fdopen(opened, "rb")
 
 
 def _taken_up(held: Held | None, as_of: date, file: str | None = None) -> None:

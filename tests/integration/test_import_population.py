@@ -527,16 +527,15 @@ def test_a_pipe_is_refused_before_anything_is_read(
     aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The file is read twice (checked, then written, from its start): a pipe (`<(zcat export.gz)`) cannot
-    be, and is refused with a word, not a traceback (nor waited on: nothing opens it)."""
+    be, and is refused with a word, not a traceback (nor waited on for a writer); so is a path mistyped."""
     pipe = tmp_path / "persons.pipe"
     os.mkfifo(pipe)
     done = threading.Event()
 
-    def writer() -> None:  # a pipe's other end, should the tool open it (else the test would wait forever)
+    def writer() -> None:  # a pipe's other end, for each time the tool opens it (else the test would wait forever)
         while not done.wait(0.05):
-            with contextlib.suppress(OSError):  # (no reader yet: ENXIO)
+            with contextlib.suppress(OSError):  # (no reader: ENXIO)
                 os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
-                return
 
     other_end = threading.Thread(target=writer, daemon=True)
     other_end.start()
@@ -546,6 +545,8 @@ def test_a_pipe_is_refused_before_anything_is_read(
         done.set()
         other_end.join()
     assert "is not a file (it is read twice" in capsys.readouterr().err
+    assert imported(tmp_path / "persons.jsnol", stack, aws) == 1  # a path mistyped: said so, not a traceback
+    assert "persons.jsnol: No such file or directory" in capsys.readouterr().err
     assert count(aws, stack) == 0
 
 
