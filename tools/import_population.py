@@ -151,20 +151,23 @@ def unchanged(lines: BinaryIO, checked: os.stat_result, digest: str | None = Non
     a change raises FileChanged before it is handed on, so nothing is written of it; and so does the file's
     end, changed since, or (`digest`: the first pass's) not the end of the lines checked (one cut short)."""
     lines.seek(0)
-    read = hashlib.sha256()
+    read = hashlib.sha256() if digest is not None else None  # (the first pass's is check()'s own)
     for line in lines:
-        if _version(os.fstat(lines.fileno())) != _version(checked):
+        if changed(lines, checked):
             raise FileChanged
-        read.update(line)
+        if read is not None:
+            read.update(line)
         yield line
-    if _version(os.fstat(lines.fileno())) != _version(checked) or digest not in (None, read.hexdigest()):
+    if changed(lines, checked) or (read is not None and read.hexdigest() != digest):
         raise FileChanged
 
 
-def _version(status: os.stat_result) -> tuple[int, int]:
-    # (not st_ctime: a file moved over this one unlinks it, which changes that, and this one is still the
-    # one checked; a change whose time was set back by hand is found by the digest, at the file's end)
-    return status.st_size, status.st_mtime_ns
+def changed(lines: BinaryIO, checked: os.stat_result) -> bool:
+    """Whether the open file is no longer as it was when it was `checked`: its size, or its time of change
+    (not st_ctime: a file moved over this one unlinks it, which changes that, and this one is still the one
+    checked; a change whose time was set back by hand is found by the digest, at the file's end)."""
+    now = os.fstat(lines.fileno())
+    return (now.st_size, now.st_mtime_ns) != (checked.st_size, checked.st_mtime_ns)
 
 
 # What a D-number holder never is: who comes to live in Norway is given a fødselsnummer, and so only one
@@ -396,7 +399,7 @@ def _imported(args: argparse.Namespace, dynamodb: DynamoDBClient, table: str, ke
             _taken_up(register.held_export(), args.as_of, counted.file)
         if not args.yes and not confirmed(f"Write them to {table}, as the register of {args.as_of}? Type yes: "):
             raise NothingWritten("not confirmed")
-        if _version(os.fstat(lines.fileno())) != _version(checked):  # while the operator was asked
+        if changed(lines, checked):  # while the operator was asked
             raise NothingWritten(str(FileChanged()))
         run = uuid.uuid4().hex
         try:

@@ -386,22 +386,14 @@ class DynamoDbPinLetters:
         if letter.outcome is None:  # failed before its recipient was settled: it still has an order's 7 days
             expression += ", expires_at = :kept"
             values[":kept"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
-        condition = "#status IN (:ordered, :printing)"
+        condition, names = "#status IN (:ordered, :printing)", {"#status": "status"}
+        update = self._letter_update(letter.letter_id, expression, values, condition=condition, names=names)
         try:
             if events:  # with its events: a crash after the failure's write would have lost them
-                update: dict[str, Any] = {
-                    "TableName": self._table,
-                    "Key": letter_key(letter.letter_id),
-                    "UpdateExpression": expression,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": to_item(values),
-                }
                 items: list[Any] = [{"Update": update}, *self._recorded(letter.person, events)]  # (as the block's)
                 self._client.transact_write_items(TransactItems=items)
             else:
-                names = {"#status": "status"}
-                self._update_letter(letter.letter_id, expression, values, condition=condition, names=names)
+                self._client.update_item(**update)
         except ClientError as failure:
             if not conditional_check_failed(failure):
                 raise
@@ -466,6 +458,18 @@ class DynamoDbPinLetters:
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
     ) -> None:
+        self._client.update_item(**self._letter_update(letter_id, expression, values, condition=condition, names=names))
+
+    def _letter_update(
+        self,
+        letter_id: str,
+        expression: str,
+        values: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """An update of the letter's item (a plain write's, or a transaction's), while the letter is there."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": letter_key(letter_id),
@@ -476,7 +480,7 @@ class DynamoDbPinLetters:
             kwargs["ConditionExpression"] = f"attribute_exists(pk) AND ({condition})"
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
-        self._client.update_item(**kwargs)
+        return kwargs
 
 
 def pin_codes_used(
