@@ -238,25 +238,26 @@ class DynamoDbPinLetters:
 
     # ------------------------------------------------------------------ the workflow's steps
     def attach_codes(self, letter_id: str, code_hashes: Mapping[int, str], document: PrintDocument) -> bool:
-        try:
-            self._update_letter(
-                letter_id,
-                "SET codes = :codes, used = :none, #document = :document, #status = :printing",
-                {
-                    ":codes": {str(index): digest for index, digest in code_hashes.items()},
-                    ":none": {},
-                    ":document": {
-                        "bucket": document.bucket,
-                        "pdf": document.pdf,
-                        "manifest": document.manifest,
-                    },
-                    ":printing": LetterStatus.PRINTING.value,
-                    ":ordered": LetterStatus.ORDERED.value,
-                    ":accepted": RecipientOutcome.ACCEPTED.value,
+        update = self._letter_update(
+            letter_id,
+            "SET codes = :codes, used = :none, #document = :document, #status = :printing",
+            {
+                ":codes": {str(index): digest for index, digest in code_hashes.items()},
+                ":none": {},
+                ":document": {
+                    "bucket": document.bucket,
+                    "pdf": document.pdf,
+                    "manifest": document.manifest,
                 },
-                condition="attribute_not_exists(codes) AND #status = :ordered AND outcome = :accepted",
-                names={"#status": "status", "#document": "document"},
-            )
+                ":printing": LetterStatus.PRINTING.value,
+                ":ordered": LetterStatus.ORDERED.value,
+                ":accepted": RecipientOutcome.ACCEPTED.value,
+            },
+            condition="attribute_not_exists(codes) AND #status = :ordered AND outcome = :accepted",
+            names={"#status": "status", "#document": "document"},
+        )
+        try:
+            self._client.update_item(**update)
         except ClientError as error:
             if conditional_check_failed(error):
                 return False
@@ -448,17 +449,6 @@ class DynamoDbPinLetters:
         if self._events is None:
             raise RuntimeError("a block or an activation writes its events: the security events table is needed")
         return recorded_with(self._events, person, events)
-
-    def _update_letter(
-        self,
-        letter_id: str,
-        expression: str,
-        values: Mapping[str, Any],
-        *,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-    ) -> None:
-        self._client.update_item(**self._letter_update(letter_id, expression, values, condition=condition, names=names))
 
     def _letter_update(
         self,
