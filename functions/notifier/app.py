@@ -94,6 +94,11 @@ def told(message: str, notice: Notice, delivered: Delivered) -> None:
         observability.count("NoticesSent", notice=notice.kind.value, channel=channel.value)
     for channel in delivered.refused:  # the provider refuses the recipient: not tried again
         observability.count("NoticesRefused", notice=notice.kind.value, channel=channel.value)
+    if delivered.refusals_unrecorded:  # (DynamoDB failing) a later delivery may try them again, refused again
+        logger.warning(
+            "Notice refused but not recorded",
+            extra={"notice": notice.kind.value, "channels": [c.value for c in delivered.refusals_unrecorded]},
+        )
 
 
 def deliver(notice: Notice) -> None:
@@ -166,7 +171,12 @@ def notices_delivered(records: list[dict[str, Any]], context: LambdaContext) -> 
             kind = {"notice": notice.kind.value} if notice is not None else {}  # None: it could not be read
             logger.warning(
                 "Notice not delivered yet",
-                extra={"error": type(error).__name__, **kind, **({"cause": cause} if cause else {})},
+                extra={
+                    "error": type(error).__name__,
+                    **kind,
+                    **({"cause": cause} if cause else {}),
+                    **observability.undone(error),  # a claim not released, a channel not given back
+                },
             )
             observability.count("NoticesNotDelivered")  # NoticesFailingAlarm, NoticeKeepsFailingAlarm
             failures.append({"itemIdentifier": record["messageId"]})

@@ -436,6 +436,54 @@ def test_only_a_notice_queued_before_its_change_waits_the_deployed_proof_delay(d
     ]
 
 
+def test_what_the_delivery_ledger_could_not_be_told_is_logged(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DynamoDB failing at every try of a ledger write the delivery does not fail on: a refusal it could not
+    record is logged (a later delivery may try the number again), as is a claim it could not release beside
+    the send's own failure (the channel waits for the claim to lapse)."""
+    user = enrolled(driver, mobile="91234585")
+    driver.notices_delivered()  # the welcome
+    queue = driver.local.stack.attributes["NoticeQueue"]["Arn"]
+    sample = load_event("notifier/notice")["Records"][0] | {"eventSourceARN": queue}
+    notifier = driver.local.functions.by_logical_id["NotifierFunction"]
+    person = driver.key(user.identity_number)
+    refused = [sample | {"messageId": "refused", "body": json.dumps(password_changed_message(driver, "r", person))}]
+    marking = lambda params: params.get("ExpressionAttributeValues", {}).get(":state") == {"S": "refused"}  # noqa: E731
+    with injected_faults() as faults:
+        faults.add(
+            "sns",
+            "Publish",
+            code="InvalidParameter",
+            status=400,
+            message="Invalid parameter: PhoneNumber Reason: +4791234585 is not valid to publish to",
+            here=True,
+        )
+        faults.add(
+            "dynamodb",
+            "UpdateItem",
+            code="InternalServerError",
+            status=500,
+            here=True,
+            where=marking,
+            times=MARK_SENT_TRIES,
+        )
+        assert notifier.invoke({"Records": refused}) == {"batchItemFailures": []}
+        assert len(faults.injected) == 1 + MARK_SENT_TRIES
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Notice refused but not recorded"]
+    assert (logged.notice, logged.channels) == ("password-changed", ["sms"])  # type: ignore[attr-defined]
+
+    failing = [sample | {"messageId": "failing", "body": json.dumps(password_changed_message(driver, "f", person))}]
+    with injected_faults() as faults:
+        faults.add("sns", "Publish", code="ServiceUnavailable", status=503, here=True)
+        faults.add("dynamodb", "DeleteItem", code="InternalServerError", status=500, here=True, times=MARK_SENT_TRIES)
+        assert notifier.invoke({"Records": failing}) == {"batchItemFailures": [{"itemIdentifier": "failing"}]}
+        assert len(faults.injected) == 1 + MARK_SENT_TRIES
+    (failed,) = [r for r in caplog.records if r.getMessage() == "Notice not delivered yet"]
+    assert failed.undone == ["The channel's claim was not released"]  # type: ignore[attr-defined]
+    assert ledger_state(driver, "f", Channel.SMS) == "sending"  # until it lapses
+
+
 def test_a_notice_is_put_off_even_with_no_time_left_for_a_whole_attempt(
     driver: LetterDriver, caplog: pytest.LogCaptureFixture
 ) -> None:

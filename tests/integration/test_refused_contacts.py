@@ -110,9 +110,12 @@ def test_a_resend_whose_code_is_refused_gives_the_resend_back(driver: LetterDriv
     assert user.verify(login["login_id"], first).status == 200  # the code sent before still holds
 
 
-def test_a_login_whose_code_is_refused_is_told_so_though_its_end_fails(driver: LetterDriver) -> None:
+def test_a_login_whose_code_is_refused_is_told_so_though_its_end_fails(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
     """SNS refuses the number for good, and the write that ends the login fails too (DynamoDB, a moment):
-    the answer is still the refusal's 409 (log in another way), not a 503 that has the person try again."""
+    the answer is still the refusal's 409 (log in another way), not a 503 that has the person try again.
+    The login left open is logged (the 409 says nothing of it)."""
     user = enrolled(driver, mobile="91234597")
     ending = lambda params: ":ended" in params.get("ExpressionAttributeValues", {})  # noqa: E731
     with injected_faults() as faults:
@@ -121,11 +124,17 @@ def test_a_login_whose_code_is_refused_is_told_so_though_its_end_fails(driver: L
         refused = user.start_login()
         assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
     assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Refused, with something left undone"]
+    assert logged.undone == ["The login was not ended: ClientError"]  # type: ignore[attr-defined]
+    assert logged.refusal == "SecondFactorUnavailable"  # type: ignore[attr-defined]
 
 
-def test_a_resend_whose_code_is_refused_is_told_so_though_its_give_back_fails(driver: LetterDriver) -> None:
+def test_a_resend_whose_code_is_refused_is_told_so_though_its_give_back_fails(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
     """SNS refuses the number for good, and the give-back of the resend fails too (DynamoDB, a moment):
-    the answer is still the refusal's 409 (log in another way), not the give-back's 503 (try again)."""
+    the answer is still the refusal's 409 (log in another way), not the give-back's 503 (try again), and the
+    codes not given back are logged."""
     user = enrolled(driver, mobile="91234596")
     login = json.loads(user.start_login().body)
     driver.dynamodb.update_item(
@@ -141,6 +150,8 @@ def test_a_resend_whose_code_is_refused_is_told_so_though_its_give_back_fails(dr
         refused = user.call("POST", f"/v1/login/{login['login_id']}/resend")
         assert [fault[:2] for fault in faults.injected] == [("sns", "Publish"), ("dynamodb", "UpdateItem")]
     assert (refused.status, problem(refused)["detail"]) == (409, SMS_REFUSED)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Refused, with something left undone"]
+    assert logged.undone == ["A resend's codes were not given back: ClientError"]  # type: ignore[attr-defined]
 
 
 def test_a_reset_start_waits_on_neither_sns_nor_ses(driver: LetterDriver) -> None:

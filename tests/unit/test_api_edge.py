@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Annotated, Any, Literal, cast
 
 import pytest
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from pydantic import Field
 
 from local.functions import LambdaContext
+from minid.adapters.aws_errors import Busy
 from minid.api import MAX_BODY_BYTES, create_resolver, handle
 from minid.api.models import RequestModel, ResponseModel
 from minid.domain.errors import FieldError, InvalidIdentityNumber
@@ -264,6 +266,47 @@ def test_a_bug_is_a_500_problem_without_trace_or_detail(error: Exception) -> Non
     assert "Traceback" not in response["body"]
     assert "01010012345" not in response["body"]
     assert details["type"] == "/problems/internal-error"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "logged"),
+    [
+        (InvalidIdentityNumber(), 422, "Refused, with something left undone"),
+        (
+            ClientError({"Error": {"Code": "ThrottlingException", "Message": ""}}, "Query"),
+            503,
+            "AWS dependency unavailable",
+        ),
+        (
+            ClientError({"Error": {"Code": "SendingPausedException", "Message": ""}}, "SendEmail"),
+            503,
+            "AWS refuses to send for the account",
+        ),
+        (ClientError({"Error": {"Code": "AccessDeniedException", "Message": ""}}, "GetItem"), 500, "AWS call failed"),
+        (
+            EndpointConnectionError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"),
+            503,
+            "AWS dependency unreachable",
+        ),
+        (Busy(), 503, "AWS dependency busy"),
+    ],
+)
+def test_what_a_failure_left_undone_is_logged_with_its_answer(
+    error: Exception, status: int, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clean-up that failed after the request's own failure (a count not given back, a login not ended) is a
+    note of that failure: the answer is the failure's, and the log says what was left undone."""
+    error.add_note("The attempt's count was not given back: ClientError")
+    failure.append(error)
+    assert call('{"name": "Kari"}')["statusCode"] == status
+    (record,) = [r for r in caplog.records if r.getMessage() == logged]
+    assert record.__dict__["undone"] == ["The attempt's count was not given back: ClientError"]
+
+
+def test_a_refusal_that_left_nothing_undone_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    failure.append(InvalidIdentityNumber())
+    assert call('{"name": "Kari"}')["statusCode"] == 422
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_every_response_carries_the_security_headers() -> None:

@@ -823,12 +823,13 @@ def test_a_reset_code_goes_to_the_e_mail_when_sns_refuses_the_number_and_only_th
 def test_a_reset_code_goes_to_the_e_mail_at_once_though_the_ledger_cannot_be_told_sns_refused_the_number() -> None:
     """The refusal not written (DynamoDB failing): the code goes to the e-mail all the same, not minutes
     later once the SMS's claim has lapsed (a delivery meanwhile waiting on it as in flight)."""
-    for unwritable, sms in ((MARK_SENT_TRIES, "sending"), (1, "refused")):  # (written at its second try)
-        ledger = Ledger(unwritable=unwritable)
+    for unwritable, sms, unrecorded in ((MARK_SENT_TRIES, "sending", [Channel.SMS]), (1, "refused", [])):
+        ledger = Ledger(unwritable=unwritable)  # (written at its second try)
         service, _, mailbox, _ = delivery(None, Phone(refuse=True), ledger)
         code = reset_code()
         delivered = service.deliver(code)
         assert (delivered.sent, delivered.refused) == ([Channel.EMAIL], [Channel.SMS])
+        assert delivered.refusals_unrecorded == unrecorded  # told to the operators (the notifier logs it)
         assert [to for to, _ in mailbox.sent] == ["kari@example.no"]
         assert ledger.state_of(code.notice_id, Channel.SMS) == sms
 
@@ -865,6 +866,36 @@ def test_a_reset_code_whose_sms_give_up_cannot_be_written_is_given_up_at_the_nex
     assert (ledger.states, mailbox.sent) == ({}, [])
     assert service.deliver(code) == Delivered([Channel.EMAIL], given_up=[Channel.SMS])
     assert phone.sent == []
+
+
+@dataclass
+class MobileReleaseFailing(Ledger):
+    failing: int = 0  # how many releases of a mobile's claim fail (DynamoDB failing past the SDK's retries)
+
+    def release(self, notice_id: str, channel: Channel, *, after_another: bool = False) -> None:
+        if channel is Channel.SMS and self.failing:
+            self.failing -= 1
+            raise ConnectionError("DynamoDB is down")
+        super().release(notice_id, channel, after_another=after_another)
+
+
+def test_a_code_s_mobile_given_up_on_is_given_back_though_its_release_fails_once() -> None:
+    """Both channels failing, nothing sent: the mobile given up on is given back (tried again next time, or the
+    code would reach no one), its release tried as every ledger write is. One that cannot be made at any try
+    keeps the mobile given up, told in a note of the delivery's failure."""
+    code = reset_code(works_for=CODE_LIFETIME - SMS_TRIED_FOR)
+    for failing, kept, notes in (
+        (MARK_SENT_TRIES - 1, {}, None),
+        (MARK_SENT_TRIES, {(code.notice_id, Channel.SMS): "given_up"}, ["A channel given up on was not given back"]),
+    ):
+        given_up: list[tuple[str, Channel, str]] = []
+        ledger = MobileReleaseFailing(failing=failing)
+        service, *_ = delivery(None, Phone(fail=True), ledger, mailbox=Mailbox(fail=True), given_up=given_up)
+        with pytest.raises(ConnectionError, match="SES") as raised:
+            service.deliver(code)
+        assert ledger.states == kept
+        assert getattr(raised.value, "__notes__", None) == notes
+        assert [channel for _, channel, _ in given_up] == [Channel.SMS] * len(kept)  # told where kept
 
 
 def test_a_reset_code_whose_sms_failed_is_not_sent_to_the_e_mail_meanwhile() -> None:

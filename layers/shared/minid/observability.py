@@ -205,3 +205,11 @@ def count(metric: str, **dimensions: str) -> None:
         metrics.add_dimension(name=name, value=value)
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
+
+
+def undone(error: BaseException) -> dict[str, list[str]]:
+    """What a failure left undone, as the notes the code adds to it say (a count not given back, a login not
+    ended, a claim not released), for a log's `extra`; empty when it left nothing. The notes are the code's
+    own words and error types' names; masked all the same, as every log is."""
+    notes = getattr(error, "__notes__", None)
+    return {"undone": [str(note) for note in notes]} if notes else {}

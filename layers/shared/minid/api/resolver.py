@@ -57,7 +57,7 @@ def create_resolver() -> APIGatewayHttpResolver:
     # Every failure and its answer, in one place. Lookup follows the exception's MRO.
     app.exception_handler_manager.update_exception_handlers(
         {
-            DomainError: domain_problem,
+            DomainError: _refused,
             RequestValidationError: _invalid_request,
             RequestUnsupportedContentType: _not_json,  # what _precheck lets through is JSON: a backstop
             NotFoundError: _no_such_route,
@@ -120,31 +120,41 @@ def _no_such_route(_: NotFoundError) -> Response[str]:
     return problem_response(NOT_FOUND, NO_SUCH_ROUTE)
 
 
+def _refused(error: DomainError) -> Response[str]:
+    """A request refused as the domain has it; one whose refusal left something undone (a count not given
+    back, a login not ended: its notes) is logged, for no answer tells it."""
+    if left := observability.undone(error):
+        logger.warning("Refused, with something left undone", extra={"refusal": type(error).__name__, **left})
+    return domain_problem(error)
+
+
 def _aws_error(error: ClientError) -> Response[str]:
     code = error_code(error)
+    left = observability.undone(error)
     if is_transient(error):
-        logger.warning("AWS dependency unavailable", extra={"aws_error": code})
+        logger.warning("AWS dependency unavailable", extra={"aws_error": code, **left})
         return _unavailable()
     if sending_refused(error):  # the account's, not the request's: the operator acts (5xx alarm)
-        logger.exception("AWS refuses to send for the account", extra={"aws_error": code})
+        logger.exception("AWS refuses to send for the account", extra={"aws_error": code, **left})
         return problem_response(
             SERVICE_UNAVAILABLE,
             "E-mail cannot be sent for the moment. Please try again later.",
             retry_after=SENDING_REFUSED_RETRY_AFTER_SECONDS,
         )
-    logger.exception("AWS call failed", extra={"aws_error": code})
+    logger.exception("AWS call failed", extra={"aws_error": code, **left})
     return _internal_error()
 
 
 def _aws_unreachable(error: BotoCoreError) -> Response[str]:
-    logger.warning("AWS dependency unreachable", extra={"aws_error": type(error).__name__})
+    told = {"aws_error": type(error).__name__} | observability.undone(error)
+    logger.warning("AWS dependency unreachable", extra=told)
     return _unavailable()
 
 
 def _aws_busy(error: Busy) -> Response[str]:
     # how a send that may have gone out ended (AnswerLost.cause: a code or a type's name), where there is one
     cause = getattr(error, "cause", "")
-    told = {"aws_error": type(error).__name__} | ({"aws_cause": cause} if cause else {})
+    told = {"aws_error": type(error).__name__} | ({"aws_cause": cause} if cause else {}) | observability.undone(error)
     logger.warning("AWS dependency busy", extra=told)
     return _unavailable()
 

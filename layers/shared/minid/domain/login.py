@@ -228,6 +228,15 @@ class SecondFactorUnavailable(Conflict):
     detail = "This second factor is not available for you. Choose another, or order a new PIN code letter."
 
 
+def _sms_refused(refusal: Undeliverable) -> SecondFactorUnavailable:
+    """The 409 for a number SNS refuses, with what the refusal's clean-up left undone (its notes): it is
+    raised in the refusal's place, `from None`, and the notes are what the operators are told by."""
+    unavailable = SecondFactorUnavailable(SMS_REFUSED)
+    for note in getattr(refusal, "__notes__", ()):
+        unavailable.add_note(note)
+    return unavailable
+
+
 # What an unknown person's password is checked against: a real argon2id hash (of random bytes nobody
 # kept) with the configured parameters, so that the check costs what a real one does.
 DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$rVuR29X7iO1xcb5zotSsKg$XxzvQI8YdRGH0xfGM5me4OmQ5rcQ+nUE9aaZRJimvkE"
@@ -336,7 +345,7 @@ class LoginService:
                     except Exception as failed:  # (it expires) a note on the send's own error: a 409 stays a 409
                         error.add_note(f"The login was not ended: {type(failed).__name__}")
                     if isinstance(error, Undeliverable):  # told only to one who gave the right password
-                        raise SecondFactorUnavailable(SMS_REFUSED) from None
+                        raise _sms_refused(error) from None
                     raise
         return LoginStarted(
             attempt.login_id, attempt.second_factor, attempt.pin_index, int(LOGIN_LIFETIME.total_seconds())
@@ -650,8 +659,8 @@ class LoginService:
                     left = minutes_left(attempt.expires_at, now)  # the login's time runs from its start
                     message = code_message(code, language, self._public_domain, CodePurpose.LOGIN, minutes=left)
                     self._send_code(mobile, message.sms, maybe=maybe)
-            except Undeliverable:
-                raise SecondFactorUnavailable(SMS_REFUSED) from None
+            except Undeliverable as error:
+                raise _sms_refused(error) from None
 
     def _send_code(self, mobile: str, text: str, *, maybe: list[Channel]) -> None:
         """The code by SMS; when its sending fails and it may have gone all the same (MaybeSent), its

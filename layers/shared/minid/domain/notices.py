@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from msgspec import field
@@ -306,6 +307,9 @@ class Delivered(Value, frozen=True):
     refused: list[Channel] = field(default_factory=list)
     unrecorded: list[Channel] = field(default_factory=list)
     given_up: list[Channel] = field(default_factory=list)
+    # of those refused, the ones the ledger could not be told of (DynamoDB failing): tried again by a later
+    # delivery once their claims lapse, and refused again, sending nothing; the operators' to know
+    refusals_unrecorded: list[Channel] = field(default_factory=list)
     too_late: bool = False  # a code for someone, come after it expired: dropped (the person waits in vain)
     unproven: bool = False  # its change was never made (no proof within PROOF_WAIT): dropped
 
@@ -1112,6 +1116,7 @@ class _Sent(StrEnum):
     BEFORE = "before"  # nothing to do
     REFUSED_BEFORE = "refused-before"  # nothing to do on it (a code goes to the next channel)
     REFUSED = "refused"  # by the provider, for good, now
+    REFUSED_UNRECORDED = "refused-unrecorded"  # so, and the ledger not told (its claim lapses)
     GIVEN_UP = "given-up"  # failing, given up on now: a code goes to the next channel
 
 
@@ -1185,7 +1190,13 @@ class NoticeDelivery:
         sent: list[Channel] = []
         refused: list[Channel] = []
         unrecorded: list[Channel] = []
+        refusals_unrecorded: list[Channel] = []
         given_up: list[Channel] = []
+        done_on = {  # the lists a channel is in, by what was done on it
+            _Sent.REFUSED: (refused,),
+            _Sent.REFUSED_UNRECORDED: (refused, refusals_unrecorded),
+            _Sent.GIVEN_UP: (given_up,),
+        }
         because: dict[Channel, Exception] = {}  # the failures given up on
         failure: Exception | None = None
         for channel, send in sends.items():
@@ -1203,7 +1214,7 @@ class NoticeDelivery:
                 sent.append(channel)
                 if not self._marked_sent(notice.notice_id, channel):
                     unrecorded.append(channel)
-            elif (done_with := {_Sent.REFUSED: refused, _Sent.GIVEN_UP: given_up}.get(done)) is not None:
+            for done_with in done_on.get(done, ()):
                 done_with.append(channel)
             if one and done in {_Sent.NOW, _Sent.BEFORE}:  # a code: out on this channel
                 break
@@ -1213,7 +1224,7 @@ class NoticeDelivery:
         # once the claim has lapsed the channel is sent on again: the ledger cannot tell a send made and not
         # written from one a crashed sender never made, and a notice told twice is the lesser evil than a
         # security notice lost. Either way the operators are told, before any failure is raised.
-        delivered = Delivered(sent, refused, unrecorded, given_up)
+        delivered = Delivered(sent, refused, unrecorded, given_up, refusals_unrecorded)
         self._told(notice, delivered, because, failed=failure is not None)
         if failure is not None:
             raise failure
@@ -1222,13 +1233,13 @@ class NoticeDelivery:
     def _given_back(self, notice: Notice, given_up: list[Channel], failure: Exception) -> Exception:
         """The channels a code gave up on given back, the one after them having sent nothing either: they
         are tried again at the next delivery (kept given up, with the e-mail failing for good, SES refusing
-        the account's sending say, the code would reach no one). The failure to raise."""
-        try:
-            for channel in given_up:
-                self._ledger.release(notice.notice_id, channel)
-        except Exception as error:  # kept given up: the e-mail tried alone, as before
-            return _raised(failure, error)
-        given_up.clear()
+        the account's sending say, the code would reach no one). Each release tried as every ledger write
+        is (_written); one not made keeps its channel given up (the e-mail tried alone, as before), told in
+        a note of the failure, which is returned, to raise."""
+        kept = [c for c in given_up if not self._written(partial(self._ledger.release, notice.notice_id, c))]
+        if kept:
+            failure.add_note("A channel given up on was not given back")
+        given_up[:] = kept
         return failure
 
     def _told(
@@ -1364,7 +1375,8 @@ class NoticeDelivery:
         except Undeliverable:  # tried again, it would be refused again, 15 times, and alarm for nothing
             # not written (DynamoDB failing), refused all the same: a code goes to the next channel now, not once
             # the claim has lapsed (minutes of its ten), and a delivery after that is refused again, sending nothing
-            self._written(lambda: self._ledger.mark_refused(notice_id, channel, self._clock.now()))
+            if not self._written(lambda: self._ledger.mark_refused(notice_id, channel, self._clock.now())):
+                return _Sent.REFUSED_UNRECORDED
             return _Sent.REFUSED
         except MaybeSent:  # the claim kept, until it lapses
             raise
