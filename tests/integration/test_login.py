@@ -1121,6 +1121,37 @@ def test_a_right_password_s_other_answers_are_refused_when_a_lock_came_before_it
     assert [e.detail.get("reason") for e in history if e.type is SecurityEventType.LOGIN_FAILED] == ["locked"]
 
 
+def test_attempts_at_a_locked_account_are_told_in_its_history_once_an_hour(driver: LetterDriver) -> None:
+    """Anyone giving the number may try a locked account, from many addresses: each try is refused and
+    counted to its client, but told in the person's history once an hour, or the history would be buried
+    (an intruder's login far down it). Right or wrong, the answer is the same 401."""
+    user = enrolled(driver)
+    lock_for_an_hour(user)
+    clock = MovableClock()
+    login = wiring.login(os.environ, clock=clock).login
+    person = driver.key(user.identity_number)
+
+    def told() -> list[str]:
+        events = security_events(driver).page(person, None, 100).events
+        return [str(e.detail.get("reason")) for e in events if e.type is SecurityEventType.LOGIN_FAILED]
+
+    for number, password in enumerate([PASSWORD, "ikke mitt passord", PASSWORD, "heller ikke dette"]):
+        with pytest.raises(AuthenticationFailed):
+            login.start(user.identity_number, password, None, f"198.51.100.{number + 1}")
+    assert told() == ["locked"]
+    clock.advance(timedelta(hours=1))  # the next hour's window (the account locked again meanwhile)
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": person}),
+        UpdateExpression="SET locked_until = :until",
+        ExpressionAttributeValues=to_item({":until": iso(clock.now() + timedelta(hours=1))}),
+    )
+    for number in range(2):
+        with pytest.raises(AuthenticationFailed):
+            login.start(user.identity_number, "ikke mitt passord", None, f"198.51.100.{number + 10}")
+    assert told() == ["locked", "locked"]
+
+
 def test_a_judgement_s_write_cancelled_without_reasons_is_made_again(driver: LetterDriver) -> None:
     """A cancelled transaction that names no reasons (DynamoDB may leave them out): the account read again
     and the judgement written again, not a 500 from looking for the account's reason."""

@@ -428,9 +428,13 @@ class LoginService:
     def _refused(self, account: UserAccount, now: datetime, reference: str, tried: Hit) -> Written:
         """A wrong password counted (the one that reaches the threshold locks), or an attempt at a locked
         account told to the person's history (the account not written)."""
-        if account.locked(now):
+        if account.locked(now):  # told once an hour (locked_attempt_told_to_count); counted each time
             failed = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "locked"})
-            return self._accounts.judged(account.person, None, (failed,), (tried,))
+            told = self._limits.locked_attempt_told_to_count(account.person, now)
+            written = self._accounts.judged(account.person, None, (failed,), (tried, told))
+            if written.full == told:  # told this hour already: the try alone
+                written = self._accounts.judged(account.person, None, (), (tried,))
+            return written
         judgement = self._lockout.judged(account, now, right=False, reference=reference)
         return self._accounts.judged(account.person, judgement.change, judgement.events, (tried,))
 

@@ -131,6 +131,13 @@ class ClientLimits:
         limit = Limit(f"{way}-codes", self._policy.codes_to_person_per_hour, timedelta(hours=1))
         return self.to_count(limit, person, now, "Too many codes have been sent to this person this hour.")
 
+    def locked_attempt_told_to_count(self, person: PersonKey, now: datetime) -> Hit:
+        """An attempt at the person's locked account told in their history, to be counted by the write that
+        tells it: one an hour (each would be an event, and anyone giving the number may try, from many
+        addresses: the history would be buried, a login of an intruder's far down it)."""
+        limit = Limit("locked-told", 1, timedelta(hours=1))
+        return self.to_count(limit, person, now, "An attempt at a locked account is told once an hour.")
+
     def identity_attempt_to_count(self, client: str, now: datetime) -> Hit:
         """An attempt with an identity number, to be counted by the write that records its judgement."""
         return self.to_count(self._policy.identity_attempts, client, now)
