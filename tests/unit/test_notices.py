@@ -841,7 +841,14 @@ def test_a_send_that_failed_is_told_as_its_own_failure_though_its_claim_cannot_b
     service, *_ = delivery(record(), Phone(fail=True), ledger, mailbox=Mailbox(fail=True))
     with pytest.raises(ConnectionError, match="SNS is down") as raised:
         service.deliver(POSTED)
-    assert raised.value.__notes__ == ["The channel's claim was not released"]
+    not_released = "The channel's claim was not released"
+    assert raised.value.__notes__ == [not_released, "The other channel failed too: ConnectionError"]
+    # the e-mail's claim not released either: told too, with its failure (the one not raised)
+    ledger = Ledger(unwritable=2 * MARK_SENT_TRIES)
+    service, *_ = delivery(record(), Phone(fail=True), ledger, mailbox=Mailbox(fail=True))
+    with pytest.raises(ConnectionError, match="SNS is down") as raised:
+        service.deliver(POSTED)
+    assert raised.value.__notes__ == [not_released, "The other channel failed too: ConnectionError", not_released]
 
 
 def test_a_claim_whose_release_failed_once_is_released() -> None:
@@ -1102,6 +1109,12 @@ def test_a_provider_s_failure_is_raised_over_another_sender_s_hold_on_the_other_
     service, *_ = delivery(record(), ledger=Ledger(states={(POSTED.notice_id, Channel.SMS): "sending"}))
     with pytest.raises(NoticeInFlight):
         service.deliver(POSTED)
+    # the hold after the failure: the failure raised, the hold no note of it (a wait, no failure)
+    ledger = Ledger(states={(POSTED.notice_id, Channel.EMAIL): "sending"})
+    service, *_ = delivery(record(), Phone(fail=True), ledger)
+    with pytest.raises(ConnectionError, match="SNS") as raised:
+        service.deliver(POSTED)
+    assert getattr(raised.value, "__notes__", None) is None
 
 
 def test_a_decoy_s_code_goes_to_no_one() -> None:

@@ -360,8 +360,15 @@ def send_codes(
 
 def _raised(first: Exception | None, then: Exception) -> Exception:
     """Of a delivery's failures, the one it raises: the first, but a provider's over another sender's hold
-    (a real failure is logged, counted and backed off; only a hold alone is a quiet wait)."""
-    return then if first is None or isinstance(first, NoticeInFlight) else first
+    (a real failure is logged, counted and backed off; only a hold alone is a quiet wait). The one not
+    raised, but a hold, is told in notes of the one raised, with what it left undone (its own notes)."""
+    if first is None or isinstance(first, NoticeInFlight):
+        return then
+    if not isinstance(then, NoticeInFlight):
+        first.add_note(f"The other channel failed too: {type(then).__name__}")
+        for note in getattr(then, "__notes__", ()):
+            first.add_note(note)
+    return first
 
 
 class NoticeNotYet(Exception):
