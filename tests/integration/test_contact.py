@@ -148,6 +148,35 @@ def test_a_new_mobile_is_verified_then_used_and_the_old_one_is_told(driver: Lett
     assert sms_to(driver, "+4798765432")[-1].endswith(f"#{user.last_sms_code()}")  # the login code went there
 
 
+def test_a_change_asked_again_at_once_is_answered_as_it_was_and_sends_nothing_more(driver: LetterDriver) -> None:
+    """The same change asked again within a resend's interval (a retry whose answer was lost, a second
+    click): 202 as before, and nothing sent, told or recorded again; the code on its way verifies it. Asked
+    again after the interval, it is made anew (a new code, the old contact told again), as the resend's
+    "start again" has it."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    services = wiring.contact(os.environ, clock=clock)
+    session = services.sessions.authenticate(user.login())
+    person = driver.key(user.identity_number)
+
+    def requested() -> int:
+        events = security_events(driver).page(person, None, 100).events
+        return sum(e.type is SecurityEventType.CONTACT_CHANGE_REQUESTED for e in events)
+
+    assert services.contacts.change(session, mobile="987 65 432") == (Channel.SMS,)
+    first = code_in(sms_to(driver, "+4798765432"))
+    clock.advance(timedelta(seconds=29))
+    assert services.contacts.change(session, mobile="+47 98765432") == (Channel.SMS,)
+    assert (len(sms_to(driver, "+4798765432")), requested()) == (1, 1)
+    clock.advance(timedelta(seconds=2))  # the interval past: made anew
+    assert services.contacts.change(session, mobile="98765432") == (Channel.SMS,)
+    assert (len(sms_to(driver, "+4798765432")), requested()) == (2, 2)
+    second = code_in(sms_to(driver, "+4798765432"))
+    with pytest.raises(AuthenticationFailed):
+        services.contacts.verify(session, Channel.SMS, first)  # replaced
+    assert services.contacts.verify(session, Channel.SMS, second).mobile == "+4798765432"
+
+
 @contextlib.contextmanager
 def queued_messages() -> Iterator[list[str]]:
     """The bodies of the messages sent to SQS meanwhile, by any client in the process (as they left it)."""
@@ -1068,6 +1097,7 @@ def test_a_verify_overtaken_by_a_change_made_again_gives_no_try_back_to_the_new_
     first = code_in(sms_to(driver, "+4798765446"))
 
     def made_again_meanwhile() -> None:
+        clock.advance(timedelta(seconds=31))  # made anew: asked again at once, the codes sent would stand
         services.contacts.change(services.sessions.authenticate(token), mobile="987 65 446")
         with pytest.raises(AuthenticationFailed, match="The code is wrong or has expired"):
             services.contacts.verify(
@@ -1097,7 +1127,7 @@ def pending_change(driver: LetterDriver, user: User) -> dict[str, Any]:
 def test_a_code_a_resend_or_a_change_made_again_replaced_is_told_so_and_is_no_guess(driver: LetterDriver) -> None:
     """The first SMS late (SMS order is not kept), a resend asked for, and the first code then typed: told
     to use the last one, with no try spent. So too the codes of a change made again in place of one waiting
-    (the form sent twice). A wrong code is a guess, as ever."""
+    (the form sent again, past a resend's interval). A wrong code is a guess, as ever."""
     user = enrolled(driver)
     clock = MovableClock()
     services = wiring.contact(os.environ, clock=clock)
@@ -1112,6 +1142,7 @@ def test_a_code_a_resend_or_a_change_made_again_replaced_is_told_so_and_is_no_gu
     for _ in range(MAX_CODE_TRIES + 1):  # more than the tries there are: none is spent
         with pytest.raises(AuthenticationFailed, match=replaced):
             services.contacts.verify(services.sessions.authenticate(token), Channel.SMS, first)
+    clock.advance(timedelta(seconds=31))
     services.contacts.change(services.sessions.authenticate(token), mobile="987 65 445")  # made again
     last = code_in(sms_to(driver, "+4798765445"))
     assert last not in (first, resent)

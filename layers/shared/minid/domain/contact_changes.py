@@ -125,6 +125,15 @@ class PendingChange(Value, frozen=True):
 CHANGED_MEANWHILE = "The contact information was changed meanwhile. Look at it again and try again."
 
 
+def _one_remains(record: ContactRecord, removed: Collection[Channel]) -> None:
+    """InvalidContact when the contacts `removed` are the last verified ones."""
+    if removed and not [c for c in Channel if c not in removed and _verified(record, c)]:
+        raise InvalidContact(
+            "At least one verified contact must remain: verify a new one before removing the other.",
+            errors=tuple(FieldError(CHANNEL_NAMES[c], "The last verified contact cannot be removed.") for c in removed),
+        )
+
+
 def _same_change(now_as: PendingChange, as_read: PendingChange) -> bool:
     """The change read again is the one read before (resent, maybe), not one made in its place."""
     return now_as.values == as_read.values and now_as.change_id == as_read.change_id
@@ -280,15 +289,7 @@ class ContactService:
         }
         removed = [c for c, value in asked.items() if value is None and _current(record, c) is not None]
         new = {c: v for c, v in asked.items() if isinstance(v, str) and not _same(c, v, _current(record, c))}
-        if removed:
-            kept = [c for c in Channel if c not in removed and _verified(record, c)]
-            if not kept:
-                raise InvalidContact(
-                    "At least one verified contact must remain: verify a new one before removing the other.",
-                    errors=tuple(
-                        FieldError(CHANNEL_NAMES[c], "The last verified contact cannot be removed.") for c in removed
-                    ),
-                )
+        _one_remains(record, removed)
         updated = record
         for channel in removed:
             updated = _without(updated, channel)
@@ -305,6 +306,8 @@ class ContactService:
         replacing: PendingChange | None = None
         if new:
             replacing = self._another_waiting(session, asked, now)  # first: refused, nothing counted or sent
+            if not events and self._asked_again(session, replacing, new, now):
+                return tuple(new)  # the codes just sent stand (a retry whose answer was lost, a second click)
             counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429): nothing sent
             codes = {channel: new_code(self._random) for channel in new}
             change = PendingChange(
@@ -384,6 +387,22 @@ class ContactService:
                 "present value, to give it up) with this change."
             )
         return waiting
+
+    def _asked_again(
+        self, session: Session, waiting: PendingChange | None, new: Mapping[Channel, str], now: datetime
+    ) -> bool:
+        """Whether the change asked for is the one waiting, its codes sent less than a resend's interval ago
+        in this session: made again, it would send new codes in place of those on their way (the first
+        answered "replaced by a newer one") and tell the old contacts twice, past the resends' rules. After
+        the interval it is made anew, as asked ("start again")."""
+        return (
+            waiting is not None
+            and dict(waiting.values) == dict(new)
+            and waiting.asked_in(session)
+            and waiting.tries < MAX_CODE_TRIES
+            and now < waiting.expires_at
+            and now - waiting.sent_at < self._resend_policy.interval
+        )
 
     def _withdrawal(self, person: PersonKey, given_up: set[Channel], now: datetime) -> Withdrawal | None:
         """A contact removed or set back to the register's value, with a change of it waiting: the change
