@@ -197,7 +197,7 @@ def test_a_failed_letter_is_marked_failed_through_an_hour_of_throttling(state: s
     assert mean - 3 * spread >= 3600
     assert longest <= 300
     definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
-    assert definition["States"][state]["Next"] == "AlarmOperators"
+    assert definition["States"][state]["Next"] == "ReportNotPosted"
     assert definition["States"][state]["Parameters"]["Payload"]["task"] == "mark-failed"
     assert definition["States"][state]["Retry"][-1] == {
         "ErrorEquals": ["States.ALL"],
@@ -389,6 +389,26 @@ def test_the_workflow_writes_no_arn_out() -> None:
     assert "arn:aws" not in text
     substitutions = TEMPLATE.resources["PinLetterWorkflow"]["Properties"]["DefinitionSubstitutions"]
     assert set(re.findall(r"\$\{(\w+)\}", text)) <= set(substitutions)
+
+
+def test_only_alarms_publish_to_the_operators_alarm_topic_and_letters_not_posted_have_their_own() -> None:
+    """A printer down for days fails every letter handed over: a message a letter on the alarms' topic would
+    bury every alarm under them. Each goes, by its id, to a topic of its own (encrypted as every topic is);
+    the alarms' topic takes CloudWatch's alarms alone (LetterWorkflowFailedAlarm among them, once a period)."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    published = [
+        state["Parameters"]["TopicArn"]
+        for state in definition["States"].values()
+        if state.get("Resource", "").endswith(":states:::sns:publish")
+    ]
+    assert published == ["${LettersNotPostedTopicArn}"]
+    workflow = TEMPLATE.resources["PinLetterWorkflow"]["Properties"]
+    assert workflow["DefinitionSubstitutions"]["LettersNotPostedTopicArn"] == {"Ref": "LettersNotPostedTopic"}
+    assert "OperatorAlarmTopic" not in json.dumps(workflow)
+    topic = TEMPLATE.resources["LettersNotPostedTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    referring = [n for n, r in TEMPLATE.resources.items() if '"OperatorAlarmTopic"' in json.dumps(r)]
+    assert {TEMPLATE.resources[n]["Type"] for n in referring} == {"AWS::CloudWatch::Alarm", "AWS::SNS::Subscription"}
 
 
 def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> None:

@@ -371,8 +371,8 @@ def start_with_timeouts(driver: LetterDriver, identity_number: str, timeouts: Pr
     return letter_id
 
 
-def assert_alarmed(driver: LetterDriver, letter_id: str) -> None:
-    topic = driver.local.stack.refs["OperatorAlarmTopic"]
+def assert_reported_not_posted(driver: LetterDriver, letter_id: str) -> None:
+    topic = driver.local.stack.refs["LettersNotPostedTopic"]
     notifications = sns_backends[ACCOUNT_ID][REGION].topics[topic].sent_notifications
     assert any(letter_id in message for _, message, *_ in notifications)
 

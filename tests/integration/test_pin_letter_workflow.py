@@ -55,7 +55,7 @@ from minid.domain.time import today_in_norway
 from tests.integration.letters import (
     LetterDriver,
     age_ledger,
-    assert_alarmed,
+    assert_reported_not_posted,
     before_first_aws_call,
     documents_of,
     index_lagging,
@@ -469,7 +469,7 @@ def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(dr
     failed = driver.letters.get(job["letter_id"])
     assert failed is not None
     assert failed.status is LetterStatus.FAILED
-    assert_alarmed(driver, job["letter_id"])
+    assert_reported_not_posted(driver, job["letter_id"])
     # the provider sends its report again (its answer lost): taken as the same report, not a 409
     assert driver.report(job["letter_id"], "dispatched").status == 204
 
@@ -617,7 +617,7 @@ def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) 
     assert letter.status is LetterStatus.FAILED
     assert letter.dispatched_at is None
     assert documents_of(driver, job["letter_id"]) == []  # never to be printed: its codes in clear gone
-    assert_alarmed(driver, job["letter_id"])
+    assert_reported_not_posted(driver, job["letter_id"])
     # in the person's history, beside its order, once (the workflow's tasks may run again)
     history = security_events(driver).page(letter.person, None, 100).events
     told = [(e.type, e.reference) for e in reversed(history) if e.reference == job["letter_id"]]
@@ -678,7 +678,7 @@ def test_an_order_whose_address_the_font_cannot_print_is_refused_told_and_counte
         assert refused is not None
         assert refused.outcome is RecipientOutcome.UNPRINTABLE
         assert refused.document is None
-    topic = driver.local.stack.refs["OperatorAlarmTopic"]
+    topic = driver.local.stack.refs["LettersNotPostedTopic"]
     alarms = sns_backends[ACCOUNT_ID][REGION].topics[topic].sent_notifications
     assert not [m for _, m, *_ in alarms if any(letter_id in m for letter_id in orders)]
     out = capsys.readouterr().out
@@ -1089,7 +1089,7 @@ def test_print_timeout_marks_the_letter_failed(driver: LetterDriver) -> None:
 
     assert execution["status"] == "FAILED"
     assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
-    assert_alarmed(driver, letter_id)
+    assert_reported_not_posted(driver, letter_id)
     assert driver.report(letter_id, "dispatched").status == 409
     # a job still queued, or taken again, can no longer be printed: its document is gone
     assert documents_of(driver, letter_id) == []
