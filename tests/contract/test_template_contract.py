@@ -377,6 +377,12 @@ def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
     heartbeat, timeout = parameters["PrintHeartbeatSeconds"], parameters["PrintTimeoutSeconds"]
     assert heartbeat["MaxValue"] < timeout["MinValue"]
     assert heartbeat["MinValue"] <= heartbeat["Default"] <= heartbeat["MaxValue"]
+    # counted from the hand-over: a letter still waiting in the queue (its pickup as late as the alarm's
+    # threshold allows, or handed out again after each visibility timeout) must not time out there
+    queue = TEMPLATE.resources["PrintQueue"]["Properties"]
+    stuck = TEMPLATE.resources["PrintQueueStuckAlarm"]["Properties"]["Threshold"]
+    handed_out = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
+    assert heartbeat["MinValue"] >= max(stuck, handed_out)
     assert timeout["MinValue"] <= timeout["Default"] <= timeout["MaxValue"]
     rules = TEMPLATE.resources["PrintDocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     expiry_days = min(rule["ExpirationInDays"] for rule in rules)
