@@ -60,6 +60,7 @@ from minid.domain.sessions import REPLACED_SINCE_LOGIN, ReauthenticationRequired
 from tests.integration.letters import (
     LetterDriver,
     before_first_aws_call,
+    calls_made,
     clear_counters,
     counted_hits,
     fill_counters,
@@ -1135,10 +1136,14 @@ def test_attempts_at_a_locked_account_are_told_in_its_history_once_an_hour(drive
         events = security_events(driver).page(person, None, 100).events
         return [str(e.detail.get("reason")) for e in events if e.type is SecurityEventType.LOGIN_FAILED]
 
-    for number, password in enumerate([PASSWORD, "ikke mitt passord", PASSWORD, "heller ikke dette"]):
-        with pytest.raises(AuthenticationFailed):
-            login.start(user.identity_number, password, None, f"198.51.100.{number + 1}")
+    with calls_made("dynamodb.TransactWriteItems", lambda _: True) as writes:
+        login = wiring.login(os.environ, clock=clock).login  # (its clients made within: watched)
+        for number, password in enumerate([PASSWORD, "ikke mitt passord", PASSWORD, "heller ikke dette"]):
+            with pytest.raises(AuthenticationFailed):
+                login.start(user.identity_number, password, None, f"198.51.100.{number + 1}")
     assert told() == ["locked"]
+    # one write a try, as an unknown number's: told this hour is read with the rest, for every number alike
+    assert writes == ["made"] * 4
     clock.advance(timedelta(hours=1))  # the next hour's window (the account locked again meanwhile)
     driver.dynamodb.update_item(
         TableName=driver.local.stack.refs["UsersTable"],
@@ -1149,6 +1154,27 @@ def test_attempts_at_a_locked_account_are_told_in_its_history_once_an_hour(drive
     for number in range(2):
         with pytest.raises(AuthenticationFailed):
             login.start(user.identity_number, "ikke mitt passord", None, f"198.51.100.{number + 10}")
+    assert told() == ["locked", "locked"]
+
+    # two at once, both reading it untold: the one whose write comes second counts its try alone
+    clock.advance(timedelta(hours=1))
+    driver.dynamodb.update_item(
+        TableName=driver.local.stack.refs["UsersTable"],
+        Key=to_item({"pk": person}),
+        UpdateExpression="SET locked_until = :until",
+        ExpressionAttributeValues=to_item({":until": iso(clock.now() + timedelta(hours=1))}),
+    )
+    window = int(clock.now().timestamp()) // 3600 * 3600
+    told_meanwhile = partial(
+        driver.dynamodb.put_item,
+        TableName=driver.local.stack.refs["ChallengesTable"],
+        Item=to_item({"pk": f"rate#locked-told#{driver.local.keyer.client_key(person)}#{window}", "hits": 1}),
+    )
+    with before_first_aws_call("dynamodb.TransactWriteItems", told_meanwhile) as outcomes:
+        racing = wiring.login(os.environ, clock=clock).login
+        with pytest.raises(AuthenticationFailed):
+            racing.start(user.identity_number, "ikke mitt passord", None, "198.51.100.20")
+    assert outcomes == ["TransactionCanceledException", "made"]  # the try counted all the same
     assert told() == ["locked", "locked"]
 
 

@@ -314,7 +314,12 @@ class LoginService:
             else ()
         )
         hits = (tried, *code_hits)
-        standing = self._reads.read(person, hits, contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN))
+        # whether a try at a locked account was told this hour (_refused), read for every number alike: one
+        # read, and a locked account's try written as one write, as an unknown number's is
+        told = self._limits.locked_attempt_told_to_count(person, now)
+        standing = self._reads.read(
+            person, (*hits, told), contact=sms_maybe, letter=second_factor in (None, SecondFactor.PIN)
+        )
         if standing.full(tried):
             raise tried.refused(now)  # before any hashing: a client spraying many accounts is stopped early
         # The codes are refused only when one would be sent, in the attempt's own write: the client's codes
@@ -324,7 +329,13 @@ class LoginService:
         # right password refused for the person's codes is told in their history (_judged).
         try:
             attempt, sms = self._judged(
-                standing, identity_number=number.value, password=password, chosen=second_factor, hits=hits, now=now
+                standing,
+                identity_number=number.value,
+                password=password,
+                chosen=second_factor,
+                hits=hits,
+                told=told,
+                now=now,
             )
         except AuthenticationFailed:
             self._failures.full(started)
@@ -359,6 +370,7 @@ class LoginService:
         password: str,
         chosen: SecondFactor | None,
         hits: tuple[Hit, ...],
+        told: Hit,
         now: datetime,
     ) -> tuple[LoginAttempt, tuple[str, str] | None]:
         """The password judged, and the judgement written with the account as read (read again and
@@ -391,7 +403,7 @@ class LoginService:
                     counted = hits if login[1] is not None else hits[:1]  # the codes' hits only for a code sent
                     written = self._attempts.begin(begun, change, judgement.events, counted)
             else:
-                written = self._refused(account, now, reference, tried)
+                written = self._refused(account, now, reference, tried, None if standing.full(told) else told)
             if written.full is not None:  # nothing written
                 if begins and len(hits) == 3 and written.full == hits[2]:  # a right password, refused for the
                     # codes sent to the person: told in their history
@@ -425,16 +437,17 @@ class LoginService:
             rehashed = (judged_hash, self._hasher.hash(password))
         return replace(change, password_hash=rehashed[1]), rehashed
 
-    def _refused(self, account: UserAccount, now: datetime, reference: str, tried: Hit) -> Written:
+    def _refused(self, account: UserAccount, now: datetime, reference: str, tried: Hit, told: Hit | None) -> Written:
         """A wrong password counted (the one that reaches the threshold locks), or an attempt at a locked
-        account told to the person's history (the account not written)."""
-        if account.locked(now):  # told once an hour (locked_attempt_told_to_count); counted each time
-            failed = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "locked"})
-            told = self._limits.locked_attempt_told_to_count(account.person, now)
-            written = self._accounts.judged(account.person, None, (failed,), (tried, told))
-            if written.full == told:  # told this hour already: the try alone
-                written = self._accounts.judged(account.person, None, (), (tried,))
-            return written
+        account (the account not written): counted each time, and told to the person's history once an hour
+        (`told`, None when the start's read found it told this hour: the try alone, in one write)."""
+        if account.locked(now):
+            if told is not None:
+                failed = SecurityEvent(SecurityEventType.LOGIN_FAILED, now, reference, {"reason": "locked"})
+                written = self._accounts.judged(account.person, None, (failed,), (tried, told))
+                if not (written.full == told or written.stale):  # (another try told it meanwhile; or a write
+                    return written  # cancelled for no reason given, the account not in it: the try alone)
+            return self._accounts.judged(account.person, None, (), (tried,))
         judgement = self._lockout.judged(account, now, right=False, reference=reference)
         return self._accounts.judged(account.person, judgement.change, judgement.events, (tried,))
 
