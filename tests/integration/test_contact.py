@@ -176,6 +176,14 @@ def test_a_change_asked_again_at_once_is_answered_as_it_was_and_sends_nothing_mo
         services.contacts.verify(session, Channel.SMS, first)  # replaced
     assert services.contacts.verify(session, Channel.SMS, second).mobile == "+4798765432"
 
+    # once resent (a resend writes its codes before it sends them: one that failed may have sent none), asked
+    # again at once is made anew
+    assert services.contacts.change(session, mobile="98765433") == (Channel.SMS,)
+    clock.advance(timedelta(seconds=31))
+    assert services.contacts.resend(session) == (Channel.SMS,)
+    assert services.contacts.change(session, mobile="98765433") == (Channel.SMS,)
+    assert len(sms_to(driver, "+4798765433")) == 3
+
 
 @contextlib.contextmanager
 def queued_messages() -> Iterator[list[str]]:

@@ -394,9 +394,11 @@ class ContactService:
         """Whether the change asked for is the one waiting, its codes sent less than a resend's interval ago
         in this session: made again, it would send new codes in place of those on their way (the first
         answered "replaced by a newer one") and tell the old contacts twice, past the resends' rules. After
-        the interval it is made anew, as asked ("start again")."""
+        the interval it is made anew, as asked ("start again"). Not once resent: a resend writes its codes
+        before it sends them, and a resend that failed whose give-back failed too leaves codes never sent."""
         return (
             waiting is not None
+            and waiting.resends == 0
             and dict(waiting.values) == dict(new)
             and waiting.asked_in(session)
             and waiting.tries < MAX_CODE_TRIES
