@@ -380,9 +380,11 @@ def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
     # counted from the hand-over: a letter still waiting in the queue (its pickup as late as the alarm's
     # threshold allows, or handed out again after each visibility timeout) must not time out there
     queue = TEMPLATE.resources["PrintQueue"]["Properties"]
-    stuck = TEMPLATE.resources["PrintQueueStuckAlarm"]["Properties"]["Threshold"]
+    alarm = TEMPLATE.resources["PrintQueueStuckAlarm"]["Properties"]
     handed_out = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
-    assert heartbeat["MinValue"] >= max(stuck, handed_out)
+    assert heartbeat["MinValue"] >= handed_out
+    # and the alarm fires before any letter times out there, a provider picking up once a day allowed for
+    assert heartbeat["MinValue"] >= max(alarm["Threshold"] + 2 * alarm["Period"] * alarm["EvaluationPeriods"], 86400)
     assert timeout["MinValue"] <= timeout["Default"] <= timeout["MaxValue"]
     rules = TEMPLATE.resources["PrintDocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     expiry_days = min(rule["ExpirationInDays"] for rule in rules)
@@ -413,6 +415,11 @@ def test_only_alarms_publish_to_the_operators_alarm_topic_and_letters_not_posted
     assert "OperatorAlarmTopic" not in json.dumps(workflow)
     topic = TEMPLATE.resources["LettersNotPostedTopic"]["Properties"]
     assert topic["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    # told to the operators' address as the alarms are, by a subscription of its own (to end, for ticketing)
+    email = TEMPLATE.resources["LettersNotPostedEmail"]
+    alarms = TEMPLATE.resources["OperatorAlarmEmail"]
+    assert email["Condition"] == alarms["Condition"]
+    assert email["Properties"] == alarms["Properties"] | {"TopicArn": {"Ref": "LettersNotPostedTopic"}}
     referring = [n for n, r in TEMPLATE.resources.items() if '"OperatorAlarmTopic"' in json.dumps(r)]
     assert {TEMPLATE.resources[n]["Type"] for n in referring} == {"AWS::CloudWatch::Alarm", "AWS::SNS::Subscription"}
 
