@@ -383,7 +383,7 @@ def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
     alarm = TEMPLATE.resources["PrintQueueStuckAlarm"]["Properties"]
     handed_out = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
     assert heartbeat["MinValue"] >= handed_out
-    # and the alarm fires before any letter times out there, a provider picking up once a day allowed for
+    # and the alarm (the provider picks up within 12 hours) fires before any letter times out there
     assert heartbeat["MinValue"] >= max(alarm["Threshold"] + 2 * alarm["Period"] * alarm["EvaluationPeriods"], 86400)
     assert timeout["MinValue"] <= timeout["Default"] <= timeout["MaxValue"]
     rules = TEMPLATE.resources["PrintDocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
@@ -421,7 +421,24 @@ def test_only_alarms_publish_to_the_operators_alarm_topic_and_letters_not_posted
     assert email["Condition"] == alarms["Condition"]
     assert email["Properties"] == alarms["Properties"] | {"TopicArn": {"Ref": "LettersNotPostedTopic"}}
     referring = [n for n, r in TEMPLATE.resources.items() if '"OperatorAlarmTopic"' in json.dumps(r)]
-    assert {TEMPLATE.resources[n]["Type"] for n in referring} == {"AWS::CloudWatch::Alarm", "AWS::SNS::Subscription"}
+    kinds = {TEMPLATE.resources[n]["Type"] for n in referring}
+    assert kinds == {"AWS::CloudWatch::Alarm", "AWS::SNS::Subscription", "AWS::IAM::Role"}
+    # the role: for executions started before the letters' own topic (on their old definition) alone
+    (role,) = [n for n in referring if TEMPLATE.resources[n]["Type"] == "AWS::IAM::Role"]
+    statements = [
+        statement
+        for policy in TEMPLATE.resources[role]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if '"OperatorAlarmTopic"' in json.dumps(statement)
+    ]
+    assert statements == [
+        {
+            "Sid": "LettersNotPostedBeforeTheirTopic",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": {"Ref": "OperatorAlarmTopic"},
+        }
+    ]
 
 
 def test_alarms_on_our_own_metrics_name_them_as_the_functions_write_them() -> None:

@@ -456,7 +456,7 @@ def activating(params: dict[str, Any]) -> bool:
     return ":dispatched" in json.dumps(params["TransactItems"][0])
 
 
-def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
+def test_an_activation_that_fails_for_good_marks_the_letter_failed_and_reports_it(driver: LetterDriver) -> None:
     """Posted, but its activation fails with an error no retry mends: not left printing forever, unseen."""
     number = driver.person(Category.ADULT).identity_number
     assert driver.order(number).status == 202
@@ -600,7 +600,7 @@ def test_an_older_letter_activated_while_the_index_does_not_yet_show_a_newer_one
         driver.sfn.stop_execution(executionArn=driver.execution_arn(letter_id))
 
 
-def test_print_failure_marks_the_letter_failed_and_alarms(driver: LetterDriver) -> None:
+def test_print_failure_marks_the_letter_failed_and_reports_it(driver: LetterDriver) -> None:
     number = driver.person(Category.ADULT).identity_number
     driver.order(number)
     job = driver.next_print_job()

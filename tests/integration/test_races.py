@@ -179,7 +179,10 @@ def test_wrong_passwords_at_once_lock_once_and_count_no_further(
     kinds = Counter(e.type.value for e in events)
     assert kinds["account-locked"] == 1
     reasons = Counter(e.detail.get("reason") for e in events if e.type.value == "login-failed")
-    assert reasons == {"password": 3, "locked": 1}  # a try at the locked account told once an hour
+    # a try at the locked account told once an hour (twice, should the burst straddle the hour's turn)
+    assert reasons["password"] == 3
+    assert 1 <= reasons["locked"] <= 2
+    assert set(reasons) == {"password", "locked"}
     judged = sum(e.type.value == "login-failed" and e.detail.get("reason") == "password" for e in events)
     assert judged == 3  # the password was checked three times; the other tries found the account locked
     report(capsys, "wrong passwords", AT_ONCE, judged, 3)
