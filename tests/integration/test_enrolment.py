@@ -62,7 +62,7 @@ from tests.integration.letters import (
     transaction_updating,
     wait_for,
 )
-from tests.integration.users import PASSWORD, CodesAlike, Enrolling, with_letter
+from tests.integration.users import PASSWORD, CodesAlike, Enrolling, MovableClock, with_letter
 
 UUID = "0f5e8f4e-1c2d-4b3a-9e8f-7a6b5c4d3e2f"
 
@@ -816,6 +816,23 @@ def test_a_resend_for_an_enrolment_activated_meanwhile_finds_it_done(driver: Let
         with pytest.raises(Conflict, match=re.escape(ACTIVE)):
             service.resend(enrolling.enrolment_id, "198.51.100.9")
     assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+
+def test_no_code_is_resent_with_too_little_of_the_enrolment_left(driver: LetterDriver) -> None:
+    """A code sent with seconds of its enrolment left would say "valid for 1 minute" and expire on the way:
+    with less than a minute left, a resend sends none (409, start again)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    assert enrolling.complete().status == 202
+    sent = len(driver.local.outbox.sms())
+    items = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"enrolment#{enrolling.enrolment_id}"})
+    )
+    expires = datetime.fromtimestamp(int(items["Item"]["expires_at"]["N"]), UTC)
+    service = wiring.enrolment(os.environ, clock=MovableClock(expires - timedelta(seconds=59)))
+    with pytest.raises(Conflict, match="Too little time is left"):
+        service.resend(enrolling.enrolment_id, "198.51.100.9")
+    assert len(driver.local.outbox.sms()) == sent
 
 
 def test_a_completion_for_an_enrolment_activated_meanwhile_is_told_to_log_in(driver: LetterDriver) -> None:

@@ -45,7 +45,14 @@ from minid.domain.identity import compose_identity_number
 from minid.domain.keys import KeyPurpose
 from minid.domain.letters.model import MAX_PIN_FAILURES_PER_LETTER, LetterStatus, asking_order
 from minid.domain.lockout import SETTLED_WITHIN
-from minid.domain.login import JUDGEMENT_WRITES, REPLACED_CODE, LoginAttempt, SecondFactor, SecondFactorUnavailable
+from minid.domain.login import (
+    JUDGEMENT_WRITES,
+    LOGIN_LIFETIME,
+    REPLACED_CODE,
+    LoginAttempt,
+    SecondFactor,
+    SecondFactorUnavailable,
+)
 from minid.domain.notices import Notice, NoticeKind, notice_from_json
 from minid.domain.password_reset import PasswordReset
 from minid.domain.passwords import normalize
@@ -1268,6 +1275,23 @@ def test_resend_limits_and_a_resend_never_gives_back_a_try(driver: LetterDriver)
     assert (too_many.status, too_many.header("retry-after")) == (409, None)  # spent for good: no wait helps
     assert user.verify(login["login_id"], "000000").status == 401  # the third try, after the resends
     assert user.verify(login["login_id"], user.last_sms_code()).status == 401  # ended
+
+
+def test_no_code_is_resent_with_too_little_of_the_login_left_to_use_it(driver: LetterDriver) -> None:
+    """A code sent with seconds of its login left would say "valid for 1 minute" and expire on the way: with
+    less than a minute left, none is sent (409, start again); with a minute, it is."""
+    user = enrolled(driver)
+    clock = MovableClock()
+    login = wiring.login(os.environ, clock=clock).login
+    started = login.start(user.identity_number, PASSWORD, None, "198.51.100.79")
+    sent = len(driver.local.outbox.sms())
+    clock.advance(LOGIN_LIFETIME - timedelta(seconds=59))
+    with pytest.raises(Conflict, match="Too little time is left"):
+        login.resend(started.login_id, "198.51.100.79")
+    assert len(driver.local.outbox.sms()) == sent
+    clock.advance(timedelta(seconds=-2))  # a minute left (the login kept to the second)
+    login.resend(started.login_id, "198.51.100.79")
+    assert len(driver.local.outbox.sms()) == sent + 1
 
 
 def test_a_code_a_resend_replaced_is_told_so_and_is_no_guess(driver: LetterDriver) -> None:

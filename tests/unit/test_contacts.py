@@ -143,6 +143,10 @@ def test_resends_are_limited() -> None:
     assert 1 <= too_soon.value.retry_after <= 21
     with pytest.raises(Conflict):  # spent for good: no wait helps, so no 429 with a Retry-After
         policy.check(3, now - timedelta(hours=1), now)
+    # with less than a minute left of what the code is for, none is sent (it would expire on the way)
+    policy.check(0, now - timedelta(seconds=30), now, ends_at=now + timedelta(minutes=1))
+    with pytest.raises(Conflict, match="Too little time"):
+        policy.check(0, now - timedelta(seconds=30), now, ends_at=now + timedelta(seconds=59))
 
 
 def test_the_review_comes_16_months_after_the_last_update_or_confirmation() -> None:

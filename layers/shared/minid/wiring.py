@@ -475,8 +475,11 @@ def print_callback(environ: Mapping[str, str]) -> PrintReports:
     )
 
 
-def enrolment(environ: Mapping[str, str], random: RandomSource | None = None) -> EnrolmentService:
-    """`random` is for tests that draw codes as they choose; the system's otherwise."""
+def enrolment(
+    environ: Mapping[str, str], random: RandomSource | None = None, clock: Clock | None = None
+) -> EnrolmentService:
+    """`random` is for tests that draw codes as they choose, `clock` for tests that move time; the system's
+    otherwise."""
     from minid.adapters.clock import SystemClock
     from minid.adapters.enrolments import DynamoDbAccountActivation, DynamoDbEnrolmentReads, DynamoDbEnrolments
     from minid.adapters.events import DynamoDbSecurityEventLog
@@ -517,7 +520,7 @@ def enrolment(environ: Mapping[str, str], random: RandomSource | None = None) ->
         events=DynamoDbSecurityEventLog(dynamodb, settings.security_events_table),
         keyer=keyer,
         random=random or SystemRandom(),
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         allow_synthetic=settings.allow_synthetic_identity_numbers,
         public_domain=settings.public_domain,
         starts=_even(SHORT_WORK_SECONDS),

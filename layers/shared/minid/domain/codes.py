@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from minid.domain.contacts import Language
 from minid.domain.errors import Conflict, DomainError
-from minid.domain.notices import Channel, Message
+from minid.domain.notices import CODE_USABLE_FOR, Channel, Message
 from minid.domain.random import RandomSource
 from minid.values import Value
 
@@ -128,9 +128,13 @@ class ResendPolicy(Value, frozen=True):
     max_resends: int = 3
     interval: timedelta = timedelta(seconds=30)
 
-    def check(self, resends: int, last_sent_at: datetime, now: datetime) -> None:
+    def check(self, resends: int, last_sent_at: datetime, now: datetime, ends_at: datetime | None = None) -> None:
+        """`ends_at`: when what the code is for ends (a login, an enrolment, a change): with less than
+        CODE_USABLE_FOR left, no code is sent (it would say "valid for 1 minute" and expire on the way)."""
         if resends >= self.max_resends:  # for good: no wait makes another possible (a 409, no Retry-After)
             raise Conflict("No more codes can be sent for this one. Start again to get a new code.")
+        if ends_at is not None and ends_at - now < CODE_USABLE_FOR:
+            raise Conflict("Too little time is left to use a new code. Start again to get a new code.")
         wait = last_sent_at + self.interval - now
         if wait > timedelta(0):
             raise RateLimited(int(wait.total_seconds()) + 1, "A new code was just sent. Wait a little first.")

@@ -496,7 +496,7 @@ class ContactService:
             raise Conflict("No change is waiting for a code.")
         if pending.tries >= MAX_CODE_TRIES:  # no code of this change can work any more: none is sent
             raise Conflict("Too many wrong codes. Change the contact again to get a new code.")
-        self._resend_policy.check(pending.resends, pending.sent_at, now)
+        self._resend_policy.check(pending.resends, pending.sent_at, now)  # (a resend holds its own ten minutes)
         # counted with the changes' own codes: ten an hour to a person, to numbers of the caller's choosing
         counted = self._limits.code_to_person("contact", session.person, now)  # RateLimited (429) past it: none sent
         sent: list[Channel] = []

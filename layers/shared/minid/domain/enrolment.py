@@ -421,7 +421,7 @@ class EnrolmentService:
         # completed again (other contacts, say): its codes are sent again, as a resend
         again = enrolment.status is EnrolmentStatus.VERIFYING
         if again:
-            self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now)
+            self._resend_policy.check(enrolment.resends, enrolment.codes_sent_at or now, now, enrolment.expires_at)
         counted = self._codes_to_send(client, person, now)
         sent: list[Channel] = []
         with counts_given_back_unless_sent(partial(self._limits.give_back, counted), sent):
@@ -552,7 +552,7 @@ class EnrolmentService:
         if enrolment.status is not EnrolmentStatus.VERIFYING or enrolment.contacts is None:
             raise Conflict("Complete the enrolment first; then codes are sent to the contacts.")
         sent_before = enrolment.codes_sent_at or now  # a completed enrolment's codes were sent
-        self._resend_policy.check(enrolment.resends, sent_before, now)
+        self._resend_policy.check(enrolment.resends, sent_before, now, enrolment.expires_at)
         counted = self._codes_to_send(client, enrolment.person, now) if enrolment.person is not None else []
         sent: list[Channel] = []
         # given back if none is sent: the resend's write refused (one came first, say), or the send failed

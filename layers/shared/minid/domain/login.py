@@ -631,7 +631,7 @@ class LoginService:
             raise AuthenticationFailed("The login has ended. Log in again.")
         if attempt.second_factor is not SecondFactor.SMS:
             raise Conflict("Only a code by SMS can be sent again.")
-        self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now)
+        self._resend_policy.check(attempt.resends, attempt.codes_sent_at or now, now, attempt.expires_at)
         mobile, language = self._code_recipient(attempt)
         by_client = self._limits.code_to_send(client, now)
         to_person = self._limits.code_to_person_to_count("login", attempt.person, now)
