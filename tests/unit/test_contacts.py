@@ -147,6 +147,8 @@ def test_resends_are_limited() -> None:
     policy.check(0, now - timedelta(seconds=30), now, ends_at=now + timedelta(minutes=1))
     with pytest.raises(Conflict, match="Too little time"):
         policy.check(0, now - timedelta(seconds=30), now, ends_at=now + timedelta(seconds=59))
+    with pytest.raises(Conflict, match="Too little time"):  # not a 429 whose wait would end in this 409
+        policy.check(0, now - timedelta(seconds=10), now, ends_at=now + timedelta(seconds=59))
 
 
 def test_the_review_comes_16_months_after_the_last_update_or_confirmation() -> None:
