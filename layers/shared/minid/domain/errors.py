@@ -12,6 +12,12 @@ class FieldError(Value, frozen=True):
     message: str
 
 
+def carry_notes(to: BaseException, of: BaseException) -> None:
+    """`of`'s notes (what its clean-up left undone) added to `to`, the error raised in its place."""
+    for note in getattr(of, "__notes__", ()):
+        to.add_note(note)
+
+
 class DomainError(Exception):
     """Base of every failure the domain names; never raised itself.
 

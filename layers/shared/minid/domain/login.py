@@ -40,7 +40,7 @@ from minid.domain.codes import (
     written_by_this_resend,
 )
 from minid.domain.contacts import ContactRecord, ContactRegister, Language
-from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber
+from minid.domain.errors import AuthenticationFailed, Conflict, InvalidIdentityNumber, carry_notes
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.identity import parse_identity_number
 from minid.domain.keys import Keyer, PersonKey, Sealer
@@ -232,8 +232,7 @@ def _sms_refused(refusal: Undeliverable) -> SecondFactorUnavailable:
     """The 409 for a number SNS refuses, with what the refusal's clean-up left undone (its notes): it is
     raised in the refusal's place, `from None`, and the notes are what the operators are told by."""
     unavailable = SecondFactorUnavailable(SMS_REFUSED)
-    for note in getattr(refusal, "__notes__", ()):
-        unavailable.add_note(note)
+    carry_notes(unavailable, refusal)
     return unavailable
 
 

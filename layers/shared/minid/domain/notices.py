@@ -19,7 +19,7 @@ from msgspec import field
 
 from minid.domain.accounts import LockoutPolicy
 from minid.domain.contacts import ContactRegister, InvalidContact, Language
-from minid.domain.errors import FieldError
+from minid.domain.errors import FieldError, carry_notes
 from minid.domain.events import SecurityEvent, SecurityEventLog, SecurityEventType
 from minid.domain.keys import PersonKey, Sealer
 from minid.domain.population import PopulationRegister, may_be_alive
@@ -366,8 +366,7 @@ def _raised(first: Exception | None, then: Exception) -> Exception:
         return then
     if not isinstance(then, NoticeInFlight):
         first.add_note(f"The other channel failed too: {type(then).__name__}")
-        for note in getattr(then, "__notes__", ()):
-            first.add_note(note)
+        carry_notes(first, then)
     return first
 
 
@@ -1213,7 +1212,7 @@ class NoticeDelivery:
             except Exception as error:  # the channel's failure, or the ledger's: the other is tried all the same
                 failure = _raised(failure, error)
                 if given_up and not isinstance(error, MaybeSent | NoticeInFlight):  # nothing sent here either
-                    failure = self._given_back(notice, given_up, failure)
+                    self._given_back(notice, given_up, failure)
                 if one:  # but not for a code: it may yet go out on this channel, and then on two
                     break
                 continue
@@ -1237,17 +1236,16 @@ class NoticeDelivery:
             raise failure
         return delivered
 
-    def _given_back(self, notice: Notice, given_up: list[Channel], failure: Exception) -> Exception:
+    def _given_back(self, notice: Notice, given_up: list[Channel], failure: Exception) -> None:
         """The channels a code gave up on given back, the one after them having sent nothing either: they
         are tried again at the next delivery (kept given up, with the e-mail failing for good, SES refusing
         the account's sending say, the code would reach no one). Each release tried as every ledger write
         is (_written); one not made keeps its channel given up (the e-mail tried alone, as before), told in
-        a note of the failure, which is returned, to raise."""
+        a note of `failure`, the one the delivery raises."""
         kept = [c for c in given_up if not self._written(partial(self._ledger.release, notice.notice_id, c))]
         if kept:
             failure.add_note("A channel given up on was not given back")
         given_up[:] = kept
-        return failure
 
     def _told(
         self, notice: Notice, delivered: Delivered, because: Mapping[Channel, Exception], *, failed: bool
