@@ -22,6 +22,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from local.faults import injected_faults
 from local.gateway import HttpResponse
@@ -505,6 +506,80 @@ def test_a_count_the_sdk_sends_again_after_its_answer_was_lost_counts_one(
     assert _count(driver, counted) == 1
     assert counted.claim()  # the next, of its own: counted
     assert _count(driver, counted) == 2
+
+
+COUNTING_FAILURES = lambda params: "ADD failed_logins :one" in params["UpdateExpression"]  # noqa: E731
+
+
+def test_a_login_s_count_made_and_its_every_answer_lost_is_given_back(driver: LetterDriver) -> None:
+    """An attempt's count made, its answer lost at every try of the SDK: the attempt fails unjudged, and the
+    count is given back (no Reservation holds it to give back), not kept towards a lock. One counted
+    before it, of its own, stays."""
+    counted = _an_attempt_past_the_password(driver)
+    assert counted.claim()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
+        with pytest.raises(ReadTimeoutError) as raised:
+            counted.claim()
+        assert faults.injected == [("dynamodb", "UpdateItem", "lost")]
+    assert _count(driver, counted) == 1
+    assert not getattr(raised.value, "__notes__", [])
+    assert counted.claim()  # the next, of its own: counted
+    assert _count(driver, counted) == 2
+
+
+def test_a_login_s_count_that_failed_unmade_gives_back_none_of_another_s(driver: LetterDriver) -> None:
+    """The count refused before it was made (a throttle): the account does not carry its mark, and the
+    failure counted before it, another attempt's, is not taken."""
+    counted = _an_attempt_past_the_password(driver)
+    assert counted.claim()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="ProvisionedThroughputExceededException", where=COUNTING_FAILURES)
+        with pytest.raises(ClientError):
+            counted.claim()
+    assert _count(driver, counted) == 1
+
+
+def test_a_login_s_count_lost_is_not_given_back_from_a_run_of_failures_begun_since(driver: LetterDriver) -> None:
+    """The count made and its answer lost; before its give-back, the run of failures it was counted in
+    ended (a login completed, a lock) and a failure of the new run was counted by a password's judgement,
+    which leaves the mark as it was: that failure is not the lost count's, and stays."""
+    counted = _an_attempt_past_the_password(driver)
+    users = driver.local.stack.refs["UsersTable"]
+    ended: list[bool] = []
+
+    def meanwhile(params: dict[str, Any]) -> bool:
+        if "given_back" in params["UpdateExpression"] and not ended:
+            ended.append(True)
+            driver.dynamodb.update_item(
+                TableName=users,
+                Key=to_item({"pk": counted.pk}),
+                UpdateExpression="SET failure_run = :run, failed_logins = :one",
+                ExpressionAttributeValues=to_item({":run": uuid.uuid4().hex, ":one": 1}),
+            )
+        return False
+
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
+        faults.add("dynamodb", "UpdateItem", where=meanwhile)  # never fails: a change made just before the give-back
+        with pytest.raises(ReadTimeoutError):
+            counted.claim()
+    assert ended
+    assert _count(driver, counted) == 1
+
+
+def test_a_login_s_count_lost_whose_give_back_fails_too_says_so(driver: LetterDriver) -> None:
+    """The give-back of the lost count failing as well: the count's own error is raised, with a note of
+    the give-back not made (which the API logs as left undone)."""
+    counted = _an_attempt_past_the_password(driver)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
+        faults.add("dynamodb", "UpdateItem", where=lambda params: "given_back" in params["UpdateExpression"])
+        with pytest.raises(ReadTimeoutError) as raised:
+            counted.claim()
+        assert [what for _, _, what in faults.injected] == ["lost", "ServiceUnavailable"]
+    assert raised.value.__notes__ == ["The attempt's count, if made, was not given back: ClientError"]
+    assert _count(driver, counted) == 1
 
 
 def test_a_client_s_hit_whose_retry_meets_a_transaction_counts_one(driver: LetterDriver) -> None:

@@ -621,6 +621,26 @@ def test_a_right_code_that_meets_a_fault_costs_no_try(driver: LetterDriver) -> N
     assert account(user).failed_logins == 0
 
 
+def test_a_count_of_failures_whose_every_answer_was_lost_is_given_back_and_never_locks(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The verify's count of the attempt made, and every answer to it lost (the SDK's tries timed out in a
+    brownout): a 503, and the count given back by its mark, not kept. As many such as the lock's threshold
+    leave the account as it was, and the person's right code logs in, where it would have locked the account."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    counting = lambda params: "ADD failed_logins :one" in params.get("UpdateExpression", "")  # noqa: E731
+    for _ in range(MAX_CODE_TRIES):
+        with injected_faults() as faults:
+            faults.add("dynamodb", "UpdateItem", after="lost", here=True, where=counting)
+            busy = user.verify(login["login_id"], user.last_sms_code())
+            assert faults.injected == [("dynamodb", "UpdateItem", "lost")]
+        assert busy.status == 503
+        assert account(user).failed_logins == 0
+    assert "was not given back" not in caplog.text
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
 def app_added(user: User, token: str) -> str:
     """An authenticator app added and confirmed through the routes: its secret."""
     secret: str = body(user.call("POST", "/v1/me/totp", token=token))["secret"]

@@ -18,6 +18,7 @@ from minid.adapters.dynamodb import (
     from_item,
     given_back_once,
     iso,
+    marked_to_count_once,
     time_or_none,
     to_item,
     update_if,
@@ -276,8 +277,35 @@ class DynamoDbAccounts:
                 {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
             ),
         }
-        counted, item = counted_once(self._client, reserved)  # not counted: the account, locked, or None
+        marked = marked_to_count_once(reserved)
+        try:
+            counted, item = counted_once(self._client, marked)  # not counted: the account, locked, or None
+        except Exception as error:
+            self._given_back_if_made(person, marked, error)
+            raise
         return AttemptCount(account_from(item) if item else None, counted=counted)
+
+    def _given_back_if_made(self, person: PersonKey, marked: Mapping[str, Any], error: Exception) -> None:
+        """A count whose every answer was lost (the SDK's tries timed out, a brownout) may have been made:
+        the attempt fails unjudged, and no Reservation is there to give it back. As many such as the lock's
+        threshold would leave the account at it, to lock at the next attempt: the person's own. It is given
+        back while the account still carries its mark (no count made since: `counted_by`) and is in the run
+        it was counted in (`past_password_in`, which the count set: no login completed, no lock, since; an
+        account from before runs has none, and is not given back). Not made, or another's count since: the
+        condition refuses it, and nothing is taken that is not its own (a wrong password judged since, in
+        the same run, leaves the mark: its failure stays, and this count is the one given back)."""
+        mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]
+        expression, condition, values = given_back_once("failed_logins")
+        try:
+            with exempt():
+                self._update(
+                    person,
+                    expression,
+                    values | {":counted_by": mark},
+                    f"{condition} AND counted_by = :counted_by AND failure_run = past_password_in",
+                )
+        except Exception as failed:  # told in a note: the count's own error stays the one raised
+            error.add_note(f"The attempt's count, if made, was not given back: {type(failed).__name__}")
 
     def judged(
         self, person: PersonKey, change: AccountChange | None, events: Sequence[SecurityEvent], hits: Sequence[Hit]
