@@ -2277,6 +2277,27 @@ def test_a_reset_start_that_queues_no_code_gives_its_counts_back(driver: LetterD
     assert counted_hits(driver, "reset-codes-day", person, 86400) == 2  # the hour's refusal counts no day
 
 
+def test_a_reset_stored_whose_answer_was_lost_starts_and_another_of_its_id_is_refused(driver: LetterDriver) -> None:
+    """The reset stored, its answer lost, and the SDK's retry refused as the item is there: that item is this
+    very write, and the reset starts (its code sent), not a 500. Another item of the same id (an id drawn
+    twice) is still refused."""
+    user = enrolled(driver)
+    storing = lambda params: params["Item"]["pk"]["S"].startswith("reset#")  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("dynamodb", "PutItem", after="retried", where=storing, here=True)
+        started = user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number})
+        assert faults.injected == [("dynamodb", "PutItem", "retried")]
+    assert started.status == 201, started.body
+    reset = body(started)
+    done = {"pin_code": user.codes[str(reset["pin_index"])], "code": user.last_sms_code(), "new_password": "ny frase"}
+    assert user.call("POST", f"/v1/password-resets/{reset['reset_id']}/complete", done).status == 204
+    resets = DynamoDbPasswordResets(driver.dynamodb, driver.local.stack.refs["ChallengesTable"])
+    stored = resets.get(reset["reset_id"]) or pytest.fail("no reset")
+    with pytest.raises(ClientError) as refused:
+        resets.create(replace(stored, tries=0))
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
 def test_a_reset_ends_after_three_wrong_tries(driver: LetterDriver) -> None:
     user = enrolled(driver)
     reset = body(user.call("POST", "/v1/password-resets", {"identity_number": user.identity_number}))

@@ -17,6 +17,7 @@ from minid.adapters.dynamodb import (
     counted_once,
     from_item,
     given_back_once,
+    put_new,
     to_item,
 )
 from minid.deadline import exempt
@@ -40,8 +41,7 @@ class Challenges:
         return to_item({"pk": f"{self.prefix}#{challenge_id}"})
 
     def _put(self, challenge_id: str, values: Mapping[str, Any]) -> None:
-        item = to_item({"pk": f"{self.prefix}#{challenge_id}", **values})
-        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        put_new(self._client, self._table, to_item({"pk": f"{self.prefix}#{challenge_id}", **values}))
 
     def _get(self, challenge_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=self._key(challenge_id), ConsistentRead=True).get(

@@ -201,6 +201,23 @@ def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[boo
     return True, from_item(response["Attributes"])
 
 
+def put_new(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> None:
+    """An item of a random id (as DynamoDB's), stored new. One there already that is this very item is
+    this write, made and its answer lost (the SDK's retry then finds it), not another's: told by the item
+    the refusal answers with (in the same call), so that an id drawn twice (a test's own random) is still
+    refused (ConditionalCheckFailed)."""
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if not conditional_check_failed(error) or error.response.get("Item") != item:
+            raise
+
+
 def update_if(client: DynamoDBClient, update: Mapping[str, Any]) -> bool:
     """One conditional update; False when its condition does not hold."""
     try:

@@ -20,6 +20,7 @@ from minid.adapters.dynamodb import (
     from_item,
     given_back_once,
     iso,
+    put_new,
     to_item,
     update_if,
     update_if_as_read,
@@ -77,15 +78,8 @@ class DynamoDbEnrolments:
             "verify_tries": 0,
             "resends": 0,
         }
-        try:
-            self._client.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as error:
-            # its id is a random UUID: one there already is this very write, made and its answer lost (the
-            # SDK's retry then finds it), not another enrolment's
-            if not conditional_check_failed(error):
-                raise
+        # its id is a random UUID: one there already that is this very item is this write, its answer lost
+        put_new(self._client, self._table, to_item(item))
 
     def get(self, enrolment_id: str) -> Enrolment | None:
         item = self._client.get_item(TableName=self._table, Key=enrolment_key(enrolment_id), ConsistentRead=True).get(
