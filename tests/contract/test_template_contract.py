@@ -25,7 +25,7 @@ from minid.api import NO_SUCH_ROUTE
 from minid.api.resolver import EXEMPT_KEPT_SECONDS
 from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS
-from minid.domain.notices import RETRY_MOST_SECONDS
+from minid.domain.notices import RETRY_MOST_SECONDS, retry_after
 from minid.wiring import RETRIES
 from tests.conftest import EVENTS, ROOT
 from tests.integration.letters import state_function
@@ -389,6 +389,20 @@ def test_the_print_heartbeat_cannot_be_set_as_long_as_the_timeout() -> None:
     rules = TEMPLATE.resources["PrintDocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     expiry_days = min(rule["ExpirationInDays"] for rule in rules)
     assert timeout["MaxValue"] < expiry_days * 86400
+
+
+def test_the_notices_queue_alarms_within_half_an_hour_yet_not_at_a_notice_put_off_twice() -> None:
+    """SQS leaves a message out of ApproximateAgeOfOldestMessage once received three times: the oldest it
+    counts has waited at most its delay (NoticeProofDelaySeconds) and two put-offs (retry_after), each after
+    a receive that may have run out its visibility timeout. The alarm is above that, so that a notice failing
+    does not fire it (its own alarms tell), and within half an hour: a queue the notifier does not take
+    from (its mapping disabled), or one flooded, holds back the notices that warn of a takeover."""
+    alarm = TEMPLATE.resources["NoticeQueueStuckAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["NoticeQueue", "QueueName"]}}]
+    visibility = TEMPLATE.resources["NoticeQueue"]["Properties"]["VisibilityTimeout"]
+    delay = TEMPLATE.document["Parameters"]["NoticeProofDelaySeconds"]["MaxValue"]
+    counted_at_most = delay + retry_after(1) + retry_after(2) + 2 * visibility
+    assert counted_at_most < alarm["Threshold"] <= 1800
 
 
 def test_the_workflow_writes_no_arn_out() -> None:
