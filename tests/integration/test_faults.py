@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -22,11 +22,13 @@ from typing import Any
 
 import pyotp
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from local.faults import injected_faults
 from local.gateway import HttpResponse
 from local.population_seed import Category
+from minid import wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.dynamodb import from_item, to_item
@@ -511,11 +513,18 @@ def test_a_count_the_sdk_sends_again_after_its_answer_was_lost_counts_one(
 COUNTING_FAILURES = lambda params: "ADD failed_logins :one" in params["UpdateExpression"]  # noqa: E731
 
 
-def test_a_login_s_count_made_and_its_every_answer_lost_is_given_back(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("run", [True, False], ids=["its run", "an account from before runs"])
+def test_a_login_s_count_made_and_its_every_answer_lost_is_given_back(driver: LetterDriver, run: bool) -> None:
     """An attempt's count made, its answer lost at every try of the SDK: the attempt fails unjudged, and the
     count is given back (no Reservation holds it to give back), not kept towards a lock. One counted
     before it, of its own, stays."""
     counted = _an_attempt_past_the_password(driver)
+    if not run:
+        driver.dynamodb.update_item(
+            TableName=driver.local.stack.refs["UsersTable"],
+            Key=to_item({"pk": counted.pk}),
+            UpdateExpression="REMOVE failure_run",
+        )
     assert counted.claim()
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
@@ -549,7 +558,7 @@ def test_a_login_s_count_lost_is_not_given_back_from_a_run_of_failures_begun_sin
     ended: list[bool] = []
 
     def meanwhile(params: dict[str, Any]) -> bool:
-        if "given_back" in params["UpdateExpression"] and not ended:
+        if "count_returned" in params["UpdateExpression"] and not ended:
             ended.append(True)
             driver.dynamodb.update_item(
                 TableName=users,
@@ -568,13 +577,60 @@ def test_a_login_s_count_lost_is_not_given_back_from_a_run_of_failures_begun_sin
     assert _count(driver, counted) == 1
 
 
+def test_a_login_s_count_lost_whose_give_back_the_sdk_sends_again_gives_back_one(driver: LetterDriver) -> None:
+    """The lost count's give-back made, its own answer lost and sent again (a release's give-back of
+    another attempt may have moved the releases' mark meanwhile): one given back, by its own mark."""
+    counted = _an_attempt_past_the_password(driver)
+    assert counted.claim()
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
+        faults.add("dynamodb", "UpdateItem", after="retried", where=lambda p: "count_returned" in p["UpdateExpression"])
+        with pytest.raises(ReadTimeoutError):
+            counted.claim()
+        assert [what for _, _, what in faults.injected] == ["lost", "retried"]
+    assert _count(driver, counted) == 1
+
+
+def test_a_login_s_count_lost_is_given_back_in_one_attempt(driver: LetterDriver) -> None:
+    """The lost count's give-back failing too (the same brownout): one attempt, not the SDK's four, so that
+    the login's try, given back after it, still finds its time before the invocation's end."""
+    counted = _an_attempt_past_the_password(driver)
+    client = wiring.client("dynamodb")  # the functions' client: the SDK's retries, the deadline's hold
+    refs = driver.local.stack.refs
+    accounts = DynamoDbAccounts(client, refs["UsersTable"], refs["SecurityEventsTable"], refs["ChallengesTable"])
+    attempts: list[int] = []
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse | None:
+        if b"count_returned" not in request.body:
+            return None
+        attempts.append(500)
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"x"}'
+        return AWSResponse(request.url, 500, HTTPHeaders(), _Raw(body))
+
+    client.meta.events.register("before-send.dynamodb.UpdateItem", unavailable)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
+        with pytest.raises(ReadTimeoutError) as raised:
+            accounts.reserve_attempt(counted.pk, LockoutPolicy(), datetime.now(UTC))  # type: ignore[arg-type]
+    assert attempts == [500]
+    assert raised.value.__notes__ == ["The attempt's count, if made, was not given back: InternalServerError"]
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
 def test_a_login_s_count_lost_whose_give_back_fails_too_says_so(driver: LetterDriver) -> None:
     """The give-back of the lost count failing as well: the count's own error is raised, with a note of
     the give-back not made (which the API logs as left undone)."""
     counted = _an_attempt_past_the_password(driver)
     with injected_faults() as faults:
         faults.add("dynamodb", "UpdateItem", after="lost", where=COUNTING_FAILURES)
-        faults.add("dynamodb", "UpdateItem", where=lambda params: "given_back" in params["UpdateExpression"])
+        faults.add("dynamodb", "UpdateItem", where=lambda params: "count_returned" in params["UpdateExpression"])
         with pytest.raises(ReadTimeoutError) as raised:
             counted.claim()
         assert [what for _, _, what in faults.injected] == ["lost", "ServiceUnavailable"]

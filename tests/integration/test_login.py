@@ -626,7 +626,8 @@ def test_a_count_of_failures_whose_every_answer_was_lost_is_given_back_and_never
 ) -> None:
     """The verify's count of the attempt made, and every answer to it lost (the SDK's tries timed out in a
     brownout): a 503, and the count given back by its mark, not kept. As many such as the lock's threshold
-    leave the account as it was, and the person's right code logs in, where it would have locked the account."""
+    leave the account as it was, and the person's right code logs in (kept, they would have left the account
+    at the threshold: its next attempt refused, and once they settled, the account locked)."""
     user = enrolled(driver)
     login = body(user.start_login())
     counting = lambda params: "ADD failed_logins :one" in params.get("UpdateExpression", "")  # noqa: E731

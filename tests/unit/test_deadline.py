@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from minid import wiring
 from minid.adapters.aws_errors import Busy, is_transient
-from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS, OutOfTime, exempt, guard, within
+from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS, OutOfTime, exempt, exempt_once, guard, within
 
 
 @dataclass
@@ -170,3 +170,25 @@ def test_with_time_for_them_or_no_deadline_the_sdk_s_retries_are_made_as_before(
     with within(Context(60_000)), pytest.raises(ClientError):
         dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
     assert answer.made == [500] * (wiring.RETRIES + 1) * 2
+
+
+def test_a_call_made_once_is_not_retried_and_is_held_as_an_exempt_one(dynamodb: Any) -> None:
+    """`exempt_once` (a give-back after a brownout, with another give-back after it): one attempt, its own
+    error raised, whatever the time left; sent where an ordinary attempt is refused, held where time was
+    kept as an exempt one is; and none left behind."""
+    answer = _answered(500, {})
+    dynamodb.meta.events.register("before-send.dynamodb", answer)
+    with exempt_once(), pytest.raises(ClientError):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500]
+    with within(Context(60_000)), exempt_once(), pytest.raises(ClientError):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500] * 2
+    before_send = guard(attempt_seconds=4)
+    with within(Context(0)), exempt_once():
+        before_send()
+    with within(Context(3000), kept_seconds=1.5), exempt_once(), pytest.raises(OutOfTime):
+        before_send()
+    with pytest.raises(ClientError):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+    assert answer.made == [500] * (2 + wiring.RETRIES + 1)

@@ -35,6 +35,8 @@ from typing import Any, Protocol
 from minid.adapters.aws_errors import Busy
 
 _DEADLINE: ContextVar[float | None] = ContextVar("minid_deadline", default=None)
+# Calls made in one attempt, with no retry (`exempt_once`).
+_ONCE: ContextVar[bool] = ContextVar("minid_once", default=False)
 # Where time was kept after the deadline for the exempt writes (`within`): what they are held to, the
 # invocation's end less AFTER_EXEMPT_SECONDS (or less the time kept, when that is shorter).
 _END: ContextVar[float | None] = ContextVar("minid_invocation_end", default=None)
@@ -89,16 +91,31 @@ def exempt() -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+@contextmanager
+def exempt_once() -> Iterator[None]:
+    """`exempt`, in one attempt with no retry by the SDK: a give-back that follows a call whose every
+    attempt failed (a brownout), and is followed by another give-back (the login's try) that must still
+    find its time before the invocation's end."""
+    token = _ONCE.set(True)
+    try:
+        with exempt():
+            yield
+    finally:
+        _ONCE.reset(token)
+
+
 def waits_held(needs_retry: Callable[..., float | None], attempt_seconds: float) -> Any:
     """The SDK's `needs-retry` handler (`needs_retry`: the wait before its next attempt, or None for
     none), with a retry whose wait would leave no time for that attempt before the deadline refused at
     once, OutOfTime. `guard` refuses an attempt only once the wait is over: a throttle's, of up to 1, 2
     and 4 seconds (more with an `x-amz-retry-after` header), after an attempt that took its time, could
-    end past the invocation's, with Lambda stopping the function in it."""
+    end past the invocation's, with Lambda stopping the function in it. Within `exempt_once`, no retry."""
 
     @functools.wraps(needs_retry)  # (the SDK's handler as `__wrapped__`: its retry quota, say)
     def needs_retry_in_time(**kwargs: Any) -> float | None:
         wait = needs_retry(**kwargs)
+        if wait is not None and _ONCE.get():
+            return None  # no retry: the attempt's own error is raised
         deadline = _DEADLINE.get()
         if (
             wait is not None

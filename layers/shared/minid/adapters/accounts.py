@@ -26,7 +26,7 @@ from minid.adapters.dynamodb import (
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.rate_limits import counted
-from minid.deadline import exempt
+from minid.deadline import exempt, exempt_once
 from minid.domain.accounts import (
     MADE,
     STALE,
@@ -290,19 +290,24 @@ class DynamoDbAccounts:
         the attempt fails unjudged, and no Reservation is there to give it back. As many such as the lock's
         threshold would leave the account at it, to lock at the next attempt: the person's own. It is given
         back while the account still carries its mark (no count made since: `counted_by`) and is in the run
-        it was counted in (`past_password_in`, which the count set: no login completed, no lock, since; an
-        account from before runs has none, and is not given back). Not made, or another's count since: the
-        condition refuses it, and nothing is taken that is not its own (a wrong password judged since, in
-        the same run, leaves the mark: its failure stays, and this count is the one given back)."""
-        mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]
-        expression, condition, values = given_back_once("failed_logins")
+        it was counted in (`past_password_in`, which the count set: no login completed, no lock, since). Not
+        made, or another's count since: the condition refuses it, and nothing is taken that is not its own (a
+        wrong password judged since, in the same run, leaves the mark: its failure stays, and this count is
+        the one given back). Given back once: its own mark (`count_returned`, not a release's `given_back`,
+        which another's give-back may move meanwhile) refuses it again. In one attempt (`exempt_once`): the
+        login's try, given back after it, must still find its time in the same brownout. A try of the count
+        that DynamoDB makes after this (one the SDK gave up on, still on its way) is not given back."""
+        values = {":minus": -1, ":zero": 0, ":counted_by": marked["ExpressionAttributeValues"][":counted_by"]["S"]}
+        same_run = "(failure_run = past_password_in OR (attribute_not_exists(failure_run) AND past_password_in = :no))"
+        held = f"failed_logins > :zero AND counted_by = :counted_by AND {same_run}"
+        once = "(attribute_not_exists(count_returned) OR count_returned <> :counted_by)"
         try:
-            with exempt():
+            with exempt_once():
                 self._update(
                     person,
-                    expression,
-                    values | {":counted_by": mark},
-                    f"{condition} AND counted_by = :counted_by AND failure_run = past_password_in",
+                    "ADD failed_logins :minus SET count_returned = :counted_by",
+                    values | {":no": ""},
+                    f"{held} AND {once}",
                 )
         except Exception as failed:  # told in a note: the count's own error stays the one raised
             error.add_note(f"The attempt's count, if made, was not given back: {type(failed).__name__}")

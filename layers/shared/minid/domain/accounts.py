@@ -125,8 +125,9 @@ class Accounts(Users, Protocol):
     def reserve_attempt(self, person: PersonKey, policy: LockoutPolicy, now: datetime) -> AttemptCount:
         """Count an attempt as failed until it is known to be otherwise, if the account is neither
         locked nor at the threshold, and read the account: one call, for the login's path. At most
-        `threshold` attempts are ever judged at once. Raised (a fault), it is not counted: a count made
-        whose answer was lost is given back first, as far as it can be told to be this attempt's."""
+        `threshold` attempts are ever judged at once. Raised (a fault), it may have been counted: a count
+        made whose every answer was lost is given back first, where it can be told to be this attempt's
+        (not when another was counted since, nor when DynamoDB makes it after the give-back)."""
         ...
 
     def judged(
