@@ -63,7 +63,13 @@ def no_content() -> Response[None]:
     return Response(status_code=204)
 
 
+# what every change of what logs in needs (minid.domain.sessions.require_recent_login)
+RECENT_LOGIN = "Needs a login from the last 15 minutes (401 reauthentication-required else)."
+
+
 # ---------------------------------------------------------------------- login
+
+
 @app.post(
     "/v1/login",
     summary="Log in with identity number and password; the second factor comes next",
@@ -166,7 +172,7 @@ def get_my_events(
 @app.put(
     "/v1/me/password",
     summary="Change the password (the current one is asked for); every session ends",
-    description="Needs a login from the last 15 minutes (401 reauthentication-required else).",
+    description=RECENT_LOGIN,
     tags=ME,
     operation_id="changePassword",
     security=BEARER,
@@ -181,6 +187,7 @@ def change_password(change: PasswordChange) -> Response[None]:
     "/v1/me/totp",
     status_code=201,
     summary="Add an authenticator app: a secret and its otpauth:// URI, confirmed with a code next",
+    description=RECENT_LOGIN,
     tags=ME,
     operation_id="addTotp",
     security=BEARER,
@@ -194,6 +201,7 @@ def add_totp() -> TotpEnrolmentView:
 @app.post(
     "/v1/me/totp/verify",
     summary="Confirm the authenticator app with a code from it",
+    description=RECENT_LOGIN,
     tags=ME,
     operation_id="confirmTotp",
     security=BEARER,
@@ -207,6 +215,7 @@ def confirm_totp(request: CodeRequest) -> Response[None]:
 @app.delete(
     "/v1/me/totp",
     summary="Remove the authenticator app",
+    description=RECENT_LOGIN,
     tags=ME,
     operation_id="removeTotp",
     security=BEARER,

@@ -320,6 +320,20 @@ def _pin_code_cases(route: Route) -> Iterator[BadInput]:
         yield BadInput(route, f"pin_codes: {what}", _with(route, "pin_codes", codes), statuses=(401, 422))
 
 
+def _no_body_cases() -> Iterator[BadInput]:
+    """A body where none is taken: refused, not ignored (none, or {}, is no body)."""
+    bodies: dict[str, Any] = {"an object": {"mobile": "91234567"}, "a list": [], "null": None}
+    for route in ROUTES:
+        if route.body is not None:
+            continue
+        for what, value in bodies.items():
+            yield BadInput(route, f"a body, {what}, where none is taken", _json(value), problems=("invalid-request",))
+        malformed = b'{"a": '
+        yield BadInput(
+            route, "malformed JSON where no body is taken", malformed, statuses=(400,), problems=("invalid-request",)
+        )
+
+
 def bad_inputs() -> Iterator[BadInput]:
     for route in BODY_ROUTES:
         assert route.body is not None
@@ -360,6 +374,7 @@ def bad_inputs() -> Iterator[BadInput]:
             none = _json(dict.fromkeys(route.one_of))
             yield BadInput(route, "none of its fields", none, problems=("invalid-request",))
             yield BadInput(route, "an empty body", _json({}), problems=("invalid-request",))
+    yield from _no_body_cases()
     for route in ID_ROUTES:
         for what, value in {
             "not a UUID": "not-a-uuid",

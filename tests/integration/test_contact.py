@@ -25,6 +25,7 @@ from minid import deadline, wiring
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.contacts import DynamoDbContactRegister, contact_item
 from minid.adapters.dynamodb import to_item
+from minid.api.resolver import NO_BODY
 from minid.deadline import OutOfTime
 from minid.domain.codes import MAX_CODE_TRIES, RateLimited, replaced_code
 from minid.domain.contact_changes import (
@@ -2089,3 +2090,17 @@ def test_a_notice_survives_a_provider_outage(driver: LetterDriver, service: str,
     # delivered on both channels, once each: the channel that worked was not sent again
     assert len([m for m in outbox["sms"][before_sms:] if "passordet" in m["message"].lower()]) == 1
     assert len([m for m in outbox["emails"][before_mail:] if "passordet" in m["subject"].lower()]) == 1
+
+
+def test_an_empty_object_is_no_body_where_none_is_taken(driver: LetterDriver) -> None:
+    """Some clients send {} with every POST: where a route takes no body, that is none (a body with
+    anything in it is refused: test_bad_input_is_refused_with_a_problem_and_changes_nothing)."""
+    user = enrolled(driver)
+    token = user.login()
+    confirmed = user.call("POST", "/v1/me/contact/confirm", {}, token)
+    assert confirmed.status == 200, confirmed.body
+    refused = user.call("POST", "/v1/me/contact/confirm", {"mobile": "91234567"}, token)
+    assert refused.status == 422
+    assert json.loads(refused.body)["errors"] == [{"field": "body", "message": NO_BODY}]
+    assert user.call("POST", "/v1/logout", {}, token).status == 204
+    assert user.call("GET", "/v1/me", token=token).status == 401

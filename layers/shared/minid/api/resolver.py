@@ -21,6 +21,7 @@ from minid.adapters.aws_errors import Busy, error_code, is_transient, sending_re
 from minid.api.models import MAX_BODY_BYTES
 from minid.api.problems import (
     INTERNAL_ERROR,
+    INVALID_REQUEST,
     MALFORMED_REQUEST,
     NOT_FOUND,
     PAYLOAD_TOO_LARGE,
@@ -29,9 +30,10 @@ from minid.api.problems import (
     problem_response,
     validation_problem,
 )
-from minid.domain.errors import DomainError
+from minid.domain.errors import DomainError, FieldError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 NO_SUCH_ROUTE = "The API has no such route. Its OpenAPI document lists those it has."
@@ -67,7 +69,29 @@ def create_resolver() -> APIGatewayHttpResolver:
             Exception: _bug,
         }
     )
+    app.use(middlewares=[_no_body_where_none_is_taken])
     return app
+
+
+NO_BODY = "This route takes no body: send none, or {}."
+
+
+def _no_body_where_none_is_taken(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A body sent to a route that takes none (a confirmation, a resend, a logout) is refused (422), as an
+    unknown field is where a body is taken: a client that sends `{"mobile": ...}` to confirm its contacts
+    means something the route does not do, and must not be answered as if it had been done. None, or an
+    empty object (what some clients send with every POST), is no body. (The route, as Powertools' own
+    validation finds it: `_route` in the resolver's context, its body parameters from its signature.)"""
+    route = app.context.get("_route")
+    text = (app.current_event.decoded_body or "").strip()
+    if route is not None and not route.dependant.body_params and text:
+        try:
+            sent = strict_json(text)
+        except json.JSONDecodeError:
+            return problem_response(MALFORMED_REQUEST, "The body is not valid JSON.")
+        if sent != {}:
+            return problem_response(INVALID_REQUEST, NO_BODY, (FieldError("body", NO_BODY),))
+    return next_middleware(app)
 
 
 def strict_json(text: str) -> Any:
