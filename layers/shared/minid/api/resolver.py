@@ -81,10 +81,13 @@ def _no_body_where_none_is_taken(app: APIGatewayHttpResolver, next_middleware: N
     unknown field is where a body is taken: a client that sends `{"mobile": ...}` to confirm its contacts
     means something the route does not do, and must not be answered as if it had been done. None, or an
     empty object (what some clients send with every POST), is no body. (The route, as Powertools' own
-    validation finds it: `_route` in the resolver's context, its body parameters from its signature.)"""
-    route = app.context.get("_route")
+    validation finds it: `_route` in the resolver's context, its body parameters from its signature. A
+    request no route matches is given a stand-in route there too, which takes no body: it is left to the
+    404, whatever it sends.)"""
+    route: Any = app.context.get("_route")
+    registered = (*app._static_routes, *app._dynamic_routes)  # (private, as `_route` is: Powertools' own)
     text = (app.current_event.decoded_body or "").strip()
-    if route is not None and not route.dependant.body_params and text:
+    if text and any(route is known for known in registered) and not route.dependant.body_params:
         try:
             sent = strict_json(text)
         except json.JSONDecodeError:
