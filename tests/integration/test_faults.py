@@ -28,13 +28,14 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from local.faults import injected_faults
 from local.gateway import HttpResponse
 from local.population_seed import Category
-from minid import wiring
+from minid import deadline, wiring
 from minid.adapters.accounts import DynamoDbAccounts
 from minid.adapters.contact_changes import DynamoDbContactChanges
 from minid.adapters.dynamodb import from_item, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.password_resets import DynamoDbPasswordResets
 from minid.adapters.rate_limits import DynamoDbRateCounter
+from minid.deadline import NotSent
 from minid.domain.accounts import LockoutPolicy
 from minid.domain.letters.model import LetterStatus, RecipientOutcome
 from minid.domain.rate_limits import Hit
@@ -614,6 +615,28 @@ def test_a_login_s_count_lost_is_given_back_in_one_attempt(driver: LetterDriver)
             accounts.reserve_attempt(counted.pk, LockoutPolicy(), datetime.now(UTC))  # type: ignore[arg-type]
     assert attempts == [500]
     assert raised.value.__notes__ == ["The attempt's count, if made, was not given back: InternalServerError"]
+
+
+def test_a_login_s_count_refused_before_its_first_attempt_gives_nothing_back(driver: LetterDriver) -> None:
+    """The count refused by the deadline before any attempt of it was sent (NotSent): nothing to give back,
+    and no give-back is sent, which would take the time the login's try, given back next, needs."""
+    counted = _an_attempt_past_the_password(driver)
+    client = wiring.client("dynamodb")
+    refs = driver.local.stack.refs
+    accounts = DynamoDbAccounts(client, refs["UsersTable"], refs["SecurityEventsTable"], refs["ChallengesTable"])
+    built: list[str] = []
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", lambda params, **_: built.append(params["UpdateExpression"])
+    )
+    with deadline.within(_NoTimeLeft()), pytest.raises(NotSent):
+        accounts.reserve_attempt(counted.pk, LockoutPolicy(), datetime.now(UTC))  # type: ignore[arg-type]
+    assert len(built) == 1  # the count's, refused
+    assert _count(driver, counted) == 0
+
+
+class _NoTimeLeft:
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
 
 
 class _Raw:

@@ -13,7 +13,17 @@ from botocore.exceptions import ClientError
 
 from minid import wiring
 from minid.adapters.aws_errors import Busy, is_transient
-from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS, OutOfTime, exempt, exempt_once, guard, within
+from minid.deadline import (
+    AFTER_EXEMPT_SECONDS,
+    MARGIN_SECONDS,
+    NotSent,
+    OutOfTime,
+    exempt,
+    exempt_once,
+    guard,
+    waits_held,
+    within,
+)
 
 
 @dataclass
@@ -192,3 +202,39 @@ def test_a_call_made_once_is_not_retried_and_is_held_as_an_exempt_one(dynamodb: 
     with pytest.raises(ClientError):
         dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
     assert answer.made == [500] * (2 + wiring.RETRIES + 1)
+
+
+def test_a_call_made_once_asks_the_sdk_for_no_retry() -> None:
+    """The SDK's retry handler is not asked within `exempt_once`: asked, it takes its retry quota (14 of
+    500 for a timeout) for a retry that is then not made, and the quota is the whole client's."""
+    asked: list[dict[str, Any]] = []
+
+    def needs_retry(**kwargs: Any) -> float:
+        asked.append(kwargs)
+        return 0.1
+
+    handler = waits_held(needs_retry, attempt_seconds=4)
+    with exempt_once():
+        assert handler(attempts=1) is None
+    assert asked == []
+    assert handler(attempts=1) == 0.1
+
+
+@dataclass
+class Prepared:
+    headers: dict[str, bytes]
+
+
+def test_a_first_attempt_refused_is_told_as_nothing_sent(dynamodb: Any) -> None:
+    """OutOfTime at a call's first attempt sent nothing of it (NotSent: a write no attempt made); at a retry,
+    an attempt before may have been made. Told by the SDK's own header (`amz-sdk-request`)."""
+    before_send = guard(attempt_seconds=4)
+    with within(Context(0)):
+        with pytest.raises(NotSent):
+            before_send(request=Prepared({"amz-sdk-request": b"attempt=1; max=5"}))
+        for request in (Prepared({"amz-sdk-request": b"attempt=2; max=5"}), Prepared({}), None):
+            with pytest.raises(OutOfTime) as refused:
+                before_send(request=request)
+            assert not isinstance(refused.value, NotSent)
+        with pytest.raises(NotSent):  # the SDK's own request, as the functions' clients send it
+            dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})

@@ -164,3 +164,25 @@ def test_an_update_is_marked_to_count_once_in_the_set_clause_it_has_or_one_of_it
         assert marked_to_count_once(update) == update  # its mark kept
     with pytest.raises(ValueError, match="not marked"):
         marked_to_count_once({"UpdateExpression": "ADD a :one", "ExpressionAttributeValues": {":counted_by": {}}})
+
+
+class _Refusing:
+    """A client whose PutItem is refused by its condition, answering with the item there (ALL_OLD)."""
+
+    def __init__(self, there: dict[str, Any]) -> None:
+        self.there = there
+
+    def put_item(self, **_: Any) -> None:
+        refused: Any = {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": self.there}
+        raise ClientError(refused, "PutItem")
+
+
+def test_an_item_put_new_whose_retry_finds_it_there_is_taken_as_written_as_values() -> None:
+    """The SDK's retry of a put whose answer was lost finds the item: it is this write when its values are
+    the same, in DynamoDB's form of them too (numbers without trailing zeros, sets in any order); another
+    item of the same key is refused."""
+    written = {"pk": {"S": "reset#1"}, "n": {"N": "1.50"}, "tags": {"SS": ["a", "b"]}}
+    dynamodb.put_new(_Refusing({"pk": {"S": "reset#1"}, "n": {"N": "1.5"}, "tags": {"SS": ["b", "a"]}}), "t", written)  # type: ignore[arg-type]
+    for other in ({**written, "n": {"N": "2"}}, {}):
+        with pytest.raises(ClientError):
+            dynamodb.put_new(_Refusing(other), "t", written)  # type: ignore[arg-type]

@@ -57,6 +57,10 @@ class OutOfTime(Busy):
     """Too little of the invocation is left for another AWS call: for a retry."""
 
 
+class NotSent(OutOfTime):
+    """OutOfTime before a call's first attempt: nothing of it was sent (a write made by no attempt)."""
+
+
 class HasRemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
@@ -113,9 +117,9 @@ def waits_held(needs_retry: Callable[..., float | None], attempt_seconds: float)
 
     @functools.wraps(needs_retry)  # (the SDK's handler as `__wrapped__`: its retry quota, say)
     def needs_retry_in_time(**kwargs: Any) -> float | None:
+        if _ONCE.get():
+            return None  # no retry (the SDK not asked: it would take its retry quota for one not made)
         wait = needs_retry(**kwargs)
-        if wait is not None and _ONCE.get():
-            return None  # no retry: the attempt's own error is raised
         deadline = _DEADLINE.get()
         if (
             wait is not None
@@ -131,9 +135,13 @@ def waits_held(needs_retry: Callable[..., float | None], attempt_seconds: float)
 def guard(attempt_seconds: float) -> Any:
     """A botocore `before-send` handler: refuses an attempt that could end after the deadline."""
 
-    def before_send(**_: Any) -> None:
+    def before_send(request: Any = None, **_: Any) -> None:
         deadline = _DEADLINE.get()
         if deadline is not None and time.monotonic() + attempt_seconds + MARGIN_SECONDS > deadline:
-            raise OutOfTime("no time left in this invocation for another AWS call")
+            # the SDK's own header tells the attempt ("attempt=1; max=5"): a first one refused sent nothing
+            told = request.headers.get("amz-sdk-request", b"") if request is not None else b""
+            told = told.decode() if isinstance(told, bytes) else str(told)
+            first = told.startswith("attempt=1;") or told == "attempt=1"
+            raise (NotSent if first else OutOfTime)("no time left in this invocation for another AWS call")
 
     return before_send

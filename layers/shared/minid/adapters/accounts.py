@@ -26,7 +26,7 @@ from minid.adapters.dynamodb import (
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.rate_limits import counted
-from minid.deadline import exempt, exempt_once
+from minid.deadline import NotSent, exempt, exempt_once
 from minid.domain.accounts import (
     MADE,
     STALE,
@@ -280,6 +280,8 @@ class DynamoDbAccounts:
         marked = marked_to_count_once(reserved)
         try:
             counted, item = counted_once(self._client, marked)  # not counted: the account, locked, or None
+        except NotSent:  # refused before its first attempt: nothing to give back, and its time is the login's
+            raise
         except Exception as error:
             self._given_back_if_made(person, marked, error)
             raise

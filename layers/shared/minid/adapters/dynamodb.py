@@ -214,7 +214,9 @@ def put_new(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> None
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        if not conditional_check_failed(error) or error.response.get("Item") != item:
+        there: Any = error.response.get("Item")
+        # compared as values: DynamoDB gives numbers back in its own form (1.50 as 1.5)
+        if not conditional_check_failed(error) or there is None or from_item(there) != from_item(item):
             raise
 
 
