@@ -35,7 +35,7 @@ from minid.adapters.dynamodb import from_item, to_item
 from minid.adapters.enrolments import DynamoDbEnrolments
 from minid.adapters.password_resets import DynamoDbPasswordResets
 from minid.adapters.rate_limits import DynamoDbRateCounter
-from minid.deadline import NotSent
+from minid.deadline import OutOfTime
 from minid.domain.accounts import LockoutPolicy
 from minid.domain.letters.model import LetterStatus, RecipientOutcome
 from minid.domain.rate_limits import Hit
@@ -618,7 +618,7 @@ def test_a_login_s_count_lost_is_given_back_in_one_attempt(driver: LetterDriver)
 
 
 def test_a_login_s_count_refused_before_its_first_attempt_gives_nothing_back(driver: LetterDriver) -> None:
-    """The count refused by the deadline before any attempt of it was sent (NotSent): nothing to give back,
+    """The count refused by the deadline before any attempt of it was sent (unsent): nothing to give back,
     and no give-back is sent, which would take the time the login's try, given back next, needs."""
     counted = _an_attempt_past_the_password(driver)
     client = wiring.client("dynamodb")
@@ -628,8 +628,9 @@ def test_a_login_s_count_refused_before_its_first_attempt_gives_nothing_back(dri
     client.meta.events.register(
         "before-parameter-build.dynamodb.UpdateItem", lambda params, **_: built.append(params["UpdateExpression"])
     )
-    with deadline.within(_NoTimeLeft()), pytest.raises(NotSent):
+    with deadline.within(_NoTimeLeft()), pytest.raises(OutOfTime) as refused:
         accounts.reserve_attempt(counted.pk, LockoutPolicy(), datetime.now(UTC))  # type: ignore[arg-type]
+    assert refused.value.unsent
     assert len(built) == 1  # the count's, refused
     assert _count(driver, counted) == 0
 

@@ -16,7 +16,6 @@ from minid.adapters.aws_errors import Busy, is_transient
 from minid.deadline import (
     AFTER_EXEMPT_SECONDS,
     MARGIN_SECONDS,
-    NotSent,
     OutOfTime,
     exempt,
     exempt_once,
@@ -226,15 +225,17 @@ class Prepared:
 
 
 def test_a_first_attempt_refused_is_told_as_nothing_sent(dynamodb: Any) -> None:
-    """OutOfTime at a call's first attempt sent nothing of it (NotSent: a write no attempt made); at a retry,
-    an attempt before may have been made. Told by the SDK's own header (`amz-sdk-request`)."""
+    """OutOfTime at a call's first attempt sent nothing of it (`unsent`: a write no attempt made); at a
+    retry, an attempt before may have been made. Told by the SDK's own header (`amz-sdk-request`)."""
     before_send = guard(attempt_seconds=4)
     with within(Context(0)):
-        with pytest.raises(NotSent):
+        with pytest.raises(OutOfTime) as refused:
             before_send(request=Prepared({"amz-sdk-request": b"attempt=1; max=5"}))
-        for request in (Prepared({"amz-sdk-request": b"attempt=2; max=5"}), Prepared({}), None):
+        assert refused.value.unsent
+        for request in (Prepared({"amz-sdk-request": b"ttl=1; attempt=2; max=5"}), Prepared({}), None):
             with pytest.raises(OutOfTime) as refused:
                 before_send(request=request)
-            assert not isinstance(refused.value, NotSent)
-        with pytest.raises(NotSent):  # the SDK's own request, as the functions' clients send it
+            assert not refused.value.unsent
+        with pytest.raises(OutOfTime) as refused:  # the SDK's own request, as the functions' clients send it
             dynamodb.get_item(TableName="t", Key={"pk": {"S": "k"}})
+        assert refused.value.unsent

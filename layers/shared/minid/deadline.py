@@ -54,11 +54,12 @@ def kept_for(seconds: float) -> float:
 
 
 class OutOfTime(Busy):
-    """Too little of the invocation is left for another AWS call: for a retry."""
+    """Too little of the invocation is left for another AWS call: for a retry. `unsent`: refused before the
+    call's first attempt, nothing of it was sent (a write no attempt made)."""
 
-
-class NotSent(OutOfTime):
-    """OutOfTime before a call's first attempt: nothing of it was sent (a write made by no attempt)."""
+    def __init__(self, message: str, *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 class HasRemainingTime(Protocol):
@@ -142,6 +143,6 @@ def guard(attempt_seconds: float) -> Any:
             told = request.headers.get("amz-sdk-request", b"") if request is not None else b""
             told = told.decode() if isinstance(told, bytes) else str(told)
             first = told.startswith("attempt=1;") or told == "attempt=1"
-            raise (NotSent if first else OutOfTime)("no time left in this invocation for another AWS call")
+            raise OutOfTime("no time left in this invocation for another AWS call", unsent=first)
 
     return before_send

@@ -26,7 +26,7 @@ from minid.adapters.dynamodb import (
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.rate_limits import counted
-from minid.deadline import NotSent, exempt, exempt_once
+from minid.deadline import OutOfTime, exempt, exempt_once
 from minid.domain.accounts import (
     MADE,
     STALE,
@@ -280,10 +280,10 @@ class DynamoDbAccounts:
         marked = marked_to_count_once(reserved)
         try:
             counted, item = counted_once(self._client, marked)  # not counted: the account, locked, or None
-        except NotSent:  # refused before its first attempt: nothing to give back, and its time is the login's
-            raise
         except Exception as error:
-            self._given_back_if_made(person, marked, error)
+            # refused before its first attempt (unsent): nothing to give back, and its time is the login's
+            if not (isinstance(error, OutOfTime) and error.unsent):
+                self._given_back_if_made(person, marked, error)
             raise
         return AttemptCount(account_from(item) if item else None, counted=counted)
 

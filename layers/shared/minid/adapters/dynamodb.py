@@ -215,7 +215,8 @@ def put_new(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> None
         )
     except ClientError as error:
         there: Any = error.response.get("Item")
-        # compared as values: DynamoDB gives numbers back in its own form (1.50 as 1.5)
+        # compared as values: DynamoDB gives numbers back in its own form (1.50 as 1.5; a fraction is
+        # compared as a float, to some 16 digits: the items put so hold whole numbers and text)
         if not conditional_check_failed(error) or there is None or from_item(there) != from_item(item):
             raise
 
