@@ -68,8 +68,6 @@ RECENT_LOGIN = "Needs a login from the last 15 minutes (401 reauthentication-req
 
 
 # ---------------------------------------------------------------------- login
-
-
 @app.post(
     "/v1/login",
     summary="Log in with identity number and password; the second factor comes next",
