@@ -2876,3 +2876,33 @@ def test_a_wrong_pin_code_of_a_letter_blocked_meanwhile_is_a_failure_but_no_gues
     assert user.call("POST", "/v1/me/pin-letters/block", token=user.login()).status == 200
     assert user.verify(login["login_id"], wrong_pin(user, login)).status == 401
     assert (letter_pin_failures(driver, user), second_factor_failures(driver, user)) == (0, 1)
+
+
+def test_a_session_s_last_use_not_recorded_for_a_passing_fault_still_answers(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write that keeps a session's last use (once a minute) throttled: the request it is made for is
+    answered all the same (the session ends its idle time sooner, the safe way), and the write's loss is
+    logged. A fault that is no passing one (a role without the action) is not let be."""
+    user = enrolled(driver)
+    token = user.login()
+    sessions, key = driver.local.stack.refs["SessionsTable"], driver.local.keyer.session_key(token)
+    then = datetime.now(UTC) - timedelta(minutes=2)  # written again by the next request
+    driver.dynamodb.update_item(
+        TableName=sessions,
+        Key=to_item({"pk": key}),
+        UpdateExpression="SET last_seen_at = :then",
+        ExpressionAttributeValues=to_item({":then": iso(then)}),
+    )
+    touching = lambda params: params.get("UpdateExpression") == "SET last_seen_at = :now"  # noqa: E731
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="ProvisionedThroughputExceededException", status=400, where=touching)
+        answer = user.call("GET", "/v1/me", token=token)
+        assert faults.injected
+    assert answer.status == 200, answer.body
+    (logged,) = [r for r in caplog.records if r.getMessage() == "Session's last use not recorded"]
+    assert logged.__dict__.get("aws_error") == "ProvisionedThroughputExceededException"
+    with injected_faults() as faults:
+        faults.add("dynamodb", "UpdateItem", code="AccessDeniedException", status=400, where=touching)
+        assert user.call("GET", "/v1/me", token=token).status == 500
+        assert faults.injected

@@ -26,7 +26,10 @@ def test_every_table_of_the_template_exists_as_defined(aws: boto3.Session, stack
         assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert description["SSEDescription"]["SSEType"] == "KMS"
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        recovery = properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == (
+            "ENABLED" if recovery else "DISABLED"
+        )
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if "TimeToLiveSpecification" in properties:
             assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from minid import observability
+from minid.adapters.aws_errors import Busy, error_name, is_transient
 from minid.adapters.dynamodb import conditional_check_failed, from_item, iso, to_item, write_together
 from minid.adapters.events import recorded_with
 from minid.domain.events import SecurityEvent
@@ -16,6 +19,8 @@ from minid.domain.sessions import Amr, Session
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = Logger(child=True)
 
 
 def session_item(session: Session) -> dict[str, Any]:
@@ -57,6 +62,10 @@ class DynamoDbSessionStore:
         )
 
     def touch(self, key: str, now: datetime) -> None:
+        """The session's last use, kept. Best effort: a write DynamoDB could not take now (a throttle, a
+        timeout, another tab's logout in flight on the item) is logged and let be, rather than refusing the
+        request it is made for (a read of the person's own record, say): unrecorded, the session ends its idle
+        time sooner, the safe way. A fault that is no passing one (a role without the action) is raised."""
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -65,9 +74,13 @@ class DynamoDbSessionStore:
                 ConditionExpression="attribute_exists(pk) AND last_seen_at < :now",
                 ExpressionAttributeValues=to_item({":now": iso(now)}),
             )
-        except ClientError as error:
-            if not conditional_check_failed(error):
+        except (ClientError, BotoCoreError, Busy) as error:
+            if isinstance(error, ClientError) and conditional_check_failed(error):
+                return
+            if not is_transient(error):
                 raise
+            logger.warning("Session's last use not recorded", extra={"aws_error": error_name(error)})
+            observability.count("SessionUseNotRecorded")  # a long throttle ends sessions in use: seen
 
     def delete(self, session: Session, events: Sequence[SecurityEvent]) -> None:
         if not events:
