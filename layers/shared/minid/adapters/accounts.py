@@ -299,18 +299,12 @@ class DynamoDbAccounts:
         which another's give-back may move meanwhile) refuses it again. In one attempt (`exempt_once`): the
         login's try, given back after it, must still find its time in the same brownout. A try of the count
         that DynamoDB makes after this (one the SDK gave up on, still on its way) is not given back."""
-        values = {":minus": -1, ":zero": 0, ":counted_by": marked["ExpressionAttributeValues"][":counted_by"]["S"]}
+        mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]  # the count's own, as its give-back's
+        expression, once, values = given_back_once("failed_logins", marked_as="count_returned", mark=mark)
         same_run = "(failure_run = past_password_in OR (attribute_not_exists(failure_run) AND past_password_in = :no))"
-        held = f"failed_logins > :zero AND counted_by = :counted_by AND {same_run}"
-        once = "(attribute_not_exists(count_returned) OR count_returned <> :counted_by)"
         try:
             with exempt_once():
-                self._update(
-                    person,
-                    "ADD failed_logins :minus SET count_returned = :counted_by",
-                    values | {":no": ""},
-                    f"{held} AND {once}",
-                )
+                self._update(person, expression, values | {":no": ""}, f"{once} AND counted_by = :mark AND {same_run}")
         except Exception as failed:  # told in a note: the count's own error stays the one raised
             error.add_note(f"The attempt's count, if made, was not given back: {type(failed).__name__}")
 

@@ -129,7 +129,9 @@ def conditional_check_failed(error: ClientError) -> bool:
     return "ConditionalCheckFailed" in reasons or not reasons
 
 
-def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
+def given_back_once(
+    counter: str, *, marked_as: str = "given_back", mark: str | None = None
+) -> tuple[str, str, dict[str, Any]]:
     """The update expression, condition and values that take one from `counter` (never below zero), made
     once however often the call is sent.
 
@@ -138,11 +140,13 @@ def given_back_once(counter: str) -> tuple[str, str, dict[str, Any]]:
     give-back marks its item with a random mark of its own, which the SDK's retry carries too and the
     condition then refuses. Only the last mark is kept, so the item keeps its size: two give-backs of one
     item whose lost answers interleave could still give back one more, which takes an outage and a race.
+    `marked_as`, `mark`: another attribute for the mark, and a mark of the caller's (a give-back of its own
+    kind, that others' must not move).
     """
     return (
-        f"ADD {counter} :minus SET given_back = :mark",
-        f"{counter} > :zero AND (attribute_not_exists(given_back) OR given_back <> :mark)",
-        {":minus": -1, ":zero": 0, ":mark": secrets.token_hex(8)},
+        f"ADD {counter} :minus SET {marked_as} = :mark",
+        f"{counter} > :zero AND (attribute_not_exists({marked_as}) OR {marked_as} <> :mark)",
+        {":minus": -1, ":zero": 0, ":mark": mark or secrets.token_hex(8)},
     )
 
 

@@ -84,10 +84,12 @@ def _no_body_where_none_is_taken(app: APIGatewayHttpResolver, next_middleware: N
     validation finds it: `_route` in the resolver's context, its body parameters from its signature. A
     request no route matches is given a stand-in route there too, which takes no body: it is left to the
     404, whatever it sends.)"""
+    text = (app.current_event.decoded_body or "").strip()
+    if not text:  # (most requests: nothing more to look at)
+        return next_middleware(app)
     route: Any = app.context.get("_route")
     registered = (*app._static_routes, *app._dynamic_routes)  # (private, as `_route` is: Powertools' own)
-    text = (app.current_event.decoded_body or "").strip()
-    if text and any(route is known for known in registered) and not route.dependant.body_params:
+    if any(route is known for known in registered) and not route.dependant.body_params:
         try:
             sent = strict_json(text)
         except json.JSONDecodeError:
