@@ -60,6 +60,11 @@ def start_enrolment(request: EnrolmentRequest) -> EnrolmentStarted:
     "/v1/enrolments/<enrolment_id>/complete",
     status_code=202,
     summary="Give the two PIN codes, a password and contacts; a code is sent to each contact",
+    description=(
+        "Wrong PIN codes answer 401; 3 wrong tries end the enrolment. A person's enrolments take (by default) 30 wrong "
+        "PIN code pairs a UTC day (EnrolmentPinGuessesPerDay), from any client; past them, none is judged that "
+        "day and every pair answers 401 as a wrong one does. Wrong codes here do not block the letter."
+    ),
     tags=TAGS,
     operation_id="completeEnrolment",
     responses=responses(202, "Codes sent to the contacts", *BODY_PROBLEMS, 401, 404, 409, 429, 503),

@@ -47,6 +47,7 @@ FUZZER_LIMITS = (
     "ClientCodesSentPerHour=1000000",
     "CodesToPersonPerHour=1000000",
     "ResetCodesToPersonPerDay=1000000",
+    "EnrolmentPinGuessesPerDay=1000000",
     "ClientLetterOrdersPerHour=1000000",
 )
 MOBILE = "48 12 34 56"

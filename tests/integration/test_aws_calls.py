@@ -111,10 +111,11 @@ ELSEWHERE_MOST = {
     # the try counted with the reset read, one batch (the letter, the account, the person), the notice
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,
-    # the try counted with the enrolment read, one batch (the letter, the person), the client's and the
+    # the try counted with the enrolment read, one batch (the letter, the person), the guess counted on the
+    # person's day (before the codes are judged) and given back (they were right), the client's and the
     # person's codes counted (before any is sent), the SMS and the e-mail, the completion (the try given
     # back with it)
-    "POST /v1/enrolments/{enrolment_id}/complete": 7,
+    "POST /v1/enrolments/{enrolment_id}/complete": 9,
     # the try counted with the enrolment read, one batch (the account and contact record a re-enrolment
     # replaces), the welcome queued, one transaction (the account, the record, the PIN codes used, the event)
     "POST /v1/enrolments/{enrolment_id}/verify": 4,

@@ -33,6 +33,7 @@ from minid.domain.enrolment import (
     ACTIVE,
     MAX_PIN_TRIES,
     MAX_VERIFY_TRIES,
+    NOT_MATCHING,
     VERIFIED_MEANWHILE,
     EnrolmentStatus,
     VerificationResult,
@@ -114,7 +115,7 @@ def test_the_same_codes_do_not_enrol_again(driver: LetterDriver) -> None:
     assert sorted(spare.indices) == sorted(enrolling.indices)
     used = {str(i): enrolling.codes[str(i)] for i in enrolling.indices}
     assert spare.complete(codes=used).status == 401
-    assert pin_failures(driver, enrolling) == 0
+    assert (pin_failures(driver, enrolling), pin_guesses(driver, enrolling)) == (0, 0)
 
     for _ in range(10):  # the used codes are never asked for again
         assert not set(enrolling.start()["pin_indices"]) & {int(i) for i in used}
@@ -136,18 +137,22 @@ def test_every_start_for_the_same_number_asks_for_the_same_codes_whoever_it_is(d
     assert {tuple(enrolling.start()["pin_indices"]) for _ in range(5)} == {tuple(sorted(order[2:4]))}
 
 
+def block_letter(driver: LetterDriver, enrolling: Enrolling) -> None:
+    """The person's letter blocked, as its holder or support blocks it (or wrong codes at logins)."""
+    account = PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver))
+    account.block(driver.key(enrolling.person.identity_number))
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.BLOCKED
+
+
 def test_blocking_an_enrolled_persons_letter_does_not_move_the_codes_asked(driver: LetterDriver) -> None:
-    """Anyone can block a letter with wrong codes. Had a blocked letter's start asked as a decoy with no
-    letter does (the first two in the order), the numbers asked before and after the block would have
-    told an enrolled person (whose first two are used) from anyone else."""
+    """Anyone who has a person's password can block their letter with wrong codes at logins. Had a blocked
+    letter's start asked as a decoy with no letter does (the first two in the order), the numbers asked
+    before and after the block would have told an enrolled person (whose first two are used) from anyone
+    else."""
     enrolling = with_letter(driver)
     enrolling.enrol()
     before = enrolling.start()["pin_indices"]
-    for tries in (3, 2):  # five wrong tries, over two enrolments: the letter is blocked
-        enrolling.start()
-        for _ in range(tries):
-            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
-    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.BLOCKED
+    block_letter(driver, enrolling)
     assert enrolling.start()["pin_indices"] == before
     order = asking_order(driver.local.keyer, driver.key(enrolling.person.identity_number))
     reset = enrolling.post("/v1/password-resets", {"identity_number": enrolling.person.identity_number})
@@ -181,10 +186,7 @@ def test_a_ledger_from_before_the_used_codes_were_kept_still_asks_alike_after_a_
         UpdateExpression="REMOVE latest, used_codes",
     )
     assert enrolling.start()["pin_indices"] == before  # the active letter's used codes
-    for tries in (3, 2):  # five wrong tries: the letter is blocked, its pointer removed
-        enrolling.start()
-        for _ in range(tries):
-            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
+    block_letter(driver, enrolling)  # its pointer removed
     assert enrolling.start()["pin_indices"] == before
 
 
@@ -588,27 +590,132 @@ def test_a_person_who_dies_or_whose_number_is_replaced_between_the_completion_an
     assert enrolling.verify(mobile_code=code).status == 404  # the enrolment ended with the first
 
 
-def test_five_wrong_tries_on_a_letter_block_it_and_tell_the_person(driver: LetterDriver) -> None:
+def test_wrong_tries_at_enrolments_do_not_block_the_letter(driver: LetterDriver) -> None:
+    """Anyone who knows a number may start enrolments for it, with no other secret: counted toward the
+    letter's block, as a login's and a reset's wrong codes are (those need the password or a code sent
+    first), five would block the person's letter, and with it their enrolment, PIN logins and resets.
+    Each is in the person's history, and the letter works on."""
     enrolling = with_letter(driver)
-    driver.add_contacts(enrolling.person.identity_number, mobile="+4790000001")
-    for tries in (3, 2):  # over two enrolments
+    for tries in (3, 3):  # six, over two enrolments
         enrolling.start()
         for _ in range(tries):
             assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
 
-    letter = driver.only_letter(enrolling.person.identity_number)
-    assert letter.status is LetterStatus.BLOCKED
-    enrolling.start()  # a blocked letter's codes never fit again
-    assert enrolling.complete().status == 401
-    told = wait_for(driver.local.outbox.sms, lambda sms: any("sperret" in m["message"] for m in sms))
-    assert told[-1]["to"] == "+4790000001"
-    # each guess at the letter is in the person's history, as a login's or a reset's wrong codes are (the
-    # last try's, at a blocked letter, is no guess at it)
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+    assert (pin_failures(driver, enrolling), pin_guesses(driver, enrolling)) == (0, 6)
     history = security_events(driver).page(driver.key(enrolling.person.identity_number), None, 100).events
     failed = [e for e in history if e.type is SecurityEventType.ENROLMENT_FAILED]
-    assert len(failed) == 5
+    assert len(failed) == 6
     assert {e.detail["reason"] for e in failed} == {"pin-codes"}
-    assert [e.type for e in history].count(SecurityEventType.PIN_LETTER_BLOCKED) == 1
+    assert SecurityEventType.PIN_LETTER_BLOCKED not in {e.type for e in history}
+    enrolling.enrol()  # the right codes
+    assert pin_guesses(driver, enrolling) == 6  # (right ones are no guess)
+
+
+def test_past_the_day_s_guesses_no_codes_are_judged_and_the_next_day_they_are(
+    driver: LetterDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The person's enrolments take a few wrong pairs a day (EnrolmentPinGuessesPerDay, 4 here), from any
+    client: past them, even the right codes are answered as wrong ones are (the same words, as a decoy's),
+    judged nothing, and nothing is written of them. A refusal of its own (a 429) would tell that the number
+    has a letter. The next day, the right codes enrol."""
+    enrolling = with_letter(driver)
+    day = MovableClock()
+    guesses = 4
+    service = wiring.enrolment(os.environ | {"ENROLMENT_PIN_GUESSES_PER_DAY": str(guesses)}, clock=day)
+    person = driver.key(enrolling.person.identity_number)
+
+    def complete(enrolment_id: str, codes: dict[int, str], client: str) -> tuple[Channel, ...]:
+        return service.complete(
+            enrolment_id, client=client, pin_codes=codes, password=PASSWORD, mobile="91234567", email=None
+        )
+
+    for n in range(guesses):
+        started = service.start(enrolling.person.identity_number, f"198.51.100.{n}")
+        with pytest.raises(AuthenticationFailed):
+            complete(started.enrolment_id, dict.fromkeys(started.pin_indices, "000000"), f"198.51.100.{n}")
+    started = service.start(enrolling.person.identity_number, "203.0.113.9")  # another client
+    right = {i: enrolling.codes[str(i)] for i in started.pin_indices}
+    capsys.readouterr()
+    with pytest.raises(AuthenticationFailed) as refused:
+        complete(started.enrolment_id, right, "203.0.113.9")
+    assert refused.value.detail == NOT_MATCHING
+    told = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"LimitReached"' in line]
+    assert [(m["limit"], m["LimitReached"]) for m in told] == [("enrolment-pin-guesses", [1.0])]  # operators see it
+    with pytest.raises(AuthenticationFailed):  # a wrong pair: no more written of it than of the right one
+        complete(started.enrolment_id, dict.fromkeys(started.pin_indices, "000000"), "203.0.113.9")
+    history = security_events(driver).page(person, None, 100).events
+    assert [e.type for e in history].count(SecurityEventType.ENROLMENT_FAILED) == guesses
+    assert pin_guesses(driver, enrolling) == guesses
+    enrolment = DynamoDbEnrolments(driver.dynamodb, driver.local.stack.refs["ChallengesTable"]).get(
+        started.enrolment_id
+    )
+    assert enrolment is not None
+    assert (enrolment.status, enrolment.pin_tries) == (EnrolmentStatus.STARTED, 2)  # tries spent all the same
+    assert driver.only_letter(enrolling.person.identity_number).status is LetterStatus.DISPATCHED
+
+    day.advance(timedelta(days=1))
+    started = service.start(enrolling.person.identity_number, "203.0.113.9")
+    right = {i: enrolling.codes[str(i)] for i in started.pin_indices}
+    assert complete(started.enrolment_id, right, "203.0.113.9") == (Channel.SMS,)
+
+
+def test_guesses_at_once_never_pass_the_day_s(driver: LetterDriver) -> None:
+    """Each guess is counted before it is judged, on one count for the person: completions at once, over
+    several enrolments, judge no more than the day's guesses (4 here)."""
+    enrolling = with_letter(driver)
+    guesses = 4
+    service = wiring.enrolment(os.environ | {"ENROLMENT_PIN_GUESSES_PER_DAY": str(guesses)})
+    enrolments = [service.start(enrolling.person.identity_number, f"198.51.100.{n}") for n in range(3)]
+    refused: list[type[Exception]] = []
+
+    def guess(enrolment_id: str, indices: tuple[int, int]) -> None:
+        try:
+            service.complete(
+                enrolment_id,
+                client="198.51.100.9",
+                pin_codes=dict.fromkeys(indices, "000000"),
+                password=PASSWORD,
+                mobile="91234567",
+                email=None,
+            )
+        except Exception as error:
+            refused.append(type(error))
+
+    threads = [
+        threading.Thread(target=guess, args=(e.enrolment_id, e.pin_indices)) for e in enrolments for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert refused == [AuthenticationFailed] * 9
+    assert pin_guesses(driver, enrolling) == guesses
+    history = security_events(driver).page(driver.key(enrolling.person.identity_number), None, 100).events
+    assert [e.type for e in history].count(SecurityEventType.ENROLMENT_FAILED) == guesses  # judged: no more
+
+
+def test_a_guess_that_cannot_be_counted_is_not_judged(driver: LetterDriver) -> None:
+    """The count of the day's guesses failing (DynamoDB throttles it): the codes are not judged, the right
+    ones no more than wrong ones (else a 202 here and a 503 there would tell them apart, uncounted), and
+    the try is given back."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb",
+            "UpdateItem",
+            code="ProvisionedThroughputExceededException",
+            times=20,
+            here=True,
+            where=lambda params: "enrolment-pin-guesses" in str(params.get("Key")),
+        )
+        assert enrolling.complete().status == 503
+    assert faults.injected
+    item = enrolment_item(driver, enrolling)
+    assert (item["status"], item["pin_tries"]) == ({"S": "started"}, {"N": "0"})  # no completion written
+    assert pin_guesses(driver, enrolling) == 0
+    assert enrolling.complete().status == 202
 
 
 def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
@@ -628,23 +735,13 @@ def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDrive
     assert failed == [f"{enrolling.enrolment_id}:2", f"{enrolling.enrolment_id}:3"]
 
 
-@pytest.mark.parametrize("tries_before", [0, 4])
-def test_a_wrong_pair_is_counted_on_the_letter_though_the_history_s_write_fails(
-    driver: LetterDriver, tries_before: int
-) -> None:
-    """The history's write (with the count in one transaction, or on its own at the fifth) failing does not
-    leave the guess uncounted: else, while the events' table fails, a letter at four is never blocked."""
+def test_a_wrong_pair_is_counted_though_the_history_s_write_fails(driver: LetterDriver) -> None:
+    """The guess is counted before its codes are judged: the history's write failing after leaves it
+    counted (else, while the events' table fails, guesses would go uncounted), and the try spent."""
     enrolling = with_letter(driver)
-    for tries in (3, 1)[: 2 if tries_before else 0]:
-        enrolling.start()
-        for _ in range(tries):
-            assert enrolling.complete(codes={str(i): "000000" for i in enrolling.indices}).status == 401
-    assert pin_failures(driver, enrolling) == tries_before
     enrolling.start()
     events = driver.local.stack.refs["SecurityEventsTable"]
     with injected_faults() as faults:
-        if not tries_before:  # the count's and the event's write together (at the fifth, none is tried)
-            faults.add("dynamodb", "TransactWriteItems", code="InternalServerError", status=500, times=20, here=True)
         faults.add(
             "dynamodb",
             "PutItem",
@@ -657,9 +754,8 @@ def test_a_wrong_pair_is_counted_on_the_letter_though_the_history_s_write_fails(
         answer = enrolling.complete(codes={str(i): "000000" for i in enrolling.indices})
     assert faults.injected
     assert answer.status == 503
-    assert pin_failures(driver, enrolling) == tries_before + 1
-    # its codes stop working at the fifth (the block itself a transaction too: settled by the next use)
-    assert driver.only_letter(enrolling.person.identity_number).guessed_out == (tries_before == 4)
+    assert (pin_failures(driver, enrolling), pin_guesses(driver, enrolling)) == (0, 1)
+    assert enrolment_item(driver, enrolling)["pin_tries"] == {"N": "1"}
 
 
 def test_a_letter_guessed_out_whose_block_was_lost_takes_no_right_code_and_is_blocked_then(
@@ -697,6 +793,7 @@ def test_codes_of_a_superseded_letter_do_not_work(driver: LetterDriver) -> None:
     assert statuses == {
         letter.letter_id: letter.status for letter in driver.letters_of(enrolling.person.identity_number)
     }  # nothing blocked, nothing used
+    assert pin_guesses(driver, enrolling) == 0
     enrolling.codes = newer
     enrolling.enrol()
 
@@ -712,7 +809,7 @@ def test_a_decoy_enrolment_looks_the_same_and_nothing_fits(driver: LetterDriver)
         answers.append(json.loads(response.body))
     assert {tuple(sorted(a)) for a in answers} == {("enrolment_id", "expires_in", "pin_indices")}
     assert {a["expires_in"] for a in answers} == {900}
-    for answer in answers[1:]:
+    for number, answer in zip((unknown, child.identity_number), answers[1:], strict=True):
         assert len(set(answer["pin_indices"])) == 2
         assert all(1 <= i <= 20 for i in answer["pin_indices"])
         decoy = driver.post(
@@ -725,6 +822,10 @@ def test_a_decoy_enrolment_looks_the_same_and_nothing_fits(driver: LetterDriver)
         )
         assert decoy.status == 401
         assert json.loads(decoy.body) == problem(known.complete(codes={str(i): "123456" for i in known.indices}))
+        # (counted on the number's guesses a day as a real one's: the same calls, failing alike)
+        assert counted_hits(driver, "enrolment-pin-guesses", driver.key(number), 86400) == 1
+        # (it says the day's guesses may be used up: a person whose right codes are refused so knows why)
+        assert json.loads(decoy.body)["detail"] == NOT_MATCHING
 
 
 def ends_in(driver: LetterDriver, enrolling: Enrolling, left: timedelta) -> None:
@@ -771,13 +872,13 @@ def test_concurrent_wrong_tries_never_exceed_the_limit(driver: LetterDriver) -> 
     for thread in threads:
         thread.join()
     assert (statuses.count(401), statuses.count(404)) == (3, 17)  # every try spent, and no more
-    assert pin_failures(driver, enrolling) == statuses.count(401)
+    assert pin_guesses(driver, enrolling) == statuses.count(401)
 
 
 def test_right_codes_used_meanwhile_are_refused_and_are_no_wrong_guess(driver: LetterDriver) -> None:
     """Two tabs ask for the same two codes (the first unused, in a fixed order): once one enrols with them,
-    the other's completion with the same right codes is refused, and is no wrong guess against the letter
-    (five would have blocked it, and told the person of wrong PIN codes)."""
+    the other's completion with the same right codes is refused, and is no wrong guess (the person's
+    guesses a day are few)."""
     first = with_letter(driver)
     second = Enrolling(driver, first.person, first.codes)
     first.start()
@@ -786,10 +887,15 @@ def test_right_codes_used_meanwhile_are_refused_and_are_no_wrong_guess(driver: L
     assert first.complete().status == 202
     assert first.verify(mobile_code=first.last_code_to("+4791234567")).status == 201
     assert second.complete().status == 401
-    assert pin_failures(driver, first) == 0
+    assert pin_guesses(driver, first) == 0
     wrong = {str(i): f"{(int(second.codes[str(i)]) + 1) % 1_000_000:06d}" for i in second.indices}
     assert second.complete(codes=wrong).status == 401  # a wrong one still counts
-    assert pin_failures(driver, first) == 1
+    assert pin_guesses(driver, first) == 1
+
+
+def pin_guesses(driver: LetterDriver, enrolling: Enrolling) -> int:
+    """The enrolments' guesses at the person's codes counted today (EnrolmentPinGuessesPerDay)."""
+    return counted_hits(driver, "enrolment-pin-guesses", driver.key(enrolling.person.identity_number), 86400)
 
 
 def pin_failures(driver: LetterDriver, enrolling: Enrolling) -> int:
@@ -1733,9 +1839,9 @@ def test_a_resend_whose_codes_write_answer_was_lost_gives_the_codes_held_back(dr
     assert enrolling.verify(mobile_code=held).status == 201
 
 
-def test_the_last_wrong_try_is_counted_on_the_letter_though_the_enrolment_s_end_fails(driver: LetterDriver) -> None:
+def test_the_last_wrong_try_is_counted_though_the_enrolment_s_end_fails(driver: LetterDriver) -> None:
     """The enrolment's last try judged wrong, and its end then failing (DynamoDB, or the time): the guess
-    is counted on the letter first, whatever fails after (the tries claimed already hold the enrolment)."""
+    was counted before it was judged, whatever fails after (the tries claimed already hold the enrolment)."""
     enrolling = with_letter(driver)
     started = enrolling.start()
     wrong = {str(i): f"{(int(enrolling.codes[str(i)]) + 1) % 1_000_000:06d}" for i in started["pin_indices"]}
@@ -1745,7 +1851,7 @@ def test_the_last_wrong_try_is_counted_on_the_letter_though_the_enrolment_s_end_
         faults.add("dynamodb", "UpdateItem", where=updating("SET #status = :ended"))
         assert enrolling.complete(wrong).status == 503
         assert faults.injected == [("dynamodb", "UpdateItem", "ServiceUnavailable")]
-    assert pin_failures(driver, enrolling) == MAX_PIN_TRIES
+    assert pin_guesses(driver, enrolling) == MAX_PIN_TRIES
     assert enrolling.complete().status == 404  # its tries used: ended, all the same
 
 
@@ -1761,15 +1867,15 @@ def test_a_start_whose_write_is_retried_after_its_answer_was_lost_is_answered(dr
     assert enrolling.complete().status == 202
 
 
-def test_a_wrong_pin_code_judged_as_time_runs_out_is_counted_on_the_letter(driver: LetterDriver) -> None:
-    """The codes judged wrong, and the time run out before the letter's count of wrong codes is written:
-    the count is written all the same (else each guess so timed would go uncounted against the five)."""
+def test_codes_given_as_time_runs_out_are_not_judged_uncounted(driver: LetterDriver) -> None:
+    """The letter read, and the time run out before the guess is counted: the codes are not judged (else
+    each guess so timed would go uncounted), and the try is given back (nothing was tried)."""
     enrolling = with_letter(driver)
     started = enrolling.start()
-    wrong = {str(index): "000000000000" for index in started["pin_indices"]}
-    with out_of_time_at("dynamodb.BatchGetItem", after=True):  # the letter read, and the codes judged
+    wrong = {str(index): "000000" for index in started["pin_indices"]}
+    with out_of_time_at("dynamodb.BatchGetItem", after=True):  # the letter read
         service = wiring.enrolment(os.environ)
-        with pytest.raises(AuthenticationFailed):
+        with pytest.raises(OutOfTime):
             service.complete(
                 enrolling.enrolment_id,
                 client="198.51.100.7",
@@ -1778,4 +1884,6 @@ def test_a_wrong_pin_code_judged_as_time_runs_out_is_counted_on_the_letter(drive
                 mobile="91234567",
                 email=None,
             )
-    assert pin_failures(driver, enrolling) == 1
+    assert pin_guesses(driver, enrolling) == 0
+    assert enrolment_item(driver, enrolling)["pin_tries"] == {"N": "0"}
+    assert enrolling.complete().status == 202

@@ -28,8 +28,9 @@ import pytest
 from local.gateway import HttpRequest, HttpResponse
 from local.population_seed import Category
 from minid.domain.identity import compose_identity_number
+from minid.domain.rate_limits import ENROLMENT_PIN_GUESSES_PER_DAY
 from tests.integration.conftest import local_driver
-from tests.integration.letters import LetterDriver
+from tests.integration.letters import LetterDriver, fill_counters
 from tests.integration.users import PASSWORD, User, enrolled
 
 ROUNDS = 25
@@ -242,8 +243,9 @@ def test_starting_a_password_reset(people: People, capsys: pytest.CaptureFixture
 
 # ---------------------------------------------------------------------- the second steps
 # Wrong codes to an enrolment or a reset that a known person started, and to one that a decoy stands
-# for: the same 401, in the same time. Wrong PIN codes count against the letter (5 block it), so the
-# known kinds draw on a pool of letters, four tries each, a fresh enrolment or reset every call.
+# for: the same 401, in the same time. Wrong PIN codes count against the letter at a reset (5 block it),
+# and against the person's guesses a day at an enrolment, so the known kinds draw on a pool of letters,
+# four tries each, a fresh enrolment or reset every call.
 TRIES_PER_LETTER = 4
 
 
@@ -260,6 +262,12 @@ def pool(people: People) -> list[User]:
 
 def test_wrong_codes_to_an_enrolment(people: People, pool: list[User], capsys: pytest.CaptureFixture[str]) -> None:
     known = rotating([u.identity_number for u in pool])
+    # a known person whose guesses today are used up: nothing judged, answered as wrong codes
+    used_up = enrolled(people.driver, mobile="93999999").identity_number
+    day = 86400
+    fill_counters(
+        people.driver, "enrolment-pin-guesses", people.driver.key(used_up), day, ENROLMENT_PIN_GUESSES_PER_DAY
+    )
 
     def complete(numbers: Iterator[str]) -> Callable[[], Call]:
         def prepare() -> Call:
@@ -274,6 +282,7 @@ def test_wrong_codes_to_an_enrolment(people: People, pool: list[User], capsys: p
         401,
         {
             "known": complete(known),
+            "known, its guesses used up": complete(iter(lambda: used_up, None)),
             "unknown": complete(iter(lambda: people.unknown, None)),
             "ineligible": complete(iter(lambda: people.ineligible, None)),
         },

@@ -538,7 +538,7 @@ def test_an_older_letter_posted_after_a_newer_one_was_posted_and_blocked_is_supe
     older = driver.next_print_job()
     age_ledger(driver, number, timedelta(days=2))
     newer, _ = posted(driver, number)
-    for _ in range(MAX_PIN_FAILURES_PER_LETTER):  # as wrong codes at a login or an enrolment block it
+    for _ in range(MAX_PIN_FAILURES_PER_LETTER):  # as wrong codes at logins and resets block it
         driver.letters.record_pin_failure(newer.letter_id)
     WrongPinCodes(driver.letters, notice_queue(driver)).settle(driver.letters.get(newer.letter_id), datetime.now(UTC))
     assert driver.letters.get(newer.letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]

@@ -160,6 +160,7 @@ class EnrolmentSettings(PepperSettings, frozen=True):
     client_identity_attempts_per_minute: PositiveInt
     client_codes_sent_per_hour: PositiveInt
     codes_to_person_per_hour: PositiveInt
+    enrolment_pin_guesses_per_day: PositiveInt
     data_key_arn: str
 
 

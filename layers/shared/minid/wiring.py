@@ -318,7 +318,7 @@ def _client_limits(
 
 def _client_policy(settings: ClientLimitSettings, **more: int) -> ClientLimitPolicy:
     """The limits of the functions that take identity numbers and send codes (login, enrolment); `more`:
-    a function's own (login's resets a day)."""
+    a function's own (login's resets a day, enrolment's guesses a day)."""
     from msgspec.structs import replace
 
     from minid.domain.rate_limits import ClientLimitPolicy
@@ -525,7 +525,12 @@ def enrolment(
         public_domain=settings.public_domain,
         starts=_even(SHORT_WORK_SECONDS),
         wrong_codes=_even(SHORT_WORK_SECONDS),
-        limits=_client_limits(dynamodb, settings.challenges_table, keyer, _client_policy(settings)),
+        limits=_client_limits(
+            dynamodb,
+            settings.challenges_table,
+            keyer,
+            _client_policy(settings, enrolment_pin_guesses_per_day=settings.enrolment_pin_guesses_per_day),
+        ),
     )
 
 

@@ -69,6 +69,7 @@ class DynamoDbEnrolments:
             "pk": f"enrolment#{enrolment.enrolment_id}",
             "enrolment_id": enrolment.enrolment_id,
             "person": enrolment.person,
+            "guesses_of": enrolment.guesses_of,
             "letter_id": enrolment.letter_id,
             "pin_indices": list(enrolment.pin_indices),
             "status": enrolment.status.value,
@@ -305,6 +306,8 @@ def _enrolment(values: dict[str, Any]) -> Enrolment:
         resends=int(values.get("resends", 0)),
         verified={Channel(k): datetime.fromisoformat(v) for k, v in values.get("verified", {}).items()},
         replaced_hashes=tuple(values.get(_REPLACED, ())),
+        # (one started before its guesses were counted so: a decoy's then are not, and cannot be right)
+        guesses_of=PersonKey(guessing) if (guessing := values.get("guesses_of") or values.get("person")) else None,
     )
 
 

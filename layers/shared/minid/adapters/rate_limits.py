@@ -53,7 +53,14 @@ class DynamoDbRateCounter:
         # count is by its token; its mark the same each time it is made again past a transaction (refused, it
         # was not written): the SDK's retry of a send whose answer was lost finds it then too.
         once = marked_to_count_once(counted(self._table, hit))
-        return update_if_past_transactions(self._client, once, counted_once_if)
+        if update_if_past_transactions(self._client, once, counted_once_if):
+            return True
+        # for operators: a limit reached, by its name alone (those counted in a transaction with what they
+        # count answer 429, and are counted as responses); an enrolment's guesses used up answer 401
+        from minid.observability import count  # noqa: PLC0415  (only when refused: no import at start)
+
+        count("LimitReached", limit=hit.counter.partition("#")[0])
+        return False
 
     def give_back(self, hit: Hit) -> None:
         expression, condition, values = given_back_once("hits")  # (none counted, or its window gone: nothing)

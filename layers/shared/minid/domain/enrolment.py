@@ -7,8 +7,10 @@
 3. verify: the codes from the mobile and e-mail. Then the account is active, the two PIN codes are
    used up, and the contact register holds the verified contacts.
 
-Guessing is bounded: 3 wrong tries end an enrolment, and 5 wrong PIN tries on one letter, over all
-enrolments, block the letter and tell its owner.
+Guessing is bounded: 3 wrong tries end an enrolment, and the person's enrolments take a few guesses at
+their PIN codes a day (ClientLimitPolicy.enrolment_pin_guesses_per_day), past which they judge none. An
+enrolment's wrong codes do not block the letter, as 5 at logins and resets do: those need the password or
+a code sent first, an enrolment only the number, and anyone who knows it could block the person's letter.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ ACTIVATED_MEANWHILE = (
 )
 # a resend that met a verify of one of its contacts: it sent nothing
 VERIFIED_MEANWHILE = "A contact was verified meanwhile. Ask again for a new code if one is still waiting."
+# wrong PIN codes, and every other refusal of a completion that must look like them (a decoy's, the day's
+# guesses used up): the same words for all
+NOT_MATCHING = f"{AuthenticationFailed.detail} After many wrong PIN codes in a day, none are taken until the next day."
 
 
 class EnrolmentStatus(StrEnum):
@@ -142,6 +147,9 @@ class Enrolment(Value, frozen=True):
     verified: Mapping[Channel, datetime] = field(default_factory=dict)
     # the hashes of the codes a resend or a completion made again replaced (`kept_replaced`)
     replaced_hashes: tuple[str, ...] = ()
+    # the key of the number it was started with, whose guesses a day it counts: the person's, and a decoy's
+    # too (its completions then make the same calls as a real one's, and fail alike)
+    guesses_of: PersonKey | None = None
 
     def open(self, now: datetime) -> bool:
         return now < self.expires_at and self.status in (EnrolmentStatus.STARTED, EnrolmentStatus.VERIFYING)
@@ -331,6 +339,7 @@ class EnrolmentService:
             status=EnrolmentStatus.STARTED,
             created_at=now,
             expires_at=now + ENROLMENT_LIFETIME,
+            guesses_of=person,
         )
         self._enrolments.create(enrolment)
         if usable:
@@ -371,26 +380,33 @@ class EnrolmentService:
                     errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
                 )
             letter, found = self._reads.for_completion(enrolment)
-        right, usable = self._codes_judged(enrolment, letter, pin_codes)
+            # the guess counted before the codes are judged, on the number's guesses a day (a decoy's too; its
+            # codes are never right); None: the day's are used up
+            guessing = enrolment.guesses_of
+            guess = self._limits.enrolment_pin_guess(guessing, now) if guessing else None
+            capped = guessing is not None and guess is None
+            right, usable = (False, False) if capped else self._codes_judged(enrolment, letter, pin_codes)
+            if right and guess is not None:
+                self._limits.give_back([guess])  # the right codes: no guess
         if not (right and usable):
-            # first: a judged guess is counted on the letter whatever fails after (the enrolment's end is
+            # first: a judged guess is in the person's history whatever fails after (the enrolment's end is
             # held by its tries already claimed: ended or not, it takes no more)
-            if not right:
+            if not (right or capped):
                 self._guessed(enrolment, letter, now)
-            else:  # right codes used meanwhile (another tab, a login), or of a letter since blocked: no guess;
-                self._wrong_pins.settle(letter, now)  # of one guessed out whose block was lost: blocked now
+            elif right:  # right codes used meanwhile (another tab, a login), or of a letter since blocked: no
+                self._wrong_pins.settle(letter, now)  # guess; of one guessed out whose block was lost: blocked now
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
-            if enrolment.person is None:
+            if enrolment.person is None or capped:  # (capped: nothing judged, nothing written)
                 self._wrong_codes.short(started)
             else:
                 self._wrong_codes.full(started)
-            raise AuthenticationFailed()
+            raise AuthenticationFailed(NOT_MATCHING)
         person = enrolment.person
         # a decoy never matches (unreachable); a letter posted before a death, in other hands: no MinID
         # for the dead; nor a new one with a number replaced since (the person enrols with the new one)
         if person is None or found is None or not found.in_use or letter is None:
-            raise AuthenticationFailed()
+            raise AuthenticationFailed(NOT_MATCHING)
         contacts = _in_language(contacts, language, found, letter)
         # the codes were right: a weak password, or a failure after, costs no try
         with try_given_back_on_failure(give_back):
@@ -493,22 +509,16 @@ class EnrolmentService:
         return enrolment
 
     def _guessed(self, enrolment: Enrolment, letter: PinLetter | None, now: datetime) -> None:
-        """Wrong codes of the person's posted letter: counted against it (the fifth blocks it), and in the
-        person's history as a login's or a reset's wrong codes are, in one write while it blocks nothing."""
+        """Wrong codes of the person's posted letter: in the person's history, as a login's or a reset's
+        wrong codes are (counted already, among the day's guesses: not against the letter, see above)."""
         person = enrolment.person
         if person is None or letter is None or letter.status is not LetterStatus.DISPATCHED:
-            self._wrong_pins.record(letter, now)  # (nothing to count)
             return
         # each try its own event (two at once would otherwise write one): the try's own number, never handed
         # out again (a try given back lowers `pin_tries`: another at once could then be given the same)
         reference = f"{enrolment.enrolment_id}:{enrolment.claims}"
         failure = SecurityEvent(SecurityEventType.ENROLMENT_FAILED, now, reference, {"reason": "pin-codes"})
-        if self._wrong_pins.record_with(letter.letter_id, person, failure, self._events):
-            return
-        try:  # the fifth (which blocks), or the write together failing: the guess counted first
-            self._wrong_pins.record(letter, now)
-        finally:
-            self._events.record(person, failure)
+        self._events.record(person, failure)
 
     def _codes_judged(
         self, enrolment: Enrolment, letter: PinLetter | None, pin_codes: Mapping[int, str]

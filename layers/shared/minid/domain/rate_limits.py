@@ -23,6 +23,7 @@ class Limit(Value, frozen=True):
 
 CODES_TO_PERSON_PER_HOUR = 10  # the template's default (CodesToPersonPerHour)
 RESET_CODES_TO_PERSON_PER_DAY = 20  # the template's default (ResetCodesToPersonPerDay)
+ENROLMENT_PIN_GUESSES_PER_DAY = 30  # the template's default (EnrolmentPinGuessesPerDay)
 
 
 class ClientLimitPolicy(Value, frozen=True):
@@ -41,6 +42,13 @@ class ClientLimitPolicy(Value, frozen=True):
     # each three guesses at its code for one who holds a letter with a PIN code unused (a letter's holder
     # may also enrol again with it: that is the letter's own risk, not the reset's)
     reset_codes_to_person_per_day: int = RESET_CODES_TO_PERSON_PER_DAY
+    # Enrolments' guesses at one person's PIN codes a day (a UTC day), from any number of clients. Of the
+    # guesses at a letter's codes, an enrolment's alone needs no other secret (a login's needs the password,
+    # a reset's the code sent): counted toward the letter's block, as those are, anyone who knows a number
+    # could block that person's letter with five. Bounded here instead, the letter kept: a pair of 6-digit
+    # codes is one in 10^12, and 30 a day are one in 10^8 a year. (Past them, the person's own enrolment is
+    # refused that day: not fewer, that keeping a person out takes more than a few requests a day.)
+    enrolment_pin_guesses_per_day: int = ENROLMENT_PIN_GUESSES_PER_DAY
     # Orders of PIN code letters an hour: each starts a workflow, and a refused one is kept a while.
     letter_orders_per_hour: int = 30
 
@@ -109,6 +117,14 @@ class ClientLimits:
         limit = Limit("reset-codes-day", self._policy.reset_codes_to_person_per_day, timedelta(days=1))
         refusal = "Too many password reset codes have been sent to this person today."
         return self.count(self.to_count(limit, person, now, refusal), now)
+
+    def enrolment_pin_guess(self, person: PersonKey, now: datetime) -> Hit | None:
+        """An enrolment's guess at the person's PIN codes counted in the day's window, from whichever client:
+        the hit, to give back if the codes were right; None when the day's guesses are used up. (No
+        RateLimited: a refusal would tell that the number has a letter; the caller answers as to wrong codes.)"""
+        limit = Limit("enrolment-pin-guesses", self._policy.enrolment_pin_guesses_per_day, timedelta(days=1))
+        hit = self.to_count(limit, person, now)
+        return hit if self._counter.hit(hit) else None
 
     def give_back(self, hits: Sequence[Hit]) -> None:
         """Hits counted for codes none of which was sent (the provider refused, or was down): the limits

@@ -1,5 +1,6 @@
-"""Guessing a letter's codes: 5 wrong PIN codes on one letter, over every enrolment, login and reset,
-block the letter and tell its owner."""
+"""Guessing a letter's codes: 5 wrong PIN codes on one letter, over every login and reset, block the letter
+and tell its owner. (Not an enrolment's: it needs no secret but the number, and anyone could block the letter
+so; the person's guesses a day bound it instead, domain/enrolment.py.)"""
 
 from __future__ import annotations
 

@@ -86,7 +86,8 @@ class PrintDocument(Value, frozen=True):
     manifest: str
 
 
-# Wrong PIN codes a letter takes, over every enrolment, login and reset, before it is blocked (guard.py).
+# Wrong PIN codes a letter takes, over every login and reset, before it is blocked (guard.py; an enrolment's
+# are bounded by the person's guesses a day instead: domain/enrolment.py).
 MAX_PIN_FAILURES_PER_LETTER = 5
 # How long a repeated order with the same idempotency key gets the first one's answer (and may start its
 # workflow, if the first's start failed): OnceOnly's record.
