@@ -718,6 +718,21 @@ def test_a_guess_that_cannot_be_counted_is_not_judged(driver: LetterDriver) -> N
     assert enrolling.complete().status == 202
 
 
+def test_a_try_whose_every_answer_was_lost_is_given_back(driver: LetterDriver) -> None:
+    """The completion's try counted, and every answer to it lost: a 503, and the try given back by its mark
+    (as many such as an enrolment's tries would have ended it, no code typed)."""
+    enrolling = with_letter(driver)
+    enrolling.start()
+    counting = lambda params: "ADD pin_tries :one" in params.get("UpdateExpression", "")  # noqa: E731
+    for _ in range(MAX_PIN_TRIES):
+        with injected_faults() as faults:
+            faults.add("dynamodb", "UpdateItem", after="lost", here=True, where=counting)
+            assert enrolling.complete().status == 503
+            assert faults.injected == [("dynamodb", "UpdateItem", "lost")]
+        assert enrolment_item(driver, enrolling)["pin_tries"] == {"N": "0"}
+    assert enrolling.complete().status == 202
+
+
 def test_a_try_given_back_does_not_hand_its_number_out_again(driver: LetterDriver) -> None:
     """Another request's try, claimed before a wrong pair's and given back after it (a fault before its
     judgement): the next wrong pair is not given the first's number again (the two, in one millisecond,

@@ -614,7 +614,7 @@ def test_a_login_s_count_lost_is_given_back_in_one_attempt(driver: LetterDriver)
         with pytest.raises(ReadTimeoutError) as raised:
             accounts.reserve_attempt(counted.pk, LockoutPolicy(), datetime.now(UTC))  # type: ignore[arg-type]
     assert attempts == [500]
-    assert raised.value.__notes__ == ["The attempt's count, if made, was not given back: InternalServerError"]
+    assert raised.value.__notes__ == ["The count, if made, was not given back: InternalServerError"]
 
 
 def test_a_login_s_count_refused_before_its_first_attempt_gives_nothing_back(driver: LetterDriver) -> None:
@@ -658,7 +658,7 @@ def test_a_login_s_count_lost_whose_give_back_fails_too_says_so(driver: LetterDr
         with pytest.raises(ReadTimeoutError) as raised:
             counted.claim()
         assert [what for _, _, what in faults.injected] == ["lost", "ServiceUnavailable"]
-    assert raised.value.__notes__ == ["The attempt's count, if made, was not given back: ClientError"]
+    assert raised.value.__notes__ == ["The count, if made, was not given back: ClientError"]
     assert _count(driver, counted) == 1
 
 

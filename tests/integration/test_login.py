@@ -642,6 +642,27 @@ def test_a_count_of_failures_whose_every_answer_was_lost_is_given_back_and_never
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200
 
 
+def test_a_try_whose_every_answer_was_lost_is_given_back(
+    driver: LetterDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The verify's try counted, and every answer to it lost: a 503, and the try given back by its mark. As
+    many such as the login's tries leave it open, and the right code logs in (kept, they would have ended
+    the login with no code typed: "Log in again")."""
+    user = enrolled(driver)
+    login = body(user.start_login())
+    counting = lambda params: "ADD tries :one" in params.get("UpdateExpression", "")  # noqa: E731
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    for _ in range(MAX_CODE_TRIES):
+        with injected_faults() as faults:
+            faults.add("dynamodb", "UpdateItem", after="lost", here=True, where=counting)
+            assert user.verify(login["login_id"], user.last_sms_code()).status == 503
+            assert faults.injected == [("dynamodb", "UpdateItem", "lost")]
+        item = driver.dynamodb.get_item(TableName=driver.local.stack.refs["ChallengesTable"], Key=key)["Item"]
+        assert item["tries"] == {"N": "0"}
+    assert "was not given back" not in caplog.text
+    assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
 def app_added(user: User, token: str) -> str:
     """An authenticator app added and confirmed through the routes: its secret."""
     secret: str = body(user.call("POST", "/v1/me/totp", token=token))["secret"]
@@ -1606,6 +1627,62 @@ def test_a_resend_whose_write_is_retried_after_its_answer_was_lost_sends_its_cod
         assert faults.injected == [("dynamodb", "TransactWriteItems", "retried")]
     assert len(driver.local.outbox.sms()) == sent + 1
     assert user.verify(login["login_id"], user.last_sms_code()).status == 200
+
+
+def test_a_resend_whose_write_answer_was_lost_gives_the_code_held_back(driver: LetterDriver) -> None:
+    """The resend's transaction made, and its answer lost with no retry in time: its code will never be
+    sent. The resend is given back: the code the person holds works again (not "replaced by a newer one"
+    that never came), no resend is spent, and the person's code count neither (the client's stays, as for a
+    send that failed)."""
+    user = enrolled(driver, mobile="93456704")
+    person = driver.key(user.identity_number)
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    held = user.last_sms_code()
+    back_date(driver, to_item({"pk": f"login#{login['login_id']}"}))
+    sent = len(driver.local.outbox.sms())
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", after="lost", here=True, where=transaction_updating("code_hash"))
+        assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 503
+        assert [fault[2] for fault in faults.injected] == ["lost"]
+    assert len(driver.local.outbox.sms()) == sent  # none sent
+    assert counted_hits(driver, "login-codes", person, 3600) == 1  # the login's own
+    item = driver.dynamodb.get_item(
+        TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"login#{login['login_id']}"})
+    )["Item"]
+    assert item["resends"] == {"N": "0"}
+    assert user.verify(login["login_id"], held).status == 200
+
+
+def test_a_resend_s_give_back_takes_nothing_of_a_write_not_made(driver: LetterDriver) -> None:
+    """A resend's write that failed may not have been made: its give-back then writes nothing, though
+    another resend (in another tab) was made meanwhile, its code sent: that code is not undone."""
+    user = enrolled(driver, mobile="93456705")
+    driver.notices_delivered()  # the welcome
+    login = body(user.start_login())
+    key = to_item({"pk": f"login#{login['login_id']}"})
+    back_date(driver, key)
+    table = driver.local.stack.refs["ChallengesTable"]
+
+    def another_resend_meanwhile(params: dict[str, Any]) -> bool:
+        if not transaction_updating("code_hash")(params):
+            return False
+        driver.dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET resends = :one, code_hash = :other",
+            ExpressionAttributeValues=to_item({":one": 1, ":other": "the other resend's"}),
+        )
+        return True
+
+    with injected_faults() as faults:
+        faults.add(
+            "dynamodb", "TransactWriteItems", code="InternalServerError", status=500, where=another_resend_meanwhile
+        )
+        assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 503
+        assert faults.injected
+    item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert (item["resends"], item["code_hash"]) == ({"N": "1"}, {"S": "the other resend's"})
 
 
 def test_a_resend_overtaken_by_another_that_drew_the_same_code_is_told_to_wait(driver: LetterDriver) -> None:

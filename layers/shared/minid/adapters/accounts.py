@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from minid.adapters.dynamodb import (
     cancellation_reasons_past_transactions,
-    counted_once,
+    counted_once_or_given_back,
     from_item,
     given_back_once,
     iso,
-    marked_to_count_once,
     time_or_none,
     to_item,
     update_if,
@@ -26,7 +25,7 @@ from minid.adapters.dynamodb import (
 )
 from minid.adapters.events import recorded_with
 from minid.adapters.rate_limits import counted
-from minid.deadline import OutOfTime, exempt, exempt_once
+from minid.deadline import exempt
 from minid.domain.accounts import (
     MADE,
     STALE,
@@ -277,36 +276,15 @@ class DynamoDbAccounts:
                 {":one": 1, ":threshold": policy.threshold, ":now": iso(now), ":no_run": ""}
             ),
         }
-        marked = marked_to_count_once(reserved)
-        try:
-            counted, item = counted_once(self._client, marked)  # not counted: the account, locked, or None
-        except Exception as error:
-            # refused before its first attempt (unsent): nothing to give back, and its time is the login's
-            if not (isinstance(error, OutOfTime) and error.unsent):
-                self._given_back_if_made(person, marked, error)
-            raise
-        return AttemptCount(account_from(item) if item else None, counted=counted)
-
-    def _given_back_if_made(self, person: PersonKey, marked: Mapping[str, Any], error: Exception) -> None:
-        """A count whose every answer was lost (the SDK's tries timed out, a brownout) may have been made:
-        the attempt fails unjudged, and no Reservation is there to give it back. As many such as the lock's
-        threshold would leave the account at it, to lock at the next attempt: the person's own. It is given
-        back while the account still carries its mark (no count made since: `counted_by`) and is in the run
-        it was counted in (`past_password_in`, which the count set: no login completed, no lock, since). Not
-        made, or another's count since: the condition refuses it, and nothing is taken that is not its own (a
-        wrong password judged since, in the same run, leaves the mark: its failure stays, and this count is
-        the one given back). Given back once: its own mark (`count_returned`, not a release's `given_back`,
-        which another's give-back may move meanwhile) refuses it again. In one attempt (`exempt_once`): the
-        login's try, given back after it, must still find its time in the same brownout. A try of the count
-        that DynamoDB makes after this (one the SDK gave up on, still on its way) is not given back."""
-        mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]  # the count's own, as its give-back's
-        expression, once, values = given_back_once("failed_logins", marked_as="count_returned", mark=mark)
+        # a count whose every answer was lost is given back by its mark (counted_once_or_given_back) only in
+        # the run it was counted in (`past_password_in`, which the count set): no login completed, no lock, no
+        # new password since; an account from before runs too. A wrong password judged since, in the same run,
+        # leaves the mark: its failure stays, and this count is the one given back.
         same_run = "(failure_run = past_password_in OR (attribute_not_exists(failure_run) AND past_password_in = :no))"
-        try:
-            with exempt_once():
-                self._update(person, expression, values | {":no": ""}, f"{once} AND counted_by = :mark AND {same_run}")
-        except Exception as failed:  # told in a note: the count's own error stays the one raised
-            error.add_note(f"The attempt's count, if made, was not given back: {type(failed).__name__}")
+        counted, item = counted_once_or_given_back(  # not counted: the account, locked, or None
+            self._client, reserved, "failed_logins", still=same_run, still_values={":no": ""}
+        )
+        return AttemptCount(account_from(item) if item else None, counted=counted)
 
     def judged(
         self, person: PersonKey, change: AccountChange | None, events: Sequence[SecurityEvent], hits: Sequence[Hit]

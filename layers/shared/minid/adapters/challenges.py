@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from minid.adapters.dynamodb import (
     conditional_check_failed,
-    counted_once,
+    counted_once_or_given_back,
     from_item,
     given_back_once,
     put_new,
@@ -82,7 +82,8 @@ class Challenges:
         values = {":one": 1, ":limit": limit, ":pending": self.pending, ":now": int(now.timestamp())}
         condition = "tries < :limit AND #status = :pending AND expires_at > :now"
         expression = "ADD tries :one, claims :one"
-        counted, item = counted_once(self._client, self._update_request(challenge_id, expression, values, condition))
+        request = self._update_request(challenge_id, expression, values, condition)
+        counted, item = counted_once_or_given_back(self._client, request, "tries")  # (its answer lost: given back)
         return item if counted else None
 
     def _updated(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from minid.adapters.aws_errors import Contended, StillUnprocessed
+from minid.deadline import OutOfTime, exempt_once
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -203,6 +204,59 @@ def counted_once(client: DynamoDBClient, update: Mapping[str, Any]) -> tuple[boo
         item: Any = error.response.get("Item")
         return bool(item) and item.get("counted_by") == mark, from_item(item) if item else None
     return True, from_item(response["Attributes"])
+
+
+def counted_once_or_given_back(
+    client: DynamoDBClient,
+    update: Mapping[str, Any],
+    counter: str,
+    *,
+    still: str = "",
+    still_values: Mapping[str, Any] | None = None,
+) -> tuple[bool, dict[str, Any] | None]:
+    """`counted_once` of `counter`, and when it raises (every answer lost: the SDK's tries timed out, in a
+    brownout), the count, which may have been made, given back: the request fails unjudged, and nothing
+    else would give it back (a try spent, a failure counted, for nothing: enough such end a login, or leave
+    an account at its lock's threshold).
+
+    Given back while the item still carries the count's mark (no count made since: `counted_by`) and
+    `still` holds (`still_values` its own); not made, or another's count since, the condition refuses it,
+    and nothing is taken that is not its own. Once: its own mark (`count_returned`, not a give-back's
+    `given_back`, which another's give-back may move meanwhile). In one attempt (`exempt_once`): what the
+    request gives back after it must still find its time, in the same brownout. Refused by the deadline
+    before its first attempt was sent (OutOfTime, `unsent`): nothing to give back. A try of the count that
+    DynamoDB makes after the give-back (one the SDK gave up on, still on its way) is not given back."""
+    marked = marked_to_count_once(update)
+    try:
+        return counted_once(client, marked)
+    except Exception as error:
+        if not (isinstance(error, OutOfTime) and error.unsent):
+            _given_back_if_made(client, marked, counter, (still, still_values or {}), error)
+        raise
+
+
+def _given_back_if_made(
+    client: DynamoDBClient,
+    marked: Mapping[str, Any],
+    counter: str,
+    still: tuple[str, Mapping[str, Any]],
+    error: Exception,
+) -> None:
+    condition, still_values = still
+    mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]  # the count's own, as its give-back's
+    expression, once, values = given_back_once(counter, marked_as="count_returned", mark=mark)
+    give_back = {
+        "TableName": marked["TableName"],
+        "Key": marked["Key"],
+        "UpdateExpression": expression,
+        "ConditionExpression": " AND ".join(filter(None, (once, "counted_by = :mark", condition))),
+        "ExpressionAttributeValues": to_item({**values, **still_values}),
+    }
+    try:
+        with exempt_once():
+            update_if(client, give_back)
+    except Exception as failed:  # told in a note: the count's own error stays the one raised
+        error.add_note(f"The count, if made, was not given back: {type(failed).__name__}")
 
 
 def put_new(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> None:

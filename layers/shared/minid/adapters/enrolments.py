@@ -16,7 +16,7 @@ from minid.adapters.dynamodb import (
     batch_get,
     cancellation_reasons,
     conditional_check_failed,
-    counted_once,
+    counted_once_or_given_back,
     from_item,
     given_back_once,
     iso,
@@ -127,7 +127,7 @@ class DynamoDbEnrolments:
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_item({":one": 1, ":limit": limit, ":now": int(now.timestamp())} | held),
         }
-        counted, item = counted_once(self._client, claim)
+        counted, item = counted_once_or_given_back(self._client, claim, counter)  # (its answer lost: given back)
         return _enrolment(item) if counted and item is not None else None
 
     def end(self, enrolment_id: str) -> None:

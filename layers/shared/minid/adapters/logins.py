@@ -142,9 +142,14 @@ class DynamoDbLoginAttempts(Challenges):
                 return hit
         raise Contended()  # another transaction besides the failed condition: for a retry
 
-    def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
+    def record_resend(
+        self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], *, giving_back: str
+    ) -> bool:
+        update = self._resend_update(login_id, code_hash, sent_at, resends)
+        update["ConditionExpression"] += " AND code_hash = :ours"
+        update["ExpressionAttributeValues"] |= to_item({":ours": giving_back})
         with exempt():  # a resend not sent given back, whatever the time (as an enrolment's, a contact's)
-            return update_if(self._client, self._resend_update(login_id, code_hash, sent_at, resends))
+            return update_if(self._client, update)
 
     def _resend_update(
         self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], unexpired: bool = False

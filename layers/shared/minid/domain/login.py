@@ -173,9 +173,13 @@ class LoginAttempts(Protocol):
         what stopped it: a hit whose window was full, or a `Resend`)."""
         ...
 
-    def record_resend(self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int]) -> bool:
-        """The code and when it was sent, if the count of resends is still `resends[0]`: it becomes
-        `resends[1]` (one less, when a resend that failed to go out is given back)."""
+    def record_resend(
+        self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], *, giving_back: str
+    ) -> bool:
+        """A resend given back: the code sent before (`code_hash`) and when it was sent, if the count of
+        resends is still `resends[0]` and the code there is still the resend's (`giving_back`): the count
+        becomes `resends[1]`, one less. False, writing nothing, else (the resend's write not made, or
+        another's since)."""
         ...
 
 
@@ -637,7 +641,25 @@ class LoginService:
         hits = (by_client, to_person)
         code = new_code(self._random)
         code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
-        written = self._attempts.resent(attempt, code_hash, now, mobile, hits)
+
+        def given_back() -> bool:
+            """The resend given back, and the code sent before holds again: only while this resend's code is
+            there (after a write that failed, it may not have been made)."""
+            count = (attempt.resends + 1, attempt.resends)
+            sent_before = attempt.codes_sent_at or attempt.created_at
+            return self._attempts.record_resend(
+                login_id, attempt.code_hash or "", sent_before, count, giving_back=code_hash
+            )
+
+        def written_given_back() -> None:
+            # the write made and its answer lost (the SDK's retry refused, or out of time): its code will never
+            # be sent, and the person's code held would have stopped working; given back, the person's count
+            # with it (the client's stays, as for a send that failed)
+            if given_back():
+                self._limits.give_back([to_person])
+
+        with codes_given_back_on_failure(written_given_back):
+            written = self._attempts.resent(attempt, code_hash, now, mobile, hits)
         if isinstance(written, Hit):  # the client's codes, or the person's: told which
             raise written.refused(now)
         if written is Resend.MOBILE_CHANGED:
@@ -664,9 +686,7 @@ class LoginService:
             # not sent: the resend is given back, and the code sent before still holds; one that may have come
             # (MaybeSent: in `maybe`) stands (given back, the code typed would be wrong)
             if not maybe:
-                sent_at = attempt.codes_sent_at or attempt.created_at
-                count = (attempt.resends + 1, attempt.resends)
-                self._attempts.record_resend(login_id, attempt.code_hash or "", sent_at, count)
+                given_back()
 
         with counts_given_back_unless_sent(partial(self._limits.give_back, [to_person]), maybe):
             try:
