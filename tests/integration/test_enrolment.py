@@ -660,6 +660,46 @@ def test_past_the_day_s_guesses_no_codes_are_judged_and_the_next_day_they_are(
     assert complete(started.enrolment_id, right, "203.0.113.9") == (Channel.SMS,)
 
 
+def test_a_client_s_guesses_a_day_are_bounded_at_any_numbers(driver: LetterDriver) -> None:
+    """A client's enrolments take a few guesses a day (ClientEnrolmentGuessesPerDay, 2 here), at any
+    numbers, a decoy's too: past them a 429 from this client (for any number alike: it tells nothing),
+    judging nothing, the try given back. Another client is not held by it; right codes are no guess."""
+    enrolling = with_letter(driver)
+    service = wiring.enrolment(os.environ | {"CLIENT_ENROLMENT_GUESSES_PER_DAY": "2"})
+    unknown = compose_identity_number(date(1981, 3, 1), 234, synthetic=True) or ""
+    client = "198.51.100.77"
+
+    def complete(number: str, codes: dict[str, str] | None = None, by: str = client) -> tuple[str, Exception | None]:
+        started = service.start(number, by)
+        try:
+            service.complete(
+                started.enrolment_id,
+                client=by,
+                pin_codes={i: (codes or {}).get(str(i), "000000") for i in started.pin_indices},
+                password=PASSWORD,
+                mobile="91234567",
+                email=None,
+            )
+        except Exception as error:
+            return started.enrolment_id, error
+        return started.enrolment_id, None
+
+    for number in (enrolling.person.identity_number, unknown):
+        assert isinstance(complete(number)[1], AuthenticationFailed)
+    for number in (enrolling.person.identity_number, unknown):
+        enrolment_id, refused = complete(number)
+        assert isinstance(refused, RateLimited)
+        assert refused.detail == "Too many requests from this client."
+        item = driver.dynamodb.get_item(
+            TableName=driver.local.stack.refs["ChallengesTable"], Key=to_item({"pk": f"enrolment#{enrolment_id}"})
+        )["Item"]
+        assert item["pin_tries"] == {"N": "0"}  # given back: nothing judged
+    assert pin_guesses(driver, enrolling) == 1
+    assert isinstance(complete(unknown, by="198.51.100.78")[1], AuthenticationFailed)  # another client
+    assert complete(enrolling.person.identity_number, enrolling.codes, by="198.51.100.78")[1] is None
+    assert counted_hits(driver, "enrolment-guesses", "198.51.100.78", 86400) == 1  # the right codes': given back
+
+
 def test_guesses_at_once_never_pass_the_day_s(driver: LetterDriver) -> None:
     """Each guess is counted before it is judged, on one count for the person: completions at once, over
     several enrolments, judge no more than the day's guesses (4 here)."""

@@ -1654,24 +1654,31 @@ def test_a_resend_whose_write_answer_was_lost_gives_the_code_held_back(driver: L
     assert user.verify(login["login_id"], held).status == 200
 
 
-def test_a_resend_s_give_back_takes_nothing_of_a_write_not_made(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("alike", ["code", "time"])
+def test_a_resend_s_give_back_takes_nothing_of_a_write_not_made(driver: LetterDriver, alike: str) -> None:
     """A resend's write that failed may not have been made: its give-back then writes nothing, though
-    another resend (in another tab) was made meanwhile, its code sent: that code is not undone."""
-    user = enrolled(driver, mobile="93456705")
+    another resend (in another tab) was made meanwhile, its code sent: that code is not undone, though it
+    is the same (drawn alike, one in a million) or was written in the same millisecond."""
+    user = enrolled(driver, mobile="93456705" if alike == "code" else "93456706")
     driver.notices_delivered()  # the welcome
     login = body(user.start_login())
     key = to_item({"pk": f"login#{login['login_id']}"})
     back_date(driver, key)
     table = driver.local.stack.refs["ChallengesTable"]
 
+    other: dict[str, str] = {}
+
     def another_resend_meanwhile(params: dict[str, Any]) -> bool:
         if not transaction_updating("code_hash")(params):
             return False
+        ours = params["TransactItems"][0]["Update"]["ExpressionAttributeValues"]
+        other["code_hash"] = ours[":hash"]["S"] if alike == "code" else "the other resend's"
+        other["codes_sent_at"] = ours[":sent_at"]["S"] if alike == "time" else "2026-01-01T00:00:00+00:00"
         driver.dynamodb.update_item(
             TableName=table,
             Key=key,
-            UpdateExpression="SET resends = :one, code_hash = :other",
-            ExpressionAttributeValues=to_item({":one": 1, ":other": "the other resend's"}),
+            UpdateExpression="SET resends = :one, code_hash = :other, codes_sent_at = :at",
+            ExpressionAttributeValues=to_item({":one": 1, ":other": other["code_hash"], ":at": other["codes_sent_at"]}),
         )
         return True
 
@@ -1682,7 +1689,12 @@ def test_a_resend_s_give_back_takes_nothing_of_a_write_not_made(driver: LetterDr
         assert user.call("POST", f"/v1/login/{login['login_id']}/resend").status == 503
         assert faults.injected
     item = driver.dynamodb.get_item(TableName=table, Key=key)["Item"]
-    assert (item["resends"], item["code_hash"]) == ({"N": "1"}, {"S": "the other resend's"})
+    assert (item["resends"], item["code_hash"]["S"], item["codes_sent_at"]["S"]) == (
+        {"N": "1"},
+        other["code_hash"],
+        other["codes_sent_at"],
+    )
+    assert counted_hits(driver, "login-codes", driver.key(user.identity_number), 3600) == 1  # the start's: kept
 
 
 def test_a_resend_overtaken_by_another_that_drew_the_same_code_is_told_to_wait(driver: LetterDriver) -> None:

@@ -529,7 +529,11 @@ def enrolment(
             dynamodb,
             settings.challenges_table,
             keyer,
-            _client_policy(settings, enrolment_pin_guesses_per_day=settings.enrolment_pin_guesses_per_day),
+            _client_policy(
+                settings,
+                enrolment_pin_guesses_per_day=settings.enrolment_pin_guesses_per_day,
+                client_enrolment_guesses_per_day=settings.client_enrolment_guesses_per_day,
+            ),
         ),
     )
 

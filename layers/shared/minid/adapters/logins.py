@@ -33,7 +33,7 @@ from minid.adapters.events import recorded_with
 from minid.adapters.letters import ledger_key, pin_codes_used
 from minid.adapters.rate_limits import counted, counter_key, hits_counted
 from minid.adapters.sessions import session_item
-from minid.deadline import exempt
+from minid.deadline import exempt, exempt_once
 from minid.domain.accounts import AccountChange, Written
 from minid.domain.contacts import Language
 from minid.domain.events import SecurityEvent
@@ -143,12 +143,21 @@ class DynamoDbLoginAttempts(Challenges):
         raise Contended()  # another transaction besides the failed condition: for a retry
 
     def record_resend(
-        self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], *, giving_back: str
+        self,
+        login_id: str,
+        code_hash: str,
+        sent_at: datetime,
+        resends: tuple[int, int],
+        *,
+        giving_back: tuple[str, datetime],
+        at_once: bool = False,
     ) -> bool:
         update = self._resend_update(login_id, code_hash, sent_at, resends)
-        update["ConditionExpression"] += " AND code_hash = :ours"
-        update["ExpressionAttributeValues"] |= to_item({":ours": giving_back})
-        with exempt():  # a resend not sent given back, whatever the time (as an enrolment's, a contact's)
+        # (its time too: another resend at once may have drawn the same code, one in a million)
+        update["ConditionExpression"] += " AND code_hash = :ours AND codes_sent_at = :ours_at"
+        update["ExpressionAttributeValues"] |= to_item({":ours": giving_back[0], ":ours_at": iso(giving_back[1])})
+        # a resend not sent given back, whatever the time (as an enrolment's, a contact's)
+        with exempt_once() if at_once else exempt():
             return update_if(self._client, update)
 
     def _resend_update(

@@ -380,14 +380,14 @@ class EnrolmentService:
                     errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
                 )
             letter, found = self._reads.for_completion(enrolment)
-            # the guess counted before the codes are judged, on the number's guesses a day (a decoy's too; its
-            # codes are never right); None: the day's are used up
+            # the guess counted before the codes are judged, on the client's and the number's guesses a day (a
+            # decoy's too; its codes are never right); the number's None: its day's are used up
             guessing = enrolment.guesses_of
-            guess = self._limits.enrolment_pin_guess(guessing, now) if guessing else None
+            by_client, guess = self._limits.enrolment_pin_guess(client, guessing, now) if guessing else (None, None)
             capped = guessing is not None and guess is None
             right, usable = (False, False) if capped else self._codes_judged(enrolment, letter, pin_codes)
-            if right and guess is not None:
-                self._limits.give_back([guess])  # the right codes: no guess
+            if right:  # the right codes: no guess
+                self._limits.give_back([hit for hit in (by_client, guess) if hit is not None])
         if not (right and usable):
             # first: a judged guess is in the person's history whatever fails after (the enrolment's end is
             # held by its tries already claimed: ended or not, it takes no more)

@@ -174,12 +174,20 @@ class LoginAttempts(Protocol):
         ...
 
     def record_resend(
-        self, login_id: str, code_hash: str, sent_at: datetime, resends: tuple[int, int], *, giving_back: str
+        self,
+        login_id: str,
+        code_hash: str,
+        sent_at: datetime,
+        resends: tuple[int, int],
+        *,
+        giving_back: tuple[str, datetime],
+        at_once: bool = False,
     ) -> bool:
         """A resend given back: the code sent before (`code_hash`) and when it was sent, if the count of
-        resends is still `resends[0]` and the code there is still the resend's (`giving_back`): the count
-        becomes `resends[1]`, one less. False, writing nothing, else (the resend's write not made, or
-        another's since)."""
+        resends is still `resends[0]` and the code there is still the resend's, written when it was
+        (`giving_back`): the count becomes `resends[1]`, one less. False, writing nothing, else (the resend's
+        write not made, or another's since). Whatever the time; `at_once`: in one attempt (after a write
+        whose answer was lost: what time is left is short)."""
         ...
 
 
@@ -642,20 +650,22 @@ class LoginService:
         code = new_code(self._random)
         code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
 
-        def given_back() -> bool:
+        def given_back(*, at_once: bool = False) -> bool:
             """The resend given back, and the code sent before holds again: only while this resend's code is
             there (after a write that failed, it may not have been made)."""
             count = (attempt.resends + 1, attempt.resends)
             sent_before = attempt.codes_sent_at or attempt.created_at
+            ours = (code_hash, now)
             return self._attempts.record_resend(
-                login_id, attempt.code_hash or "", sent_before, count, giving_back=code_hash
+                login_id, attempt.code_hash or "", sent_before, count, giving_back=ours, at_once=at_once
             )
 
         def written_given_back() -> None:
             # the write made and its answer lost (the SDK's retry refused, or out of time): its code will never
             # be sent, and the person's code held would have stopped working; given back, the person's count
-            # with it (the client's stays, as for a send that failed)
-            if given_back():
+            # with it (the client's stays, as for a send that failed). (Not made, the give-back's condition
+            # refuses it: one call, in one attempt.)
+            if given_back(at_once=True):
                 self._limits.give_back([to_person])
 
         with codes_given_back_on_failure(written_given_back):
