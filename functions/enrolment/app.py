@@ -64,7 +64,7 @@ def start_enrolment(request: EnrolmentRequest) -> EnrolmentStarted:
         "Wrong PIN codes answer 401; 3 wrong tries end the enrolment. A person's enrolments take (by default) 30 wrong "
         "PIN code pairs a UTC day (EnrolmentPinGuessesPerDay), from any client; past them, none is judged that "
         "day and every pair answers 401 as a wrong one does. Wrong codes here do not block the letter. A client's "
-        "enrolments take (by default) 100 guesses a UTC day at any numbers (ClientEnrolmentGuessesPerDay): 429 "
+        "enrolments take (by default) 20 guesses an hour at any numbers (ClientEnrolmentGuessesPerHour): 429 "
         "past them."
     ),
     tags=TAGS,

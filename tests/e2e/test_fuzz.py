@@ -48,7 +48,7 @@ FUZZER_LIMITS = (
     "CodesToPersonPerHour=1000000",
     "ResetCodesToPersonPerDay=1000000",
     "EnrolmentPinGuessesPerDay=1000000",
-    "ClientEnrolmentGuessesPerDay=1000000",
+    "ClientEnrolmentGuessesPerHour=1000000",
     "ClientLetterOrdersPerHour=1000000",
 )
 MOBILE = "48 12 34 56"

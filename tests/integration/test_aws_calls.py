@@ -112,7 +112,7 @@ ELSEWHERE_MOST = {
     # queued, one transaction (the PIN code used, the password, the reset done, the event)
     "POST /v1/password-resets/{reset_id}/complete": 4,
     # the try counted with the enrolment read, one batch (the letter, the person), the guess counted on the
-    # client's and the person's day (before the codes are judged) and given back (they were right), the
+    # client's hour and the person's day (before the codes are judged) and given back (they were right), the
     # client's and the person's codes counted (before any is sent), the SMS and the e-mail, the completion
     # (the try given back with it)
     "POST /v1/enrolments/{enrolment_id}/complete": 11,

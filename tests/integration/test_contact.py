@@ -441,14 +441,19 @@ def test_a_resend_whose_codes_write_answer_was_lost_leaves_the_code_held_working
     held_works(driver, user, "+4741007002", held)
 
 
-def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: LetterDriver) -> None:
+@pytest.mark.parametrize("drawn", ["another code", "the same code"])
+def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: LetterDriver, drawn: str) -> None:
     """Two resends at once (two tabs): the first's codes written and sent while the second is on its way;
-    the second's write then fails before it lands. Its give-back holds only on its own codes: the first's,
-    which the person was just sent, stay, and verify."""
-    user, clock, session, held = waiting_for_its_code(driver, "+4741007003")
-    first = wiring.contact(os.environ, clock=clock)  # made before the hook below: its calls are not watched
+    the second's write then fails before it lands. Its give-back holds only on its own codes, written at
+    its own time: the first's, which the person was just sent, stay, and verify; though the first drew the
+    same code (one in a million), told apart by their time."""
+    mobile = "+4741007003" if drawn == "another code" else "+4741007008"
+    user, clock, session, held = waiting_for_its_code(driver, mobile)
+    random = CodesAlike(515151) if drawn == "the same code" else None
+    first = wiring.contact(os.environ, clock=clock, random=random)  # made before the hook below: not watched
 
-    def meanwhile() -> None:  # on a thread of its own: the fault below is the second's alone
+    def meanwhile() -> None:  # on a thread of its own, a moment later: the fault below is the second's alone
+        clock.advance(timedelta(milliseconds=5))
         other = threading.Thread(target=first.contacts.resend, args=(session,))
         other.start()
         other.join()
@@ -467,13 +472,14 @@ def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: Lette
             calls_made("dynamodb.UpdateItem", giving_back) as given_back,
             pytest.raises(ClientError),
         ):
-            wiring.contact(os.environ, clock=clock).contacts.resend(session)
+            wiring.contact(os.environ, clock=clock, random=random).contacts.resend(session)
         assert [fault[2] for fault in faults.injected] == ["ServiceUnavailable"]
     assert given_back == ["ConditionalCheckFailedException"]  # tried, and refused: the codes are the first's
-    newest = code_in(sms_to(driver, "+4741007003"))
+    newest = code_in(sms_to(driver, mobile))
     assert newest != held
+    assert random is None or newest == "515151"
     verified = user.call("POST", "/v1/me/contact/verify", {"channel": "mobile", "code": newest}, user.login())
-    assert (verified.status, body(verified)["mobile"]) == (200, "+4741007003")
+    assert (verified.status, body(verified)["mobile"]) == (200, mobile)
 
 
 def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:

@@ -54,6 +54,7 @@ from tests.integration.letters import (
     calls_made,
     counted_hits,
     fill_counters,
+    in_one_window,
     notice_queue,
     posted,
     registered_ceased,
@@ -661,11 +662,12 @@ def test_past_the_day_s_guesses_no_codes_are_judged_and_the_next_day_they_are(
 
 
 def test_a_client_s_guesses_a_day_are_bounded_at_any_numbers(driver: LetterDriver) -> None:
-    """A client's enrolments take a few guesses a day (ClientEnrolmentGuessesPerDay, 2 here), at any
+    """A client's enrolments take a few guesses an hour (ClientEnrolmentGuessesPerHour, 2 here), at any
     numbers, a decoy's too: past them a 429 from this client (for any number alike: it tells nothing),
     judging nothing, the try given back. Another client is not held by it; right codes are no guess."""
     enrolling = with_letter(driver)
-    service = wiring.enrolment(os.environ | {"CLIENT_ENROLMENT_GUESSES_PER_DAY": "2"})
+    in_one_window(3600, 30)
+    service = wiring.enrolment(os.environ | {"CLIENT_ENROLMENT_GUESSES_PER_HOUR": "2"})
     unknown = compose_identity_number(date(1981, 3, 1), 234, synthetic=True) or ""
     client = "198.51.100.77"
 
@@ -695,9 +697,10 @@ def test_a_client_s_guesses_a_day_are_bounded_at_any_numbers(driver: LetterDrive
         )["Item"]
         assert item["pin_tries"] == {"N": "0"}  # given back: nothing judged
     assert pin_guesses(driver, enrolling) == 1
+    assert counted_hits(driver, "enrolment-guesses", client, 3600) == 2  # (the refusals counted nothing)
     assert isinstance(complete(unknown, by="198.51.100.78")[1], AuthenticationFailed)  # another client
     assert complete(enrolling.person.identity_number, enrolling.codes, by="198.51.100.78")[1] is None
-    assert counted_hits(driver, "enrolment-guesses", "198.51.100.78", 86400) == 1  # the right codes': given back
+    assert counted_hits(driver, "enrolment-guesses", "198.51.100.78", 3600) == 1  # the right codes': given back
 
 
 def test_guesses_at_once_never_pass_the_day_s(driver: LetterDriver) -> None:
@@ -755,6 +758,7 @@ def test_a_guess_that_cannot_be_counted_is_not_judged(driver: LetterDriver) -> N
     item = enrolment_item(driver, enrolling)
     assert (item["status"], item["pin_tries"]) == ({"S": "started"}, {"N": "0"})  # no completion written
     assert pin_guesses(driver, enrolling) == 0
+    assert counted_hits(driver, "enrolment-guesses", enrolling.source_ip, 3600) == 0  # the client's given back
     assert enrolling.complete().status == 202
 
 

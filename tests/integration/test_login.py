@@ -1658,7 +1658,8 @@ def test_a_resend_whose_write_answer_was_lost_gives_the_code_held_back(driver: L
 def test_a_resend_s_give_back_takes_nothing_of_a_write_not_made(driver: LetterDriver, alike: str) -> None:
     """A resend's write that failed may not have been made: its give-back then writes nothing, though
     another resend (in another tab) was made meanwhile, its code sent: that code is not undone, though it
-    is the same (drawn alike, one in a million) or was written in the same millisecond."""
+    is the same (drawn alike, one in a million: the resends' times tell them apart) or was written in the
+    same millisecond (their codes do). Each of the give-back's two conditions is needed."""
     user = enrolled(driver, mobile="93456705" if alike == "code" else "93456706")
     driver.notices_delivered()  # the welcome
     login = body(user.start_login())

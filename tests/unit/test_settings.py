@@ -35,7 +35,7 @@ LOGIN = {
     "CODES_TO_PERSON_PER_HOUR": "10",
     "RESET_CODES_TO_PERSON_PER_DAY": "20",
     "ENROLMENT_PIN_GUESSES_PER_DAY": "30",
-    "CLIENT_ENROLMENT_GUESSES_PER_DAY": "100",
+    "CLIENT_ENROLMENT_GUESSES_PER_HOUR": "20",
     "CLIENT_LETTER_ORDERS_PER_HOUR": "30",
     "AWS_REGION": "eu-north-1",  # the rest of a Lambda environment is not the settings' business
 }

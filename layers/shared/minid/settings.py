@@ -161,7 +161,7 @@ class EnrolmentSettings(PepperSettings, frozen=True):
     client_codes_sent_per_hour: PositiveInt
     codes_to_person_per_hour: PositiveInt
     enrolment_pin_guesses_per_day: PositiveInt
-    client_enrolment_guesses_per_day: PositiveInt
+    client_enrolment_guesses_per_hour: PositiveInt
     data_key_arn: str
 
 

@@ -532,7 +532,7 @@ def enrolment(
             _client_policy(
                 settings,
                 enrolment_pin_guesses_per_day=settings.enrolment_pin_guesses_per_day,
-                client_enrolment_guesses_per_day=settings.client_enrolment_guesses_per_day,
+                client_enrolment_guesses_per_hour=settings.client_enrolment_guesses_per_hour,
             ),
         ),
     )

@@ -247,10 +247,19 @@ class DynamoDbContactChanges(Challenges):
                 ":same": value,
             }
             | {f":{channel.value}": contact for channel, contact in change.values.items()},
-            " AND ".join(["resends = :before", same, *same_values, *(["codes = :written"] if giving_back else [])]),
+            " AND ".join(
+                [
+                    "resends = :before",
+                    same,
+                    *same_values,
+                    *(["codes = :written", "sent_at = :written_at"] * bool(giving_back)),
+                ]
+            ),
         )
-        if giving_back:  # only while the codes are the ones this resend wrote (not another's, made meanwhile)
-            request["ExpressionAttributeValues"] |= to_item({":written": {c.value: d for c, d in giving_back.items()}})
+        if giving_back:  # only while the codes are the ones this resend wrote (not another's, made meanwhile: the
+            # same codes, drawn alike, told apart by their time; `change`, as this resend wrote it)
+            written = {":written": {c.value: d for c, d in giving_back.items()}, ":written_at": iso(change.sent_at)}
+            request["ExpressionAttributeValues"] |= to_item(written)
         # the codes given back whatever the time (see enrolments)
         with exempt() if giving_back is not None else nullcontext():
             return update_if(self._client, request | {"ExpressionAttributeNames": names})

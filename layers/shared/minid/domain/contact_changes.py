@@ -232,7 +232,8 @@ class PendingChanges(Protocol):
         """The codes and when they were sent, if the person's pending change is still `change` (its values)
         and its count of resends still `resends[0]`; it becomes `resends[1]`. The hashes `replaced` are added
         to those kept of replaced codes (none when the codes sent before are given back: `giving_back`, the
-        codes the resend wrote, which must still be there; a write made whatever the time, minid.deadline.exempt)."""
+        codes the resend wrote, which must still be there, with the time it wrote, `change.sent_at`; a write
+        made whatever the time, minid.deadline.exempt)."""
         ...
 
 

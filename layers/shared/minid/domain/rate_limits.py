@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
-from minid.domain.codes import RateLimited
+from minid.domain.codes import RateLimited, counts_given_back_unless_sent
 from minid.domain.keys import Keyer, PersonKey
 from minid.values import Value
 
@@ -24,7 +25,7 @@ class Limit(Value, frozen=True):
 CODES_TO_PERSON_PER_HOUR = 10  # the template's default (CodesToPersonPerHour)
 RESET_CODES_TO_PERSON_PER_DAY = 20  # the template's default (ResetCodesToPersonPerDay)
 ENROLMENT_PIN_GUESSES_PER_DAY = 30  # the template's default (EnrolmentPinGuessesPerDay)
-CLIENT_ENROLMENT_GUESSES_PER_DAY = 100  # the template's default (ClientEnrolmentGuessesPerDay)
+CLIENT_ENROLMENT_GUESSES_PER_HOUR = 20  # the template's default (ClientEnrolmentGuessesPerHour)
 
 
 class ClientLimitPolicy(Value, frozen=True):
@@ -50,10 +51,12 @@ class ClientLimitPolicy(Value, frozen=True):
     # codes is one in 10^12, and 30 a day are one in 10^8 a year. (Past them, the person's own enrolment is
     # refused that day: not fewer, that keeping a person out takes more than a few requests a day.)
     enrolment_pin_guesses_per_day: int = ENROLMENT_PIN_GUESSES_PER_DAY
-    # Enrolments' guesses a client makes a day (a UTC day), at any numbers: past the person's, one address
-    # could use up the guesses of some 4000 people a day (its starts, 30 a minute, 3 tries each), and keep
-    # them out. Counted for every number alike (a decoy's too): refused, it tells nothing of one.
-    client_enrolment_guesses_per_day: int = CLIENT_ENROLMENT_GUESSES_PER_DAY
+    # Enrolments' guesses a client makes an hour, at any numbers: past the person's a day, one address could
+    # use up the guesses of some 4000 people a day (its starts, 30 a minute, 3 tries each), and keep them
+    # out; with this, 16. An hour, not a day: one at a shared address (a school) who spends them shuts the
+    # others out for an hour at most. Counted for every number alike (a decoy's too): refused, it tells
+    # nothing of one.
+    client_enrolment_guesses_per_hour: int = CLIENT_ENROLMENT_GUESSES_PER_HOUR
     # Orders of PIN code letters an hour: each starts a workflow, and a refused one is kept a while.
     letter_orders_per_hour: int = 30
 
@@ -124,17 +127,20 @@ class ClientLimits:
         return self.count(self.to_count(limit, person, now, refusal), now)
 
     def enrolment_pin_guess(self, client: str, person: PersonKey, now: datetime) -> tuple[Hit, Hit | None]:
-        """An enrolment's guess at the person's PIN codes, counted in the day's windows: the client's (or
-        RateLimited, for any number alike), then the person's, from whichever client. The hits, to give back
-        if the codes were right; the person's None when their day's guesses are used up. (Not RateLimited: a
-        refusal would tell that the number has a letter; the caller answers as to wrong codes.)"""
-        day = timedelta(days=1)
+        """An enrolment's guess at the person's PIN codes, counted: the client's hour's (or RateLimited, for
+        any number alike), then the person's day's, from whichever client. The hits, to give back if the
+        codes were right; the person's None when their day's guesses are used up. (Not RateLimited: a refusal
+        would tell that the number has a letter; the caller answers as to wrong codes.)"""
+        hour = timedelta(hours=1)
         by_client = self.hit(
-            Limit("enrolment-guesses", self._policy.client_enrolment_guesses_per_day, day), client, now
+            Limit("enrolment-guesses", self._policy.client_enrolment_guesses_per_hour, hour), client, now
         )
-        limit = Limit("enrolment-pin-guesses", self._policy.enrolment_pin_guesses_per_day, day)
+        limit = Limit("enrolment-pin-guesses", self._policy.enrolment_pin_guesses_per_day, timedelta(days=1))
         hit = self.to_count(limit, person, now)
-        return by_client, hit if self._counter.hit(hit) else None
+        # (the person's failing, the client's given back: nothing was judged)
+        with counts_given_back_unless_sent(partial(self.give_back, [by_client]), ()):
+            counted = self._counter.hit(hit)
+        return by_client, hit if counted else None
 
     def give_back(self, hits: Sequence[Hit]) -> None:
         """Hits counted for codes none of which was sent (the provider refused, or was down): the limits
