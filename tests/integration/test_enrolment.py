@@ -661,7 +661,7 @@ def test_past_the_day_s_guesses_no_codes_are_judged_and_the_next_day_they_are(
     assert complete(started.enrolment_id, right, "203.0.113.9") == (Channel.SMS,)
 
 
-def test_a_client_s_guesses_a_day_are_bounded_at_any_numbers(driver: LetterDriver) -> None:
+def test_a_client_s_guesses_an_hour_are_bounded_at_any_numbers(driver: LetterDriver) -> None:
     """A client's enrolments take a few guesses an hour (ClientEnrolmentGuessesPerHour, 2 here), at any
     numbers, a decoy's too: past them a 429 from this client (for any number alike: it tells nothing),
     judging nothing, the try given back. Another client is not held by it; right codes are no guess."""

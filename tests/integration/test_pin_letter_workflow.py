@@ -755,7 +755,9 @@ def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_
     a new one, rather than a workflow under the name taken (202, and nothing ordered). One failed after its
     recipient was accepted is kept as an accepted letter is."""
     table = driver.local.stack.refs["PinLettersTable"]
-    key = driver.key(driver.person(Category.ADULT).identity_number)
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791234566")
+    key = driver.key(person.identity_number)
     unchecked = PinLetter(
         letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
     )
@@ -765,8 +767,11 @@ def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_
     item = driver.dynamodb.get_item(TableName=table, Key=letter_key(unchecked.letter_id))["Item"]
     assert item["status"]["S"] == LetterStatus.FAILED.value
     assert int(item["expires_at"]["N"]) >= (unchecked.ordered_at + timedelta(days=90)).timestamp()
-    # never accepted, never in the person's history as ordered: not as failed either
+    # never accepted, never in the person's history as ordered: not as failed either, nor told (it may have
+    # been refused: a double click whose first is on its way, say)
     assert not [e for e in security_events(driver).page(key, None, 100).events if e.reference == unchecked.letter_id]
+    driver.notices_delivered()
+    assert not [m for m in driver.local.outbox.sms() if m["to"] == "+4791234566"]
 
     checked, tasks = checked_order(driver, driver.key(driver.person(Category.ADULT).identity_number))
     tasks.mark_failed(checked.letter_id, "ClientError")

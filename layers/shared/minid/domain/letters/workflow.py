@@ -352,8 +352,12 @@ class LetterWorkflowTasks:
             return
         # failed, now or by a run before whose release did not happen: released (once; again it does nothing)
         self._letters.release_quota(letter.person, letter.letter_id)
-        # the person is told (once a day, whatever fails), not left waiting for a letter that never comes
-        self._tell(letter, NoticeKind.PIN_LETTER_FAILED)
+        # the person is told (once a day, whatever fails), not left waiting for a letter that never comes; of
+        # a letter that was accepted alone (as its event): one failed before its recipient was settled (an
+        # outage) may have been refused (the quota, a double click whose first is on its way, a number no
+        # longer the person's), and would tell of a failure the history does not hold
+        if letter.outcome is RecipientOutcome.ACCEPTED:
+            self._tell(letter, NoticeKind.PIN_LETTER_FAILED)
         # last: a document that cannot be deleted (S3 refusing for good) fails the task, and the execution
         # alarms, but takes neither the person's place in the quota nor their notice with it
         self._discard_document(letter)
