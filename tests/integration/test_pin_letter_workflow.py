@@ -31,6 +31,7 @@ from minid.adapters.print_documents import UnprintableLetter
 from minid.adapters.workflow import PrintTimeouts
 from minid.deadline import OutOfTime
 from minid.domain.contacts import Language
+from minid.domain.errors import NotFound
 from minid.domain.events import SecurityEventType
 from minid.domain.identity import compose_identity_number
 from minid.domain.keys import PersonKey
@@ -758,10 +759,7 @@ def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_
     person = driver.person(Category.ADULT)
     driver.add_contacts(person.identity_number, mobile="+4791234566")
     key = driver.key(person.identity_number)
-    unchecked = PinLetter(
-        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
-    )
-    driver.letters.create_order(unchecked, expires_at=unchecked.ordered_at + timedelta(days=7))
+    unchecked = unchecked_order(driver, key)
     tasks = wiring.letter_workflow(os.environ)
     tasks.mark_failed(unchecked.letter_id, "ClientError")
     item = driver.dynamodb.get_item(TableName=table, Key=letter_key(unchecked.letter_id))["Item"]
@@ -780,6 +778,45 @@ def test_a_letter_that_fails_before_its_recipient_is_checked_is_kept_as_long_as_
     assert "expires_at" not in item
 
 
+def test_a_check_that_settles_as_its_letter_is_marked_failed_is_judged_as_it_then_is(driver: LetterDriver) -> None:
+    """The recipient's check given up on by the workflow (its invocation still running) settles the letter
+    accepted just as the failure is written: the failure holds on the outcome it read (none), is read again,
+    and is written as an accepted letter's (its event; the person told; the quota's place freed). And a check
+    that comes after the failure settles nothing: accepted then, it would hold a place nothing frees."""
+    person = driver.person(Category.ADULT)
+    driver.add_contacts(person.identity_number, mobile="+4791234565")
+    key = driver.key(person.identity_number)
+    letter = unchecked_order(driver, key)
+    lingering = wiring.letter_workflow(os.environ)  # made before the hook below: not watched
+    failing = lambda params: "failed_at" in params.get("UpdateExpression", "")  # noqa: E731
+    with before_first_aws_call(
+        "dynamodb.UpdateItem", lambda: lingering.validate_recipient(letter.letter_id), where=failing
+    ) as outcomes:
+        wiring.letter_workflow(os.environ).mark_failed(letter.letter_id, "States.Timeout")
+    assert outcomes == ["ConditionalCheckFailedException"]  # then read again: accepted
+    failed = driver.letters.get(letter.letter_id)
+    assert failed is not None
+    assert (failed.status, failed.outcome) == (LetterStatus.FAILED, RecipientOutcome.ACCEPTED)
+    events = security_events(driver).page(key, None, 100).events
+    assert sorted(e.type.value for e in events if e.reference == letter.letter_id) == [
+        "pin-letter-failed",
+        "pin-letter-ordered",
+    ]
+    assert letter.letter_id not in quota_orders(driver, key)
+    driver.notices_delivered()
+    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4791234565"]
+    assert len([t for t in told if "kunne ikke skrives ut eller sendes" in t]) == 1, told
+
+    late = unchecked_order(driver, key)
+    lingering.mark_failed(late.letter_id, "States.Timeout")
+    with pytest.raises(NotFound):
+        lingering.validate_recipient(late.letter_id)
+    after = driver.letters.get(late.letter_id)
+    assert after is not None
+    assert (after.status, after.outcome) == (LetterStatus.FAILED, None)
+    assert late.letter_id not in quota_orders(driver, key)
+
+
 @contextlib.contextmanager
 def quota_release_failing(tasks: LetterWorkflowTasks) -> Iterator[None]:
     """The release of a letter's place in the quota fails (DynamoDB gone past the SDK's retries) while
@@ -795,6 +832,15 @@ def quota_release_failing(tasks: LetterWorkflowTasks) -> Iterator[None]:
         yield
     finally:
         letters.release_quota = release
+
+
+def unchecked_order(driver: LetterDriver, key: PersonKey) -> PinLetter:
+    """An order stored as its route stores it (kept 7 days), its recipient not yet checked."""
+    letter = PinLetter(
+        letter_id=str(uuid.uuid4()), person=key, status=LetterStatus.ORDERED, ordered_at=datetime.now(UTC)
+    )
+    driver.letters.create_order(letter, expires_at=letter.ordered_at + timedelta(days=7))
+    return letter
 
 
 def checked_order(driver: LetterDriver, key: PersonKey) -> tuple[PinLetter, LetterWorkflowTasks]:

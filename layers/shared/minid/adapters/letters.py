@@ -384,10 +384,16 @@ class DynamoDbPinLetters:
             ":ordered": LetterStatus.ORDERED.value,
             ":printing": LetterStatus.PRINTING.value,
         }
+        # held on the outcome as read, which decides its event and its notice: a check still running (one the
+        # workflow gave up on) that settles meanwhile is read again, and judged as it then is
+        condition, names = "#status IN (:ordered, :printing)", {"#status": "status"}
         if letter.outcome is None:  # failed before its recipient was settled: it still has an order's 7 days
             expression += ", expires_at = :kept"
             values[":kept"] = int((letter.ordered_at + REFUSED_ORDER_KEPT_FOR).timestamp())
-        condition, names = "#status IN (:ordered, :printing)", {"#status": "status"}
+            condition += " AND attribute_not_exists(outcome)"
+        else:
+            condition += " AND outcome = :outcome"
+            values[":outcome"] = letter.outcome.value
         update = self._letter_update(letter.letter_id, expression, values, condition=condition, names=names)
         try:
             if events:  # with its events: a crash after the failure's write would have lost them

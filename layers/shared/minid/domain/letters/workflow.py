@@ -133,6 +133,9 @@ class LetterWorkflowTasks:
             letter = self._letter(letter_id)
             if letter.outcome is not None:
                 return letter.outcome
+            if letter.status is LetterStatus.FAILED:  # failed before its check (one still running, given up on
+                # by the workflow): accepted now, it would hold a place in the quota that nothing frees
+                raise NotFound("The letter failed before its recipient was checked.")
             standing = self._recipients.read(letter.person)
             now = self._clock.now()
             reservation = quota_as_read = None
