@@ -25,6 +25,7 @@ from minid.api import NO_SUCH_ROUTE
 from minid.api.resolver import EXEMPT_KEPT_SECONDS
 from minid.attempts import CONNECT_SECONDS, READ_SECONDS
 from minid.deadline import AFTER_EXEMPT_SECONDS, MARGIN_SECONDS
+from minid.domain.letters.workflow import TOLD_REFUSALS
 from minid.domain.notices import RETRY_MOST_SECONDS, retry_after
 from minid.wiring import RETRIES
 from tests.conftest import EVENTS, ROOT
@@ -266,6 +267,15 @@ def _reached(states: dict[str, Any], start: str, stop_at: str | None = None) -> 
             reached.add(name)
             todo += [] if name == stop_at else sorted(_next_states(states[name]))
     return reached
+
+
+def test_the_refusals_the_workflow_tells_are_those_the_code_takes_for_told() -> None:
+    """NotifyRefused tells a refusal in the workflow; a letter failed after its check refused it (the
+    check's task failing after its write) is told in MarkFailedBeforePrinting instead: the same refusals."""
+    definition = json.loads((ROOT / "statemachines" / "pin_letter.asl.json").read_text())
+    choices = definition["States"]["IsRecipientAccepted"]["Choices"]
+    told = {c["StringEquals"] for c in choices if c["Next"] == "NotifyRefused"}
+    assert told == {outcome.value for outcome in TOLD_REFUSALS}
 
 
 def test_a_letter_in_the_post_is_activated_in_a_function_that_no_order_s_checks_run_in() -> None:

@@ -817,6 +817,44 @@ def test_a_check_that_settles_as_its_letter_is_marked_failed_is_judged_as_it_the
     assert late.letter_id not in quota_orders(driver, key)
 
 
+def test_a_check_running_late_on_an_order_blocked_before_it_holds_no_place_in_the_quota(
+    driver: LetterDriver,
+) -> None:
+    """Blocked before its check, its workflow failed (the check given up on, still running): the check
+    that then accepts it holds no place in the quota, which nothing would free (its workflow has ended)."""
+    person = driver.person(Category.ADULT)
+    key = driver.key(person.identity_number)
+    letter = unchecked_order(driver, key)
+    PinLetterAccount(driver.letters, SystemClock(), notice_queue(driver)).block(key)
+    tasks = wiring.letter_workflow(os.environ)
+    tasks.mark_failed(letter.letter_id, "States.Timeout")
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.ACCEPTED
+    blocked = driver.letters.get(letter.letter_id)
+    assert blocked is not None
+    assert blocked.status is LetterStatus.BLOCKED
+    assert letter.letter_id not in quota_orders(driver, key)
+    assert driver.order(person.identity_number).status == 202  # the person's next order is taken: printed
+    assert driver.next_print_job()["letter_id"] != letter.letter_id
+
+
+def test_a_refusal_whose_task_failed_after_its_write_is_told(driver: LetterDriver) -> None:
+    """The check refused the order (no address), and its task then failed for good (or the check ran late,
+    while the failure was written): NotifyRefused never ran; the failure's task tells it instead, once."""
+    person = driver.person(Category.NO_ADDRESS)
+    driver.add_contacts(person.identity_number, mobile="+4791234564")
+    key = driver.key(person.identity_number)
+    letter = unchecked_order(driver, key)
+    tasks = wiring.letter_workflow(os.environ)
+    assert tasks.validate_recipient(letter.letter_id) is RecipientOutcome.NO_ADDRESS
+    tasks.mark_failed(letter.letter_id, "States.Timeout")
+    refused = driver.letters.get(letter.letter_id)
+    assert refused is not None
+    assert (refused.status, refused.outcome) == (LetterStatus.REFUSED, RecipientOutcome.NO_ADDRESS)
+    driver.notices_delivered()
+    told = [m["message"] for m in driver.local.outbox.sms() if m["to"] == "+4791234564"]
+    assert len(told) == 1, told
+
+
 @contextlib.contextmanager
 def quota_release_failing(tasks: LetterWorkflowTasks) -> Iterator[None]:
     """The release of a letter's place in the quota fails (DynamoDB gone past the SDK's retries) while

@@ -147,8 +147,9 @@ class PinLetters(Protocol):
         ...
 
     def mark_failed(self, letter: PinLetter, at: datetime, error: str, events: Sequence[SecurityEvent] = ()) -> bool:
-        """The letter (as read) failed, if it is still ordered or printing, with the person's `events` in the
-        same write; False, writing nothing, if it is no longer (blocked, posted or failed meanwhile)."""
+        """The letter (as read) failed, if it is still ordered or printing and its check's outcome is still the
+        one read, with the person's `events` in the same write; False, writing nothing, if not (blocked,
+        posted, failed, or checked meanwhile)."""
         ...
 
     def block(

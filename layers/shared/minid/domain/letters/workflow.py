@@ -78,6 +78,15 @@ class UnsentDocumentLeft(Exception):
 
 # What the person is told of, of what makes a letter impossible (on their contacts, where they have a MinID)
 TOLD = {Ineligibility.NO_ADDRESS: RecipientOutcome.NO_ADDRESS, Ineligibility.CEASED: RecipientOutcome.NUMBER_REPLACED}
+# the refusals told to the person and in their history (the state machine's NotifyRefused choices)
+TOLD_REFUSALS = frozenset(
+    {
+        RecipientOutcome.QUOTA,
+        RecipientOutcome.NO_ADDRESS,
+        RecipientOutcome.NUMBER_REPLACED,
+        RecipientOutcome.UNPRINTABLE,
+    }
+)
 
 
 def _why_not(person: Person) -> str:
@@ -155,18 +164,23 @@ class LetterWorkflowTasks:
                 outcome = RecipientOutcome.UNPRINTABLE  # (checked last: it loads the letter's font)
             else:
                 outcome = RecipientOutcome.ACCEPTED
-                # the quota's times are when each was accepted (the 24 hours from the letter's check, as
-                # API.md has it: from when it was placed, a check a day late would let the next through)
-                orders = self._quota.recent(standing.orders, now) | {letter_id: now}
-                placed = {i: at for i, at in standing.placed_orders().items() if i in orders}
-                reservation = QuotaReservation(orders, standing.ledger_version, placed | {letter_id: letter.ordered_at})
-            kind = {
-                RecipientOutcome.ACCEPTED: SecurityEventType.PIN_LETTER_ORDERED,
-                RecipientOutcome.QUOTA: SecurityEventType.PIN_LETTER_REFUSED,
-                RecipientOutcome.NO_ADDRESS: SecurityEventType.PIN_LETTER_REFUSED,
-                RecipientOutcome.NUMBER_REPLACED: SecurityEventType.PIN_LETTER_REFUSED,
-                RecipientOutcome.UNPRINTABLE: SecurityEventType.PIN_LETTER_REFUSED,
-            }.get(outcome)
+                # blocked before its check: never sent, and it holds no place in the quota (a check running
+                # late, its workflow ended, would hold one that nothing frees)
+                if letter.status is not LetterStatus.BLOCKED:
+                    # the quota's times are when each was accepted (the 24 hours from the letter's check, as
+                    # API.md has it: from when it was placed, a check a day late would let the next through)
+                    orders = self._quota.recent(standing.orders, now) | {letter_id: now}
+                    placed = {i: at for i, at in standing.placed_orders().items() if i in orders}
+                    reservation = QuotaReservation(
+                        orders, standing.ledger_version, placed | {letter_id: letter.ordered_at}
+                    )
+            kind = (
+                SecurityEventType.PIN_LETTER_ORDERED
+                if outcome is RecipientOutcome.ACCEPTED
+                else SecurityEventType.PIN_LETTER_REFUSED
+                if outcome in TOLD_REFUSALS
+                else None
+            )
             # why a refusal was made, in the person's history (as the notice tells), once a day for each
             # reason, as the notice is told: anyone may order in anyone's name, and an event for each order
             # refused would bury what the person must find there (a lock, a contact changed) under pages
@@ -348,6 +362,10 @@ class LetterWorkflowTasks:
                 self._fail(self._letter(letter.letter_id), error)
                 return
         elif letter.status is not LetterStatus.FAILED:
+            if letter.status is LetterStatus.REFUSED and letter.outcome in TOLD_REFUSALS:
+                # refused by its check after all (one running late, or whose task failed after its write): the
+                # refusal, in the history, is told as NotifyRefused would have (which never ran)
+                self._tell(letter, NoticeKind.PIN_LETTER_REFUSED)
             if letter.dispatched_at is not None:
                 # posted after all (its activation written, its task then failed for good: the function
                 # stopped, say): it works, and its document, which that task did not delete, has served
