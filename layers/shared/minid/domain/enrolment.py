@@ -7,8 +7,9 @@
 3. verify: the codes from the mobile and e-mail. Then the account is active, the two PIN codes are
    used up, and the contact register holds the verified contacts.
 
-Guessing is bounded: 3 wrong tries end an enrolment, and the person's enrolments take a few guesses at
-their PIN codes a day (ClientLimitPolicy.enrolment_pin_guesses_per_day), past which they judge none. An
+Guessing is bounded: 3 wrong tries end an enrolment, a client's enrolments take some guesses an hour at
+any numbers, and the person's a few at their PIN codes a day (ClientLimitPolicy), past which they judge
+none. An
 enrolment's wrong codes do not block the letter, as 5 at logins and resets do: those need the password or
 a code sent first, an enrolment only the number, and anyone who knows it could block the person's letter.
 """
@@ -380,8 +381,8 @@ class EnrolmentService:
                     errors=(FieldError("pin_codes", f"Codes number {enrolment.pin_indices} are asked for."),),
                 )
             letter, found = self._reads.for_completion(enrolment)
-            # the guess counted before the codes are judged, on the client's and the number's guesses a day (a
-            # decoy's too; its codes are never right); the number's None: its day's are used up
+            # the guess counted before the codes are judged, on the client's guesses an hour and the number's a
+            # day (a decoy's too; its codes are never right); the number's None: its day's are used up
             guessing = enrolment.guesses_of
             by_client, guess = self._limits.enrolment_pin_guess(client, guessing, now) if guessing else (None, None)
             capped = guessing is not None and guess is None
