@@ -318,7 +318,7 @@ def _client_limits(
 
 def _client_policy(settings: ClientLimitSettings, **more: int) -> ClientLimitPolicy:
     """The limits of the functions that take identity numbers and send codes (login, enrolment); `more`:
-    a function's own (login's resets a day, enrolment's guesses a day)."""
+    a function's own (login's resets a day, enrolment's guesses: the person's a day, the client's an hour)."""
     from msgspec.structs import replace
 
     from minid.domain.rate_limits import ClientLimitPolicy

@@ -9,9 +9,9 @@
 
 Guessing is bounded: 3 wrong tries end an enrolment, a client's enrolments take some guesses an hour at
 any numbers, and the person's a few at their PIN codes a day (ClientLimitPolicy), past which they judge
-none. An
-enrolment's wrong codes do not block the letter, as 5 at logins and resets do: those need the password or
-a code sent first, an enrolment only the number, and anyone who knows it could block the person's letter.
+none. An enrolment's wrong codes do not block the letter, as 5 at logins and resets do: those need the
+password or a code sent first, an enrolment only the number, and anyone who knows it could block the
+person's letter.
 """
 
 from __future__ import annotations
@@ -398,7 +398,7 @@ class EnrolmentService:
                 self._wrong_pins.settle(letter, now)  # guess; of one guessed out whose block was lost: blocked now
             if enrolment.pin_tries >= MAX_PIN_TRIES:  # this was the last try
                 self._enrolments.end(enrolment_id)
-            if enrolment.person is None or capped:  # (capped: nothing judged, nothing written)
+            if enrolment.person is None or capped:  # (capped: nothing judged, no history written)
                 self._wrong_codes.short(started)
             else:
                 self._wrong_codes.full(started)
