@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 # The register's attributes a verified channel sets: its value and when it was verified.
 _VERIFIED = {Channel.SMS: ("mobile", "mobile_verified_at"), Channel.EMAIL: ("email", "email_verified_at")}
+# a resend's give-back holds only while the codes there are its own, written when it wrote them
+_WRITTEN_BY_THIS_RESEND = ("codes = :written", "sent_at = :written_at")
 
 
 class DynamoDbContactChanges(Challenges):
@@ -247,14 +249,7 @@ class DynamoDbContactChanges(Challenges):
                 ":same": value,
             }
             | {f":{channel.value}": contact for channel, contact in change.values.items()},
-            " AND ".join(
-                [
-                    "resends = :before",
-                    same,
-                    *same_values,
-                    *(["codes = :written", "sent_at = :written_at"] * bool(giving_back)),
-                ]
-            ),
+            " AND ".join(["resends = :before", same, *same_values, *(_WRITTEN_BY_THIS_RESEND if giving_back else ())]),
         )
         if giving_back:  # only while the codes are the ones this resend wrote (not another's, made meanwhile: the
             # same codes, drawn alike, told apart by their time; `change`, as this resend wrote it)

@@ -231,7 +231,7 @@ def counted_once_or_given_back(
         return counted_once(client, marked)
     except Exception as error:
         if not (isinstance(error, OutOfTime) and error.unsent):
-            _given_back_if_made(client, marked, counter, (still, still_values or {}), error)
+            _given_back_if_made(client, marked, counter, still=still, still_values=still_values or {}, error=error)
         raise
 
 
@@ -239,17 +239,18 @@ def _given_back_if_made(
     client: DynamoDBClient,
     marked: Mapping[str, Any],
     counter: str,
-    still: tuple[str, Mapping[str, Any]],
+    *,
+    still: str,
+    still_values: Mapping[str, Any],
     error: Exception,
 ) -> None:
-    condition, still_values = still
     mark = marked["ExpressionAttributeValues"][":counted_by"]["S"]  # the count's own, as its give-back's
     expression, once, values = given_back_once(counter, marked_as="count_returned", mark=mark)
     give_back = {
         "TableName": marked["TableName"],
         "Key": marked["Key"],
         "UpdateExpression": expression,
-        "ConditionExpression": " AND ".join(filter(None, (once, "counted_by = :mark", condition))),
+        "ConditionExpression": " AND ".join(filter(None, (once, "counted_by = :mark", still))),
         "ExpressionAttributeValues": to_item({**values, **still_values}),
     }
     try:

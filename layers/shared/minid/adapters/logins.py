@@ -142,20 +142,15 @@ class DynamoDbLoginAttempts(Challenges):
                 return hit
         raise Contended()  # another transaction besides the failed condition: for a retry
 
-    def record_resend(
-        self,
-        login_id: str,
-        code_hash: str,
-        sent_at: datetime,
-        resends: tuple[int, int],
-        *,
-        giving_back: tuple[str, datetime],
-        at_once: bool = False,
+    def resend_given_back(
+        self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, *, at_once: bool = False
     ) -> bool:
-        update = self._resend_update(login_id, code_hash, sent_at, resends)
+        count = (attempt.resends + 1, attempt.resends)
+        sent_before = attempt.codes_sent_at or attempt.created_at  # (an attempt stored before it kept the time)
+        update = self._resend_update(attempt.login_id, attempt.code_hash or "", sent_before, count)
         # (its time too: another resend at once may have drawn the same code, one in a million)
         update["ConditionExpression"] += " AND code_hash = :ours AND codes_sent_at = :ours_at"
-        update["ExpressionAttributeValues"] |= to_item({":ours": giving_back[0], ":ours_at": iso(giving_back[1])})
+        update["ExpressionAttributeValues"] |= to_item({":ours": code_hash, ":ours_at": iso(sent_at)})
         # a resend not sent given back, whatever the time (as an enrolment's, a contact's)
         with exempt_once() if at_once else exempt():
             return update_if(self._client, update)

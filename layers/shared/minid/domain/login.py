@@ -173,21 +173,13 @@ class LoginAttempts(Protocol):
         what stopped it: a hit whose window was full, or a `Resend`)."""
         ...
 
-    def record_resend(
-        self,
-        login_id: str,
-        code_hash: str,
-        sent_at: datetime,
-        resends: tuple[int, int],
-        *,
-        giving_back: tuple[str, datetime],
-        at_once: bool = False,
+    def resend_given_back(
+        self, attempt: LoginAttempt, code_hash: str, sent_at: datetime, *, at_once: bool = False
     ) -> bool:
-        """A resend given back: the code sent before (`code_hash`) and when it was sent, if the count of
-        resends is still `resends[0]` and the code there is still the resend's, written when it was
-        (`giving_back`): the count becomes `resends[1]`, one less. False, writing nothing, else (the resend's
-        write not made, or another's since). Whatever the time; `at_once`: in one attempt (after a write
-        whose answer was lost: what time is left is short)."""
+        """The resend `resent(attempt, code_hash, sent_at, ...)` wrote, given back: the attempt's code and
+        count of resends as read, again, if the code there is still the resend's, written when it was; False,
+        writing nothing, else (the resend's write not made, or another's since). Whatever the time;
+        `at_once`: in one attempt (after a write whose answer was lost: what time is left is short)."""
         ...
 
 
@@ -650,22 +642,12 @@ class LoginService:
         code = new_code(self._random)
         code_hash = self._keyer.one_time_code_hash(login_id, Channel.SMS, code)
 
-        def given_back(*, at_once: bool = False) -> bool:
-            """The resend given back, and the code sent before holds again: only while this resend's code is
-            there (after a write that failed, it may not have been made)."""
-            count = (attempt.resends + 1, attempt.resends)
-            sent_before = attempt.codes_sent_at or attempt.created_at
-            ours = (code_hash, now)
-            return self._attempts.record_resend(
-                login_id, attempt.code_hash or "", sent_before, count, giving_back=ours, at_once=at_once
-            )
-
         def written_given_back() -> None:
             # the write made and its answer lost (the SDK's retry refused, or out of time): its code will never
             # be sent, and the person's code held would have stopped working; given back, the person's count
             # with it (the client's stays, as for a send that failed). (Not made, the give-back's condition
             # refuses it: one call, in one attempt.)
-            if given_back(at_once=True):
+            if self._attempts.resend_given_back(attempt, code_hash, now, at_once=True):
                 self._limits.give_back([to_person])
 
         with codes_given_back_on_failure(written_given_back):
@@ -696,7 +678,7 @@ class LoginService:
             # not sent: the resend is given back, and the code sent before still holds; one that may have come
             # (MaybeSent: in `maybe`) stands (given back, the code typed would be wrong)
             if not maybe:
-                given_back()
+                self._attempts.resend_given_back(attempt, code_hash, now)
 
         with counts_given_back_unless_sent(partial(self._limits.give_back, [to_person]), maybe):
             try:
