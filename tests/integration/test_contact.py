@@ -482,6 +482,29 @@ def test_a_resend_s_give_back_leaves_another_resend_made_meanwhile(driver: Lette
     assert (verified.status, body(verified)["mobile"]) == (200, mobile)
 
 
+def test_a_change_whose_notices_cannot_be_queued_sends_no_code_and_counts_none(driver: LetterDriver) -> None:
+    """The queue down as a change is asked for (its notices to the old contacts not queued): a 503, no code
+    sent that no change would hold, and the person's codes an hour not spent, at each retry. Once the queue
+    is back, the change is made and its code works."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    driver.notices_delivered()
+    sent = len(driver.local.outbox.sms())
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", here=True, times=3)
+        answers = [user.call("PUT", "/v1/me/contact", {"mobile": "+47 4100 7100"}, token) for _ in range(3)]
+    assert [answer.status for answer in answers] == [503] * 3
+    assert not sms_to(driver, "+4741007100")
+    assert counted_hits(driver, "contact-codes", person, 3600) == 0
+    driver.notices_delivered()
+    assert len(driver.local.outbox.sms()) == sent  # nor the old mobile told of a change not asked
+    assert user.call("PUT", "/v1/me/contact", {"mobile": "+47 4100 7100"}, token).status == 202
+    assert counted_hits(driver, "contact-codes", person, 3600) == 1
+    verify = {"channel": "mobile", "code": code_in(sms_to(driver, "+4741007100"))}
+    assert body(user.call("POST", "/v1/me/contact/verify", verify, token))["mobile"] == "+4741007100"
+
+
 def test_resent_codes_count_as_codes_to_the_person(driver: LetterDriver) -> None:
     """Each resend sends codes to the numbers the change named: counted as the change's own were, or ten
     changes an hour would send some eighty codes to numbers of the caller's choosing (SMS pumping)."""
@@ -1545,9 +1568,31 @@ def test_a_session_cannot_toggle_the_reservation_to_flood_the_person_with_notice
     assert unchanged.status == 200  # asking for what is: no change, nothing counted or sent
 
 
+def test_reservation_changes_that_failed_take_no_place(driver: LetterDriver) -> None:
+    """A change of the reservation whose notice could not be queued (a 503), or refused as the record
+    changed meanwhile (a 409), changed nothing: the person's changes an hour are not spent on it."""
+    user = enrolled(driver)
+    token = user.login()
+    person = driver.key(user.identity_number)
+    in_one_window(3600, 60)
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", here=True, times=RESERVATION_CHANGES.max_hits)
+        answers = [user.call("PUT", "/v1/me/reservation", {"reserved": True}, token) for _ in range(4)]
+    assert [answer.status for answer in answers] == [503] * RESERVATION_CHANGES.max_hits
+    changed = ("None", "ConditionalCheckFailed", "None")  # the session held; the record, not as read
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=changed)
+        assert user.call("PUT", "/v1/me/reservation", {"reserved": True}, token).status == 409
+    assert counted_hits(driver, "reservation-changes", person, 3600) == 0
+    assert body(user.call("GET", "/v1/me/contact", token=token))["reserved"] is False
+    for n in range(RESERVATION_CHANGES.max_hits):
+        assert user.call("PUT", "/v1/me/reservation", {"reserved": n % 2 == 0}, token).status == 200
+
+
 def test_a_reservation_made_meanwhile_as_asked_answers_as_made(driver: LetterDriver) -> None:
     """A second click, or another tab, reserved the person between this request's read and its write: the
-    write is refused (the record changed), and the answer is the record as asked for, not a 409."""
+    write is refused (the record changed), and the answer is the record as asked for, not a 409. Only the
+    change made is counted."""
     user = enrolled(driver)
     token = user.login()
     assert user.call("GET", "/v1/me/contact", token=token).status == 200  # the stack's function and its clients made
@@ -1563,6 +1608,7 @@ def test_a_reservation_made_meanwhile_as_asked_answers_as_made(driver: LetterDri
         record = services.contacts.reserve(services.sessions.authenticate(token), True)
     assert outcomes == ["TransactionCanceledException"]
     assert record.reserved is True
+    assert counted_hits(driver, "reservation-changes", driver.key(user.identity_number), 3600) == 1  # the tab's
     driver.notices_delivered()
     told = [text for text in sms_to(driver, "+4791234567") if "reservere deg mot digital kommunikasjon" in text]
     assert len(told) == 1  # the other tab's notice; this one's event was never written

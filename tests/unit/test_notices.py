@@ -295,16 +295,19 @@ def test_a_number_the_provider_refuses_is_not_tried_again_and_fails_nothing() ->
     assert (phone.tried, len(mailbox.sent)) == (1, 1)
 
 
-def test_a_notice_of_an_event_tells_only_the_contacts_verified_before_it() -> None:
+@pytest.mark.parametrize("verified_since", [Channel.EMAIL, Channel.SMS])
+def test_a_notice_of_an_event_tells_only_the_contacts_verified_before_it(verified_since: Channel) -> None:
     """A password-changed notice whose e-mail failed is retried for hours: an e-mail address verified
-    meanwhile (by whoever changed the password, say) is not told; the mobile, verified before, is."""
+    meanwhile (by whoever changed the password, say) is not told; the mobile, verified before, is (and the
+    other way round)."""
     changed = SecurityEvent(SecurityEventType.PASSWORD_CHANGED, NOW - timedelta(hours=2), "change-1")
     notice = Notice("change-1:password", NoticeKind.PASSWORD_CHANGED, PERSON, proof=changed)
     events = Events({(PERSON, "change-1")})
-    service, phone, mailbox, _ = delivery(record(email_verified_at=NOW - timedelta(hours=1)), events=events)
-    assert service.deliver(notice).sent == [Channel.SMS]
-    assert mailbox.sent == []
-    assert len(phone.sent) == 1
+    since = {"email_verified_at" if verified_since is Channel.EMAIL else "mobile_verified_at": NOW - timedelta(hours=1)}
+    service, phone, mailbox, _ = delivery(record(**since), events=events)
+    told = Channel.SMS if verified_since is Channel.EMAIL else Channel.EMAIL
+    assert service.deliver(notice).sent == [told]
+    assert (len(phone.sent), len(mailbox.sent)) == ((1, 0) if told is Channel.SMS else (0, 1))
 
 
 def test_a_channel_being_sent_elsewhere_is_delivered_again_later() -> None:

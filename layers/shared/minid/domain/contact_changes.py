@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -333,6 +334,9 @@ class ContactService:
                 notices += _tell_of_new(session.person, record, channel, requested, told_apart)
             sent: list[Channel] = []
             with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
+                # the notices queued before the codes are sent: a queue (or KMS) down must not leave codes sent
+                # that no change holds, the person's count spent on them, at each retry
+                self._queue(notices)
                 self._send(new, codes, updated.language, sent, resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
@@ -348,8 +352,8 @@ class ContactService:
         hits = (
             [self._limits.to_count(LANGUAGE_CHANGES, session.person, now, LANGUAGE_CHANGED_TOO_OFTEN)] if alone else []
         )
-        for notice in notices:  # delivered once its event is written, below; dropped if it never is
-            self._notices.enqueue(notice)
+        if change is None:
+            self._queue(notices)  # (with a change, queued before its codes were sent)
         written = replace(updated, updated_at=now) if updated != record else None
         applied = self._changes.apply(
             session.person,
@@ -576,24 +580,38 @@ class ContactService:
         if record.reserved is reserved:
             return record
         # each change tells the person on every contact: one with a session toggling it must not send an
-        # SMS and an e-mail a request (RateLimited, 429, past the limit: nothing changed, nothing sent)
-        self._limits.hit(RESERVATION_CHANGES, session.person, now, RESERVATION_CHANGED_TOO_OFTEN)
+        # SMS and an e-mail a request (RateLimited, 429, past the limit: nothing changed, nothing queued). Counted
+        # before its notice is queued, and given back when its change is not written (a queue or KMS down,
+        # changed meanwhile): a change that failed takes no place. (Counted by the write, as a confirmation
+        # is, a session looping past the limit would queue a notice a request, each waiting for its proof.)
+        counted = self._limits.hit(RESERVATION_CHANGES, session.person, now, RESERVATION_CHANGED_TOO_OFTEN)
         updated = replace(record, reserved=reserved)
         event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
         # the person told on their contacts (one who took over a session must not change this unseen):
         # queued first, with the event as its proof, as every notice of a change
         params = {"reserved": "true" if reserved else "false", "date": date_in_norway(now).isoformat()}
         kind = NoticeKind.RESERVATION_CHANGED
-        self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
-        applied = self._changes.apply(session.person, record, updated, None, [event], epoch=session.epoch)
-        if applied is Applied.CHANGED_MEANWHILE:
-            now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, as asked?
-            if now_as.reserved is reserved:
-                return now_as  # (its notice is the other request's; this one's is dropped, its event unwritten)
-        _raise_unless_done(applied)
+        give_back = partial(self._limits.give_back, [counted])
+        made_meanwhile: ContactRecord | None = None
+        with try_given_back_on_failure(give_back):
+            self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
+            applied = self._changes.apply(session.person, record, updated, None, [event], epoch=session.epoch)
+            if applied is Applied.CHANGED_MEANWHILE:
+                now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, as asked?
+                made_meanwhile = now_as if now_as.reserved is reserved else None
+            if made_meanwhile is None:
+                _raise_unless_done(applied)
+        if made_meanwhile is not None:  # its notice is the other request's; this one's is dropped, its event
+            with suppress(Exception):  # unwritten, and its count given back (if it can be: the answer stands)
+                give_back()
+            return made_meanwhile
         return updated
 
     # ------------------------------------------------------------------ helpers
+    def _queue(self, notices: Sequence[Notice]) -> None:
+        for notice in notices:  # delivered once its event is written; dropped if it never is
+            self._notices.enqueue(notice)
+
     def _code_hash(self, person: PersonKey, channel: Channel, code: str) -> str:
         return self._keyer.one_time_code_hash(f"contact:{person}", channel, code)
 
