@@ -775,6 +775,31 @@ def test_an_app_removed_twice_is_removed_once(driver: LetterDriver) -> None:
     assert sorted("lagt til" in text for text in apps) == [False, True]  # one added, one removed: each told so
 
 
+def test_an_app_confirmed_in_place_of_another_is_told_as_replacing_it(driver: LetterDriver) -> None:
+    """A second app confirmed while one is the person's replaces it: its codes work no more. That is told,
+    in the history and on the person's contacts, as a replacement, not as an app added beside the first
+    (the person would go on trying the first, each try a failure towards the lock)."""
+    user = enrolled(driver, mobile="93217655")  # a number of its own: the notices to it are this test's
+    token = user.login()
+    first = app_added(user, token)
+    second = app_added(user, token)
+    kinds = [e.type.value for e in security_events(driver).page(driver.key(user.identity_number), None, 100).events]
+    assert (kinds.count("totp-added"), kinds.count("totp-replaced")) == (1, 1)
+    assert kinds.index("totp-replaced") < kinds.index("totp-added")  # newest first
+    told = wait_for(
+        lambda: [m["message"] for m in driver.local.outbox.snapshot()["sms"] if m["to"] == "+4793217655"],
+        lambda texts: len([text for text in texts if "utentiseringsapp" in text]) == 2,
+    )
+    replaced = [text for text in told if "byttet ut" in text]
+    assert len(replaced) == 1
+    assert "virker ikke lenger" in replaced[0]
+    assert "fjern appen" in replaced[0]
+    later = datetime.now(UTC) + timedelta(seconds=30)  # past the steps the confirmations used
+    login = body(user.start_login(second_factor="totp"))
+    assert user.verify(login["login_id"], pyotp.TOTP(first).at(later)).status == 401
+    assert body(user.verify(login["login_id"], pyotp.TOTP(second).at(later)))["amr"] == ["Minid-TOTP"]
+
+
 def test_an_app_begun_and_removed_or_begun_before_a_password_change_is_not_added_by_its_code(
     driver: LetterDriver,
 ) -> None:

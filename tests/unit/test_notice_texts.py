@@ -46,7 +46,8 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     """An SMS outside the GSM alphabet goes as UCS-2, 70 characters a segment: three to five times the
     cost, and more segments to arrive out of order."""
     assert int(Template.load().document["Parameters"]["LockoutSeconds"]["MaxValue"]) // 60 - 1 == 1439  # below
-    variants = ({"contacts": "mobile"}, {"contacts": "email"}, {"change": "added"}, {"change": "removed"})
+    changes = ({"change": "added"}, {"change": "replaced"}, {"change": "removed"})
+    variants = ({"contacts": "mobile"}, {"contacts": "email"}, *changes)
     reasons = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"reason": "unprintable"})
     told = (*reasons, {"by": "support"}, *KNOWN_VARIANTS)
     for variant in ({}, *variants, *told):
@@ -81,14 +82,20 @@ def test_a_code_says_what_it_is_for_and_what_to_do_if_the_person_did_not_ask(lan
 
 @pytest.mark.parametrize("language", list(Language))
 def test_an_app_added_is_told_apart_from_one_removed_and_the_person_told_to_remove_it(language: Language) -> None:
-    """An app added by another is a second factor in their hands."""
+    """An app added by another is a second factor in their hands; one in place of the person's own, too,
+    and theirs works no more."""
     added = composed(NoticeKind.SECOND_FACTOR_CHANGED, language, change="added")
+    replaced = composed(NoticeKind.SECOND_FACTOR_CHANGED, language, change="replaced")
     removed = composed(NoticeKind.SECOND_FACTOR_CHANGED, language, change="removed")
     before = composed(NoticeKind.SECOND_FACTOR_CHANGED, language)  # queued before the change was told
     remove = {Language.ENGLISH: "remove the app", Language.BOKMAL: "fjern appen", Language.NYNORSK: "fjern appen"}
     assert remove[language] in added.sms
+    assert remove[language] in replaced.sms
     assert remove[language] not in removed.sms
-    assert len({added.subject, removed.subject, before.subject}) == 3
+    no_more = {Language.ENGLISH: "no longer work", Language.BOKMAL: "virker ikke", Language.NYNORSK: "verkar ikkje"}
+    assert no_more[language] in replaced.sms
+    assert no_more[language] not in added.sms
+    assert len({added.subject, replaced.subject, removed.subject, before.subject}) == 4
 
 
 @pytest.mark.parametrize(

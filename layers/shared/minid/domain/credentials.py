@@ -43,6 +43,14 @@ class TotpEnrolment(Value, frozen=True):
     otpauth_uri: str
 
 
+# What a notice of a change of second factor says of it (its `change`)
+_CHANGES = {
+    SecurityEventType.TOTP_ADDED: "added",
+    SecurityEventType.TOTP_REPLACED: "replaced",
+    SecurityEventType.TOTP_REMOVED: "removed",
+}
+
+
 class CredentialService:
     def __init__(
         self,
@@ -136,7 +144,10 @@ class CredentialService:
                 "The code from the app is wrong. Check the app's clock, and try the next code. If the app was "
                 "added more than once just now, use the QR code shown last."
             )
-        added = self._told(session.person, SecurityEventType.TOTP_ADDED, now)
+        # in place of an app confirmed before (the write holds on the app begun as read, which a removal or another
+        # confirmation meanwhile drops): told so, its codes working no more, not as a second app beside it
+        kind = SecurityEventType.TOTP_REPLACED if account.has_totp else SecurityEventType.TOTP_ADDED
+        added = self._told(session.person, kind, now)
         if self._accounts.confirm_totp(session.person, account.totp_pending, step, account.session_epoch, (added,)):
             return
         # not as read: the session ended meanwhile, or confirmed meanwhile by the same code (sent twice), or
@@ -177,7 +188,7 @@ class CredentialService:
         """The event of a change of second factor, and the notice of it, queued to wait for the event."""
         event = SecurityEvent(kind, now, str(uuid.uuid4()))
         notice_id = f"{event.reference}:second-factor"
-        change = {"change": "added" if kind is SecurityEventType.TOTP_ADDED else "removed"}
+        change = {"change": _CHANGES[kind]}
         self._notices.enqueue(Notice(notice_id, NoticeKind.SECOND_FACTOR_CHANGED, person, change, proof=event))
         return event
 

@@ -32,6 +32,7 @@ class SecurityEventType(StrEnum):
     ENROLMENT_FAILED = "enrolment-failed"  # wrong PIN codes of the person's letter to an enrolment
     TOTP_ADDED = "totp-added"
     TOTP_REMOVED = "totp-removed"
+    TOTP_REPLACED = "totp-replaced"  # another app confirmed in place of the one before, which works no more
     LOGGED_OUT = "logged-out"
     CONTACT_CHANGE_REQUESTED = "contact-change-requested"
     CONTACT_CHANGE_WITHDRAWN = "contact-change-withdrawn"  # given up before it was verified

@@ -86,7 +86,9 @@ PROVEN_BY: Mapping[NoticeKind, frozenset[SecurityEventType]] = {
     NoticeKind.ACCOUNT_LOCKED: frozenset({SecurityEventType.ACCOUNT_LOCKED}),
     NoticeKind.PASSWORD_CHANGED: frozenset({SecurityEventType.PASSWORD_CHANGED}),
     NoticeKind.PASSWORD_RESET: frozenset({SecurityEventType.PASSWORD_RESET}),
-    NoticeKind.SECOND_FACTOR_CHANGED: frozenset({SecurityEventType.TOTP_ADDED, SecurityEventType.TOTP_REMOVED}),
+    NoticeKind.SECOND_FACTOR_CHANGED: frozenset(
+        {SecurityEventType.TOTP_ADDED, SecurityEventType.TOTP_REMOVED, SecurityEventType.TOTP_REPLACED}
+    ),
     NoticeKind.CONTACT_CHANGED: frozenset({SecurityEventType.CONTACT_CHANGE_REQUESTED}),
     NoticeKind.CONTACT_ADDED: frozenset({SecurityEventType.CONTACT_CHANGE_REQUESTED}),
     NoticeKind.CONTACT_REMOVED: frozenset({SecurityEventType.CONTACT_REMOVED}),
@@ -856,46 +858,67 @@ def _credential_changed(what_en: str, what_nb: str, what_nn: str) -> Callable[[L
     return texts
 
 
+# Of each language: what each change of the app is told as (subject, first line), and what to do if it was
+# not the person's, when an app came in (added, or in place of theirs) and when it was removed.
+_APP_CHANGES: dict[Language, tuple[Mapping[str, tuple[str, str]], str, str]] = {
+    Language.ENGLISH: (
+        {
+            "added": ("An authenticator app was added to your MinID",) * 2,
+            "replaced": (
+                "The authenticator app in your MinID was replaced",
+                "The authenticator app in your MinID was replaced by another. The earlier app's codes no longer work",
+            ),
+            "removed": ("The authenticator app was removed from your MinID",) * 2,
+        },
+        "If it was not you, log in to MinID, remove the app and change your password, or call MinID user support "
+        "on +47 {phone} at once.",
+        "If it was not you, call MinID user support on +47 {phone} at once.",
+    ),
+    Language.BOKMAL: (
+        {
+            "added": ("En autentiseringsapp er lagt til i MinID-en din",) * 2,
+            "replaced": (
+                "Autentiseringsappen i MinID-en din er byttet ut",
+                "Autentiseringsappen i MinID-en din er byttet ut med en annen. Kodene fra den forrige appen virker "
+                "ikke lenger",
+            ),
+            "removed": ("Autentiseringsappen er fjernet fra MinID-en din",) * 2,
+        },
+        "Var det ikke deg, logg inn på MinID, fjern appen og bytt passord, eller ring brukerstøtten på {phone} med "
+        "en gang.",
+        "Var det ikke deg, ring brukerstøtten på {phone} med en gang.",
+    ),
+    Language.NYNORSK: (
+        {
+            "added": ("Ein autentiseringsapp er lagd til i MinID-en din",) * 2,
+            "replaced": (
+                "Autentiseringsappen i MinID-en din er bytt ut",
+                "Autentiseringsappen i MinID-en din er bytt ut med ein annan. Kodane frå den førre appen verkar ikkje "
+                "lenger",
+            ),
+            "removed": ("Autentiseringsappen er fjerna frå MinID-en din",) * 2,
+        },
+        "Var det ikkje deg, logg inn på MinID, fjern appen og byt passord, eller ring brukarstøtta på {phone} med "
+        "ein gong.",
+        "Var det ikkje deg, ring brukarstøtta på {phone} med ein gong.",
+    ),
+}
+
+
 def _second_factor_changed(language: Language, params: Mapping[str, str]) -> Texts:
-    """`change`: "added" or "removed" (a notice queued before it was told has neither: both are named).
-    An app added by another is a second factor in their hands: the person is told to remove it."""
-    change = params.get("change")
-    if change not in ("added", "removed"):
+    """`change`: "added", "replaced" (another app in place of the one before, whose codes work no more) or
+    "removed" (a notice queued before it was told has none of them: both adding and removing are named). An
+    app added by another is a second factor in their hands: the person is told to remove it."""
+    change = params.get("change", "")
+    told, came_in, removed = _APP_CHANGES[language]
+    if change not in told:
         return _credential_changed(
             "authenticator app was added or removed",
             "en autentiseringsapp er lagt til eller fjernet",
             "det er lagt til eller fjerna ein autentiseringsapp",
         )(language, params)
-    added = change == "added"
-    if language is Language.ENGLISH:
-        what = "An authenticator app was added to" if added else "The authenticator app was removed from"
-        return (
-            f"{what} your MinID",
-            f"{what} your MinID.",
-            "If it was not you, log in to MinID, remove the app and change your password, or call MinID user "
-            f"support on +47 {SUPPORT_PHONE} at once."
-            if added
-            else f"If it was not you, call MinID user support on +47 {SUPPORT_PHONE} at once.",
-        )
-    if language is Language.NYNORSK:
-        what = "Ein autentiseringsapp er lagd til i" if added else "Autentiseringsappen er fjerna frå"
-        return (
-            f"{what} MinID-en din",
-            f"{what} MinID-en din.",
-            "Var det ikkje deg, logg inn på MinID, fjern appen og byt passord, eller ring brukarstøtta på "
-            f"{SUPPORT_PHONE} med ein gong."
-            if added
-            else f"Var det ikkje deg, ring brukarstøtta på {SUPPORT_PHONE} med ein gong.",
-        )
-    what = "En autentiseringsapp er lagt til i" if added else "Autentiseringsappen er fjernet fra"
-    return (
-        f"{what} MinID-en din",
-        f"{what} MinID-en din.",
-        "Var det ikke deg, logg inn på MinID, fjern appen og bytt passord, eller ring brukerstøtten på "
-        f"{SUPPORT_PHONE} med en gang."
-        if added
-        else f"Var det ikke deg, ring brukerstøtten på {SUPPORT_PHONE} med en gang.",
-    )
+    subject, line = told[change]
+    return subject, f"{line}.", (removed if change == "removed" else came_in).format(phone=SUPPORT_PHONE)
 
 
 def _contact_changed(language: Language, params: Mapping[str, str]) -> Texts:
