@@ -334,9 +334,6 @@ class ContactService:
                 notices += _tell_of_new(session.person, record, channel, requested, told_apart)
             sent: list[Channel] = []
             with counts_given_back_unless_sent(partial(self._limits.give_back, [counted]), sent):
-                # the notices queued before the codes are sent: a queue (or KMS) down must not leave codes sent
-                # that no change holds, the person's count spent on them, at each retry
-                self._queue(notices)
                 self._send(new, codes, updated.language, sent, resent=False)  # first: codes not sent leave no change
         elif given_up := {c for c, value in asked.items() if not isinstance(value, Unchanged)}:
             withdrawal = self._withdrawal(session.person, given_up, now)
@@ -352,8 +349,12 @@ class ContactService:
         hits = (
             [self._limits.to_count(LANGUAGE_CHANGES, session.person, now, LANGUAGE_CHANGED_TOO_OFTEN)] if alone else []
         )
-        if change is None:
-            self._queue(notices)  # (with a change, queued before its codes were sent)
+        # Queued after the codes are sent: a send that fails (SNS throttling, a number it refuses) queues nothing.
+        # Queued before, each such failure, its count given back and so without end, would leave notices that are
+        # never proven (NoticesUnprovenAlarm). The other way round, a queue (or KMS) down after a code was sent
+        # leaves that code with no change to verify, and the person's count spent on it.
+        for notice in notices:  # delivered once its event is written, below; dropped if it never is
+            self._notices.enqueue(notice)
         written = replace(updated, updated_at=now) if updated != record else None
         applied = self._changes.apply(
             session.person,
@@ -583,7 +584,8 @@ class ContactService:
         # SMS and an e-mail a request (RateLimited, 429, past the limit: nothing changed, nothing queued). Counted
         # before its notice is queued, and given back when its change is not written (a queue or KMS down,
         # changed meanwhile): a change that failed takes no place. (Counted by the write, as a confirmation
-        # is, a session looping past the limit would queue a notice a request, each waiting for its proof.)
+        # is, a session looping past the limit would queue a notice a request, each waiting for its proof.) A
+        # write whose answer was lost is given back too, though made: rare, and one change more that hour.
         counted = self._limits.hit(RESERVATION_CHANGES, session.person, now, RESERVATION_CHANGED_TOO_OFTEN)
         updated = replace(record, reserved=reserved)
         event = _event(SecurityEventType.RESERVED if reserved else SecurityEventType.UNRESERVED, now)
@@ -608,10 +610,6 @@ class ContactService:
         return updated
 
     # ------------------------------------------------------------------ helpers
-    def _queue(self, notices: Sequence[Notice]) -> None:
-        for notice in notices:  # delivered once its event is written; dropped if it never is
-            self._notices.enqueue(notice)
-
     def _code_hash(self, person: PersonKey, channel: Channel, code: str) -> str:
         return self._keyer.one_time_code_hash(f"contact:{person}", channel, code)
 
