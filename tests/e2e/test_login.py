@@ -8,7 +8,7 @@ from typing import Any
 import pyotp
 
 from tests.e2e.client import ApiClient
-from tests.e2e.flows import bearer, enrol, last_code, log_in
+from tests.e2e.flows import bearer, enrol, eventually, last_code, log_in, sms_to
 
 
 def test_log_in_with_sms_pin_and_totp_then_log_out(api: ApiClient, persons: dict[str, list[dict[str, Any]]]) -> None:
@@ -43,3 +43,34 @@ def test_log_in_with_sms_pin_and_totp_then_log_out(api: ApiClient, persons: dict
     assert after.status == 401
     assert after.json()["type"] == "/problems/authentication-failed"
     assert api.get("/v1/me", headers=bearer(by_sms)).status == 200  # other sessions live on
+
+
+def test_a_forgotten_password_is_made_anew_with_the_letter_and_a_code(
+    api: ApiClient, persons: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The reset's code comes by SMS (through its queue and the notifier), the letter gives the PIN code asked
+    for: every session ends, the new password logs in, and the person is told. (Its codes and passwords are
+    among what the stack's logs are searched for.)"""
+    person = persons["adult"][45]
+    number, mobile = person["identity_number"], "+4794567891"
+    codes = enrol(api, person, "945 67 891")
+    before = log_in(api, number, "sms", lambda login: last_code(api, mobile))
+    sent = len(sms_to(api, mobile))
+    started = api.post("/v1/password-resets", json_body={"identity_number": number})
+    assert started.status == 201
+    reset = started.json()
+    assert (reset["second_factor"], reset["expires_in"]) == ("sms", 600)
+    eventually(lambda: len(sms_to(api, mobile)) > sent, what="no reset code came")
+    new_password = "ny frase om vinteren i Tromsø"
+    completion = {
+        "pin_code": codes[str(reset["pin_index"])],
+        "code": last_code(api, mobile),
+        "new_password": new_password,
+    }
+    completed = api.post(f"/v1/password-resets/{reset['reset_id']}/complete", json_body=completion)
+    assert completed.status == 204, completed.body
+    assert api.get("/v1/me", headers=bearer(before)).status == 401  # every session ended
+    eventually(lambda: [text for text in sms_to(api, mobile) if "PIN-kodebrevet" in text], what="the reset untold")
+    after = log_in(api, number, "sms", lambda login: last_code(api, mobile), password=new_password)
+    events = [e["type"] for e in api.get("/v1/me/events", headers=bearer(after)).json()["events"]]
+    assert events[:2] == ["login-succeeded", "password-reset"]
