@@ -319,8 +319,13 @@ class PasswordResetService:
             if reset.person is None:
                 self._wrong_codes.short(started)
             else:  # in the person's own history, once per try (a request retried after its answer was lost
-                # is a try of its own, and a guess: its codes are judged again), by the try's own number
-                failed = SecurityEvent(SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.claims}")
+                # is a try of its own, and a guess: its codes are judged again), by the try's own number, with
+                # what was wrong: the PIN code alone, given with the code sent, says the person's phone or
+                # e-mail is in someone else's hands; the code alone, a mistyped code; both, a guess
+                wrong = {"wrong": "pin-code" if code_ok else "code" if pin_ok else "both"}
+                failed = SecurityEvent(
+                    SecurityEventType.PASSWORD_RESET_FAILED, now, f"{reset_id}:{reset.claims}", wrong
+                )
                 self._events.record(reset.person, failed)
                 self._wrong_codes.full(started)
             raise AuthenticationFailed()
