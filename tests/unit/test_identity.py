@@ -24,6 +24,7 @@ from stdnum.no import fodselsnummer
 
 from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import (
+    RULE_2032_FROM,
     CheckDigitRule,
     Gender,
     IdentityNumber,
@@ -216,8 +217,37 @@ def test_2032_rule_numbers_do_not_depend_on_today(composed: Composed) -> None:
 @given(composed_numbers(remainder_choices=st.just(0)), st.integers(1, 3))
 def test_a_classic_number_born_after_today_is_refused(composed: Composed, days: int) -> None:
     born = composed.date_digits
+    assume(born - timedelta(days=days) < RULE_2032_FROM)  # (from then, it may be one under the 2032 rule)
     assert parse(composed.number, today=born).birth_date == born
     assert_refused(composed.number, InvalidReason.FUTURE, today=born - timedelta(days=days))
+
+
+@pytest.mark.parametrize(
+    ("born", "individual", "kind", "before_2032"),
+    [
+        pytest.param(date(1935, 6, 15), 999, FNR, InvalidReason.FUTURE, id="born-1935-read-as-2035"),
+        pytest.param(date(1936, 3, 2), 999, DNR, InvalidReason.FUTURE, id="d-number-born-1936"),
+        pytest.param(date(1985, 1, 1), 801, FNR, InvalidReason.CENTURY, id="1985-below-900"),
+        pytest.param(date(2000, 2, 29), 400, FNR, InvalidReason.DATE, id="29-feb-2000-read-as-1900"),
+    ],
+)
+def test_a_number_issued_from_2032_whose_remainder_is_0_is_taken_under_the_2032_rule(
+    born: date, individual: int, kind: IdentityNumberKind, before_2032: InvalidReason
+) -> None:
+    """From 2032 a remainder of 0 is one of the four, and the individual number (handed out from 999 down
+    for any birth year) no longer gives the century: a number no classic one could be is one of those, not a
+    typing error. Before 2032 it is refused, as no number was issued so."""
+    number = compose_identity_number(born, individual, kind=kind)
+    assert number is not None
+    assert remainders(number) == (0, 0)
+    assert_refused(number, before_2032, today=RULE_2032_FROM - timedelta(days=1))
+    parsed = parse(number, today=RULE_2032_FROM)
+    assert (parsed.kind, parsed.rule, parsed.birth_date, parsed.gender) == (kind, FROM_2032, None, None)
+
+
+@given(classic_any_individual())
+def test_from_2032_every_number_with_remainder_0_and_a_date_is_valid(number: str) -> None:
+    assert parse(number, today=RULE_2032_FROM).value == number
 
 
 # --------------------------------------------------------------------------------------------

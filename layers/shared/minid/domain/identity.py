@@ -22,6 +22,13 @@ From 2032 the number no longer carries gender, and the date digits are no longer
 birth date: the population register's own fields are. So a number under the 2032 rule gives
 neither, and a classic number gives both. Even for classic D-numbers the register is
 authoritative, since a D-number may carry its registration date when the birth date was full.
+
+A number issued from 2032 whose remainder is 0 looks like a classic one, but its individual number
+no longer gives the century (Skatteetaten hands them out from 999 down, for any birth year). So,
+from 2032, one that no classic number could be (no century for its year and individual number, no
+such date in that century, a birth date in the future) is taken as a number under the 2032 rule, not
+refused; before then, it is refused as a typing error. One that a classic number could be is read as
+one: its birth date and gender may then be wrong, and nothing but the tests reads them.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ H_NUMBER_MONTH_OFFSET = 40
 SYNTHETIC_MONTH_OFFSET = 80
 _FH_NUMBER_FIRST_DIGITS = frozenset("89")
 _LEAP_YEAR = 2000  # a leap year, to check a day and month whose century is not known
+RULE_2032_FROM = date(2032, 1, 1)  # numbers issued from this day are under the 2032 rule (remainder 0 to 3)
 
 
 class IdentityNumberKind(StrEnum):
@@ -126,6 +134,18 @@ def parse_identity_number(raw: str, *, allow_synthetic: bool, today: date) -> Id
     if rule is CheckDigitRule.FROM_2032:
         return IdentityNumber(text, kind, rule, synthetic, birth_date=None, gender=None)
 
+    try:
+        birth_date = _classic_birth_date(text, day, month, today)
+    except InvalidIdentityNumber:
+        if today >= RULE_2032_FROM:  # no classic number: one issued under the 2032 rule, its remainder 0
+            return IdentityNumber(text, kind, CheckDigitRule.FROM_2032, synthetic, birth_date=None, gender=None)
+        raise
+    gender = Gender.MALE if int(text[8]) % 2 else Gender.FEMALE
+    return IdentityNumber(text, kind, rule, synthetic, birth_date=birth_date, gender=gender)
+
+
+def _classic_birth_date(text: str, day: int, month: int, today: date) -> date:
+    """The birth date a classic number gives, or why no classic number is this one."""
     year = int(text[4:6])
     century = _century(int(text[6:9]), year)
     if century is None:
@@ -136,8 +156,7 @@ def parse_identity_number(raw: str, *, allow_synthetic: bool, today: date) -> Id
         raise _invalid(InvalidReason.DATE) from None
     if birth_date > today:
         raise _invalid(InvalidReason.FUTURE)
-    gender = Gender.MALE if int(text[8]) % 2 else Gender.FEMALE
-    return IdentityNumber(text, kind, rule, synthetic, birth_date=birth_date, gender=gender)
+    return birth_date
 
 
 def _check_digit_rule(text: str) -> CheckDigitRule:
