@@ -310,8 +310,9 @@ class PasswordResetService:
         if not right:
             # first: a judged guess is counted whatever fails after (the reset's end is held by its tries);
             # only a wrong PIN code given with the right code counts against the letter: a mistyped code is
-            # no guess at it, and without the code no answer tells a PIN code right from wrong (a stranger
-            # with the number alone would block the person's letter in five tries, and each new one after)
+            # no guess at it, and without the code no answer to a caller without the person's session tells a
+            # PIN code right from wrong (their history does: `wrong`, below) (a stranger with the number alone
+            # would block the person's letter in five tries, and each new one after)
             counted = code_ok and not pin_ok
             self._wrong_pins.record(standing.letter, now, counted=counted)  # the fifth blocks the letter
             if reset.tries >= MAX_CODE_TRIES:  # this was the last try
