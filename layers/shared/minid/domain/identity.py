@@ -27,8 +27,9 @@ A number issued from 2032 whose remainder is 0 looks like a classic one, but its
 no longer gives the century (Skatteetaten hands them out from 999 down, for any birth year). So,
 from 2032, one that no classic number could be (no century for its year and individual number, no
 such date in that century, a birth date in the future) is taken as a number under the 2032 rule, not
-refused; before then, it is refused as a typing error. One that a classic number could be is read as
-one: its birth date and gender may then be wrong, and nothing but the tests reads them.
+refused; before then, it is refused (no number was issued so: a typing error). One that a classic
+number could be is read as one: its birth date and gender may then be wrong, and nothing but the
+tests reads them.
 """
 
 from __future__ import annotations
