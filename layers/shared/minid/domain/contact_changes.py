@@ -598,10 +598,10 @@ class ContactService:
         with try_given_back_on_failure(give_back):
             self._notices.enqueue(Notice(f"{event.reference}:{kind.value}", kind, session.person, params, proof=event))
             applied = self._changes.apply(session.person, record, updated, None, [event], epoch=session.epoch)
-            if applied is Applied.CHANGED_MEANWHILE:
-                now_as = self.contact(session)  # changed meanwhile: by a second click, or another tab, as asked?
-                made_meanwhile = now_as if now_as.reserved is reserved else None
-            if made_meanwhile is None:
+            # changed meanwhile: by a second click, or another tab, as asked?
+            if applied is Applied.CHANGED_MEANWHILE and (now_as := self.contact(session)).reserved is reserved:
+                made_meanwhile = now_as
+            else:
                 _raise_unless_done(applied)
         if made_meanwhile is not None:  # its notice is the other request's; this one's is dropped, its event
             with suppress(Exception):  # unwritten, and its count given back (if it can be: the answer stands)
