@@ -1216,8 +1216,7 @@ def test_a_letter_blocked_at_the_printer_whose_provider_then_went_silent_takes_i
 ) -> None:
     """Blocked while printing, and its workflow ended on the heartbeat (the letter kept blocked, not
     posted): the provider's late "failed" agrees with that, and is taken (204, as for a letter marked
-    failed); a late "dispatched" contradicts it (409). Step Functions answers the dead task's token with
-    TaskTimedOut (moto's executor would take it)."""
+    failed); a late "dispatched" contradicts it (409)."""
     number = driver.person(Category.ADULT).identity_number
     # (the heartbeat runs from the job's sending: time for the block first on a busy machine)
     letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=8))
@@ -1226,13 +1225,40 @@ def test_a_letter_blocked_at_the_printer_whose_provider_then_went_silent_takes_i
     assert driver.finished(letter_id)["status"] == "FAILED"
     assert driver.letters.get(letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
 
+    late_failed_taken_and_dispatched_refused(driver, letter_id)
+    assert driver.letters.get(letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
+
+
+def test_a_late_failed_report_is_taken_whether_or_not_mark_failed_has_run_yet(driver: LetterDriver) -> None:
+    """The provider went silent, and its hand-over ended on the heartbeat: the letter is not posted. Its late
+    "failed" agrees with that and is taken (204) while MarkFailed is still retrying, the letter still at the
+    printer, as after it has marked the letter failed; a late "dispatched" contradicts it (409) either way."""
+    number = driver.person(Category.ADULT).identity_number
+    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=1))
+    driver.next_print_job()
+    marking = lambda params: ":failed" in json.dumps(params["TransactItems"][0])  # noqa: E731  (MarkFailed's write)
+    with injected_faults() as faults:
+        faults.add("dynamodb", "TransactWriteItems", code="InternalServerError", status=500, times=1000, where=marking)
+        wait_for(lambda: faults.injected, bool)  # MarkFailed has run, and failed: the state machine retries it
+        assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
+        late_failed_taken_and_dispatched_refused(driver, letter_id)
+        assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
+        assert driver.letters.print_standing(letter_id).reported is None  # type: ignore[union-attr]
+    assert driver.finished(letter_id)["status"] == "FAILED"
+    assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
+    assert driver.report(letter_id, "failed", reason="paper jam").status == 204
+    assert driver.report(letter_id, "dispatched").status == 409
+
+
+def late_failed_taken_and_dispatched_refused(driver: LetterDriver, letter_id: str) -> None:
+    """A late "failed" (204) and "dispatched" (409) for a letter whose hand-over timed out, each refused by
+    Step Functions, which answers the dead task's token with TaskTimedOut (moto's executor would take it)."""
     with injected_faults() as faults:
         faults.add("stepfunctions", "SendTaskFailure", code="TaskTimedOut", status=400, here=True)
         faults.add("stepfunctions", "SendTaskSuccess", code="TaskTimedOut", status=400, here=True)
         assert driver.report(letter_id, "failed", reason="paper jam").status == 204
         assert driver.report(letter_id, "dispatched").status == 409
         assert sorted(f[1] for f in faults.injected) == ["SendTaskFailure", "SendTaskSuccess"]
-    assert driver.letters.get(letter_id).status is LetterStatus.BLOCKED  # type: ignore[union-attr]
 
 
 def test_heartbeats_keep_a_slow_print_job_alive(driver: LetterDriver) -> None:

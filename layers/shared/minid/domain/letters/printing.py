@@ -139,8 +139,8 @@ class PrintReports:
             self._letters.record_report(letter_id, report.status.value)
             return
         # No report resumed the workflow, and it waits no longer: read once more. Another copy of this
-        # report may have been recorded meanwhile (the history lags), or the letter was blocked at the
-        # printer and its workflow has ended it unposted, which a "failed" agrees with.
+        # report may have been recorded meanwhile (the history lags), or the hand-over ended unreported
+        # (timed out) and the letter is not posted, which a "failed" agrees with.
         if resumed is None and self._settled_as(letter_id, report, workflow_ended=True):
             return
         raise Conflict("The letter is no longer waiting for a report from the print provider.")
@@ -165,5 +165,12 @@ class PrintReports:
             if letter.reported == report.status.value:
                 return True
             raise Conflict(f"The letter was reported {letter.reported} already.")
-        # blocked at the printer, then not posted in time (MarkFailed keeps it blocked): as a failed letter's
-        return workflow_ended and letter.status is LetterStatus.BLOCKED and report.status is ReportedStatus.FAILED
+        # The hand-over ended with no report (timed out): the letter is not posted, whatever MarkFailed has
+        # done yet. It may still be at the printer, MarkFailed yet to run (or retrying it, for an hour or
+        # more under throttling), or blocked there (MarkFailed keeps it blocked). A "failed" agrees with
+        # that and is taken, as by a failed letter, so the answer does not hang on MarkFailed's timing.
+        return (
+            workflow_ended
+            and letter.status in (LetterStatus.PRINTING, LetterStatus.BLOCKED)
+            and report.status is ReportedStatus.FAILED
+        )
