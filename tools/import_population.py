@@ -18,11 +18,12 @@ and region, from an export of the register:
 
 One JSON object a line, UTF-8: `{"identity_number": "...", "person": {...}}`, the person as
 `minid.domain.population.Person` holds one (names, birth date, kind, status, the address in Norway or
-abroad, the date of death). The file is read twice, a line at a time (a register of millions fits in no
-memory): first every line is checked (the number's check digits, its kind against the person's and
-against their status, a death and its date together, a name, no field the register does not have, at
-any depth), and a bad line stops the import before anything is written, named by its number only, never
-by what it holds. The counts are then told (by status, by kind, and the living no letter can reach),
+abroad, the date of death, and the address's protection: a strictly confidential address is not kept).
+The file is read twice, a line at a time (a register of millions fits in no memory): first every line
+is checked (the number's check digits, its kind against the person's and against their status, a death
+and its date together, a name, no field the register does not have, at any depth), and a bad line stops
+the import before anything is written, named by its number only, never by what it holds. The counts are
+then told (by status, by kind, the living no letter can reach, and those whose address is withheld),
 and the persons written only once the operator says so (or with `--yes`), 25 a transaction, with progress
 told every 100,000 lines, from the file as it was checked: the same open file (one moved over it is not
 read), and stopped where it changed (one still being copied, or rewritten, is imported again, whole).
@@ -64,7 +65,7 @@ from minid.domain.errors import InvalidIdentityNumber
 from minid.domain.identity import IdentityNumberKind, parse_identity_number
 from minid.domain.keys import Keyer, PersonKey
 from minid.domain.letters.model import letter_address
-from minid.domain.population import Person, PersonStatus
+from minid.domain.population import AddressProtection, Person, PersonStatus
 from minid.domain.time import today_in_norway
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class PersonIn(_Strict):
     address: NorwegianAddressIn | None = None
     address_abroad: ForeignAddressIn | None = None
     deceased_on: date | None = None
+    address_protection: AddressProtection | None = None
 
 
 class Registered(_Strict):
@@ -222,6 +224,7 @@ class Imported(msgspec.Struct):
     file: str = ""  # the digest of the lines read: the file checked, as the export's hold records it
     persons: int = 0
     no_address: int = 0  # alive, their number in use, and no address a letter could go to: orders refused
+    withheld: int = 0  # alive, their number in use, their address strictly confidential: not kept, no letter
     by_status: Counter[str] = msgspec.field(default_factory=Counter)
     by_kind: Counter[str] = msgspec.field(default_factory=Counter)
 
@@ -232,7 +235,8 @@ class Imported(msgspec.Struct):
         kinds = ", ".join(f"{self.by_kind[k.value]} {k.value}" for k in IdentityNumberKind)
         return (
             f"{self.persons} persons checked: {statuses}; {kinds}; "
-            f"{self.no_address} alive, their number in use, with no address a letter could go to"
+            f"{self.no_address} alive, their number in use, with no address a letter could go to; "
+            f"{self.withheld} more with a strictly confidential address, not kept"
         )
 
 
@@ -247,7 +251,9 @@ def check(lines: Iterable[bytes | str], keyer: Keyer, *, allow_synthetic: bool, 
 
     for read in read_persons(hashed(), keyer, allow_synthetic=allow_synthetic, today=today):
         counted.persons += 1
-        counted.no_address += read.person.in_use and letter_address(read.person) is None
+        withheld = read.person.address_withheld
+        counted.withheld += read.person.in_use and withheld
+        counted.no_address += read.person.in_use and not withheld and letter_address(read.person) is None
         counted.by_status[read.person.status.value] += 1
         counted.by_kind[read.person.kind.value] += 1
     counted.file = digest.hexdigest()

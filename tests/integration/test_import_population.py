@@ -30,7 +30,7 @@ from minid.adapters.population import (
 from minid.adapters.secrets import load_pepper
 from minid.domain.identity import IdentityNumberKind, compose_identity_number, parse_identity_number
 from minid.domain.keys import Keyer, Pepper
-from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
+from minid.domain.population import AddressProtection, ForeignAddress, NorwegianAddress, Person, PersonStatus
 from minid.domain.time import today_in_norway
 from tests.integration.letters import LetterDriver
 from tools.import_population import FileChanged, ImportRefused, Read, check, main, read_persons, unchanged, write
@@ -317,6 +317,30 @@ def test_the_check_counts_the_living_a_letter_cannot_reach() -> None:
     lines = [line(a_number(610), nowhere), line(a_number(620), dead), line(a_number(630)), line(a_number(635), ceased)]
     counted = check(lines, KEYER, allow_synthetic=True, today=date.today())
     assert (counted.persons, counted.no_address) == (4, 1)
+
+
+@pytest.mark.parametrize(
+    "protection", [AddressProtection.STRICTLY_CONFIDENTIAL, AddressProtection.STRICTLY_CONFIDENTIAL_ABROAD]
+)
+def test_a_strictly_confidential_address_given_by_an_export_is_not_kept_and_is_counted_apart(
+    aws: boto3.Session, stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], protection: AddressProtection
+) -> None:
+    """The person is kept with their address's protection (an order is refused for it), not the address
+    itself; a confidential one (fortrolig) is kept, and letters go to it."""
+    abroad = ForeignAddress(("Kungsgatan 1", "111 43 Stockholm"), "Sweden", "SE")
+    hidden = NorwegianAddress("Skjulestien 3", "0150", "OSLO", care_of="Hjelpesenteret")
+    withheld = replace(PERSON, address_protection=protection, address=hidden, address_abroad=abroad)
+    confidential = replace(PERSON, address_protection=AddressProtection.CONFIDENTIAL)
+    number, other = a_number(700), a_number(710)
+    persons = tmp_path / "persons.jsonl"
+    persons.write_text(f"{line(number, withheld)}\n{line(other, confidential)}\n")
+    assert imported(persons, stack, aws) == 0
+    assert registered(aws, stack, number) == replace(PERSON, address_protection=protection, address=None)
+    assert registered(aws, stack, other) == confidential
+    items = aws.client("dynamodb").scan(TableName=stack.refs["PopulationRegisterTable"])["Items"]
+    assert not [words for words in ("Skjulestien", "Hjelpesenteret", "Kungsgatan") if words in str(items)]
+    told = capsys.readouterr().out
+    assert "0 alive, their number in use, with no address a letter could go to; 1 more with a strictly" in told
 
 
 def test_a_postal_code_or_country_code_given_padded_or_in_lower_case_is_kept_as_the_post_reads_it() -> None:

@@ -241,20 +241,31 @@ def test_the_quota_s_24_hours_run_from_when_a_letter_was_accepted(driver: Letter
     [
         (RecipientOutcome.NO_ADDRESS, "ingen adresse vi kan sende brevet til"),
         (RecipientOutcome.NUMBER_REPLACED, "erstattet nummeret det ble bestilt med"),
+        (RecipientOutcome.PROTECTED_ADDRESS, "adressen din er strengt fortrolig i Folkeregisteret"),
     ],
 )
-def test_an_order_refused_for_want_of_an_address_or_for_a_number_replaced_is_told_once_a_day(
+def test_an_order_refused_for_want_of_an_address_for_a_number_replaced_or_a_protected_address_is_told_once_a_day(
     driver: LetterDriver, outcome: RecipientOutcome, told: str
 ) -> None:
-    """Alive and old enough, but no address the post can deliver to; or a D-number the register has
-    replaced by a fødselsnummer (seeds/004: the person uses that from then on). No letter, and the person
-    told why (on their contacts, where they have a MinID: the user made with the old number's), once a day
-    however many orders, and in their history; rather than order again and again, hearing nothing."""
+    """Alive and old enough, but no address the post can deliver to; a D-number the register has replaced
+    by a fødselsnummer (seeds/004: the person uses that from then on); or an address the register has as
+    strictly confidential (a person under threat: no print provider, document or envelope is to know it,
+    though a copy of the register held it). No letter, and the person told why (on their contacts, where
+    they have a MinID: the user made with the old number's), once a day however many orders, and in their
+    history; rather than order again and again, hearing nothing."""
+    table = driver.local.stack.refs["PopulationRegisterTable"]
     if outcome is RecipientOutcome.NO_ADDRESS:
         number = driver.person(Category.ADULT).identity_number
-        table = driver.local.stack.refs["PopulationRegisterTable"]
         driver.dynamodb.update_item(
             TableName=table, Key={"pk": {"S": driver.key(number)}}, UpdateExpression="REMOVE address"
+        )
+    elif outcome is RecipientOutcome.PROTECTED_ADDRESS:
+        number = driver.person(Category.ADULT).identity_number
+        driver.dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": driver.key(number)}},
+            UpdateExpression="SET address_protection = :strictly",
+            ExpressionAttributeValues={":strictly": {"S": "strictly_confidential"}},
         )
     else:
         number = driver.person(Category.D_NUMBER_NORWAY).identity_number

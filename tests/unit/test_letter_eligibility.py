@@ -10,7 +10,7 @@ from msgspec.structs import replace
 from minid.domain.contacts import Language
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.letters.model import Ineligibility, letter_address, letter_language, recipient_ineligibility
-from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
+from minid.domain.population import AddressProtection, ForeignAddress, NorwegianAddress, Person, PersonStatus
 
 TODAY = date(2026, 11, 22)
 OSLO = NorwegianAddress("Storgata 12 H0203", "0155", "OSLO")
@@ -83,6 +83,27 @@ def test_the_deceased_get_no_letter() -> None:
 
 def test_no_address_no_letter() -> None:
     assert recipient_ineligibility(replace(ADULT, address=None), TODAY) is Ineligibility.NO_ADDRESS
+
+
+@pytest.mark.parametrize("abroad", [False, True])
+@pytest.mark.parametrize(
+    "protection", [AddressProtection.STRICTLY_CONFIDENTIAL, AddressProtection.STRICTLY_CONFIDENTIAL_ABROAD]
+)
+def test_a_strictly_confidential_address_gets_no_letter_though_stored(
+    protection: AddressProtection, abroad: bool
+) -> None:
+    """Whatever a copy of the register holds: no letter, and not as one with no address (which is told to
+    check it with Skatteetaten and order again, in vain)."""
+    person = replace(ADULT, address_protection=protection)
+    if abroad:
+        person = replace(person, kind=IdentityNumberKind.D_NUMBER, status=PersonStatus.NOT_RESIDENT, address=None)
+        person = replace(person, address_abroad=GDANSK)
+    assert letter_address(person) is None
+    assert recipient_ineligibility(person, TODAY) is Ineligibility.PROTECTED_ADDRESS
+    # a confidential address (fortrolig) is kept from the public only: letters go to it
+    confidential = replace(person, address_protection=AddressProtection.CONFIDENTIAL)
+    assert letter_address(confidential) == (GDANSK.lines() if abroad else OSLO.lines())
+    assert recipient_ineligibility(confidential, TODAY) is None
 
 
 def test_a_d_number_holder_without_a_norwegian_address_gets_it_abroad() -> None:

@@ -9,6 +9,8 @@ import pytest
 from local.template import Template
 from minid.domain.codes import CodePurpose, code_message
 from minid.domain.contacts import Language
+from minid.domain.letters.model import RecipientOutcome
+from minid.domain.letters.workflow import TOLD_REFUSALS
 from minid.domain.notices import WORDED, Message, NoticeKind, compose
 
 # The GSM 03.38 default alphabet; the extension table's characters take two septets each.
@@ -48,7 +50,7 @@ def test_every_notice_fits_two_gsm_segments(kind: NoticeKind, language: Language
     assert int(Template.load().document["Parameters"]["LockoutSeconds"]["MaxValue"]) // 60 - 1 == 1439  # below
     changes = ({"change": "added"}, {"change": "replaced"}, {"change": "removed"})
     variants = ({"contacts": "mobile"}, {"contacts": "email"}, *changes)
-    reasons = ({"reason": "no-address"}, {"reason": "number-replaced"}, {"reason": "unprintable"})
+    reasons = tuple({"reason": r.value} for r in sorted(TOLD_REFUSALS) if r is not RecipientOutcome.QUOTA)
     told = (*reasons, {"by": "support"}, *KNOWN_VARIANTS)
     for variant in ({}, *variants, *told):
         message = composed(kind, language, channel, failures="10", minutes="1439", reserved=reserved, **variant)
@@ -149,6 +151,27 @@ def test_an_order_the_letter_cannot_print_says_to_call_support(language: Languag
     assert all(words in unprintable.sms for words in told)
     assert all(words in unprintable.text for words in told)
     assert "+47 800 30 300" in unprintable.sms  # (from abroad too, where most such addresses are)
+    others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
+    assert not any(told[0] in text for text in others)
+
+
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        (Language.BOKMAL, ("adressen din er strengt fortrolig", "Ring brukerstøtten for MinID")),
+        (Language.NYNORSK, ("adressa di er strengt fortruleg", "Ring brukarstøtta for MinID")),
+        (Language.ENGLISH, ("your address is strictly confidential", "Call MinID support")),
+    ],
+)
+def test_an_order_to_a_strictly_confidential_address_says_to_call_support_not_to_order_again(
+    language: Language, told: tuple[str, ...]
+) -> None:
+    """Not to check the address with Skatteetaten and order again, as for one missing: no order will do."""
+    protected = composed(NoticeKind.PIN_LETTER_REFUSED, language, reason="protected-address")
+    assert all(words in protected.sms for words in told)
+    assert all(words in protected.text for words in told)
+    assert "+47 800 30 300" in protected.sms
+    assert not any(words in protected.sms for words in ("Skatteetaten", "Tax Administration", "again", "nytt"))
     others = (composed(NoticeKind.PIN_LETTER_REFUSED, language, reason=r).sms for r in ("quota", "no-address"))
     assert not any(told[0] in text for text in others)
 

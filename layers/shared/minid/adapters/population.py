@@ -16,7 +16,7 @@ from minid.adapters.letters import ledger_key
 from minid.domain.contacts import ContactRecord, Language
 from minid.domain.identity import IdentityNumberKind
 from minid.domain.keys import PersonKey
-from minid.domain.population import ForeignAddress, NorwegianAddress, Person, PersonStatus
+from minid.domain.population import AddressProtection, ForeignAddress, NorwegianAddress, Person, PersonStatus
 from minid.values import Value
 
 if TYPE_CHECKING:
@@ -245,8 +245,9 @@ class Held(Value, frozen=True):
 
 
 def _values(person: Person) -> dict[str, Any]:
-    address = person.address
-    abroad = person.address_abroad
+    """The person as stored: a strictly confidential address is not (an export may carry it)."""
+    address = None if person.address_withheld else person.address
+    abroad = None if person.address_withheld else person.address_abroad
     return {
         "given_name": person.given_name,
         "family_name": person.family_name,
@@ -254,6 +255,7 @@ def _values(person: Person) -> dict[str, Any]:
         "kind": person.kind.value,
         "status": person.status.value,
         "deceased_on": person.deceased_on.isoformat() if person.deceased_on else None,
+        "address_protection": person.address_protection.value if person.address_protection else None,
         "address": {
             "street": address.street,
             "postal_code": address.postal_code,
@@ -276,6 +278,7 @@ def person_from(values: dict[str, Any]) -> Person:
     address = values.get("address")
     abroad = values.get("address_abroad")
     deceased_on = values.get("deceased_on")
+    protection = values.get("address_protection")
     return Person(
         given_name=values["given_name"],
         family_name=values["family_name"],
@@ -283,6 +286,7 @@ def person_from(values: dict[str, Any]) -> Person:
         kind=IdentityNumberKind(values["kind"]),
         status=PersonStatus(values["status"]),
         deceased_on=date.fromisoformat(deceased_on) if deceased_on else None,
+        address_protection=AddressProtection(protection) if protection else None,
         address=NorwegianAddress(
             street=address["street"],
             postal_code=address["postal_code"],

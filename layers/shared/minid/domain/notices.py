@@ -473,8 +473,9 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
     """An order refused (`reason`: "quota", the default; "no-address": the population register has no
     address the post can deliver to, which the person can have put right, and order again;
     "number-replaced": the register has replaced the number ordered with, and the person orders with the
-    new one; or "unprintable": the letter cannot print the name or address as the register has them, which
-    the person has checked with Skatteetaten, or calls support)."""
+    new one; "unprintable": the letter cannot print the name or address as the register has them, which
+    the person has checked with Skatteetaten, or calls support; or "protected-address": the register has the
+    address as strictly confidential, and no letter goes to it: the person calls support)."""
     reason = params.get("reason")
     if language is Language.ENGLISH:
         why, then = {
@@ -490,6 +491,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             "unprintable": (
                 "cannot send one: your name or address in the National Population Register cannot be printed.",
                 f"Check them with the Norwegian Tax Administration, or call MinID support on +47 {SUPPORT_PHONE}. ",
+            ),
+            "protected-address": (
+                "cannot send one: your address is strictly confidential in the National Population Register, "
+                "and no letter goes to it by post.",
+                f"Call MinID support on +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -513,6 +519,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             "unprintable": (
                 "kan ikkje sende det: namnet eller adressa di i Folkeregisteret kan ikkje skrivast ut på brevet.",
                 f"Sjekk dei hos Skatteetaten, eller ring brukarstøtta for MinID på +47 {SUPPORT_PHONE}. ",
+            ),
+            "protected-address": (
+                "kan ikkje sende det: adressa di er strengt fortruleg i Folkeregisteret, og vi sender ikkje brev "
+                "dit i posten.",
+                f"Ring brukarstøtta for MinID på +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
             reason or "",
@@ -539,6 +550,11 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
         "unprintable": (
             "kan ikke sende det: navnet eller adressen din i Folkeregisteret kan ikke skrives ut på brevet.",
             f"Sjekk dem hos Skatteetaten, eller ring brukerstøtten for MinID på +47 {SUPPORT_PHONE}. ",
+        ),
+        "protected-address": (
+            "kan ikke sende det: adressen din er strengt fortrolig i Folkeregisteret, og vi sender ikke brev dit "
+            "i posten.",
+            f"Ring brukerstøtten for MinID på +47 {SUPPORT_PHONE}. ",
         ),
     }.get(
         reason or "",

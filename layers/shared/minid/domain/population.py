@@ -21,6 +21,20 @@ class PersonStatus(StrEnum):
     CEASED = "ceased"
 
 
+class AddressProtection(StrEnum):
+    """The register's protection of a person's address (adressebeskyttelse); none: not protected (ugradert)."""
+
+    CONFIDENTIAL = "confidential"  # fortrolig: kept from the public, not from the public sector's own post
+    # strengt fortrolig, in Norway or abroad: a person under threat, whose address no one but the register
+    # may know. The stack keeps none (the import drops it), and posts no letter: a print provider, a
+    # document in a bucket, an envelope's window would each know it.
+    STRICTLY_CONFIDENTIAL = "strictly_confidential"
+    STRICTLY_CONFIDENTIAL_ABROAD = "strictly_confidential_abroad"
+
+
+WITHHELD = frozenset({AddressProtection.STRICTLY_CONFIDENTIAL, AddressProtection.STRICTLY_CONFIDENTIAL_ABROAD})
+
+
 class NorwegianAddress(Value, frozen=True):
     __hidden__ = frozenset({"street", "postal_code", "city", "care_of"})  # left out of repr
 
@@ -52,7 +66,9 @@ class ForeignAddress(Value, frozen=True):
 
 
 class Person(Value, frozen=True):
-    __hidden__ = frozenset({"given_name", "family_name", "birth_date", "address", "address_abroad"})
+    __hidden__ = frozenset(
+        {"given_name", "family_name", "birth_date", "address", "address_abroad", "address_protection"}
+    )
 
     given_name: str
     family_name: str
@@ -62,6 +78,12 @@ class Person(Value, frozen=True):
     address: NorwegianAddress | None = None  # the postal address in Norway
     address_abroad: ForeignAddress | None = None
     deceased_on: date | None = None
+    address_protection: AddressProtection | None = None  # (the fact itself tells that the person is under threat)
+
+    @property
+    def address_withheld(self) -> bool:
+        """Whether the person's address is strictly confidential: no letter goes to it, whatever is stored."""
+        return self.address_protection in WITHHELD
 
     @property
     def name(self) -> str:

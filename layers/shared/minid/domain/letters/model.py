@@ -58,6 +58,10 @@ class RecipientOutcome(StrEnum):
     # and counted for the operators (LettersUnprintableAlarm), rather than every order failing the letter
     # and alarming them one by one (anyone may order in a person's name)
     UNPRINTABLE = "unprintable"
+    # the register has the person's address as strictly confidential: no letter goes by post to an address
+    # the stack must not know (population.AddressProtection). Told likewise, to call support, rather than
+    # to check the address with Skatteetaten as if it were missing, and order again, in vain
+    PROTECTED_ADDRESS = "protected-address"
     INELIGIBLE = "ineligible"  # dead, too young, or not in the register: no one to tell
     # refused by the quota within moments of an order taken: the same order sent twice (a double click, a
     # form sent again after its answer was lost, without an idempotency key): told to no one, as the
@@ -69,6 +73,7 @@ class Ineligibility(StrEnum):
     DECEASED = "deceased"
     CEASED = "ceased"  # the number replaced by another: the person orders with that one
     NO_ADDRESS = "no-address"
+    PROTECTED_ADDRESS = "protected-address"
     TOO_YOUNG = "too-young"
 
 
@@ -190,7 +195,10 @@ def generate_pin_codes(random: RandomSource) -> dict[int, str]:
 def letter_address(person: Person) -> tuple[str, ...] | None:
     """Where the letter goes: the address in Norway; for a D-number holder without one, the address abroad.
     None for an address the post could not deliver to (a street, a postcode of four digits and a town;
-    abroad, a line, a country and its code): a letter to it would be lost, or go domestic."""
+    abroad, a line, a country and its code): a letter to it would be lost, or go domestic. None for a
+    strictly confidential address, whatever is stored: it goes on no letter."""
+    if person.address_withheld:
+        return None
     home, abroad = person.address, person.address_abroad
     if home is not None:
         whole = bool(home.street.strip() and home.city.strip() and re.fullmatch(r"[0-9]{4}", home.postal_code))
@@ -218,6 +226,8 @@ def recipient_ineligibility(person: Person, today: date) -> Ineligibility | None
         return Ineligibility.CEASED
     if today.year - person.birth_date.year < MINIMUM_AGE:
         return Ineligibility.TOO_YOUNG
+    if person.address_withheld:
+        return Ineligibility.PROTECTED_ADDRESS
     if letter_address(person) is None:
         return Ineligibility.NO_ADDRESS
     return None

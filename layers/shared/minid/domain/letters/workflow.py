@@ -77,7 +77,11 @@ class UnsentDocumentLeft(Exception):
 
 
 # What the person is told of, of what makes a letter impossible (on their contacts, where they have a MinID)
-TOLD = {Ineligibility.NO_ADDRESS: RecipientOutcome.NO_ADDRESS, Ineligibility.CEASED: RecipientOutcome.NUMBER_REPLACED}
+TOLD = {
+    Ineligibility.NO_ADDRESS: RecipientOutcome.NO_ADDRESS,
+    Ineligibility.PROTECTED_ADDRESS: RecipientOutcome.PROTECTED_ADDRESS,
+    Ineligibility.CEASED: RecipientOutcome.NUMBER_REPLACED,
+}
 # the refusals told to the person and in their history (the state machine's NotifyRefused choices)
 TOLD_REFUSALS = frozenset(
     {
@@ -85,6 +89,7 @@ TOLD_REFUSALS = frozenset(
         RecipientOutcome.NO_ADDRESS,
         RecipientOutcome.NUMBER_REPLACED,
         RecipientOutcome.UNPRINTABLE,
+        RecipientOutcome.PROTECTED_ADDRESS,
     }
 )
 
