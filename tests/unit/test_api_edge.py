@@ -8,6 +8,7 @@ import logging
 from typing import Annotated, Any, Literal, cast
 
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from botocore.exceptions import ClientError, EndpointConnectionError
 from pydantic import Field
 
@@ -56,6 +57,7 @@ def call(
     base64_body: bool = False,
     raw_body: str | None = None,
     path: str = "/v1/greetings",
+    resolver: APIGatewayHttpResolver = app,
 ) -> Any:
     event = load_event("health/get-health")
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
@@ -69,7 +71,7 @@ def call(
     if raw_body is not None:
         event["body"], event["isBase64Encoded"] = raw_body, True
     context = LambdaContext(function_name="test", memory_limit_in_mb=128, timeout_seconds=3)
-    return handle(app, event, context)
+    return handle(resolver, event, context)
 
 
 def problem(response: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +268,27 @@ def test_a_bug_is_a_500_problem_without_trace_or_detail(error: Exception) -> Non
     assert "Traceback" not in response["body"]
     assert "01010012345" not in response["body"]
     assert details["type"] == "/problems/internal-error"
+
+
+def test_powertools_dev_mode_prints_no_request_and_answers_no_trace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """POWERTOOLS_DEV, Powertools' switch for more verbose output (set on a function in an incident, say),
+    would make a resolver print every event whole, past the logger's masking (a login's password, an
+    identity number, a session token), and answer a bug with its traceback: ours are never in debug."""
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    verbose = create_resolver()
+
+    @verbose.post("/v1/greetings")
+    def failing(greeting: Greeting) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    capsys.readouterr()
+    response = call('{"name": "Passord-hemmelig-01010012345"}', resolver=verbose)
+    assert response["statusCode"] == 500
+    assert "Traceback" not in response["body"]
+    told = capsys.readouterr()
+    assert "Passord-hemmelig" not in told.out + told.err
 
 
 @pytest.mark.parametrize(

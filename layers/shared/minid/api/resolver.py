@@ -55,7 +55,10 @@ logger = Logger(child=True)
 
 def create_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver that validates with pydantic and answers in problem+json."""
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_json)
+    # never in debug, whatever POWERTOOLS_DEV says (Powertools' switch for verbose output, which an operator may
+    # set in an incident): it prints every event whole, past the logger's masking (a password, a session
+    # token), and answers a bug with its traceback
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_json, debug=False)
     # Every failure and its answer, in one place. Lookup follows the exception's MRO.
     app.exception_handler_manager.update_exception_handlers(
         {
