@@ -1245,11 +1245,11 @@ def test_a_late_failed_report_is_taken_whether_or_not_mark_failed_has_run_yet(dr
     "failed" agrees with that and is taken (204) while MarkFailed is still retrying, the letter still at the
     printer, as after it has marked the letter failed; a late "dispatched" contradicts it (409) either way."""
     number = driver.person(Category.ADULT).identity_number
-    letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=1))
-    driver.next_print_job()
     marking = lambda params: ":failed" in json.dumps(params["TransactItems"][0])  # noqa: E731  (MarkFailed's write)
-    with injected_faults() as faults:
+    with injected_faults() as faults:  # (from the start: the heartbeat is short)
         faults.add("dynamodb", "TransactWriteItems", code="InternalServerError", status=500, times=1000, where=marking)
+        letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=1))
+        driver.next_print_job()
         wait_for(lambda: faults.injected, bool)  # MarkFailed has run, and failed: the state machine retries it
         assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
         late_failed_taken_and_dispatched_refused(driver, letter_id)
@@ -1259,6 +1259,24 @@ def test_a_late_failed_report_is_taken_whether_or_not_mark_failed_has_run_yet(dr
     assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
     assert driver.report(letter_id, "failed", reason="paper jam").status == 204
     assert driver.report(letter_id, "dispatched").status == 409
+
+
+def test_a_failed_report_while_the_hand_over_waits_to_be_sent_again_is_not_taken(driver: LetterDriver) -> None:
+    """The hand-over's message failed to send, and Step Functions waits to send it again: a "failed" then (for
+    a job the provider had of a try whose answer was lost) is not taken, as the letter is handed over again
+    and waits for a report; the provider's report made again lands on the new hand-over, and fails it."""
+    number = driver.person(Category.ADULT).identity_number
+    with injected_faults() as faults:
+        faults.add("sqs", "SendMessage", code="ThrottlingException", status=400, times=1000, elsewhere=True)
+        letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=30))
+        wait_for(lambda: len(faults.injected) >= 2, bool, timeout=20)
+        faults.add("stepfunctions", "SendTaskFailure", code="TaskTimedOut", status=400, here=True)  # as AWS
+        assert driver.report(letter_id, "failed", reason="paper jam").status == 409
+        assert driver.letters.print_standing(letter_id).reported is None  # type: ignore[union-attr]
+    driver.next_print_job()  # handed over again
+    assert driver.report(letter_id, "failed", reason="paper jam").status == 204
+    assert driver.finished(letter_id)["status"] == "FAILED"
+    assert driver.letters.get(letter_id).status is LetterStatus.FAILED  # type: ignore[union-attr]
 
 
 def late_failed_taken_and_dispatched_refused(driver: LetterDriver, letter_id: str) -> None:

@@ -89,3 +89,29 @@ def test_a_hand_over_whose_message_was_never_sent_is_ended_with_no_report(kind: 
         stub.add_response("get_execution_history", _history(never_sent, SCHEDULED))
         assert StepFunctionsLetterWorkflow(client, MACHINE).resumed_with(LETTER) is None
         stub.assert_no_pending_responses()
+
+
+def _ended(kind: str, error: str = "States.HeartbeatTimeout") -> dict[str, Any]:
+    details = {"resourceType": "sqs", "resource": "sendMessage.waitForTaskToken", "error": error}
+    return {"id": 9, "type": kind, "timestamp": AT, f"{kind[0].lower()}{kind[1:]}EventDetails": details}
+
+
+@pytest.mark.parametrize(
+    ("history", "timed_out"),
+    [
+        ((_ended("TaskTimedOut"), SCHEDULED), True),  # no report in time: MarkFailed follows
+        ((_ended("TaskSubmitFailed", "SQS.SdkClientException"), SCHEDULED), False),  # to be sent again
+        ((_ended("TaskFailed", "SQS.AmazonSQSException"), SCHEDULED), False),  # likewise
+        ((FAILED, SCHEDULED), False),  # a "failed" resumed it
+        ((SCHEDULED,), False),  # open (or its execution stopped)
+        ((), False),  # never handed over
+    ],
+)
+def test_only_a_hand_over_that_got_no_report_in_time_is_timed_out(
+    history: tuple[dict[str, Any], ...], timed_out: bool
+) -> None:
+    client: Any = botocore.session.get_session().create_client("stepfunctions", region_name="eu-north-1")
+    with Stubber(client) as stub:
+        stub.add_response("get_execution_history", _history(*history))
+        assert StepFunctionsLetterWorkflow(client, MACHINE).timed_out(LETTER) is timed_out
+        stub.assert_no_pending_responses()

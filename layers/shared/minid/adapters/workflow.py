@@ -97,31 +97,36 @@ class StepFunctionsLetterWorkflow:
         behind the report that closed it (the execution writes the task's end after the call that ends it
         has answered), and is read again, HISTORY_TRIES times at most."""
         for _ in range(HISTORY_TRIES - 1):
-            ended, status = self._latest_end(letter_id)
-            if ended:
-                return status
+            end = self._latest_end(letter_id)
+            if end is not _OPEN:
+                return _REPORTED.get(end)
             time.sleep(HISTORY_PAUSE_SECONDS)
-        return self._latest_end(letter_id)[1]
+        return _REPORTED.get(self._latest_end(letter_id))
 
-    def _latest_end(self, letter_id: str) -> tuple[bool, ReportedStatus | None]:
-        """Whether the latest hand-over shows an end (or there is none), and how it ended."""
+    def timed_out(self, letter_id: str) -> bool:
+        """Whether the letter's latest print hand-over timed out, no report in time (on its heartbeat or its
+        timeout): its workflow marks the letter failed then, and hands it over no more. Not one whose message
+        failed to send (tried again after), still open, stopped, or of no execution."""
+        return self._latest_end(letter_id) == "TaskTimedOut"
+
+    def _latest_end(self, letter_id: str) -> str:
+        """How the latest hand-over ended: its end event's type (a TaskFailed by a report's: `_BY_REPORT`);
+        `_OPEN` where it shows no end; `_NONE` for no hand-over, or no execution."""
         try:
             for page in self._history_pages(letter_id, with_data=False):
                 for event in sorted(page, key=lambda event: int(event["id"]), reverse=True):  # newest first, as
                     # asked (moto's history answers oldest first)
                     if _print_task(event, _PRINT_TASK_START) is not None:  # its start, before any end: open
-                        return False, None
+                        return _OPEN
                     details = _print_task(event, _PRINT_TASK_ENDS)
                     if details is not None:  # the latest end of a hand-over
-                        if event["type"] == "TaskSucceeded":
-                            return True, ReportedStatus.DISPATCHED
-                        failed = event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR
-                        return True, ReportedStatus.FAILED if failed else None  # timed out, or failed otherwise
+                        by_report = event["type"] == "TaskFailed" and details.get("error") == PRINT_FAILED_ERROR
+                        return _BY_REPORT if by_report else str(event["type"])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _GONE:
-                return True, None
+                return _NONE
             raise
-        return True, None
+        return _NONE
 
     def _task_token(self, letter_id: str) -> str | None:
         """The token of the latest print hand-over in the letter's execution, newest events first."""
@@ -157,6 +162,11 @@ _PRINT_TASK_ENDS = {
     "TaskSubmitFailed": "taskSubmitFailedEventDetails",
     "TaskStartFailed": "taskStartFailedEventDetails",
 }
+
+
+_OPEN, _NONE, _BY_REPORT = "open", "none", "failed by a report"
+# the ends a report made (the rest: timed out, or failed otherwise)
+_REPORTED = {"TaskSucceeded": ReportedStatus.DISPATCHED, _BY_REPORT: ReportedStatus.FAILED}
 
 
 def _print_task(event: Any, kinds: dict[str, str]) -> dict[str, Any] | None:

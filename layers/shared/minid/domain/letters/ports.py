@@ -197,6 +197,11 @@ class LetterWorkflow(Protocol):
         """The report that resumed the letter's print hand-over last, if one did (not timed out)."""
         ...
 
+    def timed_out(self, letter_id: str) -> bool:
+        """Whether the letter's print hand-over last ended with no report in time: the letter is then
+        marked failed by its workflow, and handed over no more."""
+        ...
+
 
 class PrintedLetter(Value, frozen=True):
     """What goes on paper."""

@@ -140,7 +140,7 @@ class PrintReports:
             return
         # No report resumed the workflow, and it waits no longer: read once more. Another copy of this
         # report may have been recorded meanwhile (the history lags), or the hand-over ended unreported
-        # (timed out) and the letter is not posted, which a "failed" agrees with.
+        # and the letter is not posted, which a "failed" agrees with (`_settled_as`).
         if resumed is None and self._settled_as(letter_id, report, workflow_ended=True):
             return
         raise Conflict("The letter is no longer waiting for a report from the print provider.")
@@ -165,12 +165,15 @@ class PrintReports:
             if letter.reported == report.status.value:
                 return True
             raise Conflict(f"The letter was reported {letter.reported} already.")
-        # The hand-over ended with no report (timed out): the letter is not posted, whatever MarkFailed has
-        # done yet. It may still be at the printer, MarkFailed yet to run (or retrying it, for an hour or
-        # more under throttling), or blocked there (MarkFailed keeps it blocked). A "failed" agrees with
-        # that and is taken, as by a failed letter, so the answer does not hang on MarkFailed's timing.
-        return (
-            workflow_ended
-            and letter.status in (LetterStatus.PRINTING, LetterStatus.BLOCKED)
-            and report.status is ReportedStatus.FAILED
+        if not workflow_ended or report.status is not ReportedStatus.FAILED:
+            return False
+        # Blocked at the printer, then not posted in time (MarkFailed keeps it blocked): as a failed letter's.
+        # Or still at the printer, its hand-over timed out: MarkFailed has yet to mark it failed (or is
+        # retrying, for an hour or more under throttling, or gave up), and a "failed" agrees with what it
+        # does; taken, as by a failed letter, so that the answer does not hang on MarkFailed's timing. Not so
+        # for one whose message failed to send, which is handed over again (its provider's report then
+        # wanted), nor for a history that shows no end (one lagging behind a report that resumed it, an
+        # execution stopped).
+        return letter.status is LetterStatus.BLOCKED or (
+            letter.status is LetterStatus.PRINTING and self._workflow.timed_out(letter_id)
         )
