@@ -41,6 +41,21 @@ def test_care_of_is_the_first_line_with_one_c_o_however_the_register_wrote_it(ca
     assert letter_address(alone) == ("Storgata 12 H0203", "0155 OSLO")
 
 
+def test_names_and_lines_are_composed_and_their_whitespace_one_space() -> None:
+    """A Sámi letter given decomposed (a "C" and a combining caron: the PDF's text is not shaped, and the
+    caron would print into the capital) is composed; a tab, a line break or a no-break space is a space."""
+    person = replace(
+        ADULT,
+        given_name="C\u030c\u00e1hppes\u00a0\u00c1ilu ",
+        family_name="\tN\u030c",
+        address=NorwegianAddress("Sa\u0301mi\tgeaidnu 1\n", "9520", "KAUTOKEINO ", care_of="c/o\u00a0Biret  Ánde"),
+    )
+    assert person.name == "Čáhppes Áilu Ň"
+    assert letter_address(person) == ("c/o Biret Ánde", "Sámi geaidnu 1", "9520 KAUTOKEINO")
+    abroad = replace(GDANSK, lines_abroad=("ul. D\u0142ugá\u00a0 12/4", "80-831\tGDAN\u0301SK"), country=" Poland\n")
+    assert abroad.lines() == ("ul. Długá 12/4", "80-831 GDAŃSK", "POLAND")
+
+
 def test_blank_lines_and_a_blank_care_of_leave_no_hole_in_the_window() -> None:
     home = replace(ADULT, address=NorwegianAddress(" Storgata 12 H0203 ", "0155", "OSLO ", care_of="  "))
     assert letter_address(home) == ("Storgata 12 H0203", "0155 OSLO")

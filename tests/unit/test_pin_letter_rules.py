@@ -152,6 +152,24 @@ def test_what_cannot_be_printed_is_told_before_a_letter_is(name: str, address: t
     assert unprintable(LETTER.name, LETTER.address) is None
 
 
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("\u200b\u200b", ("Storgata 1", "0155 OSLO")),  # zero-width spaces alone: a blank name line
+        ("Kari \u202eNordmann", ("Storgata 1", "0155 OSLO")),  # a direction override: the name backwards
+        ("Kari Nordmann", ("Storgata 1\u2028H0203", "0155 OSLO")),  # a line separator within a line
+        ("Kari Nordmann", ("Storgata\u00ad1", "0155 OSLO")),  # a soft hyphen
+    ],
+)
+def test_characters_the_font_has_that_print_as_nothing_are_told_before_a_letter_is(
+    name: str, address: tuple[str, ...]
+) -> None:
+    why = unprintable(name, address)
+    assert why == "1 characters of the name or address would print as nothing"
+    with pytest.raises(UnprintableLetter, match=why):
+        render_pdf(replace(LETTER, name=name, address=address))
+
+
 def test_a_letter_whose_address_the_font_cannot_print_fails_and_names_no_character(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

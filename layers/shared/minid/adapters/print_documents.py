@@ -119,6 +119,11 @@ def _set_in_the_window(pdf: FPDF, name: str, address: Sequence[str]) -> tuple[st
     missing = {character for line in (name, *address) for character in line if ord(character) not in glyphs}
     if missing:
         return f"{len(missing)} characters of the name or address are not in the letter's font", None
+    # a control or format character (a zero-width space, a direction override, a line separator) that the
+    # font has: printed as nothing, or as the line turned about; a name of nothing else would be no name
+    unseen = {character for line in (name, *address) for character in line if not character.isprintable()}
+    if unseen:
+        return f"{len(unseen)} characters of the name or address would print as nothing", None
     fitted = _fitted(pdf, (name, *address))
     if fitted is None:
         return f"the name and {len(address)} address lines do not fit the envelope's window", None

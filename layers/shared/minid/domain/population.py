@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from enum import StrEnum
 from typing import Protocol
@@ -35,6 +36,13 @@ class AddressProtection(StrEnum):
 WITHHELD = frozenset({AddressProtection.STRICTLY_CONFIDENTIAL, AddressProtection.STRICTLY_CONFIDENTIAL_ABROAD})
 
 
+def as_written(text: str) -> str:
+    """A field of the register as an envelope takes it: composed (NFC: a Sámi "Č" given as "C" and a
+    combining caron would print the caron into the capital, as the PDF's text is not shaped), and each run
+    of whitespace (a tab, a line break, a no-break space) one space, none at either end."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 class NorwegianAddress(Value, frozen=True):
     __hidden__ = frozenset({"street", "postal_code", "city", "care_of"})  # left out of repr
 
@@ -44,12 +52,12 @@ class NorwegianAddress(Value, frozen=True):
     care_of: str | None = None  # the name mail goes in care of, with or without the register's "c/o"
 
     def lines(self) -> tuple[str, ...]:
-        """As on the envelope, each line trimmed: a blank c/o is none (no "c/o" alone in the window), and
-        one the register wrote as "C/O Herr Andersen" is not written "c/o C/O Herr Andersen"."""
-        name = (self.care_of or "").strip()
+        """As on the envelope, each line as written (`as_written`): a blank c/o is none (no "c/o" alone in
+        the window), and one the register wrote as "C/O Herr Andersen" is not written "c/o C/O Herr Andersen"."""
+        name = as_written(self.care_of or "")
         name = name[3:].strip() if name[:3].casefold() == "c/o" else name
         care_of = (f"c/o {name}",) if name else ()
-        return (*care_of, self.street.strip(), f"{self.postal_code.strip()} {self.city.strip()}")
+        return (*care_of, as_written(self.street), as_written(f"{self.postal_code} {self.city}"))
 
 
 class ForeignAddress(Value, frozen=True):
@@ -60,9 +68,10 @@ class ForeignAddress(Value, frozen=True):
     country_code: str  # ISO 3166-1 alpha-2
 
     def lines(self) -> tuple[str, ...]:
-        """As on the envelope, each line trimmed and blank ones left out: a hole in the address window
-        confuses the sorting, and takes its height from the lines that matter."""
-        return (*(line.strip() for line in self.lines_abroad if line.strip()), self.country.strip().upper())
+        """As on the envelope, each line as written (`as_written`) and blank ones left out: a hole in the
+        address window confuses the sorting, and takes its height from the lines that matter."""
+        lines = (as_written(line) for line in self.lines_abroad)
+        return (*(line for line in lines if line), as_written(self.country).upper())
 
 
 class Person(Value, frozen=True):
@@ -87,8 +96,9 @@ class Person(Value, frozen=True):
 
     @property
     def name(self) -> str:
-        """The name in full: a person of one name has the other blank (no space before it, no blank)."""
-        return " ".join(part for part in (self.given_name.strip(), self.family_name.strip()) if part)
+        """The name in full, as written (`as_written`): a person of one name has the other blank (no space
+        before it, no blank)."""
+        return as_written(f"{self.given_name} {self.family_name}")
 
     @property
     def abroad(self) -> bool:
