@@ -250,6 +250,51 @@ def test_the_pdf_is_one_a4_page(language: Language) -> None:
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
 
 
+def _longest_name(address: tuple[str, ...]) -> str:
+    """The longest name (of wide words) the window takes with this address: set small, and broken."""
+    words: list[str] = []
+    while unprintable(" ".join([*words, "Wwwwwwww"]), address) is None:
+        words.append("Wwwwwwww")
+    return " ".join(words)
+
+
+def _lowest_text_mm(pdf: bytes) -> float:
+    """How far above the page's bottom edge the lowest line of text stands, in millimetres."""
+    heights: list[float] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: Any) -> None:
+        if text.strip():
+            heights.append(tm[5] * cm[3] + cm[5])
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    return min(heights) * 25.4 / 72
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("address", [LETTER.address, ("Storgata 1", "0155 OSLO")])
+def test_the_text_ends_a_centimetre_above_the_page_s_edge_at_the_longest_name(
+    language: Language, address: tuple[str, ...]
+) -> None:
+    """The page breaks nowhere (one page, whatever is drawn below its edge): the greeting, which names the
+    person, grows with the name, and the text below it must stay clear of the printer's margin."""
+    name = _longest_name(address)
+    assert len(name) > 150
+    assert _lowest_text_mm(render_pdf(replace(LETTER, name=name, address=address, language=language))) >= 10
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (Language.BOKMAL, "glemmer du passordet"),
+        (Language.NYNORSK, "gløymer du passordet"),
+        (Language.ENGLISH, "password"),
+    ],
+)
+def test_the_letter_says_it_is_needed_for_a_forgotten_password(language: Language, words: str) -> None:
+    """As the seeds' letter does: the reset takes a PIN code, and a letter thrown away is a new one ordered."""
+    assert words in letter_text(replace(LETTER, language=language)).keep_safe
+
+
 def test_the_manifest_says_how_to_post_it_and_holds_no_code() -> None:
     pdf = render_pdf(LETTER)
     content = manifest(LETTER, pdf, "letters/x/y/letter.pdf", NOW)

@@ -45,8 +45,9 @@ def letter_text(letter: PrintedLetter) -> LetterText:
                 "working when a newer letter is posted to you.",
             ),
             codes_heading="Your PIN codes",
-            keep_safe="Keep this letter safe. Never give the codes to anyone: we never ask for them by phone, "
-            "e-mail or SMS. If you lose the letter, log in to MinID and block the codes, and order new ones.",
+            keep_safe="Keep this letter safe: a code from it makes a new password if you forget yours. Never "
+            "give the codes to anyone: we never ask for them by phone, e-mail or SMS. If you lose the letter, "
+            "log in to MinID and block the codes, and order new ones.",
             not_ordered_heading="Did you not order this letter?",
             not_ordered="Then someone else may have ordered it in your name. The codes are of no use without "
             "this letter. Shred it, or block the codes when you have logged in. MinID user support: "
@@ -60,14 +61,15 @@ def letter_text(letter: PrintedLetter) -> LetterText:
             greeting=f"Hei, {letter.name}.",
             introduction=(
                 "Her er PIN-kodane du bestilte til MinID, den offentlege elektroniske ID-en. For å bli brukar av "
-                "MinID loggar du inn med fødselsnummeret eller d-nummeret ditt og to av desse kodane, som "
+                "MinID loggar du inn med fødselsnummeret eller D-nummeret ditt og to av desse kodane, som "
                 "tenesta ber om etter nummer, og lagar eit passord sjølv.",
                 "Seinare loggar du inn med passordet og ein eingongskode på SMS, eller ein PIN-kode frå dette "
                 "brevet. Kvar kode verkar éin gong. Kodane verkar frå dagen brevet vart postlagt, og sluttar å "
                 "verke når eit nyare brev er sendt til deg.",
             ),
             codes_heading="PIN-kodane dine",
-            keep_safe="Ta godt vare på brevet. Gi aldri kodane til nokon: vi spør aldri etter dei på telefon, "
+            keep_safe="Ta godt vare på brevet: gløymer du passordet, lagar du eit nytt med ein kode frå det. "
+            "Gi aldri kodane til nokon: vi spør aldri etter dei på telefon, "
             "e-post eller SMS. Mistar du brevet, loggar du inn på MinID, sperrar kodane og bestiller nye.",
             not_ordered_heading="Har du ikkje bestilt dette brevet?",
             not_ordered="Då kan nokon andre ha bestilt det i namnet ditt. Kodane er til inga nytte utan dette "
@@ -80,14 +82,15 @@ def letter_text(letter: PrintedLetter) -> LetterText:
         greeting=f"Hei, {letter.name}.",
         introduction=(
             "Her er PIN-kodene du bestilte til MinID, den offentlige elektroniske ID-en. For å bli bruker av "
-            "MinID logger du inn med fødselsnummeret eller d-nummeret ditt og to av disse kodene, som "
+            "MinID logger du inn med fødselsnummeret eller D-nummeret ditt og to av disse kodene, som "
             "tjenesten ber om etter nummer, og lager et passord selv.",
             "Senere logger du inn med passordet og en engangskode på SMS, eller en PIN-kode fra dette brevet. "
             "Hver kode virker én gang. Kodene virker fra dagen brevet ble postlagt, og slutter å virke når "
             "et nyere brev er sendt til deg.",
         ),
         codes_heading="PIN-kodene dine",
-        keep_safe="Ta godt vare på brevet. Gi aldri kodene til noen: vi spør aldri etter dem på telefon, "
+        keep_safe="Ta godt vare på brevet: glemmer du passordet, lager du et nytt med en kode fra det. "
+        "Gi aldri kodene til noen: vi spør aldri etter dem på telefon, "
         "e-post eller SMS. Mister du brevet, logger du inn på MinID, sperrer kodene og bestiller nye.",
         not_ordered_heading="Har du ikke bestilt dette brevet?",
         not_ordered="Da kan noen andre ha bestilt det i ditt navn. Kodene er til ingen nytte uten dette brevet. "
