@@ -18,7 +18,8 @@ and region, from an export of the register:
 
 One JSON object a line, UTF-8: `{"identity_number": "...", "person": {...}}`, the person as
 `minid.domain.population.Person` holds one (names, birth date, kind, status, the address in Norway or
-abroad, the date of death, and the address's protection: a strictly confidential address is not kept).
+abroad, the date of death, and the address's protection, on every line, null for none: a strictly
+confidential address is not kept).
 The file is read twice, a line at a time (a register of millions fits in no memory): first every line
 is checked (the number's check digits, its kind against the person's and against their status, a death
 and its date together, a name, no field the register does not have, at any depth), and a bad line stops
@@ -111,7 +112,7 @@ class ForeignAddressIn(_Strict):
         self.country_code = code.upper() if code.isascii() else code
 
 
-class PersonIn(_Strict):
+class PersonIn(_Strict, kw_only=True):
     given_name: Field
     family_name: Field
     birth_date: date
@@ -120,7 +121,9 @@ class PersonIn(_Strict):
     address: NorwegianAddressIn | None = None
     address_abroad: ForeignAddressIn | None = None
     deceased_on: date | None = None
-    address_protection: AddressProtection | None = None
+    # given on every line, null where the address is not protected: an export without it (from a pipeline
+    # not yet made to carry it) would have every strictly confidential address kept, and letters go there
+    address_protection: AddressProtection | None
 
 
 class Registered(_Strict):

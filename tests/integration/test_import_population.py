@@ -343,6 +343,16 @@ def test_a_strictly_confidential_address_given_by_an_export_is_not_kept_and_is_c
     assert "0 alive, their number in use, with no address a letter could go to; 1 more with a strictly" in told
 
 
+def test_a_line_without_the_address_s_protection_is_refused() -> None:
+    """Null where the address is not protected, but never left out: an export from a pipeline that does not
+    carry it would have every strictly confidential address in it kept, and letters posted there."""
+    person = msgspec.to_builtins(PERSON)
+    del person["address_protection"]
+    unsaid = msgspec.json.encode({"identity_number": a_number(), "person": person}).decode()
+    with pytest.raises(ImportRefused, match=r"line 1: not a person \(`\$.person` is not as the register's\)"):
+        list(read_persons([unsaid], KEYER, allow_synthetic=True, today=date.today()))
+
+
 def test_a_postal_code_or_country_code_given_padded_or_in_lower_case_is_kept_as_the_post_reads_it() -> None:
     padded = replace(PERSON, address=NorwegianAddress("Storgata 1", " 0155 ", "OSLO"))
     abroad = ForeignAddress(("Kungsgatan 1", "111 43 Stockholm"), "Sverige", " se ")

@@ -23,6 +23,7 @@ from local.faults import injected_faults
 from local.functions import LambdaContext
 from local.population_seed import Category
 from local.print_provider import read_printed_letter
+from local.stack import LETTERS_TABLE, PRINT_QUEUE
 from minid import deadline, wiring
 from minid.adapters.clock import SystemClock
 from minid.adapters.dynamodb import to_item
@@ -241,7 +242,7 @@ def test_the_quota_s_24_hours_run_from_when_a_letter_was_accepted(driver: Letter
     [
         (RecipientOutcome.NO_ADDRESS, "ingen adresse vi kan sende brevet til"),
         (RecipientOutcome.NUMBER_REPLACED, "erstattet nummeret det ble bestilt med"),
-        (RecipientOutcome.PROTECTED_ADDRESS, "adressen din er strengt fortrolig i Folkeregisteret"),
+        (RecipientOutcome.PROTECTED_ADDRESS, "kan ikke sende det til deg i posten"),
     ],
 )
 def test_an_order_refused_for_want_of_an_address_for_a_number_replaced_or_a_protected_address_is_told_once_a_day(
@@ -1034,23 +1035,36 @@ def test_a_posted_letter_whose_activation_failed_after_its_write_is_marked_faile
 
 
 @pytest.mark.parametrize(
-    "since",
+    ("since", "why"),
     [
-        {"UpdateExpression": "REMOVE address"},  # moved away, address unknown: the register has none now
-        {  # died: no codes to a dead person's mailbox
-            "UpdateExpression": "SET #status = :deceased",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":deceased": {"S": "deceased"}},
-        },
-        {  # the number replaced by another: the person orders with that one
-            "UpdateExpression": "SET #status = :ceased",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":ceased": {"S": "ceased"}},
-        },
+        ({"UpdateExpression": "REMOVE address"}, "NoAddress"),  # moved away, address unknown: the register has none
+        (  # died: no codes to a dead person's mailbox
+            {
+                "UpdateExpression": "SET #status = :deceased",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":deceased": {"S": "deceased"}},
+            },
+            "Deceased",
+        ),
+        (  # the number replaced by another: the person orders with that one
+            {
+                "UpdateExpression": "SET #status = :ceased",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":ceased": {"S": "ceased"}},
+            },
+            "Ceased",
+        ),
+        (  # the address made strictly confidential: the copy's address (of an import before) is not used
+            {
+                "UpdateExpression": "SET address_protection = :strictly",
+                "ExpressionAttributeValues": {":strictly": {"S": "strictly_confidential"}},
+            },
+            "AddressWithheld",
+        ),
     ],
 )
 def test_a_letter_whose_recipient_lost_the_address_or_died_after_the_check_fails_and_frees_the_quota(
-    driver: LetterDriver, since: dict[str, Any]
+    driver: LetterDriver, since: dict[str, Any], why: str
 ) -> None:
     person = driver.person(Category.ADULT)
     key = driver.key(person.identity_number)
@@ -1064,6 +1078,9 @@ def test_a_letter_whose_recipient_lost_the_address_or_died_after_the_check_fails
     assert failed.status is LetterStatus.FAILED  # not "ordered" for good
     assert failed.document is None  # no codes made
     assert letter.letter_id not in quota_orders(driver, key)  # its place in the quota freed
+    table = driver.local.stack.refs[LETTERS_TABLE]
+    item = driver.dynamodb.get_item(TableName=table, Key=letter_key(letter.letter_id), ConsistentRead=True)["Item"]
+    assert item["failure"] == {"S": why}  # (what the operators read)
 
 
 def test_a_letter_failed_at_its_printing_whose_release_failed_is_released_and_told_by_the_retry(
@@ -1266,11 +1283,14 @@ def test_a_failed_report_while_the_hand_over_waits_to_be_sent_again_is_not_taken
     a job the provider had of a try whose answer was lost) is not taken, as the letter is handed over again
     and waits for a report; the provider's report made again lands on the new hand-over, and fails it."""
     number = driver.person(Category.ADULT).identity_number
+    queue = driver.local.stack.refs[PRINT_QUEUE]
+    handing_over = lambda params: queue in params["QueueUrl"]  # noqa: E731  (no other message)
     with injected_faults() as faults:
-        faults.add("sqs", "SendMessage", code="ThrottlingException", status=400, times=1000, elsewhere=True)
+        faults.add("sqs", "SendMessage", code="ThrottlingException", status=400, times=1000, where=handing_over)
         letter_id = start_with_timeouts(driver, number, PrintTimeouts(timeout_seconds=60, heartbeat_seconds=30))
-        wait_for(lambda: len(faults.injected) >= 2, bool, timeout=20)
+        wait_for(lambda: len(faults.injected) >= 2, bool, timeout=20)  # tried again: and waiting to be, again
         faults.add("stepfunctions", "SendTaskFailure", code="TaskTimedOut", status=400, here=True)  # as AWS
+        assert driver.letters.get(letter_id).status is LetterStatus.PRINTING  # type: ignore[union-attr]
         assert driver.report(letter_id, "failed", reason="paper jam").status == 409
         assert driver.letters.print_standing(letter_id).reported is None  # type: ignore[union-attr]
     driver.next_print_job()  # handed over again

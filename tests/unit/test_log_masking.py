@@ -200,3 +200,44 @@ def test_the_client_s_address_and_other_secrets_are_masked_by_their_keys() -> No
     line = logged(lambda log: log.info("event", extra={"event": request, "pepper": "abc", "totp_secret": "def"}))
     assert "192.0.2.10" not in json.dumps(line)
     assert (line["pepper"], line["totp_secret"]) == (MASK, MASK)
+
+
+class _RootLike(logging.Handler):
+    """A handler on the root logger, as the Lambda runtime's, which writes records unmasked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_no_setting_sends_the_logger_s_records_to_the_runtime_s_unmasked_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Powertools keeps the logger's records from the root logger's handlers by a filter that
+    POWERTOOLS_LOG_DEDUPLICATION_DISABLED leaves out: the runtime's handler would write them, unmasked."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"masking-{uuid.uuid4().hex}")  # a logger set up anew
+    monkeypatch.setenv("POWERTOOLS_LOG_DEDUPLICATION_DISABLED", "true")
+    runtime = _RootLike()
+    logging.root.addHandler(runtime)
+    try:
+        log = observability.logger()
+        log.addHandler(logging.NullHandler())  # (its own output is not what is looked at here)
+        log.info("a record naming 01010012345")
+    finally:
+        logging.root.removeHandler(runtime)
+    assert not [r for r in runtime.records if "01010012345" in r.getMessage()]
+
+
+def test_metrics_are_written_whatever_powertools_dev_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """POWERTOOLS_DEV, Powertools' switch for verbose output, turns its metrics off: the alarms stand on ours."""
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    capsys.readouterr()
+    observability.count("PrintDocumentsLeft")
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for m in written] == ["PrintDocumentsLeft"]
+    assert [m["PrintDocumentsLeft"] for m in written] == [[1.0]]

@@ -62,6 +62,7 @@ PERSONAL_FIELDS = frozenset(
         "gender",
         "address",
         "address_abroad",
+        "address_protection",  # (that a person is under threat)
         "street",
         "postal_code",
         "city",

@@ -475,7 +475,7 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
     "number-replaced": the register has replaced the number ordered with, and the person orders with the
     new one; "unprintable": the letter cannot print the name or address as the register has them, which
     the person has checked with Skatteetaten, or calls support; or "protected-address": the register has the
-    address as strictly confidential, and no letter goes to it: the person calls support)."""
+    address as strictly confidential, and no letter goes to it: the person calls support, told no more)."""
     reason = params.get("reason")
     if language is Language.ENGLISH:
         why, then = {
@@ -492,9 +492,10 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
                 "cannot send one: your name or address in the National Population Register cannot be printed.",
                 f"Check them with the Norwegian Tax Administration, or call MinID support on +47 {SUPPORT_PHONE}. ",
             ),
+            # (not naming the protection: anyone may order in the person's name, and the phone or mailbox
+            # may be one the person they are protected from reads)
             "protected-address": (
-                "cannot send one: your address is strictly confidential in the National Population Register, "
-                "and no letter goes to it by post.",
+                "cannot send it to you by post.",
                 f"Call MinID support on +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
@@ -521,8 +522,7 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
                 f"Sjekk dei hos Skatteetaten, eller ring brukarstøtta for MinID på +47 {SUPPORT_PHONE}. ",
             ),
             "protected-address": (
-                "kan ikkje sende det: adressa di er strengt fortruleg i Folkeregisteret, og vi sender ikkje brev "
-                "dit i posten.",
+                "kan ikkje sende det til deg i posten.",
                 f"Ring brukarstøtta for MinID på +47 {SUPPORT_PHONE}. ",
             ),
         }.get(
@@ -552,8 +552,7 @@ def _refused(language: Language, params: Mapping[str, str]) -> Texts:
             f"Sjekk dem hos Skatteetaten, eller ring brukerstøtten for MinID på +47 {SUPPORT_PHONE}. ",
         ),
         "protected-address": (
-            "kan ikke sende det: adressen din er strengt fortrolig i Folkeregisteret, og vi sender ikke brev dit "
-            "i posten.",
+            "kan ikke sende det til deg i posten.",
             f"Ring brukerstøtten for MinID på +47 {SUPPORT_PHONE}. ",
         ),
     }.get(

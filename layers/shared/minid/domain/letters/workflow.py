@@ -94,8 +94,13 @@ TOLD_REFUSALS = frozenset(
 )
 
 
-def _why_not(person: Person) -> str:
-    """Why a letter to one with an address was not sent: the name its failure is recorded under."""
+def _why_not(person: Person | None) -> str:
+    """Why a letter checked as one to send was not, the recipient changed since: the name its failure is
+    recorded under."""
+    if person is not None and person.address_withheld:
+        return "AddressWithheld"
+    if person is None or letter_address(person) is None:
+        return "NoAddress"
     return "Deceased" if not person.alive else "Ceased"
 
 
@@ -227,7 +232,7 @@ class LetterWorkflowTasks:
         if person is None or address is None or not person.in_use:
             # gone from the register, without an address, or dead (no codes to a dead person's mailbox), since
             # validated: failed, not left ordered keeping its place in the quota
-            self._fail(letter, "NoAddress" if person is None or address is None else _why_not(person))
+            self._fail(letter, _why_not(person))
             return None
         codes = generate_pin_codes(self._random)
         # hashed before the document is stored: the hasher may read the pepper now (its first hash in the
@@ -400,7 +405,8 @@ class LetterWorkflowTasks:
         about = f"{letter.person}:{day.isoformat()}" if daily else letter.letter_id
         params = {"date": day.isoformat()}
         if kind is NoticeKind.PIN_LETTER_REFUSED and letter.outcome is not None:
-            params["reason"] = letter.outcome.value  # the quota, no address, a number replaced, unprintable
+            params["reason"] = letter.outcome.value  # the quota, no address, a number replaced, unprintable,
+            # an address withheld
             if letter.outcome is not RecipientOutcome.QUOTA:  # each reason told once a day: they say different
-                about += f":{letter.outcome.value}"  # things to do (at most four a day, then)
+                about += f":{letter.outcome.value}"  # things to do (at most five a day, then)
         self._notices.enqueue(Notice(f"{about}:{kind.value}", kind, letter.person, params=params))
