@@ -219,6 +219,25 @@ def test_the_pepper_gets_no_new_value_and_is_read_by_the_roles_that_hash_alone()
     assert len(named) == 5
 
 
+def test_the_letters_documents_are_made_and_read_by_the_roles_that_do_so_alone() -> None:
+    """A document is a letter's codes in clear: the bucket's own policy, beside the roles', keeps every other
+    principal of the account (a deploy role, an administrator) from reading or writing one, as the pepper's
+    does; exactly the roles allowed to make or read one are spared."""
+    policy = _translated()["Resources"]["PrintDocumentsBucketPolicy"]["Properties"]["PolicyDocument"]
+    (alone,) = [s for s in policy["Statement"] if s.get("Sid") == "DocumentsToTheirRolesAlone"]
+    assert (alone["Effect"], alone["Principal"]) == ("Deny", "*")
+    assert set(alone["Action"]) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    assert _text(alone["Resource"]) == "${PrintDocumentsBucket.Arn}/*"
+    named = {arn["Fn::GetAtt"][0] for arn in alone["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    allowed = {
+        s.owner
+        for s in ALLOWS
+        if {"s3:GetObject", "s3:PutObject"} & set(_listed(s.body.get("Action", [])))
+        and any("PrintDocumentsBucket" in (_text(r) or "") for r in _listed(s.body.get("Resource", [])))
+    }
+    assert named == allowed == {"LetterWorkflowFunctionRole", "PrintProviderRole"}
+
+
 def _denies_publishing_to_every_topic(statement: Statement) -> bool:
     return any(
         s.get("Effect") == "Deny"
