@@ -250,11 +250,11 @@ def test_the_pdf_is_one_a4_page(language: Language) -> None:
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
 
 
-def _longest_name(address: tuple[str, ...]) -> str:
-    """The longest name (of wide words) the window takes with this address: set small, and broken."""
+def _longest_name(address: tuple[str, ...], word: str) -> str:
+    """The longest name of such words the window takes with this address: set small, and broken."""
     words: list[str] = []
-    while unprintable(" ".join([*words, "Wwwwwwww"]), address) is None:
-        words.append("Wwwwwwww")
+    while unprintable(" ".join([*words, word]), address) is None:
+        words.append(word)
     return " ".join(words)
 
 
@@ -271,15 +271,41 @@ def _lowest_text_mm(pdf: bytes) -> float:
 
 
 @pytest.mark.parametrize("language", list(Language))
-@pytest.mark.parametrize("address", [LETTER.address, ("Storgata 1", "0155 OSLO")])
-def test_the_text_ends_a_centimetre_above_the_page_s_edge_at_the_longest_name(
-    language: Language, address: tuple[str, ...]
-) -> None:
+@pytest.mark.parametrize("word", ["Wwwwwwww", "WWWWWWWWWWWW", "i", "Kristoffersen-Wilhelmsen"])
+def test_the_text_ends_well_above_the_page_s_edge_at_the_longest_name(language: Language, word: str) -> None:
     """The page breaks nowhere (one page, whatever is drawn below its edge): the greeting, which names the
-    person, grows with the name, and the text below it must stay clear of the printer's margin."""
-    name = _longest_name(address)
+    person, would grow with the name (the window takes one of some 600 narrow characters, set small), and
+    the text below it must stay clear of the printer's margin and the provider's marks along the edge."""
+    address = ("Storgata 1", "0155 OSLO")  # the fewest lines an address has: the longest name
+    name = _longest_name(address, word)
     assert len(name) > 150
-    assert _lowest_text_mm(render_pdf(replace(LETTER, name=name, address=address, language=language))) >= 10
+    assert _lowest_text_mm(render_pdf(replace(LETTER, name=name, address=address, language=language))) >= 15
+
+
+@pytest.mark.parametrize(
+    ("language", "greets", "then"), [(Language.BOKMAL, "Hei, ", "Her er"), (Language.ENGLISH, "Dear ", "Here are")]
+)
+def test_a_greeting_longer_than_two_lines_is_cut_with_an_ellipsis(language: Language, greets: str, then: str) -> None:
+    def body(name: str) -> list[str]:
+        """The lines from the greeting to the text after it."""
+        pdf = render_pdf(replace(LETTER, name=name, address=("Storgata 1", "0155 OSLO"), language=language))
+        lines = PdfReader(io.BytesIO(pdf)).pages[0].extract_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(greets))
+        return lines[start : next(i for i, line in enumerate(lines) if line.startswith(then))]
+
+    name = " ".join(["Kristoffersen-Wilhelmsen"] * 12)
+    greeting = body(name)
+    assert len(greeting) == 2
+    assert greeting[-1].endswith("…")
+    assert body(LETTER.name) == [f"{greets}{LETTER.name}{',' if language is Language.ENGLISH else '.'}"]
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_support_number_is_never_broken_over_two_lines(language: Language) -> None:
+    """In the English letter, "+47 800 30" ended a line and "300." began the next: a wrong number dialled."""
+    text = letter_text(replace(LETTER, language=language))
+    assert "800\u00a030\u00a0300" in text.not_ordered
+    assert "800 30 300" not in text.not_ordered
 
 
 @pytest.mark.parametrize(

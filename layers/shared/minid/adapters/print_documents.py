@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -188,7 +188,7 @@ def _body(pdf: FPDF, letter: PrintedLetter, text: LetterText) -> None:
     pdf.cell(0, 8, text.title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font(_FONT, size=10)
-    pdf.multi_cell(170, 5, text.greeting, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(170, 5, _greeting(pdf, text.greeting), new_x="LMARGIN", new_y="NEXT")
     for paragraph in text.introduction:
         pdf.ln(2)
         pdf.multi_cell(170, 5, paragraph, new_x="LMARGIN", new_y="NEXT")
@@ -213,6 +213,26 @@ def _body(pdf: FPDF, letter: PrintedLetter, text: LetterText) -> None:
     pdf.cell(0, 5, text.not_ordered_heading, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=10)
     pdf.multi_cell(170, 5, text.not_ordered, new_x="LMARGIN", new_y="NEXT")
+
+
+GREETING_LINES = 2
+
+
+def _greeting(pdf: FPDF, greeting: str) -> str:
+    """The greeting in GREETING_LINES lines at most, at the font set: one longer (a name the window takes,
+    set small, may run to some 600 characters) is cut, with an ellipsis, so that the text below it keeps
+    its place on the page (which breaks nowhere: what ran past its edge would be lost)."""
+
+    def fits(text: str) -> bool:
+        return len(cast(list[str], pdf.multi_cell(170, 5, text, dry_run=True, output="LINES"))) <= GREETING_LINES
+
+    if fits(greeting):
+        return greeting
+    kept, over = 0, len(greeting)  # the longest start that fits with its ellipsis: between these
+    while over - kept > 1:
+        middle = (kept + over) // 2
+        kept, over = (middle, over) if fits(f"{greeting[:middle].rstrip()}…") else (kept, middle)
+    return f"{greeting[:kept].rstrip()}…"
 
 
 def manifest(letter: PrintedLetter, pdf: bytes, pdf_key: str, created_at: datetime) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from minid.domain.notices import SUPPORT_PHONE, long_date
 from minid.values import Value
 
 SENDER = ("Digitaliseringsdirektoratet", "Postboks 1382 Vika", "0114 Oslo")
+# the support number as the letter prints it: with no-break spaces, never broken over two lines (a number
+# dialled from the first would be a wrong one)
+_PHONE = SUPPORT_PHONE.replace(" ", "\u00a0")
 
 
 class LetterText(Value, frozen=True):
@@ -51,7 +54,7 @@ def letter_text(letter: PrintedLetter) -> LetterText:
             not_ordered_heading="Did you not order this letter?",
             not_ordered="Then someone else may have ordered it in your name. The codes are of no use without "
             "this letter. Shred it, or block the codes when you have logged in. MinID user support: "
-            f"+47 {SUPPORT_PHONE}.",
+            f"+47\u00a0{_PHONE}.",
             reference=f"Letter reference {reference}",
         )
     if letter.language is Language.NYNORSK:
@@ -73,7 +76,7 @@ def letter_text(letter: PrintedLetter) -> LetterText:
             "e-post eller SMS. Mistar du brevet, loggar du inn på MinID, sperrar kodane og bestiller nye.",
             not_ordered_heading="Har du ikkje bestilt dette brevet?",
             not_ordered="Då kan nokon andre ha bestilt det i namnet ditt. Kodane er til inga nytte utan dette "
-            f"brevet. Makuler det, eller sperr kodane når du har logga inn. Brukarstøtte for MinID: {SUPPORT_PHONE}.",
+            f"brevet. Makuler det, eller sperr kodane når du har logga inn. Brukarstøtte for MinID: {_PHONE}.",
             reference=f"Brevreferanse {reference}",
         )
     return LetterText(
@@ -94,7 +97,7 @@ def letter_text(letter: PrintedLetter) -> LetterText:
         "e-post eller SMS. Mister du brevet, logger du inn på MinID, sperrer kodene og bestiller nye.",
         not_ordered_heading="Har du ikke bestilt dette brevet?",
         not_ordered="Da kan noen andre ha bestilt det i ditt navn. Kodene er til ingen nytte uten dette brevet. "
-        f"Makuler det, eller sperr kodene når du har logget inn. Brukerstøtte for MinID: {SUPPORT_PHONE}.",
+        f"Makuler det, eller sperr kodene når du har logget inn. Brukerstøtte for MinID: {_PHONE}.",
         reference=f"Brevreferanse {reference}",
     )
 
