@@ -232,7 +232,7 @@ def _greeting(pdf: FPDF, greeting: str) -> str:
     while over - kept > 1:
         middle = (kept + over) // 2
         kept, over = (middle, over) if fits(f"{greeting[:middle].rstrip()}…") else (kept, middle)
-    return f"{greeting[:kept].rstrip()}…"
+    return f"{greeting[:kept].rstrip(' -,')}…"  # (not "Kristoffersen-…")
 
 
 def manifest(letter: PrintedLetter, pdf: bytes, pdf_key: str, created_at: datetime) -> dict[str, Any]:
