@@ -303,6 +303,8 @@ def test_a_greeting_longer_than_two_lines_is_cut_with_an_ellipsis(language: Lang
 @pytest.mark.parametrize("language", list(Language))
 def test_the_support_number_is_never_broken_over_two_lines(language: Language) -> None:
     """In the English letter, "+47 800 30" ended a line and "300." began the next: a wrong number dialled."""
+    assert "+47\u00a0800\u00a030\u00a0300" in letter_text(replace(LETTER, language=Language.ENGLISH)).not_ordered
+    assert "800\u00a030\u00a0300" in letter_text(replace(LETTER, language=language)).not_ordered  # wherever lines fall
     pdf = render_pdf(replace(LETTER, language=language))
     assert [line for line in PdfReader(io.BytesIO(pdf)).pages[0].extract_text().splitlines() if "800 30 300" in line]
 
