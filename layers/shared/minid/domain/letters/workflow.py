@@ -94,12 +94,12 @@ TOLD_REFUSALS = frozenset(
 )
 
 
-def _why_not(person: Person | None) -> str:
-    """Why a letter checked as one to send was not, the recipient changed since: the name its failure is
-    recorded under."""
+def _why_not(person: Person | None, address: tuple[str, ...] | None) -> str:
+    """Why a letter checked as one to send was not, the recipient changed since (`address`: theirs as the
+    letter would have it): the name its failure is recorded under."""
     if person is not None and person.address_withheld:
         return "AddressWithheld"
-    if person is None or letter_address(person) is None:
+    if person is None or address is None:
         return "NoAddress"
     return "Deceased" if not person.alive else "Ceased"
 
@@ -232,7 +232,7 @@ class LetterWorkflowTasks:
         if person is None or address is None or not person.in_use:
             # gone from the register, without an address, or dead (no codes to a dead person's mailbox), since
             # validated: failed, not left ordered keeping its place in the quota
-            self._fail(letter, _why_not(person))
+            self._fail(letter, _why_not(person, address))
             return None
         codes = generate_pin_codes(self._random)
         # hashed before the document is stored: the hasher may read the pepper now (its first hash in the
