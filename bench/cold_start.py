@@ -73,7 +73,7 @@ json.dump(
     {{"ms": (built - started) * 1000, "import_ms": (imported - started) * 1000, "clients_ms": clients_ms}}, sys.stdout
 )
 """
-_COLLECTOR_LEFT_ON = "import minid.coldstart\nminid.coldstart.loading = minid.coldstart.event_handler_on_demand\n"
+_COLLECTOR_LEFT_ON = "import minid.coldstart\nminid.coldstart.loading = minid.coldstart.packages_on_demand\n"
 # Every module but the standard library's compiled from its source as it is imported, its .pyc left
 # unread: Lambda's runtime has its standard library's bytecode, and a layer without its own has none.
 _FROM_SOURCE = """\

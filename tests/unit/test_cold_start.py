@@ -14,6 +14,16 @@ from minid import coldstart
 from tests.unit.fresh import modules_loaded
 
 
+def _handler_loaded(function: str) -> str:
+    """Code that loads the function's handler module, as Lambda loads it."""
+    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
+    return (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+    )
+
+
 def test_importing_the_wiring_loads_no_domain_and_no_adapter() -> None:
     loaded = modules_loaded("import minid.wiring", "minid")
     assert "minid.wiring" in loaded
@@ -23,57 +33,63 @@ def test_importing_the_wiring_loads_no_domain_and_no_adapter() -> None:
 @pytest.mark.parametrize("function", ["notifier", "contact_review", "letter_workflow"])
 def test_a_function_that_answers_no_http_request_loads_no_pydantic(function: str) -> None:
     """Their settings and inputs are checked by msgspec: pydantic is about 50 ms of a cold start."""
-    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
-    code = (
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-    )
-    assert modules_loaded(code, "pydantic", "asyncio") == []
+    assert modules_loaded(_handler_loaded(function), "pydantic", "asyncio") == []
 
 
 @pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters", "print_callback", "health"])
 def test_a_function_loads_only_the_event_handler_s_resolver_it_uses(function: str) -> None:
     """Powertools' event handler package loads every resolver it has (AppSync's loads asyncio): some
-    15 ms of a cold start. A function's loads its own only (minid.coldstart.event_handler_on_demand)."""
-    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
-    code = (
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-    )
-    loaded = modules_loaded(code, "asyncio", "aws_lambda_powertools")
+    15 ms of a cold start. A function's loads its own only (minid.coldstart.packages_on_demand)."""
+    loaded = modules_loaded(_handler_loaded(function), "asyncio", "aws_lambda_powertools")
     others = ("appsync", "bedrock_agent", "events_appsync", "http_resolver", "lambda_function_url", "vpc_lattice")
     unused = tuple(f"{coldstart.EVENT_HANDLER}.{other}" for other in others)
     assert [m for m in loaded if m == "asyncio" or m.startswith(unused)] == []
     assert f"{coldstart.EVENT_HANDLER}.api_gateway" in loaded
 
 
+@pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters", "print_callback", "health"])
+def test_a_function_loads_only_the_event_data_classes_its_resolver_uses(function: str) -> None:
+    """Powertools' data classes package loads the classes of all its 40 kinds of event as the event
+    handler asks for API Gateway's: some 10 ms of a cold start (minid.coldstart.packages_on_demand)."""
+    loaded = modules_loaded(_handler_loaded(function), "aws_lambda_powertools")
+    of_the_resolver = {  # the classes api_gateway imports, and what they stand on
+        "alb_event",
+        "api_gateway_proxy_event",
+        "bedrock_agent_event",
+        "common",
+        "event_source",  # an export named as its module: taken at once (see packages_on_demand)
+        "lambda_function_url_event",
+        "shared_functions",
+        "vpc_lattice",
+    }
+    data_classes = {
+        m.removeprefix(coldstart.DATA_CLASSES + ".") for m in loaded if m.startswith(coldstart.DATA_CLASSES + ".")
+    }
+    assert "api_gateway_proxy_event" in data_classes
+    assert data_classes <= of_the_resolver
+
+
 @pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters"])
 def test_a_function_loads_what_only_some_of_its_requests_use_at_their_first(function: str) -> None:
     """pyotp (an authenticator app's routes) and statistics (even timing's short path): some 2 ms of a
     cold start, which a function's usual first request has no use for."""
-    handler = Path(__file__).parents[2] / "functions" / function / "app.py"
-    code = (
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "import minid.domain.totp, minid.domain.timing\n"  # loaded, as a function using them loads them
-    )
+    # and those modules loaded, as a function using them loads them
+    code = _handler_loaded(function) + "import minid.domain.totp, minid.domain.timing\n"
     assert modules_loaded(code, "pyotp", "statistics", "zxcvbn") == []
 
 
-def test_the_event_handler_s_exports_are_those_of_its_own_init() -> None:
+@pytest.mark.parametrize("package", list(coldstart.ON_DEMAND))
+def test_the_exports_of_a_package_on_demand_are_those_of_its_own_init(package: str) -> None:
     """The names, and the modules they are taken from, are those of the installed package's __init__."""
     import ast  # noqa: PLC0415
     import importlib.util  # noqa: PLC0415
 
-    spec = importlib.util.find_spec(coldstart.EVENT_HANDLER)
+    spec = importlib.util.find_spec(package)
     assert spec is not None
     assert spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
     imported = {
-        alias.asname or alias.name: node.module.removeprefix(coldstart.EVENT_HANDLER + ".")
+        alias.asname or alias.name: node.module.removeprefix(package + ".")
         for node in tree.body
         if isinstance(node, ast.ImportFrom) and node.module is not None
         for alias in node.names
@@ -83,39 +99,111 @@ def test_the_event_handler_s_exports_are_those_of_its_own_init() -> None:
         for node in tree.body
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__all__"]
     )
-    assert imported == coldstart.EVENT_HANDLER_EXPORTS
-    assert sorted(coldstart.EVENT_HANDLER_EXPORTS) == sorted(exported)
+    assert imported == coldstart.ON_DEMAND[package]
+    assert sorted(coldstart.ON_DEMAND[package]) == sorted(exported)
 
 
-def test_the_event_handler_on_demand_gives_what_its_own_init_gives() -> None:
+# each package on demand, and a submodule of it that is not an export's
+_SUBMODULES = {coldstart.EVENT_HANDLER: "openapi.params", coldstart.DATA_CLASSES: "common"}
+
+
+@pytest.mark.parametrize("package", list(coldstart.ON_DEMAND))
+def test_a_package_on_demand_gives_what_its_own_init_gives(package: str) -> None:
     """In a fresh interpreter: each export is the object its defining module has, found by `from ...
     import` and as an attribute; a submodule is imported as ever, and bound to the package as an import
     binds it; a name the package lacks is refused as ever; and the package is made once."""
+    parent, _, child = package.rpartition(".")
     code = (
         "from minid import coldstart\n"
         "coldstart.loading()\n"
-        "coldstart.event_handler_on_demand()\n"
+        "coldstart.packages_on_demand()\n"
         "import importlib, sys\n"
-        "import aws_lambda_powertools.event_handler as package\n"
+        f"import {package} as package\n"
+        "assert type(package) is not type(sys), package  # the package on demand, not the package's own\n"
+        "assert set(package.__all__) <= set(dir(package))  # its exports listed, as the package's own lists them\n"
         "made = package\n"
-        "coldstart.event_handler_on_demand()\n"
-        "assert sys.modules[coldstart.EVENT_HANDLER] is made\n"
-        "for name, where in coldstart.EVENT_HANDLER_EXPORTS.items():\n"
-        "    defined = getattr(importlib.import_module(coldstart.EVENT_HANDLER + '.' + where), name)\n"
-        "    exec(f'from aws_lambda_powertools.event_handler import {name} as found')\n"
+        "coldstart.packages_on_demand()\n"
+        f"assert sys.modules[{package!r}] is made\n"
+        f"for name, where in coldstart.ON_DEMAND[{package!r}].items():\n"
+        f"    defined = getattr(importlib.import_module({package!r} + '.' + where), name)\n"
+        f"    exec(f'from {package} import {{name}} as found')\n"
         "    assert found is defined and getattr(package, name) is defined, name\n"
-        "import aws_lambda_powertools.event_handler.openapi.params\n"
-        "import aws_lambda_powertools\n"
-        "assert aws_lambda_powertools.event_handler is package\n"
-        "assert package.openapi.params.Path is not None\n"
+        f"import {package}.{_SUBMODULES[package]}\n"
+        f"import {parent}\n"
+        f"assert {parent}.{child} is package\n"
+        f"assert package.{_SUBMODULES[package]} is sys.modules[{package + '.' + _SUBMODULES[package]!r}]\n"
         "try:\n"
-        "    from aws_lambda_powertools.event_handler import NoSuchName\n"
+        f"    from {package} import NoSuchName\n"
         "except ImportError:\n"
         "    pass\n"
         "else:\n"
         "    raise AssertionError('a name the package lacks was given')\n"
     )
-    assert "aws_lambda_powertools.event_handler.appsync" in modules_loaded(code, "aws_lambda_powertools")
+    modules_loaded(code, "aws_lambda_powertools")  # fails if an assertion in `code` fails
+
+
+def test_an_export_named_as_its_module_is_the_export_after_that_module_is_imported() -> None:
+    """The data classes' `event_source` is a decorator in a module of that name: an import of the
+    module, first, does not make the name the module's (as the package's own __init__ would not)."""
+    code = (
+        "from minid import coldstart\n"
+        "coldstart.loading()\n"
+        f"import {coldstart.DATA_CLASSES}.event_source\n"
+        f"from {coldstart.DATA_CLASSES} import event_source\n"
+        f"import {coldstart.DATA_CLASSES} as package\n"
+        "import sys\n"
+        f"assert event_source is sys.modules['{coldstart.DATA_CLASSES}.event_source'].event_source, event_source\n"
+        "assert package.event_source is event_source\n"
+    )
+    assert f"{coldstart.DATA_CLASSES}.event_source" in modules_loaded(code, "aws_lambda_powertools")
+
+
+def test_a_submodule_imported_leaves_an_export_of_its_name_the_export_s(tmp_path: Path) -> None:
+    """Wherever the export is defined: a package whose __init__ binds `b`, a function of its module `a`,
+    over its module `b` gives the function, on demand too, after `b` is imported as a module."""
+    package = tmp_path / "package_on_demand"
+    package.mkdir()
+    (package / "__init__.py").write_text("from . import b\nfrom .a import b\n")
+    (package / "a.py").write_text("def b() -> str:\n    return 'the export'\n")
+    (package / "b.py").write_text("")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "from minid import coldstart\n"
+        "coldstart.on_demand('package_on_demand', {'b': 'a'})\n"
+        "import package_on_demand.b\n"
+        "from package_on_demand import b\n"
+        "assert b() == 'the export', b\n"
+        "assert sys.modules['package_on_demand.b'].__name__ == 'package_on_demand.b'\n"
+    )
+    assert "package_on_demand.b" in modules_loaded(code, "package_on_demand")
+
+
+def test_a_request_is_answered_through_the_packages_on_demand() -> None:
+    """The health function, loaded as on Lambda (the tests' own process has Powertools' packages whole),
+    answers its route and a route there is not, with both packages on demand."""
+    handler = Path(__file__).parents[2] / "functions" / "health" / "app.py"
+    events = Path(__file__).parents[2] / "events" / "health"
+    code = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from minid import coldstart\n"
+        "assert all(type(sys.modules[p]) is not type(sys) for p in coldstart.ON_DEMAND)\n"
+        "from local.functions import LambdaContext\n"  # after the handler: the packages as it made them
+        "for name, status in (('get-health', 200), ('unknown-route', 404)):\n"
+        f"    event = json.loads(open({str(events)!r} + '/' + name + '.json').read())\n"
+        "    context = LambdaContext('health', memory_limit_in_mb=128, timeout_seconds=3)\n"
+        "    answer = module.lambda_handler(event, context)\n"
+        "    assert answer['statusCode'] == status, (name, answer)\n"
+    )
+    assert f"{coldstart.DATA_CLASSES}.api_gateway_proxy_event" in modules_loaded(code, "aws_lambda_powertools")
+
+
+@pytest.mark.parametrize("function", ["notifier", "contact_review", "letter_workflow"])
+def test_a_function_that_answers_no_http_request_loads_no_event_s_data_classes(function: str) -> None:
+    loaded = modules_loaded(_handler_loaded(function), "aws_lambda_powertools")
+    assert [m for m in loaded if m.startswith(coldstart.DATA_CLASSES + ".")] == []
 
 
 def test_the_collector_is_off_while_a_handler_loads_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,13 +249,7 @@ def test_the_layer_makes_its_records_as_structs_not_dataclasses() -> None:
 def test_the_health_function_loads_no_wiring_and_no_botocore_session() -> None:
     """It calls nothing: it answers /v1/health, every route there is not and every CORS preflight. The
     wiring (botocore's session, client, loaders: some 80 ms) is for functions that make clients."""
-    handler = Path(__file__).parents[2] / "functions" / "health" / "app.py"
-    code = (
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-    )
-    loaded = modules_loaded(code, "minid", "botocore")
+    loaded = modules_loaded(_handler_loaded("health"), "minid", "botocore")
     assert "minid.api.resolver" in loaded
     assert [m for m in loaded if m in {"minid.wiring", "botocore.session", "botocore.client", "botocore.loaders"}] == []
 
