@@ -49,7 +49,7 @@ def test_a_function_loads_only_the_event_handler_s_resolver_it_uses(function: st
 
 @pytest.mark.parametrize("function", ["login", "enrolment", "contact", "pin_letters", "print_callback", "health"])
 def test_a_function_loads_only_the_event_data_classes_its_resolver_uses(function: str) -> None:
-    """Powertools' data classes package loads the classes of all its 40 kinds of event as the event
+    """Powertools' data classes package loads the classes of the 29 kinds of event it exports as the event
     handler asks for API Gateway's: some 10 ms of a cold start (minid.coldstart.packages_on_demand)."""
     loaded = modules_loaded(_handler_loaded(function), "aws_lambda_powertools")
     of_the_resolver = {  # the classes api_gateway imports, and what they stand on
@@ -57,7 +57,6 @@ def test_a_function_loads_only_the_event_data_classes_its_resolver_uses(function
         "api_gateway_proxy_event",
         "bedrock_agent_event",
         "common",
-        "event_source",  # an export named as its module: taken at once (see packages_on_demand)
         "lambda_function_url_event",
         "shared_functions",
         "vpc_lattice",
@@ -155,7 +154,7 @@ def test_an_export_named_as_its_module_is_the_export_after_that_module_is_import
         f"assert event_source is sys.modules['{coldstart.DATA_CLASSES}.event_source'].event_source, event_source\n"
         "assert package.event_source is event_source\n"
     )
-    assert f"{coldstart.DATA_CLASSES}.event_source" in modules_loaded(code, "aws_lambda_powertools")
+    modules_loaded(code, "aws_lambda_powertools")  # fails if an assertion in `code` fails
 
 
 def test_a_submodule_imported_leaves_an_export_of_its_name_the_export_s(tmp_path: Path) -> None:
@@ -175,7 +174,7 @@ def test_a_submodule_imported_leaves_an_export_of_its_name_the_export_s(tmp_path
         "assert b() == 'the export', b\n"
         "assert sys.modules['package_on_demand.b'].__name__ == 'package_on_demand.b'\n"
     )
-    assert "package_on_demand.b" in modules_loaded(code, "package_on_demand")
+    modules_loaded(code, "package_on_demand")  # fails if an assertion in `code` fails
 
 
 def test_a_request_is_answered_through_the_packages_on_demand() -> None:
@@ -197,7 +196,7 @@ def test_a_request_is_answered_through_the_packages_on_demand() -> None:
         "    answer = module.lambda_handler(event, context)\n"
         "    assert answer['statusCode'] == status, (name, answer)\n"
     )
-    assert f"{coldstart.DATA_CLASSES}.api_gateway_proxy_event" in modules_loaded(code, "aws_lambda_powertools")
+    modules_loaded(code, "aws_lambda_powertools")  # fails if an assertion in `code` fails
 
 
 @pytest.mark.parametrize("function", ["notifier", "contact_review", "letter_workflow"])
