@@ -15,12 +15,13 @@ from tests.unit.fresh import modules_loaded
 
 
 def _handler_loaded(function: str) -> str:
-    """Code that loads the function's handler module, as Lambda loads it."""
+    """Code that loads the function's handler module, as Lambda loads it (as `module`)."""
     handler = Path(__file__).parents[2] / "functions" / function / "app.py"
     return (
         "import importlib.util\n"
         f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
     )
 
 
@@ -180,13 +181,9 @@ def test_a_submodule_imported_leaves_an_export_of_its_name_the_export_s(tmp_path
 def test_a_request_is_answered_through_the_packages_on_demand() -> None:
     """The health function, loaded as on Lambda (the tests' own process has Powertools' packages whole),
     answers its route and a route there is not, with both packages on demand."""
-    handler = Path(__file__).parents[2] / "functions" / "health" / "app.py"
     events = Path(__file__).parents[2] / "events" / "health"
-    code = (
-        "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('app', {str(handler)!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
+    code = _handler_loaded("health") + (
+        "import json, sys\n"
         "from minid import coldstart\n"
         "assert all(type(sys.modules[p]) is not type(sys) for p in coldstart.ON_DEMAND)\n"
         "from local.functions import LambdaContext\n"  # after the handler: the packages as it made them
