@@ -24,15 +24,13 @@ from local.gateway import HttpRequest, HttpResponse
 from local.print_provider import ACCESS_KEY_ID
 from minid.domain.identity import RULE_2032_FROM, compose_identity_number
 from tests.integration.conftest import local_driver
-from tests.integration.letters import LetterDriver
+from tests.integration.letters import QUEUE_COUNTS, LetterDriver
 from tests.integration.users import User, enrolled
 
 TODAY = date.today()
 SIGNED = f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261122/eu-north-1/execute-api/aws4_request"
 UNCHANGED_TABLES = ("PopulationRegisterTable",)  # read, never written
 TOUCHED = "last_seen_at"  # a session's last use, which a request with its token may write
-QUEUE_COUNTS: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-QUEUE_COUNTS.append("ApproximateNumberOfMessagesDelayed")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from typing import Any, cast
 import boto3
 import pytest
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.sqs import models as sqs_models
 
 from local.aws import ACCOUNT_ID, REGION, embedded_aws
 from local.event_sources import DynamoDbStreamEventSource, SqsEventSource
 from local.functions import LambdaFunction
 from local.template import Template, stream_sources
+from tests.integration.letters import queue_empty
 
 
 class Answering:
@@ -271,3 +273,46 @@ def test_a_stream_that_keeps_failing_is_not_caught_up(aws: boto3.Session) -> Non
         assert not stream.source.caught_up(timeout=1)
     finally:
         stream.source.stop()
+
+
+class TickingClock:
+    """moto's SQS clock, a millisecond on at each reading, so that a message's delay or its visibility runs
+    out at the reading a test chooses: between two calls, or within one (moto reads it for each count)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000_000.0
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.now += 1
+        self.readings += 1
+        return self.now
+
+    def runs_out_at(self, at: float, reading: int) -> None:
+        """What runs out at moto's time `at` does so at reading number `reading` from now on (the first is 0)."""
+        self.now, self.readings = at - reading - 1, 0
+
+
+@pytest.mark.parametrize("move", ["its delay runs out", "it comes back"])
+def test_the_tests_wait_for_an_empty_queue_counts_a_message_whose_time_runs_out_while_it_reads(
+    aws: boto3.Session, monkeypatch: pytest.MonkeyPatch, move: str
+) -> None:
+    """A notice put off for a second was once missed: moto took the counts asked in one call at moments of
+    their own, and the notice came back between them. At whichever of the wait's readings of the time a
+    message's delay, or its visibility (received: a retry coming back), runs out, it is counted."""
+    clock = TickingClock()
+    monkeypatch.setattr(sqs_models, "unix_time_millis", clock)
+    sqs = aws.client("sqs")
+    longest = 0
+    for reading in range(100):
+        url = sqs.create_queue(QueueName=f"moving-{reading}")["QueueUrl"]
+        queue = sqs_models.sqs_backends[ACCOUNT_ID][REGION].get_queue(f"moving-{reading}")
+        sqs.send_message(QueueUrl=url, MessageBody="m", DelaySeconds=0 if move == "it comes back" else 1)
+        if move == "it comes back":
+            sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)
+        [message] = queue._messages  # when its time runs out, as moto keeps it
+        clock.runs_out_at(message.visible_at + 1 if move == "it comes back" else message.delayed_until, reading)
+        assert not queue_empty(sqs, url), f"missed: its time ran out at reading {reading}"
+        longest = max(longest, clock.readings)
+    assert 0 < longest < 100  # the wait read moto's clock, and a time ran out at each reading it made
+    assert queue_empty(sqs, sqs.create_queue(QueueName="empty")["QueueUrl"])  # and an empty queue is found so

@@ -20,7 +20,13 @@ from minid import wiring
 from minid.adapters.dynamodb import iso
 from minid.domain.errors import AuthenticationFailed
 from tests.integration.conftest import local_driver
-from tests.integration.letters import LetterDriver, before_first_aws_call, transaction_updating, wait_for
+from tests.integration.letters import (
+    LetterDriver,
+    before_first_aws_call,
+    queue_empty,
+    transaction_updating,
+    wait_for,
+)
 from tests.integration.users import User, enrolled
 
 LOCKED = "sperret i en time"
@@ -66,12 +72,7 @@ def drained(driver: LetterDriver) -> None:
     """Every notice queued has been taken and delivered (the local stack's notifier polls the queue)."""
     sqs = driver.local.session.client("sqs")
     url = driver.local.stack.refs["NoticeQueue"]
-
-    def left() -> int:
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return sum(int(count) for name, count in attributes.items() if name.startswith("ApproximateNumberOfMessages"))
-
-    wait_for(left, lambda n: n == 0)
+    wait_for(lambda: queue_empty(sqs, url), bool)
 
 
 def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: LetterDriver) -> None:
