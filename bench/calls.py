@@ -27,13 +27,16 @@ from minid import wiring
 @dataclass
 class Calls:
     """The calls one request made, by operation ("dynamodb.GetItem"), and the seconds spent in them: from
-    the request built to its answer (`seconds`), and in the SDK's methods (`sdk_seconds`)."""
+    the request built to its answer (`seconds`, and by operation: `operation_seconds`), and in the SDK's
+    methods (`sdk_seconds`)."""
 
     operations: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    operation_seconds: dict[str, float] = field(default_factory=dict)
     sdk_seconds: float = 0.0
     _started: float | None = None
     _sdk_started: float | None = None
+    _operation: str = ""
 
     @property
     def total(self) -> int:
@@ -66,7 +69,8 @@ class CallCounter:
     def _before(self, model: Any, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)
         if calls is not None:
-            calls.operations[f"{model.service_model.service_name}.{model.name}"] += 1
+            calls._operation = f"{model.service_model.service_name}.{model.name}"
+            calls.operations[calls._operation] += 1
             calls._started = time.perf_counter()
 
     def _after(self, **_: Any) -> None:
@@ -74,6 +78,8 @@ class CallCounter:
         if calls is not None and calls._started is not None:
             now = time.perf_counter()
             calls.seconds += now - calls._started
+            spent = calls.operation_seconds.get(calls._operation, 0.0)
+            calls.operation_seconds[calls._operation] = spent + now - calls._started
             calls.sdk_seconds += now - (calls._sdk_started or calls._started)
             calls._started = calls._sdk_started = None
 

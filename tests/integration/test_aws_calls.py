@@ -158,6 +158,8 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
             counter.uninstall()
     assert calls.total == 2
     assert 0 < calls.seconds < calls.sdk_seconds
+    assert list(calls.operation_seconds) == ["dynamodb.ListTables"]  # the requests' time, by operation
+    assert calls.operation_seconds["dynamodb.ListTables"] == pytest.approx(calls.seconds)
 
 
 def test_an_environment_s_pepper_read_is_counted_apart_once() -> None:
