@@ -145,8 +145,10 @@ def report(figures: dict[str, Any]) -> str:
             f"{f['ratio_outside_aws_calls']:>5.2f};"
             f"  outside the SDK's methods {f['ms_outside_sdk_calls']:>5.1f} ms {f['ratio_outside_sdk_calls']:>5.2f}"
         )
-        spent = ", ".join(f"{op} {ms:.1f}" for op, ms in f["aws_call_ms_by_operation"].items())
-        lines.append(f"  {'':<14} its AWS calls' requests by operation, ms a request (on moto, moto's work): {spent}")
+        spent = ", ".join(
+            f"{f['aws_calls_by_operation'][op]} {op} {ms:.1f}" for op, ms in f["aws_call_ms_by_operation"].items()
+        )
+        lines.append(f"  {'':<14} its calls' requests, ms (each operation's median; on moto, mostly moto's): {spent}")
     lines += [
         "",
         "AWS calls per request (the most any one made on the journey: every route, and the ways through a",

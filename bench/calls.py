@@ -77,9 +77,9 @@ class CallCounter:
         calls: Calls | None = getattr(self._local, "calls", None)
         if calls is not None and calls._started is not None:
             now = time.perf_counter()
-            calls.seconds += now - calls._started
-            spent = calls.operation_seconds.get(calls._operation, 0.0)
-            calls.operation_seconds[calls._operation] = spent + now - calls._started
+            elapsed = now - calls._started
+            calls.seconds += elapsed
+            calls.operation_seconds[calls._operation] = calls.operation_seconds.get(calls._operation, 0.0) + elapsed
             calls.sdk_seconds += now - (calls._sdk_started or calls._started)
             calls._started = calls._sdk_started = None
 

@@ -169,8 +169,10 @@ class RequestCost:
     steps: dict[str, tuple[float, float, float]]
     calls: dict[str, int]
     rounds: int
-    # step -> operation -> median ms a request spent in its calls' requests (on moto, moto's work)
-    operations: dict[str, dict[str, float]]
+    # step -> operation -> (calls a request made, median ms a request spent in their requests: on moto,
+    # mostly moto's work); the two steps make the same calls every round (a call missing from a round
+    # would count as 0 ms there)
+    operations: dict[str, dict[str, tuple[int, float]]]
 
     def json(self) -> dict[str, Any]:
         figures: dict[str, Any] = {"argon2id_verify_ms": round(self.hash_ms, 2), "rounds": self.rounds}
@@ -183,7 +185,8 @@ class RequestCost:
                 "ratio_outside_aws_calls": round(own_ms / self.hash_ms, 3),
                 "ms_outside_sdk_calls": round(without_sdk_ms, 2),
                 "ratio_outside_sdk_calls": round(without_sdk_ms / self.hash_ms, 3),
-                "aws_call_ms_by_operation": {op: round(ms, 2) for op, ms in self.operations[step].items()},
+                "aws_calls_by_operation": {op: n for op, (n, _) in self.operations[step].items()},
+                "aws_call_ms_by_operation": {op: round(ms, 2) for op, (_, ms) in self.operations[step].items()},
             }
         return figures
 
@@ -228,7 +231,10 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
         calls = {step: max(calls.total for _, calls in runs) for step, runs in times.items()}
         operations = {
             step: {
-                op: statistics.median(calls.operation_seconds.get(op, 0.0) * 1000 for _, calls in runs)
+                op: (
+                    max(calls.operations[op] for _, calls in runs),
+                    statistics.median(calls.operation_seconds.get(op, 0.0) * 1000 for _, calls in runs),
+                )
                 for op in sorted({op for _, calls in runs for op in calls.operations})
             }
             for step, runs in times.items()

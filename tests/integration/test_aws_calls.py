@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from bench.calls import CallCounter
 from bench.routes import REFUSED, Tally, aws_calls, embedded_stack
@@ -154,12 +155,16 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
             with counter.counting() as calls:
                 client.list_tables()
                 client.list_tables(Limit=1)  # (the functions' clients know the operations they call only)
+                with pytest.raises(ClientError):  # an error's answer is timed too
+                    client.get_item(TableName="none", Key={"pk": {"S": "x"}})
         finally:
             counter.uninstall()
-    assert calls.total == 2
+    assert calls.operations == {"dynamodb.ListTables": 2, "dynamodb.GetItem": 1}
     assert 0 < calls.seconds < calls.sdk_seconds
-    assert list(calls.operation_seconds) == ["dynamodb.ListTables"]  # the requests' time, by operation
-    assert calls.operation_seconds["dynamodb.ListTables"] == pytest.approx(calls.seconds)
+    # the requests' time, by operation: each its own, adding up to the whole
+    assert set(calls.operation_seconds) == set(calls.operations)
+    assert all(seconds > 0 for seconds in calls.operation_seconds.values())
+    assert sum(calls.operation_seconds.values()) == pytest.approx(calls.seconds)
 
 
 def test_an_environment_s_pepper_read_is_counted_apart_once() -> None:
