@@ -1,5 +1,5 @@
 """The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
-`after-call` events: the time from the request built to its answer parsed (on moto, moto's work). And
+`after-call` events: the time from the request built to its answer parsed (on moto, mostly moto's work). And
 timed from `provide-client-params`, the first event of a client's method, to `after-call`: the SDK's
 whole call, with its work before the request (parameters validated and serialized, the endpoint
 resolved).

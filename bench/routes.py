@@ -229,6 +229,8 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
             for step, runs in times.items()
         }
         calls = {step: max(calls.total for _, calls in runs) for step, runs in times.items()}
+        for step, runs in times.items():  # as `operations` has it: one round's calls are every round's
+            assert len({frozenset(calls.operations.items()) for _, calls in runs}) == 1, step
         operations = {
             step: {
                 op: (

@@ -142,7 +142,7 @@ def test_other_routes_make_no_more_calls_than_they_need(
 
 
 def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_whole_method() -> None:
-    """The bench's request cost leaves out the calls' requests (on moto, moto's work), and then the SDK's
+    """The bench's request cost leaves out the calls' requests (on moto, mostly moto's work), and then the SDK's
     methods altogether: the second holds the first, and the SDK's work before the request besides."""
     from local.aws import embedded_aws  # noqa: PLC0415
     from minid import wiring  # noqa: PLC0415
@@ -155,7 +155,7 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
             with counter.counting() as calls:
                 client.list_tables()
                 client.list_tables(Limit=1)  # (the functions' clients know the operations they call only)
-                with pytest.raises(ClientError):  # an error's answer is timed too
+                with pytest.raises(ClientError):  # an error's answer is timed too (a call never answered is not)
                     client.get_item(TableName="none", Key={"pk": {"S": "x"}})
         finally:
             counter.uninstall()
