@@ -70,9 +70,8 @@ def notifier(driver: LetterDriver, records: list[dict[str, Any]], seconds_left: 
 
 def drained(driver: LetterDriver) -> None:
     """Every notice queued has been taken and delivered (the local stack's notifier polls the queue)."""
-    sqs = driver.local.session.client("sqs")
     url = driver.local.stack.refs["NoticeQueue"]
-    wait_for(lambda: queue_empty(sqs, url), bool)
+    wait_for(lambda: queue_empty(driver.sqs, url), bool)
 
 
 def test_a_lock_is_told_once_however_often_its_record_is_handed_over(driver: LetterDriver) -> None:
