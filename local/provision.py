@@ -14,13 +14,24 @@ import re
 import secrets
 import string
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 
 from local.aws import ACCOUNT_ID, REGION
 from local.template import FunctionSpec, Template
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 STACK_NAME = "minid-local"
 # The local stage; its notifier polls at once, so a notice queued before its change need not wait.
@@ -229,15 +240,55 @@ def _names_in_sub(text: str) -> set[str]:
 
 
 # ---------------------------------------------------------------------- one provisioner per type
-Provisioner = Callable[[Stack, boto3.Session, str, dict[str, Any]], None]
+class Clients:
+    """The clients the provisioning uses, each made once: not one for each resource (a client takes some
+    5 to 10 ms to make, and a stack has some thirty resources)."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self._session = session
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._session.client("dynamodb")
+
+    @cached_property
+    def kms(self) -> KMSClient:
+        return self._session.client("kms")
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return self._session.client("s3")
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._session.client("secretsmanager")
+
+    @cached_property
+    def sesv2(self) -> SESV2Client:
+        return self._session.client("sesv2")
+
+    @cached_property
+    def sns(self) -> SNSClient:
+        return self._session.client("sns")
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        return self._session.client("sqs")
+
+    @cached_property
+    def stepfunctions(self) -> SFNClient:
+        return self._session.client("stepfunctions")
+
+
+Provisioner = Callable[[Stack, Clients, str, dict[str, Any]], None]
 
 
 def _physical_name(logical_id: str, properties: dict[str, Any], key: str) -> str:
     return str(properties.get(key) or f"{STACK_NAME}-{logical_id}")
 
 
-def _kms_key(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
-    kms = session.client("kms")
+def _kms_key(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
+    kms = clients.kms
     metadata = kms.create_key(Description=p.get("Description", logical_id), Policy=json.dumps(p["KeyPolicy"]))[
         "KeyMetadata"
     ]
@@ -247,12 +298,12 @@ def _kms_key(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str,
     stack.attributes[logical_id] = {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
 
 
-def _kms_alias(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
-    session.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
+def _kms_alias(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
+    clients.kms.create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
     stack.refs[logical_id] = p["AliasName"]
 
 
-def _secret(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _secret(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     generate = p.get("GenerateSecretString", {})
     alphabet = string.ascii_letters + string.digits
     if not generate.get("ExcludePunctuation"):
@@ -263,13 +314,13 @@ def _secret(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, 
     kwargs: dict[str, Any] = {"Name": _physical_name(logical_id, p, "Name"), "SecretString": value}
     if p.get("KmsKeyId"):
         kwargs["KmsKeyId"] = p["KmsKeyId"]
-    arn = session.client("secretsmanager").create_secret(**kwargs)["ARN"]
+    arn = clients.secretsmanager.create_secret(**kwargs)["ARN"]
     stack.refs[logical_id] = arn
     stack.attributes[logical_id] = {"Id": arn}
 
 
-def _table(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
-    dynamodb = session.client("dynamodb")
+def _table(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
+    dynamodb = clients.dynamodb
     name = _physical_name(logical_id, p, "TableName")
     kwargs: dict[str, Any] = {
         "TableName": name,
@@ -302,12 +353,12 @@ def _table(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, A
     }
 
 
-def _topic(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _topic(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     name = _physical_name(logical_id, p, "TopicName")
     attributes: dict[str, str] = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
     if p.get("FifoTopic"):
         attributes["FifoTopic"] = "true"
-    arn = session.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    arn = clients.sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
     stack.refs[logical_id] = arn
     stack.attributes[logical_id] = {"TopicArn": arn, "TopicName": name}
 
@@ -326,8 +377,8 @@ _QUEUE_ATTRIBUTES = (
 )
 
 
-def _queue(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
-    sqs = session.client("sqs")
+def _queue(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
+    sqs = clients.sqs
     name = _physical_name(logical_id, p, "QueueName")
     if p.get("FifoQueue") and not name.endswith(".fifo"):
         name += ".fifo"
@@ -340,8 +391,8 @@ def _queue(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, A
     stack.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
 
 
-def _bucket(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
-    s3 = session.client("s3")
+def _bucket(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
+    s3 = clients.s3
     name = _physical_name(logical_id, p, "BucketName").lower()
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
     if encryption := p.get("BucketEncryption"):
@@ -357,20 +408,20 @@ def _bucket(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, 
     stack.attributes[logical_id] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
 
-def _function(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _function(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     """Functions run in this process (see local.functions); only their names and ARNs are needed."""
     name = _physical_name(logical_id, p, "FunctionName")
     stack.refs[logical_id] = name
     stack.attributes[logical_id] = {"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"}
 
 
-def _state_machine(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _state_machine(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     path = stack.template.path.parent / p["DefinitionUri"]
     definition = _definition_text(path)
     substitutions = {k: str(v) for k, v in p.get("DefinitionSubstitutions", {}).items()}
     definition = _substitute(definition, lambda name: substitutions[name])
     name = _physical_name(logical_id, p, "Name")
-    arn = session.client("stepfunctions").create_state_machine(
+    arn = clients.stepfunctions.create_state_machine(
         name=name,
         definition=definition,
         roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{name}-role",
@@ -380,19 +431,19 @@ def _state_machine(stack: Stack, session: boto3.Session, logical_id: str, p: dic
     stack.attributes[logical_id] = {"Arn": arn, "Name": name}
 
 
-def _email_identity(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _email_identity(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     """In moto an identity is verified when it is created; on AWS, when its DNS records are in place."""
-    session.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
+    clients.sesv2.create_email_identity(EmailIdentity=p["EmailIdentity"])
     stack.refs[logical_id] = p["EmailIdentity"]
     stack.attributes[logical_id] = {}
 
 
-def _configuration_set(stack: Stack, session: boto3.Session, logical_id: str, p: dict[str, Any]) -> None:
+def _configuration_set(stack: Stack, clients: Clients, logical_id: str, p: dict[str, Any]) -> None:
     name = _physical_name(logical_id, p, "Name")
     options: Any = (
         {"SuppressedReasons": p["SuppressionOptions"]["SuppressedReasons"]} if "SuppressionOptions" in p else {}
     )
-    session.client("sesv2").create_configuration_set(ConfigurationSetName=name, SuppressionOptions=options)
+    clients.sesv2.create_configuration_set(ConfigurationSetName=name, SuppressionOptions=options)
     stack.refs[logical_id] = name
     stack.attributes[logical_id] = {}
 
@@ -424,6 +475,7 @@ def provision(template: Template, session: boto3.Session, parameters: Mapping[st
     """Create in moto every resource of the template that the functions use, in dependency order."""
     stack = Stack(template, parameters)
     stack.check_rules()
+    clients = Clients(session)
     resources = template.resources
     graph = {
         logical_id: {
@@ -441,7 +493,7 @@ def provision(template: Template, session: boto3.Session, parameters: Mapping[st
             stack.refs[logical_id] = logical_id
             stack.attributes[logical_id] = _Unemulated(logical_id)
             continue
-        provisioner(stack, session, logical_id, stack.resolve(resource.get("Properties", {})))
+        provisioner(stack, clients, logical_id, stack.resolve(resource.get("Properties", {})))
     return stack
 
 

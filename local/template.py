@@ -5,6 +5,7 @@ The template is the one source: the local stack has no list of its own of tables
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -78,11 +79,10 @@ class Template:
 
     @classmethod
     def load(cls, path: Path = TEMPLATE_PATH) -> Template:
-        document, problems = decode(str(path))
-        if problems or document is None:
-            raise ValueError(f"{path} cannot be read: {[str(p) for p in problems]}")
-        # cfn-lint gives dict subclasses that carry line numbers; plain values are simpler to use
-        return cls(json.loads(json.dumps(document)), path)
+        """The template as the file now has it; each load's document is its own (a change made to one is
+        not seen by another)."""
+        status = path.stat()
+        return cls(json.loads(_decoded(path, (status.st_ino, status.st_size, status.st_mtime_ns))), path)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -127,6 +127,18 @@ class Template:
                 authorizer = properties.get("Auth", {}).get("Authorizer")
                 routes.append(Route(method, path, logical_id, iam_auth=authorizer == "AWS_IAM"))
         return sorted(routes, key=Route.specificity)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(path: Path, version: tuple[int, int, int]) -> str:
+    """The file's document as JSON text, read once for each `version` (inode, size, time of change) of it:
+    cfn-lint's decoder takes some 200 ms, and each test's local stack loads the template. A file
+    rewritten (or replaced) since is read again; one that cannot be read is not kept."""
+    document, problems = decode(str(path))
+    if problems or document is None:
+        raise ValueError(f"{path} cannot be read: {[str(p) for p in problems]}")
+    # cfn-lint gives dict subclasses that carry line numbers; plain values are simpler to use
+    return json.dumps(document)
 
 
 @dataclass(frozen=True, slots=True)

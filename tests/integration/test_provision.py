@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import Counter
+from typing import Any
 
 import boto3
 import pytest
 
-from local.provision import LOCAL_PARAMETERS, RuleFailed, Stack
+from local.provision import LOCAL_PARAMETERS, RuleFailed, Stack, provision
 from local.template import Template
 from minid import settings, wiring
 from tests.integration.test_stage_rules import PRODUCTION_PRINT_PROVIDER
@@ -34,6 +36,21 @@ def test_every_table_of_the_template_exists_as_defined(aws: boto3.Session, stack
         if "TimeToLiveSpecification" in properties:
             assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]
             assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_provisioning_makes_one_client_for_each_service_not_one_for_each_resource(
+    aws: boto3.Session, template: Template
+) -> None:
+    made: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        made[event_name.removeprefix("creating-client-class.")] += 1
+
+    aws.events.register("creating-client-class", count)
+    stack = provision(template, aws)
+    assert len(stack.refs) > 2 * len(made) > 0, (stack.refs, made)  # resources of each type, some types several
+    assert set(made.values()) == {1}, made
+    assert {"dynamodb", "sqs", "kms"} <= set(made), made
 
 
 def test_the_pepper_secret_is_generated_as_the_template_asks(aws: boto3.Session, stack: Stack) -> None:
