@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -79,10 +79,13 @@ class Template:
 
     @classmethod
     def load(cls, path: Path = TEMPLATE_PATH) -> Template:
-        """The template as the file now has it; each load's document is its own (a change made to one is
+        """The template as the file has it now; each load's document is its own (a change made to one is
         not seen by another)."""
-        status = path.stat()
-        return cls(json.loads(_decoded(path, (status.st_ino, status.st_size, status.st_mtime_ns))), path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} cannot be read: {error}") from error
+        return cls(json.loads(_decoded(text, path)), path)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -130,11 +133,12 @@ class Template:
 
 
 @functools.lru_cache(maxsize=8)
-def _decoded(path: Path, version: tuple[int, int, int]) -> str:
-    """The file's document as JSON text, read once for each `version` (inode, size, time of change) of it:
-    cfn-lint's decoder takes some 200 ms, and each test's local stack loads the template. A file
-    rewritten (or replaced) since is read again; one that cannot be read is not kept."""
-    document, problems = decode(str(path))
+def _decoded(text: str, path: Path) -> str:
+    """The template's document as JSON text, decoded once for each text: cfn-lint's decoder takes some 100
+    to 200 ms, and each test's local stack loads the template. Kept by the text itself, not by the file's
+    times, which a copy that keeps them (or two writes within one tick of the clock) would leave as they
+    were; reading and comparing the text takes well under a millisecond."""
+    document, problems = decode_str(text)
     if problems or document is None:
         raise ValueError(f"{path} cannot be read: {[str(p) for p in problems]}")
     # cfn-lint gives dict subclasses that carry line numbers; plain values are simpler to use
