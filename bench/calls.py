@@ -1,5 +1,6 @@
 """The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
-`after-call` events: the time from the request built to its answer parsed (on moto, mostly moto's work). And
+`after-call` events: the time from the request built to its answer parsed (on moto, mostly moto's work), or
+to `after-call-error`, where no answer came (the connection failed, or timed out, at the SDK's last try). And
 timed from `provide-client-params`, the first event of a client's method, to `after-call`: the SDK's
 whole call, with its work before the request (parameters validated and serialized, the endpoint
 resolved).
@@ -27,8 +28,8 @@ from minid import wiring
 @dataclass
 class Calls:
     """The calls one request made, by operation ("dynamodb.GetItem"), and the seconds spent in them: from
-    the request built to its answer (`seconds`, and by operation: `operation_seconds`), and in the SDK's
-    methods (`sdk_seconds`)."""
+    the request built to its answer, or to the SDK giving up on one (`seconds`, and by operation:
+    `operation_seconds`), and in the SDK's methods (`sdk_seconds`)."""
 
     operations: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -53,6 +54,7 @@ class CallCounter:
         session.register("provide-client-params", self._called)
         session.register("before-call", self._before)
         session.register("after-call", self._after)
+        session.register("after-call-error", self._after)
 
     def uninstall(self) -> None:
         """The session lives as long as the process (the tests' worker): leave nothing on it."""
@@ -60,6 +62,7 @@ class CallCounter:
         session.unregister("provide-client-params", self._called)
         session.unregister("before-call", self._before)
         session.unregister("after-call", self._after)
+        session.unregister("after-call-error", self._after)
 
     def _called(self, **_: Any) -> None:
         calls: Calls | None = getattr(self._local, "calls", None)

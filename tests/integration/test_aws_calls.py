@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from bench.calls import CallCounter
 from bench.routes import REFUSED, Tally, aws_calls, embedded_stack
@@ -155,11 +156,20 @@ def test_a_call_is_timed_from_its_request_built_to_its_answer_and_as_the_sdk_s_w
             with counter.counting() as calls:
                 client.list_tables()
                 client.list_tables(Limit=1)  # (the functions' clients know the operations they call only)
-                with pytest.raises(ClientError):  # an error's answer is timed too (a call never answered is not)
+                with pytest.raises(ClientError):  # an error's answer is timed too
                     client.get_item(TableName="none", Key={"pk": {"S": "x"}})
+                # and a call never answered: nothing listens there (moto answers AWS's addresses only)
+                unanswered: Any = wiring.session().create_client(
+                    "dynamodb",
+                    region_name="eu-north-1",
+                    endpoint_url="http://127.0.0.1:9",
+                    config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
+                )
+                with pytest.raises((EndpointConnectionError, ConnectTimeoutError)):
+                    unanswered.query(TableName="none", KeyConditionExpression="pk = :pk")
         finally:
             counter.uninstall()
-    assert calls.operations == {"dynamodb.ListTables": 2, "dynamodb.GetItem": 1}
+    assert calls.operations == {"dynamodb.ListTables": 2, "dynamodb.GetItem": 1, "dynamodb.Query": 1}
     assert 0 < calls.seconds < calls.sdk_seconds
     # the requests' time, by operation: each its own, adding up to the whole
     assert set(calls.operation_seconds) == set(calls.operations)
