@@ -131,7 +131,8 @@ def report(figures: dict[str, Any]) -> str:
         "",
         f"Request cost of an SMS login (median of {cost['rounds']} rounds; ratio to one argon2id verify, "
         f"{cost['argon2id_verify_ms']:.1f} ms; on moto, then without the AWS calls' requests (before-call to "
-        "after-call), then without the SDK's methods altogether (their parameters checked and serialized too))",
+        "after-call, or after-call-error), then without the SDK's methods altogether (their parameters checked "
+        "and serialized too))",
     ]
     for step, limit, strict in (("password_step", 1.3, False), ("verify_step", 0.1, True)):
         f = cost[step]

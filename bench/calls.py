@@ -1,9 +1,9 @@
 """The AWS API calls the functions make, counted (and timed) with botocore's `before-call` and
 `after-call` events: the time from the request built to its answer parsed (on moto, mostly moto's work), or
-to `after-call-error`, where no answer came (the connection failed, or timed out, at the SDK's last try). And
-timed from `provide-client-params`, the first event of a client's method, to `after-call`: the SDK's
-whole call, with its work before the request (parameters validated and serialized, the endpoint
-resolved).
+to `after-call-error`, where the request ended in an exception instead (no answer came at the SDK's last
+try: the connection failed or timed out; or the answer could not be read). And timed from
+`provide-client-params`, the first event of a client's method, to either end: the SDK's whole call, with
+its work before the request (parameters validated and serialized, the endpoint resolved).
 
 The functions create their clients from one botocore session (minid/wiring.py); handlers
 registered on that session before any of them exists are copied into every client it creates. The
