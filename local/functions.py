@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLa
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
-from local.aws import ACCOUNT_ID, REGION
+from local.aws import ACCOUNT_ID, REGION, new_session
 from local.template import FunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -156,10 +156,7 @@ def route_lambda_invocations(functions: Functions) -> None:
     The executor makes its clients from boto3's default session; a handler on that session answers
     Invoke before the request reaches moto's Lambda, which would want Docker.
     """
-    boto3.setup_default_session(region_name=REGION)
-    session = boto3.DEFAULT_SESSION
-    if session is None:
-        raise RuntimeError("boto3 has no default session")
+    session = boto3.DEFAULT_SESSION = new_session()
 
     def invoke(params: dict[str, Any], **_: Any) -> Any:
         return _invoke(functions, params)
