@@ -57,11 +57,14 @@ def use_fake_credentials(environ: MutableMapping[str, str] = os.environ, *, endp
 class _FilesParsedOnce(JSONFileLoader):
     """botocore's data files (endpoints, partitions, service models and their endpoint rules), each parsed
     once in the process, not once for each session: each local stack (each integration test's) makes
-    sessions of its own, and the first clients of each parsed some 2 MB of JSON again (endpoints.json is
-    1.2 MB): some 300 ms of every stack's start.
+    sessions of its own, and their first clients parsed some 2 MB of JSON again (endpoints.json is 1.2 MB):
+    some 300 ms of each test that runs the workflow, most of it at its first execution (the executor's
+    clients), and some 50 ms of a stack's start.
 
-    botocore only reads what it parses (a session's clients already share one parse of each file), except a
-    model it merges extras into (a `<name>.sdk-extras.json` beside it): those are parsed afresh each time."""
+    A session's clients already share one parse of each file. What botocore writes into one it has parsed
+    is the same whichever session writes it: an endpoint it resolved (into endpoints.json's entry), an S3
+    or S3 Control operation's path or host prefix taken out as each client is made. A model it merges
+    extras into (a `<name>.sdk-extras.json` beside it) is parsed afresh each time all the same."""
 
     _parsed: ClassVar[dict[str, Any]] = {}
 

@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
 from botocore.loaders import JSONFileLoader
 
-from local.aws import REGION, new_session
+from local.aws import REGION, embedded_aws, new_session
+from local.functions import Functions, route_lambda_invocations
 
 
 @pytest.fixture
@@ -54,3 +56,20 @@ def test_a_model_botocore_merges_extras_into_is_parsed_for_each_session(parsed: 
     assert models[0] is not models[2]
     plain = botocore.session.get_session().get_service_data("secretsmanager")
     assert models == [plain] * 3
+
+
+def test_the_local_stack_s_sessions_and_the_executor_s_parse_no_file_again(parsed: Counter[str]) -> None:
+    """The embedded AWS's session, and boto3's default one, which moto's Step Functions executor makes its
+    clients from (set as the local stack starts)."""
+    for service in ("dynamodb", "lambda"):
+        new_session().client(service, region_name=REGION)  # the files parsed here, or in an earlier test
+    first = sum(parsed.values())
+    default = boto3.DEFAULT_SESSION
+    try:
+        with embedded_aws() as session:
+            session.client("dynamodb")
+            route_lambda_invocations(Functions([]))
+            boto3.client("lambda")
+    finally:
+        boto3.DEFAULT_SESSION = default
+    assert sum(parsed.values()) == first, parsed
