@@ -5,11 +5,10 @@ The template is the one source: the local stack has no list of its own of tables
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,7 @@ class Template:
         return sorted(routes, key=Route.specificity)
 
 
-@functools.lru_cache(maxsize=8)
+@lru_cache(maxsize=8)
 def _decoded(text: str, path: Path) -> str:
     """The template's document as JSON text, decoded once for each text: cfn-lint's decoder takes some 100
     to 200 ms, and each test's local stack loads the template. Kept by the text itself, not by the file's
