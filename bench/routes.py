@@ -167,7 +167,6 @@ class RequestCost:
     hash_ms: float
     # step -> median ms: in all, outside its AWS calls' requests, outside the SDK's methods altogether
     steps: dict[str, tuple[float, float, float]]
-    calls: dict[str, int]
     rounds: int
     # step -> operation -> (calls a request made, median ms a request spent in their requests: on moto,
     # mostly moto's work); the two steps make the same calls every round (a call missing from a round
@@ -180,7 +179,7 @@ class RequestCost:
             figures[step] = {
                 "ms": round(ms, 2),
                 "ratio": round(ms / self.hash_ms, 3),
-                "aws_calls": self.calls[step],
+                "aws_calls": sum(n for n, _ in self.operations[step].values()),
                 "ms_outside_aws_calls": round(own_ms, 2),
                 "ratio_outside_aws_calls": round(own_ms / self.hash_ms, 3),
                 "ms_outside_sdk_calls": round(without_sdk_ms, 2),
@@ -228,7 +227,6 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
             )
             for step, runs in times.items()
         }
-        calls = {step: max(calls.total for _, calls in runs) for step, runs in times.items()}
         for step, runs in times.items():  # as `operations` has it: one round's calls are every round's
             assert len({frozenset(calls.operations.items()) for _, calls in runs}) == 1, step
         operations = {
@@ -241,7 +239,7 @@ def request_cost(counter: CallCounter, rounds: int = 30, warm_up: int = 3) -> Re
             }
             for step, runs in times.items()
         }
-        return RequestCost(statistics.median(hashes), steps, calls, rounds, operations)
+        return RequestCost(statistics.median(hashes), steps, rounds, operations)
 
 
 @dataclass(frozen=True)
